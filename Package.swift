@@ -1,0 +1,47 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "Spool",
+    products: [
+        .library(name: "SpoolLog", targets: ["SpoolLog"]),
+        .executable(name: "spool", targets: ["spool"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+    ],
+    targets: [
+        // The system liblz4 (Debian: liblz4-dev). Never visible in public API.
+        .systemLibrary(
+            name: "CLZ4",
+            pkgConfig: "liblz4",
+            providers: [.apt(["liblz4-dev"])]
+        ),
+        // CRC32C: the SSE4.2 crc32 instruction when the CPU has it, slicing-by-8 otherwise.
+        .target(name: "CCRC32C"),
+        .target(
+            name: "SpoolLog",
+            dependencies: [
+                "CLZ4",
+                "CCRC32C",
+                .product(name: "DequeModule", package: "swift-collections"),
+            ]
+        ),
+        .executableTarget(
+            name: "spool",
+            dependencies: [
+                "SpoolLog",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
+            path: "Tools/spool"
+        ),
+        .testTarget(
+            name: "SpoolLogTests",
+            dependencies: ["SpoolLog"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

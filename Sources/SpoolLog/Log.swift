@@ -1,0 +1,195 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import DequeModule
+import Synchronization
+
+/// A durable, append-only, segmented log of byte records, addressed by 64-bit offsets.
+///
+/// ```swift
+/// let log = try Log.open(directory: "/var/lib/app/log", configuration: .init(durability: .sync))
+/// let offset = try await log.append(Array("hello".utf8))   // returns once fdatasync'ed
+/// let bytes = try log.read(at: offset)
+/// try log.close()
+/// ```
+///
+/// - Appends may come from any number of tasks and threads at once. They are grouped into
+///   record batches by one writer thread; in ``Durability/sync`` mode all appends written
+///   before an `fdatasync` starts are acknowledged by it (group commit), and the next group
+///   is written while the previous one syncs.
+/// - Reads may come from any thread, concurrently with appends. A record is readable once
+///   its append has been acknowledged. Every batch's checksum is verified before its
+///   records are returned.
+/// - Opening the directory is recovery: see ``open(directory:configuration:)``.
+/// - A failed write or fsync *poisons* the log: the failed appends and every later call
+///   throw ``LogError/Code/poisoned``. Reopen the directory to recover.
+/// - One ``Log`` owns a directory at a time (an advisory `flock` on `lock`); call ``close()``.
+public final class Log {
+    /// The directory holding the segments.
+    public let directory: String
+    /// The settings the log was opened with.
+    public let configuration: LogConfiguration
+    /// What opening the directory found and repaired.
+    public let recovery: RecoveryReport
+
+    let syscalls: any Syscalls
+    private let lockFD: Int32
+
+    // Segments, oldest first; the last is active. Guarded by `segmentLock`.
+    let segmentLock = ThreadLock()
+    var segments: [Segment]
+
+    // The append pipeline, guarded by `pipelineLock`.
+    let pipelineLock = ThreadLock()
+    let writerWakeup = ThreadCondition()
+    let syncWakeup = ThreadCondition()
+    var pending: [PendingBatch] = []
+    var nextOffset: UInt64
+    var failure: LogError?
+    var closing = false
+    var closed = false
+    var writerWaiting = false
+    var writerDone = false
+    var writtenSequence: UInt64 = 0
+    var claimedSequence: UInt64 = 0
+    var syncGroups: Deque<SyncGroup> = []
+    var currentSegment: Segment
+    var lastSyncNanoseconds: UInt64 = 0
+    var threads: [pthread_t] = []
+
+    /// One past the last acknowledged record.
+    let acknowledgedEnd: Atomic<UInt64>
+    let counters = Counters()
+
+    init(directory: String, configuration: LogConfiguration, lockFD: Int32, segments: [Segment],
+         nextOffset: UInt64, recovery: RecoveryReport) {
+        self.directory = directory
+        self.configuration = configuration
+        self.syscalls = configuration.syscalls
+        self.lockFD = lockFD
+        self.segments = segments
+        self.currentSegment = segments[segments.count - 1]
+        self.nextOffset = nextOffset
+        self.acknowledgedEnd = Atomic(nextOffset)
+        self.recovery = recovery
+    }
+
+    /// The offset of the first record still in the log (the first segment's base).
+    public var startOffset: UInt64 {
+        segmentLock.withLock { segments[0].baseOffset }
+    }
+
+    /// One past the offset of the last acknowledged record: the offset the next append will get
+    /// once everything in flight has been acknowledged.
+    public var endOffset: UInt64 { acknowledgedEnd.load(ordering: .acquiring) }
+
+    /// Base offsets of the segments, oldest first; the last is the active segment.
+    public var segmentBaseOffsets: [UInt64] {
+        segmentLock.withLock { segments.map(\.baseOffset) }
+    }
+
+    /// Counters since open.
+    public var statistics: LogStatistics {
+        LogStatistics(fdatasyncs: counters.fdatasyncs.load(ordering: .relaxed),
+                      batchesWritten: counters.batches.load(ordering: .relaxed),
+                      recordsWritten: counters.records.load(ordering: .relaxed),
+                      bytesWritten: counters.bytes.load(ordering: .relaxed),
+                      segmentsRolled: counters.rolls.load(ordering: .relaxed))
+    }
+
+    /// Stops the writer and syncers, syncs everything written, trims the active index and
+    /// writes the clean-shutdown marker so that the next open skips the scan.
+    ///
+    /// Appends that were waiting are completed first. Calling `close()` twice is harmless.
+    /// - Throws: the error that poisoned the log, if one did (no marker is written then), or
+    ///   ``LogError/Code/io`` when the final sync fails.
+    public func close() throws(LogError) {
+        let alreadyClosed: Bool = pipelineLock.withLock {
+            if closed { return true }
+            closed = true
+            closing = true
+            writerWakeup.broadcast()
+            syncWakeup.broadcast()
+            return false
+        }
+        if alreadyClosed { return }
+        for thread in threads { pthread_join(thread, nil) }
+        threads = []
+        defer { syscalls.close(lockFD) }
+        if let failure = pipelineLock.withLock({ failure }) { throw failure }
+        let active = currentSegment
+        do {
+            try syscalls.fdatasync(active.fd)
+        } catch {
+            throw .io(error, "the final fdatasync failed; reopen to recover", path: active.logPath)
+        }
+        try active.index.persist(trim: true)
+        let marker = CheckpointFile(magic: CheckpointFile.cleanShutdownMagic,
+                                    fields: [nextOffset, active.baseOffset, UInt64(active.writePosition)])
+        try CheckpointFile.writeAtomically(marker.encoded, directory: directory, name: CheckpointFile.cleanShutdownName, syscalls: syscalls)
+    }
+
+    /// Stops the threads without syncing or writing the clean-shutdown marker, and releases the
+    /// directory lock: what a killed process leaves behind (the page cache keeps what was written).
+    package func abandon() {
+        let alreadyClosed: Bool = pipelineLock.withLock {
+            if closed { return true }
+            closed = true
+            closing = true
+            if failure == nil { failure = LogError(.closed, "the log was abandoned") }
+            writerWakeup.broadcast()
+            syncWakeup.broadcast()
+            return false
+        }
+        if alreadyClosed { return }
+        for thread in threads { pthread_join(thread, nil) }
+        threads = []
+        syscalls.close(lockFD)
+    }
+}
+
+// All mutable state is guarded by `segmentLock` or `pipelineLock`, written by the writer thread
+// only (segment write positions), or atomic; see the comments on each property.
+extension Log: @unchecked Sendable {}
+
+/// Counters kept by a ``Log`` since it was opened.
+public struct LogStatistics: Sendable, Equatable {
+    /// `fdatasync` calls issued for appends and flushes (group commits).
+    public var fdatasyncs: Int
+    /// Record batches written.
+    public var batchesWritten: Int
+    /// Records written.
+    public var recordsWritten: Int
+    /// Bytes written to segments, headers included.
+    public var bytesWritten: Int
+    /// Segments rolled.
+    public var segmentsRolled: Int
+}
+
+final class Counters: Sendable {
+    let fdatasyncs = Atomic<Int>(0)
+    let batches = Atomic<Int>(0)
+    let records = Atomic<Int>(0)
+    let bytes = Atomic<Int>(0)
+    let rolls = Atomic<Int>(0)
+}
+
+/// What ``Log/open(directory:configuration:)`` found and repaired.
+public struct RecoveryReport: Sendable, Equatable {
+    /// The previous owner closed the log cleanly, so no batch was scanned.
+    public var cleanShutdown = false
+    /// Segments in the log after open.
+    public var segments = 0
+    /// Bytes of batches verified by the scan.
+    public var scannedBytes = 0
+    /// Bytes cut from the end of the last segment (a torn tail), zero-filled preallocation excluded.
+    public var truncatedBytes = 0
+    /// The segment file whose torn tail was cut, if any.
+    public var truncatedSegment: String?
+    /// The byte position in ``truncatedSegment`` where the cut tail began.
+    public var truncatedPosition: Int?
+    /// Index files rebuilt from their segments because they were missing or stale.
+    public var rebuiltIndexes: [String] = []
+    /// Files of an interrupted compaction that were rolled forward or removed.
+    public var resolvedCompactionFiles: [String] = []
+}

@@ -1,0 +1,95 @@
+/// When an append is acknowledged, and therefore what survives a crash.
+public enum Durability: Sendable, Equatable, CustomStringConvertible {
+    /// An append returns after its bytes are on stable storage (`fdatasync`).
+    ///
+    /// Survives a process crash and a power loss. Appends that arrive while a sync is in flight
+    /// share the next one (group commit), and the next batch is written while the previous
+    /// one syncs, so throughput grows with the number of concurrent appenders.
+    case sync
+    /// An append returns once written to the page cache; the log `fdatasync`s at most
+    /// `milliseconds` later.
+    ///
+    /// Survives a process crash (the kernel still holds the bytes). A power loss or kernel crash
+    /// loses at most the appends of the last `milliseconds` (plus the duration of one sync).
+    case interval(milliseconds: Int)
+    /// An append returns once written to the page cache; the log syncs only on ``Log/flush()``,
+    /// on a segment roll and on ``Log/close()``.
+    ///
+    /// Survives a process crash; a power loss loses everything since the last flush or roll.
+    case none
+
+    public var description: String {
+        switch self {
+        case .sync: "sync"
+        case .interval(let milliseconds): "interval(\(milliseconds)ms)"
+        case .none: "none"
+        }
+    }
+}
+
+/// Settings of a ``Log``. Every value is checked by ``Log/open(directory:configuration:)``,
+/// which throws ``LogError/Code/invalidConfiguration`` naming the field that is out of range.
+public struct LogConfiguration: Sendable {
+    /// When appends are acknowledged. Default ``Durability/sync``.
+    public var durability: Durability = .sync
+    /// A segment is rolled when the next batch would take it past this size. Default 128 MiB;
+    /// at least 64 KiB and at most 2 GiB (index positions are 32-bit).
+    public var segmentBytes: Int = 128 << 20
+    /// A non-empty segment is rolled when its first batch is older than this, in milliseconds.
+    /// `nil` (the default) rolls by size only.
+    public var segmentMaxAgeMilliseconds: Int64? = nil
+    /// One index entry is written per this many bytes of log. Default 4 KiB.
+    public var indexIntervalBytes: Int = 4096
+    /// Batches whose raw payload is at least this large are LZ4-compressed when that saves an eighth.
+    /// Default 4 KiB; `Int.max` turns compression off.
+    public var compressionThresholdBytes: Int = 4096
+    /// Appends are grouped into batches of at most this many payload bytes. Default 1 MiB.
+    public var maxBatchBytes: Int = 1 << 20
+    /// The largest record accepted. Default 8 MiB; must fit in a segment with its header.
+    public var maxRecordBytes: Int = 8 << 20
+    /// How many `fdatasync` calls may be in flight at once in ``Durability/sync`` mode.
+    /// Overlapping syncs shorten the wait of each group commit. Default 3.
+    public var concurrentSyncs: Int = 3
+    /// The active segment is zero-filled this far ahead of the write position, so that
+    /// `fdatasync` after an append overwrites allocated blocks instead of growing the file
+    /// (which needs a journal commit). Default 8 MiB; 0 turns it off.
+    public var preallocationBytes: Int = 8 << 20
+
+    /// The system-call layer; tests replace it to inject faults.
+    package var syscalls: any Syscalls = SystemCalls()
+
+    /// The defaults described on each property.
+    public init() {}
+
+    /// The defaults with the given durability.
+    public init(durability: Durability) {
+        self.durability = durability
+    }
+
+    func validate() throws(LogError) {
+        func fail(_ field: String, _ value: Any, _ rule: String) -> LogError {
+            LogError(.invalidConfiguration, "\(field) = \(value) is invalid: \(rule)")
+        }
+        if case .interval(let ms) = durability, ms <= 0 {
+            throw fail("durability", durability, "the interval must be at least 1 millisecond")
+        }
+        guard segmentBytes >= 64 << 10, segmentBytes <= Int(Int32.max) else {
+            throw fail("segmentBytes", segmentBytes, "must be between 65536 and 2147483647")
+        }
+        if let age = segmentMaxAgeMilliseconds, age <= 0 {
+            throw fail("segmentMaxAgeMilliseconds", age, "must be positive, or nil to roll by size only")
+        }
+        guard indexIntervalBytes >= 64 else { throw fail("indexIntervalBytes", indexIntervalBytes, "must be at least 64") }
+        guard compressionThresholdBytes >= 0 else {
+            throw fail("compressionThresholdBytes", compressionThresholdBytes, "must not be negative")
+        }
+        guard maxBatchBytes >= 1024 else { throw fail("maxBatchBytes", maxBatchBytes, "must be at least 1024") }
+        guard maxRecordBytes >= 1, maxRecordBytes + 4 + RecordBatchHeader.size <= segmentBytes, maxRecordBytes <= Int(Int32.max) / 2 else {
+            throw fail("maxRecordBytes", maxRecordBytes, "must be at least 1 and fit in one segment with its header (segmentBytes = \(segmentBytes))")
+        }
+        guard concurrentSyncs >= 1, concurrentSyncs <= 64 else {
+            throw fail("concurrentSyncs", concurrentSyncs, "must be between 1 and 64")
+        }
+        guard preallocationBytes >= 0 else { throw fail("preallocationBytes", preallocationBytes, "must not be negative") }
+    }
+}
