@@ -216,6 +216,9 @@ extension Log {
                 syncGroups.append(SyncGroup(sequence: writtenSequence, segment: segment, endPosition: segment.writePosition,
                                             endOffset: endOffset, waiters: toSync))
                 syncWakeup.signal()
+            } else if writtenSequence == claimedSequence + 1 {
+                // The first unsynced write since the last sync: start the interval syncer's clock.
+                syncWakeup.signal()
             }
             pipelineLock.unlock()
             for waiter in immediate { waiter.continuation.resume(returning: waiter.value) }

@@ -4,7 +4,15 @@ import ArgumentParser
 struct SpoolCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "spool",
-        abstract: "Spool: an embedded, durable task-queue engine. Benchmark, inspect, recover and compact a data directory.",
-        subcommands: []
+        abstract: "Spool: an embedded, durable task-queue engine. Benchmarks and maintains a data directory.",
+        subcommands: [BenchCommand.self]
+    )
+}
+
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure Spool against a baseline in the same run (release builds only give meaningful figures).",
+        subcommands: [BenchLog.self, BenchOpen.self]
     )
 }
