@@ -28,59 +28,58 @@ struct SyncGroup {
     let endPosition: Int
     let endOffset: UInt64
     var waiters: [AppendWaiter]
+    /// When the write finished (monotonic nanoseconds); bounds how long a sync may wait to gather more.
+    let writtenAt: UInt64
 }
 
 extension Log {
     /// Appends one record and returns its offset once it is acknowledged under the log's ``Durability``.
     ///
+    /// Lock-free until the acknowledgement: the record is pushed onto the writer's intake with one
+    /// compare-and-swap, without copying.
     /// - Throws: ``LogError/Code/recordTooLarge``; ``LogError/Code/poisoned`` after a failed write or sync
     ///   (this append may or may not be on disk); ``LogError/Code/closed``.
     public func append(_ record: [UInt8]) async throws -> UInt64 {
         try checkRecordSize(record.count)
-        return try await withUnsafeThrowingContinuation { continuation in
-            record.withUnsafeBytes { bytes in
-                enqueue(continuation, bytes: bytes.count + 4) { batch, offset in
-                    batch.buffer.append(bytes)
-                    batch.recordCount += 1
-                    return (offset, 1)
-                }
-            }
-        }
+        return try await withUnsafeThrowingContinuation { submit(AppendRequest(.record(record), $0)) }
     }
 
-    /// Appends records as one unit: their offsets are consecutive and all are acknowledged together.
-    /// Returns the range of their offsets.
+    /// Appends records as one unit: their offsets are consecutive, they are written in one batch,
+    /// and all are acknowledged together. Returns the range of their offsets.
     ///
     /// - Throws: ``LogError/Code/invalidArgument`` for an empty array, and as ``append(_:)``.
     public func append(contentsOf records: [[UInt8]]) async throws -> Range<UInt64> {
         guard !records.isEmpty else { throw LogError(.invalidArgument, "append(contentsOf:) needs at least one record") }
         for record in records { try checkRecordSize(record.count) }
-        let last = try await withUnsafeThrowingContinuation { continuation in
-            enqueue(continuation, records: records)
-        }
+        let last = try await withUnsafeThrowingContinuation { submit(AppendRequest(.records(records), $0)) }
         return (last + 1 - UInt64(records.count))..<(last + 1)
     }
 
     /// Returns once everything acknowledged so far is on stable storage (one `fdatasync`),
     /// whatever the durability mode.
     public func flush() async throws {
-        _ = try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<UInt64, any Error>) in
-            pipelineLock.lock()
-            if let error = refusal() {
-                pipelineLock.unlock()
-                continuation.resume(throwing: error)
-                return
-            }
-            if pending.isEmpty { pending.append(PendingBatch(buffer: PendingBatchBuffer(), baseOffset: nextOffset)) }
-            pending[pending.count - 1].flushWaiters.append(AppendWaiter(continuation: continuation, value: nextOffset))
-            wakeWriter()
-        }
+        _ = try await withUnsafeThrowingContinuation { submit(AppendRequest(.flush, $0)) }
     }
 
     private func checkRecordSize(_ count: Int) throws(LogError) {
         guard count <= configuration.maxRecordBytes else {
             throw LogError(.recordTooLarge, "a record of \(count) bytes exceeds maxRecordBytes (\(configuration.maxRecordBytes))")
         }
+    }
+
+    /// Hands a request to the writer, or fails it at once when the log is closed or poisoned.
+    private func submit(_ request: AppendRequest) {
+        // `admitting` brackets the check and the push, so `close()` can wait out callers that
+        // passed the check before it started refusing (see `runWriter`).
+        intake.admitting.add(1, ordering: .sequentiallyConsistent)
+        if intake.refusing.load(ordering: .sequentiallyConsistent) {
+            intake.admitting.subtract(1, ordering: .sequentiallyConsistent)
+            let error = pipelineLock.withLock { refusal() } ?? LogError(.closed, "the log is closed", path: directory)
+            request.continuation.resume(throwing: error)
+            return
+        }
+        intake.push(request)
+        intake.admitting.subtract(1, ordering: .sequentiallyConsistent)
     }
 
     /// The error a new call gets, if any; call with `pipelineLock` held.
@@ -94,104 +93,102 @@ extension Log {
         return nil
     }
 
-    /// Adds to the last pending batch (or a new one when it would outgrow `maxBatchBytes`),
-    /// assigning offsets under the lock; `fill` appends the records and returns (value, count).
-    private func enqueue(_ continuation: UnsafeContinuation<UInt64, any Error>, bytes: Int,
-                         _ fill: (inout PendingBatch, UInt64) -> (UInt64, Int)) {
-        pipelineLock.lock()
-        if let error = refusal() {
-            pipelineLock.unlock()
-            continuation.resume(throwing: error)
-            return
+    /// Groups requests, in arrival order, into batches of at most `maxBatchBytes` (a request's
+    /// records always share one batch), assigning offsets.
+    private func makeBatches(_ requests: [AppendRequest]) -> [PendingBatch] {
+        var batches: [PendingBatch] = []
+        for request in requests {
+            let bytes = request.batchBytes
+            if case .flush = request.kind {
+                if batches.isEmpty { batches.append(PendingBatch(buffer: PendingBatchBuffer(), baseOffset: nextOffset)) }
+                batches[batches.count - 1].flushWaiters.append(AppendWaiter(continuation: request.continuation, value: nextOffset))
+                continue
+            }
+            if batches.isEmpty || (batches[batches.count - 1].recordCount > 0
+                                   && batches[batches.count - 1].buffer.payloadCount + bytes > configuration.maxBatchBytes) {
+                batches.append(PendingBatch(buffer: PendingBatchBuffer(reservingCapacity: min(configuration.maxBatchBytes, 64 << 10)),
+                                            baseOffset: nextOffset))
+            }
+            let i = batches.count - 1
+            switch request.kind {
+            case .record(let record):
+                record.withUnsafeBytes { batches[i].buffer.append($0) }
+                batches[i].recordCount += 1
+                nextOffset += 1
+            case .records(let records):
+                for record in records { record.withUnsafeBytes { batches[i].buffer.append($0) } }
+                batches[i].recordCount += records.count
+                nextOffset += UInt64(records.count)
+            case .flush:
+                break
+            }
+            batches[i].waiters.append(AppendWaiter(continuation: request.continuation, value: nextOffset - 1))
         }
-        startBatchIfNeeded(adding: bytes)
-        let (value, count) = fill(&pending[pending.count - 1], nextOffset)
-        nextOffset += UInt64(count)
-        pending[pending.count - 1].waiters.append(AppendWaiter(continuation: continuation, value: value))
-        wakeWriter()
-    }
-
-    private func enqueue(_ continuation: UnsafeContinuation<UInt64, any Error>, records: [[UInt8]]) {
-        pipelineLock.lock()
-        if let error = refusal() {
-            pipelineLock.unlock()
-            continuation.resume(throwing: error)
-            return
-        }
-        // All records of one call go in one batch, so they are written (and survive) together.
-        let bytes = records.reduce(0) { $0 + $1.count + 4 }
-        startBatchIfNeeded(adding: bytes)
-        for record in records { record.withUnsafeBytes { pending[pending.count - 1].buffer.append($0) } }
-        pending[pending.count - 1].recordCount += records.count
-        nextOffset += UInt64(records.count)
-        pending[pending.count - 1].waiters.append(AppendWaiter(continuation: continuation, value: nextOffset - 1))
-        wakeWriter()
-    }
-
-    /// Call with `pipelineLock` held.
-    private func startBatchIfNeeded(adding bytes: Int) {
-        if let last = pending.last, last.flushWaiters.isEmpty,
-           last.recordCount == 0 || last.buffer.payloadCount + bytes < configuration.maxBatchBytes {
-            return
-        }
-        pending.append(PendingBatch(buffer: PendingBatchBuffer(reservingCapacity: min(configuration.maxBatchBytes, 64 << 10)),
-                                    baseOffset: nextOffset))
-    }
-
-    /// Unlocks `pipelineLock` (held on entry) and wakes the writer if it sleeps.
-    private func wakeWriter() {
-        let wake = writerWaiting
-        writerWaiting = false
-        pipelineLock.unlock()
-        if wake { writerWakeup.signal() }
+        return batches
     }
 
     // MARK: - The writer thread
 
+    /// Starts the writer and syncer threads. They do not retain the log: dropping the last
+    /// reference runs `deinit`, which closes the log and joins them (an append in flight keeps
+    /// the log alive, since the call holds a reference until it returns).
     func startThreads() {
-        threads.append(startThread { [self] in runWriter() })
+        let log = UnownedLog(self)
+        threads.append(startThread { log.reference._withUnsafeGuaranteedRef { $0.runWriter() } })
         let syncers = configuration.durability == .sync ? configuration.concurrentSyncs : 1
-        for _ in 0..<syncers { threads.append(startThread { [self] in runSyncer() }) }
+        for _ in 0..<syncers { threads.append(startThread { log.reference._withUnsafeGuaranteedRef { $0.runSyncer() } }) }
     }
 
     /// Takes pending batches, encodes and writes them, and hands their waiters on:
     /// to the syncers in `sync` mode, straight back to the callers otherwise.
-    private func runWriter() {
+    fileprivate func runWriter() {
         let zeros = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 4096)
         zeros.initializeMemory(as: UInt8.self, repeating: 0)
         defer { zeros.deallocate() }
         let syncMode = configuration.durability == .sync
+        var compression = CompressionGovernor(threshold: configuration.compressionThresholdBytes)
         while true {
-            pipelineLock.lock()
-            while pending.isEmpty && !closing {
-                writerWaiting = true
-                writerWakeup.wait(pipelineLock)
+            var requests = intake.takeAll()
+            if requests.isEmpty {
+                if pipelineLock.withLock({ closing }) {
+                    // Callers that were admitted before the log began refusing may still be pushing.
+                    while intake.admitting.load(ordering: .sequentiallyConsistent) > 0 { sched_yield() }
+                    requests = intake.takeAll()
+                    if requests.isEmpty {
+                        pipelineLock.withLock {
+                            writerDone = true
+                            syncWakeup.broadcast()
+                        }
+                        return
+                    }
+                } else {
+                    intake.waitForRequests()
+                    continue
+                }
             }
-            if pending.isEmpty {  // closing and drained
-                writerDone = true
-                syncWakeup.broadcast()
-                pipelineLock.unlock()
-                return
+            let poisoned = pipelineLock.withLock {
+                writerBusy = true
+                return failure != nil
             }
-            var batches = pending
-            pending = []
-            let poisoned = failure != nil
-            pipelineLock.unlock()
-
             if poisoned {
-                fail(batches.flatMap { $0.waiters + $0.flushWaiters })
+                pipelineLock.withLock { writerBusy = false }
+                fail(requests.map { AppendWaiter(continuation: $0.continuation, value: 0) })
                 continue
             }
+            var batches = makeBatches(requests)
+            requests = []
             var segment = currentSegment
             var immediate: [AppendWaiter] = []
             var toSync: [AppendWaiter] = []
             do {
                 for i in batches.indices where batches[i].recordCount > 0 {
                     let batch = batches[i]
+                    let tryCompression = compression.shouldTry(rawBytes: batch.buffer.payloadCount)
                     let bytes = batches[i].buffer.finish(
                         baseOffset: batch.baseOffset, recordCount: batch.recordCount,
                         timestampMilliseconds: wallClockMilliseconds(),
-                        compressionThreshold: configuration.compressionThresholdBytes)
+                        compressionThreshold: tryCompression ? configuration.compressionThresholdBytes : Int.max)
+                    if tryCompression { compression.record(compressed: bytes[5] & RecordBatchHeader.compressedFlag != 0) }
                     batches[i].buffer = PendingBatchBuffer()
                     segment = try write(bytes, baseOffset: batch.baseOffset, recordCount: batch.recordCount,
                                         zeros: UnsafeRawBufferPointer(zeros))
@@ -206,7 +203,9 @@ extension Log {
                 toSync += batch.flushWaiters
             }
             let endOffset = batches.last!.baseOffset + UInt64(batches.last!.recordCount)
+            let writtenAt = monotonicNanoseconds()
             pipelineLock.lock()
+            writerBusy = false
             writtenSequence += 1
             if !syncMode {
                 segment.readableSize.store(segment.writePosition, ordering: .releasing)
@@ -214,7 +213,7 @@ extension Log {
             }
             if !toSync.isEmpty || syncMode {
                 syncGroups.append(SyncGroup(sequence: writtenSequence, segment: segment, endPosition: segment.writePosition,
-                                            endOffset: endOffset, waiters: toSync))
+                                            endOffset: endOffset, waiters: toSync, writtenAt: writtenAt))
                 syncWakeup.signal()
             } else if writtenSequence == claimedSequence + 1 {
                 // The first unsynced write since the last sync: start the interval syncer's clock.
@@ -313,15 +312,29 @@ extension Log {
 
     // MARK: - The syncer threads
 
-    /// Issues `fdatasync`s: in `sync` mode whenever something written is not yet covered by a sync
-    /// in flight (several may overlap); otherwise for flushes and every interval.
-    private func runSyncer() {
+    /// Issues `fdatasync`s: for written appends waiting in `sync` mode and for flushes, and every
+    /// interval in `interval` mode. Several syncers may have syncs in flight at once.
+    ///
+    /// Group commit: a sync starts once the writer has written everything that arrived (so one
+    /// sync covers every appender that is ready), or when the oldest unsynced write has waited
+    /// ``LogConfiguration/maxGroupCommitDelayMicroseconds`` — whichever comes first.
+    fileprivate func runSyncer() {
         let interval: UInt64? = if case .interval(let ms) = configuration.durability { UInt64(ms) * 1_000_000 } else { nil }
+        let maxGather = UInt64(configuration.maxGroupCommitDelayMicroseconds) * 1000
         pipelineLock.lock()
         while true {
-            let hasWaiters = syncGroups.contains { $0.sequence > claimedSequence }
+            let firstWaiting = syncGroups.first { $0.sequence > claimedSequence }
             let dirty = writtenSequence > claimedSequence
-            if hasWaiters || (dirty && interval.map { monotonicNanoseconds() >= lastSyncNanoseconds + $0 } ?? false) {
+            var due = dirty && interval.map { monotonicNanoseconds() >= lastSyncNanoseconds + $0 } ?? false
+            if let firstWaiting, !due {
+                let gathering = (writerBusy || !intake.isEmpty) && !closing && failure == nil
+                if gathering && monotonicNanoseconds() < firstWaiting.writtenAt + maxGather {
+                    syncWakeup.wait(pipelineLock, untilMonotonicNanoseconds: firstWaiting.writtenAt + maxGather)
+                    continue
+                }
+                due = true
+            }
+            if due {
                 let target = writtenSequence
                 claimedSequence = target
                 lastSyncNanoseconds = monotonicNanoseconds()
@@ -372,6 +385,7 @@ extension Log {
         var waiting: [AppendWaiter] = []
         let failure: LogError
         pipelineLock.lock()
+        intake.refusing.store(true, ordering: .sequentiallyConsistent)
         if self.failure == nil {
             self.failure = LogError(.poisoned, error.message + "; the log accepts no more writes, reopen it to recover",
                                     path: error.path, offset: error.offset, underlying: error.underlying ?? error)
@@ -387,4 +401,38 @@ extension Log {
         let error = pipelineLock.withLock { refusal() } ?? LogError(.poisoned, "the log is poisoned")
         for waiter in waiters { waiter.continuation.resume(throwing: error) }
     }
+}
+
+/// Decides whether the writer tries LZ4 on the next batch. Data that did not compress is
+/// unlikely to start compressing on the next batch, and a failed attempt costs as much CPU
+/// as a successful one, so after each miss the writer skips twice as many batches (up to 64)
+/// before trying again; a hit resets it.
+struct CompressionGovernor {
+    let threshold: Int
+    private var skip = 0
+    private var backoff = 0
+
+    init(threshold: Int) { self.threshold = threshold }
+
+    mutating func shouldTry(rawBytes: Int) -> Bool {
+        guard rawBytes >= threshold else { return false }
+        if skip > 0 { skip -= 1; return false }
+        return true
+    }
+
+    mutating func record(compressed: Bool) {
+        if compressed {
+            backoff = 0
+        } else {
+            backoff = min(max(1, backoff * 2), 64)
+            skip = backoff
+        }
+    }
+}
+
+/// An unretained reference to a log, for its own threads; see ``Log/startThreads()``.
+/// Safe because `deinit` joins the threads before the log's memory is freed.
+private struct UnownedLog: @unchecked Sendable {
+    let reference: Unmanaged<Log>
+    init(_ log: Log) { reference = .passUnretained(log) }
 }

@@ -41,15 +41,17 @@ public final class Log {
 
     // The append pipeline, guarded by `pipelineLock`.
     let pipelineLock = ThreadLock()
-    let writerWakeup = ThreadCondition()
     let syncWakeup = ThreadCondition()
-    var pending: [PendingBatch] = []
+    /// Appends on their way to the writer (lock-free).
+    let intake = AppendIntake()
+    /// The offset the next appended record gets; owned by the writer thread.
     var nextOffset: UInt64
     var failure: LogError?
     var closing = false
     var closed = false
-    var writerWaiting = false
     var writerDone = false
+    /// The writer has taken batches and not yet published them.
+    var writerBusy = false
     var writtenSequence: UInt64 = 0
     var claimedSequence: UInt64 = 0
     var syncGroups: Deque<SyncGroup> = []
@@ -77,6 +79,11 @@ public final class Log {
     /// The offset of the first record still in the log (the first segment's base).
     public var startOffset: UInt64 {
         segmentLock.withLock { segments[0].baseOffset }
+    }
+
+    /// A log dropped without ``close()`` is closed here (errors are ignored; call `close()` to see them).
+    deinit {
+        try? close()
     }
 
     /// One past the offset of the last acknowledged record: the offset the next append will get
@@ -107,12 +114,13 @@ public final class Log {
         let alreadyClosed: Bool = pipelineLock.withLock {
             if closed { return true }
             closed = true
+            intake.refusing.store(true, ordering: .sequentiallyConsistent)
             closing = true
-            writerWakeup.broadcast()
             syncWakeup.broadcast()
             return false
         }
         if alreadyClosed { return }
+        intake.wake()
         for thread in threads { pthread_join(thread, nil) }
         threads = []
         defer { syscalls.close(lockFD) }
@@ -135,13 +143,14 @@ public final class Log {
         let alreadyClosed: Bool = pipelineLock.withLock {
             if closed { return true }
             closed = true
+            intake.refusing.store(true, ordering: .sequentiallyConsistent)
             closing = true
             if failure == nil { failure = LogError(.closed, "the log was abandoned") }
-            writerWakeup.broadcast()
             syncWakeup.broadcast()
             return false
         }
         if alreadyClosed { return }
+        intake.wake()
         for thread in threads { pthread_join(thread, nil) }
         threads = []
         syscalls.close(lockFD)

@@ -50,6 +50,10 @@ public struct LogConfiguration: Sendable {
     /// How many `fdatasync` calls may be in flight at once in ``Durability/sync`` mode.
     /// Overlapping syncs shorten the wait of each group commit. Default 3.
     public var concurrentSyncs: Int = 3
+    /// The longest a group commit waits for the writer to finish writing appends that are
+    /// already in hand before it starts the `fdatasync`. Larger groups mean fewer syncs per
+    /// record; the wait ends early as soon as the writer is idle. Default 100 µs; 0 syncs at once.
+    public var maxGroupCommitDelayMicroseconds: Int = 100
     /// The active segment is zero-filled this far ahead of the write position, so that
     /// `fdatasync` after an append overwrites allocated blocks instead of growing the file
     /// (which needs a journal commit). Default 8 MiB; 0 turns it off.
@@ -89,6 +93,9 @@ public struct LogConfiguration: Sendable {
         }
         guard concurrentSyncs >= 1, concurrentSyncs <= 64 else {
             throw fail("concurrentSyncs", concurrentSyncs, "must be between 1 and 64")
+        }
+        guard maxGroupCommitDelayMicroseconds >= 0, maxGroupCommitDelayMicroseconds <= 1_000_000 else {
+            throw fail("maxGroupCommitDelayMicroseconds", maxGroupCommitDelayMicroseconds, "must be between 0 and 1000000")
         }
         guard preallocationBytes >= 0 else { throw fail("preallocationBytes", preallocationBytes, "must not be negative") }
     }
