@@ -23,7 +23,7 @@ extension Log {
     /// ``LogConfiguration/indexIntervalBytes`` of batches.
     /// - Throws: ``LogError/Code/offsetOutOfRange`` when `offset` is below ``startOffset``, at or past
     ///   ``endOffset``, or was removed by compaction; ``LogError/Code/corruptBatch`` when the batch holding
-    ///   it fails its checksum (its bytes are never returned).
+    ///   it fails its checksum (its bytes are never returned); ``LogError/Code/closed`` after ``close()``.
     public func read(at offset: UInt64) throws(LogError) -> [UInt8] {
         let records = try read(from: offset, maxRecords: 1)
         guard let record = records.first, record.offset == offset else {
@@ -38,13 +38,18 @@ extension Log {
     /// An empty result means `offset` is the end of the log.
     ///
     /// - Throws: ``LogError/Code/invalidArgument`` when `maxRecords < 1`; ``LogError/Code/offsetOutOfRange``
-    ///   when `offset` is below ``startOffset`` or past ``endOffset``; ``LogError/Code/corruptBatch``.
+    ///   when `offset` is below ``startOffset`` or past ``endOffset``; ``LogError/Code/corruptBatch``;
+    ///   ``LogError/Code/closed`` after ``close()``.
     public func read(from offset: UInt64, maxRecords: Int = 1024) throws(LogError) -> [LogRecord] {
         guard maxRecords >= 1 else { throw LogError(.invalidArgument, "maxRecords = \(maxRecords) must be at least 1") }
         let end = endOffset
-        let (segment, mapping, nextBase, start) = segmentLock.withLock { () -> (Segment, MappedFile?, UInt64?, UInt64) in
+        let snapshot = segmentLock.withLock { () -> (Segment, MappedFile?, UInt64?, UInt64)? in
+            if refusesReads { return nil }
             let i = segments.lastIndex { $0.baseOffset <= offset } ?? 0
             return (segments[i], segments[i].mapping, i + 1 < segments.count ? segments[i + 1].baseOffset : nil, segments[0].baseOffset)
+        }
+        guard let (segment, mapping, nextBase, start) = snapshot else {
+            throw LogError(.closed, "the log is closed; open it again to read", path: directory)
         }
         guard offset >= start else {
             throw LogError(.offsetOutOfRange, "offset \(offset) is below the log start \(start) (removed by retention)",

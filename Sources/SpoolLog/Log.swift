@@ -38,6 +38,9 @@ public final class Log {
     // Segments, oldest first; the last is active. Guarded by `segmentLock`.
     let segmentLock = ThreadLock()
     var segments: [Segment]
+    /// Set by ``close()`` and ``abandon()``, after which reads throw ``LogError/Code/closed``: another
+    /// process may own the directory by then. Guarded by `segmentLock`.
+    var refusesReads = false
 
     // The append pipeline, guarded by `pipelineLock`.
     let pipelineLock = ThreadLock()
@@ -120,6 +123,7 @@ public final class Log {
             return false
         }
         if alreadyClosed { return }
+        segmentLock.withLock { refusesReads = true }
         intake.wake()
         for thread in threads { pthread_join(thread, nil) }
         threads = []
@@ -150,6 +154,7 @@ public final class Log {
             return false
         }
         if alreadyClosed { return }
+        segmentLock.withLock { refusesReads = true }
         intake.wake()
         for thread in threads { pthread_join(thread, nil) }
         threads = []
