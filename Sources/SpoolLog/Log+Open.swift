@@ -211,6 +211,13 @@ struct LogOpener {
             segment.nextIndexPosition = segment.index.count == 0 ? 0 :
                 Int(segment.index.entry(segment.index.count - 1).position) + configuration.indexIntervalBytes
         }
+        if isLast && size >= RecordBatchHeader.size {
+            // The segment's age (segmentMaxAgeMilliseconds) counts from its first batch, not from this open.
+            var header: [UInt8] = []
+            if (try? syscalls.preadFully(segment.fd, into: &header, count: RecordBatchHeader.size, at: 0)) == RecordBatchHeader.size {
+                segment.firstTimestamp = header.withUnsafeBytes { RecordBatchHeader($0) }?.timestampMilliseconds
+            }
+        }
         segment.zeroedUpTo = try segment.fileSize()
         return segment
     }
@@ -235,6 +242,9 @@ struct LogOpener {
                                    indexInterval: configuration.indexIntervalBytes)
         if let damage = scan.damage, !(isLast && damage.nextValidBatch == nil) {
             throw corruption(segment.logPath, damage)
+        }
+        if !isLast && scan.endPosition != size {  // as in openScanned
+            throw corruption(segment.logPath, .init(position: scan.endPosition, reason: "zero bytes inside a sealed segment", nextValidBatch: nil))
         }
         report.scannedBytes += scan.endPosition
         if isLast {

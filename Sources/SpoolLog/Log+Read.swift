@@ -93,18 +93,19 @@ extension Log {
                                offset: UInt64(position))
             }
             trustedStart = true
-            if header.nextOffset > offset {
-                let decoded: [[UInt8]] = try withBytes(segment, mapping, at: position, count: header.totalLength, scratch: &scratch) {
-                    (batch) throws(LogError) -> [[UInt8]] in
-                    guard header.checksumMatches(batch) else {
-                        throw LogError(.corruptBatch, "checksum mismatch in the batch at byte \(position); run `spool recover`",
-                                       path: segment.logPath, offset: UInt64(position))
-                    }
-                    return try RecordBatch.decode(header, batch)
+            // Batches before `offset` are verified too: the checksum covers the header, and a damaged
+            // offset, count or length would otherwise make the walk skip records (reported as
+            // compacted) or land inside another batch.
+            let decoded: [[UInt8]] = try withBytes(segment, mapping, at: position, count: header.totalLength, scratch: &scratch) {
+                (batch) throws(LogError) -> [[UInt8]] in
+                guard header.checksumMatches(batch) else {
+                    throw LogError(.corruptBatch, "checksum mismatch in the batch at byte \(position); run `spool recover`",
+                                   path: segment.logPath, offset: UInt64(position))
                 }
-                for (i, payload) in decoded.enumerated() where header.baseOffset + UInt64(i) >= offset && records.count < limit {
-                    records.append(LogRecord(offset: header.baseOffset + UInt64(i), payload: payload))
-                }
+                return header.nextOffset > offset ? try RecordBatch.decode(header, batch) : []
+            }
+            for (i, payload) in decoded.enumerated() where header.baseOffset + UInt64(i) >= offset && records.count < limit {
+                records.append(LogRecord(offset: header.baseOffset + UInt64(i), payload: payload))
             }
             position += header.totalLength
         }
