@@ -17,7 +17,22 @@ final class TemporaryDirectory: @unchecked Sendable {
     /// The log directory inside it.
     var log: String { path + "/log" }
 
-    deinit { _ = system("rm -rf '\(path)'") }
+    // Removed without `system("rm -rf")`: a forked child holds copies of every descriptor of the
+    // process until it execs, the `flock`ed lock files of logs that other tests are closing and
+    // reopening included, and those reopens then fail with `directoryLocked`.
+    deinit { removeTree(path) }
+}
+
+/// Deletes `path` and everything under it, without forking.
+func removeTree(_ path: String) {
+    var info = stat()
+    guard lstat(path, &info) == 0 else { return }
+    if info.st_mode & S_IFMT == S_IFDIR {
+        for name in directoryEntries(path) { removeTree(path + "/" + name) }
+        rmdir(path)
+    } else {
+        unlink(path)
+    }
 }
 
 func payload(_ i: Int, size: Int = 100) -> [UInt8] {
@@ -67,4 +82,160 @@ func writeFile(_ path: String, _ bytes: [UInt8]) {
 
 func segmentPath(_ directory: String, _ base: UInt64, _ suffix: String = ".log") -> String {
     directory + "/" + Segment.fileName(base, suffix)
+}
+
+// MARK: - Segment files, batches and damage (recovery and corruption suites)
+
+/// Small segments so that a few hundred records span several of them. `maxRecordBytes` has to
+/// fit in a segment, so it is lowered with it.
+func smallSegmentConfiguration(_ durability: Durability = .none, preallocationBytes: Int = 0,
+                               compressionThresholdBytes: Int = Int.max) -> LogConfiguration {
+    var configuration = LogConfiguration(durability: durability)
+    configuration.segmentBytes = 64 << 10
+    configuration.maxRecordBytes = 4096
+    configuration.preallocationBytes = preallocationBytes
+    configuration.compressionThresholdBytes = compressionThresholdBytes
+    return configuration
+}
+
+/// A batch found by walking a segment file.
+struct BatchLocation: Sendable {
+    var position: Int
+    var header: RecordBatchHeader
+    var end: Int { position + header.totalLength }
+    /// The offsets of the batch's records.
+    var offsets: Range<UInt64> { header.baseOffset..<header.nextOffset }
+}
+
+/// The batches of a segment file from its start, up to the first bytes that are not a whole,
+/// well-formed batch header (the zero-filled tail). Checksums are not checked.
+func batchLayout(_ path: String) -> [BatchLocation] {
+    let bytes = readFile(path)
+    var batches: [BatchLocation] = []
+    bytes.withUnsafeBytes { raw in
+        var position = 0
+        while position < raw.count, let header = RecordBatchHeader(UnsafeRawBufferPointer(rebasing: raw[position...])),
+              position + header.totalLength <= raw.count {
+            batches.append(BatchLocation(position: position, header: header))
+            position += header.totalLength
+        }
+    }
+    return batches
+}
+
+/// Bytes of `path` from `position` on (`count` of them, or to the end).
+func readBytes(_ path: String, at position: Int, count: Int? = nil) -> [UInt8] {
+    let all = readFile(path)
+    return Array(all[position..<(count.map { position + $0 } ?? all.count)])
+}
+
+/// Writes `bytes` at `position` in an existing file, leaving the rest as it is.
+func overwrite(_ path: String, at position: Int, with bytes: [UInt8]) {
+    let fd = open(path, O_WRONLY)
+    precondition(fd >= 0, "cannot open \(path)")
+    defer { close(fd) }
+    let n = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, off_t(position)) }
+    precondition(n == bytes.count)
+}
+
+/// Inverts one bit of an existing file (call twice to undo).
+func flipBit(_ path: String, byte position: Int, bit: Int = 0) {
+    let fd = open(path, O_RDWR)
+    precondition(fd >= 0, "cannot open \(path)")
+    defer { close(fd) }
+    var byte: UInt8 = 0
+    precondition(pread(fd, &byte, 1, off_t(position)) == 1, "byte \(position) is past the end of \(path)")
+    byte ^= UInt8(1) << UInt8(bit)
+    precondition(pwrite(fd, &byte, 1, off_t(position)) == 1)
+}
+
+func removeFile(_ path: String) {
+    precondition(unlink(path) == 0 || errno == ENOENT, "cannot remove \(path)")
+}
+
+func fileExists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+
+/// The names in a directory, sorted, without `.` and `..`.
+func directoryEntries(_ path: String) -> [String] {
+    guard let dir = opendir(path) else { return [] }
+    defer { closedir(dir) }
+    var names: [String] = []
+    while let entry = readdir(dir) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        if name != "." && name != ".." { names.append(name) }
+    }
+    return names.sorted()
+}
+
+/// Like `payload(_:size:)` but without zero bytes, so that a cut or zero-filled tail of a batch
+/// always changes its bytes.
+func nonZeroPayload(_ i: Int, size: Int = 100) -> [UInt8] {
+    payload(i, size: size).map { $0 == 0 ? 0x5A : $0 }
+}
+
+/// The error `Log.open` throws; `nil` (after abandoning the log it opened) when it opens.
+func openFailure(_ directory: String, _ configuration: LogConfiguration) -> LogError? {
+    do {
+        let log = try Log.open(directory: directory, configuration: configuration)
+        log.abandon()
+        return nil
+    } catch {
+        return error
+    }
+}
+
+/// Which of `expected` (record `i` at offset `i`) the log does not return exactly, through
+/// `read(at:)`, `read(from:maxRecords:)` in chunks of `chunk` and a reader; empty when all match.
+/// Also checks that the log ends right after them.
+func mismatchedRecords(_ log: Log, _ expected: [[UInt8]], chunk: Int = 7) -> [String] {
+    var problems: [String] = []
+    if log.startOffset != 0 { problems.append("startOffset \(log.startOffset)") }
+    if log.endOffset != UInt64(expected.count) { problems.append("endOffset \(log.endOffset), expected \(expected.count)") }
+    for (i, bytes) in expected.enumerated() {
+        do {
+            let read = try log.read(at: UInt64(i))
+            if read != bytes { problems.append("read(at: \(i)) returned \(read.count) different bytes") }
+        } catch {
+            problems.append("read(at: \(i)) threw \(error)")
+        }
+        if problems.count > 10 { return problems }
+    }
+    var offset: UInt64 = 0
+    while offset < UInt64(expected.count) {
+        do {
+            let records = try log.read(from: offset, maxRecords: chunk)
+            guard !records.isEmpty, records.count <= chunk else {
+                problems.append("read(from: \(offset), maxRecords: \(chunk)) returned \(records.count) records")
+                break
+            }
+            for (k, record) in records.enumerated() where record != LogRecord(offset: offset + UInt64(k),
+                                                                               payload: expected[Int(offset) + k]) {
+                problems.append("read(from: \(offset)) record \(k) is offset \(record.offset) or has other bytes")
+            }
+            offset += UInt64(records.count)
+        } catch {
+            problems.append("read(from: \(offset)) threw \(error)")
+            break
+        }
+        if problems.count > 10 { return problems }
+    }
+    do {
+        let all = try readAll(log)
+        if all.map(\.offset) != Array(0..<UInt64(expected.count)) { problems.append("the reader returned offsets other than 0..<\(expected.count)") }
+        if all.map(\.payload) != expected { problems.append("the reader returned other bytes") }
+    } catch {
+        problems.append("the reader threw \(error)")
+    }
+    return problems
+}
+
+/// The entries of an index file as stored: (offset - segment base, byte position) pairs.
+func indexEntries(_ path: String) -> [(relativeOffset: UInt32, position: UInt32)] {
+    let bytes = readFile(path)
+    return bytes.withUnsafeBytes { raw in
+        stride(from: 0, to: raw.count - raw.count % 8, by: 8).map {
+            (raw.loadUnaligned(fromByteOffset: $0, as: UInt32.self).littleEndian,
+             raw.loadUnaligned(fromByteOffset: $0 + 4, as: UInt32.self).littleEndian)
+        }
+    }
 }
