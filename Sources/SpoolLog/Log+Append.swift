@@ -21,6 +21,12 @@ struct PendingBatch {
     var flushWaiters: [AppendWaiter] = []
 }
 
+/// An fdatasync in flight, covering every write up to number `target`.
+struct SyncClaim {
+    let target: UInt64
+    var finished = false
+}
+
 /// Waiters acknowledged by the first fdatasync that starts after write number `sequence`.
 struct SyncGroup {
     let sequence: UInt64
@@ -337,6 +343,7 @@ extension Log {
             if due {
                 let target = writtenSequence
                 claimedSequence = target
+                syncClaims.append(SyncClaim(target: target))
                 lastSyncNanoseconds = monotonicNanoseconds()
                 let segment = currentSegment
                 pipelineLock.unlock()
@@ -349,7 +356,18 @@ extension Log {
                     pipelineLock.lock()
                     continue
                 }
-                acknowledge(through: target)
+                // Acknowledge in claim order. A later sync that succeeds says nothing about pages
+                // whose write-back failed under an earlier, overlapping one: Linux reports a
+                // write-back error to one fsync only. So a sync's groups wait for every earlier claim.
+                pipelineLock.lock()
+                if let i = syncClaims.firstIndex(where: { $0.target == target }) { syncClaims[i].finished = true }
+                var through: UInt64?
+                while let first = syncClaims.first, first.finished {
+                    through = first.target
+                    syncClaims.removeFirst()
+                }
+                pipelineLock.unlock()
+                if let through { acknowledge(through: through) }
                 pipelineLock.lock()
                 continue
             }
@@ -392,6 +410,7 @@ extension Log {
         }
         failure = self.failure!
         while let group = syncGroups.popFirst() { waiting += group.waiters }
+        syncClaims.removeAll()
         syncWakeup.broadcast()
         pipelineLock.unlock()
         for waiter in waiting { waiter.continuation.resume(throwing: failure) }

@@ -58,6 +58,8 @@ public final class Log {
     var writtenSequence: UInt64 = 0
     var claimedSequence: UInt64 = 0
     var syncGroups: Deque<SyncGroup> = []
+    /// Syncs in flight, in the order they were claimed; acknowledged in that order.
+    var syncClaims: Deque<SyncClaim> = []
     var currentSegment: Segment
     var lastSyncNanoseconds: UInt64 = 0
     var threads: [pthread_t] = []
