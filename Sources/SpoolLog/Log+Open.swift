@@ -32,6 +32,9 @@ extension Log {
             try syscalls.mkdir(directory, mode: 0o700)
         } catch {
             if error.errno != EEXIST { throw .io(error, "cannot create the log directory", path: directory) }
+            if error.errno == EEXIST && isDirectory(directory) {
+                try LogOpener.checkIsLogDirectory(directory, syscalls: syscalls)
+            }
         }
         let lockPath = directory + "/" + lockFileName
         let lockFD: Int32
@@ -67,6 +70,11 @@ extension Log {
             throw error
         }
     }
+}
+
+private func isDirectory(_ path: String) -> Bool {
+    var info = stat()
+    return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
 }
 
 /// The steps of opening a log directory, in order; see ``Log/open(directory:configuration:)``.
@@ -137,27 +145,34 @@ struct LogOpener {
 
     // MARK: Steps
 
-    /// Segment base offsets in the directory. Throws `notALogDirectory` for a directory of unknown files.
+    /// Segment base offsets in the directory; removes leftover `.tmp` files of unfinished checkpoint writes.
     func listSegments() throws(LogError) -> [UInt64] {
         let names: [String]
         do { names = try syscalls.listDirectory(directory) } catch { throw .io(error, "cannot list the directory", path: directory) }
         var bases: [UInt64] = []
-        var foreign: [String] = []
         for name in names {
             if let base = Segment.baseOffset(ofLogFile: name) {
                 bases.append(base)
             } else if name.hasSuffix(".tmp") {
-                try? syscalls.unlink(directory + "/" + name)  // an unfinished checkpoint write
-            } else if !(name.hasSuffix(".index") || name == Log.lockFileName || name == CheckpointFile.recoveryPointName
-                        || name == CheckpointFile.cleanShutdownName) {
-                foreign.append(name)
+                try? syscalls.unlink(directory + "/" + name)
             }
         }
-        if bases.isEmpty && !foreign.isEmpty {
+        return bases
+    }
+
+    /// Throws `notALogDirectory` when an existing directory holds no segment but other files, before
+    /// anything (even the lock file) is created in it.
+    static func checkIsLogDirectory(_ directory: String, syscalls: any Syscalls) throws(LogError) {
+        let names: [String]
+        do { names = try syscalls.listDirectory(directory) } catch { throw .io(error, "cannot list the directory", path: directory) }
+        let ours: Set<String> = [Log.lockFileName, CheckpointFile.recoveryPointName, CheckpointFile.cleanShutdownName,
+                                 SegmentSwap.manifestName]
+        if names.contains(where: { Segment.baseOffset(ofLogFile: $0) != nil }) { return }
+        let foreign = names.filter { !ours.contains($0) && !$0.hasSuffix(".index") && !$0.hasSuffix(".tmp") && !$0.hasSuffix(".cleaned") }
+        if !foreign.isEmpty {
             throw LogError(.notALogDirectory, "holds no segments but other files (\(foreign.sorted().prefix(3).joined(separator: ", "))); "
                            + "it is not a Spool log directory", path: directory)
         }
-        return bases
     }
 
     struct CleanShutdownMarker { var nextOffset: UInt64; var activeBase: UInt64; var activeSize: UInt64 }
