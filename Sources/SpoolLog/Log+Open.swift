@@ -28,13 +28,19 @@ extension Log {
         try configuration.validate()
         let syscalls = configuration.syscalls
         guard !directory.isEmpty else { throw LogError(.invalidArgument, "the log directory path is empty") }
+        var created = true
         do {
             try syscalls.mkdir(directory, mode: 0o700)
         } catch {
             if error.errno != EEXIST { throw .io(error, "cannot create the log directory", path: directory) }
-            if error.errno == EEXIST && isDirectory(directory) {
-                try LogOpener.checkIsLogDirectory(directory, syscalls: syscalls)
-            }
+            created = false
+        }
+        if created {
+            // The new directory's own entry must survive a power loss too.
+            let parent = directory.lastIndex(of: "/").map { $0 == directory.startIndex ? "/" : String(directory[..<$0]) } ?? "."
+            do { try syscalls.fsyncDirectory(parent) } catch { throw .io(error, "cannot sync the parent directory", path: parent) }
+        } else if isDirectory(directory) {
+            try LogOpener.checkIsLogDirectory(directory, syscalls: syscalls)
         }
         let lockPath = directory + "/" + lockFileName
         let lockFD: Int32
