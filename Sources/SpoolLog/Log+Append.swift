@@ -56,7 +56,15 @@ extension Log {
     /// - Throws: ``LogError/Code/invalidArgument`` for an empty array, and as ``append(_:)``.
     public func append(contentsOf records: [[UInt8]]) async throws -> Range<UInt64> {
         guard !records.isEmpty else { throw LogError(.invalidArgument, "append(contentsOf:) needs at least one record") }
-        for record in records { try checkRecordSize(record.count) }
+        var total = RecordBatchHeader.size
+        for record in records {
+            try checkRecordSize(record.count)
+            total += record.count + 4
+        }
+        guard total <= configuration.segmentBytes else {
+            throw LogError(.recordTooLarge, "\(records.count) records of \(total) bytes in all: the records of one "
+                           + "append(contentsOf:) share a batch, which must fit in a segment (segmentBytes = \(configuration.segmentBytes))")
+        }
         let last = try await withUnsafeThrowingContinuation { submit(AppendRequest(.records(records), $0)) }
         return (last + 1 - UInt64(records.count))..<(last + 1)
     }
@@ -141,8 +149,7 @@ extension Log {
     func startThreads() {
         let log = UnownedLog(self)
         threads.append(startThread { log.reference._withUnsafeGuaranteedRef { $0.runWriter() } })
-        let syncers = configuration.durability == .sync ? configuration.concurrentSyncs : 1
-        for _ in 0..<syncers { threads.append(startThread { log.reference._withUnsafeGuaranteedRef { $0.runSyncer() } }) }
+        for i in 0..<syncerCount { threads.append(startThread { log.reference._withUnsafeGuaranteedRef { $0.runSyncer(number: i) } }) }
     }
 
     /// Takes pending batches, encodes and writes them, and hands their waiters on:
@@ -299,6 +306,7 @@ extension Log {
         try old.index.persist(trim: true)
         let new = try Segment(directory: directory, baseOffset: baseOffset, size: 0, indexEntries: 0,
                               indexCapacity: indexCapacity, syscalls: syscalls, create: true)
+        try new.openSyncDescriptors(syncerCount)
         do { try syscalls.fsyncDirectory(directory) } catch { throw .io(error, "cannot sync the directory", path: directory) }
         let recoveryPoint = CheckpointFile(magic: CheckpointFile.recoveryPointMagic, fields: [baseOffset])
         try CheckpointFile.writeAtomically(recoveryPoint.encoded, directory: directory, name: CheckpointFile.recoveryPointName,
@@ -316,6 +324,9 @@ extension Log {
 
     var indexCapacity: Int { configuration.segmentBytes / configuration.indexIntervalBytes + 2 }
 
+    /// Syncer threads: ``LogConfiguration/concurrentSyncs`` in `sync` mode, one otherwise.
+    var syncerCount: Int { configuration.durability == .sync ? configuration.concurrentSyncs : 1 }
+
     // MARK: - The syncer threads
 
     /// Issues `fdatasync`s: for written appends waiting in `sync` mode and for flushes, and every
@@ -324,7 +335,7 @@ extension Log {
     /// Group commit: a sync starts once the writer has written everything that arrived (so one
     /// sync covers every appender that is ready), or when the oldest unsynced write has waited
     /// ``LogConfiguration/maxGroupCommitDelayMicroseconds`` — whichever comes first.
-    fileprivate func runSyncer() {
+    fileprivate func runSyncer(number: Int) {
         let interval: UInt64? = if case .interval(let ms) = configuration.durability { UInt64(ms) * 1_000_000 } else { nil }
         let maxGather = UInt64(configuration.maxGroupCommitDelayMicroseconds) * 1000
         pipelineLock.lock()
@@ -348,7 +359,7 @@ extension Log {
                 let segment = currentSegment
                 pipelineLock.unlock()
                 var syncError: SystemError?
-                do { try syscalls.fdatasync(segment.fd) } catch { syncError = error }
+                do { try syscalls.fdatasync(segment.syncDescriptor(number)) } catch { syncError = error }
                 counters.fdatasyncs.add(1, ordering: .relaxed)
                 if let syncError {
                     poison(.io(syncError, "fdatasync failed; the log is poisoned (no retry: the kernel may have dropped the pages)",

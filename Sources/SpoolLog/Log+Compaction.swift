@@ -27,12 +27,16 @@ extension Log {
     /// fsynced; a `swap-manifest` naming old and new segments is then installed atomically — the
     /// commit point; then the renames and deletions follow. Opening a log whose swap was interrupted
     /// finishes it when the manifest exists and discards the `.cleaned` files when it does not.
-    /// Appends and reads may continue meanwhile: only sealed segments are touched.
+    /// Appends and reads may continue meanwhile: only sealed segments are touched. Compactions and
+    /// ``deleteSegments(below:)`` run one at a time (`isLive` must not call either).
     ///
     /// - Throws: what `isLive` throws (nothing is changed then); ``LogError/Code/corruptBatch`` from
     ///   reading; ``LogError/Code/io``. A failure after the commit point poisons the log (reopen it).
     public func compact(below offset: UInt64? = nil, keeping isLive: (LogRecord) throws -> Bool) throws -> CompactionSummary {
         if let error = pipelineLock.withLock({ refusal() }) { throw error }
+        // One compaction or deletion at a time: each works on a snapshot of the sealed segments.
+        maintenanceLock.lock()
+        defer { maintenanceLock.unlock() }
         let candidates: [Segment] = segmentLock.withLock {
             var picked: [Segment] = []
             for i in 0..<(segments.count - 1) {
@@ -82,6 +86,12 @@ extension Log {
         do {
             try swap.commit(directory: directory, syscalls: syscalls)
         } catch {
+            if syscalls.exists(directory + "/" + SegmentSwap.manifestName) {
+                // The manifest was renamed into place (a later fsync failed): the swap may be durable,
+                // so the next open must find the `.cleaned` files to finish it. Keep them; stop here.
+                poison(error)
+                throw error
+            }
             writer.discard()
             throw error
         }
@@ -158,7 +168,11 @@ struct CleanedSegmentWriter {
         batch = PendingBatchBuffer()
         let bytes = full.finish(baseOffset: batchBase, recordCount: batchCount, timestampMilliseconds: batchTimestamp,
                                 compressionThreshold: configuration.compressionThresholdBytes)
-        if let file = current, file.size > 0, file.size + bytes.count > configuration.segmentBytes { try closeFile() }
+        // A segment holds at most segmentBytes, and offsets at most 2^32 - 1 past its base (index entries are 32-bit).
+        if let file = current, file.size > 0, file.size + bytes.count > configuration.segmentBytes
+            || batchBase + UInt64(batchCount) - file.base > UInt64(UInt32.max) {
+            try closeFile()
+        }
         if current == nil { try openFile(base: written.isEmpty ? nextBase : batchBase) }
         let position = current!.size
         do {
@@ -235,6 +249,12 @@ struct SegmentSwap {
     func rollForward(directory: String, syscalls: any Syscalls) throws(LogError) -> [String] {
         var touched: [String] = []
         func path(_ base: UInt64, _ suffix: String) -> String { directory + "/" + Segment.fileName(base, suffix) }
+        // Never delete old segments for a replacement that is not there.
+        for base in new where !syscalls.exists(path(base, ".log") + ".cleaned") && !syscalls.exists(path(base, ".log")) {
+            throw LogError(.corruptCheckpoint, "the swap manifest names the compacted segment \(Segment.fileName(base, ".log")), "
+                           + "which is missing; the old segments were left in place — run `spool recover`",
+                           path: directory + "/" + Self.manifestName)
+        }
         do {
             for base in new {
                 for suffix in [".index", ".log"] {

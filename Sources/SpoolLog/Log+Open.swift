@@ -69,6 +69,7 @@ extension Log {
             let (segments, nextOffset) = try opener.run()
             let log = Log(directory: directory, configuration: configuration, lockFD: lockFD, segments: segments,
                           nextOffset: nextOffset, recovery: opener.report)
+            try segments[segments.count - 1].openSyncDescriptors(log.syncerCount)
             log.startThreads()
             return log
         } catch {

@@ -45,7 +45,7 @@ extension Log {
         let end = endOffset
         let snapshot = segmentLock.withLock { () -> (Segment, MappedFile?, UInt64?, UInt64)? in
             if refusesReads { return nil }
-            let i = segments.lastIndex { $0.baseOffset <= offset } ?? 0
+            let i = segmentIndex(containing: offset)
             return (segments[i], segments[i].mapping, i + 1 < segments.count ? segments[i + 1].baseOffset : nil, segments[0].baseOffset)
         }
         guard let (segment, mapping, nextBase, start) = snapshot else {
@@ -68,6 +68,16 @@ extension Log {
             records = try read(from: nextBase, maxRecords: maxRecords)
         }
         return records.filter { $0.offset < end }
+    }
+
+    /// The index of the last segment whose base is at most `offset` (0 when none); call with `segmentLock` held.
+    func segmentIndex(containing offset: UInt64) -> Int {
+        var low = 0, high = segments.count - 1, found = 0
+        while low <= high {
+            let mid = (low + high) / 2
+            if segments[mid].baseOffset <= offset { found = mid; low = mid + 1 } else { high = mid - 1 }
+        }
+        return found
     }
 
     /// Reads batches of one segment from `position` and collects records at or after `offset`.

@@ -12,6 +12,8 @@ extension Log {
     @discardableResult
     public func deleteSegments(below offset: UInt64) throws(LogError) -> Int {
         if let error = pipelineLock.withLock({ refusal() }) { throw error }
+        maintenanceLock.lock()
+        defer { maintenanceLock.unlock() }
         let doomed: [Segment] = segmentLock.withLock {
             var count = 0
             while count + 1 < segments.count && segments[count + 1].baseOffset <= offset { count += 1 }

@@ -41,6 +41,8 @@ public final class Log {
     /// Set by ``close()`` and ``abandon()``, after which reads throw ``LogError/Code/closed``: another
     /// process may own the directory by then. Guarded by `segmentLock`.
     var refusesReads = false
+    /// Serializes ``compact(below:keeping:)`` and ``deleteSegments(below:)``.
+    let maintenanceLock = ThreadLock()
 
     // The append pipeline, guarded by `pipelineLock`.
     let pipelineLock = ThreadLock()

@@ -64,7 +64,37 @@ final class Segment {
         readableSize.store(size, ordering: .releasing)
     }
 
-    deinit { syscalls.close(fd) }
+    /// Extra descriptors of the `.log`, one per syncer when several syncs may overlap; see
+    /// ``openSyncDescriptors(_:)``. Set before the segment becomes active, then only read.
+    private(set) var syncDescriptors: [Int32] = []
+
+    deinit {
+        syscalls.close(fd)
+        for descriptor in syncDescriptors { syscalls.close(descriptor) }
+    }
+
+    /// Opens `count` more descriptors of this segment, one per syncer.
+    ///
+    /// Linux records a write-back error once per open file description and reports it to the
+    /// first fsync through that description only. Syncers sharing one descriptor could see the
+    /// error in one sync while an overlapping one returns success for the lost pages; with a
+    /// description each, every sync that covers the failed pages reports the error. They are
+    /// opened before the segment takes writes, so no earlier error can precede them unseen.
+    func openSyncDescriptors(_ count: Int) throws(LogError) {
+        guard count > 1, syncDescriptors.isEmpty else { return }
+        for _ in 0..<count {
+            do {
+                syncDescriptors.append(try syscalls.open(logPath, flags: O_RDWR, mode: 0))
+            } catch {
+                throw .io(error, "cannot open the segment for syncing", path: logPath)
+            }
+        }
+    }
+
+    /// The descriptor syncer number `syncer` calls `fdatasync` on.
+    func syncDescriptor(_ syncer: Int) -> Int32 {
+        syncDescriptors.isEmpty ? fd : syncDescriptors[syncer % syncDescriptors.count]
+    }
 
     func replaceIndex(_ index: OffsetIndex) { self.index = index }
 

@@ -103,4 +103,46 @@ import Testing
             try reopened.close()
         }
     }
+
+    /// Only the directory fsync right after the manifest rename fails (the process lives on):
+    /// the swap may already be durable, so the compacted files must be kept for the next open,
+    /// which finishes the swap. Nothing live may be lost.
+    @Test func aFailedSyncAfterTheCommitKeepsTheSwap() async throws {
+        let dir = TemporaryDirectory()
+        let recorder = FaultInjectingSyscalls()
+        let log = try Log.open(directory: dir.log, configuration: CompactionFixture.configuration(recorder))
+        let written = try await CompactionFixture.fill(log, count: 300, perCall: 10)
+        let activeBase = log.segmentBaseOffsets.last!
+        try log.close()
+        let isLive = { (offset: UInt64) in offset % 3 == 0 }
+        let compacted = written.filter { $0.offset >= activeBase || isLive($0.offset) }
+        let dropped = written.map(\.offset).filter { $0 < activeBase && !isLive($0) }
+
+        // Learn which fsync of the directory follows the manifest rename when the log is reopened and compacted.
+        let learning = TemporaryDirectory()
+        try LogCompactionCrashTests.copyLog(from: dir.log, to: learning.log)
+        let probe = FaultInjectingSyscalls()
+        let probeLog = try Log.open(directory: learning.log, configuration: CompactionFixture.configuration(probe))
+        _ = try probeLog.compact { isLive($0.offset) }
+        try probeLog.close()
+        let trace = probe.trace
+        let rename = try #require(trace.firstIndex { $0.operation == .rename && Self.fileName($0.destination) == SegmentSwap.manifestName })
+        let directoryFsyncs = trace.enumerated().filter { $0.element.operation == .fsync && $0.element.path == learning.log }
+        let occurrence = try #require(directoryFsyncs.firstIndex { $0.offset > rename }) + 1
+
+        let faults = FaultInjectingSyscalls()
+        let target = dir.log
+        faults.fail(.fsync, errno: EIO, path: .matching { $0 == target }, occurrence: .only(occurrence))
+        let failing = try Log.open(directory: dir.log, configuration: CompactionFixture.configuration(faults))
+        let error = #expect(throws: LogError.self) { try failing.compact { isLive($0.offset) } }
+        #expect(error?.code == .io || error?.code == .poisoned, "\(String(describing: error))")
+        // The log refuses further work rather than running ahead of what is on disk.
+        await #expect(throws: LogError.self) { try await failing.append([1]) }
+        failing.abandon()
+
+        let reopened = try Log.open(directory: dir.log, configuration: CompactionFixture.configuration())
+        #expect(!reopened.recovery.resolvedCompactionFiles.isEmpty)
+        try CompactionFixture.expectReads(reopened, present: compacted, absent: dropped)
+        try reopened.close()
+    }
 }

@@ -114,6 +114,11 @@ import Testing
         // One oversized record refuses the whole call: the small one is not written either.
         let batch = await #expect(throws: LogError.self) { try await log.append(contentsOf: [[1, 2], payload(2, size: 5000)]) }
         #expect(batch?.code == .recordTooLarge)
+        // Records within the limit whose sum does not fit in one segment (they share one batch).
+        let tooMany = await #expect(throws: LogError.self) {
+            try await log.append(contentsOf: (0..<70).map { payload($0, size: 1000) })
+        }
+        #expect(tooMany?.code == .recordTooLarge)
         #expect(log.endOffset == 1)
         #expect(log.statistics.bytesWritten == bytesWritten)
         #expect(try readAll(log).map(\.offset) == [0])
