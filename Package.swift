@@ -5,6 +5,7 @@ let package = Package(
     name: "Spool",
     products: [
         .library(name: "SpoolLog", targets: ["SpoolLog"]),
+        .library(name: "SpoolMatching", targets: ["SpoolMatching"]),
         .executable(name: "spool", targets: ["spool"]),
     ],
     dependencies: [
@@ -29,10 +30,19 @@ let package = Package(
                 .product(name: "DequeModule", package: "swift-collections"),
             ]
         ),
+        // The in-memory matching core: task-queue partitions, pollers, sync match. No files, no Foundation.
+        .target(
+            name: "SpoolMatching",
+            dependencies: [
+                .product(name: "DequeModule", package: "swift-collections"),
+            ]
+        ),
         .executableTarget(
             name: "spool",
             dependencies: [
                 "SpoolLog",
+                "SpoolMatching",
+                .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
@@ -41,6 +51,10 @@ let package = Package(
         .testTarget(
             name: "SpoolLogTests",
             dependencies: ["SpoolLog"]
+        ),
+        .testTarget(
+            name: "SpoolMatchingTests",
+            dependencies: ["SpoolMatching"]
         ),
     ],
     swiftLanguageModes: [.v6]

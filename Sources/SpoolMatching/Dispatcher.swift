@@ -1,0 +1,116 @@
+/// The matching core: task queues by name, created on first use, each name with a workflow
+/// queue and an activity queue.
+///
+/// Generic over the task payload the engine attaches (a log position, an event reference, a
+/// small struct); the dispatcher never looks inside it.
+///
+/// The name → queue registry is sharded, each shard behind its own lock. That lock is taken
+/// once per lookup by name; callers on a hot path keep the ``TaskQueue`` and use it directly,
+/// which takes no lock.
+public final class Dispatcher<Payload: Sendable>: Sendable {
+    let context: DispatcherContext
+    private let shards: [RegistryShard<Payload>]
+
+    /// Creates a dispatcher; `clock` stamps tasks and times deadlines and rate limits.
+    /// - Throws: ``MatchingError/Code/invalidConfiguration`` naming the bad setting.
+    public init(configuration: DispatcherConfiguration = DispatcherConfiguration(), clock: MatchingClock = .system) throws(MatchingError) {
+        try configuration.validate()
+        context = DispatcherContext(configuration: configuration, clock: clock)
+        shards = (0..<configuration.registryShards).map { _ in RegistryShard() }
+    }
+
+    /// The clock this dispatcher uses.
+    public var clock: MatchingClock { context.clock }
+
+    /// The queue of `kind` named `name`, creating both queues of the name on first use.
+    /// Cost: one hash and one shard lock.
+    /// - Throws: ``MatchingError/Code/invalidQueueName`` for an empty or oversized name.
+    public func queue(_ name: String, kind: TaskQueueKind) throws(MatchingError) -> TaskQueue<Payload> {
+        try TaskQueueName.validate(name)
+        let pair = shard(for: name).pair(name, context: context)
+        return kind == .workflow ? pair.workflow : pair.activity
+    }
+
+    /// The queue if its name was ever used, without creating it.
+    public func existingQueue(_ name: String, kind: TaskQueueKind) -> TaskQueue<Payload>? {
+        guard let pair = shard(for: name).existing(name) else { return nil }
+        return kind == .workflow ? pair.workflow : pair.activity
+    }
+
+    /// Adds `task` to the queue of `kind` named `name`; see ``TaskQueue/add(_:)``.
+    public func add(_ task: QueuedTask<Payload>, to name: String, kind: TaskQueueKind) throws(MatchingError) {
+        try queue(name, kind: kind).add(task)
+    }
+
+    /// Polls the queue of `kind` named `name`; see ``TaskQueue/poll(timeout:poller:)``.
+    public func poll(_ name: String, kind: TaskQueueKind, timeout: Duration? = nil) async throws(MatchingError) -> QueuedTask<Payload>? {
+        let queue = try queue(name, kind: kind)
+        return await queue.poll(timeout: timeout)
+    }
+
+    /// Names in use.
+    public var queueNameCount: Int { shards.reduce(0) { $0 + $1.count } }
+
+    /// Every queue (both kinds of every name), sorted by name then kind.
+    public func listQueues() -> [TaskQueueSummary] {
+        var list: [TaskQueueSummary] = []
+        for shard in shards {
+            for pair in shard.allPairs() {
+                for queue in [pair.workflow, pair.activity] {
+                    list.append(TaskQueueSummary(name: queue.name, kind: queue.kind, backlogCount: queue.backlogCount, isPaused: queue.isPaused))
+                }
+            }
+        }
+        return list.sorted { ($0.name, $0.kind.rawValue) < ($1.name, $1.kind.rawValue) }
+    }
+
+    private func shard(for name: String) -> RegistryShard<Payload> {
+        var hasher = Hasher()
+        hasher.combine(name)
+        return shards[hasher.finalize() & (shards.count - 1)]
+    }
+}
+
+/// One line of ``Dispatcher/listQueues()``.
+public struct TaskQueueSummary: Sendable, Hashable {
+    /// The queue's name.
+    public var name: String
+    /// Workflow or activity.
+    public var kind: TaskQueueKind
+    /// Tasks queued now.
+    public var backlogCount: Int
+    /// Whether pollers are held back.
+    public var isPaused: Bool
+}
+
+/// The two queues of a name.
+final class TaskQueuePair<Payload: Sendable>: Sendable {
+    let workflow: TaskQueue<Payload>
+    let activity: TaskQueue<Payload>
+
+    init(name: String, context: DispatcherContext) {
+        workflow = TaskQueue(name: name, kind: .workflow, context: context)
+        activity = TaskQueue(name: name, kind: .activity, context: context)
+    }
+}
+
+/// A slice of the name registry behind its own lock (lookups by name are not on the add/poll
+/// hot path: callers keep the queue).
+final class RegistryShard<Payload: Sendable>: @unchecked Sendable {
+    // `pairs` is guarded by `lock`.
+    private let lock = ThreadLock()
+    private var pairs: [String: TaskQueuePair<Payload>] = [:]
+
+    func pair(_ name: String, context: DispatcherContext) -> TaskQueuePair<Payload> {
+        lock.withLock {
+            if let pair = pairs[name] { return pair }
+            let pair = TaskQueuePair<Payload>(name: name, context: context)
+            pairs[name] = pair
+            return pair
+        }
+    }
+
+    func existing(_ name: String) -> TaskQueuePair<Payload>? { lock.withLock { pairs[name] } }
+    var count: Int { lock.withLock { pairs.count } }
+    func allPairs() -> [TaskQueuePair<Payload>] { lock.withLock { Array(pairs.values) } }
+}

@@ -1,0 +1,44 @@
+import Synchronization
+
+/// A reference that is created on first use, lock-free: the first caller to install one wins
+/// the compare-and-swap; a loser releases its copy and uses the winner's. Never replaced.
+///
+/// This is what keeps an idle queue small: partitions, priority lanes, waiter queues and the
+/// control block (rate limit, pause gate, poller registry) cost one word each until used.
+@usableFromInline
+struct LazyObject<Object: AnyObject>: ~Copyable {
+    @usableFromInline let bits = Atomic<UInt>(0)
+
+    @inlinable init() {}
+
+    deinit {
+        let raw = bits.load(ordering: .acquiring)
+        if raw != 0 { Unmanaged<Object>.fromOpaque(UnsafeRawPointer(bitPattern: raw)!).release() }
+    }
+
+    /// The object, or nil before the first ``loadOrCreate(_:)``.
+    @inlinable @inline(__always)
+    func load() -> Object? {
+        let raw = bits.load(ordering: .acquiring)
+        guard raw != 0 else { return nil }
+        return Unmanaged<Object>.fromOpaque(UnsafeRawPointer(bitPattern: raw)!).takeUnretainedValue()
+    }
+
+    @inlinable @inline(__always)
+    func loadOrCreate(_ make: () -> Object) -> Object {
+        if let object = load() { return object }
+        return install(make())
+    }
+
+    @usableFromInline
+    func install(_ object: Object) -> Object {
+        let raw = UInt(bitPattern: Unmanaged.passRetained(object).toOpaque())
+        let (exchanged, current) = bits.compareExchange(expected: 0, desired: raw, ordering: .acquiringAndReleasing)
+        if exchanged { return object }
+        Unmanaged<Object>.fromOpaque(UnsafeRawPointer(bitPattern: raw)!).release()
+        return Unmanaged<Object>.fromOpaque(UnsafeRawPointer(bitPattern: current)!).takeUnretainedValue()
+    }
+}
+
+// The reference is installed once by compare-and-swap and never replaced; the object is Sendable.
+extension LazyObject: @unchecked Sendable where Object: Sendable {}

@@ -1,0 +1,122 @@
+import DequeModule
+import Synchronization
+
+/// The backlog of one priority in one partition: a lock-free ring for unkeyed tasks, a locked
+/// overflow behind it when the ring is full, and a locked fairness scheduler for keyed tasks.
+///
+/// FIFO: while the overflow holds tasks, new unkeyed tasks go to the overflow too, and a
+/// consumer that finds the ring empty refills it from the front of the overflow; so the ring
+/// always holds tasks older than the overflow's and the lane stays first-in first-out
+/// (up to the order of concurrent adds, which have none).
+@usableFromInline
+final class PriorityLane<Payload: Sendable> {
+    @usableFromInline let ring: MPMCRing<QueuedTask<Payload>>
+    /// Tasks in `overflow`.
+    @usableFromInline let spilled = Atomic<Int>(0)
+    /// Tasks in `fairness`.
+    @usableFromInline let keyed = Atomic<Int>(0)
+    // `overflow` and `fairness` are guarded by `lock`.
+    private let lock = ThreadLock()
+    private var overflow = Deque<QueuedTask<Payload>>()
+    private var fairness = FairnessScheduler<Payload>()
+
+    @usableFromInline
+    init(capacity: Int) {
+        ring = MPMCRing(capacity: capacity, stamped: true)
+    }
+
+    /// Adds a task. Lock-free when it has no fairness key and the ring has room.
+    @inlinable @inline(__always)
+    func push(_ task: QueuedTask<Payload>) {
+        if task.fairness == nil && spilled.load(ordering: .relaxed) == 0
+            && ring.push(task, stamp: task.enqueuedAt.nanoseconds) { return }
+        pushLocked(task)
+    }
+
+    @usableFromInline
+    func pushLocked(_ task: QueuedTask<Payload>) {
+        lock.withLock {
+            if let key = task.fairness {
+                fairness.push(task, key: key)
+                keyed.add(1, ordering: .relaxed)
+            } else {
+                overflow.append(task)
+                spilled.add(1, ordering: .relaxed)
+            }
+        }
+    }
+
+    /// Removes the next task: lock-free from the ring when no keyed task waits.
+    /// Nil when the lane is empty, or its head slot is mid-publication.
+    @inlinable @inline(__always)
+    func pop() -> QueuedTask<Payload>? {
+        if keyed.load(ordering: .relaxed) == 0 {
+            if let task = ring.pop() { return task }
+            if spilled.load(ordering: .relaxed) == 0 { return nil }
+        }
+        return popLocked()
+    }
+
+    @usableFromInline
+    func popLocked() -> QueuedTask<Payload>? {
+        lock.withLock { () -> QueuedTask<Payload>? in
+            if !fairness.isEmpty {
+                let unkeyedWaiting = ring.count > 0 || !overflow.isEmpty
+                if !unkeyedWaiting || !fairness.unkeyedGoesNext() {
+                    keyed.add(-1, ordering: .relaxed)
+                    return fairness.popKeyed()
+                }
+                if let task = popUnkeyedLocked() {
+                    fairness.chargeUnkeyed()
+                    return task
+                }
+                keyed.add(-1, ordering: .relaxed)
+                return fairness.popKeyed()
+            }
+            return popUnkeyedLocked()
+        }
+    }
+
+    /// The ring's head, or the overflow's head after refilling the ring from it. Call under `lock`.
+    private func popUnkeyedLocked() -> QueuedTask<Payload>? {
+        if let task = ring.pop() { return task }
+        guard let first = overflow.popFirst() else { return nil }
+        var moved = 1
+        // Refill while the ring has room; the overflow's order is kept (new unkeyed adds go to
+        // the overflow while `spilled` > 0, so nothing younger can slip into the ring meanwhile).
+        while let next = overflow.first, ring.push(next, stamp: next.enqueuedAt.nanoseconds) {
+            overflow.removeFirst()
+            moved += 1
+        }
+        spilled.add(-moved, ordering: .relaxed)
+        return first
+    }
+
+    /// Queued tasks (a snapshot).
+    var count: Int { ring.count + spilled.load(ordering: .relaxed) + keyed.load(ordering: .relaxed) }
+
+    /// The enqueue time of the oldest task, if any (a snapshot).
+    func oldestEnqueueTime() -> UInt64? {
+        var oldest = ring.headStamp()
+        if spilled.load(ordering: .relaxed) > 0 || keyed.load(ordering: .relaxed) > 0 {
+            lock.withLock {
+                for candidate in [overflow.first?.enqueuedAt.nanoseconds, fairness.oldestEnqueueTime] {
+                    if let candidate { oldest = min(oldest ?? candidate, candidate) }
+                }
+            }
+        }
+        return oldest
+    }
+
+    /// Bytes allocated for this lane (its object, ring buffers, overflow storage).
+    var allocatedBytes: Int {
+        let slots = ring.capacity
+        return mallocSize(of: self) + mallocSize(of: ring)
+            + slots * (MemoryLayout<Atomic<Int>>.stride + MemoryLayout<Atomic<UInt64>>.stride + MemoryLayout<QueuedTask<Payload>>.stride)
+            + 16 * MemoryLayout<Atomic<Int>>.stride
+    }
+}
+
+// The ring is lock-free and Sendable; `overflow` and `fairness` are only touched under `lock`;
+// the counters are atomics.
+extension PriorityLane: @unchecked Sendable {}

@@ -1,0 +1,128 @@
+/// The two queues every task-queue name has: one for workflow tasks, one for activity tasks.
+public enum TaskQueueKind: UInt8, Sendable, Hashable, CaseIterable, CustomStringConvertible {
+    case workflow
+    case activity
+
+    public var description: String { self == .workflow ? "workflow" : "activity" }
+}
+
+/// Task-queue names: any non-empty UTF-8 string up to ``maximumUTF8Length`` bytes.
+/// Worker- or host-specific queues are ordinary names.
+public enum TaskQueueName {
+    /// The longest name accepted, in UTF-8 bytes.
+    public static let maximumUTF8Length = 1000
+
+    /// Throws ``MatchingError/Code/invalidQueueName`` unless `name` is acceptable.
+    public static func validate(_ name: String) throws(MatchingError) {
+        let length = name.utf8.count
+        guard length > 0 else {
+            throw MatchingError(.invalidQueueName, "a task queue name must not be empty")
+        }
+        guard length <= maximumUTF8Length else {
+            throw MatchingError(.invalidQueueName,
+                                "a task queue name is \(length) UTF-8 bytes; the limit is \(maximumUTF8Length)",
+                                queue: String(name.prefix(64)) + "…")
+        }
+    }
+}
+
+/// Task priorities: 1 is the highest, 5 the lowest; 3 is the default.
+public enum TaskPriority {
+    /// The highest priority.
+    public static let highest = 1
+    /// The lowest priority.
+    public static let lowest = 5
+    /// The priority of a task that states none.
+    public static let `default` = 3
+    /// Every valid priority, highest first.
+    public static let all = highest...lowest
+}
+
+/// A fairness key: tasks of one priority that carry keys are dispatched in proportion to
+/// their keys' weights (stride scheduling), so one busy tenant cannot starve the others.
+public struct FairnessKey: Hashable, Sendable {
+    /// The longest key accepted, in UTF-8 bytes.
+    public static let maximumUTF8Length = 256
+
+    /// The key, such as a tenant or customer id.
+    public var key: String
+    /// The key's share relative to other keys; at least 1.
+    public var weight: UInt32
+
+    @inlinable
+    public init(_ key: String, weight: UInt32 = 1) {
+        self.key = key
+        self.weight = weight
+    }
+}
+
+/// A task as the matcher sees it: an id, a priority, an optional fairness key, an optional
+/// schedule-to-start deadline, and an opaque payload the matcher never looks at (a log
+/// position, a history event reference, the bytes of a small task).
+public struct QueuedTask<Payload: Sendable>: Sendable {
+    /// The caller's id for the task; the matcher does not require ids to be unique.
+    public var id: UInt64
+    /// 1 (highest) … 5 (lowest); see ``TaskPriority``.
+    public var priority: Int
+    /// The task's fairness key, if it has one.
+    public var fairness: FairnessKey?
+    /// The instant after which the task is no longer worth starting: it is then dropped at
+    /// hand-over (reported to ``DispatcherConfiguration/onExpired``), and takes no rate-limit token.
+    public var scheduleToStartDeadline: MatchingInstant?
+    /// The caller's data.
+    public var payload: Payload
+    /// When the task entered the queue: set by `add`, which replaces any value given.
+    public var enqueuedAt: MatchingInstant
+
+    @inlinable
+    public init(id: UInt64, priority: Int = TaskPriority.default, fairness: FairnessKey? = nil,
+                scheduleToStartDeadline: MatchingInstant? = nil, payload: Payload) {
+        self.id = id
+        self.priority = priority
+        self.fairness = fairness
+        self.scheduleToStartDeadline = scheduleToStartDeadline
+        self.payload = payload
+        self.enqueuedAt = MatchingInstant(nanoseconds: 0)
+    }
+}
+
+/// A task dropped because its schedule-to-start deadline passed before a poller took it.
+public struct ExpiredTask: Sendable {
+    /// The queue's name.
+    public var queue: String
+    /// The queue's kind.
+    public var kind: TaskQueueKind
+    /// The task's id.
+    public var id: UInt64
+    /// The task's deadline.
+    public var deadline: MatchingInstant
+    /// When it was dropped.
+    public var droppedAt: MatchingInstant
+}
+
+/// A rate: at most `perSecond` tasks per second on average, with at most `burst` at once.
+/// A rate of 0 pauses the queue.
+public struct RateLimit: Hashable, Sendable, CustomStringConvertible {
+    /// Tasks per second; 0 pauses.
+    public var perSecond: Double
+    /// Tasks that may be dispatched back to back after an idle period; at least 1.
+    public var burst: Int
+
+    @inlinable
+    public init(perSecond: Double, burst: Int = 1) {
+        self.perSecond = perSecond
+        self.burst = burst
+    }
+
+    /// Throws ``MatchingError/Code/invalidRateLimit`` for a negative or non-finite rate or a burst below 1.
+    public func validate(queue: String?) throws(MatchingError) {
+        guard perSecond.isFinite, perSecond >= 0 else {
+            throw MatchingError(.invalidRateLimit, "a rate limit must be a finite number of tasks per second ≥ 0 (got \(perSecond))", queue: queue)
+        }
+        guard burst >= 1 else {
+            throw MatchingError(.invalidRateLimit, "a rate limit's burst must be at least 1 (got \(burst))", queue: queue)
+        }
+    }
+
+    public var description: String { "\(perSecond)/s burst \(burst)" }
+}

@@ -1,0 +1,371 @@
+import Synchronization
+
+/// One task queue: the workflow or the activity queue of a name. Producers ``add(_:)`` tasks;
+/// workers ``poll(timeout:poller:)`` for them. A task that finds a waiting poller is handed
+/// over at once (sync match); otherwise it waits in the queue's in-memory backlog, which is
+/// drained highest priority first, first-in first-out within a priority, in proportion to
+/// weights among fairness keys.
+///
+/// The add → poll → hand-off path takes no lock (see `Docs/matching.md`): a semaphore-style
+/// balance counter per partition over bounded lock-free rings. Locks are taken only by tasks
+/// with fairness keys, by rings that overflow, and by control operations.
+///
+/// Get queues from ``Dispatcher/queue(_:kind:)``; a queue is never removed.
+public final class TaskQueue<Payload: Sendable>: Sendable {
+    /// The queue's name.
+    public let name: String
+    /// Workflow or activity.
+    public let kind: TaskQueueKind
+    @usableFromInline let context: DispatcherContext
+    /// Bits: paused, rate 0, rate limited. Zero on the fast path.
+    @usableFromInline let control = Atomic<Int>(0)
+    @usableFromInline let table = LazyObject<PartitionTable<Payload>>()
+    @usableFromInline let controlBlock = LazyObject<QueueControlBlock>()
+
+    @usableFromInline static var pausedBit: Int { 1 }
+    @usableFromInline static var rateZeroBit: Int { 2 }
+    @usableFromInline static var rateLimitedBit: Int { 4 }
+    /// Pollers do not get tasks while any of these is set.
+    @usableFromInline static var closedBits: Int { 3 }
+
+    init(name: String, kind: TaskQueueKind, context: DispatcherContext) {
+        self.name = name
+        self.kind = kind
+        self.context = context
+    }
+
+    @inlinable @inline(__always)
+    func partitions() -> PartitionTable<Payload> {
+        table.loadOrCreate { PartitionTable(count: context.partitions) }
+    }
+
+    @usableFromInline
+    func controlBlockOrCreate() -> QueueControlBlock {
+        controlBlock.loadOrCreate { QueueControlBlock() }
+    }
+
+    // MARK: Adding
+
+    /// Adds a task: hands it to a waiting poller if there is one, otherwise queues it.
+    ///
+    /// Lock-free unless the task has a fairness key or its priority's ring is full.
+    /// - Throws: ``MatchingError/Code/invalidPriority`` for a priority outside 1…5;
+    ///   ``MatchingError/Code/invalidFairnessKey`` for an empty or oversized key or a zero weight.
+    ///   Nothing is queued when it throws.
+    @inlinable
+    public func add(_ task: QueuedTask<Payload>) throws(MatchingError) {
+        guard task.priority >= TaskPriority.highest && task.priority <= TaskPriority.lowest else {
+            throw invalidPriority(task)
+        }
+        if let key = task.fairness { try validate(key, task: task) }
+        var task = task
+        task.enqueuedAt = context.clock.now()
+        let table = partitions()
+        let home = table.count == 1 ? table.partitions[0] : partitionForAdd(table, id: task.id)
+        home.added.wrappingAdd(1, ordering: .relaxed)
+        offer(task, to: home, in: table)
+    }
+
+    /// Puts a task in `partition`'s lane and counts it, forwarding to a partition with waiting
+    /// pollers if this one has none.
+    @inlinable
+    func offer(_ task: QueuedTask<Payload>, to partition: TaskQueuePartition<Payload>, in table: PartitionTable<Payload>) {
+        partition.laneOrCreate(task.priority, capacity: context.ringCapacity).push(task)
+        if !partition.release() && table.count > 1 { forward(from: partition, in: table) }
+    }
+
+    @usableFromInline
+    func invalidPriority(_ task: QueuedTask<Payload>) -> MatchingError {
+        MatchingError(.invalidPriority, "priority \(task.priority) is outside 1 (highest) … 5 (lowest)", queue: name, taskID: task.id)
+    }
+
+    @usableFromInline
+    func validate(_ key: FairnessKey, task: QueuedTask<Payload>) throws(MatchingError) {
+        let length = key.key.utf8.count
+        guard length > 0, length <= FairnessKey.maximumUTF8Length else {
+            throw MatchingError(.invalidFairnessKey, "a fairness key must be 1…\(FairnessKey.maximumUTF8Length) UTF-8 bytes (got \(length))",
+                                queue: name, taskID: task.id)
+        }
+        guard key.weight >= 1 else {
+            throw MatchingError(.invalidFairnessKey, "fairness key '\(key.key)' has weight 0; weights start at 1", queue: name, taskID: task.id)
+        }
+    }
+
+    /// With several partitions, a producer prefers one where pollers wait; else the task's own.
+    @usableFromInline
+    func partitionForAdd(_ table: PartitionTable<Payload>, id: UInt64) -> TaskQueuePartition<Payload> {
+        let count = table.count
+        let start = Int(id % UInt64(count))
+        for step in 0..<count {
+            let partition = table.partitions[(start + step) % count]
+            if partition.balance.load(ordering: .relaxed) < 0 { return partition }
+        }
+        return table.partitions[start]
+    }
+
+    /// A task just stayed in `partition`'s backlog: if another partition has waiting pollers,
+    /// move one task there. Together with the same check by pollers after they register
+    /// (`stealForWaiter`), and both sides' sequentially consistent balance updates, this is a
+    /// Dekker handshake: a task and a poller that arrive in different partitions at the same
+    /// moment cannot both miss each other.
+    @usableFromInline
+    func forward(from partition: TaskQueuePartition<Payload>, in table: PartitionTable<Payload>) {
+        var source = partition
+        var moving = true
+        while moving {
+            moving = false
+            for target in table.partitions where target !== source && target.balance.load(ordering: .sequentiallyConsistent) < 0 {
+                guard source.tryClaim() else { return }
+                let task = source.takeClaimed()
+                target.laneOrCreate(task.priority, capacity: context.ringCapacity).push(task)
+                if !target.release() {
+                    // The waiter there was served by someone else: look again from the target.
+                    source = target
+                    moving = true
+                }
+                break
+            }
+        }
+    }
+
+    // MARK: Polling
+
+    /// Waits up to `timeout` (forever if nil) for a task and returns it, or nil when the time is
+    /// up or the calling task is cancelled. A task that is available is returned without suspending.
+    ///
+    /// Through `poller`, the worker is recorded in ``describe()`` and its own rate limit is applied.
+    public func poll(timeout: Duration? = nil, poller: TaskPoller? = nil) async -> QueuedTask<Payload>? {
+        let deadline = timeout.map { context.clock.now().advanced(by: $0) }
+        return await poll(until: deadline, poller: poller)
+    }
+
+    /// Waits until `deadline` (forever if nil) for a task; see ``poll(timeout:poller:)``.
+    @inlinable
+    public func poll(until deadline: MatchingInstant?, poller: TaskPoller? = nil) async -> QueuedTask<Payload>? {
+        let table = partitions()
+        let home = table.count == 1 ? table.partitions[0] : partitionForPoll(table, poller: poller)
+        if let poller { poller.lastPollNanoseconds.store(context.clock.now().nanoseconds, ordering: .relaxed) }
+        if poller?.limiter == nil && control.load(ordering: .relaxed) == 0 && home.tryClaim() {
+            let task = home.takeClaimed()
+            if task.scheduleToStartDeadline == nil {
+                home.dispatched.wrappingAdd(1, ordering: .relaxed)
+                poller?.dispatched.wrappingAdd(1, ordering: .relaxed)
+                return task
+            }
+            return await pollSlowly(until: deadline, poller: poller, table: table, home: home, pending: task)
+        }
+        return await pollSlowly(until: deadline, poller: poller, table: table, home: home, pending: nil)
+    }
+
+    @usableFromInline
+    func partitionForPoll(_ table: PartitionTable<Payload>, poller: TaskPoller?) -> TaskQueuePartition<Payload> {
+        let slot = poller?.partitionHint ?? table.cursor.wrappingAdd(1, ordering: .relaxed).oldValue
+        return table.partitions[abs(slot % table.count)]
+    }
+
+    /// Claims an available task in `home`, else in any other partition (poll forwarding).
+    @inlinable
+    func claimAny(_ table: PartitionTable<Payload>, home: TaskQueuePartition<Payload>) -> QueuedTask<Payload>? {
+        if home.tryClaim() { return home.takeClaimed() }
+        if table.count > 1 {
+            for partition in table.partitions where partition !== home && partition.tryClaim() {
+                return partition.takeClaimed()
+            }
+        }
+        return nil
+    }
+
+    /// The general poll: pause gate, worker and queue rate limits, expiry, waiting.
+    @usableFromInline
+    func pollSlowly(until deadline: MatchingInstant?, poller: TaskPoller?, table: PartitionTable<Payload>,
+                    home: TaskQueuePartition<Payload>, pending first: QueuedTask<Payload>?) async -> QueuedTask<Payload>? {
+        let clock = context.clock
+        var pending = first
+        var workerToken = false
+        var queueToken = false
+        defer {
+            if workerToken { poller?.limiter?.refund() }
+            if queueToken { controlBlock.load()?.limiter.refund() }
+        }
+        while true {
+            if let task = pending {
+                pending = nil
+                if let expiry = task.scheduleToStartDeadline, clock.now() >= expiry {
+                    dropExpired(task, in: home)
+                    continue  // the tokens held are kept for the next task
+                }
+                if control.load(ordering: .acquiring) & Self.closedBits != 0 {
+                    offer(task, to: home, in: table)  // paused after we took it: give it back
+                    continue
+                }
+                home.dispatched.wrappingAdd(1, ordering: .relaxed)
+                poller?.dispatched.wrappingAdd(1, ordering: .relaxed)
+                workerToken = false
+                queueToken = false
+                return task
+            }
+            if Task.isCancelled { return nil }
+            let bits = control.load(ordering: .acquiring)
+            if bits & Self.closedBits != 0 {
+                let opened = await controlBlockOrCreate().gate.wait(until: deadline, clock: clock) { [self] in
+                    control.load(ordering: .acquiring) & Self.closedBits == 0
+                }
+                if !opened { return nil }
+                continue
+            }
+            if !workerToken, let limiter = poller?.limiter {
+                guard await takeToken(limiter, deadline: deadline) else { return nil }
+                workerToken = true
+                continue
+            }
+            if !queueToken && bits & Self.rateLimitedBit != 0 {
+                guard await takeToken(controlBlockOrCreate().limiter, deadline: deadline) else { return nil }
+                queueToken = true
+                continue
+            }
+            if let task = claimAny(table, home: home) {
+                pending = task
+                continue
+            }
+            if let deadline, clock.now() >= deadline { return nil }
+            guard let task = await wait(in: home, table: table, until: deadline) else { return nil }
+            pending = task
+        }
+    }
+
+    /// Takes a token from `limiter`, sleeping until it may be used; false if that is after
+    /// `deadline` (then sleeps until the deadline) or the task is cancelled.
+    func takeToken(_ limiter: RateLimiter, deadline: MatchingInstant?) async -> Bool {
+        let clock = context.clock
+        let now = clock.now()
+        guard let at = limiter.reserve(now: now.nanoseconds, notAfter: deadline?.nanoseconds) else {
+            if let deadline { try? await clock.sleep(until: deadline) }
+            return false
+        }
+        if at > now.nanoseconds {
+            do {
+                try await clock.sleep(until: MatchingInstant(nanoseconds: at))
+            } catch {
+                limiter.refund()
+                return false
+            }
+        }
+        return true
+    }
+
+    @usableFromInline
+    func dropExpired(_ task: QueuedTask<Payload>, in partition: TaskQueuePartition<Payload>) {
+        partition.expired.wrappingAdd(1, ordering: .relaxed)
+        if let onExpired = context.onExpired, let deadline = task.scheduleToStartDeadline {
+            onExpired(ExpiredTask(queue: name, kind: kind, id: task.id, deadline: deadline, droppedAt: context.clock.now()))
+        }
+    }
+
+    /// Returns an available task without waiting, or nil if none is available now, the queue
+    /// is paused, or a rate limit (the queue's or `poller`'s) has no token now.
+    public func tryPoll(poller: TaskPoller? = nil) -> QueuedTask<Payload>? {
+        let clock = context.clock
+        let table = partitions()
+        let home = table.count == 1 ? table.partitions[0] : partitionForPoll(table, poller: poller)
+        if let poller { poller.lastPollNanoseconds.store(clock.now().nanoseconds, ordering: .relaxed) }
+        var workerToken = false
+        var queueToken = false
+        defer {
+            if workerToken { poller?.limiter?.refund() }
+            if queueToken { controlBlock.load()?.limiter.refund() }
+        }
+        while true {
+            let bits = control.load(ordering: .acquiring)
+            if bits & Self.closedBits != 0 { return nil }
+            let now = clock.now().nanoseconds
+            if !workerToken, let limiter = poller?.limiter {
+                guard limiter.tryAcquire(now: now) else { return nil }
+                workerToken = true
+            }
+            if !queueToken && bits & Self.rateLimitedBit != 0 {
+                guard controlBlockOrCreate().limiter.tryAcquire(now: now) else { return nil }
+                queueToken = true
+            }
+            guard let task = claimAny(table, home: home) else { return nil }
+            if let expiry = task.scheduleToStartDeadline, clock.now() >= expiry {
+                dropExpired(task, in: home)
+                continue
+            }
+            home.dispatched.wrappingAdd(1, ordering: .relaxed)
+            poller?.dispatched.wrappingAdd(1, ordering: .relaxed)
+            workerToken = false
+            queueToken = false
+            return task
+        }
+    }
+
+    /// A handle through which a worker polls this queue: it is listed by ``describe()`` with its
+    /// last poll time, and `maxTasksPerSecond` (if given) caps the rate at which it gets tasks.
+    /// - Throws: ``MatchingError/Code/invalidPollerIdentity`` for an empty or oversized identity;
+    ///   ``MatchingError/Code/invalidRateLimit`` for a rate that is not a finite number above 0.
+    public func poller(identity: String, maxTasksPerSecond: Double? = nil) throws(MatchingError) -> TaskPoller {
+        let length = identity.utf8.count
+        guard length > 0 && length <= 256 else {
+            throw MatchingError(.invalidPollerIdentity, "a poller identity must be 1…256 UTF-8 bytes (got \(length))", queue: name)
+        }
+        if let rate = maxTasksPerSecond, !(rate.isFinite && rate > 0) {
+            throw MatchingError(.invalidRateLimit, "a poller's maxTasksPerSecond must be a finite number above 0 (got \(rate)); omit it for no limit",
+                                queue: name)
+        }
+        let hint = partitions().cursor.wrappingAdd(1, ordering: .relaxed).oldValue
+        let poller = TaskPoller(identity: identity, maxTasksPerSecond: maxTasksPerSecond, partitionHint: hint)
+        controlBlockOrCreate().register(poller)
+        return poller
+    }
+
+    // MARK: Control
+
+    /// Stops handing out tasks; adds still queue them. Pollers wait (up to their deadlines) until ``resume()``.
+    public func pause() {
+        _ = controlBlockOrCreate()
+        control.bitwiseOr(Self.pausedBit, ordering: .sequentiallyConsistent)
+    }
+
+    /// Undoes ``pause()``. A rate limit of 0 keeps the queue paused until it is changed.
+    public func resume() {
+        let bits = control.bitwiseAnd(~Self.pausedBit, ordering: .sequentiallyConsistent).newValue
+        if bits & Self.closedBits == 0 { controlBlock.load()?.gate.open() }
+    }
+
+    /// Whether pollers are held back (paused, or a rate limit of 0).
+    public var isPaused: Bool { control.load(ordering: .acquiring) & Self.closedBits != 0 }
+
+    /// Sets the queue's rate limit, shared by all its partitions and pollers; nil removes it;
+    /// a rate of 0 pauses the queue until another rate is set.
+    /// - Throws: ``MatchingError/Code/invalidRateLimit`` for a negative or non-finite rate or a burst below 1.
+    public func setRateLimit(_ limit: RateLimit?) throws(MatchingError) {
+        try limit?.validate(queue: name)
+        let block = controlBlockOrCreate()
+        block.setRateLimit(limit)
+        let bits: Int
+        switch limit {
+        case nil:
+            bits = control.bitwiseAnd(~(Self.rateZeroBit | Self.rateLimitedBit), ordering: .sequentiallyConsistent).newValue
+        case let limit? where limit.perSecond == 0:
+            bits = control.bitwiseOr(Self.rateZeroBit, ordering: .sequentiallyConsistent).newValue
+        default:
+            control.bitwiseOr(Self.rateLimitedBit, ordering: .sequentiallyConsistent)
+            bits = control.bitwiseAnd(~Self.rateZeroBit, ordering: .sequentiallyConsistent).newValue
+        }
+        if bits & Self.closedBits == 0 { block.gate.open() }
+    }
+
+    /// The queue's rate limit, if one is set.
+    public var rateLimit: RateLimit? { controlBlock.load()?.currentRateLimit }
+
+    /// Removes and returns every queued task (highest priority first), ignoring pause and rate
+    /// limits; the engine uses it to move a queue's backlog elsewhere.
+    public func drain() -> [QueuedTask<Payload>] {
+        guard let table = table.load() else { return [] }
+        var tasks: [QueuedTask<Payload>] = []
+        for partition in table.partitions {
+            while partition.tryClaim() { tasks.append(partition.takeClaimed()) }
+        }
+        return tasks
+    }
+}

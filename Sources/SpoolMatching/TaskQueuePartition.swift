@@ -1,0 +1,125 @@
+import Synchronization
+
+/// One partition of a task queue: a semaphore-style *balance* over five priority lanes and a
+/// queue of waiting pollers.
+///
+/// `balance` = tasks available − pollers waiting (tombstones of pollers that gave up count as
+/// waiting until they are popped). Its invariants:
+///
+/// - A producer pushes its task into a lane *before* incrementing the balance, so a poller
+///   whose decrement saw a positive balance always finds a task in the lanes (or one that is
+///   a few instructions from being published).
+/// - A poller counts itself (decrement) *before* pushing its node, so a producer whose
+///   increment saw a negative balance always finds a node in the waiter queue (idem).
+/// - Each increment that saw a negative balance pops exactly one node; each decrement that saw
+///   a positive balance takes exactly one task. So no task sits in a lane while a live poller
+///   waits in the same partition, and no poller waits while a task is unclaimed.
+@usableFromInline
+final class TaskQueuePartition<Payload: Sendable> {
+    @usableFromInline let balance = Atomic<Int>(0)
+    @usableFromInline let lane1 = LazyObject<PriorityLane<Payload>>()
+    @usableFromInline let lane2 = LazyObject<PriorityLane<Payload>>()
+    @usableFromInline let lane3 = LazyObject<PriorityLane<Payload>>()
+    @usableFromInline let lane4 = LazyObject<PriorityLane<Payload>>()
+    @usableFromInline let lane5 = LazyObject<PriorityLane<Payload>>()
+    @usableFromInline let waiters = LazyObject<WaiterQueue<Payload>>()
+    @usableFromInline let added = Atomic<Int>(0)
+    @usableFromInline let dispatched = Atomic<Int>(0)
+    @usableFromInline let expired = Atomic<Int>(0)
+    @usableFromInline let index: Int
+
+    @usableFromInline init(index: Int) { self.index = index }
+
+    /// The lane of `priority` (1…5), or nil if no task of that priority was ever added here.
+    @inlinable @inline(__always)
+    func lane(_ priority: Int) -> PriorityLane<Payload>? {
+        switch priority {
+        case 1: lane1.load()
+        case 2: lane2.load()
+        case 3: lane3.load()
+        case 4: lane4.load()
+        default: lane5.load()
+        }
+    }
+
+    @inlinable @inline(__always)
+    func laneOrCreate(_ priority: Int, capacity: Int) -> PriorityLane<Payload> {
+        let make = { PriorityLane<Payload>(capacity: capacity) }
+        switch priority {
+        case 1: return lane1.loadOrCreate(make)
+        case 2: return lane2.loadOrCreate(make)
+        case 3: return lane3.loadOrCreate(make)
+        case 4: return lane4.loadOrCreate(make)
+        default: return lane5.loadOrCreate(make)
+        }
+    }
+
+    /// Claims one available task (balance > 0 → balance − 1) without suspending.
+    @inlinable @inline(__always)
+    func tryClaim() -> Bool {
+        var current = balance.load(ordering: .relaxed)
+        while current > 0 {
+            let (exchanged, original) = balance.weakCompareExchange(
+                expected: current, desired: current &- 1, successOrdering: .sequentiallyConsistent, failureOrdering: .relaxed)
+            if exchanged { return true }
+            current = original
+        }
+        return false
+    }
+
+    /// Takes the task a successful claim entitles the caller to: the highest priority first,
+    /// FIFO within it (stride order among fairness keys).
+    @inlinable
+    func takeClaimed() -> QueuedTask<Payload> {
+        var spins = 0
+        while true {
+            if let task = lane1.load()?.pop() { return task }
+            if let task = lane2.load()?.pop() { return task }
+            if let task = lane3.load()?.pop() { return task }
+            if let task = lane4.load()?.pop() { return task }
+            if let task = lane5.load()?.pop() { return task }
+            // The task this claim counts is being published by its producer.
+            backOff(&spins)
+        }
+    }
+
+    /// Counts one more available task (already pushed into a lane) and, when pollers wait,
+    /// hands the best task to the first live one. Returns true if a poller got a task.
+    @inlinable
+    func release() -> Bool {
+        while true {
+            let before = balance.wrappingAdd(1, ordering: .sequentiallyConsistent).oldValue
+            if before >= 0 { return false }
+            // A poller is counted; its node is (about to be) in the waiter queue.
+            let waiter = waiters.load().unsafelyUnwrapped.popCounted()
+            if waiter.tryMatch() {
+                waiters.load().unsafelyUnwrapped.live.subtract(1, ordering: .relaxed)
+                waiter.resume(takeClaimed())
+                return true
+            }
+            // A tombstone: the poller gave up. Its count is now consumed and our task is
+            // uncounted again; count it once more.
+        }
+    }
+
+    /// Tasks available and not yet claimed (a snapshot).
+    var available: Int { max(0, balance.load(ordering: .relaxed)) }
+}
+
+// Every field is an atomic or a lazily installed, never replaced, Sendable object.
+extension TaskQueuePartition: @unchecked Sendable {}
+
+/// The partitions of a queue, created together on the queue's first add or poll.
+@usableFromInline
+final class PartitionTable<Payload: Sendable> {
+    @usableFromInline let partitions: ContiguousArray<TaskQueuePartition<Payload>>
+    @usableFromInline let cursor = Atomic<Int>(0)
+
+    @usableFromInline init(count: Int) {
+        partitions = ContiguousArray((0..<count).map { TaskQueuePartition(index: $0) })
+    }
+
+    @inlinable var count: Int { partitions.count }
+}
+
+extension PartitionTable: @unchecked Sendable {}

@@ -1,0 +1,45 @@
+import Synchronization
+@testable import SpoolMatching
+
+/// A thread-safe bag for test results.
+final class Collector<Element: Sendable>: Sendable {
+    private let items = Mutex<[Element]>([])
+    func append(_ item: Element) { items.withLock { $0.append(item) } }
+    var all: [Element] { items.withLock { $0 } }
+    var count: Int { items.withLock { $0.count } }
+}
+
+func makeDispatcher<Payload: Sendable>(_ payload: Payload.Type = UInt64.self, partitions: Int = 1, ringCapacity: Int = 1024,
+                                       waiterRingCapacity: Int = 256, clock: ManualMatchingClock? = nil,
+                                       onExpired: (@Sendable (ExpiredTask) -> Void)? = nil) -> Dispatcher<Payload> {
+    var configuration = DispatcherConfiguration()
+    configuration.partitions = partitions
+    configuration.ringCapacity = ringCapacity
+    configuration.waiterRingCapacity = waiterRingCapacity
+    configuration.onExpired = onExpired
+    // Valid by construction.
+    return try! Dispatcher(configuration: configuration, clock: clock.map { .manual($0) } ?? .system)
+}
+
+func task(_ id: UInt64, priority: Int = TaskPriority.default, key: String? = nil, weight: UInt32 = 1,
+          deadline: MatchingInstant? = nil) -> QueuedTask<UInt64> {
+    QueuedTask(id: id, priority: priority, fairness: key.map { FairnessKey($0, weight: weight) },
+               scheduleToStartDeadline: deadline, payload: id)
+}
+
+/// Waits (yielding, up to `seconds` of wall time) until `condition` holds; a liveness guard, not a timing assertion.
+func eventually(_ seconds: Int = 60, _ condition: () -> Bool) async -> Bool {
+    let clock = ContinuousClock()
+    let end = clock.now + .seconds(seconds)
+    while clock.now < end {
+        if condition() { return true }
+        try? await Task.sleep(for: .milliseconds(2))
+    }
+    return condition()
+}
+
+final class Flag: Sendable {
+    private let value = Atomic<Bool>(false)
+    var isSet: Bool { value.load(ordering: .acquiring) }
+    func set() { value.store(true, ordering: .releasing) }
+}
