@@ -349,18 +349,32 @@ extension Log {
                     syncWakeup.wait(pipelineLock, untilMonotonicNanoseconds: firstWaiting.writtenAt + maxGather)
                     continue
                 }
+                // Stagger overlapping syncs: one started less than half a typical sync ago will
+                // return soon after, so a new one now would mostly cover the same appends.
+                let staggered = lastSyncNanoseconds + averageSyncNanoseconds / 2
+                if syncsInFlight > 0 && !closing && failure == nil && monotonicNanoseconds() < staggered {
+                    syncWakeup.wait(pipelineLock, untilMonotonicNanoseconds: staggered)
+                    continue
+                }
                 due = true
             }
             if due {
                 let target = writtenSequence
                 claimedSequence = target
                 syncClaims.append(SyncClaim(target: target))
-                lastSyncNanoseconds = monotonicNanoseconds()
+                let started = monotonicNanoseconds()
+                lastSyncNanoseconds = started
+                syncsInFlight += 1
                 let segment = currentSegment
                 pipelineLock.unlock()
                 var syncError: SystemError?
                 do { try syscalls.fdatasync(segment.syncDescriptor(number)) } catch { syncError = error }
                 counters.fdatasyncs.add(1, ordering: .relaxed)
+                let duration = monotonicNanoseconds() - started
+                pipelineLock.withLock {
+                    syncsInFlight -= 1
+                    averageSyncNanoseconds = averageSyncNanoseconds - averageSyncNanoseconds / 8 + duration / 8
+                }
                 if let syncError {
                     poison(.io(syncError, "fdatasync failed; the log is poisoned (no retry: the kernel may have dropped the pages)",
                                path: segment.logPath))

@@ -64,6 +64,9 @@ public final class Log {
     var syncClaims: Deque<SyncClaim> = []
     var currentSegment: Segment
     var lastSyncNanoseconds: UInt64 = 0
+    /// fdatasyncs in flight, and a moving average of how long one takes (for staggering them).
+    var syncsInFlight = 0
+    var averageSyncNanoseconds: UInt64 = 100_000
     var threads: [pthread_t] = []
 
     /// One past the last acknowledged record.
