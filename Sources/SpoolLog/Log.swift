@@ -121,19 +121,7 @@ public final class Log {
     /// - Throws: the error that poisoned the log, if one did (no marker is written then), or
     ///   ``LogError/Code/io`` when the final sync fails.
     public func close() throws(LogError) {
-        let alreadyClosed: Bool = pipelineLock.withLock {
-            if closed { return true }
-            closed = true
-            intake.refusing.store(true, ordering: .sequentiallyConsistent)
-            closing = true
-            syncWakeup.broadcast()
-            return false
-        }
-        if alreadyClosed { return }
-        segmentLock.withLock { refusesReads = true }
-        intake.wake()
-        for thread in threads { pthread_join(thread, nil) }
-        threads = []
+        guard stopThreads(abandoning: false) else { return }
         defer { syscalls.close(lockFD) }
         if let failure = pipelineLock.withLock({ failure }) { throw failure }
         let active = currentSegment
@@ -151,21 +139,28 @@ public final class Log {
     /// Stops the threads without syncing or writing the clean-shutdown marker, and releases the
     /// directory lock: what a killed process leaves behind (the page cache keeps what was written).
     package func abandon() {
+        guard stopThreads(abandoning: true) else { return }
+        syscalls.close(lockFD)
+    }
+
+    /// Refuses new calls, lets the writer finish what it was given (when abandoning, fails it
+    /// instead), and joins the threads. Returns false when the log was already stopped.
+    private func stopThreads(abandoning: Bool) -> Bool {
         let alreadyClosed: Bool = pipelineLock.withLock {
             if closed { return true }
             closed = true
             intake.refusing.store(true, ordering: .sequentiallyConsistent)
             closing = true
-            if failure == nil { failure = LogError(.closed, "the log was abandoned") }
+            if abandoning && failure == nil { failure = LogError(.closed, "the log was abandoned") }
             syncWakeup.broadcast()
             return false
         }
-        if alreadyClosed { return }
+        if alreadyClosed { return false }
         segmentLock.withLock { refusesReads = true }
         intake.wake()
         for thread in threads { pthread_join(thread, nil) }
         threads = []
-        syscalls.close(lockFD)
+        return true
     }
 }
 
