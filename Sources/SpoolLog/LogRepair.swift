@@ -1,0 +1,449 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// How ``OfflineLog/repair(_:backupDirectory:indexIntervalBytes:progress:)`` treats damaged batches.
+public enum RepairMode: String, Sendable, CaseIterable {
+    /// Cut the log at the first damage: the rest of that segment and every later segment are removed.
+    /// What remains is a prefix of the log with no gap that was not already there.
+    case truncate
+    /// Keep every intact batch, also after damage, with its offsets; drop only the damaged bytes (and
+    /// checksum-valid batches whose records do not parse or whose offsets are out of sequence). Leaves gaps.
+    case salvage
+}
+
+/// Something a repair removed.
+public struct LostData: Sendable, Equatable, CustomStringConvertible {
+    /// The segment file it was in.
+    public var file: String
+    /// Its bytes in that file (before the repair).
+    public var bytes: Range<Int>
+    /// The offsets of the records removed: exact when ``offsetsExact`` (intact batches), otherwise an
+    /// upper bound (damaged bytes; the records there may have been fewer); `nil` when unknowable.
+    public var offsets: Range<UInt64>?
+    /// Whether ``offsets`` are exactly the records removed.
+    public var offsetsExact: Bool
+    /// Why it was removed.
+    public var reason: String
+
+    public var description: String {
+        let what = offsets.map { offsetsExact ? "offsets \($0.lowerBound)..<\($0.upperBound)"
+                                              : "offsets at most \($0.lowerBound)..<\($0.upperBound)" } ?? "offsets unknown"
+        return "\(file) bytes \(bytes.lowerBound)..<\(bytes.upperBound) (\(bytes.count) bytes), \(what): \(reason)"
+    }
+}
+
+/// What ``OfflineLog/repair(_:backupDirectory:indexIntervalBytes:progress:)`` did.
+public struct RepairReport: Sendable {
+    /// The mode used.
+    public var mode: RepairMode
+    /// The verification before anything was changed.
+    public var before: LogVerification
+    /// The verification after the repair (no problem is left when the repair succeeded).
+    public var after: LogVerification
+    /// Everything removed, in log order.
+    public var lost: [LostData] = []
+    /// Files rewritten, truncated or created.
+    public var changedFiles: [String] = []
+    /// Files deleted.
+    public var deletedFiles: [String] = []
+    /// Where the original files were copied, when a backup was made.
+    public var backupDirectory: String?
+    /// The files copied there (original paths).
+    public var backedUpFiles: [String] = []
+
+    /// The offsets of intact records that were removed (exactly), merged into ranges.
+    public var lostOffsets: [Range<UInt64>] {
+        mergeRanges(lost.filter(\.offsetsExact).compactMap(\.offsets))
+    }
+    /// Whether the repair changed nothing (the log had no problem).
+    public var changedNothing: Bool { changedFiles.isEmpty && deletedFiles.isEmpty }
+}
+
+func mergeRanges(_ ranges: [Range<UInt64>]) -> [Range<UInt64>] {
+    var merged: [Range<UInt64>] = []
+    for range in ranges.filter({ !$0.isEmpty }).sorted(by: { $0.lowerBound < $1.lowerBound }) {
+        if let last = merged.last, range.lowerBound <= last.upperBound {
+            merged[merged.count - 1] = last.lowerBound..<max(last.upperBound, range.upperBound)
+        } else {
+            merged.append(range)
+        }
+    }
+    return merged
+}
+
+extension OfflineLog {
+    /// `<parent>/<name>.backup-<UTC timestamp>`: the default place for the files a repair changes.
+    public var defaultBackupDirectory: String {
+        var trimmed = directory
+        while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed.removeLast() }
+        let parent = trimmed.lastIndex(of: "/").map { $0 == trimmed.startIndex ? "/" : String(trimmed[..<$0]) } ?? "."
+        let name = trimmed.split(separator: "/").last.map(String.init) ?? "log"
+        var now = time(nil)
+        var parts = tm()
+        gmtime_r(&now, &parts)
+        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        let stamp = "\(parts.tm_year + 1900)\(two(parts.tm_mon + 1))\(two(parts.tm_mday))T\(two(parts.tm_hour))\(two(parts.tm_min))\(two(parts.tm_sec))Z"
+        return (parent == "/" ? "" : parent) + "/" + name + ".backup-" + stamp
+    }
+
+    /// Repairs the directory so that ``Log/open(directory:configuration:)`` succeeds and returns every
+    /// record that is kept, and reports exactly what was removed.
+    ///
+    /// Both modes first finish (or, with a damaged manifest, discard) an interrupted compaction swap and
+    /// remove leftover `*.cleaned` files and orphan indexes; then they remove damaged bytes (see
+    /// ``RepairMode``), rebuild the indexes of changed segments and of stale ones, delete the
+    /// `clean-shutdown` marker and point `recovery-point` at the last segment. A log without problems
+    /// is not touched.
+    ///
+    /// Crash-safe: every file it changes is first copied to `backupDirectory` (created; the copies are
+    /// fsynced); a rewritten segment is written to `<name>.tmp`, fsynced and renamed over the original;
+    /// later segments are deleted before an earlier one is cut, so a repair interrupted at any point
+    /// leaves a directory that the same repair finishes.
+    ///
+    /// - Parameters:
+    ///   - backupDirectory: where to copy every file before it is changed or deleted; `nil` for no backup.
+    ///   - indexIntervalBytes: the index density of rebuilt indexes (``LogConfiguration/indexIntervalBytes``).
+    /// - Throws: ``LogError/Code/invalidArgument`` for a read-only handle; ``LogError/Code/io``.
+    public func repair(_ mode: RepairMode, backupDirectory: String?, indexIntervalBytes: Int = 4096,
+                       progress: MaintenanceProgress? = nil) throws(LogError) -> RepairReport {
+        guard isWritable else { throw LogError(.invalidArgument, "open the directory writable to repair it", path: directory) }
+        guard indexIntervalBytes >= 64 else { throw LogError(.invalidArgument, "indexIntervalBytes must be at least 64") }
+        let before = try verify(progress: progress)
+        var report = RepairReport(mode: mode, before: before, after: before)
+        let leftovers = try listing().compactionFiles
+        if before.isClean && leftovers.isEmpty {
+            return report
+        }
+        var backup = FileBackup(directory: backupDirectory, syscalls: syscalls)
+
+        // 1. Leftovers of compaction, decided as the next open would (or discarded, when the manifest is damaged).
+        try resolveCompactionLeftovers(&backup, &report)
+
+        // 2. Plan, from a fresh walk of what is now there.
+        let verification = report.deletedFiles.isEmpty && report.changedFiles.isEmpty ? before : try verify(progress: progress)
+        var plan = try makePlan(mode, verification, indexIntervalBytes: indexIntervalBytes)
+        report.lost = plan.lost
+
+        // 3. Back up every file the plan changes, before changing any.
+        let markerPath = directory + "/" + CheckpointFile.cleanShutdownName
+        let pointPath = directory + "/" + CheckpointFile.recoveryPointName
+        var toBackUp: [String] = []
+        for action in plan.actions where action.kind != .keep {
+            toBackUp.append(action.segment.path)
+            if action.segment.indexSize != nil { toBackUp.append(action.segment.indexPath) }
+        }
+        for action in plan.actions where action.kind == .keep && action.rewriteIndex && action.segment.indexSize != nil {
+            toBackUp.append(action.segment.indexPath)
+        }
+        if syscalls.exists(markerPath) { toBackUp.append(markerPath) }
+        if syscalls.exists(pointPath) { toBackUp.append(pointPath) }
+        try backup.copy(toBackUp, progress: progress)
+
+        // 4. Apply. The marker goes first: from here on a crash leads to a scanning open.
+        if syscalls.exists(markerPath) {
+            try CheckpointFile.remove(directory: directory, name: CheckpointFile.cleanShutdownName, syscalls: syscalls)
+            report.deletedFiles.append(markerPath)
+        }
+        let rewriteTotal = plan.actions.reduce(0) { $0 + ($1.kind == .rewrite ? $1.keep.reduce(0) { $0 + $1.count } : 0) }
+        var rewritten = 0
+        // Later segments go before earlier ones are cut, so an interruption leaves a prefix to cut again.
+        for i in plan.actions.indices.reversed() where plan.actions[i].kind == .delete {
+            let segment = plan.actions[i].segment
+            try removeFile(segment.indexPath, &report)
+            try removeFile(segment.path, &report)
+            try syncDirectory()
+        }
+        for i in plan.actions.indices where plan.actions[i].kind == .rewrite || plan.actions[i].kind == .truncate {
+            let segment = plan.actions[i].segment
+            // A missing index is rebuilt by open; a stale one between these steps could mislead readers.
+            try removeFile(segment.indexPath, &report)
+            try syncDirectory()
+            if plan.actions[i].kind == .truncate {
+                try truncateSegment(segment, to: plan.actions[i].keep.last?.upperBound ?? 0)
+            } else {
+                try rewriteSegment(segment, keeping: plan.actions[i].keep) { bytes in
+                    rewritten += bytes
+                    progress?(.rewriting, rewritten, rewriteTotal)
+                }
+            }
+            report.changedFiles.append(segment.path)
+            plan.actions[i].rewriteIndex = true
+        }
+        for action in plan.actions where action.kind != .delete && action.rewriteIndex {
+            try CheckpointFile.writeAtomically(try indexBytes(action, interval: indexIntervalBytes), directory: directory,
+                                               name: Segment.fileName(action.segment.baseOffset, ".index"), syscalls: syscalls)
+            report.changedFiles.append(action.segment.indexPath)
+        }
+        if let last = plan.actions.last(where: { $0.kind != .delete }) {
+            let point = CheckpointFile(magic: CheckpointFile.recoveryPointMagic, fields: [last.segment.baseOffset])
+            let current = try CheckpointFile.readFile(pointPath, syscalls: syscalls)
+            if current != point.encoded {
+                try CheckpointFile.writeAtomically(point.encoded, directory: directory, name: CheckpointFile.recoveryPointName,
+                                                   syscalls: syscalls)
+                report.changedFiles.append(pointPath)
+            }
+        }
+        try syncDirectory()
+        report.backupDirectory = backup.created ? backupDirectory : nil
+        report.backedUpFiles = backup.copied
+        report.after = try verify(progress: nil)
+        return report
+    }
+
+    // MARK: Compaction leftovers
+
+    private func resolveCompactionLeftovers(_ backup: inout FileBackup, _ report: inout RepairReport) throws(LogError) {
+        let manifestPath = directory + "/" + SegmentSwap.manifestName
+        let listing = try self.listing()
+        var swap: SegmentSwap?
+        if let bytes = try CheckpointFile.readFile(manifestPath, syscalls: syscalls) {
+            let fieldCount = max(0, (bytes.count - 12) / 8)
+            swap = CheckpointFile.decode(bytes, magic: SegmentSwap.magic, fieldCount: fieldCount).flatMap { SegmentSwap(fields: $0.fields) }
+            if let candidate = swap, candidate.new.contains(where: {
+                !syscalls.exists(directory + "/" + CleanedSegmentWriter.cleanedName($0, ".log"))
+                    && !syscalls.exists(directory + "/" + Segment.fileName($0, ".log"))
+            }) {
+                swap = nil  // a replacement is missing: keep the old segments, drop the swap
+            }
+            var files = [manifestPath] + listing.compactionFiles
+            if let swap {
+                for base in swap.old + swap.new {
+                    for suffix in [".log", ".index"] where syscalls.exists(directory + "/" + Segment.fileName(base, suffix)) {
+                        files.append(directory + "/" + Segment.fileName(base, suffix))
+                    }
+                }
+            }
+            try backup.copy(files, progress: nil)
+            if let swap {
+                let touched = try swap.rollForward(directory: directory, syscalls: syscalls)
+                report.changedFiles += touched.filter { $0.hasSuffix(".cleaned") }.map { String($0.dropLast(".cleaned".count)) }
+                report.deletedFiles += touched.filter { !$0.hasSuffix(".cleaned") }
+            } else {
+                try removeFile(manifestPath, &report)
+            }
+        }
+        for path in (try self.listing()).compactionFiles + listing.orphanIndexes where syscalls.exists(path) {
+            try backup.copy([path], progress: nil)
+            try removeFile(path, &report)
+        }
+        try syncDirectory()
+    }
+
+    // MARK: Planning
+
+    struct SegmentAction {
+        enum Kind { case keep, truncate, rewrite, delete }
+        var segment: SegmentFileInfo
+        var kind: Kind
+        /// Byte ranges of the batches kept (for `.truncate`, one range from 0).
+        var keep: [Range<Int>]
+        var rewriteIndex: Bool
+    }
+
+    struct Plan {
+        var actions: [SegmentAction] = []
+        var lost: [LostData] = []
+    }
+
+    private func makePlan(_ mode: RepairMode, _ verification: LogVerification, indexIntervalBytes: Int) throws(LogError) -> Plan {
+        var plan = Plan()
+        let segments = verification.segments.map(\.file)
+        let staleIndexes = Set(verification.problems.filter { $0.kind.hasPrefix("index") }.map(\.file))
+        var cut = false  // truncate: a damage was met, everything after it goes
+        for (i, segment) in segments.enumerated() {
+            let isLast = i == segments.count - 1
+            var intact: [Range<Int>] = []
+            var intactOffsets: [(Range<Int>, Range<UInt64>)] = []
+            var dropped: [LostData] = []
+            var firstDamage: Int?
+            var previousEnd = segment.baseOffset
+            try walkSegment(segment, nextSegmentBase: isLast ? nil : segments[i + 1].baseOffset) { item in
+                switch item {
+                case .batch(let batch) where batch.isIntact:
+                    intact.append(batch.bytes)
+                    intactOffsets.append((batch.bytes, batch.offsets))
+                    previousEnd = batch.header.nextOffset
+                case .batch(let batch):
+                    firstDamage = firstDamage ?? batch.position
+                    dropped.append(LostData(file: segment.path, bytes: batch.bytes, offsets: batch.offsets, offsetsExact: true,
+                                            reason: batch.problem ?? "invalid batch"))
+                case .damage(let range):
+                    firstDamage = firstDamage ?? range.bytes.lowerBound
+                    dropped.append(LostData(file: segment.path, bytes: range.bytes, offsets: range.offsetsAtMost, offsetsExact: false,
+                                            reason: range.reason))
+                case .zeroTail(let range) where !isLast:
+                    firstDamage = firstDamage ?? range.lowerBound
+                    let next = segments[i + 1].baseOffset
+                    dropped.append(LostData(file: segment.path, bytes: range, offsets: previousEnd..<max(previousEnd, next),
+                                            offsetsExact: false, reason: "zero bytes at the end of a sealed segment"))
+                case .zeroTail:
+                    break
+                }
+            }
+            let indexStale = staleIndexes.contains(segment.indexPath) || (segment.indexSize == nil && !intact.isEmpty)
+            var action = SegmentAction(segment: segment, kind: .keep, keep: intact, rewriteIndex: indexStale)
+            switch mode {
+            case .truncate:
+                if cut {
+                    action.kind = .delete
+                    plan.lost += intactOffsets.map { LostData(file: segment.path, bytes: $0.0, offsets: $0.1, offsetsExact: true,
+                                                             reason: "intact batch after the cut") } + dropped
+                } else if let firstDamage {
+                    cut = true
+                    action.kind = .truncate
+                    action.keep = intact.filter { $0.upperBound <= firstDamage }
+                    let kept = action.keep.last?.upperBound ?? 0
+                    action.keep = kept > 0 ? [0..<kept] : []
+                    let removed = intactOffsets.filter { $0.0.lowerBound >= firstDamage }
+                        .map { LostData(file: segment.path, bytes: $0.0, offsets: $0.1, offsetsExact: true, reason: "intact batch after the cut") }
+                    plan.lost += (removed + dropped).sorted { $0.bytes.lowerBound < $1.bytes.lowerBound }
+                }
+            case .salvage:
+                if firstDamage != nil {
+                    action.kind = intact.isEmpty && !isLast ? .delete : .rewrite
+                    plan.lost += dropped
+                }
+            }
+            plan.actions.append(action)
+        }
+        // Keep at least one segment: an emptied log keeps its first segment, empty.
+        if !plan.actions.isEmpty && plan.actions.allSatisfy({ $0.kind == .delete }) {
+            plan.actions[0].kind = .rewrite
+            plan.actions[0].keep = []
+        }
+        return plan
+    }
+
+    // MARK: Applying
+
+    private func indexBytes(_ action: SegmentAction, interval: Int) throws(LogError) -> [UInt8] {
+        // Entries as the writer makes them: the first batch at or after every `interval` bytes.
+        let mapping = try mapFile(action.segment.path)
+        var bytes: [UInt8] = []
+        var nextPosition = 0
+        _ = SegmentWalk.run(mapping.bytes, file: action.segment.path, baseOffset: action.segment.baseOffset, nextSegmentBase: nil,
+                        decodeRecords: false) { item in
+            guard case .batch(let batch) = item, batch.isIntact, batch.position >= nextPosition else { return }
+            withUnsafeBytes(of: UInt32(batch.header.baseOffset - action.segment.baseOffset).littleEndian) { bytes.append(contentsOf: $0) }
+            withUnsafeBytes(of: UInt32(batch.position).littleEndian) { bytes.append(contentsOf: $0) }
+            nextPosition = batch.position + interval
+        }
+        return bytes
+    }
+
+    private func truncateSegment(_ segment: SegmentFileInfo, to size: Int) throws(LogError) {
+        do {
+            let fd = try syscalls.open(segment.path, flags: O_RDWR, mode: 0)
+            defer { syscalls.close(fd) }
+            try syscalls.ftruncate(fd, to: Int64(size))
+            try syscalls.fsync(fd)
+        } catch {
+            throw .io(error, "cannot cut the segment at byte \(size)", path: segment.path)
+        }
+    }
+
+    /// Writes the kept batches to `<name>.tmp`, fsyncs it and renames it over the segment.
+    private func rewriteSegment(_ segment: SegmentFileInfo, keeping ranges: [Range<Int>], wrote: (Int) -> Void) throws(LogError) {
+        let mapping = try mapFile(segment.path)
+        let temporary = segment.path + ".tmp"
+        do {
+            let fd = try syscalls.open(temporary, flags: O_WRONLY | O_CREAT | O_TRUNC, mode: 0o600)
+            defer { syscalls.close(fd) }
+            var position: Int64 = 0
+            for range in ranges {
+                try syscalls.pwriteAll(fd, UnsafeRawBufferPointer(rebasing: mapping.bytes[range]), at: position)
+                position += Int64(range.count)
+                wrote(range.count)
+            }
+            try syscalls.fsync(fd)
+        } catch {
+            throw .io(error, "cannot write the repaired segment", path: temporary)
+        }
+        do {
+            try syscalls.rename(temporary, to: segment.path)
+        } catch {
+            throw .io(error, "cannot install the repaired segment", path: segment.path)
+        }
+        try syncDirectory()
+    }
+
+    private func removeFile(_ path: String, _ report: inout RepairReport) throws(LogError) {
+        do {
+            try syscalls.unlink(path)
+            report.deletedFiles.append(path)
+        } catch {
+            if error.errno != ENOENT { throw .io(error, "cannot delete", path: path) }
+        }
+    }
+
+    private func syncDirectory() throws(LogError) {
+        do { try syscalls.fsyncDirectory(directory) } catch { throw .io(error, "cannot sync the directory", path: directory) }
+    }
+}
+
+/// Copies files into a backup directory before a repair changes them. The directory is created on
+/// the first copy (mode 0700, never reused); each copy is fsynced, then the directory and its parent.
+struct FileBackup {
+    let directory: String?
+    let syscalls: any Syscalls
+    private(set) var created = false
+    private(set) var copied: [String] = []
+
+    init(directory: String?, syscalls: any Syscalls) {
+        self.directory = directory
+        self.syscalls = syscalls
+    }
+
+    mutating func copy(_ paths: [String], progress: MaintenanceProgress?) throws(LogError) {
+        guard let directory else { return }
+        var pending: [String] = []
+        for path in paths where !copied.contains(path) && !pending.contains(path) { pending.append(path) }
+        guard !pending.isEmpty else { return }
+        if !created {
+            do { try syscalls.mkdir(directory, mode: 0o700) } catch {
+                throw .io(error, error.errno == EEXIST ? "the backup directory already exists; name another one" : "cannot create the backup directory",
+                          path: directory)
+            }
+            created = true
+        }
+        let total = pending.reduce(0) { $0 + (OfflineLog.size(of: $1) ?? 0) }
+        var done = 0
+        for path in pending {
+            let name = String(path.split(separator: "/").last ?? Substring(path))
+            try copyFile(path, to: directory + "/" + name) { bytes in
+                done += bytes
+                progress?(.backingUp, done, total)
+            }
+            copied.append(path)
+        }
+        do {
+            try syscalls.fsyncDirectory(directory)
+            let parent = directory.lastIndex(of: "/").map { $0 == directory.startIndex ? "/" : String(directory[..<$0]) } ?? "."
+            try syscalls.fsyncDirectory(parent)
+        } catch {
+            throw .io(error, "cannot sync the backup directory", path: directory)
+        }
+    }
+
+    private func copyFile(_ source: String, to destination: String, copied: (Int) -> Void) throws(LogError) {
+        do {
+            let input = try syscalls.open(source, flags: O_RDONLY, mode: 0)
+            defer { syscalls.close(input) }
+            let output = try syscalls.open(destination, flags: O_WRONLY | O_CREAT | O_EXCL, mode: 0o600)
+            defer { syscalls.close(output) }
+            var buffer = [UInt8](repeating: 0, count: 1 << 20)
+            var position: Int64 = 0
+            while true {
+                let n = try syscalls.preadFully(input, into: &buffer, count: buffer.count, at: position)
+                if n == 0 { break }
+                try syscalls.pwriteAll(output, n == buffer.count ? buffer : Array(buffer[0..<n]), at: position)
+                position += Int64(n)
+                copied(n)
+            }
+            try syscalls.fsync(output)
+        } catch {
+            throw .io(error, "cannot back up \(source)", path: destination)
+        }
+    }
+}

@@ -1,0 +1,153 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ArgumentParser
+import SpoolLog
+
+/// `spool recover`: verify a stopped data directory's log, or repair it.
+struct RecoverCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "recover",
+        abstract: "Verify a data directory's log (read-only), or repair it by truncating or salvaging around damage.",
+        discussion: """
+        Modes:
+          check     (default) read-only: verifies every batch (header, CRC32C, payload, offset order) of every \
+        segment, every index against its segment, the recovery-point, clean-shutdown and swap-manifest files, \
+        and offsets across segments. Changes nothing.
+          truncate  cuts the log at the first damaged batch: the rest of that segment and every later segment \
+        are removed. Rebuilds indexes and checkpoints.
+          salvage   keeps every intact batch, also after damage, with its offsets (leaving gaps); removes only \
+        damaged bytes. Rebuilds indexes and checkpoints.
+        truncate and salvage copy every file they change or delete into --backup-dir (default \
+        <DIR>/../<name>.backup-<UTC time>) first, unless --no-backup, and report exactly what was removed.
+
+        Exit status: 0 clean (or repaired clean), 1 problems found (or left), 2 the directory cannot be used \
+        (missing, empty, foreign, open by another process, unreadable).
+        --json prints one JSON object.
+        """
+    )
+
+    enum Mode: String, ExpressibleByArgument, CaseIterable {
+        case check, truncate, salvage
+    }
+
+    @Option(name: .long, help: "The data directory (its log is DIR, or DIR/log).")
+    var data: String
+
+    @Option(name: .long, help: "check, truncate or salvage.")
+    var mode: Mode = .check
+
+    @Flag(name: .long, help: "Do not copy the files a repair changes.")
+    var noBackup = false
+
+    @Option(name: .long, help: "Where to copy the files a repair changes (must not exist).")
+    var backupDir: String?
+
+    @Option(name: .long, help: "Index density of rebuilt indexes, in bytes (the log's indexIntervalBytes).")
+    var indexInterval = 4096
+
+    @Flag(name: .long, help: "Print one JSON object instead of text.")
+    var json = false
+
+    func validate() throws {
+        if noBackup && backupDir != nil { throw ValidationError("give --no-backup or --backup-dir, not both") }
+        if mode == .check && (noBackup || backupDir != nil) { throw ValidationError("check changes nothing and makes no backup") }
+        guard indexInterval >= 64 else { throw ValidationError("--index-interval must be at least 64 (got \(indexInterval))") }
+    }
+
+    func run() async throws {
+        let directory = DataDirectory(data)
+        let log = try directory.open(writable: mode != .check, command: "recover")
+        defer { log.close() }
+        let progress = PhaseProgress(enabled: !json)
+        do {
+            switch mode {
+            case .check:
+                let verification = try log.verify(progress: progress.callback)
+                progress.finish()
+                report(verification)
+                if !verification.isClean { throw ExitCode(1) }
+            case .truncate, .salvage:
+                let backup = noBackup ? nil : (backupDir ?? log.defaultBackupDirectory)
+                let repair = try log.repair(mode == .truncate ? .truncate : .salvage, backupDirectory: backup,
+                                            indexIntervalBytes: indexInterval, progress: progress.callback)
+                progress.finish()
+                report(repair)
+                if !repair.after.isClean { throw ExitCode(1) }
+            }
+        } catch let error as LogError {
+            progress.finish()
+            printError("spool recover: \(error)")
+            throw ExitCode(2)
+        }
+    }
+
+    private func report(_ verification: LogVerification) {
+        if json {
+            print(JSON.object([("mode", .string("check"))] + fields(of: verification.json)).text)
+            return
+        }
+        print("spool recover: checked \(verification.directory)")
+        for line in verification.lines { print(line) }
+        print(verdict(verification))
+    }
+
+    private func verdict(_ verification: LogVerification) -> String {
+        if verification.isClean { return "clean: the log opens and every record reads back" }
+        if verification.opensCleanly {
+            return "the log opens and every record reads back; the next open or `spool recover --mode truncate` fixes the rest"
+        }
+        return "damaged: run `spool recover --data \(data) --mode truncate` (keep the log up to the first damage) "
+            + "or `--mode salvage` (keep every intact batch)"
+    }
+
+    private func report(_ repair: RepairReport) {
+        if json {
+            var object: [(String, JSON)] = [("mode", .string(repair.mode.rawValue))]
+            object += [("before", repair.before.json), ("after", repair.after.json),
+                       ("lost", .array(repair.lost.map(\.json))),
+                       ("lostOffsets", .array(repair.lostOffsets.map { jsonOffsets($0) })),
+                       ("changedFiles", .array(repair.changedFiles.map { .string($0) })),
+                       ("deletedFiles", .array(repair.deletedFiles.map { .string($0) })),
+                       ("backupDirectory", .string(repair.backupDirectory ?? "")),
+                       ("backedUpFiles", .array(repair.backedUpFiles.map { .string($0) }))]
+            print(JSON.object(object).text)
+            return
+        }
+        print("spool recover --mode \(repair.mode.rawValue): \(repair.before.directory)")
+        print("before:")
+        for line in repair.before.lines { print(line) }
+        if repair.changedNothing {
+            print("nothing to repair")
+            return
+        }
+        if let backup = repair.backupDirectory {
+            print("backup: \(repair.backedUpFiles.count) file\(repair.backedUpFiles.count == 1 ? "" : "s") copied to \(backup)")
+        } else if !noBackup {
+            print("backup: none needed")
+        } else {
+            print("backup: none (--no-backup)")
+        }
+        if repair.lost.isEmpty {
+            print("removed: no records")
+        } else {
+            print("removed:")
+            for lost in repair.lost { print("  \(lost)") }
+            let exact = repair.lostOffsets
+            print("records lost (exact offsets of intact batches removed): "
+                  + (exact.isEmpty ? "none" : exact.map { "\($0.lowerBound)..<\($0.upperBound)" }.joined(separator: ", ")))
+        }
+        if !repair.changedFiles.isEmpty { print("changed: " + repair.changedFiles.map(Self.name).joined(separator: ", ")) }
+        if !repair.deletedFiles.isEmpty { print("deleted: " + repair.deletedFiles.map(Self.name).joined(separator: ", ")) }
+        print("after:")
+        for line in repair.after.lines { print(line) }
+        print(repair.after.isClean ? "repaired: the log opens and every kept record reads back" : verdict(repair.after))
+    }
+
+    private func fields(of json: JSON) -> [(String, JSON)] {
+        if case .object(let fields) = json { return fields }
+        return []
+    }
+
+    static func name(_ path: String) -> String { String(path.split(separator: "/").last ?? Substring(path)) }
+}
