@@ -25,10 +25,14 @@ public struct LostData: Sendable, Equatable, CustomStringConvertible {
     public var offsetsExact: Bool
     /// Why it was removed.
     public var reason: String
+    /// When ``offsets`` is `nil`: the lowest offset the removed bytes can have held (their records, if
+    /// any, had offsets from here on; the next append takes this offset or a later one).
+    public var firstPossibleOffset: UInt64? = nil
 
     public var description: String {
         let what = offsets.map { offsetsExact ? "offsets \($0.lowerBound)..<\($0.upperBound)"
-                                              : "offsets at most \($0.lowerBound)..<\($0.upperBound)" } ?? "offsets unknown"
+                                              : "offsets at most \($0.lowerBound)..<\($0.upperBound)" }
+            ?? firstPossibleOffset.map { "offsets from \($0) on, if any" } ?? "offsets unknown"
         return "\(file) bytes \(bytes.lowerBound)..<\(bytes.upperBound) (\(bytes.count) bytes), \(what): \(reason)"
     }
 }
@@ -271,7 +275,8 @@ extension OfflineLog {
                 case .damage(let range):
                     firstDamage = firstDamage ?? range.bytes.lowerBound
                     dropped.append(LostData(file: segment.path, bytes: range.bytes, offsets: range.offsetsAtMost, offsetsExact: false,
-                                            reason: range.reason))
+                                            reason: range.reason,
+                                            firstPossibleOffset: range.offsetsAtMost == nil ? range.firstPossibleOffset : nil))
                 case .zeroTail(let range) where !isLast:
                     firstDamage = firstDamage ?? range.lowerBound
                     let next = segments[i + 1].baseOffset
@@ -288,7 +293,7 @@ extension OfflineLog {
                 if cut {
                     action.kind = .delete
                     plan.lost += intactOffsets.map { LostData(file: segment.path, bytes: $0.0, offsets: $0.1, offsetsExact: true,
-                                                             reason: "intact batch after the cut") } + dropped
+                                                             reason: "intact batches after the cut") } + dropped
                 } else if let firstDamage {
                     cut = true
                     action.kind = .truncate
@@ -296,7 +301,7 @@ extension OfflineLog {
                     let kept = action.keep.last?.upperBound ?? 0
                     action.keep = kept > 0 ? [0..<kept] : []
                     let removed = intactOffsets.filter { $0.0.lowerBound >= firstDamage }
-                        .map { LostData(file: segment.path, bytes: $0.0, offsets: $0.1, offsetsExact: true, reason: "intact batch after the cut") }
+                        .map { LostData(file: segment.path, bytes: $0.0, offsets: $0.1, offsetsExact: true, reason: "intact batches after the cut") }
                     plan.lost += (removed + dropped).sorted { $0.bytes.lowerBound < $1.bytes.lowerBound }
                 }
             case .salvage:
@@ -307,12 +312,29 @@ extension OfflineLog {
             }
             plan.actions.append(action)
         }
+        plan.lost = Self.coalesce(plan.lost)
         // Keep at least one segment: an emptied log keeps its first segment, empty.
         if !plan.actions.isEmpty && plan.actions.allSatisfy({ $0.kind == .delete }) {
             plan.actions[0].kind = .rewrite
             plan.actions[0].keep = []
         }
         return plan
+    }
+
+    /// Joins runs of removed intact batches (adjacent bytes, consecutive offsets, same file) into one entry.
+    static func coalesce(_ lost: [LostData]) -> [LostData] {
+        var out: [LostData] = []
+        for item in lost {
+            if var last = out.last, last.offsetsExact, item.offsetsExact, last.file == item.file, last.reason == item.reason,
+               last.bytes.upperBound == item.bytes.lowerBound, let a = last.offsets, let b = item.offsets, a.upperBound == b.lowerBound {
+                last.bytes = last.bytes.lowerBound..<item.bytes.upperBound
+                last.offsets = a.lowerBound..<b.upperBound
+                out[out.count - 1] = last
+            } else {
+                out.append(item)
+            }
+        }
+        return out
     }
 
     // MARK: Applying

@@ -44,6 +44,8 @@ public struct DamagedBytes: Sendable, Equatable {
     /// start of the next one (or of the next segment). Records may be fewer (compaction leaves gaps);
     /// `nil` when there is no upper bound (the end of the last segment).
     public var offsetsAtMost: Range<UInt64>?
+    /// The lowest offset a record in the damaged bytes can have had (the end of the previous intact batch).
+    public var firstPossibleOffset: UInt64
 }
 
 /// Totals of one walk over a segment.
@@ -101,7 +103,7 @@ enum SegmentWalk {
                     upper = following.baseOffset
                 }
                 visit(.damage(DamagedBytes(file: file, bytes: position..<end, reason: reason, header: header,
-                                           offsetsAtMost: upper.map { next..<max(next, $0) })))
+                                           offsetsAtMost: upper.map { next..<max(next, $0) }, firstPossibleOffset: next)))
                 position = end
                 if resume == nil {
                     if end < bytes.count { visit(.zeroTail(end..<bytes.count)) }

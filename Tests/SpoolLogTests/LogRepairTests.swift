@@ -23,6 +23,7 @@ import Testing
         #expect(report.lostOffsets == [])  // salvage removes no intact batch
         if damage == .tornTail {
             #expect(report.lost.count == 1 && report.lost.first?.offsets == nil)
+            #expect(report.lost.first?.firstPossibleOffset == touched.min())
         } else {
             #expect(offsets(report.lost.compactMap(\.offsets)) == touched)
         }

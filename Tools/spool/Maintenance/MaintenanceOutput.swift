@@ -114,6 +114,7 @@ extension LostData {
     var json: JSON {
         var fields: [(String, JSON)] = [("file", .string(file)), ("bytes", jsonRange(bytes))]
         if let offsets { fields.append(("offsets", jsonOffsets(offsets))) }
+        if let firstPossibleOffset { fields.append(("firstPossibleOffset", .integer(Int(clamping: firstPossibleOffset)))) }
         fields += [("offsetsExact", .bool(offsetsExact)), ("reason", .string(reason))]
         return .object(fields)
     }

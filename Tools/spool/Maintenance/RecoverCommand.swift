@@ -138,7 +138,9 @@ struct RecoverCommand: AsyncParsableCommand {
                   + (exact.isEmpty ? "none" : exact.map { "\($0.lowerBound)..<\($0.upperBound)" }.joined(separator: ", ")))
         }
         if !repair.changedFiles.isEmpty { print("changed: " + repair.changedFiles.map(Self.name).joined(separator: ", ")) }
-        if !repair.deletedFiles.isEmpty { print("deleted: " + repair.deletedFiles.map(Self.name).joined(separator: ", ")) }
+        // An index is deleted before its segment is rewritten and then written anew: list it once, as changed.
+        let deleted = repair.deletedFiles.filter { !repair.changedFiles.contains($0) }
+        if !deleted.isEmpty { print("deleted: " + deleted.map(Self.name).joined(separator: ", ")) }
         print("after:")
         for line in repair.after.lines { print(line) }
         print(repair.after.isClean ? "repaired: the log opens and every kept record reads back" : verdict(repair.after))
