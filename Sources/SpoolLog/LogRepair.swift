@@ -405,7 +405,8 @@ extension OfflineLog {
 }
 
 /// Copies files into a backup directory before a repair changes them. The directory is created on
-/// the first copy (mode 0700, never reused); each copy is fsynced, then the directory and its parent.
+/// the first copy (mode 0700, never reused); each copy is written as `<name>.tmp`, fsynced and renamed,
+/// then the directory and its parent are fsynced, all before the repair changes anything.
 struct FileBackup {
     let directory: String?
     let syscalls: any Syscalls
@@ -433,10 +434,13 @@ struct FileBackup {
         var done = 0
         for path in pending {
             let name = String(path.split(separator: "/").last ?? Substring(path))
-            try copyFile(path, to: directory + "/" + name) { bytes in
+            // Under a temporary name until complete, so that an interrupted copy never passes for a backup.
+            let target = directory + "/" + name
+            try copyFile(path, to: target + ".tmp") { bytes in
                 done += bytes
                 progress?(.backingUp, done, total)
             }
+            do { try syscalls.rename(target + ".tmp", to: target) } catch { throw .io(error, "cannot install the backup copy", path: target) }
             copied.append(path)
         }
         do {
@@ -452,7 +456,7 @@ struct FileBackup {
         do {
             let input = try syscalls.open(source, flags: O_RDONLY, mode: 0)
             defer { syscalls.close(input) }
-            let output = try syscalls.open(destination, flags: O_WRONLY | O_CREAT | O_EXCL, mode: 0o600)
+            let output = try syscalls.open(destination, flags: O_WRONLY | O_CREAT | O_TRUNC, mode: 0o600)
             defer { syscalls.close(output) }
             var buffer = [UInt8](repeating: 0, count: 1 << 20)
             var position: Int64 = 0
