@@ -397,7 +397,12 @@ extension Log {
                 continue
             }
             // Whatever is written but unsynced at close is synced by `close()` itself.
-            if closing && writerDone && syncGroups.isEmpty { break }
+            if closing && writerDone && syncGroups.isEmpty {
+                // Wake the other syncers: one may have gone back to waiting while this one's sync
+                // was still in flight, and nothing else would wake it to see that it can stop.
+                syncWakeup.broadcast()
+                break
+            }
             if let interval, dirty {
                 syncWakeup.wait(pipelineLock, untilMonotonicNanoseconds: lastSyncNanoseconds + interval)
             } else {
