@@ -129,8 +129,11 @@ enum GeneratedDamage: String, CaseIterable, Sendable, CustomStringConvertible {
 
     @Test(.enabled(if: directory != nil)) func buildsTheDocumentationExample() async throws {
         let directory = try #require(Self.directory)
-        let log = try Log.open(directory: directory, configuration: smallSegmentConfiguration())
-        for i in 0..<120 {
+        // SPOOL_DEMO_BATCHES makes a larger log (with 128 MiB segments) for timing the tools by hand.
+        let batches = getenv("SPOOL_DEMO_BATCHES").flatMap { Int(String(cString: $0)) }
+        let configuration = batches == nil ? smallSegmentConfiguration() : LogConfiguration(durability: .none)
+        let log = try Log.open(directory: directory, configuration: configuration)
+        for i in 0..<(batches ?? 120) {
             _ = try await log.append(contentsOf: (0..<4).map { Array("{\"task\":\(i * 4 + $0),\"type\":\"send-invoice\",\"customer\":\"c-\(1000 + i)\"}".utf8) + [UInt8](repeating: 0x20, count: 400) })
         }
         try log.close()

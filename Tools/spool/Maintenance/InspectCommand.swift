@@ -91,10 +91,17 @@ struct InspectCommand: AsyncParsableCommand {
         var totals = (batches: 0, records: 0)
         for segment in listing.segments {
             var damaged = 0
+            var reported = done
+            let report = progress.callback
             let summary = try log.walkSegment(segment, nextSegmentBase: nextBase(segment, listing)) { item in
                 switch item {
                 case .damage: damaged += 1
-                case .batch(let batch) where !batch.isIntact: damaged += 1
+                case .batch(let batch):
+                    if !batch.isIntact { damaged += 1 }
+                    if let report, done + batch.position - reported >= 1 << 20 {
+                        reported = done + batch.position
+                        report(.verifying, reported, total)
+                    }
                 default: break
                 }
             }
