@@ -40,13 +40,23 @@ public struct DispatcherConfiguration: Sendable {
 @usableFromInline
 final class DispatcherContext: Sendable {
     @usableFromInline let clock: MatchingClock
+    /// The manual clock, if any, without reference counting (kept alive by `clock`).
+    @usableFromInline let manualClock: Unmanaged<ManualMatchingClock>?
     @usableFromInline let partitions: Int
     @usableFromInline let ringCapacity: Int
     @usableFromInline let waiterRingCapacity: Int
     let onExpired: (@Sendable (ExpiredTask) -> Void)?
 
+    /// The clock's current instant, read without copying the clock (no reference counting).
+    @inlinable @inline(__always)
+    func now() -> MatchingInstant {
+        if let manualClock { return manualClock._withUnsafeGuaranteedRef { $0.now() } }
+        return MatchingClock.systemNow()
+    }
+
     init(configuration: DispatcherConfiguration, clock: MatchingClock) {
         self.clock = clock
+        manualClock = clock.manual.map { Unmanaged.passUnretained($0) }
         partitions = configuration.partitions
         ringCapacity = configuration.ringCapacity
         waiterRingCapacity = configuration.waiterRingCapacity

@@ -24,6 +24,28 @@ struct LazyObject<Object: AnyObject>: ~Copyable {
         return Unmanaged<Object>.fromOpaque(UnsafeRawPointer(bitPattern: raw)!).takeUnretainedValue()
     }
 
+    /// Runs `body` on the object without retaining it (the object lives as long as the owner of
+    /// this reference, which the caller holds): nil before the first ``loadOrCreate(_:)``.
+    /// Hot paths use this: a retain/release pair on an object shared by every producer and
+    /// poller is two contended atomic operations on its reference count.
+    @inlinable @inline(__always)
+    func with<R>(_ body: (Object) -> R) -> R? {
+        let raw = bits.load(ordering: .acquiring)
+        guard raw != 0 else { return nil }
+        return Unmanaged<Object>.fromOpaque(UnsafeRawPointer(bitPattern: raw)!)._withUnsafeGuaranteedRef(body)
+    }
+
+    /// Runs `body` on the object, creating it first if needed, without retaining it.
+    @inlinable @inline(__always)
+    func withCreated<R>(_ make: () -> Object, _ body: (Object) -> R) -> R {
+        var raw = bits.load(ordering: .acquiring)
+        if raw == 0 {
+            _ = install(make())
+            raw = bits.load(ordering: .acquiring)
+        }
+        return Unmanaged<Object>.fromOpaque(UnsafeRawPointer(bitPattern: raw)!)._withUnsafeGuaranteedRef(body)
+    }
+
     @inlinable @inline(__always)
     func loadOrCreate(_ make: () -> Object) -> Object {
         if let object = load() { return object }

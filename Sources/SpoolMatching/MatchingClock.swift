@@ -62,6 +62,11 @@ public struct MatchingClock: Sendable {
     @inlinable @inline(__always)
     public func now() -> MatchingInstant {
         if let manual { return manual.now() }
+        return Self.systemNow()
+    }
+
+    @inlinable @inline(__always)
+    static func systemNow() -> MatchingInstant {
         var time = timespec()
         clock_gettime(CLOCK_MONOTONIC_COARSE, &time)
         return MatchingInstant(nanoseconds: UInt64(time.tv_sec) &* 1_000_000_000 &+ UInt64(time.tv_nsec))

@@ -63,9 +63,9 @@ extension TaskQueue {
         var oldest: [UInt64?] = Array(repeating: nil, count: 5)
         if let table = table.load() {
             for partition in table.partitions {
-                added += partition.added.load(ordering: .relaxed)
-                dispatched += partition.dispatched.load(ordering: .relaxed)
-                expired += partition.expired.load(ordering: .relaxed)
+                added += partition.added.pointee.load(ordering: .relaxed)
+                dispatched += partition.dispatched.pointee.load(ordering: .relaxed)
+                expired += partition.expired.pointee.load(ordering: .relaxed)
                 waiting += partition.waiters.load()?.live.load(ordering: .relaxed) ?? 0
                 for priority in TaskPriority.all {
                     guard let lane = partition.lane(priority) else { continue }

@@ -51,7 +51,7 @@ extension TaskQueue {
     /// queue (and then looks for a task stranded in another partition).
     func register(_ waiter: PollWaiter<Payload>, in home: TaskQueuePartition<Payload>, table: PartitionTable<Payload>) {
         let waiters = home.waiters.load().unsafelyUnwrapped
-        let before = home.balance.wrappingSubtract(1, ordering: .sequentiallyConsistent).oldValue
+        let before = home.balance.pointee.wrappingSubtract(1, ordering: .sequentiallyConsistent).oldValue
         if before > 0 {
             if waiter.tryMatch() {
                 waiters.live.subtract(1, ordering: .relaxed)
@@ -68,7 +68,7 @@ extension TaskQueue {
 
     /// After joining `home`'s waiters: if another partition has a task and no poller, take it.
     func stealForWaiter(_ waiter: PollWaiter<Payload>, in home: TaskQueuePartition<Payload>, table: PartitionTable<Payload>) {
-        for partition in table.partitions where partition !== home && partition.balance.load(ordering: .sequentiallyConsistent) > 0 {
+        for partition in table.partitions where partition !== home && partition.balance.pointee.load(ordering: .sequentiallyConsistent) > 0 {
             guard partition.tryClaim() else { continue }
             let task = partition.takeClaimed()
             if waiter.tryCancelWaiting() {
@@ -110,10 +110,10 @@ extension TaskQueue {
     func reap(in home: TaskQueuePartition<Payload>, table: PartitionTable<Payload>, count: Int) {
         guard let waiters = home.waiters.load() else { return }
         for _ in 0..<count {
-            var balance = home.balance.load(ordering: .relaxed)
+            var balance = home.balance.pointee.load(ordering: .relaxed)
             while true {
                 if balance >= 0 { return }
-                let (exchanged, original) = home.balance.weakCompareExchange(
+                let (exchanged, original) = home.balance.pointee.weakCompareExchange(
                     expected: balance, desired: balance + 1, successOrdering: .sequentiallyConsistent, failureOrdering: .relaxed)
                 if exchanged { break }
                 balance = original

@@ -59,18 +59,21 @@ public final class TaskQueue<Payload: Sendable>: Sendable {
         }
         if let key = task.fairness { try validate(key, task: task) }
         var task = task
-        task.enqueuedAt = context.clock.now()
-        let table = partitions()
-        let home = table.count == 1 ? table.partitions[0] : partitionForAdd(table, id: task.id)
-        home.added.wrappingAdd(1, ordering: .relaxed)
-        offer(task, to: home, in: table)
+        task.enqueuedAt = context.now()
+        let count = context.partitions
+        table.withCreated({ PartitionTable(count: count) }) { table in
+            table.withPartition(choose: { partitionForAdd($0, id: task.id) }) { home in
+                home.added.pointee.wrappingAdd(1, ordering: .relaxed)
+                offer(task, to: home, in: table)
+            }
+        }
     }
 
     /// Puts a task in `partition`'s lane and counts it, forwarding to a partition with waiting
     /// pollers if this one has none.
     @inlinable
     func offer(_ task: QueuedTask<Payload>, to partition: TaskQueuePartition<Payload>, in table: PartitionTable<Payload>) {
-        partition.laneOrCreate(task.priority, capacity: context.ringCapacity).push(task)
+        partition.push(task, capacity: context.ringCapacity)
         if !partition.release() && table.count > 1 { forward(from: partition, in: table) }
     }
 
@@ -98,7 +101,7 @@ public final class TaskQueue<Payload: Sendable>: Sendable {
         let start = Int(id % UInt64(count))
         for step in 0..<count {
             let partition = table.partitions[(start + step) % count]
-            if partition.balance.load(ordering: .relaxed) < 0 { return partition }
+            if partition.balance.pointee.load(ordering: .relaxed) < 0 { return partition }
         }
         return table.partitions[start]
     }
@@ -114,10 +117,10 @@ public final class TaskQueue<Payload: Sendable>: Sendable {
         var moving = true
         while moving {
             moving = false
-            for target in table.partitions where target !== source && target.balance.load(ordering: .sequentiallyConsistent) < 0 {
+            for target in table.partitions where target !== source && target.balance.pointee.load(ordering: .sequentiallyConsistent) < 0 {
                 guard source.tryClaim() else { return }
                 let task = source.takeClaimed()
-                target.laneOrCreate(task.priority, capacity: context.ringCapacity).push(task)
+                target.push(task, capacity: context.ringCapacity)
                 if !target.release() {
                     // The waiter there was served by someone else: look again from the target.
                     source = target
@@ -142,19 +145,26 @@ public final class TaskQueue<Payload: Sendable>: Sendable {
     /// Waits until `deadline` (forever if nil) for a task; see ``poll(timeout:poller:)``.
     @inlinable
     public func poll(until deadline: MatchingInstant?, poller: TaskPoller? = nil) async -> QueuedTask<Payload>? {
-        let table = partitions()
-        let home = table.count == 1 ? table.partitions[0] : partitionForPoll(table, poller: poller)
-        if let poller { poller.lastPollNanoseconds.store(context.clock.now().nanoseconds, ordering: .relaxed) }
-        if poller?.limiter == nil && control.load(ordering: .relaxed) == 0 && home.tryClaim() {
-            let task = home.takeClaimed()
-            if task.scheduleToStartDeadline == nil {
-                home.dispatched.wrappingAdd(1, ordering: .relaxed)
-                poller?.dispatched.wrappingAdd(1, ordering: .relaxed)
-                return task
+        if let poller { poller.lastPollNanoseconds.store(context.now().nanoseconds, ordering: .relaxed) }
+        var pending: QueuedTask<Payload>?
+        if poller?.limiter == nil && control.load(ordering: .relaxed) == 0 {
+            let count = context.partitions
+            let task = table.withCreated({ PartitionTable(count: count) }) { table -> QueuedTask<Payload>? in
+                table.withPartition(choose: { partitionForPoll($0, poller: poller) }) { home -> QueuedTask<Payload>? in
+                guard home.tryClaim() else { return nil }
+                let task = home.takeClaimed()
+                if task.scheduleToStartDeadline == nil {
+                    home.dispatched.pointee.wrappingAdd(1, ordering: .relaxed)
+                    poller?.dispatched.wrappingAdd(1, ordering: .relaxed)
+                    return task
+                }
+                pending = task
+                return nil
+                }
             }
-            return await pollSlowly(until: deadline, poller: poller, table: table, home: home, pending: task)
+            if let task { return task }
         }
-        return await pollSlowly(until: deadline, poller: poller, table: table, home: home, pending: nil)
+        return await pollSlowly(until: deadline, poller: poller, pending: pending)
     }
 
     @usableFromInline
@@ -177,9 +187,10 @@ public final class TaskQueue<Payload: Sendable>: Sendable {
 
     /// The general poll: pause gate, worker and queue rate limits, expiry, waiting.
     @usableFromInline
-    func pollSlowly(until deadline: MatchingInstant?, poller: TaskPoller?, table: PartitionTable<Payload>,
-                    home: TaskQueuePartition<Payload>, pending first: QueuedTask<Payload>?) async -> QueuedTask<Payload>? {
+    func pollSlowly(until deadline: MatchingInstant?, poller: TaskPoller?, pending first: QueuedTask<Payload>?) async -> QueuedTask<Payload>? {
         let clock = context.clock
+        let table = partitions()
+        let home = table.count == 1 ? table.first : partitionForPoll(table, poller: poller)
         var pending = first
         var workerToken = false
         var queueToken = false
@@ -198,7 +209,7 @@ public final class TaskQueue<Payload: Sendable>: Sendable {
                     offer(task, to: home, in: table)  // paused after we took it: give it back
                     continue
                 }
-                home.dispatched.wrappingAdd(1, ordering: .relaxed)
+                home.dispatched.pointee.wrappingAdd(1, ordering: .relaxed)
                 poller?.dispatched.wrappingAdd(1, ordering: .relaxed)
                 workerToken = false
                 queueToken = false
@@ -255,7 +266,7 @@ public final class TaskQueue<Payload: Sendable>: Sendable {
 
     @usableFromInline
     func dropExpired(_ task: QueuedTask<Payload>, in partition: TaskQueuePartition<Payload>) {
-        partition.expired.wrappingAdd(1, ordering: .relaxed)
+        partition.expired.pointee.wrappingAdd(1, ordering: .relaxed)
         if let onExpired = context.onExpired, let deadline = task.scheduleToStartDeadline {
             onExpired(ExpiredTask(queue: name, kind: kind, id: task.id, deadline: deadline, droppedAt: context.clock.now()))
         }
@@ -266,7 +277,7 @@ public final class TaskQueue<Payload: Sendable>: Sendable {
     public func tryPoll(poller: TaskPoller? = nil) -> QueuedTask<Payload>? {
         let clock = context.clock
         let table = partitions()
-        let home = table.count == 1 ? table.partitions[0] : partitionForPoll(table, poller: poller)
+        let home = table.count == 1 ? table.first : partitionForPoll(table, poller: poller)
         if let poller { poller.lastPollNanoseconds.store(clock.now().nanoseconds, ordering: .relaxed) }
         var workerToken = false
         var queueToken = false
@@ -291,7 +302,7 @@ public final class TaskQueue<Payload: Sendable>: Sendable {
                 dropExpired(task, in: home)
                 continue
             }
-            home.dispatched.wrappingAdd(1, ordering: .relaxed)
+            home.dispatched.pointee.wrappingAdd(1, ordering: .relaxed)
             poller?.dispatched.wrappingAdd(1, ordering: .relaxed)
             workerToken = false
             queueToken = false

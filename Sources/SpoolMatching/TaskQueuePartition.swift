@@ -16,19 +16,33 @@ import Synchronization
 ///   waits in the same partition, and no poller waits while a task is unclaimed.
 @usableFromInline
 final class TaskQueuePartition<Payload: Sendable> {
-    @usableFromInline let balance = Atomic<Int>(0)
+    /// The balance, and the counters, each on its own cache line (`cells[0]`, `[8]`, `[16]`,
+    /// `[17]`), apart from the read-mostly lane references: the balance is the one word every
+    /// producer and poller of the partition writes.
+    @usableFromInline let cells: UnsafeMutablePointer<Atomic<Int>>
+    @inlinable var balance: UnsafeMutablePointer<Atomic<Int>> { cells }
+    @inlinable var added: UnsafeMutablePointer<Atomic<Int>> { cells + 8 }
+    @inlinable var dispatched: UnsafeMutablePointer<Atomic<Int>> { cells + 16 }
+    @inlinable var expired: UnsafeMutablePointer<Atomic<Int>> { cells + 17 }
+    static var cellCount: Int { 24 }
     @usableFromInline let lane1 = LazyObject<PriorityLane<Payload>>()
     @usableFromInline let lane2 = LazyObject<PriorityLane<Payload>>()
     @usableFromInline let lane3 = LazyObject<PriorityLane<Payload>>()
     @usableFromInline let lane4 = LazyObject<PriorityLane<Payload>>()
     @usableFromInline let lane5 = LazyObject<PriorityLane<Payload>>()
     @usableFromInline let waiters = LazyObject<WaiterQueue<Payload>>()
-    @usableFromInline let added = Atomic<Int>(0)
-    @usableFromInline let dispatched = Atomic<Int>(0)
-    @usableFromInline let expired = Atomic<Int>(0)
     @usableFromInline let index: Int
 
-    @usableFromInline init(index: Int) { self.index = index }
+    @usableFromInline init(index: Int) {
+        self.index = index
+        cells = .allocate(capacity: Self.cellCount)
+        for i in 0..<Self.cellCount { (cells + i).initialize(to: Atomic(0)) }
+    }
+
+    deinit {
+        cells.deinitialize(count: Self.cellCount)
+        cells.deallocate()
+    }
 
     /// The lane of `priority` (1…5), or nil if no task of that priority was ever added here.
     @inlinable @inline(__always)
@@ -54,12 +68,25 @@ final class TaskQueuePartition<Payload: Sendable> {
         }
     }
 
+    /// Pushes `task` into its priority's lane (created on first use) without retaining the lane.
+    @inlinable @inline(__always)
+    func push(_ task: QueuedTask<Payload>, capacity: Int) {
+        let make = { PriorityLane<Payload>(capacity: capacity) }
+        switch task.priority {
+        case 1: lane1.withCreated(make) { $0.push(task) }
+        case 2: lane2.withCreated(make) { $0.push(task) }
+        case 3: lane3.withCreated(make) { $0.push(task) }
+        case 4: lane4.withCreated(make) { $0.push(task) }
+        default: lane5.withCreated(make) { $0.push(task) }
+        }
+    }
+
     /// Claims one available task (balance > 0 → balance − 1) without suspending.
     @inlinable @inline(__always)
     func tryClaim() -> Bool {
-        var current = balance.load(ordering: .relaxed)
+        var current = balance.pointee.load(ordering: .relaxed)
         while current > 0 {
-            let (exchanged, original) = balance.weakCompareExchange(
+            let (exchanged, original) = balance.pointee.weakCompareExchange(
                 expected: current, desired: current &- 1, successOrdering: .sequentiallyConsistent, failureOrdering: .relaxed)
             if exchanged { return true }
             current = original
@@ -73,11 +100,11 @@ final class TaskQueuePartition<Payload: Sendable> {
     func takeClaimed() -> QueuedTask<Payload> {
         var spins = 0
         while true {
-            if let task = lane1.load()?.pop() { return task }
-            if let task = lane2.load()?.pop() { return task }
-            if let task = lane3.load()?.pop() { return task }
-            if let task = lane4.load()?.pop() { return task }
-            if let task = lane5.load()?.pop() { return task }
+            if let task = lane1.with({ $0.pop() }) ?? nil { return task }
+            if let task = lane2.with({ $0.pop() }) ?? nil { return task }
+            if let task = lane3.with({ $0.pop() }) ?? nil { return task }
+            if let task = lane4.with({ $0.pop() }) ?? nil { return task }
+            if let task = lane5.with({ $0.pop() }) ?? nil { return task }
             // The task this claim counts is being published by its producer.
             backOff(&spins)
         }
@@ -88,12 +115,12 @@ final class TaskQueuePartition<Payload: Sendable> {
     @inlinable
     func release() -> Bool {
         while true {
-            let before = balance.wrappingAdd(1, ordering: .sequentiallyConsistent).oldValue
+            let before = balance.pointee.wrappingAdd(1, ordering: .sequentiallyConsistent).oldValue
             if before >= 0 { return false }
             // A poller is counted; its node is (about to be) in the waiter queue.
-            let waiter = waiters.load().unsafelyUnwrapped.popCounted()
+            let waiter = waiters.with { $0.popCounted() }.unsafelyUnwrapped
             if waiter.tryMatch() {
-                waiters.load().unsafelyUnwrapped.live.subtract(1, ordering: .relaxed)
+                _ = waiters.with { $0.live.subtract(1, ordering: .relaxed) }
                 waiter.resume(takeClaimed())
                 return true
             }
@@ -103,7 +130,7 @@ final class TaskQueuePartition<Payload: Sendable> {
     }
 
     /// Tasks available and not yet claimed (a snapshot).
-    var available: Int { max(0, balance.load(ordering: .relaxed)) }
+    var available: Int { max(0, balance.pointee.load(ordering: .relaxed)) }
 }
 
 // Every field is an atomic or a lazily installed, never replaced, Sendable object.
@@ -113,10 +140,24 @@ extension TaskQueuePartition: @unchecked Sendable {}
 @usableFromInline
 final class PartitionTable<Payload: Sendable> {
     @usableFromInline let partitions: ContiguousArray<TaskQueuePartition<Payload>>
+    /// `partitions[0]`, the only one by default (a stored reference: no array access on the hot path).
+    @usableFromInline let first: TaskQueuePartition<Payload>
+    /// `first` without reference counting (kept alive by `first`), for the hot path.
+    @usableFromInline let firstUnmanaged: Unmanaged<TaskQueuePartition<Payload>>
     @usableFromInline let cursor = Atomic<Int>(0)
 
     @usableFromInline init(count: Int) {
         partitions = ContiguousArray((0..<count).map { TaskQueuePartition(index: $0) })
+        first = partitions[0]
+        firstUnmanaged = Unmanaged.passUnretained(first)
+    }
+
+    /// Runs `body` on the partition a single-partition queue uses, or on `choose(self)`.
+    @inlinable @inline(__always)
+    func withPartition<R>(choose: (PartitionTable<Payload>) -> TaskQueuePartition<Payload>,
+                          _ body: (TaskQueuePartition<Payload>) -> R) -> R {
+        if partitions.count == 1 { return firstUnmanaged._withUnsafeGuaranteedRef(body) }
+        return body(choose(self))
     }
 
     @inlinable var count: Int { partitions.count }

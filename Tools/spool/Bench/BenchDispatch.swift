@@ -1,0 +1,270 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ArgumentParser
+import DequeModule
+import Histogram
+import SpoolMatching
+import Synchronization
+
+/// `spool bench dispatch`: in-memory sync match through SpoolMatching against a Mutex + Deque
+/// dispatcher with the same interface, in the same run.
+struct BenchDispatch: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dispatch",
+        abstract: "In-memory task hand-off: SpoolMatching's lock-free dispatcher against a Mutex + Deque baseline.",
+        discussion: """
+        P producer tasks add tasks to one queue while C poller tasks poll it, all on Swift's default
+        executor. Producers stay at most --window tasks ahead of the pollers (flow control, so the
+        run measures hand-off rather than the growth of a backlog). The baseline is a dispatcher with
+        the same add/poll interface built on Synchronization.Mutex and DequeModule.Deque (tasks and
+        waiting pollers' continuations). Runs alternate between the two; the median run of each is
+        reported. Figures: tasks/s, and the add → poll-return latency of every 8th task.
+        """
+    )
+
+    @Option(name: .long, help: "Tasks handed over per run.")
+    var tasks = 4_000_000
+
+    @Option(name: .long, help: "Producer tasks.")
+    var producers = 2
+
+    @Option(name: .long, help: "Poller tasks.")
+    var pollers = 2
+
+    @Option(name: .long, help: "Runs of each implementation (alternating); the median is reported.")
+    var runs = 3
+
+    @Option(name: .long, help: "How far producers may run ahead of pollers, in tasks.")
+    var window = 4096
+
+    @Option(name: .long, help: "Partitions of the SpoolMatching queue.")
+    var partitions = 1
+
+    @Option(name: .long, help: "Ring capacity of the SpoolMatching priority lanes.")
+    var ringCapacity = 8192
+
+    @Option(name: .long, help: "Implementations to run, comma-separated: spool, mutex.")
+    var implementations = "spool,mutex"
+
+    @Flag(name: .long, help: "Print one JSON object instead of a table.")
+    var json = false
+
+    func validate() throws {
+        guard tasks >= 1_000 else { throw ValidationError("--tasks must be at least 1000 (got \(tasks))") }
+        guard (1...1024).contains(producers) else { throw ValidationError("--producers must be between 1 and 1024 (got \(producers))") }
+        guard (1...100_000).contains(pollers) else { throw ValidationError("--pollers must be between 1 and 100000 (got \(pollers))") }
+        guard (1...99).contains(runs) else { throw ValidationError("--runs must be between 1 and 99 (got \(runs))") }
+        guard window >= 1 else { throw ValidationError("--window must be at least 1 (got \(window))") }
+        guard (1...64).contains(partitions) else { throw ValidationError("--partitions must be between 1 and 64 (got \(partitions))") }
+        for name in implementationList where name != "spool" && name != "mutex" {
+            throw ValidationError("--implementations: unknown '\(name)'; choose from spool, mutex")
+        }
+    }
+
+    var implementationList: [String] { implementations.split(separator: ",").map(String.init) }
+
+    func run() async throws {
+        var results: [DispatchRunResult] = []
+        if !json {
+            print("spool bench dispatch: \(formatCount(Double(tasks))) tasks, \(producers) producers × \(pollers) pollers, "
+                  + "window \(window), \(partitions) partition(s), \(runs) run(s) each")
+            print(DispatchRunResult.tableHeader)
+        }
+        for round in 0..<runs {
+            for name in implementationList {
+                let result: DispatchRunResult
+                if name == "spool" {
+                    var configuration = DispatcherConfiguration()
+                    configuration.partitions = partitions
+                    configuration.ringCapacity = ringCapacity
+                    let queue = try Dispatcher<UInt64>(configuration: configuration).queue("bench", kind: .activity)
+                    result = try await measure(SpoolBenchQueue(queue: queue), name: "spool", round: round)
+                } else {
+                    result = try await measure(MutexDequeDispatcher(), name: "mutex+deque", round: round)
+                }
+                results.append(result)
+                if !json { print(result.tableRow) }
+            }
+        }
+        let spool = median(results.filter { $0.implementation == "spool" })
+        let mutex = median(results.filter { $0.implementation == "mutex+deque" })
+        if json {
+            var fields: [(String, JSON)] = [
+                ("benchmark", .string("dispatch")), ("tasks", .integer(tasks)), ("producers", .integer(producers)),
+                ("pollers", .integer(pollers)), ("window", .integer(window)), ("partitions", .integer(partitions)),
+                ("runs", .array(results.map(\.json))),
+            ]
+            if let spool { fields.append(("spool", spool.json)) }
+            if let mutex { fields.append(("baseline", mutex.json)) }
+            if let spool, let mutex {
+                fields.append(("throughputRatioToBaseline", .number((spool.tasksPerSecond / mutex.tasksPerSecond * 100).rounded() / 100)))
+            }
+            print(JSON.object(fields).text)
+        } else if let spool, let mutex {
+            print("")
+            print("median: spool \(formatCount(spool.tasksPerSecond)) tasks/s, mutex+deque \(formatCount(mutex.tasksPerSecond)) tasks/s: "
+                  + "\(format(spool.tasksPerSecond / mutex.tasksPerSecond, decimals: 2))× the baseline")
+        }
+    }
+
+    private func median(_ runs: [DispatchRunResult]) -> DispatchRunResult? {
+        let sorted = runs.sorted { $0.tasksPerSecond < $1.tasksPerSecond }
+        return sorted.isEmpty ? nil : sorted[sorted.count / 2]
+    }
+
+    /// One run: producers add `tasks` tasks, then one stop marker per poller.
+    private func measure<Queue: BenchDispatchQueue>(_ queue: Queue, name: String, round: Int) async throws -> DispatchRunResult {
+        let taken = (0..<pollers).map { _ in PaddedCounter() }
+        let totalTasks = tasks
+        let producers = self.producers
+        let pollers = self.pollers
+        let window = self.window
+        let stopID = UInt64.max
+        let progress = ProgressBar(title: "\(name) #\(round + 1)", total: totalTasks, unit: "tasks", enabled: !json) {
+            taken.reduce(0) { $0 + $1.value.load(ordering: .relaxed) }
+        }
+        defer { progress.finish() }
+        let started = monotonicNanoseconds()
+        let histogram = try await withThrowingTaskGroup(of: Histogram<UInt64>?.self) { group in
+            for c in 0..<pollers {
+                group.addTask {
+                    var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
+                    let counter = taken[c]
+                    var count = 0
+                    while let task = await queue.poll() {
+                        if task.id == stopID { break }
+                        if task.payload != 0 { _ = histogram.record(monotonicNanoseconds() &- task.payload) }
+                        count += 1
+                        counter.value.store(count, ordering: .relaxed)
+                    }
+                    counter.value.store(count, ordering: .relaxed)
+                    return histogram
+                }
+            }
+            for p in 0..<producers {
+                let share = totalTasks / producers + (p < totalTasks % producers ? 1 : 0)
+                group.addTask {
+                    let base = UInt64(p) << 40
+                    var sent = 0
+                    while sent < share {
+                        // Flow control: stay within `window` tasks of what the pollers have taken.
+                        var done = 0
+                        for counter in taken { done += counter.value.load(ordering: .relaxed) }
+                        let allowed = min(share - sent, (done + window) / producers - sent)
+                        if allowed <= 0 {
+                            await Task.yield()
+                            continue
+                        }
+                        let batch = min(allowed, 64)
+                        for i in 0..<batch {
+                            let id = base | UInt64(sent + i)
+                            let stamp: UInt64 = (sent + i) & 7 == 0 ? monotonicNanoseconds() : 0
+                            try queue.add(QueuedTask(id: id, payload: stamp))
+                        }
+                        sent += batch
+                        await Task.yield()
+                    }
+                    return nil
+                }
+            }
+            // Stop markers go in once every task is taken, so no poller stops early.
+            group.addTask {
+                while taken.reduce(0, { $0 + $1.value.load(ordering: .relaxed) }) < totalTasks {
+                    try await Task.sleep(for: .microseconds(200))
+                }
+                for _ in 0..<pollers { try queue.add(QueuedTask(id: stopID, priority: 5, payload: 0)) }
+                return nil
+            }
+            var merged = Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
+            for try await partial in group { if let partial { merged.add(partial) } }
+            return merged
+        }
+        let elapsed = Double(monotonicNanoseconds() - started) / 1e9
+        return DispatchRunResult(implementation: name, round: round, producers: producers, pollers: pollers, tasks: totalTasks,
+                                 seconds: elapsed, latency: histogram)
+    }
+}
+
+/// What both dispatchers offer the bench.
+protocol BenchDispatchQueue: Sendable {
+    func add(_ task: QueuedTask<UInt64>) throws
+    func poll() async -> QueuedTask<UInt64>?
+}
+
+struct SpoolBenchQueue: BenchDispatchQueue {
+    let queue: TaskQueue<UInt64>
+    @inline(__always) func add(_ task: QueuedTask<UInt64>) throws { try queue.add(task) }
+    @inline(__always) func poll() async -> QueuedTask<UInt64>? { await queue.poll(until: nil) }
+}
+
+/// The baseline: one Synchronization.Mutex over a Deque of tasks and a Deque of waiting pollers.
+/// A task that finds a waiting poller is handed to it (sync match); a poll that finds a task
+/// returns it without suspending. No priorities, fairness, deadlines or rate limits.
+final class MutexDequeDispatcher: BenchDispatchQueue {
+    private struct State: ~Copyable {
+        var tasks = Deque<QueuedTask<UInt64>>()
+        var waiters = Deque<UnsafeContinuation<QueuedTask<UInt64>?, Never>>()
+    }
+
+    private let state = Mutex(State())
+
+    func add(_ task: QueuedTask<UInt64>) throws {
+        let waiter = state.withLock { state -> UnsafeContinuation<QueuedTask<UInt64>?, Never>? in
+            if let waiter = state.waiters.popFirst() { return waiter }
+            state.tasks.append(task)
+            return nil
+        }
+        waiter?.resume(returning: task)
+    }
+
+    func poll() async -> QueuedTask<UInt64>? {
+        if let task = state.withLock({ $0.tasks.popFirst() }) { return task }
+        return await withUnsafeContinuation { continuation in
+            let task = state.withLock { state -> QueuedTask<UInt64>? in
+                if let task = state.tasks.popFirst() { return task }
+                state.waiters.append(continuation)
+                return nil
+            }
+            if let task { continuation.resume(returning: task) }
+        }
+    }
+}
+
+/// A counter on its own cache line (pollers publish their progress without sharing one).
+final class PaddedCounter: Sendable {
+    private let before: (Int, Int, Int, Int, Int, Int, Int, Int) = (0, 0, 0, 0, 0, 0, 0, 0)
+    let value = Atomic<Int>(0)
+    private let after: (Int, Int, Int, Int, Int, Int, Int, Int) = (0, 0, 0, 0, 0, 0, 0, 0)
+}
+
+struct DispatchRunResult {
+    var implementation: String
+    var round: Int
+    var producers: Int
+    var pollers: Int
+    var tasks: Int
+    var seconds: Double
+    var latency: Histogram<UInt64>
+
+    var tasksPerSecond: Double { Double(tasks) / seconds }
+    func micros(_ percentile: Double) -> Double { Double(latency.valueAtPercentile(percentile)) / 1000 }
+
+    static let tableHeader = [pad("implementation", 14, right: false), pad("run", 4), pad("producers", 9), pad("pollers", 8),
+                              pad("tasks/s", 12), pad("p50 µs", 9), pad("p99 µs", 9), pad("p99.9 µs", 9)].joined(separator: " ")
+
+    var tableRow: String {
+        [pad(implementation, 14, right: false), pad(String(round + 1), 4), pad(String(producers), 9), pad(String(pollers), 8),
+         pad(formatCount(tasksPerSecond), 12), pad(format(micros(50), decimals: 1), 9), pad(format(micros(99), decimals: 1), 9),
+         pad(format(micros(99.9), decimals: 1), 9)].joined(separator: " ")
+    }
+
+    var json: JSON {
+        .object([
+            ("implementation", .string(implementation)), ("run", .integer(round + 1)), ("producers", .integer(producers)),
+            ("pollers", .integer(pollers)), ("tasks", .integer(tasks)), ("seconds", .number(seconds)),
+            ("tasksPerSecond", .number(tasksPerSecond.rounded())),
+            ("latencyMicroseconds", .object([("p50", .number(micros(50))), ("p99", .number(micros(99))), ("p99.9", .number(micros(99.9)))])),
+        ])
+    }
+}
