@@ -135,6 +135,9 @@ package final class PowerLossSyscalls: Syscalls {
         var steps = 0
         var cutStep: Int?
         var cut = false
+        /// When the power went (monotonic nanoseconds).
+        var cutAt: UInt64?
+        var longestSync: UInt64 = 0
     }
 
     private let base: any Syscalls
@@ -177,9 +180,27 @@ package final class PowerLossSyscalls: Syscalls {
     /// Whether the power is off (``cutPower()`` or the step of ``cutPower(atStep:)`` was reached).
     package var isPowerCut: Bool { lock.withLock { state.cut } }
 
+    /// When the power went, on the monotonic clock (`CLOCK_MONOTONIC` nanoseconds); `nil` while it is on.
+    package var powerCutNanoseconds: UInt64? { lock.withLock { state.cutAt } }
+
+    /// The longest `fsync`/`fdatasync` so far (forwarded call only), in nanoseconds.
+    package var longestSyncNanoseconds: UInt64 { lock.withLock { state.longestSync } }
+
     /// Cuts the power now: every later call but `close` fails with `EIO`.
     package func cutPower() {
-        lock.withLock { state.cut = true }
+        lock.withLock { cut() }
+    }
+
+    /// Call with the lock held.
+    private func cut() {
+        if !state.cut { state.cutAt = Self.monotonicNanoseconds() }
+        state.cut = true
+    }
+
+    static func monotonicNanoseconds() -> UInt64 {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
     }
 
     /// Cuts the power at mutating call number `step` (counted from 1 since this layer was
@@ -188,7 +209,7 @@ package final class PowerLossSyscalls: Syscalls {
         precondition(step >= 1, "steps are counted from 1")
         lock.withLock {
             state.cutStep = step
-            if state.steps >= step { state.cut = true }
+            if state.steps >= step { cut() }
         }
     }
 
@@ -202,7 +223,7 @@ package final class PowerLossSyscalls: Syscalls {
     package func simulatePowerLoss(_ writeback: Writeback = .syncedOnly) -> Report {
         lock.lock()
         defer { lock.unlock() }
-        state.cut = true
+        cut()
         var random = SplitMix64(seed: { if case .torn(let seed) = writeback { seed } else { 0 } }())
         var report = Report()
 
@@ -274,6 +295,7 @@ package final class PowerLossSyscalls: Syscalls {
         state.lastWriteEvent = [:]
         state.cutStep = nil
         state.cut = false
+        state.cutAt = nil
         return report
     }
 
@@ -313,7 +335,7 @@ package final class PowerLossSyscalls: Syscalls {
         if mutating {
             state.steps += 1
             state.events += 1
-            if let cutStep = state.cutStep, state.steps >= cutStep { state.cut = true }
+            if let cutStep = state.cutStep, state.steps >= cutStep { cut() }
         }
         if state.cut { throw SystemError(call: call, errno: EIO, path: path) }
     }
@@ -429,8 +451,11 @@ package final class PowerLossSyscalls: Syscalls {
             }
             return (snapshot, state.events, descriptor?.path)
         }
+        let begun = Self.monotonicNanoseconds()
         try body()
+        let duration = Self.monotonicNanoseconds() - begun
         try lock.withLock { () throws(SystemError) in
+            state.longestSync = max(state.longestSync, duration)
             if state.cut { throw SystemError(call: call, errno: EIO, path: path) }
             state.events += 1
             switch snapshot {

@@ -1,0 +1,273 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ArgumentParser
+import SpoolLog
+
+/// `spool torture`: crash the log again and again and check that it keeps its promises.
+struct TortureCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "torture",
+        abstract: "Crash a durable log workload again and again (SIGKILL, or simulated power loss) and verify every acknowledged record.",
+        discussion: """
+        Default: the parent spawns a child (`spool torture --child`, the same executable) that appends
+        from --appenders tasks in .sync mode (single records of random size and append(contentsOf:)
+        batches, with a few flushes) and prints each acknowledged offset as soon as the append
+        returns; the parent kills it with SIGKILL at a random moment, reopens the log, verifies it,
+        and starts the next child on the same, growing, directory.
+
+        --power-loss: the same workload in-process through PowerLossSyscalls; each crash is a power
+        cut at a random system call, after which every byte not fdatasync'ed and every directory
+        entry not fsync'ed is dropped (--torn keeps a random subset of the unsynced pages instead).
+
+        Verified after every crash: the log opens; every acknowledged record is at its offset with
+        its bytes (outside .sync mode: every record covered by a completed sync, a flush or a segment
+        roll); every record returned is one some append wrote, intact, and appears once; a record
+        returned once is returned at every later open. The seed replays the run's choices (not the
+        thread interleaving). Exit status 1 when anything was lost, duplicated or corrupt.
+        """
+    )
+
+    @Option(name: .long, help: "Crashes to run.")
+    var kills = 20
+
+    @Option(name: .long, help: "Seed of the run's choices (random when omitted; printed either way).")
+    var seed: UInt64?
+
+    @Option(name: .long, help: "Parent of the scratch log directory (<data>/torture, removed at the start).")
+    var data = "./spool-data"
+
+    @Option(name: .long, help: "Concurrent appenders.")
+    var appenders = 8
+
+    @Option(name: .long, help: "Durability: sync, none or interval:<ms> (--power-loss only; real kills always use sync).")
+    var durability = "sync"
+
+    @Flag(name: .long, help: "Simulated power loss in-process instead of killing a child process.")
+    var powerLoss = false
+
+    @Flag(name: .long, help: "With --power-loss: keep a random subset of unsynced pages (torn, out-of-order write-back).")
+    var torn = false
+
+    @Option(name: .long, help: "Longest a child runs before it is killed, in milliseconds (uniform from 5).")
+    var maxLifeMs = 300
+
+    @Flag(name: .long, help: "Print one JSON object.")
+    var json = false
+
+    @Flag(name: .long, help: .hidden)
+    var child = false
+
+    @Option(name: .long, help: .hidden)
+    var round = 0
+
+    @Option(name: .long, help: .hidden)
+    var directory: String?
+
+    func validate() throws {
+        guard kills >= 1 else { throw ValidationError("--kills must be at least 1 (got \(kills))") }
+        guard appenders >= 1 && appenders <= 1024 else { throw ValidationError("--appenders must be between 1 and 1024 (got \(appenders))") }
+        guard maxLifeMs >= 5 else { throw ValidationError("--max-life-ms must be at least 5 (got \(maxLifeMs))") }
+        guard parsedDurability != nil else { throw ValidationError("--durability must be sync, none or interval:<ms> (got \(durability))") }
+        if !powerLoss && parsedDurability != .sync { throw ValidationError("real kills test .sync only; use --power-loss for \(durability)") }
+        if torn && !powerLoss { throw ValidationError("--torn needs --power-loss") }
+    }
+
+    var parsedDurability: Durability? {
+        if durability == "sync" { return .sync }
+        if durability == "none" { return Durability.none }
+        if durability.hasPrefix("interval:"), let ms = Int(durability.dropFirst(9)), ms >= 1 { return .interval(milliseconds: ms) }
+        return nil
+    }
+
+    /// Small segments so that the log rolls often; everything else as shipped.
+    static func logConfiguration(_ durability: Durability) -> LogConfiguration {
+        var configuration = LogConfiguration(durability: durability)
+        configuration.segmentBytes = 1 << 20
+        configuration.maxRecordBytes = 64 << 10
+        configuration.preallocationBytes = 256 << 10
+        configuration.compressionThresholdBytes = 1024
+        return configuration
+    }
+
+    func run() async throws {
+        if child {
+            guard let directory else { throw ValidationError("--child needs --directory") }
+            let status = await TortureChild.run(directory: directory, configuration: Self.logConfiguration(.sync),
+                                                seed: seed ?? 0, round: round, appenders: appenders)
+            if status != 0 { throw ExitCode(status) }
+            return
+        }
+        let seed = self.seed ?? Self.randomSeed()
+        try makeDirectory(data)
+        let directory = data + "/torture"
+        removeTree(directory)
+        let started = monotonicNanoseconds()
+        var report: TortureReport
+        if powerLoss {
+            var run = PowerLossTorture(directory: directory, seed: seed, durability: parsedDurability!, torn: torn,
+                                       appenders: appenders, configuration: Self.logConfiguration(parsedDurability!))
+            await run.run(crashes: kills, progress: !json)
+            report = run.report
+        } else {
+            report = try await killLoop(directory: directory, seed: seed)
+        }
+        report.seconds = Double(monotonicNanoseconds() - started) / 1e9
+        report.seed = seed
+        var arguments = Array(CommandLine.arguments.dropFirst())
+        if let i = arguments.firstIndex(of: "--seed") { arguments.removeSubrange(i..<min(i + 2, arguments.count)) }
+        report.command = arguments.filter { !$0.hasPrefix("--seed=") }.joined(separator: " ")
+        print(json ? report.json.text : report.text)
+        if !report.ledger.problems.isEmpty || report.ledger.lost > 0 || report.ledger.corrupt > 0 || report.ledger.duplicated > 0
+            || report.ledger.failedOpens > 0 {
+            throw ExitCode(1)
+        }
+    }
+
+    static func randomSeed() -> UInt64 {
+        var time = timespec()
+        clock_gettime(CLOCK_REALTIME, &time)
+        return UInt64(time.tv_sec) &* 1_000_003 &+ UInt64(time.tv_nsec) ^ UInt64(getpid())
+    }
+
+    // MARK: Real kills
+
+    private func killLoop(directory: String, seed: UInt64) async throws -> TortureReport {
+        var random = TortureRandom(seed: seed)
+        var report = TortureReport(mode: "kill", durability: "sync")
+        let configuration = Self.logConfiguration(.sync)
+        for round in 0..<kills {
+            let life = 5 + random.below(maxLifeMs - 4)
+            let childSeed = random.next()
+            let outcome = try spawnAndKill(arguments: ["torture", "--child", "--directory", directory, "--seed", String(childSeed),
+                                                       "--round", String(round), "--appenders", String(appenders)],
+                                           lifeMilliseconds: life)
+            report.ledger.crashes += 1
+            if !outcome.killed {
+                report.ledger.problem("round \(round): the child exited by itself (status \(outcome.status)) before it was killed")
+            }
+            report.ledger.acknowledged += outcome.acknowledgements.count
+            for (offset, id) in outcome.acknowledgements { report.ledger.promise(offset: offset, id: id) }
+            let log: Log
+            do {
+                log = try Log.open(directory: directory, configuration: configuration)
+            } catch {
+                report.ledger.failedOpens += 1
+                report.ledger.problem("round \(round): open failed: \(error)")
+                break
+            }
+            report.ledger.verify(log, round: round)
+            // Half the time the parent closes cleanly, so the next child takes the clean-open path.
+            if random.below(2) == 0 { try? log.close() } else { log.abandon() }
+            if !json { writeStandardError("\rkill \(round + 1)/\(kills): \(report.ledger.acknowledged) acknowledged, \(report.ledger.records) records, lost \(report.ledger.lost)   ") }
+        }
+        if !json { writeStandardError("\n") }
+        return report
+    }
+
+    struct ChildOutcome {
+        var acknowledgements: [(UInt64, UInt64)] = []
+        var killed = false
+        var status: Int32 = 0
+    }
+
+    /// Spawns this executable with `arguments`, reads its acknowledgements until `lifeMilliseconds`
+    /// have passed, kills it with SIGKILL, and reads what it wrote before dying.
+    private func spawnAndKill(arguments: [String], lifeMilliseconds: Int) throws -> ChildOutcome {
+        var fds: [Int32] = [0, 0]
+        guard pipe(&fds) == 0 else { throw ValidationError("pipe failed: \(String(cString: strerror(errno)))") }
+        // Not inherited by the child except as its standard output (dup2 clears the flag there).
+        for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO)
+        let argv = (["spool"] + arguments).map { strdup($0) } + [nil]
+        defer { for arg in argv { free(arg) } }
+        var pid = pid_t()
+        let spawned = posix_spawn(&pid, "/proc/self/exe", &actions, nil, argv, environ)
+        close(fds[1])
+        guard spawned == 0 else {
+            close(fds[0])
+            throw ValidationError("posix_spawn failed: \(String(cString: strerror(spawned)))")
+        }
+        defer { close(fds[0]) }
+        var outcome = ChildOutcome()
+        var pending: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        let deadline = monotonicNanoseconds() + UInt64(lifeMilliseconds) * 1_000_000
+        var open = true
+        func drain(_ n: Int) {
+            pending.append(contentsOf: buffer[0..<n])
+            var start = 0
+            for i in pending.indices where pending[i] == UInt8(ascii: "\n") {
+                let line = String(decoding: pending[start..<i], as: UTF8.self).split(separator: " ")
+                if line.count == 2, let offset = UInt64(line[0]), let id = UInt64(line[1]) { outcome.acknowledgements.append((offset, id)) }
+                start = i + 1
+            }
+            pending.removeFirst(start)
+        }
+        while open {
+            let now = monotonicNanoseconds()
+            if now >= deadline { break }
+            var poller = pollfd(fd: fds[0], events: Int16(POLLIN), revents: 0)
+            let ready = poll(&poller, 1, Int32(max(1, (deadline - now) / 1_000_000)))
+            if ready <= 0 { continue }
+            let n = buffer.withUnsafeMutableBytes { read(fds[0], $0.baseAddress, $0.count) }
+            if n > 0 { drain(n) } else if n == 0 { open = false }
+        }
+        if open {
+            kill(pid, SIGKILL)
+            outcome.killed = true
+            // Whatever the child wrote before it died is still in the pipe.
+            while true {
+                let n = buffer.withUnsafeMutableBytes { read(fds[0], $0.baseAddress, $0.count) }
+                if n > 0 { drain(n) } else if n == 0 || errno != EINTR { break }
+            }
+        }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        outcome.status = status
+        return outcome
+    }
+}
+
+/// The figures of a run.
+struct TortureReport {
+    var mode: String
+    var durability: String
+    var ledger = TortureLedger()
+    var seed: UInt64 = 0
+    var seconds = 0.0
+    var command = ""
+    /// Outside `.sync` mode: acknowledged records lost as the mode allows, and the oldest of them.
+    var acknowledgedButLost = 0
+    var oldestLostMilliseconds = 0.0
+    var longestSyncMilliseconds = 0.0
+
+    var text: String {
+        var lines = [
+            "spool torture (\(mode), \(durability)): \(ledger.crashes) crashes in \(format(seconds, decimals: 1)) s, seed \(seed)",
+            "  acknowledged records: \(ledger.acknowledged)   records in the log at the end: \(ledger.records)",
+            "  lost: \(ledger.lost)   duplicated: \(ledger.duplicated)   corrupt: \(ledger.corrupt)   failed opens: \(ledger.failedOpens)   torn tails cut: \(ledger.tornTailsCut)",
+        ]
+        if durability != "sync" {
+            lines.append("  acknowledged but not yet durable, lost as the mode allows: \(acknowledgedButLost) (oldest \(format(oldestLostMilliseconds, decimals: 2)) ms before the power cut; longest fdatasync \(format(longestSyncMilliseconds, decimals: 2)) ms)")
+        }
+        lines.append("  replay: spool \(command) --seed \(seed)")
+        for problem in ledger.problems.prefix(20) { lines.append("  PROBLEM: \(problem)") }
+        return lines.joined(separator: "\n")
+    }
+
+    var json: JSON {
+        .object([
+            ("mode", .string(mode)), ("durability", .string(durability)), ("seed", .string(String(seed))),
+            ("crashes", .integer(ledger.crashes)), ("acknowledged", .integer(ledger.acknowledged)),
+            ("records", .integer(ledger.records)), ("lost", .integer(ledger.lost)), ("duplicated", .integer(ledger.duplicated)),
+            ("corrupt", .integer(ledger.corrupt)), ("failedOpens", .integer(ledger.failedOpens)),
+            ("tornTailsCut", .integer(ledger.tornTailsCut)), ("acknowledgedButLost", .integer(acknowledgedButLost)),
+            ("oldestLostMilliseconds", .number(oldestLostMilliseconds)), ("longestSyncMilliseconds", .number(longestSyncMilliseconds)),
+            ("seconds", .number(seconds)), ("problems", .array(ledger.problems.map { .string($0) })),
+        ])
+    }
+}
