@@ -181,7 +181,8 @@ struct SegmentScan {
         return true
     }
 
-    /// The position of the first batch after `position` whose header and checksum are valid.
+    /// The position of the first batch after `position` whose header and checksum are valid and
+    /// whose base offset is at least `minimumOffset` (a batch can only follow the ones before it).
     static func findValidBatch(_ bytes: UnsafeRawBufferPointer, after position: Int, minimumOffset: UInt64) -> Int? {
         guard let base = bytes.baseAddress else { return nil }
         let first = Int32(RecordBatchHeader.magic & 0xff)
@@ -191,7 +192,8 @@ struct SegmentScan {
             guard let hit = memchr(base + from, first, bytes.count - from - RecordBatchHeader.size + 1) else { return nil }
             let candidate = base.distance(to: UnsafeRawPointer(hit))
             let view = UnsafeRawBufferPointer(rebasing: bytes[candidate...])
-            if let header = RecordBatchHeader(view), header.totalLength <= view.count, header.checksumMatches(view) {
+            if let header = RecordBatchHeader(view), header.baseOffset >= minimumOffset, header.totalLength <= view.count,
+               header.checksumMatches(view) {
                 return candidate
             }
             from = candidate + 1
