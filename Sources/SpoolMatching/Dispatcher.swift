@@ -96,7 +96,7 @@ final class TaskQueuePair<Payload: Sendable>: Sendable {
 
 /// A slice of the name registry behind its own lock (lookups by name are not on the add/poll
 /// hot path: callers keep the queue).
-final class RegistryShard<Payload: Sendable>: @unchecked Sendable {
+final class RegistryShard<Payload: Sendable> {
     // `pairs` is guarded by `lock`.
     private let lock = ThreadLock()
     private var pairs: [String: TaskQueuePair<Payload>] = [:]
@@ -114,3 +114,6 @@ final class RegistryShard<Payload: Sendable>: @unchecked Sendable {
     var count: Int { lock.withLock { pairs.count } }
     func allPairs() -> [TaskQueuePair<Payload>] { lock.withLock { Array(pairs.values) } }
 }
+
+// `pairs` is only touched under the shard's lock; the pairs themselves are Sendable.
+extension RegistryShard: @unchecked Sendable {}

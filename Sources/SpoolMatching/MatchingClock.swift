@@ -130,7 +130,7 @@ public final class ManualMatchingClock: Sendable {
 }
 
 /// The sleepers of a manual clock, under a lock (a test clock: nothing here is on a hot path).
-final class SleeperList: @unchecked Sendable {
+final class SleeperList {
     // All fields are guarded by `lock`.
     private let lock = ThreadLock()
     private var waiting: [UInt64: (deadline: UInt64, continuation: UnsafeContinuation<Void, any Error>)] = [:]
@@ -170,3 +170,6 @@ final class SleeperList: @unchecked Sendable {
         for continuation in due { continuation.resume() }
     }
 }
+
+// Every field of a sleeper list is guarded by its lock; continuations are resumed outside it.
+extension SleeperList: @unchecked Sendable {}

@@ -4,7 +4,7 @@ import Synchronization
 ///
 /// Locked: pausing is a control operation, and a poller only comes here when the queue's
 /// control word says it is paused.
-final class PauseGate: @unchecked Sendable {
+final class PauseGate {
     // All fields are guarded by `lock`.
     private let lock = ThreadLock()
     private var waiting: [UInt64: UnsafeContinuation<Bool, Never>] = [:]
@@ -63,7 +63,7 @@ final class PauseGate: @unchecked Sendable {
 /// The parts of a queue that most queues never use, allocated on first use: its rate limiter,
 /// pause gate and poller registry.
 @usableFromInline
-final class QueueControlBlock: @unchecked Sendable {
+final class QueueControlBlock {
     @usableFromInline let limiter = RateLimiter()
     let gate = PauseGate()
     // Guarded by `lock`.
@@ -89,3 +89,8 @@ final class QueueControlBlock: @unchecked Sendable {
 
     var registeredPollers: [TaskPoller] { lock.withLock { Array(pollers.values) } }
 }
+
+// The gate's fields are guarded by its lock; continuations are resumed outside it.
+extension PauseGate: @unchecked Sendable {}
+// The limiter is lock-free and the gate Sendable; `rateLimit` and `pollers` are guarded by the lock.
+extension QueueControlBlock: @unchecked Sendable {}

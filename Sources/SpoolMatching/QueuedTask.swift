@@ -1,6 +1,8 @@
 /// The two queues every task-queue name has: one for workflow tasks, one for activity tasks.
 public enum TaskQueueKind: UInt8, Sendable, Hashable, CaseIterable, CustomStringConvertible {
+    /// The queue of workflow tasks.
     case workflow
+    /// The queue of activity tasks.
     case activity
 
     public var description: String { self == .workflow ? "workflow" : "activity" }
