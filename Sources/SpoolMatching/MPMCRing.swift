@@ -70,6 +70,11 @@ final class MPMCRing<Element> {
         return max(0, min(tail - head, mask + 1))
     }
 
+    /// Pushes ever reserved (the tail index); with ``popped`` it gives the lane's counters for free.
+    var pushed: Int { indexes[8].load(ordering: .relaxed) }
+    /// Pops ever done (the head index).
+    var popped: Int { indexes[0].load(ordering: .relaxed) }
+
     /// Appends `element`; false when the ring is full (the element is not consumed).
     @inlinable
     func push(_ element: Element, stamp: UInt64 = 0) -> Bool {

@@ -15,6 +15,12 @@ final class PriorityLane<Payload: Sendable> {
     @usableFromInline let spilled = Atomic<Int>(0)
     /// Tasks in `fairness`.
     @usableFromInline let keyed = Atomic<Int>(0)
+    /// Tasks pushed to the overflow or the fairness scheduler, tasks popped from them, and tasks
+    /// moved from the overflow into the ring: with the ring's own indexes these count every task
+    /// that entered and left the lane, without a counter on the lock-free path.
+    let lockedPushes = Atomic<Int>(0)
+    let lockedPops = Atomic<Int>(0)
+    let refills = Atomic<Int>(0)
     // `overflow` and `fairness` are guarded by `lock`.
     private let lock = ThreadLock()
     private var overflow = Deque<QueuedTask<Payload>>()
@@ -36,6 +42,7 @@ final class PriorityLane<Payload: Sendable> {
     @usableFromInline
     func pushLocked(_ task: QueuedTask<Payload>) {
         lock.withLock {
+            lockedPushes.add(1, ordering: .relaxed)
             if let key = task.fairness {
                 fairness.push(task, key: key)
                 keyed.add(1, ordering: .relaxed)
@@ -64,6 +71,7 @@ final class PriorityLane<Payload: Sendable> {
                 let unkeyedWaiting = ring.count > 0 || !overflow.isEmpty
                 if !unkeyedWaiting || !fairness.unkeyedGoesNext() {
                     keyed.add(-1, ordering: .relaxed)
+                    lockedPops.add(1, ordering: .relaxed)
                     return fairness.popKeyed()
                 }
                 if let task = popUnkeyedLocked() {
@@ -71,6 +79,7 @@ final class PriorityLane<Payload: Sendable> {
                     return task
                 }
                 keyed.add(-1, ordering: .relaxed)
+                lockedPops.add(1, ordering: .relaxed)
                 return fairness.popKeyed()
             }
             return popUnkeyedLocked()
@@ -89,8 +98,15 @@ final class PriorityLane<Payload: Sendable> {
             moved += 1
         }
         spilled.add(-moved, ordering: .relaxed)
+        lockedPops.add(1, ordering: .relaxed)
+        refills.add(moved - 1, ordering: .relaxed)
         return first
     }
+
+    /// Tasks that ever entered the lane (a snapshot).
+    var entered: Int { ring.pushed + lockedPushes.load(ordering: .relaxed) - refills.load(ordering: .relaxed) }
+    /// Tasks that ever left the lane (a snapshot).
+    var left: Int { ring.popped + lockedPops.load(ordering: .relaxed) }
 
     /// Queued tasks (a snapshot).
     var count: Int { ring.count + spilled.load(ordering: .relaxed) + keyed.load(ordering: .relaxed) }

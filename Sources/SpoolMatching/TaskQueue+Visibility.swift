@@ -63,12 +63,18 @@ extension TaskQueue {
         var oldest: [UInt64?] = Array(repeating: nil, count: 5)
         if let table = table.load() {
             for partition in table.partitions {
-                added += partition.added.pointee.load(ordering: .relaxed)
-                dispatched += partition.dispatched.pointee.load(ordering: .relaxed)
-                expired += partition.expired.pointee.load(ordering: .relaxed)
+                // Every task enters a lane once per add or recirculation, and leaves it once per
+                // delivery, expiry, drain or recirculation.
+                let recirculated = partition.recirculated.pointee.load(ordering: .relaxed)
+                let partitionExpired = partition.expired.pointee.load(ordering: .relaxed)
+                expired += partitionExpired
+                added -= recirculated
+                dispatched -= recirculated + partitionExpired + partition.drained.pointee.load(ordering: .relaxed)
                 waiting += partition.waiters.load()?.live.load(ordering: .relaxed) ?? 0
                 for priority in TaskPriority.all {
                     guard let lane = partition.lane(priority) else { continue }
+                    added += lane.entered
+                    dispatched += lane.left
                     backlog[priority - 1].count += lane.count
                     if let stamp = lane.oldestEnqueueTime() {
                         oldest[priority - 1] = min(oldest[priority - 1] ?? stamp, stamp)

@@ -78,6 +78,7 @@ extension TaskQueue {
                 reap(in: home, table: table, count: 1)
             } else {
                 // A producer matched (or a deadline cancelled) the waiter first: give the task back.
+                partition.recirculated.pointee.wrappingAdd(1, ordering: .relaxed)
                 offer(task, to: partition, in: table)
             }
             return

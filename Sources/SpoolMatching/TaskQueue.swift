@@ -63,7 +63,6 @@ public final class TaskQueue<Payload: Sendable>: Sendable {
         let count = context.partitions
         table.withCreated({ PartitionTable(count: count) }) { table in
             table.withPartition(choose: { partitionForAdd($0, id: task.id) }) { home in
-                home.added.pointee.wrappingAdd(1, ordering: .relaxed)
                 offer(task, to: home, in: table)
             }
         }
@@ -120,6 +119,7 @@ public final class TaskQueue<Payload: Sendable>: Sendable {
             for target in table.partitions where target !== source && target.balance.pointee.load(ordering: .sequentiallyConsistent) < 0 {
                 guard source.tryClaim() else { return }
                 let task = source.takeClaimed()
+                source.recirculated.pointee.wrappingAdd(1, ordering: .relaxed)
                 target.push(task, capacity: context.ringCapacity)
                 if !target.release() {
                     // The waiter there was served by someone else: look again from the target.
@@ -154,7 +154,6 @@ public final class TaskQueue<Payload: Sendable>: Sendable {
                 guard home.tryClaim() else { return nil }
                 let task = home.takeClaimed()
                 if task.scheduleToStartDeadline == nil {
-                    home.dispatched.pointee.wrappingAdd(1, ordering: .relaxed)
                     poller?.dispatched.wrappingAdd(1, ordering: .relaxed)
                     return task
                 }
@@ -206,10 +205,10 @@ public final class TaskQueue<Payload: Sendable>: Sendable {
                     continue  // the tokens held are kept for the next task
                 }
                 if control.load(ordering: .acquiring) & Self.closedBits != 0 {
+                    home.recirculated.pointee.wrappingAdd(1, ordering: .relaxed)
                     offer(task, to: home, in: table)  // paused after we took it: give it back
                     continue
                 }
-                home.dispatched.pointee.wrappingAdd(1, ordering: .relaxed)
                 poller?.dispatched.wrappingAdd(1, ordering: .relaxed)
                 workerToken = false
                 queueToken = false
@@ -302,7 +301,6 @@ public final class TaskQueue<Payload: Sendable>: Sendable {
                 dropExpired(task, in: home)
                 continue
             }
-            home.dispatched.pointee.wrappingAdd(1, ordering: .relaxed)
             poller?.dispatched.wrappingAdd(1, ordering: .relaxed)
             workerToken = false
             queueToken = false
@@ -375,7 +373,10 @@ public final class TaskQueue<Payload: Sendable>: Sendable {
         guard let table = table.load() else { return [] }
         var tasks: [QueuedTask<Payload>] = []
         for partition in table.partitions {
-            while partition.tryClaim() { tasks.append(partition.takeClaimed()) }
+            while partition.tryClaim() {
+                tasks.append(partition.takeClaimed())
+                partition.drained.pointee.wrappingAdd(1, ordering: .relaxed)
+            }
         }
         return tasks
     }

@@ -16,14 +16,18 @@ import Synchronization
 ///   waits in the same partition, and no poller waits while a task is unclaimed.
 @usableFromInline
 final class TaskQueuePartition<Payload: Sendable> {
-    /// The balance, and the counters, each on its own cache line (`cells[0]`, `[8]`, `[16]`,
-    /// `[17]`), apart from the read-mostly lane references: the balance is the one word every
-    /// producer and poller of the partition writes.
+    /// The balance on its own cache line (`cells[0]`), apart from the read-mostly lane
+    /// references and the slow-path counters: it is the one word every producer and poller of
+    /// the partition writes. Adds and dispatches are not counted on the hot path: they are
+    /// derived from the lanes' ring indexes (see `TaskQueue+Visibility.swift`).
     @usableFromInline let cells: UnsafeMutablePointer<Atomic<Int>>
     @inlinable var balance: UnsafeMutablePointer<Atomic<Int>> { cells }
-    @inlinable var added: UnsafeMutablePointer<Atomic<Int>> { cells + 8 }
-    @inlinable var dispatched: UnsafeMutablePointer<Atomic<Int>> { cells + 16 }
-    @inlinable var expired: UnsafeMutablePointer<Atomic<Int>> { cells + 17 }
+    /// Tasks taken out of a lane and put back into one without being delivered (given back by a
+    /// poller of a paused queue, forwarded to another partition, returned after a steal).
+    @inlinable var recirculated: UnsafeMutablePointer<Atomic<Int>> { cells + 8 }
+    /// Tasks removed by `drain()`.
+    @inlinable var drained: UnsafeMutablePointer<Atomic<Int>> { cells + 9 }
+    @inlinable var expired: UnsafeMutablePointer<Atomic<Int>> { cells + 16 }
     static var cellCount: Int { 24 }
     @usableFromInline let lane1 = LazyObject<PriorityLane<Payload>>()
     @usableFromInline let lane2 = LazyObject<PriorityLane<Payload>>()
