@@ -312,7 +312,11 @@ struct SegmentSwap {
     }
 
     init?(fields: [UInt64]) {
-        guard let oldCount = fields.first.map(Int.init), fields.count >= 2 + oldCount else { return nil }
+        // The counts come from disk: compare them as UInt64 first, so that a huge one (a damaged
+        // manifest whose CRC still matches) is rejected instead of trapping in Int(_:) or `+`.
+        guard let first = fields.first, first <= UInt64(fields.count), fields.count >= 2 + Int(first) else { return nil }
+        let oldCount = Int(first)
+        guard fields[1 + oldCount] <= UInt64(fields.count) else { return nil }
         let newCount = Int(fields[1 + oldCount])
         guard fields.count == 2 + oldCount + newCount else { return nil }
         old = Array(fields[1..<1 + oldCount])
