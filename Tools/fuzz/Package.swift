@@ -1,0 +1,17 @@
+// swift-tools-version: 6.1
+// libFuzzer targets for SpoolLog's decoders. Not part of `swift test`: build and run them with
+// `Tools/fuzz/run.sh` (see Docs/reliability.md), which passes -sanitize=fuzzer and -enable-testing.
+import PackageDescription
+
+let package = Package(
+    name: "SpoolFuzz",
+    dependencies: [
+        .package(name: "Spool", path: "../.."),
+    ],
+    targets: [
+        .executableTarget(name: "FuzzRecordBatch", dependencies: [.product(name: "SpoolLog", package: "Spool")]),
+        .executableTarget(name: "FuzzCheckpoint", dependencies: [.product(name: "SpoolLog", package: "Spool")]),
+        .executableTarget(name: "FuzzOpenDirectory", dependencies: [.product(name: "SpoolLog", package: "Spool")]),
+    ],
+    swiftLanguageModes: [.v6]
+)
