@@ -12,7 +12,7 @@ import Synchronization
 /// may be matched at once). Two reaps per cancellation keep tombstones at most about as many
 /// as live waiters.
 extension TaskQueue {
-    @usableFromInline
+    @inlinable
     func wait(in home: TaskQueuePartition<Payload>, table: PartitionTable<Payload>,
               until deadline: MatchingInstant?) async -> QueuedTask<Payload>? {
         _ = home.waiters.loadOrCreate { WaiterQueue(capacity: context.waiterRingCapacity) }
@@ -35,6 +35,7 @@ extension TaskQueue {
         return task
     }
 
+    @inlinable
     func arm(_ waiter: PollWaiter<Payload>, _ continuation: UnsafeContinuation<QueuedTask<Payload>?, Never>,
              in home: TaskQueuePartition<Payload>, table: PartitionTable<Payload>) {
         waiter.continuation = continuation
@@ -49,6 +50,7 @@ extension TaskQueue {
 
     /// Counts `waiter` in `home`'s balance: takes an available task at once, or joins the waiter
     /// queue (and then looks for a task stranded in another partition).
+    @inlinable
     func register(_ waiter: PollWaiter<Payload>, in home: TaskQueuePartition<Payload>, table: PartitionTable<Payload>) {
         let waiters = home.waiters.load().unsafelyUnwrapped
         let before = home.balance.pointee.wrappingSubtract(1, ordering: .sequentiallyConsistent).oldValue
@@ -67,6 +69,7 @@ extension TaskQueue {
     }
 
     /// After joining `home`'s waiters: if another partition has a task and no poller, take it.
+    @usableFromInline
     func stealForWaiter(_ waiter: PollWaiter<Payload>, in home: TaskQueuePartition<Payload>, table: PartitionTable<Payload>) {
         for partition in table.partitions where partition !== home && partition.balance.pointee.load(ordering: .sequentiallyConsistent) > 0 {
             guard partition.tryClaim() else { continue }
@@ -87,6 +90,7 @@ extension TaskQueue {
 
     /// Gives up `waiter` (deadline or task cancellation). Exactly one of this and a producer's
     /// match wins; the loser does nothing to the waiter.
+    @usableFromInline
     func cancel(_ waiter: PollWaiter<Payload>, in home: TaskQueuePartition<Payload>, table: PartitionTable<Payload>) {
         while true {
             switch waiter.state.load(ordering: .acquiring) {
@@ -108,6 +112,7 @@ extension TaskQueue {
 
     /// Pops up to `count` nodes off the head of `home`'s waiter queue while the balance says
     /// pollers wait: tombstones are dropped, live waiters registered again.
+    @usableFromInline
     func reap(in home: TaskQueuePartition<Payload>, table: PartitionTable<Payload>, count: Int) {
         guard let waiters = home.waiters.load() else { return }
         for _ in 0..<count {

@@ -185,7 +185,9 @@ public final class TaskQueue<Payload: Sendable>: Sendable {
     }
 
     /// The general poll: pause gate, worker and queue rate limits, expiry, waiting.
-    @usableFromInline
+    /// Inlinable so that the waiting path is specialized too (pollers of a queue that runs
+    /// dry take it often); the rare branches call out.
+    @inlinable
     func pollSlowly(until deadline: MatchingInstant?, poller: TaskPoller?, pending first: QueuedTask<Payload>?) async -> QueuedTask<Payload>? {
         let clock = context.clock
         let table = partitions()
@@ -217,10 +219,7 @@ public final class TaskQueue<Payload: Sendable>: Sendable {
             if Task.isCancelled { return nil }
             let bits = control.load(ordering: .acquiring)
             if bits & Self.closedBits != 0 {
-                let opened = await controlBlockOrCreate().gate.wait(until: deadline, clock: clock) { [self] in
-                    control.load(ordering: .acquiring) & Self.closedBits == 0
-                }
-                if !opened { return nil }
+                if await !waitForResume(until: deadline) { return nil }
                 continue
             }
             if !workerToken, let limiter = poller?.limiter {
@@ -243,8 +242,17 @@ public final class TaskQueue<Payload: Sendable>: Sendable {
         }
     }
 
+    /// Waits at the pause gate until the queue is resumed; false at `deadline` or on cancellation.
+    @usableFromInline
+    func waitForResume(until deadline: MatchingInstant?) async -> Bool {
+        await controlBlockOrCreate().gate.wait(until: deadline, clock: context.clock) { [self] in
+            control.load(ordering: .acquiring) & Self.closedBits == 0
+        }
+    }
+
     /// Takes a token from `limiter`, sleeping until it may be used; false if that is after
     /// `deadline` (then sleeps until the deadline) or the task is cancelled.
+    @usableFromInline
     func takeToken(_ limiter: RateLimiter, deadline: MatchingInstant?) async -> Bool {
         let clock = context.clock
         let now = clock.now()
