@@ -10,20 +10,20 @@ struct TortureCommand: AsyncParsableCommand {
         commandName: "torture",
         abstract: "Crash a durable log workload again and again (SIGKILL, or simulated power loss) and verify every acknowledged record.",
         discussion: """
-        Default: the parent spawns a child (`spool torture --child`, the same executable) that appends
-        from --appenders tasks in .sync mode (single records of random size and append(contentsOf:)
-        batches, with a few flushes) and prints each acknowledged offset as soon as the append
-        returns; the parent kills it with SIGKILL at a random moment, reopens the log, verifies it,
+        Default: the parent spawns a child (`spool torture --child`, the same executable) that appends \
+        from --appenders tasks in .sync mode (single records of random size and append(contentsOf:) \
+        batches, with a few flushes) and prints each acknowledged offset as soon as the append \
+        returns; the parent kills it with SIGKILL at a random moment, reopens the log, verifies it, \
         and starts the next child on the same, growing, directory.
 
-        --power-loss: the same workload in-process through PowerLossSyscalls; each crash is a power
-        cut at a random system call, after which every byte not fdatasync'ed and every directory
+        --power-loss: the same workload in-process through PowerLossSyscalls; each crash is a power \
+        cut at a random system call, after which every byte not fdatasync'ed and every directory \
         entry not fsync'ed is dropped (--torn keeps a random subset of the unsynced pages instead).
 
-        Verified after every crash: the log opens; every acknowledged record is at its offset with
-        its bytes (outside .sync mode: every record covered by a completed sync, a flush or a segment
-        roll); every record returned is one some append wrote, intact, and appears once; a record
-        returned once is returned at every later open. The seed replays the run's choices (not the
+        Verified after every crash: the log opens; every acknowledged record is at its offset with \
+        its bytes (outside .sync mode: every record covered by a completed sync, a flush or a segment \
+        roll); every record returned is one some append wrote, intact, and appears once; a record \
+        returned once is returned at every later open. The seed replays the run's choices (not the \
         thread interleaving). Exit status 1 when anything was lost, duplicated or corrupt.
         """
     )
