@@ -86,6 +86,7 @@ struct DispatcherHandOffTests {
         let dispatcher = makeDispatcher(partitions: partitions, ringCapacity: 8, waiterRingCapacity: 16) { expired.append($0.id) }
         let queue = try dispatcher.queue("stress", kind: .activity)
         let delivered = Collector<UInt64>()
+        let emptyPolls = Counter()
         let stop = Flag()
         let producers = 8
         let perProducer = 1_000
@@ -96,8 +97,10 @@ struct DispatcherHandOffTests {
             pollers.append(Task {
                 var random = SplitMix(seed: UInt64(p))
                 while !stop.isSet && !Task.isCancelled {
-                    let timeout = Duration.milliseconds(Int64(20 + random.next() % 1_000))
-                    if let task = await queue.poll(timeout: timeout) { delivered.append(task.id) }
+                    // A hundred pollers churn through short deadlines; the rest wait longer.
+                    let timeout = p < 100 ? Duration.microseconds(Int64(2_000 + random.next() % 18_000))
+                                          : Duration.milliseconds(Int64(20 + random.next() % 1_000))
+                    if let task = await queue.poll(timeout: timeout) { delivered.append(task.id) } else { emptyPolls.add() }
                 }
             })
         }
@@ -123,7 +126,8 @@ struct DispatcherHandOffTests {
                         default: deadline = nil
                         }
                         try queue.add(QueuedTask(id: id, priority: Int(random.next() % 5) + 1, scheduleToStartDeadline: deadline, payload: id))
-                        if i % 500 == 0 { await Task.yield() }
+                        // Spread the adds over time so they race with deadlines and cancellations.
+                        if i % 50 == 0 { try await Task.sleep(for: .milliseconds(1)) }
                     }
                 }
             }
@@ -142,6 +146,9 @@ struct DispatcherHandOffTests {
         #expect(Set(expiredIDs).count == expiredIDs.count, "a task expired twice")
         #expect(Set(deliveredIDs).isDisjoint(with: expiredIDs), "a task was both delivered and expired")
         #expect((deliveredIDs + expiredIDs).sorted() == (0..<UInt64(total)).map { $0 })
+        // The races this test is about did happen: polls ended by deadline or cancellation, tasks expired.
+        #expect(emptyPolls.value > 0)
+        #expect(expiredIDs.count >= total / 20)
         let description = queue.describe()
         #expect(description.backlogCount == 0)
         #expect(description.added == total)
