@@ -302,6 +302,48 @@ import Testing
         try reopened.close()
     }
 
+    @Test func aRecordWrittenJustBeforeARollIsDurableWhenItsSyncRunsOnTheNextSegment() async throws {
+        // A syncer syncs the segment that is active when it claims, so a group written to the old
+        // segment and claimed after a roll is covered only by the roll's own fdatasync of the old
+        // segment. Arranged deterministically: the only syncer is held inside a sync while record
+        // B goes into the old segment and C rolls to a new one.
+        let dir = TemporaryDirectory()
+        let faults = FaultInjectingSyscalls()
+        let power = PowerLossSyscalls(wrapping: faults)
+        var configuration = smallSegmentConfiguration(.sync)
+        configuration.concurrentSyncs = 1
+        configuration.maxGroupCommitDelayMicroseconds = 0
+        configuration.syscalls = power
+        let log = try Log.open(directory: dir.log, configuration: configuration)
+        for i in 0..<16 { _ = try await log.append(payload(i, size: 4000)) }  // 64,704 of 65,536 bytes
+        #expect(log.segmentBaseOffsets == [0])
+
+        let held = Gate()
+        faults.beforeCall(.fdatasync, path: .suffix(".log"), occurrence: .only(1)) {  // counted from now
+            held.entered.store(true, ordering: .sequentiallyConsistent)
+            while !held.released.load(ordering: .sequentiallyConsistent) { usleep(1000) }
+        }
+        func written() -> UInt64 { log.pipelineLock.withLock { log.writtenSequence } }
+        let start = written()
+        let first = Task { try await log.append(payload(100, size: 10)) }
+        while !held.entered.load(ordering: .sequentiallyConsistent) { try await Task.sleep(nanoseconds: 1_000_000) }
+        let b = Task { try await log.append(payload(101, size: 100)) }
+        while written() < start + 2 { try await Task.sleep(nanoseconds: 1_000_000) }
+        let c = Task { try await log.append(payload(102, size: 4000)) }
+        while written() < start + 3 { try await Task.sleep(nanoseconds: 1_000_000) }
+        #expect(log.segmentBaseOffsets.count == 2, "the third append rolled")
+        held.released.store(true, ordering: .sequentiallyConsistent)
+        let offsets = [try await first.value, try await b.value, try await c.value]
+        #expect(offsets == [16, 17, 18])
+        log.abandon()
+
+        power.simulatePowerLoss()
+        let reopened = try Log.open(directory: dir.log, configuration: smallSegmentConfiguration())
+        #expect(try reopened.read(at: 17) == payload(101, size: 100), "B was acknowledged but lost")
+        #expect(try reopened.read(at: 18) == payload(102, size: 4000))
+        try reopened.close()
+    }
+
     static func seed() -> UInt64 {
         if let text = getenv("SPOOL_TEST_SEED").map({ String(cString: $0) }), let seed = UInt64(text) { return seed }
         var time = timespec()
@@ -641,4 +683,9 @@ struct PowerLossRun {
             }
         }
     }
+}
+
+private final class Gate: Sendable {
+    let entered = Atomic<Bool>(false)
+    let released = Atomic<Bool>(false)
 }
