@@ -8,6 +8,7 @@ public struct MatchingInstant: Comparable, Hashable, Sendable, CustomStringConve
     /// Nanoseconds since the clock's origin.
     public var nanoseconds: UInt64
 
+    /// The instant `nanoseconds` after the clock's origin.
     @inlinable public init(nanoseconds: UInt64) { self.nanoseconds = nanoseconds }
 
     /// The instant `duration` later (earlier for a negative one), saturating at the origin.
