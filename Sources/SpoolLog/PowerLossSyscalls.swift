@@ -615,18 +615,3 @@ package final class PowerLossSyscalls: Syscalls {
 // `state` is only read or written with `lock` held; `base` and the predicate are Sendable and
 // never change. The compiler cannot see the first because the lock is a pthread mutex.
 extension PowerLossSyscalls: @unchecked Sendable {}
-
-/// SplitMix64 (Steele, Lea, Flood 2014): a seedable generator whose runs can be replayed.
-package struct SplitMix64: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-
-    package init(seed: UInt64) { state = seed }
-
-    package mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

@@ -357,37 +357,12 @@ import Testing
 /// A record whose bytes follow from its id (its first 8 bytes), and whose size too, so that any
 /// record read back can be checked without knowing at which offset it was expected.
 /// Every fourth id is compressible, so that LZ4 batches are exercised as well.
+/// The harness's records (``SelfDescribingRecord``), at most about 3 KB.
 enum PowerLossRecord {
-    static func size(_ id: UInt64) -> Int {
-        var random = SplitMix64(seed: id ^ 0x5EED)
-        let roll = random.next() % 100
-        return 8 + Int(roll < 90 ? random.next() % 300 : random.next() % 3000)
-    }
-
-    static func bytes(_ id: UInt64) -> [UInt8] {
-        let count = size(id)
-        var bytes = [UInt8](repeating: 0, count: count)
-        withUnsafeBytes(of: id.littleEndian) { for i in 0..<8 { bytes[i] = $0[i] } }
-        var random = SplitMix64(seed: id)
-        if id % 4 == 0 {
-            for i in 8..<count { bytes[i] = UInt8(truncatingIfNeeded: i % 7 + Int(id % 5)) }
-        } else {
-            var i = 8
-            while i < count {
-                let word = random.next()
-                for k in 0..<min(8, count - i) { bytes[i + k] = UInt8(truncatingIfNeeded: word >> (8 * UInt64(k))) }
-                i += 8
-            }
-        }
-        return bytes
-    }
-
-    /// The record's id when its bytes are exactly those of that id; `nil` otherwise.
-    static func id(of payload: [UInt8]) -> UInt64? {
-        guard payload.count >= 8 else { return nil }
-        let id = payload.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self).littleEndian }
-        return bytes(id) == payload ? id : nil
-    }
+    static let largeUpTo = 3000
+    static func size(_ id: UInt64) -> Int { SelfDescribingRecord.size(id, largeUpTo: largeUpTo) }
+    static func bytes(_ id: UInt64) -> [UInt8] { SelfDescribingRecord.bytes(id, largeUpTo: largeUpTo) }
+    static func id(of payload: [UInt8]) -> UInt64? { SelfDescribingRecord.id(of: payload, largeUpTo: largeUpTo) }
 }
 
 // MARK: - One log directory through many power losses

@@ -13,7 +13,7 @@ struct PowerLossTorture {
     let torn: Bool
     let appenders: Int
     var configuration: LogConfiguration
-    var random: TortureRandom
+    var random: SplitMix64
     let power = PowerLossSyscalls()
     var report: TortureReport
     var nextId: UInt64 = 1
@@ -28,7 +28,7 @@ struct PowerLossTorture {
         self.appenders = appenders
         self.configuration = configuration
         self.configuration.syscalls = power
-        random = TortureRandom(seed: seed)
+        random = SplitMix64(seed: seed)
         report = TortureReport(mode: torn ? "power-loss, torn write-back" : "power-loss", durability: durability.description)
     }
 

@@ -20,7 +20,7 @@ enum TortureChild {
         await withTaskGroup(of: Void.self) { group in
             for appender in 0..<appenders {
                 group.addTask {
-                    var random = TortureRandom(seed: seed &+ UInt64(appender) &* 0x9E37_79B9)
+                    var random = SplitMix64(seed: seed &+ UInt64(appender) &* 0x9E37_79B9)
                     // Ids are unique across the whole run: round, appender, counter.
                     var next = UInt64(round + 1) << 32 | UInt64(appender) << 24
                     while monotonicNanoseconds() < deadline {

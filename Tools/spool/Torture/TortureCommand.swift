@@ -133,7 +133,7 @@ struct TortureCommand: AsyncParsableCommand {
     // MARK: Real kills
 
     private func killLoop(directory: String, seed: UInt64) async throws -> TortureReport {
-        var random = TortureRandom(seed: seed)
+        var random = SplitMix64(seed: seed)
         var report = TortureReport(mode: "kill", durability: "sync")
         let configuration = Self.logConfiguration(.sync)
         for round in 0..<kills {

@@ -1,56 +1,11 @@
 import SpoolLog
 
-/// A record whose bytes follow from its id (its first 8 bytes), size included, so that any
-/// record read back after a crash can be checked without knowing which append wrote it.
-/// Every fourth id is compressible, so that LZ4 batches are exercised too.
+/// The torture workload's records (``SelfDescribingRecord``), at most about 4 KB.
 enum TortureRecord {
-    static func size(_ id: UInt64) -> Int {
-        var random = TortureRandom(seed: id ^ 0x5EED)
-        let roll = random.next() % 100
-        return 8 + Int(roll < 90 ? random.next() % 300 : random.next() % 4000)
-    }
-
-    static func bytes(_ id: UInt64) -> [UInt8] {
-        let count = size(id)
-        var bytes = [UInt8](repeating: 0, count: count)
-        withUnsafeBytes(of: id.littleEndian) { for i in 0..<8 { bytes[i] = $0[i] } }
-        if id % 4 == 0 {
-            for i in 8..<count { bytes[i] = UInt8(truncatingIfNeeded: i % 7 + Int(id % 5)) }
-        } else {
-            var random = TortureRandom(seed: id)
-            var i = 8
-            while i < count {
-                let word = random.next()
-                for k in 0..<min(8, count - i) { bytes[i + k] = UInt8(truncatingIfNeeded: word >> (8 * UInt64(k))) }
-                i += 8
-            }
-        }
-        return bytes
-    }
-
-    /// The record's id when its bytes are exactly those of that id; `nil` for bytes no append wrote.
-    static func id(of payload: [UInt8]) -> UInt64? {
-        guard payload.count >= 8 else { return nil }
-        let id = payload.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self).littleEndian }
-        return bytes(id) == payload ? id : nil
-    }
-}
-
-/// SplitMix64: seedable, so that a run's choices replay from its seed.
-struct TortureRandom: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(max(n, 1))) }
+    static let largeUpTo = 4000
+    static func size(_ id: UInt64) -> Int { SelfDescribingRecord.size(id, largeUpTo: largeUpTo) }
+    static func bytes(_ id: UInt64) -> [UInt8] { SelfDescribingRecord.bytes(id, largeUpTo: largeUpTo) }
+    static func id(of payload: [UInt8]) -> UInt64? { SelfDescribingRecord.id(of: payload, largeUpTo: largeUpTo) }
 }
 
 /// What every crash of a run must leave behind, and what was found.
