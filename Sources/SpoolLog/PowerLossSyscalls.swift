@@ -57,34 +57,6 @@ import Glibc
 /// of the file is exactly the writes that completed before it; syncs themselves run unlocked
 /// and overlap as they do for real. Meant for small files: a sync reads the whole file.
 package final class PowerLossSyscalls: Syscalls {
-    /// What a power loss keeps of the bytes written since the last sync.
-    package enum Writeback: Sendable, Equatable {
-        /// Nothing: every unsynced byte and size change is reverted.
-        case syncedOnly
-        /// A random subset of the unsynced 4 KiB pages of each file, chosen with `seed`, and either
-        /// its synced or its current size.
-        case torn(seed: UInt64)
-    }
-
-    /// What ``simulatePowerLoss(_:)`` changed on disk.
-    package struct Report: Sendable, Equatable, CustomStringConvertible {
-        /// Files rewritten to their durable content (unsynced bytes or size changes dropped).
-        package var filesReverted: [String] = []
-        /// Names removed: files or directories whose creation (or rename to that name) was not durable.
-        package var namesRemoved: [String] = []
-        /// Names that came back: unlinked or renamed-away files whose removal was not durable.
-        package var namesRestored: [String] = []
-        /// Unsynced pages kept by ``Writeback/torn(seed:)``.
-        package var unsyncedPagesKept = 0
-        /// Unsynced pages dropped.
-        package var unsyncedPagesDropped = 0
-
-        package var description: String {
-            "reverted \(filesReverted.count) files, removed \(namesRemoved.count) names, restored \(namesRestored.count), "
-                + "unsynced pages kept \(unsyncedPagesKept), dropped \(unsyncedPagesDropped)"
-        }
-    }
-
     /// A file (an inode): its durable content, whichever names it has.
     private final class FileNode {
         /// The durable content; `nil` while the file on disk is still as this layer first found it.
@@ -532,83 +504,6 @@ package final class PowerLossSyscalls: Syscalls {
     package func listDirectory(_ path: String) throws(SystemError) -> [String] {
         try lock.withLock { () throws(SystemError) in try admit("opendir", path: path, mutating: false) }
         return try base.listDirectory(path)
-    }
-
-    // MARK: Files, bypassing the layers below
-
-    /// `path` with its directory resolved (symbolic links, `.`/`..`, relative to the working
-    /// directory) and no trailing or doubled slashes, so that one file has one key.
-    static func normalize(_ path: String) -> String {
-        var parts = path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
-        guard let last = parts.popLast() else { return "/" }
-        let parentText = (path.hasPrefix("/") ? "/" : "") + parts.joined(separator: "/")
-        let parent = parentText.isEmpty ? "." : parentText
-        guard let resolved = Glibc.realpath(parent, nil) else { return (parent == "/" ? "" : parent) + "/" + last }
-        defer { free(resolved) }
-        let directory = String(cString: resolved)
-        if last == "." { return directory }
-        return (directory == "/" ? "" : directory) + "/" + last
-    }
-
-    static func parent(of path: String) -> String {
-        guard let slash = path.lastIndex(of: "/") else { return "." }
-        return slash == path.startIndex ? "/" : String(path[..<slash])
-    }
-
-    /// The whole content of the file open as `fd`, read through `/proc/self/fd` (the descriptor
-    /// itself may be write-only).
-    static func readFile(descriptor fd: Int32) -> [UInt8]? {
-        readFile(path: "/proc/self/fd/\(fd)")
-    }
-
-    static func readFile(path: String) -> [UInt8]? {
-        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { Glibc.close(fd) }
-        var info = stat()
-        guard Glibc.fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { return nil }
-        var bytes = [UInt8](repeating: 0, count: Int(info.st_size))
-        var done = 0
-        while done < bytes.count {
-            let n = bytes.withUnsafeMutableBytes { Glibc.pread(fd, $0.baseAddress! + done, $0.count - done, off_t(done)) }
-            if n < 0 && Glibc.errno == EINTR { continue }
-            if n <= 0 { break }
-            done += n
-        }
-        return Array(bytes.prefix(done))
-    }
-
-    static func writeFile(path: String, _ bytes: [UInt8]) {
-        let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { return }
-        defer { Glibc.close(fd) }
-        var done = 0
-        while done < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.pwrite(fd, $0.baseAddress! + done, $0.count - done, off_t(done)) }
-            if n < 0 && Glibc.errno == EINTR { continue }
-            if n <= 0 { break }
-            done += n
-        }
-    }
-
-    /// Removes a file, or a directory and everything in it.
-    static func removeTree(_ path: String) {
-        var info = stat()
-        guard lstat(path, &info) == 0 else { return }
-        if info.st_mode & S_IFMT == S_IFDIR {
-            if let directory = opendir(path) {
-                var names: [String] = []
-                while let entry = readdir(directory) {
-                    let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-                    if name != "." && name != ".." { names.append(name) }
-                }
-                closedir(directory)
-                for name in names { removeTree(path + "/" + name) }
-            }
-            rmdir(path)
-        } else {
-            Glibc.unlink(path)
-        }
     }
 }
 
