@@ -6,12 +6,16 @@ let package = Package(
     products: [
         .library(name: "SpoolLog", targets: ["SpoolLog"]),
         .library(name: "SpoolMatching", targets: ["SpoolMatching"]),
+        .library(name: "SpoolQueue", targets: ["SpoolQueue"]),
+        .library(name: "Spool", targets: ["Spool"]),
         .executable(name: "spool", targets: ["spool"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
     ],
     targets: [
         // The system liblz4 (Debian: liblz4-dev). Never visible in public API.
@@ -37,11 +41,42 @@ let package = Package(
                 .product(name: "DequeModule", package: "swift-collections"),
             ]
         ),
+        // Durable task queues: SpoolMatching's dispatcher in front, a SpoolLog backlog behind.
+        .target(
+            name: "SpoolQueue",
+            dependencies: [
+                "SpoolLog",
+                "SpoolMatching",
+                .product(name: "DequeModule", package: "swift-collections"),
+            ]
+        ),
+        // The engine users embed: workflow executions, histories, workflow and activity tasks.
+        .target(
+            name: "Spool",
+            dependencies: [
+                "SpoolLog",
+                "SpoolMatching",
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "HeapModule", package: "swift-collections"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]
+        ),
+        // The system SQLite (Debian: libsqlite3-dev), used only as the baseline of `spool bench queue`.
+        .systemLibrary(
+            name: "CSQLite",
+            path: "Tools/CSQLite",
+            pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"])]
+        ),
         .executableTarget(
             name: "spool",
             dependencies: [
                 "SpoolLog",
                 "SpoolMatching",
+                "SpoolQueue",
+                "Spool",
+                "CSQLite",
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
@@ -55,6 +90,14 @@ let package = Package(
         .testTarget(
             name: "SpoolMatchingTests",
             dependencies: ["SpoolMatching"]
+        ),
+        .testTarget(
+            name: "SpoolQueueTests",
+            dependencies: ["SpoolQueue"]
+        ),
+        .testTarget(
+            name: "SpoolTests",
+            dependencies: ["Spool"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -1,0 +1,1 @@
+// Tests of SpoolQueue's durable task queues.
