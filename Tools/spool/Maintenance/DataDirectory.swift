@@ -4,37 +4,55 @@ import Glibc
 import ArgumentParser
 import SpoolLog
 
-/// The data directory an operator names with `--data`, and where its log lives in it.
+/// The data directory an operator names with `--data`, and the logs in it.
 ///
-/// Today a data directory *is* a log directory (segments at its top level). The engine will keep its
-/// log in `DIR/log` beside its own files; both layouts are accepted: `DIR` itself when it holds
-/// segment files, otherwise `DIR/log` when that is a directory.
+/// A data directory holds one log per store: the engine's in `DIR/history`, the durable task
+/// queues' in `DIR/tasks` (and `DIR/log` from earlier layouts). A directory that holds segment
+/// files at its top level is itself one log (what `spool bench log --data` and `spool torture`
+/// leave). `--log NAME` picks one of the logs.
 struct DataDirectory {
-    /// The path given with `--data`.
+    /// The path given with `--data`, without trailing slashes.
     let path: String
-    /// The log directory inside it (possibly `path` itself).
-    let logDirectory: String
+    /// The logs to work on, each with its name (`history`, `tasks`, …; empty when `path` is the log).
+    let logs: [(name: String, directory: String)]
 
-    static let logSubdirectory = "log"
+    static let logSubdirectories = ["history", "tasks", "log"]
 
-    init(_ path: String) {
+    /// Finds the logs of `path`, or prints why `--log` names none and exits with status 2.
+    init(_ path: String, log: String? = nil, command: String) throws {
         var trimmed = path
         while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed.removeLast() }
         self.path = trimmed
-        let nested = trimmed + "/" + Self.logSubdirectory
-        if !Self.holdsSegments(trimmed) && Self.isDirectory(nested) {
-            logDirectory = nested
+        let present = Self.logSubdirectories.filter { Self.isDirectory(trimmed + "/" + $0) }
+        if let log {
+            guard !log.isEmpty, !log.contains("/"), Self.isDirectory(trimmed + "/" + log) else {
+                printError("spool \(command): \(trimmed): no log named '\(log)'"
+                           + (present.isEmpty ? "" : " (logs here: \(present.joined(separator: ", ")))"))
+                throw ExitCode(2)
+            }
+            logs = [(log, trimmed + "/" + log)]
+        } else if Self.holdsSegments(trimmed) || present.isEmpty {
+            // Either the directory is a log, or it is not a data directory at all: opening it
+            // as a log gives the precise reason (missing, empty, foreign).
+            logs = [("", trimmed)]
         } else {
-            logDirectory = trimmed
+            logs = present.map { ($0, trimmed + "/" + $0) }
         }
     }
 
+    /// The one log to work on, or a message asking for `--log` and exit status 2.
+    func single(command: String) throws -> String {
+        if logs.count == 1 { return logs[0].directory }
+        printError("spool \(command): \(path) holds \(logs.count) logs (\(logs.map(\.name).joined(separator: ", "))); choose one with --log")
+        throw ExitCode(2)
+    }
+
     /// Opens the log for offline work, or prints why it cannot and exits with status 2.
-    func open(writable: Bool, command: String) throws -> OfflineLog {
+    func open(_ directory: String, writable: Bool, command: String) throws -> OfflineLog {
         do {
-            return try OfflineLog.open(directory: logDirectory, writable: writable)
+            return try OfflineLog.open(directory: directory, writable: writable)
         } catch {
-            printError("spool \(command): \(Self.explain(error, data: path))")
+            printError("spool \(command): \(Self.explain(error, data: directory))")
             throw ExitCode(2)
         }
     }

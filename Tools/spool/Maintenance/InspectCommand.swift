@@ -16,6 +16,9 @@ struct InspectCommand: AsyncParsableCommand {
         compression, checksum, timestamp) and every damaged byte range; --records adds each record. With \
         --offset N: the batch holding offset N.
 
+        A data directory holds one log per store (DIR/history, DIR/tasks): without SEGMENT or --offset each \
+        is listed; with them, name the log with --log when there are several.
+
         Read-only: nothing is created, changed or deleted. Refuses while a process has the log open.
         --json prints JSON lines: one object per line, each with a "type" field (segment, batch, record, \
         damage, zeroTail), so that large segments stream. Exit status: 0, 1 when --offset names no record, \
@@ -23,8 +26,11 @@ struct InspectCommand: AsyncParsableCommand {
         """
     )
 
-    @Option(name: .long, help: "The data directory (its log is DIR, or DIR/log).")
+    @Option(name: .long, help: "The data directory (its logs are DIR/history and DIR/tasks, or DIR itself).")
     var data: String
+
+    @Option(name: .customLong("log"), help: "Only this log of the data directory (history, tasks); needed with SEGMENT or --offset when there are several.")
+    var logName: String?
 
     @Argument(help: "A segment: its file name or base offset.")
     var segment: String?
@@ -47,8 +53,21 @@ struct InspectCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let directory = DataDirectory(data)
-        let log = try directory.open(writable: false, command: "inspect")
+        let directory = try DataDirectory(data, log: logName, command: "inspect")
+        if segment == nil && offset == nil {
+            for (_, path) in directory.logs {
+                let log = try directory.open(path, writable: false, command: "inspect")
+                defer { log.close() }
+                do {
+                    try list(log, try log.listing())
+                } catch let error as LogError {
+                    printError("spool inspect: \(error)")
+                    throw ExitCode(2)
+                }
+            }
+            return
+        }
+        let log = try directory.open(try directory.single(command: "inspect"), writable: false, command: "inspect")
         defer { log.close() }
         do {
             let listing = try log.listing()
@@ -61,8 +80,6 @@ struct InspectCommand: AsyncParsableCommand {
                     throw ExitCode(2)
                 }
                 try dumpSegment(listing.segments[index], log, listing, only: nil)
-            } else {
-                try list(log, listing)
             }
         } catch let error as LogError {
             printError("spool inspect: \(error)")

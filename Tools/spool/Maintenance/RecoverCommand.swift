@@ -21,9 +21,13 @@ struct RecoverCommand: AsyncParsableCommand {
         truncate and salvage copy every file they change or delete into --backup-dir (default \
         <DIR>/../<name>.backup-<UTC time>) first, unless --no-backup, and report exactly what was removed.
 
-        Exit status: 0 clean (or repaired clean), 1 problems found (or left), 2 the directory cannot be used \
-        (missing, empty, foreign, open by another process, unreadable).
-        --json prints one JSON object.
+        A data directory holds one log per store (DIR/history for the engine, DIR/tasks for the task \
+        queues); each is checked or repaired in turn, or only the one named with --log. A directory with \
+        segments at its top level is itself one log.
+
+        Exit status: 0 clean (or repaired clean), 1 problems found (or left), 2 a log cannot be used \
+        (missing, empty, foreign, open by another process, unreadable); the highest over the logs.
+        --json prints one JSON object per log, one per line, with a "log" field naming it.
         """
     )
 
@@ -31,8 +35,11 @@ struct RecoverCommand: AsyncParsableCommand {
         case check, truncate, salvage
     }
 
-    @Option(name: .long, help: "The data directory (its log is DIR, or DIR/log).")
+    @Option(name: .long, help: "The data directory (its logs are DIR/history and DIR/tasks, or DIR itself).")
     var data: String
+
+    @Option(name: .customLong("log"), help: "Only this log of the data directory (history, tasks).")
+    var logName: String?
 
     @Option(name: .long, help: "check, truncate or salvage.")
     var mode: Mode = .check
@@ -56,8 +63,25 @@ struct RecoverCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let directory = DataDirectory(data)
-        let log = try directory.open(writable: mode != .check, command: "recover")
+        let directory = try DataDirectory(data, log: logName, command: "recover")
+        if backupDir != nil && directory.logs.count > 1 {
+            printError("spool recover: \(directory.path) holds \(directory.logs.count) logs; --backup-dir needs one, chosen with --log")
+            throw ExitCode(2)
+        }
+        var status: Int32 = 0
+        for (name, path) in directory.logs {
+            do {
+                try recover(path, named: name, in: directory)
+            } catch let exit as ExitCode {
+                status = max(status, exit.rawValue)
+            }
+        }
+        if status != 0 { throw ExitCode(status) }
+    }
+
+    /// Checks or repairs one log; throws `ExitCode(1)` when problems are left, `ExitCode(2)` when it cannot be used.
+    private func recover(_ path: String, named name: String, in directory: DataDirectory) throws {
+        let log = try directory.open(path, writable: mode != .check, command: "recover")
         defer { log.close() }
         let progress = PhaseProgress(enabled: !json)
         do {
@@ -65,14 +89,14 @@ struct RecoverCommand: AsyncParsableCommand {
             case .check:
                 let verification = try log.verify(progress: progress.callback)
                 progress.finish()
-                report(verification)
+                report(verification, log: name)
                 if !verification.isClean { throw ExitCode(1) }
             case .truncate, .salvage:
                 let backup = noBackup ? nil : (backupDir ?? log.defaultBackupDirectory)
                 let repair = try log.repair(mode == .truncate ? .truncate : .salvage, backupDirectory: backup,
                                             indexIntervalBytes: indexInterval, progress: progress.callback)
                 progress.finish()
-                report(repair)
+                report(repair, log: name)
                 if !repair.after.isClean { throw ExitCode(1) }
             }
         } catch let error as LogError {
@@ -82,9 +106,13 @@ struct RecoverCommand: AsyncParsableCommand {
         }
     }
 
-    private func report(_ verification: LogVerification) {
+    private func logField(_ name: String) -> [(String, JSON)] {
+        name.isEmpty ? [] : [("log", .string(name))]
+    }
+
+    private func report(_ verification: LogVerification, log name: String) {
         if json {
-            print(JSON.object([("mode", .string("check"))] + fields(of: verification.json)).text)
+            print(JSON.object([("mode", .string("check"))] + logField(name) + fields(of: verification.json)).text)
             return
         }
         print("spool recover: checked \(verification.directory)")
@@ -101,9 +129,9 @@ struct RecoverCommand: AsyncParsableCommand {
             + "or `--mode salvage` (keep every intact batch)"
     }
 
-    private func report(_ repair: RepairReport) {
+    private func report(_ repair: RepairReport, log name: String) {
         if json {
-            var object: [(String, JSON)] = [("mode", .string(repair.mode.rawValue))]
+            var object: [(String, JSON)] = [("mode", .string(repair.mode.rawValue))] + logField(name)
             object += [("before", repair.before.json), ("after", repair.after.json),
                        ("lost", .array(repair.lost.map(\.json))),
                        ("lostOffsets", .array(repair.lostOffsets.map { jsonOffsets($0) })),
