@@ -99,6 +99,11 @@ let package = Package(
             name: "SpoolTests",
             dependencies: ["Spool"]
         ),
+        // Runs the `spool` executable (built by `swift test` beside the test bundle) with bad input.
+        .testTarget(
+            name: "SpoolToolTests",
+            dependencies: ["SpoolLog"]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )
