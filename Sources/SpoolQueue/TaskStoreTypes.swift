@@ -115,7 +115,7 @@ public struct QueueDescription: Sendable {
     /// The queue-wide rate limit, if any.
     public var rateLimit: RateLimit?
     /// Per priority 1…5: tasks queued and the age of the oldest.
-    public var backlog: [PriorityBacklog]
+    public var backlog: [QueueBacklogLevel]
     /// Tasks queued, all priorities.
     public var backlogCount: Int { backlog.reduce(0) { $0 + $1.count } }
     /// Of the backlog, tasks whose payload is in memory (the rest are read back from the log).
@@ -141,4 +141,14 @@ public struct QueueDescription: Sendable {
     public var waitingPollers: Int
     /// Pollers seen through a `TaskPoller` handle: identity, last poll, own rate limit.
     public var pollers: [PollerDescription]
+}
+
+/// The backlog of one priority of a queue.
+public struct QueueBacklogLevel: Sendable, Hashable {
+    /// 1 (highest) … 5.
+    public var priority: Int
+    /// Tasks of this priority queued (in memory, on disk, or waiting out a backoff).
+    public var count: Int
+    /// How long the oldest of them has waited since it was first added, if any.
+    public var oldestAge: Duration?
 }
