@@ -90,6 +90,8 @@ extension QueueError {
         case .directoryLocked:
             return QueueError(.directoryLocked, "the task store is open in another process (or another TaskStore in this one); close it first",
                               path: error.path, underlying: error)
+        case .invalidConfiguration:
+            return QueueError(.invalidConfiguration, "log: \(error.message)", path: error.path, underlying: error)
         case .closed:
             return QueueError(.closed, "the task store is closed", path: error.path, underlying: error)
         default:

@@ -69,6 +69,7 @@ func payload(_ i: Int, size: Int = 64) -> [UInt8] {
 func testConfiguration(_ durability: Durability = .none, segmentBytes: Int = 128 << 20) -> TaskStoreConfiguration {
     var configuration = TaskStoreConfiguration(durability: durability)
     configuration.log.segmentBytes = segmentBytes
+    configuration.log.maxRecordBytes = min(configuration.log.maxRecordBytes, segmentBytes / 2)
     configuration.log.preallocationBytes = 0
     configuration.visibilityTimeout = .seconds(30)
     configuration.checkpointInterval = .seconds(3600)
