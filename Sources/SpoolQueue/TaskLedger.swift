@@ -55,7 +55,10 @@ struct DeadEntry {
 /// record below it is acknowledged, so segments below it can be deleted and reopen can start
 /// there. An update is an array index, not a search; memory is 4 bytes per 65,536 offsets.
 struct Ledger {
-    static let bucketShift: UInt64 = 16
+    /// log2 of the offsets per bucket (``TaskStoreConfiguration/ackBucketShift``).
+    let bucketShift: UInt64
+
+    init(bucketShift: Int) { self.bucketShift = UInt64(bucketShift) }
 
     var bucketBase: UInt64 = 0
     var buckets: Deque<Int32> = []
@@ -77,7 +80,7 @@ struct Ledger {
 
     mutating func retain(_ offset: UInt64) {
         if isExternal(offset) { return }
-        let bucket = offset >> Self.bucketShift
+        let bucket = offset >> bucketShift
         if buckets.isEmpty {
             bucketBase = bucket
             buckets.append(1)
@@ -94,7 +97,7 @@ struct Ledger {
 
     mutating func release(_ offset: UInt64) {
         if isExternal(offset) { return }
-        let bucket = offset >> Self.bucketShift
+        let bucket = offset >> bucketShift
         guard bucket >= bucketBase, bucket - bucketBase < UInt64(buckets.count) else {
             assertionFailure("release of an offset that was not retained")
             return
@@ -109,7 +112,7 @@ struct Ledger {
 
     /// Every task record below the returned offset is acknowledged.
     func ackLevel(endOffset: UInt64) -> UInt64 {
-        buckets.isEmpty ? endOffset : min(bucketBase << Self.bucketShift, endOffset)
+        buckets.isEmpty ? endOffset : min(bucketBase << bucketShift, endOffset)
     }
 
     mutating func insertDelayed(_ id: UInt64, _ entry: DelayedEntry) {

@@ -271,6 +271,10 @@ extension TaskStore {
     func refill(_ queue: QueueState) {
         let batch = configuration.refillBatchSize
         let plan: (ids: [(id: UInt64, priority: Int)], generation: UInt32)? = queue.state.withLock { state in
+            guard state.needsRefill(lowWater: batch), state.cold != nil else { return nil }
+            if let best = state.cold?.bestPriority, let worst = state.worstHotPriority, best < worst {
+                evictBelow(best, from: queue, state: &state)
+            }
             guard state.needsRefill(lowWater: batch), let cold = state.cold else { return nil }
             state.refilling = true
             var ids: [(UInt64, Int)] = []
@@ -294,6 +298,8 @@ extension TaskStore {
             guard state.generation == plan.generation else { return false }
             for (id, priority) in plan.ids {
                 guard let record = records[id], state.cold?.lanes[priority - 1].first == id else { continue }
+                // Past the budget, only what keeps the window at one batch (the rest stays on disk).
+                if state.hotTotal >= batch && windowBytes.load(ordering: .relaxed) + record.payload.count > configuration.memoryBudgetBytes { break }
                 state.cold!.lanes[priority - 1].removeFirst()
                 state.cold!.count -= 1
                 let task = matchedTask(record, id: id)
@@ -310,6 +316,36 @@ extension TaskStore {
             return !records.isEmpty && state.needsRefill(lowWater: batch) && state.hotTotal < batch
         }
         if refill { self.refill(queue) }
+    }
+
+    /// A task on disk has a higher priority than tasks in the window (it went to disk because
+    /// the window was full): move the window's tasks of lower priority than `best` back to the
+    /// front of their on-disk lanes, so that pollers get the higher priority first and memory
+    /// stays within the budget. Call with the queue's lock held. Cost: one drain of the window.
+    func evictBelow(_ best: Int, from queue: QueueState, state: inout QueueBacklog) {
+        var evicted: [[UInt64]] = Array(repeating: [], count: 5)
+        var keep: [MatchedTask] = []
+        var freed = 0
+        for task in queue.matching.drain() {
+            if task.priority <= best || isExternal(task.id) {
+                keep.append(task)
+                continue
+            }
+            evicted[task.priority - 1].append(task.id)
+            state.hot[task.priority] -= 1
+            state.hotTotal -= 1
+            freed += task.payload.payload.count
+        }
+        ledger.withLock { ledger in
+            for lane in evicted { for id in lane { ledger.hot[id] = nil } }
+        }
+        windowBytes.subtract(freed, ordering: .relaxed)
+        for p in 1...5 where !evicted[p - 1].isEmpty {
+            // The window's tasks of a priority are older than the disk's: they go in front.
+            state.cold!.lanes[p - 1].insert(contentsOf: evicted[p - 1], at: 0)
+            state.cold!.count += evicted[p - 1].count
+        }
+        for task in keep { try? queue.matching.add(task) }
     }
 
     /// Reads the task records at `ids` (any order) with as few log reads as their spread allows.

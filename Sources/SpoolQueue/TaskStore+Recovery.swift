@@ -72,6 +72,7 @@ extension TaskStore {
             let next: LogRecord?
             do { next = try reader.next() } catch { throw .log(error, "cannot replay the queue log") }
             guard let record = next else { break }
+            replayedRecords.add(1, ordering: .relaxed)
             func corrupt(_ what: String) -> QueueError {
                 QueueError(.corruptRecord, "the record at offset \(record.offset) \(what); the queue log was written by something else or is damaged",
                            taskID: record.offset, path: log.directory)

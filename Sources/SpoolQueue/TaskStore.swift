@@ -51,7 +51,9 @@ public final class TaskStore: Sendable {
     let log: Log
     let dispatcher: Dispatcher<TaskEnvelope>
     let registry = Mutex<[QueueKey: QueueState]>([:])
-    let ledger = Mutex(Ledger())
+    let ledger: Mutex<Ledger>
+    /// Records read by the replay at open (tests check it starts at the ack level).
+    let replayedRecords = Atomic<Int>(0)
     /// Queues paused or rate limited (the rest are in the default state).
     let controls = Mutex<[QueueKey: QueueControlState]>([:])
     let lifecycle = Mutex(Lifecycle())
@@ -79,6 +81,7 @@ public final class TaskStore: Sendable {
         self.log = log
         self.dispatcher = dispatcher
         self.expiryRelay = relay
+        self.ledger = Mutex(Ledger(bucketShift: configuration.ackBucketShift))
         self.openedAt = clock.now().nanoseconds
     }
 

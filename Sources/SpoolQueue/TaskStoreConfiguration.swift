@@ -35,6 +35,11 @@ public struct TaskStoreConfiguration: Sendable {
     /// How often the ack level is checkpointed and fully acknowledged segments are deleted. Default 1 s.
     public var checkpointInterval: Duration = .seconds(1)
 
+    /// log2 of the log offsets per ack-level bucket: the ack level moves in steps of this many
+    /// offsets. 16 (65,536 records, a few MiB of log) is fine against 128 MiB segments; tests
+    /// with tiny segments lower it.
+    var ackBucketShift = 16
+
     /// The defaults described on each property.
     public init() {}
 
@@ -61,6 +66,7 @@ public struct TaskStoreConfiguration: Sendable {
             throw fail("refillBatchSize", refillBatchSize, "must be between 1 and 65536")
         }
         guard checkpointInterval > .zero else { throw fail("checkpointInterval", checkpointInterval, "must be positive") }
+        guard (0...40).contains(ackBucketShift) else { throw fail("ackBucketShift", ackBucketShift, "must be between 0 and 40") }
         do { try dispatcher.validate() } catch { throw .matching(error) }
     }
 
