@@ -62,6 +62,12 @@ extension TaskStore {
         return id
     }
 
+    /// The largest payload ``add(_:to:kind:options:)`` accepts for a queue named `queue` and
+    /// tasks with fairness key `fairness`: the log's `maxRecordBytes` less the record's header.
+    public func maxPayloadBytes(queue: String, fairness: FairnessKey? = nil) -> Int {
+        configuration.log.maxRecordBytes - TaskRecord.overhead(queue: queue, fairness: fairness)
+    }
+
     func validate(_ options: TaskOptions, queue: QueueState) throws(QueueError) {
         guard TaskPriority.all.contains(options.priority) else {
             throw QueueError(.invalidPriority, "priority \(options.priority) is outside 1 (highest) … 5 (lowest)", queue: queue.name)
