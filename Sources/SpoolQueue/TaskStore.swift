@@ -252,6 +252,10 @@ public final class TaskStore: Sendable {
         ledger.withLock { $0.ackLevel(endOffset: log.endOffset) }
     }
 
+    /// The queue log's counters since open (fdatasyncs, records and bytes written): how many
+    /// adds and completions shared each group commit.
+    public var logStatistics: LogStatistics { log.statistics }
+
     /// Tasks dropped since open because their schedule-to-start deadline passed.
     public var expiredCount: Int { expiredTotal.load(ordering: .relaxed) }
 
