@@ -57,6 +57,8 @@ public final class TaskStore: Sendable {
     /// Queues paused or rate limited (the rest are in the default state).
     let controls = Mutex<[QueueKey: QueueControlState]>([:])
     let lifecycle = Mutex(Lifecycle())
+    /// Set once the store is closed or failed (so that the hot path checks one atomic, not a lock).
+    let unusable = Atomic<Bool>(false)
     /// Payload bytes of the tasks in the matching core's window.
     let windowBytes = Atomic<Int>(0)
     /// The earliest instant at which a visibility deadline or retry may be due.
@@ -169,6 +171,7 @@ public final class TaskStore: Sendable {
         let maintenance: Task<Void, Never>? = lifecycle.withLock { state in
             if state.closed { return nil }
             state.closed = true
+            unusable.store(true, ordering: .releasing)
             defer { state.maintenance = nil }
             return state.maintenance ?? Task {}
         }
@@ -191,6 +194,7 @@ public final class TaskStore: Sendable {
         let maintenance: Task<Void, Never>? = lifecycle.withLock { state in
             if state.closed { return nil }
             state.closed = true
+            unusable.store(true, ordering: .releasing)
             defer { state.maintenance = nil }
             return state.maintenance
         }
@@ -205,6 +209,7 @@ public final class TaskStore: Sendable {
     /// Throws when the store is closed or its log failed.
     @inline(__always)
     func checkUsable() throws(QueueError) {
+        if !unusable.load(ordering: .acquiring) { return }
         let problem: QueueError? = lifecycle.withLock { state in
             if let failure = state.failure { return failure }
             return state.closed ? QueueError.closedStore() : nil
@@ -215,6 +220,7 @@ public final class TaskStore: Sendable {
     /// Remembers the first failure of a background write; later calls throw it.
     func recordFailure(_ error: QueueError) {
         lifecycle.withLock { if $0.failure == nil { $0.failure = error } }
+        unusable.store(true, ordering: .releasing)
     }
 
     // MARK: Queues
