@@ -77,6 +77,9 @@ struct QueueBacklog {
     var generation: UInt32 = 0
     /// Tasks with a log id below this were purged (a task whose add raced a purge is dropped).
     var purgedBelow: UInt64 = 0
+    /// Paused by ``TaskStore/pause(_:kind:)``: the queue's tasks wait on disk only (no payload in
+    /// memory, and the relocation of pinning tasks can move them).
+    var paused = false
     var added = 0
     var dispatched = 0
     var inFlight = 0
@@ -96,7 +99,7 @@ struct QueueBacklog {
     /// A refill is due: tasks wait on disk and either the queue's in-memory window runs low,
     /// or a task on disk has a higher priority than one in memory.
     func needsRefill(lowWater: Int) -> Bool {
-        guard let cold, cold.count > 0, !refilling else { return false }
+        guard let cold, cold.count > 0, !refilling, !paused else { return false }
         if hotTotal < lowWater { return true }
         if let best = cold.bestPriority, let worst = worstHotPriority, best < worst { return true }
         return false

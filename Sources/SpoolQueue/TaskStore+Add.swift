@@ -139,7 +139,7 @@ extension TaskStore {
             if isNew { state.added += 1 }
             let p = task.priority
             let fits = windowBytes.load(ordering: .relaxed) + bytes <= budget || state.hotTotal < lowWater
-            if forceInMemory || (fits && (state.cold?.isEmpty(through: p) ?? true)) {
+            if forceInMemory || (fits && !state.paused && (state.cold?.isEmpty(through: p) ?? true)) {
                 state.hot[p] += 1
                 state.hotTotal += 1
                 windowBytes.add(bytes, ordering: .relaxed)

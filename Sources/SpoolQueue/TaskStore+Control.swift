@@ -34,6 +34,23 @@ extension TaskStore {
         let record = ControlRecord(kind: queue.kind, queue: queue.name, operation: operation)
         let (_, floor) = try await appendControl(record.encoded())
         defer { ledger.withLock { $0.release(floor) } }
+        switch operation {
+        case .pause:
+            // A paused queue keeps nothing in memory: its window goes back to disk.
+            queue.state.withLock { state in
+                state.paused = true
+                if state.hotTotal > 0 {
+                    if state.cold == nil { state.cold = ColdBacklog() }
+                    evictBelow(0, from: queue, state: &state)
+                    if state.cold?.count == 0 { state.cold = nil }
+                }
+            }
+        case .resume:
+            queue.state.withLock { $0.paused = false }
+        default:
+            break
+        }
+        defer { if case .resume = operation { refill(queue) } }
         controls.withLock { controls in
             var state = controls[queue.key] ?? QueueControlState()
             switch operation {

@@ -339,6 +339,7 @@ extension TaskStore {
         ledger.withLock { ledger in
             for lane in evicted { for id in lane { ledger.hot[id] = nil } }
         }
+        if state.cold == nil { state.cold = ColdBacklog() }
         windowBytes.subtract(freed, ordering: .relaxed)
         for p in 1...5 where !evicted[p - 1].isEmpty {
             // The window's tasks of a priority are older than the disk's: they go in front.

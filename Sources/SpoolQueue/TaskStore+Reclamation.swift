@@ -134,6 +134,8 @@ extension TaskStore {
         if now >= store.nextDue.load(ordering: .relaxed) { await store.runDueWork() }
         if now >= nextCheckpoint {
             _ = try? store.checkpoint()
+            // Moving pinning tasks forward lets the next checkpoint delete their segment.
+            _ = try? await store.relocatePinnedTasks()
             nextCheckpoint = now &+ interval
         }
         return min(nextCheckpoint, store.nextDue.load(ordering: .relaxed))

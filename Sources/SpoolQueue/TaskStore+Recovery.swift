@@ -138,6 +138,7 @@ extension TaskStore {
                 nextDue.store(ledger.nextDue, ordering: .relaxed)
             }
             state.state.withLock { backlog in
+                backlog.paused = restored.control.paused
                 backlog.cold = cold.count > 0 ? cold : nil
                 backlog.delayed = delayed.count
                 backlog.deadLetters = dead.count

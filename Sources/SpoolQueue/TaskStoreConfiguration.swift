@@ -35,6 +35,11 @@ public struct TaskStoreConfiguration: Sendable {
     /// How often the ack level is checkpointed and fully acknowledged segments are deleted. Default 1 s.
     public var checkpointInterval: Duration = .seconds(1)
 
+    /// When the log has at least this many segments and the oldest is kept alive only by a few
+    /// dead letters, retries waiting out a backoff, or tasks waiting on disk (a paused queue's),
+    /// the background checkpoint copies them to the head of the log so that the segment can be
+    /// deleted. Default 4.
+    public var relocationSegmentThreshold: Int = 4
     /// log2 of the log offsets per ack-level bucket: the ack level moves in steps of this many
     /// offsets. 16 (65,536 records, a few MiB of log) is fine against 128 MiB segments; tests
     /// with tiny segments lower it.
@@ -66,6 +71,9 @@ public struct TaskStoreConfiguration: Sendable {
             throw fail("refillBatchSize", refillBatchSize, "must be between 1 and 65536")
         }
         guard checkpointInterval > .zero else { throw fail("checkpointInterval", checkpointInterval, "must be positive") }
+        guard relocationSegmentThreshold >= 2 else {
+            throw fail("relocationSegmentThreshold", relocationSegmentThreshold, "must be at least 2")
+        }
         guard (0...40).contains(ackBucketShift) else { throw fail("ackBucketShift", ackBucketShift, "must be between 0 and 40") }
         do { try dispatcher.validate() } catch { throw .matching(error) }
     }
