@@ -144,7 +144,10 @@ enum AcksRecord {
               let count = reader.u32(), bytes.count == 8 + 8 * Int(count) else { return nil }
         var ids: [UInt64] = []
         ids.reserveCapacity(Int(count))
-        for _ in 0..<count { ids.append(reader.u64()!) }
+        for _ in 0..<count {
+            guard let id = reader.u64() else { return nil }
+            ids.append(id)
+        }
         return ids
     }
 }

@@ -64,9 +64,9 @@ extension TaskStore {
         var newIDs: [UInt64: UInt64] = [:]
         do {
             if !oldIDs.isEmpty {
-                let records = try readTaskRecords(oldIDs)
-                let copies: [(UInt64, [UInt8])] = oldIDs.map { id in
-                    var copy = records[id]!
+                let records = try readTaskRecords(oldIDs)  // throws unless it found every one
+                let copies: [(UInt64, [UInt8])] = oldIDs.compactMap { id in
+                    guard var copy = records[id] else { return nil }
                     copy.replaces = id
                     copy.originalID = copy.originalID ?? id
                     return (id, copy.encoded())
@@ -78,6 +78,7 @@ extension TaskStore {
             throw error
         }
 
+        // `appendRetained(batch:)` maps every id it was given, so the `newIDs[id]!` below hold.
         ledger.withLock { ledger in
             for (id, entry) in taken.dead {
                 ledger.dead[newIDs[id]!] = entry
