@@ -1,0 +1,160 @@
+import SpoolLog
+import SpoolMatching
+
+extension TaskStore {
+    /// Adds a task to the queue of `kind` named `queue` (created on first use) and returns its
+    /// id once its record is acknowledged by the log: under `.sync` durability it is on stable
+    /// storage (it survives a power loss); under `.interval` and `.none` it survives a process
+    /// crash. Concurrent adds share one `fdatasync` (group commit).
+    ///
+    /// Then the task goes to a waiting poller if there is one (in memory, no further write),
+    /// else to the queue's backlog. The id is the offset of the task's record in the log.
+    /// - Throws: ``QueueError/Code/invalidQueueName``, ``QueueError/Code/invalidPriority``,
+    ///   ``QueueError/Code/invalidFairnessKey``, ``QueueError/Code/payloadTooLarge`` — all before
+    ///   anything is written; ``QueueError/Code/closed``; ``QueueError/Code/log`` when the append
+    ///   fails (the task may or may not be durable then).
+    public func add(_ payload: [UInt8], to queue: String, kind: TaskQueueKind, options: TaskOptions = TaskOptions()) async throws(QueueError) -> UInt64 {
+        try checkUsable()
+        return try await add(payload, to: queueState(queue, kind: kind), options: options)
+    }
+
+    /// Adds a task whose durable record lives elsewhere (the engine's activity tasks, recorded
+    /// as history events): nothing is written to the queue log. The task is delivered like any
+    /// other, but it is not restored by a reopen — the caller restores it from its own record
+    /// — and completing it writes nothing. Its delivered id is `reference` with the top bit set
+    /// (returned here); `reference` must be below 2⁶³.
+    /// - Throws: as ``add(_:to:kind:options:)`` for bad input; ``QueueError/Code/invalidArgument``
+    ///   for a `reference` with the top bit set.
+    public func addRecordedElsewhere(_ payload: [UInt8], to queue: String, kind: TaskQueueKind, reference: UInt64,
+                                     options: TaskOptions = TaskOptions()) throws(QueueError) -> UInt64 {
+        try checkUsable()
+        guard !isExternal(reference) else {
+            throw QueueError(.invalidArgument, "reference \(reference) has the top bit set; references must be below 2^63", queue: queue)
+        }
+        let state = try queueState(queue, kind: kind)
+        try validate(options, queue: state)
+        let id = reference | externalIDBit
+        let now = clock.now().nanoseconds
+        var task = MatchedTask(id: id, priority: options.priority, fairness: options.fairness,
+                               scheduleToStartDeadline: options.scheduleToStartDeadline,
+                               payload: TaskEnvelope(payload: payload, attempt: 1, addedAt: now, originalID: id))
+        task.enqueuedAt = clock.now()
+        place(task, in: state, isNew: true, forceInMemory: true)
+        return id
+    }
+
+    func add(_ payload: [UInt8], to state: QueueState, options: TaskOptions) async throws(QueueError) -> UInt64 {
+        try checkUsable()
+        try validate(options, queue: state)
+        let overhead = TaskRecord.overhead(queue: state.name, fairness: options.fairness)
+        guard payload.count + overhead <= configuration.log.maxRecordBytes else {
+            throw QueueError(.payloadTooLarge, "a payload of \(payload.count) bytes (\(payload.count + overhead) with its record header) exceeds "
+                             + "the log's maxRecordBytes (\(configuration.log.maxRecordBytes))", queue: state.name)
+        }
+        let now = clock.now().nanoseconds
+        let record = TaskRecord(kind: state.kind, priority: options.priority, attempt: 1, addedAt: now, queue: state.name,
+                                payload: payload, fairness: options.fairness, scheduleToStartDeadline: options.scheduleToStartDeadline?.nanoseconds)
+        let id = try await appendRetained(record.encoded(), what: "cannot append the task")
+        let task = MatchedTask(id: id, priority: options.priority, fairness: options.fairness,
+                               scheduleToStartDeadline: options.scheduleToStartDeadline,
+                               payload: TaskEnvelope(payload: payload, attempt: 1, addedAt: now, originalID: id))
+        place(task, in: state, isNew: true)
+        return id
+    }
+
+    /// The largest payload ``add(_:to:kind:options:)`` accepts for a queue named `queue` and
+    /// tasks with fairness key `fairness`: the log's `maxRecordBytes` less the record's header.
+    public func maxPayloadBytes(queue: String, fairness: FairnessKey? = nil) -> Int {
+        configuration.log.maxRecordBytes - TaskRecord.overhead(queue: queue, fairness: fairness)
+    }
+
+    func validate(_ options: TaskOptions, queue: QueueState) throws(QueueError) {
+        guard TaskPriority.all.contains(options.priority) else {
+            throw QueueError(.invalidPriority, "priority \(options.priority) is outside 1 (highest) … 5 (lowest)", queue: queue.name)
+        }
+        if let key = options.fairness {
+            let length = key.key.utf8.count
+            guard length > 0, length <= FairnessKey.maximumUTF8Length else {
+                throw QueueError(.invalidFairnessKey, "a fairness key must be 1…\(FairnessKey.maximumUTF8Length) UTF-8 bytes (got \(length))",
+                                 queue: queue.name)
+            }
+            guard key.weight >= 1 else {
+                throw QueueError(.invalidFairnessKey, "fairness key '\(key.key)' has weight 0; weights start at 1", queue: queue.name)
+            }
+        }
+    }
+
+    /// Appends `record` and returns its offset, with the offset retained in the ledger (it
+    /// counts against the ack level until released). While the append is in flight its future
+    /// offset is covered by a retain of the log's end at submission, so a checkpoint taken
+    /// meanwhile cannot move the ack level past it.
+    func appendRetained(_ record: [UInt8], what: String) async throws(QueueError) -> UInt64 {
+        let floor = ledger.withLock { ledger -> UInt64 in
+            let floor = log.endOffset
+            ledger.retain(floor)
+            return floor
+        }
+        do {
+            let offset = try await log.append(record)
+            ledger.withLock { ledger in
+                ledger.retain(offset)
+                ledger.release(floor)
+            }
+            return offset
+        } catch {
+            ledger.withLock { $0.release(floor) }
+            let failure = QueueError.log(any: error, what)
+            if failure.code == .log { recordFailure(failure) }
+            throw failure
+        }
+    }
+
+    /// Appends a record that holds no task (a control record); the floor retain is released by `body`'s caller.
+    func appendControl(_ record: [UInt8]) async throws(QueueError) -> (offset: UInt64, floor: UInt64) {
+        let floor = ledger.withLock { ledger -> UInt64 in
+            let floor = log.endOffset
+            ledger.retain(floor)
+            return floor
+        }
+        do {
+            return (try await log.append(record), floor)
+        } catch {
+            ledger.withLock { $0.release(floor) }
+            let failure = QueueError.log(any: error, "cannot append the control record")
+            if failure.code == .log { recordFailure(failure) }
+            throw failure
+        }
+    }
+
+    /// Puts a task (already retained in the ledger) into its queue: into the matching core's
+    /// window when nothing of its priority or higher waits on disk and the memory budget allows
+    /// (or the window is below one refill batch); otherwise on disk only, as its offset.
+    func place(_ task: MatchedTask, in queue: QueueState, isNew: Bool, forceInMemory: Bool = false) {
+        let bytes = task.payload.payload.count
+        let lowWater = configuration.refillBatchSize
+        let budget = configuration.memoryBudgetBytes
+        let external = isExternal(task.id)
+        let (purged, refill): (Bool, Bool) = queue.state.withLock { state in
+            if !external && task.id < state.purgedBelow { return (true, false) }
+            if isNew { state.added += 1 }
+            let p = task.priority
+            let fits = windowBytes.load(ordering: .relaxed) + bytes <= budget || state.hotTotal < lowWater
+            if forceInMemory || (fits && !state.paused && (state.cold?.isEmpty(through: p) ?? true)) {
+                state.hot[p] += 1
+                state.hotTotal += 1
+                windowBytes.add(bytes, ordering: .relaxed)
+                ledger.withLock {
+                    $0.hot[task.id] = HotEntry(queue: queue, priority: UInt8(p), addedAt: task.payload.addedAt, bytes: Int32(clamping: bytes))
+                }
+                // Validated by the caller (or read back from a record that was).
+                try? queue.matching.add(task)
+            } else {
+                if state.cold == nil { state.cold = ColdBacklog() }
+                state.cold!.push(task.id, priority: p)
+            }
+            return (false, state.needsRefill(lowWater: lowWater))
+        }
+        if purged { ledger.withLock { $0.release(task.id) } }
+        if refill { self.refill(queue) }
+    }
+}

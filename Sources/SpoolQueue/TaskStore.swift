@@ -1,0 +1,279 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import SpoolLog
+import SpoolMatching
+import Synchronization
+
+/// Durable task queues: SpoolMatching's dispatcher in front, one SpoolLog behind.
+///
+/// ```swift
+/// let store = try TaskStore.open(directory: "/var/lib/app/tasks")
+/// let id = try await store.add(Array("hello".utf8), to: "emails", kind: .activity)  // durable now
+/// if let task = try await store.poll("emails", kind: .activity, timeout: .seconds(60)) {
+///     … work …
+///     try store.complete(task.id)
+/// }
+/// try await store.close()
+/// ```
+///
+/// - **Queues** are created on first use by name; each name has a workflow and an activity
+///   queue. An idle queue costs a few hundred bytes and no file.
+/// - **Add** appends one record to the log and returns its offset — the task id — once the
+///   record is acknowledged under the log's ``Durability``. Then the task is handed to a
+///   waiting poller, or queued in memory, or (past ``TaskStoreConfiguration/memoryBudgetBytes``)
+///   left on disk as an 8-byte position and read back in batches.
+/// - **Delivery is at least once.** A delivered task is in flight until ``complete(_:)`` or
+///   ``fail(_:reason:)``; past ``TaskStoreConfiguration/visibilityTimeout`` it is delivered
+///   again. A failure is retried after an exponential backoff, up to
+///   ``TaskStoreConfiguration/maxAttempts``, then dead-lettered.
+/// - **Completion** is recorded in memory at once and written to the log by a background
+///   writer that puts every completion gathered during one append into one record (group
+///   commit): a crash before that record is durable delivers the task again. ``flush()``
+///   waits until every completion so far is on stable storage.
+/// - **Reclamation**: whole segments below the ack level (the first log offset that may
+///   hold a live task) are deleted every ``TaskStoreConfiguration/checkpointInterval``, after
+///   the ack level is written to the `checkpoint` file; reopen replays only from there.
+/// - **Reopen** restores every task that was added and not completed — pending, in flight,
+///   waiting out a backoff, or dead-lettered — in priority order, first in first out within
+///   a priority, and the pause state and rate limit of every queue.
+///
+/// Files: `directory/log/` (the log's segments) and `directory/checkpoint`. One process owns
+/// the directory at a time (the log's lock): a second open throws ``QueueError/Code/directoryLocked``.
+public final class TaskStore: Sendable {
+    /// The store's directory.
+    public let directory: String
+    /// The settings the store was opened with.
+    public let configuration: TaskStoreConfiguration
+    /// The clock that stamps tasks and times visibility timeouts, backoffs and deadlines.
+    public let clock: MatchingClock
+
+    let log: Log
+    let dispatcher: Dispatcher<TaskEnvelope>
+    let registry = Mutex<[QueueKey: QueueState]>([:])
+    let ledger: Mutex<Ledger>
+    /// Records read by the replay at open (tests check it starts at the ack level).
+    let replayedRecords = Atomic<Int>(0)
+    /// Queues paused or rate limited (the rest are in the default state).
+    let controls = Mutex<[QueueKey: QueueControlState]>([:])
+    let lifecycle = Mutex(Lifecycle())
+    /// Set once the store is closed or failed (so that the hot path checks one atomic, not a lock).
+    let unusable = Atomic<Bool>(false)
+    /// Payload bytes of the tasks in the matching core's window.
+    let windowBytes = Atomic<Int>(0)
+    /// The earliest instant at which a visibility deadline or retry may be due.
+    let nextDue = Atomic<UInt64>(.max)
+    let expiredTotal = Atomic<Int>(0)
+    let openedAt: UInt64
+    let expiryRelay: ExpiryRelay
+
+    struct Lifecycle {
+        var closed = false
+        var failure: QueueError?
+        var maintenance: Task<Void, Never>?
+        var checkpointing = false
+        var lastCheckpoint: StoreCheckpoint?
+    }
+
+    init(directory: String, configuration: TaskStoreConfiguration, clock: MatchingClock, log: Log,
+         dispatcher: Dispatcher<TaskEnvelope>, relay: ExpiryRelay) {
+        self.directory = directory
+        self.configuration = configuration
+        self.clock = clock
+        self.log = log
+        self.dispatcher = dispatcher
+        self.expiryRelay = relay
+        self.ledger = Mutex(Ledger(bucketShift: configuration.ackBucketShift))
+        self.openedAt = clock.now().nanoseconds
+    }
+
+    /// Where the log lives inside a store directory.
+    public static let logSubdirectory = "log"
+
+    /// Opens (creating when needed) the store in `directory` and restores every task that was
+    /// added and not completed. Creates `directory` with mode 0700 when it does not exist (its
+    /// parent must exist).
+    ///
+    /// Cost: the log's own recovery (see `Log.open`), then a replay of the records from the
+    /// checkpointed ack level to the end — not of the whole history.
+    /// - Throws: ``QueueError/Code/invalidConfiguration``; ``QueueError/Code/directoryMissing``
+    ///   when the parent does not exist or a path component is not a directory;
+    ///   ``QueueError/Code/directoryLocked`` when another process has the store open;
+    ///   ``QueueError/Code/corruptRecord`` when a record or the checkpoint does not decode;
+    ///   ``QueueError/Code/log`` for the log's failures.
+    public static func open(directory: String, configuration: TaskStoreConfiguration = TaskStoreConfiguration(),
+                            clock: MatchingClock = .system) throws(QueueError) -> TaskStore {
+        try configuration.validate()
+        guard !directory.isEmpty else { throw QueueError(.invalidArgument, "the task store directory path is empty") }
+        let syscalls = configuration.log.syscalls
+        do {
+            try syscalls.mkdir(directory, mode: 0o700)
+            let parent = directory.lastIndex(of: "/").map { $0 == directory.startIndex ? "/" : String(directory[..<$0]) } ?? "."
+            do { try syncDirectory(parent, syscalls: syscalls) } catch {
+                throw QueueError(.log, "cannot sync the parent directory", path: parent, underlying: error)
+            }
+        } catch let error as SystemError {
+            switch error.errno {
+            case EEXIST:
+                var info = stat()
+                guard stat(directory, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else {
+                    throw QueueError(.directoryMissing, "exists and is not a directory", path: directory)
+                }
+            case ENOENT, ENOTDIR:
+                throw QueueError(.directoryMissing, "its parent directory does not exist", path: directory, underlying: error)
+            default:
+                throw QueueError(.log, "cannot create the task store directory", path: directory, underlying: error)
+            }
+        } catch let error as QueueError {
+            throw error
+        } catch {
+            throw QueueError(.log, "cannot create the task store directory: \(error)", path: directory)
+        }
+
+        let log: Log
+        do { log = try Log.open(directory: directory + "/" + logSubdirectory, configuration: configuration.log) } catch {
+            throw .log(error, "cannot open the queue log")
+        }
+        let relay = ExpiryRelay()
+        var dispatcherConfiguration = configuration.dispatcher
+        let userHandler = dispatcherConfiguration.onExpired
+        dispatcherConfiguration.onExpired = { expired in
+            relay.forward(expired)
+            userHandler?(expired)
+        }
+        let store: TaskStore
+        do {
+            let dispatcher = try Dispatcher<TaskEnvelope>(configuration: dispatcherConfiguration, clock: clock)
+            store = TaskStore(directory: directory, configuration: configuration, clock: clock, log: log, dispatcher: dispatcher, relay: relay)
+        } catch {
+            try? log.close()
+            throw .matching(error)
+        }
+        relay.install { [weak store] expired in store?.handleExpired(expired) }
+        do {
+            let checkpoint = try StoreCheckpoint.read(directory: directory, syscalls: syscalls)
+            try store.recover(from: checkpoint)
+        } catch {
+            log.abandon()
+            throw error
+        }
+        store.startMaintenance()
+        return store
+    }
+
+    /// Waits for every completion so far to be written, writes a final checkpoint (deleting the
+    /// fully acknowledged segments), and closes the log cleanly so that the next open replays
+    /// only from the ack level. Calls made after `close` throw ``QueueError/Code/closed``; polls
+    /// already waiting are not interrupted (cancel them, or give them timeouts).
+    /// Calling `close()` twice is harmless.
+    /// - Throws: ``QueueError/Code/log`` when a final write fails (the store is closed anyway).
+    public func close() async throws(QueueError) {
+        let maintenance: Task<Void, Never>? = lifecycle.withLock { state in
+            if state.closed { return nil }
+            state.closed = true
+            unusable.store(true, ordering: .releasing)
+            defer { state.maintenance = nil }
+            return state.maintenance ?? Task {}
+        }
+        guard let maintenance else { return }
+        maintenance.cancel()
+        await maintenance.value
+        var firstError: QueueError?
+        await waitForAckWriter()
+        if lifecycle.withLock({ $0.failure }) == nil {
+            do { _ = try writeCheckpoint() } catch { firstError = error }
+        }
+        do { try log.close() } catch {
+            if firstError == nil { firstError = .log(error, "cannot close the queue log") }
+        }
+        if let firstError { throw firstError }
+    }
+
+    /// Stops without writing anything more — what a killed process leaves behind (tests).
+    package func abandon() {
+        let maintenance: Task<Void, Never>? = lifecycle.withLock { state in
+            if state.closed { return nil }
+            state.closed = true
+            unusable.store(true, ordering: .releasing)
+            defer { state.maintenance = nil }
+            return state.maintenance
+        }
+        maintenance?.cancel()
+        log.abandon()
+    }
+
+    deinit {
+        if !lifecycle.withLock({ $0.closed }) { abandon() }
+    }
+
+    /// Throws when the store is closed or its log failed.
+    @inline(__always)
+    func checkUsable() throws(QueueError) {
+        if !unusable.load(ordering: .acquiring) { return }
+        let problem: QueueError? = lifecycle.withLock { state in
+            if let failure = state.failure { return failure }
+            return state.closed ? QueueError.closedStore() : nil
+        }
+        if let problem { throw problem }
+    }
+
+    /// Remembers the first failure of a background write; later calls throw it.
+    func recordFailure(_ error: QueueError) {
+        lifecycle.withLock { if $0.failure == nil { $0.failure = error } }
+        unusable.store(true, ordering: .releasing)
+    }
+
+    // MARK: Queues
+
+    /// The queue of `kind` named `name`, created on first use. Keep the handle on a hot path:
+    /// calls through it skip the name lookup.
+    /// - Throws: ``QueueError/Code/invalidQueueName`` for an empty name or one over 1000 UTF-8 bytes;
+    ///   ``QueueError/Code/closed``.
+    public func queue(_ name: String, kind: TaskQueueKind) throws(QueueError) -> DurableTaskQueue {
+        try checkUsable()
+        return DurableTaskQueue(store: self, state: try queueState(name, kind: kind))
+    }
+
+    func queueState(_ name: String, kind: TaskQueueKind) throws(QueueError) -> QueueState {
+        do { try TaskQueueName.validate(name) } catch { throw .matching(error) }
+        let key = QueueKey(name: name, kind: kind)
+        if let existing = registry.withLock({ $0[key] }) { return existing }
+        let matching: TaskQueue<TaskEnvelope>
+        do { matching = try dispatcher.queue(name, kind: kind) } catch { throw .matching(error) }
+        return registry.withLock { registry in
+            if let existing = registry[key] { return existing }
+            let state = QueueState(key: key, matching: matching)
+            registry[key] = state
+            return state
+        }
+    }
+
+    func existingQueueState(_ name: String, kind: TaskQueueKind) -> QueueState? {
+        registry.withLock { $0[QueueKey(name: name, kind: kind)] }
+    }
+
+    /// The offset of the first record that may still hold a live task: the ack level that the
+    /// next checkpoint writes.
+    public var ackLevel: UInt64 {
+        ledger.withLock { $0.ackLevel(endOffset: log.endOffset) }
+    }
+
+    /// The queue log's counters since open (fdatasyncs, records and bytes written): how many
+    /// adds and completions shared each group commit.
+    public var logStatistics: LogStatistics { log.statistics }
+
+    /// Tasks dropped since open because their schedule-to-start deadline passed.
+    public var expiredCount: Int { expiredTotal.load(ordering: .relaxed) }
+
+    /// Payload bytes held in memory by the queues' windows (bounded by
+    /// ``TaskStoreConfiguration/memoryBudgetBytes`` plus one refill batch per polled queue).
+    public var inMemoryPayloadBytes: Int { windowBytes.load(ordering: .relaxed) }
+}
+
+/// Forwards the dispatcher's expiry callbacks to the store, which is created after the dispatcher.
+final class ExpiryRelay: Sendable {
+    private let handler = Mutex<(@Sendable (ExpiredTask) -> Void)?>(nil)
+
+    func install(_ body: @escaping @Sendable (ExpiredTask) -> Void) { handler.withLock { $0 = body } }
+    func forward(_ expired: ExpiredTask) { handler.withLock { $0 }?(expired) }
+}

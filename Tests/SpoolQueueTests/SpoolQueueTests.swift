@@ -1,1 +1,0 @@
-// Tests of SpoolQueue's durable task queues.

@@ -1,0 +1,124 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ArgumentParser
+import SpoolLog
+import SpoolMatching
+import SpoolQueue
+
+/// The options every `spool task` and `spool queue` command takes: the data directory, and
+/// where its task store lives in it (`DIR/tasks`; the engine keeps its history in `DIR/history`).
+struct TaskStoreOptions: ParsableArguments {
+    @Option(name: .long, help: "The data directory; the task store lives in DIR/tasks.")
+    var data: String
+
+    @Option(name: .long, help: "Log durability when writing: sync (fdatasync before acknowledging), interval, or none.")
+    var durability: DurabilityOption = .sync
+
+    static let storeSubdirectory = "tasks"
+
+    var storeDirectory: String {
+        var trimmed = data
+        while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed.removeLast() }
+        return trimmed + "/" + Self.storeSubdirectory
+    }
+
+    /// Opens the store, or prints why it cannot and exits with status 2. When `create` is false
+    /// and no store exists yet, returns nil without creating anything.
+    func open(command: String, create: Bool) throws -> TaskStore? {
+        guard isDirectory(data) else {
+            printError("spool \(command): \(data): no such directory (create it first, or check --data)")
+            throw ExitCode(2)
+        }
+        if !create && !isDirectory(storeDirectory) { return nil }
+        var configuration = TaskStoreConfiguration(durability: durability.durability)
+        // A command-line session is short: no background checkpoints, one at close.
+        configuration.checkpointInterval = .seconds(3600)
+        do {
+            return try TaskStore.open(directory: storeDirectory, configuration: configuration)
+        } catch {
+            printError("spool \(command): \(explain(error))")
+            throw ExitCode(2)
+        }
+    }
+
+    func explain(_ error: QueueError) -> String {
+        switch error.code {
+        case .directoryLocked:
+            return "\(storeDirectory): the task store is open in another process; stop it first (or wait for it to exit)"
+        case .directoryMissing:
+            return "\(error.path ?? storeDirectory): \(error.message)"
+        default:
+            return error.description
+        }
+    }
+}
+
+/// `--kind workflow|activity`.
+enum KindOption: String, ExpressibleByArgument, CaseIterable {
+    case workflow
+    case activity
+
+    var kind: TaskQueueKind { self == .workflow ? .workflow : .activity }
+}
+
+/// `--durability sync|interval|none`.
+enum DurabilityOption: String, ExpressibleByArgument, CaseIterable {
+    case sync
+    case interval
+    case none
+
+    var durability: Durability {
+        switch self {
+        case .sync: .sync
+        case .interval: .interval(milliseconds: 10)
+        case .none: .none
+        }
+    }
+}
+
+/// The queue a command works on: `--queue Q [--kind workflow|activity]`, checked before anything is opened.
+struct QueueOptions: ParsableArguments {
+    @Option(name: .long, help: "The task queue's name (1…1000 UTF-8 bytes).")
+    var queue: String
+
+    @Option(name: .long, help: "Which of the name's two queues: workflow or activity.")
+    var kind: KindOption = .activity
+
+    /// Checks the name before anything is opened, so that a bad name writes nothing.
+    func check(command: String) throws {
+        do {
+            try TaskQueueName.validate(queue)
+        } catch {
+            let shown = queue.utf8.count > 40 ? String(queue.prefix(40)) + "…" : queue
+            printError("spool \(command): bad --queue '\(shown)': \(error.message)")
+            throw ExitCode(2)
+        }
+    }
+}
+
+func isDirectory(_ path: String) -> Bool {
+    var info = stat()
+    return stat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFDIR
+}
+
+/// Writes one line to standard output and flushes it at once (scripts read it as it comes).
+func printLine(_ text: String) {
+    print(text)
+    fflush(nil)  // every output stream: standard output without touching the global `stdout`
+}
+
+/// A payload for a terminal or JSON: its UTF-8 text (invalid bytes replaced).
+func payloadText(_ bytes: [UInt8]) -> String {
+    String(decoding: bytes, as: UTF8.self)
+}
+
+/// Closes the store, reporting (not throwing) a failure to stderr with exit status 1.
+func closeStore(_ store: TaskStore, command: String) async throws {
+    do {
+        try await store.close()
+    } catch {
+        printError("spool \(command): closing the task store: \(error)")
+        throw ExitCode(1)
+    }
+}
