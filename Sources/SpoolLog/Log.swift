@@ -114,8 +114,9 @@ public final class Log {
                       segmentsRolled: counters.rolls.load(ordering: .relaxed))
     }
 
-    /// Stops the writer and syncers, syncs everything written, trims the active index and
-    /// writes the clean-shutdown marker so that the next open skips the scan.
+    /// Stops the writer and syncers, cuts the active segment's zero-filled preallocation, syncs
+    /// everything written, trims the active index and writes the clean-shutdown marker so that
+    /// the next open skips the scan.
     ///
     /// Appends that were waiting are completed first. Calling `close()` twice is harmless.
     /// - Throws: the error that poisoned the log, if one did (no marker is written then), or
@@ -125,6 +126,15 @@ public final class Log {
         defer { syscalls.close(lockFD) }
         if let failure = pipelineLock.withLock({ failure }) { throw failure }
         let active = currentSegment
+        do {
+            // A closed log takes only the bytes it holds; the next append preallocates again.
+            if active.zeroedUpTo > active.writePosition {
+                try syscalls.ftruncate(active.fd, to: Int64(active.writePosition))
+                active.zeroedUpTo = active.writePosition
+            }
+        } catch {
+            throw .io(error, "cannot cut the preallocated tail at byte \(active.writePosition)", path: active.logPath)
+        }
         do {
             try syscalls.fdatasync(active.fd)
         } catch {

@@ -7,9 +7,9 @@ import SpoolLog
 /// The data directory an operator names with `--data`, and the logs in it.
 ///
 /// A data directory holds one log per store: the engine's in `DIR/history`, the durable task
-/// queues' in `DIR/tasks` (and `DIR/log` from earlier layouts). A directory that holds segment
-/// files at its top level is itself one log (what `spool bench log --data` and `spool torture`
-/// leave). `--log NAME` picks one of the logs.
+/// queues' in `DIR/tasks/log` (beside the task store's checkpoint), and `DIR/log` from earlier
+/// layouts. A directory that holds segment files at its top level is itself one log (what
+/// `spool bench log --data` and `spool torture` leave). `--log NAME` picks one of the logs.
 struct DataDirectory {
     /// The path given with `--data`, without trailing slashes.
     let path: String
@@ -30,14 +30,21 @@ struct DataDirectory {
                            + (present.isEmpty ? "" : " (logs here: \(present.joined(separator: ", ")))"))
                 throw ExitCode(2)
             }
-            logs = [(log, trimmed + "/" + log)]
+            logs = [(log, Self.logDirectory(of: trimmed + "/" + log))]
         } else if Self.holdsSegments(trimmed) || present.isEmpty {
             // Either the directory is a log, or it is not a data directory at all: opening it
             // as a log gives the precise reason (missing, empty, foreign).
             logs = [("", trimmed)]
         } else {
-            logs = present.map { ($0, trimmed + "/" + $0) }
+            logs = present.map { ($0, Self.logDirectory(of: trimmed + "/" + $0)) }
         }
+    }
+
+    /// A store keeps its log either in its own directory or in a `log` subdirectory of it
+    /// (the task store: `tasks/log` beside `tasks/checkpoint`).
+    static func logDirectory(of store: String) -> String {
+        let nested = store + "/log"
+        return !holdsSegments(store) && isDirectory(nested) ? nested : store
     }
 
     /// The one log to work on, or a message asking for `--log` and exit status 2.
