@@ -1,0 +1,22 @@
+import Logging
+import SpoolLog
+
+/// The settings of a ``SpoolEngine``.
+public struct SpoolEngineConfiguration: Sendable {
+    /// The time source of event times, timeouts, retries and timers. Default: the system clock.
+    public var clock: EngineClock = .system
+    /// The log's settings (durability, segment size). Default: `.sync`, every transition
+    /// fdatasync'ed before its call returns (concurrent calls share one fdatasync).
+    public var log = LogConfiguration(durability: .sync)
+    /// Whether a background task fires due timers. Tests that drive a manual clock turn it off
+    /// and call ``SpoolEngine/fireDueTimers()`` after each advance, so that every timer's effect
+    /// is durable when that call returns.
+    public var firesTimersAutomatically = true
+    /// The workflow task start-to-close timeout of starts that name none (Temporal: 10 s).
+    public var defaultWorkflowTaskTimeout: Duration = .seconds(10)
+    /// Where the engine reports what it cannot return to a caller (a timer whose transition failed).
+    public var logger = Logger(label: "spool.engine")
+
+    /// The default settings.
+    public init() {}
+}

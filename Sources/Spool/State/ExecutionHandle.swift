@@ -1,0 +1,123 @@
+import Synchronization
+
+/// A run in the engine's registry: its gate (held for the whole of each transition), its
+/// published state (what readers see: the state after the last durable append), and the
+/// long-polls waiting for its history to grow.
+final class ExecutionHandle: Sendable {
+    let key: ExecutionKey
+    let gate: AsyncGate
+    private let published: Locked<Published>
+    /// False while the run's first append is in flight: readers skip it.
+    private let visible: Atomic<Bool>
+    /// Set when the run's creation failed and it was taken out of the registry.
+    private let removed = Atomic<Bool>(false)
+
+    private enum WaiterSlot: Sendable {
+        /// Allocated, not yet suspended.
+        case pending
+        /// A timeout or cancellation came before the waiter suspended.
+        case resolved
+        case waiting(UnsafeContinuation<Void, Never>)
+    }
+
+    private struct Published: Sendable {
+        var state: ExecutionState
+        var version: UInt64 = 0
+        var waiters: [UInt64: WaiterSlot] = [:]
+        var nextWaiterID: UInt64 = 0
+    }
+
+    /// A handle for a run being created (its gate held by the creator, invisible to readers),
+    /// or for a run replayed from the log (`creating: false`).
+    init(state: ExecutionState, creating: Bool) {
+        key = state.key
+        gate = AsyncGate(locked: creating)
+        published = Locked(Published(state: state))
+        visible = Atomic(!creating)
+    }
+
+    var isVisible: Bool { visible.load(ordering: .acquiring) }
+    var isRemoved: Bool { removed.load(ordering: .acquiring) }
+
+    func markRemoved() { removed.store(true, ordering: .releasing) }
+
+    /// The published state.
+    var state: ExecutionState { published.withLock { $0.state } }
+
+    /// The published state and its version, read together (for long-polls).
+    var versionedState: (state: ExecutionState, version: UInt64) { published.withLock { ($0.state, $0.version) } }
+
+    /// Replaces the state during replay (no waiters exist yet).
+    func replace(_ state: ExecutionState) { published.withLock { $0.state = state } }
+
+    /// Publishes the state of a transition whose append is durable and wakes the long-polls.
+    func publish(_ state: ExecutionState) {
+        let waiters = published.withLock { published -> [UnsafeContinuation<Void, Never>] in
+            published.state = state
+            published.version &+= 1
+            var resumed: [UnsafeContinuation<Void, Never>] = []
+            for (id, slot) in published.waiters {
+                if case .waiting(let continuation) = slot {
+                    resumed.append(continuation)
+                    published.waiters[id] = nil
+                }
+            }
+            return resumed
+        }
+        visible.store(true, ordering: .releasing)
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Returns when a transition after `version` is published, when `deadline` passes on `clock`,
+    /// or when the calling task is cancelled; whichever comes first.
+    func waitForChange(after version: UInt64, until deadline: Timestamp?, clock: EngineClock) async {
+        let id = published.withLock { published -> UInt64 in
+            published.nextWaiterID &+= 1
+            published.waiters[published.nextWaiterID] = .pending
+            return published.nextWaiterID
+        }
+        let timeout = deadline.map { deadline in
+            Task { [weak self] in
+                try? await clock.sleep(until: deadline)
+                self?.resolveWaiter(id)
+            }
+        }
+        defer { timeout?.cancel() }
+        await withTaskCancellationHandler {
+            await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
+                let resumeNow = published.withLock { published -> Bool in
+                    if case .resolved = published.waiters[id] {
+                        published.waiters[id] = nil
+                        return true
+                    }
+                    if published.version != version {
+                        published.waiters[id] = nil
+                        return true
+                    }
+                    published.waiters[id] = .waiting(continuation)
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        } onCancel: {
+            resolveWaiter(id)
+        }
+    }
+
+    /// Ends a wait early (its deadline passed or its task was cancelled).
+    private func resolveWaiter(_ id: UInt64) {
+        let waiter = published.withLock { published -> UnsafeContinuation<Void, Never>? in
+            switch published.waiters[id] {
+            case .pending:
+                published.waiters[id] = .resolved
+                return nil
+            case .waiting(let continuation):
+                published.waiters[id] = nil
+                return continuation
+            case .resolved, nil:
+                return nil
+            }
+        }
+        waiter?.resume()
+    }
+}
