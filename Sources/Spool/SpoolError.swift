@@ -63,6 +63,12 @@ public struct SpoolError: Error, Sendable, CustomStringConvertible {
         self.underlying = underlying
     }
 
+    func with(underlying: any Error & Sendable) -> SpoolError {
+        var copy = self
+        copy.underlying = underlying
+        return copy
+    }
+
     public var description: String {
         var text = "\(code): "
         if let namespace { text += "namespace '\(namespace)': " }

@@ -137,10 +137,15 @@ extension SpoolEngine {
             let page: [HistoryEvent]
             switch historyEventFilterType {
             case .closeEvent:
-                page = state.isRunning ? [] : state.history.last.map { [$0] } ?? []
+                page = state.isRunning ? [] : try history(of: handle).last.map { [$0] } ?? []
             case .allEvent:
                 let start = Int(max(1, firstEventID)) - 1
-                page = start < state.history.count ? Array(state.history[start..<min(state.history.count, start + maximumPageSize)]) : []
+                if start < state.historyLength {
+                    let events = try history(of: handle)
+                    page = start < events.count ? Array(events[start..<min(events.count, start + maximumPageSize)]) : []
+                } else {
+                    page = []
+                }
             }
             let waiting = page.isEmpty && state.isRunning && waitNewEvent
             if waiting, let deadline, clock.now() < deadline, !Task.isCancelled {
@@ -159,7 +164,7 @@ extension SpoolEngine {
 extension ExecutionState {
     var info: WorkflowExecutionInfo {
         WorkflowExecutionInfo(execution: key.execution, type: workflowType, startTime: startTime, closeTime: closeTime,
-                              status: status, historyLength: Int64(history.count), taskQueue: taskQueue)
+                              status: status, historyLength: historyLength, taskQueue: taskQueue)
     }
 }
 

@@ -6,6 +6,7 @@ extension SpoolEngine {
     /// live path uses, so the rebuilt state is the state the process had at its last durable append.
     func recover() throws(SpoolError) {
         var states: [ExecutionKey: ExecutionState] = [:]
+        var offsets: [ExecutionKey: [UInt64]] = [:]
         /// The order in which runs were created, to restore each workflow id's current run.
         var creationOrder: [ExecutionKey] = []
         var reader = log.reader(from: log.startOffset)
@@ -39,11 +40,12 @@ extension SpoolEngine {
                     }
                 }
                 states[run.key] = state
+                offsets[run.key, default: []].append(entry.offset)
             }
         }
         for key in creationOrder {
             guard let state = states[key] else { continue }
-            let handle = ExecutionHandle(state: state, creating: false)
+            let handle = ExecutionHandle(state: state, creating: false, recordOffsets: offsets[key] ?? [])
             registry.withShard(of: key.workflowKey) { shard in
                 shard.runs[key] = handle
                 shard.currentRuns[key.workflowKey] = key.runID

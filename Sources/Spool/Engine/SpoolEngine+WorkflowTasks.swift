@@ -31,14 +31,14 @@ extension SpoolEngine {
         try transition.add(.workflowTaskStarted(.init(scheduledEventID: task.scheduledEventID, identity: identity,
                                                       requestID: RunID.generate())))
         try await commit([(handle, transition)])
-        return workflowTask(from: transition.state)
+        return try workflowTask(from: transition.state, history: history(of: handle))
     }
 
-    private func workflowTask(from state: ExecutionState) -> WorkflowTask? {
+    private func workflowTask(from state: ExecutionState, history events: [HistoryEvent]) -> WorkflowTask? {
         guard let task = state.workflowTask, let startedTime = task.startedTime else { return nil }
-        let history = task.isSticky
-            ? Array(state.history[Int(state.previousStartedEventID)...])
-            : state.history
+        let history = task.isSticky && Int(state.previousStartedEventID) <= events.count
+            ? Array(events[Int(state.previousStartedEventID)...])
+            : events
         return WorkflowTask(
             taskToken: TaskToken(kind: .workflow, key: state.key, scheduledEventID: task.scheduledEventID,
                                  startedEventID: task.startedEventID, attempt: task.attempt),

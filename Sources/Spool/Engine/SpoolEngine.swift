@@ -153,8 +153,9 @@ public final class SpoolEngine: Sendable {
     /// - Throws: ``SpoolError/Code/storage`` when the append fails (nothing is published).
     func commit(_ runs: [(handle: ExecutionHandle, transition: Transition)]) async throws(SpoolError) {
         let record = TransitionRecord(runs: runs.map { .init(key: $0.handle.key, changes: $0.transition.changes) })
+        let offset: UInt64
         do {
-            _ = try await log.append(record.encoded())
+            offset = try await log.append(record.encoded())
         } catch {
             let underlying = error as? LogError
             if underlying?.code == .closed { throw SpoolError(.closed, "the engine was closed", underlying: underlying) }
@@ -167,7 +168,7 @@ public final class SpoolEngine: Sendable {
             throw SpoolError(.closed, "the engine was abandoned after an append (test crash)")
         }
         for run in runs {
-            run.handle.publish(run.transition.state)
+            run.handle.publish(run.transition.state, events: run.transition.changes.compactMap(\.writtenEvent), recordOffset: offset)
             armEffects(of: run.transition.changes, state: run.transition.state)
         }
     }
@@ -262,6 +263,31 @@ public final class SpoolEngine: Sendable {
             timers.schedule(.activityHeartbeat(scheduledEventID: activity.scheduledEventID, attempt: activity.attempt), for: key,
                             at: last.advanced(by: heartbeat))
         }
+    }
+
+    // MARK: History
+
+    /// The run's events: from memory for an open run that has been read, else from its records
+    /// in the log (then kept in memory while the run is open).
+    /// - Throws: ``SpoolError/Code/storage`` when the log cannot be read; ``SpoolError/Code/corruptRecord``.
+    func history(of handle: ExecutionHandle) throws(SpoolError) -> [HistoryEvent] {
+        let (cached, offsets, version) = handle.historyOrOffsets
+        if let cached { return cached }
+        var events: [HistoryEvent] = []
+        for offset in offsets {
+            let bytes: [UInt8]
+            do {
+                bytes = try log.read(at: offset)
+            } catch {
+                throw handle.key.error(.storage, "cannot read the history record at log offset \(offset)").with(underlying: error)
+            }
+            let record = try TransitionRecord.decode(bytes, context: "history log record at offset \(offset)")
+            for run in record.runs where run.key == handle.key {
+                events.append(contentsOf: run.changes.compactMap(\.writtenEvent))
+            }
+        }
+        handle.cacheHistory(events, version: version)
+        return events
     }
 
     // MARK: Timer loop

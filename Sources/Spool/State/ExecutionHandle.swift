@@ -25,14 +25,18 @@ final class ExecutionHandle: Sendable {
         var version: UInt64 = 0
         var waiters: [UInt64: WaiterSlot] = [:]
         var nextWaiterID: UInt64 = 0
+        /// The run's events while it is open and once read (nil: read them from the log).
+        var history: [HistoryEvent]?
+        /// The log offsets of the run's records, oldest first: where its history is on disk.
+        var recordOffsets: [UInt64]
     }
 
     /// A handle for a run being created (its gate held by the creator, invisible to readers),
     /// or for a run replayed from the log (`creating: false`).
-    init(state: ExecutionState, creating: Bool) {
+    init(state: ExecutionState, creating: Bool, recordOffsets: [UInt64] = []) {
         key = state.key
         gate = AsyncGate(locked: creating)
-        published = Locked(Published(state: state))
+        published = Locked(Published(state: state, history: creating ? [] : nil, recordOffsets: recordOffsets))
         visible = Atomic(!creating)
     }
 
@@ -47,14 +51,32 @@ final class ExecutionHandle: Sendable {
     /// The published state and its version, read together (for long-polls).
     var versionedState: (state: ExecutionState, version: UInt64) { published.withLock { ($0.state, $0.version) } }
 
-    /// Replaces the state during replay (no waiters exist yet).
-    func replace(_ state: ExecutionState) { published.withLock { $0.state = state } }
+    /// The run's events if they are in memory, with the state version they belong to; else the
+    /// offsets of its records, to read them from the log.
+    var historyOrOffsets: (history: [HistoryEvent]?, offsets: [UInt64], version: UInt64) {
+        published.withLock { ($0.history, $0.recordOffsets, $0.version) }
+    }
 
-    /// Publishes the state of a transition whose append is durable and wakes the long-polls.
-    func publish(_ state: ExecutionState) {
+    /// Keeps events read from the log in memory if the run is open and has not changed since.
+    func cacheHistory(_ history: [HistoryEvent], version: UInt64) {
+        published.withLock { published in
+            if published.version == version && published.state.isRunning { published.history = history }
+        }
+    }
+
+    /// Publishes the state of a transition whose append (at `recordOffset`) is durable, with the
+    /// events it wrote, and wakes the long-polls. A closed run's events leave memory: they are
+    /// read from the log when asked for.
+    func publish(_ state: ExecutionState, events: [HistoryEvent], recordOffset: UInt64) {
         let waiters = published.withLock { published -> [UnsafeContinuation<Void, Never>] in
             published.state = state
             published.version &+= 1
+            published.recordOffsets.append(recordOffset)
+            if state.isRunning {
+                published.history?.append(contentsOf: events)
+            } else {
+                published.history = nil
+            }
             var resumed: [UnsafeContinuation<Void, Never>] = []
             for (id, slot) in published.waiters {
                 if case .waiting(let continuation) = slot {

@@ -15,10 +15,9 @@ struct ExecutionState: Sendable {
     var startTime: Timestamp
     var status: WorkflowExecutionStatus = .running
     var closeTime: Timestamp?
-    /// The id the next history event gets.
+    /// The id the next history event gets. The events themselves are not part of the state
+    /// (a transition copies the state): the run's handle holds them.
     var nextEventID: Int64 = 1
-    /// The events written so far, in order (event `n` at index `n − 1`).
-    var history: [HistoryEvent] = []
     /// Events that arrived while a workflow task was started: their effects are applied, their
     /// ids are assigned when they are written after that task closes.
     var buffered: [HistoryEvent] = []
@@ -40,6 +39,7 @@ struct ExecutionState: Sendable {
     var stickyScheduleToStartTimeout: Duration?
 
     var isRunning: Bool { status == .running }
+    var historyLength: Int64 { nextEventID - 1 }
     var isWorkflowTaskStarted: Bool { workflowTask?.startedEventID ?? 0 != 0 }
 
     init(key: ExecutionKey, started: WorkflowExecutionStartedEventAttributes, startTime: Timestamp) {

@@ -5,6 +5,14 @@
 /// ``ExecutionState/apply(_:)`` is the only code that interprets a change, live and in replay,
 /// so the state rebuilt on open is the state the process had.
 enum StateChange: Sendable, Equatable {
+    /// The event this change writes to history, if it writes one.
+    var writtenEvent: HistoryEvent? {
+        switch self {
+        case .event(let event), .flushedEvent(let event): event
+        default: nil
+        }
+    }
+
     /// An event written to history now; its effect is applied.
     case event(HistoryEvent)
     /// An event that arrived while a workflow task was started: its effect is applied now, it is
@@ -32,7 +40,6 @@ extension ExecutionState {
                 throw key.error(.corruptRecord, "event \(event.eventID) \(event.eventType) follows event \(nextEventID - 1)")
             }
             try applyEffect(of: event)
-            history.append(event)
             nextEventID += 1
         case .bufferedEvent(let event):
             try applyEffect(of: event)
@@ -42,7 +49,6 @@ extension ExecutionState {
                 throw key.error(.corruptRecord, "flushed event \(event.eventID) \(event.eventType) is not the oldest buffered event")
             }
             buffered.removeFirst()
-            history.append(event)
             nextEventID += 1
         case let .activityStarted(scheduledEventID, attempt, time, identity, requestID):
             try updateActivity(scheduledEventID, attempt: attempt) { activity in
