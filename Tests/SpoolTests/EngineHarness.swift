@@ -94,6 +94,27 @@ final class EngineHarness: @unchecked Sendable {
     }
 }
 
+typealias EngineSnapshot = [String: (DescribeWorkflowExecutionResponse, [HistoryEvent])]
+
+extension EngineHarness {
+    /// Everything a reader can see of every run: their descriptions and histories.
+    func snapshot() async throws -> EngineSnapshot {
+        var result: [String: (DescribeWorkflowExecutionResponse, [HistoryEvent])] = [:]
+        for info in engine.listWorkflowExecutions() {
+            result[info.execution.description] = (try describe(info.execution), try await history(info.execution))
+        }
+        return result
+    }
+}
+
+func expectSameState(_ before: EngineSnapshot, _ after: EngineSnapshot) {
+    #expect(before.keys.sorted() == after.keys.sorted())
+    for (key, value) in before {
+        #expect(after[key]?.0 == value.0, "description of \(key)")
+        #expect(after[key]?.1 == value.1, "history of \(key)")
+    }
+}
+
 func scheduleActivity(_ id: String = "a", type: String = "charge", queue: String = "", startToClose: Duration? = .seconds(30),
                       scheduleToClose: Duration? = nil, scheduleToStart: Duration? = nil, heartbeat: Duration? = nil,
                       retry: RetryPolicy? = nil, input: Payloads? = nil) -> Command {

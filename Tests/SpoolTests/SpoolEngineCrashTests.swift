@@ -4,24 +4,6 @@ import Testing
 /// The engine is abandoned (no clean close: no final sync, no marker, in-memory state dropped)
 /// at various points and reopened; everything durable must be restored exactly.
 @Suite struct SpoolEngineCrashTests {
-    /// Everything a reader can see of every run: their descriptions and histories.
-    func snapshot(_ h: EngineHarness) async throws -> [String: (DescribeWorkflowExecutionResponse, [HistoryEvent])] {
-        var result: [String: (DescribeWorkflowExecutionResponse, [HistoryEvent])] = [:]
-        for info in h.engine.listWorkflowExecutions() {
-            result[info.execution.description] = (try h.describe(info.execution), try await h.history(info.execution))
-        }
-        return result
-    }
-
-    func expectSameState(_ before: [String: (DescribeWorkflowExecutionResponse, [HistoryEvent])],
-                         _ after: [String: (DescribeWorkflowExecutionResponse, [HistoryEvent])]) {
-        #expect(before.keys.sorted() == after.keys.sorted())
-        for (key, value) in before {
-            #expect(after[key]?.0 == value.0, "description of \(key)")
-            #expect(after[key]?.1 == value.1, "history of \(key)")
-        }
-    }
-
     @Test func reopeningRestoresRunsTasksAndBufferedEvents() async throws {
         let h = try EngineHarness(durability: .sync)
         let idle = try await h.start("idle")
@@ -31,10 +13,10 @@ import Testing
         try await h.engine.signalWorkflowExecution(execution: started.execution, signalName: "buffered", input: [1])
         let closed = try await h.start("closed")
         try await h.engine.terminateWorkflowExecution(execution: closed)
-        let before = try await snapshot(h)
+        let before = try await h.snapshot()
 
         try await h.crashAndReopen()
-        expectSameState(before, try await snapshot(h))
+        expectSameState(before, try await h.snapshot())
         #expect(try h.describe(started.execution).bufferedEventCount == 1)
         // The scheduled (not started) task is back on its queue, and only it.
         let other = [idle, busy].first { $0.workflowID != started.execution.workflowID }!
@@ -131,9 +113,9 @@ import Testing
         let h = try EngineHarness(durability: .sync)
         let run = try await h.start()
         _ = try await h.completeWorkflowTask([scheduleActivity(), .startTimer(.init(timerID: "t", startToFireTimeout: .seconds(50)))])
-        let before = try await snapshot(h)
+        let before = try await h.snapshot()
         try await h.closeAndReopen()
-        expectSameState(before, try await snapshot(h))
+        expectSameState(before, try await h.snapshot())
         #expect(try await h.pollActivityTask() != nil)
         _ = run
     }

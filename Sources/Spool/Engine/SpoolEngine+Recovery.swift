@@ -1,15 +1,39 @@
+import Logging
 import SpoolLog
 
+/// What the last open found and did, for tests and operators.
+public struct EngineRecoveryReport: Hashable, Sendable {
+    /// Whether a valid checkpoint was loaded.
+    public var usedCheckpoint: Bool
+    /// Why a checkpoint file was ignored (unreadable, damaged, not matching the log), if one was.
+    public var ignoredCheckpoint: String?
+    /// Runs restored from the checkpoint.
+    public var runsFromCheckpoint: Int
+    /// Log records decoded (those after the checkpoint, or all of them without one).
+    public var recordsReplayed: Int
+    /// Runs in the registry after open.
+    public var runs: Int
+    /// Open runs among them.
+    public var openRuns: Int
+}
+
 extension SpoolEngine {
-    /// Replays the log into the registry, then re-queues every pending task and re-arms every
-    /// timer of the open runs. Runs are rebuilt with ``ExecutionState/apply(_:)``, the code the
-    /// live path uses, so the rebuilt state is the state the process had at its last durable append.
-    func recover() throws(SpoolError) {
-        var states: [ExecutionKey: ExecutionState] = [:]
-        var offsets: [ExecutionKey: [UInt64]] = [:]
-        /// The order in which runs were created, to restore each workflow id's current run.
-        var creationOrder: [ExecutionKey] = []
-        var reader = log.reader(from: log.startOffset)
+    /// Loads the checkpoint, replays the log after it into the registry, then re-queues every
+    /// pending task and re-arms every timer of the open runs. Runs are rebuilt with
+    /// ``ExecutionState/apply(_:)``, the code the live path uses, so the rebuilt state is the
+    /// state the process had at its last durable append.
+    func recover() throws(SpoolError) -> EngineRecoveryReport {
+        var report = EngineRecoveryReport(usedCheckpoint: false, ignoredCheckpoint: nil, runsFromCheckpoint: 0,
+                                          recordsReplayed: 0, runs: 0, openRuns: 0)
+        var runs: [ExecutionKey: EngineCheckpoint.Run] = [:]
+        var replayFrom = log.startOffset
+        if let checkpoint = try loadCheckpoint(&report) {
+            for run in checkpoint.runs { runs[run.state.key] = run }
+            replayFrom = checkpoint.replayFrom
+            report.usedCheckpoint = true
+            report.runsFromCheckpoint = runs.count
+        }
+        var reader = log.reader(from: replayFrom)
         while true {
             let entry: LogRecord?
             do {
@@ -18,39 +42,68 @@ extension SpoolEngine {
                 throw SpoolError(.storage, "reading the history log failed", underlying: error)
             }
             guard let entry else { break }
+            report.recordsReplayed += 1
             let record = try TransitionRecord.decode(entry.payload, context: "history log record at offset \(entry.offset)")
-            for run in record.runs {
-                var state: ExecutionState
-                if let existing = states[run.key] {
-                    state = existing
+            for change in record.runs {
+                var run: EngineCheckpoint.Run
+                if let existing = runs[change.key] {
+                    // Already in the checkpoint's state of this run.
+                    if let last = existing.recordOffsets.last, last >= entry.offset { continue }
+                    run = existing
                 } else {
-                    guard case .event(let first) = run.changes.first, case .workflowExecutionStarted(let started) = first.attributes else {
-                        throw run.key.error(.corruptRecord, "record at offset \(entry.offset) changes a run that was never started")
+                    guard case .event(let first) = change.changes.first, case .workflowExecutionStarted(let started) = first.attributes else {
+                        throw change.key.error(.corruptRecord, "record at offset \(entry.offset) changes a run that was never started")
                     }
-                    state = ExecutionState(key: run.key, started: started, startTime: first.eventTime)
-                    creationOrder.append(run.key)
+                    run = EngineCheckpoint.Run(state: ExecutionState(key: change.key, started: started, startTime: first.eventTime),
+                                               recordOffsets: [])
                 }
-                for change in run.changes {
+                for stateChange in change.changes {
                     do {
-                        try state.apply(change)
+                        try run.state.apply(stateChange)
                     } catch {
                         var error = error
                         error.message += " (history log record at offset \(entry.offset))"
                         throw error
                     }
                 }
-                states[run.key] = state
-                offsets[run.key, default: []].append(entry.offset)
+                run.recordOffsets.append(entry.offset)
+                runs[change.key] = run
             }
         }
-        for key in creationOrder {
-            guard let state = states[key] else { continue }
-            let handle = ExecutionHandle(state: state, creating: false, recordOffsets: offsets[key] ?? [])
+        // A workflow id's current run is its newest: the one whose first record is last.
+        for run in runs.values.sorted(by: { ($0.recordOffsets.first ?? 0) < ($1.recordOffsets.first ?? 0) }) {
+            let key = run.state.key
+            let handle = ExecutionHandle(state: run.state, creating: false, recordOffsets: run.recordOffsets)
             registry.withShard(of: key.workflowKey) { shard in
                 shard.runs[key] = handle
                 shard.currentRuns[key.workflowKey] = key.runID
             }
-            if state.isRunning { restoreEffects(of: state) }
+            report.runs += 1
+            if run.state.isRunning {
+                report.openRuns += 1
+                restoreEffects(of: run.state)
+            }
+        }
+        return report
+    }
+
+    /// The checkpoint, if there is a valid one that fits this log. A damaged or foreign one is
+    /// ignored (the whole log is replayed instead, which gives the same state) and reported.
+    private func loadCheckpoint(_ report: inout EngineRecoveryReport) throws(SpoolError) -> EngineCheckpoint? {
+        guard let bytes = try checkpointStore.read() else { return nil }
+        do throws(SpoolError) {
+            let checkpoint = try EngineCheckpoint.decode(bytes)
+            guard checkpoint.replayFrom >= log.startOffset, checkpoint.replayFrom <= log.endOffset,
+                  checkpoint.runs.allSatisfy({ ($0.recordOffsets.last ?? 0) < log.endOffset }) else {
+                throw SpoolError(.corruptRecord, "it names log offsets the log does not hold (log \(log.startOffset)..<\(log.endOffset), "
+                                 + "replay from \(checkpoint.replayFrom))")
+            }
+            return checkpoint
+        } catch {
+            report.ignoredCheckpoint = error.message
+            logger.warning("ignoring the engine checkpoint; replaying the whole log",
+                           metadata: ["path": "\(checkpointStore.path)", "reason": "\(error.message)"])
+            return nil
         }
     }
 
@@ -83,5 +136,38 @@ extension SpoolEngine {
         for timer in state.timers.values.sorted(by: { $0.startedEventID < $1.startedEventID }) {
             timers.schedule(.userTimer(timerID: timer.timerID, startedEventID: timer.startedEventID), for: key, at: timer.fireTime)
         }
+    }
+
+    /// Writes a checkpoint of every run, so that the next open replays only the log after it.
+    /// Transitions go on meanwhile (each run is read under its gate, one at a time). The engine
+    /// does this on ``close()`` and after every
+    /// ``SpoolEngineConfiguration/checkpointEveryRecords`` appends.
+    ///
+    /// Cost: the encoded state of every run (a closed run is its summary and record offsets),
+    /// written and fsynced once.
+    /// - Throws: ``SpoolError/Code/io`` when the file cannot be written; ``SpoolError/Code/storage``
+    ///   when the log cannot be flushed.
+    public func checkpoint() async throws(SpoolError) {
+        await checkpointGate.lock()
+        defer { checkpointGate.unlock() }
+        // Read before visiting the runs: every record below it is reflected in the runs visited.
+        let replayFrom = log.endOffset
+        var runs: [EngineCheckpoint.Run] = []
+        for handle in registry.allHandles() {
+            await handle.gate.lock()
+            if !handle.isRemoved && handle.isVisible {
+                let offsets = handle.historyOrOffsets.offsets
+                if !offsets.isEmpty { runs.append(EngineCheckpoint.Run(state: handle.state, recordOffsets: offsets)) }
+            }
+            handle.gate.unlock()
+        }
+        // With .none or .interval durability, records the checkpoint reflects must be on disk before it is.
+        do {
+            try await log.flush()
+        } catch {
+            throw SpoolError(.storage, "the history log could not be flushed for a checkpoint", underlying: error as? LogError)
+        }
+        try checkpointStore.write(EngineCheckpoint(replayFrom: replayFrom, runs: runs).encoded())
+        appendsSinceCheckpoint.store(0, ordering: .relaxed)
     }
 }

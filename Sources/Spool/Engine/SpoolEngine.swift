@@ -37,6 +37,13 @@ public final class SpoolEngine: Sendable {
     /// A test hook: the next append is followed by ``abandon()`` instead of publishing and
     /// dispatching, as if the process died between the durable append and the dispatch.
     let crashesAfterNextAppend = Atomic<Bool>(false)
+    let checkpointStore: CheckpointStore
+    let checkpointGate = AsyncGate()
+    let appendsSinceCheckpoint = Atomic<Int>(0)
+    private let recoveryReport = Locked<EngineRecoveryReport?>(nil)
+
+    /// What opening the directory found: whether a checkpoint was used, how many records were replayed.
+    public var recovery: EngineRecoveryReport? { recoveryReport.withLock { $0 } }
     var logger: Logger { configuration.logger }
 
     private init(directory: String, configuration: SpoolEngineConfiguration, log: Log) {
@@ -44,6 +51,7 @@ public final class SpoolEngine: Sendable {
         self.configuration = configuration
         self.log = log
         self.clock = configuration.clock
+        self.checkpointStore = CheckpointStore(directory: directory, syscalls: configuration.log.syscalls)
     }
 
     /// Opens (creating it, mode 0700, if needed) the engine's data directory and recovers:
@@ -70,7 +78,8 @@ public final class SpoolEngine: Sendable {
         }
         let engine = SpoolEngine(directory: directory, configuration: configuration, log: log)
         do {
-            try engine.recover()
+            let report = try engine.recover()
+            engine.recoveryReport.withLock { $0 = report }
         } catch {
             log.abandonQuietly()
             throw error
@@ -79,14 +88,18 @@ public final class SpoolEngine: Sendable {
         return engine
     }
 
-    /// Stops the timer loop and closes the log (syncing it and writing its clean-shutdown marker).
-    /// Calls made afterwards throw ``SpoolError/Code/closed``; pollers already waiting return when
-    /// their timeout passes.
-    /// - Throws: ``SpoolError/Code/storage`` when the log's final sync fails.
+    /// Stops the timer loop, writes a checkpoint (so the next open replays nothing) and closes
+    /// the log (syncing it and writing its clean-shutdown marker). Calls made afterwards throw
+    /// ``SpoolError/Code/closed``; pollers already waiting return when their timeout passes.
+    /// - Throws: ``SpoolError/Code/io`` when the checkpoint cannot be written (the log is still
+    ///   closed; the next open replays it); ``SpoolError/Code/storage`` when the log's final sync fails.
     public func close() async throws(SpoolError) {
         guard !isClosed.exchange(true, ordering: .acquiringAndReleasing) else { return }
         await stopTimerLoop()
+        var checkpointError: SpoolError?
+        do { try await checkpoint() } catch { checkpointError = error }
         do { try log.close() } catch { throw SpoolError(.storage, "closing the history log failed", underlying: error) }
+        if let checkpointError { throw checkpointError }
     }
 
     /// Drops the engine as a killed process would: no final sync, no clean-shutdown marker.
@@ -166,6 +179,14 @@ public final class SpoolEngine: Sendable {
         if crashesAfterNextAppend.exchange(false, ordering: .acquiringAndReleasing) {
             await abandon()
             throw SpoolError(.closed, "the engine was abandoned after an append (test crash)")
+        }
+        if let every = configuration.checkpointEveryRecords,
+           appendsSinceCheckpoint.add(1, ordering: .relaxed).newValue == every {
+            Task { [weak self] in
+                do { try await self?.checkpoint() } catch {
+                    self?.logger.error("a periodic checkpoint failed", metadata: ["error": "\(error)"])
+                }
+            }
         }
         for run in runs {
             run.handle.publish(run.transition.state, events: run.transition.changes.compactMap(\.writtenEvent), recordOffset: offset)

@@ -14,6 +14,9 @@ public struct SpoolEngineConfiguration: Sendable {
     public var firesTimersAutomatically = true
     /// The workflow task start-to-close timeout of starts that name none (Temporal: 10 s).
     public var defaultWorkflowTaskTimeout: Duration = .seconds(10)
+    /// A checkpoint is written after this many appends (and on ``SpoolEngine/close()``), so an
+    /// open after a crash replays at most about this many records. Nil: only on close.
+    public var checkpointEveryRecords: Int? = 100_000
     /// Where the engine reports what it cannot return to a caller (a timer whose transition failed).
     public var logger = Logger(label: "spool.engine")
 

@@ -3,7 +3,7 @@
 ///
 /// It is a value: a transition works on a copy and the copy replaces the original only after
 /// the transition's log append is durable, so a rejected or failed transition changes nothing.
-struct ExecutionState: Sendable {
+struct ExecutionState: Sendable, Equatable {
     let key: ExecutionKey
     var workflowType: String
     var taskQueue: String
