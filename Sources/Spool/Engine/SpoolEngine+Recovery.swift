@@ -150,6 +150,8 @@ extension SpoolEngine {
     public func checkpoint() async throws(SpoolError) {
         await checkpointGate.lock()
         defer { checkpointGate.unlock() }
+        let started = ContinuousClock.now
+        defer { metrics.checkpointLatency.recordNanoseconds((ContinuousClock.now - started).nanoseconds) }
         // Read before visiting the runs: every record below it is reflected in the runs visited.
         let replayFrom = log.endOffset
         var runs: [EngineCheckpoint.Run] = []

@@ -10,6 +10,7 @@ extension SpoolEngine {
         while true {
             let due = timers.popDue(now: clock.now())
             if due.isEmpty { return }
+            metrics.timersFired.increment(by: due.count)
             await withTaskGroup(of: Void.self) { group in
                 for entry in due {
                     group.addTask { await self.fire(entry) }

@@ -14,6 +14,7 @@ extension SpoolEngine {
         let deadline = clock.matchingClock.now().advanced(by: timeout)
         while let queued = await queue.poll(until: deadline) {
             if let task = try await startWorkflowTask(queued.payload, identity: identity) { return task }
+            metrics.staleTasksSkipped.increment()
         }
         return nil
     }

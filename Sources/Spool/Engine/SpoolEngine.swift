@@ -38,6 +38,7 @@ public final class SpoolEngine: Sendable {
     /// dispatching, as if the process died between the durable append and the dispatch.
     let crashesAfterNextAppend = Atomic<Bool>(false)
     let checkpointStore: CheckpointStore
+    let metrics = EngineMetrics()
     let checkpointGate = AsyncGate()
     let appendsSinceCheckpoint = Atomic<Int>(0)
     private let recoveryReport = Locked<EngineRecoveryReport?>(nil)
@@ -167,6 +168,7 @@ public final class SpoolEngine: Sendable {
     func commit(_ runs: [(handle: ExecutionHandle, transition: Transition)]) async throws(SpoolError) {
         let record = TransitionRecord(runs: runs.map { .init(key: $0.handle.key, changes: $0.transition.changes) })
         let offset: UInt64
+        let appendStarted = ContinuousClock.now
         do {
             offset = try await log.append(record.encoded())
         } catch {
@@ -180,6 +182,9 @@ public final class SpoolEngine: Sendable {
             await abandon()
             throw SpoolError(.closed, "the engine was abandoned after an append (test crash)")
         }
+        metrics.appendLatency.recordNanoseconds((ContinuousClock.now - appendStarted).nanoseconds)
+        metrics.transitions.increment()
+        metrics.eventsWritten.increment(by: runs.reduce(0) { $0 + $1.transition.changes.count { $0.writtenEvent != nil } })
         if let every = configuration.checkpointEveryRecords,
            appendsSinceCheckpoint.add(1, ordering: .relaxed).newValue == every {
             Task { [weak self] in
@@ -245,6 +250,7 @@ public final class SpoolEngine: Sendable {
         do {
             try dispatcher(state.key.namespace).add(QueuedTask(id: UInt64(task.scheduledEventID), payload: reference),
                                                     to: task.taskQueue, kind: .workflow)
+            metrics.workflowTasksDispatched.increment()
         } catch {
             logger.error("cannot queue workflow task", metadata: ["run": "\(state.key)", "error": "\(error)"])
         }
@@ -259,6 +265,7 @@ public final class SpoolEngine: Sendable {
         do {
             try dispatcher(key.namespace).add(QueuedTask(id: UInt64(activity.scheduledEventID), payload: reference),
                                               to: activity.attributes.taskQueue, kind: .activity)
+            metrics.activityTasksDispatched.increment()
         } catch {
             logger.error("cannot queue activity task", metadata: ["run": "\(key)", "error": "\(error)"])
         }
