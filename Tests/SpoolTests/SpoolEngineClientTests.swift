@@ -1,3 +1,4 @@
+import SpoolLog
 import Testing
 @testable import Spool
 
@@ -152,5 +153,31 @@ import Testing
         let page = try await poll.value
         #expect(page.history.isEmpty)
         #expect(page.nextPageToken == token)
+    }
+
+    @Test func aSecondEngineOnTheSameDirectoryIsRefused() async throws {
+        let h = try EngineHarness()
+        #expect {
+            try EngineHarness.open(h.directory, clock: h.clock, durability: .none)
+        } throws: { error in
+            isSpoolError(error, .storage) && (error as? SpoolError)?.underlying is LogError
+        }
+    }
+
+    @Test func payloadsTooLargeForOneRecordAreRefusedAndChangeNothing() async throws {
+        let h = try EngineHarness()
+        await h.engine.abandon()
+        var configuration = SpoolEngineConfiguration()
+        configuration.clock = .manual(h.clock)
+        configuration.firesTimersAutomatically = false
+        configuration.log = LogConfiguration(durability: .none)
+        configuration.log.maxRecordBytes = 4096
+        h.engine = try SpoolEngine.open(directory: h.directory + "/data", configuration: configuration)
+        let run = try await h.start()
+        await #expect { try await h.engine.signalWorkflowExecution(execution: run, signalName: "big", input: [UInt8](repeating: 1, count: 10_000)) }
+            throws: { isSpoolError($0, .invalidArgument) }
+        #expect(try await h.eventTypes(run).count == 2)
+        try await h.engine.signalWorkflowExecution(execution: run, signalName: "small", input: [1])
+        #expect(try await h.eventTypes(run).count == 3)
     }
 }

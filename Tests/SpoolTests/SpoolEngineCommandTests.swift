@@ -169,4 +169,13 @@ import Testing
         #expect(started.firstExecutionRunID == run.runID)
         #expect(started.input == [2])
     }
+
+    @Test func aRejectedContinueAsNewLeavesNoRunBehind() async throws {
+        let (h, run, failed) = try await rejected([.continueAsNewWorkflowExecution(.init()), scheduleActivity()])
+        #expect(failed.cause == .badContinueAsNewAttributes)
+        #expect(h.engine.listWorkflowExecutions().count == 1)
+        let current = try h.engine.describeWorkflowExecution(execution: WorkflowExecution(workflowID: run.workflowID))
+        #expect(current.executionInfo.execution == run)
+        try await h.engine.signalWorkflowExecution(execution: WorkflowExecution(workflowID: run.workflowID), signalName: "still here")
+    }
 }

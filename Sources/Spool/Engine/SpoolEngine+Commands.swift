@@ -13,7 +13,7 @@ extension SpoolEngine {
     func apply(_ commands: [Command], to transition: inout Transition, completedEventID: Int64,
                identity: String) throws(SpoolError) -> CommandOutcome {
         var needsWorkflowTask = false
-        var newRun: (handle: ExecutionHandle, transition: Transition)?
+        var continuation: (request: StartWorkflowExecutionRequest, runID: String, from: ExecutionState)?
         var closed = false
         for (index, command) in commands.enumerated() {
             let position = "command \(index + 1) of \(commands.count)"
@@ -89,15 +89,19 @@ extension SpoolEngine {
                     || (request.workflowRunTimeout.map { $0 <= .zero } ?? false) || (request.workflowTaskTimeout.map { $0 <= .zero } ?? false) {
                     return .rejected(.badContinueAsNewAttributes, "\(position) (ContinueAsNewWorkflowExecution): a bad task queue or timeout")
                 }
-                let run = try reserveContinuedRun(request, from: state, now: transition.now)
+                let runID = RunID.generate()
                 try transition.add(.workflowExecutionContinuedAsNew(.init(
-                    newExecutionRunID: run.handle.key.runID, workflowType: request.workflowType, taskQueue: request.taskQueue,
+                    newExecutionRunID: runID, workflowType: request.workflowType, taskQueue: request.taskQueue,
                     input: request.input, workflowRunTimeout: request.workflowRunTimeout,
                     workflowTaskTimeout: request.workflowTaskTimeout ?? configuration.defaultWorkflowTaskTimeout,
                     workflowTaskCompletedEventID: completedEventID)))
-                newRun = run
+                continuation = (request, runID, state)
                 closed = true
             }
+        }
+        // Only now that every command is valid: a rejected task must leave no reserved run behind.
+        let newRun = try continuation.map { continuation throws(SpoolError) in
+            try reserveContinuedRun(continuation.request, runID: continuation.runID, from: continuation.from, now: transition.now)
         }
         return .accepted(needsWorkflowTask: needsWorkflowTask, newRun: newRun)
     }
@@ -114,11 +118,11 @@ extension SpoolEngine {
     /// Reserves the run a continue-as-new starts (in the registry, invisible, gate held). The
     /// caller holds the old run's gate, so no start can take the workflow id meanwhile: the old
     /// run is still open to every other caller until the append.
-    private func reserveContinuedRun(_ request: StartWorkflowExecutionRequest, from state: ExecutionState,
+    private func reserveContinuedRun(_ request: StartWorkflowExecutionRequest, runID: String, from state: ExecutionState,
                                      now: Timestamp) throws(SpoolError) -> (handle: ExecutionHandle, transition: Transition) {
         let workflowKey = state.key.workflowKey
         return try registry.withShard(of: workflowKey) { shard throws(SpoolError) -> (handle: ExecutionHandle, transition: Transition) in
-            let (handle, transition) = try makeRun(request, workflowKey: workflowKey, now: now, continuedFrom: state)
+            let (handle, transition) = try makeRun(request, workflowKey: workflowKey, now: now, continuedFrom: state, runID: runID)
             shard.runs[handle.key] = handle
             shard.currentRuns[workflowKey] = handle.key.runID
             return (handle, transition)

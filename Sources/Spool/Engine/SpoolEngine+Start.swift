@@ -124,8 +124,7 @@ extension SpoolEngine {
     /// A new run's handle (gate held, invisible) and its first transition: WorkflowExecutionStarted
     /// and WorkflowTaskScheduled.
     func makeRun(_ request: StartWorkflowExecutionRequest, workflowKey: WorkflowKey, now: Timestamp,
-                 continuedFrom: ExecutionState?) throws(SpoolError) -> (ExecutionHandle, Transition) {
-        let runID = RunID.generate()
+                 continuedFrom: ExecutionState?, runID: String = RunID.generate()) throws(SpoolError) -> (ExecutionHandle, Transition) {
         let key = ExecutionKey(namespace: workflowKey.namespace, workflowID: workflowKey.workflowID, runID: runID)
         let started = WorkflowExecutionStartedEventAttributes(
             workflowType: request.workflowType, taskQueue: request.taskQueue, input: request.input,

@@ -93,29 +93,26 @@ extension SpoolEngine {
                 try transition.record(.stickyTaskQueue(name: sticky.workerTaskQueue, scheduleToStartTimeout: sticky.scheduleToStartTimeout))
             }
         }
-        var outcome = try apply(commands, to: &transition, completedEventID: completedEventID, identity: identity)
-        var runs: [(handle: ExecutionHandle, transition: Transition)] = []
-        switch outcome {
+        var newRun: (handle: ExecutionHandle, transition: Transition)?
+        switch try apply(commands, to: &transition, completedEventID: completedEventID, identity: identity) {
         case .rejected(let cause, let message):
             transition = try failedWorkflowTask(state, task, cause: cause, failure: Failure(message: message), identity: identity, now: now)
-        case .accepted(let needsWorkflowTask, _):
+        case .accepted(let needsWorkflowTask, let continued):
             if transition.state.isRunning {
                 let flushed = try transition.flushBufferedEvents()
                 if flushed || needsWorkflowTask { try transition.scheduleWorkflowTaskIfNeeded() }
             }
+            newRun = continued
         }
-        runs.append((handle, transition))
-        if case .accepted(_, let newRun?) = outcome {
-            runs.append(newRun)
-            outcome = .accepted(needsWorkflowTask: false, newRun: nil)
-        }
+        // A continue-as-new closes this run and starts the next in the same append.
+        let runs = [(handle, transition)] + (newRun.map { [$0] } ?? [])
         do {
             try await commit(runs)
         } catch {
-            if runs.count > 1 { unreserve(runs[1].handle, previousRunID: handle.key.runID) }
+            if let newRun { unreserve(newRun.handle, previousRunID: handle.key.runID) }
             throw error
         }
-        if runs.count > 1 { runs[1].handle.gate.unlock() }
+        newRun?.handle.gate.unlock()
     }
 
     /// Fails a started workflow task at the worker's request (an unknown workflow type, a

@@ -106,8 +106,14 @@ public final class SpoolEngine: Sendable {
     /// Drops the engine as a killed process would: no final sync, no clean-shutdown marker.
     /// Data already acknowledged is on disk; the next open recovers by replaying the log.
     package func abandon() async {
-        guard !isClosed.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        abandonNow()
         await stopTimerLoop()
+    }
+
+    /// The synchronous part of ``abandon()``: safe inside a transition (even one the timer loop runs).
+    private func abandonNow() {
+        guard !isClosed.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        timers.stop()
         log.abandon()
     }
 
@@ -164,7 +170,8 @@ public final class SpoolEngine: Sendable {
 
     /// Makes transitions durable with one log append, then publishes their states, hands their
     /// new tasks to the matcher and arms their timers. The callers hold the runs' gates.
-    /// - Throws: ``SpoolError/Code/storage`` when the append fails (nothing is published).
+    /// - Throws: ``SpoolError/Code/storage`` when the append fails (nothing is published);
+    ///   ``SpoolError/Code/invalidArgument`` when the record is larger than the log accepts.
     func commit(_ runs: [(handle: ExecutionHandle, transition: Transition)]) async throws(SpoolError) {
         let record = TransitionRecord(runs: runs.map { .init(key: $0.handle.key, changes: $0.transition.changes) })
         let offset: UInt64
@@ -174,12 +181,18 @@ public final class SpoolEngine: Sendable {
         } catch {
             let underlying = error as? LogError
             if underlying?.code == .closed { throw SpoolError(.closed, "the engine was closed", underlying: underlying) }
+            if underlying?.code == .recordTooLarge {
+                // Refused before it was written: nothing changed, and the log is still usable.
+                throw SpoolError(.invalidArgument, "the transition's payloads are too large for one log record",
+                                 namespace: runs.first?.handle.key.namespace, workflowID: runs.first?.handle.key.workflowID,
+                                 runID: runs.first?.handle.key.runID, underlying: underlying)
+            }
             throw SpoolError(.storage, "the history log refused the append; reopen the engine",
                              namespace: runs.first?.handle.key.namespace, workflowID: runs.first?.handle.key.workflowID,
                              runID: runs.first?.handle.key.runID, underlying: underlying)
         }
         if crashesAfterNextAppend.exchange(false, ordering: .acquiringAndReleasing) {
-            await abandon()
+            abandonNow()
             throw SpoolError(.closed, "the engine was abandoned after an append (test crash)")
         }
         metrics.appendLatency.recordNanoseconds((ContinuousClock.now - appendStarted).nanoseconds)
