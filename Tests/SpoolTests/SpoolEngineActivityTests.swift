@@ -31,8 +31,6 @@ import Testing
             #expect(try await h.pollActivityTask() == nil)
             await h.advance(pending.currentAttemptScheduledTime.duration(since: h.engine.clock.now()))
         }
-        let start = Timestamp(nanosecondsSinceEpoch: Int64(EngineHarness.epoch.nanoseconds))
-        _ = start
         // Delays 1 s, 2 s, 3 s (capped), 3 s.
         let gaps = zip(retryTimes.dropFirst(), retryTimes).map { $0.duration(since: $1) }
         #expect(gaps == [.seconds(2), .seconds(3), .seconds(3)])

@@ -49,7 +49,7 @@ extension SpoolEngine {
             try transition.scheduleWorkflowTaskIfNeeded(attempt: task.attempt + 1, sticky: false)
         case let .workflowTaskScheduleToStart(scheduledEventID):
             guard let task = state.workflowTask, task.scheduledEventID == scheduledEventID, task.startedEventID == 0, task.isSticky else { return }
-            try moveOffStickyQueue(&transition, timedOut: true)
+            try moveOffStickyQueue(&transition)
         case let .activityScheduleToStart(scheduledEventID, attempt):
             guard let activity = state.activities[scheduledEventID], activity.attempt == attempt, !activity.isStarted,
                   let timeout = activity.attributes.scheduleToStartTimeout,

@@ -151,14 +151,14 @@ extension SpoolEngine {
         let state = handle.state
         guard state.isRunning, state.stickyTaskQueue != nil else { return }
         var transition = Transition(state, now: clock.now())
-        try moveOffStickyQueue(&transition, timedOut: false)
+        try moveOffStickyQueue(&transition)
         try await commit([(handle, transition)])
     }
 
     /// Clears stickiness; a workflow task scheduled (not started) on the sticky queue is moved to
     /// the normal queue: WorkflowTaskTimedOut (schedule-to-start) and a new WorkflowTaskScheduled
     /// with the same attempt.
-    func moveOffStickyQueue(_ transition: inout Transition, timedOut: Bool) throws(SpoolError) {
+    func moveOffStickyQueue(_ transition: inout Transition) throws(SpoolError) {
         try transition.record(.stickyTaskQueue(name: nil, scheduleToStartTimeout: nil))
         guard let task = transition.state.workflowTask, task.isSticky, task.startedEventID == 0 else { return }
         try transition.add(.workflowTaskTimedOut(.init(scheduledEventID: task.scheduledEventID, startedEventID: 0,
@@ -180,7 +180,7 @@ extension SpoolEngine {
             let state = handle.state
             guard state.isRunning, state.stickyTaskQueue == stickyTaskQueue else { continue }
             var transition = Transition(state, now: clock.now())
-            try moveOffStickyQueue(&transition, timedOut: false)
+            try moveOffStickyQueue(&transition)
             try await commit([(handle, transition)])
             moved += 1
         }
