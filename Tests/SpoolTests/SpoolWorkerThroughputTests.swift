@@ -11,6 +11,8 @@ import Testing
 ///     SPOOL_BENCH_WORKFLOWS=20000 swift test -c release --filter SpoolWorkerThroughputTests
 @Suite struct SpoolWorkerThroughputTests {
     static let count = getenv("SPOOL_BENCH_WORKFLOWS").flatMap { Int(String(cString: $0)) }
+    /// Workflows in flight at once (`SPOOL_BENCH_CLIENTS`, default 256).
+    static let clients = getenv("SPOOL_BENCH_CLIENTS").flatMap { Int(String(cString: $0)) } ?? 256
 
     @Test(.enabled(if: count != nil)) func oneActivityWorkflows() async throws {
         let count = Self.count ?? 0
@@ -31,9 +33,10 @@ import Testing
         let running = workers.map { worker in Task { await worker.run() } }
         let started = ContinuousClock.now
         try await withThrowingTaskGroup(of: Void.self) { group in
-            for client in 0..<64 {
+            let clients = Self.clients
+            for client in 0..<clients {
                 group.addTask {
-                    for index in stride(from: client, to: count, by: 64) {
+                    for index in stride(from: client, to: count, by: clients) {
                         let run = try await engine.startWorkflowExecution(.init(workflowID: "wf-\(index)", workflowType: "order",
                                                                                 taskQueue: "bench", input: [1]))
                         _ = try await engine.getWorkflowExecutionHistory(
@@ -47,7 +50,7 @@ import Testing
         let elapsed = ContinuousClock.now - started
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         let statistics = engine.log.statistics
-        print("spool engine: \(count) one-activity workflows in \(elapsed): \(Int(Double(count) / seconds)) workflows/s, "
+        print("spool engine: \(count) one-activity workflows, \(Self.clients) in flight, in \(elapsed): \(Int(Double(count) / seconds)) workflows/s, "
               + "\(statistics.recordsWritten) records, \(statistics.fdatasyncs) fdatasyncs, \(statistics.bytesWritten / max(count, 1)) bytes/workflow")
         for worker in workers { await worker.stop() }
         for task in running { await task.value }
