@@ -114,6 +114,29 @@ struct CheckpointStore {
         }
     }
 
+    /// Creates the data directory (mode 0700) if it does not exist, and makes its entry durable
+    /// in its parent, as the log does for its own directory.
+    func createDirectory() throws(SpoolError) {
+        do {
+            try syscalls.mkdir(directory, mode: 0o700)
+        } catch {
+            if error.errno == EEXIST { return }
+            throw SpoolError(.io, "cannot create the data directory \(directory)", underlying: error)
+        }
+        let parent = directory.lastIndex(of: "/").map { $0 == directory.startIndex ? "/" : String(directory[..<$0]) } ?? "."
+        do {
+            try syncDirectory(parent)
+        } catch {
+            throw SpoolError(.io, "cannot sync the parent of the data directory \(directory)", underlying: error)
+        }
+    }
+
+    private func syncDirectory(_ path: String) throws(SystemError) {
+        let fd = try syscalls.open(path, flags: O_RDONLY | O_DIRECTORY | O_CLOEXEC, mode: 0)
+        defer { syscalls.close(fd) }
+        try syscalls.fsync(fd)
+    }
+
     /// Replaces the file atomically.
     func write(_ bytes: [UInt8]) throws(SpoolError) {
         let temporary = path + ".tmp"
@@ -128,9 +151,7 @@ struct CheckpointStore {
             }
             try syscalls.fsync(fd)
             try syscalls.rename(temporary, to: path)
-            let directoryFD = try syscalls.open(directory, flags: O_RDONLY | O_DIRECTORY | O_CLOEXEC, mode: 0)
-            defer { syscalls.close(directoryFD) }
-            try syscalls.fsync(directoryFD)
+            try syncDirectory(directory)
         } catch {
             throw SpoolError(.io, "cannot write the checkpoint \(path)", underlying: error)
         }

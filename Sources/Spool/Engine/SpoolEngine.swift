@@ -67,10 +67,7 @@ public final class SpoolEngine: Sendable {
     ///   ``SpoolError/Code/corruptRecord`` when a record cannot be decoded or does not fit its run.
     public static func open(directory: String, configuration: SpoolEngineConfiguration = SpoolEngineConfiguration()) throws(SpoolError) -> SpoolEngine {
         guard !directory.isEmpty else { throw SpoolError(.invalidArgument, "the data directory path is empty") }
-        if mkdir(directory, 0o700) != 0 && errno != EEXIST {
-            throw SpoolError(.io, "cannot create the data directory \(directory)",
-                             underlying: SystemError(call: "mkdir", errno: errno, path: directory))
-        }
+        try CheckpointStore(directory: directory, syscalls: configuration.log.syscalls).createDirectory()
         let log: Log
         do {
             log = try Log.open(directory: directory + "/history", configuration: configuration.log)
