@@ -180,4 +180,52 @@ import Testing
         try await h.engine.signalWorkflowExecution(execution: run, signalName: "small", input: [1])
         #expect(try await h.eventTypes(run).count == 3)
     }
+
+    @Test func theRunTimeoutClosesTheRun() async throws {
+        let h = try EngineHarness()
+        let run = try await h.start(runTimeout: .seconds(8))
+        _ = try #require(try await h.pollWorkflowTask())
+        try await h.engine.signalWorkflowExecution(execution: run, signalName: "buffered")
+        await h.advance(.seconds(7))
+        #expect(try h.describe(run).executionInfo.status == .running)
+        await h.advance(.seconds(1))
+        #expect(try h.describe(run).executionInfo.status == .timedOut)
+        // The buffered signal is written before the run closes.
+        #expect(try await h.eventTypes(run) == [.workflowExecutionStarted, .workflowTaskScheduled, .workflowTaskStarted,
+                                                .workflowExecutionSignaled, .workflowExecutionTimedOut])
+        #expect(try await h.pollWorkflowTask() == nil)
+    }
+
+    @Test func concurrentSignalsAndTaskCompletionsKeepEventIDsContiguous() async throws {
+        let h = try EngineHarness()
+        let run = try await h.start()
+        let engine = h.engine
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for index in 0..<40 {
+                group.addTask { try await engine.signalWorkflowExecution(execution: run, signalName: "s\(index)") }
+            }
+            group.addTask {
+                for _ in 0..<200 {
+                    if let task = try await engine.pollWorkflowTaskQueue(taskQueue: "q", timeout: .zero) {
+                        try await engine.respondWorkflowTaskCompleted(taskToken: task.taskToken, commands: [])
+                    } else {
+                        await Task.yield()
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        // Drain what the last signals caused.
+        while let task = try await h.pollWorkflowTask() {
+            try await h.engine.respondWorkflowTaskCompleted(taskToken: task.taskToken, commands: [])
+        }
+        let history = try await h.history(run)
+        #expect(history.map(\.eventID) == Array(1...Int64(history.count)))
+        #expect(Set(history.compactMap { event -> String? in
+            if case .workflowExecutionSignaled(let signal) = event.attributes { return signal.signalName }
+            return nil
+        }) == Set((0..<40).map { "s\($0)" }))
+        #expect(try h.describe(run).bufferedEventCount == 0)
+        #expect(try h.describe(run).pendingWorkflowTask == nil)
+    }
 }
