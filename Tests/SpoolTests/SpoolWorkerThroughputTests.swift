@@ -20,7 +20,12 @@ import Testing
         let directory = String(cString: template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!)! })
         defer { removeTree(directory) }
         var configuration = SpoolEngineConfiguration()
-        configuration.log = LogConfiguration(durability: .sync)
+        let noSync = getenv("SPOOL_BENCH_NO_SYNC") != nil
+        configuration.log = LogConfiguration(durability: noSync ? .none : .sync)
+        if let syncs = getenv("SPOOL_BENCH_SYNCS").flatMap({ Int(String(cString: $0)) }) { configuration.log.concurrentSyncs = syncs }
+        if let delay = getenv("SPOOL_BENCH_DELAY_US").flatMap({ Int(String(cString: $0)) }) {
+            configuration.log.maxGroupCommitDelayMicroseconds = delay
+        }
         let engine = try SpoolEngine.open(directory: directory + "/data", configuration: configuration)
         let workers = (0..<2).map {
             SpoolWorker(engine: engine, taskQueue: "bench", identity: "w\($0)", maxConcurrentWorkflowTasks: 256,

@@ -31,7 +31,7 @@ extension SpoolEngine {
         if let timeout = activity.attributes.scheduleToStartTimeout, now >= activity.attemptScheduledTime.advanced(by: timeout) { return nil }
         var transition = Transition(state, now: now)
         try transition.record(.activityStarted(scheduledEventID: activity.scheduledEventID, attempt: activity.attempt, time: now,
-                                               identity: identity, requestID: RunID.generate()))
+                                               identity: identity, requestID: RequestID.next()))
         try await commit([(handle, transition)])
         let a = activity.attributes
         return ActivityTask(

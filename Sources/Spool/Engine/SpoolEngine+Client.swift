@@ -137,7 +137,13 @@ extension SpoolEngine {
             let page: [HistoryEvent]
             switch historyEventFilterType {
             case .closeEvent:
-                page = state.isRunning ? [] : try history(of: handle).last.map { [$0] } ?? []
+                if state.isRunning {
+                    page = []
+                } else if let closeEvent = handle.closeEvent {
+                    page = [closeEvent]
+                } else {
+                    page = try history(of: handle).last.map { [$0] } ?? []
+                }
             case .allEvent:
                 let start = Int(max(1, firstEventID)) - 1
                 if start < state.historyLength {
@@ -149,7 +155,7 @@ extension SpoolEngine {
             }
             let waiting = page.isEmpty && state.isRunning && waitNewEvent
             if waiting, let deadline, clock.now() < deadline, !Task.isCancelled {
-                await handle.waitForChange(after: version, until: deadline, clock: clock)
+                await handle.waitForChange(after: version, untilClosed: historyEventFilterType == .closeEvent, until: deadline, clock: clock)
                 continue
             }
             let next = historyEventFilterType == .closeEvent ? firstEventID : (page.last.map { $0.eventID + 1 } ?? firstEventID)

@@ -30,7 +30,7 @@ extension SpoolEngine {
               task.attempt == reference.attempt, task.startedEventID == 0 else { return nil }
         var transition = Transition(state, now: clock.now())
         try transition.add(.workflowTaskStarted(.init(scheduledEventID: task.scheduledEventID, identity: identity,
-                                                      requestID: RunID.generate())))
+                                                      requestID: RequestID.next())))
         try await commit([(handle, transition)])
         return try workflowTask(from: transition.state, history: history(of: handle))
     }

@@ -17,7 +17,8 @@ final class ExecutionHandle: Sendable {
         case pending
         /// A timeout or cancellation came before the waiter suspended.
         case resolved
-        case waiting(UnsafeContinuation<Void, Never>)
+        /// `untilClosed`: woken only by the transition that closes the run.
+        case waiting(UnsafeContinuation<Void, Never>, untilClosed: Bool)
     }
 
     private struct Published: Sendable {
@@ -29,6 +30,8 @@ final class ExecutionHandle: Sendable {
         var history: [HistoryEvent]?
         /// The log offsets of the run's records, oldest first: where its history is on disk.
         var recordOffsets: [UInt64]
+        /// The closing event, kept when the run's other events leave memory.
+        var closeEvent: HistoryEvent?
     }
 
     /// A handle for a run being created (its gate held by the creator, invisible to readers),
@@ -57,6 +60,9 @@ final class ExecutionHandle: Sendable {
         published.withLock { ($0.history, $0.recordOffsets, $0.version) }
     }
 
+    /// The event that closed the run, if it is closed and was closed (or read) in this process.
+    var closeEvent: HistoryEvent? { published.withLock { $0.closeEvent } }
+
     /// Keeps events read from the log in memory if the run is open and has not changed since.
     func cacheHistory(_ history: [HistoryEvent], version: UInt64) {
         published.withLock { published in
@@ -76,10 +82,11 @@ final class ExecutionHandle: Sendable {
                 published.history?.append(contentsOf: events)
             } else {
                 published.history = nil
+                published.closeEvent = events.last { $0.eventType.isClosing } ?? published.closeEvent
             }
             var resumed: [UnsafeContinuation<Void, Never>] = []
             for (id, slot) in published.waiters {
-                if case .waiting(let continuation) = slot {
+                if case .waiting(let continuation, let untilClosed) = slot, !untilClosed || !state.isRunning {
                     resumed.append(continuation)
                     published.waiters[id] = nil
                 }
@@ -90,9 +97,10 @@ final class ExecutionHandle: Sendable {
         for waiter in waiters { waiter.resume() }
     }
 
-    /// Returns when a transition after `version` is published, when `deadline` passes on `clock`,
-    /// or when the calling task is cancelled; whichever comes first.
-    func waitForChange(after version: UInt64, until deadline: Timestamp?, clock: EngineClock) async {
+    /// Returns when a transition after `version` is published (with `untilClosed`, only the one
+    /// that closes the run), when `deadline` passes on `clock`, or when the calling task is
+    /// cancelled; whichever comes first.
+    func waitForChange(after version: UInt64, untilClosed: Bool = false, until deadline: Timestamp?, clock: EngineClock) async {
         let id = published.withLock { published -> UInt64 in
             published.nextWaiterID &+= 1
             published.waiters[published.nextWaiterID] = .pending
@@ -112,11 +120,11 @@ final class ExecutionHandle: Sendable {
                         published.waiters[id] = nil
                         return true
                     }
-                    if published.version != version {
+                    if published.version != version && (!untilClosed || !published.state.isRunning) {
                         published.waiters[id] = nil
                         return true
                     }
-                    published.waiters[id] = .waiting(continuation)
+                    published.waiters[id] = .waiting(continuation, untilClosed: untilClosed)
                     return false
                 }
                 if resumeNow { continuation.resume() }
@@ -133,7 +141,7 @@ final class ExecutionHandle: Sendable {
             case .pending:
                 published.waiters[id] = .resolved
                 return nil
-            case .waiting(let continuation):
+            case .waiting(let continuation, _):
                 published.waiters[id] = nil
                 return continuation
             case .resolved, nil:

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// A run, fully named: the key of the engine's registry and of every task and timer.
 struct ExecutionKey: Hashable, Sendable, CustomStringConvertible {
     var namespace: String
@@ -17,6 +19,18 @@ struct ExecutionKey: Hashable, Sendable, CustomStringConvertible {
 struct WorkflowKey: Hashable, Sendable {
     var namespace: String
     var workflowID: String
+}
+
+/// Generates the request ids the engine gives the polls it serves (recorded in WorkflowTaskStarted
+/// and ActivityTaskStarted): a random per-process prefix and a counter, unique without a system
+/// call per id.
+enum RequestID {
+    private static let prefix = RunID.generate().prefix(23)
+    private static let counter = Atomic<UInt64>(0)
+
+    static func next() -> String {
+        prefix + RunID.hexDigits(counter.add(1, ordering: .relaxed).newValue, 12)
+    }
 }
 
 /// Generates run ids: random 128-bit UUIDs (version 4) in their usual text form.

@@ -88,8 +88,11 @@ public final class SpoolWorker: Sendable {
     private let registrations = Locked<Registrations>(Registrations())
     private let cache: Locked<HistoryCache>
     private let stopping = Atomic<Bool>(false)
-    /// How to cancel each poll in flight, by id.
-    private let polls = Locked<(next: UInt64, cancellers: [UInt64: @Sendable () -> Void])>((0, [:]))
+    private let maxConcurrentWorkflowTasks: Int
+    private let maxConcurrentActivities: Int
+    /// The poll loops of ``run()``, cancelled by ``stop()``. The tasks they took run outside them,
+    /// so stopping never cancels a workflow or activity that is running.
+    private let pollLoops = Locked<[Task<Void, Never>]>([])
     private let logger: Logger
 
     private struct Registrations: Sendable {
@@ -112,6 +115,8 @@ public final class SpoolWorker: Sendable {
         self.identity = identity
         self.stickyTaskQueue = stickyCacheSize > 0 ? "\(taskQueue)/sticky/\(identity)/\(RunID.generate())" : nil
         self.stickyScheduleToStartTimeout = stickyScheduleToStartTimeout
+        self.maxConcurrentWorkflowTasks = maxConcurrentWorkflowTasks
+        self.maxConcurrentActivities = maxConcurrentActivities
         self.workflowSlots = AsyncSemaphore(maxConcurrentWorkflowTasks)
         self.activitySlots = AsyncSemaphore(maxConcurrentActivities)
         self.cache = Locked(HistoryCache(capacity: stickyCacheSize))
@@ -131,18 +136,22 @@ public final class SpoolWorker: Sendable {
     /// Polls and runs tasks until ``stop()`` or until the calling task is cancelled; returns
     /// once every task it took has been answered.
     public func run() async {
-        await withTaskGroup(of: Void.self) { group in
-            let queues = [taskQueue] + (stickyTaskQueue.map { [$0] } ?? [])
-            for queue in queues {
-                group.addTask { await self.pollWorkflowTasks(queue) }
-            }
-            group.addTask { await self.pollActivityTasks() }
-            await withTaskCancellationHandler {
-                await group.waitForAll()
-            } onCancel: {
-                self.cancelPolls()
+        let loops = Task {
+            await withTaskGroup(of: Void.self) { group in
+                for queue in [taskQueue] + (stickyTaskQueue.map { [$0] } ?? []) {
+                    group.addTask { await self.pollWorkflowTasks(queue) }
+                }
+                group.addTask { await self.pollActivityTasks() }
             }
         }
+        pollLoops.withLock { $0.append(loops) }
+        if stopping.load(ordering: .acquiring) { loops.cancel() }
+        await withTaskCancellationHandler { await loops.value } onCancel: { loops.cancel() }
+        // Every slot free again means every task taken has been answered.
+        for _ in 0..<maxConcurrentWorkflowTasks { await workflowSlots.acquire() }
+        for _ in 0..<maxConcurrentWorkflowTasks { workflowSlots.release() }
+        for _ in 0..<maxConcurrentActivities { await activitySlots.acquire() }
+        for _ in 0..<maxConcurrentActivities { activitySlots.release() }
     }
 
     /// Stops polling, lets running tasks finish, and hands the runs cached here back to the
@@ -159,23 +168,10 @@ public final class SpoolWorker: Sendable {
         }
     }
 
+    /// Cancels the poll loops (a cancelled poll returns nil and never swallows a task: the
+    /// matcher hands it to the next poller).
     private func cancelPolls() {
-        for cancel in polls.withLock({ Array($0.cancellers.values) }) { cancel() }
-    }
-
-    /// Runs one poll in its own task, registered so that ``stop()`` can cancel it (a cancelled
-    /// poll returns nil and never swallows a task: the matcher hands it to the next poller).
-    private func poll<T: Sendable>(_ body: @escaping @Sendable () async throws(SpoolError) -> T?) async -> T? {
-        let task = Task { () -> T? in (try? await body()) ?? nil }
-        let id = polls.withLock { polls -> UInt64 in
-            polls.next &+= 1
-            polls.cancellers[polls.next] = { task.cancel() }
-            return polls.next
-        }
-        if stopping.load(ordering: .acquiring) { task.cancel() }
-        let result = await withTaskCancellationHandler { await task.value } onCancel: { task.cancel() }
-        polls.withLock { _ = $0.cancellers.removeValue(forKey: id) }
-        return result
+        for loop in pollLoops.withLock({ $0 }) { loop.cancel() }
     }
 
     private var isStopping: Bool { stopping.load(ordering: .acquiring) || Task.isCancelled }
@@ -183,24 +179,22 @@ public final class SpoolWorker: Sendable {
     // MARK: Workflow tasks
 
     private func pollWorkflowTasks(_ queue: String) async {
-        await withTaskGroup(of: Void.self) { running in
-            while !isStopping {
-                await workflowSlots.acquire()
-                if isStopping {
-                    workflowSlots.release()
-                    break
-                }
-                let task = await poll { [engine, namespace, identity] () throws(SpoolError) in
-                    try await engine.pollWorkflowTaskQueue(namespace: namespace, taskQueue: queue, identity: identity, timeout: .seconds(30))
-                }
-                guard let task else {
-                    workflowSlots.release()
-                    continue
-                }
-                running.addTask {
-                    await self.handle(task)
-                    self.workflowSlots.release()
-                }
+        while !isStopping {
+            await workflowSlots.acquire()
+            if isStopping {
+                workflowSlots.release()
+                break
+            }
+            let task = try? await engine.pollWorkflowTaskQueue(namespace: namespace, taskQueue: queue, identity: identity,
+                                                               timeout: .seconds(30))
+            guard let task else {
+                workflowSlots.release()
+                continue
+            }
+            // Not a child of the loop: stopping the loop must not cancel a task being run.
+            Task {
+                await self.handle(task)
+                self.workflowSlots.release()
             }
         }
     }
@@ -265,24 +259,21 @@ public final class SpoolWorker: Sendable {
     // MARK: Activity tasks
 
     private func pollActivityTasks() async {
-        await withTaskGroup(of: Void.self) { running in
-            while !isStopping {
-                await activitySlots.acquire()
-                if isStopping {
-                    activitySlots.release()
-                    break
-                }
-                let task = await poll { [engine, namespace, taskQueue, identity] () throws(SpoolError) in
-                    try await engine.pollActivityTaskQueue(namespace: namespace, taskQueue: taskQueue, identity: identity, timeout: .seconds(30))
-                }
-                guard let task else {
-                    activitySlots.release()
-                    continue
-                }
-                running.addTask {
-                    await self.handle(task)
-                    self.activitySlots.release()
-                }
+        while !isStopping {
+            await activitySlots.acquire()
+            if isStopping {
+                activitySlots.release()
+                break
+            }
+            let task = try? await engine.pollActivityTaskQueue(namespace: namespace, taskQueue: taskQueue, identity: identity,
+                                                               timeout: .seconds(30))
+            guard let task else {
+                activitySlots.release()
+                continue
+            }
+            Task {
+                await self.handle(task)
+                self.activitySlots.release()
             }
         }
     }
