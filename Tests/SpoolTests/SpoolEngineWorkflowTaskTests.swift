@@ -162,4 +162,27 @@ import Testing
         #expect(token == task.taskToken)
         #expect(throws: SpoolError.self) { try TaskToken(serialized: [1, 2, 3]) }
     }
+
+    @Test func aTaskThatKeepsFailingBacksOff() async throws {
+        let h = try EngineHarness(durability: .sync)
+        let run = try await h.start(type: "unknown")
+        var delays: [Duration] = []
+        for attempt in Int32(1)...5 {
+            var waited = Duration.zero
+            var polled = try await h.pollWorkflowTask()
+            while polled == nil && waited < .seconds(60) {
+                await h.advance(.milliseconds(250))
+                waited += .milliseconds(250)
+                polled = try await h.pollWorkflowTask()
+            }
+            let task = try #require(polled, "attempt \(attempt) never came")
+            #expect(task.attempt == attempt)
+            delays.append(waited)
+            try await h.engine.respondWorkflowTaskFailed(taskToken: task.taskToken, failure: Failure(message: "unknown type"))
+            // A crash during a backoff keeps it.
+            if attempt == 4 { try await h.crashAndReopen() }
+        }
+        #expect(delays == [.zero, .zero, .seconds(1), .seconds(2), .seconds(4)])
+        #expect(try h.describe(run).executionInfo.status == .running)
+    }
 }

@@ -53,6 +53,7 @@ import Testing
             .activityHeartbeat(scheduledEventID: 5, details: [4, 4], time: time),
             .stickyTaskQueue(name: "sticky", scheduleToStartTimeout: .seconds(5)),
             .stickyTaskQueue(name: nil, scheduleToStartTimeout: nil),
+            .workflowTaskBackoff(scheduledEventID: 12, time: time),
         ]
         return TransitionRecord(runs: [.init(key: ExecutionKey(namespace: "default", workflowID: "w-é", runID: "r1"), changes: changes)])
     }

@@ -14,6 +14,7 @@ extension ExecutionState {
             w.signed(task.scheduledEventID); w.signed(Int64(task.attempt)); w.string(task.taskQueue)
             w.duration(task.startToCloseTimeout); w.timestamp(task.scheduledTime); w.signed(task.startedEventID)
             w.optional(task.startedTime) { $0.timestamp($1) }; w.string(task.identity); w.bool(task.isSticky)
+            w.optional(task.dispatchTime) { $0.timestamp($1) }
         }
         w.signed(previousStartedEventID)
         w.count(activities.count)
@@ -51,7 +52,7 @@ extension ExecutionState {
             WorkflowTaskInfo(scheduledEventID: try r.signed(), attempt: try r.int32(), taskQueue: try r.string(),
                              startToCloseTimeout: try r.duration(), scheduledTime: try r.timestamp(), startedEventID: try r.signed(),
                              startedTime: try r.optional { r throws(SpoolError) in try r.timestamp() }, identity: try r.string(),
-                             isSticky: try r.bool())
+                             isSticky: try r.bool(), dispatchTime: try r.optional { r throws(SpoolError) in try r.timestamp() })
         }
         state.previousStartedEventID = try r.signed()
         for _ in 0..<(try r.count()) {

@@ -53,6 +53,7 @@ struct TransitionRecord: Sendable, Equatable {
 extension StateChange {
     private enum Tag: UInt8 {
         case event = 1, bufferedEvent, flushedEvent, activityStarted, activityRetryScheduled, activityHeartbeat, stickyTaskQueue
+        case workflowTaskBackoff
     }
 
     func encode(into w: inout BinaryWriter) {
@@ -75,6 +76,9 @@ extension StateChange {
         case let .stickyTaskQueue(name, timeout):
             w.byte(Tag.stickyTaskQueue.rawValue)
             w.optional(name) { $0.string($1) }; w.duration(timeout)
+        case let .workflowTaskBackoff(scheduledEventID, time):
+            w.byte(Tag.workflowTaskBackoff.rawValue)
+            w.signed(scheduledEventID); w.timestamp(time)
         }
     }
 
@@ -96,6 +100,8 @@ extension StateChange {
         case .stickyTaskQueue:
             return .stickyTaskQueue(name: try r.optional { r throws(SpoolError) in try r.string() },
                                     scheduleToStartTimeout: try r.optionalDuration())
+        case .workflowTaskBackoff:
+            return .workflowTaskBackoff(scheduledEventID: try r.signed(), time: try r.timestamp())
         }
     }
 }

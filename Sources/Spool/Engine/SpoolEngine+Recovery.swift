@@ -119,7 +119,7 @@ extension SpoolEngine {
                 timers.schedule(.workflowTaskStartToClose(scheduledEventID: task.scheduledEventID, startedEventID: task.startedEventID),
                                 for: key, at: started.advanced(by: task.startToCloseTimeout))
             } else {
-                dispatchWorkflowTask(task, state: state)
+                dispatchOrDelayWorkflowTask(task, state: state)
             }
         }
         for activity in state.activities.values.sorted(by: { $0.scheduledEventID < $1.scheduledEventID }) {

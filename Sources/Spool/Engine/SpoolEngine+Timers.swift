@@ -46,7 +46,11 @@ extension SpoolEngine {
                                                            timeoutType: .startToClose)))
             try transition.flushBufferedEvents()
             if state.stickyTaskQueue != nil { try transition.record(.stickyTaskQueue(name: nil, scheduleToStartTimeout: nil)) }
-            try transition.scheduleWorkflowTaskIfNeeded(attempt: task.attempt + 1, sticky: false)
+            try transition.retryWorkflowTask(attempt: task.attempt + 1, policy: configuration.workflowTaskRetryPolicy)
+        case let .workflowTaskDispatch(scheduledEventID):
+            guard let task = state.workflowTask, task.scheduledEventID == scheduledEventID, task.startedEventID == 0 else { return }
+            // Its backoff ended: it goes on its queue (the record was written when it was scheduled).
+            dispatchWorkflowTask(task, state: state)
         case let .workflowTaskScheduleToStart(scheduledEventID):
             guard let task = state.workflowTask, task.scheduledEventID == scheduledEventID, task.startedEventID == 0, task.isSticky else { return }
             try moveOffStickyQueue(&transition)

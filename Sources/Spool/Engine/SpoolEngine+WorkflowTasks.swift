@@ -136,7 +136,7 @@ extension SpoolEngine {
                                                      cause: cause, failure: failure, identity: identity)))
         try transition.flushBufferedEvents()
         if state.stickyTaskQueue != nil { try transition.record(.stickyTaskQueue(name: nil, scheduleToStartTimeout: nil)) }
-        try transition.scheduleWorkflowTaskIfNeeded(attempt: task.attempt + 1, sticky: false)
+        try transition.retryWorkflowTask(attempt: task.attempt + 1, policy: configuration.workflowTaskRetryPolicy)
         return transition
     }
 

@@ -222,7 +222,7 @@ public final class SpoolEngine: Sendable {
                     }
                 case .workflowTaskScheduled:
                     if let task = state.workflowTask, task.scheduledEventID == event.eventID, task.startedEventID == 0 {
-                        dispatchWorkflowTask(task, state: state)
+                        dispatchOrDelayWorkflowTask(task, state: state)
                     }
                 case .workflowTaskStarted:
                     if let task = state.workflowTask, task.startedEventID == event.eventID {
@@ -252,6 +252,15 @@ public final class SpoolEngine: Sendable {
             default:
                 break
             }
+        }
+    }
+
+    /// Dispatches a scheduled workflow task, or sets a timer for the end of its backoff.
+    func dispatchOrDelayWorkflowTask(_ task: WorkflowTaskInfo, state: ExecutionState) {
+        if let time = task.dispatchTime, time > clock.now() {
+            timers.schedule(.workflowTaskDispatch(scheduledEventID: task.scheduledEventID), for: state.key, at: time)
+        } else {
+            dispatchWorkflowTask(task, state: state)
         }
     }
 

@@ -14,6 +14,11 @@ public struct SpoolEngineConfiguration: Sendable {
     public var firesTimersAutomatically = true
     /// The workflow task start-to-close timeout of starts that name none (Temporal: 10 s).
     public var defaultWorkflowTaskTimeout: Duration = .seconds(10)
+    /// The backoff of workflow tasks that keep failing or timing out: attempt 2 goes out at
+    /// once, attempt *n* ≥ 3 after `backoff(afterAttempt: n − 2)` (default 1 s, doubling, at
+    /// most 10 minutes). Only the intervals and coefficient are used.
+    public var workflowTaskRetryPolicy = RetryPolicy(initialInterval: .seconds(1), backoffCoefficient: 2,
+                                                     maximumInterval: .seconds(600))
     /// A checkpoint is written after this many appends (and on ``SpoolEngine/close()``), so an
     /// open after a crash replays at most about this many records. Nil: only on close.
     public var checkpointEveryRecords: Int? = 100_000

@@ -68,6 +68,8 @@ struct WorkflowTaskInfo: Sendable, Equatable {
     var identity = ""
     /// Whether the task was put on a sticky queue (only the new events go to the worker).
     var isSticky: Bool
+    /// When a retried task goes on its queue (backoff after repeated failures); nil: at once.
+    var dispatchTime: Timestamp? = nil
 }
 
 /// A pending activity.

@@ -28,6 +28,8 @@ enum StateChange: Sendable, Equatable {
     case activityHeartbeat(scheduledEventID: Int64, details: Payloads?, time: Timestamp)
     /// The last worker named a sticky queue (nil clears it).
     case stickyTaskQueue(name: String?, scheduleToStartTimeout: Duration?)
+    /// The workflow task just scheduled (a retry after repeated failures) goes on its queue at `time`.
+    case workflowTaskBackoff(scheduledEventID: Int64, time: Timestamp)
 }
 
 extension ExecutionState {
@@ -74,6 +76,11 @@ extension ExecutionState {
         case let .stickyTaskQueue(name, timeout):
             stickyTaskQueue = name
             stickyScheduleToStartTimeout = timeout
+        case let .workflowTaskBackoff(scheduledEventID, time):
+            guard workflowTask?.scheduledEventID == scheduledEventID, workflowTask?.startedEventID == 0 else {
+                throw key.error(.corruptRecord, "a backoff names no scheduled workflow task", eventID: scheduledEventID)
+            }
+            workflowTask?.dispatchTime = time
         }
     }
 

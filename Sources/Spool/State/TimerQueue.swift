@@ -7,6 +7,8 @@ import HeapModule
 enum TimerKind: Hashable, Sendable {
     case workflowTaskStartToClose(scheduledEventID: Int64, startedEventID: Int64)
     case workflowTaskScheduleToStart(scheduledEventID: Int64)
+    /// A retried workflow task's backoff ended: it goes on its queue (no log write).
+    case workflowTaskDispatch(scheduledEventID: Int64)
     case activityScheduleToStart(scheduledEventID: Int64, attempt: Int32)
     case activityStartToClose(scheduledEventID: Int64, attempt: Int32)
     case activityHeartbeat(scheduledEventID: Int64, attempt: Int32)

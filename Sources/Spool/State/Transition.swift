@@ -79,6 +79,17 @@ struct Transition {
         try add(.workflowTaskScheduled(.init(taskQueue: queue, startToCloseTimeout: state.workflowTaskTimeout, attempt: attempt)))
     }
 
+    /// Schedules attempt `attempt` of a workflow task that failed or timed out, on the normal
+    /// queue. The first retry goes out at once; from the third attempt on it waits
+    /// `policy.backoff(afterAttempt: attempt − 2)`, so a task that keeps failing (an unknown
+    /// workflow type) neither spins the workers nor grows the history fast.
+    mutating func retryWorkflowTask(attempt: Int32, policy: RetryPolicy) throws(SpoolError) {
+        try scheduleWorkflowTaskIfNeeded(attempt: attempt, sticky: false)
+        guard attempt >= 3, let task = state.workflowTask, task.attempt == attempt, task.startedEventID == 0 else { return }
+        try record(.workflowTaskBackoff(scheduledEventID: task.scheduledEventID,
+                                        time: now.advanced(by: policy.backoff(afterAttempt: attempt - 2))))
+    }
+
     /// Writes an activity's outcome: its ActivityTaskStarted (when the last attempt started),
     /// then `outcome(startedEventID)`, both buffered while a workflow task is started.
     mutating func addActivityOutcome(_ activity: ActivityInfo,
