@@ -228,4 +228,25 @@ import Testing
         #expect(try h.describe(run).bufferedEventCount == 0)
         #expect(try h.describe(run).pendingWorkflowTask == nil)
     }
+
+    @Test func closedRunsLeaveAfterTheirRetention() async throws {
+        let h = try EngineHarness()
+        let done = try await h.start("done")
+        try await h.engine.terminateWorkflowExecution(execution: done)
+        let open = try await h.start("open")
+        await h.advance(.seconds(7 * 24 * 3600 - 1))
+        #expect(try h.describe(done).executionInfo.status == .terminated)
+        await h.advance(.seconds(1))
+        #expect(throws: SpoolError.self) { try h.describe(done) }
+        #expect(h.engine.listWorkflowExecutions().map(\.execution) == [open])
+        // Its workflow id is free, even for a policy that rejects duplicates.
+        _ = try await h.start("done", reuse: .rejectDuplicate)
+        // A run closed before a crash and past its retention at reopen is dropped too.
+        try await h.engine.terminateWorkflowExecution(execution: open)
+        await h.engine.abandon()
+        h.clock.advance(by: .seconds(8 * 24 * 3600))
+        try await h.crashAndReopen()
+        #expect(h.engine.recovery?.droppedRuns == 2)
+        #expect(h.engine.listWorkflowExecutions().map(\.execution.workflowID) == ["done"])
+    }
 }

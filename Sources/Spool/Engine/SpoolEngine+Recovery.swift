@@ -15,6 +15,8 @@ public struct EngineRecoveryReport: Hashable, Sendable {
     public var runs: Int
     /// Open runs among them.
     public var openRuns: Int
+    /// Closed runs dropped because their retention had ended.
+    public var droppedRuns: Int = 0
 }
 
 extension SpoolEngine {
@@ -71,8 +73,19 @@ extension SpoolEngine {
             }
         }
         // A workflow id's current run is its newest: the one whose first record is last.
+        let now = clock.now()
         for run in runs.values.sorted(by: { ($0.recordOffsets.first ?? 0) < ($1.recordOffsets.first ?? 0) }) {
             let key = run.state.key
+            if let retention = configuration.closedRunRetention, let closed = run.state.closeTime {
+                if now >= closed.advanced(by: retention) {
+                    // Past its retention: dropped. It is the newest run of its workflow id so far, so
+                    // the id has no current run unless a newer one (later in this loop) takes it.
+                    registry.withShard(of: key.workflowKey) { shard in shard.currentRuns[key.workflowKey] = nil }
+                    report.droppedRuns += 1
+                    continue
+                }
+                timers.schedule(.retention, for: key, at: closed.advanced(by: retention))
+            }
             let handle = ExecutionHandle(state: run.state, creating: false, recordOffsets: run.recordOffsets)
             registry.withShard(of: key.workflowKey) { shard in
                 shard.runs[key] = handle

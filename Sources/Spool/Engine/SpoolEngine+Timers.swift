@@ -24,6 +24,13 @@ extension SpoolEngine {
         await handle.gate.lock()
         defer { handle.gate.unlock() }
         let state = handle.state
+        if entry.kind == .retention {
+            if let retention = configuration.closedRunRetention, let closed = state.closeTime,
+               clock.now() >= closed.advanced(by: retention), !handle.isRemoved {
+                drop(handle)
+            }
+            return
+        }
         guard state.isRunning, !handle.isRemoved else { return }
         var transition = Transition(state, now: clock.now())
         do {
@@ -31,6 +38,18 @@ extension SpoolEngine {
             if !transition.isEmpty { try await commit([(handle, transition)]) }
         } catch {
             logger.error("a timer's transition failed", metadata: ["run": "\(entry.key)", "timer": "\(entry.kind)", "error": "\(error)"])
+        }
+    }
+
+    /// Takes a closed run whose retention ended out of the registry (its workflow id is free
+    /// again); its records are garbage for compaction. The caller holds its gate.
+    func drop(_ handle: ExecutionHandle) {
+        handle.markRemoved()
+        registry.withShard(of: handle.key.workflowKey) { shard in
+            shard.runs[handle.key] = nil
+            if shard.currentRuns[handle.key.workflowKey] == handle.key.runID {
+                shard.currentRuns[handle.key.workflowKey] = nil
+            }
         }
     }
 
@@ -90,6 +109,8 @@ extension SpoolEngine {
             guard let timer = state.timers[timerID], timer.startedEventID == startedEventID, now >= timer.fireTime else { return }
             try transition.addWorkflowInput(.timerFired(.init(timerID: timerID, startedEventID: startedEventID)))
             try transition.scheduleWorkflowTaskIfNeeded()
+        case .retention:
+            break
         case .workflowRunTimeout:
             guard let timeout = state.workflowRunTimeout, now >= state.startTime.advanced(by: timeout) else { return }
             try transition.flushBufferedEvents()

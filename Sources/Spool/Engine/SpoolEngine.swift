@@ -215,6 +215,9 @@ public final class SpoolEngine: Sendable {
         for change in changes {
             switch change {
             case .event(let event):
+                if event.eventType.isClosing, let retention = configuration.closedRunRetention {
+                    timers.schedule(.retention, for: key, at: event.eventTime.advanced(by: retention))
+                }
                 switch event.attributes {
                 case .workflowExecutionStarted(let a):
                     if let timeout = a.workflowRunTimeout {

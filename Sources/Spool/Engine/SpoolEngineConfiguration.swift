@@ -19,6 +19,10 @@ public struct SpoolEngineConfiguration: Sendable {
     /// most 10 minutes). Only the intervals and coefficient are used.
     public var workflowTaskRetryPolicy = RetryPolicy(initialInterval: .seconds(1), backoffCoefficient: 2,
                                                      maximumInterval: .seconds(600))
+    /// How long a closed run stays after it closed (described, listed, its history readable, its
+    /// workflow id taken for reuse policies); then it is dropped and its records become garbage
+    /// for log compaction. Nil keeps closed runs for ever. Default 7 days.
+    public var closedRunRetention: Duration? = .seconds(7 * 24 * 3600)
     /// A checkpoint is written after this many appends (and on ``SpoolEngine/close()``), so an
     /// open after a crash replays at most about this many records. Nil: only on close.
     public var checkpointEveryRecords: Int? = 100_000

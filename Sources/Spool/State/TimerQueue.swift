@@ -17,6 +17,8 @@ enum TimerKind: Hashable, Sendable {
     case activityRetry(scheduledEventID: Int64, attempt: Int32)
     case userTimer(timerID: String, startedEventID: Int64)
     case workflowRunTimeout
+    /// A closed run's retention ended: it leaves the registry.
+    case retention
 }
 
 /// A timer in the heap.
