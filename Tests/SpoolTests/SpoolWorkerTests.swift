@@ -155,4 +155,17 @@ final class Gate: Sendable {
         }
         for waiter in waiters { waiter.resume() }
     }
+
+    @Test func theHistoryCacheKeepsTheMostRecentlyUsedRuns() {
+        var cache = HistoryCache(capacity: 10)
+        for index in 0..<10 { cache.store("r\(index)", []) }
+        _ = cache.history("r0")                          // r1 is now the least recently used
+        cache.store("r10", [])
+        cache.store("r11", [])                           // 12 > 10 + 1: back to 10
+        #expect(cache.history("r0") != nil)
+        #expect(cache.history("r1") == nil)
+        #expect(cache.history("r2") == nil)
+        #expect(cache.history("r3") != nil)
+        #expect(cache.history("r11") != nil)
+    }
 }

@@ -326,8 +326,10 @@ struct HistoryCache: Sendable {
         guard capacity > 0 else { return }
         clock &+= 1
         entries[runID] = (history, clock)
-        if entries.count > capacity, let oldest = entries.min(by: { $0.value.use < $1.value.use })?.key {
-            entries[oldest] = nil
+        // Evict in batches (the least recently used tenth), so a store costs O(log n) amortized.
+        if entries.count > capacity + max(1, capacity / 10) {
+            let oldest = entries.sorted { $0.value.use < $1.value.use }.prefix(entries.count - capacity)
+            for (key, _) in oldest { entries[key] = nil }
         }
     }
 
