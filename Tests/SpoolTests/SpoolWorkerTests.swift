@@ -156,6 +156,14 @@ final class Gate: Sendable {
         for waiter in waiters { waiter.resume() }
     }
 
+    @Test func aWorkerStopsPollingWhenTheEngineCloses() async throws {
+        let h = try EngineHarness()
+        let worker = SpoolWorker(engine: h.engine, taskQueue: "q", identity: "w1")
+        try await h.engine.close()
+        // Returns on its own: every poll fails with `closed`.
+        await worker.run()
+    }
+
     @Test func theHistoryCacheKeepsTheMostRecentlyUsedRuns() {
         var cache = HistoryCache(capacity: 10)
         for index in 0..<10 { cache.store("r\(index)", []) }

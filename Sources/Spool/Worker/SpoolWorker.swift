@@ -174,6 +174,15 @@ public final class SpoolWorker: Sendable {
         for loop in pollLoops.withLock({ $0 }) { loop.cancel() }
     }
 
+    /// A poll failed: stop when the engine is closed (every poll would fail at once), else wait a
+    /// little before the next one so that a failing log does not make the worker spin.
+    private func shouldPollAgain(after error: SpoolError) async -> Bool {
+        if error.code == .closed { return false }
+        logger.warning("a poll failed", metadata: ["queue": "\(taskQueue)", "error": "\(error)"])
+        try? await Task.sleep(for: .milliseconds(100))
+        return true
+    }
+
     private var isStopping: Bool { stopping.load(ordering: .acquiring) || Task.isCancelled }
 
     // MARK: Workflow tasks
@@ -185,9 +194,16 @@ public final class SpoolWorker: Sendable {
                 workflowSlots.release()
                 break
             }
-            let task = try? await engine.pollWorkflowTaskQueue(namespace: namespace, taskQueue: queue, identity: identity,
-                                                               timeout: .seconds(30))
-            guard let task else {
+            let polled: WorkflowTask?
+            do {
+                polled = try await engine.pollWorkflowTaskQueue(namespace: namespace, taskQueue: queue, identity: identity,
+                                                                timeout: .seconds(30))
+            } catch {
+                workflowSlots.release()
+                guard await shouldPollAgain(after: error) else { break }
+                continue
+            }
+            guard let task = polled else {
                 workflowSlots.release()
                 continue
             }
@@ -265,9 +281,16 @@ public final class SpoolWorker: Sendable {
                 activitySlots.release()
                 break
             }
-            let task = try? await engine.pollActivityTaskQueue(namespace: namespace, taskQueue: taskQueue, identity: identity,
-                                                               timeout: .seconds(30))
-            guard let task else {
+            let polled: ActivityTask?
+            do {
+                polled = try await engine.pollActivityTaskQueue(namespace: namespace, taskQueue: taskQueue, identity: identity,
+                                                                timeout: .seconds(30))
+            } catch {
+                activitySlots.release()
+                guard await shouldPollAgain(after: error) else { break }
+                continue
+            }
+            guard let task = polled else {
                 activitySlots.release()
                 continue
             }
