@@ -124,10 +124,14 @@ public final class SpoolEngine: Sendable {
     func dispatcher(_ namespace: String) -> Dispatcher<TaskReference> {
         dispatchers.withLock { dispatchers in
             if let existing = dispatchers[namespace] { return existing }
-            // The default configuration is valid by construction.
-            let created = try! Dispatcher<TaskReference>(clock: clock.matchingClock)
-            dispatchers[namespace] = created
-            return created
+            do {
+                let created = try Dispatcher<TaskReference>(clock: clock.matchingClock)
+                dispatchers[namespace] = created
+                return created
+            } catch {
+                // Only a bad DispatcherConfiguration throws, and the default one is valid: a bug here.
+                preconditionFailure("the default dispatcher configuration was refused: \(error)")
+            }
         }
     }
 
