@@ -186,4 +186,46 @@ import Testing
         let task = try #require(try await h.pollActivityTask("gpu"))
         #expect(task.activityType == "charge")
     }
+
+    @Test func eagerActivitiesComeBackStartedInTheWorkflowTaskResponse() async throws {
+        let h = try EngineHarness(durability: .sync)
+        let run = try await h.start()
+        let task = try #require(try await h.pollWorkflowTask())
+        func eager(_ id: String, queue: String = "") -> Command {
+            .scheduleActivityTask(.init(activityID: id, activityType: "charge", taskQueue: queue, startToCloseTimeout: .seconds(30),
+                                        requestEagerExecution: true))
+        }
+        let response = try await h.engine.respondWorkflowTaskCompleted(taskToken: task.taskToken,
+                                                                       commands: [eager("a"), eager("b", queue: "elsewhere")])
+        // Only the activity on the workflow's own queue is started eagerly.
+        #expect(response.activityTasks.map(\.activityID) == ["a"])
+        let activity = try #require(response.activityTasks.first)
+        #expect(activity.attempt == 1 && activity.taskToken.scheduledEventID == 5)
+        #expect(try await h.pollActivityTask("q") == nil)
+        #expect(try await h.pollActivityTask("elsewhere")?.activityID == "b")
+        #expect(try h.describe(run).pendingActivities.map(\.state) == [.started, .started])
+        try await h.engine.respondActivityTaskCompleted(taskToken: activity.taskToken, result: [1])
+        let history = try await h.history(run)
+        #expect(history.suffix(3).map(\.eventType) == [.activityTaskStarted, .activityTaskCompleted, .workflowTaskScheduled])
+        guard case .activityTaskCompleted(let completed) = history[history.count - 2].attributes else { Issue.record("completed"); return }
+        #expect(completed.scheduledEventID == 5 && completed.startedEventID == history[history.count - 3].eventID)
+    }
+
+    @Test func anEagerActivityWhoseWorkerDiedTimesOutAndRetriesThroughTheQueue() async throws {
+        let h = try EngineHarness(durability: .sync)
+        let run = try await h.start()
+        let task = try #require(try await h.pollWorkflowTask())
+        let response = try await h.engine.respondWorkflowTaskCompleted(
+            taskToken: task.taskToken,
+            commands: [.scheduleActivityTask(.init(activityID: "a", activityType: "charge", startToCloseTimeout: .seconds(30),
+                                                   requestEagerExecution: true))])
+        #expect(response.activityTasks.count == 1)
+        try await h.crashAndReopen()
+        #expect(try h.describe(run).pendingActivities.first?.state == .started)
+        #expect(try await h.pollActivityTask() == nil)
+        await h.advance(.seconds(30))
+        await h.advance(.seconds(1))
+        let retry = try #require(try await h.pollActivityTask())
+        #expect(retry.attempt == 2)
+    }
 }

@@ -33,14 +33,21 @@ extension SpoolEngine {
         try transition.record(.activityStarted(scheduledEventID: activity.scheduledEventID, attempt: activity.attempt, time: now,
                                                identity: identity, requestID: RequestID.next()))
         try await commit([(handle, transition)])
+        guard let started = transition.state.activities[activity.scheduledEventID] else { return nil }
+        return activityTask(for: started, state: transition.state)
+    }
+
+    /// The task handed to a worker for the started attempt of `activity`.
+    func activityTask(for activity: ActivityInfo, state: ExecutionState) -> ActivityTask {
         let a = activity.attributes
         return ActivityTask(
             taskToken: TaskToken(kind: .activity, key: state.key, scheduledEventID: activity.scheduledEventID, startedEventID: 0,
                                  attempt: activity.attempt),
             workflowNamespace: state.key.namespace, workflowType: state.workflowType, workflowExecution: state.key.execution,
             activityID: a.activityID, activityType: a.activityType, input: a.input, heartbeatDetails: activity.heartbeatDetails,
-            scheduledTime: activity.scheduledTime, currentAttemptScheduledTime: activity.attemptScheduledTime, startedTime: now,
-            attempt: activity.attempt, scheduleToCloseTimeout: a.scheduleToCloseTimeout, startToCloseTimeout: a.startToCloseTimeout,
+            scheduledTime: activity.scheduledTime, currentAttemptScheduledTime: activity.attemptScheduledTime,
+            startedTime: activity.startedTime ?? activity.attemptScheduledTime, attempt: activity.attempt,
+            scheduleToCloseTimeout: a.scheduleToCloseTimeout, startToCloseTimeout: a.startToCloseTimeout,
             heartbeatTimeout: a.heartbeatTimeout, retryPolicy: a.retryPolicy)
     }
 

@@ -2,7 +2,8 @@
 enum CommandOutcome {
     /// All commands were applied. `needsWorkflowTask`: they produced an event the workflow must
     /// see (an activity canceled before it started). `newRun`: a continue-as-new's run.
-    case accepted(needsWorkflowTask: Bool, newRun: (handle: ExecutionHandle, transition: Transition)?)
+    /// `eagerActivities`: scheduled event ids of activities to start for the responding worker.
+    case accepted(needsWorkflowTask: Bool, newRun: (handle: ExecutionHandle, transition: Transition)?, eagerActivities: [Int64])
     /// A command was invalid; the transition must be dropped.
     case rejected(WorkflowTaskFailedCause, String)
 }
@@ -13,6 +14,7 @@ extension SpoolEngine {
     func apply(_ commands: [Command], to transition: inout Transition, completedEventID: Int64,
                identity: String) throws(SpoolError) -> CommandOutcome {
         var needsWorkflowTask = false
+        var eagerActivities: [Int64] = []
         var continuation: (request: StartWorkflowExecutionRequest, runID: String, from: ExecutionState)?
         var closed = false
         for (index, command) in commands.enumerated() {
@@ -31,7 +33,11 @@ extension SpoolEngine {
                 case .failure(let rejection):
                     return .rejected(rejection.cause, "\(position) (ScheduleActivityTask '\(a.activityID)'): \(rejection.message)")
                 case .success(let attributes):
-                    try transition.add(.activityTaskScheduled(attributes))
+                    let scheduledEventID = try transition.add(.activityTaskScheduled(attributes))
+                    // Eager only on the workflow's own queue, as in Temporal: the responding worker polls it.
+                    if a.requestEagerExecution && attributes.taskQueue == transition.state.taskQueue {
+                        eagerActivities.append(scheduledEventID)
+                    }
                 }
             case .requestCancelActivityTask(let a):
                 guard let activity = transition.state.activities[a.scheduledEventID] else {
@@ -103,7 +109,7 @@ extension SpoolEngine {
         let newRun = try continuation.map { continuation throws(SpoolError) in
             try reserveContinuedRun(continuation.request, runID: continuation.runID, from: continuation.from, now: transition.now)
         }
-        return .accepted(needsWorkflowTask: needsWorkflowTask, newRun: newRun)
+        return .accepted(needsWorkflowTask: needsWorkflowTask, newRun: newRun, eagerActivities: eagerActivities)
     }
 
     private func closingCause(of command: Command) -> WorkflowTaskFailedCause {

@@ -78,8 +78,9 @@ extension SpoolEngine {
     /// - Parameter stickyAttributes: the worker's sticky queue for the run's next workflow tasks.
     /// - Throws: ``SpoolError/Code/staleTaskToken`` when the token does not name the run's started
     ///   workflow task (nothing changes); ``SpoolError/Code/notFound``; ``SpoolError/Code/storage``.
+    @discardableResult
     public func respondWorkflowTaskCompleted(taskToken: TaskToken, commands: [Command], identity: String = "",
-                                             stickyAttributes: StickyExecutionAttributes? = nil) async throws(SpoolError) {
+                                             stickyAttributes: StickyExecutionAttributes? = nil) async throws(SpoolError) -> RespondWorkflowTaskCompletedResponse {
         try checkOpen()
         let (handle, state, task) = try await lockStartedWorkflowTask(taskToken)
         defer { handle.gate.unlock() }
@@ -94,13 +95,21 @@ extension SpoolEngine {
             }
         }
         var newRun: (handle: ExecutionHandle, transition: Transition)?
+        var eager: [Int64] = []
         switch try apply(commands, to: &transition, completedEventID: completedEventID, identity: identity) {
         case .rejected(let cause, let message):
             transition = try failedWorkflowTask(state, task, cause: cause, failure: Failure(message: message), identity: identity, now: now)
-        case .accepted(let needsWorkflowTask, let continued):
+        case .accepted(let needsWorkflowTask, let continued, let eagerActivities):
             if transition.state.isRunning {
                 let flushed = try transition.flushBufferedEvents()
                 if flushed || needsWorkflowTask { try transition.scheduleWorkflowTaskIfNeeded() }
+                // Started in this same append: the worker gets them in the response, nothing is queued.
+                for scheduledEventID in eagerActivities {
+                    guard let activity = transition.state.activities[scheduledEventID], !activity.isStarted else { continue }
+                    try transition.record(.activityStarted(scheduledEventID: scheduledEventID, attempt: activity.attempt, time: now,
+                                                           identity: identity, requestID: RequestID.next()))
+                    eager.append(scheduledEventID)
+                }
             }
             newRun = continued
         }
@@ -113,6 +122,10 @@ extension SpoolEngine {
             throw error
         }
         newRun?.handle.gate.unlock()
+        let final = transition.state
+        return RespondWorkflowTaskCompletedResponse(activityTasks: eager.compactMap { scheduledEventID in
+            final.activities[scheduledEventID].map { activityTask(for: $0, state: final) }
+        })
     }
 
     /// Fails a started workflow task at the worker's request (an unknown workflow type, a

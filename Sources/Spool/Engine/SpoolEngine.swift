@@ -239,7 +239,8 @@ public final class SpoolEngine: Sendable {
                 case .activityTaskScheduled:
                     if let activity = state.activities[event.eventID] {
                         armScheduleToClose(activity, key: key)
-                        dispatchActivityTask(activity, key: key)
+                        // An eagerly started activity went to the worker in the response, not to the queue.
+                        if !activity.isStarted { dispatchActivityTask(activity, key: key) }
                     }
                 case .timerStarted(let a):
                     if let timer = state.timers[a.timerID], timer.startedEventID == event.eventID {

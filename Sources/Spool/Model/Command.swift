@@ -55,11 +55,16 @@ public struct ScheduleActivityTaskCommandAttributes: Hashable, Sendable {
     public var heartbeatTimeout: Duration?
     /// How failed attempts are retried; nil means Temporal's default policy.
     public var retryPolicy: RetryPolicy?
+    /// Ask for the activity's first attempt to come back started in the workflow task's
+    /// response (Temporal's eager activity execution), instead of through the queue. Honoured
+    /// when the activity's queue is the workflow's; otherwise the task goes on the queue.
+    public var requestEagerExecution: Bool
 
     /// The fields of a `ScheduleActivityTask` command.
     public init(activityID: String, activityType: String, taskQueue: String = "", input: Payloads? = nil,
                 scheduleToCloseTimeout: Duration? = nil, scheduleToStartTimeout: Duration? = nil,
-                startToCloseTimeout: Duration? = nil, heartbeatTimeout: Duration? = nil, retryPolicy: RetryPolicy? = nil) {
+                startToCloseTimeout: Duration? = nil, heartbeatTimeout: Duration? = nil, retryPolicy: RetryPolicy? = nil,
+                requestEagerExecution: Bool = false) {
         self.activityID = activityID
         self.activityType = activityType
         self.taskQueue = taskQueue
@@ -69,6 +74,7 @@ public struct ScheduleActivityTaskCommandAttributes: Hashable, Sendable {
         self.startToCloseTimeout = startToCloseTimeout
         self.heartbeatTimeout = heartbeatTimeout
         self.retryPolicy = retryPolicy
+        self.requestEagerExecution = requestEagerExecution
     }
 }
 

@@ -59,6 +59,14 @@ public struct ActivityTask: Sendable {
     public var retryPolicy: RetryPolicy
 }
 
+/// What a worker gets back when it completes a workflow task (Temporal's
+/// `RespondWorkflowTaskCompletedResponse`).
+public struct RespondWorkflowTaskCompletedResponse: Sendable {
+    /// The first attempts of the activities scheduled with `requestEagerExecution`, already
+    /// started for this worker: run them and respond as for polled tasks.
+    public var activityTasks: [ActivityTask]
+}
+
 /// What an activity worker learns from a heartbeat.
 public struct RecordActivityTaskHeartbeatResponse: Hashable, Sendable {
     /// The workflow asked to cancel the activity: stop, then report it canceled.

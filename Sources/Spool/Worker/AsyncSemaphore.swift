@@ -32,6 +32,15 @@ final class AsyncSemaphore: Sendable {
         }
     }
 
+    /// Takes a slot if one is free now.
+    func tryAcquire() -> Bool {
+        state.withLock { state in
+            guard state.available > 0 else { return false }
+            state.available -= 1
+            return true
+        }
+    }
+
     func release() {
         let next = state.withLock { state -> UnsafeContinuation<Void, Never>? in
             if let waiter = state.waiters.popFirst() { return waiter }
