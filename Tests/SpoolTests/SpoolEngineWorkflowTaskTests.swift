@@ -185,4 +185,23 @@ import Testing
         #expect(delays == [.zero, .zero, .seconds(1), .seconds(2), .seconds(4)])
         #expect(try h.describe(run).executionInfo.status == .running)
     }
+
+    @Test func anEagerStartReturnsTheFirstWorkflowTaskStarted() async throws {
+        let h = try EngineHarness()
+        let response = try await h.engine.startWorkflowExecution(.init(workflowID: "w", workflowType: "order", taskQueue: "q",
+                                                                       identity: "local-worker", requestEagerExecution: true))
+        let task = try #require(response.eagerWorkflowTask)
+        #expect(task.startedEventID == 3)
+        #expect(task.history.map(\.eventType) == [.workflowExecutionStarted, .workflowTaskScheduled, .workflowTaskStarted])
+        guard case .workflowTaskStarted(let started) = task.history[2].attributes else { Issue.record("started"); return }
+        #expect(started.identity == "local-worker" && started.scheduledEventID == 2)
+        #expect(try await h.pollWorkflowTask() == nil)
+        try await h.engine.respondWorkflowTaskCompleted(taskToken: task.taskToken, commands: [.completeWorkflowExecution(.init())])
+        #expect(try h.describe(WorkflowExecution(workflowID: "w")).executionInfo.status == .completed)
+        // A start that finds the run already open returns no task.
+        _ = try await h.start("open")
+        let existing = try await h.engine.startWorkflowExecution(.init(workflowID: "open", workflowType: "order", taskQueue: "q",
+                                                                       workflowIDConflictPolicy: .useExisting, requestEagerExecution: true))
+        #expect(existing.eagerWorkflowTask == nil && !existing.started)
+    }
 }

@@ -51,6 +51,29 @@ let orderWorkflow: WorkflowDefinition = { context in
         await running.value
     }
 
+    @Test func workflowsStartedThroughTheWorkerRunTheirFirstTaskThereAtOnce() async throws {
+        let h = try EngineHarness()
+        let worker = SpoolWorker(engine: h.engine, taskQueue: "q", identity: "w1")
+        worker.registerWorkflow("order", orderWorkflow)
+        worker.registerActivity("charge") { context in context.task.input }
+        let running = Task { await worker.run() }
+        for index in 0..<5 {
+            let response = try await worker.startWorkflow(.init(workflowID: "eager-\(index)", workflowType: "order", taskQueue: "q",
+                                                                input: [UInt8(index)]))
+            #expect(response.started)
+            guard case .workflowExecutionCompleted(let completed) = try await closeEvent(h, WorkflowExecution(workflowID: "eager-\(index)",
+                                                                                                          runID: response.runID))?.attributes else {
+                Issue.record("eager-\(index) did not complete"); continue
+            }
+            #expect(completed.result == [UInt8(index)])
+            let history = try await h.history(WorkflowExecution(workflowID: "eager-\(index)"))
+            guard case .workflowTaskStarted(let started) = history[2].attributes else { Issue.record("started"); continue }
+            #expect(started.identity == "w1")
+        }
+        await worker.stop()
+        await running.value
+    }
+
     @Test func aWorkerRunsAtMostItsCapacityOfActivities() async throws {
         let h = try EngineHarness()
         let worker = SpoolWorker(engine: h.engine, taskQueue: "q", identity: "w1", maxConcurrentActivities: 2)

@@ -11,6 +11,8 @@ import Testing
 ///     SPOOL_BENCH_WORKFLOWS=20000 swift test -c release --filter SpoolWorkerThroughputTests
 @Suite struct SpoolWorkerThroughputTests {
     static let count = getenv("SPOOL_BENCH_WORKFLOWS").flatMap { Int(String(cString: $0)) }
+    /// Start through a worker (eager workflow start) when `SPOOL_BENCH_EAGER_START` is set.
+    static let eagerStart = getenv("SPOOL_BENCH_EAGER_START") != nil
     /// Workflows in flight at once (`SPOOL_BENCH_CLIENTS`, default 256).
     static let clients = getenv("SPOOL_BENCH_CLIENTS").flatMap { Int(String(cString: $0)) } ?? 256
 
@@ -42,8 +44,10 @@ import Testing
             for client in 0..<clients {
                 group.addTask {
                     for index in stride(from: client, to: count, by: clients) {
-                        let run = try await engine.startWorkflowExecution(.init(workflowID: "wf-\(index)", workflowType: "order",
-                                                                                taskQueue: "bench", input: [1]))
+                        let request = StartWorkflowExecutionRequest(workflowID: "wf-\(index)", workflowType: "order",
+                                                                    taskQueue: "bench", input: [1])
+                        let run = Self.eagerStart ? try await workers[index % workers.count].startWorkflow(request)
+                                                  : try await engine.startWorkflowExecution(request)
                         _ = try await engine.getWorkflowExecutionHistory(
                             execution: WorkflowExecution(workflowID: "wf-\(index)", runID: run.runID), waitNewEvent: true,
                             historyEventFilterType: .closeEvent)

@@ -27,7 +27,7 @@ extension SpoolEngine {
                     throw error
                 }
                 handle.gate.unlock()
-                return StartWorkflowExecutionResponse(runID: handle.key.runID, started: true)
+                return started(handle, transition)
             case .terminateThenStart(let running):
                 await running.gate.lock()
                 defer { running.gate.unlock() }
@@ -44,9 +44,16 @@ extension SpoolEngine {
                     throw error
                 }
                 handle.gate.unlock()
-                return StartWorkflowExecutionResponse(runID: handle.key.runID, started: true)
+                return started(handle, transition)
             }
         }
+    }
+
+    /// The response for a run this call started, with its first workflow task if it was started eagerly.
+    private func started(_ handle: ExecutionHandle, _ transition: Transition) -> StartWorkflowExecutionResponse {
+        let history = transition.changes.compactMap(\.writtenEvent)
+        return StartWorkflowExecutionResponse(runID: handle.key.runID, started: true,
+                                              eagerWorkflowTask: workflowTask(from: transition.state, history: history))
     }
 
     private enum StartDecision {
@@ -137,6 +144,10 @@ extension SpoolEngine {
         var transition = Transition(state, now: now)
         try transition.add(.workflowExecutionStarted(started))
         try transition.scheduleWorkflowTaskIfNeeded()
+        if request.requestEagerExecution, continuedFrom == nil, let task = transition.state.workflowTask {
+            try transition.add(.workflowTaskStarted(.init(scheduledEventID: task.scheduledEventID, identity: request.identity,
+                                                          requestID: RequestID.next())))
+        }
         return (ExecutionHandle(state: transition.state, creating: true), transition)
     }
 

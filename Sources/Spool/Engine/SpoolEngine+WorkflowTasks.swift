@@ -35,7 +35,8 @@ extension SpoolEngine {
         return try workflowTask(from: transition.state, history: history(of: handle))
     }
 
-    private func workflowTask(from state: ExecutionState, history events: [HistoryEvent]) -> WorkflowTask? {
+    /// The task handed to a worker for the run's started workflow task; nil when none is started.
+    func workflowTask(from state: ExecutionState, history events: [HistoryEvent]) -> WorkflowTask? {
         guard let task = state.workflowTask, let startedTime = task.startedTime else { return nil }
         let history = task.isSticky && Int(state.previousStartedEventID) <= events.count
             ? Array(events[Int(state.previousStartedEventID)...])

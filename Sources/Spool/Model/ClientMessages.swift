@@ -22,13 +22,17 @@ public struct StartWorkflowExecutionRequest: Hashable, Sendable {
     public var workflowIDReusePolicy: WorkflowIDReusePolicy
     /// What to do when an open run with this workflow id exists.
     public var workflowIDConflictPolicy: WorkflowIDConflictPolicy
+    /// Start the first workflow task for the caller (a worker of `taskQueue` in this process)
+    /// in the same append and return it in the response (Temporal's eager workflow start),
+    /// instead of putting it on the queue. `identity` is the worker's.
+    public var requestEagerExecution: Bool
 
     /// A start request.
     public init(namespace: String = defaultNamespace, workflowID: String, workflowType: String, taskQueue: String,
                 input: Payloads? = nil, workflowRunTimeout: Duration? = nil, workflowTaskTimeout: Duration? = nil,
                 identity: String = "", requestID: String = "",
                 workflowIDReusePolicy: WorkflowIDReusePolicy = .allowDuplicate,
-                workflowIDConflictPolicy: WorkflowIDConflictPolicy = .fail) {
+                workflowIDConflictPolicy: WorkflowIDConflictPolicy = .fail, requestEagerExecution: Bool = false) {
         self.namespace = namespace
         self.workflowID = workflowID
         self.workflowType = workflowType
@@ -40,6 +44,7 @@ public struct StartWorkflowExecutionRequest: Hashable, Sendable {
         self.requestID = requestID
         self.workflowIDReusePolicy = workflowIDReusePolicy
         self.workflowIDConflictPolicy = workflowIDConflictPolicy
+        self.requestEagerExecution = requestEagerExecution
     }
 }
 
@@ -49,6 +54,9 @@ public struct StartWorkflowExecutionResponse: Hashable, Sendable {
     public var runID: String
     /// Whether this call started the run.
     public var started: Bool
+    /// The run's first workflow task, started for the caller, when it asked for eager execution
+    /// and this call started the run.
+    public var eagerWorkflowTask: WorkflowTask? = nil
 }
 
 /// A summary of a run (Temporal's `WorkflowExecutionInfo`).

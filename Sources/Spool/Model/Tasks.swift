@@ -1,5 +1,5 @@
 /// A workflow task handed to a worker (Temporal's `PollWorkflowTaskQueueResponse`).
-public struct WorkflowTask: Sendable {
+public struct WorkflowTask: Hashable, Sendable {
     /// Hand back with the outcome.
     public var taskToken: TaskToken
     /// The run.
@@ -24,7 +24,7 @@ public struct WorkflowTask: Sendable {
 }
 
 /// An activity task handed to a worker (Temporal's `PollActivityTaskQueueResponse`).
-public struct ActivityTask: Sendable {
+public struct ActivityTask: Hashable, Sendable {
     /// Hand back with the outcome and with heartbeats.
     public var taskToken: TaskToken
     /// The namespace of the workflow that scheduled it.

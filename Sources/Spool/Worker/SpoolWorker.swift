@@ -191,6 +191,34 @@ public final class SpoolWorker: Sendable {
 
     private var isStopping: Bool { stopping.load(ordering: .acquiring) || Task.isCancelled }
 
+    /// Starts a run and, when it is on this worker's queue and a workflow task slot is free,
+    /// runs its first workflow task here at once (eager workflow start: the start and the task's
+    /// start are one append, and the task never goes through the queue).
+    /// - Throws: as ``SpoolEngine/startWorkflowExecution(_:)``.
+    @discardableResult
+    public func startWorkflow(_ request: StartWorkflowExecutionRequest) async throws(SpoolError) -> StartWorkflowExecutionResponse {
+        var request = request
+        let eager = request.namespace == namespace && request.taskQueue == taskQueue && !isStopping && workflowSlots.tryAcquire()
+        request.requestEagerExecution = eager
+        if eager { request.identity = identity }
+        let response: StartWorkflowExecutionResponse
+        do {
+            response = try await engine.startWorkflowExecution(request)
+        } catch {
+            if eager { workflowSlots.release() }
+            throw error
+        }
+        if let task = response.eagerWorkflowTask {
+            Task {
+                await self.handle(task)
+                self.workflowSlots.release()
+            }
+        } else if eager {
+            workflowSlots.release()
+        }
+        return response
+    }
+
     // MARK: Workflow tasks
 
     private func pollWorkflowTasks(_ queue: String) async {
