@@ -141,6 +141,19 @@ import Testing
         #expect(close.nextPageToken == nil)
     }
 
+    @Test func aCancelledLongPollReturnsAtOnce() async throws {
+        let h = try EngineHarness()
+        let run = try await h.start()
+        let token = try #require(try await h.engine.getWorkflowExecutionHistory(execution: run, waitNewEvent: true).nextPageToken)
+        let engine = h.engine
+        let poll = Task { try await engine.getWorkflowExecutionHistory(execution: run, nextPageToken: token, waitNewEvent: true) }
+        while h.clock.sleeperCount == 0 { await Task.yield() }
+        poll.cancel()
+        let page = try await poll.value
+        #expect(page.history.isEmpty)
+        #expect(page.nextPageToken == token)
+    }
+
     @Test func longPollTimesOutOnTheEngineClock() async throws {
         let h = try EngineHarness()
         let run = try await h.start()
