@@ -7,8 +7,7 @@ import Testing
 @testable import Spool
 
 /// An engine on a fresh directory under /tmp, with a manual clock and timers fired by hand.
-final class EngineHarness: @unchecked Sendable {
-    // Mutated only by the test that owns the harness (reopen), never concurrently.
+final class EngineHarness {
     let directory: String
     let clock: ManualMatchingClock
     let durability: Durability
@@ -93,6 +92,10 @@ final class EngineHarness: @unchecked Sendable {
         try engine.describeWorkflowExecution(execution: execution)
     }
 }
+
+// `engine` is replaced (reopen) only by the test that owns the harness, never while another task
+// uses it; everything else is immutable.
+extension EngineHarness: @unchecked Sendable {}
 
 typealias EngineSnapshot = [String: (DescribeWorkflowExecutionResponse, [HistoryEvent])]
 
