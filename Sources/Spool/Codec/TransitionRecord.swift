@@ -1,0 +1,107 @@
+/// The payload of one log record: the changes of one state transition, for one run or (for
+/// continue-as-new and terminate-and-start) two runs that must change together.
+///
+/// Layout (version 1):
+///
+/// ```
+/// version u8 = 1 | run count varint | per run: namespace str, workflow id str, run id str,
+///                                      change count varint, changes
+/// change: tag u8 | fields (see encode)
+/// ```
+struct TransitionRecord: Sendable, Equatable {
+    static let version: UInt8 = 1
+
+    struct RunChanges: Sendable, Equatable {
+        var key: ExecutionKey
+        var changes: [StateChange]
+    }
+
+    var runs: [RunChanges]
+
+    func encoded() -> [UInt8] {
+        var w = BinaryWriter()
+        w.byte(Self.version)
+        w.count(runs.count)
+        for run in runs {
+            w.string(run.key.namespace)
+            w.string(run.key.workflowID)
+            w.string(run.key.runID)
+            w.count(run.changes.count)
+            for change in run.changes { change.encode(into: &w) }
+        }
+        return w.bytes
+    }
+
+    static func decode(_ bytes: [UInt8], context: String) throws(SpoolError) -> TransitionRecord {
+        var r = BinaryReader(bytes, context: context)
+        let version = try r.byte()
+        guard version == Self.version else {
+            throw r.corrupt("record version \(version) is not one this build reads (\(Self.version)); a newer Spool wrote it")
+        }
+        var runs: [RunChanges] = []
+        for _ in 0..<(try r.count()) {
+            let key = ExecutionKey(namespace: try r.string(), workflowID: try r.string(), runID: try r.string())
+            var changes: [StateChange] = []
+            for _ in 0..<(try r.count()) { changes.append(try StateChange.decode(from: &r)) }
+            runs.append(RunChanges(key: key, changes: changes))
+        }
+        guard r.isAtEnd else { throw r.corrupt("bytes left after the last change") }
+        return TransitionRecord(runs: runs)
+    }
+}
+
+extension StateChange {
+    private enum Tag: UInt8 {
+        case event = 1, bufferedEvent, flushedEvent, activityStarted, activityRetryScheduled, activityHeartbeat, stickyTaskQueue
+        case workflowTaskBackoff
+    }
+
+    func encode(into w: inout BinaryWriter) {
+        switch self {
+        case .event(let event):
+            w.byte(Tag.event.rawValue); event.encode(into: &w)
+        case .bufferedEvent(let event):
+            w.byte(Tag.bufferedEvent.rawValue); event.encode(into: &w)
+        case .flushedEvent(let event):
+            w.byte(Tag.flushedEvent.rawValue); event.encode(into: &w)
+        case let .activityStarted(scheduledEventID, attempt, time, identity, requestID):
+            w.byte(Tag.activityStarted.rawValue)
+            w.signed(scheduledEventID); w.signed(Int64(attempt)); w.timestamp(time); w.string(identity); w.string(requestID)
+        case let .activityRetryScheduled(scheduledEventID, attempt, time, failure):
+            w.byte(Tag.activityRetryScheduled.rawValue)
+            w.signed(scheduledEventID); w.signed(Int64(attempt)); w.timestamp(time); failure.encode(into: &w)
+        case let .activityHeartbeat(scheduledEventID, details, time):
+            w.byte(Tag.activityHeartbeat.rawValue)
+            w.signed(scheduledEventID); w.payload(details); w.timestamp(time)
+        case let .stickyTaskQueue(name, timeout):
+            w.byte(Tag.stickyTaskQueue.rawValue)
+            w.optional(name) { $0.string($1) }; w.duration(timeout)
+        case let .workflowTaskBackoff(scheduledEventID, time):
+            w.byte(Tag.workflowTaskBackoff.rawValue)
+            w.signed(scheduledEventID); w.timestamp(time)
+        }
+    }
+
+    static func decode(from r: inout BinaryReader) throws(SpoolError) -> StateChange {
+        let raw = try r.byte()
+        guard let tag = Tag(rawValue: raw) else { throw r.corrupt("\(raw) is not a state change tag") }
+        switch tag {
+        case .event: return .event(try HistoryEvent.decode(from: &r))
+        case .bufferedEvent: return .bufferedEvent(try HistoryEvent.decode(from: &r))
+        case .flushedEvent: return .flushedEvent(try HistoryEvent.decode(from: &r))
+        case .activityStarted:
+            return .activityStarted(scheduledEventID: try r.signed(), attempt: try r.int32(), time: try r.timestamp(),
+                                    identity: try r.string(), requestID: try r.string())
+        case .activityRetryScheduled:
+            return .activityRetryScheduled(scheduledEventID: try r.signed(), attempt: try r.int32(), time: try r.timestamp(),
+                                           failure: try r.failure())
+        case .activityHeartbeat:
+            return .activityHeartbeat(scheduledEventID: try r.signed(), details: try r.optionalPayload(), time: try r.timestamp())
+        case .stickyTaskQueue:
+            return .stickyTaskQueue(name: try r.optional { r throws(SpoolError) in try r.string() },
+                                    scheduleToStartTimeout: try r.optionalDuration())
+        case .workflowTaskBackoff:
+            return .workflowTaskBackoff(scheduledEventID: try r.signed(), time: try r.timestamp())
+        }
+    }
+}

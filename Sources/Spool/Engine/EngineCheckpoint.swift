@@ -1,0 +1,159 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import SpoolLog
+
+/// A snapshot of every run's state and of where its records are in the log, taken so that
+/// opening replays only the log after it (`DIR/checkpoint`).
+///
+/// Layout (version 1): `"SPEC"`, version u8, replay-from offset varint, run count varint; per
+/// run its ``ExecutionState`` (see ExecutionState+Codec) and its record offsets (count, then
+/// deltas); then a CRC32C (little endian) of everything before it. It is written to
+/// `checkpoint.tmp`, fsynced, renamed over `checkpoint`, and the directory fsynced.
+///
+/// Consistency without stopping the world: the replay-from offset is read *before* the runs
+/// are visited, and each run is read under its gate (so no transition of it is half-published).
+/// A record at or after replay-from is replayed only for runs whose last checkpointed record is
+/// older than it, so a record reflected in the snapshot is never applied twice, and one that is
+/// not is never skipped.
+struct EngineCheckpoint: Equatable {
+    static let fileName = "checkpoint"
+    static let magic: [UInt8] = Array("SPEC".utf8)
+    static let version: UInt8 = 1
+
+    struct Run: Equatable {
+        var state: ExecutionState
+        var recordOffsets: [UInt64]
+    }
+
+    var replayFrom: UInt64
+    var runs: [Run]
+
+    func encoded() -> [UInt8] {
+        var w = BinaryWriter(capacity: 64 + runs.count * 128)
+        for byte in Self.magic { w.byte(byte) }
+        w.byte(Self.version)
+        w.unsigned(replayFrom)
+        w.count(runs.count)
+        for run in runs {
+            run.state.encode(into: &w)
+            w.count(run.recordOffsets.count)
+            var previous: UInt64 = 0
+            for offset in run.recordOffsets {
+                w.unsigned(offset &- previous)
+                previous = offset
+            }
+        }
+        var bytes = w.bytes
+        let crc = CRC32C.checksum(bytes)
+        withUnsafeBytes(of: crc.littleEndian) { bytes.append(contentsOf: $0) }
+        return bytes
+    }
+
+    static func decode(_ bytes: [UInt8]) throws(SpoolError) -> EngineCheckpoint {
+        guard bytes.count >= Self.magic.count + 5 else { throw SpoolError(.corruptRecord, "the checkpoint is \(bytes.count) bytes long") }
+        let body = Array(bytes[..<(bytes.count - 4)])
+        let stored = bytes[(bytes.count - 4)...].reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+        guard CRC32C.checksum(body) == stored else { throw SpoolError(.corruptRecord, "the checkpoint's checksum does not match") }
+        var r = BinaryReader(body, context: "checkpoint")
+        for byte in Self.magic where try r.byte() != byte { throw r.corrupt("not a Spool engine checkpoint") }
+        let version = try r.byte()
+        guard version == Self.version else { throw r.corrupt("checkpoint version \(version) is not one this build reads") }
+        let replayFrom = try r.unsigned()
+        var runs: [Run] = []
+        for _ in 0..<(try r.count()) {
+            let state = try ExecutionState.decode(from: &r)
+            var offsets: [UInt64] = []
+            var previous: UInt64 = 0
+            for _ in 0..<(try r.count()) {
+                let (offset, overflow) = previous.addingReportingOverflow(try r.unsigned())
+                guard !overflow else { throw r.corrupt("a record offset overflows") }
+                offsets.append(offset)
+                previous = offset
+            }
+            guard !offsets.isEmpty else { throw r.corrupt("run \(state.key) has no records") }
+            runs.append(Run(state: state, recordOffsets: offsets))
+        }
+        guard r.isAtEnd else { throw r.corrupt("bytes left after the last run") }
+        return EngineCheckpoint(replayFrom: replayFrom, runs: runs)
+    }
+}
+
+/// Reads and writes the checkpoint file through the log's system-call layer (so fault-injection
+/// tests cover it too).
+struct CheckpointStore {
+    let directory: String
+    let syscalls: any Syscalls
+
+    var path: String { directory + "/" + EngineCheckpoint.fileName }
+
+    /// The file's bytes; nil when there is none.
+    func read() throws(SpoolError) -> [UInt8]? {
+        let fd: Int32
+        do {
+            fd = try syscalls.open(path, flags: O_RDONLY | O_CLOEXEC, mode: 0)
+        } catch {
+            if error.errno == ENOENT { return nil }
+            throw SpoolError(.io, "cannot open the checkpoint \(path)", underlying: error)
+        }
+        defer { syscalls.close(fd) }
+        do {
+            let size = Int(try syscalls.fileSize(fd))
+            var bytes = [UInt8](repeating: 0, count: size)
+            var done = 0
+            while done < size {
+                let n = try bytes.withUnsafeMutableBytes { buffer throws(SystemError) -> Int in
+                    try syscalls.pread(fd, into: UnsafeMutableRawBufferPointer(rebasing: buffer[done...]), at: Int64(done))
+                }
+                if n == 0 { break }
+                done += n
+            }
+            return Array(bytes.prefix(done))
+        } catch {
+            throw SpoolError(.io, "cannot read the checkpoint \(path)", underlying: error)
+        }
+    }
+
+    /// Creates the data directory (mode 0700) if it does not exist, and makes its entry durable
+    /// in its parent, as the log does for its own directory.
+    func createDirectory() throws(SpoolError) {
+        do {
+            try syscalls.mkdir(directory, mode: 0o700)
+        } catch {
+            if error.errno == EEXIST { return }
+            throw SpoolError(.io, "cannot create the data directory \(directory)", underlying: error)
+        }
+        let parent = directory.lastIndex(of: "/").map { $0 == directory.startIndex ? "/" : String(directory[..<$0]) } ?? "."
+        do {
+            try syncDirectory(parent)
+        } catch {
+            throw SpoolError(.io, "cannot sync the parent of the data directory \(directory)", underlying: error)
+        }
+    }
+
+    private func syncDirectory(_ path: String) throws(SystemError) {
+        let fd = try syscalls.open(path, flags: O_RDONLY | O_DIRECTORY | O_CLOEXEC, mode: 0)
+        defer { syscalls.close(fd) }
+        try syscalls.fsync(fd)
+    }
+
+    /// Replaces the file atomically.
+    func write(_ bytes: [UInt8]) throws(SpoolError) {
+        let temporary = path + ".tmp"
+        do {
+            let fd = try syscalls.open(temporary, flags: O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode: 0o600)
+            defer { syscalls.close(fd) }
+            var done = 0
+            while done < bytes.count {
+                done += try bytes.withUnsafeBytes { buffer throws(SystemError) -> Int in
+                    try syscalls.pwrite(fd, UnsafeRawBufferPointer(rebasing: buffer[done...]), at: Int64(done))
+                }
+            }
+            try syscalls.fsync(fd)
+            try syscalls.rename(temporary, to: path)
+            try syncDirectory(directory)
+        } catch {
+            throw SpoolError(.io, "cannot write the checkpoint \(path)", underlying: error)
+        }
+    }
+}

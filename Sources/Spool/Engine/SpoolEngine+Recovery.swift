@@ -1,0 +1,188 @@
+import Logging
+import SpoolLog
+
+/// What the last open found and did, for tests and operators.
+public struct EngineRecoveryReport: Hashable, Sendable {
+    /// Whether a valid checkpoint was loaded.
+    public var usedCheckpoint: Bool
+    /// Why a checkpoint file was ignored (unreadable, damaged, not matching the log), if one was.
+    public var ignoredCheckpoint: String?
+    /// Runs restored from the checkpoint.
+    public var runsFromCheckpoint: Int
+    /// Log records decoded (those after the checkpoint, or all of them without one).
+    public var recordsReplayed: Int
+    /// Runs in the registry after open.
+    public var runs: Int
+    /// Open runs among them.
+    public var openRuns: Int
+    /// Closed runs dropped because their retention had ended.
+    public var droppedRuns: Int = 0
+}
+
+extension SpoolEngine {
+    /// Loads the checkpoint, replays the log after it into the registry, then re-queues every
+    /// pending task and re-arms every timer of the open runs. Runs are rebuilt with
+    /// ``ExecutionState/apply(_:)``, the code the live path uses, so the rebuilt state is the
+    /// state the process had at its last durable append.
+    func recover() throws(SpoolError) -> EngineRecoveryReport {
+        var report = EngineRecoveryReport(usedCheckpoint: false, ignoredCheckpoint: nil, runsFromCheckpoint: 0,
+                                          recordsReplayed: 0, runs: 0, openRuns: 0)
+        var runs: [ExecutionKey: EngineCheckpoint.Run] = [:]
+        var replayFrom = log.startOffset
+        if let checkpoint = try loadCheckpoint(&report) {
+            for run in checkpoint.runs { runs[run.state.key] = run }
+            replayFrom = checkpoint.replayFrom
+            report.usedCheckpoint = true
+            report.runsFromCheckpoint = runs.count
+        }
+        var reader = log.reader(from: replayFrom)
+        while true {
+            let entry: LogRecord?
+            do {
+                entry = try reader.next()
+            } catch {
+                throw SpoolError(.storage, "reading the history log failed", underlying: error)
+            }
+            guard let entry else { break }
+            report.recordsReplayed += 1
+            let record = try TransitionRecord.decode(entry.payload, context: "history log record at offset \(entry.offset)")
+            for change in record.runs {
+                var run: EngineCheckpoint.Run
+                if let existing = runs[change.key] {
+                    // Already in the checkpoint's state of this run.
+                    if let last = existing.recordOffsets.last, last >= entry.offset { continue }
+                    run = existing
+                } else {
+                    guard case .event(let first) = change.changes.first, case .workflowExecutionStarted(let started) = first.attributes else {
+                        throw change.key.error(.corruptRecord, "record at offset \(entry.offset) changes a run that was never started")
+                    }
+                    run = EngineCheckpoint.Run(state: ExecutionState(key: change.key, started: started, startTime: first.eventTime),
+                                               recordOffsets: [])
+                }
+                for stateChange in change.changes {
+                    do {
+                        try run.state.apply(stateChange)
+                    } catch {
+                        var error = error
+                        error.message += " (history log record at offset \(entry.offset))"
+                        throw error
+                    }
+                }
+                run.recordOffsets.append(entry.offset)
+                runs[change.key] = run
+            }
+        }
+        // A workflow id's current run is its newest: the one whose first record is last.
+        let now = clock.now()
+        for run in runs.values.sorted(by: { ($0.recordOffsets.first ?? 0) < ($1.recordOffsets.first ?? 0) }) {
+            let key = run.state.key
+            if let retention = configuration.closedRunRetention, let closed = run.state.closeTime {
+                if now >= closed.advanced(by: retention) {
+                    // Past its retention: dropped. It is the newest run of its workflow id so far, so
+                    // the id has no current run unless a newer one (later in this loop) takes it.
+                    registry.withShard(of: key.workflowKey) { shard in shard.currentRuns[key.workflowKey] = nil }
+                    report.droppedRuns += 1
+                    continue
+                }
+                timers.schedule(.retention, for: key, at: closed.advanced(by: retention))
+            }
+            let handle = ExecutionHandle(state: run.state, creating: false, recordOffsets: run.recordOffsets)
+            registry.withShard(of: key.workflowKey) { shard in
+                shard.runs[key] = handle
+                shard.currentRuns[key.workflowKey] = key.runID
+            }
+            report.runs += 1
+            if run.state.isRunning {
+                report.openRuns += 1
+                restoreEffects(of: run.state)
+            }
+        }
+        return report
+    }
+
+    /// The checkpoint, if there is a valid one that fits this log. A damaged or foreign one is
+    /// ignored (the whole log is replayed instead, which gives the same state) and reported.
+    private func loadCheckpoint(_ report: inout EngineRecoveryReport) throws(SpoolError) -> EngineCheckpoint? {
+        guard let bytes = try checkpointStore.read() else { return nil }
+        do throws(SpoolError) {
+            let checkpoint = try EngineCheckpoint.decode(bytes)
+            guard checkpoint.replayFrom >= log.startOffset, checkpoint.replayFrom <= log.endOffset,
+                  checkpoint.runs.allSatisfy({ ($0.recordOffsets.last ?? 0) < log.endOffset }) else {
+                throw SpoolError(.corruptRecord, "it names log offsets the log does not hold (log \(log.startOffset)..<\(log.endOffset), "
+                                 + "replay from \(checkpoint.replayFrom))")
+            }
+            return checkpoint
+        } catch {
+            report.ignoredCheckpoint = error.message
+            logger.warning("ignoring the engine checkpoint; replaying the whole log",
+                           metadata: ["path": "\(checkpointStore.path)", "reason": "\(error.message)"])
+            return nil
+        }
+    }
+
+    /// Re-queues the pending tasks of an open run and re-arms its timers.
+    func restoreEffects(of state: ExecutionState) {
+        let key = state.key
+        let now = clock.now()
+        if let timeout = state.workflowRunTimeout {
+            timers.schedule(.workflowRunTimeout, for: key, at: state.startTime.advanced(by: timeout))
+        }
+        if let task = state.workflowTask {
+            if let started = task.startedTime {
+                timers.schedule(.workflowTaskStartToClose(scheduledEventID: task.scheduledEventID, startedEventID: task.startedEventID),
+                                for: key, at: started.advanced(by: task.startToCloseTimeout))
+            } else {
+                dispatchOrDelayWorkflowTask(task, state: state)
+            }
+        }
+        for activity in state.activities.values.sorted(by: { $0.scheduledEventID < $1.scheduledEventID }) {
+            armScheduleToClose(activity, key: key)
+            if activity.isStarted {
+                armStartedActivity(activity, key: key)
+            } else if activity.attemptScheduledTime > now {
+                timers.schedule(.activityRetry(scheduledEventID: activity.scheduledEventID, attempt: activity.attempt), for: key,
+                                at: activity.attemptScheduledTime)
+            } else {
+                dispatchActivityTask(activity, key: key)
+            }
+        }
+        for timer in state.timers.values.sorted(by: { $0.startedEventID < $1.startedEventID }) {
+            timers.schedule(.userTimer(timerID: timer.timerID, startedEventID: timer.startedEventID), for: key, at: timer.fireTime)
+        }
+    }
+
+    /// Writes a checkpoint of every run, so that the next open replays only the log after it.
+    /// Transitions go on meanwhile (each run is read under its gate, one at a time). The engine
+    /// does this on ``close()`` and after every
+    /// ``SpoolEngineConfiguration/checkpointEveryRecords`` appends.
+    ///
+    /// Cost: the encoded state of every run (a closed run is its summary and record offsets),
+    /// written and fsynced once.
+    /// - Throws: ``SpoolError/Code/io`` when the file cannot be written; ``SpoolError/Code/storage``
+    ///   when the log cannot be flushed.
+    public func checkpoint() async throws(SpoolError) {
+        await checkpointGate.lock()
+        defer { checkpointGate.unlock() }
+        let started = ContinuousClock.now
+        defer { metrics.checkpointLatency.recordNanoseconds((ContinuousClock.now - started).nanoseconds) }
+        // Read before visiting the runs: every record below it is reflected in the runs visited.
+        let replayFrom = log.endOffset
+        var runs: [EngineCheckpoint.Run] = []
+        for handle in registry.allHandles() {
+            await handle.gate.lock()
+            if !handle.isRemoved && handle.isVisible {
+                let offsets = handle.historyOrOffsets.offsets
+                if !offsets.isEmpty { runs.append(EngineCheckpoint.Run(state: handle.state, recordOffsets: offsets)) }
+            }
+            handle.gate.unlock()
+        }
+        // With .none or .interval durability, records the checkpoint reflects must be on disk before it is.
+        do {
+            try await log.flush()
+        } catch {
+            throw SpoolError(.storage, "the history log could not be flushed for a checkpoint", underlying: error as? LogError)
+        }
+        try checkpointStore.write(EngineCheckpoint(replayFrom: replayFrom, runs: runs).encoded())
+        appendsSinceCheckpoint.store(0, ordering: .relaxed)
+    }
+}

@@ -1,0 +1,177 @@
+extension SpoolEngine {
+    /// Starts a run: writes WorkflowExecutionStarted (event 1) and WorkflowTaskScheduled (event 2)
+    /// in one durable append, then puts the first workflow task on `taskQueue`.
+    ///
+    /// If a run with the same workflow id is open, `workflowIDConflictPolicy` decides (reject by
+    /// default; `useExisting` returns it; `terminateExisting` terminates it and starts the new run
+    /// in the same append). If only closed runs exist, `workflowIDReusePolicy` decides. A retried
+    /// request with the `requestID` of the open run returns that run.
+    /// - Throws: ``SpoolError/Code/invalidArgument`` for an empty workflow id or type, a bad queue
+    ///   name or a timeout that is not positive; ``SpoolError/Code/workflowExecutionAlreadyStarted``;
+    ///   ``SpoolError/Code/storage``; ``SpoolError/Code/closed``.
+    @discardableResult
+    public func startWorkflowExecution(_ request: StartWorkflowExecutionRequest) async throws(SpoolError) -> StartWorkflowExecutionResponse {
+        try checkOpen()
+        try validate(request)
+        let workflowKey = WorkflowKey(namespace: request.namespace, workflowID: request.workflowID)
+        while true {
+            let decision = try decideStart(request, workflowKey: workflowKey)
+            switch decision {
+            case .existing(let runID):
+                return StartWorkflowExecutionResponse(runID: runID, started: false)
+            case .start(let handle, let transition, let previousRunID):
+                do {
+                    try await commit([(handle, transition)])
+                } catch {
+                    unreserve(handle, previousRunID: previousRunID)
+                    throw error
+                }
+                handle.gate.unlock()
+                return started(handle, transition)
+            case .terminateThenStart(let running):
+                await running.gate.lock()
+                defer { running.gate.unlock() }
+                // The run may have closed, or another start may have replaced it, while we waited.
+                guard let (handle, transition, previousRunID) = try reserveAfterTermination(request, workflowKey: workflowKey,
+                                                                                            running: running) else { continue }
+                var termination = Transition(running.state, now: transition.now)
+                try terminate(&termination, reason: "terminated by a start with the same workflow id (run \(handle.key.runID))",
+                              details: nil, identity: request.identity)
+                do {
+                    try await commit([(running, termination), (handle, transition)])
+                } catch {
+                    unreserve(handle, previousRunID: previousRunID)
+                    throw error
+                }
+                handle.gate.unlock()
+                return started(handle, transition)
+            }
+        }
+    }
+
+    /// The response for a run this call started, with its first workflow task if it was started eagerly.
+    private func started(_ handle: ExecutionHandle, _ transition: Transition) -> StartWorkflowExecutionResponse {
+        let history = transition.changes.compactMap(\.writtenEvent)
+        return StartWorkflowExecutionResponse(runID: handle.key.runID, started: true,
+                                              eagerWorkflowTask: workflowTask(from: transition.state, history: history))
+    }
+
+    private enum StartDecision {
+        case existing(runID: String)
+        case start(ExecutionHandle, Transition, previousRunID: String?)
+        case terminateThenStart(ExecutionHandle)
+    }
+
+    private func validate(_ request: StartWorkflowExecutionRequest) throws(SpoolError) {
+        func invalid(_ message: String) -> SpoolError {
+            SpoolError(.invalidArgument, message, namespace: request.namespace, workflowID: request.workflowID)
+        }
+        if request.namespace.isEmpty { throw invalid("the namespace is empty") }
+        if request.workflowID.isEmpty { throw invalid("the workflow id is empty") }
+        if request.workflowType.isEmpty { throw invalid("the workflow type is empty") }
+        try validateQueueName(request.taskQueue, what: "the task queue")
+        if let timeout = request.workflowRunTimeout, timeout <= .zero { throw invalid("workflowRunTimeout must be positive") }
+        if let timeout = request.workflowTaskTimeout, timeout <= .zero { throw invalid("workflowTaskTimeout must be positive") }
+    }
+
+    /// Checks the policies against the runs of the workflow id and, when a run is to be started,
+    /// claims the id for it (the new run is in the registry, invisible, its gate held by us).
+    private func decideStart(_ request: StartWorkflowExecutionRequest, workflowKey: WorkflowKey) throws(SpoolError) -> StartDecision {
+        let now = clock.now()
+        return try registry.withShard(of: workflowKey) { shard throws(SpoolError) -> StartDecision in
+            let previousRunID = shard.currentRuns[workflowKey]
+            if let previousRunID,
+               let previous = shard.runs[ExecutionKey(namespace: workflowKey.namespace, workflowID: workflowKey.workflowID, runID: previousRunID)] {
+                let state = previous.state
+                if state.isRunning {
+                    if !request.requestID.isEmpty && state.requestID == request.requestID { return .existing(runID: previousRunID) }
+                    if request.workflowIDReusePolicy == .terminateIfRunning { return .terminateThenStart(previous) }
+                    switch request.workflowIDConflictPolicy {
+                    case .fail:
+                        throw previous.key.error(.workflowExecutionAlreadyStarted,
+                                                 "a run with this workflow id is open (conflict policy: fail)")
+                    case .useExisting:
+                        return .existing(runID: previousRunID)
+                    case .terminateExisting:
+                        return .terminateThenStart(previous)
+                    }
+                }
+                switch request.workflowIDReusePolicy {
+                case .allowDuplicate, .terminateIfRunning:
+                    break
+                case .allowDuplicateFailedOnly:
+                    if state.status == .completed || state.status == .continuedAsNew {
+                        throw previous.key.error(.workflowExecutionAlreadyStarted,
+                                                 "the previous run \(state.status) and the reuse policy allows a new run only after a failure")
+                    }
+                case .rejectDuplicate:
+                    throw previous.key.error(.workflowExecutionAlreadyStarted,
+                                             "a run with this workflow id exists and the reuse policy rejects duplicates")
+                }
+            }
+            let (handle, transition) = try makeRun(request, workflowKey: workflowKey, now: now, continuedFrom: nil)
+            shard.runs[handle.key] = handle
+            shard.currentRuns[workflowKey] = handle.key.runID
+            return .start(handle, transition, previousRunID: previousRunID)
+        }
+    }
+
+    private func reserveAfterTermination(_ request: StartWorkflowExecutionRequest, workflowKey: WorkflowKey,
+                                         running: ExecutionHandle) throws(SpoolError) -> (ExecutionHandle, Transition, String?)? {
+        let now = clock.now()
+        return try registry.withShard(of: workflowKey) { shard throws(SpoolError) -> (ExecutionHandle, Transition, String?)? in
+            guard shard.currentRuns[workflowKey] == running.key.runID, running.state.isRunning else { return nil }
+            let (handle, transition) = try makeRun(request, workflowKey: workflowKey, now: now, continuedFrom: nil)
+            shard.runs[handle.key] = handle
+            shard.currentRuns[workflowKey] = handle.key.runID
+            return (handle, transition, running.key.runID)
+        }
+    }
+
+    /// A new run's handle (gate held, invisible) and its first transition: WorkflowExecutionStarted
+    /// and WorkflowTaskScheduled.
+    func makeRun(_ request: StartWorkflowExecutionRequest, workflowKey: WorkflowKey, now: Timestamp,
+                 continuedFrom: ExecutionState?, runID: String = RunID.generate()) throws(SpoolError) -> (ExecutionHandle, Transition) {
+        let key = ExecutionKey(namespace: workflowKey.namespace, workflowID: workflowKey.workflowID, runID: runID)
+        let started = WorkflowExecutionStartedEventAttributes(
+            workflowType: request.workflowType, taskQueue: request.taskQueue, input: request.input,
+            workflowRunTimeout: request.workflowRunTimeout,
+            workflowTaskTimeout: request.workflowTaskTimeout ?? configuration.defaultWorkflowTaskTimeout,
+            continuedExecutionRunID: continuedFrom?.key.runID ?? "",
+            firstExecutionRunID: continuedFrom?.firstExecutionRunID ?? runID,
+            identity: request.identity, requestID: request.requestID, attempt: 1)
+        let state = ExecutionState(key: key, started: started, startTime: now)
+        var transition = Transition(state, now: now)
+        try transition.add(.workflowExecutionStarted(started))
+        try transition.scheduleWorkflowTaskIfNeeded()
+        if request.requestEagerExecution, continuedFrom == nil, let task = transition.state.workflowTask {
+            try transition.add(.workflowTaskStarted(.init(scheduledEventID: task.scheduledEventID, identity: request.identity,
+                                                          requestID: RequestID.next())))
+        }
+        return (ExecutionHandle(state: transition.state, creating: true), transition)
+    }
+
+    /// Takes a run whose creation failed out of the registry and gives the workflow id back to
+    /// its previous run.
+    func unreserve(_ handle: ExecutionHandle, previousRunID: String?) {
+        handle.markRemoved()
+        registry.withShard(of: handle.key.workflowKey) { shard in
+            shard.runs[handle.key] = nil
+            if shard.currentRuns[handle.key.workflowKey] == handle.key.runID {
+                shard.currentRuns[handle.key.workflowKey] = previousRunID
+            }
+        }
+        handle.gate.unlock()
+    }
+
+    /// Adds a termination to `transition`: the started workflow task fails (ForceCloseCommand),
+    /// buffered events are written, then WorkflowExecutionTerminated.
+    func terminate(_ transition: inout Transition, reason: String, details: Payloads?, identity: String) throws(SpoolError) {
+        if let task = transition.state.workflowTask, task.startedEventID != 0 {
+            try transition.add(.workflowTaskFailed(.init(scheduledEventID: task.scheduledEventID, startedEventID: task.startedEventID,
+                                                         cause: .forceCloseCommand, failure: nil, identity: identity)))
+        }
+        try transition.flushBufferedEvents()
+        try transition.add(.workflowExecutionTerminated(.init(reason: reason, details: details, identity: identity)))
+    }
+}

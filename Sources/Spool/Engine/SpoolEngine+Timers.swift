@@ -1,0 +1,120 @@
+import Logging
+
+extension SpoolEngine {
+    /// Fires every timer due now (timeouts, retry backoffs, user timers, sticky fallbacks) and
+    /// returns once their transitions are durable; repeats while firing makes more timers due.
+    ///
+    /// The engine's timer loop calls this; tests that drive a manual clock (with
+    /// ``SpoolEngineConfiguration/firesTimersAutomatically`` off) call it after each advance.
+    public func fireDueTimers() async {
+        while true {
+            let due = timers.popDue(now: clock.now())
+            if due.isEmpty { return }
+            metrics.timersFired.increment(by: due.count)
+            await withTaskGroup(of: Void.self) { group in
+                for entry in due {
+                    group.addTask { await self.fire(entry) }
+                }
+            }
+        }
+    }
+
+    private func fire(_ entry: TimerEntry) async {
+        guard let handle = registry.handle(entry.key) else { return }
+        await handle.gate.lock()
+        defer { handle.gate.unlock() }
+        let state = handle.state
+        if entry.kind == .retention {
+            if let retention = configuration.closedRunRetention, let closed = state.closeTime,
+               clock.now() >= closed.advanced(by: retention), !handle.isRemoved {
+                drop(handle)
+            }
+            return
+        }
+        guard state.isRunning, !handle.isRemoved else { return }
+        var transition = Transition(state, now: clock.now())
+        do {
+            try fire(entry.kind, state: state, into: &transition)
+            if !transition.isEmpty { try await commit([(handle, transition)]) }
+        } catch {
+            logger.error("a timer's transition failed", metadata: ["run": "\(entry.key)", "timer": "\(entry.kind)", "error": "\(error)"])
+        }
+    }
+
+    /// Takes a closed run whose retention ended out of the registry (its workflow id is free
+    /// again); its records are garbage for compaction. The caller holds its gate.
+    func drop(_ handle: ExecutionHandle) {
+        handle.markRemoved()
+        registry.withShard(of: handle.key.workflowKey) { shard in
+            shard.runs[handle.key] = nil
+            if shard.currentRuns[handle.key.workflowKey] == handle.key.runID {
+                shard.currentRuns[handle.key.workflowKey] = nil
+            }
+        }
+    }
+
+    /// Adds what a due timer does to `transition`, if the state it was set for is still current.
+    private func fire(_ kind: TimerKind, state: ExecutionState, into transition: inout Transition) throws(SpoolError) {
+        let now = transition.now
+        let key = state.key
+        switch kind {
+        case let .workflowTaskStartToClose(scheduledEventID, startedEventID):
+            guard let task = state.workflowTask, task.scheduledEventID == scheduledEventID, task.startedEventID == startedEventID,
+                  let started = task.startedTime, now >= started.advanced(by: task.startToCloseTimeout) else { return }
+            try transition.add(.workflowTaskTimedOut(.init(scheduledEventID: scheduledEventID, startedEventID: startedEventID,
+                                                           timeoutType: .startToClose)))
+            try transition.flushBufferedEvents()
+            if state.stickyTaskQueue != nil { try transition.record(.stickyTaskQueue(name: nil, scheduleToStartTimeout: nil)) }
+            try transition.retryWorkflowTask(attempt: task.attempt + 1, policy: configuration.workflowTaskRetryPolicy)
+        case let .workflowTaskDispatch(scheduledEventID):
+            guard let task = state.workflowTask, task.scheduledEventID == scheduledEventID, task.startedEventID == 0 else { return }
+            // Its backoff ended: it goes on its queue (the record was written when it was scheduled).
+            dispatchWorkflowTask(task, state: state)
+        case let .workflowTaskScheduleToStart(scheduledEventID):
+            guard let task = state.workflowTask, task.scheduledEventID == scheduledEventID, task.startedEventID == 0, task.isSticky else { return }
+            try moveOffStickyQueue(&transition)
+        case let .activityScheduleToStart(scheduledEventID, attempt):
+            guard let activity = state.activities[scheduledEventID], activity.attempt == attempt, !activity.isStarted,
+                  let timeout = activity.attributes.scheduleToStartTimeout,
+                  now >= activity.attemptScheduledTime.advanced(by: timeout) else { return }
+            try endAttempt(of: activity, failure: .timeout(.scheduleToStart, lastHeartbeatDetails: activity.heartbeatDetails),
+                           timeout: .scheduleToStart, identity: "", in: &transition)
+        case let .activityStartToClose(scheduledEventID, attempt):
+            guard let activity = state.activities[scheduledEventID], activity.attempt == attempt,
+                  let started = activity.startedTime, now >= started.advanced(by: activity.attributes.startToCloseTimeout) else { return }
+            try endAttempt(of: activity, failure: .timeout(.startToClose, lastHeartbeatDetails: activity.heartbeatDetails),
+                           timeout: .startToClose, identity: "", in: &transition)
+        case let .activityHeartbeat(scheduledEventID, attempt):
+            guard let activity = state.activities[scheduledEventID], activity.attempt == attempt,
+                  let started = activity.startedTime, let timeout = activity.attributes.heartbeatTimeout else { return }
+            let lastBeat = max(started, activity.lastHeartbeatTime ?? started)
+            let deadline = lastBeat.advanced(by: timeout)
+            guard now >= deadline else {
+                // It heartbeated since this timer was set: wait for the gap after the latest beat.
+                timers.schedule(kind, for: key, at: deadline)
+                return
+            }
+            try endAttempt(of: activity, failure: .timeout(.heartbeat, lastHeartbeatDetails: activity.heartbeatDetails),
+                           timeout: .heartbeat, identity: "", in: &transition)
+        case let .activityScheduleToClose(scheduledEventID):
+            guard let activity = state.activities[scheduledEventID], let timeout = activity.attributes.scheduleToCloseTimeout,
+                  now >= activity.scheduledTime.advanced(by: timeout) else { return }
+            try endAttempt(of: activity, failure: .timeout(.scheduleToClose, lastHeartbeatDetails: activity.heartbeatDetails),
+                           timeout: .scheduleToClose, identity: "", in: &transition)
+        case let .activityRetry(scheduledEventID, attempt):
+            guard let activity = state.activities[scheduledEventID], activity.attempt == attempt, !activity.isStarted else { return }
+            // The retry's record was written when the attempt failed; going on the queue writes nothing.
+            dispatchActivityTask(activity, key: key)
+        case let .userTimer(timerID, startedEventID):
+            guard let timer = state.timers[timerID], timer.startedEventID == startedEventID, now >= timer.fireTime else { return }
+            try transition.addWorkflowInput(.timerFired(.init(timerID: timerID, startedEventID: startedEventID)))
+            try transition.scheduleWorkflowTaskIfNeeded()
+        case .retention:
+            break
+        case .workflowRunTimeout:
+            guard let timeout = state.workflowRunTimeout, now >= state.startTime.advanced(by: timeout) else { return }
+            try transition.flushBufferedEvents()
+            try transition.add(.workflowExecutionTimedOut(.init(retryState: .retryPolicyNotSet)))
+        }
+    }
+}

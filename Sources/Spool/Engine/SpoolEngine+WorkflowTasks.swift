@@ -1,0 +1,203 @@
+import SpoolMatching
+
+extension SpoolEngine {
+    /// Waits up to `timeout` for a workflow task on `taskQueue`, records WorkflowTaskStarted
+    /// (durable before this returns) and returns the task with its history; nil when the time is
+    /// up or the calling task is cancelled. Tasks whose run moved on while they were queued are
+    /// skipped.
+    /// - Throws: ``SpoolError/Code/invalidArgument`` for a bad queue name; ``SpoolError/Code/storage``;
+    ///   ``SpoolError/Code/closed``.
+    public func pollWorkflowTaskQueue(namespace: String = defaultNamespace, taskQueue: String, identity: String = "",
+                                      timeout: Duration = .seconds(60)) async throws(SpoolError) -> WorkflowTask? {
+        try checkOpen()
+        let queue = try self.queue(namespace: namespace, name: taskQueue, kind: .workflow)
+        let deadline = clock.matchingClock.now().advanced(by: timeout)
+        while let queued = await queue.poll(until: deadline) {
+            if let task = try await startWorkflowTask(queued.payload, identity: identity) { return task }
+            metrics.staleTasksSkipped.increment()
+        }
+        return nil
+    }
+
+    /// Records WorkflowTaskStarted for the task `reference` names if it is still the run's
+    /// scheduled workflow task; nil otherwise.
+    private func startWorkflowTask(_ reference: TaskReference, identity: String) async throws(SpoolError) -> WorkflowTask? {
+        guard let handle = registry.handle(reference.key) else { return nil }
+        await handle.gate.lock()
+        defer { handle.gate.unlock() }
+        let state = handle.state
+        guard state.isRunning, let task = state.workflowTask, task.scheduledEventID == reference.scheduledEventID,
+              task.attempt == reference.attempt, task.startedEventID == 0 else { return nil }
+        var transition = Transition(state, now: clock.now())
+        try transition.add(.workflowTaskStarted(.init(scheduledEventID: task.scheduledEventID, identity: identity,
+                                                      requestID: RequestID.next())))
+        try await commit([(handle, transition)])
+        return try workflowTask(from: transition.state, history: history(of: handle))
+    }
+
+    /// The task handed to a worker for the run's started workflow task; nil when none is started.
+    func workflowTask(from state: ExecutionState, history events: [HistoryEvent]) -> WorkflowTask? {
+        guard let task = state.workflowTask, let startedTime = task.startedTime else { return nil }
+        let history = task.isSticky && Int(state.previousStartedEventID) <= events.count
+            ? Array(events[Int(state.previousStartedEventID)...])
+            : events
+        return WorkflowTask(
+            taskToken: TaskToken(kind: .workflow, key: state.key, scheduledEventID: task.scheduledEventID,
+                                 startedEventID: task.startedEventID, attempt: task.attempt),
+            workflowExecution: state.key.execution, workflowType: state.workflowType,
+            previousStartedEventID: state.previousStartedEventID, startedEventID: task.startedEventID, attempt: task.attempt,
+            history: history, workflowExecutionTaskQueue: state.taskQueue, scheduledTime: task.scheduledTime, startedTime: startedTime)
+    }
+
+    /// Locks the run a workflow task token names and checks that the token names its started
+    /// workflow task. The caller must unlock the gate.
+    private func lockStartedWorkflowTask(_ token: TaskToken) async throws(SpoolError) -> (ExecutionHandle, ExecutionState, WorkflowTaskInfo) {
+        guard token.kind == .workflow else {
+            throw token.key.error(.invalidTaskToken, "an activity task token was given for a workflow task", eventID: token.scheduledEventID)
+        }
+        let handle = try await lockRun(namespace: token.namespace, execution: token.execution)
+        let state = handle.state
+        guard state.isRunning, let task = state.workflowTask, task.scheduledEventID == token.scheduledEventID,
+              task.startedEventID == token.startedEventID, token.startedEventID != 0, task.attempt == token.attempt else {
+            handle.gate.unlock()
+            throw token.key.error(.staleTaskToken, "the workflow task is no longer started (it completed, failed or timed out)",
+                                  eventID: token.scheduledEventID)
+        }
+        return (handle, state, task)
+    }
+
+    /// Completes a started workflow task with the workflow's commands, applied in order, all or
+    /// none, in one durable append: WorkflowTaskCompleted, the commands' events, the events
+    /// buffered meanwhile, and a new WorkflowTaskScheduled if those buffered events (or an
+    /// activity canceled before it started) need the workflow's attention.
+    ///
+    /// An invalid command (an unknown activity or timer, a duplicate id, a bad timeout, a command
+    /// after a closing command, a closing command while new events wait) does not fail the call:
+    /// the task is recorded as WorkflowTaskFailed with the command's cause, nothing else changes,
+    /// and a new attempt is scheduled.
+    ///
+    /// - Parameter stickyAttributes: the worker's sticky queue for the run's next workflow tasks.
+    /// - Throws: ``SpoolError/Code/staleTaskToken`` when the token does not name the run's started
+    ///   workflow task (nothing changes); ``SpoolError/Code/notFound``; ``SpoolError/Code/storage``.
+    @discardableResult
+    public func respondWorkflowTaskCompleted(taskToken: TaskToken, commands: [Command], identity: String = "",
+                                             stickyAttributes: StickyExecutionAttributes? = nil) async throws(SpoolError) -> RespondWorkflowTaskCompletedResponse {
+        try checkOpen()
+        let (handle, state, task) = try await lockStartedWorkflowTask(taskToken)
+        defer { handle.gate.unlock() }
+        let now = clock.now()
+        var transition = Transition(state, now: now)
+        let completedEventID = try transition.add(.workflowTaskCompleted(.init(
+            scheduledEventID: task.scheduledEventID, startedEventID: task.startedEventID, identity: identity)))
+        if let sticky = stickyAttributes {
+            try validateQueueName(sticky.workerTaskQueue, what: "the sticky queue")
+            if sticky.workerTaskQueue != state.stickyTaskQueue || sticky.scheduleToStartTimeout != state.stickyScheduleToStartTimeout {
+                try transition.record(.stickyTaskQueue(name: sticky.workerTaskQueue, scheduleToStartTimeout: sticky.scheduleToStartTimeout))
+            }
+        }
+        var newRun: (handle: ExecutionHandle, transition: Transition)?
+        var eager: [Int64] = []
+        switch try apply(commands, to: &transition, completedEventID: completedEventID, identity: identity) {
+        case .rejected(let cause, let message):
+            transition = try failedWorkflowTask(state, task, cause: cause, failure: Failure(message: message), identity: identity, now: now)
+        case .accepted(let needsWorkflowTask, let continued, let eagerActivities):
+            if transition.state.isRunning {
+                let flushed = try transition.flushBufferedEvents()
+                if flushed || needsWorkflowTask { try transition.scheduleWorkflowTaskIfNeeded() }
+                // Started in this same append: the worker gets them in the response, nothing is queued.
+                for scheduledEventID in eagerActivities {
+                    guard let activity = transition.state.activities[scheduledEventID], !activity.isStarted else { continue }
+                    try transition.record(.activityStarted(scheduledEventID: scheduledEventID, attempt: activity.attempt, time: now,
+                                                           identity: identity, requestID: RequestID.next()))
+                    eager.append(scheduledEventID)
+                }
+            }
+            newRun = continued
+        }
+        // A continue-as-new closes this run and starts the next in the same append.
+        let runs = [(handle, transition)] + (newRun.map { [$0] } ?? [])
+        do {
+            try await commit(runs)
+        } catch {
+            if let newRun { unreserve(newRun.handle, previousRunID: handle.key.runID) }
+            throw error
+        }
+        newRun?.handle.gate.unlock()
+        let final = transition.state
+        return RespondWorkflowTaskCompletedResponse(activityTasks: eager.compactMap { scheduledEventID in
+            final.activities[scheduledEventID].map { activityTask(for: $0, state: final) }
+        })
+    }
+
+    /// Fails a started workflow task at the worker's request (an unknown workflow type, a
+    /// panic): WorkflowTaskFailed, the buffered events, and a new attempt (attempt + 1) on the
+    /// run's normal queue. The run itself does not fail.
+    /// - Throws: ``SpoolError/Code/staleTaskToken``; ``SpoolError/Code/notFound``; ``SpoolError/Code/storage``.
+    public func respondWorkflowTaskFailed(taskToken: TaskToken, cause: WorkflowTaskFailedCause = .workflowWorkerUnhandledFailure,
+                                          failure: Failure, identity: String = "") async throws(SpoolError) {
+        try checkOpen()
+        let (handle, state, task) = try await lockStartedWorkflowTask(taskToken)
+        defer { handle.gate.unlock() }
+        let transition = try failedWorkflowTask(state, task, cause: cause, failure: failure, identity: identity, now: clock.now())
+        try await commit([(handle, transition)])
+    }
+
+    /// WorkflowTaskFailed, buffered events, stickiness cleared, and the next attempt on the normal queue.
+    private func failedWorkflowTask(_ state: ExecutionState, _ task: WorkflowTaskInfo, cause: WorkflowTaskFailedCause,
+                                    failure: Failure?, identity: String, now: Timestamp) throws(SpoolError) -> Transition {
+        var transition = Transition(state, now: now)
+        try transition.add(.workflowTaskFailed(.init(scheduledEventID: task.scheduledEventID, startedEventID: task.startedEventID,
+                                                     cause: cause, failure: failure, identity: identity)))
+        try transition.flushBufferedEvents()
+        if state.stickyTaskQueue != nil { try transition.record(.stickyTaskQueue(name: nil, scheduleToStartTimeout: nil)) }
+        try transition.retryWorkflowTask(attempt: task.attempt + 1, policy: configuration.workflowTaskRetryPolicy)
+        return transition
+    }
+
+    /// Takes the run's sticky queue away (Temporal's `ResetStickyTaskQueue`, and what a worker's
+    /// graceful shutdown does): a workflow task waiting there moves to the normal queue at once,
+    /// with the full history, without a new attempt.
+    /// - Throws: ``SpoolError/Code/notFound``; ``SpoolError/Code/storage``.
+    public func resetStickyTaskQueue(namespace: String = defaultNamespace, execution: WorkflowExecution) async throws(SpoolError) {
+        try checkOpen()
+        let handle = try await lockRun(namespace: namespace, execution: execution)
+        defer { handle.gate.unlock() }
+        let state = handle.state
+        guard state.isRunning, state.stickyTaskQueue != nil else { return }
+        var transition = Transition(state, now: clock.now())
+        try moveOffStickyQueue(&transition)
+        try await commit([(handle, transition)])
+    }
+
+    /// Clears stickiness; a workflow task scheduled (not started) on the sticky queue is moved to
+    /// the normal queue: WorkflowTaskTimedOut (schedule-to-start) and a new WorkflowTaskScheduled
+    /// with the same attempt.
+    func moveOffStickyQueue(_ transition: inout Transition) throws(SpoolError) {
+        try transition.record(.stickyTaskQueue(name: nil, scheduleToStartTimeout: nil))
+        guard let task = transition.state.workflowTask, task.isSticky, task.startedEventID == 0 else { return }
+        try transition.add(.workflowTaskTimedOut(.init(scheduledEventID: task.scheduledEventID, startedEventID: 0,
+                                                       timeoutType: .scheduleToStart)))
+        try transition.scheduleWorkflowTaskIfNeeded(attempt: task.attempt, sticky: false)
+    }
+
+    /// Ends stickiness for every run whose sticky queue is `stickyTaskQueue` (a worker shutting
+    /// down gracefully, Temporal's `ShutdownWorker`): their waiting workflow tasks move to the
+    /// normal queue at once. Returns how many runs were moved.
+    /// - Throws: ``SpoolError/Code/storage``.
+    @discardableResult
+    public func shutdownWorker(namespace: String = defaultNamespace, stickyTaskQueue: String) async throws(SpoolError) -> Int {
+        try checkOpen()
+        var moved = 0
+        for handle in registry.allHandles() where handle.key.namespace == namespace && handle.state.stickyTaskQueue == stickyTaskQueue {
+            await handle.gate.lock()
+            defer { handle.gate.unlock() }
+            let state = handle.state
+            guard state.isRunning, state.stickyTaskQueue == stickyTaskQueue else { continue }
+            var transition = Transition(state, now: clock.now())
+            try moveOffStickyQueue(&transition)
+            try await commit([(handle, transition)])
+            moved += 1
+        }
+        return moved
+    }
+}

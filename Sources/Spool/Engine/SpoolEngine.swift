@@ -1,0 +1,373 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Logging
+import SpoolLog
+import SpoolMatching
+import Synchronization
+
+/// The embedded workflow engine: workflow executions with their event histories, workflow and
+/// activity tasks matched to pollers, timeouts, retries, heartbeats and durable timers, all on
+/// one append-only log (`DIR/history`).
+///
+/// ```swift
+/// let engine = try SpoolEngine.open(directory: "/var/lib/app/spool")
+/// let run = try await engine.startWorkflowExecution(.init(workflowID: "order-1", workflowType: "order", taskQueue: "orders"))
+/// if let task = try await engine.pollWorkflowTaskQueue(taskQueue: "orders", identity: "worker-1") { … }
+/// try await engine.close()
+/// ```
+///
+/// Every state transition of a run is one log append of one record holding its new events and
+/// state changes; the call that caused it returns once the append is durable, and the tasks it
+/// created reach pollers only then. Transitions of one run are serialised by the run's gate;
+/// transitions of different runs proceed concurrently and share fdatasyncs (group commit).
+/// Opening a directory replays the log and restores every run, task, timer and buffered event.
+public final class SpoolEngine: Sendable {
+    /// The data directory.
+    public let directory: String
+    /// The settings the engine was opened with.
+    public let configuration: SpoolEngineConfiguration
+    let log: Log
+    let clock: EngineClock
+    let registry = ExecutionRegistry()
+    let timers = TimerQueue()
+    private let dispatchers = Locked<[String: Dispatcher<TaskReference>]>([:])
+    private let timerLoop = Locked<Task<Void, Never>?>(nil)
+    private let isClosed = Atomic<Bool>(false)
+    /// A test hook: the next append is followed by ``abandon()`` instead of publishing and
+    /// dispatching, as if the process died between the durable append and the dispatch.
+    let crashesAfterNextAppend = Atomic<Bool>(false)
+    let checkpointStore: CheckpointStore
+    let metrics = EngineMetrics()
+    let checkpointGate = AsyncGate()
+    let appendsSinceCheckpoint = Atomic<Int>(0)
+    private let recoveryReport = Locked<EngineRecoveryReport?>(nil)
+
+    /// What opening the directory found: whether a checkpoint was used, how many records were replayed.
+    public var recovery: EngineRecoveryReport? { recoveryReport.withLock { $0 } }
+    var logger: Logger { configuration.logger }
+
+    private init(directory: String, configuration: SpoolEngineConfiguration, log: Log) {
+        self.directory = directory
+        self.configuration = configuration
+        self.log = log
+        self.clock = configuration.clock
+        self.checkpointStore = CheckpointStore(directory: directory, syscalls: configuration.log.syscalls)
+    }
+
+    /// Opens (creating it, mode 0700, if needed) the engine's data directory and recovers:
+    /// replays the log, restores every run with its pending workflow task, activities, timers
+    /// and buffered events, puts pending tasks back on their queues, and re-arms every timer
+    /// (one whose time passed while the process was down fires at once).
+    ///
+    /// Cost: proportional to the log's size (every record is decoded once); checkpoints that
+    /// bound it are not implemented yet.
+    /// - Throws: ``SpoolError/Code/io`` when the directory cannot be created, ``SpoolError/Code/storage``
+    ///   when the log cannot be opened (another process holds it: the underlying `LogError` says so),
+    ///   ``SpoolError/Code/corruptRecord`` when a record cannot be decoded or does not fit its run.
+    public static func open(directory: String, configuration: SpoolEngineConfiguration = SpoolEngineConfiguration()) throws(SpoolError) -> SpoolEngine {
+        guard !directory.isEmpty else { throw SpoolError(.invalidArgument, "the data directory path is empty") }
+        try CheckpointStore(directory: directory, syscalls: configuration.log.syscalls).createDirectory()
+        let log: Log
+        do {
+            log = try Log.open(directory: directory + "/history", configuration: configuration.log)
+        } catch {
+            throw SpoolError(.storage, "cannot open the history log in \(directory)", underlying: error)
+        }
+        let engine = SpoolEngine(directory: directory, configuration: configuration, log: log)
+        do {
+            let report = try engine.recover()
+            engine.recoveryReport.withLock { $0 = report }
+        } catch {
+            log.abandonQuietly()
+            throw error
+        }
+        if configuration.firesTimersAutomatically { engine.startTimerLoop() }
+        return engine
+    }
+
+    /// Stops the timer loop, writes a checkpoint (so the next open replays nothing) and closes
+    /// the log (syncing it and writing its clean-shutdown marker). Calls made afterwards throw
+    /// ``SpoolError/Code/closed``; pollers already waiting return when their timeout passes.
+    /// - Throws: ``SpoolError/Code/io`` when the checkpoint cannot be written (the log is still
+    ///   closed; the next open replays it); ``SpoolError/Code/storage`` when the log's final sync fails.
+    public func close() async throws(SpoolError) {
+        guard !isClosed.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        await stopTimerLoop()
+        var checkpointError: SpoolError?
+        do { try await checkpoint() } catch { checkpointError = error }
+        do { try log.close() } catch { throw SpoolError(.storage, "closing the history log failed", underlying: error) }
+        if let checkpointError { throw checkpointError }
+    }
+
+    /// Drops the engine as a killed process would: no final sync, no clean-shutdown marker.
+    /// Data already acknowledged is on disk; the next open recovers by replaying the log.
+    package func abandon() async {
+        abandonNow()
+        await stopTimerLoop()
+    }
+
+    /// The synchronous part of ``abandon()``: safe inside a transition (even one the timer loop runs).
+    private func abandonNow() {
+        guard !isClosed.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        timers.stop()
+        log.abandon()
+    }
+
+    func checkOpen() throws(SpoolError) {
+        if isClosed.load(ordering: .acquiring) { throw SpoolError(.closed, "the engine was closed") }
+    }
+
+    // MARK: Matching
+
+    /// The namespace's dispatcher (one per namespace, created on first use).
+    func dispatcher(_ namespace: String) -> Dispatcher<TaskReference> {
+        dispatchers.withLock { dispatchers in
+            if let existing = dispatchers[namespace] { return existing }
+            do {
+                let created = try Dispatcher<TaskReference>(clock: clock.matchingClock)
+                dispatchers[namespace] = created
+                return created
+            } catch {
+                // Only a bad DispatcherConfiguration throws, and the default one is valid: a bug here.
+                preconditionFailure("the default dispatcher configuration was refused: \(error)")
+            }
+        }
+    }
+
+    func validateQueueName(_ name: String, what: String) throws(SpoolError) {
+        do {
+            try TaskQueueName.validate(name)
+        } catch {
+            throw SpoolError(.invalidArgument, "\(what) '\(name)' is not a valid task queue name: \(error.message)")
+        }
+    }
+
+    func queue(namespace: String, name: String, kind: TaskQueueKind) throws(SpoolError) -> TaskQueue<TaskReference> {
+        do {
+            return try dispatcher(namespace).queue(name, kind: kind)
+        } catch {
+            throw SpoolError(.invalidArgument, "task queue '\(name)': \(error.message)", namespace: namespace)
+        }
+    }
+
+    // MARK: Transitions
+
+    /// Locks the run `execution` names (its current run if the run id is empty) and returns it.
+    /// The caller must `unlock()` its gate.
+    /// - Throws: ``SpoolError/Code/notFound``.
+    func lockRun(namespace: String, execution: WorkflowExecution) async throws(SpoolError) -> ExecutionHandle {
+        guard let handle = registry.handle(namespace: namespace, execution: execution) else {
+            throw SpoolError(.notFound, "no such workflow execution", namespace: namespace,
+                             workflowID: execution.workflowID, runID: execution.runID)
+        }
+        await handle.gate.lock()
+        guard !handle.isRemoved else {
+            handle.gate.unlock()
+            throw handle.key.error(.notFound, "no such workflow execution")
+        }
+        return handle
+    }
+
+    /// Makes transitions durable with one log append, then publishes their states, hands their
+    /// new tasks to the matcher and arms their timers. The callers hold the runs' gates.
+    /// - Throws: ``SpoolError/Code/storage`` when the append fails (nothing is published);
+    ///   ``SpoolError/Code/invalidArgument`` when the record is larger than the log accepts.
+    func commit(_ runs: [(handle: ExecutionHandle, transition: Transition)]) async throws(SpoolError) {
+        let record = TransitionRecord(runs: runs.map { .init(key: $0.handle.key, changes: $0.transition.changes) })
+        let offset: UInt64
+        let appendStarted = ContinuousClock.now
+        do {
+            offset = try await log.append(record.encoded())
+        } catch {
+            let underlying = error as? LogError
+            if underlying?.code == .closed { throw SpoolError(.closed, "the engine was closed", underlying: underlying) }
+            if underlying?.code == .recordTooLarge {
+                // Refused before it was written: nothing changed, and the log is still usable.
+                throw SpoolError(.invalidArgument, "the transition's payloads are too large for one log record",
+                                 namespace: runs.first?.handle.key.namespace, workflowID: runs.first?.handle.key.workflowID,
+                                 runID: runs.first?.handle.key.runID, underlying: underlying)
+            }
+            throw SpoolError(.storage, "the history log refused the append; reopen the engine",
+                             namespace: runs.first?.handle.key.namespace, workflowID: runs.first?.handle.key.workflowID,
+                             runID: runs.first?.handle.key.runID, underlying: underlying)
+        }
+        if crashesAfterNextAppend.exchange(false, ordering: .acquiringAndReleasing) {
+            abandonNow()
+            throw SpoolError(.closed, "the engine was abandoned after an append (test crash)")
+        }
+        metrics.appendLatency.recordNanoseconds((ContinuousClock.now - appendStarted).nanoseconds)
+        metrics.transitions.increment()
+        metrics.eventsWritten.increment(by: runs.reduce(0) { $0 + $1.transition.changes.count { $0.writtenEvent != nil } })
+        if let every = configuration.checkpointEveryRecords,
+           appendsSinceCheckpoint.add(1, ordering: .relaxed).newValue == every {
+            Task { [weak self] in
+                do { try await self?.checkpoint() } catch {
+                    self?.logger.error("a periodic checkpoint failed", metadata: ["error": "\(error)"])
+                }
+            }
+        }
+        for run in runs {
+            run.handle.publish(run.transition.state, events: run.transition.changes.compactMap(\.writtenEvent), recordOffset: offset)
+            armEffects(of: run.transition.changes, state: run.transition.state)
+        }
+    }
+
+    /// Hands the tasks a transition created to the matcher and arms the timers it needs.
+    func armEffects(of changes: [StateChange], state: ExecutionState) {
+        let key = state.key
+        for change in changes {
+            switch change {
+            case .event(let event):
+                if event.eventType.isClosing, let retention = configuration.closedRunRetention {
+                    timers.schedule(.retention, for: key, at: event.eventTime.advanced(by: retention))
+                }
+                switch event.attributes {
+                case .workflowExecutionStarted(let a):
+                    if let timeout = a.workflowRunTimeout {
+                        timers.schedule(.workflowRunTimeout, for: key, at: event.eventTime.advanced(by: timeout))
+                    }
+                case .workflowTaskScheduled:
+                    if let task = state.workflowTask, task.scheduledEventID == event.eventID, task.startedEventID == 0 {
+                        dispatchOrDelayWorkflowTask(task, state: state)
+                    }
+                case .workflowTaskStarted:
+                    if let task = state.workflowTask, task.startedEventID == event.eventID {
+                        timers.schedule(.workflowTaskStartToClose(scheduledEventID: task.scheduledEventID, startedEventID: event.eventID),
+                                        for: key, at: event.eventTime.advanced(by: task.startToCloseTimeout))
+                    }
+                case .activityTaskScheduled:
+                    if let activity = state.activities[event.eventID] {
+                        armScheduleToClose(activity, key: key)
+                        // An eagerly started activity went to the worker in the response, not to the queue.
+                        if !activity.isStarted { dispatchActivityTask(activity, key: key) }
+                    }
+                case .timerStarted(let a):
+                    if let timer = state.timers[a.timerID], timer.startedEventID == event.eventID {
+                        timers.schedule(.userTimer(timerID: a.timerID, startedEventID: event.eventID), for: key, at: timer.fireTime)
+                    }
+                default:
+                    break
+                }
+            case let .activityStarted(scheduledEventID, attempt, _, _, _):
+                if let activity = state.activities[scheduledEventID], activity.attempt == attempt, activity.isStarted {
+                    armStartedActivity(activity, key: key)
+                }
+            case let .activityRetryScheduled(scheduledEventID, attempt, time, _):
+                if let activity = state.activities[scheduledEventID], activity.attempt == attempt {
+                    timers.schedule(.activityRetry(scheduledEventID: scheduledEventID, attempt: attempt), for: key, at: time)
+                }
+            default:
+                break
+            }
+        }
+    }
+
+    /// Dispatches a scheduled workflow task, or sets a timer for the end of its backoff.
+    func dispatchOrDelayWorkflowTask(_ task: WorkflowTaskInfo, state: ExecutionState) {
+        if let time = task.dispatchTime, time > clock.now() {
+            timers.schedule(.workflowTaskDispatch(scheduledEventID: task.scheduledEventID), for: state.key, at: time)
+        } else {
+            dispatchWorkflowTask(task, state: state)
+        }
+    }
+
+    func dispatchWorkflowTask(_ task: WorkflowTaskInfo, state: ExecutionState) {
+        let reference = TaskReference(key: state.key, scheduledEventID: task.scheduledEventID, attempt: task.attempt)
+        do {
+            try dispatcher(state.key.namespace).add(QueuedTask(id: UInt64(task.scheduledEventID), payload: reference),
+                                                    to: task.taskQueue, kind: .workflow)
+            metrics.workflowTasksDispatched.increment()
+        } catch {
+            logger.error("cannot queue workflow task", metadata: ["run": "\(state.key)", "error": "\(error)"])
+        }
+        if task.isSticky, let timeout = state.stickyScheduleToStartTimeout {
+            timers.schedule(.workflowTaskScheduleToStart(scheduledEventID: task.scheduledEventID), for: state.key,
+                            at: task.scheduledTime.advanced(by: timeout))
+        }
+    }
+
+    func dispatchActivityTask(_ activity: ActivityInfo, key: ExecutionKey) {
+        let reference = TaskReference(key: key, scheduledEventID: activity.scheduledEventID, attempt: activity.attempt)
+        do {
+            try dispatcher(key.namespace).add(QueuedTask(id: UInt64(activity.scheduledEventID), payload: reference),
+                                              to: activity.attributes.taskQueue, kind: .activity)
+            metrics.activityTasksDispatched.increment()
+        } catch {
+            logger.error("cannot queue activity task", metadata: ["run": "\(key)", "error": "\(error)"])
+        }
+        if let timeout = activity.attributes.scheduleToStartTimeout {
+            timers.schedule(.activityScheduleToStart(scheduledEventID: activity.scheduledEventID, attempt: activity.attempt),
+                            for: key, at: activity.attemptScheduledTime.advanced(by: timeout))
+        }
+    }
+
+    func armScheduleToClose(_ activity: ActivityInfo, key: ExecutionKey) {
+        if let timeout = activity.attributes.scheduleToCloseTimeout {
+            timers.schedule(.activityScheduleToClose(scheduledEventID: activity.scheduledEventID), for: key,
+                            at: activity.scheduledTime.advanced(by: timeout))
+        }
+    }
+
+    func armStartedActivity(_ activity: ActivityInfo, key: ExecutionKey) {
+        guard let started = activity.startedTime else { return }
+        timers.schedule(.activityStartToClose(scheduledEventID: activity.scheduledEventID, attempt: activity.attempt), for: key,
+                        at: started.advanced(by: activity.attributes.startToCloseTimeout))
+        if let heartbeat = activity.attributes.heartbeatTimeout {
+            let last = max(started, activity.lastHeartbeatTime ?? started)
+            timers.schedule(.activityHeartbeat(scheduledEventID: activity.scheduledEventID, attempt: activity.attempt), for: key,
+                            at: last.advanced(by: heartbeat))
+        }
+    }
+
+    // MARK: History
+
+    /// The run's events: from memory for an open run that has been read, else from its records
+    /// in the log (then kept in memory while the run is open).
+    /// - Throws: ``SpoolError/Code/storage`` when the log cannot be read; ``SpoolError/Code/corruptRecord``.
+    func history(of handle: ExecutionHandle) throws(SpoolError) -> [HistoryEvent] {
+        let (cached, offsets, version) = handle.historyOrOffsets
+        if let cached { return cached }
+        var events: [HistoryEvent] = []
+        for offset in offsets {
+            let bytes: [UInt8]
+            do {
+                bytes = try log.read(at: offset)
+            } catch {
+                throw handle.key.error(.storage, "cannot read the history record at log offset \(offset)").with(underlying: error)
+            }
+            let record = try TransitionRecord.decode(bytes, context: "history log record at offset \(offset)")
+            for run in record.runs where run.key == handle.key {
+                events.append(contentsOf: run.changes.compactMap(\.writtenEvent))
+            }
+        }
+        handle.cacheHistory(events, version: version)
+        return events
+    }
+
+    // MARK: Timer loop
+
+    private func startTimerLoop() {
+        let task = Task { [weak self] in
+            while let engine = self {
+                await engine.fireDueTimers()
+                guard await engine.timers.sleep(clock: engine.clock) else { return }
+            }
+        }
+        timerLoop.withLock { $0 = task }
+    }
+
+    private func stopTimerLoop() async {
+        timers.stop()
+        let task = timerLoop.withLock { loop -> Task<Void, Never>? in
+            defer { loop = nil }
+            return loop
+        }
+        await task?.value
+    }
+}
+
+extension Log {
+    /// Releases a log that failed to recover, without marking it clean.
+    func abandonQuietly() { abandon() }
+}

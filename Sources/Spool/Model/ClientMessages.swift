@@ -1,0 +1,177 @@
+/// What to start (Temporal's `StartWorkflowExecutionRequest`).
+public struct StartWorkflowExecutionRequest: Hashable, Sendable {
+    /// The namespace; ``defaultNamespace`` unless set.
+    public var namespace: String
+    /// The client's id for the workflow.
+    public var workflowID: String
+    /// The workflow definition to run.
+    public var workflowType: String
+    /// The queue of its workflow tasks.
+    public var taskQueue: String
+    /// Its input.
+    public var input: Payloads?
+    /// How long the run may take; nil for no limit.
+    public var workflowRunTimeout: Duration?
+    /// How long one workflow task may stay started; nil means the engine's default (10 s).
+    public var workflowTaskTimeout: Duration?
+    /// Who starts it.
+    public var identity: String
+    /// An id for the request: a retried start with the same id returns the run it started.
+    public var requestID: String
+    /// What to do when a closed run with this workflow id exists.
+    public var workflowIDReusePolicy: WorkflowIDReusePolicy
+    /// What to do when an open run with this workflow id exists.
+    public var workflowIDConflictPolicy: WorkflowIDConflictPolicy
+    /// Start the first workflow task for the caller (a worker of `taskQueue` in this process)
+    /// in the same append and return it in the response (Temporal's eager workflow start),
+    /// instead of putting it on the queue. `identity` is the worker's.
+    public var requestEagerExecution: Bool
+
+    /// A start request.
+    public init(namespace: String = defaultNamespace, workflowID: String, workflowType: String, taskQueue: String,
+                input: Payloads? = nil, workflowRunTimeout: Duration? = nil, workflowTaskTimeout: Duration? = nil,
+                identity: String = "", requestID: String = "",
+                workflowIDReusePolicy: WorkflowIDReusePolicy = .allowDuplicate,
+                workflowIDConflictPolicy: WorkflowIDConflictPolicy = .fail, requestEagerExecution: Bool = false) {
+        self.namespace = namespace
+        self.workflowID = workflowID
+        self.workflowType = workflowType
+        self.taskQueue = taskQueue
+        self.input = input
+        self.workflowRunTimeout = workflowRunTimeout
+        self.workflowTaskTimeout = workflowTaskTimeout
+        self.identity = identity
+        self.requestID = requestID
+        self.workflowIDReusePolicy = workflowIDReusePolicy
+        self.workflowIDConflictPolicy = workflowIDConflictPolicy
+        self.requestEagerExecution = requestEagerExecution
+    }
+}
+
+/// The outcome of a start.
+public struct StartWorkflowExecutionResponse: Hashable, Sendable {
+    /// The run: the new one, or the open one (``WorkflowIDConflictPolicy/useExisting``, a retried request id).
+    public var runID: String
+    /// Whether this call started the run.
+    public var started: Bool
+    /// The run's first workflow task, started for the caller, when it asked for eager execution
+    /// and this call started the run.
+    public var eagerWorkflowTask: WorkflowTask? = nil
+}
+
+/// A summary of a run (Temporal's `WorkflowExecutionInfo`).
+public struct WorkflowExecutionInfo: Hashable, Sendable {
+    /// The run.
+    public var execution: WorkflowExecution
+    /// Its workflow type.
+    public var type: String
+    /// When it started.
+    public var startTime: Timestamp
+    /// When it closed; nil while open.
+    public var closeTime: Timestamp?
+    /// Open or how it closed.
+    public var status: WorkflowExecutionStatus
+    /// The number of events in its history.
+    public var historyLength: Int64
+    /// Its task queue.
+    public var taskQueue: String
+}
+
+/// What a pending activity is doing (Temporal's `PendingActivityState`).
+public enum PendingActivityState: UInt8, Hashable, Sendable {
+    /// On its queue (or waiting out a retry backoff).
+    case scheduled = 1
+    /// An attempt is running.
+    case started = 2
+    /// The workflow asked to cancel it.
+    case cancelRequested = 3
+}
+
+/// A pending activity (Temporal's `PendingActivityInfo`).
+public struct PendingActivityInfo: Hashable, Sendable {
+    /// The workflow's id for it.
+    public var activityID: String
+    /// Its type.
+    public var activityType: String
+    /// Its ActivityTaskScheduled event.
+    public var scheduledEventID: Int64
+    /// What it is doing.
+    public var state: PendingActivityState
+    /// The details of its latest heartbeat.
+    public var heartbeatDetails: Payloads?
+    /// When it last heartbeated.
+    public var lastHeartbeatTime: Timestamp?
+    /// When the current attempt started.
+    public var lastStartedTime: Timestamp?
+    /// The current attempt, from 1.
+    public var attempt: Int32
+    /// The retry policy's maximum attempts (0: unlimited).
+    public var maximumAttempts: Int32
+    /// When it was scheduled.
+    public var scheduledTime: Timestamp
+    /// When the current attempt goes (or went) on the queue.
+    public var currentAttemptScheduledTime: Timestamp
+    /// When its schedule-to-close timeout fires; nil for none.
+    public var expirationTime: Timestamp?
+    /// The previous attempt's failure.
+    public var lastFailure: Failure?
+    /// The worker that last started it.
+    public var lastWorkerIdentity: String
+}
+
+/// The outstanding workflow task (Temporal's `PendingWorkflowTaskInfo`).
+public struct PendingWorkflowTaskInfo: Hashable, Sendable {
+    /// Whether a worker has it.
+    public var started: Bool
+    /// Its WorkflowTaskScheduled event.
+    public var scheduledEventID: Int64
+    /// When it was scheduled.
+    public var scheduledTime: Timestamp
+    /// When a worker took it.
+    public var startedTime: Timestamp?
+    /// The attempt, from 1.
+    public var attempt: Int32
+    /// The queue it is on (a sticky queue or the run's).
+    public var taskQueue: String
+}
+
+/// Everything about a run (Temporal's `DescribeWorkflowExecutionResponse`).
+public struct DescribeWorkflowExecutionResponse: Hashable, Sendable {
+    /// The summary.
+    public var executionInfo: WorkflowExecutionInfo
+    /// The run timeout.
+    public var workflowRunTimeout: Duration?
+    /// The workflow task timeout.
+    public var workflowTaskTimeout: Duration
+    /// Pending activities, in scheduled order.
+    public var pendingActivities: [PendingActivityInfo]
+    /// The outstanding workflow task.
+    public var pendingWorkflowTask: PendingWorkflowTaskInfo?
+    /// Pending user timers' ids, in started order.
+    public var pendingTimerIDs: [String]
+    /// Events waiting for the started workflow task to close.
+    public var bufferedEventCount: Int
+    /// The sticky queue the last worker named.
+    public var stickyTaskQueue: String?
+    /// Whether a client asked to cancel the run.
+    public var cancelRequested: Bool
+    /// The run that continued this one.
+    public var newExecutionRunID: String?
+}
+
+/// Which events a history read returns (Temporal's `HistoryEventFilterType`).
+public enum HistoryEventFilterType: UInt8, Hashable, Sendable {
+    /// Every event.
+    case allEvent = 1
+    /// Only the closing event (waits for it with `waitNewEvent`).
+    case closeEvent = 2
+}
+
+/// A page of history (Temporal's `GetWorkflowExecutionHistoryResponse`).
+public struct GetWorkflowExecutionHistoryResponse: Hashable, Sendable {
+    /// The events, in id order.
+    public var history: [HistoryEvent]
+    /// Pass to the next call for the next page; nil when the history is closed and read to its end.
+    /// With `waitNewEvent`, an open run's last page still returns a token to long-poll with.
+    public var nextPageToken: [UInt8]?
+}

@@ -1,0 +1,171 @@
+/// What a workflow asks the engine to do, returned by a worker when it completes a workflow task
+/// (Temporal's `temporal.api.command.v1.Command`). Commands are applied in order, all or none:
+/// an invalid one fails the workflow task and changes nothing else.
+public enum Command: Hashable, Sendable {
+    /// Schedule an activity (→ ActivityTaskScheduled).
+    case scheduleActivityTask(ScheduleActivityTaskCommandAttributes)
+    /// Ask a pending activity to cancel (→ ActivityTaskCancelRequested, and ActivityTaskCanceled
+    /// at once when it has not started).
+    case requestCancelActivityTask(RequestCancelActivityTaskCommandAttributes)
+    /// Start a user timer (→ TimerStarted, later TimerFired).
+    case startTimer(StartTimerCommandAttributes)
+    /// Cancel a pending user timer (→ TimerCanceled).
+    case cancelTimer(CancelTimerCommandAttributes)
+    /// Record a marker (→ MarkerRecorded).
+    case recordMarker(RecordMarkerCommandAttributes)
+    /// Close the run with a result (→ WorkflowExecutionCompleted). Must be the last command.
+    case completeWorkflowExecution(CompleteWorkflowExecutionCommandAttributes)
+    /// Close the run with a failure (→ WorkflowExecutionFailed). Must be the last command.
+    case failWorkflowExecution(FailWorkflowExecutionCommandAttributes)
+    /// Close the run as canceled (→ WorkflowExecutionCanceled). Must be the last command.
+    case cancelWorkflowExecution(CancelWorkflowExecutionCommandAttributes)
+    /// Close the run and start a new one with the same workflow id
+    /// (→ WorkflowExecutionContinuedAsNew). Must be the last command.
+    case continueAsNewWorkflowExecution(ContinueAsNewWorkflowExecutionCommandAttributes)
+
+    /// Whether the command closes the run.
+    var isClosing: Bool {
+        switch self {
+        case .completeWorkflowExecution, .failWorkflowExecution, .cancelWorkflowExecution, .continueAsNewWorkflowExecution: true
+        default: false
+        }
+    }
+}
+
+/// The fields of ``Command/scheduleActivityTask(_:)``.
+///
+/// At least one of `scheduleToCloseTimeout` and `startToCloseTimeout` is required; a missing
+/// start-to-close timeout is the schedule-to-close timeout, as in Temporal.
+public struct ScheduleActivityTaskCommandAttributes: Hashable, Sendable {
+    /// The workflow's id for the activity: not empty, unique among its pending activities.
+    public var activityID: String
+    /// The activity function to run.
+    public var activityType: String
+    /// The queue of its tasks; empty means the workflow's task queue.
+    public var taskQueue: String
+    /// The activity's input.
+    public var input: Payloads?
+    /// All attempts together; nil for no limit.
+    public var scheduleToCloseTimeout: Duration?
+    /// Time in the queue per attempt; nil for no limit.
+    public var scheduleToStartTimeout: Duration?
+    /// One attempt; nil means the schedule-to-close timeout.
+    public var startToCloseTimeout: Duration?
+    /// Longest gap between heartbeats; nil when the activity need not heartbeat.
+    public var heartbeatTimeout: Duration?
+    /// How failed attempts are retried; nil means Temporal's default policy.
+    public var retryPolicy: RetryPolicy?
+    /// Ask for the activity's first attempt to come back started in the workflow task's
+    /// response (Temporal's eager activity execution), instead of through the queue. Honoured
+    /// when the activity's queue is the workflow's; otherwise the task goes on the queue.
+    public var requestEagerExecution: Bool
+
+    /// The fields of a `ScheduleActivityTask` command.
+    public init(activityID: String, activityType: String, taskQueue: String = "", input: Payloads? = nil,
+                scheduleToCloseTimeout: Duration? = nil, scheduleToStartTimeout: Duration? = nil,
+                startToCloseTimeout: Duration? = nil, heartbeatTimeout: Duration? = nil, retryPolicy: RetryPolicy? = nil,
+                requestEagerExecution: Bool = false) {
+        self.activityID = activityID
+        self.activityType = activityType
+        self.taskQueue = taskQueue
+        self.input = input
+        self.scheduleToCloseTimeout = scheduleToCloseTimeout
+        self.scheduleToStartTimeout = scheduleToStartTimeout
+        self.startToCloseTimeout = startToCloseTimeout
+        self.heartbeatTimeout = heartbeatTimeout
+        self.retryPolicy = retryPolicy
+        self.requestEagerExecution = requestEagerExecution
+    }
+}
+
+/// The fields of ``Command/requestCancelActivityTask(_:)``.
+public struct RequestCancelActivityTaskCommandAttributes: Hashable, Sendable {
+    /// The ActivityTaskScheduled event of a pending activity.
+    public var scheduledEventID: Int64
+    /// The fields of a `RequestCancelActivityTask` command.
+    public init(scheduledEventID: Int64) { self.scheduledEventID = scheduledEventID }
+}
+
+/// The fields of ``Command/startTimer(_:)``.
+public struct StartTimerCommandAttributes: Hashable, Sendable {
+    /// The workflow's id for the timer: not empty, unique among its pending timers.
+    public var timerID: String
+    /// When it fires, from now; must be positive.
+    public var startToFireTimeout: Duration
+    /// The fields of a `StartTimer` command.
+    public init(timerID: String, startToFireTimeout: Duration) {
+        self.timerID = timerID
+        self.startToFireTimeout = startToFireTimeout
+    }
+}
+
+/// The fields of ``Command/cancelTimer(_:)``.
+public struct CancelTimerCommandAttributes: Hashable, Sendable {
+    /// The id of a pending timer.
+    public var timerID: String
+    /// The fields of a `CancelTimer` command.
+    public init(timerID: String) { self.timerID = timerID }
+}
+
+/// The fields of ``Command/recordMarker(_:)``.
+public struct RecordMarkerCommandAttributes: Hashable, Sendable {
+    /// The marker's name; not empty.
+    public var markerName: String
+    /// Its details, by key.
+    public var details: [String: Payloads]
+    /// A failure to record, if any.
+    public var failure: Failure?
+    /// The fields of a `RecordMarker` command.
+    public init(markerName: String, details: [String: Payloads] = [:], failure: Failure? = nil) {
+        self.markerName = markerName
+        self.details = details
+        self.failure = failure
+    }
+}
+
+/// The fields of ``Command/completeWorkflowExecution(_:)``.
+public struct CompleteWorkflowExecutionCommandAttributes: Hashable, Sendable {
+    /// The workflow's result.
+    public var result: Payloads?
+    /// The fields of a `CompleteWorkflowExecution` command.
+    public init(result: Payloads? = nil) { self.result = result }
+}
+
+/// The fields of ``Command/failWorkflowExecution(_:)``.
+public struct FailWorkflowExecutionCommandAttributes: Hashable, Sendable {
+    /// Why the workflow failed.
+    public var failure: Failure
+    /// The fields of a `FailWorkflowExecution` command.
+    public init(failure: Failure) { self.failure = failure }
+}
+
+/// The fields of ``Command/cancelWorkflowExecution(_:)``.
+public struct CancelWorkflowExecutionCommandAttributes: Hashable, Sendable {
+    /// Details for the WorkflowExecutionCanceled event.
+    public var details: Payloads?
+    /// The fields of a `CancelWorkflowExecution` command.
+    public init(details: Payloads? = nil) { self.details = details }
+}
+
+/// The fields of ``Command/continueAsNewWorkflowExecution(_:)``.
+public struct ContinueAsNewWorkflowExecutionCommandAttributes: Hashable, Sendable {
+    /// The new run's workflow type; empty means this run's.
+    public var workflowType: String
+    /// The new run's task queue; empty means this run's.
+    public var taskQueue: String
+    /// The new run's input.
+    public var input: Payloads?
+    /// The new run's run timeout; nil means this run's.
+    public var workflowRunTimeout: Duration?
+    /// The new run's workflow task timeout; nil means this run's.
+    public var workflowTaskTimeout: Duration?
+    /// The fields of a `ContinueAsNewWorkflowExecution` command.
+    public init(workflowType: String = "", taskQueue: String = "", input: Payloads? = nil,
+                workflowRunTimeout: Duration? = nil, workflowTaskTimeout: Duration? = nil) {
+        self.workflowType = workflowType
+        self.taskQueue = taskQueue
+        self.input = input
+        self.workflowRunTimeout = workflowRunTimeout
+        self.workflowTaskTimeout = workflowTaskTimeout
+    }
+}

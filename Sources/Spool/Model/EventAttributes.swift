@@ -1,0 +1,299 @@
+// The attributes of each history event type, named and shaped after Temporal's
+// `temporal.api.history.v1` messages (Swift casing: `scheduledEventID` for `scheduled_event_id`).
+// Fields Spool does not use yet (headers, memo, search attributes, versioning) are left out.
+
+/// The run began (always event 1).
+public struct WorkflowExecutionStartedEventAttributes: Hashable, Sendable {
+    /// The workflow definition to run.
+    public var workflowType: String
+    /// The task queue of its workflow tasks (and, by default, of its activities).
+    public var taskQueue: String
+    /// The workflow's input.
+    public var input: Payloads?
+    /// How long the run may take; nil for no limit.
+    public var workflowRunTimeout: Duration?
+    /// How long one workflow task may stay started.
+    public var workflowTaskTimeout: Duration
+    /// The run this one continues (continue-as-new), or empty.
+    public var continuedExecutionRunID: String
+    /// The run id of the first run in the chain of continue-as-new runs.
+    public var firstExecutionRunID: String
+    /// Who started it.
+    public var identity: String
+    /// The start request's id, for idempotent retries of a start.
+    public var requestID: String
+    /// The run attempt (1 unless retried as a whole).
+    public var attempt: Int32
+}
+
+/// The run completed with a result.
+public struct WorkflowExecutionCompletedEventAttributes: Hashable, Sendable {
+    /// The workflow's result.
+    public var result: Payloads?
+    /// The workflow task whose command completed the run.
+    public var workflowTaskCompletedEventID: Int64
+}
+
+/// The run failed.
+public struct WorkflowExecutionFailedEventAttributes: Hashable, Sendable {
+    /// Why.
+    public var failure: Failure
+    /// Run-level retries are not implemented; always ``RetryState/retryPolicyNotSet``.
+    public var retryState: RetryState
+    /// The workflow task whose command failed the run.
+    public var workflowTaskCompletedEventID: Int64
+}
+
+/// The run's run timeout passed.
+public struct WorkflowExecutionTimedOutEventAttributes: Hashable, Sendable {
+    /// Run-level retries are not implemented; always ``RetryState/retryPolicyNotSet``.
+    public var retryState: RetryState
+}
+
+/// A workflow task was created and put on a task queue.
+public struct WorkflowTaskScheduledEventAttributes: Hashable, Sendable {
+    /// The queue the task went to (the normal queue, or a worker's sticky queue).
+    public var taskQueue: String
+    /// How long the task may stay started.
+    public var startToCloseTimeout: Duration
+    /// 1 for the first attempt; grows with each failure or timeout.
+    public var attempt: Int32
+}
+
+/// A worker took the workflow task.
+public struct WorkflowTaskStartedEventAttributes: Hashable, Sendable {
+    /// The task's WorkflowTaskScheduled event.
+    public var scheduledEventID: Int64
+    /// The worker's identity.
+    public var identity: String
+    /// The poll request's id.
+    public var requestID: String
+}
+
+/// The worker completed the workflow task with commands (their events follow).
+public struct WorkflowTaskCompletedEventAttributes: Hashable, Sendable {
+    /// The task's WorkflowTaskScheduled event.
+    public var scheduledEventID: Int64
+    /// The task's WorkflowTaskStarted event.
+    public var startedEventID: Int64
+    /// The worker's identity.
+    public var identity: String
+}
+
+/// The workflow task was not completed in time.
+public struct WorkflowTaskTimedOutEventAttributes: Hashable, Sendable {
+    /// The task's WorkflowTaskScheduled event.
+    public var scheduledEventID: Int64
+    /// The task's WorkflowTaskStarted event, 0 when it timed out before it started.
+    public var startedEventID: Int64
+    /// ``TimeoutType/startToClose``, or ``TimeoutType/scheduleToStart`` on a sticky queue.
+    public var timeoutType: TimeoutType
+}
+
+/// The workflow task failed: the worker said so, or a command was invalid. The run goes on.
+public struct WorkflowTaskFailedEventAttributes: Hashable, Sendable {
+    /// The task's WorkflowTaskScheduled event.
+    public var scheduledEventID: Int64
+    /// The task's WorkflowTaskStarted event.
+    public var startedEventID: Int64
+    /// Why.
+    public var cause: WorkflowTaskFailedCause
+    /// Details, such as which command was invalid.
+    public var failure: Failure?
+    /// The worker's identity.
+    public var identity: String
+}
+
+/// A `ScheduleActivityTask` command was accepted; the activity's task is on its queue.
+public struct ActivityTaskScheduledEventAttributes: Hashable, Sendable {
+    /// The workflow's id for the activity, unique among its pending activities.
+    public var activityID: String
+    /// The activity function to run.
+    public var activityType: String
+    /// The queue of its tasks.
+    public var taskQueue: String
+    /// The activity's input.
+    public var input: Payloads?
+    /// All attempts together; nil for no limit.
+    public var scheduleToCloseTimeout: Duration?
+    /// Time in the queue per attempt; nil for no limit.
+    public var scheduleToStartTimeout: Duration?
+    /// One attempt.
+    public var startToCloseTimeout: Duration
+    /// Longest gap between heartbeats; nil when the activity need not heartbeat.
+    public var heartbeatTimeout: Duration?
+    /// The workflow task whose command scheduled it.
+    public var workflowTaskCompletedEventID: Int64
+    /// How failed attempts are retried.
+    public var retryPolicy: RetryPolicy
+}
+
+/// The activity's last attempt started (written with its outcome, so there is one per activity).
+public struct ActivityTaskStartedEventAttributes: Hashable, Sendable {
+    /// The activity's ActivityTaskScheduled event.
+    public var scheduledEventID: Int64
+    /// The worker that ran the last attempt.
+    public var identity: String
+    /// The poll request's id.
+    public var requestID: String
+    /// The number of the last attempt, from 1.
+    public var attempt: Int32
+    /// The failure of the attempt before the last, if any.
+    public var lastFailure: Failure?
+}
+
+/// The activity completed.
+public struct ActivityTaskCompletedEventAttributes: Hashable, Sendable {
+    /// The activity's result.
+    public var result: Payloads?
+    /// The activity's ActivityTaskScheduled event.
+    public var scheduledEventID: Int64
+    /// Its ActivityTaskStarted event.
+    public var startedEventID: Int64
+    /// The worker's identity.
+    public var identity: String
+}
+
+/// The activity failed and will not be retried.
+public struct ActivityTaskFailedEventAttributes: Hashable, Sendable {
+    /// The last attempt's failure.
+    public var failure: Failure
+    /// The activity's ActivityTaskScheduled event.
+    public var scheduledEventID: Int64
+    /// Its ActivityTaskStarted event.
+    public var startedEventID: Int64
+    /// The worker's identity.
+    public var identity: String
+    /// Why retries stopped.
+    public var retryState: RetryState
+}
+
+/// The activity timed out and will not be retried.
+public struct ActivityTaskTimedOutEventAttributes: Hashable, Sendable {
+    /// A timeout failure naming the timeout.
+    public var failure: Failure
+    /// The activity's ActivityTaskScheduled event.
+    public var scheduledEventID: Int64
+    /// Its ActivityTaskStarted event, 0 when the last attempt never started.
+    public var startedEventID: Int64
+    /// Why retries stopped.
+    public var retryState: RetryState
+}
+
+/// The workflow asked to cancel the activity.
+public struct ActivityTaskCancelRequestedEventAttributes: Hashable, Sendable {
+    /// The activity's ActivityTaskScheduled event.
+    public var scheduledEventID: Int64
+    /// The workflow task whose command asked.
+    public var workflowTaskCompletedEventID: Int64
+}
+
+/// The activity was canceled.
+public struct ActivityTaskCanceledEventAttributes: Hashable, Sendable {
+    /// Details from the worker.
+    public var details: Payloads?
+    /// The ActivityTaskCancelRequested event.
+    public var latestCancelRequestedEventID: Int64
+    /// The activity's ActivityTaskScheduled event.
+    public var scheduledEventID: Int64
+    /// Its ActivityTaskStarted event, 0 when it was canceled before it started.
+    public var startedEventID: Int64
+    /// The worker's identity.
+    public var identity: String
+}
+
+/// A user timer started.
+public struct TimerStartedEventAttributes: Hashable, Sendable {
+    /// The workflow's id for the timer.
+    public var timerID: String
+    /// When it fires, from now.
+    public var startToFireTimeout: Duration
+    /// The workflow task whose command started it.
+    public var workflowTaskCompletedEventID: Int64
+}
+
+/// A user timer fired.
+public struct TimerFiredEventAttributes: Hashable, Sendable {
+    /// The timer's id.
+    public var timerID: String
+    /// Its TimerStarted event.
+    public var startedEventID: Int64
+}
+
+/// A user timer was canceled before it fired.
+public struct TimerCanceledEventAttributes: Hashable, Sendable {
+    /// The timer's id.
+    public var timerID: String
+    /// Its TimerStarted event.
+    public var startedEventID: Int64
+    /// The workflow task whose command canceled it.
+    public var workflowTaskCompletedEventID: Int64
+    /// The worker's identity.
+    public var identity: String
+}
+
+/// A client asked to cancel the run; the workflow decides what to do.
+public struct WorkflowExecutionCancelRequestedEventAttributes: Hashable, Sendable {
+    /// Why.
+    public var cause: String
+    /// Who asked.
+    public var identity: String
+}
+
+/// The run was canceled by its workflow.
+public struct WorkflowExecutionCanceledEventAttributes: Hashable, Sendable {
+    /// The workflow task whose command canceled it.
+    public var workflowTaskCompletedEventID: Int64
+    /// Details from the workflow.
+    public var details: Payloads?
+}
+
+/// The workflow recorded a marker (a side effect, a version, a local activity's result).
+public struct MarkerRecordedEventAttributes: Hashable, Sendable {
+    /// The marker's name.
+    public var markerName: String
+    /// Its details, by key.
+    public var details: [String: Payloads]
+    /// The workflow task whose command recorded it.
+    public var workflowTaskCompletedEventID: Int64
+    /// A failure the marker records, if any.
+    public var failure: Failure?
+}
+
+/// A signal reached the run.
+public struct WorkflowExecutionSignaledEventAttributes: Hashable, Sendable {
+    /// The signal's name.
+    public var signalName: String
+    /// Its arguments.
+    public var input: Payloads?
+    /// Who sent it.
+    public var identity: String
+}
+
+/// The run was terminated by a client (the workflow had no say).
+public struct WorkflowExecutionTerminatedEventAttributes: Hashable, Sendable {
+    /// Why.
+    public var reason: String
+    /// Details.
+    public var details: Payloads?
+    /// Who terminated it.
+    public var identity: String
+}
+
+/// The run closed and a new run of the same workflow id started in its place.
+public struct WorkflowExecutionContinuedAsNewEventAttributes: Hashable, Sendable {
+    /// The new run.
+    public var newExecutionRunID: String
+    /// The new run's workflow type.
+    public var workflowType: String
+    /// The new run's task queue.
+    public var taskQueue: String
+    /// The new run's input.
+    public var input: Payloads?
+    /// The new run's run timeout.
+    public var workflowRunTimeout: Duration?
+    /// The new run's workflow task timeout.
+    public var workflowTaskTimeout: Duration
+    /// The workflow task whose command continued the run.
+    public var workflowTaskCompletedEventID: Int64
+}

@@ -1,0 +1,169 @@
+/// One step of a run's durable state, as written to the log and replayed on open.
+///
+/// History events carry most of the state; the rest is what Temporal keeps in mutable state
+/// without an event (an activity attempt starting, a retry, a heartbeat, the sticky queue).
+/// ``ExecutionState/apply(_:)`` is the only code that interprets a change, live and in replay,
+/// so the state rebuilt on open is the state the process had.
+enum StateChange: Sendable, Equatable {
+    /// The event this change writes to history, if it writes one.
+    var writtenEvent: HistoryEvent? {
+        switch self {
+        case .event(let event), .flushedEvent(let event): event
+        default: nil
+        }
+    }
+
+    /// An event written to history now; its effect is applied.
+    case event(HistoryEvent)
+    /// An event that arrived while a workflow task was started: its effect is applied now, it is
+    /// written (with an id) when that task closes. Its `eventID` is 0.
+    case bufferedEvent(HistoryEvent)
+    /// The oldest buffered event, now written with its id; its effect was applied when buffered.
+    case flushedEvent(HistoryEvent)
+    /// The current attempt of an activity started (the ActivityTaskStarted event is written with the outcome).
+    case activityStarted(scheduledEventID: Int64, attempt: Int32, time: Timestamp, identity: String, requestID: String)
+    /// A failed or timed-out attempt is retried: attempt `attempt` goes on the queue at `time`.
+    case activityRetryScheduled(scheduledEventID: Int64, attempt: Int32, time: Timestamp, failure: Failure)
+    /// The running attempt heartbeated.
+    case activityHeartbeat(scheduledEventID: Int64, details: Payloads?, time: Timestamp)
+    /// The last worker named a sticky queue (nil clears it).
+    case stickyTaskQueue(name: String?, scheduleToStartTimeout: Duration?)
+    /// The workflow task just scheduled (a retry after repeated failures) goes on its queue at `time`.
+    case workflowTaskBackoff(scheduledEventID: Int64, time: Timestamp)
+}
+
+extension ExecutionState {
+    /// Applies `change`. Throws ``SpoolError/Code/corruptRecord`` when the change does not fit the
+    /// state (a replayed log that is not this run's history); the live path never produces one.
+    mutating func apply(_ change: StateChange) throws(SpoolError) {
+        switch change {
+        case .event(let event):
+            guard event.eventID == nextEventID else {
+                throw key.error(.corruptRecord, "event \(event.eventID) \(event.eventType) follows event \(nextEventID - 1)")
+            }
+            try applyEffect(of: event)
+            nextEventID += 1
+        case .bufferedEvent(let event):
+            try applyEffect(of: event)
+            buffered.append(event)
+        case .flushedEvent(let event):
+            guard !buffered.isEmpty, event.eventID == nextEventID, buffered[0].eventType == event.eventType else {
+                throw key.error(.corruptRecord, "flushed event \(event.eventID) \(event.eventType) is not the oldest buffered event")
+            }
+            buffered.removeFirst()
+            nextEventID += 1
+        case let .activityStarted(scheduledEventID, attempt, time, identity, requestID):
+            try updateActivity(scheduledEventID, attempt: attempt) { activity in
+                activity.startedTime = time
+                activity.startedIdentity = identity
+                activity.startedRequestID = requestID
+                activity.lastWorkerIdentity = identity
+            }
+        case let .activityRetryScheduled(scheduledEventID, attempt, time, failure):
+            try updateActivity(scheduledEventID, attempt: attempt - 1) { activity in
+                activity.attempt = attempt
+                activity.attemptScheduledTime = time
+                activity.startedTime = nil
+                activity.lastFailure = failure
+            }
+        case let .activityHeartbeat(scheduledEventID, details, time):
+            guard var activity = activities[scheduledEventID] else {
+                throw key.error(.corruptRecord, "a heartbeat names no pending activity", eventID: scheduledEventID)
+            }
+            activity.heartbeatDetails = details
+            activity.lastHeartbeatTime = time
+            activities[scheduledEventID] = activity
+        case let .stickyTaskQueue(name, timeout):
+            stickyTaskQueue = name
+            stickyScheduleToStartTimeout = timeout
+        case let .workflowTaskBackoff(scheduledEventID, time):
+            guard workflowTask?.scheduledEventID == scheduledEventID, workflowTask?.startedEventID == 0 else {
+                throw key.error(.corruptRecord, "a backoff names no scheduled workflow task", eventID: scheduledEventID)
+            }
+            workflowTask?.dispatchTime = time
+        }
+    }
+
+    private mutating func updateActivity(_ scheduledEventID: Int64, attempt: Int32,
+                                         _ update: (inout ActivityInfo) -> Void) throws(SpoolError) {
+        guard var activity = activities[scheduledEventID], activity.attempt == attempt else {
+            throw key.error(.corruptRecord, "no pending activity at attempt \(attempt)", eventID: scheduledEventID)
+        }
+        update(&activity)
+        activities[scheduledEventID] = activity
+    }
+
+    /// What an event does to the state besides being in the history.
+    private mutating func applyEffect(of event: HistoryEvent) throws(SpoolError) {
+        switch event.attributes {
+        case .workflowExecutionStarted:
+            guard nextEventID == 1 else { throw key.error(.corruptRecord, "a second WorkflowExecutionStarted") }
+        case .workflowTaskScheduled(let a):
+            workflowTask = WorkflowTaskInfo(scheduledEventID: event.eventID, attempt: a.attempt, taskQueue: a.taskQueue,
+                                            startToCloseTimeout: a.startToCloseTimeout, scheduledTime: event.eventTime,
+                                            isSticky: a.taskQueue != taskQueue)
+        case .workflowTaskStarted(let a):
+            guard var task = workflowTask, task.scheduledEventID == a.scheduledEventID else {
+                throw key.error(.corruptRecord, "WorkflowTaskStarted names no scheduled workflow task", eventID: event.eventID)
+            }
+            task.startedEventID = event.eventID
+            task.startedTime = event.eventTime
+            task.identity = a.identity
+            workflowTask = task
+        case .workflowTaskCompleted(let a):
+            previousStartedEventID = a.startedEventID
+            workflowTask = nil
+        case .workflowTaskTimedOut, .workflowTaskFailed:
+            workflowTask = nil
+        case .activityTaskScheduled(let a):
+            activities[event.eventID] = ActivityInfo(scheduledEventID: event.eventID, attributes: a, scheduledTime: event.eventTime,
+                                                     attemptScheduledTime: event.eventTime)
+            activityIDs[a.activityID] = event.eventID
+        case .activityTaskStarted:
+            break
+        case .activityTaskCompleted(let a): removeActivity(a.scheduledEventID)
+        case .activityTaskFailed(let a): removeActivity(a.scheduledEventID)
+        case .activityTaskTimedOut(let a): removeActivity(a.scheduledEventID)
+        case .activityTaskCanceled(let a): removeActivity(a.scheduledEventID)
+        case .activityTaskCancelRequested(let a):
+            activities[a.scheduledEventID]?.cancelRequestedEventID = event.eventID
+        case .timerStarted(let a):
+            timers[a.timerID] = UserTimerInfo(timerID: a.timerID, startedEventID: event.eventID,
+                                              fireTime: event.eventTime.advanced(by: a.startToFireTimeout))
+        case .timerFired(let a): timers[a.timerID] = nil
+        case .timerCanceled(let a): timers[a.timerID] = nil
+        case .workflowExecutionCancelRequested:
+            cancelRequested = true
+        case .markerRecorded, .workflowExecutionSignaled:
+            break
+        case .workflowExecutionCompleted: close(.completed, at: event.eventTime)
+        case .workflowExecutionFailed: close(.failed, at: event.eventTime)
+        case .workflowExecutionTimedOut: close(.timedOut, at: event.eventTime)
+        case .workflowExecutionCanceled: close(.canceled, at: event.eventTime)
+        case .workflowExecutionTerminated: close(.terminated, at: event.eventTime)
+        case .workflowExecutionContinuedAsNew(let a):
+            newExecutionRunID = a.newExecutionRunID
+            close(.continuedAsNew, at: event.eventTime)
+        }
+    }
+
+    private mutating func removeActivity(_ scheduledEventID: Int64) {
+        if let activity = activities.removeValue(forKey: scheduledEventID) {
+            activityIDs[activity.attributes.activityID] = nil
+        }
+    }
+
+    /// A closed run has nothing pending: its tasks and timers are dropped (their stale queue
+    /// entries and timer-heap entries are discarded when they come up).
+    private mutating func close(_ status: WorkflowExecutionStatus, at time: Timestamp) {
+        self.status = status
+        closeTime = time
+        workflowTask = nil
+        activities = [:]
+        activityIDs = [:]
+        timers = [:]
+        buffered = []
+        stickyTaskQueue = nil
+        stickyScheduleToStartTimeout = nil
+    }
+}

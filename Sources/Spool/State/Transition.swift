@@ -1,0 +1,109 @@
+/// A transition being decided: a scratch copy of a run's state and the changes made to it so far.
+///
+/// Every change goes through ``record(_:)``, which applies it to the scratch state the same way
+/// replay will; the engine appends ``changes`` to the log and, once durable, publishes ``state``.
+/// Dropping a transition changes nothing.
+struct Transition {
+    private(set) var state: ExecutionState
+    private(set) var changes: [StateChange] = []
+    let now: Timestamp
+
+    init(_ state: ExecutionState, now: Timestamp) {
+        self.state = state
+        self.now = now
+    }
+
+    var isEmpty: Bool { changes.isEmpty }
+
+    mutating func record(_ change: StateChange) throws(SpoolError) {
+        try state.apply(change)
+        changes.append(change)
+    }
+
+    /// Writes an event to history and returns its id.
+    @discardableResult
+    mutating func add(_ attributes: HistoryEvent.Attributes) throws(SpoolError) -> Int64 {
+        let id = state.nextEventID
+        try record(.event(HistoryEvent(eventID: id, eventTime: now, attributes: attributes)))
+        return id
+    }
+
+    /// Writes an event that may affect the workflow: buffered while a workflow task is started,
+    /// otherwise written now (and a workflow task is scheduled if none is outstanding).
+    mutating func addWorkflowInput(_ attributes: HistoryEvent.Attributes) throws(SpoolError) {
+        if state.isWorkflowTaskStarted {
+            try record(.bufferedEvent(HistoryEvent(eventID: 0, eventTime: now, attributes: attributes)))
+        } else {
+            try add(attributes)
+        }
+    }
+
+    /// Writes the buffered events with their ids, in arrival order. An activity outcome that
+    /// follows its ActivityTaskStarted in the buffer gets that event's id as its started id.
+    /// Returns whether there were any.
+    @discardableResult
+    mutating func flushBufferedEvents() throws(SpoolError) -> Bool {
+        guard !state.buffered.isEmpty else { return false }
+        var startedIDs: [Int64: Int64] = [:]
+        while let next = state.buffered.first {
+            var event = next
+            event.eventID = state.nextEventID
+            switch event.attributes {
+            case .activityTaskStarted(let a):
+                startedIDs[a.scheduledEventID] = event.eventID
+            case .activityTaskCompleted(var a):
+                a.startedEventID = startedIDs[a.scheduledEventID] ?? a.startedEventID
+                event.attributes = .activityTaskCompleted(a)
+            case .activityTaskFailed(var a):
+                a.startedEventID = startedIDs[a.scheduledEventID] ?? a.startedEventID
+                event.attributes = .activityTaskFailed(a)
+            case .activityTaskTimedOut(var a):
+                a.startedEventID = startedIDs[a.scheduledEventID] ?? a.startedEventID
+                event.attributes = .activityTaskTimedOut(a)
+            case .activityTaskCanceled(var a):
+                a.startedEventID = startedIDs[a.scheduledEventID] ?? a.startedEventID
+                event.attributes = .activityTaskCanceled(a)
+            default:
+                break
+            }
+            try record(.flushedEvent(event))
+        }
+        return true
+    }
+
+    /// Schedules a workflow task unless one is outstanding or the run is closed: on the sticky
+    /// queue when the last worker named one, else on the run's queue.
+    mutating func scheduleWorkflowTaskIfNeeded(attempt: Int32 = 1, sticky: Bool = true) throws(SpoolError) {
+        guard state.isRunning, state.workflowTask == nil else { return }
+        let queue = sticky ? (state.stickyTaskQueue ?? state.taskQueue) : state.taskQueue
+        try add(.workflowTaskScheduled(.init(taskQueue: queue, startToCloseTimeout: state.workflowTaskTimeout, attempt: attempt)))
+    }
+
+    /// Schedules attempt `attempt` of a workflow task that failed or timed out, on the normal
+    /// queue. The first retry goes out at once; from the third attempt on it waits
+    /// `policy.backoff(afterAttempt: attempt − 2)`, so a task that keeps failing (an unknown
+    /// workflow type) neither spins the workers nor grows the history fast.
+    mutating func retryWorkflowTask(attempt: Int32, policy: RetryPolicy) throws(SpoolError) {
+        try scheduleWorkflowTaskIfNeeded(attempt: attempt, sticky: false)
+        guard attempt >= 3, let task = state.workflowTask, task.attempt == attempt, task.startedEventID == 0 else { return }
+        try record(.workflowTaskBackoff(scheduledEventID: task.scheduledEventID,
+                                        time: now.advanced(by: policy.backoff(afterAttempt: attempt - 2))))
+    }
+
+    /// Writes an activity's outcome: its ActivityTaskStarted (when the last attempt started),
+    /// then `outcome(startedEventID)`, both buffered while a workflow task is started.
+    mutating func addActivityOutcome(_ activity: ActivityInfo,
+                                     _ outcome: (_ startedEventID: Int64) -> HistoryEvent.Attributes) throws(SpoolError) {
+        var startedEventID: Int64 = 0
+        if activity.isStarted {
+            let started = HistoryEvent.Attributes.activityTaskStarted(.init(
+                scheduledEventID: activity.scheduledEventID, identity: activity.startedIdentity,
+                requestID: activity.startedRequestID, attempt: activity.attempt, lastFailure: activity.lastFailure))
+            // Buffered events get their ids when flushed; the flush fixes up the outcome's started id.
+            startedEventID = state.isWorkflowTaskStarted ? 0 : state.nextEventID
+            try addWorkflowInput(started)
+        }
+        try addWorkflowInput(outcome(startedEventID))
+        try scheduleWorkflowTaskIfNeeded()
+    }
+}

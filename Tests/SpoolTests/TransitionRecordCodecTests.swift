@@ -1,0 +1,115 @@
+import Testing
+@testable import Spool
+
+@Suite struct TransitionRecordCodecTests {
+    static let time = Timestamp(nanosecondsSinceEpoch: 1_700_000_000_123_456_789)
+
+    static func sampleEvents() -> [HistoryEvent] {
+        let failure = Failure(message: "boom", type: "IOError", nonRetryable: true, details: [1, 2],
+                              nextRetryDelay: .seconds(3), timeoutType: .heartbeat, lastHeartbeatDetails: [9])
+        let attributes: [HistoryEvent.Attributes] = [
+            .workflowExecutionStarted(.init(workflowType: "order", taskQueue: "q", input: [1, 2, 3], workflowRunTimeout: .seconds(60),
+                                            workflowTaskTimeout: .seconds(10), continuedExecutionRunID: "", firstExecutionRunID: "r",
+                                            identity: "me", requestID: "req", attempt: 1)),
+            .workflowExecutionCompleted(.init(result: nil, workflowTaskCompletedEventID: 4)),
+            .workflowExecutionFailed(.init(failure: failure, retryState: .retryPolicyNotSet, workflowTaskCompletedEventID: 4)),
+            .workflowExecutionTimedOut(.init(retryState: .retryPolicyNotSet)),
+            .workflowTaskScheduled(.init(taskQueue: "q", startToCloseTimeout: .seconds(10), attempt: 2)),
+            .workflowTaskStarted(.init(scheduledEventID: 2, identity: "w", requestID: "x")),
+            .workflowTaskCompleted(.init(scheduledEventID: 2, startedEventID: 3, identity: "w")),
+            .workflowTaskTimedOut(.init(scheduledEventID: 2, startedEventID: 3, timeoutType: .startToClose)),
+            .workflowTaskFailed(.init(scheduledEventID: 2, startedEventID: 3, cause: .badStartTimerAttributes, failure: failure, identity: "w")),
+            .activityTaskScheduled(.init(activityID: "a", activityType: "charge", taskQueue: "q", input: [], scheduleToCloseTimeout: nil,
+                                         scheduleToStartTimeout: .seconds(5), startToCloseTimeout: .milliseconds(1500),
+                                         heartbeatTimeout: .seconds(2), workflowTaskCompletedEventID: 4,
+                                         retryPolicy: RetryPolicy(maximumAttempts: 3, nonRetryableErrorTypes: ["Fatal", "Bad"]))),
+            .activityTaskStarted(.init(scheduledEventID: 5, identity: "w", requestID: "r", attempt: 3, lastFailure: failure)),
+            .activityTaskCompleted(.init(result: [7], scheduledEventID: 5, startedEventID: 6, identity: "w")),
+            .activityTaskFailed(.init(failure: failure, scheduledEventID: 5, startedEventID: 6, identity: "w", retryState: .maximumAttemptsReached)),
+            .activityTaskTimedOut(.init(failure: .timeout(.scheduleToStart), scheduledEventID: 5, startedEventID: 0, retryState: .timeout)),
+            .activityTaskCancelRequested(.init(scheduledEventID: 5, workflowTaskCompletedEventID: 4)),
+            .activityTaskCanceled(.init(details: nil, latestCancelRequestedEventID: 7, scheduledEventID: 5, startedEventID: 0, identity: "")),
+            .timerStarted(.init(timerID: "t", startToFireTimeout: .seconds(30), workflowTaskCompletedEventID: 4)),
+            .timerFired(.init(timerID: "t", startedEventID: 5)),
+            .timerCanceled(.init(timerID: "t", startedEventID: 5, workflowTaskCompletedEventID: 9, identity: "w")),
+            .workflowExecutionCancelRequested(.init(cause: "user", identity: "cli")),
+            .workflowExecutionCanceled(.init(workflowTaskCompletedEventID: 9, details: [0])),
+            .markerRecorded(.init(markerName: "version", details: ["a": [1], "b": []], workflowTaskCompletedEventID: 4, failure: nil)),
+            .workflowExecutionSignaled(.init(signalName: "go", input: [5], identity: "cli")),
+            .workflowExecutionTerminated(.init(reason: "why", details: nil, identity: "cli")),
+            .workflowExecutionContinuedAsNew(.init(newExecutionRunID: "n", workflowType: "order", taskQueue: "q", input: nil,
+                                                   workflowRunTimeout: nil, workflowTaskTimeout: .seconds(10),
+                                                   workflowTaskCompletedEventID: 9)),
+        ]
+        return attributes.enumerated().map { HistoryEvent(eventID: Int64($0.offset + 1), eventTime: time, attributes: $0.element) }
+    }
+
+    static func sampleRecord() -> TransitionRecord {
+        let events = sampleEvents()
+        let changes: [StateChange] = events.map { .event($0) } + [
+            .bufferedEvent(events[22]), .flushedEvent(events[22]),
+            .activityStarted(scheduledEventID: 5, attempt: 2, time: time, identity: "w", requestID: "r"),
+            .activityRetryScheduled(scheduledEventID: 5, attempt: 3, time: time, failure: .timeout(.startToClose)),
+            .activityHeartbeat(scheduledEventID: 5, details: [4, 4], time: time),
+            .stickyTaskQueue(name: "sticky", scheduleToStartTimeout: .seconds(5)),
+            .stickyTaskQueue(name: nil, scheduleToStartTimeout: nil),
+            .workflowTaskBackoff(scheduledEventID: 12, time: time),
+        ]
+        return TransitionRecord(runs: [.init(key: ExecutionKey(namespace: "default", workflowID: "w-é", runID: "r1"), changes: changes)])
+    }
+
+    @Test func everyEventTypeRoundTrips() throws {
+        let events = Self.sampleEvents()
+        let covered = Set(events.map(\.eventType))
+        #expect(covered == Set(EventType.allCases))
+        let record = Self.sampleRecord()
+        let decoded = try TransitionRecord.decode(record.encoded(), context: "test")
+        #expect(decoded == record)
+    }
+
+    @Test func truncatedRecordsThrowInsteadOfTrapping() {
+        let bytes = Self.sampleRecord().encoded()
+        for length in stride(from: 0, to: bytes.count, by: 7) {
+            #expect(throws: SpoolError.self) { try TransitionRecord.decode(Array(bytes[..<length]), context: "test") }
+        }
+    }
+
+    @Test func damagedRecordsThrowOrDecodeButNeverTrap() {
+        let bytes = Self.sampleRecord().encoded()
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        var failures = 0
+        for _ in 0..<2000 {
+            var damaged = bytes
+            for _ in 0..<3 {
+                state = state &* 6364136223846793005 &+ 1442695040888963407
+                damaged[Int(state >> 33) % damaged.count] = UInt8(truncatingIfNeeded: state >> 17)
+            }
+            do { _ = try TransitionRecord.decode(damaged, context: "test") } catch { failures += 1 }
+        }
+        #expect(failures > 0)
+    }
+
+    @Test func unknownVersionIsRejectedWithItsNumber() {
+        var bytes = Self.sampleRecord().encoded()
+        bytes[0] = 9
+        #expect {
+            try TransitionRecord.decode(bytes, context: "record at offset 3")
+        } throws: { error in
+            let error = error as? SpoolError
+            return error?.code == .corruptRecord && error?.message.contains("version 9") == true
+        }
+    }
+
+    @Test func varintsRoundTripAtTheEdges() throws {
+        var w = BinaryWriter()
+        let values: [Int64] = [0, 1, -1, 63, -64, 64, Int64.max, Int64.min, 1 << 35]
+        for value in values { w.signed(value) }
+        w.unsigned(UInt64.max)
+        var r = BinaryReader(w.bytes, context: "test")
+        for value in values { #expect(try r.signed() == value) }
+        #expect(try r.unsigned() == UInt64.max)
+        #expect(r.isAtEnd)
+        var overlong = BinaryReader([UInt8](repeating: 0xFF, count: 11) + [0], context: "test")
+        #expect(throws: SpoolError.self) { try overlong.unsigned() }
+    }
+}
