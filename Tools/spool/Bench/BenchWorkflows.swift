@@ -109,7 +109,7 @@ struct BenchWorkflows: AsyncParsableCommand {
             print(median.tableRow(label: "median"))
             print("")
             print("median: \(formatCount(median.workflowsPerSecond)) workflows/s, \(formatCount(median.activitiesPerSecond)) activities/s; "
-                  + "the engine took \(format(median.ratio, decimals: 2))× the time the log alone took for its "
+                  + "over the median times, the engine took \(format(median.ratio, decimals: 2))× what the log alone took for its "
                   + "\(formatCount(Double(median.appends))) appends (baseline \(formatCount(median.baselineAppendsPerSecond)) appends/s = "
                   + "\(formatCount(median.baselineWorkflowsPerSecond)) workflows/s)")
         }

@@ -53,8 +53,11 @@ struct DemoCommand: AsyncParsableCommand {
         let executions = engine.listWorkflowExecutions().count
         try await closeEngine(engine, command: "demo")
 
+        // A demo whose order did not complete says so with its status, after the history that shows why.
+        let failed = outcome.status != .completed
         if json {
             for line in HistoryRendering.jsonLines(outcome.history) { print(line) }
+            if failed { throw ExitCode(1) }
             return
         }
         print("spool demo: workflow '\(outcome.execution.workflowID)' run \(outcome.execution.runID) in \(directory)")
@@ -85,6 +88,10 @@ struct DemoCommand: AsyncParsableCommand {
               + "\(Self.steps.count) activities, \(retried.isEmpty ? "no retries" : retried.joined(separator: "; ")); "
               + "\(outcome.heartbeats.count) heartbeat\(outcome.heartbeats.count == 1 ? "" : "s") seen; "
               + "\(directory) holds \(executions) workflow execution\(executions == 1 ? "" : "s")")
+        if failed {
+            printError("spool demo: \(directory): workflow '\(outcome.execution.workflowID)' ended \(outcome.status), not Completed")
+            throw ExitCode(1)
+        }
     }
 
     struct DemoOutcome {
