@@ -4,8 +4,8 @@ import ArgumentParser
 struct SpoolCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "spool",
-        abstract: "Spool: an embedded, durable task-queue engine. Benchmarks and maintains a data directory.",
-        subcommands: [BenchCommand.self, RecoverCommand.self, InspectCommand.self, TortureCommand.self, TaskCommand.self, QueueCommand.self]
+        abstract: "Spool: an embedded, durable task-queue engine. Runs workflows, benchmarks and maintains a data directory.",
+        subcommands: [DemoCommand.self, WorkflowCommand.self, BenchCommand.self, RecoverCommand.self, InspectCommand.self, TortureCommand.self, TaskCommand.self, QueueCommand.self]
     )
 }
 
@@ -13,6 +13,6 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure Spool against a baseline in the same run (release builds only give meaningful figures).",
-        subcommands: [BenchLog.self, BenchOpen.self, BenchDispatch.self]
+        subcommands: [BenchLog.self, BenchOpen.self, BenchDispatch.self, BenchWorkflows.self]
     )
 }

@@ -1,0 +1,370 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ArgumentParser
+import Histogram
+import Spool
+import SpoolLog
+
+/// `spool bench workflows`: workflows of sequential activities run end to end by in-process
+/// workers, against the same number of log appends done straight on a `SpoolLog.Log`.
+struct BenchWorkflows: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "workflows",
+        abstract: "End-to-end workflows of K sequential activities run by in-process workers, against the log alone.",
+        discussion: """
+            Each run opens a fresh engine, starts W SpoolWorkers on one task queue, and has --clients \
+            client tasks start the N workflows (each client starts one, waits for its close event, then \
+            starts the next). A workflow schedules its K activities one after the other and completes. \
+            Figures: workflows/s, activities/s, start-to-close latency (start call to close event), \
+            history events/s, bytes on disk per workflow (every file of the data directory after \
+            close), CPU seconds per workflow (getrusage of the whole process: engine, workers and \
+            clients). Baseline, in the same run: the records the engine appended (read back from its \
+            log after close, same count and bytes) appended straight to a SpoolLog.Log with the same \
+            durability by the same number of concurrent producers — what the storage alone does. \
+            The ratio is engine time / baseline time for the same appends. Runs alternate engine and \
+            baseline; medians are reported.
+            """
+    )
+
+    @Option(name: .long, help: "Workflows per run.")
+    var workflows = 20_000
+
+    @Option(name: .long, help: "Sequential activities per workflow.")
+    var activities = 1
+
+    @Option(name: .long, help: "In-process workers.")
+    var workers = 2
+
+    @Option(name: .long, help: "Workflow task and activity slots of each worker.")
+    var workerSlots = 256
+
+    @Option(name: .long, help: "Log durability: sync (fdatasync before each acknowledgement, shared), interval (10 ms), or none.")
+    var durability: DurabilityOption = .sync
+
+    @Option(name: .long, help: "Workflows in flight at once (client tasks).")
+    var clients = 256
+
+    @Option(name: .long, help: "Scratch directory for the runs' data (default: a fresh directory under $TMPDIR or /tmp, removed afterwards).")
+    var data: String?
+
+    @Option(name: .long, help: "Runs; the median of each figure is reported.")
+    var runs = 3
+
+    @Flag(name: .long, inversion: .prefixedNo, help: "Start workflows through a worker (eager workflow start: the start and the first workflow task are one append).")
+    var eagerStart = true
+
+    @Flag(name: .long, help: "Print one JSON object instead of a table.")
+    var json = false
+
+    func validate() throws {
+        guard (1...10_000_000).contains(workflows) else { throw ValidationError("--workflows must be between 1 and 10000000 (got \(workflows))") }
+        guard (0...1000).contains(activities) else { throw ValidationError("--activities must be between 0 and 1000 (got \(activities))") }
+        guard (1...64).contains(workers) else { throw ValidationError("--workers must be between 1 and 64 (got \(workers))") }
+        guard (1...100_000).contains(workerSlots) else { throw ValidationError("--worker-slots must be between 1 and 100000 (got \(workerSlots))") }
+        guard (1...100_000).contains(clients) else { throw ValidationError("--clients must be between 1 and 100000 (got \(clients))") }
+        guard (1...99).contains(runs) else { throw ValidationError("--runs must be between 1 and 99 (got \(runs))") }
+        if let data, data.isEmpty { throw ValidationError("--data is empty") }
+    }
+
+    func run() async throws {
+        let scratch: String
+        if let data {
+            try makeDirectory(data)
+            scratch = data
+        } else {
+            scratch = try makeTemporaryDirectory()
+        }
+        defer { if data == nil { removeTree(scratch) } }
+        let load = loadAverage()
+        if !json {
+            print("spool bench workflows: \(formatCount(Double(workflows))) workflows × \(activities) activit\(activities == 1 ? "y" : "ies"), "
+                  + "\(workers) workers × \(workerSlots) slots, \(clients) clients, durability \(durability.rawValue), "
+                  + "\(eagerStart ? "eager" : "queued") start, \(runs) run\(runs == 1 ? "" : "s"); data \(scratch); "
+                  + "load average \(load.map { format($0, decimals: 2) }.joined(separator: " "))")
+            print(WorkflowRunResult.tableHeader)
+        }
+        var results: [WorkflowRunResult] = []
+        for round in 1...runs {
+            let directory = scratch + "/bench-workflows-\(round)"
+            removeTree(directory)
+            try makeDirectory(directory)
+            var result = try await runEngine(directory: directory + "/engine", round: round)
+            result.baselineSeconds = try await runBaseline(records: result.records, directory: directory + "/baseline")
+            result.records = []
+            removeTree(directory)
+            results.append(result)
+            if !json { print(result.tableRow(label: String(round))) }
+        }
+        let median = WorkflowRunResult.median(results)
+        if json {
+            print(JSON.object([
+                ("benchmark", .string("workflows")), ("workflows", .integer(workflows)), ("activitiesPerWorkflow", .integer(activities)),
+                ("workers", .integer(workers)), ("workerSlots", .integer(workerSlots)), ("clients", .integer(clients)),
+                ("durability", .string(durability.rawValue)), ("eagerStart", .bool(eagerStart)),
+                ("loadAverage", .array(load.map { .number($0) })),
+                ("median", median.json), ("runs", .array(results.map(\.json))),
+            ]).text)
+        } else {
+            print(median.tableRow(label: "median"))
+            print("")
+            print("median: \(formatCount(median.workflowsPerSecond)) workflows/s, \(formatCount(median.activitiesPerSecond)) activities/s; "
+                  + "over the median times, the engine took \(format(median.ratio, decimals: 2))× what the log alone took for its "
+                  + "\(formatCount(Double(median.appends))) appends (baseline \(formatCount(median.baselineAppendsPerSecond)) appends/s = "
+                  + "\(formatCount(median.baselineWorkflowsPerSecond)) workflows/s)")
+        }
+    }
+
+    // MARK: Engine
+
+    private func runEngine(directory: String, round: Int) async throws -> WorkflowRunResult {
+        var configuration = SpoolEngineConfiguration()
+        configuration.log = LogConfiguration(durability: durability.durability)
+        let engine: SpoolEngine
+        do {
+            engine = try SpoolEngine.open(directory: directory, configuration: configuration)
+        } catch {
+            printError("spool bench workflows: \(explainOpenFailure(error, directory: directory))")
+            throw ExitCode(2)
+        }
+        let activityCount = activities
+        let pool = (0..<workers).map {
+            SpoolWorker(engine: engine, taskQueue: "bench", identity: "bench-worker-\($0)", maxConcurrentWorkflowTasks: workerSlots,
+                        maxConcurrentActivities: workerSlots)
+        }
+        for worker in pool {
+            worker.registerWorkflow("bench") { context in Self.sequentialActivities(context, count: activityCount) }
+            worker.registerActivity("step") { $0.task.input }
+        }
+        let running = pool.map { worker in Task { await worker.run() } }
+        let done = SharedCounter()
+        let progress = ProgressBar(title: "run \(round)", total: workflows, unit: "workflows", enabled: !json) { done.value.load(ordering: .relaxed) }
+
+        let total = workflows, clientCount = clients, eager = eagerStart
+        let cpuBefore = cpuSeconds()
+        let started = ContinuousClock.now
+        let latency: Histogram<UInt64>
+        do {
+            latency = try await withThrowingTaskGroup(of: Histogram<UInt64>.self) { group in
+                for client in 0..<min(clientCount, total) {
+                    group.addTask {
+                        var histogram = Histogram<UInt64>(highestTrackableValue: 600_000_000_000, numberOfSignificantValueDigits: .three)
+                        for index in stride(from: client, to: total, by: clientCount) {
+                            let begin = monotonicNanoseconds()
+                            let request = StartWorkflowExecutionRequest(workflowID: "wf-\(index)", workflowType: "bench", taskQueue: "bench",
+                                                                        input: [UInt8(truncatingIfNeeded: index)])
+                            let run = eager ? try await pool[index % pool.count].startWorkflow(request)
+                                            : try await engine.startWorkflowExecution(request)
+                            let close = try await engine.getWorkflowExecutionHistory(
+                                execution: WorkflowExecution(workflowID: "wf-\(index)", runID: run.runID), waitNewEvent: true,
+                                historyEventFilterType: .closeEvent, timeout: .seconds(120))
+                            guard close.history.first?.eventType == .workflowExecutionCompleted else {
+                                throw SpoolError(.invalidArgument, "the workflow did not complete within 120 s (close event: "
+                                                 + "\(close.history.first.map { "\($0.eventType)" } ?? "none"))", workflowID: "wf-\(index)")
+                            }
+                            _ = histogram.record(monotonicNanoseconds() - begin)
+                            done.value.add(1, ordering: .relaxed)
+                        }
+                        return histogram
+                    }
+                }
+                var merged = Histogram<UInt64>(highestTrackableValue: 600_000_000_000, numberOfSignificantValueDigits: .three)
+                for try await partial in group { merged.add(partial) }
+                return merged
+            }
+        } catch {
+            progress.finish()
+            for worker in pool { await worker.stop() }
+            try? await engine.close()
+            printError("spool bench workflows: \(error)")
+            throw ExitCode(1)
+        }
+        let seconds = (ContinuousClock.now - started).seconds
+        let cpu = cpuSeconds() - cpuBefore
+        progress.finish()
+        let completed = engine.listWorkflowExecutions(status: .completed)
+        let events = completed.reduce(0) { $0 + Int($1.historyLength) }
+        for worker in pool { await worker.stop() }
+        for task in running { await task.value }
+        try await engine.close()
+        guard completed.count == workflows else {
+            printError("spool bench workflows: only \(completed.count) of \(workflows) workflows completed in \(directory)")
+            throw ExitCode(1)
+        }
+        let records = try readRecords(historyDirectory: directory + "/history", durability: durability.durability)
+        return WorkflowRunResult(workflows: workflows, activities: workflows * activities, seconds: seconds, latency: latency,
+                                 events: events, bytesOnDisk: treeSize(directory), cpuSeconds: cpu, appends: records.count,
+                                 records: records)
+    }
+
+    /// The bench workflow: `count` activities one after the other, then complete.
+    static func sequentialActivities(_ context: WorkflowContext, count: Int) -> [Command] {
+        var completed = 0
+        for event in context.history {
+            if case .activityTaskCompleted = event.attributes { completed += 1 }
+        }
+        guard completed < count else { return [.completeWorkflowExecution(.init(result: context.input))] }
+        return [.scheduleActivityTask(.init(activityID: "step-\(completed)", activityType: "step", taskQueue: "bench",
+                                            input: context.input, startToCloseTimeout: .seconds(60)))]
+    }
+
+    /// Every record of the closed engine's history log: the appends the engine made, in order.
+    /// (The engine does not publish its log statistics, so they are read back.)
+    private func readRecords(historyDirectory: String, durability: Durability) throws -> [[UInt8]] {
+        let log = try Log.open(directory: historyDirectory, configuration: LogConfiguration(durability: durability))
+        defer { try? log.close() }
+        var reader = log.reader(from: log.startOffset)
+        var records: [[UInt8]] = []
+        while let record = try reader.next() { records.append(record.payload) }
+        return records
+    }
+
+    // MARK: Baseline
+
+    /// Appends `records` to a fresh log with the same durability from `clients` producers, each
+    /// appending its share one at a time (as a workflow's transitions are); returns the seconds taken.
+    private func runBaseline(records: [[UInt8]], directory: String) async throws -> Double {
+        let log = try Log.open(directory: directory, configuration: LogConfiguration(durability: durability.durability))
+        let producers = min(clients, max(records.count, 1))
+        let started = ContinuousClock.now
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for producer in 0..<producers {
+                group.addTask {
+                    for index in stride(from: producer, to: records.count, by: producers) { _ = try await log.append(records[index]) }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let seconds = (ContinuousClock.now - started).seconds
+        try log.close()
+        return seconds
+    }
+}
+
+/// One run of `spool bench workflows`: the engine's figures and its baseline's time.
+struct WorkflowRunResult {
+    var workflows: Int
+    var activities: Int
+    var seconds: Double
+    var latency: Histogram<UInt64>?
+    var p50: Double = 0
+    var p99: Double = 0
+    var events: Int
+    var bytesOnDisk: Int
+    var cpuSeconds: Double
+    var appends: Int
+    var records: [[UInt8]] = []
+    var baselineSeconds: Double = 0
+
+    init(workflows: Int, activities: Int, seconds: Double, latency: Histogram<UInt64>, events: Int, bytesOnDisk: Int,
+         cpuSeconds: Double, appends: Int, records: [[UInt8]]) {
+        self.workflows = workflows
+        self.activities = activities
+        self.seconds = seconds
+        self.latency = latency
+        self.p50 = Double(latency.valueAtPercentile(50)) / 1e6
+        self.p99 = Double(latency.valueAtPercentile(99)) / 1e6
+        self.events = events
+        self.bytesOnDisk = bytesOnDisk
+        self.cpuSeconds = cpuSeconds
+        self.appends = appends
+        self.records = records
+    }
+
+    var workflowsPerSecond: Double { Double(workflows) / seconds }
+    var activitiesPerSecond: Double { Double(activities) / seconds }
+    var eventsPerSecond: Double { Double(events) / seconds }
+    var bytesPerWorkflow: Double { Double(bytesOnDisk) / Double(workflows) }
+    var cpuMillisecondsPerWorkflow: Double { cpuSeconds * 1000 / Double(workflows) }
+    var baselineAppendsPerSecond: Double { Double(appends) / baselineSeconds }
+    var baselineWorkflowsPerSecond: Double { Double(workflows) / baselineSeconds }
+    /// How many times longer the engine took than the log alone for the same appends.
+    var ratio: Double { seconds / baselineSeconds }
+
+    /// Each figure's median over `runs` (not one run's figures).
+    static func median(_ runs: [WorkflowRunResult]) -> WorkflowRunResult {
+        func middle(_ values: [Double]) -> Double {
+            let sorted = values.sorted()
+            return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+        }
+        var result = runs[0]
+        result.latency = nil
+        result.seconds = middle(runs.map(\.seconds))
+        result.p50 = middle(runs.map(\.p50))
+        result.p99 = middle(runs.map(\.p99))
+        result.events = Int(middle(runs.map { Double($0.events) }))
+        result.bytesOnDisk = Int(middle(runs.map { Double($0.bytesOnDisk) }))
+        result.cpuSeconds = middle(runs.map(\.cpuSeconds))
+        result.appends = Int(middle(runs.map { Double($0.appends) }))
+        result.baselineSeconds = middle(runs.map(\.baselineSeconds))
+        return result
+    }
+
+    static let tableHeader = [pad("run", 6, right: false), pad("workflows/s", 12), pad("activities/s", 13), pad("p50 ms", 8), pad("p99 ms", 8),
+                              pad("events/s", 10), pad("B/wf", 7), pad("CPU ms/wf", 10), pad("appends", 9), pad("log alone/s", 12),
+                              pad("engine/log", 11)].joined(separator: " ")
+
+    func tableRow(label: String) -> String {
+        [pad(label, 6, right: false), pad(formatCount(workflowsPerSecond), 12), pad(formatCount(activitiesPerSecond), 13),
+         pad(format(p50, decimals: 1), 8), pad(format(p99, decimals: 1), 8), pad(formatCount(eventsPerSecond), 10),
+         pad(formatCount(bytesPerWorkflow), 7), pad(format(cpuMillisecondsPerWorkflow, decimals: 3), 10),
+         pad(formatCount(Double(appends)), 9), pad(formatCount(baselineAppendsPerSecond), 12),
+         pad(format(ratio, decimals: 2) + "×", 11)].joined(separator: " ")
+    }
+
+    var json: JSON {
+        .object([
+            ("seconds", .number(seconds)), ("workflowsPerSecond", .number(workflowsPerSecond.rounded())),
+            ("activitiesPerSecond", .number(activitiesPerSecond.rounded())),
+            ("startToCloseMilliseconds", .object([("p50", .number(p50)), ("p99", .number(p99))])),
+            ("events", .integer(events)), ("eventsPerSecond", .number(eventsPerSecond.rounded())),
+            ("bytesOnDiskPerWorkflow", .number(bytesPerWorkflow.rounded())),
+            ("cpuSecondsPerWorkflow", .number(cpuSeconds / Double(workflows))),
+            ("appends", .integer(appends)), ("appendsPerWorkflow", .number(Double(appends) / Double(workflows))),
+            ("baselineSeconds", .number(baselineSeconds)), ("baselineAppendsPerSecond", .number(baselineAppendsPerSecond.rounded())),
+            ("baselineWorkflowsPerSecond", .number(baselineWorkflowsPerSecond.rounded())),
+            ("engineTimeToBaselineTime", .number((ratio * 100).rounded() / 100)),
+            ("throughputRatioToBaseline", .number((1 / ratio * 1000).rounded() / 1000)),
+        ])
+    }
+}
+
+/// User + system CPU seconds of this process so far.
+func cpuSeconds() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6
+        + Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
+}
+
+/// The 1, 5 and 15 minute load averages (`uptime`).
+func loadAverage() -> [Double] {
+    var values = [Double](repeating: 0, count: 3)
+    let count = values.withUnsafeMutableBufferPointer { getloadavg($0.baseAddress!, 3) }
+    return count == 3 ? values : []
+}
+
+/// The apparent size of every regular file under `path`.
+func treeSize(_ path: String) -> Int {
+    var info = stat()
+    guard lstat(path, &info) == 0 else { return 0 }
+    guard info.st_mode & S_IFMT == S_IFDIR else { return info.st_mode & S_IFMT == S_IFREG ? Int(info.st_size) : 0 }
+    guard let directory = opendir(path) else { return 0 }
+    defer { closedir(directory) }
+    var total = 0
+    while let entry = readdir(directory) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        if name != "." && name != ".." { total += treeSize(path + "/" + name) }
+    }
+    return total
+}
+
+/// A fresh directory under $TMPDIR (or /tmp).
+func makeTemporaryDirectory() throws(ValidationErrorMessage) -> String {
+    let base = getenv("TMPDIR").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
+    var template = Array((base + "/spool-bench-workflows-XXXXXX").utf8CString)
+    guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else {
+        throw ValidationErrorMessage("cannot create a scratch directory in \(base): \(String(cString: strerror(errno)))")
+    }
+    return String(cString: template.withUnsafeBufferPointer { $0.baseAddress! })
+}

@@ -1,0 +1,203 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ArgumentParser
+import Spool
+import Synchronization
+
+/// `spool demo`: an order-processing workflow run end to end by in-process workers on an
+/// embedded data directory, its history printed as a table.
+struct DemoCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "demo",
+        abstract: "Run a small order-processing workflow on an embedded data directory and print its history.",
+        discussion: """
+            Opens the engine on --data (created if needed), runs two in-process workers and starts \
+            workflow order-<time>: reserve-inventory, then charge-payment (its first attempt fails \
+            with a retryable error and the retry policy runs it again after 200 ms), then ship-order \
+            (it heartbeats its progress). Prints the history, the heartbeats the engine recorded, and \
+            a summary. Each run starts a new workflow id, so it can be run again on the same directory.
+            """
+    )
+
+    @Option(name: .long, help: "The data directory (created if missing).")
+    var data = "./spool-data"
+
+    @Flag(name: .long, help: "Print the history as JSON lines instead of a table.")
+    var json = false
+
+    static let taskQueue = "orders"
+    static let workflowType = "order-processing"
+    static let steps = ["reserve-inventory", "charge-payment", "ship-order"]
+    /// How long the demo waits for the workflow before it gives up.
+    static let deadline = Duration.seconds(60)
+
+    func run() async throws {
+        var directory = data
+        while directory.count > 1 && directory.hasSuffix("/") { directory.removeLast() }
+        let engine: SpoolEngine
+        do {
+            engine = try SpoolEngine.open(directory: directory)
+        } catch {
+            printError("spool demo: \(explainOpenFailure(error, directory: directory))")
+            throw WorkflowExit.unusableDirectory
+        }
+        let outcome: DemoOutcome
+        do {
+            outcome = try await Self.runOrder(on: engine)
+        } catch {
+            printError("spool demo: \(directory): \(error)")
+            try? await engine.close()
+            throw ExitCode(1)
+        }
+        let executions = engine.listWorkflowExecutions().count
+        try await closeEngine(engine, command: "demo")
+
+        // A demo whose order did not complete says so with its status, after the history that shows why.
+        let failed = outcome.status != .completed
+        if json {
+            for line in HistoryRendering.jsonLines(outcome.history) { print(line) }
+            if failed { throw ExitCode(1) }
+            return
+        }
+        print("spool demo: workflow '\(outcome.execution.workflowID)' run \(outcome.execution.runID) in \(directory)")
+        print("")
+        for line in HistoryRendering.table(outcome.history) { print(line) }
+        print("")
+        if outcome.heartbeats.isEmpty {
+            print("heartbeats: none seen by describe while ship-order ran (heartbeats are not history events)")
+        } else {
+            print("heartbeats of ship-order recorded by the engine (seen with describe; heartbeats are not history events):")
+            for beat in outcome.heartbeats { print("  \(beat)") }
+        }
+        var activityTypes: [Int64: String] = [:]
+        var retried: [String] = []
+        for event in outcome.history {
+            switch event.attributes {
+            case .activityTaskScheduled(let scheduled):
+                activityTypes[event.eventID] = scheduled.activityType
+            case .activityTaskStarted(let started) where started.attempt > 1:
+                retried.append("\(activityTypes[started.scheduledEventID] ?? "activity \(started.scheduledEventID)") succeeded on attempt "
+                               + "\(started.attempt)" + (started.lastFailure.map { " after '\($0)'" } ?? ""))
+            default:
+                break
+            }
+        }
+        print("")
+        print("\(outcome.status): \(outcome.history.count) events in \(Int((outcome.elapsed.seconds * 1000).rounded())) ms; "
+              + "\(Self.steps.count) activities, \(retried.isEmpty ? "no retries" : retried.joined(separator: "; ")); "
+              + "\(outcome.heartbeats.count) heartbeat\(outcome.heartbeats.count == 1 ? "" : "s") seen; "
+              + "\(directory) holds \(executions) workflow execution\(executions == 1 ? "" : "s")")
+        if failed {
+            printError("spool demo: \(directory): workflow '\(outcome.execution.workflowID)' ended \(outcome.status), not Completed")
+            throw ExitCode(1)
+        }
+    }
+
+    struct DemoOutcome {
+        var execution: WorkflowExecution
+        var status: WorkflowExecutionStatus
+        var history: [HistoryEvent]
+        var heartbeats: [String]
+        var elapsed: Duration
+    }
+
+    /// Runs one order on `engine` with two workers; returns its history once it closed.
+    static func runOrder(on engine: SpoolEngine) async throws -> DemoOutcome {
+        let workers = (1...2).map { SpoolWorker(engine: engine, taskQueue: taskQueue, identity: "demo-worker-\($0)") }
+        for worker in workers {
+            worker.registerWorkflow(workflowType, orderWorkflow)
+            worker.registerActivity("reserve-inventory") { context in
+                Array("reserved 2 × widget for \(String(decoding: context.task.input ?? [], as: UTF8.self))".utf8)
+            }
+            worker.registerActivity("charge-payment") { context in
+                if context.task.attempt == 1 {
+                    // The first attempt fails the way a flaky gateway does; the retry policy runs it again.
+                    throw ActivityFailure(Failure(message: "payment gateway timed out (simulated)", type: "GatewayTimeout"))
+                }
+                return Array("charged 42.00 EUR on attempt \(context.task.attempt)".utf8)
+            }
+            worker.registerActivity("ship-order") { context in
+                let parcels = 3
+                for parcel in 1...parcels {
+                    try await Task.sleep(for: .milliseconds(150))
+                    if try await context.heartbeat(Array("packed \(parcel)/\(parcels) parcels".utf8)) { throw CancellationError() }
+                }
+                try await Task.sleep(for: .milliseconds(150))
+                return Array("shipped \(parcels) parcels".utf8)
+            }
+        }
+        let running = workers.map { worker in Task { await worker.run() } }
+        defer { for task in running { task.cancel() } }
+
+        let started = ContinuousClock.now
+        let workflowID = "order-\(currentMilliseconds())"
+        let run = try await engine.startWorkflowExecution(
+            StartWorkflowExecutionRequest(workflowID: workflowID, workflowType: workflowType, taskQueue: taskQueue,
+                                          input: Array(workflowID.utf8), identity: "spool-demo",
+                                          workflowIDConflictPolicy: .fail))
+        let execution = WorkflowExecution(workflowID: workflowID, runID: run.runID)
+        // Heartbeats are state, not events: watch them through describe while the workflow runs.
+        let watcher = Task { () -> [String] in
+            var seen: [String] = []
+            while !Task.isCancelled {
+                if let description = try? engine.describeWorkflowExecution(execution: execution) {
+                    for activity in description.pendingActivities where activity.activityType == "ship-order" {
+                        if let details = activity.heartbeatDetails {
+                            let text = String(decoding: details, as: UTF8.self)
+                            if seen.last != text { seen.append(text) }
+                        }
+                    }
+                    if description.executionInfo.status.isClosed { break }
+                }
+                try? await Task.sleep(for: .milliseconds(20))
+            }
+            return seen
+        }
+        let close = try await engine.getWorkflowExecutionHistory(execution: execution, waitNewEvent: true,
+                                                                 historyEventFilterType: .closeEvent, timeout: deadline)
+        let elapsed = ContinuousClock.now - started
+        watcher.cancel()
+        let heartbeats = await watcher.value
+        for worker in workers { await worker.stop() }
+        for task in running { await task.value }
+        guard !close.history.isEmpty else {
+            throw SpoolError(.invalidArgument, "the workflow did not close within \(deadline)", workflowID: workflowID, runID: run.runID)
+        }
+        let history = try await readHistory(engine, execution: execution)
+        let status = try engine.describeWorkflowExecution(execution: execution).executionInfo.status
+        return DemoOutcome(execution: execution, status: status, history: history, heartbeats: heartbeats, elapsed: elapsed)
+    }
+
+    /// The order workflow: the steps in sequence, each scheduled when the one before completed;
+    /// a step that fails for good fails the order. Deterministic: a function of the history only.
+    static let orderWorkflow: WorkflowDefinition = { context in
+        var completed = 0
+        for event in context.history {
+            switch event.attributes {
+            case .activityTaskCompleted:
+                completed += 1
+            case .activityTaskFailed(let failed):
+                return [.failWorkflowExecution(.init(failure: Failure(message: "a step failed: \(failed.failure)", type: "OrderFailed")))]
+            case .activityTaskTimedOut(let timedOut):
+                return [.failWorkflowExecution(.init(failure: Failure(message: "a step timed out: \(timedOut.failure)", type: "OrderFailed")))]
+            default:
+                break
+            }
+        }
+        guard completed < steps.count else {
+            return [.completeWorkflowExecution(.init(result: Array("order \(context.workflowExecution.workflowID) shipped".utf8)))]
+        }
+        let step = steps[completed]
+        return [.scheduleActivityTask(.init(
+            activityID: step, activityType: step, taskQueue: taskQueue, input: context.input,
+            startToCloseTimeout: .seconds(10), heartbeatTimeout: step == "ship-order" ? .seconds(5) : nil,
+            retryPolicy: RetryPolicy(initialInterval: .milliseconds(200), backoffCoefficient: 2, maximumAttempts: 5)))]
+    }
+}
+
+func currentMilliseconds() -> Int64 {
+    var time = timespec()
+    clock_gettime(CLOCK_REALTIME, &time)
+    return Int64(time.tv_sec) * 1000 + Int64(time.tv_nsec) / 1_000_000
+}

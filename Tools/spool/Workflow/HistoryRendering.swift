@@ -1,0 +1,173 @@
+import Spool
+
+/// How `spool demo` and `spool workflow show` print a history: a table for people, JSON lines for scripts.
+enum HistoryRendering {
+    /// The table: event id, time of day (UTC), time since the first event, type, key attributes.
+    static func table(_ events: [HistoryEvent]) -> [String] {
+        let first = events.first?.eventTime
+        let typeWidth = max(4, events.map { $0.eventType.description.count }.max() ?? 0)
+        var lines = [pad("ID", 4) + "  " + pad("TIME (UTC)", 12, right: false) + "  " + pad("+MS", 7) + "  "
+                     + pad("TYPE", typeWidth, right: false) + "  DETAILS"]
+        for event in events {
+            let elapsed = first.map { Double(event.eventTime.duration(since: $0).components.attoseconds) / 1e15
+                + Double(event.eventTime.duration(since: $0).components.seconds) * 1000 } ?? 0
+            let details = attributes(of: event).map { "\($0.0)=\(display($0.1))" }.joined(separator: " ")
+            lines.append(pad(String(event.eventID), 4) + "  " + pad(timeOfDay(event.eventTime), 12, right: false) + "  "
+                         + pad(String(Int(elapsed.rounded())), 7) + "  " + pad(event.eventType.description, typeWidth, right: false)
+                         + "  " + details)
+        }
+        return lines
+    }
+
+    /// One JSON object per event: `{"eventId":…,"eventTime":"…","eventType":"…","attributes":{…}}`.
+    static func jsonLines(_ events: [HistoryEvent]) -> [String] {
+        events.map { event in
+            JSON.object([
+                ("eventId", .integer(Int(event.eventID))),
+                ("eventTime", .string(isoTime(event.eventTime))),
+                ("eventType", .string(event.eventType.description)),
+                ("attributes", .object(attributes(of: event).map { ($0.0, $0.1.json) })),
+            ]).text
+        }
+    }
+
+    /// A value of an attribute: text for people, a typed JSON value for scripts.
+    enum Value {
+        case text(String)
+        case integer(Int64)
+        case payload([UInt8])
+        case duration(Duration)
+        case bool(Bool)
+
+        var json: JSON {
+            switch self {
+            case .text(let text): .string(text)
+            case .integer(let value): .integer(Int(value))
+            case .payload(let bytes): .string(String(decoding: bytes, as: UTF8.self))
+            case .duration(let duration): .number(duration.seconds)
+            case .bool(let value): .bool(value)
+            }
+        }
+    }
+
+    static func display(_ value: Value) -> String {
+        switch value {
+        case .text(let text): text.contains(" ") || text.isEmpty ? "'\(text)'" : text
+        case .integer(let value): String(value)
+        case .payload(let bytes): payloadDisplay(bytes)
+        case .duration(let duration): format(duration.seconds, decimals: 3) + "s"
+        case .bool(let value): value ? "true" : "false"
+        }
+    }
+
+    /// The attributes worth showing, in Temporal's field names; empty and default values left out.
+    static func attributes(of event: HistoryEvent) -> [(String, Value)] {
+        var out: [(String, Value)] = []
+        func text(_ name: String, _ value: String) { if !value.isEmpty { out.append((name, .text(value))) } }
+        func id(_ name: String, _ value: Int64) { if value != 0 { out.append((name, .integer(value))) } }
+        func payload(_ name: String, _ value: Payloads?) { if let value { out.append((name, .payload(value))) } }
+        func failure(_ name: String, _ value: Failure?) {
+            guard let value else { return }
+            out.append((name, .text(value.description)))
+            if value.nonRetryable { out.append((name + "NonRetryable", .bool(true))) }
+        }
+        func attempt(_ value: Int32) { if value > 1 { out.append(("attempt", .integer(Int64(value)))) } }
+        switch event.attributes {
+        case .workflowExecutionStarted(let a):
+            text("workflowType", a.workflowType); text("taskQueue", a.taskQueue); payload("input", a.input)
+            text("identity", a.identity); text("continuedExecutionRunId", a.continuedExecutionRunID)
+        case .workflowExecutionCompleted(let a):
+            payload("result", a.result); id("workflowTaskCompletedEventId", a.workflowTaskCompletedEventID)
+        case .workflowExecutionFailed(let a):
+            failure("failure", a.failure); id("workflowTaskCompletedEventId", a.workflowTaskCompletedEventID)
+        case .workflowExecutionTimedOut(let a):
+            text("retryState", "\(a.retryState)")
+        case .workflowTaskScheduled(let a):
+            text("taskQueue", a.taskQueue); attempt(a.attempt)
+        case .workflowTaskStarted(let a):
+            id("scheduledEventId", a.scheduledEventID); text("identity", a.identity)
+        case .workflowTaskCompleted(let a):
+            id("scheduledEventId", a.scheduledEventID); id("startedEventId", a.startedEventID); text("identity", a.identity)
+        case .workflowTaskTimedOut(let a):
+            id("scheduledEventId", a.scheduledEventID); id("startedEventId", a.startedEventID); text("timeoutType", "\(a.timeoutType)")
+        case .workflowTaskFailed(let a):
+            id("scheduledEventId", a.scheduledEventID); id("startedEventId", a.startedEventID); text("cause", "\(a.cause)")
+            failure("failure", a.failure)
+        case .activityTaskScheduled(let a):
+            text("activityType", a.activityType); text("activityId", a.activityID); text("taskQueue", a.taskQueue)
+            payload("input", a.input)
+            if a.retryPolicy.maximumAttempts > 0 { out.append(("maximumAttempts", .integer(Int64(a.retryPolicy.maximumAttempts)))) }
+            out.append(("retryInitialInterval", .duration(a.retryPolicy.initialInterval)))
+            if let heartbeat = a.heartbeatTimeout { out.append(("heartbeatTimeout", .duration(heartbeat))) }
+        case .activityTaskStarted(let a):
+            id("scheduledEventId", a.scheduledEventID); out.append(("attempt", .integer(Int64(a.attempt))))
+            failure("lastFailure", a.lastFailure); text("identity", a.identity)
+        case .activityTaskCompleted(let a):
+            id("scheduledEventId", a.scheduledEventID); id("startedEventId", a.startedEventID); payload("result", a.result)
+        case .activityTaskFailed(let a):
+            id("scheduledEventId", a.scheduledEventID); id("startedEventId", a.startedEventID); failure("failure", a.failure)
+            text("retryState", "\(a.retryState)")
+        case .activityTaskTimedOut(let a):
+            id("scheduledEventId", a.scheduledEventID); id("startedEventId", a.startedEventID); failure("failure", a.failure)
+            text("retryState", "\(a.retryState)")
+        case .activityTaskCancelRequested(let a):
+            id("scheduledEventId", a.scheduledEventID)
+        case .activityTaskCanceled(let a):
+            id("scheduledEventId", a.scheduledEventID); id("startedEventId", a.startedEventID); payload("details", a.details)
+        case .timerStarted(let a):
+            text("timerId", a.timerID); out.append(("startToFireTimeout", .duration(a.startToFireTimeout)))
+        case .timerFired(let a):
+            text("timerId", a.timerID); id("startedEventId", a.startedEventID)
+        case .timerCanceled(let a):
+            text("timerId", a.timerID); id("startedEventId", a.startedEventID)
+        case .workflowExecutionCancelRequested(let a):
+            text("cause", a.cause); text("identity", a.identity)
+        case .workflowExecutionCanceled(let a):
+            payload("details", a.details)
+        case .markerRecorded(let a):
+            text("markerName", a.markerName)
+        case .workflowExecutionSignaled(let a):
+            text("signalName", a.signalName); payload("input", a.input); text("identity", a.identity)
+        case .workflowExecutionTerminated(let a):
+            text("reason", a.reason); text("identity", a.identity)
+        case .workflowExecutionContinuedAsNew(let a):
+            text("newExecutionRunId", a.newExecutionRunID); text("workflowType", a.workflowType)
+        }
+        return out
+    }
+}
+
+/// A payload for a table: quoted UTF-8 text when it is printable text, else `preview`'s hex.
+func payloadDisplay(_ bytes: [UInt8], limit: Int = 60) -> String {
+    var decoded = String(decoding: bytes, as: UTF8.self)
+    let printable = !decoded.unicodeScalars.contains { $0.value < 0x20 || $0 == "\u{FFFD}" || $0 == "\u{7F}" }
+    guard printable else { return preview(bytes, limit: limit) }
+    if decoded.count > limit { decoded = String(decoded.prefix(limit)) + "…" }
+    var quoted = "\""
+    for character in decoded { quoted += character == "\"" ? "\\\"" : String(character) }
+    return quoted + "\""
+}
+
+/// `2026-11-25T12:37:44.123Z`.
+func isoTime(_ time: Timestamp) -> String {
+    formatTimestamp(time.nanosecondsSinceEpoch / 1_000_000)
+}
+
+/// `12:37:44.123` (UTC).
+func timeOfDay(_ time: Timestamp) -> String {
+    let iso = isoTime(time)
+    guard let t = iso.firstIndex(of: "T") else { return iso }
+    return String(iso[iso.index(after: t)...].dropLast())
+}
+
+/// Every event of a run, read page by page.
+func readHistory(_ engine: SpoolEngine, execution: WorkflowExecution) async throws(SpoolError) -> [HistoryEvent] {
+    var events: [HistoryEvent] = []
+    var token: [UInt8]? = nil
+    repeat {
+        let page = try await engine.getWorkflowExecutionHistory(execution: execution, nextPageToken: token)
+        events += page.history
+        token = page.nextPageToken
+    } while token != nil
+    return events
+}

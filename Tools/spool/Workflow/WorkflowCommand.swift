@@ -1,0 +1,342 @@
+import ArgumentParser
+import Spool
+
+/// `spool workflow`: the engine's client operations on a data directory, for scripts and people.
+struct WorkflowCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "workflow",
+        abstract: "Start, inspect, signal, cancel and terminate workflow executions in a data directory.",
+        discussion: """
+            Each command opens the engine on --data (the directory must exist; the history is in \
+            DIR/history), does one client call and closes it. The command only records: workflow and \
+            activity tasks are run by the process that runs workers on the directory (for example your \
+            app, or `spool demo`), and so are timers. A command the engine rejects appends nothing. \
+            Exit status: 0 done, 1 not found or rejected by the engine (already started, already \
+            closed), 2 the directory cannot be used (missing, open in another process, corrupt), \
+            64 bad options.
+            """,
+        subcommands: [WorkflowStart.self, WorkflowDescribe.self, WorkflowShow.self, WorkflowList.self,
+                      WorkflowSignal.self, WorkflowCancel.self, WorkflowTerminate.self]
+    )
+}
+
+struct WorkflowStart: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "start", abstract: "Start a workflow execution.")
+
+    @OptionGroup var options: WorkflowDataOptions
+
+    @Option(name: .long, help: "The workflow id.")
+    var id: String
+
+    @Option(name: .long, help: "The workflow type.")
+    var type: String
+
+    @Option(name: .long, help: "The task queue of its workflow tasks.")
+    var taskQueue: String
+
+    @Option(name: .long, help: "Its input, as text.")
+    var input: String?
+
+    @Option(name: .long, help: "When a closed run with this id exists: allow-duplicate, allow-duplicate-failed-only, reject-duplicate, terminate-if-running.")
+    var idReusePolicy: ReusePolicyOption = .allowDuplicate
+
+    @Flag(name: .long, help: "Print JSON.")
+    var json = false
+
+    func validate() throws {
+        guard !id.isEmpty else { throw ValidationError("--id is empty") }
+        guard !type.isEmpty else { throw ValidationError("--type is empty") }
+        guard !taskQueue.isEmpty else { throw ValidationError("--task-queue is empty") }
+    }
+
+    func run() async throws {
+        let engine = try options.openEngine(command: "workflow start")
+        let request = StartWorkflowExecutionRequest(workflowID: id, workflowType: type, taskQueue: taskQueue,
+                                                    input: input.map { Array($0.utf8) }, identity: "spool-cli",
+                                                    workflowIDReusePolicy: idReusePolicy.policy)
+        let response: StartWorkflowExecutionResponse
+        do {
+            response = try await engine.startWorkflowExecution(request)
+        } catch {
+            try await reject(error, engine: engine, command: "workflow start")
+        }
+        try await closeEngine(engine, command: "workflow start")
+        if json {
+            print(JSON.object([("workflowId", .string(id)), ("runId", .string(response.runID)), ("started", .bool(response.started))]).text)
+        } else {
+            print("started workflow '\(id)' run \(response.runID) (type \(type), task queue \(taskQueue)) in \(options.directory)")
+        }
+    }
+}
+
+struct WorkflowDescribe: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "describe", abstract: "Show a run's status, type, times, pending activities and pending workflow task.")
+
+    @OptionGroup var options: WorkflowDataOptions
+    @OptionGroup var target: ExecutionOptions
+
+    @Flag(name: .long, help: "Print JSON.")
+    var json = false
+
+    func run() async throws {
+        let engine = try openForExistingRun(options, target, command: "workflow describe")
+        let description: DescribeWorkflowExecutionResponse
+        do {
+            description = try engine.describeWorkflowExecution(execution: target.execution)
+        } catch {
+            try await reject(error, engine: engine, command: "workflow describe")
+        }
+        try await closeEngine(engine, command: "workflow describe")
+        if json {
+            print(description.json.text)
+        } else {
+            for line in description.lines { print(line) }
+        }
+    }
+}
+
+struct WorkflowShow: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "show", abstract: "Print a run's history as a table (or JSON lines).")
+
+    @OptionGroup var options: WorkflowDataOptions
+    @OptionGroup var target: ExecutionOptions
+
+    @Flag(name: .long, help: "Print one JSON object per event.")
+    var json = false
+
+    func run() async throws {
+        let engine = try openForExistingRun(options, target, command: "workflow show")
+        let events: [HistoryEvent]
+        do {
+            events = try await readHistory(engine, execution: target.execution)
+        } catch {
+            try await reject(error, engine: engine, command: "workflow show")
+        }
+        try await closeEngine(engine, command: "workflow show")
+        for line in json ? HistoryRendering.jsonLines(events) : HistoryRendering.table(events) { print(line) }
+    }
+}
+
+struct WorkflowList: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "List runs, newest start first.")
+
+    @OptionGroup var options: WorkflowDataOptions
+
+    @Option(name: .long, help: "Only runs with this status: running, completed, failed, canceled, terminated, continued-as-new, timed-out.")
+    var status: StatusOption?
+
+    @Option(name: .long, help: "Only runs of this workflow type.")
+    var type: String?
+
+    @Flag(name: .long, help: "Print one JSON object per run.")
+    var json = false
+
+    func run() async throws {
+        try options.requireDirectory(command: "workflow list")
+        var runs: [WorkflowExecutionInfo] = []
+        // A directory without a history holds no runs: say so without creating one.
+        if options.hasHistory {
+            let engine = try options.openEngine(command: "workflow list")
+            runs = engine.listWorkflowExecutions(status: status?.status, workflowType: type)
+            try await closeEngine(engine, command: "workflow list")
+        }
+        if json {
+            for run in runs { print(run.json.text) }
+            return
+        }
+        let widths = (id: max(11, runs.map(\.execution.workflowID.count).max() ?? 0), type: max(4, runs.map(\.type.count).max() ?? 0))
+        print(pad("WORKFLOW ID", widths.id, right: false) + "  " + pad("RUN ID", 36, right: false) + "  " + pad("TYPE", widths.type, right: false)
+              + "  " + pad("STATUS", 14, right: false) + "  " + pad("STARTED (UTC)", 24, right: false) + "  " + pad("CLOSED (UTC)", 24, right: false)
+              + "  EVENTS")
+        for run in runs {
+            print(pad(run.execution.workflowID, widths.id, right: false) + "  " + pad(run.execution.runID, 36, right: false) + "  "
+                  + pad(run.type, widths.type, right: false) + "  " + pad(run.status.description, 14, right: false) + "  "
+                  + pad(isoTime(run.startTime), 24, right: false) + "  " + pad(run.closeTime.map(isoTime) ?? "-", 24, right: false)
+                  + "  " + String(run.historyLength))
+        }
+        print("\(runs.count) run\(runs.count == 1 ? "" : "s") in \(options.directory)")
+    }
+}
+
+struct WorkflowSignal: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "signal", abstract: "Send a signal to an open run.")
+
+    @OptionGroup var options: WorkflowDataOptions
+    @OptionGroup var target: ExecutionOptions
+
+    @Option(name: .long, help: "The signal's name.")
+    var name: String
+
+    @Option(name: .long, help: "Its input, as text.")
+    var input: String?
+
+    @Flag(name: .long, help: "Print JSON.")
+    var json = false
+
+    func validate() throws {
+        guard !name.isEmpty else { throw ValidationError("--name is empty") }
+    }
+
+    func run() async throws {
+        let engine = try openForExistingRun(options, target, command: "workflow signal")
+        do {
+            try await engine.signalWorkflowExecution(execution: target.execution, signalName: name,
+                                                     input: input.map { Array($0.utf8) }, identity: "spool-cli")
+        } catch {
+            try await reject(error, engine: engine, command: "workflow signal")
+        }
+        try await closeEngine(engine, command: "workflow signal")
+        report(json: json, action: "signaled", target, extra: [("signalName", .string(name))])
+    }
+}
+
+struct WorkflowCancel: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cancel", abstract: "Ask an open run to cancel itself (WorkflowExecutionCancelRequested; the workflow decides).")
+
+    @OptionGroup var options: WorkflowDataOptions
+    @OptionGroup var target: ExecutionOptions
+
+    @Option(name: .long, help: "Why.")
+    var reason = ""
+
+    @Flag(name: .long, help: "Print JSON.")
+    var json = false
+
+    func run() async throws {
+        let engine = try openForExistingRun(options, target, command: "workflow cancel")
+        do {
+            try await engine.requestCancelWorkflowExecution(execution: target.execution, reason: reason, identity: "spool-cli")
+        } catch {
+            try await reject(error, engine: engine, command: "workflow cancel")
+        }
+        try await closeEngine(engine, command: "workflow cancel")
+        report(json: json, action: "cancel requested", target, extra: [])
+    }
+}
+
+struct WorkflowTerminate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "terminate", abstract: "Close an open run at once (WorkflowExecutionTerminated).")
+
+    @OptionGroup var options: WorkflowDataOptions
+    @OptionGroup var target: ExecutionOptions
+
+    @Option(name: .long, help: "Why (recorded in the event).")
+    var reason = ""
+
+    @Flag(name: .long, help: "Print JSON.")
+    var json = false
+
+    func run() async throws {
+        let engine = try openForExistingRun(options, target, command: "workflow terminate")
+        do {
+            try await engine.terminateWorkflowExecution(execution: target.execution, reason: reason, identity: "spool-cli")
+        } catch {
+            try await reject(error, engine: engine, command: "workflow terminate")
+        }
+        try await closeEngine(engine, command: "workflow terminate")
+        report(json: json, action: "terminated", target, extra: [])
+    }
+}
+
+/// Opens the engine for a command about one run; a directory without a history has no runs, so
+/// the command fails with status 1 without creating one.
+private func openForExistingRun(_ options: WorkflowDataOptions, _ target: ExecutionOptions, command: String) throws -> SpoolEngine {
+    try options.requireDirectory(command: command)
+    guard options.hasHistory else {
+        printError("spool \(command): \(options.directory): no such workflow execution: \(target.named) (the directory holds no workflow history)")
+        throw WorkflowExit.rejected
+    }
+    return try options.openEngine(command: command)
+}
+
+private func report(json: Bool, action: String, _ target: ExecutionOptions, extra: [(String, JSON)]) {
+    if json {
+        var fields: [(String, JSON)] = [("workflowId", .string(target.id))]
+        if !target.runID.isEmpty { fields.append(("runId", .string(target.runID))) }
+        print(JSON.object(fields + [("result", .string(action))] + extra).text)
+    } else {
+        print("\(target.named): \(action)")
+    }
+}
+
+extension WorkflowExecutionInfo {
+    var json: JSON {
+        .object([
+            ("workflowId", .string(execution.workflowID)), ("runId", .string(execution.runID)), ("type", .string(type)),
+            ("taskQueue", .string(taskQueue)), ("status", .string(status.description)), ("startTime", .string(isoTime(startTime))),
+            ("closeTime", closeTime.map { .string(isoTime($0)) } ?? .string("")), ("historyLength", .integer(Int(historyLength))),
+        ])
+    }
+}
+
+extension DescribeWorkflowExecutionResponse {
+    var json: JSON {
+        var fields: [(String, JSON)] = [("executionInfo", executionInfo.json), ("cancelRequested", .bool(cancelRequested)),
+                                        ("bufferedEventCount", .integer(bufferedEventCount))]
+        if let task = pendingWorkflowTask {
+            fields.append(("pendingWorkflowTask", .object([
+                ("state", .string(task.started ? "started" : "scheduled")), ("scheduledEventId", .integer(Int(task.scheduledEventID))),
+                ("scheduledTime", .string(isoTime(task.scheduledTime))), ("attempt", .integer(Int(task.attempt))),
+                ("taskQueue", .string(task.taskQueue)),
+            ])))
+        }
+        fields.append(("pendingActivities", .array(pendingActivities.map { activity in
+            var entry: [(String, JSON)] = [
+                ("activityId", .string(activity.activityID)), ("activityType", .string(activity.activityType)),
+                ("scheduledEventId", .integer(Int(activity.scheduledEventID))), ("state", .string(activity.state.name)),
+                ("attempt", .integer(Int(activity.attempt))),
+            ]
+            if let details = activity.heartbeatDetails { entry.append(("heartbeatDetails", .string(String(decoding: details, as: UTF8.self)))) }
+            if let failure = activity.lastFailure { entry.append(("lastFailure", .string(failure.description))) }
+            return .object(entry)
+        })))
+        fields.append(("pendingTimerIds", .array(pendingTimerIDs.map { .string($0) })))
+        return .object(fields)
+    }
+
+    var lines: [String] {
+        let info = executionInfo
+        var out = [
+            "workflow id    \(info.execution.workflowID)",
+            "run id         \(info.execution.runID)",
+            "type           \(info.type)",
+            "task queue     \(info.taskQueue)",
+            "status         \(info.status)\(cancelRequested ? " (cancel requested)" : "")",
+            "started        \(isoTime(info.startTime))",
+            "closed         \(info.closeTime.map(isoTime) ?? "-")",
+            "history        \(info.historyLength) events",
+        ]
+        if let task = pendingWorkflowTask {
+            out.append("workflow task  \(task.started ? "started" : "scheduled") (event \(task.scheduledEventID), attempt \(task.attempt), "
+                       + "queue \(task.taskQueue), scheduled \(isoTime(task.scheduledTime)))")
+        } else {
+            out.append("workflow task  none")
+        }
+        if pendingActivities.isEmpty {
+            out.append("activities     none pending")
+        } else {
+            out.append("activities     \(pendingActivities.count) pending:")
+            for activity in pendingActivities {
+                var line = "  \(activity.activityType) id=\(activity.activityID) event=\(activity.scheduledEventID) \(activity.state.name) attempt=\(activity.attempt)"
+                if let details = activity.heartbeatDetails { line += " heartbeat=\(preview(details, limit: 40))" }
+                if let failure = activity.lastFailure { line += " lastFailure='\(failure)'" }
+                out.append(line)
+            }
+        }
+        if !pendingTimerIDs.isEmpty { out.append("timers         \(pendingTimerIDs.joined(separator: ", "))") }
+        if bufferedEventCount > 0 { out.append("buffered       \(bufferedEventCount) events") }
+        return out
+    }
+}
+
+extension PendingActivityState {
+    var name: String {
+        switch self {
+        case .scheduled: "scheduled"
+        case .started: "started"
+        case .cancelRequested: "cancelRequested"
+        }
+    }
+}

@@ -1,0 +1,138 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ArgumentParser
+import Spool
+import SpoolLog
+
+/// Exit statuses of the workflow commands (ArgumentParser's usage errors are 64).
+enum WorkflowExit {
+    /// The engine rejected the request: no such execution, already started, already closed.
+    static let rejected = ExitCode(1)
+    /// The data directory cannot be used: missing, locked by another process, corrupt.
+    static let unusableDirectory = ExitCode(2)
+}
+
+/// The `--data DIR` every `spool workflow` command takes, and how it opens the engine there.
+struct WorkflowDataOptions: ParsableArguments {
+    @Option(name: .long, help: "The data directory; the engine keeps its history in DIR/history and its checkpoint in DIR.")
+    var data: String
+
+    /// `DIR` without trailing slashes, for messages.
+    var directory: String {
+        var trimmed = data
+        while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed.removeLast() }
+        return trimmed
+    }
+
+    /// Whether the directory holds a workflow history at all (`DIR/history`).
+    var hasHistory: Bool { isDirectory(directory + "/history") }
+
+    /// Opens the engine as a client: no timer loop, so a command that only reads or that the
+    /// engine rejects appends nothing (timers are fired by the process that runs the workers).
+    /// Exits with status 2 when the directory is missing or cannot be opened.
+    func openEngine(command: String) throws -> SpoolEngine {
+        try requireDirectory(command: command)
+        var configuration = SpoolEngineConfiguration()
+        configuration.firesTimersAutomatically = false
+        // A command-line session is short: one checkpoint, at close.
+        configuration.checkpointEveryRecords = nil
+        do {
+            return try SpoolEngine.open(directory: directory, configuration: configuration)
+        } catch {
+            printError("spool \(command): \(explainOpenFailure(error, directory: directory))")
+            throw WorkflowExit.unusableDirectory
+        }
+    }
+
+    func requireDirectory(command: String) throws {
+        guard isDirectory(directory) else {
+            printError("spool \(command): \(directory): no such directory (create it first, or check --data)")
+            throw WorkflowExit.unusableDirectory
+        }
+    }
+}
+
+/// Why `SpoolEngine.open` failed, in the words of the directory.
+func explainOpenFailure(_ error: SpoolError, directory: String) -> String {
+    if let log = error.underlying as? LogError {
+        switch log.code {
+        case .directoryLocked:
+            return "\(directory)/history: the workflow history is open in another process; stop it first (or wait for it to exit)"
+        case .notALogDirectory, .corruptBatch, .corruptCheckpoint:
+            return "\(directory)/history: \(log.message); run `spool recover --data \(directory)/history`"
+        default:
+            return "\(directory)/history: \(log)"
+        }
+    }
+    if error.code == .corruptRecord {
+        return "\(directory): \(error.message); the engine cannot replay this directory"
+    }
+    return "\(directory): \(error)"
+}
+
+/// Closes the engine after a command; a failure is reported with status 2 (the directory is the problem).
+func closeEngine(_ engine: SpoolEngine, command: String) async throws {
+    do {
+        try await engine.close()
+    } catch {
+        printError("spool \(command): closing \(engine.directory): \(error)")
+        throw WorkflowExit.unusableDirectory
+    }
+}
+
+/// Reports an error of a client call (not found, already started, already closed, bad argument)
+/// and exits with status 1 after closing the engine.
+func reject(_ error: SpoolError, engine: SpoolEngine, command: String) async throws -> Never {
+    printError("spool \(command): \(engine.directory): \(error)")
+    try await closeEngine(engine, command: command)
+    throw WorkflowExit.rejected
+}
+
+/// `--id ID [--run-id RUN]`: the execution a command works on (its current run without --run-id).
+struct ExecutionOptions: ParsableArguments {
+    @Option(name: .long, help: "The workflow id.")
+    var id: String
+
+    @Option(name: .long, help: "The run id (default: the workflow id's latest run).")
+    var runID: String = ""
+
+    var execution: WorkflowExecution { WorkflowExecution(workflowID: id, runID: runID) }
+
+    /// "workflow 'ID'" or "workflow 'ID' run RUN", for messages.
+    var named: String { runID.isEmpty ? "workflow '\(id)'" : "workflow '\(id)' run \(runID)" }
+}
+
+/// `--status running|completed|…`.
+enum StatusOption: String, ExpressibleByArgument, CaseIterable {
+    case running, completed, failed, canceled, terminated, continuedAsNew = "continued-as-new", timedOut = "timed-out"
+
+    var status: WorkflowExecutionStatus {
+        switch self {
+        case .running: .running
+        case .completed: .completed
+        case .failed: .failed
+        case .canceled: .canceled
+        case .terminated: .terminated
+        case .continuedAsNew: .continuedAsNew
+        case .timedOut: .timedOut
+        }
+    }
+}
+
+/// `--id-reuse-policy allow-duplicate|allow-duplicate-failed-only|reject-duplicate|terminate-if-running`.
+enum ReusePolicyOption: String, ExpressibleByArgument, CaseIterable {
+    case allowDuplicate = "allow-duplicate"
+    case allowDuplicateFailedOnly = "allow-duplicate-failed-only"
+    case rejectDuplicate = "reject-duplicate"
+    case terminateIfRunning = "terminate-if-running"
+
+    var policy: WorkflowIDReusePolicy {
+        switch self {
+        case .allowDuplicate: .allowDuplicate
+        case .allowDuplicateFailedOnly: .allowDuplicateFailedOnly
+        case .rejectDuplicate: .rejectDuplicate
+        case .terminateIfRunning: .terminateIfRunning
+        }
+    }
+}
