@@ -28,7 +28,7 @@ final class PriorityLane<Payload: Sendable> {
 
     @usableFromInline
     init(capacity: Int) {
-        ring = MPMCRing(capacity: capacity, stamped: true)
+        ring = MPMCRing(capacity: capacity, stamped: true, padded: true)
     }
 
     /// Adds a task. Lock-free when it has no fairness key and the ring has room.
@@ -126,10 +126,7 @@ final class PriorityLane<Payload: Sendable> {
 
     /// Bytes allocated for this lane (its object, ring buffers, overflow storage).
     var allocatedBytes: Int {
-        let slots = ring.capacity
-        return mallocSize(of: self) + mallocSize(of: ring)
-            + slots * (MemoryLayout<Atomic<Int>>.stride + MemoryLayout<Atomic<UInt64>>.stride + MemoryLayout<QueuedTask<Payload>>.stride)
-            + 16 * MemoryLayout<Atomic<Int>>.stride
+        mallocSize(of: self) + ring.allocatedBytes
     }
 }
 
