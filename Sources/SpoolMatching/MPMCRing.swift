@@ -55,8 +55,7 @@ final class MPMCRing<Element> {
             _ = (slots + i * slotStride + Self.valueOffset).bindMemory(to: Element.self, capacity: 1)
         }
         self.stamped = stamped
-        indexes = .allocate(capacity: 16)
-        for i in 0..<16 { (indexes + i).initialize(to: Atomic(0)) }
+        indexes = allocateCacheAlignedCells(count: 16)
     }
 
     deinit {
@@ -72,8 +71,7 @@ final class MPMCRing<Element> {
             stamp(i).deinitialize(count: 1)
         }
         slots.deallocate()
-        indexes.deinitialize(count: 16)
-        indexes.deallocate()
+        deallocateCacheAlignedCells(indexes, count: 16)
     }
 
     @inlinable @inline(__always)
@@ -110,9 +108,10 @@ final class MPMCRing<Element> {
     /// Pops ever done (the head index).
     var popped: Int { indexes[0].load(ordering: .relaxed) }
 
-    /// Appends `element`; false when the ring is full (the element is not consumed).
+    /// Appends `element`, moving it into its slot (no copy); when the ring is full, gives it
+    /// back.
     @inlinable
-    func push(_ element: Element, stamp: UInt64 = 0) -> Bool {
+    func push(_ element: consuming Element, stamp: UInt64 = 0) -> Element? {
         var position = indexes[8].load(ordering: .relaxed)
         while true {
             let index = position & mask
@@ -125,11 +124,11 @@ final class MPMCRing<Element> {
                     value(index).initialize(to: element)
                     if stamped { self.stamp(index).pointee.store(stamp, ordering: .relaxed) }
                     sequence.pointee.store(position &+ 1, ordering: .releasing)
-                    return true
+                    return nil
                 }
                 position = current
             } else if difference < 0 {
-                return false
+                return element
             } else {
                 position = indexes[8].load(ordering: .relaxed)
             }
@@ -176,3 +175,20 @@ final class MPMCRing<Element> {
 // number: a value is written before its slot is published and read only by the one thread
 // that won the head compare-and-swap for it.
 extension MPMCRing: @unchecked Sendable {}
+
+/// `count` atomics set to 0 starting on a cache line, so that nothing else on the heap shares
+/// their first line.
+@usableFromInline
+func allocateCacheAlignedCells(count: Int) -> UnsafeMutablePointer<Atomic<Int>> {
+    let cells = UnsafeMutableRawPointer.allocate(byteCount: count * MemoryLayout<Atomic<Int>>.stride, alignment: 64)
+        .bindMemory(to: Atomic<Int>.self, capacity: count)
+    for i in 0..<count { (cells + i).initialize(to: Atomic(0)) }
+    return cells
+}
+
+/// Frees what ``allocateCacheAlignedCells(count:)`` returned.
+@usableFromInline
+func deallocateCacheAlignedCells(_ cells: UnsafeMutablePointer<Atomic<Int>>, count: Int) {
+    cells.deinitialize(count: count)
+    UnsafeMutableRawPointer(cells).deallocate()
+}

@@ -78,7 +78,7 @@ final class WaiterQueue<Payload: Sendable> {
 
     @inlinable
     func push(_ waiter: PollWaiter<Payload>) {
-        if spilled.load(ordering: .relaxed) == 0 && ring.push(waiter) { return }
+        if spilled.load(ordering: .relaxed) == 0 && ring.push(waiter) == nil { return }
         pushLocked(waiter)
     }
 
@@ -110,7 +110,7 @@ final class WaiterQueue<Payload: Sendable> {
             spilled.add(-1, ordering: .relaxed)
             // Move what fits back into the ring, oldest first.
             var moved = 0
-            while let next = overflow.first, ring.push(next) {
+            while let next = overflow.first, ring.push(next) == nil {
                 overflow.removeFirst()
                 moved += 1
             }
