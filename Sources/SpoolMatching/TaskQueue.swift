@@ -284,6 +284,10 @@ public final class TaskQueue<Payload: Sendable>: Sendable {
 
     /// Returns an available task without waiting, or nil if none is available now, the queue
     /// is paused, or a rate limit (the queue's or `poller`'s) has no token now.
+    ///
+    /// Inlinable, like ``add(_:)`` and ``poll(until:poller:)``: unspecialized, a caller in another
+    /// module ran it through the generic payload's value witnesses, ~300 ns instead of ~30 ns.
+    @inlinable
     public func tryPoll(poller: TaskPoller? = nil) -> QueuedTask<Payload>? {
         let clock = context.clock
         let table = partitions()
