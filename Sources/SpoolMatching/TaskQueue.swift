@@ -287,8 +287,29 @@ public final class TaskQueue<Payload: Sendable>: Sendable {
     ///
     /// Inlinable, like ``add(_:)`` and ``poll(until:poller:)``: unspecialized, a caller in another
     /// module ran it through the generic payload's value witnesses, ~300 ns instead of ~30 ns.
+    /// With no poller handle and no pause or rate limit it reads the clock only for a task that
+    /// has a schedule-to-start deadline, and reaches the partition without reference counting.
     @inlinable
     public func tryPoll(poller: TaskPoller? = nil) -> QueuedTask<Payload>? {
+        if poller == nil && control.load(ordering: .relaxed) == 0 {
+            let count = context.partitions
+            while true {
+                let task = table.withCreated({ PartitionTable(count: count) }) { table -> QueuedTask<Payload>? in
+                    table.withPartition(choose: { partitionForPoll($0, poller: nil) }) { home -> QueuedTask<Payload>? in
+                        claimAny(table, home: home)
+                    }
+                }
+                guard let task else { return nil }
+                guard let expiry = task.scheduleToStartDeadline, context.now() >= expiry else { return task }
+                dropExpired(task, in: partitions().first)
+            }
+        }
+        return tryPollSlowly(poller: poller)
+    }
+
+    /// ``tryPoll(poller:)`` with a poller handle, a pause or a rate limit.
+    @inlinable
+    func tryPollSlowly(poller: TaskPoller?) -> QueuedTask<Payload>? {
         let clock = context.clock
         let table = partitions()
         let home = table.count == 1 ? table.first : partitionForPoll(table, poller: poller)
