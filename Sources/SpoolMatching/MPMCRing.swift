@@ -23,17 +23,13 @@ import Synchronization
 final class MPMCRing<Element> {
     @usableFromInline let mask: Int
     /// `capacity` slots of `slotStride` bytes: sequence (`Atomic<Int>`) at 0, stamp
-    /// (`Atomic<UInt64>`) at 8, the value at `Self.valueOffset`.
+    /// (`Atomic<UInt64>`, stamped rings only) at 8, the value at `valueOffset`.
     @usableFromInline let slots: UnsafeMutableRawPointer
     @usableFromInline let slotStride: Int
+    @usableFromInline let valueOffset: Int
     @usableFromInline let stamped: Bool
     /// `indexes[0]` is the head (next pop), `indexes[8]` the tail (next push).
     @usableFromInline let indexes: UnsafeMutablePointer<Atomic<Int>>
-
-    @usableFromInline static var valueOffset: Int {
-        let alignment = MemoryLayout<Element>.alignment
-        return (16 + alignment - 1) & ~(alignment - 1)
-    }
 
     @usableFromInline static var slotAlignment: Int { max(64, MemoryLayout<Element>.alignment) }
 
@@ -45,14 +41,16 @@ final class MPMCRing<Element> {
         var size = 2
         while size < capacity { size <<= 1 }
         mask = size - 1
-        let unpadded = Self.valueOffset + MemoryLayout<Element>.stride
-        let alignment = max(16, MemoryLayout<Element>.alignment)
+        let alignment = max(8, MemoryLayout<Element>.alignment)
+        let offset = ((stamped ? 16 : 8) + alignment - 1) & ~(alignment - 1)
+        let unpadded = offset + MemoryLayout<Element>.stride
+        valueOffset = offset
         slotStride = padded ? (unpadded + 63) & ~63 : (unpadded + alignment - 1) & ~(alignment - 1)
         slots = .allocate(byteCount: size * slotStride, alignment: Self.slotAlignment)
         for i in 0..<size {
             (slots + i * slotStride).bindMemory(to: Atomic<Int>.self, capacity: 1).initialize(to: Atomic(i))
-            (slots + i * slotStride + 8).bindMemory(to: Atomic<UInt64>.self, capacity: 1).initialize(to: Atomic(0))
-            _ = (slots + i * slotStride + Self.valueOffset).bindMemory(to: Element.self, capacity: 1)
+            if stamped { (slots + i * slotStride + 8).bindMemory(to: Atomic<UInt64>.self, capacity: 1).initialize(to: Atomic(0)) }
+            _ = (slots + i * slotStride + offset).bindMemory(to: Element.self, capacity: 1)
         }
         self.stamped = stamped
         indexes = allocateCacheAlignedCells(count: 16)
@@ -68,7 +66,7 @@ final class MPMCRing<Element> {
         }
         for i in 0...mask {
             sequence(i).deinitialize(count: 1)
-            stamp(i).deinitialize(count: 1)
+            if stamped { stamp(i).deinitialize(count: 1) }
         }
         slots.deallocate()
         deallocateCacheAlignedCells(indexes, count: 16)
@@ -86,7 +84,7 @@ final class MPMCRing<Element> {
 
     @inlinable @inline(__always)
     func value(_ index: Int) -> UnsafeMutablePointer<Element> {
-        (slots + (index &* slotStride &+ Self.valueOffset)).assumingMemoryBound(to: Element.self)
+        (slots + (index &* slotStride &+ valueOffset)).assumingMemoryBound(to: Element.self)
     }
 
     @usableFromInline var capacity: Int { mask + 1 }

@@ -72,7 +72,7 @@ final class WaiterQueue<Payload: Sendable> {
 
     @usableFromInline init(capacity: Int) {
         // Unpadded: pollers suspend and resume far more rarely than tasks pass, and a partition
-        // may keep its waiter ring for life (256 slots × 24 bytes).
+        // keeps its waiter ring for life (256 slots × 16 bytes by default).
         ring = MPMCRing(capacity: capacity, stamped: false, padded: false)
     }
 
