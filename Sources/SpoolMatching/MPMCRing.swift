@@ -4,10 +4,16 @@ import Synchronization
 /// sequence number that says whose turn it is, so a push or a pop is one compare-and-swap on
 /// the tail or head index plus one release store on the slot.
 ///
-/// Layout: the slot sequences, the slot values and the head/tail indexes live in separate
-/// allocations (a struct holding an atomic and a payload side by side is a real race under
-/// TSan), and head and tail are 64 bytes apart so producers and consumers do not share a
-/// cache line. An optional stamp per slot (the enqueue time of a task) can be read by
+/// Layout: one allocation of slots, each `[sequence | stamp | value]`, so a push or a pop
+/// touches one slot's cache line(s) rather than one line in each of three arrays. With
+/// `padded`, a slot's stride is rounded up to whole 64-byte cache lines: two producers (or two
+/// consumers) working on neighbouring slots then never write the same line (in the unpadded
+/// layout eight sequence numbers shared a line, and every push or pop of a neighbour bounced
+/// it between cores). The sequence and the stamp are atomics at their own addresses, the value
+/// a plain value beside them, written only by the thread that reserved the slot before it
+/// publishes the sequence, and read only by the thread that won the slot after it acquires it.
+/// The head and tail indexes live in their own allocation, 64 bytes apart, so producers and
+/// consumers do not share a cache line. The stamp (the enqueue time of a task) can be read by
 /// visibility code without touching the value.
 ///
 /// Progress: a push that has reserved its slot but not yet published it holds up pops of that
@@ -16,30 +22,38 @@ import Synchronization
 @usableFromInline
 final class MPMCRing<Element> {
     @usableFromInline let mask: Int
-    @usableFromInline let sequences: UnsafeMutablePointer<Atomic<Int>>
-    @usableFromInline let values: UnsafeMutablePointer<Element>
-    @usableFromInline let stamps: UnsafeMutablePointer<Atomic<UInt64>>?
+    /// `capacity` slots of `slotStride` bytes: sequence (`Atomic<Int>`) at 0, stamp
+    /// (`Atomic<UInt64>`, stamped rings only) at 8, the value at `valueOffset`.
+    @usableFromInline let slots: UnsafeMutableRawPointer
+    @usableFromInline let slotStride: Int
+    @usableFromInline let valueOffset: Int
+    @usableFromInline let stamped: Bool
     /// `indexes[0]` is the head (next pop), `indexes[8]` the tail (next push).
     @usableFromInline let indexes: UnsafeMutablePointer<Atomic<Int>>
 
-    /// `capacity` is rounded up to a power of two (at least 2).
+    @usableFromInline static var slotAlignment: Int { max(64, MemoryLayout<Element>.alignment) }
+
+    /// `capacity` is rounded up to a power of two (at least 2). `stamped` keeps a stamp per
+    /// slot for ``headStamp()``; `padded` gives each slot whole cache lines (for rings that
+    /// producers and consumers hit from several cores at once).
     @usableFromInline
-    init(capacity: Int, stamped: Bool) {
+    init(capacity: Int, stamped: Bool, padded: Bool) {
         var size = 2
         while size < capacity { size <<= 1 }
         mask = size - 1
-        sequences = .allocate(capacity: size)
-        for i in 0..<size { (sequences + i).initialize(to: Atomic(i)) }
-        values = .allocate(capacity: size)
-        if stamped {
-            let stamps = UnsafeMutablePointer<Atomic<UInt64>>.allocate(capacity: size)
-            for i in 0..<size { (stamps + i).initialize(to: Atomic(0)) }
-            self.stamps = stamps
-        } else {
-            stamps = nil
+        let alignment = max(8, MemoryLayout<Element>.alignment)
+        let offset = ((stamped ? 16 : 8) + alignment - 1) & ~(alignment - 1)
+        let unpadded = offset + MemoryLayout<Element>.stride
+        valueOffset = offset
+        slotStride = padded ? (unpadded + 63) & ~63 : (unpadded + alignment - 1) & ~(alignment - 1)
+        slots = .allocate(byteCount: size * slotStride, alignment: Self.slotAlignment)
+        for i in 0..<size {
+            (slots + i * slotStride).bindMemory(to: Atomic<Int>.self, capacity: 1).initialize(to: Atomic(i))
+            if stamped { (slots + i * slotStride + 8).bindMemory(to: Atomic<UInt64>.self, capacity: 1).initialize(to: Atomic(0)) }
+            _ = (slots + i * slotStride + offset).bindMemory(to: Element.self, capacity: 1)
         }
-        indexes = .allocate(capacity: 16)
-        for i in 0..<16 { (indexes + i).initialize(to: Atomic(0)) }
+        self.stamped = stamped
+        indexes = allocateCacheAlignedCells(count: 16)
     }
 
     deinit {
@@ -47,21 +61,38 @@ final class MPMCRing<Element> {
         var head = indexes[0].load(ordering: .acquiring)
         let tail = indexes[8].load(ordering: .acquiring)
         while head != tail {
-            if sequences[head & mask].load(ordering: .acquiring) == head + 1 { (values + (head & mask)).deinitialize(count: 1) }
+            if sequence(head & mask).pointee.load(ordering: .acquiring) == head + 1 { value(head & mask).deinitialize(count: 1) }
             head += 1
         }
-        sequences.deinitialize(count: mask + 1)
-        sequences.deallocate()
-        values.deallocate()
-        if let stamps {
-            stamps.deinitialize(count: mask + 1)
-            stamps.deallocate()
+        for i in 0...mask {
+            sequence(i).deinitialize(count: 1)
+            if stamped { stamp(i).deinitialize(count: 1) }
         }
-        indexes.deinitialize(count: 16)
-        indexes.deallocate()
+        slots.deallocate()
+        deallocateCacheAlignedCells(indexes, count: 16)
+    }
+
+    @inlinable @inline(__always)
+    func sequence(_ index: Int) -> UnsafeMutablePointer<Atomic<Int>> {
+        (slots + (index &* slotStride)).assumingMemoryBound(to: Atomic<Int>.self)
+    }
+
+    @inlinable @inline(__always)
+    func stamp(_ index: Int) -> UnsafeMutablePointer<Atomic<UInt64>> {
+        (slots + (index &* slotStride &+ 8)).assumingMemoryBound(to: Atomic<UInt64>.self)
+    }
+
+    @inlinable @inline(__always)
+    func value(_ index: Int) -> UnsafeMutablePointer<Element> {
+        (slots + (index &* slotStride &+ valueOffset)).assumingMemoryBound(to: Element.self)
     }
 
     @usableFromInline var capacity: Int { mask + 1 }
+
+    /// Bytes allocated for this ring: its object, slots and indexes.
+    var allocatedBytes: Int {
+        mallocSize(of: self) + capacity * slotStride + 16 * MemoryLayout<Atomic<Int>>.stride
+    }
 
     /// Queued values (exact when quiescent; a snapshot under concurrency).
     @usableFromInline var count: Int {
@@ -75,26 +106,27 @@ final class MPMCRing<Element> {
     /// Pops ever done (the head index).
     var popped: Int { indexes[0].load(ordering: .relaxed) }
 
-    /// Appends `element`; false when the ring is full (the element is not consumed).
+    /// Appends `element`, moving it into its slot (no copy); when the ring is full, gives it
+    /// back.
     @inlinable
-    func push(_ element: Element, stamp: UInt64 = 0) -> Bool {
+    func push(_ element: consuming Element, stamp: UInt64 = 0) -> Element? {
         var position = indexes[8].load(ordering: .relaxed)
         while true {
             let index = position & mask
-            let sequence = sequences[index].load(ordering: .acquiring)
-            let difference = sequence &- position
+            let sequence = self.sequence(index)
+            let difference = sequence.pointee.load(ordering: .acquiring) &- position
             if difference == 0 {
                 let (exchanged, current) = indexes[8].weakCompareExchange(
                     expected: position, desired: position &+ 1, successOrdering: .relaxed, failureOrdering: .relaxed)
                 if exchanged {
-                    (values + index).initialize(to: element)
-                    if let stamps { stamps[index].store(stamp, ordering: .relaxed) }
-                    sequences[index].store(position &+ 1, ordering: .releasing)
-                    return true
+                    value(index).initialize(to: element)
+                    if stamped { self.stamp(index).pointee.store(stamp, ordering: .relaxed) }
+                    sequence.pointee.store(position &+ 1, ordering: .releasing)
+                    return nil
                 }
                 position = current
             } else if difference < 0 {
-                return false
+                return element
             } else {
                 position = indexes[8].load(ordering: .relaxed)
             }
@@ -107,14 +139,14 @@ final class MPMCRing<Element> {
         var position = indexes[0].load(ordering: .relaxed)
         while true {
             let index = position & mask
-            let sequence = sequences[index].load(ordering: .acquiring)
-            let difference = sequence &- (position &+ 1)
+            let sequence = self.sequence(index)
+            let difference = sequence.pointee.load(ordering: .acquiring) &- (position &+ 1)
             if difference == 0 {
                 let (exchanged, current) = indexes[0].weakCompareExchange(
                     expected: position, desired: position &+ 1, successOrdering: .relaxed, failureOrdering: .relaxed)
                 if exchanged {
-                    let element = (values + index).move()
-                    sequences[index].store(position &+ mask &+ 1, ordering: .releasing)
+                    let element = value(index).move()
+                    sequence.pointee.store(position &+ mask &+ 1, ordering: .releasing)
                     return element
                 }
                 position = current
@@ -129,11 +161,11 @@ final class MPMCRing<Element> {
     /// The stamp of the element at the head, if one is published (a racy snapshot for visibility:
     /// it may belong to an element popped an instant later).
     func headStamp() -> UInt64? {
-        guard let stamps else { return nil }
+        guard stamped else { return nil }
         let position = indexes[0].load(ordering: .acquiring)
         let index = position & mask
-        guard sequences[index].load(ordering: .acquiring) == position &+ 1 else { return nil }
-        return stamps[index].load(ordering: .relaxed)
+        guard sequence(index).pointee.load(ordering: .acquiring) == position &+ 1 else { return nil }
+        return stamp(index).pointee.load(ordering: .relaxed)
     }
 }
 
@@ -141,3 +173,20 @@ final class MPMCRing<Element> {
 // number: a value is written before its slot is published and read only by the one thread
 // that won the head compare-and-swap for it.
 extension MPMCRing: @unchecked Sendable {}
+
+/// `count` atomics set to 0 starting on a cache line, so that nothing else on the heap shares
+/// their first line.
+@usableFromInline
+func allocateCacheAlignedCells(count: Int) -> UnsafeMutablePointer<Atomic<Int>> {
+    let cells = UnsafeMutableRawPointer.allocate(byteCount: count * MemoryLayout<Atomic<Int>>.stride, alignment: 64)
+        .bindMemory(to: Atomic<Int>.self, capacity: count)
+    for i in 0..<count { (cells + i).initialize(to: Atomic(0)) }
+    return cells
+}
+
+/// Frees what ``allocateCacheAlignedCells(count:)`` returned.
+@usableFromInline
+func deallocateCacheAlignedCells(_ cells: UnsafeMutablePointer<Atomic<Int>>, count: Int) {
+    cells.deinitialize(count: count)
+    UnsafeMutableRawPointer(cells).deallocate()
+}

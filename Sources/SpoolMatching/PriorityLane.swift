@@ -28,19 +28,25 @@ final class PriorityLane<Payload: Sendable> {
 
     @usableFromInline
     init(capacity: Int) {
-        ring = MPMCRing(capacity: capacity, stamped: true)
+        ring = MPMCRing(capacity: capacity, stamped: true, padded: true)
     }
 
     /// Adds a task. Lock-free when it has no fairness key and the ring has room.
+    /// The task is moved, not copied, into the ring (a copy retains and releases the fairness
+    /// key's string storage through the value witness table).
     @inlinable @inline(__always)
-    func push(_ task: QueuedTask<Payload>) {
-        if task.fairness == nil && spilled.load(ordering: .relaxed) == 0
-            && ring.push(task, stamp: task.enqueuedAt.nanoseconds) { return }
+    func push(_ task: consuming QueuedTask<Payload>) {
+        if task.fairness == nil && spilled.load(ordering: .relaxed) == 0 {
+            let stamp = task.enqueuedAt.nanoseconds
+            guard let full = ring.push(task, stamp: stamp) else { return }
+            pushLocked(full)
+            return
+        }
         pushLocked(task)
     }
 
     @usableFromInline
-    func pushLocked(_ task: QueuedTask<Payload>) {
+    func pushLocked(_ task: consuming QueuedTask<Payload>) {
         lock.withLock {
             lockedPushes.add(1, ordering: .relaxed)
             if let key = task.fairness {
@@ -93,8 +99,11 @@ final class PriorityLane<Payload: Sendable> {
         var moved = 1
         // Refill while the ring has room; the overflow's order is kept (new unkeyed adds go to
         // the overflow while `spilled` > 0, so nothing younger can slip into the ring meanwhile).
-        while let next = overflow.first, ring.push(next, stamp: next.enqueuedAt.nanoseconds) {
-            overflow.removeFirst()
+        while let next = overflow.popFirst() {
+            if let full = ring.push(next, stamp: next.enqueuedAt.nanoseconds) {
+                overflow.prepend(full)
+                break
+            }
             moved += 1
         }
         spilled.add(-moved, ordering: .relaxed)
@@ -126,10 +135,7 @@ final class PriorityLane<Payload: Sendable> {
 
     /// Bytes allocated for this lane (its object, ring buffers, overflow storage).
     var allocatedBytes: Int {
-        let slots = ring.capacity
-        return mallocSize(of: self) + mallocSize(of: ring)
-            + slots * (MemoryLayout<Atomic<Int>>.stride + MemoryLayout<Atomic<UInt64>>.stride + MemoryLayout<QueuedTask<Payload>>.stride)
-            + 16 * MemoryLayout<Atomic<Int>>.stride
+        mallocSize(of: self) + ring.allocatedBytes
     }
 }
 

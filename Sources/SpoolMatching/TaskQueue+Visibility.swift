@@ -112,8 +112,7 @@ extension TaskQueue {
                 bytes += mallocSize(of: partition)
                 for priority in TaskPriority.all { bytes += partition.lane(priority)?.allocatedBytes ?? 0 }
                 if let waiters = partition.waiters.load() {
-                    bytes += mallocSize(of: waiters) + mallocSize(of: waiters.ring)
-                        + waiters.ring.capacity * (MemoryLayout<Atomic<Int>>.stride + MemoryLayout<UnsafeRawPointer>.stride)
+                    bytes += mallocSize(of: waiters) + waiters.ring.allocatedBytes
                 }
             }
         }

@@ -39,13 +39,11 @@ final class TaskQueuePartition<Payload: Sendable> {
 
     @usableFromInline init(index: Int) {
         self.index = index
-        cells = .allocate(capacity: Self.cellCount)
-        for i in 0..<Self.cellCount { (cells + i).initialize(to: Atomic(0)) }
+        cells = allocateCacheAlignedCells(count: Self.cellCount)
     }
 
     deinit {
-        cells.deinitialize(count: Self.cellCount)
-        cells.deallocate()
+        deallocateCacheAlignedCells(cells, count: Self.cellCount)
     }
 
     /// The lane of `priority` (1…5), or nil if no task of that priority was ever added here.
@@ -73,15 +71,18 @@ final class TaskQueuePartition<Payload: Sendable> {
     }
 
     /// Pushes `task` into its priority's lane (created on first use) without retaining the lane.
+    /// The task is moved through (the closures take it out of an optional), never copied.
     @inlinable @inline(__always)
-    func push(_ task: QueuedTask<Payload>, capacity: Int) {
+    func push(_ task: consuming QueuedTask<Payload>, capacity: Int) {
         let make = { PriorityLane<Payload>(capacity: capacity) }
-        switch task.priority {
-        case 1: lane1.withCreated(make) { $0.push(task) }
-        case 2: lane2.withCreated(make) { $0.push(task) }
-        case 3: lane3.withCreated(make) { $0.push(task) }
-        case 4: lane4.withCreated(make) { $0.push(task) }
-        default: lane5.withCreated(make) { $0.push(task) }
+        let priority = task.priority
+        var moving = Optional(task)
+        switch priority {
+        case 1: lane1.withCreated(make) { $0.push(moving.take().unsafelyUnwrapped) }
+        case 2: lane2.withCreated(make) { $0.push(moving.take().unsafelyUnwrapped) }
+        case 3: lane3.withCreated(make) { $0.push(moving.take().unsafelyUnwrapped) }
+        case 4: lane4.withCreated(make) { $0.push(moving.take().unsafelyUnwrapped) }
+        default: lane5.withCreated(make) { $0.push(moving.take().unsafelyUnwrapped) }
         }
     }
 

@@ -11,7 +11,7 @@ struct TaskCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "task",
         abstract: "Add tasks to durable task queues and poll them.",
-        subcommands: [TaskAdd.self, TaskPoll.self, TaskProbe.self]
+        subcommands: [TaskAdd.self, TaskPoll.self]
     )
 }
 

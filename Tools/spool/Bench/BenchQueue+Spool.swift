@@ -1,0 +1,82 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Histogram
+import SpoolLog
+import SpoolQueue
+
+extension BenchQueue {
+    /// The Spool side: the same workload as ``runSQLite(synchronous:comparedWith:tasksPerTransaction:round:payloads:directory:)``
+    /// on a ``TaskStore`` in `directory`. Producers are tasks, each `add` awaiting durability;
+    /// pollers are tasks that `poll` and `complete`. The run ends when every task is completed and
+    /// a final `flush()` has made every completion durable, so both sides end with the same state
+    /// on stable storage.
+    func runSpoolQueue(durability mode: String, round: Int, payloads: [[UInt8]], directory: String) async throws -> QueueRunResult {
+        try makeDirectory(directory)
+        let durability: Durability = mode == "sync" ? .sync : .interval(milliseconds: intervalMs)
+        let store = try TaskStore.open(directory: directory + "/tasks", configuration: TaskStoreConfiguration(durability: durability))
+        let queue = try store.queue("bench", kind: .activity)
+        let label = "spool \(mode)"
+        let total = tasks
+        let producers = self.producers
+        let payloadBytes = self.payloadBytes
+        let deadline: UInt64? = maxSeconds > 0 ? monotonicNanoseconds() + UInt64(maxSeconds) * 1_000_000_000 : nil
+        let added = SharedCounter()
+        let completed = SharedCounter()
+        let producersLeft = SharedCounter()
+        producersLeft.value.store(producers, ordering: .relaxed)
+        let progress = ProgressBar(title: "\(label) #\(round + 1)", total: total, unit: "tasks", enabled: !json) {
+            completed.value.load(ordering: .relaxed)
+        }
+        defer { progress.finish() }
+
+        let started = monotonicNanoseconds()
+        let latency = try await withThrowingTaskGroup(of: Histogram<UInt64>?.self) { group in
+            for index in 0..<producers {
+                group.addTask {
+                    defer { producersLeft.value.subtract(1, ordering: .acquiringAndReleasing) }
+                    let share = total / producers + (index < total % producers ? 1 : 0)
+                    var histogram = Histogram<UInt64>(highestTrackableValue: 600_000_000_000, numberOfSignificantValueDigits: .three)
+                    for i in 0..<share {
+                        let start = monotonicNanoseconds()
+                        if let deadline, start > deadline { break }
+                        _ = try await queue.add(payloads[(index &* 7919 &+ i) % payloads.count])
+                        _ = histogram.record(monotonicNanoseconds() - start)
+                        added.value.add(1, ordering: .relaxed)
+                    }
+                    return histogram
+                }
+            }
+            for _ in 0..<pollers {
+                group.addTask {
+                    // Until every producer is done and everything added has been completed.
+                    while producersLeft.value.load(ordering: .acquiring) > 0
+                            || completed.value.load(ordering: .relaxed) < added.value.load(ordering: .relaxed) {
+                        guard let task = try await queue.poll(timeout: .milliseconds(50)) else { continue }
+                        guard task.payload.count == payloadBytes else {
+                            throw BenchQueueError("task \(task.id) came back with \(task.payload.count) bytes instead of \(payloadBytes)")
+                        }
+                        try store.complete(task.id)
+                        completed.value.add(1, ordering: .relaxed)
+                    }
+                    return nil
+                }
+            }
+            var merged = Histogram<UInt64>(highestTrackableValue: 600_000_000_000, numberOfSignificantValueDigits: .three)
+            for try await histogram in group { if let histogram { merged.add(histogram) } }
+            return merged
+        }
+        try await store.flush()
+        let seconds = Double(monotonicNanoseconds() - started) / 1e9
+        let statistics = store.logStatistics
+        try await store.close()
+        let addedCount = added.value.load(ordering: .relaxed)
+        let completedCount = completed.value.load(ordering: .relaxed)
+        guard completedCount == addedCount else {
+            throw BenchQueueError("\(label): \(addedCount) tasks added but \(completedCount) completed")
+        }
+        return QueueRunResult(implementation: "spool", label: label, comparedWith: mode, round: round, producers: producers,
+                              pollers: pollers, requestedTasks: total, tasks: completedCount, seconds: seconds,
+                              transactions: statistics.fdatasyncs, writes: statistics.recordsWritten, latency: latency)
+    }
+}
