@@ -25,6 +25,14 @@ struct TortureCommand: AsyncParsableCommand {
         roll); every record returned is one some append wrote, intact, and appears once; a record \
         returned once is returned at every later open. The seed replays the run's choices (not the \
         thread interleaving). Exit status 1 when anything was lost, duplicated or corrupt.
+
+        --workload tasks: the child runs the durable task queues (SpoolQueue) instead of the bare log: \
+        --appenders producers add tasks (each reported once durable), half as many consumers poll them, \
+        complete most (reported once the completion is durable), fail some (retried, dead-lettered after \
+        3 attempts) and leave some in flight. Verified after every kill: the store opens; every \
+        acknowledged task (and every task an earlier open showed) is queued or dead-lettered until its \
+        completion is durable; no task is queued twice, queued or delivered again after a durable \
+        completion, or corrupt. Real kills only.
         """
     )
 
@@ -37,8 +45,11 @@ struct TortureCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Parent of the scratch log directory (<data>/torture, removed at the start).")
     var data = "./spool-data"
 
-    @Option(name: .long, help: "Concurrent appenders.")
+    @Option(name: .long, help: "Concurrent appenders (with --workload tasks: producers).")
     var appenders = 8
+
+    @Option(name: .long, help: "What the child runs: log (appends to a bare log) or tasks (the durable task queues).")
+    var workload = "log"
 
     @Option(name: .long, help: "Durability: sync, none or interval:<ms> (--power-loss only; real kills always use sync).")
     var durability = "sync"
@@ -71,6 +82,8 @@ struct TortureCommand: AsyncParsableCommand {
         guard parsedDurability != nil else { throw ValidationError("--durability must be sync, none or interval:<ms> (got \(durability))") }
         if !powerLoss && parsedDurability != .sync { throw ValidationError("real kills test .sync only; use --power-loss for \(durability)") }
         if torn && !powerLoss { throw ValidationError("--torn needs --power-loss") }
+        guard workload == "log" || workload == "tasks" else { throw ValidationError("--workload must be log or tasks (got \(workload))") }
+        if workload == "tasks" && powerLoss { throw ValidationError("--workload tasks runs real kills only; drop --power-loss") }
     }
 
     var parsedDurability: Durability? {
@@ -93,6 +106,11 @@ struct TortureCommand: AsyncParsableCommand {
     func run() async throws {
         if child {
             guard let directory else { throw ValidationError("--child needs --directory") }
+            if workload == "tasks" {
+                let status = await TaskTorture.runChild(directory: directory, seed: seed ?? 0, round: round, producers: appenders)
+                if status != 0 { throw ExitCode(status) }
+                return
+            }
             let status = await TortureChild.run(directory: directory, configuration: Self.logConfiguration(.sync),
                                                 seed: seed ?? 0, round: round, appenders: appenders)
             if status != 0 { throw ExitCode(status) }
@@ -109,6 +127,8 @@ struct TortureCommand: AsyncParsableCommand {
                                        appenders: appenders, configuration: Self.logConfiguration(parsedDurability!))
             await run.run(crashes: kills, progress: !json)
             report = run.report
+        } else if workload == "tasks" {
+            report = try await taskKillLoop(directory: directory, seed: seed)
         } else {
             report = try await killLoop(directory: directory, seed: seed)
         }
@@ -165,7 +185,39 @@ struct TortureCommand: AsyncParsableCommand {
         return report
     }
 
+    /// The kill loop of `--workload tasks`: the same kills, a task-store ledger.
+    private func taskKillLoop(directory: String, seed: UInt64) async throws -> TortureReport {
+        var random = SplitMix64(seed: seed)
+        var report = TortureReport(mode: "kill", durability: "sync", workload: "tasks")
+        var tasks = TaskTortureLedger()
+        for round in 0..<kills {
+            let life = 5 + random.below(maxLifeMs - 4)
+            let outcome = try spawnAndKill(arguments: ["torture", "--child", "--workload", "tasks", "--directory", directory,
+                                                       "--seed", String(random.next()), "--round", String(round),
+                                                       "--appenders", String(appenders)],
+                                           lifeMilliseconds: life)
+            report.ledger.crashes += 1
+            if !outcome.killed {
+                report.ledger.problem("round \(round): the child exited by itself (status \(outcome.status)) before it was killed")
+            }
+            tasks.apply(outcome.lines, round: round, into: &report.ledger)
+            guard let store = await tasks.verify(directory: directory, round: round, into: &report.ledger) else { break }
+            // Half the time the parent closes cleanly, so the next child takes the clean-open path.
+            if random.below(2) == 0 { try? await store.close() } else { store.abandon() }
+            if !json {
+                writeStandardError("\rkill \(round + 1)/\(kills): \(tasks.acknowledged) adds, \(tasks.completions) completions, "
+                                   + "\(report.ledger.records) queued, lost \(report.ledger.lost)   ")
+            }
+        }
+        if !json { writeStandardError("\n") }
+        report.ledger.acknowledged = tasks.acknowledged
+        report.tasks = tasks
+        return report
+    }
+
     struct ChildOutcome {
+        /// Every line the child wrote, in order.
+        var lines: [String] = []
         var acknowledgements: [(UInt64, UInt64)] = []
         var killed = false
         var status: Int32 = 0
@@ -201,7 +253,9 @@ struct TortureCommand: AsyncParsableCommand {
             pending.append(contentsOf: buffer[0..<n])
             var start = 0
             for i in pending.indices where pending[i] == UInt8(ascii: "\n") {
-                let line = String(decoding: pending[start..<i], as: UTF8.self).split(separator: " ")
+                let text = String(decoding: pending[start..<i], as: UTF8.self)
+                outcome.lines.append(text)
+                let line = text.split(separator: " ")
                 if line.count == 2, let offset = UInt64(line[0]), let id = UInt64(line[1]) { outcome.acknowledgements.append((offset, id)) }
                 start = i + 1
             }
@@ -236,6 +290,9 @@ struct TortureCommand: AsyncParsableCommand {
 struct TortureReport {
     var mode: String
     var durability: String
+    var workload = "log"
+    /// The task workload's figures (`--workload tasks`).
+    var tasks: TaskTortureLedger?
     var ledger = TortureLedger()
     var seed: UInt64 = 0
     var seconds = 0.0
@@ -247,8 +304,15 @@ struct TortureReport {
 
     var text: String {
         var lines = [
-            "spool torture (\(mode), \(durability)): \(ledger.crashes) crashes in \(format(seconds, decimals: 1)) s, seed \(seed)",
-            "  acknowledged records: \(ledger.acknowledged)   records in the log at the end: \(ledger.records)",
+            "spool torture (\(workload), \(mode), \(durability)): \(ledger.crashes) crashes in \(format(seconds, decimals: 1)) s, seed \(seed)",
+        ]
+        if let tasks {
+            lines.append("  acknowledged adds: \(tasks.acknowledged)   deliveries: \(tasks.deliveries)   durable completions: \(tasks.completions) (+ \(tasks.silentCompletions) found durable at a reopen)   "
+                         + "queued at the end: \(tasks.queuedAtEnd) (+ \(tasks.deadLettersAtEnd) dead letters)")
+        } else {
+            lines.append("  acknowledged records: \(ledger.acknowledged)   records in the log at the end: \(ledger.records)")
+        }
+        lines += [
             "  lost: \(ledger.lost)   duplicated: \(ledger.duplicated)   corrupt: \(ledger.corrupt)   failed opens: \(ledger.failedOpens)   torn tails cut: \(ledger.tornTailsCut)",
         ]
         if durability != "sync" {
@@ -261,7 +325,8 @@ struct TortureReport {
 
     var json: JSON {
         .object([
-            ("mode", .string(mode)), ("durability", .string(durability)), ("seed", .string(String(seed))),
+            ("mode", .string(mode)), ("durability", .string(durability)), ("workload", .string(workload)), ("seed", .string(String(seed))),
+            ("deliveries", .integer(tasks?.deliveries ?? 0)), ("completions", .integer(tasks?.completions ?? 0)),
             ("crashes", .integer(ledger.crashes)), ("acknowledged", .integer(ledger.acknowledged)),
             ("records", .integer(ledger.records)), ("lost", .integer(ledger.lost)), ("duplicated", .integer(ledger.duplicated)),
             ("corrupt", .integer(ledger.corrupt)), ("failedOpens", .integer(ledger.failedOpens)),

@@ -1,0 +1,21 @@
+import Testing
+
+/// Short runs of `spool torture` (the executable, as operators run it): a child process is killed
+/// with SIGKILL at random moments, and after every kill the parent reopens the store and checks
+/// that nothing acknowledged was lost, duplicated or corrupted. Long runs are `spool torture
+/// --kills 200` (see Docs/reliability.md).
+@Suite("spool torture: short runs")
+struct TortureCommandTests {
+    @Test("durable task queues: 20 kills lose, duplicate and corrupt nothing")
+    func taskQueueKills() throws {
+        let scratch = ScratchDirectory()
+        let result = try SpoolProcess.run(["torture", "--workload", "tasks", "--kills", "20", "--max-life-ms", "150",
+                                           "--data", scratch.path])
+        #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
+        #expect(result.stdout.contains("20 crashes"), "\(result.stdout)")
+        #expect(result.stdout.contains("lost: 0   duplicated: 0   corrupt: 0   failed opens: 0"), "\(result.stdout)")
+        // The workload did work: tasks were acknowledged and completed across the kills.
+        #expect(!result.stdout.contains("acknowledged adds: 0 "), "\(result.stdout)")
+        #expect(!result.stdout.contains("durable completions: 0 "), "\(result.stdout)")
+    }
+}
