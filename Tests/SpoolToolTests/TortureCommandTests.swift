@@ -18,4 +18,18 @@ struct TortureCommandTests {
         #expect(!result.stdout.contains("acknowledged adds: 0 "), "\(result.stdout)")
         #expect(!result.stdout.contains("durable completions: 0 "), "\(result.stdout)")
     }
+
+    @Test("engine: 20 kills lose no started workflow, and every workflow then completes as it would have")
+    func workflowKills() throws {
+        let scratch = ScratchDirectory()
+        let result = try SpoolProcess.run(["torture", "--workload", "workflows", "--kills", "20", "--max-life-ms", "150",
+                                           "--data", scratch.path])
+        #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
+        #expect(result.stdout.contains("20 crashes"), "\(result.stdout)")
+        #expect(result.stdout.contains("lost: 0   duplicated: 0   corrupt: 0   failed opens: 0"), "\(result.stdout)")
+        #expect(!result.stdout.contains("acknowledged starts: 0 "), "\(result.stdout)")
+        // Every run the store holds completed with its expected result after the drain.
+        let runs = result.stdout.split(separator: "runs: ").dropFirst().first?.split(separator: " ").first
+        #expect(runs != nil && result.stdout.contains("expected result after the drain: \(runs!)"), "\(result.stdout)")
+    }
 }

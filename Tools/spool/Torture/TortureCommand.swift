@@ -33,6 +33,14 @@ struct TortureCommand: AsyncParsableCommand {
         acknowledged task (and every task an earlier open showed) is queued or dead-lettered until its \
         completion is durable; no task is queued twice, queued or delivered again after a durable \
         completion, or corrupt. Real kills only.
+
+        --workload workflows: the child runs the engine with two in-process workers and --appenders \
+        starters; each workflow runs two activities in sequence (some first attempts fail and are \
+        retried) and completes with a result fixed by its id. Verified after every kill: the engine \
+        opens; every acknowledged start has its run; each history numbers its events from 1, begins \
+        with WorkflowExecutionStarted, closes at most once and last, completes no activity twice, and \
+        extends what earlier opens showed. After the last kill, workers run until every workflow has \
+        closed: each must complete with its expected result. Real kills only.
         """
     )
 
@@ -48,7 +56,7 @@ struct TortureCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Concurrent appenders (with --workload tasks: producers).")
     var appenders = 8
 
-    @Option(name: .long, help: "What the child runs: log (appends to a bare log) or tasks (the durable task queues).")
+    @Option(name: .long, help: "What the child runs: log (appends to a bare log), tasks (the durable task queues) or workflows (the engine).")
     var workload = "log"
 
     @Option(name: .long, help: "Durability: sync, none or interval:<ms> (--power-loss only; real kills always use sync).")
@@ -82,8 +90,10 @@ struct TortureCommand: AsyncParsableCommand {
         guard parsedDurability != nil else { throw ValidationError("--durability must be sync, none or interval:<ms> (got \(durability))") }
         if !powerLoss && parsedDurability != .sync { throw ValidationError("real kills test .sync only; use --power-loss for \(durability)") }
         if torn && !powerLoss { throw ValidationError("--torn needs --power-loss") }
-        guard workload == "log" || workload == "tasks" else { throw ValidationError("--workload must be log or tasks (got \(workload))") }
-        if workload == "tasks" && powerLoss { throw ValidationError("--workload tasks runs real kills only; drop --power-loss") }
+        guard ["log", "tasks", "workflows"].contains(workload) else {
+            throw ValidationError("--workload must be log, tasks or workflows (got \(workload))")
+        }
+        if workload != "log" && powerLoss { throw ValidationError("--workload \(workload) runs real kills only; drop --power-loss") }
     }
 
     var parsedDurability: Durability? {
@@ -106,8 +116,10 @@ struct TortureCommand: AsyncParsableCommand {
     func run() async throws {
         if child {
             guard let directory else { throw ValidationError("--child needs --directory") }
-            if workload == "tasks" {
-                let status = await TaskTorture.runChild(directory: directory, seed: seed ?? 0, round: round, producers: appenders)
+            if workload != "log" {
+                let status = workload == "tasks"
+                    ? await TaskTorture.runChild(directory: directory, seed: seed ?? 0, round: round, producers: appenders)
+                    : await WorkflowTorture.runChild(directory: directory, seed: seed ?? 0, round: round, starters: appenders)
                 if status != 0 { throw ExitCode(status) }
                 return
             }
@@ -129,6 +141,8 @@ struct TortureCommand: AsyncParsableCommand {
             report = run.report
         } else if workload == "tasks" {
             report = try await taskKillLoop(directory: directory, seed: seed)
+        } else if workload == "workflows" {
+            report = try await workflowKillLoop(directory: directory, seed: seed)
         } else {
             report = try await killLoop(directory: directory, seed: seed)
         }
@@ -215,6 +229,36 @@ struct TortureCommand: AsyncParsableCommand {
         return report
     }
 
+    /// The kill loop of `--workload workflows`, then a drain that runs every workflow to its end.
+    private func workflowKillLoop(directory: String, seed: UInt64) async throws -> TortureReport {
+        var random = SplitMix64(seed: seed)
+        var report = TortureReport(mode: "kill", durability: "sync", workload: "workflows")
+        var workflows = WorkflowTortureLedger()
+        for round in 0..<kills {
+            let life = 5 + random.below(maxLifeMs - 4)
+            let outcome = try spawnAndKill(arguments: ["torture", "--child", "--workload", "workflows", "--directory", directory,
+                                                       "--seed", String(random.next()), "--round", String(round),
+                                                       "--appenders", String(appenders)],
+                                           lifeMilliseconds: life)
+            report.ledger.crashes += 1
+            if !outcome.killed {
+                report.ledger.problem("round \(round): the child exited by itself (status \(outcome.status)) before it was killed")
+            }
+            workflows.apply(outcome.lines, round: round, into: &report.ledger)
+            guard let engine = await workflows.verify(directory: directory, round: round, into: &report.ledger) else { break }
+            if random.below(2) == 0 { try? await engine.close() } else { await engine.abandon() }
+            if !json {
+                writeStandardError("\rkill \(round + 1)/\(kills): \(workflows.acknowledgedStarts) starts, \(report.ledger.records) runs, "
+                                   + "\(workflows.events) events, lost \(report.ledger.lost)   ")
+            }
+        }
+        if !json { writeStandardError("\ndraining: running every workflow to its end\n") }
+        if report.ledger.failedOpens == 0 { await workflows.drain(directory: directory, seconds: 120, into: &report.ledger) }
+        report.ledger.acknowledged = workflows.acknowledgedStarts
+        report.workflows = workflows
+        return report
+    }
+
     struct ChildOutcome {
         /// Every line the child wrote, in order.
         var lines: [String] = []
@@ -293,6 +337,8 @@ struct TortureReport {
     var workload = "log"
     /// The task workload's figures (`--workload tasks`).
     var tasks: TaskTortureLedger?
+    /// The workflow workload's figures (`--workload workflows`).
+    var workflows: WorkflowTortureLedger?
     var ledger = TortureLedger()
     var seed: UInt64 = 0
     var seconds = 0.0
@@ -309,6 +355,9 @@ struct TortureReport {
         if let tasks {
             lines.append("  acknowledged adds: \(tasks.acknowledged)   deliveries: \(tasks.deliveries)   durable completions: \(tasks.completions) (+ \(tasks.silentCompletions) found durable at a reopen)   "
                          + "queued at the end: \(tasks.queuedAtEnd) (+ \(tasks.deadLettersAtEnd) dead letters)")
+        } else if let workflows {
+            lines.append("  acknowledged starts: \(workflows.acknowledgedStarts)   runs: \(workflows.started.count)   "
+                         + "completed with the expected result after the drain: \(workflows.completedAtEnd)")
         } else {
             lines.append("  acknowledged records: \(ledger.acknowledged)   records in the log at the end: \(ledger.records)")
         }
@@ -327,6 +376,7 @@ struct TortureReport {
         .object([
             ("mode", .string(mode)), ("durability", .string(durability)), ("workload", .string(workload)), ("seed", .string(String(seed))),
             ("deliveries", .integer(tasks?.deliveries ?? 0)), ("completions", .integer(tasks?.completions ?? 0)),
+            ("workflowsCompleted", .integer(workflows?.completedAtEnd ?? 0)),
             ("crashes", .integer(ledger.crashes)), ("acknowledged", .integer(ledger.acknowledged)),
             ("records", .integer(ledger.records)), ("lost", .integer(ledger.lost)), ("duplicated", .integer(ledger.duplicated)),
             ("corrupt", .integer(ledger.corrupt)), ("failedOpens", .integer(ledger.failedOpens)),
