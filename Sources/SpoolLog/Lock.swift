@@ -32,6 +32,40 @@ final class ThreadLock {
     }
 }
 
+/// A value behind a pthread mutex: the API of `Synchronization.Mutex` (`withLock`), in a class so
+/// that it can be stored and shared, for the layers above the log (the task store, the engine).
+///
+/// Not `Synchronization.Mutex`, because ThreadSanitizer on Linux does not see its futex-based
+/// locking and reports false races on every value it guards, which would hide real ones in
+/// `swift test --sanitize=thread`. Critical sections must be short and must not suspend.
+package final class LockedValue<Value> {
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    private var value: Value
+
+    package init(_ value: Value) {
+        mutex = .allocate(capacity: 1)
+        pthread_mutex_init(mutex, nil)
+        self.value = value
+    }
+
+    deinit {
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+    }
+
+    /// Runs `body` with exclusive access to the value.
+    @inline(__always)
+    package func withLock<Result, E: Error>(_ body: (inout sending Value) throws(E) -> sending Result) throws(E) -> sending Result {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return try body(&value)
+    }
+}
+
+// The value is only reached through `withLock`, under the mutex; values go in and out as
+// `sending`, as with `Synchronization.Mutex`, so no unsynchronised reference to them remains.
+extension LockedValue: @unchecked Sendable {}
+
 /// A condition variable used with a ``ThreadLock`` (monotonic clock for timed waits).
 final class ThreadCondition {
     private let condition: UnsafeMutablePointer<pthread_cond_t>

@@ -1,5 +1,6 @@
 import DequeModule
 import SpoolMatching
+import SpoolLog
 import Synchronization
 
 /// What the matching core carries for each task in memory.
@@ -122,12 +123,12 @@ struct RateSample {
 final class QueueState: Sendable {
     let key: QueueKey
     let matching: TaskQueue<TaskEnvelope>
-    let state: Mutex<QueueBacklog>
+    let state: LockedValue<QueueBacklog>
 
     init(key: QueueKey, matching: TaskQueue<TaskEnvelope>) {
         self.key = key
         self.matching = matching
-        self.state = Mutex(QueueBacklog())
+        self.state = LockedValue(QueueBacklog())
     }
 
     var name: String { key.name }

@@ -50,13 +50,13 @@ public final class TaskStore: Sendable {
 
     let log: Log
     let dispatcher: Dispatcher<TaskEnvelope>
-    let registry = Mutex<[QueueKey: QueueState]>([:])
-    let ledger: Mutex<Ledger>
+    let registry = LockedValue<[QueueKey: QueueState]>([:])
+    let ledger: LockedValue<Ledger>
     /// Records read by the replay at open (tests check it starts at the ack level).
     let replayedRecords = Atomic<Int>(0)
     /// Queues paused or rate limited (the rest are in the default state).
-    let controls = Mutex<[QueueKey: QueueControlState]>([:])
-    let lifecycle = Mutex(Lifecycle())
+    let controls = LockedValue<[QueueKey: QueueControlState]>([:])
+    let lifecycle = LockedValue(Lifecycle())
     /// Set once the store is closed or failed (so that the hot path checks one atomic, not a lock).
     let unusable = Atomic<Bool>(false)
     /// Payload bytes of the tasks in the matching core's window.
@@ -83,7 +83,7 @@ public final class TaskStore: Sendable {
         self.log = log
         self.dispatcher = dispatcher
         self.expiryRelay = relay
-        self.ledger = Mutex(Ledger(bucketShift: configuration.ackBucketShift))
+        self.ledger = LockedValue(Ledger(bucketShift: configuration.ackBucketShift))
         self.openedAt = clock.now().nanoseconds
     }
 
@@ -272,7 +272,7 @@ public final class TaskStore: Sendable {
 
 /// Forwards the dispatcher's expiry callbacks to the store, which is created after the dispatcher.
 final class ExpiryRelay: Sendable {
-    private let handler = Mutex<(@Sendable (ExpiredTask) -> Void)?>(nil)
+    private let handler = LockedValue<(@Sendable (ExpiredTask) -> Void)?>(nil)
 
     func install(_ body: @escaping @Sendable (ExpiredTask) -> Void) { handler.withLock { $0 = body } }
     func forward(_ expired: ExpiredTask) { handler.withLock { $0 }?(expired) }

@@ -1,3 +1,4 @@
+import SpoolLog
 import Synchronization
 import Testing
 @testable import Spool
@@ -157,7 +158,7 @@ let orderWorkflow: WorkflowDefinition = { context in
 
 /// Holds activity functions until opened.
 final class Gate: Sendable {
-    private let state = Mutex<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+    private let state = LockedValue<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
 
     func wait() async {
         await withCheckedContinuation { continuation in

@@ -1,15 +1,16 @@
 import DequeModule
-import Synchronization
+import SpoolLog
 
-/// A value behind a `Mutex`, in a class so that it can be shared and stored in collections.
-/// Critical sections are short and never suspend.
+/// A value behind a lock, in a class so that it can be shared and stored in collections.
+/// Critical sections are short and never suspend. The lock is SpoolLog's pthread-based
+/// `LockedValue` rather than `Synchronization.Mutex`, which ThreadSanitizer on Linux cannot see.
 final class Locked<Value: Sendable>: Sendable {
-    private let mutex: Mutex<Value>
+    private let lock: LockedValue<Value>
 
-    init(_ value: Value) { mutex = Mutex(value) }
+    init(_ value: Value) { lock = LockedValue(value) }
 
     func withLock<Result, E: Error>(_ body: (inout sending Value) throws(E) -> sending Result) throws(E) -> sending Result {
-        try mutex.withLock(body)
+        try lock.withLock(body)
     }
 }
 
