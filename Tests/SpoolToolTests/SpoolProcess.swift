@@ -24,18 +24,20 @@ enum SpoolProcess {
         return directory + "/spool"
     }
 
-    /// Runs `spool arguments…` to completion, its stdout and stderr sent to files and read back.
-    static func run(_ arguments: [String]) throws -> Result {
+    /// Runs `spool arguments…` to completion with `input` on its standard input, its stdout and
+    /// stderr sent to files and read back.
+    static func run(_ arguments: [String], input: String = "") throws -> Result {
         let path = executable
         guard fileExists(path) else {
             throw LaunchError(description: "the spool executable was not found beside the test bundle (looked for \(path))")
         }
         let scratch = ScratchDirectory()
-        let out = scratch.path + "/stdout", err = scratch.path + "/stderr"
+        let out = scratch.path + "/stdout", err = scratch.path + "/stderr", inputPath = scratch.path + "/stdin"
+        try writeFile(inputPath, Array(input.utf8))
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 0, inputPath, O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, out, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         posix_spawn_file_actions_addopen(&actions, 2, err, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
