@@ -51,7 +51,7 @@ enum TaskTorture {
                         do {
                             let priority = 1 + random.below(5)
                             _ = try await queue.add(TortureRecord.bytes(id), options: TaskOptions(priority: priority))
-                            emit("A \(id)\n")
+                            TortureChild.emit("A \(id)\n")
                         } catch {
                             writeStandardError("spool torture child: add failed: \(error)\n")
                             return
@@ -66,16 +66,16 @@ enum TaskTorture {
                         do {
                             guard let task = try await queue.poll(timeout: .milliseconds(20)) else { continue }
                             guard let id = TortureRecord.id(of: task.payload) else {
-                                emit("X \(task.id)\n")
+                                TortureChild.emit("X \(task.id)\n")
                                 continue
                             }
-                            emit("D \(id)\n")
+                            TortureChild.emit("D \(id)\n")
                             let roll = random.below(100)
                             if roll < 80 {
-                                emit("P \(id)\n")
+                                TortureChild.emit("P \(id)\n")
                                 try store.complete(task.id)
                                 try await store.flush()
-                                emit("C \(id)\n")
+                                TortureChild.emit("C \(id)\n")
                             } else if roll < 90 {
                                 _ = try await store.fail(task.id, reason: "torture")
                             }
@@ -90,19 +90,6 @@ enum TaskTorture {
         }
         try? await store.close()
         return 0
-    }
-
-    private static func emit(_ text: String) {
-        let bytes = Array(text.utf8)
-        bytes.withUnsafeBytes { raw in
-            var done = 0
-            while done < raw.count {
-                let n = write(STDOUT_FILENO, raw.baseAddress! + done, raw.count - done)
-                if n < 0 && errno == EINTR { continue }
-                if n <= 0 { return }
-                done += n
-            }
-        }
     }
 }
 
@@ -221,5 +208,17 @@ struct TaskTortureLedger {
         }
         ledger.records = present.count
         return store
+    }
+}
+
+extension TaskTortureLedger: KillLoopLedger {
+    mutating func check(directory: String, round: Int, closingCleanly: Bool, into ledger: inout TortureLedger) async -> Bool {
+        guard let store = await verify(directory: directory, round: round, into: &ledger) else { return false }
+        if closingCleanly { try? await store.close() } else { store.abandon() }
+        return true
+    }
+
+    func progress(_ ledger: TortureLedger) -> String {
+        "\(acknowledged) adds, \(completions) completions, \(ledger.records) queued, lost \(ledger.lost)"
     }
 }

@@ -51,7 +51,9 @@ enum TortureChild {
         return 0
     }
 
-    private static func emit(_ text: String) {
+    /// Writes `text` to standard output with one `write(2)` (retried on a short write), so that
+    /// the parent reads whole lines even from a child killed at any moment.
+    static func emit(_ text: String) {
         let bytes = Array(text.utf8)
         bytes.withUnsafeBytes { raw in
             var done = 0
@@ -63,4 +65,16 @@ enum TortureChild {
             }
         }
     }
+}
+
+/// What `spool torture`'s kill loop needs of a store workload's ledger (`--workload tasks`,
+/// `--workload workflows`).
+protocol KillLoopLedger {
+    /// Takes in the lines a killed child wrote, in order.
+    mutating func apply(_ lines: [String], round: Int, into ledger: inout TortureLedger)
+    /// Reopens the store, checks it against what was promised, then closes it cleanly or abandons
+    /// it. Returns false when it did not open (the run stops).
+    mutating func check(directory: String, round: Int, closingCleanly: Bool, into ledger: inout TortureLedger) async -> Bool
+    /// One line of progress for the terminal.
+    func progress(_ ledger: TortureLedger) -> String
 }

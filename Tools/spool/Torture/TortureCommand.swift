@@ -199,31 +199,10 @@ struct TortureCommand: AsyncParsableCommand {
         return report
     }
 
-    /// The kill loop of `--workload tasks`: the same kills, a task-store ledger.
+    /// The kill loop of `--workload tasks`.
     private func taskKillLoop(directory: String, seed: UInt64) async throws -> TortureReport {
-        var random = SplitMix64(seed: seed)
-        var report = TortureReport(mode: "kill", durability: "sync", workload: "tasks")
         var tasks = TaskTortureLedger()
-        for round in 0..<kills {
-            let life = 5 + random.below(maxLifeMs - 4)
-            let outcome = try spawnAndKill(arguments: ["torture", "--child", "--workload", "tasks", "--directory", directory,
-                                                       "--seed", String(random.next()), "--round", String(round),
-                                                       "--appenders", String(appenders)],
-                                           lifeMilliseconds: life)
-            report.ledger.crashes += 1
-            if !outcome.killed {
-                report.ledger.problem("round \(round): the child exited by itself (status \(outcome.status)) before it was killed")
-            }
-            tasks.apply(outcome.lines, round: round, into: &report.ledger)
-            guard let store = await tasks.verify(directory: directory, round: round, into: &report.ledger) else { break }
-            // Half the time the parent closes cleanly, so the next child takes the clean-open path.
-            if random.below(2) == 0 { try? await store.close() } else { store.abandon() }
-            if !json {
-                writeStandardError("\rkill \(round + 1)/\(kills): \(tasks.acknowledged) adds, \(tasks.completions) completions, "
-                                   + "\(report.ledger.records) queued, lost \(report.ledger.lost)   ")
-            }
-        }
-        if !json { writeStandardError("\n") }
+        var report = try await storeKillLoop("tasks", directory: directory, seed: seed, ledger: &tasks)
         report.ledger.acknowledged = tasks.acknowledged
         report.tasks = tasks
         return report
@@ -231,12 +210,24 @@ struct TortureCommand: AsyncParsableCommand {
 
     /// The kill loop of `--workload workflows`, then a drain that runs every workflow to its end.
     private func workflowKillLoop(directory: String, seed: UInt64) async throws -> TortureReport {
-        var random = SplitMix64(seed: seed)
-        var report = TortureReport(mode: "kill", durability: "sync", workload: "workflows")
         var workflows = WorkflowTortureLedger()
+        var report = try await storeKillLoop("workflows", directory: directory, seed: seed, ledger: &workflows)
+        if !json { writeStandardError("draining: running every workflow to its end\n") }
+        if report.ledger.failedOpens == 0 { await workflows.drain(directory: directory, seconds: 120, into: &report.ledger) }
+        report.ledger.acknowledged = workflows.acknowledgedStarts
+        report.workflows = workflows
+        return report
+    }
+
+    /// Kills a child running `workload` --kills times; after each kill `store` reads what the child
+    /// reported and checks the reopened store.
+    private func storeKillLoop<Ledger: KillLoopLedger>(_ workload: String, directory: String, seed: UInt64,
+                                                       ledger store: inout Ledger) async throws -> TortureReport {
+        var random = SplitMix64(seed: seed)
+        var report = TortureReport(mode: "kill", durability: "sync", workload: workload)
         for round in 0..<kills {
             let life = 5 + random.below(maxLifeMs - 4)
-            let outcome = try spawnAndKill(arguments: ["torture", "--child", "--workload", "workflows", "--directory", directory,
+            let outcome = try spawnAndKill(arguments: ["torture", "--child", "--workload", workload, "--directory", directory,
                                                        "--seed", String(random.next()), "--round", String(round),
                                                        "--appenders", String(appenders)],
                                            lifeMilliseconds: life)
@@ -244,18 +235,14 @@ struct TortureCommand: AsyncParsableCommand {
             if !outcome.killed {
                 report.ledger.problem("round \(round): the child exited by itself (status \(outcome.status)) before it was killed")
             }
-            workflows.apply(outcome.lines, round: round, into: &report.ledger)
-            guard let engine = await workflows.verify(directory: directory, round: round, into: &report.ledger) else { break }
-            if random.below(2) == 0 { try? await engine.close() } else { await engine.abandon() }
-            if !json {
-                writeStandardError("\rkill \(round + 1)/\(kills): \(workflows.acknowledgedStarts) starts, \(report.ledger.records) runs, "
-                                   + "\(workflows.events) events, lost \(report.ledger.lost)   ")
-            }
+            store.apply(outcome.lines, round: round, into: &report.ledger)
+            // Half the time the parent closes cleanly, so the next child takes the clean-open path.
+            let reopened = await store.check(directory: directory, round: round, closingCleanly: random.below(2) == 0,
+                                             into: &report.ledger)
+            guard reopened else { break }
+            if !json { writeStandardError("\rkill \(round + 1)/\(kills): \(store.progress(report.ledger))   ") }
         }
-        if !json { writeStandardError("\ndraining: running every workflow to its end\n") }
-        if report.ledger.failedOpens == 0 { await workflows.drain(directory: directory, seconds: 120, into: &report.ledger) }
-        report.ledger.acknowledged = workflows.acknowledgedStarts
-        report.workflows = workflows
+        if !json { writeStandardError("\n") }
         return report
     }
 

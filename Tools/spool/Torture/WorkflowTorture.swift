@@ -78,7 +78,7 @@ enum WorkflowTorture {
                             _ = try await engine.startWorkflowExecution(
                                 StartWorkflowExecutionRequest(workflowID: id, workflowType: workflowType, taskQueue: taskQueue,
                                                               input: Array(id.utf8)))
-                            emit("S \(id)\n")
+                            TortureChild.emit("S \(id)\n")
                         } catch {
                             writeStandardError("spool torture child: start failed: \(error)\n")
                             return
@@ -91,19 +91,6 @@ enum WorkflowTorture {
         for task in running { await task.value }
         try? await engine.close()
         return 0
-    }
-
-    private static func emit(_ text: String) {
-        let bytes = Array(text.utf8)
-        bytes.withUnsafeBytes { raw in
-            var done = 0
-            while done < raw.count {
-                let n = write(STDOUT_FILENO, raw.baseAddress! + done, raw.count - done)
-                if n < 0 && errno == EINTR { continue }
-                if n <= 0 { return }
-                done += n
-            }
-        }
     }
 }
 
@@ -242,5 +229,17 @@ struct WorkflowTortureLedger {
             }
         }
         try? await engine.close()
+    }
+}
+
+extension WorkflowTortureLedger: KillLoopLedger {
+    mutating func check(directory: String, round: Int, closingCleanly: Bool, into ledger: inout TortureLedger) async -> Bool {
+        guard let engine = await verify(directory: directory, round: round, into: &ledger) else { return false }
+        if closingCleanly { try? await engine.close() } else { await engine.abandon() }
+        return true
+    }
+
+    func progress(_ ledger: TortureLedger) -> String {
+        "\(acknowledgedStarts) starts, \(ledger.records) runs, \(events) events, lost \(ledger.lost)"
     }
 }
