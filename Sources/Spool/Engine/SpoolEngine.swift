@@ -174,11 +174,15 @@ public final class SpoolEngine: Sendable {
     /// - Throws: ``SpoolError/Code/storage`` when the append fails (nothing is published);
     ///   ``SpoolError/Code/invalidArgument`` when the record is larger than the log accepts.
     func commit(_ runs: [(handle: ExecutionHandle, transition: Transition)]) async throws(SpoolError) {
-        let record = TransitionRecord(runs: runs.map { .init(key: $0.handle.key, changes: $0.transition.changes) })
+        // The work before and after the append is in synchronous helpers: in this async function
+        // every read of an element of `runs` copied the whole (handle, Transition) tuple, ~8
+        // copies of ~20 reference-counted fields per commit (measured with callgrind: 168k tuple
+        // copies for 4,000 one-activity workflows, 6% of all instructions).
+        let encoded = Self.encodeRecord(runs)
         let offset: UInt64
         let appendStarted = ContinuousClock.now
         do {
-            offset = try await log.append(record.encoded())
+            offset = try await log.append(encoded)
         } catch {
             let underlying = error as? LogError
             if underlying?.code == .closed { throw SpoolError(.closed, "the engine was closed", underlying: underlying) }
@@ -197,8 +201,26 @@ public final class SpoolEngine: Sendable {
             throw SpoolError(.closed, "the engine was abandoned after an append (test crash)")
         }
         metrics.appendLatency.recordNanoseconds((ContinuousClock.now - appendStarted).nanoseconds)
+        publishCommitted(runs, recordOffset: offset)
+    }
+
+    /// The record of `runs`' changes, encoded.
+    private static func encodeRecord(_ runs: borrowing [(handle: ExecutionHandle, transition: Transition)]) -> [UInt8] {
+        var recordRuns: [TransitionRecord.RunChanges] = []
+        recordRuns.reserveCapacity(runs.count)
+        for index in runs.indices { recordRuns.append(.init(key: runs[index].handle.key, changes: runs[index].transition.changes)) }
+        return TransitionRecord(runs: recordRuns).encoded()
+    }
+
+    /// After the append at `recordOffset` is durable: counts it, publishes the runs' states and
+    /// arms their effects.
+    private func publishCommitted(_ runs: borrowing [(handle: ExecutionHandle, transition: Transition)], recordOffset offset: UInt64) {
         metrics.transitions.increment()
-        metrics.eventsWritten.increment(by: runs.reduce(0) { $0 + $1.transition.changes.count { $0.writtenEvent != nil } })
+        var eventsWritten = 0
+        for index in runs.indices {
+            for change in runs[index].transition.changes where change.isWrittenEvent { eventsWritten += 1 }
+        }
+        metrics.eventsWritten.increment(by: eventsWritten)
         if let every = configuration.checkpointEveryRecords,
            appendsSinceCheckpoint.add(1, ordering: .relaxed).newValue == every {
             Task { [weak self] in
@@ -207,9 +229,9 @@ public final class SpoolEngine: Sendable {
                 }
             }
         }
-        for run in runs {
-            run.handle.publish(run.transition.state, events: run.transition.changes.compactMap(\.writtenEvent), recordOffset: offset)
-            armEffects(of: run.transition.changes, state: run.transition.state)
+        for index in runs.indices {
+            runs[index].handle.publish(runs[index].transition.state, changes: runs[index].transition.changes, recordOffset: offset)
+            armEffects(of: runs[index].transition.changes, state: runs[index].transition.state)
         }
     }
 

@@ -71,19 +71,25 @@ final class ExecutionHandle: Sendable {
     }
 
     /// Publishes the state of a transition whose append (at `recordOffset`) is durable, with the
-    /// events it wrote, and wakes the long-polls. A closed run's events leave memory: they are
-    /// read from the log when asked for.
-    func publish(_ state: ExecutionState, events: [HistoryEvent], recordOffset: UInt64) {
+    /// events its `changes` wrote, and wakes the long-polls. A closed run's events leave memory:
+    /// they are read from the log when asked for.
+    func publish(_ state: ExecutionState, changes: [StateChange], recordOffset: UInt64) {
         let waiters = published.withLock { published -> [UnsafeContinuation<Void, Never>] in
             published.state = state
             published.version &+= 1
             published.recordOffsets.append(recordOffset)
             if state.isRunning {
-                published.history?.append(contentsOf: events)
+                if published.history != nil {
+                    for change in changes { if let event = change.writtenEvent { published.history!.append(event) } }
+                }
             } else {
                 published.history = nil
-                published.closeEvent = events.last { $0.eventType.isClosing } ?? published.closeEvent
+                for change in changes.reversed() {
+                    if let event = change.writtenEvent, event.eventType.isClosing { published.closeEvent = event; break }
+                }
             }
+            // Most transitions have no long-poll waiting: no array, no walk.
+            guard !published.waiters.isEmpty else { return [] }
             var resumed: [UnsafeContinuation<Void, Never>] = []
             for (id, slot) in published.waiters {
                 if case .waiting(let continuation, let untilClosed) = slot, !untilClosed || !state.isRunning {
