@@ -39,7 +39,17 @@ final class ExecutionHandle: Sendable {
     init(state: ExecutionState, creating: Bool, recordOffsets: [UInt64] = []) {
         key = state.key
         gate = AsyncGate(locked: creating)
-        published = Locked(Published(state: state, history: creating ? [] : nil, recordOffsets: recordOffsets))
+        var history: [HistoryEvent]?
+        var offsets = recordOffsets
+        if creating {
+            // A new run's history and record offsets grow by a few per transition: reserve
+            // room for a short run's instead of reallocating at 1, 2, 4, 8 (callgrind: 11
+            // reallocations per one-activity workflow).
+            history = []
+            history!.reserveCapacity(16)
+            offsets.reserveCapacity(8)
+        }
+        published = Locked(Published(state: state, history: history, recordOffsets: offsets))
         visible = Atomic(!creating)
     }
 
