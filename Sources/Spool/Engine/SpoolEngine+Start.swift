@@ -21,7 +21,7 @@ extension SpoolEngine {
                 return StartWorkflowExecutionResponse(runID: runID, started: false)
             case .start(let handle, let transition, let previousRunID):
                 do {
-                    try await commit([(handle, transition)])
+                    try await commit(handle, transition)
                 } catch {
                     unreserve(handle, previousRunID: previousRunID)
                     throw error
