@@ -13,6 +13,8 @@ struct BinaryWriter {
     mutating func bool(_ value: Bool) { bytes.append(value ? 1 : 0) }
 
     mutating func unsigned(_ value: UInt64) {
+        // Most values (tags, counts, small ids, lengths) fit in one byte.
+        if value < 0x80 { return bytes.append(UInt8(truncatingIfNeeded: value)) }
         var value = value
         while value >= 0x80 {
             bytes.append(UInt8(truncatingIfNeeded: value) | 0x80)
@@ -28,10 +30,17 @@ struct BinaryWriter {
     mutating func count(_ value: Int) { unsigned(UInt64(value)) }
 
     mutating func string(_ value: String) {
-        var value = value
-        value.withUTF8 { utf8 in
+        // Native strings (all the engine makes) have contiguous UTF-8: no copy of the string.
+        let written: Void? = value.utf8.withContiguousStorageIfAvailable { utf8 in
             count(utf8.count)
             bytes.append(contentsOf: utf8)
+        }
+        if written == nil {
+            var value = value
+            value.withUTF8 { utf8 in
+                count(utf8.count)
+                bytes.append(contentsOf: utf8)
+            }
         }
     }
 

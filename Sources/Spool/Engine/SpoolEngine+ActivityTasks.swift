@@ -32,7 +32,7 @@ extension SpoolEngine {
         var transition = Transition(state, now: now)
         try transition.record(.activityStarted(scheduledEventID: activity.scheduledEventID, attempt: activity.attempt, time: now,
                                                identity: identity, requestID: RequestID.next()))
-        try await commit([(handle, transition)])
+        try await commit(handle, transition)
         guard let started = transition.state.activities[activity.scheduledEventID] else { return nil }
         return activityTask(for: started, state: transition.state)
     }
@@ -71,7 +71,7 @@ extension SpoolEngine {
         }
         var transition = Transition(state, now: clock.now())
         let result = try body(&transition, activity)
-        if !transition.isEmpty { try await commit([(handle, transition)]) }
+        if !transition.isEmpty { try await commit(handle, transition) }
         return result
     }
 

@@ -48,7 +48,7 @@ extension SpoolEngine {
         guard state.isRunning else { throw handle.key.error(.notFound, "the workflow execution is already \(state.status)") }
         var transition = Transition(state, now: clock.now())
         try body(&transition)
-        if !transition.isEmpty { try await commit([(handle, transition)]) }
+        if !transition.isEmpty { try await commit(handle, transition) }
     }
 
     private func visibleHandle(namespace: String, execution: WorkflowExecution) throws(SpoolError) -> ExecutionHandle {

@@ -21,7 +21,7 @@ extension SpoolEngine {
                 return StartWorkflowExecutionResponse(runID: runID, started: false)
             case .start(let handle, let transition, let previousRunID):
                 do {
-                    try await commit([(handle, transition)])
+                    try await commit(handle, transition)
                 } catch {
                     unreserve(handle, previousRunID: previousRunID)
                     throw error
@@ -51,7 +51,9 @@ extension SpoolEngine {
 
     /// The response for a run this call started, with its first workflow task if it was started eagerly.
     private func started(_ handle: ExecutionHandle, _ transition: Transition) -> StartWorkflowExecutionResponse {
-        let history = transition.changes.compactMap(\.writtenEvent)
+        var history: [HistoryEvent] = []
+        history.reserveCapacity(transition.changes.count)
+        for change in transition.changes { if let event = change.writtenEvent { history.append(event) } }
         return StartWorkflowExecutionResponse(runID: handle.key.runID, started: true,
                                               eagerWorkflowTask: workflowTask(from: transition.state, history: history))
     }

@@ -35,7 +35,7 @@ extension SpoolEngine {
         var transition = Transition(state, now: clock.now())
         do {
             try fire(entry.kind, state: state, into: &transition)
-            if !transition.isEmpty { try await commit([(handle, transition)]) }
+            if !transition.isEmpty { try await commit(handle, transition) }
         } catch {
             logger.error("a timer's transition failed", metadata: ["run": "\(entry.key)", "timer": "\(entry.kind)", "error": "\(error)"])
         }

@@ -31,7 +31,7 @@ extension SpoolEngine {
         var transition = Transition(state, now: clock.now())
         try transition.add(.workflowTaskStarted(.init(scheduledEventID: task.scheduledEventID, identity: identity,
                                                       requestID: RequestID.next())))
-        try await commit([(handle, transition)])
+        try await commit(handle, transition)
         return try workflowTask(from: transition.state, history: history(of: handle))
     }
 
@@ -139,7 +139,7 @@ extension SpoolEngine {
         let (handle, state, task) = try await lockStartedWorkflowTask(taskToken)
         defer { handle.gate.unlock() }
         let transition = try failedWorkflowTask(state, task, cause: cause, failure: failure, identity: identity, now: clock.now())
-        try await commit([(handle, transition)])
+        try await commit(handle, transition)
     }
 
     /// WorkflowTaskFailed, buffered events, stickiness cleared, and the next attempt on the normal queue.
@@ -166,7 +166,7 @@ extension SpoolEngine {
         guard state.isRunning, state.stickyTaskQueue != nil else { return }
         var transition = Transition(state, now: clock.now())
         try moveOffStickyQueue(&transition)
-        try await commit([(handle, transition)])
+        try await commit(handle, transition)
     }
 
     /// Clears stickiness; a workflow task scheduled (not started) on the sticky queue is moved to
@@ -195,7 +195,7 @@ extension SpoolEngine {
             guard state.isRunning, state.stickyTaskQueue == stickyTaskQueue else { continue }
             var transition = Transition(state, now: clock.now())
             try moveOffStickyQueue(&transition)
-            try await commit([(handle, transition)])
+            try await commit(handle, transition)
             moved += 1
         }
         return moved

@@ -13,6 +13,14 @@ enum StateChange: Sendable, Equatable {
         }
     }
 
+    /// Whether this change writes an event to history (without copying the event out).
+    var isWrittenEvent: Bool {
+        switch self {
+        case .event, .flushedEvent: true
+        default: false
+        }
+    }
+
     /// An event written to history now; its effect is applied.
     case event(HistoryEvent)
     /// An event that arrived while a workflow task was started: its effect is applied now, it is

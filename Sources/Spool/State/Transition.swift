@@ -11,6 +11,9 @@ struct Transition {
     init(_ state: ExecutionState, now: Timestamp) {
         self.state = state
         self.now = now
+        // Most transitions record 1–4 changes: one allocation instead of growing 1, 2, 4
+        // (callgrind: 12 change-array reallocations per one-activity workflow).
+        changes.reserveCapacity(4)
     }
 
     var isEmpty: Bool { changes.isEmpty }
