@@ -121,13 +121,13 @@ enum CompactionFixture {
 
     /// Copies a closed store (every file but lock files) into `destination`.
     static func copy(_ source: String, to destination: String) {
+        mkdir(destination, 0o700)
         for (relative, bytes) in files(source) where relative != "log/lock" {
             var directory = destination
             for part in relative.split(separator: "/").dropLast() {
                 directory += "/" + part
                 mkdir(directory, 0o700)
             }
-            mkdir(destination, 0o700)
             let fd = open(destination + "/" + relative, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
             bytes.withUnsafeBytes { _ = write(fd, $0.baseAddress, $0.count) }
             close(fd)
