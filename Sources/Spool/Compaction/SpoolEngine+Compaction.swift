@@ -129,13 +129,35 @@ struct HistoryCompactionPlan {
             }
         }
         live = LiveOffsets(start: source.startOffset, end: source.endOffset)
+        // Only sealed segments are rewritten: the active one keeps every record. A run is dropped
+        // whole, or with only its last (closing) record left, which replay skips; a run with
+        // more records in the active segment is kept until a later compaction.
+        let active = source.activeBase
         for run in runs.values.sorted(by: { ($0.recordOffsets.first ?? 0) < ($1.recordOffsets.first ?? 0) }) {
-            if let retention, let closed = run.state.closeTime, now >= closed.advanced(by: retention) {
+            if let retention, let closed = run.state.closeTime, now >= closed.advanced(by: retention),
+               run.recordOffsets.dropLast().allSatisfy({ $0 < active }) {
                 dropped += 1
                 continue
             }
             kept.append(run)
             for offset in run.recordOffsets { live.insert(offset) }
+        }
+        // Runs an earlier open forgot (past retention, in no checkpoint) with records in the active
+        // segment before replay-from: their records in sealed segments are kept too.
+        var forgotten: Set<ExecutionKey> = []
+        if active < replayFrom {
+            try source.forEachRecord(from: active) { entry in
+                guard entry.offset < replayFrom else { return }
+                let record = try TransitionRecord.decode(entry.payload, context: "history log record at offset \(entry.offset)")
+                for change in record.runs where runs[change.key] == nil && !change.closesItsRun { forgotten.insert(change.key) }
+            }
+        }
+        if !forgotten.isEmpty {
+            try source.forEachRecord(from: source.startOffset) { entry in
+                guard entry.offset < active else { return }
+                let record = try TransitionRecord.decode(entry.payload, context: "history log record at offset \(entry.offset)")
+                if record.runs.contains(where: { forgotten.contains($0.key) }) { live.insert(entry.offset) }
+            }
         }
     }
 }
