@@ -152,3 +152,34 @@ extension LogRecordSource {
         return summary
     }
 }
+
+/// Progress of a compaction's copy: offsets of the sealed segments done, and in all.
+public typealias CompactionProgress = (_ done: UInt64, _ total: UInt64) -> Void
+
+extension LogRecordSource {
+    /// `isLive` as a ``Log/compact(below:keeping:)`` predicate that reports progress every 4,096 records.
+    public func reporting(_ progress: CompactionProgress?, _ isLive: @escaping (UInt64) -> Bool) -> (LogRecord) -> Bool {
+        guard let progress else { return { isLive($0.offset) } }
+        let start = startOffset
+        let total = activeBase > start ? activeBase - start : 0
+        var seen = 0
+        progress(0, total)
+        return { record in
+            seen += 1
+            if seen & 4095 == 0 { progress(record.offset - start, total) }
+            return isLive(record.offset)
+        }
+    }
+}
+
+extension LogRecordSource {
+    /// Bytes of the records for which `isLive` is true, over the whole log (the active segment
+    /// too): each record's payload and its 4-byte length; batch headers not counted.
+    public func liveBytes(_ isLive: (UInt64) -> Bool) throws -> Int {
+        var bytes = 0
+        try forEachRecord(from: startOffset) { record in
+            if isLive(record.offset) { bytes += record.payload.count + 4 }
+        }
+        return bytes
+    }
+}

@@ -20,11 +20,13 @@ extension TaskStore {
     ///   - directory: the store's directory (its log is in `directory/log`).
     ///   - dryRun: plan only, through a read-only handle: nothing in the directory is written, and
     ///     the summary's `bytesAfter` is an estimate without compression.
+    ///   - progress: called now and then while the sealed segments are copied, with offsets done
+    ///     and the offsets to do.
     /// - Returns: what was (or would be) kept and dropped.
     /// - Throws: ``QueueError/Code/log`` (locked, missing, damaged, I/O), ``QueueError/Code/corruptRecord``.
     /// Cost: one read of the records after the ack level to plan, one of the sealed segments to copy.
     public static func compact(directory: String, configuration: TaskStoreConfiguration = TaskStoreConfiguration(),
-                               dryRun: Bool = false) throws(QueueError) -> CompactionSummary {
+                               dryRun: Bool = false, progress: CompactionProgress? = nil) throws(QueueError) -> CompactionSummary {
         let logDirectory = directory + "/" + logSubdirectory
         let checkpoint = try StoreCheckpoint.read(directory: directory, syscalls: configuration.log.syscalls)
         if dryRun {
@@ -48,8 +50,9 @@ extension TaskStore {
             throw .log(error, "cannot open the queue log")
         }
         do {
-            let live = try liveRecords(LogRecordSource(log: log), checkpoint: checkpoint, path: logDirectory)
-            let summary = try log.compact { live.contains($0.offset) }
+            let source = LogRecordSource(log: log)
+            let live = try liveRecords(source, checkpoint: checkpoint, path: logDirectory)
+            let summary = try log.compact(keeping: source.reporting(progress) { live.contains($0) })
             try log.close()
             return summary
         } catch {
@@ -59,6 +62,27 @@ extension TaskStore {
             if let error = error as? QueueError { throw error }
             if let error = error as? LogError { throw .log(error, "cannot compact the queue log") }
             throw QueueError(.log, "cannot compact the queue log: \(error)", path: logDirectory)
+        }
+    }
+
+    /// Bytes of the records a reopen needs (payload and length of each; batch headers and indexes
+    /// not counted), read without opening the log: the floor a compaction approaches.
+    /// - Throws: as ``compact(directory:configuration:dryRun:progress:)``.
+    public static func liveBytes(directory: String, configuration: TaskStoreConfiguration = TaskStoreConfiguration()) throws(QueueError) -> Int {
+        let logDirectory = directory + "/" + logSubdirectory
+        let checkpoint = try StoreCheckpoint.read(directory: directory, syscalls: configuration.log.syscalls)
+        do {
+            let offline = try OfflineLog.open(directory: logDirectory)
+            defer { offline.close() }
+            let source = try LogRecordSource(offline: offline)
+            let live = try liveRecords(source, checkpoint: checkpoint, path: logDirectory)
+            return try source.liveBytes { live.contains($0) }
+        } catch let error as QueueError {
+            throw error
+        } catch let error as LogError {
+            throw .log(error, "cannot read the queue log")
+        } catch {
+            throw QueueError(.log, "cannot read the queue log: \(error)", path: logDirectory)
         }
     }
 

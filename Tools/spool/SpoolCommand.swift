@@ -5,7 +5,7 @@ struct SpoolCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "spool",
         abstract: "Spool: an embedded, durable task-queue engine. Benchmarks and maintains a data directory.",
-        subcommands: [BenchCommand.self, RecoverCommand.self, InspectCommand.self, TortureCommand.self, TaskCommand.self, QueueCommand.self]
+        subcommands: [BenchCommand.self, RecoverCommand.self, InspectCommand.self, CompactCommand.self, TortureCommand.self, TaskCommand.self, QueueCommand.self]
     )
 }
 

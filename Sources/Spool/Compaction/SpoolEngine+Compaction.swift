@@ -47,11 +47,12 @@ extension SpoolEngine {
     ///   - configuration: `closedRunRetention` (nil keeps every closed run), `clock`, `log`.
     ///   - dryRun: plan only, read-only: nothing in the directory is written; `bytesAfter` is an
     ///     estimate without compression.
+    ///   - progress: called now and then while the sealed segments are copied.
     /// - Throws: ``SpoolError/Code/storage`` (the log is locked, missing, damaged, or the swap
     ///   failed), ``SpoolError/Code/corruptRecord``, ``SpoolError/Code/io`` (the checkpoint).
     /// Cost: replay of the log after the checkpoint, then one read of the sealed segments.
     public static func compactHistory(directory: String, configuration: SpoolEngineConfiguration = SpoolEngineConfiguration(),
-                                      dryRun: Bool = false) throws(SpoolError) -> HistoryCompactionSummary {
+                                      dryRun: Bool = false, progress: CompactionProgress? = nil) throws(SpoolError) -> HistoryCompactionSummary {
         let logDirectory = directory + "/history"
         let store = CheckpointStore(directory: directory, syscalls: configuration.log.syscalls)
         let checkpointBytes = try store.read()
@@ -73,15 +74,36 @@ extension SpoolEngine {
             throw SpoolError(.storage, "cannot open the history log in \(directory)", underlying: error)
         }
         do {
-            let plan = try HistoryCompactionPlan(LogRecordSource(log: log), checkpointBytes: checkpointBytes,
+            let source = LogRecordSource(log: log)
+            let plan = try HistoryCompactionPlan(source, checkpointBytes: checkpointBytes,
                                                  retention: configuration.closedRunRetention, now: now)
             try store.write(EngineCheckpoint(replayFrom: log.endOffset, runs: plan.kept).encoded())
-            let summary = try log.compact { plan.live.contains($0.offset) }
+            let summary = try log.compact(keeping: source.reporting(progress) { plan.live.contains($0) })
             try log.close()
             return HistoryCompactionSummary(log: summary, runsKept: plan.kept.count, runsDropped: plan.dropped)
         } catch {
             log.abandon()
             throw SpoolError.wrapping(error, "cannot compact \(logDirectory)")
+        }
+    }
+}
+
+extension SpoolEngine {
+    /// Bytes of the records the runs within retention need (payload and length of each; batch
+    /// headers and indexes not counted), read without opening the log.
+    /// - Throws: as ``compactHistory(directory:configuration:dryRun:progress:)``.
+    public static func liveHistoryBytes(directory: String, configuration: SpoolEngineConfiguration = SpoolEngineConfiguration()) throws(SpoolError) -> Int {
+        let logDirectory = directory + "/history"
+        let checkpointBytes = try CheckpointStore(directory: directory, syscalls: configuration.log.syscalls).read()
+        do {
+            let offline = try OfflineLog.open(directory: logDirectory)
+            defer { offline.close() }
+            let source = try LogRecordSource(offline: offline)
+            let plan = try HistoryCompactionPlan(source, checkpointBytes: checkpointBytes, retention: configuration.closedRunRetention,
+                                                 now: configuration.clock.now())
+            return try source.liveBytes { plan.live.contains($0) }
+        } catch {
+            throw SpoolError.wrapping(error, "cannot read \(logDirectory)")
         }
     }
 }
