@@ -13,6 +13,6 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure Spool against a baseline in the same run (release builds only give meaningful figures).",
-        subcommands: [BenchLog.self, BenchOpen.self, BenchDispatch.self]
+        subcommands: [BenchLog.self, BenchOpen.self, BenchDispatch.self, BenchCompact.self]
     )
 }
