@@ -25,9 +25,11 @@ struct BenchCompact: AsyncParsableCommand {
         `TaskStore.liveBytes` and `SpoolEngine.liveHistoryBytes` count them); the baseline, read(2) of \
         every segment file in 1 MiB reads; and the compaction as `spool compact` runs it (history with \
         retention 0 s, so every closed run is past its retention), timed from opening the log to its \
-        close. Reported: bytes before and after (every file of the log and the store's checkpoint), \
-        ratio after / live, and MB/s = bytes of the sealed segments read / time. Both reads find the \
-        files in the page cache (they were just written). Medians of --runs runs.
+        close, fsyncs included. Reported: bytes of the log directory before and after (segments, \
+        indexes, markers), ratio after / live, the store's checkpoint file after (reported apart: the \
+        engine's holds each open run's state, its input included, and is rewritten by every close), \
+        and MB/s = bytes of the sealed segments read / time. Both reads find the files in the page \
+        cache (they were just written). Medians of --runs runs.
         """
     )
 
@@ -70,6 +72,7 @@ struct BenchCompact: AsyncParsableCommand {
         var rawBytes = 0
         var recordsKept = 0
         var recordsDropped = 0
+        var checkpointAfter = 0
         var ratio: Double { liveBytes > 0 ? Double(bytesAfter) / Double(liveBytes) : 0 }
         var megabytesPerSecond: Double { seconds > 0 ? Double(bytesRead) / seconds / 1e6 : 0 }
         var rawMegabytesPerSecond: Double { rawSeconds > 0 ? Double(rawBytes) / rawSeconds / 1e6 : 0 }
@@ -116,13 +119,13 @@ struct BenchCompact: AsyncParsableCommand {
         var sum = a
         sum.bytesBefore += b.bytesBefore; sum.bytesAfter += b.bytesAfter; sum.liveBytes += b.liveBytes
         sum.bytesRead += b.bytesRead; sum.seconds += b.seconds; sum.rawSeconds += b.rawSeconds; sum.rawBytes += b.rawBytes
-        sum.recordsKept += b.recordsKept; sum.recordsDropped += b.recordsDropped
+        sum.recordsKept += b.recordsKept; sum.recordsDropped += b.recordsDropped; sum.checkpointAfter += b.checkpointAfter
         return sum
     }
 
     private func measure(log: String, checkpoint: String, live: () throws -> Int, compact: () throws -> CompactionSummary) throws -> Measure {
         var m = Measure()
-        m.bytesBefore = CompactCommand.bytesOnDisk(log, plus: [checkpoint])
+        m.bytesBefore = CompactCommand.bytesOnDisk(log)
         m.liveBytes = try live()
         (m.rawBytes, m.rawSeconds) = Self.rawRead(log)
         let started = ContinuousClock.now
@@ -131,7 +134,8 @@ struct BenchCompact: AsyncParsableCommand {
         m.bytesRead = summary.bytesBefore
         m.recordsKept = summary.recordsKept
         m.recordsDropped = summary.recordsDropped
-        m.bytesAfter = CompactCommand.bytesOnDisk(log, plus: [checkpoint])
+        m.bytesAfter = CompactCommand.bytesOnDisk(log)
+        m.checkpointAfter = CompactCommand.bytesOnDisk(log, plus: [checkpoint]) - m.bytesAfter
         return m
     }
 
@@ -239,6 +243,7 @@ struct BenchCompact: AsyncParsableCommand {
                     ("bytesAfter", .number(median(ms.map { Double($0.bytesAfter) }))),
                     ("liveBytes", .number(median(ms.map { Double($0.liveBytes) }))),
                     ("ratio", .number(median(ms.map(\.ratio)))),
+                    ("checkpointBytesAfter", .number(median(ms.map { Double($0.checkpointAfter) }))),
                     ("megabytesPerSecond", .number(median(ms.map(\.megabytesPerSecond)))),
                     ("rawReadMegabytesPerSecond", .number(median(ms.map(\.rawMegabytesPerSecond)))),
                     ("seconds", .number(median(ms.map(\.seconds)))),
@@ -253,7 +258,7 @@ struct BenchCompact: AsyncParsableCommand {
         print("load average: \(load)")
         print(pad("log", 8, right: false) + pad("before", 13) + pad("after", 13) + pad("live", 13)
               + pad("after/live", 14) + pad("compact", 14) + pad("raw read", 14)
-              + pad("kept", 11) + pad("dropped", 11))
+              + pad("kept", 11) + pad("dropped", 11) + pad("checkpoint", 13))
         for name in logs {
             let ms = results[name]!
             print(pad(name, 8, right: false)
@@ -264,7 +269,8 @@ struct BenchCompact: AsyncParsableCommand {
                   + pad(format(median(ms.map(\.megabytesPerSecond)), decimals: 0) + " MB/s", 14)
                   + pad(format(median(ms.map(\.rawMegabytesPerSecond)), decimals: 0) + " MB/s", 14)
                   + pad(formatCount(median(ms.map { Double($0.recordsKept) })), 11)
-                  + pad(formatCount(median(ms.map { Double($0.recordsDropped) })), 11))
+                  + pad(formatCount(median(ms.map { Double($0.recordsDropped) })), 11)
+                  + pad(formatCount(median(ms.map { Double($0.checkpointAfter) })) + "B", 13))
         }
     }
 
