@@ -122,32 +122,42 @@ struct HistoryCompactionPlan {
     var live: LiveOffsets
 
     init(_ source: LogRecordSource, checkpointBytes: [UInt8]?, retention: Duration?, now: Timestamp) throws {
-        var runs: [ExecutionKey: EngineCheckpoint.Run] = [:]
+        // Runs in an array, updated in place (a run's state holds many references: copying it
+        // through a dictionary and a sort cost more than decoding the checkpoint).
+        var runs: [EngineCheckpoint.Run] = []
         var replayFrom = source.startOffset
         // The checkpoint when it fits the log (as `loadCheckpoint`); otherwise the whole log.
         if let bytes = checkpointBytes, let checkpoint = try? EngineCheckpoint.decode(bytes),
            checkpoint.replayFrom >= source.startOffset, checkpoint.replayFrom <= source.endOffset,
            checkpoint.runs.allSatisfy({ ($0.recordOffsets.last ?? 0) < source.endOffset }) {
-            for run in checkpoint.runs { runs[run.state.key] = run }
+            runs = checkpoint.runs
             replayFrom = checkpoint.replayFrom
         }
+        var index: [ExecutionKey: Int] = [:]
+        func buildIndex() {
+            guard index.count != runs.count else { return }
+            index.reserveCapacity(runs.count)
+            for (i, run) in runs.enumerated() { index[run.state.key] = i }
+        }
+        if replayFrom < source.endOffset { buildIndex() }
         try source.forEachRecord(from: replayFrom) { entry in
             let record = try TransitionRecord.decode(entry.payload, context: "history log record at offset \(entry.offset)")
             for change in record.runs {
-                var run: EngineCheckpoint.Run
-                if let existing = runs[change.key] {
-                    if let last = existing.recordOffsets.last, last >= entry.offset { continue }
-                    run = existing
+                let i: Int
+                if let existing = index[change.key] {
+                    if let last = runs[existing].recordOffsets.last, last >= entry.offset { continue }
+                    i = existing
                 } else {
                     guard case .event(let first) = change.changes.first, case .workflowExecutionStarted(let started) = first.attributes else {
                         if change.closesItsRun { continue }
                         throw change.key.error(.corruptRecord, "record at offset \(entry.offset) changes a run that was never started")
                     }
-                    run = EngineCheckpoint.Run(state: ExecutionState(key: change.key, started: started, startTime: first.eventTime), recordOffsets: [])
+                    i = runs.count
+                    runs.append(EngineCheckpoint.Run(state: ExecutionState(key: change.key, started: started, startTime: first.eventTime), recordOffsets: []))
+                    index[change.key] = i
                 }
-                for stateChange in change.changes { try run.state.apply(stateChange) }
-                run.recordOffsets.append(entry.offset)
-                runs[change.key] = run
+                for stateChange in change.changes { try runs[i].state.apply(stateChange) }
+                runs[i].recordOffsets.append(entry.offset)
             }
         }
         live = LiveOffsets(start: source.startOffset, end: source.endOffset)
@@ -155,15 +165,15 @@ struct HistoryCompactionPlan {
         // whole, or with only its last (closing) record left, which replay skips; a run with
         // more records in the active segment is kept until a later compaction.
         let active = source.activeBase
-        for run in runs.values.sorted(by: { ($0.recordOffsets.first ?? 0) < ($1.recordOffsets.first ?? 0) }) {
-            if let retention, let closed = run.state.closeTime, now >= closed.advanced(by: retention),
-               run.recordOffsets.dropLast().allSatisfy({ $0 < active }) {
-                dropped += 1
-                continue
-            }
-            kept.append(run)
-            for offset in run.recordOffsets { live.insert(offset) }
+        // Every run the log is known to hold (kept or dropped), for the check of forgotten runs below.
+        let known: Set<ExecutionKey> = active < replayFrom ? Set(runs.map(\.state.key)) : []
+        let before = runs.count
+        runs.removeAll { run in
+            guard let retention, let closed = run.state.closeTime, now >= closed.advanced(by: retention) else { return false }
+            return run.recordOffsets.dropLast().allSatisfy { $0 < active }
         }
+        dropped = before - runs.count
+        for run in runs { for offset in run.recordOffsets { live.insert(offset) } }
         // Runs an earlier open forgot (past retention, in no checkpoint) with records in the active
         // segment before replay-from: their records in sealed segments are kept too.
         var forgotten: Set<ExecutionKey> = []
@@ -171,9 +181,10 @@ struct HistoryCompactionPlan {
             try source.forEachRecord(from: active) { entry in
                 guard entry.offset < replayFrom else { return }
                 let record = try TransitionRecord.decode(entry.payload, context: "history log record at offset \(entry.offset)")
-                for change in record.runs where runs[change.key] == nil && !change.closesItsRun { forgotten.insert(change.key) }
+                for change in record.runs where !change.closesItsRun && !known.contains(change.key) { forgotten.insert(change.key) }
             }
         }
+        kept = runs
         if !forgotten.isEmpty {
             try source.forEachRecord(from: source.startOffset) { entry in
                 guard entry.offset < active else { return }
