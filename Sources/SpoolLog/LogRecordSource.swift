@@ -157,7 +157,8 @@ extension LogRecordSource {
 public typealias CompactionProgress = (_ done: UInt64, _ total: UInt64) -> Void
 
 extension LogRecordSource {
-    /// `isLive` as a ``Log/compact(below:keeping:)`` predicate that reports progress every 4,096 records.
+    /// `isLive` as a ``Log/compact(below:keeping:)`` predicate that reports progress: once before the
+    /// first record, then every 1,024 records.
     public func reporting(_ progress: CompactionProgress?, _ isLive: @escaping (UInt64) -> Bool) -> (LogRecord) -> Bool {
         guard let progress else { return { isLive($0.offset) } }
         let start = startOffset
@@ -166,7 +167,7 @@ extension LogRecordSource {
         progress(0, total)
         return { record in
             seen += 1
-            if seen & 4095 == 0 { progress(record.offset - start, total) }
+            if seen & 1023 == 0 { progress(record.offset - start, total) }
             return isLive(record.offset)
         }
     }

@@ -25,7 +25,9 @@ struct BenchCompact: AsyncParsableCommand {
         `TaskStore.liveBytes` and `SpoolEngine.liveHistoryBytes` count them); the baseline, read(2) of \
         every segment file in 1 MiB reads; and the compaction as `spool compact` runs it (history with \
         retention 0 s, so every closed run is past its retention), timed from opening the log to its \
-        close, fsyncs included. Reported: bytes of the log directory before and after (segments, \
+        close, fsyncs included; and its copy phase alone (from the first to the last progress report \
+        of the copy, every 1,024 records: reading, judging and writing the records, without the plan, \
+        the fsyncs and the swap). Reported: bytes of the log directory before and after (segments, \
         indexes, markers), ratio after / live, the store's checkpoint file after (reported apart: the \
         engine's holds each open run's state, its input included, and is rewritten by every close), \
         and MB/s = bytes of the sealed segments read / time. Both reads find the files in the page \
@@ -73,6 +75,10 @@ struct BenchCompact: AsyncParsableCommand {
         var recordsKept = 0
         var recordsDropped = 0
         var checkpointAfter = 0
+        /// The copy phase alone: sealed bytes judged and copied, and the time from the first to the last progress report.
+        var copyBytes = 0.0
+        var copySeconds = 0.0
+        var copyMegabytesPerSecond: Double { copySeconds > 0 ? copyBytes / copySeconds / 1e6 : 0 }
         var ratio: Double { liveBytes > 0 ? Double(bytesAfter) / Double(liveBytes) : 0 }
         var megabytesPerSecond: Double { seconds > 0 ? Double(bytesRead) / seconds / 1e6 : 0 }
         var rawMegabytesPerSecond: Double { rawSeconds > 0 ? Double(rawBytes) / rawSeconds / 1e6 : 0 }
@@ -92,7 +98,7 @@ struct BenchCompact: AsyncParsableCommand {
             if tasksMb > 0 {
                 let m = try measure(log: directory + "/tasks/log", checkpoint: directory + "/tasks/checkpoint",
                                     live: { try TaskStore.liveBytes(directory: directory + "/tasks") },
-                                    compact: { try TaskStore.compact(directory: directory + "/tasks") })
+                                    compact: { try TaskStore.compact(directory: directory + "/tasks", progress: $0) })
                 results["tasks"]!.append(m)
                 total = Self.add(total, m)
             }
@@ -101,7 +107,7 @@ struct BenchCompact: AsyncParsableCommand {
                 configuration.closedRunRetention = .zero
                 let m = try measure(log: directory + "/history", checkpoint: directory + "/checkpoint",
                                     live: { try SpoolEngine.liveHistoryBytes(directory: directory, configuration: configuration) },
-                                    compact: { try SpoolEngine.compactHistory(directory: directory, configuration: configuration).log })
+                                    compact: { try SpoolEngine.compactHistory(directory: directory, configuration: configuration, progress: $0).log })
                 results["history"]!.append(m)
                 total = Self.add(total, m)
             }
@@ -119,24 +125,46 @@ struct BenchCompact: AsyncParsableCommand {
         var sum = a
         sum.bytesBefore += b.bytesBefore; sum.bytesAfter += b.bytesAfter; sum.liveBytes += b.liveBytes
         sum.bytesRead += b.bytesRead; sum.seconds += b.seconds; sum.rawSeconds += b.rawSeconds; sum.rawBytes += b.rawBytes
+        sum.copyBytes += b.copyBytes; sum.copySeconds += b.copySeconds
         sum.recordsKept += b.recordsKept; sum.recordsDropped += b.recordsDropped; sum.checkpointAfter += b.checkpointAfter
         return sum
     }
 
-    private func measure(log: String, checkpoint: String, live: () throws -> Int, compact: () throws -> CompactionSummary) throws -> Measure {
+    private func measure(log: String, checkpoint: String, live: () throws -> Int,
+                         compact: (@escaping CompactionProgress) throws -> CompactionSummary) throws -> Measure {
         var m = Measure()
         m.bytesBefore = CompactCommand.bytesOnDisk(log)
         m.liveBytes = try live()
         (m.rawBytes, m.rawSeconds) = Self.rawRead(log)
         let started = ContinuousClock.now
-        let summary = try compact()
+        let phase = CopyPhase()
+        let summary = try compact { done, total in phase.report(done, total) }
         m.seconds = (ContinuousClock.now - started).seconds
         m.bytesRead = summary.bytesBefore
+        if let first = phase.first, let last = phase.last, phase.total > 0 {
+            m.copySeconds = (last - first).seconds
+            m.copyBytes = Double(summary.bytesBefore) * Double(phase.done) / Double(phase.total)
+        }
         m.recordsKept = summary.recordsKept
         m.recordsDropped = summary.recordsDropped
         m.bytesAfter = CompactCommand.bytesOnDisk(log)
         m.checkpointAfter = CompactCommand.bytesOnDisk(log, plus: [checkpoint]) - m.bytesAfter
         return m
+    }
+
+    /// When the copy phase reported first and last (it reports every 1,024 records).
+    final class CopyPhase {
+        var first: ContinuousClock.Instant?
+        var last: ContinuousClock.Instant?
+        var done: UInt64 = 0
+        var total: UInt64 = 0
+        func report(_ done: UInt64, _ total: UInt64) {
+            let now = ContinuousClock.now
+            if first == nil { first = now }
+            last = now
+            self.done = done
+            self.total = total
+        }
     }
 
     /// read(2) of every segment file, 1 MiB at a time: the baseline.
@@ -245,6 +273,7 @@ struct BenchCompact: AsyncParsableCommand {
                     ("ratio", .number(median(ms.map(\.ratio)))),
                     ("checkpointBytesAfter", .number(median(ms.map { Double($0.checkpointAfter) }))),
                     ("megabytesPerSecond", .number(median(ms.map(\.megabytesPerSecond)))),
+                    ("copyPhaseMegabytesPerSecond", .number(median(ms.map(\.copyMegabytesPerSecond)))),
                     ("rawReadMegabytesPerSecond", .number(median(ms.map(\.rawMegabytesPerSecond)))),
                     ("seconds", .number(median(ms.map(\.seconds)))),
                     ("recordsKept", .number(median(ms.map { Double($0.recordsKept) }))),
@@ -257,7 +286,7 @@ struct BenchCompact: AsyncParsableCommand {
         print("spool bench compact: 90% of tasks acknowledged, 90% of runs closed past retention; medians of \(runs) run\(runs == 1 ? "" : "s")")
         print("load average: \(load)")
         print(pad("log", 8, right: false) + pad("before", 13) + pad("after", 13) + pad("live", 13)
-              + pad("after/live", 14) + pad("compact", 14) + pad("raw read", 14)
+              + pad("after/live", 14) + pad("compact", 14) + pad("copy phase", 14) + pad("raw read", 14)
               + pad("kept", 11) + pad("dropped", 11) + pad("checkpoint", 13))
         for name in logs {
             let ms = results[name]!
@@ -267,6 +296,7 @@ struct BenchCompact: AsyncParsableCommand {
                   + pad(formatCount(median(ms.map { Double($0.liveBytes) })) + "B", 13)
                   + pad(format(median(ms.map(\.ratio)), decimals: 3), 14)
                   + pad(format(median(ms.map(\.megabytesPerSecond)), decimals: 0) + " MB/s", 14)
+                  + pad(format(median(ms.map(\.copyMegabytesPerSecond)), decimals: 0) + " MB/s", 14)
                   + pad(format(median(ms.map(\.rawMegabytesPerSecond)), decimals: 0) + " MB/s", 14)
                   + pad(formatCount(median(ms.map { Double($0.recordsKept) })), 11)
                   + pad(formatCount(median(ms.map { Double($0.recordsDropped) })), 11)
