@@ -54,6 +54,9 @@ extension SpoolEngine {
                     run = existing
                 } else {
                     guard case .event(let first) = change.changes.first, case .workflowExecutionStarted(let started) = first.attributes else {
+                        // The end of a run whose earlier records compaction dropped, in the record it
+                        // shares with the run that continued it (SpoolEngine+Compaction.swift).
+                        if change.closesItsRun { continue }
                         throw change.key.error(.corruptRecord, "record at offset \(entry.offset) changes a run that was never started")
                     }
                     run = EngineCheckpoint.Run(state: ExecutionState(key: change.key, started: started, startTime: first.eventTime),

@@ -1,0 +1,196 @@
+import SpoolLog
+
+/// What ``SpoolEngine/compactHistory(directory:configuration:dryRun:)`` did (or would do).
+public struct HistoryCompactionSummary: Sendable, Equatable {
+    /// The history log's compaction: records and bytes of its sealed segments.
+    public var log: CompactionSummary
+    /// Runs whose records were kept (open runs, and closed runs within their retention).
+    public var runsKept: Int
+    /// Closed runs whose retention had ended: their records were dropped.
+    public var runsDropped: Int
+}
+
+extension TransitionRecord.RunChanges {
+    /// Whether these changes close their run. A record holds two runs when a run closes and
+    /// another starts with it (continue-as-new, terminate-and-start); once compaction has dropped
+    /// the records of the first run, replay finds its closing changes in that record with no
+    /// start before them, and skips them (see ``SpoolEngine/compactHistory(directory:configuration:dryRun:)``).
+    var closesItsRun: Bool {
+        changes.contains { change in
+            if case .event(let event) = change { return event.eventType.isClosing }
+            return false
+        }
+    }
+}
+
+extension SpoolEngine {
+    /// Compacts a stopped engine's history log: drops the records of runs closed longer than
+    /// `configuration.closedRunRetention` (and of runs an earlier open already dropped), keeps
+    /// every record a kept run's history needs — a record shared by two runs is kept when either
+    /// is kept — with its offset.
+    ///
+    /// Order, for crash safety: the run states are rebuilt (checkpoint, then replay of the log
+    /// after it, the rules of `recover()`); a new checkpoint of the kept runs only, with
+    /// replay-from at the log's end, is written atomically; then ``Log/compact(below:keeping:)``
+    /// swaps the sealed segments (a crash there is resolved at the next open). A crash between the
+    /// two leaves every record and a checkpoint that no longer names the expired runs: the next
+    /// open from it gives the same runs. Without a checkpoint, full replay sees whole runs only,
+    /// except the closing changes of an expired run in a record it shares with the run that
+    /// continued it, which replay skips (``TransitionRecord/RunChanges/closesItsRun``). The
+    /// checkpoint is a single file replaced atomically: there are no superseded checkpoints to drop.
+    ///
+    /// Only sealed segments are rewritten; the active segment is left as it is. The engine must
+    /// not be running (the log's lock refuses).
+    ///
+    /// - Parameters:
+    ///   - directory: the engine's data directory (`directory/history`, `directory/checkpoint`).
+    ///   - configuration: `closedRunRetention` (nil keeps every closed run), `clock`, `log`.
+    ///   - dryRun: plan only, read-only: nothing in the directory is written; `bytesAfter` is an
+    ///     estimate without compression.
+    ///   - progress: called now and then while the sealed segments are copied.
+    /// - Throws: ``SpoolError/Code/storage`` (the log is locked, missing, damaged, or the swap
+    ///   failed), ``SpoolError/Code/corruptRecord``, ``SpoolError/Code/io`` (the checkpoint).
+    /// Cost: replay of the log after the checkpoint, then one read of the sealed segments.
+    public static func compactHistory(directory: String, configuration: SpoolEngineConfiguration = SpoolEngineConfiguration(),
+                                      dryRun: Bool = false, progress: CompactionProgress? = nil) throws(SpoolError) -> HistoryCompactionSummary {
+        let logDirectory = directory + "/history"
+        let store = CheckpointStore(directory: directory, syscalls: configuration.log.syscalls)
+        let checkpointBytes = try store.read()
+        let now = configuration.clock.now()
+        if dryRun {
+            do {
+                let offline = try OfflineLog.open(directory: logDirectory)
+                defer { offline.close() }
+                let source = try LogRecordSource(offline: offline)
+                let plan = try HistoryCompactionPlan(source, checkpointBytes: checkpointBytes, retention: configuration.closedRunRetention, now: now)
+                let summary = try source.estimateCompaction(segmentBytes: configuration.log.segmentBytes) { plan.live.contains($0) }
+                return HistoryCompactionSummary(log: summary, runsKept: plan.kept.count, runsDropped: plan.dropped)
+            } catch {
+                throw SpoolError.wrapping(error, "cannot plan the compaction of \(logDirectory)")
+            }
+        }
+        let log: Log
+        do { log = try Log.open(directory: logDirectory, configuration: configuration.log) } catch {
+            throw SpoolError(.storage, "cannot open the history log in \(directory)", underlying: error)
+        }
+        do {
+            let source = LogRecordSource(log: log)
+            let plan = try HistoryCompactionPlan(source, checkpointBytes: checkpointBytes,
+                                                 retention: configuration.closedRunRetention, now: now)
+            try store.write(EngineCheckpoint(replayFrom: log.endOffset, runs: plan.kept).encoded())
+            let summary = try log.compact(keeping: source.reporting(progress) { plan.live.contains($0) })
+            try log.close()
+            return HistoryCompactionSummary(log: summary, runsKept: plan.kept.count, runsDropped: plan.dropped)
+        } catch {
+            log.abandon()
+            throw SpoolError.wrapping(error, "cannot compact \(logDirectory)")
+        }
+    }
+}
+
+extension SpoolEngine {
+    /// Bytes of the records the runs within retention need (payload and length of each; batch
+    /// headers and indexes not counted), read without opening the log.
+    /// - Throws: as ``compactHistory(directory:configuration:dryRun:progress:)``.
+    public static func liveHistoryBytes(directory: String, configuration: SpoolEngineConfiguration = SpoolEngineConfiguration()) throws(SpoolError) -> Int {
+        let logDirectory = directory + "/history"
+        let checkpointBytes = try CheckpointStore(directory: directory, syscalls: configuration.log.syscalls).read()
+        do {
+            let offline = try OfflineLog.open(directory: logDirectory)
+            defer { offline.close() }
+            let source = try LogRecordSource(offline: offline)
+            let plan = try HistoryCompactionPlan(source, checkpointBytes: checkpointBytes, retention: configuration.closedRunRetention,
+                                                 now: configuration.clock.now())
+            return try source.liveBytes { plan.live.contains($0) }
+        } catch {
+            throw SpoolError.wrapping(error, "cannot read \(logDirectory)")
+        }
+    }
+}
+
+extension SpoolError {
+    static func wrapping(_ error: any Error, _ what: String) -> SpoolError {
+        if let error = error as? SpoolError { return error }
+        return SpoolError(.storage, what, underlying: error as? LogError)
+    }
+}
+
+/// Which runs a history compaction keeps, their states, and the offsets of their records.
+struct HistoryCompactionPlan {
+    var kept: [EngineCheckpoint.Run] = []
+    var dropped = 0
+    var live: LiveOffsets
+
+    init(_ source: LogRecordSource, checkpointBytes: [UInt8]?, retention: Duration?, now: Timestamp) throws {
+        // Runs in an array, updated in place (a run's state holds many references: copying it
+        // through a dictionary and a sort cost more than decoding the checkpoint).
+        var runs: [EngineCheckpoint.Run] = []
+        var replayFrom = source.startOffset
+        // The checkpoint when it fits the log (as `loadCheckpoint`); otherwise the whole log.
+        if let bytes = checkpointBytes, let checkpoint = try? EngineCheckpoint.decode(bytes),
+           checkpoint.replayFrom >= source.startOffset, checkpoint.replayFrom <= source.endOffset,
+           checkpoint.runs.allSatisfy({ ($0.recordOffsets.last ?? 0) < source.endOffset }) {
+            runs = checkpoint.runs
+            replayFrom = checkpoint.replayFrom
+        }
+        var index: [ExecutionKey: Int] = [:]
+        func buildIndex() {
+            guard index.count != runs.count else { return }
+            index.reserveCapacity(runs.count)
+            for (i, run) in runs.enumerated() { index[run.state.key] = i }
+        }
+        if replayFrom < source.endOffset { buildIndex() }
+        try source.forEachRecord(from: replayFrom) { entry in
+            let record = try TransitionRecord.decode(entry.payload, context: "history log record at offset \(entry.offset)")
+            for change in record.runs {
+                let i: Int
+                if let existing = index[change.key] {
+                    if let last = runs[existing].recordOffsets.last, last >= entry.offset { continue }
+                    i = existing
+                } else {
+                    guard case .event(let first) = change.changes.first, case .workflowExecutionStarted(let started) = first.attributes else {
+                        if change.closesItsRun { continue }
+                        throw change.key.error(.corruptRecord, "record at offset \(entry.offset) changes a run that was never started")
+                    }
+                    i = runs.count
+                    runs.append(EngineCheckpoint.Run(state: ExecutionState(key: change.key, started: started, startTime: first.eventTime), recordOffsets: []))
+                    index[change.key] = i
+                }
+                for stateChange in change.changes { try runs[i].state.apply(stateChange) }
+                runs[i].recordOffsets.append(entry.offset)
+            }
+        }
+        live = LiveOffsets(start: source.startOffset, end: source.endOffset)
+        // Only sealed segments are rewritten: the active one keeps every record. A run is dropped
+        // whole, or with only its last (closing) record left, which replay skips; a run with
+        // more records in the active segment is kept until a later compaction.
+        let active = source.activeBase
+        // Every run the log is known to hold (kept or dropped), for the check of forgotten runs below.
+        let known: Set<ExecutionKey> = active < replayFrom ? Set(runs.map(\.state.key)) : []
+        let before = runs.count
+        runs.removeAll { run in
+            guard let retention, let closed = run.state.closeTime, now >= closed.advanced(by: retention) else { return false }
+            return run.recordOffsets.dropLast().allSatisfy { $0 < active }
+        }
+        dropped = before - runs.count
+        for run in runs { for offset in run.recordOffsets { live.insert(offset) } }
+        // Runs an earlier open forgot (past retention, in no checkpoint) with records in the active
+        // segment before replay-from: their records in sealed segments are kept too.
+        var forgotten: Set<ExecutionKey> = []
+        if active < replayFrom {
+            try source.forEachRecord(from: active) { entry in
+                guard entry.offset < replayFrom else { return }
+                let record = try TransitionRecord.decode(entry.payload, context: "history log record at offset \(entry.offset)")
+                for change in record.runs where !change.closesItsRun && !known.contains(change.key) { forgotten.insert(change.key) }
+            }
+        }
+        kept = runs
+        if !forgotten.isEmpty {
+            try source.forEachRecord(from: source.startOffset) { entry in
+                guard entry.offset < active else { return }
+                let record = try TransitionRecord.decode(entry.payload, context: "history log record at offset \(entry.offset)")
+                if record.runs.contains(where: { forgotten.contains($0.key) }) { live.insert(entry.offset) }
+            }
+        }
+    }
+}
