@@ -135,6 +135,8 @@ enum IndexFuzzSeeds {
         let root = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp"
         let path = "\(root)/spool-fuzz-index-\(getpid())"
         mkdir(path, 0o700)
+        // libFuzzer ends a timed run with exit(): leave nothing behind in /dev/shm.
+        atexit { IndexFuzzSeeds.clear(IndexFuzzSeeds.directory); rmdir(IndexFuzzSeeds.directory) }
         return path
     }()
 
