@@ -1,5 +1,5 @@
 // swift-tools-version: 6.1
-// libFuzzer targets for SpoolLog's decoders. Not part of `swift test`: build and run them with
+// libFuzzer targets for the decoders of data from disk (SpoolLog, SpoolQueue, Spool) and of task tokens. Not part of `swift test`: build and run them with
 // `Tools/fuzz/run.sh` (see Docs/reliability.md), which passes -sanitize=fuzzer and -enable-testing.
 import PackageDescription
 
@@ -12,6 +12,11 @@ let package = Package(
         .executableTarget(name: "FuzzRecordBatch", dependencies: [.product(name: "SpoolLog", package: "Spool")]),
         .executableTarget(name: "FuzzCheckpoint", dependencies: [.product(name: "SpoolLog", package: "Spool")]),
         .executableTarget(name: "FuzzOpenDirectory", dependencies: [.product(name: "SpoolLog", package: "Spool")]),
+        .executableTarget(name: "FuzzOffsetIndex", dependencies: [.product(name: "SpoolLog", package: "Spool")]),
+        .executableTarget(name: "FuzzQueueRecord", dependencies: [.product(name: "SpoolQueue", package: "Spool"),
+                                                                  .product(name: "SpoolLog", package: "Spool")]),
+        .executableTarget(name: "FuzzEngineRecord", dependencies: [.product(name: "Spool", package: "Spool"),
+                                                                   .product(name: "SpoolLog", package: "Spool")]),
     ],
     swiftLanguageModes: [.v6]
 )
