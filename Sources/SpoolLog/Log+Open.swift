@@ -22,7 +22,7 @@ extension Log {
     /// unclean one verifies the checksum of every byte after the recovery point (GB/s with SSE4.2).
     ///
     /// - Throws: ``LogError/Code/invalidConfiguration``, ``LogError/Code/directoryLocked`` when another
-    ///   ``Log`` holds the directory, ``LogError/Code/notALogDirectory``, ``LogError/Code/corruptBatch``,
+    ///   ``Log`` holds the directory (after retrying for 100 ms), ``LogError/Code/notALogDirectory``, ``LogError/Code/corruptBatch``,
     ///   ``LogError/Code/io``.
     public static func open(directory: String, configuration: LogConfiguration = LogConfiguration()) throws(LogError) -> Log {
         try configuration.validate()
@@ -50,7 +50,7 @@ extension Log {
             throw .io(error, error.errno == ENOTDIR ? "is not a directory" : "cannot open the lock file", path: lockPath)
         }
         do {
-            guard try syscalls.tryLock(lockFD) else {
+            guard try Self.lockWithGrace(lockFD, syscalls: syscalls) else {
                 syscalls.close(lockFD)
                 throw LogError(.directoryLocked, "the log is open in another process (or another Log in this one); close it first",
                                path: directory)
@@ -347,5 +347,26 @@ struct LogOpener {
         LogError(.corruptBatch, "\(damage.reason) at byte \(damage.position)"
                  + (damage.nextValidBatch.map { " (a valid batch follows at byte \($0), so this is not a torn tail)" } ?? "")
                  + "; run `spool recover` to repair", path: path, offset: UInt64(damage.position))
+    }
+}
+
+extension Log {
+    /// How long an opener retries a lock held by someone else before it reports `directoryLocked`.
+    static let lockGraceNanoseconds: UInt64 = 100_000_000
+
+    /// Takes the directory's exclusive `flock`, retrying for ``lockGraceNanoseconds``.
+    ///
+    /// The grace covers a lock that only looks held: `posix_spawn` (and `fork`) give the child a
+    /// copy of every descriptor until it execs, the lock file's included (`O_CLOEXEC` closes it
+    /// only at the exec), so a process that closes a log and reopens it while another thread is
+    /// spawning a program can find its own lock held for that moment. A log really open
+    /// elsewhere still fails, 100 ms later.
+    static func lockWithGrace(_ fd: Int32, syscalls: any Syscalls) throws(SystemError) -> Bool {
+        let deadline = monotonicNanoseconds() + lockGraceNanoseconds
+        while true {
+            if try syscalls.tryLock(fd) { return true }
+            if monotonicNanoseconds() >= deadline { return false }
+            usleep(2_000)
+        }
     }
 }

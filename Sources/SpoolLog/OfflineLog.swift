@@ -64,9 +64,15 @@ public final class OfflineLog {
         }
         if fd >= 0 {
             let operation = (writable ? LOCK_EX : LOCK_SH) | LOCK_NB
+            let deadline = monotonicNanoseconds() + Log.lockGraceNanoseconds
             while maintenanceFlock(fd, operation) != 0 {
                 let code = errno
                 if code == EINTR { continue }
+                // As Log.open: a lock that a spawning child holds for a moment is waited out.
+                if code == EWOULDBLOCK && monotonicNanoseconds() < deadline {
+                    usleep(2_000)
+                    continue
+                }
                 syscalls.close(fd)
                 if code == EWOULDBLOCK {
                     throw LogError(.directoryLocked, "the log is open by another process (pid unknown); stop it first", path: directory)

@@ -201,15 +201,18 @@ extension TaskStore {
         try checkUsable()
         guard limit >= 1 else { throw QueueError(.invalidArgument, "peek needs a limit of at least 1 (got \(limit))", queue: queue) }
         let state = try queueState(queue, kind: kind)
-        var (hot, delayed): ([(UInt64, Int)], [(UInt64, UInt64)]) = ledger.withLock { ledger in
-            (ledger.hot.filter { $0.value.queue === state && !isExternal($0.key) }.map { ($0.key, Int($0.value.priority)) },
-             ledger.delayed.filter { $0.value.queue === state && !isExternal($0.key) }.map { ($0.key, $0.value.due) })
+        // One snapshot of the window, the delayed tasks and the on-disk lanes: a refill moves tasks
+        // from disk to the window under the queue's lock (then the ledger's), so reading them under
+        // separate locks could miss a task in flight between the two. Same lock order as refill.
+        var (hot, delayed, cold): ([(UInt64, Int)], [(UInt64, UInt64)], [[UInt64]]) = state.state.withLock { backlog in
+            let (hot, delayed) = ledger.withLock { ledger in
+                (ledger.hot.filter { $0.value.queue === state && !isExternal($0.key) }.map { ($0.key, Int($0.value.priority)) },
+                 ledger.delayed.filter { $0.value.queue === state && !isExternal($0.key) }.map { ($0.key, $0.value.due) })
+            }
+            return (hot, delayed, (0..<5).map { p in Array((backlog.cold?.lanes[p] ?? []).prefix(limit)) })
         }
         hot.sort { ($0.1, $0.0) < ($1.1, $1.0) }
         delayed.sort { ($0.1, $0.0) < ($1.1, $1.0) }
-        let cold: [[UInt64]] = state.state.withLock { backlog in
-            (0..<5).map { p in Array((backlog.cold?.lanes[p] ?? []).prefix(limit)) }
-        }
         var order: [(id: UInt64, notBefore: UInt64?)] = []
         for p in 1...5 where order.count < limit {
             for (id, priority) in hot where priority == p && order.count < limit { order.append((id, nil)) }
