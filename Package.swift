@@ -83,9 +83,14 @@ let package = Package(
             ],
             path: "Tools/spool"
         ),
+        // Helpers shared by the test targets (seeded input mutation); not a product.
+        .target(
+            name: "SpoolTestSupport",
+            path: "Tests/SpoolTestSupport"
+        ),
         .testTarget(
             name: "SpoolLogTests",
-            dependencies: ["SpoolLog"]
+            dependencies: ["SpoolLog", "SpoolTestSupport"]
         ),
         .testTarget(
             name: "SpoolMatchingTests",
@@ -93,11 +98,11 @@ let package = Package(
         ),
         .testTarget(
             name: "SpoolQueueTests",
-            dependencies: ["SpoolQueue"]
+            dependencies: ["SpoolQueue", "SpoolTestSupport"]
         ),
         .testTarget(
             name: "SpoolTests",
-            dependencies: ["Spool"]
+            dependencies: ["Spool", "SpoolTestSupport"]
         ),
         // Runs the `spool` executable (built by `swift test` beside the test bundle) with bad input.
         .testTarget(
