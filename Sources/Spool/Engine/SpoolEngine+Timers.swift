@@ -11,9 +11,14 @@ extension SpoolEngine {
             let due = timers.popDue(now: clock.now())
             if due.isEmpty { return }
             metrics.timersFired.increment(by: due.count)
+            // Runs fire concurrently; one run's timers fire one after another in deadline order
+            // (ties in the order they were set), so that when two of its timeouts fall due at the
+            // same instant the outcome does not depend on which task takes the run's gate first.
+            var runs: [ExecutionKey: [TimerEntry]] = [:]
+            for entry in due { runs[entry.key, default: []].append(entry) }
             await withTaskGroup(of: Void.self) { group in
-                for entry in due {
-                    group.addTask { await self.fire(entry) }
+                for entries in runs.values {
+                    group.addTask { for entry in entries { await self.fire(entry) } }
                 }
             }
         }
