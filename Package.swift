@@ -83,7 +83,7 @@ let package = Package(
             ],
             path: "Tools/spool"
         ),
-        // Helpers shared by the test targets (seeded input mutation); not a product.
+        // Helpers shared by the test targets (temporary directories, seeded input mutation); not a product.
         .target(
             name: "SpoolTestSupport",
             path: "Tests/SpoolTestSupport"
@@ -107,7 +107,7 @@ let package = Package(
         // Runs the `spool` executable (built by `swift test` beside the test bundle) with bad input.
         .testTarget(
             name: "SpoolToolTests",
-            dependencies: ["SpoolLog"]
+            dependencies: ["SpoolLog", "SpoolTestSupport"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -1,4 +1,5 @@
 import Synchronization
+import SpoolTestSupport
 import Testing
 @testable import SpoolLog
 

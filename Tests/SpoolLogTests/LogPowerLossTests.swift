@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Synchronization
+import SpoolTestSupport
 import Testing
 @testable import SpoolLog
 

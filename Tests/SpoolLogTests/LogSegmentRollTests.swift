@@ -1,3 +1,4 @@
+import SpoolTestSupport
 import Testing
 @testable import SpoolLog
 

@@ -2,37 +2,11 @@
 import Glibc
 #endif
 @testable import SpoolLog
+import SpoolTestSupport
 
-/// A fresh directory under the system temp dir, removed when the test is done with it.
-final class TemporaryDirectory: @unchecked Sendable {
-    let path: String
-
-    init(_ name: String = "spool-test") {
-        var template = Array("/tmp/\(name)-XXXXXX".utf8CString)
-        let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
-        precondition(made != nil, "mkdtemp failed")
-        path = String(cString: template.withUnsafeBufferPointer { $0.baseAddress! })
-    }
-
+extension TemporaryDirectory {
     /// The log directory inside it.
     var log: String { path + "/log" }
-
-    // Removed without `system("rm -rf")`: a forked child holds copies of every descriptor of the
-    // process until it execs, the `flock`ed lock files of logs that other tests are closing and
-    // reopening included, and those reopens then fail with `directoryLocked`.
-    deinit { removeTree(path) }
-}
-
-/// Deletes `path` and everything under it, without forking.
-func removeTree(_ path: String) {
-    var info = stat()
-    guard lstat(path, &info) == 0 else { return }
-    if info.st_mode & S_IFMT == S_IFDIR {
-        for name in directoryEntries(path) { removeTree(path + "/" + name) }
-        rmdir(path)
-    } else {
-        unlink(path)
-    }
 }
 
 func payload(_ i: Int, size: Int = 100) -> [UInt8] {
@@ -154,18 +128,6 @@ func removeFile(_ path: String) {
 }
 
 func fileExists(_ path: String) -> Bool { access(path, F_OK) == 0 }
-
-/// The names in a directory, sorted, without `.` and `..`.
-func directoryEntries(_ path: String) -> [String] {
-    guard let dir = opendir(path) else { return [] }
-    defer { closedir(dir) }
-    var names: [String] = []
-    while let entry = readdir(dir) {
-        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        if name != "." && name != ".." { names.append(name) }
-    }
-    return names.sorted()
-}
 
 /// Like `payload(_:size:)` but without zero bytes, so that a cut or zero-filled tail of a batch
 /// always changes its bytes.

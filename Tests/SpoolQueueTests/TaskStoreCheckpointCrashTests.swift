@@ -1,5 +1,6 @@
 import SpoolLog
 import SpoolMatching
+import SpoolTestSupport
 import Testing
 @testable import SpoolQueue
 

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import SpoolLog
+import SpoolTestSupport
 import Testing
 @testable import SpoolQueue
 

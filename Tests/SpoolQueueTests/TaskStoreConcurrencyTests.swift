@@ -1,6 +1,7 @@
 import Synchronization
 import SpoolLog
 import SpoolMatching
+import SpoolTestSupport
 import Testing
 @testable import SpoolQueue
 

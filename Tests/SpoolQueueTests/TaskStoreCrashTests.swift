@@ -4,6 +4,7 @@ import Glibc
 import Synchronization
 import SpoolLog
 import SpoolMatching
+import SpoolTestSupport
 import Testing
 @testable import SpoolQueue
 

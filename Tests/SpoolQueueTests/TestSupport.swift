@@ -4,55 +4,15 @@ import Glibc
 import SpoolLog
 import SpoolMatching
 @testable import SpoolQueue
+import SpoolTestSupport
 
-/// A fresh directory under the system temp dir, removed when the test is done with it.
-final class TemporaryDirectory: @unchecked Sendable {
-    let path: String
-
-    init(_ name: String = "spool-queue-test") {
-        var template = Array("/tmp/\(name)-XXXXXX".utf8CString)
-        let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
-        precondition(made != nil, "mkdtemp failed")
-        path = String(cString: template.withUnsafeBufferPointer { $0.baseAddress! })
-    }
-
+extension TemporaryDirectory {
     /// The store directory inside it.
     var store: String { path + "/tasks" }
-
-    deinit { removeTree(path) }
 }
 
-/// Deletes `path` and everything under it, without forking (a forked child would hold the
-/// `flock`ed lock files of stores other tests are reopening).
-func removeTree(_ path: String) {
-    var info = stat()
-    guard lstat(path, &info) == 0 else { return }
-    if info.st_mode & S_IFMT == S_IFDIR {
-        if let dir = opendir(path) {
-            var names: [String] = []
-            while let entry = readdir(dir) {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-                if name != "." && name != ".." { names.append(name) }
-            }
-            closedir(dir)
-            for name in names { removeTree(path + "/" + name) }
-        }
-        rmdir(path)
-    } else {
-        unlink(path)
-    }
-}
-
-func fileNames(_ path: String) -> [String] {
-    guard let dir = opendir(path) else { return [] }
-    defer { closedir(dir) }
-    var names: [String] = []
-    while let entry = readdir(dir) {
-        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        if name != "." && name != ".." { names.append(name) }
-    }
-    return names.sorted()
-}
+/// The names in a directory, sorted.
+func fileNames(_ path: String) -> [String] { directoryEntries(path) }
 
 /// Deterministic bytes for task `i`.
 func payload(_ i: Int, size: Int = 64) -> [UInt8] {

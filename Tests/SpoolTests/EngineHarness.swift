@@ -3,6 +3,7 @@ import Glibc
 #endif
 import SpoolLog
 import SpoolMatching
+import SpoolTestSupport
 import Testing
 @testable import Spool
 
@@ -124,23 +125,6 @@ func scheduleActivity(_ id: String = "a", type: String = "charge", queue: String
     .scheduleActivityTask(.init(activityID: id, activityType: type, taskQueue: queue, input: input,
                                 scheduleToCloseTimeout: scheduleToClose, scheduleToStartTimeout: scheduleToStart,
                                 startToCloseTimeout: startToClose, heartbeatTimeout: heartbeat, retryPolicy: retry))
-}
-
-func removeTree(_ path: String) {
-    guard let directory = opendir(path) else {
-        unlink(path)
-        return
-    }
-    while let entry = readdir(directory) {
-        let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-            String(cString: raw.baseAddress!.assumingMemoryBound(to: CChar.self))
-        }
-        if name == "." || name == ".." { continue }
-        let child = path + "/" + name
-        if entry.pointee.d_type == UInt8(DT_DIR) { removeTree(child) } else { unlink(child) }
-    }
-    closedir(directory)
-    rmdir(path)
 }
 
 /// Whether `error` is a ``SpoolError`` with `code`.

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import SpoolLog
 import SpoolMatching
+import SpoolTestSupport
 import Testing
 @testable import Spool
 

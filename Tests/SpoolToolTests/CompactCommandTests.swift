@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import SpoolLog
+import SpoolTestSupport
 import Testing
 
 /// `spool compact` run as operators run it: bad input is refused with a message and the right

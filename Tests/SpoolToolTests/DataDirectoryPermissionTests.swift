@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SpoolTestSupport
 import Testing
 
 /// A data directory holds other people's work: whatever the stores create in it — the

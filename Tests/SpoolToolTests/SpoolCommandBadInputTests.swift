@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import SpoolLog
+import SpoolTestSupport
 import Testing
 
 /// Bad input to the `spool` command: each case gets a message naming what was wrong, a non-zero

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SpoolTestSupport
 
 /// Runs the `spool` executable built beside the test bundle and collects what it printed.
 enum SpoolProcess {
@@ -54,41 +55,8 @@ enum SpoolProcess {
     }
 }
 
-/// A fresh directory under /tmp, removed (without forking) when released.
-final class ScratchDirectory {
-    let path: String
-
-    init() {
-        var template = Array("/tmp/spool-tool-test-XXXXXX".utf8CString)
-        let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
-        precondition(made != nil, "mkdtemp failed")
-        path = String(cString: template.withUnsafeBufferPointer { $0.baseAddress! })
-    }
-
-    deinit { removeTree(path) }
-}
-
-func removeTree(_ path: String) {
-    var info = stat()
-    guard lstat(path, &info) == 0 else { return }
-    if info.st_mode & S_IFMT == S_IFDIR {
-        for name in directoryEntries(path) { removeTree(path + "/" + name) }
-        rmdir(path)
-    } else {
-        unlink(path)
-    }
-}
-
-func directoryEntries(_ path: String) -> [String] {
-    guard let directory = opendir(path) else { return [] }
-    defer { closedir(directory) }
-    var names: [String] = []
-    while let entry = readdir(directory) {
-        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        if name != "." && name != ".." { names.append(name) }
-    }
-    return names.sorted()
-}
+/// A fresh directory under /tmp, removed with its contents when released.
+typealias ScratchDirectory = TemporaryDirectory
 
 func fileExists(_ path: String) -> Bool {
     var info = stat()

@@ -1,3 +1,4 @@
+import SpoolTestSupport
 import Testing
 
 /// Short runs of `spool torture` (the executable, as operators run it): a child process is killed

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import SpoolLog
+import SpoolTestSupport
 import Testing
 
 /// `spool demo` and `spool workflow …` run as a user runs them: exit statuses, what they print,
