@@ -17,11 +17,14 @@ import SpoolQueue
 enum TaskTorture {
     static let queue = "torture"
 
-    static func configuration() -> TaskStoreConfiguration {
+    /// The child's store settings; `background: false` (the parent's check) keeps checkpoints,
+    /// reclamation and relocation from moving tasks while the queue is being read.
+    static func configuration(background: Bool = true) -> TaskStoreConfiguration {
         var configuration = TaskStoreConfiguration(durability: .sync)
         configuration.log = TortureCommand.logConfiguration(.sync)
         configuration.memoryBudgetBytes = 64 << 10  // most of a long backlog stays on disk
-        configuration.checkpointInterval = .milliseconds(20)  // checkpoints and reclamation mid-run
+        // Checkpoints and reclamation mid-run in the child; none while the parent checks.
+        configuration.checkpointInterval = background ? .milliseconds(20) : .seconds(3600)
         configuration.retryInitialInterval = .milliseconds(1)
         configuration.retryMaximumInterval = .milliseconds(20)
         configuration.maxAttempts = 3
@@ -158,7 +161,7 @@ struct TaskTortureLedger {
         let store: TaskStore
         var present: [UInt64: Int] = [:]
         do {
-            store = try TaskStore.open(directory: directory, configuration: TaskTorture.configuration())
+            store = try TaskStore.open(directory: directory, configuration: TaskTorture.configuration(background: false))
         } catch {
             ledger.failedOpens += 1
             ledger.problem("round \(round): the task store did not open: \(error)")
