@@ -42,6 +42,12 @@ struct BenchWorkflows: AsyncParsableCommand {
     @Option(name: .long, help: "Log durability: sync (fdatasync before each acknowledgement, shared), interval (10 ms), or none.")
     var durability: DurabilityOption = .sync
 
+    @Option(name: .long, help: "LogConfiguration.concurrentSyncs of the engine's log and the baseline's (default: the engine's default).")
+    var concurrentSyncs: Int?
+
+    @Option(name: .long, help: "LogConfiguration.maxGroupCommitDelayMicroseconds of the engine's log and the baseline's (default: the engine's default).")
+    var groupCommitDelayUs: Int?
+
     @Option(name: .long, help: "Workflows in flight at once (client tasks).")
     var clients = 256
 
@@ -65,6 +71,20 @@ struct BenchWorkflows: AsyncParsableCommand {
         guard (1...100_000).contains(clients) else { throw ValidationError("--clients must be between 1 and 100000 (got \(clients))") }
         guard (1...99).contains(runs) else { throw ValidationError("--runs must be between 1 and 99 (got \(runs))") }
         if let data, data.isEmpty { throw ValidationError("--data is empty") }
+        if let concurrentSyncs, !(1...64).contains(concurrentSyncs) { throw ValidationError("--concurrent-syncs must be between 1 and 64") }
+        if let groupCommitDelayUs, !(0...1_000_000).contains(groupCommitDelayUs) {
+            throw ValidationError("--group-commit-delay-us must be between 0 and 1000000")
+        }
+    }
+
+    /// The log settings of both the engine and the baseline: the engine's defaults with the
+    /// bench's durability and any group-commit options given.
+    private var logConfiguration: LogConfiguration {
+        var log = SpoolEngineConfiguration().log
+        log.durability = durability.durability
+        if let concurrentSyncs { log.concurrentSyncs = concurrentSyncs }
+        if let groupCommitDelayUs { log.maxGroupCommitDelayMicroseconds = groupCommitDelayUs }
+        return log
     }
 
     func run() async throws {
@@ -102,6 +122,8 @@ struct BenchWorkflows: AsyncParsableCommand {
                 ("benchmark", .string("workflows")), ("workflows", .integer(workflows)), ("activitiesPerWorkflow", .integer(activities)),
                 ("workers", .integer(workers)), ("workerSlots", .integer(workerSlots)), ("clients", .integer(clients)),
                 ("durability", .string(durability.rawValue)), ("eagerStart", .bool(eagerStart)),
+                ("concurrentSyncs", .integer(logConfiguration.concurrentSyncs)),
+                ("groupCommitDelayMicroseconds", .integer(logConfiguration.maxGroupCommitDelayMicroseconds)),
                 ("loadAverage", .array(load.map { .number($0) })),
                 ("median", median.json), ("runs", .array(results.map(\.json))),
             ]).text)
@@ -119,7 +141,7 @@ struct BenchWorkflows: AsyncParsableCommand {
 
     private func runEngine(directory: String, round: Int) async throws -> WorkflowRunResult {
         var configuration = SpoolEngineConfiguration()
-        configuration.log = LogConfiguration(durability: durability.durability)
+        configuration.log = logConfiguration
         let engine: SpoolEngine
         do {
             engine = try SpoolEngine.open(directory: directory, configuration: configuration)
@@ -224,7 +246,7 @@ struct BenchWorkflows: AsyncParsableCommand {
     /// Appends `records` to a fresh log with the same durability from `clients` producers, each
     /// appending its share one at a time (as a workflow's transitions are); returns the seconds taken.
     private func runBaseline(records: [[UInt8]], directory: String) async throws -> Double {
-        let log = try Log.open(directory: directory, configuration: LogConfiguration(durability: durability.durability))
+        let log = try Log.open(directory: directory, configuration: logConfiguration)
         let producers = min(clients, max(records.count, 1))
         let started = ContinuousClock.now
         try await withThrowingTaskGroup(of: Void.self) { group in
