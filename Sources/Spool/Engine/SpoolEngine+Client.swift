@@ -155,7 +155,8 @@ extension SpoolEngine {
             }
             let waiting = page.isEmpty && state.isRunning && waitNewEvent
             if waiting, let deadline, clock.now() < deadline, !Task.isCancelled {
-                await handle.waitForChange(after: version, untilClosed: historyEventFilterType == .closeEvent, until: deadline, clock: clock)
+                await handle.waitForChange(after: version, untilClosed: historyEventFilterType == .closeEvent, until: deadline,
+                                        deadlines: longPollDeadlines)
                 continue
             }
             let next = historyEventFilterType == .closeEvent ? firstEventID : (page.last.map { $0.eventID + 1 } ?? firstEventID)

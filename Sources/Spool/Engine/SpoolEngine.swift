@@ -31,6 +31,7 @@ public final class SpoolEngine: Sendable {
     let clock: EngineClock
     let registry = ExecutionRegistry()
     let timers = TimerQueue()
+    let longPollDeadlines: LongPollDeadlines
     private let dispatchers = Locked<[String: Dispatcher<TaskReference>]>([:])
     private let timerLoop = Locked<Task<Void, Never>?>(nil)
     private let isClosed = Atomic<Bool>(false)
@@ -52,6 +53,7 @@ public final class SpoolEngine: Sendable {
         self.configuration = configuration
         self.log = log
         self.clock = configuration.clock
+        self.longPollDeadlines = LongPollDeadlines(clock: configuration.clock)
         self.checkpointStore = CheckpointStore(directory: directory, syscalls: configuration.log.syscalls)
     }
 

@@ -114,21 +114,16 @@ final class ExecutionHandle: Sendable {
     }
 
     /// Returns when a transition after `version` is published (with `untilClosed`, only the one
-    /// that closes the run), when `deadline` passes on `clock`, or when the calling task is
-    /// cancelled; whichever comes first.
-    func waitForChange(after version: UInt64, untilClosed: Bool = false, until deadline: Timestamp?, clock: EngineClock) async {
+    /// that closes the run), when `deadline` passes on the clock of `deadlines`, or when the
+    /// calling task is cancelled; whichever comes first.
+    func waitForChange(after version: UInt64, untilClosed: Bool = false, until deadline: Timestamp?,
+                       deadlines: LongPollDeadlines) async {
         let id = published.withLock { published -> UInt64 in
             published.nextWaiterID &+= 1
             published.waiters[published.nextWaiterID] = .pending
             return published.nextWaiterID
         }
-        let timeout = deadline.map { deadline in
-            Task { [weak self] in
-                try? await clock.sleep(until: deadline)
-                self?.resolveWaiter(id)
-            }
-        }
-        defer { timeout?.cancel() }
+        if let deadline { deadlines.add(deadline, handle: self, waiterID: id) }
         await withTaskCancellationHandler {
             await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
                 let resumeNow = published.withLock { published -> Bool in
@@ -150,8 +145,9 @@ final class ExecutionHandle: Sendable {
         }
     }
 
-    /// Ends a wait early (its deadline passed or its task was cancelled).
-    private func resolveWaiter(_ id: UInt64) {
+    /// Ends a wait early (its deadline passed or its task was cancelled); does nothing when the
+    /// wait already ended.
+    func resolveWaiter(_ id: UInt64) {
         let waiter = published.withLock { published -> UnsafeContinuation<Void, Never>? in
             switch published.waiters[id] {
             case .pending:
