@@ -209,10 +209,7 @@ public final class SpoolWorker: Sendable {
             throw error
         }
         if let task = response.eagerWorkflowTask {
-            Task {
-                await self.handle(task)
-                self.workflowSlots.release()
-            }
+            Task { await self.run(task) }
         } else if eager {
             workflowSlots.release()
         }
@@ -242,14 +239,32 @@ public final class SpoolWorker: Sendable {
                 continue
             }
             // Not a child of the loop: stopping the loop must not cancel a task being run.
-            Task {
-                await self.handle(task)
-                self.workflowSlots.release()
+            Task { await self.run(task) }
+        }
+    }
+
+    /// Runs a workflow task whose slot is held, frees the slot, then runs the activities the
+    /// engine started eagerly for it (their slots are held): the last in this same task, the
+    /// others each in its own — one task fewer per workflow task that schedules activities.
+    private func run(_ task: WorkflowTask) async {
+        let activities = await handle(task)
+        workflowSlots.release()
+        for (index, activity) in activities.enumerated() {
+            if index == activities.count - 1 {
+                await handle(activity)
+                activitySlots.release()
+            } else {
+                Task {
+                    await self.handle(activity)
+                    self.activitySlots.release()
+                }
             }
         }
     }
 
-    private func handle(_ task: WorkflowTask) async {
+    /// Runs a workflow task and responds; returns the activities the engine started for it
+    /// eagerly, each holding an activity slot the caller must release once it is answered.
+    private func handle(_ task: WorkflowTask) async -> [ActivityTask] {
         let runID = task.workflowExecution.runID
         do {
             let history = try await fullHistory(of: task)
@@ -260,7 +275,7 @@ public final class SpoolWorker: Sendable {
                     failure: Failure(message: "workflow type '\(task.workflowType)' is not registered with worker '\(identity)'",
                                      type: "NotFoundError"),
                     identity: identity)
-                return
+                return []
             }
             let context = WorkflowContext(workflowExecution: task.workflowExecution, workflowType: task.workflowType,
                                           history: history, attempt: task.attempt)
@@ -272,7 +287,7 @@ public final class SpoolWorker: Sendable {
                 try await engine.respondWorkflowTaskFailed(
                     taskToken: task.taskToken, cause: .workflowWorkerUnhandledFailure,
                     failure: Failure(message: "\(error)", type: String(describing: type(of: error))), identity: identity)
-                return
+                return []
             }
             let closes = commands.contains { $0.isClosing }
             let sticky = closes ? nil : stickyTaskQueue.map {
@@ -285,16 +300,13 @@ public final class SpoolWorker: Sendable {
             defer { for _ in 0..<reserved { activitySlots.release() } }
             let response = try await engine.respondWorkflowTaskCompleted(taskToken: task.taskToken, commands: marked,
                                                                          identity: identity, stickyAttributes: sticky)
-            for activity in response.activityTasks.prefix(reserved) {
-                reserved -= 1     // this slot now belongs to the activity, released when it is answered
-                Task {
-                    await self.handle(activity)
-                    self.activitySlots.release()
-                }
-            }
+            let started = Array(response.activityTasks.prefix(reserved))
+            reserved -= started.count     // these slots now belong to the activities, released when they are answered
+            return started
         } catch {
             cache.withLock { $0.remove(runID) }
             logger.info("a workflow task could not be answered", metadata: ["run": "\(task.workflowExecution)", "error": "\(error)"])
+            return []
         }
     }
 
