@@ -15,7 +15,17 @@ extension SpoolEngine {
             // (ties in the order they were set), so that when two of its timeouts fall due at the
             // same instant the outcome does not depend on which task takes the run's gate first.
             var runs: [ExecutionKey: [TimerEntry]] = [:]
-            for entry in due { runs[entry.key, default: []].append(entry) }
+            for entry in due {
+                // Most timers come up after their run closed (a run sets 3–4 timeouts and closes
+                // long before them). On a closed run only retention does anything, so those are
+                // dropped here, without a task, the run's gate or a copy of its state. A run never
+                // reopens, so no later transition could make them current again.
+                if entry.kind != .retention {
+                    guard let handle = registry.handle(entry.key), handle.isRunning else { continue }
+                }
+                runs[entry.key, default: []].append(entry)
+            }
+            if runs.isEmpty { continue }
             await withTaskGroup(of: Void.self) { group in
                 for entries in runs.values {
                     group.addTask { for entry in entries { await self.fire(entry) } }

@@ -61,6 +61,9 @@ final class ExecutionHandle: Sendable {
     /// The published state.
     var state: ExecutionState { published.withLock { $0.state } }
 
+    /// Whether the published state is open, read without copying the state.
+    var isRunning: Bool { published.withLock { $0.state.isRunning } }
+
     /// The published state and its version, read together (for long-polls).
     var versionedState: (state: ExecutionState, version: UInt64) { published.withLock { ($0.state, $0.version) } }
 
