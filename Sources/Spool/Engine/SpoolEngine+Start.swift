@@ -80,6 +80,8 @@ extension SpoolEngine {
     /// claims the id for it (the new run is in the registry, invisible, its gate held by us).
     private func decideStart(_ request: StartWorkflowExecutionRequest, workflowKey: WorkflowKey) throws(SpoolError) -> StartDecision {
         let now = clock.now()
+        // Generated before the shard is locked: it reads the system's random source.
+        let runID = RunID.generate()
         return try registry.withShard(of: workflowKey) { shard throws(SpoolError) -> StartDecision in
             let previousRunID = shard.currentRuns[workflowKey]
             if let previousRunID,
@@ -111,7 +113,7 @@ extension SpoolEngine {
                                              "a run with this workflow id exists and the reuse policy rejects duplicates")
                 }
             }
-            let (handle, transition) = try makeRun(request, workflowKey: workflowKey, now: now, continuedFrom: nil)
+            let (handle, transition) = try makeRun(request, workflowKey: workflowKey, now: now, continuedFrom: nil, runID: runID)
             shard.runs[handle.key] = handle
             shard.currentRuns[workflowKey] = handle.key.runID
             return .start(handle, transition, previousRunID: previousRunID)

@@ -115,9 +115,8 @@ extension SpoolEngine {
             newRun = continued
         }
         // A continue-as-new closes this run and starts the next in the same append.
-        let runs = [(handle, transition)] + (newRun.map { [$0] } ?? [])
         do {
-            try await commit(runs)
+            if let newRun { try await commit([(handle, transition), newRun]) } else { try await commit(handle, transition) }
         } catch {
             if let newRun { unreserve(newRun.handle, previousRunID: handle.key.runID) }
             throw error
