@@ -173,12 +173,13 @@ struct BenchWorkflows: AsyncParsableCommand {
                         var histogram = Histogram<UInt64>(highestTrackableValue: 600_000_000_000, numberOfSignificantValueDigits: .three)
                         for index in stride(from: client, to: total, by: clientCount) {
                             let begin = monotonicNanoseconds()
-                            let request = StartWorkflowExecutionRequest(workflowID: "wf-\(index)", workflowType: "bench", taskQueue: "bench",
+                            let workflowID = "wf-\(index)"
+                            let request = StartWorkflowExecutionRequest(workflowID: workflowID, workflowType: "bench", taskQueue: "bench",
                                                                         input: [UInt8(truncatingIfNeeded: index)])
                             let run = eager ? try await pool[index % pool.count].startWorkflow(request)
                                             : try await engine.startWorkflowExecution(request)
                             let close = try await engine.getWorkflowExecutionHistory(
-                                execution: WorkflowExecution(workflowID: "wf-\(index)", runID: run.runID), waitNewEvent: true,
+                                execution: WorkflowExecution(workflowID: workflowID, runID: run.runID), waitNewEvent: true,
                                 historyEventFilterType: .closeEvent, timeout: .seconds(120))
                             guard close.history.first?.eventType == .workflowExecutionCompleted else {
                                 throw SpoolError(.invalidArgument, "the workflow did not complete within 120 s (close event: "
