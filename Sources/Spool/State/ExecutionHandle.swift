@@ -127,6 +127,7 @@ final class ExecutionHandle: Sendable {
             return published.nextWaiterID
         }
         if let deadline { deadlines.add(deadline, handle: self, waiterID: id) }
+        defer { if deadline != nil { deadlines.ended() } }
         await withTaskCancellationHandler {
             await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
                 let resumeNow = published.withLock { published -> Bool in
@@ -147,6 +148,9 @@ final class ExecutionHandle: Sendable {
             resolveWaiter(id)
         }
     }
+
+    /// Whether wait `id` has not ended yet.
+    func hasWaiter(_ id: UInt64) -> Bool { published.withLock { $0.waiters[id] != nil } }
 
     /// Ends a wait early (its deadline passed or its task was cancelled); does nothing when the
     /// wait already ended.

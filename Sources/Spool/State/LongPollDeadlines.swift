@@ -8,8 +8,11 @@ import HeapModule
 /// task, a dispatch timer set (waking libdispatch's manager thread) and a cancellation that
 /// resumed it once more, for nothing — a workflow client waiting for each close event paid it
 /// once per workflow. Here an ended wait leaves its entry in the heap; when the entry comes up,
-/// resolving a waiter that is gone does nothing. Deadlines follow the engine's clock, so a
-/// manual clock times long-polls out when it is advanced, as before.
+/// resolving a waiter that is gone does nothing. So that those entries do not pile up (a
+/// client waiting 120 s per workflow at 10,000 workflows/s would leave over a million), the heap
+/// drops every entry whose wait has ended once it holds more than four times the waits in
+/// progress (amortized O(1) per wait). Deadlines follow the engine's clock, so a manual clock
+/// times long-polls out when it is advanced, as before.
 final class LongPollDeadlines: Sendable {
     private struct Entry: Comparable, Sendable {
         var deadline: Timestamp
@@ -30,6 +33,8 @@ final class LongPollDeadlines: Sendable {
         var sleeper: Task<Void, Never>?
         /// Bumped when a sleeper is replaced: an old one that wakes anyway does nothing.
         var generation: UInt64 = 0
+        /// Waits that added a deadline and have not ended (``ended()``).
+        var live = 0
     }
 
     private let clock: EngineClock
@@ -38,8 +43,14 @@ final class LongPollDeadlines: Sendable {
     init(clock: EngineClock) { self.clock = clock }
 
     /// Resolves waiter `waiterID` of `handle` (``ExecutionHandle/resolveWaiter(_:)``) at `deadline`.
+    /// The waiter calls ``ended()`` when its wait ends, for whatever reason.
     func add(_ deadline: Timestamp, handle: ExecutionHandle, waiterID: UInt64) {
         state.withLock { state in
+            state.live += 1
+            if state.heap.count >= 1024 && state.heap.count > 4 * state.live {
+                // Lock order: this lock, then a handle's (a handle never calls in here under its own).
+                state.heap = Heap(state.heap.unordered.filter { $0.handle.hasWaiter($0.waiterID) })
+            }
             state.heap.insert(Entry(deadline: deadline, sequence: state.nextSequence, handle: handle, waiterID: waiterID))
             state.nextSequence &+= 1
             if let sleeping = state.sleeperDeadline, sleeping <= deadline { return }
@@ -51,6 +62,11 @@ final class LongPollDeadlines: Sendable {
             let generation = state.generation
             state.sleeper = Task { [self] in await self.sleep(until: deadline, generation: generation) }
         }
+    }
+
+    /// A wait that added a deadline ended (published, timed out or cancelled).
+    func ended() {
+        state.withLock { $0.live -= 1 }
     }
 
     private func sleep(until first: Timestamp, generation: UInt64) async {
