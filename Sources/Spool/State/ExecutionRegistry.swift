@@ -8,9 +8,20 @@ final class ExecutionRegistry: Sendable {
         var runs: [ExecutionKey: ExecutionHandle] = [:]
         /// The latest run of each workflow id (open or closed).
         var currentRuns: [WorkflowKey: String] = [:]
+        /// Set by `withShard` when a closed-run table is installed.
+        var closedRuns: ClosedRuns?
+
+        /// The run `key` names: in memory, or loaded from the closed-run table.
+        mutating func handle(_ key: ExecutionKey) -> ExecutionHandle? {
+            if let handle = runs[key] { return handle }
+            return closedRuns?.loadRun(key, into: &self)
+        }
     }
 
     private let shards: [Locked<Shard>]
+    /// The closed runs of the last checkpoint's closed-run table, looked up when a run or a
+    /// workflow id is not in a shard (ExecutionRegistry+ClosedRuns.swift).
+    let closedRuns = Locked<ClosedRuns?>(nil)
 
     init(shardCount: Int = 64) {
         shards = (0..<shardCount).map { _ in Locked(Shard()) }
@@ -23,8 +34,14 @@ final class ExecutionRegistry: Sendable {
     }
 
     /// Runs `body` with the shard that holds `key`'s runs locked. `body` must not suspend.
+    /// A workflow id whose current run is only in the closed-run table gets it loaded first.
     func withShard<Result, E: Error>(of key: WorkflowKey, _ body: (inout Shard) throws(E) -> sending Result) throws(E) -> sending Result {
-        try shard(key).withLock(body)
+        let closed = closedRuns.withLock { $0 }
+        return try shard(key).withLock { shard throws(E) -> sending Result in
+            if shard.closedRuns !== closed { shard.closedRuns = closed }
+            if let closed, shard.currentRuns[key] == nil { closed.loadCurrentRun(of: key, into: &shard) }
+            return try body(&shard)
+        }
     }
 
     /// The run `execution` names in `namespace` (its current run when the run id is empty).
@@ -33,12 +50,12 @@ final class ExecutionRegistry: Sendable {
         return withShard(of: workflowKey) { shard -> ExecutionHandle? in
             let runID = execution.runID.isEmpty ? shard.currentRuns[workflowKey] : execution.runID
             guard let runID else { return nil }
-            return shard.runs[ExecutionKey(namespace: namespace, workflowID: execution.workflowID, runID: runID)]
+            return shard.handle(ExecutionKey(namespace: namespace, workflowID: execution.workflowID, runID: runID))
         }
     }
 
     func handle(_ key: ExecutionKey) -> ExecutionHandle? {
-        withShard(of: key.workflowKey) { $0.runs[key] }
+        withShard(of: key.workflowKey) { $0.handle(key) }
     }
 
     /// Every run, in no particular order.
