@@ -78,6 +78,15 @@ extension CheckpointStore {
     /// Writes `bytes` to `name` in the data directory atomically: `name.tmp`, fsync, rename,
     /// directory fsync.
     func writeFile(_ bytes: [UInt8], name: String) throws(SpoolError) {
+        let result: Result<Void, SpoolError> = bytes.withUnsafeBytes { buffer in
+            do throws(SpoolError) { try writeFile(buffer, name: name); return .success(()) } catch { return .failure(error) }
+        }
+        try result.get()
+    }
+
+    /// Writes `bytes` to `name` in the data directory atomically: `name.tmp`, fsync, rename,
+    /// directory fsync.
+    func writeFile(_ bytes: UnsafeRawBufferPointer, name: String) throws(SpoolError) {
         let path = directory + "/" + name
         let temporary = path + ".tmp"
         do {
@@ -85,9 +94,7 @@ extension CheckpointStore {
             defer { syscalls.close(fd) }
             var done = 0
             while done < bytes.count {
-                let n = try bytes.withUnsafeBytes { buffer throws(SystemError) -> Int in
-                    try syscalls.pwrite(fd, UnsafeRawBufferPointer(rebasing: buffer[done...]), at: Int64(done))
-                }
+                let n = try syscalls.pwrite(fd, UnsafeRawBufferPointer(rebasing: bytes[done...]), at: Int64(done))
                 guard n > 0 else { throw SystemError(call: "pwrite", errno: EIO) }
                 done += n
             }
@@ -124,8 +131,8 @@ extension CheckpointStore {
         if !closed.isEmpty && closed.count >= mergeThreshold {
             let fresh = closed.map(ClosedRunTable.entry).sorted { ($0.workflowHash, $0.firstRecordOffset) < ($1.workflowHash, $1.firstRecordOffset) }
             let superseded = Set(fresh.map(\.firstRecordOffset))
-            var entries: [ClosedRunTable.Entry] = []
-            entries.reserveCapacity(fresh.count + (table?.count ?? 0))
+            var order: [ClosedRunTable.Source] = []
+            order.reserveCapacity(fresh.count + (table?.count ?? 0))
             var next = 0
             if let table {
                 for index in 0..<table.count {
@@ -133,23 +140,31 @@ extension CheckpointStore {
                     if superseded.contains(first) { continue }
                     if let retention, now >= table.closeTime(at: index).advanced(by: retention) { continue }
                     while next < fresh.count && (fresh[next].workflowHash, fresh[next].firstRecordOffset) < (hash, first) {
-                        entries.append(fresh[next])
+                        order.append(.fresh(next))
                         next += 1
                     }
-                    entries.append(table.entry(at: index))
+                    order.append(.kept(index))
                 }
             }
-            entries.append(contentsOf: fresh[next...])
-            let bytes = ClosedRunTable.encode(entries)
-            let checksum = bytes.suffix(4).reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+            while next < fresh.count {
+                order.append(.fresh(next))
+                next += 1
+            }
+            let buffer = ClosedRunTable.merge(order, old: table, fresh: fresh)
+            let checksum = buffer.loadUnaligned(fromByteOffset: buffer.count - 4, as: UInt32.self).littleEndian
             let digits = String(replayFrom)
             let name = ClosedRunTable.filePrefix + String(repeating: "0", count: max(0, 20 - digits.count)) + digits + "-" + String(checksum, radix: 16)
-            try writeFile(bytes, name: name)
-            let storage = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count, alignment: 8)
-            bytes.withUnsafeBytes { storage.copyMemory(from: $0) }
-            merged = try ClosedRunTable(name: name, taking: storage)
+            do {
+                try writeFile(UnsafeRawBufferPointer(buffer), name: name)
+            } catch {
+                buffer.deallocate()
+                throw error
+            }
+            let byteCount = buffer.count
+            // Checked as a reader checks it: a merge bug must not reach a reader.
+            merged = try ClosedRunTable(name: name, taking: buffer)
             checkpoint.runs = open
-            checkpoint.closedTable = .init(name: name, byteCount: bytes.count, checksum: checksum)
+            checkpoint.closedTable = .init(name: name, byteCount: byteCount, checksum: checksum)
         }
         try write(checkpoint.encoded())
         removeClosedRunTables(keeping: checkpoint.closedTable?.name)

@@ -24,7 +24,7 @@ final class ClosedRunTable {
     static let indexEntrySize = 32
     static let filePrefix = "closed-runs-"
 
-    /// One run of the table, as a merge copies it: its index fields and its encoded bytes.
+    /// A run to add to a table: its index fields and its encoded bytes.
     struct Entry {
         var workflowHash: UInt64
         var firstRecordOffset: UInt64
@@ -33,7 +33,7 @@ final class ClosedRunTable {
     }
 
     /// The file's bytes (owned; freed with the table).
-    private let storage: UnsafeMutableRawBufferPointer
+    let storage: UnsafeMutableRawBufferPointer
     let count: Int
     /// Size and CRC32C of the file, as the checkpoint records them.
     let byteCount: Int
@@ -88,7 +88,7 @@ final class ClosedRunTable {
         return hash
     }
 
-    private func field(_ index: Int, _ at: Int) -> UInt64 {
+    func field(_ index: Int, _ at: Int) -> UInt64 {
         storage.loadUnaligned(fromByteOffset: Self.headerSize + index * Self.indexEntrySize + at, as: UInt64.self).littleEndian
     }
 
@@ -101,11 +101,6 @@ final class ClosedRunTable {
         let position = Int(field(index, 24))
         let length = Int(storage.loadUnaligned(fromByteOffset: position, as: UInt32.self).littleEndian)
         return Array(storage[(position + 4)..<(position + 4 + length)])
-    }
-
-    func entry(at index: Int) -> Entry {
-        Entry(workflowHash: workflowHash(at: index), firstRecordOffset: firstRecordOffset(at: index),
-              closeTime: closeTime(at: index).nanosecondsSinceEpoch, data: data(at: index))
     }
 
     /// The run at `index`, decoded.
@@ -139,33 +134,63 @@ final class ClosedRunTable {
         return found
     }
 
-    /// The file's bytes for `entries`, which must be sorted by (workflow hash, first record offset).
-    static func encode(_ entries: [Entry]) -> [UInt8] {
-        let dataStart = headerSize + entries.count * indexEntrySize
+    /// Where a run of the merged table comes from.
+    enum Source {
+        case kept(Int)      // an index in the old table
+        case fresh(Int)     // an index in the new entries
+    }
+
+    /// A new table of the runs `order` names, in that order (sorted by workflow hash, first
+    /// record offset): kept runs are copied from `old` byte for byte, without decoding. Returns
+    /// the file's bytes in a buffer the caller owns.
+    static func merge(_ order: [Source], old: ClosedRunTable?, fresh: [Entry]) -> UnsafeMutableRawBufferPointer {
+        let dataStart = headerSize + order.count * indexEntrySize
         var size = dataStart + 4
-        for entry in entries { size += 4 + entry.data.count }
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(size)
-        bytes.append(contentsOf: magic)
-        bytes.append(version)
-        bytes.append(contentsOf: [0, 0, 0])
-        func append(_ value: UInt64) { withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) } }
-        append(UInt64(entries.count))
-        var position = UInt64(dataStart)
-        for entry in entries {
-            append(entry.workflowHash)
-            append(entry.firstRecordOffset)
-            append(UInt64(bitPattern: entry.closeTime))
-            append(position)
-            position += 4 + UInt64(entry.data.count)
+        for source in order {
+            switch source {
+            case .kept(let index): size += 4 + old!.dataLength(at: index)
+            case .fresh(let index): size += 4 + fresh[index].data.count
+            }
         }
-        for entry in entries {
-            withUnsafeBytes(of: UInt32(entry.data.count).littleEndian) { bytes.append(contentsOf: $0) }
-            bytes.append(contentsOf: entry.data)
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 8)
+        func store(_ value: UInt64, at offset: Int) { buffer.storeBytes(of: value.littleEndian, toByteOffset: offset, as: UInt64.self) }
+        for (index, byte) in magic.enumerated() { buffer[index] = byte }
+        buffer[4] = version
+        buffer[5] = 0; buffer[6] = 0; buffer[7] = 0
+        store(UInt64(order.count), at: 8)
+        var position = dataStart
+        for (slot, source) in order.enumerated() {
+            let base = headerSize + slot * indexEntrySize
+            let length: Int
+            switch source {
+            case .kept(let index):
+                let table = old!
+                store(table.workflowHash(at: index), at: base)
+                store(table.firstRecordOffset(at: index), at: base + 8)
+                store(UInt64(bitPattern: table.closeTime(at: index).nanosecondsSinceEpoch), at: base + 16)
+                length = table.dataLength(at: index)
+                let from = Int(table.field(index, 24)) + 4
+                UnsafeMutableRawBufferPointer(rebasing: buffer[(position + 4)..<(position + 4 + length)])
+                    .copyMemory(from: UnsafeRawBufferPointer(rebasing: table.storage[from..<(from + length)]))
+            case .fresh(let index):
+                let entry = fresh[index]
+                store(entry.workflowHash, at: base)
+                store(entry.firstRecordOffset, at: base + 8)
+                store(UInt64(bitPattern: entry.closeTime), at: base + 16)
+                length = entry.data.count
+                entry.data.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: buffer[(position + 4)..<(position + 4 + length)]).copyMemory(from: $0) }
+            }
+            store(UInt64(position), at: base + 24)
+            buffer.storeBytes(of: UInt32(length).littleEndian, toByteOffset: position, as: UInt32.self)
+            position += 4 + length
         }
-        let crc = CRC32C.checksum(bytes)
-        withUnsafeBytes(of: crc.littleEndian) { bytes.append(contentsOf: $0) }
-        return bytes
+        let crc = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: buffer[..<position]))
+        buffer.storeBytes(of: crc.littleEndian, toByteOffset: position, as: UInt32.self)
+        return buffer
+    }
+
+    func dataLength(at index: Int) -> Int {
+        Int(storage.loadUnaligned(fromByteOffset: Int(field(index, 24)), as: UInt32.self).littleEndian)
     }
 
     /// A closed run as a table entry.
