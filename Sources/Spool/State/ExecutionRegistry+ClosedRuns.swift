@@ -102,11 +102,6 @@ extension ExecutionRegistry {
         return inMemory + closed.states(namespace: namespace, excluding: Set(inMemory.map(\.key)))
     }
 
-    /// Installs a closed-run table: runs not in memory are looked up there from now on.
-    func install(_ closed: ClosedRuns?) {
-        closedRuns.withLock { $0 = closed }
-    }
-
     /// Takes closed runs that `closed` (just installed) holds out of memory; their handles stay
     /// valid for whoever holds them. A workflow id whose current run leaves gets it from the table.
     func evict(_ handles: [ExecutionHandle]) {
