@@ -25,6 +25,22 @@ extension CheckpointStore {
         guard size == reference.byteCount else {
             throw SpoolError(.corruptRecord, "the closed-run table \(reference.name) is \(size) bytes, not \(reference.byteCount)")
         }
+        if syscalls is SystemCalls, size > 0 {
+            // Mapped, not read: a read copies every byte into fresh anonymous pages, which took
+            // most of an open's time with a large table. The file is never written after its
+            // rename (a merge writes a new name), and it is checked in full here before use.
+            // (Test layers that model reads, such as fault injection, get the read path below.)
+            guard let base = mmap(nil, size, PROT_READ, MAP_SHARED, fd, 0), base != MAP_FAILED else {
+                throw SpoolError(.io, "cannot map the closed-run table \(path)", underlying: SystemError(call: "mmap", errno: errno, path: path))
+            }
+            madvise(base, size, MADV_SEQUENTIAL)
+            let table = try ClosedRunTable(name: reference.name, taking: UnsafeMutableRawBufferPointer(start: base, count: size), mapped: true)
+            madvise(base, size, MADV_RANDOM)
+            guard table.checksum == reference.checksum else {
+                throw SpoolError(.corruptRecord, "the closed-run table \(reference.name) is not the one the checkpoint names (CRC differs)")
+            }
+            return table
+        }
         let storage = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 8)
         var done = 0
         do {

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import SpoolLog
 
 /// The closed runs of a checkpoint, in one immutable file that opening loads without decoding a
@@ -32,23 +35,26 @@ final class ClosedRunTable {
         var data: [UInt8]
     }
 
-    /// The file's bytes (owned; freed with the table).
+    /// The file's bytes (owned; freed or unmapped with the table).
     let storage: UnsafeMutableRawBufferPointer
+    /// Whether `storage` is a read-only mapping of the file (else an allocation).
+    private let isMapped: Bool
     let count: Int
     /// Size and CRC32C of the file, as the checkpoint records them.
     let byteCount: Int
     let checksum: UInt32
     let name: String
 
-    /// Takes ownership of `storage` (allocated with `UnsafeMutableRawBufferPointer.allocate`) and
-    /// checks it: CRC, header, index order and bounds.
+    /// Takes ownership of `storage` (allocated with `UnsafeMutableRawBufferPointer.allocate`, or
+    /// when `mapped` a whole-file `mmap`) and checks it: CRC, header, index order and bounds.
     /// - Throws: ``SpoolError/Code/corruptRecord`` (the storage is freed).
-    init(name: String, taking storage: UnsafeMutableRawBufferPointer) throws(SpoolError) {
+    init(name: String, taking storage: UnsafeMutableRawBufferPointer, mapped: Bool = false) throws(SpoolError) {
         self.storage = storage
         self.name = name
+        isMapped = mapped
         byteCount = storage.count
         func fail(_ what: String) -> SpoolError {
-            storage.deallocate()
+            Self.release(storage, mapped: mapped)
             return SpoolError(.corruptRecord, "closed-run table \(name): \(what)")
         }
         guard storage.count >= Self.headerSize + 4 else { throw fail("\(storage.count) bytes is too short") }
@@ -78,7 +84,15 @@ final class ClosedRunTable {
         }
     }
 
-    deinit { storage.deallocate() }
+    deinit { Self.release(storage, mapped: isMapped) }
+
+    private static func release(_ storage: UnsafeMutableRawBufferPointer, mapped: Bool) {
+        if mapped {
+            if let base = storage.baseAddress { munmap(base, storage.count) }
+        } else {
+            storage.deallocate()
+        }
+    }
 
     static func workflowHash(_ key: WorkflowKey) -> UInt64 {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325

@@ -18,7 +18,7 @@ struct BenchReopen: AsyncParsableCommand {
             with its first workflow task pending), with interval durability; then closes the engine \
             cleanly (which writes a checkpoint). Each of --runs measurements opens the directory in a \
             fresh child process (so its memory is the open's alone): time of SpoolEngine.open, \
-            resident memory after it (VmRSS), runs and open runs restored, then close() (its time is \
+            resident memory after it (VmRSS, and RssAnon: what is not a mapped file), runs and open runs restored, then close() (its time is \
             reported too: a clean close writes a checkpoint). Medians are reported with the bytes of \
             the checkpoint files (everything in DIR but the history log). Baseline, in the same run: \
             a clean reopen of the history log alone (SpoolLog.Log.open), what storage costs before \
@@ -41,6 +41,9 @@ struct BenchReopen: AsyncParsableCommand {
     @Option(name: .long, help: "Concurrent clients while building.")
     var clients = 256
 
+    @Option(name: .long, help: "After the reopens: close this many more runs, then time the checkpoint that merges them into the closed-run table (0: skip). They stay in the store.")
+    var mergeRuns = 20_000
+
     @Flag(name: .long, help: "Print one JSON object.")
     var json = false
 
@@ -51,6 +54,7 @@ struct BenchReopen: AsyncParsableCommand {
         guard (0...100_000_000).contains(closed) else { throw ValidationError("--closed must be between 0 and 100000000 (got \(closed))") }
         guard (0...10_000_000).contains(openRuns) else { throw ValidationError("--open must be between 0 and 10000000 (got \(openRuns))") }
         guard (1...99).contains(runs) else { throw ValidationError("--runs must be between 1 and 99 (got \(runs))") }
+        guard mergeRuns >= 0 else { throw ValidationError("--merge-runs must be at least 0 (got \(mergeRuns))") }
         guard (1...100_000).contains(clients) else { throw ValidationError("--clients must be between 1 and 100000 (got \(clients))") }
         if let data, data.isEmpty { throw ValidationError("--data is empty") }
         if measureOnce && data == nil { throw ValidationError("--measure-once needs --data") }
@@ -97,14 +101,16 @@ struct BenchReopen: AsyncParsableCommand {
             try log.close()
             if !json {
                 print("  reopen \(round): \(format(m.openSeconds * 1000, decimals: 1)) ms, RSS \(format(Double(m.rssBytes) / 1e6, decimals: 1)) MB, "
-                      + "\(formatCount(Double(m.runs))) runs (\(formatCount(Double(m.openRuns))) open), "
+                      + "anonymous \(format(Double(m.anonymousBytes) / 1e6, decimals: 1)) MB, \(formatCount(Double(m.runs))) runs (\(formatCount(Double(m.openRuns))) open), "
                       + "\(m.recordsReplayed) records replayed, checkpoint \(m.usedCheckpoint ? "used" : "NOT used"); "
                       + "close \(format(m.closeSeconds * 1000, decimals: 1)) ms")
             }
         }
         let checkpointBytes = Self.checkpointBytes(directory)
+        let mergeSeconds = mergeRuns > 0 ? try await measureMerge(directory: directory) : nil
         let openMedian = median(measurements.map(\.openSeconds))
         let rssMedian = median(measurements.map { Double($0.rssBytes) })
+        let anonymousMedian = median(measurements.map { Double($0.anonymousBytes) })
         let closeMedian = median(measurements.map(\.closeSeconds))
         let logMedian = median(logOpen)
         let last = measurements[measurements.count - 1]
@@ -113,10 +119,11 @@ struct BenchReopen: AsyncParsableCommand {
                 ("benchmark", .string("reopen")), ("closedRuns", .integer(last.runs - last.openRuns)), ("openRuns", .integer(last.openRuns)),
                 ("built", .bool(built)), ("buildSeconds", .number(buildSeconds)), ("reopens", .integer(runs)),
                 ("loadAverage", .array(load.map { .number($0) })),
-                ("reopenMilliseconds", .number(openMedian * 1000)), ("rssBytes", .integer(Int(rssMedian))),
+                ("reopenMilliseconds", .number(openMedian * 1000)), ("rssBytes", .integer(Int(rssMedian))), ("rssAnonymousBytes", .integer(Int(anonymousMedian))),
                 ("closeMilliseconds", .number(closeMedian * 1000)), ("checkpointBytes", .integer(checkpointBytes)),
                 ("usedCheckpoint", .bool(last.usedCheckpoint)), ("recordsReplayed", .integer(last.recordsReplayed)),
                 ("baselineLogReopenMilliseconds", .number(logMedian * 1000)),
+                ("mergeRuns", .integer(mergeRuns)), ("mergeCheckpointMilliseconds", .number((mergeSeconds ?? .nan) * 1000)),
                 ("runs", .array(measurements.map { m in
                     JSON.object([("reopenMilliseconds", .number(m.openSeconds * 1000)), ("rssBytes", .integer(m.rssBytes)),
                                  ("closeMilliseconds", .number(m.closeSeconds * 1000))])
@@ -124,9 +131,14 @@ struct BenchReopen: AsyncParsableCommand {
             ]).text)
         } else {
             print("median: reopen \(format(openMedian * 1000, decimals: 1)) ms with \(formatCount(Double(last.runs - last.openRuns))) closed and "
-                  + "\(formatCount(Double(last.openRuns))) open runs; RSS after open \(format(rssMedian / 1e6, decimals: 1)) MB; "
+                  + "\(formatCount(Double(last.openRuns))) open runs; RSS after open \(format(rssMedian / 1e6, decimals: 1)) MB "
+                  + "(\(format(anonymousMedian / 1e6, decimals: 1)) MB anonymous); "
                   + "checkpoint files \(format(Double(checkpointBytes) / 1e6, decimals: 1)) MB; close \(format(closeMedian * 1000, decimals: 1)) ms")
             print("baseline: a clean reopen of the history log alone took \(format(logMedian * 1000, decimals: 1)) ms")
+            if let mergeSeconds {
+                print("then \(formatCount(Double(mergeRuns))) more runs closed and a checkpoint that merged them into the closed-run table: "
+                      + "\(format(mergeSeconds * 1000, decimals: 1)) ms (the store keeps them)")
+            }
         }
     }
 
@@ -180,6 +192,37 @@ struct BenchReopen: AsyncParsableCommand {
 
     // MARK: Measuring
 
+    /// Closes `mergeRuns` more runs (start + terminate) and times the checkpoint that merges them
+    /// (`closedRunTableMergeThreshold` = `mergeRuns`), in this process.
+    private func measureMerge(directory: String) async throws -> Double {
+        var configuration = SpoolEngineConfiguration()
+        configuration.log = LogConfiguration(durability: .interval(milliseconds: 10))
+        configuration.firesTimersAutomatically = false
+        configuration.checkpointEveryRecords = nil
+        configuration.closedRunTableMergeThreshold = mergeRuns
+        let engine = try SpoolEngine.open(directory: directory, configuration: configuration)
+        let first = (engine.recovery?.runs ?? 0)
+        let count = mergeRuns, clientCount = clients
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for client in 0..<clientCount {
+                group.addTask {
+                    for index in stride(from: client, to: count, by: clientCount) {
+                        let workflowID = "merge-\(first)-\(index)"
+                        let run = try await engine.startWorkflowExecution(
+                            StartWorkflowExecutionRequest(workflowID: workflowID, workflowType: "bench", taskQueue: "bench"))
+                        try await engine.terminateWorkflowExecution(execution: WorkflowExecution(workflowID: workflowID, runID: run.runID))
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let started = ContinuousClock.now
+        try await engine.checkpoint()
+        let seconds = (ContinuousClock.now - started).seconds
+        try await engine.close()
+        return seconds
+    }
+
     struct ReopenMeasurement {
         var openSeconds: Double
         var rssBytes: Int
@@ -188,9 +231,11 @@ struct BenchReopen: AsyncParsableCommand {
         var openRuns: Int
         var recordsReplayed: Int
         var usedCheckpoint: Bool
+        /// RssAnon: resident memory that is not a mapping of a file.
+        var anonymousBytes: Int
     }
 
-    /// In the child: open, measure, close; one line `open-ns rss-bytes close-ns runs open-runs replayed used`.
+    /// In the child: open, measure, close; one line `open-ns rss-bytes close-ns runs open-runs replayed used anon-bytes`.
     private func measureOneReopen(directory: String) async throws {
         var configuration = SpoolEngineConfiguration()
         configuration.log = LogConfiguration(durability: .interval(milliseconds: 10))
@@ -199,12 +244,13 @@ struct BenchReopen: AsyncParsableCommand {
         let engine = try SpoolEngine.open(directory: directory, configuration: configuration)
         let openNanoseconds = (ContinuousClock.now - started).nanoseconds
         let rss = Self.residentBytes()
+        let anonymous = Self.residentBytes("RssAnon:")
         let report = engine.recovery
         let closing = ContinuousClock.now
         try await engine.close()
         let closeNanoseconds = (ContinuousClock.now - closing).nanoseconds
         printLine("\(openNanoseconds) \(rss) \(closeNanoseconds) \(report?.runs ?? 0) \(report?.openRuns ?? 0) "
-                  + "\(report?.recordsReplayed ?? 0) \(report?.usedCheckpoint == true ? 1 : 0)")
+                  + "\(report?.recordsReplayed ?? 0) \(report?.usedCheckpoint == true ? 1 : 0) \(anonymous)")
     }
 
     /// Runs `--measure-once` in a child process and parses its line.
@@ -238,22 +284,23 @@ struct BenchReopen: AsyncParsableCommand {
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         let fields = String(decoding: output, as: UTF8.self).split(whereSeparator: { $0 == " " || $0 == "\n" }).compactMap { Int($0) }
-        guard fields.count == 7 else {
+        guard fields.count == 8 else {
             throw ValidationError("the measuring child failed (status \(status)); it printed: \(String(decoding: output, as: UTF8.self))")
         }
         return ReopenMeasurement(openSeconds: Double(fields[0]) / 1e9, rssBytes: fields[1], closeSeconds: Double(fields[2]) / 1e9,
-                                 runs: fields[3], openRuns: fields[4], recordsReplayed: fields[5], usedCheckpoint: fields[6] == 1)
+                                 runs: fields[3], openRuns: fields[4], recordsReplayed: fields[5], usedCheckpoint: fields[6] == 1,
+                                 anonymousBytes: fields[7])
     }
 
-    /// VmRSS of this process, from /proc/self/status.
-    static func residentBytes() -> Int {
+    /// VmRSS (or another field in kB) of this process, from /proc/self/status.
+    static func residentBytes(_ field: String = "VmRSS:") -> Int {
         let fd = open("/proc/self/status", O_RDONLY)
         guard fd >= 0 else { return 0 }
         defer { close(fd) }
         var bytes = [UInt8](repeating: 0, count: 8192)
         let n = read(fd, &bytes, bytes.count)
         guard n > 0 else { return 0 }
-        for line in String(decoding: bytes[0..<n], as: UTF8.self).split(separator: "\n") where line.hasPrefix("VmRSS:") {
+        for line in String(decoding: bytes[0..<n], as: UTF8.self).split(separator: "\n") where line.hasPrefix(field) {
             let kilobytes = line.split(separator: " ").compactMap { Int($0) }.first ?? 0
             return kilobytes * 1024
         }
