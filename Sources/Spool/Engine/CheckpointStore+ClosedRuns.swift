@@ -170,17 +170,14 @@ extension CheckpointStore {
             let checksum = buffer.loadUnaligned(fromByteOffset: buffer.count - 4, as: UInt32.self).littleEndian
             let digits = String(replayFrom)
             let name = ClosedRunTable.filePrefix + String(repeating: "0", count: max(0, 20 - digits.count)) + digits + "-" + String(checksum, radix: 16)
-            do {
-                try writeFile(UnsafeRawBufferPointer(buffer), name: name)
-            } catch {
-                buffer.deallocate()
-                throw error
-            }
-            let byteCount = buffer.count
-            // Checked as a reader checks it: a merge bug must not reach a reader.
-            merged = try ClosedRunTable(name: name, taking: buffer)
+            let reference = EngineCheckpoint.TableReference(name: name, byteCount: buffer.count, checksum: checksum)
+            defer { buffer.deallocate() }
+            try writeFile(UnsafeRawBufferPointer(buffer), name: name)
+            // Loaded back from the file as an open loads it (mapped, checked in full): what the
+            // engine looks runs up in is what is on disk, and the buffer's memory goes.
+            merged = try readTable(reference)
             checkpoint.runs = open
-            checkpoint.closedTable = .init(name: name, byteCount: byteCount, checksum: checksum)
+            checkpoint.closedTable = reference
         }
         try write(checkpoint.encoded())
         removeClosedRunTables(keeping: checkpoint.closedTable?.name)
