@@ -74,6 +74,16 @@ import Testing
                  h.engine.listWorkflowExecutions(status: .running)] == lists)
         // The current run of a workflow id with three closed runs is its newest.
         #expect(try h.describe(WorkflowExecution(workflowID: "again")).executionInfo.execution == currentAgain)
+        // History pages and the close-event filter of a run read from the table.
+        let doneRun = try #require(before.values.first { $0.0.executionInfo.execution.workflowID == "done-0" })
+        let first = try await h.engine.getWorkflowExecutionHistory(execution: doneRun.0.executionInfo.execution, maximumPageSize: 2)
+        #expect(first.history == Array(doneRun.1.prefix(2)) && first.nextPageToken != nil)
+        let rest = try await h.engine.getWorkflowExecutionHistory(execution: doneRun.0.executionInfo.execution, maximumPageSize: 2,
+                                                                  nextPageToken: first.nextPageToken)
+        #expect(rest.history == Array(doneRun.1.dropFirst(2).prefix(2)))
+        let close = try await h.engine.getWorkflowExecutionHistory(execution: WorkflowExecution(workflowID: "completed"),
+                                                                   historyEventFilterType: .closeEvent)
+        #expect(close.history.map(\.eventType) == [.workflowExecutionCompleted])
         // Id policies see the closed runs in the table.
         await #expect(throws: SpoolError.self) { try await h.start("done-1", reuse: .rejectDuplicate) }
         await #expect(throws: SpoolError.self) { try await h.start("completed", reuse: .allowDuplicateFailedOnly) }
