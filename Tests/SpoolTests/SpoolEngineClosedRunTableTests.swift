@@ -138,6 +138,43 @@ import Testing
         await #expect(throws: SpoolError.self) { try await h.start("again", reuse: .rejectDuplicate) }
     }
 
+    @Test func mergesDuringStartsAndTerminationsMissNothing() async throws {
+        let h = try EngineHarness(durability: .sync)
+        await h.engine.abandon()
+        try reopen(h, mergeThreshold: 4)
+        let engine = h.engine
+        let lastRuns = try await withThrowingTaskGroup(of: (String, String)?.self) { group in
+            for index in 0..<12 {
+                group.addTask {
+                    var last = ""
+                    for _ in 0..<5 {
+                        // Each start's id-reuse check may find the previous run in memory or in a table.
+                        let run = try await engine.startWorkflowExecution(.init(workflowID: "w\(index)", workflowType: "t", taskQueue: "q",
+                                                                                workflowIDReusePolicy: .allowDuplicate))
+                        try await engine.terminateWorkflowExecution(execution: WorkflowExecution(workflowID: "w\(index)", runID: run.runID))
+                        last = run.runID
+                    }
+                    return ("w\(index)", last)
+                }
+            }
+            group.addTask {
+                for _ in 0..<6 { try await engine.checkpoint() }
+                return nil
+            }
+            var lastRuns: [String: String] = [:]
+            for try await pair in group { if let (id, run) = pair { lastRuns[id] = run } }
+            return lastRuns
+        }
+        #expect(closedRunTables(h).count == 1)
+        let before = try await h.snapshot()
+        #expect(before.count == 60)
+        for (id, run) in lastRuns { #expect(try h.describe(WorkflowExecution(workflowID: id)).executionInfo.execution.runID == run) }
+        await h.engine.abandon()
+        try reopen(h, mergeThreshold: 4)
+        expectSameState(before, try await h.snapshot())
+        for (id, run) in lastRuns { #expect(try h.describe(WorkflowExecution(workflowID: id)).executionInfo.execution.runID == run) }
+    }
+
     @Test func aPowerCutWhileTheFilesAreWrittenLosesNothing() async throws {
         let h = try EngineHarness(durability: .sync)
         await h.engine.abandon()

@@ -102,8 +102,9 @@ extension ExecutionRegistry {
         return inMemory + closed.states(namespace: namespace, excluding: Set(inMemory.map(\.key)))
     }
 
-    /// Takes closed runs that `closed` (just installed) holds out of memory; their handles stay
-    /// valid for whoever holds them. A workflow id whose current run leaves gets it from the table.
+    /// Takes closed runs that the just-installed closed-run table holds out of memory; their
+    /// handles stay valid for whoever holds them. A workflow id whose current run leaves gets it
+    /// back from the table on its next lookup.
     func evict(_ handles: [ExecutionHandle]) {
         for handle in handles {
             let key = handle.key
