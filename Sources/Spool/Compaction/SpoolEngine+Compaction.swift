@@ -37,7 +37,8 @@ extension SpoolEngine {
     /// open from it gives the same runs. Without a checkpoint, full replay sees whole runs only,
     /// except the closing changes of an expired run in a record it shares with the run that
     /// continued it, which replay skips (``TransitionRecord/RunChanges/closesItsRun``). The
-    /// checkpoint is a single file replaced atomically: there are no superseded checkpoints to drop.
+    /// checkpoint (with its closed-run table, when the kept closed runs reach
+    /// `closedRunTableMergeThreshold`) is replaced atomically; superseded tables are removed after it.
     ///
     /// Only sealed segments are rewritten; the active segment is left as it is. The engine must
     /// not be running (the log's lock refuses).
@@ -55,14 +56,14 @@ extension SpoolEngine {
                                       dryRun: Bool = false, progress: CompactionProgress? = nil) throws(SpoolError) -> HistoryCompactionSummary {
         let logDirectory = directory + "/history"
         let store = CheckpointStore(directory: directory, syscalls: configuration.log.syscalls)
-        let checkpointBytes = try store.read()
+        let checkpoint = try store.readCheckpointWithEveryRun()
         let now = configuration.clock.now()
         if dryRun {
             do {
                 let offline = try OfflineLog.open(directory: logDirectory)
                 defer { offline.close() }
                 let source = try LogRecordSource(offline: offline)
-                let plan = try HistoryCompactionPlan(source, checkpointBytes: checkpointBytes, retention: configuration.closedRunRetention, now: now)
+                let plan = try HistoryCompactionPlan(source, checkpoint: checkpoint, retention: configuration.closedRunRetention, now: now)
                 let summary = try source.estimateCompaction(segmentBytes: configuration.log.segmentBytes) { plan.live.contains($0) }
                 return HistoryCompactionSummary(log: summary, runsKept: plan.kept.count, runsDropped: plan.dropped)
             } catch {
@@ -75,9 +76,12 @@ extension SpoolEngine {
         }
         do {
             let source = LogRecordSource(log: log)
-            let plan = try HistoryCompactionPlan(source, checkpointBytes: checkpointBytes,
+            let plan = try HistoryCompactionPlan(source, checkpoint: checkpoint,
                                                  retention: configuration.closedRunRetention, now: now)
-            try store.write(EngineCheckpoint(replayFrom: log.endOffset, runs: plan.kept).encoded())
+            _ = try store.writeCheckpoint(replayFrom: log.endOffset, open: plan.kept.filter(\.state.isRunning),
+                                          closed: plan.kept.filter { !$0.state.isRunning }, table: nil,
+                                          mergeThreshold: configuration.closedRunTableMergeThreshold,
+                                          retention: configuration.closedRunRetention, now: now)
             let summary = try log.compact(keeping: source.reporting(progress) { plan.live.contains($0) })
             try log.close()
             return HistoryCompactionSummary(log: summary, runsKept: plan.kept.count, runsDropped: plan.dropped)
@@ -94,12 +98,12 @@ extension SpoolEngine {
     /// - Throws: as ``compactHistory(directory:configuration:dryRun:progress:)``.
     public static func liveHistoryBytes(directory: String, configuration: SpoolEngineConfiguration = SpoolEngineConfiguration()) throws(SpoolError) -> Int {
         let logDirectory = directory + "/history"
-        let checkpointBytes = try CheckpointStore(directory: directory, syscalls: configuration.log.syscalls).read()
+        let checkpoint = try CheckpointStore(directory: directory, syscalls: configuration.log.syscalls).readCheckpointWithEveryRun()
         do {
             let offline = try OfflineLog.open(directory: logDirectory)
             defer { offline.close() }
             let source = try LogRecordSource(offline: offline)
-            let plan = try HistoryCompactionPlan(source, checkpointBytes: checkpointBytes, retention: configuration.closedRunRetention,
+            let plan = try HistoryCompactionPlan(source, checkpoint: checkpoint, retention: configuration.closedRunRetention,
                                                  now: configuration.clock.now())
             return try source.liveBytes { plan.live.contains($0) }
         } catch {
@@ -121,14 +125,13 @@ struct HistoryCompactionPlan {
     var dropped = 0
     var live: LiveOffsets
 
-    init(_ source: LogRecordSource, checkpointBytes: [UInt8]?, retention: Duration?, now: Timestamp) throws {
+    init(_ source: LogRecordSource, checkpoint: EngineCheckpoint?, retention: Duration?, now: Timestamp) throws {
         // Runs in an array, updated in place (a run's state holds many references: copying it
         // through a dictionary and a sort cost more than decoding the checkpoint).
         var runs: [EngineCheckpoint.Run] = []
         var replayFrom = source.startOffset
         // The checkpoint when it fits the log (as `loadCheckpoint`); otherwise the whole log.
-        if let bytes = checkpointBytes, let checkpoint = try? EngineCheckpoint.decode(bytes),
-           checkpoint.replayFrom >= source.startOffset, checkpoint.replayFrom <= source.endOffset,
+        if let checkpoint, checkpoint.replayFrom >= source.startOffset, checkpoint.replayFrom <= source.endOffset,
            checkpoint.runs.allSatisfy({ ($0.recordOffsets.last ?? 0) < source.endOffset }) {
             runs = checkpoint.runs
             replayFrom = checkpoint.replayFrom

@@ -6,10 +6,15 @@ import SpoolLog
 /// A snapshot of every run's state and of where its records are in the log, taken so that
 /// opening replays only the log after it (`DIR/checkpoint`).
 ///
-/// Layout (version 1): `"SPEC"`, version u8, replay-from offset varint, run count varint; per
+/// Layout (version 2): `"SPEC"`, version u8, replay-from offset varint, the closed-run table it
+/// names (presence byte; file name, byte count varint, CRC32C varint), run count varint; per
 /// run its ``ExecutionState`` (see ExecutionState+Codec) and its record offsets (count, then
-/// deltas); then a CRC32C (little endian) of everything before it. It is written to
-/// `checkpoint.tmp`, fsynced, renamed over `checkpoint`, and the directory fsynced.
+/// deltas); then a CRC32C (little endian) of everything before it. The runs are the open runs
+/// and the runs closed since the table was written; the table (``ClosedRunTable``) holds the
+/// other closed runs, loaded without being decoded. Version 1 is the same without the table
+/// field (every run in this file); it is still read. The file is written to `checkpoint.tmp`,
+/// fsynced, renamed over `checkpoint`, and the directory fsynced; a table it names is written
+/// the same way before it.
 ///
 /// Consistency without stopping the world: the replay-from offset is read *before* the runs
 /// are visited, and each run is read under its gate (so no transition of it is half-published).
@@ -19,31 +24,61 @@ import SpoolLog
 struct EngineCheckpoint: Equatable {
     static let fileName = "checkpoint"
     static let magic: [UInt8] = Array("SPEC".utf8)
-    static let version: UInt8 = 1
+    static let version: UInt8 = 2
 
     struct Run: Equatable {
         var state: ExecutionState
         var recordOffsets: [UInt64]
+
+        func encode(into w: inout BinaryWriter) {
+            state.encode(into: &w)
+            w.count(recordOffsets.count)
+            var previous: UInt64 = 0
+            for offset in recordOffsets {
+                w.unsigned(offset &- previous)
+                previous = offset
+            }
+        }
+
+        static func decode(from r: inout BinaryReader) throws(SpoolError) -> Run {
+            let state = try ExecutionState.decode(from: &r)
+            var offsets: [UInt64] = []
+            var previous: UInt64 = 0
+            for _ in 0..<(try r.count()) {
+                let (offset, overflow) = previous.addingReportingOverflow(try r.unsigned())
+                guard !overflow else { throw r.corrupt("a record offset overflows") }
+                offsets.append(offset)
+                previous = offset
+            }
+            guard !offsets.isEmpty else { throw r.corrupt("run \(state.key) has no records") }
+            return Run(state: state, recordOffsets: offsets)
+        }
+    }
+
+    /// The closed-run table a checkpoint names: its file (in the data directory), size and CRC32C.
+    struct TableReference: Equatable {
+        var name: String
+        var byteCount: Int
+        var checksum: UInt32
     }
 
     var replayFrom: UInt64
+    /// Open runs and runs closed since `closedTable` was written (with no table: every run).
     var runs: [Run]
+    var closedTable: TableReference? = nil
 
     func encoded() -> [UInt8] {
         var w = BinaryWriter(capacity: 64 + runs.count * 128)
         for byte in Self.magic { w.byte(byte) }
         w.byte(Self.version)
         w.unsigned(replayFrom)
-        w.count(runs.count)
-        for run in runs {
-            run.state.encode(into: &w)
-            w.count(run.recordOffsets.count)
-            var previous: UInt64 = 0
-            for offset in run.recordOffsets {
-                w.unsigned(offset &- previous)
-                previous = offset
-            }
+        w.optional(closedTable) { w, table in
+            w.string(table.name)
+            w.count(table.byteCount)
+            w.unsigned(UInt64(table.checksum))
         }
+        w.count(runs.count)
+        for run in runs { run.encode(into: &w) }
         var bytes = w.bytes
         let crc = CRC32C.checksum(bytes)
         withUnsafeBytes(of: crc.littleEndian) { bytes.append(contentsOf: $0) }
@@ -58,24 +93,23 @@ struct EngineCheckpoint: Equatable {
         var r = BinaryReader(body, context: "checkpoint")
         for byte in Self.magic where try r.byte() != byte { throw r.corrupt("not a Spool engine checkpoint") }
         let version = try r.byte()
-        guard version == Self.version else { throw r.corrupt("checkpoint version \(version) is not one this build reads") }
+        guard version == 1 || version == 2 else { throw r.corrupt("checkpoint version \(version) is not one this build reads") }
         let replayFrom = try r.unsigned()
-        var runs: [Run] = []
-        for _ in 0..<(try r.count()) {
-            let state = try ExecutionState.decode(from: &r)
-            var offsets: [UInt64] = []
-            var previous: UInt64 = 0
-            for _ in 0..<(try r.count()) {
-                let (offset, overflow) = previous.addingReportingOverflow(try r.unsigned())
-                guard !overflow else { throw r.corrupt("a record offset overflows") }
-                offsets.append(offset)
-                previous = offset
+        var table: TableReference?
+        if version >= 2 {
+            table = try r.optional { r throws(SpoolError) in
+                let name = try r.string()
+                guard name.hasPrefix(ClosedRunTable.filePrefix), !name.contains("/") else { throw r.corrupt("bad closed-run table name") }
+                let byteCount = try r.unsigned()
+                let checksum = try r.unsigned()
+                guard byteCount <= UInt64(Int.max), let crc = UInt32(exactly: checksum) else { throw r.corrupt("bad closed-run table fields") }
+                return TableReference(name: name, byteCount: Int(byteCount), checksum: crc)
             }
-            guard !offsets.isEmpty else { throw r.corrupt("run \(state.key) has no records") }
-            runs.append(Run(state: state, recordOffsets: offsets))
         }
+        var runs: [Run] = []
+        for _ in 0..<(try r.count()) { runs.append(try Run.decode(from: &r)) }
         guard r.isAtEnd else { throw r.corrupt("bytes left after the last run") }
-        return EngineCheckpoint(replayFrom: replayFrom, runs: runs)
+        return EngineCheckpoint(replayFrom: replayFrom, runs: runs, closedTable: table)
     }
 }
 

@@ -90,12 +90,11 @@ extension SpoolEngine {
     }
 
     /// Lists the runs of a namespace, optionally only those with `status` and of `workflowType`,
-    /// newest start first. Cost: a scan of every run the engine holds.
+    /// newest start first. Cost: a scan of every run the engine holds,
+    /// decoding the closed runs of its closed-run table (those not in memory).
     public func listWorkflowExecutions(namespace: String = defaultNamespace, status: WorkflowExecutionStatus? = nil,
                                        workflowType: String? = nil) -> [WorkflowExecutionInfo] {
-        registry.allHandles()
-            .filter { $0.key.namespace == namespace && $0.isVisible }
-            .map(\.state)
+        registry.allStates(namespace: namespace)
             .filter { state in
                 (status.map { state.status == $0 } ?? true) && (workflowType.map { state.workflowType == $0 } ?? true)
             }

@@ -7,11 +7,13 @@ public struct EngineRecoveryReport: Hashable, Sendable {
     public var usedCheckpoint: Bool
     /// Why a checkpoint file was ignored (unreadable, damaged, not matching the log), if one was.
     public var ignoredCheckpoint: String?
-    /// Runs restored from the checkpoint.
+    /// Runs restored from the checkpoint: those in its file and those in its closed-run table.
     public var runsFromCheckpoint: Int
     /// Log records decoded (those after the checkpoint, or all of them without one).
     public var recordsReplayed: Int
-    /// Runs in the registry after open.
+    /// Runs known after open: in memory, plus the closed runs of the checkpoint's closed-run
+    /// table (not decoded; those whose retention has ended are counted until the next merge
+    /// leaves them out).
     public var runs: Int
     /// Open runs among them.
     public var openRuns: Int
@@ -29,11 +31,14 @@ extension SpoolEngine {
                                           recordsReplayed: 0, runs: 0, openRuns: 0)
         var runs: [ExecutionKey: EngineCheckpoint.Run] = [:]
         var replayFrom = log.startOffset
-        if let checkpoint = try loadCheckpoint(&report) {
+        // Closed runs of the checkpoint's table stay encoded; the registry loads them when asked.
+        var closedRuns: ClosedRuns?
+        if let (checkpoint, table) = try loadCheckpoint(&report) {
             for run in checkpoint.runs { runs[run.state.key] = run }
             replayFrom = checkpoint.replayFrom
             report.usedCheckpoint = true
-            report.runsFromCheckpoint = runs.count
+            report.runsFromCheckpoint = runs.count + (table?.count ?? 0)
+            closedRuns = table.map { ClosedRuns(table: $0, retention: configuration.closedRunRetention, clock: clock, timers: timers, logger: logger) }
         }
         var reader = log.reader(from: replayFrom)
         while true {
@@ -48,7 +53,11 @@ extension SpoolEngine {
             let record = try TransitionRecord.decode(entry.payload, context: "history log record at offset \(entry.offset)")
             for change in record.runs {
                 var run: EngineCheckpoint.Run
-                if let existing = runs[change.key] {
+                var existing = runs[change.key]
+                if existing == nil, let closedRuns {
+                    existing = try closedRuns.table.runs(of: change.key.workflowKey).first { $0.run.state.key == change.key }?.run
+                }
+                if let existing {
                     // Already in the checkpoint's state of this run.
                     if let last = existing.recordOffsets.last, last >= entry.offset { continue }
                     run = existing
@@ -75,7 +84,8 @@ extension SpoolEngine {
                 runs[change.key] = run
             }
         }
-        // A workflow id's current run is its newest: the one whose first record is last.
+        // A workflow id's current run is its newest: the one whose first record is last (in
+        // memory or in the closed-run table).
         let now = clock.now()
         for run in runs.values.sorted(by: { ($0.recordOffsets.first ?? 0) < ($1.recordOffsets.first ?? 0) }) {
             let key = run.state.key
@@ -90,9 +100,10 @@ extension SpoolEngine {
                 timers.schedule(.retention, for: key, at: closed.advanced(by: retention))
             }
             let handle = ExecutionHandle(state: run.state, creating: false, recordOffsets: run.recordOffsets)
+            let newerOnDisk = closedRuns?.newestFirstRecordOffset(of: key.workflowKey).map { $0 > (run.recordOffsets.first ?? 0) } ?? false
             registry.withShard(of: key.workflowKey) { shard in
                 shard.runs[key] = handle
-                shard.currentRuns[key.workflowKey] = key.runID
+                if !newerOnDisk { shard.currentRuns[key.workflowKey] = key.runID }
             }
             report.runs += 1
             if run.state.isRunning {
@@ -100,22 +111,31 @@ extension SpoolEngine {
                 restoreEffects(of: run.state)
             }
         }
+        if let closedRuns {
+            registry.install(closedRuns)
+            report.runs += closedRuns.table.count
+        }
         return report
     }
 
-    /// The checkpoint, if there is a valid one that fits this log. A damaged or foreign one is
-    /// ignored (the whole log is replayed instead, which gives the same state) and reported.
-    private func loadCheckpoint(_ report: inout EngineRecoveryReport) throws(SpoolError) -> EngineCheckpoint? {
-        guard let bytes = try checkpointStore.read() else { return nil }
+    /// The checkpoint and its closed-run table, if there is a valid one that fits this log. A
+    /// damaged or foreign one (either file) is ignored (the whole log is replayed instead, which
+    /// gives the same state) and reported.
+    private func loadCheckpoint(_ report: inout EngineRecoveryReport) throws(SpoolError) -> (EngineCheckpoint, ClosedRunTable?)? {
         do throws(SpoolError) {
-            let checkpoint = try EngineCheckpoint.decode(bytes)
-            guard checkpoint.replayFrom >= log.startOffset, checkpoint.replayFrom <= log.endOffset,
+            guard let (checkpoint, table) = try checkpointStore.readCheckpoint() else { return nil }
+            let tableFits = table.map { table in (0..<table.count).allSatisfy { table.firstRecordOffset(at: $0) < log.endOffset } } ?? true
+            guard checkpoint.replayFrom >= log.startOffset, checkpoint.replayFrom <= log.endOffset, tableFits,
                   checkpoint.runs.allSatisfy({ ($0.recordOffsets.last ?? 0) < log.endOffset }) else {
                 throw SpoolError(.corruptRecord, "it names log offsets the log does not hold (log \(log.startOffset)..<\(log.endOffset), "
                                  + "replay from \(checkpoint.replayFrom))")
             }
-            return checkpoint
+            return (checkpoint, table)
         } catch {
+            if error.code == .io, (try? checkpointStore.read()) == nil {
+                // The checkpoint file itself cannot be read: as before, that is an error of the open.
+                throw error
+            }
             report.ignoredCheckpoint = error.message
             logger.warning("ignoring the engine checkpoint; replaying the whole log",
                            metadata: ["path": "\(checkpointStore.path)", "reason": "\(error.message)"])
@@ -154,14 +174,15 @@ extension SpoolEngine {
         }
     }
 
-    /// Writes a checkpoint of every run, so that the next open replays only the log after it.
-    /// Transitions go on meanwhile (each run is read under its gate, one at a time). The engine
-    /// does this on ``close()`` and after every
-    /// ``SpoolEngineConfiguration/checkpointEveryRecords`` appends.
+    /// Writes a checkpoint, so that the next open replays only the log after it. Transitions go
+    /// on meanwhile (each run in memory is read under its gate, one at a time). The engine does
+    /// this on ``close()`` and after every ``SpoolEngineConfiguration/checkpointEveryRecords`` appends.
     ///
-    /// Cost: the encoded state of every run (a closed run is its summary and record offsets),
-    /// written and fsynced once.
-    /// - Throws: ``SpoolError/Code/io`` when the file cannot be written; ``SpoolError/Code/storage``
+    /// Cost: the encoded state of every open run and of the runs closed since the last closed-run
+    /// table, written and fsynced once. When those closed runs reach
+    /// ``SpoolEngineConfiguration/closedRunTableMergeThreshold`` they are merged with the table
+    /// into a new one (a sequential rewrite of every closed run) and leave memory.
+    /// - Throws: ``SpoolError/Code/io`` when a file cannot be written; ``SpoolError/Code/storage``
     ///   when the log cannot be flushed.
     public func checkpoint() async throws(SpoolError) {
         await checkpointGate.lock()
@@ -170,12 +191,24 @@ extension SpoolEngine {
         defer { metrics.checkpointLatency.recordNanoseconds((ContinuousClock.now - started).nanoseconds) }
         // Read before visiting the runs: every record below it is reflected in the runs visited.
         let replayFrom = log.endOffset
-        var runs: [EngineCheckpoint.Run] = []
+        let closedRuns = registry.closedRuns.withLock { $0 }
+        var open: [EngineCheckpoint.Run] = []
+        var closed: [EngineCheckpoint.Run] = []
+        var closedHandles: [ExecutionHandle] = []
         for handle in registry.allHandles() {
             await handle.gate.lock()
             if !handle.isRemoved && handle.isVisible {
                 let offsets = handle.historyOrOffsets.offsets
-                if !offsets.isEmpty { runs.append(EngineCheckpoint.Run(state: handle.state, recordOffsets: offsets)) }
+                let state = handle.state
+                if let first = offsets.first {
+                    if state.isRunning {
+                        open.append(EngineCheckpoint.Run(state: state, recordOffsets: offsets))
+                    } else if closedRuns?.contains(state.key.workflowKey, firstRecordOffset: first) != true {
+                        // Closed since the table was written (one loaded from the table is in it already).
+                        closed.append(EngineCheckpoint.Run(state: state, recordOffsets: offsets))
+                        closedHandles.append(handle)
+                    }
+                }
             }
             handle.gate.unlock()
         }
@@ -185,7 +218,15 @@ extension SpoolEngine {
         } catch {
             throw SpoolError(.storage, "the history log could not be flushed for a checkpoint", underlying: error as? LogError)
         }
-        try checkpointStore.write(EngineCheckpoint(replayFrom: replayFrom, runs: runs).encoded())
+        let merged = try checkpointStore.writeCheckpoint(
+            replayFrom: replayFrom, open: open, closed: closed, table: closedRuns?.table,
+            mergeThreshold: configuration.closedRunTableMergeThreshold, retention: configuration.closedRunRetention, now: clock.now())
+        if let merged {
+            // The merged runs are on disk in the new table: look them up there, drop them from memory.
+            let installed = ClosedRuns(table: merged, retention: configuration.closedRunRetention, clock: clock, timers: timers, logger: logger)
+            registry.install(installed)
+            registry.evict(closedHandles)
+        }
         appendsSinceCheckpoint.store(0, ordering: .relaxed)
     }
 }

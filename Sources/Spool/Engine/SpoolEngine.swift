@@ -62,8 +62,10 @@ public final class SpoolEngine: Sendable {
     /// and buffered events, puts pending tasks back on their queues, and re-arms every timer
     /// (one whose time passed while the process was down fires at once).
     ///
-    /// Cost: proportional to the log's size (every record is decoded once); checkpoints that
-    /// bound it are not implemented yet.
+    /// Cost: with a checkpoint (written on ``close()`` and periodically), decoding its open runs
+    /// and the runs closed since its closed-run table was written, reading and checksumming that
+    /// table without decoding a run, and replaying the log after the checkpoint; without one, or
+    /// when it is damaged, every record of the log is decoded once.
     /// - Throws: ``SpoolError/Code/io`` when the directory cannot be created, ``SpoolError/Code/storage``
     ///   when the log cannot be opened (another process holds it: the underlying `LogError` says so),
     ///   ``SpoolError/Code/corruptRecord`` when a record cannot be decoded or does not fit its run.

@@ -26,6 +26,11 @@ public struct SpoolEngineConfiguration: Sendable {
     /// A checkpoint is written after this many appends (and on ``SpoolEngine/close()``), so an
     /// open after a crash replays at most about this many records. Nil: only on close.
     public var checkpointEveryRecords: Int? = 100_000
+    /// How many runs closed since the last closed-run table a checkpoint keeps in its own file
+    /// (decoded at every open) before it merges them into a new table (loaded at open without
+    /// decoding a run; the merge rewrites the table, a sequential copy of every closed run).
+    /// Lower: faster opens, more merge writes. Default 20,000.
+    public var closedRunTableMergeThreshold = 20_000
     /// Where the engine reports what it cannot return to a caller (a timer whose transition failed).
     public var logger = Logger(label: "spool.engine")
 

@@ -1,0 +1,186 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import SpoolLog
+
+extension CheckpointStore {
+    /// Loads the closed-run table `reference` names and checks it: its size and CRC must be the
+    /// ones the checkpoint recorded, and its own CRC must match.
+    /// - Throws: ``SpoolError/Code/corruptRecord`` when it is missing, of another size, or damaged;
+    ///   ``SpoolError/Code/io`` when it cannot be read.
+    func readTable(_ reference: EngineCheckpoint.TableReference) throws(SpoolError) -> ClosedRunTable {
+        let path = directory + "/" + reference.name
+        let fd: Int32
+        do {
+            fd = try syscalls.open(path, flags: O_RDONLY | O_CLOEXEC, mode: 0)
+        } catch {
+            if error.errno == ENOENT { throw SpoolError(.corruptRecord, "the closed-run table \(reference.name) it names is missing") }
+            throw SpoolError(.io, "cannot open the closed-run table \(path)", underlying: error)
+        }
+        defer { syscalls.close(fd) }
+        let size: Int
+        do { size = Int(try syscalls.fileSize(fd)) } catch {
+            throw SpoolError(.io, "cannot read the closed-run table \(path)", underlying: error)
+        }
+        guard size == reference.byteCount else {
+            throw SpoolError(.corruptRecord, "the closed-run table \(reference.name) is \(size) bytes, not \(reference.byteCount)")
+        }
+        if syscalls is SystemCalls, size > 0 {
+            // Mapped, not read: a read copies every byte into fresh anonymous pages, which took
+            // most of an open's time with a large table. The file is never written after its
+            // rename (a merge writes a new name), and it is checked in full here before use.
+            // (Test layers that model reads, such as fault injection, get the read path below.)
+            guard let base = mmap(nil, size, PROT_READ, MAP_SHARED, fd, 0), base != MAP_FAILED else {
+                throw SpoolError(.io, "cannot map the closed-run table \(path)", underlying: SystemError(call: "mmap", errno: errno, path: path))
+            }
+            madvise(base, size, MADV_SEQUENTIAL)
+            let table = try ClosedRunTable(name: reference.name, taking: UnsafeMutableRawBufferPointer(start: base, count: size), mapped: true)
+            madvise(base, size, MADV_RANDOM)
+            guard table.checksum == reference.checksum else {
+                throw SpoolError(.corruptRecord, "the closed-run table \(reference.name) is not the one the checkpoint names (CRC differs)")
+            }
+            return table
+        }
+        let storage = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 8)
+        var done = 0
+        do {
+            while done < size {
+                let n = try syscalls.pread(fd, into: UnsafeMutableRawBufferPointer(rebasing: storage[done...]), at: Int64(done))
+                if n == 0 { break }
+                done += n
+            }
+        } catch {
+            storage.deallocate()
+            throw SpoolError(.io, "cannot read the closed-run table \(path)", underlying: error)
+        }
+        guard done == size else {
+            storage.deallocate()
+            throw SpoolError(.corruptRecord, "the closed-run table \(reference.name) is shorter than \(size) bytes")
+        }
+        let table = try ClosedRunTable(name: reference.name, taking: storage)
+        guard table.checksum == reference.checksum else {
+            throw SpoolError(.corruptRecord, "the closed-run table \(reference.name) is not the one the checkpoint names (CRC differs)")
+        }
+        return table
+    }
+
+    /// The checkpoint with its closed-run table loaded; nil when there is none. A damaged file
+    /// throws (the caller decides to ignore it).
+    func readCheckpoint() throws(SpoolError) -> (checkpoint: EngineCheckpoint, table: ClosedRunTable?)? {
+        guard let bytes = try read() else { return nil }
+        let checkpoint = try EngineCheckpoint.decode(bytes)
+        let table = try checkpoint.closedTable.map { reference throws(SpoolError) in try readTable(reference) }
+        return (checkpoint, table)
+    }
+
+    /// For offline tools (compaction): the checkpoint with every run in `runs` (the table's
+    /// decoded too), or nil when there is none or it is damaged (they replay the whole log then).
+    /// - Throws: ``SpoolError/Code/io`` when the checkpoint file exists but cannot be read.
+    func readCheckpointWithEveryRun() throws(SpoolError) -> EngineCheckpoint? {
+        guard let bytes = try read() else { return nil }
+        do throws(SpoolError) {
+            var checkpoint = try EngineCheckpoint.decode(bytes)
+            if let reference = checkpoint.closedTable {
+                let table = try readTable(reference)
+                for index in 0..<table.count { checkpoint.runs.append(try table.run(at: index)) }
+                checkpoint.closedTable = nil
+            }
+            return checkpoint
+        } catch {
+            return nil
+        }
+    }
+
+    /// Writes `bytes` to `name` in the data directory atomically: `name.tmp`, fsync, rename,
+    /// directory fsync.
+    func writeFile(_ bytes: [UInt8], name: String) throws(SpoolError) {
+        let result: Result<Void, SpoolError> = bytes.withUnsafeBytes { buffer in
+            do throws(SpoolError) { try writeFile(buffer, name: name); return .success(()) } catch { return .failure(error) }
+        }
+        try result.get()
+    }
+
+    /// Writes `bytes` to `name` in the data directory atomically: `name.tmp`, fsync, rename,
+    /// directory fsync.
+    func writeFile(_ bytes: UnsafeRawBufferPointer, name: String) throws(SpoolError) {
+        let path = directory + "/" + name
+        let temporary = path + ".tmp"
+        do {
+            let fd = try syscalls.open(temporary, flags: O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode: 0o600)
+            defer { syscalls.close(fd) }
+            var done = 0
+            while done < bytes.count {
+                let n = try syscalls.pwrite(fd, UnsafeRawBufferPointer(rebasing: bytes[done...]), at: Int64(done))
+                guard n > 0 else { throw SystemError(call: "pwrite", errno: EIO) }
+                done += n
+            }
+            try syscalls.fsync(fd)
+            try syscalls.rename(temporary, to: path)
+            let directoryFD = try syscalls.open(directory, flags: O_RDONLY | O_DIRECTORY | O_CLOEXEC, mode: 0)
+            defer { syscalls.close(directoryFD) }
+            try syscalls.fsync(directoryFD)
+        } catch {
+            throw SpoolError(.io, "cannot write \(path)", underlying: error)
+        }
+    }
+
+    /// Removes closed-run tables (and their temporary files) other than `keeping`: superseded by
+    /// a merge, or left by a merge whose checkpoint was never written. Failures are ignored (the
+    /// next checkpoint tries again).
+    func removeClosedRunTables(keeping: String?) {
+        guard let names = try? syscalls.listDirectory(directory) else { return }
+        for name in names where name.hasPrefix(ClosedRunTable.filePrefix) && name != keeping {
+            try? syscalls.unlink(directory + "/" + name)
+        }
+    }
+
+    /// Writes a checkpoint of `open` and `closed` runs. Closed runs go into the checkpoint file
+    /// while there are fewer than `mergeThreshold` of them; from then on they are merged with
+    /// `table`'s runs (those within `retention` at `now`, and not superseded by one of `closed`)
+    /// into a new closed-run table, written before the checkpoint that names it. Returns the new
+    /// table when it wrote one. Superseded tables are removed once the checkpoint is durable.
+    func writeCheckpoint(replayFrom: UInt64, open: [EngineCheckpoint.Run], closed: [EngineCheckpoint.Run], table: ClosedRunTable?,
+                         mergeThreshold: Int, retention: Duration?, now: Timestamp) throws(SpoolError) -> ClosedRunTable? {
+        var merged: ClosedRunTable?
+        var checkpoint = EngineCheckpoint(replayFrom: replayFrom, runs: open + closed,
+                                          closedTable: table.map { .init(name: $0.name, byteCount: $0.byteCount, checksum: $0.checksum) })
+        if !closed.isEmpty && closed.count >= mergeThreshold {
+            let fresh = closed.map(ClosedRunTable.entry).sorted { ($0.workflowHash, $0.firstRecordOffset) < ($1.workflowHash, $1.firstRecordOffset) }
+            let superseded = Set(fresh.map(\.firstRecordOffset))
+            var order: [ClosedRunTable.Source] = []
+            order.reserveCapacity(fresh.count + (table?.count ?? 0))
+            var next = 0
+            if let table {
+                for index in 0..<table.count {
+                    let hash = table.workflowHash(at: index), first = table.firstRecordOffset(at: index)
+                    if superseded.contains(first) { continue }
+                    if let retention, now >= table.closeTime(at: index).advanced(by: retention) { continue }
+                    while next < fresh.count && (fresh[next].workflowHash, fresh[next].firstRecordOffset) < (hash, first) {
+                        order.append(.fresh(next))
+                        next += 1
+                    }
+                    order.append(.kept(index))
+                }
+            }
+            while next < fresh.count {
+                order.append(.fresh(next))
+                next += 1
+            }
+            let buffer = ClosedRunTable.merge(order, old: table, fresh: fresh)
+            let checksum = buffer.loadUnaligned(fromByteOffset: buffer.count - 4, as: UInt32.self).littleEndian
+            let digits = String(replayFrom)
+            let name = ClosedRunTable.filePrefix + String(repeating: "0", count: max(0, 20 - digits.count)) + digits + "-" + String(checksum, radix: 16)
+            let reference = EngineCheckpoint.TableReference(name: name, byteCount: buffer.count, checksum: checksum)
+            defer { buffer.deallocate() }
+            try writeFile(UnsafeRawBufferPointer(buffer), name: name)
+            // Loaded back from the file as an open loads it (mapped, checked in full): what the
+            // engine looks runs up in is what is on disk, and the buffer's memory goes.
+            merged = try readTable(reference)
+            checkpoint.runs = open
+            checkpoint.closedTable = reference
+        }
+        try write(checkpoint.encoded())
+        removeClosedRunTables(keeping: checkpoint.closedTable?.name)
+        return merged
+    }
+}

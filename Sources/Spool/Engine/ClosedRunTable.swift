@@ -1,0 +1,220 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import SpoolLog
+
+/// The closed runs of a checkpoint, in one immutable file that opening loads without decoding a
+/// run (`DIR/closed-runs-<replay-from>-<crc>`): describe, history, list and the id-reuse
+/// policies decode a run from it only when they ask for it.
+///
+/// Layout (version 1), integers little endian:
+/// ```
+/// "SPCR" | version u8 = 1 | 3 zero bytes | count u64
+/// index: count × (workflow hash u64, first record offset u64, close time i64 ns, data position u64),
+///        sorted by (workflow hash, first record offset)
+/// data:  per run: length u32 | the run as in a checkpoint (ExecutionState, record offsets)
+/// CRC32C u32 of everything before it
+/// ```
+/// The workflow hash is FNV-1a (64 bits) of namespace, a 0xFF byte and workflow id, so every
+/// run of a workflow id is in one stretch of the index, oldest first: the last one is its
+/// current run. The first record offset names a run uniquely (a record starts at most one run).
+/// The whole file is checked against its CRC when it is loaded, and against the size and CRC
+/// the checkpoint that names it recorded: a run is never decoded from a file that failed them.
+final class ClosedRunTable {
+    static let magic: [UInt8] = Array("SPCR".utf8)
+    static let version: UInt8 = 1
+    static let headerSize = 16
+    static let indexEntrySize = 32
+    static let filePrefix = "closed-runs-"
+
+    /// A run to add to a table: its index fields and its encoded bytes.
+    struct Entry {
+        var workflowHash: UInt64
+        var firstRecordOffset: UInt64
+        var closeTime: Int64
+        var data: [UInt8]
+    }
+
+    /// The file's bytes (owned; freed or unmapped with the table).
+    let storage: UnsafeMutableRawBufferPointer
+    /// Whether `storage` is a read-only mapping of the file (else an allocation).
+    private let isMapped: Bool
+    let count: Int
+    /// Size and CRC32C of the file, as the checkpoint records them.
+    let byteCount: Int
+    let checksum: UInt32
+    let name: String
+
+    /// Takes ownership of `storage` (allocated with `UnsafeMutableRawBufferPointer.allocate`, or
+    /// when `mapped` a whole-file `mmap`) and checks it: CRC, header, index order and bounds.
+    /// - Throws: ``SpoolError/Code/corruptRecord`` (the storage is freed).
+    init(name: String, taking storage: UnsafeMutableRawBufferPointer, mapped: Bool = false) throws(SpoolError) {
+        self.storage = storage
+        self.name = name
+        isMapped = mapped
+        byteCount = storage.count
+        func fail(_ what: String) -> SpoolError {
+            Self.release(storage, mapped: mapped)
+            return SpoolError(.corruptRecord, "closed-run table \(name): \(what)")
+        }
+        guard storage.count >= Self.headerSize + 4 else { throw fail("\(storage.count) bytes is too short") }
+        let body = UnsafeRawBufferPointer(rebasing: storage[..<(storage.count - 4)])
+        let stored = storage.loadUnaligned(fromByteOffset: storage.count - 4, as: UInt32.self).littleEndian
+        guard CRC32C.checksum(body) == stored else { throw fail("the checksum does not match") }
+        checksum = stored
+        guard Array(storage[0..<4]) == Self.magic else { throw fail("not a closed-run table") }
+        guard storage[4] == Self.version else { throw fail("version \(storage[4]) is not one this build reads") }
+        let declared = storage.loadUnaligned(fromByteOffset: 8, as: UInt64.self).littleEndian
+        let dataStart = UInt64(Self.headerSize) + declared &* UInt64(Self.indexEntrySize)
+        guard declared <= UInt64(storage.count) / UInt64(Self.indexEntrySize), dataStart <= UInt64(body.count) else {
+            throw fail("its count \(declared) does not fit its size")
+        }
+        count = Int(declared)
+        var previous: (UInt64, UInt64)? = nil
+        for index in 0..<count {
+            let base = Self.headerSize + index * Self.indexEntrySize
+            let hash = storage.loadUnaligned(fromByteOffset: base, as: UInt64.self).littleEndian
+            let first = storage.loadUnaligned(fromByteOffset: base + 8, as: UInt64.self).littleEndian
+            let position = storage.loadUnaligned(fromByteOffset: base + 24, as: UInt64.self).littleEndian
+            if let previous, !(previous < (hash, first)) { throw fail("index entry \(index) is out of order") }
+            previous = (hash, first)
+            guard position >= dataStart, position <= UInt64(body.count) - 4 else { throw fail("index entry \(index) points outside the data") }
+            let length = UInt64(storage.loadUnaligned(fromByteOffset: Int(position), as: UInt32.self).littleEndian)
+            guard position + 4 + length <= UInt64(body.count) else { throw fail("run \(index) runs past the end of the data") }
+        }
+    }
+
+    deinit { Self.release(storage, mapped: isMapped) }
+
+    private static func release(_ storage: UnsafeMutableRawBufferPointer, mapped: Bool) {
+        if mapped {
+            if let base = storage.baseAddress { munmap(base, storage.count) }
+        } else {
+            storage.deallocate()
+        }
+    }
+
+    static func workflowHash(_ key: WorkflowKey) -> UInt64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in key.namespace.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        hash = (hash ^ 0xFF) &* 0x100_0000_01b3
+        for byte in key.workflowID.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        return hash
+    }
+
+    func field(_ index: Int, _ at: Int) -> UInt64 {
+        storage.loadUnaligned(fromByteOffset: Self.headerSize + index * Self.indexEntrySize + at, as: UInt64.self).littleEndian
+    }
+
+    func workflowHash(at index: Int) -> UInt64 { field(index, 0) }
+    func firstRecordOffset(at index: Int) -> UInt64 { field(index, 8) }
+    func closeTime(at index: Int) -> Timestamp { Timestamp(nanosecondsSinceEpoch: Int64(bitPattern: field(index, 16))) }
+
+    /// The encoded run at `index`.
+    func data(at index: Int) -> [UInt8] {
+        let position = Int(field(index, 24))
+        let length = Int(storage.loadUnaligned(fromByteOffset: position, as: UInt32.self).littleEndian)
+        return Array(storage[(position + 4)..<(position + 4 + length)])
+    }
+
+    /// The run at `index`, decoded.
+    /// - Throws: ``SpoolError/Code/corruptRecord`` (a bug wrote it: the file passed its CRC).
+    func run(at index: Int) throws(SpoolError) -> EngineCheckpoint.Run {
+        var r = BinaryReader(data(at: index), context: "closed-run table \(name), run \(index)")
+        let run = try EngineCheckpoint.Run.decode(from: &r)
+        guard r.isAtEnd else { throw r.corrupt("bytes left after the run") }
+        return run
+    }
+
+    /// The indexes of the runs whose workflow id hashes to `hash` (oldest first).
+    func indexes(ofWorkflowHash hash: UInt64) -> Range<Int> {
+        var low = 0, high = count
+        while low < high {
+            let middle = (low + high) / 2
+            if workflowHash(at: middle) < hash { low = middle + 1 } else { high = middle }
+        }
+        var end = low
+        while end < count && workflowHash(at: end) == hash { end += 1 }
+        return low..<end
+    }
+
+    /// The runs of `workflowKey`, oldest first (those of other workflow ids with the same hash left out).
+    func runs(of workflowKey: WorkflowKey) throws(SpoolError) -> [(index: Int, run: EngineCheckpoint.Run)] {
+        var found: [(index: Int, run: EngineCheckpoint.Run)] = []
+        for index in indexes(ofWorkflowHash: Self.workflowHash(workflowKey)) {
+            let run = try run(at: index)
+            if run.state.key.workflowKey == workflowKey { found.append((index, run)) }
+        }
+        return found
+    }
+
+    /// Where a run of the merged table comes from.
+    enum Source {
+        case kept(Int)      // an index in the old table
+        case fresh(Int)     // an index in the new entries
+    }
+
+    /// A new table of the runs `order` names, in that order (sorted by workflow hash, first
+    /// record offset): kept runs are copied from `old` byte for byte, without decoding. Returns
+    /// the file's bytes in a buffer the caller owns.
+    static func merge(_ order: [Source], old: ClosedRunTable?, fresh: [Entry]) -> UnsafeMutableRawBufferPointer {
+        let dataStart = headerSize + order.count * indexEntrySize
+        var size = dataStart + 4
+        for source in order {
+            switch source {
+            case .kept(let index): size += 4 + old!.dataLength(at: index)
+            case .fresh(let index): size += 4 + fresh[index].data.count
+            }
+        }
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 8)
+        func store(_ value: UInt64, at offset: Int) { buffer.storeBytes(of: value.littleEndian, toByteOffset: offset, as: UInt64.self) }
+        for (index, byte) in magic.enumerated() { buffer[index] = byte }
+        buffer[4] = version
+        buffer[5] = 0; buffer[6] = 0; buffer[7] = 0
+        store(UInt64(order.count), at: 8)
+        var position = dataStart
+        for (slot, source) in order.enumerated() {
+            let base = headerSize + slot * indexEntrySize
+            let length: Int
+            switch source {
+            case .kept(let index):
+                let table = old!
+                store(table.workflowHash(at: index), at: base)
+                store(table.firstRecordOffset(at: index), at: base + 8)
+                store(UInt64(bitPattern: table.closeTime(at: index).nanosecondsSinceEpoch), at: base + 16)
+                length = table.dataLength(at: index)
+                let from = Int(table.field(index, 24)) + 4
+                UnsafeMutableRawBufferPointer(rebasing: buffer[(position + 4)..<(position + 4 + length)])
+                    .copyMemory(from: UnsafeRawBufferPointer(rebasing: table.storage[from..<(from + length)]))
+            case .fresh(let index):
+                let entry = fresh[index]
+                store(entry.workflowHash, at: base)
+                store(entry.firstRecordOffset, at: base + 8)
+                store(UInt64(bitPattern: entry.closeTime), at: base + 16)
+                length = entry.data.count
+                entry.data.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: buffer[(position + 4)..<(position + 4 + length)]).copyMemory(from: $0) }
+            }
+            store(UInt64(position), at: base + 24)
+            buffer.storeBytes(of: UInt32(length).littleEndian, toByteOffset: position, as: UInt32.self)
+            position += 4 + length
+        }
+        let crc = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: buffer[..<position]))
+        buffer.storeBytes(of: crc.littleEndian, toByteOffset: position, as: UInt32.self)
+        return buffer
+    }
+
+    func dataLength(at index: Int) -> Int {
+        Int(storage.loadUnaligned(fromByteOffset: Int(field(index, 24)), as: UInt32.self).littleEndian)
+    }
+
+    /// A closed run as a table entry.
+    static func entry(_ run: EngineCheckpoint.Run) -> Entry {
+        var w = BinaryWriter(capacity: 256)
+        run.encode(into: &w)
+        return Entry(workflowHash: workflowHash(run.state.key.workflowKey), firstRecordOffset: run.recordOffsets.first ?? 0,
+                     closeTime: (run.state.closeTime ?? run.state.startTime).nanosecondsSinceEpoch, data: w.bytes)
+    }
+}
+
+// The storage is written once, in init, and only read afterwards.
+extension ClosedRunTable: @unchecked Sendable {}

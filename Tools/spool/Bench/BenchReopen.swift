@@ -1,0 +1,327 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ArgumentParser
+import Spool
+import SpoolLog
+
+/// `spool bench reopen`: how long opening an engine's data directory takes when it holds many
+/// closed runs and some open ones, after a clean close (checkpointed).
+struct BenchReopen: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "reopen",
+        abstract: "Reopen time and memory of an engine data directory with N closed and M open runs, checkpointed.",
+        discussion: """
+            Builds (or reuses, with --data DIR when DIR/history exists) a data directory through the \
+            public engine API: --closed runs started and terminated (two appends each, as a user's \
+            short-lived workflows that were ended), then --open runs started and left open (each \
+            with its first workflow task pending), with interval durability; then closes the engine \
+            cleanly (which writes a checkpoint). Each of --runs measurements opens the directory in a \
+            fresh child process (so its memory is the open's alone): time of SpoolEngine.open, \
+            resident memory after it (VmRSS, and RssAnon: what is not a mapped file), runs and open runs restored, then close() (its time is \
+            reported too: a clean close writes a checkpoint). Medians are reported with the bytes of \
+            the checkpoint files (everything in DIR but the history log). Baseline, in the same run: \
+            a clean reopen of the history log alone (SpoolLog.Log.open), what storage costs before \
+            the engine restores anything.
+            """
+    )
+
+    @Option(name: .long, help: "Data directory: reused when it already holds an engine (DIR/history), else built there and kept. Default: a fresh temporary directory, removed afterwards.")
+    var data: String?
+
+    @Option(name: .long, help: "Closed runs to build.")
+    var closed = 1_000_000
+
+    @Option(name: .customLong("open"), help: "Open runs to build.")
+    var openRuns = 10_000
+
+    @Option(name: .long, help: "Reopens measured; medians are reported.")
+    var runs = 3
+
+    @Option(name: .long, help: "Concurrent clients while building.")
+    var clients = 256
+
+    @Option(name: .long, help: "After the reopens: close this many more runs, then time the checkpoint that merges them into the closed-run table (0: skip). They stay in the store.")
+    var mergeRuns = 20_000
+
+    @Flag(name: .long, help: "Print one JSON object.")
+    var json = false
+
+    @Flag(name: .long, help: .hidden)
+    var measureOnce = false
+
+    func validate() throws {
+        guard (0...100_000_000).contains(closed) else { throw ValidationError("--closed must be between 0 and 100000000 (got \(closed))") }
+        guard (0...10_000_000).contains(openRuns) else { throw ValidationError("--open must be between 0 and 10000000 (got \(openRuns))") }
+        guard (1...99).contains(runs) else { throw ValidationError("--runs must be between 1 and 99 (got \(runs))") }
+        guard mergeRuns >= 0 else { throw ValidationError("--merge-runs must be at least 0 (got \(mergeRuns))") }
+        guard (1...100_000).contains(clients) else { throw ValidationError("--clients must be between 1 and 100000 (got \(clients))") }
+        if let data, data.isEmpty { throw ValidationError("--data is empty") }
+        if measureOnce && data == nil { throw ValidationError("--measure-once needs --data") }
+    }
+
+    func run() async throws {
+        if measureOnce, let data {
+            try await measureOneReopen(directory: data)
+            return
+        }
+        let directory: String
+        let scratch: String?
+        if let data {
+            try makeDirectory(data)
+            directory = data
+            scratch = nil
+        } else {
+            let base = try makeTemporaryDirectory()
+            directory = base + "/engine"
+            scratch = base
+        }
+        defer { if let scratch { removeTree(scratch) } }
+        var built = false
+        var buildSeconds = 0.0
+        if !isDirectory(directory + "/history") {
+            let started = ContinuousClock.now
+            try await build(directory: directory)
+            buildSeconds = (ContinuousClock.now - started).seconds
+            built = true
+        }
+        let load = loadAverage()
+        if !json {
+            print("spool bench reopen: \(directory) (\(built ? "built in \(format(buildSeconds, decimals: 1)) s" : "reused")), "
+                  + "\(runs) reopen\(runs == 1 ? "" : "s"); load average \(load.map { format($0, decimals: 2) }.joined(separator: " "))")
+        }
+        var measurements: [ReopenMeasurement] = []
+        var logOpen: [Double] = []
+        for round in 1...runs {
+            let m = try spawnMeasurement(directory: directory)
+            measurements.append(m)
+            let t0 = ContinuousClock.now
+            let log = try Log.open(directory: directory + "/history")
+            logOpen.append((ContinuousClock.now - t0).seconds)
+            try log.close()
+            if !json {
+                print("  reopen \(round): \(format(m.openSeconds * 1000, decimals: 1)) ms, RSS \(format(Double(m.rssBytes) / 1e6, decimals: 1)) MB, "
+                      + "anonymous \(format(Double(m.anonymousBytes) / 1e6, decimals: 1)) MB, \(formatCount(Double(m.runs))) runs (\(formatCount(Double(m.openRuns))) open), "
+                      + "\(m.recordsReplayed) records replayed, checkpoint \(m.usedCheckpoint ? "used" : "NOT used"); "
+                      + "close \(format(m.closeSeconds * 1000, decimals: 1)) ms")
+            }
+        }
+        let checkpointBytes = Self.checkpointBytes(directory)
+        let mergeSeconds = mergeRuns > 0 ? try await measureMerge(directory: directory) : nil
+        let openMedian = median(measurements.map(\.openSeconds))
+        let rssMedian = median(measurements.map { Double($0.rssBytes) })
+        let anonymousMedian = median(measurements.map { Double($0.anonymousBytes) })
+        let closeMedian = median(measurements.map(\.closeSeconds))
+        let logMedian = median(logOpen)
+        let last = measurements[measurements.count - 1]
+        if json {
+            print(JSON.object([
+                ("benchmark", .string("reopen")), ("closedRuns", .integer(last.runs - last.openRuns)), ("openRuns", .integer(last.openRuns)),
+                ("built", .bool(built)), ("buildSeconds", .number(buildSeconds)), ("reopens", .integer(runs)),
+                ("loadAverage", .array(load.map { .number($0) })),
+                ("reopenMilliseconds", .number(openMedian * 1000)), ("rssBytes", .integer(Int(rssMedian))), ("rssAnonymousBytes", .integer(Int(anonymousMedian))),
+                ("closeMilliseconds", .number(closeMedian * 1000)), ("checkpointBytes", .integer(checkpointBytes)),
+                ("usedCheckpoint", .bool(last.usedCheckpoint)), ("recordsReplayed", .integer(last.recordsReplayed)),
+                ("baselineLogReopenMilliseconds", .number(logMedian * 1000)),
+                ("mergeRuns", .integer(mergeRuns)), ("mergeCheckpointMilliseconds", .number((mergeSeconds ?? .nan) * 1000)),
+                ("runs", .array(measurements.map { m in
+                    JSON.object([("reopenMilliseconds", .number(m.openSeconds * 1000)), ("rssBytes", .integer(m.rssBytes)),
+                                 ("closeMilliseconds", .number(m.closeSeconds * 1000))])
+                })),
+            ]).text)
+        } else {
+            print("median: reopen \(format(openMedian * 1000, decimals: 1)) ms with \(formatCount(Double(last.runs - last.openRuns))) closed and "
+                  + "\(formatCount(Double(last.openRuns))) open runs; RSS after open \(format(rssMedian / 1e6, decimals: 1)) MB "
+                  + "(\(format(anonymousMedian / 1e6, decimals: 1)) MB anonymous); "
+                  + "checkpoint files \(format(Double(checkpointBytes) / 1e6, decimals: 1)) MB; close \(format(closeMedian * 1000, decimals: 1)) ms")
+            print("baseline: a clean reopen of the history log alone took \(format(logMedian * 1000, decimals: 1)) ms")
+            if let mergeSeconds {
+                print("then \(formatCount(Double(mergeRuns))) more runs closed and a checkpoint that merged them into the closed-run table: "
+                      + "\(format(mergeSeconds * 1000, decimals: 1)) ms (the store keeps them)")
+            }
+        }
+    }
+
+    // MARK: Building
+
+    /// Closed runs first (start, then terminate), then open ones, `clients` at a time.
+    private func build(directory: String) async throws {
+        var configuration = SpoolEngineConfiguration()
+        configuration.log = LogConfiguration(durability: .interval(milliseconds: 10))
+        configuration.firesTimersAutomatically = false
+        let engine: SpoolEngine
+        do {
+            engine = try SpoolEngine.open(directory: directory, configuration: configuration)
+        } catch {
+            printError("spool bench reopen: \(explainOpenFailure(error, directory: directory))")
+            throw ExitCode(2)
+        }
+        let done = SharedCounter()
+        let total = closed + openRuns
+        let progress = ProgressBar(title: "building", total: total, unit: "runs", enabled: !json) { done.value.load(ordering: .relaxed) }
+        let closedCount = closed, openCount = openRuns, clientCount = clients
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for client in 0..<clientCount {
+                group.addTask {
+                    for index in stride(from: client, to: closedCount, by: clientCount) {
+                        let run = try await engine.startWorkflowExecution(
+                            StartWorkflowExecutionRequest(workflowID: "closed-\(index)", workflowType: "bench", taskQueue: "bench",
+                                                          input: [UInt8(truncatingIfNeeded: index)]))
+                        try await engine.terminateWorkflowExecution(execution: WorkflowExecution(workflowID: "closed-\(index)", runID: run.runID),
+                                                                    reason: "bench")
+                        done.value.add(1, ordering: .relaxed)
+                    }
+                }
+            }
+            try await group.waitForAll()
+            for client in 0..<clientCount {
+                group.addTask {
+                    for index in stride(from: client, to: openCount, by: clientCount) {
+                        try await engine.startWorkflowExecution(
+                            StartWorkflowExecutionRequest(workflowID: "open-\(index)", workflowType: "bench", taskQueue: "bench",
+                                                          input: [UInt8(truncatingIfNeeded: index)]))
+                        done.value.add(1, ordering: .relaxed)
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        progress.finish()
+        try await engine.close()
+    }
+
+    // MARK: Measuring
+
+    /// Closes `mergeRuns` more runs (start + terminate) and times the checkpoint that merges them
+    /// (`closedRunTableMergeThreshold` = `mergeRuns`), in this process.
+    private func measureMerge(directory: String) async throws -> Double {
+        var configuration = SpoolEngineConfiguration()
+        configuration.log = LogConfiguration(durability: .interval(milliseconds: 10))
+        configuration.firesTimersAutomatically = false
+        configuration.checkpointEveryRecords = nil
+        configuration.closedRunTableMergeThreshold = mergeRuns
+        let engine = try SpoolEngine.open(directory: directory, configuration: configuration)
+        let first = (engine.recovery?.runs ?? 0)
+        let count = mergeRuns, clientCount = clients
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for client in 0..<clientCount {
+                group.addTask {
+                    for index in stride(from: client, to: count, by: clientCount) {
+                        let workflowID = "merge-\(first)-\(index)"
+                        let run = try await engine.startWorkflowExecution(
+                            StartWorkflowExecutionRequest(workflowID: workflowID, workflowType: "bench", taskQueue: "bench"))
+                        try await engine.terminateWorkflowExecution(execution: WorkflowExecution(workflowID: workflowID, runID: run.runID))
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let started = ContinuousClock.now
+        try await engine.checkpoint()
+        let seconds = (ContinuousClock.now - started).seconds
+        try await engine.close()
+        return seconds
+    }
+
+    struct ReopenMeasurement {
+        var openSeconds: Double
+        var rssBytes: Int
+        var closeSeconds: Double
+        var runs: Int
+        var openRuns: Int
+        var recordsReplayed: Int
+        var usedCheckpoint: Bool
+        /// RssAnon: resident memory that is not a mapping of a file.
+        var anonymousBytes: Int
+    }
+
+    /// In the child: open, measure, close; one line `open-ns rss-bytes close-ns runs open-runs replayed used anon-bytes`.
+    private func measureOneReopen(directory: String) async throws {
+        var configuration = SpoolEngineConfiguration()
+        configuration.log = LogConfiguration(durability: .interval(milliseconds: 10))
+        configuration.firesTimersAutomatically = false
+        let started = ContinuousClock.now
+        let engine = try SpoolEngine.open(directory: directory, configuration: configuration)
+        let openNanoseconds = (ContinuousClock.now - started).nanoseconds
+        let rss = Self.residentBytes()
+        let anonymous = Self.residentBytes("RssAnon:")
+        let report = engine.recovery
+        let closing = ContinuousClock.now
+        try await engine.close()
+        let closeNanoseconds = (ContinuousClock.now - closing).nanoseconds
+        printLine("\(openNanoseconds) \(rss) \(closeNanoseconds) \(report?.runs ?? 0) \(report?.openRuns ?? 0) "
+                  + "\(report?.recordsReplayed ?? 0) \(report?.usedCheckpoint == true ? 1 : 0) \(anonymous)")
+    }
+
+    /// Runs `--measure-once` in a child process and parses its line.
+    private func spawnMeasurement(directory: String) throws -> ReopenMeasurement {
+        var fds: [Int32] = [0, 0]
+        guard pipe(&fds) == 0 else { throw ValidationError("pipe failed: \(String(cString: strerror(errno)))") }
+        for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO)
+        let arguments: [String] = ["spool", "bench", "reopen", "--data", directory, "--measure-once"]
+        let argv = arguments.map { strdup($0) } + [nil]
+        defer { for arg in argv { free(arg) } }
+        var pid = pid_t()
+        let spawned = posix_spawn(&pid, "/proc/self/exe", &actions, nil, argv, environ)
+        close(fds[1])
+        guard spawned == 0 else {
+            close(fds[0])
+            throw ValidationError("posix_spawn failed: \(String(cString: strerror(spawned)))")
+        }
+        var output: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = read(fds[0], &buffer, buffer.count)
+            if n > 0 { output.append(contentsOf: buffer[0..<n]); continue }
+            if n < 0 && errno == EINTR { continue }
+            break
+        }
+        close(fds[0])
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let fields = String(decoding: output, as: UTF8.self).split(whereSeparator: { $0 == " " || $0 == "\n" }).compactMap { Int($0) }
+        guard fields.count == 8 else {
+            throw ValidationError("the measuring child failed (status \(status)); it printed: \(String(decoding: output, as: UTF8.self))")
+        }
+        return ReopenMeasurement(openSeconds: Double(fields[0]) / 1e9, rssBytes: fields[1], closeSeconds: Double(fields[2]) / 1e9,
+                                 runs: fields[3], openRuns: fields[4], recordsReplayed: fields[5], usedCheckpoint: fields[6] == 1,
+                                 anonymousBytes: fields[7])
+    }
+
+    /// VmRSS (or another field in kB) of this process, from /proc/self/status.
+    static func residentBytes(_ field: String = "VmRSS:") -> Int {
+        let fd = open("/proc/self/status", O_RDONLY)
+        guard fd >= 0 else { return 0 }
+        defer { close(fd) }
+        var bytes = [UInt8](repeating: 0, count: 8192)
+        let n = read(fd, &bytes, bytes.count)
+        guard n > 0 else { return 0 }
+        for line in String(decoding: bytes[0..<n], as: UTF8.self).split(separator: "\n") where line.hasPrefix(field) {
+            let kilobytes = line.split(separator: " ").compactMap { Int($0) }.first ?? 0
+            return kilobytes * 1024
+        }
+        return 0
+    }
+
+    /// Bytes of every file directly in `directory` (the checkpoint files; the log is in a subdirectory).
+    static func checkpointBytes(_ directory: String) -> Int {
+        guard let dir = opendir(directory) else { return 0 }
+        defer { closedir(dir) }
+        var total = 0
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.baseAddress!.assumingMemoryBound(to: CChar.self)) }
+            var info = stat()
+            if stat(directory + "/" + name, &info) == 0, info.st_mode & S_IFMT == S_IFREG { total += Int(info.st_size) }
+        }
+        return total
+    }
+
+    private func median(_ values: [Double]) -> Double {
+        let sorted = values.sorted()
+        return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+    }
+}
