@@ -77,8 +77,8 @@ extension SpoolEngine {
             let source = LogRecordSource(log: log)
             let plan = try HistoryCompactionPlan(source, checkpointBytes: checkpointBytes,
                                                  retention: configuration.closedRunRetention, now: now)
-            try store.write(EngineCheckpoint(replayFrom: log.endOffset, runs: plan.kept).encoded())
-            let summary = try log.compact(keeping: source.reporting(progress) { plan.live.contains($0) })
+            try store.write(plan.checkpoint(replayFrom: log.endOffset))
+            let summary = try log.compactByOffset(keeping: source.reportingOffsets(progress) { plan.live.contains($0) })
             try log.close()
             return HistoryCompactionSummary(log: summary, runsKept: plan.kept.count, runsDropped: plan.dropped)
         } catch {
@@ -116,30 +116,48 @@ extension SpoolError {
 }
 
 /// Which runs a history compaction keeps, their states, and the offsets of their records.
+///
+/// It reads the checkpoint with ``CheckpointSkim`` (a closed run is its key, close time and
+/// record offsets; its entry is copied into the new checkpoint as bytes) and decodes a run's
+/// full state only when replay changes it: after a clean close there is nothing to replay, and
+/// planning costs little more than reading the checkpoint once.
 struct HistoryCompactionPlan {
-    var kept: [EngineCheckpoint.Run] = []
+    private var skim: CheckpointSkim?
+    private(set) var kept: [CheckpointSkim.Run] = []
     var dropped = 0
     var live: LiveOffsets
 
     init(_ source: LogRecordSource, checkpointBytes: [UInt8]?, retention: Duration?, now: Timestamp) throws {
         // Runs in an array, updated in place (a run's state holds many references: copying it
         // through a dictionary and a sort cost more than decoding the checkpoint).
-        var runs: [EngineCheckpoint.Run] = []
+        var runs: [CheckpointSkim.Run] = []
         var replayFrom = source.startOffset
+        var checkpoint: CheckpointSkim?
+        func fits(_ replayFrom: UInt64, _ lastOffsets: some Sequence<UInt64?>) -> Bool {
+            replayFrom >= source.startOffset && replayFrom <= source.endOffset && lastOffsets.allSatisfy { ($0 ?? 0) < source.endOffset }
+        }
         // The checkpoint when it fits the log (as `loadCheckpoint`); otherwise the whole log.
-        if let bytes = checkpointBytes, let checkpoint = try? EngineCheckpoint.decode(bytes),
-           checkpoint.replayFrom >= source.startOffset, checkpoint.replayFrom <= source.endOffset,
-           checkpoint.runs.allSatisfy({ ($0.recordOffsets.last ?? 0) < source.endOffset }) {
-            runs = checkpoint.runs
-            replayFrom = checkpoint.replayFrom
+        if let bytes = checkpointBytes {
+            if var skimmed = CheckpointSkim(bytes) {
+                if fits(skimmed.replayFrom, skimmed.runs.lazy.map(\.recordOffsets.last)) {
+                    // Moved out, so that removing the dropped runs below does not copy the array.
+                    runs = skimmed.runs
+                    skimmed.runs = []
+                    checkpoint = skimmed
+                    replayFrom = skimmed.replayFrom
+                }
+            } else if let decoded = try? EngineCheckpoint.decode(bytes), fits(decoded.replayFrom, decoded.runs.lazy.map(\.recordOffsets.last)) {
+                runs = decoded.runs.map { CheckpointSkim.Run(key: $0.state.key, state: $0.state, closeTime: $0.state.closeTime,
+                                                                 recordOffsets: $0.recordOffsets, entry: nil) }
+                replayFrom = decoded.replayFrom
+            }
         }
+        skim = checkpoint
         var index: [ExecutionKey: Int] = [:]
-        func buildIndex() {
-            guard index.count != runs.count else { return }
+        if replayFrom < source.endOffset {
             index.reserveCapacity(runs.count)
-            for (i, run) in runs.enumerated() { index[run.state.key] = i }
+            for (i, run) in runs.enumerated() { index[run.key] = i }
         }
-        if replayFrom < source.endOffset { buildIndex() }
         try source.forEachRecord(from: replayFrom) { entry in
             let record = try TransitionRecord.decode(entry.payload, context: "history log record at offset \(entry.offset)")
             for change in record.runs {
@@ -153,10 +171,23 @@ struct HistoryCompactionPlan {
                         throw change.key.error(.corruptRecord, "record at offset \(entry.offset) changes a run that was never started")
                     }
                     i = runs.count
-                    runs.append(EngineCheckpoint.Run(state: ExecutionState(key: change.key, started: started, startTime: first.eventTime), recordOffsets: []))
+                    runs.append(CheckpointSkim.Run(key: change.key, state: ExecutionState(key: change.key, started: started, startTime: first.eventTime),
+                                                   closeTime: nil, recordOffsets: [], entry: nil))
                     index[change.key] = i
                 }
-                for stateChange in change.changes { try runs[i].state.apply(stateChange) }
+                // Replay changes this run: its state is needed, and its checkpoint entry is stale.
+                var state: ExecutionState
+                if let decoded = runs[i].state {
+                    state = decoded
+                } else if let checkpoint {
+                    state = try checkpoint.state(of: runs[i])
+                } else {
+                    throw change.key.error(.corruptRecord, "the checkpoint's state of the run cannot be read")
+                }
+                for stateChange in change.changes { try state.apply(stateChange) }
+                runs[i].closeTime = state.closeTime
+                runs[i].state = state
+                runs[i].entry = nil
                 runs[i].recordOffsets.append(entry.offset)
             }
         }
@@ -165,11 +196,21 @@ struct HistoryCompactionPlan {
         // whole, or with only its last (closing) record left, which replay skips; a run with
         // more records in the active segment is kept until a later compaction.
         let active = source.activeBase
-        // Every run the log is known to hold (kept or dropped), for the check of forgotten runs below.
-        let known: Set<ExecutionKey> = active < replayFrom ? Set(runs.map(\.state.key)) : []
+        // The runs (kept or dropped) with records in the active segment before replay-from, by
+        // record offset: for the check of forgotten runs below. Only the active segment's
+        // offsets are collected, not every run's key.
+        var claimed: [UInt64: [ExecutionKey]] = [:]
+        if active < replayFrom {
+            for run in runs {
+                for offset in run.recordOffsets.reversed() {
+                    guard offset >= active else { break }
+                    claimed[offset, default: []].append(run.key)
+                }
+            }
+        }
         let before = runs.count
         runs.removeAll { run in
-            guard let retention, let closed = run.state.closeTime, now >= closed.advanced(by: retention) else { return false }
+            guard let retention, let closed = run.closeTime, now >= closed.advanced(by: retention) else { return false }
             return run.recordOffsets.dropLast().allSatisfy { $0 < active }
         }
         dropped = before - runs.count
@@ -181,6 +222,7 @@ struct HistoryCompactionPlan {
             try source.forEachRecord(from: active) { entry in
                 guard entry.offset < replayFrom else { return }
                 let record = try TransitionRecord.decode(entry.payload, context: "history log record at offset \(entry.offset)")
+                let known = claimed[entry.offset] ?? []
                 for change in record.runs where !change.closesItsRun && !known.contains(change.key) { forgotten.insert(change.key) }
             }
         }
@@ -192,5 +234,14 @@ struct HistoryCompactionPlan {
                 if record.runs.contains(where: { forgotten.contains($0.key) }) { live.insert(entry.offset) }
             }
         }
+    }
+
+    /// The checkpoint of the kept runs, replaying from `replayFrom`, in ``EngineCheckpoint``'s layout.
+    func checkpoint(replayFrom: UInt64) -> [UInt8] {
+        if let skim { return skim.encoded(replayFrom: replayFrom, runs: kept) }
+        // Every run has its state without a skim (decoded, or built by replay).
+        return EngineCheckpoint(replayFrom: replayFrom, runs: kept.compactMap { run in
+            run.state.map { EngineCheckpoint.Run(state: $0, recordOffsets: run.recordOffsets) }
+        }).encoded()
     }
 }
