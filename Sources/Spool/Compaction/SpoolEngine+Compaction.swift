@@ -133,20 +133,19 @@ struct HistoryCompactionPlan {
         var runs: [CheckpointSkim.Run] = []
         var replayFrom = source.startOffset
         var checkpoint: CheckpointSkim?
-        func fits(_ replayFrom: UInt64, _ lastOffsets: some Sequence<UInt64?>) -> Bool {
-            replayFrom >= source.startOffset && replayFrom <= source.endOffset && lastOffsets.allSatisfy { ($0 ?? 0) < source.endOffset }
-        }
+        func fits(_ replayFrom: UInt64) -> Bool { replayFrom >= source.startOffset && replayFrom <= source.endOffset }
         // The checkpoint when it fits the log (as `loadCheckpoint`); otherwise the whole log.
         if let bytes = checkpointBytes {
             if var skimmed = CheckpointSkim(bytes) {
-                if fits(skimmed.replayFrom, skimmed.runs.lazy.map(\.recordOffsets.last)) {
+                if fits(skimmed.replayFrom), skimmed.runs.allSatisfy({ ($0.recordOffsets.last ?? 0) < source.endOffset }) {
                     // Moved out, so that removing the dropped runs below does not copy the array.
                     runs = skimmed.runs
                     skimmed.runs = []
                     checkpoint = skimmed
                     replayFrom = skimmed.replayFrom
                 }
-            } else if let decoded = try? EngineCheckpoint.decode(bytes), fits(decoded.replayFrom, decoded.runs.lazy.map(\.recordOffsets.last)) {
+            } else if let decoded = try? EngineCheckpoint.decode(bytes), fits(decoded.replayFrom),
+                      decoded.runs.allSatisfy({ ($0.recordOffsets.last ?? 0) < source.endOffset }) {
                 runs = decoded.runs.map { CheckpointSkim.Run(key: $0.state.key, state: $0.state, closeTime: $0.state.closeTime,
                                                                  recordOffsets: $0.recordOffsets, entry: nil) }
                 replayFrom = decoded.replayFrom
@@ -201,10 +200,11 @@ struct HistoryCompactionPlan {
         // offsets are collected, not every run's key.
         var claimed: [UInt64: [ExecutionKey]] = [:]
         if active < replayFrom {
-            for run in runs {
-                for offset in run.recordOffsets.reversed() {
+            // By index, not `for run in runs`: a copy of each run costs more than the loop.
+            for i in runs.indices where (runs[i].recordOffsets.last ?? 0) >= active {
+                for offset in runs[i].recordOffsets.reversed() {
                     guard offset >= active else { break }
-                    claimed[offset, default: []].append(run.key)
+                    claimed[offset, default: []].append(runs[i].key)
                 }
             }
         }
@@ -214,7 +214,7 @@ struct HistoryCompactionPlan {
             return run.recordOffsets.dropLast().allSatisfy { $0 < active }
         }
         dropped = before - runs.count
-        for run in runs { for offset in run.recordOffsets { live.insert(offset) } }
+        for i in runs.indices { for offset in runs[i].recordOffsets { live.insert(offset) } }
         // Runs an earlier open forgot (past retention, in no checkpoint) with records in the active
         // segment before replay-from: their records in sealed segments are kept too.
         var forgotten: Set<ExecutionKey> = []
