@@ -33,6 +33,23 @@ extension Log {
     /// - Throws: what `isLive` throws (nothing is changed then); ``LogError/Code/corruptBatch`` from
     ///   reading; ``LogError/Code/io``. A failure after the commit point poisons the log (reopen it).
     public func compact(below offset: UInt64? = nil, keeping isLive: (LogRecord) throws -> Bool) throws -> CompactionSummary {
+        try withoutActuallyEscaping(isLive) { isLive in try compact(below: offset, judge: .record(isLive)) }
+    }
+
+    /// ``compact(below:keeping:)`` for a predicate on offsets alone — what the stores' compactions
+    /// use — which lets it skip work: a batch with no live record is not decoded (its checksum is
+    /// still verified), and a batch whose records are all live is copied as it is, compressed or
+    /// not, without decoding or re-encoding it. Same crash safety, same result for readers.
+    public func compactByOffset(below offset: UInt64? = nil, keeping isLive: (UInt64) throws -> Bool) throws -> CompactionSummary {
+        try withoutActuallyEscaping(isLive) { isLive in try compact(below: offset, judge: .offset(isLive)) }
+    }
+
+    private enum Judge {
+        case record((LogRecord) throws -> Bool)
+        case offset((UInt64) throws -> Bool)
+    }
+
+    private func compact(below offset: UInt64?, judge: Judge) throws -> CompactionSummary {
         if let error = pipelineLock.withLock({ refusal() }) { throw error }
         // One compaction or deletion at a time: each works on a snapshot of the sealed segments.
         maintenanceLock.lock()
@@ -49,6 +66,8 @@ extension Log {
         guard let first = candidates.first else { return CompactionSummary() }
         var summary = CompactionSummary()
         var writer = CleanedSegmentWriter(directory: directory, firstBase: first.baseOffset, configuration: configuration)
+        // Per record of the batch at hand, whether it is live (offset predicates only).
+        var live: [Bool] = []
         do {
             for segment in candidates {
                 summary.segmentsRewritten += 1
@@ -61,6 +80,27 @@ extension Log {
                         throw LogError(.corruptBatch, "invalid batch at byte \(position); run `spool recover` before compacting",
                                        path: segment.logPath, offset: UInt64(position))
                     }
+                    defer { position += header.totalLength }
+                    let count = Int(header.recordCount)
+                    var isLive: (LogRecord) throws -> Bool
+                    switch judge {
+                    case .record(let predicate):
+                        isLive = predicate
+                    case .offset(let predicate):
+                        live.removeAll(keepingCapacity: true)
+                        for i in 0..<count { live.append(try predicate(header.baseOffset + UInt64(i))) }
+                        let liveCount = live.reduce(0) { $0 + ($1 ? 1 : 0) }
+                        if liveCount == 0 {
+                            summary.recordsDropped += count
+                            continue
+                        }
+                        if liveCount == count {
+                            try writer.appendBatch(UnsafeRawBufferPointer(rebasing: view[0..<header.totalLength]), header)
+                            summary.recordsKept += count
+                            continue
+                        }
+                        isLive = { [live] record in live[Int(record.offset - header.baseOffset)] }
+                    }
                     let records = try RecordBatch.decode(header, view)
                     for (i, payload) in records.enumerated() {
                         let record = LogRecord(offset: header.baseOffset + UInt64(i), payload: payload)
@@ -71,7 +111,6 @@ extension Log {
                             summary.recordsDropped += 1
                         }
                     }
-                    position += header.totalLength
                 }
             }
             try writer.finish()
@@ -131,6 +170,8 @@ struct CleanedSegmentWriter {
     private var current: File?
     private var index: [UInt8] = []
     private var nextIndexPosition = 0
+    /// Bytes of the current file not written yet: its last `pending.count` bytes.
+    private var pending: [UInt8] = []
     private var batch = PendingBatchBuffer()
     private var batchBase: UInt64 = 0
     private var batchCount = 0
@@ -162,12 +203,31 @@ struct CleanedSegmentWriter {
         try closeFile()
     }
 
+    /// Copies a whole batch as it is (its records all kept, with their offsets), after the
+    /// records appended before it.
+    mutating func appendBatch(_ bytes: UnsafeRawBufferPointer, _ header: RecordBatchHeader) throws(LogError) {
+        try flushBatch()
+        try write(bytes, base: header.baseOffset, count: Int(header.recordCount))
+    }
+
     private mutating func flushBatch() throws(LogError) {
         guard batchCount > 0 else { return }
         let full = batch
         batch = PendingBatchBuffer()
         let bytes = full.finish(baseOffset: batchBase, recordCount: batchCount, timestampMilliseconds: batchTimestamp,
                                 compressionThreshold: configuration.compressionThresholdBytes)
+        let count = batchCount
+        batchCount = 0
+        let base = batchBase
+        let result: Result<Void, LogError> = bytes.withUnsafeBytes { buffer in
+            do throws(LogError) { try write(buffer, base: base, count: count); return .success(()) } catch { return .failure(error) }
+        }
+        try result.get()
+    }
+
+    /// Writes one encoded batch at the end of the current file, opening the next file first when
+    /// this one is full.
+    private mutating func write(_ bytes: UnsafeRawBufferPointer, base batchBase: UInt64, count batchCount: Int) throws(LogError) {
         // A segment holds at most segmentBytes, and offsets at most 2^32 - 1 past its base (index entries are 32-bit).
         if let file = current, file.size > 0, file.size + bytes.count > configuration.segmentBytes
             || batchBase + UInt64(batchCount) - file.base > UInt64(UInt32.max) {
@@ -175,11 +235,6 @@ struct CleanedSegmentWriter {
         }
         if current == nil { try openFile(base: written.isEmpty ? nextBase : batchBase) }
         let position = current!.size
-        do {
-            try syscalls.pwriteAll(fd, bytes, at: Int64(position))
-        } catch {
-            throw .io(error, "cannot write a compacted segment", path: directory + "/" + Self.cleanedName(current!.base, ".log"))
-        }
         if position >= nextIndexPosition {
             withUnsafeBytes(of: UInt32(batchBase - current!.base).littleEndian) { index.append(contentsOf: $0) }
             withUnsafeBytes(of: UInt32(position).littleEndian) { index.append(contentsOf: $0) }
@@ -187,7 +242,25 @@ struct CleanedSegmentWriter {
             current!.indexEntries += 1
         }
         current!.size += bytes.count
-        batchCount = 0
+        // Batches are gathered and written in large sequential writes (a kept record is often a
+        // batch of its own: one pwrite each would cost more than the copy).
+        if pending.isEmpty { pending.reserveCapacity(Self.writeSize) }
+        pending.append(contentsOf: bytes)
+        if pending.count >= Self.writeSize { try writePending() }
+    }
+
+    /// Bytes gathered before a write.
+    static let writeSize = 1 << 20
+
+    /// Writes the gathered bytes at the end of what the current file holds.
+    private mutating func writePending() throws(LogError) {
+        guard let file = current, !pending.isEmpty else { return }
+        do {
+            try syscalls.pwriteAll(fd, pending, at: Int64(file.size - pending.count))
+        } catch {
+            throw .io(error, "cannot write a compacted segment", path: directory + "/" + Self.cleanedName(file.base, ".log"))
+        }
+        pending.removeAll(keepingCapacity: true)
     }
 
     private mutating func openFile(base: UInt64) throws(LogError) {
@@ -205,6 +278,7 @@ struct CleanedSegmentWriter {
     private mutating func closeFile() throws(LogError) {
         guard let file = current else { return }
         let path = directory + "/" + Self.cleanedName(file.base, ".log")
+        try writePending()
         do {
             try syscalls.fsync(fd)
             syscalls.close(fd)
@@ -219,6 +293,7 @@ struct CleanedSegmentWriter {
 
     /// Removes every `.cleaned` file written so far (the swap did not commit).
     mutating func discard() {
+        pending.removeAll()
         if fd >= 0 { syscalls.close(fd); fd = -1 }
         if let file = current { written.append(file); current = nil }
         for file in written {

@@ -174,6 +174,23 @@ extension LogRecordSource {
 }
 
 extension LogRecordSource {
+    /// `isLive` as a ``Log/compactByOffset(below:keeping:)`` predicate that reports progress: once
+    /// before the first offset, then every 1,024 offsets judged.
+    public func reportingOffsets(_ progress: CompactionProgress?, _ isLive: @escaping (UInt64) -> Bool) -> (UInt64) -> Bool {
+        guard let progress else { return isLive }
+        let start = startOffset
+        let total = activeBase > start ? activeBase - start : 0
+        var seen = 0
+        progress(0, total)
+        return { offset in
+            seen += 1
+            if seen & 1023 == 0 { progress(offset - start, total) }
+            return isLive(offset)
+        }
+    }
+}
+
+extension LogRecordSource {
     /// Bytes of the records for which `isLive` is true, over the whole log (the active segment
     /// too): each record's payload and its 4-byte length; batch headers not counted.
     public func liveBytes(_ isLive: (UInt64) -> Bool) throws -> Int {

@@ -52,7 +52,7 @@ extension TaskStore {
         do {
             let source = LogRecordSource(log: log)
             let live = try liveRecords(source, checkpoint: checkpoint, path: logDirectory)
-            let summary = try log.compact(keeping: source.reporting(progress) { live.contains($0) })
+            let summary = try log.compactByOffset(keeping: source.reportingOffsets(progress) { live.contains($0) })
             try log.close()
             return summary
         } catch {

@@ -14,6 +14,17 @@ struct BinaryReader {
 
     var isAtEnd: Bool { position == bytes.count }
 
+    /// Steps over `count` bytes (a field a reader does not need), checking bounds.
+    mutating func skip(_ count: Int) throws(SpoolError) {
+        guard count >= 0, count <= bytes.count - position else { throw corrupt("a length of \(count) runs past the end") }
+        position += count
+    }
+
+    /// Steps over a string or payload (its length, then its bytes) without copying it.
+    mutating func skipLengthPrefixed() throws(SpoolError) {
+        try skip(try count())
+    }
+
     func corrupt(_ what: String) -> SpoolError {
         SpoolError(.corruptRecord, "\(context): \(what) at byte \(position)")
     }

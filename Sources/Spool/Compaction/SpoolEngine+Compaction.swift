@@ -78,11 +78,12 @@ extension SpoolEngine {
             let source = LogRecordSource(log: log)
             let plan = try HistoryCompactionPlan(source, checkpoint: checkpoint,
                                                  retention: configuration.closedRunRetention, now: now)
-            _ = try store.writeCheckpoint(replayFrom: log.endOffset, open: plan.kept.filter(\.state.isRunning),
-                                          closed: plan.kept.filter { !$0.state.isRunning }, table: nil,
+            let kept = try plan.keptRuns()
+            _ = try store.writeCheckpoint(replayFrom: log.endOffset, open: kept.filter(\.state.isRunning),
+                                          closed: kept.filter { !$0.state.isRunning }, table: nil,
                                           mergeThreshold: configuration.closedRunTableMergeThreshold,
                                           retention: configuration.closedRunRetention, now: now)
-            let summary = try log.compact(keeping: source.reporting(progress) { plan.live.contains($0) })
+            let summary = try log.compactByOffset(keeping: source.reportingOffsets(progress) { plan.live.contains($0) })
             try log.close()
             return HistoryCompactionSummary(log: summary, runsKept: plan.kept.count, runsDropped: plan.dropped)
         } catch {
@@ -120,29 +121,38 @@ extension SpoolError {
 }
 
 /// Which runs a history compaction keeps, their states, and the offsets of their records.
+///
+/// It reads the checkpoint with ``CheckpointSkim`` (a closed run is its key, close time and
+/// record offsets; its entry is copied into the new checkpoint as bytes) and decodes a run's
+/// full state only when replay changes it: after a clean close there is nothing to replay, and
+/// planning costs little more than reading the checkpoint once.
 struct HistoryCompactionPlan {
-    var kept: [EngineCheckpoint.Run] = []
+    private var skim: CheckpointSkim?
+    private(set) var kept: [CheckpointSkim.Run] = []
     var dropped = 0
     var live: LiveOffsets
 
-    init(_ source: LogRecordSource, checkpoint: EngineCheckpoint?, retention: Duration?, now: Timestamp) throws {
+    init(_ source: LogRecordSource, checkpoint decoded: EngineCheckpoint?, retention: Duration?, now: Timestamp) throws {
         // Runs in an array, updated in place (a run's state holds many references: copying it
         // through a dictionary and a sort cost more than decoding the checkpoint).
-        var runs: [EngineCheckpoint.Run] = []
+        var runs: [CheckpointSkim.Run] = []
         var replayFrom = source.startOffset
+        // The skim reads checkpoint layout 1 only; a layout-2 checkpoint and its closed-run table
+        // are decoded in full (by `readCheckpointWithEveryRun`) until the skim learns them.
+        let checkpoint: CheckpointSkim? = nil
+        func fits(_ replayFrom: UInt64) -> Bool { replayFrom >= source.startOffset && replayFrom <= source.endOffset }
         // The checkpoint when it fits the log (as `loadCheckpoint`); otherwise the whole log.
-        if let checkpoint, checkpoint.replayFrom >= source.startOffset, checkpoint.replayFrom <= source.endOffset,
-           checkpoint.runs.allSatisfy({ ($0.recordOffsets.last ?? 0) < source.endOffset }) {
-            runs = checkpoint.runs
-            replayFrom = checkpoint.replayFrom
+        if let decoded, fits(decoded.replayFrom), decoded.runs.allSatisfy({ ($0.recordOffsets.last ?? 0) < source.endOffset }) {
+            runs = decoded.runs.map { CheckpointSkim.Run(key: $0.state.key, state: $0.state, closeTime: $0.state.closeTime,
+                                                         recordOffsets: $0.recordOffsets, entry: nil) }
+            replayFrom = decoded.replayFrom
         }
+        skim = checkpoint
         var index: [ExecutionKey: Int] = [:]
-        func buildIndex() {
-            guard index.count != runs.count else { return }
+        if replayFrom < source.endOffset {
             index.reserveCapacity(runs.count)
-            for (i, run) in runs.enumerated() { index[run.state.key] = i }
+            for (i, run) in runs.enumerated() { index[run.key] = i }
         }
-        if replayFrom < source.endOffset { buildIndex() }
         try source.forEachRecord(from: replayFrom) { entry in
             let record = try TransitionRecord.decode(entry.payload, context: "history log record at offset \(entry.offset)")
             for change in record.runs {
@@ -156,10 +166,23 @@ struct HistoryCompactionPlan {
                         throw change.key.error(.corruptRecord, "record at offset \(entry.offset) changes a run that was never started")
                     }
                     i = runs.count
-                    runs.append(EngineCheckpoint.Run(state: ExecutionState(key: change.key, started: started, startTime: first.eventTime), recordOffsets: []))
+                    runs.append(CheckpointSkim.Run(key: change.key, state: ExecutionState(key: change.key, started: started, startTime: first.eventTime),
+                                                   closeTime: nil, recordOffsets: [], entry: nil))
                     index[change.key] = i
                 }
-                for stateChange in change.changes { try runs[i].state.apply(stateChange) }
+                // Replay changes this run: its state is needed, and its checkpoint entry is stale.
+                var state: ExecutionState
+                if let decoded = runs[i].state {
+                    state = decoded
+                } else if let checkpoint {
+                    state = try checkpoint.state(of: runs[i])
+                } else {
+                    throw change.key.error(.corruptRecord, "the checkpoint's state of the run cannot be read")
+                }
+                for stateChange in change.changes { try state.apply(stateChange) }
+                runs[i].closeTime = state.closeTime
+                runs[i].state = state
+                runs[i].entry = nil
                 runs[i].recordOffsets.append(entry.offset)
             }
         }
@@ -168,15 +191,26 @@ struct HistoryCompactionPlan {
         // whole, or with only its last (closing) record left, which replay skips; a run with
         // more records in the active segment is kept until a later compaction.
         let active = source.activeBase
-        // Every run the log is known to hold (kept or dropped), for the check of forgotten runs below.
-        let known: Set<ExecutionKey> = active < replayFrom ? Set(runs.map(\.state.key)) : []
+        // The runs (kept or dropped) with records in the active segment before replay-from, by
+        // record offset: for the check of forgotten runs below. Only the active segment's
+        // offsets are collected, not every run's key.
+        var claimed: [UInt64: [ExecutionKey]] = [:]
+        if active < replayFrom {
+            // By index, not `for run in runs`: a copy of each run costs more than the loop.
+            for i in runs.indices where (runs[i].recordOffsets.last ?? 0) >= active {
+                for offset in runs[i].recordOffsets.reversed() {
+                    guard offset >= active else { break }
+                    claimed[offset, default: []].append(runs[i].key)
+                }
+            }
+        }
         let before = runs.count
         runs.removeAll { run in
-            guard let retention, let closed = run.state.closeTime, now >= closed.advanced(by: retention) else { return false }
+            guard let retention, let closed = run.closeTime, now >= closed.advanced(by: retention) else { return false }
             return run.recordOffsets.dropLast().allSatisfy { $0 < active }
         }
         dropped = before - runs.count
-        for run in runs { for offset in run.recordOffsets { live.insert(offset) } }
+        for i in runs.indices { for offset in runs[i].recordOffsets { live.insert(offset) } }
         // Runs an earlier open forgot (past retention, in no checkpoint) with records in the active
         // segment before replay-from: their records in sealed segments are kept too.
         var forgotten: Set<ExecutionKey> = []
@@ -184,6 +218,7 @@ struct HistoryCompactionPlan {
             try source.forEachRecord(from: active) { entry in
                 guard entry.offset < replayFrom else { return }
                 let record = try TransitionRecord.decode(entry.payload, context: "history log record at offset \(entry.offset)")
+                let known = claimed[entry.offset] ?? []
                 for change in record.runs where !change.closesItsRun && !known.contains(change.key) { forgotten.insert(change.key) }
             }
         }
@@ -195,5 +230,23 @@ struct HistoryCompactionPlan {
                 if record.runs.contains(where: { forgotten.contains($0.key) }) { live.insert(entry.offset) }
             }
         }
+    }
+
+    /// The kept runs with their states (a skimmed run's decoded from its checkpoint entry).
+    func keptRuns() throws(SpoolError) -> [EngineCheckpoint.Run] {
+        var runs: [EngineCheckpoint.Run] = []
+        runs.reserveCapacity(kept.count)
+        for run in kept {
+            let state: ExecutionState
+            if let decoded = run.state {
+                state = decoded
+            } else if let skim {
+                state = try skim.state(of: run)
+            } else {
+                throw run.key.error(.corruptRecord, "the checkpoint's state of the run cannot be read")
+            }
+            runs.append(EngineCheckpoint.Run(state: state, recordOffsets: run.recordOffsets))
+        }
+        return runs
     }
 }

@@ -56,6 +56,9 @@ struct BenchCompact: AsyncParsableCommand {
     @Flag(name: .long, help: "Print one JSON object.")
     var json = false
 
+    @Flag(name: .long, help: "Only build the store in DATA/bench-compact and stop, for profiling `spool compact` on copies of it.")
+    var buildOnly = false
+
     func validate() throws {
         guard tasksMb >= 0 && tasksMb <= 1 << 16 else { throw ValidationError("--tasks-mb must be between 0 and 65536 (got \(tasksMb))") }
         guard historyMb >= 0 && historyMb <= 1 << 16 else { throw ValidationError("--history-mb must be between 0 and 65536 (got \(historyMb))") }
@@ -94,6 +97,7 @@ struct BenchCompact: AsyncParsableCommand {
             if !json { writeStandardError("run \(run)/\(runs): building…\n") }
             if tasksMb > 0 { try await buildTasks(directory + "/tasks") }
             if historyMb > 0 { try await buildHistory(directory) }
+            if buildOnly { return }
             var total = Measure()
             if tasksMb > 0 {
                 let m = try measure(log: directory + "/tasks/log", checkpoint: directory + "/tasks/checkpoint",

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import ArgumentParser
+import Spool
 import SpoolLog
 
 /// `spool recover`: verify a stopped data directory's log, or repair it.
@@ -89,14 +90,32 @@ struct RecoverCommand: AsyncParsableCommand {
             case .check:
                 let verification = try log.verify(progress: progress.callback)
                 progress.finish()
-                report(verification, log: name)
-                if !verification.isClean { throw ExitCode(1) }
+                // The engine's invariants, for the engine's history log (DIR/history beside DIR/checkpoint).
+                var engine: HistoryVerification?
+                if name == "history" {
+                    do {
+                        engine = try SpoolEngine.verifyHistory(directory: directory.path)
+                    } catch {
+                        report(verification, log: name)
+                        printError("spool recover: cannot check the engine's invariants: \(error)")
+                        throw ExitCode(2)
+                    }
+                }
+                report(verification, engine: engine, log: name)
+                if !verification.isClean || !(engine?.isClean ?? true) { throw ExitCode(1) }
             case .truncate, .salvage:
                 let backup = noBackup ? nil : (backupDir ?? log.defaultBackupDirectory)
                 let repair = try log.repair(mode == .truncate ? .truncate : .salvage, backupDirectory: backup,
                                             indexIntervalBytes: indexInterval, progress: progress.callback)
                 progress.finish()
-                report(repair, log: name)
+                // Which runs lost history records (the engine's history log only).
+                var affected: [WorkflowExecution]?
+                if name == "history" && !repair.lost.isEmpty {
+                    let lost = repair.lost.map { $0.offsets ?? ($0.firstPossibleOffset ?? 0)..<UInt64.max }
+                    log.close()
+                    affected = try? SpoolEngine.runsAffected(directory: directory.path, lost: lost)
+                }
+                report(repair, affected: affected, log: name)
                 if !repair.after.isClean { throw ExitCode(1) }
             }
         } catch let error as LogError {
@@ -110,14 +129,42 @@ struct RecoverCommand: AsyncParsableCommand {
         name.isEmpty ? [] : [("log", .string(name))]
     }
 
-    private func report(_ verification: LogVerification, log name: String) {
+    private func report(_ verification: LogVerification, engine: HistoryVerification? = nil, log name: String) {
         if json {
-            print(JSON.object([("mode", .string("check"))] + logField(name) + fields(of: verification.json)).text)
+            var object: [(String, JSON)] = [("mode", .string("check"))] + logField(name) + fields(of: verification.json)
+            if let engine { object.append(("engine", Self.json(engine))) }
+            print(JSON.object(object).text)
             return
         }
         print("spool recover: checked \(verification.directory)")
         for line in verification.lines { print(line) }
         print(verdict(verification))
+        if let engine {
+            print("engine: \(engine.records) records, \(engine.runs) runs (\(engine.openRuns) open), checkpoint: "
+                  + (engine.hasCheckpoint ? "\(engine.checkpointRuns) runs" : "none"))
+            for finding in engine.findings { print("  problem: \(finding)") }
+            print(engine.isClean ? "engine invariants hold: histories, outstanding tasks and the checkpoint agree"
+                  : "engine invariants broken: \(engine.findings.count) problem\(engine.findings.count == 1 ? "" : "s") (the first in log order is the cause; "
+                    + "later ones of the same run are not reported)")
+        }
+    }
+
+    static func json(_ engine: HistoryVerification) -> JSON {
+        .object([("clean", .bool(engine.isClean)), ("records", .integer(engine.records)), ("runs", .integer(engine.runs)),
+                 ("openRuns", .integer(engine.openRuns)), ("checkpoint", .bool(engine.hasCheckpoint)),
+                 ("checkpointRuns", .integer(engine.checkpointRuns)),
+                 ("problems", .array(engine.findings.map { finding in
+                     var fields: [(String, JSON)] = [("kind", .string(finding.kind.rawValue)), ("file", .string(finding.file))]
+                     if let position = finding.position { fields.append(("position", .integer(position))) }
+                     if let offset = finding.offset { fields.append(("offset", .integer(Int(offset)))) }
+                     if let execution = finding.execution {
+                         fields += [("namespace", .string(finding.namespace ?? "")), ("workflowID", .string(execution.workflowID)),
+                                    ("runID", .string(execution.runID))]
+                     }
+                     if let eventID = finding.eventID { fields.append(("eventID", .integer(Int(eventID)))) }
+                     fields.append(("message", .string(finding.message)))
+                     return .object(fields)
+                 }))])
     }
 
     private func verdict(_ verification: LogVerification) -> String {
@@ -129,9 +176,13 @@ struct RecoverCommand: AsyncParsableCommand {
             + "or `--mode salvage` (keep every intact batch)"
     }
 
-    private func report(_ repair: RepairReport, log name: String) {
+    private func report(_ repair: RepairReport, affected: [WorkflowExecution]?, log name: String) {
         if json {
             var object: [(String, JSON)] = [("mode", .string(repair.mode.rawValue))] + logField(name)
+            if let affected {
+                object.append(("affectedExecutions", .array(affected.map { .object([("workflowID", .string($0.workflowID)),
+                                                                                     ("runID", .string($0.runID))]) })))
+            }
             object += [("before", repair.before.json), ("after", repair.after.json),
                        ("lost", .array(repair.lost.map(\.json))),
                        ("lostOffsets", .array(repair.lostOffsets.map { jsonOffsets($0) })),
@@ -164,6 +215,11 @@ struct RecoverCommand: AsyncParsableCommand {
             let exact = repair.lostOffsets
             print("records lost (exact offsets of intact batches removed): "
                   + (exact.isEmpty ? "none" : exact.map { "\($0.lowerBound)..<\($0.upperBound)" }.joined(separator: ", ")))
+            if name == "tasks" { print("tasks lost: a task's id is its log offset; the offsets above are the ids of the tasks removed") }
+            if let affected {
+                print("executions affected (history records lost): " + (affected.isEmpty ? "none found"
+                      : affected.map { "\($0.workflowID)/\($0.runID)" }.joined(separator: ", ")))
+            }
         }
         if !repair.changedFiles.isEmpty { print("changed: " + repair.changedFiles.map(Self.name).joined(separator: ", ")) }
         // An index is deleted before its segment is rewritten and then written anew: list it once, as changed.

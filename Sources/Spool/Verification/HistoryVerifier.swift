@@ -1,0 +1,444 @@
+import SpoolLog
+
+/// One broken engine invariant found by ``SpoolEngine/verifyHistory(directory:)``: where it is
+/// (the segment file and the byte position of the batch holding the record, and the record's log
+/// offset; or the checkpoint file), the run it concerns, and what is wrong.
+public struct HistoryFinding: Sendable, Equatable, CustomStringConvertible {
+    /// What kind of invariant is broken.
+    public struct Kind: Hashable, Sendable, CustomStringConvertible {
+        /// A stable, machine-readable name such as `"eventIDGap"`.
+        public let rawValue: String
+        init(_ rawValue: String) { self.rawValue = rawValue }
+        public var description: String { rawValue }
+
+        /// A record's checksum matches but its bytes are not a transition record.
+        public static let undecodableRecord = Kind("undecodableRecord")
+        /// The first record of a run does not start it with WorkflowExecutionStarted as event 1.
+        public static let runNotStarted = Kind("runNotStarted")
+        /// An event id is not the one after the previous event of its run (a gap or a repeat).
+        public static let eventIDGap = Kind("eventIDGap")
+        /// A change of a run comes after the event that closed it.
+        public static let eventAfterClose = Kind("eventAfterClose")
+        /// An event names another event (scheduled, started, timer started, workflow task
+        /// completed, cancel requested) that is not an earlier event of the right type.
+        public static let badEventReference = Kind("badEventReference")
+        /// A change does not fit the run's state (replay would refuse it: opening fails).
+        public static let rejectedChange = Kind("rejectedChange")
+        /// An open run's outstanding workflow task, activity or timer has no event that scheduled it.
+        public static let taskWithoutEvent = Kind("taskWithoutEvent")
+        /// The checkpoint file cannot be decoded, or names log offsets the log does not hold
+        /// (opening ignores it and replays the whole log).
+        public static let checkpointUnreadable = Kind("checkpointUnreadable")
+        /// A run's state in the checkpoint differs from the state its history rebuilds.
+        public static let checkpointStateMismatch = Kind("checkpointStateMismatch")
+        /// A run's record offsets in the checkpoint are not the records the log holds for it.
+        public static let checkpointOffsetsMismatch = Kind("checkpointOffsetsMismatch")
+        /// An open run whose records lie before the checkpoint's replay-from is missing from it
+        /// (opening would not restore it).
+        public static let checkpointMissingRun = Kind("checkpointMissingRun")
+    }
+
+    /// What kind of invariant is broken.
+    public var kind: Kind
+    /// The segment file holding the record, or the checkpoint file.
+    public var file: String
+    /// Byte position, in ``file``, of the batch holding the record; nil for the checkpoint.
+    public var position: Int?
+    /// Log offset of the record concerned (for the checkpoint: the run's last record offset).
+    public var offset: UInt64?
+    /// The run concerned, when there is one.
+    public var namespace: String?
+    public var execution: WorkflowExecution?
+    /// The event concerned, when there is one.
+    public var eventID: Int64?
+    /// What is wrong, in a sentence.
+    public var message: String
+
+    public var description: String {
+        var text = "\(kind): \(file)"
+        if let position { text += " byte \(position)" }
+        if let offset { text += " (log offset \(offset))" }
+        if let execution { text += ", run \(namespace ?? "")/\(execution.workflowID)/\(execution.runID)" }
+        if let eventID { text += ", event \(eventID)" }
+        return text + ": " + message
+    }
+}
+
+/// What ``SpoolEngine/verifyHistory(directory:)`` read and found.
+public struct HistoryVerification: Sendable, Equatable {
+    /// The history log's directory.
+    public var directory: String
+    /// Records read (intact batches only: damaged bytes are the log verifier's to report).
+    public var records = 0
+    /// Runs whose histories were checked, and the open ones among them.
+    public var runs = 0
+    public var openRuns = 0
+    /// Whether a checkpoint file exists, and how many runs it names.
+    public var hasCheckpoint = false
+    public var checkpointRuns = 0
+    /// Every broken invariant, in log order, then the checkpoint's.
+    public var findings: [HistoryFinding] = []
+
+    /// Whether no invariant is broken.
+    public var isClean: Bool { findings.isEmpty }
+}
+
+extension SpoolEngine {
+    /// Checks a stopped engine's history log and checkpoint against the engine's invariants,
+    /// read-only (a shared lock on the log; nothing is written):
+    ///
+    /// - every run's history starts with WorkflowExecutionStarted as event 1, its event ids grow
+    ///   by one without gaps, and nothing follows its close event;
+    /// - every reference between events (scheduled, started, timer started, workflow task
+    ///   completed, cancel requested ids) names an earlier event of the right type;
+    /// - every change fits the run's state as replay rebuilds it (``ExecutionState/apply(_:)``);
+    /// - every outstanding workflow task, activity and timer of an open run has its event;
+    /// - the checkpoint decodes, fits the log, names every open run whose records precede its
+    ///   replay-from, and holds for each run the state and record offsets its history rebuilds.
+    ///
+    /// Damaged batches are skipped: ``OfflineLog/verify(progress:)`` reports them. A run whose
+    /// first records were dropped by a compaction leaves at most its closing record, which replay
+    /// skips; so does this check.
+    ///
+    /// - Parameter directory: the engine's data directory (`directory/history`, `directory/checkpoint`).
+    /// - Throws: ``SpoolError/Code/storage`` when the log cannot be read (missing, locked, I/O);
+    ///   ``SpoolError/Code/io`` when the checkpoint file cannot be read.
+    /// Cost: one read of the log, each run's state rebuilt once (memory: every run's state).
+    public static func verifyHistory(directory: String) throws(SpoolError) -> HistoryVerification {
+        let logDirectory = directory + "/history"
+        let offline: OfflineLog
+        do { offline = try OfflineLog.open(directory: logDirectory) } catch {
+            throw SpoolError(.storage, "cannot open the history log \(logDirectory)", underlying: error)
+        }
+        defer { offline.close() }
+        let store = CheckpointStore(directory: directory, syscalls: LogConfiguration().syscalls)
+        let checkpointBytes = try store.read()
+        var verifier = HistoryVerifier(directory: logDirectory, checkpointPath: store.path)
+        verifier.prepare(checkpointBytes: checkpointBytes)
+        do {
+            let segments = try offline.listing().segments
+            for (i, segment) in segments.enumerated() {
+                var batches: [SegmentBatch] = []
+                _ = try offline.walkSegment(segment, nextSegmentBase: i + 1 < segments.count ? segments[i + 1].baseOffset : nil,
+                                            decodeRecords: true) { item in
+                    if case .batch(let batch) = item, batch.records != nil { batches.append(batch) }
+                }
+                for batch in batches {
+                    for record in batch.records! {
+                        verifier.visit(record, file: segment.path, position: batch.position)
+                    }
+                }
+                verifier.endOffset = max(verifier.endOffset, segments[i].baseOffset)
+                if let last = batches.last { verifier.endOffset = max(verifier.endOffset, last.header.nextOffset) }
+            }
+            verifier.startOffset = segments.first?.baseOffset ?? 0
+        } catch {
+            throw SpoolError(.storage, "cannot read the history log \(logDirectory)", underlying: error)
+        }
+        verifier.finish()
+        return verifier.result
+    }
+}
+
+/// The replay behind ``SpoolEngine/verifyHistory(directory:)``: the rules of `recover()`, with
+/// every violation recorded instead of thrown.
+struct HistoryVerifier {
+    struct Location {
+        var file: String
+        var position: Int
+        var offset: UInt64
+    }
+
+    struct Run {
+        var state: ExecutionState
+        /// Event types by event id - 1.
+        var events: [EventType] = []
+        /// Per ActivityTaskStarted event id, its scheduled event id; per TimerStarted, its timer id.
+        var startedActivity: [Int64: Int64] = [:]
+        var startedTimer: [Int64: String] = [:]
+        var recordOffsets: [UInt64] = []
+        /// Where each record offset is (for findings about the checkpoint).
+        var lastLocation: Location
+        /// A finding made later checks of this run meaningless: it is not checked further.
+        var broken = false
+        /// The state after each record, kept only for the record the checkpoint names last.
+        var stateAtCheckpoint: ExecutionState?
+        var offsetsAtCheckpoint: [UInt64]?
+    }
+
+    let checkpointPath: String
+    var result: HistoryVerification
+    var runs: [ExecutionKey: Run] = [:]
+    /// The checkpoint's last record offset per run (to snapshot the state there).
+    var checkpointLast: [ExecutionKey: UInt64] = [:]
+    var startOffset: UInt64 = 0
+    var endOffset: UInt64 = 0
+    /// The checkpoint file: absent, decoded, or why it cannot be.
+    var checkpoint: Result<EngineCheckpoint, SpoolError>?
+
+    /// Decodes the checkpoint before the log is read, so that each run's state can be taken at
+    /// the record the checkpoint names last.
+    mutating func prepare(checkpointBytes: [UInt8]?) {
+        guard let checkpointBytes else { return }
+        do throws(SpoolError) {
+            let decoded = try EngineCheckpoint.decode(checkpointBytes)
+            checkpoint = .success(decoded)
+            for run in decoded.runs { if let last = run.recordOffsets.last { checkpointLast[run.state.key] = last } }
+        } catch {
+            checkpoint = .failure(error)
+        }
+    }
+
+    init(directory: String, checkpointPath: String) {
+        self.checkpointPath = checkpointPath
+        result = HistoryVerification(directory: directory)
+    }
+
+    mutating func finding(_ kind: HistoryFinding.Kind, _ at: Location?, _ key: ExecutionKey?, eventID: Int64? = nil, _ message: String) {
+        result.findings.append(HistoryFinding(kind: kind, file: at?.file ?? checkpointPath, position: at?.position, offset: at?.offset,
+                                              namespace: key?.namespace, execution: key?.execution, eventID: eventID, message: message))
+    }
+
+    mutating func visit(_ entry: LogRecord, file: String, position: Int) {
+        result.records += 1
+        let at = Location(file: file, position: position, offset: entry.offset)
+        let record: TransitionRecord
+        do {
+            record = try TransitionRecord.decode(entry.payload, context: "history log record at offset \(entry.offset)")
+        } catch {
+            finding(.undecodableRecord, at, nil, error.message)
+            return
+        }
+        for change in record.runs { visit(change, at: at) }
+    }
+
+    private mutating func visit(_ change: TransitionRecord.RunChanges, at: Location) {
+        let key = change.key
+        var run: Run
+        if let existing = runs[key] {
+            run = existing
+        } else {
+            guard case .event(let first) = change.changes.first, case .workflowExecutionStarted(let started) = first.attributes,
+                  first.eventID == 1 else {
+                // The end of a run whose earlier records a compaction dropped (replay skips it too).
+                if change.closesItsRun { return }
+                finding(.runNotStarted, at, key, "the run's first record does not start it with WorkflowExecutionStarted as event 1")
+                // Check the rest of it as far as it goes, from a state it cannot fit, without cascading findings.
+                return
+            }
+            run = Run(state: ExecutionState(key: key, started: started, startTime: first.eventTime), lastLocation: at)
+        }
+        run.recordOffsets.append(at.offset)
+        run.lastLocation = at
+        if !run.broken {
+            for stateChange in change.changes {
+                if !run.state.isRunning {
+                    finding(.eventAfterClose, at, key, eventID: stateChange.writtenEvent?.eventID,
+                            "a change follows the run's close (\(run.state.status)) at event \(run.state.nextEventID - 1)")
+                    run.broken = true
+                    break
+                }
+                if let event = stateChange.writtenEvent {
+                    guard event.eventID == run.state.nextEventID else {
+                        finding(.eventIDGap, at, key, eventID: event.eventID,
+                                "event \(event.eventID) \(event.eventType) follows event \(run.state.nextEventID - 1); expected id \(run.state.nextEventID)")
+                        run.broken = true
+                        break
+                    }
+                    if let problem = Self.badReference(event, in: run) {
+                        finding(.badEventReference, at, key, eventID: event.eventID, problem)
+                        run.broken = true
+                        break
+                    }
+                }
+                do {
+                    try run.state.apply(stateChange)
+                } catch {
+                    finding(.rejectedChange, at, key, eventID: error.eventID ?? stateChange.writtenEvent?.eventID, error.message)
+                    run.broken = true
+                    break
+                }
+                if let event = stateChange.writtenEvent {
+                    run.events.append(event.eventType)
+                    switch event.attributes {
+                    case .activityTaskStarted(let a): run.startedActivity[event.eventID] = a.scheduledEventID
+                    case .timerStarted(let a): run.startedTimer[event.eventID] = a.timerID
+                    default: break
+                    }
+                }
+            }
+        }
+        if checkpointLast[key] == at.offset {
+            run.stateAtCheckpoint = run.state
+            run.offsetsAtCheckpoint = run.recordOffsets
+        }
+        runs[key] = run
+    }
+
+    /// Why `event` names an event that is not an earlier one of the right type, or nil.
+    static func badReference(_ event: HistoryEvent, in run: Run) -> String? {
+        var references: [(String, Int64, EventType)] = []
+        func completed(_ id: Int64) { if id != 0 { references.append(("workflowTaskCompletedEventID", id, .workflowTaskCompleted)) } }
+        func workflowTask(_ scheduled: Int64, _ started: Int64) {
+            references.append(("scheduledEventID", scheduled, .workflowTaskScheduled))
+            if started != 0 { references.append(("startedEventID", started, .workflowTaskStarted)) }
+        }
+        func activity(_ scheduled: Int64, _ started: Int64) {
+            references.append(("scheduledEventID", scheduled, .activityTaskScheduled))
+            if started != 0 { references.append(("startedEventID", started, .activityTaskStarted)) }
+        }
+        switch event.attributes {
+        case .workflowTaskStarted(let a): references.append(("scheduledEventID", a.scheduledEventID, .workflowTaskScheduled))
+        case .workflowTaskCompleted(let a): workflowTask(a.scheduledEventID, a.startedEventID)
+        case .workflowTaskTimedOut(let a): workflowTask(a.scheduledEventID, a.startedEventID)
+        case .workflowTaskFailed(let a): workflowTask(a.scheduledEventID, a.startedEventID)
+        case .activityTaskScheduled(let a): completed(a.workflowTaskCompletedEventID)
+        case .activityTaskStarted(let a): references.append(("scheduledEventID", a.scheduledEventID, .activityTaskScheduled))
+        case .activityTaskCompleted(let a): activity(a.scheduledEventID, a.startedEventID)
+        case .activityTaskFailed(let a): activity(a.scheduledEventID, a.startedEventID)
+        case .activityTaskTimedOut(let a): activity(a.scheduledEventID, a.startedEventID)
+        case .activityTaskCancelRequested(let a):
+            references.append(("scheduledEventID", a.scheduledEventID, .activityTaskScheduled))
+            completed(a.workflowTaskCompletedEventID)
+        case .activityTaskCanceled(let a):
+            activity(a.scheduledEventID, a.startedEventID)
+            if a.latestCancelRequestedEventID != 0 {
+                references.append(("latestCancelRequestedEventID", a.latestCancelRequestedEventID, .activityTaskCancelRequested))
+            }
+        case .timerStarted(let a): completed(a.workflowTaskCompletedEventID)
+        case .timerFired(let a): references.append(("startedEventID", a.startedEventID, .timerStarted))
+        case .timerCanceled(let a):
+            references.append(("startedEventID", a.startedEventID, .timerStarted))
+            completed(a.workflowTaskCompletedEventID)
+        case .workflowExecutionCompleted(let a): completed(a.workflowTaskCompletedEventID)
+        case .workflowExecutionFailed(let a): completed(a.workflowTaskCompletedEventID)
+        case .workflowExecutionCanceled(let a): completed(a.workflowTaskCompletedEventID)
+        case .workflowExecutionContinuedAsNew(let a): completed(a.workflowTaskCompletedEventID)
+        case .markerRecorded(let a): completed(a.workflowTaskCompletedEventID)
+        default: break
+        }
+        for (field, id, type) in references {
+            guard id >= 1, id < event.eventID, Int(id) <= run.events.count else {
+                return "\(event.eventType) \(field) \(id) names no earlier event (the history has \(run.events.count))"
+            }
+            let actual = run.events[Int(id) - 1]
+            guard actual == type else { return "\(event.eventType) \(field) \(id) names a \(actual) event, not \(type)" }
+        }
+        // An activity's outcome must name the started event of that same activity.
+        let outcome: (scheduled: Int64, started: Int64)? = switch event.attributes {
+        case .activityTaskCompleted(let a): (a.scheduledEventID, a.startedEventID)
+        case .activityTaskFailed(let a): (a.scheduledEventID, a.startedEventID)
+        case .activityTaskTimedOut(let a): (a.scheduledEventID, a.startedEventID)
+        case .activityTaskCanceled(let a): (a.scheduledEventID, a.startedEventID)
+        default: nil
+        }
+        if let outcome, outcome.started != 0, run.startedActivity[outcome.started] != outcome.scheduled {
+            return "\(event.eventType) startedEventID \(outcome.started) is the start of another activity, not of scheduled event \(outcome.scheduled)"
+        }
+        return nil
+    }
+
+    /// Checks the open runs' outstanding work and the checkpoint, once every record was visited.
+    mutating func finish() {
+        for (key, run) in runs.sorted(by: { $0.value.recordOffsets[0] < $1.value.recordOffsets[0] }) {
+            result.runs += 1
+            guard run.state.isRunning else { continue }
+            result.openRuns += 1
+            guard !run.broken else { continue }
+            func has(_ id: Int64, _ type: EventType) -> Bool { id >= 1 && Int(id) <= run.events.count && run.events[Int(id) - 1] == type }
+            if let task = run.state.workflowTask {
+                if !has(task.scheduledEventID, .workflowTaskScheduled) {
+                    finding(.taskWithoutEvent, run.lastLocation, key, eventID: task.scheduledEventID,
+                            "the outstanding workflow task names scheduled event \(task.scheduledEventID), which is not a WorkflowTaskScheduled event")
+                } else if task.startedEventID != 0 && !has(task.startedEventID, .workflowTaskStarted) {
+                    finding(.taskWithoutEvent, run.lastLocation, key, eventID: task.startedEventID,
+                            "the started workflow task names started event \(task.startedEventID), which is not a WorkflowTaskStarted event")
+                }
+            }
+            for scheduled in run.state.activities.keys.sorted() where !has(scheduled, .activityTaskScheduled) {
+                finding(.taskWithoutEvent, run.lastLocation, key, eventID: scheduled,
+                        "the pending activity of scheduled event \(scheduled) has no ActivityTaskScheduled event")
+            }
+            for timer in run.state.timers.values.sorted(by: { $0.startedEventID < $1.startedEventID })
+            where !has(timer.startedEventID, .timerStarted) || run.startedTimer[timer.startedEventID] != timer.timerID {
+                finding(.taskWithoutEvent, run.lastLocation, key, eventID: timer.startedEventID,
+                        "the pending timer \(timer.timerID) has no TimerStarted event \(timer.startedEventID)")
+            }
+        }
+        guard let decoded = self.checkpoint else { return }
+        result.hasCheckpoint = true
+        let checkpoint: EngineCheckpoint
+        switch decoded {
+        case .success(let value): checkpoint = value
+        case .failure(let error):
+            finding(.checkpointUnreadable, nil, nil, "\(error.message); the next open ignores it and replays the whole log")
+            return
+        }
+        result.checkpointRuns = checkpoint.runs.count
+        guard checkpoint.replayFrom >= startOffset, checkpoint.replayFrom <= endOffset,
+              checkpoint.runs.allSatisfy({ ($0.recordOffsets.last ?? 0) < endOffset }) else {
+            finding(.checkpointUnreadable, nil, nil, "it names log offsets the log does not hold (log \(startOffset)..<\(endOffset), "
+                    + "replay from \(checkpoint.replayFrom)); the next open ignores it and replays the whole log")
+            return
+        }
+        var named: Set<ExecutionKey> = []
+        for entry in checkpoint.runs {
+            let key = entry.state.key
+            named.insert(key)
+            let last = entry.recordOffsets.last
+            guard let run = runs[key] else {
+                finding(.checkpointOffsetsMismatch, nil, key, "the checkpoint names records \(Self.describe(entry.recordOffsets)) of a run the log does not hold")
+                continue
+            }
+            var at = run.lastLocation
+            at.file = checkpointPath
+            guard let state = run.stateAtCheckpoint, let offsets = run.offsetsAtCheckpoint else {
+                result.findings.append(HistoryFinding(kind: .checkpointOffsetsMismatch, file: checkpointPath, position: nil, offset: last,
+                                                      namespace: key.namespace, execution: key.execution, eventID: nil,
+                                                      message: "the checkpoint's last record of the run, offset \(last.map(String.init) ?? "none"), is not one of its records in the log \(Self.describe(run.recordOffsets))"))
+                continue
+            }
+            if offsets != entry.recordOffsets {
+                result.findings.append(HistoryFinding(kind: .checkpointOffsetsMismatch, file: checkpointPath, position: nil, offset: last,
+                                                      namespace: key.namespace, execution: key.execution, eventID: nil,
+                                                      message: "the checkpoint names records \(Self.describe(entry.recordOffsets)); the log holds \(Self.describe(offsets)) up to there"))
+            } else if !run.broken && state != entry.state {
+                result.findings.append(HistoryFinding(kind: .checkpointStateMismatch, file: checkpointPath, position: nil, offset: last,
+                                                      namespace: key.namespace, execution: key.execution, eventID: nil,
+                                                      message: "the checkpoint's state differs from the state its history rebuilds in "
+                                                        + Self.differences(entry.state, state)))
+            }
+        }
+        for (key, run) in runs.sorted(by: { $0.value.recordOffsets[0] < $1.value.recordOffsets[0] })
+        where !named.contains(key) && run.recordOffsets[0] < checkpoint.replayFrom && isOpen(at: checkpoint.replayFrom, run) {
+            result.findings.append(HistoryFinding(kind: .checkpointMissingRun, file: checkpointPath, position: nil, offset: run.recordOffsets[0],
+                                                  namespace: key.namespace, execution: key.execution, eventID: nil,
+                                                  message: "the run is open and its records start at offset \(run.recordOffsets[0]), before the checkpoint's replay-from \(checkpoint.replayFrom), but the checkpoint does not name it"))
+        }
+    }
+
+    /// Whether the run was open after its last record before `offset` (its records from there on
+    /// do not close it: an open run now, or one closed by a record at or after `offset`).
+    private func isOpen(at offset: UInt64, _ run: Run) -> Bool {
+        run.state.isRunning || (run.recordOffsets.last ?? 0) >= offset
+    }
+
+    static func describe(_ offsets: [UInt64]) -> String {
+        offsets.count <= 6 ? "\(offsets)" : "[\(offsets.prefix(3).map(String.init).joined(separator: ", ")), … \(offsets.suffix(2).map(String.init).joined(separator: ", "))] (\(offsets.count))"
+    }
+
+    /// The fields in which two states differ, with both values (shortened).
+    static func differences(_ checkpoint: ExecutionState, _ rebuilt: ExecutionState) -> String {
+        let a = Mirror(reflecting: checkpoint).children
+        let b = Array(Mirror(reflecting: rebuilt).children)
+        var parts: [String] = []
+        for (i, child) in a.enumerated() where i < b.count {
+            let left = String(describing: child.value), right = String(describing: b[i].value)
+            if left != right {
+                func short(_ s: String) -> String { s.count > 80 ? String(s.prefix(77)) + "..." : s }
+                parts.append("\(child.label ?? "?"): checkpoint \(short(left)), history \(short(right))")
+            }
+        }
+        return parts.isEmpty ? "(no field printed differently)" : parts.joined(separator: "; ")
+    }
+}
