@@ -142,19 +142,17 @@ public final class TaskQueue<Payload: Sendable>: Sendable {
     /// up or the calling task is cancelled. A task that is available is returned without suspending.
     ///
     /// Through `poller`, the worker is recorded in ``describe()`` and its own rate limit is applied.
-    ///
-    /// Runs on the caller's executor (`nonisolated(nonsending)`): a poll that finds a task does
-    /// not hop to the global executor and back, which cost more than the hand-off itself.
-    nonisolated(nonsending)
     public func poll(timeout: Duration? = nil, poller: TaskPoller? = nil) async -> QueuedTask<Payload>? {
         let deadline = timeout.map { context.clock.now().advanced(by: $0) }
         return await poll(until: deadline, poller: poller)
     }
 
     /// Waits until `deadline` (forever if nil) for a task; see ``poll(timeout:poller:)``.
-    /// Like it, runs on the caller's executor.
-    @inlinable
-    nonisolated(nonsending)
+    ///
+    /// Always inlined into the caller: called, this nonisolated async function hops to the global
+    /// executor and back around every poll (two `swift_task_switch`es, measured: more than the
+    /// poll itself costs); inlined, a poll that finds a task does not suspend or hop.
+    @inlinable @inline(__always)
     public func poll(until deadline: MatchingInstant?, poller: TaskPoller? = nil) async -> QueuedTask<Payload>? {
         if let poller { poller.lastPollNanoseconds.store(context.now().nanoseconds, ordering: .relaxed) }
         var pending: QueuedTask<Payload>?
