@@ -101,6 +101,14 @@ final class MPMCRing<Element> {
         return max(0, min(tail - head, mask + 1))
     }
 
+    /// Whether a push has reserved a slot that no pop has taken yet (published or still being
+    /// published): sequentially consistent, for the waiter handshake (see ``push(_:stamp:)``).
+    @inlinable
+    var hasPending: Bool {
+        let tail = indexes[8].load(ordering: .sequentiallyConsistent)
+        return tail &- indexes[0].load(ordering: .sequentiallyConsistent) > 0
+    }
+
     /// Pushes ever reserved (the tail index); with ``popped`` it gives the lane's counters for free.
     var pushed: Int { indexes[8].load(ordering: .relaxed) }
     /// Pops ever done (the head index).
@@ -116,8 +124,11 @@ final class MPMCRing<Element> {
             let sequence = self.sequence(index)
             let difference = sequence.pointee.load(ordering: .acquiring) &- position
             if difference == 0 {
+                // Sequentially consistent: a task queue's producer then reads the partition's
+                // waiter count, and a registering poller, after counting itself, reads this
+                // index (`hasPending`): a Dekker handshake in which one side sees the other.
                 let (exchanged, current) = indexes[8].weakCompareExchange(
-                    expected: position, desired: position &+ 1, successOrdering: .relaxed, failureOrdering: .relaxed)
+                    expected: position, desired: position &+ 1, successOrdering: .sequentiallyConsistent, failureOrdering: .relaxed)
                 if exchanged {
                     value(index).initialize(to: element)
                     if stamped { self.stamp(index).pointee.store(stamp, ordering: .relaxed) }

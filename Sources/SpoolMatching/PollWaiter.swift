@@ -3,24 +3,30 @@ import Synchronization
 
 /// A poller suspended in a partition, waiting for a task.
 ///
-/// State machine (every transition a compare-and-swap, so exactly one party wins):
+/// State machine (every transition out of `waiting` a compare-and-swap, so exactly one party
+/// wins):
 ///
-///     arming ──(poller stored its continuation)──▶ waiting ──(producer)──▶ matched
-///        │                                            │
-///        └──(cancelled before it was armed)──▶ cancelled ◀──(deadline, task cancellation,
-///                                                              or the poller took a task itself)
+///     arming ──(poller stored its continuation)──▶ waiting ◀──(no task after all)──┐
+///        │                                          │   │                          │
+///        │                                          │   └──(hold)──▶ held ─────────┘
+///        │                                          │                 │
+///        └──(cancelled before armed)──▶ cancelled ◀─┘ (deadline,      └──(task found)──▶ matched
+///                                                     task cancellation)
 ///
-/// Whoever moves the node out of `waiting` resumes its continuation, once: the producer that
-/// wins `waiting → matched` resumes it with a task; the canceller that wins
-/// `waiting → cancelled` resumes it with nil. A producer that loses to a canceller keeps its
-/// task and offers it to the next waiter or the backlog, so a task handed to a poller that
-/// just gave up is neither lost nor delivered twice.
+/// `held` is a short exclusive claim: a producer that popped the node, or whoever registers it
+/// and sees a task in the lanes, holds it while it takes a task; with one it moves the node to
+/// `matched` and resumes the continuation with the task, without one it puts the node back to
+/// `waiting`. A canceller that finds the node held waits for that (a few instructions), so a
+/// task handed to a poller that just gave up goes to the next poller or stays queued: the
+/// holder takes the task only after it has won the node, and resumes it only with a task.
+/// The canceller that wins `waiting → cancelled` resumes the continuation with nil.
 @usableFromInline
 final class PollWaiter<Payload: Sendable> {
     @usableFromInline static var arming: Int { 0 }
     @usableFromInline static var waiting: Int { 1 }
     @usableFromInline static var matched: Int { 2 }
     @usableFromInline static var cancelled: Int { 3 }
+    @usableFromInline static var held: Int { 4 }
 
     @usableFromInline let state = Atomic<Int>(0)
     /// Written once by the poller before `arming → waiting` (release); read only by the party
@@ -29,16 +35,43 @@ final class PollWaiter<Payload: Sendable> {
 
     @usableFromInline init() {}
 
-    /// `waiting → matched`; the caller must then resume the continuation with a task.
+    /// `waiting → held`, waiting out another holder; false if the node is matched or cancelled
+    /// (a tombstone). The holder must then call ``finish(with:)`` or ``unhold()``.
     @inlinable
-    func tryMatch() -> Bool {
-        state.compareExchange(expected: Self.waiting, desired: Self.matched, ordering: .acquiringAndReleasing).exchanged
+    func hold() -> Bool {
+        var spins = 0
+        while true {
+            let (exchanged, current) = state.compareExchange(expected: Self.waiting, desired: Self.held, ordering: .acquiringAndReleasing)
+            if exchanged { return true }
+            if current != Self.held { return false }
+            backOff(&spins)
+        }
     }
 
-    /// `waiting → cancelled`; the caller must then resume the continuation itself.
+    /// `held → waiting`: the holder found no task.
+    @inlinable
+    func unhold() {
+        state.store(Self.waiting, ordering: .releasing)
+    }
+
+    /// `held → matched`, and resumes the poller with `task`.
+    @inlinable
+    func finish(with task: consuming QueuedTask<Payload>) {
+        state.store(Self.matched, ordering: .releasing)
+        continuation.unsafelyUnwrapped.resume(returning: task)
+    }
+
+    /// `waiting → cancelled`, waiting out a holder; the caller must then resume the
+    /// continuation itself. False if the node was matched (or cancelled) first.
     @inlinable
     func tryCancelWaiting() -> Bool {
-        state.compareExchange(expected: Self.waiting, desired: Self.cancelled, ordering: .acquiringAndReleasing).exchanged
+        var spins = 0
+        while true {
+            let (exchanged, current) = state.compareExchange(expected: Self.waiting, desired: Self.cancelled, ordering: .acquiringAndReleasing)
+            if exchanged { return true }
+            if current != Self.held { return false }
+            backOff(&spins)
+        }
     }
 
     @inlinable
@@ -46,20 +79,25 @@ final class PollWaiter<Payload: Sendable> {
         continuation.unsafelyUnwrapped.resume(returning: task)
     }
 
+    /// Whether the node is a tombstone (its poller was resumed).
     @inlinable
-    var isCancelled: Bool { state.load(ordering: .acquiring) == Self.cancelled }
+    var isTombstone: Bool {
+        let current = state.load(ordering: .acquiring)
+        return current == Self.cancelled || current == Self.matched
+    }
 }
 
 // The state is atomic; `continuation` is published by the `arming → waiting` release and read
-// only after a winning acquire compare-and-swap out of `waiting`.
+// only by the party that wins `waiting → held` or `waiting → cancelled` (acquire).
 extension PollWaiter: @unchecked Sendable {}
 
 /// The waiting pollers of a partition: a lock-free ring, and a locked overflow for the pollers
 /// beyond its capacity (10,000 long-polling workers on one partition are legal; they just take
 /// the slower path).
 ///
-/// Holds live waiters and *tombstones*: waiters that gave up. A tombstone still counts in the
-/// partition's balance until someone pops it (see `TaskQueue+Waiting.swift`).
+/// Holds live waiters and *tombstones*: waiters that gave up or took a task themselves. A
+/// tombstone still counts in the partition's `waiting` until someone pops it (see
+/// `TaskQueue+Waiting.swift`).
 @usableFromInline
 final class WaiterQueue<Payload: Sendable> {
     @usableFromInline let ring: MPMCRing<PollWaiter<Payload>>
@@ -90,7 +128,7 @@ final class WaiterQueue<Payload: Sendable> {
         }
     }
 
-    /// Pops a waiter that the balance says is there (counted before it was pushed): waits out
+    /// Pops a waiter that `waiting` says is there (counted before it was pushed): waits out
     /// the few instructions between a poller counting itself and pushing its node.
     @inlinable
     func popCounted() -> PollWaiter<Payload> {

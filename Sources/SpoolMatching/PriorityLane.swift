@@ -47,6 +47,11 @@ final class PriorityLane<Payload: Sendable> {
 
     @usableFromInline
     func pushLocked(_ task: consuming QueuedTask<Payload>) {
+        defer {
+            // Orders the count above before the producer's read of the waiter count, as the
+            // ring's sequentially consistent tail update does on the lock-free path.
+            atomicMemoryFence(ordering: .sequentiallyConsistent)
+        }
         lock.withLock {
             lockedPushes.add(1, ordering: .relaxed)
             if let key = task.fairness {
@@ -110,6 +115,13 @@ final class PriorityLane<Payload: Sendable> {
         lockedPops.add(1, ordering: .relaxed)
         refills.add(moved - 1, ordering: .relaxed)
         return first
+    }
+
+    /// Whether the lane holds a task, or one is being published into its ring (sequentially
+    /// consistent reads, for the waiter handshake).
+    @inlinable
+    var hasPending: Bool {
+        ring.hasPending || spilled.load(ordering: .sequentiallyConsistent) > 0 || keyed.load(ordering: .sequentiallyConsistent) > 0
     }
 
     /// Tasks that ever entered the lane (a snapshot).

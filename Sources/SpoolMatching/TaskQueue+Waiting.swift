@@ -4,13 +4,12 @@ import Synchronization
 /// the deadline passes or the calling task is cancelled.
 ///
 /// Cancellation leaves the poller's node in the waiter queue as a *tombstone* that still counts
-/// in the balance (a producer may already have counted on it). Whoever pops a tombstone simply
-/// counts again: a producer re-releases its task, a reaper drops it. So that an idle queue with
-/// long-polling workers does not accumulate tombstones, each cancelled poller *reaps* up to two
-/// nodes from the head of the queue: it takes one unit of demand off a negative balance and
-/// pops a node; a tombstone is dropped, a live waiter is registered again at the tail (where it
-/// may be matched at once). Two reaps per cancellation keep tombstones at most about as many
-/// as live waiters.
+/// in the partition's `waiting` (it cannot be removed from the middle of a ring). Whoever pops a
+/// tombstone drops it: a producer then pops the next node, a reaper stops there. So that an
+/// idle queue with long-polling workers does not accumulate tombstones, each cancelled poller
+/// *reaps* up to two nodes from the head of the queue: a tombstone is dropped, a live waiter is
+/// registered again at the tail (where it may take a task at once). Two reaps per cancellation
+/// keep tombstones at most about as many as live waiters.
 extension TaskQueue {
     @inlinable
     func wait(in home: TaskQueuePartition<Payload>, table: PartitionTable<Payload>,
@@ -48,84 +47,70 @@ extension TaskQueue {
         register(waiter, in: home, table: table)
     }
 
-    /// Counts `waiter` in `home`'s balance: takes an available task at once, or joins the waiter
-    /// queue (and then looks for a task stranded in another partition).
+    /// After a task was pushed into `partition`'s lanes, if pollers are counted there: pops
+    /// waiter nodes while some are counted; tombstones are dropped; the first live waiter gets
+    /// the partition's best task or, if other pollers took every task meanwhile, is registered
+    /// again (which looks at the lanes once more). Returns true if a poller got a task (not
+    /// necessarily the one just pushed).
+    @inlinable
+    func handOff(in partition: TaskQueuePartition<Payload>, table: PartitionTable<Payload>) -> Bool {
+        while let waiter = partition.popWaiter() {
+            guard waiter.hold() else { continue }  // a tombstone: its count is consumed
+            if let task = partition.take() {
+                _ = partition.waiters.with { $0.live.subtract(1, ordering: .relaxed) }
+                waiter.finish(with: task)
+                return true
+            }
+            waiter.unhold()
+            register(waiter, in: partition, table: table)
+            return false
+        }
+        return false
+    }
+
+    /// Counts `waiter` in `home` and joins the waiter queue, then looks at the lanes (the
+    /// poller's half of the handshake, see `TaskQueuePartition`): a task that is there, in
+    /// `home` or in another partition, was pushed before this count and its producer may have
+    /// missed the waiter, so the waiter takes it itself. Its node then stays in the queue as a
+    /// tombstone, which the next producer or reaper to pop it drops.
     @inlinable
     func register(_ waiter: PollWaiter<Payload>, in home: TaskQueuePartition<Payload>, table: PartitionTable<Payload>) {
         let waiters = home.waiters.load().unsafelyUnwrapped
-        let before = home.balance.pointee.wrappingSubtract(1, ordering: .sequentiallyConsistent).oldValue
-        if before > 0 {
-            if waiter.tryMatch() {
-                waiters.live.subtract(1, ordering: .relaxed)
-                waiter.resume(home.takeClaimed())
-            } else if !home.release() && table.count > 1 {
-                // The waiter gave up meanwhile: the claimed task is counted back.
-                forward(from: home, in: table)
-            }
-            return
-        }
+        home.waiting.pointee.wrappingAdd(1, ordering: .sequentiallyConsistent)
         waiters.push(waiter)
-        if table.count > 1 { stealForWaiter(waiter, in: home, table: table) }
-    }
-
-    /// After joining `home`'s waiters: if another partition has a task and no poller, take it.
-    @usableFromInline
-    func stealForWaiter(_ waiter: PollWaiter<Payload>, in home: TaskQueuePartition<Payload>, table: PartitionTable<Payload>) {
-        for partition in table.partitions where partition !== home && partition.balance.pointee.load(ordering: .sequentiallyConsistent) > 0 {
-            guard partition.tryClaim() else { continue }
-            let task = partition.takeClaimed()
-            if waiter.tryCancelWaiting() {
-                // Our node is now a tombstone; we deliver the task ourselves.
-                home.waiters.load().unsafelyUnwrapped.live.subtract(1, ordering: .relaxed)
-                waiter.resume(task)
-                reap(in: home, table: table, count: 1)
-            } else {
-                // A producer matched (or a deadline cancelled) the waiter first: give the task back.
-                partition.recirculated.pointee.wrappingAdd(1, ordering: .relaxed)
-                offer(task, to: partition, in: table)
-            }
-            return
+        guard home.hasPending || (table.count > 1 && table.partitions.contains(where: { $0 !== home && $0.hasPending })) else { return }
+        guard waiter.hold() else { return }  // matched or cancelled meanwhile
+        if let task = claimAny(table, home: home) {
+            waiters.live.subtract(1, ordering: .relaxed)
+            waiter.finish(with: task)
+        } else {
+            // Other pollers took those tasks; any task pushed from now on sees this waiter.
+            waiter.unhold()
         }
     }
 
-    /// Gives up `waiter` (deadline or task cancellation). Exactly one of this and a producer's
-    /// match wins; the loser does nothing to the waiter.
+    /// Gives up `waiter` (deadline or task cancellation). Exactly one of this and a match wins;
+    /// the loser does nothing to the waiter.
     @usableFromInline
     func cancel(_ waiter: PollWaiter<Payload>, in home: TaskQueuePartition<Payload>, table: PartitionTable<Payload>) {
-        while true {
-            switch waiter.state.load(ordering: .acquiring) {
-            case PollWaiter<Payload>.arming:
-                if waiter.state.compareExchange(expected: PollWaiter<Payload>.arming, desired: PollWaiter<Payload>.cancelled,
-                                                ordering: .acquiringAndReleasing).exchanged { return }
-            case PollWaiter<Payload>.waiting:
-                if waiter.tryCancelWaiting() {
-                    home.waiters.load().unsafelyUnwrapped.live.subtract(1, ordering: .relaxed)
-                    waiter.resume(nil)
-                    reap(in: home, table: table, count: 2)
-                    return
-                }
-            default:
-                return
-            }
+        if waiter.state.compareExchange(expected: PollWaiter<Payload>.arming, desired: PollWaiter<Payload>.cancelled,
+                                        ordering: .acquiringAndReleasing).exchanged { return }
+        if waiter.tryCancelWaiting() {
+            home.waiters.load().unsafelyUnwrapped.live.subtract(1, ordering: .relaxed)
+            waiter.resume(nil)
+            reap(in: home, table: table, count: 2)
         }
     }
 
-    /// Pops up to `count` nodes off the head of `home`'s waiter queue while the balance says
-    /// pollers wait: tombstones are dropped, live waiters registered again.
+    /// Pops up to `count` nodes off the head of `home`'s waiter queue while some are counted:
+    /// tombstones are dropped, live waiters registered again (at the tail).
     @usableFromInline
     func reap(in home: TaskQueuePartition<Payload>, table: PartitionTable<Payload>, count: Int) {
-        guard let waiters = home.waiters.load() else { return }
+        guard home.waiters.load() != nil else { return }
         for _ in 0..<count {
-            var balance = home.balance.pointee.load(ordering: .relaxed)
-            while true {
-                if balance >= 0 { return }
-                let (exchanged, original) = home.balance.pointee.weakCompareExchange(
-                    expected: balance, desired: balance + 1, successOrdering: .sequentiallyConsistent, failureOrdering: .relaxed)
-                if exchanged { break }
-                balance = original
-            }
-            let node = waiters.popCounted()
-            if node.isCancelled { continue }
+            guard let node = home.popWaiter() else { return }
+            guard node.hold() else { continue }
+            node.unhold()
             register(node, in: home, table: table)
         }
     }

@@ -6,8 +6,9 @@ import Synchronization
 /// drained highest priority first, first-in first-out within a priority, in proportion to
 /// weights among fairness keys.
 ///
-/// The add → poll → hand-off path takes no lock (see `Docs/matching.md`): a semaphore-style
-/// balance counter per partition over bounded lock-free rings. Locks are taken only by tasks
+/// The add → poll → hand-off path takes no lock (see `Docs/matching.md`): bounded lock-free
+/// rings per priority, and a count of waiting pollers per partition that producers only read
+/// while no poller waits. Locks are taken only by tasks
 /// with fairness keys, by rings that overflow, and by control operations.
 ///
 /// Get queues from ``Dispatcher/queue(_:kind:)``; a queue is never removed.
@@ -75,7 +76,8 @@ public final class TaskQueue<Payload: Sendable>: Sendable {
     @inlinable
     func offer(_ task: consuming QueuedTask<Payload>, to partition: TaskQueuePartition<Payload>, in table: PartitionTable<Payload>) {
         partition.push(task, capacity: context.ringCapacity)
-        if !partition.release() && table.count > 1 { forward(from: partition, in: table) }
+        if partition.hasWaiters && handOff(in: partition, table: table) { return }
+        if table.count > 1 { forward(from: partition, in: table) }
     }
 
     @usableFromInline
@@ -103,14 +105,15 @@ public final class TaskQueue<Payload: Sendable>: Sendable {
         let start = Int(id % UInt64(count))
         for step in 0..<count {
             let partition = table.partitions[(start + step) % count]
-            if partition.balance.pointee.load(ordering: .relaxed) < 0 { return partition }
+            if partition.waiting.pointee.load(ordering: .relaxed) > 0 { return partition }
         }
         return table.partitions[start]
     }
 
     /// A task just stayed in `partition`'s backlog: if another partition has waiting pollers,
     /// move one task there. Together with the same check by pollers after they register
-    /// (`stealForWaiter`), and both sides' sequentially consistent balance updates, this is a
+    /// (`register` looks at every partition's lanes), and both sides' sequentially consistent
+    /// updates (the ring's tail, the partition's waiter count), this is a
     /// Dekker handshake: a task and a poller that arrive in different partitions at the same
     /// moment cannot both miss each other.
     @usableFromInline
@@ -119,12 +122,11 @@ public final class TaskQueue<Payload: Sendable>: Sendable {
         var moving = true
         while moving {
             moving = false
-            for target in table.partitions where target !== source && target.balance.pointee.load(ordering: .sequentiallyConsistent) < 0 {
-                guard source.tryClaim() else { return }
-                let task = source.takeClaimed()
+            for target in table.partitions where target !== source && target.waiting.pointee.load(ordering: .sequentiallyConsistent) > 0 {
+                guard let task = source.take() else { return }
                 source.recirculated.pointee.wrappingAdd(1, ordering: .relaxed)
                 target.push(task, capacity: context.ringCapacity)
-                if !target.release() {
+                if !(target.hasWaiters && handOff(in: target, table: table)) {
                     // The waiter there was served by someone else: look again from the target.
                     source = target
                     moving = true
@@ -146,7 +148,11 @@ public final class TaskQueue<Payload: Sendable>: Sendable {
     }
 
     /// Waits until `deadline` (forever if nil) for a task; see ``poll(timeout:poller:)``.
-    @inlinable
+    ///
+    /// Always inlined into the caller: called, this nonisolated async function hops to the global
+    /// executor and back around every poll (two `swift_task_switch`es, measured: more than the
+    /// poll itself costs); inlined, a poll that finds a task does not suspend or hop.
+    @inlinable @inline(__always)
     public func poll(until deadline: MatchingInstant?, poller: TaskPoller? = nil) async -> QueuedTask<Payload>? {
         if let poller { poller.lastPollNanoseconds.store(context.now().nanoseconds, ordering: .relaxed) }
         var pending: QueuedTask<Payload>?
@@ -154,8 +160,7 @@ public final class TaskQueue<Payload: Sendable>: Sendable {
             let count = context.partitions
             let task = table.withCreated({ PartitionTable(count: count) }) { table -> QueuedTask<Payload>? in
                 table.withPartition(choose: { partitionForPoll($0, poller: poller) }) { home -> QueuedTask<Payload>? in
-                guard home.tryClaim() else { return nil }
-                let task = home.takeClaimed()
+                guard let task = home.take() else { return nil }
                 if task.scheduleToStartDeadline == nil {
                     poller?.dispatched.wrappingAdd(1, ordering: .relaxed)
                     return task
@@ -178,10 +183,10 @@ public final class TaskQueue<Payload: Sendable>: Sendable {
     /// Claims an available task in `home`, else in any other partition (poll forwarding).
     @inlinable
     func claimAny(_ table: PartitionTable<Payload>, home: TaskQueuePartition<Payload>) -> QueuedTask<Payload>? {
-        if home.tryClaim() { return home.takeClaimed() }
+        if let task = home.take() { return task }
         if table.count > 1 {
-            for partition in table.partitions where partition !== home && partition.tryClaim() {
-                return partition.takeClaimed()
+            for partition in table.partitions where partition !== home {
+                if let task = partition.take() { return task }
             }
         }
         return nil
@@ -409,8 +414,8 @@ public final class TaskQueue<Payload: Sendable>: Sendable {
         guard let table = table.load() else { return [] }
         var tasks: [QueuedTask<Payload>] = []
         for partition in table.partitions {
-            while partition.tryClaim() {
-                tasks.append(partition.takeClaimed())
+            while let task = partition.take() {
+                tasks.append(task)
                 partition.drained.pointee.wrappingAdd(1, ordering: .relaxed)
             }
         }

@@ -1,29 +1,34 @@
 import Synchronization
 
-/// One partition of a task queue: a semaphore-style *balance* over five priority lanes and a
-/// queue of waiting pollers.
+/// One partition of a task queue: five priority lanes, a queue of waiting pollers, and the
+/// count of that queue's nodes.
 ///
-/// `balance` = tasks available − pollers waiting (tombstones of pollers that gave up count as
-/// waiting until they are popped). Its invariants:
+/// Tasks are not counted: a lane's ring is its own count, so an add is one contended
+/// read-modify-write (the ring's tail) and a poll is one (the ring's head). Only waiting pollers
+/// are counted, in `waiting` (nodes in the waiter queue, tombstones of pollers that gave up
+/// included until they are popped). The two meet in a Dekker handshake on sequentially
+/// consistent operations:
 ///
-/// - A producer pushes its task into a lane *before* incrementing the balance, so a poller
-///   whose decrement saw a positive balance always finds a task in the lanes (or one that is
-///   a few instructions from being published).
-/// - A poller counts itself (decrement) *before* pushing its node, so a producer whose
-///   increment saw a negative balance always finds a node in the waiter queue (idem).
-/// - Each increment that saw a negative balance pops exactly one node; each decrement that saw
-///   a positive balance takes exactly one task. So no task sits in a lane while a live poller
-///   waits in the same partition, and no poller waits while a task is unclaimed.
+/// - a producer pushes its task (sequentially consistent tail update), then reads `waiting`;
+///   if it is positive it hands the best task of the partition to the first live waiter;
+/// - a poller that suspends counts itself (`waiting` + 1), pushes its node, then looks at the
+///   lanes (sequentially consistent reads of their indexes); if it sees a task it takes it
+///   itself.
+///
+/// In the total order of the four operations one side sees the other, so a task and a live
+/// waiter never both stay unmatched in a partition.
 @usableFromInline
 final class TaskQueuePartition<Payload: Sendable> {
-    /// The balance on its own cache line (`cells[0]`), apart from the read-mostly lane
-    /// references and the slow-path counters: it is the one word every producer and poller of
-    /// the partition writes. Adds and dispatches are not counted on the hot path: they are
-    /// derived from the lanes' ring indexes (see `TaskQueue+Visibility.swift`).
+    /// `waiting` on its own cache line (`cells[0]`), apart from the read-mostly lane references
+    /// and the slow-path counters. Producers only read it (it stays shared in both cores'
+    /// caches) while no poller suspends. Adds and dispatches are not counted on the hot path:
+    /// they are derived from the lanes' ring indexes (see `TaskQueue+Visibility.swift`).
     @usableFromInline let cells: UnsafeMutablePointer<Atomic<Int>>
-    @inlinable var balance: UnsafeMutablePointer<Atomic<Int>> { cells }
+    /// Nodes in the waiter queue (live waiters and tombstones); counted before a node is pushed,
+    /// uncounted by whoever pops it.
+    @inlinable var waiting: UnsafeMutablePointer<Atomic<Int>> { cells }
     /// Tasks taken out of a lane and put back into one without being delivered (given back by a
-    /// poller of a paused queue, forwarded to another partition, returned after a steal).
+    /// poller of a paused queue, forwarded to another partition).
     @inlinable var recirculated: UnsafeMutablePointer<Atomic<Int>> { cells + 8 }
     /// Tasks removed by `drain()`.
     @inlinable var drained: UnsafeMutablePointer<Atomic<Int>> { cells + 9 }
@@ -86,23 +91,12 @@ final class TaskQueuePartition<Payload: Sendable> {
         }
     }
 
-    /// Claims one available task (balance > 0 → balance − 1) without suspending.
-    @inlinable @inline(__always)
-    func tryClaim() -> Bool {
-        var current = balance.pointee.load(ordering: .relaxed)
-        while current > 0 {
-            let (exchanged, original) = balance.pointee.weakCompareExchange(
-                expected: current, desired: current &- 1, successOrdering: .sequentiallyConsistent, failureOrdering: .relaxed)
-            if exchanged { return true }
-            current = original
-        }
-        return false
-    }
-
-    /// Takes the task a successful claim entitles the caller to: the highest priority first,
-    /// FIFO within it (stride order among fairness keys).
+    /// Takes the best task: the highest priority first, FIFO within it (stride order among
+    /// fairness keys); nil if the partition has none. A task whose producer has reserved its
+    /// ring slot but not yet published it is waited for (a few instructions), so nil means
+    /// the lanes were empty at some point during the call.
     @inlinable
-    func takeClaimed() -> QueuedTask<Payload> {
+    func take() -> QueuedTask<Payload>? {
         var spins = 0
         while true {
             if let task = lane1.with({ $0.pop() }) ?? nil { return task }
@@ -110,32 +104,48 @@ final class TaskQueuePartition<Payload: Sendable> {
             if let task = lane3.with({ $0.pop() }) ?? nil { return task }
             if let task = lane4.with({ $0.pop() }) ?? nil { return task }
             if let task = lane5.with({ $0.pop() }) ?? nil { return task }
-            // The task this claim counts is being published by its producer.
+            guard hasPending else { return nil }
+            // A task is being published by its producer, or another poller took ours between
+            // the pop and this check: look again.
             backOff(&spins)
         }
     }
 
-    /// Counts one more available task (already pushed into a lane) and, when pollers wait,
-    /// hands the best task to the first live one. Returns true if a poller got a task.
+    /// Whether any lane holds a task or one being published (sequentially consistent reads).
     @inlinable
-    func release() -> Bool {
-        while true {
-            let before = balance.pointee.wrappingAdd(1, ordering: .sequentiallyConsistent).oldValue
-            if before >= 0 { return false }
-            // A poller is counted; its node is (about to be) in the waiter queue.
-            let waiter = waiters.with { $0.popCounted() }.unsafelyUnwrapped
-            if waiter.tryMatch() {
-                _ = waiters.with { $0.live.subtract(1, ordering: .relaxed) }
-                waiter.resume(takeClaimed())
-                return true
-            }
-            // A tombstone: the poller gave up. Its count is now consumed and our task is
-            // uncounted again; count it once more.
-        }
+    var hasPending: Bool {
+        (lane1.with { $0.hasPending } ?? false) || (lane2.with { $0.hasPending } ?? false)
+            || (lane3.with { $0.hasPending } ?? false) || (lane4.with { $0.hasPending } ?? false)
+            || (lane5.with { $0.hasPending } ?? false)
     }
 
-    /// Tasks available and not yet claimed (a snapshot).
-    var available: Int { max(0, balance.pointee.load(ordering: .relaxed)) }
+    /// Whether pollers (or tombstones) are counted here: the producer's half of the handshake,
+    /// read after its task is pushed (see the type's comment). While no poller waits it is the
+    /// only extra cost of an add: a load of a line that stays shared in both cores' caches.
+    @inlinable @inline(__always)
+    var hasWaiters: Bool { waiting.pointee.load(ordering: .sequentiallyConsistent) > 0 }
+
+    /// Uncounts and pops one node of the waiter queue, nil if none is counted.
+    @inlinable
+    func popWaiter() -> PollWaiter<Payload>? {
+        var count = waiting.pointee.load(ordering: .relaxed)
+        while true {
+            if count <= 0 { return nil }
+            let (exchanged, original) = waiting.pointee.weakCompareExchange(
+                expected: count, desired: count &- 1, successOrdering: .sequentiallyConsistent, failureOrdering: .relaxed)
+            if exchanged { break }
+            count = original
+        }
+        // Counted before it was pushed: it is (about to be) in the queue.
+        return waiters.with { $0.popCounted() }.unsafelyUnwrapped
+    }
+
+    /// Tasks queued in the lanes (a snapshot).
+    var available: Int {
+        var total = 0
+        for priority in TaskPriority.all { total += lane(priority)?.count ?? 0 }
+        return total
+    }
 }
 
 // Every field is an atomic or a lazily installed, never replaced, Sendable object.
