@@ -104,10 +104,36 @@ import Testing
         // Reopened without retention, the dropped runs are gone and the kept ones answer as before.
         #expect(try await Self.view(data, clock: h.clock, retention: nil) == expected)
         #expect(try await Self.view(data, clock: h.clock, retention: HistoryFixture.retention) == expected)
+        // `spool recover --mode check` checks the new table's runs against their histories.
+        let verification = try SpoolEngine.verifyHistory(directory: data)
+        #expect(verification.findings == [] && verification.checkpointRuns == 6 + 30)
         // Idempotent.
         let again = try SpoolEngine.compactHistory(directory: data, configuration: Self.configuration(h.clock, retention: HistoryFixture.retention))
         #expect(again.runsDropped == 0 && again.log.recordsDropped == 0)
         #expect(try await Self.view(data, clock: h.clock, retention: nil) == expected)
+    }
+
+    @Test func theHistoryCheckReadsTheTableAndReportsItDamaged() async throws {
+        let h = try EngineHarness()
+        let data = h.directory + "/store"
+        try await Self.build(data, clock: h.clock)
+        let clean = try SpoolEngine.verifyHistory(directory: data)
+        #expect(clean.findings == [] && clean.checkpointRuns == 40 + 6 + 30)
+        // One byte of the table flipped: the open would ignore the checkpoint, and check says so.
+        let table = data + "/" + (try #require(Self.tables(data).first))
+        let fd = open(table, O_RDWR)
+        #expect(fd >= 0)
+        var byte: UInt8 = 0
+        #expect(pread(fd, &byte, 1, 100) == 1)
+        byte ^= 0xFF
+        #expect(pwrite(fd, &byte, 1, 100) == 1)
+        close(fd)
+        let damaged = try SpoolEngine.verifyHistory(directory: data)
+        #expect(damaged.findings.map(\.kind) == [.checkpointUnreadable])
+        // Compaction then plans from the whole log, as an open would, and writes a sound store.
+        let summary = try SpoolEngine.compactHistory(directory: data, configuration: Self.configuration(h.clock, retention: HistoryFixture.retention))
+        #expect(summary.runsKept == 6 + 30 && summary.runsDropped == 40)
+        #expect(try SpoolEngine.verifyHistory(directory: data).findings == [])
     }
 
     @Test func aLayout1CheckpointIsSkimmedAndCompactedIntoLayout2() async throws {
