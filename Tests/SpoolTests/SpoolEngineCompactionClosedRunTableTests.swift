@@ -13,8 +13,9 @@ import Testing
     /// Every closed run goes into the table at the next checkpoint; the engine itself keeps
     /// closed runs for ever (`retention` nil), so the table still holds the expired ones when
     /// compaction runs.
-    static func configuration(_ clock: ManualMatchingClock, retention: Duration?) -> SpoolEngineConfiguration {
-        var configuration = HistoryFixture.configuration(clock, retention: retention)
+    static func configuration(_ clock: ManualMatchingClock, _ syscalls: any Syscalls = SystemCalls(),
+                              retention: Duration?) -> SpoolEngineConfiguration {
+        var configuration = HistoryFixture.configuration(clock, syscalls, retention: retention)
         configuration.closedRunTableMergeThreshold = 1
         return configuration
     }
@@ -111,6 +112,42 @@ import Testing
         let again = try SpoolEngine.compactHistory(directory: data, configuration: Self.configuration(h.clock, retention: HistoryFixture.retention))
         #expect(again.runsDropped == 0 && again.log.recordsDropped == 0)
         #expect(try await Self.view(data, clock: h.clock, retention: nil) == expected)
+    }
+
+    /// The process stops at every mutating step of the compaction in turn (the table, the
+    /// checkpoint, the segment swap): the reopened engine answers as after a whole compaction,
+    /// and no table or temporary file is left once it has written its own checkpoint.
+    @Test func aCrashAtEveryStepKeepsEveryLiveRun() async throws {
+        let h = try EngineHarness()
+        let template = h.directory + "/template"
+        try await Self.build(template, clock: h.clock)
+        let learning = h.directory + "/learning"
+        HistoryFixture.copyTree(template, to: learning)
+        let recorder = FaultInjectingSyscalls()
+        let retention = HistoryFixture.retention
+        let summary = try SpoolEngine.compactHistory(directory: learning, configuration: Self.configuration(h.clock, recorder, retention: retention))
+        #expect(summary.runsDropped == 40)
+        let steps = recorder.stepCount
+        #expect(recorder.trace.contains { $0.operation == .rename && $0.destination?.contains("/closed-runs-") == true })
+        let expected = try await Self.view(learning, clock: h.clock, retention: retention)
+        #expect(expected.runs.count == 6 + 30)
+
+        for k in 1...steps {
+            let dir = h.directory + "/crash-\(k)"
+            HistoryFixture.copyTree(template, to: dir)
+            let faults = FaultInjectingSyscalls()
+            faults.crash(atStep: k)
+            #expect(throws: SpoolError.self, "step \(k)") {
+                try SpoolEngine.compactHistory(directory: dir, configuration: Self.configuration(h.clock, faults, retention: retention))
+            }
+            #expect(try await Self.view(dir, clock: h.clock, retention: retention) == expected, "step \(k) of \(steps): \(recorder.trace.filter { $0.step == k })")
+            let leftovers = directoryEntries(dir).filter { $0.hasSuffix(".tmp") }
+            #expect(leftovers.isEmpty && Self.tables(dir).count <= 1, "step \(k): \(leftovers) \(Self.tables(dir))")
+            _ = try SpoolEngine.compactHistory(directory: dir, configuration: Self.configuration(h.clock, retention: retention))
+            #expect(try await Self.view(dir, clock: h.clock, retention: retention) == expected, "step \(k), compacted again")
+            #expect(try SpoolEngine.verifyHistory(directory: dir).findings == [], "step \(k)")
+            removeTree(dir)
+        }
     }
 
     @Test func theHistoryCheckReadsTheTableAndReportsItDamaged() async throws {
