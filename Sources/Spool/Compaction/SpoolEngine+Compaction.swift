@@ -56,14 +56,14 @@ extension SpoolEngine {
                                       dryRun: Bool = false, progress: CompactionProgress? = nil) throws(SpoolError) -> HistoryCompactionSummary {
         let logDirectory = directory + "/history"
         let store = CheckpointStore(directory: directory, syscalls: configuration.log.syscalls)
-        let checkpoint = try store.readCheckpointSkim()
+        var checkpoint = try store.readCheckpointSkim()
         let now = configuration.clock.now()
         if dryRun {
             do {
                 let offline = try OfflineLog.open(directory: logDirectory)
                 defer { offline.close() }
                 let source = try LogRecordSource(offline: offline)
-                let plan = try HistoryCompactionPlan(source, checkpoint: checkpoint, retention: configuration.closedRunRetention, now: now)
+                let plan = try HistoryCompactionPlan(source, checkpoint: checkpoint.take(), retention: configuration.closedRunRetention, now: now)
                 let summary = try source.estimateCompaction(segmentBytes: configuration.log.segmentBytes) { plan.live.contains($0) }
                 return HistoryCompactionSummary(log: summary, runsKept: plan.kept.count, runsDropped: plan.dropped)
             } catch {
@@ -76,7 +76,8 @@ extension SpoolEngine {
         }
         do {
             let source = LogRecordSource(log: log)
-            let plan = try HistoryCompactionPlan(source, checkpoint: checkpoint,
+            // Taken, so that the plan holds the only reference to the checkpoint's bytes and table.
+            var plan = try HistoryCompactionPlan(source, checkpoint: checkpoint.take(),
                                                  retention: configuration.closedRunRetention, now: now)
             try plan.writeCheckpoint(to: store, replayFrom: log.endOffset, mergeThreshold: configuration.closedRunTableMergeThreshold)
             let summary = try log.compactByOffset(keeping: source.reportingOffsets(progress) { plan.live.contains($0) })
@@ -228,8 +229,10 @@ struct HistoryCompactionPlan {
     /// came from a closed-run table, else in a new table. Runs unchanged by replay are copied as
     /// bytes (a table's by ``ClosedRunTable/merge(_:old:fresh:)``), never decoded. The table is
     /// written (atomically) before the checkpoint that names it; tables it supersedes are
-    /// removed once the checkpoint is durable.
-    func writeCheckpoint(to store: CheckpointStore, replayFrom: UInt64, mergeThreshold: Int) throws(SpoolError) {
+    /// removed once the checkpoint is durable. Then the old checkpoint's bytes and table are let
+    /// go (the table is an 80 MB mapping in `spool bench compact`, no use to the copy that
+    /// follows): `kept` keeps its keys and offsets, not their states.
+    mutating func writeCheckpoint(to store: CheckpointStore, replayFrom: UInt64, mergeThreshold: Int) throws(SpoolError) {
         var open: [Int] = [], closed: [Int] = []
         var fromTable = false
         for i in kept.indices {
@@ -285,5 +288,10 @@ struct HistoryCompactionPlan {
         }
         try store.write(bytes)
         store.removeClosedRunTables(keeping: reference?.name)
+        skim = CheckpointSkim(decoded: EngineCheckpoint(replayFrom: 0, runs: []))
+        for i in kept.indices {
+            kept[i].entry = nil
+            kept[i].tableIndex = nil
+        }
     }
 }
