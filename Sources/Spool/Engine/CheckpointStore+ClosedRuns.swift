@@ -73,8 +73,10 @@ extension CheckpointStore {
         return (checkpoint, table)
     }
 
-    /// For offline tools (compaction): the checkpoint with every run in `runs` (the table's
-    /// decoded too), or nil when there is none or it is damaged (they replay the whole log then).
+    /// For offline tools (recover's runs hit by lost records; compaction falls back on
+    /// ``checkpointWithEveryRun(_:)`` when the skim cannot read the checkpoint): the checkpoint
+    /// with every run in `runs` (the table's decoded too), or nil when there is none or it is
+    /// damaged (they replay the whole log then).
     /// - Throws: ``SpoolError/Code/io`` when the checkpoint file exists but cannot be read.
     func readCheckpointWithEveryRun() throws(SpoolError) -> EngineCheckpoint? {
         guard let bytes = try read() else { return nil }
