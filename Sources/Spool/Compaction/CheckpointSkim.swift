@@ -4,15 +4,18 @@ import SpoolLog
 ///
 /// Decoding a checkpoint builds every run's full ``ExecutionState`` — its input, strings, pending
 /// work. A compaction needs much less of a closed run: its key, its close time, its record
-/// offsets, and, when it is kept, the bytes of its entry to copy into the new checkpoint. So a
+/// offsets, and, when it is kept, its encoded bytes to copy into the new checkpoint or table. So a
 /// closed run is skimmed: its key and close time are read, the rest of its entry is stepped over
 /// (a closed run has no buffered events, workflow task, activities or timers: `close(_:at:)`
-/// clears them) and remembered as a byte range. Open runs are decoded in full (replay may change
-/// them, and they are kept anyway).
+/// clears them) and remembered as a byte range of the checkpoint, or as its index in the
+/// closed-run table (``ClosedRunTable``) the checkpoint names. Open runs are decoded in full
+/// (replay may change them, and they are kept anyway).
 ///
-/// It reads layout version 1 of ``EngineCheckpoint`` (and of `ExecutionState+Codec`). Anything
-/// else — another version, a closed run with pending work — gives `nil`, and the caller decodes
-/// the checkpoint in full instead: never a different answer, only a slower one.
+/// It reads layouts 1 and 2 of ``EngineCheckpoint`` (and layout 1 of `ExecutionState+Codec`
+/// and of the table). Anything else — another version, a closed run with pending work, a table
+/// run whose data disagrees with its index, a run both in the checkpoint and in its table —
+/// gives `nil`, and the caller decodes the checkpoint in full instead (``init(decoded:)``):
+/// never a different answer, only a slower one.
 struct CheckpointSkim {
     struct Run {
         var key: ExecutionKey
@@ -21,17 +24,30 @@ struct CheckpointSkim {
         var closeTime: Timestamp?
         var recordOffsets: [UInt64]
         /// The run's entry in ``bytes`` (its state, then its record offsets), while it is unchanged.
-        var entry: Range<Int>?
+        var entry: Range<Int>? = nil
+        /// The run's index in ``table``, while it is unchanged.
+        var tableIndex: Int? = nil
     }
 
     var replayFrom: UInt64
     var runs: [Run]
-    /// The checkpoint file's bytes.
+    /// The checkpoint file's bytes (empty for a decoded checkpoint).
     let bytes: [UInt8]
+    /// The closed-run table the checkpoint names, loaded and checked.
+    let table: ClosedRunTable?
 
-    /// Skims `bytes`; nil when they are not a valid version-1 checkpoint of the shape skimming
-    /// relies on (decode them in full then: it says what is wrong, or handles what this does not).
-    init?(_ bytes: [UInt8]) {
+    /// A checkpoint decoded in full: every run has its state, nothing is copied as bytes.
+    init(decoded: EngineCheckpoint) {
+        replayFrom = decoded.replayFrom
+        runs = decoded.runs.map { Run(key: $0.state.key, state: $0.state, closeTime: $0.state.closeTime, recordOffsets: $0.recordOffsets) }
+        bytes = []
+        table = nil
+    }
+
+    /// Skims `bytes`, and the closed-run table they name (loaded by `loadTable`); nil when they are
+    /// not a valid checkpoint of the shape skimming relies on, or the table cannot be loaded
+    /// (decode them in full then: it says what is wrong, or handles what this does not).
+    init?(_ bytes: [UInt8], loadTable: (EngineCheckpoint.TableReference) throws(SpoolError) -> ClosedRunTable) {
         guard bytes.count >= EngineCheckpoint.magic.count + 5 else { return nil }
         let stored = bytes[(bytes.count - 4)...].reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
         let crc = bytes.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[..<(bytes.count - 4)])) }
@@ -40,31 +56,66 @@ struct CheckpointSkim {
         do throws(SpoolError) {
             var r = BinaryReader(bytes, context: "checkpoint")
             for byte in EngineCheckpoint.magic where try r.byte() != byte { return nil }
-            guard try r.byte() == 1 else { return nil }
+            let version = try r.byte()
+            guard version == 1 || version == 2 else { return nil }
             replayFrom = try r.unsigned()
+            var reference: EngineCheckpoint.TableReference?
+            if version == 2 {
+                reference = try r.optional { r throws(SpoolError) in
+                    let name = try r.string()
+                    guard name.hasPrefix(ClosedRunTable.filePrefix), !name.contains("/") else { throw r.corrupt("bad closed-run table name") }
+                    let byteCount = try r.unsigned()
+                    let checksum = try r.unsigned()
+                    guard byteCount <= UInt64(Int.max), let crc = UInt32(exactly: checksum) else { throw r.corrupt("bad closed-run table fields") }
+                    return EngineCheckpoint.TableReference(name: name, byteCount: Int(byteCount), checksum: crc)
+                }
+            }
             let count = try r.count()
             runs = []
             runs.reserveCapacity(count)
             for _ in 0..<count {
                 let start = r.position
-                guard var run = try Self.skimState(&r, bytes: bytes, start: start) else { return nil }
-                var previous: UInt64 = 0
-                let offsetCount = try r.count()
-                guard offsetCount > 0 else { return nil }
-                run.recordOffsets.reserveCapacity(offsetCount)
-                for _ in 0..<offsetCount {
-                    let (offset, overflow) = previous.addingReportingOverflow(try r.unsigned())
-                    guard !overflow else { return nil }
-                    run.recordOffsets.append(offset)
-                    previous = offset
-                }
+                guard var run = try Self.skimRun(&r, bytes: bytes, start: start) else { return nil }
                 run.entry = start..<r.position
                 runs.append(run)
             }
             guard r.position == bytes.count - 4 else { return nil }
+            table = try reference.map(loadTable)
+            if let table {
+                // A run is named by its first record offset; one in both places is a shape the
+                // engine never writes: decoding in full answers for it.
+                let inCheckpoint = Set(runs.map { $0.recordOffsets[0] })
+                runs.reserveCapacity(runs.count + table.count)
+                for index in 0..<table.count {
+                    let data = table.data(at: index)
+                    var t = BinaryReader(data, context: "closed-run table \(table.name)")
+                    guard var run = try Self.skimRun(&t, bytes: data, start: 0), run.state == nil, t.isAtEnd,
+                          run.closeTime == table.closeTime(at: index), run.recordOffsets[0] == table.firstRecordOffset(at: index),
+                          !inCheckpoint.contains(run.recordOffsets[0]) else { return nil }
+                    run.tableIndex = index
+                    runs.append(run)
+                }
+            }
         } catch {
             return nil
         }
+    }
+
+    /// One run's entry (its state, then its record offsets) from `r`. Nil when it has a shape
+    /// this does not skim.
+    private static func skimRun(_ r: inout BinaryReader, bytes: [UInt8], start: Int) throws(SpoolError) -> Run? {
+        guard var run = try skimState(&r, bytes: bytes, start: start) else { return nil }
+        var previous: UInt64 = 0
+        let offsetCount = try r.count()
+        guard offsetCount > 0 else { return nil }
+        run.recordOffsets.reserveCapacity(offsetCount)
+        for _ in 0..<offsetCount {
+            let (offset, overflow) = previous.addingReportingOverflow(try r.unsigned())
+            guard !overflow else { return nil }
+            run.recordOffsets.append(offset)
+            previous = offset
+        }
+        return run
     }
 
     /// One run's state: decoded in full when it is open; for a closed run, its key and close
@@ -102,41 +153,44 @@ struct CheckpointSkim {
         return Run(key: key, state: nil, closeTime: closeTime, recordOffsets: [])
     }
 
-    /// The full state of a skimmed run, decoded from its entry.
+    /// The full state of a skimmed run, decoded from its entry or its table data.
     func state(of run: Run) throws(SpoolError) -> ExecutionState {
         if let state = run.state { return state }
+        if let index = run.tableIndex, let table { return try table.run(at: index).state }
         guard let entry = run.entry else { throw run.key.error(.corruptRecord, "the checkpoint entry of the run is gone") }
         var r = BinaryReader(bytes, context: "checkpoint")
         try r.skip(entry.lowerBound)
         return try ExecutionState.decode(from: &r)
     }
 
-    /// A checkpoint of `runs` replaying from `replayFrom`, in ``EngineCheckpoint``'s layout:
-    /// unchanged entries copied as bytes, the others encoded from their state.
-    func encoded(replayFrom: UInt64, runs: [Run]) -> [UInt8] {
-        var w = BinaryWriter(capacity: 64 + runs.reduce(0) { $0 + ($1.entry?.count ?? 256) })
-        for byte in EngineCheckpoint.magic { w.byte(byte) }
-        w.byte(EngineCheckpoint.version)
-        w.unsigned(replayFrom)
-        w.count(runs.count)
-        for run in runs {
-            if let entry = run.entry {
-                w.raw(bytes[entry])
-                continue
-            }
-            // A run without an entry was changed by replay, which decoded its state first.
-            guard let state = run.state else { preconditionFailure("a changed run without its state") }
-            state.encode(into: &w)
-            w.count(run.recordOffsets.count)
-            var previous: UInt64 = 0
-            for offset in run.recordOffsets {
-                w.unsigned(offset &- previous)
-                previous = offset
-            }
+    /// `run` as a checkpoint encodes it (its state, then its record offsets): its entry's bytes
+    /// while it is unchanged, else encoded from its state.
+    func encoded(_ run: Run) throws(SpoolError) -> [UInt8] {
+        if let entry = run.entry { return Array(bytes[entry]) }
+        if let index = run.tableIndex, let table { return table.data(at: index) }
+        var w = BinaryWriter(capacity: 256)
+        EngineCheckpoint.Run(state: try state(of: run), recordOffsets: run.recordOffsets).encode(into: &w)
+        return w.bytes
+    }
+
+    /// Appends `run`'s entry to `w` (see ``encoded(_:)``).
+    func write(_ run: Run, into w: inout BinaryWriter) throws(SpoolError) {
+        if let entry = run.entry {
+            w.raw(bytes[entry])
+        } else {
+            EngineCheckpoint.Run(state: try state(of: run), recordOffsets: run.recordOffsets).encode(into: &w)
         }
-        var bytes = w.bytes
-        let crc = CRC32C.checksum(bytes)
-        withUnsafeBytes(of: crc.littleEndian) { bytes.append(contentsOf: $0) }
-        return bytes
+    }
+}
+
+extension CheckpointStore {
+    /// For compaction: the checkpoint and its closed-run table skimmed, or decoded in full when
+    /// the skim cannot read them; nil when there is none, or it is damaged (compaction replays
+    /// the whole log then, as an open does).
+    /// - Throws: ``SpoolError/Code/io`` when the checkpoint file exists but cannot be read.
+    func readCheckpointSkim() throws(SpoolError) -> CheckpointSkim? {
+        guard let bytes = try read() else { return nil }
+        if let skim = CheckpointSkim(bytes, loadTable: { reference throws(SpoolError) in try readTable(reference) }) { return skim }
+        return checkpointWithEveryRun(bytes).map(CheckpointSkim.init(decoded:))
     }
 }

@@ -56,14 +56,14 @@ extension SpoolEngine {
                                       dryRun: Bool = false, progress: CompactionProgress? = nil) throws(SpoolError) -> HistoryCompactionSummary {
         let logDirectory = directory + "/history"
         let store = CheckpointStore(directory: directory, syscalls: configuration.log.syscalls)
-        let checkpoint = try store.readCheckpointWithEveryRun()
+        var checkpoint = try store.readCheckpointSkim()
         let now = configuration.clock.now()
         if dryRun {
             do {
                 let offline = try OfflineLog.open(directory: logDirectory)
                 defer { offline.close() }
                 let source = try LogRecordSource(offline: offline)
-                let plan = try HistoryCompactionPlan(source, checkpoint: checkpoint, retention: configuration.closedRunRetention, now: now)
+                let plan = try HistoryCompactionPlan(source, checkpoint: checkpoint.take(), retention: configuration.closedRunRetention, now: now)
                 let summary = try source.estimateCompaction(segmentBytes: configuration.log.segmentBytes) { plan.live.contains($0) }
                 return HistoryCompactionSummary(log: summary, runsKept: plan.kept.count, runsDropped: plan.dropped)
             } catch {
@@ -76,13 +76,10 @@ extension SpoolEngine {
         }
         do {
             let source = LogRecordSource(log: log)
-            let plan = try HistoryCompactionPlan(source, checkpoint: checkpoint,
+            // Taken, so that the plan holds the only reference to the checkpoint's bytes and table.
+            var plan = try HistoryCompactionPlan(source, checkpoint: checkpoint.take(),
                                                  retention: configuration.closedRunRetention, now: now)
-            let kept = try plan.keptRuns()
-            _ = try store.writeCheckpoint(replayFrom: log.endOffset, open: kept.filter(\.state.isRunning),
-                                          closed: kept.filter { !$0.state.isRunning }, table: nil,
-                                          mergeThreshold: configuration.closedRunTableMergeThreshold,
-                                          retention: configuration.closedRunRetention, now: now)
+            try plan.writeCheckpoint(to: store, replayFrom: log.endOffset, mergeThreshold: configuration.closedRunTableMergeThreshold)
             let summary = try log.compactByOffset(keeping: source.reportingOffsets(progress) { plan.live.contains($0) })
             try log.close()
             return HistoryCompactionSummary(log: summary, runsKept: plan.kept.count, runsDropped: plan.dropped)
@@ -99,7 +96,7 @@ extension SpoolEngine {
     /// - Throws: as ``compactHistory(directory:configuration:dryRun:progress:)``.
     public static func liveHistoryBytes(directory: String, configuration: SpoolEngineConfiguration = SpoolEngineConfiguration()) throws(SpoolError) -> Int {
         let logDirectory = directory + "/history"
-        let checkpoint = try CheckpointStore(directory: directory, syscalls: configuration.log.syscalls).readCheckpointWithEveryRun()
+        let checkpoint = try CheckpointStore(directory: directory, syscalls: configuration.log.syscalls).readCheckpointSkim()
         do {
             let offline = try OfflineLog.open(directory: logDirectory)
             defer { offline.close() }
@@ -123,31 +120,31 @@ extension SpoolError {
 /// Which runs a history compaction keeps, their states, and the offsets of their records.
 ///
 /// It reads the checkpoint with ``CheckpointSkim`` (a closed run is its key, close time and
-/// record offsets; its entry is copied into the new checkpoint as bytes) and decodes a run's
+/// record offsets; its bytes are copied into the new checkpoint or closed-run table) and decodes a run's
 /// full state only when replay changes it: after a clean close there is nothing to replay, and
 /// planning costs little more than reading the checkpoint once.
 struct HistoryCompactionPlan {
-    private var skim: CheckpointSkim?
+    /// The checkpoint read (an empty one when there is none, or it does not fit the log).
+    private var skim = CheckpointSkim(decoded: EngineCheckpoint(replayFrom: 0, runs: []))
     private(set) var kept: [CheckpointSkim.Run] = []
     var dropped = 0
     var live: LiveOffsets
 
-    init(_ source: LogRecordSource, checkpoint decoded: EngineCheckpoint?, retention: Duration?, now: Timestamp) throws {
+    init(_ source: LogRecordSource, checkpoint: CheckpointSkim?, retention: Duration?, now: Timestamp) throws {
         // Runs in an array, updated in place (a run's state holds many references: copying it
         // through a dictionary and a sort cost more than decoding the checkpoint).
         var runs: [CheckpointSkim.Run] = []
         var replayFrom = source.startOffset
-        // The skim reads checkpoint layout 1 only; a layout-2 checkpoint and its closed-run table
-        // are decoded in full (by `readCheckpointWithEveryRun`) until the skim learns them.
-        let checkpoint: CheckpointSkim? = nil
+        var skim = CheckpointSkim(decoded: EngineCheckpoint(replayFrom: 0, runs: []))
         func fits(_ replayFrom: UInt64) -> Bool { replayFrom >= source.startOffset && replayFrom <= source.endOffset }
         // The checkpoint when it fits the log (as `loadCheckpoint`); otherwise the whole log.
-        if let decoded, fits(decoded.replayFrom), decoded.runs.allSatisfy({ ($0.recordOffsets.last ?? 0) < source.endOffset }) {
-            runs = decoded.runs.map { CheckpointSkim.Run(key: $0.state.key, state: $0.state, closeTime: $0.state.closeTime,
-                                                         recordOffsets: $0.recordOffsets, entry: nil) }
-            replayFrom = decoded.replayFrom
+        if var checkpoint, fits(checkpoint.replayFrom), checkpoint.runs.allSatisfy({ ($0.recordOffsets.last ?? 0) < source.endOffset }) {
+            // Moved out, so that removing the dropped runs below does not copy the array.
+            runs = checkpoint.runs
+            checkpoint.runs = []
+            skim = checkpoint
+            replayFrom = checkpoint.replayFrom
         }
-        skim = checkpoint
         var index: [ExecutionKey: Int] = [:]
         if replayFrom < source.endOffset {
             index.reserveCapacity(runs.count)
@@ -167,22 +164,16 @@ struct HistoryCompactionPlan {
                     }
                     i = runs.count
                     runs.append(CheckpointSkim.Run(key: change.key, state: ExecutionState(key: change.key, started: started, startTime: first.eventTime),
-                                                   closeTime: nil, recordOffsets: [], entry: nil))
+                                                   closeTime: nil, recordOffsets: []))
                     index[change.key] = i
                 }
                 // Replay changes this run: its state is needed, and its checkpoint entry is stale.
-                var state: ExecutionState
-                if let decoded = runs[i].state {
-                    state = decoded
-                } else if let checkpoint {
-                    state = try checkpoint.state(of: runs[i])
-                } else {
-                    throw change.key.error(.corruptRecord, "the checkpoint's state of the run cannot be read")
-                }
+                var state = try skim.state(of: runs[i])
                 for stateChange in change.changes { try state.apply(stateChange) }
                 runs[i].closeTime = state.closeTime
                 runs[i].state = state
                 runs[i].entry = nil
+                runs[i].tableIndex = nil
                 runs[i].recordOffsets.append(entry.offset)
             }
         }
@@ -223,6 +214,7 @@ struct HistoryCompactionPlan {
             }
         }
         kept = runs
+        self.skim = skim
         if !forgotten.isEmpty {
             try source.forEachRecord(from: source.startOffset) { entry in
                 guard entry.offset < active else { return }
@@ -232,21 +224,74 @@ struct HistoryCompactionPlan {
         }
     }
 
-    /// The kept runs with their states (a skimmed run's decoded from its checkpoint entry).
-    func keptRuns() throws(SpoolError) -> [EngineCheckpoint.Run] {
-        var runs: [EngineCheckpoint.Run] = []
-        runs.reserveCapacity(kept.count)
-        for run in kept {
-            let state: ExecutionState
-            if let decoded = run.state {
-                state = decoded
-            } else if let skim {
-                state = try skim.state(of: run)
-            } else {
-                throw run.key.error(.corruptRecord, "the checkpoint's state of the run cannot be read")
-            }
-            runs.append(EngineCheckpoint.Run(state: state, recordOffsets: run.recordOffsets))
+    /// Writes the checkpoint of the kept runs, replaying from `replayFrom`: open runs in the
+    /// checkpoint file; closed runs there too while they are fewer than `mergeThreshold` and none
+    /// came from a closed-run table, else in a new table. Runs unchanged by replay are copied as
+    /// bytes (a table's by ``ClosedRunTable/merge(_:old:fresh:)``), never decoded. The table is
+    /// written (atomically) before the checkpoint that names it; tables it supersedes are
+    /// removed once the checkpoint is durable. Then the old checkpoint's bytes and table are let
+    /// go (the table is an 80 MB mapping in `spool bench compact`, no use to the copy that
+    /// follows): `kept` keeps its keys and offsets, not their states.
+    mutating func writeCheckpoint(to store: CheckpointStore, replayFrom: UInt64, mergeThreshold: Int) throws(SpoolError) {
+        var open: [Int] = [], closed: [Int] = []
+        var fromTable = false
+        for i in kept.indices {
+            // A skimmed run without its state is closed (the skim decodes open runs).
+            if kept[i].state?.isRunning ?? false { open.append(i) } else { closed.append(i) }
+            if kept[i].tableIndex != nil { fromTable = true }
         }
-        return runs
+        var inCheckpoint = open + closed
+        var reference: EngineCheckpoint.TableReference?
+        if !closed.isEmpty && (closed.count >= mergeThreshold || fromTable) {
+            var fresh: [ClosedRunTable.Entry] = []
+            var copied: [Int] = []
+            for i in closed {
+                let run = kept[i]
+                if let index = run.tableIndex {
+                    copied.append(index)
+                } else if let state = run.state {
+                    fresh.append(ClosedRunTable.entry(EngineCheckpoint.Run(state: state, recordOffsets: run.recordOffsets)))
+                } else {
+                    // Unchanged in the checkpoint file: its entry is the table's data as it is.
+                    fresh.append(ClosedRunTable.Entry(workflowHash: ClosedRunTable.workflowHash(run.key.workflowKey),
+                                                      firstRecordOffset: run.recordOffsets[0],
+                                                      closeTime: (run.closeTime ?? Timestamp(nanosecondsSinceEpoch: 0)).nanosecondsSinceEpoch,
+                                                      data: try skim.encoded(run)))
+                }
+            }
+            fresh.sort { ($0.workflowHash, $0.firstRecordOffset) < ($1.workflowHash, $1.firstRecordOffset) }
+            copied.sort()
+            var order: [ClosedRunTable.Source] = []
+            order.reserveCapacity(fresh.count + copied.count)
+            var next = 0
+            if let table = skim.table {
+                for index in copied {
+                    let key = (table.workflowHash(at: index), table.firstRecordOffset(at: index))
+                    while next < fresh.count && (fresh[next].workflowHash, fresh[next].firstRecordOffset) < key {
+                        order.append(.fresh(next))
+                        next += 1
+                    }
+                    order.append(.kept(index))
+                }
+            }
+            while next < fresh.count {
+                order.append(.fresh(next))
+                next += 1
+            }
+            reference = try store.writeTable(order, old: skim.table, fresh: fresh, replayFrom: replayFrom)
+            inCheckpoint = open
+        }
+        let capacity = 64 + inCheckpoint.reduce(0) { $0 + (kept[$1].entry?.count ?? 256) }
+        let bytes = try EngineCheckpoint.encoded(replayFrom: replayFrom, closedTable: reference, runCount: inCheckpoint.count,
+                                                 capacity: capacity) { (w: inout BinaryWriter) throws(SpoolError) in
+            for i in inCheckpoint { try skim.write(kept[i], into: &w) }
+        }
+        try store.write(bytes)
+        store.removeClosedRunTables(keeping: reference?.name)
+        skim = CheckpointSkim(decoded: EngineCheckpoint(replayFrom: 0, runs: []))
+        for i in kept.indices {
+            kept[i].entry = nil
+            kept[i].tableIndex = nil
+        }
     }
 }

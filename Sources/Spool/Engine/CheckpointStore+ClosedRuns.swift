@@ -73,11 +73,19 @@ extension CheckpointStore {
         return (checkpoint, table)
     }
 
-    /// For offline tools (compaction): the checkpoint with every run in `runs` (the table's
-    /// decoded too), or nil when there is none or it is damaged (they replay the whole log then).
+    /// For offline tools (recover's runs hit by lost records; compaction falls back on
+    /// ``checkpointWithEveryRun(_:)`` when the skim cannot read the checkpoint): the checkpoint
+    /// with every run in `runs` (the table's decoded too), or nil when there is none or it is
+    /// damaged (they replay the whole log then).
     /// - Throws: ``SpoolError/Code/io`` when the checkpoint file exists but cannot be read.
     func readCheckpointWithEveryRun() throws(SpoolError) -> EngineCheckpoint? {
         guard let bytes = try read() else { return nil }
+        return checkpointWithEveryRun(bytes)
+    }
+
+    /// The checkpoint `bytes` hold with every run in `runs` (the table's decoded too); nil when
+    /// it or its table is damaged.
+    func checkpointWithEveryRun(_ bytes: [UInt8]) -> EngineCheckpoint? {
         do throws(SpoolError) {
             var checkpoint = try EngineCheckpoint.decode(bytes)
             if let reference = checkpoint.closedTable {
@@ -134,6 +142,20 @@ extension CheckpointStore {
         }
     }
 
+    /// Writes the closed-run table of the runs `order` names (see ``ClosedRunTable/merge(_:old:fresh:)``)
+    /// atomically, as `closed-runs-<replayFrom>-<crc>`, and returns its reference for the
+    /// checkpoint that will name it (written after it).
+    func writeTable(_ order: [ClosedRunTable.Source], old: ClosedRunTable?, fresh: [ClosedRunTable.Entry],
+                    replayFrom: UInt64) throws(SpoolError) -> EngineCheckpoint.TableReference {
+        let buffer = ClosedRunTable.merge(order, old: old, fresh: fresh)
+        defer { buffer.deallocate() }
+        let checksum = buffer.loadUnaligned(fromByteOffset: buffer.count - 4, as: UInt32.self).littleEndian
+        let digits = String(replayFrom)
+        let name = ClosedRunTable.filePrefix + String(repeating: "0", count: max(0, 20 - digits.count)) + digits + "-" + String(checksum, radix: 16)
+        try writeFile(UnsafeRawBufferPointer(buffer), name: name)
+        return EngineCheckpoint.TableReference(name: name, byteCount: buffer.count, checksum: checksum)
+    }
+
     /// Writes a checkpoint of `open` and `closed` runs. Closed runs go into the checkpoint file
     /// while there are fewer than `mergeThreshold` of them; from then on they are merged with
     /// `table`'s runs (those within `retention` at `now`, and not superseded by one of `closed`)
@@ -166,13 +188,7 @@ extension CheckpointStore {
                 order.append(.fresh(next))
                 next += 1
             }
-            let buffer = ClosedRunTable.merge(order, old: table, fresh: fresh)
-            let checksum = buffer.loadUnaligned(fromByteOffset: buffer.count - 4, as: UInt32.self).littleEndian
-            let digits = String(replayFrom)
-            let name = ClosedRunTable.filePrefix + String(repeating: "0", count: max(0, 20 - digits.count)) + digits + "-" + String(checksum, radix: 16)
-            let reference = EngineCheckpoint.TableReference(name: name, byteCount: buffer.count, checksum: checksum)
-            defer { buffer.deallocate() }
-            try writeFile(UnsafeRawBufferPointer(buffer), name: name)
+            let reference = try writeTable(order, old: table, fresh: fresh, replayFrom: replayFrom)
             // Loaded back from the file as an open loads it (mapped, checked in full): what the
             // engine looks runs up in is what is on disk, and the buffer's memory goes.
             merged = try readTable(reference)

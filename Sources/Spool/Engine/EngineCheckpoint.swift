@@ -68,7 +68,16 @@ struct EngineCheckpoint: Equatable {
     var closedTable: TableReference? = nil
 
     func encoded() -> [UInt8] {
-        var w = BinaryWriter(capacity: 64 + runs.count * 128)
+        Self.encoded(replayFrom: replayFrom, closedTable: closedTable, runCount: runs.count, capacity: 64 + runs.count * 128) { w in
+            for run in runs { run.encode(into: &w) }
+        }
+    }
+
+    /// A checkpoint whose `runCount` runs `writeRuns` appends (each as ``Run/encode(into:)``
+    /// does): for writers that copy runs' bytes rather than encode their states.
+    static func encoded<E: Error>(replayFrom: UInt64, closedTable: TableReference?, runCount: Int, capacity: Int,
+                                  writeRuns: (inout BinaryWriter) throws(E) -> Void) throws(E) -> [UInt8] {
+        var w = BinaryWriter(capacity: capacity)
         for byte in Self.magic { w.byte(byte) }
         w.byte(Self.version)
         w.unsigned(replayFrom)
@@ -77,8 +86,8 @@ struct EngineCheckpoint: Equatable {
             w.count(table.byteCount)
             w.unsigned(UInt64(table.checksum))
         }
-        w.count(runs.count)
-        for run in runs { run.encode(into: &w) }
+        w.count(runCount)
+        try writeRuns(&w)
         var bytes = w.bytes
         let crc = CRC32C.checksum(bytes)
         withUnsafeBytes(of: crc.littleEndian) { bytes.append(contentsOf: $0) }

@@ -26,8 +26,8 @@ public struct HistoryFinding: Sendable, Equatable, CustomStringConvertible {
         public static let rejectedChange = Kind("rejectedChange")
         /// An open run's outstanding workflow task, activity or timer has no event that scheduled it.
         public static let taskWithoutEvent = Kind("taskWithoutEvent")
-        /// The checkpoint file cannot be decoded, or names log offsets the log does not hold
-        /// (opening ignores it and replays the whole log).
+        /// The checkpoint file (or the closed-run table it names) cannot be decoded, or names log
+        /// offsets the log does not hold (opening ignores it and replays the whole log).
         public static let checkpointUnreadable = Kind("checkpointUnreadable")
         /// A run's state in the checkpoint differs from the state its history rebuilds.
         public static let checkpointStateMismatch = Kind("checkpointStateMismatch")
@@ -73,7 +73,7 @@ public struct HistoryVerification: Sendable, Equatable {
     /// Runs whose histories were checked, and the open ones among them.
     public var runs = 0
     public var openRuns = 0
-    /// Whether a checkpoint file exists, and how many runs it names.
+    /// Whether a checkpoint file exists, and how many runs it names (those of its closed-run table too).
     public var hasCheckpoint = false
     public var checkpointRuns = 0
     /// Every broken invariant, in log order, then the checkpoint's.
@@ -93,8 +93,9 @@ extension SpoolEngine {
     ///   completed, cancel requested ids) names an earlier event of the right type;
     /// - every change fits the run's state as replay rebuilds it (``ExecutionState/apply(_:)``);
     /// - every outstanding workflow task, activity and timer of an open run has its event;
-    /// - the checkpoint decodes, fits the log, names every open run whose records precede its
-    ///   replay-from, and holds for each run the state and record offsets its history rebuilds.
+    /// - the checkpoint and the closed-run table it names decode, fit the log, name every open
+    ///   run whose records precede its replay-from, and hold for each run the state and record
+    ///   offsets its history rebuilds.
     ///
     /// Damaged batches are skipped: ``OfflineLog/verify(progress:)`` reports them. A run whose
     /// first records were dropped by a compaction leaves at most its closing record, which replay
@@ -114,7 +115,7 @@ extension SpoolEngine {
         let store = CheckpointStore(directory: directory, syscalls: LogConfiguration().syscalls)
         let checkpointBytes = try store.read()
         var verifier = HistoryVerifier(directory: logDirectory, checkpointPath: store.path)
-        verifier.prepare(checkpointBytes: checkpointBytes)
+        verifier.prepare(checkpointBytes: checkpointBytes) { reference throws(SpoolError) in try store.readTable(reference) }
         do {
             let segments = try offline.listing().segments
             for (i, segment) in segments.enumerated() {
@@ -176,12 +177,19 @@ struct HistoryVerifier {
     /// The checkpoint file: absent, decoded, or why it cannot be.
     var checkpoint: Result<EngineCheckpoint, SpoolError>?
 
-    /// Decodes the checkpoint before the log is read, so that each run's state can be taken at
-    /// the record the checkpoint names last.
-    mutating func prepare(checkpointBytes: [UInt8]?) {
+    /// Decodes the checkpoint, with the runs of the closed-run table it names (loaded, and
+    /// checked, by `loadTable`), before the log is read, so that each run's state can be taken at
+    /// the record the checkpoint names last. A table that is missing or damaged makes the
+    /// checkpoint unreadable, as it does for an open.
+    mutating func prepare(checkpointBytes: [UInt8]?,
+                          loadTable: (EngineCheckpoint.TableReference) throws(SpoolError) -> ClosedRunTable) {
         guard let checkpointBytes else { return }
         do throws(SpoolError) {
-            let decoded = try EngineCheckpoint.decode(checkpointBytes)
+            var decoded = try EngineCheckpoint.decode(checkpointBytes)
+            if let reference = decoded.closedTable {
+                let table = try loadTable(reference)
+                for index in 0..<table.count { decoded.runs.append(try table.run(at: index)) }
+            }
             checkpoint = .success(decoded)
             for run in decoded.runs { if let last = run.recordOffsets.last { checkpointLast[run.state.key] = last } }
         } catch {

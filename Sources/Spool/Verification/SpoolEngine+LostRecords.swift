@@ -17,8 +17,8 @@ extension SpoolEngine {
     public static func runsAffected(directory: String, lost: [Range<UInt64>]) throws(SpoolError) -> [WorkflowExecution] {
         guard !lost.isEmpty else { return [] }
         var affected: Set<ExecutionKey> = []
-        if let bytes = try CheckpointStore(directory: directory, syscalls: LogConfiguration().syscalls).read(),
-           let checkpoint = try? EngineCheckpoint.decode(bytes) {
+        // Every run the checkpoint names, those of its closed-run table too.
+        if let checkpoint = try CheckpointStore(directory: directory, syscalls: LogConfiguration().syscalls).readCheckpointWithEveryRun() {
             for run in checkpoint.runs where run.recordOffsets.contains(where: { offset in lost.contains { $0.contains(offset) } }) {
                 affected.insert(run.state.key)
             }
