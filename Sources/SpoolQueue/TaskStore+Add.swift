@@ -129,12 +129,20 @@ extension TaskStore {
     /// Puts a task (already retained in the ledger) into its queue: into the matching core's
     /// window when nothing of its priority or higher waits on disk and the memory budget allows
     /// (or the window is below one refill batch); otherwise on disk only, as its offset.
-    func place(_ task: MatchedTask, in queue: QueueState, isNew: Bool, forceInMemory: Bool = false) {
+    ///
+    /// `fromDelayed`: the task is a retry whose backoff ended; it leaves `delayed` in the same
+    /// step that puts it in the backlog, and only if it is still there (a purge or a relocation
+    /// may have taken it since it came due).
+    func place(_ task: MatchedTask, in queue: QueueState, isNew: Bool, forceInMemory: Bool = false, fromDelayed: Bool = false) {
         let bytes = task.payload.payload.count
         let lowWater = configuration.refillBatchSize
         let budget = configuration.memoryBudgetBytes
         let external = isExternal(task.id)
         let (purged, refill): (Bool, Bool) = queue.state.withLock { state in
+            if fromDelayed {
+                guard ledger.withLock({ $0.delayed.removeValue(forKey: task.id) != nil }) else { return (false, false) }
+                state.delayed -= 1
+            }
             if !external && task.id < state.purgedBelow { return (true, false) }
             if isNew { state.added += 1 }
             let p = task.priority

@@ -242,9 +242,11 @@ extension TaskStore {
                 for (id, _) in expired { ledger.inFlight[id]?.retrying = true }
                 ledger.nextVisibilityDeadline = next
             }
+            // A due task stays in `delayed` until `place` moves it into the backlog, under the
+            // queue's lock: `peek` and the counts never see it in neither place.
             while let first = ledger.delayedOrder.first, first.due <= now {
                 ledger.delayedOrder.removeFirst()
-                if let entry = ledger.delayed.removeValue(forKey: first.id) { due.append((first.id, entry)) }
+                if let entry = ledger.delayed[first.id] { due.append((first.id, entry)) }
             }
             nextDue.store(ledger.nextDue, ordering: .relaxed)
             return (expired, due)
@@ -253,13 +255,23 @@ extension TaskStore {
             _ = try? await retry(id, entry, reason: "visibility timeout", backoff: false)
         }
         for (id, entry) in due {
-            entry.queue.state.withLock { $0.delayed -= 1 }
             if let task = entry.retained {
-                place(task, in: entry.queue, isNew: false, forceInMemory: true)
-            } else if let record = try? readTaskRecord(id) {
-                var task = matchedTask(record, id: id)
-                task.payload.attempt = UInt32(clamping: record.attempt)
-                place(task, in: entry.queue, isNew: false)
+                place(task, in: entry.queue, isNew: false, forceInMemory: true, fromDelayed: true)
+            } else {
+                do {
+                    let record = try readTaskRecord(id)
+                    var task = matchedTask(record, id: id)
+                    task.payload.attempt = UInt32(clamping: record.attempt)
+                    place(task, in: entry.queue, isNew: false, fromDelayed: true)
+                } catch {
+                    // Still owed: try again after the longest backoff rather than forget it.
+                    var retry = entry
+                    retry.due = clock.now().nanoseconds &+ UInt64(configuration.retryMaximumInterval.nanoseconds)
+                    ledger.withLock { ledger in
+                        if ledger.delayed[id] != nil { ledger.insertDelayed(id, retry) }
+                        nextDue.store(ledger.nextDue, ordering: .relaxed)
+                    }
+                }
             }
         }
     }
