@@ -58,7 +58,9 @@ public struct ActivityFailure: Error, Sendable {
 /// runs the registered workflow definitions and activity functions, and responds.
 ///
 /// It polls only when it has a free slot (`maxConcurrentWorkflowTasks`,
-/// `maxConcurrentActivities`), so tasks it cannot run stay on the queue for other workers. With
+/// `maxConcurrentActivities`), so tasks it cannot run stay on the queue for other workers; it
+/// keeps up to `maxConcurrentWorkflowTaskPollers` polls of each workflow task queue and
+/// `maxConcurrentActivityTaskPollers` of the activity queue outstanding at once. With
 /// `stickyCacheSize > 0` it keeps the histories of recent runs and names its own sticky queue,
 /// so later workflow tasks of those runs come to it with only the new events; ``stop()`` hands
 /// them back to the normal queue at once.
@@ -91,6 +93,8 @@ public final class SpoolWorker: Sendable {
     private let stopping = Atomic<Bool>(false)
     private let maxConcurrentWorkflowTasks: Int
     private let maxConcurrentActivities: Int
+    private let workflowTaskPollers: Int
+    private let activityTaskPollers: Int
     /// The poll loops of ``run()``, cancelled by ``stop()``. The tasks they took run outside them,
     /// so stopping never cancels a workflow or activity that is running.
     private let pollLoops = Locked<[Task<Void, Never>]>([])
@@ -105,15 +109,25 @@ public final class SpoolWorker: Sendable {
     /// - Parameters:
     ///   - maxConcurrentWorkflowTasks: workflow tasks run at once (at least 1).
     ///   - maxConcurrentActivities: activity tasks run at once (at least 1).
+    ///   - maxConcurrentWorkflowTaskPollers: workflow task polls outstanding at once, split between
+    ///     the normal and the sticky queue (at least 1; at most `maxConcurrentWorkflowTasks` are
+    ///     used, since a poll holds a slot: pollers idle on one queue never hold every slot the
+    ///     other needs). A poll that takes a workflow task returns once its WorkflowTaskStarted
+    ///     event is durable — with `.sync` durability, after an fdatasync — so one poller takes at
+    ///     most one workflow task per sync; more pollers share each sync.
+    ///   - maxConcurrentActivityTaskPollers: polls of the activity task queue outstanding at once
+    ///     (at least 1; at most `maxConcurrentActivities` are used).
     ///   - stickyCacheSize: runs whose history the worker keeps; 0 turns sticky execution off.
     ///   - eagerActivities: ask for the activities a workflow schedules on this worker's queue to
     ///     come back started in the workflow task's response, as many as it has free activity slots
     ///     (Temporal's eager activity execution: no queue round trip, one append fewer each).
     public init(engine: SpoolEngine, namespace: String = defaultNamespace, taskQueue: String, identity: String,
-                maxConcurrentWorkflowTasks: Int = 8, maxConcurrentActivities: Int = 64, stickyCacheSize: Int = 1000,
+                maxConcurrentWorkflowTasks: Int = 8, maxConcurrentActivities: Int = 64,
+                maxConcurrentWorkflowTaskPollers: Int = 16, maxConcurrentActivityTaskPollers: Int = 16, stickyCacheSize: Int = 1000,
                 stickyScheduleToStartTimeout: Duration = .seconds(5), eagerActivities: Bool = true,
                 logger: Logger = Logger(label: "spool.worker")) {
         precondition(maxConcurrentWorkflowTasks >= 1 && maxConcurrentActivities >= 1, "a worker needs at least one slot of each kind")
+        precondition(maxConcurrentWorkflowTaskPollers >= 1 && maxConcurrentActivityTaskPollers >= 1, "a worker needs at least one poller of each kind")
         self.engine = engine
         self.namespace = namespace
         self.taskQueue = taskQueue
@@ -123,6 +137,8 @@ public final class SpoolWorker: Sendable {
         self.eagerActivities = eagerActivities
         self.maxConcurrentWorkflowTasks = maxConcurrentWorkflowTasks
         self.maxConcurrentActivities = maxConcurrentActivities
+        self.workflowTaskPollers = min(maxConcurrentWorkflowTaskPollers, maxConcurrentWorkflowTasks)
+        self.activityTaskPollers = min(maxConcurrentActivityTaskPollers, maxConcurrentActivities)
         self.workflowSlots = AsyncSemaphore(maxConcurrentWorkflowTasks)
         self.activitySlots = AsyncSemaphore(maxConcurrentActivities)
         self.cache = Locked(HistoryCache(capacity: stickyCacheSize))
@@ -144,10 +160,15 @@ public final class SpoolWorker: Sendable {
     public func run() async {
         let loops = Task {
             await withTaskGroup(of: Void.self) { group in
-                for queue in [taskQueue] + (stickyTaskQueue.map { [$0] } ?? []) {
-                    group.addTask { await self.pollWorkflowTasks(queue) }
+                // With a sticky queue, half the pollers each (one at least: a single slot is then
+                // shared by two pollers, and a sticky task waiting for it falls back to the normal
+                // queue after its schedule-to-start timeout).
+                let queues = [(taskQueue, stickyTaskQueue == nil ? workflowTaskPollers : max(1, (workflowTaskPollers + 1) / 2))]
+                    + (stickyTaskQueue.map { [($0, max(1, workflowTaskPollers / 2))] } ?? [])
+                for (queue, pollers) in queues {
+                    for _ in 0..<pollers { group.addTask { await self.pollWorkflowTasks(queue) } }
                 }
-                group.addTask { await self.pollActivityTasks() }
+                for _ in 0..<activityTaskPollers { group.addTask { await self.pollActivityTasks() } }
             }
         }
         pollLoops.withLock { $0.append(loops) }

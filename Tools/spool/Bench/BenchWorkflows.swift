@@ -39,6 +39,9 @@ struct BenchWorkflows: AsyncParsableCommand {
     @Option(name: .long, help: "Workflow task and activity slots of each worker.")
     var workerSlots = 256
 
+    @Option(name: .long, help: "Concurrent polls per task queue per worker (SpoolWorker's maxConcurrentWorkflowTaskPollers and maxConcurrentActivityTaskPollers).")
+    var pollers = 16
+
     @Option(name: .long, help: "Log durability: sync (fdatasync before each acknowledgement, shared), interval (10 ms), or none.")
     var durability: DurabilityOption = .sync
 
@@ -67,6 +70,7 @@ struct BenchWorkflows: AsyncParsableCommand {
         guard (1...10_000_000).contains(workflows) else { throw ValidationError("--workflows must be between 1 and 10000000 (got \(workflows))") }
         guard (0...1000).contains(activities) else { throw ValidationError("--activities must be between 0 and 1000 (got \(activities))") }
         guard (1...64).contains(workers) else { throw ValidationError("--workers must be between 1 and 64 (got \(workers))") }
+        guard (1...256).contains(pollers) else { throw ValidationError("--pollers must be between 1 and 256 (got \(pollers))") }
         guard (1...100_000).contains(workerSlots) else { throw ValidationError("--worker-slots must be between 1 and 100000 (got \(workerSlots))") }
         guard (1...100_000).contains(clients) else { throw ValidationError("--clients must be between 1 and 100000 (got \(clients))") }
         guard (1...99).contains(runs) else { throw ValidationError("--runs must be between 1 and 99 (got \(runs))") }
@@ -99,7 +103,7 @@ struct BenchWorkflows: AsyncParsableCommand {
         let load = loadAverage()
         if !json {
             print("spool bench workflows: \(formatCount(Double(workflows))) workflows × \(activities) activit\(activities == 1 ? "y" : "ies"), "
-                  + "\(workers) workers × \(workerSlots) slots, \(clients) clients, durability \(durability.rawValue), "
+                  + "\(workers) workers × \(workerSlots) slots × \(pollers) pollers, \(clients) clients, durability \(durability.rawValue), "
                   + "\(eagerStart ? "eager" : "queued") start, \(runs) run\(runs == 1 ? "" : "s"); data \(scratch); "
                   + "load average \(load.map { format($0, decimals: 2) }.joined(separator: " "))")
             print(WorkflowRunResult.tableHeader)
@@ -120,7 +124,7 @@ struct BenchWorkflows: AsyncParsableCommand {
         if json {
             print(JSON.object([
                 ("benchmark", .string("workflows")), ("workflows", .integer(workflows)), ("activitiesPerWorkflow", .integer(activities)),
-                ("workers", .integer(workers)), ("workerSlots", .integer(workerSlots)), ("clients", .integer(clients)),
+                ("workers", .integer(workers)), ("workerSlots", .integer(workerSlots)), ("pollers", .integer(pollers)), ("clients", .integer(clients)),
                 ("durability", .string(durability.rawValue)), ("eagerStart", .bool(eagerStart)),
                 ("concurrentSyncs", .integer(logConfiguration.concurrentSyncs)),
                 ("groupCommitDelayMicroseconds", .integer(logConfiguration.maxGroupCommitDelayMicroseconds)),
@@ -152,7 +156,8 @@ struct BenchWorkflows: AsyncParsableCommand {
         let activityCount = activities
         let pool = (0..<workers).map {
             SpoolWorker(engine: engine, taskQueue: "bench", identity: "bench-worker-\($0)", maxConcurrentWorkflowTasks: workerSlots,
-                        maxConcurrentActivities: workerSlots)
+                        maxConcurrentActivities: workerSlots, maxConcurrentWorkflowTaskPollers: pollers,
+                        maxConcurrentActivityTaskPollers: pollers)
         }
         for worker in pool {
             worker.registerWorkflow("bench") { context in Self.sequentialActivities(context, count: activityCount) }
