@@ -261,23 +261,7 @@ struct HistoryCompactionPlan {
             }
             fresh.sort { ($0.workflowHash, $0.firstRecordOffset) < ($1.workflowHash, $1.firstRecordOffset) }
             copied.sort()
-            var order: [ClosedRunTable.Source] = []
-            order.reserveCapacity(fresh.count + copied.count)
-            var next = 0
-            if let table = skim.table {
-                for index in copied {
-                    let key = (table.workflowHash(at: index), table.firstRecordOffset(at: index))
-                    while next < fresh.count && (fresh[next].workflowHash, fresh[next].firstRecordOffset) < key {
-                        order.append(.fresh(next))
-                        next += 1
-                    }
-                    order.append(.kept(index))
-                }
-            }
-            while next < fresh.count {
-                order.append(.fresh(next))
-                next += 1
-            }
+            let order = ClosedRunTable.mergeOrder(kept: copied, of: skim.table, fresh: fresh)
             reference = try store.writeTable(order, old: skim.table, fresh: fresh, replayFrom: replayFrom)
             inCheckpoint = open
         }

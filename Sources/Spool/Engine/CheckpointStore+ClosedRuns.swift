@@ -124,9 +124,7 @@ extension CheckpointStore {
             }
             try syscalls.fsync(fd)
             try syscalls.rename(temporary, to: path)
-            let directoryFD = try syscalls.open(directory, flags: O_RDONLY | O_DIRECTORY | O_CLOEXEC, mode: 0)
-            defer { syscalls.close(directoryFD) }
-            try syscalls.fsync(directoryFD)
+            try syncDirectory(directory)
         } catch {
             throw SpoolError(.io, "cannot write \(path)", underlying: error)
         }
@@ -169,25 +167,12 @@ extension CheckpointStore {
         if !closed.isEmpty && closed.count >= mergeThreshold {
             let fresh = closed.map(ClosedRunTable.entry).sorted { ($0.workflowHash, $0.firstRecordOffset) < ($1.workflowHash, $1.firstRecordOffset) }
             let superseded = Set(fresh.map(\.firstRecordOffset))
-            var order: [ClosedRunTable.Source] = []
-            order.reserveCapacity(fresh.count + (table?.count ?? 0))
-            var next = 0
-            if let table {
-                for index in 0..<table.count {
-                    let hash = table.workflowHash(at: index), first = table.firstRecordOffset(at: index)
-                    if superseded.contains(first) { continue }
-                    if let retention, now >= table.closeTime(at: index).advanced(by: retention) { continue }
-                    while next < fresh.count && (fresh[next].workflowHash, fresh[next].firstRecordOffset) < (hash, first) {
-                        order.append(.fresh(next))
-                        next += 1
-                    }
-                    order.append(.kept(index))
-                }
+            let kept = (0..<(table?.count ?? 0)).lazy.filter { index in
+                guard let table, !superseded.contains(table.firstRecordOffset(at: index)) else { return false }
+                guard let retention else { return true }
+                return now < table.closeTime(at: index).advanced(by: retention)
             }
-            while next < fresh.count {
-                order.append(.fresh(next))
-                next += 1
-            }
+            let order = ClosedRunTable.mergeOrder(kept: kept, of: table, fresh: fresh)
             let reference = try writeTable(order, old: table, fresh: fresh, replayFrom: replayFrom)
             // Loaded back from the file as an open loads it (mapped, checked in full): what the
             // engine looks runs up in is what is on disk, and the buffer's memory goes.

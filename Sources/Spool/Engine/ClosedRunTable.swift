@@ -154,6 +154,26 @@ final class ClosedRunTable {
         case fresh(Int)     // an index in the new entries
     }
 
+    /// The order of a merged table: the runs of `table` at `kept` (ascending indexes, so in key
+    /// order) interleaved with `fresh` (sorted by workflow hash, first record offset).
+    static func mergeOrder(kept: some Sequence<Int>, of table: ClosedRunTable?, fresh: [Entry]) -> [Source] {
+        var order: [Source] = []
+        order.reserveCapacity(fresh.count + (table?.count ?? 0))
+        var next = 0
+        if let table {
+            for index in kept {
+                let key = (table.workflowHash(at: index), table.firstRecordOffset(at: index))
+                while next < fresh.count && (fresh[next].workflowHash, fresh[next].firstRecordOffset) < key {
+                    order.append(.fresh(next))
+                    next += 1
+                }
+                order.append(.kept(index))
+            }
+        }
+        order.append(contentsOf: (next..<fresh.count).map { .fresh($0) })
+        return order
+    }
+
     /// A new table of the runs `order` names, in that order (sorted by workflow hash, first
     /// record offset): kept runs are copied from `old` byte for byte, without decoding. Returns
     /// the file's bytes in a buffer the caller owns.

@@ -174,29 +174,18 @@ struct CheckpointStore {
         }
     }
 
-    private func syncDirectory(_ path: String) throws(SystemError) {
+    /// Opens `path` (a directory) and fsyncs it, so that entries created or renamed in it last.
+    func syncDirectory(_ path: String) throws(SystemError) {
         let fd = try syscalls.open(path, flags: O_RDONLY | O_DIRECTORY | O_CLOEXEC, mode: 0)
         defer { syscalls.close(fd) }
         try syscalls.fsync(fd)
     }
 
-    /// Replaces the file atomically.
+    /// Replaces the file atomically (see ``writeFile(_:name:)``).
     func write(_ bytes: [UInt8]) throws(SpoolError) {
-        let temporary = path + ".tmp"
-        do {
-            let fd = try syscalls.open(temporary, flags: O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode: 0o600)
-            defer { syscalls.close(fd) }
-            var done = 0
-            while done < bytes.count {
-                done += try bytes.withUnsafeBytes { buffer throws(SystemError) -> Int in
-                    try syscalls.pwrite(fd, UnsafeRawBufferPointer(rebasing: buffer[done...]), at: Int64(done))
-                }
-            }
-            try syscalls.fsync(fd)
-            try syscalls.rename(temporary, to: path)
-            try syncDirectory(directory)
-        } catch {
-            throw SpoolError(.io, "cannot write the checkpoint \(path)", underlying: error)
+        let result = bytes.withUnsafeBytes { buffer in
+            Result { () throws(SpoolError) in try writeFile(buffer, name: EngineCheckpoint.fileName) }
         }
+        try result.get()
     }
 }
