@@ -192,9 +192,10 @@ import Testing
     }
 
     @Test func hardwareAndPortableCRC32CAgree() {
-        let bytes = payload(5, size: 5000)
+        let bytes = payload(5, size: 60_000)
+        // Lengths around the three-stream block sizes too (3 × 256 and 3 × 8192 bytes).
         for start in [0, 1, 3, 7] {
-            for length in [0, 1, 7, 8, 9, 63, 64, 65, 1000, 4000] {
+            for length in [0, 1, 7, 8, 9, 63, 64, 65, 767, 768, 775, 1000, 4000, 24_575, 24_576, 24_583, 50_000] {
                 let slice = Array(bytes[start..<start + length])
                 let portable = slice.withUnsafeBytes { CRC32C.portableChecksum($0) }
                 #expect(CRC32C.checksum(slice) == portable, "start \(start) length \(length)")
