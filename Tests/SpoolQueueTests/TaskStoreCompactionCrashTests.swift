@@ -17,7 +17,7 @@ import Testing
 
         // A first run counts the steps.
         let learning = TemporaryDirectory()
-        CompactionFixture.copy(template.store, to: learning.store)
+        copyTree(template.store, to: learning.store)
         let recorder = FaultInjectingSyscalls()
         let summary = try TaskStore.compact(directory: learning.store, configuration: CompactionFixture.configuration(recorder))
         #expect(summary.recordsDropped > 0)
@@ -27,7 +27,7 @@ import Testing
 
         for k in 1...steps {
             let dir = TemporaryDirectory()
-            CompactionFixture.copy(template.store, to: dir.store)
+            copyTree(template.store, to: dir.store)
             let faults = FaultInjectingSyscalls()
             faults.crash(atStep: k)
             #expect(throws: QueueError.self, "step \(k)") {

@@ -90,50 +90,6 @@ enum CompactionFixture {
         return view
     }
 
-    /// Every file under `path` with its bytes, by relative path.
-    static func files(_ path: String, prefix: String = "") -> [String: [UInt8]] {
-        var result: [String: [UInt8]] = [:]
-        for name in fileNames(path) {
-            let child = path + "/" + name
-            var info = stat()
-            guard lstat(child, &info) == 0 else { continue }
-            if info.st_mode & S_IFMT == S_IFDIR {
-                result.merge(files(child, prefix: prefix + name + "/")) { a, _ in a }
-            } else {
-                result[prefix + name] = readAll(child)
-            }
-        }
-        return result
-    }
-
-    static func readAll(_ path: String) -> [UInt8] {
-        let fd = open(path, O_RDONLY)
-        guard fd >= 0 else { return [] }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n <= 0 { break }
-            bytes += buffer.prefix(n)
-        }
-        return bytes
-    }
-
-    /// Copies a closed store (every file but lock files) into `destination`.
-    static func copy(_ source: String, to destination: String) {
-        mkdir(destination, 0o700)
-        for (relative, bytes) in files(source) where relative != "log/lock" {
-            var directory = destination
-            for part in relative.split(separator: "/").dropLast() {
-                directory += "/" + part
-                mkdir(directory, 0o700)
-            }
-            let fd = open(destination + "/" + relative, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-            bytes.withUnsafeBytes { _ = write(fd, $0.baseAddress, $0.count) }
-            close(fd)
-        }
-    }
 }
 
 @Suite struct TaskStoreCompactionTests {
@@ -162,9 +118,9 @@ enum CompactionFixture {
     @Test func aDryRunWritesNothingAndPredictsTheCompaction() async throws {
         let dir = TemporaryDirectory()
         try await CompactionFixture.build(dir.store)
-        let files = CompactionFixture.files(dir.store)
+        let files = fileTree(dir.store)
         let planned = try TaskStore.compact(directory: dir.store, configuration: CompactionFixture.configuration(), dryRun: true)
-        #expect(CompactionFixture.files(dir.store) == files)
+        #expect(fileTree(dir.store) == files)
         let done = try TaskStore.compact(directory: dir.store, configuration: CompactionFixture.configuration())
         #expect(planned.recordsKept == done.recordsKept)
         #expect(planned.recordsDropped == done.recordsDropped)

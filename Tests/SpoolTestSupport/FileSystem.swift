@@ -45,3 +45,50 @@ public func directoryEntries(_ path: String) -> [String] {
     }
     return names.sorted()
 }
+
+/// The bytes of the file at `path`; empty when it cannot be opened.
+public func readFile(_ path: String) -> [UInt8] {
+    let fd = open(path, O_RDONLY)
+    guard fd >= 0 else { return [] }
+    defer { close(fd) }
+    var bytes: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 1 << 16)
+    while true {
+        let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if n <= 0 { break }
+        bytes += buffer.prefix(n)
+    }
+    return bytes
+}
+
+/// Every file below `path` with its bytes, by path relative to it ("log/00….log").
+public func fileTree(_ path: String) -> [String: [UInt8]] {
+    var result: [String: [UInt8]] = [:]
+    for name in directoryEntries(path) {
+        let child = path + "/" + name
+        var info = stat()
+        guard lstat(child, &info) == 0 else { continue }
+        if info.st_mode & S_IFMT == S_IFDIR {
+            for (relative, bytes) in fileTree(child) { result[name + "/" + relative] = bytes }
+        } else {
+            result[name] = readFile(child)
+        }
+    }
+    return result
+}
+
+/// Copies a stopped store's directory into `destination`, every file but its logs' `lock` files
+/// (a copy must not look locked, and a lock's content means nothing).
+public func copyTree(_ source: String, to destination: String) {
+    mkdir(destination, 0o700)
+    for (relative, bytes) in fileTree(source) where relative.split(separator: "/").last != "lock" {
+        var directory = destination
+        for part in relative.split(separator: "/").dropLast() {
+            directory += "/" + part
+            mkdir(directory, 0o700)
+        }
+        let fd = open(destination + "/" + relative, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        bytes.withUnsafeBytes { _ = write(fd, $0.baseAddress, $0.count) }
+        close(fd)
+    }
+}

@@ -264,14 +264,7 @@ import Testing
         let v2 = try #require(try CheckpointStore(directory: h.directory + "/data", syscalls: SystemCalls()).read())
         let checkpoint = try EngineCheckpoint.decode(v2)
         #expect(checkpoint.closedTable == nil)
-        var w = BinaryWriter()
-        for byte in EngineCheckpoint.magic { w.byte(byte) }
-        w.byte(1)
-        w.unsigned(checkpoint.replayFrom)
-        w.count(checkpoint.runs.count)
-        for run in checkpoint.runs { run.encode(into: &w) }
-        var v1 = w.bytes
-        withUnsafeBytes(of: CRC32C.checksum(v1).littleEndian) { v1.append(contentsOf: $0) }
+        let v1 = checkpoint.layout1Bytes()
         try CheckpointStore(directory: h.directory + "/data", syscalls: SystemCalls()).write(v1)
         try reopen(h)
         let report = try #require(h.engine.recovery)
@@ -282,5 +275,22 @@ import Testing
         #expect(closedRunTables(h).count == 1)
         try reopen(h)
         expectSameState(before, try await h.snapshot())
+    }
+}
+
+extension EngineCheckpoint {
+    /// This checkpoint in layout 1, as an older build wrote it: no table field, every run in the
+    /// file (so it must not name a table).
+    func layout1Bytes() -> [UInt8] {
+        precondition(closedTable == nil, "layout 1 has no closed-run table")
+        var w = BinaryWriter()
+        for byte in EngineCheckpoint.magic { w.byte(byte) }
+        w.byte(1)
+        w.unsigned(replayFrom)
+        w.count(runs.count)
+        for run in runs { run.encode(into: &w) }
+        var bytes = w.bytes
+        withUnsafeBytes(of: CRC32C.checksum(bytes).littleEndian) { bytes.append(contentsOf: $0) }
+        return bytes
     }
 }

@@ -49,16 +49,7 @@ import Testing
 
     /// Every run a stopped engine opened with `retention` shows, its description and history.
     static func view(_ directory: String, clock: ManualMatchingClock, retention: Duration?) async throws -> HistoryView {
-        let engine = try SpoolEngine.open(directory: directory, configuration: configuration(clock, retention: retention))
-        var view = HistoryView()
-        for info in engine.listWorkflowExecutions().sorted(by: { $0.execution.description < $1.execution.description }) {
-            let key = info.execution.description
-            view.runs.append(key)
-            view.descriptions[key] = try engine.describeWorkflowExecution(execution: info.execution)
-            view.histories[key] = try await engine.getWorkflowExecutionHistory(execution: info.execution, maximumPageSize: 100_000).history
-        }
-        try await engine.close()
-        return view
+        try await HistoryFixture.view(directory, configuration: configuration(clock, retention: retention))
     }
 
     static func tables(_ directory: String) -> [String] {
@@ -82,7 +73,7 @@ import Testing
         // What a client saw before, without retention (every run) and with it, on copies: an
         // open writes a checkpoint at its close that would already drop the expired runs.
         let copy = h.directory + "/before"
-        HistoryFixture.copyTree(data, to: copy)
+        copyTree(data, to: copy)
         let everything = try await Self.view(copy, clock: h.clock, retention: nil)
         #expect(everything.runs.count == 40 + 6 + 30)
         let expected = HistoryView(runs: everything.runs.filter { !$0.contains("old-") },
@@ -122,7 +113,7 @@ import Testing
         let template = h.directory + "/template"
         try await Self.build(template, clock: h.clock)
         let learning = h.directory + "/learning"
-        HistoryFixture.copyTree(template, to: learning)
+        copyTree(template, to: learning)
         let recorder = FaultInjectingSyscalls()
         let retention = HistoryFixture.retention
         let summary = try SpoolEngine.compactHistory(directory: learning, configuration: Self.configuration(h.clock, recorder, retention: retention))
@@ -134,7 +125,7 @@ import Testing
 
         for k in 1...steps {
             let dir = h.directory + "/crash-\(k)"
-            HistoryFixture.copyTree(template, to: dir)
+            copyTree(template, to: dir)
             let faults = FaultInjectingSyscalls()
             faults.crash(atStep: k)
             #expect(throws: SpoolError.self, "step \(k)") {
@@ -182,21 +173,14 @@ import Testing
         let bytes = try #require(try store.read())
         let checkpoint = try EngineCheckpoint.decode(bytes)
         #expect(checkpoint.closedTable == nil)
-        var w = BinaryWriter()
-        for byte in EngineCheckpoint.magic { w.byte(byte) }
-        w.byte(1)
-        w.unsigned(checkpoint.replayFrom)
-        w.count(checkpoint.runs.count)
-        for run in checkpoint.runs { run.encode(into: &w) }
-        var v1 = w.bytes
-        withUnsafeBytes(of: CRC32C.checksum(v1).littleEndian) { v1.append(contentsOf: $0) }
+        let v1 = checkpoint.layout1Bytes()
         try store.write(v1)
         // Skimmed, not decoded: every run is an entry of the file.
         let skim = try #require(try store.readCheckpointSkim())
         #expect(skim.runs.count == checkpoint.runs.count && skim.table == nil && skim.runs.allSatisfy { $0.entry != nil })
 
         let copy = h.directory + "/before"
-        HistoryFixture.copyTree(data, to: copy)
+        copyTree(data, to: copy)
         let before = try await HistoryFixture.view(copy, clock: h.clock)
         let summary = try SpoolEngine.compactHistory(directory: data, configuration: HistoryFixture.configuration(h.clock))
         #expect(summary.runsDropped > 40)

@@ -67,7 +67,12 @@ enum HistoryFixture {
     }
 
     static func view(_ directory: String, clock: ManualMatchingClock) async throws -> HistoryView {
-        let engine = try SpoolEngine.open(directory: directory, configuration: configuration(clock))
+        try await view(directory, configuration: configuration(clock))
+    }
+
+    /// Every run an engine opened on `directory` with `configuration` shows, its description and history.
+    static func view(_ directory: String, configuration: SpoolEngineConfiguration) async throws -> HistoryView {
+        let engine = try SpoolEngine.open(directory: directory, configuration: configuration)
         var view = HistoryView()
         for info in engine.listWorkflowExecutions().sorted(by: { $0.execution.description < $1.execution.description }) {
             let key = info.execution.description
@@ -88,51 +93,6 @@ enum HistoryFixture {
         return try await view(copy, clock: clock)
     }
 
-    static func files(_ path: String, prefix: String = "") -> [String: [UInt8]] {
-        var result: [String: [UInt8]] = [:]
-        guard let dir = opendir(path) else { return result }
-        var names: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        closedir(dir)
-        for name in names {
-            let child = path + "/" + name
-            var info = stat()
-            guard lstat(child, &info) == 0 else { continue }
-            if info.st_mode & S_IFMT == S_IFDIR {
-                result.merge(files(child, prefix: prefix + name + "/")) { a, _ in a }
-            } else {
-                let fd = open(child, O_RDONLY)
-                var bytes: [UInt8] = []
-                var buffer = [UInt8](repeating: 0, count: 1 << 16)
-                while fd >= 0 {
-                    let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-                    if n <= 0 { break }
-                    bytes += buffer.prefix(n)
-                }
-                if fd >= 0 { close(fd) }
-                result[prefix + name] = bytes
-            }
-        }
-        return result
-    }
-
-    /// Copies a stopped engine's directory, lock files excepted.
-    static func copyTree(_ source: String, to destination: String) {
-        mkdir(destination, 0o700)
-        for (relative, bytes) in files(source) where !relative.hasSuffix("/lock") {
-            var directory = destination
-            for part in relative.split(separator: "/").dropLast() {
-                directory += "/" + part
-                mkdir(directory, 0o700)
-            }
-            let fd = open(destination + "/" + relative, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-            bytes.withUnsafeBytes { _ = write(fd, $0.baseAddress, $0.count) }
-            close(fd)
-        }
-    }
 }
 
 @Suite struct SpoolEngineCompactionTests {
@@ -187,9 +147,9 @@ enum HistoryFixture {
         let h = try EngineHarness()
         let data = h.directory + "/store"
         try await HistoryFixture.build(data, clock: h.clock)
-        let files = HistoryFixture.files(data)
+        let files = fileTree(data)
         let planned = try SpoolEngine.compactHistory(directory: data, configuration: HistoryFixture.configuration(h.clock), dryRun: true)
-        #expect(HistoryFixture.files(data) == files)
+        #expect(fileTree(data) == files)
         let done = try SpoolEngine.compactHistory(directory: data, configuration: HistoryFixture.configuration(h.clock))
         #expect(planned.runsDropped > 40)
         #expect(planned.runsDropped == done.runsDropped)
@@ -216,7 +176,7 @@ enum HistoryFixture {
         let template = h.directory + "/template"
         try await HistoryFixture.build(template, clock: h.clock)
         let learning = h.directory + "/learning"
-        HistoryFixture.copyTree(template, to: learning)
+        copyTree(template, to: learning)
         let recorder = FaultInjectingSyscalls()
         let summary = try SpoolEngine.compactHistory(directory: learning, configuration: HistoryFixture.configuration(h.clock, recorder))
         #expect(summary.runsDropped > 0)
@@ -228,7 +188,7 @@ enum HistoryFixture {
 
         for k in 1...steps {
             let dir = h.directory + "/crash-\(k)"
-            HistoryFixture.copyTree(template, to: dir)
+            copyTree(template, to: dir)
             let faults = FaultInjectingSyscalls()
             faults.crash(atStep: k)
             #expect(throws: SpoolError.self, "step \(k)") {
@@ -244,5 +204,5 @@ enum HistoryFixture {
         }
     }
 
-    static func fileNames(_ path: String) -> [String] { HistoryFixture.files(path).keys.sorted() }
+    static func fileNames(_ path: String) -> [String] { fileTree(path).keys.sorted() }
 }
