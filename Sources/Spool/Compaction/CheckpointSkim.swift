@@ -48,29 +48,12 @@ struct CheckpointSkim {
     /// not a valid checkpoint of the shape skimming relies on, or the table cannot be loaded
     /// (decode them in full then: it says what is wrong, or handles what this does not).
     init?(_ bytes: [UInt8], loadTable: (EngineCheckpoint.TableReference) throws(SpoolError) -> ClosedRunTable) {
-        guard bytes.count >= EngineCheckpoint.magic.count + 5 else { return nil }
-        let stored = bytes[(bytes.count - 4)...].reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
-        let crc = bytes.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[..<(bytes.count - 4)])) }
-        guard crc == stored else { return nil }
         self.bytes = bytes
         do throws(SpoolError) {
-            var r = BinaryReader(bytes, context: "checkpoint")
-            for byte in EngineCheckpoint.magic where try r.byte() != byte { return nil }
-            let version = try r.byte()
-            guard version == 1 || version == 2 else { return nil }
-            replayFrom = try r.unsigned()
-            var reference: EngineCheckpoint.TableReference?
-            if version == 2 {
-                reference = try r.optional { r throws(SpoolError) in
-                    let name = try r.string()
-                    guard name.hasPrefix(ClosedRunTable.filePrefix), !name.contains("/") else { throw r.corrupt("bad closed-run table name") }
-                    let byteCount = try r.unsigned()
-                    let checksum = try r.unsigned()
-                    guard byteCount <= UInt64(Int.max), let crc = UInt32(exactly: checksum) else { throw r.corrupt("bad closed-run table fields") }
-                    return EngineCheckpoint.TableReference(name: name, byteCount: Int(byteCount), checksum: crc)
-                }
-            }
-            let count = try r.count()
+            var (header, r) = try EngineCheckpoint.readHeader(bytes)
+            replayFrom = header.replayFrom
+            let reference = header.closedTable
+            let count = header.runCount
             runs = []
             runs.reserveCapacity(count)
             for _ in 0..<count {
@@ -79,7 +62,7 @@ struct CheckpointSkim {
                 run.entry = start..<r.position
                 runs.append(run)
             }
-            guard r.position == bytes.count - 4 else { return nil }
+            guard r.position == header.runsEnd else { return nil }
             table = try reference.map(loadTable)
             if let table {
                 // A run is named by its first record offset; one in both places is a shape the

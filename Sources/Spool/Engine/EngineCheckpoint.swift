@@ -94,12 +94,24 @@ struct EngineCheckpoint: Equatable {
         return bytes
     }
 
-    static func decode(_ bytes: [UInt8]) throws(SpoolError) -> EngineCheckpoint {
+    /// What comes before the runs.
+    struct Header {
+        var replayFrom: UInt64
+        var closedTable: TableReference?
+        var runCount: Int
+        /// Where the runs end: the CRC32C follows.
+        var runsEnd: Int
+    }
+
+    /// Checks the CRC of `bytes` and reads the header (either layout), leaving the returned reader
+    /// at the first run. Shared by ``decode(_:)`` and the compaction's skim.
+    static func readHeader(_ bytes: [UInt8]) throws(SpoolError) -> (Header, BinaryReader) {
         guard bytes.count >= Self.magic.count + 5 else { throw SpoolError(.corruptRecord, "the checkpoint is \(bytes.count) bytes long") }
-        let body = Array(bytes[..<(bytes.count - 4)])
-        let stored = bytes[(bytes.count - 4)...].reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
-        guard CRC32C.checksum(body) == stored else { throw SpoolError(.corruptRecord, "the checkpoint's checksum does not match") }
-        var r = BinaryReader(body, context: "checkpoint")
+        let runsEnd = bytes.count - 4
+        let stored = bytes[runsEnd...].reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+        let crc = bytes.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[..<runsEnd])) }
+        guard crc == stored else { throw SpoolError(.corruptRecord, "the checkpoint's checksum does not match") }
+        var r = BinaryReader(bytes, context: "checkpoint")
         for byte in Self.magic where try r.byte() != byte { throw r.corrupt("not a Spool engine checkpoint") }
         let version = try r.byte()
         guard version == 1 || version == 2 else { throw r.corrupt("checkpoint version \(version) is not one this build reads") }
@@ -115,10 +127,16 @@ struct EngineCheckpoint: Equatable {
                 return TableReference(name: name, byteCount: Int(byteCount), checksum: crc)
             }
         }
+        let runCount = try r.count()
+        return (Header(replayFrom: replayFrom, closedTable: table, runCount: runCount, runsEnd: runsEnd), r)
+    }
+
+    static func decode(_ bytes: [UInt8]) throws(SpoolError) -> EngineCheckpoint {
+        var (header, r) = try readHeader(bytes)
         var runs: [Run] = []
-        for _ in 0..<(try r.count()) { runs.append(try Run.decode(from: &r)) }
-        guard r.isAtEnd else { throw r.corrupt("bytes left after the last run") }
-        return EngineCheckpoint(replayFrom: replayFrom, runs: runs, closedTable: table)
+        for _ in 0..<header.runCount { runs.append(try Run.decode(from: &r)) }
+        guard r.position == header.runsEnd else { throw r.corrupt("the runs do not end where the checksum begins") }
+        return EngineCheckpoint(replayFrom: header.replayFrom, runs: runs, closedTable: header.closedTable)
     }
 }
 
