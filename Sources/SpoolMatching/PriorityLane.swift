@@ -31,15 +31,11 @@ final class PriorityLane<Payload: Sendable> {
         ring = MPMCRing(capacity: capacity, stamped: true, padded: true)
     }
 
-    /// Adds a task. Lock-free when it has no fairness key and the ring has room.
-    /// The task is moved, not copied, into the ring (a copy retains and releases the fairness
-    /// key's string storage through the value witness table).
+    /// Adds a copy of `task`. Lock-free when it has no fairness key and the ring has room.
     @inlinable @inline(__always)
-    func push(_ task: consuming QueuedTask<Payload>) {
-        if task.fairness == nil && spilled.load(ordering: .relaxed) == 0 {
-            let stamp = task.enqueuedAt.nanoseconds
-            guard let full = ring.push(task, stamp: stamp) else { return }
-            pushLocked(full)
+    func push(_ task: QueuedTask<Payload>) {
+        if task.fairnessBox == nil && spilled.load(ordering: .relaxed) == 0
+            && ring.push(copying: task, stamp: task.enqueuedAt.nanoseconds) {
             return
         }
         pushLocked(task)

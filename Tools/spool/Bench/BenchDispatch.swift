@@ -188,13 +188,13 @@ struct BenchDispatch: AsyncParsableCommand {
 
 /// What both dispatchers offer the bench.
 protocol BenchDispatchQueue: Sendable {
-    func add(_ task: QueuedTask<UInt64>) throws
+    func add(_ task: consuming QueuedTask<UInt64>) throws
     func poll() async -> QueuedTask<UInt64>?
 }
 
 struct SpoolBenchQueue: BenchDispatchQueue {
     let queue: TaskQueue<UInt64>
-    @inline(__always) func add(_ task: QueuedTask<UInt64>) throws { try queue.add(task) }
+    @inline(__always) func add(_ task: consuming QueuedTask<UInt64>) throws { try queue.add(task) }
     @inline(__always) func poll() async -> QueuedTask<UInt64>? { await queue.poll(until: nil) }
 }
 
@@ -209,7 +209,7 @@ final class MutexDequeDispatcher: BenchDispatchQueue {
 
     private let state = Mutex(State())
 
-    func add(_ task: QueuedTask<UInt64>) throws {
+    func add(_ task: consuming QueuedTask<UInt64>) throws {
         let waiter = state.withLock { state -> UnsafeContinuation<QueuedTask<UInt64>?, Never>? in
             if let waiter = state.waiters.popFirst() { return waiter }
             state.tasks.append(task)
