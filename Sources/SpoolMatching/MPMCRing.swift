@@ -124,17 +124,6 @@ final class MPMCRing<Element> {
         return nil
     }
 
-    /// Appends a copy of `element`; false when the ring is full. For a caller that holds the
-    /// element borrowed: one copy into the slot costs less than moving it down through the
-    /// caller's closures (each level wraps and copies it).
-    @inlinable @inline(__always)
-    func push(copying element: borrowing Element, stamp: UInt64 = 0) -> Bool {
-        guard let position = reserve() else { return false }
-        value(position & mask).initialize(to: copy element)
-        publish(position, stamp: stamp)
-        return true
-    }
-
     /// Claims the slot at the tail: its position, or nil when the ring is full. The caller must
     /// initialize the slot's value and then ``publish(_:stamp:)`` it.
     @inlinable @inline(__always)

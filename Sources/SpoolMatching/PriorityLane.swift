@@ -31,11 +31,15 @@ final class PriorityLane<Payload: Sendable> {
         ring = MPMCRing(capacity: capacity, stamped: true, padded: true)
     }
 
-    /// Adds a copy of `task`. Lock-free when it has no fairness key and the ring has room.
+    /// Adds a task. Lock-free when it has no fairness key and the ring has room.
+    /// The task is moved, not copied, into the ring: a copy of the generic task goes through
+    /// its type metadata's value witnesses (an outlined call and a layout-driven copy).
     @inlinable @inline(__always)
-    func push(_ task: QueuedTask<Payload>) {
-        if task.fairnessBox == nil && spilled.load(ordering: .relaxed) == 0
-            && ring.push(copying: task, stamp: task.enqueuedAt.nanoseconds) {
+    func push(_ task: consuming QueuedTask<Payload>) {
+        if task.fairnessBox == nil && spilled.load(ordering: .relaxed) == 0 {
+            let stamp = task.enqueuedAt.nanoseconds
+            guard let full = ring.push(task, stamp: stamp) else { return }
+            pushLocked(full)
             return
         }
         pushLocked(task)

@@ -60,13 +60,13 @@ public final class TaskQueue<Payload: Sendable>: Sendable {
         }
         if task.fairnessBox != nil { try validate(task) }
         task.enqueuedAt = context.now()
+        let id = task.id
+        // Moved, never copied, down to its ring slot (see `PriorityLane.push`).
+        var moving = Optional(task)
         let count = context.partitions
-        // Borrowed down to its ring slot and copied once there. Moving it down instead took an
-        // optional wrapper and a copy of the task at each closure (measured, with the task
-        // pinned to one core: the largest cost of an add).
         table.withCreated({ PartitionTable(count: count) }) { table in
-            table.withPartition(choose: { partitionForAdd($0, id: task.id) }) { home in
-                offer(task, to: home, in: table)
+            table.withPartition(choose: { partitionForAdd($0, id: id) }) { home in
+                offer(moving.take().unsafelyUnwrapped, to: home, in: table)
             }
         }
     }
@@ -74,7 +74,7 @@ public final class TaskQueue<Payload: Sendable>: Sendable {
     /// Puts a task in `partition`'s lane and counts it, forwarding to a partition with waiting
     /// pollers if this one has none.
     @inlinable
-    func offer(_ task: QueuedTask<Payload>, to partition: TaskQueuePartition<Payload>, in table: PartitionTable<Payload>) {
+    func offer(_ task: consuming QueuedTask<Payload>, to partition: TaskQueuePartition<Payload>, in table: PartitionTable<Payload>) {
         partition.push(task, capacity: context.ringCapacity)
         if partition.hasWaiters && handOff(in: partition, table: table) { return }
         if table.count > 1 { forward(from: partition, in: table) }

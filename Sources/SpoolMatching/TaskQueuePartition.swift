@@ -75,18 +75,19 @@ final class TaskQueuePartition<Payload: Sendable> {
         }
     }
 
-    /// Pushes a copy of `task` into its priority's lane (created on first use) without
-    /// retaining the lane. The task stays borrowed down to the ring, which copies it once into
-    /// its slot.
+    /// Pushes `task` into its priority's lane (created on first use) without retaining the lane.
+    /// The task is moved through (the closures take it out of an optional), never copied.
     @inlinable @inline(__always)
-    func push(_ task: QueuedTask<Payload>, capacity: Int) {
+    func push(_ task: consuming QueuedTask<Payload>, capacity: Int) {
         let make = { PriorityLane<Payload>(capacity: capacity) }
-        switch task.priority {
-        case 1: lane1.withCreated(make) { $0.push(task) }
-        case 2: lane2.withCreated(make) { $0.push(task) }
-        case 3: lane3.withCreated(make) { $0.push(task) }
-        case 4: lane4.withCreated(make) { $0.push(task) }
-        default: lane5.withCreated(make) { $0.push(task) }
+        let priority = task.priority
+        var moving = Optional(task)
+        switch priority {
+        case 1: lane1.withCreated(make) { $0.push(moving.take().unsafelyUnwrapped) }
+        case 2: lane2.withCreated(make) { $0.push(moving.take().unsafelyUnwrapped) }
+        case 3: lane3.withCreated(make) { $0.push(moving.take().unsafelyUnwrapped) }
+        case 4: lane4.withCreated(make) { $0.push(moving.take().unsafelyUnwrapped) }
+        default: lane5.withCreated(make) { $0.push(moving.take().unsafelyUnwrapped) }
         }
     }
 
