@@ -19,7 +19,9 @@ struct BenchDispatch: AsyncParsableCommand {
         run measures hand-off rather than the growth of a backlog). The baseline is a dispatcher with
         the same add/poll interface built on Synchronization.Mutex and DequeModule.Deque (tasks and
         waiting pollers' continuations). Runs alternate between the two; the median run of each is
-        reported. Figures: tasks/s, and the add → poll-return latency of every 8th task.
+        reported. Figures: tasks/s, the add → poll-return latency of every 8th task, and the
+        process's CPU time per task (user + system, harness included): on this shared machine
+        throughput moves with other processes' load, CPU per task much less.
         """
     )
 
@@ -93,6 +95,7 @@ struct BenchDispatch: AsyncParsableCommand {
             var fields: [(String, JSON)] = [
                 ("benchmark", .string("dispatch")), ("tasks", .integer(tasks)), ("producers", .integer(producers)),
                 ("pollers", .integer(pollers)), ("window", .integer(window)), ("partitions", .integer(partitions)),
+                ("loadAverage", .array(loadAverage().map { .number($0) })),
                 ("runs", .array(results.map(\.json))),
             ]
             if let spool { fields.append(("spool", spool.json)) }
@@ -104,7 +107,9 @@ struct BenchDispatch: AsyncParsableCommand {
         } else if let spool, let mutex {
             print("")
             print("median: spool \(formatCount(spool.tasksPerSecond)) tasks/s, mutex+deque \(formatCount(mutex.tasksPerSecond)) tasks/s: "
-                  + "\(format(spool.tasksPerSecond / mutex.tasksPerSecond, decimals: 2))× the baseline")
+                  + "\(format(spool.tasksPerSecond / mutex.tasksPerSecond, decimals: 2))× the baseline; CPU per task "
+                  + "\(format(spool.cpuNanosecondsPerTask, decimals: 0)) ns against \(format(mutex.cpuNanosecondsPerTask, decimals: 0)) ns "
+                  + "(load average \(loadAverage().map { format($0, decimals: 2) }.joined(separator: " ")))")
         }
     }
 
@@ -125,6 +130,7 @@ struct BenchDispatch: AsyncParsableCommand {
             taken.reduce(0) { $0 + $1.value.load(ordering: .relaxed) }
         }
         defer { progress.finish() }
+        let cpuBefore = cpuSeconds()
         let started = monotonicNanoseconds()
         let histogram = try await withThrowingTaskGroup(of: Histogram<UInt64>?.self) { group in
             for c in 0..<pollers {
@@ -182,7 +188,7 @@ struct BenchDispatch: AsyncParsableCommand {
         }
         let elapsed = Double(monotonicNanoseconds() - started) / 1e9
         return DispatchRunResult(implementation: name, round: round, producers: producers, pollers: pollers, tasks: totalTasks,
-                                 seconds: elapsed, latency: histogram)
+                                 seconds: elapsed, cpuSeconds: cpuSeconds() - cpuBefore, latency: histogram)
     }
 }
 
@@ -245,18 +251,20 @@ struct DispatchRunResult {
     var pollers: Int
     var tasks: Int
     var seconds: Double
+    var cpuSeconds: Double
     var latency: Histogram<UInt64>
 
     var tasksPerSecond: Double { Double(tasks) / seconds }
+    var cpuNanosecondsPerTask: Double { cpuSeconds * 1e9 / Double(tasks) }
     func micros(_ percentile: Double) -> Double { Double(latency.valueAtPercentile(percentile)) / 1000 }
 
     static let tableHeader = [pad("implementation", 14, right: false), pad("run", 4), pad("producers", 9), pad("pollers", 8),
-                              pad("tasks/s", 12), pad("p50 µs", 9), pad("p99 µs", 9), pad("p99.9 µs", 9)].joined(separator: " ")
+                              pad("tasks/s", 12), pad("p50 µs", 9), pad("p99 µs", 9), pad("p99.9 µs", 9), pad("cpu ns/task", 11)].joined(separator: " ")
 
     var tableRow: String {
         [pad(implementation, 14, right: false), pad(String(round + 1), 4), pad(String(producers), 9), pad(String(pollers), 8),
          pad(formatCount(tasksPerSecond), 12), pad(format(micros(50), decimals: 1), 9), pad(format(micros(99), decimals: 1), 9),
-         pad(format(micros(99.9), decimals: 1), 9)].joined(separator: " ")
+         pad(format(micros(99.9), decimals: 1), 9), pad(format(cpuNanosecondsPerTask, decimals: 0), 11)].joined(separator: " ")
     }
 
     var json: JSON {
@@ -264,6 +272,7 @@ struct DispatchRunResult {
             ("implementation", .string(implementation)), ("run", .integer(round + 1)), ("producers", .integer(producers)),
             ("pollers", .integer(pollers)), ("tasks", .integer(tasks)), ("seconds", .number(seconds)),
             ("tasksPerSecond", .number(tasksPerSecond.rounded())),
+            ("cpuNanosecondsPerTask", .number(cpuNanosecondsPerTask.rounded())),
             ("latencyMicroseconds", .object([("p50", .number(micros(50))), ("p99", .number(micros(99))), ("p99.9", .number(micros(99.9)))])),
         ])
     }
