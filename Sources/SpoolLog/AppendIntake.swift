@@ -45,6 +45,8 @@ final class AppendIntake {
     let refusing = Atomic<Bool>(false)
     private let lock = ThreadLock()
     private let wakeup = ThreadCondition()
+    /// How many requests the last ``takeAll()`` returned; used by the writer thread only.
+    private var lastTakeCount = 0
 
     deinit {
         for request in takeAll() {
@@ -74,6 +76,9 @@ final class AppendIntake {
     func takeAll() -> [AppendRequest] {
         var raw = head.exchange(0, ordering: .sequentiallyConsistent)
         var requests: [AppendRequest] = []
+        // Reserved for the last take's count, so that a take of hundreds is not grown (and copied) eight times.
+        requests.reserveCapacity(lastTakeCount)
+        defer { lastTakeCount = requests.count }
         while raw != 0 {
             let request = Unmanaged<AppendRequest>.fromOpaque(UnsafeRawPointer(bitPattern: raw)!).takeRetainedValue()
             requests.append(request)
@@ -99,7 +104,7 @@ final class AppendIntake {
     }
 }
 
-// `head`, `sleeping` and `admitting` are atomics; requests are handed over through `head` with
+// `head`, `sleeping` and `admitting` are atomics, `lastTakeCount` belongs to the writer thread; requests are handed over through `head` with
 // release/acquire (sequentially consistent) ordering, so their fields are written before the push
 // and read only by the writer after it takes them.
 extension AppendIntake: @unchecked Sendable {}

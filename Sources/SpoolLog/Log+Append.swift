@@ -85,15 +85,16 @@ extension Log {
     private func submit(_ request: AppendRequest) {
         // `admitting` brackets the check and the push, so `close()` can wait out callers that
         // passed the check before it started refusing (see `runWriter`).
-        intake.admitting.add(1, ordering: .sequentiallyConsistent)
+        // Wrapping operations are one `lock xadd`; the checked ones compile to a compare-and-swap loop.
+        intake.admitting.wrappingAdd(1, ordering: .sequentiallyConsistent)
         if intake.refusing.load(ordering: .sequentiallyConsistent) {
-            intake.admitting.subtract(1, ordering: .sequentiallyConsistent)
+            intake.admitting.wrappingSubtract(1, ordering: .sequentiallyConsistent)
             let error = pipelineLock.withLock { refusal() } ?? LogError(.closed, "the log is closed", path: directory)
             request.continuation.resume(throwing: error)
             return
         }
         intake.push(request)
-        intake.admitting.subtract(1, ordering: .sequentiallyConsistent)
+        intake.admitting.wrappingSubtract(1, ordering: .sequentiallyConsistent)
     }
 
     /// The error a new call gets, if any; call with `pipelineLock` held.
@@ -111,8 +112,16 @@ extension Log {
     /// records always share one batch), assigning offsets.
     private func makeBatches(_ requests: [AppendRequest]) -> [PendingBatch] {
         var batches: [PendingBatch] = []
+        // Each batch's buffer is reserved for what is left to write (up to a batch's limit), so that it
+        // is not reallocated and copied as it fills.
+        var remainingBytes = requests.reduce(0) { $0 + $1.batchBytes }
+        var remainingRequests = requests.count
         for request in requests {
             let bytes = request.batchBytes
+            defer {
+                remainingBytes -= bytes
+                remainingRequests -= 1
+            }
             if case .flush = request.kind {
                 if batches.isEmpty { batches.append(PendingBatch(buffer: PendingBatchBuffer(), baseOffset: nextOffset)) }
                 batches[batches.count - 1].flushWaiters.append(AppendWaiter(continuation: request.continuation, value: nextOffset))
@@ -120,8 +129,9 @@ extension Log {
             }
             if batches.isEmpty || (batches[batches.count - 1].recordCount > 0
                                    && batches[batches.count - 1].buffer.payloadCount + bytes > configuration.maxBatchBytes) {
-                batches.append(PendingBatch(buffer: PendingBatchBuffer(reservingCapacity: min(configuration.maxBatchBytes, 64 << 10)),
+                batches.append(PendingBatch(buffer: PendingBatchBuffer(reservingCapacity: min(configuration.maxBatchBytes, remainingBytes)),
                                             baseOffset: nextOffset))
+                batches[batches.count - 1].waiters.reserveCapacity(remainingRequests)
             }
             let i = batches.count - 1
             switch request.kind {
@@ -227,6 +237,7 @@ extension Log {
             if !toSync.isEmpty || syncMode {
                 syncGroups.append(SyncGroup(sequence: writtenSequence, segment: segment, endPosition: segment.writePosition,
                                             endOffset: endOffset, waiters: toSync, writtenAt: writtenAt))
+                if firstUnclaimedGroupWrittenAt == nil { firstUnclaimedGroupWrittenAt = writtenAt }
                 syncWakeup.signal()
             } else if writtenSequence == claimedSequence + 1 {
                 // The first unsynced write since the last sync: start the interval syncer's clock.
@@ -340,13 +351,13 @@ extension Log {
         let maxGather = UInt64(configuration.maxGroupCommitDelayMicroseconds) * 1000
         pipelineLock.lock()
         while true {
-            let firstWaiting = syncGroups.first { $0.sequence > claimedSequence }
+            let firstWaitingWrittenAt = firstUnclaimedGroupWrittenAt
             let dirty = writtenSequence > claimedSequence
             var due = dirty && interval.map { monotonicNanoseconds() >= lastSyncNanoseconds + $0 } ?? false
-            if let firstWaiting, !due {
+            if let firstWaitingWrittenAt, !due {
                 let gathering = (writerBusy || !intake.isEmpty) && !closing && failure == nil
-                if gathering && monotonicNanoseconds() < firstWaiting.writtenAt + maxGather {
-                    syncWakeup.wait(pipelineLock, untilMonotonicNanoseconds: firstWaiting.writtenAt + maxGather)
+                if gathering && monotonicNanoseconds() < firstWaitingWrittenAt + maxGather {
+                    syncWakeup.wait(pipelineLock, untilMonotonicNanoseconds: firstWaitingWrittenAt + maxGather)
                     continue
                 }
                 // Stagger overlapping syncs: one started less than half a typical sync ago will
@@ -361,6 +372,7 @@ extension Log {
             if due {
                 let target = writtenSequence
                 claimedSequence = target
+                firstUnclaimedGroupWrittenAt = nil
                 syncClaims.append(SyncClaim(target: target))
                 let started = monotonicNanoseconds()
                 lastSyncNanoseconds = started
@@ -414,18 +426,20 @@ extension Log {
 
     /// Acknowledges every group written at or before write number `sequence`.
     private func acknowledge(through sequence: UInt64) {
-        var done: [AppendWaiter] = []
+        var done: [SyncGroup] = []
         pipelineLock.lock()
         while let first = syncGroups.first, first.sequence <= sequence {
             let group = syncGroups.removeFirst()
-            done += group.waiters
             if configuration.durability == .sync {
                 group.segment.readableSize.store(group.endPosition, ordering: .releasing)
                 acknowledgedEnd.store(group.endOffset, ordering: .releasing)
             }
+            done.append(group)
         }
         pipelineLock.unlock()
-        for waiter in done { waiter.continuation.resume(returning: waiter.value) }
+        for group in done {
+            for waiter in group.waiters { waiter.continuation.resume(returning: waiter.value) }
+        }
     }
 
     /// Records the first failure, fails everything waiting, and refuses every later call.
@@ -440,6 +454,7 @@ extension Log {
         }
         failure = self.failure!
         while let group = syncGroups.popFirst() { waiting += group.waiters }
+        firstUnclaimedGroupWrittenAt = nil
         syncClaims.removeAll()
         syncWakeup.broadcast()
         pipelineLock.unlock()

@@ -60,6 +60,9 @@ public final class Log {
     var writtenSequence: UInt64 = 0
     var claimedSequence: UInt64 = 0
     var syncGroups: Deque<SyncGroup> = []
+    /// When the first group not yet claimed by a sync was written (`SyncGroup.writtenAt`), or nil
+    /// when every group is claimed: what a syncer needs to know without scanning `syncGroups`.
+    var firstUnclaimedGroupWrittenAt: UInt64?
     /// Syncs in flight, in the order they were claimed; acknowledged in that order.
     var syncClaims: Deque<SyncClaim> = []
     var currentSegment: Segment

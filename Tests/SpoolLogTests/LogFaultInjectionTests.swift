@@ -166,6 +166,71 @@ import Testing
         log.abandon()
     }
 
+    /// With the only syncer inside a sync, the writer writes the next append while that sync runs
+    /// (pipelined), and a third one is submitted. When the sync in flight fails, none of the three may
+    /// be acknowledged: not the one it covered, not the pipelined write behind it (the failure poisons
+    /// the log before any later sync could cover it), not the last one, written or not.
+    @Test func aFailedSyncFailsThePipelinedAppendsBehindIt() async throws {
+        let dir = TemporaryDirectory()
+        let faults = FaultInjectingSyscalls()
+        var configuration = Self.configuration(faults)
+        configuration.concurrentSyncs = 1
+        let log = try Log.open(directory: dir.log, configuration: configuration)
+        let acknowledged = try await Self.appendAcknowledged(log, 0..<3)
+
+        let entered = DispatchSemaphore(value: 0)
+        let release = DispatchSemaphore(value: 0)
+        faults.fail(.fdatasync, errno: EIO, path: .suffix(".log"), occurrence: .only(1))
+        faults.beforeCall(.fdatasync, path: .suffix(".log"), occurrence: .only(1)) {
+            entered.signal()
+            _ = release.wait(timeout: .now() + .seconds(60))
+        }
+        async let first = Self.outcome { try await log.append(payload(3, size: 200)) }
+        // Polled rather than waited for: a blocked thread of the cooperative pool (two here, shared with
+        // the tests running alongside) could be the one the first append needs.
+        var waited = 0
+        while entered.wait(timeout: .now()) != .success && waited < 30_000 {
+            try await Task.sleep(for: .milliseconds(1))
+            waited += 1
+        }
+        #expect(waited < 30_000, "the first append's fdatasync never started")
+        let writesBefore = faults.calls(.pwrite, path: .suffix(".log")).count
+        async let second = Self.outcome { try await log.append(payload(4, size: 200)) }
+        // The second append is written while the first one's sync is held.
+        waited = 0
+        while faults.calls(.pwrite, path: .suffix(".log")).count == writesBefore && waited < 30_000 {
+            try await Task.sleep(for: .milliseconds(1))
+            waited += 1
+        }
+        #expect(faults.calls(.pwrite, path: .suffix(".log")).count > writesBefore, "the second append was not written during the sync")
+        let writesBeforeThird = faults.calls(.pwrite, path: .suffix(".log")).count
+        async let third = Self.outcome { try await log.append(payload(5, size: 200)) }
+        // Released once the third append is written too, or after a while if the writer keeps it back.
+        waited = 0
+        while faults.calls(.pwrite, path: .suffix(".log")).count == writesBeforeThird && waited < 200 {
+            try await Task.sleep(for: .milliseconds(1))
+            waited += 1
+        }
+        release.signal()
+        let outcomes = await [first, second, third]
+
+        for outcome in outcomes {
+            let error = #expect(throws: LogError.self) { try outcome.get() }
+            Self.expectPoisoned(error, errno: EIO)
+        }
+        #expect(log.endOffset == 3, "an append behind the failed sync was acknowledged")
+        let trace = faults.trace
+        let failedSync = try #require(trace.lastIndex { $0.operation == .fdatasync && $0.injected != nil })
+        #expect(trace[(failedSync + 1)...].filter { $0.operation == .fdatasync || $0.operation == .fsync }.isEmpty,
+                "a sync after the failed one could report success for pages the kernel dropped")
+        await Self.expectRefusesEverything(log)
+
+        log.abandon()
+        let reopened = try Self.expectSurvives(acknowledged, inFlight: (3..<6).map { LogRecord(offset: UInt64($0), payload: payload($0, size: 200)) },
+                                               directory: dir.log)
+        try reopened.close()
+    }
+
     // MARK: pwrite
 
     @Test(arguments: [EIO, ENOSPC])

@@ -127,6 +127,7 @@ struct SpoolCommandBadInputTests {
             (["bench", "log", "--producers", "0"], "--producers"),
             (["bench", "log", "--modes", "foo"], "unknown mode 'foo'"),
             (["bench", "log", "--records", "0"], "--records"),
+            (["bench", "log", "--runs", "0"], "--runs must be between 1 and 99"),
             (["bench", "open", "--size-mb", "0"], "--size-mb"),
             (["bench", "dispatch", "--tasks", "10"], "--tasks"),
             (["bench", "dispatch", "--implementations", "spool,bogus"], "bogus"),

@@ -17,6 +17,10 @@ struct BenchLog: AsyncParsableCommand {
         write(2) and one fdatasync per batch (no Spool code); 'raw-nosync' skips the fdatasync and is
         the baseline for the 'none' mode. Figures: records/s, MB/s of record bytes, fdatasyncs,
         records per fdatasync, and append latency percentiles.
+
+        With --runs N, N rounds each run every mode for every producer count (so a mode and its
+        baseline are measured close together in time), and the summary gives, per mode and producer
+        count, the median run (by records/s) and the ratio of the medians to the baseline's median.
         """
     )
 
@@ -50,10 +54,14 @@ struct BenchLog: AsyncParsableCommand {
     @Option(name: .long, help: "LogConfiguration.maxGroupCommitDelayMicroseconds.")
     var groupCommitDelayUs = LogConfiguration().maxGroupCommitDelayMicroseconds
 
+    @Option(name: .long, help: "Rounds of every mode × producer count; summaries and ratios use each one's median run (1...99).")
+    var runs = 1
+
     @Flag(name: .long, help: "Print one JSON object instead of a table.")
     var json = false
 
     func validate() throws {
+        guard (1...99).contains(runs) else { throw ValidationError("--runs must be between 1 and 99 (got \(runs))") }
         guard records >= 1 else { throw ValidationError("--records must be at least 1 (got \(records))") }
         guard recordBytes >= 0 && recordBytes <= 1 << 20 else { throw ValidationError("--bytes must be between 0 and 1048576 (got \(recordBytes))") }
         guard concurrentSyncs >= 1 && concurrentSyncs <= 64 else { throw ValidationError("--concurrent-syncs must be between 1 and 64") }
@@ -95,27 +103,49 @@ struct BenchLog: AsyncParsableCommand {
         var results: [RunResult] = []
         if !json {
             print("spool bench log: \(formatCount(Double(self.records))) records × \(recordBytes) B (\(payload)), data \(data), "
-                  + "CRC32C \(CRC32C.isHardwareAccelerated ? "SSE4.2" : "portable")")
+                  + "CRC32C \(CRC32C.isHardwareAccelerated ? "SSE4.2" : "portable")"
+                  + (runs > 1 ? ", \(runs) rounds" : ""))
             print(RunResult.tableHeader)
         }
-        for producers in producerCounts {
-            for mode in modeList {
-                let result = try await run(mode: mode, producers: producers, payloads: records, directory: scratch + "/\(mode)-\(producers)")
-                results.append(result)
-                if !json {
-                    let baseline = results.last { $0.producers == producers && $0.mode == (mode == "none" ? "raw-nosync" : "raw") }
-                    print(result.tableRow(baseline: mode.hasPrefix("raw") ? nil : baseline))
+        // Every round runs every mode for every producer count, so a mode and its baseline are
+        // measured minutes apart at most, and a noisy neighbour shows up as a bad round, not as a bad mode.
+        for round in 1...runs {
+            if !json && runs > 1 { print("round \(round) of \(runs), load \(loadAverage())") }
+            for producers in producerCounts {
+                for mode in modeList {
+                    var result = try await run(mode: mode, producers: producers, payloads: records,
+                                               directory: scratch + "/\(mode)-\(producers)")
+                    result.round = round
+                    result.loadAverage = loadAverage()
+                    results.append(result)
+                    if !json {
+                        let baseline = results.last { $0.round == round && $0.producers == producers && $0.mode == Self.baselineMode(of: mode) }
+                        print(result.tableRow(baseline: mode.hasPrefix("raw") ? nil : baseline))
+                    }
                 }
             }
         }
+        let summaries = Self.summarize(results)
         if !json {
+            if runs > 1 {
+                print("")
+                print("median of \(runs) runs:")
+                print(RunResult.tableHeader)
+                for summary in summaries {
+                    let baseline = summaries.first { $0.producers == summary.producers && $0.mode == Self.baselineMode(of: summary.mode) }
+                    print(summary.median.tableRow(baseline: summary.mode.hasPrefix("raw") ? nil : baseline?.median))
+                }
+            }
             // Ratios against baselines that ran after the mode are printed in a second pass.
             print("")
-            for result in results where !result.mode.hasPrefix("raw") {
-                let baselineMode = result.mode == "none" ? "raw-nosync" : "raw"
-                if let baseline = results.first(where: { $0.producers == result.producers && $0.mode == baselineMode }) {
-                    print("\(result.mode) × \(result.producers) producers: \(format(result.recordsPerSecond / baseline.recordsPerSecond, decimals: 2))× the records/s "
-                          + "and \(format(result.megabytesPerSecond / baseline.megabytesPerSecond, decimals: 2))× the MB/s of \(baselineMode)")
+            for summary in summaries where !summary.mode.hasPrefix("raw") {
+                let baselineMode = Self.baselineMode(of: summary.mode)
+                if let baseline = summaries.first(where: { $0.producers == summary.producers && $0.mode == baselineMode }) {
+                    let what = runs > 1 ? " (medians of \(runs) runs)" : ""
+                    print("\(summary.mode) × \(summary.producers) producers: "
+                          + "\(format(summary.median.recordsPerSecond / baseline.median.recordsPerSecond, decimals: 2))× the records/s "
+                          + "and \(format(summary.median.megabytesPerSecond / baseline.median.megabytesPerSecond, decimals: 2))× the MB/s "
+                          + "of \(baselineMode)\(what)")
                 }
             }
         } else {
@@ -125,15 +155,36 @@ struct BenchLog: AsyncParsableCommand {
                 ("recordBytes", .integer(recordBytes)),
                 ("payload", .string(payload)),
                 ("crc32cHardware", .bool(CRC32C.isHardwareAccelerated)),
-                ("runs", .array(results.map { result in
-                    let baselineMode = result.mode == "none" ? "raw-nosync" : "raw"
-                    let baseline = result.mode.hasPrefix("raw") ? nil
-                        : results.first { $0.producers == result.producers && $0.mode == baselineMode }
-                    return result.json(baseline: baseline)
+                ("rounds", .integer(runs)),
+                // One entry per mode and producer count: its median run, compared with the baseline's
+                // median run; every run of it is in `perRun`.
+                ("runs", .array(summaries.map { summary in
+                    let baseline = summary.mode.hasPrefix("raw") ? nil
+                        : summaries.first { $0.producers == summary.producers && $0.mode == Self.baselineMode(of: summary.mode) }
+                    return summary.json(baseline: baseline)
                 })),
             ])
             print(object.text)
         }
+    }
+
+    /// The baseline a mode is compared with: raw-nosync for `none`, raw write+fdatasync otherwise.
+    static func baselineMode(of mode: String) -> String { mode == "none" ? "raw-nosync" : "raw" }
+
+    /// Groups runs by mode and producer count (in the order they first ran) and picks each group's median.
+    static func summarize(_ results: [RunResult]) -> [RunSummary] {
+        var summaries: [RunSummary] = []
+        for result in results where !summaries.contains(where: { $0.mode == result.mode && $0.producers == result.producers }) {
+            let group = results.filter { $0.mode == result.mode && $0.producers == result.producers }
+            summaries.append(RunSummary(mode: result.mode, producers: result.producers, runs: group))
+        }
+        return summaries
+    }
+
+    private func loadAverage() -> String {
+        var loads = [Double](repeating: 0, count: 3)
+        let n = getloadavg(&loads, 3)
+        return n == 3 ? loads.map { format($0, decimals: 2) }.joined(separator: " ") : "unknown"
     }
 
     private func makePayloads() -> [[UInt8]] {
@@ -168,51 +219,67 @@ struct BenchLog: AsyncParsableCommand {
         let raw: RawBaselineWriter? = mode.hasPrefix("raw") ? try RawBaselineWriter(path: directory + "/raw.dat", sync: mode == "raw") : nil
 
         let started = ContinuousClock.now
-        let histogram = try await withThrowingTaskGroup(of: Histogram<UInt64>.self) { group in
+        // Each producer keeps its latencies in a plain array and they go into one histogram after
+        // the clock stops: a histogram per producer (about 200 KB of counters each, a cold cache
+        // line on every record) cost 14% of the CPU at 512 producers (perf), slowing the engine
+        // and the baselines alike.
+        let latencies = try await withThrowingTaskGroup(of: [UInt64].self) { group in
             for p in 0..<producers {
                 let share = total / producers + (p < total % producers ? 1 : 0)
                 group.addTask {
-                    var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
+                    var latencies: [UInt64] = []
+                    latencies.reserveCapacity(share)
                     // One clock read per append: the end of one append is the start of the next.
                     var start = monotonicNanoseconds()
                     for i in 0..<share {
                         let record = payloads[(p &* 7919 &+ i) % payloads.count]
                         if let log { _ = try await log.append(record) } else { await raw!.append(record) }
                         let end = monotonicNanoseconds()
-                        _ = histogram.record(end - start)
+                        latencies.append(end - start)
                         start = end
                         if i & 63 == 63 { done.value.add(64, ordering: .relaxed) }
                     }
-                    return histogram
+                    return latencies
                 }
             }
-            var merged = Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
-            for try await partial in group { merged.add(partial) }
-            return merged
+            var all: [[UInt64]] = []
+            for try await partial in group { all.append(partial) }
+            return all
         }
         let elapsed = (ContinuousClock.now - started).seconds
+        var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
+        for partial in latencies { for latency in partial { _ = histogram.record(latency) } }
         var fdatasyncs = 0
+        var writes = 0
         if let log {
             fdatasyncs = log.statistics.fdatasyncs
+            writes = log.statistics.batchesWritten
             try log.close()
         }
         if let raw {
             raw.stop()
             fdatasyncs = raw.fdatasyncs
+            writes = raw.writes
         }
         removeTree(directory)
         return RunResult(mode: mode == "interval" ? "interval(\(intervalMs)ms)" : mode, producers: producers, records: total,
-                         recordBytes: recordBytes, seconds: elapsed, fdatasyncs: fdatasyncs, latency: histogram)
+                         recordBytes: recordBytes, seconds: elapsed, fdatasyncs: fdatasyncs, writes: writes, latency: histogram)
     }
 }
 
 struct RunResult {
+    /// Which round of `--runs` this was (1-based).
+    var round = 1
+    /// The 1, 5 and 15 minute load averages when the run ended: this machine is shared.
+    var loadAverage = ""
     var mode: String
     var producers: Int
     var records: Int
     var recordBytes: Int
     var seconds: Double
     var fdatasyncs: Int
+    /// Batches written (the raw baselines: write(2) calls), a measure of how well appends are grouped.
+    var writes: Int
     var latency: Histogram<UInt64>
 
     var recordsPerSecond: Double { Double(records) / seconds }
@@ -232,18 +299,56 @@ struct RunResult {
          pad(baseline.map { format(megabytesPerSecond / $0.megabytesPerSecond, decimals: 2) + "×" } ?? "", 7)].joined(separator: " ")
     }
 
-    func json(baseline: RunResult?) -> JSON {
-        var fields: [(String, JSON)] = [
-            ("mode", .string(mode)), ("producers", .integer(producers)), ("records", .integer(records)),
+    /// The measurements of this run, without mode and producer count (those are its summary's).
+    var measurementFields: [(String, JSON)] {
+        [
             ("seconds", .number(seconds)), ("recordsPerSecond", .number(recordsPerSecond.rounded())),
             ("megabytesPerSecond", .number((megabytesPerSecond * 10).rounded() / 10)), ("fdatasyncs", .integer(fdatasyncs)),
             ("recordsPerFdatasync", .number((recordsPerSync * 10).rounded() / 10)),
+            ("writes", .integer(writes)),
             ("latencyMicroseconds", .object([("p50", .number(micros(50))), ("p99", .number(micros(99))), ("p99.9", .number(micros(99.9)))])),
         ]
+    }
+}
+
+/// Every run of one mode at one producer count, and its median.
+struct RunSummary {
+    let mode: String
+    let producers: Int
+    /// In the order they ran.
+    let runs: [RunResult]
+
+    /// The median run by records/s (of an even number, the slower of the two middle ones), so that
+    /// every figure reported with it comes from one real run.
+    var median: RunResult {
+        let sorted = runs.sorted { $0.recordsPerSecond < $1.recordsPerSecond }
+        return sorted[(sorted.count - 1) / 2]
+    }
+
+    /// The fields of one `--json` entry: the median run's figures (the same fields as before `--runs`
+    /// existed), the ratio of the medians to the baseline's, and every run, each with the ratio to the
+    /// baseline's run of the same round.
+    func json(baseline: RunSummary?) -> JSON {
+        let median = self.median
+        var fields: [(String, JSON)] = [("mode", .string(mode)), ("producers", .integer(producers)), ("records", .integer(median.records))]
+        fields += median.measurementFields
+        fields.append(("medianOf", .integer(runs.count)))
+        fields.append(("medianRound", .integer(median.round)))
         if let baseline {
             fields.append(("baseline", .string(baseline.mode)))
-            fields.append(("throughputRatioToBaseline", .number((megabytesPerSecond / baseline.megabytesPerSecond * 100).rounded() / 100)))
+            fields.append(("throughputRatioToBaseline", .number(Self.ratio(median, baseline.median))))
         }
+        fields.append(("perRun", .array(runs.map { run in
+            var entry: [(String, JSON)] = [("round", .integer(run.round)), ("loadAverage", .string(run.loadAverage))] + run.measurementFields
+            if let base = baseline?.runs.first(where: { $0.round == run.round }) {
+                entry.append(("throughputRatioToBaseline", .number(Self.ratio(run, base))))
+            }
+            return .object(entry)
+        })))
         return .object(fields)
+    }
+
+    private static func ratio(_ run: RunResult, _ baseline: RunResult) -> Double {
+        (run.megabytesPerSecond / baseline.megabytesPerSecond * 100).rounded() / 100
     }
 }

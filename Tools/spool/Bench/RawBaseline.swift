@@ -15,6 +15,7 @@ final class RawBaselineWriter {
     private let fd: Int32
     private let sync: Bool
     private(set) var fdatasyncs = 0
+    private(set) var writes = 0
 
     init(path: String, sync: Bool) throws(ValidationErrorMessage) {
         fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
@@ -70,6 +71,7 @@ final class RawBaselineWriter {
                     done += n
                 }
             }
+            writes += 1
             if sync {
                 fdatasync(fd)
                 fdatasyncs += 1
@@ -91,5 +93,5 @@ final class RawBaselineWriter {
     }
 }
 
-// All mutable state is guarded by `mutex`; `fdatasyncs` is read only after `stop()` joined the thread.
+// All mutable state is guarded by `mutex`; `fdatasyncs` and `writes` are read only after `stop()` joined the thread.
 extension RawBaselineWriter: @unchecked Sendable {}
