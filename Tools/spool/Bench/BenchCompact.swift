@@ -263,7 +263,7 @@ struct BenchCompact: AsyncParsableCommand {
     }
 
     private func report(_ results: [String: [Measure]]) {
-        let load = Self.loadAverage()
+        let load = loadAverageText()
         let logs = ["tasks", "history", "total"].filter { !(results[$0] ?? []).isEmpty }
         if json {
             var fields: [(String, JSON)] = [("runs", .integer(runs)), ("tasksMb", .integer(tasksMb)), ("historyMb", .integer(historyMb)),
@@ -308,13 +308,4 @@ struct BenchCompact: AsyncParsableCommand {
         }
     }
 
-    static func loadAverage() -> String {
-        let fd = open("/proc/loadavg", O_RDONLY)
-        guard fd >= 0 else { return "unknown" }
-        defer { close(fd) }
-        var buffer = [UInt8](repeating: 0, count: 128)
-        let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        guard n > 0 else { return "unknown" }
-        return String(decoding: buffer.prefix(n), as: UTF8.self).split(separator: " ").prefix(3).joined(separator: " ")
-    }
 }

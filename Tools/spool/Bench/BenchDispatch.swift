@@ -109,7 +109,7 @@ struct BenchDispatch: AsyncParsableCommand {
             print("median: spool \(formatCount(spool.tasksPerSecond)) tasks/s, mutex+deque \(formatCount(mutex.tasksPerSecond)) tasks/s: "
                   + "\(format(spool.tasksPerSecond / mutex.tasksPerSecond, decimals: 2))× the baseline; CPU per task "
                   + "\(format(spool.cpuNanosecondsPerTask, decimals: 0)) ns against \(format(mutex.cpuNanosecondsPerTask, decimals: 0)) ns "
-                  + "(load average \(loadAverage().map { format($0, decimals: 2) }.joined(separator: " ")))")
+                  + "(load average \(loadAverageText()))")
         }
     }
 

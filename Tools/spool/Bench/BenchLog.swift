@@ -110,13 +110,13 @@ struct BenchLog: AsyncParsableCommand {
         // Every round runs every mode for every producer count, so a mode and its baseline are
         // measured minutes apart at most, and a noisy neighbour shows up as a bad round, not as a bad mode.
         for round in 1...runs {
-            if !json && runs > 1 { print("round \(round) of \(runs), load \(loadAverage())") }
+            if !json && runs > 1 { print("round \(round) of \(runs), load \(loadAverageText())") }
             for producers in producerCounts {
                 for mode in modeList {
                     var result = try await run(mode: mode, producers: producers, payloads: records,
                                                directory: scratch + "/\(mode)-\(producers)")
                     result.round = round
-                    result.loadAverage = loadAverage()
+                    result.loadAverage = loadAverageText()
                     results.append(result)
                     if !json {
                         let baseline = results.last { $0.round == round && $0.producers == producers && $0.mode == Self.baselineMode(of: mode) }
@@ -179,12 +179,6 @@ struct BenchLog: AsyncParsableCommand {
             summaries.append(RunSummary(mode: result.mode, producers: result.producers, runs: group))
         }
         return summaries
-    }
-
-    private func loadAverage() -> String {
-        var loads = [Double](repeating: 0, count: 3)
-        let n = getloadavg(&loads, 3)
-        return n == 3 ? loads.map { format($0, decimals: 2) }.joined(separator: " ") : "unknown"
     }
 
     private func makePayloads() -> [[UInt8]] {

@@ -372,6 +372,13 @@ func loadAverage() -> [Double] {
     return count == 3 ? values : []
 }
 
+/// The load averages as "1.23 0.98 0.75" for a table ("unknown" when unavailable): this
+/// machine is shared, so every figure is printed with the load it was measured under.
+func loadAverageText() -> String {
+    let values = loadAverage()
+    return values.isEmpty ? "unknown" : values.map { format($0, decimals: 2) }.joined(separator: " ")
+}
+
 /// The apparent size of every regular file under `path`.
 func treeSize(_ path: String) -> Int {
     var info = stat()
