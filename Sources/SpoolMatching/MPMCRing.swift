@@ -118,40 +118,30 @@ final class MPMCRing<Element> {
     /// back.
     @inlinable
     func push(_ element: consuming Element, stamp: UInt64 = 0) -> Element? {
-        guard let position = reserve() else { return element }
-        value(position & mask).initialize(to: element)
-        publish(position, stamp: stamp)
-        return nil
-    }
-
-    /// Claims the slot at the tail: its position, or nil when the ring is full. The caller must
-    /// initialize the slot's value and then ``publish(_:stamp:)`` it.
-    @inlinable @inline(__always)
-    func reserve() -> Int? {
         var position = indexes[8].load(ordering: .relaxed)
         while true {
-            let difference = sequence(position & mask).pointee.load(ordering: .acquiring) &- position
+            let index = position & mask
+            let sequence = self.sequence(index)
+            let difference = sequence.pointee.load(ordering: .acquiring) &- position
             if difference == 0 {
                 // Sequentially consistent: a task queue's producer then reads the partition's
                 // waiter count, and a registering poller, after counting itself, reads this
                 // index (`hasPending`): a Dekker handshake in which one side sees the other.
                 let (exchanged, current) = indexes[8].weakCompareExchange(
                     expected: position, desired: position &+ 1, successOrdering: .sequentiallyConsistent, failureOrdering: .relaxed)
-                if exchanged { return position }
+                if exchanged {
+                    value(index).initialize(to: element)
+                    if stamped { self.stamp(index).pointee.store(stamp, ordering: .relaxed) }
+                    sequence.pointee.store(position &+ 1, ordering: .releasing)
+                    return nil
+                }
                 position = current
             } else if difference < 0 {
-                return nil
+                return element
             } else {
                 position = indexes[8].load(ordering: .relaxed)
             }
         }
-    }
-
-    /// Makes the reserved slot at `position`, its value initialized, visible to pops.
-    @inlinable @inline(__always)
-    func publish(_ position: Int, stamp: UInt64) {
-        if stamped { self.stamp(position & mask).pointee.store(stamp, ordering: .relaxed) }
-        sequence(position & mask).pointee.store(position &+ 1, ordering: .releasing)
     }
 
     /// Removes the oldest element; nil when the ring is empty or its head slot is not yet published.
