@@ -307,5 +307,4 @@ struct BenchCompact: AsyncParsableCommand {
                   + pad(formatCount(median(ms.map { Double($0.checkpointAfter) })) + "B", 13))
         }
     }
-
 }
