@@ -48,6 +48,31 @@ import Testing
         return log
     }
 
+    /// Polls `condition` every millisecond, up to `limit` times; whether it held. Polled rather than
+    /// waited for: a blocked thread of the cooperative pool (two here, shared with the tests running
+    /// alongside) could be the one the log needs to get there. A liveness bound, not a timing assertion.
+    static func poll(upTo limit: Int, until condition: () -> Bool) async throws -> Bool {
+        for _ in 0..<limit {
+            if condition() { return true }
+            try await Task.sleep(for: .milliseconds(1))
+        }
+        return condition()
+    }
+
+    /// Makes the next fdatasync of a segment fail with EIO, after holding it until the test signals
+    /// `release` (or `atMost` has passed); `entered` is signalled when the sync starts.
+    static func failNextSyncHeld(_ faults: FaultInjectingSyscalls, atMost: DispatchTimeInterval)
+        -> (entered: DispatchSemaphore, release: DispatchSemaphore) {
+        let entered = DispatchSemaphore(value: 0)
+        let release = DispatchSemaphore(value: 0)
+        faults.fail(.fdatasync, errno: EIO, path: .suffix(".log"), occurrence: .only(1))
+        faults.beforeCall(.fdatasync, path: .suffix(".log"), occurrence: .only(1)) {
+            entered.signal()
+            _ = release.wait(timeout: .now() + atMost)
+        }
+        return (entered, release)
+    }
+
     static func outcome<T>(_ body: () async throws -> T) async -> Result<T, any Error> {
         do { return .success(try await body()) } catch { return .failure(error) }
     }
@@ -142,16 +167,9 @@ import Testing
         let log = try Log.open(directory: dir.log, configuration: configuration)
         _ = try await Self.appendAcknowledged(log, 0..<3)
 
-        // The first fdatasync from now on fails, but only after being held until the test lets it go.
-        let entered = DispatchSemaphore(value: 0)
-        let release = DispatchSemaphore(value: 0)
-        faults.fail(.fdatasync, errno: EIO, path: .suffix(".log"), occurrence: .only(1))
-        faults.beforeCall(.fdatasync, path: .suffix(".log"), occurrence: .only(1)) {
-            entered.signal()
-            // A log that waits for this sync's outcome gets it after a while; one that does not
-            // has acknowledged the second append by then.
-            _ = release.wait(timeout: .now() + .seconds(2))
-        }
+        // A log that waits for this sync's outcome gets it after a while; one that does not
+        // has acknowledged the second append by then.
+        let (entered, release) = Self.failNextSyncHeld(faults, atMost: .seconds(2))
         async let first = Self.outcome { try await log.append(payload(3, size: 200)) }
         #expect(entered.wait(timeout: .now() + .seconds(30)) == .success, "the first append's fdatasync never started")
         // Written while the first sync is held; another syncer picks it up.
@@ -178,39 +196,20 @@ import Testing
         let log = try Log.open(directory: dir.log, configuration: configuration)
         let acknowledged = try await Self.appendAcknowledged(log, 0..<3)
 
-        let entered = DispatchSemaphore(value: 0)
-        let release = DispatchSemaphore(value: 0)
-        faults.fail(.fdatasync, errno: EIO, path: .suffix(".log"), occurrence: .only(1))
-        faults.beforeCall(.fdatasync, path: .suffix(".log"), occurrence: .only(1)) {
-            entered.signal()
-            _ = release.wait(timeout: .now() + .seconds(60))
-        }
+        let (entered, release) = Self.failNextSyncHeld(faults, atMost: .seconds(60))
         async let first = Self.outcome { try await log.append(payload(3, size: 200)) }
-        // Polled rather than waited for: a blocked thread of the cooperative pool (two here, shared with
-        // the tests running alongside) could be the one the first append needs.
-        var waited = 0
-        while entered.wait(timeout: .now()) != .success && waited < 30_000 {
-            try await Task.sleep(for: .milliseconds(1))
-            waited += 1
-        }
-        #expect(waited < 30_000, "the first append's fdatasync never started")
-        let writesBefore = faults.calls(.pwrite, path: .suffix(".log")).count
+        let started = try await Self.poll(upTo: 30_000) { entered.wait(timeout: .now()) == .success }
+        #expect(started, "the first append's fdatasync never started")
+        let writes = { faults.calls(.pwrite, path: .suffix(".log")).count }
+        let writesBefore = writes()
         async let second = Self.outcome { try await log.append(payload(4, size: 200)) }
         // The second append is written while the first one's sync is held.
-        waited = 0
-        while faults.calls(.pwrite, path: .suffix(".log")).count == writesBefore && waited < 30_000 {
-            try await Task.sleep(for: .milliseconds(1))
-            waited += 1
-        }
-        #expect(faults.calls(.pwrite, path: .suffix(".log")).count > writesBefore, "the second append was not written during the sync")
-        let writesBeforeThird = faults.calls(.pwrite, path: .suffix(".log")).count
+        let secondWritten = try await Self.poll(upTo: 30_000) { writes() > writesBefore }
+        #expect(secondWritten, "the second append was not written during the sync")
+        let writesBeforeThird = writes()
         async let third = Self.outcome { try await log.append(payload(5, size: 200)) }
         // Released once the third append is written too, or after a while if the writer keeps it back.
-        waited = 0
-        while faults.calls(.pwrite, path: .suffix(".log")).count == writesBeforeThird && waited < 200 {
-            try await Task.sleep(for: .milliseconds(1))
-            waited += 1
-        }
+        _ = try await Self.poll(upTo: 200) { writes() > writesBeforeThird }
         release.signal()
         let outcomes = await [first, second, third]
 
