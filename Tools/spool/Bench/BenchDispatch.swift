@@ -21,7 +21,11 @@ struct BenchDispatch: AsyncParsableCommand {
         waiting pollers' continuations). Runs alternate between the two; the median run of each is
         reported. Figures: tasks/s, the add → poll-return latency of every 8th task, and the
         process's CPU time per task (user + system, harness included): on this shared machine
-        throughput moves with other processes' load, CPU per task much less.
+        throughput moves with other processes' load, CPU per task much less. The time a cache line
+        takes to go to another core and back is measured before and after the runs: every
+        hand-off between cores pays it, and on a shared VM it changes with the host's placement of
+        the vCPUs (here between about 100 and 500 ns), and the ratio between the two
+        implementations with it.
         """
     )
 
@@ -68,9 +72,11 @@ struct BenchDispatch: AsyncParsableCommand {
 
     func run() async throws {
         var results: [DispatchRunResult] = []
+        let roundTripBefore = coreRoundTripNanoseconds()
         if !json {
             print("spool bench dispatch: \(formatCount(Double(tasks))) tasks, \(producers) producers × \(pollers) pollers, "
                   + "window \(window), \(partitions) partition(s), \(runs) run(s) each")
+            print("core-to-core cache-line round trip: \(format(roundTripBefore, decimals: 0)) ns")
             print(DispatchRunResult.tableHeader)
         }
         for round in 0..<runs {
@@ -89,6 +95,7 @@ struct BenchDispatch: AsyncParsableCommand {
                 if !json { print(result.tableRow) }
             }
         }
+        let roundTripAfter = coreRoundTripNanoseconds()
         let spool = median(results.filter { $0.implementation == "spool" })
         let mutex = median(results.filter { $0.implementation == "mutex+deque" })
         if json {
@@ -96,6 +103,7 @@ struct BenchDispatch: AsyncParsableCommand {
                 ("benchmark", .string("dispatch")), ("tasks", .integer(tasks)), ("producers", .integer(producers)),
                 ("pollers", .integer(pollers)), ("window", .integer(window)), ("partitions", .integer(partitions)),
                 ("loadAverage", .array(loadAverage().map { .number($0) })),
+                ("coreRoundTripNanoseconds", .array([roundTripBefore, roundTripAfter].map { .number($0.rounded()) })),
                 ("runs", .array(results.map(\.json))),
             ]
             if let spool { fields.append(("spool", spool.json)) }
@@ -109,7 +117,8 @@ struct BenchDispatch: AsyncParsableCommand {
             print("median: spool \(formatCount(spool.tasksPerSecond)) tasks/s, mutex+deque \(formatCount(mutex.tasksPerSecond)) tasks/s: "
                   + "\(format(spool.tasksPerSecond / mutex.tasksPerSecond, decimals: 2))× the baseline; CPU per task "
                   + "\(format(spool.cpuNanosecondsPerTask, decimals: 0)) ns against \(format(mutex.cpuNanosecondsPerTask, decimals: 0)) ns "
-                  + "(load average \(loadAverageText()))")
+                  + "(load average \(loadAverageText()); core-to-core round trip \(format(roundTripBefore, decimals: 0)) ns before the runs, "
+                  + "\(format(roundTripAfter, decimals: 0)) ns after)")
         }
     }
 
