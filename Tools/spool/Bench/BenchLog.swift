@@ -21,6 +21,10 @@ struct BenchLog: AsyncParsableCommand {
         With --runs N, N rounds each run every mode for every producer count (so a mode and its
         baseline are measured close together in time), and the summary gives, per mode and producer
         count, the median run (by records/s) and the ratio of the medians to the baseline's median.
+
+        Before and after the runs, the bench times a 16 KiB overwrite + fdatasync in the data
+        directory (median of 200): no sync-mode append is acknowledged sooner, and on a shared
+        machine it changes between runs, the records/s of sync modes with it.
         """
     )
 
@@ -101,10 +105,12 @@ struct BenchLog: AsyncParsableCommand {
 
         let records = makePayloads()
         var results: [RunResult] = []
+        let syncBefore = try fdatasyncProbeMicroseconds(directory: scratch)
         if !json {
             print("spool bench log: \(formatCount(Double(self.records))) records × \(recordBytes) B (\(payload)), data \(data), "
                   + "CRC32C \(CRC32C.isHardwareAccelerated ? "SSE4.2" : "portable")"
                   + (runs > 1 ? ", \(runs) rounds" : ""))
+            print("disk: a 16 KiB overwrite + fdatasync takes \(format(syncBefore, decimals: 0)) µs (median of 200)")
             print(RunResult.tableHeader)
         }
         // Every round runs every mode for every producer count, so a mode and its baseline are
@@ -125,6 +131,7 @@ struct BenchLog: AsyncParsableCommand {
                 }
             }
         }
+        let syncAfter = try fdatasyncProbeMicroseconds(directory: scratch)
         let summaries = Self.summarize(results)
         if !json {
             if runs > 1 {
@@ -148,6 +155,8 @@ struct BenchLog: AsyncParsableCommand {
                           + "of \(baselineMode)\(what)")
                 }
             }
+            print("disk: a 16 KiB overwrite + fdatasync took \(format(syncBefore, decimals: 0)) µs before the runs, "
+                  + "\(format(syncAfter, decimals: 0)) µs after (load average \(loadAverageText()))")
         } else {
             let object = JSON.object([
                 ("benchmark", .string("log")),
@@ -156,6 +165,7 @@ struct BenchLog: AsyncParsableCommand {
                 ("payload", .string(payload)),
                 ("crc32cHardware", .bool(CRC32C.isHardwareAccelerated)),
                 ("rounds", .integer(runs)),
+                ("fdatasyncProbeMicroseconds", .array([syncBefore, syncAfter].map { .number($0.rounded()) })),
                 // One entry per mode and producer count: its median run, compared with the baseline's
                 // median run; every run of it is in `perRun`.
                 ("runs", .array(summaries.map { summary in
