@@ -10,6 +10,8 @@ import Synchronization
 /// An fdatasync in flight, covering every write up to number `target`.
 struct SyncClaim {
     let target: UInt64
+    /// When its fdatasync started (monotonic nanoseconds).
+    let startedAt: UInt64
     var finished = false
 }
 
@@ -58,16 +60,17 @@ extension Log {
                 let target = writtenSequence
                 claimedSequence = target
                 firstUnclaimedGroupWrittenAt = nil
-                syncClaims.append(SyncClaim(target: target))
                 let started = monotonicNanoseconds()
+                syncClaims.append(SyncClaim(target: target, startedAt: started))
                 lastSyncNanoseconds = started
                 syncsInFlight += 1
                 let segment = currentSegment
                 pipelineLock.unlock()
                 var syncError: SystemError?
                 do { try syscalls.fdatasync(segment.syncDescriptor(number)) } catch { syncError = error }
-                counters.fdatasyncs.add(1, ordering: .relaxed)
                 let duration = monotonicNanoseconds() - started
+                counters.fdatasyncs.add(1, ordering: .relaxed)
+                counters.fdatasyncNanoseconds.add(Int(duration), ordering: .relaxed)
                 pipelineLock.withLock {
                     syncsInFlight -= 1
                     averageSyncNanoseconds = averageSyncNanoseconds - averageSyncNanoseconds / 8 + duration / 8
@@ -83,13 +86,10 @@ extension Log {
                 // write-back error to one fsync only. So a sync's groups wait for every earlier claim.
                 pipelineLock.lock()
                 if let i = syncClaims.firstIndex(where: { $0.target == target }) { syncClaims[i].finished = true }
-                var through: UInt64?
-                while let first = syncClaims.first, first.finished {
-                    through = first.target
-                    syncClaims.removeFirst()
-                }
+                var finished: [SyncClaim] = []
+                while let first = syncClaims.first, first.finished { finished.append(syncClaims.removeFirst()) }
                 pipelineLock.unlock()
-                if let through { acknowledge(through: through) }
+                if !finished.isEmpty { acknowledge(finished) }
                 pipelineLock.lock()
                 continue
             }
@@ -109,11 +109,13 @@ extension Log {
         pipelineLock.unlock()
     }
 
-    /// Acknowledges every group written at or before write number `sequence`.
-    private func acknowledge(through sequence: UInt64) {
+    /// Acknowledges every group written at or before the last of `claims` (finished syncs, in
+    /// claim order), and adds each waiter's two stages to the counters: from its write to the
+    /// start of the sync that covered it, and from that start to now.
+    private func acknowledge(_ claims: [SyncClaim]) {
         var done: [SyncGroup] = []
         pipelineLock.lock()
-        while let first = syncGroups.first, first.sequence <= sequence {
+        while let first = syncGroups.first, first.sequence <= claims[claims.count - 1].target {
             let group = syncGroups.removeFirst()
             if configuration.durability == .sync {
                 group.segment.readableSize.store(group.endPosition, ordering: .releasing)
@@ -122,6 +124,21 @@ extension Log {
             done.append(group)
         }
         pipelineLock.unlock()
+        let now = monotonicNanoseconds()
+        var claim = 0
+        var waiters = 0
+        var writtenToSyncStart: UInt64 = 0
+        var syncStartToAcknowledged: UInt64 = 0
+        for group in done {
+            while claims[claim].target < group.sequence { claim += 1 }
+            let count = UInt64(group.waiters.count)
+            waiters += group.waiters.count
+            writtenToSyncStart &+= count &* (claims[claim].startedAt &- min(group.writtenAt, claims[claim].startedAt))
+            syncStartToAcknowledged &+= count &* (now &- claims[claim].startedAt)
+        }
+        counters.syncAcknowledged.add(waiters, ordering: .relaxed)
+        counters.writtenToSyncStartNanoseconds.add(Int(truncatingIfNeeded: writtenToSyncStart), ordering: .relaxed)
+        counters.syncStartToAcknowledgedNanoseconds.add(Int(truncatingIfNeeded: syncStartToAcknowledged), ordering: .relaxed)
         for group in done {
             for waiter in group.waiters { waiter.continuation.resume(returning: waiter.value) }
         }

@@ -114,7 +114,11 @@ public final class Log {
                       batchesWritten: counters.batches.load(ordering: .relaxed),
                       recordsWritten: counters.records.load(ordering: .relaxed),
                       bytesWritten: counters.bytes.load(ordering: .relaxed),
-                      segmentsRolled: counters.rolls.load(ordering: .relaxed))
+                      segmentsRolled: counters.rolls.load(ordering: .relaxed),
+                      fdatasyncNanoseconds: counters.fdatasyncNanoseconds.load(ordering: .relaxed),
+                      syncAcknowledged: counters.syncAcknowledged.load(ordering: .relaxed),
+                      writtenToSyncStartNanoseconds: counters.writtenToSyncStartNanoseconds.load(ordering: .relaxed),
+                      syncStartToAcknowledgedNanoseconds: counters.syncStartToAcknowledgedNanoseconds.load(ordering: .relaxed))
     }
 
     /// Stops the writer and syncers, cuts the active segment's zero-filled preallocation, syncs
@@ -193,6 +197,19 @@ public struct LogStatistics: Sendable, Equatable {
     public var bytesWritten: Int
     /// Segments rolled.
     public var segmentsRolled: Int
+    /// Time spent inside those `fdatasync` calls, summed (overlapping syncs each count).
+    public var fdatasyncNanoseconds: Int
+    /// Appends and flushes acknowledged by an `fdatasync` (in ``Durability/sync`` mode, and
+    /// flushes in any mode): the callers the two sums below are over.
+    public var syncAcknowledged: Int
+    /// Summed over ``syncAcknowledged``: from the end of the write that carried the caller's
+    /// records to the start of the `fdatasync` that covered them (group commit gathering, and
+    /// waiting for a syncer). Divide by ``syncAcknowledged`` for the mean.
+    public var writtenToSyncStartNanoseconds: Int
+    /// Summed over ``syncAcknowledged``: from the start of that `fdatasync` to the caller's
+    /// acknowledgement (the sync itself, then waiting for earlier overlapping syncs to finish,
+    /// since acknowledgements go in claim order). Divide by ``syncAcknowledged`` for the mean.
+    public var syncStartToAcknowledgedNanoseconds: Int
 }
 
 final class Counters: Sendable {
@@ -201,6 +218,10 @@ final class Counters: Sendable {
     let records = Atomic<Int>(0)
     let bytes = Atomic<Int>(0)
     let rolls = Atomic<Int>(0)
+    let fdatasyncNanoseconds = Atomic<Int>(0)
+    let syncAcknowledged = Atomic<Int>(0)
+    let writtenToSyncStartNanoseconds = Atomic<Int>(0)
+    let syncStartToAcknowledgedNanoseconds = Atomic<Int>(0)
 }
 
 /// What ``Log/open(directory:configuration:)`` found and repaired.

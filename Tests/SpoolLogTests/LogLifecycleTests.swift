@@ -33,4 +33,33 @@ import Testing
         #expect(try readAll(reopened).map(\.payload) == (0...10).map { payload($0) })
         try reopened.close()
     }
+
+    /// The statistics `spool bench log` splits an append's time with: in `sync` mode every caller
+    /// is counted once, and each waited at least as long as the fdatasync that covered it, so the
+    /// callers' sum from sync start to acknowledgement is at least the syncs' summed duration.
+    @Test func syncStatisticsCountEveryCallerAnFdatasyncAcknowledged() async throws {
+        let dir = TemporaryDirectory()
+        let log = try Log.open(directory: dir.log, configuration: LogConfiguration(durability: .sync))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for i in 0..<200 { group.addTask { _ = try await log.append(payload(i)) } }
+            try await group.waitForAll()
+        }
+        let statistics = log.statistics
+        #expect(statistics.syncAcknowledged == 200)
+        #expect((1...200).contains(statistics.fdatasyncs))
+        #expect(statistics.fdatasyncNanoseconds > 0)
+        #expect(statistics.syncStartToAcknowledgedNanoseconds >= statistics.fdatasyncNanoseconds)
+        try log.close()
+    }
+
+    @Test func inNoneModeOnlyAFlushIsAcknowledgedByAnFdatasync() async throws {
+        let dir = TemporaryDirectory()
+        let log = try Log.open(directory: dir.log, configuration: LogConfiguration(durability: .none))
+        _ = try await log.append(contentsOf: (0..<10).map { payload($0) })
+        #expect(log.statistics.syncAcknowledged == 0)
+        try await log.flush()
+        #expect(log.statistics.syncAcknowledged == 1)
+        #expect(log.statistics.fdatasyncs == 1)
+        try log.close()
+    }
 }

@@ -155,6 +155,9 @@ struct BenchLog: AsyncParsableCommand {
                           + "of \(baselineMode)\(what)")
                 }
             }
+            for summary in summaries {
+                if let stages = summary.median.stages { print("\(summary.mode) × \(summary.producers) producers: \(stages.text)") }
+            }
             print("disk: a 16 KiB overwrite + fdatasync took \(format(syncBefore, decimals: 0)) µs before the runs, "
                   + "\(format(syncAfter, decimals: 0)) µs after (load average \(loadAverageText()))")
         } else {
@@ -252,12 +255,27 @@ struct BenchLog: AsyncParsableCommand {
         }
         let elapsed = (ContinuousClock.now - started).seconds
         var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
-        for partial in latencies { for latency in partial { _ = histogram.record(latency) } }
+        var latencySum: UInt64 = 0
+        for partial in latencies {
+            for latency in partial {
+                _ = histogram.record(latency)
+                latencySum &+= latency
+            }
+        }
         var fdatasyncs = 0
         var writes = 0
+        var stages: SyncStages?
         if let log {
-            fdatasyncs = log.statistics.fdatasyncs
-            writes = log.statistics.batchesWritten
+            let statistics = log.statistics
+            fdatasyncs = statistics.fdatasyncs
+            writes = statistics.batchesWritten
+            if mode == "sync" && statistics.syncAcknowledged > 0 && fdatasyncs > 0 {
+                let acknowledged = Double(statistics.syncAcknowledged)
+                stages = SyncStages(appendMicros: Double(latencySum) / Double(total) / 1000,
+                                    writtenToSyncStartMicros: Double(statistics.writtenToSyncStartNanoseconds) / acknowledged / 1000,
+                                    syncStartToAcknowledgedMicros: Double(statistics.syncStartToAcknowledgedNanoseconds) / acknowledged / 1000,
+                                    fdatasyncMicros: Double(statistics.fdatasyncNanoseconds) / Double(fdatasyncs) / 1000)
+            }
             try log.close()
         }
         if let raw {
@@ -267,7 +285,8 @@ struct BenchLog: AsyncParsableCommand {
         }
         removeTree(directory)
         return RunResult(mode: mode == "interval" ? "interval(\(intervalMs)ms)" : mode, producers: producers, records: total,
-                         recordBytes: recordBytes, seconds: elapsed, fdatasyncs: fdatasyncs, writes: writes, latency: histogram)
+                         recordBytes: recordBytes, seconds: elapsed, fdatasyncs: fdatasyncs, writes: writes, latency: histogram,
+                         stages: stages)
     }
 }
 
@@ -285,6 +304,8 @@ struct RunResult {
     /// Batches written (the raw baselines: write(2) calls), a measure of how well appends are grouped.
     var writes: Int
     var latency: Histogram<UInt64>
+    /// Where a sync-mode append's time went (nil for the other modes).
+    var stages: SyncStages?
 
     var recordsPerSecond: Double { Double(records) / seconds }
     var megabytesPerSecond: Double { Double(records * recordBytes) / seconds / 1e6 }
@@ -311,7 +332,37 @@ struct RunResult {
             ("recordsPerFdatasync", .number((recordsPerSync * 10).rounded() / 10)),
             ("writes", .integer(writes)),
             ("latencyMicroseconds", .object([("p50", .number(micros(50))), ("p99", .number(micros(99))), ("p99.9", .number(micros(99.9)))])),
-        ]
+        ] + (stages.map { [("stagesMicroseconds", $0.json)] } ?? [])
+    }
+}
+
+/// The mean sync-mode append, in microseconds, split at the log's two timestamps: the end of the
+/// write that carried it and the start of the fdatasync that covered it (``LogStatistics``).
+struct SyncStages {
+    /// The mean append as the producer saw it.
+    var appendMicros: Double
+    var writtenToSyncStartMicros: Double
+    /// The fdatasync, then waiting for earlier overlapping ones (acknowledgements go in order).
+    var syncStartToAcknowledgedMicros: Double
+    /// The mean fdatasync call.
+    var fdatasyncMicros: Double
+
+    /// Before the write (queueing for and inside the writer) and after the acknowledgement
+    /// (until the producer's task runs again).
+    var outsideMicros: Double { appendMicros - writtenToSyncStartMicros - syncStartToAcknowledgedMicros }
+
+    var text: String {
+        "mean append \(format(appendMicros, decimals: 0)) µs = \(format(outsideMicros, decimals: 0)) to write it and resume the caller"
+            + " + \(format(writtenToSyncStartMicros, decimals: 0)) written → fdatasync start"
+            + " + \(format(syncStartToAcknowledgedMicros, decimals: 0)) fdatasync start → acknowledged"
+            + " (an fdatasync took \(format(fdatasyncMicros, decimals: 0)) µs on average)"
+    }
+
+    var json: JSON {
+        .object([("append", .number(appendMicros.rounded())), ("beforeWriteAndAfterAcknowledgement", .number(outsideMicros.rounded())),
+                 ("writtenToSyncStart", .number(writtenToSyncStartMicros.rounded())),
+                 ("syncStartToAcknowledged", .number(syncStartToAcknowledgedMicros.rounded())),
+                 ("fdatasync", .number(fdatasyncMicros.rounded()))])
     }
 }
 
