@@ -257,11 +257,6 @@ struct BenchCompact: AsyncParsableCommand {
         try await engine.close()
     }
 
-    private func median(_ values: [Double]) -> Double {
-        let sorted = values.sorted()
-        return sorted.isEmpty ? 0 : sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
-    }
-
     private func report(_ results: [String: [Measure]]) {
         let load = loadAverageText()
         let logs = ["tasks", "history", "total"].filter { !(results[$0] ?? []).isEmpty }

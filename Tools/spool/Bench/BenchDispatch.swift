@@ -96,8 +96,8 @@ struct BenchDispatch: AsyncParsableCommand {
             }
         }
         let roundTripAfter = coreRoundTripNanoseconds()
-        let spool = median(results.filter { $0.implementation == "spool" })
-        let mutex = median(results.filter { $0.implementation == "mutex+deque" })
+        let spool = medianRun(results.filter { $0.implementation == "spool" }, by: \.tasksPerSecond)
+        let mutex = medianRun(results.filter { $0.implementation == "mutex+deque" }, by: \.tasksPerSecond)
         if json {
             var fields: [(String, JSON)] = [
                 ("benchmark", .string("dispatch")), ("tasks", .integer(tasks)), ("producers", .integer(producers)),
@@ -120,11 +120,6 @@ struct BenchDispatch: AsyncParsableCommand {
                   + "(load average \(loadAverageText()); core-to-core round trip \(format(roundTripBefore, decimals: 0)) ns before the runs, "
                   + "\(format(roundTripAfter, decimals: 0)) ns after)")
         }
-    }
-
-    private func median(_ runs: [DispatchRunResult]) -> DispatchRunResult? {
-        let sorted = runs.sorted { $0.tasksPerSecond < $1.tasksPerSecond }
-        return sorted.isEmpty ? nil : sorted[sorted.count / 2]
     }
 
     /// One run: producers add `tasks` tasks, then one stop marker per poller.

@@ -375,10 +375,7 @@ struct RunSummary {
 
     /// The median run by records/s (of an even number, the slower of the two middle ones), so that
     /// every figure reported with it comes from one real run.
-    var median: RunResult {
-        let sorted = runs.sorted { $0.recordsPerSecond < $1.recordsPerSecond }
-        return sorted[(sorted.count - 1) / 2]
-    }
+    var median: RunResult { medianRun(runs, by: \.recordsPerSecond)! }
 
     /// The fields of one `--json` entry: the median run's figures (the same fields as before `--runs`
     /// existed), the ratio of the medians to the baseline's, and every run, each with the ratio to the

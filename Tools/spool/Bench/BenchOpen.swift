@@ -160,9 +160,4 @@ struct BenchOpen: AsyncParsableCommand {
             close(fd)
         }
     }
-
-    private func median(_ values: [Double]) -> Double {
-        let sorted = values.sorted()
-        return sorted[sorted.count / 2]
-    }
 }

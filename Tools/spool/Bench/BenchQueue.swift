@@ -122,9 +122,7 @@ struct BenchQueue: AsyncParsableCommand {
             }
         }
 
-        let medians = Dictionary(grouping: results, by: \.label).values.map { group in
-            group.sorted { $0.tasksPerSecond < $1.tasksPerSecond }[group.count / 2]
-        }.sorted { ($0.comparedWith, $0.label) < ($1.comparedWith, $1.label) }
+        let medians = Dictionary(grouping: results, by: \.label).values.map { medianRun($0, by: \.tasksPerSecond)! }.sorted { ($0.comparedWith, $0.label) < ($1.comparedWith, $1.label) }
         let comparisons = comparisonLines(medians)
         if json {
             print(JSON.object([

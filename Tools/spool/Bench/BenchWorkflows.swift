@@ -311,20 +311,16 @@ struct WorkflowRunResult {
 
     /// Each figure's median over `runs` (not one run's figures).
     static func median(_ runs: [WorkflowRunResult]) -> WorkflowRunResult {
-        func middle(_ values: [Double]) -> Double {
-            let sorted = values.sorted()
-            return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
-        }
         var result = runs[0]
         result.latency = nil
-        result.seconds = middle(runs.map(\.seconds))
-        result.p50 = middle(runs.map(\.p50))
-        result.p99 = middle(runs.map(\.p99))
-        result.events = Int(middle(runs.map { Double($0.events) }))
-        result.bytesOnDisk = Int(middle(runs.map { Double($0.bytesOnDisk) }))
-        result.cpuSeconds = middle(runs.map(\.cpuSeconds))
-        result.appends = Int(middle(runs.map { Double($0.appends) }))
-        result.baselineSeconds = middle(runs.map(\.baselineSeconds))
+        result.seconds = spool.median(runs.map(\.seconds))
+        result.p50 = spool.median(runs.map(\.p50))
+        result.p99 = spool.median(runs.map(\.p99))
+        result.events = Int(spool.median(runs.map { Double($0.events) }))
+        result.bytesOnDisk = Int(spool.median(runs.map { Double($0.bytesOnDisk) }))
+        result.cpuSeconds = spool.median(runs.map(\.cpuSeconds))
+        result.appends = Int(spool.median(runs.map { Double($0.appends) }))
+        result.baselineSeconds = spool.median(runs.map(\.baselineSeconds))
         return result
     }
 
