@@ -76,7 +76,7 @@ struct BenchDispatch: AsyncParsableCommand {
         if !json {
             print("spool bench dispatch: \(formatCount(Double(tasks))) tasks, \(producers) producers × \(pollers) pollers, "
                   + "window \(window), \(partitions) partition(s), \(runs) run(s) each")
-            print("core-to-core cache-line round trip: \(format(roundTripBefore, decimals: 0)) ns")
+            print("core-to-core cache-line round trip: \(Self.roundTripText(roundTripBefore))")
             print(DispatchRunResult.tableHeader)
         }
         for round in 0..<runs {
@@ -117,9 +117,13 @@ struct BenchDispatch: AsyncParsableCommand {
             print("median: spool \(formatCount(spool.tasksPerSecond)) tasks/s, mutex+deque \(formatCount(mutex.tasksPerSecond)) tasks/s: "
                   + "\(format(spool.tasksPerSecond / mutex.tasksPerSecond, decimals: 2))× the baseline; CPU per task "
                   + "\(format(spool.cpuNanosecondsPerTask, decimals: 0)) ns against \(format(mutex.cpuNanosecondsPerTask, decimals: 0)) ns "
-                  + "(load average \(loadAverageText()); core-to-core round trip \(format(roundTripBefore, decimals: 0)) ns before the runs, "
-                  + "\(format(roundTripAfter, decimals: 0)) ns after)")
+                  + "(load average \(loadAverageText()); core-to-core round trip \(Self.roundTripText(roundTripBefore)) before the runs, "
+                  + "\(Self.roundTripText(roundTripAfter)) after)")
         }
+    }
+
+    static func roundTripText(_ nanoseconds: Double) -> String {
+        nanoseconds.isNaN ? "not measured (the probe's two threads did not get two cores at once)" : "\(format(nanoseconds, decimals: 0)) ns"
     }
 
     /// One run: producers add `tasks` tasks, then one stop marker per poller.

@@ -28,23 +28,26 @@ func loadAverageText() -> String {
     return values.isEmpty ? "unknown" : values.map { format($0, decimals: 2) }.joined(separator: " ")
 }
 
-private let coreRoundTripsPerProbe = 100_000
-
 /// The median time, in nanoseconds, for one cache line to go from this thread's core to another
 /// thread's core and back (two threads pass a counter on one line back and forth; three rounds
-/// of 100,000 round trips). On this shared VM it moves between about 100 ns and 500 ns with
-/// the host's placement of the two vCPUs, and any hand-off between cores pays it: the dispatch
-/// bench prints it beside its figures.
+/// of 100,000 round trips). On this shared VM it moved between about 90 ns and 1.5 µs with the
+/// host's placement of the two vCPUs, and every hand-off between cores pays it: the dispatch
+/// bench prints it beside its figures. NaN when a round takes over 500 ms (the two threads did
+/// not get two cores at once: one usable core, or other processes holding them) or the thread
+/// cannot be started.
 func coreRoundTripNanoseconds() -> Double {
-    let roundTripsPerProbe = coreRoundTripsPerProbe
     final class Line: @unchecked Sendable {
-        let cell = allocateAlignedCounter()
-        deinit { cell.deinitialize(count: 1); UnsafeMutableRawPointer(cell).deallocate() }
-    }
-    func allocateAlignedCounter() -> UnsafeMutablePointer<Atomic<Int>> {
-        let cell = UnsafeMutableRawPointer.allocate(byteCount: 128, alignment: 128).bindMemory(to: Atomic<Int>.self, capacity: 1)
-        cell.initialize(to: Atomic(0))
-        return cell
+        static let trips = 100_000
+        /// 2i + 1 from the prober, 2i + 2 back from the echo thread; -1 tells the echo thread to stop.
+        let cell: UnsafeMutablePointer<Atomic<Int>>
+        init() {
+            cell = UnsafeMutableRawPointer.allocate(byteCount: 128, alignment: 128).bindMemory(to: Atomic<Int>.self, capacity: 1)
+            cell.initialize(to: Atomic(0))
+        }
+        deinit {
+            cell.deinitialize(count: 1)
+            UnsafeMutableRawPointer(cell).deallocate()
+        }
     }
     var rounds: [Double] = []
     for _ in 0..<3 {
@@ -52,20 +55,35 @@ func coreRoundTripNanoseconds() -> Double {
         var thread = pthread_t()
         let created = pthread_create(&thread, nil, { raw in
             let line = Unmanaged<Line>.fromOpaque(raw!).takeRetainedValue()
-            for i in 0..<coreRoundTripsPerProbe {
-                while line.cell.pointee.load(ordering: .acquiring) != 2 * i + 1 {}
+            for i in 0..<Line.trips {
+                while true {
+                    let value = line.cell.pointee.load(ordering: .acquiring)
+                    if value == 2 * i + 1 { break }
+                    if value < 0 { return nil }
+                }
                 line.cell.pointee.store(2 * i + 2, ordering: .releasing)
             }
             return nil
         }, Unmanaged.passRetained(line).toOpaque())
         guard created == 0 else { return .nan }
         let started = monotonicNanoseconds()
-        for i in 0..<roundTripsPerProbe {
+        var abandoned = false
+        trips: for i in 0..<Line.trips {
             line.cell.pointee.store(2 * i + 1, ordering: .releasing)
-            while line.cell.pointee.load(ordering: .acquiring) != 2 * i + 2 {}
+            var spins = 0
+            while line.cell.pointee.load(ordering: .acquiring) != 2 * i + 2 {
+                spins &+= 1
+                if spins & 4095 == 0 && monotonicNanoseconds() - started > 500_000_000 {
+                    abandoned = true
+                    break trips
+                }
+            }
         }
-        rounds.append(Double(monotonicNanoseconds() - started) / Double(roundTripsPerProbe))
+        let elapsed = monotonicNanoseconds() - started
+        if abandoned { line.cell.pointee.store(-1, ordering: .releasing) }
         pthread_join(thread, nil)
+        if abandoned { return .nan }
+        rounds.append(Double(elapsed) / Double(Line.trips))
     }
     return rounds.sorted()[1]
 }
