@@ -12,8 +12,9 @@ import Testing
     /// Small segments so that rolls happen; no preallocation unless asked, so that the next
     /// `pwrite` of a segment is the next batch.
     static func configuration(_ faults: FaultInjectingSyscalls, durability: Durability = .sync,
-                              preallocation: Bool = false) -> LogConfiguration {
+                              preallocation: Bool = false, concurrentSyncs: Int? = nil) -> LogConfiguration {
         var configuration = LogConfiguration(durability: durability)
+        if let concurrentSyncs { configuration.concurrentSyncs = concurrentSyncs }
         configuration.segmentBytes = 64 << 10
         configuration.maxRecordBytes = 16 << 10
         if !preallocation { configuration.preallocationBytes = 0 }
@@ -162,9 +163,7 @@ import Testing
     @Test func aFailedSyncIsNotCoveredByALaterOverlappingSync() async throws {
         let dir = TemporaryDirectory()
         let faults = FaultInjectingSyscalls()
-        var configuration = Self.configuration(faults)
-        configuration.concurrentSyncs = 3
-        let log = try Log.open(directory: dir.log, configuration: configuration)
+        let log = try Log.open(directory: dir.log, configuration: Self.configuration(faults, concurrentSyncs: 3))
         _ = try await Self.appendAcknowledged(log, 0..<3)
 
         // A log that waits for this sync's outcome gets it after a while; one that does not
@@ -191,9 +190,7 @@ import Testing
     @Test func aFailedSyncFailsThePipelinedAppendsBehindIt() async throws {
         let dir = TemporaryDirectory()
         let faults = FaultInjectingSyscalls()
-        var configuration = Self.configuration(faults)
-        configuration.concurrentSyncs = 1
-        let log = try Log.open(directory: dir.log, configuration: configuration)
+        let log = try Log.open(directory: dir.log, configuration: Self.configuration(faults, concurrentSyncs: 1))
         let acknowledged = try await Self.appendAcknowledged(log, 0..<3)
 
         let (entered, release) = Self.failNextSyncHeld(faults, atMost: .seconds(60))
