@@ -39,6 +39,7 @@ let package = Package(
             name: "SpoolMatching",
             dependencies: [
                 .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "HeapModule", package: "swift-collections"),
             ]
         ),
         // Durable task queues: SpoolMatching's dispatcher in front, a SpoolLog backlog behind.

@@ -46,6 +46,8 @@ final class DispatcherContext: Sendable {
     @usableFromInline let partitions: Int
     @usableFromInline let ringCapacity: Int
     @usableFromInline let waiterRingCapacity: Int
+    /// The deadlines of this dispatcher's suspended polls.
+    @usableFromInline let deadlines: PollDeadlines
     let onExpired: (@Sendable (ExpiredTask) -> Void)?
 
     /// The clock's current instant, read without copying the clock (no reference counting).
@@ -61,6 +63,7 @@ final class DispatcherContext: Sendable {
         partitions = configuration.partitions
         ringCapacity = configuration.ringCapacity
         waiterRingCapacity = configuration.waiterRingCapacity
+        deadlines = PollDeadlines(clock: clock)
         onExpired = configuration.onExpired
     }
 }

@@ -16,12 +16,11 @@ extension TaskQueue {
               until deadline: MatchingInstant?) async -> QueuedTask<Payload>? {
         _ = home.waiters.loadOrCreate { WaiterQueue(capacity: context.waiterRingCapacity) }
         let waiter = PollWaiter<Payload>()
-        let clock = context.clock
-        let timer: Task<Void, Never>? = deadline.map { deadline in
-            Task { [self] in
-                do { try await clock.sleep(until: deadline) } catch { return }
-                cancel(waiter, in: home, table: table)
-            }
+        let deadlines = context.deadlines
+        let timer: PollDeadline? = deadline.map { deadline in
+            let entry = PollDeadline(deadline: deadline) { [self] in cancel(waiter, in: home, table: table) }
+            deadlines.add(entry)
+            return entry
         }
         let task = await withTaskCancellationHandler {
             await withUnsafeContinuation { (continuation: UnsafeContinuation<QueuedTask<Payload>?, Never>) in
@@ -30,7 +29,7 @@ extension TaskQueue {
         } onCancel: {
             cancel(waiter, in: home, table: table)
         }
-        timer?.cancel()
+        if let timer { deadlines.ended(timer) }
         return task
     }
 

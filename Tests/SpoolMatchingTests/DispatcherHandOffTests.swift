@@ -68,7 +68,8 @@ struct DispatcherHandOffTests {
         for _ in 0..<50 {
             async let a = queue.poll(timeout: .seconds(1))
             async let b = queue.poll(timeout: .seconds(2))
-            #expect(await eventually { clock.sleeperCount == 2 })
+            // One sleeper serves both deadlines; both polls are registered once both wait.
+            #expect(await eventually { queue.describe().waitingPollers == 2 })
             clock.advance(by: .seconds(2))
             _ = await (a, b)
         }
