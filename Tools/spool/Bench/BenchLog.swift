@@ -156,7 +156,7 @@ struct BenchLog: AsyncParsableCommand {
                 }
             }
             for summary in summaries {
-                if let stages = summary.median.stages { print("\(summary.mode) × \(summary.producers) producers: \(stages.text)") }
+                if let stages = summary.median.stages { print("\(summary.mode) × \(summary.producers) producers: \(stages.text())") }
             }
             print("disk: a 16 KiB overwrite + fdatasync took \(format(syncBefore, decimals: 0)) µs before the runs, "
                   + "\(format(syncAfter, decimals: 0)) µs after (load average \(loadAverageText()))")
@@ -254,14 +254,8 @@ struct BenchLog: AsyncParsableCommand {
             return all
         }
         let elapsed = (ContinuousClock.now - started).seconds
-        var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
-        var latencySum: UInt64 = 0
-        for partial in latencies {
-            for latency in partial {
-                _ = histogram.record(latency)
-                latencySum &+= latency
-            }
-        }
+        let histogram = latencyHistogram(latencies, highestTrackableValue: 60_000_000_000)
+        let latencySum = latencies.reduce(0 as UInt64) { $1.reduce($0, &+) }
         var fdatasyncs = 0
         var writes = 0
         var stages: SyncStages?
@@ -269,13 +263,7 @@ struct BenchLog: AsyncParsableCommand {
             let statistics = log.statistics
             fdatasyncs = statistics.fdatasyncs
             writes = statistics.batchesWritten
-            if mode == "sync" && statistics.syncAcknowledged > 0 && fdatasyncs > 0 {
-                let acknowledged = Double(statistics.syncAcknowledged)
-                stages = SyncStages(appendMicros: Double(latencySum) / Double(total) / 1000,
-                                    writtenToSyncStartMicros: Double(statistics.writtenToSyncStartNanoseconds) / acknowledged / 1000,
-                                    syncStartToAcknowledgedMicros: Double(statistics.syncStartToAcknowledgedNanoseconds) / acknowledged / 1000,
-                                    fdatasyncMicros: Double(statistics.fdatasyncNanoseconds) / Double(fdatasyncs) / 1000)
-            }
+            if mode == "sync" { stages = SyncStages(statistics, appendMicros: Double(latencySum) / Double(total) / 1000) }
             try log.close()
         }
         if let raw {
@@ -339,7 +327,7 @@ struct RunResult {
 /// The mean sync-mode append, in microseconds, split at the log's two timestamps: the end of the
 /// write that carried it and the start of the fdatasync that covered it (``LogStatistics``).
 struct SyncStages {
-    /// The mean append as the producer saw it.
+    /// The mean append as the producer saw it (in `bench queue`, the mean add).
     var appendMicros: Double
     var writtenToSyncStartMicros: Double
     /// The fdatasync, then waiting for earlier overlapping ones (acknowledgements go in order).
@@ -347,12 +335,23 @@ struct SyncStages {
     /// The mean fdatasync call.
     var fdatasyncMicros: Double
 
+    /// From a `sync` log's statistics; nil when no fdatasync acknowledged an append.
+    init?(_ statistics: LogStatistics, appendMicros: Double) {
+        guard statistics.syncAcknowledged > 0 && statistics.fdatasyncs > 0 else { return nil }
+        let acknowledged = Double(statistics.syncAcknowledged)
+        self.appendMicros = appendMicros
+        writtenToSyncStartMicros = Double(statistics.writtenToSyncStartNanoseconds) / acknowledged / 1000
+        syncStartToAcknowledgedMicros = Double(statistics.syncStartToAcknowledgedNanoseconds) / acknowledged / 1000
+        fdatasyncMicros = Double(statistics.fdatasyncNanoseconds) / Double(statistics.fdatasyncs) / 1000
+    }
+
     /// Before the write (queueing for and inside the writer) and after the acknowledgement
     /// (until the producer's task runs again).
     var outsideMicros: Double { appendMicros - writtenToSyncStartMicros - syncStartToAcknowledgedMicros }
 
-    var text: String {
-        "mean append \(format(appendMicros, decimals: 0)) µs = \(format(outsideMicros, decimals: 0)) to write it and resume the caller"
+    /// `what`: the call whose mean is split ("append", "add").
+    func text(what: String = "append") -> String {
+        "mean \(what) \(format(appendMicros, decimals: 0)) µs = \(format(outsideMicros, decimals: 0)) to write it and resume the caller"
             + " + \(format(writtenToSyncStartMicros, decimals: 0)) written → fdatasync start"
             + " + \(format(syncStartToAcknowledgedMicros, decimals: 0)) fdatasync start → acknowledged"
             + " (an fdatasync took \(format(fdatasyncMicros, decimals: 0)) µs on average)"

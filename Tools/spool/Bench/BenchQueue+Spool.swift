@@ -14,7 +14,9 @@ extension BenchQueue {
     func runSpoolQueue(durability mode: String, round: Int, payloads: [[UInt8]], directory: String) async throws -> QueueRunResult {
         try makeDirectory(directory)
         let durability: Durability = mode == "sync" ? .sync : .interval(milliseconds: intervalMs)
-        let store = try TaskStore.open(directory: directory + "/tasks", configuration: TaskStoreConfiguration(durability: durability))
+        var configuration = TaskStoreConfiguration(durability: durability)
+        configuration.log.concurrentSyncs = concurrentSyncs
+        let store = try TaskStore.open(directory: directory + "/tasks", configuration: configuration)
         let queue = try store.queue("bench", kind: .activity)
         let label = "spool \(mode)"
         let total = tasks
@@ -30,21 +32,23 @@ extension BenchQueue {
         }
         defer { progress.finish() }
 
+        let cpuBefore = cpuSeconds()
         let started = monotonicNanoseconds()
-        let latency = try await withThrowingTaskGroup(of: Histogram<UInt64>?.self) { group in
+        let latencies = try await withThrowingTaskGroup(of: [UInt64]?.self) { group in
             for index in 0..<producers {
                 group.addTask {
                     defer { producersLeft.value.subtract(1, ordering: .acquiringAndReleasing) }
                     let share = total / producers + (index < total % producers ? 1 : 0)
-                    var histogram = Histogram<UInt64>(highestTrackableValue: 600_000_000_000, numberOfSignificantValueDigits: .three)
+                    var latencies: [UInt64] = []
+                    latencies.reserveCapacity(share)
                     for i in 0..<share {
                         let start = monotonicNanoseconds()
                         if let deadline, start > deadline { break }
                         _ = try await queue.add(payloads[(index &* 7919 &+ i) % payloads.count])
-                        _ = histogram.record(monotonicNanoseconds() - start)
+                        latencies.append(monotonicNanoseconds() - start)
                         added.value.add(1, ordering: .relaxed)
                     }
-                    return histogram
+                    return latencies
                 }
             }
             for _ in 0..<pollers {
@@ -62,13 +66,15 @@ extension BenchQueue {
                     return nil
                 }
             }
-            var merged = Histogram<UInt64>(highestTrackableValue: 600_000_000_000, numberOfSignificantValueDigits: .three)
-            for try await histogram in group { if let histogram { merged.add(histogram) } }
-            return merged
+            var all: [[UInt64]] = []
+            for try await partial in group { if let partial { all.append(partial) } }
+            return all
         }
         try await store.flush()
         let seconds = Double(monotonicNanoseconds() - started) / 1e9
+        let cpu = cpuSeconds() - cpuBefore
         let statistics = store.logStatistics
+        let meanAddMicros = Double(latencies.reduce(0 as UInt64) { $1.reduce($0, &+) }) / Double(max(1, added.value.load(ordering: .relaxed))) / 1000
         try await store.close()
         let addedCount = added.value.load(ordering: .relaxed)
         let completedCount = completed.value.load(ordering: .relaxed)
@@ -76,7 +82,8 @@ extension BenchQueue {
             throw BenchQueueError("\(label): \(addedCount) tasks added but \(completedCount) completed")
         }
         return QueueRunResult(implementation: "spool", label: label, comparedWith: mode, round: round, producers: producers,
-                              pollers: pollers, requestedTasks: total, tasks: completedCount, seconds: seconds,
-                              transactions: statistics.fdatasyncs, writes: statistics.recordsWritten, latency: latency)
+                              pollers: pollers, requestedTasks: total, tasks: completedCount, seconds: seconds, cpuSeconds: cpu,
+                              transactions: statistics.fdatasyncs, writes: statistics.recordsWritten, latency: latencyHistogram(latencies),
+                              stages: mode == "sync" ? SyncStages(statistics, appendMicros: meanAddMicros) : nil)
     }
 }

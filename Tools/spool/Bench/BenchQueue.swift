@@ -4,6 +4,7 @@ import Glibc
 import ArgumentParser
 import CSQLite
 import Histogram
+import SpoolQueue
 import Synchronization
 
 /// `spool bench queue`: durable add → poll → complete through Spool's durable task queues in each
@@ -63,6 +64,12 @@ struct BenchQueue: AsyncParsableCommand {
     @Option(name: .long, help: "Stop adding after this many seconds in a variant (the slowest SQLite ones); 0 for no limit.")
     var maxSeconds = 120
 
+    @Option(name: .long, help: "LogConfiguration.concurrentSyncs of Spool's task log (TaskStoreConfiguration's default).")
+    var concurrentSyncs = TaskStoreConfiguration().log.concurrentSyncs
+
+    @Option(name: .long, help: "Implementations to run, comma-separated: spool, sqlite (the comparison needs both).")
+    var implementations = "spool,sqlite"
+
     @Option(name: .long, help: "Directory for scratch data (a fresh subdirectory, removed afterwards); default: a fresh temporary directory.")
     var data: String?
 
@@ -79,6 +86,12 @@ struct BenchQueue: AsyncParsableCommand {
         guard (1...100_000).contains(sqliteBatch) else { throw ValidationError("--sqlite-batch must be between 1 and 100000 (got \(sqliteBatch))") }
         guard (1...100_000).contains(pollBatch) else { throw ValidationError("--poll-batch must be between 1 and 100000 (got \(pollBatch))") }
         guard maxSeconds >= 0 else { throw ValidationError("--max-seconds must not be negative (got \(maxSeconds))") }
+        guard (1...64).contains(concurrentSyncs) else { throw ValidationError("--concurrent-syncs must be between 1 and 64 (got \(concurrentSyncs))") }
+        let list = implementationList
+        guard !list.isEmpty else { throw ValidationError("--implementations: name at least one of spool, sqlite") }
+        for name in list where name != "spool" && name != "sqlite" {
+            throw ValidationError("--implementations: unknown '\(name)'; choose from spool, sqlite")
+        }
         _ = try parsedModes()
     }
 
@@ -92,8 +105,12 @@ struct BenchQueue: AsyncParsableCommand {
         return values
     }
 
+    var implementationList: [String] { implementations.split(separator: ",").map(String.init) }
+
     func run() async throws {
         let modeList = try parsedModes()
+        let spoolRuns = implementationList.contains("spool")
+        let sqliteRuns = implementationList.contains("sqlite")
         let scratch = try makeScratchDirectory()
         defer { removeTree(scratch) }
         let payloads = makePayloads()
@@ -107,12 +124,14 @@ struct BenchQueue: AsyncParsableCommand {
         for round in 0..<runs {
             for mode in modeList {
                 let directory = scratch + "/\(mode)-\(round)"
-                let result = try await runSpoolQueue(durability: mode, round: round, payloads: payloads, directory: directory)
-                results.append(result)
-                if !json { print(result.tableRow) }
-                removeTree(directory)
+                if spoolRuns {
+                    let result = try await runSpoolQueue(durability: mode, round: round, payloads: payloads, directory: directory)
+                    results.append(result)
+                    if !json { print(result.tableRow) }
+                    removeTree(directory)
+                }
                 let synchronous: SQLiteSynchronous = mode == "sync" ? .full : .normal
-                for perTransaction in [1, sqliteBatch] {
+                for perTransaction in sqliteRuns ? [1, sqliteBatch] : [] {
                     let result = try await runSQLite(synchronous: synchronous, comparedWith: mode, tasksPerTransaction: perTransaction,
                                                      round: round, payloads: payloads, directory: directory)
                     results.append(result)
@@ -140,6 +159,7 @@ struct BenchQueue: AsyncParsableCommand {
                 for result in medians { print(result.tableRow) }
             }
             for line in comparisons { print(line) }
+            for result in medians { if let stages = result.stages { print("\(result.label): \(stages.text(what: "add"))") } }
         }
     }
 
@@ -194,7 +214,7 @@ struct BenchQueue: AsyncParsableCommand {
         let producersLeft = SharedCounter()
         producersLeft.value.store(producers, ordering: .relaxed)
         let failure = Locked<(any Error)?>(nil)
-        let histograms = Locked<[Histogram<UInt64>]>([])
+        let latencies = Locked<[[UInt64]]>([])
         let total = tasks
         let producers = self.producers
         let pollers = self.pollers
@@ -206,11 +226,13 @@ struct BenchQueue: AsyncParsableCommand {
         }
         defer { progress.finish() }
 
+        let cpuBefore = cpuSeconds()
         let started = monotonicNanoseconds()
         await runOnThreads(producers + pollers) { index in
             if index < producers {
                 let share = total / producers + (index < total % producers ? 1 : 0)
-                var histogram = Histogram<UInt64>(highestTrackableValue: 600_000_000_000, numberOfSignificantValueDigits: .three)
+                var samples: [UInt64] = []
+                samples.reserveCapacity(share)
                 for i in 0..<share {
                     let start = monotonicNanoseconds()
                     if let deadline, start > deadline { break }
@@ -220,10 +242,10 @@ struct BenchQueue: AsyncParsableCommand {
                         failure.value.withLock { $0 = $0 ?? error }
                         break
                     }
-                    _ = histogram.record(monotonicNanoseconds() - start)
+                    samples.append(monotonicNanoseconds() - start)
                     added.value.add(1, ordering: .relaxed)
                 }
-                histograms.value.withLock { $0.append(histogram) }
+                latencies.value.withLock { $0.append(samples) }
                 // The last producer lets pollers finish once they have drained what was added.
                 if producersLeft.value.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 { store.close() }
             } else {
@@ -244,6 +266,7 @@ struct BenchQueue: AsyncParsableCommand {
             }
         }
         let seconds = Double(monotonicNanoseconds() - started) / 1e9
+        let cpu = cpuSeconds() - cpuBefore
         if let error = failure.value.withLock({ $0 }) { throw error }
         let addedCount = added.value.load(ordering: .relaxed)
         let completedCount = completed.value.load(ordering: .relaxed)
@@ -251,10 +274,9 @@ struct BenchQueue: AsyncParsableCommand {
         guard completedCount == addedCount, left == 0 else {
             throw BenchQueueError("\(label): \(addedCount) tasks added but \(completedCount) completed and \(left) left in the table")
         }
-        var latency = Histogram<UInt64>(highestTrackableValue: 600_000_000_000, numberOfSignificantValueDigits: .three)
-        for histogram in histograms.value.withLock({ $0 }) { latency.add(histogram) }
+        let latency = latencyHistogram(latencies.value.withLock { $0 })
         return QueueRunResult(implementation: "sqlite", label: label, comparedWith: mode, round: round, producers: producers,
-                              pollers: pollers, requestedTasks: total, tasks: completedCount, seconds: seconds,
+                              pollers: pollers, requestedTasks: total, tasks: completedCount, seconds: seconds, cpuSeconds: cpu,
                               transactions: store.transactions, writes: store.writes, latency: latency)
     }
 }
@@ -276,26 +298,35 @@ struct QueueRunResult {
     /// Tasks added, polled and completed (fewer than requested when --max-seconds cut the run short).
     var tasks: Int
     var seconds: Double
+    /// The process's CPU time (user and system) during the run.
+    var cpuSeconds: Double
     /// Write transactions (SQLite) or 0.
     var transactions: Int
     /// Writes (SQLite: inserts and range deletes) in those transactions.
     var writes: Int
     var latency: Histogram<UInt64>
+    /// Spool `sync`: where the mean add's time went (its log append's stages; the add's own work
+    /// counts in "to write it and resume the caller").
+    var stages: SyncStages? = nil
 
     var tasksPerSecond: Double { seconds > 0 ? Double(tasks) / seconds : 0 }
+    /// CPU per completed task: less at the mercy of this shared machine's bursts than tasks/s.
+    var cpuMicrosecondsPerTask: Double { tasks > 0 ? cpuSeconds / Double(tasks) * 1e6 : 0 }
     var truncated: Bool { tasks < requestedTasks }
     func micros(_ percentile: Double) -> Double { Double(latency.valueAtPercentile(percentile)) / 1000 }
 
     static let labelWidth = 24
     static let tableHeader = [pad("variant", labelWidth, right: false), pad("vs", 9), pad("run", 4), pad("tasks", 9), pad("tasks/s", 10),
-                              pad("add p50 µs", 11), pad("add p99 µs", 11), pad("txns", 9), pad("writes/txn", 10)].joined(separator: " ")
+                              pad("add p50 µs", 11), pad("add p99 µs", 11), pad("txns", 9), pad("writes/txn", 10),
+                              pad("CPU µs/task", 11)].joined(separator: " ")
 
     var tableRow: String {
         [pad(label, Self.labelWidth, right: false), pad(comparedWith, 9), pad(String(round + 1), 4),
          pad(formatCount(Double(tasks)) + (truncated ? "*" : ""), 9), pad(formatCount(tasksPerSecond), 10),
          pad(formatCount(micros(50)), 11), pad(formatCount(micros(99)), 11),
          pad(transactions > 0 ? formatCount(Double(transactions)) : "-", 9),
-         pad(transactions > 0 ? format(Double(writes) / Double(transactions), decimals: 1) : "-", 10)].joined(separator: " ")
+         pad(transactions > 0 ? format(Double(writes) / Double(transactions), decimals: 1) : "-", 10),
+         pad(format(cpuMicrosecondsPerTask, decimals: 1), 11)].joined(separator: " ")
     }
 
     var json: JSON {
@@ -306,7 +337,8 @@ struct QueueRunResult {
             ("tasksPerSecond", .number(tasksPerSecond.rounded())), ("transactions", .integer(transactions)),
             ("writesPerTransaction", .number(transactions > 0 ? (Double(writes) / Double(transactions) * 10).rounded() / 10 : 0)),
             ("addLatencyMicroseconds", .object([("p50", .number(micros(50))), ("p99", .number(micros(99))), ("p99.9", .number(micros(99.9)))])),
-        ])
+            ("cpuMicrosecondsPerTask", .number((cpuMicrosecondsPerTask * 10).rounded() / 10)),
+        ] + (stages.map { [("stagesMicroseconds", $0.json)] } ?? []))
     }
 }
 
