@@ -16,6 +16,7 @@ extension BenchQueue {
         let durability: Durability = mode == "sync" ? .sync : .interval(milliseconds: intervalMs)
         var configuration = TaskStoreConfiguration(durability: durability)
         configuration.log.concurrentSyncs = concurrentSyncs
+        configuration.log.maxGroupCommitDelayMicroseconds = groupCommitDelayUs
         let store = try TaskStore.open(directory: directory + "/tasks", configuration: configuration)
         let queue = try store.queue("bench", kind: .activity)
         let label = "spool \(mode)"

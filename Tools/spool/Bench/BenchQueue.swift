@@ -67,6 +67,9 @@ struct BenchQueue: AsyncParsableCommand {
     @Option(name: .long, help: "LogConfiguration.concurrentSyncs of Spool's task log (TaskStoreConfiguration's default).")
     var concurrentSyncs = TaskStoreConfiguration().log.concurrentSyncs
 
+    @Option(name: .long, help: "LogConfiguration.maxGroupCommitDelayMicroseconds of Spool's task log.")
+    var groupCommitDelayUs = TaskStoreConfiguration().log.maxGroupCommitDelayMicroseconds
+
     @Option(name: .long, help: "Implementations to run, comma-separated: spool, sqlite (the comparison needs both).")
     var implementations = "spool,sqlite"
 
@@ -87,6 +90,7 @@ struct BenchQueue: AsyncParsableCommand {
         guard (1...100_000).contains(pollBatch) else { throw ValidationError("--poll-batch must be between 1 and 100000 (got \(pollBatch))") }
         guard maxSeconds >= 0 else { throw ValidationError("--max-seconds must not be negative (got \(maxSeconds))") }
         guard (1...64).contains(concurrentSyncs) else { throw ValidationError("--concurrent-syncs must be between 1 and 64 (got \(concurrentSyncs))") }
+        guard groupCommitDelayUs >= 0 else { throw ValidationError("--group-commit-delay-us must not be negative (got \(groupCommitDelayUs))") }
         let list = implementationList
         guard !list.isEmpty else { throw ValidationError("--implementations: name at least one of spool, sqlite") }
         for name in list where name != "spool" && name != "sqlite" {
