@@ -4,6 +4,7 @@
 #include "CCRC32C.h"
 #include <string.h>
 #include <pthread.h>
+#include <stdatomic.h>
 
 static uint32_t table[8][256];
 static pthread_once_t table_once = PTHREAD_ONCE_INIT;
@@ -142,11 +143,18 @@ static uint32_t crc32c_hw(uint32_t crc, const void *data, size_t length) {
     return ~(uint32_t)c0;
 }
 
-static int has_sse42 = -1;
+/* -1 until first asked. Threads that race on the first call all store the same answer; the
+   atomic (relaxed: a plain load on x86) keeps that race defined. */
+static _Atomic int has_sse42 = -1;
 
 int spool_crc32c_is_hardware(void) {
-    if (has_sse42 < 0) { __builtin_cpu_init(); has_sse42 = __builtin_cpu_supports("sse4.2") ? 1 : 0; }
-    return has_sse42;
+    int known = atomic_load_explicit(&has_sse42, memory_order_relaxed);
+    if (known < 0) {
+        __builtin_cpu_init();
+        known = __builtin_cpu_supports("sse4.2") ? 1 : 0;
+        atomic_store_explicit(&has_sse42, known, memory_order_relaxed);
+    }
+    return known;
 }
 
 uint32_t spool_crc32c_extend(uint32_t crc, const void *data, size_t length) {
