@@ -117,16 +117,33 @@ func wallClockMilliseconds() -> Int64 {
     return Int64(time.tv_sec) * 1000 + Int64(time.tv_nsec) / 1_000_000
 }
 
-/// Starts a detached-by-join pthread running `body`; returns its handle for `pthread_join`.
-func startThread(_ body: @escaping @Sendable () -> Void) -> pthread_t {
-    final class Box { let body: @Sendable () -> Void; init(_ body: @escaping @Sendable () -> Void) { self.body = body } }
-    let context = Unmanaged.passRetained(Box(body)).toOpaque()
+/// Starts a detached-by-join pthread named `name` running `body`; returns its handle for `pthread_join`.
+func startThread(named name: String, _ body: @escaping @Sendable () -> Void) -> pthread_t {
+    final class Box {
+        let name: String
+        let body: @Sendable () -> Void
+        init(_ name: String, _ body: @escaping @Sendable () -> Void) { self.name = name; self.body = body }
+    }
+    let context = Unmanaged.passRetained(Box(name, body)).toOpaque()
     var thread = pthread_t()
     let result = pthread_create(&thread, nil, { raw in
         let box = Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue()
+        nameCurrentThread(box.name)
         box.body()
         return nil
     }, context)
     precondition(result == 0, "pthread_create failed: \(result)")
     return thread
+}
+
+/// Names the calling thread (at most 15 bytes are kept), as `top -H`, `ps -L` and
+/// `/proc/PID/task/*/comm` show it. Best effort: without `/proc` the thread keeps the
+/// process's name. (Glibc's `pthread_setname_np` and the variadic `prctl` are not visible
+/// from Swift; writing the thread's own `comm` file does the same.)
+func nameCurrentThread(_ name: String) {
+    let fd = open("/proc/thread-self/comm", O_WRONLY | O_CLOEXEC)
+    guard fd >= 0 else { return }
+    let bytes = Array(name.utf8.prefix(15))
+    _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+    close(fd)
 }

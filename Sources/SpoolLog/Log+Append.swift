@@ -141,8 +141,10 @@ extension Log {
     /// the log alive, since the call holds a reference until it returns).
     func startThreads() {
         let log = UnownedLog(self)
-        threads.append(startThread { log.reference._withUnsafeGuaranteedRef { $0.runWriter() } })
-        for i in 0..<syncerCount { threads.append(startThread { log.reference._withUnsafeGuaranteedRef { $0.runSyncer(number: i) } }) }
+        threads.append(startThread(named: "spool-writer") { log.reference._withUnsafeGuaranteedRef { $0.runWriter() } })
+        for i in 0..<syncerCount {
+            threads.append(startThread(named: "spool-sync\(i)") { log.reference._withUnsafeGuaranteedRef { $0.runSyncer(number: i) } })
+        }
     }
 
     /// Takes pending batches, encodes and writes them, and hands their waiters on:

@@ -1,8 +1,26 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import SpoolTestSupport
 import Testing
 @testable import SpoolLog
 
 @Suite struct LogLifecycleTests {
+    @Test func theLogsThreadsAreNamedForTopAndPs() async throws {
+        let dir = TemporaryDirectory()
+        var configuration = LogConfiguration()
+        configuration.durability = .sync
+        configuration.concurrentSyncs = 1
+        let log = try Log.open(directory: dir.log, configuration: configuration)
+        // The append went through the writer and was acknowledged by the syncer, so both have
+        // started, and a thread names itself before it does anything else.
+        _ = try await log.append([1])
+        let names = threadNames()
+        #expect(names.contains("spool-writer"))
+        #expect(names.contains("spool-sync0"))
+        try log.close()
+    }
+
     @Test func droppingTheLastReferenceClosesTheLog() async throws {
         let dir = TemporaryDirectory()
         do {
@@ -62,4 +80,23 @@ import Testing
         #expect(log.statistics.fdatasyncs == 1)
         try log.close()
     }
+}
+
+/// The names of this process's threads (`/proc/self/task/*/comm`).
+private func threadNames() -> Set<String> {
+    guard let directory = opendir("/proc/self/task") else { return [] }
+    defer { closedir(directory) }
+    var names: Set<String> = []
+    while let entry = readdir(directory) {
+        let tid = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        guard tid.first?.isNumber == true else { continue }
+        // A /proc file reports size 0: read it with read(2) until it ends.
+        let fd = open("/proc/self/task/\(tid)/comm", O_RDONLY)
+        guard fd >= 0 else { continue }  // the thread ended meanwhile
+        var buffer = [UInt8](repeating: 0, count: 64)
+        let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        close(fd)
+        names.insert(String(decoding: buffer.prefix(max(count, 0)).prefix { $0 != UInt8(ascii: "\n") }, as: UTF8.self))
+    }
+    return names
 }
