@@ -255,7 +255,6 @@ struct BenchLog: AsyncParsableCommand {
         }
         let elapsed = (ContinuousClock.now - started).seconds
         let histogram = latencyHistogram(latencies, highestTrackableValue: 60_000_000_000)
-        let latencySum = latencies.reduce(0 as UInt64) { $1.reduce($0, &+) }
         var fdatasyncs = 0
         var writes = 0
         var stages: SyncStages?
@@ -263,7 +262,7 @@ struct BenchLog: AsyncParsableCommand {
             let statistics = log.statistics
             fdatasyncs = statistics.fdatasyncs
             writes = statistics.batchesWritten
-            if mode == "sync" { stages = SyncStages(statistics, appendMicros: Double(latencySum) / Double(total) / 1000) }
+            if mode == "sync" { stages = SyncStages(statistics, appendMicros: meanMicroseconds(latencies)) }
             try log.close()
         }
         if let raw {

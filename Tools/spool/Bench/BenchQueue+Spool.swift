@@ -1,7 +1,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Histogram
 import SpoolLog
 import SpoolQueue
 
@@ -75,7 +74,6 @@ extension BenchQueue {
         let seconds = Double(monotonicNanoseconds() - started) / 1e9
         let cpu = cpuSeconds() - cpuBefore
         let statistics = store.logStatistics
-        let meanAddMicros = Double(latencies.reduce(0 as UInt64) { $1.reduce($0, &+) }) / Double(max(1, added.value.load(ordering: .relaxed))) / 1000
         try await store.close()
         let addedCount = added.value.load(ordering: .relaxed)
         let completedCount = completed.value.load(ordering: .relaxed)
@@ -85,6 +83,6 @@ extension BenchQueue {
         return QueueRunResult(implementation: "spool", label: label, comparedWith: mode, round: round, producers: producers,
                               pollers: pollers, requestedTasks: total, tasks: completedCount, seconds: seconds, cpuSeconds: cpu,
                               transactions: statistics.fdatasyncs, writes: statistics.recordsWritten, latency: latencyHistogram(latencies),
-                              stages: mode == "sync" ? SyncStages(statistics, appendMicros: meanAddMicros) : nil)
+                              stages: mode == "sync" ? SyncStages(statistics, appendMicros: meanMicroseconds(latencies)) : nil)
     }
 }

@@ -13,3 +13,10 @@ func latencyHistogram(_ samples: [[UInt64]], highestTrackableValue: UInt64 = 600
     }
     return histogram
 }
+
+/// The mean of the samples, in microseconds (0 without samples).
+func meanMicroseconds(_ samples: [[UInt64]]) -> Double {
+    let count = samples.reduce(0) { $0 + $1.count }
+    guard count > 0 else { return 0 }
+    return Double(samples.reduce(0 as UInt64) { $1.reduce($0, &+) }) / Double(count) / 1000
+}
