@@ -13,17 +13,17 @@ final class PauseGate {
 
     var count: Int { lock.withLock { waiting.count } }
 
-    /// Waits until ``open()`` or `deadline`; true if the gate opened. `isOpen` is checked under
-    /// the lock so that an `open()` racing with this call is never missed.
-    func wait(until deadline: MatchingInstant?, clock: MatchingClock, isOpen: @escaping @Sendable () -> Bool) async -> Bool {
+    /// Waits until ``open()`` or `deadline` (timed by the dispatcher's `deadlines`, like a
+    /// suspended poll); true if the gate opened. `isOpen` is checked under the lock so that an
+    /// `open()` racing with this call is never missed.
+    func wait(until deadline: MatchingInstant?, deadlines: PollDeadlines, isOpen: @escaping @Sendable () -> Bool) async -> Bool {
         let id = lock.withLock { () -> UInt64 in nextID += 1; return nextID }
-        let timer: Task<Void, Never>? = deadline.map { deadline in
-            Task { [self] in
-                do { try await clock.sleep(until: deadline) } catch { return }
-                self.abandon(id)
-            }
+        let timer: PollDeadline? = deadline.map { deadline in
+            let entry = PollDeadline(deadline: deadline) { [self] in abandon(id) }
+            deadlines.add(entry)
+            return entry
         }
-        defer { timer?.cancel() }
+        defer { if let timer { deadlines.ended(timer) } }
         return await withTaskCancellationHandler {
             await withUnsafeContinuation { (continuation: UnsafeContinuation<Bool, Never>) in
                 let outcome: Bool? = lock.withLock {

@@ -253,7 +253,7 @@ public final class TaskQueue<Payload: Sendable>: Sendable {
     /// Waits at the pause gate until the queue is resumed; false at `deadline` or on cancellation.
     @usableFromInline
     func waitForResume(until deadline: MatchingInstant?) async -> Bool {
-        await controlBlockOrCreate().gate.wait(until: deadline, clock: context.clock) { [self] in
+        await controlBlockOrCreate().gate.wait(until: deadline, deadlines: context.deadlines) { [self] in
             control.load(ordering: .acquiring) & Self.closedBits == 0
         }
     }
