@@ -85,7 +85,7 @@ func coreRoundTripNanoseconds() -> Double {
         if abandoned { return .nan }
         rounds.append(Double(elapsed) / Double(Line.trips))
     }
-    return rounds.sorted()[1]
+    return median(rounds)
 }
 
 /// The median time, in microseconds, of one 16 KiB overwrite plus `fdatasync` in a scratch file
@@ -121,5 +121,5 @@ func fdatasyncProbeMicroseconds(directory: String) throws(ValidationErrorMessage
             block = [UInt8](repeating: 0x5A, count: blockBytes)
         }
     }
-    return samples.sorted()[blocks / 2]
+    return median(samples)
 }
