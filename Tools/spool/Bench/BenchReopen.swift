@@ -106,7 +106,7 @@ struct BenchReopen: AsyncParsableCommand {
                       + "close \(format(m.closeSeconds * 1000, decimals: 1)) ms")
             }
         }
-        let checkpointBytes = Self.checkpointBytes(directory)
+        let checkpointBytes = regularFileBytes(in: directory)  // the checkpoint files: the log is in a subdirectory
         let mergeSeconds = mergeRuns > 0 ? try await measureMerge(directory: directory) : nil
         let openMedian = median(measurements.map(\.openSeconds))
         let rssMedian = median(measurements.map { Double($0.rssBytes) })
@@ -243,8 +243,8 @@ struct BenchReopen: AsyncParsableCommand {
         let started = ContinuousClock.now
         let engine = try SpoolEngine.open(directory: directory, configuration: configuration)
         let openNanoseconds = (ContinuousClock.now - started).nanoseconds
-        let rss = Self.residentBytes()
-        let anonymous = Self.residentBytes("RssAnon:")
+        let rss = residentBytes()
+        let anonymous = residentBytes("RssAnon:")
         let report = engine.recovery
         let closing = ContinuousClock.now
         try await engine.close()
@@ -255,68 +255,13 @@ struct BenchReopen: AsyncParsableCommand {
 
     /// Runs `--measure-once` in a child process and parses its line.
     private func spawnMeasurement(directory: String) throws -> ReopenMeasurement {
-        var fds: [Int32] = [0, 0]
-        guard pipe(&fds) == 0 else { throw ValidationError("pipe failed: \(String(cString: strerror(errno)))") }
-        for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO)
-        let arguments: [String] = ["spool", "bench", "reopen", "--data", directory, "--measure-once"]
-        let argv = arguments.map { strdup($0) } + [nil]
-        defer { for arg in argv { free(arg) } }
-        var pid = pid_t()
-        let spawned = posix_spawn(&pid, "/proc/self/exe", &actions, nil, argv, environ)
-        close(fds[1])
-        guard spawned == 0 else {
-            close(fds[0])
-            throw ValidationError("posix_spawn failed: \(String(cString: strerror(spawned)))")
-        }
-        var output: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = read(fds[0], &buffer, buffer.count)
-            if n > 0 { output.append(contentsOf: buffer[0..<n]); continue }
-            if n < 0 && errno == EINTR { continue }
-            break
-        }
-        close(fds[0])
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        let fields = String(decoding: output, as: UTF8.self).split(whereSeparator: { $0 == " " || $0 == "\n" }).compactMap { Int($0) }
+        let output = try runSelf(["bench", "reopen", "--data", directory, "--measure-once"])
+        let fields = output.split(whereSeparator: { $0 == " " || $0 == "\n" }).compactMap { Int($0) }
         guard fields.count == 8 else {
-            throw ValidationError("the measuring child failed (status \(status)); it printed: \(String(decoding: output, as: UTF8.self))")
+            throw ValidationError("the measuring child printed something else than 8 numbers: \(output)")
         }
         return ReopenMeasurement(openSeconds: Double(fields[0]) / 1e9, rssBytes: fields[1], closeSeconds: Double(fields[2]) / 1e9,
                                  runs: fields[3], openRuns: fields[4], recordsReplayed: fields[5], usedCheckpoint: fields[6] == 1,
                                  anonymousBytes: fields[7])
-    }
-
-    /// VmRSS (or another field in kB) of this process, from /proc/self/status.
-    static func residentBytes(_ field: String = "VmRSS:") -> Int {
-        let fd = open("/proc/self/status", O_RDONLY)
-        guard fd >= 0 else { return 0 }
-        defer { close(fd) }
-        var bytes = [UInt8](repeating: 0, count: 8192)
-        let n = read(fd, &bytes, bytes.count)
-        guard n > 0 else { return 0 }
-        for line in String(decoding: bytes[0..<n], as: UTF8.self).split(separator: "\n") where line.hasPrefix(field) {
-            let kilobytes = line.split(separator: " ").compactMap { Int($0) }.first ?? 0
-            return kilobytes * 1024
-        }
-        return 0
-    }
-
-    /// Bytes of every file directly in `directory` (the checkpoint files; the log is in a subdirectory).
-    static func checkpointBytes(_ directory: String) -> Int {
-        guard let dir = opendir(directory) else { return 0 }
-        defer { closedir(dir) }
-        var total = 0
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.baseAddress!.assumingMemoryBound(to: CChar.self)) }
-            var info = stat()
-            if stat(directory + "/" + name, &info) == 0, info.st_mode & S_IFMT == S_IFREG { total += Int(info.st_size) }
-        }
-        return total
     }
 }

@@ -367,13 +367,3 @@ func treeSize(_ path: String) -> Int {
     }
     return total
 }
-
-/// A fresh directory under $TMPDIR (or /tmp).
-func makeTemporaryDirectory() throws(ValidationErrorMessage) -> String {
-    let base = getenv("TMPDIR").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
-    var template = Array((base + "/spool-bench-workflows-XXXXXX").utf8CString)
-    guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else {
-        throw ValidationErrorMessage("cannot create a scratch directory in \(base): \(String(cString: strerror(errno)))")
-    }
-    return String(cString: template.withUnsafeBufferPointer { $0.baseAddress! })
-}

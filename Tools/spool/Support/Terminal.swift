@@ -137,6 +137,29 @@ func removeTree(_ path: String) {
     if posix_spawn(&pid, "/bin/rm", nil, nil, &cArgs, environ) == 0 { waitpid(pid, &status, 0) }
 }
 
+/// A fresh directory under $TMPDIR (or /tmp).
+func makeTemporaryDirectory() throws(ValidationErrorMessage) -> String {
+    let base = getenv("TMPDIR").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
+    var template = Array((base + "/spool-bench-XXXXXX").utf8CString)
+    guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else {
+        throw ValidationErrorMessage("cannot create a scratch directory in \(base): \(String(cString: strerror(errno)))")
+    }
+    return String(cString: template.withUnsafeBufferPointer { $0.baseAddress! })
+}
+
+/// Bytes of the regular files directly in `directory` (not in its subdirectories); 0 if it cannot be read.
+func regularFileBytes(in directory: String) -> Int {
+    guard let dir = opendir(directory) else { return 0 }
+    defer { closedir(dir) }
+    var total = 0
+    while let entry = readdir(dir) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.baseAddress!.assumingMemoryBound(to: CChar.self)) }
+        var info = stat()
+        if stat(directory + "/" + name, &info) == 0, info.st_mode & S_IFMT == S_IFREG { total += Int(info.st_size) }
+    }
+    return total
+}
+
 func makeDirectory(_ path: String) throws(ValidationErrorMessage) {
     if mkdir(path, 0o700) != 0 && errno != EEXIST {
         throw ValidationErrorMessage("cannot create \(path): \(String(cString: strerror(errno)))")

@@ -1,0 +1,58 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ArgumentParser
+
+/// Runs this executable again (`/proc/self/exe`) with `arguments` (without the program name)
+/// and returns what it printed on standard output, once it has exited. Benches measure memory
+/// this way, so that a figure is one process's alone.
+/// - Throws: `ValidationError` when the child cannot be started or does not exit with status 0.
+func runSelf(_ arguments: [String]) throws -> String {
+    var fds: [Int32] = [0, 0]
+    guard pipe(&fds) == 0 else { throw ValidationError("pipe failed: \(String(cString: strerror(errno)))") }
+    for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO)
+    let argv = (["spool"] + arguments).map { strdup($0) } + [nil]
+    defer { for arg in argv { free(arg) } }
+    var pid = pid_t()
+    let spawned = posix_spawn(&pid, "/proc/self/exe", &actions, nil, argv, environ)
+    close(fds[1])
+    guard spawned == 0 else {
+        close(fds[0])
+        throw ValidationError("posix_spawn failed: \(String(cString: strerror(spawned)))")
+    }
+    var output: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    while true {
+        let n = read(fds[0], &buffer, buffer.count)
+        if n > 0 { output.append(contentsOf: buffer[0..<n]); continue }
+        if n < 0 && errno == EINTR { continue }
+        break
+    }
+    close(fds[0])
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    let text = String(decoding: output, as: UTF8.self)
+    guard status == 0 else {
+        throw ValidationError("the measuring child `spool \(arguments.joined(separator: " "))` failed (wait status \(status)); it printed: \(text)")
+    }
+    return text
+}
+
+/// A field of /proc/self/status given in kB (`VmRSS:`, `RssAnon:`, `VmHWM:` …), in bytes; 0 if absent.
+func residentBytes(_ field: String = "VmRSS:") -> Int {
+    let fd = open("/proc/self/status", O_RDONLY)
+    guard fd >= 0 else { return 0 }
+    defer { close(fd) }
+    var bytes = [UInt8](repeating: 0, count: 8192)
+    let n = read(fd, &bytes, bytes.count)
+    guard n > 0 else { return 0 }
+    for line in String(decoding: bytes[0..<n], as: UTF8.self).split(separator: "\n") where line.hasPrefix(field) {
+        let kilobytes = line.split(separator: " ").compactMap { Int($0) }.first ?? 0
+        return kilobytes * 1024
+    }
+    return 0
+}
