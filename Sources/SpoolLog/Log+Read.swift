@@ -142,9 +142,36 @@ extension Log {
         return try result.get()
     }
 
+    /// Unmaps from this process the pages of the sealed segments that hold only offsets below
+    /// `below`, from the one holding `from` on; returns the base offset of the first segment it
+    /// did not release, where the next call can start. See ``reader(from:releasingPagesBehind:)``.
+    func releaseMappedPages(from: UInt64, below: UInt64) -> UInt64 {
+        let (mappings, next) = segmentLock.withLock { () -> ([MappedFile], UInt64) in
+            var mappings: [MappedFile] = []
+            var next = from
+            var i = segmentIndex(containing: from)
+            while i + 1 < segments.count && segments[i + 1].baseOffset <= below {
+                if let mapping = segments[i].mapping { mappings.append(mapping) }
+                next = segments[i + 1].baseOffset
+                i += 1
+            }
+            return (mappings, next)
+        }
+        for mapping in mappings { mapping.releasePages() }
+        return next
+    }
+
     /// A reader that iterates records from `offset` on, across segments.
-    public func reader(from offset: UInt64) -> LogReader {
-        LogReader(log: self, nextOffset: offset)
+    ///
+    /// Sealed segments are read through memory mappings, and every page a read touches counts in
+    /// the process's resident size (as file-backed memory, which the kernel reclaims when it
+    /// needs to), so a scan of the whole log would leave the whole log counted. With
+    /// `releasingPagesBehind`, the reader unmaps each sealed segment's pages from the process
+    /// once it has read past the segment (`madvise(MADV_DONTNEED)`): they stay in the kernel's
+    /// page cache, and a later read maps them again, so no read changes. A task store's and an
+    /// engine's replay at open read this way.
+    public func reader(from offset: UInt64, releasingPagesBehind: Bool = false) -> LogReader {
+        LogReader(log: self, nextOffset: offset, releasesPagesBehind: releasingPagesBehind)
     }
 }
 
@@ -162,16 +189,22 @@ public struct LogReader: Sendable {
     public private(set) var nextOffset: UInt64
     private var buffer: [LogRecord] = []
     private var position = 0
+    private let releasesPagesBehind: Bool
+    /// With `releasesPagesBehind`: the segments below this offset have been released.
+    private var releasedBelow: UInt64
 
-    init(log: Log, nextOffset: UInt64) {
+    init(log: Log, nextOffset: UInt64, releasesPagesBehind: Bool) {
         self.log = log
         self.nextOffset = nextOffset
+        self.releasesPagesBehind = releasesPagesBehind
+        releasedBelow = nextOffset
     }
 
     /// The next record, or `nil` at the end of the log.
     /// - Throws: as ``Log/read(from:maxRecords:)``.
     public mutating func next() throws(LogError) -> LogRecord? {
         if position == buffer.count {
+            if releasesPagesBehind { releasedBelow = log.releaseMappedPages(from: releasedBelow, below: nextOffset) }
             buffer = try log.read(from: nextOffset, maxRecords: 1024)
             position = 0
             if buffer.isEmpty { return nil }

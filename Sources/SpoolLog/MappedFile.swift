@@ -22,6 +22,14 @@ final class MappedFile {
         bytes = UnsafeRawBufferPointer(start: base, count: size)
     }
 
+    /// Drops this process's mappings of the file's pages (`madvise(MADV_DONTNEED)`): the
+    /// resident size no longer counts them, the kernel's page cache keeps them, and the next
+    /// read maps them again. The bytes read back are the same: the file is mapped shared and
+    /// read-only.
+    func releasePages() {
+        if let base = bytes.baseAddress { _ = madvise(UnsafeMutableRawPointer(mutating: base), bytes.count, MADV_DONTNEED) }
+    }
+
     deinit {
         if let base = bytes.baseAddress { munmap(UnsafeMutableRawPointer(mutating: base), bytes.count) }
     }

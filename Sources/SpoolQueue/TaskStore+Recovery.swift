@@ -67,7 +67,7 @@ extension TaskStore {
         var acked = AckBitmap(start: start, end: end)
         let now = clock.now().nanoseconds
         let maximumDelay = UInt64(configuration.retryMaximumInterval.nanoseconds)
-        var reader = log.reader(from: start)
+        var reader = log.reader(from: start, releasingPagesBehind: true)
         while true {
             let next: LogRecord?
             do { next = try reader.next() } catch { throw .log(error, "cannot replay the queue log") }

@@ -40,7 +40,7 @@ extension SpoolEngine {
             report.runsFromCheckpoint = runs.count + (table?.count ?? 0)
             closedRuns = table.map { ClosedRuns(table: $0, retention: configuration.closedRunRetention, clock: clock, timers: timers, logger: logger) }
         }
-        var reader = log.reader(from: replayFrom)
+        var reader = log.reader(from: replayFrom, releasingPagesBehind: true)
         while true {
             let entry: LogRecord?
             do {
