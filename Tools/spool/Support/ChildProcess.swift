@@ -3,13 +3,14 @@ import Glibc
 #endif
 import ArgumentParser
 
-/// Runs this executable again (`/proc/self/exe`) with `arguments` (without the program name)
-/// and returns what it printed on standard output, once it has exited. Benches measure memory
-/// this way, so that a figure is one process's alone.
-/// - Throws: `ValidationError` when the child cannot be started or does not exit with status 0.
-func runSelf(_ arguments: [String]) throws -> String {
+/// Starts this executable again (`/proc/self/exe`) with `arguments` (without the program name),
+/// its standard output a pipe. Returns the child's pid and the pipe's read end, which the caller
+/// closes.
+/// - Throws: `ValidationError` when the pipe or the child cannot be made.
+func spawnSelf(_ arguments: [String]) throws -> (pid: pid_t, output: Int32) {
     var fds: [Int32] = [0, 0]
     guard pipe(&fds) == 0 else { throw ValidationError("pipe failed: \(String(cString: strerror(errno)))") }
+    // Not inherited by the child except as its standard output (dup2 clears the flag there).
     for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
@@ -24,15 +25,24 @@ func runSelf(_ arguments: [String]) throws -> String {
         close(fds[0])
         throw ValidationError("posix_spawn failed: \(String(cString: strerror(spawned)))")
     }
+    return (pid, fds[0])
+}
+
+/// Runs this executable again with `arguments` (see ``spawnSelf(_:)``) and returns what it
+/// printed on standard output, once it has exited. Benches measure memory this way, so that a
+/// figure is one process's alone.
+/// - Throws: `ValidationError` when the child cannot be started or does not exit with status 0.
+func runSelf(_ arguments: [String]) throws -> String {
+    let (pid, fd) = try spawnSelf(arguments)
     var output: [UInt8] = []
     var buffer = [UInt8](repeating: 0, count: 4096)
     while true {
-        let n = read(fds[0], &buffer, buffer.count)
+        let n = read(fd, &buffer, buffer.count)
         if n > 0 { output.append(contentsOf: buffer[0..<n]); continue }
         if n < 0 && errno == EINTR { continue }
         break
     }
-    close(fds[0])
+    close(fd)
     var status: Int32 = 0
     while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
     let text = String(decoding: output, as: UTF8.self)

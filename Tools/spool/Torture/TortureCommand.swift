@@ -257,24 +257,8 @@ struct TortureCommand: AsyncParsableCommand {
     /// Spawns this executable with `arguments`, reads its acknowledgements until `lifeMilliseconds`
     /// have passed, kills it with SIGKILL, and reads what it wrote before dying.
     private func spawnAndKill(arguments: [String], lifeMilliseconds: Int) throws -> ChildOutcome {
-        var fds: [Int32] = [0, 0]
-        guard pipe(&fds) == 0 else { throw ValidationError("pipe failed: \(String(cString: strerror(errno)))") }
-        // Not inherited by the child except as its standard output (dup2 clears the flag there).
-        for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO)
-        let argv = (["spool"] + arguments).map { strdup($0) } + [nil]
-        defer { for arg in argv { free(arg) } }
-        var pid = pid_t()
-        let spawned = posix_spawn(&pid, "/proc/self/exe", &actions, nil, argv, environ)
-        close(fds[1])
-        guard spawned == 0 else {
-            close(fds[0])
-            throw ValidationError("posix_spawn failed: \(String(cString: strerror(spawned)))")
-        }
-        defer { close(fds[0]) }
+        let (pid, output) = try spawnSelf(arguments)
+        defer { close(output) }
         var outcome = ChildOutcome()
         var pending: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 1 << 16)
@@ -295,10 +279,10 @@ struct TortureCommand: AsyncParsableCommand {
         while open {
             let now = monotonicNanoseconds()
             if now >= deadline { break }
-            var poller = pollfd(fd: fds[0], events: Int16(POLLIN), revents: 0)
+            var poller = pollfd(fd: output, events: Int16(POLLIN), revents: 0)
             let ready = poll(&poller, 1, Int32(max(1, (deadline - now) / 1_000_000)))
             if ready <= 0 { continue }
-            let n = buffer.withUnsafeMutableBytes { read(fds[0], $0.baseAddress, $0.count) }
+            let n = buffer.withUnsafeMutableBytes { read(output, $0.baseAddress, $0.count) }
             if n > 0 { drain(n) } else if n == 0 { open = false }
         }
         if open {
@@ -306,7 +290,7 @@ struct TortureCommand: AsyncParsableCommand {
             outcome.killed = true
             // Whatever the child wrote before it died is still in the pipe.
             while true {
-                let n = buffer.withUnsafeMutableBytes { read(fds[0], $0.baseAddress, $0.count) }
+                let n = buffer.withUnsafeMutableBytes { read(output, $0.baseAddress, $0.count) }
                 if n > 0 { drain(n) } else if n == 0 || errno != EINTR { break }
             }
         }
