@@ -103,7 +103,7 @@ extension TaskStore {
             }
             switch record.payload.first.flatMap(RecordType.init(rawValue:)) {
             case .task:
-                guard let task = TaskRecord(decoding: record.payload) else { throw corrupt("is not a valid task record") }
+                guard let task = TaskRecord(decoding: record.payload, includingPayload: false) else { throw corrupt("is not a valid task record") }
                 if let replaced = task.replaces { acked.insert(replaced) }
                 queues[QueueKey(name: task.queue, kind: task.kind), default: []].append((record.offset, task.deadLetterReason != nil))
             case .acks:

@@ -79,7 +79,7 @@ extension TaskStore {
             }
             switch record.payload.first.flatMap(RecordType.init(rawValue:)) {
             case .task:
-                guard let task = TaskRecord(decoding: record.payload) else { throw corrupt("is not a valid task record") }
+                guard let task = TaskRecord(decoding: record.payload, includingPayload: false) else { throw corrupt("is not a valid task record") }
                 if let replaced = task.replaces { acked.set(replaced) }
                 let key = QueueKey(name: task.queue, kind: task.kind)
                 if task.deadLetterReason != nil {
