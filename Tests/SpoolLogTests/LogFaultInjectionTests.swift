@@ -170,7 +170,10 @@ import Testing
         // has acknowledged the second append by then.
         let (entered, release) = Self.failNextSyncHeld(faults, atMost: .seconds(2))
         async let first = Self.outcome { try await log.append(payload(3, size: 200)) }
-        #expect(entered.wait(timeout: .now() + .seconds(30)) == .success, "the first append's fdatasync never started")
+        // Polled without blocking: a blocking wait here would hold one of the cooperative pool's
+        // threads, and with the other held by another test the append above could not even start.
+        let started = try await Self.poll(upTo: 30_000) { entered.wait(timeout: .now()) == .success }
+        #expect(started, "the first append's fdatasync never started")
         // Written while the first sync is held; another syncer picks it up.
         let second = await Self.outcome { try await log.append(payload(4, size: 200)) }
         release.signal()
