@@ -5,16 +5,12 @@ import Testing
 /// with SIGKILL at random moments, and after every kill the parent reopens the store and checks
 /// that nothing acknowledged was lost, duplicated or corrupted. Long runs are `spool torture
 /// --kills 200` (see Docs/reliability.md).
-///
-/// A child's life is drawn from 5 ms to `--max-life-ms` after it is spawned, and a debug build
-/// on a loaded machine can take a few hundred milliseconds to start: with lives of up to 1 s,
-/// most of the 20 children get to add and complete tasks (asserted below) however slow the start.
 @Suite("spool torture: short runs")
 struct TortureCommandTests {
     @Test("durable task queues: 20 kills lose, duplicate and corrupt nothing")
     func taskQueueKills() throws {
         let scratch = ScratchDirectory()
-        let result = try SpoolProcess.run(["torture", "--workload", "tasks", "--kills", "20", "--max-life-ms", "1000",
+        let result = try SpoolProcess.run(["torture", "--workload", "tasks", "--kills", "20", "--max-life-ms", "150",
                                            "--data", scratch.path])
         #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
         #expect(result.stdout.contains("20 crashes"), "\(result.stdout)")
@@ -27,7 +23,7 @@ struct TortureCommandTests {
     @Test("engine: 20 kills lose no started workflow, and every workflow then completes as it would have")
     func workflowKills() throws {
         let scratch = ScratchDirectory()
-        let result = try SpoolProcess.run(["torture", "--workload", "workflows", "--kills", "20", "--max-life-ms", "1000",
+        let result = try SpoolProcess.run(["torture", "--workload", "workflows", "--kills", "20", "--max-life-ms", "150",
                                            "--data", scratch.path])
         #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
         #expect(result.stdout.contains("20 crashes"), "\(result.stdout)")
