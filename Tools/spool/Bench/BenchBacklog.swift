@@ -79,10 +79,10 @@ struct BenchBacklog: AsyncParsableCommand {
                       + "load average \(load.map { format($0, decimals: 2) }.joined(separator: " "))")
         }
         let (addSeconds, logBytes) = try await build(directory: directory)
-        let store = try parse(try runSelf(["bench", "backlog", "--data", directory, "--tasks", String(tasks),
-                                           "--bytes", String(payloadBytes), "--measure", "store"]), count: 11)
-        let memory = try parse(try runSelf(["bench", "backlog", "--tasks", String(tasks), "--bytes", String(payloadBytes),
-                                            "--measure", "memory"]), count: 3)
+        let store = try runSelf(["bench", "backlog", "--data", directory, "--tasks", String(tasks), "--bytes", String(payloadBytes),
+                                 "--measure", "store"], expectingNumbers: 11)
+        let memory = try runSelf(["bench", "backlog", "--tasks", String(tasks), "--bytes", String(payloadBytes),
+                                  "--measure", "memory"], expectingNumbers: 3)
         let result = BacklogResult(tasks: tasks, payloadBytes: payloadBytes, addSeconds: addSeconds, logBytes: logBytes,
                                    openSeconds: Double(store[0]) / 1e9, rssAfterOpen: store[1], anonymousAfterOpen: store[2],
                                    restored: store[3], drainSeconds: Double(store[4]) / 1e9, drained: store[5], lost: store[6],
@@ -208,12 +208,6 @@ struct BenchBacklog: AsyncParsableCommand {
         let anonymous = residentBytes("RssAnon:")
         withExtendedLifetime(queue) {}
         printLine("\(buildNanoseconds) \(rss) \(anonymous)")
-    }
-
-    private func parse(_ output: String, count: Int) throws -> [Int] {
-        let fields = output.split(whereSeparator: { $0 == " " || $0 == "\n" }).compactMap { Int($0) }
-        guard fields.count == count else { throw ValidationError("the measuring child printed something else than \(count) numbers: \(output)") }
-        return fields
     }
 }
 

@@ -255,11 +255,7 @@ struct BenchReopen: AsyncParsableCommand {
 
     /// Runs `--measure-once` in a child process and parses its line.
     private func spawnMeasurement(directory: String) throws -> ReopenMeasurement {
-        let output = try runSelf(["bench", "reopen", "--data", directory, "--measure-once"])
-        let fields = output.split(whereSeparator: { $0 == " " || $0 == "\n" }).compactMap { Int($0) }
-        guard fields.count == 8 else {
-            throw ValidationError("the measuring child printed something else than 8 numbers: \(output)")
-        }
+        let fields = try runSelf(["bench", "reopen", "--data", directory, "--measure-once"], expectingNumbers: 8)
         return ReopenMeasurement(openSeconds: Double(fields[0]) / 1e9, rssBytes: fields[1], closeSeconds: Double(fields[2]) / 1e9,
                                  runs: fields[3], openRuns: fields[4], recordsReplayed: fields[5], usedCheckpoint: fields[6] == 1,
                                  anonymousBytes: fields[7])

@@ -52,6 +52,18 @@ func runSelf(_ arguments: [String]) throws -> String {
     return text
 }
 
+/// Runs this executable again with `arguments` (see ``runSelf(_:)``), which must print exactly
+/// `count` integers separated by spaces or newlines (a measuring child's one line), and returns them.
+/// - Throws: `ValidationError` when the child fails or prints anything else.
+func runSelf(_ arguments: [String], expectingNumbers count: Int) throws -> [Int] {
+    let output = try runSelf(arguments)
+    let fields = output.split(whereSeparator: { $0 == " " || $0 == "\n" }).compactMap { Int($0) }
+    guard fields.count == count else {
+        throw ValidationError("the measuring child printed something else than \(count) numbers: \(output)")
+    }
+    return fields
+}
+
 /// A field of /proc/self/status given in kB (`VmRSS:`, `RssAnon:`, `VmHWM:` …), in bytes; 0 if absent.
 func residentBytes(_ field: String = "VmRSS:") -> Int {
     let fd = open("/proc/self/status", O_RDONLY)
