@@ -50,7 +50,7 @@ struct BenchDispatch: AsyncParsableCommand {
     @Option(name: .long, help: "Ring capacity of the SpoolMatching priority lanes.")
     var ringCapacity = 8192
 
-    @Option(name: .long, help: "Implementations to run, comma-separated: spool, mutex.")
+    @Option(name: .long, help: "Implementations to run, comma-separated: spool, mutex, ring (a bare ring, for reference; see BareRingDispatcher).")
     var implementations = "spool,mutex"
 
     @Flag(name: .long, help: "Print one JSON object instead of a table.")
@@ -63,8 +63,8 @@ struct BenchDispatch: AsyncParsableCommand {
         guard (1...99).contains(runs) else { throw ValidationError("--runs must be between 1 and 99 (got \(runs))") }
         guard window >= 1 else { throw ValidationError("--window must be at least 1 (got \(window))") }
         guard (1...64).contains(partitions) else { throw ValidationError("--partitions must be between 1 and 64 (got \(partitions))") }
-        for name in implementationList where name != "spool" && name != "mutex" {
-            throw ValidationError("--implementations: unknown '\(name)'; choose from spool, mutex")
+        for name in implementationList where !["spool", "mutex", "ring"].contains(name) {
+            throw ValidationError("--implementations: unknown '\(name)'; choose from spool, mutex, ring")
         }
     }
 
@@ -88,6 +88,8 @@ struct BenchDispatch: AsyncParsableCommand {
                     configuration.ringCapacity = ringCapacity
                     let queue = try Dispatcher<UInt64>(configuration: configuration).queue("bench", kind: .activity)
                     result = try await measure(SpoolBenchQueue(queue: queue), name: "spool", round: round)
+                } else if name == "ring" {
+                    result = try await measure(BareRingDispatcher(capacity: 2 * (window + producers * 64 + pollers)), name: "ring", round: round)
                 } else {
                     result = try await measure(MutexDequeDispatcher(), name: "mutex+deque", round: round)
                 }
@@ -98,6 +100,7 @@ struct BenchDispatch: AsyncParsableCommand {
         let roundTripAfter = coreRoundTripNanoseconds()
         let spool = medianRun(results.filter { $0.implementation == "spool" }, by: \.tasksPerSecond)
         let mutex = medianRun(results.filter { $0.implementation == "mutex+deque" }, by: \.tasksPerSecond)
+        let ring = medianRun(results.filter { $0.implementation == "ring" }, by: \.tasksPerSecond)
         if json {
             var fields: [(String, JSON)] = [
                 ("benchmark", .string("dispatch")), ("tasks", .integer(tasks)), ("producers", .integer(producers)),
@@ -108,11 +111,17 @@ struct BenchDispatch: AsyncParsableCommand {
             ]
             if let spool { fields.append(("spool", spool.json)) }
             if let mutex { fields.append(("baseline", mutex.json)) }
+            if let ring { fields.append(("bareRing", ring.json)) }
             if let spool, let mutex {
                 fields.append(("throughputRatioToBaseline", .number((spool.tasksPerSecond / mutex.tasksPerSecond * 100).rounded() / 100)))
             }
             print(JSON.object(fields).text)
-        } else if let spool, let mutex {
+        } else {
+            if let ring {
+                print("")
+                print("median: bare ring \(formatCount(ring.tasksPerSecond)) tasks/s, CPU per task \(format(ring.cpuNanosecondsPerTask, decimals: 0)) ns")
+            }
+            guard let spool, let mutex else { return }
             print("")
             print("median: spool \(formatCount(spool.tasksPerSecond)) tasks/s, mutex+deque \(formatCount(mutex.tasksPerSecond)) tasks/s: "
                   + "\(format(spool.tasksPerSecond / mutex.tasksPerSecond, decimals: 2))× the baseline; CPU per task "
