@@ -30,7 +30,7 @@ import Testing
         while !gate.entered.load(ordering: .sequentiallyConsistent) { try await Task.sleep(nanoseconds: 1_000_000) }
 
         let stopped = Gate()
-        let stopper = Thread {
+        startDetachedThread {
             if abandoning { log.abandon() } else { try? log.close() }
             stopped.released.store(true, ordering: .sequentiallyConsistent)
         }
@@ -52,32 +52,10 @@ import Testing
         } else {
             #expect(try await append.value == 0, "close() completes the appends that were waiting")
         }
-        _ = stopper
     }
 }
 
 private final class Gate: Sendable {
     let entered = Atomic<Bool>(false)
     let released = Atomic<Bool>(false)
-}
-
-/// A detached pthread running `body` (the call under test may block forever; a task would take
-/// one of the cooperative pool's two threads with it).
-private final class Thread: @unchecked Sendable {
-    private var thread = pthread_t()
-
-    init(_ body: @escaping @Sendable () -> Void) {
-        let box = Unmanaged.passRetained(Box(body))
-        pthread_create(&thread, nil, { raw in
-            let box = Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue()
-            box.body()
-            return nil
-        }, box.toOpaque())
-        pthread_detach(thread)
-    }
-
-    private final class Box {
-        let body: @Sendable () -> Void
-        init(_ body: @escaping @Sendable () -> Void) { self.body = body }
-    }
 }

@@ -68,7 +68,7 @@ struct TortureCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "With --power-loss: keep a random subset of unsynced pages (torn, out-of-order write-back).")
     var torn = false
 
-    @Option(name: .long, help: "Longest a child runs before it is killed, in milliseconds (uniform from 5).")
+    @Option(name: .long, help: "Longest a child runs before it is killed, in milliseconds (uniform from 5; three times in four counted from its first report, else from its spawn).")
     var maxLifeMs = 300
 
     @Flag(name: .long, help: "Print one JSON object.")
@@ -171,14 +171,17 @@ struct TortureCommand: AsyncParsableCommand {
         var report = TortureReport(mode: "kill", durability: "sync")
         let configuration = Self.logConfiguration(.sync)
         for round in 0..<kills {
-            let life = 5 + random.below(maxLifeMs - 4)
+            let life = nextLife(&random)
             let childSeed = random.next()
             let outcome = try spawnAndKill(arguments: ["torture", "--child", "--directory", directory, "--seed", String(childSeed),
                                                        "--round", String(round), "--appenders", String(appenders)],
-                                           lifeMilliseconds: life)
+                                           life: life)
             report.ledger.crashes += 1
             if !outcome.killed {
                 report.ledger.problem("round \(round): the child exited by itself (status \(outcome.status)) before it was killed")
+            }
+            if outcome.silent {
+                report.ledger.problem("round \(round): the child reported nothing in \(Self.startUpLimitSeconds) s; killed")
             }
             report.ledger.acknowledged += outcome.acknowledgements.count
             for (offset, id) in outcome.acknowledgements { report.ledger.promise(offset: offset, id: id) }
@@ -226,14 +229,17 @@ struct TortureCommand: AsyncParsableCommand {
         var random = SplitMix64(seed: seed)
         var report = TortureReport(mode: "kill", durability: "sync", workload: workload)
         for round in 0..<kills {
-            let life = 5 + random.below(maxLifeMs - 4)
+            let life = nextLife(&random)
             let outcome = try spawnAndKill(arguments: ["torture", "--child", "--workload", workload, "--directory", directory,
                                                        "--seed", String(random.next()), "--round", String(round),
                                                        "--appenders", String(appenders)],
-                                           lifeMilliseconds: life)
+                                           life: life)
             report.ledger.crashes += 1
             if !outcome.killed {
                 report.ledger.problem("round \(round): the child exited by itself (status \(outcome.status)) before it was killed")
+            }
+            if outcome.silent {
+                report.ledger.problem("round \(round): the child reported nothing in \(Self.startUpLimitSeconds) s; killed")
             }
             store.apply(outcome.lines, round: round, into: &report.ledger)
             // Half the time the parent closes cleanly, so the next child takes the clean-open path.
@@ -246,23 +252,48 @@ struct TortureCommand: AsyncParsableCommand {
         return report
     }
 
+    /// How long a child lives before it is killed.
+    struct ChildLife {
+        var milliseconds: Int
+        /// Counted from the child's first report (it has opened the store and acknowledged
+        /// something), rather than from its spawn. A life counted from the spawn may end while the
+        /// child is still starting and recovering, which is a crash point worth testing; but when
+        /// every life is counted that way, a slow start (a debug build on a loaded machine) can
+        /// leave every child killed before it did anything.
+        var fromFirstReport: Bool
+    }
+
+    /// The longest a child may take to report anything before it is killed anyway (and the run
+    /// reports it).
+    static let startUpLimitSeconds = 120
+
+    /// Uniform from 5 ms to --max-life-ms; three lives in four counted from the first report.
+    func nextLife(_ random: inout SplitMix64) -> ChildLife {
+        ChildLife(milliseconds: 5 + random.below(maxLifeMs - 4), fromFirstReport: random.below(4) != 0)
+    }
+
     struct ChildOutcome {
         /// Every line the child wrote, in order.
         var lines: [String] = []
         var acknowledgements: [(UInt64, UInt64)] = []
         var killed = false
+        /// Killed at the start-up limit, with its life counted from a first report that never came.
+        var silent = false
         var status: Int32 = 0
     }
 
-    /// Spawns this executable with `arguments`, reads its acknowledgements until `lifeMilliseconds`
-    /// have passed, kills it with SIGKILL, and reads what it wrote before dying.
-    private func spawnAndKill(arguments: [String], lifeMilliseconds: Int) throws -> ChildOutcome {
+    /// Spawns this executable with `arguments`, reads its acknowledgements until its `life` is
+    /// over, kills it with SIGKILL, and reads what it wrote before dying.
+    private func spawnAndKill(arguments: [String], life: ChildLife) throws -> ChildOutcome {
         let (pid, output) = try spawnSelf(arguments)
         defer { close(output) }
         var outcome = ChildOutcome()
         var pending: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 1 << 16)
-        let deadline = monotonicNanoseconds() + UInt64(lifeMilliseconds) * 1_000_000
+        let lifeNanoseconds = UInt64(life.milliseconds) * 1_000_000
+        let spawned = monotonicNanoseconds()
+        var deadline = life.fromFirstReport ? spawned + UInt64(Self.startUpLimitSeconds) * 1_000_000_000 : spawned + lifeNanoseconds
+        var waitingForReport = life.fromFirstReport
         var open = true
         func drain(_ n: Int) {
             pending.append(contentsOf: buffer[0..<n])
@@ -284,10 +315,15 @@ struct TortureCommand: AsyncParsableCommand {
             if ready <= 0 { continue }
             let n = buffer.withUnsafeMutableBytes { read(output, $0.baseAddress, $0.count) }
             if n > 0 { drain(n) } else if n == 0 { open = false }
+            if waitingForReport && !outcome.lines.isEmpty {
+                waitingForReport = false
+                deadline = monotonicNanoseconds() + lifeNanoseconds
+            }
         }
         if open {
             kill(pid, SIGKILL)
             outcome.killed = true
+            outcome.silent = waitingForReport
             // Whatever the child wrote before it died is still in the pipe.
             while true {
                 let n = buffer.withUnsafeMutableBytes { read(output, $0.baseAddress, $0.count) }
