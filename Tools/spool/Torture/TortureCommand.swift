@@ -176,13 +176,7 @@ struct TortureCommand: AsyncParsableCommand {
             let outcome = try spawnAndKill(arguments: ["torture", "--child", "--directory", directory, "--seed", String(childSeed),
                                                        "--round", String(round), "--appenders", String(appenders)],
                                            life: life)
-            report.ledger.crashes += 1
-            if !outcome.killed {
-                report.ledger.problem("round \(round): the child exited by itself (status \(outcome.status)) before it was killed")
-            }
-            if outcome.silent {
-                report.ledger.problem("round \(round): the child reported nothing in \(Self.startUpLimitSeconds) s; killed")
-            }
+            outcome.count(round: round, into: &report.ledger)
             report.ledger.acknowledged += outcome.acknowledgements.count
             for (offset, id) in outcome.acknowledgements { report.ledger.promise(offset: offset, id: id) }
             let log: Log
@@ -234,13 +228,7 @@ struct TortureCommand: AsyncParsableCommand {
                                                        "--seed", String(random.next()), "--round", String(round),
                                                        "--appenders", String(appenders)],
                                            life: life)
-            report.ledger.crashes += 1
-            if !outcome.killed {
-                report.ledger.problem("round \(round): the child exited by itself (status \(outcome.status)) before it was killed")
-            }
-            if outcome.silent {
-                report.ledger.problem("round \(round): the child reported nothing in \(Self.startUpLimitSeconds) s; killed")
-            }
+            outcome.count(round: round, into: &report.ledger)
             store.apply(outcome.lines, round: round, into: &report.ledger)
             // Half the time the parent closes cleanly, so the next child takes the clean-open path.
             let reopened = await store.check(directory: directory, round: round, closingCleanly: random.below(2) == 0,
@@ -280,6 +268,17 @@ struct TortureCommand: AsyncParsableCommand {
         /// Killed at the start-up limit, with its life counted from a first report that never came.
         var silent = false
         var status: Int32 = 0
+
+        /// Counts the crash in `ledger`, and as a problem a child that was not killed as planned.
+        func count(round: Int, into ledger: inout TortureLedger) {
+            ledger.crashes += 1
+            if !killed {
+                ledger.problem("round \(round): the child exited by itself (status \(status)) before it was killed")
+            }
+            if silent {
+                ledger.problem("round \(round): the child reported nothing in \(TortureCommand.startUpLimitSeconds) s; killed")
+            }
+        }
     }
 
     /// Spawns this executable with `arguments`, reads its acknowledgements until its `life` is
