@@ -50,6 +50,9 @@ struct BenchDispatch: AsyncParsableCommand {
     @Option(name: .long, help: "Ring capacity of the SpoolMatching priority lanes.")
     var ringCapacity = 8192
 
+    /// The names `--implementations` accepts.
+    static let implementationNames = ["spool", "mutex", "ring"]
+
     @Option(name: .long, help: "Implementations to run, comma-separated: spool, mutex, ring (a bare ring, for reference; see BareRingDispatcher).")
     var implementations = "spool,mutex"
 
@@ -63,8 +66,8 @@ struct BenchDispatch: AsyncParsableCommand {
         guard (1...99).contains(runs) else { throw ValidationError("--runs must be between 1 and 99 (got \(runs))") }
         guard window >= 1 else { throw ValidationError("--window must be at least 1 (got \(window))") }
         guard (1...64).contains(partitions) else { throw ValidationError("--partitions must be between 1 and 64 (got \(partitions))") }
-        for name in implementationList where !["spool", "mutex", "ring"].contains(name) {
-            throw ValidationError("--implementations: unknown '\(name)'; choose from spool, mutex, ring")
+        for name in implementationList where !Self.implementationNames.contains(name) {
+            throw ValidationError("--implementations: unknown '\(name)'; choose from \(Self.implementationNames.joined(separator: ", "))")
         }
     }
 
