@@ -26,18 +26,40 @@ let package = Package(
         ),
         // CRC32C: the SSE4.2 crc32 instruction when the CPU has it, slicing-by-8 otherwise.
         .target(name: "CCRC32C"),
+        // The libc functions Swift's Glibc module does not expose (flock, malloc_usable_size,
+        // pthread_setname_np). Never visible in public API.
+        .target(name: "CSpoolShims"),
+        // The bottom of every layer, not a product: one lock, one async semaphore, one deadline
+        // heap with its sleeper, threads and clocks.
+        .target(
+            name: "SpoolPrimitives",
+            dependencies: [
+                "CSpoolShims",
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "HeapModule", package: "swift-collections"),
+            ]
+        ),
         .target(
             name: "SpoolLog",
             dependencies: [
                 "CLZ4",
                 "CCRC32C",
+                "SpoolPrimitives",
                 .product(name: "DequeModule", package: "swift-collections"),
             ]
+        ),
+        // Test doubles of SpoolLog's system-call seam (fault injection, simulated power loss) and
+        // self-describing records. Used by the tests, the fuzzers and the crash lab; never linked
+        // into a library product.
+        .target(
+            name: "SpoolLogTesting",
+            dependencies: ["SpoolLog", "SpoolPrimitives"]
         ),
         // The in-memory matching core: task-queue partitions, pollers, sync match. No files, no Foundation.
         .target(
             name: "SpoolMatching",
             dependencies: [
+                "SpoolPrimitives",
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "HeapModule", package: "swift-collections"),
             ]
@@ -46,6 +68,7 @@ let package = Package(
         .target(
             name: "SpoolQueue",
             dependencies: [
+                "SpoolPrimitives",
                 "SpoolLog",
                 "SpoolMatching",
                 .product(name: "DequeModule", package: "swift-collections"),
@@ -55,6 +78,7 @@ let package = Package(
         .target(
             name: "Spool",
             dependencies: [
+                "SpoolPrimitives",
                 "SpoolLog",
                 "SpoolMatching",
                 .product(name: "DequeModule", package: "swift-collections"),
@@ -73,7 +97,9 @@ let package = Package(
         .executableTarget(
             name: "spool",
             dependencies: [
+                "SpoolPrimitives",
                 "SpoolLog",
+                "SpoolLogTesting",
                 "SpoolMatching",
                 "SpoolQueue",
                 "Spool",
@@ -91,19 +117,19 @@ let package = Package(
         ),
         .testTarget(
             name: "SpoolLogTests",
-            dependencies: ["SpoolLog", "SpoolTestSupport"]
+            dependencies: ["SpoolLog", "SpoolLogTesting", "SpoolPrimitives", "SpoolTestSupport"]
         ),
         .testTarget(
             name: "SpoolMatchingTests",
-            dependencies: ["SpoolMatching"]
+            dependencies: ["SpoolMatching", "SpoolPrimitives"]
         ),
         .testTarget(
             name: "SpoolQueueTests",
-            dependencies: ["SpoolQueue", "SpoolTestSupport"]
+            dependencies: ["SpoolQueue", "SpoolLogTesting", "SpoolPrimitives", "SpoolTestSupport"]
         ),
         .testTarget(
             name: "SpoolTests",
-            dependencies: ["Spool", "SpoolTestSupport"]
+            dependencies: ["Spool", "SpoolLogTesting", "SpoolPrimitives", "SpoolTestSupport"]
         ),
         // Runs the `spool` executable (built by `swift test` beside the test bundle) with bad input.
         .testTarget(

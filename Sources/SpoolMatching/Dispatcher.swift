@@ -1,3 +1,4 @@
+import SpoolPrimitives
 /// The matching core: task queues by name, created on first use, each name with a workflow
 /// queue and an activity queue.
 ///

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Synchronization
+import SpoolPrimitives
 
 /// A point in time on a ``MatchingClock``: nanoseconds since an arbitrary origin.
 public struct MatchingInstant: Comparable, Hashable, Sendable, CustomStringConvertible {

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SpoolPrimitives
 
 /// The size of the heap block holding `object` (its instance plus allocator rounding).
 @usableFromInline
@@ -13,7 +14,3 @@ func heapBytes(of string: String) -> Int {
     string.utf8.count > 15 ? string.utf8.count + 32 : 0
 }
 
-// glibc's malloc_usable_size is declared in <malloc.h>, which the Glibc module does not export.
-@_silgen_name("malloc_usable_size")
-@usableFromInline
-func mallocUsableSize(_ pointer: UnsafeMutableRawPointer?) -> Int

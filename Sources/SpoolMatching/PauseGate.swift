@@ -1,4 +1,5 @@
 import Synchronization
+import SpoolPrimitives
 
 /// Where pollers of a paused queue (paused, or rate 0) wait for it to resume.
 ///

@@ -1,5 +1,5 @@
-import HeapModule
 import Synchronization
+import SpoolPrimitives
 
 /// The deadlines of a dispatcher's suspended polls: one sleeping task wakes at the earliest of
 /// them, instead of one timer task per waiting poll.
@@ -28,16 +28,6 @@ import Synchronization
 /// sleeper sees the poll's entry and takes it before sleeping.
 @usableFromInline
 final class PollDeadlines: @unchecked Sendable {
-    private struct Due: Comparable {
-        var deadline: UInt64
-        /// Ties in deadline come up in the order they were taken from the stack.
-        var sequence: UInt64
-        var entry: PollDeadline
-
-        static func < (a: Due, b: Due) -> Bool { (a.deadline, a.sequence) < (b.deadline, b.sequence) }
-        static func == (a: Due, b: Due) -> Bool { a.sequence == b.sequence }
-    }
-
     private enum Step {
         case expire([PollDeadline])
         case drainAgain
@@ -57,8 +47,7 @@ final class PollDeadlines: @unchecked Sendable {
     private let stacked = Atomic<Int>(0)
     private let lock = ThreadLock()
     // Guarded by `lock`.
-    private var heap = Heap<Due>()
-    private var nextSequence: UInt64 = 0
+    private var heap = DeadlineHeap<UInt64, PollDeadline>()
     private var generation: UInt64 = 0
     private var sleeper: Task<Void, Never>?
 
@@ -121,16 +110,12 @@ final class PollDeadlines: @unchecked Sendable {
             let step: Step = lock.withLock {
                 guard generation == self.generation else { return .stop }
                 takeIncoming()
-                var due: [PollDeadline] = []
-                while let first = heap.min, first.deadline <= now {
-                    let entry = heap.removeMin().entry
-                    if !entry.isEnded.load(ordering: .relaxed) { due.append(entry) }
-                }
+                let due = heap.popDue(at: now).filter { !$0.isEnded.load(ordering: .relaxed) }
                 if !due.isEmpty { return .expire(due) }
                 if heap.count >= 1024 && heap.count > 4 * live.load(ordering: .relaxed) {
-                    heap = Heap(heap.unordered.filter { !$0.entry.isEnded.load(ordering: .relaxed) })
+                    heap.removeAll { $0.isEnded.load(ordering: .relaxed) }
                 }
-                let next = heap.min?.deadline ?? .max
+                let next = heap.earliestDeadline ?? .max
                 sleepingUntil.store(next, ordering: .sequentiallyConsistent)
                 if incoming.load(ordering: .sequentiallyConsistent) != 0 {
                     sleepingUntil.store(0, ordering: .sequentiallyConsistent)
@@ -168,8 +153,7 @@ final class PollDeadlines: @unchecked Sendable {
         while bits != 0 {
             let entry = Unmanaged<PollDeadline>.fromOpaque(UnsafeRawPointer(bitPattern: bits)!).takeRetainedValue()
             bits = entry.nextBits
-            heap.insert(Due(deadline: entry.deadline, sequence: nextSequence, entry: entry))
-            nextSequence &+= 1
+            heap.insert(entry, at: entry.deadline)
         }
     }
 }

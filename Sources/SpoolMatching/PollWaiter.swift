@@ -1,5 +1,6 @@
 import DequeModule
 import Synchronization
+import SpoolPrimitives
 
 /// A poller suspended in a partition, waiting for a task.
 ///

@@ -1,5 +1,6 @@
 import DequeModule
 import Synchronization
+import SpoolPrimitives
 
 /// The backlog of one priority in one partition: a lock-free ring for unkeyed tasks, a locked
 /// overflow behind it when the ring is full, and a locked fairness scheduler for keyed tasks.

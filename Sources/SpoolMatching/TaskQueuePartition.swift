@@ -1,4 +1,5 @@
 import Synchronization
+import SpoolPrimitives
 
 /// One partition of a task queue: five priority lanes, a queue of waiting pollers, and the
 /// count of that queue's nodes.

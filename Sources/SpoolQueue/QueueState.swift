@@ -2,6 +2,7 @@ import DequeModule
 import SpoolMatching
 import SpoolLog
 import Synchronization
+import SpoolPrimitives
 
 /// What the matching core carries for each task in memory.
 struct TaskEnvelope: Sendable {

@@ -4,6 +4,7 @@ import Glibc
 import SpoolLog
 import SpoolMatching
 import Synchronization
+import SpoolPrimitives
 
 /// Durable task queues: SpoolMatching's dispatcher in front, one SpoolLog behind.
 ///

@@ -1,3 +1,4 @@
+import SpoolLogTesting
 import Dispatch
 #if canImport(Glibc)
 import Glibc

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SpoolLogTesting
 import SpoolTestSupport
 import Testing
 @testable import SpoolLog

@@ -1,3 +1,4 @@
+import SpoolPrimitives
 import Synchronization
 @testable import SpoolMatching
 

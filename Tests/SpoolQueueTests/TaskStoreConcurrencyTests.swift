@@ -1,9 +1,11 @@
 import Synchronization
 import SpoolLog
 import SpoolMatching
+import SpoolPrimitives
 import SpoolTestSupport
 import Testing
 @testable import SpoolQueue
+import SpoolLogTesting
 
 /// Many producers and pollers at once, on several queues, with failures, visibility timeouts,
 /// a memory budget far below the backlog and background checkpoints: every task is completed,
@@ -25,8 +27,8 @@ import Testing
         let queues = ["a", "b", "c", "d"]
         let producers = 8, perProducer = 250
         let total = producers * perProducer
-        let completed = Locked<Set<Int>>([])
-        let problems = Locked<[String]>([])
+        let completed = LockedValue<Set<Int>>([])
+        let problems = LockedValue<[String]>([])
 
         await withTaskGroup(of: Void.self) { group in
             for producer in 0..<producers {
@@ -94,7 +96,3 @@ import Testing
         try await reopened.close()
     }
 }
-
-/// A value behind a lock, shareable between tasks (pthread-based, so that the suite runs clean
-/// under ThreadSanitizer, which does not see `Synchronization.Mutex`).
-typealias Locked<Value> = LockedValue<Value>

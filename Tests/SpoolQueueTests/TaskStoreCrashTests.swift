@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SpoolLogTesting
 import Synchronization
 import SpoolLog
 import SpoolMatching

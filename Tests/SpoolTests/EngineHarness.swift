@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import SpoolLog
+import SpoolLogTesting
 import SpoolMatching
 import SpoolTestSupport
 import Testing
@@ -13,23 +14,30 @@ final class EngineHarness {
     let clock: ManualMatchingClock
     let durability: Durability
     var engine: SpoolEngine
+    /// The system-call layer of the open engine's log, when the harness injects faults.
+    private(set) var faults: FaultInjectingSyscalls?
 
     static let epoch = MatchingInstant(nanoseconds: 1_750_000_000_000_000_000)
 
-    init(durability: Durability = .none, name: String = #function) throws {
+    /// An engine on a new directory; with `injectingFaults`, its log's system calls go through a
+    /// ``FaultInjectingSyscalls`` (a new one at each reopen), for ``crashAfterNextAppend()``.
+    init(durability: Durability = .none, injectingFaults: Bool = false, name: String = #function) throws {
         var template = Array("/tmp/spool-engine-test-XXXXXX".utf8CString)
         let path = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
         try #require(path != nil)
         directory = String(cString: path!)
         clock = ManualMatchingClock(start: Self.epoch)
         self.durability = durability
-        engine = try Self.open(directory, clock: clock, durability: durability)
+        faults = injectingFaults ? FaultInjectingSyscalls() : nil
+        engine = try Self.open(directory, clock: clock, durability: durability, syscalls: faults)
     }
 
-    static func open(_ directory: String, clock: ManualMatchingClock, durability: Durability) throws -> SpoolEngine {
+    static func open(_ directory: String, clock: ManualMatchingClock, durability: Durability,
+                     syscalls: FaultInjectingSyscalls? = nil) throws -> SpoolEngine {
         var configuration = SpoolEngineConfiguration()
         configuration.clock = .manual(clock)
         configuration.log = LogConfiguration(durability: durability)
+        if let syscalls { configuration.log.syscalls = syscalls }
         configuration.firesTimersAutomatically = false
         return try SpoolEngine.open(directory: directory + "/data", configuration: configuration)
     }
@@ -37,13 +45,23 @@ final class EngineHarness {
     /// Kills the engine (no clean close) and opens the directory again.
     func crashAndReopen() async throws {
         await engine.abandon()
-        engine = try Self.open(directory, clock: clock, durability: durability)
+        if faults != nil { faults = FaultInjectingSyscalls() }
+        engine = try Self.open(directory, clock: clock, durability: durability, syscalls: faults)
     }
 
     /// Closes cleanly and opens again.
     func closeAndReopen() async throws {
         try await engine.close()
-        engine = try Self.open(directory, clock: clock, durability: durability)
+        if faults != nil { faults = FaultInjectingSyscalls() }
+        engine = try Self.open(directory, clock: clock, durability: durability, syscalls: faults)
+    }
+
+    /// The next append reaches the disk and is synced, but its `fdatasync` reports failure: the
+    /// engine's call fails with `storage` after the change became durable, as when the process
+    /// dies between the append and acting on it. Needs `injectingFaults` and `.sync` durability.
+    func crashAfterNextAppend() {
+        precondition(faults != nil && durability == .sync, "crashAfterNextAppend needs injectingFaults and .sync")
+        faults?.failAfterForwarding(.fdatasync, path: .suffix(".log"), occurrence: .only(1))
     }
 
     func advance(_ duration: Duration) async {

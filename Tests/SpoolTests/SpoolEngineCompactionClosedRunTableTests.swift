@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SpoolLogTesting
 import SpoolLog
 import SpoolMatching
 import SpoolTestSupport

@@ -29,12 +29,12 @@ import Testing
     }
 
     @Test func aTaskAppendedButNotDispatchedBeforeTheCrashIsDispatchedOnOpen() async throws {
-        let h = try EngineHarness(durability: .sync)
+        let h = try EngineHarness(durability: .sync, injectingFaults: true)
         let run = try await h.start()
         let task = try #require(try await h.pollWorkflowTask())
-        h.engine.crashesAfterNextAppend.store(true, ordering: .sequentiallyConsistent)
+        h.crashAfterNextAppend()
         await #expect { try await h.engine.respondWorkflowTaskCompleted(taskToken: task.taskToken, commands: [scheduleActivity()]) }
-            throws: { isSpoolError($0, .closed) }
+            throws: { isSpoolError($0, .storage) }
         try await h.crashAndReopen()
         #expect(try await h.eventTypes(run).last == .activityTaskScheduled)
         let activity = try #require(try await h.pollActivityTask())
@@ -43,9 +43,9 @@ import Testing
     }
 
     @Test func aStartAppendedButNotDispatchedIsDispatchedOnOpen() async throws {
-        let h = try EngineHarness(durability: .sync)
-        h.engine.crashesAfterNextAppend.store(true, ordering: .sequentiallyConsistent)
-        await #expect { try await h.start("w") } throws: { isSpoolError($0, .closed) }
+        let h = try EngineHarness(durability: .sync, injectingFaults: true)
+        h.crashAfterNextAppend()
+        await #expect { try await h.start("w") } throws: { isSpoolError($0, .storage) }
         try await h.crashAndReopen()
         let task = try #require(try await h.pollWorkflowTask())
         #expect(task.workflowExecution.workflowID == "w")
@@ -125,7 +125,7 @@ import Testing
     /// with one ActivityTaskStarted and one ActivityTaskCompleted, contiguous event ids, and a
     /// history that only ever grew across the crashes.
     @Test func workflowsCompleteDespiteCrashesAtManyPoints() async throws {
-        let h = try EngineHarness(durability: .sync)
+        let h = try EngineHarness(durability: .sync, injectingFaults: true)
         let count = 12
         for index in 0..<count { try await h.start("w\(index)") }
         var random = SplitMix(seed: 42)
@@ -134,7 +134,7 @@ import Testing
         for step in 0..<400 {
             if h.engine.listWorkflowExecutions(status: .running).isEmpty { break }
             if random.next() % 7 == 0 {
-                if random.next() % 2 == 0 { h.engine.crashesAfterNextAppend.store(true, ordering: .sequentiallyConsistent) }
+                if random.next() % 2 == 0 { h.crashAfterNextAppend() }
                 else { try await h.crashAndReopen(); crashes += 1 }
             }
             do {
@@ -148,8 +148,8 @@ import Testing
                 } else {
                     await h.advance(.seconds(30))       // time out what the crashes left started
                 }
-            } catch let error as SpoolError where error.code == .closed || error.code == .staleTaskToken {
-                if error.code == .closed { try await h.crashAndReopen(); crashes += 1 }
+            } catch let error as SpoolError where error.code == .storage || error.code == .staleTaskToken {
+                if error.code == .storage { try await h.crashAndReopen(); crashes += 1 }
             }
             for info in h.engine.listWorkflowExecutions() {
                 let history = try await h.history(info.execution)

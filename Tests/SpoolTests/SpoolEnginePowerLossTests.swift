@@ -1,3 +1,4 @@
+import SpoolLogTesting
 import SpoolLog
 import SpoolMatching
 import Testing

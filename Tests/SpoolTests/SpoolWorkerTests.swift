@@ -1,3 +1,4 @@
+import SpoolPrimitives
 import SpoolLog
 import Synchronization
 import Testing

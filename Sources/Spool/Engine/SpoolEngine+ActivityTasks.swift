@@ -21,8 +21,8 @@ extension SpoolEngine {
 
     private func startActivityTask(_ reference: TaskReference, identity: String) async throws(SpoolError) -> ActivityTask? {
         guard let handle = registry.handle(reference.key) else { return nil }
-        await handle.gate.lock()
-        defer { handle.gate.unlock() }
+        await handle.gate.acquire()
+        defer { handle.gate.release() }
         let state = handle.state
         let now = clock.now()
         guard state.isRunning, let activity = state.activities[reference.scheduledEventID], activity.attempt == reference.attempt,
@@ -61,7 +61,7 @@ extension SpoolEngine {
             throw token.key.error(.invalidTaskToken, "a workflow task token was given for an activity task", eventID: token.scheduledEventID)
         }
         let handle = try await lockRun(namespace: token.namespace, execution: token.execution)
-        defer { handle.gate.unlock() }
+        defer { handle.gate.release() }
         let state = handle.state
         guard state.isRunning, let activity = state.activities[token.scheduledEventID], activity.attempt == token.attempt,
               activity.isStarted else {

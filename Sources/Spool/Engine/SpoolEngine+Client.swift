@@ -43,7 +43,7 @@ extension SpoolEngine {
     private func transitionOpenRun(namespace: String, execution: WorkflowExecution,
                                    _ body: (inout Transition) throws(SpoolError) -> Void) async throws(SpoolError) {
         let handle = try await lockRun(namespace: namespace, execution: execution)
-        defer { handle.gate.unlock() }
+        defer { handle.gate.release() }
         let state = handle.state
         guard state.isRunning else { throw handle.key.error(.notFound, "the workflow execution is already \(state.status)") }
         var transition = Transition(state, now: clock.now())

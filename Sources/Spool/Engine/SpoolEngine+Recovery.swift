@@ -185,8 +185,8 @@ extension SpoolEngine {
     /// - Throws: ``SpoolError/Code/io`` when a file cannot be written; ``SpoolError/Code/storage``
     ///   when the log cannot be flushed.
     public func checkpoint() async throws(SpoolError) {
-        await checkpointGate.lock()
-        defer { checkpointGate.unlock() }
+        await checkpointGate.acquire()
+        defer { checkpointGate.release() }
         let started = ContinuousClock.now
         defer { metrics.checkpointLatency.recordNanoseconds((ContinuousClock.now - started).nanoseconds) }
         // Read before visiting the runs: every record below it is reflected in the runs visited.
@@ -196,7 +196,7 @@ extension SpoolEngine {
         var closed: [EngineCheckpoint.Run] = []
         var closedHandles: [ExecutionHandle] = []
         for handle in registry.allHandles() {
-            await handle.gate.lock()
+            await handle.gate.acquire()
             if !handle.isRemoved && handle.isVisible {
                 let offsets = handle.historyOrOffsets.offsets
                 let state = handle.state
@@ -210,7 +210,7 @@ extension SpoolEngine {
                     }
                 }
             }
-            handle.gate.unlock()
+            handle.gate.release()
         }
         // With .none or .interval durability, records the checkpoint reflects must be on disk before it is.
         do {

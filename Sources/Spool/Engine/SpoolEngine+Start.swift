@@ -26,11 +26,11 @@ extension SpoolEngine {
                     unreserve(handle, previousRunID: previousRunID)
                     throw error
                 }
-                handle.gate.unlock()
+                handle.gate.release()
                 return started(handle, transition)
             case .terminateThenStart(let running):
-                await running.gate.lock()
-                defer { running.gate.unlock() }
+                await running.gate.acquire()
+                defer { running.gate.release() }
                 // The run may have closed, or another start may have replaced it, while we waited.
                 guard let (handle, transition, previousRunID) = try reserveAfterTermination(request, workflowKey: workflowKey,
                                                                                             running: running) else { continue }
@@ -43,7 +43,7 @@ extension SpoolEngine {
                     unreserve(handle, previousRunID: previousRunID)
                     throw error
                 }
-                handle.gate.unlock()
+                handle.gate.release()
                 return started(handle, transition)
             }
         }
@@ -165,7 +165,7 @@ extension SpoolEngine {
                 shard.currentRuns[handle.key.workflowKey] = previousRunID
             }
         }
-        handle.gate.unlock()
+        handle.gate.release()
     }
 
     /// Adds a termination to `transition`: the started workflow task fails (ForceCloseCommand),

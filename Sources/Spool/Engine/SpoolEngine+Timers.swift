@@ -36,8 +36,8 @@ extension SpoolEngine {
 
     private func fire(_ entry: TimerEntry) async {
         guard let handle = registry.handle(entry.key) else { return }
-        await handle.gate.lock()
-        defer { handle.gate.unlock() }
+        await handle.gate.acquire()
+        defer { handle.gate.release() }
         let state = handle.state
         if entry.kind == .retention {
             if let retention = configuration.closedRunRetention, let closed = state.closeTime,

@@ -23,8 +23,8 @@ extension SpoolEngine {
     /// scheduled workflow task; nil otherwise.
     private func startWorkflowTask(_ reference: TaskReference, identity: String) async throws(SpoolError) -> WorkflowTask? {
         guard let handle = registry.handle(reference.key) else { return nil }
-        await handle.gate.lock()
-        defer { handle.gate.unlock() }
+        await handle.gate.acquire()
+        defer { handle.gate.release() }
         let state = handle.state
         guard state.isRunning, let task = state.workflowTask, task.scheduledEventID == reference.scheduledEventID,
               task.attempt == reference.attempt, task.startedEventID == 0 else { return nil }
@@ -59,7 +59,7 @@ extension SpoolEngine {
         let state = handle.state
         guard state.isRunning, let task = state.workflowTask, task.scheduledEventID == token.scheduledEventID,
               task.startedEventID == token.startedEventID, token.startedEventID != 0, task.attempt == token.attempt else {
-            handle.gate.unlock()
+            handle.gate.release()
             throw token.key.error(.staleTaskToken, "the workflow task is no longer started (it completed, failed or timed out)",
                                   eventID: token.scheduledEventID)
         }
@@ -84,7 +84,7 @@ extension SpoolEngine {
                                              stickyAttributes: StickyExecutionAttributes? = nil) async throws(SpoolError) -> RespondWorkflowTaskCompletedResponse {
         try checkOpen()
         let (handle, state, task) = try await lockStartedWorkflowTask(taskToken)
-        defer { handle.gate.unlock() }
+        defer { handle.gate.release() }
         let now = clock.now()
         var transition = Transition(state, now: now)
         let completedEventID = try transition.add(.workflowTaskCompleted(.init(
@@ -121,7 +121,7 @@ extension SpoolEngine {
             if let newRun { unreserve(newRun.handle, previousRunID: handle.key.runID) }
             throw error
         }
-        newRun?.handle.gate.unlock()
+        newRun?.handle.gate.release()
         let final = transition.state
         return RespondWorkflowTaskCompletedResponse(activityTasks: eager.compactMap { scheduledEventID in
             final.activities[scheduledEventID].map { activityTask(for: $0, state: final) }
@@ -136,7 +136,7 @@ extension SpoolEngine {
                                           failure: Failure, identity: String = "") async throws(SpoolError) {
         try checkOpen()
         let (handle, state, task) = try await lockStartedWorkflowTask(taskToken)
-        defer { handle.gate.unlock() }
+        defer { handle.gate.release() }
         let transition = try failedWorkflowTask(state, task, cause: cause, failure: failure, identity: identity, now: clock.now())
         try await commit(handle, transition)
     }
@@ -160,7 +160,7 @@ extension SpoolEngine {
     public func resetStickyTaskQueue(namespace: String = defaultNamespace, execution: WorkflowExecution) async throws(SpoolError) {
         try checkOpen()
         let handle = try await lockRun(namespace: namespace, execution: execution)
-        defer { handle.gate.unlock() }
+        defer { handle.gate.release() }
         let state = handle.state
         guard state.isRunning, state.stickyTaskQueue != nil else { return }
         var transition = Transition(state, now: clock.now())
@@ -188,8 +188,8 @@ extension SpoolEngine {
         try checkOpen()
         var moved = 0
         for handle in registry.allHandles() where handle.key.namespace == namespace && handle.state.stickyTaskQueue == stickyTaskQueue {
-            await handle.gate.lock()
-            defer { handle.gate.unlock() }
+            await handle.gate.acquire()
+            defer { handle.gate.release() }
             let state = handle.state
             guard state.isRunning, state.stickyTaskQueue == stickyTaskQueue else { continue }
             var transition = Transition(state, now: clock.now())

@@ -5,6 +5,7 @@ import Logging
 import SpoolLog
 import SpoolMatching
 import Synchronization
+import SpoolPrimitives
 
 /// The embedded workflow engine: workflow executions with their event histories, workflow and
 /// activity tasks matched to pollers, timeouts, retries, heartbeats and durable timers, all on
@@ -30,19 +31,16 @@ public final class SpoolEngine: Sendable {
     let log: Log
     let clock: EngineClock
     let registry = ExecutionRegistry()
-    let timers = TimerQueue()
+    let timers: TimerQueue
     let longPollDeadlines: LongPollDeadlines
-    private let dispatchers = Locked<[String: Dispatcher<TaskReference>]>([:])
-    private let timerLoop = Locked<Task<Void, Never>?>(nil)
+    private let dispatchers = LockedValue<[String: Dispatcher<TaskReference>]>([:])
+    private let timerLoop = LockedValue<Task<Void, Never>?>(nil)
     private let isClosed = Atomic<Bool>(false)
-    /// A test hook: the next append is followed by ``abandon()`` instead of publishing and
-    /// dispatching, as if the process died between the durable append and the dispatch.
-    let crashesAfterNextAppend = Atomic<Bool>(false)
     let checkpointStore: CheckpointStore
     let metrics = EngineMetrics()
-    let checkpointGate = AsyncGate()
+    let checkpointGate = AsyncSemaphore(permits: 1)
     let appendsSinceCheckpoint = Atomic<Int>(0)
-    private let recoveryReport = Locked<EngineRecoveryReport?>(nil)
+    private let recoveryReport = LockedValue<EngineRecoveryReport?>(nil)
 
     /// What opening the directory found: whether a checkpoint was used, how many records were replayed.
     public var recovery: EngineRecoveryReport? { recoveryReport.withLock { $0 } }
@@ -54,6 +52,7 @@ public final class SpoolEngine: Sendable {
         self.log = log
         self.clock = configuration.clock
         self.longPollDeadlines = LongPollDeadlines(clock: configuration.clock)
+        self.timers = TimerQueue(clock: configuration.clock)
         self.checkpointStore = CheckpointStore(directory: directory, syscalls: configuration.log.syscalls)
     }
 
@@ -107,15 +106,11 @@ public final class SpoolEngine: Sendable {
     /// Drops the engine as a killed process would: no final sync, no clean-shutdown marker.
     /// Data already acknowledged is on disk; the next open recovers by replaying the log.
     package func abandon() async {
-        abandonNow()
+        if !isClosed.exchange(true, ordering: .acquiringAndReleasing) {
+            timers.stop()
+            log.abandon()
+        }
         await stopTimerLoop()
-    }
-
-    /// The synchronous part of ``abandon()``: safe inside a transition (even one the timer loop runs).
-    private func abandonNow() {
-        guard !isClosed.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        timers.stop()
-        log.abandon()
     }
 
     func checkOpen() throws(SpoolError) {
@@ -165,9 +160,9 @@ public final class SpoolEngine: Sendable {
             throw SpoolError(.notFound, "no such workflow execution", namespace: namespace,
                              workflowID: execution.workflowID, runID: execution.runID)
         }
-        await handle.gate.lock()
+        await handle.gate.acquire()
         guard !handle.isRemoved else {
-            handle.gate.unlock()
+            handle.gate.release()
             throw handle.key.error(.notFound, "no such workflow execution")
         }
         return handle
@@ -213,10 +208,6 @@ public final class SpoolEngine: Sendable {
             throw SpoolError(.storage, "the history log refused the append; reopen the engine",
                              namespace: runs.first?.handle.key.namespace, workflowID: runs.first?.handle.key.workflowID,
                              runID: runs.first?.handle.key.runID, underlying: underlying)
-        }
-        if crashesAfterNextAppend.exchange(false, ordering: .acquiringAndReleasing) {
-            abandonNow()
-            throw SpoolError(.closed, "the engine was abandoned after an append (test crash)")
         }
         metrics.appendLatency.recordNanoseconds((ContinuousClock.now - appendStarted).nanoseconds)
         publishCommitted(runs, recordOffset: offset)
@@ -391,7 +382,7 @@ public final class SpoolEngine: Sendable {
         let task = Task { [weak self] in
             while let engine = self {
                 await engine.fireDueTimers()
-                guard await engine.timers.sleep(clock: engine.clock) else { return }
+                guard await engine.timers.sleep() else { return }
             }
         }
         timerLoop.withLock { $0 = task }

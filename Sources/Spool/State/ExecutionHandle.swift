@@ -1,12 +1,13 @@
 import Synchronization
+import SpoolPrimitives
 
 /// A run in the engine's registry: its gate (held for the whole of each transition), its
 /// published state (what readers see: the state after the last durable append), and the
 /// long-polls waiting for its history to grow.
 final class ExecutionHandle: Sendable {
     let key: ExecutionKey
-    let gate: AsyncGate
-    private let published: Locked<Published>
+    let gate: AsyncSemaphore
+    private let published: LockedValue<Published>
     /// False while the run's first append is in flight: readers skip it.
     private let visible: Atomic<Bool>
     /// Set when the run's creation failed and it was taken out of the registry.
@@ -38,7 +39,7 @@ final class ExecutionHandle: Sendable {
     /// or for a run replayed from the log (`creating: false`).
     init(state: ExecutionState, creating: Bool, recordOffsets: [UInt64] = []) {
         key = state.key
-        gate = AsyncGate(locked: creating)
+        gate = AsyncSemaphore(permits: creating ? 0 : 1)
         var history: [HistoryEvent]?
         var offsets = recordOffsets
         if creating {
@@ -49,7 +50,7 @@ final class ExecutionHandle: Sendable {
             history!.reserveCapacity(16)
             offsets.reserveCapacity(8)
         }
-        published = Locked(Published(state: state, history: history, recordOffsets: offsets))
+        published = LockedValue(Published(state: state, history: history, recordOffsets: offsets))
         visible = Atomic(!creating)
     }
 

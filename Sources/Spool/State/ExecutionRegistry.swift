@@ -1,3 +1,4 @@
+import SpoolPrimitives
 /// Every run the engine knows, open and closed, and the current run of each workflow id.
 ///
 /// Sharded by workflow id (64 shards, each behind its own mutex), so a start, which must check
@@ -18,17 +19,17 @@ final class ExecutionRegistry: Sendable {
         }
     }
 
-    private let shards: [Locked<Shard>]
+    private let shards: [LockedValue<Shard>]
     /// The closed runs of the last checkpoint's closed-run table, looked up when a run or a
     /// workflow id is not in a shard (ExecutionRegistry+ClosedRuns.swift); for checkpoints and
     /// lists (each shard holds the same reference for its lookups).
-    let closedRuns = Locked<ClosedRuns?>(nil)
+    let closedRuns = LockedValue<ClosedRuns?>(nil)
 
     init(shardCount: Int = 64) {
-        shards = (0..<shardCount).map { _ in Locked(Shard()) }
+        shards = (0..<shardCount).map { _ in LockedValue(Shard()) }
     }
 
-    private func shard(_ key: WorkflowKey) -> Locked<Shard> {
+    private func shard(_ key: WorkflowKey) -> LockedValue<Shard> {
         var hasher = Hasher()
         hasher.combine(key)
         return shards[Int(UInt(bitPattern: hasher.finalize()) % UInt(shards.count))]

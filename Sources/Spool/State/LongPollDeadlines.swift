@@ -1,4 +1,4 @@
-import HeapModule
+import SpoolPrimitives
 
 /// The deadlines of history long-polls (`getWorkflowExecutionHistory(waitNewEvent: true)`): one
 /// task sleeps until the earliest of them, instead of one task per waiting call that sleeps until
@@ -14,33 +14,32 @@ import HeapModule
 /// progress (amortized O(1) per wait). Deadlines follow the engine's clock, so a manual clock
 /// times long-polls out when it is advanced, as before.
 final class LongPollDeadlines: Sendable {
-    private struct Entry: Comparable, Sendable {
-        var deadline: Timestamp
-        /// Ties in deadline come up in the order they were added.
-        var sequence: UInt64
+    private struct Waiter: Sendable {
         var handle: ExecutionHandle
         var waiterID: UInt64
-
-        static func < (a: Entry, b: Entry) -> Bool { (a.deadline, a.sequence) < (b.deadline, b.sequence) }
-        static func == (a: Entry, b: Entry) -> Bool { a.sequence == b.sequence }
     }
 
     private struct State: Sendable {
-        var heap = Heap<Entry>()
-        var nextSequence: UInt64 = 0
-        /// The deadline the current sleeper sleeps until; nil when none sleeps.
-        var sleeperDeadline: Timestamp?
-        var sleeper: Task<Void, Never>?
-        /// Bumped when a sleeper is replaced: an old one that wakes anyway does nothing.
-        var generation: UInt64 = 0
+        var heap = DeadlineHeap<Timestamp, Waiter>()
         /// Waits that added a deadline and have not ended (``ended()``).
         var live = 0
     }
 
-    private let clock: EngineClock
-    private let state = Locked(State())
+    private let state: LockedValue<State>
+    private let sleeper: DeadlineSleeper<Timestamp>
 
-    init(clock: EngineClock) { self.clock = clock }
+    init(clock: EngineClock) {
+        let state = LockedValue(State())
+        self.state = state
+        sleeper = DeadlineSleeper(sleep: { try await clock.sleep(until: $0) }) { sleeper in
+            let now = clock.now()
+            let (due, next) = state.withLock { state in (state.heap.popDue(at: now), state.heap.earliestDeadline) }
+            for waiter in due { waiter.handle.resolveWaiter(waiter.waiterID) }
+            if let next { sleeper.wake(at: next) }
+        }
+    }
+
+    deinit { sleeper.stop() }
 
     /// Resolves waiter `waiterID` of `handle` (``ExecutionHandle/resolveWaiter(_:)``) at `deadline`.
     /// The waiter calls ``ended()`` when its wait ends, for whatever reason.
@@ -49,43 +48,17 @@ final class LongPollDeadlines: Sendable {
             state.live += 1
             if state.heap.count >= 1024 && state.heap.count > 4 * state.live {
                 // Lock order: this lock, then a handle's (a handle never calls in here under its own).
-                state.heap = Heap(state.heap.unordered.filter { $0.handle.hasWaiter($0.waiterID) })
+                state.heap.removeAll { !$0.handle.hasWaiter($0.waiterID) }
             }
-            state.heap.insert(Entry(deadline: deadline, sequence: state.nextSequence, handle: handle, waiterID: waiterID))
-            state.nextSequence &+= 1
-            if let sleeping = state.sleeperDeadline, sleeping <= deadline { return }
-            // Nobody sleeps, or the sleeper sleeps past this deadline: a new sleeper replaces it.
-            // (Long-polls usually share one timeout, so deadlines mostly arrive in order and this is rare.)
-            state.sleeper?.cancel()
-            state.generation &+= 1
-            state.sleeperDeadline = deadline
-            let generation = state.generation
-            state.sleeper = Task { [self] in await self.sleep(until: deadline, generation: generation) }
+            state.heap.insert(Waiter(handle: handle, waiterID: waiterID), at: deadline)
         }
+        // Long-polls usually share one timeout, so deadlines mostly arrive in order and this
+        // rarely replaces the sleeping task.
+        sleeper.wake(at: deadline)
     }
 
     /// A wait that added a deadline ended (published, timed out or cancelled).
     func ended() {
         state.withLock { $0.live -= 1 }
-    }
-
-    private func sleep(until first: Timestamp, generation: UInt64) async {
-        var next = first
-        while true {
-            do { try await clock.sleep(until: next) } catch { return }   // cancelled: replaced by an earlier sleeper
-            let now = clock.now()
-            let (due, following) = state.withLock { state -> ([Entry], Timestamp?) in
-                guard state.generation == generation else { return ([], nil) }
-                var due: [Entry] = []
-                while let first = state.heap.min, first.deadline <= now { due.append(state.heap.removeMin()) }
-                let following = state.heap.min?.deadline
-                state.sleeperDeadline = following
-                if following == nil { state.sleeper = nil }
-                return (due, following)
-            }
-            for entry in due { entry.handle.resolveWaiter(entry.waiterID) }
-            guard let following else { return }
-            next = following
-        }
     }
 }

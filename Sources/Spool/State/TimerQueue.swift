@@ -1,4 +1,4 @@
-import HeapModule
+import SpoolPrimitives
 
 /// What a durable timer does when it fires. Each kind names the state it was set for (scheduled
 /// event id, attempt, started event id), and firing first checks that this state is still
@@ -21,99 +21,89 @@ enum TimerKind: Hashable, Sendable {
     case retention
 }
 
-/// A timer in the heap.
-struct TimerEntry: Sendable, Comparable {
-    var deadline: Timestamp
-    /// Ties in deadline fire in the order the timers were set.
-    var sequence: UInt64
+/// A timer that came due.
+struct TimerEntry: Sendable, Equatable {
     var key: ExecutionKey
     var kind: TimerKind
-
-    static func < (a: TimerEntry, b: TimerEntry) -> Bool {
-        (a.deadline, a.sequence) < (b.deadline, b.sequence)
-    }
-
-    static func == (a: TimerEntry, b: TimerEntry) -> Bool { a.sequence == b.sequence }
 }
 
 /// One min-heap of deadlines for every timeout, retry and user timer of every run. It is not
 /// durable itself: it is rebuilt on open from the replayed state (``ExecutionState/timers``).
+///
+/// The engine's timer loop alternates ``sleep()`` and ``popDue(now:)``. While the loop
+/// sleeps, one ``DeadlineSleeper`` task sleeps until the earliest deadline; a timer set earlier
+/// than that moves it forward.
 final class TimerQueue: Sendable {
     private struct State: Sendable {
-        var heap = Heap<TimerEntry>()
-        var nextSequence: UInt64 = 0
-        /// The timer loop, when it sleeps, and until when.
-        var sleeper: (deadline: Timestamp?, continuation: UnsafeContinuation<Void, Never>)?
+        var heap = DeadlineHeap<Timestamp, TimerEntry>()
+        /// The timer loop, when it sleeps, and until when (nil: until a timer is set).
+        var loop: (deadline: Timestamp?, continuation: UnsafeContinuation<Void, Never>)?
         var stopped = false
     }
 
-    private let state = Locked(State())
+    private let clock: EngineClock
+    private let state: LockedValue<State>
+    private let sleeper: DeadlineSleeper<Timestamp>
+
+    init(clock: EngineClock) {
+        let state = LockedValue(State())
+        self.clock = clock
+        self.state = state
+        sleeper = DeadlineSleeper(sleep: { try await clock.sleep(until: $0) }) { _ in
+            let loop = state.withLock { state -> UnsafeContinuation<Void, Never>? in
+                defer { state.loop = nil }
+                return state.loop?.continuation
+            }
+            loop?.resume()
+        }
+    }
 
     var count: Int { state.withLock { $0.heap.count } }
 
     /// Adds a timer; wakes the timer loop if it sleeps past `deadline`.
     func schedule(_ kind: TimerKind, for key: ExecutionKey, at deadline: Timestamp) {
-        let wake = state.withLock { state -> UnsafeContinuation<Void, Never>? in
-            state.heap.insert(TimerEntry(deadline: deadline, sequence: state.nextSequence, key: key, kind: kind))
-            state.nextSequence &+= 1
-            guard let sleeper = state.sleeper, sleeper.deadline.map({ deadline < $0 }) ?? true else { return nil }
-            state.sleeper = nil
-            return sleeper.continuation
+        let wakesLoop = state.withLock { state -> Bool in
+            state.heap.insert(TimerEntry(key: key, kind: kind), at: deadline)
+            guard let loop = state.loop, loop.deadline.map({ deadline < $0 }) ?? true else { return false }
+            state.loop?.deadline = deadline
+            return true
         }
-        wake?.resume()
+        if wakesLoop { sleeper.wake(at: deadline) }
     }
 
-    /// Removes and returns the timers due at `now`, earliest first.
+    /// Removes and returns the timers due at `now`, earliest first (ties in the order they were set).
     func popDue(now: Timestamp) -> [TimerEntry] {
-        state.withLock { state in
-            var due: [TimerEntry] = []
-            while let first = state.heap.min, first.deadline <= now {
-                due.append(state.heap.removeMin())
-            }
-            return due
-        }
+        state.withLock { $0.heap.popDue(at: now) }
     }
 
     /// The earliest deadline.
-    var nextDeadline: Timestamp? { state.withLock { $0.heap.min?.deadline } }
+    var nextDeadline: Timestamp? { state.withLock { $0.heap.earliestDeadline } }
 
     /// Suspends until the earliest deadline (as of the call), until an earlier timer is added,
     /// or until ``stop()``; returns false once stopped.
-    func sleep(clock: EngineClock) async -> Bool {
+    func sleep() async -> Bool {
         await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
             let (resumeNow, deadline) = state.withLock { state -> (Bool, Timestamp?) in
                 if state.stopped { return (true, nil) }
-                let deadline = state.heap.min?.deadline
+                let deadline = state.heap.earliestDeadline
                 if let deadline, deadline <= clock.now() { return (true, nil) }
-                state.sleeper = (deadline, continuation)
+                state.loop = (deadline, continuation)
                 return (false, deadline)
             }
             if resumeNow { return continuation.resume() }
-            guard let deadline else { return }
-            Task { [weak self] in
-                try? await clock.sleep(until: deadline)
-                self?.wakeSleeper(ifSleepingUntil: deadline)
-            }
+            if let deadline { sleeper.wake(at: deadline) }
         }
         return !state.withLock { $0.stopped }
-    }
-
-    private func wakeSleeper(ifSleepingUntil deadline: Timestamp) {
-        let wake = state.withLock { state -> UnsafeContinuation<Void, Never>? in
-            guard let sleeper = state.sleeper, sleeper.deadline == deadline else { return nil }
-            state.sleeper = nil
-            return sleeper.continuation
-        }
-        wake?.resume()
     }
 
     /// Wakes the timer loop for good.
     func stop() {
         let wake = state.withLock { state -> UnsafeContinuation<Void, Never>? in
             state.stopped = true
-            defer { state.sleeper = nil }
-            return state.sleeper?.continuation
+            defer { state.loop = nil }
+            return state.loop?.continuation
         }
+        sleeper.stop()
         wake?.resume()
     }
 }

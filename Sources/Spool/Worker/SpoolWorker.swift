@@ -1,5 +1,6 @@
 import Logging
 import Synchronization
+import SpoolPrimitives
 
 /// What a workflow definition is given: the run and its whole history up to the current
 /// workflow task's WorkflowTaskStarted event.
@@ -88,8 +89,8 @@ public final class SpoolWorker: Sendable {
     private let eagerActivities: Bool
     private let workflowSlots: AsyncSemaphore
     private let activitySlots: AsyncSemaphore
-    private let registrations = Locked<Registrations>(Registrations())
-    private let cache: Locked<HistoryCache>
+    private let registrations = LockedValue<Registrations>(Registrations())
+    private let cache: LockedValue<HistoryCache>
     private let stopping = Atomic<Bool>(false)
     private let maxConcurrentWorkflowTasks: Int
     private let maxConcurrentActivities: Int
@@ -97,7 +98,7 @@ public final class SpoolWorker: Sendable {
     private let activityTaskPollers: Int
     /// The poll loops of ``run()``, cancelled by ``stop()``. The tasks they took run outside them,
     /// so stopping never cancels a workflow or activity that is running.
-    private let pollLoops = Locked<[Task<Void, Never>]>([])
+    private let pollLoops = LockedValue<[Task<Void, Never>]>([])
     private let logger: Logger
 
     private struct Registrations: Sendable {
@@ -139,9 +140,9 @@ public final class SpoolWorker: Sendable {
         self.maxConcurrentActivities = maxConcurrentActivities
         self.workflowTaskPollers = min(maxConcurrentWorkflowTaskPollers, maxConcurrentWorkflowTasks)
         self.activityTaskPollers = min(maxConcurrentActivityTaskPollers, maxConcurrentActivities)
-        self.workflowSlots = AsyncSemaphore(maxConcurrentWorkflowTasks)
-        self.activitySlots = AsyncSemaphore(maxConcurrentActivities)
-        self.cache = Locked(HistoryCache(capacity: stickyCacheSize))
+        self.workflowSlots = AsyncSemaphore(permits: maxConcurrentWorkflowTasks)
+        self.activitySlots = AsyncSemaphore(permits: maxConcurrentActivities)
+        self.cache = LockedValue(HistoryCache(capacity: stickyCacheSize))
         self.logger = logger
     }
 

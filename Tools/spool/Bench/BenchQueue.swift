@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SpoolPrimitives
 import ArgumentParser
 import CSQLite
 import Histogram
@@ -217,8 +218,8 @@ struct BenchQueue: AsyncParsableCommand {
         let completed = SharedCounter()
         let producersLeft = SharedCounter()
         producersLeft.value.store(producers, ordering: .relaxed)
-        let failure = Locked<(any Error)?>(nil)
-        let latencies = Locked<[[UInt64]]>([])
+        let failure = LockedValue<(any Error)?>(nil)
+        let latencies = LockedValue<[[UInt64]]>([])
         let total = tasks
         let producers = self.producers
         let pollers = self.pollers
@@ -243,13 +244,13 @@ struct BenchQueue: AsyncParsableCommand {
                     do {
                         _ = try store.add(payloads[(index &* 7919 &+ i) % payloads.count])
                     } catch {
-                        failure.value.withLock { $0 = $0 ?? error }
+                        failure.withLock { $0 = $0 ?? error }
                         break
                     }
                     samples.append(monotonicNanoseconds() - start)
                     added.value.add(1, ordering: .relaxed)
                 }
-                latencies.value.withLock { $0.append(samples) }
+                latencies.withLock { $0.append(samples) }
                 // The last producer lets pollers finish once they have drained what was added.
                 if producersLeft.value.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 { store.close() }
             } else {
@@ -264,21 +265,21 @@ struct BenchQueue: AsyncParsableCommand {
                         completed.value.add(batch.count, ordering: .relaxed)
                     }
                 } catch {
-                    failure.value.withLock { $0 = $0 ?? error }
+                    failure.withLock { $0 = $0 ?? error }
                     store.close()
                 }
             }
         }
         let seconds = Double(monotonicNanoseconds() - started) / 1e9
         let cpu = cpuSeconds() - cpuBefore
-        if let error = failure.value.withLock({ $0 }) { throw error }
+        if let error = failure.withLock({ $0 }) { throw error }
         let addedCount = added.value.load(ordering: .relaxed)
         let completedCount = completed.value.load(ordering: .relaxed)
         let left = try store.remainingTasks()
         guard completedCount == addedCount, left == 0 else {
             throw BenchQueueError("\(label): \(addedCount) tasks added but \(completedCount) completed and \(left) left in the table")
         }
-        let latency = latencyHistogram(latencies.value.withLock { $0 })
+        let latency = latencyHistogram(latencies.withLock { $0 })
         return QueueRunResult(implementation: "sqlite", label: label, comparedWith: mode, round: round, producers: producers,
                               pollers: pollers, requestedTasks: total, tasks: completedCount, seconds: seconds, cpuSeconds: cpu,
                               transactions: store.transactions, writes: store.writes, latency: latency)
@@ -379,10 +380,4 @@ final class ThreadWork: Sendable {
         self.index = index
         self.body = body
     }
-}
-
-/// A value behind a mutex, shareable by reference (a `Mutex` cannot be captured by an escaping closure).
-final class Locked<Value: Sendable>: Sendable {
-    let value: Mutex<Value>
-    init(_ initial: Value) { value = Mutex(initial) }
 }

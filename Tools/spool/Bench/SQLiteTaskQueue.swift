@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SpoolPrimitives
 import CSQLite
 import Synchronization
 
@@ -47,7 +48,7 @@ final class SQLiteTaskQueue {
     private let selectBatch: SQLiteStatement
 
     // Writer state, guarded by `writeLock`.
-    private let writeLock = ConditionLock()
+    private let writeLock = ThreadLock()
     private var pending: [SQLiteWrite] = []
     private var pendingHead = 0
     private var committing = false
@@ -57,7 +58,9 @@ final class SQLiteTaskQueue {
     private(set) var writes = 0
 
     // Reader state, guarded by `readLock`.
-    private let readLock = ConditionLock()
+    private let readLock = ThreadLock()
+    /// Broadcast (under `readLock`) when the committed level moves or the queue closes.
+    private let readLevelMoved = ThreadCondition()
     private var readLevel: Int64 = 0
     private var committedLevel: Int64 = 0
     private var closed = false
@@ -116,7 +119,7 @@ final class SQLiteTaskQueue {
     func pollBatch(limit: Int) throws -> [SQLiteStoredTask] {
         readLock.lock()
         defer { readLock.unlock() }
-        while readLevel >= committedLevel && !closed { readLock.wait() }
+        while readLevel >= committedLevel && !closed { readLevelMoved.wait(readLock) }
         guard readLevel < committedLevel else { return [] }
         var tasks: [SQLiteStoredTask] = []
         tasks.reserveCapacity(limit)
@@ -153,7 +156,7 @@ final class SQLiteTaskQueue {
     func close() {
         readLock.lock()
         closed = true
-        readLock.broadcast()
+        readLevelMoved.broadcast()
         readLock.unlock()
     }
 
@@ -167,7 +170,7 @@ final class SQLiteTaskQueue {
         pending.append(write)
         while !write.done {
             if committing {
-                writeLock.wait(on: write.wakeUp)
+                write.wakeUp.wait(writeLock)
                 continue
             }
             // Leader: take the oldest queued writes, run them in one transaction without the lock.
@@ -192,14 +195,14 @@ final class SQLiteTaskQueue {
             for item in batch {
                 item.error = failure
                 item.done = true
-                if item !== write { writeLock.signal(item.wakeUp) }
+                if item !== write { item.wakeUp.signal() }
             }
             // The oldest write still queued leads the next transaction.
-            if pendingHead < pending.count { writeLock.signal(pending[pendingHead].wakeUp) }
+            if pendingHead < pending.count { pending[pendingHead].wakeUp.signal() }
             if failure == nil, let newest = batch.last(where: \.isInsert)?.taskID {
                 readLock.lock()
                 committedLevel = max(committedLevel, newest)
-                readLock.broadcast()
+                readLevelMoved.broadcast()
                 readLock.unlock()
             }
         }
@@ -277,7 +280,7 @@ private final class SQLiteWrite {
     var done = false
     var error: (any Error)?
     /// Signalled (under `writeLock`) when this write is done or its caller is to lead.
-    let wakeUp = ConditionVariable()
+    let wakeUp = ThreadCondition()
 
     init(kind: Kind) { self.kind = kind }
 
@@ -398,46 +401,3 @@ final class SQLiteStatement {
         return Array(UnsafeRawBufferPointer(start: base, count: count))
     }
 }
-
-/// A pthread mutex with a condition variable (the SQLite side blocks threads, not tasks).
-final class ConditionLock {
-    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
-
-    init() {
-        pthread_mutex_init(mutex, nil)
-        pthread_cond_init(condition, nil)
-    }
-
-    deinit {
-        pthread_cond_destroy(condition)
-        pthread_mutex_destroy(mutex)
-        condition.deallocate()
-        mutex.deallocate()
-    }
-
-    func lock() { pthread_mutex_lock(mutex) }
-    func unlock() { pthread_mutex_unlock(mutex) }
-    /// Waits for a broadcast; call with the lock held.
-    func wait() { pthread_cond_wait(condition, mutex) }
-    func broadcast() { pthread_cond_broadcast(condition) }
-    /// Waits on a condition of its own (paired with this lock); call with the lock held.
-    func wait(on variable: ConditionVariable) { pthread_cond_wait(variable.condition, mutex) }
-    /// Wakes the waiter of `variable`; call with the lock held.
-    func signal(_ variable: ConditionVariable) { pthread_cond_signal(variable.condition) }
-}
-
-/// A condition variable used with a ``ConditionLock``'s mutex.
-final class ConditionVariable {
-    let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
-
-    init() { pthread_cond_init(condition, nil) }
-
-    deinit {
-        pthread_cond_destroy(condition)
-        condition.deallocate()
-    }
-}
-
-// A pthread mutex and condition variable are thread-safe by contract; the pointers never change.
-extension ConditionLock: @unchecked Sendable {}

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SpoolPrimitives
 import Synchronization
 
 // What the benches report about the machine they ran on: this one is shared, so every figure is

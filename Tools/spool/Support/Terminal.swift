@@ -181,11 +181,3 @@ func writeStandardError(_ text: String) {
 final class SharedCounter: Sendable {
     let value = Atomic<Int>(0)
 }
-
-/// Nanoseconds on the monotonic clock (cheaper than `ContinuousClock.now` arithmetic in hot loops).
-@inline(__always)
-func monotonicNanoseconds() -> UInt64 {
-    var time = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &time)
-    return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
-}

@@ -1,9 +1,11 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SpoolPrimitives
 import SpoolLog
 import SpoolMatching
 import SpoolQueue
+import SpoolLogTesting
 
 /// `spool torture --workload tasks`: the durable task queues under SIGKILL.
 ///

@@ -1,7 +1,9 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SpoolPrimitives
 import SpoolLog
+import SpoolLogTesting
 
 /// The process `spool torture` kills: opens the log (recovering it), then appends from
 /// `appenders` tasks until it is killed, and writes `<offset> <id>` on standard output, one line

@@ -1,6 +1,8 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SpoolLogTesting
+import SpoolPrimitives
 import ArgumentParser
 import SpoolLog
 

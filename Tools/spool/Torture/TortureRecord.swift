@@ -1,3 +1,4 @@
+import SpoolLogTesting
 import SpoolLog
 
 /// The torture workload's records (``SelfDescribingRecord``), at most about 4 KB.

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import DequeModule
 import Synchronization
+import SpoolPrimitives
 
 /// An append waiting for its acknowledgement.
 struct AppendWaiter {

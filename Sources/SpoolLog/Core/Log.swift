@@ -3,6 +3,7 @@ import Glibc
 #endif
 import DequeModule
 import Synchronization
+import SpoolPrimitives
 
 /// A durable, append-only, segmented log of byte records, addressed by 64-bit offsets.
 ///

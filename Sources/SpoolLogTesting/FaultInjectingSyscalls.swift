@@ -1,6 +1,8 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SpoolLog
+import SpoolPrimitives
 
 /// A ``Syscalls`` layer for tests: it forwards every call to another layer (the real
 /// ``SystemCalls`` by default), records it, and fails the calls a test chose.
@@ -92,6 +94,11 @@ package final class FaultInjectingSyscalls: Syscalls {
         /// A `pwrite` writes only its first `bytes` bytes (fewer when the buffer is smaller) and
         /// returns that count. `bytes == 0` writes nothing and returns 0.
         case shortWrite(bytes: Int)
+        /// The call is forwarded and does its work, then throws `SystemError(errno: errno)`: an
+        /// `fdatasync` that made the data durable but reported an error, or a process that stopped
+        /// right after the call, before it could act on its result (the caller sees a failure
+        /// for something that is on disk).
+        case failAfterForwarding(errno: Int32)
     }
 
     /// One call, as recorded in the ``trace``.
@@ -180,6 +187,13 @@ package final class FaultInjectingSyscalls: Syscalls {
     /// Makes the chosen calls of `operation` throw `SystemError` with `errno` without forwarding them.
     package func fail(_ operation: Operation, errno: Int32 = EIO, path: PathFilter = .any, occurrence: Occurrence = .always) {
         inject(.fail(errno: errno), on: operation, path: path, occurrence: occurrence)
+    }
+
+    /// Lets the chosen calls of `operation` do their work, then makes them throw `SystemError` with
+    /// `errno`: the caller fails on something that reached the disk (see ``Effect/failAfterForwarding(errno:)``).
+    package func failAfterForwarding(_ operation: Operation, errno: Int32 = EIO, path: PathFilter = .any,
+                                     occurrence: Occurrence = .always) {
+        inject(.failAfterForwarding(errno: errno), on: operation, path: path, occurrence: occurrence)
     }
 
     /// Makes the chosen `pwrite` calls write only their first `bytes` bytes.
@@ -293,8 +307,12 @@ package final class FaultInjectingSyscalls: Syscalls {
         if case .fail(let code) = effect {
             throw SystemError(call: operation.rawValue, errno: code, path: path)
         }
-        do {
-            return try body(effect)
+        do throws(SystemError) {
+            let result = try body(effect)
+            if case .failAfterForwarding(let code) = effect {
+                throw SystemError(call: operation.rawValue, errno: code, path: path)
+            }
+            return result
         } catch {
             complete(index, error)
             throw error

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SpoolPrimitives
 
 /// Every system call the log makes on its files goes through this layer.
 ///
@@ -141,7 +142,7 @@ package struct SystemCalls: Syscalls {
 
     package func tryLock(_ fd: Int32) throws(SystemError) -> Bool {
         while true {
-            if systemFlock(fd, LOCK_EX | LOCK_NB) == 0 { return true }
+            if fileLock(fd, LOCK_EX | LOCK_NB) == 0 { return true }
             let code = Glibc.errno
             if code == EWOULDBLOCK { return false }
             if code != EINTR { throw SystemError(call: "flock", errno: code) }
@@ -162,8 +163,3 @@ package struct SystemCalls: Syscalls {
     }
 }
 
-/// `flock(2)`. Glibc's module exposes `flock` only as the struct of the same name, so the
-/// function is bound by its symbol. flock (unlike fcntl locks) is held per open file description,
-/// so a second open of the same directory in the same process is refused too.
-@_silgen_name("flock")
-private func systemFlock(_ fd: Int32, _ operation: Int32) -> Int32

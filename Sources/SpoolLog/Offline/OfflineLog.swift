@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SpoolPrimitives
 
 extension LogError.Code {
     /// The log directory does not exist (offline tools never create one).
@@ -65,7 +66,7 @@ public final class OfflineLog {
         if fd >= 0 {
             let operation = (writable ? LOCK_EX : LOCK_SH) | LOCK_NB
             let deadline = monotonicNanoseconds() + Log.lockGraceNanoseconds
-            while maintenanceFlock(fd, operation) != 0 {
+            while fileLock(fd, operation) != 0 {
                 let code = errno
                 if code == EINTR { continue }
                 // As Log.open: a lock that a spawning child holds for a moment is waited out.
@@ -163,10 +164,6 @@ public final class OfflineLog {
     }
 }
 
-/// `flock(2)` with a shared or exclusive mode (``Syscalls/tryLock(_:)`` only takes exclusive locks).
-/// Glibc exposes `flock` only as the struct of the same name, so the function is bound by its symbol.
-@_silgen_name("flock")
-private func maintenanceFlock(_ fd: Int32, _ operation: Int32) -> Int32
 
 /// The files of a log directory, sorted by kind.
 public struct LogDirectoryListing: Sendable {

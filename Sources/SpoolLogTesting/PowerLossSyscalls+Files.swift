@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SpoolLog
 
 extension PowerLossSyscalls {
     // Files, read and written directly (bypassing the layers below), for snapshots and power loss.

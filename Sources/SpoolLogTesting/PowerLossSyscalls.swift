@@ -1,6 +1,8 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SpoolLog
+import SpoolPrimitives
 
 /// A ``Syscalls`` layer for tests that simulates a power loss: it forwards every call to another
 /// layer (the real ``SystemCalls`` by default) and remembers what a `fsync`/`fdatasync` made

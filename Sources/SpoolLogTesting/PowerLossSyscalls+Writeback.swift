@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SpoolLog
 
 extension PowerLossSyscalls {
     /// What a power loss keeps of the bytes written since the last sync.

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import DequeModule
 import Synchronization
+import SpoolPrimitives
 
 // The syncer threads of the append pipeline (see `Log+Append.swift` for the writer): they
 // issue the fdatasyncs that acknowledge appends, and poison the log when one fails.

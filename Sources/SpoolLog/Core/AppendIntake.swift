@@ -1,4 +1,5 @@
 import Synchronization
+import SpoolPrimitives
 
 /// One append (or flush) on its way from a caller to the writer thread.
 final class AppendRequest {

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SpoolPrimitives
 
 extension Log {
     /// The lock file every ``Log`` holds with `flock` while the directory is open.

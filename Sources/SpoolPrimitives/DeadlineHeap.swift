@@ -1,0 +1,62 @@
+import HeapModule
+
+/// A min-heap of items by deadline, the one structure behind every timeout in Spool: the
+/// engine's durable timers, its history long-polls and the matching core's poll deadlines.
+/// Items with equal deadlines come out in the order they went in, so that two timeouts of one
+/// run falling due at the same instant always fire in the same order.
+///
+/// A value type without a lock: its owner guards it (a ``LockedValue``, or the lock of a
+/// lock-free structure's slow path). Insert and pop are O(log n).
+package struct DeadlineHeap<Deadline: Comparable, Item> {
+    @usableFromInline
+    struct Entry: Comparable {
+        var deadline: Deadline
+        /// Ties in deadline come up in insertion order.
+        var sequence: UInt64
+        var item: Item
+
+        @usableFromInline
+        static func < (a: Entry, b: Entry) -> Bool {
+            a.deadline < b.deadline || (a.deadline == b.deadline && a.sequence < b.sequence)
+        }
+
+        @usableFromInline
+        static func == (a: Entry, b: Entry) -> Bool { a.sequence == b.sequence }
+    }
+
+    private var heap = Heap<Entry>()
+    private var nextSequence: UInt64 = 0
+
+    package init() {}
+
+    /// How many items are waiting.
+    package var count: Int { heap.count }
+
+    /// Whether no item is waiting.
+    package var isEmpty: Bool { heap.isEmpty }
+
+    /// The earliest deadline, or `nil` when empty.
+    package var earliestDeadline: Deadline? { heap.min?.deadline }
+
+    /// Adds `item`, due at `deadline`.
+    package mutating func insert(_ item: Item, at deadline: Deadline) {
+        heap.insert(Entry(deadline: deadline, sequence: nextSequence, item: item))
+        nextSequence &+= 1
+    }
+
+    /// Removes and returns the items due at `now` (deadline ≤ `now`), earliest first.
+    package mutating func popDue(at now: Deadline) -> [Item] {
+        var due: [Item] = []
+        while let first = heap.min, first.deadline <= now { due.append(heap.removeMin().item) }
+        return due
+    }
+
+    /// Drops every item for which `isGarbage` returns true, in O(n): for owners that leave items
+    /// of ended waits in the heap rather than search for them, and sweep them all at once.
+    package mutating func removeAll(where isGarbage: (Item) -> Bool) {
+        heap = Heap(heap.unordered.filter { !isGarbage($0.item) })
+    }
+}
+
+extension DeadlineHeap: Sendable where Deadline: Sendable, Item: Sendable {}
+extension DeadlineHeap.Entry: Sendable where Deadline: Sendable, Item: Sendable {}
