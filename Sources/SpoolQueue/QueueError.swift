@@ -99,13 +99,6 @@ extension QueueError {
         }
     }
 
-    /// Wraps an error thrown by an `async throws` log call (untyped).
-    static func log(any error: any Error, _ what: String) -> QueueError {
-        if let error = error as? LogError { return .log(error, what) }
-        if let error = error as? QueueError { return error }
-        return QueueError(.log, "\(what): \(error)")
-    }
-
     /// Translates a matching-core validation error into the queue's codes.
     static func matching(_ error: MatchingError) -> QueueError {
         let code: Code

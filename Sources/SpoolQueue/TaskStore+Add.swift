@@ -103,7 +103,7 @@ extension TaskStore {
             return offset
         } catch {
             ledger.withLock { $0.release(floor) }
-            let failure = QueueError.log(any: error, what)
+            let failure = QueueError.log(error, what)
             if failure.code == .log { recordFailure(failure) }
             throw failure
         }
@@ -120,7 +120,7 @@ extension TaskStore {
             return (try await log.append(record), floor)
         } catch {
             ledger.withLock { $0.release(floor) }
-            let failure = QueueError.log(any: error, "cannot append the control record")
+            let failure = QueueError.log(error, "cannot append the control record")
             if failure.code == .log { recordFailure(failure) }
             throw failure
         }

@@ -28,7 +28,7 @@ extension TaskStore {
             do {
                 _ = try await log.append(AcksRecord.encode(ids))
             } catch {
-                recordFailure(.log(any: error, "cannot append completions"))
+                recordFailure(.log(error, "cannot append completions"))
             }
             let ready: [CheckedContinuation<Void, Never>] = ledger.withLock { ledger in
                 ledger.ackBatchesDone += 1
@@ -61,7 +61,7 @@ extension TaskStore {
         try checkUsable()
         await waitForAckWriter()
         try checkUsable()
-        do { try await log.flush() } catch { throw .log(any: error, "cannot flush the queue log") }
+        do { try await log.flush() } catch { throw .log(error, "cannot flush the queue log") }
     }
 
     /// Writes the ack level and the queues' control state to the `checkpoint` file (temporary

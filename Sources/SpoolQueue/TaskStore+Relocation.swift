@@ -153,7 +153,7 @@ extension TaskStore {
                 for (offset, (old, _)) in zip(range, chunk) { result[old] = offset }
             } catch {
                 ledger.withLock { $0.release(floor) }
-                let failure = QueueError.log(any: error, "cannot copy pinned tasks forward")
+                let failure = QueueError.log(error, "cannot copy pinned tasks forward")
                 recordFailure(failure)
                 throw failure
             }

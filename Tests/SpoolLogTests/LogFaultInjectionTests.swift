@@ -385,7 +385,8 @@ import Testing
             let bytes = payload(i, size: 1000)
             do {
                 acknowledged.append(LogRecord(offset: try await log.append(bytes), payload: bytes))
-            } catch let error as LogError {
+            } catch {
+                // `append` throws `LogError` (typed throws).
                 failure = error
                 break
             }

@@ -99,7 +99,8 @@ extension SpoolEngine {
                 }
                 timers.schedule(.retention, for: key, at: closed.advanced(by: retention))
             }
-            let handle = ExecutionHandle(state: run.state, creating: false, recordOffsets: run.recordOffsets)
+            let handle = ExecutionHandle(state: run.state, creating: false, recordOffsets: run.recordOffsets,
+                                         taskQueues: run.state.isRunning ? runTaskQueues(of: run.state) : nil)
             let newerOnDisk = closedRuns?.newestFirstRecordOffset(of: key.workflowKey).map { $0 > (run.recordOffsets.first ?? 0) } ?? false
             registry.withShard(of: key.workflowKey) { shard in
                 shard.runs[key] = handle
@@ -108,7 +109,7 @@ extension SpoolEngine {
             report.runs += 1
             if run.state.isRunning {
                 report.openRuns += 1
-                restoreEffects(of: run.state)
+                restoreEffects(of: run.state, handle: handle)
             }
         }
         if let closedRuns {
@@ -144,7 +145,7 @@ extension SpoolEngine {
     }
 
     /// Re-queues the pending tasks of an open run and re-arms its timers.
-    func restoreEffects(of state: ExecutionState) {
+    func restoreEffects(of state: ExecutionState, handle: ExecutionHandle) {
         let key = state.key
         let now = clock.now()
         if let timeout = state.workflowRunTimeout {
@@ -155,7 +156,7 @@ extension SpoolEngine {
                 timers.schedule(.workflowTaskStartToClose(scheduledEventID: task.scheduledEventID, startedEventID: task.startedEventID),
                                 for: key, at: started.advanced(by: task.startToCloseTimeout))
             } else {
-                dispatchOrDelayWorkflowTask(task, state: state)
+                dispatchOrDelayWorkflowTask(task, state: state, queues: handle.taskQueues)
             }
         }
         for activity in state.activities.values.sorted(by: { $0.scheduledEventID < $1.scheduledEventID }) {
@@ -166,7 +167,7 @@ extension SpoolEngine {
                 timers.schedule(.activityRetry(scheduledEventID: activity.scheduledEventID, attempt: activity.attempt), for: key,
                                 at: activity.attemptScheduledTime)
             } else {
-                dispatchActivityTask(activity, key: key)
+                dispatchActivityTask(activity, key: key, queues: handle.taskQueues)
             }
         }
         for timer in state.timers.values.sorted(by: { $0.startedEventID < $1.startedEventID }) {
@@ -216,7 +217,7 @@ extension SpoolEngine {
         do {
             try await log.flush()
         } catch {
-            throw SpoolError(.storage, "the history log could not be flushed for a checkpoint", underlying: error as? LogError)
+            throw SpoolError(.storage, "the history log could not be flushed for a checkpoint", underlying: error)
         }
         let merged = try checkpointStore.writeCheckpoint(
             replayFrom: replayFrom, open: open, closed: closed, table: closedRuns?.table,

@@ -152,7 +152,7 @@ extension SpoolEngine {
             try transition.add(.workflowTaskStarted(.init(scheduledEventID: task.scheduledEventID, identity: request.identity,
                                                           requestID: RequestID.next())))
         }
-        return (ExecutionHandle(state: transition.state, creating: true), transition)
+        return (ExecutionHandle(state: transition.state, creating: true, taskQueues: runTaskQueues(of: transition.state)), transition)
     }
 
     /// Takes a run whose creation failed out of the registry and gives the workflow id back to

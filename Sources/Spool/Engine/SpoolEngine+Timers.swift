@@ -49,7 +49,7 @@ extension SpoolEngine {
         guard state.isRunning, !handle.isRemoved else { return }
         var transition = Transition(state, now: clock.now())
         do {
-            try fire(entry.kind, state: state, into: &transition)
+            try fire(entry.kind, state: state, queues: handle.taskQueues, into: &transition)
             if !transition.isEmpty { try await commit(handle, transition) }
         } catch {
             logger.error("a timer's transition failed", metadata: ["run": "\(entry.key)", "timer": "\(entry.kind)", "error": "\(error)"])
@@ -69,7 +69,7 @@ extension SpoolEngine {
     }
 
     /// Adds what a due timer does to `transition`, if the state it was set for is still current.
-    private func fire(_ kind: TimerKind, state: ExecutionState, into transition: inout Transition) throws(SpoolError) {
+    private func fire(_ kind: TimerKind, state: ExecutionState, queues: RunTaskQueues?, into transition: inout Transition) throws(SpoolError) {
         let now = transition.now
         let key = state.key
         switch kind {
@@ -84,7 +84,7 @@ extension SpoolEngine {
         case let .workflowTaskDispatch(scheduledEventID):
             guard let task = state.workflowTask, task.scheduledEventID == scheduledEventID, task.startedEventID == 0 else { return }
             // Its backoff ended: it goes on its queue (the record was written when it was scheduled).
-            dispatchWorkflowTask(task, state: state)
+            dispatchWorkflowTask(task, state: state, queues: queues)
         case let .workflowTaskScheduleToStart(scheduledEventID):
             guard let task = state.workflowTask, task.scheduledEventID == scheduledEventID, task.startedEventID == 0, task.isSticky else { return }
             try moveOffStickyQueue(&transition)
@@ -119,7 +119,7 @@ extension SpoolEngine {
         case let .activityRetry(scheduledEventID, attempt):
             guard let activity = state.activities[scheduledEventID], activity.attempt == attempt, !activity.isStarted else { return }
             // The retry's record was written when the attempt failed; going on the queue writes nothing.
-            dispatchActivityTask(activity, key: key)
+            dispatchActivityTask(activity, key: key, queues: queues)
         case let .userTimer(timerID, startedEventID):
             guard let timer = state.timers[timerID], timer.startedEventID == startedEventID, now >= timer.fireTime else { return }
             try transition.addWorkflowInput(.timerFired(.init(timerID: timerID, startedEventID: startedEventID)))

@@ -142,6 +142,15 @@ public final class SpoolEngine: Sendable {
         }
     }
 
+    /// The queues of `state`'s task queue, for its handle; nil when the name is refused (the run's
+    /// start validated it, so only a damaged record gets here, and dispatch then reports it).
+    func runTaskQueues(of state: ExecutionState) -> RunTaskQueues? {
+        let dispatcher = dispatcher(state.key.namespace)
+        guard let workflow = try? dispatcher.queue(state.taskQueue, kind: .workflow),
+              let activity = try? dispatcher.queue(state.taskQueue, kind: .activity) else { return nil }
+        return RunTaskQueues(name: state.taskQueue, workflow: workflow, activity: activity)
+    }
+
     func queue(namespace: String, name: String, kind: TaskQueueKind) throws(SpoolError) -> TaskQueue<TaskReference> {
         do {
             return try dispatcher(namespace).queue(name, kind: kind)
@@ -197,9 +206,9 @@ public final class SpoolEngine: Sendable {
         do {
             offset = try await log.append(encoded)
         } catch {
-            let underlying = error as? LogError
-            if underlying?.code == .closed { throw SpoolError(.closed, "the engine was closed", underlying: underlying) }
-            if underlying?.code == .recordTooLarge {
+            let underlying = error
+            if underlying.code == .closed { throw SpoolError(.closed, "the engine was closed", underlying: underlying) }
+            if underlying.code == .recordTooLarge {
                 // Refused before it was written: nothing changed, and the log is still usable.
                 throw SpoolError(.invalidArgument, "the transition's payloads are too large for one log record",
                                  namespace: runs.first?.handle.key.namespace, workflowID: runs.first?.handle.key.workflowID,
@@ -240,12 +249,12 @@ public final class SpoolEngine: Sendable {
         }
         for index in runs.indices {
             runs[index].handle.publish(runs[index].transition.state, changes: runs[index].transition.changes, recordOffset: offset)
-            armEffects(of: runs[index].transition.changes, state: runs[index].transition.state)
+            armEffects(of: runs[index].transition.changes, state: runs[index].transition.state, queues: runs[index].handle.taskQueues)
         }
     }
 
     /// Hands the tasks a transition created to the matcher and arms the timers it needs.
-    func armEffects(of changes: [StateChange], state: ExecutionState) {
+    func armEffects(of changes: [StateChange], state: ExecutionState, queues: RunTaskQueues?) {
         let key = state.key
         for change in changes {
             switch change {
@@ -260,7 +269,7 @@ public final class SpoolEngine: Sendable {
                     }
                 case .workflowTaskScheduled:
                     if let task = state.workflowTask, task.scheduledEventID == event.eventID, task.startedEventID == 0 {
-                        dispatchOrDelayWorkflowTask(task, state: state)
+                        dispatchOrDelayWorkflowTask(task, state: state, queues: queues)
                     }
                 case .workflowTaskStarted:
                     if let task = state.workflowTask, task.startedEventID == event.eventID {
@@ -271,7 +280,7 @@ public final class SpoolEngine: Sendable {
                     if let activity = state.activities[event.eventID] {
                         armScheduleToClose(activity, key: key)
                         // An eagerly started activity went to the worker in the response, not to the queue.
-                        if !activity.isStarted { dispatchActivityTask(activity, key: key) }
+                        if !activity.isStarted { dispatchActivityTask(activity, key: key, queues: queues) }
                     }
                 case .timerStarted(let a):
                     if let timer = state.timers[a.timerID], timer.startedEventID == event.eventID {
@@ -295,19 +304,25 @@ public final class SpoolEngine: Sendable {
     }
 
     /// Dispatches a scheduled workflow task, or sets a timer for the end of its backoff.
-    func dispatchOrDelayWorkflowTask(_ task: WorkflowTaskInfo, state: ExecutionState) {
+    func dispatchOrDelayWorkflowTask(_ task: WorkflowTaskInfo, state: ExecutionState, queues: RunTaskQueues?) {
         if let time = task.dispatchTime, time > clock.now() {
             timers.schedule(.workflowTaskDispatch(scheduledEventID: task.scheduledEventID), for: state.key, at: time)
         } else {
-            dispatchWorkflowTask(task, state: state)
+            dispatchWorkflowTask(task, state: state, queues: queues)
         }
     }
 
-    func dispatchWorkflowTask(_ task: WorkflowTaskInfo, state: ExecutionState) {
+    /// Puts a workflow task on its queue: the run's own (`queues`, resolved when the run was
+    /// made) without a lookup, a sticky queue by name.
+    func dispatchWorkflowTask(_ task: WorkflowTaskInfo, state: ExecutionState, queues: RunTaskQueues?) {
         let reference = TaskReference(key: state.key, scheduledEventID: task.scheduledEventID, attempt: task.attempt)
         do {
-            try dispatcher(state.key.namespace).add(QueuedTask(id: UInt64(task.scheduledEventID), payload: reference),
-                                                    to: task.taskQueue, kind: .workflow)
+            let queued = QueuedTask(id: UInt64(task.scheduledEventID), payload: reference)
+            if let queues, queues.name == task.taskQueue {
+                try queues.workflow.add(queued)
+            } else {
+                try dispatcher(state.key.namespace).add(queued, to: task.taskQueue, kind: .workflow)
+            }
             metrics.workflowTasksDispatched.increment()
         } catch {
             logger.error("cannot queue workflow task", metadata: ["run": "\(state.key)", "error": "\(error)"])
@@ -318,11 +333,17 @@ public final class SpoolEngine: Sendable {
         }
     }
 
-    func dispatchActivityTask(_ activity: ActivityInfo, key: ExecutionKey) {
+    /// Puts an activity task on its queue: the run's own activity queue without a lookup, another
+    /// one by name.
+    func dispatchActivityTask(_ activity: ActivityInfo, key: ExecutionKey, queues: RunTaskQueues?) {
         let reference = TaskReference(key: key, scheduledEventID: activity.scheduledEventID, attempt: activity.attempt)
         do {
-            try dispatcher(key.namespace).add(QueuedTask(id: UInt64(activity.scheduledEventID), payload: reference),
-                                              to: activity.attributes.taskQueue, kind: .activity)
+            let queued = QueuedTask(id: UInt64(activity.scheduledEventID), payload: reference)
+            if let queues, queues.name == activity.attributes.taskQueue {
+                try queues.activity.add(queued)
+            } else {
+                try dispatcher(key.namespace).add(queued, to: activity.attributes.taskQueue, kind: .activity)
+            }
             metrics.activityTasksDispatched.increment()
         } catch {
             logger.error("cannot queue activity task", metadata: ["run": "\(key)", "error": "\(error)"])

@@ -1,4 +1,5 @@
 import Synchronization
+import SpoolMatching
 import SpoolPrimitives
 
 /// A run in the engine's registry: its gate (held for the whole of each transition), its
@@ -7,6 +8,9 @@ import SpoolPrimitives
 final class ExecutionHandle: Sendable {
     let key: ExecutionKey
     let gate: AsyncSemaphore
+    /// The run's own task queues, resolved once when the handle is made, so that dispatching its
+    /// tasks takes no registry lock; nil for a closed run, which dispatches nothing.
+    let taskQueues: RunTaskQueues?
     private let published: LockedValue<Published>
     /// False while the run's first append is in flight: readers skip it.
     private let visible: Atomic<Bool>
@@ -37,8 +41,9 @@ final class ExecutionHandle: Sendable {
 
     /// A handle for a run being created (its gate held by the creator, invisible to readers),
     /// or for a run replayed from the log (`creating: false`).
-    init(state: ExecutionState, creating: Bool, recordOffsets: [UInt64] = []) {
+    init(state: ExecutionState, creating: Bool, recordOffsets: [UInt64] = [], taskQueues: RunTaskQueues? = nil) {
         key = state.key
+        self.taskQueues = taskQueues
         gate = AsyncSemaphore(permits: creating ? 0 : 1)
         var history: [HistoryEvent]?
         var offsets = recordOffsets
@@ -170,4 +175,13 @@ final class ExecutionHandle: Sendable {
         }
         waiter?.resume()
     }
+}
+
+/// The workflow and activity queues of a run's task queue name, in its namespace's dispatcher.
+/// Most tasks of a run go to these (activities default to the workflow's task queue); a sticky
+/// queue or another activity queue is looked up by name.
+struct RunTaskQueues: Sendable {
+    let name: String
+    let workflow: TaskQueue<TaskReference>
+    let activity: TaskQueue<TaskReference>
 }

@@ -10,11 +10,11 @@ final class AppendRequest {
     }
 
     let kind: Kind
-    let continuation: UnsafeContinuation<UInt64, any Error>
+    let continuation: UnsafeContinuation<Result<UInt64, LogError>, Never>
     /// The request pushed just before this one (the raw bits of an unmanaged reference, 0 for none).
     var next: UInt = 0
 
-    init(_ kind: Kind, _ continuation: UnsafeContinuation<UInt64, any Error>) {
+    init(_ kind: Kind, _ continuation: UnsafeContinuation<Result<UInt64, LogError>, Never>) {
         self.kind = kind
         self.continuation = continuation
     }
@@ -51,7 +51,7 @@ final class AppendIntake {
 
     deinit {
         for request in takeAll() {
-            request.continuation.resume(throwing: LogError(.closed, "the log was closed"))
+            request.continuation.resume(returning: .failure(LogError(.closed, "the log was closed")))
         }
     }
 

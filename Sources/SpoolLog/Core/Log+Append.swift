@@ -7,7 +7,7 @@ import SpoolPrimitives
 
 /// An append waiting for its acknowledgement.
 struct AppendWaiter {
-    let continuation: UnsafeContinuation<UInt64, any Error>
+    let continuation: UnsafeContinuation<Result<UInt64, LogError>, Never>
     /// What the append returns: the offset of its (last) record.
     let value: UInt64
 }
@@ -29,16 +29,16 @@ extension Log {
     /// compare-and-swap, without copying.
     /// - Throws: ``LogError/Code/recordTooLarge``; ``LogError/Code/poisoned`` after a failed write or sync
     ///   (this append may or may not be on disk); ``LogError/Code/closed``.
-    public func append(_ record: [UInt8]) async throws -> UInt64 {
+    public func append(_ record: [UInt8]) async throws(LogError) -> UInt64 {
         try checkRecordSize(record.count)
-        return try await withUnsafeThrowingContinuation { submit(AppendRequest(.record(record), $0)) }
+        return try await withUnsafeContinuation { submit(AppendRequest(.record(record), $0)) }.get()
     }
 
     /// Appends records as one unit: their offsets are consecutive, they are written in one batch,
     /// and all are acknowledged together. Returns the range of their offsets.
     ///
     /// - Throws: ``LogError/Code/invalidArgument`` for an empty array, and as ``append(_:)``.
-    public func append(contentsOf records: [[UInt8]]) async throws -> Range<UInt64> {
+    public func append(contentsOf records: [[UInt8]]) async throws(LogError) -> Range<UInt64> {
         guard !records.isEmpty else { throw LogError(.invalidArgument, "append(contentsOf:) needs at least one record") }
         var total = RecordBatchHeader.size
         for record in records {
@@ -49,14 +49,16 @@ extension Log {
             throw LogError(.recordTooLarge, "\(records.count) records of \(total) bytes in all: the records of one "
                            + "append(contentsOf:) share a batch, which must fit in a segment (segmentBytes = \(configuration.segmentBytes))")
         }
-        let last = try await withUnsafeThrowingContinuation { submit(AppendRequest(.records(records), $0)) }
+        let last = try await withUnsafeContinuation { submit(AppendRequest(.records(records), $0)) }.get()
         return (last + 1 - UInt64(records.count))..<(last + 1)
     }
 
     /// Returns once everything acknowledged so far is on stable storage (one `fdatasync`),
     /// whatever the durability mode.
-    public func flush() async throws {
-        _ = try await withUnsafeThrowingContinuation { submit(AppendRequest(.flush, $0)) }
+    ///
+    /// - Throws: ``LogError/Code/poisoned`` after a failed write or sync; ``LogError/Code/closed``.
+    public func flush() async throws(LogError) {
+        _ = try await withUnsafeContinuation { submit(AppendRequest(.flush, $0)) }.get()
     }
 
     private func checkRecordSize(_ count: Int) throws(LogError) {
@@ -74,7 +76,7 @@ extension Log {
         if intake.refusing.load(ordering: .sequentiallyConsistent) {
             intake.admitting.wrappingSubtract(1, ordering: .sequentiallyConsistent)
             let error = pipelineLock.withLock { refusal() } ?? LogError(.closed, "the log is closed", path: directory)
-            request.continuation.resume(throwing: error)
+            request.continuation.resume(returning: .failure(error))
             return
         }
         intake.push(request)
@@ -230,7 +232,7 @@ extension Log {
                 syncWakeup.signal()
             }
             pipelineLock.unlock()
-            for waiter in immediate { waiter.continuation.resume(returning: waiter.value) }
+            for waiter in immediate { waiter.continuation.resume(returning: .success(waiter.value)) }
         }
     }
 
@@ -327,7 +329,7 @@ extension Log {
     /// Fails `waiters` with the error the log now refuses calls with.
     func fail(_ waiters: [AppendWaiter]) {
         let error = pipelineLock.withLock { refusal() } ?? LogError(.poisoned, "the log is poisoned")
-        for waiter in waiters { waiter.continuation.resume(throwing: error) }
+        for waiter in waiters { waiter.continuation.resume(returning: .failure(error)) }
     }
 }
 

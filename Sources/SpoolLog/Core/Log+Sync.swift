@@ -141,7 +141,7 @@ extension Log {
         counters.writtenToSyncStartNanoseconds.add(Int(truncatingIfNeeded: writtenToSyncStart), ordering: .relaxed)
         counters.syncStartToAcknowledgedNanoseconds.add(Int(truncatingIfNeeded: syncStartToAcknowledged), ordering: .relaxed)
         for group in done {
-            for waiter in group.waiters { waiter.continuation.resume(returning: waiter.value) }
+            for waiter in group.waiters { waiter.continuation.resume(returning: .success(waiter.value)) }
         }
     }
 
@@ -161,6 +161,6 @@ extension Log {
         syncClaims.removeAll()
         syncWakeup.broadcast()
         pipelineLock.unlock()
-        for waiter in waiting { waiter.continuation.resume(throwing: failure) }
+        for waiter in waiting { waiter.continuation.resume(returning: .failure(failure)) }
     }
 }
