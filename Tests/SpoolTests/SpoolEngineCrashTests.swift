@@ -1,3 +1,4 @@
+import SpoolLogTesting
 import Testing
 @testable import Spool
 
@@ -128,7 +129,7 @@ import Testing
         let h = try EngineHarness(durability: .sync, injectingFaults: true)
         let count = 12
         for index in 0..<count { try await h.start("w\(index)") }
-        var random = SplitMix(seed: 42)
+        var random = SplitMix64(seed: 42)
         var seen: [String: [HistoryEvent]] = [:]
         var crashes = 0
         for step in 0..<400 {
@@ -169,18 +170,5 @@ import Testing
             #expect(history.filter { $0.eventType == .activityTaskStarted }.count == 1)
             #expect(history.filter { $0.eventType == .activityTaskCompleted }.count == 1)
         }
-    }
-}
-
-/// A small deterministic generator for test schedules.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

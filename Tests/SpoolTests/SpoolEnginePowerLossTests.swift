@@ -38,7 +38,7 @@ import Testing
     @Test func everythingAcknowledgedSurvivesAPowerCut() async throws {
         let h = try EngineHarness()
         await h.engine.abandon()
-        var random = SplitMix(seed: 7)
+        var random = SplitMix64(seed: 7)
         var acknowledged: [String: [HistoryEvent]] = [:]
         var started = 0
         for round in 0..<16 {
