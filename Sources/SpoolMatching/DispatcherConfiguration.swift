@@ -7,7 +7,7 @@ public struct DispatcherConfiguration: Sendable {
     /// Slots of the lock-free ring of each priority lane (rounded up to a power of two, 2…1M).
     /// Tasks beyond it wait in a locked overflow. A lane's ring is allocated when its queue
     /// first gets a task of that priority: `ringCapacity` slots of `16 + MemoryLayout<QueuedTask<Payload>>.stride`
-    /// bytes rounded up to whole 64-byte cache lines (128 bytes for a `UInt64` payload).
+    /// bytes rounded up to whole 64-byte cache lines (64 bytes for a `UInt64` payload).
     public var ringCapacity: Int = 1024
     /// Slots of the lock-free ring of waiting pollers per partition; further pollers wait in a locked overflow.
     public var waiterRingCapacity: Int = 256

@@ -27,7 +27,9 @@ public struct MatchingInstant: Comparable, Hashable, Sendable, CustomStringConve
         nanoseconds > earlier.nanoseconds ? .nanoseconds(Int64(nanoseconds - earlier.nanoseconds)) : .zero
     }
 
+    /// Whether `a` comes before `b` on the clock.
     @inlinable public static func < (a: MatchingInstant, b: MatchingInstant) -> Bool { a.nanoseconds < b.nanoseconds }
+    /// The nanoseconds since the origin, such as `1500000000ns`.
     public var description: String { "\(nanoseconds)ns" }
 }
 

@@ -8,6 +8,7 @@ public struct MatchingError: Error, Sendable, CustomStringConvertible {
         /// A stable, machine-readable name such as `"invalidPriority"`.
         public let rawValue: String
         @usableFromInline init(_ rawValue: String) { self.rawValue = rawValue }
+        /// The ``rawValue``.
         public var description: String { rawValue }
 
         /// A task queue name is empty or longer than ``TaskQueueName/maximumUTF8Length`` bytes.
@@ -41,6 +42,8 @@ public struct MatchingError: Error, Sendable, CustomStringConvertible {
         self.taskID = taskID
     }
 
+    /// The code, the queue and the task when known, then the message:
+    /// `invalidPriority: queue 'orders': task 7: …`.
     public var description: String {
         var text = "\(code): "
         if let queue { text += "queue '\(queue)': " }

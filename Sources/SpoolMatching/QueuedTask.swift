@@ -5,6 +5,7 @@ public enum TaskQueueKind: UInt8, Sendable, Hashable, CaseIterable, CustomString
     /// The queue of activity tasks.
     case activity
 
+    /// `workflow` or `activity`.
     public var description: String { self == .workflow ? "workflow" : "activity" }
 }
 
@@ -51,6 +52,8 @@ public struct FairnessKey: Hashable, Sendable {
     /// The key's share relative to other keys; at least 1.
     public var weight: UInt32
 
+    /// A key with its weight. Not validated here: ``TaskQueue/add(_:)`` throws
+    /// ``MatchingError/Code/invalidFairnessKey`` for an empty or oversized key or a weight of 0.
     @inlinable
     public init(_ key: String, weight: UInt32 = 1) {
         self.key = key
@@ -98,6 +101,8 @@ public struct QueuedTask<Payload: Sendable>: Sendable {
         set { deadlineNanoseconds = newValue?.nanoseconds ?? .max }
     }
 
+    /// A task; ``enqueuedAt`` is set when it is added. Not validated here: ``TaskQueue/add(_:)``
+    /// throws for a priority outside 1…5 or an invalid fairness key.
     @inlinable
     public init(id: UInt64, priority: Int = TaskPriority.default, fairness: FairnessKey? = nil,
                 scheduleToStartDeadline: MatchingInstant? = nil, payload: Payload) {
@@ -139,6 +144,8 @@ public struct RateLimit: Hashable, Sendable, CustomStringConvertible {
     /// Tasks that may be dispatched back to back after an idle period; at least 1.
     public var burst: Int
 
+    /// A rate of `perSecond` tasks per second with bursts of `burst`; checked by ``validate(queue:)``
+    /// (and by ``TaskQueue/setRateLimit(_:)``, which calls it).
     @inlinable
     public init(perSecond: Double, burst: Int = 1) {
         self.perSecond = perSecond
@@ -155,5 +162,6 @@ public struct RateLimit: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// Such as `100.0/s burst 10`.
     public var description: String { "\(perSecond)/s burst \(burst)" }
 }

@@ -1,0 +1,133 @@
+import Logging
+import SpoolPrimitives
+
+/// Workflow tasks: the poll loops of the normal and sticky queues, running a definition and
+/// responding, eager activities, and the history a definition is given.
+extension SpoolWorker {
+    func pollWorkflowTasks(_ queue: String) async {
+        while !isStopping {
+            await workflowSlots.acquire()
+            if isStopping {
+                workflowSlots.release()
+                break
+            }
+            let polled: WorkflowTask?
+            do {
+                polled = try await engine.pollWorkflowTaskQueue(namespace: namespace, taskQueue: queue, identity: identity,
+                                                                timeout: .seconds(30))
+            } catch {
+                workflowSlots.release()
+                guard await shouldPollAgain(after: error) else { break }
+                continue
+            }
+            guard let task = polled else {
+                workflowSlots.release()
+                continue
+            }
+            // Not a child of the loop: stopping the loop must not cancel a task being run.
+            Task { await self.run(task) }
+        }
+    }
+
+    /// Runs a workflow task whose slot is held, frees the slot, then runs the activities the
+    /// engine started eagerly for it (their slots are held): the last in this same task, the
+    /// others each in its own — one task fewer per workflow task that schedules activities.
+    func run(_ task: WorkflowTask) async {
+        let activities = await handle(task)
+        workflowSlots.release()
+        for (index, activity) in activities.enumerated() {
+            if index == activities.count - 1 {
+                await handle(activity)
+                activitySlots.release()
+            } else {
+                Task {
+                    await self.handle(activity)
+                    self.activitySlots.release()
+                }
+            }
+        }
+    }
+
+    /// Runs a workflow task and responds; returns the activities the engine started for it
+    /// eagerly, each holding an activity slot the caller must release once it is answered.
+    private func handle(_ task: WorkflowTask) async -> [ActivityTask] {
+        let runID = task.workflowExecution.runID
+        do {
+            let history = try await fullHistory(of: task)
+            guard let definition = registrations.withLock({ $0.workflows[task.workflowType] }) else {
+                cache.withLock { $0.remove(runID) }
+                try await engine.respondWorkflowTaskFailed(
+                    taskToken: task.taskToken, cause: .workflowWorkerUnhandledFailure,
+                    failure: Failure(message: "workflow type '\(task.workflowType)' is not registered with worker '\(identity)'",
+                                     type: "NotFoundError"),
+                    identity: identity)
+                return []
+            }
+            let context = WorkflowContext(workflowExecution: task.workflowExecution, workflowType: task.workflowType,
+                                          history: history, attempt: task.attempt)
+            let commands: [Command]
+            do {
+                commands = try await definition(context)
+            } catch {
+                cache.withLock { $0.remove(runID) }
+                try await engine.respondWorkflowTaskFailed(
+                    taskToken: task.taskToken, cause: .workflowWorkerUnhandledFailure,
+                    failure: Failure(message: "\(error)", type: String(describing: type(of: error))), identity: identity)
+                return []
+            }
+            let closes = commands.contains { $0.isClosing }
+            let sticky = closes ? nil : stickyTaskQueue.map {
+                StickyExecutionAttributes(workerTaskQueue: $0, scheduleToStartTimeout: stickyScheduleToStartTimeout)
+            }
+            if sticky != nil { cache.withLock { $0.store(runID, history) } } else { cache.withLock { $0.remove(runID) } }
+            let (marked, reservedSlots) = requestEagerExecution(commands, workflowTaskQueue: task.workflowExecutionTaskQueue)
+            var reserved = reservedSlots
+            // Slots reserved for eager activities the engine did not start go back.
+            defer { for _ in 0..<reserved { activitySlots.release() } }
+            let response = try await engine.respondWorkflowTaskCompleted(taskToken: task.taskToken, commands: marked,
+                                                                         identity: identity, stickyAttributes: sticky)
+            let started = Array(response.activityTasks.prefix(reserved))
+            reserved -= started.count     // these slots now belong to the activities, released when they are answered
+            return started
+        } catch {
+            cache.withLock { $0.remove(runID) }
+            logger.info("a workflow task could not be answered", metadata: ["run": "\(task.workflowExecution)", "error": "\(error)"])
+            return []
+        }
+    }
+
+    /// Marks for eager execution as many of `commands`' activities on the workflow's queue as
+    /// there are free activity slots, and takes those slots; returns the commands and how many.
+    private func requestEagerExecution(_ commands: [Command], workflowTaskQueue: String) -> ([Command], Int) {
+        guard eagerActivities, workflowTaskQueue == taskQueue else { return (commands, 0) }
+        var reserved = 0
+        let marked = commands.map { command -> Command in
+            guard case .scheduleActivityTask(var attributes) = command,
+                  attributes.taskQueue.isEmpty || attributes.taskQueue == taskQueue,
+                  activitySlots.tryAcquire() else { return command }
+            reserved += 1
+            attributes.requestEagerExecution = true
+            return .scheduleActivityTask(attributes)
+        }
+        return (marked, reserved)
+    }
+
+    /// The task's whole history: the cached events plus the new ones of a sticky task, or the
+    /// full history read from the engine when the cache does not have the run.
+    private func fullHistory(of task: WorkflowTask) async throws(SpoolError) -> [HistoryEvent] {
+        if task.history.first?.eventID == 1 { return task.history }
+        let runID = task.workflowExecution.runID
+        if let cached = cache.withLock({ $0.history(runID) }), cached.last?.eventID == (task.history.first?.eventID ?? 1) - 1 {
+            return cached + task.history
+        }
+        var events: [HistoryEvent] = []
+        var token: [UInt8]? = nil
+        repeat {
+            let page = try await engine.getWorkflowExecutionHistory(namespace: namespace, execution: task.workflowExecution,
+                                                                     nextPageToken: token)
+            events += page.history
+            token = page.nextPageToken
+        } while token != nil && (events.last?.eventID ?? 0) < task.startedEventID
+        return events.filter { $0.eventID <= task.startedEventID }
+    }
+}

@@ -1,0 +1,23 @@
+/// What a workflow definition is given: the run and its whole history up to the current
+/// workflow task's WorkflowTaskStarted event.
+public struct WorkflowContext: Sendable {
+    /// The run.
+    public var workflowExecution: WorkflowExecution
+    /// Its type.
+    public var workflowType: String
+    /// Its events, from WorkflowExecutionStarted to this task's WorkflowTaskStarted.
+    public var history: [HistoryEvent]
+    /// The attempt of this workflow task.
+    public var attempt: Int32
+
+    /// The run's input (from WorkflowExecutionStarted).
+    public var input: Payloads? {
+        if case .workflowExecutionStarted(let started) = history.first?.attributes { return started.input }
+        return nil
+    }
+}
+
+/// A workflow definition: a deterministic function of the run's history that returns the
+/// commands for this workflow task. Throwing fails the workflow task (it is retried); the run
+/// does not fail. To fail the run, return ``Command/failWorkflowExecution(_:)``.
+public typealias WorkflowDefinition = @Sendable (WorkflowContext) async throws -> [Command]
