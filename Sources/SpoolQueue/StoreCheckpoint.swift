@@ -24,8 +24,8 @@ struct QueueKey: Hashable, Sendable {
 ///
 /// Layout (little-endian): magic `SQCP`, version 1, 3 zero bytes, ack level u64, entry count
 /// u32, entries (kind u8, paused u8, has-rate u8, 0 u8, rate f64, burst u64, name length u32,
-/// name), CRC32C u32 of everything before it. Written to `checkpoint.tmp`, fsynced, renamed
-/// over `checkpoint`, and the directory fsynced: a reader sees the old or the new file, whole.
+/// name), CRC32C u32 of everything before it. Replaced through `AtomicFile` (`checkpoint.tmp`,
+/// fsync, rename over `checkpoint`, directory fsync): a reader sees the old or the new file, whole.
 struct StoreCheckpoint: Equatable {
     static let fileName = "checkpoint"
     static let magic: UInt32 = 0x5043_5153  // "SQCP"
@@ -108,35 +108,14 @@ struct StoreCheckpoint: Equatable {
         return checkpoint
     }
 
-    /// Atomically replaces `directory/checkpoint` (temporary file, fsync, rename, directory fsync).
+    /// Atomically replaces `directory/checkpoint` (see `AtomicFile`: temporary file, fsync, rename,
+    /// directory fsync).
+    /// - Throws: ``QueueError/Code/log`` "cannot write the checkpoint", with the system call's error.
     func write(directory: String, syscalls: any Syscalls) throws(QueueError) {
-        let path = directory + "/" + Self.fileName
-        let temporary = path + ".tmp"
-        let bytes = encoded()
-        do throws(SystemError) {
-            let fd = try syscalls.open(temporary, flags: O_WRONLY | O_CREAT | O_TRUNC, mode: 0o600)
-            defer { syscalls.close(fd) }
-            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count, alignment: 8)
-            defer { buffer.deallocate() }
-            buffer.copyBytes(from: bytes)
-            var done = 0
-            while done < bytes.count {
-                let n = try syscalls.pwrite(fd, UnsafeRawBufferPointer(rebasing: buffer[done...]), at: Int64(done))
-                if n <= 0 { throw SystemError(call: "pwrite", errno: EIO, path: temporary) }
-                done += n
-            }
-            try syscalls.fsync(fd)
-            try syscalls.rename(temporary, to: path)
-            try syncDirectory(directory, syscalls: syscalls)
+        do {
+            try AtomicFile.replace(Self.fileName, in: directory, with: encoded(), syscalls: syscalls)
         } catch {
-            throw QueueError(.log, "cannot write the checkpoint", path: path, underlying: error)
+            throw QueueError(.log, "cannot write the checkpoint", path: directory + "/" + Self.fileName, underlying: error.underlying)
         }
     }
-}
-
-/// fsyncs a directory so that the names created, renamed or removed in it are durable.
-func syncDirectory(_ path: String, syscalls: any Syscalls) throws(SystemError) {
-    let fd = try syscalls.open(path, flags: O_RDONLY | O_DIRECTORY, mode: 0)
-    defer { syscalls.close(fd) }
-    try syscalls.fsync(fd)
 }

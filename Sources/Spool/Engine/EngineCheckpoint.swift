@@ -12,9 +12,9 @@ import SpoolLog
 /// deltas); then a CRC32C (little endian) of everything before it. The runs are the open runs
 /// and the runs closed since the table was written; the table (``ClosedRunTable``) holds the
 /// other closed runs, loaded without being decoded. Version 1 is the same without the table
-/// field (every run in this file); it is still read. The file is written to `checkpoint.tmp`,
-/// fsynced, renamed over `checkpoint`, and the directory fsynced; a table it names is written
-/// the same way before it.
+/// field (every run in this file); it is still read. The file is replaced through `AtomicFile`
+/// (`checkpoint.tmp`, fsync, rename over `checkpoint`, directory fsync); a table it names is
+/// written the same way before it.
 ///
 /// Consistency without stopping the world: the replay-from offset is read *before* the runs
 /// are visited, and each run is read under its gate (so no transition of it is half-published).
@@ -186,20 +186,14 @@ struct CheckpointStore {
         }
         let parent = directory.lastIndex(of: "/").map { $0 == directory.startIndex ? "/" : String(directory[..<$0]) } ?? "."
         do {
-            try syncDirectory(parent)
+            try syscalls.fsyncDirectory(parent)
         } catch {
             throw SpoolError(.io, "cannot sync the parent of the data directory \(directory)", underlying: error)
         }
     }
 
-    /// Opens `path` (a directory) and fsyncs it, so that entries created or renamed in it last.
-    func syncDirectory(_ path: String) throws(SystemError) {
-        let fd = try syscalls.open(path, flags: O_RDONLY | O_DIRECTORY | O_CLOEXEC, mode: 0)
-        defer { syscalls.close(fd) }
-        try syscalls.fsync(fd)
-    }
-
     /// Replaces the file atomically (see ``writeFile(_:name:)``).
+    /// - Throws: ``SpoolError/Code/io`` when a step of the replace failed.
     func write(_ bytes: [UInt8]) throws(SpoolError) {
         let result = bytes.withUnsafeBytes { buffer in
             Result { () throws(SpoolError) in try writeFile(buffer, name: EngineCheckpoint.fileName) }
