@@ -30,12 +30,13 @@ extension CheckpointStore {
             // most of an open's time with a large table. The file is never written after its
             // rename (a merge writes a new name), and it is checked in full here before use.
             // (Test layers that model reads, such as fault injection, get the read path below.)
-            guard let base = mmap(nil, size, PROT_READ, MAP_SHARED, fd, 0), base != MAP_FAILED else {
-                throw SpoolError(.io, "cannot map the closed-run table \(path)", underlying: SystemError(call: "mmap", errno: errno, path: path))
+            let mapping: MappedFile
+            do { mapping = try MappedFile(fd: fd, size: size, path: path) } catch {
+                throw SpoolError(.io, "cannot map the closed-run table \(path)", underlying: error)
             }
-            madvise(base, size, MADV_SEQUENTIAL)
-            let table = try ClosedRunTable(name: reference.name, taking: UnsafeMutableRawBufferPointer(start: base, count: size), mapped: true)
-            madvise(base, size, MADV_RANDOM)
+            mapping.advise(MADV_SEQUENTIAL)
+            let table = try ClosedRunTable(name: reference.name, mapping: mapping)
+            mapping.advise(MADV_RANDOM)
             guard table.checksum == reference.checksum else {
                 throw SpoolError(.corruptRecord, "the closed-run table \(reference.name) is not the one the checkpoint names (CRC differs)")
             }
