@@ -34,42 +34,53 @@ struct StoreCheckpoint: Equatable {
     var controls: [QueueKey: QueueControlState]
 
     func encoded() -> [UInt8] {
-        var writer = ByteWriter(capacity: 64 + controls.count * 40)
-        writer.u32(Self.magic)
-        writer.u8(1); writer.u8(0); writer.u8(0); writer.u8(0)
-        writer.u64(ackLevel)
-        writer.u32(UInt32(controls.count))
+        var writer = BinaryWriter(capacity: 64 + controls.count * 40)
+        writer.fixed32(Self.magic)
+        writer.byte(1); writer.byte(0); writer.byte(0); writer.byte(0)
+        writer.fixed64(ackLevel)
+        writer.fixed32(UInt32(controls.count))
         for (key, state) in controls.sorted(by: { ($0.key.name, $0.key.kind.rawValue) < ($1.key.name, $1.key.kind.rawValue) }) {
-            writer.u8(key.kind.rawValue)
-            writer.u8(state.paused ? 1 : 0)
-            writer.u8(state.rateLimit == nil ? 0 : 1)
-            writer.u8(0)
-            writer.u64(state.rateLimit?.perSecond.bitPattern ?? 0)
-            writer.u64(UInt64(state.rateLimit?.burst ?? 0))
-            writer.string32(key.name)
+            writer.byte(key.kind.rawValue)
+            writer.byte(state.paused ? 1 : 0)
+            writer.byte(state.rateLimit == nil ? 0 : 1)
+            writer.byte(0)
+            writer.fixed64(state.rateLimit?.perSecond.bitPattern ?? 0)
+            writer.fixed64(UInt64(state.rateLimit?.burst ?? 0))
+            writer.fixed32PrefixedString(key.name)
         }
-        writer.u32(CRC32C.checksum(writer.buffer))
-        return writer.buffer
+        writer.fixed32(CRC32C.checksum(writer.bytes))
+        return writer.bytes
     }
 
     static func decode(_ bytes: [UInt8]) -> StoreCheckpoint? {
         guard bytes.count >= 24 else { return nil }
         let body = Array(bytes[0..<bytes.count - 4])
-        var tail = ByteReader(Array(bytes[(bytes.count - 4)...]))
-        guard tail.u32() == CRC32C.checksum(body) else { return nil }
-        var reader = ByteReader(body)
-        guard reader.u32() == magic, reader.u8() == 1, reader.skip(3), let ackLevel = reader.u64(), let count = reader.u32() else { return nil }
-        var controls: [QueueKey: QueueControlState] = [:]
-        for _ in 0..<count {
-            guard let kindByte = reader.u8(), let kind = TaskQueueKind(rawValue: kindByte), let paused = reader.u8(),
-                  let hasRate = reader.u8(), reader.skip(1), let rate = reader.u64(), let burst = reader.u64(),
-                  let name = reader.string32() else { return nil }
-            var state = QueueControlState(paused: paused == 1)
-            if hasRate == 1 { state.rateLimit = RateLimit(perSecond: Double(bitPattern: rate), burst: Int(clamping: burst)) }
-            controls[QueueKey(name: name, kind: kind)] = state
+        var tail = BinaryReader<QueueError>(Array(bytes[(bytes.count - 4)...]), context: "checkpoint")
+        guard (try? tail.fixed32()) == CRC32C.checksum(body) else { return nil }
+        var reader = BinaryReader<QueueError>(body, context: "checkpoint")
+        do throws(QueueError) {
+            guard try reader.fixed32() == magic, try reader.byte() == 1 else { return nil }
+            try reader.skip(3)
+            let ackLevel = try reader.fixed64()
+            let count = try reader.fixed32()
+            var controls: [QueueKey: QueueControlState] = [:]
+            for _ in 0..<count {
+                guard let kind = TaskQueueKind(rawValue: try reader.byte()) else { return nil }
+                let paused = try reader.byte()
+                let hasRate = try reader.byte()
+                try reader.skip(1)
+                let rate = try reader.fixed64()
+                let burst = try reader.fixed64()
+                let name = try reader.fixed32PrefixedString()
+                var state = QueueControlState(paused: paused == 1)
+                if hasRate == 1 { state.rateLimit = RateLimit(perSecond: Double(bitPattern: rate), burst: Int(clamping: burst)) }
+                controls[QueueKey(name: name, kind: kind)] = state
+            }
+            guard reader.position == body.count else { return nil }
+            return StoreCheckpoint(ackLevel: ackLevel, controls: controls)
+        } catch {
+            return nil
         }
-        guard reader.position == body.count else { return nil }
-        return StoreCheckpoint(ackLevel: ackLevel, controls: controls)
     }
 
     /// Reads `directory/checkpoint`; nil when there is none (a new store).

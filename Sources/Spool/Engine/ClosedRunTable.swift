@@ -141,7 +141,7 @@ final class ClosedRunTable {
     /// The run at `index`, decoded.
     /// - Throws: ``SpoolError/Code/corruptRecord`` (a bug wrote it: the file passed its CRC).
     func run(at index: Int) throws(SpoolError) -> EngineCheckpoint.Run {
-        var r = BinaryReader(data(at: index), context: "closed-run table \(name), run \(index)")
+        var r = BinaryReader<SpoolError>(data(at: index), context: "closed-run table \(name), run \(index)")
         let run = try EngineCheckpoint.Run.decode(from: &r)
         guard r.isAtEnd else { throw r.corrupt("bytes left after the run") }
         return run

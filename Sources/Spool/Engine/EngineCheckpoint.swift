@@ -40,7 +40,7 @@ struct EngineCheckpoint: Equatable {
             }
         }
 
-        static func decode(from r: inout BinaryReader) throws(SpoolError) -> Run {
+        static func decode(from r: inout BinaryReader<SpoolError>) throws(SpoolError) -> Run {
             let state = try ExecutionState.decode(from: &r)
             var offsets: [UInt64] = []
             var previous: UInt64 = 0
@@ -105,13 +105,13 @@ struct EngineCheckpoint: Equatable {
 
     /// Checks the CRC of `bytes` and reads the header (either layout), leaving the returned reader
     /// at the first run. Shared by ``decode(_:)`` and the compaction's skim.
-    static func readHeader(_ bytes: [UInt8]) throws(SpoolError) -> (Header, BinaryReader) {
+    static func readHeader(_ bytes: [UInt8]) throws(SpoolError) -> (Header, BinaryReader<SpoolError>) {
         guard bytes.count >= Self.magic.count + 5 else { throw SpoolError(.corruptRecord, "the checkpoint is \(bytes.count) bytes long") }
         let runsEnd = bytes.count - 4
         let stored = bytes[runsEnd...].reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
         let crc = bytes.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[..<runsEnd])) }
         guard crc == stored else { throw SpoolError(.corruptRecord, "the checkpoint's checksum does not match") }
-        var r = BinaryReader(bytes, context: "checkpoint")
+        var r = BinaryReader<SpoolError>(bytes, context: "checkpoint")
         for byte in Self.magic where try r.byte() != byte { throw r.corrupt("not a Spool engine checkpoint") }
         let version = try r.byte()
         guard version == 1 || version == 2 else { throw r.corrupt("checkpoint version \(version) is not one this build reads") }
