@@ -52,8 +52,8 @@ extension Log {
 
     /// A compaction in three steps, as Kafka's `Cleaner` does (`cleanSegments` / `cleanInto` /
     /// `replaceSegments`): pick the sealed segments (``compactionCandidates(below:)``), copy their
-    /// live records into `.cleaned` files (``copyLiveRecords(of:judge:into:)``), then swap those in
-    /// through the manifest (``swapInCompactedSegments(_:written:)``). Crash points, in order: the
+    /// live records into `.cleaned` files (``copyLiveRecords(of:judge:into:summary:)``), then swap those in
+    /// through the manifest (``swapInCompactedSegments(_:writer:)``). Crash points, in order: the
     /// `.cleaned` files' writes and fsyncs; the directory fsync and the manifest's install (the
     /// commit point); the renames, deletions, directory fsync and the manifest's removal.
     private func compact(below offset: UInt64?, judge: Judge) throws -> CompactionSummary {

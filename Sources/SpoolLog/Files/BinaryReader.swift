@@ -159,22 +159,21 @@ package struct BinaryReader<ReadError: BinaryDecodingFailure> {
     /// A little-endian `UInt32`.
     /// - Throws: `ReadError` when fewer than 4 bytes are left.
     @inlinable
-    package mutating func fixed32() throws(ReadError) -> UInt32 {
-        guard bytes.count - offset >= 4 else { throw corrupt("unexpected end") }
-        var value: UInt32 = 0
-        for i in 0..<4 { value |= UInt32(bytes[offset + i]) << (8 * i) }
-        offset += 4
-        return value
-    }
+    package mutating func fixed32() throws(ReadError) -> UInt32 { try littleEndian(UInt32.self) }
 
     /// A little-endian `UInt64`.
     /// - Throws: `ReadError` when fewer than 8 bytes are left.
     @inlinable
-    package mutating func fixed64() throws(ReadError) -> UInt64 {
-        guard bytes.count - offset >= 8 else { throw corrupt("unexpected end") }
-        var value: UInt64 = 0
-        for i in 0..<8 { value |= UInt64(bytes[offset + i]) << (8 * i) }
-        offset += 8
+    package mutating func fixed64() throws(ReadError) -> UInt64 { try littleEndian(UInt64.self) }
+
+    /// A little-endian unsigned integer of `T`'s width, assembled byte by byte (no alignment needed).
+    @inlinable
+    mutating func littleEndian<T: FixedWidthInteger & UnsignedInteger>(_: T.Type) throws(ReadError) -> T {
+        let width = T.bitWidth / 8
+        guard bytes.count - offset >= width else { throw corrupt("unexpected end") }
+        var value: T = 0
+        for i in 0..<width { value |= T(bytes[offset + i]) << (8 * i) }
+        offset += width
         return value
     }
 
