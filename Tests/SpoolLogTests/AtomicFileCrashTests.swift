@@ -30,20 +30,24 @@ import Testing
         #expect(directorySync?.path == dir.path)
     }
 
+    /// A directory `name` in `dir` holding `target` with the old content.
+    static func directoryWithOldTarget(_ dir: TemporaryDirectory, _ name: String) -> String {
+        let path = dir.path + "/" + name
+        _ = mkdir(path, 0o700)
+        writeFile(path + "/target", old)
+        return path
+    }
+
     @Test func aReplaceStoppedAtAnyStepLeavesTheOldOrTheNewFileWhole() throws {
         let dir = TemporaryDirectory()
-        let reference = dir.path + "/reference"
-        _ = mkdir(reference, 0o700)
         let recorder = FaultInjectingSyscalls()
-        try AtomicFile.replace("target", in: reference, with: Self.new, syscalls: recorder)
+        try AtomicFile.replace("target", in: Self.directoryWithOldTarget(dir, "reference"), with: Self.new, syscalls: recorder)
         let steps = recorder.stepCount
         try #require(steps >= 5)
         let renameStep = try #require(recorder.trace.first { $0.operation == .rename }?.step)
 
         for k in 1...steps {
-            let work = dir.path + "/work-\(k)"
-            _ = mkdir(work, 0o700)
-            writeFile(work + "/target", Self.old)
+            let work = Self.directoryWithOldTarget(dir, "work-\(k)")
             let faults = FaultInjectingSyscalls()
             faults.crash(atStep: k)
             var failure: AtomicFileError?
@@ -60,17 +64,13 @@ import Testing
 
     @Test func aPowerLossAtAnyStepLeavesTheOldOrTheNewFileWholeAndACompletedReplaceSurvives() throws {
         let dir = TemporaryDirectory()
-        let reference = dir.path + "/reference"
-        _ = mkdir(reference, 0o700)
         let recorder = PowerLossSyscalls()
-        try AtomicFile.replace("target", in: reference, with: Self.new, syscalls: recorder)
+        try AtomicFile.replace("target", in: Self.directoryWithOldTarget(dir, "reference"), with: Self.new, syscalls: recorder)
         let steps = recorder.stepCount
         try #require(steps >= 5)
 
         for k in 1...(steps + 1) {
-            let work = dir.path + "/work-\(k)"
-            _ = mkdir(work, 0o700)
-            writeFile(work + "/target", Self.old)  // there before the layer: durable
+            let work = Self.directoryWithOldTarget(dir, "work-\(k)")  // there before the layer: durable
             let power = PowerLossSyscalls()
             power.cutPower(atStep: k)
             let completed = (try? AtomicFile.replace("target", in: work, with: Self.new, syscalls: power)) != nil
