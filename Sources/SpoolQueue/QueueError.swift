@@ -118,3 +118,10 @@ extension QueueError {
         QueueError(.closed, "the task store is closed; open it again")
     }
 }
+
+extension QueueError: BinaryDecodingFailure {
+    /// Bytes that do not decode are a ``QueueError/Code/corruptRecord``.
+    package static func undecodable(_ message: String) -> QueueError {
+        QueueError(.corruptRecord, message)
+    }
+}

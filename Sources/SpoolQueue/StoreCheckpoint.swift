@@ -24,8 +24,8 @@ struct QueueKey: Hashable, Sendable {
 ///
 /// Layout (little-endian): magic `SQCP`, version 1, 3 zero bytes, ack level u64, entry count
 /// u32, entries (kind u8, paused u8, has-rate u8, 0 u8, rate f64, burst u64, name length u32,
-/// name), CRC32C u32 of everything before it. Written to `checkpoint.tmp`, fsynced, renamed
-/// over `checkpoint`, and the directory fsynced: a reader sees the old or the new file, whole.
+/// name), CRC32C u32 of everything before it. Replaced through `AtomicFile` (`checkpoint.tmp`,
+/// fsync, rename over `checkpoint`, directory fsync): a reader sees the old or the new file, whole.
 struct StoreCheckpoint: Equatable {
     static let fileName = "checkpoint"
     static let magic: UInt32 = 0x5043_5153  // "SQCP"
@@ -34,42 +34,53 @@ struct StoreCheckpoint: Equatable {
     var controls: [QueueKey: QueueControlState]
 
     func encoded() -> [UInt8] {
-        var writer = ByteWriter(capacity: 64 + controls.count * 40)
-        writer.u32(Self.magic)
-        writer.u8(1); writer.u8(0); writer.u8(0); writer.u8(0)
-        writer.u64(ackLevel)
-        writer.u32(UInt32(controls.count))
+        var writer = BinaryWriter(capacity: 64 + controls.count * 40)
+        writer.fixed32(Self.magic)
+        writer.byte(1); writer.byte(0); writer.byte(0); writer.byte(0)
+        writer.fixed64(ackLevel)
+        writer.fixed32(UInt32(controls.count))
         for (key, state) in controls.sorted(by: { ($0.key.name, $0.key.kind.rawValue) < ($1.key.name, $1.key.kind.rawValue) }) {
-            writer.u8(key.kind.rawValue)
-            writer.u8(state.paused ? 1 : 0)
-            writer.u8(state.rateLimit == nil ? 0 : 1)
-            writer.u8(0)
-            writer.u64(state.rateLimit?.perSecond.bitPattern ?? 0)
-            writer.u64(UInt64(state.rateLimit?.burst ?? 0))
-            writer.string32(key.name)
+            writer.byte(key.kind.rawValue)
+            writer.byte(state.paused ? 1 : 0)
+            writer.byte(state.rateLimit == nil ? 0 : 1)
+            writer.byte(0)
+            writer.fixed64(state.rateLimit?.perSecond.bitPattern ?? 0)
+            writer.fixed64(UInt64(state.rateLimit?.burst ?? 0))
+            writer.fixed32PrefixedString(key.name)
         }
-        writer.u32(CRC32C.checksum(writer.buffer))
-        return writer.buffer
+        writer.fixed32(CRC32C.checksum(writer.bytes))
+        return writer.bytes
     }
 
     static func decode(_ bytes: [UInt8]) -> StoreCheckpoint? {
         guard bytes.count >= 24 else { return nil }
         let body = Array(bytes[0..<bytes.count - 4])
-        var tail = ByteReader(Array(bytes[(bytes.count - 4)...]))
-        guard tail.u32() == CRC32C.checksum(body) else { return nil }
-        var reader = ByteReader(body)
-        guard reader.u32() == magic, reader.u8() == 1, reader.skip(3), let ackLevel = reader.u64(), let count = reader.u32() else { return nil }
-        var controls: [QueueKey: QueueControlState] = [:]
-        for _ in 0..<count {
-            guard let kindByte = reader.u8(), let kind = TaskQueueKind(rawValue: kindByte), let paused = reader.u8(),
-                  let hasRate = reader.u8(), reader.skip(1), let rate = reader.u64(), let burst = reader.u64(),
-                  let name = reader.string32() else { return nil }
-            var state = QueueControlState(paused: paused == 1)
-            if hasRate == 1 { state.rateLimit = RateLimit(perSecond: Double(bitPattern: rate), burst: Int(clamping: burst)) }
-            controls[QueueKey(name: name, kind: kind)] = state
+        var tail = BinaryReader<QueueError>(Array(bytes[(bytes.count - 4)...]), context: "checkpoint")
+        guard (try? tail.fixed32()) == CRC32C.checksum(body) else { return nil }
+        var reader = BinaryReader<QueueError>(body, context: "checkpoint")
+        do throws(QueueError) {
+            guard try reader.fixed32() == magic, try reader.byte() == 1 else { return nil }
+            try reader.skip(3)
+            let ackLevel = try reader.fixed64()
+            let count = try reader.fixed32()
+            var controls: [QueueKey: QueueControlState] = [:]
+            for _ in 0..<count {
+                guard let kind = TaskQueueKind(rawValue: try reader.byte()) else { return nil }
+                let paused = try reader.byte()
+                let hasRate = try reader.byte()
+                try reader.skip(1)
+                let rate = try reader.fixed64()
+                let burst = try reader.fixed64()
+                let name = try reader.fixed32PrefixedString()
+                var state = QueueControlState(paused: paused == 1)
+                if hasRate == 1 { state.rateLimit = RateLimit(perSecond: Double(bitPattern: rate), burst: Int(clamping: burst)) }
+                controls[QueueKey(name: name, kind: kind)] = state
+            }
+            guard reader.position == body.count else { return nil }
+            return StoreCheckpoint(ackLevel: ackLevel, controls: controls)
+        } catch {
+            return nil
         }
-        guard reader.position == body.count else { return nil }
-        return StoreCheckpoint(ackLevel: ackLevel, controls: controls)
     }
 
     /// Reads `directory/checkpoint`; nil when there is none (a new store).
@@ -108,35 +119,14 @@ struct StoreCheckpoint: Equatable {
         return checkpoint
     }
 
-    /// Atomically replaces `directory/checkpoint` (temporary file, fsync, rename, directory fsync).
+    /// Atomically replaces `directory/checkpoint` (see `AtomicFile`: temporary file, fsync, rename,
+    /// directory fsync).
+    /// - Throws: ``QueueError/Code/log`` "cannot write the checkpoint", with the system call's error.
     func write(directory: String, syscalls: any Syscalls) throws(QueueError) {
-        let path = directory + "/" + Self.fileName
-        let temporary = path + ".tmp"
-        let bytes = encoded()
-        do throws(SystemError) {
-            let fd = try syscalls.open(temporary, flags: O_WRONLY | O_CREAT | O_TRUNC, mode: 0o600)
-            defer { syscalls.close(fd) }
-            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count, alignment: 8)
-            defer { buffer.deallocate() }
-            buffer.copyBytes(from: bytes)
-            var done = 0
-            while done < bytes.count {
-                let n = try syscalls.pwrite(fd, UnsafeRawBufferPointer(rebasing: buffer[done...]), at: Int64(done))
-                if n <= 0 { throw SystemError(call: "pwrite", errno: EIO, path: temporary) }
-                done += n
-            }
-            try syscalls.fsync(fd)
-            try syscalls.rename(temporary, to: path)
-            try syncDirectory(directory, syscalls: syscalls)
+        do {
+            try AtomicFile.replace(Self.fileName, in: directory, with: encoded(), syscalls: syscalls)
         } catch {
-            throw QueueError(.log, "cannot write the checkpoint", path: path, underlying: error)
+            throw QueueError(.log, "cannot write the checkpoint", path: directory + "/" + Self.fileName, underlying: error.underlying)
         }
     }
-}
-
-/// fsyncs a directory so that the names created, renamed or removed in it are durable.
-func syncDirectory(_ path: String, syscalls: any Syscalls) throws(SystemError) {
-    let fd = try syscalls.open(path, flags: O_RDONLY | O_DIRECTORY, mode: 0)
-    defer { syscalls.close(fd) }
-    try syscalls.fsync(fd)
 }

@@ -1,3 +1,4 @@
+import SpoolLog
 import SpoolMatching
 
 /// The records of the queue log (layout in `Docs/queues.md`). All integers little-endian;
@@ -60,59 +61,64 @@ struct TaskRecord: Equatable {
         if replaces != nil { flags.insert(.replaces) }
         if deadLetterReason != nil { flags.insert(.deadLetter) }
         if originalID != nil { flags.insert(.originalID) }
-        var writer = ByteWriter(capacity: Self.overhead(queue: queue, fairness: fairness) + payload.count
+        var writer = BinaryWriter(capacity: Self.overhead(queue: queue, fairness: fairness) + payload.count
                                 + (deadLetterReason?.utf8.count ?? 0) + 4)
-        writer.u8(RecordType.task.rawValue)
-        writer.u8(recordFormatVersion)
-        writer.u8(kind.rawValue)
-        writer.u8(UInt8(priority))
-        writer.u8(flags.rawValue)
-        writer.u8(0); writer.u8(0); writer.u8(0)
-        writer.u32(UInt32(clamping: attempt))
-        writer.u32(UInt32(queue.utf8.count))
-        writer.u64(addedAt)
-        if let replaces { writer.u64(replaces) }
-        if let originalID { writer.u64(originalID) }
-        if let scheduleToStartDeadline { writer.u64(scheduleToStartDeadline) }
-        if let notBefore { writer.u64(notBefore) }
+        writer.byte(RecordType.task.rawValue)
+        writer.byte(recordFormatVersion)
+        writer.byte(kind.rawValue)
+        writer.byte(UInt8(priority))
+        writer.byte(flags.rawValue)
+        writer.byte(0); writer.byte(0); writer.byte(0)
+        writer.fixed32(UInt32(clamping: attempt))
+        writer.fixed32(UInt32(queue.utf8.count))
+        writer.fixed64(addedAt)
+        if let replaces { writer.fixed64(replaces) }
+        if let originalID { writer.fixed64(originalID) }
+        if let scheduleToStartDeadline { writer.fixed64(scheduleToStartDeadline) }
+        if let notBefore { writer.fixed64(notBefore) }
         if let fairness {
-            writer.u32(fairness.weight)
-            writer.string32(fairness.key)
+            writer.fixed32(fairness.weight)
+            writer.fixed32PrefixedString(fairness.key)
         }
-        if let deadLetterReason { writer.string32(deadLetterReason) }
-        writer.bytes(Array(queue.utf8))
-        writer.bytes(payload)
-        return writer.buffer
+        if let deadLetterReason { writer.fixed32PrefixedString(deadLetterReason) }
+        writer.raw(Array(queue.utf8))
+        writer.raw(payload)
+        return writer.bytes
     }
 
     /// Decodes a task record; nil when the bytes are not one. Without `includingPayload` the
     /// payload is left empty: a replay keeps only where each task is, and copying every payload
     /// out of its record was a tenth of a reopen's time.
     init?(decoding bytes: [UInt8], includingPayload: Bool = true) {
-        var reader = ByteReader(bytes)
-        guard reader.u8() == RecordType.task.rawValue, reader.u8() == recordFormatVersion,
-              let kindByte = reader.u8(), let kind = TaskQueueKind(rawValue: kindByte),
-              let priority = reader.u8(), TaskPriority.all.contains(Int(priority)),
-              let flagByte = reader.u8(), reader.skip(3),
-              let attempt = reader.u32(), let nameLength = reader.u32(), let addedAt = reader.u64()
-        else { return nil }
-        let flags = Flags(rawValue: flagByte)
-        self.kind = kind
-        self.priority = Int(priority)
-        self.attempt = Int(attempt)
-        self.addedAt = addedAt
-        if flags.contains(.replaces) { guard let v = reader.u64() else { return nil }; replaces = v }
-        if flags.contains(.originalID) { guard let v = reader.u64() else { return nil }; originalID = v }
-        if flags.contains(.deadline) { guard let v = reader.u64() else { return nil }; scheduleToStartDeadline = v }
-        if flags.contains(.notBefore) { guard let v = reader.u64() else { return nil }; notBefore = v }
+        guard let record = try? Self.decode(bytes, includingPayload: includingPayload) else { return nil }
+        self = record
+    }
+
+    /// ``init(decoding:includingPayload:)`` with the reason.
+    /// - Throws: ``QueueError/Code/corruptRecord`` saying what is wrong where.
+    static func decode(_ bytes: [UInt8], includingPayload: Bool) throws(QueueError) -> TaskRecord {
+        var reader = BinaryReader<QueueError>(bytes, context: "task record")
+        guard try reader.byte() == RecordType.task.rawValue, try reader.byte() == recordFormatVersion else { throw reader.corrupt("not a task record") }
+        let kind = try reader.enumeration(TaskQueueKind.self)
+        let priority = try reader.byte()
+        guard TaskPriority.all.contains(Int(priority)) else { throw reader.corrupt("priority \(priority) is out of range") }
+        let flags = Flags(rawValue: try reader.byte())
+        try reader.skip(3)
+        let attempt = try reader.fixed32()
+        let nameLength = try reader.fixed32()
+        var record = TaskRecord(kind: kind, priority: Int(priority), attempt: Int(attempt), addedAt: try reader.fixed64(), queue: "", payload: [])
+        if flags.contains(.replaces) { record.replaces = try reader.fixed64() }
+        if flags.contains(.originalID) { record.originalID = try reader.fixed64() }
+        if flags.contains(.deadline) { record.scheduleToStartDeadline = try reader.fixed64() }
+        if flags.contains(.notBefore) { record.notBefore = try reader.fixed64() }
         if flags.contains(.fairness) {
-            guard let weight = reader.u32(), let key = reader.string32() else { return nil }
-            fairness = FairnessKey(key, weight: weight)
+            let weight = try reader.fixed32()
+            record.fairness = FairnessKey(try reader.fixed32PrefixedString(), weight: weight)
         }
-        if flags.contains(.deadLetter) { guard let v = reader.string32() else { return nil }; deadLetterReason = v }
-        guard let name = reader.string(Int(nameLength)) else { return nil }
-        queue = name
-        payload = includingPayload ? reader.rest() : []
+        if flags.contains(.deadLetter) { record.deadLetterReason = try reader.fixed32PrefixedString() }
+        record.queue = try reader.string(byteCount: Int(nameLength))
+        record.payload = includingPayload ? reader.rest() : []
+        return record
     }
 
     init(kind: TaskQueueKind, priority: Int, attempt: Int, addedAt: UInt64, queue: String, payload: [UInt8],
@@ -131,26 +137,29 @@ struct TaskRecord: Equatable {
 /// Ids acknowledged (completed, or dropped as expired) since the previous acks record.
 enum AcksRecord {
     static func encode(_ ids: [UInt64]) -> [UInt8] {
-        var writer = ByteWriter(capacity: 8 + 8 * ids.count)
-        writer.u8(RecordType.acks.rawValue)
-        writer.u8(recordFormatVersion)
-        writer.u8(0); writer.u8(0)
-        writer.u32(UInt32(ids.count))
-        for id in ids { writer.u64(id) }
-        return writer.buffer
+        var writer = BinaryWriter(capacity: 8 + 8 * ids.count)
+        writer.byte(RecordType.acks.rawValue)
+        writer.byte(recordFormatVersion)
+        writer.byte(0); writer.byte(0)
+        writer.fixed32(UInt32(ids.count))
+        for id in ids { writer.fixed64(id) }
+        return writer.bytes
     }
 
     static func decode(_ bytes: [UInt8]) -> [UInt64]? {
-        var reader = ByteReader(bytes)
-        guard reader.u8() == RecordType.acks.rawValue, reader.u8() == recordFormatVersion, reader.skip(2),
-              let count = reader.u32(), bytes.count == 8 + 8 * Int(count) else { return nil }
-        var ids: [UInt64] = []
-        ids.reserveCapacity(Int(count))
-        for _ in 0..<count {
-            guard let id = reader.u64() else { return nil }
-            ids.append(id)
+        var reader = BinaryReader<QueueError>(bytes, context: "acks record")
+        do throws(QueueError) {
+            guard try reader.byte() == RecordType.acks.rawValue, try reader.byte() == recordFormatVersion else { return nil }
+            try reader.skip(2)
+            let count = try reader.fixed32()
+            guard bytes.count == 8 + 8 * Int(count) else { return nil }
+            var ids: [UInt64] = []
+            ids.reserveCapacity(Int(count))
+            for _ in 0..<count { ids.append(try reader.fixed64()) }
+            return ids
+        } catch {
+            return nil
         }
-        return ids
     }
 }
 
@@ -171,26 +180,26 @@ struct ControlRecord: Equatable {
     var operation: ControlOperation
 
     func encoded() -> [UInt8] {
-        var writer = ByteWriter(capacity: 32 + queue.utf8.count)
-        writer.u8(RecordType.control.rawValue)
-        writer.u8(recordFormatVersion)
-        writer.u8(kind.rawValue)
+        var writer = BinaryWriter(capacity: 32 + queue.utf8.count)
+        writer.byte(RecordType.control.rawValue)
+        writer.byte(recordFormatVersion)
+        writer.byte(kind.rawValue)
         switch operation {
-        case .pause: writer.u8(1)
-        case .resume: writer.u8(2)
+        case .pause: writer.byte(1)
+        case .resume: writer.byte(2)
         case .setRateLimit(let limit?):
-            writer.u8(3)
-            writer.u64(limit.perSecond.bitPattern)
-            writer.u64(UInt64(limit.burst))
-        case .setRateLimit(nil): writer.u8(4)
+            writer.byte(3)
+            writer.fixed64(limit.perSecond.bitPattern)
+            writer.fixed64(UInt64(limit.burst))
+        case .setRateLimit(nil): writer.byte(4)
         case .purge(let inFlight, let deadLetters):
-            writer.u8(5)
-            writer.u8(deadLetters ? 1 : 0)
-            writer.u32(UInt32(inFlight.count))
-            for id in inFlight { writer.u64(id) }
+            writer.byte(5)
+            writer.byte(deadLetters ? 1 : 0)
+            writer.fixed32(UInt32(inFlight.count))
+            for id in inFlight { writer.fixed64(id) }
         }
-        writer.bytes(Array(queue.utf8))
-        return writer.buffer
+        writer.raw(Array(queue.utf8))
+        return writer.bytes
     }
 
     init(kind: TaskQueueKind, queue: String, operation: ControlOperation) {
@@ -200,94 +209,32 @@ struct ControlRecord: Equatable {
     }
 
     init?(decoding bytes: [UInt8]) {
-        var reader = ByteReader(bytes)
-        guard reader.u8() == RecordType.control.rawValue, reader.u8() == recordFormatVersion,
-              let kindByte = reader.u8(), let kind = TaskQueueKind(rawValue: kindByte), let op = reader.u8() else { return nil }
-        self.kind = kind
-        switch op {
-        case 1: operation = .pause
-        case 2: operation = .resume
-        case 3:
-            guard let rate = reader.u64(), let burst = reader.u64() else { return nil }
-            operation = .setRateLimit(RateLimit(perSecond: Double(bitPattern: rate), burst: Int(clamping: burst)))
-        case 4: operation = .setRateLimit(nil)
-        case 5:
-            guard let dead = reader.u8(), let count = reader.u32(), Int(count) <= bytes.count / 8 else { return nil }
-            var ids: [UInt64] = []
-            for _ in 0..<count { guard let id = reader.u64() else { return nil }; ids.append(id) }
-            operation = .purge(inFlight: ids, deadLetters: dead == 1)
-        default: return nil
+        var reader = BinaryReader<QueueError>(bytes, context: "control record")
+        do throws(QueueError) {
+            guard try reader.byte() == RecordType.control.rawValue, try reader.byte() == recordFormatVersion else { return nil }
+            guard let kind = TaskQueueKind(rawValue: try reader.byte()) else { return nil }
+            self.kind = kind
+            switch try reader.byte() {
+            case 1: operation = .pause
+            case 2: operation = .resume
+            case 3:
+                let rate = try reader.fixed64()
+                let burst = try reader.fixed64()
+                operation = .setRateLimit(RateLimit(perSecond: Double(bitPattern: rate), burst: Int(clamping: burst)))
+            case 4: operation = .setRateLimit(nil)
+            case 5:
+                let dead = try reader.byte()
+                let count = try reader.fixed32()
+                guard Int(count) <= bytes.count / 8 else { return nil }
+                var ids: [UInt64] = []
+                for _ in 0..<count { ids.append(try reader.fixed64()) }
+                operation = .purge(inFlight: ids, deadLetters: dead == 1)
+            default: return nil
+            }
+        } catch {
+            return nil
         }
         queue = String(decoding: reader.rest(), as: UTF8.self)
         guard !queue.isEmpty else { return nil }
-    }
-}
-
-/// Appends little-endian fields to a byte array.
-struct ByteWriter {
-    var buffer: [UInt8] = []
-
-    init(capacity: Int) { buffer.reserveCapacity(capacity) }
-
-    mutating func u8(_ value: UInt8) { buffer.append(value) }
-    mutating func u32(_ value: UInt32) { withUnsafeBytes(of: value.littleEndian) { buffer.append(contentsOf: $0) } }
-    mutating func u64(_ value: UInt64) { withUnsafeBytes(of: value.littleEndian) { buffer.append(contentsOf: $0) } }
-    mutating func bytes(_ value: [UInt8]) { buffer.append(contentsOf: value) }
-    mutating func string32(_ value: String) {
-        u32(UInt32(value.utf8.count))
-        buffer.append(contentsOf: value.utf8)
-    }
-}
-
-/// Reads little-endian fields; every read returns nil past the end instead of trapping.
-struct ByteReader {
-    let bytes: [UInt8]
-    var position = 0
-
-    init(_ bytes: [UInt8]) { self.bytes = bytes }
-
-    mutating func u8() -> UInt8? {
-        guard position < bytes.count else { return nil }
-        defer { position += 1 }
-        return bytes[position]
-    }
-
-    mutating func skip(_ count: Int) -> Bool {
-        guard bytes.count - position >= count else { return false }
-        position += count
-        return true
-    }
-
-    mutating func u32() -> UInt32? {
-        guard bytes.count - position >= 4 else { return nil }
-        var value: UInt32 = 0
-        for i in 0..<4 { value |= UInt32(bytes[position + i]) << (8 * i) }
-        position += 4
-        return value
-    }
-
-    mutating func u64() -> UInt64? {
-        guard bytes.count - position >= 8 else { return nil }
-        var value: UInt64 = 0
-        for i in 0..<8 { value |= UInt64(bytes[position + i]) << (8 * i) }
-        position += 8
-        return value
-    }
-
-    /// `count` bytes as UTF-8 text, decoded in place (no intermediate array).
-    mutating func string(_ count: Int) -> String? {
-        guard count >= 0, bytes.count - position >= count else { return nil }
-        defer { position += count }
-        return String(decoding: bytes[position..<position + count], as: UTF8.self)
-    }
-
-    mutating func string32() -> String? {
-        guard let count = u32() else { return nil }
-        return string(Int(count))
-    }
-
-    mutating func rest() -> [UInt8] {
-        defer { position = bytes.count }
-        return Array(bytes[position...])
     }
 }

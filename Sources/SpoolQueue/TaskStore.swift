@@ -110,7 +110,7 @@ public final class TaskStore: Sendable {
         do {
             try syscalls.mkdir(directory, mode: 0o700)
             let parent = directory.lastIndex(of: "/").map { $0 == directory.startIndex ? "/" : String(directory[..<$0]) } ?? "."
-            do { try syncDirectory(parent, syscalls: syscalls) } catch {
+            do { try syscalls.fsyncDirectory(parent) } catch {
                 throw QueueError(.log, "cannot sync the parent directory", path: parent, underlying: error)
             }
         } catch let error as SystemError {

@@ -1,5 +1,6 @@
 import Testing
 @testable import Spool
+import SpoolLog
 
 @Suite struct TransitionRecordCodecTests {
     static let time = Timestamp(nanosecondsSinceEpoch: 1_700_000_000_123_456_789)
@@ -105,11 +106,11 @@ import Testing
         let values: [Int64] = [0, 1, -1, 63, -64, 64, Int64.max, Int64.min, 1 << 35]
         for value in values { w.signed(value) }
         w.unsigned(UInt64.max)
-        var r = BinaryReader(w.bytes, context: "test")
+        var r = BinaryReader<SpoolError>(w.bytes, context: "test")
         for value in values { #expect(try r.signed() == value) }
         #expect(try r.unsigned() == UInt64.max)
         #expect(r.isAtEnd)
-        var overlong = BinaryReader([UInt8](repeating: 0xFF, count: 11) + [0], context: "test")
+        var overlong = BinaryReader<SpoolError>([UInt8](repeating: 0xFF, count: 11) + [0], context: "test")
         #expect(throws: SpoolError.self) { try overlong.unsigned() }
     }
 }

@@ -1,3 +1,5 @@
+import SpoolLog
+
 // The layout of a run's state in a checkpoint (see Checkpoint.swift): every field of
 // ExecutionState in declaration order. Pending activities reuse the ActivityTaskScheduled event
 // layout for their attributes.
@@ -37,7 +39,7 @@ extension ExecutionState {
         w.duration(stickyScheduleToStartTimeout)
     }
 
-    static func decode(from r: inout BinaryReader) throws(SpoolError) -> ExecutionState {
+    static func decode(from r: inout BinaryReader<SpoolError>) throws(SpoolError) -> ExecutionState {
         let key = ExecutionKey(namespace: try r.string(), workflowID: try r.string(), runID: try r.string())
         let started = WorkflowExecutionStartedEventAttributes(
             workflowType: try r.string(), taskQueue: try r.string(), input: try r.optionalPayload(),

@@ -1,3 +1,5 @@
+import SpoolLog
+
 // The binary layout of history events in log records: event id, time, type byte, then the
 // type's fields in declaration order (see BinaryWriter for the primitives).
 
@@ -12,7 +14,7 @@ extension Failure {
         writer.payload(lastHeartbeatDetails)
     }
 
-    static func decode(from reader: inout BinaryReader) throws(SpoolError) -> Failure {
+    static func decode(from reader: inout BinaryReader<SpoolError>) throws(SpoolError) -> Failure {
         Failure(message: try reader.string(), type: try reader.string(), nonRetryable: try reader.bool(),
                 details: try reader.optionalPayload(), nextRetryDelay: try reader.optionalDuration(),
                 timeoutType: try reader.optional { r throws(SpoolError) in try r.enumeration(TimeoutType.self) },
@@ -24,7 +26,7 @@ extension BinaryWriter {
     mutating func failure(_ value: Failure?) { optional(value) { $1.encode(into: &$0) } }
 }
 
-extension BinaryReader {
+extension BinaryReader<SpoolError> {
     mutating func failure() throws(SpoolError) -> Failure { try Failure.decode(from: &self) }
     mutating func optionalFailure() throws(SpoolError) -> Failure? { try optional { r throws(SpoolError) in try Failure.decode(from: &r) } }
 }
@@ -39,7 +41,7 @@ extension RetryPolicy {
         for type in nonRetryableErrorTypes { writer.string(type) }
     }
 
-    static func decode(from reader: inout BinaryReader) throws(SpoolError) -> RetryPolicy {
+    static func decode(from reader: inout BinaryReader<SpoolError>) throws(SpoolError) -> RetryPolicy {
         let initial = try reader.duration()
         let coefficient = Double(bitPattern: try reader.unsigned())
         let maximum = try reader.optionalDuration()
@@ -125,7 +127,7 @@ extension HistoryEvent {
         }
     }
 
-    static func decode(from r: inout BinaryReader) throws(SpoolError) -> HistoryEvent {
+    static func decode(from r: inout BinaryReader<SpoolError>) throws(SpoolError) -> HistoryEvent {
         let eventID = try r.signed()
         let eventTime = try r.timestamp()
         let type = try r.enumeration(EventType.self)

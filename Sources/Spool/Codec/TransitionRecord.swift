@@ -1,3 +1,5 @@
+import SpoolLog
+
 /// The payload of one log record: the changes of one state transition, for one run or (for
 /// continue-as-new and terminate-and-start) two runs that must change together.
 ///
@@ -33,7 +35,7 @@ struct TransitionRecord: Sendable, Equatable {
     }
 
     static func decode(_ bytes: [UInt8], context: String) throws(SpoolError) -> TransitionRecord {
-        var r = BinaryReader(bytes, context: context)
+        var r = BinaryReader<SpoolError>(bytes, context: context)
         let version = try r.byte()
         guard version == Self.version else {
             throw r.corrupt("record version \(version) is not one this build reads (\(Self.version)); a newer Spool wrote it")
@@ -82,7 +84,7 @@ extension StateChange {
         }
     }
 
-    static func decode(from r: inout BinaryReader) throws(SpoolError) -> StateChange {
+    static func decode(from r: inout BinaryReader<SpoolError>) throws(SpoolError) -> StateChange {
         let raw = try r.byte()
         guard let tag = Tag(rawValue: raw) else { throw r.corrupt("\(raw) is not a state change tag") }
         switch tag {

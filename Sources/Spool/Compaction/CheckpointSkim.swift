@@ -71,7 +71,7 @@ struct CheckpointSkim {
                 runs.reserveCapacity(runs.count + table.count)
                 for index in 0..<table.count {
                     let data = table.data(at: index)
-                    var t = BinaryReader(data, context: "closed-run table \(table.name)")
+                    var t = BinaryReader<SpoolError>(data, context: "closed-run table \(table.name)")
                     guard var run = try Self.skimRun(&t, bytes: data, start: 0), run.state == nil, t.isAtEnd,
                           run.closeTime == table.closeTime(at: index), run.recordOffsets[0] == table.firstRecordOffset(at: index),
                           !inCheckpoint.contains(run.recordOffsets[0]) else { return nil }
@@ -86,7 +86,7 @@ struct CheckpointSkim {
 
     /// One run's entry (its state, then its record offsets) from `r`. Nil when it has a shape
     /// this does not skim.
-    private static func skimRun(_ r: inout BinaryReader, bytes: [UInt8], start: Int) throws(SpoolError) -> Run? {
+    private static func skimRun(_ r: inout BinaryReader<SpoolError>, bytes: [UInt8], start: Int) throws(SpoolError) -> Run? {
         guard var run = try skimState(&r, bytes: bytes, start: start) else { return nil }
         var previous: UInt64 = 0
         let offsetCount = try r.count()
@@ -103,7 +103,7 @@ struct CheckpointSkim {
 
     /// One run's state: decoded in full when it is open; for a closed run, its key and close
     /// time, with the rest stepped over. Nil when a closed run's state has a shape this does not skim.
-    private static func skimState(_ r: inout BinaryReader, bytes: [UInt8], start: Int) throws(SpoolError) -> Run? {
+    private static func skimState(_ r: inout BinaryReader<SpoolError>, bytes: [UInt8], start: Int) throws(SpoolError) -> Run? {
         let key = ExecutionKey(namespace: try r.string(), workflowID: try r.string(), runID: try r.string())
         try r.skipLengthPrefixed()                                       // workflowType
         try r.skipLengthPrefixed()                                       // taskQueue
@@ -116,7 +116,7 @@ struct CheckpointSkim {
         let status = try r.enumeration(WorkflowExecutionStatus.self)
         let closeTime = try r.optional { r throws(SpoolError) in try r.timestamp() }
         if status == .running {
-            var full = BinaryReader(bytes, context: "checkpoint")
+            var full = BinaryReader<SpoolError>(bytes, context: "checkpoint")
             try full.skip(start)
             let state = try ExecutionState.decode(from: &full)
             try r.skip(full.position - r.position)
@@ -141,7 +141,7 @@ struct CheckpointSkim {
         if let state = run.state { return state }
         if let index = run.tableIndex, let table { return try table.run(at: index).state }
         guard let entry = run.entry else { throw run.key.error(.corruptRecord, "the checkpoint entry of the run is gone") }
-        var r = BinaryReader(bytes, context: "checkpoint")
+        var r = BinaryReader<SpoolError>(bytes, context: "checkpoint")
         try r.skip(entry.lowerBound)
         return try ExecutionState.decode(from: &r)
     }

@@ -30,12 +30,13 @@ extension CheckpointStore {
             // most of an open's time with a large table. The file is never written after its
             // rename (a merge writes a new name), and it is checked in full here before use.
             // (Test layers that model reads, such as fault injection, get the read path below.)
-            guard let base = mmap(nil, size, PROT_READ, MAP_SHARED, fd, 0), base != MAP_FAILED else {
-                throw SpoolError(.io, "cannot map the closed-run table \(path)", underlying: SystemError(call: "mmap", errno: errno, path: path))
+            let mapping: MappedFile
+            do { mapping = try MappedFile(fd: fd, size: size, path: path) } catch {
+                throw SpoolError(.io, "cannot map the closed-run table \(path)", underlying: error)
             }
-            madvise(base, size, MADV_SEQUENTIAL)
-            let table = try ClosedRunTable(name: reference.name, taking: UnsafeMutableRawBufferPointer(start: base, count: size), mapped: true)
-            madvise(base, size, MADV_RANDOM)
+            mapping.advise(MADV_SEQUENTIAL)
+            let table = try ClosedRunTable(name: reference.name, mapping: mapping)
+            mapping.advise(MADV_RANDOM)
             guard table.checksum == reference.checksum else {
                 throw SpoolError(.corruptRecord, "the closed-run table \(reference.name) is not the one the checkpoint names (CRC differs)")
             }
@@ -99,34 +100,14 @@ extension CheckpointStore {
         }
     }
 
-    /// Writes `bytes` to `name` in the data directory atomically: `name.tmp`, fsync, rename,
-    /// directory fsync.
-    func writeFile(_ bytes: [UInt8], name: String) throws(SpoolError) {
-        let result: Result<Void, SpoolError> = bytes.withUnsafeBytes { buffer in
-            do throws(SpoolError) { try writeFile(buffer, name: name); return .success(()) } catch { return .failure(error) }
-        }
-        try result.get()
-    }
-
-    /// Writes `bytes` to `name` in the data directory atomically: `name.tmp`, fsync, rename,
-    /// directory fsync.
+    /// Writes `bytes` to `name` in the data directory atomically (see `AtomicFile`: `name.tmp`,
+    /// fsync, rename, directory fsync).
+    /// - Throws: ``SpoolError/Code/io`` "cannot write DIR/NAME", with the system call's error.
     func writeFile(_ bytes: UnsafeRawBufferPointer, name: String) throws(SpoolError) {
-        let path = directory + "/" + name
-        let temporary = path + ".tmp"
         do {
-            let fd = try syscalls.open(temporary, flags: O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode: 0o600)
-            defer { syscalls.close(fd) }
-            var done = 0
-            while done < bytes.count {
-                let n = try syscalls.pwrite(fd, UnsafeRawBufferPointer(rebasing: bytes[done...]), at: Int64(done))
-                guard n > 0 else { throw SystemError(call: "pwrite", errno: EIO) }
-                done += n
-            }
-            try syscalls.fsync(fd)
-            try syscalls.rename(temporary, to: path)
-            try syncDirectory(directory)
+            try AtomicFile.replace(name, in: directory, with: bytes, syscalls: syscalls)
         } catch {
-            throw SpoolError(.io, "cannot write \(path)", underlying: error)
+            throw SpoolError(.io, "cannot write \(directory + "/" + name)", underlying: error.underlying)
         }
     }
 

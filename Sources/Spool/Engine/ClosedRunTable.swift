@@ -35,33 +35,56 @@ final class ClosedRunTable {
         var data: [UInt8]
     }
 
-    /// The file's bytes (owned; freed or unmapped with the table).
-    let storage: UnsafeMutableRawBufferPointer
-    /// Whether `storage` is a read-only mapping of the file (else an allocation).
-    private let isMapped: Bool
+    /// The file's bytes: `mapping`'s, or an allocation the table owns (freed with it).
+    let storage: UnsafeRawBufferPointer
+    /// The read-only mapping of the file `storage` is, when the table was mapped.
+    private let mapping: MappedFile?
     let count: Int
     /// Size and CRC32C of the file, as the checkpoint records them.
     let byteCount: Int
     let checksum: UInt32
     let name: String
 
-    /// Takes ownership of `storage` (allocated with `UnsafeMutableRawBufferPointer.allocate`, or
-    /// when `mapped` a whole-file `mmap`) and checks it: CRC, header, index order and bounds.
+    /// Takes ownership of `storage` (allocated with `UnsafeMutableRawBufferPointer.allocate`) and
+    /// checks it: CRC, header, index order and bounds.
     /// - Throws: ``SpoolError/Code/corruptRecord`` (the storage is freed).
-    init(name: String, taking storage: UnsafeMutableRawBufferPointer, mapped: Bool = false) throws(SpoolError) {
+    convenience init(name: String, taking storage: UnsafeMutableRawBufferPointer) throws(SpoolError) {
+        try self.init(name: name, storage: UnsafeRawBufferPointer(storage), mapping: nil)
+    }
+
+    /// Reads the table from `mapping` (a whole-file read-only mapping, kept as long as the table)
+    /// and checks it: CRC, header, index order and bounds.
+    /// - Throws: ``SpoolError/Code/corruptRecord``.
+    convenience init(name: String, mapping: MappedFile) throws(SpoolError) {
+        try self.init(name: name, storage: mapping.bytes, mapping: mapping)
+    }
+
+    private init(name: String, storage: UnsafeRawBufferPointer, mapping: MappedFile?) throws(SpoolError) {
+        // Checked before any stored property is set, so a failure frees the storage here and
+        // never runs deinit on a half-made table.
+        let checked: (checksum: UInt32, count: Int)
+        do { checked = try Self.check(storage, name: name) } catch {
+            Self.release(storage, mapping: mapping)
+            throw error
+        }
         self.storage = storage
+        self.mapping = mapping
         self.name = name
-        isMapped = mapped
         byteCount = storage.count
+        checksum = checked.checksum
+        count = checked.count
+    }
+
+    /// Checks a table's bytes: CRC, header, index order and bounds. Returns its CRC and run count.
+    /// - Throws: ``SpoolError/Code/corruptRecord`` saying what is wrong.
+    private static func check(_ storage: UnsafeRawBufferPointer, name: String) throws(SpoolError) -> (checksum: UInt32, count: Int) {
         func fail(_ what: String) -> SpoolError {
-            Self.release(storage, mapped: mapped)
-            return SpoolError(.corruptRecord, "closed-run table \(name): \(what)")
+            SpoolError(.corruptRecord, "closed-run table \(name): \(what)")
         }
         guard storage.count >= Self.headerSize + 4 else { throw fail("\(storage.count) bytes is too short") }
         let body = UnsafeRawBufferPointer(rebasing: storage[..<(storage.count - 4)])
         let stored = storage.loadUnaligned(fromByteOffset: storage.count - 4, as: UInt32.self).littleEndian
         guard CRC32C.checksum(body) == stored else { throw fail("the checksum does not match") }
-        checksum = stored
         guard Array(storage[0..<4]) == Self.magic else { throw fail("not a closed-run table") }
         guard storage[4] == Self.version else { throw fail("version \(storage[4]) is not one this build reads") }
         let declared = storage.loadUnaligned(fromByteOffset: 8, as: UInt64.self).littleEndian
@@ -69,7 +92,7 @@ final class ClosedRunTable {
         guard declared <= UInt64(storage.count) / UInt64(Self.indexEntrySize), dataStart <= UInt64(body.count) else {
             throw fail("its count \(declared) does not fit its size")
         }
-        count = Int(declared)
+        let count = Int(declared)
         var previous: (UInt64, UInt64)? = nil
         for index in 0..<count {
             let base = Self.headerSize + index * Self.indexEntrySize
@@ -82,16 +105,14 @@ final class ClosedRunTable {
             let length = UInt64(storage.loadUnaligned(fromByteOffset: Int(position), as: UInt32.self).littleEndian)
             guard position + 4 + length <= UInt64(body.count) else { throw fail("run \(index) runs past the end of the data") }
         }
+        return (stored, count)
     }
 
-    deinit { Self.release(storage, mapped: isMapped) }
+    deinit { Self.release(storage, mapping: mapping) }
 
-    private static func release(_ storage: UnsafeMutableRawBufferPointer, mapped: Bool) {
-        if mapped {
-            if let base = storage.baseAddress { munmap(base, storage.count) }
-        } else {
-            storage.deallocate()
-        }
+    /// Frees an allocated `storage`; a mapped one is unmapped when its ``MappedFile`` goes.
+    private static func release(_ storage: UnsafeRawBufferPointer, mapping: MappedFile?) {
+        if mapping == nil { UnsafeMutableRawBufferPointer(mutating: storage).deallocate() }
     }
 
     static func workflowHash(_ key: WorkflowKey) -> UInt64 {
@@ -120,7 +141,7 @@ final class ClosedRunTable {
     /// The run at `index`, decoded.
     /// - Throws: ``SpoolError/Code/corruptRecord`` (a bug wrote it: the file passed its CRC).
     func run(at index: Int) throws(SpoolError) -> EngineCheckpoint.Run {
-        var r = BinaryReader(data(at: index), context: "closed-run table \(name), run \(index)")
+        var r = BinaryReader<SpoolError>(data(at: index), context: "closed-run table \(name), run \(index)")
         let run = try EngineCheckpoint.Run.decode(from: &r)
         guard r.isAtEnd else { throw r.corrupt("bytes left after the run") }
         return run

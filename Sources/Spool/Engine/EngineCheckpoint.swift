@@ -12,9 +12,9 @@ import SpoolLog
 /// deltas); then a CRC32C (little endian) of everything before it. The runs are the open runs
 /// and the runs closed since the table was written; the table (``ClosedRunTable``) holds the
 /// other closed runs, loaded without being decoded. Version 1 is the same without the table
-/// field (every run in this file); it is still read. The file is written to `checkpoint.tmp`,
-/// fsynced, renamed over `checkpoint`, and the directory fsynced; a table it names is written
-/// the same way before it.
+/// field (every run in this file); it is still read. The file is replaced through `AtomicFile`
+/// (`checkpoint.tmp`, fsync, rename over `checkpoint`, directory fsync); a table it names is
+/// written the same way before it.
 ///
 /// Consistency without stopping the world: the replay-from offset is read *before* the runs
 /// are visited, and each run is read under its gate (so no transition of it is half-published).
@@ -40,7 +40,7 @@ struct EngineCheckpoint: Equatable {
             }
         }
 
-        static func decode(from r: inout BinaryReader) throws(SpoolError) -> Run {
+        static func decode(from r: inout BinaryReader<SpoolError>) throws(SpoolError) -> Run {
             let state = try ExecutionState.decode(from: &r)
             var offsets: [UInt64] = []
             var previous: UInt64 = 0
@@ -105,13 +105,13 @@ struct EngineCheckpoint: Equatable {
 
     /// Checks the CRC of `bytes` and reads the header (either layout), leaving the returned reader
     /// at the first run. Shared by ``decode(_:)`` and the compaction's skim.
-    static func readHeader(_ bytes: [UInt8]) throws(SpoolError) -> (Header, BinaryReader) {
+    static func readHeader(_ bytes: [UInt8]) throws(SpoolError) -> (Header, BinaryReader<SpoolError>) {
         guard bytes.count >= Self.magic.count + 5 else { throw SpoolError(.corruptRecord, "the checkpoint is \(bytes.count) bytes long") }
         let runsEnd = bytes.count - 4
         let stored = bytes[runsEnd...].reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
         let crc = bytes.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[..<runsEnd])) }
         guard crc == stored else { throw SpoolError(.corruptRecord, "the checkpoint's checksum does not match") }
-        var r = BinaryReader(bytes, context: "checkpoint")
+        var r = BinaryReader<SpoolError>(bytes, context: "checkpoint")
         for byte in Self.magic where try r.byte() != byte { throw r.corrupt("not a Spool engine checkpoint") }
         let version = try r.byte()
         guard version == 1 || version == 2 else { throw r.corrupt("checkpoint version \(version) is not one this build reads") }
@@ -186,20 +186,14 @@ struct CheckpointStore {
         }
         let parent = directory.lastIndex(of: "/").map { $0 == directory.startIndex ? "/" : String(directory[..<$0]) } ?? "."
         do {
-            try syncDirectory(parent)
+            try syscalls.fsyncDirectory(parent)
         } catch {
             throw SpoolError(.io, "cannot sync the parent of the data directory \(directory)", underlying: error)
         }
     }
 
-    /// Opens `path` (a directory) and fsyncs it, so that entries created or renamed in it last.
-    func syncDirectory(_ path: String) throws(SystemError) {
-        let fd = try syscalls.open(path, flags: O_RDONLY | O_DIRECTORY | O_CLOEXEC, mode: 0)
-        defer { syscalls.close(fd) }
-        try syscalls.fsync(fd)
-    }
-
     /// Replaces the file atomically (see ``writeFile(_:name:)``).
+    /// - Throws: ``SpoolError/Code/io`` when a step of the replace failed.
     func write(_ bytes: [UInt8]) throws(SpoolError) {
         let result = bytes.withUnsafeBytes { buffer in
             Result { () throws(SpoolError) in try writeFile(buffer, name: EngineCheckpoint.fileName) }

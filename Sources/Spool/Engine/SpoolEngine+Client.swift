@@ -1,3 +1,5 @@
+import SpoolLog
+
 extension SpoolEngine {
     /// Delivers a signal: WorkflowExecutionSignaled, buffered while a workflow task is started,
     /// and a workflow task if none is outstanding. Returns once durable.
@@ -193,7 +195,7 @@ struct HistoryPageToken {
     }
 
     init(serialized bytes: [UInt8]) throws(SpoolError) {
-        var r = BinaryReader(bytes, context: "history page token")
+        var r = BinaryReader<SpoolError>(bytes, context: "history page token")
         do throws(SpoolError) {
             guard try r.byte() == 1 else { throw r.corrupt("unknown version") }
             runID = try r.string()

@@ -1,3 +1,5 @@
+import SpoolLog
+
 /// Names one attempt of one task: the run, the task's scheduled event id, its attempt and, for
 /// a workflow task, its started event id. A worker hands it back with the task's outcome; an
 /// outcome whose token no longer names the pending attempt is rejected with
@@ -54,7 +56,7 @@ public struct TaskToken: Hashable, Sendable, CustomStringConvertible {
     /// Decodes ``serialized`` bytes.
     /// - Throws: ``SpoolError/Code/invalidTaskToken`` when the bytes are not a task token.
     public init(serialized bytes: [UInt8]) throws(SpoolError) {
-        var r = BinaryReader(bytes, context: "task token")
+        var r = BinaryReader<SpoolError>(bytes, context: "task token")
         do throws(SpoolError) {
             guard try r.byte() == Self.version else { throw r.corrupt("unknown version") }
             kind = try r.enumeration(Kind.self)

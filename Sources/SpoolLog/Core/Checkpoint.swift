@@ -4,8 +4,8 @@ import Glibc
 
 /// The small fixed-size files beside the segments: each is a magic, a version, fixed
 /// 64-bit fields and a CRC32C of everything before it (layout in `Docs/file-format.md`).
-/// They are written to `<name>.tmp`, fsynced, renamed over `<name>`, and the directory fsynced,
-/// so a reader sees either the old or the new content, never a torn one.
+/// They are replaced through ``AtomicFile`` (`<name>.tmp`, fsync, rename over `<name>`, directory
+/// fsync), so a reader sees either the old or the new content, never a torn one.
 struct CheckpointFile {
     static let recoveryPointName = "recovery-point"
     static let cleanShutdownName = "clean-shutdown"
@@ -59,23 +59,14 @@ struct CheckpointFile {
         }
     }
 
-    /// Atomically replaces `directory/name` with `bytes` (temp file, fsync, rename, directory fsync).
+    /// Atomically replaces `directory/name` with `bytes` (see ``AtomicFile``).
+    /// - Throws: ``LogError/Code/io``: "cannot write NAME" with the temporary file's path, or
+    ///   "cannot install NAME" with the file's path when the rename or the directory fsync failed.
     static func writeAtomically(_ bytes: [UInt8], directory: String, name: String, syscalls: any Syscalls) throws(LogError) {
-        let path = directory + "/" + name
-        let temporary = path + ".tmp"
         do {
-            let fd = try syscalls.open(temporary, flags: O_WRONLY | O_CREAT | O_TRUNC, mode: 0o600)
-            defer { syscalls.close(fd) }
-            try syscalls.pwriteAll(fd, bytes, at: 0)
-            try syscalls.fsync(fd)
+            try AtomicFile.replace(name, in: directory, with: bytes, syscalls: syscalls)
         } catch {
-            throw .io(error, "cannot write \(name)", path: temporary)
-        }
-        do {
-            try syscalls.rename(temporary, to: path)
-            try syscalls.fsyncDirectory(directory)
-        } catch {
-            throw .io(error, "cannot install \(name)", path: path)
+            throw .io(error.underlying, error.step == .writing ? "cannot write \(name)" : "cannot install \(name)", path: error.path)
         }
     }
 

@@ -3,8 +3,9 @@ import Glibc
 #endif
 
 /// Copies files into a backup directory before a repair changes them. The directory is created on
-/// the first copy (mode 0700, never reused); each copy is written as `<name>.tmp`, fsynced and renamed,
-/// then the directory and its parent are fsynced, all before the repair changes anything.
+/// the first copy (mode 0700, never reused); each copy is written through ``AtomicFile`` (`<name>.tmp`,
+/// fsynced and renamed), then the directory and its parent are fsynced once, all before the repair
+/// changes anything.
 struct FileBackup {
     let directory: String?
     let syscalls: any Syscalls
@@ -33,12 +34,10 @@ struct FileBackup {
         for path in pending {
             let name = String(path.split(separator: "/").last ?? Substring(path))
             // Under a temporary name until complete, so that an interrupted copy never passes for a backup.
-            let target = directory + "/" + name
-            try copyFile(path, to: target + ".tmp") { bytes in
+            try copyFile(path, to: name, in: directory) { bytes in
                 done += bytes
                 progress?(.backingUp, done, total)
             }
-            do { try syscalls.rename(target + ".tmp", to: target) } catch { throw .io(error, "cannot install the backup copy", path: target) }
             copied.append(path)
         }
         do {
@@ -50,24 +49,30 @@ struct FileBackup {
         }
     }
 
-    private func copyFile(_ source: String, to destination: String, copied: (Int) -> Void) throws(LogError) {
+    /// Copies `source` to `directory/name` through ``AtomicFile``, leaving the directory fsync to
+    /// ``copy(_:progress:)`` (once, after the last copy).
+    /// - Throws: ``LogError/Code/io``: "cannot back up SOURCE" with the temporary copy's path, or
+    ///   "cannot install the backup copy" with the copy's path.
+    private func copyFile(_ source: String, to name: String, in directory: String, copied: (Int) -> Void) throws(LogError) {
+        let input: Int32
+        do { input = try syscalls.open(source, flags: O_RDONLY, mode: 0) } catch {
+            throw .io(error, "cannot back up \(source)", path: directory + "/" + name + AtomicFile.temporarySuffix)
+        }
+        defer { syscalls.close(input) }
         do {
-            let input = try syscalls.open(source, flags: O_RDONLY, mode: 0)
-            defer { syscalls.close(input) }
-            let output = try syscalls.open(destination, flags: O_WRONLY | O_CREAT | O_TRUNC, mode: 0o600)
-            defer { syscalls.close(output) }
-            var buffer = [UInt8](repeating: 0, count: 1 << 20)
-            var position: Int64 = 0
-            while true {
-                let n = try syscalls.preadFully(input, into: &buffer, count: buffer.count, at: position)
-                if n == 0 { break }
-                try syscalls.pwriteAll(output, n == buffer.count ? buffer : Array(buffer[0..<n]), at: position)
-                position += Int64(n)
-                copied(n)
+            try AtomicFile.replace(name, in: directory, syscalls: syscalls, syncingDirectory: false) { output throws(SystemError) in
+                var buffer = [UInt8](repeating: 0, count: 1 << 20)
+                var position: Int64 = 0
+                while true {
+                    let n = try syscalls.preadFully(input, into: &buffer, count: buffer.count, at: position)
+                    if n == 0 { break }
+                    try syscalls.pwriteAll(output, n == buffer.count ? buffer : Array(buffer[0..<n]), at: position)
+                    position += Int64(n)
+                    copied(n)
+                }
             }
-            try syscalls.fsync(output)
         } catch {
-            throw .io(error, "cannot back up \(source)", path: destination)
+            throw .io(error.underlying, error.step == .writing ? "cannot back up \(source)" : "cannot install the backup copy", path: error.path)
         }
     }
 }

@@ -291,29 +291,25 @@ extension OfflineLog {
         }
     }
 
-    /// Writes the kept batches to `<name>.tmp`, fsyncs it and renames it over the segment.
+    /// Replaces the segment with its kept batches through ``AtomicFile`` (`<name>.tmp`, fsync,
+    /// rename over the segment, directory fsync).
+    /// - Throws: ``LogError/Code/io``: "cannot write the repaired segment" with the temporary
+    ///   file's path, or "cannot install the repaired segment" with the segment's path.
     private func rewriteSegment(_ segment: SegmentFileInfo, keeping ranges: [Range<Int>], wrote: (Int) -> Void) throws(LogError) {
         let mapping = try mapFile(segment.path)
-        let temporary = segment.path + ".tmp"
         do {
-            let fd = try syscalls.open(temporary, flags: O_WRONLY | O_CREAT | O_TRUNC, mode: 0o600)
-            defer { syscalls.close(fd) }
-            var position: Int64 = 0
-            for range in ranges {
-                try syscalls.pwriteAll(fd, UnsafeRawBufferPointer(rebasing: mapping.bytes[range]), at: position)
-                position += Int64(range.count)
-                wrote(range.count)
+            try AtomicFile.replace(segment.name, in: directory, syscalls: syscalls) { fd throws(SystemError) in
+                var position: Int64 = 0
+                for range in ranges {
+                    try syscalls.pwriteAll(fd, UnsafeRawBufferPointer(rebasing: mapping.bytes[range]), at: position)
+                    position += Int64(range.count)
+                    wrote(range.count)
+                }
             }
-            try syscalls.fsync(fd)
         } catch {
-            throw .io(error, "cannot write the repaired segment", path: temporary)
+            throw .io(error.underlying, error.step == .writing ? "cannot write the repaired segment" : "cannot install the repaired segment",
+                      path: error.path)
         }
-        do {
-            try syscalls.rename(temporary, to: segment.path)
-        } catch {
-            throw .io(error, "cannot install the repaired segment", path: segment.path)
-        }
-        try syncDirectory()
     }
 
     private func removeFile(_ path: String, _ report: inout RepairReport) throws(LogError) {

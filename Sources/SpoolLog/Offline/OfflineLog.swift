@@ -144,7 +144,9 @@ public final class OfflineLog {
         defer { syscalls.close(fd) }
         let size: Int
         do { size = Int(try syscalls.fileSize(fd)) } catch { throw .io(error, "cannot stat", path: path) }
-        return try MappedFile(fd: fd, size: size, path: path)
+        do { return try MappedFile(fd: fd, size: size, path: path) } catch {
+            throw .io(error, "cannot map the file for reading", path: path)
+        }
     }
 
     /// Walks the batches of one segment file from byte 0, calling `visit` for every batch, every

@@ -16,6 +16,8 @@ final class OffsetIndex {
     let path: String
     private let fd: Int32
     private let syscalls: any Syscalls
+    /// The whole file, mapped read-write; `mapping` is its start.
+    private let file: MappedFile
     private let mapping: UnsafeMutableRawPointer
     private let capacity: Int
     /// Entries visible to readers; the writer stores an entry before publishing the new count.
@@ -41,17 +43,18 @@ final class OffsetIndex {
             syscalls.close(fd)
             throw .io(error, "cannot size the index", path: path)
         }
-        guard let base = mmap(nil, self.capacity * Self.entrySize, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), base != MAP_FAILED else {
-            let code = errno
+        do {
+            file = try MappedFile(fd: fd, size: self.capacity * Self.entrySize, access: .readWrite, path: path)
+        } catch {
             syscalls.close(fd)
-            throw .io(SystemError(call: "mmap", errno: code, path: path), "cannot map the index", path: path)
+            throw .io(error, "cannot map the index", path: path)
         }
-        mapping = base
+        mapping = file.mutableBytes.baseAddress!  // capacity is at least 1: never an empty mapping
         published.store(count, ordering: .releasing)
     }
 
     deinit {
-        munmap(mapping, capacity * Self.entrySize)
+        // `file` unmaps itself after this (a mapping outlives its descriptor).
         syscalls.close(fd)
     }
 
@@ -115,8 +118,8 @@ final class OffsetIndex {
     /// Writes the mapping back and fsyncs; with `trim`, cuts the preallocated tail first.
     func persist(trim: Bool) throws(LogError) {
         let n = count
-        if msync(mapping, capacity * Self.entrySize, MS_SYNC) != 0 {
-            throw .io(SystemError(call: "msync", errno: errno, path: path), "cannot write the index back", path: path)
+        do { try file.synchronize() } catch {
+            throw .io(error, "cannot write the index back", path: path)
         }
         do {
             // The mapping keeps its size; readers only touch the first `count` entries, which stay inside the file.

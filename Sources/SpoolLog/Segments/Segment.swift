@@ -103,8 +103,11 @@ final class Segment {
     }
 
     /// Maps the first `size` bytes for reading.
+    /// - Throws: ``LogError/Code/io`` when `mmap` fails.
     func map(size: Int) throws(LogError) -> MappedFile {
-        try MappedFile(fd: fd, size: size, path: logPath)
+        do { return try MappedFile(fd: fd, size: size, path: logPath) } catch {
+            throw .io(error, "cannot map the file for reading", path: logPath)
+        }
     }
 }
 

@@ -68,8 +68,9 @@ extension Syscalls {
         return try result.get()
     }
 
-    /// Makes a directory's entries (created, renamed or deleted files) durable.
-    func fsyncDirectory(_ path: String) throws(SystemError) {
+    /// Makes a directory's entries (created, renamed or deleted files) durable: opens it and fsyncs it.
+    /// - Throws: the ``SystemError`` of the `open` or the `fsync`.
+    package func fsyncDirectory(_ path: String) throws(SystemError) {
         let fd = try open(path, flags: O_RDONLY | O_DIRECTORY | O_CLOEXEC, mode: 0)
         defer { close(fd) }
         try fsync(fd)
