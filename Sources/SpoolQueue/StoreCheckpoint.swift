@@ -27,7 +27,7 @@ struct QueueKey: Hashable, Sendable {
 /// name), CRC32C u32 of everything before it. Written to `checkpoint.tmp`, fsynced, renamed
 /// over `checkpoint`, and the directory fsynced: a reader sees the old or the new file, whole.
 struct StoreCheckpoint: Equatable {
-    static let fileName = "checkpoint"
+    static let fileName = DataDirectory.checkpointName
     static let magic: UInt32 = 0x5043_5153  // "SQCP"
 
     var ackLevel: UInt64
