@@ -64,7 +64,7 @@ struct BenchBacklog: AsyncParsableCommand {
         let directory: String
         let scratch: String?
         if let data {
-            guard !isDirectory(data) else { throw ValidationError("--data \(data) already exists; give a new directory") }
+            guard !DataDirectory.isDirectory(data) else { throw ValidationError("--data \(data) already exists; give a new directory") }
             directory = data
             scratch = nil
         } else {

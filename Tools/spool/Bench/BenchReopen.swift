@@ -79,7 +79,7 @@ struct BenchReopen: AsyncParsableCommand {
         defer { if let scratch { removeTree(scratch) } }
         var built = false
         var buildSeconds = 0.0
-        if !isDirectory(directory + "/history") {
+        if !DataDirectory.isDirectory(DataDirectory(directory).history) {
             let started = ContinuousClock.now
             try await build(directory: directory)
             buildSeconds = (ContinuousClock.now - started).seconds
@@ -96,7 +96,7 @@ struct BenchReopen: AsyncParsableCommand {
             let m = try spawnMeasurement(directory: directory)
             measurements.append(m)
             let t0 = ContinuousClock.now
-            let log = try Log.open(directory: directory + "/history")
+            let log = try Log.open(directory: DataDirectory(directory).history)
             logOpen.append((ContinuousClock.now - t0).seconds)
             try log.close()
             if !json {
@@ -153,7 +153,7 @@ struct BenchReopen: AsyncParsableCommand {
         do {
             engine = try SpoolEngine.open(directory: directory, configuration: configuration)
         } catch {
-            printError("spool bench reopen: \(explainOpenFailure(error, directory: directory))")
+            printError("spool bench reopen: \(explainOpenFailure(error, directory: DataDirectory(directory)))")
             throw ExitCode(2)
         }
         let done = SharedCounter()

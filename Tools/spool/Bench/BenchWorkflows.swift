@@ -151,7 +151,7 @@ struct BenchWorkflows: AsyncParsableCommand {
         do {
             engine = try SpoolEngine.open(directory: directory, configuration: configuration)
         } catch {
-            printError("spool bench workflows: \(explainOpenFailure(error, directory: directory))")
+            printError("spool bench workflows: \(explainOpenFailure(error, directory: DataDirectory(directory)))")
             throw ExitCode(2)
         }
         let activityCount = activities

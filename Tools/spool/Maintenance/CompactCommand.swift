@@ -68,9 +68,7 @@ struct CompactCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        var path = data
-        while path.count > 1 && path.hasSuffix("/") { path.removeLast() }
-        let stores = try Self.stores(of: path, only: logName)
+        let stores = try Self.stores(of: DataDirectory(data), only: logName)
         var status: Int32 = 0
         for store in stores {
             do {
@@ -92,19 +90,12 @@ struct CompactCommand: AsyncParsableCommand {
     }
 
     /// The stores of a data directory, or a message and exit status 2 when it holds none.
-    static func stores(of path: String, only: LogName?) throws -> [Store] {
-        var info = stat()
-        guard stat(path, &info) == 0 else {
-            printError("spool compact: \(path): no such directory")
-            throw ExitCode(2)
-        }
-        guard info.st_mode & S_IFMT == S_IFDIR else {
-            printError("spool compact: \(path): is not a directory")
-            throw ExitCode(2)
-        }
-        let all = [Store(name: .history, directory: path, logDirectory: path + "/history", checkpoint: path + "/checkpoint"),
-                   Store(name: .tasks, directory: path + "/tasks", logDirectory: path + "/tasks/" + TaskStore.logSubdirectory,
-                         checkpoint: path + "/tasks/checkpoint")]
+    static func stores(of data: DataDirectory, only: LogName?) throws -> [Store] {
+        try data.requireExisting(command: "compact")
+        let path = data.path
+        let tasks = data.taskStore
+        let all = [Store(name: .history, directory: path, logDirectory: data.history, checkpoint: data.checkpoint),
+                   Store(name: .tasks, directory: tasks.path, logDirectory: tasks.log, checkpoint: tasks.checkpoint)]
         let present = all.filter { DataDirectory.isDirectory($0.logDirectory) }
         if let only {
             guard let store = present.first(where: { $0.name == only }) else {
@@ -161,7 +152,7 @@ struct CompactCommand: AsyncParsableCommand {
         } catch {
             let reason = error.code == .directoryLocked
                 ? "\(store.logDirectory): in use by a running engine or task store (its log is locked); stop it first"
-                : DataDirectory.explain(error, data: store.logDirectory)
+                : DataDirectory.explain(error, path: store.logDirectory)
             printError("spool compact: \(reason)")
             throw ExitCode(2)
         }

@@ -53,7 +53,7 @@ struct InspectCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let directory = try DataDirectory(data, log: logName, command: "inspect")
+        let directory = try DataDirectoryLogs(data, log: logName, command: "inspect")
         if segment == nil && offset == nil {
             for (_, path) in directory.logs {
                 let log = try directory.open(path, writable: false, command: "inspect")

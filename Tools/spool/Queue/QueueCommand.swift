@@ -57,7 +57,7 @@ struct QueueDescribe: AsyncParsableCommand {
         try target.check(command: "queue describe")
         guard let opened = try store.open(command: "queue describe", create: false) else {
             printLine(json ? JSON.object([("name", .string(target.queue)), ("kind", .string(target.kind.rawValue)), ("backlog", .integer(0))]).text
-                           : "\(target.queue) (\(target.kind.rawValue)): no task store in \(store.data) yet")
+                           : "\(target.queue) (\(target.kind.rawValue)): no task store in \(store.directory) yet")
             return
         }
         let description: QueueDescription

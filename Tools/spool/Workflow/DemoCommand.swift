@@ -3,6 +3,7 @@ import Glibc
 #endif
 import ArgumentParser
 import Spool
+import SpoolLog
 import Synchronization
 
 /// `spool demo`: an order-processing workflow run end to end by in-process workers on an
@@ -33,11 +34,10 @@ struct DemoCommand: AsyncParsableCommand {
     static let deadline = Duration.seconds(60)
 
     func run() async throws {
-        var directory = data
-        while directory.count > 1 && directory.hasSuffix("/") { directory.removeLast() }
+        let directory = DataDirectory(data)
         let engine: SpoolEngine
         do {
-            engine = try SpoolEngine.open(directory: directory)
+            engine = try SpoolEngine.open(directory: directory.path)
         } catch {
             printError("spool demo: \(explainOpenFailure(error, directory: directory))")
             throw WorkflowExit.unusableDirectory
