@@ -5,6 +5,7 @@ import ArgumentParser
 import Spool
 import SpoolLog
 import SpoolQueue
+import SpoolToolSupport
 
 /// `spool compact`: reclaim the space of a stopped data directory's logs.
 struct CompactCommand: AsyncParsableCommand {
@@ -118,25 +119,6 @@ struct CompactCommand: AsyncParsableCommand {
         return present
     }
 
-    static func directoryNames(_ path: String) -> [String] {
-        guard let dir = opendir(path) else { return [] }
-        defer { closedir(dir) }
-        var names: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return names.sorted()
-    }
-
-    /// Bytes of every file in `directory` (not recursive), plus `extra` files.
-    static func bytesOnDisk(_ directory: String, plus extra: [String] = []) -> Int {
-        (directoryNames(directory).map { directory + "/" + $0 } + extra).reduce(0) { total, file in
-            var info = stat()
-            return total + (stat(file, &info) == 0 && info.st_mode & S_IFMT == S_IFREG ? Int(info.st_size) : 0)
-        }
-    }
-
     struct Outcome {
         var summary: CompactionSummary
         var runsKept: Int?
@@ -156,7 +138,7 @@ struct CompactCommand: AsyncParsableCommand {
             printError("spool compact: \(reason)")
             throw ExitCode(2)
         }
-        let before = Self.bytesOnDisk(store.logDirectory, plus: [store.checkpoint])
+        let before = bytesOnDisk(store.logDirectory, plus: [store.checkpoint])
         let counter = SharedCounter()
         let total = SharedCounter()
         let bar = BarHolder()
@@ -195,7 +177,7 @@ struct CompactCommand: AsyncParsableCommand {
         let seconds = max((ContinuousClock.now - started).seconds, 1e-9)
         bar.bar?.finish()
         let after = dryRun ? before - outcome.summary.bytesBefore + outcome.summary.bytesAfter
-                           : Self.bytesOnDisk(store.logDirectory, plus: [store.checkpoint])
+                           : bytesOnDisk(store.logDirectory, plus: [store.checkpoint])
         report(store, outcome, before: before, after: after, seconds: seconds)
     }
 

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import ArgumentParser
 import SpoolLog
+import SpoolToolSupport
 
 /// The logs of the data directory an operator names with `--data`, for the offline commands.
 ///

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import ArgumentParser
 import SpoolLog
+import SpoolToolSupport
 
 /// `spool inspect`: a readable dump of a log's segments, batches and records, like kafka-dump-log.
 struct InspectCommand: AsyncParsableCommand {

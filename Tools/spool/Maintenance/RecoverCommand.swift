@@ -4,6 +4,7 @@ import Glibc
 import ArgumentParser
 import Spool
 import SpoolLog
+import SpoolToolSupport
 
 /// `spool recover`: verify a stopped data directory's log, or repair it.
 struct RecoverCommand: AsyncParsableCommand {

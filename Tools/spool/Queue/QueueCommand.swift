@@ -4,6 +4,7 @@ import Glibc
 import ArgumentParser
 import SpoolMatching
 import SpoolQueue
+import SpoolToolSupport
 
 /// `spool queue`: list, inspect and control the durable task queues of a data directory.
 struct QueueCommand: AsyncParsableCommand {

@@ -5,6 +5,7 @@ import ArgumentParser
 import SpoolLog
 import SpoolMatching
 import SpoolQueue
+import SpoolToolSupport
 
 /// The options every `spool task` and `spool queue` command takes: the data directory, and
 /// the durability of what the command writes. The task store lives in `DIR/tasks` (see
@@ -65,21 +66,6 @@ enum KindOption: String, ExpressibleByArgument, CaseIterable {
     var kind: TaskQueueKind { self == .workflow ? .workflow : .activity }
 }
 
-/// `--durability sync|interval|none`.
-enum DurabilityOption: String, ExpressibleByArgument, CaseIterable {
-    case sync
-    case interval
-    case none
-
-    var durability: Durability {
-        switch self {
-        case .sync: .sync
-        case .interval: .interval(milliseconds: 10)
-        case .none: .none
-        }
-    }
-}
-
 /// The queue a command works on: `--queue Q [--kind workflow|activity]`, checked before anything is opened.
 struct QueueOptions: ParsableArguments {
     @Option(name: .long, help: "The task queue's name (1…1000 UTF-8 bytes).")
@@ -98,12 +84,6 @@ struct QueueOptions: ParsableArguments {
             throw ExitCode(2)
         }
     }
-}
-
-/// Writes one line to standard output and flushes it at once (scripts read it as it comes).
-func printLine(_ text: String) {
-    print(text)
-    fflush(nil)  // every output stream: standard output without touching the global `stdout`
 }
 
 /// A payload for a terminal or JSON: its UTF-8 text (invalid bytes replaced).

@@ -5,6 +5,7 @@ import ArgumentParser
 import Spool
 import SpoolLog
 import Synchronization
+import SpoolToolSupport
 
 /// `spool demo`: an order-processing workflow run end to end by in-process workers on an
 /// embedded data directory, its history printed as a table.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Spool
+import SpoolToolSupport
 
 /// `spool workflow`: the engine's client operations on a data directory, for scripts and people.
 struct WorkflowCommand: AsyncParsableCommand {

@@ -4,6 +4,7 @@ import Glibc
 import SpoolPrimitives
 import SpoolLog
 import SpoolQueue
+import SpoolToolSupport
 
 extension BenchQueue {
     /// The Spool side: the same workload as ``runSQLite(synchronous:comparedWith:tasksPerTransaction:round:payloads:directory:)``

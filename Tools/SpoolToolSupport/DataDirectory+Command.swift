@@ -4,22 +4,24 @@ import SpoolLog
 extension ExitCode {
     /// The exit status of every command whose data directory cannot be used: missing (for a
     /// command that only reads), not a directory, locked by another process, damaged.
-    static let unusableDataDirectory = ExitCode(2)
+    package static let unusableDataDirectory = ExitCode(2)
 }
 
 /// `--data DIR`: the data directory of the workflow, task and queue commands.
-struct DataDirectoryOptions: ParsableArguments {
+package struct DataDirectoryOptions: ParsableArguments {
+    package init() {}
+
     @Option(name: .long, help: "The data directory: the engine's history in DIR/history, the task store in DIR/tasks.")
-    var data: String
+    package var data: String
 
     /// The directory `--data` names (trailing slashes dropped).
-    var directory: DataDirectory { DataDirectory(data) }
+    package var directory: DataDirectory { DataDirectory(data) }
 }
 
 extension DataDirectory {
     /// For a command that only reads (or only changes what is already there): refuses a missing
     /// data directory with the message every command gives, and exit status 2. Creates nothing.
-    func requireExisting(command: String) throws {
+    package func requireExisting(command: String) throws {
         do {
             try requireExisting()
         } catch {
@@ -31,7 +33,7 @@ extension DataDirectory {
     /// For a command that writes: creates the data directory (mode 0700) when it is missing, as
     /// the engine and the task store create theirs; its parent must exist. Exit status 2 when it
     /// cannot be created.
-    func createIfMissing(command: String) throws {
+    package func createIfMissing(command: String) throws {
         do {
             try create()
         } catch {
@@ -42,7 +44,7 @@ extension DataDirectory {
 
     /// A one-line explanation of why a data directory or one of its logs cannot be used, for
     /// operators; `path` is named when the error names none.
-    static func explain(_ error: LogError, path fallback: String) -> String {
+    package static func explain(_ error: LogError, path fallback: String) -> String {
         let path = error.path ?? fallback
         switch error.code {
         case .directoryMissing where error.message == missingMessage, .logDirectoryMissing:

@@ -4,6 +4,7 @@ import Glibc
 import ArgumentParser
 import Spool
 import SpoolLog
+import SpoolToolSupport
 
 /// `spool bench reopen`: how long opening an engine's data directory takes when it holds many
 /// closed runs and some open ones, after a clean close (checkpointed).
@@ -106,7 +107,7 @@ struct BenchReopen: AsyncParsableCommand {
                       + "close \(format(m.closeSeconds * 1000, decimals: 1)) ms")
             }
         }
-        let checkpointBytes = regularFileBytes(in: directory)  // the checkpoint files: the log is in a subdirectory
+        let checkpointBytes = bytesOnDisk(directory)  // the checkpoint files: the log is in a subdirectory
         let mergeSeconds = mergeRuns > 0 ? try await measureMerge(directory: directory) : nil
         let openMedian = median(measurements.map(\.openSeconds))
         let rssMedian = median(measurements.map { Double($0.rssBytes) })

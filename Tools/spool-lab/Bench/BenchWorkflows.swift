@@ -6,6 +6,7 @@ import ArgumentParser
 import Histogram
 import Spool
 import SpoolLog
+import SpoolToolSupport
 
 /// `spool bench workflows`: workflows of sequential activities run end to end by in-process
 /// workers, against the same number of log appends done straight on a `SpoolLog.Log`.
@@ -314,14 +315,14 @@ struct WorkflowRunResult {
     static func median(_ runs: [WorkflowRunResult]) -> WorkflowRunResult {
         var result = runs[0]
         result.latency = nil
-        result.seconds = spool.median(runs.map(\.seconds))
-        result.p50 = spool.median(runs.map(\.p50))
-        result.p99 = spool.median(runs.map(\.p99))
-        result.events = Int(spool.median(runs.map { Double($0.events) }))
-        result.bytesOnDisk = Int(spool.median(runs.map { Double($0.bytesOnDisk) }))
-        result.cpuSeconds = spool.median(runs.map(\.cpuSeconds))
-        result.appends = Int(spool.median(runs.map { Double($0.appends) }))
-        result.baselineSeconds = spool.median(runs.map(\.baselineSeconds))
+        result.seconds = spool_lab.median(runs.map(\.seconds))
+        result.p50 = spool_lab.median(runs.map(\.p50))
+        result.p99 = spool_lab.median(runs.map(\.p99))
+        result.events = Int(spool_lab.median(runs.map { Double($0.events) }))
+        result.bytesOnDisk = Int(spool_lab.median(runs.map { Double($0.bytesOnDisk) }))
+        result.cpuSeconds = spool_lab.median(runs.map(\.cpuSeconds))
+        result.appends = Int(spool_lab.median(runs.map { Double($0.appends) }))
+        result.baselineSeconds = spool_lab.median(runs.map(\.baselineSeconds))
         return result
     }
 

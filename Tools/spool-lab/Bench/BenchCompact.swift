@@ -5,6 +5,7 @@ import ArgumentParser
 import Spool
 import SpoolLog
 import SpoolQueue
+import SpoolToolSupport
 
 /// `spool bench compact`: builds a data directory where 90% of tasks are acknowledged and 90% of
 /// workflow runs are closed past retention, compacts it, and compares the space left with the
@@ -137,7 +138,7 @@ struct BenchCompact: AsyncParsableCommand {
     private func measure(log: String, checkpoint: String, live: () throws -> Int,
                          compact: (@escaping CompactionProgress) throws -> CompactionSummary) throws -> Measure {
         var m = Measure()
-        m.bytesBefore = CompactCommand.bytesOnDisk(log)
+        m.bytesBefore = bytesOnDisk(log)
         m.liveBytes = try live()
         (m.rawBytes, m.rawSeconds) = Self.rawRead(log)
         let started = ContinuousClock.now
@@ -151,8 +152,8 @@ struct BenchCompact: AsyncParsableCommand {
         }
         m.recordsKept = summary.recordsKept
         m.recordsDropped = summary.recordsDropped
-        m.bytesAfter = CompactCommand.bytesOnDisk(log)
-        m.checkpointAfter = CompactCommand.bytesOnDisk(log, plus: [checkpoint]) - m.bytesAfter
+        m.bytesAfter = bytesOnDisk(log)
+        m.checkpointAfter = bytesOnDisk(log, plus: [checkpoint]) - m.bytesAfter
         return m
     }
 
@@ -176,7 +177,7 @@ struct BenchCompact: AsyncParsableCommand {
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
         var bytes = 0
         let started = ContinuousClock.now
-        for name in CompactCommand.directoryNames(directory) where name.hasSuffix(".log") {
+        for name in directoryNames(directory) where name.hasSuffix(".log") {
             let fd = open(directory + "/" + name, O_RDONLY)
             guard fd >= 0 else { continue }
             while true {
