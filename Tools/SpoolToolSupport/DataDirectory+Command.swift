@@ -22,20 +22,20 @@ extension DataDirectory {
     /// For a command that only reads (or only changes what is already there): refuses a missing
     /// data directory with the message every command gives, and exit status 2. Creates nothing.
     package func requireExisting(command: String) throws {
-        do {
-            try requireExisting()
-        } catch {
-            printError("spool \(command): \(Self.explain(error, path: path))")
-            throw ExitCode.unusableDataDirectory
-        }
+        try refusing(command: command) { () throws(LogError) in try requireExisting() }
     }
 
     /// For a command that writes: creates the data directory (mode 0700) when it is missing, as
     /// the engine and the task store create theirs; its parent must exist. Exit status 2 when it
     /// cannot be created.
     package func createIfMissing(command: String) throws {
+        try refusing(command: command) { () throws(LogError) in try create() }
+    }
+
+    /// Runs `body`; when it throws, prints why the directory cannot be used and exits with status 2.
+    private func refusing(command: String, _ body: () throws(LogError) -> Void) throws {
         do {
-            try create()
+            try body()
         } catch {
             printError("spool \(command): \(Self.explain(error, path: path))")
             throw ExitCode.unusableDataDirectory

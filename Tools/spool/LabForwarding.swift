@@ -34,8 +34,21 @@ enum LabForwarding {
     }
 }
 
+/// A `spool` command that runs the `spool-lab` command of the same name with its arguments.
+protocol LabForwarder: ParsableCommand {
+    /// Everything after the command's name, unparsed.
+    var arguments: [String] { get }
+}
+
+extension LabForwarder {
+    func run() throws {
+        let name = Self.configuration.commandName ?? ""
+        try LabForwarding.exec([name] + arguments, command: name)
+    }
+}
+
 /// `spool bench …`: runs `spool-lab bench …`.
-struct BenchForwarder: ParsableCommand {
+struct BenchForwarder: LabForwarder {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure Spool against a baseline in the same run (runs spool-lab bench; release builds only give meaningful figures).",
@@ -44,14 +57,10 @@ struct BenchForwarder: ParsableCommand {
 
     @Argument(parsing: .captureForPassthrough, help: "The bench and its options (see `spool bench --help`).")
     var arguments: [String] = []
-
-    func run() throws {
-        try LabForwarding.exec(["bench"] + arguments, command: "bench")
-    }
 }
 
 /// `spool torture …`: runs `spool-lab torture …`.
-struct TortureForwarder: ParsableCommand {
+struct TortureForwarder: LabForwarder {
     static let configuration = CommandConfiguration(
         commandName: "torture",
         abstract: "Crash a durable workload again and again and verify every acknowledged record (runs spool-lab torture).",
@@ -60,8 +69,4 @@ struct TortureForwarder: ParsableCommand {
 
     @Argument(parsing: .captureForPassthrough, help: "The torture run's options (see `spool torture --help`).")
     var arguments: [String] = []
-
-    func run() throws {
-        try LabForwarding.exec(["torture"] + arguments, command: "torture")
-    }
 }

@@ -70,7 +70,7 @@ struct BenchBacklog: AsyncParsableCommand {
             scratch = nil
         } else {
             let base = try makeTemporaryDirectory()
-            directory = base + "/tasks"
+            directory = DataDirectory(base).taskStore.path
             scratch = base
         }
         defer { if let scratch { removeTree(scratch) } }

@@ -96,21 +96,23 @@ struct BenchCompact: AsyncParsableCommand {
             removeTree(directory)
             try makeDirectory(directory)
             if !json { writeStandardError("run \(run)/\(runs): building…\n") }
-            if tasksMb > 0 { try await buildTasks(directory + "/tasks") }
+            if tasksMb > 0 { try await buildTasks(DataDirectory(directory).taskStore.path) }
             if historyMb > 0 { try await buildHistory(directory) }
             if buildOnly { return }
             var total = Measure()
+            let layout = DataDirectory(directory)
             if tasksMb > 0 {
-                let m = try measure(log: directory + "/tasks/log", checkpoint: directory + "/tasks/checkpoint",
-                                    live: { try TaskStore.liveBytes(directory: directory + "/tasks") },
-                                    compact: { try TaskStore.compact(directory: directory + "/tasks", progress: $0) })
+                let tasks = layout.taskStore
+                let m = try measure(log: tasks.log, checkpoint: tasks.checkpoint,
+                                    live: { try TaskStore.liveBytes(directory: tasks.path) },
+                                    compact: { try TaskStore.compact(directory: tasks.path, progress: $0) })
                 results["tasks"]!.append(m)
                 total = Self.add(total, m)
             }
             if historyMb > 0 {
                 var configuration = SpoolEngineConfiguration()
                 configuration.closedRunRetention = .zero
-                let m = try measure(log: directory + "/history", checkpoint: directory + "/checkpoint",
+                let m = try measure(log: layout.history, checkpoint: layout.checkpoint,
                                     live: { try SpoolEngine.liveHistoryBytes(directory: directory, configuration: configuration) },
                                     compact: { try SpoolEngine.compactHistory(directory: directory, configuration: configuration, progress: $0).log })
                 results["history"]!.append(m)

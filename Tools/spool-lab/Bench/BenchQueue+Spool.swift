@@ -18,7 +18,7 @@ extension BenchQueue {
         var configuration = TaskStoreConfiguration(durability: durability)
         configuration.log.concurrentSyncs = concurrentSyncs
         configuration.log.maxGroupCommitDelayMicroseconds = groupCommitDelayUs
-        let store = try TaskStore.open(directory: directory + "/tasks", configuration: configuration)
+        let store = try TaskStore.open(directory: DataDirectory(directory).taskStore.path, configuration: configuration)
         let queue = try store.queue("bench", kind: .activity)
         let label = "spool \(mode)"
         let total = tasks

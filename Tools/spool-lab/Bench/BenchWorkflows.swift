@@ -221,7 +221,7 @@ struct BenchWorkflows: AsyncParsableCommand {
             printError("spool bench workflows: only \(completed.count) of \(workflows) workflows completed in \(directory)")
             throw ExitCode(1)
         }
-        let records = try readRecords(historyDirectory: directory + "/history", durability: durability.durability)
+        let records = try readRecords(historyDirectory: DataDirectory(directory).history, durability: durability.durability)
         return WorkflowRunResult(workflows: workflows, activities: workflows * activities, seconds: seconds, latency: latency,
                                  events: events, bytesOnDisk: treeSize(directory), cpuSeconds: cpu, appends: records.count,
                                  records: records)
