@@ -54,6 +54,12 @@ package struct DataDirectory: Sendable, Hashable, CustomStringConvertible {
 
     package var description: String { path }
 
+    /// The directory that holds `path` (`/` for `/a`, `.` for a bare name); `path` without
+    /// trailing slashes.
+    package static func parent(of path: String) -> String {
+        path.lastIndex(of: "/").map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
+    }
+
     /// `path` without trailing slashes; `/` and the empty path stay as they are.
     package static func normalised(_ path: String) -> String {
         var trimmed = Substring(path)
@@ -149,7 +155,7 @@ extension DataDirectory {
                 throw .io(error, "cannot create the directory", path: directory)
             }
         }
-        let parent = directory.lastIndex(of: "/").map { $0 == directory.startIndex ? "/" : String(directory[..<$0]) } ?? "."
+        let parent = parent(of: directory)
         do { try syscalls.fsyncDirectory(parent) } catch { throw .io(error, "cannot sync the parent directory", path: parent) }
         return true
     }
