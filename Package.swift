@@ -87,15 +87,42 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
             ]
         ),
-        // The system SQLite (Debian: libsqlite3-dev), used only as the baseline of `spool bench queue`.
+        // The system SQLite (Debian: libsqlite3-dev), used only as the baseline of `spool bench queue` (in the lab).
         .systemLibrary(
             name: "CSQLite",
             path: "Tools/CSQLite",
             pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"])]
         ),
+        // What both executables print and parse (terminal output, JSON, --data and --durability,
+        // the data directory's messages); not a product.
+        .target(
+            name: "SpoolToolSupport",
+            dependencies: [
+                "SpoolLog",
+                "Spool",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Tools/SpoolToolSupport"
+        ),
+        // The operator's command. `spool bench` and `spool torture` run the lab beside it.
         .executableTarget(
             name: "spool",
+            dependencies: [
+                "SpoolLog",
+                "SpoolMatching",
+                "SpoolQueue",
+                "Spool",
+                "SpoolToolSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Tools/spool"
+        ),
+        // The benchmark and crash lab (Docs/lab.md): a second executable, so that `spool` links
+        // neither SQLite, nor the test simulators, nor the benchmark harness. Not a product:
+        // `swift build` builds it beside `spool`, and `swift build --product spool-lab` alone.
+        .executableTarget(
+            name: "spool-lab",
             dependencies: [
                 "SpoolPrimitives",
                 "SpoolLog",
@@ -103,12 +130,13 @@ let package = Package(
                 "SpoolMatching",
                 "SpoolQueue",
                 "Spool",
+                "SpoolToolSupport",
                 "CSQLite",
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
-            path: "Tools/spool"
+            path: "Tools/spool-lab"
         ),
         // Helpers shared by the test targets (temporary directories, seeded input mutation); not a product.
         .target(
@@ -131,7 +159,8 @@ let package = Package(
             name: "SpoolTests",
             dependencies: ["Spool", "SpoolLogTesting", "SpoolPrimitives", "SpoolTestSupport"]
         ),
-        // Runs the `spool` executable (built by `swift test` beside the test bundle) with bad input.
+        // Runs the `spool` executable (built by `swift test` beside the test bundle, with `spool-lab`
+        // that its `bench` and `torture` run) with good and bad input.
         .testTarget(
             name: "SpoolToolTests",
             dependencies: ["SpoolLog", "SpoolTestSupport"]

@@ -27,7 +27,7 @@ struct QueueKey: Hashable, Sendable {
 /// name), CRC32C u32 of everything before it. Replaced through `AtomicFile` (`checkpoint.tmp`,
 /// fsync, rename over `checkpoint`, directory fsync): a reader sees the old or the new file, whole.
 struct StoreCheckpoint: Equatable {
-    static let fileName = "checkpoint"
+    static let fileName = DataDirectory.checkpointName
     static let magic: UInt32 = 0x5043_5153  // "SQCP"
 
     var ackLevel: UInt64

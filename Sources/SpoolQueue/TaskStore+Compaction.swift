@@ -27,7 +27,7 @@ extension TaskStore {
     /// Cost: one read of the records after the ack level to plan, one of the sealed segments to copy.
     public static func compact(directory: String, configuration: TaskStoreConfiguration = TaskStoreConfiguration(),
                                dryRun: Bool = false, progress: CompactionProgress? = nil) throws(QueueError) -> CompactionSummary {
-        let logDirectory = directory + "/" + logSubdirectory
+        let logDirectory = DataDirectory.StoreDirectory(directory).log
         let checkpoint = try StoreCheckpoint.read(directory: directory, syscalls: configuration.log.syscalls)
         if dryRun {
             let offline: OfflineLog
@@ -69,7 +69,7 @@ extension TaskStore {
     /// not counted), read without opening the log: the floor a compaction approaches.
     /// - Throws: as ``compact(directory:configuration:dryRun:progress:)``.
     public static func liveBytes(directory: String, configuration: TaskStoreConfiguration = TaskStoreConfiguration()) throws(QueueError) -> Int {
-        let logDirectory = directory + "/" + logSubdirectory
+        let logDirectory = DataDirectory.StoreDirectory(directory).log
         let checkpoint = try StoreCheckpoint.read(directory: directory, syscalls: configuration.log.syscalls)
         do {
             let offline = try OfflineLog.open(directory: logDirectory)

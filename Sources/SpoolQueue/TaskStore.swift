@@ -88,8 +88,8 @@ public final class TaskStore: Sendable {
         self.openedAt = clock.now().nanoseconds
     }
 
-    /// Where the log lives inside a store directory.
-    public static let logSubdirectory = "log"
+    /// Where the log lives inside a store directory (see `DataDirectory.StoreDirectory`).
+    public static var logSubdirectory: String { DataDirectory.storeLogName }
 
     /// Opens (creating when needed) the store in `directory` and restores every task that was
     /// added and not completed. Creates `directory` with mode 0700 when it does not exist (its
@@ -107,32 +107,22 @@ public final class TaskStore: Sendable {
         try configuration.validate()
         guard !directory.isEmpty else { throw QueueError(.invalidArgument, "the task store directory path is empty") }
         let syscalls = configuration.log.syscalls
+        let layout = DataDirectory.StoreDirectory(directory)
         do {
-            try syscalls.mkdir(directory, mode: 0o700)
-            let parent = directory.lastIndex(of: "/").map { $0 == directory.startIndex ? "/" : String(directory[..<$0]) } ?? "."
-            do { try syscalls.fsyncDirectory(parent) } catch {
-                throw QueueError(.log, "cannot sync the parent directory", path: parent, underlying: error)
-            }
-        } catch let error as SystemError {
-            switch error.errno {
-            case EEXIST:
-                var info = stat()
-                guard stat(directory, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else {
-                    throw QueueError(.directoryMissing, "exists and is not a directory", path: directory)
-                }
-            case ENOENT, ENOTDIR:
-                throw QueueError(.directoryMissing, "its parent directory does not exist", path: directory, underlying: error)
-            default:
-                throw QueueError(.log, "cannot create the task store directory", path: directory, underlying: error)
-            }
-        } catch let error as QueueError {
-            throw error
+            _ = try DataDirectory.createDirectory(layout.path, syscalls: syscalls)
         } catch {
-            throw QueueError(.log, "cannot create the task store directory: \(error)", path: directory)
+            switch error.code {
+            case .notADirectory:
+                throw QueueError(.directoryMissing, "exists and is not a directory", path: layout.path)
+            case .directoryMissing:
+                throw QueueError(.directoryMissing, "its parent directory does not exist", path: layout.path, underlying: error.underlying)
+            default:
+                throw QueueError(.log, "cannot create the task store directory", path: layout.path, underlying: error)
+            }
         }
 
         let log: Log
-        do { log = try Log.open(directory: directory + "/" + logSubdirectory, configuration: configuration.log) } catch {
+        do { log = try Log.open(directory: layout.log, configuration: configuration.log) } catch {
             throw .log(error, "cannot open the queue log")
         }
         let relay = ExpiryRelay()
@@ -145,7 +135,7 @@ public final class TaskStore: Sendable {
         let store: TaskStore
         do {
             let dispatcher = try Dispatcher<TaskEnvelope>(configuration: dispatcherConfiguration, clock: clock)
-            store = TaskStore(directory: directory, configuration: configuration, clock: clock, log: log, dispatcher: dispatcher, relay: relay)
+            store = TaskStore(directory: layout.path, configuration: configuration, clock: clock, log: log, dispatcher: dispatcher, relay: relay)
         } catch {
             try? log.close()
             throw .matching(error)

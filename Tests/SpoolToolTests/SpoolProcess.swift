@@ -28,7 +28,11 @@ enum SpoolProcess {
     /// Runs `spool arguments…` to completion with `input` on its standard input, its stdout and
     /// stderr sent to files and read back.
     static func run(_ arguments: [String], input: String = "") throws -> Result {
-        let path = executable
+        try run(arguments, input: input, executable: executable)
+    }
+
+    /// Runs `path arguments…` as ``run(_:input:)`` runs `spool` (a copy of it elsewhere, say).
+    static func run(_ arguments: [String], input: String = "", executable path: String) throws -> Result {
         guard fileExists(path) else {
             throw LaunchError(description: "the spool executable was not found beside the test bundle (looked for \(path))")
         }

@@ -54,7 +54,7 @@ extension SpoolEngine {
     /// Cost: replay of the log after the checkpoint, then one read of the sealed segments.
     public static func compactHistory(directory: String, configuration: SpoolEngineConfiguration = SpoolEngineConfiguration(),
                                       dryRun: Bool = false, progress: CompactionProgress? = nil) throws(SpoolError) -> HistoryCompactionSummary {
-        let logDirectory = directory + "/history"
+        let logDirectory = DataDirectory(directory).history
         let store = CheckpointStore(directory: directory, syscalls: configuration.log.syscalls)
         var checkpoint = try store.readCheckpointSkim()
         let now = configuration.clock.now()
@@ -95,7 +95,7 @@ extension SpoolEngine {
     /// headers and indexes not counted), read without opening the log.
     /// - Throws: as ``compactHistory(directory:configuration:dryRun:progress:)``.
     public static func liveHistoryBytes(directory: String, configuration: SpoolEngineConfiguration = SpoolEngineConfiguration()) throws(SpoolError) -> Int {
-        let logDirectory = directory + "/history"
+        let logDirectory = DataDirectory(directory).history
         let checkpoint = try CheckpointStore(directory: directory, syscalls: configuration.log.syscalls).readCheckpointSkim()
         do {
             let offline = try OfflineLog.open(directory: logDirectory)

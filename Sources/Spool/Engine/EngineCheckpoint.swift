@@ -22,7 +22,7 @@ import SpoolLog
 /// older than it, so a record reflected in the snapshot is never applied twice, and one that is
 /// not is never skipped.
 struct EngineCheckpoint: Equatable {
-    static let fileName = "checkpoint"
+    static let fileName = DataDirectory.checkpointName
     static let magic: [UInt8] = Array("SPEC".utf8)
     static let version: UInt8 = 2
 
@@ -172,23 +172,6 @@ struct CheckpointStore {
             return Array(bytes.prefix(done))
         } catch {
             throw SpoolError(.io, "cannot read the checkpoint \(path)", underlying: error)
-        }
-    }
-
-    /// Creates the data directory (mode 0700) if it does not exist, and makes its entry durable
-    /// in its parent, as the log does for its own directory.
-    func createDirectory() throws(SpoolError) {
-        do {
-            try syscalls.mkdir(directory, mode: 0o700)
-        } catch {
-            if error.errno == EEXIST { return }
-            throw SpoolError(.io, "cannot create the data directory \(directory)", underlying: error)
-        }
-        let parent = directory.lastIndex(of: "/").map { $0 == directory.startIndex ? "/" : String(directory[..<$0]) } ?? "."
-        do {
-            try syscalls.fsyncDirectory(parent)
-        } catch {
-            throw SpoolError(.io, "cannot sync the parent of the data directory \(directory)", underlying: error)
         }
     }
 

@@ -24,7 +24,7 @@ import SpoolPrimitives
 /// transitions of different runs proceed concurrently and share fdatasyncs (group commit).
 /// Opening a directory replays the log and restores every run, task, timer and buffered event.
 public final class SpoolEngine: Sendable {
-    /// The data directory.
+    /// The data directory, without trailing slashes.
     public let directory: String
     /// The settings the engine was opened with.
     public let configuration: SpoolEngineConfiguration
@@ -70,14 +70,19 @@ public final class SpoolEngine: Sendable {
     ///   ``SpoolError/Code/corruptRecord`` when a record cannot be decoded or does not fit its run.
     public static func open(directory: String, configuration: SpoolEngineConfiguration = SpoolEngineConfiguration()) throws(SpoolError) -> SpoolEngine {
         guard !directory.isEmpty else { throw SpoolError(.invalidArgument, "the data directory path is empty") }
-        try CheckpointStore(directory: directory, syscalls: configuration.log.syscalls).createDirectory()
+        let layout = DataDirectory(directory)
+        do {
+            try layout.create(syscalls: configuration.log.syscalls)
+        } catch {
+            throw SpoolError(.io, "cannot create the data directory \(layout)", underlying: error)
+        }
         let log: Log
         do {
-            log = try Log.open(directory: directory + "/history", configuration: configuration.log)
+            log = try Log.open(directory: layout.history, configuration: configuration.log)
         } catch {
-            throw SpoolError(.storage, "cannot open the history log in \(directory)", underlying: error)
+            throw SpoolError(.storage, "cannot open the history log in \(layout)", underlying: error)
         }
-        let engine = SpoolEngine(directory: directory, configuration: configuration, log: log)
+        let engine = SpoolEngine(directory: layout.path, configuration: configuration, log: log)
         do {
             let report = try engine.recover()
             engine.recoveryReport.withLock { $0 = report }

@@ -106,7 +106,7 @@ extension SpoolEngine {
     ///   ``SpoolError/Code/io`` when the checkpoint file cannot be read.
     /// Cost: one read of the log, each run's state rebuilt once (memory: every run's state).
     public static func verifyHistory(directory: String) throws(SpoolError) -> HistoryVerification {
-        let logDirectory = directory + "/history"
+        let logDirectory = DataDirectory(directory).history
         let offline: OfflineLog
         do { offline = try OfflineLog.open(directory: logDirectory) } catch {
             throw SpoolError(.storage, "cannot open the history log \(logDirectory)", underlying: error)

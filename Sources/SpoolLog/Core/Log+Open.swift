@@ -4,8 +4,9 @@ import Glibc
 import SpoolPrimitives
 
 extension Log {
-    /// The lock file every ``Log`` holds with `flock` while the directory is open.
-    static let lockFileName = "lock"
+    /// The lock file every ``Log`` holds with `flock` while the directory is open (the tests'
+    /// name for ``DataDirectory/lockFileName``).
+    static var lockFileName: String { DataDirectory.lockFileName }
 
     /// Opens the log in `directory`, creating the directory (mode 0700) and a first segment when
     /// they do not exist. Opening is recovery:
@@ -29,21 +30,11 @@ extension Log {
         try configuration.validate()
         let syscalls = configuration.syscalls
         guard !directory.isEmpty else { throw LogError(.invalidArgument, "the log directory path is empty") }
-        var created = true
-        do {
-            try syscalls.mkdir(directory, mode: 0o700)
-        } catch {
-            if error.errno != EEXIST { throw .io(error, "cannot create the log directory", path: directory) }
-            created = false
-        }
-        if created {
-            // The new directory's own entry must survive a power loss too.
-            let parent = directory.lastIndex(of: "/").map { $0 == directory.startIndex ? "/" : String(directory[..<$0]) } ?? "."
-            do { try syscalls.fsyncDirectory(parent) } catch { throw .io(error, "cannot sync the parent directory", path: parent) }
-        } else if isDirectory(directory) {
+        // A directory created here is durable: its parent is fsynced.
+        if !(try DataDirectory.createDirectory(directory, syscalls: syscalls)) {
             try LogOpener.checkIsLogDirectory(directory, syscalls: syscalls)
         }
-        let lockPath = directory + "/" + lockFileName
+        let lockPath = DataDirectory.lockFile(ofLog: directory)
         let lockFD: Int32
         do {
             lockFD = try syscalls.open(lockPath, flags: O_RDWR | O_CREAT, mode: 0o600)
@@ -78,11 +69,6 @@ extension Log {
             throw error
         }
     }
-}
-
-private func isDirectory(_ path: String) -> Bool {
-    var info = stat()
-    return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
 }
 
 /// The steps of opening a log directory, in order; see ``Log/open(directory:configuration:)``.
@@ -173,7 +159,7 @@ struct LogOpener {
     static func checkIsLogDirectory(_ directory: String, syscalls: any Syscalls) throws(LogError) {
         let names: [String]
         do { names = try syscalls.listDirectory(directory) } catch { throw .io(error, "cannot list the directory", path: directory) }
-        let ours: Set<String> = [Log.lockFileName, CheckpointFile.recoveryPointName, CheckpointFile.cleanShutdownName,
+        let ours: Set<String> = [DataDirectory.lockFileName, CheckpointFile.recoveryPointName, CheckpointFile.cleanShutdownName,
                                  SegmentSwap.manifestName]
         if names.contains(where: { Segment.baseOffset(ofLogFile: $0) != nil }) { return }
         let foreign = names.filter { !ours.contains($0) && !$0.hasSuffix(".index") && !$0.hasSuffix(".tmp") && !$0.hasSuffix(".cleaned") }

@@ -42,8 +42,7 @@ struct FileBackup {
         }
         do {
             try syscalls.fsyncDirectory(directory)
-            let parent = directory.lastIndex(of: "/").map { $0 == directory.startIndex ? "/" : String(directory[..<$0]) } ?? "."
-            try syscalls.fsyncDirectory(parent)
+            try syscalls.fsyncDirectory(DataDirectory.parent(of: directory))
         } catch {
             throw .io(error, "cannot sync the backup directory", path: directory)
         }

@@ -5,9 +5,8 @@ import Glibc
 extension OfflineLog {
     /// `<parent>/<name>.backup-<UTC timestamp>`: the default place for the files a repair changes.
     public var defaultBackupDirectory: String {
-        var trimmed = directory
-        while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed.removeLast() }
-        let parent = trimmed.lastIndex(of: "/").map { $0 == trimmed.startIndex ? "/" : String(trimmed[..<$0]) } ?? "."
+        let trimmed = DataDirectory.normalised(directory)
+        let parent = DataDirectory.parent(of: trimmed)
         let name = trimmed.split(separator: "/").last.map(String.init) ?? "log"
         var now = time(nil)
         var parts = tm()

@@ -55,7 +55,7 @@ public final class OfflineLog {
             throw LogError(.emptyLogDirectory, names.isEmpty ? "is empty: it holds no log segments"
                            : "holds no log segments (only \(names.sorted().prefix(4).joined(separator: ", ")))", path: directory)
         }
-        let lockPath = directory + "/" + Log.lockFileName
+        let lockPath = DataDirectory.lockFile(ofLog: directory)
         var fd: Int32 = -1
         do {
             fd = try syscalls.open(lockPath, flags: writable ? O_RDWR | O_CREAT : O_RDONLY, mode: 0o600)
@@ -117,7 +117,7 @@ public final class OfflineLog {
                                                         indexSize: nameSet.contains(indexName) ? Self.size(of: directory + "/" + indexName) : nil))
             } else if name.hasSuffix(".index"), name.utf8.count == 26, let base = UInt64(name.prefix(20)) {
                 if !nameSet.contains(Segment.fileName(base, ".log")) { listing.orphanIndexes.append(path) }
-            } else if name == Log.lockFileName || name == CheckpointFile.recoveryPointName || name == CheckpointFile.cleanShutdownName
+            } else if name == DataDirectory.lockFileName || name == CheckpointFile.recoveryPointName || name == CheckpointFile.cleanShutdownName
                         || name == SegmentSwap.manifestName {
                 listing.checkpointFiles.append(name)
             } else if name.hasSuffix(".tmp") {

@@ -5,6 +5,7 @@ import ArgumentParser
 import Spool
 import SpoolLog
 import SpoolQueue
+import SpoolToolSupport
 
 /// `spool compact`: reclaim the space of a stopped data directory's logs.
 struct CompactCommand: AsyncParsableCommand {
@@ -68,9 +69,7 @@ struct CompactCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        var path = data
-        while path.count > 1 && path.hasSuffix("/") { path.removeLast() }
-        let stores = try Self.stores(of: path, only: logName)
+        let stores = try Self.stores(of: DataDirectory(data), only: logName)
         var status: Int32 = 0
         for store in stores {
             do {
@@ -92,19 +91,12 @@ struct CompactCommand: AsyncParsableCommand {
     }
 
     /// The stores of a data directory, or a message and exit status 2 when it holds none.
-    static func stores(of path: String, only: LogName?) throws -> [Store] {
-        var info = stat()
-        guard stat(path, &info) == 0 else {
-            printError("spool compact: \(path): no such directory")
-            throw ExitCode(2)
-        }
-        guard info.st_mode & S_IFMT == S_IFDIR else {
-            printError("spool compact: \(path): is not a directory")
-            throw ExitCode(2)
-        }
-        let all = [Store(name: .history, directory: path, logDirectory: path + "/history", checkpoint: path + "/checkpoint"),
-                   Store(name: .tasks, directory: path + "/tasks", logDirectory: path + "/tasks/" + TaskStore.logSubdirectory,
-                         checkpoint: path + "/tasks/checkpoint")]
+    static func stores(of data: DataDirectory, only: LogName?) throws -> [Store] {
+        try data.requireExisting(command: "compact")
+        let path = data.path
+        let tasks = data.taskStore
+        let all = [Store(name: .history, directory: path, logDirectory: data.history, checkpoint: data.checkpoint),
+                   Store(name: .tasks, directory: tasks.path, logDirectory: tasks.log, checkpoint: tasks.checkpoint)]
         let present = all.filter { DataDirectory.isDirectory($0.logDirectory) }
         if let only {
             guard let store = present.first(where: { $0.name == only }) else {
@@ -127,25 +119,6 @@ struct CompactCommand: AsyncParsableCommand {
         return present
     }
 
-    static func directoryNames(_ path: String) -> [String] {
-        guard let dir = opendir(path) else { return [] }
-        defer { closedir(dir) }
-        var names: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return names.sorted()
-    }
-
-    /// Bytes of every file in `directory` (not recursive), plus `extra` files.
-    static func bytesOnDisk(_ directory: String, plus extra: [String] = []) -> Int {
-        (directoryNames(directory).map { directory + "/" + $0 } + extra).reduce(0) { total, file in
-            var info = stat()
-            return total + (stat(file, &info) == 0 && info.st_mode & S_IFMT == S_IFREG ? Int(info.st_size) : 0)
-        }
-    }
-
     struct Outcome {
         var summary: CompactionSummary
         var runsKept: Int?
@@ -161,11 +134,11 @@ struct CompactCommand: AsyncParsableCommand {
         } catch {
             let reason = error.code == .directoryLocked
                 ? "\(store.logDirectory): in use by a running engine or task store (its log is locked); stop it first"
-                : DataDirectory.explain(error, data: store.logDirectory)
+                : DataDirectory.explain(error, path: store.logDirectory)
             printError("spool compact: \(reason)")
             throw ExitCode(2)
         }
-        let before = Self.bytesOnDisk(store.logDirectory, plus: [store.checkpoint])
+        let before = bytesOnDisk(store.logDirectory, plus: [store.checkpoint])
         let counter = SharedCounter()
         let total = SharedCounter()
         let bar = BarHolder()
@@ -204,7 +177,7 @@ struct CompactCommand: AsyncParsableCommand {
         let seconds = max((ContinuousClock.now - started).seconds, 1e-9)
         bar.bar?.finish()
         let after = dryRun ? before - outcome.summary.bytesBefore + outcome.summary.bytesAfter
-                           : Self.bytesOnDisk(store.logDirectory, plus: [store.checkpoint])
+                           : bytesOnDisk(store.logDirectory, plus: [store.checkpoint])
         report(store, outcome, before: before, after: after, seconds: seconds)
     }
 

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import ArgumentParser
 import SpoolLog
+import SpoolToolSupport
 
 /// `spool inspect`: a readable dump of a log's segments, batches and records, like kafka-dump-log.
 struct InspectCommand: AsyncParsableCommand {
@@ -53,7 +54,7 @@ struct InspectCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let directory = try DataDirectory(data, log: logName, command: "inspect")
+        let directory = try DataDirectoryLogs(data, log: logName, command: "inspect")
         if segment == nil && offset == nil {
             for (_, path) in directory.logs {
                 let log = try directory.open(path, writable: false, command: "inspect")

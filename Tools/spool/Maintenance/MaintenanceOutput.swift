@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import SpoolLog
+import SpoolToolSupport
 
 /// Progress bars for the phases of verification and repair: one bar per phase, on standard error,
 /// only when both standard output and standard error are terminals and `--json` is not given.

@@ -4,6 +4,7 @@ import Glibc
 import ArgumentParser
 import Spool
 import SpoolLog
+import SpoolToolSupport
 
 /// `spool recover`: verify a stopped data directory's log, or repair it.
 struct RecoverCommand: AsyncParsableCommand {
@@ -64,7 +65,7 @@ struct RecoverCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let directory = try DataDirectory(data, log: logName, command: "recover")
+        let directory = try DataDirectoryLogs(data, log: logName, command: "recover")
         if backupDir != nil && directory.logs.count > 1 {
             printError("spool recover: \(directory.path) holds \(directory.logs.count) logs; --backup-dir needs one, chosen with --log")
             throw ExitCode(2)
@@ -81,7 +82,7 @@ struct RecoverCommand: AsyncParsableCommand {
     }
 
     /// Checks or repairs one log; throws `ExitCode(1)` when problems are left, `ExitCode(2)` when it cannot be used.
-    private func recover(_ path: String, named name: String, in directory: DataDirectory) throws {
+    private func recover(_ path: String, named name: String, in directory: DataDirectoryLogs) throws {
         let log = try directory.open(path, writable: mode != .check, command: "recover")
         defer { log.close() }
         let progress = PhaseProgress(enabled: !json)
@@ -92,7 +93,7 @@ struct RecoverCommand: AsyncParsableCommand {
                 progress.finish()
                 // The engine's invariants, for the engine's history log (DIR/history beside DIR/checkpoint).
                 var engine: HistoryVerification?
-                if name == "history" {
+                if name == DataDirectory.historyName {
                     do {
                         engine = try SpoolEngine.verifyHistory(directory: directory.path)
                     } catch {
@@ -110,7 +111,7 @@ struct RecoverCommand: AsyncParsableCommand {
                 progress.finish()
                 // Which runs lost history records (the engine's history log only).
                 var affected: [WorkflowExecution]?
-                if name == "history" && !repair.lost.isEmpty {
+                if name == DataDirectory.historyName && !repair.lost.isEmpty {
                     let lost = repair.lost.map { $0.offsets ?? ($0.firstPossibleOffset ?? 0)..<UInt64.max }
                     log.close()
                     affected = try? SpoolEngine.runsAffected(directory: directory.path, lost: lost)

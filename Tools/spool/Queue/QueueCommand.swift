@@ -4,6 +4,7 @@ import Glibc
 import ArgumentParser
 import SpoolMatching
 import SpoolQueue
+import SpoolToolSupport
 
 /// `spool queue`: list, inspect and control the durable task queues of a data directory.
 struct QueueCommand: AsyncParsableCommand {
@@ -57,7 +58,7 @@ struct QueueDescribe: AsyncParsableCommand {
         try target.check(command: "queue describe")
         guard let opened = try store.open(command: "queue describe", create: false) else {
             printLine(json ? JSON.object([("name", .string(target.queue)), ("kind", .string(target.kind.rawValue)), ("backlog", .integer(0))]).text
-                           : "\(target.queue) (\(target.kind.rawValue)): no task store in \(store.data) yet")
+                           : "\(target.queue) (\(target.kind.rawValue)): no task store in \(store.directory) yet")
             return
         }
         let description: QueueDescription

@@ -5,6 +5,7 @@ import ArgumentParser
 import Synchronization
 import SpoolMatching
 import SpoolQueue
+import SpoolToolSupport
 
 /// `spool task`: add tasks from a script, poll them.
 struct TaskCommand: AsyncParsableCommand {

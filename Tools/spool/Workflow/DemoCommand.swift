@@ -3,7 +3,9 @@ import Glibc
 #endif
 import ArgumentParser
 import Spool
+import SpoolLog
 import Synchronization
+import SpoolToolSupport
 
 /// `spool demo`: an order-processing workflow run end to end by in-process workers on an
 /// embedded data directory, its history printed as a table.
@@ -33,11 +35,10 @@ struct DemoCommand: AsyncParsableCommand {
     static let deadline = Duration.seconds(60)
 
     func run() async throws {
-        var directory = data
-        while directory.count > 1 && directory.hasSuffix("/") { directory.removeLast() }
+        let directory = DataDirectory(data)
         let engine: SpoolEngine
         do {
-            engine = try SpoolEngine.open(directory: directory)
+            engine = try SpoolEngine.open(directory: directory.path)
         } catch {
             printError("spool demo: \(explainOpenFailure(error, directory: directory))")
             throw WorkflowExit.unusableDirectory

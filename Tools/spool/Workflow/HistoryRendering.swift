@@ -1,4 +1,5 @@
 import Spool
+import SpoolToolSupport
 
 /// How `spool demo` and `spool workflow show` print a history: a table for people, JSON lines for scripts.
 enum HistoryRendering {

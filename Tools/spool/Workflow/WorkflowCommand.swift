@@ -1,5 +1,6 @@
 import ArgumentParser
 import Spool
+import SpoolToolSupport
 
 /// `spool workflow`: the engine's client operations on a data directory, for scripts and people.
 struct WorkflowCommand: AsyncParsableCommand {
@@ -23,7 +24,7 @@ struct WorkflowCommand: AsyncParsableCommand {
 struct WorkflowStart: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "start", abstract: "Start a workflow execution.")
 
-    @OptionGroup var options: WorkflowDataOptions
+    @OptionGroup var options: DataDirectoryOptions
 
     @Option(name: .long, help: "The workflow id.")
     var id: String
@@ -50,7 +51,7 @@ struct WorkflowStart: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let engine = try options.openEngine(command: "workflow start")
+        let engine = try options.directory.openEngine(command: "workflow start", create: true)
         let request = StartWorkflowExecutionRequest(workflowID: id, workflowType: type, taskQueue: taskQueue,
                                                     input: input.map { Array($0.utf8) }, identity: "spool-cli",
                                                     workflowIDReusePolicy: idReusePolicy.policy)
@@ -73,7 +74,7 @@ struct WorkflowDescribe: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "describe", abstract: "Show a run's status, type, times, pending activities and pending workflow task.")
 
-    @OptionGroup var options: WorkflowDataOptions
+    @OptionGroup var options: DataDirectoryOptions
     @OptionGroup var target: ExecutionOptions
 
     @Flag(name: .long, help: "Print JSON.")
@@ -99,7 +100,7 @@ struct WorkflowDescribe: AsyncParsableCommand {
 struct WorkflowShow: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "show", abstract: "Print a run's history as a table (or JSON lines).")
 
-    @OptionGroup var options: WorkflowDataOptions
+    @OptionGroup var options: DataDirectoryOptions
     @OptionGroup var target: ExecutionOptions
 
     @Flag(name: .long, help: "Print one JSON object per event.")
@@ -121,7 +122,7 @@ struct WorkflowShow: AsyncParsableCommand {
 struct WorkflowList: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "list", abstract: "List runs, newest start first.")
 
-    @OptionGroup var options: WorkflowDataOptions
+    @OptionGroup var options: DataDirectoryOptions
 
     @Option(name: .long, help: "Only runs with this status: running, completed, failed, canceled, terminated, continued-as-new, timed-out.")
     var status: StatusOption?
@@ -133,11 +134,12 @@ struct WorkflowList: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
-        try options.requireDirectory(command: "workflow list")
+        let directory = options.directory
+        try directory.requireExisting(command: "workflow list")
         var runs: [WorkflowExecutionInfo] = []
         // A directory without a history holds no runs: say so without creating one.
-        if options.hasHistory {
-            let engine = try options.openEngine(command: "workflow list")
+        if directory.hasHistory {
+            let engine = try directory.openEngine(command: "workflow list", create: false)
             runs = engine.listWorkflowExecutions(status: status?.status, workflowType: type)
             try await closeEngine(engine, command: "workflow list")
         }
@@ -155,14 +157,14 @@ struct WorkflowList: AsyncParsableCommand {
                   + pad(isoTime(run.startTime), 24, right: false) + "  " + pad(run.closeTime.map(isoTime) ?? "-", 24, right: false)
                   + "  " + String(run.historyLength))
         }
-        print("\(runs.count) run\(runs.count == 1 ? "" : "s") in \(options.directory)")
+        print("\(runs.count) run\(runs.count == 1 ? "" : "s") in \(directory)")
     }
 }
 
 struct WorkflowSignal: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "signal", abstract: "Send a signal to an open run.")
 
-    @OptionGroup var options: WorkflowDataOptions
+    @OptionGroup var options: DataDirectoryOptions
     @OptionGroup var target: ExecutionOptions
 
     @Option(name: .long, help: "The signal's name.")
@@ -195,7 +197,7 @@ struct WorkflowCancel: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cancel", abstract: "Ask an open run to cancel itself (WorkflowExecutionCancelRequested; the workflow decides).")
 
-    @OptionGroup var options: WorkflowDataOptions
+    @OptionGroup var options: DataDirectoryOptions
     @OptionGroup var target: ExecutionOptions
 
     @Option(name: .long, help: "Why.")
@@ -219,7 +221,7 @@ struct WorkflowCancel: AsyncParsableCommand {
 struct WorkflowTerminate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "terminate", abstract: "Close an open run at once (WorkflowExecutionTerminated).")
 
-    @OptionGroup var options: WorkflowDataOptions
+    @OptionGroup var options: DataDirectoryOptions
     @OptionGroup var target: ExecutionOptions
 
     @Option(name: .long, help: "Why (recorded in the event).")
@@ -242,13 +244,14 @@ struct WorkflowTerminate: AsyncParsableCommand {
 
 /// Opens the engine for a command about one run; a directory without a history has no runs, so
 /// the command fails with status 1 without creating one.
-private func openForExistingRun(_ options: WorkflowDataOptions, _ target: ExecutionOptions, command: String) throws -> SpoolEngine {
-    try options.requireDirectory(command: command)
-    guard options.hasHistory else {
-        printError("spool \(command): \(options.directory): no such workflow execution: \(target.named) (the directory holds no workflow history)")
+private func openForExistingRun(_ options: DataDirectoryOptions, _ target: ExecutionOptions, command: String) throws -> SpoolEngine {
+    let directory = options.directory
+    try directory.requireExisting(command: command)
+    guard directory.hasHistory else {
+        printError("spool \(command): \(directory): no such workflow execution: \(target.named) (the directory holds no workflow history)")
         throw WorkflowExit.rejected
     }
-    return try options.openEngine(command: command)
+    return try directory.openEngine(command: command, create: false)
 }
 
 private func report(json: Bool, action: String, _ target: ExecutionOptions, extra: [(String, JSON)]) {

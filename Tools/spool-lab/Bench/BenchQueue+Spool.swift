@@ -4,6 +4,7 @@ import Glibc
 import SpoolPrimitives
 import SpoolLog
 import SpoolQueue
+import SpoolToolSupport
 
 extension BenchQueue {
     /// The Spool side: the same workload as ``runSQLite(synchronous:comparedWith:tasksPerTransaction:round:payloads:directory:)``
@@ -17,7 +18,7 @@ extension BenchQueue {
         var configuration = TaskStoreConfiguration(durability: durability)
         configuration.log.concurrentSyncs = concurrentSyncs
         configuration.log.maxGroupCommitDelayMicroseconds = groupCommitDelayUs
-        let store = try TaskStore.open(directory: directory + "/tasks", configuration: configuration)
+        let store = try TaskStore.open(directory: DataDirectory(directory).taskStore.path, configuration: configuration)
         let queue = try store.queue("bench", kind: .activity)
         let label = "spool \(mode)"
         let total = tasks

@@ -7,6 +7,7 @@ import CSQLite
 import Histogram
 import SpoolQueue
 import Synchronization
+import SpoolToolSupport
 
 /// `spool bench queue`: durable add → poll → complete through Spool's durable task queues in each
 /// durability mode, against the same workload on SQLite stored the way Temporal's SQL persistence

@@ -5,6 +5,7 @@ import SpoolLogTesting
 import SpoolPrimitives
 import Synchronization
 import SpoolLog
+import SpoolToolSupport
 
 /// `spool torture --power-loss`: the torture workload in-process, through ``PowerLossSyscalls``.
 /// Each crash cuts the power at a random system call (sometimes while the log is being opened),

@@ -4,6 +4,7 @@ import Glibc
 import ArgumentParser
 import Spool
 import SpoolLog
+import SpoolToolSupport
 
 /// `spool bench reopen`: how long opening an engine's data directory takes when it holds many
 /// closed runs and some open ones, after a clean close (checkpointed).
@@ -79,7 +80,7 @@ struct BenchReopen: AsyncParsableCommand {
         defer { if let scratch { removeTree(scratch) } }
         var built = false
         var buildSeconds = 0.0
-        if !isDirectory(directory + "/history") {
+        if !DataDirectory.isDirectory(DataDirectory(directory).history) {
             let started = ContinuousClock.now
             try await build(directory: directory)
             buildSeconds = (ContinuousClock.now - started).seconds
@@ -96,7 +97,7 @@ struct BenchReopen: AsyncParsableCommand {
             let m = try spawnMeasurement(directory: directory)
             measurements.append(m)
             let t0 = ContinuousClock.now
-            let log = try Log.open(directory: directory + "/history")
+            let log = try Log.open(directory: DataDirectory(directory).history)
             logOpen.append((ContinuousClock.now - t0).seconds)
             try log.close()
             if !json {
@@ -106,7 +107,7 @@ struct BenchReopen: AsyncParsableCommand {
                       + "close \(format(m.closeSeconds * 1000, decimals: 1)) ms")
             }
         }
-        let checkpointBytes = regularFileBytes(in: directory)  // the checkpoint files: the log is in a subdirectory
+        let checkpointBytes = bytesOnDisk(directory)  // the checkpoint files: the log is in a subdirectory
         let mergeSeconds = mergeRuns > 0 ? try await measureMerge(directory: directory) : nil
         let openMedian = median(measurements.map(\.openSeconds))
         let rssMedian = median(measurements.map { Double($0.rssBytes) })
@@ -153,7 +154,7 @@ struct BenchReopen: AsyncParsableCommand {
         do {
             engine = try SpoolEngine.open(directory: directory, configuration: configuration)
         } catch {
-            printError("spool bench reopen: \(explainOpenFailure(error, directory: directory))")
+            printError("spool bench reopen: \(explainOpenFailure(error, directory: DataDirectory(directory)))")
             throw ExitCode(2)
         }
         let done = SharedCounter()

@@ -4,6 +4,7 @@ import Glibc
 import SpoolPrimitives
 import Spool
 import SpoolLog
+import SpoolToolSupport
 
 /// `spool torture --workload workflows`: the engine under SIGKILL.
 ///

@@ -3,8 +3,9 @@ import Glibc
 #endif
 import ArgumentParser
 
-/// Starts this executable again (`/proc/self/exe`) with `arguments` (without the program name),
-/// its standard output a pipe. Returns the child's pid and the pipe's read end, which the caller
+/// Starts this executable (`spool-lab`, through `/proc/self/exe`, whether it was run directly or
+/// through `spool bench`/`spool torture`) again with `arguments` (without the program name), its
+/// standard output a pipe. Returns the child's pid and the pipe's read end, which the caller
 /// closes.
 /// - Throws: `ValidationError` when the pipe or the child cannot be made.
 func spawnSelf(_ arguments: [String]) throws -> (pid: pid_t, output: Int32) {
@@ -16,7 +17,7 @@ func spawnSelf(_ arguments: [String]) throws -> (pid: pid_t, output: Int32) {
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
     posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO)
-    let argv = (["spool"] + arguments).map { strdup($0) } + [nil]
+    let argv = (["spool-lab"] + arguments).map { strdup($0) } + [nil]
     defer { for arg in argv { free(arg) } }
     var pid = pid_t()
     let spawned = posix_spawn(&pid, "/proc/self/exe", &actions, nil, argv, environ)
@@ -47,7 +48,7 @@ func runSelf(_ arguments: [String]) throws -> String {
     while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
     let text = String(decoding: output, as: UTF8.self)
     guard status == 0 else {
-        throw ValidationError("the measuring child `spool \(arguments.joined(separator: " "))` failed (wait status \(status)); it printed: \(text)")
+        throw ValidationError("the measuring child `spool-lab \(arguments.joined(separator: " "))` failed (wait status \(status)); it printed: \(text)")
     }
     return text
 }

@@ -4,15 +4,21 @@ import Glibc
 import Synchronization
 
 /// Writes to standard error.
-func printError(_ text: String) {
+package func printError(_ text: String) {
     var line = text
     if !line.hasSuffix("\n") { line += "\n" }
     writeStandardError(line)
 }
 
+/// Writes one line to standard output and flushes it at once (scripts read it as it comes).
+package func printLine(_ text: String) {
+    print(text)
+    fflush(nil)  // every output stream: standard output without touching the global `stdout`
+}
+
 /// A one-line progress bar on standard error, drawn only when it is a terminal.
 /// `done` is read from the work's own counter; the bar never slows the work down.
-final class ProgressBar: Sendable {
+package final class ProgressBar: Sendable {
     private let title: String
     private let total: Int
     private let unit: String
@@ -20,7 +26,7 @@ final class ProgressBar: Sendable {
     private let started = ContinuousClock.now
     private let task = Mutex<Task<Void, Never>?>(nil)
 
-    init(title: String, total: Int, unit: String, enabled: Bool, done: @escaping @Sendable () -> Int) {
+    package init(title: String, total: Int, unit: String, enabled: Bool, done: @escaping @Sendable () -> Int) {
         self.title = title
         self.total = max(total, 1)
         self.unit = unit
@@ -47,7 +53,7 @@ final class ProgressBar: Sendable {
     }
 
     /// Stops drawing and clears the line.
-    func finish() {
+    package func finish() {
         guard enabled else { return }
         task.withLock { $0?.cancel() }
         writeStandardError("\r\u{1B}[2K")
@@ -55,12 +61,14 @@ final class ProgressBar: Sendable {
 }
 
 extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
-    var nanoseconds: UInt64 { UInt64(max(0, components.seconds)) * 1_000_000_000 + UInt64(max(0, components.attoseconds)) / 1_000_000_000 }
+    /// The duration in seconds, as a `Double` (for rates and tables).
+    package var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+    /// The duration in whole nanoseconds; 0 for a negative one.
+    package var nanoseconds: UInt64 { UInt64(max(0, components.seconds)) * 1_000_000_000 + UInt64(max(0, components.attoseconds)) / 1_000_000_000 }
 }
 
 /// 1234567 → "1,234,567".
-func formatCount(_ value: Double) -> String {
+package func formatCount(_ value: Double) -> String {
     let n = Int(value.rounded())
     let digits = String(n)
     var out = ""
@@ -71,7 +79,8 @@ func formatCount(_ value: Double) -> String {
     return out
 }
 
-func format(_ value: Double, decimals: Int) -> String {
+/// `value` with exactly `decimals` digits after the point (1.5, 2 → "1.50").
+package func format(_ value: Double, decimals: Int) -> String {
     var scale = 1.0
     for _ in 0..<decimals { scale *= 10 }
     let rounded = (value * scale).rounded() / scale
@@ -85,13 +94,14 @@ func format(_ value: Double, decimals: Int) -> String {
     return text
 }
 
-func pad(_ text: String, _ width: Int, right: Bool = true) -> String {
+/// `text` padded with spaces to `width` characters, on the left (`right`-aligned) or on the right.
+package func pad(_ text: String, _ width: Int, right: Bool = true) -> String {
     let fill = String(repeating: " ", count: max(0, width - text.count))
     return right ? fill + text : text + fill
 }
 
 /// A JSON value for `--json` output, written without Foundation.
-enum JSON {
+package enum JSON {
     case number(Double)
     case integer(Int)
     case string(String)
@@ -99,7 +109,8 @@ enum JSON {
     case array([JSON])
     case object([(String, JSON)])
 
-    var text: String {
+    /// The value as JSON text.
+    package var text: String {
         switch self {
         case .number(let value): return value.isFinite ? String(value) : "null"
         case .integer(let value): return String(value)
@@ -110,7 +121,8 @@ enum JSON {
         }
     }
 
-    static func quote(_ value: String) -> String {
+    /// `value` as a JSON string literal, quoted and escaped.
+    package static func quote(_ value: String) -> String {
         var out = "\""
         for scalar in value.unicodeScalars {
             switch scalar {
@@ -126,58 +138,15 @@ enum JSON {
     }
 }
 
-/// Removes a directory tree (the bench's scratch data).
-func removeTree(_ path: String) {
-    guard !path.isEmpty, path != "/" else { return }
-    var status: Int32 = 0
-    let args = ["/bin/rm", "-rf", path]
-    var pid = pid_t()
-    var cArgs = args.map { strdup($0) } + [nil]
-    defer { for arg in cArgs { free(arg) } }
-    if posix_spawn(&pid, "/bin/rm", nil, nil, &cArgs, environ) == 0 { waitpid(pid, &status, 0) }
-}
-
-/// A fresh directory under $TMPDIR (or /tmp).
-func makeTemporaryDirectory() throws(ValidationErrorMessage) -> String {
-    let base = getenv("TMPDIR").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
-    var template = Array((base + "/spool-bench-XXXXXX").utf8CString)
-    guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else {
-        throw ValidationErrorMessage("cannot create a scratch directory in \(base): \(String(cString: strerror(errno)))")
-    }
-    return String(cString: template.withUnsafeBufferPointer { $0.baseAddress! })
-}
-
-/// Bytes of the regular files directly in `directory` (not in its subdirectories); 0 if it cannot be read.
-func regularFileBytes(in directory: String) -> Int {
-    guard let dir = opendir(directory) else { return 0 }
-    defer { closedir(dir) }
-    var total = 0
-    while let entry = readdir(dir) {
-        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.baseAddress!.assumingMemoryBound(to: CChar.self)) }
-        var info = stat()
-        if stat(directory + "/" + name, &info) == 0, info.st_mode & S_IFMT == S_IFREG { total += Int(info.st_size) }
-    }
-    return total
-}
-
-func makeDirectory(_ path: String) throws(ValidationErrorMessage) {
-    if mkdir(path, 0o700) != 0 && errno != EEXIST {
-        throw ValidationErrorMessage("cannot create \(path): \(String(cString: strerror(errno)))")
-    }
-}
-
-struct ValidationErrorMessage: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
-}
-
 /// `stderr` is a C global that Swift 6 cannot prove safe; writing through the file descriptor avoids it.
-func writeStandardError(_ text: String) {
+package func writeStandardError(_ text: String) {
     let bytes = Array(text.utf8)
     bytes.withUnsafeBytes { _ = write(STDERR_FILENO, $0.baseAddress, $0.count) }
 }
 
 /// A counter shared between tasks (the progress of a run).
-final class SharedCounter: Sendable {
-    let value = Atomic<Int>(0)
+package final class SharedCounter: Sendable {
+    package init() {}
+    /// The count.
+    package let value = Atomic<Int>(0)
 }

@@ -7,6 +7,7 @@ import DequeModule
 import Histogram
 import SpoolMatching
 import Synchronization
+import SpoolToolSupport
 
 /// `spool bench dispatch`: in-memory sync match through SpoolMatching against a Mutex + Deque
 /// dispatcher with the same interface, in the same run.

@@ -6,6 +6,7 @@ import SpoolLog
 import SpoolMatching
 import SpoolQueue
 import SpoolLogTesting
+import SpoolToolSupport
 
 /// `spool torture --workload tasks`: the durable task queues under SIGKILL.
 ///

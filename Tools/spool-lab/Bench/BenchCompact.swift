@@ -5,6 +5,7 @@ import ArgumentParser
 import Spool
 import SpoolLog
 import SpoolQueue
+import SpoolToolSupport
 
 /// `spool bench compact`: builds a data directory where 90% of tasks are acknowledged and 90% of
 /// workflow runs are closed past retention, compacts it, and compares the space left with the
@@ -95,21 +96,23 @@ struct BenchCompact: AsyncParsableCommand {
             removeTree(directory)
             try makeDirectory(directory)
             if !json { writeStandardError("run \(run)/\(runs): building…\n") }
-            if tasksMb > 0 { try await buildTasks(directory + "/tasks") }
+            if tasksMb > 0 { try await buildTasks(DataDirectory(directory).taskStore.path) }
             if historyMb > 0 { try await buildHistory(directory) }
             if buildOnly { return }
             var total = Measure()
+            let layout = DataDirectory(directory)
             if tasksMb > 0 {
-                let m = try measure(log: directory + "/tasks/log", checkpoint: directory + "/tasks/checkpoint",
-                                    live: { try TaskStore.liveBytes(directory: directory + "/tasks") },
-                                    compact: { try TaskStore.compact(directory: directory + "/tasks", progress: $0) })
+                let tasks = layout.taskStore
+                let m = try measure(log: tasks.log, checkpoint: tasks.checkpoint,
+                                    live: { try TaskStore.liveBytes(directory: tasks.path) },
+                                    compact: { try TaskStore.compact(directory: tasks.path, progress: $0) })
                 results["tasks"]!.append(m)
                 total = Self.add(total, m)
             }
             if historyMb > 0 {
                 var configuration = SpoolEngineConfiguration()
                 configuration.closedRunRetention = .zero
-                let m = try measure(log: directory + "/history", checkpoint: directory + "/checkpoint",
+                let m = try measure(log: layout.history, checkpoint: layout.checkpoint,
                                     live: { try SpoolEngine.liveHistoryBytes(directory: directory, configuration: configuration) },
                                     compact: { try SpoolEngine.compactHistory(directory: directory, configuration: configuration, progress: $0).log })
                 results["history"]!.append(m)
@@ -137,7 +140,7 @@ struct BenchCompact: AsyncParsableCommand {
     private func measure(log: String, checkpoint: String, live: () throws -> Int,
                          compact: (@escaping CompactionProgress) throws -> CompactionSummary) throws -> Measure {
         var m = Measure()
-        m.bytesBefore = CompactCommand.bytesOnDisk(log)
+        m.bytesBefore = bytesOnDisk(log)
         m.liveBytes = try live()
         (m.rawBytes, m.rawSeconds) = Self.rawRead(log)
         let started = ContinuousClock.now
@@ -151,8 +154,8 @@ struct BenchCompact: AsyncParsableCommand {
         }
         m.recordsKept = summary.recordsKept
         m.recordsDropped = summary.recordsDropped
-        m.bytesAfter = CompactCommand.bytesOnDisk(log)
-        m.checkpointAfter = CompactCommand.bytesOnDisk(log, plus: [checkpoint]) - m.bytesAfter
+        m.bytesAfter = bytesOnDisk(log)
+        m.checkpointAfter = bytesOnDisk(log, plus: [checkpoint]) - m.bytesAfter
         return m
     }
 
@@ -176,7 +179,7 @@ struct BenchCompact: AsyncParsableCommand {
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
         var bytes = 0
         let started = ContinuousClock.now
-        for name in CompactCommand.directoryNames(directory) where name.hasSuffix(".log") {
+        for name in directoryNames(directory) where name.hasSuffix(".log") {
             let fd = open(directory + "/" + name, O_RDONLY)
             guard fd >= 0 else { continue }
             while true {

@@ -6,6 +6,7 @@ import ArgumentParser
 import Histogram
 import SpoolLog
 import Synchronization
+import SpoolToolSupport
 
 /// `spool bench log`: appends from many concurrent producers in each durability mode, against a raw baseline.
 struct BenchLog: AsyncParsableCommand {

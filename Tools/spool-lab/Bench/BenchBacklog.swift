@@ -6,6 +6,7 @@ import DequeModule
 import SpoolLog
 import SpoolQueue
 import Synchronization
+import SpoolToolSupport
 
 /// `spool bench backlog`: what a backlog far larger than the memory budget costs in memory, how
 /// long reopening it takes, and that every task comes back; against an in-memory queue holding
@@ -64,12 +65,12 @@ struct BenchBacklog: AsyncParsableCommand {
         let directory: String
         let scratch: String?
         if let data {
-            guard !isDirectory(data) else { throw ValidationError("--data \(data) already exists; give a new directory") }
+            guard !DataDirectory.isDirectory(data) else { throw ValidationError("--data \(data) already exists; give a new directory") }
             directory = data
             scratch = nil
         } else {
             let base = try makeTemporaryDirectory()
-            directory = base + "/tasks"
+            directory = DataDirectory(base).taskStore.path
             scratch = base
         }
         defer { if let scratch { removeTree(scratch) } }
@@ -124,7 +125,7 @@ struct BenchBacklog: AsyncParsableCommand {
         let seconds = (ContinuousClock.now - started).seconds
         progress.finish()
         try await store.close()
-        return (seconds, regularFileBytes(in: directory + "/log"))
+        return (seconds, bytesOnDisk(DataDirectory.StoreDirectory(directory).log))
     }
 
     /// Task `index`'s payload: the index (8 bytes, little endian), then bytes derived from it.

@@ -4,71 +4,39 @@ import Glibc
 import ArgumentParser
 import Spool
 import SpoolLog
+import SpoolToolSupport
 
 /// Exit statuses of the workflow commands (ArgumentParser's usage errors are 64).
 enum WorkflowExit {
     /// The engine rejected the request: no such execution, already started, already closed.
     static let rejected = ExitCode(1)
     /// The data directory cannot be used: missing, locked by another process, corrupt.
-    static let unusableDirectory = ExitCode(2)
+    static let unusableDirectory = ExitCode.unusableDataDirectory
 }
 
-/// The `--data DIR` every `spool workflow` command takes, and how it opens the engine there.
-struct WorkflowDataOptions: ParsableArguments {
-    @Option(name: .long, help: "The data directory; the engine keeps its history in DIR/history and its checkpoint in DIR.")
-    var data: String
-
-    /// `DIR` without trailing slashes, for messages.
-    var directory: String {
-        var trimmed = data
-        while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed.removeLast() }
-        return trimmed
-    }
-
+extension DataDirectory {
     /// Whether the directory holds a workflow history at all (`DIR/history`).
-    var hasHistory: Bool { isDirectory(directory + "/history") }
+    var hasHistory: Bool { DataDirectory.isDirectory(history) }
 
     /// Opens the engine as a client: no timer loop, so a command that only reads or that the
     /// engine rejects appends nothing (timers are fired by the process that runs the workers).
-    /// Exits with status 2 when the directory is missing or cannot be opened.
-    func openEngine(command: String) throws -> SpoolEngine {
-        try requireDirectory(command: command)
+    ///
+    /// A command that may start a workflow (`create`) creates a missing data directory (mode
+    /// 0700, by the engine's open); any other refuses it with the common message. Exits with
+    /// status 2 when the directory is missing or cannot be opened.
+    func openEngine(command: String, create: Bool) throws -> SpoolEngine {
+        if !create { try requireExisting(command: command) }
         var configuration = SpoolEngineConfiguration()
         configuration.firesTimersAutomatically = false
         // A command-line session is short: one checkpoint, at close.
         configuration.checkpointEveryRecords = nil
         do {
-            return try SpoolEngine.open(directory: directory, configuration: configuration)
+            return try SpoolEngine.open(directory: path, configuration: configuration)
         } catch {
-            printError("spool \(command): \(explainOpenFailure(error, directory: directory))")
+            printError("spool \(command): \(explainOpenFailure(error, directory: self))")
             throw WorkflowExit.unusableDirectory
         }
     }
-
-    func requireDirectory(command: String) throws {
-        guard isDirectory(directory) else {
-            printError("spool \(command): \(directory): no such directory (create it first, or check --data)")
-            throw WorkflowExit.unusableDirectory
-        }
-    }
-}
-
-/// Why `SpoolEngine.open` failed, in the words of the directory.
-func explainOpenFailure(_ error: SpoolError, directory: String) -> String {
-    if let log = error.underlying as? LogError {
-        switch log.code {
-        case .directoryLocked:
-            return "\(directory)/history: the workflow history is open in another process; stop it first (or wait for it to exit)"
-        case .notALogDirectory, .corruptBatch, .corruptCheckpoint:
-            return "\(directory)/history: \(log.message); run `spool recover --data \(directory)/history`"
-        default:
-            return "\(directory)/history: \(log)"
-        }
-    }
-    if error.code == .corruptRecord {
-        return "\(directory): \(error.message); the engine cannot replay this directory"
-    }
-    return "\(directory): \(error)"
 }
 
 /// Closes the engine after a command; a failure is reported with status 2 (the directory is the problem).

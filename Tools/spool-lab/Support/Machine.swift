@@ -3,6 +3,7 @@ import Glibc
 #endif
 import SpoolPrimitives
 import Synchronization
+import SpoolToolSupport
 
 // What the benches report about the machine they ran on: this one is shared, so every figure is
 // printed with the process's CPU time and the load it was measured under.

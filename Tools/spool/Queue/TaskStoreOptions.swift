@@ -5,32 +5,36 @@ import ArgumentParser
 import SpoolLog
 import SpoolMatching
 import SpoolQueue
+import SpoolToolSupport
 
 /// The options every `spool task` and `spool queue` command takes: the data directory, and
-/// where its task store lives in it (`DIR/tasks`; the engine keeps its history in `DIR/history`).
+/// the durability of what the command writes. The task store lives in `DIR/tasks` (see
+/// `DataDirectory`; the engine keeps its history in `DIR/history`).
 struct TaskStoreOptions: ParsableArguments {
-    @Option(name: .long, help: "The data directory; the task store lives in DIR/tasks.")
-    var data: String
+    @OptionGroup var location: DataDirectoryOptions
 
     @Option(name: .long, help: "Log durability when writing: sync (fdatasync before acknowledging), interval, or none.")
     var durability: DurabilityOption = .sync
 
-    static let storeSubdirectory = "tasks"
+    /// The data directory `--data` names.
+    var directory: DataDirectory { location.directory }
 
-    var storeDirectory: String {
-        var trimmed = data
-        while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed.removeLast() }
-        return trimmed + "/" + Self.storeSubdirectory
-    }
+    /// The task store's directory, `DIR/tasks`.
+    var storeDirectory: String { directory.taskStore.path }
 
-    /// Opens the store, or prints why it cannot and exits with status 2. When `create` is false
-    /// and no store exists yet, returns nil without creating anything.
+    /// Opens the store, or prints why it cannot and exits with status 2.
+    ///
+    /// A command that may create tasks or queue state (`create`) creates a missing data
+    /// directory (mode 0700) and the store in it. One that only reads or changes what is already
+    /// there refuses a missing data directory with the common message (exit status 2), and
+    /// returns nil, creating nothing, when the directory holds no task store yet.
     func open(command: String, create: Bool) throws -> TaskStore? {
-        guard isDirectory(data) else {
-            printError("spool \(command): \(data): no such directory (create it first, or check --data)")
-            throw ExitCode(2)
+        if create {
+            try directory.createIfMissing(command: command)
+        } else {
+            try directory.requireExisting(command: command)
+            if !DataDirectory.isDirectory(storeDirectory) { return nil }
         }
-        if !create && !isDirectory(storeDirectory) { return nil }
         var configuration = TaskStoreConfiguration(durability: durability.durability)
         // A command-line session is short: no background checkpoints, one at close.
         configuration.checkpointInterval = .seconds(3600)
@@ -38,7 +42,7 @@ struct TaskStoreOptions: ParsableArguments {
             return try TaskStore.open(directory: storeDirectory, configuration: configuration)
         } catch {
             printError("spool \(command): \(explain(error))")
-            throw ExitCode(2)
+            throw ExitCode.unusableDataDirectory
         }
     }
 
@@ -62,21 +66,6 @@ enum KindOption: String, ExpressibleByArgument, CaseIterable {
     var kind: TaskQueueKind { self == .workflow ? .workflow : .activity }
 }
 
-/// `--durability sync|interval|none`.
-enum DurabilityOption: String, ExpressibleByArgument, CaseIterable {
-    case sync
-    case interval
-    case none
-
-    var durability: Durability {
-        switch self {
-        case .sync: .sync
-        case .interval: .interval(milliseconds: 10)
-        case .none: .none
-        }
-    }
-}
-
 /// The queue a command works on: `--queue Q [--kind workflow|activity]`, checked before anything is opened.
 struct QueueOptions: ParsableArguments {
     @Option(name: .long, help: "The task queue's name (1…1000 UTF-8 bytes).")
@@ -95,17 +84,6 @@ struct QueueOptions: ParsableArguments {
             throw ExitCode(2)
         }
     }
-}
-
-func isDirectory(_ path: String) -> Bool {
-    var info = stat()
-    return stat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFDIR
-}
-
-/// Writes one line to standard output and flushes it at once (scripts read it as it comes).
-func printLine(_ text: String) {
-    print(text)
-    fflush(nil)  // every output stream: standard output without touching the global `stdout`
 }
 
 /// A payload for a terminal or JSON: its UTF-8 text (invalid bytes replaced).

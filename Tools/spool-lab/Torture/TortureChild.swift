@@ -4,6 +4,7 @@ import Glibc
 import SpoolPrimitives
 import SpoolLog
 import SpoolLogTesting
+import SpoolToolSupport
 
 /// The process `spool torture` kills: opens the log (recovering it), then appends from
 /// `appenders` tasks until it is killed, and writes `<offset> <id>` on standard output, one line

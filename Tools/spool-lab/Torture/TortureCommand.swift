@@ -5,6 +5,7 @@ import SpoolLogTesting
 import SpoolPrimitives
 import ArgumentParser
 import SpoolLog
+import SpoolToolSupport
 
 /// `spool torture`: crash the log again and again and check that it keeps its promises.
 struct TortureCommand: AsyncParsableCommand {

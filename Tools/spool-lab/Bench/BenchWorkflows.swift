@@ -6,6 +6,7 @@ import ArgumentParser
 import Histogram
 import Spool
 import SpoolLog
+import SpoolToolSupport
 
 /// `spool bench workflows`: workflows of sequential activities run end to end by in-process
 /// workers, against the same number of log appends done straight on a `SpoolLog.Log`.
@@ -151,7 +152,7 @@ struct BenchWorkflows: AsyncParsableCommand {
         do {
             engine = try SpoolEngine.open(directory: directory, configuration: configuration)
         } catch {
-            printError("spool bench workflows: \(explainOpenFailure(error, directory: directory))")
+            printError("spool bench workflows: \(explainOpenFailure(error, directory: DataDirectory(directory)))")
             throw ExitCode(2)
         }
         let activityCount = activities
@@ -220,7 +221,7 @@ struct BenchWorkflows: AsyncParsableCommand {
             printError("spool bench workflows: only \(completed.count) of \(workflows) workflows completed in \(directory)")
             throw ExitCode(1)
         }
-        let records = try readRecords(historyDirectory: directory + "/history", durability: durability.durability)
+        let records = try readRecords(historyDirectory: DataDirectory(directory).history, durability: durability.durability)
         return WorkflowRunResult(workflows: workflows, activities: workflows * activities, seconds: seconds, latency: latency,
                                  events: events, bytesOnDisk: treeSize(directory), cpuSeconds: cpu, appends: records.count,
                                  records: records)
@@ -314,14 +315,14 @@ struct WorkflowRunResult {
     static func median(_ runs: [WorkflowRunResult]) -> WorkflowRunResult {
         var result = runs[0]
         result.latency = nil
-        result.seconds = spool.median(runs.map(\.seconds))
-        result.p50 = spool.median(runs.map(\.p50))
-        result.p99 = spool.median(runs.map(\.p99))
-        result.events = Int(spool.median(runs.map { Double($0.events) }))
-        result.bytesOnDisk = Int(spool.median(runs.map { Double($0.bytesOnDisk) }))
-        result.cpuSeconds = spool.median(runs.map(\.cpuSeconds))
-        result.appends = Int(spool.median(runs.map { Double($0.appends) }))
-        result.baselineSeconds = spool.median(runs.map(\.baselineSeconds))
+        result.seconds = spool_lab.median(runs.map(\.seconds))
+        result.p50 = spool_lab.median(runs.map(\.p50))
+        result.p99 = spool_lab.median(runs.map(\.p99))
+        result.events = Int(spool_lab.median(runs.map { Double($0.events) }))
+        result.bytesOnDisk = Int(spool_lab.median(runs.map { Double($0.bytesOnDisk) }))
+        result.cpuSeconds = spool_lab.median(runs.map(\.cpuSeconds))
+        result.appends = Int(spool_lab.median(runs.map { Double($0.appends) }))
+        result.baselineSeconds = spool_lab.median(runs.map(\.baselineSeconds))
         return result
     }
 

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import ArgumentParser
 import SpoolLog
+import SpoolToolSupport
 
 /// `spool bench open`: how long opening a large log takes, after a clean close and after a crash.
 struct BenchOpen: AsyncParsableCommand {

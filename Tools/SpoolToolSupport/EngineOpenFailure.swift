@@ -1,0 +1,23 @@
+import Spool
+import SpoolLog
+
+/// Why `SpoolEngine.open` failed, in the words of the directory.
+package func explainOpenFailure(_ error: SpoolError, directory: DataDirectory) -> String {
+    if let log = error.underlying as? LogError {
+        switch log.code {
+        case .directoryLocked:
+            return "\(directory.history): the workflow history is open in another process; stop it first (or wait for it to exit)"
+        case .notALogDirectory, .corruptBatch, .corruptCheckpoint:
+            return "\(directory.history): \(log.message); run `spool recover --data \(directory.history)`"
+        case .directoryMissing, .notADirectory:
+            // The data directory itself could not be created.
+            return DataDirectory.explain(log, path: directory.path)
+        default:
+            return "\(directory.history): \(log)"
+        }
+    }
+    if error.code == .corruptRecord {
+        return "\(directory): \(error.message); the engine cannot replay this directory"
+    }
+    return "\(directory): \(error)"
+}
