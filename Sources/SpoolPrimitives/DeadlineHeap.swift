@@ -7,44 +7,61 @@ import HeapModule
 ///
 /// A value type without a lock: its owner guards it (a ``LockedValue``, or the lock of a
 /// lock-free structure's slow path). Insert and pop are O(log n).
+///
+/// Everything is `@inlinable`, so that each owner gets a copy specialized for its item type:
+/// unspecialized, every sift of the heap copied entries through value witnesses (measured:
+/// `spool bench queue` spent 13% more CPU per task with the poll deadlines' heap generic).
 package struct DeadlineHeap<Deadline: Comparable, Item> {
     @usableFromInline
     struct Entry: Comparable {
-        var deadline: Deadline
+        @usableFromInline var deadline: Deadline
         /// Ties in deadline come up in insertion order.
-        var sequence: UInt64
-        var item: Item
+        @usableFromInline var sequence: UInt64
+        @usableFromInline var item: Item
 
-        @usableFromInline
+        @inlinable
+        init(deadline: Deadline, sequence: UInt64, item: Item) {
+            self.deadline = deadline
+            self.sequence = sequence
+            self.item = item
+        }
+
+        @inlinable
         static func < (a: Entry, b: Entry) -> Bool {
             a.deadline < b.deadline || (a.deadline == b.deadline && a.sequence < b.sequence)
         }
 
-        @usableFromInline
+        @inlinable
         static func == (a: Entry, b: Entry) -> Bool { a.sequence == b.sequence }
     }
 
-    private var heap = Heap<Entry>()
-    private var nextSequence: UInt64 = 0
+    @usableFromInline var heap = Heap<Entry>()
+    @usableFromInline var nextSequence: UInt64 = 0
 
+    @inlinable
     package init() {}
 
     /// How many items are waiting.
+    @inlinable
     package var count: Int { heap.count }
 
     /// Whether no item is waiting.
+    @inlinable
     package var isEmpty: Bool { heap.isEmpty }
 
     /// The earliest deadline, or `nil` when empty.
+    @inlinable
     package var earliestDeadline: Deadline? { heap.min?.deadline }
 
     /// Adds `item`, due at `deadline`.
+    @inlinable
     package mutating func insert(_ item: Item, at deadline: Deadline) {
         heap.insert(Entry(deadline: deadline, sequence: nextSequence, item: item))
         nextSequence &+= 1
     }
 
     /// Removes and returns the items due at `now` (deadline ≤ `now`), earliest first.
+    @inlinable
     package mutating func popDue(at now: Deadline) -> [Item] {
         var due: [Item] = []
         while let first = heap.min, first.deadline <= now { due.append(heap.removeMin().item) }
@@ -53,6 +70,7 @@ package struct DeadlineHeap<Deadline: Comparable, Item> {
 
     /// Drops every item for which `isGarbage` returns true, in O(n): for owners that leave items
     /// of ended waits in the heap rather than search for them, and sweep them all at once.
+    @inlinable
     package mutating func removeAll(where isGarbage: (Item) -> Bool) {
         heap = Heap(heap.unordered.filter { !isGarbage($0.item) })
     }

@@ -77,14 +77,17 @@ extension ThreadCondition: @unchecked Sendable {}
 
 /// A value behind a ``ThreadLock``: the API of `Synchronization.Mutex` (`withLock`), in a class so
 /// that it can be stored and shared (swift-nio's `NIOLockedValueBox` is the model).
+///
+/// `withLock` is `@inlinable`, so that a caller in another module gets it specialized for its
+/// value type instead of a generic call.
 package final class LockedValue<Value> {
-    private let lock = ThreadLock()
-    private var value: Value
+    @usableFromInline let lock = ThreadLock()
+    @usableFromInline var value: Value
 
     package init(_ value: Value) { self.value = value }
 
     /// Runs `body` with exclusive access to the value.
-    @inline(__always)
+    @inlinable
     package func withLock<Result, E: Error>(_ body: (inout sending Value) throws(E) -> sending Result) throws(E) -> sending Result {
         lock.lock()
         defer { lock.unlock() }
