@@ -6,7 +6,8 @@ struct SpoolCommand: AsyncParsableCommand {
         commandName: "spool",
         abstract: "Spool: an embedded, durable task-queue engine. Runs workflows, benchmarks and maintains a data directory.",
         subcommands: [DemoCommand.self, WorkflowCommand.self, TaskCommand.self, QueueCommand.self, BenchCommand.self,
-                      InspectCommand.self, RecoverCommand.self, CompactCommand.self, TortureCommand.self]
+                      InspectCommand.self, RecoverCommand.self, CompactCommand.self, TortureCommand.self,
+                      ServeCommand.self]
     )
 }
 
