@@ -1,0 +1,87 @@
+"""Temporal's Python SDK, unmodified, against `spool serve`."""
+
+import asyncio
+import os
+import signal
+import stat
+import uuid
+from datetime import timedelta
+
+import pytest
+from temporalio import activity, workflow
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+
+
+@activity.defn
+async def greet(name: str) -> str:
+    return f"Hello, {name}!"
+
+
+@workflow.defn
+class GreetingWorkflow:
+    @workflow.run
+    async def run(self, name: str) -> str:
+        return await workflow.execute_activity(greet, name, start_to_close_timeout=timedelta(seconds=10))
+
+
+def test_a_workflow_calls_an_activity(server):
+    async def scenario():
+        client = await Client.connect(server.address)
+        queue = f"greetings-{uuid.uuid4()}"
+        async with Worker(
+            client,
+            task_queue=queue,
+            workflows=[GreetingWorkflow],
+            activities=[greet],
+            workflow_runner=UnsandboxedWorkflowRunner(),
+        ):
+            return await client.execute_workflow(
+                GreetingWorkflow.run, "Spool", id=f"greeting-{uuid.uuid4()}", task_queue=queue,
+                execution_timeout=timedelta(seconds=30),
+            )
+
+    assert asyncio.run(asyncio.wait_for(scenario(), 60)) == "Hello, Spool!"
+
+
+def test_an_unimplemented_method_answers_unimplemented_naming_it(server):
+    async def scenario():
+        client = await Client.connect(server.address)
+        from temporalio.api.workflowservice.v1 import ListWorkflowExecutionsRequest
+
+        with pytest.raises(RPCError) as raised:
+            await client.workflow_service.list_workflow_executions(ListWorkflowExecutionsRequest(namespace="default"))
+        return raised.value
+
+    error = asyncio.run(asyncio.wait_for(scenario(), 30))
+    assert error.status == RPCStatusCode.UNIMPLEMENTED
+    assert "ListWorkflowExecutions" in error.message
+
+
+def test_the_server_prints_its_address_and_keeps_its_directory_private(server):
+    assert server.first_line.startswith("spool serve: listening on 127.0.0.1:")
+    assert str(server.data) in server.first_line
+    assert stat.S_IMODE(os.stat(server.data).st_mode) == 0o700
+
+
+def test_sigterm_answers_a_waiting_poll_and_stops_within_5_seconds(server):
+    async def scenario():
+        client = await Client.connect(server.address)
+        from temporalio.api.taskqueue.v1 import TaskQueue
+        from temporalio.api.workflowservice.v1 import PollWorkflowTaskQueueRequest
+
+        poll = asyncio.create_task(
+            client.workflow_service.poll_workflow_task_queue(
+                PollWorkflowTaskQueueRequest(namespace="default", task_queue=TaskQueue(name="idle"), identity="test")
+            )
+        )
+        await asyncio.sleep(0.5)
+        took = await asyncio.to_thread(server.stop, signal.SIGTERM)
+        response = await asyncio.wait_for(poll, 5)
+        return took, response
+
+    took, response = asyncio.run(scenario())
+    assert took < 5.0
+    assert server.process.returncode == 0
+    assert response.task_token == b""
