@@ -1,23 +1,35 @@
 import GRPCCore
+import GRPCProtobuf
 import Spool
+import SpoolServerProtos
+import SwiftProtobuf
 
 extension SpoolError {
-    /// The gRPC status Temporal's server gives for the same failure, so SDKs react as they do
-    /// against Temporal (retry on UNAVAILABLE, give up on NOT_FOUND, raise on ALREADY_EXISTS).
-    ///
-    /// TODO(issue 22, later round): attach temporal.api.errordetails.v1 details
-    /// (WorkflowExecutionAlreadyStartedFailure, NotFoundFailure, …) in grpc-status-details-bin,
-    /// so SDKs raise their typed exceptions.
-    var rpcError: RPCError {
+    /// The gRPC status Temporal's server gives for the same failure, with Temporal's error
+    /// details (temporal.api.errordetails.v1, Any-packed in grpc-status-details-bin), so SDKs
+    /// react as they do against Temporal: retry on UNAVAILABLE, raise their typed exception
+    /// (Python's `WorkflowAlreadyStartedError`) on ALREADY_EXISTS, give up on NOT_FOUND.
+    var rpcError: GoogleRPCStatus {
+        var details: [any SwiftProtobuf.Message] = []
         let code: RPCError.Code
         switch self.code {
-        case .invalidArgument, .invalidTaskToken, .invalidPageToken: code = .invalidArgument
-        case .notFound, .staleTaskToken: code = .notFound
-        case .workflowExecutionAlreadyStarted: code = .alreadyExists
-        case .closed: code = .unavailable
-        default: code = .internalError
+        case .invalidArgument, .invalidTaskToken, .invalidPageToken:
+            code = .invalidArgument
+        case .notFound, .staleTaskToken:
+            code = .notFound
+            details.append(Temporal_Api_Errordetails_V1_NotFoundFailure())
+        case .workflowExecutionAlreadyStarted:
+            code = .alreadyExists
+            var failure = Temporal_Api_Errordetails_V1_WorkflowExecutionAlreadyStartedFailure()
+            failure.runID = runID ?? ""
+            details.append(failure)
+        case .closed:
+            code = .unavailable
+        default:
+            code = .internalError
         }
-        return RPCError(code: code, message: description)
+        return GoogleRPCStatus(code: code, message: description,
+                               details: details.compactMap { try? ErrorDetails.any(Google_Protobuf_Any(message: $0)) })
     }
 }
 
@@ -26,6 +38,6 @@ extension TranslationError {
 }
 
 /// Runs an engine call, turning its errors into Temporal's gRPC statuses.
-func engineCall<T>(_ body: () async throws(SpoolError) -> T) async throws(RPCError) -> T {
+func engineCall<T>(_ body: () async throws(SpoolError) -> T) async throws -> T {
     do { return try await body() } catch { throw error.rpcError }
 }

@@ -85,3 +85,29 @@ def test_sigterm_answers_a_waiting_poll_and_stops_within_5_seconds(server):
     assert took < 5.0
     assert server.process.returncode == 0
     assert response.task_token == b""
+
+
+def test_starting_a_running_workflow_id_raises_the_sdks_typed_error(server):
+    from temporalio.exceptions import WorkflowAlreadyStartedError
+
+    async def scenario():
+        client = await Client.connect(server.address)
+        workflow_id = f"once-{uuid.uuid4()}"
+        # No worker polls this queue: the first run stays open.
+        first = await client.start_workflow(GreetingWorkflow.run, "first", id=workflow_id, task_queue="nobody")
+        with pytest.raises(WorkflowAlreadyStartedError) as raised:
+            await client.start_workflow(GreetingWorkflow.run, "second", id=workflow_id, task_queue="nobody")
+        return first, raised.value
+
+    first, error = asyncio.run(asyncio.wait_for(scenario(), 30))
+    assert error.run_id == first.result_run_id
+
+
+def test_describing_an_unknown_workflow_answers_not_found(server):
+    async def scenario():
+        client = await Client.connect(server.address)
+        with pytest.raises(RPCError) as raised:
+            await client.get_workflow_handle("no-such-workflow").describe()
+        return raised.value
+
+    assert asyncio.run(asyncio.wait_for(scenario(), 30)).status == RPCStatusCode.NOT_FOUND
