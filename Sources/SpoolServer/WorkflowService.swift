@@ -19,10 +19,12 @@ struct WorkflowService: WS.SimpleServiceProtocol {
                        context: ServerContext) async throws -> Temporal_Api_Workflowservice_V1_GetSystemInfoResponse {
         var response = Temporal_Api_Workflowservice_V1_GetSystemInfoResponse()
         response.serverVersion = spoolServerVersion
-        // Only what Spool honours: eager workflow start. Headers, SDK metadata, encoded failure
+        // Only what Spool honours: eager workflow start, and the last heartbeat details of a
+        // failed attempt kept for the next one. Headers, SDK metadata, encoded failure
         // attributes and the rest wait for the engine to keep them (issue 18).
         var capabilities = Temporal_Api_Workflowservice_V1_GetSystemInfoResponse.Capabilities()
         capabilities.eagerWorkflowStart = true
+        capabilities.activityFailureIncludeHeartbeat = true
         capabilities.internalErrorDifferentiation = true
         response.capabilities = capabilities
         return response
