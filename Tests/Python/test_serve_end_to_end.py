@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 from temporalio import activity, workflow
 from temporalio.client import Client
+from temporalio.common import RetryPolicy
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
@@ -43,6 +44,45 @@ def test_a_workflow_calls_an_activity(server):
             )
 
     assert asyncio.run(asyncio.wait_for(scenario(), 60)) == "Hello, Spool!"
+
+
+attempts: dict[str, int] = {}
+
+
+@activity.defn
+async def flaky(key: str) -> int:
+    attempts[key] = attempts.get(key, 0) + 1
+    if attempts[key] == 1:
+        raise RuntimeError("first attempt fails")
+    return activity.info().attempt
+
+
+@workflow.defn
+class RetryWorkflow:
+    @workflow.run
+    async def run(self, key: str) -> int:
+        return await workflow.execute_activity(
+            flaky, key, start_to_close_timeout=timedelta(seconds=10),
+            retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=100)),
+        )
+
+
+def test_a_failed_activity_is_retried_through_the_activity_queue(server):
+    """Attempt 1 runs eagerly and fails; the engine retries and attempt 2 comes through a poll."""
+
+    async def scenario():
+        client = await Client.connect(server.address)
+        queue = f"retries-{uuid.uuid4()}"
+        async with Worker(
+            client, task_queue=queue, workflows=[RetryWorkflow], activities=[flaky],
+            workflow_runner=UnsandboxedWorkflowRunner(),
+        ):
+            return await client.execute_workflow(
+                RetryWorkflow.run, queue, id=f"retry-{uuid.uuid4()}", task_queue=queue,
+                execution_timeout=timedelta(seconds=30),
+            )
+
+    assert asyncio.run(asyncio.wait_for(scenario(), 60)) == 2
 
 
 def test_an_unimplemented_method_answers_unimplemented_naming_it(server):
