@@ -151,3 +151,54 @@ def test_describing_an_unknown_workflow_answers_not_found(server):
         return raised.value
 
     assert asyncio.run(asyncio.wait_for(scenario(), 30)).status == RPCStatusCode.NOT_FOUND
+
+
+@workflow.defn
+class WaitForSignalWorkflow:
+    def __init__(self) -> None:
+        self.value: str | None = None
+
+    @workflow.signal
+    def deliver(self, value: str) -> None:
+        self.value = value
+
+    @workflow.run
+    async def run(self) -> str:
+        await workflow.wait_condition(lambda: self.value is not None)
+        return f"got {self.value}"
+
+
+def test_a_signal_reaches_a_waiting_workflow(server):
+    async def scenario():
+        client = await Client.connect(server.address)
+        queue = f"signals-{uuid.uuid4()}"
+        async with Worker(
+            client, task_queue=queue, workflows=[WaitForSignalWorkflow],
+            workflow_runner=UnsandboxedWorkflowRunner(),
+        ):
+            handle = await client.start_workflow(
+                WaitForSignalWorkflow.run, id=f"signal-{uuid.uuid4()}", task_queue=queue,
+            )
+            await handle.signal(WaitForSignalWorkflow.deliver, "parcel")
+            return await handle.result()
+
+    assert asyncio.run(asyncio.wait_for(scenario(), 60)) == "got parcel"
+
+
+def test_terminate_and_describe(server):
+    from temporalio.client import WorkflowExecutionStatus
+
+    async def scenario():
+        client = await Client.connect(server.address)
+        handle = await client.start_workflow(
+            GreetingWorkflow.run, "never", id=f"doomed-{uuid.uuid4()}", task_queue="nobody"
+        )
+        running = await handle.describe()
+        await handle.terminate("test over")
+        return running, await handle.describe()
+
+    running, terminated = asyncio.run(asyncio.wait_for(scenario(), 30))
+    assert running.status == WorkflowExecutionStatus.RUNNING
+    assert running.task_queue == "nobody"
+    assert terminated.status == WorkflowExecutionStatus.TERMINATED
+    assert terminated.close_time is not None
