@@ -16,6 +16,11 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        // The server targets only (`spool serve`); no library target depends on these.
+        .package(url: "https://github.com/grpc/grpc-swift-2", from: "2.4.3"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport", from: "2.9.2"),
+        .package(url: "https://github.com/grpc/grpc-swift-protobuf", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         // The system liblz4 (Debian: liblz4-dev). Never visible in public API.
@@ -87,6 +92,31 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
             ]
         ),
+        // Temporal's WorkflowService messages and service stubs: Swift generated from the .proto
+        // files in Protos by Tools/generate-protos and committed, so a build never runs protoc.
+        .target(
+            name: "SpoolServerProtos",
+            dependencies: [
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+            ],
+            exclude: ["Protos"]
+        ),
+        // `spool serve`: Temporal's WorkflowService over gRPC, translated to and from the engine's
+        // public API. Holds no engine rules.
+        .target(
+            name: "SpoolServer",
+            dependencies: [
+                "Spool",
+                "SpoolServerProtos",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // The system SQLite (Debian: libsqlite3-dev), used only as the baseline of `spool bench queue` (in the lab).
         .systemLibrary(
             name: "CSQLite",
@@ -113,6 +143,7 @@ let package = Package(
                 "SpoolMatching",
                 "SpoolQueue",
                 "Spool",
+                "SpoolServer",
                 "SpoolToolSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -158,6 +189,15 @@ let package = Package(
         .testTarget(
             name: "SpoolTests",
             dependencies: ["Spool", "SpoolLogTesting", "SpoolPrimitives", "SpoolTestSupport"]
+        ),
+        .testTarget(
+            name: "SpoolServerTests",
+            dependencies: [
+                "SpoolServer",
+                "SpoolServerProtos",
+                "Spool",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
         ),
         // Runs the `spool` executable (built by `swift test` beside the test bundle, with `spool-lab`
         // that its `bench` and `torture` run) with good and bad input.

@@ -1,0 +1,330 @@
+import FoundationEssentials
+import GRPCCore
+import Spool
+import SpoolServerProtos
+
+typealias WS = Temporal_Api_Workflowservice_V1_WorkflowService
+
+/// Temporal's WorkflowService on a ``SpoolEngine``: each method checks and translates its
+/// request, calls the engine's public API, and translates the answer. The engine decides.
+struct WorkflowService: WS.SimpleServiceProtocol {
+    let engine: SpoolEngine
+    let polls: PollGate
+    /// How long an idle poll waits before answering empty; below the SDKs' 70 s deadline.
+    let pollTimeout: Duration
+
+    // MARK: Cluster and namespaces
+
+    func getSystemInfo(request: Temporal_Api_Workflowservice_V1_GetSystemInfoRequest,
+                       context: ServerContext) async throws -> Temporal_Api_Workflowservice_V1_GetSystemInfoResponse {
+        var response = Temporal_Api_Workflowservice_V1_GetSystemInfoResponse()
+        response.serverVersion = spoolServerVersion
+        // Only what Spool honours: eager workflow start, and the last heartbeat details of a
+        // failed attempt kept for the next one. Headers, SDK metadata, encoded failure
+        // attributes and the rest wait for the engine to keep them (issue 18).
+        var capabilities = Temporal_Api_Workflowservice_V1_GetSystemInfoResponse.Capabilities()
+        capabilities.eagerWorkflowStart = true
+        capabilities.activityFailureIncludeHeartbeat = true
+        capabilities.internalErrorDifferentiation = true
+        response.capabilities = capabilities
+        return response
+    }
+
+    func describeNamespace(request: Temporal_Api_Workflowservice_V1_DescribeNamespaceRequest,
+                           context: ServerContext) async throws -> Temporal_Api_Workflowservice_V1_DescribeNamespaceResponse {
+        // Every namespace exists in Spool: a name creates it on first use.
+        // TODO(issue 22, later round): namespaces registered with RegisterNamespace, with their id.
+        let name = request.namespace.isEmpty && !request.id.isEmpty ? request.id : namespace(request.namespace)
+        var info = Temporal_Api_Namespace_V1_NamespaceInfo()
+        info.name = name
+        info.id = name
+        info.state = .registered
+        var config = Temporal_Api_Namespace_V1_NamespaceConfig()
+        if let retention = engine.configuration.closedRunRetention { config.workflowExecutionRetentionTtl = retention.proto }
+        var response = Temporal_Api_Workflowservice_V1_DescribeNamespaceResponse()
+        response.namespaceInfo = info
+        response.config = config
+        return response
+    }
+
+    // MARK: Clients
+
+    func startWorkflowExecution(request: Temporal_Api_Workflowservice_V1_StartWorkflowExecutionRequest,
+                                context: ServerContext) async throws -> Temporal_Api_Workflowservice_V1_StartWorkflowExecutionResponse {
+        if !request.cronSchedule.isEmpty { throw unsupported("cron_schedule") }
+        if duration(request.workflowStartDelay, isSet: request.hasWorkflowStartDelay) != nil {
+            throw unsupported("workflow_start_delay")
+        }
+        // TODO(issue 18): the engine keeps the workflow's retry policy, memo, search attributes,
+        // header, priority and execution timeout (across continue-as-new); until then the
+        // execution timeout bounds the first run only.
+        let runTimeout = duration(request.workflowRunTimeout, isSet: request.hasWorkflowRunTimeout)
+            ?? duration(request.workflowExecutionTimeout, isSet: request.hasWorkflowExecutionTimeout)
+        let start = StartWorkflowExecutionRequest(
+            namespace: namespace(request.namespace), workflowID: request.workflowID, workflowType: request.workflowType.name,
+            taskQueue: request.taskQueue.name, input: payloads(request.input, isSet: request.hasInput),
+            workflowRunTimeout: runTimeout,
+            workflowTaskTimeout: duration(request.workflowTaskTimeout, isSet: request.hasWorkflowTaskTimeout),
+            identity: request.identity, requestID: request.requestID,
+            workflowIDReusePolicy: WorkflowIDReusePolicy(rawValue: UInt8(clamping: request.workflowIDReusePolicy.rawValue)) ?? .allowDuplicate,
+            workflowIDConflictPolicy: WorkflowIDConflictPolicy(rawValue: UInt8(clamping: request.workflowIDConflictPolicy.rawValue)) ?? .fail,
+            requestEagerExecution: request.requestEagerExecution)
+        let started = try await engineCall { () async throws(SpoolError) in try await engine.startWorkflowExecution(start) }
+        var response = Temporal_Api_Workflowservice_V1_StartWorkflowExecutionResponse()
+        response.runID = started.runID
+        response.started = started.started
+        response.status = .running
+        if let task = started.eagerWorkflowTask { response.eagerWorkflowTask = task.proto }
+        return response
+    }
+
+    func getWorkflowExecutionHistory(request: Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryRequest,
+                                     context: ServerContext) async throws -> Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryResponse {
+        let ns = namespace(request.namespace)
+        let execution = WorkflowExecution(request.execution)
+        let filter: HistoryEventFilterType = request.historyEventFilterType == .closeEvent ? .closeEvent : .allEvent
+        let pageSize = request.maximumPageSize > 0 ? Int(request.maximumPageSize) : 1000
+        let token = request.nextPageToken.isEmpty ? nil : [UInt8](request.nextPageToken)
+        let engine = self.engine
+        let timeout = pollTimeout
+        let page = try await engineCall { () async throws(SpoolError) in
+            try await polls.run { () async throws(SpoolError) in
+                try await engine.getWorkflowExecutionHistory(
+                    namespace: ns, execution: execution, maximumPageSize: pageSize, nextPageToken: token,
+                    waitNewEvent: request.waitNewEvent, historyEventFilterType: filter, timeout: timeout)
+            }
+        }
+        var response = Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryResponse()
+        guard let page else {
+            // The server is shutting down: an empty page, and the client asks again.
+            response.nextPageToken = request.nextPageToken
+            return response
+        }
+        var translator = HistoryTranslator(events: page.history)
+        if translator.runTaskQueue.isEmpty, !page.history.isEmpty,
+           let described = try? engine.describeWorkflowExecution(namespace: ns, execution: execution) {
+            translator.runTaskQueue = described.executionInfo.taskQueue
+        }
+        response.history = translator.history(page.history)
+        if let next = page.nextPageToken { response.nextPageToken = Data(next) }
+        return response
+    }
+
+    func signalWorkflowExecution(request: Temporal_Api_Workflowservice_V1_SignalWorkflowExecutionRequest,
+                                 context: ServerContext) async throws -> Temporal_Api_Workflowservice_V1_SignalWorkflowExecutionResponse {
+        // TODO(issue 18): the engine keeps the signal's header and deduplicates by request_id.
+        try await engineCall { () async throws(SpoolError) in
+            try await engine.signalWorkflowExecution(
+                namespace: namespace(request.namespace), execution: WorkflowExecution(request.workflowExecution),
+                signalName: request.signalName, input: payloads(request.input, isSet: request.hasInput), identity: request.identity)
+        }
+        return Temporal_Api_Workflowservice_V1_SignalWorkflowExecutionResponse()
+    }
+
+    func requestCancelWorkflowExecution(request: Temporal_Api_Workflowservice_V1_RequestCancelWorkflowExecutionRequest,
+                                        context: ServerContext) async throws -> Temporal_Api_Workflowservice_V1_RequestCancelWorkflowExecutionResponse {
+        // TODO(issue 18): first_execution_run_id (cancel only within that chain) and request_id dedup.
+        try await engineCall { () async throws(SpoolError) in
+            try await engine.requestCancelWorkflowExecution(
+                namespace: namespace(request.namespace), execution: WorkflowExecution(request.workflowExecution),
+                reason: request.reason, identity: request.identity)
+        }
+        return Temporal_Api_Workflowservice_V1_RequestCancelWorkflowExecutionResponse()
+    }
+
+    func terminateWorkflowExecution(request: Temporal_Api_Workflowservice_V1_TerminateWorkflowExecutionRequest,
+                                    context: ServerContext) async throws -> Temporal_Api_Workflowservice_V1_TerminateWorkflowExecutionResponse {
+        // TODO(issue 18): first_execution_run_id (terminate only within that chain).
+        try await engineCall { () async throws(SpoolError) in
+            try await engine.terminateWorkflowExecution(
+                namespace: namespace(request.namespace), execution: WorkflowExecution(request.workflowExecution),
+                reason: request.reason, details: payloads(request.details, isSet: request.hasDetails), identity: request.identity)
+        }
+        return Temporal_Api_Workflowservice_V1_TerminateWorkflowExecutionResponse()
+    }
+
+    func describeWorkflowExecution(request: Temporal_Api_Workflowservice_V1_DescribeWorkflowExecutionRequest,
+                                   context: ServerContext) async throws -> Temporal_Api_Workflowservice_V1_DescribeWorkflowExecutionResponse {
+        let described = try await engineCall { () async throws(SpoolError) in
+            try engine.describeWorkflowExecution(namespace: namespace(request.namespace), execution: WorkflowExecution(request.execution))
+        }
+        let info = described.executionInfo
+        var response = Temporal_Api_Workflowservice_V1_DescribeWorkflowExecutionResponse()
+        var config = Temporal_Api_Workflow_V1_WorkflowExecutionConfig()
+        config.taskQueue = taskQueue(info.taskQueue)
+        if let timeout = described.workflowRunTimeout { config.workflowRunTimeout = timeout.proto }
+        config.defaultWorkflowTaskTimeout = described.workflowTaskTimeout.proto
+        response.executionConfig = config
+        var execution = Temporal_Api_Workflow_V1_WorkflowExecutionInfo()
+        execution.execution = info.execution.proto
+        execution.type = protoWorkflowType(info.type)
+        execution.startTime = info.startTime.proto
+        execution.executionTime = info.startTime.proto
+        if let closeTime = info.closeTime {
+            execution.closeTime = closeTime.proto
+            execution.executionDuration = closeTime.duration(since: info.startTime).proto
+        }
+        execution.status = info.status.proto
+        execution.historyLength = info.historyLength
+        execution.taskQueue = info.taskQueue
+        response.workflowExecutionInfo = execution
+        response.pendingActivities = described.pendingActivities.map { activity in
+            var p = Temporal_Api_Workflow_V1_PendingActivityInfo()
+            p.activityID = activity.activityID
+            p.activityType = protoActivityType(activity.activityType)
+            p.state = Temporal_Api_Enums_V1_PendingActivityState(rawValue: Int(activity.state.rawValue)) ?? .unspecified
+            if let details = activity.heartbeatDetails { p.heartbeatDetails = protoPayloads(details) }
+            if let time = activity.lastHeartbeatTime { p.lastHeartbeatTime = time.proto }
+            if let time = activity.lastStartedTime { p.lastStartedTime = time.proto }
+            p.attempt = activity.attempt
+            p.maximumAttempts = activity.maximumAttempts
+            p.scheduledTime = activity.scheduledTime.proto
+            if let time = activity.expirationTime { p.expirationTime = time.proto }
+            if let failure = activity.lastFailure { p.lastFailure = failure.proto }
+            p.lastWorkerIdentity = activity.lastWorkerIdentity
+            return p
+        }
+        if let task = described.pendingWorkflowTask {
+            var p = Temporal_Api_Workflow_V1_PendingWorkflowTaskInfo()
+            p.state = task.started ? .started : .scheduled
+            p.scheduledTime = task.scheduledTime.proto
+            p.originalScheduledTime = task.scheduledTime.proto
+            if let time = task.startedTime { p.startedTime = time.proto }
+            p.attempt = task.attempt
+            response.pendingWorkflowTask = p
+        }
+        return response
+    }
+
+    // MARK: Workers
+
+    func pollWorkflowTaskQueue(request: Temporal_Api_Workflowservice_V1_PollWorkflowTaskQueueRequest,
+                               context: ServerContext) async throws -> Temporal_Api_Workflowservice_V1_PollWorkflowTaskQueueResponse {
+        let ns = namespace(request.namespace), queue = request.taskQueue.name, identity = request.identity
+        let engine = self.engine, timeout = pollTimeout
+        let task = try await engineCall { () async throws(SpoolError) in
+            try await polls.run { () async throws(SpoolError) in
+                try await engine.pollWorkflowTaskQueue(namespace: ns, taskQueue: queue, identity: identity, timeout: timeout)
+            }
+        }
+        return task?.proto ?? Temporal_Api_Workflowservice_V1_PollWorkflowTaskQueueResponse()
+    }
+
+    func respondWorkflowTaskCompleted(request: Temporal_Api_Workflowservice_V1_RespondWorkflowTaskCompletedRequest,
+                                      context: ServerContext) async throws -> Temporal_Api_Workflowservice_V1_RespondWorkflowTaskCompletedResponse {
+        let token = try await engineCall { () throws(SpoolError) in try TaskToken(serialized: [UInt8](request.taskToken)) }
+        var commands: [Command] = []
+        for proto in request.commands {
+            do throws(TranslationError) {
+                commands.append(try command(proto))
+            } catch {
+                // A command the engine cannot carry out fails the workflow task, as an invalid
+                // command does in Temporal, so the history says why the workflow is stuck.
+                try await engineCall { () async throws(SpoolError) in
+                    try await engine.respondWorkflowTaskFailed(
+                        taskToken: token, cause: .unhandledCommand, failure: Failure(message: error.message),
+                        identity: request.identity)
+                }
+                throw error.rpcError
+            }
+        }
+        let sticky = request.hasStickyAttributes && !request.stickyAttributes.workerTaskQueue.name.isEmpty
+            ? StickyExecutionAttributes(
+                workerTaskQueue: request.stickyAttributes.workerTaskQueue.name,
+                scheduleToStartTimeout: duration(request.stickyAttributes.scheduleToStartTimeout,
+                                                 isSet: request.stickyAttributes.hasScheduleToStartTimeout) ?? .seconds(5))
+            : nil
+        // TODO(issue 18): the engine records sdk_metadata in WorkflowTaskCompleted; and
+        // return_new_workflow_task / force_create_new_workflow_task (local activities).
+        let completed = try await engineCall { () async throws(SpoolError) in
+            try await engine.respondWorkflowTaskCompleted(taskToken: token, commands: commands, identity: request.identity,
+                                                          stickyAttributes: sticky)
+        }
+        var response = Temporal_Api_Workflowservice_V1_RespondWorkflowTaskCompletedResponse()
+        response.activityTasks = completed.activityTasks.map(\.proto)
+        return response
+    }
+
+    func respondWorkflowTaskFailed(request: Temporal_Api_Workflowservice_V1_RespondWorkflowTaskFailedRequest,
+                                   context: ServerContext) async throws -> Temporal_Api_Workflowservice_V1_RespondWorkflowTaskFailedResponse {
+        try await engineCall { () async throws(SpoolError) in
+            let token = try TaskToken(serialized: [UInt8](request.taskToken))
+            let cause = WorkflowTaskFailedCause(rawValue: UInt8(clamping: request.cause.rawValue)) ?? .workflowWorkerUnhandledFailure
+            try await engine.respondWorkflowTaskFailed(
+                taskToken: token, cause: cause,
+                failure: request.hasFailure ? Failure(request.failure) : Failure(message: "workflow task failed"),
+                identity: request.identity)
+        }
+        return Temporal_Api_Workflowservice_V1_RespondWorkflowTaskFailedResponse()
+    }
+
+    func pollActivityTaskQueue(request: Temporal_Api_Workflowservice_V1_PollActivityTaskQueueRequest,
+                               context: ServerContext) async throws -> Temporal_Api_Workflowservice_V1_PollActivityTaskQueueResponse {
+        let ns = namespace(request.namespace), queue = request.taskQueue.name, identity = request.identity
+        let engine = self.engine, timeout = pollTimeout
+        let task = try await engineCall { () async throws(SpoolError) in
+            try await polls.run { () async throws(SpoolError) in
+                try await engine.pollActivityTaskQueue(namespace: ns, taskQueue: queue, identity: identity, timeout: timeout)
+            }
+        }
+        return task?.proto ?? Temporal_Api_Workflowservice_V1_PollActivityTaskQueueResponse()
+    }
+
+    func recordActivityTaskHeartbeat(request: Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatRequest,
+                                     context: ServerContext) async throws -> Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatResponse {
+        let answer = try await engineCall { () async throws(SpoolError) in
+            try await engine.recordActivityTaskHeartbeat(
+                taskToken: try TaskToken(serialized: [UInt8](request.taskToken)),
+                details: payloads(request.details, isSet: request.hasDetails), identity: request.identity)
+        }
+        var response = Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatResponse()
+        response.cancelRequested = answer.cancelRequested
+        return response
+    }
+
+    func respondActivityTaskCompleted(request: Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedRequest,
+                                      context: ServerContext) async throws -> Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedResponse {
+        try await engineCall { () async throws(SpoolError) in
+            try await engine.respondActivityTaskCompleted(
+                taskToken: try TaskToken(serialized: [UInt8](request.taskToken)),
+                result: payloads(request.result, isSet: request.hasResult), identity: request.identity)
+        }
+        return Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedResponse()
+    }
+
+    func respondActivityTaskFailed(request: Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedRequest,
+                                   context: ServerContext) async throws -> Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedResponse {
+        try await engineCall { () async throws(SpoolError) in
+            try await engine.respondActivityTaskFailed(
+                taskToken: try TaskToken(serialized: [UInt8](request.taskToken)),
+                failure: request.hasFailure ? Failure(request.failure) : Failure(message: "activity failed"),
+                lastHeartbeatDetails: payloads(request.lastHeartbeatDetails, isSet: request.hasLastHeartbeatDetails),
+                identity: request.identity)
+        }
+        return Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedResponse()
+    }
+
+    func respondActivityTaskCanceled(request: Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledRequest,
+                                     context: ServerContext) async throws -> Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledResponse {
+        try await engineCall { () async throws(SpoolError) in
+            try await engine.respondActivityTaskCanceled(
+                taskToken: try TaskToken(serialized: [UInt8](request.taskToken)),
+                details: payloads(request.details, isSet: request.hasDetails), identity: request.identity)
+        }
+        return Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledResponse()
+    }
+
+    func shutdownWorker(request: Temporal_Api_Workflowservice_V1_ShutdownWorkerRequest,
+                        context: ServerContext) async throws -> Temporal_Api_Workflowservice_V1_ShutdownWorkerResponse {
+        if !request.stickyTaskQueue.isEmpty {
+            _ = try await engineCall { () async throws(SpoolError) in
+                try await engine.shutdownWorker(namespace: namespace(request.namespace), stickyTaskQueue: request.stickyTaskQueue)
+            }
+        }
+        return Temporal_Api_Workflowservice_V1_ShutdownWorkerResponse()
+    }
+
+    private func unsupported(_ field: String) -> RPCError {
+        RPCError(code: .unimplemented, message: "spool serve does not support \(field) yet")
+    }
+}

@@ -1,0 +1,110 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ArgumentParser
+import Dispatch
+import Spool
+import SpoolLog
+import SpoolServer
+import SpoolToolSupport
+
+/// `spool serve`: Temporal's WorkflowService over gRPC on a data directory, so Temporal's SDKs
+/// and tools run their workers and clients against Spool unmodified.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Serve Temporal's WorkflowService (gRPC) on a data directory, for Temporal's SDKs and CLI.",
+        discussion: """
+            Opens the engine on --data (created with mode 0700 if missing; one process at a time) \
+            and listens on --listen, loopback by default. Prints one line with the address and the \
+            data directory. SIGINT or SIGTERM stops it: no new calls, waiting polls answered empty, \
+            calls in flight finished, the engine closed cleanly, within 5 seconds.
+            """
+    )
+
+    @Option(name: .long, help: "The data directory (created with mode 0700 if missing).")
+    var data = "./spool-data"
+
+    @Option(name: .long, help: "The address to listen on, HOST:PORT ([HOST]:PORT for IPv6); port 0 picks a free one.")
+    var listen = "127.0.0.1:7233"
+
+    /// How long shutdown may take in all, from the signal to the engine closed.
+    static let shutdownBudget = Duration.seconds(5)
+
+    func validate() throws {
+        guard Self.parse(listen: listen) != nil else {
+            throw ValidationError("--listen \(listen): expected HOST:PORT, such as 127.0.0.1:7233")
+        }
+    }
+
+    /// `HOST:PORT` or `[HOST]:PORT` as its parts.
+    static func parse(listen: String) -> (host: String, port: Int)? {
+        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]),
+              (0...65535).contains(port) else { return nil }
+        var host = String(listen[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return host.isEmpty ? nil : (host, port)
+    }
+
+    func run() async throws {
+        let dataDirectory = DataDirectory(data)
+        try dataDirectory.createIfMissing(command: "serve")
+        let directory = dataDirectory.path
+        let engine: SpoolEngine
+        do {
+            engine = try SpoolEngine.open(directory: directory)
+        } catch {
+            printError("spool serve: \(explainOpenFailure(error, directory: dataDirectory))")
+            throw ExitCode.unusableDataDirectory
+        }
+        let (host, port) = Self.parse(listen: listen)!
+        let server = TemporalServer(engine: engine, configuration: .init(host: host, port: port))
+
+        // SIGINT/SIGTERM: stop accepting and answer polls empty at once; if calls in flight
+        // have not finished within most of the budget, stop serving anyway.
+        let signals = [SIGINT, SIGTERM].map { signal -> any DispatchSourceSignal in
+            Glibc.signal(signal, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signal)
+            source.setEventHandler { server.beginShutdown() }
+            source.resume()
+            return source
+        }
+        defer { signals.forEach { $0.cancel() } }
+
+        var failure: (any Error)?
+        do {
+            try await withThrowingTaskGroup { group in
+                group.addTask {
+                    try await server.run { address in
+                        print("spool serve: listening on \(address), data directory \(directory)")
+                        fflush(nil)  // every output stream: the line must reach a pipe now
+                    }
+                }
+                // Wakes when the server stops by itself, or shortly after a signal.
+                group.addTask {
+                    while !server.isShuttingDown { try await Task.sleep(for: .milliseconds(50)) }
+                    try await Task.sleep(for: Self.shutdownBudget - .seconds(1))
+                    throw CancellationError()
+                }
+                do {
+                    try await group.next()
+                } catch is CancellationError {
+                    // The grace period is over: calls still in flight are cut off.
+                }
+                group.cancelAll()
+            }
+        } catch {
+            failure = error
+        }
+        do {
+            try await engine.close()
+        } catch {
+            printError("spool serve: closing \(directory): \(error)")
+            throw ExitCode(2)
+        }
+        if let failure {
+            printError("spool serve: \(listen): \(failure)")
+            throw ExitCode(1)
+        }
+    }
+}
