@@ -10,8 +10,11 @@ import HeapModule
 ///
 /// Everything is `@inlinable`, so that each owner gets a copy specialized for its item type:
 /// unspecialized, every sift of the heap copied entries through value witnesses (measured:
-/// `spool bench queue` spent 13% more CPU per task with the poll deadlines' heap generic).
-package struct DeadlineHeap<Deadline: Comparable, Item> {
+/// `spool bench queue` spent 10–13% more CPU per task with the poll deadlines' heap generic).
+/// It is `public`, not `package`: Swift 6.3 did not specialize `@inlinable package` code in
+/// other modules (the calls went to the generic entry points). SpoolPrimitives is no product,
+/// so `public` here reaches no further than `package` would.
+public struct DeadlineHeap<Deadline: Comparable, Item> {
     @usableFromInline
     struct Entry: Comparable {
         @usableFromInline var deadline: Deadline
@@ -39,30 +42,30 @@ package struct DeadlineHeap<Deadline: Comparable, Item> {
     @usableFromInline var nextSequence: UInt64 = 0
 
     @inlinable
-    package init() {}
+    public init() {}
 
     /// How many items are waiting.
     @inlinable
-    package var count: Int { heap.count }
+    public var count: Int { heap.count }
 
     /// Whether no item is waiting.
     @inlinable
-    package var isEmpty: Bool { heap.isEmpty }
+    public var isEmpty: Bool { heap.isEmpty }
 
     /// The earliest deadline, or `nil` when empty.
     @inlinable
-    package var earliestDeadline: Deadline? { heap.min?.deadline }
+    public var earliestDeadline: Deadline? { heap.min?.deadline }
 
     /// Adds `item`, due at `deadline`.
     @inlinable
-    package mutating func insert(_ item: Item, at deadline: Deadline) {
+    public mutating func insert(_ item: Item, at deadline: Deadline) {
         heap.insert(Entry(deadline: deadline, sequence: nextSequence, item: item))
         nextSequence &+= 1
     }
 
     /// Removes and returns the items due at `now` (deadline ≤ `now`), earliest first.
     @inlinable
-    package mutating func popDue(at now: Deadline) -> [Item] {
+    public mutating func popDue(at now: Deadline) -> [Item] {
         var due: [Item] = []
         while let first = heap.min, first.deadline <= now { due.append(heap.removeMin().item) }
         return due
@@ -71,7 +74,7 @@ package struct DeadlineHeap<Deadline: Comparable, Item> {
     /// Drops every item for which `isGarbage` returns true, in O(n): for owners that leave items
     /// of ended waits in the heap rather than search for them, and sweep them all at once.
     @inlinable
-    package mutating func removeAll(where isGarbage: (Item) -> Bool) {
+    public mutating func removeAll(where isGarbage: (Item) -> Bool) {
         heap = Heap(heap.unordered.filter { !isGarbage($0.item) })
     }
 }

@@ -10,12 +10,11 @@ import Glibc
 /// not see the latter's futex-based locking and reports false races on everything it guards,
 /// which would hide real ones in `swift test --sanitize=thread`. Critical sections must be short
 /// and must not suspend.
-@usableFromInline
-package final class ThreadLock {
+public final class ThreadLock {
     @usableFromInline
     let mutex: UnsafeMutablePointer<pthread_mutex_t>
 
-    package init() {
+    public init() {
         mutex = .allocate(capacity: 1)
         pthread_mutex_init(mutex, nil)
     }
@@ -26,14 +25,14 @@ package final class ThreadLock {
     }
 
     @inlinable
-    package func lock() { pthread_mutex_lock(mutex) }
+    public func lock() { pthread_mutex_lock(mutex) }
 
     @inlinable
-    package func unlock() { pthread_mutex_unlock(mutex) }
+    public func unlock() { pthread_mutex_unlock(mutex) }
 
     /// Runs `body` with the lock held.
     @inlinable
-    package func withLock<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
+    public func withLock<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
         return try body()
@@ -80,15 +79,15 @@ extension ThreadCondition: @unchecked Sendable {}
 ///
 /// `withLock` is `@inlinable`, so that a caller in another module gets it specialized for its
 /// value type instead of a generic call.
-package final class LockedValue<Value> {
+public final class LockedValue<Value> {
     @usableFromInline let lock = ThreadLock()
     @usableFromInline var value: Value
 
-    package init(_ value: Value) { self.value = value }
+    public init(_ value: Value) { self.value = value }
 
     /// Runs `body` with exclusive access to the value.
     @inlinable
-    package func withLock<Result, E: Error>(_ body: (inout sending Value) throws(E) -> sending Result) throws(E) -> sending Result {
+    public func withLock<Result, E: Error>(_ body: (inout sending Value) throws(E) -> sending Result) throws(E) -> sending Result {
         lock.lock()
         defer { lock.unlock() }
         return try body(&value)
@@ -103,7 +102,7 @@ extension LockedValue: @unchecked Sendable {}
 /// between reserving a ring slot and publishing it, a poller between counting itself and
 /// pushing its node): spin a little, then give the core away so the other thread can finish.
 @inlinable
-package func backOff(_ spins: inout Int) {
+public func backOff(_ spins: inout Int) {
     spins += 1
     if spins > 32 { sched_yield() }
 }
