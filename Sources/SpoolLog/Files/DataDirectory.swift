@@ -207,7 +207,7 @@ extension DataDirectory {
         case store(Kind, marked: Bool)
         /// A log directory (segments, `recovery-point`): a store's log, not a store.
         case log
-        /// A directory holding files Spool did not make (a few of their names).
+        /// A directory holding files Spool did not make (up to four of their names, sorted).
         case foreign([String])
         /// A `kind` file this build does not understand (another program's, or a newer Spool's).
         case unknownMarker(String)
@@ -254,7 +254,8 @@ extension DataDirectory {
             || names.contains(where: { ($0.hasSuffix(".log") || $0.hasSuffix(".index")) && $0.utf8.prefix(20).allSatisfy { $0 >= 48 && $0 <= 57 } }) {
             return .log
         }
-        return .foreign(Array(names.sorted().prefix(3)))
+        // Three names to show, and a fourth to say there are more.
+        return .foreign(Array(names.sorted().prefix(4)))
     }
 
     /// Up to `limit` first bytes of a file; nil when it cannot be opened or read.
@@ -286,7 +287,7 @@ extension DataDirectory {
             return LogError(.wrongDirectoryKind, "is a Spool log directory (segments), not \(wanted == .engine ? "a data directory" : "a task store"); "
                             + "give the directory that holds it (\(parent))", path: path)
         case .foreign(let names):
-            return LogError(.foreignDirectory, "is not a Spool data directory: it holds other files (\(names.joined(separator: ", "))\(names.count == 3 ? ", …" : "")); "
+            return LogError(.foreignDirectory, "is not a Spool data directory: it holds other files (\(names.prefix(3).joined(separator: ", "))\(names.count > 3 ? ", …" : "")); "
                             + "give a new or empty directory, or an existing Spool data directory", path: path)
         case .unknownMarker(let text):
             return LogError(.wrongDirectoryKind, "is marked '\(text)' in its \(kindFileName) file, which this build of Spool does not know "
