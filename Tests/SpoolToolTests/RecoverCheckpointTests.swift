@@ -80,3 +80,37 @@ struct RecoverCheckpointTests {
         #expect(check.stdout.contains("task store checkpoint: the checkpoint is consistent with the log (ack level 0)"), "\(check.stdout)")
     }
 }
+
+/// The engine's checkpoint: check reports one the next open ignores as a warning (exit 0), and
+/// the open then restores every run from the log.
+@Suite("spool recover: the engine's checkpoint")
+struct RecoverEngineCheckpointTests {
+    @Test("a damaged engine checkpoint (garbage, a directory) is a warning with exit 0; open lists every run",
+          arguments: ["garbage", "directory"])
+    func damagedEngineCheckpoint(_ damage: String) throws {
+        let scratch = ScratchDirectory()
+        let data = scratch.path + "/data"
+        let demo = try SpoolProcess.run(["demo", "--data", data, "--json"])
+        try #require(demo.status == 0, "\(demo.stderr)")
+        let listed = try SpoolProcess.run(["workflow", "list", "--data", data])
+        try #require(listed.status == 0 && listed.stdout.contains("1 run in"), "\(listed.stdout)\(listed.stderr)")
+        let path = data + "/checkpoint"
+        if damage == "garbage" {
+            try writeFile(path, Array(repeating: 0x42, count: 200))
+        } else {
+            unlink(path)
+            mkdir(path, 0o700)
+        }
+        let check = try SpoolProcess.run(["recover", "--data", data, "--log", "history"])
+        #expect(check.status == 0, "\(check.stdout)\(check.stderr)")
+        #expect(check.stdout.contains("warning: checkpointUnreadable") && check.stdout.contains("the next open ignores it and replays the whole log"),
+                "\(check.stdout)")
+        let list = try SpoolProcess.run(["workflow", "list", "--data", data])
+        #expect(list.status == 0, "\(list.stderr)")
+        #expect(list.stdout == listed.stdout, "\(list.stdout)")
+        // The open wrote a whole checkpoint again: check is clean.
+        let again = try SpoolProcess.run(["recover", "--data", data, "--log", "history"])
+        #expect(again.status == 0 && again.stdout.contains("engine invariants hold: histories, outstanding tasks and the checkpoint agree"),
+                "\(again.stdout)")
+    }
+}
