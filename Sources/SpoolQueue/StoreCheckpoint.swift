@@ -164,7 +164,9 @@ package struct StoreCheckpointAssessment: Sendable, Equatable {
     /// What open does, for operators.
     package var consequence: String {
         if let damage {
-            return "the checkpoint \(damage); the next open ignores it and rebuilds the queues from the whole log (no task lost; "
+            return "the checkpoint \(damage); the next open ignores it"
+                + (isDirectory ? " (moving the directory to checkpoint.damaged)" : "")
+                + " and rebuilds the queues from the whole log (no task lost; "
                 + "tasks whose completion only the checkpoint recorded may be delivered again"
                 + (controlsReadable ? "" : "; pauses and rate limits older than the log's first segment are lost") + ")"
         }

@@ -49,7 +49,9 @@ struct RecoverCheckpointTests {
         let check = try SpoolProcess.run(["recover", "--data", data, "--log", "tasks"])
         #expect(check.status == 0, "\(check.stdout)\(check.stderr)")
         #expect(check.stdout.contains("task store checkpoint: warning: \(path)"), "\(check.stdout)")
-        #expect(check.stdout.contains("the next open ignores it and rebuilds the queues from the whole log"), "\(check.stdout)")
+        #expect(check.stdout.contains("the next open ignores it") && check.stdout.contains("rebuilds the queues from the whole log (no task lost"),
+                "\(check.stdout)")
+        if damage == "directory" { #expect(check.stdout.contains("moving the directory to checkpoint.damaged"), "\(check.stdout)") }
         #expect(check.stdout.contains("--mode salvage"), "\(check.stdout)")
         let json = try SpoolProcess.run(["recover", "--data", data, "--log", "tasks", "--json"])
         #expect(json.stdout.contains("\"checkpoint\":{\"path\":\"\(path)\",\"present\":true,\"damaged\":true"), "\(json.stdout)")

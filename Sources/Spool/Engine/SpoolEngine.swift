@@ -81,7 +81,7 @@ public final class SpoolEngine: Sendable {
         } catch where error.code == .wrongDirectoryKind {
             throw SpoolError(.invalidArgument, "\(layout): \(error.message)", underlying: error)
         } catch {
-            throw SpoolError(.io, "cannot create the data directory \(layout)", underlying: error)
+            throw SpoolError(.io, "cannot create, examine or mark the data directory \(layout)", underlying: error)
         }
         let log: Log
         do {

@@ -303,10 +303,11 @@ extension DataDirectory {
     /// - Returns: whether the directory was created.
     /// - Throws: ``LogError/Code/wrongDirectoryKind``, ``LogError/Code/foreignDirectory`` (see
     ///   ``refusal(of:as:path:)``), before anything is written; as ``createDirectory(_:syscalls:)``;
-    ///   ``LogError/Code/io`` when the marker cannot be written.
+    ///   ``LogError/Code/io`` when the directory cannot be examined or the marker cannot be written.
     @discardableResult
     package static func claim(_ path: String, as kind: Kind, allowingForeign: Bool, syscalls: any Syscalls) throws(LogError) -> Bool {
         let found = identify(path)
+        if case .unreadable(let reason) = found { throw LogError(.io, "cannot be examined (\(reason))", path: path) }
         if case .foreign = found, allowingForeign {
         } else if let refusal = refusal(of: found, as: kind, path: path) {
             throw refusal
