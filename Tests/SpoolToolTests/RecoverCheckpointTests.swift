@@ -73,6 +73,16 @@ struct RecoverCheckpointTests {
         #expect(try pollAll(data) == ids)
     }
 
+    @Test("compact works on a store whose checkpoint is damaged, and keeps every task")
+    func compactWithADamagedCheckpoint() throws {
+        let scratch = ScratchDirectory()
+        let (data, ids) = try makeData(scratch)
+        try writeFile(data + "/tasks/checkpoint", Array(repeating: 0x33, count: 50))
+        let compact = try SpoolProcess.run(["compact", "--data", data, "--log", "tasks"])
+        #expect(compact.status == 0, "\(compact.stdout)\(compact.stderr)")
+        #expect(try pollAll(data) == ids)
+    }
+
     @Test("a healthy task store's checkpoint is reported consistent")
     func healthyCheckpoint() throws {
         let scratch = ScratchDirectory()
