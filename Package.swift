@@ -77,6 +77,7 @@ let package = Package(
                 "SpoolLog",
                 "SpoolMatching",
                 .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // The engine users embed: workflow executions, histories, workflow and activity tasks.

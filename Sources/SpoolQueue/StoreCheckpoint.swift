@@ -130,3 +130,106 @@ struct StoreCheckpoint: Equatable {
         }
     }
 }
+
+/// What a task store's checkpoint file is worth against its log: the one judgement that
+/// ``TaskStore/open(directory:configuration:clock:)`` acts on and `spool recover --mode check`
+/// reports, so that check and open agree.
+///
+/// A checkpoint is *damaged* when it cannot be read (a directory, no permission), does not
+/// decode (magic, version, length, CRC32C), or contradicts the log: an ack level beyond the
+/// log's end after a clean shutdown, or under `.sync` durability, is impossible (every ack
+/// level is at most the end of what was acknowledged, and under `.sync` that is on disk). A
+/// damaged checkpoint is never trusted: open replays the whole log instead, which loses no task
+/// (it may deliver again tasks whose completion only the checkpoint recorded). Only after an
+/// unclean shutdown under `.none` or `.interval` can an ack level beyond the end be a power loss
+/// that cut the log's unsynced tail; then open resumes at the log's end.
+package struct StoreCheckpointAssessment: Sendable, Equatable {
+    /// The checkpoint's path.
+    package var path: String
+    /// Whether a file (or anything) is at the path.
+    package var present: Bool
+    /// The ack level of a checkpoint that decodes (used or not).
+    package var ackLevel: UInt64?
+    /// Why the checkpoint is not used, when it is damaged; nil when it is used or absent.
+    package var damage: String?
+    /// Whether the queues' pause and rate-limit state was read from it (it decodes): when it
+    /// does not, a rebuild knows only the control records the log still holds.
+    package var controlsReadable: Bool
+    /// Whether a directory is at the path (a rebuilt checkpoint cannot be renamed over it).
+    package var isDirectory: Bool
+    /// An ack level beyond the log's end after an unclean shutdown, where a power loss may
+    /// explain it: open resumes at the log's end.
+    package var aheadOfTruncatedLog: Bool
+
+    /// What open does, for operators.
+    package var consequence: String {
+        if let damage {
+            return "the checkpoint \(damage); the next open ignores it"
+                + (isDirectory ? " (moving the directory to checkpoint.damaged)" : "")
+                + " and rebuilds the queues from the whole log (no task lost; "
+                + "tasks whose completion only the checkpoint recorded may be delivered again"
+                + (controlsReadable ? "" : "; pauses and rate limits older than the log's first segment are lost") + ")"
+        }
+        if aheadOfTruncatedLog {
+            return "the checkpoint's ack level \(ackLevel ?? 0) is beyond the log's end after an unclean shutdown: a power loss under "
+                + "durability none/interval cut the log's unsynced tail, or the checkpoint is damaged; the next open resumes at the "
+                + "log's end under none/interval, and rebuilds from the whole log under sync"
+        }
+        return present ? "the checkpoint is consistent with the log (ack level \(ackLevel ?? 0))" : "no checkpoint (the whole log is replayed)"
+    }
+}
+
+extension StoreCheckpoint {
+    /// Reads and judges the checkpoint in `directory` against a log holding offsets
+    /// ending at `logEnd` (see ``StoreCheckpointAssessment``); `aheadMayBePowerLoss` is whether
+    /// an ack level beyond the end may be a power loss (an unclean shutdown under `.none` or
+    /// `.interval`). Never throws: whatever is wrong with the file is the assessment's `damage`.
+    static func assess(directory: String, syscalls: any Syscalls, logEnd: UInt64,
+                       aheadMayBePowerLoss: Bool) -> (StoreCheckpoint?, StoreCheckpointAssessment) {
+        let path = directory + "/" + fileName
+        var assessment = StoreCheckpointAssessment(path: path, present: false, ackLevel: nil, damage: nil, controlsReadable: false,
+                                                   isDirectory: false, aheadOfTruncatedLog: false)
+        var info = stat()
+        if stat(path, &info) == 0 {
+            assessment.present = true
+            assessment.isDirectory = info.st_mode & S_IFMT == S_IFDIR
+        } else if errno != ENOENT {
+            assessment.present = true
+        }
+        guard !assessment.isDirectory else {
+            assessment.damage = "is a directory, not a file"
+            return (nil, assessment)
+        }
+        let checkpoint: StoreCheckpoint?
+        do {
+            checkpoint = try read(directory: directory, syscalls: syscalls)
+        } catch {
+            assessment.damage = error.code == .corruptRecord ? "does not decode (bad magic, version, length or checksum)"
+                : "cannot be read (\(error.underlying.map { "\($0)" } ?? error.message))"
+            return (nil, assessment)
+        }
+        guard let checkpoint else { return (nil, assessment) }
+        assessment.ackLevel = checkpoint.ackLevel
+        assessment.controlsReadable = true
+        if checkpoint.ackLevel > logEnd {
+            if aheadMayBePowerLoss {
+                assessment.aheadOfTruncatedLog = true
+            } else {
+                assessment.damage = "has ack level \(checkpoint.ackLevel), beyond the log's end \(logEnd)"
+            }
+        }
+        return (checkpoint, assessment)
+    }
+}
+
+extension TaskStore {
+    /// Judges the checkpoint of the stopped task store in `directory` against its log, as the
+    /// next open will (for `spool recover --mode check`). Reads only.
+    /// - Parameters:
+    ///   - logEnd: the offset after the log's last intact record.
+    ///   - logClosedCleanly: whether the log has its clean-shutdown marker.
+    package static func assessCheckpoint(directory: String, logEnd: UInt64, logClosedCleanly: Bool) -> StoreCheckpointAssessment {
+        StoreCheckpoint.assess(directory: DataDirectory.StoreDirectory(directory).path, syscalls: SystemCalls(), logEnd: logEnd,
+                               aheadMayBePowerLoss: !logClosedCleanly).1
+    }
+}

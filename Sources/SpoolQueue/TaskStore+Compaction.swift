@@ -23,12 +23,14 @@ extension TaskStore {
     ///   - progress: called now and then while the sealed segments are copied, with offsets done
     ///     and the offsets to do.
     /// - Returns: what was (or would be) kept and dropped.
-    /// - Throws: ``QueueError/Code/log`` (locked, missing, damaged, I/O), ``QueueError/Code/corruptRecord``.
+    /// - Throws: ``QueueError/Code/log`` (locked, missing, damaged, I/O), ``QueueError/Code/corruptRecord``
+    ///   (a damaged `checkpoint` is not an error: every record is judged from the log instead).
     /// Cost: one read of the records after the ack level to plan, one of the sealed segments to copy.
     public static func compact(directory: String, configuration: TaskStoreConfiguration = TaskStoreConfiguration(),
                                dryRun: Bool = false, progress: CompactionProgress? = nil) throws(QueueError) -> CompactionSummary {
         let logDirectory = DataDirectory.StoreDirectory(directory).log
-        let checkpoint = try StoreCheckpoint.read(directory: directory, syscalls: configuration.log.syscalls)
+        // A damaged checkpoint is no reason to refuse; without it every record is judged from the log.
+        let checkpoint = try? StoreCheckpoint.read(directory: directory, syscalls: configuration.log.syscalls)
         if dryRun {
             let offline: OfflineLog
             do { offline = try OfflineLog.open(directory: logDirectory) } catch { throw .log(error, "cannot open the queue log") }
@@ -70,7 +72,8 @@ extension TaskStore {
     /// - Throws: as ``compact(directory:configuration:dryRun:progress:)``.
     public static func liveBytes(directory: String, configuration: TaskStoreConfiguration = TaskStoreConfiguration()) throws(QueueError) -> Int {
         let logDirectory = DataDirectory.StoreDirectory(directory).log
-        let checkpoint = try StoreCheckpoint.read(directory: directory, syscalls: configuration.log.syscalls)
+        // A damaged checkpoint is no reason to refuse; without it every record is judged from the log.
+        let checkpoint = try? StoreCheckpoint.read(directory: directory, syscalls: configuration.log.syscalls)
         do {
             let offline = try OfflineLog.open(directory: logDirectory)
             defer { offline.close() }
@@ -89,9 +92,11 @@ extension TaskStore {
     /// The offsets of the records a reopen needs: replay's rules, keeping offsets instead of
     /// building queues.
     static func liveRecords(_ source: LogRecordSource, checkpoint: StoreCheckpoint?, path: String) throws -> LiveOffsets {
-        // Replay starts here (see `recover(from:)`); an ack level past the end (a lost unsynced
-        // tail) means the same as the end.
-        let start = min(max(checkpoint?.ackLevel ?? 0, source.startOffset), source.endOffset)
+        // Replay starts here (see `recover(from:)`). An ack level past the end is a lost unsynced
+        // tail or a damaged checkpoint (see StoreCheckpointAssessment): keeping every record from
+        // the log's start is right for both, where trusting it would drop every task.
+        let ackLevel = checkpoint.map { $0.ackLevel > source.endOffset ? 0 : $0.ackLevel } ?? 0
+        let start = max(ackLevel, source.startOffset)
         var live = LiveOffsets(start: start, end: source.endOffset)
         var acked = LiveOffsets(start: start, end: source.endOffset)
         // Per queue, its task records in order (for purges), and whether each is a dead letter.

@@ -1,4 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import DequeModule
+import Logging
 import SpoolLog
 import SpoolMatching
 
@@ -42,16 +46,74 @@ private struct AckBitmap {
     }
 }
 
+/// What a task store's open found and did, for operators and tests.
+public struct TaskStoreRecoveryReport: Hashable, Sendable {
+    /// Why the `checkpoint` file was ignored and the queues rebuilt from the whole log
+    /// (unreadable, not decoding, or contradicting the log); nil when it was used or absent.
+    public var ignoredCheckpoint: String?
+    /// Where a damaged checkpoint that was a directory was moved, so that new checkpoints can be
+    /// written in its place; nil when nothing was moved.
+    public var movedCheckpoint: String?
+    /// The log offset the replay started at: the checkpoint's ack level, or the log's start.
+    public var replayedFrom: UInt64
+    /// Log records the replay read.
+    public var recordsReplayed: Int
+}
+
 extension TaskStore {
+    /// What the open found and did: in particular whether it ignored a damaged checkpoint.
+    public var recoveryReport: TaskStoreRecoveryReport {
+        recoveryState.withLock { $0 } ?? TaskStoreRecoveryReport(ignoredCheckpoint: nil, movedCheckpoint: nil, replayedFrom: 0, recordsReplayed: 0)
+    }
+
+    /// Moves a directory that sits where the checkpoint file belongs to `checkpoint.damaged`
+    /// (or `.damaged-2`…), keeping what it holds, so that the next checkpoint can be written.
+    /// Returns the new path, or nil when it could not be moved (the next checkpoint write then
+    /// fails, naming the path).
+    private func moveAsideDamagedCheckpoint(_ path: String) -> String? {
+        let syscalls = configuration.log.syscalls
+        for attempt in 1...9 {
+            let target = path + ".damaged" + (attempt == 1 ? "" : "-\(attempt)")
+            if access(target, F_OK) == 0 { continue }
+            do {
+                try syscalls.rename(path, to: target)
+                try? syscalls.fsyncDirectory(directory)
+                return target
+            } catch {
+                return nil
+            }
+        }
+        return nil
+    }
+
     /// Rebuilds the queues from the checkpoint and the log records after its ack level.
     ///
     /// Every task record from the ack level on that no acks record, retry, purge or dead
     /// letter supersedes is restored: to the queue's on-disk backlog (read back on the first
     /// poll, in record order within each priority), to the retry schedule, or to the dead-letter
     /// queue. Tasks in flight at the crash are pending again (at-least-once).
-    func recover(from checkpoint: StoreCheckpoint?) throws(QueueError) {
+    ///
+    /// A checkpoint whose ack level is not trusted (`trustingAckLevel` false: the assessment
+    /// found it damaged) is replaced by a replay of the whole log, keeping only its queues'
+    /// control state when it decodes (the control records after it still apply on top, in order);
+    /// the warning goes to the configuration's logger and to ``recoveryReport``.
+    func recover(from checkpoint: StoreCheckpoint?, trustingAckLevel: Bool = true,
+                 assessment: StoreCheckpointAssessment? = nil) throws(QueueError) {
         let end = log.endOffset
-        var start = max(checkpoint?.ackLevel ?? 0, log.startOffset)
+        var report = TaskStoreRecoveryReport(ignoredCheckpoint: nil, movedCheckpoint: nil, replayedFrom: 0, recordsReplayed: 0)
+        if let assessment, let damage = assessment.damage {
+            report.ignoredCheckpoint = "the checkpoint \(damage)"
+            if assessment.isDirectory { report.movedCheckpoint = moveAsideDamagedCheckpoint(assessment.path) }
+            var metadata: Logger.Metadata = ["path": "\(assessment.path)", "reason": "\(damage)"]
+            if let moved = report.movedCheckpoint { metadata["movedTo"] = "\(moved)" }
+            configuration.logger.warning("ignoring the task store's damaged checkpoint; rebuilding the queues from the whole log", metadata: metadata)
+        }
+        var start = max(trustingAckLevel ? checkpoint?.ackLevel ?? 0 : 0, log.startOffset)
+        defer {
+            report.replayedFrom = start
+            report.recordsReplayed = replayedRecords.load(ordering: .relaxed)
+            recoveryState.withLock { $0 = report }
+        }
         if start > end {
             // The checkpoint is ahead of a log that lost its unsynced tail (a power loss under
             // `.interval` or `.none`): new records will reuse those offsets, so the checkpoint

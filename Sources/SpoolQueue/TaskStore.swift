@@ -55,6 +55,8 @@ public final class TaskStore: Sendable {
     let ledger: LockedValue<Ledger>
     /// Records read by the replay at open (tests check it starts at the ack level).
     let replayedRecords = Atomic<Int>(0)
+    /// What the open found and did (set once, by the open).
+    let recoveryState = LockedValue<TaskStoreRecoveryReport?>(nil)
     /// Queues paused or rate limited (the rest are in the default state).
     let controls = LockedValue<[QueueKey: QueueControlState]>([:])
     let lifecycle = LockedValue(Lifecycle())
@@ -93,14 +95,19 @@ public final class TaskStore: Sendable {
 
     /// Opens (creating when needed) the store in `directory` and restores every task that was
     /// added and not completed. Creates `directory` with mode 0700 when it does not exist (its
-    /// parent must exist).
+    /// parent must exist), and marks it as a task store (its `kind` file; a store made before
+    /// markers gets one now).
     ///
     /// Cost: the log's own recovery (see `Log.open`), then a replay of the records from the
     /// checkpointed ack level to the end — not of the whole history.
     /// - Throws: ``QueueError/Code/invalidConfiguration``; ``QueueError/Code/directoryMissing``
     ///   when the parent does not exist or a path component is not a directory;
     ///   ``QueueError/Code/directoryLocked`` when another process has the store open;
-    ///   ``QueueError/Code/corruptRecord`` when a record or the checkpoint does not decode;
+    ///   ``QueueError/Code/invalidArgument`` when `directory` is another kind of Spool directory
+    ///   (an engine's data directory, a log; the message says which and what to do), nothing written;
+    ///   ``QueueError/Code/corruptRecord`` when a log record does not decode (a damaged
+    ///   `checkpoint` is not an error: the store is rebuilt from the log, with a warning to
+    ///   ``TaskStoreConfiguration/logger`` and in ``recoveryReport``);
     ///   ``QueueError/Code/log`` for the log's failures.
     public static func open(directory: String, configuration: TaskStoreConfiguration = TaskStoreConfiguration(),
                             clock: MatchingClock = .system) throws(QueueError) -> TaskStore {
@@ -109,9 +116,12 @@ public final class TaskStore: Sendable {
         let syscalls = configuration.log.syscalls
         let layout = DataDirectory.StoreDirectory(directory)
         do {
-            _ = try DataDirectory.createDirectory(layout.path, syscalls: syscalls)
+            // Refuses an engine's data directory or a log directory before anything is written in it.
+            try DataDirectory.claim(layout.path, as: .taskStore, allowingForeign: true, syscalls: syscalls)
         } catch {
             switch error.code {
+            case .wrongDirectoryKind:
+                throw QueueError(.invalidArgument, error.message, path: layout.path, underlying: error)
             case .notADirectory:
                 throw QueueError(.directoryMissing, "exists and is not a directory", path: layout.path)
             case .directoryMissing:
@@ -142,8 +152,12 @@ public final class TaskStore: Sendable {
         }
         relay.install { [weak store] expired in store?.handleExpired(expired) }
         do {
-            let checkpoint = try StoreCheckpoint.read(directory: directory, syscalls: syscalls)
-            try store.recover(from: checkpoint)
+            // A checkpoint that cannot be trusted is ignored, never a reason to refuse: the log
+            // holds every task (see StoreCheckpointAssessment).
+            let aheadMayBePowerLoss = !log.recovery.cleanShutdown && configuration.log.durability != .sync
+            let (checkpoint, assessment) = StoreCheckpoint.assess(directory: layout.path, syscalls: syscalls, logEnd: log.endOffset,
+                                                                  aheadMayBePowerLoss: aheadMayBePowerLoss)
+            try store.recover(from: checkpoint, trustingAckLevel: assessment.damage == nil, assessment: assessment)
         } catch {
             log.abandon()
             throw error

@@ -1,3 +1,4 @@
+import Logging
 import SpoolLog
 import SpoolMatching
 
@@ -18,6 +19,9 @@ public struct TaskStoreConfiguration: Sendable {
     /// The matching core's settings (partitions, ring sizes). Its `onExpired` is chained after
     /// the store's own handling of expired tasks.
     public var dispatcher: DispatcherConfiguration = DispatcherConfiguration()
+    /// Where the store reports what it repaired by itself (a damaged checkpoint it rebuilt from
+    /// the log, at open) as warnings. Default: label `spool.queue`.
+    public var logger = Logger(label: "spool.queue")
     /// A task delivered by ``TaskStore/poll(_:kind:timeout:poller:)`` and neither completed nor
     /// failed within this time is redelivered (at-least-once). Default 30 s.
     public var visibilityTimeout: Duration = .seconds(30)

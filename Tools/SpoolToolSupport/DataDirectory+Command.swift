@@ -32,6 +32,18 @@ extension DataDirectory {
         try refusing(command: command) { () throws(LogError) in try create() }
     }
 
+    /// For the workflow, task and queue commands: refuses, with exit status 2 and nothing written,
+    /// a directory that is not a data directory — another kind of Spool directory (a task store,
+    /// a log), one marked by something this build does not know, or a non-empty one holding other
+    /// files (`--data /etc`) — then, like ``createIfMissing(command:)`` (`create`) or
+    /// ``requireExisting(command:)``, creates or requires it. An empty directory is a new store.
+    package func requireDataDirectory(command: String, create: Bool) throws {
+        if let refusal = Self.refusal(of: Self.identify(path), as: .engine, path: path) {
+            try refusing(command: command) { () throws(LogError) in throw refusal }
+        }
+        if create { try createIfMissing(command: command) } else { try requireExisting(command: command) }
+    }
+
     /// Runs `body`; when it throws, prints why the directory cannot be used and exits with status 2.
     private func refusing(command: String, _ body: () throws(LogError) -> Void) throws {
         do {
@@ -49,7 +61,7 @@ extension DataDirectory {
         switch error.code {
         case .directoryMissing where error.message == missingMessage, .logDirectoryMissing:
             return "\(path): \(missingMessage) (check --data; commands that write create it)"
-        case .directoryMissing, .notADirectory, .notALogDirectory: return "\(path): \(error.message)"
+        case .directoryMissing, .notADirectory, .notALogDirectory, .wrongDirectoryKind, .foreignDirectory: return "\(path): \(error.message)"
         case .emptyLogDirectory: return "\(path): \(error.message); is this a Spool data directory?"
         case .directoryLocked: return "\(path): the log is open by another process (pid unknown); stop it first"
         default: return error.description

@@ -9,6 +9,8 @@ package func explainOpenFailure(_ error: SpoolError, directory: DataDirectory) -
             return "\(directory.history): the workflow history is open in another process; stop it first (or wait for it to exit)"
         case .notALogDirectory, .corruptBatch, .corruptCheckpoint:
             return "\(directory.history): \(log.message); run `spool recover --data \(directory.history)`"
+        case .wrongDirectoryKind, .foreignDirectory:
+            return DataDirectory.explain(log, path: directory.path)
         case .directoryMissing, .notADirectory:
             // The data directory itself could not be created.
             return DataDirectory.explain(log, path: directory.path)

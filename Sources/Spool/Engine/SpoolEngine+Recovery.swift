@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 import SpoolLog
 
@@ -7,6 +10,9 @@ public struct EngineRecoveryReport: Hashable, Sendable {
     public var usedCheckpoint: Bool
     /// Why a checkpoint file was ignored (unreadable, damaged, not matching the log), if one was.
     public var ignoredCheckpoint: String?
+    /// Where a directory found in the checkpoint file's place was moved (`checkpoint.damaged`), so
+    /// that checkpoints can be written again; nil when nothing was moved.
+    public var movedCheckpoint: String? = nil
     /// Runs restored from the checkpoint: those in its file and those in its closed-run table.
     public var runsFromCheckpoint: Int
     /// Log records decoded (those after the checkpoint, or all of them without one).
@@ -133,15 +139,37 @@ extension SpoolEngine {
             }
             return (checkpoint, table)
         } catch {
-            if error.code == .io, (try? checkpointStore.read()) == nil {
-                // The checkpoint file itself cannot be read: as before, that is an error of the open.
-                throw error
-            }
+            // Whatever is wrong with it — even a file that cannot be read, or a directory in its
+            // place — the log holds every run: replay it all rather than refuse to open.
             report.ignoredCheckpoint = error.message
-            logger.warning("ignoring the engine checkpoint; replaying the whole log",
-                           metadata: ["path": "\(checkpointStore.path)", "reason": "\(error.message)"])
+            var metadata: Logger.Metadata = ["path": "\(checkpointStore.path)", "reason": "\(error.message)"]
+            if DataDirectory.isDirectory(checkpointStore.path) {
+                report.movedCheckpoint = moveAsideDamagedCheckpoint()
+                if let moved = report.movedCheckpoint { metadata["movedTo"] = "\(moved)" }
+            }
+            logger.warning("ignoring the engine checkpoint; replaying the whole log", metadata: metadata)
             return nil
         }
+    }
+
+    /// Moves a directory that sits where the checkpoint file belongs to `checkpoint.damaged` (or
+    /// `.damaged-2`…), keeping what it holds, so that the next checkpoint can be written (a file
+    /// cannot be renamed over a directory). Returns the new path, or nil when it could not be moved.
+    private func moveAsideDamagedCheckpoint() -> String? {
+        let syscalls = configuration.log.syscalls
+        let path = checkpointStore.path
+        for attempt in 1...9 {
+            let target = path + ".damaged" + (attempt == 1 ? "" : "-\(attempt)")
+            if DataDirectory.isDirectory(target) || access(target, F_OK) == 0 { continue }
+            do {
+                try syscalls.rename(path, to: target)
+                try? syscalls.fsyncDirectory(directory)
+                return target
+            } catch {
+                return nil
+            }
+        }
+        return nil
     }
 
     /// Re-queues the pending tasks of an open run and re-arms its timers.

@@ -65,16 +65,23 @@ public final class SpoolEngine: Sendable {
     /// and the runs closed since its closed-run table was written, reading and checksumming that
     /// table without decoding a run, and replaying the log after the checkpoint; without one, or
     /// when it is damaged, every record of the log is decoded once.
-    /// - Throws: ``SpoolError/Code/io`` when the directory cannot be created, ``SpoolError/Code/storage``
+    /// The directory is marked as a data directory (its `kind` file) at creation, or at the first
+    /// open of one made before markers.
+    /// - Throws: ``SpoolError/Code/invalidArgument`` when `directory` is another kind of Spool
+    ///   directory (a task store, a log; the message says which and what to do), nothing written;
+    ///   ``SpoolError/Code/io`` when the directory cannot be created, ``SpoolError/Code/storage``
     ///   when the log cannot be opened (another process holds it: the underlying `LogError` says so),
     ///   ``SpoolError/Code/corruptRecord`` when a record cannot be decoded or does not fit its run.
     public static func open(directory: String, configuration: SpoolEngineConfiguration = SpoolEngineConfiguration()) throws(SpoolError) -> SpoolEngine {
         guard !directory.isEmpty else { throw SpoolError(.invalidArgument, "the data directory path is empty") }
         let layout = DataDirectory(directory)
         do {
-            try layout.create(syscalls: configuration.log.syscalls)
+            // Refuses a task store's or a log's directory before anything is written in it.
+            try DataDirectory.claim(layout.path, as: .engine, allowingForeign: true, syscalls: configuration.log.syscalls)
+        } catch where error.code == .wrongDirectoryKind {
+            throw SpoolError(.invalidArgument, "\(layout): \(error.message)", underlying: error)
         } catch {
-            throw SpoolError(.io, "cannot create the data directory \(layout)", underlying: error)
+            throw SpoolError(.io, "cannot create, examine or mark the data directory \(layout)", underlying: error)
         }
         let log: Log
         do {

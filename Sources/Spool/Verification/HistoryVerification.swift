@@ -102,8 +102,9 @@ extension SpoolEngine {
     /// skips; so does this check.
     ///
     /// - Parameter directory: the engine's data directory (`directory/history`, `directory/checkpoint`).
-    /// - Throws: ``SpoolError/Code/storage`` when the log cannot be read (missing, locked, I/O);
-    ///   ``SpoolError/Code/io`` when the checkpoint file cannot be read.
+    /// - Throws: ``SpoolError/Code/storage`` when the log cannot be read (missing, locked, I/O).
+    ///   A checkpoint file that cannot be read is a `checkpointUnreadable` finding, as one that
+    ///   does not decode: the next open ignores either and replays the whole log.
     /// Cost: one read of the log, each run's state rebuilt once (memory: every run's state).
     public static func verifyHistory(directory: String) throws(SpoolError) -> HistoryVerification {
         let logDirectory = DataDirectory(directory).history
@@ -113,9 +114,14 @@ extension SpoolEngine {
         }
         defer { offline.close() }
         let store = CheckpointStore(directory: directory, syscalls: LogConfiguration().syscalls)
-        let checkpointBytes = try store.read()
         var verifier = HistoryVerifier(directory: logDirectory, checkpointPath: store.path)
-        verifier.prepare(checkpointBytes: checkpointBytes) { reference throws(SpoolError) in try store.readTable(reference) }
+        do {
+            let checkpointBytes = try store.read()
+            verifier.prepare(checkpointBytes: checkpointBytes) { reference throws(SpoolError) in try store.readTable(reference) }
+        } catch {
+            // Unreadable (a directory in its place, no permission): the open ignores it too.
+            verifier.checkpoint = .failure(error)
+        }
         do {
             let segments = try offline.listing().segments
             for (i, segment) in segments.enumerated() {

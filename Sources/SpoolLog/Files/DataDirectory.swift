@@ -160,3 +160,165 @@ extension DataDirectory {
         return true
     }
 }
+
+// MARK: Identity
+
+extension LogError.Code {
+    /// The directory is a Spool directory of another kind than the one asked for (a task store
+    /// where a data directory was expected, a log directory, …). The message says what it is.
+    public static let wrongDirectoryKind = LogError.Code("wrongDirectoryKind")
+    /// The directory is not empty and holds nothing Spool made: it is not a Spool directory.
+    public static let foreignDirectory = LogError.Code("foreignDirectory")
+}
+
+extension DataDirectory {
+    /// The two kinds of store directory, as their `kind` marker names them.
+    package enum Kind: String, Sendable, CaseIterable {
+        /// A data directory: the engine's history (`history/`, `checkpoint`, closed-run tables)
+        /// and the task store of the `spool` commands (`tasks/`).
+        case engine = "spool-engine"
+        /// A task store's directory: `log/` and `checkpoint`.
+        case taskStore = "spool-task-store"
+
+        /// What an operator calls it, for messages.
+        package var noun: String {
+            switch self {
+            case .engine: "a Spool data directory (engine history in history/, task store in tasks/)"
+            case .taskStore: "a Spool task store (log/ and checkpoint)"
+            }
+        }
+    }
+
+    /// The name of the marker file that says what a directory is (``Kind``).
+    package static let kindFileName = "kind"
+    /// The version of the marker's format (and of the layout it names) this build writes and reads.
+    package static let kindFormatVersion = 1
+
+    /// What a directory is, judged by its `kind` marker or, for directories made before markers
+    /// existed, by its layout.
+    package enum Identity: Equatable, Sendable {
+        /// Nothing is at the path.
+        case missing
+        /// Something other than a directory is at the path.
+        case notADirectory
+        /// An empty directory (`lost+found` aside): any store may be created in it.
+        case empty
+        /// A store of `kind`; `marked` when its `kind` file says so (else recognised by layout).
+        case store(Kind, marked: Bool)
+        /// A log directory (segments, `recovery-point`): a store's log, not a store.
+        case log
+        /// A directory holding files Spool did not make (up to four of their names, sorted).
+        case foreign([String])
+        /// A `kind` file this build does not understand (another program's, or a newer Spool's).
+        case unknownMarker(String)
+        /// The directory cannot be listed (the reason).
+        case unreadable(String)
+    }
+
+    /// The marker's bytes: `"<kind> <version>\n"`.
+    package static func marker(_ kind: Kind) -> [UInt8] { Array("\(kind.rawValue) \(kindFormatVersion)\n".utf8) }
+
+    /// Judges what the directory at `path` is, reading only its entries, its `kind` file and the
+    /// first bytes of a `checkpoint` file. Creates and changes nothing.
+    package static func identify(_ path: String) -> Identity {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return errno == ENOENT ? .missing : .unreadable(String(cString: strerror(errno))) }
+        guard info.st_mode & S_IFMT == S_IFDIR else { return .notADirectory }
+        guard let dir = opendir(path) else { return .unreadable(String(cString: strerror(errno))) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            // A marker whose first write a crash interrupted does not make a directory foreign.
+            if name != "." && name != ".." && name != "lost+found" && name != kindFileName + AtomicFile.temporarySuffix { names.append(name) }
+        }
+        closedir(dir)
+        if names.isEmpty { return .empty }
+        let entries = Set(names)
+        if entries.contains(kindFileName) {
+            let text = readSmallFile(path + "/" + kindFileName, limit: 256)
+            let fields = text.map { String(decoding: $0, as: UTF8.self).split(whereSeparator: { $0 == " " || $0 == "\n" }) } ?? []
+            if fields.count == 2, let kind = Kind(rawValue: String(fields[0])), Int(fields[1]) == kindFormatVersion {
+                return .store(kind, marked: true)
+            }
+            let shown = text.map { String(decoding: $0.prefix(60), as: UTF8.self) } ?? "(unreadable)"
+            return .unknownMarker(shown.split(separator: "\n").first.map(String.init) ?? shown)
+        }
+        // Before markers: the layout says what it is.
+        let checkpointMagic = entries.contains(checkpointName) ? readSmallFile(path + "/" + checkpointName, limit: 4) : nil
+        if entries.contains(historyName) || entries.contains(taskStoreName) || checkpointMagic == Array("SPEC".utf8)
+            || names.contains(where: { $0.hasPrefix("closed-runs-") }) {
+            return .store(.engine, marked: false)
+        }
+        if entries.contains(storeLogName) || checkpointMagic == Array("SQCP".utf8) { return .store(.taskStore, marked: false) }
+        if entries.contains("recovery-point") || entries.contains("clean-shutdown")
+            || names.contains(where: { ($0.hasSuffix(".log") || $0.hasSuffix(".index")) && $0.utf8.prefix(20).allSatisfy { $0 >= 48 && $0 <= 57 } }) {
+            return .log
+        }
+        // Three names to show, and a fourth to say there are more.
+        return .foreign(Array(names.sorted().prefix(4)))
+    }
+
+    /// Up to `limit` first bytes of a file; nil when it cannot be opened or read.
+    private static func readSmallFile(_ path: String, limit: Int) -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var bytes = [UInt8](repeating: 0, count: limit)
+        let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress, limit) }
+        return n >= 0 ? Array(bytes.prefix(n)) : nil
+    }
+
+    /// Why a directory of identity `found` cannot be used as a `wanted` one, or nil when it can.
+    /// The one wording of every refusal (after the path): what the directory is, then what to do.
+    package static func refusal(of found: Identity, as wanted: Kind, path: String) -> LogError? {
+        let parent = parent(of: path)
+        switch found {
+        case .missing, .empty, .notADirectory, .unreadable:
+            return nil
+        case .store(let kind, _) where kind == wanted:
+            return nil
+        case .store(.taskStore, _):
+            return LogError(.wrongDirectoryKind, "is \(Kind.taskStore.noun), not an engine data directory; use the data directory that "
+                            + "holds it (the spool task/queue commands take --data \(parent)), or open it with TaskStore", path: path)
+        case .store:
+            return LogError(.wrongDirectoryKind, "is \(Kind.engine.noun), not a task store; its task store is \(path)/\(taskStoreName) "
+                            + "(the spool task/queue commands take --data \(path))", path: path)
+        case .log:
+            return LogError(.wrongDirectoryKind, "is a Spool log directory (segments), not \(wanted == .engine ? "a data directory" : "a task store"); "
+                            + "give the directory that holds it (\(parent))", path: path)
+        case .foreign(let names):
+            return LogError(.foreignDirectory, "is not a Spool data directory: it holds other files (\(names.prefix(3).joined(separator: ", "))\(names.count > 3 ? ", …" : "")); "
+                            + "give a new or empty directory, or an existing Spool data directory", path: path)
+        case .unknownMarker(let text):
+            return LogError(.wrongDirectoryKind, "is marked '\(text)' in its \(kindFileName) file, which this build of Spool does not know "
+                            + "(another program's directory, or one written by a newer Spool); give another directory", path: path)
+        }
+    }
+
+    /// Opens `path` as a store of `kind` for writing: refuses a directory of another kind (and,
+    /// unless `allowingForeign`, one holding other files), creates a missing one (mode 0700; its
+    /// parent must exist), and writes the `kind` marker when it has none — at creation, or the
+    /// first writable open of a store made before markers. The marker is replaced through
+    /// ``AtomicFile``, so a crash leaves it whole or absent.
+    /// - Returns: whether the directory was created.
+    /// - Throws: ``LogError/Code/wrongDirectoryKind``, ``LogError/Code/foreignDirectory`` (see
+    ///   ``refusal(of:as:path:)``), before anything is written; as ``createDirectory(_:syscalls:)``;
+    ///   ``LogError/Code/io`` when the directory cannot be examined or the marker cannot be written.
+    @discardableResult
+    package static func claim(_ path: String, as kind: Kind, allowingForeign: Bool, syscalls: any Syscalls) throws(LogError) -> Bool {
+        let found = identify(path)
+        if case .unreadable(let reason) = found { throw LogError(.io, "cannot be examined (\(reason))", path: path) }
+        if case .foreign = found, allowingForeign {
+        } else if let refusal = refusal(of: found, as: kind, path: path) {
+            throw refusal
+        }
+        let created = try createDirectory(path, syscalls: syscalls)
+        if case .store(_, marked: true) = found { return created }
+        do {
+            try AtomicFile.replace(kindFileName, in: path, with: marker(kind), syscalls: syscalls)
+        } catch {
+            throw LogError(.io, "cannot write the directory's \(kindFileName) marker", path: path + "/" + kindFileName, underlying: error.underlying)
+        }
+        return created
+    }
+}

@@ -4,6 +4,7 @@ import Glibc
 import ArgumentParser
 import Spool
 import SpoolLog
+import SpoolQueue
 import SpoolToolSupport
 
 /// `spool recover`: verify a stopped data directory's log, or repair it.
@@ -73,7 +74,7 @@ struct RecoverCommand: AsyncParsableCommand {
         var status: Int32 = 0
         for (name, path) in directory.logs {
             do {
-                try recover(path, named: name, in: directory)
+                try await recover(path, named: name, in: directory)
             } catch let exit as ExitCode {
                 status = max(status, exit.rawValue)
             }
@@ -82,7 +83,7 @@ struct RecoverCommand: AsyncParsableCommand {
     }
 
     /// Checks or repairs one log; throws `ExitCode(1)` when problems are left, `ExitCode(2)` when it cannot be used.
-    private func recover(_ path: String, named name: String, in directory: DataDirectoryLogs) throws {
+    private func recover(_ path: String, named name: String, in directory: DataDirectoryLogs) async throws {
         let log = try directory.open(path, writable: mode != .check, command: "recover")
         defer { log.close() }
         let progress = PhaseProgress(enabled: !json)
@@ -102,8 +103,13 @@ struct RecoverCommand: AsyncParsableCommand {
                         throw ExitCode(2)
                     }
                 }
-                report(verification, engine: engine, log: name)
-                if !verification.isClean || !(engine?.isClean ?? true) { throw ExitCode(1) }
+                let checkpoint = Self.taskStoreDirectory(ofLog: path, named: name).map { store in
+                    TaskStore.assessCheckpoint(directory: store, logEnd: verification.segments.last?.summary.nextOffset ?? 0,
+                                               logClosedCleanly: verification.cleanShutdown)
+                }
+                report(verification, engine: engine, checkpoint: checkpoint, log: name)
+                // A checkpoint the next open ignores (and rebuilds from the log) loses nothing: a warning.
+                if !verification.isClean || !(engine.map { Self.engineProblems($0).isEmpty } ?? true) { throw ExitCode(1) }
             case .truncate, .salvage:
                 let backup = noBackup ? nil : (backupDir ?? log.defaultBackupDirectory)
                 let repair = try log.repair(mode == .truncate ? .truncate : .salvage, backupDirectory: backup,
@@ -117,6 +123,10 @@ struct RecoverCommand: AsyncParsableCommand {
                     affected = try? SpoolEngine.runsAffected(directory: directory.path, lost: lost)
                 }
                 report(repair, affected: affected, log: name)
+                if let store = Self.taskStoreDirectory(ofLog: path, named: name) {
+                    log.close()
+                    try await rebuildCheckpointIfDamaged(store)
+                }
                 if !repair.after.isClean { throw ExitCode(1) }
             }
         } catch let error as LogError {
@@ -126,26 +136,103 @@ struct RecoverCommand: AsyncParsableCommand {
         }
     }
 
+    /// The task store whose log is `path`: the directory holding it as `log` (DIR/tasks/log, or
+    /// a task store given as --data); nil for the engine's history or a bare log.
+    static func taskStoreDirectory(ofLog path: String, named name: String) -> String? {
+        guard name != DataDirectory.historyName else { return nil }
+        let store = DataDirectory.parent(of: path)
+        guard DataDirectory.StoreDirectory(store).log == DataDirectory.normalised(path) else { return nil }
+        return store
+    }
+
+    /// The engine's findings that make the next open lose, hide or misreport runs: all but a
+    /// checkpoint the open ignores (it replays the whole log instead, losing nothing).
+    static func engineProblems(_ engine: HistoryVerification) -> [HistoryFinding] {
+        engine.findings.filter { $0.kind != .checkpointUnreadable }
+    }
+
+    /// After a repair: a task store checkpoint the next open would not trust is rebuilt from the
+    /// log now, explicitly — the store is opened (replaying the whole log) and closed (writing a
+    /// new checkpoint); the damaged file is kept beside it as `checkpoint.damaged`.
+    private func rebuildCheckpointIfDamaged(_ store: String) async throws {
+        let layout = DataDirectory.StoreDirectory(store)
+        let logEnd: UInt64
+        let cleanly: Bool
+        do {
+            let offline = try OfflineLog.open(directory: layout.log)
+            defer { offline.close() }
+            let verification = try offline.verify()
+            logEnd = verification.segments.last?.summary.nextOffset ?? 0
+            cleanly = verification.cleanShutdown
+        } catch {
+            printError("spool recover: \(DataDirectory.explain(error, path: layout.log))")
+            throw ExitCode.unusableDataDirectory
+        }
+        let assessment = TaskStore.assessCheckpoint(directory: store, logEnd: logEnd, logClosedCleanly: cleanly)
+        guard let damage = assessment.damage else { return }
+        var kept: String?
+        if !assessment.isDirectory && rename(assessment.path, assessment.path + ".damaged") == 0 { kept = assessment.path + ".damaged" }
+        do {
+            let opened = try TaskStore.open(directory: store)
+            let report = opened.recoveryReport
+            try await opened.close()
+            kept = kept ?? report.movedCheckpoint
+            let message = "checkpoint: \(assessment.path) \(damage); rebuilt from the log (\(report.recordsReplayed) records replayed)"
+                + (kept.map { "; the damaged one is kept as \($0)" } ?? "")
+            if json {
+                print(JSON.object([("mode", .string(mode.rawValue)), ("log", .string("tasks")),
+                                   ("checkpointRebuilt", .object([("path", .string(assessment.path)), ("damage", .string(damage)),
+                                                                  ("keptAs", .string(kept ?? ""))]))]).text)
+            } else {
+                print(message)
+            }
+        } catch {
+            printError("spool recover: \(assessment.path) \(damage), and the task store cannot be opened to rebuild it: \(error)")
+            throw ExitCode(1)
+        }
+    }
+
     private func logField(_ name: String) -> [(String, JSON)] {
         name.isEmpty ? [] : [("log", .string(name))]
     }
 
-    private func report(_ verification: LogVerification, engine: HistoryVerification? = nil, log name: String) {
+    private func report(_ verification: LogVerification, engine: HistoryVerification? = nil,
+                        checkpoint: StoreCheckpointAssessment? = nil, log name: String) {
         if json {
             var object: [(String, JSON)] = [("mode", .string("check"))] + logField(name) + fields(of: verification.json)
             if let engine { object.append(("engine", Self.json(engine))) }
+            if let checkpoint {
+                var fields: [(String, JSON)] = [("path", .string(checkpoint.path)), ("present", .bool(checkpoint.present)),
+                                                ("damaged", .bool(checkpoint.damage != nil))]
+                if let level = checkpoint.ackLevel { fields.append(("ackLevel", .integer(Int(clamping: level)))) }
+                fields.append(("message", .string(checkpoint.consequence)))
+                object.append(("checkpoint", .object(fields)))
+            }
             print(JSON.object(object).text)
             return
         }
         print("spool recover: checked \(verification.directory)")
         for line in verification.lines { print(line) }
         print(verdict(verification))
+        if let checkpoint {
+            if checkpoint.damage != nil || checkpoint.aheadOfTruncatedLog {
+                print("task store checkpoint: warning: \(checkpoint.path): \(checkpoint.consequence); "
+                      + "to rewrite it now, run `spool recover --data \(data) --mode salvage`")
+            } else {
+                print("task store checkpoint: \(checkpoint.consequence)")
+            }
+        }
         if let engine {
             print("engine: \(engine.records) records, \(engine.runs) runs (\(engine.openRuns) open), checkpoint: "
                   + (engine.hasCheckpoint ? "\(engine.checkpointRuns) runs" : "none"))
-            for finding in engine.findings { print("  problem: \(finding)") }
+            let problems = Self.engineProblems(engine)
+            for finding in engine.findings where finding.kind == .checkpointUnreadable {
+                print("  warning: \(finding) (nothing is lost; the next checkpoint replaces it)")
+            }
+            for finding in problems { print("  problem: \(finding)") }
             print(engine.isClean ? "engine invariants hold: histories, outstanding tasks and the checkpoint agree"
-                  : "engine invariants broken: \(engine.findings.count) problem\(engine.findings.count == 1 ? "" : "s") (the first in log order is the cause; "
+                  : problems.isEmpty ? "engine invariants hold: histories and outstanding tasks agree; the next open ignores the checkpoint (see the warning)"
+                  : "engine invariants broken: \(problems.count) problem\(problems.count == 1 ? "" : "s") (the first in log order is the cause; "
                     + "later ones of the same run are not reported)")
         }
     }

@@ -29,12 +29,8 @@ struct TaskStoreOptions: ParsableArguments {
     /// there refuses a missing data directory with the common message (exit status 2), and
     /// returns nil, creating nothing, when the directory holds no task store yet.
     func open(command: String, create: Bool) throws -> TaskStore? {
-        if create {
-            try directory.createIfMissing(command: command)
-        } else {
-            try directory.requireExisting(command: command)
-            if !DataDirectory.isDirectory(storeDirectory) { return nil }
-        }
+        try directory.requireDataDirectory(command: command, create: create)
+        if !create && !DataDirectory.isDirectory(storeDirectory) { return nil }
         var configuration = TaskStoreConfiguration(durability: durability.durability)
         // A command-line session is short: no background checkpoints, one at close.
         configuration.checkpointInterval = .seconds(3600)
@@ -47,6 +43,9 @@ struct TaskStoreOptions: ParsableArguments {
     }
 
     func explain(_ error: QueueError) -> String {
+        if let log = error.underlying as? LogError, log.code == .wrongDirectoryKind || log.code == .foreignDirectory {
+            return DataDirectory.explain(log, path: storeDirectory)
+        }
         switch error.code {
         case .directoryLocked:
             return "\(storeDirectory): the task store is open in another process; stop it first (or wait for it to exit)"

@@ -36,6 +36,7 @@ struct DemoCommand: AsyncParsableCommand {
 
     func run() async throws {
         let directory = DataDirectory(data)
+        try directory.requireDataDirectory(command: "demo", create: true)
         let engine: SpoolEngine
         do {
             engine = try SpoolEngine.open(directory: directory.path)

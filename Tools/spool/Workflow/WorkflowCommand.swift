@@ -135,7 +135,7 @@ struct WorkflowList: AsyncParsableCommand {
 
     func run() async throws {
         let directory = options.directory
-        try directory.requireExisting(command: "workflow list")
+        try directory.requireDataDirectory(command: "workflow list", create: false)
         var runs: [WorkflowExecutionInfo] = []
         // A directory without a history holds no runs: say so without creating one.
         if directory.hasHistory {
@@ -246,7 +246,7 @@ struct WorkflowTerminate: AsyncParsableCommand {
 /// the command fails with status 1 without creating one.
 private func openForExistingRun(_ options: DataDirectoryOptions, _ target: ExecutionOptions, command: String) throws -> SpoolEngine {
     let directory = options.directory
-    try directory.requireExisting(command: command)
+    try directory.requireDataDirectory(command: command, create: false)
     guard directory.hasHistory else {
         printError("spool \(command): \(directory): no such workflow execution: \(target.named) (the directory holds no workflow history)")
         throw WorkflowExit.rejected

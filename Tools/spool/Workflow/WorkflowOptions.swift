@@ -25,7 +25,7 @@ extension DataDirectory {
     /// 0700, by the engine's open); any other refuses it with the common message. Exits with
     /// status 2 when the directory is missing or cannot be opened.
     func openEngine(command: String, create: Bool) throws -> SpoolEngine {
-        if !create { try requireExisting(command: command) }
+        try requireDataDirectory(command: command, create: create)
         var configuration = SpoolEngineConfiguration()
         configuration.firesTimersAutomatically = false
         // A command-line session is short: one checkpoint, at close.
