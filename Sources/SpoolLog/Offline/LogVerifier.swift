@@ -161,6 +161,7 @@ extension OfflineLog {
                     let offsets = upTo.map { "offsets \(from)..<\($0)" } ?? "offsets from \(from) on"
                     result.problems.append(LogProblem(
                         kind: "segmentMissing", severity: .damage, file: directory + "/" + Segment.fileName(base, ".log"),
+                        bytes: manifest.segments.first { $0.base == base }?.length.map { 0..<Int(clamping: $0) },
                         offsets: upTo.map { from..<$0 },
                         message: "missing, although the log manifest lists it and nothing removed it on purpose: \(offsets) "
                             + "are lost; " + (segments.first.map { base < $0.baseOffset } ?? false
