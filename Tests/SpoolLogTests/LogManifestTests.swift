@@ -120,6 +120,25 @@ import Testing
         #expect(try Self.verify(dir.log).problems.contains { $0.kind == "segmentShortened" && $0.file == path })
     }
 
+    /// The first segments gone is a shorter log, as retention leaves one: open accepts it but says
+    /// so (the owner judges from its own checkpoint whether those records were still needed), and
+    /// check reports the loss.
+    @Test func missingLeadingSegmentsAreReportedByOpenAndCheck() async throws {
+        let dir = TemporaryDirectory()
+        let bases = try await Self.makeLog(dir.log)
+        for base in bases.prefix(2) {
+            removeFile(segmentPath(dir.log, base))
+            removeFile(segmentPath(dir.log, base, ".index"))
+        }
+        let log = try Log.open(directory: dir.log, configuration: smallSegmentConfiguration())
+        #expect(log.startOffset == bases[2])
+        #expect(log.recovery.missingLeadingSegments == bases.prefix(2).map { segmentPath(dir.log, $0) })
+        #expect(log.recovery.missingLeadingOffsets == 0..<bases[2])
+        log.abandon()
+        let check = try Self.verify(dir.log)
+        #expect(check.problems.filter { $0.kind == "segmentMissing" && $0.severity == .damage }.count == 2)
+    }
+
     // MARK: Gaps left on purpose
 
     @Test func compactionAndRetentionGapsOpenAndCheckClean() async throws {

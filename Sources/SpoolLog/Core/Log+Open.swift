@@ -289,13 +289,12 @@ struct LogOpener {
         let sizes = bases.reduce(into: [UInt64: Int]()) { $0[$1] = try? fileSize(of: $1) }
         for finding in manifest.check(bases: bases, size: { sizes[$0] }) {
             switch finding {
-            case .missing(let base, _, let upTo):
+            case .missing(let base, _, _):
                 if let first = bases.first, base < first {
                     report.missingLeadingSegments.append(directory + "/" + Segment.fileName(base, ".log"))
                     report.missingLeadingOffsets = (report.missingLeadingOffsets?.lowerBound ?? base)..<first
                     continue
                 }
-                _ = upTo
                 throw finding.error(directory: directory)
             case .shortened(let base, let recorded, let actual):
                 let isLast = base == bases.last
