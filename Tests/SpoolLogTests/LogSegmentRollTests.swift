@@ -49,7 +49,7 @@ import Testing
 
         // One .log and one .index per segment, named by base offset, and the recovery point at the active one.
         let expectedFiles = bases.flatMap { [Segment.fileName($0, ".index"), Segment.fileName($0, ".log")] }
-            + ["lock", CheckpointFile.recoveryPointName]
+            + ["lock", CheckpointFile.recoveryPointName, LogManifest.fileName]
         #expect(directoryEntries(dir.log) == expectedFiles.sorted())
         let point = CheckpointFile.decode(readFile(dir.log + "/" + CheckpointFile.recoveryPointName),
                                           magic: CheckpointFile.recoveryPointMagic, fieldCount: 1)

@@ -123,7 +123,8 @@ extension SpoolEngine {
             verifier.checkpoint = .failure(error)
         }
         do {
-            let segments = try offline.listing().segments
+            // As the next open will see them: a pending compaction swap counts as finished.
+            let segments = try offline.segmentsAsTheNextOpenSeesThem()
             for (i, segment) in segments.enumerated() {
                 var batches: [SegmentBatch] = []
                 _ = try offline.walkSegment(segment, nextSegmentBase: i + 1 < segments.count ? segments[i + 1].baseOffset : nil,

@@ -85,6 +85,9 @@ extension Log {
 
     /// The error a new call gets, if any; call with `pipelineLock` held.
     func refusal() -> LogError? {
+        if configuration.access == .readOnly {
+            return LogError(.readOnly, "the log was opened read-only; open it with `access: .readWrite` to change it", path: directory)
+        }
         if let failure {
             if failure.code == .poisoned || failure.code == .closed { return failure }
             return LogError(.poisoned, "an earlier write or fsync failed; reopen the log to recover", path: failure.path,
@@ -318,6 +321,9 @@ extension Log {
         }
         pipelineLock.withLock { currentSegment = new }
         counters.rolls.add(1, ordering: .relaxed)
+        // After the new segment exists: a crash before this leaves a segment the manifest does not
+        // list yet, which open accepts (never a listed segment that is missing).
+        try writeManifest()
         return new
     }
 

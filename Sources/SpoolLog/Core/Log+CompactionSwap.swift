@@ -23,8 +23,13 @@ extension Log {
             writer.discard()
             throw error
         }
+        // The roll-forward rewrites `log-manifest` from the file; a roll's rewrite (from memory) waits
+        // until the segments in memory match it again.
+        manifestLock.lock()
+        defer { manifestLock.unlock() }
         do {
             _ = try swap.rollForward(directory: directory, syscalls: syscalls)
+            if let manifest = try? LogManifest.read(directory: directory, syscalls: syscalls) { manifestGaps = manifest.gaps }
             var replacements: [Segment] = []
             for file in writer.written {
                 let segment = try Segment(directory: directory, baseOffset: file.base, size: file.size, indexEntries: file.indexEntries,
@@ -59,8 +64,11 @@ struct SegmentSwap {
         try CheckpointFile.writeAtomically(file.encoded, directory: directory, name: Self.manifestName, syscalls: syscalls)
     }
 
-    /// Renames the `.cleaned` files into place, deletes replaced segments, then the manifest.
-    /// Idempotent: each step checks what is already done.
+    /// Renames the `.cleaned` files into place, records the new shape in `log-manifest`, deletes
+    /// replaced segments, then the swap manifest. Idempotent: each step checks what is already done.
+    /// The log manifest is rewritten after the renames and before the deletions, so that at no
+    /// point does it list a segment that is gone (until the swap manifest is removed, the next open
+    /// repeats the whole roll-forward).
     func rollForward(directory: String, syscalls: any Syscalls) throws(LogError) -> [String] {
         var touched: [String] = []
         func path(_ base: UInt64, _ suffix: String) -> String { directory + "/" + Segment.fileName(base, suffix) }
@@ -80,6 +88,12 @@ struct SegmentSwap {
                     }
                 }
             }
+            try syscalls.fsyncDirectory(directory)
+        } catch {
+            throw .io(error, "cannot finish the segment swap; reopen the log to retry", path: directory)
+        }
+        try recordInLogManifest(directory: directory, syscalls: syscalls)
+        do {
             let kept = Set(new)
             for base in old where !kept.contains(base) {
                 for suffix in [".log", ".index"] where syscalls.exists(path(base, suffix)) {
@@ -93,6 +107,30 @@ struct SegmentSwap {
         }
         try CheckpointFile.remove(directory: directory, name: Self.manifestName, syscalls: syscalls)
         return touched
+    }
+
+    /// Replaces the old segments by the new ones in `log-manifest`, with their lengths, and records
+    /// the compacted range as a gap. A log without a manifest (made before manifests existed) gets
+    /// none here; a damaged one is left for open and `spool recover` to report.
+    func recordInLogManifest(directory: String, syscalls: any Syscalls) throws(LogError) {
+        guard var manifest = try? LogManifest.read(directory: directory, syscalls: syscalls),
+              let first = old.min(), let last = old.max() else { return }
+        let replaced = Set(old).union(new)
+        let end = manifest.segments.first { $0.base > last && !replaced.contains($0.base) }?.base ?? (new.max().map { $0 + 1 } ?? last + 1)
+        manifest.segments.removeAll { replaced.contains($0.base) }
+        for base in new {
+            let path = directory + "/" + Segment.fileName(base, ".log")
+            var length: UInt64?
+            if let fd = try? syscalls.open(path, flags: O_RDONLY, mode: 0) {
+                length = (try? syscalls.fileSize(fd)).map { UInt64($0) }
+                syscalls.close(fd)
+            }
+            manifest.segments.append(LogManifest.Entry(base: base, length: length))
+        }
+        manifest.segments.sort { $0.base < $1.base }
+        manifest.cleanClose = false
+        manifest.record(first..<end, .compaction)
+        try manifest.write(directory: directory, syscalls: syscalls)
     }
 
     /// At open: finishes a committed swap, or discards the files of one that did not commit.

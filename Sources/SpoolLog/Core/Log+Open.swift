@@ -30,6 +30,7 @@ extension Log {
         try configuration.validate()
         let syscalls = configuration.syscalls
         guard !directory.isEmpty else { throw LogError(.invalidArgument, "the log directory path is empty") }
+        if configuration.access == .readOnly { return try openReadOnly(directory: directory, configuration: configuration) }
         // A directory created here is durable: its parent is fsynced.
         if !(try DataDirectory.createDirectory(directory, syscalls: syscalls)) {
             try LogOpener.checkIsLogDirectory(directory, syscalls: syscalls)
@@ -56,16 +57,67 @@ extension Log {
             syscalls.close(lockFD)
             throw LogError(.io, "cannot lock the directory", path: lockPath)
         }
+        return try finishOpening(directory: directory, configuration: configuration, lockFD: lockFD)
+    }
+
+    /// ``open(directory:configuration:)`` with ``LogAccess/readOnly``: no write of any kind; a shared
+    /// lock when the lock file can be opened.
+    private static func openReadOnly(directory: String, configuration: LogConfiguration) throws(LogError) -> Log {
+        let syscalls = configuration.syscalls
+        var info = stat()
+        if stat(directory, &info) != 0 {
+            let code = errno
+            if code == ENOENT { throw LogError(.logDirectoryMissing, "does not exist (a read-only open creates nothing)", path: directory) }
+            throw .io(SystemError(call: "stat", errno: code, path: directory), "cannot read the directory", path: directory)
+        }
+        guard info.st_mode & S_IFMT == S_IFDIR else { throw LogError(.notALogDirectory, "is not a directory", path: directory) }
+        try LogOpener.checkIsLogDirectory(directory, syscalls: syscalls)
+        let lockPath = directory + "/" + lockFileName
+        var lockFD: Int32 = -1
+        do {
+            lockFD = try syscalls.open(lockPath, flags: O_RDONLY | O_CLOEXEC, mode: 0)
+        } catch {
+            // No lock file (a copied store) or one this user cannot open: a reader goes without the lock.
+            if error.errno != ENOENT && error.errno != EACCES && error.errno != EPERM {
+                throw .io(error, "cannot open the lock file", path: lockPath)
+            }
+        }
+        if lockFD >= 0 {
+            let deadline = monotonicNanoseconds() + lockGraceNanoseconds
+            while fileLock(lockFD, LOCK_SH | LOCK_NB) != 0 {
+                let code = errno
+                if code == EINTR { continue }
+                // As for a writer: a lock a spawning child holds for a moment is waited out.
+                if code == EWOULDBLOCK && monotonicNanoseconds() < deadline {
+                    usleep(2_000)
+                    continue
+                }
+                syscalls.close(lockFD)
+                if code == EWOULDBLOCK {
+                    throw LogError(.directoryLocked, "the log is open for writing in another process (or another Log in this one); "
+                                   + "close it first, or read it through that owner", path: directory)
+                }
+                throw .io(SystemError(call: "flock", errno: code, path: lockPath), "cannot lock the directory", path: lockPath)
+            }
+        }
+        return try finishOpening(directory: directory, configuration: configuration, lockFD: lockFD)
+    }
+
+    /// Recovery and the ``Log`` itself, once the lock is held (`lockFD` is -1 for a reader without one).
+    private static func finishOpening(directory: String, configuration: LogConfiguration, lockFD: Int32) throws(LogError) -> Log {
+        let syscalls = configuration.syscalls
         do {
             var opener = LogOpener(directory: directory, configuration: configuration)
             let (segments, nextOffset) = try opener.run()
             let log = Log(directory: directory, configuration: configuration, lockFD: lockFD, segments: segments,
-                          nextOffset: nextOffset, recovery: opener.report)
-            try segments[segments.count - 1].openSyncDescriptors(log.syncerCount)
-            log.startThreads()
+                          nextOffset: nextOffset, recovery: opener.report, manifestGaps: opener.manifest?.gaps ?? [])
+            if configuration.access == .readWrite {
+                try segments[segments.count - 1].openSyncDescriptors(log.syncerCount)
+                log.startThreads()
+            }
             return log
         } catch {
-            syscalls.close(lockFD)
+            if lockFD >= 0 { syscalls.close(lockFD) }
             throw error
         }
     }
@@ -77,37 +129,57 @@ struct LogOpener {
     let configuration: LogConfiguration
     let syscalls: any Syscalls
     var report = RecoveryReport()
+    /// The directory's `log-manifest`, once read (`nil` for a log made before manifests existed).
+    var manifest: LogManifest?
+    /// A reader: nothing is written (``LogAccess/readOnly``).
+    let readOnly: Bool
 
     init(directory: String, configuration: LogConfiguration) {
         self.directory = directory
         self.configuration = configuration
         self.syscalls = configuration.syscalls
+        self.readOnly = configuration.access == .readOnly
     }
 
     var indexCapacity: Int { configuration.segmentBytes / configuration.indexIntervalBytes + 2 }
 
     mutating func run() throws(LogError) -> ([Segment], UInt64) {
-        report.resolvedCompactionFiles = try SegmentSwap.resolve(directory: directory, syscalls: syscalls)
+        if readOnly {
+            if syscalls.exists(directory + "/" + SegmentSwap.manifestName) {
+                throw LogError(.readOnly, "a compaction swap was interrupted here and must be finished before the log can be read; "
+                               + "open it once read-write (or run `spool recover`)", path: directory + "/" + SegmentSwap.manifestName)
+            }
+        } else {
+            report.resolvedCompactionFiles = try SegmentSwap.resolve(directory: directory, syscalls: syscalls)
+        }
         var bases = try listSegments()
-        if bases.isEmpty {
+        manifest = try LogManifest.read(directory: directory, syscalls: syscalls)
+        if bases.isEmpty && manifest.map({ $0.segments.isEmpty }) ?? true {
+            if readOnly { throw LogError(.emptyLogDirectory, "holds no log segments (a read-only open creates none)", path: directory) }
             let first = try Segment(directory: directory, baseOffset: 0, size: 0, indexEntries: 0, indexCapacity: indexCapacity,
                                     syscalls: syscalls, create: true)
             do { try syscalls.fsyncDirectory(directory) } catch { throw .io(error, "cannot sync the directory", path: directory) }
             try writeRecoveryPoint(0)
             try? CheckpointFile.remove(directory: directory, name: CheckpointFile.cleanShutdownName, syscalls: syscalls)
+            // A new log knows its shape from the start.
+            manifest = LogManifest(segments: [LogManifest.Entry(base: 0, length: nil)])
+            try manifest!.write(directory: directory, syscalls: syscalls)
             report.segments = 1
             return ([first], 0)
         }
         bases.sort()
-        let marker = try readCleanShutdownMarker(lastBase: bases[bases.count - 1])
-        // From here on a crash must lead to a scan: the marker goes before any write is accepted.
-        try CheckpointFile.remove(directory: directory, name: CheckpointFile.cleanShutdownName, syscalls: syscalls)
+        // Segments lost or cut short behind the log's back are refused before anything is changed.
+        try checkShape(bases: bases)
+        let marker = try readCleanShutdownMarker(lastBase: bases.last)
+        if !readOnly {
+            // From here on a crash must lead to a scan: the marker goes before any write is accepted.
+            try CheckpointFile.remove(directory: directory, name: CheckpointFile.cleanShutdownName, syscalls: syscalls)
+        }
 
         let scanFrom: Int
-        if let marker {
+        if marker != nil {
             report.cleanShutdown = true
             scanFrom = bases.count  // nothing is scanned
-            _ = marker
         } else {
             let point = try readRecoveryPoint()
             scanFrom = point.flatMap { p in bases.lastIndex { $0 <= p } } ?? 0
@@ -147,7 +219,7 @@ struct LogOpener {
         for name in names {
             if let base = Segment.baseOffset(ofLogFile: name) {
                 bases.append(base)
-            } else if name.hasSuffix(".tmp") {
+            } else if name.hasSuffix(".tmp") && !readOnly {
                 try? syscalls.unlink(directory + "/" + name)
             }
         }
@@ -160,7 +232,7 @@ struct LogOpener {
         let names: [String]
         do { names = try syscalls.listDirectory(directory) } catch { throw .io(error, "cannot list the directory", path: directory) }
         let ours: Set<String> = [DataDirectory.lockFileName, CheckpointFile.recoveryPointName, CheckpointFile.cleanShutdownName,
-                                 SegmentSwap.manifestName]
+                                 SegmentSwap.manifestName, LogManifest.fileName]
         if names.contains(where: { Segment.baseOffset(ofLogFile: $0) != nil }) { return }
         let foreign = names.filter { !ours.contains($0) && !$0.hasSuffix(".index") && !$0.hasSuffix(".tmp") && !$0.hasSuffix(".cleaned") }
         if !foreign.isEmpty {
@@ -172,16 +244,87 @@ struct LogOpener {
     struct CleanShutdownMarker { var nextOffset: UInt64; var activeBase: UInt64; var activeSize: UInt64 }
 
     /// The marker, when present, valid, and matching the last segment; `nil` means scan.
-    func readCleanShutdownMarker(lastBase: UInt64) throws(LogError) -> CleanShutdownMarker? {
+    ///
+    /// A marker claiming more bytes than the file holds is ignored like a damaged one: the length
+    /// that was on stable storage at the clean close is checked against `log-manifest`, written by
+    /// the same close (``checkShape(bases:)``), which tells a cut segment from a bad marker.
+    func readCleanShutdownMarker(lastBase: UInt64?) throws(LogError) -> CleanShutdownMarker? {
         let path = directory + "/" + CheckpointFile.cleanShutdownName
         guard let bytes = try CheckpointFile.readFile(path, syscalls: syscalls),
               let file = CheckpointFile.decode(bytes, magic: CheckpointFile.cleanShutdownMagic, fieldCount: 3)
         else { return nil }
         let marker = CleanShutdownMarker(nextOffset: file.fields[0], activeBase: file.fields[1], activeSize: file.fields[2])
-        guard marker.activeBase == lastBase, marker.nextOffset >= lastBase,
+        guard let lastBase, marker.activeBase == lastBase, marker.nextOffset >= lastBase,
               let size = try? fileSize(of: lastBase), UInt64(size) >= marker.activeSize
         else { return nil }
         return marker
+    }
+
+    /// Compares the directory with `log-manifest`, before anything is changed.
+    ///
+    /// Listed segments missing before the first segment present are a shorter log, as retention
+    /// leaves one: open accepts them and reports them (``RecoveryReport/missingLeadingSegments``);
+    /// whether those records were still needed is for the log's owner to judge from its own
+    /// checkpoint (a task store's ack level). `spool recover --mode check` reports them as damage.
+    /// - Throws: ``LogError/Code/missingSegment`` for a listed segment missing after the first one
+    ///   present; ``LogError/Code/segmentShortened`` for a segment shorter than its recorded length
+    ///   (``LogError/Code/corruptBatch`` when the cut splits a batch of a sealed segment, as a scan
+    ///   would find it), naming the file, the bytes and the offsets lost.
+    mutating func checkShape(bases: [UInt64]) throws(LogError) {
+        guard let manifest else { return }
+        let sizes = bases.reduce(into: [UInt64: Int]()) { $0[$1] = try? fileSize(of: $1) }
+        for finding in manifest.check(bases: bases, size: { sizes[$0] }) {
+            switch finding {
+            case .missing(let base, _, _):
+                if let first = bases.first, base < first {
+                    report.missingLeadingSegments.append(directory + "/" + Segment.fileName(base, ".log"))
+                    report.missingLeadingOffsets = (report.missingLeadingOffsets?.lowerBound ?? base)..<first
+                    continue
+                }
+                throw finding.error(directory: directory)
+            case .shortened(let base, let recorded, let actual):
+                let isLast = base == bases.last
+                // The last segment's records ran up to the next offset its clean close recorded.
+                let upTo = bases.first { $0 > base } ?? (isLast ? recordedNextOffset(base: base) : nil)
+                let scan = try? scanRemains(base: base)
+                let lost = scan.flatMap { scan in upTo.map { scan.nextOffset..<max(scan.nextOffset, $0) } }
+                if !isLast, let scan, let damage = scan.damage {
+                    let offsets = lost.map { " (offsets \($0.lowerBound)..<\($0.upperBound))" } ?? ""
+                    throw LogError(.corruptBatch, "\(damage.reason) at byte \(damage.position): the segment is \(actual) bytes long, "
+                                   + "but the log recorded \(recorded) bytes when it was sealed, so bytes \(actual)..<\(recorded)\(offsets) "
+                                   + "are gone; run `spool recover` to repair", path: directory + "/" + Segment.fileName(base, ".log"),
+                                   offset: UInt64(damage.position))
+                }
+                throw finding.error(directory: directory, lostOffsets: lost ?? scan.map { $0.nextOffset..<$0.nextOffset })
+            }
+        }
+    }
+
+    /// The next offset a valid clean-shutdown marker for segment `base` records, whatever the file's size.
+    func recordedNextOffset(base: UInt64) -> UInt64? {
+        guard let bytes = try? CheckpointFile.readFile(directory + "/" + CheckpointFile.cleanShutdownName, syscalls: syscalls),
+              let file = CheckpointFile.decode(bytes, magic: CheckpointFile.cleanShutdownMagic, fieldCount: 3),
+              file.fields[1] == base else { return nil }
+        return file.fields[0]
+    }
+
+    /// A read-only scan of what is left of segment `base` (to name what a cut lost).
+    func scanRemains(base: UInt64) throws(LogError) -> SegmentScan {
+        let path = directory + "/" + Segment.fileName(base, ".log")
+        let fd: Int32
+        do { fd = try syscalls.open(path, flags: O_RDONLY, mode: 0) } catch { throw .io(error, "cannot open the segment", path: path) }
+        defer { syscalls.close(fd) }
+        let size: Int
+        do { size = Int(try syscalls.fileSize(fd)) } catch { throw .io(error, "cannot stat the segment", path: path) }
+        let mapping: MappedFile
+        do { mapping = try MappedFile(fd: fd, size: size, path: path) } catch { throw .io(error, "cannot map the segment", path: path) }
+        return SegmentScan.run(mapping.bytes, baseOffset: base, from: 0, nextOffset: base,
+                               indexInterval: configuration.indexIntervalBytes)
+    }
+
+    /// The length recorded for segment `base` in the manifest, if any.
+    func recordedLength(_ base: UInt64) -> Int? {
+        manifest?.segments.first { $0.base == base }?.length.map { Int(clamping: $0) }
     }
 
     func readRecoveryPoint() throws(LogError) -> UInt64? {
@@ -213,7 +356,8 @@ struct LogOpener {
         let indexPath = directory + "/" + Segment.fileName(base, ".index")
         let entries = OffsetIndex.entriesInFile(indexPath, syscalls: syscalls)
         let segment = try Segment(directory: directory, baseOffset: base, size: size, indexEntries: entries ?? 0,
-                                  indexCapacity: isLast ? indexCapacity : (entries ?? 0), syscalls: syscalls, create: false)
+                                  indexCapacity: isLast ? indexCapacity : (entries ?? 0), syscalls: syscalls, create: false,
+                                  readOnly: readOnly)
         if entries == nil || !indexMatches(segment, size: size) {
             try rebuildIndex(segment, size: size, isLast: isLast)
         } else if isLast {
@@ -269,6 +413,12 @@ struct LogOpener {
 
     /// A sealed index cannot grow in place (its mapping has the old size): write a new file.
     func replaceSealedIndex(_ segment: Segment, entries: [(relativeOffset: UInt32, position: UInt32)]) throws(LogError) {
+        if readOnly {
+            let index = OffsetIndex(inMemoryFrom: segment.indexPath, capacity: entries.count, keepingEntries: 0, syscalls: syscalls)
+            index.reset(to: entries)
+            segment.replaceIndex(index)
+            return
+        }
         if entries.count <= segment.index.count {
             segment.index.reset(to: entries)
             try segment.index.persist(trim: true)
@@ -292,7 +442,7 @@ struct LogOpener {
         let fileSize = try self.fileSize(of: base)
         let segment = try Segment(directory: directory, baseOffset: base, size: 0, indexEntries: 0,
                                   indexCapacity: isLast ? indexCapacity : fileSize / configuration.indexIntervalBytes + 2,
-                                  syscalls: syscalls, create: false)
+                                  syscalls: syscalls, create: false, readOnly: readOnly)
         let mapping = try segment.map(size: fileSize)
         let scan = SegmentScan.run(mapping.bytes, baseOffset: base, from: 0, nextOffset: base,
                                    indexInterval: configuration.indexIntervalBytes)
@@ -300,14 +450,25 @@ struct LogOpener {
         var end = scan.endPosition
         if let damage = scan.damage {
             guard isLast, damage.nextValidBatch == nil else { throw corruption(segment.logPath, damage) }
+            if let recorded = recordedLength(base), damage.position < recorded {
+                // Bytes the log recorded as on stable storage (at a clean close) cannot be a torn tail.
+                throw LogError(.corruptBatch, "\(damage.reason) at byte \(damage.position), inside the \(recorded) bytes the log "
+                               + "recorded as on stable storage at its last clean close, so this is not a torn tail; "
+                               + "run `spool recover` to repair", path: segment.logPath, offset: UInt64(damage.position))
+            }
             // A torn tail: the batch being written when the process or machine stopped.
             let garbage = mapping.bytes[damage.position...]
             let nonZero = garbage.lastIndex { $0 != 0 }.map { $0 + 1 - damage.position } ?? 0
-            do {
-                try syscalls.ftruncate(segment.fd, to: Int64(damage.position))
-                try syscalls.fsync(segment.fd)
-            } catch {
-                throw .io(error, "cannot cut the torn tail at byte \(damage.position)", path: segment.logPath)
+            if readOnly {
+                // A reader leaves the tail where it is; it only stops reading before it.
+                report.tornTailIgnored = true
+            } else {
+                do {
+                    try syscalls.ftruncate(segment.fd, to: Int64(damage.position))
+                    try syscalls.fsync(segment.fd)
+                } catch {
+                    throw .io(error, "cannot cut the torn tail at byte \(damage.position)", path: segment.logPath)
+                }
             }
             report.truncatedBytes += nonZero
             report.truncatedSegment = segment.logPath
@@ -317,7 +478,7 @@ struct LogOpener {
             throw corruption(segment.logPath, .init(position: end, reason: "zero bytes inside a sealed segment", nextValidBatch: nil))
         }
         segment.index.reset(to: scan.indexEntries)
-        if !isLast {
+        if !isLast && !readOnly {
             try segment.index.persist(trim: true)
         }
         report.rebuiltIndexes.append(segment.indexPath)

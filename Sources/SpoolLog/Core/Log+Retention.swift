@@ -7,7 +7,10 @@ extension Log {
     ///
     /// This is how acknowledged data is reclaimed: by dropping segments, never by rewriting
     /// records. The active segment is never deleted. Readers already inside a deleted segment
-    /// finish their read (the mapping outlives the file). The directory is fsynced.
+    /// finish their read (the mapping outlives the file). The `log-manifest` is rewritten first,
+    /// without the doomed segments and with their offsets recorded as a retention gap (a crash
+    /// before the deletions leaves unlisted segments, which open accepts); then the files go and
+    /// the directory is fsynced.
     /// - Throws: ``LogError/Code/io``; ``LogError/Code/poisoned`` or ``LogError/Code/closed``.
     @discardableResult
     public func deleteSegments(below offset: UInt64) throws(LogError) -> Int {
@@ -21,7 +24,13 @@ extension Log {
             segments.removeFirst(count)
             return removed
         }
-        guard !doomed.isEmpty else { return 0 }
+        guard !doomed.isEmpty, let newStart = segmentLock.withLock({ segments.first?.baseOffset }) else { return 0 }
+        do {
+            try writeManifest(adding: LogManifest.Gap(offsets: doomed[0].baseOffset..<newStart, reason: .retention))
+        } catch {
+            poison(error)
+            throw error
+        }
         do {
             for segment in doomed {
                 try syscalls.unlink(segment.logPath)

@@ -77,8 +77,15 @@ public final class Log {
     let acknowledgedEnd: Atomic<UInt64>
     let counters = Counters()
 
+    /// Serializes rewrites of `log-manifest` (roll, compaction swap, retention, close): each takes
+    /// its snapshot of `segments` under it, so the last one written is the newest shape.
+    let manifestLock = ThreadLock()
+    /// The ranges removed on purpose, as the manifest records them. Guarded by `manifestLock`.
+    var manifestGaps: [LogManifest.Gap]
+
     init(directory: String, configuration: LogConfiguration, lockFD: Int32, segments: [Segment],
-         nextOffset: UInt64, recovery: RecoveryReport) {
+         nextOffset: UInt64, recovery: RecoveryReport, manifestGaps: [LogManifest.Gap] = []) {
+        self.manifestGaps = manifestGaps
         self.directory = directory
         self.configuration = configuration
         self.syscalls = configuration.syscalls
@@ -88,6 +95,8 @@ public final class Log {
         self.nextOffset = nextOffset
         self.acknowledgedEnd = Atomic(nextOffset)
         self.recovery = recovery
+        // A reader has no writer thread: appends and flushes are refused at the door (``refusal()``).
+        if configuration.access == .readOnly { intake.refusing.store(true, ordering: .sequentiallyConsistent) }
     }
 
     /// The offset of the first record still in the log (the first segment's base).
@@ -131,7 +140,9 @@ public final class Log {
     ///   ``LogError/Code/io`` when the final sync fails.
     public func close() throws(LogError) {
         guard stopThreads(abandoning: false) else { return }
-        defer { syscalls.close(lockFD) }
+        defer { if lockFD >= 0 { syscalls.close(lockFD) } }
+        // A reader wrote nothing and writes nothing now: it only lets go of the lock.
+        if configuration.access == .readOnly { return }
         if let failure = pipelineLock.withLock({ failure }) { throw failure }
         let active = currentSegment
         do {
@@ -149,6 +160,8 @@ public final class Log {
             throw .io(error, "the final fdatasync failed; reopen to recover", path: active.logPath)
         }
         try active.index.persist(trim: true)
+        // The manifest first, with the active segment's length: the marker vouches for both.
+        try writeManifest(cleanClose: true, activeLength: active.writePosition)
         let marker = CheckpointFile(magic: CheckpointFile.cleanShutdownMagic,
                                     fields: [nextOffset, active.baseOffset, UInt64(active.writePosition)])
         try CheckpointFile.writeAtomically(marker.encoded, directory: directory, name: CheckpointFile.cleanShutdownName, syscalls: syscalls)
@@ -158,7 +171,26 @@ public final class Log {
     /// directory lock: what a killed process leaves behind (the page cache keeps what was written).
     package func abandon() {
         guard stopThreads(abandoning: true) else { return }
-        syscalls.close(lockFD)
+        if lockFD >= 0 { syscalls.close(lockFD) }
+    }
+
+    /// Rewrites `log-manifest` from the segments in memory: every sealed segment with its length,
+    /// the active one with `activeLength` (at a clean close) or none, and the recorded gaps.
+    /// `adding` records a new gap first. Cheap (one small atomic file replace); called only when
+    /// the set of segments changes and at close.
+    func writeManifest(cleanClose: Bool = false, activeLength: Int? = nil, adding gap: LogManifest.Gap? = nil) throws(LogError) {
+        try manifestLock.withLock { () throws(LogError) in
+            var manifest = LogManifest(cleanClose: cleanClose, gaps: manifestGaps)
+            if let gap { manifest.record(gap.offsets, gap.reason) }
+            let snapshot: [Segment] = segmentLock.withLock { segments }
+            for (i, segment) in snapshot.enumerated() {
+                let isLast = i == snapshot.count - 1
+                let length: Int? = isLast ? activeLength : segment.readableSize.load(ordering: .acquiring)
+                manifest.segments.append(LogManifest.Entry(base: segment.baseOffset, length: length.map { UInt64($0) }))
+            }
+            try manifest.write(directory: directory, syscalls: syscalls)
+            manifestGaps = manifest.gaps
+        }
     }
 
     /// Refuses new calls, lets the writer finish what it was given (when abandoning, fails it
@@ -239,8 +271,18 @@ public struct RecoveryReport: Sendable, Equatable {
     public var truncatedSegment: String?
     /// The byte position in ``truncatedSegment`` where the cut tail began.
     public var truncatedPosition: Int?
+    /// The log was opened ``LogAccess/readOnly`` and the torn tail described by ``truncatedSegment``
+    /// and ``truncatedPosition`` was only ignored (it is still in the file; a read-write open cuts it).
+    public var tornTailIgnored = false
     /// Index files rebuilt from their segments because they were missing or stale.
     public var rebuiltIndexes: [String] = []
+    /// Segments that `log-manifest` lists before the first segment present, which are gone: the
+    /// log now starts later, as if retention had deleted them, but nothing recorded that it did.
+    /// The log's owner decides whether records there were still needed (a task store compares
+    /// ``Log/startOffset`` with its ack level); `spool recover --mode check` reports them as damage.
+    public var missingLeadingSegments: [String] = []
+    /// The offsets of ``missingLeadingSegments``: from the first one's base to the first segment present.
+    public var missingLeadingOffsets: Range<UInt64>?
     /// Files of an interrupted compaction that were rolled forward or removed.
     public var resolvedCompactionFiles: [String] = []
 }

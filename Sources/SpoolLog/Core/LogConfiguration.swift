@@ -27,6 +27,28 @@ public enum Durability: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
+/// Whether a ``Log`` may write to its directory.
+public enum LogAccess: Sendable, Equatable {
+    /// The default: the owner of the directory. Opening takes the lock exclusively (creating the
+    /// directory and the lock file when needed) and recovers the directory (cuts a torn tail,
+    /// rebuilds indexes, finishes a compaction swap).
+    case readWrite
+    /// A reader: opening writes nothing at all — no directory, lock file, marker, recovery point,
+    /// index or manifest is created, changed or deleted. It takes a shared `flock` on the lock
+    /// file when the file exists and can be opened, so a writer holding the directory makes it fail
+    /// with ``LogError/Code/directoryLocked`` (and a writer cannot open it meanwhile); a directory
+    /// without a usable lock file (a read-only copy, another user's store) is read without one.
+    /// A torn tail is ignored in memory and indexes that need rebuilding are rebuilt in memory.
+    /// ``Log/append(_:)``, ``Log/flush()``, ``Log/compact(below:keeping:)`` and
+    /// ``Log/deleteSegments(below:)`` throw ``LogError/Code/readOnly``.
+    ///
+    /// Opening fails with ``LogError/Code/readOnly`` when the directory needs a write before it
+    /// can be read (an interrupted compaction swap: open it once read-write, or run `spool recover`),
+    /// with ``LogError/Code/logDirectoryMissing`` when the directory does not exist, and with
+    /// ``LogError/Code/emptyLogDirectory`` when it holds no segment.
+    case readOnly
+}
+
 /// Settings of a ``Log``. Every value is checked by ``Log/open(directory:configuration:)``,
 /// which throws ``LogError/Code/invalidConfiguration`` naming the field that is out of range.
 public struct LogConfiguration: Sendable {
@@ -60,6 +82,9 @@ public struct LogConfiguration: Sendable {
     /// while the zeros are flushed: p99 append latency 1.1 ms at 1 MiB against 3.9 ms at 8 MiB,
     /// same throughput, in `spool bench log`); 0 turns it off.
     public var preallocationBytes: Int = 1 << 20
+
+    /// Whether the log may write to its directory. Default ``LogAccess/readWrite``.
+    public var access: LogAccess = .readWrite
 
     /// The system-call layer; tests replace it to inject faults.
     package var syscalls: any Syscalls = SystemCalls()

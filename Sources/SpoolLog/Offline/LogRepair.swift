@@ -52,6 +52,15 @@ extension OfflineLog {
         // 2. Plan, from a fresh walk of what is now there.
         let verification = report.deletedFiles.isEmpty && report.changedFiles.isEmpty ? before : try verify(progress: progress)
         var plan = try makePlan(mode, verification, indexIntervalBytes: indexIntervalBytes)
+        // Segments lost or cut short behind the log's back: accepting the loss is what the repair is asked for.
+        var accepted: [LostData] = []
+        for problem in verification.problems where problem.kind == "segmentMissing" || problem.kind == "segmentShortened" {
+            accepted.append(LostData(file: problem.file, bytes: problem.bytes ?? 0..<0, offsets: problem.offsets, offsetsExact: false,
+                                     reason: problem.kind == "segmentMissing" ? "segment file missing (listed in the log manifest)"
+                                         : "segment cut short after its bytes were on stable storage",
+                                     firstPossibleOffset: problem.offsets == nil ? Self.firstOffset(named: problem.file) : nil))
+        }
+        plan.lost = (plan.lost + accepted).sorted { ($0.offsets?.lowerBound ?? $0.firstPossibleOffset ?? 0) < ($1.offsets?.lowerBound ?? $1.firstPossibleOffset ?? 0) }
         report.lost = plan.lost
 
         // 3. Back up every file the plan changes, before changing any.
@@ -65,9 +74,24 @@ extension OfflineLog {
         for action in plan.actions where action.kind == .keep && action.rewriteIndex && action.segment.indexSize != nil {
             toBackUp.append(action.segment.indexPath)
         }
+        let logManifestPath = directory + "/" + LogManifest.fileName
         if syscalls.exists(markerPath) { toBackUp.append(markerPath) }
         if syscalls.exists(pointPath) { toBackUp.append(pointPath) }
+        if syscalls.exists(logManifestPath) { toBackUp.append(logManifestPath) }
         try backup.copy(toBackUp, progress: progress)
+
+        // The new shape before any segment changes: an interrupted repair never leaves the manifest
+        // listing a segment it deleted (lengths of changed segments are recorded once they are written).
+        var manifest = LogManifest()
+        manifest.gaps = (try? LogManifest.read(directory: directory, syscalls: syscalls))?.gaps ?? []
+        for lost in plan.lost {
+            if let offsets = lost.offsets { manifest.record(offsets, .repair) }
+        }
+        manifest.segments = plan.actions.filter { $0.kind != .delete }.map {
+            LogManifest.Entry(base: $0.segment.baseOffset, length: $0.kind == .keep ? UInt64($0.segment.size) : nil)
+        }
+        try manifest.write(directory: directory, syscalls: syscalls)
+        report.changedFiles.append(logManifestPath)
 
         // 4. Apply. The marker goes first: from here on a crash leads to a scanning open.
         if syscalls.exists(markerPath) {
@@ -113,11 +137,20 @@ extension OfflineLog {
                 report.changedFiles.append(pointPath)
             }
         }
+        manifest.segments = manifest.segments.map { entry in
+            LogManifest.Entry(base: entry.base, length: OfflineLog.size(of: directory + "/" + Segment.fileName(entry.base, ".log")).map { UInt64($0) })
+        }
+        try manifest.write(directory: directory, syscalls: syscalls)
         try syncDirectory()
         report.backupDirectory = backup.created ? backupDirectory : nil
         report.backedUpFiles = backup.copied
         report.after = try verify(progress: nil)
         return report
+    }
+
+    /// The base offset in a segment file's name.
+    static func firstOffset(named path: String) -> UInt64? {
+        (path.split(separator: "/").last).flatMap { Segment.baseOffset(ofLogFile: String($0)) }
     }
 
     // MARK: Compaction leftovers
@@ -137,6 +170,9 @@ extension OfflineLog {
             }
             var files = [manifestPath] + listing.compactionFiles
             if let swap {
+                // The roll-forward rewrites the log manifest too.
+                let logManifestPath = directory + "/" + LogManifest.fileName
+                if syscalls.exists(logManifestPath) { files.append(logManifestPath) }
                 for base in swap.old + swap.new {
                     for suffix in [".log", ".index"] where syscalls.exists(directory + "/" + Segment.fileName(base, suffix)) {
                         files.append(directory + "/" + Segment.fileName(base, suffix))

@@ -65,6 +65,9 @@ public struct LogVerification: Sendable {
     /// Bytes of segment files read.
     public var bytes = 0
 
+    /// The next offset a valid clean-shutdown marker for the last segment records.
+    var markerNextOffset: UInt64?
+
     /// No problem at all.
     public var isClean: Bool { problems.isEmpty }
     /// Whether ``Log/open(directory:configuration:)`` would accept the directory and every record be
@@ -83,7 +86,11 @@ public typealias MaintenanceProgress = (MaintenancePhase, Int, Int) -> Void
 extension OfflineLog {
     /// Verifies the whole directory without changing anything: every batch's header, checksum, payload
     /// structure and offset sequence in every segment; every index against its segment; the
-    /// `recovery-point`, `clean-shutdown` and `swap-manifest` files; offset continuity across segments.
+    /// `recovery-point`, `clean-shutdown` and `swap-manifest` files; offset continuity across segments;
+    /// the directory against `log-manifest` and the clean-shutdown marker, as open compares them
+    /// (a listed segment missing → `segmentMissing`, a segment shorter than recorded →
+    /// `segmentShortened`, both damage). A pending compaction swap is modelled as finished, as the
+    /// next open finishes it.
     ///
     /// Cost: one read of every segment file (checksums at GB/s), plus decompression of compressed batches.
     /// - Throws: ``LogError/Code/io`` when a file cannot be read. Damage is reported, not thrown.
@@ -97,6 +104,15 @@ extension OfflineLog {
         // A pending swap: verify the directory as the next open will leave it after rolling forward.
         let manifestPath = directory + "/" + SegmentSwap.manifestName
         var pendingSwap = false
+        var swapBases: Set<UInt64> = []
+        var manifest: LogManifest?
+        do {
+            manifest = try LogManifest.read(directory: directory, syscalls: syscalls)
+        } catch {
+            result.problems.append(LogProblem(kind: "logManifestDamaged", severity: .damage, file: error.path ?? directory,
+                                              message: "the log manifest is damaged or unreadable; open refuses the directory "
+                                                  + "(a repair rewrites it from the segments present)"))
+        }
         if let bytes = try CheckpointFile.readFile(manifestPath, syscalls: syscalls) {
             let fieldCount = max(0, (bytes.count - 12) / 8)
             if let file = CheckpointFile.decode(bytes, magic: SegmentSwap.magic, fieldCount: fieldCount),
@@ -105,6 +121,14 @@ extension OfflineLog {
                 result.notes.append("a compaction swap is pending (\(swap.old.count) segments replaced by \(swap.new.count)); "
                                     + "the next open finishes it")
                 segments = try segmentsAfterSwap(swap, segments, &result)
+                swapBases = Set(swap.old).union(swap.new)
+                // As the roll-forward will record it: the new segments replace the old ones.
+                if var model = manifest {
+                    model.segments.removeAll { swapBases.contains($0.base) }
+                    model.segments += swap.new.map { LogManifest.Entry(base: $0, length: nil) }
+                    model.segments.sort { $0.base < $1.base }
+                    manifest = model
+                }
             } else {
                 result.problems.append(LogProblem(kind: "swapManifestDamaged", severity: .damage, file: manifestPath,
                                                   message: "the segment swap manifest is damaged; open refuses the directory"))
@@ -118,12 +142,37 @@ extension OfflineLog {
         }
         for path in listing.foreignFiles { result.notes.append("\(path) does not belong in a log directory") }
         for path in listing.orphanIndexes {
+            // An index of a segment that the pending swap renames into place or deletes: the roll-forward settles it.
+            let name = path.split(separator: "/").last.map(String.init) ?? path
+            if pendingSwap, let base = UInt64(name.prefix(20)), swapBases.contains(base) { continue }
             result.problems.append(LogProblem(kind: "orphanIndex", severity: .inconsistency, file: path,
                                               message: "index without a segment"))
         }
 
         let marker = readCleanShutdown(lastBase: segments.last?.baseOffset, &result)
         result.cleanShutdown = marker != nil
+        // The directory against the manifest, as open compares them (a shortened segment's offsets come after the walk).
+        var shortened: [UInt64: (recorded: UInt64, actual: UInt64)] = [:]
+        if let manifest {
+            let sizes = segments.reduce(into: [UInt64: Int]()) { $0[$1.baseOffset] = $1.size }
+            for finding in manifest.check(bases: segments.map(\.baseOffset), size: { sizes[$0] }) {
+                switch finding {
+                case .missing(let base, let from, let upTo):
+                    let offsets = upTo.map { "offsets \(from)..<\($0)" } ?? "offsets from \(from) on"
+                    result.problems.append(LogProblem(
+                        kind: "segmentMissing", severity: .damage, file: directory + "/" + Segment.fileName(base, ".log"),
+                        bytes: manifest.segments.first { $0.base == base }?.length.map { 0..<Int(clamping: $0) },
+                        offsets: upTo.map { from..<$0 },
+                        message: "missing, although the log manifest lists it and nothing removed it on purpose: \(offsets) "
+                            + "are lost; " + (segments.first.map { base < $0.baseOffset } ?? false
+                                ? "open accepts the shorter log (as if retention had removed it) and reports it"
+                                : "open refuses the directory")
+                            + " (restore the file, or `--mode salvage` accepts the loss)"))
+                case .shortened(let base, let recorded, let actual):
+                    shortened[base] = (recorded, actual)
+                }
+            }
+        }
         if marker == nil { result.notes.append("the log was not closed cleanly; the next open scans from the recovery point") }
 
         let total = segments.reduce(0) { $0 + $1.size }
@@ -191,16 +240,61 @@ extension OfflineLog {
                 }
             }
             if i > 0, let first = summary.firstOffset, let previous = result.segments.last, first > previous.summary.nextOffset {
-                result.notes.append("offsets \(previous.summary.nextOffset)..<\(first) are absent between \(previous.file.name) and "
-                                    + "\(segment.name) (normal after compaction or salvage)")
+                let absent = previous.summary.nextOffset..<first
+                let why = manifest.map { manifest in
+                    manifest.gap(covering: absent).map { "removed on purpose by \($0.reason.description), as the log manifest records" }
+                        ?? "not recorded in the log manifest"
+                } ?? "normal after compaction or salvage; this log has no manifest to tell"
+                result.notes.append("offsets \(absent.lowerBound)..<\(absent.upperBound) are absent between \(previous.file.name) and "
+                                    + "\(segment.name) (\(why))")
             }
             let entries = checkIndex(segment, positions: positions, dataEnd: summary.endOfIntactData,
                                      preallocated: isLast && marker == nil, segmentDamaged: summary.isDamaged, &result)
             result.segments.append(SegmentVerification(file: segment, summary: summary, indexEntries: entries))
         }
+        let markerNextOffset = result.markerNextOffset
+        for (base, lengths) in shortened.sorted(by: { $0.key < $1.key }) {
+            guard let i = result.segments.firstIndex(where: { $0.file.baseOffset == base }) else { continue }
+            let from = result.segments[i].summary.nextOffset
+            let upTo = i + 1 < result.segments.count ? result.segments[i + 1].file.baseOffset
+                : (markerNextOffset.map { max($0, from) })
+            let path = result.segments[i].file.path
+            let lostText = "the segment is \(lengths.actual) bytes long, but the log recorded \(lengths.recorded) bytes on stable "
+                + "storage: bytes \(lengths.actual)..<\(lengths.recorded)"
+                + (upTo.map { " (offsets \(from)..<\($0))" } ?? " (offsets from \(from) on)") + " are gone"
+            // The cut already shows as damaged bytes at the segment's end: one problem, which says both.
+            if let j = result.problems.firstIndex(where: { $0.kind == "damagedBytes" && $0.file == path
+                                                        && $0.bytes?.upperBound == Int(lengths.actual) }) {
+                result.problems[j].message += "; \(lostText)"
+                continue
+            }
+            result.problems.append(LogProblem(
+                kind: "segmentShortened", severity: .damage, file: result.segments[i].file.path, position: Int(lengths.actual),
+                bytes: Int(lengths.actual)..<Int(lengths.recorded), offsets: upTo.map { from..<$0 },
+                message: "\(lengths.actual) bytes long, but the log recorded \(lengths.recorded) bytes on stable storage: bytes "
+                    + "\(lengths.actual)..<\(lengths.recorded)" + (upTo.map { " (offsets \(from)..<\($0))" } ?? " (offsets from \(from) on)")
+                    + " are gone, which is damage, not a torn tail; open refuses the directory (restore the file, or "
+                    + "`--mode salvage` accepts the loss)"))
+        }
         try checkRecoveryPoint(segments, &result)
         result.problems.sort { ($0.file, $0.position ?? -1) < ($1.file, $1.position ?? -1) }
         return result
+    }
+
+    /// The segments, in offset order, as the next ``Log/open(directory:configuration:)`` will see them:
+    /// when a compaction swap is pending (the process stopped after its commit point), the swap is
+    /// modelled as finished — replaced segments left out, compacted ones read from their
+    /// `.log.cleaned` files where not yet renamed. Readers of a stopped directory (the engine's
+    /// history check) walk these rather than ``listing()``'s raw segments, which would count
+    /// records of both generations. Nothing is written.
+    /// - Throws: ``LogError/Code/io`` when the directory cannot be listed or a file read.
+    public func segmentsAsTheNextOpenSeesThem() throws(LogError) -> [SegmentFileInfo] {
+        let segments = try listing().segments
+        guard let bytes = try CheckpointFile.readFile(directory + "/" + SegmentSwap.manifestName, syscalls: syscalls),
+              let file = CheckpointFile.decode(bytes, magic: SegmentSwap.magic, fieldCount: max(0, (bytes.count - 12) / 8)),
+              let swap = SegmentSwap(fields: file.fields) else { return segments }
+        var scratch = LogVerification(directory: directory)
+        return try segmentsAfterSwap(swap, segments, &scratch)
     }
 
     /// The segments the next open will see once it has rolled `swap` forward; reports a missing replacement.
@@ -231,7 +325,16 @@ extension OfflineLog {
     /// The clean-shutdown marker when it is valid and matches the last segment; reports one that is not.
     private func readCleanShutdown(lastBase: UInt64?, _ result: inout LogVerification) -> CleanShutdown? {
         let path = directory + "/" + CheckpointFile.cleanShutdownName
-        guard let bytes = try? CheckpointFile.readFile(path, syscalls: syscalls) else { return nil }
+        let read: [UInt8]?
+        do {
+            read = try CheckpointFile.readFile(path, syscalls: syscalls)
+        } catch {
+            result.problems.append(LogProblem(kind: "cleanShutdownUnreadable", severity: .damage, file: path,
+                                              message: "the clean-shutdown marker cannot be read (\(error.underlying.map { "\($0)" } ?? error.message)); "
+                                                  + "open refuses the directory. Remove it if it is not a file (the next open then scans)"))
+            return nil
+        }
+        guard let bytes = read else { return nil }
         guard let file = CheckpointFile.decode(bytes, magic: CheckpointFile.cleanShutdownMagic, fieldCount: 3) else {
             result.problems.append(LogProblem(kind: "cleanShutdownDamaged", severity: .inconsistency, file: path,
                                               message: "the clean-shutdown marker is damaged (the next open ignores it and scans)"))
@@ -239,6 +342,8 @@ extension OfflineLog {
         }
         let marker = CleanShutdown(nextOffset: file.fields[0], activeBase: file.fields[1], activeSize: file.fields[2])
         let lastSize = lastBase.flatMap { Self.size(of: directory + "/" + Segment.fileName($0, ".log")) } ?? 0
+        // Also remembered when it claims more than the file holds: a shortened last segment's lost offsets end at its next offset.
+        if marker.activeBase == lastBase { result.markerNextOffset = marker.nextOffset }
         guard marker.activeBase == lastBase, marker.nextOffset >= marker.activeBase, UInt64(lastSize) >= marker.activeSize else {
             result.problems.append(LogProblem(kind: "cleanShutdownMismatch", severity: .inconsistency, file: path,
                                               message: "the clean-shutdown marker (segment \(marker.activeBase), \(marker.activeSize) bytes, "
@@ -278,7 +383,10 @@ extension OfflineLog {
             return nil
         }
         guard let mapping = try? mapFile(segment.indexPath) else {
-            problem("indexUnreadable", "cannot be read")
+            // Open cannot use it either (it opens the index read-write), so it refuses the directory.
+            result.problems.append(LogProblem(kind: "indexUnreadable", severity: .damage, file: segment.indexPath,
+                                              message: "cannot be read; open refuses the directory. Remove it if it is not a "
+                                                  + "file or fix its permissions (the next open rebuilds a missing index)"))
             return nil
         }
         guard size % OffsetIndex.entrySize == 0 else {

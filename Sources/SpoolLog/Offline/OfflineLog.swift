@@ -118,7 +118,7 @@ public final class OfflineLog {
             } else if name.hasSuffix(".index"), name.utf8.count == 26, let base = UInt64(name.prefix(20)) {
                 if !nameSet.contains(Segment.fileName(base, ".log")) { listing.orphanIndexes.append(path) }
             } else if name == DataDirectory.lockFileName || name == CheckpointFile.recoveryPointName || name == CheckpointFile.cleanShutdownName
-                        || name == SegmentSwap.manifestName {
+                        || name == SegmentSwap.manifestName || name == LogManifest.fileName {
                 listing.checkpointFiles.append(name)
             } else if name.hasSuffix(".tmp") {
                 listing.temporaryFiles.append(path)
@@ -173,7 +173,7 @@ public struct LogDirectoryListing: Sendable {
     public var directory: String
     /// Segments, by base offset.
     public var segments: [SegmentFileInfo] = []
-    /// `lock`, `recovery-point`, `clean-shutdown`, `swap-manifest`: those present.
+    /// `lock`, `recovery-point`, `clean-shutdown`, `swap-manifest`, `log-manifest`: those present.
     public var checkpointFiles: [String] = []
     /// `*.tmp` leftovers of interrupted atomic writes (the next open deletes them).
     public var temporaryFiles: [String] = []

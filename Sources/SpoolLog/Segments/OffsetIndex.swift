@@ -16,9 +16,11 @@ final class OffsetIndex {
     let path: String
     private let fd: Int32
     private let syscalls: any Syscalls
-    /// The whole file, mapped read-write; `mapping` is its start.
-    private let file: MappedFile
+    /// The whole file, mapped read-write; `mapping` is its start. `nil` for an index kept in memory.
+    private let file: MappedFile?
     private let mapping: UnsafeMutableRawPointer
+    /// Whether `mapping` is memory this index allocated (a read-only log's index) rather than the file.
+    private let ownsMemory: Bool
     private let capacity: Int
     /// Entries visible to readers; the writer stores an entry before publishing the new count.
     private let published = Atomic<Int>(0)
@@ -49,13 +51,36 @@ final class OffsetIndex {
             syscalls.close(fd)
             throw .io(error, "cannot map the index", path: path)
         }
-        mapping = file.mutableBytes.baseAddress!  // capacity is at least 1: never an empty mapping
+        mapping = file!.mutableBytes.baseAddress!  // capacity is at least 1: never an empty mapping
+        ownsMemory = false
         published.store(count, ordering: .releasing)
+    }
+
+    /// An index held in memory only, for a log opened ``LogAccess/readOnly``: the first `count`
+    /// entries are read from `path` (fewer when the file is shorter or unreadable; callers validate
+    /// them), nothing is created or written. ``persist(trim:)`` must not be called on it.
+    init(inMemoryFrom path: String, capacity: Int, keepingEntries count: Int, syscalls: any Syscalls) {
+        self.path = path
+        self.syscalls = syscalls
+        self.capacity = max(capacity, count, 1)
+        fd = -1
+        file = nil
+        ownsMemory = true
+        mapping = UnsafeMutableRawPointer.allocate(byteCount: self.capacity * Self.entrySize, alignment: 8)
+        mapping.initializeMemory(as: UInt8.self, repeating: 0, count: self.capacity * Self.entrySize)
+        var read = 0
+        if count > 0, let descriptor = try? syscalls.open(path, flags: O_RDONLY, mode: 0) {
+            let buffer = UnsafeMutableRawBufferPointer(start: mapping, count: count * Self.entrySize)
+            read = ((try? syscalls.preadFully(descriptor, into: buffer, at: 0)) ?? 0) / Self.entrySize
+            syscalls.close(descriptor)
+        }
+        published.store(min(read, count), ordering: .releasing)
     }
 
     deinit {
         // `file` unmaps itself after this (a mapping outlives its descriptor).
-        syscalls.close(fd)
+        if fd >= 0 { syscalls.close(fd) }
+        if ownsMemory { mapping.deallocate() }
     }
 
     /// Number of entries a reader may use.
@@ -118,6 +143,7 @@ final class OffsetIndex {
     /// Writes the mapping back and fsyncs; with `trim`, cuts the preallocated tail first.
     func persist(trim: Bool) throws(LogError) {
         let n = count
+        guard let file else { preconditionFailure("persist(trim:) on an in-memory index") }
         do { try file.synchronize() } catch {
             throw .io(error, "cannot write the index back", path: path)
         }

@@ -41,19 +41,23 @@ final class Segment {
         return UInt64(digits)
     }
 
+    /// Opens (or with `create`, creates) the segment. With `readOnly` the `.log` is opened
+    /// `O_RDONLY` and the index is read into memory (see ``OffsetIndex/init(inMemoryFrom:capacity:keepingEntries:syscalls:)``).
     init(directory: String, baseOffset: UInt64, size: Int, indexEntries: Int, indexCapacity: Int,
-         syscalls: any Syscalls, create: Bool) throws(LogError) {
+         syscalls: any Syscalls, create: Bool, readOnly: Bool = false) throws(LogError) {
         self.baseOffset = baseOffset
         self.syscalls = syscalls
         logPath = directory + "/" + Self.fileName(baseOffset, ".log")
         indexPath = directory + "/" + Self.fileName(baseOffset, ".index")
         do {
-            fd = try syscalls.open(logPath, flags: O_RDWR | (create ? O_CREAT | O_EXCL : 0), mode: 0o600)
+            fd = try syscalls.open(logPath, flags: readOnly ? O_RDONLY : O_RDWR | (create ? O_CREAT | O_EXCL : 0), mode: 0o600)
         } catch {
             throw .io(error, create ? "cannot create the segment" : "cannot open the segment", path: logPath)
         }
         do {
-            index = try OffsetIndex(path: indexPath, capacity: indexCapacity, keepingEntries: indexEntries, syscalls: syscalls)
+            index = readOnly
+                ? OffsetIndex(inMemoryFrom: indexPath, capacity: indexCapacity, keepingEntries: indexEntries, syscalls: syscalls)
+                : try OffsetIndex(path: indexPath, capacity: indexCapacity, keepingEntries: indexEntries, syscalls: syscalls)
         } catch {
             syscalls.close(fd)
             throw error

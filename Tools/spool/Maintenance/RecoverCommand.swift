@@ -260,6 +260,13 @@ struct RecoverCommand: AsyncParsableCommand {
         if verification.opensCleanly {
             return "the log opens and every record reads back; the next open or `spool recover --mode truncate` fixes the rest"
         }
+        let lostFiles = verification.problems.filter { $0.kind == "segmentMissing" || $0.kind == "segmentShortened" }
+        if !lostFiles.isEmpty {
+            // Bytes that were on stable storage are gone: a backup may still have them; salvage only accepts the loss.
+            return "damaged: \(lostFiles.count) segment file\(lostFiles.count == 1 ? " is" : "s are") missing or cut short "
+                + "(open refuses the log); restore \(lostFiles.count == 1 ? "it" : "them") from a backup if you can, or run "
+                + "`spool recover --data \(data) --mode salvage` to accept the loss (it reports the offsets lost)"
+        }
         return "damaged: run `spool recover --data \(data) --mode truncate` (keep the log up to the first damage) "
             + "or `--mode salvage` (keep every intact batch)"
     }

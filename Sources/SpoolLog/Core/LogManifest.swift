@@ -1,0 +1,184 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension LogError.Code {
+    /// A segment that the log's manifest (`log-manifest`) lists is not in the directory, and nothing
+    /// (compaction, retention, a repair) removed it on purpose. The message names the file and the
+    /// offsets lost; `spool recover --mode salvage` can accept the loss.
+    public static let missingSegment = LogError.Code("missingSegment")
+    /// A segment is shorter than the length the log recorded for it (in `log-manifest` when it was
+    /// sealed or at a clean close, or in the `clean-shutdown` marker): bytes that were on stable
+    /// storage are gone. Not a torn tail; the message names the file, the bytes and the offsets lost.
+    public static let segmentShortened = LogError.Code("segmentShortened")
+    /// The log was opened with ``LogAccess/readOnly`` and the call would write, or the directory
+    /// needs a write (an interrupted compaction swap) before it can be read.
+    public static let readOnly = LogError.Code("readOnly")
+}
+
+/// The log's record of its own shape: which segments exist, how long the sealed ones are (and, at a
+/// clean close, the active one), and which offset ranges were dropped on purpose. Stored in
+/// `log-manifest` beside the segments with the checkpoint layout (`Docs/file-format.md`), replaced
+/// through ``AtomicFile``.
+///
+/// It is rewritten only when the set of segments changes — a roll, a compaction swap, retention, a
+/// repair — and at a clean close, never per append. Opening compares the directory with it: a listed
+/// segment that is missing, or shorter than its recorded length, is damage
+/// (``LogError/Code/missingSegment``, ``LogError/Code/segmentShortened``). A segment that exists but
+/// is not listed is accepted (a roll or a deletion interrupted between its file operation and the
+/// manifest's rewrite leaves one; it holds data, it loses none).
+struct LogManifest: Equatable {
+    static let fileName = "log-manifest"
+    static let magic: UInt32 = 0x4D4C_5053  // "SPLM"
+    /// The length field of a segment whose length is not recorded (the active segment of an open log).
+    static let unknownLength = UInt64.max
+
+    /// Why a range of offsets is absent on purpose.
+    enum GapReason: UInt64, Equatable {
+        case compaction = 1
+        case retention = 2
+        case repair = 3
+
+        var description: String {
+            switch self {
+            case .compaction: "compaction"
+            case .retention: "retention (deleted segments)"
+            case .repair: "a repair (`spool recover`)"
+            }
+        }
+    }
+
+    struct Entry: Equatable {
+        var base: UInt64
+        /// Bytes of the segment; `nil` when not recorded.
+        var length: UInt64?
+    }
+
+    /// Offsets in `offsets` may be absent from the log: `reason` removed them.
+    struct Gap: Equatable {
+        var offsets: Range<UInt64>
+        var reason: GapReason
+    }
+
+    /// Written by a clean ``Log/close()`` (the last segment's length is then recorded too).
+    var cleanClose = false
+    /// The segments, by base offset.
+    var segments: [Entry] = []
+    /// Ranges dropped on purpose, oldest first.
+    var gaps: [Gap] = []
+
+    /// Fields: flags (bit 0: clean close), n, n × (base, length or `UInt64.max`), g, g × (first offset,
+    /// end offset, reason).
+    var encoded: [UInt8] {
+        var fields: [UInt64] = [cleanClose ? 1 : 0, UInt64(segments.count)]
+        for entry in segments { fields += [entry.base, entry.length ?? Self.unknownLength] }
+        fields.append(UInt64(gaps.count))
+        for gap in gaps { fields += [gap.offsets.lowerBound, gap.offsets.upperBound, gap.reason.rawValue] }
+        return CheckpointFile(magic: Self.magic, fields: fields).encoded
+    }
+
+    /// Parses the file's bytes; `nil` when they are not a valid manifest.
+    static func decode(_ bytes: [UInt8]) -> LogManifest? {
+        guard bytes.count >= 12, (bytes.count - 12) % 8 == 0,
+              let file = CheckpointFile.decode(bytes, magic: magic, fieldCount: (bytes.count - 12) / 8) else { return nil }
+        let fields = file.fields
+        // Counts come from disk: compare them with what is there before using them.
+        guard fields.count >= 3, fields[0] <= 1, fields[1] <= UInt64(fields.count) else { return nil }
+        let n = Int(fields[1])
+        guard fields.count >= 3 + 2 * n, fields[2 + 2 * n] <= UInt64(fields.count) else { return nil }
+        let g = Int(fields[2 + 2 * n])
+        guard fields.count == 3 + 2 * n + 3 * g else { return nil }
+        var manifest = LogManifest(cleanClose: fields[0] == 1)
+        for i in 0..<n {
+            let length = fields[3 + 2 * i]
+            manifest.segments.append(Entry(base: fields[2 + 2 * i], length: length == unknownLength ? nil : length))
+        }
+        for i in 0..<g {
+            let at = 3 + 2 * n + 3 * i
+            guard fields[at] <= fields[at + 1], let reason = GapReason(rawValue: fields[at + 2]) else { return nil }
+            manifest.gaps.append(Gap(offsets: fields[at]..<fields[at + 1], reason: reason))
+        }
+        guard zip(manifest.segments, manifest.segments.dropFirst()).allSatisfy({ $0.base < $1.base }) else { return nil }
+        return manifest
+    }
+
+    /// The manifest in `directory`; `nil` when there is none (a log made before manifests existed).
+    /// - Throws: ``LogError/Code/corruptCheckpoint`` when it is damaged; ``LogError/Code/io``.
+    static func read(directory: String, syscalls: any Syscalls) throws(LogError) -> LogManifest? {
+        let path = directory + "/" + fileName
+        guard let bytes = try CheckpointFile.readFile(path, syscalls: syscalls) else { return nil }
+        guard let manifest = decode(bytes) else {
+            throw LogError(.corruptCheckpoint, "the log manifest is damaged, so the log cannot tell a lost segment from one "
+                           + "removed on purpose; run `spool recover` (a repair rewrites it from the segments present)", path: path)
+        }
+        return manifest
+    }
+
+    /// Replaces the manifest in `directory` (``AtomicFile``: `.tmp`, fsync, rename, directory fsync).
+    func write(directory: String, syscalls: any Syscalls) throws(LogError) {
+        try CheckpointFile.writeAtomically(encoded, directory: directory, name: Self.fileName, syscalls: syscalls)
+    }
+
+    /// Adds a gap, merging it with an overlapping or adjacent one of the same reason.
+    mutating func record(_ offsets: Range<UInt64>, _ reason: GapReason) {
+        guard !offsets.isEmpty else { return }
+        if let i = gaps.firstIndex(where: { $0.reason == reason && ($0.offsets.overlaps(offsets)
+                || $0.offsets.upperBound == offsets.lowerBound || offsets.upperBound == $0.offsets.lowerBound) }) {
+            gaps[i].offsets = min(gaps[i].offsets.lowerBound, offsets.lowerBound)..<max(gaps[i].offsets.upperBound, offsets.upperBound)
+        } else {
+            gaps.append(Gap(offsets: offsets, reason: reason))
+            gaps.sort { $0.offsets.lowerBound < $1.offsets.lowerBound }
+        }
+    }
+
+    /// The gap recorded over `offsets`, if one covers them all.
+    func gap(covering offsets: Range<UInt64>) -> Gap? {
+        gaps.first { $0.offsets.lowerBound <= offsets.lowerBound && offsets.upperBound <= $0.offsets.upperBound }
+    }
+
+    /// What the manifest says about a directory holding `bases` (sorted) with file sizes `size(base)`.
+    enum Finding: Equatable {
+        /// A listed segment is not there; the offsets from its base up to the next segment's are lost
+        /// (`nil` upper bound: it was the last one listed).
+        case missing(base: UInt64, lostFrom: UInt64, lostUpTo: UInt64?)
+        /// A listed segment is shorter than recorded.
+        case shortened(base: UInt64, recorded: UInt64, actual: UInt64)
+    }
+
+    func check(bases: [UInt64], size: (UInt64) -> Int?) -> [Finding] {
+        let present = Set(bases)
+        var findings: [Finding] = []
+        for (i, entry) in segments.enumerated() {
+            if !present.contains(entry.base) {
+                let nextListed = segments[(i + 1)...].first { present.contains($0.base) }?.base
+                let nextPresent = bases.first { $0 > entry.base }
+                let upTo = [nextListed, nextPresent].compactMap { $0 }.min()
+                findings.append(.missing(base: entry.base, lostFrom: entry.base, lostUpTo: upTo))
+            } else if let length = entry.length, let actual = size(entry.base), UInt64(actual) < length {
+                findings.append(.shortened(base: entry.base, recorded: length, actual: UInt64(actual)))
+            }
+        }
+        return findings
+    }
+}
+
+extension LogManifest.Finding {
+    /// The error ``Log/open(directory:configuration:)`` throws for this finding. `lostOffsets` is
+    /// the caller's best knowledge of the offsets lost for a shortened segment.
+    func error(directory: String, lostOffsets: Range<UInt64>? = nil) -> LogError {
+        switch self {
+        case .missing(let base, let from, let upTo):
+            let path = directory + "/" + Segment.fileName(base, ".log")
+            let offsets = upTo.map { "offsets \(from)..<\($0)" } ?? "offsets from \(from) on"
+            return LogError(.missingSegment, "this segment is missing although the log manifest lists it and nothing removed it "
+                            + "on purpose: \(offsets) are lost; restore the file from a backup, or run `spool recover --mode salvage` "
+                            + "to accept the loss", path: path, offset: from)
+        case .shortened(let base, let recorded, let actual):
+            let path = directory + "/" + Segment.fileName(base, ".log")
+            let offsets = lostOffsets.map { $0.isEmpty ? "" : " (offsets \($0.lowerBound)..<\($0.upperBound))" } ?? ""
+            return LogError(.segmentShortened, "is \(actual) bytes long, but the log recorded \(recorded) bytes on stable storage: "
+                            + "bytes \(actual)..<\(recorded)\(offsets) are gone; this is damage, not a torn tail. Restore the file "
+                            + "from a backup, or run `spool recover --mode salvage` to accept the loss", path: path, offset: actual)
+        }
+    }
+}

@@ -1,0 +1,236 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import SpoolTestSupport
+import Testing
+@testable import SpoolLog
+
+/// The log knows its own shape (`log-manifest`): a segment lost or cut short behind its back is
+/// refused by open and reported by check, while gaps left on purpose (compaction, retention,
+/// repair) are not; salvage accepts a loss explicitly, after which the log opens.
+@Suite struct LogManifestTests {
+    /// A closed log of `count` 100-byte records spread over several 64 KiB segments.
+    static func makeLog(_ directory: String, count: Int = 3000) async throws -> [UInt64] {
+        let log = try Log.open(directory: directory, configuration: smallSegmentConfiguration())
+        var i = 0
+        while i < count {
+            _ = try await log.append(contentsOf: (i..<min(i + 20, count)).map { payload($0) })
+            i += 20
+        }
+        let bases = log.segmentBaseOffsets
+        try log.close()
+        return bases
+    }
+
+    static func verify(_ directory: String) throws -> LogVerification {
+        let offline = try OfflineLog.open(directory: directory)
+        defer { offline.close() }
+        return try offline.verify()
+    }
+
+    static func salvage(_ directory: String) throws -> RepairReport {
+        let offline = try OfflineLog.open(directory: directory, writable: true)
+        defer { offline.close() }
+        return try offline.repair(.salvage, backupDirectory: nil)
+    }
+
+    // MARK: Issue 25, "Why" bullet 1: a missing middle segment is invisible
+
+    @Test func aMissingMiddleSegmentMakesOpenRefuseAndCheckFail() async throws {
+        let dir = TemporaryDirectory()
+        let bases = try await Self.makeLog(dir.log)
+        try #require(bases.count >= 4)
+        let lostBase = bases[2], nextBase = bases[3]
+        removeFile(segmentPath(dir.log, lostBase))
+        removeFile(segmentPath(dir.log, lostBase, ".index"))
+
+        let error = try #require(openFailure(dir.log, smallSegmentConfiguration()))
+        #expect(error.code == .missingSegment)
+        #expect(error.path == segmentPath(dir.log, lostBase))
+        #expect(error.message.contains("offsets \(lostBase)..<\(nextBase)"), "\(error)")
+        #expect(error.message.contains("spool recover"), "\(error)")
+
+        let check = try Self.verify(dir.log)
+        #expect(!check.opensCleanly)
+        let problem = try #require(check.problems.first { $0.kind == "segmentMissing" })
+        #expect(problem.severity == .damage)
+        #expect(problem.file == segmentPath(dir.log, lostBase))
+        #expect(problem.offsets == lostBase..<nextBase)
+
+        // Salvage accepts the loss, names it, and the log opens with every other record.
+        let repair = try Self.salvage(dir.log)
+        #expect(repair.lost.contains { $0.offsets == lostBase..<nextBase && $0.file == segmentPath(dir.log, lostBase) })
+        #expect(repair.after.isClean, "\(repair.after.problems)")
+        let log = try Log.open(directory: dir.log, configuration: smallSegmentConfiguration())
+        let records = try readAll(log)
+        #expect(records.count == 3000 - Int(nextBase - lostBase))
+        #expect(records.allSatisfy { $0.payload == payload(Int($0.offset)) && !(lostBase..<nextBase).contains($0.offset) })
+        try log.close()
+        #expect(try Self.verify(dir.log).isClean)
+    }
+
+    // MARK: Issue 25, "Why" bullet 2: a last segment cut short after a clean close is "repaired" silently
+
+    @Test func aLastSegmentCutShortAfterACleanCloseMakesOpenRefuse() async throws {
+        let dir = TemporaryDirectory()
+        let bases = try await Self.makeLog(dir.log)
+        let last = try #require(bases.last)
+        let path = segmentPath(dir.log, last)
+        let size = fileSize(path)
+        try #require(size > 1000)
+        truncateFile(path, to: size / 2)
+
+        let error = try #require(openFailure(dir.log, smallSegmentConfiguration()))
+        #expect(error.code == .segmentShortened)
+        #expect(error.path == path)
+        #expect(error.message.contains("bytes \(size / 2)..<\(size)"), "\(error)")
+        #expect(error.message.contains("..<3000)"), "the offsets lost, up to the end of the log: \(error)")
+        #expect(fileSize(path) == size / 2, "open changed nothing")
+
+        let check = try Self.verify(dir.log)
+        #expect(!check.opensCleanly)
+        let problem = try #require(check.problems.first { $0.kind == "segmentShortened" })
+        #expect(problem.file == path)
+        #expect(problem.offsets?.upperBound == 3000)
+
+        let repair = try Self.salvage(dir.log)
+        #expect(repair.lost.contains { $0.file == path && $0.offsets?.upperBound == 3000 })
+        #expect(repair.after.isClean, "\(repair.after.problems)")
+        let log = try Log.open(directory: dir.log, configuration: smallSegmentConfiguration())
+        let records = try readAll(log)
+        #expect(records.count < 3000 && records.count > Int(last))
+        #expect(records.allSatisfy { $0.payload == payload(Int($0.offset)) })
+        try log.close()
+    }
+
+    /// A sealed segment cut at a batch boundary used to pass as a shorter segment.
+    @Test func aSealedSegmentCutAtABatchBoundaryMakesOpenRefuse() async throws {
+        let dir = TemporaryDirectory()
+        let bases = try await Self.makeLog(dir.log)
+        let path = segmentPath(dir.log, bases[1])
+        let layout = batchLayout(path)
+        try #require(layout.count > 4)
+        truncateFile(path, to: layout[layout.count / 2].position)
+        // Unclean as well: no marker, so only the manifest knows.
+        removeFile(dir.log + "/" + CheckpointFile.cleanShutdownName)
+
+        let error = try #require(openFailure(dir.log, smallSegmentConfiguration()))
+        #expect(error.code == .segmentShortened)
+        #expect(error.path == path)
+        #expect(try Self.verify(dir.log).problems.contains { $0.kind == "segmentShortened" && $0.file == path })
+    }
+
+    /// The first segments gone is a shorter log, as retention leaves one: open accepts it but says
+    /// so (the owner judges from its own checkpoint whether those records were still needed), and
+    /// check reports the loss.
+    @Test func missingLeadingSegmentsAreReportedByOpenAndCheck() async throws {
+        let dir = TemporaryDirectory()
+        let bases = try await Self.makeLog(dir.log)
+        for base in bases.prefix(2) {
+            removeFile(segmentPath(dir.log, base))
+            removeFile(segmentPath(dir.log, base, ".index"))
+        }
+        let log = try Log.open(directory: dir.log, configuration: smallSegmentConfiguration())
+        #expect(log.startOffset == bases[2])
+        #expect(log.recovery.missingLeadingSegments == bases.prefix(2).map { segmentPath(dir.log, $0) })
+        #expect(log.recovery.missingLeadingOffsets == 0..<bases[2])
+        log.abandon()
+        let check = try Self.verify(dir.log)
+        #expect(check.problems.filter { $0.kind == "segmentMissing" && $0.severity == .damage }.count == 2)
+    }
+
+    // MARK: Gaps left on purpose
+
+    @Test func compactionAndRetentionGapsOpenAndCheckClean() async throws {
+        let dir = TemporaryDirectory()
+        let bases = try await Self.makeLog(dir.log)
+        var log = try Log.open(directory: dir.log, configuration: smallSegmentConfiguration())
+        // Compaction keeps ten records of the first three sealed segments: a gap between segments follows.
+        _ = try log.compactByOffset(below: bases[3]) { $0 >= bases[1] && $0 < bases[1] + 10 }
+        try log.close()
+        var check = try Self.verify(dir.log)
+        #expect(check.isClean, "\(check.problems)")
+        #expect(check.notes.contains { $0.contains("removed on purpose by compaction") }, "\(check.notes)")
+
+        // Retention then drops the compacted segments.
+        log = try Log.open(directory: dir.log, configuration: smallSegmentConfiguration())
+        #expect(try log.deleteSegments(below: bases[3]) >= 1)
+        let kept = try readAll(log)
+        #expect(kept.first?.offset == bases[3])
+        try log.close()
+
+        let manifest = try #require(try LogManifest.read(directory: dir.log, syscalls: SystemCalls()))
+        #expect(manifest.cleanClose)
+        #expect(manifest.gaps.contains { $0.reason == .retention })
+        #expect(manifest.gaps.contains { $0.reason == .compaction })
+        check = try Self.verify(dir.log)
+        #expect(check.isClean, "\(check.problems)")
+        log = try Log.open(directory: dir.log, configuration: smallSegmentConfiguration())
+        #expect(try readAll(log) == kept)
+        try log.close()
+    }
+
+    // MARK: Stores made before the manifest
+
+    @Test func aLogWithoutAManifestOpensAndGetsOneAtItsCleanClose() async throws {
+        let dir = TemporaryDirectory()
+        let bases = try await Self.makeLog(dir.log)
+        let manifestPath = dir.log + "/" + LogManifest.fileName
+        removeFile(manifestPath)
+        // Even with a middle segment gone, a log that never had a manifest opens as before.
+        removeFile(segmentPath(dir.log, bases[1]))
+        removeFile(segmentPath(dir.log, bases[1], ".index"))
+        let log = try Log.open(directory: dir.log, configuration: smallSegmentConfiguration())
+        #expect(!fileExists(manifestPath), "open writes no manifest")
+        try log.close()
+        let manifest = try #require(try LogManifest.read(directory: dir.log, syscalls: SystemCalls()))
+        #expect(manifest.segments.map(\.base) == bases.filter { $0 != bases[1] })
+        #expect(manifest.segments.allSatisfy { $0.length != nil })
+    }
+
+    /// A manifest is rewritten when the set of segments changes and at close, never per append.
+    @Test func appendsDoNotRewriteTheManifest() async throws {
+        let dir = TemporaryDirectory()
+        let log = try Log.open(directory: dir.log, configuration: smallSegmentConfiguration())
+        let manifestPath = dir.log + "/" + LogManifest.fileName
+        let before = readFile(manifestPath)
+        for i in 0..<50 { _ = try await log.append(payload(i)) }
+        try await log.flush()
+        #expect(readFile(manifestPath) == before)
+        #expect(log.segmentBaseOffsets.count == 1)
+        try log.close()
+        #expect(readFile(manifestPath) != before, "the clean close records the active segment's length")
+    }
+
+    @Test func aDamagedManifestMakesOpenRefuseAndRepairRewritesIt() async throws {
+        let dir = TemporaryDirectory()
+        _ = try await Self.makeLog(dir.log, count: 1000)
+        let manifestPath = dir.log + "/" + LogManifest.fileName
+        flipBit(manifestPath, byte: 9)
+        let error = try #require(openFailure(dir.log, smallSegmentConfiguration()))
+        #expect(error.code == .corruptCheckpoint)
+        #expect(error.path == manifestPath)
+        #expect(try Self.verify(dir.log).problems.contains { $0.kind == "logManifestDamaged" && $0.severity == .damage })
+        let repair = try Self.salvage(dir.log)
+        #expect(repair.lost.isEmpty)
+        #expect(repair.after.isClean, "\(repair.after.problems)")
+        let log = try Log.open(directory: dir.log, configuration: smallSegmentConfiguration())
+        #expect(try readAll(log).count == 1000)
+        try log.close()
+    }
+
+    // MARK: Check agrees with open on files open cannot read
+
+    @Test(arguments: ["clean-shutdown", "index"])
+    func aFileReplacedByADirectoryIsDamageForCheckAsForOpen(file: String) async throws {
+        let dir = TemporaryDirectory()
+        let bases = try await Self.makeLog(dir.log, count: 1000)
+        let path = file == "index" ? segmentPath(dir.log, bases[0], ".index") : dir.log + "/" + CheckpointFile.cleanShutdownName
+        removeFile(path)
+        #expect(mkdir(path, 0o700) == 0)
+        #expect(openFailure(dir.log, smallSegmentConfiguration()) != nil, "open refuses")
+        let check = try Self.verify(dir.log)
+        #expect(!check.opensCleanly, "\(check.problems)")
+        #expect(check.problems.contains { $0.file == path && $0.severity == .damage })
+    }
+}
