@@ -143,7 +143,7 @@ public final class SpoolEngine: Sendable {
         do {
             try TaskQueueName.validate(name)
         } catch {
-            throw SpoolError(.invalidArgument, "\(what) '\(name)' is not a valid task queue name: \(error.message)")
+            throw SpoolError(.invalidArgument, "\(what) '\(IdentifierText.shown(name))' is not a valid task queue name: \(error.message)")
         }
     }
 
@@ -151,8 +151,10 @@ public final class SpoolEngine: Sendable {
     /// start validated it, so only a damaged record gets here, and dispatch then reports it).
     func runTaskQueues(of state: ExecutionState) -> RunTaskQueues? {
         let dispatcher = dispatcher(state.key.namespace)
-        guard let workflow = try? dispatcher.queue(state.taskQueue, kind: .workflow),
-              let activity = try? dispatcher.queue(state.taskQueue, kind: .activity) else { return nil }
+        // A recorded name: held to the rules it was written under, so a run started before
+        // control characters were refused is still dispatched.
+        guard let workflow = try? dispatcher.queue(recorded: state.taskQueue, kind: .workflow),
+              let activity = try? dispatcher.queue(recorded: state.taskQueue, kind: .activity) else { return nil }
         return RunTaskQueues(name: state.taskQueue, workflow: workflow, activity: activity)
     }
 
