@@ -30,6 +30,9 @@ public final class SpoolEngine: Sendable {
     public let configuration: SpoolEngineConfiguration
     let log: Log
     let clock: EngineClock
+    /// The clock closed-run retention follows: never backward, bounded by the log's event times
+    /// at open and by the time measured since (``RetentionClock``).
+    let retentionClock: RetentionClock
     let registry = ExecutionRegistry()
     let timers: TimerQueue
     let longPollDeadlines: LongPollDeadlines
@@ -51,6 +54,7 @@ public final class SpoolEngine: Sendable {
         self.configuration = configuration
         self.log = log
         self.clock = configuration.clock
+        self.retentionClock = RetentionClock(clock: configuration.clock, retention: configuration.closedRunRetention)
         self.longPollDeadlines = LongPollDeadlines(clock: configuration.clock)
         self.timers = TimerQueue(clock: configuration.clock)
         self.checkpointStore = CheckpointStore(directory: directory, syscalls: configuration.log.syscalls)
