@@ -145,3 +145,19 @@ func base64(_ bytes: [UInt8]) -> String {
     }
     return out
 }
+
+/// Issue 25 point 8: an option combination refused because of what the directory holds is a
+/// usage error too.
+@Suite struct RecoverUsageExitTests {
+    @Test("recover --backup-dir on a directory with two logs exits 64")
+    func backupDirNeedsOneLog() throws {
+        let scratch = ScratchDirectory()
+        let add = try SpoolProcess.run(["task", "add", "--data", scratch.path, "--queue", "q"], input: "x\n")
+        #expect(add.status == 0, "\(add.stderr)")
+        let start = try SpoolProcess.run(["workflow", "start", "--data", scratch.path, "--id", "w", "--type", "t", "--task-queue", "q"])
+        #expect(start.status == 0, "\(start.stderr)")
+        let result = try SpoolProcess.run(["recover", "--data", scratch.path, "--mode", "truncate", "--backup-dir", scratch.path + "/backup"])
+        #expect(result.status == 64, "\(result.stderr)")
+        #expect(result.stderr.contains("--backup-dir needs one"), "\(result.stderr)")
+    }
+}

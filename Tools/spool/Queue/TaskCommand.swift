@@ -28,7 +28,7 @@ struct TaskAdd: AsyncParsableCommand {
             is durable under --durability: a script killed at any moment knows exactly which tasks \
             were acknowledged. With --json (or --format jsonl) each output line is {"id":…,"line":…}.
 
-            --format text (the default): each line's bytes are the payload, without its \n. Only \
+            --format text (the default): each line's bytes are the payload, without its \\n. Only \
             lines a line of text carries exactly are accepted: valid UTF-8 without control \
             characters other than tab (no \\r, NUL, …). --format jsonl: each line is \
             {"payload_base64":"…"}, the payload in base64 (RFC 4648, with padding): any bytes.

@@ -68,7 +68,7 @@ enum KindOption: String, ExpressibleByArgument, CaseIterable {
 
 /// The queue a command works on: `--queue Q [--kind workflow|activity]`, checked before anything is opened.
 struct QueueOptions: ParsableArguments {
-    @Option(name: .long, help: "The task queue's name (1…1000 UTF-8 bytes).")
+    @Option(name: .long, help: "The task queue's name (1…1000 UTF-8 bytes, no control characters).")
     var queue: String
 
     @Option(name: .long, help: "Which of the name's two queues: workflow or activity.")
