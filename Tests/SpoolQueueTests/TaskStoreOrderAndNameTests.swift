@@ -66,4 +66,17 @@ import Testing
         #expect(IdentifierText.problem(in: String(repeating: "x", count: 1001))?.contains("1001") == true)
         #expect(IdentifierText.problem(in: "fine") == nil)
     }
+
+    @Test("a queue named before control characters were refused still opens with its tasks")
+    func recordedNamesStayReachable() async throws {
+        let dir = TemporaryDirectory()
+        let store = try TaskStore.open(directory: dir.store, configuration: testConfiguration(.sync))
+        // As an older version wrote it: the name passes only the old checks.
+        let state = try store.queueState("old\nname", kind: .activity, recorded: true)
+        _ = try await store.add([7], to: state, options: TaskOptions())
+        try await store.close()
+        let reopened = try TaskStore.open(directory: dir.store, configuration: testConfiguration(.sync))
+        #expect(reopened.listQueues().contains { $0.name == "old\nname" && $0.backlogCount == 1 })
+        try await reopened.close()
+    }
 }
