@@ -78,4 +78,20 @@ import Testing
         #expect(h.engine.listWorkflowExecutions().isEmpty)
         _ = try await h.start(String(repeating: "w", count: 1000))
     }
+
+    @Test("a wall clock stepped back dates no event before its run's start")
+    func clockBackNeverDatesEventsBeforeTheStart() async throws {
+        let h = try EngineHarness()
+        h.clock.advance(by: .seconds(3600))
+        let run = try await h.start("w")
+        try await h.engine.close()
+        // As a machine whose clock was stepped back an hour: a new clock, earlier than the start.
+        let earlier = ManualMatchingClock(start: EngineHarness.epoch)
+        h.engine = try EngineHarness.open(h.directory, clock: earlier, durability: h.durability)
+        try await h.engine.signalWorkflowExecution(execution: run, signalName: "s")
+        let history = try await h.history(run)
+        let first = try #require(history.first).eventTime
+        #expect(history.count >= 3)
+        #expect(history.allSatisfy { $0.eventTime.duration(since: first) >= .zero }, "\(history.map(\.eventTime))")
+    }
 }
