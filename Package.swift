@@ -131,6 +131,8 @@ let package = Package(
             name: "SpoolToolSupport",
             dependencies: [
                 "SpoolLog",
+                "SpoolMatching",
+                "SpoolQueue",
                 "Spool",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -204,7 +206,7 @@ let package = Package(
         // that its `bench` and `torture` run) with good and bad input.
         .testTarget(
             name: "SpoolToolTests",
-            dependencies: ["SpoolLog", "SpoolTestSupport"]
+            dependencies: ["SpoolLog", "SpoolLogTesting", "SpoolMatching", "SpoolQueue", "Spool", "SpoolToolSupport", "SpoolTestSupport"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -25,9 +25,19 @@ public final class Dispatcher<Payload: Sendable>: Sendable {
 
     /// The queue of `kind` named `name`, creating both queues of the name on first use.
     /// Cost: one hash and one shard lock.
-    /// - Throws: ``MatchingError/Code/invalidQueueName`` for an empty or oversized name.
+    /// - Throws: ``MatchingError/Code/invalidQueueName`` for a name ``TaskQueueName/validate(_:)``
+    ///   refuses (empty, oversized, a control character).
     public func queue(_ name: String, kind: TaskQueueKind) throws(MatchingError) -> TaskQueue<Payload> {
         try TaskQueueName.validate(name)
+        let pair = shard(for: name).pair(name, context: context)
+        return kind == .workflow ? pair.workflow : pair.activity
+    }
+
+    /// ``queue(_:kind:)`` for a name read back from a store, checked only as names were before
+    /// control characters were refused (``TaskQueueName/validateRecorded(_:)``), so that
+    /// existing data stays reachable.
+    package func queue(recorded name: String, kind: TaskQueueKind) throws(MatchingError) -> TaskQueue<Payload> {
+        try TaskQueueName.validateRecorded(name)
         let pair = shard(for: name).pair(name, context: context)
         return kind == .workflow ? pair.workflow : pair.activity
     }

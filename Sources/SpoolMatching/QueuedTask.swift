@@ -9,22 +9,30 @@ public enum TaskQueueKind: UInt8, Sendable, Hashable, CaseIterable, CustomString
     public var description: String { self == .workflow ? "workflow" : "activity" }
 }
 
-/// Task-queue names: any non-empty UTF-8 string up to ``maximumUTF8Length`` bytes.
-/// Worker- or host-specific queues are ordinary names.
+/// Task-queue names: non-empty UTF-8 text of at most ``maximumUTF8Length`` bytes without
+/// control characters (see ``IdentifierText``). Worker- or host-specific queues are ordinary names.
 public enum TaskQueueName {
-    /// The longest name accepted, in UTF-8 bytes.
-    public static let maximumUTF8Length = 1000
+    /// The longest name accepted, in UTF-8 bytes (Temporal's default `limit.maxIDLength`).
+    public static let maximumUTF8Length = IdentifierText.maximumUTF8Length
 
-    /// Throws ``MatchingError/Code/invalidQueueName`` unless `name` is acceptable.
+    /// Throws ``MatchingError/Code/invalidQueueName`` unless `name` is acceptable: non-empty, at
+    /// most ``maximumUTF8Length`` UTF-8 bytes, no control character (newline, tab, NUL, …), no
+    /// U+FFFD (see ``IdentifierText``).
     public static func validate(_ name: String) throws(MatchingError) {
-        let length = name.utf8.count
-        guard length > 0 else {
-            throw MatchingError(.invalidQueueName, "a task queue name must not be empty")
+        if let problem = IdentifierText.problem(in: name, maximumUTF8Length: maximumUTF8Length) {
+            throw MatchingError(.invalidQueueName, "a task queue name must be 1…\(maximumUTF8Length) UTF-8 bytes of text "
+                                + "without control characters, but \(problem)", queue: IdentifierText.shown(name))
         }
-        guard length <= maximumUTF8Length else {
-            throw MatchingError(.invalidQueueName,
-                                "a task queue name is \(length) UTF-8 bytes; the limit is \(maximumUTF8Length)",
-                                queue: String(name.prefix(64)) + "…")
+    }
+
+    /// Only the checks that names recorded before ``validate(_:)`` refused control characters
+    /// passed: non-empty and at most ``maximumUTF8Length`` bytes. For names read back from a
+    /// store, so that a queue named before the stricter rules stays reachable.
+    package static func validateRecorded(_ name: String) throws(MatchingError) {
+        let length = name.utf8.count
+        guard length > 0, length <= maximumUTF8Length else {
+            throw MatchingError(.invalidQueueName, "a task queue name is \(length) UTF-8 bytes; it must be 1…\(maximumUTF8Length)",
+                                queue: IdentifierText.shown(name))
         }
     }
 }

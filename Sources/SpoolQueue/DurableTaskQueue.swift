@@ -16,6 +16,11 @@ public struct DurableTaskQueue: Sendable {
         try await store.add(payload, to: state, options: options)
     }
 
+    /// Adds tasks in order, in one append; see ``TaskStore/add(contentsOf:to:kind:options:)``.
+    public func add(contentsOf payloads: [[UInt8]], options: TaskOptions = TaskOptions()) async throws(QueueError) -> [UInt64] {
+        try await store.add(contentsOf: payloads, to: state, options: options)
+    }
+
     /// Polls for a task; see ``TaskStore/poll(_:kind:timeout:poller:)``.
     public func poll(timeout: Duration? = nil, poller: TaskPoller? = nil) async throws(QueueError) -> DeliveredTask? {
         try await store.poll(state, timeout: timeout, poller: poller)

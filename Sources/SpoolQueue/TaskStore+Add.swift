@@ -62,6 +62,78 @@ extension TaskStore {
         return id
     }
 
+    /// Adds tasks to one queue in the order of `payloads`, as one append to the log: their ids
+    /// increase in that order, they share one `fdatasync`, and all are acknowledged together
+    /// (under `.sync` durability, on stable storage). Returns their ids, in order.
+    ///
+    /// Use it where order matters (a script's lines); concurrent ``add(_:to:kind:options:)``
+    /// calls also share fdatasyncs, but their ids follow the order in which the log took them.
+    /// - Throws: as ``add(_:to:kind:options:)`` for bad input, before anything is written;
+    ///   ``QueueError/Code/payloadTooLarge`` when the records together do not fit in one log
+    ///   segment (``batchBytes(payloadBytes:queue:fairness:)`` says how much they take);
+    ///   ``QueueError/Code/invalidArgument`` for no payloads; ``QueueError/Code/log`` when the
+    ///   append fails (then none of them is acknowledged, and each may or may not be durable).
+    public func add(contentsOf payloads: [[UInt8]], to queue: String, kind: TaskQueueKind,
+                    options: TaskOptions = TaskOptions()) async throws(QueueError) -> [UInt64] {
+        try checkUsable()
+        return try await add(contentsOf: payloads, to: queueState(queue, kind: kind), options: options)
+    }
+
+    /// The bytes a batch of tasks with `payloadBytes` bytes of payload in all takes in the log,
+    /// for `count` tasks of `queue` with key `fairness`: it must not exceed the log's segment
+    /// size for ``add(contentsOf:to:kind:options:)``.
+    public func batchBytes(payloadBytes: Int, count: Int, queue: String, fairness: FairnessKey? = nil) -> Int {
+        RecordBatchHeader.size + payloadBytes + count * (TaskRecord.overhead(queue: queue, fairness: fairness) + 4)
+    }
+
+    func add(contentsOf payloads: [[UInt8]], to state: QueueState, options: TaskOptions) async throws(QueueError) -> [UInt64] {
+        try checkUsable()
+        try validate(options, queue: state)
+        guard !payloads.isEmpty else { throw QueueError(.invalidArgument, "add(contentsOf:) needs at least one payload", queue: state.name) }
+        let overhead = TaskRecord.overhead(queue: state.name, fairness: options.fairness)
+        for (index, payload) in payloads.enumerated() where payload.count + overhead > configuration.log.maxRecordBytes {
+            throw QueueError(.payloadTooLarge, "payload \(index + 1) of \(payloads.count): \(payload.count) bytes (\(payload.count + overhead) "
+                             + "with its record header) exceeds the log's maxRecordBytes (\(configuration.log.maxRecordBytes))", queue: state.name)
+        }
+        let total = batchBytes(payloadBytes: payloads.reduce(0) { $0 + $1.count }, count: payloads.count, queue: state.name,
+                               fairness: options.fairness)
+        guard total <= configuration.log.segmentBytes else {
+            throw QueueError(.payloadTooLarge, "\(payloads.count) tasks take \(total) bytes in the log; one batch must fit in a segment "
+                             + "(segmentBytes = \(configuration.log.segmentBytes)): add them in smaller batches", queue: state.name)
+        }
+        let now = clock.now().nanoseconds
+        let records = payloads.map { payload in
+            TaskRecord(kind: state.kind, priority: options.priority, attempt: 1, addedAt: now, queue: state.name, payload: payload,
+                       fairness: options.fairness, scheduleToStartDeadline: options.scheduleToStartDeadline?.nanoseconds).encoded()
+        }
+        // As appendRetained, for a range: the floor retain covers the offsets while they are in flight.
+        let floor = ledger.withLock { ledger -> UInt64 in
+            let floor = log.endOffset
+            ledger.retain(floor)
+            return floor
+        }
+        let offsets: Range<UInt64>
+        do {
+            offsets = try await log.append(contentsOf: records)
+            ledger.withLock { ledger in
+                for offset in offsets { ledger.retain(offset) }
+                ledger.release(floor)
+            }
+        } catch {
+            ledger.withLock { $0.release(floor) }
+            let failure = QueueError.log(error, "cannot append \(payloads.count) task(s)")
+            if failure.code == .log { recordFailure(failure) }
+            throw failure
+        }
+        for (payload, id) in zip(payloads, offsets) {
+            let task = MatchedTask(id: id, priority: options.priority, fairness: options.fairness,
+                                   scheduleToStartDeadline: options.scheduleToStartDeadline,
+                                   payload: TaskEnvelope(payload: payload, attempt: 1, addedAt: now, originalID: id))
+            place(task, in: state, isNew: true)
+        }
+        return Array(offsets)
+    }
+
     /// The largest payload ``add(_:to:kind:options:)`` accepts for a queue named `queue` and
     /// tasks with fairness key `fairness`: the log's `maxRecordBytes` less the record's header.
     public func maxPayloadBytes(queue: String, fairness: FairnessKey? = nil) -> Int {

@@ -175,7 +175,7 @@ extension TaskStore {
 
         var controlStates: [QueueKey: QueueControlState] = [:]
         for (key, restored) in queues {
-            let state = try queueState(key.name, kind: key.kind)
+            let state = try queueState(key.name, kind: key.kind, recorded: true)
             if restored.controlled && !restored.control.isDefault {
                 controlStates[key] = restored.control
                 if restored.control.paused { state.matching.pause() }

@@ -232,19 +232,25 @@ public final class TaskStore: Sendable {
 
     /// The queue of `kind` named `name`, created on first use. Keep the handle on a hot path:
     /// calls through it skip the name lookup.
-    /// - Throws: ``QueueError/Code/invalidQueueName`` for an empty name or one over 1000 UTF-8 bytes;
+    /// - Throws: ``QueueError/Code/invalidQueueName`` for an empty name, one over 1000 UTF-8 bytes, or
+    ///   one with a control character (see `TaskQueueName.validate`);
     ///   ``QueueError/Code/closed``.
     public func queue(_ name: String, kind: TaskQueueKind) throws(QueueError) -> DurableTaskQueue {
         try checkUsable()
         return DurableTaskQueue(store: self, state: try queueState(name, kind: kind))
     }
 
-    func queueState(_ name: String, kind: TaskQueueKind) throws(QueueError) -> QueueState {
-        do { try TaskQueueName.validate(name) } catch { throw .matching(error) }
+    /// The queue's state, created on first use. `recorded`: the name was read back from the log
+    /// or the checkpoint, so it is held only to the checks names passed when it was written
+    /// (``TaskQueueName/validateRecorded(_:)``); a caller's name gets every check.
+    func queueState(_ name: String, kind: TaskQueueKind, recorded: Bool = false) throws(QueueError) -> QueueState {
+        do {
+            if recorded { try TaskQueueName.validateRecorded(name) } else { try TaskQueueName.validate(name) }
+        } catch { throw .matching(error) }
         let key = QueueKey(name: name, kind: kind)
         if let existing = registry.withLock({ $0[key] }) { return existing }
         let matching: TaskQueue<TaskEnvelope>
-        do { matching = try dispatcher.queue(name, kind: kind) } catch { throw .matching(error) }
+        do { matching = try dispatcher.queue(recorded: name, kind: kind) } catch { throw .matching(error) }
         return registry.withLock { registry in
             if let existing = registry[key] { return existing }
             let state = QueueState(key: key, matching: matching)

@@ -68,3 +68,9 @@ extension DataDirectory {
         }
     }
 }
+
+extension ExitCode {
+    /// The exit status of a usage error: an unknown option, a missing or bad option value
+    /// (ArgumentParser's `validationFailure`, EX_USAGE).
+    package static let usage = ExitCode.validationFailure
+}

@@ -1,4 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import ArgumentParser
+import SpoolToolSupport
 
 @main
 struct SpoolCommand: AsyncParsableCommand {
@@ -9,4 +13,23 @@ struct SpoolCommand: AsyncParsableCommand {
                       InspectCommand.self, RecoverCommand.self, CompactCommand.self, TortureForwarder.self,
                       ServeCommand.self]
     )
+
+    /// Refuses arguments that are not valid UTF-8 (exit status 64) before ArgumentParser decodes
+    /// them lossily, then runs the command as ArgumentParser's `main()` does.
+    static func main() async {
+        if let problem = invalidUTF8Argument() {
+            printError("spool: \(problem)")
+            Glibc.exit(ExitCode.usage.rawValue)
+        }
+        do {
+            var command = try parseAsRoot()
+            if var asynchronous = command as? AsyncParsableCommand {
+                try await asynchronous.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
 }

@@ -44,7 +44,7 @@ extension SpoolEngine {
             replayFrom = checkpoint.replayFrom
             report.usedCheckpoint = true
             report.runsFromCheckpoint = runs.count + (table?.count ?? 0)
-            closedRuns = table.map { ClosedRuns(table: $0, retention: configuration.closedRunRetention, clock: clock, timers: timers, logger: logger) }
+            closedRuns = table.map { ClosedRuns(table: $0, retention: configuration.closedRunRetention, clock: retentionClock, timers: timers, logger: logger) }
         }
         var reader = log.reader(from: replayFrom, releasingPagesBehind: true)
         while true {
@@ -78,6 +78,7 @@ extension SpoolEngine {
                                                recordOffsets: [])
                 }
                 for stateChange in change.changes {
+                    if let event = stateChange.writtenEvent { retentionClock.observe(event.eventTime) }
                     do {
                         try run.state.apply(stateChange)
                     } catch {
@@ -90,9 +91,16 @@ extension SpoolEngine {
                 runs[change.key] = run
             }
         }
+        // Retention is judged by the log's own times, not the wall clock alone (RetentionClock):
+        // a clock far ahead at open must not drop runs whose records are the newest in the log.
+        for run in runs.values { retentionClock.observe(run.state.closeTime ?? run.state.startTime) }
+        if let closedRuns {
+            for index in 0..<closedRuns.table.count { retentionClock.observe(closedRuns.table.closeTime(at: index)) }
+        }
+        retentionClock.start()
         // A workflow id's current run is its newest: the one whose first record is last (in
         // memory or in the closed-run table).
-        let now = clock.now()
+        let now = retentionClock.now()
         for run in runs.values.sorted(by: { ($0.recordOffsets.first ?? 0) < ($1.recordOffsets.first ?? 0) }) {
             let key = run.state.key
             if let retention = configuration.closedRunRetention, let closed = run.state.closeTime {
@@ -249,10 +257,10 @@ extension SpoolEngine {
         }
         let merged = try checkpointStore.writeCheckpoint(
             replayFrom: replayFrom, open: open, closed: closed, table: closedRuns?.table,
-            mergeThreshold: configuration.closedRunTableMergeThreshold, retention: configuration.closedRunRetention, now: clock.now())
+            mergeThreshold: configuration.closedRunTableMergeThreshold, retention: configuration.closedRunRetention, now: retentionClock.now())
         if let merged {
             // The merged runs are on disk in the new table: look them up there, drop them from memory.
-            let installed = ClosedRuns(table: merged, retention: configuration.closedRunRetention, clock: clock, timers: timers, logger: logger)
+            let installed = ClosedRuns(table: merged, retention: configuration.closedRunRetention, clock: retentionClock, timers: timers, logger: logger)
             registry.install(installed)
             registry.evict(closedHandles)
         }

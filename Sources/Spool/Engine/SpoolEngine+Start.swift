@@ -1,3 +1,5 @@
+import SpoolMatching
+
 extension SpoolEngine {
     /// Starts a run: writes WorkflowExecutionStarted (event 1) and WorkflowTaskScheduled (event 2)
     /// in one durable append, then puts the first workflow task on `taskQueue`.
@@ -68,9 +70,16 @@ extension SpoolEngine {
         func invalid(_ message: String) -> SpoolError {
             SpoolError(.invalidArgument, message, namespace: request.namespace, workflowID: request.workflowID)
         }
-        if request.namespace.isEmpty { throw invalid("the namespace is empty") }
-        if request.workflowID.isEmpty { throw invalid("the workflow id is empty") }
-        if request.workflowType.isEmpty { throw invalid("the workflow type is empty") }
+        // Temporal's frontend rules for ids and names: UTF-8 text, at most 1000 bytes, and here
+        // no control characters either (they break the one-per-line listings).
+        for (field, value) in [("namespace", request.namespace), ("workflow id", request.workflowID),
+                               ("workflow type", request.workflowType)] {
+            if let problem = IdentifierText.problem(in: value) {
+                // Not in the error's context fields: they would print the whole value, newlines and all.
+                throw SpoolError(.invalidArgument, "the \(field) '\(IdentifierText.shown(value))' is not valid: \(problem); "
+                                 + "ids and names are 1…\(IdentifierText.maximumUTF8Length) UTF-8 bytes without control characters")
+            }
+        }
         try validateQueueName(request.taskQueue, what: "the task queue")
         if let timeout = request.workflowRunTimeout, timeout <= .zero { throw invalid("workflowRunTimeout must be positive") }
         if let timeout = request.workflowTaskTimeout, timeout <= .zero { throw invalid("workflowTaskTimeout must be positive") }

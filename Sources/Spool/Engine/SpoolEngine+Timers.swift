@@ -40,9 +40,16 @@ extension SpoolEngine {
         defer { handle.gate.release() }
         let state = handle.state
         if entry.kind == .retention {
-            if let retention = configuration.closedRunRetention, let closed = state.closeTime,
-               clock.now() >= closed.advanced(by: retention), !handle.isRemoved {
+            guard let retention = configuration.closedRunRetention, let closed = state.closeTime, !handle.isRemoved else { return }
+            let expiry = closed.advanced(by: retention)
+            let horizon = retentionClock.now()
+            if horizon >= expiry {
                 drop(handle)
+            } else {
+                // The log's newest record is not yet past the run's retention (RetentionClock):
+                // look again once it could be, at least a minute on.
+                let wait = max(expiry.duration(since: horizon), .seconds(60))
+                timers.schedule(.retention, for: entry.key, at: clock.now().advanced(by: wait))
             }
             return
         }

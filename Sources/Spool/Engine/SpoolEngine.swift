@@ -30,6 +30,9 @@ public final class SpoolEngine: Sendable {
     public let configuration: SpoolEngineConfiguration
     let log: Log
     let clock: EngineClock
+    /// The clock closed-run retention follows: never backward, bounded by the log's event times
+    /// at open and by the time measured since (``RetentionClock``).
+    let retentionClock: RetentionClock
     let registry = ExecutionRegistry()
     let timers: TimerQueue
     let longPollDeadlines: LongPollDeadlines
@@ -51,6 +54,7 @@ public final class SpoolEngine: Sendable {
         self.configuration = configuration
         self.log = log
         self.clock = configuration.clock
+        self.retentionClock = RetentionClock(clock: configuration.clock, retention: configuration.closedRunRetention)
         self.longPollDeadlines = LongPollDeadlines(clock: configuration.clock)
         self.timers = TimerQueue(clock: configuration.clock)
         self.checkpointStore = CheckpointStore(directory: directory, syscalls: configuration.log.syscalls)
@@ -150,7 +154,7 @@ public final class SpoolEngine: Sendable {
         do {
             try TaskQueueName.validate(name)
         } catch {
-            throw SpoolError(.invalidArgument, "\(what) '\(name)' is not a valid task queue name: \(error.message)")
+            throw SpoolError(.invalidArgument, "\(what) '\(IdentifierText.shown(name))' is not a valid task queue name: \(error.message)")
         }
     }
 
@@ -158,8 +162,10 @@ public final class SpoolEngine: Sendable {
     /// start validated it, so only a damaged record gets here, and dispatch then reports it).
     func runTaskQueues(of state: ExecutionState) -> RunTaskQueues? {
         let dispatcher = dispatcher(state.key.namespace)
-        guard let workflow = try? dispatcher.queue(state.taskQueue, kind: .workflow),
-              let activity = try? dispatcher.queue(state.taskQueue, kind: .activity) else { return nil }
+        // A recorded name: held to the rules it was written under, so a run started before
+        // control characters were refused is still dispatched.
+        guard let workflow = try? dispatcher.queue(recorded: state.taskQueue, kind: .workflow),
+              let activity = try? dispatcher.queue(recorded: state.taskQueue, kind: .activity) else { return nil }
         return RunTaskQueues(name: state.taskQueue, workflow: workflow, activity: activity)
     }
 

@@ -9,11 +9,11 @@ import Logging
 final class ClosedRuns: Sendable {
     let table: ClosedRunTable
     private let retention: Duration?
-    private let clock: EngineClock
+    private let clock: RetentionClock
     private let timers: TimerQueue
     private let logger: Logger
 
-    init(table: ClosedRunTable, retention: Duration?, clock: EngineClock, timers: TimerQueue, logger: Logger) {
+    init(table: ClosedRunTable, retention: Duration?, clock: RetentionClock, timers: TimerQueue, logger: Logger) {
         self.table = table
         self.retention = retention
         self.clock = clock

@@ -10,7 +10,9 @@ struct Transition {
 
     init(_ state: ExecutionState, now: Timestamp) {
         self.state = state
-        self.now = now
+        // A wall clock that jumped back must not date an event before the run's start: a
+        // history would show negative times since its first event.
+        self.now = max(now, state.startTime)
         // Most transitions record 1–4 changes: one allocation instead of growing 1, 2, 4
         // (callgrind: 12 change-array reallocations per one-activity workflow).
         changes.reserveCapacity(4)

@@ -69,7 +69,8 @@ struct RecoverCommand: AsyncParsableCommand {
         let directory = try DataDirectoryLogs(data, log: logName, command: "recover")
         if backupDir != nil && directory.logs.count > 1 {
             printError("spool recover: \(directory.path) holds \(directory.logs.count) logs; --backup-dir needs one, chosen with --log")
-            throw ExitCode(2)
+            // An option combination the directory makes invalid: a usage error, not an unusable directory.
+            throw ExitCode.usage
         }
         var status: Int32 = 0
         for (name, path) in directory.logs {

@@ -170,13 +170,13 @@ struct QueuePeek: AsyncParsableCommand {
     @OptionGroup var store: TaskStoreOptions
     @OptionGroup var target: QueueOptions
     @Option(name: .long, help: "The most tasks to show.") var max: Int = 10
-    @Flag(name: .long, help: "Print JSON lines.") var json = false
+    @OptionGroup var output: TaskOutputOptions
 
     func run() async throws {
         try target.check(command: "queue peek")
         guard max >= 1 else {
             printError("spool queue peek: bad --max \(max): must be at least 1")
-            throw ExitCode(2)
+            throw ExitCode.usage
         }
         guard let opened = try store.open(command: "queue peek", create: false) else { return }
         let tasks: [PeekedTask]
@@ -186,11 +186,12 @@ struct QueuePeek: AsyncParsableCommand {
         }
         try await closeStore(opened, command: "queue peek")
         for task in tasks {
-            if json {
-                printLine(JSON.object([("id", .integer(Int(clamping: task.id))), ("priority", .integer(task.priority)),
-                                       ("attempt", .integer(task.attempt)), ("payload", .string(payloadText(task.payload)))]).text)
-            } else {
-                printLine("\(task.id)\t\(task.priority)\t\(task.attempt)\t\(payloadText(task.payload))")
+            switch output.line(id: task.id, priority: task.priority, attempt: task.attempt, payload: task.payload) {
+            case .success(let line):
+                printLine(line)
+            case .failure(let problem):
+                printError("spool queue peek: \(problem)")
+                throw ExitCode(1)
             }
         }
     }

@@ -67,7 +67,7 @@ enum KindOption: String, ExpressibleByArgument, CaseIterable {
 
 /// The queue a command works on: `--queue Q [--kind workflow|activity]`, checked before anything is opened.
 struct QueueOptions: ParsableArguments {
-    @Option(name: .long, help: "The task queue's name (1…1000 UTF-8 bytes).")
+    @Option(name: .long, help: "The task queue's name (1…1000 UTF-8 bytes, no control characters).")
     var queue: String
 
     @Option(name: .long, help: "Which of the name's two queues: workflow or activity.")
@@ -78,16 +78,80 @@ struct QueueOptions: ParsableArguments {
         do {
             try TaskQueueName.validate(queue)
         } catch {
-            let shown = queue.utf8.count > 40 ? String(queue.prefix(40)) + "…" : queue
+            let shown = IdentifierText.shown(queue)
             printError("spool \(command): bad --queue '\(shown)': \(error.message)")
-            throw ExitCode(2)
+            throw ExitCode.usage
         }
     }
 }
 
-/// A payload for a terminal or JSON: its UTF-8 text (invalid bytes replaced).
+/// A payload for a summary (`queue describe`): its text when it is printable UTF-8, else the
+/// text with each byte that is not (and each backslash) written as `\\xNN` (`\\\\`), so that
+/// different payloads never show as the same text.
 func payloadText(_ bytes: [UInt8]) -> String {
-    String(decoding: bytes, as: UTF8.self)
+    if TextPayload.problem(in: bytes) == nil && !bytes.contains(UInt8(ascii: "\\")) { return String(decoding: bytes, as: UTF8.self) }
+    var out = ""
+    var rest = bytes[...]
+    while !rest.isEmpty {
+        // The longest printable UTF-8 prefix, then one escaped byte.
+        var end = rest.endIndex
+        while end > rest.startIndex, TextPayload.problem(in: Array(rest[rest.startIndex..<end])) != nil { end -= 1 }
+        let text = String(decoding: rest[rest.startIndex..<end], as: UTF8.self)
+        out += text.replacingBackslashes()
+        if end < rest.endIndex {
+            let byte = rest[end]
+            out += "\\x" + (byte < 16 ? "0" : "") + String(byte, radix: 16)
+            rest = rest[(end + 1)...]
+        } else {
+            rest = rest[end...]
+        }
+    }
+    return out
+}
+
+extension String {
+    fileprivate func replacingBackslashes() -> String {
+        var out = ""
+        for c in self { out += c == "\\" ? "\\\\" : String(c) }
+        return out
+    }
+}
+
+/// `--format text|jsonl` and `--json` of `task poll` and `queue peek`.
+struct TaskOutputOptions: ParsableArguments {
+    @Option(name: .long, help: """
+        Output: text (`id<TAB>priority<TAB>attempt<TAB>payload`; a payload that is not UTF-8 text without control \
+        characters other than tab is refused) or jsonl ({"id":…,"priority":…,"attempt":…,"payload_base64":"…"}, any bytes).
+        """)
+    var format: PayloadFormat = .text
+
+    @Flag(name: .long, help: "Print JSON lines with the payload as a JSON string (UTF-8 payloads only; --format jsonl takes any bytes).")
+    var json = false
+
+    func validate() throws {
+        if json && format == .jsonl { throw ValidationError("give --json or --format jsonl, not both") }
+    }
+
+    /// The output line for one task, or why its payload cannot be shown in this format.
+    func line(id: UInt64, priority: Int, attempt: Int, payload: [UInt8]) -> Result<String, PayloadFormatError> {
+        let fields: [(String, JSON)] = [("id", .integer(Int(clamping: id))), ("priority", .integer(priority)), ("attempt", .integer(attempt))]
+        switch format {
+        case .jsonl:
+            return .success(JSON.object(fields + [(PayloadFormat.payloadField, .string(Base64.encode(payload)))]).text)
+        case .text where json:
+            guard let text = String(validating: payload, as: UTF8.self) else {
+                return .failure(PayloadFormatError("task \(id): its payload is not valid UTF-8, so a JSON string cannot carry it; "
+                                                   + "use --format jsonl (base64)"))
+            }
+            return .success(JSON.object(fields + [("payload", .string(text))]).text)
+        case .text:
+            if let problem = TextPayload.problem(in: payload) {
+                return .failure(PayloadFormatError("task \(id): its payload cannot be printed as a line of text (\(problem)); "
+                                                   + "use --format jsonl (base64)"))
+            }
+            return .success("\(id)\t\(priority)\t\(attempt)\t" + String(decoding: payload, as: UTF8.self))
+        }
+    }
 }
 
 /// Closes the store, reporting (not throwing) a failure to stderr with exit status 1.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Spool
+import SpoolMatching
 import SpoolToolSupport
 
 /// `spool workflow`: the engine's client operations on a data directory, for scripts and people.
@@ -45,9 +46,11 @@ struct WorkflowStart: AsyncParsableCommand {
     var json = false
 
     func validate() throws {
-        guard !id.isEmpty else { throw ValidationError("--id is empty") }
-        guard !type.isEmpty else { throw ValidationError("--type is empty") }
-        guard !taskQueue.isEmpty else { throw ValidationError("--task-queue is empty") }
+        try checkIdentifier(id, option: "--id")
+        try checkIdentifier(type, option: "--type")
+        do { try TaskQueueName.validate(taskQueue) } catch {
+            throw ValidationError("bad --task-queue '\(IdentifierText.shown(taskQueue))': \(error.message)")
+        }
     }
 
     func run() async throws {
@@ -81,7 +84,7 @@ struct WorkflowDescribe: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
-        let engine = try openForExistingRun(options, target, command: "workflow describe")
+        let engine = try openForExistingRun(options, target, command: "workflow describe", readOnly: true)
         let description: DescribeWorkflowExecutionResponse
         do {
             description = try engine.describeWorkflowExecution(execution: target.execution)
@@ -107,7 +110,7 @@ struct WorkflowShow: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
-        let engine = try openForExistingRun(options, target, command: "workflow show")
+        let engine = try openForExistingRun(options, target, command: "workflow show", readOnly: true)
         let events: [HistoryEvent]
         do {
             events = try await readHistory(engine, execution: target.execution)
@@ -139,7 +142,7 @@ struct WorkflowList: AsyncParsableCommand {
         var runs: [WorkflowExecutionInfo] = []
         // A directory without a history holds no runs: say so without creating one.
         if directory.hasHistory {
-            let engine = try directory.openEngine(command: "workflow list", create: false)
+            let engine = try directory.openEngine(command: "workflow list", create: false, readOnly: true)
             runs = engine.listWorkflowExecutions(status: status?.status, workflowType: type)
             try await closeEngine(engine, command: "workflow list")
         }
@@ -177,7 +180,7 @@ struct WorkflowSignal: AsyncParsableCommand {
     var json = false
 
     func validate() throws {
-        guard !name.isEmpty else { throw ValidationError("--name is empty") }
+        try checkIdentifier(name, option: "--name")
     }
 
     func run() async throws {
@@ -244,14 +247,15 @@ struct WorkflowTerminate: AsyncParsableCommand {
 
 /// Opens the engine for a command about one run; a directory without a history has no runs, so
 /// the command fails with status 1 without creating one.
-private func openForExistingRun(_ options: DataDirectoryOptions, _ target: ExecutionOptions, command: String) throws -> SpoolEngine {
+private func openForExistingRun(_ options: DataDirectoryOptions, _ target: ExecutionOptions, command: String,
+                                readOnly: Bool = false) throws -> SpoolEngine {
     let directory = options.directory
     try directory.requireDataDirectory(command: command, create: false)
     guard directory.hasHistory else {
         printError("spool \(command): \(directory): no such workflow execution: \(target.named) (the directory holds no workflow history)")
         throw WorkflowExit.rejected
     }
-    return try directory.openEngine(command: command, create: false)
+    return try directory.openEngine(command: command, create: false, readOnly: readOnly)
 }
 
 private func report(json: Bool, action: String, _ target: ExecutionOptions, extra: [(String, JSON)]) {

@@ -24,10 +24,15 @@ extension DataDirectory {
     /// A command that may start a workflow (`create`) creates a missing data directory (mode
     /// 0700, by the engine's open); any other refuses it with the common message. Exits with
     /// status 2 when the directory is missing or cannot be opened.
-    func openEngine(command: String, create: Bool) throws -> SpoolEngine {
+    ///
+    /// A command that only reads (`readOnly`) opens without closed-run retention: it shows
+    /// every run the history holds and drops none, so that reading (under whatever wall clock)
+    /// never makes a run disappear; the engine that runs the workers applies retention.
+    func openEngine(command: String, create: Bool, readOnly: Bool = false) throws -> SpoolEngine {
         try requireDataDirectory(command: command, create: create)
         var configuration = SpoolEngineConfiguration()
         configuration.firesTimersAutomatically = false
+        if readOnly { configuration.closedRunRetention = nil }
         // A command-line session is short: one checkpoint, at close.
         configuration.checkpointEveryRecords = nil
         do {
