@@ -103,7 +103,7 @@ extension TaskStore {
         var report = TaskStoreRecoveryReport(ignoredCheckpoint: nil, movedCheckpoint: nil, replayedFrom: 0, recordsReplayed: 0)
         if let assessment, let damage = assessment.damage {
             report.ignoredCheckpoint = "the checkpoint \(damage)"
-            if assessment.isDirectory { report.movedCheckpoint = moveAsideDamagedCheckpoint(assessment.path) }
+            if assessment.isDirectory && !configuration.isReadOnly { report.movedCheckpoint = moveAsideDamagedCheckpoint(assessment.path) }
             var metadata: Logger.Metadata = ["path": "\(assessment.path)", "reason": "\(damage)"]
             if let moved = report.movedCheckpoint { metadata["movedTo"] = "\(moved)" }
             configuration.logger.warning("ignoring the task store's damaged checkpoint; rebuilding the queues from the whole log", metadata: metadata)
@@ -119,7 +119,9 @@ extension TaskStore {
             // `.interval` or `.none`): new records will reuse those offsets, so the checkpoint
             // must not keep claiming they are acknowledged.
             start = end
-            try StoreCheckpoint(ackLevel: end, controls: checkpoint?.controls ?? [:]).write(directory: directory, syscalls: configuration.log.syscalls)
+            if !configuration.isReadOnly {
+                try StoreCheckpoint(ackLevel: end, controls: checkpoint?.controls ?? [:]).write(directory: directory, syscalls: configuration.log.syscalls)
+            }
         }
         var queues: [QueueKey: RestoredQueue] = [:]
         for (key, control) in checkpoint?.controls ?? [:] {

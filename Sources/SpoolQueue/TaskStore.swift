@@ -98,6 +98,14 @@ public final class TaskStore: Sendable {
     /// parent must exist), and marks it as a task store (its `kind` file; a store made before
     /// markers gets one now).
     ///
+    /// With `configuration.log.access = .readOnly` the open writes nothing at all, so that a
+    /// store on a read-only file system, or another user's, can be inspected: `directory` must
+    /// exist, no marker is written, the log is read without repairing it (see
+    /// ``LogAccess/readOnly``), a damaged checkpoint is ignored where it lies, no background
+    /// checkpoint, retry or deletion runs and ``close()`` writes nothing. Listing, describing,
+    /// peeking and polling work; calls that would write (add, complete, fail, pause…) throw
+    /// ``QueueError/Code/log`` whose underlying `LogError` has the code `readOnly`.
+    ///
     /// Cost: the log's own recovery (see `Log.open`), then a replay of the records from the
     /// checkpointed ack level to the end — not of the whole history.
     /// - Throws: ``QueueError/Code/invalidConfiguration``; ``QueueError/Code/directoryMissing``
@@ -117,15 +125,20 @@ public final class TaskStore: Sendable {
         let layout = DataDirectory.StoreDirectory(directory)
         do {
             // Refuses an engine's data directory or a log directory before anything is written in it.
-            try DataDirectory.claim(layout.path, as: .taskStore, allowingForeign: true, syscalls: syscalls)
+            if configuration.isReadOnly {
+                try DataDirectory.examine(layout.path, as: .taskStore)
+            } else {
+                try DataDirectory.claim(layout.path, as: .taskStore, allowingForeign: true, syscalls: syscalls)
+            }
         } catch {
             switch error.code {
-            case .wrongDirectoryKind:
+            case .wrongDirectoryKind, .foreignDirectory:
                 throw QueueError(.invalidArgument, error.message, path: layout.path, underlying: error)
             case .notADirectory:
                 throw QueueError(.directoryMissing, "exists and is not a directory", path: layout.path)
             case .directoryMissing:
-                throw QueueError(.directoryMissing, "its parent directory does not exist", path: layout.path, underlying: error.underlying)
+                let problem = configuration.isReadOnly ? DataDirectory.missingMessage : "its parent directory does not exist"
+                throw QueueError(.directoryMissing, problem, path: layout.path, underlying: error.underlying)
             default:
                 throw QueueError(.log, "cannot create the task store directory", path: layout.path, underlying: error)
             }
@@ -162,7 +175,8 @@ public final class TaskStore: Sendable {
             log.abandon()
             throw error
         }
-        store.startMaintenance()
+        // A reader changes nothing: no checkpoints, retries, relocations or deletions.
+        if !configuration.isReadOnly { store.startMaintenance() }
         return store
     }
 
@@ -185,7 +199,7 @@ public final class TaskStore: Sendable {
         await maintenance.value
         var firstError: QueueError?
         await waitForAckWriter()
-        if lifecycle.withLock({ $0.failure }) == nil {
+        if lifecycle.withLock({ $0.failure }) == nil && !configuration.isReadOnly {
             do { _ = try writeCheckpoint() } catch { firstError = error }
         }
         do { try log.close() } catch {

@@ -60,6 +60,9 @@ public struct TaskStoreConfiguration: Sendable {
     /// The defaults described on each property.
     public init() {}
 
+    /// Whether the store only reads its directory (``log``'s `access` is `.readOnly`).
+    var isReadOnly: Bool { log.access == .readOnly }
+
     /// The defaults with the given log durability.
     public init(durability: Durability) {
         log.durability = durability

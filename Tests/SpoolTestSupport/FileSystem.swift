@@ -77,6 +77,26 @@ public func fileTree(_ path: String) -> [String: [UInt8]] {
     return result
 }
 
+/// Every entry below `path` (directories too) with its inode, modification time and, for a
+/// file, its bytes: equal stamps mean nothing was created, deleted, changed, or even rewritten
+/// with the same bytes (a checkpoint or marker replaced atomically gets a new inode).
+public func fileStamps(_ path: String) -> [String: [Int]] {
+    var result: [String: [Int]] = [:]
+    for name in directoryEntries(path) {
+        let child = path + "/" + name
+        var info = stat()
+        guard lstat(child, &info) == 0 else { continue }
+        let stamp = [Int(info.st_ino), info.st_mtim.tv_sec, info.st_mtim.tv_nsec]
+        if info.st_mode & S_IFMT == S_IFDIR {
+            result[name + "/"] = stamp
+            for (relative, value) in fileStamps(child) { result[name + "/" + relative] = value }
+        } else {
+            result[name] = stamp + readFile(child).map(Int.init)
+        }
+    }
+    return result
+}
+
 /// Copies a stopped store's directory into `destination`, every file but its logs' `lock` files
 /// (a copy must not look locked, and a lock's content means nothing).
 public func copyTree(_ source: String, to destination: String) {

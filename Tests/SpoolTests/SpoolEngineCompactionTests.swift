@@ -128,13 +128,14 @@ enum HistoryFixture {
         let h = try EngineHarness()
         let data = h.directory + "/store"
         try await HistoryFixture.build(data, clock: h.clock)
-        // Open runs after them, so that the recent runs are in sealed segments.
+        // Open runs a minute after them, so that the recent runs are in sealed segments and the
+        // log's own time (which bounds the retention clock) is past their 30 s retention.
+        h.clock.advance(by: .seconds(60))
         let engine = try SpoolEngine.open(directory: data, configuration: HistoryFixture.configuration(h.clock))
         for i in 0..<80 {
             _ = try await engine.startWorkflowExecution(.init(workflowID: "filler-\(i)", workflowType: "order", taskQueue: "f", input: HistoryFixture.input(i)))
         }
         try await engine.close()
-        h.clock.advance(by: .seconds(60))
         let summary = try SpoolEngine.compactHistory(directory: data, configuration: HistoryFixture.configuration(h.clock, retention: .seconds(30)))
         #expect(summary.runsDropped == 4)
         // The engine reopened with its longer retention no longer has them (the checkpoint says so).
@@ -142,6 +143,34 @@ enum HistoryFixture {
         #expect(after.runs.count == 9 + 80)
         #expect(try await HistoryFixture.viewByFullReplay(data, clock: h.clock).runs.count == 9 + 80)
         #expect(!after.runs.contains { $0.contains("recent") })
+    }
+
+    /// Issue 25, point 6 ("time cannot delete data"), offline: `spool compact` under a clock 30
+    /// days ahead (`faketime`) drops no run closed less than a retention before the log's newest
+    /// record, as a live engine would not.
+    @Test func aClockFarAheadDropsNoRunWithinRetentionOfTheNewestRecord() async throws {
+        let h = try EngineHarness()
+        let data = h.directory + "/store"
+        let engine = try SpoolEngine.open(directory: data, configuration: HistoryFixture.configuration(h.clock))
+        var closed: [WorkflowExecution] = []
+        for id in ["first", "second"] {
+            let started = try await engine.startWorkflowExecution(.init(workflowID: id, workflowType: "order", taskQueue: "q"))
+            let run = WorkflowExecution(workflowID: id, runID: started.runID)
+            try await engine.terminateWorkflowExecution(execution: run)
+            closed.append(run)
+            h.clock.advance(by: .seconds(600))
+        }
+        // Open runs after them, so that the closed runs' records are in sealed segments, which
+        // compaction rewrites.
+        for i in 0..<80 {
+            _ = try await engine.startWorkflowExecution(.init(workflowID: "filler-\(i)", workflowType: "order", taskQueue: "f", input: HistoryFixture.input(i)))
+        }
+        try await engine.close()
+        h.clock.advance(by: .seconds(30 * 24 * 3600))
+        let summary = try SpoolEngine.compactHistory(directory: data, configuration: HistoryFixture.configuration(h.clock))
+        #expect(summary.runsDropped == 0)
+        let after = try await HistoryFixture.view(data, configuration: HistoryFixture.configuration(h.clock, retention: nil))
+        for run in closed { #expect(after.runs.contains { $0.contains(run.workflowID) }, "\(run) is gone") }
     }
 
     @Test func aDryRunWritesNothing() async throws {

@@ -195,9 +195,15 @@ struct HistoryCompactionPlan {
                 }
             }
         }
+        // Retention is judged as a live engine judges it at open (RetentionClock): by the wall
+        // clock, but no later than the log's newest time (a run's close, or an open run's start)
+        // plus the slack, so that a clock far ahead (a misset clock, faketime) cannot drop the
+        // runs that closed last.
+        let newest = runs.lazy.compactMap { $0.closeTime ?? $0.state?.startTime }.max()
+        let horizon = RetentionClock.bound(now, newestRecord: newest, slack: RetentionClock.slack(retention: retention))
         let before = runs.count
         runs.removeAll { run in
-            guard let retention, let closed = run.closeTime, now >= closed.advanced(by: retention) else { return false }
+            guard let retention, let closed = run.closeTime, horizon >= closed.advanced(by: retention) else { return false }
             return run.recordOffsets.dropLast().allSatisfy { $0 < active }
         }
         dropped = before - runs.count

@@ -58,11 +58,18 @@ final class RetentionClock: Sendable {
     /// Fixes the base once the log is replayed: from here on ``now()`` advances with the
     /// monotonic clock. A log without events starts at the wall clock (it has nothing to expire).
     func start() {
-        let wall = clock.now().nanosecondsSinceEpoch
         let newest = newestRecord.load(ordering: .relaxed)
-        let bound = newest == Int64.min ? wall : Timestamp(nanosecondsSinceEpoch: newest).advanced(by: slack).nanosecondsSinceEpoch
-        base.store(min(wall, bound), ordering: .relaxed)
+        let bounded = Self.bound(clock.now(), newestRecord: newest == Int64.min ? nil : Timestamp(nanosecondsSinceEpoch: newest), slack: slack)
+        base.store(bounded.nanosecondsSinceEpoch, ordering: .relaxed)
         monotonicAtStart.store(monotonicNanoseconds(), ordering: .relaxed)
+    }
+
+    /// The wall clock `wall`, but no later than the newest event time the log holds plus
+    /// `slack` (see ``slack(retention:)``); the wall clock itself when the log holds no event.
+    /// What ``start()`` takes as its base, and what offline compaction judges retention by.
+    static func bound(_ wall: Timestamp, newestRecord: Timestamp?, slack: Duration) -> Timestamp {
+        guard let newestRecord else { return wall }
+        return min(wall, newestRecord.advanced(by: slack))
     }
 
     /// The retention horizon: runs closed at least `retention` before it are past retention.

@@ -151,7 +151,7 @@ extension SpoolEngine {
             // place — the log holds every run: replay it all rather than refuse to open.
             report.ignoredCheckpoint = error.message
             var metadata: Logger.Metadata = ["path": "\(checkpointStore.path)", "reason": "\(error.message)"]
-            if DataDirectory.isDirectory(checkpointStore.path) {
+            if DataDirectory.isDirectory(checkpointStore.path) && !configuration.isReadOnly {
                 report.movedCheckpoint = moveAsideDamagedCheckpoint()
                 if let moved = report.movedCheckpoint { metadata["movedTo"] = "\(moved)" }
             }

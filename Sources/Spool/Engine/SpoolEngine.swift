@@ -71,6 +71,14 @@ public final class SpoolEngine: Sendable {
     /// when it is damaged, every record of the log is decoded once.
     /// The directory is marked as a data directory (its `kind` file) at creation, or at the first
     /// open of one made before markers.
+    ///
+    /// With `configuration.log.access = .readOnly` the open writes nothing at all: the directory
+    /// must exist, no marker is written, the log is read without repairing it (see
+    /// ``LogAccess/readOnly``), a damaged checkpoint is ignored where it lies, no timer fires and
+    /// ``close()`` writes no checkpoint. Calls that would append (start, signal, task
+    /// completions…) fail with ``SpoolError/Code/storage`` whose underlying `LogError` has the
+    /// code `readOnly`. Readers should also set ``SpoolEngineConfiguration/closedRunRetention``
+    /// to nil, so that they show every run the log holds.
     /// - Throws: ``SpoolError/Code/invalidArgument`` when `directory` is another kind of Spool
     ///   directory (a task store, a log; the message says which and what to do), nothing written;
     ///   ``SpoolError/Code/io`` when the directory cannot be created, ``SpoolError/Code/storage``
@@ -79,13 +87,21 @@ public final class SpoolEngine: Sendable {
     public static func open(directory: String, configuration: SpoolEngineConfiguration = SpoolEngineConfiguration()) throws(SpoolError) -> SpoolEngine {
         guard !directory.isEmpty else { throw SpoolError(.invalidArgument, "the data directory path is empty") }
         let layout = DataDirectory(directory)
+        var configuration = configuration
         do {
             // Refuses a task store's or a log's directory before anything is written in it.
-            try DataDirectory.claim(layout.path, as: .engine, allowingForeign: true, syscalls: configuration.log.syscalls)
-        } catch where error.code == .wrongDirectoryKind {
+            if configuration.isReadOnly {
+                // A reader writes nothing: no timers fire, no checkpoint is written at close.
+                configuration.firesTimersAutomatically = false
+                try DataDirectory.examine(layout.path, as: .engine)
+            } else {
+                try DataDirectory.claim(layout.path, as: .engine, allowingForeign: true, syscalls: configuration.log.syscalls)
+            }
+        } catch where error.code == .wrongDirectoryKind || error.code == .foreignDirectory {
             throw SpoolError(.invalidArgument, "\(layout): \(error.message)", underlying: error)
         } catch {
-            throw SpoolError(.io, "cannot create, examine or mark the data directory \(layout)", underlying: error)
+            let doing = configuration.isReadOnly ? "read" : "create, examine or mark"
+            throw SpoolError(.io, "cannot \(doing) the data directory \(layout): \(error.message)", underlying: error)
         }
         let log: Log
         do {
@@ -114,7 +130,9 @@ public final class SpoolEngine: Sendable {
         guard !isClosed.exchange(true, ordering: .acquiringAndReleasing) else { return }
         await stopTimerLoop()
         var checkpointError: SpoolError?
-        do { try await checkpoint() } catch { checkpointError = error }
+        if !configuration.isReadOnly {
+            do { try await checkpoint() } catch { checkpointError = error }
+        }
         do { try log.close() } catch { throw SpoolError(.storage, "closing the history log failed", underlying: error) }
         if let checkpointError { throw checkpointError }
     }

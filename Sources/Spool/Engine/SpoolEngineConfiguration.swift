@@ -36,4 +36,7 @@ public struct SpoolEngineConfiguration: Sendable {
 
     /// The default settings.
     public init() {}
+
+    /// Whether the engine only reads its directory (``log``'s `access` is `.readOnly`).
+    var isReadOnly: Bool { log.access == .readOnly }
 }

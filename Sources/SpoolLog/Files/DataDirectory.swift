@@ -295,6 +295,24 @@ extension DataDirectory {
         }
     }
 
+    /// The read-only counterpart of ``claim(_:as:allowingForeign:syscalls:)``: checks that `path`
+    /// is an existing directory that may be read as a store of `kind`, writing nothing (no
+    /// directory, no marker), so that a store on a read-only file system or another user's store
+    /// can be inspected.
+    /// - Throws: ``LogError/Code/directoryMissing`` when nothing is at `path`;
+    ///   ``LogError/Code/notADirectory``; ``LogError/Code/io`` when it cannot be examined;
+    ///   ``LogError/Code/wrongDirectoryKind`` or ``LogError/Code/foreignDirectory`` as
+    ///   ``refusal(of:as:path:)`` says.
+    package static func examine(_ path: String, as kind: Kind) throws(LogError) {
+        let found = identify(path)
+        switch found {
+        case .missing: throw LogError(.directoryMissing, missingMessage, path: path)
+        case .notADirectory: throw LogError(.notADirectory, "exists and is not a directory", path: path)
+        case .unreadable(let reason): throw LogError(.io, "cannot be examined (\(reason))", path: path)
+        default: if let refusal = refusal(of: found, as: kind, path: path) { throw refusal }
+        }
+    }
+
     /// Opens `path` as a store of `kind` for writing: refuses a directory of another kind (and,
     /// unless `allowingForeign`, one holding other files), creates a missing one (mode 0700; its
     /// parent must exist), and writes the `kind` marker when it has none — at creation, or the

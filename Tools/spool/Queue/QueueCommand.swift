@@ -23,7 +23,7 @@ struct QueueList: AsyncParsableCommand {
     @Flag(name: .long, help: "Print one JSON object per queue.") var json = false
 
     func run() async throws {
-        guard let opened = try store.open(command: "queue list", create: false) else { return }
+        guard let opened = try store.open(command: "queue list", create: false, readOnly: true) else { return }
         let queues = opened.listQueues()
         try await closeStore(opened, command: "queue list")
         if json {
@@ -56,7 +56,7 @@ struct QueueDescribe: AsyncParsableCommand {
 
     func run() async throws {
         try target.check(command: "queue describe")
-        guard let opened = try store.open(command: "queue describe", create: false) else {
+        guard let opened = try store.open(command: "queue describe", create: false, readOnly: true) else {
             printLine(json ? JSON.object([("name", .string(target.queue)), ("kind", .string(target.kind.rawValue)), ("backlog", .integer(0))]).text
                            : "\(target.queue) (\(target.kind.rawValue)): no task store in \(store.directory) yet")
             return
@@ -178,7 +178,7 @@ struct QueuePeek: AsyncParsableCommand {
             printError("spool queue peek: bad --max \(max): must be at least 1")
             throw ExitCode.usage
         }
-        guard let opened = try store.open(command: "queue peek", create: false) else { return }
+        guard let opened = try store.open(command: "queue peek", create: false, readOnly: true) else { return }
         let tasks: [PeekedTask]
         do { tasks = try opened.peek(target.queue, kind: target.kind.kind, limit: max) } catch {
             printError("spool queue peek: \(store.explain(error))")

@@ -28,10 +28,15 @@ struct TaskStoreOptions: ParsableArguments {
     /// directory (mode 0700) and the store in it. One that only reads or changes what is already
     /// there refuses a missing data directory with the common message (exit status 2), and
     /// returns nil, creating nothing, when the directory holds no task store yet.
-    func open(command: String, create: Bool) throws -> TaskStore? {
+    ///
+    /// A command that only reads (`readOnly`: list, describe, peek) opens the store read-only:
+    /// it writes nothing at all (no marker, no checkpoint, no repair), so a stopped store on a
+    /// read-only file system or another user's store can be inspected.
+    func open(command: String, create: Bool, readOnly: Bool = false) throws -> TaskStore? {
         try directory.requireDataDirectory(command: command, create: create)
         if !create && !DataDirectory.isDirectory(storeDirectory) { return nil }
         var configuration = TaskStoreConfiguration(durability: durability.durability)
+        if readOnly { configuration.log.access = .readOnly }
         // A command-line session is short: no background checkpoints, one at close.
         configuration.checkpointInterval = .seconds(3600)
         do {

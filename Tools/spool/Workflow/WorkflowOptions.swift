@@ -25,14 +25,20 @@ extension DataDirectory {
     /// 0700, by the engine's open); any other refuses it with the common message. Exits with
     /// status 2 when the directory is missing or cannot be opened.
     ///
-    /// A command that only reads (`readOnly`) opens without closed-run retention: it shows
-    /// every run the history holds and drops none, so that reading (under whatever wall clock)
-    /// never makes a run disappear; the engine that runs the workers applies retention.
+    /// A command that only reads (`readOnly`) opens the engine read-only: it writes nothing (no
+    /// marker, no checkpoint, no repair of a torn tail), so a stopped store on a read-only file
+    /// system or another user's store can be inspected; and it opens without closed-run
+    /// retention: it shows every run the history holds and drops none, so that reading (under
+    /// whatever wall clock) never makes a run disappear; the engine that runs the workers
+    /// applies retention.
     func openEngine(command: String, create: Bool, readOnly: Bool = false) throws -> SpoolEngine {
         try requireDataDirectory(command: command, create: create)
         var configuration = SpoolEngineConfiguration()
         configuration.firesTimersAutomatically = false
-        if readOnly { configuration.closedRunRetention = nil }
+        if readOnly {
+            configuration.closedRunRetention = nil
+            configuration.log.access = .readOnly
+        }
         // A command-line session is short: one checkpoint, at close.
         configuration.checkpointEveryRecords = nil
         do {
