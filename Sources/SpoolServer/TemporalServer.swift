@@ -28,11 +28,45 @@ public final class TemporalServer: Sendable {
         /// answers after about 60 s; the SDKs give up after 70 s.
         public var pollTimeout: Duration
 
-        /// A configuration; the defaults are Temporal's port on loopback.
-        public init(host: String = "127.0.0.1", port: Int = 7233, pollTimeout: Duration = .seconds(55)) {
+        /// TLS for every connection; nil serves plaintext.
+        public var tls: TLS?
+        /// The API keys a call may present as `authorization: Bearer <key>` (what the SDKs'
+        /// `api_key` option sends); a call without one of them fails with UNAUTHENTICATED.
+        /// Empty: no key is asked for.
+        public var apiKeys: Set<String>
+        /// The largest request message accepted, in bytes (after decompression); a larger one
+        /// fails with RESOURCE_EXHAUSTED before the engine sees it. Default 4 MiB, Temporal's.
+        public var maxRequestBytes: Int
+
+        /// A configuration; the defaults are Temporal's port on loopback, plaintext, no API
+        /// keys, Temporal's 4 MiB request limit.
+        public init(host: String = "127.0.0.1", port: Int = 7233, pollTimeout: Duration = .seconds(55),
+                    tls: TLS? = nil, apiKeys: Set<String> = [], maxRequestBytes: Int = 4 << 20) {
             self.host = host
             self.port = port
             self.pollTimeout = pollTimeout
+            self.tls = tls
+            self.apiKeys = apiKeys
+            self.maxRequestBytes = maxRequestBytes
+        }
+    }
+
+    /// The server's TLS identity, from PEM files, and optionally the CA its clients'
+    /// certificates must chain to (mutual TLS).
+    public struct TLS: Sendable {
+        /// The server's certificate chain, leaf first (PEM).
+        public var certificateChainPath: String
+        /// The leaf certificate's private key (PEM).
+        public var privateKeyPath: String
+        /// With mutual TLS, the CA certificates (PEM) a client's certificate must chain to; a
+        /// client without such a certificate cannot connect. Nil: clients are not asked for one.
+        public var clientCAPath: String?
+
+        /// A TLS identity; `clientCAPath` turns on mutual TLS.
+        public init(certificateChainPath: String, privateKeyPath: String, clientCAPath: String? = nil) {
+            self.certificateChainPath = certificateChainPath
+            self.privateKeyPath = privateKeyPath
+            self.clientCAPath = clientCAPath
         }
     }
 
@@ -59,12 +93,19 @@ public final class TemporalServer: Sendable {
         let address: GRPCNIOTransportCore.SocketAddress = configuration.host.contains(":")
             ? .ipv6(host: configuration.host, port: configuration.port)
             : .ipv4(host: configuration.host, port: configuration.port)
+        let maxRequestBytes = configuration.maxRequestBytes
         let transport = HTTP2ServerTransport.Posix(
-            address: address, transportSecurity: .plaintext,
-            config: .defaults { $0.compression.enabledAlgorithms = .all })
+            address: address, transportSecurity: transportSecurity,
+            config: .defaults {
+                $0.compression.enabledAlgorithms = .all
+                $0.rpc.maxRequestPayloadSize = RequestSizeLimit.transportLimit(for: maxRequestBytes)
+            })
         let service = WorkflowService(engine: engine, polls: polls, pollTimeout: configuration.pollTimeout)
+        // The key first: a caller without one learns nothing else, not even a size limit.
+        var interceptors: [any ServerInterceptor] = configuration.apiKeys.isEmpty ? [] : [APIKeyCheck(keys: configuration.apiKeys)]
+        interceptors.append(RequestSizeLimit(maximumBytes: maxRequestBytes))
         // The unimplemented stubs first: the implemented methods replace theirs.
-        let grpcServer = GRPCServer(transport: transport, services: [UnimplementedMethods(), service])
+        let grpcServer = GRPCServer(transport: transport, services: [UnimplementedMethods(), service], interceptors: interceptors)
         server.withLock { $0 = grpcServer }
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask { try await grpcServer.serve() }
@@ -77,6 +118,18 @@ public final class TemporalServer: Sendable {
             } else {
                 onListening("\(bound)")
             }
+        }
+    }
+
+    private var transportSecurity: HTTP2ServerTransport.Posix.TransportSecurity {
+        guard let tls = configuration.tls else { return .plaintext }
+        let chain: [TLSConfig.CertificateSource] = [.file(path: tls.certificateChainPath, format: .pem)]
+        let key: TLSConfig.PrivateKeySource = .file(path: tls.privateKeyPath, format: .pem)
+        guard let clientCA = tls.clientCAPath else { return .tls(certificateChain: chain, privateKey: key) }
+        return .mTLS(certificateChain: chain, privateKey: key) { config in
+            config.trustRoots = .certificates([.file(path: clientCA, format: .pem)])
+            // Clients connect by address, not by a name in their certificate.
+            config.clientCertificateVerification = .noHostnameVerification
         }
     }
 

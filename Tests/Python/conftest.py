@@ -22,10 +22,10 @@ def spool_binary() -> Path:
 class Server:
     """A running `spool serve`, its address as printed on its first line."""
 
-    def __init__(self, data: Path):
+    def __init__(self, data: Path, extra: list[str] = ()):
         self.data = data
         self.process = subprocess.Popen(
-            [str(spool_binary()), "serve", "--data", str(data), "--listen", "127.0.0.1:0"],
+            [str(spool_binary()), "serve", "--data", str(data), "--listen", "127.0.0.1:0", *extra],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

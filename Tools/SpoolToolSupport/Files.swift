@@ -22,3 +22,23 @@ package func bytesOnDisk(_ directory: String, plus extra: [String] = []) -> Int 
         return total + (stat(file, &info) == 0 && info.st_mode & S_IFMT == S_IFREG ? Int(info.st_size) : 0)
     }
 }
+
+/// The bytes of a small file named on the command line (a key file, say), or nil with `errno`
+/// set when it cannot be opened or read, or is over `limit` bytes (`EFBIG`).
+package func readWholeFile(_ path: String, limit: Int = 1 << 20) -> [UInt8]? {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 64 << 10)
+    while true {
+        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if n < 0 { return nil }
+        if n == 0 { return bytes }
+        bytes += chunk.prefix(n)
+        if bytes.count > limit {
+            errno = EFBIG
+            return nil
+        }
+    }
+}

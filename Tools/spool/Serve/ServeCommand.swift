@@ -28,6 +28,24 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "The address to listen on, HOST:PORT ([HOST]:PORT for IPv6); port 0 picks a free one.")
     var listen = "127.0.0.1:7233"
 
+    @Option(name: .long, help: "Serve TLS with this certificate chain (PEM, leaf first); needs --tls-key.")
+    var tlsCert: String?
+
+    @Option(name: .long, help: "The private key (PEM) of --tls-cert.")
+    var tlsKey: String?
+
+    @Option(name: .long, help: "Mutual TLS: clients must present a certificate issued by these CA certificates (PEM); needs --tls-cert.")
+    var tlsClientCa: String?
+
+    @Option(name: .long, help: """
+        Require an API key: calls must send 'authorization: Bearer <key>' (the SDKs' api_key option) with a key listed \
+        in this file, one per line (blank lines and lines starting with # are ignored).
+        """)
+    var apiKeyFile: String?
+
+    @Option(name: .long, help: "The largest request accepted, in bytes (after decompression); larger ones get RESOURCE_EXHAUSTED.")
+    var maxRequestBytes = 4 << 20
+
     /// How long shutdown may take in all, from the signal to the engine closed.
     static let shutdownBudget = Duration.seconds(5)
 
@@ -35,6 +53,38 @@ struct ServeCommand: AsyncParsableCommand {
         guard Self.parse(listen: listen) != nil else {
             throw ValidationError("--listen \(listen): expected HOST:PORT, such as 127.0.0.1:7233")
         }
+        if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
+        if tlsClientCa != nil && tlsCert == nil { throw ValidationError("--tls-client-ca needs --tls-cert and --tls-key") }
+        for (option, path) in [("--tls-cert", tlsCert), ("--tls-key", tlsKey), ("--tls-client-ca", tlsClientCa), ("--api-key-file", apiKeyFile)] {
+            if let path, access(path, R_OK) != 0 {
+                throw ValidationError("\(option) \(path): \(String(cString: strerror(errno)))")
+            }
+        }
+        guard (1024...(1 << 30)).contains(maxRequestBytes) else {
+            throw ValidationError("--max-request-bytes must be between 1024 and 1073741824 (got \(maxRequestBytes))")
+        }
+        if let apiKeyFile { _ = try Self.apiKeys(in: apiKeyFile) }
+    }
+
+    /// The keys of an API key file: one per line; blank lines and `#` comments are skipped.
+    static func apiKeys(in path: String) throws -> Set<String> {
+        guard let bytes = readWholeFile(path) else {
+            throw ValidationError("--api-key-file \(path): \(String(cString: strerror(errno)))")
+        }
+        var keys: Set<String> = []
+        for (number, line) in bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated() {
+            var text = line[...]
+            if text.last == UInt8(ascii: "\r") { text = text.dropLast() }
+            while let first = text.first, first == 32 || first == 9 { text = text.dropFirst() }
+            while let last = text.last, last == 32 || last == 9 { text = text.dropLast() }
+            if text.isEmpty || text.first == UInt8(ascii: "#") { continue }
+            guard let key = String(validating: text, as: UTF8.self), key.utf8.allSatisfy({ $0 > 32 && $0 < 127 }) else {
+                throw ValidationError("--api-key-file \(path), line \(number + 1): a key must be printable ASCII without spaces")
+            }
+            keys.insert(key)
+        }
+        if keys.isEmpty { throw ValidationError("--api-key-file \(path): holds no key") }
+        return keys
     }
 
     /// `HOST:PORT` or `[HOST]:PORT` as its parts.
@@ -58,7 +108,10 @@ struct ServeCommand: AsyncParsableCommand {
             throw ExitCode.unusableDataDirectory
         }
         let (host, port) = Self.parse(listen: listen)!
-        let server = TemporalServer(engine: engine, configuration: .init(host: host, port: port))
+        let tls = tlsCert.map { TemporalServer.TLS(certificateChainPath: $0, privateKeyPath: tlsKey!, clientCAPath: tlsClientCa) }
+        let keys = try apiKeyFile.map(Self.apiKeys(in:)) ?? []
+        let server = TemporalServer(engine: engine, configuration: .init(host: host, port: port, tls: tls, apiKeys: keys,
+                                                                          maxRequestBytes: maxRequestBytes))
 
         // SIGINT/SIGTERM: stop accepting and answer polls empty at once; if calls in flight
         // have not finished within most of the budget, stop serving anyway.
@@ -76,7 +129,9 @@ struct ServeCommand: AsyncParsableCommand {
             try await withThrowingTaskGroup { group in
                 group.addTask {
                     try await server.run { address in
-                        print("spool serve: listening on \(address), data directory \(directory)")
+                        let security = (tls == nil ? "" : tlsClientCa == nil ? ", TLS" : ", mutual TLS")
+                            + (keys.isEmpty ? "" : ", API keys required")
+                        print("spool serve: listening on \(address), data directory \(directory)\(security)")
                         fflush(nil)  // every output stream: the line must reach a pipe now
                     }
                 }
