@@ -2,21 +2,19 @@ import Spool
 import Synchronization
 
 /// The long polls in flight (task polls, history long polls), so that a server shutting down
-/// can answer every one of them empty at once instead of waiting out their timeouts.
+/// can end every one of them at once instead of waiting out their timeouts, and so that a task
+/// a poll took is never dropped on the floor.
 ///
-/// A poll runs in a task of its own; the call waits for its result, for the client to go away
-/// (the poll task is cancelled, and the engine returns nil for a cancelled poll), or for
-/// ``close()``, which answers the call with nil and cancels the poll.
+/// A poll runs in a task of its own. The client going away, or ``close()``, cancels it; the
+/// engine's polls answer nil promptly when cancelled, and the call always answers with what
+/// the poll itself returned: so at shutdown a task matched in the last instant still reaches
+/// its worker (the connection is still up). When the client is gone and the poll did take a
+/// task, `undelivered` gives it back to the engine at once.
 final class PollGate: Sendable {
-    private struct Waiter: Sendable {
-        var cancel: @Sendable () -> Void
-        var answerEmpty: @Sendable () -> Void
-    }
-
     private struct State: Sendable {
         var closed = false
         var nextID: UInt64 = 0
-        var waiters: [UInt64: Waiter] = [:]
+        var polls: [UInt64: @Sendable () -> Void] = [:]
     }
 
     private let state = Mutex(State())
@@ -24,70 +22,45 @@ final class PollGate: Sendable {
     /// Whether ``close()`` was called.
     var isClosed: Bool { state.withLock { $0.closed } }
 
-    /// Runs `poll`; nil at once when the gate is closed, or when it closes while `poll` waits.
-    func run<T: Sendable>(_ poll: @escaping @Sendable () async throws(SpoolError) -> T?) async throws(SpoolError) -> T? {
+    /// Whether a poll is waiting (tests).
+    var hasWaitingPolls: Bool { state.withLock { !$0.polls.isEmpty } }
+
+    /// Runs `poll`; nil at once when the gate is closed. When the calling task is cancelled
+    /// (the client went away) after `poll` returned a value, that value is passed to
+    /// `undelivered` and nil returned.
+    func run<T: Sendable>(_ poll: @escaping @Sendable () async throws(SpoolError) -> T?,
+                          undelivered: @escaping @Sendable (T) async -> Void = { _ in }) async throws(SpoolError) -> T? {
         guard let id = state.withLock({ state -> UInt64? in
             guard !state.closed else { return nil }
             defer { state.nextID += 1 }
             return state.nextID
         }) else { return nil }
-
-        // The client going away cancels the calling task: pass that on to the poll task.
-        let result: Result<T?, SpoolError> = await withTaskCancellationHandler {
-            await wait(id: id, poll)
-        } onCancel: {
-            self.state.withLock { $0.waiters[id] }?.cancel()
+        let task = Task { () async -> Result<T?, SpoolError> in
+            do throws(SpoolError) { return .success(try await poll()) } catch { return .failure(error) }
         }
-        return try result.get()
+        let closedMeanwhile = state.withLock { state -> Bool in
+            if !state.closed { state.polls[id] = { task.cancel() } }
+            return state.closed
+        }
+        if closedMeanwhile { task.cancel() }
+        let result = await withTaskCancellationHandler { await task.value } onCancel: { task.cancel() }
+        state.withLock { _ = $0.polls.removeValue(forKey: id) }
+        let value = try result.get()
+        if let value, Task.isCancelled {
+            await undelivered(value)
+            return nil
+        }
+        return value
     }
 
-    private func wait<T: Sendable>(id: UInt64, _ poll: @escaping @Sendable () async throws(SpoolError) -> T?) async -> Result<T?, SpoolError> {
-        await withCheckedContinuation { continuation in
-            let answered = Once()
-            let answer: @Sendable (Result<T?, SpoolError>) -> Void = { result in
-                if answered.first() { continuation.resume(returning: result) }
-            }
-            let task = Task {
-                let result: Result<T?, SpoolError>
-                do throws(SpoolError) { result = .success(try await poll()) } catch { result = .failure(error) }
-                self.state.withLock { _ = $0.waiters.removeValue(forKey: id) }
-                answer(result)
-            }
-            let waiter = Waiter(cancel: { task.cancel() }, answerEmpty: { answer(.success(nil)) })
-            let closedMeanwhile = state.withLock { state -> Bool in
-                if state.closed { return true }
-                state.waiters[id] = waiter
-                return false
-            }
-            if closedMeanwhile {
-                task.cancel()
-                waiter.answerEmpty()
-            }
-        }
-    }
-
-    /// Answers every waiting poll empty, cancels them, and answers later polls empty at once.
+    /// Cancels every waiting poll, so that each answers with what it has (empty, unless it took
+    /// a task in the last instant), and answers later polls empty at once.
     func close() {
-        let waiters = state.withLock { state -> [Waiter] in
+        let cancels = state.withLock { state -> [@Sendable () -> Void] in
             state.closed = true
-            defer { state.waiters.removeAll() }
-            return Array(state.waiters.values)
+            defer { state.polls.removeAll() }
+            return Array(state.polls.values)
         }
-        for waiter in waiters {
-            waiter.cancel()
-            waiter.answerEmpty()
-        }
-    }
-}
-
-/// True the first time only.
-private final class Once: Sendable {
-    private let done = Mutex(false)
-
-    func first() -> Bool {
-        done.withLock { done in
-            defer { done = true }
-            return !done
-        }
+        for cancel in cancels { cancel() }
     }
 }

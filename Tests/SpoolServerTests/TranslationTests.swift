@@ -3,6 +3,7 @@ import Spool
 @testable import SpoolServer
 import SpoolServerProtos
 import SwiftProtobuf
+import Synchronization
 import Testing
 
 @Suite struct TranslationTests {
@@ -74,23 +75,61 @@ import Testing
 }
 
 @Suite struct PollGateTests {
-    @Test func closingAnswersAWaitingPollEmptyAtOnce() async throws {
+    /// A poll that honours cancellation (as the engine's do) is ended by `close()`, and later
+    /// polls are answered empty without running. If `close()` did not cancel it, the poll would
+    /// wait an hour and the time limit would fail the test.
+    @Test(.timeLimit(.minutes(1))) func closingEndsAWaitingPollAndLaterOnesDoNotRun() async throws {
         let gate = PollGate()
         let waiting = Task {
             try await gate.run { () async throws(SpoolError) -> Int? in
-                try? await Task.sleep(for: .seconds(60))
+                do { try await Task.sleep(for: .seconds(3600)) } catch { return nil }
                 return 1
             }
         }
-        try await Task.sleep(for: .milliseconds(50))
-        let started = ContinuousClock.now
+        while !gate.hasWaitingPolls { await Task.yield() }
         gate.close()
-        let answer = try await waiting.value
-        #expect(answer == nil)
-        #expect(ContinuousClock.now - started < .seconds(5))
-        // Later polls are answered empty without running.
-        let later = try await gate.run { () async throws(SpoolError) -> Int? in 2 }
+        #expect(try await waiting.value == nil)
+        let ran = Mutex(false)
+        let later = try await gate.run { () async throws(SpoolError) -> Int? in
+            ran.withLock { $0 = true }
+            return 2
+        }
         #expect(later == nil)
+        #expect(!ran.withLock { $0 })
+    }
+
+    /// A poll that took a task just as the server began to close answers with it: the client is
+    /// still connected, and dropping the task would leave it started with nobody working on it.
+    @Test(.timeLimit(.minutes(1))) func aTaskTakenAsTheGateClosesIsStillAnswered() async throws {
+        let gate = PollGate()
+        let lost = Mutex<[Int]>([])
+        let waiting = Task {
+            try await gate.run { () async throws(SpoolError) -> Int? in
+                try? await Task.sleep(for: .seconds(3600))  // cancelled by close(), then "matched"
+                return 7
+            } undelivered: { value in lost.withLock { $0.append(value) } }
+        }
+        while !gate.hasWaitingPolls { await Task.yield() }
+        gate.close()
+        #expect(try await waiting.value == 7)
+        #expect(lost.withLock { $0 }.isEmpty)
+    }
+
+    /// When the caller is cancelled (the client went away) and the poll still took a task, the
+    /// task goes to `undelivered` instead of into a response nobody reads.
+    @Test(.timeLimit(.minutes(1))) func aTaskTakenAfterTheClientLeftIsHandedBack() async throws {
+        let gate = PollGate()
+        let lost = Mutex<[Int]>([])
+        let waiting = Task {
+            try await gate.run { () async throws(SpoolError) -> Int? in
+                try? await Task.sleep(for: .seconds(3600))
+                return 9
+            } undelivered: { value in lost.withLock { $0.append(value) } }
+        }
+        while !gate.hasWaitingPolls { await Task.yield() }
+        waiting.cancel()
+        #expect(try await waiting.value == nil)
+        #expect(lost.withLock { $0 } == [9])
     }
 
     @Test func aPollThatFinishesAnswersItsResult() async throws {

@@ -147,6 +147,27 @@ import Testing
         #expect(second.attempt == 2)
     }
 
+    /// A task a poll took but could not deliver (the remote worker's connection went away)
+    /// times out at once, as its timeout would have done later, and the next attempt is
+    /// dispatched without the clock moving (issue 22: "a task whose poll response could not be
+    /// delivered is dispatched again at once, not after a timeout").
+    @Test func anUndeliveredWorkflowTaskIsDispatchedAgainAtOnce() async throws {
+        let h = try EngineHarness()
+        let run = try await h.start()
+        let lost = try #require(try await h.pollWorkflowTask())
+        try await h.engine.returnUndeliveredWorkflowTask(taskToken: lost.taskToken)
+        let history = try await h.history(run)
+        #expect(history.map(\.eventType) == [.workflowExecutionStarted, .workflowTaskScheduled, .workflowTaskStarted,
+                                              .workflowTaskTimedOut, .workflowTaskScheduled])
+        guard case .workflowTaskTimedOut(let timedOut) = history[3].attributes else { Issue.record("timed out"); return }
+        #expect(timedOut.timeoutType == .startToClose && timedOut.scheduledEventID == 2 && timedOut.startedEventID == 3)
+        let next = try #require(try await h.engine.pollWorkflowTaskQueue(taskQueue: "q", identity: "w", timeout: .zero))
+        #expect(next.attempt == 2)
+        // Giving back a token that is no longer the started task changes nothing.
+        try await h.engine.returnUndeliveredWorkflowTask(taskToken: lost.taskToken)
+        #expect(try await h.eventTypes(run).count == 6)
+    }
+
     @Test func staleWorkflowTaskTokenIsRejectedAndChangesNothing() async throws {
         let h = try EngineHarness()
         let run = try await h.start()

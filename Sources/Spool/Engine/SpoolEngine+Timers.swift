@@ -83,11 +83,7 @@ extension SpoolEngine {
         case let .workflowTaskStartToClose(scheduledEventID, startedEventID):
             guard let task = state.workflowTask, task.scheduledEventID == scheduledEventID, task.startedEventID == startedEventID,
                   let started = task.startedTime, now >= started.advanced(by: task.startToCloseTimeout) else { return }
-            try transition.add(.workflowTaskTimedOut(.init(scheduledEventID: scheduledEventID, startedEventID: startedEventID,
-                                                           timeoutType: .startToClose)))
-            try transition.flushBufferedEvents()
-            if state.stickyTaskQueue != nil { try transition.record(.stickyTaskQueue(name: nil, scheduleToStartTimeout: nil)) }
-            try transition.retryWorkflowTask(attempt: task.attempt + 1, policy: configuration.workflowTaskRetryPolicy)
+            try timeOutStartedWorkflowTask(task, state: state, into: &transition)
         case let .workflowTaskDispatch(scheduledEventID):
             guard let task = state.workflowTask, task.scheduledEventID == scheduledEventID, task.startedEventID == 0 else { return }
             // Its backoff ended: it goes on its queue (the record was written when it was scheduled).

@@ -1,0 +1,35 @@
+extension SpoolEngine {
+    /// Gives back a workflow task that a poll took but could not hand to its worker (a remote
+    /// worker whose connection went away between the match and the answer): the started
+    /// attempt times out now — WorkflowTaskTimedOut (start-to-close), as it would once its
+    /// timeout passed — and the next attempt is scheduled at once, instead of the run waiting
+    /// out the timeout for a task nobody is working on. Does nothing when the token no longer
+    /// names the run's started workflow task (it completed, failed or timed out meanwhile).
+    /// - Throws: ``SpoolError/Code/invalidTaskToken`` for an activity task's token;
+    ///   ``SpoolError/Code/notFound``; ``SpoolError/Code/storage``; ``SpoolError/Code/closed``.
+    public func returnUndeliveredWorkflowTask(taskToken: TaskToken) async throws(SpoolError) {
+        try checkOpen()
+        guard taskToken.kind == .workflow else {
+            throw taskToken.key.error(.invalidTaskToken, "an activity task token was given for a workflow task", eventID: taskToken.scheduledEventID)
+        }
+        let handle = try await lockRun(namespace: taskToken.namespace, execution: taskToken.execution)
+        defer { handle.gate.release() }
+        let state = handle.state
+        guard state.isRunning, let task = state.workflowTask, task.scheduledEventID == taskToken.scheduledEventID,
+              task.startedEventID == taskToken.startedEventID, taskToken.startedEventID != 0, task.attempt == taskToken.attempt else { return }
+        var transition = Transition(state, now: clock.now())
+        try timeOutStartedWorkflowTask(task, state: state, into: &transition)
+        try await commit(handle, transition)
+    }
+
+    /// What the start-to-close timeout of the run's started workflow task `task` does:
+    /// WorkflowTaskTimedOut, the events buffered meanwhile, the end of stickiness, and the next
+    /// attempt (Temporal's rules, see ``SpoolEngineConfiguration/workflowTaskRetryPolicy``).
+    func timeOutStartedWorkflowTask(_ task: WorkflowTaskInfo, state: ExecutionState, into transition: inout Transition) throws(SpoolError) {
+        try transition.add(.workflowTaskTimedOut(.init(scheduledEventID: task.scheduledEventID, startedEventID: task.startedEventID,
+                                                       timeoutType: .startToClose)))
+        try transition.flushBufferedEvents()
+        if state.stickyTaskQueue != nil { try transition.record(.stickyTaskQueue(name: nil, scheduleToStartTimeout: nil)) }
+        try transition.retryWorkflowTask(attempt: task.attempt + 1, policy: configuration.workflowTaskRetryPolicy)
+    }
+}
