@@ -199,7 +199,10 @@ let package = Package(
                 "SpoolServer",
                 "SpoolServerProtos",
                 "Spool",
+                "SpoolTestSupport",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
             ]
         ),
         // Runs the `spool` executable (built by `swift test` beside the test bundle, with `spool-lab`
