@@ -80,29 +80,94 @@ func protoActivityType(_ name: String) -> Temporal_Api_Common_V1_ActivityType {
     return type
 }
 
-// MARK: - Payloads
+// MARK: - Payloads, headers, user metadata
 
-// The engine keeps payloads as opaque bytes without metadata. The server stores Temporal's
-// whole `Payloads` message in those bytes, so encodings and other metadata come back exactly as
-// the client sent them. TODO(issue 18): the engine keeps payload metadata itself; then this
-// envelope goes and in-process workers and remote ones see the same payloads.
+// Field by field: the engine keeps payload metadata, so what a client sends comes back byte for
+// byte, and in-process workers and remote ones see the same payloads.
 
-/// The engine's bytes for a Payloads field; nil when the field is unset.
-func payloads(_ proto: ProtoPayloads, isSet: Bool) -> Payloads? {
-    guard isSet else { return nil }
-    return (try? proto.serializedBytes()) ?? []
+extension Payload {
+    init(_ proto: Temporal_Api_Common_V1_Payload) {
+        // Empty metadata (rare: SDKs always write an encoding) makes no dictionary.
+        self.init(metadata: proto.metadata.isEmpty ? [:] : proto.metadata.mapValues { [UInt8]($0) }, data: [UInt8](proto.data))
+    }
+
+    var proto: Temporal_Api_Common_V1_Payload {
+        var payload = Temporal_Api_Common_V1_Payload()
+        if !metadata.isEmpty { payload.metadata = metadata.mapValues { Data($0) } }
+        payload.data = Data(data)
+        return payload
+    }
 }
 
-/// The Payloads message for the engine's bytes. Bytes written by an in-process worker (not a
-/// Payloads message) come back as one payload with `encoding: binary/plain`.
-func protoPayloads(_ bytes: Payloads) -> ProtoPayloads {
-    if let decoded = try? ProtoPayloads(serializedBytes: bytes) { return decoded }
-    var payload = Temporal_Api_Common_V1_Payload()
-    payload.metadata = ["encoding": Data("binary/plain".utf8)]
-    payload.data = Data(bytes)
-    var wrapped = ProtoPayloads()
-    wrapped.payloads = [payload]
-    return wrapped
+/// The engine's payloads for a Payloads field; nil when the field is unset.
+func payloads(_ proto: ProtoPayloads, isSet: Bool) -> Payloads? {
+    guard isSet else { return nil }
+    return proto.payloads.map(Payload.init)
+}
+
+/// The Payloads message for the engine's payloads.
+func protoPayloads(_ payloads: Payloads) -> ProtoPayloads {
+    var message = ProtoPayloads()
+    message.payloads = payloads.map(\.proto)
+    return message
+}
+
+extension Header {
+    init(_ proto: Temporal_Api_Common_V1_Header) {
+        self.init(fields: proto.fields.isEmpty ? [:] : proto.fields.mapValues(Payload.init))
+    }
+
+    var proto: Temporal_Api_Common_V1_Header {
+        var header = Temporal_Api_Common_V1_Header()
+        if !fields.isEmpty { header.fields = fields.mapValues(\.proto) }
+        return header
+    }
+}
+
+extension UserMetadata {
+    /// The engine's user metadata; nil when the field is unset.
+    init?(_ proto: Temporal_Api_Sdk_V1_UserMetadata, isSet: Bool) {
+        guard isSet else { return nil }
+        self.init(summary: proto.hasSummary ? Payload(proto.summary) : nil, details: proto.hasDetails ? Payload(proto.details) : nil)
+    }
+
+    var proto: Temporal_Api_Sdk_V1_UserMetadata {
+        var metadata = Temporal_Api_Sdk_V1_UserMetadata()
+        if let summary { metadata.summary = summary.proto }
+        if let details { metadata.details = details.proto }
+        return metadata
+    }
+}
+
+extension WorkerVersionStamp {
+    /// The engine's stamp; nil when the field is unset.
+    init?(_ proto: Temporal_Api_Common_V1_WorkerVersionStamp, isSet: Bool) {
+        guard isSet else { return nil }
+        self.init(buildID: proto.buildID, useVersioning: proto.useVersioning)
+    }
+
+    var proto: Temporal_Api_Common_V1_WorkerVersionStamp {
+        var stamp = Temporal_Api_Common_V1_WorkerVersionStamp()
+        stamp.buildID = buildID
+        stamp.useVersioning = useVersioning
+        return stamp
+    }
+}
+
+extension WorkflowTaskCompletedMetadata {
+    init(_ proto: Temporal_Api_Sdk_V1_WorkflowTaskCompletedMetadata) {
+        self.init(coreUsedFlags: proto.coreUsedFlags, langUsedFlags: proto.langUsedFlags, sdkName: proto.sdkName,
+                  sdkVersion: proto.sdkVersion)
+    }
+
+    var proto: Temporal_Api_Sdk_V1_WorkflowTaskCompletedMetadata {
+        var metadata = Temporal_Api_Sdk_V1_WorkflowTaskCompletedMetadata()
+        metadata.coreUsedFlags = coreUsedFlags
+        metadata.langUsedFlags = langUsedFlags
+        metadata.sdkName = sdkName
+        metadata.sdkVersion = sdkVersion
+        return metadata
+    }
 }
 
 // MARK: - Retry policies and failures
@@ -129,51 +194,86 @@ extension RetryPolicy {
 }
 
 extension Failure {
-    /// The engine's failure for a Temporal failure.
-    ///
-    /// TODO(issue 18): the engine keeps a failure's `source`, `stack_trace`, `encoded_attributes`
-    /// and `cause` chain; until then they are dropped here, and only the application (or timeout,
-    /// canceled) information of the outermost failure is kept.
+    /// The engine's failure for a Temporal failure, field by field, its cause chain included.
+    /// Failure kinds the engine does not have yet (child workflow, Nexus, reset) come through
+    /// with no kind (``Failure/info`` nil); their other fields are kept.
     init(_ proto: ProtoFailure) {
+        let info: FailureInfo?
         switch proto.failureInfo {
-        case .applicationFailureInfo(let info):
-            self.init(message: proto.message, type: info.type, nonRetryable: info.nonRetryable,
-                      details: payloads(info.details, isSet: info.hasDetails),
-                      nextRetryDelay: duration(info.nextRetryDelay, isSet: info.hasNextRetryDelay))
-        case .timeoutFailureInfo(let info):
-            self.init(message: proto.message, type: "TimeoutError",
-                      timeoutType: TimeoutType(rawValue: UInt8(clamping: info.timeoutType.rawValue)),
-                      lastHeartbeatDetails: payloads(info.lastHeartbeatDetails, isSet: info.hasLastHeartbeatDetails))
-        case .canceledFailureInfo(let info):
-            self.init(message: proto.message, type: "CanceledError", details: payloads(info.details, isSet: info.hasDetails))
-        case .terminatedFailureInfo:
-            self.init(message: proto.message, type: "TerminatedError", nonRetryable: true)
-        case .serverFailureInfo(let info):
-            self.init(message: proto.message, type: "ServerError", nonRetryable: info.nonRetryable)
-        case .activityFailureInfo, nil:
-            self.init(message: proto.message)
+        case .applicationFailureInfo(let a):
+            info = .application(ApplicationFailureInfo(
+                type: a.type, nonRetryable: a.nonRetryable, details: payloads(a.details, isSet: a.hasDetails),
+                nextRetryDelay: duration(a.nextRetryDelay, isSet: a.hasNextRetryDelay),
+                category: ApplicationErrorCategory(rawValue: UInt8(clamping: a.category.rawValue)) ?? .unspecified))
+        case .timeoutFailureInfo(let a):
+            info = TimeoutType(rawValue: UInt8(clamping: a.timeoutType.rawValue)).map {
+                .timeout(TimeoutFailureInfo(timeoutType: $0, lastHeartbeatDetails: payloads(a.lastHeartbeatDetails,
+                                                                                             isSet: a.hasLastHeartbeatDetails)))
+            }
+        case .canceledFailureInfo(let a):
+            info = .canceled(CanceledFailureInfo(details: payloads(a.details, isSet: a.hasDetails), identity: a.identity))
+        case .terminatedFailureInfo(let a):
+            info = .terminated(TerminatedFailureInfo(identity: a.identity))
+        case .serverFailureInfo(let a):
+            info = .server(ServerFailureInfo(nonRetryable: a.nonRetryable))
+        case .activityFailureInfo(let a):
+            info = .activity(ActivityFailureInfo(
+                scheduledEventID: a.scheduledEventID, startedEventID: a.startedEventID, identity: a.identity,
+                activityType: a.activityType.name, activityID: a.activityID,
+                retryState: RetryState(rawValue: UInt8(clamping: a.retryState.rawValue)) ?? .unspecified))
+        case nil:
+            info = nil
         }
+        self.init(message: proto.message, source: proto.source, stackTrace: proto.stackTrace,
+                  encodedAttributes: proto.hasEncodedAttributes ? Payload(proto.encodedAttributes) : nil,
+                  cause: proto.hasCause ? Failure(proto.cause) : nil, info: info)
     }
 
     var proto: ProtoFailure {
         var failure = ProtoFailure()
         failure.message = message
-        if let timeoutType {
-            var info = Temporal_Api_Failure_V1_TimeoutFailureInfo()
-            info.timeoutType = Temporal_Api_Enums_V1_TimeoutType(rawValue: Int(timeoutType.rawValue)) ?? .unspecified
-            if let lastHeartbeatDetails { info.lastHeartbeatDetails = protoPayloads(lastHeartbeatDetails) }
-            failure.timeoutFailureInfo = info
-        } else if type == "CanceledError" {
-            var info = Temporal_Api_Failure_V1_CanceledFailureInfo()
-            if let details { info.details = protoPayloads(details) }
-            failure.canceledFailureInfo = info
-        } else {
-            var info = Temporal_Api_Failure_V1_ApplicationFailureInfo()
-            info.type = type
-            info.nonRetryable = nonRetryable
-            if let details { info.details = protoPayloads(details) }
-            if let nextRetryDelay { info.nextRetryDelay = nextRetryDelay.proto }
-            failure.applicationFailureInfo = info
+        failure.source = source
+        failure.stackTrace = stackTrace
+        if let encodedAttributes { failure.encodedAttributes = encodedAttributes.proto }
+        if let cause { failure.cause = cause.proto }
+        switch info {
+        case .application(let a)?:
+            var p = Temporal_Api_Failure_V1_ApplicationFailureInfo()
+            p.type = a.type
+            p.nonRetryable = a.nonRetryable
+            if let details = a.details { p.details = protoPayloads(details) }
+            if let delay = a.nextRetryDelay { p.nextRetryDelay = delay.proto }
+            p.category = Temporal_Api_Enums_V1_ApplicationErrorCategory(rawValue: Int(a.category.rawValue)) ?? .unspecified
+            failure.applicationFailureInfo = p
+        case .timeout(let a)?:
+            var p = Temporal_Api_Failure_V1_TimeoutFailureInfo()
+            p.timeoutType = a.timeoutType.proto
+            if let details = a.lastHeartbeatDetails { p.lastHeartbeatDetails = protoPayloads(details) }
+            failure.timeoutFailureInfo = p
+        case .canceled(let a)?:
+            var p = Temporal_Api_Failure_V1_CanceledFailureInfo()
+            if let details = a.details { p.details = protoPayloads(details) }
+            p.identity = a.identity
+            failure.canceledFailureInfo = p
+        case .terminated(let a)?:
+            var p = Temporal_Api_Failure_V1_TerminatedFailureInfo()
+            p.identity = a.identity
+            failure.terminatedFailureInfo = p
+        case .server(let a)?:
+            var p = Temporal_Api_Failure_V1_ServerFailureInfo()
+            p.nonRetryable = a.nonRetryable
+            failure.serverFailureInfo = p
+        case .activity(let a)?:
+            var p = Temporal_Api_Failure_V1_ActivityFailureInfo()
+            p.scheduledEventID = a.scheduledEventID
+            p.startedEventID = a.startedEventID
+            p.identity = a.identity
+            p.activityType = protoActivityType(a.activityType)
+            p.activityID = a.activityID
+            p.retryState = a.retryState.proto
+            failure.activityFailureInfo = p
+        case nil:
+            break
         }
         return failure
     }
@@ -230,10 +330,11 @@ struct HistoryTranslator {
             ? taskQueue(name) : { var q = taskQueue(name, kind: .sticky); q.normalName = runTaskQueue; return q }()
     }
 
-    // TODO(issue 18): headers, memo, search attributes and the SDK metadata of
-    // WorkflowTaskCompleted are not kept by the engine, so events carry none.
+    // TODO(issue 18): memo and search attributes (point 5) are not kept by the engine yet, so
+    // events carry none.
     func event(_ event: HistoryEvent) -> ProtoHistoryEvent {
         var proto = ProtoHistoryEvent()
+        if let metadata = event.userMetadata { proto.userMetadata = metadata.proto }
         proto.eventID = event.eventID
         proto.eventTime = event.eventTime.proto
         proto.eventType = Temporal_Api_Enums_V1_EventType(rawValue: Int(event.eventType.rawValue)) ?? .unspecified
@@ -250,7 +351,7 @@ struct HistoryTranslator {
             p.firstExecutionRunID = a.firstExecutionRunID
             p.identity = a.identity
             p.attempt = max(1, a.attempt)
-            p.header = Temporal_Api_Common_V1_Header()
+            p.header = a.header.proto
             proto.workflowExecutionStartedEventAttributes = p
         case .workflowExecutionCompleted(let a):
             var p = Temporal_Api_History_V1_WorkflowExecutionCompletedEventAttributes()
@@ -284,6 +385,17 @@ struct HistoryTranslator {
             p.scheduledEventID = a.scheduledEventID
             p.startedEventID = a.startedEventID
             p.identity = a.identity
+            p.binaryChecksum = a.binaryChecksum
+            if let stamp = a.workerVersion { p.workerVersion = stamp.proto }
+            if let metadata = a.sdkMetadata { p.sdkMetadata = metadata.proto }
+            if let metering = a.meteringMetadata {
+                var m = Temporal_Api_Common_V1_MeteringMetadata()
+                m.nonfirstLocalActivityExecutionAttempts = metering.nonfirstLocalActivityExecutionAttempts
+                p.meteringMetadata = m
+            }
+            p.versioningBehavior = Temporal_Api_Enums_V1_VersioningBehavior(rawValue: Int(a.versioningBehavior.rawValue)) ?? .unspecified
+            p.workerDeploymentName = a.workerDeploymentName
+            p.workerDeploymentVersion = a.workerDeploymentVersion
             proto.workflowTaskCompletedEventAttributes = p
         case .workflowTaskTimedOut(let a):
             var p = Temporal_Api_History_V1_WorkflowTaskTimedOutEventAttributes()
@@ -298,13 +410,15 @@ struct HistoryTranslator {
             p.cause = a.cause.proto
             if let failure = a.failure { p.failure = failure.proto }
             p.identity = a.identity
+            p.binaryChecksum = a.binaryChecksum
+            if let stamp = a.workerVersion { p.workerVersion = stamp.proto }
             proto.workflowTaskFailedEventAttributes = p
         case .activityTaskScheduled(let a):
             var p = Temporal_Api_History_V1_ActivityTaskScheduledEventAttributes()
             p.activityID = a.activityID
             p.activityType = protoActivityType(a.activityType)
             p.taskQueue = taskQueue(a.taskQueue)
-            p.header = Temporal_Api_Common_V1_Header()
+            p.header = a.header.proto
             if let input = a.input { p.input = protoPayloads(input) }
             if let timeout = a.scheduleToCloseTimeout { p.scheduleToCloseTimeout = timeout.proto }
             if let timeout = a.scheduleToStartTimeout { p.scheduleToStartTimeout = timeout.proto }
@@ -327,6 +441,7 @@ struct HistoryTranslator {
             p.scheduledEventID = a.scheduledEventID
             p.startedEventID = a.startedEventID
             p.identity = a.identity
+            if let stamp = a.workerVersion { p.workerVersion = stamp.proto }
             proto.activityTaskCompletedEventAttributes = p
         case .activityTaskFailed(let a):
             var p = Temporal_Api_History_V1_ActivityTaskFailedEventAttributes()
@@ -335,6 +450,7 @@ struct HistoryTranslator {
             p.startedEventID = a.startedEventID
             p.identity = a.identity
             p.retryState = a.retryState.proto
+            if let stamp = a.workerVersion { p.workerVersion = stamp.proto }
             proto.activityTaskFailedEventAttributes = p
         case .activityTaskTimedOut(let a):
             var p = Temporal_Api_History_V1_ActivityTaskTimedOutEventAttributes()
@@ -355,6 +471,7 @@ struct HistoryTranslator {
             p.scheduledEventID = a.scheduledEventID
             p.startedEventID = a.startedEventID
             p.identity = a.identity
+            if let stamp = a.workerVersion { p.workerVersion = stamp.proto }
             proto.activityTaskCanceledEventAttributes = p
         case .timerStarted(let a):
             var p = Temporal_Api_History_V1_TimerStartedEventAttributes()
@@ -390,13 +507,15 @@ struct HistoryTranslator {
             p.details = a.details.mapValues(protoPayloads)
             p.workflowTaskCompletedEventID = a.workflowTaskCompletedEventID
             if let failure = a.failure { p.failure = failure.proto }
+            p.header = a.header.proto
             proto.markerRecordedEventAttributes = p
         case .workflowExecutionSignaled(let a):
             var p = Temporal_Api_History_V1_WorkflowExecutionSignaledEventAttributes()
             p.signalName = a.signalName
             if let input = a.input { p.input = protoPayloads(input) }
             p.identity = a.identity
-            p.header = Temporal_Api_Common_V1_Header()
+            p.header = a.header.proto
+            p.requestID = a.requestID
             proto.workflowExecutionSignaledEventAttributes = p
         case .workflowExecutionTerminated(let a):
             var p = Temporal_Api_History_V1_WorkflowExecutionTerminatedEventAttributes()
@@ -413,6 +532,7 @@ struct HistoryTranslator {
             if let timeout = a.workflowRunTimeout { p.workflowRunTimeout = timeout.proto }
             p.workflowTaskTimeout = a.workflowTaskTimeout.proto
             p.workflowTaskCompletedEventID = a.workflowTaskCompletedEventID
+            p.header = a.header.proto
             proto.workflowExecutionContinuedAsNewEventAttributes = p
         }
         return proto
@@ -447,8 +567,7 @@ extension ActivityTask {
         response.workflowExecution = workflowExecution.proto
         response.activityType = protoActivityType(self.activityType)
         response.activityID = activityID
-        // TODO(issue 18): the engine keeps the activity's header; until then it is empty.
-        response.header = Temporal_Api_Common_V1_Header()
+        response.header = header.proto
         if let input { response.input = protoPayloads(input) }
         if let heartbeatDetails { response.heartbeatDetails = protoPayloads(heartbeatDetails) }
         response.scheduledTime = scheduledTime.proto
@@ -468,9 +587,10 @@ extension ActivityTask {
 /// The engine's command for a Temporal command; throws for a command type the engine does not
 /// have yet (child workflows, external signals and cancels, search attributes, protocol messages).
 func command(_ proto: ProtoCommand) throws(TranslationError) -> Command {
+    let userMetadata = UserMetadata(proto.userMetadata, isSet: proto.hasUserMetadata)
     switch proto.attributes {
     case .scheduleActivityTaskCommandAttributes(let a):
-        // TODO(issue 18): the engine keeps the activity's header and priority.
+        // TODO(issue 18): the engine keeps the activity's priority.
         return .scheduleActivityTask(ScheduleActivityTaskCommandAttributes(
             activityID: a.activityID, activityType: a.activityType.name, taskQueue: a.taskQueue.name,
             input: payloads(a.input, isSet: a.hasInput),
@@ -479,17 +599,18 @@ func command(_ proto: ProtoCommand) throws(TranslationError) -> Command {
             startToCloseTimeout: duration(a.startToCloseTimeout, isSet: a.hasStartToCloseTimeout),
             heartbeatTimeout: duration(a.heartbeatTimeout, isSet: a.hasHeartbeatTimeout),
             retryPolicy: a.hasRetryPolicy ? RetryPolicy(a.retryPolicy) : nil,
-            requestEagerExecution: a.requestEagerExecution))
+            requestEagerExecution: a.requestEagerExecution, header: Header(a.header), userMetadata: userMetadata))
     case .requestCancelActivityTaskCommandAttributes(let a):
         return .requestCancelActivityTask(RequestCancelActivityTaskCommandAttributes(scheduledEventID: a.scheduledEventID))
     case .startTimerCommandAttributes(let a):
-        return .startTimer(StartTimerCommandAttributes(timerID: a.timerID, startToFireTimeout: a.startToFireTimeout.swift))
+        return .startTimer(StartTimerCommandAttributes(timerID: a.timerID, startToFireTimeout: a.startToFireTimeout.swift,
+                                                       userMetadata: userMetadata))
     case .cancelTimerCommandAttributes(let a):
         return .cancelTimer(CancelTimerCommandAttributes(timerID: a.timerID))
     case .recordMarkerCommandAttributes(let a):
         return .recordMarker(RecordMarkerCommandAttributes(
             markerName: a.markerName, details: a.details.mapValues { payloads($0, isSet: true) ?? [] },
-            failure: a.hasFailure ? Failure(a.failure) : nil))
+            failure: a.hasFailure ? Failure(a.failure) : nil, header: Header(a.header)))
     case .completeWorkflowExecutionCommandAttributes(let a):
         return .completeWorkflowExecution(CompleteWorkflowExecutionCommandAttributes(result: payloads(a.result, isSet: a.hasResult)))
     case .failWorkflowExecutionCommandAttributes(let a):
@@ -500,7 +621,7 @@ func command(_ proto: ProtoCommand) throws(TranslationError) -> Command {
         return .continueAsNewWorkflowExecution(ContinueAsNewWorkflowExecutionCommandAttributes(
             workflowType: a.workflowType.name, taskQueue: a.taskQueue.name, input: payloads(a.input, isSet: a.hasInput),
             workflowRunTimeout: duration(a.workflowRunTimeout, isSet: a.hasWorkflowRunTimeout),
-            workflowTaskTimeout: duration(a.workflowTaskTimeout, isSet: a.hasWorkflowTaskTimeout)))
+            workflowTaskTimeout: duration(a.workflowTaskTimeout, isSet: a.hasWorkflowTaskTimeout), header: Header(a.header)))
     case nil:
         throw TranslationError(message: "command type \(proto.commandType) is not supported by spool serve yet")
     }

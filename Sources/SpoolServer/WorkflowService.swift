@@ -19,10 +19,13 @@ struct WorkflowService: WS.SimpleServiceProtocol {
                        context: ServerContext) async throws -> Temporal_Api_Workflowservice_V1_GetSystemInfoResponse {
         var response = Temporal_Api_Workflowservice_V1_GetSystemInfoResponse()
         response.serverVersion = spoolServerVersion
-        // Only what Spool honours: eager workflow start, and the last heartbeat details of a
-        // failed attempt kept for the next one. Headers, SDK metadata, encoded failure
-        // attributes and the rest wait for the engine to keep them (issue 18).
+        // Only what Spool honours: eager workflow start, the last heartbeat details of a failed
+        // attempt kept for the next one, and signal headers, SDK metadata and encoded failure
+        // attributes kept as sent. What Spool lacks (upserted memo, build ids, counts) stays off.
         var capabilities = Temporal_Api_Workflowservice_V1_GetSystemInfoResponse.Capabilities()
+        capabilities.signalAndQueryHeader = true
+        capabilities.sdkMetadata = true
+        capabilities.encodedFailureAttributes = true
         capabilities.eagerWorkflowStart = true
         capabilities.activityFailureIncludeHeartbeat = true
         capabilities.internalErrorDifferentiation = true
@@ -56,8 +59,8 @@ struct WorkflowService: WS.SimpleServiceProtocol {
             throw unsupported("workflow_start_delay")
         }
         // TODO(issue 18): the engine keeps the workflow's retry policy, memo, search attributes,
-        // header, priority and execution timeout (across continue-as-new); until then the
-        // execution timeout bounds the first run only.
+        // priority and execution timeout (across continue-as-new); until then the execution
+        // timeout bounds the first run only.
         let runTimeout = duration(request.workflowRunTimeout, isSet: request.hasWorkflowRunTimeout)
             ?? duration(request.workflowExecutionTimeout, isSet: request.hasWorkflowExecutionTimeout)
         let start = StartWorkflowExecutionRequest(
@@ -68,7 +71,8 @@ struct WorkflowService: WS.SimpleServiceProtocol {
             identity: request.identity, requestID: request.requestID,
             workflowIDReusePolicy: WorkflowIDReusePolicy(rawValue: UInt8(clamping: request.workflowIDReusePolicy.rawValue)) ?? .allowDuplicate,
             workflowIDConflictPolicy: WorkflowIDConflictPolicy(rawValue: UInt8(clamping: request.workflowIDConflictPolicy.rawValue)) ?? .fail,
-            requestEagerExecution: request.requestEagerExecution)
+            requestEagerExecution: request.requestEagerExecution, header: Header(request.header),
+            userMetadata: UserMetadata(request.userMetadata, isSet: request.hasUserMetadata))
         let started = try await engineCall { () async throws(SpoolError) in try await engine.startWorkflowExecution(start) }
         var response = Temporal_Api_Workflowservice_V1_StartWorkflowExecutionResponse()
         response.runID = started.runID
@@ -112,11 +116,12 @@ struct WorkflowService: WS.SimpleServiceProtocol {
 
     func signalWorkflowExecution(request: Temporal_Api_Workflowservice_V1_SignalWorkflowExecutionRequest,
                                  context: ServerContext) async throws -> Temporal_Api_Workflowservice_V1_SignalWorkflowExecutionResponse {
-        // TODO(issue 18): the engine keeps the signal's header and deduplicates by request_id.
+        // TODO(issue 18): the engine deduplicates signals by request_id (it records it).
         try await engineCall { () async throws(SpoolError) in
             try await engine.signalWorkflowExecution(
                 namespace: namespace(request.namespace), execution: WorkflowExecution(request.workflowExecution),
-                signalName: request.signalName, input: payloads(request.input, isSet: request.hasInput), identity: request.identity)
+                signalName: request.signalName, input: payloads(request.input, isSet: request.hasInput), identity: request.identity,
+                header: Header(request.header), requestID: request.requestID)
         }
         return Temporal_Api_Workflowservice_V1_SignalWorkflowExecutionResponse()
     }
@@ -225,8 +230,9 @@ struct WorkflowService: WS.SimpleServiceProtocol {
                 // command does in Temporal, so the history says why the workflow is stuck.
                 try await engineCall { () async throws(SpoolError) in
                     try await engine.respondWorkflowTaskFailed(
-                        taskToken: token, cause: .unhandledCommand, failure: Failure(message: error.message),
-                        identity: request.identity)
+                        taskToken: token, cause: .unhandledCommand, failure: .server(error.message),
+                        identity: request.identity, binaryChecksum: request.binaryChecksum,
+                        workerVersion: WorkerVersionStamp(request.workerVersionStamp, isSet: request.hasWorkerVersionStamp))
                 }
                 throw error.rpcError
             }
@@ -237,11 +243,18 @@ struct WorkflowService: WS.SimpleServiceProtocol {
                 scheduleToStartTimeout: duration(request.stickyAttributes.scheduleToStartTimeout,
                                                  isSet: request.stickyAttributes.hasScheduleToStartTimeout) ?? .seconds(5))
             : nil
-        // TODO(issue 18): the engine records sdk_metadata in WorkflowTaskCompleted; and
-        // return_new_workflow_task / force_create_new_workflow_task (local activities).
+        // TODO(issue 18): return_new_workflow_task / force_create_new_workflow_task (local activities).
+        let metadata = WorkflowTaskCompletionMetadata(
+            binaryChecksum: request.binaryChecksum,
+            workerVersion: WorkerVersionStamp(request.workerVersionStamp, isSet: request.hasWorkerVersionStamp),
+            sdkMetadata: request.hasSdkMetadata ? WorkflowTaskCompletedMetadata(request.sdkMetadata) : nil,
+            meteringMetadata: request.hasMeteringMetadata
+                ? MeteringMetadata(nonfirstLocalActivityExecutionAttempts: request.meteringMetadata.nonfirstLocalActivityExecutionAttempts)
+                : nil,
+            versioningBehavior: VersioningBehavior(rawValue: UInt8(clamping: request.versioningBehavior.rawValue)) ?? .unspecified)
         let completed = try await engineCall { () async throws(SpoolError) in
             try await engine.respondWorkflowTaskCompleted(taskToken: token, commands: commands, identity: request.identity,
-                                                          stickyAttributes: sticky)
+                                                          stickyAttributes: sticky, metadata: metadata)
         }
         var response = Temporal_Api_Workflowservice_V1_RespondWorkflowTaskCompletedResponse()
         response.activityTasks = completed.activityTasks.map(\.proto)
@@ -256,7 +269,8 @@ struct WorkflowService: WS.SimpleServiceProtocol {
             try await engine.respondWorkflowTaskFailed(
                 taskToken: token, cause: cause,
                 failure: request.hasFailure ? Failure(request.failure) : Failure(message: "workflow task failed"),
-                identity: request.identity)
+                identity: request.identity, binaryChecksum: request.binaryChecksum,
+                workerVersion: WorkerVersionStamp(request.workerVersion, isSet: request.hasWorkerVersion))
         }
         return Temporal_Api_Workflowservice_V1_RespondWorkflowTaskFailedResponse()
     }
@@ -293,7 +307,8 @@ struct WorkflowService: WS.SimpleServiceProtocol {
         try await engineCall { () async throws(SpoolError) in
             try await engine.respondActivityTaskCompleted(
                 taskToken: try TaskToken(serialized: [UInt8](request.taskToken)),
-                result: payloads(request.result, isSet: request.hasResult), identity: request.identity)
+                result: payloads(request.result, isSet: request.hasResult), identity: request.identity,
+                workerVersion: WorkerVersionStamp(request.workerVersion, isSet: request.hasWorkerVersion))
         }
         return Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedResponse()
     }
@@ -305,7 +320,7 @@ struct WorkflowService: WS.SimpleServiceProtocol {
                 taskToken: try TaskToken(serialized: [UInt8](request.taskToken)),
                 failure: request.hasFailure ? Failure(request.failure) : Failure(message: "activity failed"),
                 lastHeartbeatDetails: payloads(request.lastHeartbeatDetails, isSet: request.hasLastHeartbeatDetails),
-                identity: request.identity)
+                identity: request.identity, workerVersion: WorkerVersionStamp(request.workerVersion, isSet: request.hasWorkerVersion))
         }
         return Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedResponse()
     }
@@ -315,7 +330,8 @@ struct WorkflowService: WS.SimpleServiceProtocol {
         try await engineCall { () async throws(SpoolError) in
             try await engine.respondActivityTaskCanceled(
                 taskToken: try TaskToken(serialized: [UInt8](request.taskToken)),
-                details: payloads(request.details, isSet: request.hasDetails), identity: request.identity)
+                details: payloads(request.details, isSet: request.hasDetails), identity: request.identity,
+                workerVersion: WorkerVersionStamp(request.workerVersion, isSet: request.hasWorkerVersion))
         }
         return Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledResponse()
     }

@@ -21,43 +21,142 @@ import Testing
         #expect(SpoolServer.duration(Google_Protobuf_Duration(), isSet: true) == nil)
     }
 
-    @Test func payloadsKeepTheirMetadata() {
+    // Values as an SDK sends them; the engine's expected values are written from the same
+    // literals, not read back from a translation.
+    static func protoPayload(_ metadata: [String: [UInt8]], _ data: [UInt8]) -> Temporal_Api_Common_V1_Payload {
         var payload = Temporal_Api_Common_V1_Payload()
-        payload.metadata = ["encoding": Data("json/plain".utf8)]
-        payload.data = Data("\"Spool\"".utf8)
+        payload.metadata = metadata.mapValues { Data($0) }
+        payload.data = Data(data)
+        return payload
+    }
+
+    static let jsonMetadata: [String: [UInt8]] = ["encoding": Array("json/plain".utf8), "messageType": [0x00, 0xFF, 0x7F]]
+
+    @Test func payloadsWithMetadataRoundTripExactly() throws {
         var proto = Temporal_Api_Common_V1_Payloads()
-        proto.payloads = [payload]
-        let bytes = payloads(proto, isSet: true)
-        #expect(bytes != nil)
-        #expect(protoPayloads(bytes!) == proto)
+        proto.payloads = [Self.protoPayload(Self.jsonMetadata, Array("\"Spool\"".utf8)),
+                          Self.protoPayload([:], []),
+                          Self.protoPayload(["encoding": Array("binary/null".utf8)], [])]
+        let engine = try #require(payloads(proto, isSet: true))
+        #expect(engine == [Payload(metadata: Self.jsonMetadata, data: Array("\"Spool\"".utf8)),
+                           Payload(metadata: [:], data: []),
+                           Payload(metadata: ["encoding": Array("binary/null".utf8)], data: [])])
+        let back = protoPayloads(engine)
+        #expect(back == proto)
+        // Same bytes on the wire (SwiftProtobuf writes map entries sorted when asked to be deterministic).
+        var options = BinaryEncodingOptions()
+        options.useDeterministicOrdering = true
+        #expect(try back.serializedBytes(options: options) as [UInt8] == proto.serializedBytes(options: options))
         #expect(payloads(proto, isSet: false) == nil)
+        #expect(payloads(Temporal_Api_Common_V1_Payloads(), isSet: true) == [])
     }
 
-    @Test func bytesOfAnInProcessWorkerBecomeOneBinaryPayload() {
-        let raw: [UInt8] = [0xff, 0xfe, 0x00]
-        let proto = protoPayloads(raw)
-        #expect(proto.payloads.count == 1)
-        #expect(proto.payloads[0].metadata["encoding"] == Data("binary/plain".utf8))
-        #expect([UInt8](proto.payloads[0].data) == raw)
+    @Test func failuresWithTheirCauseChainRoundTripExactly() throws {
+        // application → activity → timeout → canceled: four levels, every kind's fields set.
+        var canceled = ProtoFailure()
+        canceled.message = "canceled by user"
+        canceled.source = "GoSDK"
+        var canceledInfo = Temporal_Api_Failure_V1_CanceledFailureInfo()
+        canceledInfo.details.payloads = [Self.protoPayload(Self.jsonMetadata, [1, 2, 3])]
+        canceledInfo.identity = "cli@host"
+        canceled.canceledFailureInfo = canceledInfo
+
+        var timeout = ProtoFailure()
+        timeout.message = "activity Heartbeat timeout"
+        timeout.source = "Server"
+        var timeoutInfo = Temporal_Api_Failure_V1_TimeoutFailureInfo()
+        timeoutInfo.timeoutType = .heartbeat
+        timeoutInfo.lastHeartbeatDetails.payloads = [Self.protoPayload(["encoding": Array("binary/plain".utf8)], [9, 9])]
+        timeout.timeoutFailureInfo = timeoutInfo
+        timeout.cause = canceled
+
+        var activity = ProtoFailure()
+        activity.message = "activity error"
+        activity.source = "PythonSDK"
+        var activityInfo = Temporal_Api_Failure_V1_ActivityFailureInfo()
+        activityInfo.scheduledEventID = 5
+        activityInfo.startedEventID = 6
+        activityInfo.identity = "worker-1"
+        activityInfo.activityType.name = "charge"
+        activityInfo.activityID = "1"
+        activityInfo.retryState = .maximumAttemptsReached
+        activity.activityFailureInfo = activityInfo
+        activity.cause = timeout
+
+        var top = ProtoFailure()
+        top.message = "Encoded failure"
+        top.source = "TypeScriptSDK"
+        top.stackTrace = "at charge (charge.ts:12)\nat main (main.ts:3)"
+        top.encodedAttributes = Self.protoPayload(["encoding": Array("json/plain".utf8)], Array("{\"message\":\"x\"}".utf8))
+        var application = Temporal_Api_Failure_V1_ApplicationFailureInfo()
+        application.type = "PaymentError"
+        application.nonRetryable = true
+        application.details.payloads = [Self.protoPayload(Self.jsonMetadata, [4]), Self.protoPayload([:], [])]
+        application.nextRetryDelay = Google_Protobuf_Duration(seconds: 2, nanos: 500_000_000)
+        application.category = .benign
+        top.applicationFailureInfo = application
+        top.cause = activity
+
+        let expected = Failure(
+            message: "Encoded failure", source: "TypeScriptSDK", stackTrace: "at charge (charge.ts:12)\nat main (main.ts:3)",
+            encodedAttributes: Payload(metadata: ["encoding": Array("json/plain".utf8)], data: Array("{\"message\":\"x\"}".utf8)),
+            cause: Failure(
+                message: "activity error", source: "PythonSDK",
+                cause: Failure(
+                    message: "activity Heartbeat timeout", source: "Server",
+                    cause: Failure(message: "canceled by user", source: "GoSDK",
+                                   info: .canceled(CanceledFailureInfo(details: [Payload(metadata: Self.jsonMetadata, data: [1, 2, 3])],
+                                                                       identity: "cli@host"))),
+                    info: .timeout(TimeoutFailureInfo(timeoutType: .heartbeat,
+                                                      lastHeartbeatDetails: [.binary([9, 9])]))),
+                info: .activity(ActivityFailureInfo(scheduledEventID: 5, startedEventID: 6, identity: "worker-1",
+                                                    activityType: "charge", activityID: "1", retryState: .maximumAttemptsReached))),
+            info: .application(ApplicationFailureInfo(type: "PaymentError", nonRetryable: true,
+                                                       details: [Payload(metadata: Self.jsonMetadata, data: [4]), Payload(data: [])],
+                                                       nextRetryDelay: .milliseconds(2500), category: .benign)))
+        let engine = Failure(top)
+        #expect(engine == expected)
+        #expect(engine.proto == top)
+        #expect(engine.cause?.cause?.cause?.cause == nil)
     }
 
-    @Test func applicationFailuresRoundTrip() {
-        // Details as the server stores them: a Payloads message in the engine's bytes.
-        let details = payloads(protoPayloads([1, 2]), isSet: true)
-        let failure = Failure(message: "card declined", type: "PaymentError", nonRetryable: true, details: details,
-                              nextRetryDelay: .seconds(2))
-        let back = Failure(failure.proto)
-        #expect(back.message == failure.message)
-        #expect(back.type == failure.type)
-        #expect(back.nonRetryable)
-        #expect(back.nextRetryDelay == .seconds(2))
-        #expect(back.details == failure.details)
+    @Test func terminatedAndServerFailuresKeepTheirKind() {
+        var terminated = ProtoFailure()
+        terminated.message = "terminated"
+        terminated.terminatedFailureInfo.identity = "admin"
+        #expect(Failure(terminated) == Failure(message: "terminated", info: .terminated(TerminatedFailureInfo(identity: "admin"))))
+        #expect(Failure(terminated).proto == terminated)
+        var server = ProtoFailure()
+        server.message = "BadScheduleActivityAttributes: no"
+        server.serverFailureInfo.nonRetryable = true
+        #expect(Failure(server) == .server("BadScheduleActivityAttributes: no", nonRetryable: true))
+        #expect(Failure(server).proto == server)
     }
 
     @Test func timeoutFailuresSayWhichTimeout() {
         let proto = Failure.timeout(.heartbeat).proto
         #expect(proto.timeoutFailureInfo.timeoutType == .heartbeat)
-        #expect(Failure(proto).timeoutType == .heartbeat)
+        #expect(proto.source == "Server")
+        #expect(proto.message == "activity Heartbeat timeout")
+        #expect(Failure(proto) == .timeout(.heartbeat))
+    }
+
+    @Test func aScheduleActivityCommandKeepsItsHeaderAndUserMetadata() throws {
+        var attributes = Temporal_Api_Command_V1_ScheduleActivityTaskCommandAttributes()
+        attributes.activityID = "1"
+        attributes.activityType.name = "charge"
+        attributes.header.fields = ["_tracer-data": Self.protoPayload(Self.jsonMetadata, Array("{}".utf8))]
+        attributes.startToCloseTimeout = Google_Protobuf_Duration(seconds: 5)
+        var command = Temporal_Api_Command_V1_Command()
+        command.commandType = .scheduleActivityTask
+        command.scheduleActivityTaskCommandAttributes = attributes
+        command.userMetadata.summary = Self.protoPayload(["encoding": Array("json/plain".utf8)], Array("\"charge the card\"".utf8))
+        guard case .scheduleActivityTask(let engine) = try SpoolServer.command(command) else {
+            Issue.record("not a ScheduleActivityTask")
+            return
+        }
+        #expect(engine.header == Header(fields: ["_tracer-data": Payload(metadata: Self.jsonMetadata, data: Array("{}".utf8))]))
+        #expect(engine.userMetadata == UserMetadata(summary: .jsonString("charge the card")))
     }
 
     @Test func aCommandTheEngineLacksIsRefusedByName() {

@@ -18,14 +18,14 @@ import Testing
     static let key = ExecutionKey(namespace: "default", workflowID: "order-1", runID: "run-1")
 
     static func sampleCheckpoint() -> EngineCheckpoint {
-        let failure = Failure(message: "boom", type: "IOError", nonRetryable: true, details: [1, 2],
-                              nextRetryDelay: .seconds(3), timeoutType: .heartbeat, lastHeartbeatDetails: [9])
+        let failure = Failure.application("boom", type: "IOError", nonRetryable: true, details: .binary([1, 2]),
+                                          nextRetryDelay: .seconds(3), cause: .timeout(.heartbeat, lastHeartbeatDetails: .binary([9])))
         let scheduled = ActivityTaskScheduledEventAttributes(
-            activityID: "a", activityType: "charge", taskQueue: "q", input: [1], scheduleToCloseTimeout: nil,
+            activityID: "a", activityType: "charge", taskQueue: "q", input: .binary([1]), scheduleToCloseTimeout: nil,
             scheduleToStartTimeout: .seconds(5), startToCloseTimeout: .seconds(2), heartbeatTimeout: .seconds(1),
             workflowTaskCompletedEventID: 4, retryPolicy: RetryPolicy(maximumAttempts: 3, nonRetryableErrorTypes: ["Fatal"]))
         let started = WorkflowExecutionStartedEventAttributes(
-            workflowType: "order", taskQueue: "q", input: [1, 2, 3], workflowRunTimeout: .seconds(60), workflowTaskTimeout: .seconds(10),
+            workflowType: "order", taskQueue: "q", input: .binary([1, 2, 3]), workflowRunTimeout: .seconds(60), workflowTaskTimeout: .seconds(10),
             continuedExecutionRunID: "", firstExecutionRunID: "run-1", identity: "me", requestID: "req", attempt: 1)
         var state = ExecutionState(key: key, started: started, startTime: time)
         state.nextEventID = 9
@@ -33,7 +33,7 @@ import Testing
         state.workflowTask = WorkflowTaskInfo(scheduledEventID: 2, attempt: 1, taskQueue: "q", startToCloseTimeout: .seconds(10),
                                               scheduledTime: time, startedEventID: 3, startedTime: time, identity: "w", isSticky: true)
         state.activities[5] = ActivityInfo(scheduledEventID: 5, attributes: scheduled, scheduledTime: time, attempt: 2,
-                                           attemptScheduledTime: time, startedTime: time, heartbeatDetails: [7],
+                                           attemptScheduledTime: time, startedTime: time, heartbeatDetails: .binary([7]),
                                            lastFailure: failure, lastWorkerIdentity: "w")
         state.activityIDs["a"] = 5
         state.timers["t"] = UserTimerInfo(timerID: "t", startedEventID: 8, fireTime: time)

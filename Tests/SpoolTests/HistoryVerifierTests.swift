@@ -23,7 +23,7 @@ struct HistoryVerifierTests {
             try await harness.start("open")
             _ = try await harness.completeWorkflowTask([scheduleActivity("a", queue: "acts")])
             try await harness.start("done")
-            _ = try await harness.completeWorkflowTask([.completeWorkflowExecution(.init(result: [1]))])
+            _ = try await harness.completeWorkflowTask([.completeWorkflowExecution(.init(result: .binary([1])))])
             try await harness.engine.close()
         }
 

@@ -21,7 +21,7 @@ import Testing
         for attempt in 1...4 {
             let task = try #require(try await h.pollActivityTask(), "attempt \(attempt)")
             #expect(task.attempt == Int32(attempt))
-            try await h.engine.respondActivityTaskFailed(taskToken: task.taskToken, failure: Failure(message: "flaky \(attempt)", type: "IOError"))
+            try await h.engine.respondActivityTaskFailed(taskToken: task.taskToken, failure: Failure.application("flaky \(attempt)", type: "IOError"))
             #expect(try await h.eventTypes(run).count == 5)
             let pending = try #require(try h.describe(run).pendingActivities.first)
             #expect(pending.attempt == Int32(attempt + 1))
@@ -36,7 +36,7 @@ import Testing
         #expect(gaps == [.seconds(2), .seconds(3), .seconds(3)])
         let last = try #require(try await h.pollActivityTask())
         #expect(last.attempt == 5)
-        try await h.engine.respondActivityTaskFailed(taskToken: last.taskToken, failure: Failure(message: "flaky 5", type: "IOError"))
+        try await h.engine.respondActivityTaskFailed(taskToken: last.taskToken, failure: Failure.application("flaky 5", type: "IOError"))
         let events = try await lastEvents(h, run, 3)
         #expect(events.map(\.eventType) == [.activityTaskStarted, .activityTaskFailed, .workflowTaskScheduled])
         guard case .activityTaskStarted(let started) = events[0].attributes,
@@ -60,26 +60,26 @@ import Testing
     @Test func nonRetryableFailuresCloseTheActivityAtOnce() async throws {
         let (h, run) = try await runWithActivity(scheduleActivity(retry: RetryPolicy(nonRetryableErrorTypes: ["CardDeclined"])))
         let task = try #require(try await h.pollActivityTask())
-        try await h.engine.respondActivityTaskFailed(taskToken: task.taskToken, failure: Failure(message: "no", type: "CardDeclined"))
+        try await h.engine.respondActivityTaskFailed(taskToken: task.taskToken, failure: Failure.application("no", type: "CardDeclined"))
         guard case .activityTaskFailed(let failed) = try await lastEvents(h, run, 2)[0].attributes else { Issue.record("failed"); return }
         #expect(failed.retryState == .nonRetryableFailure)
 
         let (h2, run2) = try await runWithActivity(scheduleActivity())
         let task2 = try #require(try await h2.pollActivityTask())
-        try await h2.engine.respondActivityTaskFailed(taskToken: task2.taskToken, failure: Failure(message: "no", nonRetryable: true))
+        try await h2.engine.respondActivityTaskFailed(taskToken: task2.taskToken, failure: Failure.application("no", nonRetryable: true))
         guard case .activityTaskFailed(let failed2) = try await lastEvents(h2, run2, 2)[0].attributes else { Issue.record("failed"); return }
         #expect(failed2.retryState == .nonRetryableFailure)
         // A type that only resembles a non-retryable one is retried.
         let (h3, run3) = try await runWithActivity(scheduleActivity(retry: RetryPolicy(nonRetryableErrorTypes: ["CardDeclined"])))
         let task3 = try #require(try await h3.pollActivityTask())
-        try await h3.engine.respondActivityTaskFailed(taskToken: task3.taskToken, failure: Failure(message: "no", type: "carddeclined"))
+        try await h3.engine.respondActivityTaskFailed(taskToken: task3.taskToken, failure: Failure.application("no", type: "carddeclined"))
         #expect(try h3.describe(run3).pendingActivities.first?.attempt == 2)
     }
 
     @Test func aFailureCanNameItsNextRetryDelay() async throws {
         let (h, run) = try await runWithActivity(scheduleActivity())
         let task = try #require(try await h.pollActivityTask())
-        try await h.engine.respondActivityTaskFailed(taskToken: task.taskToken, failure: Failure(message: "later", nextRetryDelay: .seconds(42)))
+        try await h.engine.respondActivityTaskFailed(taskToken: task.taskToken, failure: Failure.application("later", nextRetryDelay: .seconds(42)))
         let pending = try #require(try h.describe(run).pendingActivities.first)
         #expect(pending.currentAttemptScheduledTime.duration(since: pending.scheduledTime) == .seconds(42))
     }
@@ -89,21 +89,22 @@ import Testing
         let first = try #require(try await h.pollActivityTask())
         #expect(first.heartbeatDetails == nil)
         await h.advance(.seconds(2))
-        try await h.engine.recordActivityTaskHeartbeat(taskToken: first.taskToken, details: [1, 0])
+        try await h.engine.recordActivityTaskHeartbeat(taskToken: first.taskToken, details: .binary([1, 0]))
         await h.advance(.seconds(2))
-        try await h.engine.recordActivityTaskHeartbeat(taskToken: first.taskToken, details: [2, 0])
-        #expect(try h.describe(run).pendingActivities.first?.heartbeatDetails == [2, 0])
+        try await h.engine.recordActivityTaskHeartbeat(taskToken: first.taskToken, details: .binary([2, 0]))
+        #expect(try h.describe(run).pendingActivities.first?.heartbeatDetails == .binary([2, 0]))
         // No heartbeat for 3 s: heartbeat timeout, retried.
         await h.advance(.seconds(3))
         let pending = try #require(try h.describe(run).pendingActivities.first)
         #expect(pending.attempt == 2)
         #expect(pending.lastFailure?.timeoutType == .heartbeat)
-        #expect(pending.lastFailure?.lastHeartbeatDetails == [2, 0])
+        // As Temporal's RetryActivity records it: the timeout alone; the details stay the activity's.
+        #expect(pending.lastFailure == .timeout(.heartbeat))
         await #expect { try await h.engine.recordActivityTaskHeartbeat(taskToken: first.taskToken) } throws: { isSpoolError($0, .staleTaskToken) }
         await h.advance(.seconds(1))
         let second = try #require(try await h.pollActivityTask())
         #expect(second.attempt == 2)
-        #expect(second.heartbeatDetails == [2, 0])
+        #expect(second.heartbeatDetails == .binary([2, 0]))
         try await h.engine.respondActivityTaskCompleted(taskToken: second.taskToken)
         #expect(try await h.eventTypes(run).suffix(3) == [.activityTaskStarted, .activityTaskCompleted, .workflowTaskScheduled])
     }
@@ -165,9 +166,9 @@ import Testing
     @Test func staleActivityTokensAreRejectedAndChangeNothing() async throws {
         let (h, run) = try await runWithActivity(scheduleActivity())
         let task = try #require(try await h.pollActivityTask())
-        try await h.engine.respondActivityTaskCompleted(taskToken: task.taskToken, result: [1])
+        try await h.engine.respondActivityTaskCompleted(taskToken: task.taskToken, result: .binary([1]))
         let before = try await h.history(run)
-        await #expect { try await h.engine.respondActivityTaskCompleted(taskToken: task.taskToken, result: [2]) }
+        await #expect { try await h.engine.respondActivityTaskCompleted(taskToken: task.taskToken, result: .binary([2])) }
             throws: { isSpoolError($0, .staleTaskToken) }
         await #expect { try await h.engine.respondActivityTaskFailed(taskToken: task.taskToken, failure: Failure(message: "x")) }
             throws: { isSpoolError($0, .staleTaskToken) }
@@ -204,7 +205,7 @@ import Testing
         #expect(try await h.pollActivityTask("q") == nil)
         #expect(try await h.pollActivityTask("elsewhere")?.activityID == "b")
         #expect(try h.describe(run).pendingActivities.map(\.state) == [.started, .started])
-        try await h.engine.respondActivityTaskCompleted(taskToken: activity.taskToken, result: [1])
+        try await h.engine.respondActivityTaskCompleted(taskToken: activity.taskToken, result: .binary([1]))
         let history = try await h.history(run)
         #expect(history.suffix(3).map(\.eventType) == [.activityTaskStarted, .activityTaskCompleted, .workflowTaskScheduled])
         guard case .activityTaskCompleted(let completed) = history[history.count - 2].attributes else { Issue.record("completed"); return }

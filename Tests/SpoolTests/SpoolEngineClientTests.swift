@@ -187,10 +187,10 @@ import Testing
         configuration.log.maxRecordBytes = 4096
         h.engine = try SpoolEngine.open(directory: h.directory + "/data", configuration: configuration)
         let run = try await h.start()
-        await #expect { try await h.engine.signalWorkflowExecution(execution: run, signalName: "big", input: [UInt8](repeating: 1, count: 10_000)) }
+        await #expect { try await h.engine.signalWorkflowExecution(execution: run, signalName: "big", input: .binary([UInt8](repeating: 1, count: 10_000))) }
             throws: { isSpoolError($0, .invalidArgument) }
         #expect(try await h.eventTypes(run).count == 2)
-        try await h.engine.signalWorkflowExecution(execution: run, signalName: "small", input: [1])
+        try await h.engine.signalWorkflowExecution(execution: run, signalName: "small", input: .binary([1]))
         #expect(try await h.eventTypes(run).count == 3)
     }
 

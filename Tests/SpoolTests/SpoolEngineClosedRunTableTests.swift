@@ -39,7 +39,7 @@ import Testing
             try await h.engine.terminateWorkflowExecution(execution: run)
         }
         _ = try await h.start("completed")
-        _ = try await h.completeWorkflowTask([.completeWorkflowExecution(.init(result: [7]))])
+        _ = try await h.completeWorkflowTask([.completeWorkflowExecution(.init(result: .binary([7])))])
         _ = try await h.start("continued")
         _ = try await h.completeWorkflowTask([.continueAsNewWorkflowExecution(.init(workflowType: "order", taskQueue: "q2"))])
         _ = try await h.start("busy")
@@ -271,7 +271,7 @@ import Testing
         let report = try #require(h.engine.recovery)
         #expect(report.usedCheckpoint && report.recordsReplayed == 0)
         expectSameState(before, try await h.snapshot())
-        // Its next checkpoint is version 2, with the closed runs in a table.
+        // Its next checkpoint is the current version, with the closed runs in a table.
         try await h.engine.close()
         #expect(closedRunTables(h).count == 1)
         try reopen(h)
@@ -289,7 +289,7 @@ extension EngineCheckpoint {
         w.byte(1)
         w.unsigned(replayFrom)
         w.count(runs.count)
-        for run in runs { run.encode(into: &w) }
+        for run in runs { run.encodeFlat(into: &w) }   // version 1 has the flat value layout
         var bytes = w.bytes
         withUnsafeBytes(of: CRC32C.checksum(bytes).littleEndian) { bytes.append(contentsOf: $0) }
         return bytes

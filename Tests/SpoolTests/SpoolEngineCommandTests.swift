@@ -107,13 +107,13 @@ import Testing
         _ = try await h.completeWorkflowTask([.requestCancelActivityTask(.init(scheduledEventID: 5))])
         #expect(try h.describe(run).pendingActivities.first?.state == .cancelRequested)
         #expect(try await h.engine.recordActivityTaskHeartbeat(taskToken: activity.taskToken).cancelRequested)
-        try await h.engine.respondActivityTaskCanceled(taskToken: activity.taskToken, details: [3])
+        try await h.engine.respondActivityTaskCanceled(taskToken: activity.taskToken, details: .binary([3]))
         let history = try await h.history(run)
         #expect(history.suffix(3).map(\.eventType) == [.activityTaskStarted, .activityTaskCanceled, .workflowTaskScheduled])
         guard case .activityTaskCanceled(let canceled) = history[history.count - 2].attributes else { Issue.record("canceled"); return }
         #expect(canceled.latestCancelRequestedEventID == 10)
         #expect(canceled.startedEventID == Int64(history.count - 2))
-        #expect(canceled.details == [3])
+        #expect(canceled.details == .binary([3]))
     }
 
     @Test func userTimerFiresAndCanBeCanceled() async throws {
@@ -121,7 +121,7 @@ import Testing
         let run = try await h.start()
         _ = try await h.completeWorkflowTask([.startTimer(.init(timerID: "short", startToFireTimeout: .seconds(5))),
                                               .startTimer(.init(timerID: "long", startToFireTimeout: .seconds(60))),
-                                              .recordMarker(.init(markerName: "m", details: ["k": [1]]))])
+                                              .recordMarker(.init(markerName: "m", details: ["k": .binary([1])]))])
         await h.advance(.seconds(4))
         #expect(try await h.eventTypes(run).count == 7)
         await h.advance(.seconds(1))
@@ -140,7 +140,7 @@ import Testing
     @Test func failAndCancelCommandsCloseTheRun() async throws {
         let h = try EngineHarness()
         let failedRun = try await h.start("f")
-        _ = try await h.completeWorkflowTask([.failWorkflowExecution(.init(failure: Failure(message: "no", type: "Bad")))])
+        _ = try await h.completeWorkflowTask([.failWorkflowExecution(.init(failure: Failure.application("no", type: "Bad")))])
         #expect(try h.describe(failedRun).executionInfo.status == .failed)
         let canceledRun = try await h.start("c")
         try await h.engine.requestCancelWorkflowExecution(execution: canceledRun, reason: "user")
@@ -154,8 +154,8 @@ import Testing
 
     @Test func continueAsNewClosesTheRunAndStartsTheNextInOneAppend() async throws {
         let h = try EngineHarness()
-        let run = try await h.start(input: [1])
-        _ = try await h.completeWorkflowTask([.continueAsNewWorkflowExecution(.init(input: [2]))])
+        let run = try await h.start(input: .binary([1]))
+        _ = try await h.completeWorkflowTask([.continueAsNewWorkflowExecution(.init(input: .binary([2])))])
         let description = try h.describe(run)
         #expect(description.executionInfo.status == .continuedAsNew)
         let newRunID = try #require(description.newExecutionRunID)
@@ -167,7 +167,7 @@ import Testing
         guard case .workflowExecutionStarted(let started) = task.history[0].attributes else { Issue.record("started"); return }
         #expect(started.continuedExecutionRunID == run.runID)
         #expect(started.firstExecutionRunID == run.runID)
-        #expect(started.input == [2])
+        #expect(started.input == .binary([2]))
     }
 
     @Test func aRejectedContinueAsNewLeavesNoRunBehind() async throws {

@@ -165,7 +165,7 @@ import Testing
         #expect(try SpoolEngine.verifyHistory(directory: data).findings == [])
     }
 
-    @Test func aLayout1CheckpointIsSkimmedAndCompactedIntoLayout2() async throws {
+    @Test func aLayout1CheckpointIsDecodedAndCompactedIntoTheCurrentLayout() async throws {
         let h = try EngineHarness()
         let data = h.directory + "/store"
         try await HistoryFixture.build(data, clock: h.clock)
@@ -176,9 +176,10 @@ import Testing
         #expect(checkpoint.closedTable == nil)
         let v1 = checkpoint.layout1Bytes()
         try store.write(v1)
-        // Skimmed, not decoded: every run is an entry of the file.
+        // Its runs are in the flat value layout: decoded in full (never copied as bytes into the
+        // new checkpoint), every run with its state.
         let skim = try #require(try store.readCheckpointSkim())
-        #expect(skim.runs.count == checkpoint.runs.count && skim.table == nil && skim.runs.allSatisfy { $0.entry != nil })
+        #expect(skim.runs.count == checkpoint.runs.count && skim.table == nil && skim.runs.allSatisfy { $0.entry == nil && $0.state != nil })
 
         let copy = h.directory + "/before"
         copyTree(data, to: copy)

@@ -33,7 +33,7 @@ enum HistoryFixture {
         return configuration
     }
 
-    static func input(_ i: Int) -> Payloads { (0..<1024).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ i) } }
+    static func input(_ i: Int) -> Payloads { .binary((0..<1024).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ i) }) }
 
     /// A stopped engine over several segments: 60 runs closed two hours ago (past the one-hour
     /// retention), a continue-as-new chain whose first run is past retention and whose second
@@ -62,7 +62,7 @@ enum HistoryFixture {
         }
         for i in 0..<4 {
             _ = try await start("recent-\(i)", 4000 + i)
-            try await complete([.completeWorkflowExecution(.init(result: [UInt8(i)]))])
+            try await complete([.completeWorkflowExecution(.init(result: .binary([UInt8(i)])))])
         }
         try await engine.close()
     }

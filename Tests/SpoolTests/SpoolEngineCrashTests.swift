@@ -11,7 +11,7 @@ import Testing
         let busy = try await h.start("busy")
         _ = try await h.pollWorkflowTask()                              // one of them is started
         let started = try #require(h.engine.listWorkflowExecutions().first { (try? h.describe($0.execution).pendingWorkflowTask?.started) == true })
-        try await h.engine.signalWorkflowExecution(execution: started.execution, signalName: "buffered", input: [1])
+        try await h.engine.signalWorkflowExecution(execution: started.execution, signalName: "buffered", input: .binary([1]))
         let closed = try await h.start("closed")
         try await h.engine.terminateWorkflowExecution(execution: closed)
         let before = try await h.snapshot()
@@ -94,14 +94,14 @@ import Testing
         let run = try await h.start()
         _ = try await h.completeWorkflowTask([scheduleActivity(retry: RetryPolicy(initialInterval: .seconds(10)))])
         let first = try #require(try await h.pollActivityTask())
-        try await h.engine.recordActivityTaskHeartbeat(taskToken: first.taskToken, details: [7, 7])
+        try await h.engine.recordActivityTaskHeartbeat(taskToken: first.taskToken, details: .binary([7, 7]))
         try await h.engine.respondActivityTaskFailed(taskToken: first.taskToken, failure: Failure(message: "flaky"))
         try await h.crashAndReopen()
         #expect(try await h.pollActivityTask() == nil)
         await h.advance(.seconds(10))
         let second = try #require(try await h.pollActivityTask())
         #expect(second.attempt == 2)
-        #expect(second.heartbeatDetails == [7, 7])
+        #expect(second.heartbeatDetails == .binary([7, 7]))
         // A started attempt survives too, with its start-to-close timer.
         try await h.crashAndReopen()
         await h.advance(.seconds(30))
@@ -145,7 +145,7 @@ import Testing
                     let commands: [Command] = done ? [.completeWorkflowExecution(.init())] : scheduled ? [] : [scheduleActivity(startToClose: .seconds(20))]
                     try await h.engine.respondWorkflowTaskCompleted(taskToken: task.taskToken, commands: commands)
                 } else if let activity = try await h.pollActivityTask() {
-                    try await h.engine.respondActivityTaskCompleted(taskToken: activity.taskToken, result: [UInt8(step % 256)])
+                    try await h.engine.respondActivityTaskCompleted(taskToken: activity.taskToken, result: .binary([UInt8(step % 256)]))
                 } else {
                     await h.advance(.seconds(30))       // time out what the crashes left started
                 }

@@ -29,7 +29,7 @@ import Testing
             return true
         }
         if let activity = try await engine.pollActivityTaskQueue(taskQueue: "q", identity: "w", timeout: .zero) {
-            try await engine.respondActivityTaskCompleted(taskToken: activity.taskToken, result: [1])
+            try await engine.respondActivityTaskCompleted(taskToken: activity.taskToken, result: .binary([1]))
             return true
         }
         return false

@@ -4,7 +4,7 @@ import Testing
 @Suite struct SpoolEngineWorkflowTaskTests {
     @Test func oneActivityWorkflowHasTemporalsEventIDs() async throws {
         let h = try EngineHarness()
-        let run = try await h.start(input: [1])
+        let run = try await h.start(input: .binary([1]))
         #expect(try await h.eventTypes(run) == [.workflowExecutionStarted, .workflowTaskScheduled])
 
         let first = try #require(try await h.pollWorkflowTask())
@@ -15,22 +15,22 @@ import Testing
         #expect(first.workflowType == "order")
         guard case .workflowTaskStarted(let started) = first.history[2].attributes else { Issue.record("not started"); return }
         #expect(started.scheduledEventID == 2)
-        try await h.engine.respondWorkflowTaskCompleted(taskToken: first.taskToken, commands: [scheduleActivity(input: [7])])
+        try await h.engine.respondWorkflowTaskCompleted(taskToken: first.taskToken, commands: [scheduleActivity(input: .binary([7]))])
 
         let activity = try #require(try await h.pollActivityTask())
         #expect(activity.activityID == "a")
-        #expect(activity.input == [7])
+        #expect(activity.input == .binary([7]))
         #expect(activity.attempt == 1)
         #expect(activity.taskToken.scheduledEventID == 5)
         // The activity's start writes no event: ActivityTaskStarted comes with the outcome.
         #expect(try await h.eventTypes(run).count == 5)
-        try await h.engine.respondActivityTaskCompleted(taskToken: activity.taskToken, result: [42])
+        try await h.engine.respondActivityTaskCompleted(taskToken: activity.taskToken, result: .binary([42]))
 
         let second = try #require(try await h.pollWorkflowTask())
         #expect(second.previousStartedEventID == 3)
         #expect(second.startedEventID == 9)
         try await h.engine.respondWorkflowTaskCompleted(taskToken: second.taskToken,
-                                                        commands: [.completeWorkflowExecution(.init(result: [9]))])
+                                                        commands: [.completeWorkflowExecution(.init(result: .binary([9])))])
 
         let history = try await h.history(run)
         #expect(history.map(\.eventType) == [
@@ -49,8 +49,8 @@ import Testing
         #expect(completed.scheduledEventID == 2 && completed.startedEventID == 3)
         #expect(scheduled.workflowTaskCompletedEventID == 4 && scheduled.taskQueue == "q")
         #expect(activityStarted.scheduledEventID == 5 && activityStarted.attempt == 1 && activityStarted.identity == "worker")
-        #expect(activityCompleted.scheduledEventID == 5 && activityCompleted.startedEventID == 6 && activityCompleted.result == [42])
-        #expect(closed.workflowTaskCompletedEventID == 10 && closed.result == [9])
+        #expect(activityCompleted.scheduledEventID == 5 && activityCompleted.startedEventID == 6 && activityCompleted.result == .binary([42]))
+        #expect(closed.workflowTaskCompletedEventID == 10 && closed.result == .binary([9]))
         let description = try h.describe(run)
         #expect(description.executionInfo.status == .completed)
         #expect(description.executionInfo.historyLength == 11)
@@ -76,9 +76,9 @@ import Testing
         let first = try await h.completeWorkflowTask([scheduleActivity()])
         _ = first
         let activity = try #require(try await h.pollActivityTask())
-        try await h.engine.respondActivityTaskCompleted(taskToken: activity.taskToken, result: [1])
+        try await h.engine.respondActivityTaskCompleted(taskToken: activity.taskToken, result: .binary([1]))
         let second = try #require(try await h.pollWorkflowTask())       // 8 scheduled, 9 started
-        try await h.engine.signalWorkflowExecution(execution: run, signalName: "late", input: [5])
+        try await h.engine.signalWorkflowExecution(execution: run, signalName: "late", input: .binary([5]))
         // Buffered: not in history, no new workflow task.
         #expect(try await h.eventTypes(run).count == 9)
         #expect(try h.describe(run).bufferedEventCount == 1)

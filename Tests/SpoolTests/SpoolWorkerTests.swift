@@ -33,15 +33,15 @@ let orderWorkflow: WorkflowDefinition = { context in
         let h = try EngineHarness()
         let worker = SpoolWorker(engine: h.engine, taskQueue: "q", identity: "w1")
         worker.registerWorkflow("order", orderWorkflow)
-        worker.registerActivity("charge") { context in (context.task.input ?? []) + [0xFF] }
+        worker.registerActivity("charge") { context in .binary((context.task.input?.singleData ?? []) + [0xFF]) }
         let running = Task { await worker.run() }
         var runs: [WorkflowExecution] = []
-        for index in 0..<5 { runs.append(try await h.start("order-\(index)", input: [UInt8(index)])) }
+        for index in 0..<5 { runs.append(try await h.start("order-\(index)", input: .binary([UInt8(index)]))) }
         for (index, run) in runs.enumerated() {
             guard case .workflowExecutionCompleted(let completed) = try await closeEvent(h, run)?.attributes else {
                 Issue.record("\(run) did not complete"); continue
             }
-            #expect(completed.result == [UInt8(index), 0xFF])
+            #expect(completed.result == .binary([UInt8(index), 0xFF]))
             // The second workflow task went to the worker's sticky queue.
             let scheduled = try await h.history(run).compactMap { event -> String? in
                 if case .workflowTaskScheduled(let a) = event.attributes { return a.taskQueue }
@@ -61,13 +61,13 @@ let orderWorkflow: WorkflowDefinition = { context in
         let running = Task { await worker.run() }
         for index in 0..<5 {
             let response = try await worker.startWorkflow(.init(workflowID: "eager-\(index)", workflowType: "order", taskQueue: "q",
-                                                                input: [UInt8(index)]))
+                                                                input: .binary([UInt8(index)])))
             #expect(response.started)
             guard case .workflowExecutionCompleted(let completed) = try await closeEvent(h, WorkflowExecution(workflowID: "eager-\(index)",
                                                                                                           runID: response.runID))?.attributes else {
                 Issue.record("eager-\(index) did not complete"); continue
             }
-            #expect(completed.result == [UInt8(index)])
+            #expect(completed.result == .binary([UInt8(index)]))
             let history = try await h.history(WorkflowExecution(workflowID: "eager-\(index)"))
             guard case .workflowTaskStarted(let started) = history[2].attributes else { Issue.record("started"); continue }
             #expect(started.identity == "w1")
@@ -128,8 +128,8 @@ let orderWorkflow: WorkflowDefinition = { context in
         worker.registerWorkflow("order", orderWorkflow)
         worker.registerActivity("charge") { context in
             attempts.add(1, ordering: .relaxed)
-            _ = try await context.heartbeat([UInt8(context.task.attempt)])
-            throw ActivityFailure(Failure(message: "card declined", type: "Declined", nonRetryable: true))
+            _ = try await context.heartbeat(.binary([UInt8(context.task.attempt)]))
+            throw ActivityFailure(Failure.application("card declined", type: "Declined", nonRetryable: true))
         }
         let running = Task { await worker.run() }
         let run = try await h.start()

@@ -6,10 +6,10 @@ import SpoolLog
     static let time = Timestamp(nanosecondsSinceEpoch: 1_700_000_000_123_456_789)
 
     static func sampleEvents() -> [HistoryEvent] {
-        let failure = Failure(message: "boom", type: "IOError", nonRetryable: true, details: [1, 2],
-                              nextRetryDelay: .seconds(3), timeoutType: .heartbeat, lastHeartbeatDetails: [9])
+        let failure = Failure.application("boom", type: "IOError", nonRetryable: true, details: .binary([1, 2]),
+                                          nextRetryDelay: .seconds(3), cause: .timeout(.heartbeat, lastHeartbeatDetails: .binary([9])))
         let attributes: [HistoryEvent.Attributes] = [
-            .workflowExecutionStarted(.init(workflowType: "order", taskQueue: "q", input: [1, 2, 3], workflowRunTimeout: .seconds(60),
+            .workflowExecutionStarted(.init(workflowType: "order", taskQueue: "q", input: .binary([1, 2, 3]), workflowRunTimeout: .seconds(60),
                                             workflowTaskTimeout: .seconds(10), continuedExecutionRunID: "", firstExecutionRunID: "r",
                                             identity: "me", requestID: "req", attempt: 1)),
             .workflowExecutionCompleted(.init(result: nil, workflowTaskCompletedEventID: 4)),
@@ -20,12 +20,12 @@ import SpoolLog
             .workflowTaskCompleted(.init(scheduledEventID: 2, startedEventID: 3, identity: "w")),
             .workflowTaskTimedOut(.init(scheduledEventID: 2, startedEventID: 3, timeoutType: .startToClose)),
             .workflowTaskFailed(.init(scheduledEventID: 2, startedEventID: 3, cause: .badStartTimerAttributes, failure: failure, identity: "w")),
-            .activityTaskScheduled(.init(activityID: "a", activityType: "charge", taskQueue: "q", input: [], scheduleToCloseTimeout: nil,
+            .activityTaskScheduled(.init(activityID: "a", activityType: "charge", taskQueue: "q", input: .binary([]), scheduleToCloseTimeout: nil,
                                          scheduleToStartTimeout: .seconds(5), startToCloseTimeout: .milliseconds(1500),
                                          heartbeatTimeout: .seconds(2), workflowTaskCompletedEventID: 4,
                                          retryPolicy: RetryPolicy(maximumAttempts: 3, nonRetryableErrorTypes: ["Fatal", "Bad"]))),
             .activityTaskStarted(.init(scheduledEventID: 5, identity: "w", requestID: "r", attempt: 3, lastFailure: failure)),
-            .activityTaskCompleted(.init(result: [7], scheduledEventID: 5, startedEventID: 6, identity: "w")),
+            .activityTaskCompleted(.init(result: .binary([7]), scheduledEventID: 5, startedEventID: 6, identity: "w")),
             .activityTaskFailed(.init(failure: failure, scheduledEventID: 5, startedEventID: 6, identity: "w", retryState: .maximumAttemptsReached)),
             .activityTaskTimedOut(.init(failure: .timeout(.scheduleToStart), scheduledEventID: 5, startedEventID: 0, retryState: .timeout)),
             .activityTaskCancelRequested(.init(scheduledEventID: 5, workflowTaskCompletedEventID: 4)),
@@ -34,9 +34,9 @@ import SpoolLog
             .timerFired(.init(timerID: "t", startedEventID: 5)),
             .timerCanceled(.init(timerID: "t", startedEventID: 5, workflowTaskCompletedEventID: 9, identity: "w")),
             .workflowExecutionCancelRequested(.init(cause: "user", identity: "cli")),
-            .workflowExecutionCanceled(.init(workflowTaskCompletedEventID: 9, details: [0])),
-            .markerRecorded(.init(markerName: "version", details: ["a": [1], "b": []], workflowTaskCompletedEventID: 4, failure: nil)),
-            .workflowExecutionSignaled(.init(signalName: "go", input: [5], identity: "cli")),
+            .workflowExecutionCanceled(.init(workflowTaskCompletedEventID: 9, details: .binary([0]))),
+            .markerRecorded(.init(markerName: "version", details: ["a": .binary([1]), "b": []], workflowTaskCompletedEventID: 4, failure: nil)),
+            .workflowExecutionSignaled(.init(signalName: "go", input: .binary([5]), identity: "cli")),
             .workflowExecutionTerminated(.init(reason: "why", details: nil, identity: "cli")),
             .workflowExecutionContinuedAsNew(.init(newExecutionRunID: "n", workflowType: "order", taskQueue: "q", input: nil,
                                                    workflowRunTimeout: nil, workflowTaskTimeout: .seconds(10),
@@ -51,7 +51,7 @@ import SpoolLog
             .bufferedEvent(events[22]), .flushedEvent(events[22]),
             .activityStarted(scheduledEventID: 5, attempt: 2, time: time, identity: "w", requestID: "r"),
             .activityRetryScheduled(scheduledEventID: 5, attempt: 3, time: time, failure: .timeout(.startToClose)),
-            .activityHeartbeat(scheduledEventID: 5, details: [4, 4], time: time),
+            .activityHeartbeat(scheduledEventID: 5, details: .binary([4, 4]), time: time),
             .stickyTaskQueue(name: "sticky", scheduleToStartTimeout: .seconds(5)),
             .stickyTaskQueue(name: nil, scheduleToStartTimeout: nil),
             .workflowTaskBackoff(scheduledEventID: 12, time: time),

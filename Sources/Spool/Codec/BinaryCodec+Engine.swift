@@ -33,3 +33,153 @@ extension BinaryWriter {
     /// A ``Timestamp`` as signed varint nanoseconds since the epoch.
     mutating func timestamp(_ value: Timestamp) { signed(value.nanosecondsSinceEpoch) }
 }
+
+/// The layout of the engine's values (payloads, failures, events, run states) inside a log
+/// record, a checkpoint or a closed-run table. Each of those names its layout in its own version
+/// byte (Docs/file-format.md, "The engine's values"); encoders always write ``current``, decoders
+/// read both.
+enum ValueLayout: UInt8, Sendable {
+    /// Before payload metadata: a payload field is one byte string, a failure is flat (message,
+    /// type, non-retryable, details, next retry delay, timeout type, last heartbeat details), and
+    /// events have no headers, user metadata or worker metadata.
+    case flat = 1
+    /// Payloads with metadata, failures with their kind and cause chain, and every field Temporal
+    /// records from a client or worker.
+    case whole = 2
+
+    static let current = ValueLayout.whole
+}
+
+extension BinaryWriter {
+    /// A payload: metadata count, its entries sorted by key (key string, value bytes), then data.
+    mutating func payload(_ value: Payload) {
+        count(value.metadata.count)
+        switch value.metadata.count {
+        case 0: break
+        case 1:
+            // The usual case (`encoding` alone): no sort, no array.
+            for (key, bytes) in value.metadata {
+                string(key)
+                payload(bytes)
+            }
+        default:
+            for key in value.metadata.keys.sorted() {
+                string(key)
+                payload(value.metadata[key] ?? [])
+            }
+        }
+        payload(value.data)
+    }
+
+    /// A list of payloads: count, then each (``payload(_:)-(Payload)``).
+    mutating func payloads(_ value: Payloads) {
+        count(value.count)
+        for item in value { payload(item) }
+    }
+
+    /// An optional list of payloads after a presence byte.
+    mutating func payloads(_ value: Payloads?) { optional(value) { $0.payloads($1) } }
+
+    /// An optional single payload after a presence byte.
+    mutating func payload(_ value: Payload?) { optional(value) { $0.payload($1) } }
+
+    /// A header: field count, then its fields sorted by key (key string, payload).
+    mutating func header(_ value: Header) {
+        count(value.fields.count)
+        if value.fields.isEmpty { return }
+        for key in value.fields.keys.sorted() {
+            string(key)
+            payload(value.fields[key] ?? Payload(data: []))
+        }
+    }
+
+    /// Optional user metadata: presence byte, then summary and details (each an optional payload).
+    mutating func userMetadata(_ value: UserMetadata?) {
+        optional(value) { w, metadata in
+            w.payload(metadata.summary)
+            w.payload(metadata.details)
+        }
+    }
+
+    /// An optional worker version stamp: presence byte, build id, use-versioning flag.
+    mutating func workerVersion(_ value: WorkerVersionStamp?) {
+        optional(value) { w, stamp in
+            w.string(stamp.buildID)
+            w.bool(stamp.useVersioning)
+        }
+    }
+}
+
+extension BinaryReader<SpoolError> {
+    /// A payload (see `BinaryWriter.payload(_:)`).
+    mutating func wholePayload() throws(SpoolError) -> Payload {
+        let entries = try count()
+        var metadata: [String: [UInt8]] = [:]
+        if entries > 0 {
+            metadata.reserveCapacity(entries)
+            for _ in 0..<entries {
+                let key = try string()
+                metadata[key] = try payload()
+            }
+        }
+        return Payload(metadata: metadata, data: try payload())
+    }
+
+    /// An optional single payload after a presence byte.
+    mutating func optionalWholePayload() throws(SpoolError) -> Payload? {
+        try optional { r throws(SpoolError) in try r.wholePayload() }
+    }
+
+    /// A list of payloads in `layout`: in the flat layout one byte string, read as one payload
+    /// (see ``LegacyPayloads``).
+    mutating func payloads(_ layout: ValueLayout) throws(SpoolError) -> Payloads {
+        switch layout {
+        case .flat:
+            return LegacyPayloads.payloads(fromFlatBytes: try payload())
+        case .whole:
+            let n = try count()
+            var list: Payloads = []
+            list.reserveCapacity(n)
+            for _ in 0..<n { list.append(try wholePayload()) }
+            return list
+        }
+    }
+
+    /// An optional list of payloads in `layout` after a presence byte.
+    mutating func optionalPayloads(_ layout: ValueLayout) throws(SpoolError) -> Payloads? {
+        try optional { r throws(SpoolError) in try r.payloads(layout) }
+    }
+
+    /// A header (see `BinaryWriter.header(_:)`); empty in the flat layout, which has none.
+    mutating func header(_ layout: ValueLayout) throws(SpoolError) -> Header {
+        guard layout == .whole else { return Header() }
+        let n = try count()
+        if n == 0 { return Header() }
+        var fields: [String: Payload] = [:]
+        fields.reserveCapacity(n)
+        for _ in 0..<n {
+            let key = try string()
+            fields[key] = try wholePayload()
+        }
+        return Header(fields: fields)
+    }
+
+    /// Optional user metadata (see `BinaryWriter.userMetadata(_:)`); nil in the flat layout.
+    mutating func userMetadata(_ layout: ValueLayout) throws(SpoolError) -> UserMetadata? {
+        guard layout == .whole else { return nil }
+        return try optional { r throws(SpoolError) in
+            UserMetadata(summary: try r.optionalWholePayload(), details: try r.optionalWholePayload())
+        }
+    }
+
+    /// An optional worker version stamp; nil in the flat layout.
+    mutating func workerVersion(_ layout: ValueLayout) throws(SpoolError) -> WorkerVersionStamp? {
+        guard layout == .whole else { return nil }
+        return try optional { r throws(SpoolError) in WorkerVersionStamp(buildID: try r.string(), useVersioning: try r.bool()) }
+    }
+
+    /// A string field that the flat layout does not have (empty there).
+    mutating func wholeString(_ layout: ValueLayout) throws(SpoolError) -> String {
+        layout == .whole ? try string() : ""
+    }
+}

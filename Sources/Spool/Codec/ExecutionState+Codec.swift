@@ -2,12 +2,13 @@ import SpoolLog
 
 // The layout of a run's state in a checkpoint (see Checkpoint.swift): every field of
 // ExecutionState in declaration order. Pending activities reuse the ActivityTaskScheduled event
-// layout for their attributes.
+// layout for their attributes. Payloads, failures and events are in the ValueLayout the
+// checkpoint or closed-run table names.
 
 extension ExecutionState {
     func encode(into w: inout BinaryWriter) {
         w.string(key.namespace); w.string(key.workflowID); w.string(key.runID)
-        w.string(workflowType); w.string(taskQueue); w.payload(input); w.duration(workflowRunTimeout)
+        w.string(workflowType); w.string(taskQueue); w.payloads(input); w.duration(workflowRunTimeout)
         w.duration(workflowTaskTimeout); w.string(firstExecutionRunID); w.string(requestID); w.timestamp(startTime)
         w.byte(status.rawValue); w.optional(closeTime) { $0.timestamp($1) }; w.signed(nextEventID)
         w.count(buffered.count)
@@ -25,7 +26,7 @@ extension ExecutionState {
                          attributes: .activityTaskScheduled(activity.attributes)).encode(into: &w)
             w.signed(Int64(activity.attempt)); w.timestamp(activity.attemptScheduledTime)
             w.optional(activity.startedTime) { $0.timestamp($1) }; w.string(activity.startedIdentity)
-            w.string(activity.startedRequestID); w.payload(activity.heartbeatDetails)
+            w.string(activity.startedRequestID); w.payloads(activity.heartbeatDetails)
             w.optional(activity.lastHeartbeatTime) { $0.timestamp($1) }; w.signed(activity.cancelRequestedEventID)
             w.failure(activity.lastFailure); w.string(activity.lastWorkerIdentity)
         }
@@ -39,17 +40,17 @@ extension ExecutionState {
         w.duration(stickyScheduleToStartTimeout)
     }
 
-    static func decode(from r: inout BinaryReader<SpoolError>) throws(SpoolError) -> ExecutionState {
+    static func decode(from r: inout BinaryReader<SpoolError>, layout: ValueLayout) throws(SpoolError) -> ExecutionState {
         let key = ExecutionKey(namespace: try r.string(), workflowID: try r.string(), runID: try r.string())
         let started = WorkflowExecutionStartedEventAttributes(
-            workflowType: try r.string(), taskQueue: try r.string(), input: try r.optionalPayload(),
+            workflowType: try r.string(), taskQueue: try r.string(), input: try r.optionalPayloads(layout),
             workflowRunTimeout: try r.optionalDuration(), workflowTaskTimeout: try r.duration(), continuedExecutionRunID: "",
             firstExecutionRunID: try r.string(), identity: "", requestID: try r.string(), attempt: 1)
         var state = ExecutionState(key: key, started: started, startTime: try r.timestamp())
         state.status = try r.enumeration(WorkflowExecutionStatus.self)
         state.closeTime = try r.optional { r throws(SpoolError) in try r.timestamp() }
         state.nextEventID = try r.signed()
-        for _ in 0..<(try r.count()) { state.buffered.append(try HistoryEvent.decode(from: &r)) }
+        for _ in 0..<(try r.count()) { state.buffered.append(try HistoryEvent.decode(from: &r, layout: layout)) }
         state.workflowTask = try r.optional { r throws(SpoolError) in
             WorkflowTaskInfo(scheduledEventID: try r.signed(), attempt: try r.int32(), taskQueue: try r.string(),
                              startToCloseTimeout: try r.duration(), scheduledTime: try r.timestamp(), startedEventID: try r.signed(),
@@ -58,14 +59,14 @@ extension ExecutionState {
         }
         state.previousStartedEventID = try r.signed()
         for _ in 0..<(try r.count()) {
-            let event = try HistoryEvent.decode(from: &r)
+            let event = try HistoryEvent.decode(from: &r, layout: layout)
             guard case .activityTaskScheduled(let attributes) = event.attributes else { throw r.corrupt("a pending activity without attributes") }
             let activity = ActivityInfo(
                 scheduledEventID: event.eventID, attributes: attributes, scheduledTime: event.eventTime, attempt: try r.int32(),
                 attemptScheduledTime: try r.timestamp(), startedTime: try r.optional { r throws(SpoolError) in try r.timestamp() },
-                startedIdentity: try r.string(), startedRequestID: try r.string(), heartbeatDetails: try r.optionalPayload(),
+                startedIdentity: try r.string(), startedRequestID: try r.string(), heartbeatDetails: try r.optionalPayloads(layout),
                 lastHeartbeatTime: try r.optional { r throws(SpoolError) in try r.timestamp() },
-                cancelRequestedEventID: try r.signed(), lastFailure: try r.optionalFailure(), lastWorkerIdentity: try r.string())
+                cancelRequestedEventID: try r.signed(), lastFailure: try r.optionalFailure(layout), lastWorkerIdentity: try r.string())
             state.activities[activity.scheduledEventID] = activity
             state.activityIDs[attributes.activityID] = activity.scheduledEventID
         }

@@ -1,24 +1,102 @@
 import SpoolLog
 
-// The binary layout of history events in log records: event id, time, type byte, then the
-// type's fields in declaration order (see BinaryWriter for the primitives).
+// The binary layout of history events in log records: event id, time, type byte, (whole layout)
+// user metadata, then the type's fields in declaration order, the fields the whole layout added
+// last (see BinaryWriter for the primitives). Encoders write ValueLayout.current; decoders read
+// the layout their record, checkpoint or table names.
+
+/// How deep a decoded failure's cause chain may go: deeper is damage (Temporal itself keeps 20).
+let maximumFailureDepth = 64
 
 extension Failure {
-    func encode(into writer: inout BinaryWriter) {
-        writer.string(message)
-        writer.string(type)
-        writer.bool(nonRetryable)
-        writer.payload(details)
-        writer.duration(nextRetryDelay)
-        writer.optional(timeoutType) { $0.byte($1.rawValue) }
-        writer.payload(lastHeartbeatDetails)
+    /// Writes the whole layout: message, source, stack trace, encoded attributes (optional
+    /// payload), cause (optional failure), the info's tag byte (0 none, 1 application, 2 timeout,
+    /// 3 canceled, 4 terminated, 5 server, 6 activity) and its fields.
+    func encode(into w: inout BinaryWriter) {
+        w.string(message)
+        w.string(source)
+        w.string(stackTrace)
+        w.payload(encodedAttributes)
+        w.optional(cause) { $1.encode(into: &$0) }
+        switch info {
+        case nil:
+            w.byte(0)
+        case .application(let a)?:
+            w.byte(1)
+            w.string(a.type); w.bool(a.nonRetryable); w.payloads(a.details); w.duration(a.nextRetryDelay); w.byte(a.category.rawValue)
+        case .timeout(let a)?:
+            w.byte(2)
+            w.byte(a.timeoutType.rawValue); w.payloads(a.lastHeartbeatDetails)
+        case .canceled(let a)?:
+            w.byte(3)
+            w.payloads(a.details); w.string(a.identity)
+        case .terminated(let a)?:
+            w.byte(4)
+            w.string(a.identity)
+        case .server(let a)?:
+            w.byte(5)
+            w.bool(a.nonRetryable)
+        case .activity(let a)?:
+            w.byte(6)
+            w.signed(a.scheduledEventID); w.signed(a.startedEventID); w.string(a.identity); w.string(a.activityType)
+            w.string(a.activityID); w.byte(a.retryState.rawValue)
+        }
     }
 
-    static func decode(from reader: inout BinaryReader<SpoolError>) throws(SpoolError) -> Failure {
-        Failure(message: try reader.string(), type: try reader.string(), nonRetryable: try reader.bool(),
-                details: try reader.optionalPayload(), nextRetryDelay: try reader.optionalDuration(),
-                timeoutType: try reader.optional { r throws(SpoolError) in try r.enumeration(TimeoutType.self) },
-                lastHeartbeatDetails: try reader.optionalPayload())
+    static func decode(from r: inout BinaryReader<SpoolError>, layout: ValueLayout, depth: Int = 0) throws(SpoolError) -> Failure {
+        switch layout {
+        case .flat: return try decodeFlat(from: &r)
+        case .whole: break
+        }
+        guard depth < maximumFailureDepth else { throw r.corrupt("a failure's cause chain is deeper than \(maximumFailureDepth)") }
+        let message = try r.string(), source = try r.string(), stackTrace = try r.string()
+        let encoded = try r.optionalWholePayload()
+        let cause = try r.optional { r throws(SpoolError) in try Failure.decode(from: &r, layout: layout, depth: depth + 1) }
+        let info: FailureInfo?
+        let tag = try r.byte()
+        switch tag {
+        case 0: info = nil
+        case 1:
+            info = .application(ApplicationFailureInfo(
+                type: try r.string(), nonRetryable: try r.bool(), details: try r.optionalPayloads(layout),
+                nextRetryDelay: try r.optionalDuration(), category: try r.enumeration(ApplicationErrorCategory.self)))
+        case 2:
+            info = .timeout(TimeoutFailureInfo(timeoutType: try r.enumeration(TimeoutType.self),
+                                               lastHeartbeatDetails: try r.optionalPayloads(layout)))
+        case 3: info = .canceled(CanceledFailureInfo(details: try r.optionalPayloads(layout), identity: try r.string()))
+        case 4: info = .terminated(TerminatedFailureInfo(identity: try r.string()))
+        case 5: info = .server(ServerFailureInfo(nonRetryable: try r.bool()))
+        case 6:
+            info = .activity(ActivityFailureInfo(
+                scheduledEventID: try r.signed(), startedEventID: try r.signed(), identity: try r.string(),
+                activityType: try r.string(), activityID: try r.string(), retryState: try r.enumeration(RetryState.self)))
+        default: throw r.corrupt("\(tag) is not a failure kind")
+        }
+        return Failure(message: message, source: source, stackTrace: stackTrace, encodedAttributes: encoded, cause: cause, info: info)
+    }
+
+    /// The flat layout: message, type, non-retryable, details, next retry delay, timeout type,
+    /// last heartbeat details. Mapped to the kinds `spool serve` gave such failures: a timeout
+    /// type makes a timeout failure (source `Server`: only the engine wrote them); the types
+    /// `CanceledError`, `TerminatedError` and `ServerError` the server used for those kinds make
+    /// them again; anything else is an application failure.
+    private static func decodeFlat(from r: inout BinaryReader<SpoolError>) throws(SpoolError) -> Failure {
+        let message = try r.string(), type = try r.string(), nonRetryable = try r.bool()
+        let details = try r.optionalPayloads(.flat)
+        let nextRetryDelay = try r.optionalDuration()
+        let timeoutType = try r.optional { r throws(SpoolError) in try r.enumeration(TimeoutType.self) }
+        let lastHeartbeatDetails = try r.optionalPayloads(.flat)
+        if let timeoutType {
+            return Failure(message: message, source: serverSource,
+                           info: .timeout(TimeoutFailureInfo(timeoutType: timeoutType, lastHeartbeatDetails: lastHeartbeatDetails)))
+        }
+        switch type {
+        case "CanceledError": return Failure(message: message, info: .canceled(CanceledFailureInfo(details: details)))
+        case "TerminatedError": return Failure(message: message, info: .terminated(TerminatedFailureInfo()))
+        case "ServerError": return Failure(message: message, info: .server(ServerFailureInfo(nonRetryable: nonRetryable)))
+        default:
+            return .application(message, type: type, nonRetryable: nonRetryable, details: details, nextRetryDelay: nextRetryDelay)
+        }
     }
 }
 
@@ -27,8 +105,10 @@ extension BinaryWriter {
 }
 
 extension BinaryReader<SpoolError> {
-    mutating func failure() throws(SpoolError) -> Failure { try Failure.decode(from: &self) }
-    mutating func optionalFailure() throws(SpoolError) -> Failure? { try optional { r throws(SpoolError) in try Failure.decode(from: &r) } }
+    mutating func failure(_ layout: ValueLayout) throws(SpoolError) -> Failure { try Failure.decode(from: &self, layout: layout) }
+    mutating func optionalFailure(_ layout: ValueLayout) throws(SpoolError) -> Failure? {
+        try optional { r throws(SpoolError) in try Failure.decode(from: &r, layout: layout) }
+    }
 }
 
 extension RetryPolicy {
@@ -58,13 +138,15 @@ extension HistoryEvent {
         w.signed(eventID)
         w.timestamp(eventTime)
         w.byte(eventType.rawValue)
+        w.userMetadata(userMetadata)
         switch attributes {
         case .workflowExecutionStarted(let a):
-            w.string(a.workflowType); w.string(a.taskQueue); w.payload(a.input); w.duration(a.workflowRunTimeout)
+            w.string(a.workflowType); w.string(a.taskQueue); w.payloads(a.input); w.duration(a.workflowRunTimeout)
             w.duration(a.workflowTaskTimeout); w.string(a.continuedExecutionRunID); w.string(a.firstExecutionRunID)
             w.string(a.identity); w.string(a.requestID); w.signed(Int64(a.attempt))
+            w.header(a.header)
         case .workflowExecutionCompleted(let a):
-            w.payload(a.result); w.signed(a.workflowTaskCompletedEventID)
+            w.payloads(a.result); w.signed(a.workflowTaskCompletedEventID)
         case .workflowExecutionFailed(let a):
             a.failure.encode(into: &w); w.byte(a.retryState.rawValue); w.signed(a.workflowTaskCompletedEventID)
         case .workflowExecutionTimedOut(let a):
@@ -75,30 +157,45 @@ extension HistoryEvent {
             w.signed(a.scheduledEventID); w.string(a.identity); w.string(a.requestID)
         case .workflowTaskCompleted(let a):
             w.signed(a.scheduledEventID); w.signed(a.startedEventID); w.string(a.identity)
+            w.string(a.binaryChecksum); w.workerVersion(a.workerVersion)
+            w.optional(a.sdkMetadata) { w, m in
+                w.count(m.coreUsedFlags.count)
+                for flag in m.coreUsedFlags { w.unsigned(UInt64(flag)) }
+                w.count(m.langUsedFlags.count)
+                for flag in m.langUsedFlags { w.unsigned(UInt64(flag)) }
+                w.string(m.sdkName); w.string(m.sdkVersion)
+            }
+            w.optional(a.meteringMetadata) { $0.unsigned(UInt64($1.nonfirstLocalActivityExecutionAttempts)) }
+            w.byte(a.versioningBehavior.rawValue); w.string(a.workerDeploymentName); w.string(a.workerDeploymentVersion)
         case .workflowTaskTimedOut(let a):
             w.signed(a.scheduledEventID); w.signed(a.startedEventID); w.byte(a.timeoutType.rawValue)
         case .workflowTaskFailed(let a):
             w.signed(a.scheduledEventID); w.signed(a.startedEventID); w.byte(a.cause.rawValue); w.failure(a.failure)
             w.string(a.identity)
+            w.string(a.binaryChecksum); w.workerVersion(a.workerVersion)
         case .activityTaskScheduled(let a):
-            w.string(a.activityID); w.string(a.activityType); w.string(a.taskQueue); w.payload(a.input)
+            w.string(a.activityID); w.string(a.activityType); w.string(a.taskQueue); w.payloads(a.input)
             w.duration(a.scheduleToCloseTimeout); w.duration(a.scheduleToStartTimeout); w.duration(a.startToCloseTimeout)
             w.duration(a.heartbeatTimeout); w.signed(a.workflowTaskCompletedEventID); a.retryPolicy.encode(into: &w)
+            w.header(a.header)
         case .activityTaskStarted(let a):
             w.signed(a.scheduledEventID); w.string(a.identity); w.string(a.requestID); w.signed(Int64(a.attempt))
             w.failure(a.lastFailure)
         case .activityTaskCompleted(let a):
-            w.payload(a.result); w.signed(a.scheduledEventID); w.signed(a.startedEventID); w.string(a.identity)
+            w.payloads(a.result); w.signed(a.scheduledEventID); w.signed(a.startedEventID); w.string(a.identity)
+            w.workerVersion(a.workerVersion)
         case .activityTaskFailed(let a):
             a.failure.encode(into: &w); w.signed(a.scheduledEventID); w.signed(a.startedEventID); w.string(a.identity)
             w.byte(a.retryState.rawValue)
+            w.workerVersion(a.workerVersion)
         case .activityTaskTimedOut(let a):
             a.failure.encode(into: &w); w.signed(a.scheduledEventID); w.signed(a.startedEventID); w.byte(a.retryState.rawValue)
         case .activityTaskCancelRequested(let a):
             w.signed(a.scheduledEventID); w.signed(a.workflowTaskCompletedEventID)
         case .activityTaskCanceled(let a):
-            w.payload(a.details); w.signed(a.latestCancelRequestedEventID); w.signed(a.scheduledEventID)
+            w.payloads(a.details); w.signed(a.latestCancelRequestedEventID); w.signed(a.scheduledEventID)
             w.signed(a.startedEventID); w.string(a.identity)
+            w.workerVersion(a.workerVersion)
         case .timerStarted(let a):
             w.string(a.timerID); w.duration(a.startToFireTimeout); w.signed(a.workflowTaskCompletedEventID)
         case .timerFired(let a):
@@ -108,41 +205,46 @@ extension HistoryEvent {
         case .workflowExecutionCancelRequested(let a):
             w.string(a.cause); w.string(a.identity)
         case .workflowExecutionCanceled(let a):
-            w.signed(a.workflowTaskCompletedEventID); w.payload(a.details)
+            w.signed(a.workflowTaskCompletedEventID); w.payloads(a.details)
         case .markerRecorded(let a):
             w.string(a.markerName)
             w.count(a.details.count)
             for key in a.details.keys.sorted() {
                 w.string(key)
-                w.payload(a.details[key] ?? [])
+                w.payloads(a.details[key] ?? [])
             }
             w.signed(a.workflowTaskCompletedEventID); w.failure(a.failure)
+            w.header(a.header)
         case .workflowExecutionSignaled(let a):
-            w.string(a.signalName); w.payload(a.input); w.string(a.identity)
+            w.string(a.signalName); w.payloads(a.input); w.string(a.identity)
+            w.header(a.header); w.string(a.requestID)
         case .workflowExecutionTerminated(let a):
-            w.string(a.reason); w.payload(a.details); w.string(a.identity)
+            w.string(a.reason); w.payloads(a.details); w.string(a.identity)
         case .workflowExecutionContinuedAsNew(let a):
-            w.string(a.newExecutionRunID); w.string(a.workflowType); w.string(a.taskQueue); w.payload(a.input)
+            w.string(a.newExecutionRunID); w.string(a.workflowType); w.string(a.taskQueue); w.payloads(a.input)
             w.duration(a.workflowRunTimeout); w.duration(a.workflowTaskTimeout); w.signed(a.workflowTaskCompletedEventID)
+            w.header(a.header)
         }
     }
 
-    static func decode(from r: inout BinaryReader<SpoolError>) throws(SpoolError) -> HistoryEvent {
+    static func decode(from r: inout BinaryReader<SpoolError>, layout: ValueLayout) throws(SpoolError) -> HistoryEvent {
         let eventID = try r.signed()
         let eventTime = try r.timestamp()
         let type = try r.enumeration(EventType.self)
+        let userMetadata = try r.userMetadata(layout)
         let attributes: Attributes
         switch type {
         case .workflowExecutionStarted:
             attributes = .workflowExecutionStarted(.init(
-                workflowType: try r.string(), taskQueue: try r.string(), input: try r.optionalPayload(),
+                workflowType: try r.string(), taskQueue: try r.string(), input: try r.optionalPayloads(layout),
                 workflowRunTimeout: try r.optionalDuration(), workflowTaskTimeout: try r.duration(),
                 continuedExecutionRunID: try r.string(), firstExecutionRunID: try r.string(), identity: try r.string(),
-                requestID: try r.string(), attempt: try r.int32()))
+                requestID: try r.string(), attempt: try r.int32(), header: try r.header(layout)))
         case .workflowExecutionCompleted:
-            attributes = .workflowExecutionCompleted(.init(result: try r.optionalPayload(), workflowTaskCompletedEventID: try r.signed()))
+            attributes = .workflowExecutionCompleted(.init(result: try r.optionalPayloads(layout),
+                                                           workflowTaskCompletedEventID: try r.signed()))
         case .workflowExecutionFailed:
-            attributes = .workflowExecutionFailed(.init(failure: try r.failure(), retryState: try r.enumeration(RetryState.self),
+            attributes = .workflowExecutionFailed(.init(failure: try r.failure(layout), retryState: try r.enumeration(RetryState.self),
                                                         workflowTaskCompletedEventID: try r.signed()))
         case .workflowExecutionTimedOut:
             attributes = .workflowExecutionTimedOut(.init(retryState: try r.enumeration(RetryState.self)))
@@ -153,41 +255,62 @@ extension HistoryEvent {
             attributes = .workflowTaskStarted(.init(scheduledEventID: try r.signed(), identity: try r.string(),
                                                     requestID: try r.string()))
         case .workflowTaskCompleted:
-            attributes = .workflowTaskCompleted(.init(scheduledEventID: try r.signed(), startedEventID: try r.signed(),
-                                                      identity: try r.string()))
+            var a = WorkflowTaskCompletedEventAttributes(scheduledEventID: try r.signed(), startedEventID: try r.signed(),
+                                                         identity: try r.string())
+            if layout == .whole {
+                a.binaryChecksum = try r.string()
+                a.workerVersion = try r.workerVersion(layout)
+                a.sdkMetadata = try r.optional { r throws(SpoolError) in
+                    var m = WorkflowTaskCompletedMetadata()
+                    for _ in 0..<(try r.count()) { m.coreUsedFlags.append(try r.uint32()) }
+                    for _ in 0..<(try r.count()) { m.langUsedFlags.append(try r.uint32()) }
+                    m.sdkName = try r.string()
+                    m.sdkVersion = try r.string()
+                    return m
+                }
+                a.meteringMetadata = try r.optional { r throws(SpoolError) in
+                    MeteringMetadata(nonfirstLocalActivityExecutionAttempts: try r.uint32())
+                }
+                a.versioningBehavior = try r.enumeration(VersioningBehavior.self)
+                a.workerDeploymentName = try r.string()
+                a.workerDeploymentVersion = try r.string()
+            }
+            attributes = .workflowTaskCompleted(a)
         case .workflowTaskTimedOut:
             attributes = .workflowTaskTimedOut(.init(scheduledEventID: try r.signed(), startedEventID: try r.signed(),
                                                      timeoutType: try r.enumeration(TimeoutType.self)))
         case .workflowTaskFailed:
             attributes = .workflowTaskFailed(.init(scheduledEventID: try r.signed(), startedEventID: try r.signed(),
                                                    cause: try r.enumeration(WorkflowTaskFailedCause.self),
-                                                   failure: try r.optionalFailure(), identity: try r.string()))
+                                                   failure: try r.optionalFailure(layout), identity: try r.string(),
+                                                   binaryChecksum: try r.wholeString(layout), workerVersion: try r.workerVersion(layout)))
         case .activityTaskScheduled:
             attributes = .activityTaskScheduled(.init(
-                activityID: try r.string(), activityType: try r.string(), taskQueue: try r.string(), input: try r.optionalPayload(),
+                activityID: try r.string(), activityType: try r.string(), taskQueue: try r.string(), input: try r.optionalPayloads(layout),
                 scheduleToCloseTimeout: try r.optionalDuration(), scheduleToStartTimeout: try r.optionalDuration(),
                 startToCloseTimeout: try r.duration(), heartbeatTimeout: try r.optionalDuration(),
-                workflowTaskCompletedEventID: try r.signed(), retryPolicy: try RetryPolicy.decode(from: &r)))
+                workflowTaskCompletedEventID: try r.signed(), retryPolicy: try RetryPolicy.decode(from: &r), header: try r.header(layout)))
         case .activityTaskStarted:
             attributes = .activityTaskStarted(.init(scheduledEventID: try r.signed(), identity: try r.string(),
                                                     requestID: try r.string(), attempt: try r.int32(),
-                                                    lastFailure: try r.optionalFailure()))
+                                                    lastFailure: try r.optionalFailure(layout)))
         case .activityTaskCompleted:
-            attributes = .activityTaskCompleted(.init(result: try r.optionalPayload(), scheduledEventID: try r.signed(),
-                                                      startedEventID: try r.signed(), identity: try r.string()))
+            attributes = .activityTaskCompleted(.init(result: try r.optionalPayloads(layout), scheduledEventID: try r.signed(),
+                                                      startedEventID: try r.signed(), identity: try r.string(),
+                                                      workerVersion: try r.workerVersion(layout)))
         case .activityTaskFailed:
-            attributes = .activityTaskFailed(.init(failure: try r.failure(), scheduledEventID: try r.signed(),
+            attributes = .activityTaskFailed(.init(failure: try r.failure(layout), scheduledEventID: try r.signed(),
                                                    startedEventID: try r.signed(), identity: try r.string(),
-                                                   retryState: try r.enumeration(RetryState.self)))
+                                                   retryState: try r.enumeration(RetryState.self), workerVersion: try r.workerVersion(layout)))
         case .activityTaskTimedOut:
-            attributes = .activityTaskTimedOut(.init(failure: try r.failure(), scheduledEventID: try r.signed(),
+            attributes = .activityTaskTimedOut(.init(failure: try r.failure(layout), scheduledEventID: try r.signed(),
                                                      startedEventID: try r.signed(), retryState: try r.enumeration(RetryState.self)))
         case .activityTaskCancelRequested:
             attributes = .activityTaskCancelRequested(.init(scheduledEventID: try r.signed(), workflowTaskCompletedEventID: try r.signed()))
         case .activityTaskCanceled:
-            attributes = .activityTaskCanceled(.init(details: try r.optionalPayload(), latestCancelRequestedEventID: try r.signed(),
+            attributes = .activityTaskCanceled(.init(details: try r.optionalPayloads(layout), latestCancelRequestedEventID: try r.signed(),
                                                      scheduledEventID: try r.signed(), startedEventID: try r.signed(),
-                                                     identity: try r.string()))
+                                                     identity: try r.string(), workerVersion: try r.workerVersion(layout)))
         case .timerStarted:
             attributes = .timerStarted(.init(timerID: try r.string(), startToFireTimeout: try r.duration(),
                                              workflowTaskCompletedEventID: try r.signed()))
@@ -199,28 +322,39 @@ extension HistoryEvent {
         case .workflowExecutionCancelRequested:
             attributes = .workflowExecutionCancelRequested(.init(cause: try r.string(), identity: try r.string()))
         case .workflowExecutionCanceled:
-            attributes = .workflowExecutionCanceled(.init(workflowTaskCompletedEventID: try r.signed(), details: try r.optionalPayload()))
+            attributes = .workflowExecutionCanceled(.init(workflowTaskCompletedEventID: try r.signed(),
+                                                          details: try r.optionalPayloads(layout)))
         case .markerRecorded:
             let name = try r.string()
             var details: [String: Payloads] = [:]
             for _ in 0..<(try r.count()) {
                 let key = try r.string()
-                details[key] = try r.payload()
+                details[key] = try r.payloads(layout)
             }
             attributes = .markerRecorded(.init(markerName: name, details: details, workflowTaskCompletedEventID: try r.signed(),
-                                               failure: try r.optionalFailure()))
+                                               failure: try r.optionalFailure(layout), header: try r.header(layout)))
         case .workflowExecutionSignaled:
-            attributes = .workflowExecutionSignaled(.init(signalName: try r.string(), input: try r.optionalPayload(),
-                                                          identity: try r.string()))
+            attributes = .workflowExecutionSignaled(.init(signalName: try r.string(), input: try r.optionalPayloads(layout),
+                                                          identity: try r.string(), header: try r.header(layout),
+                                                          requestID: try r.wholeString(layout)))
         case .workflowExecutionTerminated:
-            attributes = .workflowExecutionTerminated(.init(reason: try r.string(), details: try r.optionalPayload(),
+            attributes = .workflowExecutionTerminated(.init(reason: try r.string(), details: try r.optionalPayloads(layout),
                                                             identity: try r.string()))
         case .workflowExecutionContinuedAsNew:
             attributes = .workflowExecutionContinuedAsNew(.init(
                 newExecutionRunID: try r.string(), workflowType: try r.string(), taskQueue: try r.string(),
-                input: try r.optionalPayload(), workflowRunTimeout: try r.optionalDuration(),
-                workflowTaskTimeout: try r.duration(), workflowTaskCompletedEventID: try r.signed()))
+                input: try r.optionalPayloads(layout), workflowRunTimeout: try r.optionalDuration(),
+                workflowTaskTimeout: try r.duration(), workflowTaskCompletedEventID: try r.signed(), header: try r.header(layout)))
         }
-        return HistoryEvent(eventID: eventID, eventTime: eventTime, attributes: attributes)
+        return HistoryEvent(eventID: eventID, eventTime: eventTime, attributes: attributes, userMetadata: userMetadata)
+    }
+}
+
+extension BinaryReader<SpoolError> {
+    /// A varint that must fit in 32 bits.
+    mutating func uint32() throws(SpoolError) -> UInt32 {
+        let value = try unsigned()
+        guard let narrowed = UInt32(exactly: value) else { throw corrupt("a 32-bit field holds \(value)") }
+        return narrowed
     }
 }

@@ -3,15 +3,18 @@ import SpoolLog
 /// The payload of one log record: the changes of one state transition, for one run or (for
 /// continue-as-new and terminate-and-start) two runs that must change together.
 ///
-/// Layout (version 1):
+/// Layout:
 ///
 /// ```
-/// version u8 = 1 | run count varint | per run: namespace str, workflow id str, run id str,
-///                                      change count varint, changes
+/// version u8 | run count varint | per run: namespace str, workflow id str, run id str,
+///                                  change count varint, changes
 /// change: tag u8 | fields (see encode)
 /// ```
+///
+/// The version is the ``ValueLayout`` of the events, payloads and failures inside: 2 (whole) is
+/// written; 1 (flat, before payload metadata) is still read.
 struct TransitionRecord: Sendable, Equatable {
-    static let version: UInt8 = 1
+    static let version: UInt8 = ValueLayout.current.rawValue
 
     struct RunChanges: Sendable, Equatable {
         var key: ExecutionKey
@@ -37,14 +40,14 @@ struct TransitionRecord: Sendable, Equatable {
     static func decode(_ bytes: [UInt8], context: String) throws(SpoolError) -> TransitionRecord {
         var r = BinaryReader<SpoolError>(bytes, context: context)
         let version = try r.byte()
-        guard version == Self.version else {
-            throw r.corrupt("record version \(version) is not one this build reads (\(Self.version)); a newer Spool wrote it")
+        guard let layout = ValueLayout(rawValue: version) else {
+            throw r.corrupt("record version \(version) is not one this build reads (1 or \(Self.version)); a newer Spool wrote it")
         }
         var runs: [RunChanges] = []
         for _ in 0..<(try r.count()) {
             let key = ExecutionKey(namespace: try r.string(), workflowID: try r.string(), runID: try r.string())
             var changes: [StateChange] = []
-            for _ in 0..<(try r.count()) { changes.append(try StateChange.decode(from: &r)) }
+            for _ in 0..<(try r.count()) { changes.append(try StateChange.decode(from: &r, layout: layout)) }
             runs.append(RunChanges(key: key, changes: changes))
         }
         guard r.isAtEnd else { throw r.corrupt("bytes left after the last change") }
@@ -74,7 +77,7 @@ extension StateChange {
             w.signed(scheduledEventID); w.signed(Int64(attempt)); w.timestamp(time); failure.encode(into: &w)
         case let .activityHeartbeat(scheduledEventID, details, time):
             w.byte(Tag.activityHeartbeat.rawValue)
-            w.signed(scheduledEventID); w.payload(details); w.timestamp(time)
+            w.signed(scheduledEventID); w.payloads(details); w.timestamp(time)
         case let .stickyTaskQueue(name, timeout):
             w.byte(Tag.stickyTaskQueue.rawValue)
             w.optional(name) { $0.string($1) }; w.duration(timeout)
@@ -84,21 +87,21 @@ extension StateChange {
         }
     }
 
-    static func decode(from r: inout BinaryReader<SpoolError>) throws(SpoolError) -> StateChange {
+    static func decode(from r: inout BinaryReader<SpoolError>, layout: ValueLayout) throws(SpoolError) -> StateChange {
         let raw = try r.byte()
         guard let tag = Tag(rawValue: raw) else { throw r.corrupt("\(raw) is not a state change tag") }
         switch tag {
-        case .event: return .event(try HistoryEvent.decode(from: &r))
-        case .bufferedEvent: return .bufferedEvent(try HistoryEvent.decode(from: &r))
-        case .flushedEvent: return .flushedEvent(try HistoryEvent.decode(from: &r))
+        case .event: return .event(try HistoryEvent.decode(from: &r, layout: layout))
+        case .bufferedEvent: return .bufferedEvent(try HistoryEvent.decode(from: &r, layout: layout))
+        case .flushedEvent: return .flushedEvent(try HistoryEvent.decode(from: &r, layout: layout))
         case .activityStarted:
             return .activityStarted(scheduledEventID: try r.signed(), attempt: try r.int32(), time: try r.timestamp(),
                                     identity: try r.string(), requestID: try r.string())
         case .activityRetryScheduled:
             return .activityRetryScheduled(scheduledEventID: try r.signed(), attempt: try r.int32(), time: try r.timestamp(),
-                                           failure: try r.failure())
+                                           failure: try r.failure(layout))
         case .activityHeartbeat:
-            return .activityHeartbeat(scheduledEventID: try r.signed(), details: try r.optionalPayload(), time: try r.timestamp())
+            return .activityHeartbeat(scheduledEventID: try r.signed(), details: try r.optionalPayloads(layout), time: try r.timestamp())
         case .stickyTaskQueue:
             return .stickyTaskQueue(name: try r.optional { r throws(SpoolError) in try r.string() },
                                     scheduleToStartTimeout: try r.optionalDuration())

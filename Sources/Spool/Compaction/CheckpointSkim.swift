@@ -11,8 +11,10 @@ import SpoolLog
 /// closed-run table (``ClosedRunTable``) the checkpoint names. Open runs are decoded in full
 /// (replay may change them, and they are kept anyway).
 ///
-/// It reads layouts 1 and 2 of ``EngineCheckpoint`` (and layout 1 of `ExecutionState+Codec`
-/// and of the table). Anything else — another version, a closed run with pending work, a table
+/// It reads layout 3 of ``EngineCheckpoint`` (and the whole ``ValueLayout`` of
+/// `ExecutionState+Codec` and of the table): entries it keeps are copied byte for byte, so they
+/// must already be in the layout a new checkpoint writes. Anything else — an older version
+/// (decoded in full, then written anew in the current layout), another version, a closed run with pending work, a table
 /// run whose data disagrees with its index, a run both in the checkpoint and in its table —
 /// gives `nil`, and the caller decodes the checkpoint in full instead (``init(decoded:)``):
 /// never a different answer, only a slower one.
@@ -51,6 +53,7 @@ struct CheckpointSkim {
         self.bytes = bytes
         do throws(SpoolError) {
             var (header, r) = try EngineCheckpoint.readHeader(bytes)
+            guard header.layout == .current else { return nil }
             replayFrom = header.replayFrom
             let reference = header.closedTable
             let count = header.runCount
@@ -65,6 +68,7 @@ struct CheckpointSkim {
             guard r.position == header.runsEnd else { return nil }
             table = try reference.map(loadTable)
             if let table {
+                guard table.layout == .current else { return nil }
                 // A run is named by its first record offset; one in both places is a shape the
                 // engine never writes: decoding in full answers for it.
                 let inCheckpoint = Set(runs.map { $0.recordOffsets[0] })
@@ -107,7 +111,7 @@ struct CheckpointSkim {
         let key = ExecutionKey(namespace: try r.string(), workflowID: try r.string(), runID: try r.string())
         try r.skipLengthPrefixed()                                       // workflowType
         try r.skipLengthPrefixed()                                       // taskQueue
-        if try r.bool() { try r.skipLengthPrefixed() }                   // input
+        if try r.bool() { try r.skipPayloads() }                         // input
         if try r.bool() { _ = try r.signed() }                           // workflowRunTimeout
         _ = try r.signed()                                               // workflowTaskTimeout
         try r.skipLengthPrefixed()                                       // firstExecutionRunID
@@ -118,7 +122,7 @@ struct CheckpointSkim {
         if status == .running {
             var full = BinaryReader<SpoolError>(bytes, context: "checkpoint")
             try full.skip(start)
-            let state = try ExecutionState.decode(from: &full)
+            let state = try ExecutionState.decode(from: &full, layout: .current)
             try r.skip(full.position - r.position)
             return Run(key: key, state: state, closeTime: state.closeTime, recordOffsets: [])
         }
@@ -143,7 +147,7 @@ struct CheckpointSkim {
         guard let entry = run.entry else { throw run.key.error(.corruptRecord, "the checkpoint entry of the run is gone") }
         var r = BinaryReader<SpoolError>(bytes, context: "checkpoint")
         try r.skip(entry.lowerBound)
-        return try ExecutionState.decode(from: &r)
+        return try ExecutionState.decode(from: &r, layout: .current)
     }
 
     /// `run` as a checkpoint encodes it (its state, then its record offsets): its entry's bytes
@@ -175,5 +179,19 @@ extension CheckpointStore {
         guard let bytes = try read() else { return nil }
         if let skim = CheckpointSkim(bytes, loadTable: { reference throws(SpoolError) in try readTable(reference) }) { return skim }
         return checkpointWithEveryRun(bytes).map(CheckpointSkim.init(decoded:))
+    }
+}
+
+extension BinaryReader<SpoolError> {
+    /// Steps over a list of payloads in the whole layout (count; per payload its metadata
+    /// entries, then its data).
+    mutating func skipPayloads() throws(SpoolError) {
+        for _ in 0..<(try count()) {
+            for _ in 0..<(try count()) {
+                try skipLengthPrefixed()
+                try skipLengthPrefixed()
+            }
+            try skipLengthPrefixed()
+        }
     }
 }

@@ -146,15 +146,25 @@ extension CheckpointStore {
         var checkpoint = EngineCheckpoint(replayFrom: replayFrom, runs: open + closed,
                                           closedTable: table.map { .init(name: $0.name, byteCount: $0.byteCount, checksum: $0.checksum) })
         if !closed.isEmpty && closed.count >= mergeThreshold {
-            let fresh = closed.map(ClosedRunTable.entry).sorted { ($0.workflowHash, $0.firstRecordOffset) < ($1.workflowHash, $1.firstRecordOffset) }
+            var fresh = closed.map(ClosedRunTable.entry)
             let superseded = Set(fresh.map(\.firstRecordOffset))
             let kept = (0..<(table?.count ?? 0)).lazy.filter { index in
                 guard let table, !superseded.contains(table.firstRecordOffset(at: index)) else { return false }
                 guard let retention else { return true }
                 return now < table.closeTime(at: index).advanced(by: retention)
             }
-            let order = ClosedRunTable.mergeOrder(kept: kept, of: table, fresh: fresh)
-            let reference = try writeTable(order, old: table, fresh: fresh, replayFrom: replayFrom)
+            // A merge copies kept runs byte for byte: from a table of an older layout they are
+            // decoded and encoded anew instead, so the new table holds one layout.
+            var copyFrom = table
+            if let table, table.layout != .current {
+                for index in kept { fresh.append(ClosedRunTable.entry(try table.run(at: index))) }
+                copyFrom = nil
+            }
+            fresh.sort { ($0.workflowHash, $0.firstRecordOffset) < ($1.workflowHash, $1.firstRecordOffset) }
+            let order = copyFrom == nil
+                ? ClosedRunTable.mergeOrder(kept: [], of: nil, fresh: fresh)
+                : ClosedRunTable.mergeOrder(kept: kept, of: copyFrom, fresh: fresh)
+            let reference = try writeTable(order, old: copyFrom, fresh: fresh, replayFrom: replayFrom)
             // Loaded back from the file as an open loads it (mapped, checked in full): what the
             // engine looks runs up in is what is on disk, and the buffer's memory goes.
             merged = try readTable(reference)

@@ -7,9 +7,10 @@ import SpoolLog
 /// run (`DIR/closed-runs-<replay-from>-<crc>`): describe, history, list and the id-reuse
 /// policies decode a run from it only when they ask for it.
 ///
-/// Layout (version 1), integers little endian:
+/// Layout (version 2; version 1 is the same with runs in the flat ``ValueLayout``, still read),
+/// integers little endian:
 /// ```
-/// "SPCR" | version u8 = 1 | 3 zero bytes | count u64
+/// "SPCR" | version u8 = 2 | 3 zero bytes | count u64
 /// index: count × (workflow hash u64, first record offset u64, close time i64 ns, data position u64),
 ///        sorted by (workflow hash, first record offset)
 /// data:  per run: length u32 | the run as in a checkpoint (ExecutionState, record offsets)
@@ -22,7 +23,8 @@ import SpoolLog
 /// the checkpoint that names it recorded: a run is never decoded from a file that failed them.
 final class ClosedRunTable {
     static let magic: [UInt8] = Array("SPCR".utf8)
-    static let version: UInt8 = 1
+    /// The version written: the ``ValueLayout`` of its runs (`1`, flat, is still read).
+    static let version: UInt8 = ValueLayout.current.rawValue
     static let headerSize = 16
     static let indexEntrySize = 32
     static let filePrefix = "closed-runs-"
@@ -40,6 +42,8 @@ final class ClosedRunTable {
     /// The read-only mapping of the file `storage` is, when the table was mapped.
     private let mapping: MappedFile?
     let count: Int
+    /// The layout its runs are encoded in (its version byte).
+    let layout: ValueLayout
     /// Size and CRC32C of the file, as the checkpoint records them.
     let byteCount: Int
     let checksum: UInt32
@@ -62,7 +66,7 @@ final class ClosedRunTable {
     private init(name: String, storage: UnsafeRawBufferPointer, mapping: MappedFile?) throws(SpoolError) {
         // Checked before any stored property is set, so a failure frees the storage here and
         // never runs deinit on a half-made table.
-        let checked: (checksum: UInt32, count: Int)
+        let checked: (checksum: UInt32, count: Int, layout: ValueLayout)
         do { checked = try Self.check(storage, name: name) } catch {
             Self.release(storage, mapping: mapping)
             throw error
@@ -73,11 +77,12 @@ final class ClosedRunTable {
         byteCount = storage.count
         checksum = checked.checksum
         count = checked.count
+        layout = checked.layout
     }
 
     /// Checks a table's bytes: CRC, header, index order and bounds. Returns its CRC and run count.
     /// - Throws: ``SpoolError/Code/corruptRecord`` saying what is wrong.
-    private static func check(_ storage: UnsafeRawBufferPointer, name: String) throws(SpoolError) -> (checksum: UInt32, count: Int) {
+    private static func check(_ storage: UnsafeRawBufferPointer, name: String) throws(SpoolError) -> (checksum: UInt32, count: Int, layout: ValueLayout) {
         func fail(_ what: String) -> SpoolError {
             SpoolError(.corruptRecord, "closed-run table \(name): \(what)")
         }
@@ -86,7 +91,7 @@ final class ClosedRunTable {
         let stored = storage.loadUnaligned(fromByteOffset: storage.count - 4, as: UInt32.self).littleEndian
         guard CRC32C.checksum(body) == stored else { throw fail("the checksum does not match") }
         guard Array(storage[0..<4]) == Self.magic else { throw fail("not a closed-run table") }
-        guard storage[4] == Self.version else { throw fail("version \(storage[4]) is not one this build reads") }
+        guard let layout = ValueLayout(rawValue: storage[4]) else { throw fail("version \(storage[4]) is not one this build reads") }
         let declared = storage.loadUnaligned(fromByteOffset: 8, as: UInt64.self).littleEndian
         let dataStart = UInt64(Self.headerSize) + declared &* UInt64(Self.indexEntrySize)
         guard declared <= UInt64(storage.count) / UInt64(Self.indexEntrySize), dataStart <= UInt64(body.count) else {
@@ -105,7 +110,7 @@ final class ClosedRunTable {
             let length = UInt64(storage.loadUnaligned(fromByteOffset: Int(position), as: UInt32.self).littleEndian)
             guard position + 4 + length <= UInt64(body.count) else { throw fail("run \(index) runs past the end of the data") }
         }
-        return (stored, count)
+        return (stored, count, layout)
     }
 
     deinit { Self.release(storage, mapping: mapping) }
@@ -142,7 +147,7 @@ final class ClosedRunTable {
     /// - Throws: ``SpoolError/Code/corruptRecord`` (a bug wrote it: the file passed its CRC).
     func run(at index: Int) throws(SpoolError) -> EngineCheckpoint.Run {
         var r = BinaryReader<SpoolError>(data(at: index), context: "closed-run table \(name), run \(index)")
-        let run = try EngineCheckpoint.Run.decode(from: &r)
+        let run = try EngineCheckpoint.Run.decode(from: &r, layout: layout)
         guard r.isAtEnd else { throw r.corrupt("bytes left after the run") }
         return run
     }

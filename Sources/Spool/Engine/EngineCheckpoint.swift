@@ -6,13 +6,14 @@ import SpoolLog
 /// A snapshot of every run's state and of where its records are in the log, taken so that
 /// opening replays only the log after it (`DIR/checkpoint`).
 ///
-/// Layout (version 2): `"SPEC"`, version u8, replay-from offset varint, the closed-run table it
+/// Layout (version 3): `"SPEC"`, version u8, replay-from offset varint, the closed-run table it
 /// names (presence byte; file name, byte count varint, CRC32C varint), run count varint; per
 /// run its ``ExecutionState`` (see ExecutionState+Codec) and its record offsets (count, then
 /// deltas); then a CRC32C (little endian) of everything before it. The runs are the open runs
 /// and the runs closed since the table was written; the table (``ClosedRunTable``) holds the
-/// other closed runs, loaded without being decoded. Version 1 is the same without the table
-/// field (every run in this file); it is still read. The file is replaced through `AtomicFile`
+/// other closed runs, loaded without being decoded. Payloads, failures and events inside the runs
+/// are in the whole ``ValueLayout``. Version 2 is the same with them in the flat layout, and
+/// version 1 is version 2 without the table field (every run in this file); both are still read. The file is replaced through `AtomicFile`
 /// (`checkpoint.tmp`, fsync, rename over `checkpoint`, directory fsync); a table it names is
 /// written the same way before it.
 ///
@@ -24,7 +25,7 @@ import SpoolLog
 struct EngineCheckpoint: Equatable {
     static let fileName = DataDirectory.checkpointName
     static let magic: [UInt8] = Array("SPEC".utf8)
-    static let version: UInt8 = 2
+    static let version: UInt8 = 3
 
     struct Run: Equatable {
         var state: ExecutionState
@@ -40,8 +41,8 @@ struct EngineCheckpoint: Equatable {
             }
         }
 
-        static func decode(from r: inout BinaryReader<SpoolError>) throws(SpoolError) -> Run {
-            let state = try ExecutionState.decode(from: &r)
+        static func decode(from r: inout BinaryReader<SpoolError>, layout: ValueLayout) throws(SpoolError) -> Run {
+            let state = try ExecutionState.decode(from: &r, layout: layout)
             var offsets: [UInt64] = []
             var previous: UInt64 = 0
             for _ in 0..<(try r.count()) {
@@ -99,6 +100,8 @@ struct EngineCheckpoint: Equatable {
         var replayFrom: UInt64
         var closedTable: TableReference?
         var runCount: Int
+        /// The layout of the values in its runs.
+        var layout: ValueLayout
         /// Where the runs end: the CRC32C follows.
         var runsEnd: Int
     }
@@ -114,7 +117,7 @@ struct EngineCheckpoint: Equatable {
         var r = BinaryReader<SpoolError>(bytes, context: "checkpoint")
         for byte in Self.magic where try r.byte() != byte { throw r.corrupt("not a Spool engine checkpoint") }
         let version = try r.byte()
-        guard version == 1 || version == 2 else { throw r.corrupt("checkpoint version \(version) is not one this build reads") }
+        guard (1...3).contains(version) else { throw r.corrupt("checkpoint version \(version) is not one this build reads") }
         let replayFrom = try r.unsigned()
         var table: TableReference?
         if version >= 2 {
@@ -128,13 +131,14 @@ struct EngineCheckpoint: Equatable {
             }
         }
         let runCount = try r.count()
-        return (Header(replayFrom: replayFrom, closedTable: table, runCount: runCount, runsEnd: runsEnd), r)
+        return (Header(replayFrom: replayFrom, closedTable: table, runCount: runCount, layout: version >= 3 ? .whole : .flat,
+                       runsEnd: runsEnd), r)
     }
 
     static func decode(_ bytes: [UInt8]) throws(SpoolError) -> EngineCheckpoint {
         var (header, r) = try readHeader(bytes)
         var runs: [Run] = []
-        for _ in 0..<header.runCount { runs.append(try Run.decode(from: &r)) }
+        for _ in 0..<header.runCount { runs.append(try Run.decode(from: &r, layout: header.layout)) }
         guard r.position == header.runsEnd else { throw r.corrupt("the runs do not end where the checksum begins") }
         return EngineCheckpoint(replayFrom: header.replayFrom, runs: runs, closedTable: header.closedTable)
     }

@@ -44,7 +44,7 @@ extension SpoolEngine {
             taskToken: TaskToken(kind: .activity, key: state.key, scheduledEventID: activity.scheduledEventID, startedEventID: 0,
                                  attempt: activity.attempt),
             workflowNamespace: state.key.namespace, workflowType: state.workflowType, workflowExecution: state.key.execution,
-            activityID: a.activityID, activityType: a.activityType, input: a.input, heartbeatDetails: activity.heartbeatDetails,
+            activityID: a.activityID, activityType: a.activityType, header: a.header, input: a.input, heartbeatDetails: activity.heartbeatDetails,
             scheduledTime: activity.scheduledTime, currentAttemptScheduledTime: activity.attemptScheduledTime,
             startedTime: activity.startedTime ?? activity.attemptScheduledTime, attempt: activity.attempt,
             scheduleToCloseTimeout: a.scheduleToCloseTimeout, startToCloseTimeout: a.startToCloseTimeout,
@@ -79,24 +79,28 @@ extension SpoolEngine {
     /// while a workflow task is started), and a workflow task if none is outstanding.
     /// - Throws: ``SpoolError/Code/staleTaskToken`` when the token does not name the running
     ///   attempt (nothing changes); ``SpoolError/Code/notFound``; ``SpoolError/Code/storage``.
-    public func respondActivityTaskCompleted(taskToken: TaskToken, result: Payloads? = nil, identity: String = "") async throws(SpoolError) {
+    /// - Parameter workerVersion: the worker's build id stamp, recorded in ActivityTaskCompleted.
+    public func respondActivityTaskCompleted(taskToken: TaskToken, result: Payloads? = nil, identity: String = "",
+                                             workerVersion: WorkerVersionStamp? = nil) async throws(SpoolError) {
         try await transitionStartedActivity(taskToken) { transition, activity throws(SpoolError) in
             try transition.addActivityOutcome(activity) { startedEventID in
                 .activityTaskCompleted(.init(result: result, scheduledEventID: activity.scheduledEventID,
-                                             startedEventID: startedEventID, identity: identity))
+                                             startedEventID: startedEventID, identity: identity, workerVersion: workerVersion))
             }
         }
     }
 
     /// Fails the running attempt. It is retried (no event: the attempt grows and a backoff timer
-    /// is set) unless the failure is non-retryable, its type is one of the policy's
-    /// non-retryable types, the attempts are used up, the next attempt would start after the
+    /// is set) unless the failure is not retryable under the policy
+    /// (``Failure/isRetryable(nonRetryableErrorTypes:)``), the attempts are used up, the next attempt would start after the
     /// schedule-to-close deadline, or cancellation was requested; then ActivityTaskStarted and
     /// ActivityTaskFailed are written with the retry state.
-    /// - Parameter lastHeartbeatDetails: details to keep for the next attempt, as a heartbeat would.
+    /// - Parameters:
+    ///   - lastHeartbeatDetails: details to keep for the next attempt, as a heartbeat would.
+    ///   - workerVersion: the worker's build id stamp, recorded in ActivityTaskFailed.
     /// - Throws: ``SpoolError/Code/staleTaskToken`` (nothing changes); ``SpoolError/Code/notFound``; ``SpoolError/Code/storage``.
     public func respondActivityTaskFailed(taskToken: TaskToken, failure: Failure, lastHeartbeatDetails: Payloads? = nil,
-                                          identity: String = "") async throws(SpoolError) {
+                                          identity: String = "", workerVersion: WorkerVersionStamp? = nil) async throws(SpoolError) {
         try await transitionStartedActivity(taskToken) { transition, activity throws(SpoolError) in
             var activity = activity
             if let lastHeartbeatDetails {
@@ -104,19 +108,21 @@ extension SpoolEngine {
                                                          time: transition.now))
                 activity = transition.state.activities[activity.scheduledEventID] ?? activity
             }
-            try endAttempt(of: activity, failure: failure, timeout: nil, identity: identity, in: &transition)
+            try endAttempt(of: activity, failure: failure, timeout: nil, identity: identity, workerVersion: workerVersion, in: &transition)
         }
     }
 
     /// Reports that the running attempt stopped because cancellation was requested:
     /// ActivityTaskStarted and ActivityTaskCanceled.
     /// - Throws: ``SpoolError/Code/staleTaskToken`` (nothing changes); ``SpoolError/Code/notFound``; ``SpoolError/Code/storage``.
-    public func respondActivityTaskCanceled(taskToken: TaskToken, details: Payloads? = nil, identity: String = "") async throws(SpoolError) {
+    /// - Parameter workerVersion: the worker's build id stamp, recorded in ActivityTaskCanceled.
+    public func respondActivityTaskCanceled(taskToken: TaskToken, details: Payloads? = nil, identity: String = "",
+                                            workerVersion: WorkerVersionStamp? = nil) async throws(SpoolError) {
         try await transitionStartedActivity(taskToken) { transition, activity throws(SpoolError) in
             try transition.addActivityOutcome(activity) { startedEventID in
                 .activityTaskCanceled(.init(details: details, latestCancelRequestedEventID: activity.cancelRequestedEventID,
                                             scheduledEventID: activity.scheduledEventID, startedEventID: startedEventID,
-                                            identity: identity))
+                                            identity: identity, workerVersion: workerVersion))
             }
         }
     }
@@ -135,14 +141,23 @@ extension SpoolEngine {
 
     /// Ends the current attempt of `activity` with `failure`: a retry if the policy allows one,
     /// else the closing events (ActivityTaskTimedOut when `timeout` is set, ActivityTaskFailed otherwise).
+    ///
+    /// A timeout's closing failure is Temporal's: it carries the activity's last heartbeat
+    /// details, and a start-to-close or heartbeat timeout whose retry would have passed the
+    /// schedule-to-close deadline is written as a schedule-to-close timeout.
     func endAttempt(of activity: ActivityInfo, failure: Failure, timeout: TimeoutType?, identity: String,
-                    in transition: inout Transition) throws(SpoolError) {
+                    workerVersion: WorkerVersionStamp? = nil, in transition: inout Transition) throws(SpoolError) {
         let now = transition.now
         let (delay, retryState) = retryDecision(activity, failure: failure, timeout: timeout, now: now)
+        var failure = failure
         if let delay {
             try transition.record(.activityRetryScheduled(scheduledEventID: activity.scheduledEventID, attempt: activity.attempt + 1,
                                                           time: now.advanced(by: delay), failure: failure))
             return
+        }
+        if let timeout {
+            let expired = retryState == .timeout && (timeout == .startToClose || timeout == .heartbeat)
+            failure = .timeout(expired ? .scheduleToClose : timeout, lastHeartbeatDetails: activity.heartbeatDetails)
         }
         try transition.addActivityOutcome(activity) { startedEventID in
             if timeout != nil {
@@ -150,7 +165,8 @@ extension SpoolEngine {
                                                    startedEventID: startedEventID, retryState: retryState))
             }
             return .activityTaskFailed(.init(failure: failure, scheduledEventID: activity.scheduledEventID,
-                                             startedEventID: startedEventID, identity: identity, retryState: retryState))
+                                             startedEventID: startedEventID, identity: identity, retryState: retryState,
+                                             workerVersion: workerVersion))
         }
     }
 
@@ -159,7 +175,7 @@ extension SpoolEngine {
         let policy = activity.attributes.retryPolicy
         if timeout == .scheduleToStart || timeout == .scheduleToClose { return (nil, .timeout) }
         if activity.cancelRequestedEventID != 0 { return (nil, .cancelRequested) }
-        if failure.nonRetryable || policy.nonRetryableErrorTypes.contains(failure.type) { return (nil, .nonRetryableFailure) }
+        if !failure.isRetryable(nonRetryableErrorTypes: policy.nonRetryableErrorTypes) { return (nil, .nonRetryableFailure) }
         if policy.maximumAttempts > 0 && activity.attempt >= policy.maximumAttempts { return (nil, .maximumAttemptsReached) }
         let delay = failure.nextRetryDelay ?? policy.backoff(afterAttempt: activity.attempt)
         if let scheduleToClose = activity.attributes.scheduleToCloseTimeout,

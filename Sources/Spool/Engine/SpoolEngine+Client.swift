@@ -3,16 +3,21 @@ import SpoolLog
 extension SpoolEngine {
     /// Delivers a signal: WorkflowExecutionSignaled, buffered while a workflow task is started,
     /// and a workflow task if none is outstanding. Returns once durable.
+    ///
+    /// `header` and `requestID` are recorded in the event as sent (a repeated request id is not
+    /// deduplicated yet).
     /// - Throws: ``SpoolError/Code/notFound`` when the run does not exist or is closed;
     ///   ``SpoolError/Code/invalidArgument`` for an empty signal name; ``SpoolError/Code/storage``.
     public func signalWorkflowExecution(namespace: String = defaultNamespace, execution: WorkflowExecution, signalName: String,
-                                        input: Payloads? = nil, identity: String = "") async throws(SpoolError) {
+                                        input: Payloads? = nil, identity: String = "", header: Header = Header(),
+                                        requestID: String = "") async throws(SpoolError) {
         try checkOpen()
         guard !signalName.isEmpty else {
             throw SpoolError(.invalidArgument, "the signal name is empty", namespace: namespace, workflowID: execution.workflowID)
         }
         try await transitionOpenRun(namespace: namespace, execution: execution) { transition throws(SpoolError) in
-            try transition.addWorkflowInput(.workflowExecutionSignaled(.init(signalName: signalName, input: input, identity: identity)))
+            try transition.addWorkflowInput(.workflowExecutionSignaled(.init(signalName: signalName, input: input, identity: identity,
+                                                                             header: header, requestID: requestID)))
             try transition.scheduleWorkflowTaskIfNeeded()
         }
     }

@@ -33,7 +33,7 @@ extension SpoolEngine {
                 case .failure(let rejection):
                     return .rejected(rejection.cause, "\(position) (ScheduleActivityTask '\(a.activityID)'): \(rejection.message)")
                 case .success(let attributes):
-                    let scheduledEventID = try transition.add(.activityTaskScheduled(attributes))
+                    let scheduledEventID = try transition.add(.activityTaskScheduled(attributes), userMetadata: a.userMetadata)
                     // Eager only on the workflow's own queue, as in Temporal: the responding worker polls it.
                     if a.requestEagerExecution && attributes.taskQueue == transition.state.taskQueue {
                         eagerActivities.append(scheduledEventID)
@@ -62,7 +62,8 @@ extension SpoolEngine {
                     return .rejected(.startTimerDuplicateID, "\(position) (StartTimer): timer '\(a.timerID)' is already pending")
                 }
                 try transition.add(.timerStarted(.init(timerID: a.timerID, startToFireTimeout: a.startToFireTimeout,
-                                                       workflowTaskCompletedEventID: completedEventID)))
+                                                       workflowTaskCompletedEventID: completedEventID)),
+                                   userMetadata: a.userMetadata)
             case .cancelTimer(let a):
                 guard let timer = transition.state.timers[a.timerID] else {
                     return .rejected(.badCancelTimerAttributes, "\(position) (CancelTimer): no pending timer '\(a.timerID)'")
@@ -72,7 +73,8 @@ extension SpoolEngine {
             case .recordMarker(let a):
                 if a.markerName.isEmpty { return .rejected(.badRecordMarkerAttributes, "\(position) (RecordMarker): the marker name is empty") }
                 try transition.add(.markerRecorded(.init(markerName: a.markerName, details: a.details,
-                                                         workflowTaskCompletedEventID: completedEventID, failure: a.failure)))
+                                                         workflowTaskCompletedEventID: completedEventID, failure: a.failure,
+                                                         header: a.header)))
             case .completeWorkflowExecution(let a):
                 try transition.add(.workflowExecutionCompleted(.init(result: a.result, workflowTaskCompletedEventID: completedEventID)))
                 closed = true
@@ -90,7 +92,7 @@ extension SpoolEngine {
                     workflowType: a.workflowType.isEmpty ? state.workflowType : a.workflowType,
                     taskQueue: a.taskQueue.isEmpty ? state.taskQueue : a.taskQueue, input: a.input,
                     workflowRunTimeout: a.workflowRunTimeout ?? state.workflowRunTimeout,
-                    workflowTaskTimeout: a.workflowTaskTimeout ?? state.workflowTaskTimeout, identity: identity)
+                    workflowTaskTimeout: a.workflowTaskTimeout ?? state.workflowTaskTimeout, identity: identity, header: a.header)
                 if (try? validateQueueName(request.taskQueue, what: "the task queue")) == nil
                     || (request.workflowRunTimeout.map { $0 <= .zero } ?? false) || (request.workflowTaskTimeout.map { $0 <= .zero } ?? false) {
                     return .rejected(.badContinueAsNewAttributes, "\(position) (ContinueAsNewWorkflowExecution): a bad task queue or timeout")
@@ -100,7 +102,7 @@ extension SpoolEngine {
                     newExecutionRunID: runID, workflowType: request.workflowType, taskQueue: request.taskQueue,
                     input: request.input, workflowRunTimeout: request.workflowRunTimeout,
                     workflowTaskTimeout: request.workflowTaskTimeout ?? configuration.defaultWorkflowTaskTimeout,
-                    workflowTaskCompletedEventID: completedEventID)))
+                    workflowTaskCompletedEventID: completedEventID, header: a.header)))
                 continuation = (request, runID, state)
                 closed = true
             }
@@ -175,6 +177,6 @@ extension SpoolEngine {
             activityID: a.activityID, activityType: a.activityType, taskQueue: taskQueue, input: a.input,
             scheduleToCloseTimeout: a.scheduleToCloseTimeout, scheduleToStartTimeout: scheduleToStart,
             startToCloseTimeout: startToClose, heartbeatTimeout: heartbeat, workflowTaskCompletedEventID: completedEventID,
-            retryPolicy: policy))
+            retryPolicy: policy, header: a.header))
     }
 }

@@ -152,10 +152,10 @@ extension SpoolEngine {
             workflowTaskTimeout: request.workflowTaskTimeout ?? configuration.defaultWorkflowTaskTimeout,
             continuedExecutionRunID: continuedFrom?.key.runID ?? "",
             firstExecutionRunID: continuedFrom?.firstExecutionRunID ?? runID,
-            identity: request.identity, requestID: request.requestID, attempt: 1)
+            identity: request.identity, requestID: request.requestID, attempt: 1, header: request.header)
         let state = ExecutionState(key: key, started: started, startTime: now)
         var transition = Transition(state, now: now)
-        try transition.add(.workflowExecutionStarted(started))
+        try transition.add(.workflowExecutionStarted(started), userMetadata: request.userMetadata)
         try transition.scheduleWorkflowTaskIfNeeded()
         if request.requestEagerExecution, continuedFrom == nil, let task = transition.state.workflowTask {
             try transition.add(.workflowTaskStarted(.init(scheduledEventID: task.scheduledEventID, identity: request.identity,

@@ -95,12 +95,12 @@ extension SpoolEngine {
             guard let activity = state.activities[scheduledEventID], activity.attempt == attempt, !activity.isStarted,
                   let timeout = activity.attributes.scheduleToStartTimeout,
                   now >= activity.attemptScheduledTime.advanced(by: timeout) else { return }
-            try endAttempt(of: activity, failure: .timeout(.scheduleToStart, lastHeartbeatDetails: activity.heartbeatDetails),
+            try endAttempt(of: activity, failure: .timeout(.scheduleToStart),
                            timeout: .scheduleToStart, identity: "", in: &transition)
         case let .activityStartToClose(scheduledEventID, attempt):
             guard let activity = state.activities[scheduledEventID], activity.attempt == attempt,
                   let started = activity.startedTime, now >= started.advanced(by: activity.attributes.startToCloseTimeout) else { return }
-            try endAttempt(of: activity, failure: .timeout(.startToClose, lastHeartbeatDetails: activity.heartbeatDetails),
+            try endAttempt(of: activity, failure: .timeout(.startToClose),
                            timeout: .startToClose, identity: "", in: &transition)
         case let .activityHeartbeat(scheduledEventID, attempt):
             guard let activity = state.activities[scheduledEventID], activity.attempt == attempt,
@@ -112,12 +112,12 @@ extension SpoolEngine {
                 timers.schedule(kind, for: key, at: deadline)
                 return
             }
-            try endAttempt(of: activity, failure: .timeout(.heartbeat, lastHeartbeatDetails: activity.heartbeatDetails),
+            try endAttempt(of: activity, failure: .timeout(.heartbeat),
                            timeout: .heartbeat, identity: "", in: &transition)
         case let .activityScheduleToClose(scheduledEventID):
             guard let activity = state.activities[scheduledEventID], let timeout = activity.attributes.scheduleToCloseTimeout,
                   now >= activity.scheduledTime.advanced(by: timeout) else { return }
-            try endAttempt(of: activity, failure: .timeout(.scheduleToClose, lastHeartbeatDetails: activity.heartbeatDetails),
+            try endAttempt(of: activity, failure: .timeout(.scheduleToClose),
                            timeout: .scheduleToClose, identity: "", in: &transition)
         case let .activityRetry(scheduledEventID, attempt):
             guard let activity = state.activities[scheduledEventID], activity.attempt == attempt, !activity.isStarted else { return }

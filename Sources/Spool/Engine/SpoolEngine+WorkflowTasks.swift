@@ -76,19 +76,26 @@ extension SpoolEngine {
     /// the task is recorded as WorkflowTaskFailed with the command's cause, nothing else changes,
     /// and a new attempt is scheduled.
     ///
-    /// - Parameter stickyAttributes: the worker's sticky queue for the run's next workflow tasks.
+    /// - Parameters:
+    ///   - stickyAttributes: the worker's sticky queue for the run's next workflow tasks.
+    ///   - metadata: what the worker reports about itself (SDK flags, name and version, build id,
+    ///     binary checksum, metering): recorded in WorkflowTaskCompleted as sent.
     /// - Throws: ``SpoolError/Code/staleTaskToken`` when the token does not name the run's started
     ///   workflow task (nothing changes); ``SpoolError/Code/notFound``; ``SpoolError/Code/storage``.
     @discardableResult
     public func respondWorkflowTaskCompleted(taskToken: TaskToken, commands: [Command], identity: String = "",
-                                             stickyAttributes: StickyExecutionAttributes? = nil) async throws(SpoolError) -> RespondWorkflowTaskCompletedResponse {
+                                             stickyAttributes: StickyExecutionAttributes? = nil,
+                                             metadata: WorkflowTaskCompletionMetadata = WorkflowTaskCompletionMetadata()) async throws(SpoolError) -> RespondWorkflowTaskCompletedResponse {
         try checkOpen()
         let (handle, state, task) = try await lockStartedWorkflowTask(taskToken)
         defer { handle.gate.release() }
         let now = clock.now()
         var transition = Transition(state, now: now)
         let completedEventID = try transition.add(.workflowTaskCompleted(.init(
-            scheduledEventID: task.scheduledEventID, startedEventID: task.startedEventID, identity: identity)))
+            scheduledEventID: task.scheduledEventID, startedEventID: task.startedEventID, identity: identity,
+            binaryChecksum: metadata.binaryChecksum, workerVersion: metadata.workerVersion, sdkMetadata: metadata.sdkMetadata,
+            meteringMetadata: metadata.meteringMetadata, versioningBehavior: metadata.versioningBehavior,
+            workerDeploymentName: metadata.workerDeploymentName, workerDeploymentVersion: metadata.workerDeploymentVersion)))
         if let sticky = stickyAttributes {
             try validateQueueName(sticky.workerTaskQueue, what: "the sticky queue")
             if sticky.workerTaskQueue != state.stickyTaskQueue || sticky.scheduleToStartTimeout != state.stickyScheduleToStartTimeout {
@@ -99,7 +106,10 @@ extension SpoolEngine {
         var eager: [Int64] = []
         switch try apply(commands, to: &transition, completedEventID: completedEventID, identity: identity) {
         case .rejected(let cause, let message):
-            transition = try failedWorkflowTask(state, task, cause: cause, failure: Failure(message: message), identity: identity, now: now)
+            // As Temporal's server: a server failure naming the cause and the invalid command.
+            transition = try failedWorkflowTask(state, task, cause: cause, failure: .server("\(cause): \(message)"),
+                                                identity: identity, binaryChecksum: metadata.binaryChecksum,
+                                                workerVersion: metadata.workerVersion, now: now)
         case .accepted(let needsWorkflowTask, let continued, let eagerActivities):
             if transition.state.isRunning {
                 let flushed = try transition.flushBufferedEvents()
@@ -131,22 +141,27 @@ extension SpoolEngine {
     /// Fails a started workflow task at the worker's request (an unknown workflow type, a
     /// panic): WorkflowTaskFailed, the buffered events, and a new attempt (attempt + 1) on the
     /// run's normal queue. The run itself does not fail.
+    /// `binaryChecksum` and `workerVersion` are recorded in WorkflowTaskFailed as sent.
     /// - Throws: ``SpoolError/Code/staleTaskToken``; ``SpoolError/Code/notFound``; ``SpoolError/Code/storage``.
     public func respondWorkflowTaskFailed(taskToken: TaskToken, cause: WorkflowTaskFailedCause = .workflowWorkerUnhandledFailure,
-                                          failure: Failure, identity: String = "") async throws(SpoolError) {
+                                          failure: Failure, identity: String = "", binaryChecksum: String = "",
+                                          workerVersion: WorkerVersionStamp? = nil) async throws(SpoolError) {
         try checkOpen()
         let (handle, state, task) = try await lockStartedWorkflowTask(taskToken)
         defer { handle.gate.release() }
-        let transition = try failedWorkflowTask(state, task, cause: cause, failure: failure, identity: identity, now: clock.now())
+        let transition = try failedWorkflowTask(state, task, cause: cause, failure: failure, identity: identity,
+                                                binaryChecksum: binaryChecksum, workerVersion: workerVersion, now: clock.now())
         try await commit(handle, transition)
     }
 
     /// WorkflowTaskFailed, buffered events, stickiness cleared, and the next attempt on the normal queue.
     private func failedWorkflowTask(_ state: ExecutionState, _ task: WorkflowTaskInfo, cause: WorkflowTaskFailedCause,
-                                    failure: Failure?, identity: String, now: Timestamp) throws(SpoolError) -> Transition {
+                                    failure: Failure?, identity: String, binaryChecksum: String, workerVersion: WorkerVersionStamp?,
+                                    now: Timestamp) throws(SpoolError) -> Transition {
         var transition = Transition(state, now: now)
         try transition.add(.workflowTaskFailed(.init(scheduledEventID: task.scheduledEventID, startedEventID: task.startedEventID,
-                                                     cause: cause, failure: failure, identity: identity)))
+                                                     cause: cause, failure: failure, identity: identity,
+                                                     binaryChecksum: binaryChecksum, workerVersion: workerVersion)))
         try transition.flushBufferedEvents()
         if state.stickyTaskQueue != nil { try transition.record(.stickyTaskQueue(name: nil, scheduleToStartTimeout: nil)) }
         try transition.retryWorkflowTask(attempt: task.attempt + 1, policy: configuration.workflowTaskRetryPolicy)

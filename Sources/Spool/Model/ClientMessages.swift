@@ -26,13 +26,20 @@ public struct StartWorkflowExecutionRequest: Hashable, Sendable {
     /// in the same append and return it in the response (Temporal's eager workflow start),
     /// instead of putting it on the queue. `identity` is the worker's.
     public var requestEagerExecution: Bool
+    /// Context for the workflow (tracing, auth), recorded in WorkflowExecutionStarted.
+    public var header: Header
+    /// A summary and details for people reading the history, recorded on WorkflowExecutionStarted.
+    public var userMetadata: UserMetadata?
 
     /// A start request.
     public init(namespace: String = defaultNamespace, workflowID: String, workflowType: String, taskQueue: String,
                 input: Payloads? = nil, workflowRunTimeout: Duration? = nil, workflowTaskTimeout: Duration? = nil,
                 identity: String = "", requestID: String = "",
                 workflowIDReusePolicy: WorkflowIDReusePolicy = .allowDuplicate,
-                workflowIDConflictPolicy: WorkflowIDConflictPolicy = .fail, requestEagerExecution: Bool = false) {
+                workflowIDConflictPolicy: WorkflowIDConflictPolicy = .fail, requestEagerExecution: Bool = false,
+                header: Header = Header(), userMetadata: UserMetadata? = nil) {
+        self.header = header
+        self.userMetadata = userMetadata
         self.namespace = namespace
         self.workflowID = workflowID
         self.workflowType = workflowType

@@ -59,12 +59,20 @@ public struct ScheduleActivityTaskCommandAttributes: Hashable, Sendable {
     /// response (Temporal's eager activity execution), instead of through the queue. Honoured
     /// when the activity's queue is the workflow's; otherwise the task goes on the queue.
     public var requestEagerExecution: Bool
+    /// Context for the activity (tracing, auth), recorded in ActivityTaskScheduled and delivered
+    /// with each attempt's task.
+    public var header: Header
+    /// A summary and details for people reading the history (Temporal's `Command.user_metadata`),
+    /// recorded on the ActivityTaskScheduled event.
+    public var userMetadata: UserMetadata?
 
     /// The fields of a `ScheduleActivityTask` command.
     public init(activityID: String, activityType: String, taskQueue: String = "", input: Payloads? = nil,
                 scheduleToCloseTimeout: Duration? = nil, scheduleToStartTimeout: Duration? = nil,
                 startToCloseTimeout: Duration? = nil, heartbeatTimeout: Duration? = nil, retryPolicy: RetryPolicy? = nil,
-                requestEagerExecution: Bool = false) {
+                requestEagerExecution: Bool = false, header: Header = Header(), userMetadata: UserMetadata? = nil) {
+        self.header = header
+        self.userMetadata = userMetadata
         self.activityID = activityID
         self.activityType = activityType
         self.taskQueue = taskQueue
@@ -92,9 +100,13 @@ public struct StartTimerCommandAttributes: Hashable, Sendable {
     public var timerID: String
     /// When it fires, from now; must be positive.
     public var startToFireTimeout: Duration
+    /// A summary and details for people reading the history (Temporal's `Command.user_metadata`),
+    /// recorded on the TimerStarted event.
+    public var userMetadata: UserMetadata?
     /// The fields of a `StartTimer` command.
-    public init(timerID: String, startToFireTimeout: Duration) {
+    public init(timerID: String, startToFireTimeout: Duration, userMetadata: UserMetadata? = nil) {
         self.timerID = timerID
+        self.userMetadata = userMetadata
         self.startToFireTimeout = startToFireTimeout
     }
 }
@@ -115,8 +127,11 @@ public struct RecordMarkerCommandAttributes: Hashable, Sendable {
     public var details: [String: Payloads]
     /// A failure to record, if any.
     public var failure: Failure?
+    /// The command's header, recorded in MarkerRecorded.
+    public var header: Header
     /// The fields of a `RecordMarker` command.
-    public init(markerName: String, details: [String: Payloads] = [:], failure: Failure? = nil) {
+    public init(markerName: String, details: [String: Payloads] = [:], failure: Failure? = nil, header: Header = Header()) {
+        self.header = header
         self.markerName = markerName
         self.details = details
         self.failure = failure
@@ -159,9 +174,13 @@ public struct ContinueAsNewWorkflowExecutionCommandAttributes: Hashable, Sendabl
     public var workflowRunTimeout: Duration?
     /// The new run's workflow task timeout; nil means this run's.
     public var workflowTaskTimeout: Duration?
+    /// The new run's header, recorded in WorkflowExecutionContinuedAsNew and in the new run's
+    /// WorkflowExecutionStarted.
+    public var header: Header
     /// The fields of a `ContinueAsNewWorkflowExecution` command.
     public init(workflowType: String = "", taskQueue: String = "", input: Payloads? = nil,
-                workflowRunTimeout: Duration? = nil, workflowTaskTimeout: Duration? = nil) {
+                workflowRunTimeout: Duration? = nil, workflowTaskTimeout: Duration? = nil, header: Header = Header()) {
+        self.header = header
         self.workflowType = workflowType
         self.taskQueue = taskQueue
         self.input = input

@@ -1,6 +1,9 @@
 // The attributes of each history event type, named and shaped after Temporal's
 // `temporal.api.history.v1` messages (Swift casing: `scheduledEventID` for `scheduled_event_id`).
-// Fields Spool does not use yet (headers, memo, search attributes, versioning) are left out.
+// Every field Temporal writes from what a client or worker sent is kept, even where Spool does
+// not act on it; fields of features Spool does not have yet (memo, search attributes, parents,
+// cron, workflow retries) are left out. The user metadata Temporal keeps on the event itself
+// (`HistoryEvent.user_metadata`) is ``HistoryEvent/userMetadata``.
 
 /// The run began (always event 1).
 public struct WorkflowExecutionStartedEventAttributes: Hashable, Sendable {
@@ -24,6 +27,8 @@ public struct WorkflowExecutionStartedEventAttributes: Hashable, Sendable {
     public var requestID: String
     /// The run attempt (1 unless retried as a whole).
     public var attempt: Int32
+    /// The start request's header (or, for a continued run, the continue-as-new command's).
+    public var header: Header = Header()
 }
 
 /// The run completed with a result.
@@ -78,6 +83,21 @@ public struct WorkflowTaskCompletedEventAttributes: Hashable, Sendable {
     public var startedEventID: Int64
     /// The worker's identity.
     public var identity: String
+    /// The worker's binary checksum (deprecated in Temporal in favour of build ids), or empty.
+    public var binaryChecksum: String = ""
+    /// The worker's build id stamp, when it sent one.
+    public var workerVersion: WorkerVersionStamp? = nil
+    /// What the SDK says about itself and the flags it used: a Core-based SDK replays with the
+    /// same flags, so they must come back exactly.
+    public var sdkMetadata: WorkflowTaskCompletedMetadata? = nil
+    /// What the worker did without the server (local activity attempts), for metering.
+    public var meteringMetadata: MeteringMetadata? = nil
+    /// The versioning behavior the worker declared for the workflow.
+    public var versioningBehavior: VersioningBehavior = .unspecified
+    /// The worker deployment the worker belongs to, or empty.
+    public var workerDeploymentName: String = ""
+    /// The worker deployment version (`deploymentName.buildId`) of the worker, or empty.
+    public var workerDeploymentVersion: String = ""
 }
 
 /// The workflow task was not completed in time.
@@ -102,6 +122,10 @@ public struct WorkflowTaskFailedEventAttributes: Hashable, Sendable {
     public var failure: Failure?
     /// The worker's identity.
     public var identity: String
+    /// The worker's binary checksum, or empty.
+    public var binaryChecksum: String = ""
+    /// The worker's build id stamp, when it sent one.
+    public var workerVersion: WorkerVersionStamp? = nil
 }
 
 /// A `ScheduleActivityTask` command was accepted; the activity's task is on its queue.
@@ -126,6 +150,8 @@ public struct ActivityTaskScheduledEventAttributes: Hashable, Sendable {
     public var workflowTaskCompletedEventID: Int64
     /// How failed attempts are retried.
     public var retryPolicy: RetryPolicy
+    /// The command's header, delivered with every attempt's task.
+    public var header: Header = Header()
 }
 
 /// The activity's last attempt started (written with its outcome, so there is one per activity).
@@ -152,6 +178,8 @@ public struct ActivityTaskCompletedEventAttributes: Hashable, Sendable {
     public var startedEventID: Int64
     /// The worker's identity.
     public var identity: String
+    /// The worker's build id stamp, when it sent one.
+    public var workerVersion: WorkerVersionStamp? = nil
 }
 
 /// The activity failed and will not be retried.
@@ -166,6 +194,8 @@ public struct ActivityTaskFailedEventAttributes: Hashable, Sendable {
     public var identity: String
     /// Why retries stopped.
     public var retryState: RetryState
+    /// The worker's build id stamp, when it sent one.
+    public var workerVersion: WorkerVersionStamp? = nil
 }
 
 /// The activity timed out and will not be retried.
@@ -200,6 +230,8 @@ public struct ActivityTaskCanceledEventAttributes: Hashable, Sendable {
     public var startedEventID: Int64
     /// The worker's identity.
     public var identity: String
+    /// The worker's build id stamp, when it sent one.
+    public var workerVersion: WorkerVersionStamp? = nil
 }
 
 /// A user timer started.
@@ -258,6 +290,8 @@ public struct MarkerRecordedEventAttributes: Hashable, Sendable {
     public var workflowTaskCompletedEventID: Int64
     /// A failure the marker records, if any.
     public var failure: Failure?
+    /// The command's header.
+    public var header: Header = Header()
 }
 
 /// A signal reached the run.
@@ -268,6 +302,10 @@ public struct WorkflowExecutionSignaledEventAttributes: Hashable, Sendable {
     public var input: Payloads?
     /// Who sent it.
     public var identity: String
+    /// The signal request's header.
+    public var header: Header = Header()
+    /// The signal request's id, or empty.
+    public var requestID: String = ""
 }
 
 /// The run was terminated by a client (the workflow had no say).
@@ -296,4 +334,65 @@ public struct WorkflowExecutionContinuedAsNewEventAttributes: Hashable, Sendable
     public var workflowTaskTimeout: Duration
     /// The workflow task whose command continued the run.
     public var workflowTaskCompletedEventID: Int64
+    /// The new run's header (from the command).
+    public var header: Header = Header()
+}
+
+/// A worker's build id (Temporal's `temporal.api.common.v1.WorkerVersionStamp`).
+public struct WorkerVersionStamp: Hashable, Sendable {
+    /// The worker's build id.
+    public var buildID: String
+    /// Whether the worker opted into build-id based versioning.
+    public var useVersioning: Bool
+
+    /// A version stamp.
+    public init(buildID: String, useVersioning: Bool = false) {
+        self.buildID = buildID
+        self.useVersioning = useVersioning
+    }
+}
+
+/// What an SDK reports about itself when it completes a workflow task (Temporal's
+/// `temporal.api.sdk.v1.WorkflowTaskCompletedMetadata`). SDKs read the flags back on replay to
+/// take the code path they took the first time.
+public struct WorkflowTaskCompletedMetadata: Hashable, Sendable {
+    /// Internal flags of Temporal's Core SDK used for the first time in this task.
+    public var coreUsedFlags: [UInt32]
+    /// Flags of the language SDK used for the first time in this task.
+    public var langUsedFlags: [UInt32]
+    /// The SDK's name, when it changed since the last task.
+    public var sdkName: String
+    /// The SDK's version, when it changed since the last task.
+    public var sdkVersion: String
+
+    /// SDK metadata.
+    public init(coreUsedFlags: [UInt32] = [], langUsedFlags: [UInt32] = [], sdkName: String = "", sdkVersion: String = "") {
+        self.coreUsedFlags = coreUsedFlags
+        self.langUsedFlags = langUsedFlags
+        self.sdkName = sdkName
+        self.sdkVersion = sdkVersion
+    }
+}
+
+/// What a worker did without the server, reported for metering (Temporal's
+/// `temporal.api.common.v1.MeteringMetadata`).
+public struct MeteringMetadata: Hashable, Sendable {
+    /// Local activity attempts after the first that ran in this workflow task.
+    public var nonfirstLocalActivityExecutionAttempts: UInt32
+
+    /// Metering metadata.
+    public init(nonfirstLocalActivityExecutionAttempts: UInt32 = 0) {
+        self.nonfirstLocalActivityExecutionAttempts = nonfirstLocalActivityExecutionAttempts
+    }
+}
+
+/// How a workflow moves between worker deployment versions (Temporal's `VersioningBehavior`,
+/// same numbers). Recorded; Spool has no worker deployments.
+public enum VersioningBehavior: UInt8, Hashable, Sendable, CaseIterable {
+    /// Not versioned.
+    case unspecified = 0
+    /// Stays on the version it started on.
+    case pinned = 1
+    /// Moves to the deployment's current version.
+    case autoUpgrade = 2
 }

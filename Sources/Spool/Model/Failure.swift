@@ -1,41 +1,237 @@
 /// Why something failed: an activity attempt, a workflow, a workflow task (Temporal's
-/// `temporal.api.failure.v1.Failure`, flattened to the fields Spool uses).
+/// `temporal.api.failure.v1.Failure`, every field).
+///
+/// A failure names its kind through ``info`` (an application error, a timeout, a cancellation,
+/// …) and may wrap the failure that caused it in ``cause``, to any depth: an SDK reports an
+/// activity failure to its workflow as an ``FailureInfo/activity(_:)`` failure whose cause is the
+/// activity's own error. SDKs that encrypt failures move the message and stack trace into
+/// ``encodedAttributes``; the engine keeps every field as it was sent.
 public struct Failure: Hashable, Sendable, CustomStringConvertible {
     /// A sentence for humans.
     public var message: String
-    /// The application's error type; retry policies match it against their non-retryable types.
-    /// Timeouts use `"TimeoutError"`.
+    /// What produced the failure: an SDK's name (`"PythonSDK"`, `"GoSDK"`), or `"Server"` for the
+    /// failures the engine makes.
+    public var source: String
+    /// The stack trace where the failure was raised, as the SDK wrote it.
+    public var stackTrace: String
+    /// The message and stack trace encoded by an SDK's failure converter (then ``message`` is
+    /// usually `"Encoded failure"`); nil when not encoded.
+    public var encodedAttributes: Payload?
+    /// What kind of failure this is and its kind's fields; nil when the sender set none.
+    public var info: FailureInfo?
+    // The cause, boxed in an array (empty or one element) so that a failure can hold a failure.
+    private var causes: [Failure]
+
+    /// The failure that caused this one, itself with a cause, to any depth; nil at the root.
+    public var cause: Failure? {
+        get { causes.first }
+        set { causes = newValue.map { [$0] } ?? [] }
+    }
+
+    /// A failure with every field given.
+    public init(message: String, source: String = "", stackTrace: String = "", encodedAttributes: Payload? = nil,
+                cause: Failure? = nil, info: FailureInfo? = nil) {
+        self.message = message
+        self.source = source
+        self.stackTrace = stackTrace
+        self.encodedAttributes = encodedAttributes
+        self.info = info
+        self.causes = cause.map { [$0] } ?? []
+    }
+
+    /// An application failure: what a workflow or activity raises (Temporal's `ApplicationError`).
+    ///
+    /// - Parameters:
+    ///   - type: the application's error type; retry policies match it against their
+    ///     non-retryable error types.
+    ///   - nonRetryable: true when retrying cannot help: the activity fails at once whatever its
+    ///     retry policy.
+    ///   - details: the application's details.
+    ///   - nextRetryDelay: the delay before the next attempt, overriding the retry policy's backoff.
+    public static func application(_ message: String, type: String = "", nonRetryable: Bool = false, details: Payloads? = nil,
+                                   nextRetryDelay: Duration? = nil, cause: Failure? = nil, source: String = "",
+                                   stackTrace: String = "") -> Failure {
+        Failure(message: message, source: source, stackTrace: stackTrace, cause: cause,
+                info: .application(ApplicationFailureInfo(type: type, nonRetryable: nonRetryable, details: details,
+                                                           nextRetryDelay: nextRetryDelay)))
+    }
+
+    /// The failure Temporal's server writes when an activity's `timeout` fires: message
+    /// `"activity StartToClose timeout"` (the timeout's name), source `"Server"`, timeout info
+    /// with the activity's last heartbeat details.
+    public static func timeout(_ timeout: TimeoutType, lastHeartbeatDetails: Payloads? = nil) -> Failure {
+        Failure(message: "activity \(timeout) timeout", source: serverSource,
+                info: .timeout(TimeoutFailureInfo(timeoutType: timeout, lastHeartbeatDetails: lastHeartbeatDetails)))
+    }
+
+    /// A failure the engine makes itself (an invalid command), as Temporal's `NewServerFailure`.
+    public static func server(_ message: String, nonRetryable: Bool = false) -> Failure {
+        Failure(message: message, info: .server(ServerFailureInfo(nonRetryable: nonRetryable)))
+    }
+
+    /// The ``source`` of the failures the engine makes, as Temporal's server writes it.
+    public static let serverSource = "Server"
+
+    /// The application error type, or `""` when this is not an application failure.
+    public var applicationType: String {
+        if case .application(let info)? = info { return info.type }
+        return ""
+    }
+
+    /// The application failure's own retry delay, if any.
+    public var nextRetryDelay: Duration? {
+        if case .application(let info)? = info { return info.nextRetryDelay }
+        return nil
+    }
+
+    /// Whether a retry policy with `nonRetryableErrorTypes` may retry after this failure
+    /// (Temporal's `isRetryable`): never after a cancellation or termination; after a timeout only
+    /// for start-to-close and heartbeat timeouts not listed as `"TemporalTimeout:StartToClose"` /
+    /// `"TemporalTimeout:Heartbeat"`; after a server failure unless it is non-retryable; after an
+    /// application failure unless it is non-retryable or its type is listed; otherwise yes.
+    public func isRetryable(nonRetryableErrorTypes: [String]) -> Bool {
+        switch info {
+        case .terminated?, .canceled?: return false
+        case .timeout(let timeout)?:
+            guard timeout.timeoutType == .startToClose || timeout.timeoutType == .heartbeat else { return false }
+            return !nonRetryableErrorTypes.contains("TemporalTimeout:\(timeout.timeoutType)")
+        case .server(let server)?: return !server.nonRetryable
+        case .application(let application)?:
+            return !application.nonRetryable && !nonRetryableErrorTypes.contains(application.type)
+        case .activity?, nil: return true
+        }
+    }
+
+    public var description: String {
+        var text = applicationType.isEmpty ? message : "\(applicationType): \(message)"
+        if let cause { text += " (cause: \(cause))" }
+        return text
+    }
+}
+
+/// The kind of a ``Failure`` and the fields of that kind (Temporal's `oneof failure_info`).
+///
+/// Temporal has more kinds (child workflow, Nexus operation, reset workflow) that Spool does not
+/// produce yet; this enum will grow cases for them, so a `switch` over it should have a `default`.
+public enum FailureInfo: Hashable, Sendable {
+    /// An error raised by application code.
+    case application(ApplicationFailureInfo)
+    /// A timeout fired.
+    case timeout(TimeoutFailureInfo)
+    /// Something was canceled.
+    case canceled(CanceledFailureInfo)
+    /// The workflow was terminated.
+    case terminated(TerminatedFailureInfo)
+    /// The server failed the call.
+    case server(ServerFailureInfo)
+    /// An activity failed; the ``Failure/cause`` is the activity's own failure.
+    case activity(ActivityFailureInfo)
+}
+
+/// How an application failure is classified (Temporal's `ApplicationErrorCategory`, same numbers).
+public enum ApplicationErrorCategory: UInt8, Hashable, Sendable, CaseIterable {
+    /// No category.
+    case unspecified = 0
+    /// An expected failure that need not be logged or alerted on as an error.
+    case benign = 1
+}
+
+/// The fields of an application failure (Temporal's `ApplicationFailureInfo`).
+public struct ApplicationFailureInfo: Hashable, Sendable {
+    /// The application's error type; retry policies match it exactly.
     public var type: String
-    /// True when retrying cannot help: the activity fails at once whatever its retry policy.
+    /// True when retrying cannot help.
     public var nonRetryable: Bool
     /// The application's details.
     public var details: Payloads?
     /// The delay before the next attempt, overriding the retry policy's backoff for this one.
     public var nextRetryDelay: Duration?
-    /// For a timeout failure, which timeout fired.
-    public var timeoutType: TimeoutType?
-    /// For a heartbeat or start-to-close timeout, the last details the activity heartbeated.
-    public var lastHeartbeatDetails: Payloads?
+    /// How the failure is classified.
+    public var category: ApplicationErrorCategory
 
-    /// A failure.
-    public init(message: String, type: String = "", nonRetryable: Bool = false, details: Payloads? = nil,
-                nextRetryDelay: Duration? = nil, timeoutType: TimeoutType? = nil, lastHeartbeatDetails: Payloads? = nil) {
-        self.message = message
+    /// Application failure fields.
+    public init(type: String = "", nonRetryable: Bool = false, details: Payloads? = nil, nextRetryDelay: Duration? = nil,
+                category: ApplicationErrorCategory = .unspecified) {
         self.type = type
         self.nonRetryable = nonRetryable
         self.details = details
         self.nextRetryDelay = nextRetryDelay
+        self.category = category
+    }
+}
+
+/// The fields of a timeout failure (Temporal's `TimeoutFailureInfo`).
+public struct TimeoutFailureInfo: Hashable, Sendable {
+    /// Which timeout fired.
+    public var timeoutType: TimeoutType
+    /// For an activity timeout, the details of its last heartbeat.
+    public var lastHeartbeatDetails: Payloads?
+
+    /// Timeout failure fields.
+    public init(timeoutType: TimeoutType, lastHeartbeatDetails: Payloads? = nil) {
         self.timeoutType = timeoutType
         self.lastHeartbeatDetails = lastHeartbeatDetails
     }
+}
 
-    /// The failure Spool records when `timeout` fires.
-    public static func timeout(_ timeout: TimeoutType, lastHeartbeatDetails: Payloads? = nil) -> Failure {
-        Failure(message: "activity \(timeout) timeout", type: "TimeoutError", timeoutType: timeout,
-                lastHeartbeatDetails: lastHeartbeatDetails)
+/// The fields of a cancellation failure (Temporal's `CanceledFailureInfo`).
+public struct CanceledFailureInfo: Hashable, Sendable {
+    /// Details given with the cancellation.
+    public var details: Payloads?
+    /// Who canceled.
+    public var identity: String
+
+    /// Cancellation failure fields.
+    public init(details: Payloads? = nil, identity: String = "") {
+        self.details = details
+        self.identity = identity
     }
+}
 
-    public var description: String { type.isEmpty ? message : "\(type): \(message)" }
+/// The fields of a termination failure (Temporal's `TerminatedFailureInfo`).
+public struct TerminatedFailureInfo: Hashable, Sendable {
+    /// Who terminated.
+    public var identity: String
+
+    /// Termination failure fields.
+    public init(identity: String = "") { self.identity = identity }
+}
+
+/// The fields of a server failure (Temporal's `ServerFailureInfo`).
+public struct ServerFailureInfo: Hashable, Sendable {
+    /// True when retrying cannot help.
+    public var nonRetryable: Bool
+
+    /// Server failure fields.
+    public init(nonRetryable: Bool = false) { self.nonRetryable = nonRetryable }
+}
+
+/// The fields of an activity failure: which activity failed, as the workflow saw it (Temporal's
+/// `ActivityFailureInfo`; SDKs write it, its ``Failure/cause`` is the activity's own failure).
+public struct ActivityFailureInfo: Hashable, Sendable {
+    /// The activity's ActivityTaskScheduled event.
+    public var scheduledEventID: Int64
+    /// Its ActivityTaskStarted event.
+    public var startedEventID: Int64
+    /// The worker that ran it.
+    public var identity: String
+    /// Its type.
+    public var activityType: String
+    /// Its id.
+    public var activityID: String
+    /// Why it stopped being retried.
+    public var retryState: RetryState
+
+    /// Activity failure fields.
+    public init(scheduledEventID: Int64 = 0, startedEventID: Int64 = 0, identity: String = "", activityType: String = "",
+                activityID: String = "", retryState: RetryState = .unspecified) {
+        self.scheduledEventID = scheduledEventID
+        self.startedEventID = startedEventID
+        self.identity = identity
+        self.activityType = activityType
+        self.activityID = activityID
+        self.retryState = retryState
+    }
 }
 
 /// How an activity is retried (Temporal's `RetryPolicy`). The defaults are Temporal's.

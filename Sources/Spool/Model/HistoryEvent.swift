@@ -102,14 +102,18 @@ public struct HistoryEvent: Hashable, Sendable, CustomStringConvertible {
     public var eventTime: Timestamp
     /// The type-specific fields; they determine ``eventType``.
     public var attributes: Attributes
+    /// The summary and details a user gave the workflow (WorkflowExecutionStarted), activity
+    /// (ActivityTaskScheduled) or timer (TimerStarted), kept as sent; nil when none was given.
+    public var userMetadata: UserMetadata?
 
     /// The event's type.
     public var eventType: EventType { attributes.eventType }
 
-    init(eventID: Int64, eventTime: Timestamp, attributes: Attributes) {
+    init(eventID: Int64, eventTime: Timestamp, attributes: Attributes, userMetadata: UserMetadata? = nil) {
         self.eventID = eventID
         self.eventTime = eventTime
         self.attributes = attributes
+        self.userMetadata = userMetadata
     }
 
     public var description: String { "\(eventID) \(eventType)" }

@@ -37,6 +37,8 @@ public struct ActivityTask: Hashable, Sendable {
     public var activityID: String
     /// The activity function to run.
     public var activityType: String
+    /// The header of its ScheduleActivityTask command.
+    public var header: Header
     /// Its input.
     public var input: Payloads?
     /// The details of the last heartbeat of an earlier attempt, for resuming.
@@ -95,4 +97,39 @@ struct TaskReference: Sendable {
     var key: ExecutionKey
     var scheduledEventID: Int64
     var attempt: Int32
+}
+
+/// What a worker reports about itself when it completes a workflow task, recorded in the
+/// WorkflowTaskCompleted event as sent (the fields of Temporal's
+/// `RespondWorkflowTaskCompletedRequest` that go into that event). The engine does not act on
+/// them; an SDK reads them back when it replays the history.
+public struct WorkflowTaskCompletionMetadata: Hashable, Sendable {
+    /// The worker's binary checksum, or empty.
+    public var binaryChecksum: String
+    /// The worker's build id stamp.
+    public var workerVersion: WorkerVersionStamp?
+    /// The SDK's flags, name and version.
+    public var sdkMetadata: WorkflowTaskCompletedMetadata?
+    /// What the worker did without the server.
+    public var meteringMetadata: MeteringMetadata?
+    /// The versioning behavior the worker declared.
+    public var versioningBehavior: VersioningBehavior
+    /// The worker's deployment, or empty.
+    public var workerDeploymentName: String
+    /// The worker's deployment version (`deploymentName.buildId`), or empty.
+    public var workerDeploymentVersion: String
+
+    /// Completion metadata; every field defaults to "not sent".
+    public init(binaryChecksum: String = "", workerVersion: WorkerVersionStamp? = nil,
+                sdkMetadata: WorkflowTaskCompletedMetadata? = nil, meteringMetadata: MeteringMetadata? = nil,
+                versioningBehavior: VersioningBehavior = .unspecified, workerDeploymentName: String = "",
+                workerDeploymentVersion: String = "") {
+        self.binaryChecksum = binaryChecksum
+        self.workerVersion = workerVersion
+        self.sdkMetadata = sdkMetadata
+        self.meteringMetadata = meteringMetadata
+        self.versioningBehavior = versioningBehavior
+        self.workerDeploymentName = workerDeploymentName
+        self.workerDeploymentVersion = workerDeploymentVersion
+    }
 }

@@ -1,8 +1,3 @@
-/// Opaque bytes that the engine stores and hands back without looking at them: workflow and
-/// activity inputs and results, signal arguments, heartbeat and failure details (Temporal's
-/// `Payloads`, here without metadata).
-public typealias Payloads = [UInt8]
-
 /// The namespace used when a call names none, as in Temporal.
 public let defaultNamespace = "default"
 

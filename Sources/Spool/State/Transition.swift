@@ -27,9 +27,9 @@ struct Transition {
 
     /// Writes an event to history and returns its id.
     @discardableResult
-    mutating func add(_ attributes: HistoryEvent.Attributes) throws(SpoolError) -> Int64 {
+    mutating func add(_ attributes: HistoryEvent.Attributes, userMetadata: UserMetadata? = nil) throws(SpoolError) -> Int64 {
         let id = state.nextEventID
-        try record(.event(HistoryEvent(eventID: id, eventTime: now, attributes: attributes)))
+        try record(.event(HistoryEvent(eventID: id, eventTime: now, attributes: attributes, userMetadata: userMetadata)))
         return id
     }
 

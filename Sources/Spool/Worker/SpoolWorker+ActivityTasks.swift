@@ -36,8 +36,8 @@ extension SpoolWorker {
             guard let function = registrations.withLock({ $0.activities[task.activityType] }) else {
                 try await engine.respondActivityTaskFailed(
                     taskToken: token,
-                    failure: Failure(message: "activity type '\(task.activityType)' is not registered with worker '\(identity)'",
-                                     type: "NotFoundError"),
+                    failure: .application("activity type '\(task.activityType)' is not registered with worker '\(identity)'",
+                                      type: "NotFoundError", source: SpoolWorker.failureSource),
                     identity: identity)
                 return
             }
@@ -51,7 +51,7 @@ extension SpoolWorker {
                 try await engine.respondActivityTaskCanceled(taskToken: token, identity: identity)
             } catch {
                 try await engine.respondActivityTaskFailed(
-                    taskToken: token, failure: Failure(message: "\(error)", type: String(describing: type(of: error))), identity: identity)
+                    taskToken: token, failure: .application("\(error)", type: String(describing: type(of: error)), source: SpoolWorker.failureSource), identity: identity)
             }
         } catch {
             logger.info("an activity task could not be answered", metadata: ["activity": "\(task.activityID)", "error": "\(error)"])

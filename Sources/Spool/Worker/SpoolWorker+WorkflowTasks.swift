@@ -58,8 +58,8 @@ extension SpoolWorker {
                 cache.withLock { $0.remove(runID) }
                 try await engine.respondWorkflowTaskFailed(
                     taskToken: task.taskToken, cause: .workflowWorkerUnhandledFailure,
-                    failure: Failure(message: "workflow type '\(task.workflowType)' is not registered with worker '\(identity)'",
-                                     type: "NotFoundError"),
+                    failure: .application("workflow type '\(task.workflowType)' is not registered with worker '\(identity)'",
+                                      type: "NotFoundError", source: SpoolWorker.failureSource),
                     identity: identity)
                 return []
             }
@@ -72,7 +72,7 @@ extension SpoolWorker {
                 cache.withLock { $0.remove(runID) }
                 try await engine.respondWorkflowTaskFailed(
                     taskToken: task.taskToken, cause: .workflowWorkerUnhandledFailure,
-                    failure: Failure(message: "\(error)", type: String(describing: type(of: error))), identity: identity)
+                    failure: .application("\(error)", type: String(describing: type(of: error)), source: SpoolWorker.failureSource), identity: identity)
                 return []
             }
             let closes = commands.contains { $0.isClosing }

@@ -22,6 +22,10 @@ import SpoolPrimitives
 /// await worker.stop(); await running.value
 /// ```
 public final class SpoolWorker: Sendable {
+    /// The ``Failure/source`` of the failures the worker reports for errors its functions throw
+    /// (an SDK writes its own name there, such as `"PythonSDK"`).
+    public static let failureSource = "SpoolWorker"
+
     /// The engine the worker polls.
     public let engine: SpoolEngine
     /// The namespace of its task queue.

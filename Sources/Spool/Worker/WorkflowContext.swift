@@ -15,6 +15,12 @@ public struct WorkflowContext: Sendable {
         if case .workflowExecutionStarted(let started) = history.first?.attributes { return started.input }
         return nil
     }
+
+    /// The run's header (from WorkflowExecutionStarted): what the starter propagated.
+    public var header: Header {
+        if case .workflowExecutionStarted(let started) = history.first?.attributes { return started.header }
+        return Header()
+    }
 }
 
 /// A workflow definition: a deterministic function of the run's history that returns the

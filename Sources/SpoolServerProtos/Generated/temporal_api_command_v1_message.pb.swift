@@ -431,6 +431,15 @@ public nonisolated struct Temporal_Api_Command_V1_Command: Sendable {
 
   public var commandType: Temporal_Api_Enums_V1_CommandType = .unspecified
 
+  public var userMetadata: Temporal_Api_Sdk_V1_UserMetadata {
+    get {_userMetadata ?? Temporal_Api_Sdk_V1_UserMetadata()}
+    set {_userMetadata = newValue}
+  }
+  /// Returns true if `userMetadata` has been explicitly set.
+  public var hasUserMetadata: Bool {self._userMetadata != nil}
+  /// Clears the value of `userMetadata`. Subsequent reads from it will return its default value.
+  public mutating func clearUserMetadata() {self._userMetadata = nil}
+
   public var attributes: Temporal_Api_Command_V1_Command.OneOf_Attributes? = nil
 
   public var scheduleActivityTaskCommandAttributes: Temporal_Api_Command_V1_ScheduleActivityTaskCommandAttributes {
@@ -521,6 +530,8 @@ public nonisolated struct Temporal_Api_Command_V1_Command: Sendable {
   }
 
   public init() {}
+
+  fileprivate var _userMetadata: Temporal_Api_Sdk_V1_UserMetadata? = nil
 }
 
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
@@ -1101,7 +1112,7 @@ nonisolated extension Temporal_Api_Command_V1_ContinueAsNewWorkflowExecutionComm
 
 nonisolated extension Temporal_Api_Command_V1_Command: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Command"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}command_type\0\u{3}schedule_activity_task_command_attributes\0\u{3}start_timer_command_attributes\0\u{3}complete_workflow_execution_command_attributes\0\u{3}fail_workflow_execution_command_attributes\0\u{3}request_cancel_activity_task_command_attributes\0\u{3}cancel_timer_command_attributes\0\u{3}cancel_workflow_execution_command_attributes\0\u{4}\u{2}record_marker_command_attributes\0\u{3}continue_as_new_workflow_execution_command_attributes\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}command_type\0\u{3}schedule_activity_task_command_attributes\0\u{3}start_timer_command_attributes\0\u{3}complete_workflow_execution_command_attributes\0\u{3}fail_workflow_execution_command_attributes\0\u{3}request_cancel_activity_task_command_attributes\0\u{3}cancel_timer_command_attributes\0\u{3}cancel_workflow_execution_command_attributes\0\u{4}\u{2}record_marker_command_attributes\0\u{3}continue_as_new_workflow_execution_command_attributes\0\u{4}b\u{4}user_metadata\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1227,6 +1238,7 @@ nonisolated extension Temporal_Api_Command_V1_Command: SwiftProtobuf.Message, Sw
           self.attributes = .continueAsNewWorkflowExecutionCommandAttributes(v)
         }
       }()
+      case 301: try { try decoder.decodeSingularMessageField(value: &self._userMetadata) }()
       default: break
       }
     }
@@ -1279,11 +1291,15 @@ nonisolated extension Temporal_Api_Command_V1_Command: SwiftProtobuf.Message, Sw
     }()
     case nil: break
     }
+    try { if let v = self._userMetadata {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 301)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Temporal_Api_Command_V1_Command, rhs: Temporal_Api_Command_V1_Command) -> Bool {
     if lhs.commandType != rhs.commandType {return false}
+    if lhs._userMetadata != rhs._userMetadata {return false}
     if lhs.attributes != rhs.attributes {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true

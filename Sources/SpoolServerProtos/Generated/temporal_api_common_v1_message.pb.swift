@@ -169,6 +169,32 @@ public nonisolated struct Temporal_Api_Common_V1_RetryPolicy: Sendable {
   fileprivate var _maximumInterval: SwiftProtobuf.Google_Protobuf_Duration? = nil
 }
 
+public nonisolated struct Temporal_Api_Common_V1_WorkerVersionStamp: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var buildID: String = String()
+
+  public var useVersioning: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Temporal_Api_Common_V1_MeteringMetadata: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var nonfirstLocalActivityExecutionAttempts: UInt32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 public nonisolated struct Temporal_Api_Common_V1_Priority: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -488,6 +514,71 @@ nonisolated extension Temporal_Api_Common_V1_RetryPolicy: SwiftProtobuf.Message,
     if lhs._maximumInterval != rhs._maximumInterval {return false}
     if lhs.maximumAttempts != rhs.maximumAttempts {return false}
     if lhs.nonRetryableErrorTypes != rhs.nonRetryableErrorTypes {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Temporal_Api_Common_V1_WorkerVersionStamp: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".WorkerVersionStamp"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}build_id\0\u{4}\u{2}use_versioning\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.buildID) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.useVersioning) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.buildID.isEmpty {
+      try visitor.visitSingularStringField(value: self.buildID, fieldNumber: 1)
+    }
+    if self.useVersioning != false {
+      try visitor.visitSingularBoolField(value: self.useVersioning, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Temporal_Api_Common_V1_WorkerVersionStamp, rhs: Temporal_Api_Common_V1_WorkerVersionStamp) -> Bool {
+    if lhs.buildID != rhs.buildID {return false}
+    if lhs.useVersioning != rhs.useVersioning {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Temporal_Api_Common_V1_MeteringMetadata: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".MeteringMetadata"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{4}\u{d}nonfirst_local_activity_execution_attempts\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 13: try { try decoder.decodeSingularUInt32Field(value: &self.nonfirstLocalActivityExecutionAttempts) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.nonfirstLocalActivityExecutionAttempts != 0 {
+      try visitor.visitSingularUInt32Field(value: self.nonfirstLocalActivityExecutionAttempts, fieldNumber: 13)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Temporal_Api_Common_V1_MeteringMetadata, rhs: Temporal_Api_Common_V1_MeteringMetadata) -> Bool {
+    if lhs.nonfirstLocalActivityExecutionAttempts != rhs.nonfirstLocalActivityExecutionAttempts {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -54,6 +54,8 @@ public nonisolated struct Temporal_Api_Failure_V1_ApplicationFailureInfo: Sendab
   /// Clears the value of `nextRetryDelay`. Subsequent reads from it will return its default value.
   public mutating func clearNextRetryDelay() {self._nextRetryDelay = nil}
 
+  public var category: Temporal_Api_Enums_V1_ApplicationErrorCategory = .unspecified
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -277,7 +279,7 @@ fileprivate nonisolated let _protobuf_package = "temporal.api.failure.v1"
 
 nonisolated extension Temporal_Api_Failure_V1_ApplicationFailureInfo: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ApplicationFailureInfo"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}type\0\u{3}non_retryable\0\u{1}details\0\u{3}next_retry_delay\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}type\0\u{3}non_retryable\0\u{1}details\0\u{3}next_retry_delay\0\u{1}category\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -289,6 +291,7 @@ nonisolated extension Temporal_Api_Failure_V1_ApplicationFailureInfo: SwiftProto
       case 2: try { try decoder.decodeSingularBoolField(value: &self.nonRetryable) }()
       case 3: try { try decoder.decodeSingularMessageField(value: &self._details) }()
       case 4: try { try decoder.decodeSingularMessageField(value: &self._nextRetryDelay) }()
+      case 5: try { try decoder.decodeSingularEnumField(value: &self.category) }()
       default: break
       }
     }
@@ -311,6 +314,9 @@ nonisolated extension Temporal_Api_Failure_V1_ApplicationFailureInfo: SwiftProto
     try { if let v = self._nextRetryDelay {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
     } }()
+    if self.category != .unspecified {
+      try visitor.visitSingularEnumField(value: self.category, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -319,6 +325,7 @@ nonisolated extension Temporal_Api_Failure_V1_ApplicationFailureInfo: SwiftProto
     if lhs.nonRetryable != rhs.nonRetryable {return false}
     if lhs._details != rhs._details {return false}
     if lhs._nextRetryDelay != rhs._nextRetryDelay {return false}
+    if lhs.category != rhs.category {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

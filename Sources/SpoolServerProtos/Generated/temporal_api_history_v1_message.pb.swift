@@ -531,6 +531,15 @@ public nonisolated struct Temporal_Api_History_V1_WorkflowTaskCompletedEventAttr
 
   public var binaryChecksum: String = String()
 
+  public var workerVersion: Temporal_Api_Common_V1_WorkerVersionStamp {
+    get {_workerVersion ?? Temporal_Api_Common_V1_WorkerVersionStamp()}
+    set {_workerVersion = newValue}
+  }
+  /// Returns true if `workerVersion` has been explicitly set.
+  public var hasWorkerVersion: Bool {self._workerVersion != nil}
+  /// Clears the value of `workerVersion`. Subsequent reads from it will return its default value.
+  public mutating func clearWorkerVersion() {self._workerVersion = nil}
+
   public var sdkMetadata: Temporal_Api_Sdk_V1_WorkflowTaskCompletedMetadata {
     get {_sdkMetadata ?? Temporal_Api_Sdk_V1_WorkflowTaskCompletedMetadata()}
     set {_sdkMetadata = newValue}
@@ -539,6 +548,15 @@ public nonisolated struct Temporal_Api_History_V1_WorkflowTaskCompletedEventAttr
   public var hasSdkMetadata: Bool {self._sdkMetadata != nil}
   /// Clears the value of `sdkMetadata`. Subsequent reads from it will return its default value.
   public mutating func clearSdkMetadata() {self._sdkMetadata = nil}
+
+  public var meteringMetadata: Temporal_Api_Common_V1_MeteringMetadata {
+    get {_meteringMetadata ?? Temporal_Api_Common_V1_MeteringMetadata()}
+    set {_meteringMetadata = newValue}
+  }
+  /// Returns true if `meteringMetadata` has been explicitly set.
+  public var hasMeteringMetadata: Bool {self._meteringMetadata != nil}
+  /// Clears the value of `meteringMetadata`. Subsequent reads from it will return its default value.
+  public mutating func clearMeteringMetadata() {self._meteringMetadata = nil}
 
   public var versioningBehavior: Temporal_Api_Enums_V1_VersioningBehavior = .unspecified
 
@@ -550,7 +568,9 @@ public nonisolated struct Temporal_Api_History_V1_WorkflowTaskCompletedEventAttr
 
   public init() {}
 
+  fileprivate var _workerVersion: Temporal_Api_Common_V1_WorkerVersionStamp? = nil
   fileprivate var _sdkMetadata: Temporal_Api_Sdk_V1_WorkflowTaskCompletedMetadata? = nil
+  fileprivate var _meteringMetadata: Temporal_Api_Common_V1_MeteringMetadata? = nil
 }
 
 public nonisolated struct Temporal_Api_History_V1_WorkflowTaskTimedOutEventAttributes: Sendable {
@@ -599,11 +619,21 @@ public nonisolated struct Temporal_Api_History_V1_WorkflowTaskFailedEventAttribu
 
   public var binaryChecksum: String = String()
 
+  public var workerVersion: Temporal_Api_Common_V1_WorkerVersionStamp {
+    get {_workerVersion ?? Temporal_Api_Common_V1_WorkerVersionStamp()}
+    set {_workerVersion = newValue}
+  }
+  /// Returns true if `workerVersion` has been explicitly set.
+  public var hasWorkerVersion: Bool {self._workerVersion != nil}
+  /// Clears the value of `workerVersion`. Subsequent reads from it will return its default value.
+  public mutating func clearWorkerVersion() {self._workerVersion = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _failure: Temporal_Api_Failure_V1_Failure? = nil
+  fileprivate var _workerVersion: Temporal_Api_Common_V1_WorkerVersionStamp? = nil
 }
 
 public nonisolated struct Temporal_Api_History_V1_ActivityTaskScheduledEventAttributes: @unchecked Sendable {
@@ -769,11 +799,21 @@ public nonisolated struct Temporal_Api_History_V1_ActivityTaskCompletedEventAttr
 
   public var identity: String = String()
 
+  public var workerVersion: Temporal_Api_Common_V1_WorkerVersionStamp {
+    get {_workerVersion ?? Temporal_Api_Common_V1_WorkerVersionStamp()}
+    set {_workerVersion = newValue}
+  }
+  /// Returns true if `workerVersion` has been explicitly set.
+  public var hasWorkerVersion: Bool {self._workerVersion != nil}
+  /// Clears the value of `workerVersion`. Subsequent reads from it will return its default value.
+  public mutating func clearWorkerVersion() {self._workerVersion = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _result: Temporal_Api_Common_V1_Payloads? = nil
+  fileprivate var _workerVersion: Temporal_Api_Common_V1_WorkerVersionStamp? = nil
 }
 
 public nonisolated struct Temporal_Api_History_V1_ActivityTaskFailedEventAttributes: Sendable {
@@ -798,6 +838,15 @@ public nonisolated struct Temporal_Api_History_V1_ActivityTaskFailedEventAttribu
 
   public var retryState: Temporal_Api_Enums_V1_RetryState = .unspecified
 
+  public var workerVersion: Temporal_Api_Common_V1_WorkerVersionStamp {
+    get {_workerVersion ?? Temporal_Api_Common_V1_WorkerVersionStamp()}
+    set {_workerVersion = newValue}
+  }
+  /// Returns true if `workerVersion` has been explicitly set.
+  public var hasWorkerVersion: Bool {self._workerVersion != nil}
+  /// Clears the value of `workerVersion`. Subsequent reads from it will return its default value.
+  public mutating func clearWorkerVersion() {self._workerVersion = nil}
+
   public var cause: Temporal_Api_Enums_V1_ActivityTaskFailedCause = .unspecified
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -805,6 +854,7 @@ public nonisolated struct Temporal_Api_History_V1_ActivityTaskFailedEventAttribu
   public init() {}
 
   fileprivate var _failure: Temporal_Api_Failure_V1_Failure? = nil
+  fileprivate var _workerVersion: Temporal_Api_Common_V1_WorkerVersionStamp? = nil
 }
 
 public nonisolated struct Temporal_Api_History_V1_ActivityTaskTimedOutEventAttributes: Sendable {
@@ -870,11 +920,21 @@ public nonisolated struct Temporal_Api_History_V1_ActivityTaskCanceledEventAttri
 
   public var identity: String = String()
 
+  public var workerVersion: Temporal_Api_Common_V1_WorkerVersionStamp {
+    get {_workerVersion ?? Temporal_Api_Common_V1_WorkerVersionStamp()}
+    set {_workerVersion = newValue}
+  }
+  /// Returns true if `workerVersion` has been explicitly set.
+  public var hasWorkerVersion: Bool {self._workerVersion != nil}
+  /// Clears the value of `workerVersion`. Subsequent reads from it will return its default value.
+  public mutating func clearWorkerVersion() {self._workerVersion = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _details: Temporal_Api_Common_V1_Payloads? = nil
+  fileprivate var _workerVersion: Temporal_Api_Common_V1_WorkerVersionStamp? = nil
 }
 
 public nonisolated struct Temporal_Api_History_V1_TimerStartedEventAttributes: Sendable {
@@ -1133,6 +1193,15 @@ public nonisolated struct Temporal_Api_History_V1_HistoryEvent: @unchecked Senda
     get {_storage._workerMayIgnore}
     set {_uniqueStorage()._workerMayIgnore = newValue}
   }
+
+  public var userMetadata: Temporal_Api_Sdk_V1_UserMetadata {
+    get {_storage._userMetadata ?? Temporal_Api_Sdk_V1_UserMetadata()}
+    set {_uniqueStorage()._userMetadata = newValue}
+  }
+  /// Returns true if `userMetadata` has been explicitly set.
+  public var hasUserMetadata: Bool {_storage._userMetadata != nil}
+  /// Clears the value of `userMetadata`. Subsequent reads from it will return its default value.
+  public mutating func clearUserMetadata() {_uniqueStorage()._userMetadata = nil}
 
   public var attributes: OneOf_Attributes? {
     get {return _storage._attributes}
@@ -2078,7 +2147,7 @@ nonisolated extension Temporal_Api_History_V1_WorkflowTaskStartedEventAttributes
 
 nonisolated extension Temporal_Api_History_V1_WorkflowTaskCompletedEventAttributes: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".WorkflowTaskCompletedEventAttributes"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}scheduled_event_id\0\u{3}started_event_id\0\u{1}identity\0\u{3}binary_checksum\0\u{4}\u{2}sdk_metadata\0\u{4}\u{2}versioning_behavior\0\u{3}worker_deployment_version\0\u{3}worker_deployment_name\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}scheduled_event_id\0\u{3}started_event_id\0\u{1}identity\0\u{3}binary_checksum\0\u{3}worker_version\0\u{3}sdk_metadata\0\u{4}\u{2}versioning_behavior\0\u{3}worker_deployment_version\0\u{3}worker_deployment_name\0\u{4}\u{3}metering_metadata\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2090,10 +2159,12 @@ nonisolated extension Temporal_Api_History_V1_WorkflowTaskCompletedEventAttribut
       case 2: try { try decoder.decodeSingularInt64Field(value: &self.startedEventID) }()
       case 3: try { try decoder.decodeSingularStringField(value: &self.identity) }()
       case 4: try { try decoder.decodeSingularStringField(value: &self.binaryChecksum) }()
+      case 5: try { try decoder.decodeSingularMessageField(value: &self._workerVersion) }()
       case 6: try { try decoder.decodeSingularMessageField(value: &self._sdkMetadata) }()
       case 8: try { try decoder.decodeSingularEnumField(value: &self.versioningBehavior) }()
       case 9: try { try decoder.decodeSingularStringField(value: &self.workerDeploymentVersion) }()
       case 10: try { try decoder.decodeSingularStringField(value: &self.workerDeploymentName) }()
+      case 13: try { try decoder.decodeSingularMessageField(value: &self._meteringMetadata) }()
       default: break
       }
     }
@@ -2116,6 +2187,9 @@ nonisolated extension Temporal_Api_History_V1_WorkflowTaskCompletedEventAttribut
     if !self.binaryChecksum.isEmpty {
       try visitor.visitSingularStringField(value: self.binaryChecksum, fieldNumber: 4)
     }
+    try { if let v = self._workerVersion {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+    } }()
     try { if let v = self._sdkMetadata {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
     } }()
@@ -2128,6 +2202,9 @@ nonisolated extension Temporal_Api_History_V1_WorkflowTaskCompletedEventAttribut
     if !self.workerDeploymentName.isEmpty {
       try visitor.visitSingularStringField(value: self.workerDeploymentName, fieldNumber: 10)
     }
+    try { if let v = self._meteringMetadata {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 13)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2136,7 +2213,9 @@ nonisolated extension Temporal_Api_History_V1_WorkflowTaskCompletedEventAttribut
     if lhs.startedEventID != rhs.startedEventID {return false}
     if lhs.identity != rhs.identity {return false}
     if lhs.binaryChecksum != rhs.binaryChecksum {return false}
+    if lhs._workerVersion != rhs._workerVersion {return false}
     if lhs._sdkMetadata != rhs._sdkMetadata {return false}
+    if lhs._meteringMetadata != rhs._meteringMetadata {return false}
     if lhs.versioningBehavior != rhs.versioningBehavior {return false}
     if lhs.workerDeploymentVersion != rhs.workerDeploymentVersion {return false}
     if lhs.workerDeploymentName != rhs.workerDeploymentName {return false}
@@ -2187,7 +2266,7 @@ nonisolated extension Temporal_Api_History_V1_WorkflowTaskTimedOutEventAttribute
 
 nonisolated extension Temporal_Api_History_V1_WorkflowTaskFailedEventAttributes: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".WorkflowTaskFailedEventAttributes"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}scheduled_event_id\0\u{3}started_event_id\0\u{1}cause\0\u{1}failure\0\u{1}identity\0\u{3}base_run_id\0\u{3}new_run_id\0\u{3}fork_event_version\0\u{3}binary_checksum\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}scheduled_event_id\0\u{3}started_event_id\0\u{1}cause\0\u{1}failure\0\u{1}identity\0\u{3}base_run_id\0\u{3}new_run_id\0\u{3}fork_event_version\0\u{3}binary_checksum\0\u{3}worker_version\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2204,6 +2283,7 @@ nonisolated extension Temporal_Api_History_V1_WorkflowTaskFailedEventAttributes:
       case 7: try { try decoder.decodeSingularStringField(value: &self.newRunID) }()
       case 8: try { try decoder.decodeSingularInt64Field(value: &self.forkEventVersion) }()
       case 9: try { try decoder.decodeSingularStringField(value: &self.binaryChecksum) }()
+      case 10: try { try decoder.decodeSingularMessageField(value: &self._workerVersion) }()
       default: break
       }
     }
@@ -2241,6 +2321,9 @@ nonisolated extension Temporal_Api_History_V1_WorkflowTaskFailedEventAttributes:
     if !self.binaryChecksum.isEmpty {
       try visitor.visitSingularStringField(value: self.binaryChecksum, fieldNumber: 9)
     }
+    try { if let v = self._workerVersion {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2254,6 +2337,7 @@ nonisolated extension Temporal_Api_History_V1_WorkflowTaskFailedEventAttributes:
     if lhs.newRunID != rhs.newRunID {return false}
     if lhs.forkEventVersion != rhs.forkEventVersion {return false}
     if lhs.binaryChecksum != rhs.binaryChecksum {return false}
+    if lhs._workerVersion != rhs._workerVersion {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2467,7 +2551,7 @@ nonisolated extension Temporal_Api_History_V1_ActivityTaskStartedEventAttributes
 
 nonisolated extension Temporal_Api_History_V1_ActivityTaskCompletedEventAttributes: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ActivityTaskCompletedEventAttributes"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}result\0\u{3}scheduled_event_id\0\u{3}started_event_id\0\u{1}identity\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}result\0\u{3}scheduled_event_id\0\u{3}started_event_id\0\u{1}identity\0\u{3}worker_version\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2479,6 +2563,7 @@ nonisolated extension Temporal_Api_History_V1_ActivityTaskCompletedEventAttribut
       case 2: try { try decoder.decodeSingularInt64Field(value: &self.scheduledEventID) }()
       case 3: try { try decoder.decodeSingularInt64Field(value: &self.startedEventID) }()
       case 4: try { try decoder.decodeSingularStringField(value: &self.identity) }()
+      case 5: try { try decoder.decodeSingularMessageField(value: &self._workerVersion) }()
       default: break
       }
     }
@@ -2501,6 +2586,9 @@ nonisolated extension Temporal_Api_History_V1_ActivityTaskCompletedEventAttribut
     if !self.identity.isEmpty {
       try visitor.visitSingularStringField(value: self.identity, fieldNumber: 4)
     }
+    try { if let v = self._workerVersion {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2509,6 +2597,7 @@ nonisolated extension Temporal_Api_History_V1_ActivityTaskCompletedEventAttribut
     if lhs.scheduledEventID != rhs.scheduledEventID {return false}
     if lhs.startedEventID != rhs.startedEventID {return false}
     if lhs.identity != rhs.identity {return false}
+    if lhs._workerVersion != rhs._workerVersion {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2516,7 +2605,7 @@ nonisolated extension Temporal_Api_History_V1_ActivityTaskCompletedEventAttribut
 
 nonisolated extension Temporal_Api_History_V1_ActivityTaskFailedEventAttributes: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ActivityTaskFailedEventAttributes"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}failure\0\u{3}scheduled_event_id\0\u{3}started_event_id\0\u{1}identity\0\u{3}retry_state\0\u{2}\u{2}cause\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}failure\0\u{3}scheduled_event_id\0\u{3}started_event_id\0\u{1}identity\0\u{3}retry_state\0\u{3}worker_version\0\u{1}cause\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2529,6 +2618,7 @@ nonisolated extension Temporal_Api_History_V1_ActivityTaskFailedEventAttributes:
       case 3: try { try decoder.decodeSingularInt64Field(value: &self.startedEventID) }()
       case 4: try { try decoder.decodeSingularStringField(value: &self.identity) }()
       case 5: try { try decoder.decodeSingularEnumField(value: &self.retryState) }()
+      case 6: try { try decoder.decodeSingularMessageField(value: &self._workerVersion) }()
       case 7: try { try decoder.decodeSingularEnumField(value: &self.cause) }()
       default: break
       }
@@ -2555,6 +2645,9 @@ nonisolated extension Temporal_Api_History_V1_ActivityTaskFailedEventAttributes:
     if self.retryState != .unspecified {
       try visitor.visitSingularEnumField(value: self.retryState, fieldNumber: 5)
     }
+    try { if let v = self._workerVersion {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+    } }()
     if self.cause != .unspecified {
       try visitor.visitSingularEnumField(value: self.cause, fieldNumber: 7)
     }
@@ -2567,6 +2660,7 @@ nonisolated extension Temporal_Api_History_V1_ActivityTaskFailedEventAttributes:
     if lhs.startedEventID != rhs.startedEventID {return false}
     if lhs.identity != rhs.identity {return false}
     if lhs.retryState != rhs.retryState {return false}
+    if lhs._workerVersion != rhs._workerVersion {return false}
     if lhs.cause != rhs.cause {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
@@ -2659,7 +2753,7 @@ nonisolated extension Temporal_Api_History_V1_ActivityTaskCancelRequestedEventAt
 
 nonisolated extension Temporal_Api_History_V1_ActivityTaskCanceledEventAttributes: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ActivityTaskCanceledEventAttributes"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}details\0\u{3}latest_cancel_requested_event_id\0\u{3}scheduled_event_id\0\u{3}started_event_id\0\u{1}identity\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}details\0\u{3}latest_cancel_requested_event_id\0\u{3}scheduled_event_id\0\u{3}started_event_id\0\u{1}identity\0\u{3}worker_version\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2672,6 +2766,7 @@ nonisolated extension Temporal_Api_History_V1_ActivityTaskCanceledEventAttribute
       case 3: try { try decoder.decodeSingularInt64Field(value: &self.scheduledEventID) }()
       case 4: try { try decoder.decodeSingularInt64Field(value: &self.startedEventID) }()
       case 5: try { try decoder.decodeSingularStringField(value: &self.identity) }()
+      case 6: try { try decoder.decodeSingularMessageField(value: &self._workerVersion) }()
       default: break
       }
     }
@@ -2697,6 +2792,9 @@ nonisolated extension Temporal_Api_History_V1_ActivityTaskCanceledEventAttribute
     if !self.identity.isEmpty {
       try visitor.visitSingularStringField(value: self.identity, fieldNumber: 5)
     }
+    try { if let v = self._workerVersion {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2706,6 +2804,7 @@ nonisolated extension Temporal_Api_History_V1_ActivityTaskCanceledEventAttribute
     if lhs.scheduledEventID != rhs.scheduledEventID {return false}
     if lhs.startedEventID != rhs.startedEventID {return false}
     if lhs.identity != rhs.identity {return false}
+    if lhs._workerVersion != rhs._workerVersion {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3087,7 +3186,7 @@ nonisolated extension Temporal_Api_History_V1_WorkflowExecutionTerminatedEventAt
 
 nonisolated extension Temporal_Api_History_V1_HistoryEvent: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".HistoryEvent"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}event_id\0\u{3}event_time\0\u{3}event_type\0\u{1}version\0\u{3}task_id\0\u{3}workflow_execution_started_event_attributes\0\u{3}workflow_execution_completed_event_attributes\0\u{3}workflow_execution_failed_event_attributes\0\u{3}workflow_execution_timed_out_event_attributes\0\u{3}workflow_task_scheduled_event_attributes\0\u{3}workflow_task_started_event_attributes\0\u{3}workflow_task_completed_event_attributes\0\u{3}workflow_task_timed_out_event_attributes\0\u{3}workflow_task_failed_event_attributes\0\u{3}activity_task_scheduled_event_attributes\0\u{3}activity_task_started_event_attributes\0\u{3}activity_task_completed_event_attributes\0\u{3}activity_task_failed_event_attributes\0\u{3}activity_task_timed_out_event_attributes\0\u{3}timer_started_event_attributes\0\u{3}timer_fired_event_attributes\0\u{3}activity_task_cancel_requested_event_attributes\0\u{3}activity_task_canceled_event_attributes\0\u{3}timer_canceled_event_attributes\0\u{3}marker_recorded_event_attributes\0\u{3}workflow_execution_signaled_event_attributes\0\u{3}workflow_execution_terminated_event_attributes\0\u{3}workflow_execution_cancel_requested_event_attributes\0\u{3}workflow_execution_canceled_event_attributes\0\u{4}\u{4}workflow_execution_continued_as_new_event_attributes\0\u{4}K\u{4}worker_may_ignore\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}event_id\0\u{3}event_time\0\u{3}event_type\0\u{1}version\0\u{3}task_id\0\u{3}workflow_execution_started_event_attributes\0\u{3}workflow_execution_completed_event_attributes\0\u{3}workflow_execution_failed_event_attributes\0\u{3}workflow_execution_timed_out_event_attributes\0\u{3}workflow_task_scheduled_event_attributes\0\u{3}workflow_task_started_event_attributes\0\u{3}workflow_task_completed_event_attributes\0\u{3}workflow_task_timed_out_event_attributes\0\u{3}workflow_task_failed_event_attributes\0\u{3}activity_task_scheduled_event_attributes\0\u{3}activity_task_started_event_attributes\0\u{3}activity_task_completed_event_attributes\0\u{3}activity_task_failed_event_attributes\0\u{3}activity_task_timed_out_event_attributes\0\u{3}timer_started_event_attributes\0\u{3}timer_fired_event_attributes\0\u{3}activity_task_cancel_requested_event_attributes\0\u{3}activity_task_canceled_event_attributes\0\u{3}timer_canceled_event_attributes\0\u{3}marker_recorded_event_attributes\0\u{3}workflow_execution_signaled_event_attributes\0\u{3}workflow_execution_terminated_event_attributes\0\u{3}workflow_execution_cancel_requested_event_attributes\0\u{3}workflow_execution_canceled_event_attributes\0\u{4}\u{4}workflow_execution_continued_as_new_event_attributes\0\u{4}K\u{4}worker_may_ignore\0\u{3}user_metadata\0")
 
   fileprivate class _StorageClass {
     var _eventID: Int64 = 0
@@ -3096,6 +3195,7 @@ nonisolated extension Temporal_Api_History_V1_HistoryEvent: SwiftProtobuf.Messag
     var _version: Int64 = 0
     var _taskID: Int64 = 0
     var _workerMayIgnore: Bool = false
+    var _userMetadata: Temporal_Api_Sdk_V1_UserMetadata? = nil
     var _attributes: Temporal_Api_History_V1_HistoryEvent.OneOf_Attributes?
 
       // This property is used as the initial default value for new instances of the type.
@@ -3113,6 +3213,7 @@ nonisolated extension Temporal_Api_History_V1_HistoryEvent: SwiftProtobuf.Messag
       _version = source._version
       _taskID = source._taskID
       _workerMayIgnore = source._workerMayIgnore
+      _userMetadata = source._userMetadata
       _attributes = source._attributes
     }
   }
@@ -3463,6 +3564,7 @@ nonisolated extension Temporal_Api_History_V1_HistoryEvent: SwiftProtobuf.Messag
           }
         }()
         case 300: try { try decoder.decodeSingularBoolField(value: &_storage._workerMayIgnore) }()
+        case 301: try { try decoder.decodeSingularMessageField(value: &_storage._userMetadata) }()
         default: break
         }
       }
@@ -3596,6 +3698,9 @@ nonisolated extension Temporal_Api_History_V1_HistoryEvent: SwiftProtobuf.Messag
       if _storage._workerMayIgnore != false {
         try visitor.visitSingularBoolField(value: _storage._workerMayIgnore, fieldNumber: 300)
       }
+      try { if let v = _storage._userMetadata {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 301)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -3611,6 +3716,7 @@ nonisolated extension Temporal_Api_History_V1_HistoryEvent: SwiftProtobuf.Messag
         if _storage._version != rhs_storage._version {return false}
         if _storage._taskID != rhs_storage._taskID {return false}
         if _storage._workerMayIgnore != rhs_storage._workerMayIgnore {return false}
+        if _storage._userMetadata != rhs_storage._userMetadata {return false}
         if _storage._attributes != rhs_storage._attributes {return false}
         return true
       }

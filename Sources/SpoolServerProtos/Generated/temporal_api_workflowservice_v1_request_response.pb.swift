@@ -245,6 +245,15 @@ public nonisolated struct Temporal_Api_Workflowservice_V1_StartWorkflowExecution
   /// Clears the value of `workflowStartDelay`. Subsequent reads from it will return its default value.
   public mutating func clearWorkflowStartDelay() {_uniqueStorage()._workflowStartDelay = nil}
 
+  public var userMetadata: Temporal_Api_Sdk_V1_UserMetadata {
+    get {_storage._userMetadata ?? Temporal_Api_Sdk_V1_UserMetadata()}
+    set {_uniqueStorage()._userMetadata = newValue}
+  }
+  /// Returns true if `userMetadata` has been explicitly set.
+  public var hasUserMetadata: Bool {_storage._userMetadata != nil}
+  /// Clears the value of `userMetadata`. Subsequent reads from it will return its default value.
+  public mutating func clearUserMetadata() {_uniqueStorage()._userMetadata = nil}
+
   public var priority: Temporal_Api_Common_V1_Priority {
     get {_storage._priority ?? Temporal_Api_Common_V1_Priority()}
     set {_uniqueStorage()._priority = newValue}
@@ -522,6 +531,15 @@ public nonisolated struct Temporal_Api_Workflowservice_V1_RespondWorkflowTaskCom
     set {_uniqueStorage()._namespace = newValue}
   }
 
+  public var workerVersionStamp: Temporal_Api_Common_V1_WorkerVersionStamp {
+    get {_storage._workerVersionStamp ?? Temporal_Api_Common_V1_WorkerVersionStamp()}
+    set {_uniqueStorage()._workerVersionStamp = newValue}
+  }
+  /// Returns true if `workerVersionStamp` has been explicitly set.
+  public var hasWorkerVersionStamp: Bool {_storage._workerVersionStamp != nil}
+  /// Clears the value of `workerVersionStamp`. Subsequent reads from it will return its default value.
+  public mutating func clearWorkerVersionStamp() {_uniqueStorage()._workerVersionStamp = nil}
+
   public var sdkMetadata: Temporal_Api_Sdk_V1_WorkflowTaskCompletedMetadata {
     get {_storage._sdkMetadata ?? Temporal_Api_Sdk_V1_WorkflowTaskCompletedMetadata()}
     set {_uniqueStorage()._sdkMetadata = newValue}
@@ -530,6 +548,20 @@ public nonisolated struct Temporal_Api_Workflowservice_V1_RespondWorkflowTaskCom
   public var hasSdkMetadata: Bool {_storage._sdkMetadata != nil}
   /// Clears the value of `sdkMetadata`. Subsequent reads from it will return its default value.
   public mutating func clearSdkMetadata() {_uniqueStorage()._sdkMetadata = nil}
+
+  public var meteringMetadata: Temporal_Api_Common_V1_MeteringMetadata {
+    get {_storage._meteringMetadata ?? Temporal_Api_Common_V1_MeteringMetadata()}
+    set {_uniqueStorage()._meteringMetadata = newValue}
+  }
+  /// Returns true if `meteringMetadata` has been explicitly set.
+  public var hasMeteringMetadata: Bool {_storage._meteringMetadata != nil}
+  /// Clears the value of `meteringMetadata`. Subsequent reads from it will return its default value.
+  public mutating func clearMeteringMetadata() {_uniqueStorage()._meteringMetadata = nil}
+
+  public var versioningBehavior: Temporal_Api_Enums_V1_VersioningBehavior {
+    get {_storage._versioningBehavior}
+    set {_uniqueStorage()._versioningBehavior = newValue}
+  }
 
   public var workerInstanceKey: String {
     get {_storage._workerInstanceKey}
@@ -592,11 +624,21 @@ public nonisolated struct Temporal_Api_Workflowservice_V1_RespondWorkflowTaskFai
 
   public var namespace: String = String()
 
+  public var workerVersion: Temporal_Api_Common_V1_WorkerVersionStamp {
+    get {_workerVersion ?? Temporal_Api_Common_V1_WorkerVersionStamp()}
+    set {_workerVersion = newValue}
+  }
+  /// Returns true if `workerVersion` has been explicitly set.
+  public var hasWorkerVersion: Bool {self._workerVersion != nil}
+  /// Clears the value of `workerVersion`. Subsequent reads from it will return its default value.
+  public mutating func clearWorkerVersion() {self._workerVersion = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _failure: Temporal_Api_Failure_V1_Failure? = nil
+  fileprivate var _workerVersion: Temporal_Api_Common_V1_WorkerVersionStamp? = nil
 }
 
 public nonisolated struct Temporal_Api_Workflowservice_V1_RespondWorkflowTaskFailedResponse: Sendable {
@@ -857,11 +899,21 @@ public nonisolated struct Temporal_Api_Workflowservice_V1_RespondActivityTaskCom
 
   public var namespace: String = String()
 
+  public var workerVersion: Temporal_Api_Common_V1_WorkerVersionStamp {
+    get {_workerVersion ?? Temporal_Api_Common_V1_WorkerVersionStamp()}
+    set {_workerVersion = newValue}
+  }
+  /// Returns true if `workerVersion` has been explicitly set.
+  public var hasWorkerVersion: Bool {self._workerVersion != nil}
+  /// Clears the value of `workerVersion`. Subsequent reads from it will return its default value.
+  public mutating func clearWorkerVersion() {self._workerVersion = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _result: Temporal_Api_Common_V1_Payloads? = nil
+  fileprivate var _workerVersion: Temporal_Api_Common_V1_WorkerVersionStamp? = nil
 }
 
 public nonisolated struct Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedResponse: Sendable {
@@ -903,12 +955,22 @@ public nonisolated struct Temporal_Api_Workflowservice_V1_RespondActivityTaskFai
   /// Clears the value of `lastHeartbeatDetails`. Subsequent reads from it will return its default value.
   public mutating func clearLastHeartbeatDetails() {self._lastHeartbeatDetails = nil}
 
+  public var workerVersion: Temporal_Api_Common_V1_WorkerVersionStamp {
+    get {_workerVersion ?? Temporal_Api_Common_V1_WorkerVersionStamp()}
+    set {_workerVersion = newValue}
+  }
+  /// Returns true if `workerVersion` has been explicitly set.
+  public var hasWorkerVersion: Bool {self._workerVersion != nil}
+  /// Clears the value of `workerVersion`. Subsequent reads from it will return its default value.
+  public mutating func clearWorkerVersion() {self._workerVersion = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _failure: Temporal_Api_Failure_V1_Failure? = nil
   fileprivate var _lastHeartbeatDetails: Temporal_Api_Common_V1_Payloads? = nil
+  fileprivate var _workerVersion: Temporal_Api_Common_V1_WorkerVersionStamp? = nil
 }
 
 public nonisolated struct Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedResponse: Sendable {
@@ -943,11 +1005,21 @@ public nonisolated struct Temporal_Api_Workflowservice_V1_RespondActivityTaskCan
 
   public var namespace: String = String()
 
+  public var workerVersion: Temporal_Api_Common_V1_WorkerVersionStamp {
+    get {_workerVersion ?? Temporal_Api_Common_V1_WorkerVersionStamp()}
+    set {_workerVersion = newValue}
+  }
+  /// Returns true if `workerVersion` has been explicitly set.
+  public var hasWorkerVersion: Bool {self._workerVersion != nil}
+  /// Clears the value of `workerVersion`. Subsequent reads from it will return its default value.
+  public mutating func clearWorkerVersion() {self._workerVersion = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _details: Temporal_Api_Common_V1_Payloads? = nil
+  fileprivate var _workerVersion: Temporal_Api_Common_V1_WorkerVersionStamp? = nil
 }
 
 public nonisolated struct Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledResponse: Sendable {
@@ -1372,7 +1444,7 @@ nonisolated extension Temporal_Api_Workflowservice_V1_DescribeNamespaceResponse:
 
 nonisolated extension Temporal_Api_Workflowservice_V1_StartWorkflowExecutionRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".StartWorkflowExecutionRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}namespace\0\u{3}workflow_id\0\u{3}workflow_type\0\u{3}task_queue\0\u{1}input\0\u{3}workflow_execution_timeout\0\u{3}workflow_run_timeout\0\u{3}workflow_task_timeout\0\u{1}identity\0\u{3}request_id\0\u{3}workflow_id_reuse_policy\0\u{3}retry_policy\0\u{3}cron_schedule\0\u{1}memo\0\u{3}search_attributes\0\u{1}header\0\u{3}request_eager_execution\0\u{3}continued_failure\0\u{3}last_completion_result\0\u{3}workflow_start_delay\0\u{4}\u{2}workflow_id_conflict_policy\0\u{2}\u{5}priority\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}namespace\0\u{3}workflow_id\0\u{3}workflow_type\0\u{3}task_queue\0\u{1}input\0\u{3}workflow_execution_timeout\0\u{3}workflow_run_timeout\0\u{3}workflow_task_timeout\0\u{1}identity\0\u{3}request_id\0\u{3}workflow_id_reuse_policy\0\u{3}retry_policy\0\u{3}cron_schedule\0\u{1}memo\0\u{3}search_attributes\0\u{1}header\0\u{3}request_eager_execution\0\u{3}continued_failure\0\u{3}last_completion_result\0\u{3}workflow_start_delay\0\u{4}\u{2}workflow_id_conflict_policy\0\u{3}user_metadata\0\u{2}\u{4}priority\0")
 
   fileprivate class _StorageClass {
     var _namespace: String = String()
@@ -1396,6 +1468,7 @@ nonisolated extension Temporal_Api_Workflowservice_V1_StartWorkflowExecutionRequ
     var _continuedFailure: Temporal_Api_Failure_V1_Failure? = nil
     var _lastCompletionResult: Temporal_Api_Common_V1_Payloads? = nil
     var _workflowStartDelay: SwiftProtobuf.Google_Protobuf_Duration? = nil
+    var _userMetadata: Temporal_Api_Sdk_V1_UserMetadata? = nil
     var _priority: Temporal_Api_Common_V1_Priority? = nil
 
       // This property is used as the initial default value for new instances of the type.
@@ -1428,6 +1501,7 @@ nonisolated extension Temporal_Api_Workflowservice_V1_StartWorkflowExecutionRequ
       _continuedFailure = source._continuedFailure
       _lastCompletionResult = source._lastCompletionResult
       _workflowStartDelay = source._workflowStartDelay
+      _userMetadata = source._userMetadata
       _priority = source._priority
     }
   }
@@ -1468,6 +1542,7 @@ nonisolated extension Temporal_Api_Workflowservice_V1_StartWorkflowExecutionRequ
         case 19: try { try decoder.decodeSingularMessageField(value: &_storage._lastCompletionResult) }()
         case 20: try { try decoder.decodeSingularMessageField(value: &_storage._workflowStartDelay) }()
         case 22: try { try decoder.decodeSingularEnumField(value: &_storage._workflowIDConflictPolicy) }()
+        case 23: try { try decoder.decodeSingularMessageField(value: &_storage._userMetadata) }()
         case 27: try { try decoder.decodeSingularMessageField(value: &_storage._priority) }()
         default: break
         }
@@ -1544,6 +1619,9 @@ nonisolated extension Temporal_Api_Workflowservice_V1_StartWorkflowExecutionRequ
       if _storage._workflowIDConflictPolicy != .unspecified {
         try visitor.visitSingularEnumField(value: _storage._workflowIDConflictPolicy, fieldNumber: 22)
       }
+      try { if let v = _storage._userMetadata {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 23)
+      } }()
       try { if let v = _storage._priority {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 27)
       } }()
@@ -1577,6 +1655,7 @@ nonisolated extension Temporal_Api_Workflowservice_V1_StartWorkflowExecutionRequ
         if _storage._continuedFailure != rhs_storage._continuedFailure {return false}
         if _storage._lastCompletionResult != rhs_storage._lastCompletionResult {return false}
         if _storage._workflowStartDelay != rhs_storage._workflowStartDelay {return false}
+        if _storage._userMetadata != rhs_storage._userMetadata {return false}
         if _storage._priority != rhs_storage._priority {return false}
         return true
       }
@@ -1952,7 +2031,7 @@ nonisolated extension Temporal_Api_Workflowservice_V1_PollWorkflowTaskQueueRespo
 
 nonisolated extension Temporal_Api_Workflowservice_V1_RespondWorkflowTaskCompletedRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RespondWorkflowTaskCompletedRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}task_token\0\u{1}commands\0\u{1}identity\0\u{3}sticky_attributes\0\u{3}return_new_workflow_task\0\u{3}force_create_new_workflow_task\0\u{3}binary_checksum\0\u{2}\u{2}namespace\0\u{4}\u{3}sdk_metadata\0\u{4}\u{7}worker_instance_key\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}task_token\0\u{1}commands\0\u{1}identity\0\u{3}sticky_attributes\0\u{3}return_new_workflow_task\0\u{3}force_create_new_workflow_task\0\u{3}binary_checksum\0\u{2}\u{2}namespace\0\u{3}worker_version_stamp\0\u{4}\u{2}sdk_metadata\0\u{3}metering_metadata\0\u{4}\u{3}versioning_behavior\0\u{4}\u{3}worker_instance_key\0")
 
   fileprivate class _StorageClass {
     var _taskToken: Data = Data()
@@ -1963,7 +2042,10 @@ nonisolated extension Temporal_Api_Workflowservice_V1_RespondWorkflowTaskComplet
     var _forceCreateNewWorkflowTask: Bool = false
     var _binaryChecksum: String = String()
     var _namespace: String = String()
+    var _workerVersionStamp: Temporal_Api_Common_V1_WorkerVersionStamp? = nil
     var _sdkMetadata: Temporal_Api_Sdk_V1_WorkflowTaskCompletedMetadata? = nil
+    var _meteringMetadata: Temporal_Api_Common_V1_MeteringMetadata? = nil
+    var _versioningBehavior: Temporal_Api_Enums_V1_VersioningBehavior = .unspecified
     var _workerInstanceKey: String = String()
 
       // This property is used as the initial default value for new instances of the type.
@@ -1983,7 +2065,10 @@ nonisolated extension Temporal_Api_Workflowservice_V1_RespondWorkflowTaskComplet
       _forceCreateNewWorkflowTask = source._forceCreateNewWorkflowTask
       _binaryChecksum = source._binaryChecksum
       _namespace = source._namespace
+      _workerVersionStamp = source._workerVersionStamp
       _sdkMetadata = source._sdkMetadata
+      _meteringMetadata = source._meteringMetadata
+      _versioningBehavior = source._versioningBehavior
       _workerInstanceKey = source._workerInstanceKey
     }
   }
@@ -2011,7 +2096,10 @@ nonisolated extension Temporal_Api_Workflowservice_V1_RespondWorkflowTaskComplet
         case 6: try { try decoder.decodeSingularBoolField(value: &_storage._forceCreateNewWorkflowTask) }()
         case 7: try { try decoder.decodeSingularStringField(value: &_storage._binaryChecksum) }()
         case 9: try { try decoder.decodeSingularStringField(value: &_storage._namespace) }()
+        case 10: try { try decoder.decodeSingularMessageField(value: &_storage._workerVersionStamp) }()
         case 12: try { try decoder.decodeSingularMessageField(value: &_storage._sdkMetadata) }()
+        case 13: try { try decoder.decodeSingularMessageField(value: &_storage._meteringMetadata) }()
+        case 16: try { try decoder.decodeSingularEnumField(value: &_storage._versioningBehavior) }()
         case 19: try { try decoder.decodeSingularStringField(value: &_storage._workerInstanceKey) }()
         default: break
         }
@@ -2049,9 +2137,18 @@ nonisolated extension Temporal_Api_Workflowservice_V1_RespondWorkflowTaskComplet
       if !_storage._namespace.isEmpty {
         try visitor.visitSingularStringField(value: _storage._namespace, fieldNumber: 9)
       }
+      try { if let v = _storage._workerVersionStamp {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
+      } }()
       try { if let v = _storage._sdkMetadata {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 12)
       } }()
+      try { if let v = _storage._meteringMetadata {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 13)
+      } }()
+      if _storage._versioningBehavior != .unspecified {
+        try visitor.visitSingularEnumField(value: _storage._versioningBehavior, fieldNumber: 16)
+      }
       if !_storage._workerInstanceKey.isEmpty {
         try visitor.visitSingularStringField(value: _storage._workerInstanceKey, fieldNumber: 19)
       }
@@ -2072,7 +2169,10 @@ nonisolated extension Temporal_Api_Workflowservice_V1_RespondWorkflowTaskComplet
         if _storage._forceCreateNewWorkflowTask != rhs_storage._forceCreateNewWorkflowTask {return false}
         if _storage._binaryChecksum != rhs_storage._binaryChecksum {return false}
         if _storage._namespace != rhs_storage._namespace {return false}
+        if _storage._workerVersionStamp != rhs_storage._workerVersionStamp {return false}
         if _storage._sdkMetadata != rhs_storage._sdkMetadata {return false}
+        if _storage._meteringMetadata != rhs_storage._meteringMetadata {return false}
+        if _storage._versioningBehavior != rhs_storage._versioningBehavior {return false}
         if _storage._workerInstanceKey != rhs_storage._workerInstanceKey {return false}
         return true
       }
@@ -2129,7 +2229,7 @@ nonisolated extension Temporal_Api_Workflowservice_V1_RespondWorkflowTaskComplet
 
 nonisolated extension Temporal_Api_Workflowservice_V1_RespondWorkflowTaskFailedRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RespondWorkflowTaskFailedRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}task_token\0\u{1}cause\0\u{1}failure\0\u{1}identity\0\u{3}binary_checksum\0\u{1}namespace\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}task_token\0\u{1}cause\0\u{1}failure\0\u{1}identity\0\u{3}binary_checksum\0\u{1}namespace\0\u{4}\u{2}worker_version\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2143,6 +2243,7 @@ nonisolated extension Temporal_Api_Workflowservice_V1_RespondWorkflowTaskFailedR
       case 4: try { try decoder.decodeSingularStringField(value: &self.identity) }()
       case 5: try { try decoder.decodeSingularStringField(value: &self.binaryChecksum) }()
       case 6: try { try decoder.decodeSingularStringField(value: &self.namespace) }()
+      case 8: try { try decoder.decodeSingularMessageField(value: &self._workerVersion) }()
       default: break
       }
     }
@@ -2171,6 +2272,9 @@ nonisolated extension Temporal_Api_Workflowservice_V1_RespondWorkflowTaskFailedR
     if !self.namespace.isEmpty {
       try visitor.visitSingularStringField(value: self.namespace, fieldNumber: 6)
     }
+    try { if let v = self._workerVersion {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 8)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2181,6 +2285,7 @@ nonisolated extension Temporal_Api_Workflowservice_V1_RespondWorkflowTaskFailedR
     if lhs.identity != rhs.identity {return false}
     if lhs.binaryChecksum != rhs.binaryChecksum {return false}
     if lhs.namespace != rhs.namespace {return false}
+    if lhs._workerVersion != rhs._workerVersion {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2534,7 +2639,7 @@ nonisolated extension Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbea
 
 nonisolated extension Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RespondActivityTaskCompletedRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}task_token\0\u{1}result\0\u{1}identity\0\u{1}namespace\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}task_token\0\u{1}result\0\u{1}identity\0\u{1}namespace\0\u{3}worker_version\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2546,6 +2651,7 @@ nonisolated extension Temporal_Api_Workflowservice_V1_RespondActivityTaskComplet
       case 2: try { try decoder.decodeSingularMessageField(value: &self._result) }()
       case 3: try { try decoder.decodeSingularStringField(value: &self.identity) }()
       case 4: try { try decoder.decodeSingularStringField(value: &self.namespace) }()
+      case 5: try { try decoder.decodeSingularMessageField(value: &self._workerVersion) }()
       default: break
       }
     }
@@ -2568,6 +2674,9 @@ nonisolated extension Temporal_Api_Workflowservice_V1_RespondActivityTaskComplet
     if !self.namespace.isEmpty {
       try visitor.visitSingularStringField(value: self.namespace, fieldNumber: 4)
     }
+    try { if let v = self._workerVersion {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2576,6 +2685,7 @@ nonisolated extension Temporal_Api_Workflowservice_V1_RespondActivityTaskComplet
     if lhs._result != rhs._result {return false}
     if lhs.identity != rhs.identity {return false}
     if lhs.namespace != rhs.namespace {return false}
+    if lhs._workerVersion != rhs._workerVersion {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2602,7 +2712,7 @@ nonisolated extension Temporal_Api_Workflowservice_V1_RespondActivityTaskComplet
 
 nonisolated extension Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RespondActivityTaskFailedRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}task_token\0\u{1}failure\0\u{1}identity\0\u{1}namespace\0\u{3}last_heartbeat_details\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}task_token\0\u{1}failure\0\u{1}identity\0\u{1}namespace\0\u{3}last_heartbeat_details\0\u{3}worker_version\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2615,6 +2725,7 @@ nonisolated extension Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedR
       case 3: try { try decoder.decodeSingularStringField(value: &self.identity) }()
       case 4: try { try decoder.decodeSingularStringField(value: &self.namespace) }()
       case 5: try { try decoder.decodeSingularMessageField(value: &self._lastHeartbeatDetails) }()
+      case 6: try { try decoder.decodeSingularMessageField(value: &self._workerVersion) }()
       default: break
       }
     }
@@ -2640,6 +2751,9 @@ nonisolated extension Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedR
     try { if let v = self._lastHeartbeatDetails {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
     } }()
+    try { if let v = self._workerVersion {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2649,6 +2763,7 @@ nonisolated extension Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedR
     if lhs.identity != rhs.identity {return false}
     if lhs.namespace != rhs.namespace {return false}
     if lhs._lastHeartbeatDetails != rhs._lastHeartbeatDetails {return false}
+    if lhs._workerVersion != rhs._workerVersion {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2686,7 +2801,7 @@ nonisolated extension Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedR
 
 nonisolated extension Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RespondActivityTaskCanceledRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}task_token\0\u{1}details\0\u{1}identity\0\u{1}namespace\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}task_token\0\u{1}details\0\u{1}identity\0\u{1}namespace\0\u{3}worker_version\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2698,6 +2813,7 @@ nonisolated extension Temporal_Api_Workflowservice_V1_RespondActivityTaskCancele
       case 2: try { try decoder.decodeSingularMessageField(value: &self._details) }()
       case 3: try { try decoder.decodeSingularStringField(value: &self.identity) }()
       case 4: try { try decoder.decodeSingularStringField(value: &self.namespace) }()
+      case 5: try { try decoder.decodeSingularMessageField(value: &self._workerVersion) }()
       default: break
       }
     }
@@ -2720,6 +2836,9 @@ nonisolated extension Temporal_Api_Workflowservice_V1_RespondActivityTaskCancele
     if !self.namespace.isEmpty {
       try visitor.visitSingularStringField(value: self.namespace, fieldNumber: 4)
     }
+    try { if let v = self._workerVersion {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2728,6 +2847,7 @@ nonisolated extension Temporal_Api_Workflowservice_V1_RespondActivityTaskCancele
     if lhs._details != rhs._details {return false}
     if lhs.identity != rhs.identity {return false}
     if lhs.namespace != rhs.namespace {return false}
+    if lhs._workerVersion != rhs._workerVersion {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -243,7 +243,7 @@ struct BenchCompact: AsyncParsableCommand {
             let batch = min(256, count - i)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for j in i..<(i + batch) {
-                    let input = payload(1 << 40 + j)
+                    let input = Payloads.binary(payload(1 << 40 + j))
                     group.addTask {
                         _ = try await engine.startWorkflowExecution(.init(workflowID: "bench-\(j)", workflowType: "bench", taskQueue: "bench", input: input))
                     }

@@ -167,7 +167,7 @@ struct BenchReopen: AsyncParsableCommand {
                     for index in stride(from: client, to: closedCount, by: clientCount) {
                         let run = try await engine.startWorkflowExecution(
                             StartWorkflowExecutionRequest(workflowID: "closed-\(index)", workflowType: "bench", taskQueue: "bench",
-                                                          input: [UInt8(truncatingIfNeeded: index)]))
+                                                          input: .binary([UInt8(truncatingIfNeeded: index)])))
                         try await engine.terminateWorkflowExecution(execution: WorkflowExecution(workflowID: "closed-\(index)", runID: run.runID),
                                                                     reason: "bench")
                         done.value.add(1, ordering: .relaxed)
@@ -180,7 +180,7 @@ struct BenchReopen: AsyncParsableCommand {
                     for index in stride(from: client, to: openCount, by: clientCount) {
                         try await engine.startWorkflowExecution(
                             StartWorkflowExecutionRequest(workflowID: "open-\(index)", workflowType: "bench", taskQueue: "bench",
-                                                          input: [UInt8(truncatingIfNeeded: index)]))
+                                                          input: .binary([UInt8(truncatingIfNeeded: index)])))
                         done.value.add(1, ordering: .relaxed)
                     }
                 }

@@ -182,7 +182,7 @@ struct BenchWorkflows: AsyncParsableCommand {
                             let begin = monotonicNanoseconds()
                             let workflowID = "wf-\(index)"
                             let request = StartWorkflowExecutionRequest(workflowID: workflowID, workflowType: "bench", taskQueue: "bench",
-                                                                        input: [UInt8(truncatingIfNeeded: index)])
+                                                                        input: .binary([UInt8(truncatingIfNeeded: index)]))
                             let run = eager ? try await pool[index % pool.count].startWorkflow(request)
                                             : try await engine.startWorkflowExecution(request)
                             let close = try await engine.getWorkflowExecutionHistory(

@@ -49,11 +49,11 @@ enum WorkflowTorture {
                                                 retryPolicy: RetryPolicy(initialInterval: .milliseconds(10))))]
         }
         worker.registerActivity("step") { context in
-            let input = context.task.input ?? []
+            let input = context.task.input?.singleData ?? []
             if context.task.attempt == 1 && input.reduce(0, { $0 &+ Int($1) }) % 10 == 0 {
-                throw ActivityFailure(Failure(message: "first attempt fails (torture)", type: "Transient"))
+                throw ActivityFailure(.application("first attempt fails (torture)", type: "Transient"))
             }
-            return input + Array("+\(context.task.activityID.last.map(String.init) ?? "?")".utf8)
+            return .binary(input + Array("+\(context.task.activityID.last.map(String.init) ?? "?")".utf8))
         }
         return worker
     }
@@ -79,7 +79,7 @@ enum WorkflowTorture {
                         do {
                             _ = try await engine.startWorkflowExecution(
                                 StartWorkflowExecutionRequest(workflowID: id, workflowType: workflowType, taskQueue: taskQueue,
-                                                              input: Array(id.utf8)))
+                                                              input: .binary(Array(id.utf8))))
                             TortureChild.emit("S \(id)\n")
                         } catch {
                             writeStandardError("spool torture child: start failed: \(error)\n")
@@ -196,8 +196,8 @@ struct WorkflowTortureLedger {
             }
         }
         if case .workflowExecutionCompleted(let completed) = history.last?.attributes,
-           completed.result != WorkflowTorture.expectedResult(id) {
-            fail("completed with \(String(decoding: completed.result ?? [], as: UTF8.self)), not \(String(decoding: WorkflowTorture.expectedResult(id), as: UTF8.self))")
+           completed.result?.singleData != WorkflowTorture.expectedResult(id) {
+            fail("completed with \(String(decoding: completed.result?.singleData ?? [], as: UTF8.self)), not \(String(decoding: WorkflowTorture.expectedResult(id), as: UTF8.self))")
         }
         let types = history.map(\.eventType)
         if let earlier = histories[id], !types.starts(with: earlier) {

@@ -110,23 +110,23 @@ struct DemoCommand: AsyncParsableCommand {
         for worker in workers {
             worker.registerWorkflow(workflowType, orderWorkflow)
             worker.registerActivity("reserve-inventory") { context in
-                Array("reserved 2 × widget for \(String(decoding: context.task.input ?? [], as: UTF8.self))".utf8)
+                .binary("reserved 2 × widget for \(String(decoding: context.task.input?.singleData ?? [], as: UTF8.self))")
             }
             worker.registerActivity("charge-payment") { context in
                 if context.task.attempt == 1 {
                     // The first attempt fails the way a flaky gateway does; the retry policy runs it again.
-                    throw ActivityFailure(Failure(message: "payment gateway timed out (simulated)", type: "GatewayTimeout"))
+                    throw ActivityFailure(.application("payment gateway timed out (simulated)", type: "GatewayTimeout"))
                 }
-                return Array("charged 42.00 EUR on attempt \(context.task.attempt)".utf8)
+                return .binary("charged 42.00 EUR on attempt \(context.task.attempt)")
             }
             worker.registerActivity("ship-order") { context in
                 let parcels = 3
                 for parcel in 1...parcels {
                     try await Task.sleep(for: .milliseconds(150))
-                    if try await context.heartbeat(Array("packed \(parcel)/\(parcels) parcels".utf8)) { throw CancellationError() }
+                    if try await context.heartbeat(.binary("packed \(parcel)/\(parcels) parcels")) { throw CancellationError() }
                 }
                 try await Task.sleep(for: .milliseconds(150))
-                return Array("shipped \(parcels) parcels".utf8)
+                return .binary("shipped \(parcels) parcels")
             }
         }
         let running = workers.map { worker in Task { await worker.run() } }
@@ -136,7 +136,7 @@ struct DemoCommand: AsyncParsableCommand {
         let workflowID = "order-\(currentMilliseconds())"
         let run = try await engine.startWorkflowExecution(
             StartWorkflowExecutionRequest(workflowID: workflowID, workflowType: workflowType, taskQueue: taskQueue,
-                                          input: Array(workflowID.utf8), identity: "spool-demo",
+                                          input: .binary(workflowID), identity: "spool-demo",
                                           workflowIDConflictPolicy: .fail))
         let execution = WorkflowExecution(workflowID: workflowID, runID: run.runID)
         // Heartbeats are state, not events: watch them through describe while the workflow runs.
@@ -146,7 +146,7 @@ struct DemoCommand: AsyncParsableCommand {
                 if let description = try? engine.describeWorkflowExecution(execution: execution) {
                     for activity in description.pendingActivities where activity.activityType == "ship-order" {
                         if let details = activity.heartbeatDetails {
-                            let text = String(decoding: details, as: UTF8.self)
+                            let text = String(decoding: details.singleData ?? [], as: UTF8.self)
                             if seen.last != text { seen.append(text) }
                         }
                     }
@@ -180,15 +180,16 @@ struct DemoCommand: AsyncParsableCommand {
             case .activityTaskCompleted:
                 completed += 1
             case .activityTaskFailed(let failed):
-                return [.failWorkflowExecution(.init(failure: Failure(message: "a step failed: \(failed.failure)", type: "OrderFailed")))]
+                // As an SDK reports it: the order's failure, caused by the activity's.
+                return [.failWorkflowExecution(.init(failure: .application("a step failed", type: "OrderFailed", cause: failed.failure)))]
             case .activityTaskTimedOut(let timedOut):
-                return [.failWorkflowExecution(.init(failure: Failure(message: "a step timed out: \(timedOut.failure)", type: "OrderFailed")))]
+                return [.failWorkflowExecution(.init(failure: .application("a step timed out", type: "OrderFailed", cause: timedOut.failure)))]
             default:
                 break
             }
         }
         guard completed < steps.count else {
-            return [.completeWorkflowExecution(.init(result: Array("order \(context.workflowExecution.workflowID) shipped".utf8)))]
+            return [.completeWorkflowExecution(.init(result: .binary("order \(context.workflowExecution.workflowID) shipped")))]
         }
         let step = steps[completed]
         return [.scheduleActivityTask(.init(

@@ -36,7 +36,7 @@ enum HistoryRendering {
     enum Value {
         case text(String)
         case integer(Int64)
-        case payload([UInt8])
+        case payload(Payloads)
         case duration(Duration)
         case bool(Bool)
 
@@ -44,7 +44,9 @@ enum HistoryRendering {
             switch self {
             case .text(let text): .string(text)
             case .integer(let value): .integer(Int(value))
-            case .payload(let bytes): .string(String(decoding: bytes, as: UTF8.self))
+            // One payload (the usual case) as its data's text, several as an array of them.
+            case .payload(let payloads) where payloads.count == 1: .string(String(decoding: payloads[0].data, as: UTF8.self))
+            case .payload(let payloads): .array(payloads.map { .string(String(decoding: $0.data, as: UTF8.self)) })
             case .duration(let duration): .number(duration.seconds)
             case .bool(let value): .bool(value)
             }
@@ -55,7 +57,7 @@ enum HistoryRendering {
         switch value {
         case .text(let text): text.contains(" ") || text.isEmpty ? "'\(text)'" : text
         case .integer(let value): String(value)
-        case .payload(let bytes): payloadDisplay(bytes)
+        case .payload(let payloads): payloads.map { payloadDisplay($0.data) }.joined(separator: ",")
         case .duration(let duration): format(duration.seconds, decimals: 3) + "s"
         case .bool(let value): value ? "true" : "false"
         }
@@ -70,7 +72,7 @@ enum HistoryRendering {
         func failure(_ name: String, _ value: Failure?) {
             guard let value else { return }
             out.append((name, .text(value.description)))
-            if value.nonRetryable { out.append((name + "NonRetryable", .bool(true))) }
+            if case .application(let info)? = value.info, info.nonRetryable { out.append((name + "NonRetryable", .bool(true))) }
         }
         func attempt(_ value: Int32) { if value > 1 { out.append(("attempt", .integer(Int64(value)))) } }
         switch event.attributes {

@@ -36,7 +36,7 @@ struct WorkflowStart: AsyncParsableCommand {
     @Option(name: .long, help: "The task queue of its workflow tasks.")
     var taskQueue: String
 
-    @Option(name: .long, help: "Its input, as text.")
+    @Option(name: .long, help: "Its input, as text (one `binary/plain` payload).")
     var input: String?
 
     @Option(name: .long, help: "When a closed run with this id exists: allow-duplicate, allow-duplicate-failed-only, reject-duplicate, terminate-if-running.")
@@ -56,7 +56,7 @@ struct WorkflowStart: AsyncParsableCommand {
     func run() async throws {
         let engine = try options.directory.openEngine(command: "workflow start", create: true)
         let request = StartWorkflowExecutionRequest(workflowID: id, workflowType: type, taskQueue: taskQueue,
-                                                    input: input.map { Array($0.utf8) }, identity: "spool-cli",
+                                                    input: input.map { Payloads.binary($0) }, identity: "spool-cli",
                                                     workflowIDReusePolicy: idReusePolicy.policy)
         let response: StartWorkflowExecutionResponse
         do {
@@ -173,7 +173,7 @@ struct WorkflowSignal: AsyncParsableCommand {
     @Option(name: .long, help: "The signal's name.")
     var name: String
 
-    @Option(name: .long, help: "Its input, as text.")
+    @Option(name: .long, help: "Its input, as text (one `binary/plain` payload).")
     var input: String?
 
     @Flag(name: .long, help: "Print JSON.")
@@ -187,7 +187,7 @@ struct WorkflowSignal: AsyncParsableCommand {
         let engine = try openForExistingRun(options, target, command: "workflow signal")
         do {
             try await engine.signalWorkflowExecution(execution: target.execution, signalName: name,
-                                                     input: input.map { Array($0.utf8) }, identity: "spool-cli")
+                                                     input: input.map { Payloads.binary($0) }, identity: "spool-cli")
         } catch {
             try await reject(error, engine: engine, command: "workflow signal")
         }
@@ -295,7 +295,7 @@ extension DescribeWorkflowExecutionResponse {
                 ("scheduledEventId", .integer(Int(activity.scheduledEventID))), ("state", .string(activity.state.name)),
                 ("attempt", .integer(Int(activity.attempt))),
             ]
-            if let details = activity.heartbeatDetails { entry.append(("heartbeatDetails", .string(String(decoding: details, as: UTF8.self)))) }
+            if let details = activity.heartbeatDetails { entry.append(("heartbeatDetails", .string(details.map { String(decoding: $0.data, as: UTF8.self) }.joined(separator: ",")))) }
             if let failure = activity.lastFailure { entry.append(("lastFailure", .string(failure.description))) }
             return .object(entry)
         })))
@@ -327,7 +327,7 @@ extension DescribeWorkflowExecutionResponse {
             out.append("activities     \(pendingActivities.count) pending:")
             for activity in pendingActivities {
                 var line = "  \(activity.activityType) id=\(activity.activityID) event=\(activity.scheduledEventID) \(activity.state.name) attempt=\(activity.attempt)"
-                if let details = activity.heartbeatDetails { line += " heartbeat=\(preview(details, limit: 40))" }
+                if let details = activity.heartbeatDetails { line += " heartbeat=\(details.map { preview($0.data, limit: 40) }.joined(separator: ","))" }
                 if let failure = activity.lastFailure { line += " lastFailure='\(failure)'" }
                 out.append(line)
             }

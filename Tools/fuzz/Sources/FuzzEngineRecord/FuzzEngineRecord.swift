@@ -59,14 +59,18 @@ enum EngineFuzzSeeds {
     static let key = ExecutionKey(namespace: "default", workflowID: "order-1", runID: "run-1")
 
     static func seeds() -> [[UInt8]] {
-        let failure = Failure(message: "boom", type: "IOError", nonRetryable: true, details: [1, 2],
-                              nextRetryDelay: .seconds(3), timeoutType: .heartbeat, lastHeartbeatDetails: [9])
+        let payload = Payload(metadata: ["encoding": Array("json/plain".utf8), "k": [0, 255]], data: [1, 2])
+        let failure = Failure(message: "boom", source: "GoSDK", stackTrace: "at main", encodedAttributes: payload,
+                              cause: .timeout(.heartbeat, lastHeartbeatDetails: [.binary([9])]),
+                              info: .application(ApplicationFailureInfo(type: "IOError", nonRetryable: true, details: [payload],
+                                                                        nextRetryDelay: .seconds(3), category: .benign)))
         let scheduled = ActivityTaskScheduledEventAttributes(
-            activityID: "a", activityType: "charge", taskQueue: "q", input: [1], scheduleToCloseTimeout: nil,
+            activityID: "a", activityType: "charge", taskQueue: "q", input: [payload], scheduleToCloseTimeout: nil,
             scheduleToStartTimeout: .seconds(5), startToCloseTimeout: .seconds(2), heartbeatTimeout: .seconds(1),
-            workflowTaskCompletedEventID: 4, retryPolicy: RetryPolicy(maximumAttempts: 3, nonRetryableErrorTypes: ["Fatal"]))
+            workflowTaskCompletedEventID: 4, retryPolicy: RetryPolicy(maximumAttempts: 3, nonRetryableErrorTypes: ["Fatal"]),
+            header: Header(fields: ["trace": payload]))
         let started = WorkflowExecutionStartedEventAttributes(
-            workflowType: "order", taskQueue: "q", input: [1, 2, 3], workflowRunTimeout: .seconds(60), workflowTaskTimeout: .seconds(10),
+            workflowType: "order", taskQueue: "q", input: .binary([1, 2, 3]), workflowRunTimeout: .seconds(60), workflowTaskTimeout: .seconds(10),
             continuedExecutionRunID: "", firstExecutionRunID: "run-1", identity: "me", requestID: "req", attempt: 1)
         let events: [HistoryEvent] = [
             HistoryEvent(eventID: 1, eventTime: time, attributes: .workflowExecutionStarted(started)),
@@ -74,16 +78,17 @@ enum EngineFuzzSeeds {
             HistoryEvent(eventID: 5, eventTime: time, attributes: .activityTaskScheduled(scheduled)),
             HistoryEvent(eventID: 6, eventTime: time, attributes: .activityTaskFailed(.init(failure: failure, scheduledEventID: 5, startedEventID: 0,
                                                                                             identity: "w", retryState: .maximumAttemptsReached))),
-            HistoryEvent(eventID: 7, eventTime: time, attributes: .markerRecorded(.init(markerName: "v", details: ["a": [1], "b": []],
+            HistoryEvent(eventID: 7, eventTime: time, attributes: .markerRecorded(.init(markerName: "v", details: ["a": [payload], "b": []],
                                                                                         workflowTaskCompletedEventID: 4, failure: nil))),
             HistoryEvent(eventID: 8, eventTime: time, attributes: .timerStarted(.init(timerID: "t", startToFireTimeout: .seconds(30),
-                                                                                      workflowTaskCompletedEventID: 4))),
+                                                                                      workflowTaskCompletedEventID: 4)),
+                         userMetadata: UserMetadata(summary: .jsonString("timer"))),
         ]
         let changes: [StateChange] = events.map { .event($0) } + [
             .bufferedEvent(events[1]), .flushedEvent(events[1]),
             .activityStarted(scheduledEventID: 5, attempt: 2, time: time, identity: "w", requestID: "r"),
             .activityRetryScheduled(scheduledEventID: 5, attempt: 3, time: time, failure: .timeout(.startToClose)),
-            .activityHeartbeat(scheduledEventID: 5, details: [4, 4], time: time),
+            .activityHeartbeat(scheduledEventID: 5, details: .binary([4, 4]), time: time),
             .stickyTaskQueue(name: "sticky", scheduleToStartTimeout: .seconds(5)),
             .stickyTaskQueue(name: nil, scheduleToStartTimeout: nil),
             .workflowTaskBackoff(scheduledEventID: 12, time: time),
@@ -97,7 +102,7 @@ enum EngineFuzzSeeds {
         state.workflowTask = WorkflowTaskInfo(scheduledEventID: 2, attempt: 1, taskQueue: "q", startToCloseTimeout: .seconds(10),
                                               scheduledTime: time, startedEventID: 3, startedTime: time, identity: "w", isSticky: true)
         state.activities[5] = ActivityInfo(scheduledEventID: 5, attributes: scheduled, scheduledTime: time, attempt: 2,
-                                           attemptScheduledTime: time, startedTime: time, heartbeatDetails: [7],
+                                           attemptScheduledTime: time, startedTime: time, heartbeatDetails: .binary([7]),
                                            lastFailure: failure, lastWorkerIdentity: "w")
         state.activityIDs["a"] = 5
         state.timers["t"] = UserTimerInfo(timerID: "t", startedEventID: 8, fireTime: time)
