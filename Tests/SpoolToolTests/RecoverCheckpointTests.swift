@@ -120,7 +120,12 @@ struct RecoverEngineCheckpointTests {
         let list = try SpoolProcess.run(["workflow", "list", "--data", data])
         #expect(list.status == 0, "\(list.stderr)")
         #expect(list.stdout == listed.stdout, "\(list.stdout)")
-        // The open wrote a whole checkpoint again: check is clean.
+        // A read opens read-only and leaves the damage where it is: check still warns.
+        let afterRead = try SpoolProcess.run(["recover", "--data", data, "--log", "history"])
+        #expect(afterRead.status == 0 && afterRead.stdout.contains("warning: checkpointUnreadable"), "\(afterRead.stdout)")
+        // A writing open (this start) writes a whole checkpoint again at its close: check is clean.
+        let start = try SpoolProcess.run(["workflow", "start", "--data", data, "--id", "after-repair", "--type", "t", "--task-queue", "q"])
+        #expect(start.status == 0, "\(start.stderr)")
         let again = try SpoolProcess.run(["recover", "--data", data, "--log", "history"])
         #expect(again.status == 0 && again.stdout.contains("engine invariants hold: histories, outstanding tasks and the checkpoint agree"),
                 "\(again.stdout)")
