@@ -101,8 +101,9 @@ public final class TemporalServer: Sendable {
                 $0.rpc.maxRequestPayloadSize = RequestSizeLimit.transportLimit(for: maxRequestBytes)
             })
         let service = WorkflowService(engine: engine, polls: polls, pollTimeout: configuration.pollTimeout)
-        // The key first: a caller without one learns nothing else, not even a size limit.
-        var interceptors: [any ServerInterceptor] = configuration.apiKeys.isEmpty ? [] : [APIKeyCheck(keys: configuration.apiKeys)]
+        // Metrics see every call; then the key: a caller without one learns nothing else, not even a size limit.
+        var interceptors: [any ServerInterceptor] = [RPCMetrics()]
+        if !configuration.apiKeys.isEmpty { interceptors.append(APIKeyCheck(keys: configuration.apiKeys)) }
         interceptors.append(RequestSizeLimit(maximumBytes: maxRequestBytes))
         // The unimplemented stubs first: the implemented methods replace theirs.
         let grpcServer = GRPCServer(transport: transport, services: [UnimplementedMethods(), service], interceptors: interceptors)

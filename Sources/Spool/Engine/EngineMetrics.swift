@@ -18,4 +18,15 @@ struct EngineMetrics: Sendable {
     let timersFired = Counter(label: "spool_engine_timers_fired_total")
     /// How long a checkpoint took.
     let checkpointLatency = Metrics.Timer(label: "spool_engine_checkpoint_duration")
+    /// Runs started (each run of a continue-as-new chain counts).
+    let workflowsStarted = Counter(label: "spool_engine_workflows_started_total")
+    /// Runs closed, by how: one counter per closing event type.
+    private let workflowsClosed: [EventType: Counter] = Dictionary(uniqueKeysWithValues: [
+        (EventType.workflowExecutionCompleted, "completed"), (.workflowExecutionFailed, "failed"),
+        (.workflowExecutionTimedOut, "timed_out"), (.workflowExecutionCanceled, "canceled"),
+        (.workflowExecutionTerminated, "terminated"), (.workflowExecutionContinuedAsNew, "continued_as_new"),
+    ].map { ($0.0, Counter(label: "spool_engine_workflows_closed_total", dimensions: [("status", $0.1)])) })
+
+    /// Counts a run closed by an event of type `closing`.
+    func workflowClosed(_ closing: EventType) { workflowsClosed[closing]?.increment() }
 }

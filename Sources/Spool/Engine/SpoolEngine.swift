@@ -295,11 +295,15 @@ public final class SpoolEngine: Sendable {
         for change in changes {
             switch change {
             case .event(let event):
-                if event.eventType.isClosing, let retention = configuration.closedRunRetention {
-                    timers.schedule(.retention, for: key, at: event.eventTime.advanced(by: retention))
+                if event.eventType.isClosing {
+                    metrics.workflowClosed(event.eventType)
+                    if let retention = configuration.closedRunRetention {
+                        timers.schedule(.retention, for: key, at: event.eventTime.advanced(by: retention))
+                    }
                 }
                 switch event.attributes {
                 case .workflowExecutionStarted(let a):
+                    metrics.workflowsStarted.increment()
                     if let timeout = a.workflowRunTimeout {
                         timers.schedule(.workflowRunTimeout, for: key, at: event.eventTime.advanced(by: timeout))
                     }

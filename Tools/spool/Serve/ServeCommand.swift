@@ -46,12 +46,18 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "The largest request accepted, in bytes (after decompression); larger ones get RESOURCE_EXHAUSTED.")
     var maxRequestBytes = 4 << 20
 
+    @Option(name: .long, help: "Serve Prometheus metrics at http://HOST:PORT/metrics (off unless given).")
+    var metrics: String?
+
     /// How long shutdown may take in all, from the signal to the engine closed.
     static let shutdownBudget = Duration.seconds(5)
 
     func validate() throws {
         guard Self.parse(listen: listen) != nil else {
             throw ValidationError("--listen \(listen): expected HOST:PORT, such as 127.0.0.1:7233")
+        }
+        if let metrics, Self.parse(listen: metrics) == nil {
+            throw ValidationError("--metrics \(metrics): expected HOST:PORT, such as 127.0.0.1:9090")
         }
         if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
         if tlsClientCa != nil && tlsCert == nil { throw ValidationError("--tls-client-ca needs --tls-cert and --tls-key") }
@@ -97,6 +103,19 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // Bootstrapped before the engine is opened: its instruments bind to the backend at creation.
+        let endpoint: MetricsEndpoint?
+        if let metrics {
+            let (host, port) = Self.parse(listen: metrics)!
+            do {
+                endpoint = try await MetricsEndpoint.start(host: host, port: port)
+            } catch {
+                printError("spool serve: --metrics \(metrics): \(error)")
+                throw ExitCode(1)
+            }
+        } else {
+            endpoint = nil
+        }
         let dataDirectory = DataDirectory(data)
         try dataDirectory.createIfMissing(command: "serve")
         let directory = dataDirectory.path
@@ -131,6 +150,7 @@ struct ServeCommand: AsyncParsableCommand {
                     try await server.run { address in
                         let security = (tls == nil ? "" : tlsClientCa == nil ? ", TLS" : ", mutual TLS")
                             + (keys.isEmpty ? "" : ", API keys required")
+                            + (endpoint.map { ", metrics on http://\($0.address)/metrics" } ?? "")
                         print("spool serve: listening on \(address), data directory \(directory)\(security)")
                         fflush(nil)  // every output stream: the line must reach a pipe now
                     }
@@ -151,6 +171,7 @@ struct ServeCommand: AsyncParsableCommand {
         } catch {
             failure = error
         }
+        await endpoint?.stop()
         do {
             try await engine.close()
         } catch {
