@@ -99,6 +99,14 @@ public final class TemporalServer: Sendable {
             config: .defaults {
                 $0.compression.enabledAlgorithms = .all
                 $0.rpc.maxRequestPayloadSize = RequestSizeLimit.transportLimit(for: maxRequestBytes)
+                // The Rust-core SDKs ping every 30 s to keep their connection alive, and hyper's
+                // adaptive flow control pings to measure bandwidth. The transport's default policy
+                // (gRFC A8: a ping less than 5 minutes after the last one is a strike, with calls
+                // open or not; three strikes close the connection with "too_many_pings") broke
+                // those connections under load (89 broken pipes in 200 concurrent workflows).
+                // Temporal's frontend permits pings without calls and 10 s apart; one second apart
+                // is allowed here, and NIOHTTP2 still refuses more than 200 control frames in 30 s.
+                $0.connection.keepalive.clientBehavior = .init(minPingIntervalWithoutCalls: .seconds(1), allowWithoutCalls: true)
             })
         let service = WorkflowService(engine: engine, polls: polls, pollTimeout: configuration.pollTimeout)
         // Metrics see every call; then the key: a caller without one learns nothing else, not even a size limit.
