@@ -34,6 +34,15 @@ public struct SpoolError: Error, Sendable, CustomStringConvertible {
         public static let storage = Code("storage")
         /// The engine was closed.
         public static let closed = Code("closed")
+        /// A worker answered a query with a failure (or has no handler for it): the message is the
+        /// worker's, ``SpoolError/failure`` its failure when it sent one (Temporal's `QueryFailed`).
+        public static let queryFailed = Code("queryFailed")
+        /// No worker answered the query before its timeout (Temporal: `DEADLINE_EXCEEDED`). Nothing
+        /// was changed: queries write nothing.
+        public static let queryTimedOut = Code("queryTimedOut")
+        /// The run cannot answer queries now: its workflow task keeps failing (attempt 3 or more),
+        /// or it has no workflow task yet (Temporal's `WorkflowNotReady`). Try again later.
+        public static let workflowNotReady = Code("workflowNotReady")
     }
 
     /// The kind of failure.
@@ -50,6 +59,8 @@ public struct SpoolError: Error, Sendable, CustomStringConvertible {
     public var eventID: Int64?
     /// The cause, such as a `LogError`.
     public var underlying: (any Error & Sendable)?
+    /// The failure a worker reported, for ``Code/queryFailed``.
+    public var failure: Failure?
 
     /// Creates an error.
     public init(_ code: Code, _ message: String, namespace: String? = nil, workflowID: String? = nil,

@@ -25,10 +25,23 @@ extension SpoolError {
             details.append(failure)
         case .closed:
             code = .unavailable
+        case .queryFailed:
+            // Temporal's QueryFailed: the SDKs raise their query-failed error (Python's
+            // WorkflowQueryFailedError) on INVALID_ARGUMENT with these details.
+            code = .invalidArgument
+            var queryFailure = Temporal_Api_Errordetails_V1_QueryFailedFailure()
+            if let failure { queryFailure.failure = failure.proto }
+            details.append(queryFailure)
+        case .queryTimedOut:
+            code = .deadlineExceeded
+        case .workflowNotReady:
+            code = .failedPrecondition
+            details.append(Temporal_Api_Errordetails_V1_WorkflowNotReadyFailure())
         default:
             code = .internalError
         }
-        return GoogleRPCStatus(code: code, message: description,
+        // A failed query's message is the worker's, as Temporal passes it on (the SDKs show it).
+        return GoogleRPCStatus(code: code, message: self.code == .queryFailed ? message : description,
                                details: details.compactMap { try? ErrorDetails.any(Google_Protobuf_Any(message: $0)) })
     }
 }

@@ -554,7 +554,44 @@ extension WorkflowTask {
         response.workflowExecutionTaskQueue = taskQueue(workflowExecutionTaskQueue)
         response.scheduledTime = scheduledTime.proto
         response.startedTime = startedTime.proto
+        if let query { response.query = query.proto }
+        if !queries.isEmpty { response.queries = queries.mapValues(\.proto) }
         return response
+    }
+}
+
+// MARK: - Queries
+
+extension WorkflowQuery {
+    init(_ proto: Temporal_Api_Query_V1_WorkflowQuery) {
+        self.init(queryType: proto.queryType, queryArgs: payloads(proto.queryArgs, isSet: proto.hasQueryArgs),
+                  header: Header(proto.header))
+    }
+
+    var proto: Temporal_Api_Query_V1_WorkflowQuery {
+        var query = Temporal_Api_Query_V1_WorkflowQuery()
+        query.queryType = queryType
+        if let queryArgs { query.queryArgs = protoPayloads(queryArgs) }
+        if !header.fields.isEmpty { query.header = header.proto }
+        return query
+    }
+}
+
+extension WorkflowQueryResult {
+    /// A worker's answer, from a completion's `query_results` or RespondQueryTaskCompleted's
+    /// fields; anything but FAILED counts as answered.
+    init(type: Temporal_Api_Enums_V1_QueryResultType, answer: ProtoPayloads, hasAnswer: Bool, errorMessage: String,
+         failure: ProtoFailure, hasFailure: Bool) {
+        if type == .failed {
+            self = .failed(errorMessage, failure: hasFailure ? Failure(failure) : nil)
+        } else {
+            self = .answered(payloads(answer, isSet: hasAnswer))
+        }
+    }
+
+    init(_ proto: Temporal_Api_Query_V1_WorkflowQueryResult) {
+        self.init(type: proto.resultType, answer: proto.answer, hasAnswer: proto.hasAnswer, errorMessage: proto.errorMessage,
+                  failure: proto.failure, hasFailure: proto.hasFailure)
     }
 }
 

@@ -82,6 +82,39 @@ struct WorkflowService: WS.SimpleServiceProtocol {
         return response
     }
 
+    func signalWithStartWorkflowExecution(request: Temporal_Api_Workflowservice_V1_SignalWithStartWorkflowExecutionRequest,
+                                          context: ServerContext) async throws -> Temporal_Api_Workflowservice_V1_SignalWithStartWorkflowExecutionResponse {
+        if !request.cronSchedule.isEmpty { throw unsupported("cron_schedule") }
+        if duration(request.workflowStartDelay, isSet: request.hasWorkflowStartDelay) != nil {
+            throw unsupported("workflow_start_delay")
+        }
+        // Temporal's default for signal-with-start is USE_EXISTING; FAIL is refused by the engine.
+        let conflict: WorkflowIDConflictPolicy = switch request.workflowIDConflictPolicy {
+        case .fail: .fail
+        case .terminateExisting: .terminateExisting
+        default: .useExisting
+        }
+        let runTimeout = duration(request.workflowRunTimeout, isSet: request.hasWorkflowRunTimeout)
+            ?? duration(request.workflowExecutionTimeout, isSet: request.hasWorkflowExecutionTimeout)
+        let start = StartWorkflowExecutionRequest(
+            namespace: namespace(request.namespace), workflowID: request.workflowID, workflowType: request.workflowType.name,
+            taskQueue: request.taskQueue.name, input: payloads(request.input, isSet: request.hasInput),
+            workflowRunTimeout: runTimeout,
+            workflowTaskTimeout: duration(request.workflowTaskTimeout, isSet: request.hasWorkflowTaskTimeout),
+            identity: request.identity, requestID: request.requestID,
+            workflowIDReusePolicy: WorkflowIDReusePolicy(rawValue: UInt8(clamping: request.workflowIDReusePolicy.rawValue)) ?? .allowDuplicate,
+            workflowIDConflictPolicy: conflict, header: Header(request.header),
+            userMetadata: UserMetadata(request.userMetadata, isSet: request.hasUserMetadata))
+        let answer = try await engineCall { () async throws(SpoolError) in
+            try await engine.signalWithStartWorkflowExecution(start, signalName: request.signalName,
+                                                              signalInput: payloads(request.signalInput, isSet: request.hasSignalInput))
+        }
+        var response = Temporal_Api_Workflowservice_V1_SignalWithStartWorkflowExecutionResponse()
+        response.runID = answer.runID
+        response.started = answer.started
+        return response
+    }
+
     func getWorkflowExecutionHistory(request: Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryRequest,
                                      context: ServerContext) async throws -> Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryResponse {
         let ns = namespace(request.namespace)
@@ -252,9 +285,10 @@ struct WorkflowService: WS.SimpleServiceProtocol {
                 ? MeteringMetadata(nonfirstLocalActivityExecutionAttempts: request.meteringMetadata.nonfirstLocalActivityExecutionAttempts)
                 : nil,
             versioningBehavior: VersioningBehavior(rawValue: UInt8(clamping: request.versioningBehavior.rawValue)) ?? .unspecified)
+        let queryResults = request.queryResults.mapValues { WorkflowQueryResult($0) }
         let completed = try await engineCall { () async throws(SpoolError) in
             try await engine.respondWorkflowTaskCompleted(taskToken: token, commands: commands, identity: request.identity,
-                                                          stickyAttributes: sticky, metadata: metadata)
+                                                          stickyAttributes: sticky, metadata: metadata, queryResults: queryResults)
         }
         var response = Temporal_Api_Workflowservice_V1_RespondWorkflowTaskCompletedResponse()
         response.activityTasks = completed.activityTasks.map(\.proto)
@@ -336,6 +370,53 @@ struct WorkflowService: WS.SimpleServiceProtocol {
         return Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledResponse()
     }
 
+    // MARK: Activities by id (asynchronous completion)
+
+    func respondActivityTaskCompletedById(request: Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedByIdRequest,
+                                          context: ServerContext) async throws -> Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedByIdResponse {
+        try await engineCall { () async throws(SpoolError) in
+            try await engine.respondActivityTaskCompletedByID(
+                namespace: namespace(request.namespace), workflowID: request.workflowID, runID: request.runID,
+                activityID: request.activityID, result: payloads(request.result, isSet: request.hasResult), identity: request.identity)
+        }
+        return Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedByIdResponse()
+    }
+
+    func respondActivityTaskFailedById(request: Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedByIdRequest,
+                                       context: ServerContext) async throws -> Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedByIdResponse {
+        try await engineCall { () async throws(SpoolError) in
+            try await engine.respondActivityTaskFailedByID(
+                namespace: namespace(request.namespace), workflowID: request.workflowID, runID: request.runID,
+                activityID: request.activityID,
+                failure: request.hasFailure ? Failure(request.failure) : Failure(message: "activity failed"),
+                lastHeartbeatDetails: payloads(request.lastHeartbeatDetails, isSet: request.hasLastHeartbeatDetails),
+                identity: request.identity)
+        }
+        return Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedByIdResponse()
+    }
+
+    func respondActivityTaskCanceledById(request: Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledByIdRequest,
+                                         context: ServerContext) async throws -> Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledByIdResponse {
+        try await engineCall { () async throws(SpoolError) in
+            try await engine.respondActivityTaskCanceledByID(
+                namespace: namespace(request.namespace), workflowID: request.workflowID, runID: request.runID,
+                activityID: request.activityID, details: payloads(request.details, isSet: request.hasDetails), identity: request.identity)
+        }
+        return Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledByIdResponse()
+    }
+
+    func recordActivityTaskHeartbeatById(request: Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatByIdRequest,
+                                         context: ServerContext) async throws -> Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatByIdResponse {
+        let answer = try await engineCall { () async throws(SpoolError) in
+            try await engine.recordActivityTaskHeartbeatByID(
+                namespace: namespace(request.namespace), workflowID: request.workflowID, runID: request.runID,
+                activityID: request.activityID, details: payloads(request.details, isSet: request.hasDetails), identity: request.identity)
+        }
+        var response = Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatByIdResponse()
+        response.cancelRequested = answer.cancelRequested
+        return response
+    }
+
     func shutdownWorker(request: Temporal_Api_Workflowservice_V1_ShutdownWorkerRequest,
                         context: ServerContext) async throws -> Temporal_Api_Workflowservice_V1_ShutdownWorkerResponse {
         if !request.stickyTaskQueue.isEmpty {
@@ -344,6 +425,48 @@ struct WorkflowService: WS.SimpleServiceProtocol {
             }
         }
         return Temporal_Api_Workflowservice_V1_ShutdownWorkerResponse()
+    }
+
+    // MARK: Queries
+
+    func queryWorkflow(request: Temporal_Api_Workflowservice_V1_QueryWorkflowRequest,
+                       context: ServerContext) async throws -> Temporal_Api_Workflowservice_V1_QueryWorkflowResponse {
+        let condition: QueryRejectCondition = switch request.queryRejectCondition {
+        case .notOpen: .notOpen
+        case .notCompletedCleanly: .notCompletedCleanly
+        default: .none
+        }
+        let query = WorkflowQuery(request.query)
+        let answer = try await engineCall { () async throws(SpoolError) in
+            try await engine.queryWorkflow(namespace: namespace(request.namespace), execution: WorkflowExecution(request.execution),
+                                           queryType: query.queryType, args: query.queryArgs, header: query.header,
+                                           rejectCondition: condition, timeout: queryTimeout(context))
+        }
+        var response = Temporal_Api_Workflowservice_V1_QueryWorkflowResponse()
+        if let result = answer.queryResult { response.queryResult = protoPayloads(result) }
+        if let status = answer.queryRejected {
+            var rejected = Temporal_Api_Query_V1_QueryRejected()
+            rejected.status = status.proto
+            response.queryRejected = rejected
+        }
+        return response
+    }
+
+    /// How long a query waits for a worker: 25 s, inside the 30 s deadline the SDKs give ordinary
+    /// calls, so the caller hears why (DEADLINE_EXCEEDED with a message) rather than its own
+    /// timeout; at most `pollTimeout`. (The simple service API does not show the call's deadline.)
+    private func queryTimeout(_ context: ServerContext) -> Duration {
+        min(pollTimeout, .seconds(25))
+    }
+
+    func respondQueryTaskCompleted(request: Temporal_Api_Workflowservice_V1_RespondQueryTaskCompletedRequest,
+                                   context: ServerContext) async throws -> Temporal_Api_Workflowservice_V1_RespondQueryTaskCompletedResponse {
+        let result = WorkflowQueryResult(type: request.completedType, answer: request.queryResult, hasAnswer: request.hasQueryResult,
+                                         errorMessage: request.errorMessage, failure: request.failure, hasFailure: request.hasFailure)
+        try await engineCall { () async throws(SpoolError) in
+            try await engine.respondQueryTaskCompleted(taskToken: try TaskToken(serialized: [UInt8](request.taskToken)), result: result)
+        }
+        return Temporal_Api_Workflowservice_V1_RespondQueryTaskCompletedResponse()
     }
 
     private func unsupported(_ field: String) -> RPCError {

@@ -15,7 +15,9 @@ import Testing
         "SignalWorkflowExecution", "RequestCancelWorkflowExecution", "TerminateWorkflowExecution",
         "DescribeWorkflowExecution", "PollWorkflowTaskQueue", "RespondWorkflowTaskCompleted", "RespondWorkflowTaskFailed",
         "PollActivityTaskQueue", "RecordActivityTaskHeartbeat", "RespondActivityTaskCompleted", "RespondActivityTaskFailed",
-        "RespondActivityTaskCanceled", "ShutdownWorker",
+        "RespondActivityTaskCanceled", "ShutdownWorker", "QueryWorkflow", "RespondQueryTaskCompleted",
+        "SignalWithStartWorkflowExecution", "RespondActivityTaskCompletedById", "RespondActivityTaskFailedById",
+        "RespondActivityTaskCanceledById", "RecordActivityTaskHeartbeatById",
     ]
 
     /// The request size limit of the server under test (small, so the oversized body is cheap).

@@ -4,8 +4,9 @@ extension SpoolEngine {
     /// Delivers a signal: WorkflowExecutionSignaled, buffered while a workflow task is started,
     /// and a workflow task if none is outstanding. Returns once durable.
     ///
-    /// `header` and `requestID` are recorded in the event as sent (a repeated request id is not
-    /// deduplicated yet).
+    /// `header` and `requestID` are recorded in the event as sent. A signal whose non-empty
+    /// `requestID` the run already received (a client's retry) changes nothing and succeeds, as
+    /// in Temporal. Cost of that check: a scan of the run's signal events (in memory while open).
     /// - Throws: ``SpoolError/Code/notFound`` when the run does not exist or is closed;
     ///   ``SpoolError/Code/invalidArgument`` for an empty signal name; ``SpoolError/Code/storage``.
     public func signalWorkflowExecution(namespace: String = defaultNamespace, execution: WorkflowExecution, signalName: String,
@@ -15,24 +16,50 @@ extension SpoolEngine {
         guard !signalName.isEmpty else {
             throw SpoolError(.invalidArgument, "the signal name is empty", namespace: namespace, workflowID: execution.workflowID)
         }
-        try await transitionOpenRun(namespace: namespace, execution: execution) { transition throws(SpoolError) in
-            try transition.addWorkflowInput(.workflowExecutionSignaled(.init(signalName: signalName, input: input, identity: identity,
-                                                                             header: header, requestID: requestID)))
-            try transition.scheduleWorkflowTaskIfNeeded()
+        let handle = try await lockRun(namespace: namespace, execution: execution)
+        defer { handle.gate.release() }
+        try await signal(handle, signalName: signalName, input: input, identity: identity, header: header, requestID: requestID)
+    }
+
+    /// Signals the open run whose gate the caller holds; a request id it already received does nothing.
+    func signal(_ handle: ExecutionHandle, signalName: String, input: Payloads?, identity: String, header: Header,
+                requestID: String) async throws(SpoolError) {
+        let state = handle.state
+        guard state.isRunning else { throw handle.key.error(.notFound, "the workflow execution is already \(state.status)") }
+        if !requestID.isEmpty, try hasSignal(requestID: requestID, handle: handle, state: state) { return }
+        var transition = Transition(state, now: clock.now())
+        try transition.addWorkflowInput(.workflowExecutionSignaled(.init(signalName: signalName, input: input, identity: identity,
+                                                                         header: header, requestID: requestID)))
+        try transition.scheduleWorkflowTaskIfNeeded()
+        try await commit(handle, transition)
+    }
+
+    /// Whether the run has a signal with `requestID`, written or buffered.
+    private func hasSignal(requestID: String, handle: ExecutionHandle, state: ExecutionState) throws(SpoolError) -> Bool {
+        func matches(_ event: HistoryEvent) -> Bool {
+            if case .workflowExecutionSignaled(let signaled) = event.attributes { return signaled.requestID == requestID }
+            return false
         }
+        if state.buffered.contains(where: matches) { return true }
+        return try history(of: handle).contains(where: matches)
     }
 
     /// Asks the workflow to cancel itself: WorkflowExecutionCancelRequested (once; a repeated
-    /// request changes nothing) and a workflow task. The workflow decides what to do.
-    /// - Throws: ``SpoolError/Code/notFound`` when the run does not exist or is closed; ``SpoolError/Code/storage``.
+    /// request changes nothing) and a workflow task. The workflow decides what to do. As in
+    /// Temporal, a request for a run that already closed succeeds and changes nothing, so a
+    /// client's retry never fails because its first attempt worked.
+    /// - Throws: ``SpoolError/Code/notFound`` when the run does not exist; ``SpoolError/Code/storage``.
     public func requestCancelWorkflowExecution(namespace: String = defaultNamespace, execution: WorkflowExecution,
                                                reason: String = "", identity: String = "") async throws(SpoolError) {
         try checkOpen()
-        try await transitionOpenRun(namespace: namespace, execution: execution) { transition throws(SpoolError) in
-            guard !transition.state.cancelRequested else { return }
-            try transition.addWorkflowInput(.workflowExecutionCancelRequested(.init(cause: reason, identity: identity)))
-            try transition.scheduleWorkflowTaskIfNeeded()
-        }
+        let handle = try await lockRun(namespace: namespace, execution: execution)
+        defer { handle.gate.release() }
+        let state = handle.state
+        guard state.isRunning, !state.cancelRequested else { return }
+        var transition = Transition(state, now: clock.now())
+        try transition.addWorkflowInput(.workflowExecutionCancelRequested(.init(cause: reason, identity: identity)))
+        try transition.scheduleWorkflowTaskIfNeeded()
+        try await commit(handle, transition)
     }
 
     /// Closes the run at once with WorkflowExecutionTerminated (a started workflow task fails

@@ -7,7 +7,9 @@ extension SpoolEngine {
     /// If a run with the same workflow id is open, `workflowIDConflictPolicy` decides (reject by
     /// default; `useExisting` returns it; `terminateExisting` terminates it and starts the new run
     /// in the same append). If only closed runs exist, `workflowIDReusePolicy` decides. A retried
-    /// request with the `requestID` of the open run returns that run.
+    /// request (the non-empty `requestID` that started the workflow id's current run) returns that
+    /// run with `started: true` and writes nothing, whether the run is still open or already
+    /// closed (Temporal's rule: the first answer may not have reached the client).
     /// - Throws: ``SpoolError/Code/invalidArgument`` for an empty workflow id or type, a bad queue
     ///   name or a timeout that is not positive; ``SpoolError/Code/workflowExecutionAlreadyStarted``;
     ///   ``SpoolError/Code/storage``; ``SpoolError/Code/closed``.
@@ -17,10 +19,12 @@ extension SpoolEngine {
         try validate(request)
         let workflowKey = WorkflowKey(namespace: request.namespace, workflowID: request.workflowID)
         while true {
-            let decision = try decideStart(request, workflowKey: workflowKey)
+            let decision = try decideStart(request, workflowKey: workflowKey, firstSignal: nil)
             switch decision {
             case .existing(let runID):
                 return StartWorkflowExecutionResponse(runID: runID, started: false)
+            case .retried(let runID):
+                return StartWorkflowExecutionResponse(runID: runID, started: true)
             case .start(let handle, let transition, let previousRunID):
                 do {
                     try await commit(handle, transition)
@@ -35,7 +39,7 @@ extension SpoolEngine {
                 defer { running.gate.release() }
                 // The run may have closed, or another start may have replaced it, while we waited.
                 guard let (handle, transition, previousRunID) = try reserveAfterTermination(request, workflowKey: workflowKey,
-                                                                                            running: running) else { continue }
+                                                                                            running: running, firstSignal: nil) else { continue }
                 var termination = Transition(running.state, now: transition.now)
                 try terminate(&termination, reason: "terminated by a start with the same workflow id (run \(handle.key.runID))",
                               details: nil, identity: request.identity)
@@ -60,13 +64,15 @@ extension SpoolEngine {
                                               eagerWorkflowTask: workflowTask(from: transition.state, history: history))
     }
 
-    private enum StartDecision {
+    enum StartDecision {
         case existing(runID: String)
+        /// The request that started the current run, again.
+        case retried(runID: String)
         case start(ExecutionHandle, Transition, previousRunID: String?)
         case terminateThenStart(ExecutionHandle)
     }
 
-    private func validate(_ request: StartWorkflowExecutionRequest) throws(SpoolError) {
+    func validate(_ request: StartWorkflowExecutionRequest) throws(SpoolError) {
         func invalid(_ message: String) -> SpoolError {
             SpoolError(.invalidArgument, message, namespace: request.namespace, workflowID: request.workflowID)
         }
@@ -87,7 +93,8 @@ extension SpoolEngine {
 
     /// Checks the policies against the runs of the workflow id and, when a run is to be started,
     /// claims the id for it (the new run is in the registry, invisible, its gate held by us).
-    private func decideStart(_ request: StartWorkflowExecutionRequest, workflowKey: WorkflowKey) throws(SpoolError) -> StartDecision {
+    func decideStart(_ request: StartWorkflowExecutionRequest, workflowKey: WorkflowKey,
+                     firstSignal: WorkflowExecutionSignaledEventAttributes?) throws(SpoolError) -> StartDecision {
         let now = clock.now()
         // Generated before the shard is locked: it reads the system's random source.
         let runID = RunID.generate()
@@ -96,8 +103,8 @@ extension SpoolEngine {
             if let previousRunID,
                let previous = shard.runs[ExecutionKey(namespace: workflowKey.namespace, workflowID: workflowKey.workflowID, runID: previousRunID)] {
                 let state = previous.state
+                if !request.requestID.isEmpty && state.requestID == request.requestID { return .retried(runID: previousRunID) }
                 if state.isRunning {
-                    if !request.requestID.isEmpty && state.requestID == request.requestID { return .existing(runID: previousRunID) }
                     if request.workflowIDReusePolicy == .terminateIfRunning { return .terminateThenStart(previous) }
                     switch request.workflowIDConflictPolicy {
                     case .fail:
@@ -122,29 +129,32 @@ extension SpoolEngine {
                                              "a run with this workflow id exists and the reuse policy rejects duplicates")
                 }
             }
-            let (handle, transition) = try makeRun(request, workflowKey: workflowKey, now: now, continuedFrom: nil, runID: runID)
+            let (handle, transition) = try makeRun(request, workflowKey: workflowKey, now: now, continuedFrom: nil, runID: runID,
+                                                   firstSignal: firstSignal)
             shard.runs[handle.key] = handle
             shard.currentRuns[workflowKey] = handle.key.runID
             return .start(handle, transition, previousRunID: previousRunID)
         }
     }
 
-    private func reserveAfterTermination(_ request: StartWorkflowExecutionRequest, workflowKey: WorkflowKey,
-                                         running: ExecutionHandle) throws(SpoolError) -> (ExecutionHandle, Transition, String?)? {
+    func reserveAfterTermination(_ request: StartWorkflowExecutionRequest, workflowKey: WorkflowKey, running: ExecutionHandle,
+                                 firstSignal: WorkflowExecutionSignaledEventAttributes?) throws(SpoolError) -> (ExecutionHandle, Transition, String?)? {
         let now = clock.now()
         return try registry.withShard(of: workflowKey) { shard throws(SpoolError) -> (ExecutionHandle, Transition, String?)? in
             guard shard.currentRuns[workflowKey] == running.key.runID, running.state.isRunning else { return nil }
-            let (handle, transition) = try makeRun(request, workflowKey: workflowKey, now: now, continuedFrom: nil)
+            let (handle, transition) = try makeRun(request, workflowKey: workflowKey, now: now, continuedFrom: nil,
+                                                   firstSignal: firstSignal)
             shard.runs[handle.key] = handle
             shard.currentRuns[workflowKey] = handle.key.runID
             return (handle, transition, running.key.runID)
         }
     }
 
-    /// A new run's handle (gate held, invisible) and its first transition: WorkflowExecutionStarted
-    /// and WorkflowTaskScheduled.
+    /// A new run's handle (gate held, invisible) and its first transition: WorkflowExecutionStarted,
+    /// `firstSignal`'s WorkflowExecutionSignaled (signal-with-start) and WorkflowTaskScheduled.
     func makeRun(_ request: StartWorkflowExecutionRequest, workflowKey: WorkflowKey, now: Timestamp,
-                 continuedFrom: ExecutionState?, runID: String = RunID.generate()) throws(SpoolError) -> (ExecutionHandle, Transition) {
+                 continuedFrom: ExecutionState?, runID: String = RunID.generate(),
+                 firstSignal: WorkflowExecutionSignaledEventAttributes? = nil) throws(SpoolError) -> (ExecutionHandle, Transition) {
         let key = ExecutionKey(namespace: workflowKey.namespace, workflowID: workflowKey.workflowID, runID: runID)
         let started = WorkflowExecutionStartedEventAttributes(
             workflowType: request.workflowType, taskQueue: request.taskQueue, input: request.input,
@@ -156,6 +166,7 @@ extension SpoolEngine {
         let state = ExecutionState(key: key, started: started, startTime: now)
         var transition = Transition(state, now: now)
         try transition.add(.workflowExecutionStarted(started), userMetadata: request.userMetadata)
+        if let firstSignal { try transition.add(.workflowExecutionSignaled(firstSignal)) }
         try transition.scheduleWorkflowTaskIfNeeded()
         if request.requestEagerExecution, continuedFrom == nil, let task = transition.state.workflowTask {
             try transition.add(.workflowTaskStarted(.init(scheduledEventID: task.scheduledEventID, identity: request.identity,

@@ -3,12 +3,14 @@ extension SpoolEngine {
     /// worker whose connection went away between the match and the answer): the started
     /// attempt times out now — WorkflowTaskTimedOut (start-to-close), as it would once its
     /// timeout passed — and the next attempt is scheduled at once, instead of the run waiting
-    /// out the timeout for a task nobody is working on. Does nothing when the token no longer
+    /// out the timeout for a task nobody is working on. A query-only task goes back on its queue.
+    /// Does nothing when the token no longer
     /// names the run's started workflow task (it completed, failed or timed out meanwhile).
     /// - Throws: ``SpoolError/Code/invalidTaskToken`` for an activity task's token;
     ///   ``SpoolError/Code/notFound``; ``SpoolError/Code/storage``; ``SpoolError/Code/closed``.
     public func returnUndeliveredWorkflowTask(taskToken: TaskToken) async throws(SpoolError) {
         try checkOpen()
+        if taskToken.kind == .query { return returnUndeliveredQueryTask(taskToken) }
         guard taskToken.kind == .workflow else {
             throw taskToken.key.error(.invalidTaskToken, "an activity task token was given for a workflow task", eventID: taskToken.scheduledEventID)
         }

@@ -13,7 +13,9 @@ extension SpoolEngine {
         let queue = try self.queue(namespace: namespace, name: taskQueue, kind: .workflow)
         let deadline = clock.matchingClock.now().advanced(by: timeout)
         while let queued = await queue.poll(until: deadline) {
-            if let task = try await startWorkflowTask(queued.payload, identity: identity) { return task }
+            if queued.payload.queryID != 0 {
+                if let task = try queryTask(queued.payload) { return task }
+            } else if let task = try await startWorkflowTask(queued.payload, identity: identity) { return task }
             metrics.staleTasksSkipped.increment()
         }
         return nil
@@ -32,7 +34,9 @@ extension SpoolEngine {
         try transition.add(.workflowTaskStarted(.init(scheduledEventID: task.scheduledEventID, identity: identity,
                                                       requestID: RequestID.next())))
         try await commit(handle, transition)
-        return try workflowTask(from: transition.state, history: history(of: handle))
+        guard var started = try workflowTask(from: transition.state, history: history(of: handle)) else { return nil }
+        if !queries.isEmpty { started.queries = queries.attach(key: handle.key, startedEventID: started.startedEventID) }
+        return started
     }
 
     /// The task handed to a worker for the run's started workflow task; nil when none is started.
@@ -80,15 +84,25 @@ extension SpoolEngine {
     ///   - stickyAttributes: the worker's sticky queue for the run's next workflow tasks.
     ///   - metadata: what the worker reports about itself (SDK flags, name and version, build id,
     ///     binary checksum, metering): recorded in WorkflowTaskCompleted as sent.
+    ///   - queryResults: answers to the task's ``WorkflowTask/queries``, by id; each goes to its
+    ///     caller (written nowhere). A query left unanswered waits for the next workflow task, or
+    ///     becomes a query-only task when this completion schedules none.
     /// - Throws: ``SpoolError/Code/staleTaskToken`` when the token does not name the run's started
     ///   workflow task (nothing changes); ``SpoolError/Code/notFound``; ``SpoolError/Code/storage``.
     @discardableResult
     public func respondWorkflowTaskCompleted(taskToken: TaskToken, commands: [Command], identity: String = "",
                                              stickyAttributes: StickyExecutionAttributes? = nil,
-                                             metadata: WorkflowTaskCompletionMetadata = WorkflowTaskCompletionMetadata()) async throws(SpoolError) -> RespondWorkflowTaskCompletedResponse {
+                                             metadata: WorkflowTaskCompletionMetadata = WorkflowTaskCompletionMetadata(),
+                                             queryResults: [String: WorkflowQueryResult] = [:]) async throws(SpoolError) -> RespondWorkflowTaskCompletedResponse {
         try checkOpen()
         let (handle, state, task) = try await lockStartedWorkflowTask(taskToken)
         defer { handle.gate.release() }
+        // Answered before the commit: an answer is about the state the worker computed, whatever
+        // becomes of its commands; the ones left are moved when the transition is published.
+        for (id, result) in queryResults {
+            guard let id = UInt32(id) else { continue }
+            queries.resolve(id, .answered(result), key: handle.key, expecting: .attached(startedEventID: task.startedEventID))
+        }
         let now = clock.now()
         var transition = Transition(state, now: now)
         let completedEventID = try transition.add(.workflowTaskCompleted(.init(

@@ -40,6 +40,8 @@ public final class SpoolEngine: Sendable {
     private let timerLoop = LockedValue<Task<Void, Never>?>(nil)
     private let isClosed = Atomic<Bool>(false)
     let checkpointStore: CheckpointStore
+    /// Queries waiting for a worker (in memory only: queries write nothing).
+    let queries = QueryRegistry()
     let metrics = EngineMetrics()
     let checkpointGate = AsyncSemaphore(permits: 1)
     let appendsSinceCheckpoint = Atomic<Int>(0)
@@ -128,6 +130,7 @@ public final class SpoolEngine: Sendable {
     ///   closed; the next open replays it); ``SpoolError/Code/storage`` when the log's final sync fails.
     public func close() async throws(SpoolError) {
         guard !isClosed.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        queries.failAll(SpoolError(.closed, "the engine was closed before a worker answered the query"))
         await stopTimerLoop()
         var checkpointError: SpoolError?
         if !configuration.isReadOnly {
@@ -141,6 +144,7 @@ public final class SpoolEngine: Sendable {
     /// Data already acknowledged is on disk; the next open recovers by replaying the log.
     package func abandon() async {
         if !isClosed.exchange(true, ordering: .acquiringAndReleasing) {
+            queries.failAll(SpoolError(.closed, "the engine was closed before a worker answered the query"))
             timers.stop()
             log.abandon()
         }
@@ -286,6 +290,8 @@ public final class SpoolEngine: Sendable {
         for index in runs.indices {
             runs[index].handle.publish(runs[index].transition.state, changes: runs[index].transition.changes, recordOffset: offset)
             armEffects(of: runs[index].transition.changes, state: runs[index].transition.state, queues: runs[index].handle.taskQueues)
+            // One atomic load when no query waits (nearly always).
+            if !queries.isEmpty { queriesAfterTransition(runs[index].transition.state) }
         }
     }
 

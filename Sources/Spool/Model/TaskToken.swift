@@ -11,6 +11,9 @@ public struct TaskToken: Hashable, Sendable, CustomStringConvertible {
         case workflow = 1
         /// An activity task.
         case activity = 2
+        /// A query-only task (a query sent to a worker without a workflow task), answered with
+        /// ``SpoolEngine/respondQueryTaskCompleted(taskToken:result:identity:)``.
+        case query = 3
     }
 
     /// Which kind of task the token is for.
@@ -25,14 +28,17 @@ public struct TaskToken: Hashable, Sendable, CustomStringConvertible {
     public var startedEventID: Int64
     /// The attempt, from 1.
     public var attempt: Int32
+    /// The engine's id of the query, for a query-only task (0 for other kinds).
+    public var queryID: UInt64
 
-    init(kind: Kind, key: ExecutionKey, scheduledEventID: Int64, startedEventID: Int64, attempt: Int32) {
+    init(kind: Kind, key: ExecutionKey, scheduledEventID: Int64, startedEventID: Int64, attempt: Int32, queryID: UInt64 = 0) {
         self.kind = kind
         self.namespace = key.namespace
         self.execution = key.execution
         self.scheduledEventID = scheduledEventID
         self.startedEventID = startedEventID
         self.attempt = attempt
+        self.queryID = queryID
     }
 
     var key: ExecutionKey { ExecutionKey(namespace: namespace, workflowID: execution.workflowID, runID: execution.runID) }
@@ -50,6 +56,8 @@ public struct TaskToken: Hashable, Sendable, CustomStringConvertible {
         w.signed(scheduledEventID)
         w.signed(startedEventID)
         w.signed(Int64(attempt))
+        // Only a query token carries it: workflow and activity tokens keep their earlier bytes.
+        if kind == .query { w.unsigned(queryID) }
         return w.bytes
     }
 
@@ -65,6 +73,7 @@ public struct TaskToken: Hashable, Sendable, CustomStringConvertible {
             scheduledEventID = try r.signed()
             startedEventID = try r.signed()
             attempt = try r.int32()
+            queryID = try kind == .query ? r.unsigned() : 0
             guard r.isAtEnd else { throw r.corrupt("trailing bytes") }
         } catch {
             throw SpoolError(.invalidTaskToken, "the bytes are not a Spool task token: \(error.message)")
@@ -72,6 +81,7 @@ public struct TaskToken: Hashable, Sendable, CustomStringConvertible {
     }
 
     public var description: String {
-        "\(kind) task \(namespace)/\(execution) scheduled \(scheduledEventID) started \(startedEventID) attempt \(attempt)"
+        kind == .query ? "query task \(queryID) \(namespace)/\(execution)"
+            : "\(kind) task \(namespace)/\(execution) scheduled \(scheduledEventID) started \(startedEventID) attempt \(attempt)"
     }
 }

@@ -21,6 +21,14 @@ public struct WorkflowTask: Hashable, Sendable {
     public var scheduledTime: Timestamp
     /// When this poll started it.
     public var startedTime: Timestamp
+    /// Queries that came with this workflow task (Temporal's `queries`), by id: answer each in
+    /// the completion's `queryResults` under the same id, from the workflow's state after this
+    /// task's events. Empty for most tasks.
+    public var queries: [String: WorkflowQuery] = [:]
+    /// Set for a query-only task (Temporal's `query`): no workflow task was started, nothing is
+    /// to be decided; answer with ``SpoolEngine/respondQueryTaskCompleted(taskToken:result:identity:)``.
+    /// ``history`` is then the run's whole history, ``startedEventID`` 0.
+    public var query: WorkflowQuery? = nil
 }
 
 /// An activity task handed to a worker (Temporal's `PollActivityTaskQueueResponse`).
@@ -97,6 +105,9 @@ struct TaskReference: Sendable {
     var key: ExecutionKey
     var scheduledEventID: Int64
     var attempt: Int32
+    /// Non-zero for a query-only task: the query's id in the engine's ``QueryRegistry``. Fits
+    /// the padding after `attempt`, so a reference stays 64 bytes.
+    var queryID: UInt32 = 0
 }
 
 /// What a worker reports about itself when it completes a workflow task, recorded in the

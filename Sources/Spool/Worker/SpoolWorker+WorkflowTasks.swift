@@ -52,6 +52,10 @@ extension SpoolWorker {
     /// eagerly, each holding an activity slot the caller must release once it is answered.
     private func handle(_ task: WorkflowTask) async -> [ActivityTask] {
         let runID = task.workflowExecution.runID
+        if let query = task.query {
+            await answerQueryTask(task, query: query)
+            return []
+        }
         do {
             let history = try await fullHistory(of: task)
             guard let definition = registrations.withLock({ $0.workflows[task.workflowType] }) else {
@@ -84,8 +88,14 @@ extension SpoolWorker {
             var reserved = reservedSlots
             // Slots reserved for eager activities the engine did not start go back.
             defer { for _ in 0..<reserved { activitySlots.release() } }
+            var queryResults: [String: WorkflowQueryResult] = [:]
+            for (id, query) in task.queries {
+                queryResults[id] = await answer(query, workflowExecution: task.workflowExecution, workflowType: task.workflowType,
+                                                history: history)
+            }
             let response = try await engine.respondWorkflowTaskCompleted(taskToken: task.taskToken, commands: marked,
-                                                                         identity: identity, stickyAttributes: sticky)
+                                                                         identity: identity, stickyAttributes: sticky,
+                                                                         queryResults: queryResults)
             let started = Array(response.activityTasks.prefix(reserved))
             reserved -= started.count     // these slots now belong to the activities, released when they are answered
             return started
@@ -93,6 +103,40 @@ extension SpoolWorker {
             cache.withLock { $0.remove(runID) }
             logger.info("a workflow task could not be answered", metadata: ["run": "\(task.workflowExecution)", "error": "\(error)"])
             return []
+        }
+    }
+
+    /// Answers a query-only task from the run's whole history.
+    private func answerQueryTask(_ task: WorkflowTask, query: WorkflowQuery) async {
+        do {
+            var history = task.history
+            if history.first?.eventID != 1 {
+                history = try await engine.getWorkflowExecutionHistory(namespace: namespace, execution: task.workflowExecution,
+                                                                       maximumPageSize: .max).history
+            }
+            let result = await answer(query, workflowExecution: task.workflowExecution, workflowType: task.workflowType, history: history)
+            try await engine.respondQueryTaskCompleted(taskToken: task.taskToken, result: result, identity: identity)
+        } catch {
+            logger.info("a query task could not be answered", metadata: ["run": "\(task.workflowExecution)", "error": "\(error)"])
+        }
+    }
+
+    /// Runs the handler registered for `query`, or fails it naming the known query types.
+    private func answer(_ query: WorkflowQuery, workflowExecution: WorkflowExecution, workflowType: String,
+                        history: [HistoryEvent]) async -> WorkflowQueryResult {
+        let handlers = registrations.withLock { $0.queries[workflowType] ?? [:] }
+        guard let handler = handlers[query.queryType] else {
+            let known = handlers.keys.sorted().joined(separator: " ")
+            return .failed("unknown queryType \(query.queryType). KnownQueryTypes=[\(known)]",
+                           failure: .application("unknown queryType \(query.queryType)", type: "QueryNotRegistered",
+                                                 source: SpoolWorker.failureSource))
+        }
+        do {
+            return .answered(try await handler(QueryContext(workflowExecution: workflowExecution, workflowType: workflowType,
+                                                            history: history, query: query)))
+        } catch {
+            return .failed("\(error)", failure: .application("\(error)", type: String(describing: type(of: error)),
+                                                               source: SpoolWorker.failureSource))
         }
     }
 

@@ -55,6 +55,8 @@ public final class SpoolWorker: Sendable {
     struct Registrations: Sendable {
         var workflows: [String: WorkflowDefinition] = [:]
         var activities: [String: ActivityFunction] = [:]
+        /// By workflow type, then query type.
+        var queries: [String: [String: QueryHandler]] = [:]
     }
 
     /// A worker; nothing is polled until ``run()``.
@@ -100,6 +102,13 @@ public final class SpoolWorker: Sendable {
     /// Registers the definition of workflow type `type` (replacing an earlier one).
     public func registerWorkflow(_ type: String, _ definition: @escaping WorkflowDefinition) {
         registrations.withLock { $0.workflows[type] = definition }
+    }
+
+    /// Registers the handler of queries of type `queryType` to runs of workflow type
+    /// `workflowType` (replacing an earlier one). A query with no handler fails with a message
+    /// naming the types that have one, as Temporal's SDKs answer.
+    public func registerQuery(_ workflowType: String, _ queryType: String, _ handler: @escaping QueryHandler) {
+        registrations.withLock { $0.queries[workflowType, default: [:]][queryType] = handler }
     }
 
     /// Registers the function of activity type `type` (replacing an earlier one).

@@ -27,3 +27,21 @@ public struct WorkflowContext: Sendable {
 /// commands for this workflow task. Throwing fails the workflow task (it is retried); the run
 /// does not fail. To fail the run, return ``Command/failWorkflowExecution(_:)``.
 public typealias WorkflowDefinition = @Sendable (WorkflowContext) async throws -> [Command]
+
+/// What a query handler is given: the run, its history and the query.
+public struct QueryContext: Sendable {
+    /// The run.
+    public var workflowExecution: WorkflowExecution
+    /// Its type.
+    public var workflowType: String
+    /// Its events: up to the workflow task the query came with, or the whole history for a
+    /// query-only task (a closed run's included).
+    public var history: [HistoryEvent]
+    /// The query: its type, arguments and header.
+    public var query: WorkflowQuery
+}
+
+/// A query handler: reads the run's state from its history and returns the answer; writes
+/// nothing. Throwing fails the query: the caller gets ``SpoolError/Code/queryFailed`` with the
+/// error's description.
+public typealias QueryHandler = @Sendable (QueryContext) async throws -> Payloads?

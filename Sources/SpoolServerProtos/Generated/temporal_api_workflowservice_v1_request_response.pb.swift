@@ -448,6 +448,15 @@ public nonisolated struct Temporal_Api_Workflowservice_V1_PollWorkflowTaskQueueR
     set {_uniqueStorage()._nextPageToken = newValue}
   }
 
+  public var query: Temporal_Api_Query_V1_WorkflowQuery {
+    get {_storage._query ?? Temporal_Api_Query_V1_WorkflowQuery()}
+    set {_uniqueStorage()._query = newValue}
+  }
+  /// Returns true if `query` has been explicitly set.
+  public var hasQuery: Bool {_storage._query != nil}
+  /// Clears the value of `query`. Subsequent reads from it will return its default value.
+  public mutating func clearQuery() {_uniqueStorage()._query = nil}
+
   public var workflowExecutionTaskQueue: Temporal_Api_Taskqueue_V1_TaskQueue {
     get {_storage._workflowExecutionTaskQueue ?? Temporal_Api_Taskqueue_V1_TaskQueue()}
     set {_uniqueStorage()._workflowExecutionTaskQueue = newValue}
@@ -474,6 +483,11 @@ public nonisolated struct Temporal_Api_Workflowservice_V1_PollWorkflowTaskQueueR
   public var hasStartedTime: Bool {_storage._startedTime != nil}
   /// Clears the value of `startedTime`. Subsequent reads from it will return its default value.
   public mutating func clearStartedTime() {_uniqueStorage()._startedTime = nil}
+
+  public var queries: Dictionary<String,Temporal_Api_Query_V1_WorkflowQuery> {
+    get {_storage._queries}
+    set {_uniqueStorage()._queries = newValue}
+  }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -524,6 +538,11 @@ public nonisolated struct Temporal_Api_Workflowservice_V1_RespondWorkflowTaskCom
   public var binaryChecksum: String {
     get {_storage._binaryChecksum}
     set {_uniqueStorage()._binaryChecksum = newValue}
+  }
+
+  public var queryResults: Dictionary<String,Temporal_Api_Query_V1_WorkflowQueryResult> {
+    get {_storage._queryResults}
+    set {_uniqueStorage()._queryResults = newValue}
   }
 
   public var namespace: String {
@@ -1349,6 +1368,464 @@ public nonisolated struct Temporal_Api_Workflowservice_V1_GetSystemInfoResponse:
   fileprivate var _capabilities: Temporal_Api_Workflowservice_V1_GetSystemInfoResponse.Capabilities? = nil
 }
 
+public nonisolated struct Temporal_Api_Workflowservice_V1_QueryWorkflowRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var namespace: String = String()
+
+  public var execution: Temporal_Api_Common_V1_WorkflowExecution {
+    get {_execution ?? Temporal_Api_Common_V1_WorkflowExecution()}
+    set {_execution = newValue}
+  }
+  /// Returns true if `execution` has been explicitly set.
+  public var hasExecution: Bool {self._execution != nil}
+  /// Clears the value of `execution`. Subsequent reads from it will return its default value.
+  public mutating func clearExecution() {self._execution = nil}
+
+  public var query: Temporal_Api_Query_V1_WorkflowQuery {
+    get {_query ?? Temporal_Api_Query_V1_WorkflowQuery()}
+    set {_query = newValue}
+  }
+  /// Returns true if `query` has been explicitly set.
+  public var hasQuery: Bool {self._query != nil}
+  /// Clears the value of `query`. Subsequent reads from it will return its default value.
+  public mutating func clearQuery() {self._query = nil}
+
+  public var queryRejectCondition: Temporal_Api_Enums_V1_QueryRejectCondition = .unspecified
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _execution: Temporal_Api_Common_V1_WorkflowExecution? = nil
+  fileprivate var _query: Temporal_Api_Query_V1_WorkflowQuery? = nil
+}
+
+public nonisolated struct Temporal_Api_Workflowservice_V1_QueryWorkflowResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var queryResult: Temporal_Api_Common_V1_Payloads {
+    get {_queryResult ?? Temporal_Api_Common_V1_Payloads()}
+    set {_queryResult = newValue}
+  }
+  /// Returns true if `queryResult` has been explicitly set.
+  public var hasQueryResult: Bool {self._queryResult != nil}
+  /// Clears the value of `queryResult`. Subsequent reads from it will return its default value.
+  public mutating func clearQueryResult() {self._queryResult = nil}
+
+  public var queryRejected: Temporal_Api_Query_V1_QueryRejected {
+    get {_queryRejected ?? Temporal_Api_Query_V1_QueryRejected()}
+    set {_queryRejected = newValue}
+  }
+  /// Returns true if `queryRejected` has been explicitly set.
+  public var hasQueryRejected: Bool {self._queryRejected != nil}
+  /// Clears the value of `queryRejected`. Subsequent reads from it will return its default value.
+  public mutating func clearQueryRejected() {self._queryRejected = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _queryResult: Temporal_Api_Common_V1_Payloads? = nil
+  fileprivate var _queryRejected: Temporal_Api_Query_V1_QueryRejected? = nil
+}
+
+public nonisolated struct Temporal_Api_Workflowservice_V1_RespondQueryTaskCompletedRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var taskToken: Data = Data()
+
+  public var completedType: Temporal_Api_Enums_V1_QueryResultType = .unspecified
+
+  public var queryResult: Temporal_Api_Common_V1_Payloads {
+    get {_queryResult ?? Temporal_Api_Common_V1_Payloads()}
+    set {_queryResult = newValue}
+  }
+  /// Returns true if `queryResult` has been explicitly set.
+  public var hasQueryResult: Bool {self._queryResult != nil}
+  /// Clears the value of `queryResult`. Subsequent reads from it will return its default value.
+  public mutating func clearQueryResult() {self._queryResult = nil}
+
+  public var errorMessage: String = String()
+
+  public var namespace: String = String()
+
+  public var failure: Temporal_Api_Failure_V1_Failure {
+    get {_failure ?? Temporal_Api_Failure_V1_Failure()}
+    set {_failure = newValue}
+  }
+  /// Returns true if `failure` has been explicitly set.
+  public var hasFailure: Bool {self._failure != nil}
+  /// Clears the value of `failure`. Subsequent reads from it will return its default value.
+  public mutating func clearFailure() {self._failure = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _queryResult: Temporal_Api_Common_V1_Payloads? = nil
+  fileprivate var _failure: Temporal_Api_Failure_V1_Failure? = nil
+}
+
+public nonisolated struct Temporal_Api_Workflowservice_V1_RespondQueryTaskCompletedResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Temporal_Api_Workflowservice_V1_SignalWithStartWorkflowExecutionRequest: @unchecked Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var namespace: String {
+    get {_storage._namespace}
+    set {_uniqueStorage()._namespace = newValue}
+  }
+
+  public var workflowID: String {
+    get {_storage._workflowID}
+    set {_uniqueStorage()._workflowID = newValue}
+  }
+
+  public var workflowType: Temporal_Api_Common_V1_WorkflowType {
+    get {_storage._workflowType ?? Temporal_Api_Common_V1_WorkflowType()}
+    set {_uniqueStorage()._workflowType = newValue}
+  }
+  /// Returns true if `workflowType` has been explicitly set.
+  public var hasWorkflowType: Bool {_storage._workflowType != nil}
+  /// Clears the value of `workflowType`. Subsequent reads from it will return its default value.
+  public mutating func clearWorkflowType() {_uniqueStorage()._workflowType = nil}
+
+  public var taskQueue: Temporal_Api_Taskqueue_V1_TaskQueue {
+    get {_storage._taskQueue ?? Temporal_Api_Taskqueue_V1_TaskQueue()}
+    set {_uniqueStorage()._taskQueue = newValue}
+  }
+  /// Returns true if `taskQueue` has been explicitly set.
+  public var hasTaskQueue: Bool {_storage._taskQueue != nil}
+  /// Clears the value of `taskQueue`. Subsequent reads from it will return its default value.
+  public mutating func clearTaskQueue() {_uniqueStorage()._taskQueue = nil}
+
+  public var input: Temporal_Api_Common_V1_Payloads {
+    get {_storage._input ?? Temporal_Api_Common_V1_Payloads()}
+    set {_uniqueStorage()._input = newValue}
+  }
+  /// Returns true if `input` has been explicitly set.
+  public var hasInput: Bool {_storage._input != nil}
+  /// Clears the value of `input`. Subsequent reads from it will return its default value.
+  public mutating func clearInput() {_uniqueStorage()._input = nil}
+
+  public var workflowExecutionTimeout: SwiftProtobuf.Google_Protobuf_Duration {
+    get {_storage._workflowExecutionTimeout ?? SwiftProtobuf.Google_Protobuf_Duration()}
+    set {_uniqueStorage()._workflowExecutionTimeout = newValue}
+  }
+  /// Returns true if `workflowExecutionTimeout` has been explicitly set.
+  public var hasWorkflowExecutionTimeout: Bool {_storage._workflowExecutionTimeout != nil}
+  /// Clears the value of `workflowExecutionTimeout`. Subsequent reads from it will return its default value.
+  public mutating func clearWorkflowExecutionTimeout() {_uniqueStorage()._workflowExecutionTimeout = nil}
+
+  public var workflowRunTimeout: SwiftProtobuf.Google_Protobuf_Duration {
+    get {_storage._workflowRunTimeout ?? SwiftProtobuf.Google_Protobuf_Duration()}
+    set {_uniqueStorage()._workflowRunTimeout = newValue}
+  }
+  /// Returns true if `workflowRunTimeout` has been explicitly set.
+  public var hasWorkflowRunTimeout: Bool {_storage._workflowRunTimeout != nil}
+  /// Clears the value of `workflowRunTimeout`. Subsequent reads from it will return its default value.
+  public mutating func clearWorkflowRunTimeout() {_uniqueStorage()._workflowRunTimeout = nil}
+
+  public var workflowTaskTimeout: SwiftProtobuf.Google_Protobuf_Duration {
+    get {_storage._workflowTaskTimeout ?? SwiftProtobuf.Google_Protobuf_Duration()}
+    set {_uniqueStorage()._workflowTaskTimeout = newValue}
+  }
+  /// Returns true if `workflowTaskTimeout` has been explicitly set.
+  public var hasWorkflowTaskTimeout: Bool {_storage._workflowTaskTimeout != nil}
+  /// Clears the value of `workflowTaskTimeout`. Subsequent reads from it will return its default value.
+  public mutating func clearWorkflowTaskTimeout() {_uniqueStorage()._workflowTaskTimeout = nil}
+
+  public var identity: String {
+    get {_storage._identity}
+    set {_uniqueStorage()._identity = newValue}
+  }
+
+  public var requestID: String {
+    get {_storage._requestID}
+    set {_uniqueStorage()._requestID = newValue}
+  }
+
+  public var workflowIDReusePolicy: Temporal_Api_Enums_V1_WorkflowIdReusePolicy {
+    get {_storage._workflowIDReusePolicy}
+    set {_uniqueStorage()._workflowIDReusePolicy = newValue}
+  }
+
+  public var signalName: String {
+    get {_storage._signalName}
+    set {_uniqueStorage()._signalName = newValue}
+  }
+
+  public var signalInput: Temporal_Api_Common_V1_Payloads {
+    get {_storage._signalInput ?? Temporal_Api_Common_V1_Payloads()}
+    set {_uniqueStorage()._signalInput = newValue}
+  }
+  /// Returns true if `signalInput` has been explicitly set.
+  public var hasSignalInput: Bool {_storage._signalInput != nil}
+  /// Clears the value of `signalInput`. Subsequent reads from it will return its default value.
+  public mutating func clearSignalInput() {_uniqueStorage()._signalInput = nil}
+
+  public var control: String {
+    get {_storage._control}
+    set {_uniqueStorage()._control = newValue}
+  }
+
+  public var cronSchedule: String {
+    get {_storage._cronSchedule}
+    set {_uniqueStorage()._cronSchedule = newValue}
+  }
+
+  public var header: Temporal_Api_Common_V1_Header {
+    get {_storage._header ?? Temporal_Api_Common_V1_Header()}
+    set {_uniqueStorage()._header = newValue}
+  }
+  /// Returns true if `header` has been explicitly set.
+  public var hasHeader: Bool {_storage._header != nil}
+  /// Clears the value of `header`. Subsequent reads from it will return its default value.
+  public mutating func clearHeader() {_uniqueStorage()._header = nil}
+
+  public var workflowStartDelay: SwiftProtobuf.Google_Protobuf_Duration {
+    get {_storage._workflowStartDelay ?? SwiftProtobuf.Google_Protobuf_Duration()}
+    set {_uniqueStorage()._workflowStartDelay = newValue}
+  }
+  /// Returns true if `workflowStartDelay` has been explicitly set.
+  public var hasWorkflowStartDelay: Bool {_storage._workflowStartDelay != nil}
+  /// Clears the value of `workflowStartDelay`. Subsequent reads from it will return its default value.
+  public mutating func clearWorkflowStartDelay() {_uniqueStorage()._workflowStartDelay = nil}
+
+  public var workflowIDConflictPolicy: Temporal_Api_Enums_V1_WorkflowIdConflictPolicy {
+    get {_storage._workflowIDConflictPolicy}
+    set {_uniqueStorage()._workflowIDConflictPolicy = newValue}
+  }
+
+  public var userMetadata: Temporal_Api_Sdk_V1_UserMetadata {
+    get {_storage._userMetadata ?? Temporal_Api_Sdk_V1_UserMetadata()}
+    set {_uniqueStorage()._userMetadata = newValue}
+  }
+  /// Returns true if `userMetadata` has been explicitly set.
+  public var hasUserMetadata: Bool {_storage._userMetadata != nil}
+  /// Clears the value of `userMetadata`. Subsequent reads from it will return its default value.
+  public mutating func clearUserMetadata() {_uniqueStorage()._userMetadata = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+public nonisolated struct Temporal_Api_Workflowservice_V1_SignalWithStartWorkflowExecutionResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var runID: String = String()
+
+  public var started: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedByIdRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var namespace: String = String()
+
+  public var workflowID: String = String()
+
+  public var runID: String = String()
+
+  public var activityID: String = String()
+
+  public var result: Temporal_Api_Common_V1_Payloads {
+    get {_result ?? Temporal_Api_Common_V1_Payloads()}
+    set {_result = newValue}
+  }
+  /// Returns true if `result` has been explicitly set.
+  public var hasResult: Bool {self._result != nil}
+  /// Clears the value of `result`. Subsequent reads from it will return its default value.
+  public mutating func clearResult() {self._result = nil}
+
+  public var identity: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _result: Temporal_Api_Common_V1_Payloads? = nil
+}
+
+public nonisolated struct Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedByIdResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedByIdRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var namespace: String = String()
+
+  public var workflowID: String = String()
+
+  public var runID: String = String()
+
+  public var activityID: String = String()
+
+  public var failure: Temporal_Api_Failure_V1_Failure {
+    get {_failure ?? Temporal_Api_Failure_V1_Failure()}
+    set {_failure = newValue}
+  }
+  /// Returns true if `failure` has been explicitly set.
+  public var hasFailure: Bool {self._failure != nil}
+  /// Clears the value of `failure`. Subsequent reads from it will return its default value.
+  public mutating func clearFailure() {self._failure = nil}
+
+  public var identity: String = String()
+
+  public var lastHeartbeatDetails: Temporal_Api_Common_V1_Payloads {
+    get {_lastHeartbeatDetails ?? Temporal_Api_Common_V1_Payloads()}
+    set {_lastHeartbeatDetails = newValue}
+  }
+  /// Returns true if `lastHeartbeatDetails` has been explicitly set.
+  public var hasLastHeartbeatDetails: Bool {self._lastHeartbeatDetails != nil}
+  /// Clears the value of `lastHeartbeatDetails`. Subsequent reads from it will return its default value.
+  public mutating func clearLastHeartbeatDetails() {self._lastHeartbeatDetails = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _failure: Temporal_Api_Failure_V1_Failure? = nil
+  fileprivate var _lastHeartbeatDetails: Temporal_Api_Common_V1_Payloads? = nil
+}
+
+public nonisolated struct Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedByIdResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var failures: [Temporal_Api_Failure_V1_Failure] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledByIdRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var namespace: String = String()
+
+  public var workflowID: String = String()
+
+  public var runID: String = String()
+
+  public var activityID: String = String()
+
+  public var details: Temporal_Api_Common_V1_Payloads {
+    get {_details ?? Temporal_Api_Common_V1_Payloads()}
+    set {_details = newValue}
+  }
+  /// Returns true if `details` has been explicitly set.
+  public var hasDetails: Bool {self._details != nil}
+  /// Clears the value of `details`. Subsequent reads from it will return its default value.
+  public mutating func clearDetails() {self._details = nil}
+
+  public var identity: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _details: Temporal_Api_Common_V1_Payloads? = nil
+}
+
+public nonisolated struct Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledByIdResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatByIdRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var namespace: String = String()
+
+  public var workflowID: String = String()
+
+  public var runID: String = String()
+
+  public var activityID: String = String()
+
+  public var details: Temporal_Api_Common_V1_Payloads {
+    get {_details ?? Temporal_Api_Common_V1_Payloads()}
+    set {_details = newValue}
+  }
+  /// Returns true if `details` has been explicitly set.
+  public var hasDetails: Bool {self._details != nil}
+  /// Clears the value of `details`. Subsequent reads from it will return its default value.
+  public mutating func clearDetails() {self._details = nil}
+
+  public var identity: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _details: Temporal_Api_Common_V1_Payloads? = nil
+}
+
+public nonisolated struct Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatByIdResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var cancelRequested: Bool = false
+
+  public var activityPaused: Bool = false
+
+  public var activityReset: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "temporal.api.workflowservice.v1"
@@ -1884,7 +2361,7 @@ nonisolated extension Temporal_Api_Workflowservice_V1_PollWorkflowTaskQueueReque
 
 nonisolated extension Temporal_Api_Workflowservice_V1_PollWorkflowTaskQueueResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".PollWorkflowTaskQueueResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}task_token\0\u{3}workflow_execution\0\u{3}workflow_type\0\u{3}previous_started_event_id\0\u{3}started_event_id\0\u{1}attempt\0\u{3}backlog_count_hint\0\u{1}history\0\u{3}next_page_token\0\u{4}\u{2}workflow_execution_task_queue\0\u{3}scheduled_time\0\u{3}started_time\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}task_token\0\u{3}workflow_execution\0\u{3}workflow_type\0\u{3}previous_started_event_id\0\u{3}started_event_id\0\u{1}attempt\0\u{3}backlog_count_hint\0\u{1}history\0\u{3}next_page_token\0\u{1}query\0\u{3}workflow_execution_task_queue\0\u{3}scheduled_time\0\u{3}started_time\0\u{1}queries\0")
 
   fileprivate class _StorageClass {
     var _taskToken: Data = Data()
@@ -1896,9 +2373,11 @@ nonisolated extension Temporal_Api_Workflowservice_V1_PollWorkflowTaskQueueRespo
     var _backlogCountHint: Int64 = 0
     var _history: Temporal_Api_History_V1_History? = nil
     var _nextPageToken: Data = Data()
+    var _query: Temporal_Api_Query_V1_WorkflowQuery? = nil
     var _workflowExecutionTaskQueue: Temporal_Api_Taskqueue_V1_TaskQueue? = nil
     var _scheduledTime: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
     var _startedTime: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+    var _queries: Dictionary<String,Temporal_Api_Query_V1_WorkflowQuery> = [:]
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -1918,9 +2397,11 @@ nonisolated extension Temporal_Api_Workflowservice_V1_PollWorkflowTaskQueueRespo
       _backlogCountHint = source._backlogCountHint
       _history = source._history
       _nextPageToken = source._nextPageToken
+      _query = source._query
       _workflowExecutionTaskQueue = source._workflowExecutionTaskQueue
       _scheduledTime = source._scheduledTime
       _startedTime = source._startedTime
+      _queries = source._queries
     }
   }
 
@@ -1948,9 +2429,11 @@ nonisolated extension Temporal_Api_Workflowservice_V1_PollWorkflowTaskQueueRespo
         case 7: try { try decoder.decodeSingularInt64Field(value: &_storage._backlogCountHint) }()
         case 8: try { try decoder.decodeSingularMessageField(value: &_storage._history) }()
         case 9: try { try decoder.decodeSingularBytesField(value: &_storage._nextPageToken) }()
+        case 10: try { try decoder.decodeSingularMessageField(value: &_storage._query) }()
         case 11: try { try decoder.decodeSingularMessageField(value: &_storage._workflowExecutionTaskQueue) }()
         case 12: try { try decoder.decodeSingularMessageField(value: &_storage._scheduledTime) }()
         case 13: try { try decoder.decodeSingularMessageField(value: &_storage._startedTime) }()
+        case 14: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMessageMap<SwiftProtobuf.ProtobufString,Temporal_Api_Query_V1_WorkflowQuery>.self, value: &_storage._queries) }()
         default: break
         }
       }
@@ -1990,6 +2473,9 @@ nonisolated extension Temporal_Api_Workflowservice_V1_PollWorkflowTaskQueueRespo
       if !_storage._nextPageToken.isEmpty {
         try visitor.visitSingularBytesField(value: _storage._nextPageToken, fieldNumber: 9)
       }
+      try { if let v = _storage._query {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
+      } }()
       try { if let v = _storage._workflowExecutionTaskQueue {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 11)
       } }()
@@ -1999,6 +2485,9 @@ nonisolated extension Temporal_Api_Workflowservice_V1_PollWorkflowTaskQueueRespo
       try { if let v = _storage._startedTime {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 13)
       } }()
+      if !_storage._queries.isEmpty {
+        try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMessageMap<SwiftProtobuf.ProtobufString,Temporal_Api_Query_V1_WorkflowQuery>.self, value: _storage._queries, fieldNumber: 14)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -2017,9 +2506,11 @@ nonisolated extension Temporal_Api_Workflowservice_V1_PollWorkflowTaskQueueRespo
         if _storage._backlogCountHint != rhs_storage._backlogCountHint {return false}
         if _storage._history != rhs_storage._history {return false}
         if _storage._nextPageToken != rhs_storage._nextPageToken {return false}
+        if _storage._query != rhs_storage._query {return false}
         if _storage._workflowExecutionTaskQueue != rhs_storage._workflowExecutionTaskQueue {return false}
         if _storage._scheduledTime != rhs_storage._scheduledTime {return false}
         if _storage._startedTime != rhs_storage._startedTime {return false}
+        if _storage._queries != rhs_storage._queries {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -2031,7 +2522,7 @@ nonisolated extension Temporal_Api_Workflowservice_V1_PollWorkflowTaskQueueRespo
 
 nonisolated extension Temporal_Api_Workflowservice_V1_RespondWorkflowTaskCompletedRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RespondWorkflowTaskCompletedRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}task_token\0\u{1}commands\0\u{1}identity\0\u{3}sticky_attributes\0\u{3}return_new_workflow_task\0\u{3}force_create_new_workflow_task\0\u{3}binary_checksum\0\u{2}\u{2}namespace\0\u{3}worker_version_stamp\0\u{4}\u{2}sdk_metadata\0\u{3}metering_metadata\0\u{4}\u{3}versioning_behavior\0\u{4}\u{3}worker_instance_key\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}task_token\0\u{1}commands\0\u{1}identity\0\u{3}sticky_attributes\0\u{3}return_new_workflow_task\0\u{3}force_create_new_workflow_task\0\u{3}binary_checksum\0\u{3}query_results\0\u{1}namespace\0\u{3}worker_version_stamp\0\u{4}\u{2}sdk_metadata\0\u{3}metering_metadata\0\u{4}\u{3}versioning_behavior\0\u{4}\u{3}worker_instance_key\0")
 
   fileprivate class _StorageClass {
     var _taskToken: Data = Data()
@@ -2041,6 +2532,7 @@ nonisolated extension Temporal_Api_Workflowservice_V1_RespondWorkflowTaskComplet
     var _returnNewWorkflowTask: Bool = false
     var _forceCreateNewWorkflowTask: Bool = false
     var _binaryChecksum: String = String()
+    var _queryResults: Dictionary<String,Temporal_Api_Query_V1_WorkflowQueryResult> = [:]
     var _namespace: String = String()
     var _workerVersionStamp: Temporal_Api_Common_V1_WorkerVersionStamp? = nil
     var _sdkMetadata: Temporal_Api_Sdk_V1_WorkflowTaskCompletedMetadata? = nil
@@ -2064,6 +2556,7 @@ nonisolated extension Temporal_Api_Workflowservice_V1_RespondWorkflowTaskComplet
       _returnNewWorkflowTask = source._returnNewWorkflowTask
       _forceCreateNewWorkflowTask = source._forceCreateNewWorkflowTask
       _binaryChecksum = source._binaryChecksum
+      _queryResults = source._queryResults
       _namespace = source._namespace
       _workerVersionStamp = source._workerVersionStamp
       _sdkMetadata = source._sdkMetadata
@@ -2095,6 +2588,7 @@ nonisolated extension Temporal_Api_Workflowservice_V1_RespondWorkflowTaskComplet
         case 5: try { try decoder.decodeSingularBoolField(value: &_storage._returnNewWorkflowTask) }()
         case 6: try { try decoder.decodeSingularBoolField(value: &_storage._forceCreateNewWorkflowTask) }()
         case 7: try { try decoder.decodeSingularStringField(value: &_storage._binaryChecksum) }()
+        case 8: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMessageMap<SwiftProtobuf.ProtobufString,Temporal_Api_Query_V1_WorkflowQueryResult>.self, value: &_storage._queryResults) }()
         case 9: try { try decoder.decodeSingularStringField(value: &_storage._namespace) }()
         case 10: try { try decoder.decodeSingularMessageField(value: &_storage._workerVersionStamp) }()
         case 12: try { try decoder.decodeSingularMessageField(value: &_storage._sdkMetadata) }()
@@ -2134,6 +2628,9 @@ nonisolated extension Temporal_Api_Workflowservice_V1_RespondWorkflowTaskComplet
       if !_storage._binaryChecksum.isEmpty {
         try visitor.visitSingularStringField(value: _storage._binaryChecksum, fieldNumber: 7)
       }
+      if !_storage._queryResults.isEmpty {
+        try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMessageMap<SwiftProtobuf.ProtobufString,Temporal_Api_Query_V1_WorkflowQueryResult>.self, value: _storage._queryResults, fieldNumber: 8)
+      }
       if !_storage._namespace.isEmpty {
         try visitor.visitSingularStringField(value: _storage._namespace, fieldNumber: 9)
       }
@@ -2168,6 +2665,7 @@ nonisolated extension Temporal_Api_Workflowservice_V1_RespondWorkflowTaskComplet
         if _storage._returnNewWorkflowTask != rhs_storage._returnNewWorkflowTask {return false}
         if _storage._forceCreateNewWorkflowTask != rhs_storage._forceCreateNewWorkflowTask {return false}
         if _storage._binaryChecksum != rhs_storage._binaryChecksum {return false}
+        if _storage._queryResults != rhs_storage._queryResults {return false}
         if _storage._namespace != rhs_storage._namespace {return false}
         if _storage._workerVersionStamp != rhs_storage._workerVersionStamp {return false}
         if _storage._sdkMetadata != rhs_storage._sdkMetadata {return false}
@@ -3458,6 +3956,752 @@ nonisolated extension Temporal_Api_Workflowservice_V1_GetSystemInfoResponse.Capa
     if lhs.sdkMetadata != rhs.sdkMetadata {return false}
     if lhs.countGroupByExecutionStatus != rhs.countGroupByExecutionStatus {return false}
     if lhs.nexus != rhs.nexus {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Temporal_Api_Workflowservice_V1_QueryWorkflowRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".QueryWorkflowRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}namespace\0\u{1}execution\0\u{1}query\0\u{3}query_reject_condition\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.namespace) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._execution) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._query) }()
+      case 4: try { try decoder.decodeSingularEnumField(value: &self.queryRejectCondition) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.namespace.isEmpty {
+      try visitor.visitSingularStringField(value: self.namespace, fieldNumber: 1)
+    }
+    try { if let v = self._execution {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    try { if let v = self._query {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
+    if self.queryRejectCondition != .unspecified {
+      try visitor.visitSingularEnumField(value: self.queryRejectCondition, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Temporal_Api_Workflowservice_V1_QueryWorkflowRequest, rhs: Temporal_Api_Workflowservice_V1_QueryWorkflowRequest) -> Bool {
+    if lhs.namespace != rhs.namespace {return false}
+    if lhs._execution != rhs._execution {return false}
+    if lhs._query != rhs._query {return false}
+    if lhs.queryRejectCondition != rhs.queryRejectCondition {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Temporal_Api_Workflowservice_V1_QueryWorkflowResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".QueryWorkflowResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}query_result\0\u{3}query_rejected\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._queryResult) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._queryRejected) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._queryResult {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try { if let v = self._queryRejected {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Temporal_Api_Workflowservice_V1_QueryWorkflowResponse, rhs: Temporal_Api_Workflowservice_V1_QueryWorkflowResponse) -> Bool {
+    if lhs._queryResult != rhs._queryResult {return false}
+    if lhs._queryRejected != rhs._queryRejected {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Temporal_Api_Workflowservice_V1_RespondQueryTaskCompletedRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RespondQueryTaskCompletedRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}task_token\0\u{3}completed_type\0\u{3}query_result\0\u{3}error_message\0\u{2}\u{2}namespace\0\u{1}failure\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBytesField(value: &self.taskToken) }()
+      case 2: try { try decoder.decodeSingularEnumField(value: &self.completedType) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._queryResult) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.errorMessage) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.namespace) }()
+      case 7: try { try decoder.decodeSingularMessageField(value: &self._failure) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.taskToken.isEmpty {
+      try visitor.visitSingularBytesField(value: self.taskToken, fieldNumber: 1)
+    }
+    if self.completedType != .unspecified {
+      try visitor.visitSingularEnumField(value: self.completedType, fieldNumber: 2)
+    }
+    try { if let v = self._queryResult {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
+    if !self.errorMessage.isEmpty {
+      try visitor.visitSingularStringField(value: self.errorMessage, fieldNumber: 4)
+    }
+    if !self.namespace.isEmpty {
+      try visitor.visitSingularStringField(value: self.namespace, fieldNumber: 6)
+    }
+    try { if let v = self._failure {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Temporal_Api_Workflowservice_V1_RespondQueryTaskCompletedRequest, rhs: Temporal_Api_Workflowservice_V1_RespondQueryTaskCompletedRequest) -> Bool {
+    if lhs.taskToken != rhs.taskToken {return false}
+    if lhs.completedType != rhs.completedType {return false}
+    if lhs._queryResult != rhs._queryResult {return false}
+    if lhs.errorMessage != rhs.errorMessage {return false}
+    if lhs.namespace != rhs.namespace {return false}
+    if lhs._failure != rhs._failure {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Temporal_Api_Workflowservice_V1_RespondQueryTaskCompletedResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RespondQueryTaskCompletedResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Temporal_Api_Workflowservice_V1_RespondQueryTaskCompletedResponse, rhs: Temporal_Api_Workflowservice_V1_RespondQueryTaskCompletedResponse) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Temporal_Api_Workflowservice_V1_SignalWithStartWorkflowExecutionRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SignalWithStartWorkflowExecutionRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}namespace\0\u{3}workflow_id\0\u{3}workflow_type\0\u{3}task_queue\0\u{1}input\0\u{3}workflow_execution_timeout\0\u{3}workflow_run_timeout\0\u{3}workflow_task_timeout\0\u{1}identity\0\u{3}request_id\0\u{3}workflow_id_reuse_policy\0\u{3}signal_name\0\u{3}signal_input\0\u{1}control\0\u{4}\u{2}cron_schedule\0\u{2}\u{3}header\0\u{3}workflow_start_delay\0\u{4}\u{2}workflow_id_conflict_policy\0\u{3}user_metadata\0")
+
+  fileprivate class _StorageClass {
+    var _namespace: String = String()
+    var _workflowID: String = String()
+    var _workflowType: Temporal_Api_Common_V1_WorkflowType? = nil
+    var _taskQueue: Temporal_Api_Taskqueue_V1_TaskQueue? = nil
+    var _input: Temporal_Api_Common_V1_Payloads? = nil
+    var _workflowExecutionTimeout: SwiftProtobuf.Google_Protobuf_Duration? = nil
+    var _workflowRunTimeout: SwiftProtobuf.Google_Protobuf_Duration? = nil
+    var _workflowTaskTimeout: SwiftProtobuf.Google_Protobuf_Duration? = nil
+    var _identity: String = String()
+    var _requestID: String = String()
+    var _workflowIDReusePolicy: Temporal_Api_Enums_V1_WorkflowIdReusePolicy = .unspecified
+    var _signalName: String = String()
+    var _signalInput: Temporal_Api_Common_V1_Payloads? = nil
+    var _control: String = String()
+    var _cronSchedule: String = String()
+    var _header: Temporal_Api_Common_V1_Header? = nil
+    var _workflowStartDelay: SwiftProtobuf.Google_Protobuf_Duration? = nil
+    var _workflowIDConflictPolicy: Temporal_Api_Enums_V1_WorkflowIdConflictPolicy = .unspecified
+    var _userMetadata: Temporal_Api_Sdk_V1_UserMetadata? = nil
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _namespace = source._namespace
+      _workflowID = source._workflowID
+      _workflowType = source._workflowType
+      _taskQueue = source._taskQueue
+      _input = source._input
+      _workflowExecutionTimeout = source._workflowExecutionTimeout
+      _workflowRunTimeout = source._workflowRunTimeout
+      _workflowTaskTimeout = source._workflowTaskTimeout
+      _identity = source._identity
+      _requestID = source._requestID
+      _workflowIDReusePolicy = source._workflowIDReusePolicy
+      _signalName = source._signalName
+      _signalInput = source._signalInput
+      _control = source._control
+      _cronSchedule = source._cronSchedule
+      _header = source._header
+      _workflowStartDelay = source._workflowStartDelay
+      _workflowIDConflictPolicy = source._workflowIDConflictPolicy
+      _userMetadata = source._userMetadata
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularStringField(value: &_storage._namespace) }()
+        case 2: try { try decoder.decodeSingularStringField(value: &_storage._workflowID) }()
+        case 3: try { try decoder.decodeSingularMessageField(value: &_storage._workflowType) }()
+        case 4: try { try decoder.decodeSingularMessageField(value: &_storage._taskQueue) }()
+        case 5: try { try decoder.decodeSingularMessageField(value: &_storage._input) }()
+        case 6: try { try decoder.decodeSingularMessageField(value: &_storage._workflowExecutionTimeout) }()
+        case 7: try { try decoder.decodeSingularMessageField(value: &_storage._workflowRunTimeout) }()
+        case 8: try { try decoder.decodeSingularMessageField(value: &_storage._workflowTaskTimeout) }()
+        case 9: try { try decoder.decodeSingularStringField(value: &_storage._identity) }()
+        case 10: try { try decoder.decodeSingularStringField(value: &_storage._requestID) }()
+        case 11: try { try decoder.decodeSingularEnumField(value: &_storage._workflowIDReusePolicy) }()
+        case 12: try { try decoder.decodeSingularStringField(value: &_storage._signalName) }()
+        case 13: try { try decoder.decodeSingularMessageField(value: &_storage._signalInput) }()
+        case 14: try { try decoder.decodeSingularStringField(value: &_storage._control) }()
+        case 16: try { try decoder.decodeSingularStringField(value: &_storage._cronSchedule) }()
+        case 19: try { try decoder.decodeSingularMessageField(value: &_storage._header) }()
+        case 20: try { try decoder.decodeSingularMessageField(value: &_storage._workflowStartDelay) }()
+        case 22: try { try decoder.decodeSingularEnumField(value: &_storage._workflowIDConflictPolicy) }()
+        case 23: try { try decoder.decodeSingularMessageField(value: &_storage._userMetadata) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if !_storage._namespace.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._namespace, fieldNumber: 1)
+      }
+      if !_storage._workflowID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._workflowID, fieldNumber: 2)
+      }
+      try { if let v = _storage._workflowType {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+      } }()
+      try { if let v = _storage._taskQueue {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+      } }()
+      try { if let v = _storage._input {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+      } }()
+      try { if let v = _storage._workflowExecutionTimeout {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+      } }()
+      try { if let v = _storage._workflowRunTimeout {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
+      } }()
+      try { if let v = _storage._workflowTaskTimeout {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 8)
+      } }()
+      if !_storage._identity.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._identity, fieldNumber: 9)
+      }
+      if !_storage._requestID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._requestID, fieldNumber: 10)
+      }
+      if _storage._workflowIDReusePolicy != .unspecified {
+        try visitor.visitSingularEnumField(value: _storage._workflowIDReusePolicy, fieldNumber: 11)
+      }
+      if !_storage._signalName.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._signalName, fieldNumber: 12)
+      }
+      try { if let v = _storage._signalInput {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 13)
+      } }()
+      if !_storage._control.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._control, fieldNumber: 14)
+      }
+      if !_storage._cronSchedule.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._cronSchedule, fieldNumber: 16)
+      }
+      try { if let v = _storage._header {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 19)
+      } }()
+      try { if let v = _storage._workflowStartDelay {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 20)
+      } }()
+      if _storage._workflowIDConflictPolicy != .unspecified {
+        try visitor.visitSingularEnumField(value: _storage._workflowIDConflictPolicy, fieldNumber: 22)
+      }
+      try { if let v = _storage._userMetadata {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 23)
+      } }()
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Temporal_Api_Workflowservice_V1_SignalWithStartWorkflowExecutionRequest, rhs: Temporal_Api_Workflowservice_V1_SignalWithStartWorkflowExecutionRequest) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._namespace != rhs_storage._namespace {return false}
+        if _storage._workflowID != rhs_storage._workflowID {return false}
+        if _storage._workflowType != rhs_storage._workflowType {return false}
+        if _storage._taskQueue != rhs_storage._taskQueue {return false}
+        if _storage._input != rhs_storage._input {return false}
+        if _storage._workflowExecutionTimeout != rhs_storage._workflowExecutionTimeout {return false}
+        if _storage._workflowRunTimeout != rhs_storage._workflowRunTimeout {return false}
+        if _storage._workflowTaskTimeout != rhs_storage._workflowTaskTimeout {return false}
+        if _storage._identity != rhs_storage._identity {return false}
+        if _storage._requestID != rhs_storage._requestID {return false}
+        if _storage._workflowIDReusePolicy != rhs_storage._workflowIDReusePolicy {return false}
+        if _storage._signalName != rhs_storage._signalName {return false}
+        if _storage._signalInput != rhs_storage._signalInput {return false}
+        if _storage._control != rhs_storage._control {return false}
+        if _storage._cronSchedule != rhs_storage._cronSchedule {return false}
+        if _storage._header != rhs_storage._header {return false}
+        if _storage._workflowStartDelay != rhs_storage._workflowStartDelay {return false}
+        if _storage._workflowIDConflictPolicy != rhs_storage._workflowIDConflictPolicy {return false}
+        if _storage._userMetadata != rhs_storage._userMetadata {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Temporal_Api_Workflowservice_V1_SignalWithStartWorkflowExecutionResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SignalWithStartWorkflowExecutionResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}run_id\0\u{1}started\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.runID) }()
+      case 2: try { try decoder.decodeSingularBoolField(value: &self.started) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.runID.isEmpty {
+      try visitor.visitSingularStringField(value: self.runID, fieldNumber: 1)
+    }
+    if self.started != false {
+      try visitor.visitSingularBoolField(value: self.started, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Temporal_Api_Workflowservice_V1_SignalWithStartWorkflowExecutionResponse, rhs: Temporal_Api_Workflowservice_V1_SignalWithStartWorkflowExecutionResponse) -> Bool {
+    if lhs.runID != rhs.runID {return false}
+    if lhs.started != rhs.started {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedByIdRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RespondActivityTaskCompletedByIdRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}namespace\0\u{3}workflow_id\0\u{3}run_id\0\u{3}activity_id\0\u{1}result\0\u{1}identity\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.namespace) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.workflowID) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.runID) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.activityID) }()
+      case 5: try { try decoder.decodeSingularMessageField(value: &self._result) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.identity) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.namespace.isEmpty {
+      try visitor.visitSingularStringField(value: self.namespace, fieldNumber: 1)
+    }
+    if !self.workflowID.isEmpty {
+      try visitor.visitSingularStringField(value: self.workflowID, fieldNumber: 2)
+    }
+    if !self.runID.isEmpty {
+      try visitor.visitSingularStringField(value: self.runID, fieldNumber: 3)
+    }
+    if !self.activityID.isEmpty {
+      try visitor.visitSingularStringField(value: self.activityID, fieldNumber: 4)
+    }
+    try { if let v = self._result {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+    } }()
+    if !self.identity.isEmpty {
+      try visitor.visitSingularStringField(value: self.identity, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedByIdRequest, rhs: Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedByIdRequest) -> Bool {
+    if lhs.namespace != rhs.namespace {return false}
+    if lhs.workflowID != rhs.workflowID {return false}
+    if lhs.runID != rhs.runID {return false}
+    if lhs.activityID != rhs.activityID {return false}
+    if lhs._result != rhs._result {return false}
+    if lhs.identity != rhs.identity {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedByIdResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RespondActivityTaskCompletedByIdResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedByIdResponse, rhs: Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedByIdResponse) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedByIdRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RespondActivityTaskFailedByIdRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}namespace\0\u{3}workflow_id\0\u{3}run_id\0\u{3}activity_id\0\u{1}failure\0\u{1}identity\0\u{3}last_heartbeat_details\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.namespace) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.workflowID) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.runID) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.activityID) }()
+      case 5: try { try decoder.decodeSingularMessageField(value: &self._failure) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.identity) }()
+      case 7: try { try decoder.decodeSingularMessageField(value: &self._lastHeartbeatDetails) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.namespace.isEmpty {
+      try visitor.visitSingularStringField(value: self.namespace, fieldNumber: 1)
+    }
+    if !self.workflowID.isEmpty {
+      try visitor.visitSingularStringField(value: self.workflowID, fieldNumber: 2)
+    }
+    if !self.runID.isEmpty {
+      try visitor.visitSingularStringField(value: self.runID, fieldNumber: 3)
+    }
+    if !self.activityID.isEmpty {
+      try visitor.visitSingularStringField(value: self.activityID, fieldNumber: 4)
+    }
+    try { if let v = self._failure {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+    } }()
+    if !self.identity.isEmpty {
+      try visitor.visitSingularStringField(value: self.identity, fieldNumber: 6)
+    }
+    try { if let v = self._lastHeartbeatDetails {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedByIdRequest, rhs: Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedByIdRequest) -> Bool {
+    if lhs.namespace != rhs.namespace {return false}
+    if lhs.workflowID != rhs.workflowID {return false}
+    if lhs.runID != rhs.runID {return false}
+    if lhs.activityID != rhs.activityID {return false}
+    if lhs._failure != rhs._failure {return false}
+    if lhs.identity != rhs.identity {return false}
+    if lhs._lastHeartbeatDetails != rhs._lastHeartbeatDetails {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedByIdResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RespondActivityTaskFailedByIdResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}failures\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.failures) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.failures.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.failures, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedByIdResponse, rhs: Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedByIdResponse) -> Bool {
+    if lhs.failures != rhs.failures {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledByIdRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RespondActivityTaskCanceledByIdRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}namespace\0\u{3}workflow_id\0\u{3}run_id\0\u{3}activity_id\0\u{1}details\0\u{1}identity\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.namespace) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.workflowID) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.runID) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.activityID) }()
+      case 5: try { try decoder.decodeSingularMessageField(value: &self._details) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.identity) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.namespace.isEmpty {
+      try visitor.visitSingularStringField(value: self.namespace, fieldNumber: 1)
+    }
+    if !self.workflowID.isEmpty {
+      try visitor.visitSingularStringField(value: self.workflowID, fieldNumber: 2)
+    }
+    if !self.runID.isEmpty {
+      try visitor.visitSingularStringField(value: self.runID, fieldNumber: 3)
+    }
+    if !self.activityID.isEmpty {
+      try visitor.visitSingularStringField(value: self.activityID, fieldNumber: 4)
+    }
+    try { if let v = self._details {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+    } }()
+    if !self.identity.isEmpty {
+      try visitor.visitSingularStringField(value: self.identity, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledByIdRequest, rhs: Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledByIdRequest) -> Bool {
+    if lhs.namespace != rhs.namespace {return false}
+    if lhs.workflowID != rhs.workflowID {return false}
+    if lhs.runID != rhs.runID {return false}
+    if lhs.activityID != rhs.activityID {return false}
+    if lhs._details != rhs._details {return false}
+    if lhs.identity != rhs.identity {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledByIdResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RespondActivityTaskCanceledByIdResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledByIdResponse, rhs: Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledByIdResponse) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatByIdRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RecordActivityTaskHeartbeatByIdRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}namespace\0\u{3}workflow_id\0\u{3}run_id\0\u{3}activity_id\0\u{1}details\0\u{1}identity\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.namespace) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.workflowID) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.runID) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.activityID) }()
+      case 5: try { try decoder.decodeSingularMessageField(value: &self._details) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.identity) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.namespace.isEmpty {
+      try visitor.visitSingularStringField(value: self.namespace, fieldNumber: 1)
+    }
+    if !self.workflowID.isEmpty {
+      try visitor.visitSingularStringField(value: self.workflowID, fieldNumber: 2)
+    }
+    if !self.runID.isEmpty {
+      try visitor.visitSingularStringField(value: self.runID, fieldNumber: 3)
+    }
+    if !self.activityID.isEmpty {
+      try visitor.visitSingularStringField(value: self.activityID, fieldNumber: 4)
+    }
+    try { if let v = self._details {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+    } }()
+    if !self.identity.isEmpty {
+      try visitor.visitSingularStringField(value: self.identity, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatByIdRequest, rhs: Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatByIdRequest) -> Bool {
+    if lhs.namespace != rhs.namespace {return false}
+    if lhs.workflowID != rhs.workflowID {return false}
+    if lhs.runID != rhs.runID {return false}
+    if lhs.activityID != rhs.activityID {return false}
+    if lhs._details != rhs._details {return false}
+    if lhs.identity != rhs.identity {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatByIdResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RecordActivityTaskHeartbeatByIdResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}cancel_requested\0\u{3}activity_paused\0\u{3}activity_reset\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBoolField(value: &self.cancelRequested) }()
+      case 2: try { try decoder.decodeSingularBoolField(value: &self.activityPaused) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.activityReset) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.cancelRequested != false {
+      try visitor.visitSingularBoolField(value: self.cancelRequested, fieldNumber: 1)
+    }
+    if self.activityPaused != false {
+      try visitor.visitSingularBoolField(value: self.activityPaused, fieldNumber: 2)
+    }
+    if self.activityReset != false {
+      try visitor.visitSingularBoolField(value: self.activityReset, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatByIdResponse, rhs: Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatByIdResponse) -> Bool {
+    if lhs.cancelRequested != rhs.cancelRequested {return false}
+    if lhs.activityPaused != rhs.activityPaused {return false}
+    if lhs.activityReset != rhs.activityReset {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

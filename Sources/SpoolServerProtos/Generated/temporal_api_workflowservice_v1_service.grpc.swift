@@ -248,6 +248,97 @@ public enum Temporal_Api_Workflowservice_V1_WorkflowService: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "QueryWorkflow" metadata.
+        public enum QueryWorkflow: Sendable {
+            /// Request type for "QueryWorkflow".
+            public typealias Input = Temporal_Api_Workflowservice_V1_QueryWorkflowRequest
+            /// Response type for "QueryWorkflow".
+            public typealias Output = Temporal_Api_Workflowservice_V1_QueryWorkflowResponse
+            /// Descriptor for "QueryWorkflow".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "temporal.api.workflowservice.v1.WorkflowService"),
+                method: "QueryWorkflow",
+                type: .unary
+            )
+        }
+        /// Namespace for "RespondQueryTaskCompleted" metadata.
+        public enum RespondQueryTaskCompleted: Sendable {
+            /// Request type for "RespondQueryTaskCompleted".
+            public typealias Input = Temporal_Api_Workflowservice_V1_RespondQueryTaskCompletedRequest
+            /// Response type for "RespondQueryTaskCompleted".
+            public typealias Output = Temporal_Api_Workflowservice_V1_RespondQueryTaskCompletedResponse
+            /// Descriptor for "RespondQueryTaskCompleted".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "temporal.api.workflowservice.v1.WorkflowService"),
+                method: "RespondQueryTaskCompleted",
+                type: .unary
+            )
+        }
+        /// Namespace for "SignalWithStartWorkflowExecution" metadata.
+        public enum SignalWithStartWorkflowExecution: Sendable {
+            /// Request type for "SignalWithStartWorkflowExecution".
+            public typealias Input = Temporal_Api_Workflowservice_V1_SignalWithStartWorkflowExecutionRequest
+            /// Response type for "SignalWithStartWorkflowExecution".
+            public typealias Output = Temporal_Api_Workflowservice_V1_SignalWithStartWorkflowExecutionResponse
+            /// Descriptor for "SignalWithStartWorkflowExecution".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "temporal.api.workflowservice.v1.WorkflowService"),
+                method: "SignalWithStartWorkflowExecution",
+                type: .unary
+            )
+        }
+        /// Namespace for "RespondActivityTaskCompletedById" metadata.
+        public enum RespondActivityTaskCompletedById: Sendable {
+            /// Request type for "RespondActivityTaskCompletedById".
+            public typealias Input = Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedByIdRequest
+            /// Response type for "RespondActivityTaskCompletedById".
+            public typealias Output = Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedByIdResponse
+            /// Descriptor for "RespondActivityTaskCompletedById".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "temporal.api.workflowservice.v1.WorkflowService"),
+                method: "RespondActivityTaskCompletedById",
+                type: .unary
+            )
+        }
+        /// Namespace for "RespondActivityTaskFailedById" metadata.
+        public enum RespondActivityTaskFailedById: Sendable {
+            /// Request type for "RespondActivityTaskFailedById".
+            public typealias Input = Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedByIdRequest
+            /// Response type for "RespondActivityTaskFailedById".
+            public typealias Output = Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedByIdResponse
+            /// Descriptor for "RespondActivityTaskFailedById".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "temporal.api.workflowservice.v1.WorkflowService"),
+                method: "RespondActivityTaskFailedById",
+                type: .unary
+            )
+        }
+        /// Namespace for "RespondActivityTaskCanceledById" metadata.
+        public enum RespondActivityTaskCanceledById: Sendable {
+            /// Request type for "RespondActivityTaskCanceledById".
+            public typealias Input = Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledByIdRequest
+            /// Response type for "RespondActivityTaskCanceledById".
+            public typealias Output = Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledByIdResponse
+            /// Descriptor for "RespondActivityTaskCanceledById".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "temporal.api.workflowservice.v1.WorkflowService"),
+                method: "RespondActivityTaskCanceledById",
+                type: .unary
+            )
+        }
+        /// Namespace for "RecordActivityTaskHeartbeatById" metadata.
+        public enum RecordActivityTaskHeartbeatById: Sendable {
+            /// Request type for "RecordActivityTaskHeartbeatById".
+            public typealias Input = Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatByIdRequest
+            /// Response type for "RecordActivityTaskHeartbeatById".
+            public typealias Output = Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatByIdResponse
+            /// Descriptor for "RecordActivityTaskHeartbeatById".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "temporal.api.workflowservice.v1.WorkflowService"),
+                method: "RecordActivityTaskHeartbeatById",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "temporal.api.workflowservice.v1.WorkflowService" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             GetSystemInfo.descriptor,
@@ -266,7 +357,14 @@ public enum Temporal_Api_Workflowservice_V1_WorkflowService: Sendable {
             RequestCancelWorkflowExecution.descriptor,
             TerminateWorkflowExecution.descriptor,
             DescribeWorkflowExecution.descriptor,
-            ShutdownWorker.descriptor
+            ShutdownWorker.descriptor,
+            QueryWorkflow.descriptor,
+            RespondQueryTaskCompleted.descriptor,
+            SignalWithStartWorkflowExecution.descriptor,
+            RespondActivityTaskCompletedById.descriptor,
+            RespondActivityTaskFailedById.descriptor,
+            RespondActivityTaskCanceledById.descriptor,
+            RecordActivityTaskHeartbeatById.descriptor
         ]
     }
 }
@@ -530,6 +628,104 @@ extension Temporal_Api_Workflowservice_V1_WorkflowService {
             request: GRPCCore.StreamingServerRequest<Temporal_Api_Workflowservice_V1_ShutdownWorkerRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Temporal_Api_Workflowservice_V1_ShutdownWorkerResponse>
+
+        /// Handle the "QueryWorkflow" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Temporal_Api_Workflowservice_V1_QueryWorkflowRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Temporal_Api_Workflowservice_V1_QueryWorkflowResponse` messages.
+        func queryWorkflow(
+            request: GRPCCore.StreamingServerRequest<Temporal_Api_Workflowservice_V1_QueryWorkflowRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Temporal_Api_Workflowservice_V1_QueryWorkflowResponse>
+
+        /// Handle the "RespondQueryTaskCompleted" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Temporal_Api_Workflowservice_V1_RespondQueryTaskCompletedRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Temporal_Api_Workflowservice_V1_RespondQueryTaskCompletedResponse` messages.
+        func respondQueryTaskCompleted(
+            request: GRPCCore.StreamingServerRequest<Temporal_Api_Workflowservice_V1_RespondQueryTaskCompletedRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Temporal_Api_Workflowservice_V1_RespondQueryTaskCompletedResponse>
+
+        /// Handle the "SignalWithStartWorkflowExecution" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Temporal_Api_Workflowservice_V1_SignalWithStartWorkflowExecutionRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Temporal_Api_Workflowservice_V1_SignalWithStartWorkflowExecutionResponse` messages.
+        func signalWithStartWorkflowExecution(
+            request: GRPCCore.StreamingServerRequest<Temporal_Api_Workflowservice_V1_SignalWithStartWorkflowExecutionRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Temporal_Api_Workflowservice_V1_SignalWithStartWorkflowExecutionResponse>
+
+        /// Handle the "RespondActivityTaskCompletedById" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedByIdRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedByIdResponse` messages.
+        func respondActivityTaskCompletedById(
+            request: GRPCCore.StreamingServerRequest<Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedByIdRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedByIdResponse>
+
+        /// Handle the "RespondActivityTaskFailedById" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedByIdRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedByIdResponse` messages.
+        func respondActivityTaskFailedById(
+            request: GRPCCore.StreamingServerRequest<Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedByIdRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedByIdResponse>
+
+        /// Handle the "RespondActivityTaskCanceledById" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledByIdRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledByIdResponse` messages.
+        func respondActivityTaskCanceledById(
+            request: GRPCCore.StreamingServerRequest<Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledByIdRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledByIdResponse>
+
+        /// Handle the "RecordActivityTaskHeartbeatById" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatByIdRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatByIdResponse` messages.
+        func recordActivityTaskHeartbeatById(
+            request: GRPCCore.StreamingServerRequest<Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatByIdRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatByIdResponse>
     }
 
     /// Service protocol for the "temporal.api.workflowservice.v1.WorkflowService" service.
@@ -777,6 +973,104 @@ extension Temporal_Api_Workflowservice_V1_WorkflowService {
             request: GRPCCore.ServerRequest<Temporal_Api_Workflowservice_V1_ShutdownWorkerRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Temporal_Api_Workflowservice_V1_ShutdownWorkerResponse>
+
+        /// Handle the "QueryWorkflow" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_QueryWorkflowRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Temporal_Api_Workflowservice_V1_QueryWorkflowResponse` message.
+        func queryWorkflow(
+            request: GRPCCore.ServerRequest<Temporal_Api_Workflowservice_V1_QueryWorkflowRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Temporal_Api_Workflowservice_V1_QueryWorkflowResponse>
+
+        /// Handle the "RespondQueryTaskCompleted" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_RespondQueryTaskCompletedRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Temporal_Api_Workflowservice_V1_RespondQueryTaskCompletedResponse` message.
+        func respondQueryTaskCompleted(
+            request: GRPCCore.ServerRequest<Temporal_Api_Workflowservice_V1_RespondQueryTaskCompletedRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Temporal_Api_Workflowservice_V1_RespondQueryTaskCompletedResponse>
+
+        /// Handle the "SignalWithStartWorkflowExecution" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_SignalWithStartWorkflowExecutionRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Temporal_Api_Workflowservice_V1_SignalWithStartWorkflowExecutionResponse` message.
+        func signalWithStartWorkflowExecution(
+            request: GRPCCore.ServerRequest<Temporal_Api_Workflowservice_V1_SignalWithStartWorkflowExecutionRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Temporal_Api_Workflowservice_V1_SignalWithStartWorkflowExecutionResponse>
+
+        /// Handle the "RespondActivityTaskCompletedById" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedByIdRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedByIdResponse` message.
+        func respondActivityTaskCompletedById(
+            request: GRPCCore.ServerRequest<Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedByIdRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedByIdResponse>
+
+        /// Handle the "RespondActivityTaskFailedById" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedByIdRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedByIdResponse` message.
+        func respondActivityTaskFailedById(
+            request: GRPCCore.ServerRequest<Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedByIdRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedByIdResponse>
+
+        /// Handle the "RespondActivityTaskCanceledById" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledByIdRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledByIdResponse` message.
+        func respondActivityTaskCanceledById(
+            request: GRPCCore.ServerRequest<Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledByIdRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledByIdResponse>
+
+        /// Handle the "RecordActivityTaskHeartbeatById" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatByIdRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatByIdResponse` message.
+        func recordActivityTaskHeartbeatById(
+            request: GRPCCore.ServerRequest<Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatByIdRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatByIdResponse>
     }
 
     /// Simple service protocol for the "temporal.api.workflowservice.v1.WorkflowService" service.
@@ -1022,6 +1316,104 @@ extension Temporal_Api_Workflowservice_V1_WorkflowService {
             request: Temporal_Api_Workflowservice_V1_ShutdownWorkerRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Temporal_Api_Workflowservice_V1_ShutdownWorkerResponse
+
+        /// Handle the "QueryWorkflow" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Temporal_Api_Workflowservice_V1_QueryWorkflowRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Temporal_Api_Workflowservice_V1_QueryWorkflowResponse` to respond with.
+        func queryWorkflow(
+            request: Temporal_Api_Workflowservice_V1_QueryWorkflowRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Temporal_Api_Workflowservice_V1_QueryWorkflowResponse
+
+        /// Handle the "RespondQueryTaskCompleted" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Temporal_Api_Workflowservice_V1_RespondQueryTaskCompletedRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Temporal_Api_Workflowservice_V1_RespondQueryTaskCompletedResponse` to respond with.
+        func respondQueryTaskCompleted(
+            request: Temporal_Api_Workflowservice_V1_RespondQueryTaskCompletedRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Temporal_Api_Workflowservice_V1_RespondQueryTaskCompletedResponse
+
+        /// Handle the "SignalWithStartWorkflowExecution" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Temporal_Api_Workflowservice_V1_SignalWithStartWorkflowExecutionRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Temporal_Api_Workflowservice_V1_SignalWithStartWorkflowExecutionResponse` to respond with.
+        func signalWithStartWorkflowExecution(
+            request: Temporal_Api_Workflowservice_V1_SignalWithStartWorkflowExecutionRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Temporal_Api_Workflowservice_V1_SignalWithStartWorkflowExecutionResponse
+
+        /// Handle the "RespondActivityTaskCompletedById" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedByIdRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedByIdResponse` to respond with.
+        func respondActivityTaskCompletedById(
+            request: Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedByIdRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedByIdResponse
+
+        /// Handle the "RespondActivityTaskFailedById" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedByIdRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedByIdResponse` to respond with.
+        func respondActivityTaskFailedById(
+            request: Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedByIdRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedByIdResponse
+
+        /// Handle the "RespondActivityTaskCanceledById" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledByIdRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledByIdResponse` to respond with.
+        func respondActivityTaskCanceledById(
+            request: Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledByIdRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledByIdResponse
+
+        /// Handle the "RecordActivityTaskHeartbeatById" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatByIdRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatByIdResponse` to respond with.
+        func recordActivityTaskHeartbeatById(
+            request: Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatByIdRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatByIdResponse
     }
 }
 
@@ -1216,6 +1608,83 @@ extension Temporal_Api_Workflowservice_V1_WorkflowService.StreamingServiceProtoc
                 )
             }
         )
+        router.registerHandler(
+            forMethod: Temporal_Api_Workflowservice_V1_WorkflowService.Method.QueryWorkflow.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Temporal_Api_Workflowservice_V1_QueryWorkflowRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Temporal_Api_Workflowservice_V1_QueryWorkflowResponse>(),
+            handler: { request, context in
+                try await self.queryWorkflow(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Temporal_Api_Workflowservice_V1_WorkflowService.Method.RespondQueryTaskCompleted.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Temporal_Api_Workflowservice_V1_RespondQueryTaskCompletedRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Temporal_Api_Workflowservice_V1_RespondQueryTaskCompletedResponse>(),
+            handler: { request, context in
+                try await self.respondQueryTaskCompleted(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Temporal_Api_Workflowservice_V1_WorkflowService.Method.SignalWithStartWorkflowExecution.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Temporal_Api_Workflowservice_V1_SignalWithStartWorkflowExecutionRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Temporal_Api_Workflowservice_V1_SignalWithStartWorkflowExecutionResponse>(),
+            handler: { request, context in
+                try await self.signalWithStartWorkflowExecution(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Temporal_Api_Workflowservice_V1_WorkflowService.Method.RespondActivityTaskCompletedById.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedByIdRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedByIdResponse>(),
+            handler: { request, context in
+                try await self.respondActivityTaskCompletedById(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Temporal_Api_Workflowservice_V1_WorkflowService.Method.RespondActivityTaskFailedById.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedByIdRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedByIdResponse>(),
+            handler: { request, context in
+                try await self.respondActivityTaskFailedById(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Temporal_Api_Workflowservice_V1_WorkflowService.Method.RespondActivityTaskCanceledById.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledByIdRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledByIdResponse>(),
+            handler: { request, context in
+                try await self.respondActivityTaskCanceledById(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Temporal_Api_Workflowservice_V1_WorkflowService.Method.RecordActivityTaskHeartbeatById.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatByIdRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatByIdResponse>(),
+            handler: { request, context in
+                try await self.recordActivityTaskHeartbeatById(
+                    request: request,
+                    context: context
+                )
+            }
+        )
     }
 }
 
@@ -1403,6 +1872,83 @@ extension Temporal_Api_Workflowservice_V1_WorkflowService.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Temporal_Api_Workflowservice_V1_ShutdownWorkerResponse> {
         let response = try await self.shutdownWorker(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func queryWorkflow(
+        request: GRPCCore.StreamingServerRequest<Temporal_Api_Workflowservice_V1_QueryWorkflowRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Temporal_Api_Workflowservice_V1_QueryWorkflowResponse> {
+        let response = try await self.queryWorkflow(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func respondQueryTaskCompleted(
+        request: GRPCCore.StreamingServerRequest<Temporal_Api_Workflowservice_V1_RespondQueryTaskCompletedRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Temporal_Api_Workflowservice_V1_RespondQueryTaskCompletedResponse> {
+        let response = try await self.respondQueryTaskCompleted(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func signalWithStartWorkflowExecution(
+        request: GRPCCore.StreamingServerRequest<Temporal_Api_Workflowservice_V1_SignalWithStartWorkflowExecutionRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Temporal_Api_Workflowservice_V1_SignalWithStartWorkflowExecutionResponse> {
+        let response = try await self.signalWithStartWorkflowExecution(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func respondActivityTaskCompletedById(
+        request: GRPCCore.StreamingServerRequest<Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedByIdRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedByIdResponse> {
+        let response = try await self.respondActivityTaskCompletedById(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func respondActivityTaskFailedById(
+        request: GRPCCore.StreamingServerRequest<Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedByIdRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedByIdResponse> {
+        let response = try await self.respondActivityTaskFailedById(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func respondActivityTaskCanceledById(
+        request: GRPCCore.StreamingServerRequest<Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledByIdRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledByIdResponse> {
+        let response = try await self.respondActivityTaskCanceledById(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func recordActivityTaskHeartbeatById(
+        request: GRPCCore.StreamingServerRequest<Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatByIdRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatByIdResponse> {
+        let response = try await self.recordActivityTaskHeartbeatById(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -1627,6 +2173,97 @@ extension Temporal_Api_Workflowservice_V1_WorkflowService.SimpleServiceProtocol 
     ) async throws -> GRPCCore.ServerResponse<Temporal_Api_Workflowservice_V1_ShutdownWorkerResponse> {
         return GRPCCore.ServerResponse<Temporal_Api_Workflowservice_V1_ShutdownWorkerResponse>(
             message: try await self.shutdownWorker(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func queryWorkflow(
+        request: GRPCCore.ServerRequest<Temporal_Api_Workflowservice_V1_QueryWorkflowRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Temporal_Api_Workflowservice_V1_QueryWorkflowResponse> {
+        return GRPCCore.ServerResponse<Temporal_Api_Workflowservice_V1_QueryWorkflowResponse>(
+            message: try await self.queryWorkflow(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func respondQueryTaskCompleted(
+        request: GRPCCore.ServerRequest<Temporal_Api_Workflowservice_V1_RespondQueryTaskCompletedRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Temporal_Api_Workflowservice_V1_RespondQueryTaskCompletedResponse> {
+        return GRPCCore.ServerResponse<Temporal_Api_Workflowservice_V1_RespondQueryTaskCompletedResponse>(
+            message: try await self.respondQueryTaskCompleted(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func signalWithStartWorkflowExecution(
+        request: GRPCCore.ServerRequest<Temporal_Api_Workflowservice_V1_SignalWithStartWorkflowExecutionRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Temporal_Api_Workflowservice_V1_SignalWithStartWorkflowExecutionResponse> {
+        return GRPCCore.ServerResponse<Temporal_Api_Workflowservice_V1_SignalWithStartWorkflowExecutionResponse>(
+            message: try await self.signalWithStartWorkflowExecution(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func respondActivityTaskCompletedById(
+        request: GRPCCore.ServerRequest<Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedByIdRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedByIdResponse> {
+        return GRPCCore.ServerResponse<Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedByIdResponse>(
+            message: try await self.respondActivityTaskCompletedById(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func respondActivityTaskFailedById(
+        request: GRPCCore.ServerRequest<Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedByIdRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedByIdResponse> {
+        return GRPCCore.ServerResponse<Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedByIdResponse>(
+            message: try await self.respondActivityTaskFailedById(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func respondActivityTaskCanceledById(
+        request: GRPCCore.ServerRequest<Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledByIdRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledByIdResponse> {
+        return GRPCCore.ServerResponse<Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledByIdResponse>(
+            message: try await self.respondActivityTaskCanceledById(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func recordActivityTaskHeartbeatById(
+        request: GRPCCore.ServerRequest<Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatByIdRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatByIdResponse> {
+        return GRPCCore.ServerResponse<Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatByIdResponse>(
+            message: try await self.recordActivityTaskHeartbeatById(
                 request: request.message,
                 context: context
             ),

@@ -211,7 +211,14 @@ struct WorkflowCancel: AsyncParsableCommand {
 
     func run() async throws {
         let engine = try openForExistingRun(options, target, command: "workflow cancel")
-        do {
+        do throws(SpoolError) {
+            // The engine answers a cancel of a closed run with success, as Temporal does for a
+            // client's retry; a person at the command line is told instead.
+            let status = try engine.describeWorkflowExecution(execution: target.execution).executionInfo.status
+            if status != .running {
+                throw SpoolError(.notFound, "the workflow execution is already \(status)",
+                                 workflowID: target.execution.workflowID, runID: target.execution.runID)
+            }
             try await engine.requestCancelWorkflowExecution(execution: target.execution, reason: reason, identity: "spool-cli")
         } catch {
             try await reject(error, engine: engine, command: "workflow cancel")
