@@ -307,16 +307,23 @@ extension WorkflowTaskFailedCause {
 /// queue was scheduled on a sticky queue).
 struct HistoryTranslator {
     var runTaskQueue: String
+    /// The run the events belong to, for the fields of its started event that Temporal fills
+    /// from the run (`workflow_id`, `original_execution_run_id`); nil when unknown.
+    var execution: WorkflowExecution?
 
-    init(runTaskQueue: String) { self.runTaskQueue = runTaskQueue }
+    init(runTaskQueue: String, execution: WorkflowExecution? = nil) {
+        self.runTaskQueue = runTaskQueue
+        self.execution = execution
+    }
 
     /// The run's task queue read from its first event, when `events` starts there.
-    init(events: [HistoryEvent], fallback: String = "") {
+    init(events: [HistoryEvent], execution: WorkflowExecution? = nil, fallback: String = "") {
         if case .workflowExecutionStarted(let started)? = events.first?.attributes {
             runTaskQueue = started.taskQueue
         } else {
             runTaskQueue = fallback
         }
+        self.execution = execution
     }
 
     func history(_ events: [HistoryEvent]) -> Temporal_Api_History_V1_History {
@@ -344,11 +351,17 @@ struct HistoryTranslator {
             p.workflowType = protoWorkflowType(a.workflowType)
             p.taskQueue = taskQueue(a.taskQueue)
             if let input = a.input { p.input = protoPayloads(input) }
-            if let timeout = a.workflowRunTimeout { p.workflowRunTimeout = timeout.proto }
+            // Temporal writes the unset timeouts and the backoff as zero durations, not absent.
+            // Spool has no execution timeout or first-task backoff yet (issue 18, point 4).
+            p.workflowExecutionTimeout = Duration.zero.proto
+            p.workflowRunTimeout = (a.workflowRunTimeout ?? .zero).proto
+            p.firstWorkflowTaskBackoff = Duration.zero.proto
             p.workflowTaskTimeout = a.workflowTaskTimeout.proto
             p.continuedExecutionRunID = a.continuedExecutionRunID
-            p.originalExecutionRunID = a.firstExecutionRunID
+            // The run's own id; a first run's is its chain's first run id.
+            p.originalExecutionRunID = execution?.runID ?? (a.continuedExecutionRunID.isEmpty ? a.firstExecutionRunID : "")
             p.firstExecutionRunID = a.firstExecutionRunID
+            if let execution { p.workflowID = execution.workflowID }
             p.identity = a.identity
             p.attempt = max(1, a.attempt)
             p.header = a.header.proto
@@ -550,7 +563,7 @@ extension WorkflowTask {
         response.previousStartedEventID = previousStartedEventID
         response.startedEventID = startedEventID
         response.attempt = attempt
-        response.history = HistoryTranslator(runTaskQueue: workflowExecutionTaskQueue).history(history)
+        response.history = HistoryTranslator(runTaskQueue: workflowExecutionTaskQueue, execution: workflowExecution).history(history)
         response.workflowExecutionTaskQueue = taskQueue(workflowExecutionTaskQueue)
         response.scheduledTime = scheduledTime.proto
         response.startedTime = startedTime.proto

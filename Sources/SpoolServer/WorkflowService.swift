@@ -118,11 +118,19 @@ struct WorkflowService: WS.SimpleServiceProtocol {
     func getWorkflowExecutionHistory(request: Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryRequest,
                                      context: ServerContext) async throws -> Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryResponse {
         let ns = namespace(request.namespace)
-        let execution = WorkflowExecution(request.execution)
+        let engine = self.engine
+        let requested = WorkflowExecution(request.execution)
+        // The current run, named before the first page is read, so that its events are
+        // translated as that run's (its started event carries its run id) even if a new run
+        // starts meanwhile. Later pages' tokens name their run.
+        let execution = requested.runID.isEmpty && request.nextPageToken.isEmpty
+            ? try await engineCall { () throws(SpoolError) in
+                try engine.describeWorkflowExecution(namespace: ns, execution: requested).executionInfo.execution
+            }
+            : requested
         let filter: HistoryEventFilterType = request.historyEventFilterType == .closeEvent ? .closeEvent : .allEvent
         let pageSize = request.maximumPageSize > 0 ? Int(request.maximumPageSize) : 1000
         let token = request.nextPageToken.isEmpty ? nil : [UInt8](request.nextPageToken)
-        let engine = self.engine
         let timeout = pollTimeout
         let page = try await engineCall { () async throws(SpoolError) in
             try await polls.run { () async throws(SpoolError) in
@@ -137,7 +145,7 @@ struct WorkflowService: WS.SimpleServiceProtocol {
             response.nextPageToken = request.nextPageToken
             return response
         }
-        var translator = HistoryTranslator(events: page.history)
+        var translator = HistoryTranslator(events: page.history, execution: execution)
         if translator.runTaskQueue.isEmpty, !page.history.isEmpty,
            let described = try? engine.describeWorkflowExecution(namespace: ns, execution: execution) {
             translator.runTaskQueue = described.executionInfo.taskQueue
@@ -190,7 +198,9 @@ struct WorkflowService: WS.SimpleServiceProtocol {
         var response = Temporal_Api_Workflowservice_V1_DescribeWorkflowExecutionResponse()
         var config = Temporal_Api_Workflow_V1_WorkflowExecutionConfig()
         config.taskQueue = taskQueue(info.taskQueue)
-        if let timeout = described.workflowRunTimeout { config.workflowRunTimeout = timeout.proto }
+        // Unset timeouts are zero durations in Temporal's answer, not absent.
+        config.workflowExecutionTimeout = Duration.zero.proto
+        config.workflowRunTimeout = (described.workflowRunTimeout ?? .zero).proto
         config.defaultWorkflowTaskTimeout = described.workflowTaskTimeout.proto
         response.executionConfig = config
         var execution = Temporal_Api_Workflow_V1_WorkflowExecutionInfo()
@@ -205,6 +215,13 @@ struct WorkflowService: WS.SimpleServiceProtocol {
         execution.status = info.status.proto
         execution.historyLength = info.historyLength
         execution.taskQueue = info.taskQueue
+        execution.firstRunID = described.firstExecutionRunID
+        execution.stateTransitionCount = described.stateTransitionCount
+        // Every run is its own root until child workflows exist (issue 19).
+        execution.rootExecution = info.execution.proto
+        // TODO(issue 18, point 5): memo and search attributes; Temporal answers empty ones.
+        execution.memo = Temporal_Api_Common_V1_Memo()
+        execution.searchAttributes = Temporal_Api_Common_V1_SearchAttributes()
         response.workflowExecutionInfo = execution
         response.pendingActivities = described.pendingActivities.map { activity in
             var p = Temporal_Api_Workflow_V1_PendingActivityInfo()

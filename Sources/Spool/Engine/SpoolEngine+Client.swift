@@ -97,7 +97,8 @@ extension SpoolEngine {
     /// - Throws: ``SpoolError/Code/notFound``.
     public func describeWorkflowExecution(namespace: String = defaultNamespace,
                                           execution: WorkflowExecution) throws(SpoolError) -> DescribeWorkflowExecutionResponse {
-        let state = try visibleHandle(namespace: namespace, execution: execution).state
+        let handle = try visibleHandle(namespace: namespace, execution: execution)
+        let state = handle.state
         let activities = state.activities.values.sorted { $0.scheduledEventID < $1.scheduledEventID }.map { activity in
             PendingActivityInfo(
                 activityID: activity.attributes.activityID, activityType: activity.attributes.activityType,
@@ -120,7 +121,8 @@ extension SpoolEngine {
             pendingActivities: activities, pendingWorkflowTask: task,
             pendingTimerIDs: state.timers.values.sorted { $0.startedEventID < $1.startedEventID }.map(\.timerID),
             bufferedEventCount: state.buffered.count, stickyTaskQueue: state.stickyTaskQueue,
-            cancelRequested: state.cancelRequested, newExecutionRunID: state.newExecutionRunID)
+            cancelRequested: state.cancelRequested, newExecutionRunID: state.newExecutionRunID,
+            firstExecutionRunID: state.firstExecutionRunID, stateTransitionCount: Int64(handle.historyOrOffsets.offsets.count))
     }
 
     /// Lists the runs of a namespace, optionally only those with `status` and of `workflowType`,

@@ -164,6 +164,12 @@ public struct DescribeWorkflowExecutionResponse: Hashable, Sendable {
     public var cancelRequested: Bool
     /// The run that continued this one.
     public var newExecutionRunID: String?
+    /// The first run of the chain of continue-as-new runs this one belongs to (its own id for a
+    /// first run).
+    public var firstExecutionRunID: String = ""
+    /// The durable transitions of the run so far: the log records that changed it (Temporal's
+    /// `state_transition_count`).
+    public var stateTransitionCount: Int64 = 0
 }
 
 /// Which events a history read returns (Temporal's `HistoryEventFilterType`).
