@@ -35,4 +35,18 @@ struct TortureCommandTests {
         let runs = result.stdout.split(separator: "runs: ").dropFirst().first?.split(separator: " ").first
         #expect(runs != nil && result.stdout.contains("expected result after the drain: \(runs!)"), "\(result.stdout)")
     }
+
+    @Test("--damage: between kills a damaged copy of the store never loses an acknowledged task silently")
+    func damagedCopies() async throws {
+        let scratch = ScratchDirectory()
+        let result = try await SpoolProcess.runOnOwnThread(["torture", "--damage", "--workload", "tasks", "--kills", "8",
+                                                            "--max-life-ms", "150", "--data", scratch.path])
+        #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
+        #expect(result.stdout.contains("lost: 0   duplicated: 0   corrupt: 0   failed opens: 0"), "\(result.stdout)")
+        // Every round damaged a copy, and none lost anything silently or had check and open disagree.
+        #expect(result.stdout.contains("damage rounds: 8   silent losses: 0   "), "\(result.stdout)")
+        #expect(result.stdout.contains("check/open disagreements: 0"), "\(result.stdout)")
+        #expect(result.stdout.contains(", 0 problems"), "\(result.stdout)")
+        #expect(!fileExists(scratch.path + "/torture-damage"), "the damaged copies are removed")
+    }
 }
