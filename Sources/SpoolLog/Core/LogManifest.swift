@@ -149,15 +149,20 @@ struct LogManifest: Equatable {
     /// Bit 1 of the flags field: segment entries carry a fingerprint.
     static let fingerprintsFlag: UInt64 = 2
 
-    /// The CRC32C field of the first batch of the segment file at `path` (bytes 36..<40 of a header
-    /// whose magic matches); nil when the file cannot be read or does not start with a batch.
+    /// The CRC32C of the first batch of the segment file at `path`, when that batch is whole and its
+    /// checksum matches; nil otherwise (no file, an empty, cut or damaged first batch). Only a valid
+    /// batch counts: a damaged first batch is damaged bytes (which salvage can cut), not another
+    /// store's segment (which a repair refuses to adopt).
     static func fingerprint(ofSegment path: String, syscalls: any Syscalls) -> UInt32? {
         guard let fd = try? syscalls.open(path, flags: O_RDONLY, mode: 0) else { return nil }
         defer { syscalls.close(fd) }
-        var header = [UInt8](repeating: 0, count: RecordBatchHeader.size)
-        guard (try? syscalls.preadFully(fd, into: &header, count: header.count, at: 0)) == header.count,
-              header[0] == 0x53, header[1] == 0x50, header[2] == 0x4C, header[3] == 0x42 else { return nil }
-        return UInt32(header[36]) | UInt32(header[37]) << 8 | UInt32(header[38]) << 16 | UInt32(header[39]) << 24
+        var bytes = [UInt8](repeating: 0, count: RecordBatchHeader.size)
+        guard (try? syscalls.preadFully(fd, into: &bytes, count: bytes.count, at: 0)) == bytes.count,
+              let header = bytes.withUnsafeBytes({ RecordBatchHeader($0) }) else { return nil }
+        bytes = [UInt8](repeating: 0, count: header.totalLength)
+        guard (try? syscalls.preadFully(fd, into: &bytes, count: bytes.count, at: 0)) == bytes.count,
+              bytes.withUnsafeBytes({ header.checksumMatches($0) }) else { return nil }
+        return header.crc
     }
 
     /// Adds a gap, merging it with an overlapping or adjacent one of the same reason.
