@@ -36,6 +36,42 @@ struct DamageMatrixTests {
         for failure in verdict.failures { Issue.record("\(damage): \(failure)") }
     }
 
+    /// The cases that matter after an unclean stop (no clean-shutdown marker, no recorded length of
+    /// the last segment, checkpoints older than the log): the data, the files that describe it, the
+    /// checkpoints.
+    static let uncleanCases = StoreDamage.all.filter { damage in
+        damage.file.holdsRecords || [.tasksIndex, .historyIndex, .tasksRecoveryPoint, .historyRecoveryPoint, .tasksLogManifest,
+                                     .historyLogManifest, .taskCheckpoint, .engineCheckpoint].contains(damage.file)
+    }
+
+    @Test("each file × each damage, after an unclean stop (the processes died)", arguments: uncleanCases)
+    func damageCaseAfterAnUncleanStop(_ damage: StoreDamage) async throws {
+        let stores = try await DamageMatrixStores.shared.stores()
+        let scratch = ScratchDirectory("spool-damage")
+        let verdict = try DamageMatrix.judge(damage, template: stores.unclean, other: stores.other, scratch: scratch.path)
+        guard Self.undetectableAfterAnUncleanStop.contains(damage) else {
+            for failure in verdict.failures { Issue.record("\(damage) (unclean): \(failure)") }
+            return
+        }
+        // Recorded, not hidden: if Spool learns to refuse these, the known issue goes unrecorded and the test says so.
+        withKnownIssue(Comment(rawValue: "after an unclean stop nothing records the last segment's length or first batch; a cut "
+                                         + "reads as a torn write, another store's segment as this one (Docs/durability.md, \"What damage open cannot see\")")) {
+            for failure in verdict.failures { Issue.record("\(damage) (unclean): \(failure)") }
+        }
+    }
+
+    /// The last segment of a log that was not closed, cut or replaced: nothing on disk says how long
+    /// it was or which first batch it had (the clean-shutdown marker and the manifest record a length
+    /// and a first-batch checksum only once a segment is sealed or at a clean close), so a cut reads
+    /// as a write torn by the crash, which open must cut, and another store's segment as this one.
+    /// Acknowledged records after the cut are lost; a foreign segment's acks hide tasks. The fix left
+    /// for later: record the active segment's first-batch checksum once that batch is synced.
+    static let undetectableAfterAnUncleanStop: Set<StoreDamage> = [
+        StoreDamage(.tasksLastSegment, .truncateHalf), StoreDamage(.historyLastSegment, .truncateHalf),
+        StoreDamage(.tasksLastSegment, .truncateEmpty), StoreDamage(.historyLastSegment, .truncateEmpty),
+        StoreDamage(.tasksLastSegment, .swapWithOtherStore), StoreDamage(.historyLastSegment, .swapWithOtherStore),
+    ]
+
     /// The files every case hits must exist in the template, or the matrix tests less than it says:
     /// at least 40 cases apply, and every file kind is hit.
     @Test("the template store has every file the matrix damages")
@@ -46,6 +82,14 @@ struct DamageMatrixTests {
         for file in StoreDamage.File.allCases {
             let path = file.path(in: stores.clean.data)
             #expect(path.map(fileExists) == true, "\(file.rawValue): \(path ?? "none")")
+        }
+        // The unclean store stopped without a clean close: no marker, the last segment's length unrecorded.
+        for log in ["/tasks/log", "/history"] {
+            #expect(!fileExists(stores.unclean.data + log + "/clean-shutdown"))
+            #expect(StoreDamage.segmentNames(in: stores.unclean.data + log).count >= 3)
+        }
+        for file in Set(Self.uncleanCases.map(\.file)) {
+            #expect(file.path(in: stores.unclean.data).map(fileExists) == true, "\(file.rawValue)")
         }
     }
 }
@@ -68,10 +112,10 @@ struct AcknowledgedStore: Sendable {
 /// Builds the two template stores once per test process.
 actor DamageMatrixStores {
     static let shared = DamageMatrixStores()
-    private var built: Task<(clean: AcknowledgedStore, other: AcknowledgedStore), any Error>?
+    private var built: Task<(clean: AcknowledgedStore, unclean: AcknowledgedStore, other: AcknowledgedStore), any Error>?
     private let scratch = ScratchDirectory("spool-damage-template")
 
-    func stores() async throws -> (clean: AcknowledgedStore, other: AcknowledgedStore) {
+    func stores() async throws -> (clean: AcknowledgedStore, unclean: AcknowledgedStore, other: AcknowledgedStore) {
         if built == nil {
             let root = scratch.path
             built = Task {
@@ -79,7 +123,9 @@ actor DamageMatrixStores {
                 // Another store, unlike the first: its first 90 tasks are completed, so its checkpoint's ack
                 // level lies beyond tasks the first store still owes.
                 let other = try await DamageMatrix.makeStore(root + "/other", tasks: 170, workflows: 45, tag: "o", completingFirst: 90)
-                return (clean, other)
+                // Like the first, but the processes die instead of closing (no command runs after them).
+                let unclean = try await DamageMatrix.makeStore(root + "/unclean", tasks: 240, workflows: 60, tag: "u", unclean: true)
+                return (clean, unclean, other)
             }
         }
         return try await built!.value
@@ -101,14 +147,21 @@ enum DamageMatrix {
     /// A data directory with both stores, cleanly closed: `tasks` tasks of about 700 bytes (the
     /// first `completingFirst` and then every third completed, the rest pending, a few added and one polled by the `spool` commands) and
     /// `workflows` runs with 2.6 KB inputs (every fourth terminated, one started and one terminated
-    /// by the commands). Returns what was acknowledged.
-    static func makeStore(_ data: String, tasks: Int, workflows: Int, tag: String, completingFirst: Int = 0) async throws -> AcknowledgedStore {
+    /// by the commands). `unclean`: both stores are abandoned as a killed process leaves them, and
+    /// the commands do not run. Returns what was acknowledged.
+    static func makeStore(_ data: String, tasks: Int, workflows: Int, tag: String, completingFirst: Int = 0,
+                          unclean: Bool = false) async throws -> AcknowledgedStore {
         var engineConfiguration = SpoolEngineConfiguration()
         engineConfiguration.log = logConfiguration
         engineConfiguration.firesTimersAutomatically = false
-        let engine = try SpoolEngine.open(directory: data, configuration: engineConfiguration)
+        var engine = try SpoolEngine.open(directory: data, configuration: engineConfiguration)
         var runs: [AcknowledgedStore.RunKey: Bool] = [:]
         for i in 0..<workflows {
+            if unclean && i == workflows / 2 {
+                // The unclean store's checkpoint is older than its log: written by a first, clean session.
+                try await engine.close()
+                engine = try SpoolEngine.open(directory: data, configuration: engineConfiguration)
+            }
             let id = "\(tag)-wf-\(i)"
             let input = Array((id + ":" + String(repeating: "\(i % 10)", count: 2600)).utf8)
             let started = try await engine.startWorkflowExecution(
@@ -120,15 +173,20 @@ enum DamageMatrix {
                 runs[key] = true
             }
         }
-        try await engine.close()
+        if unclean { await engine.abandon() } else { try await engine.close() }
 
         var storeConfiguration = TaskStoreConfiguration(durability: .sync)
         storeConfiguration.log = logConfiguration
         storeConfiguration.checkpointInterval = .seconds(3600)
-        let store = try TaskStore.open(directory: data + "/tasks", configuration: storeConfiguration)
-        let queue = try store.queue(Self.queue, kind: .activity)
+        var store = try TaskStore.open(directory: data + "/tasks", configuration: storeConfiguration)
+        var queue = try store.queue(Self.queue, kind: .activity)
         var pending: [UInt64: String] = [:]
         for i in 0..<tasks {
+            if unclean && i == tasks / 2 {
+                try await store.close()
+                store = try TaskStore.open(directory: data + "/tasks", configuration: storeConfiguration)
+                queue = try store.queue(Self.queue, kind: .activity)
+            }
             let payload = "\(tag)-task-\(i)-" + String(repeating: String(UnicodeScalar(UInt8(97 + i % 26))), count: 700)
             pending[try await queue.add(Array(payload.utf8))] = payload
         }
@@ -142,6 +200,10 @@ enum DamageMatrix {
             delivered += 1
         }
         try await store.flush()
+        if unclean {
+            store.abandon()
+            return AcknowledgedStore(data: data, pendingTasks: pending, runs: runs)
+        }
         try await store.close()
 
         // A few tasks and runs by the commands, as a script would add them.

@@ -416,6 +416,7 @@ struct TortureReport {
         }
         lines.append("  replay: spool \(command) --seed \(seed)")
         for problem in ledger.problems.prefix(20) { lines.append("  PROBLEM: \(problem)") }
+        for note in ledger.notes.prefix(10) { lines.append("  note: \(note)") }
         return lines.joined(separator: "\n")
     }
 
