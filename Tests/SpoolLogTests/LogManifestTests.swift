@@ -92,6 +92,12 @@ import Testing
         let problem = try #require(check.problems.first { $0.kind == "segmentShortened" })
         #expect(problem.file == path)
         #expect(problem.offsets?.upperBound == 3000)
+        // Said as what it is: the log was closed cleanly and the segment lost bytes since; not "not
+        // closed cleanly", not a torn tail the next open cuts, not a marker that does not match.
+        #expect(!check.notes.contains { $0.contains("not closed cleanly") }, "\(check.notes)")
+        #expect(check.notes.contains { $0.contains("the log was closed cleanly, but its last segment is \(size / 2) bytes long where the clean close recorded \(size)") },
+                "\(check.notes)")
+        #expect(!check.problems.contains { $0.kind == "tornTail" || $0.kind == "cleanShutdownMismatch" }, "\(check.problems)")
 
         let repair = try Self.salvage(dir.log)
         #expect(repair.lost.contains { $0.file == path && $0.offsets?.upperBound == 3000 })
@@ -100,6 +106,69 @@ import Testing
         let records = try readAll(log)
         #expect(records.count < 3000 && records.count > Int(last))
         #expect(records.allSatisfy { $0.payload == payload(Int($0.offset)) })
+        try log.close()
+    }
+
+    /// Without a manifest (a log made before it), the clean-shutdown marker alone records the last
+    /// segment's length at the clean close: a cut below it is refused all the same, not cut as a torn tail.
+    @Test func aLastSegmentCutAfterACleanCloseIsRefusedOnTheMarkerAlone() async throws {
+        let dir = TemporaryDirectory()
+        let bases = try await Self.makeLog(dir.log)
+        let path = segmentPath(dir.log, try #require(bases.last))
+        let size = fileSize(path)
+        truncateFile(path, to: size / 2)
+        removeFile(dir.log + "/" + LogManifest.fileName)
+
+        let error = try #require(openFailure(dir.log, smallSegmentConfiguration()))
+        #expect(error.code == .segmentShortened)
+        #expect(error.path == path)
+        #expect(error.message.contains("bytes \(size / 2)..<\(size)"), "\(error)")
+        let check = try Self.verify(dir.log)
+        #expect(check.problems.contains { $0.file == path && ($0.kind == "segmentShortened" || $0.kind == "damagedBytes") && $0.severity == .damage },
+                "\(check.problems)")
+        #expect(!check.problems.contains { $0.kind == "tornTail" }, "\(check.problems)")
+        #expect(!check.notes.contains { $0.contains("not closed cleanly") }, "\(check.notes)")
+    }
+
+    /// A sealed segment of another log put in this one's place — same name, same length, every
+    /// checksum valid — used to open as this log's: the manifest records each sealed segment's first
+    /// batch checksum, and open refuses a segment whose first batch differs; check reports it;
+    /// a repair refuses to adopt it.
+    @Test func aSegmentOfAnotherLogIsRefused() async throws {
+        let dir = TemporaryDirectory(), other = TemporaryDirectory()
+        let bases = try await Self.makeLog(dir.log)
+        _ = try await Self.makeLog(other.log)
+        let path = segmentPath(dir.log, bases[1])
+        try #require(fileSize(segmentPath(other.log, bases[1])) == fileSize(path), "the same layout, other batches (timestamps)")
+        writeFile(path, readFile(segmentPath(other.log, bases[1])))
+
+        let error = try #require(openFailure(dir.log, smallSegmentConfiguration()))
+        #expect(error.code == .segmentReplaced)
+        #expect(error.path == path)
+        let check = try Self.verify(dir.log)
+        #expect(check.problems.map(\.kind) == ["segmentReplaced"], "\(check.problems)")
+        #expect(!check.opensCleanly)
+        let writable = try OfflineLog.open(directory: dir.log, writable: true)
+        defer { writable.close() }
+        #expect { try writable.repair(.salvage, backupDirectory: nil) } throws: { ($0 as? LogError)?.code == .segmentReplaced }
+    }
+
+    /// Another log's manifest in this one's place fingerprints none of its segments: the manifest is
+    /// named as the stranger, and a repair rewrites it from the segments present.
+    @Test func aManifestOfAnotherLogIsRefusedAndRewritten() async throws {
+        let dir = TemporaryDirectory(), other = TemporaryDirectory()
+        _ = try await Self.makeLog(dir.log)
+        _ = try await Self.makeLog(other.log)
+        writeFile(dir.log + "/" + LogManifest.fileName, readFile(other.log + "/" + LogManifest.fileName))
+        let error = try #require(openFailure(dir.log, smallSegmentConfiguration()))
+        #expect(error.code == .corruptCheckpoint)
+        #expect(error.path == dir.log + "/" + LogManifest.fileName)
+        #expect(try Self.verify(dir.log).problems.map(\.kind) == ["logManifestForeign"])
+        let repair = try Self.salvage(dir.log)
+        #expect(repair.after.isClean, "\(repair.after.problems)")
+        #expect(repair.lost.isEmpty)
+        let log = try Log.open(directory: dir.log, configuration: smallSegmentConfiguration())
+        #expect(try readAll(log).count == 3000)
         try log.close()
     }
 
@@ -120,23 +189,39 @@ import Testing
         #expect(try Self.verify(dir.log).problems.contains { $0.kind == "segmentShortened" && $0.file == path })
     }
 
-    /// The first segments gone is a shorter log, as retention leaves one: open accepts it but says
-    /// so (the owner judges from its own checkpoint whether those records were still needed), and
-    /// check reports the loss.
-    @Test func missingLeadingSegmentsAreReportedByOpenAndCheck() async throws {
+    /// The first segments gone behind the log's back are damage like any other listed segment:
+    /// retention rewrites the manifest before it deletes, so only a loss leaves a listed leading
+    /// segment missing. Open used to accept it as "a shorter log", hiding the records (acknowledged
+    /// tasks of a store whose ack level lay inside them); it refuses now, naming the first file and
+    /// the offsets lost, and check reports every missing file.
+    @Test func aMissingFirstSegmentMakesOpenRefuse() async throws {
         let dir = TemporaryDirectory()
         let bases = try await Self.makeLog(dir.log)
         for base in bases.prefix(2) {
             removeFile(segmentPath(dir.log, base))
             removeFile(segmentPath(dir.log, base, ".index"))
         }
-        let log = try Log.open(directory: dir.log, configuration: smallSegmentConfiguration())
-        #expect(log.startOffset == bases[2])
-        #expect(log.recovery.missingLeadingSegments == bases.prefix(2).map { segmentPath(dir.log, $0) })
-        #expect(log.recovery.missingLeadingOffsets == 0..<bases[2])
-        log.abandon()
+        let error = try #require(openFailure(dir.log, smallSegmentConfiguration()))
+        #expect(error.code == .missingSegment)
+        #expect(error.path == segmentPath(dir.log, bases[0]))
+        #expect(error.message.contains("offsets 0..<\(bases[2]) are lost"), "\(error.message)")
+        // A read-only open refuses the same way.
+        var readOnly = smallSegmentConfiguration()
+        readOnly.access = .readOnly
+        #expect(openFailure(dir.log, readOnly)?.code == .missingSegment)
         let check = try Self.verify(dir.log)
         #expect(check.problems.filter { $0.kind == "segmentMissing" && $0.severity == .damage }.count == 2)
+        #expect(!check.opensCleanly)
+
+        // Salvage accepts the loss, reports the offsets, and the log opens from the first segment left.
+        let writable = try OfflineLog.open(directory: dir.log, writable: true)
+        let repair = try writable.repair(.salvage, backupDirectory: nil)
+        writable.close()
+        #expect(repair.after.isClean, "\(repair.after.problems)")
+        #expect(repair.lost.contains { $0.file == segmentPath(dir.log, bases[0]) && $0.offsets?.lowerBound == 0 }, "\(repair.lost)")
+        let log = try Log.open(directory: dir.log, configuration: smallSegmentConfiguration())
+        #expect(log.startOffset == bases[2])
+        try log.close()
     }
 
     // MARK: Gaps left on purpose
@@ -221,11 +306,13 @@ import Testing
 
     // MARK: Check agrees with open on files open cannot read
 
-    @Test(arguments: ["clean-shutdown", "index"])
+    /// The lock file was found by the damage matrix: check read the directory (a read-only open of a
+    /// directory succeeds) and said "clean" while every open failed on it.
+    @Test(arguments: ["clean-shutdown", "index", "lock"])
     func aFileReplacedByADirectoryIsDamageForCheckAsForOpen(file: String) async throws {
         let dir = TemporaryDirectory()
         let bases = try await Self.makeLog(dir.log, count: 1000)
-        let path = file == "index" ? segmentPath(dir.log, bases[0], ".index") : dir.log + "/" + CheckpointFile.cleanShutdownName
+        let path = file == "index" ? segmentPath(dir.log, bases[0], ".index") : dir.log + "/" + (file == "lock" ? "lock" : CheckpointFile.cleanShutdownName)
         removeFile(path)
         #expect(mkdir(path, 0o700) == 0)
         #expect(openFailure(dir.log, smallSegmentConfiguration()) != nil, "open refuses")

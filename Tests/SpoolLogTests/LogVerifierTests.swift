@@ -116,15 +116,36 @@ import Testing
     }
 
     @Test func aMarkerThatDisagreesWithTheSegmentIsDamage() async throws {
-        // A valid marker that says the data ends early would make open overwrite records.
+        // A valid marker that says the data ends early would make open overwrite records, in a log
+        // without a manifest (made before manifests) that could tell it is wrong.
         let dir = TemporaryDirectory()
         _ = try await buildMaintenanceLog(dir.log)
         let last = segmentBases(dir.log).last!
         let size = fileSize(segmentPath(dir.log, last))
         let marker = CheckpointFile(magic: CheckpointFile.cleanShutdownMagic, fields: [399, last, UInt64(size - 100)])
         writeFile(dir.log + "/clean-shutdown", marker.encoded)
+        removeFile(dir.log + "/log-manifest")
         let verification = try verifyDirectory(dir.log)
         #expect(verification.problems.contains { $0.kind == "cleanShutdownMismatch" && $0.severity == .damage })
+    }
+
+    /// With the manifest of the same clean close, whose recorded length the marker contradicts (a
+    /// marker of another store, mixed up), open ignores the marker and scans: check says so, as an
+    /// inconsistency, and every record reads back.
+    @Test func aMarkerThatDisagreesWithTheManifestIsIgnored() async throws {
+        let dir = TemporaryDirectory()
+        let written = try await buildMaintenanceLog(dir.log)
+        let last = segmentBases(dir.log).last!
+        let size = fileSize(segmentPath(dir.log, last))
+        let marker = CheckpointFile(magic: CheckpointFile.cleanShutdownMagic, fields: [399, last, UInt64(size - 100)])
+        writeFile(dir.log + "/clean-shutdown", marker.encoded)
+        let verification = try verifyDirectory(dir.log)
+        #expect(verification.problems.map(\.kind) == ["cleanShutdownMismatch"], "\(verification.problems)")
+        #expect(verification.problems.allSatisfy { $0.severity == .inconsistency })
+        let log = try Log.open(directory: dir.log, configuration: smallSegmentConfiguration())
+        #expect(!log.recovery.cleanShutdown)
+        #expect(try readAll(log).count == written.count)
+        try log.close()
     }
 
     @Test func offlineAccessAndTheLogExcludeEachOther() async throws {

@@ -26,20 +26,23 @@ struct RecoverEngineCheckTests {
         #expect(json.stdout.contains("\"engine\":{\"clean\":true"), "\(json.stdout)")
     }
 
-    @Test("a checkpoint of another directory's runs is an engine problem: exit 1")
+    /// Another directory's checkpoint (well-formed, its checksum matches, about runs this history
+    /// does not hold) is ignored by open, which replays the whole log (found by the damage matrix:
+    /// it used to be trusted and hid every run). Check judges it as open does: a warning, exit 0,
+    /// and the runs are all there.
+    @Test("a checkpoint of another directory's runs: a warning as open ignores it, exit 0, every run listed")
     func foreignCheckpoint() throws {
         let scratch = ScratchDirectory()
         try demo(scratch.path + "/a")
         try demo(scratch.path + "/b")
-        // Well-formed (its checksum matches) but about runs the history of `a` does not hold.
+        let listed = try SpoolProcess.run(["workflow", "list", "--data", scratch.path + "/a", "--json"])
+        try #require(listed.status == 0 && listed.stdout.contains("\"workflowId\""), "\(listed.stdout)\(listed.stderr)")
         try writeFile(scratch.path + "/a/checkpoint", readBytes(scratch.path + "/b/checkpoint"))
         let check = try SpoolProcess.run(["recover", "--data", scratch.path + "/a", "--log", "history"])
-        #expect(check.status == 1, "\(check.stdout)\(check.stderr)")
-        #expect(check.stdout.contains("clean: the log opens and every record reads back"), "\(check.stdout)")
-        #expect(check.stdout.contains("problem: checkpoint"), "\(check.stdout)")
-        #expect(check.stdout.contains("engine invariants broken"), "\(check.stdout)")
-        let json = try SpoolProcess.run(["recover", "--data", scratch.path + "/a", "--log", "history", "--json"])
-        #expect(json.status == 1)
-        #expect(json.stdout.contains("\"engine\":{\"clean\":false"), "\(json.stdout)")
+        #expect(check.status == 0, "\(check.stdout)\(check.stderr)")
+        #expect(check.stdout.contains("warning: checkpointUnreadable") && check.stdout.contains("the checkpoint is not this log's"),
+                "\(check.stdout)")
+        let list = try SpoolProcess.run(["workflow", "list", "--data", scratch.path + "/a", "--json"])
+        #expect(list.status == 0 && list.stdout == listed.stdout, "\(list.stdout)\(list.stderr)")
     }
 }

@@ -8,7 +8,8 @@ package func explainOpenFailure(_ error: SpoolError, directory: DataDirectory) -
         case .directoryLocked:
             return "\(directory.history): the workflow history is open in another process; stop it first (or wait for it to exit)"
         case .notALogDirectory, .corruptBatch, .corruptCheckpoint:
-            return "\(directory.history): \(log.message); run `spool recover --data \(directory.history)`"
+            // The file at fault (a segment, the log manifest), when the error names one: an operator restores that file.
+            return "\(log.path ?? directory.history): \(log.message); run `spool recover --data \(directory.history)`"
         case .wrongDirectoryKind, .foreignDirectory:
             return DataDirectory.explain(log, path: directory.path)
         case .directoryMissing, .notADirectory:

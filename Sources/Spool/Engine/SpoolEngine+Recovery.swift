@@ -145,6 +145,7 @@ extension SpoolEngine {
                 throw SpoolError(.corruptRecord, "it names log offsets the log does not hold (log \(log.startOffset)..<\(log.endOffset), "
                                  + "replay from \(checkpoint.replayFrom))")
             }
+            try checkCheckpointBelongsToLog(checkpoint)
             return (checkpoint, table)
         } catch {
             // Whatever is wrong with it — even a file that cannot be read, or a directory in its
@@ -157,6 +158,31 @@ extension SpoolEngine {
             }
             logger.warning("ignoring the engine checkpoint; replaying the whole log", metadata: metadata)
             return nil
+        }
+    }
+
+    /// Throws when the checkpoint is not this log's: another store's checkpoint whose offsets happen
+    /// to lie inside this log would be trusted, and the runs of this log it does not name (every
+    /// one before its replay-from) would be hidden. Its newest and its oldest run are looked up
+    /// where it says their records are: each record there must change that run. Two reads of the
+    /// log, whatever the number of runs; a checkpoint written by this log always passes (compaction
+    /// rewrites it with the offsets it keeps).
+    private func checkCheckpointBelongsToLog(_ checkpoint: EngineCheckpoint) throws(SpoolError) {
+        let withRecords = checkpoint.runs.filter { !$0.recordOffsets.isEmpty }
+        let samples = [withRecords.max { $0.recordOffsets.last! < $1.recordOffsets.last! }.map { ($0.state.key, $0.recordOffsets.last!) },
+                       withRecords.min { $0.recordOffsets.first! < $1.recordOffsets.first! }.map { ($0.state.key, $0.recordOffsets.first!) }]
+        for case let (key, offset)? in samples {
+            let names: Bool
+            do {
+                let record = try TransitionRecord.decode(try log.read(at: offset), context: "history log record at offset \(offset)")
+                names = record.runs.contains { $0.key == key }
+            } catch {
+                names = false
+            }
+            guard names else {
+                throw SpoolError(.corruptRecord, "it says the record at log offset \(offset) changes run \(key.workflowID)/\(key.runID), "
+                                 + "but the log's record there does not: the checkpoint is not this log's")
+            }
         }
     }
 

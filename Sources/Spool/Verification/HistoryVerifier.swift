@@ -248,6 +248,17 @@ struct HistoryVerifier {
                     + "replay from \(checkpoint.replayFrom)); the next open ignores it and replays the whole log")
             return
         }
+        // As open judges it (SpoolEngine+Recovery.swift, checkCheckpointBelongsToLog): the records the
+        // checkpoint names for its newest and its oldest run must be records of those runs, or the
+        // checkpoint is another log's, which open ignores.
+        let withRecords = checkpoint.runs.filter { !$0.recordOffsets.isEmpty }
+        let samples = [withRecords.max { $0.recordOffsets.last! < $1.recordOffsets.last! }.map { ($0.state.key, $0.recordOffsets.last!) },
+                       withRecords.min { $0.recordOffsets.first! < $1.recordOffsets.first! }.map { ($0.state.key, $0.recordOffsets.first!) }]
+        for case let (key, offset)? in samples where runs[key]?.recordOffsets.contains(offset) != true {
+            finding(.checkpointUnreadable, nil, nil, "it says the record at log offset \(offset) changes run \(key.workflowID)/\(key.runID), "
+                    + "but the log's record there does not: the checkpoint is not this log's; the next open ignores it and replays the whole log")
+            return
+        }
         var named: Set<ExecutionKey> = []
         for entry in checkpoint.runs {
             let key = entry.state.key

@@ -245,9 +245,10 @@ struct LogOpener {
 
     /// The marker, when present, valid, and matching the last segment; `nil` means scan.
     ///
-    /// A marker claiming more bytes than the file holds is ignored like a damaged one: the length
-    /// that was on stable storage at the clean close is checked against `log-manifest`, written by
-    /// the same close (``checkShape(bases:)``), which tells a cut segment from a bad marker.
+    /// A valid marker of the last segment claiming more bytes than the file holds means the segment
+    /// was cut after the clean close: ``LogError/Code/segmentShortened`` (the manifest, written by the
+    /// same close, usually says so first in ``checkShape(bases:)``) — unless the manifest records a
+    /// length the file still has, which makes the marker the wrong one: it is ignored, and open scans.
     func readCleanShutdownMarker(lastBase: UInt64?) throws(LogError) -> CleanShutdownMarker? {
         let path = directory + "/" + CheckpointFile.cleanShutdownName
         guard let bytes = try CheckpointFile.readFile(path, syscalls: syscalls),
@@ -255,32 +256,51 @@ struct LogOpener {
         else { return nil }
         let marker = CleanShutdownMarker(nextOffset: file.fields[0], activeBase: file.fields[1], activeSize: file.fields[2])
         guard let lastBase, marker.activeBase == lastBase, marker.nextOffset >= lastBase,
-              let size = try? fileSize(of: lastBase), UInt64(size) >= marker.activeSize
-        else { return nil }
+              let size = try? fileSize(of: lastBase) else { return nil }
+        // The manifest written by the same clean close records the same length: a marker that
+        // disagrees with it is not this close's (another store's, mixed up), and trusting its
+        // length would hide every record after it. Ignore it; the scan finds the real end.
+        if let recorded = recordedLength(lastBase), manifest?.cleanClose == true, UInt64(recorded) != marker.activeSize,
+           size >= recorded {
+            return nil
+        }
+        if UInt64(size) < marker.activeSize {
+            // The manifest, written by the same close, records the length too: when the file still has
+            // that many bytes, the marker is the one that is wrong; ignore it and scan.
+            if let recorded = recordedLength(lastBase), size >= recorded { return nil }
+            // Otherwise the marker recorded more bytes at the clean close than the file holds: they were
+            // on stable storage and are gone (a torn tail is impossible after a clean close). Refused like
+            // a cut the manifest records; a log without a manifest has only the marker to tell.
+            let remains = try? scanRemains(base: lastBase)
+            let lost = remains.map { $0.nextOffset..<max($0.nextOffset, marker.nextOffset) }
+            throw LogManifest.Finding.shortened(base: lastBase, recorded: marker.activeSize, actual: UInt64(size))
+                .error(directory: directory, lostOffsets: lost)
+        }
         return marker
     }
 
     /// Compares the directory with `log-manifest`, before anything is changed.
     ///
-    /// Listed segments missing before the first segment present are a shorter log, as retention
-    /// leaves one: open accepts them and reports them (``RecoveryReport/missingLeadingSegments``);
-    /// whether those records were still needed is for the log's owner to judge from its own
-    /// checkpoint (a task store's ack level). `spool recover --mode check` reports them as damage.
-    /// - Throws: ``LogError/Code/missingSegment`` for a listed segment missing after the first one
-    ///   present; ``LogError/Code/segmentShortened`` for a segment shorter than its recorded length
+    /// Every listed segment that is missing is damage, the first ones included: retention and
+    /// compaction rewrite the manifest *before* they delete a segment, so a segment they removed is
+    /// never listed, and a listed one that is gone was lost behind the log's back. (Accepting lost
+    /// leading segments as "a shorter log" hid acknowledged tasks: a task store whose ack level lies
+    /// inside them opened without them.) A log without a manifest cannot tell, and opens as before.
+    /// - Throws: ``LogError/Code/missingSegment`` for a listed segment that is missing;
+    ///   ``LogError/Code/segmentShortened`` for a segment shorter than its recorded length
     ///   (``LogError/Code/corruptBatch`` when the cut splits a batch of a sealed segment, as a scan
     ///   would find it), naming the file, the bytes and the offsets lost.
     mutating func checkShape(bases: [UInt64]) throws(LogError) {
         guard let manifest else { return }
         let sizes = bases.reduce(into: [UInt64: Int]()) { $0[$1] = try? fileSize(of: $1) }
-        for finding in manifest.check(bases: bases, size: { sizes[$0] }) {
+        let directory = self.directory, syscalls = self.syscalls
+        let findings = manifest.check(bases: bases, size: { sizes[$0] }, fingerprint: { base in
+            LogManifest.fingerprint(ofSegment: directory + "/" + Segment.fileName(base, ".log"), syscalls: syscalls)
+        })
+        if manifest.isForeign(findings: findings, bases: bases) { throw LogManifest.foreignError(directory: directory) }
+        for finding in findings {
             switch finding {
-            case .missing(let base, _, _):
-                if let first = bases.first, base < first {
-                    report.missingLeadingSegments.append(directory + "/" + Segment.fileName(base, ".log"))
-                    report.missingLeadingOffsets = (report.missingLeadingOffsets?.lowerBound ?? base)..<first
-                    continue
-                }
+            case .missing, .replaced:
                 throw finding.error(directory: directory)
             case .shortened(let base, let recorded, let actual):
                 let isLast = base == bases.last

@@ -276,13 +276,6 @@ public struct RecoveryReport: Sendable, Equatable {
     public var tornTailIgnored = false
     /// Index files rebuilt from their segments because they were missing or stale.
     public var rebuiltIndexes: [String] = []
-    /// Segments that `log-manifest` lists before the first segment present, which are gone: the
-    /// log now starts later, as if retention had deleted them, but nothing recorded that it did.
-    /// The log's owner decides whether records there were still needed (a task store compares
-    /// ``Log/startOffset`` with its ack level); `spool recover --mode check` reports them as damage.
-    public var missingLeadingSegments: [String] = []
-    /// The offsets of ``missingLeadingSegments``: from the first one's base to the first segment present.
-    public var missingLeadingOffsets: Range<UInt64>?
     /// Files of an interrupted compaction that were rolled forward or removed.
     public var resolvedCompactionFiles: [String] = []
 }

@@ -11,6 +11,12 @@ extension LogError.Code {
     /// sealed or at a clean close, or in the `clean-shutdown` marker): bytes that were on stable
     /// storage are gone. Not a torn tail; the message names the file, the bytes and the offsets lost.
     public static let segmentShortened = LogError.Code("segmentShortened")
+    /// A segment is not the one the log recorded: its first batch's checksum differs from the one
+    /// `log-manifest` recorded when the segment's length became final (another store's file, or
+    /// another log's, was put in its place). Its records are not this log's; the message names the
+    /// file. Restore the right file from a backup, or move this one away (a repair then accepts the
+    /// missing segment and reports its offsets).
+    public static let segmentReplaced = LogError.Code("segmentReplaced")
     /// The log was opened with ``LogAccess/readOnly`` and the call would write, or the directory
     /// needs a write (an interrupted compaction swap) before it can be read.
     public static let readOnly = LogError.Code("readOnly")
@@ -52,6 +58,10 @@ struct LogManifest: Equatable {
         var base: UInt64
         /// Bytes of the segment; `nil` when not recorded.
         var length: UInt64?
+        /// The CRC32C field of the segment's first batch, recorded with its length: what tells this
+        /// log's segment from another store's file of the same name and length. Filled in by
+        /// ``LogManifest/write(directory:syscalls:)`` from the file for every entry with a length.
+        var fingerprint: UInt32? = nil
     }
 
     /// Offsets in `offsets` may be absent from the log: `reason` removed them.
@@ -67,11 +77,14 @@ struct LogManifest: Equatable {
     /// Ranges dropped on purpose, oldest first.
     var gaps: [Gap] = []
 
-    /// Fields: flags (bit 0: clean close), n, n × (base, length or `UInt64.max`), g, g × (first offset,
-    /// end offset, reason).
+    /// Fields: flags (bit 0: clean close; bit 1: segments carry fingerprints, always written), n,
+    /// n × (base, length or `UInt64.max`, fingerprint or `UInt64.max`), g, g × (first offset, end
+    /// offset, reason). A manifest without bit 1 (written before fingerprints) has pairs.
     var encoded: [UInt8] {
-        var fields: [UInt64] = [cleanClose ? 1 : 0, UInt64(segments.count)]
-        for entry in segments { fields += [entry.base, entry.length ?? Self.unknownLength] }
+        var fields: [UInt64] = [(cleanClose ? 1 : 0) | Self.fingerprintsFlag, UInt64(segments.count)]
+        for entry in segments {
+            fields += [entry.base, entry.length ?? Self.unknownLength, entry.fingerprint.map { UInt64($0) } ?? Self.unknownLength]
+        }
         fields.append(UInt64(gaps.count))
         for gap in gaps { fields += [gap.offsets.lowerBound, gap.offsets.upperBound, gap.reason.rawValue] }
         return CheckpointFile(magic: Self.magic, fields: fields).encoded
@@ -83,18 +96,25 @@ struct LogManifest: Equatable {
               let file = CheckpointFile.decode(bytes, magic: magic, fieldCount: (bytes.count - 12) / 8) else { return nil }
         let fields = file.fields
         // Counts come from disk: compare them with what is there before using them.
-        guard fields.count >= 3, fields[0] <= 1, fields[1] <= UInt64(fields.count) else { return nil }
+        guard fields.count >= 3, fields[0] <= 1 | fingerprintsFlag, fields[1] <= UInt64(fields.count) else { return nil }
         let n = Int(fields[1])
-        guard fields.count >= 3 + 2 * n, fields[2 + 2 * n] <= UInt64(fields.count) else { return nil }
-        let g = Int(fields[2 + 2 * n])
-        guard fields.count == 3 + 2 * n + 3 * g else { return nil }
-        var manifest = LogManifest(cleanClose: fields[0] == 1)
+        let per = fields[0] & fingerprintsFlag != 0 ? 3 : 2
+        guard fields.count >= 3 + per * n, fields[2 + per * n] <= UInt64(fields.count) else { return nil }
+        let g = Int(fields[2 + per * n])
+        guard fields.count == 3 + per * n + 3 * g else { return nil }
+        var manifest = LogManifest(cleanClose: fields[0] & 1 == 1)
         for i in 0..<n {
-            let length = fields[3 + 2 * i]
-            manifest.segments.append(Entry(base: fields[2 + 2 * i], length: length == unknownLength ? nil : length))
+            let length = fields[3 + per * i]
+            var entry = Entry(base: fields[2 + per * i], length: length == unknownLength ? nil : length)
+            if per == 3 {
+                let fingerprint = fields[4 + per * i]
+                guard fingerprint == unknownLength || fingerprint <= UInt64(UInt32.max) else { return nil }
+                entry.fingerprint = fingerprint == unknownLength ? nil : UInt32(fingerprint)
+            }
+            manifest.segments.append(entry)
         }
         for i in 0..<g {
-            let at = 3 + 2 * n + 3 * i
+            let at = 3 + per * n + 3 * i
             guard fields[at] <= fields[at + 1], let reason = GapReason(rawValue: fields[at + 2]) else { return nil }
             manifest.gaps.append(Gap(offsets: fields[at]..<fields[at + 1], reason: reason))
         }
@@ -115,8 +135,34 @@ struct LogManifest: Equatable {
     }
 
     /// Replaces the manifest in `directory` (``AtomicFile``: `.tmp`, fsync, rename, directory fsync).
+    /// Every segment with a recorded length gets the fingerprint of its file as it is now (those
+    /// lengths are final and on stable storage: sealed, compacted, repaired, or closed cleanly).
     func write(directory: String, syscalls: any Syscalls) throws(LogError) {
-        try CheckpointFile.writeAtomically(encoded, directory: directory, name: Self.fileName, syscalls: syscalls)
+        var manifest = self
+        for i in manifest.segments.indices where manifest.segments[i].length != nil && manifest.segments[i].fingerprint == nil {
+            manifest.segments[i].fingerprint = Self.fingerprint(ofSegment: directory + "/" + Segment.fileName(manifest.segments[i].base, ".log"),
+                                                                syscalls: syscalls)
+        }
+        try CheckpointFile.writeAtomically(manifest.encoded, directory: directory, name: Self.fileName, syscalls: syscalls)
+    }
+
+    /// Bit 1 of the flags field: segment entries carry a fingerprint.
+    static let fingerprintsFlag: UInt64 = 2
+
+    /// The CRC32C of the first batch of the segment file at `path`, when that batch is whole and its
+    /// checksum matches; nil otherwise (no file, an empty, cut or damaged first batch). Only a valid
+    /// batch counts: a damaged first batch is damaged bytes (which salvage can cut), not another
+    /// store's segment (which a repair refuses to adopt).
+    static func fingerprint(ofSegment path: String, syscalls: any Syscalls) -> UInt32? {
+        guard let fd = try? syscalls.open(path, flags: O_RDONLY, mode: 0) else { return nil }
+        defer { syscalls.close(fd) }
+        var bytes = [UInt8](repeating: 0, count: RecordBatchHeader.size)
+        guard (try? syscalls.preadFully(fd, into: &bytes, count: bytes.count, at: 0)) == bytes.count,
+              let header = bytes.withUnsafeBytes({ RecordBatchHeader($0) }) else { return nil }
+        bytes = [UInt8](repeating: 0, count: header.totalLength)
+        guard (try? syscalls.preadFully(fd, into: &bytes, count: bytes.count, at: 0)) == bytes.count,
+              bytes.withUnsafeBytes({ header.checksumMatches($0) }) else { return nil }
+        return header.crc
     }
 
     /// Adds a gap, merging it with an overlapping or adjacent one of the same reason.
@@ -143,9 +189,13 @@ struct LogManifest: Equatable {
         case missing(base: UInt64, lostFrom: UInt64, lostUpTo: UInt64?)
         /// A listed segment is shorter than recorded.
         case shortened(base: UInt64, recorded: UInt64, actual: UInt64)
+        /// A listed segment's first batch is not the one recorded (`actual` nil: it has none).
+        case replaced(base: UInt64, recorded: UInt32, actual: UInt32?)
     }
 
-    func check(bases: [UInt64], size: (UInt64) -> Int?) -> [Finding] {
+    /// Compares the directory with the manifest. `fingerprint(base)` reads a segment's first batch
+    /// checksum (``fingerprint(ofSegment:syscalls:)``); it is asked only for segments that have one recorded.
+    func check(bases: [UInt64], size: (UInt64) -> Int?, fingerprint: (UInt64) -> UInt32? = { _ in nil }) -> [Finding] {
         let present = Set(bases)
         var findings: [Finding] = []
         for (i, entry) in segments.enumerated() {
@@ -154,15 +204,41 @@ struct LogManifest: Equatable {
                 let nextPresent = bases.first { $0 > entry.base }
                 let upTo = [nextListed, nextPresent].compactMap { $0 }.min()
                 findings.append(.missing(base: entry.base, lostFrom: entry.base, lostUpTo: upTo))
+            } else if let recorded = entry.fingerprint, let actual = fingerprint(entry.base), actual != recorded {
+                // First: another store's file is not this one cut short, whatever its length (a repair
+                // would keep its intact batches as this log's).
+                findings.append(.replaced(base: entry.base, recorded: recorded, actual: actual))
             } else if let length = entry.length, let actual = size(entry.base), UInt64(actual) < length {
                 findings.append(.shortened(base: entry.base, recorded: length, actual: UInt64(actual)))
             }
         }
         return findings
     }
+
+    /// Whether the manifest, rather than the segments, is the stranger: it fingerprints at least
+    /// two segments present and none of them matches (another store's manifest put in this one's place).
+    func isForeign(findings: [Finding], bases: [UInt64]) -> Bool {
+        let present = Set(bases)
+        let fingerprinted = segments.filter { $0.fingerprint != nil && present.contains($0.base) }.count
+        let replaced = findings.filter { if case .replaced = $0 { true } else { false } }.count
+        return fingerprinted >= 2 && replaced == fingerprinted
+    }
+
+    /// The error open throws for a manifest that ``isForeign(findings:bases:)``.
+    static func foreignError(directory: String) -> LogError {
+        LogError(.corruptCheckpoint, "the log manifest does not describe this log: none of the segments it records has the first "
+                 + "batch it recorded (another store's manifest?); run `spool recover` (a repair rewrites it from the segments present)",
+                 path: directory + "/" + fileName)
+    }
 }
 
 extension LogManifest.Finding {
+    static func replacedMessage(recorded: UInt32, actual: UInt32?) -> String {
+        "this segment is not the one the log recorded: its first batch's checksum is "
+            + (actual.map { "0x" + String($0, radix: 16) } ?? "unreadable") + ", the log manifest recorded 0x" + String(recorded, radix: 16)
+            + " (a file of another store, or of another log, was put in its place); its records are not this log's"
+    }
+
     /// The error ``Log/open(directory:configuration:)`` throws for this finding. `lostOffsets` is
     /// the caller's best knowledge of the offsets lost for a shortened segment.
     func error(directory: String, lostOffsets: Range<UInt64>? = nil) -> LogError {
@@ -173,6 +249,11 @@ extension LogManifest.Finding {
             return LogError(.missingSegment, "this segment is missing although the log manifest lists it and nothing removed it "
                             + "on purpose: \(offsets) are lost; restore the file from a backup, or run `spool recover --mode salvage` "
                             + "to accept the loss", path: path, offset: from)
+        case .replaced(let base, let recorded, let actual):
+            return LogError(.segmentReplaced, Self.replacedMessage(recorded: recorded, actual: actual)
+                            + "; restore the right file from a backup, or move this one out of the directory (then "
+                            + "`spool recover --mode salvage` accepts the missing segment and reports the offsets lost)",
+                            path: directory + "/" + Segment.fileName(base, ".log"), offset: base)
         case .shortened(let base, let recorded, let actual):
             let path = directory + "/" + Segment.fileName(base, ".log")
             let offsets = lostOffsets.map { $0.isEmpty ? "" : " (offsets \($0.lowerBound)..<\($0.upperBound))" } ?? ""

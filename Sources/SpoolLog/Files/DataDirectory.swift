@@ -220,7 +220,10 @@ extension DataDirectory {
 
     /// Judges what the directory at `path` is, reading only its entries, its `kind` file and the
     /// first bytes of a `checkpoint` file. Creates and changes nothing.
-    package static func identify(_ path: String) -> Identity {
+    ///
+    /// With `ignoringMarker`, the `kind` file is not read and the layout alone decides (what a
+    /// repair rewrites a damaged marker from).
+    package static func identify(_ path: String, ignoringMarker: Bool = false) -> Identity {
         var info = stat()
         guard stat(path, &info) == 0 else { return errno == ENOENT ? .missing : .unreadable(String(cString: strerror(errno))) }
         guard info.st_mode & S_IFMT == S_IFDIR else { return .notADirectory }
@@ -233,6 +236,7 @@ extension DataDirectory {
         }
         closedir(dir)
         if names.isEmpty { return .empty }
+        if ignoringMarker { names.removeAll { $0 == kindFileName || $0.hasPrefix(kindFileName + ".damaged") } }
         let entries = Set(names)
         if entries.contains(kindFileName) {
             let text = readSmallFile(path + "/" + kindFileName, limit: 256)

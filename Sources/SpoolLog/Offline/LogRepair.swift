@@ -39,6 +39,13 @@ extension OfflineLog {
         guard isWritable else { throw LogError(.invalidArgument, "open the directory writable to repair it", path: directory) }
         guard indexIntervalBytes >= 64 else { throw LogError(.invalidArgument, "indexIntervalBytes must be at least 64") }
         let before = try verify(progress: progress)
+        // A segment of another store in this one's place: keeping its intact batches would adopt records
+        // that are not this log's (foreign acks hide tasks), and dropping them silently is no better. The
+        // operator decides: restore the right file, or move this one away (then the segment is missing,
+        // which a repair accepts, naming its offsets).
+        if let replaced = before.problems.first(where: { $0.kind == "segmentReplaced" }) {
+            throw LogError(.segmentReplaced, "cannot repair: " + replaced.message, path: replaced.file)
+        }
         var report = RepairReport(mode: mode, before: before, after: before)
         let leftovers = try listing().compactionFiles
         if before.isClean && leftovers.isEmpty {
@@ -83,7 +90,10 @@ extension OfflineLog {
         // The new shape before any segment changes: an interrupted repair never leaves the manifest
         // listing a segment it deleted (lengths of changed segments are recorded once they are written).
         var manifest = LogManifest()
-        manifest.gaps = (try? LogManifest.read(directory: directory, syscalls: syscalls))?.gaps ?? []
+        // The gaps of another log's manifest say nothing about this one.
+        if !verification.problems.contains(where: { $0.kind == "logManifestForeign" }) {
+            manifest.gaps = (try? LogManifest.read(directory: directory, syscalls: syscalls))?.gaps ?? []
+        }
         for lost in plan.lost {
             if let offsets = lost.offsets { manifest.record(offsets, .repair) }
         }

@@ -67,6 +67,9 @@ public struct LogVerification: Sendable {
 
     /// The next offset a valid clean-shutdown marker for the last segment records.
     var markerNextOffset: UInt64?
+    /// The last segment's length a valid clean-shutdown marker records when the file is shorter
+    /// (the segment was cut after a clean close).
+    var markerRecordedLastLength: UInt64?
 
     /// No problem at all.
     public var isClean: Bool { problems.isEmpty }
@@ -149,14 +152,43 @@ extension OfflineLog {
                                               message: "index without a segment"))
         }
 
-        let marker = readCleanShutdown(lastBase: segments.last?.baseOffset, &result)
+        let lastRecordedLength = segments.last.flatMap { last in manifest?.segments.first { $0.base == last.baseOffset }?.length }
+        // The lock file holds nothing, but open must be able to open it: a directory (or anything
+        // else that is not a file) in its place makes every open refuse.
+        let lockPath = DataDirectory.lockFile(ofLog: directory)
+        var lockInfo = stat()
+        if stat(lockPath, &lockInfo) == 0 ? lockInfo.st_mode & S_IFMT != S_IFREG : errno != ENOENT {
+            result.problems.append(LogProblem(kind: "lockUnusable", severity: .damage, file: lockPath,
+                                              message: "is not a file open can lock (a directory, or unreadable); open refuses the "
+                                                  + "directory. Remove it: it holds no data, and the next open creates it"))
+        }
+        let marker = readCleanShutdown(lastBase: segments.last?.baseOffset, manifestLength: lastRecordedLength,
+                                       manifestCleanClose: manifest?.cleanClose == true, &result)
         result.cleanShutdown = marker != nil
         // The directory against the manifest, as open compares them (a shortened segment's offsets come after the walk).
         var shortened: [UInt64: (recorded: UInt64, actual: UInt64)] = [:]
         if let manifest {
             let sizes = segments.reduce(into: [UInt64: Int]()) { $0[$1.baseOffset] = $1.size }
-            for finding in manifest.check(bases: segments.map(\.baseOffset), size: { sizes[$0] }) {
+            let paths = segments.reduce(into: [UInt64: String]()) { $0[$1.baseOffset] = $1.path }
+            let syscalls = self.syscalls
+            var findings = manifest.check(bases: segments.map(\.baseOffset), size: { sizes[$0] }, fingerprint: { base in
+                paths[base].flatMap { LogManifest.fingerprint(ofSegment: $0, syscalls: syscalls) }
+            })
+            if manifest.isForeign(findings: findings, bases: segments.map(\.baseOffset)) {
+                result.problems.append(LogProblem(kind: "logManifestForeign", severity: .damage, file: directory + "/" + LogManifest.fileName,
+                                                  message: "the log manifest does not describe this log: none of the segments it records has "
+                                                      + "the first batch it recorded (another store's manifest?); open refuses the directory "
+                                                      + "(a repair rewrites it from the segments present)"))
+                findings = []
+            }
+            for finding in findings {
                 switch finding {
+                case .replaced(let base, let recorded, let actual):
+                    result.problems.append(LogProblem(
+                        kind: "segmentReplaced", severity: .damage, file: paths[base] ?? directory + "/" + Segment.fileName(base, ".log"),
+                        message: LogManifest.Finding.replacedMessage(recorded: recorded, actual: actual) + "; open refuses the directory "
+                            + "(restore the right file from a backup, or move this one out of the directory: then `--mode salvage` "
+                            + "accepts the missing segment)"))
                 case .missing(let base, let from, let upTo):
                     let offsets = upTo.map { "offsets \(from)..<\($0)" } ?? "offsets from \(from) on"
                     result.problems.append(LogProblem(
@@ -173,7 +205,16 @@ extension OfflineLog {
                 }
             }
         }
-        if marker == nil { result.notes.append("the log was not closed cleanly; the next open scans from the recovery point") }
+        if let recorded = result.markerRecordedLastLength, let last = segments.last, shortened[last.baseOffset] == nil {
+            shortened[last.baseOffset] = (recorded, UInt64(last.size))
+        }
+        if let last = segments.last, let cut = shortened[last.baseOffset], result.markerRecordedLastLength != nil
+            || manifest?.cleanClose == true {
+            result.notes.append("the log was closed cleanly, but its last segment is \(cut.actual) bytes long where the clean close "
+                                + "recorded \(cut.recorded) (see segmentShortened); the next open refuses it")
+        } else if marker == nil {
+            result.notes.append("the log was not closed cleanly; the next open scans from the recovery point")
+        }
 
         let total = segments.reduce(0) { $0 + $1.size }
         var done = 0
@@ -206,8 +247,11 @@ extension OfflineLog {
             result.bytes += segment.size
 
             for range in damage {
+                // Bytes within a length the log recorded (at a clean close, or when the segment was sealed) were on
+                // stable storage: damage there is never a torn tail.
+                let recordedLength = shortened[segment.baseOffset]?.recorded ?? marker.map(\.activeSize)
                 let isTornTail = isLast && range.bytes.lowerBound >= summary.endOfIntactData
-                    && (marker.map { UInt64(range.bytes.lowerBound) >= $0.activeSize } ?? true)
+                    && (recordedLength.map { UInt64(range.bytes.lowerBound) >= $0 } ?? true)
                 result.problems.append(LogProblem(
                     kind: isTornTail ? "tornTail" : "damagedBytes", severity: isTornTail ? .inconsistency : .damage,
                     file: segment.path, position: range.bytes.lowerBound, bytes: range.bytes, offsets: range.offsetsAtMost,
@@ -323,7 +367,8 @@ extension OfflineLog {
     struct CleanShutdown { var nextOffset: UInt64; var activeBase: UInt64; var activeSize: UInt64 }
 
     /// The clean-shutdown marker when it is valid and matches the last segment; reports one that is not.
-    private func readCleanShutdown(lastBase: UInt64?, _ result: inout LogVerification) -> CleanShutdown? {
+    private func readCleanShutdown(lastBase: UInt64?, manifestLength: UInt64?, manifestCleanClose: Bool,
+                                   _ result: inout LogVerification) -> CleanShutdown? {
         let path = directory + "/" + CheckpointFile.cleanShutdownName
         let read: [UInt8]?
         do {
@@ -342,8 +387,25 @@ extension OfflineLog {
         }
         let marker = CleanShutdown(nextOffset: file.fields[0], activeBase: file.fields[1], activeSize: file.fields[2])
         let lastSize = lastBase.flatMap { Self.size(of: directory + "/" + Segment.fileName($0, ".log")) } ?? 0
+        // As open: a marker whose length disagrees with the one the manifest recorded at the same clean
+        // close (while the file still holds that length) is not this close's, and open ignores it.
+        if marker.activeBase == lastBase, manifestCleanClose, let recorded = manifestLength, recorded != marker.activeSize,
+           UInt64(lastSize) >= recorded {
+            result.problems.append(LogProblem(kind: "cleanShutdownMismatch", severity: .inconsistency, file: path,
+                                              message: "the clean-shutdown marker says the last segment holds \(marker.activeSize) bytes, "
+                                                  + "but the log manifest written by the same clean close records \(recorded); the marker is "
+                                                  + "not this log's (another store's?): the next open ignores it and scans"))
+            return nil
+        }
         // Also remembered when it claims more than the file holds: a shortened last segment's lost offsets end at its next offset.
         if marker.activeBase == lastBase { result.markerNextOffset = marker.nextOffset }
+        if marker.activeBase == lastBase, marker.nextOffset >= marker.activeBase, UInt64(lastSize) < marker.activeSize,
+           manifestLength.map({ UInt64(lastSize) < $0 }) ?? true {
+            // The log was closed cleanly and its last segment lost bytes since: reported as the segment's
+            // damage (`segmentShortened`, below), not as a marker that does not match.
+            result.markerRecordedLastLength = marker.activeSize
+            return nil
+        }
         guard marker.activeBase == lastBase, marker.nextOffset >= marker.activeBase, UInt64(lastSize) >= marker.activeSize else {
             result.problems.append(LogProblem(kind: "cleanShutdownMismatch", severity: .inconsistency, file: path,
                                               message: "the clean-shutdown marker (segment \(marker.activeBase), \(marker.activeSize) bytes, "

@@ -116,6 +116,9 @@ struct TaskTortureLedger {
     var completions = 0
     var queuedAtEnd = 0
     var deadLettersAtEnd = 0
+    /// The task id (log offset) of every task the last reopen showed, by logical id: what a repair
+    /// that removed it must name.
+    var taskIDs: [UInt64: UInt64] = [:]
 
     /// Applies one child's output lines, in order. The child's threads write their own lines, so
     /// a task's completion ("C") can precede its add's acknowledgement ("A") when a worker
@@ -180,13 +183,15 @@ struct TaskTortureLedger {
             let dead = try store.deadLetters(TaskTorture.queue, kind: .activity, limit: Int.max)
             queuedAtEnd = queued.count
             deadLettersAtEnd = dead.count
-            for payload in queued.map(\.payload) + dead.map(\.payload) {
+            taskIDs = [:]
+            for (taskID, payload) in queued.map({ ($0.id, $0.payload) }) + dead.map({ ($0.id, $0.payload) }) {
                 guard let id = TortureRecord.id(of: payload) else {
                     ledger.corrupt += 1
                     ledger.problem("round \(round): a queued task holds \(payload.count) bytes no add wrote")
                     continue
                 }
                 present[id, default: 0] += 1
+                taskIDs[id] = taskID
             }
         } catch {
             ledger.corrupt += 1
@@ -231,5 +236,36 @@ extension TaskTortureLedger: KillLoopLedger {
 
     func progress(_ ledger: TortureLedger) -> String {
         "\(acknowledged) adds, \(completions) completions, \(ledger.records) queued, lost \(ledger.lost)"
+    }
+}
+
+extension TaskTortureLedger: DamageProbing {
+    var storeSubdirectory: String { "tasks" }
+    var logName: String { "tasks/log" }
+
+    /// Opens the task store of a damaged copy: every task owed (acknowledged, or shown by the last
+    /// reopen, and not durably completed) must be queued or dead-lettered.
+    func probe(data: String) async -> DamageProbe {
+        let store: TaskStore
+        do {
+            store = try TaskStore.open(directory: data + "/tasks", configuration: TaskTorture.configuration(background: false))
+        } catch {
+            return .refused("\(error)")
+        }
+        var present: Set<UInt64> = []
+        do {
+            let queued = try store.peek(TaskTorture.queue, kind: .activity, limit: Int.max)
+            let dead = try store.deadLetters(TaskTorture.queue, kind: .activity, limit: Int.max)
+            for payload in queued.map(\.payload) + dead.map(\.payload) {
+                if let id = TortureRecord.id(of: payload) { present.insert(id) }
+            }
+        } catch {
+            store.abandon()
+            return .refused("the store opened but reading the queue threw \(error)")
+        }
+        try? await store.close()
+        // A completion in progress at the kill may or may not have reached the log: such a task may be gone.
+        let missing = owed.subtracting(present).subtracting(completing).sorted()
+        return .opened(missing: missing.map { "task \($0)" }, missingOffsets: missing.compactMap { taskIDs[$0] })
     }
 }

@@ -72,7 +72,7 @@ enum TortureChild {
 
 /// What `spool torture`'s kill loop needs of a store workload's ledger (`--workload tasks`,
 /// `--workload workflows`).
-protocol KillLoopLedger {
+protocol KillLoopLedger: DamageProbing {
     /// Takes in the lines a killed child wrote, in order.
     mutating func apply(_ lines: [String], round: Int, into ledger: inout TortureLedger)
     /// Reopens the store, checks it against what was promised, then closes it cleanly or abandons

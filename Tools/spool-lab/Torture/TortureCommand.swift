@@ -44,6 +44,17 @@ struct TortureCommand: AsyncParsableCommand {
         with WorkflowExecutionStarted, closes at most once and last, completes no activity twice, and \
         extends what earlier opens showed. After the last kill, workers run until every workflow has \
         closed: each must complete with its expected result. Real kills only.
+
+        --damage (with --workload tasks, the default with --damage, or workflows): after every kill \
+        and check, the parent copies the store into a data directory under <data>/torture-damage, \
+        damages the copy with one case of the damage catalogue drawn at random (a segment, index, \
+        checkpoint, marker, manifest, lock or kind file flipped, cut, deleted, replaced by a \
+        directory, made unreadable, or swapped with an older copy's), and checks: `spool recover` \
+        (check, the spool beside spool-lab) exiting 0 means the store opens with every acknowledged \
+        task or run; an open missing any is a silent loss (must be 0) unless it refuses, and then \
+        check must have exited non-zero; `spool recover --mode salvage` on a second damaged copy \
+        exits 0 with the store opening and every loss named among the offsets removed, or exits \
+        non-zero saying why. Exit status 1 on any silent loss or disagreement.
         """
     )
 
@@ -59,8 +70,15 @@ struct TortureCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Concurrent appenders (with --workload tasks: producers).")
     var appenders = 8
 
-    @Option(name: .long, help: "What the child runs: log (appends to a bare log), tasks (the durable task queues) or workflows (the engine).")
-    var workload = "log"
+    @Option(name: .customLong("workload"),
+            help: "What the child runs: log (appends to a bare log), tasks (the durable task queues) or workflows (the engine); default log, tasks with --damage.")
+    var workloadOption: String?
+
+    /// The workload: as given, else tasks with --damage, else log.
+    var workload: String { workloadOption ?? (damage ? "tasks" : "log") }
+
+    @Flag(name: .long, help: "Between kills, damage a copy of the store at random and check that nothing acknowledged is lost silently (tasks or workflows).")
+    var damage = false
 
     @Option(name: .long, help: "Durability: sync, none or interval:<ms> (--power-loss only; real kills always use sync).")
     var durability = "sync"
@@ -97,6 +115,7 @@ struct TortureCommand: AsyncParsableCommand {
             throw ValidationError("--workload must be log, tasks or workflows (got \(workload))")
         }
         if workload != "log" && powerLoss { throw ValidationError("--workload \(workload) runs real kills only; drop --power-loss") }
+        if damage && workload == "log" { throw ValidationError("--damage damages a task store or an engine: give --workload tasks or workflows") }
     }
 
     var parsedDurability: Durability? {
@@ -156,7 +175,7 @@ struct TortureCommand: AsyncParsableCommand {
         report.command = arguments.filter { !$0.hasPrefix("--seed=") }.joined(separator: " ")
         print(json ? report.json.text : report.text)
         if !report.ledger.problems.isEmpty || report.ledger.lost > 0 || report.ledger.corrupt > 0 || report.ledger.duplicated > 0
-            || report.ledger.failedOpens > 0 {
+            || report.ledger.failedOpens > 0 || !(report.damage?.isClean ?? true) {
             throw ExitCode(1)
         }
     }
@@ -224,7 +243,15 @@ struct TortureCommand: AsyncParsableCommand {
     private func storeKillLoop<Ledger: KillLoopLedger>(_ workload: String, directory: String, seed: UInt64,
                                                        ledger store: inout Ledger) async throws -> TortureReport {
         var random = SplitMix64(seed: seed)
+        // Damage draws from its own stream: the kills of a seed are the same with and without --damage.
+        var damageRandom = SplitMix64(seed: seed ^ 0xDA3A_6E00_0000_0001)
         var report = TortureReport(mode: "kill", durability: "sync", workload: workload)
+        let damageScratch = data + "/torture-damage"
+        if damage {
+            removeTree(damageScratch)
+            mkdir(damageScratch, 0o700)
+            report.damage = DamageTortureTally()
+        }
         for round in 0..<kills {
             let life = nextLife(&random)
             let outcome = try spawnAndKill(arguments: ["torture", "--child", "--workload", workload, "--directory", directory,
@@ -237,9 +264,17 @@ struct TortureCommand: AsyncParsableCommand {
             let reopened = await store.check(directory: directory, round: round, closingCleanly: random.below(2) == 0,
                                              into: &report.ledger)
             guard reopened else { break }
-            if !json { writeStandardError("\rkill \(round + 1)/\(kills): \(store.progress(report.ledger))   ") }
+            if damage {
+                await DamageTorture.round(store, directory: directory, scratch: damageScratch, round: round, random: &damageRandom,
+                                          tally: &report.damage!, into: &report.ledger)
+            }
+            if !json {
+                writeStandardError("\rkill \(round + 1)/\(kills): \(store.progress(report.ledger))"
+                                   + (report.damage.map { ", damage: \($0.silentLosses) silent losses, \($0.refusals) refusals" } ?? "") + "   ")
+            }
         }
         if !json { writeStandardError("\n") }
+        if damage { removeTree(damageScratch) }
         return report
     }
 
@@ -348,6 +383,8 @@ struct TortureReport {
     var tasks: TaskTortureLedger?
     /// The workflow workload's figures (`--workload workflows`).
     var workflows: WorkflowTortureLedger?
+    /// The damaged copies' figures (`--damage`).
+    var damage: DamageTortureTally?
     var ledger = TortureLedger()
     var seed: UInt64 = 0
     var seconds = 0.0
@@ -373,11 +410,13 @@ struct TortureReport {
         lines += [
             "  lost: \(ledger.lost)   duplicated: \(ledger.duplicated)   corrupt: \(ledger.corrupt)   failed opens: \(ledger.failedOpens)   torn tails cut: \(ledger.tornTailsCut)",
         ]
+        if let damage { lines.append(damage.text) }
         if durability != "sync" {
             lines.append("  acknowledged but not yet durable, lost as the mode allows: \(acknowledgedButLost) (oldest \(format(oldestLostMilliseconds, decimals: 2)) ms before the power cut; longest fdatasync \(format(longestSyncMilliseconds, decimals: 2)) ms)")
         }
         lines.append("  replay: spool \(command) --seed \(seed)")
         for problem in ledger.problems.prefix(20) { lines.append("  PROBLEM: \(problem)") }
+        for note in ledger.notes.prefix(10) { lines.append("  note: \(note)") }
         return lines.joined(separator: "\n")
     }
 
@@ -392,6 +431,6 @@ struct TortureReport {
             ("tornTailsCut", .integer(ledger.tornTailsCut)), ("acknowledgedButLost", .integer(acknowledgedButLost)),
             ("oldestLostMilliseconds", .number(oldestLostMilliseconds)), ("longestSyncMilliseconds", .number(longestSyncMilliseconds)),
             ("seconds", .number(seconds)), ("problems", .array(ledger.problems.map { .string($0) })),
-        ])
+        ] + (damage.map { [("damage", JSON.object($0.json))] } ?? []))
     }
 }

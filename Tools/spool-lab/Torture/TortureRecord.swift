@@ -37,6 +37,13 @@ struct TortureLedger {
         if problems.count < 50 { problems.append(text) }
     }
 
+    /// Something worth printing that is not a failure (`spool torture --damage`'s documented blind spot).
+    var notes: [String] = []
+
+    mutating func note(_ text: String) {
+        if notes.count < 20 { notes.append(text) }
+    }
+
     /// Reads the whole log and checks it against `stable`: every promised record is at its offset
     /// with its bytes, every record is intact and appears once, offsets are contiguous. Every
     /// record returned becomes promised.

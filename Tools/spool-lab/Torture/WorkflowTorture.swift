@@ -245,3 +245,30 @@ extension WorkflowTortureLedger: KillLoopLedger {
         "\(acknowledgedStarts) starts, \(ledger.records) runs, \(events) events, lost \(ledger.lost)"
     }
 }
+
+extension WorkflowTortureLedger: DamageProbing {
+    var storeSubdirectory: String { "" }
+    var logName: String { "history" }
+
+    /// Opens the engine of a damaged copy: every run started (acknowledged, or shown by a reopen)
+    /// must be listed, with at least the events the last reopen showed.
+    func probe(data: String) async -> DamageProbe {
+        let engine: SpoolEngine
+        do {
+            engine = try SpoolEngine.open(directory: data, configuration: WorkflowTorture.configuration(timers: false))
+        } catch {
+            return .refused("\(error)")
+        }
+        var lengths: [String: Int64] = [:]
+        for info in engine.listWorkflowExecutions() { lengths[info.execution.workflowID] = info.historyLength }
+        try? await engine.close()
+        var missing: [String] = []
+        for id in started.sorted() {
+            guard let length = lengths[id] else { missing.append("workflow \(id)"); continue }
+            if let seen = histories[id], length < Int64(seen.count) {
+                missing.append("workflow \(id): \(length) events, \(seen.count) before the damage")
+            }
+        }
+        return .opened(missing: missing, missingOffsets: [])
+    }
+}

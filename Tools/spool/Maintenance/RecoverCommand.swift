@@ -73,6 +73,12 @@ struct RecoverCommand: AsyncParsableCommand {
             throw ExitCode.usage
         }
         var status: Int32 = 0
+        // A kind marker every open would refuse: reported by check, rewritten from the layout by a repair.
+        if mode == .check {
+            if reportKindMarkers(directory.directory) { status = 1 }
+        } else if rewriteKindMarkers(directory.directory) {
+            status = 1
+        }
         for (name, path) in directory.logs {
             do {
                 try await recover(path, named: name, in: directory)
@@ -123,8 +129,15 @@ struct RecoverCommand: AsyncParsableCommand {
                     log.close()
                     affected = try? SpoolEngine.runsAffected(directory: directory.path, lost: lost)
                 }
-                report(repair, affected: affected, log: name)
-                if let store = Self.taskStoreDirectory(ofLog: path, named: name) {
+                // A task store checkpoint the next open would not trust is rebuilt after the log's repair:
+                // judged now, so that the report says so instead of "nothing to repair".
+                let store = Self.taskStoreDirectory(ofLog: path, named: name)
+                let checkpoint = store.map { store in
+                    TaskStore.assessCheckpoint(directory: store, logEnd: repair.after.segments.last?.summary.nextOffset ?? 0,
+                                               logClosedCleanly: repair.after.cleanShutdown)
+                }
+                report(repair, affected: affected, checkpointDamage: checkpoint?.damage, log: name)
+                if let store {
                     log.close()
                     try await rebuildCheckpointIfDamaged(store)
                 }
@@ -272,7 +285,7 @@ struct RecoverCommand: AsyncParsableCommand {
             + "or `--mode salvage` (keep every intact batch)"
     }
 
-    private func report(_ repair: RepairReport, affected: [WorkflowExecution]?, log name: String) {
+    private func report(_ repair: RepairReport, affected: [WorkflowExecution]?, checkpointDamage: String?, log name: String) {
         if json {
             var object: [(String, JSON)] = [("mode", .string(repair.mode.rawValue))] + logField(name)
             if let affected {
@@ -293,7 +306,11 @@ struct RecoverCommand: AsyncParsableCommand {
         print("before:")
         for line in repair.before.lines { print(line) }
         if repair.changedNothing {
-            print("nothing to repair")
+            if let checkpointDamage {
+                print("the log needs no repair; the task store's checkpoint \(checkpointDamage): rebuilding it from the log")
+            } else {
+                print("nothing to repair")
+            }
             return
         }
         if let backup = repair.backupDirectory {
