@@ -163,7 +163,7 @@ enum DamageMatrix {
                 engine = try SpoolEngine.open(directory: data, configuration: engineConfiguration)
             }
             let id = "\(tag)-wf-\(i)"
-            let input = Array((id + ":" + String(repeating: "\(i % 10)", count: 2600)).utf8)
+            let input = Payloads.binary(Array((id + ":" + String(repeating: "\(i % 10)", count: 2600)).utf8))
             let started = try await engine.startWorkflowExecution(
                 StartWorkflowExecutionRequest(workflowID: id, workflowType: "order", taskQueue: "orders", input: input))
             let key = AcknowledgedStore.RunKey(workflowID: id, runID: started.runID)
