@@ -182,6 +182,7 @@ let package = Package(
         // Helpers shared by the test targets (temporary directories, seeded input mutation); not a product.
         .target(
             name: "SpoolTestSupport",
+            dependencies: ["SpoolLogTesting"],
             path: "Tests/SpoolTestSupport"
         ),
         .testTarget(

@@ -119,9 +119,9 @@ package struct StoreDamage: Hashable, Sendable, CustomStringConvertible {
         case .flipByte:
             guard size > 0 else { return .notApplicable("\(path) is empty") }
             let at = seed == 0 ? size / 2 : Int(seed % UInt64(size))
-            var bytes = Self.read(path)
+            var bytes = TestFiles.read(path)
             bytes[at] ^= 0xFF
-            Self.write(path, bytes)
+            TestFiles.write(path, bytes)
         case .truncateHalf:
             guard size > 1 else { return .notApplicable("\(path) has fewer than 2 bytes") }
             truncate(path, off_t(size / 2))
@@ -139,9 +139,9 @@ package struct StoreDamage: Hashable, Sendable, CustomStringConvertible {
             symlink(name, path)
         case .swapWithOtherStore:
             guard let other, let source = file.path(in: other) else { return .notApplicable("the other store has no \(file.rawValue)") }
-            let bytes = Self.read(source)
-            guard bytes != Self.read(path) else { return .notApplicable("the other store's \(file.rawValue) has the same bytes") }
-            Self.write(path, bytes)
+            let bytes = TestFiles.read(source)
+            guard bytes != TestFiles.read(path) else { return .notApplicable("the other store's \(file.rawValue) has the same bytes") }
+            TestFiles.write(path, bytes)
         }
         return .damaged(path: path)
     }
@@ -183,75 +183,26 @@ package struct StoreDamage: Hashable, Sendable, CustomStringConvertible {
 
     /// Segment file names in a log directory, in offset order.
     package static func segmentNames(in directory: String) -> [String] {
-        entries(of: directory).filter { $0.count == 24 && $0.hasSuffix(".log") && $0.prefix(20).allSatisfy(\.isNumber) }
+        TestFiles.entries(of: directory).filter { $0.count == 24 && $0.hasSuffix(".log") && $0.prefix(20).allSatisfy(\.isNumber) }
     }
 
     /// Copies the stopped store `source` into `destination` (which must not exist): directories,
     /// regular files (lock files included, so that lock damage has a file to hit) and symbolic links.
     package static func copyStore(_ source: String, to destination: String) {
         mkdir(destination, 0o700)
-        for name in entries(of: source) {
+        for name in TestFiles.entries(of: source) {
             let from = source + "/" + name, to = destination + "/" + name
             var info = stat()
             guard lstat(from, &info) == 0 else { continue }
             switch info.st_mode & S_IFMT {
             case S_IFDIR: copyStore(from, to: to)
-            case S_IFREG: write(to, read(from))
+            case S_IFREG: TestFiles.write(to, TestFiles.read(from))
             case S_IFLNK:
                 var buffer = [CChar](repeating: 0, count: 4096)
                 let count = readlink(from, &buffer, buffer.count - 1)
                 if count >= 0 { buffer[count] = 0; symlink(buffer, to) }
             default: break
             }
-        }
-    }
-
-    /// Deletes `path` and everything under it (symbolic links are removed, not followed).
-    package static func remove(_ path: String) {
-        var info = stat()
-        guard lstat(path, &info) == 0 else { return }
-        if info.st_mode & S_IFMT == S_IFDIR {
-            for name in entries(of: path) { remove(path + "/" + name) }
-            rmdir(path)
-        } else {
-            unlink(path)
-        }
-    }
-
-    static func entries(of directory: String) -> [String] {
-        guard let dir = opendir(directory) else { return [] }
-        defer { closedir(dir) }
-        var names: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return names.sorted()
-    }
-
-    static func read(_ path: String) -> [UInt8] {
-        let fd = open(path, O_RDONLY)
-        guard fd >= 0 else { return [] }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n <= 0 { break }
-            bytes += chunk[..<n]
-        }
-        return bytes
-    }
-
-    static func write(_ path: String, _ bytes: [UInt8]) {
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        guard fd >= 0 else { return }
-        defer { close(fd) }
-        var done = 0
-        while done < bytes.count {
-            let n = bytes[done...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-            if n <= 0 { return }
-            done += n
         }
     }
 }

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SpoolLogTesting
 
 /// A fresh directory under /tmp, removed with everything in it when released.
 ///
@@ -23,43 +24,13 @@ public final class TemporaryDirectory: @unchecked Sendable {
 }
 
 /// Deletes `path` and everything under it, without forking.
-public func removeTree(_ path: String) {
-    var info = stat()
-    guard lstat(path, &info) == 0 else { return }
-    if info.st_mode & S_IFMT == S_IFDIR {
-        for name in directoryEntries(path) { removeTree(path + "/" + name) }
-        rmdir(path)
-    } else {
-        unlink(path)
-    }
-}
+public func removeTree(_ path: String) { TestFiles.remove(path) }
 
 /// The names in a directory, sorted, without `.` and `..` (empty when it cannot be read).
-public func directoryEntries(_ path: String) -> [String] {
-    guard let dir = opendir(path) else { return [] }
-    defer { closedir(dir) }
-    var names: [String] = []
-    while let entry = readdir(dir) {
-        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        if name != "." && name != ".." { names.append(name) }
-    }
-    return names.sorted()
-}
+public func directoryEntries(_ path: String) -> [String] { TestFiles.entries(of: path) }
 
 /// The bytes of the file at `path`; empty when it cannot be opened.
-public func readFile(_ path: String) -> [UInt8] {
-    let fd = open(path, O_RDONLY)
-    guard fd >= 0 else { return [] }
-    defer { close(fd) }
-    var bytes: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 1 << 16)
-    while true {
-        let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        if n <= 0 { break }
-        bytes += buffer.prefix(n)
-    }
-    return bytes
-}
+public func readFile(_ path: String) -> [UInt8] { TestFiles.read(path) }
 
 /// Every file below `path` with its bytes, by path relative to it ("log/00….log").
 public func fileTree(_ path: String) -> [String: [UInt8]] {

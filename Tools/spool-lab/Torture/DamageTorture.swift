@@ -101,7 +101,7 @@ enum DamageTorture {
         StoreDamage.copyStore(directory, to: inStore(pristine))
         // The other store: the pristine copy of two damaged rounds ago (older backups are removed).
         let other = scratch + "/pristine-\(round - 2)"
-        StoreDamage.remove(scratch + "/pristine-\(round - 3)")
+        TestFiles.remove(scratch + "/pristine-\(round - 3)")
         let cases = StoreDamage.all.filter { damage in damage.file.path(in: pristine) != nil }
         guard !cases.isEmpty else { return }
         var damage = cases[random.below(cases.count)]
@@ -109,7 +109,7 @@ enum DamageTorture {
         let checked = scratch + "/checked", salvaged = scratch + "/salvaged"
         var attempts = 0
         while true {
-            StoreDamage.remove(checked)
+            TestFiles.remove(checked)
             StoreDamage.copyStore(pristine, to: checked)
             if case .damaged = damage.apply(to: checked, other: fileExists(other) ? other : nil) { break }
             attempts += 1
@@ -122,9 +122,11 @@ enum DamageTorture {
         tally.kinds[damage.kind.rawValue, default: 0] += 1
         let label = "round \(round), damage \(damage)"
 
-        // The blind spot: the last segment of a log that was not closed cleanly, cut or replaced.
+        // The blind spot: the last segment of a log that was not closed cleanly, cut or replaced
+        // (in a log of one segment that is also its first).
         let logDirectory = pristine + "/" + (damage.file.log ?? "")
-        let blindSpot = [.tasksLastSegment, .historyLastSegment].contains(damage.file)
+        let lastSegment = StoreDamage.segmentNames(in: logDirectory).last.map { logDirectory + "/" + $0 }
+        let blindSpot = damage.file.holdsRecords && damage.file.path(in: pristine) == lastSegment
             && [.truncateHalf, .truncateEmpty, .swapWithOtherStore].contains(damage.kind)
             && !fileExists(logDirectory + "/clean-shutdown")
         let check = runSpool(["recover", "--data", checked])
@@ -147,7 +149,7 @@ enum DamageTorture {
             }
         }
 
-        StoreDamage.remove(salvaged)
+        TestFiles.remove(salvaged)
         StoreDamage.copyStore(pristine, to: salvaged)
         damage.apply(to: salvaged, other: fileExists(other) ? other : nil)
         let salvage = runSpool(["recover", "--data", salvaged, "--mode", "salvage", "--no-backup"])
@@ -178,8 +180,8 @@ enum DamageTorture {
                 }
             }
         }
-        StoreDamage.remove(checked)
-        StoreDamage.remove(salvaged)
+        TestFiles.remove(checked)
+        TestFiles.remove(salvaged)
     }
 
     static func fileExists(_ path: String) -> Bool {
