@@ -20,8 +20,12 @@ struct WorkflowCommandTests {
         let out = result.stdout
         for type in ["reserve-inventory", "charge-payment", "ship-order"] { #expect(out.contains("activityType=\(type)"), "\(out)") }
         // The retry: ActivityTaskStarted of charge-payment is attempt 2 and carries the first attempt's failure.
-        #expect(out.contains("attempt=2 lastFailure='GatewayTimeout: payment gateway timed out (simulated)'"), "\(out)")
+        // The retry carries the first attempt's failure with its cause.
+        #expect(out.contains("attempt=2 lastFailure='GatewayTimeout: payment gateway timed out (simulated) "
+                             + "(cause: SocketTimeout: no answer within 2 s from gateway.example)'"), "\(out)")
         #expect(out.contains("charge-payment succeeded on attempt 2"), "\(out)")
+        // The worker answered a query on the closed run, from its history: all three steps done.
+        #expect(out.contains("query 'progress', answered by a worker from the history: 3 of 3 steps done"), "\(out)")
         // The heartbeat details the engine recorded for ship-order.
         #expect(out.contains("packed 3/3 parcels") || out.contains("packed 2/3 parcels") || out.contains("packed 1/3 parcels"), "\(out)")
         #expect(out.contains("WorkflowExecutionCompleted"), "\(out)")

@@ -72,6 +72,7 @@ struct DemoCommand: AsyncParsableCommand {
             print("heartbeats of ship-order recorded by the engine (seen with describe; heartbeats are not history events):")
             for beat in outcome.heartbeats { print("  \(beat)") }
         }
+        print("query 'progress', answered by a worker from the history: \(outcome.progress)")
         var activityTypes: [Int64: String] = [:]
         var retried: [String] = []
         for event in outcome.history {
@@ -101,6 +102,8 @@ struct DemoCommand: AsyncParsableCommand {
         var status: WorkflowExecutionStatus
         var history: [HistoryEvent]
         var heartbeats: [String]
+        /// The worker's answer to the `progress` query.
+        var progress: String
         var elapsed: Duration
     }
 
@@ -109,13 +112,20 @@ struct DemoCommand: AsyncParsableCommand {
         let workers = (1...2).map { SpoolWorker(engine: engine, taskQueue: taskQueue, identity: "demo-worker-\($0)") }
         for worker in workers {
             worker.registerWorkflow(workflowType, orderWorkflow)
+            // A query the worker answers from the run's history, whether the run is open or closed.
+            worker.registerQuery(workflowType, "progress") { context in
+                let done = context.history.filter { $0.eventType == .activityTaskCompleted }.count
+                return .binary("\(done) of \(steps.count) steps done")
+            }
             worker.registerActivity("reserve-inventory") { context in
                 .binary("reserved 2 × widget for \(String(decoding: context.task.input?.singleData ?? [], as: UTF8.self))")
             }
             worker.registerActivity("charge-payment") { context in
                 if context.task.attempt == 1 {
-                    // The first attempt fails the way a flaky gateway does; the retry policy runs it again.
-                    throw ActivityFailure(.application("payment gateway timed out (simulated)", type: "GatewayTimeout"))
+                    // The first attempt fails the way a flaky gateway does, with the error that
+                    // caused it as its cause; the retry policy runs it again.
+                    throw ActivityFailure(.application("payment gateway timed out (simulated)", type: "GatewayTimeout",
+                                                       cause: .application("no answer within 2 s from gateway.example", type: "SocketTimeout")))
                 }
                 return .binary("charged 42.00 EUR on attempt \(context.task.attempt)")
             }
@@ -161,6 +171,14 @@ struct DemoCommand: AsyncParsableCommand {
         let elapsed = ContinuousClock.now - started
         watcher.cancel()
         let heartbeats = await watcher.value
+        // Asked while the workers still run: a query on a closed run goes to a worker too.
+        let progress: String
+        do {
+            let answer = try await engine.queryWorkflow(execution: execution, queryType: "progress", timeout: .seconds(10))
+            progress = String(decoding: answer.queryResult?.singleData ?? [], as: UTF8.self)
+        } catch {
+            progress = "not answered (\(error))"
+        }
         for worker in workers { await worker.stop() }
         for task in running { await task.value }
         guard !close.history.isEmpty else {
@@ -168,7 +186,8 @@ struct DemoCommand: AsyncParsableCommand {
         }
         let history = try await readHistory(engine, execution: execution)
         let status = try engine.describeWorkflowExecution(execution: execution).executionInfo.status
-        return DemoOutcome(execution: execution, status: status, history: history, heartbeats: heartbeats, elapsed: elapsed)
+        return DemoOutcome(execution: execution, status: status, history: history, heartbeats: heartbeats, progress: progress,
+                           elapsed: elapsed)
     }
 
     /// The order workflow: the steps in sequence, each scheduled when the one before completed;
