@@ -76,6 +76,11 @@ public final class TemporalServer: Sendable {
     /// Where the server listens.
     public let configuration: Configuration
 
+    /// The calls one connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS); the
+    /// SDKs queue further calls until one finishes. Long polls hold a stream for up to
+    /// ``Configuration/pollTimeout``, so this leaves room for many pollers besides the calls.
+    static let maxConcurrentStreamsPerConnection = 1000
+
     private let polls = PollGate()
     private let server = Mutex<GRPCServer<HTTP2ServerTransport.Posix>?>(nil)
     private let shutdownRequested = Atomic<Bool>(false)
@@ -102,11 +107,17 @@ public final class TemporalServer: Sendable {
                 // The Rust-core SDKs ping every 30 s to keep their connection alive, and hyper's
                 // adaptive flow control pings to measure bandwidth. The transport's default policy
                 // (gRFC A8: a ping less than 5 minutes after the last one is a strike, with calls
-                // open or not; three strikes close the connection with "too_many_pings") broke
-                // those connections under load (89 broken pipes in 200 concurrent workflows).
-                // Temporal's frontend permits pings without calls and 10 s apart; one second apart
-                // is allowed here, and NIOHTTP2 still refuses more than 200 control frames in 30 s.
+                // open or not; three strikes close the connection with "too_many_pings") is
+                // stricter than Temporal's frontend, which permits pings without calls and 10 s
+                // apart. One second apart is allowed here, and NIOHTTP2 still refuses more than
+                // 200 control frames in 30 s. (The broken connections seen under load were the
+                // stream limit below, not pings.)
                 $0.connection.keepalive.clientBehavior = .init(minPingIntervalWithoutCalls: .seconds(1), allowWithoutCalls: true)
+                // Advertise the concurrent-stream limit. Without SETTINGS_MAX_CONCURRENT_STREAMS the
+                // client assumes no limit, but NIOHTTP2 (1.46) still enforces an unadvertised 100 and
+                // answers the 101st open stream with GOAWAY PROTOCOL_ERROR, dropping every call on the
+                // connection. Advertised, the SDKs' h2 client queues calls beyond the limit instead.
+                $0.http2.maxConcurrentStreams = TemporalServer.maxConcurrentStreamsPerConnection
             })
         let service = WorkflowService(engine: engine, polls: polls, pollTimeout: configuration.pollTimeout)
         // Metrics see every call; then the key: a caller without one learns nothing else, not even a size limit.
