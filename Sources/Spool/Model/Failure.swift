@@ -7,36 +7,92 @@
 /// activity's own error. SDKs that encrypt failures move the message and stack trace into
 /// ``encodedAttributes``; the engine keeps every field as it was sent.
 public struct Failure: Hashable, Sendable, CustomStringConvertible {
+    // The fields live behind one reference, copied on write: a failure is 8 bytes wherever it
+    // is held (history events, task and run state), however long its message, stack trace and
+    // cause chain, and a run that never fails pays nothing for the fields it does not use.
+    private final class Storage: @unchecked Sendable {
+        // Mutated only through `Failure.writable()`, when this storage is not shared.
+        var message: String
+        var source: String
+        var stackTrace: String
+        var encodedAttributes: Payload?
+        var info: FailureInfo?
+        var cause: Failure?
+
+        init(message: String, source: String, stackTrace: String, encodedAttributes: Payload?, info: FailureInfo?, cause: Failure?) {
+            self.message = message
+            self.source = source
+            self.stackTrace = stackTrace
+            self.encodedAttributes = encodedAttributes
+            self.info = info
+            self.cause = cause
+        }
+
+        func copy() -> Storage {
+            Storage(message: message, source: source, stackTrace: stackTrace, encodedAttributes: encodedAttributes, info: info, cause: cause)
+        }
+    }
+
+    private var storage: Storage
+
+    private mutating func writable() -> Storage {
+        if !isKnownUniquelyReferenced(&storage) { storage = storage.copy() }
+        return storage
+    }
+
     /// A sentence for humans.
-    public var message: String
+    public var message: String {
+        get { storage.message }
+        set { writable().message = newValue }
+    }
     /// What produced the failure: an SDK's name (`"PythonSDK"`, `"GoSDK"`), or `"Server"` for the
     /// failures the engine makes.
-    public var source: String
+    public var source: String {
+        get { storage.source }
+        set { writable().source = newValue }
+    }
     /// The stack trace where the failure was raised, as the SDK wrote it.
-    public var stackTrace: String
+    public var stackTrace: String {
+        get { storage.stackTrace }
+        set { writable().stackTrace = newValue }
+    }
     /// The message and stack trace encoded by an SDK's failure converter (then ``message`` is
     /// usually `"Encoded failure"`); nil when not encoded.
-    public var encodedAttributes: Payload?
+    public var encodedAttributes: Payload? {
+        get { storage.encodedAttributes }
+        set { writable().encodedAttributes = newValue }
+    }
     /// What kind of failure this is and its kind's fields; nil when the sender set none.
-    public var info: FailureInfo?
-    // The cause, boxed in an array (empty or one element) so that a failure can hold a failure.
-    private var causes: [Failure]
-
+    public var info: FailureInfo? {
+        get { storage.info }
+        set { writable().info = newValue }
+    }
     /// The failure that caused this one, itself with a cause, to any depth; nil at the root.
     public var cause: Failure? {
-        get { causes.first }
-        set { causes = newValue.map { [$0] } ?? [] }
+        get { storage.cause }
+        set { writable().cause = newValue }
     }
 
     /// A failure with every field given.
     public init(message: String, source: String = "", stackTrace: String = "", encodedAttributes: Payload? = nil,
                 cause: Failure? = nil, info: FailureInfo? = nil) {
-        self.message = message
-        self.source = source
-        self.stackTrace = stackTrace
-        self.encodedAttributes = encodedAttributes
-        self.info = info
-        self.causes = cause.map { [$0] } ?? []
+        storage = Storage(message: message, source: source, stackTrace: stackTrace, encodedAttributes: encodedAttributes,
+                          info: info, cause: cause)
+    }
+
+    public static func == (lhs: Failure, rhs: Failure) -> Bool {
+        if lhs.storage === rhs.storage { return true }
+        return lhs.message == rhs.message && lhs.source == rhs.source && lhs.stackTrace == rhs.stackTrace
+            && lhs.encodedAttributes == rhs.encodedAttributes && lhs.info == rhs.info && lhs.cause == rhs.cause
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(message)
+        hasher.combine(source)
+        hasher.combine(stackTrace)
+        hasher.combine(encodedAttributes)
+        hasher.combine(info)
+        hasher.combine(cause)
     }
 
     /// An application failure: what a workflow or activity raises (Temporal's `ApplicationError`).
