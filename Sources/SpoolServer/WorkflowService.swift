@@ -119,15 +119,7 @@ struct WorkflowService: WS.SimpleServiceProtocol {
                                      context: ServerContext) async throws -> Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryResponse {
         let ns = namespace(request.namespace)
         let engine = self.engine
-        let requested = WorkflowExecution(request.execution)
-        // The current run, named before the first page is read, so that its events are
-        // translated as that run's (its started event carries its run id) even if a new run
-        // starts meanwhile. Later pages' tokens name their run.
-        let execution = requested.runID.isEmpty && request.nextPageToken.isEmpty
-            ? try await engineCall { () throws(SpoolError) in
-                try engine.describeWorkflowExecution(namespace: ns, execution: requested).executionInfo.execution
-            }
-            : requested
+        let execution = WorkflowExecution(request.execution)
         let filter: HistoryEventFilterType = request.historyEventFilterType == .closeEvent ? .closeEvent : .allEvent
         let pageSize = request.maximumPageSize > 0 ? Int(request.maximumPageSize) : 1000
         let token = request.nextPageToken.isEmpty ? nil : [UInt8](request.nextPageToken)
@@ -145,9 +137,11 @@ struct WorkflowService: WS.SimpleServiceProtocol {
             response.nextPageToken = request.nextPageToken
             return response
         }
-        var translator = HistoryTranslator(events: page.history, execution: execution)
+        // The run the engine read (the current one when the request named none): its started
+        // event carries its run id.
+        var translator = HistoryTranslator(events: page.history, execution: page.execution)
         if translator.runTaskQueue.isEmpty, !page.history.isEmpty,
-           let described = try? engine.describeWorkflowExecution(namespace: ns, execution: execution) {
+           let described = try? engine.describeWorkflowExecution(namespace: ns, execution: page.execution) {
             translator.runTaskQueue = described.executionInfo.taskQueue
         }
         response.history = translator.history(page.history)
@@ -251,242 +245,8 @@ struct WorkflowService: WS.SimpleServiceProtocol {
         return response
     }
 
-    // MARK: Workers
-
-    func pollWorkflowTaskQueue(request: Temporal_Api_Workflowservice_V1_PollWorkflowTaskQueueRequest,
-                               context: ServerContext) async throws -> Temporal_Api_Workflowservice_V1_PollWorkflowTaskQueueResponse {
-        let ns = namespace(request.namespace), queue = request.taskQueue.name, identity = request.identity
-        let engine = self.engine, timeout = pollTimeout
-        let task = try await engineCall { () async throws(SpoolError) in
-            try await polls.run { () async throws(SpoolError) in
-                try await engine.pollWorkflowTaskQueue(namespace: ns, taskQueue: queue, identity: identity, timeout: timeout)
-            } undelivered: { task in
-                // The worker went away with its poll: the next attempt goes out now, not after the task timeout.
-                try? await engine.returnUndeliveredWorkflowTask(taskToken: task.taskToken)
-            }
-        }
-        return task?.proto ?? Temporal_Api_Workflowservice_V1_PollWorkflowTaskQueueResponse()
-    }
-
-    func respondWorkflowTaskCompleted(request: Temporal_Api_Workflowservice_V1_RespondWorkflowTaskCompletedRequest,
-                                      context: ServerContext) async throws -> Temporal_Api_Workflowservice_V1_RespondWorkflowTaskCompletedResponse {
-        let token = try await engineCall { () throws(SpoolError) in try TaskToken(serialized: [UInt8](request.taskToken)) }
-        var commands: [Command] = []
-        for proto in request.commands {
-            do throws(TranslationError) {
-                commands.append(try command(proto))
-            } catch {
-                // A command the engine cannot carry out fails the workflow task, as an invalid
-                // command does in Temporal, so the history says why the workflow is stuck.
-                try await engineCall { () async throws(SpoolError) in
-                    try await engine.respondWorkflowTaskFailed(
-                        taskToken: token, cause: .unhandledCommand, failure: .server(error.message),
-                        identity: request.identity, binaryChecksum: request.binaryChecksum,
-                        workerVersion: WorkerVersionStamp(request.workerVersionStamp, isSet: request.hasWorkerVersionStamp))
-                }
-                throw error.rpcError
-            }
-        }
-        let sticky = request.hasStickyAttributes && !request.stickyAttributes.workerTaskQueue.name.isEmpty
-            ? StickyExecutionAttributes(
-                workerTaskQueue: request.stickyAttributes.workerTaskQueue.name,
-                scheduleToStartTimeout: duration(request.stickyAttributes.scheduleToStartTimeout,
-                                                 isSet: request.stickyAttributes.hasScheduleToStartTimeout) ?? .seconds(5))
-            : nil
-        // TODO(issue 18): return_new_workflow_task / force_create_new_workflow_task (local activities).
-        let metadata = WorkflowTaskCompletionMetadata(
-            binaryChecksum: request.binaryChecksum,
-            workerVersion: WorkerVersionStamp(request.workerVersionStamp, isSet: request.hasWorkerVersionStamp),
-            sdkMetadata: request.hasSdkMetadata ? WorkflowTaskCompletedMetadata(request.sdkMetadata) : nil,
-            meteringMetadata: request.hasMeteringMetadata
-                ? MeteringMetadata(nonfirstLocalActivityExecutionAttempts: request.meteringMetadata.nonfirstLocalActivityExecutionAttempts)
-                : nil,
-            versioningBehavior: VersioningBehavior(rawValue: UInt8(clamping: request.versioningBehavior.rawValue)) ?? .unspecified)
-        let queryResults = request.queryResults.mapValues { WorkflowQueryResult($0) }
-        let completed = try await engineCall { () async throws(SpoolError) in
-            try await engine.respondWorkflowTaskCompleted(taskToken: token, commands: commands, identity: request.identity,
-                                                          stickyAttributes: sticky, metadata: metadata, queryResults: queryResults)
-        }
-        var response = Temporal_Api_Workflowservice_V1_RespondWorkflowTaskCompletedResponse()
-        response.activityTasks = completed.activityTasks.map(\.proto)
-        return response
-    }
-
-    func respondWorkflowTaskFailed(request: Temporal_Api_Workflowservice_V1_RespondWorkflowTaskFailedRequest,
-                                   context: ServerContext) async throws -> Temporal_Api_Workflowservice_V1_RespondWorkflowTaskFailedResponse {
-        try await engineCall { () async throws(SpoolError) in
-            let token = try TaskToken(serialized: [UInt8](request.taskToken))
-            let cause = WorkflowTaskFailedCause(rawValue: UInt8(clamping: request.cause.rawValue)) ?? .workflowWorkerUnhandledFailure
-            try await engine.respondWorkflowTaskFailed(
-                taskToken: token, cause: cause,
-                failure: request.hasFailure ? Failure(request.failure) : Failure(message: "workflow task failed"),
-                identity: request.identity, binaryChecksum: request.binaryChecksum,
-                workerVersion: WorkerVersionStamp(request.workerVersion, isSet: request.hasWorkerVersion))
-        }
-        return Temporal_Api_Workflowservice_V1_RespondWorkflowTaskFailedResponse()
-    }
-
-    func pollActivityTaskQueue(request: Temporal_Api_Workflowservice_V1_PollActivityTaskQueueRequest,
-                               context: ServerContext) async throws -> Temporal_Api_Workflowservice_V1_PollActivityTaskQueueResponse {
-        let ns = namespace(request.namespace), queue = request.taskQueue.name, identity = request.identity
-        let engine = self.engine, timeout = pollTimeout
-        let task = try await engineCall { () async throws(SpoolError) in
-            // An activity task taken by a poll whose worker went away is not given back yet: its
-            // attempt is retried when its start-to-close timeout passes (issue 22 asks for at once;
-            // that needs the engine to record an undone start).
-            try await polls.run { () async throws(SpoolError) in
-                try await engine.pollActivityTaskQueue(namespace: ns, taskQueue: queue, identity: identity, timeout: timeout)
-            }
-        }
-        return task?.proto ?? Temporal_Api_Workflowservice_V1_PollActivityTaskQueueResponse()
-    }
-
-    func recordActivityTaskHeartbeat(request: Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatRequest,
-                                     context: ServerContext) async throws -> Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatResponse {
-        let answer = try await engineCall { () async throws(SpoolError) in
-            try await engine.recordActivityTaskHeartbeat(
-                taskToken: try TaskToken(serialized: [UInt8](request.taskToken)),
-                details: payloads(request.details, isSet: request.hasDetails), identity: request.identity)
-        }
-        var response = Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatResponse()
-        response.cancelRequested = answer.cancelRequested
-        return response
-    }
-
-    func respondActivityTaskCompleted(request: Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedRequest,
-                                      context: ServerContext) async throws -> Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedResponse {
-        try await engineCall { () async throws(SpoolError) in
-            try await engine.respondActivityTaskCompleted(
-                taskToken: try TaskToken(serialized: [UInt8](request.taskToken)),
-                result: payloads(request.result, isSet: request.hasResult), identity: request.identity,
-                workerVersion: WorkerVersionStamp(request.workerVersion, isSet: request.hasWorkerVersion))
-        }
-        return Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedResponse()
-    }
-
-    func respondActivityTaskFailed(request: Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedRequest,
-                                   context: ServerContext) async throws -> Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedResponse {
-        try await engineCall { () async throws(SpoolError) in
-            try await engine.respondActivityTaskFailed(
-                taskToken: try TaskToken(serialized: [UInt8](request.taskToken)),
-                failure: request.hasFailure ? Failure(request.failure) : Failure(message: "activity failed"),
-                lastHeartbeatDetails: payloads(request.lastHeartbeatDetails, isSet: request.hasLastHeartbeatDetails),
-                identity: request.identity, workerVersion: WorkerVersionStamp(request.workerVersion, isSet: request.hasWorkerVersion))
-        }
-        return Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedResponse()
-    }
-
-    func respondActivityTaskCanceled(request: Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledRequest,
-                                     context: ServerContext) async throws -> Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledResponse {
-        try await engineCall { () async throws(SpoolError) in
-            try await engine.respondActivityTaskCanceled(
-                taskToken: try TaskToken(serialized: [UInt8](request.taskToken)),
-                details: payloads(request.details, isSet: request.hasDetails), identity: request.identity,
-                workerVersion: WorkerVersionStamp(request.workerVersion, isSet: request.hasWorkerVersion))
-        }
-        return Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledResponse()
-    }
-
-    // MARK: Activities by id (asynchronous completion)
-
-    func respondActivityTaskCompletedById(request: Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedByIdRequest,
-                                          context: ServerContext) async throws -> Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedByIdResponse {
-        try await engineCall { () async throws(SpoolError) in
-            try await engine.respondActivityTaskCompletedByID(
-                namespace: namespace(request.namespace), workflowID: request.workflowID, runID: request.runID,
-                activityID: request.activityID, result: payloads(request.result, isSet: request.hasResult), identity: request.identity)
-        }
-        return Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedByIdResponse()
-    }
-
-    func respondActivityTaskFailedById(request: Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedByIdRequest,
-                                       context: ServerContext) async throws -> Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedByIdResponse {
-        try await engineCall { () async throws(SpoolError) in
-            try await engine.respondActivityTaskFailedByID(
-                namespace: namespace(request.namespace), workflowID: request.workflowID, runID: request.runID,
-                activityID: request.activityID,
-                failure: request.hasFailure ? Failure(request.failure) : Failure(message: "activity failed"),
-                lastHeartbeatDetails: payloads(request.lastHeartbeatDetails, isSet: request.hasLastHeartbeatDetails),
-                identity: request.identity)
-        }
-        return Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedByIdResponse()
-    }
-
-    func respondActivityTaskCanceledById(request: Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledByIdRequest,
-                                         context: ServerContext) async throws -> Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledByIdResponse {
-        try await engineCall { () async throws(SpoolError) in
-            try await engine.respondActivityTaskCanceledByID(
-                namespace: namespace(request.namespace), workflowID: request.workflowID, runID: request.runID,
-                activityID: request.activityID, details: payloads(request.details, isSet: request.hasDetails), identity: request.identity)
-        }
-        return Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledByIdResponse()
-    }
-
-    func recordActivityTaskHeartbeatById(request: Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatByIdRequest,
-                                         context: ServerContext) async throws -> Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatByIdResponse {
-        let answer = try await engineCall { () async throws(SpoolError) in
-            try await engine.recordActivityTaskHeartbeatByID(
-                namespace: namespace(request.namespace), workflowID: request.workflowID, runID: request.runID,
-                activityID: request.activityID, details: payloads(request.details, isSet: request.hasDetails), identity: request.identity)
-        }
-        var response = Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatByIdResponse()
-        response.cancelRequested = answer.cancelRequested
-        return response
-    }
-
-    func shutdownWorker(request: Temporal_Api_Workflowservice_V1_ShutdownWorkerRequest,
-                        context: ServerContext) async throws -> Temporal_Api_Workflowservice_V1_ShutdownWorkerResponse {
-        if !request.stickyTaskQueue.isEmpty {
-            _ = try await engineCall { () async throws(SpoolError) in
-                try await engine.shutdownWorker(namespace: namespace(request.namespace), stickyTaskQueue: request.stickyTaskQueue)
-            }
-        }
-        return Temporal_Api_Workflowservice_V1_ShutdownWorkerResponse()
-    }
-
-    // MARK: Queries
-
-    func queryWorkflow(request: Temporal_Api_Workflowservice_V1_QueryWorkflowRequest,
-                       context: ServerContext) async throws -> Temporal_Api_Workflowservice_V1_QueryWorkflowResponse {
-        let condition: QueryRejectCondition = switch request.queryRejectCondition {
-        case .notOpen: .notOpen
-        case .notCompletedCleanly: .notCompletedCleanly
-        default: .none
-        }
-        let query = WorkflowQuery(request.query)
-        let answer = try await engineCall { () async throws(SpoolError) in
-            try await engine.queryWorkflow(namespace: namespace(request.namespace), execution: WorkflowExecution(request.execution),
-                                           queryType: query.queryType, args: query.queryArgs, header: query.header,
-                                           rejectCondition: condition, timeout: queryTimeout(context))
-        }
-        var response = Temporal_Api_Workflowservice_V1_QueryWorkflowResponse()
-        if let result = answer.queryResult { response.queryResult = protoPayloads(result) }
-        if let status = answer.queryRejected {
-            var rejected = Temporal_Api_Query_V1_QueryRejected()
-            rejected.status = status.proto
-            response.queryRejected = rejected
-        }
-        return response
-    }
-
-    /// How long a query waits for a worker: 25 s, inside the 30 s deadline the SDKs give ordinary
-    /// calls, so the caller hears why (DEADLINE_EXCEEDED with a message) rather than its own
-    /// timeout; at most `pollTimeout`. (The simple service API does not show the call's deadline.)
-    private func queryTimeout(_ context: ServerContext) -> Duration {
-        min(pollTimeout, .seconds(25))
-    }
-
-    func respondQueryTaskCompleted(request: Temporal_Api_Workflowservice_V1_RespondQueryTaskCompletedRequest,
-                                   context: ServerContext) async throws -> Temporal_Api_Workflowservice_V1_RespondQueryTaskCompletedResponse {
-        let result = WorkflowQueryResult(type: request.completedType, answer: request.queryResult, hasAnswer: request.hasQueryResult,
-                                         errorMessage: request.errorMessage, failure: request.failure, hasFailure: request.hasFailure)
-        try await engineCall { () async throws(SpoolError) in
-            try await engine.respondQueryTaskCompleted(taskToken: try TaskToken(serialized: [UInt8](request.taskToken)), result: result)
-        }
-        return Temporal_Api_Workflowservice_V1_RespondQueryTaskCompletedResponse()
-    }
-
-    private func unsupported(_ field: String) -> RPCError {
+    /// The error of a request field Spool does not act on yet.
+    func unsupported(_ field: String) -> RPCError {
         RPCError(code: .unimplemented, message: "spool serve does not support \(field) yet")
     }
 }

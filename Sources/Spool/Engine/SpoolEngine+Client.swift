@@ -198,7 +198,7 @@ extension SpoolEngine {
             let more = historyEventFilterType == .allEvent && next < state.nextEventID
             let token = more || (state.isRunning && waitNewEvent)
                 ? HistoryPageToken(runID: handle.key.runID, nextEventID: next).serialized : nil
-            return GetWorkflowExecutionHistoryResponse(history: page, nextPageToken: token)
+            return GetWorkflowExecutionHistoryResponse(history: page, nextPageToken: token, execution: handle.key.execution)
         }
     }
 }

@@ -187,4 +187,6 @@ public struct GetWorkflowExecutionHistoryResponse: Hashable, Sendable {
     /// Pass to the next call for the next page; nil when the history is closed and read to its end.
     /// With `waitNewEvent`, an open run's last page still returns a token to long-poll with.
     public var nextPageToken: [UInt8]?
+    /// The run the events belong to (the current run when the request named none).
+    public var execution: WorkflowExecution = WorkflowExecution(workflowID: "", runID: "")
 }
