@@ -66,26 +66,6 @@ extension TaskStore {
         recoveryState.withLock { $0 } ?? TaskStoreRecoveryReport(ignoredCheckpoint: nil, movedCheckpoint: nil, replayedFrom: 0, recordsReplayed: 0)
     }
 
-    /// Moves a directory that sits where the checkpoint file belongs to `checkpoint.damaged`
-    /// (or `.damaged-2`…), keeping what it holds, so that the next checkpoint can be written.
-    /// Returns the new path, or nil when it could not be moved (the next checkpoint write then
-    /// fails, naming the path).
-    private func moveAsideDamagedCheckpoint(_ path: String) -> String? {
-        let syscalls = configuration.log.syscalls
-        for attempt in 1...9 {
-            let target = path + ".damaged" + (attempt == 1 ? "" : "-\(attempt)")
-            if access(target, F_OK) == 0 { continue }
-            do {
-                try syscalls.rename(path, to: target)
-                try? syscalls.fsyncDirectory(directory)
-                return target
-            } catch {
-                return nil
-            }
-        }
-        return nil
-    }
-
     /// Rebuilds the queues from the checkpoint and the log records after its ack level.
     ///
     /// Every task record from the ack level on that no acks record, retry, purge or dead
@@ -103,7 +83,7 @@ extension TaskStore {
         var report = TaskStoreRecoveryReport(ignoredCheckpoint: nil, movedCheckpoint: nil, replayedFrom: 0, recordsReplayed: 0)
         if let assessment, let damage = assessment.damage {
             report.ignoredCheckpoint = "the checkpoint \(damage)"
-            if assessment.isDirectory && !configuration.isReadOnly { report.movedCheckpoint = moveAsideDamagedCheckpoint(assessment.path) }
+            if assessment.isDirectory && !configuration.isReadOnly { report.movedCheckpoint = AtomicFile.moveAside(assessment.path, in: directory, syscalls: configuration.log.syscalls) }
             var metadata: Logger.Metadata = ["path": "\(assessment.path)", "reason": "\(damage)"]
             if let moved = report.movedCheckpoint { metadata["movedTo"] = "\(moved)" }
             configuration.logger.warning("ignoring the task store's damaged checkpoint; rebuilding the queues from the whole log", metadata: metadata)

@@ -153,7 +153,7 @@ extension SpoolEngine {
             report.ignoredCheckpoint = error.message
             var metadata: Logger.Metadata = ["path": "\(checkpointStore.path)", "reason": "\(error.message)"]
             if DataDirectory.isDirectory(checkpointStore.path) && !configuration.isReadOnly {
-                report.movedCheckpoint = moveAsideDamagedCheckpoint()
+                report.movedCheckpoint = AtomicFile.moveAside(checkpointStore.path, in: directory, syscalls: configuration.log.syscalls)
                 if let moved = report.movedCheckpoint { metadata["movedTo"] = "\(moved)" }
             }
             logger.warning("ignoring the engine checkpoint; replaying the whole log", metadata: metadata)
@@ -184,26 +184,6 @@ extension SpoolEngine {
                                  + "but the log's record there does not: the checkpoint is not this log's")
             }
         }
-    }
-
-    /// Moves a directory that sits where the checkpoint file belongs to `checkpoint.damaged` (or
-    /// `.damaged-2`…), keeping what it holds, so that the next checkpoint can be written (a file
-    /// cannot be renamed over a directory). Returns the new path, or nil when it could not be moved.
-    private func moveAsideDamagedCheckpoint() -> String? {
-        let syscalls = configuration.log.syscalls
-        let path = checkpointStore.path
-        for attempt in 1...9 {
-            let target = path + ".damaged" + (attempt == 1 ? "" : "-\(attempt)")
-            if DataDirectory.isDirectory(target) || access(target, F_OK) == 0 { continue }
-            do {
-                try syscalls.rename(path, to: target)
-                try? syscalls.fsyncDirectory(directory)
-                return target
-            } catch {
-                return nil
-            }
-        }
-        return nil
     }
 
     /// Re-queues the pending tasks of an open run and re-arms its timers.

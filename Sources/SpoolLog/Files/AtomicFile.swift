@@ -74,6 +74,26 @@ package enum AtomicFile {
             throw AtomicFileError(step: .installing, path: path, underlying: error)
         }
     }
+
+    /// Moves a damaged file or directory aside to `path.damaged` (or `.damaged-2` … `-9`, the
+    /// first that does not exist), keeping what it holds, so that a new file can be written in
+    /// its place (a file cannot be renamed over a directory); syncs `directory`.
+    /// - Returns: the new path; nil when it could not be moved (the next write there then
+    ///   fails, naming the path).
+    package static func moveAside(_ path: String, in directory: String, syscalls: any Syscalls) -> String? {
+        for attempt in 1...9 {
+            let target = path + ".damaged" + (attempt == 1 ? "" : "-\(attempt)")
+            if access(target, F_OK) == 0 { continue }
+            do {
+                try syscalls.rename(path, to: target)
+                try? syscalls.fsyncDirectory(directory)
+                return target
+            } catch {
+                return nil
+            }
+        }
+        return nil
+    }
 }
 
 /// A failed ``AtomicFile`` replace: which step failed, on which file, and the system call's error.
