@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SpoolLog
 
 /// Whole-file and directory-tree helpers of the damage lab and the tests: plain system calls,
 /// no Foundation, no forking (a forked child would hold copies of the `flock`ed lock files of
@@ -20,14 +21,7 @@ package enum TestFiles {
 
     /// The names in a directory, sorted, without `.` and `..` (empty when it cannot be read).
     package static func entries(of directory: String) -> [String] {
-        guard let dir = opendir(directory) else { return [] }
-        defer { closedir(dir) }
-        var names: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return names.sorted()
+        ((try? SystemCalls().listDirectory(directory)) ?? []).sorted()
     }
 
     /// The bytes of the file at `path`; empty when it cannot be opened.

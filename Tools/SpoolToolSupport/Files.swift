@@ -1,17 +1,11 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SpoolLog
 
 /// The names in `directory` (without `.` and `..`), sorted; empty when it cannot be read.
 package func directoryNames(_ path: String) -> [String] {
-    guard let dir = opendir(path) else { return [] }
-    defer { closedir(dir) }
-    var names: [String] = []
-    while let entry = readdir(dir) {
-        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        if name != "." && name != ".." { names.append(name) }
-    }
-    return names.sorted()
+    ((try? SystemCalls().listDirectory(path)) ?? []).sorted()
 }
 
 /// Bytes of the regular files directly in `directory` (not in its subdirectories), plus those
