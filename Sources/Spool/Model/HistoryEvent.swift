@@ -119,7 +119,12 @@ public struct HistoryEvent: Hashable, Sendable, CustomStringConvertible {
     public var description: String { "\(eventID) \(eventType)" }
 
     /// The fields of each event type (Temporal's `oneof attributes`).
-    public enum Attributes: Hashable, Sendable {
+    ///
+    /// `indirect`: each case's fields live in one reference-counted box, so an event is moved and
+    /// copied as a pointer (plus one retain) whatever its type, instead of as the largest case
+    /// (WorkflowTaskFailed, 217 bytes with every string retained on each copy) — events are
+    /// copied into the transition, the log record, the published history and the tasks.
+    public indirect enum Attributes: Hashable, Sendable {
         /// The fields of a WorkflowExecutionStarted event.
         case workflowExecutionStarted(WorkflowExecutionStartedEventAttributes)
         /// The fields of a WorkflowExecutionCompleted event.
