@@ -150,6 +150,39 @@ struct WorkflowCommandTests {
         #expect(demo.stderr.contains("open in another process"), "\(demo.stderr)")
     }
 
+    @Test("list --query and count select runs with the visibility query language; a bad query exits 64 naming the column")
+    func listAndCountWithAQuery() throws {
+        let scratch = ScratchDirectory()
+        let data = scratch.path
+        for (id, type) in [("inv-1", "invoice"), ("inv-2", "invoice"), ("ref-1", "refund")] {
+            let start = try SpoolProcess.run(["workflow", "start", "--data", data, "--id", id, "--type", type, "--task-queue", "billing"])
+            #expect(start.status == 0, "\(start.stderr)")
+        }
+        #expect(try SpoolProcess.run(["workflow", "terminate", "--data", data, "--id", "inv-1", "--reason", "test"]).status == 0)
+
+        let list = try SpoolProcess.run(["workflow", "list", "--data", data, "--json", "--query",
+                                         "WorkflowType = 'invoice' AND ExecutionStatus = 'Running' OR WorkflowId STARTS_WITH 'ref'"])
+        #expect(list.status == 0, "\(list.stderr)")
+        let ids = list.stdout.split(separator: "\n").compactMap { $0.split(separator: "\"workflowId\":\"").dropFirst().first?.split(separator: "\"").first }
+        // Newest start first: ref-1 started last.
+        #expect(ids == ["ref-1", "inv-2"], "\(list.stdout)")
+        let limited = try SpoolProcess.run(["workflow", "list", "--data", data, "--json", "--limit", "2"])
+        #expect(limited.stdout.split(separator: "\n").count == 2, "\(limited.stdout)")
+
+        let count = try SpoolProcess.run(["workflow", "count", "--data", data, "--json", "--query", "GROUP BY ExecutionStatus"])
+        #expect(count.status == 0, "\(count.stderr)")
+        #expect(count.stdout == "{\"count\":3,\"groups\":[{\"values\":[\"Running\"],\"count\":2},{\"values\":[\"Terminated\"],\"count\":1}]}\n", "\(count.stdout)")
+
+        let before = snapshot(data)
+        let bad = try SpoolProcess.run(["workflow", "list", "--data", data, "--query", "WorkflowType = invoice"])
+        #expect(bad.status == Self.usage)
+        #expect(bad.stderr.contains("invalid query: expected a value, found the name invoice (did you forget to quote 'invoice'?) at column 16"), "\(bad.stderr)")
+        let badCount = try SpoolProcess.run(["workflow", "count", "--data", data, "--query", "Owner = 'me'"])
+        #expect(badCount.status == Self.usage)
+        #expect(badCount.stderr.contains("unknown search attribute Owner"), "\(badCount.stderr)")
+        #expect(snapshot(data) == before, "a rejected query changed the data directory")
+    }
+
     @Test("bad options are usage errors (64) that name the option")
     func badOptions() throws {
         let scratch = ScratchDirectory()
@@ -158,6 +191,8 @@ struct WorkflowCommandTests {
             (["workflow", "start", "--data", scratch.path, "--id", "w", "--type", "t", "--task-queue", "q", "--id-reuse-policy", "sometimes"], "--id-reuse-policy"),
             (["workflow", "start", "--data", scratch.path, "--id", "", "--type", "t", "--task-queue", "q"], "--id"),
             (["workflow", "list", "--data", scratch.path, "--status", "sleeping"], "--status"),
+            (["workflow", "list", "--data", scratch.path, "--status", "running", "--query", "WorkflowId = 'w'"], "--query"),
+            (["workflow", "list", "--data", scratch.path, "--limit", "0"], "--limit"),
             (["workflow", "signal", "--data", scratch.path, "--id", "w"], "--name"),
             (["workflow", "describe", "--id", "w"], "--data"),
             (["workflow", "frobnicate"], "frobnicate"),

@@ -17,7 +17,7 @@ struct WorkflowCommand: AsyncParsableCommand {
             closed), 2 the directory cannot be used (missing, open in another process, corrupt), \
             64 bad options.
             """,
-        subcommands: [WorkflowStart.self, WorkflowDescribe.self, WorkflowShow.self, WorkflowList.self,
+        subcommands: [WorkflowStart.self, WorkflowDescribe.self, WorkflowShow.self, WorkflowList.self, WorkflowCount.self,
                       WorkflowSignal.self, WorkflowCancel.self, WorkflowTerminate.self]
     )
 }
@@ -123,7 +123,14 @@ struct WorkflowShow: AsyncParsableCommand {
 }
 
 struct WorkflowList: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "list", abstract: "List runs, newest start first.")
+    static let configuration = CommandConfiguration(
+        commandName: "list", abstract: "List runs, newest start first, or those a visibility query selects.",
+        discussion: """
+            --query takes Temporal's visibility query language, for example \
+            "WorkflowType = 'order' AND ExecutionStatus = 'Running' AND StartTime > '2026-12-01T00:00:00Z'" \
+            (Docs/engine.md lists the attributes and operators). A malformed query exits 64 with the \
+            column and the problem.
+            """)
 
     @OptionGroup var options: DataDirectoryOptions
 
@@ -133,18 +140,59 @@ struct WorkflowList: AsyncParsableCommand {
     @Option(name: .long, help: "Only runs of this workflow type.")
     var type: String?
 
+    @Option(name: .long, help: "A visibility query (instead of --status and --type).")
+    var query: String?
+
+    @Option(name: .long, help: "At most this many runs.")
+    var limit: Int?
+
     @Flag(name: .long, help: "Print one JSON object per run.")
     var json = false
+
+    func validate() throws {
+        if query != nil, status != nil || type != nil {
+            throw ValidationError("--query cannot be combined with --status or --type (write them into the query)")
+        }
+        if let limit, limit < 1 { throw ValidationError("--limit must be at least 1, not \(limit)") }
+    }
+
+    /// The query the options ask for: --query, or --status and --type written as one.
+    var effectiveQuery: String {
+        if let query { return query }
+        var conditions: [String] = []
+        if let status { conditions.append("ExecutionStatus = '\(status.status)'") }
+        if let type { conditions.append("WorkflowType = '\(type.replacingAll("'", with: "''"))'") }
+        return conditions.joined(separator: " AND ")
+    }
 
     func run() async throws {
         let directory = options.directory
         try directory.requireDataDirectory(command: "workflow list", create: false)
         var runs: [WorkflowExecutionInfo] = []
-        // A directory without a history holds no runs: say so without creating one.
+        // A directory without a history holds no runs: say so without creating one (a bad query
+        // is still reported).
         if directory.hasHistory {
             let engine = try directory.openEngine(command: "workflow list", create: false, readOnly: true)
-            runs = engine.listWorkflowExecutions(status: status?.status, workflowType: type)
+            do throws(SpoolError) {
+                var token: [UInt8]?
+                repeat {
+                    let page = try engine.listWorkflowExecutions(query: effectiveQuery, pageSize: min(limit ?? 1000, 1000),
+                                                                 nextPageToken: token)
+                    runs += page.executions
+                    token = page.nextPageToken
+                } while token != nil && runs.count < (limit ?? .max)
+                if let limit, runs.count > limit { runs.removeLast(runs.count - limit) }
+            } catch {
+                try await rejectQuery(error, engine: engine, command: "workflow list")
+            }
             try await closeEngine(engine, command: "workflow list")
+        } else {
+            do {
+                _ = try VisibilityQuery(effectiveQuery)
+            } catch {
+                printError("spool workflow list: \(error.message)")
+                throw ExitCode.validationFailure
+            }
         }
         if json {
             for run in runs { print(run.json.text) }
@@ -161,6 +209,83 @@ struct WorkflowList: AsyncParsableCommand {
                   + "  " + String(run.historyLength))
         }
         print("\(runs.count) run\(runs.count == 1 ? "" : "s") in \(directory)")
+    }
+}
+
+struct WorkflowCount: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "count", abstract: "Count runs, all or those a visibility query selects; GROUP BY ExecutionStatus counts per status.")
+
+    @OptionGroup var options: DataDirectoryOptions
+
+    @Option(name: .long, help: "A visibility query; `GROUP BY ExecutionStatus` counts per status.")
+    var query = ""
+
+    @Flag(name: .long, help: "Print JSON.")
+    var json = false
+
+    func run() async throws {
+        let directory = options.directory
+        try directory.requireDataDirectory(command: "workflow count", create: false)
+        var count: Int64 = 0
+        var groups: [WorkflowExecutionCount.Group] = []
+        if directory.hasHistory {
+            let engine = try directory.openEngine(command: "workflow count", create: false, readOnly: true)
+            do throws(SpoolError) {
+                let result = try engine.countWorkflowExecutions(query: query)
+                count = result.count
+                groups = result.groups
+            } catch {
+                try await rejectQuery(error, engine: engine, command: "workflow count")
+            }
+            try await closeEngine(engine, command: "workflow count")
+        } else {
+            do {
+                _ = try VisibilityQuery(query)
+            } catch {
+                printError("spool workflow count: \(error.message)")
+                throw ExitCode.validationFailure
+            }
+        }
+        if json {
+            let groupObjects: [JSON] = groups.map { group in
+                let values: [JSON] = group.values.map { JSON.string($0.plainText) }
+                return JSON.object([("values", JSON.array(values)), ("count", JSON.integer(Int(group.count)))])
+            }
+            print(JSON.object([("count", .integer(Int(count))), ("groups", .array(groupObjects))]).text)
+            return
+        }
+        print("\(count) run\(count == 1 ? "" : "s")")
+        for group in groups {
+            print("  " + group.values.map(\.plainText).joined(separator: ", ") + ": " + String(group.count))
+        }
+    }
+}
+
+/// Reports a rejected visibility call: a bad query is bad input (exit 64), anything else as
+/// ``reject(_:engine:command:)``.
+func rejectQuery(_ error: SpoolError, engine: SpoolEngine, command: String) async throws -> Never {
+    guard error.code == .invalidArgument else { try await reject(error, engine: engine, command: command) }
+    printError("spool \(command): \(error.message)")
+    try await closeEngine(engine, command: command)
+    throw ExitCode.validationFailure
+}
+
+extension SearchAttributeValue {
+    /// The value without quotes, as a table or JSON shows it.
+    var plainText: String {
+        switch self {
+        case .text(let s), .keyword(let s): s
+        default: description
+        }
+    }
+}
+
+extension String {
+    func replacingAll(_ target: Character, with replacement: String) -> String {
+        var result = ""
+        for c in self { if c == target { result += replacement } else { result.append(c) } }
+        return result
     }
 }
 
