@@ -197,25 +197,9 @@ struct WorkflowService: WS.SimpleServiceProtocol {
         config.workflowRunTimeout = (described.workflowRunTimeout ?? .zero).proto
         config.defaultWorkflowTaskTimeout = described.workflowTaskTimeout.proto
         response.executionConfig = config
-        var execution = Temporal_Api_Workflow_V1_WorkflowExecutionInfo()
-        execution.execution = info.execution.proto
-        execution.type = protoWorkflowType(info.type)
-        execution.startTime = info.startTime.proto
-        execution.executionTime = info.startTime.proto
-        if let closeTime = info.closeTime {
-            execution.closeTime = closeTime.proto
-            execution.executionDuration = closeTime.duration(since: info.startTime).proto
-        }
-        execution.status = info.status.proto
-        execution.historyLength = info.historyLength
-        execution.taskQueue = info.taskQueue
+        var execution = info.proto
         execution.firstRunID = described.firstExecutionRunID
         execution.stateTransitionCount = described.stateTransitionCount
-        // Every run is its own root until child workflows exist (issue 19).
-        execution.rootExecution = info.execution.proto
-        // TODO(issue 18, point 5): memo and search attributes; Temporal answers empty ones.
-        execution.memo = Temporal_Api_Common_V1_Memo()
-        execution.searchAttributes = Temporal_Api_Common_V1_SearchAttributes()
         response.workflowExecutionInfo = execution
         response.pendingActivities = described.pendingActivities.map { activity in
             var p = Temporal_Api_Workflow_V1_PendingActivityInfo()

@@ -17,7 +17,8 @@ import Testing
         "PollActivityTaskQueue", "RecordActivityTaskHeartbeat", "RespondActivityTaskCompleted", "RespondActivityTaskFailed",
         "RespondActivityTaskCanceled", "ShutdownWorker", "QueryWorkflow", "RespondQueryTaskCompleted",
         "SignalWithStartWorkflowExecution", "RespondActivityTaskCompletedById", "RespondActivityTaskFailedById",
-        "RespondActivityTaskCanceledById", "RecordActivityTaskHeartbeatById",
+        "RespondActivityTaskCanceledById", "RecordActivityTaskHeartbeatById", "ListWorkflowExecutions",
+        "ScanWorkflowExecutions", "CountWorkflowExecutions", "ResetStickyTaskQueue", "GetWorkflowExecutionHistoryReverse",
     ]
 
     /// The request size limit of the server under test (small, so the oversized body is cheap).

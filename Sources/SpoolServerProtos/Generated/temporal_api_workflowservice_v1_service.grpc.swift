@@ -339,6 +339,71 @@ public enum Temporal_Api_Workflowservice_V1_WorkflowService: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "ListWorkflowExecutions" metadata.
+        public enum ListWorkflowExecutions: Sendable {
+            /// Request type for "ListWorkflowExecutions".
+            public typealias Input = Temporal_Api_Workflowservice_V1_ListWorkflowExecutionsRequest
+            /// Response type for "ListWorkflowExecutions".
+            public typealias Output = Temporal_Api_Workflowservice_V1_ListWorkflowExecutionsResponse
+            /// Descriptor for "ListWorkflowExecutions".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "temporal.api.workflowservice.v1.WorkflowService"),
+                method: "ListWorkflowExecutions",
+                type: .unary
+            )
+        }
+        /// Namespace for "ScanWorkflowExecutions" metadata.
+        public enum ScanWorkflowExecutions: Sendable {
+            /// Request type for "ScanWorkflowExecutions".
+            public typealias Input = Temporal_Api_Workflowservice_V1_ScanWorkflowExecutionsRequest
+            /// Response type for "ScanWorkflowExecutions".
+            public typealias Output = Temporal_Api_Workflowservice_V1_ScanWorkflowExecutionsResponse
+            /// Descriptor for "ScanWorkflowExecutions".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "temporal.api.workflowservice.v1.WorkflowService"),
+                method: "ScanWorkflowExecutions",
+                type: .unary
+            )
+        }
+        /// Namespace for "CountWorkflowExecutions" metadata.
+        public enum CountWorkflowExecutions: Sendable {
+            /// Request type for "CountWorkflowExecutions".
+            public typealias Input = Temporal_Api_Workflowservice_V1_CountWorkflowExecutionsRequest
+            /// Response type for "CountWorkflowExecutions".
+            public typealias Output = Temporal_Api_Workflowservice_V1_CountWorkflowExecutionsResponse
+            /// Descriptor for "CountWorkflowExecutions".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "temporal.api.workflowservice.v1.WorkflowService"),
+                method: "CountWorkflowExecutions",
+                type: .unary
+            )
+        }
+        /// Namespace for "ResetStickyTaskQueue" metadata.
+        public enum ResetStickyTaskQueue: Sendable {
+            /// Request type for "ResetStickyTaskQueue".
+            public typealias Input = Temporal_Api_Workflowservice_V1_ResetStickyTaskQueueRequest
+            /// Response type for "ResetStickyTaskQueue".
+            public typealias Output = Temporal_Api_Workflowservice_V1_ResetStickyTaskQueueResponse
+            /// Descriptor for "ResetStickyTaskQueue".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "temporal.api.workflowservice.v1.WorkflowService"),
+                method: "ResetStickyTaskQueue",
+                type: .unary
+            )
+        }
+        /// Namespace for "GetWorkflowExecutionHistoryReverse" metadata.
+        public enum GetWorkflowExecutionHistoryReverse: Sendable {
+            /// Request type for "GetWorkflowExecutionHistoryReverse".
+            public typealias Input = Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryReverseRequest
+            /// Response type for "GetWorkflowExecutionHistoryReverse".
+            public typealias Output = Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryReverseResponse
+            /// Descriptor for "GetWorkflowExecutionHistoryReverse".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "temporal.api.workflowservice.v1.WorkflowService"),
+                method: "GetWorkflowExecutionHistoryReverse",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "temporal.api.workflowservice.v1.WorkflowService" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             GetSystemInfo.descriptor,
@@ -364,7 +429,12 @@ public enum Temporal_Api_Workflowservice_V1_WorkflowService: Sendable {
             RespondActivityTaskCompletedById.descriptor,
             RespondActivityTaskFailedById.descriptor,
             RespondActivityTaskCanceledById.descriptor,
-            RecordActivityTaskHeartbeatById.descriptor
+            RecordActivityTaskHeartbeatById.descriptor,
+            ListWorkflowExecutions.descriptor,
+            ScanWorkflowExecutions.descriptor,
+            CountWorkflowExecutions.descriptor,
+            ResetStickyTaskQueue.descriptor,
+            GetWorkflowExecutionHistoryReverse.descriptor
         ]
     }
 }
@@ -726,6 +796,76 @@ extension Temporal_Api_Workflowservice_V1_WorkflowService {
             request: GRPCCore.StreamingServerRequest<Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatByIdRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatByIdResponse>
+
+        /// Handle the "ListWorkflowExecutions" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Temporal_Api_Workflowservice_V1_ListWorkflowExecutionsRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Temporal_Api_Workflowservice_V1_ListWorkflowExecutionsResponse` messages.
+        func listWorkflowExecutions(
+            request: GRPCCore.StreamingServerRequest<Temporal_Api_Workflowservice_V1_ListWorkflowExecutionsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Temporal_Api_Workflowservice_V1_ListWorkflowExecutionsResponse>
+
+        /// Handle the "ScanWorkflowExecutions" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Temporal_Api_Workflowservice_V1_ScanWorkflowExecutionsRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Temporal_Api_Workflowservice_V1_ScanWorkflowExecutionsResponse` messages.
+        func scanWorkflowExecutions(
+            request: GRPCCore.StreamingServerRequest<Temporal_Api_Workflowservice_V1_ScanWorkflowExecutionsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Temporal_Api_Workflowservice_V1_ScanWorkflowExecutionsResponse>
+
+        /// Handle the "CountWorkflowExecutions" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Temporal_Api_Workflowservice_V1_CountWorkflowExecutionsRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Temporal_Api_Workflowservice_V1_CountWorkflowExecutionsResponse` messages.
+        func countWorkflowExecutions(
+            request: GRPCCore.StreamingServerRequest<Temporal_Api_Workflowservice_V1_CountWorkflowExecutionsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Temporal_Api_Workflowservice_V1_CountWorkflowExecutionsResponse>
+
+        /// Handle the "ResetStickyTaskQueue" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Temporal_Api_Workflowservice_V1_ResetStickyTaskQueueRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Temporal_Api_Workflowservice_V1_ResetStickyTaskQueueResponse` messages.
+        func resetStickyTaskQueue(
+            request: GRPCCore.StreamingServerRequest<Temporal_Api_Workflowservice_V1_ResetStickyTaskQueueRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Temporal_Api_Workflowservice_V1_ResetStickyTaskQueueResponse>
+
+        /// Handle the "GetWorkflowExecutionHistoryReverse" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryReverseRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryReverseResponse` messages.
+        func getWorkflowExecutionHistoryReverse(
+            request: GRPCCore.StreamingServerRequest<Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryReverseRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryReverseResponse>
     }
 
     /// Service protocol for the "temporal.api.workflowservice.v1.WorkflowService" service.
@@ -1071,6 +1211,76 @@ extension Temporal_Api_Workflowservice_V1_WorkflowService {
             request: GRPCCore.ServerRequest<Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatByIdRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatByIdResponse>
+
+        /// Handle the "ListWorkflowExecutions" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_ListWorkflowExecutionsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Temporal_Api_Workflowservice_V1_ListWorkflowExecutionsResponse` message.
+        func listWorkflowExecutions(
+            request: GRPCCore.ServerRequest<Temporal_Api_Workflowservice_V1_ListWorkflowExecutionsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Temporal_Api_Workflowservice_V1_ListWorkflowExecutionsResponse>
+
+        /// Handle the "ScanWorkflowExecutions" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_ScanWorkflowExecutionsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Temporal_Api_Workflowservice_V1_ScanWorkflowExecutionsResponse` message.
+        func scanWorkflowExecutions(
+            request: GRPCCore.ServerRequest<Temporal_Api_Workflowservice_V1_ScanWorkflowExecutionsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Temporal_Api_Workflowservice_V1_ScanWorkflowExecutionsResponse>
+
+        /// Handle the "CountWorkflowExecutions" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_CountWorkflowExecutionsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Temporal_Api_Workflowservice_V1_CountWorkflowExecutionsResponse` message.
+        func countWorkflowExecutions(
+            request: GRPCCore.ServerRequest<Temporal_Api_Workflowservice_V1_CountWorkflowExecutionsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Temporal_Api_Workflowservice_V1_CountWorkflowExecutionsResponse>
+
+        /// Handle the "ResetStickyTaskQueue" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_ResetStickyTaskQueueRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Temporal_Api_Workflowservice_V1_ResetStickyTaskQueueResponse` message.
+        func resetStickyTaskQueue(
+            request: GRPCCore.ServerRequest<Temporal_Api_Workflowservice_V1_ResetStickyTaskQueueRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Temporal_Api_Workflowservice_V1_ResetStickyTaskQueueResponse>
+
+        /// Handle the "GetWorkflowExecutionHistoryReverse" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryReverseRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryReverseResponse` message.
+        func getWorkflowExecutionHistoryReverse(
+            request: GRPCCore.ServerRequest<Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryReverseRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryReverseResponse>
     }
 
     /// Simple service protocol for the "temporal.api.workflowservice.v1.WorkflowService" service.
@@ -1414,6 +1624,76 @@ extension Temporal_Api_Workflowservice_V1_WorkflowService {
             request: Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatByIdRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatByIdResponse
+
+        /// Handle the "ListWorkflowExecutions" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Temporal_Api_Workflowservice_V1_ListWorkflowExecutionsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Temporal_Api_Workflowservice_V1_ListWorkflowExecutionsResponse` to respond with.
+        func listWorkflowExecutions(
+            request: Temporal_Api_Workflowservice_V1_ListWorkflowExecutionsRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Temporal_Api_Workflowservice_V1_ListWorkflowExecutionsResponse
+
+        /// Handle the "ScanWorkflowExecutions" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Temporal_Api_Workflowservice_V1_ScanWorkflowExecutionsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Temporal_Api_Workflowservice_V1_ScanWorkflowExecutionsResponse` to respond with.
+        func scanWorkflowExecutions(
+            request: Temporal_Api_Workflowservice_V1_ScanWorkflowExecutionsRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Temporal_Api_Workflowservice_V1_ScanWorkflowExecutionsResponse
+
+        /// Handle the "CountWorkflowExecutions" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Temporal_Api_Workflowservice_V1_CountWorkflowExecutionsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Temporal_Api_Workflowservice_V1_CountWorkflowExecutionsResponse` to respond with.
+        func countWorkflowExecutions(
+            request: Temporal_Api_Workflowservice_V1_CountWorkflowExecutionsRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Temporal_Api_Workflowservice_V1_CountWorkflowExecutionsResponse
+
+        /// Handle the "ResetStickyTaskQueue" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Temporal_Api_Workflowservice_V1_ResetStickyTaskQueueRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Temporal_Api_Workflowservice_V1_ResetStickyTaskQueueResponse` to respond with.
+        func resetStickyTaskQueue(
+            request: Temporal_Api_Workflowservice_V1_ResetStickyTaskQueueRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Temporal_Api_Workflowservice_V1_ResetStickyTaskQueueResponse
+
+        /// Handle the "GetWorkflowExecutionHistoryReverse" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryReverseRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryReverseResponse` to respond with.
+        func getWorkflowExecutionHistoryReverse(
+            request: Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryReverseRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryReverseResponse
     }
 }
 
@@ -1685,6 +1965,61 @@ extension Temporal_Api_Workflowservice_V1_WorkflowService.StreamingServiceProtoc
                 )
             }
         )
+        router.registerHandler(
+            forMethod: Temporal_Api_Workflowservice_V1_WorkflowService.Method.ListWorkflowExecutions.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Temporal_Api_Workflowservice_V1_ListWorkflowExecutionsRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Temporal_Api_Workflowservice_V1_ListWorkflowExecutionsResponse>(),
+            handler: { request, context in
+                try await self.listWorkflowExecutions(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Temporal_Api_Workflowservice_V1_WorkflowService.Method.ScanWorkflowExecutions.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Temporal_Api_Workflowservice_V1_ScanWorkflowExecutionsRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Temporal_Api_Workflowservice_V1_ScanWorkflowExecutionsResponse>(),
+            handler: { request, context in
+                try await self.scanWorkflowExecutions(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Temporal_Api_Workflowservice_V1_WorkflowService.Method.CountWorkflowExecutions.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Temporal_Api_Workflowservice_V1_CountWorkflowExecutionsRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Temporal_Api_Workflowservice_V1_CountWorkflowExecutionsResponse>(),
+            handler: { request, context in
+                try await self.countWorkflowExecutions(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Temporal_Api_Workflowservice_V1_WorkflowService.Method.ResetStickyTaskQueue.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Temporal_Api_Workflowservice_V1_ResetStickyTaskQueueRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Temporal_Api_Workflowservice_V1_ResetStickyTaskQueueResponse>(),
+            handler: { request, context in
+                try await self.resetStickyTaskQueue(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Temporal_Api_Workflowservice_V1_WorkflowService.Method.GetWorkflowExecutionHistoryReverse.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryReverseRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryReverseResponse>(),
+            handler: { request, context in
+                try await self.getWorkflowExecutionHistoryReverse(
+                    request: request,
+                    context: context
+                )
+            }
+        )
     }
 }
 
@@ -1949,6 +2284,61 @@ extension Temporal_Api_Workflowservice_V1_WorkflowService.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatByIdResponse> {
         let response = try await self.recordActivityTaskHeartbeatById(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func listWorkflowExecutions(
+        request: GRPCCore.StreamingServerRequest<Temporal_Api_Workflowservice_V1_ListWorkflowExecutionsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Temporal_Api_Workflowservice_V1_ListWorkflowExecutionsResponse> {
+        let response = try await self.listWorkflowExecutions(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func scanWorkflowExecutions(
+        request: GRPCCore.StreamingServerRequest<Temporal_Api_Workflowservice_V1_ScanWorkflowExecutionsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Temporal_Api_Workflowservice_V1_ScanWorkflowExecutionsResponse> {
+        let response = try await self.scanWorkflowExecutions(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func countWorkflowExecutions(
+        request: GRPCCore.StreamingServerRequest<Temporal_Api_Workflowservice_V1_CountWorkflowExecutionsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Temporal_Api_Workflowservice_V1_CountWorkflowExecutionsResponse> {
+        let response = try await self.countWorkflowExecutions(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func resetStickyTaskQueue(
+        request: GRPCCore.StreamingServerRequest<Temporal_Api_Workflowservice_V1_ResetStickyTaskQueueRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Temporal_Api_Workflowservice_V1_ResetStickyTaskQueueResponse> {
+        let response = try await self.resetStickyTaskQueue(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func getWorkflowExecutionHistoryReverse(
+        request: GRPCCore.StreamingServerRequest<Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryReverseRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryReverseResponse> {
+        let response = try await self.getWorkflowExecutionHistoryReverse(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -2264,6 +2654,71 @@ extension Temporal_Api_Workflowservice_V1_WorkflowService.SimpleServiceProtocol 
     ) async throws -> GRPCCore.ServerResponse<Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatByIdResponse> {
         return GRPCCore.ServerResponse<Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatByIdResponse>(
             message: try await self.recordActivityTaskHeartbeatById(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func listWorkflowExecutions(
+        request: GRPCCore.ServerRequest<Temporal_Api_Workflowservice_V1_ListWorkflowExecutionsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Temporal_Api_Workflowservice_V1_ListWorkflowExecutionsResponse> {
+        return GRPCCore.ServerResponse<Temporal_Api_Workflowservice_V1_ListWorkflowExecutionsResponse>(
+            message: try await self.listWorkflowExecutions(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func scanWorkflowExecutions(
+        request: GRPCCore.ServerRequest<Temporal_Api_Workflowservice_V1_ScanWorkflowExecutionsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Temporal_Api_Workflowservice_V1_ScanWorkflowExecutionsResponse> {
+        return GRPCCore.ServerResponse<Temporal_Api_Workflowservice_V1_ScanWorkflowExecutionsResponse>(
+            message: try await self.scanWorkflowExecutions(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func countWorkflowExecutions(
+        request: GRPCCore.ServerRequest<Temporal_Api_Workflowservice_V1_CountWorkflowExecutionsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Temporal_Api_Workflowservice_V1_CountWorkflowExecutionsResponse> {
+        return GRPCCore.ServerResponse<Temporal_Api_Workflowservice_V1_CountWorkflowExecutionsResponse>(
+            message: try await self.countWorkflowExecutions(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func resetStickyTaskQueue(
+        request: GRPCCore.ServerRequest<Temporal_Api_Workflowservice_V1_ResetStickyTaskQueueRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Temporal_Api_Workflowservice_V1_ResetStickyTaskQueueResponse> {
+        return GRPCCore.ServerResponse<Temporal_Api_Workflowservice_V1_ResetStickyTaskQueueResponse>(
+            message: try await self.resetStickyTaskQueue(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func getWorkflowExecutionHistoryReverse(
+        request: GRPCCore.ServerRequest<Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryReverseRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryReverseResponse> {
+        return GRPCCore.ServerResponse<Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryReverseResponse>(
+            message: try await self.getWorkflowExecutionHistoryReverse(
                 request: request.message,
                 context: context
             ),
