@@ -43,6 +43,12 @@ public struct SpoolError: Error, Sendable, CustomStringConvertible {
         /// The run cannot answer queries now: its workflow task keeps failing (attempt 3 or more),
         /// or it has no workflow task yet (Temporal's `WorkflowNotReady`). Try again later.
         public static let workflowNotReady = Code("workflowNotReady")
+        /// The call names a namespace that is not registered (Temporal's `NamespaceNotFound`).
+        public static let namespaceNotFound = Code("namespaceNotFound")
+        /// A namespace with this name is already registered (Temporal's `NamespaceAlreadyExists`).
+        public static let namespaceAlreadyExists = Code("namespaceAlreadyExists")
+        /// What the call would create exists already (a search attribute of that name).
+        public static let alreadyExists = Code("alreadyExists")
     }
 
     /// The kind of failure.

@@ -125,6 +125,7 @@ import Testing
         _ = try await startRuns(h, 3)
         let page = try h.engine.listWorkflowExecutions(query: "WorkflowType = 'order'", pageSize: 1)
         let token = try #require(page.nextPageToken)
+        try h.engine.registerNamespace("other")
         #expect { try h.engine.listWorkflowExecutions(query: "WorkflowType = 'other'", pageSize: 1, nextPageToken: token) }
             throws: { isSpoolError($0, .invalidPageToken) }
         #expect { try h.engine.listWorkflowExecutions(namespace: "other", query: "WorkflowType = 'order'", nextPageToken: token) }
@@ -151,6 +152,8 @@ import Testing
             .init(values: [.keyword("Completed")], count: 2),
             .init(values: [.keyword("Terminated")], count: 1),
         ]))
+        #expect { try h.engine.countWorkflowExecutions(namespace: "other", query: "") } throws: { isSpoolError($0, .namespaceNotFound) }
+        try h.engine.registerNamespace("other")
         #expect(try h.engine.countWorkflowExecutions(namespace: "other", query: "") == WorkflowExecutionCount(count: 0, groups: []))
         #expect { try h.engine.countWorkflowExecutions(query: "Bogus = 1") } throws: { isSpoolError($0, .invalidArgument) }
     }

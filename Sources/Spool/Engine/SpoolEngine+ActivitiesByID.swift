@@ -54,6 +54,7 @@ extension SpoolEngine {
     private func runningAttemptToken(namespace: String, workflowID: String, runID: String,
                                      activityID: String) throws(SpoolError) -> TaskToken {
         try checkOpen()
+        try checkNamespace(namespace)
         let execution = WorkflowExecution(workflowID: workflowID, runID: runID)
         guard let handle = registry.handle(namespace: namespace, execution: execution), handle.isVisible else {
             throw SpoolError(.notFound, "no such workflow execution", namespace: namespace, workflowID: workflowID, runID: runID)

@@ -86,6 +86,7 @@ extension SpoolEngine {
     }
 
     private func visibleHandle(namespace: String, execution: WorkflowExecution) throws(SpoolError) -> ExecutionHandle {
+        try checkNamespace(namespace)
         guard let handle = registry.handle(namespace: namespace, execution: execution), handle.isVisible else {
             throw SpoolError(.notFound, "no such workflow execution", namespace: namespace,
                              workflowID: execution.workflowID, runID: execution.runID)

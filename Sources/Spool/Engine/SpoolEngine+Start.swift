@@ -73,6 +73,7 @@ extension SpoolEngine {
     }
 
     func validate(_ request: StartWorkflowExecutionRequest) throws(SpoolError) {
+        try checkNamespace(request.namespace)
         func invalid(_ message: String) -> SpoolError {
             SpoolError(.invalidArgument, message, namespace: request.namespace, workflowID: request.workflowID)
         }

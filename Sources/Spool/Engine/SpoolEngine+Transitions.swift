@@ -12,8 +12,9 @@ import SpoolPrimitives
 extension SpoolEngine {
     /// Locks the run `execution` names (its current run if the run id is empty) and returns it.
     /// The caller must `unlock()` its gate.
-    /// - Throws: ``SpoolError/Code/notFound``.
+    /// - Throws: ``SpoolError/Code/namespaceNotFound``; ``SpoolError/Code/notFound``.
     func lockRun(namespace: String, execution: WorkflowExecution) async throws(SpoolError) -> ExecutionHandle {
+        try checkNamespace(namespace)
         guard let handle = registry.handle(namespace: namespace, execution: execution) else {
             throw SpoolError(.notFound, "no such workflow execution", namespace: namespace,
                              workflowID: execution.workflowID, runID: execution.runID)

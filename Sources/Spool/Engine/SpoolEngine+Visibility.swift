@@ -42,15 +42,17 @@ extension SpoolEngine {
     /// - Parameters:
     ///   - pageSize: the most runs per page; 0 for ``defaultVisibilityPageSize``.
     ///   - nextPageToken: the previous page's token; nil for the first page.
-    /// - Throws: ``SpoolError/Code/invalidArgument`` for a malformed query (the message names the
-    ///   column and the problem), a `GROUP BY` (Count only) or a negative page size;
+    /// - Throws: ``SpoolError/Code/namespaceNotFound``; ``SpoolError/Code/invalidArgument`` for a
+    ///   malformed query (the message names the column and the problem; the namespace's custom
+    ///   search attributes may be named), a `GROUP BY` (Count only) or a negative page size;
     ///   ``SpoolError/Code/invalidPageToken`` for a token that is not this query's.
     public func listWorkflowExecutions(namespace: String = defaultNamespace, query: String, pageSize: Int = 0,
                                        nextPageToken: [UInt8]? = nil) throws(SpoolError) -> WorkflowExecutionPage {
         guard pageSize >= 0 else {
             throw SpoolError(.invalidArgument, "pageSize must not be negative (got \(pageSize))", namespace: namespace)
         }
-        let parsed = try VisibilityQuery(query)
+        try checkNamespace(namespace)
+        let parsed = try VisibilityQuery(query, customAttributes: try searchAttributes(namespace: namespace))
         guard parsed.groupBy == nil else {
             throw SpoolError(.invalidArgument, "invalid query: GROUP BY is only for counting workflow executions", namespace: namespace)
         }
@@ -73,9 +75,9 @@ extension SpoolEngine {
 
     /// Counts the runs of `namespace` that match `query`; with `GROUP BY ExecutionStatus`, also
     /// per status. `ORDER BY` is accepted and has no effect.
-    /// - Throws: ``SpoolError/Code/invalidArgument`` for a malformed query.
+    /// - Throws: ``SpoolError/Code/namespaceNotFound``; ``SpoolError/Code/invalidArgument`` for a malformed query.
     public func countWorkflowExecutions(namespace: String = defaultNamespace, query: String) throws(SpoolError) -> WorkflowExecutionCount {
-        let parsed = try VisibilityQuery(query)
+        let parsed = try VisibilityQuery(query, customAttributes: try searchAttributes(namespace: namespace))
         var count: Int64 = 0
         var groups: [SearchAttributeValue: Int64] = [:]
         for state in registry.allStates(namespace: namespace) where parsed.matches(state) {

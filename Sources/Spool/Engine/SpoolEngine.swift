@@ -40,6 +40,8 @@ public final class SpoolEngine: Sendable {
     private let timerLoop = LockedValue<Task<Void, Never>?>(nil)
     private let isClosed = Atomic<Bool>(false)
     let checkpointStore: CheckpointStore
+    /// The registered namespaces and their search attributes (the data directory's `namespaces` file).
+    let namespaceRegistry: NamespaceRegistry
     /// Queries waiting for a worker (in memory only: queries write nothing).
     let queries = QueryRegistry()
     let metrics = EngineMetrics()
@@ -60,6 +62,7 @@ public final class SpoolEngine: Sendable {
         self.longPollDeadlines = LongPollDeadlines(clock: configuration.clock)
         self.timers = TimerQueue(clock: configuration.clock)
         self.checkpointStore = CheckpointStore(directory: directory, syscalls: configuration.log.syscalls)
+        self.namespaceRegistry = NamespaceRegistry(directory: directory, syscalls: configuration.log.syscalls)
     }
 
     /// Opens (creating it, mode 0700, if needed) the engine's data directory and recovers:
@@ -113,8 +116,12 @@ public final class SpoolEngine: Sendable {
         }
         let engine = SpoolEngine(directory: layout.path, configuration: configuration, log: log)
         do {
+            try engine.namespaceRegistry.load()
             let report = try engine.recover()
             engine.recoveryReport.withLock { $0 = report }
+            // Runs in namespaces never registered (stores from before registration): their
+            // namespaces exist, with default settings, so the runs stay reachable.
+            engine.namespaceRegistry.adopt(Set(engine.registry.allHandles().map(\.key.namespace)))
         } catch {
             log.abandonQuietly()
             throw error
@@ -192,6 +199,7 @@ public final class SpoolEngine: Sendable {
     }
 
     func queue(namespace: String, name: String, kind: TaskQueueKind) throws(SpoolError) -> TaskQueue<TaskReference> {
+        try checkNamespace(namespace)
         do {
             return try dispatcher(namespace).queue(name, kind: kind)
         } catch {
