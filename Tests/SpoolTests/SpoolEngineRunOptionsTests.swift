@@ -26,10 +26,13 @@ extension EngineHarness {
         return a
     }
 
-    /// Closes the engine, compacts its history offline and opens it again.
+    /// Closes the engine, compacts its history offline and opens it again; the history checker
+    /// (`spool recover --mode check`) finds nothing wrong before or after.
     func compactAndReopen() async throws {
         try await engine.close()
+        #expect(try SpoolEngine.verifyHistory(directory: directory + "/data").findings == [])
         _ = try SpoolEngine.compactHistory(directory: directory + "/data", configuration: HistoryFixture.configuration(clock))
+        #expect(try SpoolEngine.verifyHistory(directory: directory + "/data").findings == [])
         engine = try Self.open(directory, clock: clock, durability: durability)
     }
 }
