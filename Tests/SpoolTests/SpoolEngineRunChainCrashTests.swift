@@ -1,4 +1,6 @@
+import SpoolLog
 import SpoolLogTesting
+import SpoolMatching
 import Testing
 @testable import Spool
 
@@ -88,6 +90,83 @@ import Testing
             }
         }
     }
+
+    /// The same workloads with the power cut at random system calls (unsynced bytes dropped):
+    /// what a caller saw acknowledged survives, and every chain still ends with its three runs.
+    @Test func everyChainEndsDespitePowerCuts() async throws {
+        let h = try EngineHarness()
+        await h.engine.abandon()
+        func open(_ power: PowerLossSyscalls) throws -> SpoolEngine {
+            var configuration = SpoolEngineConfiguration()
+            configuration.clock = .manual(h.clock)
+            configuration.firesTimersAutomatically = false
+            configuration.checkpointEveryRecords = 5
+            configuration.log = LogConfiguration(durability: .sync)
+            configuration.log.syscalls = power
+            return try SpoolEngine.open(directory: h.directory + "/data", configuration: configuration)
+        }
+        func step(_ engine: SpoolEngine) async throws {
+            if let task = try await engine.pollWorkflowTaskQueue(taskQueue: "q", identity: "w", timeout: .zero) {
+                try await engine.respondWorkflowTaskCompleted(taskToken: task.taskToken, commands: Self.commands(for: task))
+            } else {
+                h.clock.advance(by: .seconds(20))
+                await engine.fireDueTimers()
+            }
+        }
+        var random = SplitMix64(seed: 1818)
+        var acknowledged: [String: AcknowledgedHistory] = [:]
+        var started: [String] = []
+        for round in 0..<12 {
+            let power = PowerLossSyscalls()
+            let engine = try open(power)
+            for (runID, history) in acknowledged {
+                let recovered = try await engine.getWorkflowExecutionHistory(execution: WorkflowExecution(workflowID: history.workflowID, runID: runID)).history
+                #expect(Array(recovered.prefix(history.events.count)) == history.events, "round \(round): run \(runID) lost acknowledged events")
+            }
+            power.cutPower(atStep: power.stepCount + 1 + Int(random.next() % 150))
+            do {
+                let id = round % 2 == 0 ? "retry-p\(round)" : "cron-p\(round)"
+                try await engine.startWorkflowExecution(round % 2 == 0
+                    ? request(id, retry: RetryPolicy(initialInterval: .seconds(1), maximumAttempts: 3))
+                    : request(id, cron: "@every 60s"))
+                started.append(id)
+                for _ in 0..<25 {
+                    try await step(engine)
+                    for info in engine.listWorkflowExecutions() {
+                        acknowledged[info.execution.runID] = .init(
+                            workflowID: info.execution.workflowID,
+                            events: try await engine.getWorkflowExecutionHistory(execution: info.execution).history)
+                    }
+                }
+            } catch {
+                // The power went: calls fail from here on.
+            }
+            await engine.abandon()
+            power.simulatePowerLoss()
+        }
+        let engine = try open(PowerLossSyscalls())
+        for _ in 0..<400 {
+            if engine.listWorkflowExecutions(status: .running).isEmpty { break }
+            try await step(engine)
+        }
+        #expect(engine.listWorkflowExecutions(status: .running).isEmpty)
+        let runs = engine.listWorkflowExecutions()
+        #expect(started.count >= 6)
+        for id in Set(runs.map(\.execution.workflowID)).union(started) {
+            let ofID = runs.filter { $0.execution.workflowID == id }
+            #expect(ofID.count == 3, "\(id) has \(ofID.count) runs")
+            // One first run, and each run continued by at most one.
+            var continued: [String: Int] = [:]
+            for info in ofID {
+                let history = try await engine.getWorkflowExecutionHistory(execution: info.execution).history
+                #expect(history.map(\.eventID) == Array(1...Int64(history.count)))
+                guard case .workflowExecutionStarted(let a)? = history.first?.attributes else { continue }
+                continued[a.continuedExecutionRunID, default: 0] += 1
+            }
+            #expect(continued.values.allSatisfy { $0 == 1 } && continued[""] == 1, "\(id): \(continued)")
+        }
+        try await engine.close()
+    }
 }
 
 extension Array {
@@ -95,4 +174,10 @@ extension Array {
         for element in self where try await predicate(element) { return element }
         return nil
     }
+}
+
+/// A run's history as last acknowledged, with its workflow id.
+struct AcknowledgedHistory {
+    var workflowID: String
+    var events: [HistoryEvent]
 }
