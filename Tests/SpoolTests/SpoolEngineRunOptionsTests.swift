@@ -339,6 +339,7 @@ func request(_ workflowID: String = "wf", runTimeout: Duration? = nil, execution
         // Epoch 15:06:40; every ten minutes: first task at 15:10:00.
         let first = try await h.start(request(cron: "*/10 * * * *"))
         #expect(try await h.started(first).firstWorkflowTaskBackoff == .seconds(200))
+        #expect(try await h.started(first).initiator == .cronSchedule)  // as Temporal's frontend marks it
         await h.advance(.seconds(199))
         #expect(try await h.pollWorkflowTask() == nil)
         await h.advance(.seconds(61))                                    // 15:11:00

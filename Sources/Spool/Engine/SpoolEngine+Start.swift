@@ -168,9 +168,11 @@ extension SpoolEngine {
     ///
     /// A run `continuing` another (continue-as-new, retry, cron) records the link: the previous
     /// run, the chain's first run, the initiator, the failure and last result handed on, the
-    /// attempt and the chain's execution timeout and expiration. A client's start counts the
-    /// execution timeout from the first workflow task's time, and takes it as the run timeout
-    /// when that is unset (and caps the run timeout by it), as Temporal does.
+    /// attempt and the chain's execution timeout and expiration. A client's start sets the
+    /// expiration to now plus the execution timeout (rounded to the millisecond), takes the
+    /// execution timeout as the run timeout when that is unset (and caps the run timeout by it),
+    /// and marks the first run of a cron schedule with the initiator CRON_SCHEDULE, as Temporal's
+    /// frontend does.
     func makeRun(_ request: StartWorkflowExecutionRequest, workflowKey: WorkflowKey, now: Timestamp,
                  continuing link: ChainLink?, runID: String = RunID.generate(),
                  firstSignal: WorkflowExecutionSignaledEventAttributes? = nil) throws(SpoolError) -> (ExecutionHandle, Transition) {
@@ -200,11 +202,15 @@ extension SpoolEngine {
                 backoff = delay
             } else if !request.cronSchedule.isEmpty {
                 backoff = try CronSchedule(request.cronSchedule).backoff(scheduled: now, now: now)
+                started.initiator = .cronSchedule
             }
             started.firstWorkflowTaskBackoff = backoff
             if let timeout = request.workflowExecutionTimeout {
                 started.workflowExecutionTimeout = timeout
-                started.workflowExecutionExpirationTime = now.advanced(by: (backoff ?? .zero) + timeout)
+                let deadline = now.advanced(by: timeout).nanosecondsSinceEpoch
+                let millisecond: Int64 = 1_000_000
+                let rounded = (deadline + millisecond / 2) / millisecond * millisecond
+                started.workflowExecutionExpirationTime = Timestamp(nanosecondsSinceEpoch: rounded)
                 started.workflowRunTimeout = min(request.workflowRunTimeout ?? timeout, timeout)
             }
         }

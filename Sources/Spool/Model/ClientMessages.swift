@@ -31,7 +31,7 @@ public struct StartWorkflowExecutionRequest: Hashable, Sendable {
     /// A summary and details for people reading the history, recorded on WorkflowExecutionStarted.
     public var userMetadata: UserMetadata?
     /// How long the whole chain of runs (retries, cron runs, continue-as-new) may take, counted
-    /// from the first workflow task's time; nil for no limit. A run timeout is capped by it, and
+    /// from the start; nil for no limit. A run timeout is capped by it, and
     /// is it when unset (Temporal's `workflow_execution_timeout`).
     public var workflowExecutionTimeout: Duration?
     /// How a run that fails or times out is retried as a whole (a new run, attempt + 1, after
