@@ -51,6 +51,8 @@ import Testing
         state.executionTime = time.advanced(by: .seconds(3))
         state.firstWorkflowTaskTime = time.advanced(by: .seconds(3))
         state.lastCompletionResult = .json("\"r\"")
+        state.startMemo = ["m0": .json("0")]
+        state.startSearchAttributes = ["s0": .json("0")]
         var second = ExecutionState(key: ExecutionKey(namespace: "default", workflowID: "order-2", runID: "run-9"), started: started,
                                     startTime: time)
         second.status = .completed

@@ -235,7 +235,8 @@ func request(_ workflowID: String = "wf", runTimeout: Duration? = nil, execution
         let policy = RetryPolicy(initialInterval: .seconds(2), backoffCoefficient: 2, maximumAttempts: 3)
         let first = try await h.start(request(retry: policy, memo: ["m": .json("1")]))
         let failure = Failure.application("boom", type: "Boom")
-        _ = try await h.completeWorkflowTask([.failWorkflowExecution(.init(failure: failure))])
+        _ = try await h.completeWorkflowTask([.modifyWorkflowProperties(.init(upsertedMemo: ["m": .json("2")])),
+                                              .failWorkflowExecution(.init(failure: failure))])
         guard case .workflowExecutionFailed(let failed)? = try await h.history(first).last?.attributes else { Issue.record("no failure"); return }
         #expect(failed.retryState == .inProgress && failed.workflowTaskCompletedEventID == 4)
         let second = WorkflowExecution(workflowID: "wf", runID: failed.newExecutionRunID)
@@ -248,7 +249,9 @@ func request(_ workflowID: String = "wf", runTimeout: Duration? = nil, execution
         #expect(started.continuedExecutionRunID == first.runID && started.firstExecutionRunID == first.runID)
         #expect(started.firstWorkflowTaskBackoff == .seconds(2))
         #expect(started.input == .json("1") && started.header == Header(fields: ["trace": .json("\"t1\"")]))
+        // The memo the run started with (upserts are not carried), no last completion result.
         #expect(started.memo == ["m": .json("1")] && started.retryPolicy == policy)
+        #expect(started.lastCompletionResult == nil)
         // The workflow id resolves to the newest run.
         #expect(try h.describe(WorkflowExecution(workflowID: "wf")).executionInfo.execution == second)
         #expect(try await h.engine.getWorkflowExecutionHistory(execution: WorkflowExecution(workflowID: "wf")).execution == second)
@@ -343,7 +346,8 @@ func request(_ workflowID: String = "wf", runTimeout: Duration? = nil, execution
         await h.advance(.seconds(199))
         #expect(try await h.pollWorkflowTask() == nil)
         await h.advance(.seconds(61))                                    // 15:11:00
-        _ = try await h.completeWorkflowTask([.completeWorkflowExecution(.init(result: .json("\"r1\"")))])
+        _ = try await h.completeWorkflowTask([.upsertWorkflowSearchAttributes(.init(searchAttributes: ["Stage": .json("1")])),
+                                              .completeWorkflowExecution(.init(result: .json("\"r1\"")))])
         guard case .workflowExecutionCompleted(let completed)? = try await h.history(first).last?.attributes else { Issue.record("no completion"); return }
         let second = WorkflowExecution(workflowID: "wf", runID: completed.newExecutionRunID)
         #expect(!completed.newExecutionRunID.isEmpty)
@@ -352,6 +356,7 @@ func request(_ workflowID: String = "wf", runTimeout: Duration? = nil, execution
         #expect(started.lastCompletionResult == .json("\"r1\"") && started.continuedFailure == nil)
         #expect(started.firstWorkflowTaskBackoff == .seconds(540))      // until 15:20:00
         #expect(started.cronSchedule == "*/10 * * * *" && started.continuedExecutionRunID == first.runID)
+        #expect(started.searchAttributes == [:])                         // the start's, not the upserted
 
         await h.advance(.seconds(570))                                   // 15:20:30
         let failure = Failure.application("bad", type: "Bad")

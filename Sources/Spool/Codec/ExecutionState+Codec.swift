@@ -7,7 +7,7 @@ import SpoolLog
 // length-prefixed byte string (so that a skim steps over them in one go): attempt, header, memo,
 // search attributes, retry policy (optional), cron schedule, execution timeout (optional),
 // execution expiration time (optional), execution time, first workflow task time (optional),
-// last completion result (optional payloads).
+// last completion result (optional payloads), start memo, start search attributes.
 
 extension ExecutionState {
     func encode(into w: inout BinaryWriter) {
@@ -50,6 +50,7 @@ extension ExecutionState {
         options.timestamp(executionTime)
         options.optional(firstWorkflowTaskTime) { $0.timestamp($1) }
         options.payloads(lastCompletionResult)
+        options.payloadMap(startMemo); options.payloadMap(startSearchAttributes)
         w.payload(options.bytes)
     }
 
@@ -104,6 +105,8 @@ extension ExecutionState {
             state.executionTime = try o.timestamp()
             state.firstWorkflowTaskTime = try o.optional { r throws(SpoolError) in try r.timestamp() }
             state.lastCompletionResult = try o.optionalPayloads(layout)
+            state.startMemo = try o.payloadMap()
+            state.startSearchAttributes = try o.payloadMap()
             guard o.isAtEnd else { throw o.corrupt("bytes left after the run options") }
         }
         return state

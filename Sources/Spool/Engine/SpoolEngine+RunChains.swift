@@ -24,9 +24,12 @@ extension SpoolEngine {
     /// decides it: a failure or a run timeout is retried when the run's retry policy allows
     /// (``RetryState/inProgress``); otherwise (and after a completion) a cron schedule starts
     /// its next run; a run past the chain's expiration ends the chain (``RetryState/timeout``).
-    /// The retry state is the one the closing event records.
+    /// The retry state is the one the closing event records. The last completion result handed
+    /// on is Temporal's: the result after a completion; the run's own after a timeout, or after a
+    /// failure that its cron schedule follows; none for the retry of a failure.
     func nextRun(after outcome: RunOutcome, state: ExecutionState, now: Timestamp) -> (RetryState, ChainLink?) {
         let failure: Failure
+        var retriedResult: Payloads? = nil
         switch outcome {
         case .completed(let result):
             guard let backoff = cronBackoff(state, now: now) else { return (.unspecified, nil) }
@@ -37,11 +40,12 @@ extension SpoolEngine {
         case .timedOut:
             if let expiration = state.executionExpirationTime, now >= expiration { return (.timeout, nil) }
             failure = Self.workflowTimeoutFailure
+            retriedResult = state.lastCompletionResult
         }
         let (delay, retryState) = retryDecision(state, failure: failure, now: now)
         if let delay {
             return (retryState, ChainLink(from: state, initiator: .retry, backoff: delay, continuedFailure: failure,
-                                          lastCompletionResult: state.lastCompletionResult, attempt: state.attempt + 1))
+                                          lastCompletionResult: retriedResult, attempt: state.attempt + 1))
         }
         if let backoff = cronBackoff(state, now: now) {
             return (retryState, ChainLink(from: state, initiator: .cronSchedule, backoff: backoff, continuedFailure: failure,
@@ -77,15 +81,15 @@ extension SpoolEngine {
         return schedule.backoff(scheduled: state.executionTime, now: now)
     }
 
-    /// The start of a retry or a cron run: the closing run's type, queue, timeouts, input and
-    /// header (from its start), its current memo and search attributes, its retry policy and
-    /// cron schedule (Temporal's `SetupNewWorkflowForRetryOrCron`).
+    /// The start of a retry or a cron run: the closing run's type, queue, timeouts, input,
+    /// header, memo and search attributes as it started (upserts are not carried), its retry
+    /// policy and cron schedule (Temporal's `SetupNewWorkflowForRetryOrCron`).
     func chainRequest(from state: ExecutionState) -> StartWorkflowExecutionRequest {
         StartWorkflowExecutionRequest(
             namespace: state.key.namespace, workflowID: state.key.workflowID, workflowType: state.workflowType,
             taskQueue: state.taskQueue, input: state.input, workflowRunTimeout: state.workflowRunTimeout,
             workflowTaskTimeout: state.workflowTaskTimeout, header: state.header, retryPolicy: state.retryPolicy,
-            cronSchedule: state.cronSchedule, memo: state.memo, searchAttributes: state.searchAttributes)
+            cronSchedule: state.cronSchedule, memo: state.startMemo, searchAttributes: state.startSearchAttributes)
     }
 
     /// Adds a run timeout (or the chain's expiration) to `transition`: the buffered events, then

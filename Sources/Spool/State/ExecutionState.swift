@@ -60,6 +60,10 @@ struct ExecutionState: Sendable, Equatable {
     var firstWorkflowTaskTime: Timestamp?
     /// The last completion result the run started with (handed on by a cron run that fails).
     var lastCompletionResult: Payloads?
+    /// The memo and search attributes the run started with: a retry or cron run starts with
+    /// these, not with the upserted ones (Temporal's `SetupNewWorkflowForRetryOrCron`).
+    var startMemo: [String: Payload] = [:]
+    var startSearchAttributes: [String: Payload] = [:]
 
     var isRunning: Bool { status == .running }
     var historyLength: Int64 { nextEventID - 1 }
@@ -94,6 +98,8 @@ struct ExecutionState: Sendable, Equatable {
         header = started.header
         memo = started.memo
         searchAttributes = started.searchAttributes
+        startMemo = started.memo
+        startSearchAttributes = started.searchAttributes
         retryPolicy = started.retryPolicy
         cronSchedule = started.cronSchedule
         workflowExecutionTimeout = started.workflowExecutionTimeout
