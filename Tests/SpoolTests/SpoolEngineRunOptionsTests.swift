@@ -286,6 +286,10 @@ func request(_ workflowID: String = "wf", runTimeout: Duration? = nil, execution
         #expect(try await failedState("flag", RetryPolicy(), .application("x", nonRetryable: true)) == .nonRetryableFailure)
         #expect(try await failedState("type", RetryPolicy(nonRetryableErrorTypes: ["Fatal"]), .application("x", type: "Fatal")) == .nonRetryableFailure)
         #expect(try await failedState("one", RetryPolicy(maximumAttempts: 1), .application("x")) == .maximumAttemptsReached)
+        // Temporal checks retryability before the attempts.
+        #expect(try await failedState("both", RetryPolicy(maximumAttempts: 1), .application("x", nonRetryable: true)) == .nonRetryableFailure)
+        // Cancel and terminate failures are never retried.
+        #expect(try await failedState("canceled", RetryPolicy(), Failure(message: "c", info: .canceled(CanceledFailureInfo(details: nil)))) == .nonRetryableFailure)
     }
 
     @Test func aTimedOutRunIsRetriedWithTheTimeoutFailureAndTheFailuresOwnDelayWins() async throws {

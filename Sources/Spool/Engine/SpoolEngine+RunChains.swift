@@ -60,15 +60,13 @@ extension SpoolEngine {
                 info: .timeout(TimeoutFailureInfo(timeoutType: .startToClose, lastHeartbeatDetails: nil)))
     }
 
-    /// Temporal's `getBackoffInterval` for a run: no policy, one attempt left, a non-retryable
-    /// failure, or a backoff that would end past the chain's expiration end the retries; the
-    /// failure's own next retry delay wins over the policy's backoff.
+    /// Temporal's `getBackoffInterval` for a run, in its order: no policy, a non-retryable
+    /// failure, the attempts used, or a backoff that would end past the chain's expiration end
+    /// the retries; the failure's own next retry delay wins over the policy's backoff.
     func retryDecision(_ state: ExecutionState, failure: Failure, now: Timestamp) -> (Duration?, RetryState) {
         guard let policy = state.retryPolicy else { return (nil, .retryPolicyNotSet) }
-        if policy.maximumAttempts == 1 || (policy.maximumAttempts > 0 && state.attempt >= policy.maximumAttempts) {
-            return (nil, .maximumAttemptsReached)
-        }
         if !failure.isRetryable(nonRetryableErrorTypes: policy.nonRetryableErrorTypes) { return (nil, .nonRetryableFailure) }
+        if policy.maximumAttempts > 0 && state.attempt >= policy.maximumAttempts { return (nil, .maximumAttemptsReached) }
         let delay = failure.nextRetryDelay ?? policy.backoff(afterAttempt: state.attempt)
         if let expiration = state.executionExpirationTime, now.advanced(by: delay) > expiration { return (nil, .timeout) }
         return (delay, .inProgress)
