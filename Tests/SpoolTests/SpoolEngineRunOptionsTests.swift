@@ -215,6 +215,21 @@ func request(_ workflowID: String = "wf", runTimeout: Duration? = nil, execution
         #expect(try await h.pollWorkflowTask() != nil)
     }
 
+    @Test func aSignalWithStartThatStartsARunKeepsItsDelayAndDeliversTheSignalWithTheFirstTask() async throws {
+        let h = try EngineHarness()
+        var start = request(startDelay: .seconds(30))
+        start.workflowIDConflictPolicy = .useExisting
+        let response = try await h.engine.signalWithStartWorkflowExecution(start, signalName: "go")
+        let run = WorkflowExecution(workflowID: "wf", runID: response.runID)
+        #expect(response.started)
+        #expect(try await h.eventTypes(run) == [.workflowExecutionStarted, .workflowExecutionSignaled])
+        #expect(try await h.pollWorkflowTask() == nil)
+        await h.advance(.seconds(30))
+        let task = try #require(try await h.pollWorkflowTask())
+        #expect(task.history.map(\.eventType) == [.workflowExecutionStarted, .workflowExecutionSignaled, .workflowTaskScheduled,
+                                                  .workflowTaskStarted])
+    }
+
     @Test func badRunOptionsAreRejectedWithWhatIsWrong() async throws {
         let h = try EngineHarness()
         for (bad, words) in [(request(startDelay: .seconds(-1)), "startDelay"),
