@@ -249,6 +249,10 @@ struct HistoryTranslator {
             p.workflowTaskCompletedEventID = a.workflowTaskCompletedEventID
             p.header = a.header.proto
             proto.workflowExecutionContinuedAsNewEventAttributes = p
+        case .upsertWorkflowSearchAttributes, .workflowPropertiesModified:
+            // The generated protos have no attributes for these yet: the event goes out with its
+            // type and id only, until the server wires them (issue 18, after the merge).
+            break
         }
         return proto
     }

@@ -39,6 +39,20 @@ import Testing
         state.timers["t"] = UserTimerInfo(timerID: "t", startedEventID: 8, fireTime: time)
         state.stickyTaskQueue = "sticky"
         state.stickyScheduleToStartTimeout = .seconds(5)
+        // The run options of the extended layout, all set.
+        state.attempt = 2
+        state.header = Header(fields: ["h": .json("1")])
+        state.memo = ["m": .json("1")]
+        state.searchAttributes = ["s": .json("2"), "t": .binary([3])]
+        state.retryPolicy = RetryPolicy(initialInterval: .seconds(2), maximumAttempts: 4, nonRetryableErrorTypes: ["X"])
+        state.cronSchedule = "*/5 * * * *"
+        state.workflowExecutionTimeout = .seconds(600)
+        state.executionExpirationTime = time.advanced(by: .seconds(600))
+        state.executionTime = time.advanced(by: .seconds(3))
+        state.firstWorkflowTaskTime = time.advanced(by: .seconds(3))
+        state.lastCompletionResult = .json("\"r\"")
+        state.startMemo = ["m0": .json("0")]
+        state.startSearchAttributes = ["s0": .json("0")]
         var second = ExecutionState(key: ExecutionKey(namespace: "default", workflowID: "order-2", runID: "run-9"), started: started,
                                     startTime: time)
         second.status = .completed

@@ -201,4 +201,41 @@ final class Gate: Sendable {
         #expect(cache.history("r3") != nil)
         #expect(cache.history("r11") != nil)
     }
+
+    /// Issue 18, point 6: start options for memo, search attributes, cron and retry policy;
+    /// workflow code reads the last completion result and upserts search attributes.
+    @Test func aWorkerRunsACronChainThatUpsertsSearchAttributes() async throws {
+        let h = try EngineHarness()
+        let worker = SpoolWorker(engine: h.engine, taskQueue: "q", identity: "w1")
+        worker.registerWorkflow("counter") { context in
+            let last = context.lastCompletionResult?.first.flatMap { Int(String(decoding: $0.data, as: UTF8.self)) } ?? 0
+            if last >= 2 { return [.cancelWorkflowExecution(.init())] }
+            return [.upsertWorkflowSearchAttributes(.init(searchAttributes: ["Count": .json("\(last + 1)")])),
+                    .completeWorkflowExecution(.init(result: .json("\(last + 1)")))]
+        }
+        let running = Task { await worker.run() }
+        let policy = RetryPolicy(maximumAttempts: 2)
+        let response = try await worker.startWorkflow(.init(
+            workflowID: "c", workflowType: "counter", taskQueue: "q", retryPolicy: policy, cronSchedule: "@every 60s",
+            memo: ["owner": .json("\"ann\"")], searchAttributes: ["Count": .json("0")]))
+        #expect(response.eagerWorkflowTask == nil)                       // the first task waits for the schedule
+        var run = WorkflowExecution(workflowID: "c", runID: response.runID)
+        for expected in 1...2 {
+            await h.advance(.seconds(60))
+            let current = run
+            try await eventually("run \(expected) completes") { try h.describe(current).executionInfo.status == .completed }
+            let described = try h.describe(run)
+            #expect(described.executionInfo.searchAttributes == ["Count": .json("\(expected)")])
+            #expect(described.executionInfo.memo == ["owner": .json("\"ann\"")])
+            #expect(described.retryPolicy == policy && described.cronSchedule == "@every 60s")
+            run = WorkflowExecution(workflowID: "c", runID: try #require(described.newExecutionRunID))
+            #expect(try await h.started(run).lastCompletionResult == .json("\(expected)"))
+        }
+        await h.advance(.seconds(60))
+        let last = run
+        try await eventually("the third run cancels") { try h.describe(last).executionInfo.status == .canceled }
+        #expect(try h.describe(last).newExecutionRunID == nil)
+        await worker.stop()
+        await running.value
+    }
 }

@@ -41,6 +41,26 @@ import SpoolLog
             .workflowExecutionContinuedAsNew(.init(newExecutionRunID: "n", workflowType: "order", taskQueue: "q", input: nil,
                                                    workflowRunTimeout: nil, workflowTaskTimeout: .seconds(10),
                                                    workflowTaskCompletedEventID: 9)),
+            // Layout 3 (run options): the new events, and every new field of the old ones set.
+            .upsertWorkflowSearchAttributes(.init(workflowTaskCompletedEventID: 4,
+                                                  searchAttributes: ["CustomKeywordField": .json("\"a\""), "Gone": .temporalNil])),
+            .workflowPropertiesModified(.init(workflowTaskCompletedEventID: 4, upsertedMemo: ["note": .binary([1, 2])])),
+            .workflowExecutionStarted(.init(workflowType: "order", taskQueue: "q", input: nil, workflowRunTimeout: .seconds(60),
+                                            workflowTaskTimeout: .seconds(10), continuedExecutionRunID: "r0", firstExecutionRunID: "r",
+                                            identity: "", requestID: "", attempt: 3, header: Header(fields: ["h": .json("1")]),
+                                            workflowExecutionTimeout: .seconds(600), continuedFailure: failure,
+                                            lastCompletionResult: .json("\"last\""), initiator: .retry, originalExecutionRunID: "r2",
+                                            firstWorkflowTaskBackoff: .seconds(4), workflowExecutionExpirationTime: time,
+                                            retryPolicy: RetryPolicy(initialInterval: .seconds(2), maximumAttempts: 5),
+                                            cronSchedule: "@hourly", memo: ["m": .json("1")], searchAttributes: ["s": .json("2")])),
+            .workflowExecutionCompleted(.init(result: .json("1"), workflowTaskCompletedEventID: 4, newExecutionRunID: "next")),
+            .workflowExecutionFailed(.init(failure: failure, retryState: .inProgress, workflowTaskCompletedEventID: 4, newExecutionRunID: "next")),
+            .workflowExecutionTimedOut(.init(retryState: .inProgress, newExecutionRunID: "next")),
+            .workflowExecutionContinuedAsNew(.init(newExecutionRunID: "n", workflowType: "order", taskQueue: "q", input: nil,
+                                                   workflowRunTimeout: nil, workflowTaskTimeout: .seconds(10),
+                                                   workflowTaskCompletedEventID: 9, backoffStartInterval: .seconds(7), initiator: .cronSchedule,
+                                                   failure: failure, lastCompletionResult: .json("2"), memo: ["m": .json("3")],
+                                                   searchAttributes: ["s": .json("4")])),
         ]
         return attributes.enumerated().map { HistoryEvent(eventID: Int64($0.offset + 1), eventTime: time, attributes: $0.element) }
     }

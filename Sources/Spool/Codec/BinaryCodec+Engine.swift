@@ -46,8 +46,16 @@ enum ValueLayout: UInt8, Sendable {
     /// Payloads with metadata, failures with their kind and cause chain, and every field Temporal
     /// records from a client or worker.
     case whole = 2
+    /// The whole layout plus run-level options: memo, search attributes, retry policy, cron,
+    /// execution timeout and the chain fields of WorkflowExecutionStarted; the new run's id on
+    /// closing events; the upsert events; the run options in a run's state.
+    case extended = 3
 
-    static let current = ValueLayout.whole
+    static let current = ValueLayout.extended
+
+    /// Whether payloads have metadata and events have the whole layout's fields (every layout
+    /// but the flat one).
+    var isWhole: Bool { self != .flat }
 }
 
 extension BinaryWriter {
@@ -82,6 +90,17 @@ extension BinaryWriter {
 
     /// An optional single payload after a presence byte.
     mutating func payload(_ value: Payload?) { optional(value) { $0.payload($1) } }
+
+    /// A payload map (memo, search attributes): entry count, then its entries sorted by key (key
+    /// string, payload).
+    mutating func payloadMap(_ value: [String: Payload]) {
+        count(value.count)
+        if value.isEmpty { return }
+        for key in value.keys.sorted() {
+            string(key)
+            payload(value[key] ?? Payload(data: []))
+        }
+    }
 
     /// A header: field count, then its fields sorted by key (key string, payload).
     mutating func header(_ value: Header) {
@@ -136,7 +155,7 @@ extension BinaryReader<SpoolError> {
         switch layout {
         case .flat:
             return LegacyPayloads.payloads(fromFlatBytes: try payload())
-        case .whole:
+        case .whole, .extended:
             let n = try count()
             var list: Payloads = []
             list.reserveCapacity(n)
@@ -152,7 +171,7 @@ extension BinaryReader<SpoolError> {
 
     /// A header (see `BinaryWriter.header(_:)`); empty in the flat layout, which has none.
     mutating func header(_ layout: ValueLayout) throws(SpoolError) -> Header {
-        guard layout == .whole else { return Header() }
+        guard layout.isWhole else { return Header() }
         let n = try count()
         if n == 0 { return Header() }
         var fields: [String: Payload] = [:]
@@ -164,9 +183,22 @@ extension BinaryReader<SpoolError> {
         return Header(fields: fields)
     }
 
+    /// A payload map (see `BinaryWriter.payloadMap(_:)`).
+    mutating func payloadMap() throws(SpoolError) -> [String: Payload] {
+        let n = try count()
+        if n == 0 { return [:] }
+        var fields: [String: Payload] = [:]
+        fields.reserveCapacity(n)
+        for _ in 0..<n {
+            let key = try string()
+            fields[key] = try wholePayload()
+        }
+        return fields
+    }
+
     /// Optional user metadata (see `BinaryWriter.userMetadata(_:)`); nil in the flat layout.
     mutating func userMetadata(_ layout: ValueLayout) throws(SpoolError) -> UserMetadata? {
-        guard layout == .whole else { return nil }
+        guard layout.isWhole else { return nil }
         return try optional { r throws(SpoolError) in
             UserMetadata(summary: try r.optionalWholePayload(), details: try r.optionalWholePayload())
         }
@@ -174,12 +206,12 @@ extension BinaryReader<SpoolError> {
 
     /// An optional worker version stamp; nil in the flat layout.
     mutating func workerVersion(_ layout: ValueLayout) throws(SpoolError) -> WorkerVersionStamp? {
-        guard layout == .whole else { return nil }
+        guard layout.isWhole else { return nil }
         return try optional { r throws(SpoolError) in WorkerVersionStamp(buildID: try r.string(), useVersioning: try r.bool()) }
     }
 
     /// A string field that the flat layout does not have (empty there).
     mutating func wholeString(_ layout: ValueLayout) throws(SpoolError) -> String {
-        layout == .whole ? try string() : ""
+        layout.isWhole ? try string() : ""
     }
 }

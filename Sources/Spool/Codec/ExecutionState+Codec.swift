@@ -3,7 +3,11 @@ import SpoolLog
 // The layout of a run's state in a checkpoint (see Checkpoint.swift): every field of
 // ExecutionState in declaration order. Pending activities reuse the ActivityTaskScheduled event
 // layout for their attributes. Payloads, failures and events are in the ValueLayout the
-// checkpoint or closed-run table names.
+// checkpoint or closed-run table names. The extended layout appends the run options as one
+// length-prefixed byte string (so that a skim steps over them in one go): attempt, header, memo,
+// search attributes, retry policy (optional), cron schedule, execution timeout (optional),
+// execution expiration time (optional), execution time, first workflow task time (optional),
+// last completion result (optional payloads), start memo, start search attributes.
 
 extension ExecutionState {
     func encode(into w: inout BinaryWriter) {
@@ -38,6 +42,16 @@ extension ExecutionState {
         w.optional(newExecutionRunID) { $0.string($1) }
         w.optional(stickyTaskQueue) { $0.string($1) }
         w.duration(stickyScheduleToStartTimeout)
+        var options = BinaryWriter(capacity: 64)
+        options.signed(Int64(attempt)); options.header(header); options.payloadMap(memo); options.payloadMap(searchAttributes)
+        options.optional(retryPolicy) { $1.encode(into: &$0) }
+        options.string(cronSchedule); options.duration(workflowExecutionTimeout)
+        options.optional(executionExpirationTime) { $0.timestamp($1) }
+        options.timestamp(executionTime)
+        options.optional(firstWorkflowTaskTime) { $0.timestamp($1) }
+        options.payloads(lastCompletionResult)
+        options.payloadMap(startMemo); options.payloadMap(startSearchAttributes)
+        w.payload(options.bytes)
     }
 
     static func decode(from r: inout BinaryReader<SpoolError>, layout: ValueLayout) throws(SpoolError) -> ExecutionState {
@@ -78,6 +92,23 @@ extension ExecutionState {
         state.newExecutionRunID = try r.optional { r throws(SpoolError) in try r.string() }
         state.stickyTaskQueue = try r.optional { r throws(SpoolError) in try r.string() }
         state.stickyScheduleToStartTimeout = try r.optionalDuration()
+        if layout == .extended {
+            var o = BinaryReader<SpoolError>(try r.payload(), context: "run options of \(key)")
+            state.attempt = try o.int32()
+            state.header = try o.header(layout)
+            state.memo = try o.payloadMap()
+            state.searchAttributes = try o.payloadMap()
+            state.retryPolicy = try o.optional { r throws(SpoolError) in try RetryPolicy.decode(from: &r) }
+            state.cronSchedule = try o.string()
+            state.workflowExecutionTimeout = try o.optionalDuration()
+            state.executionExpirationTime = try o.optional { r throws(SpoolError) in try r.timestamp() }
+            state.executionTime = try o.timestamp()
+            state.firstWorkflowTaskTime = try o.optional { r throws(SpoolError) in try r.timestamp() }
+            state.lastCompletionResult = try o.optionalPayloads(layout)
+            state.startMemo = try o.payloadMap()
+            state.startSearchAttributes = try o.payloadMap()
+            guard o.isAtEnd else { throw o.corrupt("bytes left after the run options") }
+        }
         return state
     }
 }

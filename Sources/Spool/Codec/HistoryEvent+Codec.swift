@@ -46,7 +46,7 @@ extension Failure {
     static func decode(from r: inout BinaryReader<SpoolError>, layout: ValueLayout, depth: Int = 0) throws(SpoolError) -> Failure {
         switch layout {
         case .flat: return try decodeFlat(from: &r)
-        case .whole: break
+        case .whole, .extended: break
         }
         guard depth < maximumFailureDepth else { throw r.corrupt("a failure's cause chain is deeper than \(maximumFailureDepth)") }
         let message = try r.string(), source = try r.string(), stackTrace = try r.string()
@@ -145,12 +145,20 @@ extension HistoryEvent {
             w.duration(a.workflowTaskTimeout); w.string(a.continuedExecutionRunID); w.string(a.firstExecutionRunID)
             w.string(a.identity); w.string(a.requestID); w.signed(Int64(a.attempt))
             w.header(a.header)
+            w.duration(a.workflowExecutionTimeout); w.failure(a.continuedFailure); w.payloads(a.lastCompletionResult)
+            w.byte(a.initiator.rawValue); w.string(a.originalExecutionRunID); w.duration(a.firstWorkflowTaskBackoff)
+            w.optional(a.workflowExecutionExpirationTime) { $0.timestamp($1) }
+            w.optional(a.retryPolicy) { $1.encode(into: &$0) }
+            w.string(a.cronSchedule); w.payloadMap(a.memo); w.payloadMap(a.searchAttributes)
         case .workflowExecutionCompleted(let a):
             w.payloads(a.result); w.signed(a.workflowTaskCompletedEventID)
+            w.string(a.newExecutionRunID)
         case .workflowExecutionFailed(let a):
             a.failure.encode(into: &w); w.byte(a.retryState.rawValue); w.signed(a.workflowTaskCompletedEventID)
+            w.string(a.newExecutionRunID)
         case .workflowExecutionTimedOut(let a):
             w.byte(a.retryState.rawValue)
+            w.string(a.newExecutionRunID)
         case .workflowTaskScheduled(let a):
             w.string(a.taskQueue); w.duration(a.startToCloseTimeout); w.signed(Int64(a.attempt))
         case .workflowTaskStarted(let a):
@@ -224,6 +232,12 @@ extension HistoryEvent {
             w.string(a.newExecutionRunID); w.string(a.workflowType); w.string(a.taskQueue); w.payloads(a.input)
             w.duration(a.workflowRunTimeout); w.duration(a.workflowTaskTimeout); w.signed(a.workflowTaskCompletedEventID)
             w.header(a.header)
+            w.duration(a.backoffStartInterval); w.byte(a.initiator.rawValue); w.failure(a.failure); w.payloads(a.lastCompletionResult)
+            w.payloadMap(a.memo); w.payloadMap(a.searchAttributes)
+        case .upsertWorkflowSearchAttributes(let a):
+            w.signed(a.workflowTaskCompletedEventID); w.payloadMap(a.searchAttributes)
+        case .workflowPropertiesModified(let a):
+            w.signed(a.workflowTaskCompletedEventID); w.payloadMap(a.upsertedMemo)
         }
     }
 
@@ -235,19 +249,36 @@ extension HistoryEvent {
         let attributes: Attributes
         switch type {
         case .workflowExecutionStarted:
-            attributes = .workflowExecutionStarted(.init(
+            var a = WorkflowExecutionStartedEventAttributes(
                 workflowType: try r.string(), taskQueue: try r.string(), input: try r.optionalPayloads(layout),
                 workflowRunTimeout: try r.optionalDuration(), workflowTaskTimeout: try r.duration(),
                 continuedExecutionRunID: try r.string(), firstExecutionRunID: try r.string(), identity: try r.string(),
-                requestID: try r.string(), attempt: try r.int32(), header: try r.header(layout)))
+                requestID: try r.string(), attempt: try r.int32(), header: try r.header(layout))
+            if layout == .extended {
+                a.workflowExecutionTimeout = try r.optionalDuration()
+                a.continuedFailure = try r.optionalFailure(layout)
+                a.lastCompletionResult = try r.optionalPayloads(layout)
+                a.initiator = try r.enumeration(ContinueAsNewInitiator.self)
+                a.originalExecutionRunID = try r.string()
+                a.firstWorkflowTaskBackoff = try r.optionalDuration()
+                a.workflowExecutionExpirationTime = try r.optional { r throws(SpoolError) in try r.timestamp() }
+                a.retryPolicy = try r.optional { r throws(SpoolError) in try RetryPolicy.decode(from: &r) }
+                a.cronSchedule = try r.string()
+                a.memo = try r.payloadMap()
+                a.searchAttributes = try r.payloadMap()
+            }
+            attributes = .workflowExecutionStarted(a)
         case .workflowExecutionCompleted:
             attributes = .workflowExecutionCompleted(.init(result: try r.optionalPayloads(layout),
-                                                           workflowTaskCompletedEventID: try r.signed()))
+                                                           workflowTaskCompletedEventID: try r.signed(),
+                                                           newExecutionRunID: layout == .extended ? try r.string() : ""))
         case .workflowExecutionFailed:
             attributes = .workflowExecutionFailed(.init(failure: try r.failure(layout), retryState: try r.enumeration(RetryState.self),
-                                                        workflowTaskCompletedEventID: try r.signed()))
+                                                        workflowTaskCompletedEventID: try r.signed(),
+                                                        newExecutionRunID: layout == .extended ? try r.string() : ""))
         case .workflowExecutionTimedOut:
-            attributes = .workflowExecutionTimedOut(.init(retryState: try r.enumeration(RetryState.self)))
+            attributes = .workflowExecutionTimedOut(.init(retryState: try r.enumeration(RetryState.self),
+                                                          newExecutionRunID: layout == .extended ? try r.string() : ""))
         case .workflowTaskScheduled:
             attributes = .workflowTaskScheduled(.init(taskQueue: try r.string(), startToCloseTimeout: try r.duration(),
                                                       attempt: try r.int32()))
@@ -257,7 +288,7 @@ extension HistoryEvent {
         case .workflowTaskCompleted:
             var a = WorkflowTaskCompletedEventAttributes(scheduledEventID: try r.signed(), startedEventID: try r.signed(),
                                                          identity: try r.string())
-            if layout == .whole {
+            if layout.isWhole {
                 a.binaryChecksum = try r.string()
                 a.workerVersion = try r.workerVersion(layout)
                 a.sdkMetadata = try r.optional { r throws(SpoolError) in
@@ -341,10 +372,27 @@ extension HistoryEvent {
             attributes = .workflowExecutionTerminated(.init(reason: try r.string(), details: try r.optionalPayloads(layout),
                                                             identity: try r.string()))
         case .workflowExecutionContinuedAsNew:
-            attributes = .workflowExecutionContinuedAsNew(.init(
+            var a = WorkflowExecutionContinuedAsNewEventAttributes(
                 newExecutionRunID: try r.string(), workflowType: try r.string(), taskQueue: try r.string(),
                 input: try r.optionalPayloads(layout), workflowRunTimeout: try r.optionalDuration(),
-                workflowTaskTimeout: try r.duration(), workflowTaskCompletedEventID: try r.signed(), header: try r.header(layout)))
+                workflowTaskTimeout: try r.duration(), workflowTaskCompletedEventID: try r.signed(), header: try r.header(layout))
+            if layout == .extended {
+                a.backoffStartInterval = try r.optionalDuration()
+                a.initiator = try r.enumeration(ContinueAsNewInitiator.self)
+                a.failure = try r.optionalFailure(layout)
+                a.lastCompletionResult = try r.optionalPayloads(layout)
+                a.memo = try r.payloadMap()
+                a.searchAttributes = try r.payloadMap()
+            }
+            attributes = .workflowExecutionContinuedAsNew(a)
+        case .upsertWorkflowSearchAttributes:
+            guard layout == .extended else { throw r.corrupt("an UpsertWorkflowSearchAttributes event in a layout before 3") }
+            attributes = .upsertWorkflowSearchAttributes(.init(workflowTaskCompletedEventID: try r.signed(),
+                                                               searchAttributes: try r.payloadMap()))
+        case .workflowPropertiesModified:
+            guard layout == .extended else { throw r.corrupt("a WorkflowPropertiesModified event in a layout before 3") }
+            attributes = .workflowPropertiesModified(.init(workflowTaskCompletedEventID: try r.signed(),
+                                                           upsertedMemo: try r.payloadMap()))
         }
         return HistoryEvent(eventID: eventID, eventTime: eventTime, attributes: attributes, userMetadata: userMetadata)
     }

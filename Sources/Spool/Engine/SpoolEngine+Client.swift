@@ -22,14 +22,19 @@ extension SpoolEngine {
     }
 
     /// Signals the open run whose gate the caller holds; a request id it already received does nothing.
+    ///
+    /// A plain signal leaves a run waiting out its first-workflow-task backoff waiting (the
+    /// signal is delivered with the first task); `endsBackoff` (a signal-with-start) schedules
+    /// the first workflow task at once, as in Temporal.
     func signal(_ handle: ExecutionHandle, signalName: String, input: Payloads?, identity: String, header: Header,
-                requestID: String) async throws(SpoolError) {
+                requestID: String, endsBackoff: Bool = false) async throws(SpoolError) {
         let state = handle.state
         guard state.isRunning else { throw handle.key.error(.notFound, "the workflow execution is already \(state.status)") }
         if !requestID.isEmpty, try hasSignal(requestID: requestID, handle: handle, state: state) { return }
         var transition = Transition(state, now: clock.now())
         try transition.addWorkflowInput(.workflowExecutionSignaled(.init(signalName: signalName, input: input, identity: identity,
                                                                          header: header, requestID: requestID)))
+        if endsBackoff { try transition.endFirstWorkflowTaskBackoff() }
         try transition.scheduleWorkflowTaskIfNeeded()
         try await commit(handle, transition)
     }
@@ -123,7 +128,9 @@ extension SpoolEngine {
             pendingTimerIDs: state.timers.values.sorted { $0.startedEventID < $1.startedEventID }.map(\.timerID),
             bufferedEventCount: state.buffered.count, stickyTaskQueue: state.stickyTaskQueue,
             cancelRequested: state.cancelRequested, newExecutionRunID: state.newExecutionRunID,
-            firstExecutionRunID: state.firstExecutionRunID, stateTransitionCount: Int64(handle.historyOrOffsets.offsets.count))
+            firstExecutionRunID: state.firstExecutionRunID, stateTransitionCount: Int64(handle.historyOrOffsets.offsets.count),
+            workflowExecutionTimeout: state.workflowExecutionTimeout, executionExpirationTime: state.executionExpirationTime,
+            attempt: state.attempt, retryPolicy: state.retryPolicy, cronSchedule: state.cronSchedule)
     }
 
     /// Lists the runs of a namespace, optionally only those with `status` and of `workflowType`,
@@ -207,7 +214,8 @@ extension SpoolEngine {
 extension ExecutionState {
     var info: WorkflowExecutionInfo {
         WorkflowExecutionInfo(execution: key.execution, type: workflowType, startTime: startTime, closeTime: closeTime,
-                              status: status, historyLength: historyLength, taskQueue: taskQueue)
+                              status: status, historyLength: historyLength, taskQueue: taskQueue, memo: memo,
+                              searchAttributes: searchAttributes, executionTime: executionTime, firstRunID: firstExecutionRunID)
     }
 }
 

@@ -15,7 +15,7 @@ extension SpoolEngine {
                identity: String) throws(SpoolError) -> CommandOutcome {
         var needsWorkflowTask = false
         var eagerActivities: [Int64] = []
-        var continuation: (request: StartWorkflowExecutionRequest, runID: String, from: ExecutionState)?
+        var continuation: (request: StartWorkflowExecutionRequest, runID: String, link: ChainLink)?
         var closed = false
         for (index, command) in commands.enumerated() {
             let position = "command \(index + 1) of \(commands.count)"
@@ -75,41 +75,81 @@ extension SpoolEngine {
                 try transition.add(.markerRecorded(.init(markerName: a.markerName, details: a.details,
                                                          workflowTaskCompletedEventID: completedEventID, failure: a.failure,
                                                          header: a.header)))
+            case .upsertWorkflowSearchAttributes(let a):
+                if a.searchAttributes.isEmpty {
+                    return .rejected(.badSearchAttributes, "\(position) (UpsertWorkflowSearchAttributes): no search attributes are given")
+                }
+                try transition.add(.upsertWorkflowSearchAttributes(.init(workflowTaskCompletedEventID: completedEventID,
+                                                                         searchAttributes: a.searchAttributes)))
+            case .modifyWorkflowProperties(let a):
+                if a.upsertedMemo.isEmpty {
+                    return .rejected(.badModifyWorkflowPropertiesAttributes, "\(position) (ModifyWorkflowProperties): no memo fields are given")
+                }
+                try transition.add(.workflowPropertiesModified(.init(workflowTaskCompletedEventID: completedEventID,
+                                                                     upsertedMemo: a.upsertedMemo)))
             case .completeWorkflowExecution(let a):
-                try transition.add(.workflowExecutionCompleted(.init(result: a.result, workflowTaskCompletedEventID: completedEventID)))
+                // A cron schedule starts its next run, handing on the result.
+                let (_, link) = nextRun(after: .completed(a.result), state: transition.state, now: transition.now)
+                let runID = link == nil ? "" : RunID.generate()
+                try transition.add(.workflowExecutionCompleted(.init(result: a.result, workflowTaskCompletedEventID: completedEventID,
+                                                                     newExecutionRunID: runID)))
+                if let link { continuation = (chainRequest(from: link.from), runID, link) }
                 closed = true
             case .failWorkflowExecution(let a):
-                try transition.add(.workflowExecutionFailed(.init(failure: a.failure, retryState: .retryPolicyNotSet,
-                                                                  workflowTaskCompletedEventID: completedEventID)))
+                // The retry policy, else a cron schedule, may start the next run.
+                let (retryState, link) = nextRun(after: .failed(a.failure), state: transition.state, now: transition.now)
+                let runID = link == nil ? "" : RunID.generate()
+                try transition.add(.workflowExecutionFailed(.init(failure: a.failure, retryState: retryState,
+                                                                  workflowTaskCompletedEventID: completedEventID,
+                                                                  newExecutionRunID: runID)))
+                if let link { continuation = (chainRequest(from: link.from), runID, link) }
                 closed = true
             case .cancelWorkflowExecution(let a):
                 try transition.add(.workflowExecutionCanceled(.init(workflowTaskCompletedEventID: completedEventID, details: a.details)))
                 closed = true
             case .continueAsNewWorkflowExecution(let a):
                 let state = transition.state
+                // Memo, search attributes, retry policy and cron schedule default to the run's
+                // current ones (Temporal's SDKs send them; a command without them inherits).
                 let request = StartWorkflowExecutionRequest(
                     namespace: state.key.namespace, workflowID: state.key.workflowID,
                     workflowType: a.workflowType.isEmpty ? state.workflowType : a.workflowType,
                     taskQueue: a.taskQueue.isEmpty ? state.taskQueue : a.taskQueue, input: a.input,
                     workflowRunTimeout: a.workflowRunTimeout ?? state.workflowRunTimeout,
-                    workflowTaskTimeout: a.workflowTaskTimeout ?? state.workflowTaskTimeout, identity: identity, header: a.header)
+                    workflowTaskTimeout: a.workflowTaskTimeout ?? state.workflowTaskTimeout, identity: identity, header: a.header,
+                    retryPolicy: a.retryPolicy ?? state.retryPolicy, cronSchedule: a.cronSchedule ?? state.cronSchedule,
+                    memo: a.memo ?? state.memo, searchAttributes: a.searchAttributes ?? state.searchAttributes)
                 if (try? validateQueueName(request.taskQueue, what: "the task queue")) == nil
-                    || (request.workflowRunTimeout.map { $0 <= .zero } ?? false) || (request.workflowTaskTimeout.map { $0 <= .zero } ?? false) {
-                    return .rejected(.badContinueAsNewAttributes, "\(position) (ContinueAsNewWorkflowExecution): a bad task queue or timeout")
+                    || (request.workflowRunTimeout.map { $0 <= .zero } ?? false) || (request.workflowTaskTimeout.map { $0 <= .zero } ?? false)
+                    || (a.backoffStartInterval.map { $0 < .zero } ?? false) {
+                    return .rejected(.badContinueAsNewAttributes, "\(position) (ContinueAsNewWorkflowExecution): a bad task queue, timeout or backoff")
                 }
+                if let problem = request.retryPolicy?.validationError() {
+                    return .rejected(.badContinueAsNewAttributes, "\(position) (ContinueAsNewWorkflowExecution): the \(problem)")
+                }
+                if !request.cronSchedule.isEmpty, (try? CronSchedule(request.cronSchedule)) == nil {
+                    return .rejected(.badContinueAsNewAttributes,
+                                     "\(position) (ContinueAsNewWorkflowExecution): the cron schedule '\(request.cronSchedule)' is not valid")
+                }
+                let initiator = a.initiator == .unspecified ? ContinueAsNewInitiator.workflow : a.initiator
+                let link = ChainLink(from: state, initiator: initiator, backoff: a.backoffStartInterval, continuedFailure: a.failure,
+                                     lastCompletionResult: a.lastCompletionResult,
+                                     attempt: initiator == .retry ? state.attempt + 1 : 1)
                 let runID = RunID.generate()
                 try transition.add(.workflowExecutionContinuedAsNew(.init(
                     newExecutionRunID: runID, workflowType: request.workflowType, taskQueue: request.taskQueue,
                     input: request.input, workflowRunTimeout: request.workflowRunTimeout,
                     workflowTaskTimeout: request.workflowTaskTimeout ?? configuration.defaultWorkflowTaskTimeout,
-                    workflowTaskCompletedEventID: completedEventID, header: a.header)))
-                continuation = (request, runID, state)
+                    workflowTaskCompletedEventID: completedEventID, header: a.header,
+                    backoffStartInterval: a.backoffStartInterval, initiator: initiator, failure: a.failure,
+                    lastCompletionResult: a.lastCompletionResult, memo: request.memo, searchAttributes: request.searchAttributes)))
+                continuation = (request, runID, link)
                 closed = true
             }
         }
         // Only now that every command is valid: a rejected task must leave no reserved run behind.
         let newRun = try continuation.map { continuation throws(SpoolError) in
-            try reserveContinuedRun(continuation.request, runID: continuation.runID, from: continuation.from, now: transition.now)
+            try reserveContinuedRun(continuation.request, runID: continuation.runID, link: continuation.link, now: transition.now)
         }
         return .accepted(needsWorkflowTask: needsWorkflowTask, newRun: newRun, eagerActivities: eagerActivities)
     }
@@ -123,14 +163,14 @@ extension SpoolEngine {
         }
     }
 
-    /// Reserves the run a continue-as-new starts (in the registry, invisible, gate held). The
-    /// caller holds the old run's gate, so no start can take the workflow id meanwhile: the old
-    /// run is still open to every other caller until the append.
-    private func reserveContinuedRun(_ request: StartWorkflowExecutionRequest, runID: String, from state: ExecutionState,
-                                     now: Timestamp) throws(SpoolError) -> (handle: ExecutionHandle, transition: Transition) {
-        let workflowKey = state.key.workflowKey
+    /// Reserves the run a continue-as-new, retry or cron schedule starts (in the registry,
+    /// invisible, gate held). The caller holds the old run's gate, so no start can take the
+    /// workflow id meanwhile: the old run is still open to every other caller until the append.
+    func reserveContinuedRun(_ request: StartWorkflowExecutionRequest, runID: String, link: ChainLink,
+                             now: Timestamp) throws(SpoolError) -> (handle: ExecutionHandle, transition: Transition) {
+        let workflowKey = link.from.key.workflowKey
         return try registry.withShard(of: workflowKey) { shard throws(SpoolError) -> (handle: ExecutionHandle, transition: Transition) in
-            let (handle, transition) = try makeRun(request, workflowKey: workflowKey, now: now, continuedFrom: state, runID: runID)
+            let (handle, transition) = try makeRun(request, workflowKey: workflowKey, now: now, continuing: link, runID: runID)
             shard.runs[handle.key] = handle
             shard.currentRuns[workflowKey] = handle.key.runID
             return (handle, transition)

@@ -190,9 +190,8 @@ extension SpoolEngine {
     func restoreEffects(of state: ExecutionState, handle: ExecutionHandle) {
         let key = state.key
         let now = clock.now()
-        if let timeout = state.workflowRunTimeout {
-            timers.schedule(.workflowRunTimeout, for: key, at: state.startTime.advanced(by: timeout))
-        }
+        if let expiration = state.runExpirationTime { timers.schedule(.workflowRunTimeout, for: key, at: expiration) }
+        if let time = state.firstWorkflowTaskTime { timers.schedule(.firstWorkflowTask, for: key, at: time) }
         if let task = state.workflowTask {
             if let started = task.startedTime {
                 timers.schedule(.workflowTaskStartToClose(scheduledEventID: task.scheduledEventID, startedEventID: task.startedEventID),

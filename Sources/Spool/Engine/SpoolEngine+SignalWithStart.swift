@@ -81,7 +81,7 @@ extension SpoolEngine {
             return retried ? StartWorkflowExecutionResponse(runID: runID, started: true) : nil
         }
         try await self.signal(handle, signalName: signal.signalName, input: signal.input, identity: signal.identity,
-                              header: signal.header, requestID: signal.requestID)
+                              header: signal.header, requestID: signal.requestID, endsBackoff: true)
         return StartWorkflowExecutionResponse(runID: runID, started: retried)
     }
 }

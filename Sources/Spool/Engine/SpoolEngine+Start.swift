@@ -90,6 +90,17 @@ extension SpoolEngine {
         try validateQueueName(request.taskQueue, what: "the task queue")
         if let timeout = request.workflowRunTimeout, timeout <= .zero { throw invalid("workflowRunTimeout must be positive") }
         if let timeout = request.workflowTaskTimeout, timeout <= .zero { throw invalid("workflowTaskTimeout must be positive") }
+        if let timeout = request.workflowExecutionTimeout, timeout <= .zero { throw invalid("workflowExecutionTimeout must be positive") }
+        if let delay = request.startDelay, delay < .zero { throw invalid("startDelay must not be negative") }
+        if let problem = request.retryPolicy?.validationError() { throw invalid("the workflow's \(problem)") }
+        if !request.cronSchedule.isEmpty {
+            do throws(SpoolError) {
+                _ = try CronSchedule(request.cronSchedule)
+            } catch {
+                throw SpoolError(.invalidArgument, error.message, namespace: request.namespace, workflowID: request.workflowID)
+            }
+            if let delay = request.startDelay, delay > .zero { throw invalid("a cron schedule and a start delay may not be used together") }
+        }
     }
 
     /// Checks the policies against the runs of the workflow id and, when a run is to be started,
@@ -130,7 +141,7 @@ extension SpoolEngine {
                                              "a run with this workflow id exists and the reuse policy rejects duplicates")
                 }
             }
-            let (handle, transition) = try makeRun(request, workflowKey: workflowKey, now: now, continuedFrom: nil, runID: runID,
+            let (handle, transition) = try makeRun(request, workflowKey: workflowKey, now: now, continuing: nil, runID: runID,
                                                    firstSignal: firstSignal)
             shard.runs[handle.key] = handle
             shard.currentRuns[workflowKey] = handle.key.runID
@@ -143,7 +154,7 @@ extension SpoolEngine {
         let now = clock.now()
         return try registry.withShard(of: workflowKey) { shard throws(SpoolError) -> (ExecutionHandle, Transition, String?)? in
             guard shard.currentRuns[workflowKey] == running.key.runID, running.state.isRunning else { return nil }
-            let (handle, transition) = try makeRun(request, workflowKey: workflowKey, now: now, continuedFrom: nil,
+            let (handle, transition) = try makeRun(request, workflowKey: workflowKey, now: now, continuing: nil,
                                                    firstSignal: firstSignal)
             shard.runs[handle.key] = handle
             shard.currentRuns[workflowKey] = handle.key.runID
@@ -152,24 +163,64 @@ extension SpoolEngine {
     }
 
     /// A new run's handle (gate held, invisible) and its first transition: WorkflowExecutionStarted,
-    /// `firstSignal`'s WorkflowExecutionSignaled (signal-with-start) and WorkflowTaskScheduled.
+    /// `firstSignal`'s WorkflowExecutionSignaled (signal-with-start) and WorkflowTaskScheduled —
+    /// unless the run has a first-workflow-task backoff (a start delay, the wait for a cron
+    /// schedule, a retry's backoff): then its first workflow task is scheduled when that ends.
+    ///
+    /// A run `continuing` another (continue-as-new, retry, cron) records the link: the previous
+    /// run, the chain's first run, the initiator, the failure and last result handed on, the
+    /// attempt and the chain's execution timeout and expiration. A client's start sets the
+    /// expiration to now plus the execution timeout (rounded to the millisecond), takes the
+    /// execution timeout as the run timeout when that is unset (and caps the run timeout by it),
+    /// and marks the first run of a cron schedule with the initiator CRON_SCHEDULE, as Temporal's
+    /// frontend does.
     func makeRun(_ request: StartWorkflowExecutionRequest, workflowKey: WorkflowKey, now: Timestamp,
-                 continuedFrom: ExecutionState?, runID: String = RunID.generate(),
+                 continuing link: ChainLink?, runID: String = RunID.generate(),
                  firstSignal: WorkflowExecutionSignaledEventAttributes? = nil) throws(SpoolError) -> (ExecutionHandle, Transition) {
         let key = ExecutionKey(namespace: workflowKey.namespace, workflowID: workflowKey.workflowID, runID: runID)
-        let started = WorkflowExecutionStartedEventAttributes(
+        var started = WorkflowExecutionStartedEventAttributes(
             workflowType: request.workflowType, taskQueue: request.taskQueue, input: request.input,
             workflowRunTimeout: request.workflowRunTimeout,
             workflowTaskTimeout: request.workflowTaskTimeout ?? configuration.defaultWorkflowTaskTimeout,
-            continuedExecutionRunID: continuedFrom?.key.runID ?? "",
-            firstExecutionRunID: continuedFrom?.firstExecutionRunID ?? runID,
-            identity: request.identity, requestID: request.requestID, attempt: 1, header: request.header)
+            continuedExecutionRunID: link?.from.key.runID ?? "",
+            firstExecutionRunID: link?.from.firstExecutionRunID ?? runID,
+            identity: request.identity, requestID: request.requestID, attempt: link?.attempt ?? 1, header: request.header)
+        started.originalExecutionRunID = runID
+        started.memo = request.memo
+        started.searchAttributes = request.searchAttributes
+        started.retryPolicy = request.retryPolicy
+        started.cronSchedule = request.cronSchedule
+        if let link {
+            started.initiator = link.initiator
+            started.continuedFailure = link.continuedFailure
+            started.lastCompletionResult = link.lastCompletionResult
+            started.firstWorkflowTaskBackoff = link.backoff.flatMap { $0 > .zero ? $0 : nil }
+            started.workflowExecutionTimeout = link.from.workflowExecutionTimeout
+            started.workflowExecutionExpirationTime = link.from.executionExpirationTime
+        } else {
+            var backoff: Duration?
+            if let delay = request.startDelay, delay > .zero {
+                backoff = delay
+            } else if !request.cronSchedule.isEmpty {
+                backoff = try CronSchedule(request.cronSchedule).backoff(scheduled: now, now: now)
+                started.initiator = .cronSchedule
+            }
+            started.firstWorkflowTaskBackoff = backoff
+            if let timeout = request.workflowExecutionTimeout {
+                started.workflowExecutionTimeout = timeout
+                let deadline = now.advanced(by: timeout).nanosecondsSinceEpoch
+                let millisecond: Int64 = 1_000_000
+                let rounded = (deadline + millisecond / 2) / millisecond * millisecond
+                started.workflowExecutionExpirationTime = Timestamp(nanosecondsSinceEpoch: rounded)
+                started.workflowRunTimeout = min(request.workflowRunTimeout ?? timeout, timeout)
+            }
+        }
         let state = ExecutionState(key: key, started: started, startTime: now)
         var transition = Transition(state, now: now)
         try transition.add(.workflowExecutionStarted(started), userMetadata: request.userMetadata)
         if let firstSignal { try transition.add(.workflowExecutionSignaled(firstSignal)) }
         try transition.scheduleWorkflowTaskIfNeeded()
-        if request.requestEagerExecution, continuedFrom == nil, let task = transition.state.workflowTask {
+        if request.requestEagerExecution, link == nil, let task = transition.state.workflowTask {
             try transition.add(.workflowTaskStarted(.init(scheduledEventID: task.scheduledEventID, identity: request.identity,
                                                           requestID: RequestID.next())))
         }

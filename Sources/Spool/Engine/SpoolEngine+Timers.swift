@@ -56,8 +56,19 @@ extension SpoolEngine {
         guard state.isRunning, !handle.isRemoved else { return }
         var transition = Transition(state, now: clock.now())
         do {
-            try fire(entry.kind, state: state, queues: handle.taskQueues, into: &transition)
-            if !transition.isEmpty { try await commit(handle, transition) }
+            // A run timeout may start the run's retry or its next cron run, in the same append.
+            let newRun = try fire(entry.kind, state: state, queues: handle.taskQueues, into: &transition)
+            if let newRun {
+                do {
+                    try await commit([(handle, transition), newRun])
+                } catch {
+                    unreserve(newRun.handle, previousRunID: handle.key.runID)
+                    throw error
+                }
+                newRun.handle.gate.release()
+            } else if !transition.isEmpty {
+                try await commit(handle, transition)
+            }
         } catch {
             logger.error("a timer's transition failed", metadata: ["run": "\(entry.key)", "timer": "\(entry.kind)", "error": "\(error)"])
         }
@@ -75,64 +86,70 @@ extension SpoolEngine {
         }
     }
 
-    /// Adds what a due timer does to `transition`, if the state it was set for is still current.
-    private func fire(_ kind: TimerKind, state: ExecutionState, queues: RunTaskQueues?, into transition: inout Transition) throws(SpoolError) {
+    /// Adds what a due timer does to `transition`, if the state it was set for is still current;
+    /// returns the run it starts (a run timeout's retry or next cron run), reserved.
+    private func fire(_ kind: TimerKind, state: ExecutionState, queues: RunTaskQueues?,
+                      into transition: inout Transition) throws(SpoolError) -> (handle: ExecutionHandle, transition: Transition)? {
         let now = transition.now
         let key = state.key
         switch kind {
         case let .workflowTaskStartToClose(scheduledEventID, startedEventID):
             guard let task = state.workflowTask, task.scheduledEventID == scheduledEventID, task.startedEventID == startedEventID,
-                  let started = task.startedTime, now >= started.advanced(by: task.startToCloseTimeout) else { return }
+                  let started = task.startedTime, now >= started.advanced(by: task.startToCloseTimeout) else { return nil }
             try timeOutStartedWorkflowTask(task, state: state, into: &transition)
+            return nil
         case let .workflowTaskDispatch(scheduledEventID):
-            guard let task = state.workflowTask, task.scheduledEventID == scheduledEventID, task.startedEventID == 0 else { return }
+            guard let task = state.workflowTask, task.scheduledEventID == scheduledEventID, task.startedEventID == 0 else { return nil }
             // Its backoff ended: it goes on its queue (the record was written when it was scheduled).
             dispatchWorkflowTask(task, state: state, queues: queues)
         case let .workflowTaskScheduleToStart(scheduledEventID):
-            guard let task = state.workflowTask, task.scheduledEventID == scheduledEventID, task.startedEventID == 0, task.isSticky else { return }
+            guard let task = state.workflowTask, task.scheduledEventID == scheduledEventID, task.startedEventID == 0, task.isSticky else { return nil }
             try moveOffStickyQueue(&transition)
         case let .activityScheduleToStart(scheduledEventID, attempt):
             guard let activity = state.activities[scheduledEventID], activity.attempt == attempt, !activity.isStarted,
                   let timeout = activity.attributes.scheduleToStartTimeout,
-                  now >= activity.attemptScheduledTime.advanced(by: timeout) else { return }
+                  now >= activity.attemptScheduledTime.advanced(by: timeout) else { return nil }
             try endAttempt(of: activity, failure: .timeout(.scheduleToStart),
                            timeout: .scheduleToStart, identity: "", in: &transition)
         case let .activityStartToClose(scheduledEventID, attempt):
             guard let activity = state.activities[scheduledEventID], activity.attempt == attempt,
-                  let started = activity.startedTime, now >= started.advanced(by: activity.attributes.startToCloseTimeout) else { return }
+                  let started = activity.startedTime, now >= started.advanced(by: activity.attributes.startToCloseTimeout) else { return nil }
             try endAttempt(of: activity, failure: .timeout(.startToClose),
                            timeout: .startToClose, identity: "", in: &transition)
         case let .activityHeartbeat(scheduledEventID, attempt):
             guard let activity = state.activities[scheduledEventID], activity.attempt == attempt,
-                  let started = activity.startedTime, let timeout = activity.attributes.heartbeatTimeout else { return }
+                  let started = activity.startedTime, let timeout = activity.attributes.heartbeatTimeout else { return nil }
             let lastBeat = max(started, activity.lastHeartbeatTime ?? started)
             let deadline = lastBeat.advanced(by: timeout)
             guard now >= deadline else {
                 // It heartbeated since this timer was set: wait for the gap after the latest beat.
                 timers.schedule(kind, for: key, at: deadline)
-                return
+                return nil
             }
             try endAttempt(of: activity, failure: .timeout(.heartbeat),
                            timeout: .heartbeat, identity: "", in: &transition)
         case let .activityScheduleToClose(scheduledEventID):
             guard let activity = state.activities[scheduledEventID], let timeout = activity.attributes.scheduleToCloseTimeout,
-                  now >= activity.scheduledTime.advanced(by: timeout) else { return }
+                  now >= activity.scheduledTime.advanced(by: timeout) else { return nil }
             try endAttempt(of: activity, failure: .timeout(.scheduleToClose),
                            timeout: .scheduleToClose, identity: "", in: &transition)
         case let .activityRetry(scheduledEventID, attempt):
-            guard let activity = state.activities[scheduledEventID], activity.attempt == attempt, !activity.isStarted else { return }
+            guard let activity = state.activities[scheduledEventID], activity.attempt == attempt, !activity.isStarted else { return nil }
             // The retry's record was written when the attempt failed; going on the queue writes nothing.
             dispatchActivityTask(activity, key: key, queues: queues)
         case let .userTimer(timerID, startedEventID):
-            guard let timer = state.timers[timerID], timer.startedEventID == startedEventID, now >= timer.fireTime else { return }
+            guard let timer = state.timers[timerID], timer.startedEventID == startedEventID, now >= timer.fireTime else { return nil }
             try transition.addWorkflowInput(.timerFired(.init(timerID: timerID, startedEventID: startedEventID)))
             try transition.scheduleWorkflowTaskIfNeeded()
         case .retention:
             break
         case .workflowRunTimeout:
-            guard let timeout = state.workflowRunTimeout, now >= state.startTime.advanced(by: timeout) else { return }
-            try transition.flushBufferedEvents()
-            try transition.add(.workflowExecutionTimedOut(.init(retryState: .retryPolicyNotSet)))
+            guard let expiration = state.runExpirationTime, now >= expiration else { return nil }
+            return try timeOutRun(&transition)
+        case .firstWorkflowTask:
+            guard let time = state.firstWorkflowTaskTime, now >= time else { return nil }
+            try transition.endFirstWorkflowTaskBackoff()
         }
+        return nil
     }
 }

@@ -118,11 +118,10 @@ extension SpoolEngine {
                     }
                 }
                 switch event.attributes {
-                case .workflowExecutionStarted(let a):
+                case .workflowExecutionStarted:
                     metrics.workflowsStarted.increment()
-                    if let timeout = a.workflowRunTimeout {
-                        timers.schedule(.workflowRunTimeout, for: key, at: event.eventTime.advanced(by: timeout))
-                    }
+                    if let expiration = state.runExpirationTime { timers.schedule(.workflowRunTimeout, for: key, at: expiration) }
+                    if let time = state.firstWorkflowTaskTime { timers.schedule(.firstWorkflowTask, for: key, at: time) }
                 case .workflowTaskScheduled:
                     if let task = state.workflowTask, task.scheduledEventID == event.eventID, task.startedEventID == 0 {
                         dispatchOrDelayWorkflowTask(task, state: state, queues: queues)

@@ -30,6 +30,26 @@ public struct StartWorkflowExecutionRequest: Hashable, Sendable {
     public var header: Header
     /// A summary and details for people reading the history, recorded on WorkflowExecutionStarted.
     public var userMetadata: UserMetadata?
+    /// How long the whole chain of runs (retries, cron runs, continue-as-new) may take, counted
+    /// from the start; nil for no limit. A run timeout is capped by it, and
+    /// is it when unset (Temporal's `workflow_execution_timeout`).
+    public var workflowExecutionTimeout: Duration?
+    /// How a run that fails or times out is retried as a whole (a new run, attempt + 1, after
+    /// the policy's backoff); nil: it is not.
+    public var retryPolicy: RetryPolicy?
+    /// A cron schedule (five fields or a descriptor such as `@hourly` or `@every 90s`, UTC): the
+    /// first workflow task waits for its next time, and each run that closes (other than by
+    /// cancel or terminate) starts the next. Empty for none.
+    public var cronSchedule: String
+    /// The run's memo: data for people and tools, by key, returned by describe and listing.
+    public var memo: [String: Payload]
+    /// The run's search attributes, by name. Stored and returned as sent; their types, and
+    /// queries over them, belong to visibility (issue 20).
+    public var searchAttributes: [String: Payload]
+    /// How long to wait before the first workflow task (Temporal's `workflow_start_delay`); nil
+    /// or zero: no wait. Not with a cron schedule. A plain signal does not end the wait; a
+    /// signal-with-start does.
+    public var startDelay: Duration?
 
     /// A start request.
     public init(namespace: String = defaultNamespace, workflowID: String, workflowType: String, taskQueue: String,
@@ -37,7 +57,15 @@ public struct StartWorkflowExecutionRequest: Hashable, Sendable {
                 identity: String = "", requestID: String = "",
                 workflowIDReusePolicy: WorkflowIDReusePolicy = .allowDuplicate,
                 workflowIDConflictPolicy: WorkflowIDConflictPolicy = .fail, requestEagerExecution: Bool = false,
-                header: Header = Header(), userMetadata: UserMetadata? = nil) {
+                header: Header = Header(), userMetadata: UserMetadata? = nil,
+                workflowExecutionTimeout: Duration? = nil, retryPolicy: RetryPolicy? = nil, cronSchedule: String = "",
+                memo: [String: Payload] = [:], searchAttributes: [String: Payload] = [:], startDelay: Duration? = nil) {
+        self.workflowExecutionTimeout = workflowExecutionTimeout
+        self.retryPolicy = retryPolicy
+        self.cronSchedule = cronSchedule
+        self.memo = memo
+        self.searchAttributes = searchAttributes
+        self.startDelay = startDelay
         self.header = header
         self.userMetadata = userMetadata
         self.namespace = namespace
@@ -82,6 +110,15 @@ public struct WorkflowExecutionInfo: Hashable, Sendable {
     public var historyLength: Int64
     /// Its task queue.
     public var taskQueue: String
+    /// Its current memo.
+    public var memo: [String: Payload] = [:]
+    /// Its current search attributes.
+    public var searchAttributes: [String: Payload] = [:]
+    /// When its first workflow task was due: the start time plus the first workflow task's
+    /// backoff (Temporal's `execution_time`).
+    public var executionTime: Timestamp? = nil
+    /// The run of the chain (continue-as-new, retries, cron) it belongs to that came first.
+    public var firstRunID: String = ""
 }
 
 /// What a pending activity is doing (Temporal's `PendingActivityState`).
@@ -170,6 +207,16 @@ public struct DescribeWorkflowExecutionResponse: Hashable, Sendable {
     /// The durable transitions of the run so far: the log records that changed it (Temporal's
     /// `state_transition_count`).
     public var stateTransitionCount: Int64 = 0
+    /// The chain's execution timeout, nil for none.
+    public var workflowExecutionTimeout: Duration? = nil
+    /// When the chain's execution timeout ends, nil for never.
+    public var executionExpirationTime: Timestamp? = nil
+    /// The run's attempt (1, or one more than the run it retries).
+    public var attempt: Int32 = 1
+    /// Its retry policy, nil for none.
+    public var retryPolicy: RetryPolicy? = nil
+    /// Its cron schedule, or empty.
+    public var cronSchedule: String = ""
 }
 
 /// Which events a history read returns (Temporal's `HistoryEventFilterType`).

@@ -22,6 +22,10 @@ public enum Command: Hashable, Sendable {
     /// Close the run and start a new one with the same workflow id
     /// (→ WorkflowExecutionContinuedAsNew). Must be the last command.
     case continueAsNewWorkflowExecution(ContinueAsNewWorkflowExecutionCommandAttributes)
+    /// Merge search attributes into the run's (→ UpsertWorkflowSearchAttributes).
+    case upsertWorkflowSearchAttributes(UpsertWorkflowSearchAttributesCommandAttributes)
+    /// Merge memo fields into the run's memo (→ WorkflowPropertiesModified).
+    case modifyWorkflowProperties(ModifyWorkflowPropertiesCommandAttributes)
 
     /// Whether the command closes the run.
     var isClosing: Bool {
@@ -177,14 +181,60 @@ public struct ContinueAsNewWorkflowExecutionCommandAttributes: Hashable, Sendabl
     /// The new run's header, recorded in WorkflowExecutionContinuedAsNew and in the new run's
     /// WorkflowExecutionStarted.
     public var header: Header
+    /// How long the new run waits before its first workflow task (Temporal's
+    /// `backoff_start_interval`); nil: not at all.
+    public var backoffStartInterval: Duration?
+    /// The new run's retry policy; nil: this run's (Temporal's SDKs send the current one).
+    public var retryPolicy: RetryPolicy?
+    /// Who asks for the continuation; ``ContinueAsNewInitiator/unspecified`` means the workflow.
+    public var initiator: ContinueAsNewInitiator
+    /// A failure to hand to the new run (its `continuedFailure`).
+    public var failure: Failure?
+    /// A result to hand to the new run (its `lastCompletionResult`).
+    public var lastCompletionResult: Payloads?
+    /// The new run's cron schedule; nil: this run's.
+    public var cronSchedule: String?
+    /// The new run's memo; nil: this run's current memo.
+    public var memo: [String: Payload]?
+    /// The new run's search attributes; nil: this run's current ones.
+    public var searchAttributes: [String: Payload]?
     /// The fields of a `ContinueAsNewWorkflowExecution` command.
     public init(workflowType: String = "", taskQueue: String = "", input: Payloads? = nil,
-                workflowRunTimeout: Duration? = nil, workflowTaskTimeout: Duration? = nil, header: Header = Header()) {
+                workflowRunTimeout: Duration? = nil, workflowTaskTimeout: Duration? = nil, header: Header = Header(),
+                backoffStartInterval: Duration? = nil, retryPolicy: RetryPolicy? = nil,
+                initiator: ContinueAsNewInitiator = .unspecified, failure: Failure? = nil, lastCompletionResult: Payloads? = nil,
+                cronSchedule: String? = nil, memo: [String: Payload]? = nil, searchAttributes: [String: Payload]? = nil) {
         self.header = header
+        self.backoffStartInterval = backoffStartInterval
+        self.retryPolicy = retryPolicy
+        self.initiator = initiator
+        self.failure = failure
+        self.lastCompletionResult = lastCompletionResult
+        self.cronSchedule = cronSchedule
+        self.memo = memo
+        self.searchAttributes = searchAttributes
         self.workflowType = workflowType
         self.taskQueue = taskQueue
         self.input = input
         self.workflowRunTimeout = workflowRunTimeout
         self.workflowTaskTimeout = workflowTaskTimeout
     }
+}
+
+/// The fields of ``Command/upsertWorkflowSearchAttributes(_:)``.
+public struct UpsertWorkflowSearchAttributesCommandAttributes: Hashable, Sendable {
+    /// The attributes to set, by name (at least one). A value equal to Temporal's encoded nil
+    /// (``Payload/isTemporalNilOrEmptyList``) removes the attribute.
+    public var searchAttributes: [String: Payload]
+    /// The fields of an `UpsertWorkflowSearchAttributes` command.
+    public init(searchAttributes: [String: Payload]) { self.searchAttributes = searchAttributes }
+}
+
+/// The fields of ``Command/modifyWorkflowProperties(_:)``.
+public struct ModifyWorkflowPropertiesCommandAttributes: Hashable, Sendable {
+    /// The memo fields to set, by key (at least one). A value equal to Temporal's encoded nil
+    /// removes the field.
+    public var upsertedMemo: [String: Payload]
+    /// The fields of a `ModifyWorkflowProperties` command.
+    public init(upsertedMemo: [String: Payload]) { self.upsertedMemo = upsertedMemo }
 }

@@ -1,8 +1,8 @@
 // The attributes of each history event type, named and shaped after Temporal's
 // `temporal.api.history.v1` messages (Swift casing: `scheduledEventID` for `scheduled_event_id`).
 // Every field Temporal writes from what a client or worker sent is kept, even where Spool does
-// not act on it; fields of features Spool does not have yet (memo, search attributes, parents,
-// cron, workflow retries) are left out. The user metadata Temporal keeps on the event itself
+// not act on it; fields of features Spool does not have yet (parents, children, reset points)
+// are left out. The user metadata Temporal keeps on the event itself
 // (`HistoryEvent.user_metadata`) is ``HistoryEvent/userMetadata``.
 
 /// The run began (always event 1).
@@ -29,6 +29,35 @@ public struct WorkflowExecutionStartedEventAttributes: Hashable, Sendable {
     public var attempt: Int32
     /// The start request's header (or, for a continued run, the continue-as-new command's).
     public var header: Header = Header()
+    /// How long the whole chain of runs (retries, cron runs, continue-as-new) may take; nil for
+    /// no limit (Temporal's `workflow_execution_timeout`).
+    public var workflowExecutionTimeout: Duration? = nil
+    /// The failure of the run this one continues, when that run failed or timed out (a retry,
+    /// or a cron run after a failure); nil otherwise.
+    public var continuedFailure: Failure? = nil
+    /// The result of the chain's last completed run (cron), or what a continue-as-new command
+    /// passed on; nil when there is none.
+    public var lastCompletionResult: Payloads? = nil
+    /// Why this run started in place of another; ``ContinueAsNewInitiator/unspecified`` for a
+    /// run a client started.
+    public var initiator: ContinueAsNewInitiator = .unspecified
+    /// The run id this run was created with (Temporal keeps it across resets; Spool has none,
+    /// so it is the run's own id).
+    public var originalExecutionRunID: String = ""
+    /// How long after this event the first workflow task is scheduled (a start delay, a retry
+    /// backoff, the wait for a cron schedule's next time); nil: at once.
+    public var firstWorkflowTaskBackoff: Duration? = nil
+    /// When the chain's execution timeout ends; nil for no limit.
+    public var workflowExecutionExpirationTime: Timestamp? = nil
+    /// How a failed or timed-out run is retried as a whole; nil: it is not.
+    public var retryPolicy: RetryPolicy? = nil
+    /// The cron schedule the chain follows, or empty.
+    public var cronSchedule: String = ""
+    /// The run's memo at its start (Temporal's `memo`), by key.
+    public var memo: [String: Payload] = [:]
+    /// The run's search attributes at its start (Temporal's `search_attributes.indexed_fields`),
+    /// by name. Stored and returned as sent; typing and queries belong to visibility.
+    public var searchAttributes: [String: Payload] = [:]
 }
 
 /// The run completed with a result.
@@ -37,22 +66,29 @@ public struct WorkflowExecutionCompletedEventAttributes: Hashable, Sendable {
     public var result: Payloads?
     /// The workflow task whose command completed the run.
     public var workflowTaskCompletedEventID: Int64
+    /// The next run of a cron schedule, or empty.
+    public var newExecutionRunID: String = ""
 }
 
 /// The run failed.
 public struct WorkflowExecutionFailedEventAttributes: Hashable, Sendable {
     /// Why.
     public var failure: Failure
-    /// Run-level retries are not implemented; always ``RetryState/retryPolicyNotSet``.
+    /// ``RetryState/inProgress`` when the run is retried, else why not.
     public var retryState: RetryState
     /// The workflow task whose command failed the run.
     public var workflowTaskCompletedEventID: Int64
+    /// The run that retries this one (or the next run of its cron schedule), or empty.
+    public var newExecutionRunID: String = ""
 }
 
 /// The run's run timeout passed.
 public struct WorkflowExecutionTimedOutEventAttributes: Hashable, Sendable {
-    /// Run-level retries are not implemented; always ``RetryState/retryPolicyNotSet``.
+    /// ``RetryState/inProgress`` when the run is retried, ``RetryState/timeout`` when the
+    /// chain's execution timeout passed, else why it is not retried.
     public var retryState: RetryState
+    /// The run that retries this one (or the next run of its cron schedule), or empty.
+    public var newExecutionRunID: String = ""
 }
 
 /// A workflow task was created and put on a task queue.
@@ -336,6 +372,50 @@ public struct WorkflowExecutionContinuedAsNewEventAttributes: Hashable, Sendable
     public var workflowTaskCompletedEventID: Int64
     /// The new run's header (from the command).
     public var header: Header = Header()
+    /// How long the new run waits before its first workflow task; nil: not at all.
+    public var backoffStartInterval: Duration? = nil
+    /// Why the run continued (the workflow, a retry, a cron schedule).
+    public var initiator: ContinueAsNewInitiator = .workflow
+    /// The failure the command passed on, if any.
+    public var failure: Failure? = nil
+    /// The last completion result the command passed on, if any.
+    public var lastCompletionResult: Payloads? = nil
+    /// The new run's memo.
+    public var memo: [String: Payload] = [:]
+    /// The new run's search attributes.
+    public var searchAttributes: [String: Payload] = [:]
+}
+
+/// The workflow changed its search attributes (Temporal's
+/// `UpsertWorkflowSearchAttributesEventAttributes`): the keys are merged into the run's current
+/// set; a key whose value is Temporal's nil or empty-list payload is removed.
+public struct UpsertWorkflowSearchAttributesEventAttributes: Hashable, Sendable {
+    /// The workflow task whose command upserted them.
+    public var workflowTaskCompletedEventID: Int64
+    /// The upserted attributes, as the command sent them.
+    public var searchAttributes: [String: Payload]
+}
+
+/// The workflow changed its memo (Temporal's `WorkflowPropertiesModifiedEventAttributes`): the
+/// keys are merged into the run's current memo, as for search attributes.
+public struct WorkflowPropertiesModifiedEventAttributes: Hashable, Sendable {
+    /// The workflow task whose command modified them.
+    public var workflowTaskCompletedEventID: Int64
+    /// The upserted memo fields, as the command sent them.
+    public var upsertedMemo: [String: Payload]
+}
+
+/// Why a run started in place of the previous run of its workflow id (Temporal's
+/// `ContinueAsNewInitiator`, same numbers).
+public enum ContinueAsNewInitiator: UInt8, Hashable, Sendable, CaseIterable {
+    /// Not a continuation (a run a client started).
+    case unspecified = 0
+    /// The workflow continued as new.
+    case workflow = 1
+    /// The run failed or timed out and its retry policy started the next attempt.
+    case retry = 2
+    /// The run closed and its cron schedule started the next run.
+    case cronSchedule = 3
 }
 
 /// A worker's build id (Temporal's `temporal.api.common.v1.WorkerVersionStamp`).

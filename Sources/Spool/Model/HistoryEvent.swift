@@ -50,6 +50,10 @@ public enum EventType: UInt8, Hashable, Sendable, CaseIterable, CustomStringConv
     case workflowExecutionTerminated = 27
     /// The run closed and a new run of the workflow id took its place.
     case workflowExecutionContinuedAsNew = 28
+    /// The workflow upserted search attributes.
+    case upsertWorkflowSearchAttributes = 40
+    /// The workflow modified its memo.
+    case workflowPropertiesModified = 46
 
     /// The name Temporal gives the type, such as `"WorkflowExecutionStarted"`.
     public var description: String {
@@ -79,6 +83,8 @@ public enum EventType: UInt8, Hashable, Sendable, CaseIterable, CustomStringConv
         case .workflowExecutionSignaled: "WorkflowExecutionSignaled"
         case .workflowExecutionTerminated: "WorkflowExecutionTerminated"
         case .workflowExecutionContinuedAsNew: "WorkflowExecutionContinuedAsNew"
+        case .upsertWorkflowSearchAttributes: "UpsertWorkflowSearchAttributes"
+        case .workflowPropertiesModified: "WorkflowPropertiesModified"
         }
     }
 
@@ -175,6 +181,10 @@ public struct HistoryEvent: Hashable, Sendable, CustomStringConvertible {
         case workflowExecutionTerminated(WorkflowExecutionTerminatedEventAttributes)
         /// The fields of a WorkflowExecutionContinuedAsNew event.
         case workflowExecutionContinuedAsNew(WorkflowExecutionContinuedAsNewEventAttributes)
+        /// The fields of an UpsertWorkflowSearchAttributes event.
+        case upsertWorkflowSearchAttributes(UpsertWorkflowSearchAttributesEventAttributes)
+        /// The fields of a WorkflowPropertiesModified event.
+        case workflowPropertiesModified(WorkflowPropertiesModifiedEventAttributes)
 
         /// The event type these attributes belong to.
         public var eventType: EventType {
@@ -204,6 +214,8 @@ public struct HistoryEvent: Hashable, Sendable, CustomStringConvertible {
             case .workflowExecutionSignaled: .workflowExecutionSignaled
             case .workflowExecutionTerminated: .workflowExecutionTerminated
             case .workflowExecutionContinuedAsNew: .workflowExecutionContinuedAsNew
+            case .upsertWorkflowSearchAttributes: .upsertWorkflowSearchAttributes
+            case .workflowPropertiesModified: .workflowPropertiesModified
             }
         }
     }

@@ -111,3 +111,28 @@ public struct UserMetadata: Hashable, Sendable {
         self.details = details
     }
 }
+
+extension Payload {
+    /// Temporal's encoded nil (`encoding: binary/null`, no data), what an SDK writes for a nil value.
+    public static let temporalNil = Payload(metadata: [encodingKey: Array("binary/null".utf8)], data: [])
+
+    /// Whether this is Temporal's encoded nil or its encoded empty list (`json/plain` `[]`): the
+    /// values that remove a key when upserted into a memo or search attributes (Temporal's
+    /// `payload.MergeMapOfPayload`).
+    public var isTemporalNilOrEmptyList: Bool {
+        guard metadata.count == 1, let encoding = metadata[Self.encodingKey] else { return false }
+        if encoding == Array("binary/null".utf8) { return data.isEmpty }
+        if encoding == Array("json/plain".utf8) { return data == Array("[]".utf8) }
+        return false
+    }
+
+    /// `current` with `upserted` merged in: a key of `upserted` replaces the same key of
+    /// `current`, or removes it when its value ``isTemporalNilOrEmptyList``.
+    static func merging(_ upserted: [String: Payload], into current: [String: Payload]) -> [String: Payload] {
+        var merged = current
+        for (key, value) in upserted {
+            if value.isTemporalNilOrEmptyList { merged[key] = nil } else { merged[key] = value }
+        }
+        return merged
+    }
+}

@@ -149,6 +149,10 @@ public enum WorkflowTaskFailedCause: UInt8, Hashable, Sendable, CaseIterable, Cu
     case forceCloseCommand = 24
     /// The sticky worker's cache was reset.
     case resetStickyTaskQueue = 14
+    /// An `UpsertWorkflowSearchAttributes` command has no attributes.
+    case badSearchAttributes = 23
+    /// A `ModifyWorkflowProperties` command has no memo fields.
+    case badModifyWorkflowPropertiesAttributes = 25
 
     public var description: String {
         switch self {
@@ -167,6 +171,8 @@ public enum WorkflowTaskFailedCause: UInt8, Hashable, Sendable, CaseIterable, Cu
         case .scheduleActivityDuplicateID: "ScheduleActivityDuplicateId"
         case .forceCloseCommand: "ForceCloseCommand"
         case .resetStickyTaskQueue: "ResetStickyTaskQueue"
+        case .badSearchAttributes: "BadSearchAttributes"
+        case .badModifyWorkflowPropertiesAttributes: "BadModifyWorkflowPropertiesAttributes"
         }
     }
 }

@@ -38,9 +38,51 @@ struct ExecutionState: Sendable, Equatable {
     var stickyTaskQueue: String?
     var stickyScheduleToStartTimeout: Duration?
 
+    // Run-level options (Temporal's execution info), from WorkflowExecutionStarted and the
+    // upsert events; checkpointed in the extended layout only.
+    /// The run's attempt: 1, or one more than the run it retries.
+    var attempt: Int32 = 1
+    /// The start's header, handed to a retry or the next cron run.
+    var header = Header()
+    /// The current memo and search attributes (start values with the upserts merged in).
+    var memo: [String: Payload] = [:]
+    var searchAttributes: [String: Payload] = [:]
+    var retryPolicy: RetryPolicy?
+    var cronSchedule = ""
+    var workflowExecutionTimeout: Duration?
+    /// When the chain's execution timeout ends.
+    var executionExpirationTime: Timestamp?
+    /// The start time plus the first workflow task's backoff (Temporal's `execution_time`):
+    /// a cron schedule counts from here, and the run timeout starts here.
+    var executionTime: Timestamp
+    /// When the first workflow task is due, while the run waits out its first-workflow-task
+    /// backoff (no workflow task was scheduled yet); nil otherwise.
+    var firstWorkflowTaskTime: Timestamp?
+    /// The last completion result the run started with (handed on by a cron run that fails).
+    var lastCompletionResult: Payloads?
+    /// The memo and search attributes the run started with: a retry or cron run starts with
+    /// these, not with the upserted ones (Temporal's `SetupNewWorkflowForRetryOrCron`).
+    var startMemo: [String: Payload] = [:]
+    var startSearchAttributes: [String: Payload] = [:]
+
     var isRunning: Bool { status == .running }
     var historyLength: Int64 { nextEventID - 1 }
     var isWorkflowTaskStarted: Bool { workflowTask?.startedEventID ?? 0 != 0 }
+    /// Whether the run waits out its first-workflow-task backoff (Temporal's
+    /// `IsWorkflowPendingOnWorkflowTaskBackoff`): nothing schedules a workflow task meanwhile.
+    var isPendingOnFirstWorkflowTaskBackoff: Bool { firstWorkflowTaskTime != nil }
+
+    /// When the run times out: its run timeout counted from ``executionTime``, never past the
+    /// chain's expiration; nil when neither is set.
+    var runExpirationTime: Timestamp? {
+        let run = workflowRunTimeout.map { executionTime.advanced(by: $0) }
+        switch (run, executionExpirationTime) {
+        case let (run?, expiration?): return min(run, expiration)
+        case let (run?, nil): return run
+        case let (nil, expiration?): return expiration
+        case (nil, nil): return nil
+        }
+    }
 
     init(key: ExecutionKey, started: WorkflowExecutionStartedEventAttributes, startTime: Timestamp) {
         self.key = key
@@ -52,6 +94,23 @@ struct ExecutionState: Sendable, Equatable {
         firstExecutionRunID = started.firstExecutionRunID
         requestID = started.requestID
         self.startTime = startTime
+        attempt = started.attempt
+        header = started.header
+        memo = started.memo
+        searchAttributes = started.searchAttributes
+        startMemo = started.memo
+        startSearchAttributes = started.searchAttributes
+        retryPolicy = started.retryPolicy
+        cronSchedule = started.cronSchedule
+        workflowExecutionTimeout = started.workflowExecutionTimeout
+        executionExpirationTime = started.workflowExecutionExpirationTime
+        lastCompletionResult = started.lastCompletionResult
+        if let backoff = started.firstWorkflowTaskBackoff, backoff > .zero {
+            executionTime = startTime.advanced(by: backoff)
+            firstWorkflowTaskTime = executionTime
+        } else {
+            executionTime = startTime
+        }
     }
 }
 

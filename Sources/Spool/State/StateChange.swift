@@ -107,6 +107,7 @@ extension ExecutionState {
         case .workflowExecutionStarted:
             guard nextEventID == 1 else { throw key.error(.corruptRecord, "a second WorkflowExecutionStarted") }
         case .workflowTaskScheduled(let a):
+            firstWorkflowTaskTime = nil
             workflowTask = WorkflowTaskInfo(scheduledEventID: event.eventID, attempt: a.attempt, taskQueue: a.taskQueue,
                                             startToCloseTimeout: a.startToCloseTimeout, scheduledTime: event.eventTime,
                                             isSticky: a.taskQueue != taskQueue)
@@ -144,9 +145,19 @@ extension ExecutionState {
             cancelRequested = true
         case .markerRecorded, .workflowExecutionSignaled:
             break
-        case .workflowExecutionCompleted: close(.completed, at: event.eventTime)
-        case .workflowExecutionFailed: close(.failed, at: event.eventTime)
-        case .workflowExecutionTimedOut: close(.timedOut, at: event.eventTime)
+        case .upsertWorkflowSearchAttributes(let a):
+            searchAttributes = Payload.merging(a.searchAttributes, into: searchAttributes)
+        case .workflowPropertiesModified(let a):
+            memo = Payload.merging(a.upsertedMemo, into: memo)
+        case .workflowExecutionCompleted(let a):
+            if !a.newExecutionRunID.isEmpty { newExecutionRunID = a.newExecutionRunID }
+            close(.completed, at: event.eventTime)
+        case .workflowExecutionFailed(let a):
+            if !a.newExecutionRunID.isEmpty { newExecutionRunID = a.newExecutionRunID }
+            close(.failed, at: event.eventTime)
+        case .workflowExecutionTimedOut(let a):
+            if !a.newExecutionRunID.isEmpty { newExecutionRunID = a.newExecutionRunID }
+            close(.timedOut, at: event.eventTime)
         case .workflowExecutionCanceled: close(.canceled, at: event.eventTime)
         case .workflowExecutionTerminated: close(.terminated, at: event.eventTime)
         case .workflowExecutionContinuedAsNew(let a):
@@ -173,5 +184,6 @@ extension ExecutionState {
         buffered = []
         stickyTaskQueue = nil
         stickyScheduleToStartTimeout = nil
+        firstWorkflowTaskTime = nil
     }
 }

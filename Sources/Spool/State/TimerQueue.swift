@@ -16,7 +16,11 @@ enum TimerKind: Hashable, Sendable {
     /// A retry's backoff ended: the attempt goes on the activity queue (no log write).
     case activityRetry(scheduledEventID: Int64, attempt: Int32)
     case userTimer(timerID: String, startedEventID: Int64)
+    /// The run timeout, or the chain's execution timeout, whichever ends first.
     case workflowRunTimeout
+    /// The first-workflow-task backoff ended (start delay, retry backoff, cron wait): the
+    /// first WorkflowTaskScheduled is written.
+    case firstWorkflowTask
     /// A closed run's retention ended: it leaves the registry.
     case retention
 }

@@ -79,9 +79,16 @@ struct Transition {
     /// Schedules a workflow task unless one is outstanding or the run is closed: on the sticky
     /// queue when the last worker named one, else on the run's queue.
     mutating func scheduleWorkflowTaskIfNeeded(attempt: Int32 = 1, sticky: Bool = true) throws(SpoolError) {
-        guard state.isRunning, state.workflowTask == nil else { return }
+        guard state.isRunning, state.workflowTask == nil, !state.isPendingOnFirstWorkflowTaskBackoff else { return }
         let queue = sticky ? (state.stickyTaskQueue ?? state.taskQueue) : state.taskQueue
         try add(.workflowTaskScheduled(.init(taskQueue: queue, startToCloseTimeout: state.workflowTaskTimeout, attempt: attempt)))
+    }
+
+    /// Schedules the first workflow task of a run whose first-workflow-task backoff ended (or
+    /// that a signal-with-start wakes early).
+    mutating func endFirstWorkflowTaskBackoff() throws(SpoolError) {
+        guard state.isRunning, state.workflowTask == nil, state.isPendingOnFirstWorkflowTaskBackoff else { return }
+        try add(.workflowTaskScheduled(.init(taskQueue: state.taskQueue, startToCloseTimeout: state.workflowTaskTimeout, attempt: 1)))
     }
 
     /// Schedules attempt `attempt` of a workflow task that failed or timed out, on the normal

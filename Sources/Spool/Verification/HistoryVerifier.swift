@@ -182,6 +182,8 @@ struct HistoryVerifier {
         case .workflowExecutionCanceled(let a): completed(a.workflowTaskCompletedEventID)
         case .workflowExecutionContinuedAsNew(let a): completed(a.workflowTaskCompletedEventID)
         case .markerRecorded(let a): completed(a.workflowTaskCompletedEventID)
+        case .upsertWorkflowSearchAttributes(let a): completed(a.workflowTaskCompletedEventID)
+        case .workflowPropertiesModified(let a): completed(a.workflowTaskCompletedEventID)
         default: break
         }
         for (field, id, type) in references {

@@ -21,6 +21,44 @@ public struct WorkflowContext: Sendable {
         if case .workflowExecutionStarted(let started) = history.first?.attributes { return started.header }
         return Header()
     }
+
+    /// The run's WorkflowExecutionStarted attributes.
+    public var started: WorkflowExecutionStartedEventAttributes? {
+        if case .workflowExecutionStarted(let started) = history.first?.attributes { return started }
+        return nil
+    }
+
+    /// The result of the chain's last completed run: what a cron run gets from the run before
+    /// it, or what a continue-as-new handed on; nil for none.
+    public var lastCompletionResult: Payloads? { started?.lastCompletionResult }
+
+    /// The failure of the run this one retries (or of the cron run before it that failed).
+    public var continuedFailure: Failure? { started?.continuedFailure }
+
+    /// The run's attempt: 1, or one more than the run it retries (not the workflow task's
+    /// ``attempt``).
+    public var runAttempt: Int32 { started?.attempt ?? 1 }
+
+    /// The run's search attributes as of this task: the start's, with the upserts in the
+    /// history so far merged in (a workflow returns
+    /// ``Command/upsertWorkflowSearchAttributes(_:)`` to change them).
+    public var searchAttributes: [String: Payload] {
+        var current = started?.searchAttributes ?? [:]
+        for event in history {
+            if case .upsertWorkflowSearchAttributes(let a) = event.attributes { current = Payload.merging(a.searchAttributes, into: current) }
+        }
+        return current
+    }
+
+    /// The run's memo as of this task: the start's, with the modifications in the history so
+    /// far merged in (``Command/modifyWorkflowProperties(_:)`` changes it).
+    public var memo: [String: Payload] {
+        var current = started?.memo ?? [:]
+        for event in history {
+            if case .workflowPropertiesModified(let a) = event.attributes { current = Payload.merging(a.upsertedMemo, into: current) }
+        }
+        return current
+    }
 }
 
 /// A workflow definition: a deterministic function of the run's history that returns the

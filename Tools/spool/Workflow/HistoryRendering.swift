@@ -79,12 +79,20 @@ enum HistoryRendering {
         case .workflowExecutionStarted(let a):
             text("workflowType", a.workflowType); text("taskQueue", a.taskQueue); payload("input", a.input)
             text("identity", a.identity); text("continuedExecutionRunId", a.continuedExecutionRunID)
+            if a.initiator != .unspecified { text("initiator", "\(a.initiator)") }
+            attempt(a.attempt); text("cronSchedule", a.cronSchedule)
+            if let backoff = a.firstWorkflowTaskBackoff { out.append(("firstWorkflowTaskBackoff", .duration(backoff))) }
+            failure("continuedFailure", a.continuedFailure); payload("lastCompletionResult", a.lastCompletionResult)
+            if !a.memo.isEmpty { text("memo", a.memo.keys.sorted().joined(separator: ",")) }
+            if !a.searchAttributes.isEmpty { text("searchAttributes", a.searchAttributes.keys.sorted().joined(separator: ",")) }
         case .workflowExecutionCompleted(let a):
             payload("result", a.result); id("workflowTaskCompletedEventId", a.workflowTaskCompletedEventID)
+            text("newExecutionRunId", a.newExecutionRunID)
         case .workflowExecutionFailed(let a):
             failure("failure", a.failure); id("workflowTaskCompletedEventId", a.workflowTaskCompletedEventID)
+            text("retryState", "\(a.retryState)"); text("newExecutionRunId", a.newExecutionRunID)
         case .workflowExecutionTimedOut(let a):
-            text("retryState", "\(a.retryState)")
+            text("retryState", "\(a.retryState)"); text("newExecutionRunId", a.newExecutionRunID)
         case .workflowTaskScheduled(let a):
             text("taskQueue", a.taskQueue); attempt(a.attempt)
         case .workflowTaskStarted(let a):
@@ -135,6 +143,13 @@ enum HistoryRendering {
             text("reason", a.reason); text("identity", a.identity)
         case .workflowExecutionContinuedAsNew(let a):
             text("newExecutionRunId", a.newExecutionRunID); text("workflowType", a.workflowType)
+            if a.initiator != .workflow { text("initiator", "\(a.initiator)") }
+        case .upsertWorkflowSearchAttributes(let a):
+            text("searchAttributes", a.searchAttributes.keys.sorted().joined(separator: ","))
+            id("workflowTaskCompletedEventId", a.workflowTaskCompletedEventID)
+        case .workflowPropertiesModified(let a):
+            text("upsertedMemo", a.upsertedMemo.keys.sorted().joined(separator: ","))
+            id("workflowTaskCompletedEventId", a.workflowTaskCompletedEventID)
         }
         return out
     }
