@@ -23,6 +23,16 @@ extension SpoolError {
             var failure = Temporal_Api_Errordetails_V1_WorkflowExecutionAlreadyStartedFailure()
             failure.runID = runID ?? ""
             details.append(failure)
+        case .namespaceNotFound:
+            code = .notFound
+            var failure = Temporal_Api_Errordetails_V1_NamespaceNotFoundFailure()
+            failure.namespace = namespace ?? ""
+            details.append(failure)
+        case .namespaceAlreadyExists:
+            code = .alreadyExists
+            details.append(Temporal_Api_Errordetails_V1_NamespaceAlreadyExistsFailure())
+        case .alreadyExists:
+            code = .alreadyExists
         case .closed:
             code = .unavailable
         case .queryFailed:

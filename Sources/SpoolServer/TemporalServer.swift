@@ -125,7 +125,7 @@ public final class TemporalServer: Sendable {
         if !configuration.apiKeys.isEmpty { interceptors.append(APIKeyCheck(keys: configuration.apiKeys)) }
         interceptors.append(RequestSizeLimit(maximumBytes: maxRequestBytes))
         // The unimplemented stubs first: the implemented methods replace theirs.
-        let grpcServer = GRPCServer(transport: transport, services: [UnimplementedMethods(), service], interceptors: interceptors)
+        let grpcServer = GRPCServer(transport: transport, services: [UnimplementedMethods(), service, OperatorService(engine: engine)], interceptors: interceptors)
         server.withLock { $0 = grpcServer }
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask { try await grpcServer.serve() }

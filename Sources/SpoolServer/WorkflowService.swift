@@ -33,23 +33,6 @@ struct WorkflowService: WS.SimpleServiceProtocol {
         return response
     }
 
-    func describeNamespace(request: Temporal_Api_Workflowservice_V1_DescribeNamespaceRequest,
-                           context: ServerContext) async throws -> Temporal_Api_Workflowservice_V1_DescribeNamespaceResponse {
-        // Every namespace exists in Spool: a name creates it on first use.
-        // TODO(issue 22, later round): namespaces registered with RegisterNamespace, with their id.
-        let name = request.namespace.isEmpty && !request.id.isEmpty ? request.id : namespace(request.namespace)
-        var info = Temporal_Api_Namespace_V1_NamespaceInfo()
-        info.name = name
-        info.id = name
-        info.state = .registered
-        var config = Temporal_Api_Namespace_V1_NamespaceConfig()
-        if let retention = engine.configuration.closedRunRetention { config.workflowExecutionRetentionTtl = retention.proto }
-        var response = Temporal_Api_Workflowservice_V1_DescribeNamespaceResponse()
-        response.namespaceInfo = info
-        response.config = config
-        return response
-    }
-
     // MARK: Clients
 
     func startWorkflowExecution(request: Temporal_Api_Workflowservice_V1_StartWorkflowExecutionRequest,

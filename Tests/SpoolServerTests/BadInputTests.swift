@@ -19,6 +19,7 @@ import Testing
         "SignalWithStartWorkflowExecution", "RespondActivityTaskCompletedById", "RespondActivityTaskFailedById",
         "RespondActivityTaskCanceledById", "RecordActivityTaskHeartbeatById", "ListWorkflowExecutions",
         "ScanWorkflowExecutions", "CountWorkflowExecutions", "ResetStickyTaskQueue", "GetWorkflowExecutionHistoryReverse",
+        "RegisterNamespace", "ListNamespaces", "UpdateNamespace", "GetSearchAttributes",
     ]
 
     /// The request size limit of the server under test (small, so the oversized body is cheap).

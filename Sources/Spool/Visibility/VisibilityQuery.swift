@@ -45,6 +45,12 @@ public struct VisibilityQuery: Sendable, CustomStringConvertible {
 
     public var description: String { text }
 
+    /// Temporal's predefined attributes a query may name without registering them, with their
+    /// types (`WorkflowId`, `StartTime`, …).
+    public static var predefinedAttributes: [(name: String, type: IndexedValueType)] {
+        PredefinedSearchAttribute.allCases.map { ($0.rawValue, $0.type) }
+    }
+
     /// An attribute a query names: one of Temporal's predefined attributes, or a custom one.
     enum Attribute: Hashable, Sendable, CustomStringConvertible {
         case predefined(PredefinedSearchAttribute)

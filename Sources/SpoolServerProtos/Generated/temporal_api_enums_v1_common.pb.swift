@@ -61,8 +61,70 @@ public nonisolated enum Temporal_Api_Enums_V1_ApplicationErrorCategory: SwiftPro
 
 }
 
+public nonisolated enum Temporal_Api_Enums_V1_IndexedValueType: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case unspecified // = 0
+  case text // = 1
+  case keyword // = 2
+  case int // = 3
+  case double // = 4
+  case bool // = 5
+  case datetime // = 6
+  case keywordList // = 7
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .text
+    case 2: self = .keyword
+    case 3: self = .int
+    case 4: self = .double
+    case 5: self = .bool
+    case 6: self = .datetime
+    case 7: self = .keywordList
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .text: return 1
+    case .keyword: return 2
+    case .int: return 3
+    case .double: return 4
+    case .bool: return 5
+    case .datetime: return 6
+    case .keywordList: return 7
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Temporal_Api_Enums_V1_IndexedValueType] = [
+    .unspecified,
+    .text,
+    .keyword,
+    .int,
+    .double,
+    .bool,
+    .datetime,
+    .keywordList,
+  ]
+
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 nonisolated extension Temporal_Api_Enums_V1_ApplicationErrorCategory: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0APPLICATION_ERROR_CATEGORY_UNSPECIFIED\0\u{1}APPLICATION_ERROR_CATEGORY_BENIGN\0")
+}
+
+nonisolated extension Temporal_Api_Enums_V1_IndexedValueType: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0INDEXED_VALUE_TYPE_UNSPECIFIED\0\u{1}INDEXED_VALUE_TYPE_TEXT\0\u{1}INDEXED_VALUE_TYPE_KEYWORD\0\u{1}INDEXED_VALUE_TYPE_INT\0\u{1}INDEXED_VALUE_TYPE_DOUBLE\0\u{1}INDEXED_VALUE_TYPE_BOOL\0\u{1}INDEXED_VALUE_TYPE_DATETIME\0\u{1}INDEXED_VALUE_TYPE_KEYWORD_LIST\0")
 }

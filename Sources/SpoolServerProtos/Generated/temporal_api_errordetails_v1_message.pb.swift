@@ -101,6 +101,16 @@ public nonisolated struct Temporal_Api_Errordetails_V1_WorkflowNotReadyFailure: 
   public init() {}
 }
 
+public nonisolated struct Temporal_Api_Errordetails_V1_NamespaceAlreadyExistsFailure: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "temporal.api.errordetails.v1"
@@ -253,6 +263,25 @@ nonisolated extension Temporal_Api_Errordetails_V1_WorkflowNotReadyFailure: Swif
   }
 
   public static func ==(lhs: Temporal_Api_Errordetails_V1_WorkflowNotReadyFailure, rhs: Temporal_Api_Errordetails_V1_WorkflowNotReadyFailure) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Temporal_Api_Errordetails_V1_NamespaceAlreadyExistsFailure: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".NamespaceAlreadyExistsFailure"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Temporal_Api_Errordetails_V1_NamespaceAlreadyExistsFailure, rhs: Temporal_Api_Errordetails_V1_NamespaceAlreadyExistsFailure) -> Bool {
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

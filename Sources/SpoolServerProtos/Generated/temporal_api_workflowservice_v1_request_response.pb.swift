@@ -2015,6 +2015,186 @@ public nonisolated struct Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHi
   fileprivate var _history: Temporal_Api_History_V1_History? = nil
 }
 
+public nonisolated struct Temporal_Api_Workflowservice_V1_RegisterNamespaceRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var namespace: String = String()
+
+  public var description_p: String = String()
+
+  public var ownerEmail: String = String()
+
+  public var workflowExecutionRetentionPeriod: SwiftProtobuf.Google_Protobuf_Duration {
+    get {_workflowExecutionRetentionPeriod ?? SwiftProtobuf.Google_Protobuf_Duration()}
+    set {_workflowExecutionRetentionPeriod = newValue}
+  }
+  /// Returns true if `workflowExecutionRetentionPeriod` has been explicitly set.
+  public var hasWorkflowExecutionRetentionPeriod: Bool {self._workflowExecutionRetentionPeriod != nil}
+  /// Clears the value of `workflowExecutionRetentionPeriod`. Subsequent reads from it will return its default value.
+  public mutating func clearWorkflowExecutionRetentionPeriod() {self._workflowExecutionRetentionPeriod = nil}
+
+  public var activeClusterName: String = String()
+
+  public var data: Dictionary<String,String> = [:]
+
+  public var securityToken: String = String()
+
+  public var isGlobalNamespace: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _workflowExecutionRetentionPeriod: SwiftProtobuf.Google_Protobuf_Duration? = nil
+}
+
+public nonisolated struct Temporal_Api_Workflowservice_V1_RegisterNamespaceResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Temporal_Api_Workflowservice_V1_ListNamespacesRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var pageSize: Int32 = 0
+
+  public var nextPageToken: Data = Data()
+
+  public var namespaceFilter: Temporal_Api_Namespace_V1_NamespaceFilter {
+    get {_namespaceFilter ?? Temporal_Api_Namespace_V1_NamespaceFilter()}
+    set {_namespaceFilter = newValue}
+  }
+  /// Returns true if `namespaceFilter` has been explicitly set.
+  public var hasNamespaceFilter: Bool {self._namespaceFilter != nil}
+  /// Clears the value of `namespaceFilter`. Subsequent reads from it will return its default value.
+  public mutating func clearNamespaceFilter() {self._namespaceFilter = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _namespaceFilter: Temporal_Api_Namespace_V1_NamespaceFilter? = nil
+}
+
+public nonisolated struct Temporal_Api_Workflowservice_V1_ListNamespacesResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var namespaces: [Temporal_Api_Workflowservice_V1_DescribeNamespaceResponse] = []
+
+  public var nextPageToken: Data = Data()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Temporal_Api_Workflowservice_V1_UpdateNamespaceRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var namespace: String = String()
+
+  public var updateInfo: Temporal_Api_Namespace_V1_UpdateNamespaceInfo {
+    get {_updateInfo ?? Temporal_Api_Namespace_V1_UpdateNamespaceInfo()}
+    set {_updateInfo = newValue}
+  }
+  /// Returns true if `updateInfo` has been explicitly set.
+  public var hasUpdateInfo: Bool {self._updateInfo != nil}
+  /// Clears the value of `updateInfo`. Subsequent reads from it will return its default value.
+  public mutating func clearUpdateInfo() {self._updateInfo = nil}
+
+  public var config: Temporal_Api_Namespace_V1_NamespaceConfig {
+    get {_config ?? Temporal_Api_Namespace_V1_NamespaceConfig()}
+    set {_config = newValue}
+  }
+  /// Returns true if `config` has been explicitly set.
+  public var hasConfig: Bool {self._config != nil}
+  /// Clears the value of `config`. Subsequent reads from it will return its default value.
+  public mutating func clearConfig() {self._config = nil}
+
+  public var securityToken: String = String()
+
+  public var deleteBadBinary: String = String()
+
+  public var promoteNamespace: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _updateInfo: Temporal_Api_Namespace_V1_UpdateNamespaceInfo? = nil
+  fileprivate var _config: Temporal_Api_Namespace_V1_NamespaceConfig? = nil
+}
+
+public nonisolated struct Temporal_Api_Workflowservice_V1_UpdateNamespaceResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var namespaceInfo: Temporal_Api_Namespace_V1_NamespaceInfo {
+    get {_namespaceInfo ?? Temporal_Api_Namespace_V1_NamespaceInfo()}
+    set {_namespaceInfo = newValue}
+  }
+  /// Returns true if `namespaceInfo` has been explicitly set.
+  public var hasNamespaceInfo: Bool {self._namespaceInfo != nil}
+  /// Clears the value of `namespaceInfo`. Subsequent reads from it will return its default value.
+  public mutating func clearNamespaceInfo() {self._namespaceInfo = nil}
+
+  public var config: Temporal_Api_Namespace_V1_NamespaceConfig {
+    get {_config ?? Temporal_Api_Namespace_V1_NamespaceConfig()}
+    set {_config = newValue}
+  }
+  /// Returns true if `config` has been explicitly set.
+  public var hasConfig: Bool {self._config != nil}
+  /// Clears the value of `config`. Subsequent reads from it will return its default value.
+  public mutating func clearConfig() {self._config = nil}
+
+  public var failoverVersion: Int64 = 0
+
+  public var isGlobalNamespace: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _namespaceInfo: Temporal_Api_Namespace_V1_NamespaceInfo? = nil
+  fileprivate var _config: Temporal_Api_Namespace_V1_NamespaceConfig? = nil
+}
+
+public nonisolated struct Temporal_Api_Workflowservice_V1_GetSearchAttributesRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Temporal_Api_Workflowservice_V1_GetSearchAttributesResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var keys: Dictionary<String,Temporal_Api_Enums_V1_IndexedValueType> = [:]
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "temporal.api.workflowservice.v1"
@@ -5302,6 +5482,330 @@ nonisolated extension Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistor
   public static func ==(lhs: Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryReverseResponse, rhs: Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryReverseResponse) -> Bool {
     if lhs._history != rhs._history {return false}
     if lhs.nextPageToken != rhs.nextPageToken {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Temporal_Api_Workflowservice_V1_RegisterNamespaceRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RegisterNamespaceRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}namespace\0\u{1}description\0\u{3}owner_email\0\u{3}workflow_execution_retention_period\0\u{4}\u{2}active_cluster_name\0\u{1}data\0\u{3}security_token\0\u{3}is_global_namespace\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.namespace) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.description_p) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.ownerEmail) }()
+      case 4: try { try decoder.decodeSingularMessageField(value: &self._workflowExecutionRetentionPeriod) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.activeClusterName) }()
+      case 7: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: &self.data) }()
+      case 8: try { try decoder.decodeSingularStringField(value: &self.securityToken) }()
+      case 9: try { try decoder.decodeSingularBoolField(value: &self.isGlobalNamespace) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.namespace.isEmpty {
+      try visitor.visitSingularStringField(value: self.namespace, fieldNumber: 1)
+    }
+    if !self.description_p.isEmpty {
+      try visitor.visitSingularStringField(value: self.description_p, fieldNumber: 2)
+    }
+    if !self.ownerEmail.isEmpty {
+      try visitor.visitSingularStringField(value: self.ownerEmail, fieldNumber: 3)
+    }
+    try { if let v = self._workflowExecutionRetentionPeriod {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    } }()
+    if !self.activeClusterName.isEmpty {
+      try visitor.visitSingularStringField(value: self.activeClusterName, fieldNumber: 6)
+    }
+    if !self.data.isEmpty {
+      try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: self.data, fieldNumber: 7)
+    }
+    if !self.securityToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.securityToken, fieldNumber: 8)
+    }
+    if self.isGlobalNamespace != false {
+      try visitor.visitSingularBoolField(value: self.isGlobalNamespace, fieldNumber: 9)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Temporal_Api_Workflowservice_V1_RegisterNamespaceRequest, rhs: Temporal_Api_Workflowservice_V1_RegisterNamespaceRequest) -> Bool {
+    if lhs.namespace != rhs.namespace {return false}
+    if lhs.description_p != rhs.description_p {return false}
+    if lhs.ownerEmail != rhs.ownerEmail {return false}
+    if lhs._workflowExecutionRetentionPeriod != rhs._workflowExecutionRetentionPeriod {return false}
+    if lhs.activeClusterName != rhs.activeClusterName {return false}
+    if lhs.data != rhs.data {return false}
+    if lhs.securityToken != rhs.securityToken {return false}
+    if lhs.isGlobalNamespace != rhs.isGlobalNamespace {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Temporal_Api_Workflowservice_V1_RegisterNamespaceResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RegisterNamespaceResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Temporal_Api_Workflowservice_V1_RegisterNamespaceResponse, rhs: Temporal_Api_Workflowservice_V1_RegisterNamespaceResponse) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Temporal_Api_Workflowservice_V1_ListNamespacesRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListNamespacesRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}page_size\0\u{3}next_page_token\0\u{3}namespace_filter\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt32Field(value: &self.pageSize) }()
+      case 2: try { try decoder.decodeSingularBytesField(value: &self.nextPageToken) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._namespaceFilter) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if self.pageSize != 0 {
+      try visitor.visitSingularInt32Field(value: self.pageSize, fieldNumber: 1)
+    }
+    if !self.nextPageToken.isEmpty {
+      try visitor.visitSingularBytesField(value: self.nextPageToken, fieldNumber: 2)
+    }
+    try { if let v = self._namespaceFilter {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Temporal_Api_Workflowservice_V1_ListNamespacesRequest, rhs: Temporal_Api_Workflowservice_V1_ListNamespacesRequest) -> Bool {
+    if lhs.pageSize != rhs.pageSize {return false}
+    if lhs.nextPageToken != rhs.nextPageToken {return false}
+    if lhs._namespaceFilter != rhs._namespaceFilter {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Temporal_Api_Workflowservice_V1_ListNamespacesResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListNamespacesResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}namespaces\0\u{3}next_page_token\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.namespaces) }()
+      case 2: try { try decoder.decodeSingularBytesField(value: &self.nextPageToken) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.namespaces.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.namespaces, fieldNumber: 1)
+    }
+    if !self.nextPageToken.isEmpty {
+      try visitor.visitSingularBytesField(value: self.nextPageToken, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Temporal_Api_Workflowservice_V1_ListNamespacesResponse, rhs: Temporal_Api_Workflowservice_V1_ListNamespacesResponse) -> Bool {
+    if lhs.namespaces != rhs.namespaces {return false}
+    if lhs.nextPageToken != rhs.nextPageToken {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Temporal_Api_Workflowservice_V1_UpdateNamespaceRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".UpdateNamespaceRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}namespace\0\u{3}update_info\0\u{1}config\0\u{4}\u{2}security_token\0\u{3}delete_bad_binary\0\u{3}promote_namespace\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.namespace) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._updateInfo) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._config) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.securityToken) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.deleteBadBinary) }()
+      case 7: try { try decoder.decodeSingularBoolField(value: &self.promoteNamespace) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.namespace.isEmpty {
+      try visitor.visitSingularStringField(value: self.namespace, fieldNumber: 1)
+    }
+    try { if let v = self._updateInfo {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    try { if let v = self._config {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
+    if !self.securityToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.securityToken, fieldNumber: 5)
+    }
+    if !self.deleteBadBinary.isEmpty {
+      try visitor.visitSingularStringField(value: self.deleteBadBinary, fieldNumber: 6)
+    }
+    if self.promoteNamespace != false {
+      try visitor.visitSingularBoolField(value: self.promoteNamespace, fieldNumber: 7)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Temporal_Api_Workflowservice_V1_UpdateNamespaceRequest, rhs: Temporal_Api_Workflowservice_V1_UpdateNamespaceRequest) -> Bool {
+    if lhs.namespace != rhs.namespace {return false}
+    if lhs._updateInfo != rhs._updateInfo {return false}
+    if lhs._config != rhs._config {return false}
+    if lhs.securityToken != rhs.securityToken {return false}
+    if lhs.deleteBadBinary != rhs.deleteBadBinary {return false}
+    if lhs.promoteNamespace != rhs.promoteNamespace {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Temporal_Api_Workflowservice_V1_UpdateNamespaceResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".UpdateNamespaceResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}namespace_info\0\u{1}config\0\u{4}\u{2}failover_version\0\u{3}is_global_namespace\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._namespaceInfo) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._config) }()
+      case 4: try { try decoder.decodeSingularInt64Field(value: &self.failoverVersion) }()
+      case 5: try { try decoder.decodeSingularBoolField(value: &self.isGlobalNamespace) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._namespaceInfo {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try { if let v = self._config {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    if self.failoverVersion != 0 {
+      try visitor.visitSingularInt64Field(value: self.failoverVersion, fieldNumber: 4)
+    }
+    if self.isGlobalNamespace != false {
+      try visitor.visitSingularBoolField(value: self.isGlobalNamespace, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Temporal_Api_Workflowservice_V1_UpdateNamespaceResponse, rhs: Temporal_Api_Workflowservice_V1_UpdateNamespaceResponse) -> Bool {
+    if lhs._namespaceInfo != rhs._namespaceInfo {return false}
+    if lhs._config != rhs._config {return false}
+    if lhs.failoverVersion != rhs.failoverVersion {return false}
+    if lhs.isGlobalNamespace != rhs.isGlobalNamespace {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Temporal_Api_Workflowservice_V1_GetSearchAttributesRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetSearchAttributesRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Temporal_Api_Workflowservice_V1_GetSearchAttributesRequest, rhs: Temporal_Api_Workflowservice_V1_GetSearchAttributesRequest) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Temporal_Api_Workflowservice_V1_GetSearchAttributesResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetSearchAttributesResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}keys\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufEnumMap<SwiftProtobuf.ProtobufString,Temporal_Api_Enums_V1_IndexedValueType>.self, value: &self.keys) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.keys.isEmpty {
+      try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufEnumMap<SwiftProtobuf.ProtobufString,Temporal_Api_Enums_V1_IndexedValueType>.self, value: self.keys, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Temporal_Api_Workflowservice_V1_GetSearchAttributesResponse, rhs: Temporal_Api_Workflowservice_V1_GetSearchAttributesResponse) -> Bool {
+    if lhs.keys != rhs.keys {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -404,6 +404,58 @@ public enum Temporal_Api_Workflowservice_V1_WorkflowService: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "RegisterNamespace" metadata.
+        public enum RegisterNamespace: Sendable {
+            /// Request type for "RegisterNamespace".
+            public typealias Input = Temporal_Api_Workflowservice_V1_RegisterNamespaceRequest
+            /// Response type for "RegisterNamespace".
+            public typealias Output = Temporal_Api_Workflowservice_V1_RegisterNamespaceResponse
+            /// Descriptor for "RegisterNamespace".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "temporal.api.workflowservice.v1.WorkflowService"),
+                method: "RegisterNamespace",
+                type: .unary
+            )
+        }
+        /// Namespace for "ListNamespaces" metadata.
+        public enum ListNamespaces: Sendable {
+            /// Request type for "ListNamespaces".
+            public typealias Input = Temporal_Api_Workflowservice_V1_ListNamespacesRequest
+            /// Response type for "ListNamespaces".
+            public typealias Output = Temporal_Api_Workflowservice_V1_ListNamespacesResponse
+            /// Descriptor for "ListNamespaces".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "temporal.api.workflowservice.v1.WorkflowService"),
+                method: "ListNamespaces",
+                type: .unary
+            )
+        }
+        /// Namespace for "UpdateNamespace" metadata.
+        public enum UpdateNamespace: Sendable {
+            /// Request type for "UpdateNamespace".
+            public typealias Input = Temporal_Api_Workflowservice_V1_UpdateNamespaceRequest
+            /// Response type for "UpdateNamespace".
+            public typealias Output = Temporal_Api_Workflowservice_V1_UpdateNamespaceResponse
+            /// Descriptor for "UpdateNamespace".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "temporal.api.workflowservice.v1.WorkflowService"),
+                method: "UpdateNamespace",
+                type: .unary
+            )
+        }
+        /// Namespace for "GetSearchAttributes" metadata.
+        public enum GetSearchAttributes: Sendable {
+            /// Request type for "GetSearchAttributes".
+            public typealias Input = Temporal_Api_Workflowservice_V1_GetSearchAttributesRequest
+            /// Response type for "GetSearchAttributes".
+            public typealias Output = Temporal_Api_Workflowservice_V1_GetSearchAttributesResponse
+            /// Descriptor for "GetSearchAttributes".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "temporal.api.workflowservice.v1.WorkflowService"),
+                method: "GetSearchAttributes",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "temporal.api.workflowservice.v1.WorkflowService" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             GetSystemInfo.descriptor,
@@ -434,7 +486,11 @@ public enum Temporal_Api_Workflowservice_V1_WorkflowService: Sendable {
             ScanWorkflowExecutions.descriptor,
             CountWorkflowExecutions.descriptor,
             ResetStickyTaskQueue.descriptor,
-            GetWorkflowExecutionHistoryReverse.descriptor
+            GetWorkflowExecutionHistoryReverse.descriptor,
+            RegisterNamespace.descriptor,
+            ListNamespaces.descriptor,
+            UpdateNamespace.descriptor,
+            GetSearchAttributes.descriptor
         ]
     }
 }
@@ -866,6 +922,62 @@ extension Temporal_Api_Workflowservice_V1_WorkflowService {
             request: GRPCCore.StreamingServerRequest<Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryReverseRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryReverseResponse>
+
+        /// Handle the "RegisterNamespace" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Temporal_Api_Workflowservice_V1_RegisterNamespaceRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Temporal_Api_Workflowservice_V1_RegisterNamespaceResponse` messages.
+        func registerNamespace(
+            request: GRPCCore.StreamingServerRequest<Temporal_Api_Workflowservice_V1_RegisterNamespaceRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Temporal_Api_Workflowservice_V1_RegisterNamespaceResponse>
+
+        /// Handle the "ListNamespaces" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Temporal_Api_Workflowservice_V1_ListNamespacesRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Temporal_Api_Workflowservice_V1_ListNamespacesResponse` messages.
+        func listNamespaces(
+            request: GRPCCore.StreamingServerRequest<Temporal_Api_Workflowservice_V1_ListNamespacesRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Temporal_Api_Workflowservice_V1_ListNamespacesResponse>
+
+        /// Handle the "UpdateNamespace" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Temporal_Api_Workflowservice_V1_UpdateNamespaceRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Temporal_Api_Workflowservice_V1_UpdateNamespaceResponse` messages.
+        func updateNamespace(
+            request: GRPCCore.StreamingServerRequest<Temporal_Api_Workflowservice_V1_UpdateNamespaceRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Temporal_Api_Workflowservice_V1_UpdateNamespaceResponse>
+
+        /// Handle the "GetSearchAttributes" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Temporal_Api_Workflowservice_V1_GetSearchAttributesRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Temporal_Api_Workflowservice_V1_GetSearchAttributesResponse` messages.
+        func getSearchAttributes(
+            request: GRPCCore.StreamingServerRequest<Temporal_Api_Workflowservice_V1_GetSearchAttributesRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Temporal_Api_Workflowservice_V1_GetSearchAttributesResponse>
     }
 
     /// Service protocol for the "temporal.api.workflowservice.v1.WorkflowService" service.
@@ -1281,6 +1393,62 @@ extension Temporal_Api_Workflowservice_V1_WorkflowService {
             request: GRPCCore.ServerRequest<Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryReverseRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryReverseResponse>
+
+        /// Handle the "RegisterNamespace" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_RegisterNamespaceRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Temporal_Api_Workflowservice_V1_RegisterNamespaceResponse` message.
+        func registerNamespace(
+            request: GRPCCore.ServerRequest<Temporal_Api_Workflowservice_V1_RegisterNamespaceRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Temporal_Api_Workflowservice_V1_RegisterNamespaceResponse>
+
+        /// Handle the "ListNamespaces" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_ListNamespacesRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Temporal_Api_Workflowservice_V1_ListNamespacesResponse` message.
+        func listNamespaces(
+            request: GRPCCore.ServerRequest<Temporal_Api_Workflowservice_V1_ListNamespacesRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Temporal_Api_Workflowservice_V1_ListNamespacesResponse>
+
+        /// Handle the "UpdateNamespace" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_UpdateNamespaceRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Temporal_Api_Workflowservice_V1_UpdateNamespaceResponse` message.
+        func updateNamespace(
+            request: GRPCCore.ServerRequest<Temporal_Api_Workflowservice_V1_UpdateNamespaceRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Temporal_Api_Workflowservice_V1_UpdateNamespaceResponse>
+
+        /// Handle the "GetSearchAttributes" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_GetSearchAttributesRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Temporal_Api_Workflowservice_V1_GetSearchAttributesResponse` message.
+        func getSearchAttributes(
+            request: GRPCCore.ServerRequest<Temporal_Api_Workflowservice_V1_GetSearchAttributesRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Temporal_Api_Workflowservice_V1_GetSearchAttributesResponse>
     }
 
     /// Simple service protocol for the "temporal.api.workflowservice.v1.WorkflowService" service.
@@ -1694,6 +1862,62 @@ extension Temporal_Api_Workflowservice_V1_WorkflowService {
             request: Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryReverseRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryReverseResponse
+
+        /// Handle the "RegisterNamespace" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Temporal_Api_Workflowservice_V1_RegisterNamespaceRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Temporal_Api_Workflowservice_V1_RegisterNamespaceResponse` to respond with.
+        func registerNamespace(
+            request: Temporal_Api_Workflowservice_V1_RegisterNamespaceRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Temporal_Api_Workflowservice_V1_RegisterNamespaceResponse
+
+        /// Handle the "ListNamespaces" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Temporal_Api_Workflowservice_V1_ListNamespacesRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Temporal_Api_Workflowservice_V1_ListNamespacesResponse` to respond with.
+        func listNamespaces(
+            request: Temporal_Api_Workflowservice_V1_ListNamespacesRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Temporal_Api_Workflowservice_V1_ListNamespacesResponse
+
+        /// Handle the "UpdateNamespace" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Temporal_Api_Workflowservice_V1_UpdateNamespaceRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Temporal_Api_Workflowservice_V1_UpdateNamespaceResponse` to respond with.
+        func updateNamespace(
+            request: Temporal_Api_Workflowservice_V1_UpdateNamespaceRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Temporal_Api_Workflowservice_V1_UpdateNamespaceResponse
+
+        /// Handle the "GetSearchAttributes" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Temporal_Api_Workflowservice_V1_GetSearchAttributesRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Temporal_Api_Workflowservice_V1_GetSearchAttributesResponse` to respond with.
+        func getSearchAttributes(
+            request: Temporal_Api_Workflowservice_V1_GetSearchAttributesRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Temporal_Api_Workflowservice_V1_GetSearchAttributesResponse
     }
 }
 
@@ -2020,6 +2244,50 @@ extension Temporal_Api_Workflowservice_V1_WorkflowService.StreamingServiceProtoc
                 )
             }
         )
+        router.registerHandler(
+            forMethod: Temporal_Api_Workflowservice_V1_WorkflowService.Method.RegisterNamespace.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Temporal_Api_Workflowservice_V1_RegisterNamespaceRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Temporal_Api_Workflowservice_V1_RegisterNamespaceResponse>(),
+            handler: { request, context in
+                try await self.registerNamespace(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Temporal_Api_Workflowservice_V1_WorkflowService.Method.ListNamespaces.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Temporal_Api_Workflowservice_V1_ListNamespacesRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Temporal_Api_Workflowservice_V1_ListNamespacesResponse>(),
+            handler: { request, context in
+                try await self.listNamespaces(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Temporal_Api_Workflowservice_V1_WorkflowService.Method.UpdateNamespace.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Temporal_Api_Workflowservice_V1_UpdateNamespaceRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Temporal_Api_Workflowservice_V1_UpdateNamespaceResponse>(),
+            handler: { request, context in
+                try await self.updateNamespace(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Temporal_Api_Workflowservice_V1_WorkflowService.Method.GetSearchAttributes.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Temporal_Api_Workflowservice_V1_GetSearchAttributesRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Temporal_Api_Workflowservice_V1_GetSearchAttributesResponse>(),
+            handler: { request, context in
+                try await self.getSearchAttributes(
+                    request: request,
+                    context: context
+                )
+            }
+        )
     }
 }
 
@@ -2339,6 +2607,50 @@ extension Temporal_Api_Workflowservice_V1_WorkflowService.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryReverseResponse> {
         let response = try await self.getWorkflowExecutionHistoryReverse(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func registerNamespace(
+        request: GRPCCore.StreamingServerRequest<Temporal_Api_Workflowservice_V1_RegisterNamespaceRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Temporal_Api_Workflowservice_V1_RegisterNamespaceResponse> {
+        let response = try await self.registerNamespace(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func listNamespaces(
+        request: GRPCCore.StreamingServerRequest<Temporal_Api_Workflowservice_V1_ListNamespacesRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Temporal_Api_Workflowservice_V1_ListNamespacesResponse> {
+        let response = try await self.listNamespaces(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func updateNamespace(
+        request: GRPCCore.StreamingServerRequest<Temporal_Api_Workflowservice_V1_UpdateNamespaceRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Temporal_Api_Workflowservice_V1_UpdateNamespaceResponse> {
+        let response = try await self.updateNamespace(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func getSearchAttributes(
+        request: GRPCCore.StreamingServerRequest<Temporal_Api_Workflowservice_V1_GetSearchAttributesRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Temporal_Api_Workflowservice_V1_GetSearchAttributesResponse> {
+        let response = try await self.getSearchAttributes(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -2719,6 +3031,58 @@ extension Temporal_Api_Workflowservice_V1_WorkflowService.SimpleServiceProtocol 
     ) async throws -> GRPCCore.ServerResponse<Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryReverseResponse> {
         return GRPCCore.ServerResponse<Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryReverseResponse>(
             message: try await self.getWorkflowExecutionHistoryReverse(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func registerNamespace(
+        request: GRPCCore.ServerRequest<Temporal_Api_Workflowservice_V1_RegisterNamespaceRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Temporal_Api_Workflowservice_V1_RegisterNamespaceResponse> {
+        return GRPCCore.ServerResponse<Temporal_Api_Workflowservice_V1_RegisterNamespaceResponse>(
+            message: try await self.registerNamespace(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func listNamespaces(
+        request: GRPCCore.ServerRequest<Temporal_Api_Workflowservice_V1_ListNamespacesRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Temporal_Api_Workflowservice_V1_ListNamespacesResponse> {
+        return GRPCCore.ServerResponse<Temporal_Api_Workflowservice_V1_ListNamespacesResponse>(
+            message: try await self.listNamespaces(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func updateNamespace(
+        request: GRPCCore.ServerRequest<Temporal_Api_Workflowservice_V1_UpdateNamespaceRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Temporal_Api_Workflowservice_V1_UpdateNamespaceResponse> {
+        return GRPCCore.ServerResponse<Temporal_Api_Workflowservice_V1_UpdateNamespaceResponse>(
+            message: try await self.updateNamespace(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func getSearchAttributes(
+        request: GRPCCore.ServerRequest<Temporal_Api_Workflowservice_V1_GetSearchAttributesRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Temporal_Api_Workflowservice_V1_GetSearchAttributesResponse> {
+        return GRPCCore.ServerResponse<Temporal_Api_Workflowservice_V1_GetSearchAttributesResponse>(
+            message: try await self.getSearchAttributes(
                 request: request.message,
                 context: context
             ),

@@ -49,6 +49,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Serve Prometheus metrics at http://HOST:PORT/metrics (off unless given).")
     var metrics: String?
 
+    @Option(name: .long, help: "Register this namespace if it is not registered yet (repeatable; `default` always exists).")
+    var namespace: [String] = []
+
     /// How long shutdown may take in all, from the signal to the engine closed.
     static let shutdownBudget = Duration.seconds(5)
 
@@ -125,6 +128,15 @@ struct ServeCommand: AsyncParsableCommand {
         } catch {
             printError("spool serve: \(explainOpenFailure(error, directory: dataDirectory))")
             throw ExitCode.unusableDataDirectory
+        }
+        for name in namespace where (try? engine.describeNamespace(name)) == nil {
+            do {
+                try engine.registerNamespace(name)
+            } catch {
+                printError("spool serve: --namespace \(name): \(error.message)")
+                try? await engine.close()
+                throw error.code == .invalidArgument ? ExitCode.validationFailure : ExitCode.unusableDataDirectory
+            }
         }
         let (host, port) = Self.parse(listen: listen)!
         let tls = tlsCert.map { TemporalServer.TLS(certificateChainPath: $0, privateKeyPath: tlsKey!, clientCAPath: tlsClientCa) }
