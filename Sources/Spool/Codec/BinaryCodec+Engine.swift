@@ -46,8 +46,16 @@ enum ValueLayout: UInt8, Sendable {
     /// Payloads with metadata, failures with their kind and cause chain, and every field Temporal
     /// records from a client or worker.
     case whole = 2
+    /// The whole layout plus the fields added after it, each appended at the end of its event's
+    /// or record's layout (Docs/file-format.md, "Layout 3"): a run state's transient workflow
+    /// task, and the state changes of transient workflow-task attempts.
+    case extended = 3
 
-    static let current = ValueLayout.whole
+    static let current = ValueLayout.extended
+
+    /// Whether payloads, failures and events have the whole layout's fields (every layout after
+    /// ``flat``).
+    var isWhole: Bool { self != .flat }
 }
 
 extension BinaryWriter {
@@ -136,7 +144,7 @@ extension BinaryReader<SpoolError> {
         switch layout {
         case .flat:
             return LegacyPayloads.payloads(fromFlatBytes: try payload())
-        case .whole:
+        case .whole, .extended:
             let n = try count()
             var list: Payloads = []
             list.reserveCapacity(n)
@@ -152,7 +160,7 @@ extension BinaryReader<SpoolError> {
 
     /// A header (see `BinaryWriter.header(_:)`); empty in the flat layout, which has none.
     mutating func header(_ layout: ValueLayout) throws(SpoolError) -> Header {
-        guard layout == .whole else { return Header() }
+        guard layout.isWhole else { return Header() }
         let n = try count()
         if n == 0 { return Header() }
         var fields: [String: Payload] = [:]
@@ -166,7 +174,7 @@ extension BinaryReader<SpoolError> {
 
     /// Optional user metadata (see `BinaryWriter.userMetadata(_:)`); nil in the flat layout.
     mutating func userMetadata(_ layout: ValueLayout) throws(SpoolError) -> UserMetadata? {
-        guard layout == .whole else { return nil }
+        guard layout.isWhole else { return nil }
         return try optional { r throws(SpoolError) in
             UserMetadata(summary: try r.optionalWholePayload(), details: try r.optionalWholePayload())
         }
@@ -174,12 +182,12 @@ extension BinaryReader<SpoolError> {
 
     /// An optional worker version stamp; nil in the flat layout.
     mutating func workerVersion(_ layout: ValueLayout) throws(SpoolError) -> WorkerVersionStamp? {
-        guard layout == .whole else { return nil }
+        guard layout.isWhole else { return nil }
         return try optional { r throws(SpoolError) in WorkerVersionStamp(buildID: try r.string(), useVersioning: try r.bool()) }
     }
 
     /// A string field that the flat layout does not have (empty there).
     mutating func wholeString(_ layout: ValueLayout) throws(SpoolError) -> String {
-        layout == .whole ? try string() : ""
+        layout.isWhole ? try string() : ""
     }
 }

@@ -3,7 +3,8 @@ import SpoolLog
 // The layout of a run's state in a checkpoint (see Checkpoint.swift): every field of
 // ExecutionState in declaration order. Pending activities reuse the ActivityTaskScheduled event
 // layout for their attributes. Payloads, failures and events are in the ValueLayout the
-// checkpoint or closed-run table names.
+// checkpoint or closed-run table names. Layout 3 appends the workflow task's transient flag and
+// request id (an optional after the sticky timeout).
 
 extension ExecutionState {
     func encode(into w: inout BinaryWriter) {
@@ -38,6 +39,10 @@ extension ExecutionState {
         w.optional(newExecutionRunID) { $0.string($1) }
         w.optional(stickyTaskQueue) { $0.string($1) }
         w.duration(stickyScheduleToStartTimeout)
+        // Layout 3 (extended): what a workflow task has besides its layout-2 fields.
+        w.optional(workflowTask) { w, task in
+            w.bool(task.isTransient); w.string(task.requestID)
+        }
     }
 
     static func decode(from r: inout BinaryReader<SpoolError>, layout: ValueLayout) throws(SpoolError) -> ExecutionState {
@@ -78,6 +83,14 @@ extension ExecutionState {
         state.newExecutionRunID = try r.optional { r throws(SpoolError) in try r.string() }
         state.stickyTaskQueue = try r.optional { r throws(SpoolError) in try r.string() }
         state.stickyScheduleToStartTimeout = try r.optionalDuration()
+        if layout == .extended {
+            let extras = try r.optional { r throws(SpoolError) in (isTransient: try r.bool(), requestID: try r.string()) }
+            guard (extras == nil) == (state.workflowTask == nil) else { throw r.corrupt("workflow-task fields without a workflow task") }
+            if let extras {
+                state.workflowTask?.isTransient = extras.isTransient
+                state.workflowTask?.requestID = extras.requestID
+            }
+        }
         return state
     }
 }

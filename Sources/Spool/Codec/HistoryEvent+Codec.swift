@@ -46,7 +46,7 @@ extension Failure {
     static func decode(from r: inout BinaryReader<SpoolError>, layout: ValueLayout, depth: Int = 0) throws(SpoolError) -> Failure {
         switch layout {
         case .flat: return try decodeFlat(from: &r)
-        case .whole: break
+        case .whole, .extended: break
         }
         guard depth < maximumFailureDepth else { throw r.corrupt("a failure's cause chain is deeper than \(maximumFailureDepth)") }
         let message = try r.string(), source = try r.string(), stackTrace = try r.string()
@@ -257,7 +257,7 @@ extension HistoryEvent {
         case .workflowTaskCompleted:
             var a = WorkflowTaskCompletedEventAttributes(scheduledEventID: try r.signed(), startedEventID: try r.signed(),
                                                          identity: try r.string())
-            if layout == .whole {
+            if layout.isWhole {
                 a.binaryChecksum = try r.string()
                 a.workerVersion = try r.workerVersion(layout)
                 a.sdkMetadata = try r.optional { r throws(SpoolError) in

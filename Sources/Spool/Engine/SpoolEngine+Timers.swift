@@ -85,7 +85,9 @@ extension SpoolEngine {
                   let started = task.startedTime, now >= started.advanced(by: task.startToCloseTimeout) else { return }
             try timeOutStartedWorkflowTask(task, state: state, into: &transition)
         case let .workflowTaskDispatch(scheduledEventID):
-            guard let task = state.workflowTask, task.scheduledEventID == scheduledEventID, task.startedEventID == 0 else { return }
+            // Transient attempts share their scheduled id: only the attempt whose backoff ends now goes out.
+            guard let task = state.workflowTask, task.scheduledEventID == scheduledEventID, task.startedEventID == 0,
+                  (task.dispatchTime ?? now) <= now else { return }
             // Its backoff ended: it goes on its queue (the record was written when it was scheduled).
             dispatchWorkflowTask(task, state: state, queues: queues)
         case let .workflowTaskScheduleToStart(scheduledEventID):

@@ -31,8 +31,14 @@ extension SpoolEngine {
         guard state.isRunning, let task = state.workflowTask, task.scheduledEventID == reference.scheduledEventID,
               task.attempt == reference.attempt, task.startedEventID == 0 else { return nil }
         var transition = Transition(state, now: clock.now())
-        try transition.add(.workflowTaskStarted(.init(scheduledEventID: task.scheduledEventID, identity: identity,
-                                                      requestID: RequestID.next())))
+        if task.isTransient {
+            // Not written: the worker gets the transient Scheduled and Started appended to its history.
+            try transition.record(.transientWorkflowTaskStarted(scheduledEventID: task.scheduledEventID, time: transition.now,
+                                                                identity: identity, requestID: RequestID.next()))
+        } else {
+            try transition.add(.workflowTaskStarted(.init(scheduledEventID: task.scheduledEventID, identity: identity,
+                                                          requestID: RequestID.next())))
+        }
         try await commit(handle, transition)
         guard var started = try workflowTask(from: transition.state, history: history(of: handle)) else { return nil }
         if !queries.isEmpty { started.queries = queries.attach(key: handle.key, startedEventID: started.startedEventID) }
@@ -40,11 +46,14 @@ extension SpoolEngine {
     }
 
     /// The task handed to a worker for the run's started workflow task; nil when none is started.
+    /// A transient attempt's history ends with its Scheduled and Started events, which are not
+    /// written yet (as Temporal appends its `TransientWorkflowTaskInfo`).
     func workflowTask(from state: ExecutionState, history events: [HistoryEvent]) -> WorkflowTask? {
         guard let task = state.workflowTask, let startedTime = task.startedTime else { return nil }
-        let history = task.isSticky && Int(state.previousStartedEventID) <= events.count
+        var history = task.isSticky && Int(state.previousStartedEventID) <= events.count
             ? Array(events[Int(state.previousStartedEventID)...])
             : events
+        if task.isTransient { history += task.transientHistorySuffix() }
         return WorkflowTask(
             taskToken: TaskToken(kind: .workflow, key: state.key, scheduledEventID: task.scheduledEventID,
                                  startedEventID: task.startedEventID, attempt: task.attempt),
@@ -105,6 +114,8 @@ extension SpoolEngine {
         }
         let now = clock.now()
         var transition = Transition(state, now: now)
+        // A transient attempt's Scheduled and Started are written now, in the same append.
+        if task.isTransient { try transition.writeTransientWorkflowTask(task, identity: identity) }
         let completedEventID = try transition.add(.workflowTaskCompleted(.init(
             scheduledEventID: task.scheduledEventID, startedEventID: task.startedEventID, identity: identity,
             binaryChecksum: metadata.binaryChecksum, workerVersion: metadata.workerVersion, sdkMetadata: metadata.sdkMetadata,
@@ -121,7 +132,7 @@ extension SpoolEngine {
         switch try apply(commands, to: &transition, completedEventID: completedEventID, identity: identity) {
         case .rejected(let cause, let message):
             // As Temporal's server: a server failure naming the cause and the invalid command.
-            transition = try failedWorkflowTask(state, task, cause: cause, failure: .server("\(cause): \(message)"),
+            transition = try failedWorkflowTask(state, task, cause: cause, failure: .server("\(cause): \(message)", nonRetryable: true),
                                                 identity: identity, binaryChecksum: metadata.binaryChecksum,
                                                 workerVersion: metadata.workerVersion, now: now)
         case .accepted(let needsWorkflowTask, let continued, let eagerActivities):
@@ -168,17 +179,16 @@ extension SpoolEngine {
         try await commit(handle, transition)
     }
 
-    /// WorkflowTaskFailed, buffered events, stickiness cleared, and the next attempt on the normal queue.
+    /// WorkflowTaskFailed (nothing for a transient attempt), buffered events, stickiness cleared,
+    /// and the next attempt on the normal queue (see ``Transition/failWorkflowTaskAttempt(_:writing:raisesAttempt:policy:)``).
     private func failedWorkflowTask(_ state: ExecutionState, _ task: WorkflowTaskInfo, cause: WorkflowTaskFailedCause,
                                     failure: Failure?, identity: String, binaryChecksum: String, workerVersion: WorkerVersionStamp?,
                                     now: Timestamp) throws(SpoolError) -> Transition {
         var transition = Transition(state, now: now)
-        try transition.add(.workflowTaskFailed(.init(scheduledEventID: task.scheduledEventID, startedEventID: task.startedEventID,
-                                                     cause: cause, failure: failure, identity: identity,
-                                                     binaryChecksum: binaryChecksum, workerVersion: workerVersion)))
-        try transition.flushBufferedEvents()
-        if state.stickyTaskQueue != nil { try transition.record(.stickyTaskQueue(name: nil, scheduleToStartTimeout: nil)) }
-        try transition.retryWorkflowTask(attempt: task.attempt + 1, policy: configuration.workflowTaskRetryPolicy)
+        try transition.failWorkflowTaskAttempt(task, writing: .workflowTaskFailed(.init(
+            scheduledEventID: task.scheduledEventID, startedEventID: task.startedEventID, cause: cause, failure: failure,
+            identity: identity, binaryChecksum: binaryChecksum, workerVersion: workerVersion)),
+            policy: configuration.workflowTaskRetryPolicy)
         return transition
     }
 

@@ -30,7 +30,17 @@ struct Transition {
     mutating func add(_ attributes: HistoryEvent.Attributes, userMetadata: UserMetadata? = nil) throws(SpoolError) -> Int64 {
         let id = state.nextEventID
         try record(.event(HistoryEvent(eventID: id, eventTime: now, attributes: attributes, userMetadata: userMetadata)))
+        try convertTransientWorkflowTaskIfNeeded()
         return id
+    }
+
+    /// A new event written while a transient workflow task waits to be started takes the id that
+    /// task reserved: as in Temporal, the task becomes a normal one with attempt 1, its
+    /// WorkflowTaskScheduled written now (after the new event) and put on the queue at once. Its
+    /// old queue entry and backoff timer go stale (they name the reserved id and attempt).
+    private mutating func convertTransientWorkflowTaskIfNeeded() throws(SpoolError) {
+        guard let task = state.workflowTask, task.isTransient, task.startedEventID == 0 else { return }
+        try add(.workflowTaskScheduled(.init(taskQueue: state.taskQueue, startToCloseTimeout: state.workflowTaskTimeout, attempt: 1)))
     }
 
     /// Writes an event that may affect the workflow: buffered while a workflow task is started,
@@ -84,15 +94,54 @@ struct Transition {
         try add(.workflowTaskScheduled(.init(taskQueue: queue, startToCloseTimeout: state.workflowTaskTimeout, attempt: attempt)))
     }
 
-    /// Schedules attempt `attempt` of a workflow task that failed or timed out, on the normal
-    /// queue. The first retry goes out at once; from the third attempt on it waits
-    /// `policy.backoff(afterAttempt: attempt − 2)`, so a task that keeps failing (an unknown
-    /// workflow type) neither spins the workers nor grows the history fast.
-    mutating func retryWorkflowTask(attempt: Int32, policy: RetryPolicy) throws(SpoolError) {
-        try scheduleWorkflowTaskIfNeeded(attempt: attempt, sticky: false)
-        guard attempt >= 3, let task = state.workflowTask, task.attempt == attempt, task.startedEventID == 0 else { return }
-        try record(.workflowTaskBackoff(scheduledEventID: task.scheduledEventID,
+    /// Ends the started or scheduled attempt `task` that failed or timed out and schedules the
+    /// next, with Temporal's rules (`workflowTaskStateMachine.failWorkflowTask`):
+    /// - `ended` (WorkflowTaskFailed or WorkflowTaskTimedOut) is written unless the attempt is
+    ///   transient, whose end writes nothing;
+    /// - the events buffered meanwhile are written;
+    /// - a run with a sticky queue loses it, and the attempt is not raised: the next task goes to
+    ///   the normal queue (full history) as attempt 1, written to history;
+    /// - the attempt is not raised when `raisesAttempt` is false (a sticky schedule-to-start
+    ///   timeout), nor when buffered events were written (new events reset it to 1);
+    /// - otherwise the next attempt (≥ 2) is transient, on the normal queue. The first retry goes
+    ///   out at once; from the third attempt on it waits `policy.backoff(afterAttempt: attempt − 2)`,
+    ///   so a task that keeps failing (an unknown workflow type) does not spin the workers.
+    mutating func failWorkflowTaskAttempt(_ task: WorkflowTaskInfo, writing ended: HistoryEvent.Attributes, raisesAttempt: Bool = true,
+                                          policy: RetryPolicy) throws(SpoolError) {
+        if task.isTransient {
+            try record(.transientWorkflowTaskEnded(scheduledEventID: task.scheduledEventID, attempt: task.attempt))
+        } else {
+            try add(ended)
+        }
+        let flushed = try flushBufferedEvents()
+        var raises = raisesAttempt && !flushed
+        if state.stickyTaskQueue != nil {
+            try record(.stickyTaskQueue(name: nil, scheduleToStartTimeout: nil))
+            raises = false
+        }
+        guard state.isRunning, state.workflowTask == nil else { return }
+        guard raises else {
+            try scheduleWorkflowTaskIfNeeded(attempt: 1, sticky: false)
+            return
+        }
+        let attempt = task.attempt + 1
+        try record(.transientWorkflowTaskScheduled(attempt: attempt, time: now))
+        guard attempt >= 3, let next = state.workflowTask else { return }
+        try record(.workflowTaskBackoff(scheduledEventID: next.scheduledEventID,
                                         time: now.advanced(by: policy.backoff(afterAttempt: attempt - 2))))
+    }
+
+    /// Writes the WorkflowTaskScheduled and WorkflowTaskStarted of the started transient attempt
+    /// `task`, which is completing: with the ids, times and attempt the worker saw, the started
+    /// event naming `identity` (the completing worker's, as Temporal writes it).
+    mutating func writeTransientWorkflowTask(_ task: WorkflowTaskInfo, identity: String) throws(SpoolError) {
+        for var event in task.transientHistorySuffix() {
+            if case .workflowTaskStarted(var started) = event.attributes {
+                started.identity = identity
+                event.attributes = .workflowTaskStarted(started)
+            }
+            try record(.event(event))
+        }
     }
 
     /// Writes an activity's outcome: its ActivityTaskStarted (when the last attempt started),
@@ -110,5 +159,21 @@ struct Transition {
         }
         try addWorkflowInput(outcome(startedEventID))
         try scheduleWorkflowTaskIfNeeded()
+    }
+}
+
+extension WorkflowTaskInfo {
+    /// The WorkflowTaskScheduled and WorkflowTaskStarted events of a started transient attempt,
+    /// as a worker receives them appended to the history it polls (Temporal's
+    /// `TransientWorkflowTaskInfo.history_suffix`); empty for a task that is not transient and
+    /// started.
+    func transientHistorySuffix() -> [HistoryEvent] {
+        guard isTransient, startedEventID != 0, let startedTime else { return [] }
+        return [
+            HistoryEvent(eventID: scheduledEventID, eventTime: scheduledTime, attributes: .workflowTaskScheduled(.init(
+                taskQueue: taskQueue, startToCloseTimeout: startToCloseTimeout, attempt: attempt))),
+            HistoryEvent(eventID: startedEventID, eventTime: startedTime, attributes: .workflowTaskStarted(.init(
+                scheduledEventID: scheduledEventID, identity: identity, requestID: requestID))),
+        ]
     }
 }
