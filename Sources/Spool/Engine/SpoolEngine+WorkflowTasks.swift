@@ -96,13 +96,25 @@ extension SpoolEngine {
     ///   - queryResults: answers to the task's ``WorkflowTask/queries``, by id; each goes to its
     ///     caller (written nowhere). A query left unanswered waits for the next workflow task, or
     ///     becomes a query-only task when this completion schedules none.
+    ///   - forceCreateNewWorkflowTask: schedule a new workflow task at once even when no new event
+    ///     needs one (Temporal's `force_create_new_workflow_task`: an SDK whose local activities
+    ///     run past the task timeout completes the task this way, as a heartbeat, and goes on in
+    ///     the next one). Ignored when the commands close the run.
+    ///   - returnNewWorkflowTask: when this completion schedules a new workflow task (new events,
+    ///     `forceCreateNewWorkflowTask`), start it for this worker in the same append
+    ///     (WorkflowTaskStarted written) and return it in
+    ///     ``RespondWorkflowTaskCompletedResponse/workflowTask`` instead of queueing it (Temporal's
+    ///     `return_new_workflow_task`). Its history is the events after this task's WorkflowTaskStarted
+    ///     when it is on the worker's sticky queue, else the whole history.
     /// - Throws: ``SpoolError/Code/staleTaskToken`` when the token does not name the run's started
     ///   workflow task (nothing changes); ``SpoolError/Code/notFound``; ``SpoolError/Code/storage``.
     @discardableResult
     public func respondWorkflowTaskCompleted(taskToken: TaskToken, commands: [Command], identity: String = "",
                                              stickyAttributes: StickyExecutionAttributes? = nil,
                                              metadata: WorkflowTaskCompletionMetadata = WorkflowTaskCompletionMetadata(),
-                                             queryResults: [String: WorkflowQueryResult] = [:]) async throws(SpoolError) -> RespondWorkflowTaskCompletedResponse {
+                                             queryResults: [String: WorkflowQueryResult] = [:],
+                                             forceCreateNewWorkflowTask: Bool = false,
+                                             returnNewWorkflowTask: Bool = false) async throws(SpoolError) -> RespondWorkflowTaskCompletedResponse {
         try checkOpen()
         let (handle, state, task) = try await lockStartedWorkflowTask(taskToken)
         defer { handle.gate.release() }
@@ -138,7 +150,13 @@ extension SpoolEngine {
         case .accepted(let needsWorkflowTask, let continued, let eagerActivities):
             if transition.state.isRunning {
                 let flushed = try transition.flushBufferedEvents()
-                if flushed || needsWorkflowTask { try transition.scheduleWorkflowTaskIfNeeded() }
+                if flushed || needsWorkflowTask || forceCreateNewWorkflowTask { try transition.scheduleWorkflowTaskIfNeeded() }
+                // Started in this same append for the completing worker: never queued.
+                if returnNewWorkflowTask, let next = transition.state.workflowTask, next.startedEventID == 0,
+                   next.scheduledEventID > completedEventID {
+                    try transition.add(.workflowTaskStarted(.init(scheduledEventID: next.scheduledEventID, identity: identity,
+                                                                  requestID: RequestID.next())))
+                }
                 // Started in this same append: the worker gets them in the response, nothing is queued.
                 for scheduledEventID in eagerActivities {
                     guard let activity = transition.state.activities[scheduledEventID], !activity.isStarted else { continue }
@@ -158,9 +176,15 @@ extension SpoolEngine {
         }
         newRun?.handle.gate.release()
         let final = transition.state
+        var next: WorkflowTask?
+        if returnNewWorkflowTask, let started = final.workflowTask, started.startedEventID > task.startedEventID,
+           final.isRunning, var returned = try workflowTask(from: final, history: history(of: handle)) {
+            if !queries.isEmpty { returned.queries = queries.attach(key: handle.key, startedEventID: returned.startedEventID) }
+            next = returned
+        }
         return RespondWorkflowTaskCompletedResponse(activityTasks: eager.compactMap { scheduledEventID in
             final.activities[scheduledEventID].map { activityTask(for: $0, state: final) }
-        })
+        }, workflowTask: next)
     }
 
     /// Fails a started workflow task at the worker's request (an unknown workflow type, a
