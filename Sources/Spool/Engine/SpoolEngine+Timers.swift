@@ -133,7 +133,7 @@ extension SpoolEngine {
             break
         case .workflowRunTimeout:
             guard let timeout = state.workflowRunTimeout, now >= state.startTime.advanced(by: timeout) else { return }
-            try transition.flushBufferedEvents()
+            try transition.forceCloseStartedWorkflowTask()
             try transition.add(.workflowExecutionTimedOut(.init(retryState: .retryPolicyNotSet)))
         }
     }

@@ -1,3 +1,7 @@
+/// The identity Temporal's history service writes in the events it makes itself
+/// (`consts.IdentityHistoryService`).
+let historyServiceIdentity = "history-service"
+
 /// A transition being decided: a scratch copy of a run's state and the changes made to it so far.
 ///
 /// Every change goes through ``record(_:)``, which applies it to the scratch state the same way
@@ -129,6 +133,19 @@ struct Transition {
         guard attempt >= 3, let next = state.workflowTask else { return }
         try record(.workflowTaskBackoff(scheduledEventID: next.scheduledEventID,
                                         time: now.advanced(by: policy.backoff(afterAttempt: attempt - 2))))
+    }
+
+    /// What closing the run from outside (terminate, run timeout) does to its workflow task, as
+    /// Temporal's `failWorkflowTask` in `TerminateWorkflow` / `TimeoutWorkflow`: a *started* task
+    /// fails with WorkflowTaskFailed (cause `ForceCloseCommand`, identity `history-service`, no
+    /// failure) — nothing is written for a transient attempt, nor for a task only scheduled —
+    /// then the events buffered meanwhile are written. The caller writes the closing event next.
+    mutating func forceCloseStartedWorkflowTask() throws(SpoolError) {
+        if let task = state.workflowTask, task.startedEventID != 0, !task.isTransient {
+            try add(.workflowTaskFailed(.init(scheduledEventID: task.scheduledEventID, startedEventID: task.startedEventID,
+                                              cause: .forceCloseCommand, failure: nil, identity: historyServiceIdentity)))
+        }
+        try flushBufferedEvents()
     }
 
     /// Writes the WorkflowTaskScheduled and WorkflowTaskStarted of the started transient attempt
