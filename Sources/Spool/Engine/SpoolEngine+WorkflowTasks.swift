@@ -187,9 +187,17 @@ extension SpoolEngine {
         }, workflowTask: next)
     }
 
-    /// Fails a started workflow task at the worker's request (an unknown workflow type, a
-    /// panic): WorkflowTaskFailed, the buffered events, and a new attempt (attempt + 1) on the
-    /// run's normal queue. The run itself does not fail.
+    /// Fails a started workflow task at the worker's request: WorkflowTaskFailed with `cause`,
+    /// the buffered events, and the next attempt on the run's normal queue. The run itself does
+    /// not fail. As in Temporal, every cause is handled alike, except for the attempt:
+    /// - `nonDeterministicError`, `workflowWorkerUnhandledFailure`, `unhandledCommand`, the
+    ///   `bad…Attributes` causes: the next attempt is attempt + 1, transient from attempt 2 on
+    ///   (its failure then writes nothing);
+    /// - any cause on a run with a sticky queue, `resetStickyTaskQueue` included (an SDK whose
+    ///   cache lost the run): stickiness ends, WorkflowTaskFailed is written, and the attempt is
+    ///   not raised — the next task is attempt 1, written, with the full history;
+    /// - `resetWorkflow`, `failoverCloseCommand`: the attempt goes back to 1;
+    /// - events buffered while the task ran reset the attempt to 1.
     /// `binaryChecksum` and `workerVersion` are recorded in WorkflowTaskFailed as sent.
     /// - Throws: ``SpoolError/Code/staleTaskToken``; ``SpoolError/Code/notFound``; ``SpoolError/Code/storage``.
     public func respondWorkflowTaskFailed(taskToken: TaskToken, cause: WorkflowTaskFailedCause = .workflowWorkerUnhandledFailure,
@@ -212,7 +220,7 @@ extension SpoolEngine {
         try transition.failWorkflowTaskAttempt(task, writing: .workflowTaskFailed(.init(
             scheduledEventID: task.scheduledEventID, startedEventID: task.startedEventID, cause: cause, failure: failure,
             identity: identity, binaryChecksum: binaryChecksum, workerVersion: workerVersion)),
-            policy: configuration.workflowTaskRetryPolicy)
+            raisesAttempt: cause != .resetWorkflow && cause != .failoverCloseCommand, policy: configuration.workflowTaskRetryPolicy)
         return transition
     }
 
