@@ -102,6 +102,27 @@ import Testing
         #expect(try await h.pollWorkflowTask() == nil)                 // the transient entry went stale
     }
 
+    /// An activity outcome (ActivityTaskStarted + ActivityTaskCompleted) while a transient task
+    /// waits: both are written, then the task's WorkflowTaskScheduled with attempt 1.
+    @Test func anActivityOutcomeConvertsAWaitingTransientTaskAfterItsEvents() async throws {
+        let h = try EngineHarness()
+        let run = try await h.start()
+        _ = try await h.completeWorkflowTask([scheduleActivity()])         // 3 started, 4 completed, 5 activity scheduled
+        let activity = try #require(try await h.pollActivityTask())
+        try await h.engine.signalWorkflowExecution(execution: run, signalName: "s")   // 6 signaled, 7 scheduled
+        try await fail(h, try #require(try await h.pollWorkflowTask()))   // 8 started, 9 failed; attempt 2 transient
+        try await h.engine.respondActivityTaskCompleted(taskToken: activity.taskToken, result: .binary([1]))
+        let history = try await h.history(run)
+        #expect(history[8...].map(\.eventType) == [.workflowTaskFailed, .activityTaskStarted, .activityTaskCompleted,
+                                                    .workflowTaskScheduled])
+        guard case .activityTaskCompleted(let completed) = history[10].attributes,
+              case .workflowTaskScheduled(let scheduled) = history[11].attributes else { Issue.record("attributes"); return }
+        #expect(completed.scheduledEventID == 5 && completed.startedEventID == 10)
+        #expect(scheduled.attempt == 1)
+        let task = try #require(try await h.pollWorkflowTask())
+        #expect(task.attempt == 1 && task.startedEventID == 13)
+    }
+
     /// Temporal: events that arrive while a transient attempt runs are buffered; when it fails
     /// they are written and the next task is a normal one with attempt 1.
     @Test func eventsBufferedDuringAFailingTransientAttemptResetTheAttempt() async throws {

@@ -31,7 +31,12 @@ extension SpoolEngine {
         guard state.isRunning, let task = state.workflowTask, task.scheduledEventID == reference.scheduledEventID,
               task.attempt == reference.attempt, task.startedEventID == 0 else { return nil }
         var transition = Transition(state, now: clock.now())
-        if task.isTransient {
+        // Events written since a transient task was scheduled make it a normal one (Temporal does
+        // this when it starts; the paths that write events already did, this is the safety net).
+        if try transition.convertTransientWorkflowTaskIfNeeded(), let converted = transition.state.workflowTask {
+            try transition.add(.workflowTaskStarted(.init(scheduledEventID: converted.scheduledEventID, identity: identity,
+                                                          requestID: RequestID.next())))
+        } else if task.isTransient {
             // Not written: the worker gets the transient Scheduled and Started appended to its history.
             try transition.record(.transientWorkflowTaskStarted(scheduledEventID: task.scheduledEventID, time: transition.now,
                                                                 identity: identity, requestID: RequestID.next()))

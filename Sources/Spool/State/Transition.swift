@@ -34,17 +34,21 @@ struct Transition {
     mutating func add(_ attributes: HistoryEvent.Attributes, userMetadata: UserMetadata? = nil) throws(SpoolError) -> Int64 {
         let id = state.nextEventID
         try record(.event(HistoryEvent(eventID: id, eventTime: now, attributes: attributes, userMetadata: userMetadata)))
-        try convertTransientWorkflowTaskIfNeeded()
         return id
     }
 
-    /// A new event written while a transient workflow task waits to be started takes the id that
-    /// task reserved: as in Temporal, the task becomes a normal one with attempt 1, its
-    /// WorkflowTaskScheduled written now (after the new event) and put on the queue at once. Its
-    /// old queue entry and backoff timer go stale (they name the reserved id and attempt).
-    private mutating func convertTransientWorkflowTaskIfNeeded() throws(SpoolError) {
-        guard let task = state.workflowTask, task.isTransient, task.startedEventID == 0 else { return }
-        try add(.workflowTaskScheduled(.init(taskQueue: state.taskQueue, startToCloseTimeout: state.workflowTaskTimeout, attempt: 1)))
+    /// New events written while a transient workflow task waits to be started took the ids that
+    /// task reserved: as in Temporal, it becomes a normal task with attempt 1, its
+    /// WorkflowTaskScheduled written now (after the new events) and put on the queue at once.
+    /// Its old queue entry and backoff timer go stale (they name the reserved id and attempt).
+    /// Returns whether it converted one.
+    @discardableResult
+    mutating func convertTransientWorkflowTaskIfNeeded() throws(SpoolError) -> Bool {
+        guard let task = state.workflowTask, task.isTransient, task.startedEventID == 0,
+              task.scheduledEventID != state.nextEventID else { return false }
+        try record(.event(HistoryEvent(eventID: state.nextEventID, eventTime: now, attributes: .workflowTaskScheduled(.init(
+            taskQueue: state.taskQueue, startToCloseTimeout: state.workflowTaskTimeout, attempt: 1)))))
+        return true
     }
 
     /// Writes an event that may affect the workflow: buffered while a workflow task is started,
@@ -91,9 +95,13 @@ struct Transition {
     }
 
     /// Schedules a workflow task unless one is outstanding or the run is closed: on the sticky
-    /// queue when the last worker named one, else on the run's queue.
+    /// queue when the last worker named one, else on the run's queue. A transient task waiting
+    /// while new events were written is converted to a normal one.
     mutating func scheduleWorkflowTaskIfNeeded(attempt: Int32 = 1, sticky: Bool = true) throws(SpoolError) {
-        guard state.isRunning, state.workflowTask == nil else { return }
+        guard state.isRunning else { return }
+        // Every path that writes new input for the workflow ends here: a waiting transient task
+        // they overtook becomes a normal one.
+        guard state.workflowTask == nil else { try convertTransientWorkflowTaskIfNeeded(); return }
         let queue = sticky ? (state.stickyTaskQueue ?? state.taskQueue) : state.taskQueue
         try add(.workflowTaskScheduled(.init(taskQueue: queue, startToCloseTimeout: state.workflowTaskTimeout, attempt: attempt)))
     }
