@@ -59,4 +59,34 @@ import Testing
         try await h.crashAndReopen()
         #expect(try await h.history(run).count == 13)
     }
+
+    /// The append of a transient attempt's failure, and then of its completion, reaches the disk
+    /// but the call fails (the process dies before acting on it): after reopen each is there.
+    @Test func aTransientFailureAndCompletionDurableBeforeTheCrashAreKept() async throws {
+        let h = try EngineHarness(durability: .sync, injectingFaults: true)
+        let run = try await h.start()
+        let first = try #require(try await h.pollWorkflowTask())
+        try await h.engine.respondWorkflowTaskFailed(taskToken: first.taskToken, failure: Failure(message: "panic"))
+        let second = try #require(try await h.pollWorkflowTask())
+        h.crashAfterNextAppend()
+        await #expect { try await h.engine.respondWorkflowTaskFailed(taskToken: second.taskToken, failure: Failure(message: "panic")) }
+            throws: { isSpoolError($0, .storage) }
+        try await h.crashAndReopen()
+        #expect(try h.describe(run).pendingWorkflowTask?.attempt == 3)
+        #expect(try await h.eventTypes(run).count == 4)
+        await h.advance(.seconds(1))
+        let third = try #require(try await h.pollWorkflowTask())
+        #expect(third.attempt == 3 && third.startedEventID == 6)
+        h.crashAfterNextAppend()
+        await #expect {
+            try await h.engine.respondWorkflowTaskCompleted(taskToken: third.taskToken, commands: [.completeWorkflowExecution(.init())],
+                                                            identity: "worker")
+        } throws: { isSpoolError($0, .storage) }
+        try await h.crashAndReopen()
+        let history = try await h.history(run)
+        #expect(history.map(\.eventType) == [.workflowExecutionStarted, .workflowTaskScheduled, .workflowTaskStarted,
+                                             .workflowTaskFailed, .workflowTaskScheduled, .workflowTaskStarted,
+                                             .workflowTaskCompleted, .workflowExecutionCompleted])
+        #expect(Array(history[4...5]) == Array(third.history[4...5]))
+    }
 }
