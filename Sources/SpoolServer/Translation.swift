@@ -188,6 +188,6 @@ extension TimeoutType {
 
 extension WorkflowTaskFailedCause {
     var proto: Temporal_Api_Enums_V1_WorkflowTaskFailedCause {
-        Temporal_Api_Enums_V1_WorkflowTaskFailedCause(rawValue: Int(rawValue)) ?? .unspecified
+        Temporal_Api_Enums_V1_WorkflowTaskFailedCause(rawValue: temporalValue) ?? .unspecified
     }
 }

@@ -68,7 +68,7 @@ extension WorkflowService {
                                    context: ServerContext) async throws -> Temporal_Api_Workflowservice_V1_RespondWorkflowTaskFailedResponse {
         try await engineCall { () async throws(SpoolError) in
             let token = try TaskToken(serialized: [UInt8](request.taskToken))
-            let cause = WorkflowTaskFailedCause(rawValue: UInt8(clamping: request.cause.rawValue)) ?? .workflowWorkerUnhandledFailure
+            let cause = WorkflowTaskFailedCause(temporalValue: request.cause.rawValue) ?? .workflowWorkerUnhandledFailure
             try await engine.respondWorkflowTaskFailed(
                 taskToken: token, cause: cause,
                 failure: request.hasFailure ? Failure(request.failure) : Failure(message: "workflow task failed"),

@@ -78,8 +78,12 @@ import Testing
         try await h.engine.terminateWorkflowExecution(execution: run, reason: "stop", identity: "admin")
         let history = try await h.history(run)
         #expect(history[3...].map(\.eventType) == [.workflowTaskFailed, .workflowExecutionSignaled, .workflowExecutionTerminated])
-        guard case .workflowTaskFailed(let failed) = history[3].attributes else { Issue.record("failed"); return }
-        #expect(failed.cause == .forceCloseCommand)
+        guard case .workflowTaskFailed(let failed) = history[3].attributes,
+              case .workflowExecutionTerminated(let terminated) = history[5].attributes else { Issue.record("failed"); return }
+        // As Temporal's TerminateWorkflow: the history service fails the task, the caller terminates.
+        #expect(failed.cause == .forceCloseCommand && failed.identity == "history-service" && failed.failure == nil)
+        #expect(failed.scheduledEventID == 2 && failed.startedEventID == 3)
+        #expect(terminated.identity == "admin" && terminated.reason == "stop")
         await #expect { try await h.engine.respondWorkflowTaskCompleted(taskToken: task.taskToken, commands: []) }
             throws: { isSpoolError($0, .staleTaskToken) }
     }
@@ -203,9 +207,10 @@ import Testing
         #expect(try h.describe(run).executionInfo.status == .running)
         await h.advance(.seconds(1))
         #expect(try h.describe(run).executionInfo.status == .timedOut)
-        // The buffered signal is written before the run closes.
+        // As Temporal's TimeoutWorkflow: the started task fails (ForceCloseCommand), the buffered
+        // signal is written, then the run closes.
         #expect(try await h.eventTypes(run) == [.workflowExecutionStarted, .workflowTaskScheduled, .workflowTaskStarted,
-                                                .workflowExecutionSignaled, .workflowExecutionTimedOut])
+                                                .workflowTaskFailed, .workflowExecutionSignaled, .workflowExecutionTimedOut])
         #expect(try await h.pollWorkflowTask() == nil)
     }
 

@@ -183,7 +183,7 @@ import Testing
         #expect(try await h.engine.queryWorkflow(execution: run, queryType: "events").queryResult == .json("4"))
         await #expect { try await h.engine.queryWorkflow(execution: run, queryType: "fails") } throws: { isSpoolError($0, .queryFailed) }
         await #expect { try await h.engine.queryWorkflow(execution: run, queryType: "missing") } throws: { error in
-            (error as? SpoolError)?.message.contains("KnownQueryTypes=[events fails]") == true
+            (error as? SpoolError)?.message.contains("KnownQueryTypes=[__stack_trace __temporal_workflow_metadata events fails]") == true
         }
         await worker.stop()
         await running.value

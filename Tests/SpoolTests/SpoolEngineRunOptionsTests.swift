@@ -95,6 +95,9 @@ func request(_ workflowID: String = "wf", runTimeout: Duration? = nil, execution
         guard case .workflowTaskFailed(let failed)? = try await h.history(run).last(where: { $0.eventType == .workflowTaskFailed })?.attributes
         else { Issue.record("no WorkflowTaskFailed"); return }
         #expect(failed.cause == .badSearchAttributes)
+        // A second failure in a row would be a transient attempt (nothing written): a new event
+        // makes the next task attempt 1 again, whose failure is written.
+        try await h.engine.signalWorkflowExecution(execution: run, signalName: "again")
         _ = try await h.completeWorkflowTask([.modifyWorkflowProperties(.init(upsertedMemo: [:]))])
         guard case .workflowTaskFailed(let failed2)? = try await h.history(run).last(where: { $0.eventType == .workflowTaskFailed })?.attributes
         else { Issue.record("no WorkflowTaskFailed"); return }

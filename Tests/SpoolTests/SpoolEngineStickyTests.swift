@@ -68,9 +68,12 @@ import Testing
         let (h, run) = try await stickyRun()
         let task = try #require(try await h.pollWorkflowTask("sticky-1"))
         try await h.engine.respondWorkflowTaskFailed(taskToken: task.taskToken, failure: Failure(message: "cache corrupt"))
+        // As in Temporal: a failure on a sticky queue clears it and does not raise the attempt,
+        // so the retry is a normal task (attempt 1, WorkflowTaskScheduled written) with the full history.
         let retry = try #require(try await h.pollWorkflowTask("q"))
-        #expect(retry.attempt == 2)
+        #expect(retry.attempt == 1)
         #expect(retry.history.first?.eventID == 1)
+        #expect(Array(try await h.eventTypes(run).suffix(3)) == [.workflowTaskFailed, .workflowTaskScheduled, .workflowTaskStarted])
         #expect(try h.describe(run).stickyTaskQueue == nil)
     }
 }

@@ -75,6 +75,9 @@ import SpoolLog
             .stickyTaskQueue(name: "sticky", scheduleToStartTimeout: .seconds(5)),
             .stickyTaskQueue(name: nil, scheduleToStartTimeout: nil),
             .workflowTaskBackoff(scheduledEventID: 12, time: time),
+            .transientWorkflowTaskScheduled(attempt: 2, time: time),
+            .transientWorkflowTaskStarted(scheduledEventID: 12, time: time, identity: "w", requestID: "r"),
+            .transientWorkflowTaskEnded(scheduledEventID: 12, attempt: 2),
         ]
         return TransitionRecord(runs: [.init(key: ExecutionKey(namespace: "default", workflowID: "w-é", runID: "r1"), changes: changes)])
     }

@@ -46,15 +46,18 @@ enum ValueLayout: UInt8, Sendable {
     /// Payloads with metadata, failures with their kind and cause chain, and every field Temporal
     /// records from a client or worker.
     case whole = 2
-    /// The whole layout plus run-level options: memo, search attributes, retry policy, cron,
-    /// execution timeout and the chain fields of WorkflowExecutionStarted; the new run's id on
-    /// closing events; the upsert events; the run options in a run's state.
+    /// The whole layout plus the fields added after it, each appended at the end of its event's
+    /// or record's layout (Docs/file-format.md, "Layout 3"): run-level options (memo, search
+    /// attributes, retry policy, cron, execution timeout and the chain fields of
+    /// WorkflowExecutionStarted; the new run's id on closing events; the upsert events; the run
+    /// options in a run's state), priorities, and transient workflow-task attempts (the run
+    /// state's transient flag and request id, and their state changes).
     case extended = 3
 
     static let current = ValueLayout.extended
 
-    /// Whether payloads have metadata and events have the whole layout's fields (every layout
-    /// but the flat one).
+    /// Whether payloads, failures and events have the whole layout's fields (every layout after
+    /// ``flat``).
     var isWhole: Bool { self != .flat }
 }
 

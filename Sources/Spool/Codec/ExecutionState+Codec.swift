@@ -7,7 +7,8 @@ import SpoolLog
 // length-prefixed byte string (so that a skim steps over them in one go): attempt, header, memo,
 // search attributes, retry policy (optional), cron schedule, execution timeout (optional),
 // execution expiration time (optional), execution time, first workflow task time (optional),
-// last completion result (optional payloads), start memo, start search attributes.
+// last completion result (optional payloads), start memo, start search attributes; then the
+// workflow task's transient flag and request id (an optional, present with a workflow task).
 
 extension ExecutionState {
     func encode(into w: inout BinaryWriter) {
@@ -52,6 +53,10 @@ extension ExecutionState {
         options.payloads(lastCompletionResult)
         options.payloadMap(startMemo); options.payloadMap(startSearchAttributes)
         w.payload(options.bytes)
+        // Layout 3 (extended): what a workflow task has besides its layout-2 fields.
+        w.optional(workflowTask) { w, task in
+            w.bool(task.isTransient); w.string(task.requestID)
+        }
     }
 
     static func decode(from r: inout BinaryReader<SpoolError>, layout: ValueLayout) throws(SpoolError) -> ExecutionState {
@@ -108,6 +113,12 @@ extension ExecutionState {
             state.startMemo = try o.payloadMap()
             state.startSearchAttributes = try o.payloadMap()
             guard o.isAtEnd else { throw o.corrupt("bytes left after the run options") }
+            let extras = try r.optional { r throws(SpoolError) in (isTransient: try r.bool(), requestID: try r.string()) }
+            guard (extras == nil) == (state.workflowTask == nil) else { throw r.corrupt("workflow-task fields without a workflow task") }
+            if let extras {
+                state.workflowTask?.isTransient = extras.isTransient
+                state.workflowTask?.requestID = extras.requestID
+            }
         }
         return state
     }

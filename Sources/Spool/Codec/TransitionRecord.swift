@@ -11,8 +11,9 @@ import SpoolLog
 /// change: tag u8 | fields (see encode)
 /// ```
 ///
-/// The version is the ``ValueLayout`` of the events, payloads and failures inside: 2 (whole) is
-/// written; 1 (flat, before payload metadata) is still read.
+/// The version is the ``ValueLayout`` of the events, payloads and failures inside: 3 (extended)
+/// is written; 2 (whole) and 1 (flat, before payload metadata) are still read. The state-change
+/// tags of transient workflow-task attempts (9–11) exist only from layout 3.
 struct TransitionRecord: Sendable, Equatable {
     static let version: UInt8 = ValueLayout.current.rawValue
 
@@ -41,7 +42,7 @@ struct TransitionRecord: Sendable, Equatable {
         var r = BinaryReader<SpoolError>(bytes, context: context)
         let version = try r.byte()
         guard let layout = ValueLayout(rawValue: version) else {
-            throw r.corrupt("record version \(version) is not one this build reads (1 or \(Self.version)); a newer Spool wrote it")
+            throw r.corrupt("record version \(version) is not one this build reads (1 to \(Self.version)); a newer Spool wrote it")
         }
         var runs: [RunChanges] = []
         for _ in 0..<(try r.count()) {
@@ -59,6 +60,7 @@ extension StateChange {
     private enum Tag: UInt8 {
         case event = 1, bufferedEvent, flushedEvent, activityStarted, activityRetryScheduled, activityHeartbeat, stickyTaskQueue
         case workflowTaskBackoff
+        case transientWorkflowTaskScheduled, transientWorkflowTaskStarted, transientWorkflowTaskEnded
     }
 
     func encode(into w: inout BinaryWriter) {
@@ -84,12 +86,23 @@ extension StateChange {
         case let .workflowTaskBackoff(scheduledEventID, time):
             w.byte(Tag.workflowTaskBackoff.rawValue)
             w.signed(scheduledEventID); w.timestamp(time)
+        case let .transientWorkflowTaskScheduled(attempt, time):
+            w.byte(Tag.transientWorkflowTaskScheduled.rawValue)
+            w.signed(Int64(attempt)); w.timestamp(time)
+        case let .transientWorkflowTaskStarted(scheduledEventID, time, identity, requestID):
+            w.byte(Tag.transientWorkflowTaskStarted.rawValue)
+            w.signed(scheduledEventID); w.timestamp(time); w.string(identity); w.string(requestID)
+        case let .transientWorkflowTaskEnded(scheduledEventID, attempt):
+            w.byte(Tag.transientWorkflowTaskEnded.rawValue)
+            w.signed(scheduledEventID); w.signed(Int64(attempt))
         }
     }
 
     static func decode(from r: inout BinaryReader<SpoolError>, layout: ValueLayout) throws(SpoolError) -> StateChange {
         let raw = try r.byte()
-        guard let tag = Tag(rawValue: raw) else { throw r.corrupt("\(raw) is not a state change tag") }
+        guard let tag = Tag(rawValue: raw), tag.rawValue < Tag.transientWorkflowTaskScheduled.rawValue || layout == .extended else {
+            throw r.corrupt("\(raw) is not a state change tag of layout \(layout.rawValue)")
+        }
         switch tag {
         case .event: return .event(try HistoryEvent.decode(from: &r, layout: layout))
         case .bufferedEvent: return .bufferedEvent(try HistoryEvent.decode(from: &r, layout: layout))
@@ -107,6 +120,13 @@ extension StateChange {
                                     scheduleToStartTimeout: try r.optionalDuration())
         case .workflowTaskBackoff:
             return .workflowTaskBackoff(scheduledEventID: try r.signed(), time: try r.timestamp())
+        case .transientWorkflowTaskScheduled:
+            return .transientWorkflowTaskScheduled(attempt: try r.int32(), time: try r.timestamp())
+        case .transientWorkflowTaskStarted:
+            return .transientWorkflowTaskStarted(scheduledEventID: try r.signed(), time: try r.timestamp(), identity: try r.string(),
+                                                 requestID: try r.string())
+        case .transientWorkflowTaskEnded:
+            return .transientWorkflowTaskEnded(scheduledEventID: try r.signed(), attempt: try r.int32())
         }
     }
 }

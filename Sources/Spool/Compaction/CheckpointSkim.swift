@@ -138,6 +138,7 @@ struct CheckpointSkim {
         if try r.bool() { try r.skipLengthPrefixed() }                   // stickyTaskQueue
         if try r.bool() { _ = try r.signed() }                           // stickyScheduleToStartTimeout
         try r.skipLengthPrefixed()                                       // run options (extended layout)
+        guard try r.bool() == false else { return nil }                  // workflow task's layout-3 fields
         return Run(key: key, state: nil, closeTime: closeTime, recordOffsets: [])
     }
 

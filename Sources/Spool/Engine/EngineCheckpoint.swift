@@ -12,8 +12,8 @@ import SpoolLog
 /// deltas); then a CRC32C (little endian) of everything before it. The runs are the open runs
 /// and the runs closed since the table was written; the table (``ClosedRunTable``) holds the
 /// other closed runs, loaded without being decoded. Payloads, failures and events inside the runs
-/// are in the extended ``ValueLayout``. Version 3 is the same in the whole layout (no run
-/// options), version 2 the same with them in the flat layout, and
+/// are in the extended ``ValueLayout`` (run options, priorities, transient workflow tasks).
+/// Version 3 is the same without those in the whole layout, version 2 the same in the flat layout, and
 /// version 1 is version 2 without the table field (every run in this file); both are still read. The file is replaced through `AtomicFile`
 /// (`checkpoint.tmp`, fsync, rename over `checkpoint`, directory fsync); a table it names is
 /// written the same way before it.

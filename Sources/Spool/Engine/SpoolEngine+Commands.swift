@@ -182,40 +182,61 @@ extension SpoolEngine {
         var message: String
     }
 
-    /// Validates a ScheduleActivityTask command and fills in Temporal's defaults: the workflow's
-    /// task queue, start-to-close from schedule-to-close, timeouts capped by schedule-to-close,
-    /// the default retry policy.
+    /// Validates a ScheduleActivityTask command and fills in its timeouts as Temporal's
+    /// `validateActivityScheduleAttributes` does; the filled values are what
+    /// ActivityTaskScheduled records:
+    /// - a zero (or nil) timeout is unset; a negative one rejects the command;
+    /// - with schedule-to-close: schedule-to-start and start-to-close default to it and are
+    ///   capped by it;
+    /// - without it but with start-to-close: schedule-to-close and (when unset)
+    ///   schedule-to-start are the run timeout (unset when the run has none);
+    /// - with neither: the command is rejected (`BadScheduleActivityAttributes`);
+    /// - every timeout is capped by the run timeout, and the heartbeat timeout by start-to-close.
+    /// Also the workflow's task queue by default, and the default retry policy.
     private func scheduledActivity(_ a: ScheduleActivityTaskCommandAttributes, state: ExecutionState,
                                    completedEventID: Int64) -> Result<ActivityTaskScheduledEventAttributes, CommandRejection> {
         func bad(_ message: String) -> Result<ActivityTaskScheduledEventAttributes, CommandRejection> {
             .failure(CommandRejection(cause: .badScheduleActivityAttributes, message: message))
         }
-        if a.activityID.isEmpty { return bad("the activity id is empty") }
-        if a.activityType.isEmpty { return bad("the activity type is empty") }
+        if a.activityID.isEmpty { return bad("ActivityId is not set on command.") }
+        if a.activityType.isEmpty { return bad("ActivityType is not set on command.") }
         if state.activityIDs[a.activityID] != nil {
             return .failure(CommandRejection(cause: .scheduleActivityDuplicateID, message: "activity id '\(a.activityID)' is already pending"))
         }
         let taskQueue = a.taskQueue.isEmpty ? state.taskQueue : a.taskQueue
         if (try? validateQueueName(taskQueue, what: "the task queue")) == nil { return bad("'\(taskQueue)' is not a valid task queue name") }
-        for (name, value) in [("scheduleToCloseTimeout", a.scheduleToCloseTimeout), ("scheduleToStartTimeout", a.scheduleToStartTimeout),
-                              ("startToCloseTimeout", a.startToCloseTimeout), ("heartbeatTimeout", a.heartbeatTimeout)] {
-            if let value, value <= .zero { return bad("\(name) must be positive") }
+        for (name, value) in [("ScheduleToCloseTimeout", a.scheduleToCloseTimeout), ("ScheduleToStartTimeout", a.scheduleToStartTimeout),
+                              ("StartToCloseTimeout", a.startToCloseTimeout), ("HeartbeatTimeout", a.heartbeatTimeout)] {
+            if let value, value < .zero { return bad("Invalid \(name): negative duration") }
         }
-        guard var startToClose = a.startToCloseTimeout ?? a.scheduleToCloseTimeout else {
-            return bad("either startToCloseTimeout or scheduleToCloseTimeout is required")
+        func set(_ value: Duration?) -> Duration? { value.flatMap { $0 > .zero ? $0 : nil } }
+        let runTimeout = set(state.workflowRunTimeout)
+        var scheduleToClose = set(a.scheduleToCloseTimeout)
+        var scheduleToStart = set(a.scheduleToStartTimeout)
+        var startToClose = set(a.startToCloseTimeout)
+        var heartbeat = set(a.heartbeatTimeout)
+        if let limit = scheduleToClose {
+            scheduleToStart = min(scheduleToStart ?? limit, limit)
+            startToClose = min(startToClose ?? limit, limit)
+        } else if startToClose != nil {
+            scheduleToClose = runTimeout
+            if scheduleToStart == nil { scheduleToStart = runTimeout }
+        } else {
+            return bad("A valid StartToClose or ScheduleToCloseTimeout is not set on command.")
         }
-        var scheduleToStart = a.scheduleToStartTimeout
-        var heartbeat = a.heartbeatTimeout
-        if let scheduleToClose = a.scheduleToCloseTimeout {
-            startToClose = min(startToClose, scheduleToClose)
-            scheduleToStart = scheduleToStart.map { min($0, scheduleToClose) }
+        if let runTimeout {
+            scheduleToClose = scheduleToClose.map { min($0, runTimeout) }
+            scheduleToStart = scheduleToStart.map { min($0, runTimeout) }
+            startToClose = startToClose.map { min($0, runTimeout) }
+            heartbeat = heartbeat.map { min($0, runTimeout) }
         }
+        guard let startToClose else { return bad("A valid StartToClose or ScheduleToCloseTimeout is not set on command.") }
         heartbeat = heartbeat.map { min($0, startToClose) }
         let policy = a.retryPolicy ?? RetryPolicy()
         if let problem = policy.validationError() { return bad(problem) }
         return .success(ActivityTaskScheduledEventAttributes(
             activityID: a.activityID, activityType: a.activityType, taskQueue: taskQueue, input: a.input,
-            scheduleToCloseTimeout: a.scheduleToCloseTimeout, scheduleToStartTimeout: scheduleToStart,
+            scheduleToCloseTimeout: scheduleToClose, scheduleToStartTimeout: scheduleToStart,
             startToCloseTimeout: startToClose, heartbeatTimeout: heartbeat, workflowTaskCompletedEventID: completedEventID,
             retryPolicy: policy, header: a.header))
     }

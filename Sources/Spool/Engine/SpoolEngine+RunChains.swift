@@ -94,7 +94,8 @@ extension SpoolEngine {
     /// WorkflowExecutionTimedOut with the retry state and, when the chain goes on, the new run's
     /// id; returns that run, reserved.
     func timeOutRun(_ transition: inout Transition) throws(SpoolError) -> (handle: ExecutionHandle, transition: Transition)? {
-        try transition.flushBufferedEvents()
+        // A started workflow task fails with ForceCloseCommand first; the buffered events follow.
+        try transition.forceCloseStartedWorkflowTask()
         let state = transition.state
         let (retryState, link) = nextRun(after: .timedOut, state: state, now: transition.now)
         let runID = link == nil ? "" : RunID.generate()

@@ -243,11 +243,7 @@ extension SpoolEngine {
     /// Adds a termination to `transition`: the started workflow task fails (ForceCloseCommand),
     /// buffered events are written, then WorkflowExecutionTerminated.
     func terminate(_ transition: inout Transition, reason: String, details: Payloads?, identity: String) throws(SpoolError) {
-        if let task = transition.state.workflowTask, task.startedEventID != 0 {
-            try transition.add(.workflowTaskFailed(.init(scheduledEventID: task.scheduledEventID, startedEventID: task.startedEventID,
-                                                         cause: .forceCloseCommand, failure: nil, identity: identity)))
-        }
-        try transition.flushBufferedEvents()
+        try transition.forceCloseStartedWorkflowTask()
         try transition.add(.workflowExecutionTerminated(.init(reason: reason, details: details, identity: identity)))
     }
 }

@@ -99,7 +99,9 @@ extension SpoolEngine {
             try timeOutStartedWorkflowTask(task, state: state, into: &transition)
             return nil
         case let .workflowTaskDispatch(scheduledEventID):
-            guard let task = state.workflowTask, task.scheduledEventID == scheduledEventID, task.startedEventID == 0 else { return nil }
+            // Transient attempts share their scheduled id: only the attempt whose backoff ends now goes out.
+            guard let task = state.workflowTask, task.scheduledEventID == scheduledEventID, task.startedEventID == 0,
+                  (task.dispatchTime ?? now) <= now else { return nil }
             // Its backoff ended: it goes on its queue (the record was written when it was scheduled).
             dispatchWorkflowTask(task, state: state, queues: queues)
         case let .workflowTaskScheduleToStart(scheduledEventID):

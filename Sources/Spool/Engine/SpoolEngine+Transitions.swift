@@ -144,6 +144,16 @@ extension SpoolEngine {
                 default:
                     break
                 }
+            case let .transientWorkflowTaskScheduled(attempt, _):
+                if let task = state.workflowTask, task.isTransient, task.attempt == attempt, task.startedEventID == 0 {
+                    dispatchOrDelayWorkflowTask(task, state: state, queues: queues)
+                }
+            case let .transientWorkflowTaskStarted(scheduledEventID, _, _, _):
+                if let task = state.workflowTask, task.isTransient, task.scheduledEventID == scheduledEventID,
+                   let started = task.startedTime {
+                    timers.schedule(.workflowTaskStartToClose(scheduledEventID: scheduledEventID, startedEventID: task.startedEventID),
+                                    for: key, at: started.advanced(by: task.startToCloseTimeout))
+                }
             case let .activityStarted(scheduledEventID, attempt, _, _, _):
                 if let activity = state.activities[scheduledEventID], activity.attempt == attempt, activity.isStarted {
                     armStartedActivity(activity, key: key)

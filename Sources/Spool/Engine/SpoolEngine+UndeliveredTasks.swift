@@ -25,13 +25,12 @@ extension SpoolEngine {
     }
 
     /// What the start-to-close timeout of the run's started workflow task `task` does:
-    /// WorkflowTaskTimedOut, the events buffered meanwhile, the end of stickiness, and the next
-    /// attempt (Temporal's rules, see ``SpoolEngineConfiguration/workflowTaskRetryPolicy``).
+    /// WorkflowTaskTimedOut (nothing for a transient attempt), the events buffered meanwhile, the
+    /// end of stickiness, and the next attempt (Temporal's rules, see
+    /// ``SpoolEngineConfiguration/workflowTaskRetryPolicy``).
     func timeOutStartedWorkflowTask(_ task: WorkflowTaskInfo, state: ExecutionState, into transition: inout Transition) throws(SpoolError) {
-        try transition.add(.workflowTaskTimedOut(.init(scheduledEventID: task.scheduledEventID, startedEventID: task.startedEventID,
-                                                       timeoutType: .startToClose)))
-        try transition.flushBufferedEvents()
-        if state.stickyTaskQueue != nil { try transition.record(.stickyTaskQueue(name: nil, scheduleToStartTimeout: nil)) }
-        try transition.retryWorkflowTask(attempt: task.attempt + 1, policy: configuration.workflowTaskRetryPolicy)
+        try transition.failWorkflowTaskAttempt(task, writing: .workflowTaskTimedOut(.init(
+            scheduledEventID: task.scheduledEventID, startedEventID: task.startedEventID, timeoutType: .startToClose)),
+            policy: configuration.workflowTaskRetryPolicy)
     }
 }

@@ -31,8 +31,19 @@ extension SpoolEngine {
         guard state.isRunning, let task = state.workflowTask, task.scheduledEventID == reference.scheduledEventID,
               task.attempt == reference.attempt, task.startedEventID == 0 else { return nil }
         var transition = Transition(state, now: clock.now())
-        try transition.add(.workflowTaskStarted(.init(scheduledEventID: task.scheduledEventID, identity: identity,
-                                                      requestID: RequestID.next())))
+        // Events written since a transient task was scheduled make it a normal one (Temporal does
+        // this when it starts; the paths that write events already did, this is the safety net).
+        if try transition.convertTransientWorkflowTaskIfNeeded(), let converted = transition.state.workflowTask {
+            try transition.add(.workflowTaskStarted(.init(scheduledEventID: converted.scheduledEventID, identity: identity,
+                                                          requestID: RequestID.next())))
+        } else if task.isTransient {
+            // Not written: the worker gets the transient Scheduled and Started appended to its history.
+            try transition.record(.transientWorkflowTaskStarted(scheduledEventID: task.scheduledEventID, time: transition.now,
+                                                                identity: identity, requestID: RequestID.next()))
+        } else {
+            try transition.add(.workflowTaskStarted(.init(scheduledEventID: task.scheduledEventID, identity: identity,
+                                                          requestID: RequestID.next())))
+        }
         try await commit(handle, transition)
         guard var started = try workflowTask(from: transition.state, history: history(of: handle)) else { return nil }
         if !queries.isEmpty { started.queries = queries.attach(key: handle.key, startedEventID: started.startedEventID) }
@@ -40,11 +51,14 @@ extension SpoolEngine {
     }
 
     /// The task handed to a worker for the run's started workflow task; nil when none is started.
+    /// A transient attempt's history ends with its Scheduled and Started events, which are not
+    /// written yet (as Temporal appends its `TransientWorkflowTaskInfo`).
     func workflowTask(from state: ExecutionState, history events: [HistoryEvent]) -> WorkflowTask? {
         guard let task = state.workflowTask, let startedTime = task.startedTime else { return nil }
-        let history = task.isSticky && Int(state.previousStartedEventID) <= events.count
+        var history = task.isSticky && Int(state.previousStartedEventID) <= events.count
             ? Array(events[Int(state.previousStartedEventID)...])
             : events
+        if task.isTransient { history += task.transientHistorySuffix() }
         return WorkflowTask(
             taskToken: TaskToken(kind: .workflow, key: state.key, scheduledEventID: task.scheduledEventID,
                                  startedEventID: task.startedEventID, attempt: task.attempt),
@@ -87,13 +101,25 @@ extension SpoolEngine {
     ///   - queryResults: answers to the task's ``WorkflowTask/queries``, by id; each goes to its
     ///     caller (written nowhere). A query left unanswered waits for the next workflow task, or
     ///     becomes a query-only task when this completion schedules none.
+    ///   - forceCreateNewWorkflowTask: schedule a new workflow task at once even when no new event
+    ///     needs one (Temporal's `force_create_new_workflow_task`: an SDK whose local activities
+    ///     run past the task timeout completes the task this way, as a heartbeat, and goes on in
+    ///     the next one). Ignored when the commands close the run.
+    ///   - returnNewWorkflowTask: when this completion schedules a new workflow task (new events,
+    ///     `forceCreateNewWorkflowTask`), start it for this worker in the same append
+    ///     (WorkflowTaskStarted written) and return it in
+    ///     ``RespondWorkflowTaskCompletedResponse/workflowTask`` instead of queueing it (Temporal's
+    ///     `return_new_workflow_task`). Its history is the events after this task's WorkflowTaskStarted
+    ///     when it is on the worker's sticky queue, else the whole history.
     /// - Throws: ``SpoolError/Code/staleTaskToken`` when the token does not name the run's started
     ///   workflow task (nothing changes); ``SpoolError/Code/notFound``; ``SpoolError/Code/storage``.
     @discardableResult
     public func respondWorkflowTaskCompleted(taskToken: TaskToken, commands: [Command], identity: String = "",
                                              stickyAttributes: StickyExecutionAttributes? = nil,
                                              metadata: WorkflowTaskCompletionMetadata = WorkflowTaskCompletionMetadata(),
-                                             queryResults: [String: WorkflowQueryResult] = [:]) async throws(SpoolError) -> RespondWorkflowTaskCompletedResponse {
+                                             queryResults: [String: WorkflowQueryResult] = [:],
+                                             forceCreateNewWorkflowTask: Bool = false,
+                                             returnNewWorkflowTask: Bool = false) async throws(SpoolError) -> RespondWorkflowTaskCompletedResponse {
         try checkOpen()
         let (handle, state, task) = try await lockStartedWorkflowTask(taskToken)
         defer { handle.gate.release() }
@@ -105,6 +131,8 @@ extension SpoolEngine {
         }
         let now = clock.now()
         var transition = Transition(state, now: now)
+        // A transient attempt's Scheduled and Started are written now, in the same append.
+        if task.isTransient { try transition.writeTransientWorkflowTask(task, identity: identity) }
         let completedEventID = try transition.add(.workflowTaskCompleted(.init(
             scheduledEventID: task.scheduledEventID, startedEventID: task.startedEventID, identity: identity,
             binaryChecksum: metadata.binaryChecksum, workerVersion: metadata.workerVersion, sdkMetadata: metadata.sdkMetadata,
@@ -121,13 +149,19 @@ extension SpoolEngine {
         switch try apply(commands, to: &transition, completedEventID: completedEventID, identity: identity) {
         case .rejected(let cause, let message):
             // As Temporal's server: a server failure naming the cause and the invalid command.
-            transition = try failedWorkflowTask(state, task, cause: cause, failure: .server("\(cause): \(message)"),
+            transition = try failedWorkflowTask(state, task, cause: cause, failure: .server("\(cause): \(message)", nonRetryable: true),
                                                 identity: identity, binaryChecksum: metadata.binaryChecksum,
                                                 workerVersion: metadata.workerVersion, now: now)
         case .accepted(let needsWorkflowTask, let continued, let eagerActivities):
             if transition.state.isRunning {
                 let flushed = try transition.flushBufferedEvents()
-                if flushed || needsWorkflowTask { try transition.scheduleWorkflowTaskIfNeeded() }
+                if flushed || needsWorkflowTask || forceCreateNewWorkflowTask { try transition.scheduleWorkflowTaskIfNeeded() }
+                // Started in this same append for the completing worker: never queued.
+                if returnNewWorkflowTask, let next = transition.state.workflowTask, next.startedEventID == 0,
+                   next.scheduledEventID > completedEventID {
+                    try transition.add(.workflowTaskStarted(.init(scheduledEventID: next.scheduledEventID, identity: identity,
+                                                                  requestID: RequestID.next())))
+                }
                 // Started in this same append: the worker gets them in the response, nothing is queued.
                 for scheduledEventID in eagerActivities {
                     guard let activity = transition.state.activities[scheduledEventID], !activity.isStarted else { continue }
@@ -147,14 +181,28 @@ extension SpoolEngine {
         }
         newRun?.handle.gate.release()
         let final = transition.state
+        var next: WorkflowTask?
+        if returnNewWorkflowTask, let started = final.workflowTask, started.startedEventID > task.startedEventID,
+           final.isRunning, var returned = try workflowTask(from: final, history: history(of: handle)) {
+            if !queries.isEmpty { returned.queries = queries.attach(key: handle.key, startedEventID: returned.startedEventID) }
+            next = returned
+        }
         return RespondWorkflowTaskCompletedResponse(activityTasks: eager.compactMap { scheduledEventID in
             final.activities[scheduledEventID].map { activityTask(for: $0, state: final) }
-        })
+        }, workflowTask: next)
     }
 
-    /// Fails a started workflow task at the worker's request (an unknown workflow type, a
-    /// panic): WorkflowTaskFailed, the buffered events, and a new attempt (attempt + 1) on the
-    /// run's normal queue. The run itself does not fail.
+    /// Fails a started workflow task at the worker's request: WorkflowTaskFailed with `cause`,
+    /// the buffered events, and the next attempt on the run's normal queue. The run itself does
+    /// not fail. As in Temporal, every cause is handled alike, except for the attempt:
+    /// - `nonDeterministicError`, `workflowWorkerUnhandledFailure`, `unhandledCommand`, the
+    ///   `bad…Attributes` causes: the next attempt is attempt + 1, transient from attempt 2 on
+    ///   (its failure then writes nothing);
+    /// - any cause on a run with a sticky queue, `resetStickyTaskQueue` included (an SDK whose
+    ///   cache lost the run): stickiness ends, WorkflowTaskFailed is written, and the attempt is
+    ///   not raised — the next task is attempt 1, written, with the full history;
+    /// - `resetWorkflow`, `failoverCloseCommand`: the attempt goes back to 1;
+    /// - events buffered while the task ran reset the attempt to 1.
     /// `binaryChecksum` and `workerVersion` are recorded in WorkflowTaskFailed as sent.
     /// - Throws: ``SpoolError/Code/staleTaskToken``; ``SpoolError/Code/notFound``; ``SpoolError/Code/storage``.
     public func respondWorkflowTaskFailed(taskToken: TaskToken, cause: WorkflowTaskFailedCause = .workflowWorkerUnhandledFailure,
@@ -168,17 +216,16 @@ extension SpoolEngine {
         try await commit(handle, transition)
     }
 
-    /// WorkflowTaskFailed, buffered events, stickiness cleared, and the next attempt on the normal queue.
+    /// WorkflowTaskFailed (nothing for a transient attempt), buffered events, stickiness cleared,
+    /// and the next attempt on the normal queue (see ``Transition/failWorkflowTaskAttempt(_:writing:raisesAttempt:policy:)``).
     private func failedWorkflowTask(_ state: ExecutionState, _ task: WorkflowTaskInfo, cause: WorkflowTaskFailedCause,
                                     failure: Failure?, identity: String, binaryChecksum: String, workerVersion: WorkerVersionStamp?,
                                     now: Timestamp) throws(SpoolError) -> Transition {
         var transition = Transition(state, now: now)
-        try transition.add(.workflowTaskFailed(.init(scheduledEventID: task.scheduledEventID, startedEventID: task.startedEventID,
-                                                     cause: cause, failure: failure, identity: identity,
-                                                     binaryChecksum: binaryChecksum, workerVersion: workerVersion)))
-        try transition.flushBufferedEvents()
-        if state.stickyTaskQueue != nil { try transition.record(.stickyTaskQueue(name: nil, scheduleToStartTimeout: nil)) }
-        try transition.retryWorkflowTask(attempt: task.attempt + 1, policy: configuration.workflowTaskRetryPolicy)
+        try transition.failWorkflowTaskAttempt(task, writing: .workflowTaskFailed(.init(
+            scheduledEventID: task.scheduledEventID, startedEventID: task.startedEventID, cause: cause, failure: failure,
+            identity: identity, binaryChecksum: binaryChecksum, workerVersion: workerVersion)),
+            raisesAttempt: cause != .resetWorkflow && cause != .failoverCloseCommand, policy: configuration.workflowTaskRetryPolicy)
         return transition
     }
 

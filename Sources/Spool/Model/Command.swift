@@ -49,13 +49,17 @@ public struct ScheduleActivityTaskCommandAttributes: Hashable, Sendable {
     public var taskQueue: String
     /// The activity's input.
     public var input: Payloads?
-    /// All attempts together; nil for no limit.
+    /// All attempts together; nil or zero: the run timeout (no limit when the run has none).
+    /// Either this or ``startToCloseTimeout`` must be set. Every timeout is capped by the run
+    /// timeout; ActivityTaskScheduled records the values filled in (Temporal's rules).
     public var scheduleToCloseTimeout: Duration?
-    /// Time in the queue per attempt; nil for no limit.
+    /// Time in the queue per attempt; nil or zero: the schedule-to-close timeout (the run
+    /// timeout when that is unset too), and never more than it.
     public var scheduleToStartTimeout: Duration?
-    /// One attempt; nil means the schedule-to-close timeout.
+    /// One attempt; nil or zero: the schedule-to-close timeout, and never more than it.
     public var startToCloseTimeout: Duration?
-    /// Longest gap between heartbeats; nil when the activity need not heartbeat.
+    /// Longest gap between heartbeats; nil or zero when the activity need not heartbeat; never
+    /// more than the start-to-close timeout.
     public var heartbeatTimeout: Duration?
     /// How failed attempts are retried; nil means Temporal's default policy.
     public var retryPolicy: RetryPolicy?

@@ -75,6 +75,9 @@ public struct RespondWorkflowTaskCompletedResponse: Sendable {
     /// The first attempts of the activities scheduled with `requestEagerExecution`, already
     /// started for this worker: run them and respond as for polled tasks.
     public var activityTasks: [ActivityTask]
+    /// With `returnNewWorkflowTask`, the workflow task this completion scheduled, already started
+    /// for this worker (Temporal's `workflow_task`); nil when it scheduled none.
+    public var workflowTask: WorkflowTask? = nil
 }
 
 /// What an activity worker learns from a heartbeat.

@@ -149,10 +149,66 @@ public enum WorkflowTaskFailedCause: UInt8, Hashable, Sendable, CaseIterable, Cu
     case forceCloseCommand = 24
     /// The sticky worker's cache was reset.
     case resetStickyTaskQueue = 14
-    /// An `UpsertWorkflowSearchAttributes` command has no attributes.
-    case badSearchAttributes = 23
-    /// A `ModifyWorkflowProperties` command has no memo fields.
-    case badModifyWorkflowPropertiesAttributes = 25
+    // The causes below were added later; their stored values are 100 + Temporal's number.
+    /// A `RequestCancelExternalWorkflowExecution` command is malformed.
+    case badRequestCancelExternalWorkflowExecutionAttributes = 110
+    /// A `SignalExternalWorkflowExecution` command is malformed.
+    case badSignalWorkflowExecutionAttributes = 115
+    /// A `StartChildWorkflowExecution` command is malformed.
+    case badStartChildExecutionAttributes = 116
+    /// The task failed because the namespace failed over.
+    case failoverCloseCommand = 118
+    /// A signal's input is too large.
+    case badSignalInputSize = 119
+    /// The run was reset while the task was started.
+    case resetWorkflow = 120
+    /// The worker's binary is marked bad.
+    case badBinary = 121
+    /// An `UpsertWorkflowSearchAttributes` command is malformed.
+    case badSearchAttributes = 123
+    /// Replaying the history took another path than the one recorded (the SDK's non-determinism error).
+    case nonDeterministicError = 124
+    /// A `ModifyWorkflowProperties` command is malformed.
+    case badModifyWorkflowPropertiesAttributes = 125
+    /// Too many pending child workflows.
+    case pendingChildWorkflowsLimitExceeded = 126
+    /// Too many pending activities.
+    case pendingActivitiesLimitExceeded = 127
+    /// Too many pending signals to other workflows.
+    case pendingSignalsLimitExceeded = 128
+    /// Too many pending cancel requests to other workflows.
+    case pendingRequestCancelLimitExceeded = 129
+    /// An update message is malformed.
+    case badUpdateWorkflowExecutionMessage = 130
+    /// An update arrived that the workflow did not handle.
+    case unhandledUpdate = 131
+    /// The completion was larger than the server accepts.
+    case grpcMessageTooLarge = 136
+
+    /// The value of Temporal's `WorkflowTaskFailedCause` enum (`temporal.api.enums.v1`) for this
+    /// cause. The stored raw values predate this mapping and differ from Temporal's numbers from 11 on.
+    public var temporalValue: Int {
+        switch self {
+        case .unhandledCommand, .badScheduleActivityAttributes, .badRequestCancelActivityAttributes, .badStartTimerAttributes,
+             .badCancelTimerAttributes, .badRecordMarkerAttributes, .badCompleteWorkflowExecutionAttributes,
+             .badFailWorkflowExecutionAttributes, .badCancelWorkflowExecutionAttributes:
+            Int(rawValue)
+        case .badContinueAsNewAttributes: 11
+        case .startTimerDuplicateID: 12
+        case .resetStickyTaskQueue: 13
+        case .workflowWorkerUnhandledFailure: 14
+        case .forceCloseCommand: 17
+        case .scheduleActivityDuplicateID: 22
+        default: Int(rawValue) - 100
+        }
+    }
+
+    /// The cause Temporal's number `temporalValue` names; nil for 0 (unspecified) and numbers this
+    /// engine does not know.
+    public init?(temporalValue: Int) {
+        guard let cause = Self.allCases.first(where: { $0.temporalValue == temporalValue }) else { return nil }
+        self = cause
+    }
 
     public var description: String {
         switch self {
@@ -171,8 +227,23 @@ public enum WorkflowTaskFailedCause: UInt8, Hashable, Sendable, CaseIterable, Cu
         case .scheduleActivityDuplicateID: "ScheduleActivityDuplicateId"
         case .forceCloseCommand: "ForceCloseCommand"
         case .resetStickyTaskQueue: "ResetStickyTaskQueue"
+        case .badRequestCancelExternalWorkflowExecutionAttributes: "BadRequestCancelExternalWorkflowExecutionAttributes"
+        case .badSignalWorkflowExecutionAttributes: "BadSignalWorkflowExecutionAttributes"
+        case .badStartChildExecutionAttributes: "BadStartChildExecutionAttributes"
+        case .failoverCloseCommand: "FailoverCloseCommand"
+        case .badSignalInputSize: "BadSignalInputSize"
+        case .resetWorkflow: "ResetWorkflow"
+        case .badBinary: "BadBinary"
         case .badSearchAttributes: "BadSearchAttributes"
+        case .nonDeterministicError: "NonDeterministicError"
         case .badModifyWorkflowPropertiesAttributes: "BadModifyWorkflowPropertiesAttributes"
+        case .pendingChildWorkflowsLimitExceeded: "PendingChildWorkflowsLimitExceeded"
+        case .pendingActivitiesLimitExceeded: "PendingActivitiesLimitExceeded"
+        case .pendingSignalsLimitExceeded: "PendingSignalsLimitExceeded"
+        case .pendingRequestCancelLimitExceeded: "PendingRequestCancelLimitExceeded"
+        case .badUpdateWorkflowExecutionMessage: "BadUpdateWorkflowExecutionMessage"
+        case .unhandledUpdate: "UnhandledUpdate"
+        case .grpcMessageTooLarge: "GrpcMessageTooLarge"
         }
     }
 }

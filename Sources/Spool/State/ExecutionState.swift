@@ -129,6 +129,16 @@ struct WorkflowTaskInfo: Sendable, Equatable {
     var isSticky: Bool
     /// When a retried task goes on its queue (backoff after repeated failures); nil: at once.
     var dispatchTime: Timestamp? = nil
+    /// A transient attempt (Temporal's: the second or later consecutive attempt after a failure or
+    /// timeout): its WorkflowTaskScheduled and WorkflowTaskStarted are not in history. Its ids are
+    /// the ones they will get (`scheduledEventID` is the run's next event id, the started id the
+    /// one after): no event is written while it is outstanding (a new event converts it to a
+    /// normal task; events arriving once it started are buffered). They are written, with
+    /// WorkflowTaskCompleted, only when it completes; its failure or timeout writes nothing.
+    var isTransient = false
+    /// The request id of the poll that started it (its WorkflowTaskStarted, written later for a
+    /// transient attempt, carries it).
+    var requestID = ""
 }
 
 /// A pending activity.

@@ -38,6 +38,14 @@ enum StateChange: Sendable, Equatable {
     case stickyTaskQueue(name: String?, scheduleToStartTimeout: Duration?)
     /// The workflow task just scheduled (a retry after repeated failures) goes on its queue at `time`.
     case workflowTaskBackoff(scheduledEventID: Int64, time: Timestamp)
+    /// A transient workflow-task attempt (attempt ≥ 2 after a failure or timeout) is scheduled on
+    /// the run's normal queue at `time`, without a history event: it takes the run's next event
+    /// id as its scheduled id (see ``WorkflowTaskInfo/isTransient``).
+    case transientWorkflowTaskScheduled(attempt: Int32, time: Timestamp)
+    /// A worker started the transient attempt; its WorkflowTaskStarted is not written yet.
+    case transientWorkflowTaskStarted(scheduledEventID: Int64, time: Timestamp, identity: String, requestID: String)
+    /// The transient attempt failed or timed out: it ends without a history event.
+    case transientWorkflowTaskEnded(scheduledEventID: Int64, attempt: Int32)
 }
 
 extension ExecutionState {
@@ -89,6 +97,29 @@ extension ExecutionState {
                 throw key.error(.corruptRecord, "a backoff names no scheduled workflow task", eventID: scheduledEventID)
             }
             workflowTask?.dispatchTime = time
+        case let .transientWorkflowTaskScheduled(attempt, time):
+            guard isRunning, workflowTask == nil, attempt >= 2 else {
+                throw key.error(.corruptRecord, "a transient workflow task (attempt \(attempt)) while another is outstanding")
+            }
+            workflowTask = WorkflowTaskInfo(scheduledEventID: nextEventID, attempt: attempt, taskQueue: taskQueue,
+                                            startToCloseTimeout: workflowTaskTimeout, scheduledTime: time, isSticky: false,
+                                            isTransient: true)
+        case let .transientWorkflowTaskStarted(scheduledEventID, time, identity, requestID):
+            guard var task = workflowTask, task.isTransient, task.scheduledEventID == scheduledEventID, task.startedEventID == 0,
+                  scheduledEventID == nextEventID else {
+                throw key.error(.corruptRecord, "a transient start names no scheduled transient workflow task", eventID: scheduledEventID)
+            }
+            task.startedEventID = scheduledEventID + 1
+            task.startedTime = time
+            task.identity = identity
+            task.requestID = requestID
+            workflowTask = task
+        case let .transientWorkflowTaskEnded(scheduledEventID, attempt):
+            guard let task = workflowTask, task.isTransient, task.scheduledEventID == scheduledEventID, task.attempt == attempt else {
+                throw key.error(.corruptRecord, "the end of transient attempt \(attempt) names no transient workflow task",
+                                eventID: scheduledEventID)
+            }
+            workflowTask = nil
         }
     }
 
@@ -118,6 +149,7 @@ extension ExecutionState {
             task.startedEventID = event.eventID
             task.startedTime = event.eventTime
             task.identity = a.identity
+            task.requestID = a.requestID
             workflowTask = task
         case .workflowTaskCompleted(let a):
             previousStartedEventID = a.startedEventID

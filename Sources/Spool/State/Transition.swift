@@ -1,3 +1,7 @@
+/// The identity Temporal's history service writes in the events it makes itself
+/// (`consts.IdentityHistoryService`).
+let historyServiceIdentity = "history-service"
+
 /// A transition being decided: a scratch copy of a run's state and the changes made to it so far.
 ///
 /// Every change goes through ``record(_:)``, which applies it to the scratch state the same way
@@ -31,6 +35,20 @@ struct Transition {
         let id = state.nextEventID
         try record(.event(HistoryEvent(eventID: id, eventTime: now, attributes: attributes, userMetadata: userMetadata)))
         return id
+    }
+
+    /// New events written while a transient workflow task waits to be started took the ids that
+    /// task reserved: as in Temporal, it becomes a normal task with attempt 1, its
+    /// WorkflowTaskScheduled written now (after the new events) and put on the queue at once.
+    /// Its old queue entry and backoff timer go stale (they name the reserved id and attempt).
+    /// Returns whether it converted one.
+    @discardableResult
+    mutating func convertTransientWorkflowTaskIfNeeded() throws(SpoolError) -> Bool {
+        guard let task = state.workflowTask, task.isTransient, task.startedEventID == 0,
+              task.scheduledEventID != state.nextEventID else { return false }
+        try record(.event(HistoryEvent(eventID: state.nextEventID, eventTime: now, attributes: .workflowTaskScheduled(.init(
+            taskQueue: state.taskQueue, startToCloseTimeout: state.workflowTaskTimeout, attempt: 1)))))
+        return true
     }
 
     /// Writes an event that may affect the workflow: buffered while a workflow task is started,
@@ -77,9 +95,13 @@ struct Transition {
     }
 
     /// Schedules a workflow task unless one is outstanding or the run is closed: on the sticky
-    /// queue when the last worker named one, else on the run's queue.
+    /// queue when the last worker named one, else on the run's queue. A transient task waiting
+    /// while new events were written is converted to a normal one.
     mutating func scheduleWorkflowTaskIfNeeded(attempt: Int32 = 1, sticky: Bool = true) throws(SpoolError) {
-        guard state.isRunning, state.workflowTask == nil, !state.isPendingOnFirstWorkflowTaskBackoff else { return }
+        guard state.isRunning, !state.isPendingOnFirstWorkflowTaskBackoff else { return }
+        // Every path that writes new input for the workflow ends here: a waiting transient task
+        // they overtook becomes a normal one.
+        guard state.workflowTask == nil else { try convertTransientWorkflowTaskIfNeeded(); return }
         let queue = sticky ? (state.stickyTaskQueue ?? state.taskQueue) : state.taskQueue
         try add(.workflowTaskScheduled(.init(taskQueue: queue, startToCloseTimeout: state.workflowTaskTimeout, attempt: attempt)))
     }
@@ -91,15 +113,67 @@ struct Transition {
         try add(.workflowTaskScheduled(.init(taskQueue: state.taskQueue, startToCloseTimeout: state.workflowTaskTimeout, attempt: 1)))
     }
 
-    /// Schedules attempt `attempt` of a workflow task that failed or timed out, on the normal
-    /// queue. The first retry goes out at once; from the third attempt on it waits
-    /// `policy.backoff(afterAttempt: attempt − 2)`, so a task that keeps failing (an unknown
-    /// workflow type) neither spins the workers nor grows the history fast.
-    mutating func retryWorkflowTask(attempt: Int32, policy: RetryPolicy) throws(SpoolError) {
-        try scheduleWorkflowTaskIfNeeded(attempt: attempt, sticky: false)
-        guard attempt >= 3, let task = state.workflowTask, task.attempt == attempt, task.startedEventID == 0 else { return }
-        try record(.workflowTaskBackoff(scheduledEventID: task.scheduledEventID,
+    /// Ends the started or scheduled attempt `task` that failed or timed out and schedules the
+    /// next, with Temporal's rules (`workflowTaskStateMachine.failWorkflowTask`):
+    /// - `ended` (WorkflowTaskFailed or WorkflowTaskTimedOut) is written unless the attempt is
+    ///   transient, whose end writes nothing;
+    /// - the events buffered meanwhile are written;
+    /// - a run with a sticky queue loses it, and the attempt is not raised: the next task goes to
+    ///   the normal queue (full history) as attempt 1, written to history;
+    /// - the attempt is not raised when `raisesAttempt` is false (a sticky schedule-to-start
+    ///   timeout), nor when buffered events were written (new events reset it to 1);
+    /// - otherwise the next attempt (≥ 2) is transient, on the normal queue. The first retry goes
+    ///   out at once; from the third attempt on it waits `policy.backoff(afterAttempt: attempt − 2)`,
+    ///   so a task that keeps failing (an unknown workflow type) does not spin the workers.
+    mutating func failWorkflowTaskAttempt(_ task: WorkflowTaskInfo, writing ended: HistoryEvent.Attributes, raisesAttempt: Bool = true,
+                                          policy: RetryPolicy) throws(SpoolError) {
+        if task.isTransient {
+            try record(.transientWorkflowTaskEnded(scheduledEventID: task.scheduledEventID, attempt: task.attempt))
+        } else {
+            try add(ended)
+        }
+        let flushed = try flushBufferedEvents()
+        var raises = raisesAttempt && !flushed
+        if state.stickyTaskQueue != nil {
+            try record(.stickyTaskQueue(name: nil, scheduleToStartTimeout: nil))
+            raises = false
+        }
+        guard state.isRunning, state.workflowTask == nil else { return }
+        guard raises else {
+            try scheduleWorkflowTaskIfNeeded(attempt: 1, sticky: false)
+            return
+        }
+        let attempt = task.attempt + 1
+        try record(.transientWorkflowTaskScheduled(attempt: attempt, time: now))
+        guard attempt >= 3, let next = state.workflowTask else { return }
+        try record(.workflowTaskBackoff(scheduledEventID: next.scheduledEventID,
                                         time: now.advanced(by: policy.backoff(afterAttempt: attempt - 2))))
+    }
+
+    /// What closing the run from outside (terminate, run timeout) does to its workflow task, as
+    /// Temporal's `failWorkflowTask` in `TerminateWorkflow` / `TimeoutWorkflow`: a *started* task
+    /// fails with WorkflowTaskFailed (cause `ForceCloseCommand`, identity `history-service`, no
+    /// failure) — nothing is written for a transient attempt, nor for a task only scheduled —
+    /// then the events buffered meanwhile are written. The caller writes the closing event next.
+    mutating func forceCloseStartedWorkflowTask() throws(SpoolError) {
+        if let task = state.workflowTask, task.startedEventID != 0, !task.isTransient {
+            try add(.workflowTaskFailed(.init(scheduledEventID: task.scheduledEventID, startedEventID: task.startedEventID,
+                                              cause: .forceCloseCommand, failure: nil, identity: historyServiceIdentity)))
+        }
+        try flushBufferedEvents()
+    }
+
+    /// Writes the WorkflowTaskScheduled and WorkflowTaskStarted of the started transient attempt
+    /// `task`, which is completing: with the ids, times and attempt the worker saw, the started
+    /// event naming `identity` (the completing worker's, as Temporal writes it).
+    mutating func writeTransientWorkflowTask(_ task: WorkflowTaskInfo, identity: String) throws(SpoolError) {
+        for var event in task.transientHistorySuffix() {
+            if case .workflowTaskStarted(var started) = event.attributes {
+                started.identity = identity
+                event.attributes = .workflowTaskStarted(started)
+            }
+            try record(.event(event))
+        }
     }
 
     /// Writes an activity's outcome: its ActivityTaskStarted (when the last attempt started),
@@ -117,5 +191,21 @@ struct Transition {
         }
         try addWorkflowInput(outcome(startedEventID))
         try scheduleWorkflowTaskIfNeeded()
+    }
+}
+
+extension WorkflowTaskInfo {
+    /// The WorkflowTaskScheduled and WorkflowTaskStarted events of a started transient attempt,
+    /// as a worker receives them appended to the history it polls (Temporal's
+    /// `TransientWorkflowTaskInfo.history_suffix`); empty for a task that is not transient and
+    /// started.
+    func transientHistorySuffix() -> [HistoryEvent] {
+        guard isTransient, startedEventID != 0, let startedTime else { return [] }
+        return [
+            HistoryEvent(eventID: scheduledEventID, eventTime: scheduledTime, attributes: .workflowTaskScheduled(.init(
+                taskQueue: taskQueue, startToCloseTimeout: startToCloseTimeout, attempt: attempt))),
+            HistoryEvent(eventID: startedEventID, eventTime: startedTime, attributes: .workflowTaskStarted(.init(
+                scheduledEventID: scheduledEventID, identity: identity, requestID: requestID))),
+        ]
     }
 }

@@ -216,7 +216,13 @@ struct HistoryVerifier {
             guard !run.broken else { continue }
             func has(_ id: Int64, _ type: EventType) -> Bool { id >= 1 && Int(id) <= run.events.count && run.events[Int(id) - 1] == type }
             if let task = run.state.workflowTask {
-                if !has(task.scheduledEventID, .workflowTaskScheduled) {
+                if task.isTransient {
+                    // Its events are not written: it reserves the run's next ids.
+                    if task.scheduledEventID != run.state.nextEventID {
+                        finding(.taskWithoutEvent, run.lastLocation, key, eventID: task.scheduledEventID,
+                                "the transient workflow task names scheduled event \(task.scheduledEventID), not the run's next event \(run.state.nextEventID)")
+                    }
+                } else if !has(task.scheduledEventID, .workflowTaskScheduled) {
                     finding(.taskWithoutEvent, run.lastLocation, key, eventID: task.scheduledEventID,
                             "the outstanding workflow task names scheduled event \(task.scheduledEventID), which is not a WorkflowTaskScheduled event")
                 } else if task.startedEventID != 0 && !has(task.startedEventID, .workflowTaskStarted) {

@@ -125,8 +125,12 @@ extension SpoolWorker {
     private func answer(_ query: WorkflowQuery, workflowExecution: WorkflowExecution, workflowType: String,
                         history: [HistoryEvent]) async -> WorkflowQueryResult {
         let handlers = registrations.withLock { $0.queries[workflowType] ?? [:] }
+        if handlers[query.queryType] == nil,
+           let builtIn = builtInAnswer(query.queryType, workflowType: workflowType, history: history, registeredQueries: Array(handlers.keys)) {
+            return .answered(builtIn)
+        }
         guard let handler = handlers[query.queryType] else {
-            let known = handlers.keys.sorted().joined(separator: " ")
+            let known = Set(handlers.keys).union(Self.builtInQueryTypes).sorted().joined(separator: " ")
             return .failed("unknown queryType \(query.queryType). KnownQueryTypes=[\(known)]",
                            failure: .application("unknown queryType \(query.queryType)", type: "QueryNotRegistered",
                                                  source: SpoolWorker.failureSource))

@@ -92,6 +92,9 @@ enum EngineFuzzSeeds {
             .stickyTaskQueue(name: "sticky", scheduleToStartTimeout: .seconds(5)),
             .stickyTaskQueue(name: nil, scheduleToStartTimeout: nil),
             .workflowTaskBackoff(scheduledEventID: 12, time: time),
+            .transientWorkflowTaskScheduled(attempt: 2, time: time),
+            .transientWorkflowTaskStarted(scheduledEventID: 9, time: time, identity: "w", requestID: "r"),
+            .transientWorkflowTaskEnded(scheduledEventID: 9, attempt: 2),
         ]
         let record = TransitionRecord(runs: [.init(key: key, changes: changes),
                                              .init(key: ExecutionKey(namespace: "default", workflowID: "order-1", runID: "run-2"),
