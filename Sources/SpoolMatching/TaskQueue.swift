@@ -93,7 +93,7 @@ public final class TaskQueue<Payload: Sendable>: Sendable {
             throw MatchingError(.invalidFairnessKey, "a fairness key must be 1…\(FairnessKey.maximumUTF8Length) UTF-8 bytes (got \(length))",
                                 queue: name, taskID: task.id)
         }
-        guard key.weight >= 1 else {
+        guard key.weightThousandths >= 1 else {
             throw MatchingError(.invalidFairnessKey, "fairness key '\(key.key)' has weight 0; weights start at 1", queue: name, taskID: task.id)
         }
     }

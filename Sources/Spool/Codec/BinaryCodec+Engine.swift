@@ -1,3 +1,4 @@
+import SpoolMatching
 import SpoolLog
 
 // The engine reads its records, checkpoints and tokens with SpoolLog's BinaryReader and
@@ -46,8 +47,14 @@ enum ValueLayout: UInt8, Sendable {
     /// Payloads with metadata, failures with their kind and cause chain, and every field Temporal
     /// records from a client or worker.
     case whole = 2
+    /// The whole layout with fields appended at the end of some events and records: the
+    /// ``Priority`` of WorkflowExecutionStarted and ActivityTaskScheduled, and of a run's state.
+    case extended = 3
 
-    static let current = ValueLayout.whole
+    static let current = ValueLayout.extended
+
+    /// Whether values carry what ``whole`` added (headers, metadata, failures with causes).
+    var hasWholeFields: Bool { self != .flat }
 }
 
 extension BinaryWriter {
@@ -136,7 +143,7 @@ extension BinaryReader<SpoolError> {
         switch layout {
         case .flat:
             return LegacyPayloads.payloads(fromFlatBytes: try payload())
-        case .whole:
+        case .whole, .extended:
             let n = try count()
             var list: Payloads = []
             list.reserveCapacity(n)
@@ -152,7 +159,7 @@ extension BinaryReader<SpoolError> {
 
     /// A header (see `BinaryWriter.header(_:)`); empty in the flat layout, which has none.
     mutating func header(_ layout: ValueLayout) throws(SpoolError) -> Header {
-        guard layout == .whole else { return Header() }
+        guard layout.hasWholeFields else { return Header() }
         let n = try count()
         if n == 0 { return Header() }
         var fields: [String: Payload] = [:]
@@ -166,7 +173,7 @@ extension BinaryReader<SpoolError> {
 
     /// Optional user metadata (see `BinaryWriter.userMetadata(_:)`); nil in the flat layout.
     mutating func userMetadata(_ layout: ValueLayout) throws(SpoolError) -> UserMetadata? {
-        guard layout == .whole else { return nil }
+        guard layout.hasWholeFields else { return nil }
         return try optional { r throws(SpoolError) in
             UserMetadata(summary: try r.optionalWholePayload(), details: try r.optionalWholePayload())
         }
@@ -174,12 +181,31 @@ extension BinaryReader<SpoolError> {
 
     /// An optional worker version stamp; nil in the flat layout.
     mutating func workerVersion(_ layout: ValueLayout) throws(SpoolError) -> WorkerVersionStamp? {
-        guard layout == .whole else { return nil }
+        guard layout.hasWholeFields else { return nil }
         return try optional { r throws(SpoolError) in WorkerVersionStamp(buildID: try r.string(), useVersioning: try r.bool()) }
     }
 
     /// A string field that the flat layout does not have (empty there).
     mutating func wholeString(_ layout: ValueLayout) throws(SpoolError) -> String {
-        layout == .whole ? try string() : ""
+        layout.hasWholeFields ? try string() : ""
+    }
+
+    /// A ``Priority`` (see `BinaryWriter.priority(_:)`); unset in layouts before ``ValueLayout/extended``.
+    mutating func priority(_ layout: ValueLayout) throws(SpoolError) -> Priority {
+        guard layout == .extended else { return Priority() }
+        let key = try signed()
+        guard (0...Int64(TaskPriority.lowest)).contains(key) else { throw corrupt("priority key \(key) is outside 0…\(TaskPriority.lowest)") }
+        let fairnessKey = try string()
+        let bits = try unsigned()
+        guard bits <= UInt64(UInt32.max) else { throw corrupt("a fairness weight of \(bits) is not a 32-bit float") }
+        return Priority(priorityKey: Int(key), fairnessKey: fairnessKey, fairnessWeight: Float(bitPattern: UInt32(bits)))
+    }
+}
+
+extension BinaryWriter {
+    /// A ``Priority``: priority key (signed varint), fairness key (string), fairness weight (the
+    /// float's 32 bits as an unsigned varint). Written in ``ValueLayout/extended`` only.
+    mutating func priority(_ value: Priority) {
+        signed(Int64(value.priorityKey)); string(value.fairnessKey); unsigned(UInt64(value.fairnessWeight.bitPattern))
     }
 }

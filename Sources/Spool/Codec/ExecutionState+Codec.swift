@@ -38,6 +38,7 @@ extension ExecutionState {
         w.optional(newExecutionRunID) { $0.string($1) }
         w.optional(stickyTaskQueue) { $0.string($1) }
         w.duration(stickyScheduleToStartTimeout)
+        w.priority(priority)
     }
 
     static func decode(from r: inout BinaryReader<SpoolError>, layout: ValueLayout) throws(SpoolError) -> ExecutionState {
@@ -78,6 +79,7 @@ extension ExecutionState {
         state.newExecutionRunID = try r.optional { r throws(SpoolError) in try r.string() }
         state.stickyTaskQueue = try r.optional { r throws(SpoolError) in try r.string() }
         state.stickyScheduleToStartTimeout = try r.optionalDuration()
+        state.priority = try r.priority(layout)
         return state
     }
 }

@@ -46,7 +46,7 @@ extension Failure {
     static func decode(from r: inout BinaryReader<SpoolError>, layout: ValueLayout, depth: Int = 0) throws(SpoolError) -> Failure {
         switch layout {
         case .flat: return try decodeFlat(from: &r)
-        case .whole: break
+        case .whole, .extended: break
         }
         guard depth < maximumFailureDepth else { throw r.corrupt("a failure's cause chain is deeper than \(maximumFailureDepth)") }
         let message = try r.string(), source = try r.string(), stackTrace = try r.string()
@@ -145,6 +145,7 @@ extension HistoryEvent {
             w.duration(a.workflowTaskTimeout); w.string(a.continuedExecutionRunID); w.string(a.firstExecutionRunID)
             w.string(a.identity); w.string(a.requestID); w.signed(Int64(a.attempt))
             w.header(a.header)
+            w.priority(a.priority)
         case .workflowExecutionCompleted(let a):
             w.payloads(a.result); w.signed(a.workflowTaskCompletedEventID)
         case .workflowExecutionFailed(let a):
@@ -178,6 +179,7 @@ extension HistoryEvent {
             w.duration(a.scheduleToCloseTimeout); w.duration(a.scheduleToStartTimeout); w.duration(a.startToCloseTimeout)
             w.duration(a.heartbeatTimeout); w.signed(a.workflowTaskCompletedEventID); a.retryPolicy.encode(into: &w)
             w.header(a.header)
+            w.priority(a.priority)
         case .activityTaskStarted(let a):
             w.signed(a.scheduledEventID); w.string(a.identity); w.string(a.requestID); w.signed(Int64(a.attempt))
             w.failure(a.lastFailure)
@@ -239,7 +241,7 @@ extension HistoryEvent {
                 workflowType: try r.string(), taskQueue: try r.string(), input: try r.optionalPayloads(layout),
                 workflowRunTimeout: try r.optionalDuration(), workflowTaskTimeout: try r.duration(),
                 continuedExecutionRunID: try r.string(), firstExecutionRunID: try r.string(), identity: try r.string(),
-                requestID: try r.string(), attempt: try r.int32(), header: try r.header(layout)))
+                requestID: try r.string(), attempt: try r.int32(), header: try r.header(layout), priority: try r.priority(layout)))
         case .workflowExecutionCompleted:
             attributes = .workflowExecutionCompleted(.init(result: try r.optionalPayloads(layout),
                                                            workflowTaskCompletedEventID: try r.signed()))
@@ -257,7 +259,7 @@ extension HistoryEvent {
         case .workflowTaskCompleted:
             var a = WorkflowTaskCompletedEventAttributes(scheduledEventID: try r.signed(), startedEventID: try r.signed(),
                                                          identity: try r.string())
-            if layout == .whole {
+            if layout.hasWholeFields {
                 a.binaryChecksum = try r.string()
                 a.workerVersion = try r.workerVersion(layout)
                 a.sdkMetadata = try r.optional { r throws(SpoolError) in
@@ -289,7 +291,8 @@ extension HistoryEvent {
                 activityID: try r.string(), activityType: try r.string(), taskQueue: try r.string(), input: try r.optionalPayloads(layout),
                 scheduleToCloseTimeout: try r.optionalDuration(), scheduleToStartTimeout: try r.optionalDuration(),
                 startToCloseTimeout: try r.duration(), heartbeatTimeout: try r.optionalDuration(),
-                workflowTaskCompletedEventID: try r.signed(), retryPolicy: try RetryPolicy.decode(from: &r), header: try r.header(layout)))
+                workflowTaskCompletedEventID: try r.signed(), retryPolicy: try RetryPolicy.decode(from: &r), header: try r.header(layout),
+                priority: try r.priority(layout)))
         case .activityTaskStarted:
             attributes = .activityTaskStarted(.init(scheduledEventID: try r.signed(), identity: try r.string(),
                                                     requestID: try r.string(), attempt: try r.int32(),

@@ -11,7 +11,7 @@ import SpoolLog
 /// closed-run table (``ClosedRunTable``) the checkpoint names. Open runs are decoded in full
 /// (replay may change them, and they are kept anyway).
 ///
-/// It reads layout 3 of ``EngineCheckpoint`` (and the whole ``ValueLayout`` of
+/// It reads layout 4 of ``EngineCheckpoint`` (and the extended ``ValueLayout`` of
 /// `ExecutionState+Codec` and of the table): entries it keeps are copied byte for byte, so they
 /// must already be in the layout a new checkpoint writes. Anything else — an older version
 /// (decoded in full, then written anew in the current layout), another version, a closed run with pending work, a table
@@ -137,6 +137,7 @@ struct CheckpointSkim {
         if try r.bool() { try r.skipLengthPrefixed() }                   // newExecutionRunID
         if try r.bool() { try r.skipLengthPrefixed() }                   // stickyTaskQueue
         if try r.bool() { _ = try r.signed() }                           // stickyScheduleToStartTimeout
+        _ = try r.signed(); try r.skipLengthPrefixed(); _ = try r.unsigned() // priority (current layout: extended)
         return Run(key: key, state: nil, closeTime: closeTime, recordOffsets: [])
     }
 

@@ -87,12 +87,18 @@ extension SpoolEngine {
                 closed = true
             case .continueAsNewWorkflowExecution(let a):
                 let state = transition.state
-                let request = StartWorkflowExecutionRequest(
+                var request = StartWorkflowExecutionRequest(
                     namespace: state.key.namespace, workflowID: state.key.workflowID,
                     workflowType: a.workflowType.isEmpty ? state.workflowType : a.workflowType,
                     taskQueue: a.taskQueue.isEmpty ? state.taskQueue : a.taskQueue, input: a.input,
                     workflowRunTimeout: a.workflowRunTimeout ?? state.workflowRunTimeout,
                     workflowTaskTimeout: a.workflowTaskTimeout ?? state.workflowTaskTimeout, identity: identity, header: a.header)
+                // Temporal's inheritance: the new run keeps this run's priority, field by field,
+                // where the command sets none.
+                request.priority = a.priority.merged(over: state.priority)
+                if let problem = a.priority.problem(field: "priority") {
+                    return .rejected(.badContinueAsNewAttributes, "\(position) (ContinueAsNewWorkflowExecution): \(problem)")
+                }
                 if (try? validateQueueName(request.taskQueue, what: "the task queue")) == nil
                     || (request.workflowRunTimeout.map { $0 <= .zero } ?? false) || (request.workflowTaskTimeout.map { $0 <= .zero } ?? false) {
                     return .rejected(.badContinueAsNewAttributes, "\(position) (ContinueAsNewWorkflowExecution): a bad task queue or timeout")
@@ -173,10 +179,11 @@ extension SpoolEngine {
         heartbeat = heartbeat.map { min($0, startToClose) }
         let policy = a.retryPolicy ?? RetryPolicy()
         if let problem = policy.validationError() { return bad(problem) }
+        if let problem = a.priority.problem(field: "priority") { return bad(problem) }
         return .success(ActivityTaskScheduledEventAttributes(
             activityID: a.activityID, activityType: a.activityType, taskQueue: taskQueue, input: a.input,
             scheduleToCloseTimeout: a.scheduleToCloseTimeout, scheduleToStartTimeout: scheduleToStart,
             startToCloseTimeout: startToClose, heartbeatTimeout: heartbeat, workflowTaskCompletedEventID: completedEventID,
-            retryPolicy: policy, header: a.header))
+            retryPolicy: policy, header: a.header, priority: a.priority.merged(over: state.priority)))
     }
 }

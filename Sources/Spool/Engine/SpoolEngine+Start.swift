@@ -89,6 +89,7 @@ extension SpoolEngine {
         try validateQueueName(request.taskQueue, what: "the task queue")
         if let timeout = request.workflowRunTimeout, timeout <= .zero { throw invalid("workflowRunTimeout must be positive") }
         if let timeout = request.workflowTaskTimeout, timeout <= .zero { throw invalid("workflowTaskTimeout must be positive") }
+        if let problem = request.priority.problem(field: "priority") { throw invalid(problem) }
     }
 
     /// Checks the policies against the runs of the workflow id and, when a run is to be started,
@@ -162,7 +163,8 @@ extension SpoolEngine {
             workflowTaskTimeout: request.workflowTaskTimeout ?? configuration.defaultWorkflowTaskTimeout,
             continuedExecutionRunID: continuedFrom?.key.runID ?? "",
             firstExecutionRunID: continuedFrom?.firstExecutionRunID ?? runID,
-            identity: request.identity, requestID: request.requestID, attempt: 1, header: request.header)
+            identity: request.identity, requestID: request.requestID, attempt: 1, header: request.header,
+            priority: request.priority)
         let state = ExecutionState(key: key, started: started, startTime: now)
         var transition = Transition(state, now: now)
         try transition.add(.workflowExecutionStarted(started), userMetadata: request.userMetadata)

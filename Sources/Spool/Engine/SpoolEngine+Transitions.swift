@@ -172,7 +172,8 @@ extension SpoolEngine {
     func dispatchWorkflowTask(_ task: WorkflowTaskInfo, state: ExecutionState, queues: RunTaskQueues?) {
         let reference = TaskReference(key: state.key, scheduledEventID: task.scheduledEventID, attempt: task.attempt)
         do {
-            let queued = QueuedTask(id: UInt64(task.scheduledEventID), payload: reference)
+            let queued = QueuedTask(id: UInt64(task.scheduledEventID), priority: state.priority.effectivePriorityKey,
+                                    fairness: state.priority.matchingFairnessKey, payload: reference)
             if let queues, queues.name == task.taskQueue {
                 try queues.workflow.add(queued)
             } else {
@@ -193,7 +194,9 @@ extension SpoolEngine {
     func dispatchActivityTask(_ activity: ActivityInfo, key: ExecutionKey, queues: RunTaskQueues?) {
         let reference = TaskReference(key: key, scheduledEventID: activity.scheduledEventID, attempt: activity.attempt)
         do {
-            let queued = QueuedTask(id: UInt64(activity.scheduledEventID), payload: reference)
+            let priority = activity.attributes.priority
+            let queued = QueuedTask(id: UInt64(activity.scheduledEventID), priority: priority.effectivePriorityKey,
+                                    fairness: priority.matchingFairnessKey, payload: reference)
             if let queues, queues.name == activity.attributes.taskQueue {
                 try queues.activity.add(queued)
             } else {

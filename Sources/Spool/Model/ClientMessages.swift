@@ -30,6 +30,10 @@ public struct StartWorkflowExecutionRequest: Hashable, Sendable {
     public var header: Header
     /// A summary and details for people reading the history, recorded on WorkflowExecutionStarted.
     public var userMetadata: UserMetadata?
+    /// The run's priority and fairness key, recorded in WorkflowExecutionStarted; its workflow
+    /// tasks and (unless they set their own) its activities' tasks are dispatched with it.
+    /// Checked by the start: see ``Priority/problem(field:)``.
+    public var priority: Priority = Priority()
 
     /// A start request.
     public init(namespace: String = defaultNamespace, workflowID: String, workflowType: String, taskQueue: String,

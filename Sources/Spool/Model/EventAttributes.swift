@@ -29,6 +29,10 @@ public struct WorkflowExecutionStartedEventAttributes: Hashable, Sendable {
     public var attempt: Int32
     /// The start request's header (or, for a continued run, the continue-as-new command's).
     public var header: Header = Header()
+    /// The run's priority and fairness key (Temporal's `priority`): the start request's, or for a
+    /// continued run the command's merged over the previous run's. Its activities' tasks and its
+    /// workflow tasks are dispatched with it.
+    public var priority: Priority = Priority()
 }
 
 /// The run completed with a result.
@@ -152,6 +156,9 @@ public struct ActivityTaskScheduledEventAttributes: Hashable, Sendable {
     public var retryPolicy: RetryPolicy
     /// The command's header, delivered with every attempt's task.
     public var header: Header = Header()
+    /// The activity's priority (Temporal's `priority`): the command's, each unset field taken
+    /// from the workflow's (``Priority/merged(over:)``).
+    public var priority: Priority = Priority()
 }
 
 /// The activity's last attempt started (written with its outcome, so there is one per activity).

@@ -37,6 +37,8 @@ struct ExecutionState: Sendable, Equatable {
     /// The sticky queue the last worker named, and how long a task may wait there.
     var stickyTaskQueue: String?
     var stickyScheduleToStartTimeout: Duration?
+    /// The run's priority (from WorkflowExecutionStarted): its workflow tasks' and the default of its activities'.
+    var priority = Priority()
 
     var isRunning: Bool { status == .running }
     var historyLength: Int64 { nextEventID - 1 }
@@ -51,6 +53,7 @@ struct ExecutionState: Sendable, Equatable {
         workflowTaskTimeout = started.workflowTaskTimeout
         firstExecutionRunID = started.firstExecutionRunID
         requestID = started.requestID
+        priority = started.priority
         self.startTime = startTime
     }
 }
