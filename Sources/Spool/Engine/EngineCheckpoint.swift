@@ -153,13 +153,17 @@ struct CheckpointStore {
     var path: String { directory + "/" + EngineCheckpoint.fileName }
 
     /// The file's bytes; nil when there is none.
-    func read() throws(SpoolError) -> [UInt8]? {
+    func read() throws(SpoolError) -> [UInt8]? { try read(EngineCheckpoint.fileName, what: "the checkpoint") }
+
+    /// The bytes of the data directory's file `name` (`what` names it in errors); nil when there is none.
+    func read(_ name: String, what: String) throws(SpoolError) -> [UInt8]? {
+        let path = directory + "/" + name
         let fd: Int32
         do {
             fd = try syscalls.open(path, flags: O_RDONLY | O_CLOEXEC, mode: 0)
         } catch {
             if error.errno == ENOENT { return nil }
-            throw SpoolError(.io, "cannot open the checkpoint \(path)", underlying: error)
+            throw SpoolError(.io, "cannot open \(what) \(path)", underlying: error)
         }
         defer { syscalls.close(fd) }
         do {
@@ -175,7 +179,7 @@ struct CheckpointStore {
             }
             return Array(bytes.prefix(done))
         } catch {
-            throw SpoolError(.io, "cannot read the checkpoint \(path)", underlying: error)
+            throw SpoolError(.io, "cannot read \(what) \(path)", underlying: error)
         }
     }
 

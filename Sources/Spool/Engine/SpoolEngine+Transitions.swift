@@ -195,8 +195,13 @@ extension SpoolEngine {
         let reference = TaskReference(key: key, scheduledEventID: activity.scheduledEventID, attempt: activity.attempt)
         do {
             let priority = activity.attributes.priority
+            // The matcher drops a task past its schedule-to-start deadline at hand-over, before it
+            // takes a rate-limit token (the timer times the activity out).
+            let expiry = activity.attributes.scheduleToStartTimeout.map {
+                MatchingInstant(nanoseconds: UInt64(clamping: activity.attemptScheduledTime.advanced(by: $0).nanosecondsSinceEpoch))
+            }
             let queued = QueuedTask(id: UInt64(activity.scheduledEventID), priority: priority.effectivePriorityKey,
-                                    fairness: priority.matchingFairnessKey, payload: reference)
+                                    fairness: priority.matchingFairnessKey, scheduleToStartDeadline: expiry, payload: reference)
             if let queues, queues.name == activity.attributes.taskQueue {
                 try queues.activity.add(queued)
             } else {
