@@ -77,7 +77,11 @@ struct TaskQueueSettingsFile {
                     TaskQueueRateLimitConfig(requestsPerSecond: Double(bitPattern: try r.fixed64()), reason: try r.string(),
                                              updateIdentity: try r.string(), updateTime: try r.timestamp())
                 }
-                config.partitions = try r.optional { r throws(SpoolError) in try r.count(limit: 64) }
+                config.partitions = try r.optional { r throws(SpoolError) -> Int in
+                    let count = try r.unsigned()
+                    guard (1...64).contains(count) else { throw r.corrupt("\(count) partitions is outside 1…64") }
+                    return Int(count)
+                }
                 config.pause = try r.optional { r throws(SpoolError) in
                     TaskQueuePauseConfig(reason: try r.string(), identity: try r.string(), time: try r.timestamp())
                 }
