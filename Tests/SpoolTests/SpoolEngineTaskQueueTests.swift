@@ -1,4 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import SpoolMatching
+import SpoolTestSupport
+import Synchronization
 import Testing
 @testable import Spool
 
@@ -90,6 +95,28 @@ import Testing
         for count in counted.perSecond { #expect((9...11).contains(count), "\(counted.perSecond)") }
         // The workflow queue of the same name is another queue: not limited.
         #expect(try h.engine.taskQueueConfig(taskQueue: "acts", kind: .workflow).isEmpty)
+    }
+
+    /// A damaged settings file stops the open with an error naming it; nothing is guessed.
+    @Test func aDamagedSettingsFileIsReportedByName() async throws {
+        let h = try EngineHarness()
+        try h.engine.pauseTaskQueue(taskQueue: "acts", kind: .activity, reason: "r")
+        try await h.engine.close()
+        let path = h.directory + "/data/task-queues"
+        var bytes = readFile(path)
+        try #require(bytes.count > 8)
+        bytes[bytes.count / 2] ^= 0x40
+        let fd = open(path, O_WRONLY | O_TRUNC)
+        try #require(fd >= 0)
+        bytes.withUnsafeBytes { _ = write(fd, $0.baseAddress, $0.count) }
+        close(fd)
+        do {
+            h.engine = try EngineHarness.open(h.directory, clock: h.clock, durability: h.durability)
+            Issue.record("a damaged task-queues file was accepted")
+        } catch {
+            #expect((error as? SpoolError)?.code == .corruptRecord)
+            #expect("\(error)".contains(path), "\(error)")
+        }
     }
 
     @Test func badSettingsAreRefusedNamingTheField() async throws {
@@ -256,4 +283,41 @@ import Testing
         #expect(info.pollersVisible)
         #expect(info.partitions == 4)
     }
+
+    /// `SpoolWorker(maxActivitiesPerSecond:maxTaskQueueActivitiesPerSecond:)`: the worker's own
+    /// limit is enforced by the engine (the next activity waits for the clock), and both rates
+    /// show in describe.
+    @Test func aWorkersActivityRateOptionHoldsItsActivitiesBack() async throws {
+        let h = try EngineHarness()
+        let worker = SpoolWorker(engine: h.engine, taskQueue: "q", identity: "w1", maxActivitiesPerSecond: 2,
+                                 maxTaskQueueActivitiesPerSecond: 100)
+        worker.registerWorkflow("order", orderWorkflow)
+        let ran = LockedCounter()
+        worker.registerActivity("charge") { context in ran.increment(); return context.task.input }
+        let running = Task { await worker.run() }
+        for index in 0..<3 { _ = try await h.start("order-\(index)") }
+        try await eventually("the first activity ran") { ran.value == 1 }
+        // Tokens at 0 s, 0.5 s, 1 s: without the clock moving no second activity can start.
+        try await eventually("the three activities are scheduled") {
+            let backlog = try h.engine.describeTaskQueue(taskQueue: "q", kind: .activity).backlogCount
+            return h.engine.listWorkflowExecutions().count == 3 && backlog + ran.value >= 3
+        }
+        #expect(ran.value == 1)
+        h.clock.advance(by: .milliseconds(500))
+        try await eventually("the second activity ran") { ran.value == 2 }
+        h.clock.advance(by: .milliseconds(500))
+        try await eventually("the third activity ran") { ran.value == 3 }
+        let info = try h.engine.describeTaskQueue(taskQueue: "q", kind: .activity)
+        #expect(info.pollers.first { $0.identity == "w1" }?.ratePerSecond == 2)
+        #expect(info.pollerRateLimit == 100)
+        await worker.stop()
+        await running.value
+    }
+}
+
+/// A counter the activity functions of a test bump.
+final class LockedCounter: Sendable {
+    private let count = Mutex(0)
+    func increment() { count.withLock { $0 += 1 } }
+    var value: Int { count.withLock { $0 } }
 }
