@@ -118,7 +118,8 @@ public struct TaskQueueBacklogInfo: Hashable, Sendable {
     public var priority: Int
     /// Tasks waiting.
     public var count: Int
-    /// How long the oldest of them has waited, nil when there is none.
+    /// How long the oldest of them has waited in this process, nil when there is none (a backlog
+    /// rebuilt at open counts from the open).
     public var oldestAge: Duration?
 }
 
