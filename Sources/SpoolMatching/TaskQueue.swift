@@ -81,11 +81,20 @@ public final class TaskQueue<Payload: Sendable>: Sendable {
     ///   Nothing is queued when it throws.
     @inlinable
     public func add(_ task: consuming QueuedTask<Payload>) throws(MatchingError) {
+        try add(task, enqueuedAt: context.now())
+    }
+
+    /// ``add(_:)`` with the instant the task counts as queued since, for a caller that queues
+    /// a task again (a backlog rebuilt after a restart): ``describe()`` reports the age of the
+    /// oldest task from it. Order in the queue is still the order of adds.
+    /// - Throws: as ``add(_:)``.
+    @inlinable
+    public func add(_ task: consuming QueuedTask<Payload>, enqueuedAt: MatchingInstant) throws(MatchingError) {
         guard task.priority >= TaskPriority.highest && task.priority <= TaskPriority.lowest else {
             throw invalidPriority(task)
         }
         if task.fairnessBox != nil { try validate(task) }
-        task.enqueuedAt = context.now()
+        task.enqueuedAt = enqueuedAt
         let id = task.id
         // Moved, never copied, down to its ring slot (see `PriorityLane.push`).
         var moving = Optional(task)

@@ -282,6 +282,14 @@ import Testing
         #expect(info.effectiveRateLimit == nil)
         #expect(info.pollersVisible)
         #expect(info.partitions == 4)
+
+        // The backlog rebuilt at open keeps its age (counted from when each task was scheduled).
+        try await h.crashAndReopen()
+        let reopened = try h.engine.describeTaskQueue(taskQueue: "acts", kind: .activity)
+        #expect(reopened.backlog.map(\.count) == [0, 0, 5, 0, 0])
+        #expect(reopened.backlog[2].oldestAge == .seconds(5) + .milliseconds(5))
+        #expect(reopened.added == 5)
+        #expect(reopened.pollers.isEmpty)
     }
 
     /// `SpoolWorker(maxActivitiesPerSecond:maxTaskQueueActivitiesPerSecond:)`: the worker's own

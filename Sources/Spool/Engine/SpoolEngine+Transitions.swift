@@ -174,10 +174,12 @@ extension SpoolEngine {
         do {
             let queued = QueuedTask(id: UInt64(task.scheduledEventID), priority: state.priority.effectivePriorityKey,
                                     fairness: state.priority.matchingFairnessKey, payload: reference)
+            // Queued since it was scheduled (also for a backlog rebuilt at open), as its age in describe.
+            let since = MatchingInstant(nanoseconds: UInt64(clamping: task.scheduledTime.nanosecondsSinceEpoch))
             if let queues, queues.name == task.taskQueue {
-                try queues.workflow.add(queued)
+                try queues.workflow.add(queued, enqueuedAt: since)
             } else {
-                try dispatcher(state.key.namespace).add(queued, to: task.taskQueue, kind: .workflow)
+                try dispatcher(state.key.namespace).queue(task.taskQueue, kind: .workflow).add(queued, enqueuedAt: since)
             }
             metrics.workflowTasksDispatched.increment()
         } catch {
@@ -202,10 +204,11 @@ extension SpoolEngine {
             }
             let queued = QueuedTask(id: UInt64(activity.scheduledEventID), priority: priority.effectivePriorityKey,
                                     fairness: priority.matchingFairnessKey, scheduleToStartDeadline: expiry, payload: reference)
+            let since = MatchingInstant(nanoseconds: UInt64(clamping: activity.attemptScheduledTime.nanosecondsSinceEpoch))
             if let queues, queues.name == activity.attributes.taskQueue {
-                try queues.activity.add(queued)
+                try queues.activity.add(queued, enqueuedAt: since)
             } else {
-                try dispatcher(key.namespace).add(queued, to: activity.attributes.taskQueue, kind: .activity)
+                try dispatcher(key.namespace).queue(activity.attributes.taskQueue, kind: .activity).add(queued, enqueuedAt: since)
             }
             metrics.activityTasksDispatched.increment()
         } catch {

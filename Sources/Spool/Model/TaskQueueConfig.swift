@@ -118,8 +118,8 @@ public struct TaskQueueBacklogInfo: Hashable, Sendable {
     public var priority: Int
     /// Tasks waiting.
     public var count: Int
-    /// How long the oldest of them has waited in this process, nil when there is none (a backlog
-    /// rebuilt at open counts from the open).
+    /// How long the oldest of them has waited since it was scheduled (also across a reopen), nil
+    /// when there is none.
     public var oldestAge: Duration?
 }
 
