@@ -318,6 +318,10 @@ import Testing
         let info = try h.engine.describeTaskQueue(taskQueue: "q", kind: .activity)
         #expect(info.pollers.first { $0.identity == "w1" }?.ratePerSecond == 2)
         #expect(info.pollerRateLimit == 100)
+        // The worker's sticky queue has one partition (Temporal never partitions sticky queues).
+        let sticky = try #require(worker.stickyTaskQueue)
+        #expect(try h.engine.describeTaskQueue(taskQueue: sticky, kind: .workflow).partitions == 1)
+        #expect(try h.engine.describeTaskQueue(taskQueue: "q", kind: .workflow).partitions == 4)
         await worker.stop()
         await running.value
     }

@@ -179,7 +179,10 @@ extension SpoolEngine {
             if let queues, queues.name == task.taskQueue {
                 try queues.workflow.add(queued, enqueuedAt: since)
             } else {
-                try dispatcher(state.key.namespace).queue(task.taskQueue, kind: .workflow).add(queued, enqueuedAt: since)
+                let queue = try dispatcher(state.key.namespace).queue(task.taskQueue, kind: .workflow)
+                // A sticky queue is one worker's: one partition, as in Temporal (applies if not used yet).
+                if task.isSticky { _ = try? queue.setPartitions(1) }
+                try queue.add(queued, enqueuedAt: since)
             }
             metrics.workflowTasksDispatched.increment()
         } catch {

@@ -6,6 +6,9 @@ extension SpoolEngine {
     /// up or the calling task is cancelled. Tasks whose run moved on while they were queued are
     /// skipped.
     ///
+    /// `sticky` says `taskQueue` is the caller's own sticky queue (Temporal's `TaskQueueKind.STICKY`):
+    /// it gets one partition.
+    ///
     /// `identity` names the poller in ``describeTaskQueue(namespace:taskQueue:kind:)``.
     /// `maxTasksPerSecond` is the queue-wide rate this worker asks for (Temporal's
     /// `TaskQueueMetadata.max_tasks_per_second`): the latest poller's value applies to every
@@ -17,9 +20,11 @@ extension SpoolEngine {
     ///   ``SpoolError/Code/storage``; ``SpoolError/Code/closed``.
     public func pollWorkflowTaskQueue(namespace: String = defaultNamespace, taskQueue: String, identity: String = "",
                                       timeout: Duration = .seconds(60), maxTasksPerSecond: Double? = nil,
-                                      workerMaxTasksPerSecond: Double? = nil) async throws(SpoolError) -> WorkflowTask? {
+                                      workerMaxTasksPerSecond: Double? = nil, sticky: Bool = false) async throws(SpoolError) -> WorkflowTask? {
         try checkOpen()
         let queue = try self.queue(namespace: namespace, name: taskQueue, kind: .workflow)
+        // A worker's sticky queue has one poller process: one partition, as in Temporal.
+        if sticky { _ = try? queue.setPartitions(1) }
         if let maxTasksPerSecond {
             try notePollerRate(maxTasksPerSecond, key: TaskQueueSettingKey(namespace: namespace, name: taskQueue, kind: .workflow), queue: queue)
         }
