@@ -11,3 +11,6 @@
 // `EngineClock.manual(_:)`: a clock that tests advance by hand, and its instants.
 @_exported import class SpoolMatching.ManualMatchingClock
 @_exported import struct SpoolMatching.MatchingInstant
+
+// `Priority`, task queue settings and `describeTaskQueue`: which queue of a name.
+@_exported import enum SpoolMatching.TaskQueueKind

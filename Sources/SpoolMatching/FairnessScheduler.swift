@@ -12,6 +12,7 @@ import DequeModule
 struct FairnessScheduler<Payload: Sendable> {
     final class KeyQueue {
         let key: String
+        /// In thousandths (``FairnessKey/weightThousandths``): the unkeyed stream is 1000.
         var weight: UInt64
         var pass: UInt64
         var order: UInt64
@@ -39,7 +40,7 @@ struct FairnessScheduler<Payload: Sendable> {
     var isEmpty: Bool { heap.isEmpty }
 
     mutating func push(_ task: QueuedTask<Payload>, key: FairnessKey) {
-        let weight = UInt64(max(1, key.weight))
+        let weight = max(1, key.weightThousandths)
         if let queue = active[key.key] {
             queue.weight = weight
             queue.tasks.append(task)
@@ -72,7 +73,7 @@ struct FairnessScheduler<Payload: Sendable> {
     mutating func popKeyed() -> QueuedTask<Payload>? {
         guard let queue = heap.first, let task = queue.tasks.popFirst() else { return nil }
         virtualTime = queue.pass
-        queue.pass += Self.stride / queue.weight
+        queue.pass += Self.stride * 1000 / queue.weight
         if queue.tasks.isEmpty {
             active[queue.key] = nil
             let last = heap.removeLast()

@@ -89,6 +89,9 @@ final class QueueControlBlock {
     }
 
     var registeredPollers: [TaskPoller] { lock.withLock { Array(pollers.values) } }
+
+    /// The latest poller registered with `identity`, if any.
+    func registeredPoller(_ identity: String) -> TaskPoller? { lock.withLock { pollers[identity] } }
 }
 
 // The gate's fields are guarded by its lock; continuations are resumed outside it.

@@ -57,15 +57,31 @@ public struct FairnessKey: Hashable, Sendable {
 
     /// The key, such as a tenant or customer id.
     public var key: String
-    /// The key's share relative to other keys; at least 1.
-    public var weight: UInt32
+    /// The key's share relative to other keys, in thousandths of the share of a key of weight 1
+    /// (the matcher's unit; 1 is the smallest share, 1/1000 of weight 1).
+    public var weightThousandths: UInt64
+
+    /// The key's share relative to other keys, in whole units; at least 1 (a fractional weight
+    /// reads back rounded down).
+    public var weight: UInt32 {
+        get { UInt32(clamping: weightThousandths / 1000) }
+        set { weightThousandths = UInt64(newValue) * 1000 }
+    }
 
     /// A key with its weight. Not validated here: ``TaskQueue/add(_:)`` throws
     /// ``MatchingError/Code/invalidFairnessKey`` for an empty or oversized key or a weight of 0.
     @inlinable
     public init(_ key: String, weight: UInt32 = 1) {
         self.key = key
-        self.weight = weight
+        self.weightThousandths = UInt64(weight) * 1000
+    }
+
+    /// A key with a fractional weight given in thousandths (`1500` is weight 1.5), for callers
+    /// whose weights are fractions, such as Temporal's `fairness_weight` (0.001 … 1000).
+    @inlinable
+    public init(_ key: String, weightThousandths: UInt64) {
+        self.key = key
+        self.weightThousandths = weightThousandths
     }
 }
 

@@ -90,7 +90,7 @@ extension TaskQueue {
         let pollers = (controlBlock.load()?.registeredPollers ?? []).map {
             PollerDescription(identity: $0.identity, lastPoll: $0.lastPoll, maxTasksPerSecond: $0.maxTasksPerSecond, dispatched: $0.dispatchedCount)
         }.sorted { $0.identity < $1.identity }
-        return TaskQueueDescription(name: name, kind: kind, partitions: context.partitions, isPaused: isPaused, rateLimit: rateLimit,
+        return TaskQueueDescription(name: name, kind: kind, partitions: activePartitions, isPaused: isPaused, rateLimit: rateLimit,
                                     backlog: backlog, added: added, dispatched: dispatched, expired: expired,
                                     waitingPollers: waiting, pollers: pollers)
     }

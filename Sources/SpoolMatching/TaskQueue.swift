@@ -22,6 +22,9 @@ public final class TaskQueue<Payload: Sendable>: Sendable {
     @usableFromInline let control = Atomic<Int>(0)
     @usableFromInline let table = LazyObject<PartitionTable<Payload>>()
     @usableFromInline let controlBlock = LazyObject<QueueControlBlock>()
+    /// Partitions this queue is created with when set (above 0) before its first add or poll;
+    /// 0: the dispatcher's ``DispatcherConfiguration/partitions``.
+    @usableFromInline let partitionOverride = Atomic<Int>(0)
 
     @usableFromInline static var pausedBit: Int { 1 }
     @usableFromInline static var rateZeroBit: Int { 2 }
@@ -37,7 +40,30 @@ public final class TaskQueue<Payload: Sendable>: Sendable {
 
     @inlinable @inline(__always)
     func partitions() -> PartitionTable<Payload> {
-        table.loadOrCreate { PartitionTable(count: context.partitions) }
+        table.loadOrCreate { PartitionTable(count: partitionCount) }
+    }
+
+    /// The partitions a new table of this queue gets.
+    @inlinable
+    var partitionCount: Int {
+        let override = partitionOverride.load(ordering: .relaxed)
+        return override > 0 ? override : context.partitions
+    }
+
+    /// The partitions the queue has now (its table's), or would be created with.
+    public var activePartitions: Int { table.load()?.count ?? partitionCount }
+
+    /// Sets how many partitions (1…64) the queue is split into; nil: the dispatcher's setting.
+    /// Applies only while the queue has not been used (no add or poll yet), because a queue's
+    /// partitions are never replaced; returns whether it applied.
+    /// - Throws: ``MatchingError/Code/invalidConfiguration`` for a count outside 1…64.
+    @discardableResult
+    public func setPartitions(_ count: Int?) throws(MatchingError) -> Bool {
+        if let count, !(1...64).contains(count) {
+            throw MatchingError(.invalidConfiguration, "partitions must be between 1 and 64 (got \(count))", queue: name)
+        }
+        partitionOverride.store(count ?? 0, ordering: .relaxed)
+        return table.load() == nil
     }
 
     @usableFromInline
@@ -55,15 +81,24 @@ public final class TaskQueue<Payload: Sendable>: Sendable {
     ///   Nothing is queued when it throws.
     @inlinable
     public func add(_ task: consuming QueuedTask<Payload>) throws(MatchingError) {
+        try add(task, enqueuedAt: context.now())
+    }
+
+    /// ``add(_:)`` with the instant the task counts as queued since, for a caller that queues
+    /// a task again (a backlog rebuilt after a restart): ``describe()`` reports the age of the
+    /// oldest task from it. Order in the queue is still the order of adds.
+    /// - Throws: as ``add(_:)``.
+    @inlinable
+    public func add(_ task: consuming QueuedTask<Payload>, enqueuedAt: MatchingInstant) throws(MatchingError) {
         guard task.priority >= TaskPriority.highest && task.priority <= TaskPriority.lowest else {
             throw invalidPriority(task)
         }
         if task.fairnessBox != nil { try validate(task) }
-        task.enqueuedAt = context.now()
+        task.enqueuedAt = enqueuedAt
         let id = task.id
         // Moved, never copied, down to its ring slot (see `PriorityLane.push`).
         var moving = Optional(task)
-        let count = context.partitions
+        let count = partitionCount
         table.withCreated({ PartitionTable(count: count) }) { table in
             table.withPartition(choose: { partitionForAdd($0, id: id) }) { home in
                 offer(moving.take().unsafelyUnwrapped, to: home, in: table)
@@ -93,7 +128,7 @@ public final class TaskQueue<Payload: Sendable>: Sendable {
             throw MatchingError(.invalidFairnessKey, "a fairness key must be 1…\(FairnessKey.maximumUTF8Length) UTF-8 bytes (got \(length))",
                                 queue: name, taskID: task.id)
         }
-        guard key.weight >= 1 else {
+        guard key.weightThousandths >= 1 else {
             throw MatchingError(.invalidFairnessKey, "fairness key '\(key.key)' has weight 0; weights start at 1", queue: name, taskID: task.id)
         }
     }
@@ -157,10 +192,10 @@ public final class TaskQueue<Payload: Sendable>: Sendable {
         if let poller { poller.lastPollNanoseconds.store(context.now().nanoseconds, ordering: .relaxed) }
         var pending: QueuedTask<Payload>?
         if poller?.limiter == nil && control.load(ordering: .relaxed) == 0 {
-            let count = context.partitions
+            let count = partitionCount
             let task = table.withCreated({ PartitionTable(count: count) }) { table -> QueuedTask<Payload>? in
                 table.withPartition(choose: { partitionForPoll($0, poller: poller) }) { home -> QueuedTask<Payload>? in
-                guard let task = home.take() else { return nil }
+                guard let task = table.count == 1 ? home.take() : claimAny(table, home: home) else { return nil }
                 if task.scheduleToStartDeadline == nil {
                     poller?.dispatched.wrappingAdd(1, ordering: .relaxed)
                     return task
@@ -180,14 +215,30 @@ public final class TaskQueue<Payload: Sendable>: Sendable {
         return table.partitions[abs(slot % table.count)]
     }
 
-    /// Claims an available task in `home`, else in any other partition (poll forwarding).
+    /// Claims an available task: with one partition, `home`'s best; with several, the best of the
+    /// partition whose best task has the highest priority (poll forwarding), so a poller never
+    /// takes a lower-priority task while a higher one waits in another partition. Ties go round
+    /// robin over the partitions, so that fairness keys spread over partitions keep their shares.
     @inlinable
     func claimAny(_ table: PartitionTable<Payload>, home: TaskQueuePartition<Payload>) -> QueuedTask<Payload>? {
-        if let task = home.take() { return task }
-        if table.count > 1 {
-            for partition in table.partitions where partition !== home {
-                if let task = partition.take() { return task }
+        if table.count == 1 { return home.take() }
+        let count = table.count
+        let start = abs(table.cursor.wrappingAdd(1, ordering: .relaxed).oldValue % count)
+        var best: TaskQueuePartition<Payload>?
+        var bestPriority = Int.max
+        for step in 0..<count {
+            let partition = table.partitions[(start + step) % count]
+            if let priority = partition.bestPendingPriority, priority < bestPriority {
+                best = partition
+                bestPriority = priority
+                if priority == TaskPriority.highest { break }
             }
+        }
+        if let best, let task = best.take() { return task }
+        // Another poller took it meanwhile: any task will do.
+        if let task = home.take() { return task }
+        for partition in table.partitions where partition !== home {
+            if let task = partition.take() { return task }
         }
         return nil
     }
@@ -297,7 +348,7 @@ public final class TaskQueue<Payload: Sendable>: Sendable {
     @inlinable
     public func tryPoll(poller: TaskPoller? = nil) -> QueuedTask<Payload>? {
         if poller == nil && control.load(ordering: .relaxed) == 0 {
-            let count = context.partitions
+            let count = partitionCount
             while true {
                 let task = table.withCreated({ PartitionTable(count: count) }) { table -> QueuedTask<Payload>? in
                     table.withPartition(choose: { partitionForPoll($0, poller: nil) }) { home -> QueuedTask<Payload>? in
@@ -351,6 +402,7 @@ public final class TaskQueue<Payload: Sendable>: Sendable {
 
     /// A handle through which a worker polls this queue: it is listed by ``describe()`` with its
     /// last poll time, and `maxTasksPerSecond` (if given) caps the rate at which it gets tasks.
+    /// Asking again with the same identity and rate returns the same handle.
     /// - Throws: ``MatchingError/Code/invalidPollerIdentity`` for an empty or oversized identity;
     ///   ``MatchingError/Code/invalidRateLimit`` for a rate that is not a finite number above 0.
     public func poller(identity: String, maxTasksPerSecond: Double? = nil) throws(MatchingError) -> TaskPoller {
@@ -362,9 +414,12 @@ public final class TaskQueue<Payload: Sendable>: Sendable {
             throw MatchingError(.invalidRateLimit, "a poller's maxTasksPerSecond must be a finite number above 0 (got \(rate)); omit it for no limit",
                                 queue: name)
         }
+        let block = controlBlockOrCreate()
+        // The same worker polling again keeps its handle, and with it its rate limiter's state.
+        if let existing = block.registeredPoller(identity), existing.maxTasksPerSecond == maxTasksPerSecond { return existing }
         let hint = partitions().cursor.wrappingAdd(1, ordering: .relaxed).oldValue
         let poller = TaskPoller(identity: identity, maxTasksPerSecond: maxTasksPerSecond, partitionHint: hint)
-        controlBlockOrCreate().register(poller)
+        block.register(poller)
         return poller
     }
 

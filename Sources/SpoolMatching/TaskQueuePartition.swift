@@ -120,6 +120,17 @@ final class TaskQueuePartition<Payload: Sendable> {
             || (lane5.with { $0.hasPending } ?? false)
     }
 
+    /// The highest priority (lowest number) with a task in this partition, nil if none (a snapshot).
+    @inlinable
+    var bestPendingPriority: Int? {
+        if lane1.with({ $0.hasPending }) ?? false { return 1 }
+        if lane2.with({ $0.hasPending }) ?? false { return 2 }
+        if lane3.with({ $0.hasPending }) ?? false { return 3 }
+        if lane4.with({ $0.hasPending }) ?? false { return 4 }
+        if lane5.with({ $0.hasPending }) ?? false { return 5 }
+        return nil
+    }
+
     /// Whether pollers (or tombstones) are counted here: the producer's half of the handshake,
     /// read after its task is pushed (see the type's comment). While no poller waits it is the
     /// only extra cost of an add: a load of a line that stays shared in both cores' caches.

@@ -39,11 +39,12 @@ import Testing
         #expect(try ExecutionState.decode(from: &r, layout: .extended) == state)
         #expect(r.isAtEnd)
         // Layout 2 has no such fields: read as layout 2, the same bytes give a normal task, and
-        // what is left unread ends with exactly the task's layout-3 fields.
+        // what is left unread ends with exactly the task's layout-3 fields, then the run's
+        // priority (unset: key 0, empty fairness key, weight 0).
         var older = BinaryReader<SpoolError>(w.bytes, context: "test")
         let decoded = try ExecutionState.decode(from: &older, layout: .whole)
         let unread = Array(w.bytes[older.position...])
-        #expect(Array(unread.suffix(3 + "poll-1".utf8.count)) == [1, 1, UInt8("poll-1".utf8.count)] + Array("poll-1".utf8))
+        #expect(Array(unread.suffix(3 + "poll-1".utf8.count + 3)) == [1, 1, UInt8("poll-1".utf8.count)] + Array("poll-1".utf8) + [0, 0, 0])
         #expect(decoded.workflowTask?.isTransient == false && decoded.workflowTask?.requestID == "")
     }
 

@@ -1,3 +1,4 @@
+import SpoolMatching
 import SpoolLog
 
 // The engine reads its records, checkpoints and tokens with SpoolLog's BinaryReader and
@@ -216,5 +217,24 @@ extension BinaryReader<SpoolError> {
     /// A string field that the flat layout does not have (empty there).
     mutating func wholeString(_ layout: ValueLayout) throws(SpoolError) -> String {
         layout.isWhole ? try string() : ""
+    }
+
+    /// A ``Priority`` (see `BinaryWriter.priority(_:)`); unset in layouts before ``ValueLayout/extended``.
+    mutating func priority(_ layout: ValueLayout) throws(SpoolError) -> Priority {
+        guard layout == .extended else { return Priority() }
+        let key = try signed()
+        guard (0...Int64(TaskPriority.lowest)).contains(key) else { throw corrupt("priority key \(key) is outside 0…\(TaskPriority.lowest)") }
+        let fairnessKey = try string()
+        let bits = try unsigned()
+        guard bits <= UInt64(UInt32.max) else { throw corrupt("a fairness weight of \(bits) is not a 32-bit float") }
+        return Priority(priorityKey: Int(key), fairnessKey: fairnessKey, fairnessWeight: Float(bitPattern: UInt32(bits)))
+    }
+}
+
+extension BinaryWriter {
+    /// A ``Priority``: priority key (signed varint), fairness key (string), fairness weight (the
+    /// float's 32 bits as an unsigned varint). Written in ``ValueLayout/extended`` only.
+    mutating func priority(_ value: Priority) {
+        signed(Int64(value.priorityKey)); string(value.fairnessKey); unsigned(UInt64(value.fairnessWeight.bitPattern))
     }
 }

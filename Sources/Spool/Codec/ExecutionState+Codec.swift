@@ -57,6 +57,7 @@ extension ExecutionState {
         w.optional(workflowTask) { w, task in
             w.bool(task.isTransient); w.string(task.requestID)
         }
+        w.priority(priority)
     }
 
     static func decode(from r: inout BinaryReader<SpoolError>, layout: ValueLayout) throws(SpoolError) -> ExecutionState {
@@ -120,6 +121,7 @@ extension ExecutionState {
                 state.workflowTask?.requestID = extras.requestID
             }
         }
+        state.priority = try r.priority(layout)
         return state
     }
 }

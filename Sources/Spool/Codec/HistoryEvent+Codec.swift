@@ -150,6 +150,7 @@ extension HistoryEvent {
             w.optional(a.workflowExecutionExpirationTime) { $0.timestamp($1) }
             w.optional(a.retryPolicy) { $1.encode(into: &$0) }
             w.string(a.cronSchedule); w.payloadMap(a.memo); w.payloadMap(a.searchAttributes)
+            w.priority(a.priority)
         case .workflowExecutionCompleted(let a):
             w.payloads(a.result); w.signed(a.workflowTaskCompletedEventID)
             w.string(a.newExecutionRunID)
@@ -186,6 +187,7 @@ extension HistoryEvent {
             w.duration(a.scheduleToCloseTimeout); w.duration(a.scheduleToStartTimeout); w.duration(a.startToCloseTimeout)
             w.duration(a.heartbeatTimeout); w.signed(a.workflowTaskCompletedEventID); a.retryPolicy.encode(into: &w)
             w.header(a.header)
+            w.priority(a.priority)
         case .activityTaskStarted(let a):
             w.signed(a.scheduledEventID); w.string(a.identity); w.string(a.requestID); w.signed(Int64(a.attempt))
             w.failure(a.lastFailure)
@@ -266,6 +268,7 @@ extension HistoryEvent {
                 a.cronSchedule = try r.string()
                 a.memo = try r.payloadMap()
                 a.searchAttributes = try r.payloadMap()
+                a.priority = try r.priority(layout)
             }
             attributes = .workflowExecutionStarted(a)
         case .workflowExecutionCompleted:
@@ -320,7 +323,8 @@ extension HistoryEvent {
                 activityID: try r.string(), activityType: try r.string(), taskQueue: try r.string(), input: try r.optionalPayloads(layout),
                 scheduleToCloseTimeout: try r.optionalDuration(), scheduleToStartTimeout: try r.optionalDuration(),
                 startToCloseTimeout: try r.duration(), heartbeatTimeout: try r.optionalDuration(),
-                workflowTaskCompletedEventID: try r.signed(), retryPolicy: try RetryPolicy.decode(from: &r), header: try r.header(layout)))
+                workflowTaskCompletedEventID: try r.signed(), retryPolicy: try RetryPolicy.decode(from: &r), header: try r.header(layout),
+                priority: try r.priority(layout)))
         case .activityTaskStarted:
             attributes = .activityTaskStarted(.init(scheduledEventID: try r.signed(), identity: try r.string(),
                                                     requestID: try r.string(), attempt: try r.int32(),

@@ -153,19 +153,18 @@ struct CheckpointStore {
 
     var path: String { directory + "/" + EngineCheckpoint.fileName }
 
-    /// The checkpoint's bytes; nil when there is none.
-    func read() throws(SpoolError) -> [UInt8]? { try readFile(named: EngineCheckpoint.fileName) }
+    /// The file's bytes; nil when there is none.
+    func read() throws(SpoolError) -> [UInt8]? { try read(EngineCheckpoint.fileName, what: "the checkpoint") }
 
-    /// The bytes of `name` in the data directory; nil when there is no such file.
-    /// - Throws: ``SpoolError/Code/io`` "cannot read DIR/NAME", with the system call's error.
-    func readFile(named name: String) throws(SpoolError) -> [UInt8]? {
+    /// The bytes of the data directory's file `name` (`what` names it in errors); nil when there is none.
+    func read(_ name: String, what: String) throws(SpoolError) -> [UInt8]? {
         let path = directory + "/" + name
         let fd: Int32
         do {
             fd = try syscalls.open(path, flags: O_RDONLY | O_CLOEXEC, mode: 0)
         } catch {
             if error.errno == ENOENT { return nil }
-            throw SpoolError(.io, "cannot open \(path)", underlying: error)
+            throw SpoolError(.io, "cannot open \(what) \(path)", underlying: error)
         }
         defer { syscalls.close(fd) }
         do {
@@ -181,7 +180,7 @@ struct CheckpointStore {
             }
             return Array(bytes.prefix(done))
         } catch {
-            throw SpoolError(.io, "cannot read \(path)", underlying: error)
+            throw SpoolError(.io, "cannot read \(what) \(path)", underlying: error)
         }
     }
 

@@ -5,14 +5,27 @@ extension SpoolEngine {
     /// started (a state change, no history event: ActivityTaskStarted is written with the
     /// outcome) and returns it; nil when the time is up or the calling task is cancelled.
     /// Tasks whose activity moved on while queued (completed, timed out, canceled) are skipped.
-    /// - Throws: ``SpoolError/Code/invalidArgument`` for a bad queue name; ``SpoolError/Code/storage``;
-    ///   ``SpoolError/Code/closed``.
+    ///
+    /// `identity` names the poller in ``describeTaskQueue(namespace:taskQueue:kind:)``.
+    /// `maxTasksPerSecond` is the queue-wide rate this worker asks for (Temporal's
+    /// `TaskQueueMetadata.max_tasks_per_second`): the latest poller's value applies to every
+    /// poller of the queue unless ``updateTaskQueueConfig(_:)`` set one; 0 holds every task back.
+    /// `workerMaxTasksPerSecond` caps the rate at which this identity gets tasks, enforced here
+    /// before a task is handed over (so no task waits in a worker's buffer); a task whose
+    /// schedule-to-start deadline passed while the poll was throttled takes no token.
+    /// - Throws: ``SpoolError/Code/invalidArgument`` for a bad queue name, identity or rate;
+    ///   ``SpoolError/Code/storage``; ``SpoolError/Code/closed``.
     public func pollActivityTaskQueue(namespace: String = defaultNamespace, taskQueue: String, identity: String = "",
-                                      timeout: Duration = .seconds(60)) async throws(SpoolError) -> ActivityTask? {
+                                      timeout: Duration = .seconds(60), maxTasksPerSecond: Double? = nil,
+                                      workerMaxTasksPerSecond: Double? = nil) async throws(SpoolError) -> ActivityTask? {
         try checkOpen()
         let queue = try self.queue(namespace: namespace, name: taskQueue, kind: .activity)
+        if let maxTasksPerSecond {
+            try notePollerRate(maxTasksPerSecond, key: TaskQueueSettingKey(namespace: namespace, name: taskQueue, kind: .activity), queue: queue)
+        }
+        let poller = try pollerHandle(queue, identity: identity, workerMaxTasksPerSecond: workerMaxTasksPerSecond, namespace: namespace)
         let deadline = clock.matchingClock.now().advanced(by: timeout)
-        while let queued = await queue.poll(until: deadline) {
+        while let queued = await queue.poll(until: deadline, poller: poller) {
             if let task = try await startActivityTask(queued.payload, identity: identity) { return task }
             metrics.staleTasksSkipped.increment()
         }

@@ -111,7 +111,7 @@ extension SpoolEngine {
                 let state = transition.state
                 // Memo, search attributes, retry policy and cron schedule default to the run's
                 // current ones (Temporal's SDKs send them; a command without them inherits).
-                let request = StartWorkflowExecutionRequest(
+                var request = StartWorkflowExecutionRequest(
                     namespace: state.key.namespace, workflowID: state.key.workflowID,
                     workflowType: a.workflowType.isEmpty ? state.workflowType : a.workflowType,
                     taskQueue: a.taskQueue.isEmpty ? state.taskQueue : a.taskQueue, input: a.input,
@@ -119,6 +119,12 @@ extension SpoolEngine {
                     workflowTaskTimeout: a.workflowTaskTimeout ?? state.workflowTaskTimeout, identity: identity, header: a.header,
                     retryPolicy: a.retryPolicy ?? state.retryPolicy, cronSchedule: a.cronSchedule ?? state.cronSchedule,
                     memo: a.memo ?? state.memo, searchAttributes: a.searchAttributes ?? state.searchAttributes)
+                // Temporal's inheritance: the new run keeps this run's priority, field by field,
+                // where the command sets none.
+                request.priority = a.priority.merged(over: state.priority)
+                if let problem = a.priority.problem(field: "priority") {
+                    return .rejected(.badContinueAsNewAttributes, "\(position) (ContinueAsNewWorkflowExecution): \(problem)")
+                }
                 if (try? validateQueueName(request.taskQueue, what: "the task queue")) == nil
                     || (request.workflowRunTimeout.map { $0 <= .zero } ?? false) || (request.workflowTaskTimeout.map { $0 <= .zero } ?? false)
                     || (a.backoffStartInterval.map { $0 < .zero } ?? false) {
@@ -234,10 +240,11 @@ extension SpoolEngine {
         heartbeat = heartbeat.map { min($0, startToClose) }
         let policy = a.retryPolicy ?? RetryPolicy()
         if let problem = policy.validationError() { return bad(problem) }
+        if let problem = a.priority.problem(field: "priority") { return bad(problem) }
         return .success(ActivityTaskScheduledEventAttributes(
             activityID: a.activityID, activityType: a.activityType, taskQueue: taskQueue, input: a.input,
             scheduleToCloseTimeout: scheduleToClose, scheduleToStartTimeout: scheduleToStart,
             startToCloseTimeout: startToClose, heartbeatTimeout: heartbeat, workflowTaskCompletedEventID: completedEventID,
-            retryPolicy: policy, header: a.header))
+            retryPolicy: policy, header: a.header, priority: a.priority.merged(over: state.priority)))
     }
 }

@@ -101,6 +101,7 @@ extension SpoolEngine {
             }
             if let delay = request.startDelay, delay > .zero { throw invalid("a cron schedule and a start delay may not be used together") }
         }
+        if let problem = request.priority.problem(field: "priority") { throw invalid(problem) }
     }
 
     /// Checks the policies against the runs of the workflow id and, when a run is to be started,
@@ -184,7 +185,8 @@ extension SpoolEngine {
             workflowTaskTimeout: request.workflowTaskTimeout ?? configuration.defaultWorkflowTaskTimeout,
             continuedExecutionRunID: link?.from.key.runID ?? "",
             firstExecutionRunID: link?.from.firstExecutionRunID ?? runID,
-            identity: request.identity, requestID: request.requestID, attempt: link?.attempt ?? 1, header: request.header)
+            identity: request.identity, requestID: request.requestID, attempt: link?.attempt ?? 1, header: request.header,
+            priority: request.priority)
         started.originalExecutionRunID = runID
         started.memo = request.memo
         started.searchAttributes = request.searchAttributes

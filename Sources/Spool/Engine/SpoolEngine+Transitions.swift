@@ -182,11 +182,17 @@ extension SpoolEngine {
     func dispatchWorkflowTask(_ task: WorkflowTaskInfo, state: ExecutionState, queues: RunTaskQueues?) {
         let reference = TaskReference(key: state.key, scheduledEventID: task.scheduledEventID, attempt: task.attempt)
         do {
-            let queued = QueuedTask(id: UInt64(task.scheduledEventID), payload: reference)
+            let queued = QueuedTask(id: UInt64(task.scheduledEventID), priority: state.priority.effectivePriorityKey,
+                                    fairness: state.priority.matchingFairnessKey, payload: reference)
+            // Queued since it was scheduled (also for a backlog rebuilt at open), as its age in describe.
+            let since = MatchingInstant(nanoseconds: UInt64(clamping: task.scheduledTime.nanosecondsSinceEpoch))
             if let queues, queues.name == task.taskQueue {
-                try queues.workflow.add(queued)
+                try queues.workflow.add(queued, enqueuedAt: since)
             } else {
-                try dispatcher(state.key.namespace).add(queued, to: task.taskQueue, kind: .workflow)
+                let queue = try dispatcher(state.key.namespace).queue(task.taskQueue, kind: .workflow)
+                // A sticky queue is one worker's: one partition, as in Temporal (applies if not used yet).
+                if task.isSticky { _ = try? queue.setPartitions(1) }
+                try queue.add(queued, enqueuedAt: since)
             }
             metrics.workflowTasksDispatched.increment()
         } catch {
@@ -203,11 +209,19 @@ extension SpoolEngine {
     func dispatchActivityTask(_ activity: ActivityInfo, key: ExecutionKey, queues: RunTaskQueues?) {
         let reference = TaskReference(key: key, scheduledEventID: activity.scheduledEventID, attempt: activity.attempt)
         do {
-            let queued = QueuedTask(id: UInt64(activity.scheduledEventID), payload: reference)
+            let priority = activity.attributes.priority
+            // The matcher drops a task past its schedule-to-start deadline at hand-over, before it
+            // takes a rate-limit token (the timer times the activity out).
+            let expiry = activity.attributes.scheduleToStartTimeout.map {
+                MatchingInstant(nanoseconds: UInt64(clamping: activity.attemptScheduledTime.advanced(by: $0).nanosecondsSinceEpoch))
+            }
+            let queued = QueuedTask(id: UInt64(activity.scheduledEventID), priority: priority.effectivePriorityKey,
+                                    fairness: priority.matchingFairnessKey, scheduleToStartDeadline: expiry, payload: reference)
+            let since = MatchingInstant(nanoseconds: UInt64(clamping: activity.attemptScheduledTime.nanosecondsSinceEpoch))
             if let queues, queues.name == activity.attributes.taskQueue {
-                try queues.activity.add(queued)
+                try queues.activity.add(queued, enqueuedAt: since)
             } else {
-                try dispatcher(key.namespace).add(queued, to: activity.attributes.taskQueue, kind: .activity)
+                try dispatcher(key.namespace).queue(activity.attributes.taskQueue, kind: .activity).add(queued, enqueuedAt: since)
             }
             metrics.activityTasksDispatched.increment()
         } catch {

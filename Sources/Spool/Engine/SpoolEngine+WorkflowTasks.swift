@@ -5,14 +5,32 @@ extension SpoolEngine {
     /// (durable before this returns) and returns the task with its history; nil when the time is
     /// up or the calling task is cancelled. Tasks whose run moved on while they were queued are
     /// skipped.
-    /// - Throws: ``SpoolError/Code/invalidArgument`` for a bad queue name; ``SpoolError/Code/storage``;
-    ///   ``SpoolError/Code/closed``.
+    ///
+    /// `sticky` says `taskQueue` is the caller's own sticky queue (Temporal's `TaskQueueKind.STICKY`):
+    /// it gets one partition.
+    ///
+    /// `identity` names the poller in ``describeTaskQueue(namespace:taskQueue:kind:)``.
+    /// `maxTasksPerSecond` is the queue-wide rate this worker asks for (Temporal's
+    /// `TaskQueueMetadata.max_tasks_per_second`): the latest poller's value applies to every
+    /// poller of the queue unless ``updateTaskQueueConfig(_:)`` set one; 0 holds every task back.
+    /// `workerMaxTasksPerSecond` caps the rate at which this identity gets tasks, enforced here
+    /// before a task is handed over (so no task waits in a worker's buffer); a task whose
+    /// schedule-to-start deadline passed while the poll was throttled takes no token.
+    /// - Throws: ``SpoolError/Code/invalidArgument`` for a bad queue name, identity or rate;
+    ///   ``SpoolError/Code/storage``; ``SpoolError/Code/closed``.
     public func pollWorkflowTaskQueue(namespace: String = defaultNamespace, taskQueue: String, identity: String = "",
-                                      timeout: Duration = .seconds(60)) async throws(SpoolError) -> WorkflowTask? {
+                                      timeout: Duration = .seconds(60), maxTasksPerSecond: Double? = nil,
+                                      workerMaxTasksPerSecond: Double? = nil, sticky: Bool = false) async throws(SpoolError) -> WorkflowTask? {
         try checkOpen()
         let queue = try self.queue(namespace: namespace, name: taskQueue, kind: .workflow)
+        // A worker's sticky queue has one poller process: one partition, as in Temporal.
+        if sticky { _ = try? queue.setPartitions(1) }
+        if let maxTasksPerSecond {
+            try notePollerRate(maxTasksPerSecond, key: TaskQueueSettingKey(namespace: namespace, name: taskQueue, kind: .workflow), queue: queue)
+        }
+        let poller = try pollerHandle(queue, identity: identity, workerMaxTasksPerSecond: workerMaxTasksPerSecond, namespace: namespace)
         let deadline = clock.matchingClock.now().advanced(by: timeout)
-        while let queued = await queue.poll(until: deadline) {
+        while let queued = await queue.poll(until: deadline, poller: poller) {
             if queued.payload.queryID != 0 {
                 if let task = try queryTask(queued.payload) { return task }
             } else if let task = try await startWorkflowTask(queued.payload, identity: identity) { return task }

@@ -48,6 +48,10 @@ public final class SpoolEngine: Sendable {
     let checkpointGate = AsyncSemaphore(permits: 1)
     let appendsSinceCheckpoint = Atomic<Int>(0)
     private let recoveryReport = LockedValue<EngineRecoveryReport?>(nil)
+    /// Task queue settings (durable, `DIR/task-queues`) and pollers' rates.
+    let taskQueueSettings = TaskQueueSettings()
+    /// When this engine opened: describe's add and dispatch rates are averages since then.
+    let openedAt: Timestamp
 
     /// What opening the directory found: whether a checkpoint was used, how many records were replayed.
     public var recovery: EngineRecoveryReport? { recoveryReport.withLock { $0 } }
@@ -63,6 +67,7 @@ public final class SpoolEngine: Sendable {
         self.timers = TimerQueue(clock: configuration.clock)
         self.checkpointStore = CheckpointStore(directory: directory, syscalls: configuration.log.syscalls)
         self.namespaceRegistry = NamespaceRegistry(directory: directory, syscalls: configuration.log.syscalls)
+        self.openedAt = configuration.clock.now()
     }
 
     /// Opens (creating it, mode 0700, if needed) the engine's data directory and recovers:
@@ -91,6 +96,9 @@ public final class SpoolEngine: Sendable {
     ///   ``SpoolError/Code/corruptRecord`` when a record cannot be decoded or does not fit its run.
     public static func open(directory: String, configuration: SpoolEngineConfiguration = SpoolEngineConfiguration()) throws(SpoolError) -> SpoolEngine {
         guard !directory.isEmpty else { throw SpoolError(.invalidArgument, "the data directory path is empty") }
+        guard (1...64).contains(configuration.taskQueuePartitions) else {
+            throw SpoolError(.invalidArgument, "taskQueuePartitions must be 1…64 (got \(configuration.taskQueuePartitions))")
+        }
         let layout = DataDirectory(directory)
         var configuration = configuration
         do {
@@ -117,6 +125,8 @@ public final class SpoolEngine: Sendable {
         let engine = SpoolEngine(directory: layout.path, configuration: configuration, log: log)
         do {
             try engine.namespaceRegistry.load()
+            // Before the backlog is rebuilt: partitions apply only to queues not used yet.
+            try engine.loadTaskQueueSettings()
             let report = try engine.recover()
             engine.recoveryReport.withLock { $0 = report }
             // Runs in namespaces never registered (stores from before registration): their
@@ -169,11 +179,13 @@ public final class SpoolEngine: Sendable {
         dispatchers.withLock { dispatchers in
             if let existing = dispatchers[namespace] { return existing }
             do {
-                let created = try Dispatcher<TaskReference>(clock: clock.matchingClock)
+                var settings = DispatcherConfiguration()
+                settings.partitions = configuration.taskQueuePartitions
+                let created = try Dispatcher<TaskReference>(configuration: settings, clock: clock.matchingClock)
                 dispatchers[namespace] = created
                 return created
             } catch {
-                // Only a bad DispatcherConfiguration throws, and the default one is valid: a bug here.
+                // Only a bad DispatcherConfiguration throws, and open checked the partitions: a bug here.
                 preconditionFailure("the default dispatcher configuration was refused: \(error)")
             }
         }

@@ -33,6 +33,10 @@ public struct SpoolEngineConfiguration: Sendable {
     public var closedRunTableMergeThreshold = 20_000
     /// Where the engine reports what it cannot return to a caller (a timer whose transition failed).
     public var logger = Logger(label: "spool.engine")
+    /// Partitions per task queue (1…64) unless its durable settings name another count
+    /// (``SpoolEngine/updateTaskQueueConfig(_:)``). Default 4, like Temporal: polls and adds of
+    /// a busy queue spread over them, and tasks are forwarded to a partition where a poller waits.
+    public var taskQueuePartitions = 4
 
     /// The default settings.
     public init() {}

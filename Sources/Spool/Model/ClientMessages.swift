@@ -50,6 +50,10 @@ public struct StartWorkflowExecutionRequest: Hashable, Sendable {
     /// or zero: no wait. Not with a cron schedule. A plain signal does not end the wait; a
     /// signal-with-start does.
     public var startDelay: Duration?
+    /// The run's priority and fairness key, recorded in WorkflowExecutionStarted; its workflow
+    /// tasks and (unless they set their own) its activities' tasks are dispatched with it.
+    /// Checked by the start: see ``Priority/problem(field:)``.
+    public var priority: Priority = Priority()
 
     /// A start request.
     public init(namespace: String = defaultNamespace, workflowID: String, workflowType: String, taskQueue: String,

@@ -73,6 +73,9 @@ public struct ScheduleActivityTaskCommandAttributes: Hashable, Sendable {
     /// A summary and details for people reading the history (Temporal's `Command.user_metadata`),
     /// recorded on the ActivityTaskScheduled event.
     public var userMetadata: UserMetadata?
+    /// The activity's priority; each unset field is the workflow's (Temporal's inheritance).
+    /// A bad value fails the workflow task (`badScheduleActivityAttributes`, naming the field).
+    public var priority: Priority = Priority()
 
     /// The fields of a `ScheduleActivityTask` command.
     public init(activityID: String, activityType: String, taskQueue: String = "", input: Payloads? = nil,
@@ -202,6 +205,8 @@ public struct ContinueAsNewWorkflowExecutionCommandAttributes: Hashable, Sendabl
     public var memo: [String: Payload]?
     /// The new run's search attributes; nil: this run's current ones.
     public var searchAttributes: [String: Payload]?
+    /// The new run's priority; each unset field is this run's.
+    public var priority: Priority = Priority()
     /// The fields of a `ContinueAsNewWorkflowExecution` command.
     public init(workflowType: String = "", taskQueue: String = "", input: Payloads? = nil,
                 workflowRunTimeout: Duration? = nil, workflowTaskTimeout: Duration? = nil, header: Header = Header(),

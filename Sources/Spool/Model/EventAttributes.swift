@@ -58,6 +58,10 @@ public struct WorkflowExecutionStartedEventAttributes: Hashable, Sendable {
     /// The run's search attributes at its start (Temporal's `search_attributes.indexed_fields`),
     /// by name. Stored and returned as sent; typing and queries belong to visibility.
     public var searchAttributes: [String: Payload] = [:]
+    /// The run's priority and fairness key (Temporal's `priority`): the start request's, or for a
+    /// continued run the command's merged over the previous run's. Its activities' tasks and its
+    /// workflow tasks are dispatched with it.
+    public var priority: Priority = Priority()
 }
 
 /// The run completed with a result.
@@ -188,6 +192,9 @@ public struct ActivityTaskScheduledEventAttributes: Hashable, Sendable {
     public var retryPolicy: RetryPolicy
     /// The command's header, delivered with every attempt's task.
     public var header: Header = Header()
+    /// The activity's priority (Temporal's `priority`): the command's, each unset field taken
+    /// from the workflow's (``Priority/merged(over:)``).
+    public var priority: Priority = Priority()
 }
 
 /// The activity's last attempt started (written with its outcome, so there is one per activity).

@@ -137,7 +137,7 @@ final class NamespaceRegistry: Sendable {
     }
 
     private func readFile() throws(SpoolError) -> [UInt8]? {
-        try CheckpointStore(directory: directory, syscalls: syscalls).readFile(named: Self.fileName)
+        try CheckpointStore(directory: directory, syscalls: syscalls).read(Self.fileName, what: "the namespaces file")
     }
 
     private func writeFile(_ bytes: [UInt8]) throws(SpoolError) {

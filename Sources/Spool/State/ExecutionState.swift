@@ -37,6 +37,8 @@ struct ExecutionState: Sendable, Equatable {
     /// The sticky queue the last worker named, and how long a task may wait there.
     var stickyTaskQueue: String?
     var stickyScheduleToStartTimeout: Duration?
+    /// The run's priority (from WorkflowExecutionStarted): its workflow tasks' and the default of its activities'.
+    var priority = Priority()
 
     // Run-level options (Temporal's execution info), from WorkflowExecutionStarted and the
     // upsert events; checkpointed in the extended layout only.
@@ -93,6 +95,7 @@ struct ExecutionState: Sendable, Equatable {
         workflowTaskTimeout = started.workflowTaskTimeout
         firstExecutionRunID = started.firstExecutionRunID
         requestID = started.requestID
+        priority = started.priority
         self.startTime = startTime
         attempt = started.attempt
         header = started.header

@@ -13,7 +13,8 @@ extension SpoolWorker {
             let polled: ActivityTask?
             do {
                 polled = try await engine.pollActivityTaskQueue(namespace: namespace, taskQueue: taskQueue, identity: identity,
-                                                                timeout: .seconds(30))
+                                                                timeout: .seconds(30), maxTasksPerSecond: maxTaskQueueActivitiesPerSecond,
+                                                                workerMaxTasksPerSecond: maxActivitiesPerSecond)
             } catch {
                 activitySlots.release()
                 guard await shouldPollAgain(after: error) else { break }

@@ -14,7 +14,7 @@ extension SpoolWorker {
             let polled: WorkflowTask?
             do {
                 polled = try await engine.pollWorkflowTaskQueue(namespace: namespace, taskQueue: queue, identity: identity,
-                                                                timeout: .seconds(30))
+                                                                timeout: .seconds(30), sticky: queue == stickyTaskQueue)
             } catch {
                 workflowSlots.release()
                 guard await shouldPollAgain(after: error) else { break }

@@ -38,6 +38,9 @@ public final class SpoolWorker: Sendable {
     public let stickyTaskQueue: String?
     let stickyScheduleToStartTimeout: Duration
     let eagerActivities: Bool
+    /// The worker's own activity rate and the queue-wide rate it asks for (see ``init``).
+    let maxActivitiesPerSecond: Double?
+    let maxTaskQueueActivitiesPerSecond: Double?
     let workflowSlots: AsyncSemaphore
     let activitySlots: AsyncSemaphore
     let registrations = LockedValue<Registrations>(Registrations())
@@ -75,10 +78,18 @@ public final class SpoolWorker: Sendable {
     ///   - eagerActivities: ask for the activities a workflow schedules on this worker's queue to
     ///     come back started in the workflow task's response, as many as it has free activity slots
     ///     (Temporal's eager activity execution: no queue round trip, one append fewer each).
+    ///     Off when `maxActivitiesPerSecond` is set, so that every activity goes through the limit.
+    ///   - maxActivitiesPerSecond: the most activity tasks per second this worker takes (Temporal's
+    ///     worker option `MaxActivitiesPerSecond`), enforced by the engine before a task is handed
+    ///     over, so a task never waits in the worker for a token; nil: no limit. Must be above 0.
+    ///   - maxTaskQueueActivitiesPerSecond: the activity queue's rate across all its workers that
+    ///     this worker asks for (Temporal's `MaxTaskQueueActivitiesPerSecond`; the latest poller's
+    ///     value wins, a rate set with ``SpoolEngine/updateTaskQueueConfig(_:)`` takes precedence).
     public init(engine: SpoolEngine, namespace: String = defaultNamespace, taskQueue: String, identity: String,
                 maxConcurrentWorkflowTasks: Int = 8, maxConcurrentActivities: Int = 64,
                 maxConcurrentWorkflowTaskPollers: Int = 16, maxConcurrentActivityTaskPollers: Int = 16, stickyCacheSize: Int = 1000,
                 stickyScheduleToStartTimeout: Duration = .seconds(5), eagerActivities: Bool = true,
+                maxActivitiesPerSecond: Double? = nil, maxTaskQueueActivitiesPerSecond: Double? = nil,
                 logger: Logger = Logger(label: "spool.worker")) {
         precondition(maxConcurrentWorkflowTasks >= 1 && maxConcurrentActivities >= 1, "a worker needs at least one slot of each kind")
         precondition(maxConcurrentWorkflowTaskPollers >= 1 && maxConcurrentActivityTaskPollers >= 1, "a worker needs at least one poller of each kind")
@@ -88,7 +99,9 @@ public final class SpoolWorker: Sendable {
         self.identity = identity
         self.stickyTaskQueue = stickyCacheSize > 0 ? "\(taskQueue)/sticky/\(identity)/\(RunID.generate())" : nil
         self.stickyScheduleToStartTimeout = stickyScheduleToStartTimeout
-        self.eagerActivities = eagerActivities
+        self.eagerActivities = eagerActivities && maxActivitiesPerSecond == nil
+        self.maxActivitiesPerSecond = maxActivitiesPerSecond
+        self.maxTaskQueueActivitiesPerSecond = maxTaskQueueActivitiesPerSecond
         self.maxConcurrentWorkflowTasks = maxConcurrentWorkflowTasks
         self.maxConcurrentActivities = maxConcurrentActivities
         self.workflowTaskPollers = min(maxConcurrentWorkflowTaskPollers, maxConcurrentWorkflowTasks)

@@ -62,6 +62,9 @@ struct BenchWorkflows: AsyncParsableCommand {
     @Option(name: .long, help: "Runs; the median of each figure is reported.")
     var runs = 3
 
+    @Option(name: .long, help: "Partitions of each task queue (SpoolEngineConfiguration.taskQueuePartitions; default: the engine's, 4).")
+    var partitions: Int?
+
     @Flag(name: .long, inversion: .prefixedNo, help: "Start workflows through a worker (eager workflow start: the start and the first workflow task are one append).")
     var eagerStart = true
 
@@ -77,6 +80,7 @@ struct BenchWorkflows: AsyncParsableCommand {
         guard (1...100_000).contains(clients) else { throw ValidationError("--clients must be between 1 and 100000 (got \(clients))") }
         guard (1...99).contains(runs) else { throw ValidationError("--runs must be between 1 and 99 (got \(runs))") }
         if let data, data.isEmpty { throw ValidationError("--data is empty") }
+        if let partitions, !(1...64).contains(partitions) { throw ValidationError("--partitions must be between 1 and 64 (got \(partitions))") }
         if let concurrentSyncs, !(1...64).contains(concurrentSyncs) { throw ValidationError("--concurrent-syncs must be between 1 and 64") }
         if let groupCommitDelayUs, !(0...1_000_000).contains(groupCommitDelayUs) {
             throw ValidationError("--group-commit-delay-us must be between 0 and 1000000")
@@ -128,6 +132,7 @@ struct BenchWorkflows: AsyncParsableCommand {
                 ("benchmark", .string("workflows")), ("workflows", .integer(workflows)), ("activitiesPerWorkflow", .integer(activities)),
                 ("workers", .integer(workers)), ("workerSlots", .integer(workerSlots)), ("pollers", .integer(pollers)), ("clients", .integer(clients)),
                 ("durability", .string(durability.rawValue)), ("eagerStart", .bool(eagerStart)),
+                ("partitions", .integer(partitions ?? SpoolEngineConfiguration().taskQueuePartitions)),
                 ("concurrentSyncs", .integer(logConfiguration.concurrentSyncs)),
                 ("groupCommitDelayMicroseconds", .integer(logConfiguration.maxGroupCommitDelayMicroseconds)),
                 ("loadAverage", .array(load.map { .number($0) })),
@@ -148,6 +153,7 @@ struct BenchWorkflows: AsyncParsableCommand {
     private func runEngine(directory: String, round: Int) async throws -> WorkflowRunResult {
         var configuration = SpoolEngineConfiguration()
         configuration.log = logConfiguration
+        if let partitions { configuration.taskQueuePartitions = partitions }
         let engine: SpoolEngine
         do {
             engine = try SpoolEngine.open(directory: directory, configuration: configuration)
