@@ -88,15 +88,15 @@ def test_a_failed_activity_is_retried_through_the_activity_queue(server):
 def test_an_unimplemented_method_answers_unimplemented_naming_it(server):
     async def scenario():
         client = await Client.connect(server.address)
-        from temporalio.api.workflowservice.v1 import ListWorkflowExecutionsRequest
+        from temporalio.api.workflowservice.v1 import ListSchedulesRequest
 
         with pytest.raises(RPCError) as raised:
-            await client.workflow_service.list_workflow_executions(ListWorkflowExecutionsRequest(namespace="default"))
+            await client.workflow_service.list_schedules(ListSchedulesRequest(namespace="default"))
         return raised.value
 
     error = asyncio.run(asyncio.wait_for(scenario(), 30))
     assert error.status == RPCStatusCode.UNIMPLEMENTED
-    assert "ListWorkflowExecutions" in error.message
+    assert "ListSchedules" in error.message
 
 
 def test_the_server_prints_its_address_and_keeps_its_directory_private(server):
