@@ -1,6 +1,6 @@
 """Run-level options through `spool serve`, with Temporal's Python SDK unmodified: workflow
 retries, cron, continue-as-new carrying memo and search attributes, upserts from workflow code,
-the start delay and the execution timeout. Expected values are Temporal's: what its history
+the start delay and the execution timeout across runs. Expected values are Temporal's: what its history
 service writes into WorkflowExecutionStarted / Completed / Failed / ContinuedAsNew and what
 DescribeWorkflowExecution answers for the same calls. Every history these runs wrote replays
 through the SDK's Replayer."""
@@ -12,14 +12,14 @@ from datetime import timedelta
 import pytest
 from temporalio import workflow
 from temporalio.api.enums.v1 import ContinueAsNewInitiator, EventType, RetryState
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowFailureError
 from temporalio.common import (
     RetryPolicy,
     SearchAttributeKey,
     SearchAttributePair,
     TypedSearchAttributes,
 )
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, TimeoutError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner, Worker
 
@@ -369,3 +369,53 @@ def test_a_start_delay_shows_as_the_first_task_backoff_and_execution_time(server
         return history
 
     asyncio.run(replay(run(scenario), [DelayedWorkflow]))
+
+
+# MARK: - Execution timeout across continue-as-new
+
+
+@workflow.defn
+class ForeverWorkflow:
+    @workflow.run
+    async def run(self, round: int) -> None:
+        await workflow.sleep(timedelta(milliseconds=500))
+        workflow.continue_as_new(round + 1)
+
+
+def test_the_execution_timeout_ends_a_chain_of_continued_runs(server):
+    """Temporal: the execution timeout counts from the chain's first start, every run carries the
+    same expiration time, and the run open when it passes times out with retry_state TIMEOUT
+    (the SDK's result() raises a workflow timeout)."""
+
+    async def scenario():
+        client = await Client.connect(server.address)
+        queue = f"forever-{uuid.uuid4()}"
+        wid = f"forever-{uuid.uuid4()}"
+        async with worker(client, queue, [ForeverWorkflow]):
+            handle = await client.start_workflow(ForeverWorkflow.run, 0, id=wid, task_queue=queue,
+                                                 execution_timeout=timedelta(seconds=3))
+            with pytest.raises(WorkflowFailureError) as raised:
+                await handle.result()
+            assert isinstance(raised.value.cause, TimeoutError)
+
+            histories, run_id = [], handle.first_execution_run_id
+            while run_id:
+                history = await history_of(client, wid, run_id)
+                histories.append(history)
+                last = history.events[-1]
+                run_id = (last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
+                          if last.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW else "")
+            assert len(histories) >= 2
+            timed_out = histories[-1].events[-1]
+            assert timed_out.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT
+            assert timed_out.workflow_execution_timed_out_event_attributes.retry_state == RetryState.RETRY_STATE_TIMEOUT
+            expirations = {started(h).workflow_execution_expiration_time.ToNanoseconds() for h in histories}
+            assert len(expirations) == 1
+            for h in histories:
+                assert started(h).workflow_execution_timeout.ToTimedelta() == timedelta(seconds=3)
+            described = await client.get_workflow_handle(wid).describe()
+            assert described.raw_description.execution_config.workflow_execution_timeout.ToTimedelta() == timedelta(seconds=3)
+            return histories
+
+    for history in run(scenario):
+        asyncio.run(replay(history, [ForeverWorkflow]))
