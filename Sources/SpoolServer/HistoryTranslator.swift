@@ -39,8 +39,6 @@ struct HistoryTranslator {
             ? taskQueue(name) : { var q = taskQueue(name, kind: .sticky); q.normalName = runTaskQueue; return q }()
     }
 
-    // TODO(issue 18): memo and search attributes (point 5) are not kept by the engine yet, so
-    // events carry none.
     func event(_ event: HistoryEvent) -> ProtoHistoryEvent {
         var proto = ProtoHistoryEvent()
         if let metadata = event.userMetadata { proto.userMetadata = metadata.proto }
@@ -54,34 +52,46 @@ struct HistoryTranslator {
             p.taskQueue = taskQueue(a.taskQueue)
             if let input = a.input { p.input = protoPayloads(input) }
             // Temporal writes the unset timeouts and the backoff as zero durations, not absent.
-            // Spool has no execution timeout or first-task backoff yet (issue 18, point 4).
-            p.workflowExecutionTimeout = Duration.zero.proto
+            p.workflowExecutionTimeout = (a.workflowExecutionTimeout ?? .zero).proto
             p.workflowRunTimeout = (a.workflowRunTimeout ?? .zero).proto
-            p.firstWorkflowTaskBackoff = Duration.zero.proto
+            p.firstWorkflowTaskBackoff = (a.firstWorkflowTaskBackoff ?? .zero).proto
             p.workflowTaskTimeout = a.workflowTaskTimeout.proto
             p.continuedExecutionRunID = a.continuedExecutionRunID
-            // The run's own id; a first run's is its chain's first run id.
-            p.originalExecutionRunID = execution?.runID ?? (a.continuedExecutionRunID.isEmpty ? a.firstExecutionRunID : "")
+            p.initiator = a.initiator.proto
+            if let failure = a.continuedFailure { p.continuedFailure = failure.proto }
+            if let result = a.lastCompletionResult { p.lastCompletionResult = protoPayloads(result) }
+            // The run's own id (recorded by the engine; older records have none: the run read).
+            p.originalExecutionRunID = !a.originalExecutionRunID.isEmpty ? a.originalExecutionRunID
+                : execution?.runID ?? (a.continuedExecutionRunID.isEmpty ? a.firstExecutionRunID : "")
             p.firstExecutionRunID = a.firstExecutionRunID
             if let execution { p.workflowID = execution.workflowID }
             p.identity = a.identity
+            if let policy = a.retryPolicy { p.retryPolicy = policy.proto }
             p.attempt = max(1, a.attempt)
+            if let expiration = a.workflowExecutionExpirationTime { p.workflowExecutionExpirationTime = expiration.proto }
+            p.cronSchedule = a.cronSchedule
+            // Temporal leaves memo and search attributes out when the run has none.
+            if !a.memo.isEmpty { p.memo = protoMemo(a.memo) }
+            if !a.searchAttributes.isEmpty { p.searchAttributes = protoSearchAttributes(a.searchAttributes) }
             p.header = a.header.proto
             proto.workflowExecutionStartedEventAttributes = p
         case .workflowExecutionCompleted(let a):
             var p = Temporal_Api_History_V1_WorkflowExecutionCompletedEventAttributes()
             if let result = a.result { p.result = protoPayloads(result) }
             p.workflowTaskCompletedEventID = a.workflowTaskCompletedEventID
+            p.newExecutionRunID = a.newExecutionRunID
             proto.workflowExecutionCompletedEventAttributes = p
         case .workflowExecutionFailed(let a):
             var p = Temporal_Api_History_V1_WorkflowExecutionFailedEventAttributes()
             p.failure = a.failure.proto
             p.retryState = a.retryState.proto
             p.workflowTaskCompletedEventID = a.workflowTaskCompletedEventID
+            p.newExecutionRunID = a.newExecutionRunID
             proto.workflowExecutionFailedEventAttributes = p
         case .workflowExecutionTimedOut(let a):
             var p = Temporal_Api_History_V1_WorkflowExecutionTimedOutEventAttributes()
             p.retryState = a.retryState.proto
+            p.newExecutionRunID = a.newExecutionRunID
             proto.workflowExecutionTimedOutEventAttributes = p
         case .workflowTaskScheduled(let a):
             var p = Temporal_Api_History_V1_WorkflowTaskScheduledEventAttributes()
@@ -247,12 +257,24 @@ struct HistoryTranslator {
             if let timeout = a.workflowRunTimeout { p.workflowRunTimeout = timeout.proto }
             p.workflowTaskTimeout = a.workflowTaskTimeout.proto
             p.workflowTaskCompletedEventID = a.workflowTaskCompletedEventID
+            if let backoff = a.backoffStartInterval { p.backoffStartInterval = backoff.proto }
+            p.initiator = a.initiator.proto
+            if let failure = a.failure { p.failure = failure.proto }
+            if let result = a.lastCompletionResult { p.lastCompletionResult = protoPayloads(result) }
             p.header = a.header.proto
+            if !a.memo.isEmpty { p.memo = protoMemo(a.memo) }
+            if !a.searchAttributes.isEmpty { p.searchAttributes = protoSearchAttributes(a.searchAttributes) }
             proto.workflowExecutionContinuedAsNewEventAttributes = p
-        case .upsertWorkflowSearchAttributes, .workflowPropertiesModified:
-            // The generated protos have no attributes for these yet: the event goes out with its
-            // type and id only, until the server wires them (issue 18, after the merge).
-            break
+        case .upsertWorkflowSearchAttributes(let a):
+            var p = Temporal_Api_History_V1_UpsertWorkflowSearchAttributesEventAttributes()
+            p.workflowTaskCompletedEventID = a.workflowTaskCompletedEventID
+            p.searchAttributes = protoSearchAttributes(a.searchAttributes)
+            proto.upsertWorkflowSearchAttributesEventAttributes = p
+        case .workflowPropertiesModified(let a):
+            var p = Temporal_Api_History_V1_WorkflowPropertiesModifiedEventAttributes()
+            p.workflowTaskCompletedEventID = a.workflowTaskCompletedEventID
+            p.upsertedMemo = protoMemo(a.upsertedMemo)
+            proto.workflowPropertiesModifiedEventAttributes = p
         }
         return proto
     }

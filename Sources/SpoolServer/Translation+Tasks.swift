@@ -86,7 +86,7 @@ extension ActivityTask {
 // MARK: - Commands
 
 /// The engine's command for a Temporal command; throws for a command type the engine does not
-/// have yet (child workflows, external signals and cancels, search attributes, protocol messages).
+/// have yet (child workflows, external signals and cancels, protocol messages).
 func command(_ proto: ProtoCommand) throws(TranslationError) -> Command {
     let userMetadata = UserMetadata(proto.userMetadata, isSet: proto.hasUserMetadata)
     switch proto.attributes {
@@ -122,7 +122,20 @@ func command(_ proto: ProtoCommand) throws(TranslationError) -> Command {
         return .continueAsNewWorkflowExecution(ContinueAsNewWorkflowExecutionCommandAttributes(
             workflowType: a.workflowType.name, taskQueue: a.taskQueue.name, input: payloads(a.input, isSet: a.hasInput),
             workflowRunTimeout: duration(a.workflowRunTimeout, isSet: a.hasWorkflowRunTimeout),
-            workflowTaskTimeout: duration(a.workflowTaskTimeout, isSet: a.hasWorkflowTaskTimeout), header: Header(a.header)))
+            workflowTaskTimeout: duration(a.workflowTaskTimeout, isSet: a.hasWorkflowTaskTimeout), header: Header(a.header),
+            backoffStartInterval: duration(a.backoffStartInterval, isSet: a.hasBackoffStartInterval),
+            retryPolicy: a.hasRetryPolicy ? RetryPolicy(a.retryPolicy) : nil, initiator: ContinueAsNewInitiator(a.initiator),
+            failure: a.hasFailure ? Failure(a.failure) : nil,
+            lastCompletionResult: payloads(a.lastCompletionResult, isSet: a.hasLastCompletionResult),
+            // Unset (empty) means the current run's, as in Temporal.
+            cronSchedule: a.cronSchedule.isEmpty ? nil : a.cronSchedule,
+            memo: a.hasMemo ? payloadFields(a.memo.fields) : nil,
+            searchAttributes: a.hasSearchAttributes ? payloadFields(a.searchAttributes.indexedFields) : nil))
+    case .upsertWorkflowSearchAttributesCommandAttributes(let a):
+        return .upsertWorkflowSearchAttributes(UpsertWorkflowSearchAttributesCommandAttributes(
+            searchAttributes: payloadFields(a.searchAttributes.indexedFields)))
+    case .modifyWorkflowPropertiesCommandAttributes(let a):
+        return .modifyWorkflowProperties(ModifyWorkflowPropertiesCommandAttributes(upsertedMemo: payloadFields(a.upsertedMemo.fields)))
     case nil:
         throw TranslationError(message: "command type \(proto.commandType) is not supported by spool serve yet")
     }

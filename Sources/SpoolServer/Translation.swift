@@ -191,3 +191,34 @@ extension WorkflowTaskFailedCause {
         Temporal_Api_Enums_V1_WorkflowTaskFailedCause(rawValue: temporalValue) ?? .unspecified
     }
 }
+
+// MARK: - Memo and search attributes (payloads by key, kept as sent)
+
+/// The engine's fields of a Memo, SearchAttributes or Header map.
+func payloadFields(_ fields: [String: Temporal_Api_Common_V1_Payload]) -> [String: Payload] {
+    fields.isEmpty ? [:] : fields.mapValues(Payload.init)
+}
+
+func protoMemo(_ fields: [String: Payload]) -> Temporal_Api_Common_V1_Memo {
+    var memo = Temporal_Api_Common_V1_Memo()
+    if !fields.isEmpty { memo.fields = fields.mapValues(\.proto) }
+    return memo
+}
+
+/// Search attributes as the engine stores them: the payloads the client or worker sent, with
+/// their `type` metadata.
+func protoSearchAttributes(_ fields: [String: Payload]) -> Temporal_Api_Common_V1_SearchAttributes {
+    var attributes = Temporal_Api_Common_V1_SearchAttributes()
+    if !fields.isEmpty { attributes.indexedFields = fields.mapValues(\.proto) }
+    return attributes
+}
+
+extension ContinueAsNewInitiator {
+    init(_ proto: Temporal_Api_Enums_V1_ContinueAsNewInitiator) {
+        self = ContinueAsNewInitiator(rawValue: UInt8(clamping: proto.rawValue)) ?? .unspecified
+    }
+
+    var proto: Temporal_Api_Enums_V1_ContinueAsNewInitiator {
+        Temporal_Api_Enums_V1_ContinueAsNewInitiator(rawValue: Int(rawValue)) ?? .unspecified
+    }
+}

@@ -140,19 +140,23 @@ extension WorkflowExecutionInfo {
         execution.execution = self.execution.proto
         execution.type = protoWorkflowType(type)
         execution.startTime = startTime.proto
-        execution.executionTime = startTime.proto
+        // The start time plus the first workflow task's backoff (start delay, cron, retry).
+        execution.executionTime = (executionTime ?? startTime).proto
         if let closeTime {
             execution.closeTime = closeTime.proto
-            execution.executionDuration = closeTime.duration(since: startTime).proto
+            // Temporal counts it from the execution time; a run closed during its start delay took none.
+            execution.executionDuration = max(.zero, closeTime.duration(since: executionTime ?? startTime)).proto
         }
         execution.status = status.proto
         execution.historyLength = historyLength
         execution.taskQueue = taskQueue
         // Every run is its own root until child workflows exist (issue 19).
         execution.rootExecution = self.execution.proto
-        // Memo and search attributes come with issue 18 point 5; Temporal answers empty ones.
-        execution.memo = Temporal_Api_Common_V1_Memo()
-        execution.searchAttributes = Temporal_Api_Common_V1_SearchAttributes()
+        // Temporal answers empty messages when the run has none, and the search attributes as
+        // the client or worker sent them (typed payloads).
+        execution.memo = protoMemo(memo)
+        execution.searchAttributes = protoSearchAttributes(searchAttributes)
+        execution.firstRunID = firstRunID
         return execution
     }
 }

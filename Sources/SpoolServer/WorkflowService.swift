@@ -21,7 +21,8 @@ struct WorkflowService: WS.SimpleServiceProtocol {
         response.serverVersion = spoolServerVersion
         // Only what Spool honours: eager workflow start, the last heartbeat details of a failed
         // attempt kept for the next one, and signal headers, SDK metadata and encoded failure
-        // attributes kept as sent. What Spool lacks (upserted memo, build ids, counts) stays off.
+        // attributes kept as sent, and memo upserts (ModifyWorkflowProperties). What Spool lacks
+        // (build ids, schedules, Nexus) stays off.
         var capabilities = Temporal_Api_Workflowservice_V1_GetSystemInfoResponse.Capabilities()
         capabilities.signalAndQueryHeader = true
         capabilities.sdkMetadata = true
@@ -29,6 +30,7 @@ struct WorkflowService: WS.SimpleServiceProtocol {
         capabilities.eagerWorkflowStart = true
         capabilities.activityFailureIncludeHeartbeat = true
         capabilities.internalErrorDifferentiation = true
+        capabilities.upsertMemo = true
         response.capabilities = capabilities
         return response
     }
@@ -37,25 +39,22 @@ struct WorkflowService: WS.SimpleServiceProtocol {
 
     func startWorkflowExecution(request: Temporal_Api_Workflowservice_V1_StartWorkflowExecutionRequest,
                                 context: ServerContext) async throws -> Temporal_Api_Workflowservice_V1_StartWorkflowExecutionResponse {
-        if !request.cronSchedule.isEmpty { throw unsupported("cron_schedule") }
-        if duration(request.workflowStartDelay, isSet: request.hasWorkflowStartDelay) != nil {
-            throw unsupported("workflow_start_delay")
-        }
-        // TODO(issue 18): the engine keeps the workflow's retry policy, memo, search attributes,
-        // priority and execution timeout (across continue-as-new); until then the execution
-        // timeout bounds the first run only.
-        let runTimeout = duration(request.workflowRunTimeout, isSet: request.hasWorkflowRunTimeout)
-            ?? duration(request.workflowExecutionTimeout, isSet: request.hasWorkflowExecutionTimeout)
+        // TODO: the engine does not keep the priority.
         let start = StartWorkflowExecutionRequest(
             namespace: namespace(request.namespace), workflowID: request.workflowID, workflowType: request.workflowType.name,
             taskQueue: request.taskQueue.name, input: payloads(request.input, isSet: request.hasInput),
-            workflowRunTimeout: runTimeout,
+            workflowRunTimeout: duration(request.workflowRunTimeout, isSet: request.hasWorkflowRunTimeout),
             workflowTaskTimeout: duration(request.workflowTaskTimeout, isSet: request.hasWorkflowTaskTimeout),
             identity: request.identity, requestID: request.requestID,
             workflowIDReusePolicy: WorkflowIDReusePolicy(rawValue: UInt8(clamping: request.workflowIDReusePolicy.rawValue)) ?? .allowDuplicate,
             workflowIDConflictPolicy: WorkflowIDConflictPolicy(rawValue: UInt8(clamping: request.workflowIDConflictPolicy.rawValue)) ?? .fail,
             requestEagerExecution: request.requestEagerExecution, header: Header(request.header),
-            userMetadata: UserMetadata(request.userMetadata, isSet: request.hasUserMetadata))
+            userMetadata: UserMetadata(request.userMetadata, isSet: request.hasUserMetadata),
+            workflowExecutionTimeout: duration(request.workflowExecutionTimeout, isSet: request.hasWorkflowExecutionTimeout),
+            retryPolicy: request.hasRetryPolicy ? RetryPolicy(request.retryPolicy) : nil,
+            cronSchedule: request.cronSchedule, memo: payloadFields(request.memo.fields),
+            searchAttributes: payloadFields(request.searchAttributes.indexedFields),
+            startDelay: duration(request.workflowStartDelay, isSet: request.hasWorkflowStartDelay))
         let started = try await engineCall { () async throws(SpoolError) in try await engine.startWorkflowExecution(start) }
         var response = Temporal_Api_Workflowservice_V1_StartWorkflowExecutionResponse()
         response.runID = started.runID
@@ -67,27 +66,26 @@ struct WorkflowService: WS.SimpleServiceProtocol {
 
     func signalWithStartWorkflowExecution(request: Temporal_Api_Workflowservice_V1_SignalWithStartWorkflowExecutionRequest,
                                           context: ServerContext) async throws -> Temporal_Api_Workflowservice_V1_SignalWithStartWorkflowExecutionResponse {
-        if !request.cronSchedule.isEmpty { throw unsupported("cron_schedule") }
-        if duration(request.workflowStartDelay, isSet: request.hasWorkflowStartDelay) != nil {
-            throw unsupported("workflow_start_delay")
-        }
         // Temporal's default for signal-with-start is USE_EXISTING; FAIL is refused by the engine.
         let conflict: WorkflowIDConflictPolicy = switch request.workflowIDConflictPolicy {
         case .fail: .fail
         case .terminateExisting: .terminateExisting
         default: .useExisting
         }
-        let runTimeout = duration(request.workflowRunTimeout, isSet: request.hasWorkflowRunTimeout)
-            ?? duration(request.workflowExecutionTimeout, isSet: request.hasWorkflowExecutionTimeout)
         let start = StartWorkflowExecutionRequest(
             namespace: namespace(request.namespace), workflowID: request.workflowID, workflowType: request.workflowType.name,
             taskQueue: request.taskQueue.name, input: payloads(request.input, isSet: request.hasInput),
-            workflowRunTimeout: runTimeout,
+            workflowRunTimeout: duration(request.workflowRunTimeout, isSet: request.hasWorkflowRunTimeout),
             workflowTaskTimeout: duration(request.workflowTaskTimeout, isSet: request.hasWorkflowTaskTimeout),
             identity: request.identity, requestID: request.requestID,
             workflowIDReusePolicy: WorkflowIDReusePolicy(rawValue: UInt8(clamping: request.workflowIDReusePolicy.rawValue)) ?? .allowDuplicate,
             workflowIDConflictPolicy: conflict, header: Header(request.header),
-            userMetadata: UserMetadata(request.userMetadata, isSet: request.hasUserMetadata))
+            userMetadata: UserMetadata(request.userMetadata, isSet: request.hasUserMetadata),
+            workflowExecutionTimeout: duration(request.workflowExecutionTimeout, isSet: request.hasWorkflowExecutionTimeout),
+            retryPolicy: request.hasRetryPolicy ? RetryPolicy(request.retryPolicy) : nil,
+            cronSchedule: request.cronSchedule, memo: payloadFields(request.memo.fields),
+            searchAttributes: payloadFields(request.searchAttributes.indexedFields),
+            startDelay: duration(request.workflowStartDelay, isSet: request.hasWorkflowStartDelay))
         let answer = try await engineCall { () async throws(SpoolError) in
             try await engine.signalWithStartWorkflowExecution(start, signalName: request.signalName,
                                                               signalInput: payloads(request.signalInput, isSet: request.hasSignalInput))
@@ -176,7 +174,7 @@ struct WorkflowService: WS.SimpleServiceProtocol {
         var config = Temporal_Api_Workflow_V1_WorkflowExecutionConfig()
         config.taskQueue = taskQueue(info.taskQueue)
         // Unset timeouts are zero durations in Temporal's answer, not absent.
-        config.workflowExecutionTimeout = Duration.zero.proto
+        config.workflowExecutionTimeout = (described.workflowExecutionTimeout ?? .zero).proto
         config.workflowRunTimeout = (described.workflowRunTimeout ?? .zero).proto
         config.defaultWorkflowTaskTimeout = described.workflowTaskTimeout.proto
         response.executionConfig = config
@@ -210,10 +208,5 @@ struct WorkflowService: WS.SimpleServiceProtocol {
             response.pendingWorkflowTask = p
         }
         return response
-    }
-
-    /// The error of a request field Spool does not act on yet.
-    func unsupported(_ field: String) -> RPCError {
-        RPCError(code: .unimplemented, message: "spool serve does not support \(field) yet")
     }
 }

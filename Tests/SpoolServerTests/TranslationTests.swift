@@ -159,6 +159,84 @@ import Testing
         #expect(engine.userMetadata == UserMetadata(summary: .jsonString("charge the card")))
     }
 
+    static let keywordMetadata: [String: [UInt8]] = ["encoding": Array("json/plain".utf8), "type": Array("Keyword".utf8)]
+
+    /// Every field Temporal's ContinueAsNewWorkflowExecution command has that the engine carries
+    /// reaches the engine: backoff, retry policy, initiator, failure, last result, cron, memo and
+    /// search attributes (typed payloads, as sent).
+    @Test func continueAsNewCarriesEveryFieldToTheEngine() throws {
+        var a = Temporal_Api_Command_V1_ContinueAsNewWorkflowExecutionCommandAttributes()
+        a.workflowType.name = "Orders"
+        a.taskQueue.name = "orders"
+        a.backoffStartInterval = Google_Protobuf_Duration(seconds: 5)
+        a.retryPolicy.initialInterval = Google_Protobuf_Duration(seconds: 2)
+        a.retryPolicy.backoffCoefficient = 1.5
+        a.retryPolicy.maximumInterval = Google_Protobuf_Duration(seconds: 10)
+        a.retryPolicy.maximumAttempts = 3
+        a.initiator = .retry
+        a.failure.message = "boom"
+        a.lastCompletionResult.payloads = [Self.protoPayload(Self.jsonMetadata, Array("1".utf8))]
+        a.cronSchedule = "@hourly"
+        a.memo.fields = ["note": Self.protoPayload(Self.jsonMetadata, Array("\"n\"".utf8))]
+        a.searchAttributes.indexedFields = ["CustomKeywordField": Self.protoPayload(Self.keywordMetadata, Array("\"k\"".utf8))]
+        var command = Temporal_Api_Command_V1_Command()
+        command.commandType = .continueAsNewWorkflowExecution
+        command.continueAsNewWorkflowExecutionCommandAttributes = a
+        guard case .continueAsNewWorkflowExecution(let engine) = try SpoolServer.command(command) else {
+            Issue.record("not a ContinueAsNewWorkflowExecution")
+            return
+        }
+        #expect(engine.workflowType == "Orders")
+        #expect(engine.backoffStartInterval == .seconds(5))
+        #expect(engine.retryPolicy == RetryPolicy(initialInterval: .seconds(2), backoffCoefficient: 1.5,
+                                                  maximumInterval: .seconds(10), maximumAttempts: 3))
+        #expect(engine.initiator == .retry)
+        #expect(engine.failure?.message == "boom")
+        #expect(engine.lastCompletionResult == [Payload(metadata: Self.jsonMetadata, data: Array("1".utf8))])
+        #expect(engine.cronSchedule == "@hourly")
+        #expect(engine.memo == ["note": Payload(metadata: Self.jsonMetadata, data: Array("\"n\"".utf8))])
+        #expect(engine.searchAttributes == ["CustomKeywordField": Payload(metadata: Self.keywordMetadata, data: Array("\"k\"".utf8))])
+    }
+
+    /// Unset memo, search attributes, cron and retry policy mean "the current run's" (nil), not
+    /// "none": Temporal's history service keeps the run's own when the command has none.
+    @Test func continueAsNewWithoutRunOptionsKeepsTheRunsOwn() throws {
+        var command = Temporal_Api_Command_V1_Command()
+        command.commandType = .continueAsNewWorkflowExecution
+        command.continueAsNewWorkflowExecutionCommandAttributes = Temporal_Api_Command_V1_ContinueAsNewWorkflowExecutionCommandAttributes()
+        guard case .continueAsNewWorkflowExecution(let engine) = try SpoolServer.command(command) else {
+            Issue.record("not a ContinueAsNewWorkflowExecution")
+            return
+        }
+        #expect(engine.memo == nil)
+        #expect(engine.searchAttributes == nil)
+        #expect(engine.cronSchedule == nil)
+        #expect(engine.retryPolicy == nil)
+        #expect(engine.backoffStartInterval == nil)
+        #expect(engine.initiator == .unspecified)
+    }
+
+    @Test func upsertSearchAttributesAndModifyPropertiesReachTheEngine() throws {
+        var upsert = Temporal_Api_Command_V1_Command()
+        upsert.commandType = .upsertWorkflowSearchAttributes
+        upsert.upsertWorkflowSearchAttributesCommandAttributes.searchAttributes.indexedFields =
+            ["CustomKeywordField": Self.protoPayload(Self.keywordMetadata, Array("\"k\"".utf8))]
+        guard case .upsertWorkflowSearchAttributes(let attributes) = try SpoolServer.command(upsert) else {
+            Issue.record("not an UpsertWorkflowSearchAttributes")
+            return
+        }
+        #expect(attributes.searchAttributes == ["CustomKeywordField": Payload(metadata: Self.keywordMetadata, data: Array("\"k\"".utf8))])
+
+        var modify = Temporal_Api_Command_V1_Command()
+        modify.commandType = .modifyWorkflowProperties
+        modify.modifyWorkflowPropertiesCommandAttributes.upsertedMemo.fields = ["stage": Self.protoPayload(Self.jsonMetadata, Array("2".utf8))]
+        guard case .modifyWorkflowProperties(let properties) = try SpoolServer.command(modify) else {
+            Issue.record("not a ModifyWorkflowProperties")
+            return
+        }
+        #expect(properties.upsertedMemo == ["stage": Payload(metadata: Self.jsonMetadata, data: Array("2".utf8))])
+    }
+
     @Test func aCommandTheEngineLacksIsRefusedByName() {
         var command = Temporal_Api_Command_V1_Command()
         command.commandType = .startChildWorkflowExecution

@@ -424,6 +424,48 @@ public nonisolated struct Temporal_Api_Command_V1_ContinueAsNewWorkflowExecution
   fileprivate var _storage = _StorageClass.defaultInstance
 }
 
+public nonisolated struct Temporal_Api_Command_V1_UpsertWorkflowSearchAttributesCommandAttributes: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var searchAttributes: Temporal_Api_Common_V1_SearchAttributes {
+    get {_searchAttributes ?? Temporal_Api_Common_V1_SearchAttributes()}
+    set {_searchAttributes = newValue}
+  }
+  /// Returns true if `searchAttributes` has been explicitly set.
+  public var hasSearchAttributes: Bool {self._searchAttributes != nil}
+  /// Clears the value of `searchAttributes`. Subsequent reads from it will return its default value.
+  public mutating func clearSearchAttributes() {self._searchAttributes = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _searchAttributes: Temporal_Api_Common_V1_SearchAttributes? = nil
+}
+
+public nonisolated struct Temporal_Api_Command_V1_ModifyWorkflowPropertiesCommandAttributes: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var upsertedMemo: Temporal_Api_Common_V1_Memo {
+    get {_upsertedMemo ?? Temporal_Api_Common_V1_Memo()}
+    set {_upsertedMemo = newValue}
+  }
+  /// Returns true if `upsertedMemo` has been explicitly set.
+  public var hasUpsertedMemo: Bool {self._upsertedMemo != nil}
+  /// Clears the value of `upsertedMemo`. Subsequent reads from it will return its default value.
+  public mutating func clearUpsertedMemo() {self._upsertedMemo = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _upsertedMemo: Temporal_Api_Common_V1_Memo? = nil
+}
+
 public nonisolated struct Temporal_Api_Command_V1_Command: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -514,6 +556,22 @@ public nonisolated struct Temporal_Api_Command_V1_Command: Sendable {
     set {attributes = .continueAsNewWorkflowExecutionCommandAttributes(newValue)}
   }
 
+  public var upsertWorkflowSearchAttributesCommandAttributes: Temporal_Api_Command_V1_UpsertWorkflowSearchAttributesCommandAttributes {
+    get {
+      if case .upsertWorkflowSearchAttributesCommandAttributes(let v)? = attributes {return v}
+      return Temporal_Api_Command_V1_UpsertWorkflowSearchAttributesCommandAttributes()
+    }
+    set {attributes = .upsertWorkflowSearchAttributesCommandAttributes(newValue)}
+  }
+
+  public var modifyWorkflowPropertiesCommandAttributes: Temporal_Api_Command_V1_ModifyWorkflowPropertiesCommandAttributes {
+    get {
+      if case .modifyWorkflowPropertiesCommandAttributes(let v)? = attributes {return v}
+      return Temporal_Api_Command_V1_ModifyWorkflowPropertiesCommandAttributes()
+    }
+    set {attributes = .modifyWorkflowPropertiesCommandAttributes(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Attributes: Equatable, Sendable {
@@ -526,6 +584,8 @@ public nonisolated struct Temporal_Api_Command_V1_Command: Sendable {
     case cancelWorkflowExecutionCommandAttributes(Temporal_Api_Command_V1_CancelWorkflowExecutionCommandAttributes)
     case recordMarkerCommandAttributes(Temporal_Api_Command_V1_RecordMarkerCommandAttributes)
     case continueAsNewWorkflowExecutionCommandAttributes(Temporal_Api_Command_V1_ContinueAsNewWorkflowExecutionCommandAttributes)
+    case upsertWorkflowSearchAttributesCommandAttributes(Temporal_Api_Command_V1_UpsertWorkflowSearchAttributesCommandAttributes)
+    case modifyWorkflowPropertiesCommandAttributes(Temporal_Api_Command_V1_ModifyWorkflowPropertiesCommandAttributes)
 
   }
 
@@ -1110,9 +1170,77 @@ nonisolated extension Temporal_Api_Command_V1_ContinueAsNewWorkflowExecutionComm
   }
 }
 
+nonisolated extension Temporal_Api_Command_V1_UpsertWorkflowSearchAttributesCommandAttributes: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".UpsertWorkflowSearchAttributesCommandAttributes"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}search_attributes\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._searchAttributes) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._searchAttributes {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Temporal_Api_Command_V1_UpsertWorkflowSearchAttributesCommandAttributes, rhs: Temporal_Api_Command_V1_UpsertWorkflowSearchAttributesCommandAttributes) -> Bool {
+    if lhs._searchAttributes != rhs._searchAttributes {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Temporal_Api_Command_V1_ModifyWorkflowPropertiesCommandAttributes: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ModifyWorkflowPropertiesCommandAttributes"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}upserted_memo\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._upsertedMemo) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._upsertedMemo {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Temporal_Api_Command_V1_ModifyWorkflowPropertiesCommandAttributes, rhs: Temporal_Api_Command_V1_ModifyWorkflowPropertiesCommandAttributes) -> Bool {
+    if lhs._upsertedMemo != rhs._upsertedMemo {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
 nonisolated extension Temporal_Api_Command_V1_Command: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Command"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}command_type\0\u{3}schedule_activity_task_command_attributes\0\u{3}start_timer_command_attributes\0\u{3}complete_workflow_execution_command_attributes\0\u{3}fail_workflow_execution_command_attributes\0\u{3}request_cancel_activity_task_command_attributes\0\u{3}cancel_timer_command_attributes\0\u{3}cancel_workflow_execution_command_attributes\0\u{4}\u{2}record_marker_command_attributes\0\u{3}continue_as_new_workflow_execution_command_attributes\0\u{4}b\u{4}user_metadata\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}command_type\0\u{3}schedule_activity_task_command_attributes\0\u{3}start_timer_command_attributes\0\u{3}complete_workflow_execution_command_attributes\0\u{3}fail_workflow_execution_command_attributes\0\u{3}request_cancel_activity_task_command_attributes\0\u{3}cancel_timer_command_attributes\0\u{3}cancel_workflow_execution_command_attributes\0\u{4}\u{2}record_marker_command_attributes\0\u{3}continue_as_new_workflow_execution_command_attributes\0\u{4}\u{3}upsert_workflow_search_attributes_command_attributes\0\u{4}\u{3}modify_workflow_properties_command_attributes\0\u{4}\\\u{4}user_metadata\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1238,6 +1366,32 @@ nonisolated extension Temporal_Api_Command_V1_Command: SwiftProtobuf.Message, Sw
           self.attributes = .continueAsNewWorkflowExecutionCommandAttributes(v)
         }
       }()
+      case 14: try {
+        var v: Temporal_Api_Command_V1_UpsertWorkflowSearchAttributesCommandAttributes?
+        var hadOneofValue = false
+        if let current = self.attributes {
+          hadOneofValue = true
+          if case .upsertWorkflowSearchAttributesCommandAttributes(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.attributes = .upsertWorkflowSearchAttributesCommandAttributes(v)
+        }
+      }()
+      case 17: try {
+        var v: Temporal_Api_Command_V1_ModifyWorkflowPropertiesCommandAttributes?
+        var hadOneofValue = false
+        if let current = self.attributes {
+          hadOneofValue = true
+          if case .modifyWorkflowPropertiesCommandAttributes(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.attributes = .modifyWorkflowPropertiesCommandAttributes(v)
+        }
+      }()
       case 301: try { try decoder.decodeSingularMessageField(value: &self._userMetadata) }()
       default: break
       }
@@ -1288,6 +1442,14 @@ nonisolated extension Temporal_Api_Command_V1_Command: SwiftProtobuf.Message, Sw
     case .continueAsNewWorkflowExecutionCommandAttributes?: try {
       guard case .continueAsNewWorkflowExecutionCommandAttributes(let v)? = self.attributes else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 11)
+    }()
+    case .upsertWorkflowSearchAttributesCommandAttributes?: try {
+      guard case .upsertWorkflowSearchAttributesCommandAttributes(let v)? = self.attributes else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 14)
+    }()
+    case .modifyWorkflowPropertiesCommandAttributes?: try {
+      guard case .modifyWorkflowPropertiesCommandAttributes(let v)? = self.attributes else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 17)
     }()
     case nil: break
     }

@@ -1155,6 +1155,52 @@ public nonisolated struct Temporal_Api_History_V1_WorkflowExecutionTerminatedEve
   fileprivate var _details: Temporal_Api_Common_V1_Payloads? = nil
 }
 
+public nonisolated struct Temporal_Api_History_V1_UpsertWorkflowSearchAttributesEventAttributes: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var workflowTaskCompletedEventID: Int64 = 0
+
+  public var searchAttributes: Temporal_Api_Common_V1_SearchAttributes {
+    get {_searchAttributes ?? Temporal_Api_Common_V1_SearchAttributes()}
+    set {_searchAttributes = newValue}
+  }
+  /// Returns true if `searchAttributes` has been explicitly set.
+  public var hasSearchAttributes: Bool {self._searchAttributes != nil}
+  /// Clears the value of `searchAttributes`. Subsequent reads from it will return its default value.
+  public mutating func clearSearchAttributes() {self._searchAttributes = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _searchAttributes: Temporal_Api_Common_V1_SearchAttributes? = nil
+}
+
+public nonisolated struct Temporal_Api_History_V1_WorkflowPropertiesModifiedEventAttributes: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var workflowTaskCompletedEventID: Int64 = 0
+
+  public var upsertedMemo: Temporal_Api_Common_V1_Memo {
+    get {_upsertedMemo ?? Temporal_Api_Common_V1_Memo()}
+    set {_upsertedMemo = newValue}
+  }
+  /// Returns true if `upsertedMemo` has been explicitly set.
+  public var hasUpsertedMemo: Bool {self._upsertedMemo != nil}
+  /// Clears the value of `upsertedMemo`. Subsequent reads from it will return its default value.
+  public mutating func clearUpsertedMemo() {self._upsertedMemo = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _upsertedMemo: Temporal_Api_Common_V1_Memo? = nil
+}
+
 public nonisolated struct Temporal_Api_History_V1_HistoryEvent: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -1408,6 +1454,22 @@ public nonisolated struct Temporal_Api_History_V1_HistoryEvent: @unchecked Senda
     set {_uniqueStorage()._attributes = .workflowExecutionContinuedAsNewEventAttributes(newValue)}
   }
 
+  public var upsertWorkflowSearchAttributesEventAttributes: Temporal_Api_History_V1_UpsertWorkflowSearchAttributesEventAttributes {
+    get {
+      if case .upsertWorkflowSearchAttributesEventAttributes(let v)? = _storage._attributes {return v}
+      return Temporal_Api_History_V1_UpsertWorkflowSearchAttributesEventAttributes()
+    }
+    set {_uniqueStorage()._attributes = .upsertWorkflowSearchAttributesEventAttributes(newValue)}
+  }
+
+  public var workflowPropertiesModifiedEventAttributes: Temporal_Api_History_V1_WorkflowPropertiesModifiedEventAttributes {
+    get {
+      if case .workflowPropertiesModifiedEventAttributes(let v)? = _storage._attributes {return v}
+      return Temporal_Api_History_V1_WorkflowPropertiesModifiedEventAttributes()
+    }
+    set {_uniqueStorage()._attributes = .workflowPropertiesModifiedEventAttributes(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Attributes: Equatable, Sendable {
@@ -1436,6 +1498,8 @@ public nonisolated struct Temporal_Api_History_V1_HistoryEvent: @unchecked Senda
     case workflowExecutionCancelRequestedEventAttributes(Temporal_Api_History_V1_WorkflowExecutionCancelRequestedEventAttributes)
     case workflowExecutionCanceledEventAttributes(Temporal_Api_History_V1_WorkflowExecutionCanceledEventAttributes)
     case workflowExecutionContinuedAsNewEventAttributes(Temporal_Api_History_V1_WorkflowExecutionContinuedAsNewEventAttributes)
+    case upsertWorkflowSearchAttributesEventAttributes(Temporal_Api_History_V1_UpsertWorkflowSearchAttributesEventAttributes)
+    case workflowPropertiesModifiedEventAttributes(Temporal_Api_History_V1_WorkflowPropertiesModifiedEventAttributes)
 
   }
 
@@ -3184,9 +3248,87 @@ nonisolated extension Temporal_Api_History_V1_WorkflowExecutionTerminatedEventAt
   }
 }
 
+nonisolated extension Temporal_Api_History_V1_UpsertWorkflowSearchAttributesEventAttributes: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".UpsertWorkflowSearchAttributesEventAttributes"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}workflow_task_completed_event_id\0\u{3}search_attributes\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt64Field(value: &self.workflowTaskCompletedEventID) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._searchAttributes) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if self.workflowTaskCompletedEventID != 0 {
+      try visitor.visitSingularInt64Field(value: self.workflowTaskCompletedEventID, fieldNumber: 1)
+    }
+    try { if let v = self._searchAttributes {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Temporal_Api_History_V1_UpsertWorkflowSearchAttributesEventAttributes, rhs: Temporal_Api_History_V1_UpsertWorkflowSearchAttributesEventAttributes) -> Bool {
+    if lhs.workflowTaskCompletedEventID != rhs.workflowTaskCompletedEventID {return false}
+    if lhs._searchAttributes != rhs._searchAttributes {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Temporal_Api_History_V1_WorkflowPropertiesModifiedEventAttributes: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".WorkflowPropertiesModifiedEventAttributes"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}workflow_task_completed_event_id\0\u{3}upserted_memo\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt64Field(value: &self.workflowTaskCompletedEventID) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._upsertedMemo) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if self.workflowTaskCompletedEventID != 0 {
+      try visitor.visitSingularInt64Field(value: self.workflowTaskCompletedEventID, fieldNumber: 1)
+    }
+    try { if let v = self._upsertedMemo {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Temporal_Api_History_V1_WorkflowPropertiesModifiedEventAttributes, rhs: Temporal_Api_History_V1_WorkflowPropertiesModifiedEventAttributes) -> Bool {
+    if lhs.workflowTaskCompletedEventID != rhs.workflowTaskCompletedEventID {return false}
+    if lhs._upsertedMemo != rhs._upsertedMemo {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
 nonisolated extension Temporal_Api_History_V1_HistoryEvent: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".HistoryEvent"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}event_id\0\u{3}event_time\0\u{3}event_type\0\u{1}version\0\u{3}task_id\0\u{3}workflow_execution_started_event_attributes\0\u{3}workflow_execution_completed_event_attributes\0\u{3}workflow_execution_failed_event_attributes\0\u{3}workflow_execution_timed_out_event_attributes\0\u{3}workflow_task_scheduled_event_attributes\0\u{3}workflow_task_started_event_attributes\0\u{3}workflow_task_completed_event_attributes\0\u{3}workflow_task_timed_out_event_attributes\0\u{3}workflow_task_failed_event_attributes\0\u{3}activity_task_scheduled_event_attributes\0\u{3}activity_task_started_event_attributes\0\u{3}activity_task_completed_event_attributes\0\u{3}activity_task_failed_event_attributes\0\u{3}activity_task_timed_out_event_attributes\0\u{3}timer_started_event_attributes\0\u{3}timer_fired_event_attributes\0\u{3}activity_task_cancel_requested_event_attributes\0\u{3}activity_task_canceled_event_attributes\0\u{3}timer_canceled_event_attributes\0\u{3}marker_recorded_event_attributes\0\u{3}workflow_execution_signaled_event_attributes\0\u{3}workflow_execution_terminated_event_attributes\0\u{3}workflow_execution_cancel_requested_event_attributes\0\u{3}workflow_execution_canceled_event_attributes\0\u{4}\u{4}workflow_execution_continued_as_new_event_attributes\0\u{4}K\u{4}worker_may_ignore\0\u{3}user_metadata\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}event_id\0\u{3}event_time\0\u{3}event_type\0\u{1}version\0\u{3}task_id\0\u{3}workflow_execution_started_event_attributes\0\u{3}workflow_execution_completed_event_attributes\0\u{3}workflow_execution_failed_event_attributes\0\u{3}workflow_execution_timed_out_event_attributes\0\u{3}workflow_task_scheduled_event_attributes\0\u{3}workflow_task_started_event_attributes\0\u{3}workflow_task_completed_event_attributes\0\u{3}workflow_task_timed_out_event_attributes\0\u{3}workflow_task_failed_event_attributes\0\u{3}activity_task_scheduled_event_attributes\0\u{3}activity_task_started_event_attributes\0\u{3}activity_task_completed_event_attributes\0\u{3}activity_task_failed_event_attributes\0\u{3}activity_task_timed_out_event_attributes\0\u{3}timer_started_event_attributes\0\u{3}timer_fired_event_attributes\0\u{3}activity_task_cancel_requested_event_attributes\0\u{3}activity_task_canceled_event_attributes\0\u{3}timer_canceled_event_attributes\0\u{3}marker_recorded_event_attributes\0\u{3}workflow_execution_signaled_event_attributes\0\u{3}workflow_execution_terminated_event_attributes\0\u{3}workflow_execution_cancel_requested_event_attributes\0\u{3}workflow_execution_canceled_event_attributes\0\u{4}\u{4}workflow_execution_continued_as_new_event_attributes\0\u{4}\u{c}upsert_workflow_search_attributes_event_attributes\0\u{4}\u{6}workflow_properties_modified_event_attributes\0\u{4}y\u{3}worker_may_ignore\0\u{3}user_metadata\0")
 
   fileprivate class _StorageClass {
     var _eventID: Int64 = 0
@@ -3563,6 +3705,32 @@ nonisolated extension Temporal_Api_History_V1_HistoryEvent: SwiftProtobuf.Messag
             _storage._attributes = .workflowExecutionContinuedAsNewEventAttributes(v)
           }
         }()
+        case 45: try {
+          var v: Temporal_Api_History_V1_UpsertWorkflowSearchAttributesEventAttributes?
+          var hadOneofValue = false
+          if let current = _storage._attributes {
+            hadOneofValue = true
+            if case .upsertWorkflowSearchAttributesEventAttributes(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._attributes = .upsertWorkflowSearchAttributesEventAttributes(v)
+          }
+        }()
+        case 51: try {
+          var v: Temporal_Api_History_V1_WorkflowPropertiesModifiedEventAttributes?
+          var hadOneofValue = false
+          if let current = _storage._attributes {
+            hadOneofValue = true
+            if case .workflowPropertiesModifiedEventAttributes(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._attributes = .workflowPropertiesModifiedEventAttributes(v)
+          }
+        }()
         case 300: try { try decoder.decodeSingularBoolField(value: &_storage._workerMayIgnore) }()
         case 301: try { try decoder.decodeSingularMessageField(value: &_storage._userMetadata) }()
         default: break
@@ -3692,6 +3860,14 @@ nonisolated extension Temporal_Api_History_V1_HistoryEvent: SwiftProtobuf.Messag
       case .workflowExecutionContinuedAsNewEventAttributes?: try {
         guard case .workflowExecutionContinuedAsNewEventAttributes(let v)? = _storage._attributes else { preconditionFailure() }
         try visitor.visitSingularMessageField(value: v, fieldNumber: 33)
+      }()
+      case .upsertWorkflowSearchAttributesEventAttributes?: try {
+        guard case .upsertWorkflowSearchAttributesEventAttributes(let v)? = _storage._attributes else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 45)
+      }()
+      case .workflowPropertiesModifiedEventAttributes?: try {
+        guard case .workflowPropertiesModifiedEventAttributes(let v)? = _storage._attributes else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 51)
       }()
       case nil: break
       }

@@ -1586,10 +1586,37 @@ public nonisolated struct Temporal_Api_Workflowservice_V1_SignalWithStartWorkflo
     set {_uniqueStorage()._control = newValue}
   }
 
+  public var retryPolicy: Temporal_Api_Common_V1_RetryPolicy {
+    get {_storage._retryPolicy ?? Temporal_Api_Common_V1_RetryPolicy()}
+    set {_uniqueStorage()._retryPolicy = newValue}
+  }
+  /// Returns true if `retryPolicy` has been explicitly set.
+  public var hasRetryPolicy: Bool {_storage._retryPolicy != nil}
+  /// Clears the value of `retryPolicy`. Subsequent reads from it will return its default value.
+  public mutating func clearRetryPolicy() {_uniqueStorage()._retryPolicy = nil}
+
   public var cronSchedule: String {
     get {_storage._cronSchedule}
     set {_uniqueStorage()._cronSchedule = newValue}
   }
+
+  public var memo: Temporal_Api_Common_V1_Memo {
+    get {_storage._memo ?? Temporal_Api_Common_V1_Memo()}
+    set {_uniqueStorage()._memo = newValue}
+  }
+  /// Returns true if `memo` has been explicitly set.
+  public var hasMemo: Bool {_storage._memo != nil}
+  /// Clears the value of `memo`. Subsequent reads from it will return its default value.
+  public mutating func clearMemo() {_uniqueStorage()._memo = nil}
+
+  public var searchAttributes: Temporal_Api_Common_V1_SearchAttributes {
+    get {_storage._searchAttributes ?? Temporal_Api_Common_V1_SearchAttributes()}
+    set {_uniqueStorage()._searchAttributes = newValue}
+  }
+  /// Returns true if `searchAttributes` has been explicitly set.
+  public var hasSearchAttributes: Bool {_storage._searchAttributes != nil}
+  /// Clears the value of `searchAttributes`. Subsequent reads from it will return its default value.
+  public mutating func clearSearchAttributes() {_uniqueStorage()._searchAttributes = nil}
 
   public var header: Temporal_Api_Common_V1_Header {
     get {_storage._header ?? Temporal_Api_Common_V1_Header()}
@@ -4498,7 +4525,7 @@ nonisolated extension Temporal_Api_Workflowservice_V1_RespondQueryTaskCompletedR
 
 nonisolated extension Temporal_Api_Workflowservice_V1_SignalWithStartWorkflowExecutionRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SignalWithStartWorkflowExecutionRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}namespace\0\u{3}workflow_id\0\u{3}workflow_type\0\u{3}task_queue\0\u{1}input\0\u{3}workflow_execution_timeout\0\u{3}workflow_run_timeout\0\u{3}workflow_task_timeout\0\u{1}identity\0\u{3}request_id\0\u{3}workflow_id_reuse_policy\0\u{3}signal_name\0\u{3}signal_input\0\u{1}control\0\u{4}\u{2}cron_schedule\0\u{2}\u{3}header\0\u{3}workflow_start_delay\0\u{4}\u{2}workflow_id_conflict_policy\0\u{3}user_metadata\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}namespace\0\u{3}workflow_id\0\u{3}workflow_type\0\u{3}task_queue\0\u{1}input\0\u{3}workflow_execution_timeout\0\u{3}workflow_run_timeout\0\u{3}workflow_task_timeout\0\u{1}identity\0\u{3}request_id\0\u{3}workflow_id_reuse_policy\0\u{3}signal_name\0\u{3}signal_input\0\u{1}control\0\u{3}retry_policy\0\u{3}cron_schedule\0\u{1}memo\0\u{3}search_attributes\0\u{1}header\0\u{3}workflow_start_delay\0\u{4}\u{2}workflow_id_conflict_policy\0\u{3}user_metadata\0")
 
   fileprivate class _StorageClass {
     var _namespace: String = String()
@@ -4515,7 +4542,10 @@ nonisolated extension Temporal_Api_Workflowservice_V1_SignalWithStartWorkflowExe
     var _signalName: String = String()
     var _signalInput: Temporal_Api_Common_V1_Payloads? = nil
     var _control: String = String()
+    var _retryPolicy: Temporal_Api_Common_V1_RetryPolicy? = nil
     var _cronSchedule: String = String()
+    var _memo: Temporal_Api_Common_V1_Memo? = nil
+    var _searchAttributes: Temporal_Api_Common_V1_SearchAttributes? = nil
     var _header: Temporal_Api_Common_V1_Header? = nil
     var _workflowStartDelay: SwiftProtobuf.Google_Protobuf_Duration? = nil
     var _workflowIDConflictPolicy: Temporal_Api_Enums_V1_WorkflowIdConflictPolicy = .unspecified
@@ -4544,7 +4574,10 @@ nonisolated extension Temporal_Api_Workflowservice_V1_SignalWithStartWorkflowExe
       _signalName = source._signalName
       _signalInput = source._signalInput
       _control = source._control
+      _retryPolicy = source._retryPolicy
       _cronSchedule = source._cronSchedule
+      _memo = source._memo
+      _searchAttributes = source._searchAttributes
       _header = source._header
       _workflowStartDelay = source._workflowStartDelay
       _workflowIDConflictPolicy = source._workflowIDConflictPolicy
@@ -4581,7 +4614,10 @@ nonisolated extension Temporal_Api_Workflowservice_V1_SignalWithStartWorkflowExe
         case 12: try { try decoder.decodeSingularStringField(value: &_storage._signalName) }()
         case 13: try { try decoder.decodeSingularMessageField(value: &_storage._signalInput) }()
         case 14: try { try decoder.decodeSingularStringField(value: &_storage._control) }()
+        case 15: try { try decoder.decodeSingularMessageField(value: &_storage._retryPolicy) }()
         case 16: try { try decoder.decodeSingularStringField(value: &_storage._cronSchedule) }()
+        case 17: try { try decoder.decodeSingularMessageField(value: &_storage._memo) }()
+        case 18: try { try decoder.decodeSingularMessageField(value: &_storage._searchAttributes) }()
         case 19: try { try decoder.decodeSingularMessageField(value: &_storage._header) }()
         case 20: try { try decoder.decodeSingularMessageField(value: &_storage._workflowStartDelay) }()
         case 22: try { try decoder.decodeSingularEnumField(value: &_storage._workflowIDConflictPolicy) }()
@@ -4640,9 +4676,18 @@ nonisolated extension Temporal_Api_Workflowservice_V1_SignalWithStartWorkflowExe
       if !_storage._control.isEmpty {
         try visitor.visitSingularStringField(value: _storage._control, fieldNumber: 14)
       }
+      try { if let v = _storage._retryPolicy {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 15)
+      } }()
       if !_storage._cronSchedule.isEmpty {
         try visitor.visitSingularStringField(value: _storage._cronSchedule, fieldNumber: 16)
       }
+      try { if let v = _storage._memo {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 17)
+      } }()
+      try { if let v = _storage._searchAttributes {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 18)
+      } }()
       try { if let v = _storage._header {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 19)
       } }()
@@ -4678,7 +4723,10 @@ nonisolated extension Temporal_Api_Workflowservice_V1_SignalWithStartWorkflowExe
         if _storage._signalName != rhs_storage._signalName {return false}
         if _storage._signalInput != rhs_storage._signalInput {return false}
         if _storage._control != rhs_storage._control {return false}
+        if _storage._retryPolicy != rhs_storage._retryPolicy {return false}
         if _storage._cronSchedule != rhs_storage._cronSchedule {return false}
+        if _storage._memo != rhs_storage._memo {return false}
+        if _storage._searchAttributes != rhs_storage._searchAttributes {return false}
         if _storage._header != rhs_storage._header {return false}
         if _storage._workflowStartDelay != rhs_storage._workflowStartDelay {return false}
         if _storage._workflowIDConflictPolicy != rhs_storage._workflowIDConflictPolicy {return false}
