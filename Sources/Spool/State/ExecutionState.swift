@@ -37,35 +37,76 @@ struct ExecutionState: Sendable, Equatable {
     /// The sticky queue the last worker named, and how long a task may wait there.
     var stickyTaskQueue: String?
     var stickyScheduleToStartTimeout: Duration?
-    /// The run's priority (from WorkflowExecutionStarted): its workflow tasks' and the default of its activities'.
-    var priority = Priority()
+    /// What rarely changes after the start (priority, attempt, header, memo, search attributes,
+    /// retry policy, cron, execution timeout, the carried result), behind one copy-on-write
+    /// reference: a transition copies the state, and a copy then retains one box instead of each
+    /// string and dictionary. Read and written through the forwarding properties below.
+    var options = RunOptions()
 
+    /// The run's priority (from WorkflowExecutionStarted): its workflow tasks' and the default of its activities'.
+    var priority: Priority {
+        get { options.fields.priority }
+        set { options.fields.priority = newValue }
+    }
     // Run-level options (Temporal's execution info), from WorkflowExecutionStarted and the
     // upsert events; checkpointed in the extended layout only.
     /// The run's attempt: 1, or one more than the run it retries.
-    var attempt: Int32 = 1
+    var attempt: Int32 {
+        get { options.fields.attempt }
+        set { options.fields.attempt = newValue }
+    }
     /// The start's header, handed to a retry or the next cron run.
-    var header = Header()
+    var header: Header {
+        get { options.fields.header }
+        set { options.fields.header = newValue }
+    }
     /// The current memo and search attributes (start values with the upserts merged in).
-    var memo: [String: Payload] = [:]
-    var searchAttributes: [String: Payload] = [:]
-    var retryPolicy: RetryPolicy?
-    var cronSchedule = ""
-    var workflowExecutionTimeout: Duration?
+    var memo: [String: Payload] {
+        get { options.fields.memo }
+        set { options.fields.memo = newValue }
+    }
+    var searchAttributes: [String: Payload] {
+        get { options.fields.searchAttributes }
+        set { options.fields.searchAttributes = newValue }
+    }
+    var retryPolicy: RetryPolicy? {
+        get { options.fields.retryPolicy }
+        set { options.fields.retryPolicy = newValue }
+    }
+    var cronSchedule: String {
+        get { options.fields.cronSchedule }
+        set { options.fields.cronSchedule = newValue }
+    }
+    var workflowExecutionTimeout: Duration? {
+        get { options.fields.workflowExecutionTimeout }
+        set { options.fields.workflowExecutionTimeout = newValue }
+    }
     /// When the chain's execution timeout ends.
-    var executionExpirationTime: Timestamp?
+    var executionExpirationTime: Timestamp? {
+        get { options.fields.executionExpirationTime }
+        set { options.fields.executionExpirationTime = newValue }
+    }
+    /// The last completion result the run started with (handed on by a cron run that fails).
+    var lastCompletionResult: Payloads? {
+        get { options.fields.lastCompletionResult }
+        set { options.fields.lastCompletionResult = newValue }
+    }
+    /// The memo and search attributes the run started with: a retry or cron run starts with
+    /// these, not with the upserted ones (Temporal's `SetupNewWorkflowForRetryOrCron`).
+    var startMemo: [String: Payload] {
+        get { options.fields.startMemo }
+        set { options.fields.startMemo = newValue }
+    }
+    var startSearchAttributes: [String: Payload] {
+        get { options.fields.startSearchAttributes }
+        set { options.fields.startSearchAttributes = newValue }
+    }
     /// The start time plus the first workflow task's backoff (Temporal's `execution_time`):
     /// a cron schedule counts from here, and the run timeout starts here.
     var executionTime: Timestamp
     /// When the first workflow task is due, while the run waits out its first-workflow-task
     /// backoff (no workflow task was scheduled yet); nil otherwise.
     var firstWorkflowTaskTime: Timestamp?
-    /// The last completion result the run started with (handed on by a cron run that fails).
-    var lastCompletionResult: Payloads?
-    /// The memo and search attributes the run started with: a retry or cron run starts with
-    /// these, not with the upserted ones (Temporal's `SetupNewWorkflowForRetryOrCron`).
-    var startMemo: [String: Payload] = [:]
-    var startSearchAttributes: [String: Payload] = [:]
 
     var isRunning: Bool { status == .running }
     var historyLength: Int64 { nextEventID - 1 }
@@ -95,19 +136,14 @@ struct ExecutionState: Sendable, Equatable {
         workflowTaskTimeout = started.workflowTaskTimeout
         firstExecutionRunID = started.firstExecutionRunID
         requestID = started.requestID
-        priority = started.priority
         self.startTime = startTime
-        attempt = started.attempt
-        header = started.header
-        memo = started.memo
-        searchAttributes = started.searchAttributes
-        startMemo = started.memo
-        startSearchAttributes = started.searchAttributes
-        retryPolicy = started.retryPolicy
-        cronSchedule = started.cronSchedule
-        workflowExecutionTimeout = started.workflowExecutionTimeout
-        executionExpirationTime = started.workflowExecutionExpirationTime
-        lastCompletionResult = started.lastCompletionResult
+        options = RunOptions(RunOptions.Fields(
+            priority: started.priority, attempt: started.attempt, header: started.header, memo: started.memo,
+            searchAttributes: started.searchAttributes, retryPolicy: started.retryPolicy, cronSchedule: started.cronSchedule,
+            workflowExecutionTimeout: started.workflowExecutionTimeout,
+            executionExpirationTime: started.workflowExecutionExpirationTime,
+            lastCompletionResult: started.lastCompletionResult, startMemo: started.memo,
+            startSearchAttributes: started.searchAttributes))
         if let backoff = started.firstWorkflowTaskBackoff, backoff > .zero {
             executionTime = startTime.advanced(by: backoff)
             firstWorkflowTaskTime = executionTime
@@ -175,4 +211,42 @@ struct UserTimerInfo: Sendable, Equatable {
     var timerID: String
     var startedEventID: Int64
     var fireTime: Timestamp
+}
+
+/// A run's options kept behind one copy-on-write reference (see ``ExecutionState/options``).
+struct RunOptions: Sendable, Equatable {
+    struct Fields: Sendable, Equatable {
+        var priority = Priority()
+        var attempt: Int32 = 1
+        var header = Header()
+        var memo: [String: Payload] = [:]
+        var searchAttributes: [String: Payload] = [:]
+        var retryPolicy: RetryPolicy?
+        var cronSchedule = ""
+        var workflowExecutionTimeout: Duration?
+        var executionExpirationTime: Timestamp?
+        var lastCompletionResult: Payloads?
+        var startMemo: [String: Payload] = [:]
+        var startSearchAttributes: [String: Payload] = [:]
+    }
+
+    /// Mutated only through ``fields``' setter when not shared.
+    private final class Storage: @unchecked Sendable {
+        var fields: Fields
+        init(_ fields: Fields) { self.fields = fields }
+    }
+
+    private var storage: Storage
+
+    init(_ fields: Fields = Fields()) { storage = Storage(fields) }
+
+    var fields: Fields {
+        get { storage.fields }
+        _modify {
+            if !isKnownUniquelyReferenced(&storage) { storage = Storage(storage.fields) }
+            yield &storage.fields
+        }
+    }
+
+    static func == (a: RunOptions, b: RunOptions) -> Bool { a.storage === b.storage || a.storage.fields == b.storage.fields }
 }
