@@ -45,6 +45,10 @@ public struct VisibilityQuery: Sendable, CustomStringConvertible {
 
     public var description: String { text }
 
+    /// Nanoseconds of a duration written as queries on ExecutionDuration take it: Go-style
+    /// (`1h30m`, `500ms`, `7d`, `2w`) or `hh:mm:ss`; nil when it is neither.
+    public static func parseDuration(_ text: String) -> Int64? { QueryDuration.parse(text) }
+
     /// Temporal's predefined attributes a query may name without registering them, with their
     /// types (`WorkflowId`, `StartTime`, …).
     public static var predefinedAttributes: [(name: String, type: IndexedValueType)] {
