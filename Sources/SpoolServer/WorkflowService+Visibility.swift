@@ -167,6 +167,7 @@ extension SearchAttributeValue {
     var searchAttributePayload: Temporal_Api_Common_V1_Payload {
         var payload = Temporal_Api_Common_V1_Payload()
         payload.metadata = ["encoding": Data("json/plain".utf8), "type": Data(type.description.utf8)]
+        func jsonString(_ s: String) -> String { String(decoding: Payload.jsonString(s).data, as: UTF8.self) }
         let json: String
         switch self {
         case .text(let s), .keyword(let s): json = jsonString(s)
@@ -179,23 +180,4 @@ extension SearchAttributeValue {
         payload.data = Data(json.utf8)
         return payload
     }
-}
-
-/// `value` as a JSON string literal.
-private func jsonString(_ value: String) -> String {
-    var out = "\""
-    for scalar in value.unicodeScalars {
-        switch scalar {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        case let c where c.value < 0x20:
-            let hex = String(c.value, radix: 16)
-            out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-        default: out.unicodeScalars.append(scalar)
-        }
-    }
-    return out + "\""
 }

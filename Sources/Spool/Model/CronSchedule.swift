@@ -120,15 +120,15 @@ struct CronSchedule: Sendable, Equatable {
         case let .fields(minutes, hours, daysOfMonth, months, daysOfWeek, anyDay):
             let minuteLength = 60 * second
             var minute = Self.floorDivide(time.nanosecondsSinceEpoch, minuteLength) + 1
-            let lastYear = Self.civil(fromDays: Self.floorDivide(minute, 1440)).year + 5
+            let lastYear = CivilDate.civil(fromDays: Self.floorDivide(minute, 1440)).year + 5
             while true {
                 let days = Self.floorDivide(minute, 1440)
                 let minuteOfDay = minute - days * 1440
-                let date = Self.civil(fromDays: days)
+                let date = CivilDate.civil(fromDays: days)
                 if date.year > lastYear { return nil }
                 if months & (1 << UInt64(date.month)) == 0 {
                     let (y, m) = date.month == 12 ? (date.year + 1, 1) : (date.year, date.month + 1)
-                    minute = Self.days(fromCivil: y, m, 1) * 1440
+                    minute = CivilDate.days(fromCivil: y, m, 1) * 1440
                     continue
                 }
                 let weekday = Int(((days % 7) + 11) % 7)   // 1970-01-01 was a Thursday (4)
@@ -178,27 +178,6 @@ struct CronSchedule: Sendable, Equatable {
     static func floorDivide(_ a: Int64, _ b: Int64) -> Int64 {
         let q = a / b
         return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q
-    }
-
-    static func days(fromCivil year: Int64, _ month: Int64, _ day: Int64) -> Int64 {
-        let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yoe = y - era * 400
-        let doy = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        return era * 146_097 + doe - 719_468
-    }
-
-    static func civil(fromDays days: Int64) -> (year: Int64, month: Int64, day: Int64) {
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let day = doy - (153 * mp + 2) / 5 + 1
-        let month = mp < 10 ? mp + 3 : mp - 9
-        return (yoe + era * 400 + (month <= 2 ? 1 : 0), month, day)
     }
 
     /// A Go duration (`1h30m`, `90s`, `1.5h`, `250ms`) in nanoseconds; nil when it is not one or

@@ -1,6 +1,5 @@
 /// RFC 3339 date-times (`2026-12-01T09:30:00Z`, `2026-12-01T10:30:00.5+01:00`), as visibility
-/// queries write them, to and from ``Timestamp``. The engine has no Foundation, so this is the
-/// proleptic Gregorian arithmetic itself (days from civil date, after Howard Hinnant's algorithm).
+/// queries write them, to and from ``Timestamp`` (UTC; the calendar arithmetic is ``CivilDate``).
 enum RFC3339 {
     /// Parses `text`; nil unless it is a complete RFC 3339 date-time (`T` or `t` between date and
     /// time, a fraction of up to 9 digits, `Z`/`z` or a `±HH:MM` offset).
@@ -24,7 +23,7 @@ enum RFC3339 {
         }
         guard let year = number(4), expect("-"), let month = number(2), expect("-"), let day = number(2),
               expect("Tt"), let hour = number(2), expect(":"), let minute = number(2), expect(":"), let second = number(2),
-              (1...12).contains(month), day >= 1, day <= daysIn(month: month, year: year),
+              (1...12).contains(month), day >= 1, day <= CivilDate.daysIn(month: month, year: year),
               hour < 24, minute < 60, second < 61 else { return nil }
         var nanoseconds: Int64 = 0
         if i < b.count, b[i] == UInt8(ascii: ".") {
@@ -51,7 +50,7 @@ enum RFC3339 {
             return nil
         }
         guard i == b.count else { return nil }
-        let seconds = daysFromCivil(year: year, month: month, day: day) * 86_400
+        let seconds = CivilDate.days(fromCivil: year, month, day) * 86_400
             + hour * 3600 + minute * 60 + min(second, 59) - offsetSeconds
         let (scaled, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
         guard !overflow else { return nil }
@@ -73,7 +72,7 @@ enum RFC3339 {
             secondOfDay += 86_400
             days -= 1
         }
-        let (year, month, day) = civilFromDays(days)
+        let (year, month, day) = CivilDate.civil(fromDays: days)
         func padded(_ value: Int64, _ width: Int) -> String {
             let digits = String(value)
             return String(repeating: "0", count: max(0, width - digits.count)) + digits
@@ -86,38 +85,5 @@ enum RFC3339 {
             text += "." + digits
         }
         return text + "Z"
-    }
-
-    private static func isLeap(_ year: Int64) -> Bool { year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) }
-
-    private static func daysIn(month: Int64, year: Int64) -> Int64 {
-        switch month {
-        case 2: isLeap(year) ? 29 : 28
-        case 4, 6, 9, 11: 30
-        default: 31
-        }
-    }
-
-    /// Days since 1970-01-01 of a Gregorian date.
-    private static func daysFromCivil(year: Int64, month: Int64, day: Int64) -> Int64 {
-        let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yearOfEra = y - era * 400
-        let dayOfYear = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
-        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
-        return era * 146_097 + dayOfEra - 719_468
-    }
-
-    /// The Gregorian date `days` after 1970-01-01.
-    private static func civilFromDays(_ days: Int64) -> (year: Int64, month: Int64, day: Int64) {
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let dayOfEra = z - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let mp = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * mp + 2) / 5 + 1
-        let month = mp < 10 ? mp + 3 : mp - 9
-        return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
     }
 }
