@@ -56,6 +56,7 @@ extension SpoolEngine {
                                       dryRun: Bool = false, progress: CompactionProgress? = nil) throws(SpoolError) -> HistoryCompactionSummary {
         let logDirectory = DataDirectory(directory).history
         let store = CheckpointStore(directory: directory, syscalls: configuration.log.syscalls)
+        let retention = try retentionPolicy(directory: directory, configuration: configuration)
         var checkpoint = try store.readCheckpointSkim()
         let now = configuration.clock.now()
         if dryRun {
@@ -63,7 +64,7 @@ extension SpoolEngine {
                 let offline = try OfflineLog.open(directory: logDirectory)
                 defer { offline.close() }
                 let source = try LogRecordSource(offline: offline)
-                let plan = try HistoryCompactionPlan(source, checkpoint: checkpoint.take(), retention: configuration.closedRunRetention, now: now)
+                let plan = try HistoryCompactionPlan(source, checkpoint: checkpoint.take(), retention: retention, now: now)
                 let summary = try source.estimateCompaction(segmentBytes: configuration.log.segmentBytes) { plan.live.contains($0) }
                 return HistoryCompactionSummary(log: summary, runsKept: plan.kept.count, runsDropped: plan.dropped)
             } catch {
@@ -77,8 +78,7 @@ extension SpoolEngine {
         do {
             let source = LogRecordSource(log: log)
             // Taken, so that the plan holds the only reference to the checkpoint's bytes and table.
-            var plan = try HistoryCompactionPlan(source, checkpoint: checkpoint.take(),
-                                                 retention: configuration.closedRunRetention, now: now)
+            var plan = try HistoryCompactionPlan(source, checkpoint: checkpoint.take(), retention: retention, now: now)
             try plan.writeCheckpoint(to: store, replayFrom: log.endOffset, mergeThreshold: configuration.closedRunTableMergeThreshold)
             let summary = try log.compactByOffset(keeping: source.reportingOffsets(progress) { plan.live.contains($0) })
             try log.close()
@@ -97,11 +97,12 @@ extension SpoolEngine {
     public static func liveHistoryBytes(directory: String, configuration: SpoolEngineConfiguration = SpoolEngineConfiguration()) throws(SpoolError) -> Int {
         let logDirectory = DataDirectory(directory).history
         let checkpoint = try CheckpointStore(directory: directory, syscalls: configuration.log.syscalls).readCheckpointSkim()
+        let retention = try retentionPolicy(directory: directory, configuration: configuration)
         do {
             let offline = try OfflineLog.open(directory: logDirectory)
             defer { offline.close() }
             let source = try LogRecordSource(offline: offline)
-            let plan = try HistoryCompactionPlan(source, checkpoint: checkpoint, retention: configuration.closedRunRetention,
+            let plan = try HistoryCompactionPlan(source, checkpoint: checkpoint, retention: retention,
                                                  now: configuration.clock.now())
             return try source.liveBytes { plan.live.contains($0) }
         } catch {
@@ -130,7 +131,7 @@ struct HistoryCompactionPlan {
     var dropped = 0
     var live: LiveOffsets
 
-    init(_ source: LogRecordSource, checkpoint: CheckpointSkim?, retention: Duration?, now: Timestamp) throws {
+    init(_ source: LogRecordSource, checkpoint: CheckpointSkim?, retention: RetentionPolicy, now: Timestamp) throws {
         // Runs in an array, updated in place (a run's state holds many references: copying it
         // through a dictionary and a sort cost more than decoding the checkpoint).
         var runs: [CheckpointSkim.Run] = []
@@ -200,10 +201,11 @@ struct HistoryCompactionPlan {
         // plus the slack, so that a clock far ahead (a misset clock, faketime) cannot drop the
         // runs that closed last.
         let newest = runs.lazy.compactMap { $0.closeTime ?? $0.state?.startTime }.max()
-        let horizon = RetentionClock.bound(now, newestRecord: newest, slack: RetentionClock.slack(retention: retention))
+        let horizon = RetentionClock.bound(now, newestRecord: newest, slack: RetentionClock.slack(retention: retention.shortest))
         let before = runs.count
         runs.removeAll { run in
-            guard let retention, let closed = run.closeTime, horizon >= closed.advanced(by: retention) else { return false }
+            guard let limit = retention.retention(for: run.key.namespace), let closed = run.closeTime,
+                  horizon >= closed.advanced(by: limit) else { return false }
             return run.recordOffsets.dropLast().allSatisfy { $0 < active }
         }
         dropped = before - runs.count
@@ -283,5 +285,16 @@ struct HistoryCompactionPlan {
             kept[i].entry = nil
             kept[i].tableIndex = nil
         }
+    }
+}
+
+extension SpoolEngine {
+    /// The retention of closed runs offline tools apply: the data directory's namespaces' own,
+    /// else `configuration.closedRunRetention`.
+    /// - Throws: ``SpoolError/Code/corruptRecord`` when the namespaces file is damaged.
+    static func retentionPolicy(directory: String, configuration: SpoolEngineConfiguration) throws(SpoolError) -> RetentionPolicy {
+        let namespaces = NamespaceRegistry(directory: directory, syscalls: configuration.log.syscalls)
+        try namespaces.load()
+        return namespaces.retentionPolicy(fallback: configuration.closedRunRetention)
     }
 }

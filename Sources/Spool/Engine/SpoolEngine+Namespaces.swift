@@ -1,8 +1,9 @@
 /// Namespaces and their custom search attributes (Temporal's namespace calls and
 /// OperatorService's search-attribute calls).
 extension SpoolEngine {
-    /// Registers a namespace. Its retention applies to runs that close in it (nil: the engine's
-    /// ``SpoolEngineConfiguration/closedRunRetention``).
+    /// Registers a namespace. Its retention applies to its closed runs (nil: the engine's
+    /// ``SpoolEngineConfiguration/closedRunRetention``): they leave the engine that long after
+    /// they closed, and `compactHistory` drops their records.
     /// - Throws: ``SpoolError/Code/namespaceAlreadyExists``; ``SpoolError/Code/invalidArgument``
     ///   for a bad name or a retention that is not positive; ``SpoolError/Code/io`` when the
     ///   namespaces file cannot be written (nothing changed); ``SpoolError/Code/storage`` on a
@@ -35,7 +36,8 @@ extension SpoolEngine {
     /// Every namespace, by name (`default` included).
     public func listNamespaces() -> [NamespaceInfo] { namespaceRegistry.all() }
 
-    /// Changes a namespace's description, owner, data or retention.
+    /// Changes a namespace's description, owner, data or retention. A new retention applies at
+    /// once to the namespace's closed runs, those closed before included.
     /// - Throws: ``SpoolError/Code/namespaceNotFound``; ``SpoolError/Code/invalidArgument`` for a
     ///   retention that is not positive; ``SpoolError/Code/io``; ``SpoolError/Code/storage`` on a
     ///   read-only engine.
@@ -44,7 +46,7 @@ extension SpoolEngine {
         try checkOpen()
         try checkWritable()
         if let retention = update.retention { try Self.validateRetention(retention, namespace: name) }
-        return try namespaceRegistry.update { all throws(SpoolError) in
+        let updated = try namespaceRegistry.update { all throws(SpoolError) in
             guard var info = all[name] else { throw Self.namespaceNotFound(name) }
             if let description = update.description { info.description = description }
             if let ownerEmail = update.ownerEmail { info.ownerEmail = ownerEmail }
@@ -53,6 +55,14 @@ extension SpoolEngine {
             all[name] = info
             return info
         }
+        if update.retention != nil, let retention = closedRunRetention(for: name) {
+            // Closed runs in memory get a timer for the new retention (one set for a longer
+            // retention would fire too late; one for a shorter looks again when it fires).
+            for handle in registry.allHandles() where handle.key.namespace == name {
+                if let closed = handle.state.closeTime { timers.schedule(.retention, for: handle.key, at: closed.advanced(by: retention)) }
+            }
+        }
+        return updated
     }
 
     /// Registers custom search attributes in a namespace (Temporal's `AddSearchAttributes`).
@@ -101,6 +111,13 @@ extension SpoolEngine {
     public func searchAttributes(namespace: String = defaultNamespace) throws(SpoolError) -> [String: IndexedValueType] {
         try describeNamespace(namespace).searchAttributes
     }
+
+    /// How long closed runs are kept now, per namespace (a namespace's own retention, else
+    /// ``SpoolEngineConfiguration/closedRunRetention``).
+    var retentionPolicy: RetentionPolicy { namespaceRegistry.retentionPolicy(fallback: configuration.closedRunRetention) }
+
+    /// How long a closed run of `namespace` is kept; nil: forever.
+    func closedRunRetention(for namespace: String) -> Duration? { retentionPolicy.retention(for: namespace) }
 
     // MARK: - Checks
 

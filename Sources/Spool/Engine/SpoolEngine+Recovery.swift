@@ -44,7 +44,7 @@ extension SpoolEngine {
             replayFrom = checkpoint.replayFrom
             report.usedCheckpoint = true
             report.runsFromCheckpoint = runs.count + (table?.count ?? 0)
-            closedRuns = table.map { ClosedRuns(table: $0, retention: configuration.closedRunRetention, clock: retentionClock, timers: timers, logger: logger) }
+            closedRuns = table.map { ClosedRuns(table: $0, retention: { [namespaceRegistry, configuration] in namespaceRegistry.retentionPolicy(fallback: configuration.closedRunRetention) }, clock: retentionClock, timers: timers, logger: logger) }
         }
         var reader = log.reader(from: replayFrom, releasingPagesBehind: true)
         while true {
@@ -103,7 +103,7 @@ extension SpoolEngine {
         let now = retentionClock.now()
         for run in runs.values.sorted(by: { ($0.recordOffsets.first ?? 0) < ($1.recordOffsets.first ?? 0) }) {
             let key = run.state.key
-            if let retention = configuration.closedRunRetention, let closed = run.state.closeTime {
+            if let retention = closedRunRetention(for: key.namespace), let closed = run.state.closeTime {
                 if now >= closed.advanced(by: retention) {
                     // Past its retention: dropped. It is the newest run of its workflow id so far, so
                     // the id has no current run unless a newer one (later in this loop) takes it.
@@ -262,10 +262,10 @@ extension SpoolEngine {
         }
         let merged = try checkpointStore.writeCheckpoint(
             replayFrom: replayFrom, open: open, closed: closed, table: closedRuns?.table,
-            mergeThreshold: configuration.closedRunTableMergeThreshold, retention: configuration.closedRunRetention, now: retentionClock.now())
+            mergeThreshold: configuration.closedRunTableMergeThreshold, retention: retentionPolicy.longest, now: retentionClock.now())
         if let merged {
             // The merged runs are on disk in the new table: look them up there, drop them from memory.
-            let installed = ClosedRuns(table: merged, retention: configuration.closedRunRetention, clock: retentionClock, timers: timers, logger: logger)
+            let installed = ClosedRuns(table: merged, retention: { [namespaceRegistry, configuration] in namespaceRegistry.retentionPolicy(fallback: configuration.closedRunRetention) }, clock: retentionClock, timers: timers, logger: logger)
             registry.install(installed)
             registry.evict(closedHandles)
         }

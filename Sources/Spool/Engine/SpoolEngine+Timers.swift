@@ -40,7 +40,7 @@ extension SpoolEngine {
         defer { handle.gate.release() }
         let state = handle.state
         if entry.kind == .retention {
-            guard let retention = configuration.closedRunRetention, let closed = state.closeTime, !handle.isRemoved else { return }
+            guard let retention = closedRunRetention(for: state.key.namespace), let closed = state.closeTime, !handle.isRemoved else { return }
             let expiry = closed.advanced(by: retention)
             let horizon = retentionClock.now()
             if horizon >= expiry {

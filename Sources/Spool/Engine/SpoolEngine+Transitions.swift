@@ -113,7 +113,7 @@ extension SpoolEngine {
             case .event(let event):
                 if event.eventType.isClosing {
                     metrics.workflowClosed(event.eventType)
-                    if let retention = configuration.closedRunRetention {
+                    if let retention = closedRunRetention(for: key.namespace) {
                         timers.schedule(.retention, for: key, at: event.eventTime.advanced(by: retention))
                     }
                 }

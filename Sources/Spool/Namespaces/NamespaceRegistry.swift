@@ -15,6 +15,8 @@ final class NamespaceRegistry: Sendable {
     static let formatVersion: UInt8 = 1
 
     private let namespaces = LockedValue<[String: NamespaceInfo]>([:])
+    /// The namespaces' own retentions, kept beside them for the engine's lookups on every close.
+    private let retentions = LockedValue<[String: Duration]>([:])
     private let directory: String
     private let syscalls: any Syscalls
 
@@ -35,6 +37,20 @@ final class NamespaceRegistry: Sendable {
             for info in try Self.decode(bytes, path: path) { loaded[info.name] = info }
         }
         namespaces.withLock { $0 = loaded }
+        publishRetentions(loaded)
+    }
+
+    /// How long closed runs are kept, per namespace, with `fallback` (the engine's
+    /// `closedRunRetention`) for namespaces without a retention of their own.
+    func retentionPolicy(fallback: Duration?) -> RetentionPolicy {
+        RetentionPolicy(fallback: fallback, byNamespace: retentions.withLock { $0 })
+    }
+
+    private func publishRetentions(_ all: [String: NamespaceInfo]) {
+        let own = all.values.reduce(into: [String: Duration]()) { result, info in
+            if let retention = info.retention { result[info.name] = retention }
+        }
+        retentions.withLock { $0 = own }
     }
 
     /// Adds, in memory, namespaces that hold runs but were never registered.
@@ -61,6 +77,7 @@ final class NamespaceRegistry: Sendable {
             let result = try change(&copy)
             try writeFile(Self.encode(copy.values.filter { $0 != Self.builtInDefault }))
             all = copy
+            publishRetentions(copy)
             return result
         }
     }
@@ -146,5 +163,25 @@ final class NamespaceRegistry: Sendable {
             Result { () throws(SpoolError) in try store.writeFile(buffer, name: Self.fileName) }
         }
         try result.get()
+    }
+}
+
+/// How long closed runs are kept: a namespace's own retention, else the engine's default.
+struct RetentionPolicy: Sendable {
+    /// The engine's ``SpoolEngineConfiguration/closedRunRetention`` (nil: forever).
+    var fallback: Duration?
+    /// Namespaces with a retention of their own.
+    var byNamespace: [String: Duration] = [:]
+
+    func retention(for namespace: String) -> Duration? { byNamespace[namespace] ?? fallback }
+
+    /// The longest any run is kept; nil when some are kept forever (a decision without the
+    /// run's namespace can only drop what this would drop).
+    var longest: Duration? { fallback.map { byNamespace.values.reduce($0, max) } }
+
+    /// The shortest retention in use (for the retention clock's slack, which must suit it).
+    var shortest: Duration? {
+        let all = byNamespace.values + (fallback.map { [$0] } ?? [])
+        return all.min()
     }
 }

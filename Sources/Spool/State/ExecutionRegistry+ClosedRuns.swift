@@ -8,12 +8,13 @@ import Logging
 /// loaded from the table gets its retention timer, so it leaves memory when it ends.
 final class ClosedRuns: Sendable {
     let table: ClosedRunTable
-    private let retention: Duration?
+    /// The retention policy now (namespaces' retentions change while the engine runs).
+    private let retention: @Sendable () -> RetentionPolicy
     private let clock: RetentionClock
     private let timers: TimerQueue
     private let logger: Logger
 
-    init(table: ClosedRunTable, retention: Duration?, clock: RetentionClock, timers: TimerQueue, logger: Logger) {
+    init(table: ClosedRunTable, retention: @escaping @Sendable () -> RetentionPolicy, clock: RetentionClock, timers: TimerQueue, logger: Logger) {
         self.table = table
         self.retention = retention
         self.clock = clock
@@ -21,9 +22,12 @@ final class ClosedRuns: Sendable {
         self.logger = logger
     }
 
-    func isExpired(closeTime: Timestamp, now: Timestamp) -> Bool {
-        guard let retention else { return false }
-        return now >= closeTime.advanced(by: retention)
+    /// Whether a run of `namespace` (nil: not known without decoding it; then only the longest
+    /// retention can say) that closed at `closeTime` is past its retention.
+    func isExpired(closeTime: Timestamp, namespace: String?, now: Timestamp) -> Bool {
+        let policy = retention()
+        guard let limit = namespace.map(policy.retention(for:)) ?? policy.longest else { return false }
+        return now >= closeTime.advanced(by: limit)
     }
 
     /// Whether the table holds the run that starts at `firstRecordOffset` in `workflowKey`.
@@ -74,8 +78,9 @@ final class ClosedRuns: Sendable {
 
     private func load(_ run: EngineCheckpoint.Run) -> ExecutionHandle? {
         let closeTime = run.state.closeTime ?? run.state.startTime
-        if isExpired(closeTime: closeTime, now: clock.now()) { return nil }
-        if let retention { timers.schedule(.retention, for: run.state.key, at: closeTime.advanced(by: retention)) }
+        let namespace = run.state.key.namespace
+        if isExpired(closeTime: closeTime, namespace: namespace, now: clock.now()) { return nil }
+        if let limit = retention().retention(for: namespace) { timers.schedule(.retention, for: run.state.key, at: closeTime.advanced(by: limit)) }
         return ExecutionHandle(state: run.state, creating: false, recordOffsets: run.recordOffsets)
     }
 
@@ -84,10 +89,12 @@ final class ClosedRuns: Sendable {
     func states(namespace: String, excluding inMemory: Set<ExecutionKey>) -> [ExecutionState] {
         let now = clock.now()
         var states: [ExecutionState] = []
-        for index in 0..<table.count where !isExpired(closeTime: table.closeTime(at: index), now: now) {
+        for index in 0..<table.count where !isExpired(closeTime: table.closeTime(at: index), namespace: nil, now: now) {
             guard let run = try? table.run(at: index) else { continue }
             let state = run.state
-            if state.key.namespace == namespace && !inMemory.contains(state.key) { states.append(state) }
+            guard state.key.namespace == namespace, !inMemory.contains(state.key),
+                  !isExpired(closeTime: table.closeTime(at: index), namespace: namespace, now: now) else { continue }
+            states.append(state)
         }
         return states
     }
