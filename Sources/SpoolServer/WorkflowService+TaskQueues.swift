@@ -66,6 +66,10 @@ extension WorkflowService {
         guard let kind = try taskQueueKind(request.taskQueueType, field: "task_queue_type") else {
             throw RPCError(code: .invalidArgument, message: "task_queue_type must be TASK_QUEUE_TYPE_WORKFLOW or TASK_QUEUE_TYPE_ACTIVITY")
         }
+        // Temporal refuses a rate limit on workflow task queues (the engine's Swift API has one).
+        if kind == .workflow && request.hasUpdateQueueRateLimit {
+            throw RPCError(code: .invalidArgument, message: "Setting rate limit on workflow task queues is not allowed.")
+        }
         if request.hasUpdateFairnessKeyRateLimitDefault {
             throw RPCError(code: .invalidArgument,
                            message: "update_fairness_key_rate_limit_default: spool serve has no per-fairness-key rate limits")

@@ -15,7 +15,7 @@ from pathlib import Path
 from temporalio import activity, workflow
 from temporalio.api.enums.v1 import DescribeTaskQueueMode, EventType, RateLimitSource, TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, StartWorkflowExecutionRequest
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, StartWorkflowExecutionRequest, UpdateTaskQueueConfigRequest
 from temporalio.client import Client
 from temporalio.common import Priority
 from temporalio.service import RPCError, RPCStatusCode
@@ -175,6 +175,36 @@ def test_the_cli_sets_and_gets_the_queue_rate_limit(server):
     cli(server, "task-queue", "config", "set", "--task-queue", queue, "--task-queue-type", "activity",
         "--queue-rps-limit", "default")
     assert not run(described).config.HasField("queue_rate_limit")
+
+
+def test_bad_task_queue_config_updates_are_invalid_argument(server):
+    async def scenario():
+        client = await Client.connect(server.address)
+        queue = f"q-{uuid.uuid4()}"
+        cases = [
+            # Temporal refuses a rate limit on a workflow task queue.
+            (TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, 5.0, "workflow task queues"),
+            (TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY, -1.0, "queueRateLimit"),
+            (TaskQueueType.TASK_QUEUE_TYPE_UNSPECIFIED, 5.0, "task_queue_type"),
+        ]
+        for queue_type, rate, named in cases:
+            request = UpdateTaskQueueConfigRequest(namespace="default", task_queue=queue, task_queue_type=queue_type)
+            request.update_queue_rate_limit.rate_limit.requests_per_second = rate
+            try:
+                await client.workflow_service.update_task_queue_config(request)
+            except RPCError as error:
+                assert error.status == RPCStatusCode.INVALID_ARGUMENT, (queue_type, rate, error)
+                assert named in error.message, (queue_type, rate, error.message)
+            else:
+                raise AssertionError(f"{queue_type} at {rate}/s was accepted")
+        # Nothing was set.
+        described = await client.workflow_service.describe_task_queue(DescribeTaskQueueRequest(
+            namespace="default", task_queue=TaskQueue(name=queue),
+            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY, report_config=True))
+        assert not described.config.HasField("queue_rate_limit")
+        assert described.effective_rate_limit.rate_limit_source == RateLimitSource.RATE_LIMIT_SOURCE_SYSTEM
+
+    run(scenario)
 
 
 @activity.defn(name="slow")
