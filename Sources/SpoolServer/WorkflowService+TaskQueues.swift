@@ -40,17 +40,7 @@ extension WorkflowService {
         if request.reportStats { response.stats = stats(info) }
         if request.reportConfig {
             response.config = taskQueueConfig(info.config)
-            if let rate = info.effectiveRateLimit {
-                var effective = Temporal_Api_Workflowservice_V1_DescribeTaskQueueResponse.EffectiveRateLimit()
-                effective.requestsPerSecond = Float(rate)
-                effective.rateLimitSource = info.config.queueRateLimit != nil ? .api : .worker
-                response.effectiveRateLimit = effective
-            } else {
-                var effective = Temporal_Api_Workflowservice_V1_DescribeTaskQueueResponse.EffectiveRateLimit()
-                effective.requestsPerSecond = Float(Self.defaultPollerRatePerSecond)
-                effective.rateLimitSource = .system
-                response.effectiveRateLimit = effective
-            }
+            response.effectiveRateLimit = effectiveRateLimit(info)
         }
         if request.includeTaskQueueStatus {
             var status = Temporal_Api_Taskqueue_V1_TaskQueueStatus()
@@ -98,6 +88,20 @@ extension WorkflowService {
         case .unspecified: return nil
         default: throw RPCError(code: .invalidArgument, message: "\(field): spool serve has workflow and activity task queues only")
         }
+    }
+
+    /// The rate dispatch enforces and where it comes from: the configured limit (API), the
+    /// pollers' (WORKER), else Temporal's default (SYSTEM).
+    private func effectiveRateLimit(_ info: TaskQueueInfo) -> Temporal_Api_Workflowservice_V1_DescribeTaskQueueResponse.EffectiveRateLimit {
+        var effective = Temporal_Api_Workflowservice_V1_DescribeTaskQueueResponse.EffectiveRateLimit()
+        if let rate = info.effectiveRateLimit {
+            effective.requestsPerSecond = Float(rate)
+            effective.rateLimitSource = info.config.queueRateLimit != nil ? .api : .worker
+        } else {
+            effective.requestsPerSecond = Float(Self.defaultPollerRatePerSecond)
+            effective.rateLimitSource = .system
+        }
+        return effective
     }
 
     private func pollers(_ info: TaskQueueInfo) -> [Temporal_Api_Taskqueue_V1_PollerInfo] {

@@ -161,6 +161,10 @@ def test_the_cli_sets_and_gets_the_queue_rate_limit(server):
                             "--task-queue-type", "activity", "-o", "json").stdout)
     assert config["queueRateLimit"]["rateLimit"]["requestsPerSecond"] == 5
     assert config["queueRateLimit"]["metadata"]["reason"] == "noisy tenant"
+    # `describe --report-config` (legacy mode, as the CLI requires for it) prints the same.
+    text = cli(server, "task-queue", "describe", "--task-queue", queue, "--legacy-mode",
+               "--task-queue-type-legacy", "activity", "--report-config").stdout
+    assert "Task Queue Configuration:" in text and "5.00 rps" in text and "noisy tenant" in text
 
     async def described():
         client = await Client.connect(server.address)
