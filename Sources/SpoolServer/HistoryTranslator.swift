@@ -74,6 +74,8 @@ struct HistoryTranslator {
             if !a.memo.isEmpty { p.memo = protoMemo(a.memo) }
             if !a.searchAttributes.isEmpty { p.searchAttributes = protoSearchAttributes(a.searchAttributes) }
             p.header = a.header.proto
+            // Temporal leaves the priority out when the request had none.
+            if !a.priority.isUnset { p.priority = a.priority.proto }
             proto.workflowExecutionStartedEventAttributes = p
         case .workflowExecutionCompleted(let a):
             var p = Temporal_Api_History_V1_WorkflowExecutionCompletedEventAttributes()
@@ -151,6 +153,7 @@ struct HistoryTranslator {
             if let timeout = a.heartbeatTimeout { p.heartbeatTimeout = timeout.proto }
             p.workflowTaskCompletedEventID = a.workflowTaskCompletedEventID
             p.retryPolicy = a.retryPolicy.proto
+            if !a.priority.isUnset { p.priority = a.priority.proto }
             proto.activityTaskScheduledEventAttributes = p
         case .activityTaskStarted(let a):
             var p = Temporal_Api_History_V1_ActivityTaskStartedEventAttributes()

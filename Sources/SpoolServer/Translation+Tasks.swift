@@ -91,8 +91,7 @@ func command(_ proto: ProtoCommand) throws(TranslationError) -> Command {
     let userMetadata = UserMetadata(proto.userMetadata, isSet: proto.hasUserMetadata)
     switch proto.attributes {
     case .scheduleActivityTaskCommandAttributes(let a):
-        // TODO(issue 18): the engine keeps the activity's priority.
-        return .scheduleActivityTask(ScheduleActivityTaskCommandAttributes(
+        var attributes = ScheduleActivityTaskCommandAttributes(
             activityID: a.activityID, activityType: a.activityType.name, taskQueue: a.taskQueue.name,
             input: payloads(a.input, isSet: a.hasInput),
             scheduleToCloseTimeout: duration(a.scheduleToCloseTimeout, isSet: a.hasScheduleToCloseTimeout),
@@ -100,7 +99,10 @@ func command(_ proto: ProtoCommand) throws(TranslationError) -> Command {
             startToCloseTimeout: duration(a.startToCloseTimeout, isSet: a.hasStartToCloseTimeout),
             heartbeatTimeout: duration(a.heartbeatTimeout, isSet: a.hasHeartbeatTimeout),
             retryPolicy: a.hasRetryPolicy ? RetryPolicy(a.retryPolicy) : nil,
-            requestEagerExecution: a.requestEagerExecution, header: Header(a.header), userMetadata: userMetadata))
+            requestEagerExecution: a.requestEagerExecution, header: Header(a.header), userMetadata: userMetadata)
+        // A bad priority fails the workflow task with the engine's cause, as in Temporal.
+        attributes.priority = Priority(a.priority)
+        return .scheduleActivityTask(attributes)
     case .requestCancelActivityTaskCommandAttributes(let a):
         return .requestCancelActivityTask(RequestCancelActivityTaskCommandAttributes(scheduledEventID: a.scheduledEventID))
     case .startTimerCommandAttributes(let a):

@@ -222,3 +222,20 @@ extension ContinueAsNewInitiator {
         Temporal_Api_Enums_V1_ContinueAsNewInitiator(rawValue: Int(rawValue)) ?? .unspecified
     }
 }
+
+// MARK: - Priority
+
+extension Priority {
+    /// Temporal's priority; zero fields stay unset.
+    init(_ proto: Temporal_Api_Common_V1_Priority) {
+        self.init(priorityKey: Int(proto.priorityKey), fairnessKey: proto.fairnessKey, fairnessWeight: proto.fairnessWeight)
+    }
+
+    var proto: Temporal_Api_Common_V1_Priority {
+        var p = Temporal_Api_Common_V1_Priority()
+        p.priorityKey = Int32(clamping: priorityKey)
+        p.fairnessKey = fairnessKey
+        p.fairnessWeight = fairnessWeight
+        return p
+    }
+}

@@ -45,7 +45,6 @@ extension WorkflowService {
                 scheduleToStartTimeout: duration(request.stickyAttributes.scheduleToStartTimeout,
                                                  isSet: request.stickyAttributes.hasScheduleToStartTimeout) ?? .seconds(5))
             : nil
-        // TODO(issue 18): return_new_workflow_task / force_create_new_workflow_task (local activities).
         let metadata = WorkflowTaskCompletionMetadata(
             binaryChecksum: request.binaryChecksum,
             workerVersion: WorkerVersionStamp(request.workerVersionStamp, isSet: request.hasWorkerVersionStamp),
@@ -57,10 +56,14 @@ extension WorkflowService {
         let queryResults = request.queryResults.mapValues { WorkflowQueryResult($0) }
         let completed = try await engineCall { () async throws(SpoolError) in
             try await engine.respondWorkflowTaskCompleted(taskToken: token, commands: commands, identity: request.identity,
-                                                          stickyAttributes: sticky, metadata: metadata, queryResults: queryResults)
+                                                          stickyAttributes: sticky, metadata: metadata, queryResults: queryResults,
+                                                          forceCreateNewWorkflowTask: request.forceCreateNewWorkflowTask,
+                                                          returnNewWorkflowTask: request.returnNewWorkflowTask)
         }
         var response = Temporal_Api_Workflowservice_V1_RespondWorkflowTaskCompletedResponse()
         response.activityTasks = completed.activityTasks.map(\.proto)
+        // The next task, already started for this worker (return_new_workflow_task).
+        if let task = completed.workflowTask { response.workflowTask = task.proto }
         return response
     }
 
@@ -82,12 +85,16 @@ extension WorkflowService {
                                context: ServerContext) async throws -> Temporal_Api_Workflowservice_V1_PollActivityTaskQueueResponse {
         let ns = namespace(request.namespace), queue = request.taskQueue.name, identity = request.identity
         let engine = self.engine, timeout = pollTimeout
+        // The queue-wide rate the worker asks for (the SDKs' max_task_queue_activities_per_second).
+        let rate: Double? = request.hasTaskQueueMetadata && request.taskQueueMetadata.hasMaxTasksPerSecond
+            ? request.taskQueueMetadata.maxTasksPerSecond.value : nil
         let task = try await engineCall { () async throws(SpoolError) in
             // An activity task taken by a poll whose worker went away is not given back yet: its
             // attempt is retried when its start-to-close timeout passes (issue 22 asks for at once;
             // that needs the engine to record an undone start).
             try await polls.run { () async throws(SpoolError) in
-                try await engine.pollActivityTaskQueue(namespace: ns, taskQueue: queue, identity: identity, timeout: timeout)
+                try await engine.pollActivityTaskQueue(namespace: ns, taskQueue: queue, identity: identity, timeout: timeout,
+                                                       maxTasksPerSecond: rate)
             }
         }
         return task?.proto ?? Temporal_Api_Workflowservice_V1_PollActivityTaskQueueResponse()

@@ -39,8 +39,7 @@ struct WorkflowService: WS.SimpleServiceProtocol {
 
     func startWorkflowExecution(request: Temporal_Api_Workflowservice_V1_StartWorkflowExecutionRequest,
                                 context: ServerContext) async throws -> Temporal_Api_Workflowservice_V1_StartWorkflowExecutionResponse {
-        // TODO: the engine does not keep the priority.
-        let start = StartWorkflowExecutionRequest(
+        var start = StartWorkflowExecutionRequest(
             namespace: namespace(request.namespace), workflowID: request.workflowID, workflowType: request.workflowType.name,
             taskQueue: request.taskQueue.name, input: payloads(request.input, isSet: request.hasInput),
             workflowRunTimeout: duration(request.workflowRunTimeout, isSet: request.hasWorkflowRunTimeout),
@@ -55,6 +54,8 @@ struct WorkflowService: WS.SimpleServiceProtocol {
             cronSchedule: request.cronSchedule, memo: payloadFields(request.memo.fields),
             searchAttributes: payloadFields(request.searchAttributes.indexedFields),
             startDelay: duration(request.workflowStartDelay, isSet: request.hasWorkflowStartDelay))
+        // A bad priority is refused by the engine (INVALID_ARGUMENT naming the field).
+        start.priority = Priority(request.priority)
         let started = try await engineCall { () async throws(SpoolError) in try await engine.startWorkflowExecution(start) }
         var response = Temporal_Api_Workflowservice_V1_StartWorkflowExecutionResponse()
         response.runID = started.runID
@@ -72,7 +73,7 @@ struct WorkflowService: WS.SimpleServiceProtocol {
         case .terminateExisting: .terminateExisting
         default: .useExisting
         }
-        let start = StartWorkflowExecutionRequest(
+        var start = StartWorkflowExecutionRequest(
             namespace: namespace(request.namespace), workflowID: request.workflowID, workflowType: request.workflowType.name,
             taskQueue: request.taskQueue.name, input: payloads(request.input, isSet: request.hasInput),
             workflowRunTimeout: duration(request.workflowRunTimeout, isSet: request.hasWorkflowRunTimeout),
@@ -86,6 +87,7 @@ struct WorkflowService: WS.SimpleServiceProtocol {
             cronSchedule: request.cronSchedule, memo: payloadFields(request.memo.fields),
             searchAttributes: payloadFields(request.searchAttributes.indexedFields),
             startDelay: duration(request.workflowStartDelay, isSet: request.hasWorkflowStartDelay))
+        start.priority = Priority(request.priority)
         let answer = try await engineCall { () async throws(SpoolError) in
             try await engine.signalWithStartWorkflowExecution(start, signalName: request.signalName,
                                                               signalInput: payloads(request.signalInput, isSet: request.hasSignalInput))

@@ -19,7 +19,8 @@ import Testing
         "SignalWithStartWorkflowExecution", "RespondActivityTaskCompletedById", "RespondActivityTaskFailedById",
         "RespondActivityTaskCanceledById", "RecordActivityTaskHeartbeatById", "ListWorkflowExecutions",
         "ScanWorkflowExecutions", "CountWorkflowExecutions", "ResetStickyTaskQueue", "GetWorkflowExecutionHistoryReverse",
-        "RegisterNamespace", "ListNamespaces", "UpdateNamespace", "GetSearchAttributes",
+        "RegisterNamespace", "ListNamespaces", "UpdateNamespace", "GetSearchAttributes", "DescribeTaskQueue",
+        "UpdateTaskQueueConfig",
     ]
 
     /// The request size limit of the server under test (small, so the oversized body is cheap).

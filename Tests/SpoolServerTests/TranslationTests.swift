@@ -159,6 +159,39 @@ import Testing
         #expect(engine.userMetadata == UserMetadata(summary: .jsonString("charge the card")))
     }
 
+    @Test func aScheduleActivityCommandCarriesItsPriority() throws {
+        var attributes = Temporal_Api_Command_V1_ScheduleActivityTaskCommandAttributes()
+        attributes.activityID = "1"
+        attributes.activityType.name = "charge"
+        attributes.startToCloseTimeout = Google_Protobuf_Duration(seconds: 5)
+        attributes.priority.priorityKey = 2
+        attributes.priority.fairnessKey = "tenant-b"
+        attributes.priority.fairnessWeight = 0.5
+        var command = Temporal_Api_Command_V1_Command()
+        command.commandType = .scheduleActivityTask
+        command.scheduleActivityTaskCommandAttributes = attributes
+        guard case .scheduleActivityTask(let engine) = try SpoolServer.command(command) else {
+            Issue.record("not a ScheduleActivityTask")
+            return
+        }
+        #expect(engine.priority == Priority(priorityKey: 2, fairnessKey: "tenant-b", fairnessWeight: 0.5))
+        // A command without one leaves every field unset (the workflow's apply).
+        attributes.clearPriority()
+        command.scheduleActivityTaskCommandAttributes = attributes
+        guard case .scheduleActivityTask(let unset) = try SpoolServer.command(command) else { return }
+        #expect(unset.priority.isUnset)
+    }
+
+    @Test func prioritiesGoOutAsTemporalsAndUnsetOnesStayAbsent() {
+        var expected = Temporal_Api_Common_V1_Priority()
+        expected.priorityKey = 1
+        expected.fairnessKey = "tenant-a"
+        expected.fairnessWeight = 2
+        #expect(Priority(priorityKey: 1, fairnessKey: "tenant-a", fairnessWeight: 2).proto == expected)
+        #expect(Priority(expected) == Priority(priorityKey: 1, fairnessKey: "tenant-a", fairnessWeight: 2))
+        #expect(Priority(Temporal_Api_Common_V1_Priority()).isUnset)
+    }
+
     static let keywordMetadata: [String: [UInt8]] = ["encoding": Array("json/plain".utf8), "type": Array("Keyword".utf8)]
 
     /// Every field Temporal's ContinueAsNewWorkflowExecution command has that the engine carries

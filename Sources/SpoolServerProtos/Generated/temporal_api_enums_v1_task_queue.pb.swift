@@ -111,6 +111,82 @@ public nonisolated enum Temporal_Api_Enums_V1_TaskQueueType: SwiftProtobuf.Enum,
 
 }
 
+public nonisolated enum Temporal_Api_Enums_V1_DescribeTaskQueueMode: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case unspecified // = 0
+  case enhanced // = 1
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .enhanced
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .enhanced: return 1
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Temporal_Api_Enums_V1_DescribeTaskQueueMode] = [
+    .unspecified,
+    .enhanced,
+  ]
+
+}
+
+public nonisolated enum Temporal_Api_Enums_V1_RateLimitSource: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case unspecified // = 0
+  case api // = 1
+  case worker // = 2
+  case system // = 3
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .api
+    case 2: self = .worker
+    case 3: self = .system
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .api: return 1
+    case .worker: return 2
+    case .system: return 3
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Temporal_Api_Enums_V1_RateLimitSource] = [
+    .unspecified,
+    .api,
+    .worker,
+    .system,
+  ]
+
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 nonisolated extension Temporal_Api_Enums_V1_TaskQueueKind: SwiftProtobuf._ProtoNameProviding {
@@ -119,4 +195,12 @@ nonisolated extension Temporal_Api_Enums_V1_TaskQueueKind: SwiftProtobuf._ProtoN
 
 nonisolated extension Temporal_Api_Enums_V1_TaskQueueType: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0TASK_QUEUE_TYPE_UNSPECIFIED\0\u{1}TASK_QUEUE_TYPE_WORKFLOW\0\u{1}TASK_QUEUE_TYPE_ACTIVITY\0\u{1}TASK_QUEUE_TYPE_NEXUS\0")
+}
+
+nonisolated extension Temporal_Api_Enums_V1_DescribeTaskQueueMode: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0DESCRIBE_TASK_QUEUE_MODE_UNSPECIFIED\0\u{1}DESCRIBE_TASK_QUEUE_MODE_ENHANCED\0")
+}
+
+nonisolated extension Temporal_Api_Enums_V1_RateLimitSource: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0RATE_LIMIT_SOURCE_UNSPECIFIED\0\u{1}RATE_LIMIT_SOURCE_API\0\u{1}RATE_LIMIT_SOURCE_WORKER\0\u{1}RATE_LIMIT_SOURCE_SYSTEM\0")
 }

@@ -74,6 +74,219 @@ public nonisolated struct Temporal_Api_Taskqueue_V1_StickyExecutionAttributes: S
   fileprivate var _scheduleToStartTimeout: SwiftProtobuf.Google_Protobuf_Duration? = nil
 }
 
+public nonisolated struct Temporal_Api_Taskqueue_V1_TaskQueueMetadata: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var maxTasksPerSecond: SwiftProtobuf.Google_Protobuf_DoubleValue {
+    get {_maxTasksPerSecond ?? SwiftProtobuf.Google_Protobuf_DoubleValue()}
+    set {_maxTasksPerSecond = newValue}
+  }
+  /// Returns true if `maxTasksPerSecond` has been explicitly set.
+  public var hasMaxTasksPerSecond: Bool {self._maxTasksPerSecond != nil}
+  /// Clears the value of `maxTasksPerSecond`. Subsequent reads from it will return its default value.
+  public mutating func clearMaxTasksPerSecond() {self._maxTasksPerSecond = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _maxTasksPerSecond: SwiftProtobuf.Google_Protobuf_DoubleValue? = nil
+}
+
+public nonisolated struct Temporal_Api_Taskqueue_V1_TaskQueueVersionInfo: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var typesInfo: Dictionary<Int32,Temporal_Api_Taskqueue_V1_TaskQueueTypeInfo> = [:]
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Temporal_Api_Taskqueue_V1_TaskQueueTypeInfo: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var pollers: [Temporal_Api_Taskqueue_V1_PollerInfo] = []
+
+  public var stats: Temporal_Api_Taskqueue_V1_TaskQueueStats {
+    get {_stats ?? Temporal_Api_Taskqueue_V1_TaskQueueStats()}
+    set {_stats = newValue}
+  }
+  /// Returns true if `stats` has been explicitly set.
+  public var hasStats: Bool {self._stats != nil}
+  /// Clears the value of `stats`. Subsequent reads from it will return its default value.
+  public mutating func clearStats() {self._stats = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _stats: Temporal_Api_Taskqueue_V1_TaskQueueStats? = nil
+}
+
+public nonisolated struct Temporal_Api_Taskqueue_V1_TaskQueueStats: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var approximateBacklogCount: Int64 = 0
+
+  public var approximateBacklogAge: SwiftProtobuf.Google_Protobuf_Duration {
+    get {_approximateBacklogAge ?? SwiftProtobuf.Google_Protobuf_Duration()}
+    set {_approximateBacklogAge = newValue}
+  }
+  /// Returns true if `approximateBacklogAge` has been explicitly set.
+  public var hasApproximateBacklogAge: Bool {self._approximateBacklogAge != nil}
+  /// Clears the value of `approximateBacklogAge`. Subsequent reads from it will return its default value.
+  public mutating func clearApproximateBacklogAge() {self._approximateBacklogAge = nil}
+
+  public var tasksAddRate: Float = 0
+
+  public var tasksDispatchRate: Float = 0
+
+  public var rateLimitingActive: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _approximateBacklogAge: SwiftProtobuf.Google_Protobuf_Duration? = nil
+}
+
+public nonisolated struct Temporal_Api_Taskqueue_V1_TaskQueueStatus: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var backlogCountHint: Int64 = 0
+
+  public var ratePerSecond: Double = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Temporal_Api_Taskqueue_V1_PollerInfo: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var lastAccessTime: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_lastAccessTime ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_lastAccessTime = newValue}
+  }
+  /// Returns true if `lastAccessTime` has been explicitly set.
+  public var hasLastAccessTime: Bool {self._lastAccessTime != nil}
+  /// Clears the value of `lastAccessTime`. Subsequent reads from it will return its default value.
+  public mutating func clearLastAccessTime() {self._lastAccessTime = nil}
+
+  public var identity: String = String()
+
+  public var ratePerSecond: Double = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _lastAccessTime: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+}
+
+public nonisolated struct Temporal_Api_Taskqueue_V1_RateLimit: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var requestsPerSecond: Float = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Temporal_Api_Taskqueue_V1_ConfigMetadata: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var reason: String = String()
+
+  public var updateIdentity: String = String()
+
+  public var updateTime: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_updateTime ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_updateTime = newValue}
+  }
+  /// Returns true if `updateTime` has been explicitly set.
+  public var hasUpdateTime: Bool {self._updateTime != nil}
+  /// Clears the value of `updateTime`. Subsequent reads from it will return its default value.
+  public mutating func clearUpdateTime() {self._updateTime = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _updateTime: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+}
+
+public nonisolated struct Temporal_Api_Taskqueue_V1_RateLimitConfig: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var rateLimit: Temporal_Api_Taskqueue_V1_RateLimit {
+    get {_rateLimit ?? Temporal_Api_Taskqueue_V1_RateLimit()}
+    set {_rateLimit = newValue}
+  }
+  /// Returns true if `rateLimit` has been explicitly set.
+  public var hasRateLimit: Bool {self._rateLimit != nil}
+  /// Clears the value of `rateLimit`. Subsequent reads from it will return its default value.
+  public mutating func clearRateLimit() {self._rateLimit = nil}
+
+  public var metadata: Temporal_Api_Taskqueue_V1_ConfigMetadata {
+    get {_metadata ?? Temporal_Api_Taskqueue_V1_ConfigMetadata()}
+    set {_metadata = newValue}
+  }
+  /// Returns true if `metadata` has been explicitly set.
+  public var hasMetadata: Bool {self._metadata != nil}
+  /// Clears the value of `metadata`. Subsequent reads from it will return its default value.
+  public mutating func clearMetadata() {self._metadata = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _rateLimit: Temporal_Api_Taskqueue_V1_RateLimit? = nil
+  fileprivate var _metadata: Temporal_Api_Taskqueue_V1_ConfigMetadata? = nil
+}
+
+public nonisolated struct Temporal_Api_Taskqueue_V1_TaskQueueConfig: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var queueRateLimit: Temporal_Api_Taskqueue_V1_RateLimitConfig {
+    get {_queueRateLimit ?? Temporal_Api_Taskqueue_V1_RateLimitConfig()}
+    set {_queueRateLimit = newValue}
+  }
+  /// Returns true if `queueRateLimit` has been explicitly set.
+  public var hasQueueRateLimit: Bool {self._queueRateLimit != nil}
+  /// Clears the value of `queueRateLimit`. Subsequent reads from it will return its default value.
+  public mutating func clearQueueRateLimit() {self._queueRateLimit = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _queueRateLimit: Temporal_Api_Taskqueue_V1_RateLimitConfig? = nil
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "temporal.api.taskqueue.v1"
@@ -152,6 +365,389 @@ nonisolated extension Temporal_Api_Taskqueue_V1_StickyExecutionAttributes: Swift
   public static func ==(lhs: Temporal_Api_Taskqueue_V1_StickyExecutionAttributes, rhs: Temporal_Api_Taskqueue_V1_StickyExecutionAttributes) -> Bool {
     if lhs._workerTaskQueue != rhs._workerTaskQueue {return false}
     if lhs._scheduleToStartTimeout != rhs._scheduleToStartTimeout {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Temporal_Api_Taskqueue_V1_TaskQueueMetadata: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".TaskQueueMetadata"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}max_tasks_per_second\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._maxTasksPerSecond) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._maxTasksPerSecond {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Temporal_Api_Taskqueue_V1_TaskQueueMetadata, rhs: Temporal_Api_Taskqueue_V1_TaskQueueMetadata) -> Bool {
+    if lhs._maxTasksPerSecond != rhs._maxTasksPerSecond {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Temporal_Api_Taskqueue_V1_TaskQueueVersionInfo: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".TaskQueueVersionInfo"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}types_info\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMessageMap<SwiftProtobuf.ProtobufInt32,Temporal_Api_Taskqueue_V1_TaskQueueTypeInfo>.self, value: &self.typesInfo) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.typesInfo.isEmpty {
+      try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMessageMap<SwiftProtobuf.ProtobufInt32,Temporal_Api_Taskqueue_V1_TaskQueueTypeInfo>.self, value: self.typesInfo, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Temporal_Api_Taskqueue_V1_TaskQueueVersionInfo, rhs: Temporal_Api_Taskqueue_V1_TaskQueueVersionInfo) -> Bool {
+    if lhs.typesInfo != rhs.typesInfo {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Temporal_Api_Taskqueue_V1_TaskQueueTypeInfo: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".TaskQueueTypeInfo"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}pollers\0\u{1}stats\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.pollers) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._stats) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.pollers.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.pollers, fieldNumber: 1)
+    }
+    try { if let v = self._stats {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Temporal_Api_Taskqueue_V1_TaskQueueTypeInfo, rhs: Temporal_Api_Taskqueue_V1_TaskQueueTypeInfo) -> Bool {
+    if lhs.pollers != rhs.pollers {return false}
+    if lhs._stats != rhs._stats {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Temporal_Api_Taskqueue_V1_TaskQueueStats: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".TaskQueueStats"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}approximate_backlog_count\0\u{3}approximate_backlog_age\0\u{3}tasks_add_rate\0\u{3}tasks_dispatch_rate\0\u{3}rate_limiting_active\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt64Field(value: &self.approximateBacklogCount) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._approximateBacklogAge) }()
+      case 3: try { try decoder.decodeSingularFloatField(value: &self.tasksAddRate) }()
+      case 4: try { try decoder.decodeSingularFloatField(value: &self.tasksDispatchRate) }()
+      case 5: try { try decoder.decodeSingularBoolField(value: &self.rateLimitingActive) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if self.approximateBacklogCount != 0 {
+      try visitor.visitSingularInt64Field(value: self.approximateBacklogCount, fieldNumber: 1)
+    }
+    try { if let v = self._approximateBacklogAge {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    if self.tasksAddRate.bitPattern != 0 {
+      try visitor.visitSingularFloatField(value: self.tasksAddRate, fieldNumber: 3)
+    }
+    if self.tasksDispatchRate.bitPattern != 0 {
+      try visitor.visitSingularFloatField(value: self.tasksDispatchRate, fieldNumber: 4)
+    }
+    if self.rateLimitingActive != false {
+      try visitor.visitSingularBoolField(value: self.rateLimitingActive, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Temporal_Api_Taskqueue_V1_TaskQueueStats, rhs: Temporal_Api_Taskqueue_V1_TaskQueueStats) -> Bool {
+    if lhs.approximateBacklogCount != rhs.approximateBacklogCount {return false}
+    if lhs._approximateBacklogAge != rhs._approximateBacklogAge {return false}
+    if lhs.tasksAddRate != rhs.tasksAddRate {return false}
+    if lhs.tasksDispatchRate != rhs.tasksDispatchRate {return false}
+    if lhs.rateLimitingActive != rhs.rateLimitingActive {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Temporal_Api_Taskqueue_V1_TaskQueueStatus: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".TaskQueueStatus"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}backlog_count_hint\0\u{4}\u{3}rate_per_second\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt64Field(value: &self.backlogCountHint) }()
+      case 4: try { try decoder.decodeSingularDoubleField(value: &self.ratePerSecond) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.backlogCountHint != 0 {
+      try visitor.visitSingularInt64Field(value: self.backlogCountHint, fieldNumber: 1)
+    }
+    if self.ratePerSecond.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.ratePerSecond, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Temporal_Api_Taskqueue_V1_TaskQueueStatus, rhs: Temporal_Api_Taskqueue_V1_TaskQueueStatus) -> Bool {
+    if lhs.backlogCountHint != rhs.backlogCountHint {return false}
+    if lhs.ratePerSecond != rhs.ratePerSecond {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Temporal_Api_Taskqueue_V1_PollerInfo: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PollerInfo"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}last_access_time\0\u{1}identity\0\u{3}rate_per_second\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._lastAccessTime) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.identity) }()
+      case 3: try { try decoder.decodeSingularDoubleField(value: &self.ratePerSecond) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._lastAccessTime {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if !self.identity.isEmpty {
+      try visitor.visitSingularStringField(value: self.identity, fieldNumber: 2)
+    }
+    if self.ratePerSecond.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.ratePerSecond, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Temporal_Api_Taskqueue_V1_PollerInfo, rhs: Temporal_Api_Taskqueue_V1_PollerInfo) -> Bool {
+    if lhs._lastAccessTime != rhs._lastAccessTime {return false}
+    if lhs.identity != rhs.identity {return false}
+    if lhs.ratePerSecond != rhs.ratePerSecond {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Temporal_Api_Taskqueue_V1_RateLimit: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RateLimit"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}requests_per_second\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularFloatField(value: &self.requestsPerSecond) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.requestsPerSecond.bitPattern != 0 {
+      try visitor.visitSingularFloatField(value: self.requestsPerSecond, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Temporal_Api_Taskqueue_V1_RateLimit, rhs: Temporal_Api_Taskqueue_V1_RateLimit) -> Bool {
+    if lhs.requestsPerSecond != rhs.requestsPerSecond {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Temporal_Api_Taskqueue_V1_ConfigMetadata: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ConfigMetadata"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}reason\0\u{3}update_identity\0\u{3}update_time\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.updateIdentity) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._updateTime) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.reason.isEmpty {
+      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 1)
+    }
+    if !self.updateIdentity.isEmpty {
+      try visitor.visitSingularStringField(value: self.updateIdentity, fieldNumber: 2)
+    }
+    try { if let v = self._updateTime {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Temporal_Api_Taskqueue_V1_ConfigMetadata, rhs: Temporal_Api_Taskqueue_V1_ConfigMetadata) -> Bool {
+    if lhs.reason != rhs.reason {return false}
+    if lhs.updateIdentity != rhs.updateIdentity {return false}
+    if lhs._updateTime != rhs._updateTime {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Temporal_Api_Taskqueue_V1_RateLimitConfig: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RateLimitConfig"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}rate_limit\0\u{1}metadata\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._rateLimit) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._metadata) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._rateLimit {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try { if let v = self._metadata {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Temporal_Api_Taskqueue_V1_RateLimitConfig, rhs: Temporal_Api_Taskqueue_V1_RateLimitConfig) -> Bool {
+    if lhs._rateLimit != rhs._rateLimit {return false}
+    if lhs._metadata != rhs._metadata {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Temporal_Api_Taskqueue_V1_TaskQueueConfig: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".TaskQueueConfig"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}queue_rate_limit\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._queueRateLimit) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._queueRateLimit {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Temporal_Api_Taskqueue_V1_TaskQueueConfig, rhs: Temporal_Api_Taskqueue_V1_TaskQueueConfig) -> Bool {
+    if lhs._queueRateLimit != rhs._queueRateLimit {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -690,11 +690,21 @@ public nonisolated struct Temporal_Api_Workflowservice_V1_PollActivityTaskQueueR
 
   public var workerInstanceKey: String = String()
 
+  public var taskQueueMetadata: Temporal_Api_Taskqueue_V1_TaskQueueMetadata {
+    get {_taskQueueMetadata ?? Temporal_Api_Taskqueue_V1_TaskQueueMetadata()}
+    set {_taskQueueMetadata = newValue}
+  }
+  /// Returns true if `taskQueueMetadata` has been explicitly set.
+  public var hasTaskQueueMetadata: Bool {self._taskQueueMetadata != nil}
+  /// Clears the value of `taskQueueMetadata`. Subsequent reads from it will return its default value.
+  public mutating func clearTaskQueueMetadata() {self._taskQueueMetadata = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _taskQueue: Temporal_Api_Taskqueue_V1_TaskQueue? = nil
+  fileprivate var _taskQueueMetadata: Temporal_Api_Taskqueue_V1_TaskQueueMetadata? = nil
 }
 
 public nonisolated struct Temporal_Api_Workflowservice_V1_PollActivityTaskQueueResponse: @unchecked Sendable {
@@ -1650,6 +1660,15 @@ public nonisolated struct Temporal_Api_Workflowservice_V1_SignalWithStartWorkflo
   /// Clears the value of `userMetadata`. Subsequent reads from it will return its default value.
   public mutating func clearUserMetadata() {_uniqueStorage()._userMetadata = nil}
 
+  public var priority: Temporal_Api_Common_V1_Priority {
+    get {_storage._priority ?? Temporal_Api_Common_V1_Priority()}
+    set {_uniqueStorage()._priority = newValue}
+  }
+  /// Returns true if `priority` has been explicitly set.
+  public var hasPriority: Bool {_storage._priority != nil}
+  /// Clears the value of `priority`. Subsequent reads from it will return its default value.
+  public mutating func clearPriority() {_uniqueStorage()._priority = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -2220,6 +2239,200 @@ public nonisolated struct Temporal_Api_Workflowservice_V1_GetSearchAttributesRes
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+}
+
+public nonisolated struct Temporal_Api_Workflowservice_V1_DescribeTaskQueueRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var namespace: String = String()
+
+  public var taskQueue: Temporal_Api_Taskqueue_V1_TaskQueue {
+    get {_taskQueue ?? Temporal_Api_Taskqueue_V1_TaskQueue()}
+    set {_taskQueue = newValue}
+  }
+  /// Returns true if `taskQueue` has been explicitly set.
+  public var hasTaskQueue: Bool {self._taskQueue != nil}
+  /// Clears the value of `taskQueue`. Subsequent reads from it will return its default value.
+  public mutating func clearTaskQueue() {self._taskQueue = nil}
+
+  public var taskQueueType: Temporal_Api_Enums_V1_TaskQueueType = .unspecified
+
+  public var reportStats: Bool = false
+
+  public var reportConfig: Bool = false
+
+  public var includeTaskQueueStatus: Bool = false
+
+  public var apiMode: Temporal_Api_Enums_V1_DescribeTaskQueueMode = .unspecified
+
+  public var taskQueueTypes: [Temporal_Api_Enums_V1_TaskQueueType] = []
+
+  public var reportPollers: Bool = false
+
+  public var reportTaskReachability: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _taskQueue: Temporal_Api_Taskqueue_V1_TaskQueue? = nil
+}
+
+public nonisolated struct Temporal_Api_Workflowservice_V1_DescribeTaskQueueResponse: @unchecked Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var pollers: [Temporal_Api_Taskqueue_V1_PollerInfo] {
+    get {_storage._pollers}
+    set {_uniqueStorage()._pollers = newValue}
+  }
+
+  public var stats: Temporal_Api_Taskqueue_V1_TaskQueueStats {
+    get {_storage._stats ?? Temporal_Api_Taskqueue_V1_TaskQueueStats()}
+    set {_uniqueStorage()._stats = newValue}
+  }
+  /// Returns true if `stats` has been explicitly set.
+  public var hasStats: Bool {_storage._stats != nil}
+  /// Clears the value of `stats`. Subsequent reads from it will return its default value.
+  public mutating func clearStats() {_uniqueStorage()._stats = nil}
+
+  public var config: Temporal_Api_Taskqueue_V1_TaskQueueConfig {
+    get {_storage._config ?? Temporal_Api_Taskqueue_V1_TaskQueueConfig()}
+    set {_uniqueStorage()._config = newValue}
+  }
+  /// Returns true if `config` has been explicitly set.
+  public var hasConfig: Bool {_storage._config != nil}
+  /// Clears the value of `config`. Subsequent reads from it will return its default value.
+  public mutating func clearConfig() {_uniqueStorage()._config = nil}
+
+  public var effectiveRateLimit: Temporal_Api_Workflowservice_V1_DescribeTaskQueueResponse.EffectiveRateLimit {
+    get {_storage._effectiveRateLimit ?? Temporal_Api_Workflowservice_V1_DescribeTaskQueueResponse.EffectiveRateLimit()}
+    set {_uniqueStorage()._effectiveRateLimit = newValue}
+  }
+  /// Returns true if `effectiveRateLimit` has been explicitly set.
+  public var hasEffectiveRateLimit: Bool {_storage._effectiveRateLimit != nil}
+  /// Clears the value of `effectiveRateLimit`. Subsequent reads from it will return its default value.
+  public mutating func clearEffectiveRateLimit() {_uniqueStorage()._effectiveRateLimit = nil}
+
+  public var taskQueueStatus: Temporal_Api_Taskqueue_V1_TaskQueueStatus {
+    get {_storage._taskQueueStatus ?? Temporal_Api_Taskqueue_V1_TaskQueueStatus()}
+    set {_uniqueStorage()._taskQueueStatus = newValue}
+  }
+  /// Returns true if `taskQueueStatus` has been explicitly set.
+  public var hasTaskQueueStatus: Bool {_storage._taskQueueStatus != nil}
+  /// Clears the value of `taskQueueStatus`. Subsequent reads from it will return its default value.
+  public mutating func clearTaskQueueStatus() {_uniqueStorage()._taskQueueStatus = nil}
+
+  public var versionsInfo: Dictionary<String,Temporal_Api_Taskqueue_V1_TaskQueueVersionInfo> {
+    get {_storage._versionsInfo}
+    set {_uniqueStorage()._versionsInfo = newValue}
+  }
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public nonisolated struct EffectiveRateLimit: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var requestsPerSecond: Float = 0
+
+    public var rateLimitSource: Temporal_Api_Enums_V1_RateLimitSource = .unspecified
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+  }
+
+  public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+public nonisolated struct Temporal_Api_Workflowservice_V1_UpdateTaskQueueConfigRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var namespace: String = String()
+
+  public var identity: String = String()
+
+  public var taskQueue: String = String()
+
+  public var taskQueueType: Temporal_Api_Enums_V1_TaskQueueType = .unspecified
+
+  public var updateQueueRateLimit: Temporal_Api_Workflowservice_V1_UpdateTaskQueueConfigRequest.RateLimitUpdate {
+    get {_updateQueueRateLimit ?? Temporal_Api_Workflowservice_V1_UpdateTaskQueueConfigRequest.RateLimitUpdate()}
+    set {_updateQueueRateLimit = newValue}
+  }
+  /// Returns true if `updateQueueRateLimit` has been explicitly set.
+  public var hasUpdateQueueRateLimit: Bool {self._updateQueueRateLimit != nil}
+  /// Clears the value of `updateQueueRateLimit`. Subsequent reads from it will return its default value.
+  public mutating func clearUpdateQueueRateLimit() {self._updateQueueRateLimit = nil}
+
+  public var updateFairnessKeyRateLimitDefault: Temporal_Api_Workflowservice_V1_UpdateTaskQueueConfigRequest.RateLimitUpdate {
+    get {_updateFairnessKeyRateLimitDefault ?? Temporal_Api_Workflowservice_V1_UpdateTaskQueueConfigRequest.RateLimitUpdate()}
+    set {_updateFairnessKeyRateLimitDefault = newValue}
+  }
+  /// Returns true if `updateFairnessKeyRateLimitDefault` has been explicitly set.
+  public var hasUpdateFairnessKeyRateLimitDefault: Bool {self._updateFairnessKeyRateLimitDefault != nil}
+  /// Clears the value of `updateFairnessKeyRateLimitDefault`. Subsequent reads from it will return its default value.
+  public mutating func clearUpdateFairnessKeyRateLimitDefault() {self._updateFairnessKeyRateLimitDefault = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public nonisolated struct RateLimitUpdate: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var rateLimit: Temporal_Api_Taskqueue_V1_RateLimit {
+      get {_rateLimit ?? Temporal_Api_Taskqueue_V1_RateLimit()}
+      set {_rateLimit = newValue}
+    }
+    /// Returns true if `rateLimit` has been explicitly set.
+    public var hasRateLimit: Bool {self._rateLimit != nil}
+    /// Clears the value of `rateLimit`. Subsequent reads from it will return its default value.
+    public mutating func clearRateLimit() {self._rateLimit = nil}
+
+    public var reason: String = String()
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+
+    fileprivate var _rateLimit: Temporal_Api_Taskqueue_V1_RateLimit? = nil
+  }
+
+  public init() {}
+
+  fileprivate var _updateQueueRateLimit: Temporal_Api_Workflowservice_V1_UpdateTaskQueueConfigRequest.RateLimitUpdate? = nil
+  fileprivate var _updateFairnessKeyRateLimitDefault: Temporal_Api_Workflowservice_V1_UpdateTaskQueueConfigRequest.RateLimitUpdate? = nil
+}
+
+public nonisolated struct Temporal_Api_Workflowservice_V1_UpdateTaskQueueConfigResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var config: Temporal_Api_Taskqueue_V1_TaskQueueConfig {
+    get {_config ?? Temporal_Api_Taskqueue_V1_TaskQueueConfig()}
+    set {_config = newValue}
+  }
+  /// Returns true if `config` has been explicitly set.
+  public var hasConfig: Bool {self._config != nil}
+  /// Clears the value of `config`. Subsequent reads from it will return its default value.
+  public mutating func clearConfig() {self._config = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _config: Temporal_Api_Taskqueue_V1_TaskQueueConfig? = nil
 }
 
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
@@ -3206,7 +3419,7 @@ nonisolated extension Temporal_Api_Workflowservice_V1_RespondWorkflowTaskFailedR
 
 nonisolated extension Temporal_Api_Workflowservice_V1_PollActivityTaskQueueRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".PollActivityTaskQueueRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}namespace\0\u{3}task_queue\0\u{1}identity\0\u{4}\u{5}worker_instance_key\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}namespace\0\u{3}task_queue\0\u{1}identity\0\u{3}task_queue_metadata\0\u{4}\u{4}worker_instance_key\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3217,6 +3430,7 @@ nonisolated extension Temporal_Api_Workflowservice_V1_PollActivityTaskQueueReque
       case 1: try { try decoder.decodeSingularStringField(value: &self.namespace) }()
       case 2: try { try decoder.decodeSingularMessageField(value: &self._taskQueue) }()
       case 3: try { try decoder.decodeSingularStringField(value: &self.identity) }()
+      case 4: try { try decoder.decodeSingularMessageField(value: &self._taskQueueMetadata) }()
       case 8: try { try decoder.decodeSingularStringField(value: &self.workerInstanceKey) }()
       default: break
       }
@@ -3237,6 +3451,9 @@ nonisolated extension Temporal_Api_Workflowservice_V1_PollActivityTaskQueueReque
     if !self.identity.isEmpty {
       try visitor.visitSingularStringField(value: self.identity, fieldNumber: 3)
     }
+    try { if let v = self._taskQueueMetadata {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    } }()
     if !self.workerInstanceKey.isEmpty {
       try visitor.visitSingularStringField(value: self.workerInstanceKey, fieldNumber: 8)
     }
@@ -3248,6 +3465,7 @@ nonisolated extension Temporal_Api_Workflowservice_V1_PollActivityTaskQueueReque
     if lhs._taskQueue != rhs._taskQueue {return false}
     if lhs.identity != rhs.identity {return false}
     if lhs.workerInstanceKey != rhs.workerInstanceKey {return false}
+    if lhs._taskQueueMetadata != rhs._taskQueueMetadata {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -4525,7 +4743,7 @@ nonisolated extension Temporal_Api_Workflowservice_V1_RespondQueryTaskCompletedR
 
 nonisolated extension Temporal_Api_Workflowservice_V1_SignalWithStartWorkflowExecutionRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SignalWithStartWorkflowExecutionRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}namespace\0\u{3}workflow_id\0\u{3}workflow_type\0\u{3}task_queue\0\u{1}input\0\u{3}workflow_execution_timeout\0\u{3}workflow_run_timeout\0\u{3}workflow_task_timeout\0\u{1}identity\0\u{3}request_id\0\u{3}workflow_id_reuse_policy\0\u{3}signal_name\0\u{3}signal_input\0\u{1}control\0\u{3}retry_policy\0\u{3}cron_schedule\0\u{1}memo\0\u{3}search_attributes\0\u{1}header\0\u{3}workflow_start_delay\0\u{4}\u{2}workflow_id_conflict_policy\0\u{3}user_metadata\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}namespace\0\u{3}workflow_id\0\u{3}workflow_type\0\u{3}task_queue\0\u{1}input\0\u{3}workflow_execution_timeout\0\u{3}workflow_run_timeout\0\u{3}workflow_task_timeout\0\u{1}identity\0\u{3}request_id\0\u{3}workflow_id_reuse_policy\0\u{3}signal_name\0\u{3}signal_input\0\u{1}control\0\u{3}retry_policy\0\u{3}cron_schedule\0\u{1}memo\0\u{3}search_attributes\0\u{1}header\0\u{3}workflow_start_delay\0\u{4}\u{2}workflow_id_conflict_policy\0\u{3}user_metadata\0\u{2}\u{3}priority\0")
 
   fileprivate class _StorageClass {
     var _namespace: String = String()
@@ -4550,6 +4768,7 @@ nonisolated extension Temporal_Api_Workflowservice_V1_SignalWithStartWorkflowExe
     var _workflowStartDelay: SwiftProtobuf.Google_Protobuf_Duration? = nil
     var _workflowIDConflictPolicy: Temporal_Api_Enums_V1_WorkflowIdConflictPolicy = .unspecified
     var _userMetadata: Temporal_Api_Sdk_V1_UserMetadata? = nil
+    var _priority: Temporal_Api_Common_V1_Priority? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -4582,6 +4801,7 @@ nonisolated extension Temporal_Api_Workflowservice_V1_SignalWithStartWorkflowExe
       _workflowStartDelay = source._workflowStartDelay
       _workflowIDConflictPolicy = source._workflowIDConflictPolicy
       _userMetadata = source._userMetadata
+      _priority = source._priority
     }
   }
 
@@ -4622,6 +4842,7 @@ nonisolated extension Temporal_Api_Workflowservice_V1_SignalWithStartWorkflowExe
         case 20: try { try decoder.decodeSingularMessageField(value: &_storage._workflowStartDelay) }()
         case 22: try { try decoder.decodeSingularEnumField(value: &_storage._workflowIDConflictPolicy) }()
         case 23: try { try decoder.decodeSingularMessageField(value: &_storage._userMetadata) }()
+        case 26: try { try decoder.decodeSingularMessageField(value: &_storage._priority) }()
         default: break
         }
       }
@@ -4700,6 +4921,9 @@ nonisolated extension Temporal_Api_Workflowservice_V1_SignalWithStartWorkflowExe
       try { if let v = _storage._userMetadata {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 23)
       } }()
+      try { if let v = _storage._priority {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 26)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -4731,6 +4955,7 @@ nonisolated extension Temporal_Api_Workflowservice_V1_SignalWithStartWorkflowExe
         if _storage._workflowStartDelay != rhs_storage._workflowStartDelay {return false}
         if _storage._workflowIDConflictPolicy != rhs_storage._workflowIDConflictPolicy {return false}
         if _storage._userMetadata != rhs_storage._userMetadata {return false}
+        if _storage._priority != rhs_storage._priority {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -5854,6 +6079,357 @@ nonisolated extension Temporal_Api_Workflowservice_V1_GetSearchAttributesRespons
 
   public static func ==(lhs: Temporal_Api_Workflowservice_V1_GetSearchAttributesResponse, rhs: Temporal_Api_Workflowservice_V1_GetSearchAttributesResponse) -> Bool {
     if lhs.keys != rhs.keys {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Temporal_Api_Workflowservice_V1_DescribeTaskQueueRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DescribeTaskQueueRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}namespace\0\u{3}task_queue\0\u{3}task_queue_type\0\u{3}include_task_queue_status\0\u{3}api_mode\0\u{4}\u{2}task_queue_types\0\u{3}report_stats\0\u{3}report_pollers\0\u{3}report_task_reachability\0\u{3}report_config\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.namespace) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._taskQueue) }()
+      case 3: try { try decoder.decodeSingularEnumField(value: &self.taskQueueType) }()
+      case 4: try { try decoder.decodeSingularBoolField(value: &self.includeTaskQueueStatus) }()
+      case 5: try { try decoder.decodeSingularEnumField(value: &self.apiMode) }()
+      case 7: try { try decoder.decodeRepeatedEnumField(value: &self.taskQueueTypes) }()
+      case 8: try { try decoder.decodeSingularBoolField(value: &self.reportStats) }()
+      case 9: try { try decoder.decodeSingularBoolField(value: &self.reportPollers) }()
+      case 10: try { try decoder.decodeSingularBoolField(value: &self.reportTaskReachability) }()
+      case 11: try { try decoder.decodeSingularBoolField(value: &self.reportConfig) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.namespace.isEmpty {
+      try visitor.visitSingularStringField(value: self.namespace, fieldNumber: 1)
+    }
+    try { if let v = self._taskQueue {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    if self.taskQueueType != .unspecified {
+      try visitor.visitSingularEnumField(value: self.taskQueueType, fieldNumber: 3)
+    }
+    if self.includeTaskQueueStatus != false {
+      try visitor.visitSingularBoolField(value: self.includeTaskQueueStatus, fieldNumber: 4)
+    }
+    if self.apiMode != .unspecified {
+      try visitor.visitSingularEnumField(value: self.apiMode, fieldNumber: 5)
+    }
+    if !self.taskQueueTypes.isEmpty {
+      try visitor.visitPackedEnumField(value: self.taskQueueTypes, fieldNumber: 7)
+    }
+    if self.reportStats != false {
+      try visitor.visitSingularBoolField(value: self.reportStats, fieldNumber: 8)
+    }
+    if self.reportPollers != false {
+      try visitor.visitSingularBoolField(value: self.reportPollers, fieldNumber: 9)
+    }
+    if self.reportTaskReachability != false {
+      try visitor.visitSingularBoolField(value: self.reportTaskReachability, fieldNumber: 10)
+    }
+    if self.reportConfig != false {
+      try visitor.visitSingularBoolField(value: self.reportConfig, fieldNumber: 11)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Temporal_Api_Workflowservice_V1_DescribeTaskQueueRequest, rhs: Temporal_Api_Workflowservice_V1_DescribeTaskQueueRequest) -> Bool {
+    if lhs.namespace != rhs.namespace {return false}
+    if lhs._taskQueue != rhs._taskQueue {return false}
+    if lhs.taskQueueType != rhs.taskQueueType {return false}
+    if lhs.reportStats != rhs.reportStats {return false}
+    if lhs.reportConfig != rhs.reportConfig {return false}
+    if lhs.includeTaskQueueStatus != rhs.includeTaskQueueStatus {return false}
+    if lhs.apiMode != rhs.apiMode {return false}
+    if lhs.taskQueueTypes != rhs.taskQueueTypes {return false}
+    if lhs.reportPollers != rhs.reportPollers {return false}
+    if lhs.reportTaskReachability != rhs.reportTaskReachability {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Temporal_Api_Workflowservice_V1_DescribeTaskQueueResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DescribeTaskQueueResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}pollers\0\u{3}task_queue_status\0\u{3}versions_info\0\u{2}\u{2}stats\0\u{1}config\0\u{3}effective_rate_limit\0")
+
+  fileprivate class _StorageClass {
+    var _pollers: [Temporal_Api_Taskqueue_V1_PollerInfo] = []
+    var _stats: Temporal_Api_Taskqueue_V1_TaskQueueStats? = nil
+    var _config: Temporal_Api_Taskqueue_V1_TaskQueueConfig? = nil
+    var _effectiveRateLimit: Temporal_Api_Workflowservice_V1_DescribeTaskQueueResponse.EffectiveRateLimit? = nil
+    var _taskQueueStatus: Temporal_Api_Taskqueue_V1_TaskQueueStatus? = nil
+    var _versionsInfo: Dictionary<String,Temporal_Api_Taskqueue_V1_TaskQueueVersionInfo> = [:]
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _pollers = source._pollers
+      _stats = source._stats
+      _config = source._config
+      _effectiveRateLimit = source._effectiveRateLimit
+      _taskQueueStatus = source._taskQueueStatus
+      _versionsInfo = source._versionsInfo
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeRepeatedMessageField(value: &_storage._pollers) }()
+        case 2: try { try decoder.decodeSingularMessageField(value: &_storage._taskQueueStatus) }()
+        case 3: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMessageMap<SwiftProtobuf.ProtobufString,Temporal_Api_Taskqueue_V1_TaskQueueVersionInfo>.self, value: &_storage._versionsInfo) }()
+        case 5: try { try decoder.decodeSingularMessageField(value: &_storage._stats) }()
+        case 6: try { try decoder.decodeSingularMessageField(value: &_storage._config) }()
+        case 7: try { try decoder.decodeSingularMessageField(value: &_storage._effectiveRateLimit) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if !_storage._pollers.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._pollers, fieldNumber: 1)
+      }
+      try { if let v = _storage._taskQueueStatus {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+      } }()
+      if !_storage._versionsInfo.isEmpty {
+        try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMessageMap<SwiftProtobuf.ProtobufString,Temporal_Api_Taskqueue_V1_TaskQueueVersionInfo>.self, value: _storage._versionsInfo, fieldNumber: 3)
+      }
+      try { if let v = _storage._stats {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+      } }()
+      try { if let v = _storage._config {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+      } }()
+      try { if let v = _storage._effectiveRateLimit {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
+      } }()
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Temporal_Api_Workflowservice_V1_DescribeTaskQueueResponse, rhs: Temporal_Api_Workflowservice_V1_DescribeTaskQueueResponse) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._pollers != rhs_storage._pollers {return false}
+        if _storage._stats != rhs_storage._stats {return false}
+        if _storage._config != rhs_storage._config {return false}
+        if _storage._effectiveRateLimit != rhs_storage._effectiveRateLimit {return false}
+        if _storage._taskQueueStatus != rhs_storage._taskQueueStatus {return false}
+        if _storage._versionsInfo != rhs_storage._versionsInfo {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Temporal_Api_Workflowservice_V1_DescribeTaskQueueResponse.EffectiveRateLimit: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = Temporal_Api_Workflowservice_V1_DescribeTaskQueueResponse.protoMessageName + ".EffectiveRateLimit"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}requests_per_second\0\u{3}rate_limit_source\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularFloatField(value: &self.requestsPerSecond) }()
+      case 2: try { try decoder.decodeSingularEnumField(value: &self.rateLimitSource) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.requestsPerSecond.bitPattern != 0 {
+      try visitor.visitSingularFloatField(value: self.requestsPerSecond, fieldNumber: 1)
+    }
+    if self.rateLimitSource != .unspecified {
+      try visitor.visitSingularEnumField(value: self.rateLimitSource, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Temporal_Api_Workflowservice_V1_DescribeTaskQueueResponse.EffectiveRateLimit, rhs: Temporal_Api_Workflowservice_V1_DescribeTaskQueueResponse.EffectiveRateLimit) -> Bool {
+    if lhs.requestsPerSecond != rhs.requestsPerSecond {return false}
+    if lhs.rateLimitSource != rhs.rateLimitSource {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Temporal_Api_Workflowservice_V1_UpdateTaskQueueConfigRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".UpdateTaskQueueConfigRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}namespace\0\u{1}identity\0\u{3}task_queue\0\u{3}task_queue_type\0\u{3}update_queue_rate_limit\0\u{3}update_fairness_key_rate_limit_default\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.namespace) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.identity) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.taskQueue) }()
+      case 4: try { try decoder.decodeSingularEnumField(value: &self.taskQueueType) }()
+      case 5: try { try decoder.decodeSingularMessageField(value: &self._updateQueueRateLimit) }()
+      case 6: try { try decoder.decodeSingularMessageField(value: &self._updateFairnessKeyRateLimitDefault) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.namespace.isEmpty {
+      try visitor.visitSingularStringField(value: self.namespace, fieldNumber: 1)
+    }
+    if !self.identity.isEmpty {
+      try visitor.visitSingularStringField(value: self.identity, fieldNumber: 2)
+    }
+    if !self.taskQueue.isEmpty {
+      try visitor.visitSingularStringField(value: self.taskQueue, fieldNumber: 3)
+    }
+    if self.taskQueueType != .unspecified {
+      try visitor.visitSingularEnumField(value: self.taskQueueType, fieldNumber: 4)
+    }
+    try { if let v = self._updateQueueRateLimit {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+    } }()
+    try { if let v = self._updateFairnessKeyRateLimitDefault {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Temporal_Api_Workflowservice_V1_UpdateTaskQueueConfigRequest, rhs: Temporal_Api_Workflowservice_V1_UpdateTaskQueueConfigRequest) -> Bool {
+    if lhs.namespace != rhs.namespace {return false}
+    if lhs.identity != rhs.identity {return false}
+    if lhs.taskQueue != rhs.taskQueue {return false}
+    if lhs.taskQueueType != rhs.taskQueueType {return false}
+    if lhs._updateQueueRateLimit != rhs._updateQueueRateLimit {return false}
+    if lhs._updateFairnessKeyRateLimitDefault != rhs._updateFairnessKeyRateLimitDefault {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Temporal_Api_Workflowservice_V1_UpdateTaskQueueConfigRequest.RateLimitUpdate: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = Temporal_Api_Workflowservice_V1_UpdateTaskQueueConfigRequest.protoMessageName + ".RateLimitUpdate"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}rate_limit\0\u{1}reason\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._rateLimit) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._rateLimit {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if !self.reason.isEmpty {
+      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Temporal_Api_Workflowservice_V1_UpdateTaskQueueConfigRequest.RateLimitUpdate, rhs: Temporal_Api_Workflowservice_V1_UpdateTaskQueueConfigRequest.RateLimitUpdate) -> Bool {
+    if lhs._rateLimit != rhs._rateLimit {return false}
+    if lhs.reason != rhs.reason {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Temporal_Api_Workflowservice_V1_UpdateTaskQueueConfigResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".UpdateTaskQueueConfigResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}config\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._config) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._config {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Temporal_Api_Workflowservice_V1_UpdateTaskQueueConfigResponse, rhs: Temporal_Api_Workflowservice_V1_UpdateTaskQueueConfigResponse) -> Bool {
+    if lhs._config != rhs._config {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

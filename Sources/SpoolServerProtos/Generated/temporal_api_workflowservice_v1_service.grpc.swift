@@ -456,6 +456,32 @@ public enum Temporal_Api_Workflowservice_V1_WorkflowService: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "DescribeTaskQueue" metadata.
+        public enum DescribeTaskQueue: Sendable {
+            /// Request type for "DescribeTaskQueue".
+            public typealias Input = Temporal_Api_Workflowservice_V1_DescribeTaskQueueRequest
+            /// Response type for "DescribeTaskQueue".
+            public typealias Output = Temporal_Api_Workflowservice_V1_DescribeTaskQueueResponse
+            /// Descriptor for "DescribeTaskQueue".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "temporal.api.workflowservice.v1.WorkflowService"),
+                method: "DescribeTaskQueue",
+                type: .unary
+            )
+        }
+        /// Namespace for "UpdateTaskQueueConfig" metadata.
+        public enum UpdateTaskQueueConfig: Sendable {
+            /// Request type for "UpdateTaskQueueConfig".
+            public typealias Input = Temporal_Api_Workflowservice_V1_UpdateTaskQueueConfigRequest
+            /// Response type for "UpdateTaskQueueConfig".
+            public typealias Output = Temporal_Api_Workflowservice_V1_UpdateTaskQueueConfigResponse
+            /// Descriptor for "UpdateTaskQueueConfig".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "temporal.api.workflowservice.v1.WorkflowService"),
+                method: "UpdateTaskQueueConfig",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "temporal.api.workflowservice.v1.WorkflowService" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             GetSystemInfo.descriptor,
@@ -490,7 +516,9 @@ public enum Temporal_Api_Workflowservice_V1_WorkflowService: Sendable {
             RegisterNamespace.descriptor,
             ListNamespaces.descriptor,
             UpdateNamespace.descriptor,
-            GetSearchAttributes.descriptor
+            GetSearchAttributes.descriptor,
+            DescribeTaskQueue.descriptor,
+            UpdateTaskQueueConfig.descriptor
         ]
     }
 }
@@ -978,6 +1006,34 @@ extension Temporal_Api_Workflowservice_V1_WorkflowService {
             request: GRPCCore.StreamingServerRequest<Temporal_Api_Workflowservice_V1_GetSearchAttributesRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Temporal_Api_Workflowservice_V1_GetSearchAttributesResponse>
+
+        /// Handle the "DescribeTaskQueue" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Temporal_Api_Workflowservice_V1_DescribeTaskQueueRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Temporal_Api_Workflowservice_V1_DescribeTaskQueueResponse` messages.
+        func describeTaskQueue(
+            request: GRPCCore.StreamingServerRequest<Temporal_Api_Workflowservice_V1_DescribeTaskQueueRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Temporal_Api_Workflowservice_V1_DescribeTaskQueueResponse>
+
+        /// Handle the "UpdateTaskQueueConfig" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Temporal_Api_Workflowservice_V1_UpdateTaskQueueConfigRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Temporal_Api_Workflowservice_V1_UpdateTaskQueueConfigResponse` messages.
+        func updateTaskQueueConfig(
+            request: GRPCCore.StreamingServerRequest<Temporal_Api_Workflowservice_V1_UpdateTaskQueueConfigRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Temporal_Api_Workflowservice_V1_UpdateTaskQueueConfigResponse>
     }
 
     /// Service protocol for the "temporal.api.workflowservice.v1.WorkflowService" service.
@@ -1449,6 +1505,34 @@ extension Temporal_Api_Workflowservice_V1_WorkflowService {
             request: GRPCCore.ServerRequest<Temporal_Api_Workflowservice_V1_GetSearchAttributesRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Temporal_Api_Workflowservice_V1_GetSearchAttributesResponse>
+
+        /// Handle the "DescribeTaskQueue" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_DescribeTaskQueueRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Temporal_Api_Workflowservice_V1_DescribeTaskQueueResponse` message.
+        func describeTaskQueue(
+            request: GRPCCore.ServerRequest<Temporal_Api_Workflowservice_V1_DescribeTaskQueueRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Temporal_Api_Workflowservice_V1_DescribeTaskQueueResponse>
+
+        /// Handle the "UpdateTaskQueueConfig" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_UpdateTaskQueueConfigRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Temporal_Api_Workflowservice_V1_UpdateTaskQueueConfigResponse` message.
+        func updateTaskQueueConfig(
+            request: GRPCCore.ServerRequest<Temporal_Api_Workflowservice_V1_UpdateTaskQueueConfigRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Temporal_Api_Workflowservice_V1_UpdateTaskQueueConfigResponse>
     }
 
     /// Simple service protocol for the "temporal.api.workflowservice.v1.WorkflowService" service.
@@ -1918,6 +2002,34 @@ extension Temporal_Api_Workflowservice_V1_WorkflowService {
             request: Temporal_Api_Workflowservice_V1_GetSearchAttributesRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Temporal_Api_Workflowservice_V1_GetSearchAttributesResponse
+
+        /// Handle the "DescribeTaskQueue" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Temporal_Api_Workflowservice_V1_DescribeTaskQueueRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Temporal_Api_Workflowservice_V1_DescribeTaskQueueResponse` to respond with.
+        func describeTaskQueue(
+            request: Temporal_Api_Workflowservice_V1_DescribeTaskQueueRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Temporal_Api_Workflowservice_V1_DescribeTaskQueueResponse
+
+        /// Handle the "UpdateTaskQueueConfig" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Temporal_Api_Workflowservice_V1_UpdateTaskQueueConfigRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Temporal_Api_Workflowservice_V1_UpdateTaskQueueConfigResponse` to respond with.
+        func updateTaskQueueConfig(
+            request: Temporal_Api_Workflowservice_V1_UpdateTaskQueueConfigRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Temporal_Api_Workflowservice_V1_UpdateTaskQueueConfigResponse
     }
 }
 
@@ -2288,6 +2400,28 @@ extension Temporal_Api_Workflowservice_V1_WorkflowService.StreamingServiceProtoc
                 )
             }
         )
+        router.registerHandler(
+            forMethod: Temporal_Api_Workflowservice_V1_WorkflowService.Method.DescribeTaskQueue.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Temporal_Api_Workflowservice_V1_DescribeTaskQueueRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Temporal_Api_Workflowservice_V1_DescribeTaskQueueResponse>(),
+            handler: { request, context in
+                try await self.describeTaskQueue(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Temporal_Api_Workflowservice_V1_WorkflowService.Method.UpdateTaskQueueConfig.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Temporal_Api_Workflowservice_V1_UpdateTaskQueueConfigRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Temporal_Api_Workflowservice_V1_UpdateTaskQueueConfigResponse>(),
+            handler: { request, context in
+                try await self.updateTaskQueueConfig(
+                    request: request,
+                    context: context
+                )
+            }
+        )
     }
 }
 
@@ -2651,6 +2785,28 @@ extension Temporal_Api_Workflowservice_V1_WorkflowService.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Temporal_Api_Workflowservice_V1_GetSearchAttributesResponse> {
         let response = try await self.getSearchAttributes(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func describeTaskQueue(
+        request: GRPCCore.StreamingServerRequest<Temporal_Api_Workflowservice_V1_DescribeTaskQueueRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Temporal_Api_Workflowservice_V1_DescribeTaskQueueResponse> {
+        let response = try await self.describeTaskQueue(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func updateTaskQueueConfig(
+        request: GRPCCore.StreamingServerRequest<Temporal_Api_Workflowservice_V1_UpdateTaskQueueConfigRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Temporal_Api_Workflowservice_V1_UpdateTaskQueueConfigResponse> {
+        let response = try await self.updateTaskQueueConfig(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -3083,6 +3239,32 @@ extension Temporal_Api_Workflowservice_V1_WorkflowService.SimpleServiceProtocol 
     ) async throws -> GRPCCore.ServerResponse<Temporal_Api_Workflowservice_V1_GetSearchAttributesResponse> {
         return GRPCCore.ServerResponse<Temporal_Api_Workflowservice_V1_GetSearchAttributesResponse>(
             message: try await self.getSearchAttributes(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func describeTaskQueue(
+        request: GRPCCore.ServerRequest<Temporal_Api_Workflowservice_V1_DescribeTaskQueueRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Temporal_Api_Workflowservice_V1_DescribeTaskQueueResponse> {
+        return GRPCCore.ServerResponse<Temporal_Api_Workflowservice_V1_DescribeTaskQueueResponse>(
+            message: try await self.describeTaskQueue(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func updateTaskQueueConfig(
+        request: GRPCCore.ServerRequest<Temporal_Api_Workflowservice_V1_UpdateTaskQueueConfigRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Temporal_Api_Workflowservice_V1_UpdateTaskQueueConfigResponse> {
+        return GRPCCore.ServerResponse<Temporal_Api_Workflowservice_V1_UpdateTaskQueueConfigResponse>(
+            message: try await self.updateTaskQueueConfig(
                 request: request.message,
                 context: context
             ),
