@@ -1,5 +1,5 @@
 // swift-tools-version: 6.1
-// libFuzzer targets for the decoders of data from disk (SpoolLog, SpoolQueue, Spool) and of task tokens. Not part of `swift test`: build and run them with
+// libFuzzer targets for the decoders of data from disk (SpoolLog, SpoolQueue, Spool), of task tokens and of visibility queries. Not part of `swift test`: build and run them with
 // `Tools/fuzz/run.sh` (see Docs/reliability.md), which passes -sanitize=fuzzer and -enable-testing.
 import PackageDescription
 
@@ -18,6 +18,8 @@ let package = Package(
                                                                   .product(name: "SpoolLog", package: "Spool")]),
         .executableTarget(name: "FuzzEngineRecord", dependencies: ["FuzzDriver", .product(name: "Spool", package: "Spool"),
                                                                    .product(name: "SpoolLog", package: "Spool")]),
+        .executableTarget(name: "FuzzVisibilityQuery", dependencies: ["FuzzDriver", .product(name: "Spool", package: "Spool"),
+                                                                      .product(name: "SpoolLog", package: "Spool")]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -2,13 +2,13 @@
 # Builds the libFuzzer targets (Docs/reliability.md, Fuzzing) and runs each for N seconds (default 60).
 #   Tools/fuzz/run.sh [seconds] [target...]
 # Targets: FuzzRecordBatch, FuzzCheckpoint, FuzzOpenDirectory, FuzzOffsetIndex, FuzzQueueRecord,
-# FuzzEngineRecord. Corpora grow in
+# FuzzEngineRecord, FuzzVisibilityQuery. Corpora grow in
 # Tools/fuzz/corpus/<target> (not committed); a crash leaves crash-* files in the working directory.
 set -e
 cd "$(dirname "$0")"
 SECONDS_EACH=${1:-60}
 [ $# -gt 0 ] && shift
-TARGETS=${*:-"FuzzRecordBatch FuzzCheckpoint FuzzOpenDirectory FuzzOffsetIndex FuzzQueueRecord FuzzEngineRecord"}
+TARGETS=${*:-"FuzzRecordBatch FuzzCheckpoint FuzzOpenDirectory FuzzOffsetIndex FuzzQueueRecord FuzzEngineRecord FuzzVisibilityQuery"}
 swift build -c release --scratch-path .build-fuzz \
     -Xswiftc -sanitize=fuzzer -Xswiftc -parse-as-library -Xswiftc -enable-testing
 for target in $TARGETS; do
