@@ -84,3 +84,27 @@ def test_namespaces_and_search_attributes_with_the_cli_and_the_sdk(tmp_path):
         assert attributes.get("customAttributes", {}) == {}
     finally:
         restarted.stop()
+
+
+def test_search_attributes_registered_at_startup_are_queried_as_the_sdk_sets_them(tmp_path):
+    from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+
+    server = Server(tmp_path / "data", ["--search-attribute", "CustomerId=Keyword", "--search-attribute", "Amount=double"])
+    customer = SearchAttributeKey.for_keyword("CustomerId")
+    amount = SearchAttributeKey.for_float("Amount")
+    try:
+        async def scenario():
+            client = await Client.connect(server.address)
+            for index, (who, how_much) in enumerate([("c-42", 12.5), ("c-7", 99.0), ("c-42", 150.0)]):
+                await client.start_workflow(
+                    "invoice", id=f"sa-{index}", task_queue="q",
+                    search_attributes=TypedSearchAttributes([SearchAttributePair(customer, who), SearchAttributePair(amount, how_much)]))
+            ids = [w.id async for w in client.list_workflows("CustomerId = 'c-42' AND Amount < 100")]
+            assert ids == ["sa-0"], ids
+            assert (await client.count_workflows("Amount >= 99")).count == 2
+            described = await client.get_workflow_handle("sa-1").describe()
+            assert described.typed_search_attributes.get(customer) == "c-7"
+
+        asyncio.run(asyncio.wait_for(scenario(), 60))
+    finally:
+        server.stop()

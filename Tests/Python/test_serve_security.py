@@ -121,6 +121,8 @@ def test_a_request_over_the_size_limit_is_refused_and_writes_nothing(tmp_path):
     (["--tls-cert", "/nonexistent.pem", "--tls-key", "/nonexistent.key"], "--tls-cert /nonexistent.pem"),
     (["--tls-cert", "x"], "--tls-cert and --tls-key go together"),
     (["--max-request-bytes", "10"], "--max-request-bytes"),
+    (["--search-attribute", "CustomerId=Blob"], "--search-attribute CustomerId=Blob: expected NAME=TYPE"),
+    (["--search-attribute", "=Keyword"], "--search-attribute =Keyword"),
 ])
 def test_bad_security_options_exit_64_naming_the_option(tmp_path, arguments, words):
     result = subprocess.run([str(spool_binary()), "serve", "--data", str(tmp_path / "d"), "--listen", "127.0.0.1:0", *arguments],

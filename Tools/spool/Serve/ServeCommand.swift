@@ -52,10 +52,31 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Register this namespace if it is not registered yet (repeatable; `default` always exists).")
     var namespace: [String] = []
 
+    @Option(name: .long, help: "Register a custom search attribute NAME=TYPE (Keyword, Text, Int, Double, Bool, Datetime, KeywordList) in `default` and every --namespace, as Temporal's dev server does (repeatable).")
+    var searchAttribute: [String] = []
+
     /// How long shutdown may take in all, from the signal to the engine closed.
     static let shutdownBudget = Duration.seconds(5)
 
+    /// The --search-attribute values, parsed.
+    var searchAttributes: [String: IndexedValueType] {
+        get throws {
+            var result: [String: IndexedValueType] = [:]
+            for spec in searchAttribute {
+                let parts = spec.split(separator: "=", maxSplits: 1).map(String.init)
+                guard parts.count == 2, !parts[0].isEmpty,
+                      let type = IndexedValueType.allCases.first(where: { $0.description.lowercased() == parts[1].lowercased() }) else {
+                    throw ValidationError("--search-attribute \(spec): expected NAME=TYPE, TYPE one of "
+                                          + IndexedValueType.allCases.map(\.description).joined(separator: ", "))
+                }
+                result[parts[0]] = type
+            }
+            return result
+        }
+    }
+
     func validate() throws {
+        _ = try searchAttributes
         guard Self.parse(listen: listen) != nil else {
             throw ValidationError("--listen \(listen): expected HOST:PORT, such as 127.0.0.1:7233")
         }
@@ -136,6 +157,18 @@ struct ServeCommand: AsyncParsableCommand {
                 printError("spool serve: --namespace \(name): \(error.message)")
                 try? await engine.close()
                 throw error.code == .invalidArgument ? ExitCode.validationFailure : ExitCode.unusableDataDirectory
+            }
+        }
+        if !searchAttribute.isEmpty {
+            let attributes = try searchAttributes
+            for name in [defaultNamespace] + namespace {
+                do {
+                    try engine.addSearchAttributes(namespace: name, attributes)
+                } catch {
+                    printError("spool serve: --search-attribute in namespace \(name): \(error.message)")
+                    try? await engine.close()
+                    throw error.code == .invalidArgument || error.code == .alreadyExists ? ExitCode.validationFailure : ExitCode.unusableDataDirectory
+                }
             }
         }
         let (host, port) = Self.parse(listen: listen)!
