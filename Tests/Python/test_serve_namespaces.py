@@ -104,6 +104,13 @@ def test_search_attributes_registered_at_startup_are_queried_as_the_sdk_sets_the
             assert (await client.count_workflows("Amount >= 99")).count == 2
             described = await client.get_workflow_handle("sa-1").describe()
             assert described.typed_search_attributes.get(customer) == "c-7"
+            # An attribute nobody registered is refused, as Temporal refuses it, and nothing starts.
+            with pytest.raises(RPCError) as unregistered:
+                await client.start_workflow("invoice", id="sa-x", task_queue="q", search_attributes=TypedSearchAttributes(
+                    [SearchAttributePair(SearchAttributeKey.for_keyword("Region"), "eu")]))
+            assert unregistered.value.status == RPCStatusCode.INVALID_ARGUMENT
+            assert "search attribute Region is not defined" in unregistered.value.message
+            assert (await client.count_workflows("")).count == 3
 
         asyncio.run(asyncio.wait_for(scenario(), 60))
     finally:

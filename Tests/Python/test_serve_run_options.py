@@ -26,6 +26,17 @@ from temporalio.worker import Replayer, UnsandboxedWorkflowRunner, Worker
 KEYWORD = SearchAttributeKey.for_keyword("CustomKeywordField")
 
 
+@pytest.fixture
+def server(tmp_path):
+    """`spool serve` with the search attribute these tests set registered, as Temporal requires
+    (its dev server registers CustomKeywordField the same way, with --search-attribute)."""
+    from conftest import Server
+
+    running = Server(tmp_path / "spool-data", ["--search-attribute", "CustomKeywordField=Keyword"])
+    yield running
+    running.stop()
+
+
 def worker(client, queue, workflows):
     return Worker(client, task_queue=queue, workflows=workflows, workflow_runner=UnsandboxedWorkflowRunner())
 

@@ -49,6 +49,9 @@ func request(_ workflowID: String = "wf", runTimeout: Duration? = nil, execution
 @Suite struct SpoolEngineMemoAndSearchAttributeTests {
     @Test func startUpsertAndModifyAreRecordedMergedAndDescribed() async throws {
         let h = try EngineHarness()
+        // Search attributes must be registered in the namespace, as in Temporal.
+        try h.engine.addSearchAttributes(["CustomKeywordField": .keyword, "CustomIntField": .int, "Stale": .keyword, "Tags": .keywordList,
+                                          "s": .int, "Stage": .keyword])
         let run = try await h.start(request(memo: ["owner": .json("\"ann\"")],
                                             searchAttributes: ["CustomKeywordField": .json("\"a\""), "Stale": .json("\"x\"")]))
         _ = try await h.completeWorkflowTask([
@@ -86,6 +89,9 @@ func request(_ workflowID: String = "wf", runTimeout: Duration? = nil, execution
 
     @Test func anEmptyListRemovesAKeyAndEmptyCommandsFailTheWorkflowTask() async throws {
         let h = try EngineHarness()
+        // Search attributes must be registered in the namespace, as in Temporal.
+        try h.engine.addSearchAttributes(["CustomKeywordField": .keyword, "CustomIntField": .int, "Stale": .keyword, "Tags": .keywordList,
+                                          "s": .int, "Stage": .keyword])
         let run = try await h.start(request(searchAttributes: ["Tags": .json("[\"x\"]")]))
         _ = try await h.completeWorkflowTask([.upsertWorkflowSearchAttributes(.init(searchAttributes: ["Tags": .json("[]")]))])
         #expect(try h.describe(run).executionInfo.searchAttributes == [:])
@@ -106,6 +112,9 @@ func request(_ workflowID: String = "wf", runTimeout: Duration? = nil, execution
 
     @Test func signalWithStartRecordsMemoAndSearchAttributes() async throws {
         let h = try EngineHarness()
+        // Search attributes must be registered in the namespace, as in Temporal.
+        try h.engine.addSearchAttributes(["CustomKeywordField": .keyword, "CustomIntField": .int, "Stale": .keyword, "Tags": .keywordList,
+                                          "s": .int, "Stage": .keyword])
         var start = request(memo: ["m": .json("1")], searchAttributes: ["s": .json("2")])
         start.workflowIDConflictPolicy = .useExisting
         let response = try await h.engine.signalWithStartWorkflowExecution(start, signalName: "go")
@@ -119,6 +128,9 @@ func request(_ workflowID: String = "wf", runTimeout: Duration? = nil, execution
 @Suite struct SpoolEngineContinueAsNewOptionsTests {
     @Test func continueAsNewCarriesWhatTemporalCarries() async throws {
         let h = try EngineHarness()
+        // Search attributes must be registered in the namespace, as in Temporal.
+        try h.engine.addSearchAttributes(["CustomKeywordField": .keyword, "CustomIntField": .int, "Stale": .keyword, "Tags": .keywordList,
+                                          "s": .int, "Stage": .keyword])
         let policy = RetryPolicy(initialInterval: .seconds(2), maximumAttempts: 5)
         let first = try await h.start(request(executionTimeout: .seconds(3600), retry: policy,
                                               memo: ["owner": .json("\"ann\"")], searchAttributes: ["Stage": .json("\"one\"")]))
@@ -361,6 +373,7 @@ func request(_ workflowID: String = "wf", runTimeout: Duration? = nil, execution
 @Suite struct SpoolEngineCronTests {
     @Test func cronRunsFollowTheScheduleAndHandOnResultsAndFailures() async throws {
         let h = try EngineHarness()
+        try h.engine.addSearchAttributes(["Stage": .int])
         // Epoch 15:06:40; every ten minutes: first task at 15:10:00.
         let first = try await h.start(request(cron: "*/10 * * * *"))
         #expect(try await h.started(first).firstWorkflowTaskBackoff == .seconds(200))

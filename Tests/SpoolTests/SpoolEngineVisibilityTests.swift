@@ -189,9 +189,18 @@ import Testing
                               "DueAt": "\"2026-12-24T18:00:00Z\"", "Tags": "[\"gift\",\"fragile\"]", "Notes": "\"Leave at the back door\""])
         try await start("b", ["CustomerId": "\"c-7\"", "Amount": "99", "Items": "1", "Rush": "false",
                               "DueAt": "\"2026-12-31T00:00:00Z\"", "Tags": "[\"bulk\"]"])
-        // A value of the wrong JSON type is stored as sent (Temporal would refuse the start; Spool
-        // does not check types at start yet) and reads as missing: it matches no comparison.
-        try await start("c", ["CustomerId": "42", "Amount": "\"lots\""])
+        // Values of the wrong type, or attributes not registered, are refused at start as
+        // Temporal's frontend refuses them, and nothing is written.
+        await #expect { try await start("c", ["CustomerId": "42"]) } throws: { error in
+            (error as? SpoolError)?.message.contains("invalid value for search attribute CustomerId of type Keyword") == true
+        }
+        await #expect { try await start("c", ["Owner": "\"me\""]) } throws: { error in
+            (error as? SpoolError)?.message.contains("search attribute Owner is not defined in namespace 'default'") == true
+        }
+        await #expect { try await start("c", ["WorkflowType": "\"x\""]) } throws: { isSpoolError($0, .invalidArgument) }
+        #expect(try h.engine.countWorkflowExecutions(query: "").count == 2)
+        // A run with none set.
+        try await start("c", [:])
         func ids(_ query: String) throws -> Set<String> {
             Set(try h.engine.listWorkflowExecutions(query: query).executions.map(\.execution.workflowID))
         }
@@ -212,6 +221,16 @@ import Testing
         #expect(try ids("CustomerId != 'c-42'") == ["b"])
         #expect(try ids("NOT CustomerId = 'c-42'") == ["b"])
 
+        // An upsert of a wrong type fails the workflow task with BadSearchAttributes and changes nothing.
+        let bad = try #require(try await h.pollWorkflowTask("q-b"))
+        try await h.engine.respondWorkflowTaskCompleted(taskToken: bad.taskToken, commands: [
+            .upsertWorkflowSearchAttributes(.init(searchAttributes: ["Items": .json("\"three\"")])),
+        ])
+        guard case .workflowTaskFailed(let failed)? = try await h.history(WorkflowExecution(workflowID: "b")).last?.attributes else {
+            Issue.record("no WorkflowTaskFailed"); return
+        }
+        #expect(failed.cause == .badSearchAttributes)
+        #expect(try ids("Items = 1") == ["b"])
         // An upsert changes what queries see; the answers survive a crash.
         let task = try #require(try await h.pollWorkflowTask("q-b"))
         try await h.engine.respondWorkflowTaskCompleted(taskToken: task.taskToken, commands: [

@@ -206,6 +206,7 @@ final class Gate: Sendable {
     /// workflow code reads the last completion result and upserts search attributes.
     @Test func aWorkerRunsACronChainThatUpsertsSearchAttributes() async throws {
         let h = try EngineHarness()
+        try h.engine.addSearchAttributes(["Count": .int])
         let worker = SpoolWorker(engine: h.engine, taskQueue: "q", identity: "w1")
         worker.registerWorkflow("counter") { context in
             let last = context.lastCompletionResult?.first.flatMap { Int(String(decoding: $0.data, as: UTF8.self)) } ?? 0

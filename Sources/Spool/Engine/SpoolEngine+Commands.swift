@@ -79,6 +79,9 @@ extension SpoolEngine {
                 if a.searchAttributes.isEmpty {
                     return .rejected(.badSearchAttributes, "\(position) (UpsertWorkflowSearchAttributes): no search attributes are given")
                 }
+                if let problem = searchAttributeProblem(a.searchAttributes, namespace: transition.state.key.namespace) {
+                    return .rejected(.badSearchAttributes, "\(position) (UpsertWorkflowSearchAttributes): \(problem)")
+                }
                 try transition.add(.upsertWorkflowSearchAttributes(.init(workflowTaskCompletedEventID: completedEventID,
                                                                          searchAttributes: a.searchAttributes)))
             case .modifyWorkflowProperties(let a):
@@ -132,6 +135,9 @@ extension SpoolEngine {
                 }
                 if let problem = request.retryPolicy?.validationError() {
                     return .rejected(.badContinueAsNewAttributes, "\(position) (ContinueAsNewWorkflowExecution): the \(problem)")
+                }
+                if let attributes = a.searchAttributes, let problem = searchAttributeProblem(attributes, namespace: state.key.namespace) {
+                    return .rejected(.badSearchAttributes, "\(position) (ContinueAsNewWorkflowExecution): \(problem)")
                 }
                 if !request.cronSchedule.isEmpty, (try? CronSchedule(request.cronSchedule)) == nil {
                     return .rejected(.badContinueAsNewAttributes,

@@ -121,6 +121,30 @@ extension SpoolEngine {
 
     // MARK: - Checks
 
+    /// What is wrong with `attributes` as values of `namespace`'s search attributes, as Temporal's
+    /// frontend checks them: every name registered (not a predefined one), every value of its
+    /// registered type (Temporal's encoded nil or `[]` stand for "remove" and pass); nil when
+    /// nothing is.
+    func searchAttributeProblem(_ attributes: [String: Payload], namespace: String) -> String? {
+        guard !attributes.isEmpty else { return nil }
+        let registered = namespaceRegistry.info(namespace)?.searchAttributes ?? [:]
+        for name in attributes.keys.sorted() {
+            guard let value = attributes[name] else { continue }
+            if PredefinedSearchAttribute(rawValue: name) != nil || PredefinedSearchAttribute.unsupported[name] != nil {
+                return "search attribute \(name) is one of Temporal's predefined attributes and cannot be set"
+            }
+            guard let type = registered[name] else {
+                return "search attribute \(name) is not defined in namespace '\(namespace)' (register it first)"
+            }
+            if value.isTemporalNilOrEmptyList { continue }
+            if SearchAttributeValue(decoding: value, as: type) == nil {
+                return "invalid value for search attribute \(name) of type \(type): "
+                    + String(decoding: value.data.prefix(64), as: UTF8.self)
+            }
+        }
+        return nil
+    }
+
     /// Fails unless `namespace` is registered (or adopted from the history). `default` always is.
     func checkNamespace(_ namespace: String) throws(SpoolError) {
         if namespace == defaultNamespace { return }

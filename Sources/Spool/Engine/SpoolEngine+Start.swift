@@ -102,6 +102,7 @@ extension SpoolEngine {
             if let delay = request.startDelay, delay > .zero { throw invalid("a cron schedule and a start delay may not be used together") }
         }
         if let problem = request.priority.problem(field: "priority") { throw invalid(problem) }
+        if let problem = searchAttributeProblem(request.searchAttributes, namespace: request.namespace) { throw invalid(problem) }
     }
 
     /// Checks the policies against the runs of the workflow id and, when a run is to be started,
