@@ -107,7 +107,8 @@ import Testing
 
         // The first step of each session waits at the gate: three sessions are held, and the
         // other seven stay pending (no worker signalled them) while the three are open.
-        try await eventually("three sessions in their first step") { count.peak == 3 }
+        try await eventually("three sessions in their first step") { count.peak >= 3 }
+        #expect(count.peak == 3)
         try await Task.sleep(for: .milliseconds(200))
         var signalled = 0
         for run in runs { signalled += try await createdSignals(h, run).count }

@@ -32,7 +32,7 @@ public enum Session {
     public static func completionActivityID(_ sessionID: String) -> String { "__session_completion/" + sessionID }
 }
 
-/// What a worker with sessions enabled allows (``SpoolWorker/init(engine:namespace:taskQueue:identity:maxConcurrentWorkflowTasks:maxConcurrentActivities:maxConcurrentWorkflowTaskPollers:maxConcurrentActivityTaskPollers:stickyCacheSize:stickyScheduleToStartTimeout:eagerActivities:maxActivitiesPerSecond:maxTaskQueueActivitiesPerSecond:sessions:logger:)``).
+/// What a worker with sessions enabled allows (the `sessions` argument of ``SpoolWorker``'s initializer).
 public struct SessionWorkerOptions: Sendable {
     /// Sessions open on the worker at once (the Go SDK's `MaxConcurrentSessionExecutionSize`);
     /// the worker takes no creation activity while all are in use.
