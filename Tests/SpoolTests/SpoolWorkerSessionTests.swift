@@ -250,6 +250,42 @@ import Testing
         await doomedRun.value
     }
 
+    @Test func stoppingAWorkerFailsItsOpenSessionsAtOnce() async throws {
+        let h = try EngineHarness()
+        let leaving = SpoolWorker(engine: h.engine, taskQueue: "q", identity: "leaving", stickyCacheSize: 0,
+                                  sessions: SessionWorkerOptions(maxConcurrentSessions: 2, heartbeatInterval: .milliseconds(10)))
+        let staying = SpoolWorker(engine: h.engine, taskQueue: "q", identity: "staying", stickyCacheSize: 0)
+        let gate = Gate()
+        let inStep = Atomic<Int>(0)
+        for worker in [leaving, staying] { worker.registerWorkflow("session", Self.sessionWorkflow(steps: 1)) }
+        leaving.registerActivity("step") { _ in
+            inStep.add(1, ordering: .relaxed)
+            await gate.wait()
+            return nil
+        }
+        staying.registerActivity("onSessionFailed") { _ in nil }
+        let leavingRun = Task { await leaving.run() }
+        let run = try await h.start("s", type: "session")
+        try await eventually("the session's step running") { inStep.load(ordering: .relaxed) == 1 }
+        let stayingRun = Task { await staying.run() }
+        // A clean stop fails the open session without waiting for its heartbeat timeout.
+        await leaving.stop()
+        let close = try await closeEvent(h, run)
+        #expect(result(close) == "failed: worker 'leaving' stopped with session 's' open")
+        let failures = try await h.history(run).compactMap { event -> Failure? in
+            guard case .activityTaskFailed(let a) = event.attributes else { return nil }
+            return a.failure
+        }
+        #expect(failures.count == 1)
+        if case .application(let info)? = failures.first?.info { #expect(info.type == "SessionWorkerStopped") } else {
+            Issue.record("not an application failure: \(failures)")
+        }
+        gate.open()
+        await staying.stop()
+        await stayingRun.value
+        await leavingRun.value
+    }
+
     @Test func completingASessionReleasesItsSlot() async throws {
         let h = try EngineHarness()
         let worker = SpoolWorker(engine: h.engine, taskQueue: "q", identity: "w1",
