@@ -3,7 +3,7 @@ import SpoolPrimitives
 
 /// Activity tasks: the poll loop of the activity queue, running a function and responding.
 extension SpoolWorker {
-    func pollActivityTasks() async {
+    func pollActivityTasks(_ queue: String) async {
         while !isStopping {
             await activitySlots.acquire()
             if isStopping {
@@ -12,7 +12,7 @@ extension SpoolWorker {
             }
             let polled: ActivityTask?
             do {
-                polled = try await engine.pollActivityTaskQueue(namespace: namespace, taskQueue: taskQueue, identity: identity,
+                polled = try await engine.pollActivityTaskQueue(namespace: namespace, taskQueue: queue, identity: identity,
                                                                 timeout: .seconds(30), maxTasksPerSecond: maxTaskQueueActivitiesPerSecond,
                                                                 workerMaxTasksPerSecond: maxActivitiesPerSecond)
             } catch {
@@ -34,6 +34,10 @@ extension SpoolWorker {
     func handle(_ task: ActivityTask) async {
         let token = task.taskToken
         do {
+            if task.activityType == Session.completionActivityType, sessions != nil {
+                try await completeSession(task)
+                return
+            }
             guard let function = registrations.withLock({ $0.activities[task.activityType] }) else {
                 try await engine.respondActivityTaskFailed(
                     taskToken: token,
@@ -45,6 +49,7 @@ extension SpoolWorker {
             let context = ActivityContext(task: task, engine: engine, identity: identity)
             do {
                 let result = try await function(context)
+                if isKilled { return }
                 try await engine.respondActivityTaskCompleted(taskToken: token, result: result, identity: identity)
             } catch let failure as ActivityFailure {
                 try await engine.respondActivityTaskFailed(taskToken: token, failure: failure.failure, identity: identity)

@@ -45,7 +45,16 @@ public final class SpoolWorker: Sendable {
     let activitySlots: AsyncSemaphore
     let registrations = LockedValue<Registrations>(Registrations())
     let cache: LockedValue<HistoryCache>
-    private let stopping = Atomic<Bool>(false)
+    let stopping = Atomic<Bool>(false)
+    /// Set by ``kill()``: the worker acts as a dead process, answering nothing more.
+    private let killed = Atomic<Bool>(false)
+    /// Sessions (nil: off), the worker's own session queue and its session slots.
+    let sessions: SessionWorkerOptions?
+    /// The queue of the activities of the sessions this worker holds; nil without sessions.
+    public let sessionTaskQueue: String?
+    let sessionSlots: AsyncSemaphore
+    /// The sessions held here, by run id and session id: true once the workflow completed it.
+    let openSessions = LockedValue<[String: Bool]>([:])
     private let maxConcurrentWorkflowTasks: Int
     private let maxConcurrentActivities: Int
     private let workflowTaskPollers: Int
@@ -85,11 +94,15 @@ public final class SpoolWorker: Sendable {
     ///   - maxTaskQueueActivitiesPerSecond: the activity queue's rate across all its workers that
     ///     this worker asks for (Temporal's `MaxTaskQueueActivitiesPerSecond`; the latest poller's
     ///     value wins, a rate set with ``SpoolEngine/updateTaskQueueConfig(_:)`` takes precedence).
+    ///   - sessions: run sessions (see ``Session``): take creation activities from the queue's
+    ///     creation queue, at most `maxConcurrentSessions` at once, and poll this worker's own
+    ///     ``sessionTaskQueue`` for the sessions' activities; nil: no sessions.
     public init(engine: SpoolEngine, namespace: String = defaultNamespace, taskQueue: String, identity: String,
                 maxConcurrentWorkflowTasks: Int = 8, maxConcurrentActivities: Int = 64,
                 maxConcurrentWorkflowTaskPollers: Int = 16, maxConcurrentActivityTaskPollers: Int = 16, stickyCacheSize: Int = 1000,
                 stickyScheduleToStartTimeout: Duration = .seconds(5), eagerActivities: Bool = true,
                 maxActivitiesPerSecond: Double? = nil, maxTaskQueueActivitiesPerSecond: Double? = nil,
+                sessions: SessionWorkerOptions? = nil,
                 logger: Logger = Logger(label: "spool.worker")) {
         precondition(maxConcurrentWorkflowTasks >= 1 && maxConcurrentActivities >= 1, "a worker needs at least one slot of each kind")
         precondition(maxConcurrentWorkflowTaskPollers >= 1 && maxConcurrentActivityTaskPollers >= 1, "a worker needs at least one poller of each kind")
@@ -109,6 +122,9 @@ public final class SpoolWorker: Sendable {
         self.workflowSlots = AsyncSemaphore(permits: maxConcurrentWorkflowTasks)
         self.activitySlots = AsyncSemaphore(permits: maxConcurrentActivities)
         self.cache = LockedValue(HistoryCache(capacity: stickyCacheSize))
+        self.sessions = sessions
+        self.sessionTaskQueue = sessions == nil ? nil : "\(taskQueue)@session/\(identity)/\(RunID.generate())"
+        self.sessionSlots = AsyncSemaphore(permits: sessions?.maxConcurrentSessions ?? 1)
         self.logger = logger
     }
 
@@ -142,7 +158,13 @@ public final class SpoolWorker: Sendable {
                 for (queue, pollers) in queues {
                     for _ in 0..<pollers { group.addTask { await self.pollWorkflowTasks(queue) } }
                 }
-                for _ in 0..<activityTaskPollers { group.addTask { await self.pollActivityTasks() } }
+                for _ in 0..<activityTaskPollers { group.addTask { await self.pollActivityTasks(self.taskQueue) } }
+                if let sessions, let sessionTaskQueue {
+                    group.addTask { await self.pollSessionCreations(sessions) }
+                    for _ in 0..<max(1, min(activityTaskPollers, sessions.maxConcurrentSessions)) {
+                        group.addTask { await self.pollActivityTasks(sessionTaskQueue) }
+                    }
+                }
             }
         }
         pollLoops.withLock { $0.append(loops) }
@@ -153,6 +175,9 @@ public final class SpoolWorker: Sendable {
         for _ in 0..<maxConcurrentWorkflowTasks { workflowSlots.release() }
         for _ in 0..<maxConcurrentActivities { await activitySlots.acquire() }
         for _ in 0..<maxConcurrentActivities { activitySlots.release() }
+        let sessionSlotCount = sessions?.maxConcurrentSessions ?? 0
+        for _ in 0..<sessionSlotCount { await sessionSlots.acquire() }
+        for _ in 0..<sessionSlotCount { sessionSlots.release() }
     }
 
     /// Stops polling, lets running tasks finish, and hands the runs cached here back to the
@@ -168,6 +193,17 @@ public final class SpoolWorker: Sendable {
             }
         }
     }
+
+    /// Acts as if the worker's process died: polls stop at once and nothing more is answered or
+    /// heartbeated (no sticky hand-back, no failed sessions): the engine finds out through its
+    /// timeouts. Tests use it to simulate a crash; running activity functions finish unanswered.
+    func kill() {
+        killed.store(true, ordering: .releasing)
+        stopping.store(true, ordering: .releasing)
+        cancelPolls()
+    }
+
+    var isKilled: Bool { killed.load(ordering: .acquiring) }
 
     /// Cancels the poll loops (a cancelled poll returns nil and never swallows a task: the
     /// matcher hands it to the next poller).
