@@ -2,6 +2,7 @@ import FoundationEssentials
 import GRPCCore
 import Spool
 import SpoolServerProtos
+import SwiftProtobuf
 
 typealias WS = Temporal_Api_Workflowservice_V1_WorkflowService
 
@@ -39,23 +40,8 @@ struct WorkflowService: WS.SimpleServiceProtocol {
 
     func startWorkflowExecution(request: Temporal_Api_Workflowservice_V1_StartWorkflowExecutionRequest,
                                 context: ServerContext) async throws -> Temporal_Api_Workflowservice_V1_StartWorkflowExecutionResponse {
-        var start = StartWorkflowExecutionRequest(
-            namespace: namespace(request.namespace), workflowID: request.workflowID, workflowType: request.workflowType.name,
-            taskQueue: request.taskQueue.name, input: payloads(request.input, isSet: request.hasInput),
-            workflowRunTimeout: duration(request.workflowRunTimeout, isSet: request.hasWorkflowRunTimeout),
-            workflowTaskTimeout: duration(request.workflowTaskTimeout, isSet: request.hasWorkflowTaskTimeout),
-            identity: request.identity, requestID: request.requestID,
-            workflowIDReusePolicy: WorkflowIDReusePolicy(rawValue: UInt8(clamping: request.workflowIDReusePolicy.rawValue)) ?? .allowDuplicate,
-            workflowIDConflictPolicy: WorkflowIDConflictPolicy(rawValue: UInt8(clamping: request.workflowIDConflictPolicy.rawValue)) ?? .fail,
-            requestEagerExecution: request.requestEagerExecution, header: Header(request.header),
-            userMetadata: UserMetadata(request.userMetadata, isSet: request.hasUserMetadata),
-            workflowExecutionTimeout: duration(request.workflowExecutionTimeout, isSet: request.hasWorkflowExecutionTimeout),
-            retryPolicy: request.hasRetryPolicy ? RetryPolicy(request.retryPolicy) : nil,
-            cronSchedule: request.cronSchedule, memo: payloadFields(request.memo.fields),
-            searchAttributes: payloadFields(request.searchAttributes.indexedFields),
-            startDelay: duration(request.workflowStartDelay, isSet: request.hasWorkflowStartDelay))
-        // A bad priority is refused by the engine (INVALID_ARGUMENT naming the field).
-        start.priority = Priority(request.priority)
+        let start = startRequest(request, conflictPolicy: WorkflowIDConflictPolicy(rawValue: UInt8(clamping: request.workflowIDConflictPolicy.rawValue)) ?? .fail,
+                                 requestEagerExecution: request.requestEagerExecution)
         let started = try await engineCall { () async throws(SpoolError) in try await engine.startWorkflowExecution(start) }
         var response = Temporal_Api_Workflowservice_V1_StartWorkflowExecutionResponse()
         response.runID = started.runID
@@ -73,21 +59,7 @@ struct WorkflowService: WS.SimpleServiceProtocol {
         case .terminateExisting: .terminateExisting
         default: .useExisting
         }
-        var start = StartWorkflowExecutionRequest(
-            namespace: namespace(request.namespace), workflowID: request.workflowID, workflowType: request.workflowType.name,
-            taskQueue: request.taskQueue.name, input: payloads(request.input, isSet: request.hasInput),
-            workflowRunTimeout: duration(request.workflowRunTimeout, isSet: request.hasWorkflowRunTimeout),
-            workflowTaskTimeout: duration(request.workflowTaskTimeout, isSet: request.hasWorkflowTaskTimeout),
-            identity: request.identity, requestID: request.requestID,
-            workflowIDReusePolicy: WorkflowIDReusePolicy(rawValue: UInt8(clamping: request.workflowIDReusePolicy.rawValue)) ?? .allowDuplicate,
-            workflowIDConflictPolicy: conflict, header: Header(request.header),
-            userMetadata: UserMetadata(request.userMetadata, isSet: request.hasUserMetadata),
-            workflowExecutionTimeout: duration(request.workflowExecutionTimeout, isSet: request.hasWorkflowExecutionTimeout),
-            retryPolicy: request.hasRetryPolicy ? RetryPolicy(request.retryPolicy) : nil,
-            cronSchedule: request.cronSchedule, memo: payloadFields(request.memo.fields),
-            searchAttributes: payloadFields(request.searchAttributes.indexedFields),
-            startDelay: duration(request.workflowStartDelay, isSet: request.hasWorkflowStartDelay))
-        start.priority = Priority(request.priority)
+        let start = startRequest(request, conflictPolicy: conflict, requestEagerExecution: false)
         let answer = try await engineCall { () async throws(SpoolError) in
             try await engine.signalWithStartWorkflowExecution(start, signalName: request.signalName,
                                                               signalInput: payloads(request.signalInput, isSet: request.hasSignalInput))
@@ -211,4 +183,61 @@ struct WorkflowService: WS.SimpleServiceProtocol {
         }
         return response
     }
+}
+
+/// The fields StartWorkflowExecution and SignalWithStartWorkflowExecution share (same names in
+/// both generated messages), so one translation serves both.
+protocol StartRequestFields {
+    var namespace: String { get }
+    var workflowID: String { get }
+    var workflowType: Temporal_Api_Common_V1_WorkflowType { get }
+    var taskQueue: Temporal_Api_Taskqueue_V1_TaskQueue { get }
+    var input: Temporal_Api_Common_V1_Payloads { get }
+    var hasInput: Bool { get }
+    var workflowExecutionTimeout: Google_Protobuf_Duration { get }
+    var hasWorkflowExecutionTimeout: Bool { get }
+    var workflowRunTimeout: Google_Protobuf_Duration { get }
+    var hasWorkflowRunTimeout: Bool { get }
+    var workflowTaskTimeout: Google_Protobuf_Duration { get }
+    var hasWorkflowTaskTimeout: Bool { get }
+    var identity: String { get }
+    var requestID: String { get }
+    var workflowIDReusePolicy: Temporal_Api_Enums_V1_WorkflowIdReusePolicy { get }
+    var retryPolicy: Temporal_Api_Common_V1_RetryPolicy { get }
+    var hasRetryPolicy: Bool { get }
+    var cronSchedule: String { get }
+    var memo: Temporal_Api_Common_V1_Memo { get }
+    var searchAttributes: Temporal_Api_Common_V1_SearchAttributes { get }
+    var header: Temporal_Api_Common_V1_Header { get }
+    var workflowStartDelay: Google_Protobuf_Duration { get }
+    var hasWorkflowStartDelay: Bool { get }
+    var userMetadata: Temporal_Api_Sdk_V1_UserMetadata { get }
+    var hasUserMetadata: Bool { get }
+    var priority: Temporal_Api_Common_V1_Priority { get }
+}
+
+extension Temporal_Api_Workflowservice_V1_StartWorkflowExecutionRequest: StartRequestFields {}
+extension Temporal_Api_Workflowservice_V1_SignalWithStartWorkflowExecutionRequest: StartRequestFields {}
+
+/// The engine's start request for a start or signal-with-start. A bad priority is refused by the
+/// engine (INVALID_ARGUMENT naming the field); the engine fills the run timeout from the
+/// execution timeout as Temporal does.
+func startRequest(_ request: some StartRequestFields, conflictPolicy: WorkflowIDConflictPolicy,
+                  requestEagerExecution: Bool) -> StartWorkflowExecutionRequest {
+    var start = StartWorkflowExecutionRequest(
+        namespace: namespace(request.namespace), workflowID: request.workflowID, workflowType: request.workflowType.name,
+        taskQueue: request.taskQueue.name, input: payloads(request.input, isSet: request.hasInput),
+        workflowRunTimeout: duration(request.workflowRunTimeout, isSet: request.hasWorkflowRunTimeout),
+        workflowTaskTimeout: duration(request.workflowTaskTimeout, isSet: request.hasWorkflowTaskTimeout),
+        identity: request.identity, requestID: request.requestID,
+        workflowIDReusePolicy: WorkflowIDReusePolicy(rawValue: UInt8(clamping: request.workflowIDReusePolicy.rawValue)) ?? .allowDuplicate,
+        workflowIDConflictPolicy: conflictPolicy, requestEagerExecution: requestEagerExecution, header: Header(request.header),
+        userMetadata: UserMetadata(request.userMetadata, isSet: request.hasUserMetadata),
+        workflowExecutionTimeout: duration(request.workflowExecutionTimeout, isSet: request.hasWorkflowExecutionTimeout),
+        retryPolicy: request.hasRetryPolicy ? RetryPolicy(request.retryPolicy) : nil,
+        cronSchedule: request.cronSchedule, memo: payloadFields(request.memo.fields),
+        searchAttributes: payloadFields(request.searchAttributes.indexedFields),
+        startDelay: duration(request.workflowStartDelay, isSet: request.hasWorkflowStartDelay))
+    start.priority = Priority(request.priority)
+    return start
 }
