@@ -54,7 +54,7 @@ extension Failure {
                 scheduledEventID: a.scheduledEventID, startedEventID: a.startedEventID, identity: a.identity,
                 activityType: a.activityType.name, activityID: a.activityID,
                 retryState: RetryState(rawValue: UInt8(clamping: a.retryState.rawValue)) ?? .unspecified))
-        case nil:
+        case .childWorkflowExecutionFailureInfo, nil:
             info = nil
         }
         self.init(message: proto.message, source: proto.source, stackTrace: proto.stackTrace,

@@ -138,7 +138,8 @@ func command(_ proto: ProtoCommand) throws(TranslationError) -> Command {
             searchAttributes: payloadFields(a.searchAttributes.indexedFields)))
     case .modifyWorkflowPropertiesCommandAttributes(let a):
         return .modifyWorkflowProperties(ModifyWorkflowPropertiesCommandAttributes(upsertedMemo: payloadFields(a.upsertedMemo.fields)))
-    case nil:
+    case .startChildWorkflowExecutionCommandAttributes, .signalExternalWorkflowExecutionCommandAttributes,
+         .requestCancelExternalWorkflowExecutionCommandAttributes, .protocolMessageCommandAttributes, nil:
         throw TranslationError(message: "command type \(proto.commandType) is not supported by spool serve yet")
     }
 }

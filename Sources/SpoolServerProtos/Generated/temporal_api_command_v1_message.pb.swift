@@ -466,6 +466,235 @@ public nonisolated struct Temporal_Api_Command_V1_ModifyWorkflowPropertiesComman
   fileprivate var _upsertedMemo: Temporal_Api_Common_V1_Memo? = nil
 }
 
+public nonisolated struct Temporal_Api_Command_V1_RequestCancelExternalWorkflowExecutionCommandAttributes: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var namespace: String = String()
+
+  public var workflowID: String = String()
+
+  public var runID: String = String()
+
+  public var control: String = String()
+
+  public var childWorkflowOnly: Bool = false
+
+  public var reason: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Temporal_Api_Command_V1_SignalExternalWorkflowExecutionCommandAttributes: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var namespace: String = String()
+
+  public var execution: Temporal_Api_Common_V1_WorkflowExecution {
+    get {_execution ?? Temporal_Api_Common_V1_WorkflowExecution()}
+    set {_execution = newValue}
+  }
+  /// Returns true if `execution` has been explicitly set.
+  public var hasExecution: Bool {self._execution != nil}
+  /// Clears the value of `execution`. Subsequent reads from it will return its default value.
+  public mutating func clearExecution() {self._execution = nil}
+
+  public var signalName: String = String()
+
+  public var input: Temporal_Api_Common_V1_Payloads {
+    get {_input ?? Temporal_Api_Common_V1_Payloads()}
+    set {_input = newValue}
+  }
+  /// Returns true if `input` has been explicitly set.
+  public var hasInput: Bool {self._input != nil}
+  /// Clears the value of `input`. Subsequent reads from it will return its default value.
+  public mutating func clearInput() {self._input = nil}
+
+  public var control: String = String()
+
+  public var childWorkflowOnly: Bool = false
+
+  public var header: Temporal_Api_Common_V1_Header {
+    get {_header ?? Temporal_Api_Common_V1_Header()}
+    set {_header = newValue}
+  }
+  /// Returns true if `header` has been explicitly set.
+  public var hasHeader: Bool {self._header != nil}
+  /// Clears the value of `header`. Subsequent reads from it will return its default value.
+  public mutating func clearHeader() {self._header = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _execution: Temporal_Api_Common_V1_WorkflowExecution? = nil
+  fileprivate var _input: Temporal_Api_Common_V1_Payloads? = nil
+  fileprivate var _header: Temporal_Api_Common_V1_Header? = nil
+}
+
+public nonisolated struct Temporal_Api_Command_V1_StartChildWorkflowExecutionCommandAttributes: @unchecked Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var namespace: String {
+    get {_storage._namespace}
+    set {_uniqueStorage()._namespace = newValue}
+  }
+
+  public var workflowID: String {
+    get {_storage._workflowID}
+    set {_uniqueStorage()._workflowID = newValue}
+  }
+
+  public var workflowType: Temporal_Api_Common_V1_WorkflowType {
+    get {_storage._workflowType ?? Temporal_Api_Common_V1_WorkflowType()}
+    set {_uniqueStorage()._workflowType = newValue}
+  }
+  /// Returns true if `workflowType` has been explicitly set.
+  public var hasWorkflowType: Bool {_storage._workflowType != nil}
+  /// Clears the value of `workflowType`. Subsequent reads from it will return its default value.
+  public mutating func clearWorkflowType() {_uniqueStorage()._workflowType = nil}
+
+  public var taskQueue: Temporal_Api_Taskqueue_V1_TaskQueue {
+    get {_storage._taskQueue ?? Temporal_Api_Taskqueue_V1_TaskQueue()}
+    set {_uniqueStorage()._taskQueue = newValue}
+  }
+  /// Returns true if `taskQueue` has been explicitly set.
+  public var hasTaskQueue: Bool {_storage._taskQueue != nil}
+  /// Clears the value of `taskQueue`. Subsequent reads from it will return its default value.
+  public mutating func clearTaskQueue() {_uniqueStorage()._taskQueue = nil}
+
+  public var input: Temporal_Api_Common_V1_Payloads {
+    get {_storage._input ?? Temporal_Api_Common_V1_Payloads()}
+    set {_uniqueStorage()._input = newValue}
+  }
+  /// Returns true if `input` has been explicitly set.
+  public var hasInput: Bool {_storage._input != nil}
+  /// Clears the value of `input`. Subsequent reads from it will return its default value.
+  public mutating func clearInput() {_uniqueStorage()._input = nil}
+
+  public var workflowExecutionTimeout: SwiftProtobuf.Google_Protobuf_Duration {
+    get {_storage._workflowExecutionTimeout ?? SwiftProtobuf.Google_Protobuf_Duration()}
+    set {_uniqueStorage()._workflowExecutionTimeout = newValue}
+  }
+  /// Returns true if `workflowExecutionTimeout` has been explicitly set.
+  public var hasWorkflowExecutionTimeout: Bool {_storage._workflowExecutionTimeout != nil}
+  /// Clears the value of `workflowExecutionTimeout`. Subsequent reads from it will return its default value.
+  public mutating func clearWorkflowExecutionTimeout() {_uniqueStorage()._workflowExecutionTimeout = nil}
+
+  public var workflowRunTimeout: SwiftProtobuf.Google_Protobuf_Duration {
+    get {_storage._workflowRunTimeout ?? SwiftProtobuf.Google_Protobuf_Duration()}
+    set {_uniqueStorage()._workflowRunTimeout = newValue}
+  }
+  /// Returns true if `workflowRunTimeout` has been explicitly set.
+  public var hasWorkflowRunTimeout: Bool {_storage._workflowRunTimeout != nil}
+  /// Clears the value of `workflowRunTimeout`. Subsequent reads from it will return its default value.
+  public mutating func clearWorkflowRunTimeout() {_uniqueStorage()._workflowRunTimeout = nil}
+
+  public var workflowTaskTimeout: SwiftProtobuf.Google_Protobuf_Duration {
+    get {_storage._workflowTaskTimeout ?? SwiftProtobuf.Google_Protobuf_Duration()}
+    set {_uniqueStorage()._workflowTaskTimeout = newValue}
+  }
+  /// Returns true if `workflowTaskTimeout` has been explicitly set.
+  public var hasWorkflowTaskTimeout: Bool {_storage._workflowTaskTimeout != nil}
+  /// Clears the value of `workflowTaskTimeout`. Subsequent reads from it will return its default value.
+  public mutating func clearWorkflowTaskTimeout() {_uniqueStorage()._workflowTaskTimeout = nil}
+
+  public var parentClosePolicy: Temporal_Api_Enums_V1_ParentClosePolicy {
+    get {_storage._parentClosePolicy}
+    set {_uniqueStorage()._parentClosePolicy = newValue}
+  }
+
+  public var control: String {
+    get {_storage._control}
+    set {_uniqueStorage()._control = newValue}
+  }
+
+  public var workflowIDReusePolicy: Temporal_Api_Enums_V1_WorkflowIdReusePolicy {
+    get {_storage._workflowIDReusePolicy}
+    set {_uniqueStorage()._workflowIDReusePolicy = newValue}
+  }
+
+  public var retryPolicy: Temporal_Api_Common_V1_RetryPolicy {
+    get {_storage._retryPolicy ?? Temporal_Api_Common_V1_RetryPolicy()}
+    set {_uniqueStorage()._retryPolicy = newValue}
+  }
+  /// Returns true if `retryPolicy` has been explicitly set.
+  public var hasRetryPolicy: Bool {_storage._retryPolicy != nil}
+  /// Clears the value of `retryPolicy`. Subsequent reads from it will return its default value.
+  public mutating func clearRetryPolicy() {_uniqueStorage()._retryPolicy = nil}
+
+  public var cronSchedule: String {
+    get {_storage._cronSchedule}
+    set {_uniqueStorage()._cronSchedule = newValue}
+  }
+
+  public var header: Temporal_Api_Common_V1_Header {
+    get {_storage._header ?? Temporal_Api_Common_V1_Header()}
+    set {_uniqueStorage()._header = newValue}
+  }
+  /// Returns true if `header` has been explicitly set.
+  public var hasHeader: Bool {_storage._header != nil}
+  /// Clears the value of `header`. Subsequent reads from it will return its default value.
+  public mutating func clearHeader() {_uniqueStorage()._header = nil}
+
+  public var memo: Temporal_Api_Common_V1_Memo {
+    get {_storage._memo ?? Temporal_Api_Common_V1_Memo()}
+    set {_uniqueStorage()._memo = newValue}
+  }
+  /// Returns true if `memo` has been explicitly set.
+  public var hasMemo: Bool {_storage._memo != nil}
+  /// Clears the value of `memo`. Subsequent reads from it will return its default value.
+  public mutating func clearMemo() {_uniqueStorage()._memo = nil}
+
+  public var searchAttributes: Temporal_Api_Common_V1_SearchAttributes {
+    get {_storage._searchAttributes ?? Temporal_Api_Common_V1_SearchAttributes()}
+    set {_uniqueStorage()._searchAttributes = newValue}
+  }
+  /// Returns true if `searchAttributes` has been explicitly set.
+  public var hasSearchAttributes: Bool {_storage._searchAttributes != nil}
+  /// Clears the value of `searchAttributes`. Subsequent reads from it will return its default value.
+  public mutating func clearSearchAttributes() {_uniqueStorage()._searchAttributes = nil}
+
+  public var inheritBuildID: Bool {
+    get {_storage._inheritBuildID}
+    set {_uniqueStorage()._inheritBuildID = newValue}
+  }
+
+  public var priority: Temporal_Api_Common_V1_Priority {
+    get {_storage._priority ?? Temporal_Api_Common_V1_Priority()}
+    set {_uniqueStorage()._priority = newValue}
+  }
+  /// Returns true if `priority` has been explicitly set.
+  public var hasPriority: Bool {_storage._priority != nil}
+  /// Clears the value of `priority`. Subsequent reads from it will return its default value.
+  public mutating func clearPriority() {_uniqueStorage()._priority = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+public nonisolated struct Temporal_Api_Command_V1_ProtocolMessageCommandAttributes: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var messageID: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 public nonisolated struct Temporal_Api_Command_V1_Command: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -540,6 +769,14 @@ public nonisolated struct Temporal_Api_Command_V1_Command: Sendable {
     set {attributes = .cancelWorkflowExecutionCommandAttributes(newValue)}
   }
 
+  public var requestCancelExternalWorkflowExecutionCommandAttributes: Temporal_Api_Command_V1_RequestCancelExternalWorkflowExecutionCommandAttributes {
+    get {
+      if case .requestCancelExternalWorkflowExecutionCommandAttributes(let v)? = attributes {return v}
+      return Temporal_Api_Command_V1_RequestCancelExternalWorkflowExecutionCommandAttributes()
+    }
+    set {attributes = .requestCancelExternalWorkflowExecutionCommandAttributes(newValue)}
+  }
+
   public var recordMarkerCommandAttributes: Temporal_Api_Command_V1_RecordMarkerCommandAttributes {
     get {
       if case .recordMarkerCommandAttributes(let v)? = attributes {return v}
@@ -556,12 +793,36 @@ public nonisolated struct Temporal_Api_Command_V1_Command: Sendable {
     set {attributes = .continueAsNewWorkflowExecutionCommandAttributes(newValue)}
   }
 
+  public var startChildWorkflowExecutionCommandAttributes: Temporal_Api_Command_V1_StartChildWorkflowExecutionCommandAttributes {
+    get {
+      if case .startChildWorkflowExecutionCommandAttributes(let v)? = attributes {return v}
+      return Temporal_Api_Command_V1_StartChildWorkflowExecutionCommandAttributes()
+    }
+    set {attributes = .startChildWorkflowExecutionCommandAttributes(newValue)}
+  }
+
+  public var signalExternalWorkflowExecutionCommandAttributes: Temporal_Api_Command_V1_SignalExternalWorkflowExecutionCommandAttributes {
+    get {
+      if case .signalExternalWorkflowExecutionCommandAttributes(let v)? = attributes {return v}
+      return Temporal_Api_Command_V1_SignalExternalWorkflowExecutionCommandAttributes()
+    }
+    set {attributes = .signalExternalWorkflowExecutionCommandAttributes(newValue)}
+  }
+
   public var upsertWorkflowSearchAttributesCommandAttributes: Temporal_Api_Command_V1_UpsertWorkflowSearchAttributesCommandAttributes {
     get {
       if case .upsertWorkflowSearchAttributesCommandAttributes(let v)? = attributes {return v}
       return Temporal_Api_Command_V1_UpsertWorkflowSearchAttributesCommandAttributes()
     }
     set {attributes = .upsertWorkflowSearchAttributesCommandAttributes(newValue)}
+  }
+
+  public var protocolMessageCommandAttributes: Temporal_Api_Command_V1_ProtocolMessageCommandAttributes {
+    get {
+      if case .protocolMessageCommandAttributes(let v)? = attributes {return v}
+      return Temporal_Api_Command_V1_ProtocolMessageCommandAttributes()
+    }
+    set {attributes = .protocolMessageCommandAttributes(newValue)}
   }
 
   public var modifyWorkflowPropertiesCommandAttributes: Temporal_Api_Command_V1_ModifyWorkflowPropertiesCommandAttributes {
@@ -582,9 +843,13 @@ public nonisolated struct Temporal_Api_Command_V1_Command: Sendable {
     case requestCancelActivityTaskCommandAttributes(Temporal_Api_Command_V1_RequestCancelActivityTaskCommandAttributes)
     case cancelTimerCommandAttributes(Temporal_Api_Command_V1_CancelTimerCommandAttributes)
     case cancelWorkflowExecutionCommandAttributes(Temporal_Api_Command_V1_CancelWorkflowExecutionCommandAttributes)
+    case requestCancelExternalWorkflowExecutionCommandAttributes(Temporal_Api_Command_V1_RequestCancelExternalWorkflowExecutionCommandAttributes)
     case recordMarkerCommandAttributes(Temporal_Api_Command_V1_RecordMarkerCommandAttributes)
     case continueAsNewWorkflowExecutionCommandAttributes(Temporal_Api_Command_V1_ContinueAsNewWorkflowExecutionCommandAttributes)
+    case startChildWorkflowExecutionCommandAttributes(Temporal_Api_Command_V1_StartChildWorkflowExecutionCommandAttributes)
+    case signalExternalWorkflowExecutionCommandAttributes(Temporal_Api_Command_V1_SignalExternalWorkflowExecutionCommandAttributes)
     case upsertWorkflowSearchAttributesCommandAttributes(Temporal_Api_Command_V1_UpsertWorkflowSearchAttributesCommandAttributes)
+    case protocolMessageCommandAttributes(Temporal_Api_Command_V1_ProtocolMessageCommandAttributes)
     case modifyWorkflowPropertiesCommandAttributes(Temporal_Api_Command_V1_ModifyWorkflowPropertiesCommandAttributes)
 
   }
@@ -1238,9 +1503,347 @@ nonisolated extension Temporal_Api_Command_V1_ModifyWorkflowPropertiesCommandAtt
   }
 }
 
+nonisolated extension Temporal_Api_Command_V1_RequestCancelExternalWorkflowExecutionCommandAttributes: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RequestCancelExternalWorkflowExecutionCommandAttributes"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}namespace\0\u{3}workflow_id\0\u{3}run_id\0\u{1}control\0\u{3}child_workflow_only\0\u{1}reason\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.namespace) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.workflowID) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.runID) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.control) }()
+      case 5: try { try decoder.decodeSingularBoolField(value: &self.childWorkflowOnly) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.namespace.isEmpty {
+      try visitor.visitSingularStringField(value: self.namespace, fieldNumber: 1)
+    }
+    if !self.workflowID.isEmpty {
+      try visitor.visitSingularStringField(value: self.workflowID, fieldNumber: 2)
+    }
+    if !self.runID.isEmpty {
+      try visitor.visitSingularStringField(value: self.runID, fieldNumber: 3)
+    }
+    if !self.control.isEmpty {
+      try visitor.visitSingularStringField(value: self.control, fieldNumber: 4)
+    }
+    if self.childWorkflowOnly != false {
+      try visitor.visitSingularBoolField(value: self.childWorkflowOnly, fieldNumber: 5)
+    }
+    if !self.reason.isEmpty {
+      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Temporal_Api_Command_V1_RequestCancelExternalWorkflowExecutionCommandAttributes, rhs: Temporal_Api_Command_V1_RequestCancelExternalWorkflowExecutionCommandAttributes) -> Bool {
+    if lhs.namespace != rhs.namespace {return false}
+    if lhs.workflowID != rhs.workflowID {return false}
+    if lhs.runID != rhs.runID {return false}
+    if lhs.control != rhs.control {return false}
+    if lhs.childWorkflowOnly != rhs.childWorkflowOnly {return false}
+    if lhs.reason != rhs.reason {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Temporal_Api_Command_V1_SignalExternalWorkflowExecutionCommandAttributes: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SignalExternalWorkflowExecutionCommandAttributes"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}namespace\0\u{1}execution\0\u{3}signal_name\0\u{1}input\0\u{1}control\0\u{3}child_workflow_only\0\u{1}header\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.namespace) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._execution) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.signalName) }()
+      case 4: try { try decoder.decodeSingularMessageField(value: &self._input) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.control) }()
+      case 6: try { try decoder.decodeSingularBoolField(value: &self.childWorkflowOnly) }()
+      case 7: try { try decoder.decodeSingularMessageField(value: &self._header) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.namespace.isEmpty {
+      try visitor.visitSingularStringField(value: self.namespace, fieldNumber: 1)
+    }
+    try { if let v = self._execution {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    if !self.signalName.isEmpty {
+      try visitor.visitSingularStringField(value: self.signalName, fieldNumber: 3)
+    }
+    try { if let v = self._input {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    } }()
+    if !self.control.isEmpty {
+      try visitor.visitSingularStringField(value: self.control, fieldNumber: 5)
+    }
+    if self.childWorkflowOnly != false {
+      try visitor.visitSingularBoolField(value: self.childWorkflowOnly, fieldNumber: 6)
+    }
+    try { if let v = self._header {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Temporal_Api_Command_V1_SignalExternalWorkflowExecutionCommandAttributes, rhs: Temporal_Api_Command_V1_SignalExternalWorkflowExecutionCommandAttributes) -> Bool {
+    if lhs.namespace != rhs.namespace {return false}
+    if lhs._execution != rhs._execution {return false}
+    if lhs.signalName != rhs.signalName {return false}
+    if lhs._input != rhs._input {return false}
+    if lhs.control != rhs.control {return false}
+    if lhs.childWorkflowOnly != rhs.childWorkflowOnly {return false}
+    if lhs._header != rhs._header {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Temporal_Api_Command_V1_StartChildWorkflowExecutionCommandAttributes: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".StartChildWorkflowExecutionCommandAttributes"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}namespace\0\u{3}workflow_id\0\u{3}workflow_type\0\u{3}task_queue\0\u{1}input\0\u{3}workflow_execution_timeout\0\u{3}workflow_run_timeout\0\u{3}workflow_task_timeout\0\u{3}parent_close_policy\0\u{1}control\0\u{3}workflow_id_reuse_policy\0\u{3}retry_policy\0\u{3}cron_schedule\0\u{1}header\0\u{1}memo\0\u{3}search_attributes\0\u{3}inherit_build_id\0\u{1}priority\0")
+
+  fileprivate class _StorageClass {
+    var _namespace: String = String()
+    var _workflowID: String = String()
+    var _workflowType: Temporal_Api_Common_V1_WorkflowType? = nil
+    var _taskQueue: Temporal_Api_Taskqueue_V1_TaskQueue? = nil
+    var _input: Temporal_Api_Common_V1_Payloads? = nil
+    var _workflowExecutionTimeout: SwiftProtobuf.Google_Protobuf_Duration? = nil
+    var _workflowRunTimeout: SwiftProtobuf.Google_Protobuf_Duration? = nil
+    var _workflowTaskTimeout: SwiftProtobuf.Google_Protobuf_Duration? = nil
+    var _parentClosePolicy: Temporal_Api_Enums_V1_ParentClosePolicy = .unspecified
+    var _control: String = String()
+    var _workflowIDReusePolicy: Temporal_Api_Enums_V1_WorkflowIdReusePolicy = .unspecified
+    var _retryPolicy: Temporal_Api_Common_V1_RetryPolicy? = nil
+    var _cronSchedule: String = String()
+    var _header: Temporal_Api_Common_V1_Header? = nil
+    var _memo: Temporal_Api_Common_V1_Memo? = nil
+    var _searchAttributes: Temporal_Api_Common_V1_SearchAttributes? = nil
+    var _inheritBuildID: Bool = false
+    var _priority: Temporal_Api_Common_V1_Priority? = nil
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _namespace = source._namespace
+      _workflowID = source._workflowID
+      _workflowType = source._workflowType
+      _taskQueue = source._taskQueue
+      _input = source._input
+      _workflowExecutionTimeout = source._workflowExecutionTimeout
+      _workflowRunTimeout = source._workflowRunTimeout
+      _workflowTaskTimeout = source._workflowTaskTimeout
+      _parentClosePolicy = source._parentClosePolicy
+      _control = source._control
+      _workflowIDReusePolicy = source._workflowIDReusePolicy
+      _retryPolicy = source._retryPolicy
+      _cronSchedule = source._cronSchedule
+      _header = source._header
+      _memo = source._memo
+      _searchAttributes = source._searchAttributes
+      _inheritBuildID = source._inheritBuildID
+      _priority = source._priority
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularStringField(value: &_storage._namespace) }()
+        case 2: try { try decoder.decodeSingularStringField(value: &_storage._workflowID) }()
+        case 3: try { try decoder.decodeSingularMessageField(value: &_storage._workflowType) }()
+        case 4: try { try decoder.decodeSingularMessageField(value: &_storage._taskQueue) }()
+        case 5: try { try decoder.decodeSingularMessageField(value: &_storage._input) }()
+        case 6: try { try decoder.decodeSingularMessageField(value: &_storage._workflowExecutionTimeout) }()
+        case 7: try { try decoder.decodeSingularMessageField(value: &_storage._workflowRunTimeout) }()
+        case 8: try { try decoder.decodeSingularMessageField(value: &_storage._workflowTaskTimeout) }()
+        case 9: try { try decoder.decodeSingularEnumField(value: &_storage._parentClosePolicy) }()
+        case 10: try { try decoder.decodeSingularStringField(value: &_storage._control) }()
+        case 11: try { try decoder.decodeSingularEnumField(value: &_storage._workflowIDReusePolicy) }()
+        case 12: try { try decoder.decodeSingularMessageField(value: &_storage._retryPolicy) }()
+        case 13: try { try decoder.decodeSingularStringField(value: &_storage._cronSchedule) }()
+        case 14: try { try decoder.decodeSingularMessageField(value: &_storage._header) }()
+        case 15: try { try decoder.decodeSingularMessageField(value: &_storage._memo) }()
+        case 16: try { try decoder.decodeSingularMessageField(value: &_storage._searchAttributes) }()
+        case 17: try { try decoder.decodeSingularBoolField(value: &_storage._inheritBuildID) }()
+        case 18: try { try decoder.decodeSingularMessageField(value: &_storage._priority) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if !_storage._namespace.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._namespace, fieldNumber: 1)
+      }
+      if !_storage._workflowID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._workflowID, fieldNumber: 2)
+      }
+      try { if let v = _storage._workflowType {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+      } }()
+      try { if let v = _storage._taskQueue {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+      } }()
+      try { if let v = _storage._input {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+      } }()
+      try { if let v = _storage._workflowExecutionTimeout {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+      } }()
+      try { if let v = _storage._workflowRunTimeout {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
+      } }()
+      try { if let v = _storage._workflowTaskTimeout {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 8)
+      } }()
+      if _storage._parentClosePolicy != .unspecified {
+        try visitor.visitSingularEnumField(value: _storage._parentClosePolicy, fieldNumber: 9)
+      }
+      if !_storage._control.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._control, fieldNumber: 10)
+      }
+      if _storage._workflowIDReusePolicy != .unspecified {
+        try visitor.visitSingularEnumField(value: _storage._workflowIDReusePolicy, fieldNumber: 11)
+      }
+      try { if let v = _storage._retryPolicy {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 12)
+      } }()
+      if !_storage._cronSchedule.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._cronSchedule, fieldNumber: 13)
+      }
+      try { if let v = _storage._header {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 14)
+      } }()
+      try { if let v = _storage._memo {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 15)
+      } }()
+      try { if let v = _storage._searchAttributes {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 16)
+      } }()
+      if _storage._inheritBuildID != false {
+        try visitor.visitSingularBoolField(value: _storage._inheritBuildID, fieldNumber: 17)
+      }
+      try { if let v = _storage._priority {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 18)
+      } }()
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Temporal_Api_Command_V1_StartChildWorkflowExecutionCommandAttributes, rhs: Temporal_Api_Command_V1_StartChildWorkflowExecutionCommandAttributes) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._namespace != rhs_storage._namespace {return false}
+        if _storage._workflowID != rhs_storage._workflowID {return false}
+        if _storage._workflowType != rhs_storage._workflowType {return false}
+        if _storage._taskQueue != rhs_storage._taskQueue {return false}
+        if _storage._input != rhs_storage._input {return false}
+        if _storage._workflowExecutionTimeout != rhs_storage._workflowExecutionTimeout {return false}
+        if _storage._workflowRunTimeout != rhs_storage._workflowRunTimeout {return false}
+        if _storage._workflowTaskTimeout != rhs_storage._workflowTaskTimeout {return false}
+        if _storage._parentClosePolicy != rhs_storage._parentClosePolicy {return false}
+        if _storage._control != rhs_storage._control {return false}
+        if _storage._workflowIDReusePolicy != rhs_storage._workflowIDReusePolicy {return false}
+        if _storage._retryPolicy != rhs_storage._retryPolicy {return false}
+        if _storage._cronSchedule != rhs_storage._cronSchedule {return false}
+        if _storage._header != rhs_storage._header {return false}
+        if _storage._memo != rhs_storage._memo {return false}
+        if _storage._searchAttributes != rhs_storage._searchAttributes {return false}
+        if _storage._inheritBuildID != rhs_storage._inheritBuildID {return false}
+        if _storage._priority != rhs_storage._priority {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Temporal_Api_Command_V1_ProtocolMessageCommandAttributes: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ProtocolMessageCommandAttributes"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}message_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.messageID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.messageID.isEmpty {
+      try visitor.visitSingularStringField(value: self.messageID, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Temporal_Api_Command_V1_ProtocolMessageCommandAttributes, rhs: Temporal_Api_Command_V1_ProtocolMessageCommandAttributes) -> Bool {
+    if lhs.messageID != rhs.messageID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
 nonisolated extension Temporal_Api_Command_V1_Command: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Command"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}command_type\0\u{3}schedule_activity_task_command_attributes\0\u{3}start_timer_command_attributes\0\u{3}complete_workflow_execution_command_attributes\0\u{3}fail_workflow_execution_command_attributes\0\u{3}request_cancel_activity_task_command_attributes\0\u{3}cancel_timer_command_attributes\0\u{3}cancel_workflow_execution_command_attributes\0\u{4}\u{2}record_marker_command_attributes\0\u{3}continue_as_new_workflow_execution_command_attributes\0\u{4}\u{3}upsert_workflow_search_attributes_command_attributes\0\u{4}\u{3}modify_workflow_properties_command_attributes\0\u{4}\\\u{4}user_metadata\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}command_type\0\u{3}schedule_activity_task_command_attributes\0\u{3}start_timer_command_attributes\0\u{3}complete_workflow_execution_command_attributes\0\u{3}fail_workflow_execution_command_attributes\0\u{3}request_cancel_activity_task_command_attributes\0\u{3}cancel_timer_command_attributes\0\u{3}cancel_workflow_execution_command_attributes\0\u{3}request_cancel_external_workflow_execution_command_attributes\0\u{3}record_marker_command_attributes\0\u{3}continue_as_new_workflow_execution_command_attributes\0\u{3}start_child_workflow_execution_command_attributes\0\u{3}signal_external_workflow_execution_command_attributes\0\u{3}upsert_workflow_search_attributes_command_attributes\0\u{3}protocol_message_command_attributes\0\u{4}\u{2}modify_workflow_properties_command_attributes\0\u{4}\\\u{4}user_metadata\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1340,6 +1943,19 @@ nonisolated extension Temporal_Api_Command_V1_Command: SwiftProtobuf.Message, Sw
           self.attributes = .cancelWorkflowExecutionCommandAttributes(v)
         }
       }()
+      case 9: try {
+        var v: Temporal_Api_Command_V1_RequestCancelExternalWorkflowExecutionCommandAttributes?
+        var hadOneofValue = false
+        if let current = self.attributes {
+          hadOneofValue = true
+          if case .requestCancelExternalWorkflowExecutionCommandAttributes(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.attributes = .requestCancelExternalWorkflowExecutionCommandAttributes(v)
+        }
+      }()
       case 10: try {
         var v: Temporal_Api_Command_V1_RecordMarkerCommandAttributes?
         var hadOneofValue = false
@@ -1366,6 +1982,32 @@ nonisolated extension Temporal_Api_Command_V1_Command: SwiftProtobuf.Message, Sw
           self.attributes = .continueAsNewWorkflowExecutionCommandAttributes(v)
         }
       }()
+      case 12: try {
+        var v: Temporal_Api_Command_V1_StartChildWorkflowExecutionCommandAttributes?
+        var hadOneofValue = false
+        if let current = self.attributes {
+          hadOneofValue = true
+          if case .startChildWorkflowExecutionCommandAttributes(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.attributes = .startChildWorkflowExecutionCommandAttributes(v)
+        }
+      }()
+      case 13: try {
+        var v: Temporal_Api_Command_V1_SignalExternalWorkflowExecutionCommandAttributes?
+        var hadOneofValue = false
+        if let current = self.attributes {
+          hadOneofValue = true
+          if case .signalExternalWorkflowExecutionCommandAttributes(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.attributes = .signalExternalWorkflowExecutionCommandAttributes(v)
+        }
+      }()
       case 14: try {
         var v: Temporal_Api_Command_V1_UpsertWorkflowSearchAttributesCommandAttributes?
         var hadOneofValue = false
@@ -1377,6 +2019,19 @@ nonisolated extension Temporal_Api_Command_V1_Command: SwiftProtobuf.Message, Sw
         if let v = v {
           if hadOneofValue {try decoder.handleConflictingOneOf()}
           self.attributes = .upsertWorkflowSearchAttributesCommandAttributes(v)
+        }
+      }()
+      case 15: try {
+        var v: Temporal_Api_Command_V1_ProtocolMessageCommandAttributes?
+        var hadOneofValue = false
+        if let current = self.attributes {
+          hadOneofValue = true
+          if case .protocolMessageCommandAttributes(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.attributes = .protocolMessageCommandAttributes(v)
         }
       }()
       case 17: try {
@@ -1435,6 +2090,10 @@ nonisolated extension Temporal_Api_Command_V1_Command: SwiftProtobuf.Message, Sw
       guard case .cancelWorkflowExecutionCommandAttributes(let v)? = self.attributes else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 8)
     }()
+    case .requestCancelExternalWorkflowExecutionCommandAttributes?: try {
+      guard case .requestCancelExternalWorkflowExecutionCommandAttributes(let v)? = self.attributes else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
+    }()
     case .recordMarkerCommandAttributes?: try {
       guard case .recordMarkerCommandAttributes(let v)? = self.attributes else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
@@ -1443,9 +2102,21 @@ nonisolated extension Temporal_Api_Command_V1_Command: SwiftProtobuf.Message, Sw
       guard case .continueAsNewWorkflowExecutionCommandAttributes(let v)? = self.attributes else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 11)
     }()
+    case .startChildWorkflowExecutionCommandAttributes?: try {
+      guard case .startChildWorkflowExecutionCommandAttributes(let v)? = self.attributes else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 12)
+    }()
+    case .signalExternalWorkflowExecutionCommandAttributes?: try {
+      guard case .signalExternalWorkflowExecutionCommandAttributes(let v)? = self.attributes else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 13)
+    }()
     case .upsertWorkflowSearchAttributesCommandAttributes?: try {
       guard case .upsertWorkflowSearchAttributesCommandAttributes(let v)? = self.attributes else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 14)
+    }()
+    case .protocolMessageCommandAttributes?: try {
+      guard case .protocolMessageCommandAttributes(let v)? = self.attributes else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 15)
     }()
     case .modifyWorkflowPropertiesCommandAttributes?: try {
       guard case .modifyWorkflowPropertiesCommandAttributes(let v)? = self.attributes else { preconditionFailure() }

@@ -259,6 +259,124 @@ public nonisolated enum Temporal_Api_Enums_V1_ActivityTaskFailedCause: SwiftProt
 
 }
 
+public nonisolated enum Temporal_Api_Enums_V1_StartChildWorkflowExecutionFailedCause: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case unspecified // = 0
+  case workflowAlreadyExists // = 1
+  case namespaceNotFound // = 2
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .workflowAlreadyExists
+    case 2: self = .namespaceNotFound
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .workflowAlreadyExists: return 1
+    case .namespaceNotFound: return 2
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Temporal_Api_Enums_V1_StartChildWorkflowExecutionFailedCause] = [
+    .unspecified,
+    .workflowAlreadyExists,
+    .namespaceNotFound,
+  ]
+
+}
+
+public nonisolated enum Temporal_Api_Enums_V1_CancelExternalWorkflowExecutionFailedCause: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case unspecified // = 0
+  case externalWorkflowExecutionNotFound // = 1
+  case namespaceNotFound // = 2
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .externalWorkflowExecutionNotFound
+    case 2: self = .namespaceNotFound
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .externalWorkflowExecutionNotFound: return 1
+    case .namespaceNotFound: return 2
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Temporal_Api_Enums_V1_CancelExternalWorkflowExecutionFailedCause] = [
+    .unspecified,
+    .externalWorkflowExecutionNotFound,
+    .namespaceNotFound,
+  ]
+
+}
+
+public nonisolated enum Temporal_Api_Enums_V1_SignalExternalWorkflowExecutionFailedCause: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case unspecified // = 0
+  case externalWorkflowExecutionNotFound // = 1
+  case namespaceNotFound // = 2
+  case signalCountLimitExceeded // = 3
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .externalWorkflowExecutionNotFound
+    case 2: self = .namespaceNotFound
+    case 3: self = .signalCountLimitExceeded
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .externalWorkflowExecutionNotFound: return 1
+    case .namespaceNotFound: return 2
+    case .signalCountLimitExceeded: return 3
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Temporal_Api_Enums_V1_SignalExternalWorkflowExecutionFailedCause] = [
+    .unspecified,
+    .externalWorkflowExecutionNotFound,
+    .namespaceNotFound,
+    .signalCountLimitExceeded,
+  ]
+
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 nonisolated extension Temporal_Api_Enums_V1_WorkflowTaskFailedCause: SwiftProtobuf._ProtoNameProviding {
@@ -267,4 +385,16 @@ nonisolated extension Temporal_Api_Enums_V1_WorkflowTaskFailedCause: SwiftProtob
 
 nonisolated extension Temporal_Api_Enums_V1_ActivityTaskFailedCause: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ACTIVITY_TASK_FAILED_CAUSE_UNSPECIFIED\0\u{1}ACTIVITY_TASK_FAILED_CAUSE_PAYLOADS_TOO_LARGE\0\u{1}ACTIVITY_TASK_FAILED_CAUSE_EXTERNAL_STORAGE_FAILURE\0\u{1}ACTIVITY_TASK_FAILED_CAUSE_ACTIVITY_WORKER_UNHANDLED_FAILURE\0")
+}
+
+nonisolated extension Temporal_Api_Enums_V1_StartChildWorkflowExecutionFailedCause: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0START_CHILD_WORKFLOW_EXECUTION_FAILED_CAUSE_UNSPECIFIED\0\u{1}START_CHILD_WORKFLOW_EXECUTION_FAILED_CAUSE_WORKFLOW_ALREADY_EXISTS\0\u{1}START_CHILD_WORKFLOW_EXECUTION_FAILED_CAUSE_NAMESPACE_NOT_FOUND\0")
+}
+
+nonisolated extension Temporal_Api_Enums_V1_CancelExternalWorkflowExecutionFailedCause: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0CANCEL_EXTERNAL_WORKFLOW_EXECUTION_FAILED_CAUSE_UNSPECIFIED\0\u{1}CANCEL_EXTERNAL_WORKFLOW_EXECUTION_FAILED_CAUSE_EXTERNAL_WORKFLOW_EXECUTION_NOT_FOUND\0\u{1}CANCEL_EXTERNAL_WORKFLOW_EXECUTION_FAILED_CAUSE_NAMESPACE_NOT_FOUND\0")
+}
+
+nonisolated extension Temporal_Api_Enums_V1_SignalExternalWorkflowExecutionFailedCause: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_FAILED_CAUSE_UNSPECIFIED\0\u{1}SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_FAILED_CAUSE_EXTERNAL_WORKFLOW_EXECUTION_NOT_FOUND\0\u{1}SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_FAILED_CAUSE_NAMESPACE_NOT_FOUND\0\u{1}SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_FAILED_CAUSE_SIGNAL_COUNT_LIMIT_EXCEEDED\0")
 }

@@ -567,6 +567,48 @@ public nonisolated enum Temporal_Api_Enums_V1_SuggestContinueAsNewReason: SwiftP
 
 }
 
+public nonisolated enum Temporal_Api_Enums_V1_ParentClosePolicy: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case unspecified // = 0
+  case terminate // = 1
+  case abandon // = 2
+  case requestCancel // = 3
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .terminate
+    case 2: self = .abandon
+    case 3: self = .requestCancel
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .terminate: return 1
+    case .abandon: return 2
+    case .requestCancel: return 3
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Temporal_Api_Enums_V1_ParentClosePolicy] = [
+    .unspecified,
+    .terminate,
+    .abandon,
+    .requestCancel,
+  ]
+
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 nonisolated extension Temporal_Api_Enums_V1_WorkflowIdReusePolicy: SwiftProtobuf._ProtoNameProviding {
@@ -615,4 +657,8 @@ nonisolated extension Temporal_Api_Enums_V1_ContinueAsNewVersioningBehavior: Swi
 
 nonisolated extension Temporal_Api_Enums_V1_SuggestContinueAsNewReason: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0SUGGEST_CONTINUE_AS_NEW_REASON_UNSPECIFIED\0\u{1}SUGGEST_CONTINUE_AS_NEW_REASON_HISTORY_SIZE_TOO_LARGE\0\u{1}SUGGEST_CONTINUE_AS_NEW_REASON_TOO_MANY_HISTORY_EVENTS\0\u{1}SUGGEST_CONTINUE_AS_NEW_REASON_TOO_MANY_UPDATES\0")
+}
+
+nonisolated extension Temporal_Api_Enums_V1_ParentClosePolicy: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0PARENT_CLOSE_POLICY_UNSPECIFIED\0\u{1}PARENT_CLOSE_POLICY_TERMINATE\0\u{1}PARENT_CLOSE_POLICY_ABANDON\0\u{1}PARENT_CLOSE_POLICY_REQUEST_CANCEL\0")
 }

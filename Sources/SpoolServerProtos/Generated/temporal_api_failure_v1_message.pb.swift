@@ -165,6 +165,45 @@ public nonisolated struct Temporal_Api_Failure_V1_ActivityFailureInfo: Sendable 
   fileprivate var _activityType: Temporal_Api_Common_V1_ActivityType? = nil
 }
 
+public nonisolated struct Temporal_Api_Failure_V1_ChildWorkflowExecutionFailureInfo: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var namespace: String = String()
+
+  public var workflowExecution: Temporal_Api_Common_V1_WorkflowExecution {
+    get {_workflowExecution ?? Temporal_Api_Common_V1_WorkflowExecution()}
+    set {_workflowExecution = newValue}
+  }
+  /// Returns true if `workflowExecution` has been explicitly set.
+  public var hasWorkflowExecution: Bool {self._workflowExecution != nil}
+  /// Clears the value of `workflowExecution`. Subsequent reads from it will return its default value.
+  public mutating func clearWorkflowExecution() {self._workflowExecution = nil}
+
+  public var workflowType: Temporal_Api_Common_V1_WorkflowType {
+    get {_workflowType ?? Temporal_Api_Common_V1_WorkflowType()}
+    set {_workflowType = newValue}
+  }
+  /// Returns true if `workflowType` has been explicitly set.
+  public var hasWorkflowType: Bool {self._workflowType != nil}
+  /// Clears the value of `workflowType`. Subsequent reads from it will return its default value.
+  public mutating func clearWorkflowType() {self._workflowType = nil}
+
+  public var initiatedEventID: Int64 = 0
+
+  public var startedEventID: Int64 = 0
+
+  public var retryState: Temporal_Api_Enums_V1_RetryState = .unspecified
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _workflowExecution: Temporal_Api_Common_V1_WorkflowExecution? = nil
+  fileprivate var _workflowType: Temporal_Api_Common_V1_WorkflowType? = nil
+}
+
 public nonisolated struct Temporal_Api_Failure_V1_Failure: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -256,6 +295,14 @@ public nonisolated struct Temporal_Api_Failure_V1_Failure: @unchecked Sendable {
     set {_uniqueStorage()._failureInfo = .activityFailureInfo(newValue)}
   }
 
+  public var childWorkflowExecutionFailureInfo: Temporal_Api_Failure_V1_ChildWorkflowExecutionFailureInfo {
+    get {
+      if case .childWorkflowExecutionFailureInfo(let v)? = _storage._failureInfo {return v}
+      return Temporal_Api_Failure_V1_ChildWorkflowExecutionFailureInfo()
+    }
+    set {_uniqueStorage()._failureInfo = .childWorkflowExecutionFailureInfo(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_FailureInfo: Equatable, Sendable {
@@ -265,6 +312,7 @@ public nonisolated struct Temporal_Api_Failure_V1_Failure: @unchecked Sendable {
     case terminatedFailureInfo(Temporal_Api_Failure_V1_TerminatedFailureInfo)
     case serverFailureInfo(Temporal_Api_Failure_V1_ServerFailureInfo)
     case activityFailureInfo(Temporal_Api_Failure_V1_ActivityFailureInfo)
+    case childWorkflowExecutionFailureInfo(Temporal_Api_Failure_V1_ChildWorkflowExecutionFailureInfo)
 
   }
 
@@ -528,9 +576,68 @@ nonisolated extension Temporal_Api_Failure_V1_ActivityFailureInfo: SwiftProtobuf
   }
 }
 
+nonisolated extension Temporal_Api_Failure_V1_ChildWorkflowExecutionFailureInfo: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ChildWorkflowExecutionFailureInfo"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}namespace\0\u{3}workflow_execution\0\u{3}workflow_type\0\u{3}initiated_event_id\0\u{3}started_event_id\0\u{3}retry_state\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.namespace) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._workflowExecution) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._workflowType) }()
+      case 4: try { try decoder.decodeSingularInt64Field(value: &self.initiatedEventID) }()
+      case 5: try { try decoder.decodeSingularInt64Field(value: &self.startedEventID) }()
+      case 6: try { try decoder.decodeSingularEnumField(value: &self.retryState) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.namespace.isEmpty {
+      try visitor.visitSingularStringField(value: self.namespace, fieldNumber: 1)
+    }
+    try { if let v = self._workflowExecution {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    try { if let v = self._workflowType {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
+    if self.initiatedEventID != 0 {
+      try visitor.visitSingularInt64Field(value: self.initiatedEventID, fieldNumber: 4)
+    }
+    if self.startedEventID != 0 {
+      try visitor.visitSingularInt64Field(value: self.startedEventID, fieldNumber: 5)
+    }
+    if self.retryState != .unspecified {
+      try visitor.visitSingularEnumField(value: self.retryState, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Temporal_Api_Failure_V1_ChildWorkflowExecutionFailureInfo, rhs: Temporal_Api_Failure_V1_ChildWorkflowExecutionFailureInfo) -> Bool {
+    if lhs.namespace != rhs.namespace {return false}
+    if lhs._workflowExecution != rhs._workflowExecution {return false}
+    if lhs._workflowType != rhs._workflowType {return false}
+    if lhs.initiatedEventID != rhs.initiatedEventID {return false}
+    if lhs.startedEventID != rhs.startedEventID {return false}
+    if lhs.retryState != rhs.retryState {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
 nonisolated extension Temporal_Api_Failure_V1_Failure: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Failure"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}message\0\u{1}source\0\u{3}stack_trace\0\u{1}cause\0\u{3}application_failure_info\0\u{3}timeout_failure_info\0\u{3}canceled_failure_info\0\u{3}terminated_failure_info\0\u{3}server_failure_info\0\u{4}\u{2}activity_failure_info\0\u{4}\u{9}encoded_attributes\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}message\0\u{1}source\0\u{3}stack_trace\0\u{1}cause\0\u{3}application_failure_info\0\u{3}timeout_failure_info\0\u{3}canceled_failure_info\0\u{3}terminated_failure_info\0\u{3}server_failure_info\0\u{4}\u{2}activity_failure_info\0\u{3}child_workflow_execution_failure_info\0\u{4}\u{8}encoded_attributes\0")
 
   fileprivate class _StorageClass {
     var _message: String = String()
@@ -655,6 +762,19 @@ nonisolated extension Temporal_Api_Failure_V1_Failure: SwiftProtobuf.Message, Sw
             _storage._failureInfo = .activityFailureInfo(v)
           }
         }()
+        case 12: try {
+          var v: Temporal_Api_Failure_V1_ChildWorkflowExecutionFailureInfo?
+          var hadOneofValue = false
+          if let current = _storage._failureInfo {
+            hadOneofValue = true
+            if case .childWorkflowExecutionFailureInfo(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._failureInfo = .childWorkflowExecutionFailureInfo(v)
+          }
+        }()
         case 20: try { try decoder.decodeSingularMessageField(value: &_storage._encodedAttributes) }()
         default: break
         }
@@ -704,6 +824,10 @@ nonisolated extension Temporal_Api_Failure_V1_Failure: SwiftProtobuf.Message, Sw
       case .activityFailureInfo?: try {
         guard case .activityFailureInfo(let v)? = _storage._failureInfo else { preconditionFailure() }
         try visitor.visitSingularMessageField(value: v, fieldNumber: 11)
+      }()
+      case .childWorkflowExecutionFailureInfo?: try {
+        guard case .childWorkflowExecutionFailureInfo(let v)? = _storage._failureInfo else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 12)
       }()
       case nil: break
       }

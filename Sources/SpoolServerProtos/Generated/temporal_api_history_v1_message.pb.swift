@@ -1201,6 +1201,764 @@ public nonisolated struct Temporal_Api_History_V1_WorkflowPropertiesModifiedEven
   fileprivate var _upsertedMemo: Temporal_Api_Common_V1_Memo? = nil
 }
 
+public nonisolated struct Temporal_Api_History_V1_RequestCancelExternalWorkflowExecutionInitiatedEventAttributes: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var workflowTaskCompletedEventID: Int64 = 0
+
+  public var namespace: String = String()
+
+  public var namespaceID: String = String()
+
+  public var workflowExecution: Temporal_Api_Common_V1_WorkflowExecution {
+    get {_workflowExecution ?? Temporal_Api_Common_V1_WorkflowExecution()}
+    set {_workflowExecution = newValue}
+  }
+  /// Returns true if `workflowExecution` has been explicitly set.
+  public var hasWorkflowExecution: Bool {self._workflowExecution != nil}
+  /// Clears the value of `workflowExecution`. Subsequent reads from it will return its default value.
+  public mutating func clearWorkflowExecution() {self._workflowExecution = nil}
+
+  public var control: String = String()
+
+  public var childWorkflowOnly: Bool = false
+
+  public var reason: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _workflowExecution: Temporal_Api_Common_V1_WorkflowExecution? = nil
+}
+
+public nonisolated struct Temporal_Api_History_V1_RequestCancelExternalWorkflowExecutionFailedEventAttributes: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var cause: Temporal_Api_Enums_V1_CancelExternalWorkflowExecutionFailedCause = .unspecified
+
+  public var workflowTaskCompletedEventID: Int64 = 0
+
+  public var namespace: String = String()
+
+  public var namespaceID: String = String()
+
+  public var workflowExecution: Temporal_Api_Common_V1_WorkflowExecution {
+    get {_workflowExecution ?? Temporal_Api_Common_V1_WorkflowExecution()}
+    set {_workflowExecution = newValue}
+  }
+  /// Returns true if `workflowExecution` has been explicitly set.
+  public var hasWorkflowExecution: Bool {self._workflowExecution != nil}
+  /// Clears the value of `workflowExecution`. Subsequent reads from it will return its default value.
+  public mutating func clearWorkflowExecution() {self._workflowExecution = nil}
+
+  public var initiatedEventID: Int64 = 0
+
+  public var control: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _workflowExecution: Temporal_Api_Common_V1_WorkflowExecution? = nil
+}
+
+public nonisolated struct Temporal_Api_History_V1_ExternalWorkflowExecutionCancelRequestedEventAttributes: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var initiatedEventID: Int64 = 0
+
+  public var namespace: String = String()
+
+  public var namespaceID: String = String()
+
+  public var workflowExecution: Temporal_Api_Common_V1_WorkflowExecution {
+    get {_workflowExecution ?? Temporal_Api_Common_V1_WorkflowExecution()}
+    set {_workflowExecution = newValue}
+  }
+  /// Returns true if `workflowExecution` has been explicitly set.
+  public var hasWorkflowExecution: Bool {self._workflowExecution != nil}
+  /// Clears the value of `workflowExecution`. Subsequent reads from it will return its default value.
+  public mutating func clearWorkflowExecution() {self._workflowExecution = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _workflowExecution: Temporal_Api_Common_V1_WorkflowExecution? = nil
+}
+
+public nonisolated struct Temporal_Api_History_V1_SignalExternalWorkflowExecutionInitiatedEventAttributes: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var workflowTaskCompletedEventID: Int64 = 0
+
+  public var namespace: String = String()
+
+  public var namespaceID: String = String()
+
+  public var workflowExecution: Temporal_Api_Common_V1_WorkflowExecution {
+    get {_workflowExecution ?? Temporal_Api_Common_V1_WorkflowExecution()}
+    set {_workflowExecution = newValue}
+  }
+  /// Returns true if `workflowExecution` has been explicitly set.
+  public var hasWorkflowExecution: Bool {self._workflowExecution != nil}
+  /// Clears the value of `workflowExecution`. Subsequent reads from it will return its default value.
+  public mutating func clearWorkflowExecution() {self._workflowExecution = nil}
+
+  public var signalName: String = String()
+
+  public var input: Temporal_Api_Common_V1_Payloads {
+    get {_input ?? Temporal_Api_Common_V1_Payloads()}
+    set {_input = newValue}
+  }
+  /// Returns true if `input` has been explicitly set.
+  public var hasInput: Bool {self._input != nil}
+  /// Clears the value of `input`. Subsequent reads from it will return its default value.
+  public mutating func clearInput() {self._input = nil}
+
+  public var control: String = String()
+
+  public var childWorkflowOnly: Bool = false
+
+  public var header: Temporal_Api_Common_V1_Header {
+    get {_header ?? Temporal_Api_Common_V1_Header()}
+    set {_header = newValue}
+  }
+  /// Returns true if `header` has been explicitly set.
+  public var hasHeader: Bool {self._header != nil}
+  /// Clears the value of `header`. Subsequent reads from it will return its default value.
+  public mutating func clearHeader() {self._header = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _workflowExecution: Temporal_Api_Common_V1_WorkflowExecution? = nil
+  fileprivate var _input: Temporal_Api_Common_V1_Payloads? = nil
+  fileprivate var _header: Temporal_Api_Common_V1_Header? = nil
+}
+
+public nonisolated struct Temporal_Api_History_V1_SignalExternalWorkflowExecutionFailedEventAttributes: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var cause: Temporal_Api_Enums_V1_SignalExternalWorkflowExecutionFailedCause = .unspecified
+
+  public var workflowTaskCompletedEventID: Int64 = 0
+
+  public var namespace: String = String()
+
+  public var namespaceID: String = String()
+
+  public var workflowExecution: Temporal_Api_Common_V1_WorkflowExecution {
+    get {_workflowExecution ?? Temporal_Api_Common_V1_WorkflowExecution()}
+    set {_workflowExecution = newValue}
+  }
+  /// Returns true if `workflowExecution` has been explicitly set.
+  public var hasWorkflowExecution: Bool {self._workflowExecution != nil}
+  /// Clears the value of `workflowExecution`. Subsequent reads from it will return its default value.
+  public mutating func clearWorkflowExecution() {self._workflowExecution = nil}
+
+  public var initiatedEventID: Int64 = 0
+
+  public var control: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _workflowExecution: Temporal_Api_Common_V1_WorkflowExecution? = nil
+}
+
+public nonisolated struct Temporal_Api_History_V1_ExternalWorkflowExecutionSignaledEventAttributes: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var initiatedEventID: Int64 = 0
+
+  public var namespace: String = String()
+
+  public var namespaceID: String = String()
+
+  public var workflowExecution: Temporal_Api_Common_V1_WorkflowExecution {
+    get {_workflowExecution ?? Temporal_Api_Common_V1_WorkflowExecution()}
+    set {_workflowExecution = newValue}
+  }
+  /// Returns true if `workflowExecution` has been explicitly set.
+  public var hasWorkflowExecution: Bool {self._workflowExecution != nil}
+  /// Clears the value of `workflowExecution`. Subsequent reads from it will return its default value.
+  public mutating func clearWorkflowExecution() {self._workflowExecution = nil}
+
+  public var control: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _workflowExecution: Temporal_Api_Common_V1_WorkflowExecution? = nil
+}
+
+public nonisolated struct Temporal_Api_History_V1_StartChildWorkflowExecutionInitiatedEventAttributes: @unchecked Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var namespace: String {
+    get {_storage._namespace}
+    set {_uniqueStorage()._namespace = newValue}
+  }
+
+  public var namespaceID: String {
+    get {_storage._namespaceID}
+    set {_uniqueStorage()._namespaceID = newValue}
+  }
+
+  public var workflowID: String {
+    get {_storage._workflowID}
+    set {_uniqueStorage()._workflowID = newValue}
+  }
+
+  public var workflowType: Temporal_Api_Common_V1_WorkflowType {
+    get {_storage._workflowType ?? Temporal_Api_Common_V1_WorkflowType()}
+    set {_uniqueStorage()._workflowType = newValue}
+  }
+  /// Returns true if `workflowType` has been explicitly set.
+  public var hasWorkflowType: Bool {_storage._workflowType != nil}
+  /// Clears the value of `workflowType`. Subsequent reads from it will return its default value.
+  public mutating func clearWorkflowType() {_uniqueStorage()._workflowType = nil}
+
+  public var taskQueue: Temporal_Api_Taskqueue_V1_TaskQueue {
+    get {_storage._taskQueue ?? Temporal_Api_Taskqueue_V1_TaskQueue()}
+    set {_uniqueStorage()._taskQueue = newValue}
+  }
+  /// Returns true if `taskQueue` has been explicitly set.
+  public var hasTaskQueue: Bool {_storage._taskQueue != nil}
+  /// Clears the value of `taskQueue`. Subsequent reads from it will return its default value.
+  public mutating func clearTaskQueue() {_uniqueStorage()._taskQueue = nil}
+
+  public var input: Temporal_Api_Common_V1_Payloads {
+    get {_storage._input ?? Temporal_Api_Common_V1_Payloads()}
+    set {_uniqueStorage()._input = newValue}
+  }
+  /// Returns true if `input` has been explicitly set.
+  public var hasInput: Bool {_storage._input != nil}
+  /// Clears the value of `input`. Subsequent reads from it will return its default value.
+  public mutating func clearInput() {_uniqueStorage()._input = nil}
+
+  public var workflowExecutionTimeout: SwiftProtobuf.Google_Protobuf_Duration {
+    get {_storage._workflowExecutionTimeout ?? SwiftProtobuf.Google_Protobuf_Duration()}
+    set {_uniqueStorage()._workflowExecutionTimeout = newValue}
+  }
+  /// Returns true if `workflowExecutionTimeout` has been explicitly set.
+  public var hasWorkflowExecutionTimeout: Bool {_storage._workflowExecutionTimeout != nil}
+  /// Clears the value of `workflowExecutionTimeout`. Subsequent reads from it will return its default value.
+  public mutating func clearWorkflowExecutionTimeout() {_uniqueStorage()._workflowExecutionTimeout = nil}
+
+  public var workflowRunTimeout: SwiftProtobuf.Google_Protobuf_Duration {
+    get {_storage._workflowRunTimeout ?? SwiftProtobuf.Google_Protobuf_Duration()}
+    set {_uniqueStorage()._workflowRunTimeout = newValue}
+  }
+  /// Returns true if `workflowRunTimeout` has been explicitly set.
+  public var hasWorkflowRunTimeout: Bool {_storage._workflowRunTimeout != nil}
+  /// Clears the value of `workflowRunTimeout`. Subsequent reads from it will return its default value.
+  public mutating func clearWorkflowRunTimeout() {_uniqueStorage()._workflowRunTimeout = nil}
+
+  public var workflowTaskTimeout: SwiftProtobuf.Google_Protobuf_Duration {
+    get {_storage._workflowTaskTimeout ?? SwiftProtobuf.Google_Protobuf_Duration()}
+    set {_uniqueStorage()._workflowTaskTimeout = newValue}
+  }
+  /// Returns true if `workflowTaskTimeout` has been explicitly set.
+  public var hasWorkflowTaskTimeout: Bool {_storage._workflowTaskTimeout != nil}
+  /// Clears the value of `workflowTaskTimeout`. Subsequent reads from it will return its default value.
+  public mutating func clearWorkflowTaskTimeout() {_uniqueStorage()._workflowTaskTimeout = nil}
+
+  public var parentClosePolicy: Temporal_Api_Enums_V1_ParentClosePolicy {
+    get {_storage._parentClosePolicy}
+    set {_uniqueStorage()._parentClosePolicy = newValue}
+  }
+
+  public var control: String {
+    get {_storage._control}
+    set {_uniqueStorage()._control = newValue}
+  }
+
+  public var workflowTaskCompletedEventID: Int64 {
+    get {_storage._workflowTaskCompletedEventID}
+    set {_uniqueStorage()._workflowTaskCompletedEventID = newValue}
+  }
+
+  public var workflowIDReusePolicy: Temporal_Api_Enums_V1_WorkflowIdReusePolicy {
+    get {_storage._workflowIDReusePolicy}
+    set {_uniqueStorage()._workflowIDReusePolicy = newValue}
+  }
+
+  public var retryPolicy: Temporal_Api_Common_V1_RetryPolicy {
+    get {_storage._retryPolicy ?? Temporal_Api_Common_V1_RetryPolicy()}
+    set {_uniqueStorage()._retryPolicy = newValue}
+  }
+  /// Returns true if `retryPolicy` has been explicitly set.
+  public var hasRetryPolicy: Bool {_storage._retryPolicy != nil}
+  /// Clears the value of `retryPolicy`. Subsequent reads from it will return its default value.
+  public mutating func clearRetryPolicy() {_uniqueStorage()._retryPolicy = nil}
+
+  public var cronSchedule: String {
+    get {_storage._cronSchedule}
+    set {_uniqueStorage()._cronSchedule = newValue}
+  }
+
+  public var header: Temporal_Api_Common_V1_Header {
+    get {_storage._header ?? Temporal_Api_Common_V1_Header()}
+    set {_uniqueStorage()._header = newValue}
+  }
+  /// Returns true if `header` has been explicitly set.
+  public var hasHeader: Bool {_storage._header != nil}
+  /// Clears the value of `header`. Subsequent reads from it will return its default value.
+  public mutating func clearHeader() {_uniqueStorage()._header = nil}
+
+  public var memo: Temporal_Api_Common_V1_Memo {
+    get {_storage._memo ?? Temporal_Api_Common_V1_Memo()}
+    set {_uniqueStorage()._memo = newValue}
+  }
+  /// Returns true if `memo` has been explicitly set.
+  public var hasMemo: Bool {_storage._memo != nil}
+  /// Clears the value of `memo`. Subsequent reads from it will return its default value.
+  public mutating func clearMemo() {_uniqueStorage()._memo = nil}
+
+  public var searchAttributes: Temporal_Api_Common_V1_SearchAttributes {
+    get {_storage._searchAttributes ?? Temporal_Api_Common_V1_SearchAttributes()}
+    set {_uniqueStorage()._searchAttributes = newValue}
+  }
+  /// Returns true if `searchAttributes` has been explicitly set.
+  public var hasSearchAttributes: Bool {_storage._searchAttributes != nil}
+  /// Clears the value of `searchAttributes`. Subsequent reads from it will return its default value.
+  public mutating func clearSearchAttributes() {_uniqueStorage()._searchAttributes = nil}
+
+  public var inheritBuildID: Bool {
+    get {_storage._inheritBuildID}
+    set {_uniqueStorage()._inheritBuildID = newValue}
+  }
+
+  public var priority: Temporal_Api_Common_V1_Priority {
+    get {_storage._priority ?? Temporal_Api_Common_V1_Priority()}
+    set {_uniqueStorage()._priority = newValue}
+  }
+  /// Returns true if `priority` has been explicitly set.
+  public var hasPriority: Bool {_storage._priority != nil}
+  /// Clears the value of `priority`. Subsequent reads from it will return its default value.
+  public mutating func clearPriority() {_uniqueStorage()._priority = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+public nonisolated struct Temporal_Api_History_V1_StartChildWorkflowExecutionFailedEventAttributes: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var namespace: String = String()
+
+  public var namespaceID: String = String()
+
+  public var workflowID: String = String()
+
+  public var workflowType: Temporal_Api_Common_V1_WorkflowType {
+    get {_workflowType ?? Temporal_Api_Common_V1_WorkflowType()}
+    set {_workflowType = newValue}
+  }
+  /// Returns true if `workflowType` has been explicitly set.
+  public var hasWorkflowType: Bool {self._workflowType != nil}
+  /// Clears the value of `workflowType`. Subsequent reads from it will return its default value.
+  public mutating func clearWorkflowType() {self._workflowType = nil}
+
+  public var cause: Temporal_Api_Enums_V1_StartChildWorkflowExecutionFailedCause = .unspecified
+
+  public var control: String = String()
+
+  public var initiatedEventID: Int64 = 0
+
+  public var workflowTaskCompletedEventID: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _workflowType: Temporal_Api_Common_V1_WorkflowType? = nil
+}
+
+public nonisolated struct Temporal_Api_History_V1_ChildWorkflowExecutionStartedEventAttributes: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var namespace: String = String()
+
+  public var namespaceID: String = String()
+
+  public var initiatedEventID: Int64 = 0
+
+  public var workflowExecution: Temporal_Api_Common_V1_WorkflowExecution {
+    get {_workflowExecution ?? Temporal_Api_Common_V1_WorkflowExecution()}
+    set {_workflowExecution = newValue}
+  }
+  /// Returns true if `workflowExecution` has been explicitly set.
+  public var hasWorkflowExecution: Bool {self._workflowExecution != nil}
+  /// Clears the value of `workflowExecution`. Subsequent reads from it will return its default value.
+  public mutating func clearWorkflowExecution() {self._workflowExecution = nil}
+
+  public var workflowType: Temporal_Api_Common_V1_WorkflowType {
+    get {_workflowType ?? Temporal_Api_Common_V1_WorkflowType()}
+    set {_workflowType = newValue}
+  }
+  /// Returns true if `workflowType` has been explicitly set.
+  public var hasWorkflowType: Bool {self._workflowType != nil}
+  /// Clears the value of `workflowType`. Subsequent reads from it will return its default value.
+  public mutating func clearWorkflowType() {self._workflowType = nil}
+
+  public var header: Temporal_Api_Common_V1_Header {
+    get {_header ?? Temporal_Api_Common_V1_Header()}
+    set {_header = newValue}
+  }
+  /// Returns true if `header` has been explicitly set.
+  public var hasHeader: Bool {self._header != nil}
+  /// Clears the value of `header`. Subsequent reads from it will return its default value.
+  public mutating func clearHeader() {self._header = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _workflowExecution: Temporal_Api_Common_V1_WorkflowExecution? = nil
+  fileprivate var _workflowType: Temporal_Api_Common_V1_WorkflowType? = nil
+  fileprivate var _header: Temporal_Api_Common_V1_Header? = nil
+}
+
+public nonisolated struct Temporal_Api_History_V1_ChildWorkflowExecutionCompletedEventAttributes: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var result: Temporal_Api_Common_V1_Payloads {
+    get {_result ?? Temporal_Api_Common_V1_Payloads()}
+    set {_result = newValue}
+  }
+  /// Returns true if `result` has been explicitly set.
+  public var hasResult: Bool {self._result != nil}
+  /// Clears the value of `result`. Subsequent reads from it will return its default value.
+  public mutating func clearResult() {self._result = nil}
+
+  public var namespace: String = String()
+
+  public var namespaceID: String = String()
+
+  public var workflowExecution: Temporal_Api_Common_V1_WorkflowExecution {
+    get {_workflowExecution ?? Temporal_Api_Common_V1_WorkflowExecution()}
+    set {_workflowExecution = newValue}
+  }
+  /// Returns true if `workflowExecution` has been explicitly set.
+  public var hasWorkflowExecution: Bool {self._workflowExecution != nil}
+  /// Clears the value of `workflowExecution`. Subsequent reads from it will return its default value.
+  public mutating func clearWorkflowExecution() {self._workflowExecution = nil}
+
+  public var workflowType: Temporal_Api_Common_V1_WorkflowType {
+    get {_workflowType ?? Temporal_Api_Common_V1_WorkflowType()}
+    set {_workflowType = newValue}
+  }
+  /// Returns true if `workflowType` has been explicitly set.
+  public var hasWorkflowType: Bool {self._workflowType != nil}
+  /// Clears the value of `workflowType`. Subsequent reads from it will return its default value.
+  public mutating func clearWorkflowType() {self._workflowType = nil}
+
+  public var initiatedEventID: Int64 = 0
+
+  public var startedEventID: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _result: Temporal_Api_Common_V1_Payloads? = nil
+  fileprivate var _workflowExecution: Temporal_Api_Common_V1_WorkflowExecution? = nil
+  fileprivate var _workflowType: Temporal_Api_Common_V1_WorkflowType? = nil
+}
+
+public nonisolated struct Temporal_Api_History_V1_ChildWorkflowExecutionFailedEventAttributes: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var failure: Temporal_Api_Failure_V1_Failure {
+    get {_failure ?? Temporal_Api_Failure_V1_Failure()}
+    set {_failure = newValue}
+  }
+  /// Returns true if `failure` has been explicitly set.
+  public var hasFailure: Bool {self._failure != nil}
+  /// Clears the value of `failure`. Subsequent reads from it will return its default value.
+  public mutating func clearFailure() {self._failure = nil}
+
+  public var namespace: String = String()
+
+  public var namespaceID: String = String()
+
+  public var workflowExecution: Temporal_Api_Common_V1_WorkflowExecution {
+    get {_workflowExecution ?? Temporal_Api_Common_V1_WorkflowExecution()}
+    set {_workflowExecution = newValue}
+  }
+  /// Returns true if `workflowExecution` has been explicitly set.
+  public var hasWorkflowExecution: Bool {self._workflowExecution != nil}
+  /// Clears the value of `workflowExecution`. Subsequent reads from it will return its default value.
+  public mutating func clearWorkflowExecution() {self._workflowExecution = nil}
+
+  public var workflowType: Temporal_Api_Common_V1_WorkflowType {
+    get {_workflowType ?? Temporal_Api_Common_V1_WorkflowType()}
+    set {_workflowType = newValue}
+  }
+  /// Returns true if `workflowType` has been explicitly set.
+  public var hasWorkflowType: Bool {self._workflowType != nil}
+  /// Clears the value of `workflowType`. Subsequent reads from it will return its default value.
+  public mutating func clearWorkflowType() {self._workflowType = nil}
+
+  public var initiatedEventID: Int64 = 0
+
+  public var startedEventID: Int64 = 0
+
+  public var retryState: Temporal_Api_Enums_V1_RetryState = .unspecified
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _failure: Temporal_Api_Failure_V1_Failure? = nil
+  fileprivate var _workflowExecution: Temporal_Api_Common_V1_WorkflowExecution? = nil
+  fileprivate var _workflowType: Temporal_Api_Common_V1_WorkflowType? = nil
+}
+
+public nonisolated struct Temporal_Api_History_V1_ChildWorkflowExecutionCanceledEventAttributes: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var details: Temporal_Api_Common_V1_Payloads {
+    get {_details ?? Temporal_Api_Common_V1_Payloads()}
+    set {_details = newValue}
+  }
+  /// Returns true if `details` has been explicitly set.
+  public var hasDetails: Bool {self._details != nil}
+  /// Clears the value of `details`. Subsequent reads from it will return its default value.
+  public mutating func clearDetails() {self._details = nil}
+
+  public var namespace: String = String()
+
+  public var namespaceID: String = String()
+
+  public var workflowExecution: Temporal_Api_Common_V1_WorkflowExecution {
+    get {_workflowExecution ?? Temporal_Api_Common_V1_WorkflowExecution()}
+    set {_workflowExecution = newValue}
+  }
+  /// Returns true if `workflowExecution` has been explicitly set.
+  public var hasWorkflowExecution: Bool {self._workflowExecution != nil}
+  /// Clears the value of `workflowExecution`. Subsequent reads from it will return its default value.
+  public mutating func clearWorkflowExecution() {self._workflowExecution = nil}
+
+  public var workflowType: Temporal_Api_Common_V1_WorkflowType {
+    get {_workflowType ?? Temporal_Api_Common_V1_WorkflowType()}
+    set {_workflowType = newValue}
+  }
+  /// Returns true if `workflowType` has been explicitly set.
+  public var hasWorkflowType: Bool {self._workflowType != nil}
+  /// Clears the value of `workflowType`. Subsequent reads from it will return its default value.
+  public mutating func clearWorkflowType() {self._workflowType = nil}
+
+  public var initiatedEventID: Int64 = 0
+
+  public var startedEventID: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _details: Temporal_Api_Common_V1_Payloads? = nil
+  fileprivate var _workflowExecution: Temporal_Api_Common_V1_WorkflowExecution? = nil
+  fileprivate var _workflowType: Temporal_Api_Common_V1_WorkflowType? = nil
+}
+
+public nonisolated struct Temporal_Api_History_V1_ChildWorkflowExecutionTimedOutEventAttributes: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var namespace: String = String()
+
+  public var namespaceID: String = String()
+
+  public var workflowExecution: Temporal_Api_Common_V1_WorkflowExecution {
+    get {_workflowExecution ?? Temporal_Api_Common_V1_WorkflowExecution()}
+    set {_workflowExecution = newValue}
+  }
+  /// Returns true if `workflowExecution` has been explicitly set.
+  public var hasWorkflowExecution: Bool {self._workflowExecution != nil}
+  /// Clears the value of `workflowExecution`. Subsequent reads from it will return its default value.
+  public mutating func clearWorkflowExecution() {self._workflowExecution = nil}
+
+  public var workflowType: Temporal_Api_Common_V1_WorkflowType {
+    get {_workflowType ?? Temporal_Api_Common_V1_WorkflowType()}
+    set {_workflowType = newValue}
+  }
+  /// Returns true if `workflowType` has been explicitly set.
+  public var hasWorkflowType: Bool {self._workflowType != nil}
+  /// Clears the value of `workflowType`. Subsequent reads from it will return its default value.
+  public mutating func clearWorkflowType() {self._workflowType = nil}
+
+  public var initiatedEventID: Int64 = 0
+
+  public var startedEventID: Int64 = 0
+
+  public var retryState: Temporal_Api_Enums_V1_RetryState = .unspecified
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _workflowExecution: Temporal_Api_Common_V1_WorkflowExecution? = nil
+  fileprivate var _workflowType: Temporal_Api_Common_V1_WorkflowType? = nil
+}
+
+public nonisolated struct Temporal_Api_History_V1_ChildWorkflowExecutionTerminatedEventAttributes: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var namespace: String = String()
+
+  public var namespaceID: String = String()
+
+  public var workflowExecution: Temporal_Api_Common_V1_WorkflowExecution {
+    get {_workflowExecution ?? Temporal_Api_Common_V1_WorkflowExecution()}
+    set {_workflowExecution = newValue}
+  }
+  /// Returns true if `workflowExecution` has been explicitly set.
+  public var hasWorkflowExecution: Bool {self._workflowExecution != nil}
+  /// Clears the value of `workflowExecution`. Subsequent reads from it will return its default value.
+  public mutating func clearWorkflowExecution() {self._workflowExecution = nil}
+
+  public var workflowType: Temporal_Api_Common_V1_WorkflowType {
+    get {_workflowType ?? Temporal_Api_Common_V1_WorkflowType()}
+    set {_workflowType = newValue}
+  }
+  /// Returns true if `workflowType` has been explicitly set.
+  public var hasWorkflowType: Bool {self._workflowType != nil}
+  /// Clears the value of `workflowType`. Subsequent reads from it will return its default value.
+  public mutating func clearWorkflowType() {self._workflowType = nil}
+
+  public var initiatedEventID: Int64 = 0
+
+  public var startedEventID: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _workflowExecution: Temporal_Api_Common_V1_WorkflowExecution? = nil
+  fileprivate var _workflowType: Temporal_Api_Common_V1_WorkflowType? = nil
+}
+
+public nonisolated struct Temporal_Api_History_V1_WorkflowExecutionUpdateAcceptedEventAttributes: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var protocolInstanceID: String = String()
+
+  public var acceptedRequestMessageID: String = String()
+
+  public var acceptedRequestSequencingEventID: Int64 = 0
+
+  public var acceptedRequest: Temporal_Api_Update_V1_Request {
+    get {_acceptedRequest ?? Temporal_Api_Update_V1_Request()}
+    set {_acceptedRequest = newValue}
+  }
+  /// Returns true if `acceptedRequest` has been explicitly set.
+  public var hasAcceptedRequest: Bool {self._acceptedRequest != nil}
+  /// Clears the value of `acceptedRequest`. Subsequent reads from it will return its default value.
+  public mutating func clearAcceptedRequest() {self._acceptedRequest = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _acceptedRequest: Temporal_Api_Update_V1_Request? = nil
+}
+
+public nonisolated struct Temporal_Api_History_V1_WorkflowExecutionUpdateCompletedEventAttributes: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var meta: Temporal_Api_Update_V1_Meta {
+    get {_meta ?? Temporal_Api_Update_V1_Meta()}
+    set {_meta = newValue}
+  }
+  /// Returns true if `meta` has been explicitly set.
+  public var hasMeta: Bool {self._meta != nil}
+  /// Clears the value of `meta`. Subsequent reads from it will return its default value.
+  public mutating func clearMeta() {self._meta = nil}
+
+  public var acceptedEventID: Int64 = 0
+
+  public var outcome: Temporal_Api_Update_V1_Outcome {
+    get {_outcome ?? Temporal_Api_Update_V1_Outcome()}
+    set {_outcome = newValue}
+  }
+  /// Returns true if `outcome` has been explicitly set.
+  public var hasOutcome: Bool {self._outcome != nil}
+  /// Clears the value of `outcome`. Subsequent reads from it will return its default value.
+  public mutating func clearOutcome() {self._outcome = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _meta: Temporal_Api_Update_V1_Meta? = nil
+  fileprivate var _outcome: Temporal_Api_Update_V1_Outcome? = nil
+}
+
+public nonisolated struct Temporal_Api_History_V1_WorkflowExecutionUpdateAdmittedEventAttributes: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var request: Temporal_Api_Update_V1_Request {
+    get {_request ?? Temporal_Api_Update_V1_Request()}
+    set {_request = newValue}
+  }
+  /// Returns true if `request` has been explicitly set.
+  public var hasRequest: Bool {self._request != nil}
+  /// Clears the value of `request`. Subsequent reads from it will return its default value.
+  public mutating func clearRequest() {self._request = nil}
+
+  public var origin: Temporal_Api_Enums_V1_UpdateAdmittedEventOrigin = .unspecified
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _request: Temporal_Api_Update_V1_Request? = nil
+}
+
 public nonisolated struct Temporal_Api_History_V1_HistoryEvent: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -1446,12 +2204,124 @@ public nonisolated struct Temporal_Api_History_V1_HistoryEvent: @unchecked Senda
     set {_uniqueStorage()._attributes = .workflowExecutionCanceledEventAttributes(newValue)}
   }
 
+  public var requestCancelExternalWorkflowExecutionInitiatedEventAttributes: Temporal_Api_History_V1_RequestCancelExternalWorkflowExecutionInitiatedEventAttributes {
+    get {
+      if case .requestCancelExternalWorkflowExecutionInitiatedEventAttributes(let v)? = _storage._attributes {return v}
+      return Temporal_Api_History_V1_RequestCancelExternalWorkflowExecutionInitiatedEventAttributes()
+    }
+    set {_uniqueStorage()._attributes = .requestCancelExternalWorkflowExecutionInitiatedEventAttributes(newValue)}
+  }
+
+  public var requestCancelExternalWorkflowExecutionFailedEventAttributes: Temporal_Api_History_V1_RequestCancelExternalWorkflowExecutionFailedEventAttributes {
+    get {
+      if case .requestCancelExternalWorkflowExecutionFailedEventAttributes(let v)? = _storage._attributes {return v}
+      return Temporal_Api_History_V1_RequestCancelExternalWorkflowExecutionFailedEventAttributes()
+    }
+    set {_uniqueStorage()._attributes = .requestCancelExternalWorkflowExecutionFailedEventAttributes(newValue)}
+  }
+
+  public var externalWorkflowExecutionCancelRequestedEventAttributes: Temporal_Api_History_V1_ExternalWorkflowExecutionCancelRequestedEventAttributes {
+    get {
+      if case .externalWorkflowExecutionCancelRequestedEventAttributes(let v)? = _storage._attributes {return v}
+      return Temporal_Api_History_V1_ExternalWorkflowExecutionCancelRequestedEventAttributes()
+    }
+    set {_uniqueStorage()._attributes = .externalWorkflowExecutionCancelRequestedEventAttributes(newValue)}
+  }
+
   public var workflowExecutionContinuedAsNewEventAttributes: Temporal_Api_History_V1_WorkflowExecutionContinuedAsNewEventAttributes {
     get {
       if case .workflowExecutionContinuedAsNewEventAttributes(let v)? = _storage._attributes {return v}
       return Temporal_Api_History_V1_WorkflowExecutionContinuedAsNewEventAttributes()
     }
     set {_uniqueStorage()._attributes = .workflowExecutionContinuedAsNewEventAttributes(newValue)}
+  }
+
+  public var startChildWorkflowExecutionInitiatedEventAttributes: Temporal_Api_History_V1_StartChildWorkflowExecutionInitiatedEventAttributes {
+    get {
+      if case .startChildWorkflowExecutionInitiatedEventAttributes(let v)? = _storage._attributes {return v}
+      return Temporal_Api_History_V1_StartChildWorkflowExecutionInitiatedEventAttributes()
+    }
+    set {_uniqueStorage()._attributes = .startChildWorkflowExecutionInitiatedEventAttributes(newValue)}
+  }
+
+  public var startChildWorkflowExecutionFailedEventAttributes: Temporal_Api_History_V1_StartChildWorkflowExecutionFailedEventAttributes {
+    get {
+      if case .startChildWorkflowExecutionFailedEventAttributes(let v)? = _storage._attributes {return v}
+      return Temporal_Api_History_V1_StartChildWorkflowExecutionFailedEventAttributes()
+    }
+    set {_uniqueStorage()._attributes = .startChildWorkflowExecutionFailedEventAttributes(newValue)}
+  }
+
+  public var childWorkflowExecutionStartedEventAttributes: Temporal_Api_History_V1_ChildWorkflowExecutionStartedEventAttributes {
+    get {
+      if case .childWorkflowExecutionStartedEventAttributes(let v)? = _storage._attributes {return v}
+      return Temporal_Api_History_V1_ChildWorkflowExecutionStartedEventAttributes()
+    }
+    set {_uniqueStorage()._attributes = .childWorkflowExecutionStartedEventAttributes(newValue)}
+  }
+
+  public var childWorkflowExecutionCompletedEventAttributes: Temporal_Api_History_V1_ChildWorkflowExecutionCompletedEventAttributes {
+    get {
+      if case .childWorkflowExecutionCompletedEventAttributes(let v)? = _storage._attributes {return v}
+      return Temporal_Api_History_V1_ChildWorkflowExecutionCompletedEventAttributes()
+    }
+    set {_uniqueStorage()._attributes = .childWorkflowExecutionCompletedEventAttributes(newValue)}
+  }
+
+  public var childWorkflowExecutionFailedEventAttributes: Temporal_Api_History_V1_ChildWorkflowExecutionFailedEventAttributes {
+    get {
+      if case .childWorkflowExecutionFailedEventAttributes(let v)? = _storage._attributes {return v}
+      return Temporal_Api_History_V1_ChildWorkflowExecutionFailedEventAttributes()
+    }
+    set {_uniqueStorage()._attributes = .childWorkflowExecutionFailedEventAttributes(newValue)}
+  }
+
+  public var childWorkflowExecutionCanceledEventAttributes: Temporal_Api_History_V1_ChildWorkflowExecutionCanceledEventAttributes {
+    get {
+      if case .childWorkflowExecutionCanceledEventAttributes(let v)? = _storage._attributes {return v}
+      return Temporal_Api_History_V1_ChildWorkflowExecutionCanceledEventAttributes()
+    }
+    set {_uniqueStorage()._attributes = .childWorkflowExecutionCanceledEventAttributes(newValue)}
+  }
+
+  public var childWorkflowExecutionTimedOutEventAttributes: Temporal_Api_History_V1_ChildWorkflowExecutionTimedOutEventAttributes {
+    get {
+      if case .childWorkflowExecutionTimedOutEventAttributes(let v)? = _storage._attributes {return v}
+      return Temporal_Api_History_V1_ChildWorkflowExecutionTimedOutEventAttributes()
+    }
+    set {_uniqueStorage()._attributes = .childWorkflowExecutionTimedOutEventAttributes(newValue)}
+  }
+
+  public var childWorkflowExecutionTerminatedEventAttributes: Temporal_Api_History_V1_ChildWorkflowExecutionTerminatedEventAttributes {
+    get {
+      if case .childWorkflowExecutionTerminatedEventAttributes(let v)? = _storage._attributes {return v}
+      return Temporal_Api_History_V1_ChildWorkflowExecutionTerminatedEventAttributes()
+    }
+    set {_uniqueStorage()._attributes = .childWorkflowExecutionTerminatedEventAttributes(newValue)}
+  }
+
+  public var signalExternalWorkflowExecutionInitiatedEventAttributes: Temporal_Api_History_V1_SignalExternalWorkflowExecutionInitiatedEventAttributes {
+    get {
+      if case .signalExternalWorkflowExecutionInitiatedEventAttributes(let v)? = _storage._attributes {return v}
+      return Temporal_Api_History_V1_SignalExternalWorkflowExecutionInitiatedEventAttributes()
+    }
+    set {_uniqueStorage()._attributes = .signalExternalWorkflowExecutionInitiatedEventAttributes(newValue)}
+  }
+
+  public var signalExternalWorkflowExecutionFailedEventAttributes: Temporal_Api_History_V1_SignalExternalWorkflowExecutionFailedEventAttributes {
+    get {
+      if case .signalExternalWorkflowExecutionFailedEventAttributes(let v)? = _storage._attributes {return v}
+      return Temporal_Api_History_V1_SignalExternalWorkflowExecutionFailedEventAttributes()
+    }
+    set {_uniqueStorage()._attributes = .signalExternalWorkflowExecutionFailedEventAttributes(newValue)}
+  }
+
+  public var externalWorkflowExecutionSignaledEventAttributes: Temporal_Api_History_V1_ExternalWorkflowExecutionSignaledEventAttributes {
+    get {
+      if case .externalWorkflowExecutionSignaledEventAttributes(let v)? = _storage._attributes {return v}
+      return Temporal_Api_History_V1_ExternalWorkflowExecutionSignaledEventAttributes()
+    }
+    set {_uniqueStorage()._attributes = .externalWorkflowExecutionSignaledEventAttributes(newValue)}
   }
 
   public var upsertWorkflowSearchAttributesEventAttributes: Temporal_Api_History_V1_UpsertWorkflowSearchAttributesEventAttributes {
@@ -1462,12 +2332,36 @@ public nonisolated struct Temporal_Api_History_V1_HistoryEvent: @unchecked Senda
     set {_uniqueStorage()._attributes = .upsertWorkflowSearchAttributesEventAttributes(newValue)}
   }
 
+  public var workflowExecutionUpdateAcceptedEventAttributes: Temporal_Api_History_V1_WorkflowExecutionUpdateAcceptedEventAttributes {
+    get {
+      if case .workflowExecutionUpdateAcceptedEventAttributes(let v)? = _storage._attributes {return v}
+      return Temporal_Api_History_V1_WorkflowExecutionUpdateAcceptedEventAttributes()
+    }
+    set {_uniqueStorage()._attributes = .workflowExecutionUpdateAcceptedEventAttributes(newValue)}
+  }
+
+  public var workflowExecutionUpdateCompletedEventAttributes: Temporal_Api_History_V1_WorkflowExecutionUpdateCompletedEventAttributes {
+    get {
+      if case .workflowExecutionUpdateCompletedEventAttributes(let v)? = _storage._attributes {return v}
+      return Temporal_Api_History_V1_WorkflowExecutionUpdateCompletedEventAttributes()
+    }
+    set {_uniqueStorage()._attributes = .workflowExecutionUpdateCompletedEventAttributes(newValue)}
+  }
+
   public var workflowPropertiesModifiedEventAttributes: Temporal_Api_History_V1_WorkflowPropertiesModifiedEventAttributes {
     get {
       if case .workflowPropertiesModifiedEventAttributes(let v)? = _storage._attributes {return v}
       return Temporal_Api_History_V1_WorkflowPropertiesModifiedEventAttributes()
     }
     set {_uniqueStorage()._attributes = .workflowPropertiesModifiedEventAttributes(newValue)}
+  }
+
+  public var workflowExecutionUpdateAdmittedEventAttributes: Temporal_Api_History_V1_WorkflowExecutionUpdateAdmittedEventAttributes {
+    get {
+      if case .workflowExecutionUpdateAdmittedEventAttributes(let v)? = _storage._attributes {return v}
+      return Temporal_Api_History_V1_WorkflowExecutionUpdateAdmittedEventAttributes()
+    }
+    set {_uniqueStorage()._attributes = .workflowExecutionUpdateAdmittedEventAttributes(newValue)}
   }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -1497,9 +2391,26 @@ public nonisolated struct Temporal_Api_History_V1_HistoryEvent: @unchecked Senda
     case workflowExecutionTerminatedEventAttributes(Temporal_Api_History_V1_WorkflowExecutionTerminatedEventAttributes)
     case workflowExecutionCancelRequestedEventAttributes(Temporal_Api_History_V1_WorkflowExecutionCancelRequestedEventAttributes)
     case workflowExecutionCanceledEventAttributes(Temporal_Api_History_V1_WorkflowExecutionCanceledEventAttributes)
+    case requestCancelExternalWorkflowExecutionInitiatedEventAttributes(Temporal_Api_History_V1_RequestCancelExternalWorkflowExecutionInitiatedEventAttributes)
+    case requestCancelExternalWorkflowExecutionFailedEventAttributes(Temporal_Api_History_V1_RequestCancelExternalWorkflowExecutionFailedEventAttributes)
+    case externalWorkflowExecutionCancelRequestedEventAttributes(Temporal_Api_History_V1_ExternalWorkflowExecutionCancelRequestedEventAttributes)
     case workflowExecutionContinuedAsNewEventAttributes(Temporal_Api_History_V1_WorkflowExecutionContinuedAsNewEventAttributes)
+    case startChildWorkflowExecutionInitiatedEventAttributes(Temporal_Api_History_V1_StartChildWorkflowExecutionInitiatedEventAttributes)
+    case startChildWorkflowExecutionFailedEventAttributes(Temporal_Api_History_V1_StartChildWorkflowExecutionFailedEventAttributes)
+    case childWorkflowExecutionStartedEventAttributes(Temporal_Api_History_V1_ChildWorkflowExecutionStartedEventAttributes)
+    case childWorkflowExecutionCompletedEventAttributes(Temporal_Api_History_V1_ChildWorkflowExecutionCompletedEventAttributes)
+    case childWorkflowExecutionFailedEventAttributes(Temporal_Api_History_V1_ChildWorkflowExecutionFailedEventAttributes)
+    case childWorkflowExecutionCanceledEventAttributes(Temporal_Api_History_V1_ChildWorkflowExecutionCanceledEventAttributes)
+    case childWorkflowExecutionTimedOutEventAttributes(Temporal_Api_History_V1_ChildWorkflowExecutionTimedOutEventAttributes)
+    case childWorkflowExecutionTerminatedEventAttributes(Temporal_Api_History_V1_ChildWorkflowExecutionTerminatedEventAttributes)
+    case signalExternalWorkflowExecutionInitiatedEventAttributes(Temporal_Api_History_V1_SignalExternalWorkflowExecutionInitiatedEventAttributes)
+    case signalExternalWorkflowExecutionFailedEventAttributes(Temporal_Api_History_V1_SignalExternalWorkflowExecutionFailedEventAttributes)
+    case externalWorkflowExecutionSignaledEventAttributes(Temporal_Api_History_V1_ExternalWorkflowExecutionSignaledEventAttributes)
     case upsertWorkflowSearchAttributesEventAttributes(Temporal_Api_History_V1_UpsertWorkflowSearchAttributesEventAttributes)
+    case workflowExecutionUpdateAcceptedEventAttributes(Temporal_Api_History_V1_WorkflowExecutionUpdateAcceptedEventAttributes)
+    case workflowExecutionUpdateCompletedEventAttributes(Temporal_Api_History_V1_WorkflowExecutionUpdateCompletedEventAttributes)
     case workflowPropertiesModifiedEventAttributes(Temporal_Api_History_V1_WorkflowPropertiesModifiedEventAttributes)
+    case workflowExecutionUpdateAdmittedEventAttributes(Temporal_Api_History_V1_WorkflowExecutionUpdateAdmittedEventAttributes)
 
   }
 
@@ -3326,9 +4237,1161 @@ nonisolated extension Temporal_Api_History_V1_WorkflowPropertiesModifiedEventAtt
   }
 }
 
+nonisolated extension Temporal_Api_History_V1_RequestCancelExternalWorkflowExecutionInitiatedEventAttributes: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RequestCancelExternalWorkflowExecutionInitiatedEventAttributes"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}workflow_task_completed_event_id\0\u{1}namespace\0\u{3}workflow_execution\0\u{1}control\0\u{3}child_workflow_only\0\u{1}reason\0\u{3}namespace_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt64Field(value: &self.workflowTaskCompletedEventID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.namespace) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._workflowExecution) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.control) }()
+      case 5: try { try decoder.decodeSingularBoolField(value: &self.childWorkflowOnly) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self.namespaceID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if self.workflowTaskCompletedEventID != 0 {
+      try visitor.visitSingularInt64Field(value: self.workflowTaskCompletedEventID, fieldNumber: 1)
+    }
+    if !self.namespace.isEmpty {
+      try visitor.visitSingularStringField(value: self.namespace, fieldNumber: 2)
+    }
+    try { if let v = self._workflowExecution {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
+    if !self.control.isEmpty {
+      try visitor.visitSingularStringField(value: self.control, fieldNumber: 4)
+    }
+    if self.childWorkflowOnly != false {
+      try visitor.visitSingularBoolField(value: self.childWorkflowOnly, fieldNumber: 5)
+    }
+    if !self.reason.isEmpty {
+      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 6)
+    }
+    if !self.namespaceID.isEmpty {
+      try visitor.visitSingularStringField(value: self.namespaceID, fieldNumber: 7)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Temporal_Api_History_V1_RequestCancelExternalWorkflowExecutionInitiatedEventAttributes, rhs: Temporal_Api_History_V1_RequestCancelExternalWorkflowExecutionInitiatedEventAttributes) -> Bool {
+    if lhs.workflowTaskCompletedEventID != rhs.workflowTaskCompletedEventID {return false}
+    if lhs.namespace != rhs.namespace {return false}
+    if lhs.namespaceID != rhs.namespaceID {return false}
+    if lhs._workflowExecution != rhs._workflowExecution {return false}
+    if lhs.control != rhs.control {return false}
+    if lhs.childWorkflowOnly != rhs.childWorkflowOnly {return false}
+    if lhs.reason != rhs.reason {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Temporal_Api_History_V1_RequestCancelExternalWorkflowExecutionFailedEventAttributes: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RequestCancelExternalWorkflowExecutionFailedEventAttributes"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}cause\0\u{3}workflow_task_completed_event_id\0\u{1}namespace\0\u{3}workflow_execution\0\u{3}initiated_event_id\0\u{1}control\0\u{3}namespace_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularEnumField(value: &self.cause) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.workflowTaskCompletedEventID) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.namespace) }()
+      case 4: try { try decoder.decodeSingularMessageField(value: &self._workflowExecution) }()
+      case 5: try { try decoder.decodeSingularInt64Field(value: &self.initiatedEventID) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.control) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self.namespaceID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if self.cause != .unspecified {
+      try visitor.visitSingularEnumField(value: self.cause, fieldNumber: 1)
+    }
+    if self.workflowTaskCompletedEventID != 0 {
+      try visitor.visitSingularInt64Field(value: self.workflowTaskCompletedEventID, fieldNumber: 2)
+    }
+    if !self.namespace.isEmpty {
+      try visitor.visitSingularStringField(value: self.namespace, fieldNumber: 3)
+    }
+    try { if let v = self._workflowExecution {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    } }()
+    if self.initiatedEventID != 0 {
+      try visitor.visitSingularInt64Field(value: self.initiatedEventID, fieldNumber: 5)
+    }
+    if !self.control.isEmpty {
+      try visitor.visitSingularStringField(value: self.control, fieldNumber: 6)
+    }
+    if !self.namespaceID.isEmpty {
+      try visitor.visitSingularStringField(value: self.namespaceID, fieldNumber: 7)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Temporal_Api_History_V1_RequestCancelExternalWorkflowExecutionFailedEventAttributes, rhs: Temporal_Api_History_V1_RequestCancelExternalWorkflowExecutionFailedEventAttributes) -> Bool {
+    if lhs.cause != rhs.cause {return false}
+    if lhs.workflowTaskCompletedEventID != rhs.workflowTaskCompletedEventID {return false}
+    if lhs.namespace != rhs.namespace {return false}
+    if lhs.namespaceID != rhs.namespaceID {return false}
+    if lhs._workflowExecution != rhs._workflowExecution {return false}
+    if lhs.initiatedEventID != rhs.initiatedEventID {return false}
+    if lhs.control != rhs.control {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Temporal_Api_History_V1_ExternalWorkflowExecutionCancelRequestedEventAttributes: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ExternalWorkflowExecutionCancelRequestedEventAttributes"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}initiated_event_id\0\u{1}namespace\0\u{3}workflow_execution\0\u{3}namespace_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt64Field(value: &self.initiatedEventID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.namespace) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._workflowExecution) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.namespaceID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if self.initiatedEventID != 0 {
+      try visitor.visitSingularInt64Field(value: self.initiatedEventID, fieldNumber: 1)
+    }
+    if !self.namespace.isEmpty {
+      try visitor.visitSingularStringField(value: self.namespace, fieldNumber: 2)
+    }
+    try { if let v = self._workflowExecution {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
+    if !self.namespaceID.isEmpty {
+      try visitor.visitSingularStringField(value: self.namespaceID, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Temporal_Api_History_V1_ExternalWorkflowExecutionCancelRequestedEventAttributes, rhs: Temporal_Api_History_V1_ExternalWorkflowExecutionCancelRequestedEventAttributes) -> Bool {
+    if lhs.initiatedEventID != rhs.initiatedEventID {return false}
+    if lhs.namespace != rhs.namespace {return false}
+    if lhs.namespaceID != rhs.namespaceID {return false}
+    if lhs._workflowExecution != rhs._workflowExecution {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Temporal_Api_History_V1_SignalExternalWorkflowExecutionInitiatedEventAttributes: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SignalExternalWorkflowExecutionInitiatedEventAttributes"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}workflow_task_completed_event_id\0\u{1}namespace\0\u{3}workflow_execution\0\u{3}signal_name\0\u{1}input\0\u{1}control\0\u{3}child_workflow_only\0\u{1}header\0\u{3}namespace_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt64Field(value: &self.workflowTaskCompletedEventID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.namespace) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._workflowExecution) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.signalName) }()
+      case 5: try { try decoder.decodeSingularMessageField(value: &self._input) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.control) }()
+      case 7: try { try decoder.decodeSingularBoolField(value: &self.childWorkflowOnly) }()
+      case 8: try { try decoder.decodeSingularMessageField(value: &self._header) }()
+      case 9: try { try decoder.decodeSingularStringField(value: &self.namespaceID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if self.workflowTaskCompletedEventID != 0 {
+      try visitor.visitSingularInt64Field(value: self.workflowTaskCompletedEventID, fieldNumber: 1)
+    }
+    if !self.namespace.isEmpty {
+      try visitor.visitSingularStringField(value: self.namespace, fieldNumber: 2)
+    }
+    try { if let v = self._workflowExecution {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
+    if !self.signalName.isEmpty {
+      try visitor.visitSingularStringField(value: self.signalName, fieldNumber: 4)
+    }
+    try { if let v = self._input {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+    } }()
+    if !self.control.isEmpty {
+      try visitor.visitSingularStringField(value: self.control, fieldNumber: 6)
+    }
+    if self.childWorkflowOnly != false {
+      try visitor.visitSingularBoolField(value: self.childWorkflowOnly, fieldNumber: 7)
+    }
+    try { if let v = self._header {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 8)
+    } }()
+    if !self.namespaceID.isEmpty {
+      try visitor.visitSingularStringField(value: self.namespaceID, fieldNumber: 9)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Temporal_Api_History_V1_SignalExternalWorkflowExecutionInitiatedEventAttributes, rhs: Temporal_Api_History_V1_SignalExternalWorkflowExecutionInitiatedEventAttributes) -> Bool {
+    if lhs.workflowTaskCompletedEventID != rhs.workflowTaskCompletedEventID {return false}
+    if lhs.namespace != rhs.namespace {return false}
+    if lhs.namespaceID != rhs.namespaceID {return false}
+    if lhs._workflowExecution != rhs._workflowExecution {return false}
+    if lhs.signalName != rhs.signalName {return false}
+    if lhs._input != rhs._input {return false}
+    if lhs.control != rhs.control {return false}
+    if lhs.childWorkflowOnly != rhs.childWorkflowOnly {return false}
+    if lhs._header != rhs._header {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Temporal_Api_History_V1_SignalExternalWorkflowExecutionFailedEventAttributes: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SignalExternalWorkflowExecutionFailedEventAttributes"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}cause\0\u{3}workflow_task_completed_event_id\0\u{1}namespace\0\u{3}workflow_execution\0\u{3}initiated_event_id\0\u{1}control\0\u{3}namespace_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularEnumField(value: &self.cause) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.workflowTaskCompletedEventID) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.namespace) }()
+      case 4: try { try decoder.decodeSingularMessageField(value: &self._workflowExecution) }()
+      case 5: try { try decoder.decodeSingularInt64Field(value: &self.initiatedEventID) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.control) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self.namespaceID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if self.cause != .unspecified {
+      try visitor.visitSingularEnumField(value: self.cause, fieldNumber: 1)
+    }
+    if self.workflowTaskCompletedEventID != 0 {
+      try visitor.visitSingularInt64Field(value: self.workflowTaskCompletedEventID, fieldNumber: 2)
+    }
+    if !self.namespace.isEmpty {
+      try visitor.visitSingularStringField(value: self.namespace, fieldNumber: 3)
+    }
+    try { if let v = self._workflowExecution {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    } }()
+    if self.initiatedEventID != 0 {
+      try visitor.visitSingularInt64Field(value: self.initiatedEventID, fieldNumber: 5)
+    }
+    if !self.control.isEmpty {
+      try visitor.visitSingularStringField(value: self.control, fieldNumber: 6)
+    }
+    if !self.namespaceID.isEmpty {
+      try visitor.visitSingularStringField(value: self.namespaceID, fieldNumber: 7)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Temporal_Api_History_V1_SignalExternalWorkflowExecutionFailedEventAttributes, rhs: Temporal_Api_History_V1_SignalExternalWorkflowExecutionFailedEventAttributes) -> Bool {
+    if lhs.cause != rhs.cause {return false}
+    if lhs.workflowTaskCompletedEventID != rhs.workflowTaskCompletedEventID {return false}
+    if lhs.namespace != rhs.namespace {return false}
+    if lhs.namespaceID != rhs.namespaceID {return false}
+    if lhs._workflowExecution != rhs._workflowExecution {return false}
+    if lhs.initiatedEventID != rhs.initiatedEventID {return false}
+    if lhs.control != rhs.control {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Temporal_Api_History_V1_ExternalWorkflowExecutionSignaledEventAttributes: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ExternalWorkflowExecutionSignaledEventAttributes"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}initiated_event_id\0\u{1}namespace\0\u{3}workflow_execution\0\u{1}control\0\u{3}namespace_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt64Field(value: &self.initiatedEventID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.namespace) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._workflowExecution) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.control) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.namespaceID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if self.initiatedEventID != 0 {
+      try visitor.visitSingularInt64Field(value: self.initiatedEventID, fieldNumber: 1)
+    }
+    if !self.namespace.isEmpty {
+      try visitor.visitSingularStringField(value: self.namespace, fieldNumber: 2)
+    }
+    try { if let v = self._workflowExecution {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
+    if !self.control.isEmpty {
+      try visitor.visitSingularStringField(value: self.control, fieldNumber: 4)
+    }
+    if !self.namespaceID.isEmpty {
+      try visitor.visitSingularStringField(value: self.namespaceID, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Temporal_Api_History_V1_ExternalWorkflowExecutionSignaledEventAttributes, rhs: Temporal_Api_History_V1_ExternalWorkflowExecutionSignaledEventAttributes) -> Bool {
+    if lhs.initiatedEventID != rhs.initiatedEventID {return false}
+    if lhs.namespace != rhs.namespace {return false}
+    if lhs.namespaceID != rhs.namespaceID {return false}
+    if lhs._workflowExecution != rhs._workflowExecution {return false}
+    if lhs.control != rhs.control {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Temporal_Api_History_V1_StartChildWorkflowExecutionInitiatedEventAttributes: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".StartChildWorkflowExecutionInitiatedEventAttributes"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}namespace\0\u{3}workflow_id\0\u{3}workflow_type\0\u{3}task_queue\0\u{1}input\0\u{3}workflow_execution_timeout\0\u{3}workflow_run_timeout\0\u{3}workflow_task_timeout\0\u{3}parent_close_policy\0\u{1}control\0\u{3}workflow_task_completed_event_id\0\u{3}workflow_id_reuse_policy\0\u{3}retry_policy\0\u{3}cron_schedule\0\u{1}header\0\u{1}memo\0\u{3}search_attributes\0\u{3}namespace_id\0\u{3}inherit_build_id\0\u{1}priority\0")
+
+  fileprivate class _StorageClass {
+    var _namespace: String = String()
+    var _namespaceID: String = String()
+    var _workflowID: String = String()
+    var _workflowType: Temporal_Api_Common_V1_WorkflowType? = nil
+    var _taskQueue: Temporal_Api_Taskqueue_V1_TaskQueue? = nil
+    var _input: Temporal_Api_Common_V1_Payloads? = nil
+    var _workflowExecutionTimeout: SwiftProtobuf.Google_Protobuf_Duration? = nil
+    var _workflowRunTimeout: SwiftProtobuf.Google_Protobuf_Duration? = nil
+    var _workflowTaskTimeout: SwiftProtobuf.Google_Protobuf_Duration? = nil
+    var _parentClosePolicy: Temporal_Api_Enums_V1_ParentClosePolicy = .unspecified
+    var _control: String = String()
+    var _workflowTaskCompletedEventID: Int64 = 0
+    var _workflowIDReusePolicy: Temporal_Api_Enums_V1_WorkflowIdReusePolicy = .unspecified
+    var _retryPolicy: Temporal_Api_Common_V1_RetryPolicy? = nil
+    var _cronSchedule: String = String()
+    var _header: Temporal_Api_Common_V1_Header? = nil
+    var _memo: Temporal_Api_Common_V1_Memo? = nil
+    var _searchAttributes: Temporal_Api_Common_V1_SearchAttributes? = nil
+    var _inheritBuildID: Bool = false
+    var _priority: Temporal_Api_Common_V1_Priority? = nil
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _namespace = source._namespace
+      _namespaceID = source._namespaceID
+      _workflowID = source._workflowID
+      _workflowType = source._workflowType
+      _taskQueue = source._taskQueue
+      _input = source._input
+      _workflowExecutionTimeout = source._workflowExecutionTimeout
+      _workflowRunTimeout = source._workflowRunTimeout
+      _workflowTaskTimeout = source._workflowTaskTimeout
+      _parentClosePolicy = source._parentClosePolicy
+      _control = source._control
+      _workflowTaskCompletedEventID = source._workflowTaskCompletedEventID
+      _workflowIDReusePolicy = source._workflowIDReusePolicy
+      _retryPolicy = source._retryPolicy
+      _cronSchedule = source._cronSchedule
+      _header = source._header
+      _memo = source._memo
+      _searchAttributes = source._searchAttributes
+      _inheritBuildID = source._inheritBuildID
+      _priority = source._priority
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularStringField(value: &_storage._namespace) }()
+        case 2: try { try decoder.decodeSingularStringField(value: &_storage._workflowID) }()
+        case 3: try { try decoder.decodeSingularMessageField(value: &_storage._workflowType) }()
+        case 4: try { try decoder.decodeSingularMessageField(value: &_storage._taskQueue) }()
+        case 5: try { try decoder.decodeSingularMessageField(value: &_storage._input) }()
+        case 6: try { try decoder.decodeSingularMessageField(value: &_storage._workflowExecutionTimeout) }()
+        case 7: try { try decoder.decodeSingularMessageField(value: &_storage._workflowRunTimeout) }()
+        case 8: try { try decoder.decodeSingularMessageField(value: &_storage._workflowTaskTimeout) }()
+        case 9: try { try decoder.decodeSingularEnumField(value: &_storage._parentClosePolicy) }()
+        case 10: try { try decoder.decodeSingularStringField(value: &_storage._control) }()
+        case 11: try { try decoder.decodeSingularInt64Field(value: &_storage._workflowTaskCompletedEventID) }()
+        case 12: try { try decoder.decodeSingularEnumField(value: &_storage._workflowIDReusePolicy) }()
+        case 13: try { try decoder.decodeSingularMessageField(value: &_storage._retryPolicy) }()
+        case 14: try { try decoder.decodeSingularStringField(value: &_storage._cronSchedule) }()
+        case 15: try { try decoder.decodeSingularMessageField(value: &_storage._header) }()
+        case 16: try { try decoder.decodeSingularMessageField(value: &_storage._memo) }()
+        case 17: try { try decoder.decodeSingularMessageField(value: &_storage._searchAttributes) }()
+        case 18: try { try decoder.decodeSingularStringField(value: &_storage._namespaceID) }()
+        case 19: try { try decoder.decodeSingularBoolField(value: &_storage._inheritBuildID) }()
+        case 20: try { try decoder.decodeSingularMessageField(value: &_storage._priority) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if !_storage._namespace.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._namespace, fieldNumber: 1)
+      }
+      if !_storage._workflowID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._workflowID, fieldNumber: 2)
+      }
+      try { if let v = _storage._workflowType {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+      } }()
+      try { if let v = _storage._taskQueue {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+      } }()
+      try { if let v = _storage._input {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+      } }()
+      try { if let v = _storage._workflowExecutionTimeout {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+      } }()
+      try { if let v = _storage._workflowRunTimeout {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
+      } }()
+      try { if let v = _storage._workflowTaskTimeout {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 8)
+      } }()
+      if _storage._parentClosePolicy != .unspecified {
+        try visitor.visitSingularEnumField(value: _storage._parentClosePolicy, fieldNumber: 9)
+      }
+      if !_storage._control.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._control, fieldNumber: 10)
+      }
+      if _storage._workflowTaskCompletedEventID != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._workflowTaskCompletedEventID, fieldNumber: 11)
+      }
+      if _storage._workflowIDReusePolicy != .unspecified {
+        try visitor.visitSingularEnumField(value: _storage._workflowIDReusePolicy, fieldNumber: 12)
+      }
+      try { if let v = _storage._retryPolicy {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 13)
+      } }()
+      if !_storage._cronSchedule.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._cronSchedule, fieldNumber: 14)
+      }
+      try { if let v = _storage._header {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 15)
+      } }()
+      try { if let v = _storage._memo {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 16)
+      } }()
+      try { if let v = _storage._searchAttributes {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 17)
+      } }()
+      if !_storage._namespaceID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._namespaceID, fieldNumber: 18)
+      }
+      if _storage._inheritBuildID != false {
+        try visitor.visitSingularBoolField(value: _storage._inheritBuildID, fieldNumber: 19)
+      }
+      try { if let v = _storage._priority {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 20)
+      } }()
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Temporal_Api_History_V1_StartChildWorkflowExecutionInitiatedEventAttributes, rhs: Temporal_Api_History_V1_StartChildWorkflowExecutionInitiatedEventAttributes) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._namespace != rhs_storage._namespace {return false}
+        if _storage._namespaceID != rhs_storage._namespaceID {return false}
+        if _storage._workflowID != rhs_storage._workflowID {return false}
+        if _storage._workflowType != rhs_storage._workflowType {return false}
+        if _storage._taskQueue != rhs_storage._taskQueue {return false}
+        if _storage._input != rhs_storage._input {return false}
+        if _storage._workflowExecutionTimeout != rhs_storage._workflowExecutionTimeout {return false}
+        if _storage._workflowRunTimeout != rhs_storage._workflowRunTimeout {return false}
+        if _storage._workflowTaskTimeout != rhs_storage._workflowTaskTimeout {return false}
+        if _storage._parentClosePolicy != rhs_storage._parentClosePolicy {return false}
+        if _storage._control != rhs_storage._control {return false}
+        if _storage._workflowTaskCompletedEventID != rhs_storage._workflowTaskCompletedEventID {return false}
+        if _storage._workflowIDReusePolicy != rhs_storage._workflowIDReusePolicy {return false}
+        if _storage._retryPolicy != rhs_storage._retryPolicy {return false}
+        if _storage._cronSchedule != rhs_storage._cronSchedule {return false}
+        if _storage._header != rhs_storage._header {return false}
+        if _storage._memo != rhs_storage._memo {return false}
+        if _storage._searchAttributes != rhs_storage._searchAttributes {return false}
+        if _storage._inheritBuildID != rhs_storage._inheritBuildID {return false}
+        if _storage._priority != rhs_storage._priority {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Temporal_Api_History_V1_StartChildWorkflowExecutionFailedEventAttributes: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".StartChildWorkflowExecutionFailedEventAttributes"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}namespace\0\u{3}workflow_id\0\u{3}workflow_type\0\u{1}cause\0\u{1}control\0\u{3}initiated_event_id\0\u{3}workflow_task_completed_event_id\0\u{3}namespace_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.namespace) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.workflowID) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._workflowType) }()
+      case 4: try { try decoder.decodeSingularEnumField(value: &self.cause) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.control) }()
+      case 6: try { try decoder.decodeSingularInt64Field(value: &self.initiatedEventID) }()
+      case 7: try { try decoder.decodeSingularInt64Field(value: &self.workflowTaskCompletedEventID) }()
+      case 8: try { try decoder.decodeSingularStringField(value: &self.namespaceID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.namespace.isEmpty {
+      try visitor.visitSingularStringField(value: self.namespace, fieldNumber: 1)
+    }
+    if !self.workflowID.isEmpty {
+      try visitor.visitSingularStringField(value: self.workflowID, fieldNumber: 2)
+    }
+    try { if let v = self._workflowType {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
+    if self.cause != .unspecified {
+      try visitor.visitSingularEnumField(value: self.cause, fieldNumber: 4)
+    }
+    if !self.control.isEmpty {
+      try visitor.visitSingularStringField(value: self.control, fieldNumber: 5)
+    }
+    if self.initiatedEventID != 0 {
+      try visitor.visitSingularInt64Field(value: self.initiatedEventID, fieldNumber: 6)
+    }
+    if self.workflowTaskCompletedEventID != 0 {
+      try visitor.visitSingularInt64Field(value: self.workflowTaskCompletedEventID, fieldNumber: 7)
+    }
+    if !self.namespaceID.isEmpty {
+      try visitor.visitSingularStringField(value: self.namespaceID, fieldNumber: 8)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Temporal_Api_History_V1_StartChildWorkflowExecutionFailedEventAttributes, rhs: Temporal_Api_History_V1_StartChildWorkflowExecutionFailedEventAttributes) -> Bool {
+    if lhs.namespace != rhs.namespace {return false}
+    if lhs.namespaceID != rhs.namespaceID {return false}
+    if lhs.workflowID != rhs.workflowID {return false}
+    if lhs._workflowType != rhs._workflowType {return false}
+    if lhs.cause != rhs.cause {return false}
+    if lhs.control != rhs.control {return false}
+    if lhs.initiatedEventID != rhs.initiatedEventID {return false}
+    if lhs.workflowTaskCompletedEventID != rhs.workflowTaskCompletedEventID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Temporal_Api_History_V1_ChildWorkflowExecutionStartedEventAttributes: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ChildWorkflowExecutionStartedEventAttributes"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}namespace\0\u{3}initiated_event_id\0\u{3}workflow_execution\0\u{3}workflow_type\0\u{1}header\0\u{3}namespace_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.namespace) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.initiatedEventID) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._workflowExecution) }()
+      case 4: try { try decoder.decodeSingularMessageField(value: &self._workflowType) }()
+      case 5: try { try decoder.decodeSingularMessageField(value: &self._header) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.namespaceID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.namespace.isEmpty {
+      try visitor.visitSingularStringField(value: self.namespace, fieldNumber: 1)
+    }
+    if self.initiatedEventID != 0 {
+      try visitor.visitSingularInt64Field(value: self.initiatedEventID, fieldNumber: 2)
+    }
+    try { if let v = self._workflowExecution {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
+    try { if let v = self._workflowType {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    } }()
+    try { if let v = self._header {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+    } }()
+    if !self.namespaceID.isEmpty {
+      try visitor.visitSingularStringField(value: self.namespaceID, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Temporal_Api_History_V1_ChildWorkflowExecutionStartedEventAttributes, rhs: Temporal_Api_History_V1_ChildWorkflowExecutionStartedEventAttributes) -> Bool {
+    if lhs.namespace != rhs.namespace {return false}
+    if lhs.namespaceID != rhs.namespaceID {return false}
+    if lhs.initiatedEventID != rhs.initiatedEventID {return false}
+    if lhs._workflowExecution != rhs._workflowExecution {return false}
+    if lhs._workflowType != rhs._workflowType {return false}
+    if lhs._header != rhs._header {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Temporal_Api_History_V1_ChildWorkflowExecutionCompletedEventAttributes: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ChildWorkflowExecutionCompletedEventAttributes"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}result\0\u{1}namespace\0\u{3}workflow_execution\0\u{3}workflow_type\0\u{3}initiated_event_id\0\u{3}started_event_id\0\u{3}namespace_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._result) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.namespace) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._workflowExecution) }()
+      case 4: try { try decoder.decodeSingularMessageField(value: &self._workflowType) }()
+      case 5: try { try decoder.decodeSingularInt64Field(value: &self.initiatedEventID) }()
+      case 6: try { try decoder.decodeSingularInt64Field(value: &self.startedEventID) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self.namespaceID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._result {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if !self.namespace.isEmpty {
+      try visitor.visitSingularStringField(value: self.namespace, fieldNumber: 2)
+    }
+    try { if let v = self._workflowExecution {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
+    try { if let v = self._workflowType {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    } }()
+    if self.initiatedEventID != 0 {
+      try visitor.visitSingularInt64Field(value: self.initiatedEventID, fieldNumber: 5)
+    }
+    if self.startedEventID != 0 {
+      try visitor.visitSingularInt64Field(value: self.startedEventID, fieldNumber: 6)
+    }
+    if !self.namespaceID.isEmpty {
+      try visitor.visitSingularStringField(value: self.namespaceID, fieldNumber: 7)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Temporal_Api_History_V1_ChildWorkflowExecutionCompletedEventAttributes, rhs: Temporal_Api_History_V1_ChildWorkflowExecutionCompletedEventAttributes) -> Bool {
+    if lhs._result != rhs._result {return false}
+    if lhs.namespace != rhs.namespace {return false}
+    if lhs.namespaceID != rhs.namespaceID {return false}
+    if lhs._workflowExecution != rhs._workflowExecution {return false}
+    if lhs._workflowType != rhs._workflowType {return false}
+    if lhs.initiatedEventID != rhs.initiatedEventID {return false}
+    if lhs.startedEventID != rhs.startedEventID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Temporal_Api_History_V1_ChildWorkflowExecutionFailedEventAttributes: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ChildWorkflowExecutionFailedEventAttributes"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}failure\0\u{1}namespace\0\u{3}workflow_execution\0\u{3}workflow_type\0\u{3}initiated_event_id\0\u{3}started_event_id\0\u{3}retry_state\0\u{3}namespace_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._failure) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.namespace) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._workflowExecution) }()
+      case 4: try { try decoder.decodeSingularMessageField(value: &self._workflowType) }()
+      case 5: try { try decoder.decodeSingularInt64Field(value: &self.initiatedEventID) }()
+      case 6: try { try decoder.decodeSingularInt64Field(value: &self.startedEventID) }()
+      case 7: try { try decoder.decodeSingularEnumField(value: &self.retryState) }()
+      case 8: try { try decoder.decodeSingularStringField(value: &self.namespaceID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._failure {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if !self.namespace.isEmpty {
+      try visitor.visitSingularStringField(value: self.namespace, fieldNumber: 2)
+    }
+    try { if let v = self._workflowExecution {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
+    try { if let v = self._workflowType {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    } }()
+    if self.initiatedEventID != 0 {
+      try visitor.visitSingularInt64Field(value: self.initiatedEventID, fieldNumber: 5)
+    }
+    if self.startedEventID != 0 {
+      try visitor.visitSingularInt64Field(value: self.startedEventID, fieldNumber: 6)
+    }
+    if self.retryState != .unspecified {
+      try visitor.visitSingularEnumField(value: self.retryState, fieldNumber: 7)
+    }
+    if !self.namespaceID.isEmpty {
+      try visitor.visitSingularStringField(value: self.namespaceID, fieldNumber: 8)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Temporal_Api_History_V1_ChildWorkflowExecutionFailedEventAttributes, rhs: Temporal_Api_History_V1_ChildWorkflowExecutionFailedEventAttributes) -> Bool {
+    if lhs._failure != rhs._failure {return false}
+    if lhs.namespace != rhs.namespace {return false}
+    if lhs.namespaceID != rhs.namespaceID {return false}
+    if lhs._workflowExecution != rhs._workflowExecution {return false}
+    if lhs._workflowType != rhs._workflowType {return false}
+    if lhs.initiatedEventID != rhs.initiatedEventID {return false}
+    if lhs.startedEventID != rhs.startedEventID {return false}
+    if lhs.retryState != rhs.retryState {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Temporal_Api_History_V1_ChildWorkflowExecutionCanceledEventAttributes: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ChildWorkflowExecutionCanceledEventAttributes"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}details\0\u{1}namespace\0\u{3}workflow_execution\0\u{3}workflow_type\0\u{3}initiated_event_id\0\u{3}started_event_id\0\u{3}namespace_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._details) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.namespace) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._workflowExecution) }()
+      case 4: try { try decoder.decodeSingularMessageField(value: &self._workflowType) }()
+      case 5: try { try decoder.decodeSingularInt64Field(value: &self.initiatedEventID) }()
+      case 6: try { try decoder.decodeSingularInt64Field(value: &self.startedEventID) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self.namespaceID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._details {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if !self.namespace.isEmpty {
+      try visitor.visitSingularStringField(value: self.namespace, fieldNumber: 2)
+    }
+    try { if let v = self._workflowExecution {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
+    try { if let v = self._workflowType {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    } }()
+    if self.initiatedEventID != 0 {
+      try visitor.visitSingularInt64Field(value: self.initiatedEventID, fieldNumber: 5)
+    }
+    if self.startedEventID != 0 {
+      try visitor.visitSingularInt64Field(value: self.startedEventID, fieldNumber: 6)
+    }
+    if !self.namespaceID.isEmpty {
+      try visitor.visitSingularStringField(value: self.namespaceID, fieldNumber: 7)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Temporal_Api_History_V1_ChildWorkflowExecutionCanceledEventAttributes, rhs: Temporal_Api_History_V1_ChildWorkflowExecutionCanceledEventAttributes) -> Bool {
+    if lhs._details != rhs._details {return false}
+    if lhs.namespace != rhs.namespace {return false}
+    if lhs.namespaceID != rhs.namespaceID {return false}
+    if lhs._workflowExecution != rhs._workflowExecution {return false}
+    if lhs._workflowType != rhs._workflowType {return false}
+    if lhs.initiatedEventID != rhs.initiatedEventID {return false}
+    if lhs.startedEventID != rhs.startedEventID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Temporal_Api_History_V1_ChildWorkflowExecutionTimedOutEventAttributes: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ChildWorkflowExecutionTimedOutEventAttributes"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}namespace\0\u{3}workflow_execution\0\u{3}workflow_type\0\u{3}initiated_event_id\0\u{3}started_event_id\0\u{3}retry_state\0\u{3}namespace_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.namespace) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._workflowExecution) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._workflowType) }()
+      case 4: try { try decoder.decodeSingularInt64Field(value: &self.initiatedEventID) }()
+      case 5: try { try decoder.decodeSingularInt64Field(value: &self.startedEventID) }()
+      case 6: try { try decoder.decodeSingularEnumField(value: &self.retryState) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self.namespaceID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.namespace.isEmpty {
+      try visitor.visitSingularStringField(value: self.namespace, fieldNumber: 1)
+    }
+    try { if let v = self._workflowExecution {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    try { if let v = self._workflowType {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
+    if self.initiatedEventID != 0 {
+      try visitor.visitSingularInt64Field(value: self.initiatedEventID, fieldNumber: 4)
+    }
+    if self.startedEventID != 0 {
+      try visitor.visitSingularInt64Field(value: self.startedEventID, fieldNumber: 5)
+    }
+    if self.retryState != .unspecified {
+      try visitor.visitSingularEnumField(value: self.retryState, fieldNumber: 6)
+    }
+    if !self.namespaceID.isEmpty {
+      try visitor.visitSingularStringField(value: self.namespaceID, fieldNumber: 7)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Temporal_Api_History_V1_ChildWorkflowExecutionTimedOutEventAttributes, rhs: Temporal_Api_History_V1_ChildWorkflowExecutionTimedOutEventAttributes) -> Bool {
+    if lhs.namespace != rhs.namespace {return false}
+    if lhs.namespaceID != rhs.namespaceID {return false}
+    if lhs._workflowExecution != rhs._workflowExecution {return false}
+    if lhs._workflowType != rhs._workflowType {return false}
+    if lhs.initiatedEventID != rhs.initiatedEventID {return false}
+    if lhs.startedEventID != rhs.startedEventID {return false}
+    if lhs.retryState != rhs.retryState {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Temporal_Api_History_V1_ChildWorkflowExecutionTerminatedEventAttributes: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ChildWorkflowExecutionTerminatedEventAttributes"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}namespace\0\u{3}workflow_execution\0\u{3}workflow_type\0\u{3}initiated_event_id\0\u{3}started_event_id\0\u{3}namespace_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.namespace) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._workflowExecution) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._workflowType) }()
+      case 4: try { try decoder.decodeSingularInt64Field(value: &self.initiatedEventID) }()
+      case 5: try { try decoder.decodeSingularInt64Field(value: &self.startedEventID) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.namespaceID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.namespace.isEmpty {
+      try visitor.visitSingularStringField(value: self.namespace, fieldNumber: 1)
+    }
+    try { if let v = self._workflowExecution {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    try { if let v = self._workflowType {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
+    if self.initiatedEventID != 0 {
+      try visitor.visitSingularInt64Field(value: self.initiatedEventID, fieldNumber: 4)
+    }
+    if self.startedEventID != 0 {
+      try visitor.visitSingularInt64Field(value: self.startedEventID, fieldNumber: 5)
+    }
+    if !self.namespaceID.isEmpty {
+      try visitor.visitSingularStringField(value: self.namespaceID, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Temporal_Api_History_V1_ChildWorkflowExecutionTerminatedEventAttributes, rhs: Temporal_Api_History_V1_ChildWorkflowExecutionTerminatedEventAttributes) -> Bool {
+    if lhs.namespace != rhs.namespace {return false}
+    if lhs.namespaceID != rhs.namespaceID {return false}
+    if lhs._workflowExecution != rhs._workflowExecution {return false}
+    if lhs._workflowType != rhs._workflowType {return false}
+    if lhs.initiatedEventID != rhs.initiatedEventID {return false}
+    if lhs.startedEventID != rhs.startedEventID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Temporal_Api_History_V1_WorkflowExecutionUpdateAcceptedEventAttributes: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".WorkflowExecutionUpdateAcceptedEventAttributes"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_instance_id\0\u{3}accepted_request_message_id\0\u{3}accepted_request_sequencing_event_id\0\u{3}accepted_request\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.protocolInstanceID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.acceptedRequestMessageID) }()
+      case 3: try { try decoder.decodeSingularInt64Field(value: &self.acceptedRequestSequencingEventID) }()
+      case 4: try { try decoder.decodeSingularMessageField(value: &self._acceptedRequest) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.protocolInstanceID.isEmpty {
+      try visitor.visitSingularStringField(value: self.protocolInstanceID, fieldNumber: 1)
+    }
+    if !self.acceptedRequestMessageID.isEmpty {
+      try visitor.visitSingularStringField(value: self.acceptedRequestMessageID, fieldNumber: 2)
+    }
+    if self.acceptedRequestSequencingEventID != 0 {
+      try visitor.visitSingularInt64Field(value: self.acceptedRequestSequencingEventID, fieldNumber: 3)
+    }
+    try { if let v = self._acceptedRequest {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Temporal_Api_History_V1_WorkflowExecutionUpdateAcceptedEventAttributes, rhs: Temporal_Api_History_V1_WorkflowExecutionUpdateAcceptedEventAttributes) -> Bool {
+    if lhs.protocolInstanceID != rhs.protocolInstanceID {return false}
+    if lhs.acceptedRequestMessageID != rhs.acceptedRequestMessageID {return false}
+    if lhs.acceptedRequestSequencingEventID != rhs.acceptedRequestSequencingEventID {return false}
+    if lhs._acceptedRequest != rhs._acceptedRequest {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Temporal_Api_History_V1_WorkflowExecutionUpdateCompletedEventAttributes: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".WorkflowExecutionUpdateCompletedEventAttributes"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}meta\0\u{1}outcome\0\u{3}accepted_event_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._meta) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._outcome) }()
+      case 3: try { try decoder.decodeSingularInt64Field(value: &self.acceptedEventID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._meta {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try { if let v = self._outcome {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    if self.acceptedEventID != 0 {
+      try visitor.visitSingularInt64Field(value: self.acceptedEventID, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Temporal_Api_History_V1_WorkflowExecutionUpdateCompletedEventAttributes, rhs: Temporal_Api_History_V1_WorkflowExecutionUpdateCompletedEventAttributes) -> Bool {
+    if lhs._meta != rhs._meta {return false}
+    if lhs.acceptedEventID != rhs.acceptedEventID {return false}
+    if lhs._outcome != rhs._outcome {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Temporal_Api_History_V1_WorkflowExecutionUpdateAdmittedEventAttributes: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".WorkflowExecutionUpdateAdmittedEventAttributes"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}request\0\u{1}origin\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._request) }()
+      case 2: try { try decoder.decodeSingularEnumField(value: &self.origin) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._request {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if self.origin != .unspecified {
+      try visitor.visitSingularEnumField(value: self.origin, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Temporal_Api_History_V1_WorkflowExecutionUpdateAdmittedEventAttributes, rhs: Temporal_Api_History_V1_WorkflowExecutionUpdateAdmittedEventAttributes) -> Bool {
+    if lhs._request != rhs._request {return false}
+    if lhs.origin != rhs.origin {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
 nonisolated extension Temporal_Api_History_V1_HistoryEvent: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".HistoryEvent"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}event_id\0\u{3}event_time\0\u{3}event_type\0\u{1}version\0\u{3}task_id\0\u{3}workflow_execution_started_event_attributes\0\u{3}workflow_execution_completed_event_attributes\0\u{3}workflow_execution_failed_event_attributes\0\u{3}workflow_execution_timed_out_event_attributes\0\u{3}workflow_task_scheduled_event_attributes\0\u{3}workflow_task_started_event_attributes\0\u{3}workflow_task_completed_event_attributes\0\u{3}workflow_task_timed_out_event_attributes\0\u{3}workflow_task_failed_event_attributes\0\u{3}activity_task_scheduled_event_attributes\0\u{3}activity_task_started_event_attributes\0\u{3}activity_task_completed_event_attributes\0\u{3}activity_task_failed_event_attributes\0\u{3}activity_task_timed_out_event_attributes\0\u{3}timer_started_event_attributes\0\u{3}timer_fired_event_attributes\0\u{3}activity_task_cancel_requested_event_attributes\0\u{3}activity_task_canceled_event_attributes\0\u{3}timer_canceled_event_attributes\0\u{3}marker_recorded_event_attributes\0\u{3}workflow_execution_signaled_event_attributes\0\u{3}workflow_execution_terminated_event_attributes\0\u{3}workflow_execution_cancel_requested_event_attributes\0\u{3}workflow_execution_canceled_event_attributes\0\u{4}\u{4}workflow_execution_continued_as_new_event_attributes\0\u{4}\u{c}upsert_workflow_search_attributes_event_attributes\0\u{4}\u{6}workflow_properties_modified_event_attributes\0\u{4}y\u{3}worker_may_ignore\0\u{3}user_metadata\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}event_id\0\u{3}event_time\0\u{3}event_type\0\u{1}version\0\u{3}task_id\0\u{3}workflow_execution_started_event_attributes\0\u{3}workflow_execution_completed_event_attributes\0\u{3}workflow_execution_failed_event_attributes\0\u{3}workflow_execution_timed_out_event_attributes\0\u{3}workflow_task_scheduled_event_attributes\0\u{3}workflow_task_started_event_attributes\0\u{3}workflow_task_completed_event_attributes\0\u{3}workflow_task_timed_out_event_attributes\0\u{3}workflow_task_failed_event_attributes\0\u{3}activity_task_scheduled_event_attributes\0\u{3}activity_task_started_event_attributes\0\u{3}activity_task_completed_event_attributes\0\u{3}activity_task_failed_event_attributes\0\u{3}activity_task_timed_out_event_attributes\0\u{3}timer_started_event_attributes\0\u{3}timer_fired_event_attributes\0\u{3}activity_task_cancel_requested_event_attributes\0\u{3}activity_task_canceled_event_attributes\0\u{3}timer_canceled_event_attributes\0\u{3}marker_recorded_event_attributes\0\u{3}workflow_execution_signaled_event_attributes\0\u{3}workflow_execution_terminated_event_attributes\0\u{3}workflow_execution_cancel_requested_event_attributes\0\u{3}workflow_execution_canceled_event_attributes\0\u{3}request_cancel_external_workflow_execution_initiated_event_attributes\0\u{3}request_cancel_external_workflow_execution_failed_event_attributes\0\u{3}external_workflow_execution_cancel_requested_event_attributes\0\u{3}workflow_execution_continued_as_new_event_attributes\0\u{3}start_child_workflow_execution_initiated_event_attributes\0\u{3}start_child_workflow_execution_failed_event_attributes\0\u{3}child_workflow_execution_started_event_attributes\0\u{3}child_workflow_execution_completed_event_attributes\0\u{3}child_workflow_execution_failed_event_attributes\0\u{3}child_workflow_execution_canceled_event_attributes\0\u{3}child_workflow_execution_timed_out_event_attributes\0\u{3}child_workflow_execution_terminated_event_attributes\0\u{3}signal_external_workflow_execution_initiated_event_attributes\0\u{3}signal_external_workflow_execution_failed_event_attributes\0\u{3}external_workflow_execution_signaled_event_attributes\0\u{3}upsert_workflow_search_attributes_event_attributes\0\u{3}workflow_execution_update_accepted_event_attributes\0\u{4}\u{2}workflow_execution_update_completed_event_attributes\0\u{4}\u{3}workflow_properties_modified_event_attributes\0\u{3}workflow_execution_update_admitted_event_attributes\0\u{4}x\u{3}worker_may_ignore\0\u{3}user_metadata\0")
 
   fileprivate class _StorageClass {
     var _eventID: Int64 = 0
@@ -3692,6 +5755,45 @@ nonisolated extension Temporal_Api_History_V1_HistoryEvent: SwiftProtobuf.Messag
             _storage._attributes = .workflowExecutionCanceledEventAttributes(v)
           }
         }()
+        case 30: try {
+          var v: Temporal_Api_History_V1_RequestCancelExternalWorkflowExecutionInitiatedEventAttributes?
+          var hadOneofValue = false
+          if let current = _storage._attributes {
+            hadOneofValue = true
+            if case .requestCancelExternalWorkflowExecutionInitiatedEventAttributes(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._attributes = .requestCancelExternalWorkflowExecutionInitiatedEventAttributes(v)
+          }
+        }()
+        case 31: try {
+          var v: Temporal_Api_History_V1_RequestCancelExternalWorkflowExecutionFailedEventAttributes?
+          var hadOneofValue = false
+          if let current = _storage._attributes {
+            hadOneofValue = true
+            if case .requestCancelExternalWorkflowExecutionFailedEventAttributes(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._attributes = .requestCancelExternalWorkflowExecutionFailedEventAttributes(v)
+          }
+        }()
+        case 32: try {
+          var v: Temporal_Api_History_V1_ExternalWorkflowExecutionCancelRequestedEventAttributes?
+          var hadOneofValue = false
+          if let current = _storage._attributes {
+            hadOneofValue = true
+            if case .externalWorkflowExecutionCancelRequestedEventAttributes(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._attributes = .externalWorkflowExecutionCancelRequestedEventAttributes(v)
+          }
+        }()
         case 33: try {
           var v: Temporal_Api_History_V1_WorkflowExecutionContinuedAsNewEventAttributes?
           var hadOneofValue = false
@@ -3703,6 +5805,149 @@ nonisolated extension Temporal_Api_History_V1_HistoryEvent: SwiftProtobuf.Messag
           if let v = v {
             if hadOneofValue {try decoder.handleConflictingOneOf()}
             _storage._attributes = .workflowExecutionContinuedAsNewEventAttributes(v)
+          }
+        }()
+        case 34: try {
+          var v: Temporal_Api_History_V1_StartChildWorkflowExecutionInitiatedEventAttributes?
+          var hadOneofValue = false
+          if let current = _storage._attributes {
+            hadOneofValue = true
+            if case .startChildWorkflowExecutionInitiatedEventAttributes(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._attributes = .startChildWorkflowExecutionInitiatedEventAttributes(v)
+          }
+        }()
+        case 35: try {
+          var v: Temporal_Api_History_V1_StartChildWorkflowExecutionFailedEventAttributes?
+          var hadOneofValue = false
+          if let current = _storage._attributes {
+            hadOneofValue = true
+            if case .startChildWorkflowExecutionFailedEventAttributes(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._attributes = .startChildWorkflowExecutionFailedEventAttributes(v)
+          }
+        }()
+        case 36: try {
+          var v: Temporal_Api_History_V1_ChildWorkflowExecutionStartedEventAttributes?
+          var hadOneofValue = false
+          if let current = _storage._attributes {
+            hadOneofValue = true
+            if case .childWorkflowExecutionStartedEventAttributes(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._attributes = .childWorkflowExecutionStartedEventAttributes(v)
+          }
+        }()
+        case 37: try {
+          var v: Temporal_Api_History_V1_ChildWorkflowExecutionCompletedEventAttributes?
+          var hadOneofValue = false
+          if let current = _storage._attributes {
+            hadOneofValue = true
+            if case .childWorkflowExecutionCompletedEventAttributes(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._attributes = .childWorkflowExecutionCompletedEventAttributes(v)
+          }
+        }()
+        case 38: try {
+          var v: Temporal_Api_History_V1_ChildWorkflowExecutionFailedEventAttributes?
+          var hadOneofValue = false
+          if let current = _storage._attributes {
+            hadOneofValue = true
+            if case .childWorkflowExecutionFailedEventAttributes(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._attributes = .childWorkflowExecutionFailedEventAttributes(v)
+          }
+        }()
+        case 39: try {
+          var v: Temporal_Api_History_V1_ChildWorkflowExecutionCanceledEventAttributes?
+          var hadOneofValue = false
+          if let current = _storage._attributes {
+            hadOneofValue = true
+            if case .childWorkflowExecutionCanceledEventAttributes(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._attributes = .childWorkflowExecutionCanceledEventAttributes(v)
+          }
+        }()
+        case 40: try {
+          var v: Temporal_Api_History_V1_ChildWorkflowExecutionTimedOutEventAttributes?
+          var hadOneofValue = false
+          if let current = _storage._attributes {
+            hadOneofValue = true
+            if case .childWorkflowExecutionTimedOutEventAttributes(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._attributes = .childWorkflowExecutionTimedOutEventAttributes(v)
+          }
+        }()
+        case 41: try {
+          var v: Temporal_Api_History_V1_ChildWorkflowExecutionTerminatedEventAttributes?
+          var hadOneofValue = false
+          if let current = _storage._attributes {
+            hadOneofValue = true
+            if case .childWorkflowExecutionTerminatedEventAttributes(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._attributes = .childWorkflowExecutionTerminatedEventAttributes(v)
+          }
+        }()
+        case 42: try {
+          var v: Temporal_Api_History_V1_SignalExternalWorkflowExecutionInitiatedEventAttributes?
+          var hadOneofValue = false
+          if let current = _storage._attributes {
+            hadOneofValue = true
+            if case .signalExternalWorkflowExecutionInitiatedEventAttributes(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._attributes = .signalExternalWorkflowExecutionInitiatedEventAttributes(v)
+          }
+        }()
+        case 43: try {
+          var v: Temporal_Api_History_V1_SignalExternalWorkflowExecutionFailedEventAttributes?
+          var hadOneofValue = false
+          if let current = _storage._attributes {
+            hadOneofValue = true
+            if case .signalExternalWorkflowExecutionFailedEventAttributes(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._attributes = .signalExternalWorkflowExecutionFailedEventAttributes(v)
+          }
+        }()
+        case 44: try {
+          var v: Temporal_Api_History_V1_ExternalWorkflowExecutionSignaledEventAttributes?
+          var hadOneofValue = false
+          if let current = _storage._attributes {
+            hadOneofValue = true
+            if case .externalWorkflowExecutionSignaledEventAttributes(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._attributes = .externalWorkflowExecutionSignaledEventAttributes(v)
           }
         }()
         case 45: try {
@@ -3718,6 +5963,32 @@ nonisolated extension Temporal_Api_History_V1_HistoryEvent: SwiftProtobuf.Messag
             _storage._attributes = .upsertWorkflowSearchAttributesEventAttributes(v)
           }
         }()
+        case 46: try {
+          var v: Temporal_Api_History_V1_WorkflowExecutionUpdateAcceptedEventAttributes?
+          var hadOneofValue = false
+          if let current = _storage._attributes {
+            hadOneofValue = true
+            if case .workflowExecutionUpdateAcceptedEventAttributes(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._attributes = .workflowExecutionUpdateAcceptedEventAttributes(v)
+          }
+        }()
+        case 48: try {
+          var v: Temporal_Api_History_V1_WorkflowExecutionUpdateCompletedEventAttributes?
+          var hadOneofValue = false
+          if let current = _storage._attributes {
+            hadOneofValue = true
+            if case .workflowExecutionUpdateCompletedEventAttributes(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._attributes = .workflowExecutionUpdateCompletedEventAttributes(v)
+          }
+        }()
         case 51: try {
           var v: Temporal_Api_History_V1_WorkflowPropertiesModifiedEventAttributes?
           var hadOneofValue = false
@@ -3729,6 +6000,19 @@ nonisolated extension Temporal_Api_History_V1_HistoryEvent: SwiftProtobuf.Messag
           if let v = v {
             if hadOneofValue {try decoder.handleConflictingOneOf()}
             _storage._attributes = .workflowPropertiesModifiedEventAttributes(v)
+          }
+        }()
+        case 52: try {
+          var v: Temporal_Api_History_V1_WorkflowExecutionUpdateAdmittedEventAttributes?
+          var hadOneofValue = false
+          if let current = _storage._attributes {
+            hadOneofValue = true
+            if case .workflowExecutionUpdateAdmittedEventAttributes(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._attributes = .workflowExecutionUpdateAdmittedEventAttributes(v)
           }
         }()
         case 300: try { try decoder.decodeSingularBoolField(value: &_storage._workerMayIgnore) }()
@@ -3857,17 +6141,85 @@ nonisolated extension Temporal_Api_History_V1_HistoryEvent: SwiftProtobuf.Messag
         guard case .workflowExecutionCanceledEventAttributes(let v)? = _storage._attributes else { preconditionFailure() }
         try visitor.visitSingularMessageField(value: v, fieldNumber: 29)
       }()
+      case .requestCancelExternalWorkflowExecutionInitiatedEventAttributes?: try {
+        guard case .requestCancelExternalWorkflowExecutionInitiatedEventAttributes(let v)? = _storage._attributes else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 30)
+      }()
+      case .requestCancelExternalWorkflowExecutionFailedEventAttributes?: try {
+        guard case .requestCancelExternalWorkflowExecutionFailedEventAttributes(let v)? = _storage._attributes else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 31)
+      }()
+      case .externalWorkflowExecutionCancelRequestedEventAttributes?: try {
+        guard case .externalWorkflowExecutionCancelRequestedEventAttributes(let v)? = _storage._attributes else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 32)
+      }()
       case .workflowExecutionContinuedAsNewEventAttributes?: try {
         guard case .workflowExecutionContinuedAsNewEventAttributes(let v)? = _storage._attributes else { preconditionFailure() }
         try visitor.visitSingularMessageField(value: v, fieldNumber: 33)
+      }()
+      case .startChildWorkflowExecutionInitiatedEventAttributes?: try {
+        guard case .startChildWorkflowExecutionInitiatedEventAttributes(let v)? = _storage._attributes else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 34)
+      }()
+      case .startChildWorkflowExecutionFailedEventAttributes?: try {
+        guard case .startChildWorkflowExecutionFailedEventAttributes(let v)? = _storage._attributes else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 35)
+      }()
+      case .childWorkflowExecutionStartedEventAttributes?: try {
+        guard case .childWorkflowExecutionStartedEventAttributes(let v)? = _storage._attributes else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 36)
+      }()
+      case .childWorkflowExecutionCompletedEventAttributes?: try {
+        guard case .childWorkflowExecutionCompletedEventAttributes(let v)? = _storage._attributes else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 37)
+      }()
+      case .childWorkflowExecutionFailedEventAttributes?: try {
+        guard case .childWorkflowExecutionFailedEventAttributes(let v)? = _storage._attributes else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 38)
+      }()
+      case .childWorkflowExecutionCanceledEventAttributes?: try {
+        guard case .childWorkflowExecutionCanceledEventAttributes(let v)? = _storage._attributes else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 39)
+      }()
+      case .childWorkflowExecutionTimedOutEventAttributes?: try {
+        guard case .childWorkflowExecutionTimedOutEventAttributes(let v)? = _storage._attributes else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 40)
+      }()
+      case .childWorkflowExecutionTerminatedEventAttributes?: try {
+        guard case .childWorkflowExecutionTerminatedEventAttributes(let v)? = _storage._attributes else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 41)
+      }()
+      case .signalExternalWorkflowExecutionInitiatedEventAttributes?: try {
+        guard case .signalExternalWorkflowExecutionInitiatedEventAttributes(let v)? = _storage._attributes else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 42)
+      }()
+      case .signalExternalWorkflowExecutionFailedEventAttributes?: try {
+        guard case .signalExternalWorkflowExecutionFailedEventAttributes(let v)? = _storage._attributes else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 43)
+      }()
+      case .externalWorkflowExecutionSignaledEventAttributes?: try {
+        guard case .externalWorkflowExecutionSignaledEventAttributes(let v)? = _storage._attributes else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 44)
       }()
       case .upsertWorkflowSearchAttributesEventAttributes?: try {
         guard case .upsertWorkflowSearchAttributesEventAttributes(let v)? = _storage._attributes else { preconditionFailure() }
         try visitor.visitSingularMessageField(value: v, fieldNumber: 45)
       }()
+      case .workflowExecutionUpdateAcceptedEventAttributes?: try {
+        guard case .workflowExecutionUpdateAcceptedEventAttributes(let v)? = _storage._attributes else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 46)
+      }()
+      case .workflowExecutionUpdateCompletedEventAttributes?: try {
+        guard case .workflowExecutionUpdateCompletedEventAttributes(let v)? = _storage._attributes else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 48)
+      }()
       case .workflowPropertiesModifiedEventAttributes?: try {
         guard case .workflowPropertiesModifiedEventAttributes(let v)? = _storage._attributes else { preconditionFailure() }
         try visitor.visitSingularMessageField(value: v, fieldNumber: 51)
+      }()
+      case .workflowExecutionUpdateAdmittedEventAttributes?: try {
+        guard case .workflowExecutionUpdateAdmittedEventAttributes(let v)? = _storage._attributes else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 52)
       }()
       case nil: break
       }

@@ -357,3 +357,348 @@ extension Temporal_Api_Operatorservice_V1_OperatorService.SimpleServiceProtocol 
         )
     }
 }
+
+// MARK: temporal.api.operatorservice.v1.OperatorService (client)
+
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension Temporal_Api_Operatorservice_V1_OperatorService {
+    /// Generated client protocol for the "temporal.api.operatorservice.v1.OperatorService" service.
+    ///
+    /// You don't need to implement this protocol directly, use the generated
+    /// implementation, ``Client``.
+    public protocol ClientProtocol: Sendable {
+        /// Call the "AddSearchAttributes" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Operatorservice_V1_AddSearchAttributesRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Operatorservice_V1_AddSearchAttributesRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Operatorservice_V1_AddSearchAttributesResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func addSearchAttributes<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Operatorservice_V1_AddSearchAttributesRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Operatorservice_V1_AddSearchAttributesRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Operatorservice_V1_AddSearchAttributesResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Operatorservice_V1_AddSearchAttributesResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "RemoveSearchAttributes" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Operatorservice_V1_RemoveSearchAttributesRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Operatorservice_V1_RemoveSearchAttributesRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Operatorservice_V1_RemoveSearchAttributesResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func removeSearchAttributes<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Operatorservice_V1_RemoveSearchAttributesRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Operatorservice_V1_RemoveSearchAttributesRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Operatorservice_V1_RemoveSearchAttributesResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Operatorservice_V1_RemoveSearchAttributesResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ListSearchAttributes" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Operatorservice_V1_ListSearchAttributesRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Operatorservice_V1_ListSearchAttributesRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Operatorservice_V1_ListSearchAttributesResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func listSearchAttributes<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Operatorservice_V1_ListSearchAttributesRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Operatorservice_V1_ListSearchAttributesRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Operatorservice_V1_ListSearchAttributesResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Operatorservice_V1_ListSearchAttributesResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+    }
+
+    /// Generated client for the "temporal.api.operatorservice.v1.OperatorService" service.
+    ///
+    /// The ``Client`` provides an implementation of ``ClientProtocol`` which wraps
+    /// a `GRPCCore.GRPCCClient`. The underlying `GRPCClient` provides the long-lived
+    /// means of communication with the remote peer.
+    public struct Client<Transport>: ClientProtocol where Transport: GRPCCore.ClientTransport {
+        private let client: GRPCCore.GRPCClient<Transport>
+
+        /// Creates a new client wrapping the provided `GRPCCore.GRPCClient`.
+        ///
+        /// - Parameters:
+        ///   - client: A `GRPCCore.GRPCClient` providing a communication channel to the service.
+        public init(wrapping client: GRPCCore.GRPCClient<Transport>) {
+            self.client = client
+        }
+
+        /// Call the "AddSearchAttributes" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Operatorservice_V1_AddSearchAttributesRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Operatorservice_V1_AddSearchAttributesRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Operatorservice_V1_AddSearchAttributesResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func addSearchAttributes<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Operatorservice_V1_AddSearchAttributesRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Operatorservice_V1_AddSearchAttributesRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Operatorservice_V1_AddSearchAttributesResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Operatorservice_V1_AddSearchAttributesResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Temporal_Api_Operatorservice_V1_OperatorService.Method.AddSearchAttributes.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "RemoveSearchAttributes" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Operatorservice_V1_RemoveSearchAttributesRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Operatorservice_V1_RemoveSearchAttributesRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Operatorservice_V1_RemoveSearchAttributesResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func removeSearchAttributes<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Operatorservice_V1_RemoveSearchAttributesRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Operatorservice_V1_RemoveSearchAttributesRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Operatorservice_V1_RemoveSearchAttributesResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Operatorservice_V1_RemoveSearchAttributesResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Temporal_Api_Operatorservice_V1_OperatorService.Method.RemoveSearchAttributes.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "ListSearchAttributes" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Operatorservice_V1_ListSearchAttributesRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Operatorservice_V1_ListSearchAttributesRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Operatorservice_V1_ListSearchAttributesResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func listSearchAttributes<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Operatorservice_V1_ListSearchAttributesRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Operatorservice_V1_ListSearchAttributesRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Operatorservice_V1_ListSearchAttributesResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Operatorservice_V1_ListSearchAttributesResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Temporal_Api_Operatorservice_V1_OperatorService.Method.ListSearchAttributes.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+    }
+}
+
+// Helpers providing default arguments to 'ClientProtocol' methods.
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension Temporal_Api_Operatorservice_V1_OperatorService.ClientProtocol {
+    /// Call the "AddSearchAttributes" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Temporal_Api_Operatorservice_V1_AddSearchAttributesRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func addSearchAttributes<Result>(
+        request: GRPCCore.ClientRequest<Temporal_Api_Operatorservice_V1_AddSearchAttributesRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Operatorservice_V1_AddSearchAttributesResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.addSearchAttributes(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Temporal_Api_Operatorservice_V1_AddSearchAttributesRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Temporal_Api_Operatorservice_V1_AddSearchAttributesResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RemoveSearchAttributes" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Temporal_Api_Operatorservice_V1_RemoveSearchAttributesRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func removeSearchAttributes<Result>(
+        request: GRPCCore.ClientRequest<Temporal_Api_Operatorservice_V1_RemoveSearchAttributesRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Operatorservice_V1_RemoveSearchAttributesResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.removeSearchAttributes(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Temporal_Api_Operatorservice_V1_RemoveSearchAttributesRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Temporal_Api_Operatorservice_V1_RemoveSearchAttributesResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListSearchAttributes" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Temporal_Api_Operatorservice_V1_ListSearchAttributesRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listSearchAttributes<Result>(
+        request: GRPCCore.ClientRequest<Temporal_Api_Operatorservice_V1_ListSearchAttributesRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Operatorservice_V1_ListSearchAttributesResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.listSearchAttributes(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Temporal_Api_Operatorservice_V1_ListSearchAttributesRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Temporal_Api_Operatorservice_V1_ListSearchAttributesResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+}
+
+// Helpers providing sugared APIs for 'ClientProtocol' methods.
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension Temporal_Api_Operatorservice_V1_OperatorService.ClientProtocol {
+    /// Call the "AddSearchAttributes" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func addSearchAttributes<Result>(
+        _ message: Temporal_Api_Operatorservice_V1_AddSearchAttributesRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Operatorservice_V1_AddSearchAttributesResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Temporal_Api_Operatorservice_V1_AddSearchAttributesRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.addSearchAttributes(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RemoveSearchAttributes" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func removeSearchAttributes<Result>(
+        _ message: Temporal_Api_Operatorservice_V1_RemoveSearchAttributesRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Operatorservice_V1_RemoveSearchAttributesResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Temporal_Api_Operatorservice_V1_RemoveSearchAttributesRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.removeSearchAttributes(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListSearchAttributes" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listSearchAttributes<Result>(
+        _ message: Temporal_Api_Operatorservice_V1_ListSearchAttributesRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Operatorservice_V1_ListSearchAttributesResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Temporal_Api_Operatorservice_V1_ListSearchAttributesRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.listSearchAttributes(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+}

@@ -410,6 +410,26 @@ public nonisolated struct Temporal_Api_Workflow_V1_PendingWorkflowTaskInfo: Send
   fileprivate var _startedTime: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
 }
 
+public nonisolated struct Temporal_Api_Workflow_V1_PendingChildExecutionInfo: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var workflowID: String = String()
+
+  public var runID: String = String()
+
+  public var workflowTypeName: String = String()
+
+  public var initiatedID: Int64 = 0
+
+  public var parentClosePolicy: Temporal_Api_Enums_V1_ParentClosePolicy = .unspecified
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "temporal.api.workflow.v1"
@@ -883,6 +903,56 @@ nonisolated extension Temporal_Api_Workflow_V1_PendingWorkflowTaskInfo: SwiftPro
     if lhs._originalScheduledTime != rhs._originalScheduledTime {return false}
     if lhs._startedTime != rhs._startedTime {return false}
     if lhs.attempt != rhs.attempt {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Temporal_Api_Workflow_V1_PendingChildExecutionInfo: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PendingChildExecutionInfo"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}workflow_id\0\u{3}run_id\0\u{3}workflow_type_name\0\u{3}initiated_id\0\u{3}parent_close_policy\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.workflowID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.runID) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.workflowTypeName) }()
+      case 4: try { try decoder.decodeSingularInt64Field(value: &self.initiatedID) }()
+      case 5: try { try decoder.decodeSingularEnumField(value: &self.parentClosePolicy) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.workflowID.isEmpty {
+      try visitor.visitSingularStringField(value: self.workflowID, fieldNumber: 1)
+    }
+    if !self.runID.isEmpty {
+      try visitor.visitSingularStringField(value: self.runID, fieldNumber: 2)
+    }
+    if !self.workflowTypeName.isEmpty {
+      try visitor.visitSingularStringField(value: self.workflowTypeName, fieldNumber: 3)
+    }
+    if self.initiatedID != 0 {
+      try visitor.visitSingularInt64Field(value: self.initiatedID, fieldNumber: 4)
+    }
+    if self.parentClosePolicy != .unspecified {
+      try visitor.visitSingularEnumField(value: self.parentClosePolicy, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Temporal_Api_Workflow_V1_PendingChildExecutionInfo, rhs: Temporal_Api_Workflow_V1_PendingChildExecutionInfo) -> Bool {
+    if lhs.workflowID != rhs.workflowID {return false}
+    if lhs.runID != rhs.runID {return false}
+    if lhs.workflowTypeName != rhs.workflowTypeName {return false}
+    if lhs.initiatedID != rhs.initiatedID {return false}
+    if lhs.parentClosePolicy != rhs.parentClosePolicy {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

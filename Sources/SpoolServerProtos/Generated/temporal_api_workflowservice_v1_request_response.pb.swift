@@ -489,6 +489,11 @@ public nonisolated struct Temporal_Api_Workflowservice_V1_PollWorkflowTaskQueueR
     set {_uniqueStorage()._queries = newValue}
   }
 
+  public var messages: [Temporal_Api_Protocol_V1_Message] {
+    get {_storage._messages}
+    set {_uniqueStorage()._messages = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -585,6 +590,11 @@ public nonisolated struct Temporal_Api_Workflowservice_V1_RespondWorkflowTaskCom
   public var workerInstanceKey: String {
     get {_storage._workerInstanceKey}
     set {_uniqueStorage()._workerInstanceKey = newValue}
+  }
+
+  public var messages: [Temporal_Api_Protocol_V1_Message] {
+    get {_storage._messages}
+    set {_uniqueStorage()._messages = newValue}
   }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -1305,6 +1315,11 @@ public nonisolated struct Temporal_Api_Workflowservice_V1_DescribeWorkflowExecut
   public var hasPendingWorkflowTask: Bool {_storage._pendingWorkflowTask != nil}
   /// Clears the value of `pendingWorkflowTask`. Subsequent reads from it will return its default value.
   public mutating func clearPendingWorkflowTask() {_uniqueStorage()._pendingWorkflowTask = nil}
+
+  public var pendingChildren: [Temporal_Api_Workflow_V1_PendingChildExecutionInfo] {
+    get {_storage._pendingChildren}
+    set {_uniqueStorage()._pendingChildren = newValue}
+  }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -2435,6 +2450,246 @@ public nonisolated struct Temporal_Api_Workflowservice_V1_UpdateTaskQueueConfigR
   fileprivate var _config: Temporal_Api_Taskqueue_V1_TaskQueueConfig? = nil
 }
 
+public nonisolated struct Temporal_Api_Workflowservice_V1_UpdateWorkflowExecutionRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var namespace: String = String()
+
+  public var workflowExecution: Temporal_Api_Common_V1_WorkflowExecution {
+    get {_workflowExecution ?? Temporal_Api_Common_V1_WorkflowExecution()}
+    set {_workflowExecution = newValue}
+  }
+  /// Returns true if `workflowExecution` has been explicitly set.
+  public var hasWorkflowExecution: Bool {self._workflowExecution != nil}
+  /// Clears the value of `workflowExecution`. Subsequent reads from it will return its default value.
+  public mutating func clearWorkflowExecution() {self._workflowExecution = nil}
+
+  public var firstExecutionRunID: String = String()
+
+  public var waitPolicy: Temporal_Api_Update_V1_WaitPolicy {
+    get {_waitPolicy ?? Temporal_Api_Update_V1_WaitPolicy()}
+    set {_waitPolicy = newValue}
+  }
+  /// Returns true if `waitPolicy` has been explicitly set.
+  public var hasWaitPolicy: Bool {self._waitPolicy != nil}
+  /// Clears the value of `waitPolicy`. Subsequent reads from it will return its default value.
+  public mutating func clearWaitPolicy() {self._waitPolicy = nil}
+
+  public var request: Temporal_Api_Update_V1_Request {
+    get {_request ?? Temporal_Api_Update_V1_Request()}
+    set {_request = newValue}
+  }
+  /// Returns true if `request` has been explicitly set.
+  public var hasRequest: Bool {self._request != nil}
+  /// Clears the value of `request`. Subsequent reads from it will return its default value.
+  public mutating func clearRequest() {self._request = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _workflowExecution: Temporal_Api_Common_V1_WorkflowExecution? = nil
+  fileprivate var _waitPolicy: Temporal_Api_Update_V1_WaitPolicy? = nil
+  fileprivate var _request: Temporal_Api_Update_V1_Request? = nil
+}
+
+public nonisolated struct Temporal_Api_Workflowservice_V1_UpdateWorkflowExecutionResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var updateRef: Temporal_Api_Update_V1_UpdateRef {
+    get {_updateRef ?? Temporal_Api_Update_V1_UpdateRef()}
+    set {_updateRef = newValue}
+  }
+  /// Returns true if `updateRef` has been explicitly set.
+  public var hasUpdateRef: Bool {self._updateRef != nil}
+  /// Clears the value of `updateRef`. Subsequent reads from it will return its default value.
+  public mutating func clearUpdateRef() {self._updateRef = nil}
+
+  public var outcome: Temporal_Api_Update_V1_Outcome {
+    get {_outcome ?? Temporal_Api_Update_V1_Outcome()}
+    set {_outcome = newValue}
+  }
+  /// Returns true if `outcome` has been explicitly set.
+  public var hasOutcome: Bool {self._outcome != nil}
+  /// Clears the value of `outcome`. Subsequent reads from it will return its default value.
+  public mutating func clearOutcome() {self._outcome = nil}
+
+  public var stage: Temporal_Api_Enums_V1_UpdateWorkflowExecutionLifecycleStage = .unspecified
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _updateRef: Temporal_Api_Update_V1_UpdateRef? = nil
+  fileprivate var _outcome: Temporal_Api_Update_V1_Outcome? = nil
+}
+
+public nonisolated struct Temporal_Api_Workflowservice_V1_PollWorkflowExecutionUpdateRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var namespace: String = String()
+
+  public var updateRef: Temporal_Api_Update_V1_UpdateRef {
+    get {_updateRef ?? Temporal_Api_Update_V1_UpdateRef()}
+    set {_updateRef = newValue}
+  }
+  /// Returns true if `updateRef` has been explicitly set.
+  public var hasUpdateRef: Bool {self._updateRef != nil}
+  /// Clears the value of `updateRef`. Subsequent reads from it will return its default value.
+  public mutating func clearUpdateRef() {self._updateRef = nil}
+
+  public var identity: String = String()
+
+  public var waitPolicy: Temporal_Api_Update_V1_WaitPolicy {
+    get {_waitPolicy ?? Temporal_Api_Update_V1_WaitPolicy()}
+    set {_waitPolicy = newValue}
+  }
+  /// Returns true if `waitPolicy` has been explicitly set.
+  public var hasWaitPolicy: Bool {self._waitPolicy != nil}
+  /// Clears the value of `waitPolicy`. Subsequent reads from it will return its default value.
+  public mutating func clearWaitPolicy() {self._waitPolicy = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _updateRef: Temporal_Api_Update_V1_UpdateRef? = nil
+  fileprivate var _waitPolicy: Temporal_Api_Update_V1_WaitPolicy? = nil
+}
+
+public nonisolated struct Temporal_Api_Workflowservice_V1_PollWorkflowExecutionUpdateResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var outcome: Temporal_Api_Update_V1_Outcome {
+    get {_outcome ?? Temporal_Api_Update_V1_Outcome()}
+    set {_outcome = newValue}
+  }
+  /// Returns true if `outcome` has been explicitly set.
+  public var hasOutcome: Bool {self._outcome != nil}
+  /// Clears the value of `outcome`. Subsequent reads from it will return its default value.
+  public mutating func clearOutcome() {self._outcome = nil}
+
+  public var stage: Temporal_Api_Enums_V1_UpdateWorkflowExecutionLifecycleStage = .unspecified
+
+  public var updateRef: Temporal_Api_Update_V1_UpdateRef {
+    get {_updateRef ?? Temporal_Api_Update_V1_UpdateRef()}
+    set {_updateRef = newValue}
+  }
+  /// Returns true if `updateRef` has been explicitly set.
+  public var hasUpdateRef: Bool {self._updateRef != nil}
+  /// Clears the value of `updateRef`. Subsequent reads from it will return its default value.
+  public mutating func clearUpdateRef() {self._updateRef = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _outcome: Temporal_Api_Update_V1_Outcome? = nil
+  fileprivate var _updateRef: Temporal_Api_Update_V1_UpdateRef? = nil
+}
+
+public nonisolated struct Temporal_Api_Workflowservice_V1_ExecuteMultiOperationRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var namespace: String = String()
+
+  public var operations: [Temporal_Api_Workflowservice_V1_ExecuteMultiOperationRequest.Operation] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public nonisolated struct Operation: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var operation: Temporal_Api_Workflowservice_V1_ExecuteMultiOperationRequest.Operation.OneOf_Operation? = nil
+
+    public var startWorkflow: Temporal_Api_Workflowservice_V1_StartWorkflowExecutionRequest {
+      get {
+        if case .startWorkflow(let v)? = operation {return v}
+        return Temporal_Api_Workflowservice_V1_StartWorkflowExecutionRequest()
+      }
+      set {operation = .startWorkflow(newValue)}
+    }
+
+    public var updateWorkflow: Temporal_Api_Workflowservice_V1_UpdateWorkflowExecutionRequest {
+      get {
+        if case .updateWorkflow(let v)? = operation {return v}
+        return Temporal_Api_Workflowservice_V1_UpdateWorkflowExecutionRequest()
+      }
+      set {operation = .updateWorkflow(newValue)}
+    }
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public nonisolated enum OneOf_Operation: Equatable, Sendable {
+      case startWorkflow(Temporal_Api_Workflowservice_V1_StartWorkflowExecutionRequest)
+      case updateWorkflow(Temporal_Api_Workflowservice_V1_UpdateWorkflowExecutionRequest)
+
+    }
+
+    public init() {}
+  }
+
+  public init() {}
+}
+
+public nonisolated struct Temporal_Api_Workflowservice_V1_ExecuteMultiOperationResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var responses: [Temporal_Api_Workflowservice_V1_ExecuteMultiOperationResponse.Response] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public nonisolated struct Response: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var response: Temporal_Api_Workflowservice_V1_ExecuteMultiOperationResponse.Response.OneOf_Response? = nil
+
+    public var startWorkflow: Temporal_Api_Workflowservice_V1_StartWorkflowExecutionResponse {
+      get {
+        if case .startWorkflow(let v)? = response {return v}
+        return Temporal_Api_Workflowservice_V1_StartWorkflowExecutionResponse()
+      }
+      set {response = .startWorkflow(newValue)}
+    }
+
+    public var updateWorkflow: Temporal_Api_Workflowservice_V1_UpdateWorkflowExecutionResponse {
+      get {
+        if case .updateWorkflow(let v)? = response {return v}
+        return Temporal_Api_Workflowservice_V1_UpdateWorkflowExecutionResponse()
+      }
+      set {response = .updateWorkflow(newValue)}
+    }
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public nonisolated enum OneOf_Response: Equatable, Sendable {
+      case startWorkflow(Temporal_Api_Workflowservice_V1_StartWorkflowExecutionResponse)
+      case updateWorkflow(Temporal_Api_Workflowservice_V1_UpdateWorkflowExecutionResponse)
+
+    }
+
+    public init() {}
+  }
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "temporal.api.workflowservice.v1"
@@ -2970,7 +3225,7 @@ nonisolated extension Temporal_Api_Workflowservice_V1_PollWorkflowTaskQueueReque
 
 nonisolated extension Temporal_Api_Workflowservice_V1_PollWorkflowTaskQueueResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".PollWorkflowTaskQueueResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}task_token\0\u{3}workflow_execution\0\u{3}workflow_type\0\u{3}previous_started_event_id\0\u{3}started_event_id\0\u{1}attempt\0\u{3}backlog_count_hint\0\u{1}history\0\u{3}next_page_token\0\u{1}query\0\u{3}workflow_execution_task_queue\0\u{3}scheduled_time\0\u{3}started_time\0\u{1}queries\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}task_token\0\u{3}workflow_execution\0\u{3}workflow_type\0\u{3}previous_started_event_id\0\u{3}started_event_id\0\u{1}attempt\0\u{3}backlog_count_hint\0\u{1}history\0\u{3}next_page_token\0\u{1}query\0\u{3}workflow_execution_task_queue\0\u{3}scheduled_time\0\u{3}started_time\0\u{1}queries\0\u{1}messages\0")
 
   fileprivate class _StorageClass {
     var _taskToken: Data = Data()
@@ -2987,6 +3242,7 @@ nonisolated extension Temporal_Api_Workflowservice_V1_PollWorkflowTaskQueueRespo
     var _scheduledTime: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
     var _startedTime: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
     var _queries: Dictionary<String,Temporal_Api_Query_V1_WorkflowQuery> = [:]
+    var _messages: [Temporal_Api_Protocol_V1_Message] = []
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -3011,6 +3267,7 @@ nonisolated extension Temporal_Api_Workflowservice_V1_PollWorkflowTaskQueueRespo
       _scheduledTime = source._scheduledTime
       _startedTime = source._startedTime
       _queries = source._queries
+      _messages = source._messages
     }
   }
 
@@ -3043,6 +3300,7 @@ nonisolated extension Temporal_Api_Workflowservice_V1_PollWorkflowTaskQueueRespo
         case 12: try { try decoder.decodeSingularMessageField(value: &_storage._scheduledTime) }()
         case 13: try { try decoder.decodeSingularMessageField(value: &_storage._startedTime) }()
         case 14: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMessageMap<SwiftProtobuf.ProtobufString,Temporal_Api_Query_V1_WorkflowQuery>.self, value: &_storage._queries) }()
+        case 15: try { try decoder.decodeRepeatedMessageField(value: &_storage._messages) }()
         default: break
         }
       }
@@ -3097,6 +3355,9 @@ nonisolated extension Temporal_Api_Workflowservice_V1_PollWorkflowTaskQueueRespo
       if !_storage._queries.isEmpty {
         try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMessageMap<SwiftProtobuf.ProtobufString,Temporal_Api_Query_V1_WorkflowQuery>.self, value: _storage._queries, fieldNumber: 14)
       }
+      if !_storage._messages.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._messages, fieldNumber: 15)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -3120,6 +3381,7 @@ nonisolated extension Temporal_Api_Workflowservice_V1_PollWorkflowTaskQueueRespo
         if _storage._scheduledTime != rhs_storage._scheduledTime {return false}
         if _storage._startedTime != rhs_storage._startedTime {return false}
         if _storage._queries != rhs_storage._queries {return false}
+        if _storage._messages != rhs_storage._messages {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -3131,7 +3393,7 @@ nonisolated extension Temporal_Api_Workflowservice_V1_PollWorkflowTaskQueueRespo
 
 nonisolated extension Temporal_Api_Workflowservice_V1_RespondWorkflowTaskCompletedRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RespondWorkflowTaskCompletedRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}task_token\0\u{1}commands\0\u{1}identity\0\u{3}sticky_attributes\0\u{3}return_new_workflow_task\0\u{3}force_create_new_workflow_task\0\u{3}binary_checksum\0\u{3}query_results\0\u{1}namespace\0\u{3}worker_version_stamp\0\u{4}\u{2}sdk_metadata\0\u{3}metering_metadata\0\u{4}\u{3}versioning_behavior\0\u{4}\u{3}worker_instance_key\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}task_token\0\u{1}commands\0\u{1}identity\0\u{3}sticky_attributes\0\u{3}return_new_workflow_task\0\u{3}force_create_new_workflow_task\0\u{3}binary_checksum\0\u{3}query_results\0\u{1}namespace\0\u{3}worker_version_stamp\0\u{1}messages\0\u{3}sdk_metadata\0\u{3}metering_metadata\0\u{4}\u{3}versioning_behavior\0\u{4}\u{3}worker_instance_key\0")
 
   fileprivate class _StorageClass {
     var _taskToken: Data = Data()
@@ -3148,6 +3410,7 @@ nonisolated extension Temporal_Api_Workflowservice_V1_RespondWorkflowTaskComplet
     var _meteringMetadata: Temporal_Api_Common_V1_MeteringMetadata? = nil
     var _versioningBehavior: Temporal_Api_Enums_V1_VersioningBehavior = .unspecified
     var _workerInstanceKey: String = String()
+    var _messages: [Temporal_Api_Protocol_V1_Message] = []
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -3172,6 +3435,7 @@ nonisolated extension Temporal_Api_Workflowservice_V1_RespondWorkflowTaskComplet
       _meteringMetadata = source._meteringMetadata
       _versioningBehavior = source._versioningBehavior
       _workerInstanceKey = source._workerInstanceKey
+      _messages = source._messages
     }
   }
 
@@ -3200,6 +3464,7 @@ nonisolated extension Temporal_Api_Workflowservice_V1_RespondWorkflowTaskComplet
         case 8: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMessageMap<SwiftProtobuf.ProtobufString,Temporal_Api_Query_V1_WorkflowQueryResult>.self, value: &_storage._queryResults) }()
         case 9: try { try decoder.decodeSingularStringField(value: &_storage._namespace) }()
         case 10: try { try decoder.decodeSingularMessageField(value: &_storage._workerVersionStamp) }()
+        case 11: try { try decoder.decodeRepeatedMessageField(value: &_storage._messages) }()
         case 12: try { try decoder.decodeSingularMessageField(value: &_storage._sdkMetadata) }()
         case 13: try { try decoder.decodeSingularMessageField(value: &_storage._meteringMetadata) }()
         case 16: try { try decoder.decodeSingularEnumField(value: &_storage._versioningBehavior) }()
@@ -3246,6 +3511,9 @@ nonisolated extension Temporal_Api_Workflowservice_V1_RespondWorkflowTaskComplet
       try { if let v = _storage._workerVersionStamp {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
       } }()
+      if !_storage._messages.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._messages, fieldNumber: 11)
+      }
       try { if let v = _storage._sdkMetadata {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 12)
       } }()
@@ -3281,6 +3549,7 @@ nonisolated extension Temporal_Api_Workflowservice_V1_RespondWorkflowTaskComplet
         if _storage._meteringMetadata != rhs_storage._meteringMetadata {return false}
         if _storage._versioningBehavior != rhs_storage._versioningBehavior {return false}
         if _storage._workerInstanceKey != rhs_storage._workerInstanceKey {return false}
+        if _storage._messages != rhs_storage._messages {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -4348,13 +4617,14 @@ nonisolated extension Temporal_Api_Workflowservice_V1_DescribeWorkflowExecutionR
 
 nonisolated extension Temporal_Api_Workflowservice_V1_DescribeWorkflowExecutionResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".DescribeWorkflowExecutionResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}execution_config\0\u{3}workflow_execution_info\0\u{3}pending_activities\0\u{4}\u{2}pending_workflow_task\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}execution_config\0\u{3}workflow_execution_info\0\u{3}pending_activities\0\u{3}pending_children\0\u{3}pending_workflow_task\0")
 
   fileprivate class _StorageClass {
     var _executionConfig: Temporal_Api_Workflow_V1_WorkflowExecutionConfig? = nil
     var _workflowExecutionInfo: Temporal_Api_Workflow_V1_WorkflowExecutionInfo? = nil
     var _pendingActivities: [Temporal_Api_Workflow_V1_PendingActivityInfo] = []
     var _pendingWorkflowTask: Temporal_Api_Workflow_V1_PendingWorkflowTaskInfo? = nil
+    var _pendingChildren: [Temporal_Api_Workflow_V1_PendingChildExecutionInfo] = []
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -4369,6 +4639,7 @@ nonisolated extension Temporal_Api_Workflowservice_V1_DescribeWorkflowExecutionR
       _workflowExecutionInfo = source._workflowExecutionInfo
       _pendingActivities = source._pendingActivities
       _pendingWorkflowTask = source._pendingWorkflowTask
+      _pendingChildren = source._pendingChildren
     }
   }
 
@@ -4390,6 +4661,7 @@ nonisolated extension Temporal_Api_Workflowservice_V1_DescribeWorkflowExecutionR
         case 1: try { try decoder.decodeSingularMessageField(value: &_storage._executionConfig) }()
         case 2: try { try decoder.decodeSingularMessageField(value: &_storage._workflowExecutionInfo) }()
         case 3: try { try decoder.decodeRepeatedMessageField(value: &_storage._pendingActivities) }()
+        case 4: try { try decoder.decodeRepeatedMessageField(value: &_storage._pendingChildren) }()
         case 5: try { try decoder.decodeSingularMessageField(value: &_storage._pendingWorkflowTask) }()
         default: break
         }
@@ -4412,6 +4684,9 @@ nonisolated extension Temporal_Api_Workflowservice_V1_DescribeWorkflowExecutionR
       if !_storage._pendingActivities.isEmpty {
         try visitor.visitRepeatedMessageField(value: _storage._pendingActivities, fieldNumber: 3)
       }
+      if !_storage._pendingChildren.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._pendingChildren, fieldNumber: 4)
+      }
       try { if let v = _storage._pendingWorkflowTask {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
       } }()
@@ -4428,6 +4703,7 @@ nonisolated extension Temporal_Api_Workflowservice_V1_DescribeWorkflowExecutionR
         if _storage._workflowExecutionInfo != rhs_storage._workflowExecutionInfo {return false}
         if _storage._pendingActivities != rhs_storage._pendingActivities {return false}
         if _storage._pendingWorkflowTask != rhs_storage._pendingWorkflowTask {return false}
+        if _storage._pendingChildren != rhs_storage._pendingChildren {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -6430,6 +6706,396 @@ nonisolated extension Temporal_Api_Workflowservice_V1_UpdateTaskQueueConfigRespo
 
   public static func ==(lhs: Temporal_Api_Workflowservice_V1_UpdateTaskQueueConfigResponse, rhs: Temporal_Api_Workflowservice_V1_UpdateTaskQueueConfigResponse) -> Bool {
     if lhs._config != rhs._config {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Temporal_Api_Workflowservice_V1_UpdateWorkflowExecutionRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".UpdateWorkflowExecutionRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}namespace\0\u{3}workflow_execution\0\u{3}first_execution_run_id\0\u{3}wait_policy\0\u{1}request\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.namespace) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._workflowExecution) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.firstExecutionRunID) }()
+      case 4: try { try decoder.decodeSingularMessageField(value: &self._waitPolicy) }()
+      case 5: try { try decoder.decodeSingularMessageField(value: &self._request) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.namespace.isEmpty {
+      try visitor.visitSingularStringField(value: self.namespace, fieldNumber: 1)
+    }
+    try { if let v = self._workflowExecution {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    if !self.firstExecutionRunID.isEmpty {
+      try visitor.visitSingularStringField(value: self.firstExecutionRunID, fieldNumber: 3)
+    }
+    try { if let v = self._waitPolicy {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    } }()
+    try { if let v = self._request {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Temporal_Api_Workflowservice_V1_UpdateWorkflowExecutionRequest, rhs: Temporal_Api_Workflowservice_V1_UpdateWorkflowExecutionRequest) -> Bool {
+    if lhs.namespace != rhs.namespace {return false}
+    if lhs._workflowExecution != rhs._workflowExecution {return false}
+    if lhs.firstExecutionRunID != rhs.firstExecutionRunID {return false}
+    if lhs._waitPolicy != rhs._waitPolicy {return false}
+    if lhs._request != rhs._request {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Temporal_Api_Workflowservice_V1_UpdateWorkflowExecutionResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".UpdateWorkflowExecutionResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}update_ref\0\u{1}outcome\0\u{1}stage\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._updateRef) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._outcome) }()
+      case 3: try { try decoder.decodeSingularEnumField(value: &self.stage) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._updateRef {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try { if let v = self._outcome {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    if self.stage != .unspecified {
+      try visitor.visitSingularEnumField(value: self.stage, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Temporal_Api_Workflowservice_V1_UpdateWorkflowExecutionResponse, rhs: Temporal_Api_Workflowservice_V1_UpdateWorkflowExecutionResponse) -> Bool {
+    if lhs._updateRef != rhs._updateRef {return false}
+    if lhs._outcome != rhs._outcome {return false}
+    if lhs.stage != rhs.stage {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Temporal_Api_Workflowservice_V1_PollWorkflowExecutionUpdateRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PollWorkflowExecutionUpdateRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}namespace\0\u{3}update_ref\0\u{1}identity\0\u{3}wait_policy\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.namespace) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._updateRef) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.identity) }()
+      case 4: try { try decoder.decodeSingularMessageField(value: &self._waitPolicy) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.namespace.isEmpty {
+      try visitor.visitSingularStringField(value: self.namespace, fieldNumber: 1)
+    }
+    try { if let v = self._updateRef {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    if !self.identity.isEmpty {
+      try visitor.visitSingularStringField(value: self.identity, fieldNumber: 3)
+    }
+    try { if let v = self._waitPolicy {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Temporal_Api_Workflowservice_V1_PollWorkflowExecutionUpdateRequest, rhs: Temporal_Api_Workflowservice_V1_PollWorkflowExecutionUpdateRequest) -> Bool {
+    if lhs.namespace != rhs.namespace {return false}
+    if lhs._updateRef != rhs._updateRef {return false}
+    if lhs.identity != rhs.identity {return false}
+    if lhs._waitPolicy != rhs._waitPolicy {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Temporal_Api_Workflowservice_V1_PollWorkflowExecutionUpdateResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PollWorkflowExecutionUpdateResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}outcome\0\u{1}stage\0\u{3}update_ref\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._outcome) }()
+      case 2: try { try decoder.decodeSingularEnumField(value: &self.stage) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._updateRef) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._outcome {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if self.stage != .unspecified {
+      try visitor.visitSingularEnumField(value: self.stage, fieldNumber: 2)
+    }
+    try { if let v = self._updateRef {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Temporal_Api_Workflowservice_V1_PollWorkflowExecutionUpdateResponse, rhs: Temporal_Api_Workflowservice_V1_PollWorkflowExecutionUpdateResponse) -> Bool {
+    if lhs._outcome != rhs._outcome {return false}
+    if lhs.stage != rhs.stage {return false}
+    if lhs._updateRef != rhs._updateRef {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Temporal_Api_Workflowservice_V1_ExecuteMultiOperationRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ExecuteMultiOperationRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}namespace\0\u{1}operations\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.namespace) }()
+      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.operations) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.namespace.isEmpty {
+      try visitor.visitSingularStringField(value: self.namespace, fieldNumber: 1)
+    }
+    if !self.operations.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.operations, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Temporal_Api_Workflowservice_V1_ExecuteMultiOperationRequest, rhs: Temporal_Api_Workflowservice_V1_ExecuteMultiOperationRequest) -> Bool {
+    if lhs.namespace != rhs.namespace {return false}
+    if lhs.operations != rhs.operations {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Temporal_Api_Workflowservice_V1_ExecuteMultiOperationRequest.Operation: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = Temporal_Api_Workflowservice_V1_ExecuteMultiOperationRequest.protoMessageName + ".Operation"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}start_workflow\0\u{3}update_workflow\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try {
+        var v: Temporal_Api_Workflowservice_V1_StartWorkflowExecutionRequest?
+        var hadOneofValue = false
+        if let current = self.operation {
+          hadOneofValue = true
+          if case .startWorkflow(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.operation = .startWorkflow(v)
+        }
+      }()
+      case 2: try {
+        var v: Temporal_Api_Workflowservice_V1_UpdateWorkflowExecutionRequest?
+        var hadOneofValue = false
+        if let current = self.operation {
+          hadOneofValue = true
+          if case .updateWorkflow(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.operation = .updateWorkflow(v)
+        }
+      }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    switch self.operation {
+    case .startWorkflow?: try {
+      guard case .startWorkflow(let v)? = self.operation else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    }()
+    case .updateWorkflow?: try {
+      guard case .updateWorkflow(let v)? = self.operation else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    }()
+    case nil: break
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Temporal_Api_Workflowservice_V1_ExecuteMultiOperationRequest.Operation, rhs: Temporal_Api_Workflowservice_V1_ExecuteMultiOperationRequest.Operation) -> Bool {
+    if lhs.operation != rhs.operation {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Temporal_Api_Workflowservice_V1_ExecuteMultiOperationResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ExecuteMultiOperationResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}responses\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.responses) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.responses.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.responses, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Temporal_Api_Workflowservice_V1_ExecuteMultiOperationResponse, rhs: Temporal_Api_Workflowservice_V1_ExecuteMultiOperationResponse) -> Bool {
+    if lhs.responses != rhs.responses {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Temporal_Api_Workflowservice_V1_ExecuteMultiOperationResponse.Response: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = Temporal_Api_Workflowservice_V1_ExecuteMultiOperationResponse.protoMessageName + ".Response"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}start_workflow\0\u{3}update_workflow\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try {
+        var v: Temporal_Api_Workflowservice_V1_StartWorkflowExecutionResponse?
+        var hadOneofValue = false
+        if let current = self.response {
+          hadOneofValue = true
+          if case .startWorkflow(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.response = .startWorkflow(v)
+        }
+      }()
+      case 2: try {
+        var v: Temporal_Api_Workflowservice_V1_UpdateWorkflowExecutionResponse?
+        var hadOneofValue = false
+        if let current = self.response {
+          hadOneofValue = true
+          if case .updateWorkflow(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.response = .updateWorkflow(v)
+        }
+      }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    switch self.response {
+    case .startWorkflow?: try {
+      guard case .startWorkflow(let v)? = self.response else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    }()
+    case .updateWorkflow?: try {
+      guard case .updateWorkflow(let v)? = self.response else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    }()
+    case nil: break
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Temporal_Api_Workflowservice_V1_ExecuteMultiOperationResponse.Response, rhs: Temporal_Api_Workflowservice_V1_ExecuteMultiOperationResponse.Response) -> Bool {
+    if lhs.response != rhs.response {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -482,6 +482,45 @@ public enum Temporal_Api_Workflowservice_V1_WorkflowService: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "UpdateWorkflowExecution" metadata.
+        public enum UpdateWorkflowExecution: Sendable {
+            /// Request type for "UpdateWorkflowExecution".
+            public typealias Input = Temporal_Api_Workflowservice_V1_UpdateWorkflowExecutionRequest
+            /// Response type for "UpdateWorkflowExecution".
+            public typealias Output = Temporal_Api_Workflowservice_V1_UpdateWorkflowExecutionResponse
+            /// Descriptor for "UpdateWorkflowExecution".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "temporal.api.workflowservice.v1.WorkflowService"),
+                method: "UpdateWorkflowExecution",
+                type: .unary
+            )
+        }
+        /// Namespace for "PollWorkflowExecutionUpdate" metadata.
+        public enum PollWorkflowExecutionUpdate: Sendable {
+            /// Request type for "PollWorkflowExecutionUpdate".
+            public typealias Input = Temporal_Api_Workflowservice_V1_PollWorkflowExecutionUpdateRequest
+            /// Response type for "PollWorkflowExecutionUpdate".
+            public typealias Output = Temporal_Api_Workflowservice_V1_PollWorkflowExecutionUpdateResponse
+            /// Descriptor for "PollWorkflowExecutionUpdate".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "temporal.api.workflowservice.v1.WorkflowService"),
+                method: "PollWorkflowExecutionUpdate",
+                type: .unary
+            )
+        }
+        /// Namespace for "ExecuteMultiOperation" metadata.
+        public enum ExecuteMultiOperation: Sendable {
+            /// Request type for "ExecuteMultiOperation".
+            public typealias Input = Temporal_Api_Workflowservice_V1_ExecuteMultiOperationRequest
+            /// Response type for "ExecuteMultiOperation".
+            public typealias Output = Temporal_Api_Workflowservice_V1_ExecuteMultiOperationResponse
+            /// Descriptor for "ExecuteMultiOperation".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "temporal.api.workflowservice.v1.WorkflowService"),
+                method: "ExecuteMultiOperation",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "temporal.api.workflowservice.v1.WorkflowService" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             GetSystemInfo.descriptor,
@@ -518,7 +557,10 @@ public enum Temporal_Api_Workflowservice_V1_WorkflowService: Sendable {
             UpdateNamespace.descriptor,
             GetSearchAttributes.descriptor,
             DescribeTaskQueue.descriptor,
-            UpdateTaskQueueConfig.descriptor
+            UpdateTaskQueueConfig.descriptor,
+            UpdateWorkflowExecution.descriptor,
+            PollWorkflowExecutionUpdate.descriptor,
+            ExecuteMultiOperation.descriptor
         ]
     }
 }
@@ -1034,6 +1076,48 @@ extension Temporal_Api_Workflowservice_V1_WorkflowService {
             request: GRPCCore.StreamingServerRequest<Temporal_Api_Workflowservice_V1_UpdateTaskQueueConfigRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Temporal_Api_Workflowservice_V1_UpdateTaskQueueConfigResponse>
+
+        /// Handle the "UpdateWorkflowExecution" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Temporal_Api_Workflowservice_V1_UpdateWorkflowExecutionRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Temporal_Api_Workflowservice_V1_UpdateWorkflowExecutionResponse` messages.
+        func updateWorkflowExecution(
+            request: GRPCCore.StreamingServerRequest<Temporal_Api_Workflowservice_V1_UpdateWorkflowExecutionRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Temporal_Api_Workflowservice_V1_UpdateWorkflowExecutionResponse>
+
+        /// Handle the "PollWorkflowExecutionUpdate" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Temporal_Api_Workflowservice_V1_PollWorkflowExecutionUpdateRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Temporal_Api_Workflowservice_V1_PollWorkflowExecutionUpdateResponse` messages.
+        func pollWorkflowExecutionUpdate(
+            request: GRPCCore.StreamingServerRequest<Temporal_Api_Workflowservice_V1_PollWorkflowExecutionUpdateRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Temporal_Api_Workflowservice_V1_PollWorkflowExecutionUpdateResponse>
+
+        /// Handle the "ExecuteMultiOperation" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Temporal_Api_Workflowservice_V1_ExecuteMultiOperationRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Temporal_Api_Workflowservice_V1_ExecuteMultiOperationResponse` messages.
+        func executeMultiOperation(
+            request: GRPCCore.StreamingServerRequest<Temporal_Api_Workflowservice_V1_ExecuteMultiOperationRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Temporal_Api_Workflowservice_V1_ExecuteMultiOperationResponse>
     }
 
     /// Service protocol for the "temporal.api.workflowservice.v1.WorkflowService" service.
@@ -1533,6 +1617,48 @@ extension Temporal_Api_Workflowservice_V1_WorkflowService {
             request: GRPCCore.ServerRequest<Temporal_Api_Workflowservice_V1_UpdateTaskQueueConfigRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Temporal_Api_Workflowservice_V1_UpdateTaskQueueConfigResponse>
+
+        /// Handle the "UpdateWorkflowExecution" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_UpdateWorkflowExecutionRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Temporal_Api_Workflowservice_V1_UpdateWorkflowExecutionResponse` message.
+        func updateWorkflowExecution(
+            request: GRPCCore.ServerRequest<Temporal_Api_Workflowservice_V1_UpdateWorkflowExecutionRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Temporal_Api_Workflowservice_V1_UpdateWorkflowExecutionResponse>
+
+        /// Handle the "PollWorkflowExecutionUpdate" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_PollWorkflowExecutionUpdateRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Temporal_Api_Workflowservice_V1_PollWorkflowExecutionUpdateResponse` message.
+        func pollWorkflowExecutionUpdate(
+            request: GRPCCore.ServerRequest<Temporal_Api_Workflowservice_V1_PollWorkflowExecutionUpdateRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Temporal_Api_Workflowservice_V1_PollWorkflowExecutionUpdateResponse>
+
+        /// Handle the "ExecuteMultiOperation" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_ExecuteMultiOperationRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Temporal_Api_Workflowservice_V1_ExecuteMultiOperationResponse` message.
+        func executeMultiOperation(
+            request: GRPCCore.ServerRequest<Temporal_Api_Workflowservice_V1_ExecuteMultiOperationRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Temporal_Api_Workflowservice_V1_ExecuteMultiOperationResponse>
     }
 
     /// Simple service protocol for the "temporal.api.workflowservice.v1.WorkflowService" service.
@@ -2030,6 +2156,48 @@ extension Temporal_Api_Workflowservice_V1_WorkflowService {
             request: Temporal_Api_Workflowservice_V1_UpdateTaskQueueConfigRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Temporal_Api_Workflowservice_V1_UpdateTaskQueueConfigResponse
+
+        /// Handle the "UpdateWorkflowExecution" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Temporal_Api_Workflowservice_V1_UpdateWorkflowExecutionRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Temporal_Api_Workflowservice_V1_UpdateWorkflowExecutionResponse` to respond with.
+        func updateWorkflowExecution(
+            request: Temporal_Api_Workflowservice_V1_UpdateWorkflowExecutionRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Temporal_Api_Workflowservice_V1_UpdateWorkflowExecutionResponse
+
+        /// Handle the "PollWorkflowExecutionUpdate" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Temporal_Api_Workflowservice_V1_PollWorkflowExecutionUpdateRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Temporal_Api_Workflowservice_V1_PollWorkflowExecutionUpdateResponse` to respond with.
+        func pollWorkflowExecutionUpdate(
+            request: Temporal_Api_Workflowservice_V1_PollWorkflowExecutionUpdateRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Temporal_Api_Workflowservice_V1_PollWorkflowExecutionUpdateResponse
+
+        /// Handle the "ExecuteMultiOperation" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Temporal_Api_Workflowservice_V1_ExecuteMultiOperationRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Temporal_Api_Workflowservice_V1_ExecuteMultiOperationResponse` to respond with.
+        func executeMultiOperation(
+            request: Temporal_Api_Workflowservice_V1_ExecuteMultiOperationRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Temporal_Api_Workflowservice_V1_ExecuteMultiOperationResponse
     }
 }
 
@@ -2422,6 +2590,39 @@ extension Temporal_Api_Workflowservice_V1_WorkflowService.StreamingServiceProtoc
                 )
             }
         )
+        router.registerHandler(
+            forMethod: Temporal_Api_Workflowservice_V1_WorkflowService.Method.UpdateWorkflowExecution.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Temporal_Api_Workflowservice_V1_UpdateWorkflowExecutionRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Temporal_Api_Workflowservice_V1_UpdateWorkflowExecutionResponse>(),
+            handler: { request, context in
+                try await self.updateWorkflowExecution(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Temporal_Api_Workflowservice_V1_WorkflowService.Method.PollWorkflowExecutionUpdate.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Temporal_Api_Workflowservice_V1_PollWorkflowExecutionUpdateRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Temporal_Api_Workflowservice_V1_PollWorkflowExecutionUpdateResponse>(),
+            handler: { request, context in
+                try await self.pollWorkflowExecutionUpdate(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Temporal_Api_Workflowservice_V1_WorkflowService.Method.ExecuteMultiOperation.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Temporal_Api_Workflowservice_V1_ExecuteMultiOperationRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Temporal_Api_Workflowservice_V1_ExecuteMultiOperationResponse>(),
+            handler: { request, context in
+                try await self.executeMultiOperation(
+                    request: request,
+                    context: context
+                )
+            }
+        )
     }
 }
 
@@ -2807,6 +3008,39 @@ extension Temporal_Api_Workflowservice_V1_WorkflowService.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Temporal_Api_Workflowservice_V1_UpdateTaskQueueConfigResponse> {
         let response = try await self.updateTaskQueueConfig(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func updateWorkflowExecution(
+        request: GRPCCore.StreamingServerRequest<Temporal_Api_Workflowservice_V1_UpdateWorkflowExecutionRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Temporal_Api_Workflowservice_V1_UpdateWorkflowExecutionResponse> {
+        let response = try await self.updateWorkflowExecution(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func pollWorkflowExecutionUpdate(
+        request: GRPCCore.StreamingServerRequest<Temporal_Api_Workflowservice_V1_PollWorkflowExecutionUpdateRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Temporal_Api_Workflowservice_V1_PollWorkflowExecutionUpdateResponse> {
+        let response = try await self.pollWorkflowExecutionUpdate(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func executeMultiOperation(
+        request: GRPCCore.StreamingServerRequest<Temporal_Api_Workflowservice_V1_ExecuteMultiOperationRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Temporal_Api_Workflowservice_V1_ExecuteMultiOperationResponse> {
+        let response = try await self.executeMultiOperation(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -3269,6 +3503,3995 @@ extension Temporal_Api_Workflowservice_V1_WorkflowService.SimpleServiceProtocol 
                 context: context
             ),
             metadata: [:]
+        )
+    }
+
+    public func updateWorkflowExecution(
+        request: GRPCCore.ServerRequest<Temporal_Api_Workflowservice_V1_UpdateWorkflowExecutionRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Temporal_Api_Workflowservice_V1_UpdateWorkflowExecutionResponse> {
+        return GRPCCore.ServerResponse<Temporal_Api_Workflowservice_V1_UpdateWorkflowExecutionResponse>(
+            message: try await self.updateWorkflowExecution(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func pollWorkflowExecutionUpdate(
+        request: GRPCCore.ServerRequest<Temporal_Api_Workflowservice_V1_PollWorkflowExecutionUpdateRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Temporal_Api_Workflowservice_V1_PollWorkflowExecutionUpdateResponse> {
+        return GRPCCore.ServerResponse<Temporal_Api_Workflowservice_V1_PollWorkflowExecutionUpdateResponse>(
+            message: try await self.pollWorkflowExecutionUpdate(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func executeMultiOperation(
+        request: GRPCCore.ServerRequest<Temporal_Api_Workflowservice_V1_ExecuteMultiOperationRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Temporal_Api_Workflowservice_V1_ExecuteMultiOperationResponse> {
+        return GRPCCore.ServerResponse<Temporal_Api_Workflowservice_V1_ExecuteMultiOperationResponse>(
+            message: try await self.executeMultiOperation(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+}
+
+// MARK: temporal.api.workflowservice.v1.WorkflowService (client)
+
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension Temporal_Api_Workflowservice_V1_WorkflowService {
+    /// Generated client protocol for the "temporal.api.workflowservice.v1.WorkflowService" service.
+    ///
+    /// You don't need to implement this protocol directly, use the generated
+    /// implementation, ``Client``.
+    public protocol ClientProtocol: Sendable {
+        /// Call the "GetSystemInfo" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_GetSystemInfoRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Workflowservice_V1_GetSystemInfoRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Workflowservice_V1_GetSystemInfoResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func getSystemInfo<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_GetSystemInfoRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Workflowservice_V1_GetSystemInfoRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Workflowservice_V1_GetSystemInfoResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_GetSystemInfoResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "DescribeNamespace" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_DescribeNamespaceRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Workflowservice_V1_DescribeNamespaceRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Workflowservice_V1_DescribeNamespaceResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func describeNamespace<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_DescribeNamespaceRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Workflowservice_V1_DescribeNamespaceRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Workflowservice_V1_DescribeNamespaceResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_DescribeNamespaceResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "StartWorkflowExecution" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_StartWorkflowExecutionRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Workflowservice_V1_StartWorkflowExecutionRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Workflowservice_V1_StartWorkflowExecutionResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func startWorkflowExecution<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_StartWorkflowExecutionRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Workflowservice_V1_StartWorkflowExecutionRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Workflowservice_V1_StartWorkflowExecutionResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_StartWorkflowExecutionResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "GetWorkflowExecutionHistory" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func getWorkflowExecutionHistory<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "PollWorkflowTaskQueue" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_PollWorkflowTaskQueueRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Workflowservice_V1_PollWorkflowTaskQueueRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Workflowservice_V1_PollWorkflowTaskQueueResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func pollWorkflowTaskQueue<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_PollWorkflowTaskQueueRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Workflowservice_V1_PollWorkflowTaskQueueRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Workflowservice_V1_PollWorkflowTaskQueueResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_PollWorkflowTaskQueueResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "RespondWorkflowTaskCompleted" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_RespondWorkflowTaskCompletedRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Workflowservice_V1_RespondWorkflowTaskCompletedRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Workflowservice_V1_RespondWorkflowTaskCompletedResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func respondWorkflowTaskCompleted<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_RespondWorkflowTaskCompletedRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Workflowservice_V1_RespondWorkflowTaskCompletedRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Workflowservice_V1_RespondWorkflowTaskCompletedResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_RespondWorkflowTaskCompletedResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "RespondWorkflowTaskFailed" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_RespondWorkflowTaskFailedRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Workflowservice_V1_RespondWorkflowTaskFailedRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Workflowservice_V1_RespondWorkflowTaskFailedResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func respondWorkflowTaskFailed<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_RespondWorkflowTaskFailedRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Workflowservice_V1_RespondWorkflowTaskFailedRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Workflowservice_V1_RespondWorkflowTaskFailedResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_RespondWorkflowTaskFailedResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "PollActivityTaskQueue" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_PollActivityTaskQueueRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Workflowservice_V1_PollActivityTaskQueueRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Workflowservice_V1_PollActivityTaskQueueResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func pollActivityTaskQueue<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_PollActivityTaskQueueRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Workflowservice_V1_PollActivityTaskQueueRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Workflowservice_V1_PollActivityTaskQueueResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_PollActivityTaskQueueResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "RecordActivityTaskHeartbeat" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func recordActivityTaskHeartbeat<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "RespondActivityTaskCompleted" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func respondActivityTaskCompleted<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "RespondActivityTaskFailed" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func respondActivityTaskFailed<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "RespondActivityTaskCanceled" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func respondActivityTaskCanceled<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "SignalWorkflowExecution" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_SignalWorkflowExecutionRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Workflowservice_V1_SignalWorkflowExecutionRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Workflowservice_V1_SignalWorkflowExecutionResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func signalWorkflowExecution<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_SignalWorkflowExecutionRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Workflowservice_V1_SignalWorkflowExecutionRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Workflowservice_V1_SignalWorkflowExecutionResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_SignalWorkflowExecutionResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "RequestCancelWorkflowExecution" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_RequestCancelWorkflowExecutionRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Workflowservice_V1_RequestCancelWorkflowExecutionRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Workflowservice_V1_RequestCancelWorkflowExecutionResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func requestCancelWorkflowExecution<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_RequestCancelWorkflowExecutionRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Workflowservice_V1_RequestCancelWorkflowExecutionRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Workflowservice_V1_RequestCancelWorkflowExecutionResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_RequestCancelWorkflowExecutionResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "TerminateWorkflowExecution" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_TerminateWorkflowExecutionRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Workflowservice_V1_TerminateWorkflowExecutionRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Workflowservice_V1_TerminateWorkflowExecutionResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func terminateWorkflowExecution<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_TerminateWorkflowExecutionRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Workflowservice_V1_TerminateWorkflowExecutionRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Workflowservice_V1_TerminateWorkflowExecutionResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_TerminateWorkflowExecutionResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "DescribeWorkflowExecution" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_DescribeWorkflowExecutionRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Workflowservice_V1_DescribeWorkflowExecutionRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Workflowservice_V1_DescribeWorkflowExecutionResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func describeWorkflowExecution<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_DescribeWorkflowExecutionRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Workflowservice_V1_DescribeWorkflowExecutionRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Workflowservice_V1_DescribeWorkflowExecutionResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_DescribeWorkflowExecutionResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ShutdownWorker" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_ShutdownWorkerRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Workflowservice_V1_ShutdownWorkerRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Workflowservice_V1_ShutdownWorkerResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func shutdownWorker<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_ShutdownWorkerRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Workflowservice_V1_ShutdownWorkerRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Workflowservice_V1_ShutdownWorkerResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_ShutdownWorkerResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "QueryWorkflow" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_QueryWorkflowRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Workflowservice_V1_QueryWorkflowRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Workflowservice_V1_QueryWorkflowResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func queryWorkflow<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_QueryWorkflowRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Workflowservice_V1_QueryWorkflowRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Workflowservice_V1_QueryWorkflowResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_QueryWorkflowResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "RespondQueryTaskCompleted" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_RespondQueryTaskCompletedRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Workflowservice_V1_RespondQueryTaskCompletedRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Workflowservice_V1_RespondQueryTaskCompletedResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func respondQueryTaskCompleted<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_RespondQueryTaskCompletedRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Workflowservice_V1_RespondQueryTaskCompletedRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Workflowservice_V1_RespondQueryTaskCompletedResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_RespondQueryTaskCompletedResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "SignalWithStartWorkflowExecution" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_SignalWithStartWorkflowExecutionRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Workflowservice_V1_SignalWithStartWorkflowExecutionRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Workflowservice_V1_SignalWithStartWorkflowExecutionResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func signalWithStartWorkflowExecution<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_SignalWithStartWorkflowExecutionRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Workflowservice_V1_SignalWithStartWorkflowExecutionRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Workflowservice_V1_SignalWithStartWorkflowExecutionResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_SignalWithStartWorkflowExecutionResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "RespondActivityTaskCompletedById" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedByIdRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedByIdRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedByIdResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func respondActivityTaskCompletedById<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedByIdRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedByIdRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedByIdResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedByIdResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "RespondActivityTaskFailedById" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedByIdRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedByIdRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedByIdResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func respondActivityTaskFailedById<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedByIdRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedByIdRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedByIdResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedByIdResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "RespondActivityTaskCanceledById" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledByIdRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledByIdRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledByIdResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func respondActivityTaskCanceledById<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledByIdRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledByIdRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledByIdResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledByIdResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "RecordActivityTaskHeartbeatById" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatByIdRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatByIdRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatByIdResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func recordActivityTaskHeartbeatById<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatByIdRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatByIdRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatByIdResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatByIdResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ListWorkflowExecutions" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_ListWorkflowExecutionsRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Workflowservice_V1_ListWorkflowExecutionsRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Workflowservice_V1_ListWorkflowExecutionsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func listWorkflowExecutions<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_ListWorkflowExecutionsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Workflowservice_V1_ListWorkflowExecutionsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Workflowservice_V1_ListWorkflowExecutionsResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_ListWorkflowExecutionsResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ScanWorkflowExecutions" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_ScanWorkflowExecutionsRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Workflowservice_V1_ScanWorkflowExecutionsRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Workflowservice_V1_ScanWorkflowExecutionsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func scanWorkflowExecutions<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_ScanWorkflowExecutionsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Workflowservice_V1_ScanWorkflowExecutionsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Workflowservice_V1_ScanWorkflowExecutionsResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_ScanWorkflowExecutionsResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "CountWorkflowExecutions" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_CountWorkflowExecutionsRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Workflowservice_V1_CountWorkflowExecutionsRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Workflowservice_V1_CountWorkflowExecutionsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func countWorkflowExecutions<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_CountWorkflowExecutionsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Workflowservice_V1_CountWorkflowExecutionsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Workflowservice_V1_CountWorkflowExecutionsResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_CountWorkflowExecutionsResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ResetStickyTaskQueue" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_ResetStickyTaskQueueRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Workflowservice_V1_ResetStickyTaskQueueRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Workflowservice_V1_ResetStickyTaskQueueResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func resetStickyTaskQueue<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_ResetStickyTaskQueueRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Workflowservice_V1_ResetStickyTaskQueueRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Workflowservice_V1_ResetStickyTaskQueueResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_ResetStickyTaskQueueResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "GetWorkflowExecutionHistoryReverse" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryReverseRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryReverseRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryReverseResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func getWorkflowExecutionHistoryReverse<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryReverseRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryReverseRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryReverseResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryReverseResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "RegisterNamespace" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_RegisterNamespaceRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Workflowservice_V1_RegisterNamespaceRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Workflowservice_V1_RegisterNamespaceResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func registerNamespace<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_RegisterNamespaceRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Workflowservice_V1_RegisterNamespaceRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Workflowservice_V1_RegisterNamespaceResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_RegisterNamespaceResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ListNamespaces" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_ListNamespacesRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Workflowservice_V1_ListNamespacesRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Workflowservice_V1_ListNamespacesResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func listNamespaces<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_ListNamespacesRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Workflowservice_V1_ListNamespacesRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Workflowservice_V1_ListNamespacesResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_ListNamespacesResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "UpdateNamespace" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_UpdateNamespaceRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Workflowservice_V1_UpdateNamespaceRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Workflowservice_V1_UpdateNamespaceResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func updateNamespace<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_UpdateNamespaceRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Workflowservice_V1_UpdateNamespaceRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Workflowservice_V1_UpdateNamespaceResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_UpdateNamespaceResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "GetSearchAttributes" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_GetSearchAttributesRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Workflowservice_V1_GetSearchAttributesRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Workflowservice_V1_GetSearchAttributesResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func getSearchAttributes<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_GetSearchAttributesRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Workflowservice_V1_GetSearchAttributesRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Workflowservice_V1_GetSearchAttributesResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_GetSearchAttributesResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "DescribeTaskQueue" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_DescribeTaskQueueRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Workflowservice_V1_DescribeTaskQueueRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Workflowservice_V1_DescribeTaskQueueResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func describeTaskQueue<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_DescribeTaskQueueRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Workflowservice_V1_DescribeTaskQueueRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Workflowservice_V1_DescribeTaskQueueResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_DescribeTaskQueueResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "UpdateTaskQueueConfig" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_UpdateTaskQueueConfigRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Workflowservice_V1_UpdateTaskQueueConfigRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Workflowservice_V1_UpdateTaskQueueConfigResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func updateTaskQueueConfig<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_UpdateTaskQueueConfigRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Workflowservice_V1_UpdateTaskQueueConfigRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Workflowservice_V1_UpdateTaskQueueConfigResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_UpdateTaskQueueConfigResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "UpdateWorkflowExecution" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_UpdateWorkflowExecutionRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Workflowservice_V1_UpdateWorkflowExecutionRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Workflowservice_V1_UpdateWorkflowExecutionResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func updateWorkflowExecution<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_UpdateWorkflowExecutionRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Workflowservice_V1_UpdateWorkflowExecutionRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Workflowservice_V1_UpdateWorkflowExecutionResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_UpdateWorkflowExecutionResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "PollWorkflowExecutionUpdate" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_PollWorkflowExecutionUpdateRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Workflowservice_V1_PollWorkflowExecutionUpdateRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Workflowservice_V1_PollWorkflowExecutionUpdateResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func pollWorkflowExecutionUpdate<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_PollWorkflowExecutionUpdateRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Workflowservice_V1_PollWorkflowExecutionUpdateRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Workflowservice_V1_PollWorkflowExecutionUpdateResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_PollWorkflowExecutionUpdateResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ExecuteMultiOperation" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_ExecuteMultiOperationRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Workflowservice_V1_ExecuteMultiOperationRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Workflowservice_V1_ExecuteMultiOperationResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func executeMultiOperation<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_ExecuteMultiOperationRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Workflowservice_V1_ExecuteMultiOperationRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Workflowservice_V1_ExecuteMultiOperationResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_ExecuteMultiOperationResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+    }
+
+    /// Generated client for the "temporal.api.workflowservice.v1.WorkflowService" service.
+    ///
+    /// The ``Client`` provides an implementation of ``ClientProtocol`` which wraps
+    /// a `GRPCCore.GRPCCClient`. The underlying `GRPCClient` provides the long-lived
+    /// means of communication with the remote peer.
+    public struct Client<Transport>: ClientProtocol where Transport: GRPCCore.ClientTransport {
+        private let client: GRPCCore.GRPCClient<Transport>
+
+        /// Creates a new client wrapping the provided `GRPCCore.GRPCClient`.
+        ///
+        /// - Parameters:
+        ///   - client: A `GRPCCore.GRPCClient` providing a communication channel to the service.
+        public init(wrapping client: GRPCCore.GRPCClient<Transport>) {
+            self.client = client
+        }
+
+        /// Call the "GetSystemInfo" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_GetSystemInfoRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Workflowservice_V1_GetSystemInfoRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Workflowservice_V1_GetSystemInfoResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func getSystemInfo<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_GetSystemInfoRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Workflowservice_V1_GetSystemInfoRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Workflowservice_V1_GetSystemInfoResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_GetSystemInfoResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Temporal_Api_Workflowservice_V1_WorkflowService.Method.GetSystemInfo.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "DescribeNamespace" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_DescribeNamespaceRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Workflowservice_V1_DescribeNamespaceRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Workflowservice_V1_DescribeNamespaceResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func describeNamespace<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_DescribeNamespaceRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Workflowservice_V1_DescribeNamespaceRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Workflowservice_V1_DescribeNamespaceResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_DescribeNamespaceResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Temporal_Api_Workflowservice_V1_WorkflowService.Method.DescribeNamespace.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "StartWorkflowExecution" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_StartWorkflowExecutionRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Workflowservice_V1_StartWorkflowExecutionRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Workflowservice_V1_StartWorkflowExecutionResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func startWorkflowExecution<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_StartWorkflowExecutionRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Workflowservice_V1_StartWorkflowExecutionRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Workflowservice_V1_StartWorkflowExecutionResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_StartWorkflowExecutionResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Temporal_Api_Workflowservice_V1_WorkflowService.Method.StartWorkflowExecution.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "GetWorkflowExecutionHistory" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func getWorkflowExecutionHistory<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Temporal_Api_Workflowservice_V1_WorkflowService.Method.GetWorkflowExecutionHistory.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "PollWorkflowTaskQueue" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_PollWorkflowTaskQueueRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Workflowservice_V1_PollWorkflowTaskQueueRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Workflowservice_V1_PollWorkflowTaskQueueResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func pollWorkflowTaskQueue<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_PollWorkflowTaskQueueRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Workflowservice_V1_PollWorkflowTaskQueueRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Workflowservice_V1_PollWorkflowTaskQueueResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_PollWorkflowTaskQueueResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Temporal_Api_Workflowservice_V1_WorkflowService.Method.PollWorkflowTaskQueue.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "RespondWorkflowTaskCompleted" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_RespondWorkflowTaskCompletedRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Workflowservice_V1_RespondWorkflowTaskCompletedRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Workflowservice_V1_RespondWorkflowTaskCompletedResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func respondWorkflowTaskCompleted<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_RespondWorkflowTaskCompletedRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Workflowservice_V1_RespondWorkflowTaskCompletedRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Workflowservice_V1_RespondWorkflowTaskCompletedResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_RespondWorkflowTaskCompletedResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Temporal_Api_Workflowservice_V1_WorkflowService.Method.RespondWorkflowTaskCompleted.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "RespondWorkflowTaskFailed" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_RespondWorkflowTaskFailedRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Workflowservice_V1_RespondWorkflowTaskFailedRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Workflowservice_V1_RespondWorkflowTaskFailedResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func respondWorkflowTaskFailed<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_RespondWorkflowTaskFailedRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Workflowservice_V1_RespondWorkflowTaskFailedRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Workflowservice_V1_RespondWorkflowTaskFailedResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_RespondWorkflowTaskFailedResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Temporal_Api_Workflowservice_V1_WorkflowService.Method.RespondWorkflowTaskFailed.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "PollActivityTaskQueue" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_PollActivityTaskQueueRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Workflowservice_V1_PollActivityTaskQueueRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Workflowservice_V1_PollActivityTaskQueueResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func pollActivityTaskQueue<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_PollActivityTaskQueueRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Workflowservice_V1_PollActivityTaskQueueRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Workflowservice_V1_PollActivityTaskQueueResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_PollActivityTaskQueueResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Temporal_Api_Workflowservice_V1_WorkflowService.Method.PollActivityTaskQueue.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "RecordActivityTaskHeartbeat" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func recordActivityTaskHeartbeat<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Temporal_Api_Workflowservice_V1_WorkflowService.Method.RecordActivityTaskHeartbeat.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "RespondActivityTaskCompleted" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func respondActivityTaskCompleted<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Temporal_Api_Workflowservice_V1_WorkflowService.Method.RespondActivityTaskCompleted.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "RespondActivityTaskFailed" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func respondActivityTaskFailed<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Temporal_Api_Workflowservice_V1_WorkflowService.Method.RespondActivityTaskFailed.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "RespondActivityTaskCanceled" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func respondActivityTaskCanceled<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Temporal_Api_Workflowservice_V1_WorkflowService.Method.RespondActivityTaskCanceled.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "SignalWorkflowExecution" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_SignalWorkflowExecutionRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Workflowservice_V1_SignalWorkflowExecutionRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Workflowservice_V1_SignalWorkflowExecutionResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func signalWorkflowExecution<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_SignalWorkflowExecutionRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Workflowservice_V1_SignalWorkflowExecutionRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Workflowservice_V1_SignalWorkflowExecutionResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_SignalWorkflowExecutionResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Temporal_Api_Workflowservice_V1_WorkflowService.Method.SignalWorkflowExecution.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "RequestCancelWorkflowExecution" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_RequestCancelWorkflowExecutionRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Workflowservice_V1_RequestCancelWorkflowExecutionRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Workflowservice_V1_RequestCancelWorkflowExecutionResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func requestCancelWorkflowExecution<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_RequestCancelWorkflowExecutionRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Workflowservice_V1_RequestCancelWorkflowExecutionRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Workflowservice_V1_RequestCancelWorkflowExecutionResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_RequestCancelWorkflowExecutionResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Temporal_Api_Workflowservice_V1_WorkflowService.Method.RequestCancelWorkflowExecution.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "TerminateWorkflowExecution" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_TerminateWorkflowExecutionRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Workflowservice_V1_TerminateWorkflowExecutionRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Workflowservice_V1_TerminateWorkflowExecutionResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func terminateWorkflowExecution<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_TerminateWorkflowExecutionRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Workflowservice_V1_TerminateWorkflowExecutionRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Workflowservice_V1_TerminateWorkflowExecutionResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_TerminateWorkflowExecutionResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Temporal_Api_Workflowservice_V1_WorkflowService.Method.TerminateWorkflowExecution.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "DescribeWorkflowExecution" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_DescribeWorkflowExecutionRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Workflowservice_V1_DescribeWorkflowExecutionRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Workflowservice_V1_DescribeWorkflowExecutionResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func describeWorkflowExecution<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_DescribeWorkflowExecutionRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Workflowservice_V1_DescribeWorkflowExecutionRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Workflowservice_V1_DescribeWorkflowExecutionResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_DescribeWorkflowExecutionResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Temporal_Api_Workflowservice_V1_WorkflowService.Method.DescribeWorkflowExecution.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "ShutdownWorker" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_ShutdownWorkerRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Workflowservice_V1_ShutdownWorkerRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Workflowservice_V1_ShutdownWorkerResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func shutdownWorker<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_ShutdownWorkerRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Workflowservice_V1_ShutdownWorkerRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Workflowservice_V1_ShutdownWorkerResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_ShutdownWorkerResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Temporal_Api_Workflowservice_V1_WorkflowService.Method.ShutdownWorker.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "QueryWorkflow" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_QueryWorkflowRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Workflowservice_V1_QueryWorkflowRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Workflowservice_V1_QueryWorkflowResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func queryWorkflow<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_QueryWorkflowRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Workflowservice_V1_QueryWorkflowRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Workflowservice_V1_QueryWorkflowResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_QueryWorkflowResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Temporal_Api_Workflowservice_V1_WorkflowService.Method.QueryWorkflow.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "RespondQueryTaskCompleted" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_RespondQueryTaskCompletedRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Workflowservice_V1_RespondQueryTaskCompletedRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Workflowservice_V1_RespondQueryTaskCompletedResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func respondQueryTaskCompleted<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_RespondQueryTaskCompletedRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Workflowservice_V1_RespondQueryTaskCompletedRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Workflowservice_V1_RespondQueryTaskCompletedResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_RespondQueryTaskCompletedResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Temporal_Api_Workflowservice_V1_WorkflowService.Method.RespondQueryTaskCompleted.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "SignalWithStartWorkflowExecution" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_SignalWithStartWorkflowExecutionRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Workflowservice_V1_SignalWithStartWorkflowExecutionRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Workflowservice_V1_SignalWithStartWorkflowExecutionResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func signalWithStartWorkflowExecution<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_SignalWithStartWorkflowExecutionRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Workflowservice_V1_SignalWithStartWorkflowExecutionRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Workflowservice_V1_SignalWithStartWorkflowExecutionResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_SignalWithStartWorkflowExecutionResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Temporal_Api_Workflowservice_V1_WorkflowService.Method.SignalWithStartWorkflowExecution.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "RespondActivityTaskCompletedById" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedByIdRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedByIdRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedByIdResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func respondActivityTaskCompletedById<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedByIdRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedByIdRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedByIdResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedByIdResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Temporal_Api_Workflowservice_V1_WorkflowService.Method.RespondActivityTaskCompletedById.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "RespondActivityTaskFailedById" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedByIdRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedByIdRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedByIdResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func respondActivityTaskFailedById<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedByIdRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedByIdRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedByIdResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedByIdResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Temporal_Api_Workflowservice_V1_WorkflowService.Method.RespondActivityTaskFailedById.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "RespondActivityTaskCanceledById" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledByIdRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledByIdRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledByIdResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func respondActivityTaskCanceledById<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledByIdRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledByIdRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledByIdResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledByIdResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Temporal_Api_Workflowservice_V1_WorkflowService.Method.RespondActivityTaskCanceledById.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "RecordActivityTaskHeartbeatById" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatByIdRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatByIdRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatByIdResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func recordActivityTaskHeartbeatById<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatByIdRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatByIdRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatByIdResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatByIdResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Temporal_Api_Workflowservice_V1_WorkflowService.Method.RecordActivityTaskHeartbeatById.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "ListWorkflowExecutions" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_ListWorkflowExecutionsRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Workflowservice_V1_ListWorkflowExecutionsRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Workflowservice_V1_ListWorkflowExecutionsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func listWorkflowExecutions<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_ListWorkflowExecutionsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Workflowservice_V1_ListWorkflowExecutionsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Workflowservice_V1_ListWorkflowExecutionsResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_ListWorkflowExecutionsResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Temporal_Api_Workflowservice_V1_WorkflowService.Method.ListWorkflowExecutions.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "ScanWorkflowExecutions" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_ScanWorkflowExecutionsRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Workflowservice_V1_ScanWorkflowExecutionsRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Workflowservice_V1_ScanWorkflowExecutionsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func scanWorkflowExecutions<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_ScanWorkflowExecutionsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Workflowservice_V1_ScanWorkflowExecutionsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Workflowservice_V1_ScanWorkflowExecutionsResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_ScanWorkflowExecutionsResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Temporal_Api_Workflowservice_V1_WorkflowService.Method.ScanWorkflowExecutions.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "CountWorkflowExecutions" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_CountWorkflowExecutionsRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Workflowservice_V1_CountWorkflowExecutionsRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Workflowservice_V1_CountWorkflowExecutionsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func countWorkflowExecutions<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_CountWorkflowExecutionsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Workflowservice_V1_CountWorkflowExecutionsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Workflowservice_V1_CountWorkflowExecutionsResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_CountWorkflowExecutionsResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Temporal_Api_Workflowservice_V1_WorkflowService.Method.CountWorkflowExecutions.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "ResetStickyTaskQueue" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_ResetStickyTaskQueueRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Workflowservice_V1_ResetStickyTaskQueueRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Workflowservice_V1_ResetStickyTaskQueueResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func resetStickyTaskQueue<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_ResetStickyTaskQueueRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Workflowservice_V1_ResetStickyTaskQueueRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Workflowservice_V1_ResetStickyTaskQueueResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_ResetStickyTaskQueueResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Temporal_Api_Workflowservice_V1_WorkflowService.Method.ResetStickyTaskQueue.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "GetWorkflowExecutionHistoryReverse" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryReverseRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryReverseRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryReverseResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func getWorkflowExecutionHistoryReverse<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryReverseRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryReverseRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryReverseResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryReverseResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Temporal_Api_Workflowservice_V1_WorkflowService.Method.GetWorkflowExecutionHistoryReverse.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "RegisterNamespace" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_RegisterNamespaceRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Workflowservice_V1_RegisterNamespaceRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Workflowservice_V1_RegisterNamespaceResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func registerNamespace<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_RegisterNamespaceRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Workflowservice_V1_RegisterNamespaceRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Workflowservice_V1_RegisterNamespaceResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_RegisterNamespaceResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Temporal_Api_Workflowservice_V1_WorkflowService.Method.RegisterNamespace.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "ListNamespaces" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_ListNamespacesRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Workflowservice_V1_ListNamespacesRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Workflowservice_V1_ListNamespacesResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func listNamespaces<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_ListNamespacesRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Workflowservice_V1_ListNamespacesRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Workflowservice_V1_ListNamespacesResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_ListNamespacesResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Temporal_Api_Workflowservice_V1_WorkflowService.Method.ListNamespaces.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "UpdateNamespace" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_UpdateNamespaceRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Workflowservice_V1_UpdateNamespaceRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Workflowservice_V1_UpdateNamespaceResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func updateNamespace<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_UpdateNamespaceRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Workflowservice_V1_UpdateNamespaceRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Workflowservice_V1_UpdateNamespaceResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_UpdateNamespaceResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Temporal_Api_Workflowservice_V1_WorkflowService.Method.UpdateNamespace.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "GetSearchAttributes" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_GetSearchAttributesRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Workflowservice_V1_GetSearchAttributesRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Workflowservice_V1_GetSearchAttributesResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func getSearchAttributes<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_GetSearchAttributesRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Workflowservice_V1_GetSearchAttributesRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Workflowservice_V1_GetSearchAttributesResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_GetSearchAttributesResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Temporal_Api_Workflowservice_V1_WorkflowService.Method.GetSearchAttributes.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "DescribeTaskQueue" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_DescribeTaskQueueRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Workflowservice_V1_DescribeTaskQueueRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Workflowservice_V1_DescribeTaskQueueResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func describeTaskQueue<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_DescribeTaskQueueRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Workflowservice_V1_DescribeTaskQueueRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Workflowservice_V1_DescribeTaskQueueResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_DescribeTaskQueueResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Temporal_Api_Workflowservice_V1_WorkflowService.Method.DescribeTaskQueue.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "UpdateTaskQueueConfig" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_UpdateTaskQueueConfigRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Workflowservice_V1_UpdateTaskQueueConfigRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Workflowservice_V1_UpdateTaskQueueConfigResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func updateTaskQueueConfig<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_UpdateTaskQueueConfigRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Workflowservice_V1_UpdateTaskQueueConfigRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Workflowservice_V1_UpdateTaskQueueConfigResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_UpdateTaskQueueConfigResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Temporal_Api_Workflowservice_V1_WorkflowService.Method.UpdateTaskQueueConfig.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "UpdateWorkflowExecution" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_UpdateWorkflowExecutionRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Workflowservice_V1_UpdateWorkflowExecutionRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Workflowservice_V1_UpdateWorkflowExecutionResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func updateWorkflowExecution<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_UpdateWorkflowExecutionRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Workflowservice_V1_UpdateWorkflowExecutionRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Workflowservice_V1_UpdateWorkflowExecutionResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_UpdateWorkflowExecutionResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Temporal_Api_Workflowservice_V1_WorkflowService.Method.UpdateWorkflowExecution.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "PollWorkflowExecutionUpdate" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_PollWorkflowExecutionUpdateRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Workflowservice_V1_PollWorkflowExecutionUpdateRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Workflowservice_V1_PollWorkflowExecutionUpdateResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func pollWorkflowExecutionUpdate<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_PollWorkflowExecutionUpdateRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Workflowservice_V1_PollWorkflowExecutionUpdateRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Workflowservice_V1_PollWorkflowExecutionUpdateResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_PollWorkflowExecutionUpdateResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Temporal_Api_Workflowservice_V1_WorkflowService.Method.PollWorkflowExecutionUpdate.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "ExecuteMultiOperation" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_ExecuteMultiOperationRequest` message.
+        ///   - serializer: A serializer for `Temporal_Api_Workflowservice_V1_ExecuteMultiOperationRequest` messages.
+        ///   - deserializer: A deserializer for `Temporal_Api_Workflowservice_V1_ExecuteMultiOperationResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func executeMultiOperation<Result>(
+            request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_ExecuteMultiOperationRequest>,
+            serializer: some GRPCCore.MessageSerializer<Temporal_Api_Workflowservice_V1_ExecuteMultiOperationRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Temporal_Api_Workflowservice_V1_ExecuteMultiOperationResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_ExecuteMultiOperationResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Temporal_Api_Workflowservice_V1_WorkflowService.Method.ExecuteMultiOperation.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+    }
+}
+
+// Helpers providing default arguments to 'ClientProtocol' methods.
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension Temporal_Api_Workflowservice_V1_WorkflowService.ClientProtocol {
+    /// Call the "GetSystemInfo" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_GetSystemInfoRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getSystemInfo<Result>(
+        request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_GetSystemInfoRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_GetSystemInfoResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.getSystemInfo(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Temporal_Api_Workflowservice_V1_GetSystemInfoRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Temporal_Api_Workflowservice_V1_GetSystemInfoResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "DescribeNamespace" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_DescribeNamespaceRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func describeNamespace<Result>(
+        request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_DescribeNamespaceRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_DescribeNamespaceResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.describeNamespace(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Temporal_Api_Workflowservice_V1_DescribeNamespaceRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Temporal_Api_Workflowservice_V1_DescribeNamespaceResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "StartWorkflowExecution" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_StartWorkflowExecutionRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func startWorkflowExecution<Result>(
+        request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_StartWorkflowExecutionRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_StartWorkflowExecutionResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.startWorkflowExecution(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Temporal_Api_Workflowservice_V1_StartWorkflowExecutionRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Temporal_Api_Workflowservice_V1_StartWorkflowExecutionResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetWorkflowExecutionHistory" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getWorkflowExecutionHistory<Result>(
+        request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.getWorkflowExecutionHistory(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "PollWorkflowTaskQueue" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_PollWorkflowTaskQueueRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func pollWorkflowTaskQueue<Result>(
+        request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_PollWorkflowTaskQueueRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_PollWorkflowTaskQueueResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.pollWorkflowTaskQueue(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Temporal_Api_Workflowservice_V1_PollWorkflowTaskQueueRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Temporal_Api_Workflowservice_V1_PollWorkflowTaskQueueResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RespondWorkflowTaskCompleted" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_RespondWorkflowTaskCompletedRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func respondWorkflowTaskCompleted<Result>(
+        request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_RespondWorkflowTaskCompletedRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_RespondWorkflowTaskCompletedResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.respondWorkflowTaskCompleted(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Temporal_Api_Workflowservice_V1_RespondWorkflowTaskCompletedRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Temporal_Api_Workflowservice_V1_RespondWorkflowTaskCompletedResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RespondWorkflowTaskFailed" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_RespondWorkflowTaskFailedRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func respondWorkflowTaskFailed<Result>(
+        request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_RespondWorkflowTaskFailedRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_RespondWorkflowTaskFailedResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.respondWorkflowTaskFailed(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Temporal_Api_Workflowservice_V1_RespondWorkflowTaskFailedRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Temporal_Api_Workflowservice_V1_RespondWorkflowTaskFailedResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "PollActivityTaskQueue" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_PollActivityTaskQueueRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func pollActivityTaskQueue<Result>(
+        request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_PollActivityTaskQueueRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_PollActivityTaskQueueResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.pollActivityTaskQueue(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Temporal_Api_Workflowservice_V1_PollActivityTaskQueueRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Temporal_Api_Workflowservice_V1_PollActivityTaskQueueResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RecordActivityTaskHeartbeat" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func recordActivityTaskHeartbeat<Result>(
+        request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.recordActivityTaskHeartbeat(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RespondActivityTaskCompleted" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func respondActivityTaskCompleted<Result>(
+        request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.respondActivityTaskCompleted(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RespondActivityTaskFailed" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func respondActivityTaskFailed<Result>(
+        request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.respondActivityTaskFailed(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RespondActivityTaskCanceled" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func respondActivityTaskCanceled<Result>(
+        request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.respondActivityTaskCanceled(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "SignalWorkflowExecution" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_SignalWorkflowExecutionRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func signalWorkflowExecution<Result>(
+        request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_SignalWorkflowExecutionRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_SignalWorkflowExecutionResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.signalWorkflowExecution(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Temporal_Api_Workflowservice_V1_SignalWorkflowExecutionRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Temporal_Api_Workflowservice_V1_SignalWorkflowExecutionResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RequestCancelWorkflowExecution" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_RequestCancelWorkflowExecutionRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func requestCancelWorkflowExecution<Result>(
+        request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_RequestCancelWorkflowExecutionRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_RequestCancelWorkflowExecutionResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.requestCancelWorkflowExecution(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Temporal_Api_Workflowservice_V1_RequestCancelWorkflowExecutionRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Temporal_Api_Workflowservice_V1_RequestCancelWorkflowExecutionResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "TerminateWorkflowExecution" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_TerminateWorkflowExecutionRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func terminateWorkflowExecution<Result>(
+        request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_TerminateWorkflowExecutionRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_TerminateWorkflowExecutionResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.terminateWorkflowExecution(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Temporal_Api_Workflowservice_V1_TerminateWorkflowExecutionRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Temporal_Api_Workflowservice_V1_TerminateWorkflowExecutionResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "DescribeWorkflowExecution" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_DescribeWorkflowExecutionRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func describeWorkflowExecution<Result>(
+        request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_DescribeWorkflowExecutionRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_DescribeWorkflowExecutionResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.describeWorkflowExecution(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Temporal_Api_Workflowservice_V1_DescribeWorkflowExecutionRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Temporal_Api_Workflowservice_V1_DescribeWorkflowExecutionResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ShutdownWorker" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_ShutdownWorkerRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func shutdownWorker<Result>(
+        request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_ShutdownWorkerRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_ShutdownWorkerResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.shutdownWorker(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Temporal_Api_Workflowservice_V1_ShutdownWorkerRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Temporal_Api_Workflowservice_V1_ShutdownWorkerResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "QueryWorkflow" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_QueryWorkflowRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func queryWorkflow<Result>(
+        request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_QueryWorkflowRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_QueryWorkflowResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.queryWorkflow(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Temporal_Api_Workflowservice_V1_QueryWorkflowRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Temporal_Api_Workflowservice_V1_QueryWorkflowResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RespondQueryTaskCompleted" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_RespondQueryTaskCompletedRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func respondQueryTaskCompleted<Result>(
+        request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_RespondQueryTaskCompletedRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_RespondQueryTaskCompletedResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.respondQueryTaskCompleted(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Temporal_Api_Workflowservice_V1_RespondQueryTaskCompletedRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Temporal_Api_Workflowservice_V1_RespondQueryTaskCompletedResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "SignalWithStartWorkflowExecution" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_SignalWithStartWorkflowExecutionRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func signalWithStartWorkflowExecution<Result>(
+        request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_SignalWithStartWorkflowExecutionRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_SignalWithStartWorkflowExecutionResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.signalWithStartWorkflowExecution(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Temporal_Api_Workflowservice_V1_SignalWithStartWorkflowExecutionRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Temporal_Api_Workflowservice_V1_SignalWithStartWorkflowExecutionResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RespondActivityTaskCompletedById" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedByIdRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func respondActivityTaskCompletedById<Result>(
+        request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedByIdRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedByIdResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.respondActivityTaskCompletedById(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedByIdRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedByIdResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RespondActivityTaskFailedById" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedByIdRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func respondActivityTaskFailedById<Result>(
+        request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedByIdRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedByIdResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.respondActivityTaskFailedById(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedByIdRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedByIdResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RespondActivityTaskCanceledById" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledByIdRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func respondActivityTaskCanceledById<Result>(
+        request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledByIdRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledByIdResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.respondActivityTaskCanceledById(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledByIdRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledByIdResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RecordActivityTaskHeartbeatById" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatByIdRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func recordActivityTaskHeartbeatById<Result>(
+        request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatByIdRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatByIdResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.recordActivityTaskHeartbeatById(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatByIdRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatByIdResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListWorkflowExecutions" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_ListWorkflowExecutionsRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listWorkflowExecutions<Result>(
+        request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_ListWorkflowExecutionsRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_ListWorkflowExecutionsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.listWorkflowExecutions(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Temporal_Api_Workflowservice_V1_ListWorkflowExecutionsRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Temporal_Api_Workflowservice_V1_ListWorkflowExecutionsResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ScanWorkflowExecutions" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_ScanWorkflowExecutionsRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func scanWorkflowExecutions<Result>(
+        request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_ScanWorkflowExecutionsRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_ScanWorkflowExecutionsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.scanWorkflowExecutions(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Temporal_Api_Workflowservice_V1_ScanWorkflowExecutionsRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Temporal_Api_Workflowservice_V1_ScanWorkflowExecutionsResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "CountWorkflowExecutions" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_CountWorkflowExecutionsRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func countWorkflowExecutions<Result>(
+        request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_CountWorkflowExecutionsRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_CountWorkflowExecutionsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.countWorkflowExecutions(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Temporal_Api_Workflowservice_V1_CountWorkflowExecutionsRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Temporal_Api_Workflowservice_V1_CountWorkflowExecutionsResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ResetStickyTaskQueue" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_ResetStickyTaskQueueRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func resetStickyTaskQueue<Result>(
+        request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_ResetStickyTaskQueueRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_ResetStickyTaskQueueResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.resetStickyTaskQueue(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Temporal_Api_Workflowservice_V1_ResetStickyTaskQueueRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Temporal_Api_Workflowservice_V1_ResetStickyTaskQueueResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetWorkflowExecutionHistoryReverse" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryReverseRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getWorkflowExecutionHistoryReverse<Result>(
+        request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryReverseRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryReverseResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.getWorkflowExecutionHistoryReverse(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryReverseRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryReverseResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RegisterNamespace" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_RegisterNamespaceRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func registerNamespace<Result>(
+        request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_RegisterNamespaceRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_RegisterNamespaceResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.registerNamespace(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Temporal_Api_Workflowservice_V1_RegisterNamespaceRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Temporal_Api_Workflowservice_V1_RegisterNamespaceResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListNamespaces" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_ListNamespacesRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listNamespaces<Result>(
+        request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_ListNamespacesRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_ListNamespacesResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.listNamespaces(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Temporal_Api_Workflowservice_V1_ListNamespacesRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Temporal_Api_Workflowservice_V1_ListNamespacesResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "UpdateNamespace" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_UpdateNamespaceRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func updateNamespace<Result>(
+        request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_UpdateNamespaceRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_UpdateNamespaceResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.updateNamespace(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Temporal_Api_Workflowservice_V1_UpdateNamespaceRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Temporal_Api_Workflowservice_V1_UpdateNamespaceResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetSearchAttributes" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_GetSearchAttributesRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getSearchAttributes<Result>(
+        request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_GetSearchAttributesRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_GetSearchAttributesResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.getSearchAttributes(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Temporal_Api_Workflowservice_V1_GetSearchAttributesRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Temporal_Api_Workflowservice_V1_GetSearchAttributesResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "DescribeTaskQueue" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_DescribeTaskQueueRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func describeTaskQueue<Result>(
+        request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_DescribeTaskQueueRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_DescribeTaskQueueResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.describeTaskQueue(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Temporal_Api_Workflowservice_V1_DescribeTaskQueueRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Temporal_Api_Workflowservice_V1_DescribeTaskQueueResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "UpdateTaskQueueConfig" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_UpdateTaskQueueConfigRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func updateTaskQueueConfig<Result>(
+        request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_UpdateTaskQueueConfigRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_UpdateTaskQueueConfigResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.updateTaskQueueConfig(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Temporal_Api_Workflowservice_V1_UpdateTaskQueueConfigRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Temporal_Api_Workflowservice_V1_UpdateTaskQueueConfigResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "UpdateWorkflowExecution" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_UpdateWorkflowExecutionRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func updateWorkflowExecution<Result>(
+        request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_UpdateWorkflowExecutionRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_UpdateWorkflowExecutionResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.updateWorkflowExecution(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Temporal_Api_Workflowservice_V1_UpdateWorkflowExecutionRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Temporal_Api_Workflowservice_V1_UpdateWorkflowExecutionResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "PollWorkflowExecutionUpdate" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_PollWorkflowExecutionUpdateRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func pollWorkflowExecutionUpdate<Result>(
+        request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_PollWorkflowExecutionUpdateRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_PollWorkflowExecutionUpdateResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.pollWorkflowExecutionUpdate(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Temporal_Api_Workflowservice_V1_PollWorkflowExecutionUpdateRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Temporal_Api_Workflowservice_V1_PollWorkflowExecutionUpdateResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ExecuteMultiOperation" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Temporal_Api_Workflowservice_V1_ExecuteMultiOperationRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func executeMultiOperation<Result>(
+        request: GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_ExecuteMultiOperationRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_ExecuteMultiOperationResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.executeMultiOperation(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Temporal_Api_Workflowservice_V1_ExecuteMultiOperationRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Temporal_Api_Workflowservice_V1_ExecuteMultiOperationResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+}
+
+// Helpers providing sugared APIs for 'ClientProtocol' methods.
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension Temporal_Api_Workflowservice_V1_WorkflowService.ClientProtocol {
+    /// Call the "GetSystemInfo" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getSystemInfo<Result>(
+        _ message: Temporal_Api_Workflowservice_V1_GetSystemInfoRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_GetSystemInfoResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_GetSystemInfoRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.getSystemInfo(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "DescribeNamespace" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func describeNamespace<Result>(
+        _ message: Temporal_Api_Workflowservice_V1_DescribeNamespaceRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_DescribeNamespaceResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_DescribeNamespaceRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.describeNamespace(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "StartWorkflowExecution" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func startWorkflowExecution<Result>(
+        _ message: Temporal_Api_Workflowservice_V1_StartWorkflowExecutionRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_StartWorkflowExecutionResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_StartWorkflowExecutionRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.startWorkflowExecution(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetWorkflowExecutionHistory" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getWorkflowExecutionHistory<Result>(
+        _ message: Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.getWorkflowExecutionHistory(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "PollWorkflowTaskQueue" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func pollWorkflowTaskQueue<Result>(
+        _ message: Temporal_Api_Workflowservice_V1_PollWorkflowTaskQueueRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_PollWorkflowTaskQueueResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_PollWorkflowTaskQueueRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.pollWorkflowTaskQueue(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RespondWorkflowTaskCompleted" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func respondWorkflowTaskCompleted<Result>(
+        _ message: Temporal_Api_Workflowservice_V1_RespondWorkflowTaskCompletedRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_RespondWorkflowTaskCompletedResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_RespondWorkflowTaskCompletedRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.respondWorkflowTaskCompleted(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RespondWorkflowTaskFailed" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func respondWorkflowTaskFailed<Result>(
+        _ message: Temporal_Api_Workflowservice_V1_RespondWorkflowTaskFailedRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_RespondWorkflowTaskFailedResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_RespondWorkflowTaskFailedRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.respondWorkflowTaskFailed(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "PollActivityTaskQueue" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func pollActivityTaskQueue<Result>(
+        _ message: Temporal_Api_Workflowservice_V1_PollActivityTaskQueueRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_PollActivityTaskQueueResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_PollActivityTaskQueueRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.pollActivityTaskQueue(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RecordActivityTaskHeartbeat" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func recordActivityTaskHeartbeat<Result>(
+        _ message: Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.recordActivityTaskHeartbeat(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RespondActivityTaskCompleted" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func respondActivityTaskCompleted<Result>(
+        _ message: Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.respondActivityTaskCompleted(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RespondActivityTaskFailed" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func respondActivityTaskFailed<Result>(
+        _ message: Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.respondActivityTaskFailed(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RespondActivityTaskCanceled" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func respondActivityTaskCanceled<Result>(
+        _ message: Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.respondActivityTaskCanceled(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "SignalWorkflowExecution" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func signalWorkflowExecution<Result>(
+        _ message: Temporal_Api_Workflowservice_V1_SignalWorkflowExecutionRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_SignalWorkflowExecutionResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_SignalWorkflowExecutionRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.signalWorkflowExecution(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RequestCancelWorkflowExecution" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func requestCancelWorkflowExecution<Result>(
+        _ message: Temporal_Api_Workflowservice_V1_RequestCancelWorkflowExecutionRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_RequestCancelWorkflowExecutionResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_RequestCancelWorkflowExecutionRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.requestCancelWorkflowExecution(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "TerminateWorkflowExecution" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func terminateWorkflowExecution<Result>(
+        _ message: Temporal_Api_Workflowservice_V1_TerminateWorkflowExecutionRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_TerminateWorkflowExecutionResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_TerminateWorkflowExecutionRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.terminateWorkflowExecution(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "DescribeWorkflowExecution" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func describeWorkflowExecution<Result>(
+        _ message: Temporal_Api_Workflowservice_V1_DescribeWorkflowExecutionRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_DescribeWorkflowExecutionResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_DescribeWorkflowExecutionRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.describeWorkflowExecution(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ShutdownWorker" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func shutdownWorker<Result>(
+        _ message: Temporal_Api_Workflowservice_V1_ShutdownWorkerRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_ShutdownWorkerResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_ShutdownWorkerRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.shutdownWorker(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "QueryWorkflow" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func queryWorkflow<Result>(
+        _ message: Temporal_Api_Workflowservice_V1_QueryWorkflowRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_QueryWorkflowResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_QueryWorkflowRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.queryWorkflow(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RespondQueryTaskCompleted" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func respondQueryTaskCompleted<Result>(
+        _ message: Temporal_Api_Workflowservice_V1_RespondQueryTaskCompletedRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_RespondQueryTaskCompletedResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_RespondQueryTaskCompletedRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.respondQueryTaskCompleted(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "SignalWithStartWorkflowExecution" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func signalWithStartWorkflowExecution<Result>(
+        _ message: Temporal_Api_Workflowservice_V1_SignalWithStartWorkflowExecutionRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_SignalWithStartWorkflowExecutionResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_SignalWithStartWorkflowExecutionRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.signalWithStartWorkflowExecution(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RespondActivityTaskCompletedById" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func respondActivityTaskCompletedById<Result>(
+        _ message: Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedByIdRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedByIdResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_RespondActivityTaskCompletedByIdRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.respondActivityTaskCompletedById(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RespondActivityTaskFailedById" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func respondActivityTaskFailedById<Result>(
+        _ message: Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedByIdRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedByIdResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_RespondActivityTaskFailedByIdRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.respondActivityTaskFailedById(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RespondActivityTaskCanceledById" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func respondActivityTaskCanceledById<Result>(
+        _ message: Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledByIdRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledByIdResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_RespondActivityTaskCanceledByIdRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.respondActivityTaskCanceledById(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RecordActivityTaskHeartbeatById" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func recordActivityTaskHeartbeatById<Result>(
+        _ message: Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatByIdRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatByIdResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_RecordActivityTaskHeartbeatByIdRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.recordActivityTaskHeartbeatById(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListWorkflowExecutions" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listWorkflowExecutions<Result>(
+        _ message: Temporal_Api_Workflowservice_V1_ListWorkflowExecutionsRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_ListWorkflowExecutionsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_ListWorkflowExecutionsRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.listWorkflowExecutions(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ScanWorkflowExecutions" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func scanWorkflowExecutions<Result>(
+        _ message: Temporal_Api_Workflowservice_V1_ScanWorkflowExecutionsRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_ScanWorkflowExecutionsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_ScanWorkflowExecutionsRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.scanWorkflowExecutions(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "CountWorkflowExecutions" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func countWorkflowExecutions<Result>(
+        _ message: Temporal_Api_Workflowservice_V1_CountWorkflowExecutionsRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_CountWorkflowExecutionsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_CountWorkflowExecutionsRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.countWorkflowExecutions(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ResetStickyTaskQueue" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func resetStickyTaskQueue<Result>(
+        _ message: Temporal_Api_Workflowservice_V1_ResetStickyTaskQueueRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_ResetStickyTaskQueueResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_ResetStickyTaskQueueRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.resetStickyTaskQueue(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetWorkflowExecutionHistoryReverse" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getWorkflowExecutionHistoryReverse<Result>(
+        _ message: Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryReverseRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryReverseResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_GetWorkflowExecutionHistoryReverseRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.getWorkflowExecutionHistoryReverse(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RegisterNamespace" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func registerNamespace<Result>(
+        _ message: Temporal_Api_Workflowservice_V1_RegisterNamespaceRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_RegisterNamespaceResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_RegisterNamespaceRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.registerNamespace(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListNamespaces" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listNamespaces<Result>(
+        _ message: Temporal_Api_Workflowservice_V1_ListNamespacesRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_ListNamespacesResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_ListNamespacesRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.listNamespaces(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "UpdateNamespace" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func updateNamespace<Result>(
+        _ message: Temporal_Api_Workflowservice_V1_UpdateNamespaceRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_UpdateNamespaceResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_UpdateNamespaceRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.updateNamespace(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetSearchAttributes" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getSearchAttributes<Result>(
+        _ message: Temporal_Api_Workflowservice_V1_GetSearchAttributesRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_GetSearchAttributesResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_GetSearchAttributesRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.getSearchAttributes(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "DescribeTaskQueue" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func describeTaskQueue<Result>(
+        _ message: Temporal_Api_Workflowservice_V1_DescribeTaskQueueRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_DescribeTaskQueueResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_DescribeTaskQueueRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.describeTaskQueue(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "UpdateTaskQueueConfig" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func updateTaskQueueConfig<Result>(
+        _ message: Temporal_Api_Workflowservice_V1_UpdateTaskQueueConfigRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_UpdateTaskQueueConfigResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_UpdateTaskQueueConfigRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.updateTaskQueueConfig(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "UpdateWorkflowExecution" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func updateWorkflowExecution<Result>(
+        _ message: Temporal_Api_Workflowservice_V1_UpdateWorkflowExecutionRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_UpdateWorkflowExecutionResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_UpdateWorkflowExecutionRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.updateWorkflowExecution(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "PollWorkflowExecutionUpdate" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func pollWorkflowExecutionUpdate<Result>(
+        _ message: Temporal_Api_Workflowservice_V1_PollWorkflowExecutionUpdateRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_PollWorkflowExecutionUpdateResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_PollWorkflowExecutionUpdateRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.pollWorkflowExecutionUpdate(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ExecuteMultiOperation" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func executeMultiOperation<Result>(
+        _ message: Temporal_Api_Workflowservice_V1_ExecuteMultiOperationRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Temporal_Api_Workflowservice_V1_ExecuteMultiOperationResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Temporal_Api_Workflowservice_V1_ExecuteMultiOperationRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.executeMultiOperation(
+            request: request,
+            options: options,
+            onResponse: handleResponse
         )
     }
 }
