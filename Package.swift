@@ -154,8 +154,13 @@ let package = Package(
                 "SpoolQueue",
                 "Spool",
                 "SpoolServer",
+                "SpoolServerProtos",
                 "SpoolToolSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                // The commands that take --address call a running server (Tools/spool/Remote).
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             path: "Tools/spool"
         ),

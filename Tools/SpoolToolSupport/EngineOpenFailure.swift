@@ -6,7 +6,7 @@ package func explainOpenFailure(_ error: SpoolError, directory: DataDirectory) -
     if let log = error.underlying as? LogError {
         switch log.code {
         case .directoryLocked:
-            return "\(directory.history): the workflow history is open in another process; stop it first (or wait for it to exit)"
+            return "\(directory.history): the workflow history is open in another process; stop it first (or wait for it to exit), or, if it is `spool serve`, give the workflow and task-queue commands its --address instead of --data"
         case .notALogDirectory, .corruptBatch, .corruptCheckpoint:
             // The file at fault (a segment, the log manifest), when the error names one: an operator restores that file.
             return "\(log.path ?? directory.history): \(log.message); run `spool recover --data \(directory.history)`"

@@ -98,10 +98,15 @@ struct ServeCommand: AsyncParsableCommand {
 
     /// The keys of an API key file: one per line; blank lines and `#` comments are skipped.
     static func apiKeys(in path: String) throws -> Set<String> {
+        Set(try apiKeys(inOrder: path))
+    }
+
+    /// The keys of an API key file in the file's order (none twice); throws as ``apiKeys(in:)``.
+    static func apiKeys(inOrder path: String) throws -> [String] {
         guard let bytes = readWholeFile(path) else {
             throw ValidationError("--api-key-file \(path): \(String(cString: strerror(errno)))")
         }
-        var keys: Set<String> = []
+        var keys: [String] = []
         for (number, line) in bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated() {
             var text = line[...]
             if text.last == UInt8(ascii: "\r") { text = text.dropLast() }
@@ -111,7 +116,7 @@ struct ServeCommand: AsyncParsableCommand {
             guard let key = String(validating: text, as: UTF8.self), key.utf8.allSatisfy({ $0 > 32 && $0 < 127 }) else {
                 throw ValidationError("--api-key-file \(path), line \(number + 1): a key must be printable ASCII without spaces")
             }
-            keys.insert(key)
+            if !keys.contains(key) { keys.append(key) }
         }
         if keys.isEmpty { throw ValidationError("--api-key-file \(path): holds no key") }
         return keys

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Spool
 import SpoolMatching
+import SpoolServerProtos
 import SpoolToolSupport
 
 /// `spool task-queue`: describe, configure, pause and resume the engine's task queues in a data directory.
@@ -23,7 +24,7 @@ struct TaskQueueCommand: AsyncParsableCommand {
 
 /// `--data DIR --task-queue NAME [--namespace NS] [--kind workflow|activity]`.
 struct TaskQueueTarget: ParsableArguments {
-    @OptionGroup var options: DataDirectoryOptions
+    @OptionGroup var options: EndpointOptions
 
     @Option(name: .long, help: "The task queue's name.")
     var taskQueue: String
@@ -48,6 +49,7 @@ struct TaskQueueTarget: ParsableArguments {
 enum TaskQueueKindOption: String, ExpressibleByArgument, CaseIterable {
     case workflow, activity
     var kind: TaskQueueKind { self == .workflow ? .workflow : .activity }
+    var protoType: Temporal_Api_Enums_V1_TaskQueueType { self == .workflow ? .workflow : .activity }
 }
 
 struct TaskQueueDescribe: AsyncParsableCommand {
@@ -61,6 +63,19 @@ struct TaskQueueDescribe: AsyncParsableCommand {
 
     func run() async throws {
         let command = "task-queue describe"
+        if let server = try target.options.remote(command: command) {
+            var request = Temporal_Api_Workflowservice_V1_DescribeTaskQueueRequest()
+            request.namespace = target.namespace
+            request.taskQueue.name = target.taskQueue
+            request.taskQueueType = target.kind.protoType
+            request.reportStats = true
+            request.reportConfig = true
+            let response = try await server.call { client, options, metadata in
+                try await client.describeTaskQueue(request, metadata: metadata, options: options)
+            }
+            print(json ? protoJSON(response) : RemoteRendering.taskQueueLines(response, target: target).joined(separator: "\n"))
+            return
+        }
         let engine = try target.options.directory.openEngine(command: command, create: false, readOnly: true)
         let info: TaskQueueInfo
         do {
@@ -107,6 +122,10 @@ struct TaskQueueConfigure: AsyncParsableCommand {
     func run() async throws {
         let command = "task-queue config"
         let changes = rate != nil || clearRate || partitions != nil || clearPartitions
+        if let server = try target.options.remote(command: command) {
+            try await runRemote(server, changes: changes)
+            return
+        }
         let engine = try target.options.directory.openEngine(command: command, create: false, readOnly: !changes)
         let config: TaskQueueConfig
         do {
@@ -127,6 +146,42 @@ struct TaskQueueConfigure: AsyncParsableCommand {
         try await closeEngine(engine, command: command)
         print(json ? config.json.text : config.lines.joined(separator: "\n"))
     }
+
+    /// Through a server: the queue rate with Temporal's UpdateTaskQueueConfig (partitions are
+    /// not in Temporal's API); without a change, the configuration DescribeTaskQueue reports.
+    private func runRemote(_ server: RemoteServer, changes: Bool) async throws {
+        if partitions != nil || clearPartitions {
+            printError("spool task-queue config: --partitions and --clear-partitions are not in Temporal's API: "
+                       + "set them with --data while the server is stopped")
+            throw ExitCode.validationFailure
+        }
+        let config: Temporal_Api_Taskqueue_V1_TaskQueueConfig
+        if changes {
+            var request = Temporal_Api_Workflowservice_V1_UpdateTaskQueueConfigRequest()
+            request.namespace = target.namespace
+            request.taskQueue = target.taskQueue
+            request.taskQueueType = target.kind.protoType
+            request.identity = "spool-cli"
+            var update = Temporal_Api_Workflowservice_V1_UpdateTaskQueueConfigRequest.RateLimitUpdate()
+            update.reason = reason
+            // A rate sets the limit; an update without one removes it, as in Temporal.
+            if let rate { update.rateLimit.requestsPerSecond = Float(rate) }
+            request.updateQueueRateLimit = update
+            config = try await server.call { client, options, metadata in
+                try await client.updateTaskQueueConfig(request, metadata: metadata, options: options).config
+            }
+        } else {
+            var request = Temporal_Api_Workflowservice_V1_DescribeTaskQueueRequest()
+            request.namespace = target.namespace
+            request.taskQueue.name = target.taskQueue
+            request.taskQueueType = target.kind.protoType
+            request.reportConfig = true
+            config = try await server.call { client, options, metadata in
+                try await client.describeTaskQueue(request, metadata: metadata, options: options).config
+            }
+        }
+        print(json ? protoJSON(config) : RemoteRendering.configLines(config).joined(separator: "\n"))
+    }
 }
 
 struct TaskQueuePause: AsyncParsableCommand {
@@ -140,6 +195,7 @@ struct TaskQueuePause: AsyncParsableCommand {
 
     func run() async throws {
         let command = "task-queue pause"
+        try refuseRemote(target, command: command)
         let engine = try target.options.directory.openEngine(command: command, create: false)
         do {
             try engine.pauseTaskQueue(namespace: target.namespace, taskQueue: target.taskQueue, kind: target.kind.kind,
@@ -159,6 +215,7 @@ struct TaskQueueResume: AsyncParsableCommand {
 
     func run() async throws {
         let command = "task-queue resume"
+        try refuseRemote(target, command: command)
         let engine = try target.options.directory.openEngine(command: command, create: false)
         do {
             try engine.resumeTaskQueue(namespace: target.namespace, taskQueue: target.taskQueue, kind: target.kind.kind)
@@ -168,6 +225,14 @@ struct TaskQueueResume: AsyncParsableCommand {
         try await closeEngine(engine, command: command)
         print("resumed the \(target.kind.rawValue) task queue '\(target.taskQueue)' in \(target.options.directory)")
     }
+}
+
+/// Pause and resume are Spool's own (Temporal's API has neither): they need the data directory.
+private func refuseRemote(_ target: TaskQueueTarget, command: String) throws {
+    guard target.options.address != nil else { return }
+    printError("spool \(command): pausing and resuming a task queue is not in Temporal's API: "
+               + "use --data while the server is stopped, or the Swift API in the process that runs the engine")
+    throw ExitCode.validationFailure
 }
 
 private func nullable(_ value: Double?) -> JSON { value.map { .number($0) } ?? .number(.nan) }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Spool
 import SpoolMatching
+import SpoolServerProtos
 import SpoolToolSupport
 
 /// `spool workflow`: the engine's client operations on a data directory, for scripts and people.
@@ -25,7 +26,7 @@ struct WorkflowCommand: AsyncParsableCommand {
 struct WorkflowStart: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "start", abstract: "Start a workflow execution.")
 
-    @OptionGroup var options: DataDirectoryOptions
+    @OptionGroup var options: EndpointOptions
 
     @Option(name: .long, help: "The workflow id.")
     var id: String
@@ -54,6 +55,22 @@ struct WorkflowStart: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if let server = try options.remote(command: "workflow start") {
+            var request = Temporal_Api_Workflowservice_V1_StartWorkflowExecutionRequest()
+            request.namespace = RemoteServer.namespace
+            request.workflowID = id
+            request.workflowType.name = type
+            request.taskQueue.name = taskQueue
+            if let input { request.input.payloads = [plainTextPayload(input)] }
+            request.identity = "spool-cli"
+            request.requestID = randomRequestID()
+            request.workflowIDReusePolicy = Temporal_Api_Enums_V1_WorkflowIdReusePolicy(rawValue: Int(idReusePolicy.policy.rawValue)) ?? .unspecified
+            let response = try await server.call { client, options, metadata in
+                try await client.startWorkflowExecution(request, metadata: metadata, options: options)
+            }
+            printStarted(runID: response.runID, started: response.started, place: server.address)
+            return
+        }
         let engine = try options.directory.openEngine(command: "workflow start", create: true)
         let request = StartWorkflowExecutionRequest(workflowID: id, workflowType: type, taskQueue: taskQueue,
                                                     input: input.map { Payloads.binary($0) }, identity: "spool-cli",
@@ -65,10 +82,14 @@ struct WorkflowStart: AsyncParsableCommand {
             try await reject(error, engine: engine, command: "workflow start")
         }
         try await closeEngine(engine, command: "workflow start")
+        printStarted(runID: response.runID, started: response.started, place: "\(options.directory)")
+    }
+
+    private func printStarted(runID: String, started: Bool, place: String) {
         if json {
-            print(JSON.object([("workflowId", .string(id)), ("runId", .string(response.runID)), ("started", .bool(response.started))]).text)
+            print(JSON.object([("workflowId", .string(id)), ("runId", .string(runID)), ("started", .bool(started))]).text)
         } else {
-            print("started workflow '\(id)' run \(response.runID) (type \(type), task queue \(taskQueue)) in \(options.directory)")
+            print("started workflow '\(id)' run \(runID) (type \(type), task queue \(taskQueue)) in \(place)")
         }
     }
 }
@@ -77,13 +98,23 @@ struct WorkflowDescribe: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "describe", abstract: "Show a run's status, type, times, pending activities and pending workflow task.")
 
-    @OptionGroup var options: DataDirectoryOptions
+    @OptionGroup var options: EndpointOptions
     @OptionGroup var target: ExecutionOptions
 
     @Flag(name: .long, help: "Print JSON.")
     var json = false
 
     func run() async throws {
+        if let server = try options.remote(command: "workflow describe") {
+            var request = Temporal_Api_Workflowservice_V1_DescribeWorkflowExecutionRequest()
+            request.namespace = RemoteServer.namespace
+            request.execution = server.execution(target)
+            let response = try await server.call { client, options, metadata in
+                try await client.describeWorkflowExecution(request, metadata: metadata, options: options)
+            }
+            print(json ? protoJSON(response) : RemoteRendering.describeLines(response).joined(separator: "\n"))
+            return
+        }
         let engine = try openForExistingRun(options, target, command: "workflow describe", readOnly: true)
         let description: DescribeWorkflowExecutionResponse
         do {
@@ -103,13 +134,18 @@ struct WorkflowDescribe: AsyncParsableCommand {
 struct WorkflowShow: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "show", abstract: "Print a run's history as a table (or JSON lines).")
 
-    @OptionGroup var options: DataDirectoryOptions
+    @OptionGroup var options: EndpointOptions
     @OptionGroup var target: ExecutionOptions
 
     @Flag(name: .long, help: "Print one JSON object per event.")
     var json = false
 
     func run() async throws {
+        if let server = try options.remote(command: "workflow show") {
+            let events = try await server.history(target)
+            for line in json ? events.map(protoJSON) : RemoteRendering.historyTable(events) { print(line) }
+            return
+        }
         let engine = try openForExistingRun(options, target, command: "workflow show", readOnly: true)
         let events: [HistoryEvent]
         do {
@@ -132,7 +168,7 @@ struct WorkflowList: AsyncParsableCommand {
             column and the problem.
             """)
 
-    @OptionGroup var options: DataDirectoryOptions
+    @OptionGroup var options: EndpointOptions
 
     @Option(name: .long, help: "Only runs with this status: running, completed, failed, canceled, terminated, continued-as-new, timed-out.")
     var status: StatusOption?
@@ -166,6 +202,16 @@ struct WorkflowList: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if let server = try options.remote(command: "workflow list") {
+            let runs = try await server.list(query: effectiveQuery, limit: limit)
+            if json {
+                for run in runs { print(protoJSON(run)) }
+            } else {
+                for line in RunRow.table(RemoteRendering.runRows(runs)) { print(line) }
+                print("\(runs.count) run\(runs.count == 1 ? "" : "s") at \(server.address)")
+            }
+            return
+        }
         let directory = options.directory
         try directory.requireDataDirectory(command: "workflow list", create: false)
         var runs: [WorkflowExecutionInfo] = []
@@ -198,16 +244,11 @@ struct WorkflowList: AsyncParsableCommand {
             for run in runs { print(run.json.text) }
             return
         }
-        let widths = (id: max(11, runs.map(\.execution.workflowID.count).max() ?? 0), type: max(4, runs.map(\.type.count).max() ?? 0))
-        print(pad("WORKFLOW ID", widths.id, right: false) + "  " + pad("RUN ID", 36, right: false) + "  " + pad("TYPE", widths.type, right: false)
-              + "  " + pad("STATUS", 14, right: false) + "  " + pad("STARTED (UTC)", 24, right: false) + "  " + pad("CLOSED (UTC)", 24, right: false)
-              + "  EVENTS")
-        for run in runs {
-            print(pad(run.execution.workflowID, widths.id, right: false) + "  " + pad(run.execution.runID, 36, right: false) + "  "
-                  + pad(run.type, widths.type, right: false) + "  " + pad(run.status.description, 14, right: false) + "  "
-                  + pad(isoTime(run.startTime), 24, right: false) + "  " + pad(run.closeTime.map(isoTime) ?? "-", 24, right: false)
-                  + "  " + String(run.historyLength))
+        let rows = runs.map { run in
+            RunRow(workflowID: run.execution.workflowID, runID: run.execution.runID, type: run.type, status: run.status.description,
+                   startTime: run.startTime, closeTime: run.closeTime, historyLength: run.historyLength)
         }
+        for line in RunRow.table(rows) { print(line) }
         print("\(runs.count) run\(runs.count == 1 ? "" : "s") in \(directory)")
     }
 }
@@ -216,7 +257,7 @@ struct WorkflowCount: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "count", abstract: "Count runs, all or those a visibility query selects; GROUP BY ExecutionStatus counts per status.")
 
-    @OptionGroup var options: DataDirectoryOptions
+    @OptionGroup var options: EndpointOptions
 
     @Option(name: .long, help: "A visibility query; `GROUP BY ExecutionStatus` counts per status.")
     var query = ""
@@ -225,16 +266,34 @@ struct WorkflowCount: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
+        var count: Int64 = 0
+        var groups: [(values: [String], count: Int64)] = []
+        if let server = try options.remote(command: "workflow count") {
+            var request = Temporal_Api_Workflowservice_V1_CountWorkflowExecutionsRequest()
+            request.namespace = RemoteServer.namespace
+            request.query = query
+            let response = try await server.call(rejectInvalidArgumentAsUsage: true) { client, options, metadata in
+                try await client.countWorkflowExecutions(request, metadata: metadata, options: options)
+            }
+            count = response.count
+            groups = response.groups.map { group in
+                (group.groupValues.map { value in
+                    // Each value is a JSON payload (a status name, a keyword): shown without quotes.
+                    let text = String(decoding: value.data, as: UTF8.self)
+                    return text.hasPrefix("\"") && text.hasSuffix("\"") && text.count >= 2 ? String(text.dropFirst().dropLast()) : text
+                }, group.count)
+            }
+            printCount(count, groups)
+            return
+        }
         let directory = options.directory
         try directory.requireDataDirectory(command: "workflow count", create: false)
-        var count: Int64 = 0
-        var groups: [WorkflowExecutionCount.Group] = []
         if directory.hasHistory {
             let engine = try directory.openEngine(command: "workflow count", create: false, readOnly: true)
             do throws(SpoolError) {
                 let result = try engine.countWorkflowExecutions(query: query)
                 count = result.count
-                groups = result.groups
+                groups = result.groups.map { group in (values: group.values.map { $0.plainText }, count: group.count) }
             } catch {
                 try await rejectQuery(error, engine: engine, command: "workflow count")
             }
@@ -247,9 +306,13 @@ struct WorkflowCount: AsyncParsableCommand {
                 throw ExitCode.validationFailure
             }
         }
+        printCount(count, groups)
+    }
+
+    private func printCount(_ count: Int64, _ groups: [(values: [String], count: Int64)]) {
         if json {
             let groupObjects: [JSON] = groups.map { group in
-                let values: [JSON] = group.values.map { JSON.string($0.plainText) }
+                let values: [JSON] = group.values.map { JSON.string($0) }
                 return JSON.object([("values", JSON.array(values)), ("count", JSON.integer(Int(group.count)))])
             }
             print(JSON.object([("count", .integer(Int(count))), ("groups", .array(groupObjects))]).text)
@@ -257,7 +320,7 @@ struct WorkflowCount: AsyncParsableCommand {
         }
         print("\(count) run\(count == 1 ? "" : "s")")
         for group in groups {
-            print("  " + group.values.map(\.plainText).joined(separator: ", ") + ": " + String(group.count))
+            print("  " + group.values.joined(separator: ", ") + ": " + String(group.count))
         }
     }
 }
@@ -292,7 +355,7 @@ extension String {
 struct WorkflowSignal: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "signal", abstract: "Send a signal to an open run.")
 
-    @OptionGroup var options: DataDirectoryOptions
+    @OptionGroup var options: EndpointOptions
     @OptionGroup var target: ExecutionOptions
 
     @Option(name: .long, help: "The signal's name.")
@@ -309,6 +372,20 @@ struct WorkflowSignal: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if let server = try options.remote(command: "workflow signal") {
+            var request = Temporal_Api_Workflowservice_V1_SignalWorkflowExecutionRequest()
+            request.namespace = RemoteServer.namespace
+            request.workflowExecution = server.execution(target)
+            request.signalName = name
+            if let input { request.input.payloads = [plainTextPayload(input)] }
+            request.identity = "spool-cli"
+            request.requestID = randomRequestID()
+            _ = try await server.call { client, options, metadata in
+                try await client.signalWorkflowExecution(request, metadata: metadata, options: options)
+            }
+            report(json: json, action: "signaled", target, extra: [("signalName", .string(name))])
+            return
+        }
         let engine = try openForExistingRun(options, target, command: "workflow signal")
         do {
             try await engine.signalWorkflowExecution(execution: target.execution, signalName: name,
@@ -325,7 +402,7 @@ struct WorkflowCancel: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cancel", abstract: "Ask an open run to cancel itself (WorkflowExecutionCancelRequested; the workflow decides).")
 
-    @OptionGroup var options: DataDirectoryOptions
+    @OptionGroup var options: EndpointOptions
     @OptionGroup var target: ExecutionOptions
 
     @Option(name: .long, help: "Why.")
@@ -335,6 +412,30 @@ struct WorkflowCancel: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
+        if let server = try options.remote(command: "workflow cancel") {
+            var describe = Temporal_Api_Workflowservice_V1_DescribeWorkflowExecutionRequest()
+            describe.namespace = RemoteServer.namespace
+            describe.execution = server.execution(target)
+            var request = Temporal_Api_Workflowservice_V1_RequestCancelWorkflowExecutionRequest()
+            request.namespace = RemoteServer.namespace
+            request.workflowExecution = server.execution(target)
+            request.reason = reason
+            request.identity = "spool-cli"
+            request.requestID = randomRequestID()
+            let closedStatus: String? = try await server.call { client, options, metadata in
+                // As on a data directory: a person asking to cancel a closed run is told so.
+                let status = try await client.describeWorkflowExecution(describe, metadata: metadata, options: options).workflowExecutionInfo.status
+                guard status == .running else { return statusName(status) }
+                _ = try await client.requestCancelWorkflowExecution(request, metadata: metadata, options: options)
+                return nil
+            }
+            if let closedStatus {
+                printError("spool workflow cancel: \(server.address): the workflow execution is already \(closedStatus)")
+                throw WorkflowExit.rejected
+            }
+            report(json: json, action: "cancel requested", target, extra: [])
+            return
+        }
         let engine = try openForExistingRun(options, target, command: "workflow cancel")
         do throws(SpoolError) {
             // The engine answers a cancel of a closed run with success, as Temporal does for a
@@ -356,7 +457,7 @@ struct WorkflowCancel: AsyncParsableCommand {
 struct WorkflowTerminate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "terminate", abstract: "Close an open run at once (WorkflowExecutionTerminated).")
 
-    @OptionGroup var options: DataDirectoryOptions
+    @OptionGroup var options: EndpointOptions
     @OptionGroup var target: ExecutionOptions
 
     @Option(name: .long, help: "Why (recorded in the event).")
@@ -366,6 +467,18 @@ struct WorkflowTerminate: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
+        if let server = try options.remote(command: "workflow terminate") {
+            var request = Temporal_Api_Workflowservice_V1_TerminateWorkflowExecutionRequest()
+            request.namespace = RemoteServer.namespace
+            request.workflowExecution = server.execution(target)
+            request.reason = reason
+            request.identity = "spool-cli"
+            _ = try await server.call { client, options, metadata in
+                try await client.terminateWorkflowExecution(request, metadata: metadata, options: options)
+            }
+            report(json: json, action: "terminated", target, extra: [])
+            return
+        }
         let engine = try openForExistingRun(options, target, command: "workflow terminate")
         do {
             try await engine.terminateWorkflowExecution(execution: target.execution, reason: reason, identity: "spool-cli")
@@ -379,7 +492,7 @@ struct WorkflowTerminate: AsyncParsableCommand {
 
 /// Opens the engine for a command about one run; a directory without a history has no runs, so
 /// the command fails with status 1 without creating one.
-private func openForExistingRun(_ options: DataDirectoryOptions, _ target: ExecutionOptions, command: String,
+private func openForExistingRun(_ options: EndpointOptions, _ target: ExecutionOptions, command: String,
                                 readOnly: Bool = false) throws -> SpoolEngine {
     let directory = options.directory
     try directory.requireDataDirectory(command: command, create: false)
