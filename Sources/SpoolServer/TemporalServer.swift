@@ -118,6 +118,8 @@ public final class TemporalServer: Sendable {
                 // answers the 101st open stream with GOAWAY PROTOCOL_ERROR, dropping every call on the
                 // connection. Advertised, the SDKs' h2 client queues calls beyond the limit instead.
                 $0.http2.maxConcurrentStreams = TemporalServer.maxConcurrentStreamsPerConnection
+                // Responses go uncompressed: a compressor per call costs more than it saves here.
+                $0.channelDebuggingCallbacks.onAcceptHTTP2Stream = ResponseCompressionOff.install(on:)
             })
         let service = WorkflowService(engine: engine, polls: polls, pollTimeout: configuration.pollTimeout)
         // Metrics see every call; then the key: a caller without one learns nothing else, not even a size limit.

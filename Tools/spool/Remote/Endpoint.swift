@@ -78,8 +78,8 @@ struct RemoteServer {
             throw ValidationError("bad --address '\(address)': the port must be a number from 1 to 65535")
         }
         guard !host.isEmpty else { throw ValidationError("bad --address '\(address)': no host") }
-        if address.hasPrefix("[") { return .ipv6(host: String(host), port: port) }
-        if host.allSatisfy({ $0.isNumber || $0 == "." }) { return .ipv4(host: String(host), port: port) }
+        if address.hasPrefix("[") { return .ipv6(address: String(host), port: port) }
+        if host.allSatisfy({ $0.isNumber || $0 == "." }) { return .ipv4(address: String(host), port: port) }
         return .dns(host: String(host), port: port)
     }
 
