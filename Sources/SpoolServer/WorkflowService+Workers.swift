@@ -89,12 +89,12 @@ extension WorkflowService {
         let rate: Double? = request.hasTaskQueueMetadata && request.taskQueueMetadata.hasMaxTasksPerSecond
             ? request.taskQueueMetadata.maxTasksPerSecond.value : nil
         let task = try await engineCall { () async throws(SpoolError) in
-            // An activity task taken by a poll whose worker went away is not given back yet: its
-            // attempt is retried when its start-to-close timeout passes (issue 22 asks for at once;
-            // that needs the engine to record an undone start).
             try await polls.run { () async throws(SpoolError) in
                 try await engine.pollActivityTaskQueue(namespace: ns, taskQueue: queue, identity: identity, timeout: timeout,
                                                        maxTasksPerSecond: rate)
+            } undelivered: { task in
+                // The worker went away with its poll: the same attempt goes to the next poller now.
+                try? await engine.returnUndeliveredActivityTask(taskToken: task.taskToken)
             }
         }
         return task?.proto ?? Temporal_Api_Workflowservice_V1_PollActivityTaskQueueResponse()

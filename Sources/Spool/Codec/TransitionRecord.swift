@@ -61,6 +61,7 @@ extension StateChange {
         case event = 1, bufferedEvent, flushedEvent, activityStarted, activityRetryScheduled, activityHeartbeat, stickyTaskQueue
         case workflowTaskBackoff
         case transientWorkflowTaskScheduled, transientWorkflowTaskStarted, transientWorkflowTaskEnded
+        case activityStartReturned
     }
 
     func encode(into w: inout BinaryWriter) {
@@ -95,6 +96,9 @@ extension StateChange {
         case let .transientWorkflowTaskEnded(scheduledEventID, attempt):
             w.byte(Tag.transientWorkflowTaskEnded.rawValue)
             w.signed(scheduledEventID); w.signed(Int64(attempt))
+        case let .activityStartReturned(scheduledEventID, attempt):
+            w.byte(Tag.activityStartReturned.rawValue)
+            w.signed(scheduledEventID); w.signed(Int64(attempt))
         }
     }
 
@@ -127,6 +131,8 @@ extension StateChange {
                                                  requestID: try r.string())
         case .transientWorkflowTaskEnded:
             return .transientWorkflowTaskEnded(scheduledEventID: try r.signed(), attempt: try r.int32())
+        case .activityStartReturned:
+            return .activityStartReturned(scheduledEventID: try r.signed(), attempt: try r.int32())
         }
     }
 }

@@ -158,6 +158,10 @@ extension SpoolEngine {
                 if let activity = state.activities[scheduledEventID], activity.attempt == attempt, activity.isStarted {
                     armStartedActivity(activity, key: key)
                 }
+            case let .activityStartReturned(scheduledEventID, attempt):
+                if let activity = state.activities[scheduledEventID], activity.attempt == attempt, !activity.isStarted {
+                    dispatchActivityTask(activity, key: key, queues: queues)
+                }
             case let .activityRetryScheduled(scheduledEventID, attempt, time, _):
                 if let activity = state.activities[scheduledEventID], activity.attempt == attempt {
                     timers.schedule(.activityRetry(scheduledEventID: scheduledEventID, attempt: attempt), for: key, at: time)

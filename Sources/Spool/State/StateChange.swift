@@ -46,6 +46,9 @@ enum StateChange: Sendable, Equatable {
     case transientWorkflowTaskStarted(scheduledEventID: Int64, time: Timestamp, identity: String, requestID: String)
     /// The transient attempt failed or timed out: it ends without a history event.
     case transientWorkflowTaskEnded(scheduledEventID: Int64, attempt: Int32)
+    /// The started attempt of an activity never reached its worker (the poll's answer could not
+    /// be delivered): it is scheduled again, same attempt, and goes back on its queue.
+    case activityStartReturned(scheduledEventID: Int64, attempt: Int32)
 }
 
 extension ExecutionState {
@@ -74,6 +77,15 @@ extension ExecutionState {
                 activity.startedIdentity = identity
                 activity.startedRequestID = requestID
                 activity.lastWorkerIdentity = identity
+            }
+        case let .activityStartReturned(scheduledEventID, attempt):
+            guard activities[scheduledEventID]?.isStarted == true else {
+                throw key.error(.corruptRecord, "a returned start names no started activity", eventID: scheduledEventID)
+            }
+            try updateActivity(scheduledEventID, attempt: attempt) { activity in
+                activity.startedTime = nil
+                activity.startedIdentity = ""
+                activity.startedRequestID = ""
             }
         case let .activityRetryScheduled(scheduledEventID, attempt, time, failure):
             try updateActivity(scheduledEventID, attempt: attempt - 1) { activity in

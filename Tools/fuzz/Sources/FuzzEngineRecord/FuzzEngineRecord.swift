@@ -95,6 +95,7 @@ enum EngineFuzzSeeds {
             .transientWorkflowTaskScheduled(attempt: 2, time: time),
             .transientWorkflowTaskStarted(scheduledEventID: 9, time: time, identity: "w", requestID: "r"),
             .transientWorkflowTaskEnded(scheduledEventID: 9, attempt: 2),
+            .activityStartReturned(scheduledEventID: 5, attempt: 1),
         ]
         let record = TransitionRecord(runs: [.init(key: key, changes: changes),
                                              .init(key: ExecutionKey(namespace: "default", workflowID: "order-1", runID: "run-2"),
