@@ -12,8 +12,9 @@ extension TaskStore {
     /// order; sealed segments wholly below the ack level are deleted. The rules are those of
     /// replay (`TaskStore+Recovery.swift`); `aCompactedStoreRestoresTheSameTasks` holds them together.
     ///
-    /// Only sealed segments are rewritten (see ``Log/compact(below:keeping:)`` for the crash-safe
-    /// swap); the active segment is left as it is. The store must not be open: the log's lock
+    /// The active segment is sealed first (``LogConfiguration/sealsActiveSegmentAtOpen``) and
+    /// rewritten with the sealed ones (see ``Log/compact(below:keeping:)`` for the crash-safe
+    /// swap), so a store smaller than one segment shrinks too. The store must not be open: the log's lock
     /// makes this fail with the log's `directoryLocked` while it is.
     ///
     /// - Parameters:
@@ -38,7 +39,8 @@ extension TaskStore {
             do {
                 let source = try LogRecordSource(offline: offline)
                 let live = try liveRecords(source, checkpoint: checkpoint, path: logDirectory)
-                return try source.estimateCompaction(segmentBytes: configuration.log.segmentBytes) { live.contains($0) }
+                return try source.estimateCompaction(segmentBytes: configuration.log.segmentBytes,
+                                                     includingActiveSegment: true) { live.contains($0) }
             } catch let error as LogError {
                 throw .log(error, "cannot read the queue log")
             } catch let error as QueueError {
@@ -48,7 +50,9 @@ extension TaskStore {
             }
         }
         let log: Log
-        do { log = try Log.open(directory: logDirectory, configuration: configuration.log) } catch {
+        var logConfiguration = configuration.log
+        logConfiguration.sealsActiveSegmentAtOpen = true
+        do { log = try Log.open(directory: logDirectory, configuration: logConfiguration) } catch {
             throw .log(error, "cannot open the queue log")
         }
         do {

@@ -137,3 +137,49 @@ enum CompactionFixture {
         try await store.close()
     }
 }
+
+/// A store smaller than one segment: everything is in the active segment, which an offline
+/// compaction now seals and rewrites too (issue 23, point 4). Before, it reported 0 records
+/// dropped and the store never shrank.
+@Suite struct TaskStoreActiveSegmentCompactionTests {
+    /// Bytes of the segment files (`*.log`) of the store's log.
+    static func segmentBytes(_ store: String) -> Int {
+        fileTree(store + "/log").filter { $0.key.hasSuffix(".log") }.reduce(0) { $0 + $1.value.count }
+    }
+
+    @Test func aStoreInOneSegmentShrinksToItsLiveDataAndKeepsItsPendingTasks() async throws {
+        let dir = TemporaryDirectory()
+        // The default 128 MiB segments: 2,000 tasks of 220 bytes never fill one.
+        let configuration = testConfiguration(.none)
+        let store = try TaskStore.open(directory: dir.store, configuration: configuration)
+        for i in 0..<2000 { _ = try await store.add(payload(i, size: 220), to: "q", kind: .activity) }
+        var pending: [[UInt8]] = []
+        var i = 0
+        while let task = try await store.poll("q", kind: .activity, timeout: .zero) {
+            // Nine in ten completed; the tenth stays pending (in flight, delivered again after reopen).
+            if i % 10 == 0 { pending.append(task.payload) } else { try store.complete(task.id) }
+            i += 1
+        }
+        try await store.close()
+        #expect(fileTree(dir.store + "/log").keys.filter { $0.hasSuffix(".log") }.count == 1)
+        let before = Self.segmentBytes(dir.store)
+
+        let summary = try TaskStore.compact(directory: dir.store, configuration: configuration)
+        #expect(summary.segmentsRewritten == 1)
+        #expect(summary.recordsDropped > 0)
+        let live = try TaskStore.liveBytes(directory: dir.store, configuration: configuration)
+        let after = Self.segmentBytes(dir.store)
+        #expect(after < before / 5, "\(before) bytes before, \(after) after")
+        #expect(Double(after) <= 1.2 * Double(live), "\(after) bytes of segments for \(live) bytes of live records")
+
+        // The same 200 tasks come back, in order, bytes equal.
+        let reopened = try TaskStore.open(directory: dir.store, configuration: configuration)
+        var delivered: [[UInt8]] = []
+        while let task = try await reopened.poll("q", kind: .activity, timeout: .zero) { delivered.append(task.payload) }
+        #expect(delivered == pending)
+        // Appends after the compaction go on in the new active segment.
+        let next = try await reopened.add([7, 7], to: "q", kind: .activity)
+        #expect(try await reopened.poll("q", kind: .activity, timeout: .zero)?.id == next)
+        try await reopened.close()
+    }
+}

@@ -40,8 +40,10 @@ extension SpoolEngine {
     /// checkpoint (with its closed-run table, when the kept closed runs reach
     /// `closedRunTableMergeThreshold`) is replaced atomically; superseded tables are removed after it.
     ///
-    /// Only sealed segments are rewritten; the active segment is left as it is. The engine must
-    /// not be running (the log's lock refuses).
+    /// The active segment is sealed first (``LogConfiguration/sealsActiveSegmentAtOpen``) and
+    /// rewritten with the others, so a history smaller than one segment shrinks too; appends
+    /// after the compaction start a new segment. The engine must not be running (the log's lock
+    /// refuses).
     ///
     /// - Parameters:
     ///   - directory: the engine's data directory (`directory/history`, `directory/checkpoint`).
@@ -65,14 +67,17 @@ extension SpoolEngine {
                 defer { offline.close() }
                 let source = try LogRecordSource(offline: offline)
                 let plan = try HistoryCompactionPlan(source, checkpoint: checkpoint.take(), retention: retention, now: now)
-                let summary = try source.estimateCompaction(segmentBytes: configuration.log.segmentBytes) { plan.live.contains($0) }
+                let summary = try source.estimateCompaction(segmentBytes: configuration.log.segmentBytes,
+                                                            includingActiveSegment: true) { plan.live.contains($0) }
                 return HistoryCompactionSummary(log: summary, runsKept: plan.kept.count, runsDropped: plan.dropped)
             } catch {
                 throw SpoolError.wrapping(error, "cannot plan the compaction of \(logDirectory)")
             }
         }
         let log: Log
-        do { log = try Log.open(directory: logDirectory, configuration: configuration.log) } catch {
+        var logConfiguration = configuration.log
+        logConfiguration.sealsActiveSegmentAtOpen = true
+        do { log = try Log.open(directory: logDirectory, configuration: logConfiguration) } catch {
             throw SpoolError(.storage, "cannot open the history log in \(directory)", underlying: error)
         }
         do {
@@ -179,23 +184,11 @@ struct HistoryCompactionPlan {
             }
         }
         live = LiveOffsets(start: source.startOffset, end: source.endOffset)
-        // Only sealed segments are rewritten: the active one keeps every record. A run is dropped
-        // whole, or with only its last (closing) record left, which replay skips; a run with
-        // more records in the active segment is kept until a later compaction.
-        let active = source.activeBase
-        // The runs (kept or dropped) with records in the active segment before replay-from, by
-        // record offset: for the check of forgotten runs below. Only the active segment's
-        // offsets are collected, not every run's key.
-        var claimed: [UInt64: [ExecutionKey]] = [:]
-        if active < replayFrom {
-            // By index, not `for run in runs`: a copy of each run costs more than the loop.
-            for i in runs.indices where (runs[i].recordOffsets.last ?? 0) >= active {
-                for offset in runs[i].recordOffsets.reversed() {
-                    guard offset >= active else { break }
-                    claimed[offset, default: []].append(runs[i].key)
-                }
-            }
-        }
+        // Every record can be rewritten: the compaction seals the active segment first
+        // (`sealsActiveSegmentAtOpen`; a dry run plans for the same), so a run past retention is
+        // dropped whole. A run an earlier open forgot (past retention, in no checkpoint, before
+        // replay-from) is in no plan and loses every record.
+        //
         // Retention is judged as a live engine judges it at open (RetentionClock): by the wall
         // clock, but no later than the log's newest time (a run's close, or an open run's start)
         // plus the slack, so that a clock far ahead (a misset clock, faketime) cannot drop the
@@ -204,32 +197,13 @@ struct HistoryCompactionPlan {
         let horizon = RetentionClock.bound(now, newestRecord: newest, slack: RetentionClock.slack(retention: retention.shortest))
         let before = runs.count
         runs.removeAll { run in
-            guard let limit = retention.retention(for: run.key.namespace), let closed = run.closeTime,
-                  horizon >= closed.advanced(by: limit) else { return false }
-            return run.recordOffsets.dropLast().allSatisfy { $0 < active }
+            guard let limit = retention.retention(for: run.key.namespace), let closed = run.closeTime else { return false }
+            return horizon >= closed.advanced(by: limit)
         }
         dropped = before - runs.count
         for i in runs.indices { for offset in runs[i].recordOffsets { live.insert(offset) } }
-        // Runs an earlier open forgot (past retention, in no checkpoint) with records in the active
-        // segment before replay-from: their records in sealed segments are kept too.
-        var forgotten: Set<ExecutionKey> = []
-        if active < replayFrom {
-            try source.forEachRecord(from: active) { entry in
-                guard entry.offset < replayFrom else { return }
-                let record = try TransitionRecord.decode(entry.payload, context: "history log record at offset \(entry.offset)")
-                let known = claimed[entry.offset] ?? []
-                for change in record.runs where !change.closesItsRun && !known.contains(change.key) { forgotten.insert(change.key) }
-            }
-        }
         kept = runs
         self.skim = skim
-        if !forgotten.isEmpty {
-            try source.forEachRecord(from: source.startOffset) { entry in
-                guard entry.offset < active else { return }
-                let record = try TransitionRecord.decode(entry.payload, context: "history log record at offset \(entry.offset)")
-                if record.runs.contains(where: { forgotten.contains($0.key) }) { live.insert(entry.offset) }
-            }
-        }
     }
 
     /// Writes the checkpoint of the kept runs, replaying from `replayFrom`: open runs in the

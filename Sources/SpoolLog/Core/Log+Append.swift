@@ -297,7 +297,8 @@ extension Log {
     }
 
     /// Seals the active segment (trim, fdatasync, index trimmed) and starts a new one at `baseOffset`.
-    private func roll(to baseOffset: UInt64) throws(LogError) -> Segment {
+    /// Called by the writer thread, or at open before it starts (``LogConfiguration/sealsActiveSegmentAtOpen``).
+    func roll(to baseOffset: UInt64) throws(LogError) -> Segment {
         let old = currentSegment
         do {
             try syscalls.ftruncate(old.fd, to: Int64(old.writePosition))

@@ -106,20 +106,33 @@ extension Log {
     /// Recovery and the ``Log`` itself, once the lock is held (`lockFD` is -1 for a reader without one).
     private static func finishOpening(directory: String, configuration: LogConfiguration, lockFD: Int32) throws(LogError) -> Log {
         let syscalls = configuration.syscalls
+        let log: Log
+        let nextOffset: UInt64
         do {
             var opener = LogOpener(directory: directory, configuration: configuration)
-            let (segments, nextOffset) = try opener.run()
-            let log = Log(directory: directory, configuration: configuration, lockFD: lockFD, segments: segments,
-                          nextOffset: nextOffset, recovery: opener.report, manifestGaps: opener.manifest?.gaps ?? [])
-            if configuration.access == .readWrite {
-                try segments[segments.count - 1].openSyncDescriptors(log.syncerCount)
-                log.startThreads()
-            }
-            return log
+            let segments: [Segment]
+            (segments, nextOffset) = try opener.run()
+            log = Log(directory: directory, configuration: configuration, lockFD: lockFD, segments: segments,
+                      nextOffset: nextOffset, recovery: opener.report, manifestGaps: opener.manifest?.gaps ?? [])
         } catch {
             if lockFD >= 0 { syscalls.close(lockFD) }
             throw error
         }
+        guard configuration.access == .readWrite else { return log }
+        do {
+            try log.currentSegment.openSyncDescriptors(log.syncerCount)
+            // Before the writer exists: the roll is the only thing touching the segments.
+            if configuration.sealsActiveSegmentAtOpen && log.currentSegment.writePosition > 0 {
+                _ = try log.roll(to: nextOffset)
+            }
+        } catch {
+            // The log owns the lock now: abandoning it releases the lock once, and its deinit
+            // then does nothing (a close here would write markers for a log that failed).
+            log.abandon()
+            throw error
+        }
+        log.startThreads()
+        return log
     }
 }
 

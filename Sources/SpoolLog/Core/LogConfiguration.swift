@@ -86,6 +86,12 @@ public struct LogConfiguration: Sendable {
     /// Whether the log may write to its directory. Default ``LogAccess/readWrite``.
     public var access: LogAccess = .readWrite
 
+    /// Seal a non-empty active segment when the log is opened (before any append), as a roll
+    /// would, so that ``Log/compact(below:keeping:)`` can rewrite it too: what the offline
+    /// compactions set, so that a store smaller than one segment shrinks as well. Appends then go
+    /// to a new, empty segment. Default `false`; ignored when ``access`` is read-only.
+    public var sealsActiveSegmentAtOpen = false
+
     /// The system-call layer; tests replace it to inject faults.
     package var syscalls: any Syscalls = SystemCalls()
 

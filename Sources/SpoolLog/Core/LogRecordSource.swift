@@ -16,6 +16,8 @@ public struct LogRecordSource {
     public let sealedBytes: Int
     /// How many sealed segments there are.
     public let sealedSegments: Int
+    /// Bytes written to the active segment (not its zero-filled preallocated tail).
+    public let activeBytes: Int
     private let visit: (UInt64, (LogRecord) throws -> Void) throws -> Void
 
     /// Reads through an open log.
@@ -26,6 +28,7 @@ public struct LogRecordSource {
         activeBase = bases.last ?? log.endOffset
         sealedBytes = log.segmentLock.withLock { log.segments.dropLast().reduce(0) { $0 + $1.writePosition } }
         sealedSegments = max(0, bases.count - 1)
+        activeBytes = log.segmentLock.withLock { log.segments.last?.writePosition ?? 0 }
         visit = { offset, body in
             var reader = log.reader(from: offset)
             while let record = try reader.next() { try body(record) }
@@ -41,9 +44,9 @@ public struct LogRecordSource {
             throw LogError(.emptyLogDirectory, "holds no log segments", path: offline.directory)
         }
         var end = last.baseOffset
-        try offline.walkSegment(last, decodeRecords: false) { item in
+        activeBytes = try offline.walkSegment(last, decodeRecords: false) { item in
             if case .batch(let batch) = item, batch.isIntact { end = max(end, batch.header.nextOffset) }
-        }
+        }.endOfIntactData
         startOffset = segments[0].baseOffset
         endOffset = end
         activeBase = last.baseOffset
@@ -127,15 +130,19 @@ public struct LiveOffsets: Sendable {
 
 extension LogRecordSource {
     /// What ``Log/compact(below:keeping:)`` would do with `isLive`, without writing: records kept
-    /// and dropped in the sealed segments, and the bytes of the segments it would write, estimated
+    /// and dropped in the sealed segments (and in the active one, with `includingActiveSegment`, as a
+    /// compaction that seals it first rewrites it), and the bytes of the segments it would write, estimated
     /// without compression (a batch header per run of consecutive kept offsets, plus each record).
-    public func estimateCompaction(segmentBytes: Int, keeping isLive: (UInt64) -> Bool) throws -> CompactionSummary {
+    public func estimateCompaction(segmentBytes: Int, includingActiveSegment: Bool = false,
+                                   keeping isLive: (UInt64) -> Bool) throws -> CompactionSummary {
         var summary = CompactionSummary()
-        guard startOffset < activeBase else { return summary }
+        // A compaction that seals the active segment first (LogConfiguration.sealsActiveSegmentAtOpen) rewrites it too.
+        let limit = includingActiveSegment && activeBytes > 0 ? endOffset : activeBase
+        guard startOffset < limit else { return summary }
         var previous: UInt64?
         var written = 0
         try forEachRecord(from: startOffset) { record in
-            guard record.offset < activeBase else { return }
+            guard record.offset < limit else { return }
             if isLive(record.offset) {
                 summary.recordsKept += 1
                 if previous.map({ $0 + 1 != record.offset }) ?? true { written += RecordBatchHeader.size }
@@ -145,9 +152,10 @@ extension LogRecordSource {
                 summary.recordsDropped += 1
             }
         }
-        summary.bytesBefore = sealedBytes
+        let sealsActive = limit == endOffset && activeBase < endOffset
+        summary.bytesBefore = sealedBytes + (sealsActive ? activeBytes : 0)
         summary.bytesAfter = written
-        summary.segmentsRewritten = sealedSegments
+        summary.segmentsRewritten = sealedSegments + (sealsActive ? 1 : 0)
         summary.segmentsWritten = written == 0 ? 0 : (written + segmentBytes - 1) / segmentBytes
         return summary
     }
