@@ -19,8 +19,9 @@ struct BenchCompact: AsyncParsableCommand {
         --payload-bytes payloads on one queue, delivered in order, 9 in 10 completed and the 10th left \
         in flight (pending at the next open: the ack level stays at the first one, so nothing is \
         reclaimed by the store itself); and --history-mb of workflow runs with --payload-bytes inputs, \
-        9 in 10 completed (closed) and the 10th left open. Both logs use 1 MiB segments, so the active \
-        segment, which compaction never rewrites, is small.
+        9 in 10 completed (closed) and the 10th left open. Both logs use --segment-mb segments \
+        (default 1 MiB: many sealed segments; the engine's default, 128, puts a store this size in \
+        one segment, which compaction seals first and rewrites like the others).
 
         Then, per log: live bytes (the records a reopen needs: payload and length, as \
         `TaskStore.liveBytes` and `SpoolEngine.liveHistoryBytes` count them); the baseline, read(2) of \
@@ -48,6 +49,9 @@ struct BenchCompact: AsyncParsableCommand {
     @Option(name: .long, help: "Bytes of each task payload and workflow input.")
     var payloadBytes = 1024
 
+    @Option(name: .long, help: "MiB per log segment of both logs (the engine's default is 128).")
+    var segmentMb = 1
+
     @Option(name: .long, help: "Runs; medians are reported.")
     var runs = 3
 
@@ -65,6 +69,7 @@ struct BenchCompact: AsyncParsableCommand {
         guard historyMb >= 0 && historyMb <= 1 << 16 else { throw ValidationError("--history-mb must be between 0 and 65536 (got \(historyMb))") }
         guard tasksMb + historyMb > 0 else { throw ValidationError("--tasks-mb and --history-mb cannot both be 0") }
         guard payloadBytes >= 16 && payloadBytes <= 64 << 10 else { throw ValidationError("--payload-bytes must be between 16 and 65536 (got \(payloadBytes))") }
+        guard segmentMb >= 1 && segmentMb <= 2047 else { throw ValidationError("--segment-mb must be between 1 and 2047 (got \(segmentMb))") }
         guard runs >= 1 && runs <= 100 else { throw ValidationError("--runs must be between 1 and 100 (got \(runs))") }
     }
 
@@ -203,7 +208,7 @@ struct BenchCompact: AsyncParsableCommand {
 
     private func buildTasks(_ directory: String) async throws {
         var configuration = TaskStoreConfiguration(durability: .none)
-        configuration.log.segmentBytes = 1 << 20
+        configuration.log.segmentBytes = segmentMb << 20
         configuration.log.maxRecordBytes = 256 << 10
         configuration.visibilityTimeout = .seconds(3600)
         configuration.checkpointInterval = .seconds(3600)
@@ -233,7 +238,7 @@ struct BenchCompact: AsyncParsableCommand {
     private func buildHistory(_ directory: String) async throws {
         var configuration = SpoolEngineConfiguration()
         configuration.log = LogConfiguration(durability: .none)
-        configuration.log.segmentBytes = 1 << 20
+        configuration.log.segmentBytes = segmentMb << 20
         configuration.log.maxRecordBytes = 256 << 10
         configuration.firesTimersAutomatically = false
         let engine = try SpoolEngine.open(directory: directory, configuration: configuration)
