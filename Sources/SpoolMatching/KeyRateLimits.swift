@@ -21,6 +21,9 @@ final class KeyRateLimits: @unchecked Sendable {
     /// Each key's theoretical arrival time (nanoseconds).
     private var arrivals: [String: UInt64] = [:]
 
+    /// How late a token may be taken and still keep its key's schedule (nanoseconds).
+    static var lateness: UInt64 { 10_000_000 }
+
     /// Keys remembered before idle ones (whose bucket is full again) are forgotten.
     static var pruneThreshold: Int { 4096 }
 
@@ -28,7 +31,7 @@ final class KeyRateLimits: @unchecked Sendable {
 
     var isActive: Bool { active.load(ordering: .acquiring) }
 
-    func now() -> UInt64 { context.now().nanoseconds }
+    func now() -> UInt64 { context.clock.preciseNow().nanoseconds }
 
     var currentRate: RateLimit? { lock.withLock { rate } }
 
@@ -51,7 +54,11 @@ final class KeyRateLimits: @unchecked Sendable {
             let interval = UInt64(max(1, (1e9 / perSecond).rounded()))
             let tolerance = interval &* UInt64(max(0, rate.burst - 1))
             let arrival = arrivals[key] ?? 0
-            let start = max(arrival, now)
+            // A token taken a little after it was due (a poller woken late, the coarse clock)
+            // keeps the key's schedule, so lateness does not slow the key down; a key idle for
+            // longer starts a new schedule. Tokens are never earlier than the schedule.
+            let late = now > arrival ? now - arrival : 0
+            let start = late <= min(interval, Self.lateness) ? arrival : now
             let allowed = max(now, start > tolerance ? start - tolerance : 0)
             if allowed > now { return allowed }
             if arrivals.count >= Self.pruneThreshold && arrivals[key] == nil {

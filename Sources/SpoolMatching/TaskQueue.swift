@@ -332,7 +332,7 @@ public final class TaskQueue<Payload: Sendable>: Sendable {
     @usableFromInline
     func takeToken(_ limiter: RateLimiter, deadline: MatchingInstant?) async -> Bool {
         let clock = context.clock
-        let now = clock.now()
+        let now = clock.preciseNow()
         guard let at = limiter.reserve(now: now.nanoseconds, notAfter: deadline?.nanoseconds) else {
             if let deadline { try? await clock.sleep(until: deadline) }
             return false
@@ -397,7 +397,7 @@ public final class TaskQueue<Payload: Sendable>: Sendable {
         while true {
             let bits = control.load(ordering: .acquiring)
             if bits & Self.closedBits != 0 { return nil }
-            let now = clock.now().nanoseconds
+            let now = clock.preciseNow().nanoseconds
             if !workerToken, let limiter = poller?.limiter {
                 guard limiter.tryAcquire(now: now) else { return nil }
                 workerToken = true
