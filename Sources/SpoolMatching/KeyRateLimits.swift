@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Synchronization
 import SpoolPrimitives
 
@@ -34,6 +37,12 @@ final class KeyRateLimits: @unchecked Sendable {
     func now() -> UInt64 { context.clock.preciseNow().nanoseconds }
 
     var currentRate: RateLimit? { lock.withLock { rate } }
+
+    /// Bytes allocated: the object, its lock, and the buckets of keys seen under a rate.
+    var allocatedBytes: Int {
+        mallocSize(of: self) + mallocSize(of: lock) + MemoryLayout<pthread_mutex_t>.size
+            + lock.withLock { arrivals.capacity * (MemoryLayout<String>.stride + MemoryLayout<UInt64>.stride) }
+    }
 
     /// Sets the rate per key of weight 1 (0: keyed tasks are held back; nil: no limit). Buckets carry over.
     func set(_ limit: RateLimit?) {

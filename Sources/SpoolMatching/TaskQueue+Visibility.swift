@@ -110,6 +110,7 @@ extension TaskQueue {
         var bytes = mallocSize(of: self) + heapBytes(of: name)
         if let table = table.load() {
             bytes += mallocSize(of: table) + table.count * MemoryLayout<TaskQueuePartition<Payload>>.stride + 32
+            bytes += table.keyRates.allocatedBytes
             for partition in table.partitions {
                 bytes += mallocSize(of: partition)
                 for priority in TaskPriority.all { bytes += partition.lane(priority)?.allocatedBytes ?? 0 }
