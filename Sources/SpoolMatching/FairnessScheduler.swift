@@ -87,6 +87,43 @@ struct FairnessScheduler<Payload: Sendable> {
         return task
     }
 
+    /// ``popKeyed()`` for a queue with a per-key rate limit: keys are tried in stride order and
+    /// `admit` is asked for each key's next task; it returns nil to let the task go (having taken
+    /// the key's token) or the instant its key's next token is due, and the key is skipped.
+    /// Returns the task, or nil and the earliest instant a skipped key becomes due.
+    mutating func popKeyed(admit: (_ key: String, _ weightThousandths: UInt64, _ head: borrowing QueuedTask<Payload>) -> UInt64?)
+        -> (task: QueuedTask<Payload>?, due: UInt64) {
+        var skipped: [KeyQueue] = []
+        var due = UInt64.max
+        var task: QueuedTask<Payload>?
+        while let queue = heap.first {
+            guard let head = queue.tasks.first else { break }
+            if let at = admit(queue.key, queue.weight, head) {
+                due = min(due, at)
+                skipped.append(removeFirst())
+                continue
+            }
+            task = popKeyed()
+            break
+        }
+        for queue in skipped {
+            heap.append(queue)
+            siftUp(heap.count - 1)
+        }
+        return (task, due)
+    }
+
+    /// Removes the heap's root (a key that keeps its tasks and pass), for ``popKeyed(admit:)``.
+    private mutating func removeFirst() -> KeyQueue {
+        let first = heap[0]
+        let last = heap.removeLast()
+        if !heap.isEmpty {
+            heap[0] = last
+            siftDown(0)
+        }
+        return first
+    }
+
     /// The earliest enqueue time among keyed tasks.
     var oldestEnqueueTime: UInt64? {
         heap.compactMap { $0.tasks.first?.enqueuedAt.nanoseconds }.min()

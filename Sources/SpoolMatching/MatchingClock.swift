@@ -69,6 +69,18 @@ public struct MatchingClock: Sendable {
         return Self.systemNow()
     }
 
+    /// The current instant from the precise monotonic clock (same origin as ``now()``, which
+    /// may lag it by a scheduler tick). Rate limiters read it: a grant stamped with the coarse
+    /// clock could come up to a tick early in real time, letting a 1-second window hold one
+    /// task more than the rate.
+    @usableFromInline
+    func preciseNow() -> MatchingInstant {
+        if let manual { return manual.now() }
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return MatchingInstant(nanoseconds: UInt64(time.tv_sec) &* 1_000_000_000 &+ UInt64(time.tv_nsec))
+    }
+
     @inlinable @inline(__always)
     static func systemNow() -> MatchingInstant {
         var time = timespec()

@@ -83,9 +83,13 @@ final class QueueControlBlock {
         }
     }
 
-    /// Records `poller` as the latest poller with its identity.
-    func register(_ poller: TaskPoller) {
-        lock.withLock { pollers[poller.identity] = poller }
+    /// Records `poller` as the latest poller with its identity, forgetting pollers that have not
+    /// polled within ``TaskPoller/historyTTL`` of `now`.
+    func register(_ poller: TaskPoller, now: MatchingInstant) {
+        lock.withLock {
+            pollers = pollers.filter { $0.value.isLive(at: now) }
+            pollers[poller.identity] = poller
+        }
     }
 
     var registeredPollers: [TaskPoller] { lock.withLock { Array(pollers.values) } }

@@ -27,9 +27,16 @@ final class PriorityLane<Payload: Sendable> {
     private var overflow = Deque<QueuedTask<Payload>>()
     private var fairness = FairnessScheduler<Payload>()
 
+    /// The queue's per-fairness-key rate limit (shared by its lanes).
+    @usableFromInline let keyRates: KeyRateLimits
+    /// While every keyed task's key is over its rate: when the first of them is due (nanoseconds;
+    /// `UInt64.max` at rate 0); 0 otherwise. Keyed tasks do not count as pending before then.
+    @usableFromInline let throttledUntil = Atomic<UInt64>(0)
+
     @usableFromInline
-    init(capacity: Int) {
+    init(capacity: Int, keyRates: KeyRateLimits) {
         ring = MPMCRing(capacity: capacity, stamped: true, padded: true)
+        self.keyRates = keyRates
     }
 
     /// Adds a task. Lock-free when it has no fairness key and the ring has room.
@@ -58,6 +65,8 @@ final class PriorityLane<Payload: Sendable> {
             if let key = task.fairness {
                 fairness.push(task, key: key)
                 keyed.add(1, ordering: .relaxed)
+                // A new key may be under its rate: look again at the next pop.
+                throttledUntil.store(0, ordering: .sequentiallyConsistent)
             } else {
                 overflow.append(task)
                 spilled.add(1, ordering: .relaxed)
@@ -76,26 +85,58 @@ final class PriorityLane<Payload: Sendable> {
         return popLocked()
     }
 
+    /// The next task under the lane's lock: stride order between the keys and the unkeyed
+    /// stream; keys over the queue's per-key rate are skipped unless `ignoringKeyRates`.
     @usableFromInline
-    func popLocked() -> QueuedTask<Payload>? {
+    func popLocked(ignoringKeyRates: Bool = false) -> QueuedTask<Payload>? {
         lock.withLock { () -> QueuedTask<Payload>? in
             if !fairness.isEmpty {
                 let unkeyedWaiting = ring.count > 0 || !overflow.isEmpty
                 if !unkeyedWaiting || !fairness.unkeyedGoesNext() {
-                    keyed.add(-1, ordering: .relaxed)
-                    lockedPops.add(1, ordering: .relaxed)
-                    return fairness.popKeyed()
+                    if let task = popKeyedLocked(ignoringKeyRates: ignoringKeyRates) { return task }
+                    // Every key is over its rate: the unkeyed stream goes.
+                    guard let task = popUnkeyedLocked() else { return nil }
+                    fairness.chargeUnkeyed()
+                    return task
                 }
                 if let task = popUnkeyedLocked() {
                     fairness.chargeUnkeyed()
                     return task
                 }
-                keyed.add(-1, ordering: .relaxed)
-                lockedPops.add(1, ordering: .relaxed)
-                return fairness.popKeyed()
+                return popKeyedLocked(ignoringKeyRates: ignoringKeyRates)
             }
             return popUnkeyedLocked()
         }
+    }
+
+    /// The next keyed task, skipping keys over their rate; nil (noting when the first is due in
+    /// `throttledUntil`) if every key is. Call under `lock`.
+    private func popKeyedLocked(ignoringKeyRates: Bool) -> QueuedTask<Payload>? {
+        let task: QueuedTask<Payload>?
+        if !ignoringKeyRates && keyRates.isActive {
+            let now = keyRates.now()
+            let keyRates = self.keyRates
+            let (chosen, due) = fairness.popKeyed { key, weight, head in
+                // An expired task goes without a token: the poller drops it.
+                if head.deadlineNanoseconds <= now { return nil }
+                return keyRates.take(key, weightThousandths: weight, now: now)
+            }
+            throttledUntil.store(chosen == nil ? max(due, 1) : 0, ordering: .sequentiallyConsistent)
+            task = chosen
+        } else {
+            task = fairness.popKeyed()
+        }
+        guard let task else { return nil }
+        keyed.add(-1, ordering: .relaxed)
+        lockedPops.add(1, ordering: .relaxed)
+        return task
+    }
+
+    /// Whether keyed tasks may be dispatched now (none is held back by the per-key rate).
+    @usableFromInline
+    func keyedDue() -> Bool {
+        let until = throttledUntil.load(ordering: .sequentiallyConsistent)
+        return until == 0 || until <= keyRates.now()
     }
 
     /// The ring's head, or the overflow's head after refilling the ring from it. Call under `lock`.
@@ -122,7 +163,8 @@ final class PriorityLane<Payload: Sendable> {
     /// consistent reads, for the waiter handshake).
     @inlinable
     var hasPending: Bool {
-        ring.hasPending || spilled.load(ordering: .sequentiallyConsistent) > 0 || keyed.load(ordering: .sequentiallyConsistent) > 0
+        ring.hasPending || spilled.load(ordering: .sequentiallyConsistent) > 0
+            || (keyed.load(ordering: .sequentiallyConsistent) > 0 && keyedDue())
     }
 
     /// Tasks that ever entered the lane (a snapshot).

@@ -24,6 +24,13 @@ public final class TaskPoller: Sendable {
         limiter = maxTasksPerSecond.map { RateLimiter(RateLimit(perSecond: $0)) }
     }
 
+    /// How long a poller stays listed after its last poll (Temporal matching's `pollerHistoryTTL`,
+    /// 5 minutes): ``TaskQueue/describe()`` leaves out pollers that have not polled for longer.
+    public static let historyTTL: Duration = .seconds(300)
+
+    /// Whether the poller has polled within ``historyTTL`` of `now`.
+    public func isLive(at now: MatchingInstant) -> Bool { now.duration(since: lastPoll) < Self.historyTTL }
+
     /// The last time this poller polled.
     public var lastPoll: MatchingInstant { MatchingInstant(nanoseconds: lastPollNanoseconds.load(ordering: .relaxed)) }
     /// Tasks handed to this poller.

@@ -35,6 +35,8 @@ public struct TaskQueueDescription: Sendable {
     public var isPaused: Bool
     /// The queue's rate limit.
     public var rateLimit: RateLimit?
+    /// The rate limit of each fairness key (scaled by the key's weight), if set.
+    public var fairnessKeyRateLimit: RateLimit?
     /// Per priority (1…5), the backlog and the age of its oldest task.
     public var backlog: [PriorityBacklog]
     /// Tasks queued, all priorities.
@@ -47,7 +49,7 @@ public struct TaskQueueDescription: Sendable {
     public var expired: Int
     /// Pollers waiting now.
     public var waitingPollers: Int
-    /// Pollers that polled through a ``TaskPoller`` handle, by identity.
+    /// Pollers that polled through a ``TaskPoller`` handle within ``TaskPoller/historyTTL``, by identity.
     public var pollers: [PollerDescription]
 }
 
@@ -87,11 +89,11 @@ extension TaskQueue {
                 backlog[priority - 1].oldestAge = now.duration(since: MatchingInstant(nanoseconds: stamp))
             }
         }
-        let pollers = (controlBlock.load()?.registeredPollers ?? []).map {
+        let pollers = (controlBlock.load()?.registeredPollers ?? []).filter { $0.isLive(at: now) }.map {
             PollerDescription(identity: $0.identity, lastPoll: $0.lastPoll, maxTasksPerSecond: $0.maxTasksPerSecond, dispatched: $0.dispatchedCount)
         }.sorted { $0.identity < $1.identity }
         return TaskQueueDescription(name: name, kind: kind, partitions: activePartitions, isPaused: isPaused, rateLimit: rateLimit,
-                                    backlog: backlog, added: added, dispatched: dispatched, expired: expired,
+                                    fairnessKeyRateLimit: fairnessKeyRateLimit, backlog: backlog, added: added, dispatched: dispatched, expired: expired,
                                     waitingPollers: waiting, pollers: pollers)
     }
 
@@ -108,6 +110,7 @@ extension TaskQueue {
         var bytes = mallocSize(of: self) + heapBytes(of: name)
         if let table = table.load() {
             bytes += mallocSize(of: table) + table.count * MemoryLayout<TaskQueuePartition<Payload>>.stride + 32
+            bytes += table.keyRates.allocatedBytes
             for partition in table.partitions {
                 bytes += mallocSize(of: partition)
                 for priority in TaskPriority.all { bytes += partition.lane(priority)?.allocatedBytes ?? 0 }

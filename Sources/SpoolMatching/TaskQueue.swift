@@ -29,6 +29,9 @@ public final class TaskQueue<Payload: Sendable>: Sendable {
     @usableFromInline static var pausedBit: Int { 1 }
     @usableFromInline static var rateZeroBit: Int { 2 }
     @usableFromInline static var rateLimitedBit: Int { 4 }
+    /// A per-fairness-key rate limit is set: pollers take the slow path, which wakes when a
+    /// throttled key's next token is due.
+    @usableFromInline static var keyRateBit: Int { 8 }
     /// Pollers do not get tasks while any of these is set.
     @usableFromInline static var closedBits: Int { 3 }
 
@@ -40,7 +43,7 @@ public final class TaskQueue<Payload: Sendable>: Sendable {
 
     @inlinable @inline(__always)
     func partitions() -> PartitionTable<Payload> {
-        table.loadOrCreate { PartitionTable(count: partitionCount) }
+        table.loadOrCreate { PartitionTable(count: partitionCount, context: context) }
     }
 
     /// The partitions a new table of this queue gets.
@@ -99,7 +102,7 @@ public final class TaskQueue<Payload: Sendable>: Sendable {
         // Moved, never copied, down to its ring slot (see `PriorityLane.push`).
         var moving = Optional(task)
         let count = partitionCount
-        table.withCreated({ PartitionTable(count: count) }) { table in
+        table.withCreated({ PartitionTable(count: count, context: context) }) { table in
             table.withPartition(choose: { partitionForAdd($0, id: id) }) { home in
                 offer(moving.take().unsafelyUnwrapped, to: home, in: table)
             }
@@ -193,7 +196,7 @@ public final class TaskQueue<Payload: Sendable>: Sendable {
         var pending: QueuedTask<Payload>?
         if poller?.limiter == nil && control.load(ordering: .relaxed) == 0 {
             let count = partitionCount
-            let task = table.withCreated({ PartitionTable(count: count) }) { table -> QueuedTask<Payload>? in
+            let task = table.withCreated({ PartitionTable(count: count, context: context) }) { table -> QueuedTask<Payload>? in
                 table.withPartition(choose: { partitionForPoll($0, poller: poller) }) { home -> QueuedTask<Payload>? in
                 guard let task = table.count == 1 ? home.take() : claimAny(table, home: home) else { return nil }
                 if task.scheduleToStartDeadline == nil {
@@ -296,9 +299,24 @@ public final class TaskQueue<Payload: Sendable>: Sendable {
                 continue
             }
             if let deadline, clock.now() >= deadline { return nil }
-            guard let task = await wait(in: home, table: table, until: deadline) else { return nil }
+            // Keys held back by their rate: wait no longer than until the first is due again.
+            var wakeAt = deadline
+            if bits & Self.keyRateBit != 0, let due = keyedDue(table) {
+                let at = MatchingInstant(nanoseconds: max(due, clock.now().nanoseconds &+ 1_000_000))
+                if at < (deadline ?? MatchingInstant(nanoseconds: .max)) { wakeAt = at }
+            }
+            guard let task = await wait(in: home, table: table, until: wakeAt) else {
+                if wakeAt != deadline && !Task.isCancelled { continue }
+                return nil
+            }
             pending = task
         }
+    }
+
+    /// When the first keyed task held back by the per-key rate becomes due, in any partition.
+    @usableFromInline
+    func keyedDue(_ table: PartitionTable<Payload>) -> UInt64? {
+        table.partitions.compactMap { $0.keyedDue() }.min()
     }
 
     /// Waits at the pause gate until the queue is resumed; false at `deadline` or on cancellation.
@@ -314,7 +332,7 @@ public final class TaskQueue<Payload: Sendable>: Sendable {
     @usableFromInline
     func takeToken(_ limiter: RateLimiter, deadline: MatchingInstant?) async -> Bool {
         let clock = context.clock
-        let now = clock.now()
+        let now = clock.preciseNow()
         guard let at = limiter.reserve(now: now.nanoseconds, notAfter: deadline?.nanoseconds) else {
             if let deadline { try? await clock.sleep(until: deadline) }
             return false
@@ -350,7 +368,7 @@ public final class TaskQueue<Payload: Sendable>: Sendable {
         if poller == nil && control.load(ordering: .relaxed) == 0 {
             let count = partitionCount
             while true {
-                let task = table.withCreated({ PartitionTable(count: count) }) { table -> QueuedTask<Payload>? in
+                let task = table.withCreated({ PartitionTable(count: count, context: context) }) { table -> QueuedTask<Payload>? in
                     table.withPartition(choose: { partitionForPoll($0, poller: nil) }) { home -> QueuedTask<Payload>? in
                         claimAny(table, home: home)
                     }
@@ -379,7 +397,7 @@ public final class TaskQueue<Payload: Sendable>: Sendable {
         while true {
             let bits = control.load(ordering: .acquiring)
             if bits & Self.closedBits != 0 { return nil }
-            let now = clock.now().nanoseconds
+            let now = clock.preciseNow().nanoseconds
             if !workerToken, let limiter = poller?.limiter {
                 guard limiter.tryAcquire(now: now) else { return nil }
                 workerToken = true
@@ -419,7 +437,8 @@ public final class TaskQueue<Payload: Sendable>: Sendable {
         if let existing = block.registeredPoller(identity), existing.maxTasksPerSecond == maxTasksPerSecond { return existing }
         let hint = partitions().cursor.wrappingAdd(1, ordering: .relaxed).oldValue
         let poller = TaskPoller(identity: identity, maxTasksPerSecond: maxTasksPerSecond, partitionHint: hint)
-        block.register(poller)
+        poller.lastPollNanoseconds.store(context.now().nanoseconds, ordering: .relaxed)
+        block.register(poller, now: context.now())
         return poller
     }
 
@@ -463,13 +482,41 @@ public final class TaskQueue<Payload: Sendable>: Sendable {
     /// The queue's rate limit, if one is set.
     public var rateLimit: RateLimit? { controlBlock.load()?.currentRateLimit }
 
+    /// Sets the rate limit of each fairness key (Temporal's `fairness_keys_rate_limit_default`):
+    /// a key of weight `w` is dispatched at most `perSecond × w` times per second, across the
+    /// queue's partitions and priorities; a key over its rate is skipped and other keys (and
+    /// unkeyed tasks, which it does not limit) still dispatch. A rate of 0 holds every keyed task
+    /// back; nil removes the limit. A task whose schedule-to-start deadline has passed takes no token.
+    ///
+    /// Setting a rate creates the queue's partitions if it had none yet (as a first add or poll does).
+    /// - Throws: ``MatchingError/Code/invalidRateLimit`` for a negative or non-finite rate or a burst below 1.
+    public func setFairnessKeyRateLimit(_ limit: RateLimit?) throws(MatchingError) {
+        try limit?.validate(queue: name)
+        if limit == nil && table.load() == nil { return }
+        let table = partitions()
+        table.keyRates.set(limit)
+        if limit != nil {
+            control.bitwiseOr(Self.keyRateBit, ordering: .sequentiallyConsistent)
+        } else {
+            control.bitwiseAnd(~Self.keyRateBit, ordering: .sequentiallyConsistent)
+        }
+        // Keys held back may be due now: clear the marks and give waiting pollers their tasks.
+        for partition in table.partitions {
+            for priority in TaskPriority.all { partition.lane(priority)?.throttledUntil.store(0, ordering: .sequentiallyConsistent) }
+            while partition.hasWaiters && handOff(in: partition, table: table) {}
+        }
+    }
+
+    /// The per-fairness-key rate limit, if one is set.
+    public var fairnessKeyRateLimit: RateLimit? { table.load()?.keyRates.currentRate }
+
     /// Removes and returns every queued task (highest priority first), ignoring pause and rate
     /// limits; the engine uses it to move a queue's backlog elsewhere.
     public func drain() -> [QueuedTask<Payload>] {
         guard let table = table.load() else { return [] }
         var tasks: [QueuedTask<Payload>] = []
         for partition in table.partitions {
-            while let task = partition.take() {
+            while let task = partition.takeIgnoringKeyRates() {
                 tasks.append(task)
                 partition.drained.pointee.wrappingAdd(1, ordering: .relaxed)
             }

@@ -42,9 +42,12 @@ final class TaskQueuePartition<Payload: Sendable> {
     @usableFromInline let lane5 = LazyObject<PriorityLane<Payload>>()
     @usableFromInline let waiters = LazyObject<WaiterQueue<Payload>>()
     @usableFromInline let index: Int
+    /// The queue's per-fairness-key rate limit, given to each lane.
+    @usableFromInline let keyRates: KeyRateLimits
 
-    @usableFromInline init(index: Int) {
+    @usableFromInline init(index: Int, keyRates: KeyRateLimits) {
         self.index = index
+        self.keyRates = keyRates
         cells = allocateCacheAlignedCells(count: Self.cellCount)
     }
 
@@ -66,7 +69,8 @@ final class TaskQueuePartition<Payload: Sendable> {
 
     @inlinable @inline(__always)
     func laneOrCreate(_ priority: Int, capacity: Int) -> PriorityLane<Payload> {
-        let make = { PriorityLane<Payload>(capacity: capacity) }
+        let keyRates = self.keyRates
+        let make = { PriorityLane<Payload>(capacity: capacity, keyRates: keyRates) }
         switch priority {
         case 1: return lane1.loadOrCreate(make)
         case 2: return lane2.loadOrCreate(make)
@@ -80,7 +84,8 @@ final class TaskQueuePartition<Payload: Sendable> {
     /// The task is moved through (the closures take it out of an optional), never copied.
     @inlinable @inline(__always)
     func push(_ task: consuming QueuedTask<Payload>, capacity: Int) {
-        let make = { PriorityLane<Payload>(capacity: capacity) }
+        let keyRates = self.keyRates
+        let make = { PriorityLane<Payload>(capacity: capacity, keyRates: keyRates) }
         let priority = task.priority
         var moving = Optional(task)
         switch priority {
@@ -110,6 +115,27 @@ final class TaskQueuePartition<Payload: Sendable> {
             // the pop and this check: look again.
             backOff(&spins)
         }
+    }
+
+    /// Takes the best task ignoring the per-key rate limit (for `drain()`); nil if the partition has none.
+    func takeIgnoringKeyRates() -> QueuedTask<Payload>? {
+        for priority in TaskPriority.all {
+            guard let lane = lane(priority) else { continue }
+            if let task = lane.pop() ?? lane.popLocked(ignoringKeyRates: true) { return task }
+        }
+        return hasPending ? take() : nil
+    }
+
+    /// The earliest instant (nanoseconds) a lane's keyed tasks held back by the per-key rate
+    /// become due, nil if none is held back.
+    func keyedDue() -> UInt64? {
+        var due: UInt64?
+        for priority in TaskPriority.all {
+            guard let lane = lane(priority), lane.keyed.load(ordering: .relaxed) > 0 else { continue }
+            let until = lane.throttledUntil.load(ordering: .acquiring)
+            if until > 0 { due = min(due ?? until, until) }
+        }
+        return due
     }
 
     /// Whether any lane holds a task or one being published (sequentially consistent reads).
@@ -173,8 +199,13 @@ final class PartitionTable<Payload: Sendable> {
     @usableFromInline let firstUnmanaged: Unmanaged<TaskQueuePartition<Payload>>
     @usableFromInline let cursor = Atomic<Int>(0)
 
-    @usableFromInline init(count: Int) {
-        partitions = ContiguousArray((0..<count).map { TaskQueuePartition(index: $0) })
+    /// The queue's per-fairness-key rate limit, shared by every partition's lanes.
+    @usableFromInline let keyRates: KeyRateLimits
+
+    @usableFromInline init(count: Int, context: DispatcherContext) {
+        let keyRates = KeyRateLimits(context: context)
+        self.keyRates = keyRates
+        partitions = ContiguousArray((0..<count).map { TaskQueuePartition(index: $0, keyRates: keyRates) })
         first = partitions[0]
         firstUnmanaged = Unmanaged.passUnretained(first)
     }

@@ -60,18 +60,17 @@ extension WorkflowService {
         if kind == .workflow && request.hasUpdateQueueRateLimit {
             throw RPCError(code: .invalidArgument, message: "Setting rate limit on workflow task queues is not allowed.")
         }
-        if request.hasUpdateFairnessKeyRateLimitDefault {
-            throw RPCError(code: .invalidArgument,
-                           message: "update_fairness_key_rate_limit_default: spool serve has no per-fairness-key rate limits")
-        }
         var update = UpdateTaskQueueConfigRequest(namespace: namespace(request.namespace), taskQueue: request.taskQueue,
                                                   kind: kind, identity: request.identity)
-        if request.hasUpdateQueueRateLimit {
-            let change = request.updateQueueRateLimit
-            // A RateLimitUpdate without a rate removes the limit (Temporal's unset).
-            update.queueRateLimit = change.hasRateLimit
-                ? .set(requestsPerSecond: Double(change.rateLimit.requestsPerSecond), reason: change.reason)
-                : .unset(reason: change.reason)
+        // A RateLimitUpdate without a rate removes the limit (Temporal's unset).
+        func change(_ update: Temporal_Api_Workflowservice_V1_UpdateTaskQueueConfigRequest.RateLimitUpdate) -> UpdateTaskQueueConfigRequest.RateLimitUpdate {
+            update.hasRateLimit ? .set(requestsPerSecond: Double(update.rateLimit.requestsPerSecond), reason: update.reason)
+                : .unset(reason: update.reason)
+        }
+        if request.hasUpdateQueueRateLimit { update.queueRateLimit = change(request.updateQueueRateLimit) }
+        // Each fairness key's rate: this rate times the key's weight (Temporal's default for every key).
+        if request.hasUpdateFairnessKeyRateLimitDefault {
+            update.fairnessKeyRateLimit = change(request.updateFairnessKeyRateLimitDefault)
         }
         let config = try await engineCall { () throws(SpoolError) in try engine.updateTaskQueueConfig(update) }
         var response = Temporal_Api_Workflowservice_V1_UpdateTaskQueueConfigResponse()
@@ -125,15 +124,17 @@ extension WorkflowService {
     }
 
     private func taskQueueConfig(_ config: TaskQueueConfig) -> Temporal_Api_Taskqueue_V1_TaskQueueConfig {
-        var p = Temporal_Api_Taskqueue_V1_TaskQueueConfig()
-        if let limit = config.queueRateLimit {
+        func proto(_ limit: TaskQueueRateLimitConfig) -> Temporal_Api_Taskqueue_V1_RateLimitConfig {
             var rate = Temporal_Api_Taskqueue_V1_RateLimitConfig()
             rate.rateLimit.requestsPerSecond = Float(limit.requestsPerSecond)
             rate.metadata.reason = limit.reason
             rate.metadata.updateIdentity = limit.updateIdentity
             rate.metadata.updateTime = limit.updateTime.proto
-            p.queueRateLimit = rate
+            return rate
         }
+        var p = Temporal_Api_Taskqueue_V1_TaskQueueConfig()
+        if let limit = config.queueRateLimit { p.queueRateLimit = proto(limit) }
+        if let limit = config.fairnessKeyRateLimit { p.fairnessKeysRateLimitDefault = proto(limit) }
         return p
     }
 }

@@ -145,9 +145,10 @@ def test_a_task_queue_rate_set_through_the_server_is_durable(tmp_path):
     server = Server(tmp_path / "d")
     try:
         configured = spool("task-queue", "config", "--address", server.address, "--task-queue", "rated",
-                           "--rate", "12.5", "--reason", "protect the database")
+                           "--rate", "12.5", "--key-rate", "3", "--reason", "protect the database")
         assert configured.returncode == 0, configured.stderr
         assert "12.5/s (protect the database; set by spool-cli" in configured.stdout
+        assert "3.0/s per fairness key × its weight (protect the database" in configured.stdout
         described = spool("task-queue", "describe", "--address", server.address, "--task-queue", "rated", "--json")
         assert described.returncode == 0, described.stderr
         assert json.loads(described.stdout)["config"]["queueRateLimit"]["rateLimit"]["requestsPerSecond"] == 12.5
@@ -159,3 +160,4 @@ def test_a_task_queue_rate_set_through_the_server_is_durable(tmp_path):
     limit = json.loads(local.stdout)["queueRateLimit"]
     assert limit["requestsPerSecond"] == 12.5
     assert limit["reason"] == "protect the database"
+    assert json.loads(local.stdout)["fairnessKeyRateLimit"]["requestsPerSecond"] == 3

@@ -292,6 +292,78 @@ import Testing
         #expect(reopened.pollers.isEmpty)
     }
 
+    /// Temporal's `fairness_keys_rate_limit_default`: each fairness key at most the rate times its
+    /// weight; a key over its rate is skipped while another key still dispatches; durable across
+    /// a reopen; shown in describe; unset lifts it.
+    @Test func aPerFairnessKeyRateHoldsEachKeyAndSurvivesReopen() async throws {
+        let h = try EngineHarness()
+        try await schedule(h, 300, workflowID: "tenant-a", prefix: "a", priority: Priority(fairnessKey: "tenant-a"))
+        try await schedule(h, 300, workflowID: "tenant-b", prefix: "b", priority: Priority(fairnessKey: "tenant-b", fairnessWeight: 2))
+        try h.engine.updateTaskQueueConfig(.init(taskQueue: "acts", kind: .activity, identity: "operator",
+                                                 fairnessKeyRateLimit: .set(requestsPerSecond: 10, reason: "per tenant")))
+        func driveByKey(seconds: Int) async throws -> [String: [Int]] {
+            var counts: [String: [Int]] = ["a": Array(repeating: 0, count: seconds), "b": Array(repeating: 0, count: seconds)]
+            for step in 0..<(seconds * 200) {
+                while let task = try await poll(h, "w1") { counts[String(task.activityID.prefix(1))]![step / 200] += 1 }
+                h.clock.advance(by: .milliseconds(5))
+            }
+            return counts
+        }
+        let counted = try await driveByKey(seconds: 3)
+        // Weight 1: 10 a second; weight 2: 20 a second (the first token of each key is free at once).
+        #expect(counted["a"] == [10, 10, 10], "\(counted)")
+        #expect(counted["b"] == [20, 20, 20], "\(counted)")
+        let info = try h.engine.describeTaskQueue(taskQueue: "acts", kind: .activity)
+        #expect(info.config.fairnessKeyRateLimit?.requestsPerSecond == 10)
+        #expect(info.config.fairnessKeyRateLimit?.reason == "per tenant")
+        #expect(info.config.fairnessKeyRateLimit?.updateIdentity == "operator")
+        #expect(info.effectiveRateLimit == nil, "the queue-wide rate is not set")
+        #expect(info.backlogCount == 600 - 30 - 60)
+        try await h.crashAndReopen()
+        #expect(try h.engine.taskQueueConfig(taskQueue: "acts", kind: .activity).fairnessKeyRateLimit?.requestsPerSecond == 10)
+        let reopened = try await driveByKey(seconds: 2)
+        #expect(reopened["a"] == [10, 10], "\(reopened)")
+        #expect(reopened["b"] == [20, 20], "\(reopened)")
+        // Unset: the keys are no longer held back.
+        try h.engine.updateTaskQueueConfig(.init(taskQueue: "acts", kind: .activity, fairnessKeyRateLimit: .unset(reason: "done")))
+        var rest = 0
+        while try await poll(h, "w1") != nil { rest += 1 }
+        #expect(rest == 600 - 90 - 60)
+        #expect(h.engine.configuredTaskQueues().isEmpty)
+        do {
+            try h.engine.updateTaskQueueConfig(.init(taskQueue: "acts", kind: .activity, fairnessKeyRateLimit: .set(requestsPerSecond: -1, reason: "")))
+            Issue.record("a negative per-key rate was accepted")
+        } catch {
+            #expect(error.code == .invalidArgument)
+            #expect(error.message.contains("fairnessKeyRateLimit"), "\(error)")
+        }
+    }
+
+    /// Temporal's poller history TTL (5 minutes): a poller that has not polled for that long
+    /// leaves describe, and the queue rate it sent no longer counts.
+    @Test func pollersThatStopPollingExpireAfterFiveMinutes() async throws {
+        let h = try EngineHarness()
+        try await schedule(h, 20)
+        #expect(try await poll(h, "old", rate: 1) != nil)
+        #expect(try await poll(h, "old", rate: 1) == nil, "1/s: no second token at once")
+        h.clock.advance(by: .seconds(120))
+        #expect(try await poll(h, "other") != nil)
+        h.clock.advance(by: .seconds(179))
+        var info = try h.engine.describeTaskQueue(taskQueue: "acts", kind: .activity)
+        #expect(info.pollers.map(\.identity) == ["old", "other"])
+        #expect(info.pollerRateLimit == 1)
+        #expect(info.effectiveRateLimit == 1)
+        h.clock.advance(by: .seconds(1))
+        info = try h.engine.describeTaskQueue(taskQueue: "acts", kind: .activity)
+        #expect(info.pollers.map(\.identity) == ["other"], "'old' last polled 300 s ago")
+        #expect(info.pollerRateLimit == nil)
+        #expect(info.effectiveRateLimit == nil)
+        // Its rate no longer holds the queue back: the other poller takes the rest at once.
+        var taken = 0
+        while try await poll(h, "other") != nil { taken += 1 }
+        #expect(taken == 20 - 2)
+    }
+
     /// `SpoolWorker(maxActivitiesPerSecond:maxTaskQueueActivitiesPerSecond:)`: the worker's own
     /// limit is enforced by the engine (the next activity waits for the clock), and both rates
     /// show in describe.

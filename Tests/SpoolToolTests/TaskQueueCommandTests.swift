@@ -37,9 +37,10 @@ import Testing
         let activity = try SpoolProcess.run(["task-queue", "describe", "--data", data, "--task-queue", "billing", "--json"])
         #expect(activity.stdout.contains("\"kind\":\"activity\"") && activity.stdout.contains("\"backlogCount\":0"), "\(activity.stdout)")
 
-        let config = try SpoolProcess.run(["task-queue", "config"] + target + ["--rate", "5", "--reason", "quota", "--partitions", "2"])
+        let config = try SpoolProcess.run(["task-queue", "config"] + target + ["--rate", "5", "--reason", "quota", "--partitions", "2", "--key-rate", "1.5"])
         #expect(config.status == 0, "\(config.stderr)")
         #expect(config.stdout.contains("rate limit     5.0/s (quota; set by spool-cli"), "\(config.stdout)")
+        #expect(config.stdout.contains("key rate limit 1.5/s per fairness key × its weight (quota; set by spool-cli"), "\(config.stdout)")
         #expect(config.stdout.contains("partitions     2"), "\(config.stdout)")
         var settings = stat()
         #expect(stat(data + "/task-queues", &settings) == 0)
@@ -56,9 +57,10 @@ import Testing
 
         let resume = try SpoolProcess.run(["task-queue", "resume"] + target)
         #expect(resume.status == 0, "\(resume.stderr)")
-        let cleared = try SpoolProcess.run(["task-queue", "config"] + target + ["--clear-rate", "--clear-partitions", "--json"])
+        let cleared = try SpoolProcess.run(["task-queue", "config"] + target + ["--clear-rate", "--clear-partitions", "--clear-key-rate", "--json"])
         #expect(cleared.status == 0, "\(cleared.stderr)")
         #expect(cleared.stdout.contains("\"queueRateLimit\":null") && cleared.stdout.contains("\"partitions\":null")
+                && cleared.stdout.contains("\"fairnessKeyRateLimit\":null")
                 && cleared.stdout.contains("\"paused\":false"), "\(cleared.stdout)")
         let after = try SpoolProcess.run(["task-queue", "describe"] + target)
         #expect(after.stdout.contains("dispatching    yes") && after.stdout.contains("partitions now 4"), "\(after.stdout)")
@@ -72,6 +74,8 @@ import Testing
         for arguments in [["task-queue", "config", "--data", data, "--task-queue", "billing", "--rate", "-1"],
                           ["task-queue", "config", "--data", data, "--task-queue", "billing", "--partitions", "65"],
                           ["task-queue", "config", "--data", data, "--task-queue", "billing", "--rate", "3", "--clear-rate"],
+                          ["task-queue", "config", "--data", data, "--task-queue", "billing", "--key-rate", "-2"],
+                          ["task-queue", "config", "--data", data, "--task-queue", "billing", "--key-rate", "2", "--clear-key-rate"],
                           ["task-queue", "describe", "--data", data, "--task-queue", "billing", "--kind", "nexus"],
                           ["task-queue", "pause", "--data", data, "--task-queue", ""]] {
             let result = try SpoolProcess.run(arguments)

@@ -1,3 +1,4 @@
+import Synchronization
 import SpoolMatching
 
 extension SpoolEngine {
@@ -22,6 +23,8 @@ extension SpoolEngine {
         let queue = try self.queue(namespace: namespace, name: taskQueue, kind: .activity)
         if let maxTasksPerSecond {
             try notePollerRate(maxTasksPerSecond, key: TaskQueueSettingKey(namespace: namespace, name: taskQueue, kind: .activity), queue: queue)
+        } else if taskQueueSettings.pollerRateCount.load(ordering: .relaxed) > 0 {
+            expirePollerRate(key: TaskQueueSettingKey(namespace: namespace, name: taskQueue, kind: .activity), queue: queue)
         }
         let poller = try pollerHandle(queue, identity: identity, workerMaxTasksPerSecond: workerMaxTasksPerSecond, namespace: namespace)
         let deadline = clock.matchingClock.now().advanced(by: timeout)

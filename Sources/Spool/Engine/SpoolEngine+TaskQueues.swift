@@ -18,12 +18,15 @@ extension SpoolEngine {
         _ = try? queue.setPartitions(config.partitions)
         if config.pause != nil { queue.pause() } else { queue.resume() }
         applyRate(key, to: queue)
+        let keyRate = config.fairnessKeyRateLimit.map { RateLimit(perSecond: $0.requestsPerSecond) }
+        if queue.fairnessKeyRateLimit != keyRate { try? queue.setFairnessKeyRateLimit(keyRate) }
     }
 
     /// Gives the queue its effective rate (the configured one, else the latest poller's) if it changed.
     func applyRate(_ key: TaskQueueSettingKey, to queue: TaskQueue<TaskReference>) {
+        let now = clock.matchingClock.now()
         taskQueueSettings.state.withLock { state in
-            let effective = state.configs[key]?.queueRateLimit?.requestsPerSecond ?? state.pollerRates[key]
+            let effective = state.effectiveRate(key, now: now)
             if let applied = state.applied[key], applied == effective { return }
             state.applied[key] = .some(effective)
             // Under the lock, so that two changes reach the queue in the order they were made.
@@ -37,12 +40,28 @@ extension SpoolEngine {
         guard rate.isFinite, rate >= 0 else {
             throw SpoolError(.invalidArgument, "maxTasksPerSecond must be a finite number ≥ 0 (got \(rate))", namespace: key.namespace)
         }
+        let now = clock.matchingClock.now()
         let changed = taskQueueSettings.state.withLock { state -> Bool in
-            if state.pollerRates[key] == rate { return false }
-            state.pollerRates[key] = rate
-            return true
+            let live = state.pollerRate(key, now: now)
+            if state.pollerRates[key] == nil { taskQueueSettings.pollerRateCount.add(1, ordering: .relaxed) }
+            state.pollerRates[key] = TaskQueueSettings.PollerRate(rate: rate, sentAt: now)
+            return live != rate
         }
         if changed { applyRate(key, to: queue) }
+    }
+
+    /// For a poll that sends no queue rate: if the rate the queue's pollers last sent is older
+    /// than the poller history TTL, it no longer counts (the configured rate, or none, applies).
+    func expirePollerRate(key: TaskQueueSettingKey, queue: TaskQueue<TaskReference>) {
+        guard taskQueueSettings.pollerRateCount.load(ordering: .relaxed) > 0 else { return }
+        let now = clock.matchingClock.now()
+        let expired = taskQueueSettings.state.withLock { state -> Bool in
+            guard state.pollerRates[key] != nil, state.pollerRate(key, now: now) == nil else { return false }
+            state.pollerRates[key] = nil
+            taskQueueSettings.pollerRateCount.subtract(1, ordering: .relaxed)
+            return true
+        }
+        if expired { applyRate(key, to: queue) }
     }
 
     /// The handle a poll goes through: registered under `identity` (so describe lists it), with the
@@ -99,7 +118,8 @@ extension SpoolEngine {
 
     /// Changes a task queue's durable settings (Temporal's `UpdateTaskQueueConfig`, plus the
     /// partition count): the queue-wide rate limit, which takes precedence over the rate pollers
-    /// send (0 holds every task back until it is changed), and the partitions. The settings are
+    /// send (0 holds every task back until it is changed), the per-fairness-key rate limit (each
+    /// key at most that rate times its weight; 0 holds back every task with a key), and the partitions. The settings are
     /// written to `DIR/task-queues` (atomically, synced) before this returns and apply again at
     /// every open. Returns the queue's settings after the change.
     /// - Throws: ``SpoolError/Code/invalidArgument`` for a bad namespace or queue name, a negative
@@ -122,6 +142,18 @@ extension SpoolEngine {
                                                                  updateTime: now)
             case .unset?:
                 config.queueRateLimit = nil
+            }
+            switch request.fairnessKeyRateLimit {
+            case nil: break
+            case .set(let rate, let reason)?:
+                guard rate.isFinite, rate >= 0 else {
+                    throw SpoolError(.invalidArgument, "fairnessKeyRateLimit must be a finite number of tasks per second ≥ 0 (got \(rate))",
+                                     namespace: key.namespace)
+                }
+                config.fairnessKeyRateLimit = TaskQueueRateLimitConfig(requestsPerSecond: rate, reason: reason,
+                                                                       updateIdentity: request.identity, updateTime: now)
+            case .unset?:
+                config.fairnessKeyRateLimit = nil
             }
             if let partitions = request.partitions {
                 if let count = partitions, !(1...64).contains(count) {
@@ -177,9 +209,10 @@ extension SpoolEngine {
         let description = queue.describe()
         let elapsed = clock.now().duration(since: openedAt)
         let seconds = max(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18, 1e-9)
+        expirePollerRate(key: key, queue: queue)
+        let now = clock.matchingClock.now()
         let (config, pollerRate, effective) = taskQueueSettings.state.withLock { state in
-            (state.configs[key] ?? TaskQueueConfig(), state.pollerRates[key],
-             state.configs[key]?.queueRateLimit?.requestsPerSecond ?? state.pollerRates[key])
+            (state.configs[key] ?? TaskQueueConfig(), state.pollerRate(key, now: now), state.effectiveRate(key, now: now))
         }
         return TaskQueueInfo(
             namespace: namespace, name: taskQueue, kind: kind, config: config, pollerRateLimit: pollerRate, effectiveRateLimit: effective,

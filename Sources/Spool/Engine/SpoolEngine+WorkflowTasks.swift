@@ -1,3 +1,4 @@
+import Synchronization
 import SpoolMatching
 
 extension SpoolEngine {
@@ -27,6 +28,8 @@ extension SpoolEngine {
         if sticky { _ = try? queue.setPartitions(1) }
         if let maxTasksPerSecond {
             try notePollerRate(maxTasksPerSecond, key: TaskQueueSettingKey(namespace: namespace, name: taskQueue, kind: .workflow), queue: queue)
+        } else if taskQueueSettings.pollerRateCount.load(ordering: .relaxed) > 0 {
+            expirePollerRate(key: TaskQueueSettingKey(namespace: namespace, name: taskQueue, kind: .workflow), queue: queue)
         }
         let poller = try pollerHandle(queue, identity: identity, workerMaxTasksPerSecond: workerMaxTasksPerSecond, namespace: namespace)
         let deadline = clock.matchingClock.now().advanced(by: timeout)

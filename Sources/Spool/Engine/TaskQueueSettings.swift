@@ -4,6 +4,7 @@ import Glibc
 import SpoolLog
 import SpoolMatching
 import SpoolPrimitives
+import Synchronization
 
 /// Names one task queue of one namespace.
 struct TaskQueueSettingKey: Hashable, Sendable, Comparable {
@@ -24,12 +25,14 @@ struct TaskQueueSettingKey: Hashable, Sendable, Comparable {
 /// namespace, name, kind u8 (0 workflow, 1 activity); queue rate limit (presence byte; rate as
 /// the double's 64 bits, fixed64 little endian; reason; update identity; update time signed ns);
 /// partitions (presence byte; varint); pause (presence byte; reason; identity; time signed ns);
-/// then a CRC32C (u32 little endian) of every byte before it. Replaced through `AtomicFile`
+/// from version 2, appended to each entry: the per-fairness-key rate limit (presence byte, then
+/// as the queue rate limit, written by `writeFairnessKeyRateLimit`); then a CRC32C (u32 little endian) of every byte before it. Replaced through `AtomicFile`
 /// (`task-queues.tmp`, fsync, rename, directory fsync; mode 0600).
 struct TaskQueueSettingsFile {
     static let fileName = "task-queues"
     static let magic: [UInt8] = Array("SPTQ".utf8)
-    static let version: UInt8 = 1
+    /// Written; 1 (no per-key rate) is still read.
+    static let version: UInt8 = 2
 
     static func encode(_ configs: [TaskQueueSettingKey: TaskQueueConfig]) -> [UInt8] {
         var w = BinaryWriter(capacity: 64 + configs.count * 64)
@@ -48,11 +51,28 @@ struct TaskQueueSettingsFile {
             w.optional(config.pause) { w, pause in
                 w.string(pause.reason); w.string(pause.identity); w.timestamp(pause.time)
             }
+            writeFairnessKeyRateLimit(config.fairnessKeyRateLimit, to: &w)
         }
         var bytes = w.bytes
         let crc = CRC32C.checksum(bytes)
         withUnsafeBytes(of: crc.littleEndian) { bytes.append(contentsOf: $0) }
         return bytes
+    }
+
+    static func writeRateLimit(_ limit: TaskQueueRateLimitConfig, to w: inout BinaryWriter) {
+        w.fixed64(limit.requestsPerSecond.bitPattern); w.string(limit.reason); w.string(limit.updateIdentity)
+        w.timestamp(limit.updateTime)
+    }
+
+    /// The fields version 2 appends to an entry.
+    static func writeFairnessKeyRateLimit(_ limit: TaskQueueRateLimitConfig?, to w: inout BinaryWriter) {
+        w.optional(limit) { w, limit in writeRateLimit(limit, to: &w) }
+    }
+
+    static func readRateLimit(_ r: inout BinaryReader<SpoolError>) throws(SpoolError) -> TaskQueueRateLimitConfig {
+        let rate = Double(bitPattern: try r.fixed64())
+        guard rate.isFinite, rate >= 0 else { throw r.corrupt("a rate limit of \(rate) is not a finite number ≥ 0") }
+        return TaskQueueRateLimitConfig(requestsPerSecond: rate, reason: try r.string(), updateIdentity: try r.string(), updateTime: try r.timestamp())
     }
 
     /// - Throws: ``SpoolError/Code/corruptRecord`` naming the file when it does not decode.
@@ -69,7 +89,7 @@ struct TaskQueueSettingsFile {
         var configs: [TaskQueueSettingKey: TaskQueueConfig] = [:]
         do throws(SpoolError) {
             let version = try r.byte()
-            guard version == Self.version else { throw damaged("version \(version) is not one this build reads (1)") }
+            guard (1...Self.version).contains(version) else { throw damaged("version \(version) is not one this build reads (1, 2)") }
             for _ in 0..<(try r.count()) {
                 let key = TaskQueueSettingKey(namespace: try r.string(), name: try r.string(), kind: try r.enumeration(TaskQueueKind.self))
                 var config = TaskQueueConfig()
@@ -85,6 +105,9 @@ struct TaskQueueSettingsFile {
                 config.pause = try r.optional { r throws(SpoolError) in
                     TaskQueuePauseConfig(reason: try r.string(), identity: try r.string(), time: try r.timestamp())
                 }
+                if version >= 2 {
+                    config.fairnessKeyRateLimit = try r.optional { r throws(SpoolError) in try readRateLimit(&r) }
+                }
                 configs[key] = config
             }
             guard r.isAtEnd else { throw damaged("bytes are left after its last entry") }
@@ -97,10 +120,28 @@ struct TaskQueueSettingsFile {
 
 /// The engine's task queue settings: the durable configurations and the pollers' rates.
 final class TaskQueueSettings: Sendable {
+    /// The queue-wide rate a queue's latest poller sent, and when it last sent it.
+    struct PollerRate {
+        var rate: Double
+        var sentAt: MatchingInstant
+    }
+
     struct State {
         var configs: [TaskQueueSettingKey: TaskQueueConfig] = [:]
         /// The latest rate each queue's pollers sent.
-        var pollerRates: [TaskQueueSettingKey: Double] = [:]
+        var pollerRates: [TaskQueueSettingKey: PollerRate] = [:]
+
+        /// The pollers' rate, unless its sender has not polled with it within the poller history
+        /// TTL (Temporal's `pollerHistoryTTL`, 5 minutes), after which it no longer counts.
+        func pollerRate(_ key: TaskQueueSettingKey, now: MatchingInstant) -> Double? {
+            guard let sent = pollerRates[key], now.duration(since: sent.sentAt) < TaskPoller.historyTTL else { return nil }
+            return sent.rate
+        }
+
+        /// The rate dispatch enforces: the configured one, else the latest live poller's.
+        func effectiveRate(_ key: TaskQueueSettingKey, now: MatchingInstant) -> Double? {
+            configs[key]?.queueRateLimit?.requestsPerSecond ?? pollerRate(key, now: now)
+        }
         /// The rate last given to each queue's matcher (nil: none), to skip needless updates.
         var applied: [TaskQueueSettingKey: Double?] = [:]
     }
@@ -109,12 +150,9 @@ final class TaskQueueSettings: Sendable {
     /// Serialises writers of the file (a write and its in-memory update happen together).
     let writeLock = ThreadLock()
 
-    func config(_ key: TaskQueueSettingKey) -> TaskQueueConfig { state.withLock { $0.configs[key] ?? TaskQueueConfig() } }
-    func pollerRate(_ key: TaskQueueSettingKey) -> Double? { state.withLock { $0.pollerRates[key] } }
-    var allConfigs: [TaskQueueSettingKey: TaskQueueConfig] { state.withLock { $0.configs } }
+    /// Queues with a poller rate recorded: while 0, polls without a rate skip the expiry check.
+    let pollerRateCount = Atomic<Int>(0)
 
-    /// The rate dispatch enforces: the configured one, else the latest poller's.
-    func effectiveRate(_ key: TaskQueueSettingKey) -> Double? {
-        state.withLock { $0.configs[key]?.queueRateLimit?.requestsPerSecond ?? $0.pollerRates[key] }
-    }
+    func config(_ key: TaskQueueSettingKey) -> TaskQueueConfig { state.withLock { $0.configs[key] ?? TaskQueueConfig() } }
+    var allConfigs: [TaskQueueSettingKey: TaskQueueConfig] { state.withLock { $0.configs } }
 }

@@ -50,16 +50,23 @@ public struct TaskQueueConfig: Hashable, Sendable {
     public var partitions: Int?
     /// Set while the queue is paused: polls wait, adds are kept.
     public var pause: TaskQueuePauseConfig?
+    /// The rate limit of each fairness key (Temporal's `fairness_keys_rate_limit_default`): a key
+    /// of weight `w` gets at most `requestsPerSecond × w` tasks per second; a key over its rate is
+    /// skipped while other keys and tasks without a key still dispatch; 0 holds back every task
+    /// that has a fairness key.
+    public var fairnessKeyRateLimit: TaskQueueRateLimitConfig?
 
     /// No settings.
-    public init(queueRateLimit: TaskQueueRateLimitConfig? = nil, partitions: Int? = nil, pause: TaskQueuePauseConfig? = nil) {
+    public init(queueRateLimit: TaskQueueRateLimitConfig? = nil, partitions: Int? = nil, pause: TaskQueuePauseConfig? = nil,
+                fairnessKeyRateLimit: TaskQueueRateLimitConfig? = nil) {
         self.queueRateLimit = queueRateLimit
         self.partitions = partitions
         self.pause = pause
+        self.fairnessKeyRateLimit = fairnessKeyRateLimit
     }
 
     /// Whether nothing is set.
-    public var isEmpty: Bool { queueRateLimit == nil && partitions == nil && pause == nil }
+    public var isEmpty: Bool { queueRateLimit == nil && partitions == nil && pause == nil && fairnessKeyRateLimit == nil }
 }
 
 /// A change to a task queue's durable settings (Temporal's `UpdateTaskQueueConfigRequest`, plus
@@ -87,16 +94,19 @@ public struct UpdateTaskQueueConfigRequest: Hashable, Sendable {
     /// default, nil leaves it. A queue already used in this process keeps its partitions until
     /// the engine is opened again.
     public var partitions: Int??
+    /// The per-fairness-key rate limit (Temporal's `update_fairness_key_rate_limit_default`), or nil to leave it.
+    public var fairnessKeyRateLimit: RateLimitUpdate?
 
     /// A request that changes nothing yet.
     public init(namespace: String = defaultNamespace, taskQueue: String, kind: TaskQueueKind, identity: String = "",
-                queueRateLimit: RateLimitUpdate? = nil, partitions: Int?? = nil) {
+                queueRateLimit: RateLimitUpdate? = nil, partitions: Int?? = nil, fairnessKeyRateLimit: RateLimitUpdate? = nil) {
         self.namespace = namespace
         self.taskQueue = taskQueue
         self.kind = kind
         self.identity = identity
         self.queueRateLimit = queueRateLimit
         self.partitions = partitions
+        self.fairnessKeyRateLimit = fairnessKeyRateLimit
     }
 }
 
@@ -134,7 +144,8 @@ public struct TaskQueueInfo: Sendable {
     public var kind: TaskQueueKind
     /// The durable settings.
     public var config: TaskQueueConfig
-    /// The rate the latest poller sent (`maxTasksPerSecond` of its poll), if any.
+    /// The rate the latest poller sent (`maxTasksPerSecond` of its poll), if any and if that
+    /// poller polled within the poller history TTL (5 minutes, Temporal's `pollerHistoryTTL`).
     public var pollerRateLimit: Double?
     /// The rate dispatch enforces now: the configured one, else the pollers'; nil: unlimited.
     public var effectiveRateLimit: Double?
@@ -156,7 +167,8 @@ public struct TaskQueueInfo: Sendable {
     public var dispatchRate: Double
     /// Pollers waiting now.
     public var waitingPollers: Int
-    /// Pollers that polled with an identity since the engine opened, by identity.
+    /// Pollers that polled with an identity within the last 5 minutes (Temporal's poller
+    /// history TTL), by identity.
     public var pollers: [TaskQueuePollerInfo]
     /// False for an engine opened read-only (such as `spool task-queue describe` on a directory):
     /// pollers are only visible in the process they poll.

@@ -196,8 +196,9 @@ public final class SpoolWorker: Sendable {
 
     /// Acts as if the worker's process died: polls stop at once and nothing more is answered or
     /// heartbeated (no sticky hand-back, no failed sessions): the engine finds out through its
-    /// timeouts. Tests use it to simulate a crash; running activity functions finish unanswered.
-    func kill() {
+    /// timeouts. Tests and `spool bench task-queues` use it to simulate a crash; running activity
+    /// functions finish unanswered.
+    package func kill() {
         killed.store(true, ordering: .releasing)
         stopping.store(true, ordering: .releasing)
         cancelPolls()

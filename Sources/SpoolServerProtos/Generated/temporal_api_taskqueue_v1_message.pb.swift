@@ -280,11 +280,21 @@ public nonisolated struct Temporal_Api_Taskqueue_V1_TaskQueueConfig: Sendable {
   /// Clears the value of `queueRateLimit`. Subsequent reads from it will return its default value.
   public mutating func clearQueueRateLimit() {self._queueRateLimit = nil}
 
+  public var fairnessKeysRateLimitDefault: Temporal_Api_Taskqueue_V1_RateLimitConfig {
+    get {_fairnessKeysRateLimitDefault ?? Temporal_Api_Taskqueue_V1_RateLimitConfig()}
+    set {_fairnessKeysRateLimitDefault = newValue}
+  }
+  /// Returns true if `fairnessKeysRateLimitDefault` has been explicitly set.
+  public var hasFairnessKeysRateLimitDefault: Bool {self._fairnessKeysRateLimitDefault != nil}
+  /// Clears the value of `fairnessKeysRateLimitDefault`. Subsequent reads from it will return its default value.
+  public mutating func clearFairnessKeysRateLimitDefault() {self._fairnessKeysRateLimitDefault = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _queueRateLimit: Temporal_Api_Taskqueue_V1_RateLimitConfig? = nil
+  fileprivate var _fairnessKeysRateLimitDefault: Temporal_Api_Taskqueue_V1_RateLimitConfig? = nil
 }
 
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
@@ -721,7 +731,7 @@ nonisolated extension Temporal_Api_Taskqueue_V1_RateLimitConfig: SwiftProtobuf.M
 
 nonisolated extension Temporal_Api_Taskqueue_V1_TaskQueueConfig: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TaskQueueConfig"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}queue_rate_limit\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}queue_rate_limit\0\u{3}fairness_keys_rate_limit_default\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -730,6 +740,7 @@ nonisolated extension Temporal_Api_Taskqueue_V1_TaskQueueConfig: SwiftProtobuf.M
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularMessageField(value: &self._queueRateLimit) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._fairnessKeysRateLimitDefault) }()
       default: break
       }
     }
@@ -743,11 +754,15 @@ nonisolated extension Temporal_Api_Taskqueue_V1_TaskQueueConfig: SwiftProtobuf.M
     try { if let v = self._queueRateLimit {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
     } }()
+    try { if let v = self._fairnessKeysRateLimitDefault {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Temporal_Api_Taskqueue_V1_TaskQueueConfig, rhs: Temporal_Api_Taskqueue_V1_TaskQueueConfig) -> Bool {
     if lhs._queueRateLimit != rhs._queueRateLimit {return false}
+    if lhs._fairnessKeysRateLimitDefault != rhs._fairnessKeysRateLimitDefault {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

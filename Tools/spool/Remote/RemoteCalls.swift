@@ -202,11 +202,15 @@ enum RemoteRendering {
 
     /// A queue's configured rate limit, from a server.
     static func configLines(_ config: Temporal_Api_Taskqueue_V1_TaskQueueConfig) -> [String] {
-        guard config.hasQueueRateLimit, config.queueRateLimit.hasRateLimit else { return ["rate limit     none configured"] }
-        let limit = config.queueRateLimit
-        let reason = limit.metadata.reason.isEmpty ? "no reason given" : limit.metadata.reason
-        return ["rate limit     \(limit.rateLimit.requestsPerSecond)/s (\(reason); set by "
-                + "\(limit.metadata.updateIdentity.isEmpty ? "?" : limit.metadata.updateIdentity) at \(isoTime(limit.metadata.updateTime.spool)))"]
+        func line(_ label: String, _ isSet: Bool, _ limit: Temporal_Api_Taskqueue_V1_RateLimitConfig, per: String = "") -> String {
+            guard isSet, limit.hasRateLimit else { return label + "none configured" }
+            let reason = limit.metadata.reason.isEmpty ? "no reason given" : limit.metadata.reason
+            return label + "\(limit.rateLimit.requestsPerSecond)/s\(per) (\(reason); set by "
+                + "\(limit.metadata.updateIdentity.isEmpty ? "?" : limit.metadata.updateIdentity) at \(isoTime(limit.metadata.updateTime.spool)))"
+        }
+        return [line("rate limit     ", config.hasQueueRateLimit, config.queueRateLimit),
+                line("key rate limit ", config.hasFairnessKeysRateLimitDefault, config.fairnessKeysRateLimitDefault,
+                     per: " per fairness key × its weight")]
     }
 
     static func pendingActivityStateName(_ state: Temporal_Api_Enums_V1_PendingActivityState) -> String {

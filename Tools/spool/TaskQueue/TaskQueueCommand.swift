@@ -90,7 +90,7 @@ struct TaskQueueDescribe: AsyncParsableCommand {
 
 struct TaskQueueConfigure: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "config", abstract: "Set or clear a task queue's rate limit and partitions (durable); with neither, show its settings.")
+        commandName: "config", abstract: "Set or clear a task queue's rate limits and partitions (durable); with none, show its settings.")
 
     @OptionGroup var target: TaskQueueTarget
 
@@ -99,6 +99,12 @@ struct TaskQueueConfigure: AsyncParsableCommand {
 
     @Flag(name: .long, help: "Remove the configured rate (pollers' rates apply again).")
     var clearRate = false
+
+    @Option(name: .long, help: "Tasks per second for each fairness key, scaled by the key's weight (Temporal's fairness_keys_rate_limit_default; 0 holds back every task with a key).")
+    var keyRate: Double?
+
+    @Flag(name: .long, help: "Remove the per-fairness-key rate.")
+    var clearKeyRate = false
 
     @Option(name: .long, help: "Why (recorded with the rate).")
     var reason: String = ""
@@ -116,12 +122,14 @@ struct TaskQueueConfigure: AsyncParsableCommand {
         if rate != nil && clearRate { throw ValidationError("--rate and --clear-rate cannot be used together") }
         if partitions != nil && clearPartitions { throw ValidationError("--partitions and --clear-partitions cannot be used together") }
         if let rate, !(rate.isFinite && rate >= 0) { throw ValidationError("--rate must be a number of tasks per second ≥ 0 (got \(rate))") }
+        if keyRate != nil && clearKeyRate { throw ValidationError("--key-rate and --clear-key-rate cannot be used together") }
+        if let keyRate, !(keyRate.isFinite && keyRate >= 0) { throw ValidationError("--key-rate must be a number of tasks per second ≥ 0 (got \(keyRate))") }
         if let partitions, !(1...64).contains(partitions) { throw ValidationError("--partitions must be 1…64 (got \(partitions))") }
     }
 
     func run() async throws {
         let command = "task-queue config"
-        let changes = rate != nil || clearRate || partitions != nil || clearPartitions
+        let changes = rate != nil || clearRate || partitions != nil || clearPartitions || keyRate != nil || clearKeyRate
         if let server = try target.options.remote(command: command) {
             try await runRemote(server, changes: changes)
             return
@@ -134,6 +142,8 @@ struct TaskQueueConfigure: AsyncParsableCommand {
                                                            identity: "spool-cli")
                 if let rate { request.queueRateLimit = .set(requestsPerSecond: rate, reason: reason) }
                 if clearRate { request.queueRateLimit = .unset(reason: reason) }
+                if let keyRate { request.fairnessKeyRateLimit = .set(requestsPerSecond: keyRate, reason: reason) }
+                if clearKeyRate { request.fairnessKeyRateLimit = .unset(reason: reason) }
                 if let partitions { request.partitions = .some(partitions) }
                 if clearPartitions { request.partitions = .some(nil) }
                 config = try engine.updateTaskQueueConfig(request)
@@ -162,11 +172,15 @@ struct TaskQueueConfigure: AsyncParsableCommand {
             request.taskQueue = target.taskQueue
             request.taskQueueType = target.kind.protoType
             request.identity = "spool-cli"
-            var update = Temporal_Api_Workflowservice_V1_UpdateTaskQueueConfigRequest.RateLimitUpdate()
-            update.reason = reason
-            // A rate sets the limit; an update without one removes it, as in Temporal.
-            if let rate { update.rateLimit.requestsPerSecond = Float(rate) }
-            request.updateQueueRateLimit = update
+            // A rate sets a limit; an update without one removes it, as in Temporal.
+            func update(_ rate: Double?) -> Temporal_Api_Workflowservice_V1_UpdateTaskQueueConfigRequest.RateLimitUpdate {
+                var update = Temporal_Api_Workflowservice_V1_UpdateTaskQueueConfigRequest.RateLimitUpdate()
+                update.reason = reason
+                if let rate { update.rateLimit.requestsPerSecond = Float(rate) }
+                return update
+            }
+            if rate != nil || clearRate { request.updateQueueRateLimit = update(rate) }
+            if keyRate != nil || clearKeyRate { request.updateFairnessKeyRateLimitDefault = update(keyRate) }
             config = try await server.call { client, options, metadata in
                 try await client.updateTaskQueueConfig(request, metadata: metadata, options: options).config
             }
@@ -245,6 +259,10 @@ extension TaskQueueConfig {
                 .object([("requestsPerSecond", .number(limit.requestsPerSecond)), ("reason", .string(limit.reason)),
                          ("updateIdentity", .string(limit.updateIdentity)), ("updateTime", .string("\(limit.updateTime)"))])
             } ?? .number(.nan)),
+            ("fairnessKeyRateLimit", fairnessKeyRateLimit.map { limit in
+                .object([("requestsPerSecond", .number(limit.requestsPerSecond)), ("reason", .string(limit.reason)),
+                         ("updateIdentity", .string(limit.updateIdentity)), ("updateTime", .string("\(limit.updateTime)"))])
+            } ?? .number(.nan)),
             ("partitions", partitions.map { .integer($0) } ?? .number(.nan)),
             ("paused", .bool(pause != nil)),
             ("pauseReason", .string(pause?.reason ?? "")),
@@ -253,6 +271,7 @@ extension TaskQueueConfig {
 
     var lines: [String] {
         var lines = ["rate limit     " + (queueRateLimit.map { "\($0.requestsPerSecond)/s (\($0.reason.isEmpty ? "no reason given" : $0.reason); set by \($0.updateIdentity.isEmpty ? "?" : $0.updateIdentity) at \($0.updateTime))" } ?? "none configured")]
+        lines.append("key rate limit " + (fairnessKeyRateLimit.map { "\($0.requestsPerSecond)/s per fairness key × its weight (\($0.reason.isEmpty ? "no reason given" : $0.reason); set by \($0.updateIdentity.isEmpty ? "?" : $0.updateIdentity) at \($0.updateTime))" } ?? "none configured"))
         lines.append("partitions     " + (partitions.map(String.init) ?? "engine default"))
         lines.append("paused         " + (pause.map { "yes (\($0.reason.isEmpty ? "no reason given" : $0.reason); since \($0.time))" } ?? "no"))
         return lines
