@@ -317,7 +317,8 @@ extension SpoolEngine {
                 try transition.record(.stickyTaskQueue(name: sticky.workerTaskQueue, scheduleToStartTimeout: sticky.scheduleToStartTimeout))
             }
         }
-        if !updates.isEmpty, updates.hasUndelivered(run: state.key, exceptStartedEventID: task.startedEventID) {
+        if !updates.isEmpty,
+           updates.hasUndelivered(run: state.key, exceptStartedEventID: task.startedEventID, answered: processing.answered) {
             try transition.record(.speculativeWorkflowTaskScheduled(time: transition.now))
         }
         updateMessages = processing
@@ -362,7 +363,8 @@ struct UpdateMessageProcessing {
     private let recorded: (String) throws(SpoolError) -> SpoolEngine.RecordedUpdate
     private var acceptedHere: [String: Int64] = [:]
     private var completedHere: Set<String> = []
-    private var answered: Set<String> = []
+    /// The updates a message of this completion accepted, rejected or answered.
+    private(set) var answered: Set<String> = []
     private(set) var effects: [UpdateRegistry.Effect] = []
 
     init(messages: [ProtocolMessage], sent: [String: UpdateRequest],

@@ -193,7 +193,7 @@ extension SpoolEngine {
         }
         // Updates that arrived while the task ran need the next one.
         if case .accepted(false, let continued, let eager) = outcome, !updates.isEmpty,
-           updates.hasUndelivered(run: handle.key, exceptStartedEventID: task.startedEventID) {
+           updates.hasUndelivered(run: handle.key, exceptStartedEventID: task.startedEventID, answered: updateMessages.answered) {
             outcome = .accepted(needsWorkflowTask: true, newRun: continued, eagerActivities: eager)
         }
         var updateEffects = updateMessages.effects

@@ -97,11 +97,12 @@ final class UpdateRegistry: Sendable {
     }
 
     /// Whether run `run` has updates that wait for a workflow task (admitted, or sent to a task
-    /// other than the one started at `exceptStartedEventID`).
-    func hasUndelivered(run: ExecutionKey, exceptStartedEventID: Int64 = 0) -> Bool {
+    /// other than the one started at `exceptStartedEventID`), leaving out those `answered` by the
+    /// completion being decided.
+    func hasUndelivered(run: ExecutionKey, exceptStartedEventID: Int64 = 0, answered: Set<String> = []) -> Bool {
         state.withLock { state in
             state.entries.contains { key, entry in
-                guard key.run == run else { return false }
+                guard key.run == run, !answered.contains(key.updateID) else { return false }
                 switch entry.stage {
                 case .admitted: return true
                 case .sent(let startedEventID): return startedEventID != exceptStartedEventID

@@ -17,8 +17,10 @@ struct DemoCommand: AsyncParsableCommand {
             Opens the engine on --data (created if needed), runs two in-process workers and starts \
             workflow order-<time>: reserve-inventory, then charge-payment (its first attempt fails \
             with a retryable error and the retry policy runs it again after 200 ms), then ship-order \
-            (it heartbeats its progress). Prints the history, the heartbeats the engine recorded, and \
-            a summary. Each run starts a new workflow id, so it can be run again on the same directory.
+            (it heartbeats its progress). While it runs the demo sends two updates: a gift note the \
+            workflow accepts (WorkflowExecutionUpdateAccepted and ...Completed in the history) and an \
+            empty one its validator rejects (nothing written). Prints the history, the heartbeats the \
+            engine recorded, the updates' outcomes, and a summary. Each run starts a new workflow id, so it can be run again on the same directory.
             """
     )
 
@@ -73,6 +75,7 @@ struct DemoCommand: AsyncParsableCommand {
             for beat in outcome.heartbeats { print("  \(beat)") }
         }
         print("query 'progress', answered by a worker from the history: \(outcome.progress)")
+        for line in outcome.updates { print(line) }
         var activityTypes: [Int64: String] = [:]
         var retried: [String] = []
         for event in outcome.history {
@@ -104,6 +107,8 @@ struct DemoCommand: AsyncParsableCommand {
         var heartbeats: [String]
         /// The worker's answer to the `progress` query.
         var progress: String
+        /// What became of the demo's updates, one line each.
+        var updates: [String]
         var elapsed: Duration
     }
 
@@ -116,6 +121,13 @@ struct DemoCommand: AsyncParsableCommand {
             worker.registerQuery(workflowType, "progress") { context in
                 let done = context.history.filter { $0.eventType == .activityTaskCompleted }.count
                 return .binary("\(done) of \(steps.count) steps done")
+            }
+            // An update the workflow handles: its validator rejects an empty note (nothing is
+            // written); an accepted note is answered at once.
+            worker.registerUpdate(workflowType, "set-gift-note", validator: { context in
+                guard let note = context.args?.singleData, !note.isEmpty else { throw GiftNoteError.empty }
+            }) { context in
+                .binary("gift note set: \(String(decoding: context.args?.singleData ?? [], as: UTF8.self))")
             }
             worker.registerActivity("reserve-inventory") { context in
                 .binary("reserved 2 × widget for \(String(decoding: context.task.input?.singleData ?? [], as: UTF8.self))")
@@ -149,6 +161,24 @@ struct DemoCommand: AsyncParsableCommand {
                                           input: .binary(workflowID), identity: "spool-demo",
                                           workflowIDConflictPolicy: .fail))
         let execution = WorkflowExecution(workflowID: workflowID, runID: run.runID)
+        var updates: [String] = []
+        for (updateID, note) in [("gift-note", "Happy birthday!"), ("empty-gift-note", "")] {
+            do {
+                let response = try await engine.updateWorkflowExecution(
+                    workflowID: workflowID, runID: run.runID, updateID: updateID, name: "set-gift-note", input: .binary(note),
+                    identity: "spool-demo", waitFor: .completed, timeout: .seconds(20))
+                switch response.outcome {
+                case .success(let result)?:
+                    updates.append("update 'set-gift-note' (\(updateID)): accepted, result \"\(String(decoding: result?.singleData ?? [], as: UTF8.self))\"")
+                case .failure(let failure)?:
+                    updates.append("update 'set-gift-note' (\(updateID)): rejected by the workflow's validator (\(failure.message)); nothing written")
+                case nil:
+                    updates.append("update 'set-gift-note' (\(updateID)): still \(response.stage) after 20 s")
+                }
+            } catch {
+                updates.append("update 'set-gift-note' (\(updateID)): failed (\(error))")
+            }
+        }
         // Heartbeats are state, not events: watch them through describe while the workflow runs.
         let watcher = Task { () -> [String] in
             var seen: [String] = []
@@ -187,7 +217,7 @@ struct DemoCommand: AsyncParsableCommand {
         let history = try await readHistory(engine, execution: execution)
         let status = try engine.describeWorkflowExecution(execution: execution).executionInfo.status
         return DemoOutcome(execution: execution, status: status, history: history, heartbeats: heartbeats, progress: progress,
-                           elapsed: elapsed)
+                           updates: updates, elapsed: elapsed)
     }
 
     /// The order workflow: the steps in sequence, each scheduled when the one before completed;
@@ -216,6 +246,12 @@ struct DemoCommand: AsyncParsableCommand {
             startToCloseTimeout: .seconds(10), heartbeatTimeout: step == "ship-order" ? .seconds(5) : nil,
             retryPolicy: RetryPolicy(initialInterval: .milliseconds(200), backoffCoefficient: 2, maximumAttempts: 5)))]
     }
+}
+
+/// Why the demo's gift-note validator rejects an update.
+enum GiftNoteError: Error, CustomStringConvertible {
+    case empty
+    var description: String { "the gift note is empty" }
 }
 
 func currentMilliseconds() -> Int64 {
