@@ -10,8 +10,10 @@ extension SpoolWorker {
     /// (WorkflowExecutionUpdateAccepted, WorkflowExecutionUpdateCompleted), before the workflow
     /// definition's commands. An update with no registered handler is rejected.
     ///
-    /// The workflow definition sees accepted updates in its history (``WorkflowContext/completedUpdates``).
-    /// It is not run for a task that brings only update requests and no new events.
+    /// The workflow definition sees completed updates in its history (``WorkflowContext/completedUpdates``).
+    /// It is not run for a task that brings only update requests and no new events; when a task
+    /// accepts an update (and does not close the run), the worker asks for a new workflow task at
+    /// once (`forceCreateNewWorkflowTask`), in which the definition sees the update completed.
     public func registerUpdate(_ workflowType: String, _ name: String, validator: UpdateValidator? = nil,
                                _ handler: @escaping UpdateHandler) {
         registrations.withLock { $0.updates[workflowType, default: [:]][name] = UpdateRegistration(validator: validator, handler: handler) }

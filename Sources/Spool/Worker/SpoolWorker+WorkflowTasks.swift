@@ -98,7 +98,10 @@ extension SpoolWorker {
             }
             let response = try await engine.respondWorkflowTaskCompleted(taskToken: task.taskToken, commands: marked,
                                                                          identity: identity, stickyAttributes: sticky,
-                                                                         queryResults: queryResults, messages: updateMessages)
+                                                                         queryResults: queryResults,
+                                                                         // The definition sees accepted updates in a next task.
+                                                                         forceCreateNewWorkflowTask: !updateCommands.isEmpty && !closes,
+                                                                         messages: updateMessages)
             let started = Array(response.activityTasks.prefix(reserved))
             reserved -= started.count     // these slots now belong to the activities, released when they are answered
             return started

@@ -240,6 +240,8 @@ struct DemoCommand: AsyncParsableCommand {
         guard completed < steps.count else {
             return [.completeWorkflowExecution(.init(result: .binary("order \(context.workflowExecution.workflowID) shipped")))]
         }
+        // A task brought by something else (an update) while a step runs: nothing new to do.
+        if context.history.filter({ $0.eventType == .activityTaskScheduled }).count > completed { return [] }
         let step = steps[completed]
         return [.scheduleActivityTask(.init(
             activityID: step, activityType: step, taskQueue: taskQueue, input: context.input,
