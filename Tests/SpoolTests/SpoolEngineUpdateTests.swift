@@ -132,6 +132,25 @@ import Testing
         #expect(next.previousStartedEventID == 3)
     }
 
+    @Test func anUpdateArrivingWhileATaskRunsGoesOutOnASpeculativeTaskAfterIt() async throws {
+        let h = try EngineHarness()
+        let run = try await idleRun(h)
+        try await h.engine.signalWorkflowExecution(execution: run, signalName: "go")
+        let running = try #require(try await h.pollWorkflowTask())
+        try await admit(h, run)
+        try await h.engine.respondWorkflowTaskCompleted(taskToken: running.taskToken, commands: [], identity: "worker")
+        // The completion wrote no new WorkflowTaskScheduled: the update waits on a speculative task.
+        let before = try await h.history(run)
+        #expect(before.map(\.eventType).suffix(4) == [.workflowExecutionSignaled, .workflowTaskScheduled, .workflowTaskStarted,
+                                                     .workflowTaskCompleted])
+        let task = try #require(try await h.pollWorkflowTask())
+        #expect(task.startedEventID == 10 && task.messages.map(\.protocolInstanceID) == ["u1"])
+        try await h.engine.respondWorkflowTaskCompleted(taskToken: task.taskToken, commands: [], identity: "worker",
+                                                        messages: [reject(try #require(task.messages.first), "no")])
+        #expect(try await h.history(run) == before)
+        #expect(try h.describe(run).pendingWorkflowTask == nil)
+    }
+
     @Test func anUpdateTheWorkerIgnoresIsRejectedForIt() async throws {
         let h = try EngineHarness()
         let run = try await idleRun(h)

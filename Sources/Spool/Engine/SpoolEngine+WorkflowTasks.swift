@@ -191,11 +191,6 @@ extension SpoolEngine {
                 outcome = .rejected(.badUpdateWorkflowExecutionMessage, "protocol messages: \(problem)")
             }
         }
-        // Updates that arrived while the task ran need the next one.
-        if case .accepted(false, let continued, let eager) = outcome, !updates.isEmpty,
-           updates.hasUndelivered(run: handle.key, exceptStartedEventID: task.startedEventID, answered: updateMessages.answered) {
-            outcome = .accepted(needsWorkflowTask: true, newRun: continued, eagerActivities: eager)
-        }
         var updateEffects = updateMessages.effects
         switch outcome {
         case .rejected(let cause, let message):
@@ -224,6 +219,12 @@ extension SpoolEngine {
                     try transition.record(.activityStarted(scheduledEventID: scheduledEventID, attempt: activity.attempt, time: now,
                                                            identity: identity, requestID: RequestID.next()))
                     eager.append(scheduledEventID)
+                }
+                // Updates that arrived while the task ran, with no other task to carry them: a
+                // speculative one, as Temporal (written only if the worker accepts one).
+                if !updates.isEmpty, transition.state.workflowTask == nil, !transition.state.isPendingOnFirstWorkflowTaskBackoff,
+                   updates.hasUndelivered(run: handle.key, exceptStartedEventID: task.startedEventID, answered: updateMessages.answered) {
+                    try transition.record(.speculativeWorkflowTaskScheduled(time: now))
                 }
             }
             newRun = continued

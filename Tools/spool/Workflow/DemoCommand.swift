@@ -17,7 +17,7 @@ struct DemoCommand: AsyncParsableCommand {
             Opens the engine on --data (created if needed), runs two in-process workers and starts \
             workflow order-<time>: reserve-inventory, then charge-payment (its first attempt fails \
             with a retryable error and the retry policy runs it again after 200 ms), then ship-order \
-            (it heartbeats its progress). While it runs the demo sends two updates: a gift note the \
+            (it heartbeats its progress). While ship-order runs the demo sends two updates: a gift note the \
             workflow accepts (WorkflowExecutionUpdateAccepted and ...Completed in the history) and an \
             empty one its validator rejects (nothing written). Prints the history, the heartbeats the \
             engine recorded, the updates' outcomes, and a summary. Each run starts a new workflow id, so it can be run again on the same directory.
@@ -115,6 +115,9 @@ struct DemoCommand: AsyncParsableCommand {
     /// Runs one order on `engine` with two workers; returns its history once it closed.
     static func runOrder(on engine: SpoolEngine) async throws -> DemoOutcome {
         let workers = (1...2).map { SpoolWorker(engine: engine, taskQueue: taskQueue, identity: "demo-worker-\($0)") }
+        // The updates go out while ship-order runs (the run has no workflow task then), and
+        // ship-order waits for them: the same history on every run of the demo.
+        let updatesDone = DemoFlag()
         for worker in workers {
             worker.registerWorkflow(workflowType, orderWorkflow)
             // A query the worker answers from the run's history, whether the run is open or closed.
@@ -148,6 +151,8 @@ struct DemoCommand: AsyncParsableCommand {
                     if try await context.heartbeat(.binary("packed \(parcel)/\(parcels) parcels")) { throw CancellationError() }
                 }
                 try await Task.sleep(for: .milliseconds(150))
+                // At most 3 s: well within the heartbeat timeout.
+                for _ in 0..<300 where !updatesDone.isSet { try await Task.sleep(for: .milliseconds(10)) }
                 return .binary("shipped \(parcels) parcels")
             }
         }
@@ -161,23 +166,16 @@ struct DemoCommand: AsyncParsableCommand {
                                           input: .binary(workflowID), identity: "spool-demo",
                                           workflowIDConflictPolicy: .fail))
         let execution = WorkflowExecution(workflowID: workflowID, runID: run.runID)
-        var updates: [String] = []
-        for (updateID, note) in [("gift-note", "Happy birthday!"), ("empty-gift-note", "")] {
-            do {
-                let response = try await engine.updateWorkflowExecution(
-                    workflowID: workflowID, runID: run.runID, updateID: updateID, name: "set-gift-note", input: .binary(note),
-                    identity: "spool-demo", waitFor: .completed, timeout: .seconds(20))
-                switch response.outcome {
-                case .success(let result)?:
-                    updates.append("update 'set-gift-note' (\(updateID)): accepted, result \"\(String(decoding: result?.singleData ?? [], as: UTF8.self))\"")
-                case .failure(let failure)?:
-                    updates.append("update 'set-gift-note' (\(updateID)): rejected by the workflow's validator (\(failure.message)); nothing written")
-                case nil:
-                    updates.append("update 'set-gift-note' (\(updateID)): still \(response.stage) after 20 s")
-                }
-            } catch {
-                updates.append("update 'set-gift-note' (\(updateID)): failed (\(error))")
+        let updating = Task { () -> [String] in
+            defer { updatesDone.set() }
+            // Once ship-order heartbeats, the run waits on it: no workflow task is outstanding.
+            for _ in 0..<1000 {
+                let description = try? engine.describeWorkflowExecution(execution: execution)
+                if description?.pendingActivities.contains(where: { $0.activityType == "ship-order" && $0.heartbeatDetails != nil }) == true
+                    || description?.executionInfo.status.isClosed == true { break }
+                try? await Task.sleep(for: .milliseconds(10))
             }
+            return await sendUpdates(engine, execution: execution)
         }
         // Heartbeats are state, not events: watch them through describe while the workflow runs.
         let watcher = Task { () -> [String] in
@@ -199,6 +197,7 @@ struct DemoCommand: AsyncParsableCommand {
         let close = try await engine.getWorkflowExecutionHistory(execution: execution, waitNewEvent: true,
                                                                  historyEventFilterType: .closeEvent, timeout: deadline)
         let elapsed = ContinuousClock.now - started
+        let updates = await updating.value
         watcher.cancel()
         let heartbeats = await watcher.value
         // Asked while the workers still run: a query on a closed run goes to a worker too.
@@ -218,6 +217,29 @@ struct DemoCommand: AsyncParsableCommand {
         let status = try engine.describeWorkflowExecution(execution: execution).executionInfo.status
         return DemoOutcome(execution: execution, status: status, history: history, heartbeats: heartbeats, progress: progress,
                            updates: updates, elapsed: elapsed)
+    }
+
+    /// Sends the demo's two updates and waits for their outcomes: one line each.
+    static func sendUpdates(_ engine: SpoolEngine, execution: WorkflowExecution) async -> [String] {
+        var updates: [String] = []
+        for (updateID, note) in [("gift-note", "Happy birthday!"), ("empty-gift-note", "")] {
+            do {
+                let response = try await engine.updateWorkflowExecution(
+                    workflowID: execution.workflowID, runID: execution.runID, updateID: updateID, name: "set-gift-note", input: .binary(note),
+                    identity: "spool-demo", waitFor: .completed, timeout: .seconds(20))
+                switch response.outcome {
+                case .success(let result)?:
+                    updates.append("update 'set-gift-note' (\(updateID)): accepted, result \"\(String(decoding: result?.singleData ?? [], as: UTF8.self))\"")
+                case .failure(let failure)?:
+                    updates.append("update 'set-gift-note' (\(updateID)): rejected by the workflow's validator (\(failure.message)); nothing written")
+                case nil:
+                    updates.append("update 'set-gift-note' (\(updateID)): still \(response.stage) after 20 s")
+                }
+            } catch {
+                updates.append("update 'set-gift-note' (\(updateID)): failed (\(error))")
+            }
+        }
+        return updates
     }
 
     /// The order workflow: the steps in sequence, each scheduled when the one before completed;
@@ -248,6 +270,13 @@ struct DemoCommand: AsyncParsableCommand {
             startToCloseTimeout: .seconds(10), heartbeatTimeout: step == "ship-order" ? .seconds(5) : nil,
             retryPolicy: RetryPolicy(initialInterval: .milliseconds(200), backoffCoefficient: 2, maximumAttempts: 5)))]
     }
+}
+
+/// Set once the demo's updates are answered.
+final class DemoFlag: Sendable {
+    private let value = Atomic<Bool>(false)
+    var isSet: Bool { value.load(ordering: .acquiring) }
+    func set() { value.store(true, ordering: .releasing) }
 }
 
 /// Why the demo's gift-note validator rejects an update.
