@@ -283,6 +283,10 @@ extension SpoolEngine {
     /// `startedEventID`. The caller holds the run's gate.
     func updateMessageProcessing(_ messages: [ProtocolMessage], handle: ExecutionHandle,
                                  startedEventID: Int64) -> UpdateMessageProcessing {
+        // The common case (no update anywhere): closures that capture nothing, no allocation.
+        if messages.isEmpty && updates.isEmpty {
+            return UpdateMessageProcessing(messages: [], sent: [:], inFlight: { _ in nil }, recorded: { _ in .none })
+        }
         let run = handle.key
         let updates = self.updates
         let sent = updates.isEmpty ? [:] : updates.sent(run: run, startedEventID: startedEventID)
