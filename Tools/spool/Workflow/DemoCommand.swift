@@ -17,9 +17,9 @@ struct DemoCommand: AsyncParsableCommand {
             Opens the engine on --data (created if needed), runs two in-process workers and starts \
             workflow order-<time>: reserve-inventory, then charge-payment (its first attempt fails \
             with a retryable error and the retry policy runs it again after 200 ms), then ship-order \
-            (it heartbeats its progress). While ship-order runs the demo sends two updates: a gift note the \
-            workflow accepts (WorkflowExecutionUpdateAccepted and ...Completed in the history) and an \
-            empty one its validator rejects (nothing written). Prints the history, the heartbeats the \
+            (it heartbeats its progress). While ship-order runs the demo sends two updates: an empty gift note \
+            the workflow's validator rejects (nothing written) and a gift note it accepts \
+            (WorkflowExecutionUpdateAccepted and ...Completed in the history). Prints the history, the heartbeats the \
             engine recorded, the updates' outcomes, and a summary. Each run starts a new workflow id, so it can be run again on the same directory.
             """
     )
@@ -175,6 +175,8 @@ struct DemoCommand: AsyncParsableCommand {
                     || description?.executionInfo.status.isClosed == true { break }
                 try? await Task.sleep(for: .milliseconds(10))
             }
+            // The rejected one first: the run is idle, so it goes out on a speculative task that
+            // leaves no trace; the accepted one after it.
             return await sendUpdates(engine, execution: execution)
         }
         // Heartbeats are state, not events: watch them through describe while the workflow runs.
@@ -222,7 +224,7 @@ struct DemoCommand: AsyncParsableCommand {
     /// Sends the demo's two updates and waits for their outcomes: one line each.
     static func sendUpdates(_ engine: SpoolEngine, execution: WorkflowExecution) async -> [String] {
         var updates: [String] = []
-        for (updateID, note) in [("gift-note", "Happy birthday!"), ("empty-gift-note", "")] {
+        for (updateID, note) in [("empty-gift-note", ""), ("gift-note", "Happy birthday!")] {
             do {
                 let response = try await engine.updateWorkflowExecution(
                     workflowID: execution.workflowID, runID: execution.runID, updateID: updateID, name: "set-gift-note", input: .binary(note),
