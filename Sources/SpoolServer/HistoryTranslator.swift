@@ -278,6 +278,9 @@ struct HistoryTranslator {
             p.workflowTaskCompletedEventID = a.workflowTaskCompletedEventID
             p.upsertedMemo = protoMemo(a.upsertedMemo)
             proto.workflowPropertiesModifiedEventAttributes = p
+        case .workflowExecutionUpdateAccepted, .workflowExecutionUpdateCompleted:
+            // The update protos (temporal.api.update.v1) are not generated yet: type and id only.
+            break
         }
         return proto
     }

@@ -61,6 +61,15 @@ import SpoolLog
                                                    workflowTaskCompletedEventID: 9, backoffStartInterval: .seconds(7), initiator: .cronSchedule,
                                                    failure: failure, lastCompletionResult: .json("2"), memo: ["m": .json("3")],
                                                    searchAttributes: ["s": .json("4")])),
+            // Updates (new event kinds of layout 3).
+            .workflowExecutionUpdateAccepted(.init(
+                protocolInstanceID: "u1", acceptedRequestMessageID: "u1/request", acceptedRequestSequencingEventID: 5,
+                acceptedRequest: UpdateRequest(meta: UpdateMeta(updateID: "u1", identity: "cli"),
+                                               input: UpdateInput(name: "approve", args: .json("1"), header: Header(fields: ["h": .json("2")]))))),
+            .workflowExecutionUpdateCompleted(.init(meta: UpdateMeta(updateID: "u1", identity: "cli"), acceptedEventID: 33,
+                                                    outcome: .success(.json("\"ok\"")))),
+            .workflowExecutionUpdateCompleted(.init(meta: UpdateMeta(updateID: "u2"), acceptedEventID: 33, outcome: .failure(failure))),
+            .workflowExecutionUpdateCompleted(.init(meta: UpdateMeta(updateID: "u3"), acceptedEventID: 33, outcome: .success(nil))),
         ]
         return attributes.enumerated().map { HistoryEvent(eventID: Int64($0.offset + 1), eventTime: time, attributes: $0.element) }
     }
@@ -78,6 +87,7 @@ import SpoolLog
             .transientWorkflowTaskScheduled(attempt: 2, time: time),
             .transientWorkflowTaskStarted(scheduledEventID: 12, time: time, identity: "w", requestID: "r"),
             .transientWorkflowTaskEnded(scheduledEventID: 12, attempt: 2),
+            .speculativeWorkflowTaskScheduled(time: time),
         ]
         return TransitionRecord(runs: [.init(key: ExecutionKey(namespace: "default", workflowID: "w-é", runID: "r1"), changes: changes)])
     }

@@ -112,6 +112,10 @@ extension HistoryEvent {
             w.signed(a.workflowTaskCompletedEventID); w.payloadMap(a.searchAttributes)
         case .workflowPropertiesModified(let a):
             w.signed(a.workflowTaskCompletedEventID); w.payloadMap(a.upsertedMemo)
+        case .workflowExecutionUpdateAccepted(let a):
+            a.encode(into: &w)
+        case .workflowExecutionUpdateCompleted(let a):
+            a.encode(into: &w)
         }
     }
 
@@ -269,6 +273,12 @@ extension HistoryEvent {
             guard layout == .extended else { throw r.corrupt("a WorkflowPropertiesModified event in a layout before 3") }
             attributes = .workflowPropertiesModified(.init(workflowTaskCompletedEventID: try r.signed(),
                                                            upsertedMemo: try r.payloadMap()))
+        case .workflowExecutionUpdateAccepted:
+            guard layout == .extended else { throw r.corrupt("a WorkflowExecutionUpdateAccepted event in a layout before 3") }
+            attributes = .workflowExecutionUpdateAccepted(try .decode(from: &r, layout: layout))
+        case .workflowExecutionUpdateCompleted:
+            guard layout == .extended else { throw r.corrupt("a WorkflowExecutionUpdateCompleted event in a layout before 3") }
+            attributes = .workflowExecutionUpdateCompleted(try .decode(from: &r, layout: layout))
         }
         return HistoryEvent(eventID: eventID, eventTime: eventTime, attributes: attributes, userMetadata: userMetadata)
     }

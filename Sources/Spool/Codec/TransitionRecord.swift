@@ -13,7 +13,8 @@ import SpoolLog
 ///
 /// The version is the ``ValueLayout`` of the events, payloads and failures inside: 3 (extended)
 /// is written; 2 (whole) and 1 (flat, before payload metadata) are still read. The state-change
-/// tags of transient workflow-task attempts (9–11) exist only from layout 3.
+/// tags of transient workflow-task attempts (9–11) and of speculative workflow tasks (12) exist
+/// only from layout 3.
 struct TransitionRecord: Sendable, Equatable {
     static let version: UInt8 = ValueLayout.current.rawValue
 
@@ -61,6 +62,7 @@ extension StateChange {
         case event = 1, bufferedEvent, flushedEvent, activityStarted, activityRetryScheduled, activityHeartbeat, stickyTaskQueue
         case workflowTaskBackoff
         case transientWorkflowTaskScheduled, transientWorkflowTaskStarted, transientWorkflowTaskEnded
+        case speculativeWorkflowTaskScheduled
         case activityStartReturned
     }
 
@@ -96,6 +98,9 @@ extension StateChange {
         case let .transientWorkflowTaskEnded(scheduledEventID, attempt):
             w.byte(Tag.transientWorkflowTaskEnded.rawValue)
             w.signed(scheduledEventID); w.signed(Int64(attempt))
+        case let .speculativeWorkflowTaskScheduled(time):
+            w.byte(Tag.speculativeWorkflowTaskScheduled.rawValue)
+            w.timestamp(time)
         case let .activityStartReturned(scheduledEventID, attempt):
             w.byte(Tag.activityStartReturned.rawValue)
             w.signed(scheduledEventID); w.signed(Int64(attempt))
@@ -131,6 +136,8 @@ extension StateChange {
                                                  requestID: try r.string())
         case .transientWorkflowTaskEnded:
             return .transientWorkflowTaskEnded(scheduledEventID: try r.signed(), attempt: try r.int32())
+        case .speculativeWorkflowTaskScheduled:
+            return .speculativeWorkflowTaskScheduled(time: try r.timestamp())
         case .activityStartReturned:
             return .activityStartReturned(scheduledEventID: try r.signed(), attempt: try r.int32())
         }

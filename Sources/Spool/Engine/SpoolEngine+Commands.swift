@@ -11,8 +11,9 @@ enum CommandOutcome {
 extension SpoolEngine {
     /// Applies `commands` in order to `transition`. Stops at the first invalid command and
     /// returns why (the caller drops the transition, so nothing of the earlier commands stays).
+    /// `updateMessages` processes the protocol messages ProtocolMessage commands name.
     func apply(_ commands: [Command], to transition: inout Transition, completedEventID: Int64,
-               identity: String) throws(SpoolError) -> CommandOutcome {
+               identity: String, updateMessages: inout UpdateMessageProcessing) throws(SpoolError) -> CommandOutcome {
         var needsWorkflowTask = false
         var eagerActivities: [Int64] = []
         var continuation: (request: StartWorkflowExecutionRequest, runID: String, link: ChainLink)?
@@ -84,6 +85,10 @@ extension SpoolEngine {
                 }
                 try transition.add(.upsertWorkflowSearchAttributes(.init(workflowTaskCompletedEventID: completedEventID,
                                                                          searchAttributes: a.searchAttributes)))
+            case .protocolMessage(let a):
+                if let problem = try updateMessages.process(messageID: a.messageID, into: &transition) {
+                    return .rejected(.badUpdateWorkflowExecutionMessage, "\(position) (ProtocolMessage): \(problem)")
+                }
             case .modifyWorkflowProperties(let a):
                 if a.upsertedMemo.isEmpty {
                     return .rejected(.badModifyWorkflowPropertiesAttributes, "\(position) (ModifyWorkflowProperties): no memo fields are given")

@@ -102,6 +102,7 @@ extension SpoolEngine {
             armEffects(of: runs[index].transition.changes, state: runs[index].transition.state, queues: runs[index].handle.taskQueues)
             // One atomic load when no query waits (nearly always).
             if !queries.isEmpty { queriesAfterTransition(runs[index].transition.state) }
+            if !updates.isEmpty { updatesAfterTransition(runs[index].transition.state) }
         }
     }
 
@@ -147,6 +148,10 @@ extension SpoolEngine {
             case let .transientWorkflowTaskScheduled(attempt, _):
                 if let task = state.workflowTask, task.isTransient, task.attempt == attempt, task.startedEventID == 0 {
                     dispatchOrDelayWorkflowTask(task, state: state, queues: queues)
+                }
+            case .speculativeWorkflowTaskScheduled:
+                if let task = state.workflowTask, task.isSpeculative, task.startedEventID == 0 {
+                    dispatchWorkflowTask(task, state: state, queues: queues)
                 }
             case let .transientWorkflowTaskStarted(scheduledEventID, _, _, _):
                 if let task = state.workflowTask, task.isTransient, task.scheduledEventID == scheduledEventID,

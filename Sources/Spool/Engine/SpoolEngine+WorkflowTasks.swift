@@ -68,6 +68,7 @@ extension SpoolEngine {
         try await commit(handle, transition)
         guard var started = try workflowTask(from: transition.state, history: history(of: handle)) else { return nil }
         if !queries.isEmpty { started.queries = queries.attach(key: handle.key, startedEventID: started.startedEventID) }
+        started.messages = updateRequestMessages(for: handle.key, startedEventID: started.startedEventID)
         return started
     }
 
@@ -132,6 +133,13 @@ extension SpoolEngine {
     ///     ``RespondWorkflowTaskCompletedResponse/workflowTask`` instead of queueing it (Temporal's
     ///     `return_new_workflow_task`). Its history is the events after this task's WorkflowTaskStarted
     ///     when it is on the worker's sticky queue, else the whole history.
+    ///   - messages: the worker's protocol messages (Temporal's `messages`): acceptances,
+    ///     rejections and responses for the updates of ``WorkflowTask/messages``, processed where a
+    ///     ``Command/protocolMessage(_:)`` names them, the others after the commands (before them
+    ///     when no command names a message, as Temporal does for SDKs that send none). An update
+    ///     sent with the task and not answered is rejected. A speculative task (one the engine
+    ///     scheduled for an update) whose completion only rejects writes nothing at all. An invalid
+    ///     message fails the task (`badUpdateWorkflowExecutionMessage`) like an invalid command.
     /// - Throws: ``SpoolError/Code/staleTaskToken`` when the token does not name the run's started
     ///   workflow task (nothing changes); ``SpoolError/Code/notFound``; ``SpoolError/Code/storage``.
     @discardableResult
@@ -140,10 +148,12 @@ extension SpoolEngine {
                                              metadata: WorkflowTaskCompletionMetadata = WorkflowTaskCompletionMetadata(),
                                              queryResults: [String: WorkflowQueryResult] = [:],
                                              forceCreateNewWorkflowTask: Bool = false,
-                                             returnNewWorkflowTask: Bool = false) async throws(SpoolError) -> RespondWorkflowTaskCompletedResponse {
+                                             returnNewWorkflowTask: Bool = false,
+                                             messages: [ProtocolMessage] = []) async throws(SpoolError) -> RespondWorkflowTaskCompletedResponse {
         try checkOpen()
         let (handle, state, task) = try await lockStartedWorkflowTask(taskToken)
         defer { handle.gate.release() }
+        var updateMessages = updateMessageProcessing(messages, handle: handle, startedEventID: task.startedEventID)
         // Answered before the commit: an answer is about the state the worker computed, whatever
         // becomes of its commands; the ones left are moved when the transition is published.
         for (id, result) in queryResults {
@@ -151,6 +161,12 @@ extension SpoolEngine {
             queries.resolve(id, .answered(result), key: handle.key, expecting: .attached(startedEventID: task.startedEventID))
         }
         let now = clock.now()
+        if task.isSpeculative, !forceCreateNewWorkflowTask,
+           let dropped = try speculativeTaskDropped(state, task, commands: commands, updateMessages: &updateMessages,
+                                                    stickyAttributes: stickyAttributes, now: now) {
+            try await commitWithUpdateEffects(handle, dropped, updateMessages.effects)
+            return RespondWorkflowTaskCompletedResponse(activityTasks: [])
+        }
         var transition = Transition(state, now: now)
         // A transient attempt's Scheduled and Started are written now, in the same append.
         if task.isTransient { try transition.writeTransientWorkflowTask(task, identity: identity) }
@@ -167,8 +183,25 @@ extension SpoolEngine {
         }
         var newRun: (handle: ExecutionHandle, transition: Transition)?
         var eager: [Int64] = []
-        switch try apply(commands, to: &transition, completedEventID: completedEventID, identity: identity) {
+        let messagesFirst = !commands.contains { if case .protocolMessage = $0 { true } else { false } }
+        var outcome: CommandOutcome
+        if messagesFirst, let problem = try updateMessages.finish(into: &transition) {
+            outcome = .rejected(.badUpdateWorkflowExecutionMessage, "protocol messages: \(problem)")
+        } else {
+            outcome = try apply(commands, to: &transition, completedEventID: completedEventID, identity: identity,
+                                updateMessages: &updateMessages)
+            if case .accepted = outcome, !messagesFirst, let problem = try updateMessages.finish(into: &transition) {
+                outcome = .rejected(.badUpdateWorkflowExecutionMessage, "protocol messages: \(problem)")
+            }
+        }
+        var updateEffects = updateMessages.effects
+        switch outcome {
         case .rejected(let cause, let message):
+            // As Temporal (`workflowTaskFailErr`): the updates this task carried fail, not retried.
+            updateEffects = updates.sent(run: handle.key, startedEventID: task.startedEventID).keys.map {
+                .failed(updateID: $0, error: handle.key.error(.workflowNotReady,
+                        "Unable to perform workflow execution update due to unexpected workflow task failure."))
+            }
             // As Temporal's server: a server failure naming the cause and the invalid command.
             transition = try failedWorkflowTask(state, task, cause: cause, failure: .server("\(cause): \(message)", nonRetryable: true),
                                                 identity: identity, binaryChecksum: metadata.binaryChecksum,
@@ -190,13 +223,21 @@ extension SpoolEngine {
                                                            identity: identity, requestID: RequestID.next()))
                     eager.append(scheduledEventID)
                 }
+                // Updates that arrived while the task ran, with no other task to carry them: a
+                // speculative one, as Temporal (written only if the worker accepts one).
+                if !updates.isEmpty, transition.state.workflowTask == nil, !transition.state.isPendingOnFirstWorkflowTaskBackoff,
+                   updates.hasUndelivered(run: handle.key, exceptStartedEventID: task.startedEventID, answered: updateMessages.answered) {
+                    try transition.record(.speculativeWorkflowTaskScheduled(time: now))
+                }
             }
             newRun = continued
         }
         // A continue-as-new closes this run and starts the next in the same append.
+        updates.stage(updateEffects, run: handle.key)
         do {
             if let newRun { try await commit([(handle, transition), newRun]) } else { try await commit(handle, transition) }
         } catch {
+            if !updateEffects.isEmpty { updates.unstage(run: handle.key) }
             if let newRun { unreserve(newRun.handle, previousRunID: handle.key.runID) }
             throw error
         }
@@ -206,6 +247,7 @@ extension SpoolEngine {
         if returnNewWorkflowTask, let started = final.workflowTask, started.startedEventID > task.startedEventID,
            final.isRunning, var returned = try workflowTask(from: final, history: history(of: handle)) {
             if !queries.isEmpty { returned.queries = queries.attach(key: handle.key, startedEventID: returned.startedEventID) }
+            returned.messages = updateRequestMessages(for: handle.key, startedEventID: returned.startedEventID)
             next = returned
         }
         return RespondWorkflowTaskCompletedResponse(activityTasks: eager.compactMap { scheduledEventID in

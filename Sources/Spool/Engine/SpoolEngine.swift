@@ -44,6 +44,8 @@ public final class SpoolEngine: Sendable {
     let namespaceRegistry: NamespaceRegistry
     /// Queries waiting for a worker (in memory only: queries write nothing).
     let queries = QueryRegistry()
+    /// Updates in flight (in memory until accepted, as in Temporal).
+    let updates = UpdateRegistry()
     let metrics = EngineMetrics()
     let checkpointGate = AsyncSemaphore(permits: 1)
     let appendsSinceCheckpoint = Atomic<Int>(0)
@@ -148,6 +150,7 @@ public final class SpoolEngine: Sendable {
     public func close() async throws(SpoolError) {
         guard !isClosed.exchange(true, ordering: .acquiringAndReleasing) else { return }
         queries.failAll(SpoolError(.closed, "the engine was closed before a worker answered the query"))
+        updates.failAll(SpoolError(.closed, "the engine was closed before the update completed; update again with the same id"))
         await stopTimerLoop()
         var checkpointError: SpoolError?
         if !configuration.isReadOnly {
@@ -162,6 +165,7 @@ public final class SpoolEngine: Sendable {
     package func abandon() async {
         if !isClosed.exchange(true, ordering: .acquiringAndReleasing) {
             queries.failAll(SpoolError(.closed, "the engine was closed before a worker answered the query"))
+            updates.failAll(SpoolError(.closed, "the engine was closed before the update completed; update again with the same id"))
             timers.stop()
             log.abandon()
         }

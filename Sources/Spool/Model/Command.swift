@@ -26,6 +26,10 @@ public enum Command: Hashable, Sendable {
     case upsertWorkflowSearchAttributes(UpsertWorkflowSearchAttributesCommandAttributes)
     /// Merge memo fields into the run's memo (→ WorkflowPropertiesModified).
     case modifyWorkflowProperties(ModifyWorkflowPropertiesCommandAttributes)
+    /// Process the completion's protocol message with this id here, among the commands
+    /// (→ WorkflowExecutionUpdateAccepted or …Completed for an update's acceptance or response;
+    /// nothing for a rejection).
+    case protocolMessage(ProtocolMessageCommandAttributes)
 
     /// Whether the command closes the run.
     var isClosing: Bool {

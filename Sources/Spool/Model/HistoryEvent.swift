@@ -54,6 +54,10 @@ public enum EventType: UInt8, Hashable, Sendable, CaseIterable, CustomStringConv
     case upsertWorkflowSearchAttributes = 40
     /// The workflow modified its memo.
     case workflowPropertiesModified = 46
+    /// The workflow accepted an update (its request is recorded here).
+    case workflowExecutionUpdateAccepted = 41
+    /// An accepted update has its outcome.
+    case workflowExecutionUpdateCompleted = 43
 
     /// The name Temporal gives the type, such as `"WorkflowExecutionStarted"`.
     public var description: String {
@@ -85,6 +89,8 @@ public enum EventType: UInt8, Hashable, Sendable, CaseIterable, CustomStringConv
         case .workflowExecutionContinuedAsNew: "WorkflowExecutionContinuedAsNew"
         case .upsertWorkflowSearchAttributes: "UpsertWorkflowSearchAttributes"
         case .workflowPropertiesModified: "WorkflowPropertiesModified"
+        case .workflowExecutionUpdateAccepted: "WorkflowExecutionUpdateAccepted"
+        case .workflowExecutionUpdateCompleted: "WorkflowExecutionUpdateCompleted"
         }
     }
 
@@ -185,6 +191,10 @@ public struct HistoryEvent: Hashable, Sendable, CustomStringConvertible {
         case upsertWorkflowSearchAttributes(UpsertWorkflowSearchAttributesEventAttributes)
         /// The fields of a WorkflowPropertiesModified event.
         case workflowPropertiesModified(WorkflowPropertiesModifiedEventAttributes)
+        /// The fields of a WorkflowExecutionUpdateAccepted event.
+        case workflowExecutionUpdateAccepted(WorkflowExecutionUpdateAcceptedEventAttributes)
+        /// The fields of a WorkflowExecutionUpdateCompleted event.
+        case workflowExecutionUpdateCompleted(WorkflowExecutionUpdateCompletedEventAttributes)
 
         /// The event type these attributes belong to.
         public var eventType: EventType {
@@ -216,6 +226,8 @@ public struct HistoryEvent: Hashable, Sendable, CustomStringConvertible {
             case .workflowExecutionContinuedAsNew: .workflowExecutionContinuedAsNew
             case .upsertWorkflowSearchAttributes: .upsertWorkflowSearchAttributes
             case .workflowPropertiesModified: .workflowPropertiesModified
+            case .workflowExecutionUpdateAccepted: .workflowExecutionUpdateAccepted
+            case .workflowExecutionUpdateCompleted: .workflowExecutionUpdateCompleted
             }
         }
     }

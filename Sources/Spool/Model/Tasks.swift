@@ -29,6 +29,10 @@ public struct WorkflowTask: Hashable, Sendable {
     /// to be decided; answer with ``SpoolEngine/respondQueryTaskCompleted(taskToken:result:identity:)``.
     /// ``history`` is then the run's whole history, ``startedEventID`` 0.
     public var query: WorkflowQuery? = nil
+    /// Protocol messages for the worker (Temporal's `messages`): the requests of the updates
+    /// this task delivers, each to be accepted or rejected (and, once accepted, answered) in
+    /// the completion's `messages`. Empty for most tasks.
+    public var messages: [ProtocolMessage] = []
 }
 
 /// An activity task handed to a worker (Temporal's `PollActivityTaskQueueResponse`).

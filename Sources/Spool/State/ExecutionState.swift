@@ -178,6 +178,10 @@ struct WorkflowTaskInfo: Sendable, Equatable {
     /// The request id of the poll that started it (its WorkflowTaskStarted, written later for a
     /// transient attempt, carries it).
     var requestID = ""
+
+    /// A speculative task (scheduled for an update on an idle run): transient at attempt 1, which
+    /// no failure produces (a failed attempt's transient retry is attempt 2 or more).
+    var isSpeculative: Bool { isTransient && attempt == 1 }
 }
 
 /// A pending activity.

@@ -46,6 +46,13 @@ enum StateChange: Sendable, Equatable {
     case transientWorkflowTaskStarted(scheduledEventID: Int64, time: Timestamp, identity: String, requestID: String)
     /// The transient attempt failed or timed out: it ends without a history event.
     case transientWorkflowTaskEnded(scheduledEventID: Int64, attempt: Int32)
+    /// A speculative workflow task (Temporal's, for an update reaching a run with no workflow
+    /// task outstanding) is scheduled on the run's normal queue at `time`, without a history
+    /// event: a transient-like attempt 1 that takes the run's next event id as its scheduled id
+    /// (see ``WorkflowTaskInfo/isSpeculative``). Its events are written only if its completion
+    /// writes something (an accepted update, a command); otherwise it ends with
+    /// ``transientWorkflowTaskEnded(scheduledEventID:attempt:)`` and history is unchanged.
+    case speculativeWorkflowTaskScheduled(time: Timestamp)
     /// The started attempt of an activity never reached its worker (the poll's answer could not
     /// be delivered): it is scheduled again, same attempt, and goes back on its queue.
     case activityStartReturned(scheduledEventID: Int64, attempt: Int32)
@@ -132,6 +139,13 @@ extension ExecutionState {
                                 eventID: scheduledEventID)
             }
             workflowTask = nil
+        case let .speculativeWorkflowTaskScheduled(time):
+            guard isRunning, workflowTask == nil else {
+                throw key.error(.corruptRecord, "a speculative workflow task while another is outstanding")
+            }
+            workflowTask = WorkflowTaskInfo(scheduledEventID: nextEventID, attempt: 1, taskQueue: taskQueue,
+                                            startToCloseTimeout: workflowTaskTimeout, scheduledTime: time, isSticky: false,
+                                            isTransient: true)
         }
     }
 
@@ -187,7 +201,7 @@ extension ExecutionState {
         case .timerCanceled(let a): timers[a.timerID] = nil
         case .workflowExecutionCancelRequested:
             cancelRequested = true
-        case .markerRecorded, .workflowExecutionSignaled:
+        case .markerRecorded, .workflowExecutionSignaled, .workflowExecutionUpdateAccepted, .workflowExecutionUpdateCompleted:
             break
         case .upsertWorkflowSearchAttributes(let a):
             searchAttributes = Payload.merging(a.searchAttributes, into: searchAttributes)

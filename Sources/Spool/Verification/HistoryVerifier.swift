@@ -184,6 +184,8 @@ struct HistoryVerifier {
         case .markerRecorded(let a): completed(a.workflowTaskCompletedEventID)
         case .upsertWorkflowSearchAttributes(let a): completed(a.workflowTaskCompletedEventID)
         case .workflowPropertiesModified(let a): completed(a.workflowTaskCompletedEventID)
+        case .workflowExecutionUpdateCompleted(let a):
+            references.append(("acceptedEventID", a.acceptedEventID, .workflowExecutionUpdateAccepted))
         default: break
         }
         for (field, id, type) in references {

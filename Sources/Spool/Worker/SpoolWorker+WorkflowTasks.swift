@@ -69,9 +69,11 @@ extension SpoolWorker {
             }
             let context = WorkflowContext(workflowExecution: task.workflowExecution, workflowType: task.workflowType,
                                           history: history, attempt: task.attempt)
-            let commands: [Command]
+            let onlyUpdates = Self.bringsOnlyUpdates(task, history: history)
+            let (updateMessages, updateCommands) = await answerUpdates(task, history: history)
+            var commands: [Command] = updateCommands
             do {
-                commands = try await definition(context)
+                if !onlyUpdates { commands += try await definition(context) }
             } catch {
                 cache.withLock { $0.remove(runID) }
                 try await engine.respondWorkflowTaskFailed(
@@ -83,7 +85,8 @@ extension SpoolWorker {
             let sticky = closes ? nil : stickyTaskQueue.map {
                 StickyExecutionAttributes(workerTaskQueue: $0, scheduleToStartTimeout: stickyScheduleToStartTimeout)
             }
-            if sticky != nil { cache.withLock { $0.store(runID, history) } } else { cache.withLock { $0.remove(runID) } }
+            // A task with only updates may leave no trace (all rejected): its events are not cached.
+            if sticky != nil && !onlyUpdates { cache.withLock { $0.store(runID, history) } } else { cache.withLock { $0.remove(runID) } }
             let (marked, reservedSlots) = requestEagerExecution(commands, workflowTaskQueue: task.workflowExecutionTaskQueue)
             var reserved = reservedSlots
             // Slots reserved for eager activities the engine did not start go back.
@@ -95,7 +98,10 @@ extension SpoolWorker {
             }
             let response = try await engine.respondWorkflowTaskCompleted(taskToken: task.taskToken, commands: marked,
                                                                          identity: identity, stickyAttributes: sticky,
-                                                                         queryResults: queryResults)
+                                                                         queryResults: queryResults,
+                                                                         // The definition sees accepted updates in a next task.
+                                                                         forceCreateNewWorkflowTask: !updateCommands.isEmpty && !closes,
+                                                                         messages: updateMessages)
             let started = Array(response.activityTasks.prefix(reserved))
             reserved -= started.count     // these slots now belong to the activities, released when they are answered
             return started

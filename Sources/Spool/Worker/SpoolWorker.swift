@@ -69,6 +69,7 @@ public final class SpoolWorker: Sendable {
         var activities: [String: ActivityFunction] = [:]
         /// By workflow type, then query type.
         var queries: [String: [String: QueryHandler]] = [:]
+        var updates: [String: [String: UpdateRegistration]] = [:]
     }
 
     /// A worker; nothing is polled until ``run()``.

@@ -17,8 +17,10 @@ struct DemoCommand: AsyncParsableCommand {
             Opens the engine on --data (created if needed), runs two in-process workers and starts \
             workflow order-<time>: reserve-inventory, then charge-payment (its first attempt fails \
             with a retryable error and the retry policy runs it again after 200 ms), then ship-order \
-            (it heartbeats its progress). Prints the history, the heartbeats the engine recorded, and \
-            a summary. Each run starts a new workflow id, so it can be run again on the same directory.
+            (it heartbeats its progress). While ship-order runs the demo sends two updates: an empty gift note \
+            the workflow's validator rejects (nothing written) and a gift note it accepts \
+            (WorkflowExecutionUpdateAccepted and ...Completed in the history). Prints the history, the heartbeats the \
+            engine recorded, the updates' outcomes, and a summary. Each run starts a new workflow id, so it can be run again on the same directory.
             """
     )
 
@@ -73,6 +75,7 @@ struct DemoCommand: AsyncParsableCommand {
             for beat in outcome.heartbeats { print("  \(beat)") }
         }
         print("query 'progress', answered by a worker from the history: \(outcome.progress)")
+        for line in outcome.updates { print(line) }
         var activityTypes: [Int64: String] = [:]
         var retried: [String] = []
         for event in outcome.history {
@@ -104,18 +107,30 @@ struct DemoCommand: AsyncParsableCommand {
         var heartbeats: [String]
         /// The worker's answer to the `progress` query.
         var progress: String
+        /// What became of the demo's updates, one line each.
+        var updates: [String]
         var elapsed: Duration
     }
 
     /// Runs one order on `engine` with two workers; returns its history once it closed.
     static func runOrder(on engine: SpoolEngine) async throws -> DemoOutcome {
         let workers = (1...2).map { SpoolWorker(engine: engine, taskQueue: taskQueue, identity: "demo-worker-\($0)") }
+        // The updates go out while ship-order runs (the run has no workflow task then), and
+        // ship-order waits for them: the same history on every run of the demo.
+        let updatesDone = DemoFlag()
         for worker in workers {
             worker.registerWorkflow(workflowType, orderWorkflow)
             // A query the worker answers from the run's history, whether the run is open or closed.
             worker.registerQuery(workflowType, "progress") { context in
                 let done = context.history.filter { $0.eventType == .activityTaskCompleted }.count
                 return .binary("\(done) of \(steps.count) steps done")
+            }
+            // An update the workflow handles: its validator rejects an empty note (nothing is
+            // written); an accepted note is answered at once.
+            worker.registerUpdate(workflowType, "set-gift-note", validator: { context in
+                guard let note = context.args?.singleData, !note.isEmpty else { throw GiftNoteError.empty }
+            }) { context in
+                .binary("gift note set: \(String(decoding: context.args?.singleData ?? [], as: UTF8.self))")
             }
             worker.registerActivity("reserve-inventory") { context in
                 .binary("reserved 2 × widget for \(String(decoding: context.task.input?.singleData ?? [], as: UTF8.self))")
@@ -136,6 +151,8 @@ struct DemoCommand: AsyncParsableCommand {
                     if try await context.heartbeat(.binary("packed \(parcel)/\(parcels) parcels")) { throw CancellationError() }
                 }
                 try await Task.sleep(for: .milliseconds(150))
+                // At most 3 s: well within the heartbeat timeout.
+                for _ in 0..<300 where !updatesDone.isSet { try await Task.sleep(for: .milliseconds(10)) }
                 return .binary("shipped \(parcels) parcels")
             }
         }
@@ -149,6 +166,19 @@ struct DemoCommand: AsyncParsableCommand {
                                           input: .binary(workflowID), identity: "spool-demo",
                                           workflowIDConflictPolicy: .fail))
         let execution = WorkflowExecution(workflowID: workflowID, runID: run.runID)
+        let updating = Task { () -> [String] in
+            defer { updatesDone.set() }
+            // Once ship-order heartbeats, the run waits on it: no workflow task is outstanding.
+            for _ in 0..<1000 {
+                let description = try? engine.describeWorkflowExecution(execution: execution)
+                if description?.pendingActivities.contains(where: { $0.activityType == "ship-order" && $0.heartbeatDetails != nil }) == true
+                    || description?.executionInfo.status.isClosed == true { break }
+                try? await Task.sleep(for: .milliseconds(10))
+            }
+            // The rejected one first: the run is idle, so it goes out on a speculative task that
+            // leaves no trace; the accepted one after it.
+            return await sendUpdates(engine, execution: execution)
+        }
         // Heartbeats are state, not events: watch them through describe while the workflow runs.
         let watcher = Task { () -> [String] in
             var seen: [String] = []
@@ -169,6 +199,7 @@ struct DemoCommand: AsyncParsableCommand {
         let close = try await engine.getWorkflowExecutionHistory(execution: execution, waitNewEvent: true,
                                                                  historyEventFilterType: .closeEvent, timeout: deadline)
         let elapsed = ContinuousClock.now - started
+        let updates = await updating.value
         watcher.cancel()
         let heartbeats = await watcher.value
         // Asked while the workers still run: a query on a closed run goes to a worker too.
@@ -187,7 +218,30 @@ struct DemoCommand: AsyncParsableCommand {
         let history = try await readHistory(engine, execution: execution)
         let status = try engine.describeWorkflowExecution(execution: execution).executionInfo.status
         return DemoOutcome(execution: execution, status: status, history: history, heartbeats: heartbeats, progress: progress,
-                           elapsed: elapsed)
+                           updates: updates, elapsed: elapsed)
+    }
+
+    /// Sends the demo's two updates and waits for their outcomes: one line each.
+    static func sendUpdates(_ engine: SpoolEngine, execution: WorkflowExecution) async -> [String] {
+        var updates: [String] = []
+        for (updateID, note) in [("empty-gift-note", ""), ("gift-note", "Happy birthday!")] {
+            do {
+                let response = try await engine.updateWorkflowExecution(
+                    workflowID: execution.workflowID, runID: execution.runID, updateID: updateID, name: "set-gift-note", input: .binary(note),
+                    identity: "spool-demo", waitFor: .completed, timeout: .seconds(20))
+                switch response.outcome {
+                case .success(let result)?:
+                    updates.append("update 'set-gift-note' (\(updateID)): accepted, result \"\(String(decoding: result?.singleData ?? [], as: UTF8.self))\"")
+                case .failure(let failure)?:
+                    updates.append("update 'set-gift-note' (\(updateID)): rejected by the workflow's validator (\(failure.message)); nothing written")
+                case nil:
+                    updates.append("update 'set-gift-note' (\(updateID)): still \(response.stage) after 20 s")
+                }
+            } catch {
+                updates.append("update 'set-gift-note' (\(updateID)): failed (\(error))")
+            }
+        }
+        return updates
     }
 
     /// The order workflow: the steps in sequence, each scheduled when the one before completed;
@@ -210,12 +264,27 @@ struct DemoCommand: AsyncParsableCommand {
         guard completed < steps.count else {
             return [.completeWorkflowExecution(.init(result: .binary("order \(context.workflowExecution.workflowID) shipped")))]
         }
+        // A task brought by something else (an update) while a step runs: nothing new to do.
+        if context.history.filter({ $0.eventType == .activityTaskScheduled }).count > completed { return [] }
         let step = steps[completed]
         return [.scheduleActivityTask(.init(
             activityID: step, activityType: step, taskQueue: taskQueue, input: context.input,
             startToCloseTimeout: .seconds(10), heartbeatTimeout: step == "ship-order" ? .seconds(5) : nil,
             retryPolicy: RetryPolicy(initialInterval: .milliseconds(200), backoffCoefficient: 2, maximumAttempts: 5)))]
     }
+}
+
+/// Set once the demo's updates are answered.
+final class DemoFlag: Sendable {
+    private let value = Atomic<Bool>(false)
+    var isSet: Bool { value.load(ordering: .acquiring) }
+    func set() { value.store(true, ordering: .releasing) }
+}
+
+/// Why the demo's gift-note validator rejects an update.
+enum GiftNoteError: Error, CustomStringConvertible {
+    case empty
+    var description: String { "the gift note is empty" }
 }
 
 func currentMilliseconds() -> Int64 {

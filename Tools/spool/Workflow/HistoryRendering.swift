@@ -150,6 +150,15 @@ enum HistoryRendering {
         case .workflowPropertiesModified(let a):
             text("upsertedMemo", a.upsertedMemo.keys.sorted().joined(separator: ","))
             id("workflowTaskCompletedEventId", a.workflowTaskCompletedEventID)
+        case .workflowExecutionUpdateAccepted(let a):
+            text("protocolInstanceId", a.protocolInstanceID); text("name", a.acceptedRequest.input.name)
+            payload("args", a.acceptedRequest.input.args)
+        case .workflowExecutionUpdateCompleted(let a):
+            text("updateId", a.meta.updateID); id("acceptedEventId", a.acceptedEventID)
+            switch a.outcome {
+            case .success(let result): payload("result", result)
+            case .failure(let failure): text("failure", failure.message)
+            }
         }
         return out
     }
