@@ -278,6 +278,12 @@ struct HistoryTranslator {
             p.workflowTaskCompletedEventID = a.workflowTaskCompletedEventID
             p.upsertedMemo = protoMemo(a.upsertedMemo)
             proto.workflowPropertiesModifiedEventAttributes = p
+        case .startChildWorkflowExecutionInitiated, .startChildWorkflowExecutionFailed, .childWorkflowExecutionStarted,
+             .childWorkflowExecutionClosed, .signalExternalWorkflowExecutionInitiated, .signalExternalWorkflowExecutionFailed,
+             .externalWorkflowExecutionSignaled, .requestCancelExternalWorkflowExecutionInitiated,
+             .requestCancelExternalWorkflowExecutionFailed, .externalWorkflowExecutionCancelRequested:
+            // Issue 19: the gRPC translation of these events is the lead's (the engine has them).
+            break
         }
         return proto
     }

@@ -84,6 +84,11 @@ extension SpoolEngine {
                 }
                 try transition.add(.upsertWorkflowSearchAttributes(.init(workflowTaskCompletedEventID: completedEventID,
                                                                          searchAttributes: a.searchAttributes)))
+            case .startChildWorkflowExecution, .signalExternalWorkflowExecution, .requestCancelExternalWorkflowExecution:
+                if let rejected = try applyRelatedRunCommand(command, to: &transition, completedEventID: completedEventID,
+                                                             position: position) {
+                    return rejected
+                }
             case .modifyWorkflowProperties(let a):
                 if a.upsertedMemo.isEmpty {
                     return .rejected(.badModifyWorkflowPropertiesAttributes, "\(position) (ModifyWorkflowProperties): no memo fields are given")

@@ -26,6 +26,15 @@ public enum Command: Hashable, Sendable {
     case upsertWorkflowSearchAttributes(UpsertWorkflowSearchAttributesCommandAttributes)
     /// Merge memo fields into the run's memo (→ WorkflowPropertiesModified).
     case modifyWorkflowProperties(ModifyWorkflowPropertiesCommandAttributes)
+    /// Start a child workflow (→ StartChildWorkflowExecutionInitiated, then
+    /// ChildWorkflowExecutionStarted or StartChildWorkflowExecutionFailed).
+    case startChildWorkflowExecution(StartChildWorkflowExecutionCommandAttributes)
+    /// Signal another workflow (→ SignalExternalWorkflowExecutionInitiated, then
+    /// ExternalWorkflowExecutionSignaled or SignalExternalWorkflowExecutionFailed).
+    case signalExternalWorkflowExecution(SignalExternalWorkflowExecutionCommandAttributes)
+    /// Ask another workflow to cancel (→ RequestCancelExternalWorkflowExecutionInitiated, then
+    /// ExternalWorkflowExecutionCancelRequested or RequestCancelExternalWorkflowExecutionFailed).
+    case requestCancelExternalWorkflowExecution(RequestCancelExternalWorkflowExecutionCommandAttributes)
 
     /// Whether the command closes the run.
     var isClosing: Bool {

@@ -195,6 +195,11 @@ extension ExecutionState {
         case .workflowExecutionContinuedAsNew(let a):
             newExecutionRunID = a.newExecutionRunID
             close(.continuedAsNew, at: event.eventTime)
+        case .startChildWorkflowExecutionInitiated, .startChildWorkflowExecutionFailed, .childWorkflowExecutionStarted,
+             .childWorkflowExecutionClosed, .signalExternalWorkflowExecutionInitiated, .signalExternalWorkflowExecutionFailed,
+             .externalWorkflowExecutionSignaled, .requestCancelExternalWorkflowExecutionInitiated,
+             .requestCancelExternalWorkflowExecutionFailed, .externalWorkflowExecutionCancelRequested:
+            try applyRelatedRunEffect(of: event)
         }
     }
 
@@ -217,5 +222,9 @@ extension ExecutionState {
         stickyTaskQueue = nil
         stickyScheduleToStartTimeout = nil
         firstWorkflowTaskTime = nil
+        // Undelivered requests to other workflows die with the run; its pending children stay
+        // listed (the parent close policy applies to them).
+        related.signals = [:]
+        related.cancels = [:]
     }
 }

@@ -150,6 +150,35 @@ enum HistoryRendering {
         case .workflowPropertiesModified(let a):
             text("upsertedMemo", a.upsertedMemo.keys.sorted().joined(separator: ","))
             id("workflowTaskCompletedEventId", a.workflowTaskCompletedEventID)
+        case .startChildWorkflowExecutionInitiated(let a):
+            text("workflowId", a.workflowID); text("workflowType", a.workflowType); text("taskQueue", a.taskQueue)
+            text("parentClosePolicy", a.parentClosePolicy.description); payload("input", a.input)
+        case .startChildWorkflowExecutionFailed(let a):
+            text("workflowId", a.workflowID); text("cause", "\(a.cause)"); id("initiatedEventId", a.initiatedEventID)
+        case .childWorkflowExecutionStarted(let a):
+            text("workflowId", a.workflowExecution.workflowID); text("runId", a.workflowExecution.runID)
+            id("initiatedEventId", a.initiatedEventID)
+        case .childWorkflowExecutionClosed(let a):
+            text("workflowId", a.workflowExecution.workflowID); id("initiatedEventId", a.initiatedEventID)
+            id("startedEventId", a.startedEventID)
+            switch a.outcome {
+            case .completed(let result): payload("result", result)
+            case .failed(let failure, _): text("failure", failure.message)
+            case .canceled(let details): payload("details", details)
+            case .timedOut, .terminated: break
+            }
+        case .signalExternalWorkflowExecutionInitiated(let a):
+            text("workflowId", a.workflowExecution.workflowID); text("signalName", a.signalName); payload("input", a.input)
+        case .signalExternalWorkflowExecutionFailed(let a):
+            text("workflowId", a.workflowExecution.workflowID); text("cause", "\(a.cause)"); id("initiatedEventId", a.initiatedEventID)
+        case .externalWorkflowExecutionSignaled(let a):
+            text("workflowId", a.workflowExecution.workflowID); id("initiatedEventId", a.initiatedEventID)
+        case .requestCancelExternalWorkflowExecutionInitiated(let a):
+            text("workflowId", a.workflowExecution.workflowID); text("reason", a.reason)
+        case .requestCancelExternalWorkflowExecutionFailed(let a):
+            text("workflowId", a.workflowExecution.workflowID); text("cause", "\(a.cause)"); id("initiatedEventId", a.initiatedEventID)
+        case .externalWorkflowExecutionCancelRequested(let a):
+            text("workflowId", a.workflowExecution.workflowID); id("initiatedEventId", a.initiatedEventID)
         }
         return out
     }
