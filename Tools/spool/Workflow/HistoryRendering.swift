@@ -85,6 +85,10 @@ enum HistoryRendering {
             failure("continuedFailure", a.continuedFailure); payload("lastCompletionResult", a.lastCompletionResult)
             if !a.memo.isEmpty { text("memo", a.memo.keys.sorted().joined(separator: ",")) }
             if !a.searchAttributes.isEmpty { text("searchAttributes", a.searchAttributes.keys.sorted().joined(separator: ",")) }
+            if let parent = a.parent {
+                text("parentWorkflowId", parent.execution.workflowID); text("parentRunId", parent.execution.runID)
+                id("parentInitiatedEventId", parent.initiatedEventID)
+            }
         case .workflowExecutionCompleted(let a):
             payload("result", a.result); id("workflowTaskCompletedEventId", a.workflowTaskCompletedEventID)
             text("newExecutionRunId", a.newExecutionRunID)
