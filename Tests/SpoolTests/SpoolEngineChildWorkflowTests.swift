@@ -51,7 +51,7 @@ import Testing
         let childEvents = try await h.history(child)
         #expect(childEvents.map(\.eventType) == [.workflowExecutionStarted, .workflowTaskScheduled])
         guard case .workflowExecutionStarted(let childStarted) = childEvents[0].attributes else { return }
-        #expect(childStarted.taskQueue == "shipping" && childStarted.input == .json("7"))
+        #expect(childStarted.taskQueue == "shipping" && childStarted.input == .json("7") && childStarted.identity == "")
         #expect(childStarted.parent == ParentExecutionInfo(namespace: defaultNamespace, execution: parent, initiatedEventID: 5,
                                                            rootExecution: parent))
         let described = try h.describe(child).executionInfo
@@ -179,7 +179,7 @@ import Testing
         let canceled = try await h.history(try child(h, "cancel"))
         #expect(canceled.map(\.eventType) == [.workflowExecutionStarted, .workflowTaskScheduled, .workflowExecutionCancelRequested])
         guard case .workflowExecutionCancelRequested(let request) = canceled.last?.attributes else { return }
-        #expect(request.identity == "history-service" && request.externalWorkflowExecution == parent)
+        #expect(request == .init(cause: "", identity: "history-service", externalInitiatedEventID: 0, externalWorkflowExecution: parent))
         // The parent closed: the terminated children's close is not recorded in it.
         #expect(try await h.eventTypes(parent).count == 16)
     }

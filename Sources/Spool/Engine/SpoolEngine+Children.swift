@@ -57,13 +57,14 @@ extension SpoolEngine {
             searchAttributes: a.searchAttributes, priority: a.priority))
     }
 
-    /// The start request of a child: the initiated event's fields, the parent's priority under
-    /// the command's (Temporal's `priorities.Merge(parent, command)`).
+    /// The start request of a child: the initiated event's fields, no identity (Temporal's
+    /// child-start request sets none), the parent's priority under the command's (Temporal's
+    /// `priorities.Merge(parent, command)`).
     private func childStartRequest(_ a: StartChildWorkflowExecutionInitiatedEventAttributes, parent: ExecutionState,
                                    userMetadata: UserMetadata?) -> StartWorkflowExecutionRequest {
         var request = StartWorkflowExecutionRequest(
             namespace: a.namespace, workflowID: a.workflowID, workflowType: a.workflowType, taskQueue: a.taskQueue, input: a.input,
-            workflowRunTimeout: a.workflowRunTimeout, workflowTaskTimeout: a.workflowTaskTimeout, identity: historyServiceIdentity,
+            workflowRunTimeout: a.workflowRunTimeout, workflowTaskTimeout: a.workflowTaskTimeout, identity: "",
             workflowIDReusePolicy: a.workflowIDReusePolicy, workflowIDConflictPolicy: .fail, header: a.header,
             userMetadata: userMetadata, workflowExecutionTimeout: a.workflowExecutionTimeout, retryPolicy: a.retryPolicy,
             cronSchedule: a.cronSchedule, memo: a.memo, searchAttributes: a.searchAttributes)
@@ -177,6 +178,8 @@ extension SpoolEngine {
 
     /// Applies the closed run `parentKey`'s close policy to `child`: terminates it or asks it to
     /// cancel (once), if it still runs as that parent's child; nothing for ``ParentClosePolicy/abandon``.
+    /// As Temporal's `applyParentClosePolicy`: a termination has the reason `by parent close
+    /// policy`, a cancel request no reason; both name `history-service` and the parent.
     func applyParentClosePolicy(to child: ChildExecutionInfo, of parentKey: ExecutionKey) async throws(SpoolError) {
         try checkOpen()
         let policy = child.parentClosePolicy.effective
@@ -191,7 +194,7 @@ extension SpoolEngine {
         case .requestCancel:
             guard !state.cancelRequested else { return }
             try transition.addWorkflowInput(.workflowExecutionCancelRequested(.init(
-                cause: "by parent close policy", identity: historyServiceIdentity, externalWorkflowExecution: parentKey.execution)))
+                cause: "", identity: historyServiceIdentity, externalWorkflowExecution: parentKey.execution)))
             try transition.scheduleWorkflowTaskIfNeeded()
         default:
             try terminate(&transition, reason: "by parent close policy", details: nil, identity: historyServiceIdentity)
