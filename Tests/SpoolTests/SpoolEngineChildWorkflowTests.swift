@@ -1,3 +1,4 @@
+import SpoolLog
 import Testing
 @testable import Spool
 
@@ -264,5 +265,34 @@ import Testing
         _ = try SpoolEngine.compactHistory(directory: data, configuration: HistoryFixture.configuration(h.clock))
         #expect(try await HistoryFixture.view(data, clock: h.clock) == before)
         #expect(try await HistoryFixture.viewByFullReplay(data, clock: h.clock) == before)
+    }
+
+    @Test func aRunStatesRelatedRunsRoundTripThroughTheCheckpointCodecAndOlderLayoutsLeaveThemEmpty() throws {
+        let time = Timestamp(nanosecondsSinceEpoch: 1_750_000_000_000_000_000)
+        let parent = ParentExecutionInfo(namespace: "default", execution: WorkflowExecution(workflowID: "p", runID: "p1"),
+                                         initiatedEventID: 5, rootExecution: WorkflowExecution(workflowID: "root", runID: "r1"))
+        var started = WorkflowExecutionStartedEventAttributes(
+            workflowType: "t", taskQueue: "q", input: nil, workflowRunTimeout: nil, workflowTaskTimeout: .seconds(10),
+            continuedExecutionRunID: "", firstExecutionRunID: "c1", identity: "", requestID: "", attempt: 1)
+        started.parent = parent
+        var state = ExecutionState(key: ExecutionKey(namespace: "default", workflowID: "c", runID: "c1"), started: started, startTime: time)
+        state.related.children[7] = ChildExecutionInfo(initiatedEventID: 7, namespace: "default", workflowID: "g", workflowType: "gt",
+                                                       runID: "g1", startedEventID: 8, parentClosePolicy: .requestCancel)
+        state.related.signals[9] = .init(workflowTaskCompletedEventID: 6, namespace: "default",
+                                         workflowExecution: WorkflowExecution(workflowID: "x", runID: ""), signalName: "go",
+                                         input: .json("1"), control: "c", childWorkflowOnly: true, header: Header())
+        state.related.cancels[10] = .init(workflowTaskCompletedEventID: 6, namespace: "default",
+                                          workflowExecution: WorkflowExecution(workflowID: "y", runID: "y1"), control: "",
+                                          childWorkflowOnly: false, reason: "why")
+        var w = BinaryWriter()
+        state.encode(into: &w)
+        var r = BinaryReader<SpoolError>(w.bytes, context: "test")
+        let decoded = try ExecutionState.decode(from: &r, layout: .current)
+        #expect(r.isAtEnd)
+        #expect(decoded == state)
+        #expect(decoded.related.parent == parent && decoded.related.children.count == 1)
+        // Read as layout 3 (a checkpoint written before), the record is not there: nothing related.
+        var older = BinaryReader<SpoolError>(w.bytes, context: "test")
+        #expect(try ExecutionState.decode(from: &older, layout: .extended).related.isEmpty)
     }
 }

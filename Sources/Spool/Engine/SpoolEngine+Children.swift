@@ -164,7 +164,7 @@ extension SpoolEngine {
     // MARK: The parent close policy
 
     /// The open run of `child`'s chain (its first run, or the run continuing it), if it still runs.
-    private func openRun(of child: ChildExecutionInfo) -> ExecutionHandle? {
+    func openRun(of child: ChildExecutionInfo) -> ExecutionHandle? {
         var key = ExecutionKey(namespace: child.namespace, workflowID: child.workflowID, runID: child.runID)
         for _ in 0..<10_000 {
             guard let handle = registry.handle(key) else { return nil }

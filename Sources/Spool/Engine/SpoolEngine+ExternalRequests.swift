@@ -169,10 +169,25 @@ extension SpoolEngine {
                 for id in state.related.cancels.keys.sorted() {
                     relatedRunWork.spawn { [weak self] in try await self?.deliverExternalCancel(from: state.key, initiatedEventID: id) }
                 }
-            } else {
+            } else if needsClosedRunEffects(state) {
                 armClosedRunEffects(state)
             }
         }
+    }
+
+    /// Whether the closed run `state` still has cross-run work to do: its parent still lists it
+    /// as a pending child, or one of its children still runs for it (and its policy acts). Checked
+    /// before spawning anything, so an open with many closed runs starts no task for them.
+    private func needsClosedRunEffects(_ state: ExecutionState) -> Bool {
+        if let link = state.related.parent, state.newExecutionRunID == nil,
+           let parent = registry.handle(namespace: link.namespace, execution: link.execution) {
+            let parentState = parent.state
+            if parentState.isRunning, parentState.related.children[link.initiatedEventID] != nil { return true }
+        }
+        for child in state.related.children.values where child.isStarted && child.parentClosePolicy.effective != .abandon {
+            if let run = openRun(of: child), run.state.related.parent?.execution == state.key.execution { return true }
+        }
+        return false
     }
 
     /// Waits until the cross-run work started so far (and the work it started) is done. For

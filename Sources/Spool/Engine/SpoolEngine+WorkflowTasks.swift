@@ -175,7 +175,7 @@ extension SpoolEngine {
             if transition.state.isRunning {
                 let flushed = try transition.flushBufferedEvents()
                 // Children start in this same append; their Started or StartFailed needs a workflow task.
-                let initiated = initiatedChildren(in: transition, after: completedEventID)
+                let initiated = commands.contains(where: \.isStartChild) ? initiatedChildren(in: transition, after: completedEventID) : []
                 children = try startChildren(initiated, transition: &transition)
                 if flushed || needsWorkflowTask || forceCreateNewWorkflowTask || !initiated.isEmpty {
                     try transition.scheduleWorkflowTaskIfNeeded()

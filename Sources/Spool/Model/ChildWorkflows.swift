@@ -430,3 +430,11 @@ extension ChildWorkflowExecutionClosedEventAttributes.Outcome {
         }
     }
 }
+
+extension Command {
+    /// Whether the command starts a child workflow.
+    var isStartChild: Bool {
+        if case .startChildWorkflowExecution = self { return true }
+        return false
+    }
+}

@@ -146,7 +146,7 @@ struct ExecutionState: Sendable, Equatable {
             executionExpirationTime: started.workflowExecutionExpirationTime,
             lastCompletionResult: started.lastCompletionResult, startMemo: started.memo,
             startSearchAttributes: started.searchAttributes))
-        related.parent = started.parent
+        if let parent = started.parent { related.parent = parent }
         if let backoff = started.firstWorkflowTaskBackoff, backoff > .zero {
             executionTime = startTime.advanced(by: backoff)
             firstWorkflowTaskTime = executionTime

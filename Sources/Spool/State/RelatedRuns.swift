@@ -5,17 +5,64 @@ import SpoolLog
 /// it follows from the run's own events (``ExecutionState/applyRelatedRunEffect(of:)``), live and
 /// in replay; a checkpoint stores it as one record (``encode(into:)``, layout 4).
 struct RelatedRuns: Sendable, Equatable {
+    struct Fields: Sendable, Equatable {
+        var parent: ParentExecutionInfo?
+        var children: [Int64: ChildExecutionInfo] = [:]
+        var signals: [Int64: SignalExternalWorkflowExecutionInitiatedEventAttributes] = [:]
+        var cancels: [Int64: RequestCancelExternalWorkflowExecutionInitiatedEventAttributes] = [:]
+    }
+
+    /// Nil for a run that has none of it (nearly every run): a transition copies the state, and
+    /// copying this then costs one nil reference. Mutated only through ``fields`` when not shared.
+    private final class Storage: @unchecked Sendable {
+        var fields: Fields
+        init(_ fields: Fields) { self.fields = fields }
+    }
+
+    private var storage: Storage?
+
+    init() {}
+
+    private var fields: Fields {
+        get { storage?.fields ?? Fields() }
+        _modify {
+            if storage == nil {
+                storage = Storage(Fields())
+            } else if !isKnownUniquelyReferenced(&storage) {
+                storage = Storage(storage!.fields)
+            }
+            yield &storage!.fields
+        }
+    }
+
     /// The parent that started this run (or the run it continues) as a child.
-    var parent: ParentExecutionInfo?
+    var parent: ParentExecutionInfo? {
+        get { storage?.fields.parent }
+        _modify { yield &fields.parent }
+    }
     /// Children initiated and not closed, by the parent's StartChildWorkflowExecutionInitiated id.
     /// Kept when the run closes: they are the children its parent close policy applies to.
-    var children: [Int64: ChildExecutionInfo] = [:]
+    var children: [Int64: ChildExecutionInfo] {
+        get { storage?.fields.children ?? [:] }
+        _modify { yield &fields.children }
+    }
     /// Signals to other workflows initiated and not delivered yet, by initiated event id.
-    var signals: [Int64: SignalExternalWorkflowExecutionInitiatedEventAttributes] = [:]
+    var signals: [Int64: SignalExternalWorkflowExecutionInitiatedEventAttributes] {
+        get { storage?.fields.signals ?? [:] }
+        _modify { yield &fields.signals }
+    }
     /// Cancel requests to other workflows initiated and not delivered yet, by initiated event id.
-    var cancels: [Int64: RequestCancelExternalWorkflowExecutionInitiatedEventAttributes] = [:]
+    var cancels: [Int64: RequestCancelExternalWorkflowExecutionInitiatedEventAttributes] {
+        get { storage?.fields.cancels ?? [:] }
+        _modify { yield &fields.cancels }
+    }
 
-    var isEmpty: Bool { parent == nil && children.isEmpty && signals.isEmpty && cancels.isEmpty }
+    static func == (a: RelatedRuns, b: RelatedRuns) -> Bool { a.storage === b.storage || a.fields == b.fields }
+
+    var isEmpty: Bool {
+        guard let fields = storage?.fields else { return true }
+        return fields.parent == nil && fields.children.isEmpty && fields.signals.isEmpty && fields.cancels.isEmpty
+    }
 
     /// The child id `workflowID` names among the pending children, if any.
     func pendingChild(workflowID: String) -> ChildExecutionInfo? {

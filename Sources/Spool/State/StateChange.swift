@@ -224,7 +224,7 @@ extension ExecutionState {
         firstWorkflowTaskTime = nil
         // Undelivered requests to other workflows die with the run; its pending children stay
         // listed (the parent close policy applies to them).
-        related.signals = [:]
-        related.cancels = [:]
+        if !related.signals.isEmpty { related.signals = [:] }
+        if !related.cancels.isEmpty { related.cancels = [:] }
     }
 }
