@@ -18,6 +18,7 @@ public enum ParentClosePolicy: UInt8, Hashable, Sendable, CaseIterable, CustomSt
     /// The policy applied: ``unspecified`` is ``terminate``, as in Temporal.
     public var effective: ParentClosePolicy { self == .unspecified ? .terminate : self }
 
+    /// Temporal's name of the policy, such as `"Terminate"`.
     public var description: String {
         switch self {
         case .unspecified: "Unspecified"
@@ -416,6 +417,15 @@ public struct PendingChildExecutionInfo: Hashable, Sendable {
     public var initiatedID: Int64
     /// What happens to the child when the parent closes.
     public var parentClosePolicy: ParentClosePolicy
+
+    /// A pending child's summary.
+    public init(workflowID: String, runID: String, workflowTypeName: String, initiatedID: Int64, parentClosePolicy: ParentClosePolicy) {
+        self.workflowID = workflowID
+        self.runID = runID
+        self.workflowTypeName = workflowTypeName
+        self.initiatedID = initiatedID
+        self.parentClosePolicy = parentClosePolicy
+    }
 }
 
 extension ChildWorkflowExecutionClosedEventAttributes.Outcome {
