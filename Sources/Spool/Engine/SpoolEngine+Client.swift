@@ -42,7 +42,7 @@ extension SpoolEngine {
     }
 
     /// Whether the run has a signal with `requestID`, written or buffered.
-    private func hasSignal(requestID: String, handle: ExecutionHandle, state: ExecutionState) throws(SpoolError) -> Bool {
+    func hasSignal(requestID: String, handle: ExecutionHandle, state: ExecutionState) throws(SpoolError) -> Bool {
         func matches(_ event: HistoryEvent) -> Bool {
             if case .workflowExecutionSignaled(let signaled) = event.attributes { return signaled.requestID == requestID }
             return false

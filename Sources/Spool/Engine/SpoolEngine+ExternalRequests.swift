@@ -73,10 +73,12 @@ extension SpoolEngine {
             await target.gate.acquire()
             func signalTarget() async throws(SpoolError) -> Bool {
                 defer { target.gate.release() }
-                guard !target.isRemoved, target.state.isRunning else { return false }
+                guard !target.isRemoved else { return false }
+                let requestID = Self.externalSignalRequestID(sender: sender, initiatedEventID: initiatedEventID)
+                // Delivered before a crash, and the target closed since: it was signaled.
+                guard target.state.isRunning else { return try hasSignal(requestID: requestID, handle: target, state: target.state) }
                 try await signal(target, signalName: a.signalName, input: a.input, identity: historyServiceIdentity, header: a.header,
-                                 requestID: Self.externalSignalRequestID(sender: sender, initiatedEventID: initiatedEventID),
-                                 externalWorkflowExecution: sender.execution)
+                                 requestID: requestID, externalWorkflowExecution: sender.execution)
                 return true
             }
             delivered = try await signalTarget()
