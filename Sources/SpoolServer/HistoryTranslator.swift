@@ -76,6 +76,12 @@ struct HistoryTranslator {
             p.header = a.header.proto
             // Temporal leaves the priority out when the request had none.
             if !a.priority.isUnset { p.priority = a.priority.proto }
+            if let parent = a.parent {
+                p.parentWorkflowNamespace = parent.namespace
+                p.parentWorkflowExecution = parent.execution.proto
+                p.parentInitiatedEventID = parent.initiatedEventID
+                p.rootWorkflowExecution = parent.rootExecution.proto
+            }
             proto.workflowExecutionStartedEventAttributes = p
         case .workflowExecutionCompleted(let a):
             var p = Temporal_Api_History_V1_WorkflowExecutionCompletedEventAttributes()
@@ -223,6 +229,8 @@ struct HistoryTranslator {
             var p = Temporal_Api_History_V1_WorkflowExecutionCancelRequestedEventAttributes()
             p.cause = a.cause
             p.identity = a.identity
+            p.externalInitiatedEventID = a.externalInitiatedEventID
+            if let sender = a.externalWorkflowExecution { p.externalWorkflowExecution = sender.proto }
             proto.workflowExecutionCancelRequestedEventAttributes = p
         case .workflowExecutionCanceled(let a):
             var p = Temporal_Api_History_V1_WorkflowExecutionCanceledEventAttributes()
@@ -244,6 +252,7 @@ struct HistoryTranslator {
             p.identity = a.identity
             p.header = a.header.proto
             p.requestID = a.requestID
+            if let sender = a.externalWorkflowExecution { p.externalWorkflowExecution = sender.proto }
             proto.workflowExecutionSignaledEventAttributes = p
         case .workflowExecutionTerminated(let a):
             var p = Temporal_Api_History_V1_WorkflowExecutionTerminatedEventAttributes()
@@ -278,9 +287,25 @@ struct HistoryTranslator {
             p.workflowTaskCompletedEventID = a.workflowTaskCompletedEventID
             p.upsertedMemo = protoMemo(a.upsertedMemo)
             proto.workflowPropertiesModifiedEventAttributes = p
-        case .workflowExecutionUpdateAccepted, .workflowExecutionUpdateCompleted:
-            // The update protos (temporal.api.update.v1) are not generated yet: type and id only.
-            break
+        case .workflowExecutionUpdateAccepted(let a):
+            var p = Temporal_Api_History_V1_WorkflowExecutionUpdateAcceptedEventAttributes()
+            p.protocolInstanceID = a.protocolInstanceID
+            p.acceptedRequestMessageID = a.acceptedRequestMessageID
+            p.acceptedRequestSequencingEventID = a.acceptedRequestSequencingEventID
+            p.acceptedRequest = a.acceptedRequest.proto
+            proto.workflowExecutionUpdateAcceptedEventAttributes = p
+        case .workflowExecutionUpdateCompleted(let a):
+            var p = Temporal_Api_History_V1_WorkflowExecutionUpdateCompletedEventAttributes()
+            p.meta.updateID = a.meta.updateID
+            p.meta.identity = a.meta.identity
+            p.acceptedEventID = a.acceptedEventID
+            p.outcome = a.outcome.proto
+            proto.workflowExecutionUpdateCompletedEventAttributes = p
+        case .startChildWorkflowExecutionInitiated, .startChildWorkflowExecutionFailed, .childWorkflowExecutionStarted,
+             .childWorkflowExecutionClosed, .signalExternalWorkflowExecutionInitiated, .signalExternalWorkflowExecutionFailed,
+             .externalWorkflowExecutionSignaled, .requestCancelExternalWorkflowExecutionInitiated,
+             .requestCancelExternalWorkflowExecutionFailed, .externalWorkflowExecutionCancelRequested:
+            relatedRunAttributes(event.attributes, into: &proto)
         }
         return proto
     }

@@ -20,6 +20,7 @@ extension WorkflowTask {
         response.startedTime = startedTime.proto
         if let query { response.query = query.proto }
         if !queries.isEmpty { response.queries = queries.mapValues(\.proto) }
+        response.messages = messages.map(\.proto)
         return response
     }
 }
@@ -139,7 +140,11 @@ func command(_ proto: ProtoCommand) throws(TranslationError) -> Command {
     case .modifyWorkflowPropertiesCommandAttributes(let a):
         return .modifyWorkflowProperties(ModifyWorkflowPropertiesCommandAttributes(upsertedMemo: payloadFields(a.upsertedMemo.fields)))
     case .startChildWorkflowExecutionCommandAttributes, .signalExternalWorkflowExecutionCommandAttributes,
-         .requestCancelExternalWorkflowExecutionCommandAttributes, .protocolMessageCommandAttributes, nil:
+         .requestCancelExternalWorkflowExecutionCommandAttributes:
+        return relatedRunCommand(proto, userMetadata: userMetadata)!
+    case .protocolMessageCommandAttributes(let a):
+        return .protocolMessage(ProtocolMessageCommandAttributes(messageID: a.messageID))
+    case nil:
         throw TranslationError(message: "command type \(proto.commandType) is not supported by spool serve yet")
     }
 }

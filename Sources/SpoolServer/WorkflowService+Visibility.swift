@@ -150,8 +150,12 @@ extension WorkflowExecutionInfo {
         execution.status = status.proto
         execution.historyLength = historyLength
         execution.taskQueue = taskQueue
-        // Every run is its own root until child workflows exist (issue 19).
-        execution.rootExecution = self.execution.proto
+        // Temporal names the parent's namespace by id; Spool's namespace ids are their names.
+        if let parent = parentExecution {
+            execution.parentNamespaceID = parentNamespace
+            execution.parentExecution = parent.proto
+        }
+        execution.rootExecution = (rootExecution ?? self.execution).proto
         // Temporal answers empty messages when the run has none, and the search attributes as
         // the client or worker sent them (typed payloads).
         execution.memo = protoMemo(memo)

@@ -23,20 +23,25 @@ extension WorkflowService {
     func respondWorkflowTaskCompleted(request: Temporal_Api_Workflowservice_V1_RespondWorkflowTaskCompletedRequest,
                                       context: ServerContext) async throws -> Temporal_Api_Workflowservice_V1_RespondWorkflowTaskCompletedResponse {
         let token = try await engineCall { () throws(SpoolError) in try TaskToken(serialized: [UInt8](request.taskToken)) }
+        // A command or message the engine cannot carry out fails the workflow task, as an invalid
+        // one does in Temporal, so the history says why the workflow is stuck.
+        func failTask(_ error: TranslationError, cause: WorkflowTaskFailedCause) async throws -> Never {
+            try await engineCall { () async throws(SpoolError) in
+                try await engine.respondWorkflowTaskFailed(
+                    taskToken: token, cause: cause, failure: .server(error.message),
+                    identity: request.identity, binaryChecksum: request.binaryChecksum,
+                    workerVersion: WorkerVersionStamp(request.workerVersionStamp, isSet: request.hasWorkerVersionStamp))
+            }
+            throw error.rpcError
+        }
         var commands: [Command] = []
         for proto in request.commands {
-            do throws(TranslationError) {
-                commands.append(try command(proto))
-            } catch {
-                // A command the engine cannot carry out fails the workflow task, as an invalid
-                // command does in Temporal, so the history says why the workflow is stuck.
-                try await engineCall { () async throws(SpoolError) in
-                    try await engine.respondWorkflowTaskFailed(
-                        taskToken: token, cause: .unhandledCommand, failure: .server(error.message),
-                        identity: request.identity, binaryChecksum: request.binaryChecksum,
-                        workerVersion: WorkerVersionStamp(request.workerVersionStamp, isSet: request.hasWorkerVersionStamp))
-                }
-                throw error.rpcError
+            do throws(TranslationError) { commands.append(try command(proto)) } catch { try await failTask(error, cause: .unhandledCommand) }
+        }
+        var messages: [ProtocolMessage] = []
+        for proto in request.messages {
+            do throws(TranslationError) { messages.append(try ProtocolMessage(proto)) } catch {
+                try await failTask(error, cause: .badUpdateWorkflowExecutionMessage)
             }
         }
         let sticky = request.hasStickyAttributes && !request.stickyAttributes.workerTaskQueue.name.isEmpty
@@ -58,12 +63,13 @@ extension WorkflowService {
             try await engine.respondWorkflowTaskCompleted(taskToken: token, commands: commands, identity: request.identity,
                                                           stickyAttributes: sticky, metadata: metadata, queryResults: queryResults,
                                                           forceCreateNewWorkflowTask: request.forceCreateNewWorkflowTask,
-                                                          returnNewWorkflowTask: request.returnNewWorkflowTask)
+                                                          returnNewWorkflowTask: request.returnNewWorkflowTask, messages: messages)
         }
         var response = Temporal_Api_Workflowservice_V1_RespondWorkflowTaskCompletedResponse()
         response.activityTasks = completed.activityTasks.map(\.proto)
         // The next task, already started for this worker (return_new_workflow_task).
         if let task = completed.workflowTask { response.workflowTask = task.proto }
+        response.resetHistoryEventID = completed.resetHistoryEventID
         return response
     }
 

@@ -156,6 +156,15 @@ struct WorkflowService: WS.SimpleServiceProtocol {
         execution.firstRunID = described.firstExecutionRunID
         execution.stateTransitionCount = described.stateTransitionCount
         response.workflowExecutionInfo = execution
+        response.pendingChildren = described.pendingChildren.map { child in
+            var p = Temporal_Api_Workflow_V1_PendingChildExecutionInfo()
+            p.workflowID = child.workflowID
+            p.runID = child.runID
+            p.workflowTypeName = child.workflowTypeName
+            p.initiatedID = child.initiatedID
+            p.parentClosePolicy = child.parentClosePolicy.proto
+            return p
+        }
         response.pendingActivities = described.pendingActivities.map { activity in
             var p = Temporal_Api_Workflow_V1_PendingActivityInfo()
             p.activityID = activity.activityID

@@ -17,7 +17,7 @@ import Testing
         ]
         let record = TransitionRecord(runs: [.init(key: Self.key, changes: changes)])
         var bytes = record.encoded()
-        #expect(bytes[0] == 3)
+        #expect(bytes[0] == ValueLayout.current.rawValue)      // layout 3 or later
         #expect(try TransitionRecord.decode(bytes, context: "test") == record)
         // A version-2 record cannot hold them: damage, not a transient attempt.
         bytes[0] = 2
@@ -36,15 +36,17 @@ import Testing
         var w = BinaryWriter()
         state.encode(into: &w)
         var r = BinaryReader<SpoolError>(w.bytes, context: "test")
-        #expect(try ExecutionState.decode(from: &r, layout: .extended) == state)
+        #expect(try ExecutionState.decode(from: &r, layout: .current) == state)
         #expect(r.isAtEnd)
         // Layout 2 has no such fields: read as layout 2, the same bytes give a normal task, and
         // what is left unread ends with exactly the task's layout-3 fields, then the run's
-        // priority (unset: key 0, empty fairness key, weight 0).
+        // priority (unset: key 0, empty fairness key, weight 0), then the layout-4 related-runs
+        // record (length 4: no parent, no children, signals or cancel requests).
         var older = BinaryReader<SpoolError>(w.bytes, context: "test")
         let decoded = try ExecutionState.decode(from: &older, layout: .whole)
         let unread = Array(w.bytes[older.position...])
-        #expect(Array(unread.suffix(3 + "poll-1".utf8.count + 3)) == [1, 1, UInt8("poll-1".utf8.count)] + Array("poll-1".utf8) + [0, 0, 0])
+        #expect(Array(unread.suffix(3 + "poll-1".utf8.count + 3 + 5))
+                == [1, 1, UInt8("poll-1".utf8.count)] + Array("poll-1".utf8) + [0, 0, 0] + [4, 0, 0, 0, 0])
         #expect(decoded.workflowTask?.isTransient == false && decoded.workflowTask?.requestID == "")
     }
 

@@ -70,6 +70,52 @@ import SpoolLog
                                                     outcome: .success(.json("\"ok\"")))),
             .workflowExecutionUpdateCompleted(.init(meta: UpdateMeta(updateID: "u2"), acceptedEventID: 33, outcome: .failure(failure))),
             .workflowExecutionUpdateCompleted(.init(meta: UpdateMeta(updateID: "u3"), acceptedEventID: 33, outcome: .success(nil))),
+            // Layout 4 (related runs): the new events, and the new fields of the old ones set.
+            .workflowExecutionStarted(.init(workflowType: "child", taskQueue: "c", input: nil, workflowRunTimeout: nil,
+                                            workflowTaskTimeout: .seconds(10), continuedExecutionRunID: "", firstExecutionRunID: "c1",
+                                            identity: "history-service", requestID: "", attempt: 1,
+                                            parent: ParentExecutionInfo(namespace: "default", execution: WorkflowExecution(workflowID: "p", runID: "p1"),
+                                                                        initiatedEventID: 5, rootExecution: WorkflowExecution(workflowID: "root", runID: "r0")))),
+            .workflowExecutionSignaled(.init(signalName: "go", input: nil, identity: "history-service", requestID: "x",
+                                             externalWorkflowExecution: WorkflowExecution(workflowID: "p", runID: "p1"))),
+            .workflowExecutionCancelRequested(.init(cause: "stop", identity: "history-service", externalInitiatedEventID: 9,
+                                                    externalWorkflowExecution: WorkflowExecution(workflowID: "p", runID: "p1"))),
+            .startChildWorkflowExecutionInitiated(.init(
+                namespace: "default", workflowID: "c", workflowType: "child", taskQueue: "c", input: .json("1"),
+                workflowExecutionTimeout: .seconds(60), workflowRunTimeout: .seconds(30), workflowTaskTimeout: nil,
+                parentClosePolicy: .requestCancel, control: "ctl", workflowTaskCompletedEventID: 4,
+                workflowIDReusePolicy: .rejectDuplicate, retryPolicy: RetryPolicy(maximumAttempts: 2), cronSchedule: "@daily",
+                header: Header(fields: ["h": .json("1")]), memo: ["m": .json("1")], searchAttributes: ["s": .json("2")],
+                priority: Priority(priorityKey: 2))),
+            .startChildWorkflowExecutionFailed(.init(namespace: "default", workflowID: "c", workflowType: "child",
+                                                     cause: .workflowAlreadyExists, control: "ctl", initiatedEventID: 5,
+                                                     workflowTaskCompletedEventID: 4)),
+            .childWorkflowExecutionStarted(.init(namespace: "default", initiatedEventID: 5,
+                                                 workflowExecution: WorkflowExecution(workflowID: "c", runID: "c1"), workflowType: "child",
+                                                 header: Header(fields: ["h": .json("1")]))),
+        ] + ([.completed(result: .json("1")), .failed(failure: failure, retryState: .maximumAttemptsReached),
+              .canceled(details: .binary([1])), .timedOut(retryState: .timeout), .terminated]
+             as [ChildWorkflowExecutionClosedEventAttributes.Outcome]).map { outcome in
+            .childWorkflowExecutionClosed(.init(outcome: outcome, namespace: "default", workflowExecution: WorkflowExecution(workflowID: "c", runID: "c2"),
+                                                workflowType: "child", initiatedEventID: 5, startedEventID: 6))
+        } + [
+            .signalExternalWorkflowExecutionInitiated(.init(workflowTaskCompletedEventID: 4, namespace: "default",
+                                                            workflowExecution: WorkflowExecution(workflowID: "t", runID: ""), signalName: "go",
+                                                            input: .json("2"), control: "ctl", childWorkflowOnly: true,
+                                                            header: Header(fields: ["h": .json("1")]))),
+            .signalExternalWorkflowExecutionFailed(.init(cause: .externalWorkflowExecutionNotFound, workflowTaskCompletedEventID: 4,
+                                                         namespace: "default", workflowExecution: WorkflowExecution(workflowID: "t", runID: ""),
+                                                         initiatedEventID: 5, control: "ctl")),
+            .externalWorkflowExecutionSignaled(.init(initiatedEventID: 5, namespace: "default",
+                                                     workflowExecution: WorkflowExecution(workflowID: "t", runID: "t1"), control: "ctl")),
+            .requestCancelExternalWorkflowExecutionInitiated(.init(workflowTaskCompletedEventID: 4, namespace: "default",
+                                                                   workflowExecution: WorkflowExecution(workflowID: "t", runID: ""),
+                                                                   control: "ctl", childWorkflowOnly: false, reason: "stop")),
+            .requestCancelExternalWorkflowExecutionFailed(.init(cause: .externalWorkflowExecutionNotFound, workflowTaskCompletedEventID: 4,
+                                                                namespace: "default", workflowExecution: WorkflowExecution(workflowID: "t", runID: ""),
+                                                                initiatedEventID: 5, control: "ctl")),
+            .externalWorkflowExecutionCancelRequested(.init(initiatedEventID: 5, namespace: "default",
+                                                            workflowExecution: WorkflowExecution(workflowID: "t", runID: "t1"))),
         ]
         return attributes.enumerated().map { HistoryEvent(eventID: Int64($0.offset + 1), eventTime: time, attributes: $0.element) }
     }

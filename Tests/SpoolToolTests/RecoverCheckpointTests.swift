@@ -109,7 +109,8 @@ struct RecoverEngineCheckpointTests {
         let demo = try SpoolProcess.run(["demo", "--data", data, "--json"])
         try #require(demo.status == 0, "\(demo.stderr)")
         let listed = try SpoolProcess.run(["workflow", "list", "--data", data])
-        try #require(listed.status == 0 && listed.stdout.contains("1 run in"), "\(listed.stdout)\(listed.stderr)")
+        // The demo's order and its child workflow.
+        try #require(listed.status == 0 && listed.stdout.contains("2 runs in"), "\(listed.stdout)\(listed.stderr)")
         let path = data + "/checkpoint"
         if damage == "garbage" {
             try writeFile(path, Array(repeating: 0x42, count: 200))

@@ -29,7 +29,13 @@ struct WorkflowCommandTests {
         // The heartbeat details the engine recorded for ship-order.
         #expect(out.contains("packed 3/3 parcels") || out.contains("packed 2/3 parcels") || out.contains("packed 1/3 parcels"), "\(out)")
         #expect(out.contains("WorkflowExecutionCompleted"), "\(out)")
-        #expect(out.contains("holds 1 workflow execution"), "\(out)")
+        // The child workflow on the billing queue: started with the order's task, its result the order's.
+        for type in ["StartChildWorkflowExecutionInitiated", "ChildWorkflowExecutionStarted", "ChildWorkflowExecutionCompleted"] {
+            #expect(out.contains(type), "\(out)")
+        }
+        #expect(out.contains("child workflow 'invoice-order-") && out.contains("(task queue billing)"), "\(out)")
+        #expect(out.contains("result=\"invoice sent for order-"), "\(out)")
+        #expect(out.contains("1 child workflow") && out.contains("holds 2 workflow executions"), "\(out)")
 
         // Again on the same directory: a new workflow id, and the directory now holds two.
         let again = try SpoolProcess.run(["demo", "--data", data, "--json"])

@@ -54,8 +54,19 @@ enum ValueLayout: UInt8, Sendable {
     /// options in a run's state), priorities, and transient workflow-task attempts (the run
     /// state's transient flag and request id, and their state changes).
     case extended = 3
+    /// The extended layout plus the fields of workflows that act on other workflows, appended at
+    /// the end of their event's or record's layout (Docs/file-format.md, "Layout 4"): the parent
+    /// link of WorkflowExecutionStarted, the sender of WorkflowExecutionSignaled and
+    /// WorkflowExecutionCancelRequested, and a run's related-runs record (parent, pending
+    /// children, pending external requests) in its state.
+    case related = 4
 
-    static let current = ValueLayout.extended
+    static let current = ValueLayout.related
+
+    /// Whether the extended layout's fields are present (layout 3 and later).
+    var isExtended: Bool { rawValue >= ValueLayout.extended.rawValue }
+    /// Whether the related layout's fields are present (layout 4 and later).
+    var isRelated: Bool { rawValue >= ValueLayout.related.rawValue }
 
     /// Whether payloads, failures and events have the whole layout's fields (every layout after
     /// ``flat``).
@@ -159,7 +170,7 @@ extension BinaryReader<SpoolError> {
         switch layout {
         case .flat:
             return LegacyPayloads.payloads(fromFlatBytes: try payload())
-        case .whole, .extended:
+        case .whole, .extended, .related:
             let n = try count()
             var list: Payloads = []
             list.reserveCapacity(n)
@@ -221,7 +232,7 @@ extension BinaryReader<SpoolError> {
 
     /// A ``Priority`` (see `BinaryWriter.priority(_:)`); unset in layouts before ``ValueLayout/extended``.
     mutating func priority(_ layout: ValueLayout) throws(SpoolError) -> Priority {
-        guard layout == .extended else { return Priority() }
+        guard layout.isExtended else { return Priority() }
         let key = try signed()
         guard (0...Int64(TaskPriority.lowest)).contains(key) else { throw corrupt("priority key \(key) is outside 0…\(TaskPriority.lowest)") }
         let fairnessKey = try string()

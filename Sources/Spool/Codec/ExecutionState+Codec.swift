@@ -58,6 +58,10 @@ extension ExecutionState {
             w.bool(task.isTransient); w.string(task.requestID)
         }
         w.priority(priority)
+        // Layout 4 (related): the related-runs record, length-prefixed so a skim steps over it.
+        var related = BinaryWriter(capacity: 16)
+        self.related.encode(into: &related)
+        w.payload(related.bytes)
     }
 
     static func decode(from r: inout BinaryReader<SpoolError>, layout: ValueLayout) throws(SpoolError) -> ExecutionState {
@@ -98,7 +102,7 @@ extension ExecutionState {
         state.newExecutionRunID = try r.optional { r throws(SpoolError) in try r.string() }
         state.stickyTaskQueue = try r.optional { r throws(SpoolError) in try r.string() }
         state.stickyScheduleToStartTimeout = try r.optionalDuration()
-        if layout == .extended {
+        if layout.isExtended {
             var o = BinaryReader<SpoolError>(try r.payload(), context: "run options of \(key)")
             state.attempt = try o.int32()
             state.header = try o.header(layout)
@@ -122,6 +126,11 @@ extension ExecutionState {
             }
         }
         state.priority = try r.priority(layout)
+        if layout.isRelated {
+            var related = BinaryReader<SpoolError>(try r.payload(), context: "related runs of \(key)")
+            state.related = try RelatedRuns.decode(from: &related, layout: layout)
+            guard related.isAtEnd else { throw related.corrupt("bytes left after the related runs") }
+        }
         return state
     }
 }

@@ -44,7 +44,7 @@ extension Failure {
     static func decode(from r: inout BinaryReader<SpoolError>, layout: ValueLayout, depth: Int = 0) throws(SpoolError) -> Failure {
         switch layout {
         case .flat: return try decodeFlat(from: &r)
-        case .whole, .extended: break
+        case .whole, .extended, .related: break
         }
         guard depth < maximumFailureDepth else { throw r.corrupt("a failure's cause chain is deeper than \(maximumFailureDepth)") }
         let message = try r.string(), source = try r.string(), stackTrace = try r.string()

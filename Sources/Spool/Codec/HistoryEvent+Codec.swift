@@ -23,6 +23,7 @@ extension HistoryEvent {
             w.optional(a.retryPolicy) { $1.encode(into: &$0) }
             w.string(a.cronSchedule); w.payloadMap(a.memo); w.payloadMap(a.searchAttributes)
             w.priority(a.priority)
+            w.parentExecution(a.parent)
         case .workflowExecutionCompleted(let a):
             w.payloads(a.result); w.signed(a.workflowTaskCompletedEventID)
             w.string(a.newExecutionRunID)
@@ -86,6 +87,7 @@ extension HistoryEvent {
             w.string(a.timerID); w.signed(a.startedEventID); w.signed(a.workflowTaskCompletedEventID); w.string(a.identity)
         case .workflowExecutionCancelRequested(let a):
             w.string(a.cause); w.string(a.identity)
+            w.signed(a.externalInitiatedEventID); w.optional(a.externalWorkflowExecution) { $0.execution($1) }
         case .workflowExecutionCanceled(let a):
             w.signed(a.workflowTaskCompletedEventID); w.payloads(a.details)
         case .markerRecorded(let a):
@@ -100,6 +102,7 @@ extension HistoryEvent {
         case .workflowExecutionSignaled(let a):
             w.string(a.signalName); w.payloads(a.input); w.string(a.identity)
             w.header(a.header); w.string(a.requestID)
+            w.optional(a.externalWorkflowExecution) { $0.execution($1) }
         case .workflowExecutionTerminated(let a):
             w.string(a.reason); w.payloads(a.details); w.string(a.identity)
         case .workflowExecutionContinuedAsNew(let a):
@@ -116,6 +119,11 @@ extension HistoryEvent {
             a.encode(into: &w)
         case .workflowExecutionUpdateCompleted(let a):
             a.encode(into: &w)
+        case .startChildWorkflowExecutionInitiated, .startChildWorkflowExecutionFailed, .childWorkflowExecutionStarted,
+             .childWorkflowExecutionClosed, .signalExternalWorkflowExecutionInitiated, .signalExternalWorkflowExecutionFailed,
+             .externalWorkflowExecutionSignaled, .requestCancelExternalWorkflowExecutionInitiated,
+             .requestCancelExternalWorkflowExecutionFailed, .externalWorkflowExecutionCancelRequested:
+            encodeRelatedRunAttributes(into: &w)
         }
     }
 
@@ -132,7 +140,7 @@ extension HistoryEvent {
                 workflowRunTimeout: try r.optionalDuration(), workflowTaskTimeout: try r.duration(),
                 continuedExecutionRunID: try r.string(), firstExecutionRunID: try r.string(), identity: try r.string(),
                 requestID: try r.string(), attempt: try r.int32(), header: try r.header(layout))
-            if layout == .extended {
+            if layout.isExtended {
                 a.workflowExecutionTimeout = try r.optionalDuration()
                 a.continuedFailure = try r.optionalFailure(layout)
                 a.lastCompletionResult = try r.optionalPayloads(layout)
@@ -146,18 +154,19 @@ extension HistoryEvent {
                 a.searchAttributes = try r.payloadMap()
                 a.priority = try r.priority(layout)
             }
+            if layout.isRelated { a.parent = try r.parentExecution() }
             attributes = .workflowExecutionStarted(a)
         case .workflowExecutionCompleted:
             attributes = .workflowExecutionCompleted(.init(result: try r.optionalPayloads(layout),
                                                            workflowTaskCompletedEventID: try r.signed(),
-                                                           newExecutionRunID: layout == .extended ? try r.string() : ""))
+                                                           newExecutionRunID: layout.isExtended ? try r.string() : ""))
         case .workflowExecutionFailed:
             attributes = .workflowExecutionFailed(.init(failure: try r.failure(layout), retryState: try r.enumeration(RetryState.self),
                                                         workflowTaskCompletedEventID: try r.signed(),
-                                                        newExecutionRunID: layout == .extended ? try r.string() : ""))
+                                                        newExecutionRunID: layout.isExtended ? try r.string() : ""))
         case .workflowExecutionTimedOut:
             attributes = .workflowExecutionTimedOut(.init(retryState: try r.enumeration(RetryState.self),
-                                                          newExecutionRunID: layout == .extended ? try r.string() : ""))
+                                                          newExecutionRunID: layout.isExtended ? try r.string() : ""))
         case .workflowTaskScheduled:
             attributes = .workflowTaskScheduled(.init(taskQueue: try r.string(), startToCloseTimeout: try r.duration(),
                                                       attempt: try r.int32()))
@@ -231,7 +240,12 @@ extension HistoryEvent {
             attributes = .timerCanceled(.init(timerID: try r.string(), startedEventID: try r.signed(),
                                               workflowTaskCompletedEventID: try r.signed(), identity: try r.string()))
         case .workflowExecutionCancelRequested:
-            attributes = .workflowExecutionCancelRequested(.init(cause: try r.string(), identity: try r.string()))
+            var a = WorkflowExecutionCancelRequestedEventAttributes(cause: try r.string(), identity: try r.string())
+            if layout.isRelated {
+                a.externalInitiatedEventID = try r.signed()
+                a.externalWorkflowExecution = try r.optional { r throws(SpoolError) in try r.execution() }
+            }
+            attributes = .workflowExecutionCancelRequested(a)
         case .workflowExecutionCanceled:
             attributes = .workflowExecutionCanceled(.init(workflowTaskCompletedEventID: try r.signed(),
                                                           details: try r.optionalPayloads(layout)))
@@ -245,9 +259,11 @@ extension HistoryEvent {
             attributes = .markerRecorded(.init(markerName: name, details: details, workflowTaskCompletedEventID: try r.signed(),
                                                failure: try r.optionalFailure(layout), header: try r.header(layout)))
         case .workflowExecutionSignaled:
-            attributes = .workflowExecutionSignaled(.init(signalName: try r.string(), input: try r.optionalPayloads(layout),
-                                                          identity: try r.string(), header: try r.header(layout),
-                                                          requestID: try r.wholeString(layout)))
+            var a = WorkflowExecutionSignaledEventAttributes(signalName: try r.string(), input: try r.optionalPayloads(layout),
+                                                             identity: try r.string(), header: try r.header(layout),
+                                                             requestID: try r.wholeString(layout))
+            if layout.isRelated { a.externalWorkflowExecution = try r.optional { r throws(SpoolError) in try r.execution() } }
+            attributes = .workflowExecutionSignaled(a)
         case .workflowExecutionTerminated:
             attributes = .workflowExecutionTerminated(.init(reason: try r.string(), details: try r.optionalPayloads(layout),
                                                             identity: try r.string()))
@@ -256,7 +272,7 @@ extension HistoryEvent {
                 newExecutionRunID: try r.string(), workflowType: try r.string(), taskQueue: try r.string(),
                 input: try r.optionalPayloads(layout), workflowRunTimeout: try r.optionalDuration(),
                 workflowTaskTimeout: try r.duration(), workflowTaskCompletedEventID: try r.signed(), header: try r.header(layout))
-            if layout == .extended {
+            if layout.isExtended {
                 a.backoffStartInterval = try r.optionalDuration()
                 a.initiator = try r.enumeration(ContinueAsNewInitiator.self)
                 a.failure = try r.optionalFailure(layout)
@@ -266,19 +282,26 @@ extension HistoryEvent {
             }
             attributes = .workflowExecutionContinuedAsNew(a)
         case .upsertWorkflowSearchAttributes:
-            guard layout == .extended else { throw r.corrupt("an UpsertWorkflowSearchAttributes event in a layout before 3") }
+            guard layout.isExtended else { throw r.corrupt("an UpsertWorkflowSearchAttributes event in a layout before 3") }
             attributes = .upsertWorkflowSearchAttributes(.init(workflowTaskCompletedEventID: try r.signed(),
                                                                searchAttributes: try r.payloadMap()))
         case .workflowPropertiesModified:
-            guard layout == .extended else { throw r.corrupt("a WorkflowPropertiesModified event in a layout before 3") }
+            guard layout.isExtended else { throw r.corrupt("a WorkflowPropertiesModified event in a layout before 3") }
             attributes = .workflowPropertiesModified(.init(workflowTaskCompletedEventID: try r.signed(),
                                                            upsertedMemo: try r.payloadMap()))
         case .workflowExecutionUpdateAccepted:
-            guard layout == .extended else { throw r.corrupt("a WorkflowExecutionUpdateAccepted event in a layout before 3") }
+            guard layout.isExtended else { throw r.corrupt("a WorkflowExecutionUpdateAccepted event in a layout before 3") }
             attributes = .workflowExecutionUpdateAccepted(try .decode(from: &r, layout: layout))
         case .workflowExecutionUpdateCompleted:
-            guard layout == .extended else { throw r.corrupt("a WorkflowExecutionUpdateCompleted event in a layout before 3") }
+            guard layout.isExtended else { throw r.corrupt("a WorkflowExecutionUpdateCompleted event in a layout before 3") }
             attributes = .workflowExecutionUpdateCompleted(try .decode(from: &r, layout: layout))
+        case .startChildWorkflowExecutionInitiated, .startChildWorkflowExecutionFailed, .childWorkflowExecutionStarted,
+             .childWorkflowExecutionCompleted, .childWorkflowExecutionFailed, .childWorkflowExecutionCanceled,
+             .childWorkflowExecutionTimedOut, .childWorkflowExecutionTerminated, .signalExternalWorkflowExecutionInitiated,
+             .signalExternalWorkflowExecutionFailed, .externalWorkflowExecutionSignaled,
+             .requestCancelExternalWorkflowExecutionInitiated, .requestCancelExternalWorkflowExecutionFailed,
+             .externalWorkflowExecutionCancelRequested:
+            attributes = try decodeRelatedRunAttributes(type, from: &r, layout: layout)
         }
         return HistoryEvent(eventID: eventID, eventTime: eventTime, attributes: attributes, userMetadata: userMetadata)
     }

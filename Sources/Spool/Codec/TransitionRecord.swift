@@ -109,7 +109,7 @@ extension StateChange {
 
     static func decode(from r: inout BinaryReader<SpoolError>, layout: ValueLayout) throws(SpoolError) -> StateChange {
         let raw = try r.byte()
-        guard let tag = Tag(rawValue: raw), tag.rawValue < Tag.transientWorkflowTaskScheduled.rawValue || layout == .extended else {
+        guard let tag = Tag(rawValue: raw), tag.rawValue < Tag.transientWorkflowTaskScheduled.rawValue || layout.isExtended else {
             throw r.corrupt("\(raw) is not a state change tag of layout \(layout.rawValue)")
         }
         switch tag {

@@ -139,7 +139,8 @@ struct CheckpointSkim {
         if try r.bool() { _ = try r.signed() }                           // stickyScheduleToStartTimeout
         try r.skipLengthPrefixed()                                       // run options (extended layout)
         guard try r.bool() == false else { return nil }                  // workflow task's layout-3 fields
-        _ = try r.signed(); try r.skipLengthPrefixed(); _ = try r.unsigned() // priority (current layout: extended)
+        _ = try r.signed(); try r.skipLengthPrefixed(); _ = try r.unsigned() // priority (extended layout)
+        try r.skipLengthPrefixed()                                       // related runs (current layout: related)
         return Run(key: key, state: nil, closeTime: closeTime, recordOffsets: [])
     }
 

@@ -6,14 +6,15 @@ import SpoolLog
 /// A snapshot of every run's state and of where its records are in the log, taken so that
 /// opening replays only the log after it (`DIR/checkpoint`).
 ///
-/// Layout (version 4): `"SPEC"`, version u8, replay-from offset varint, the closed-run table it
+/// Layout (version 5): `"SPEC"`, version u8, replay-from offset varint, the closed-run table it
 /// names (presence byte; file name, byte count varint, CRC32C varint), run count varint; per
 /// run its ``ExecutionState`` (see ExecutionState+Codec) and its record offsets (count, then
 /// deltas); then a CRC32C (little endian) of everything before it. The runs are the open runs
 /// and the runs closed since the table was written; the table (``ClosedRunTable``) holds the
 /// other closed runs, loaded without being decoded. Payloads, failures and events inside the runs
-/// are in the extended ``ValueLayout`` (run options, priorities, transient workflow tasks).
-/// Version 3 is the same without those in the whole layout, version 2 the same in the flat layout, and
+/// are in the related ``ValueLayout`` (layout 4: run options, priorities, transient workflow
+/// tasks, and each run's related-runs record). Version 4 is the same in the extended layout,
+/// version 3 is the same without those in the whole layout, version 2 the same in the flat layout, and
 /// version 1 is version 2 without the table field (every run in this file); both are still read. The file is replaced through `AtomicFile`
 /// (`checkpoint.tmp`, fsync, rename over `checkpoint`, directory fsync); a table it names is
 /// written the same way before it.
@@ -26,7 +27,7 @@ import SpoolLog
 struct EngineCheckpoint: Equatable {
     static let fileName = DataDirectory.checkpointName
     static let magic: [UInt8] = Array("SPEC".utf8)
-    static let version: UInt8 = 4
+    static let version: UInt8 = 5
 
     struct Run: Equatable {
         var state: ExecutionState
@@ -118,7 +119,7 @@ struct EngineCheckpoint: Equatable {
         var r = BinaryReader<SpoolError>(bytes, context: "checkpoint")
         for byte in Self.magic where try r.byte() != byte { throw r.corrupt("not a Spool engine checkpoint") }
         let version = try r.byte()
-        guard (1...4).contains(version) else { throw r.corrupt("checkpoint version \(version) is not one this build reads") }
+        guard (1...5).contains(version) else { throw r.corrupt("checkpoint version \(version) is not one this build reads") }
         let replayFrom = try r.unsigned()
         var table: TableReference?
         if version >= 2 {
@@ -132,7 +133,7 @@ struct EngineCheckpoint: Equatable {
             }
         }
         let runCount = try r.count()
-        return (Header(replayFrom: replayFrom, closedTable: table, runCount: runCount, layout: version >= 4 ? .extended : version == 3 ? .whole : .flat,
+        return (Header(replayFrom: replayFrom, closedTable: table, runCount: runCount, layout: version >= 5 ? .related : version == 4 ? .extended : version == 3 ? .whole : .flat,
                        runsEnd: runsEnd), r)
     }
 

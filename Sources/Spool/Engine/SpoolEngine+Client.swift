@@ -27,20 +27,22 @@ extension SpoolEngine {
     /// signal is delivered with the first task); `endsBackoff` (a signal-with-start) schedules
     /// the first workflow task at once, as in Temporal.
     func signal(_ handle: ExecutionHandle, signalName: String, input: Payloads?, identity: String, header: Header,
-                requestID: String, endsBackoff: Bool = false) async throws(SpoolError) {
+                requestID: String, endsBackoff: Bool = false,
+                externalWorkflowExecution: WorkflowExecution? = nil) async throws(SpoolError) {
         let state = handle.state
         guard state.isRunning else { throw handle.key.error(.notFound, "the workflow execution is already \(state.status)") }
         if !requestID.isEmpty, try hasSignal(requestID: requestID, handle: handle, state: state) { return }
         var transition = Transition(state, now: clock.now())
         try transition.addWorkflowInput(.workflowExecutionSignaled(.init(signalName: signalName, input: input, identity: identity,
-                                                                         header: header, requestID: requestID)))
+                                                                         header: header, requestID: requestID,
+                                                                         externalWorkflowExecution: externalWorkflowExecution)))
         if endsBackoff { try transition.endFirstWorkflowTaskBackoff() }
         try transition.scheduleWorkflowTaskIfNeeded()
         try await commit(handle, transition)
     }
 
     /// Whether the run has a signal with `requestID`, written or buffered.
-    private func hasSignal(requestID: String, handle: ExecutionHandle, state: ExecutionState) throws(SpoolError) -> Bool {
+    func hasSignal(requestID: String, handle: ExecutionHandle, state: ExecutionState) throws(SpoolError) -> Bool {
         func matches(_ event: HistoryEvent) -> Bool {
             if case .workflowExecutionSignaled(let signaled) = event.attributes { return signaled.requestID == requestID }
             return false
@@ -130,7 +132,8 @@ extension SpoolEngine {
             cancelRequested: state.cancelRequested, newExecutionRunID: state.newExecutionRunID,
             firstExecutionRunID: state.firstExecutionRunID, stateTransitionCount: Int64(handle.historyOrOffsets.offsets.count),
             workflowExecutionTimeout: state.workflowExecutionTimeout, executionExpirationTime: state.executionExpirationTime,
-            attempt: state.attempt, retryPolicy: state.retryPolicy, cronSchedule: state.cronSchedule)
+            attempt: state.attempt, retryPolicy: state.retryPolicy, cronSchedule: state.cronSchedule,
+            pendingChildren: pendingChildren(of: state))
     }
 
     /// Lists the runs of a namespace, optionally only those with `status` and of `workflowType`,
@@ -215,7 +218,9 @@ extension ExecutionState {
     var info: WorkflowExecutionInfo {
         WorkflowExecutionInfo(execution: key.execution, type: workflowType, startTime: startTime, closeTime: closeTime,
                               status: status, historyLength: historyLength, taskQueue: taskQueue, memo: memo,
-                              searchAttributes: searchAttributes, executionTime: executionTime, firstRunID: firstExecutionRunID)
+                              searchAttributes: searchAttributes, executionTime: executionTime, firstRunID: firstExecutionRunID,
+                              parentNamespace: related.parent?.namespace ?? "", parentExecution: related.parent?.execution,
+                              rootExecution: related.parent?.rootExecution ?? key.execution)
     }
 }
 

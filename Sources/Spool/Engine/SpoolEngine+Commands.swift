@@ -89,6 +89,11 @@ extension SpoolEngine {
                 if let problem = try updateMessages.process(messageID: a.messageID, into: &transition) {
                     return .rejected(.badUpdateWorkflowExecutionMessage, "\(position) (ProtocolMessage): \(problem)")
                 }
+            case .startChildWorkflowExecution, .signalExternalWorkflowExecution, .requestCancelExternalWorkflowExecution:
+                if let rejected = try applyRelatedRunCommand(command, to: &transition, completedEventID: completedEventID,
+                                                             position: position) {
+                    return rejected
+                }
             case .modifyWorkflowProperties(let a):
                 if a.upsertedMemo.isEmpty {
                     return .rejected(.badModifyWorkflowPropertiesAttributes, "\(position) (ModifyWorkflowProperties): no memo fields are given")

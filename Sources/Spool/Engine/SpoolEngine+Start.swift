@@ -108,7 +108,8 @@ extension SpoolEngine {
     /// Checks the policies against the runs of the workflow id and, when a run is to be started,
     /// claims the id for it (the new run is in the registry, invisible, its gate held by us).
     func decideStart(_ request: StartWorkflowExecutionRequest, workflowKey: WorkflowKey,
-                     firstSignal: WorkflowExecutionSignaledEventAttributes?) throws(SpoolError) -> StartDecision {
+                     firstSignal: WorkflowExecutionSignaledEventAttributes?,
+                     parent: ParentExecutionInfo? = nil) throws(SpoolError) -> StartDecision {
         let now = clock.now()
         // Generated before the shard is locked: it reads the system's random source.
         let runID = RunID.generate()
@@ -144,7 +145,7 @@ extension SpoolEngine {
                 }
             }
             let (handle, transition) = try makeRun(request, workflowKey: workflowKey, now: now, continuing: nil, runID: runID,
-                                                   firstSignal: firstSignal)
+                                                   firstSignal: firstSignal, parent: parent)
             shard.runs[handle.key] = handle
             shard.currentRuns[workflowKey] = handle.key.runID
             return .start(handle, transition, previousRunID: previousRunID)
@@ -178,7 +179,8 @@ extension SpoolEngine {
     /// frontend does.
     func makeRun(_ request: StartWorkflowExecutionRequest, workflowKey: WorkflowKey, now: Timestamp,
                  continuing link: ChainLink?, runID: String = RunID.generate(),
-                 firstSignal: WorkflowExecutionSignaledEventAttributes? = nil) throws(SpoolError) -> (ExecutionHandle, Transition) {
+                 firstSignal: WorkflowExecutionSignaledEventAttributes? = nil,
+                 parent: ParentExecutionInfo? = nil) throws(SpoolError) -> (ExecutionHandle, Transition) {
         let key = ExecutionKey(namespace: workflowKey.namespace, workflowID: workflowKey.workflowID, runID: runID)
         var started = WorkflowExecutionStartedEventAttributes(
             workflowType: request.workflowType, taskQueue: request.taskQueue, input: request.input,
@@ -193,6 +195,8 @@ extension SpoolEngine {
         started.searchAttributes = request.searchAttributes
         started.retryPolicy = request.retryPolicy
         started.cronSchedule = request.cronSchedule
+        // A child's parent link; the runs that continue a child keep it (Temporal copies it).
+        started.parent = parent ?? link?.from.related.parent
         if let link {
             started.initiator = link.initiator
             started.continuedFailure = link.continuedFailure

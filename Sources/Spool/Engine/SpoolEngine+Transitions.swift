@@ -117,6 +117,8 @@ extension SpoolEngine {
                     if let retention = closedRunRetention(for: key.namespace) {
                         timers.schedule(.retention, for: key, at: event.eventTime.advanced(by: retention))
                     }
+                    // Its close to its parent, its close policy to its children.
+                    if !state.related.isEmpty { armClosedRunEffects(state) }
                 }
                 switch event.attributes {
                 case .workflowExecutionStarted:
@@ -142,6 +144,8 @@ extension SpoolEngine {
                     if let timer = state.timers[a.timerID], timer.startedEventID == event.eventID {
                         timers.schedule(.userTimer(timerID: a.timerID, startedEventID: event.eventID), for: key, at: timer.fireTime)
                     }
+                case .signalExternalWorkflowExecutionInitiated, .requestCancelExternalWorkflowExecutionInitiated:
+                    armExternalRequest(event, state: state)
                 default:
                     break
                 }

@@ -165,7 +165,7 @@ extension SpoolEngine {
            let dropped = try speculativeTaskDropped(state, task, commands: commands, updateMessages: &updateMessages,
                                                     stickyAttributes: stickyAttributes, now: now) {
             try await commitWithUpdateEffects(handle, dropped, updateMessages.effects)
-            return RespondWorkflowTaskCompletedResponse(activityTasks: [])
+            return RespondWorkflowTaskCompletedResponse(activityTasks: [], resetHistoryEventID: state.previousStartedEventID)
         }
         var transition = Transition(state, now: now)
         // A transient attempt's Scheduled and Started are written now, in the same append.
@@ -182,6 +182,7 @@ extension SpoolEngine {
             }
         }
         var newRun: (handle: ExecutionHandle, transition: Transition)?
+        var children: [(handle: ExecutionHandle, transition: Transition, previousRunID: String?)] = []
         var eager: [Int64] = []
         let messagesFirst = !commands.contains { if case .protocolMessage = $0 { true } else { false } }
         var outcome: CommandOutcome
@@ -209,7 +210,12 @@ extension SpoolEngine {
         case .accepted(let needsWorkflowTask, let continued, let eagerActivities):
             if transition.state.isRunning {
                 let flushed = try transition.flushBufferedEvents()
-                if flushed || needsWorkflowTask || forceCreateNewWorkflowTask { try transition.scheduleWorkflowTaskIfNeeded() }
+                // Children start in this same append; their Started or StartFailed needs a workflow task.
+                let initiated = commands.contains(where: \.isStartChild) ? initiatedChildren(in: transition, after: completedEventID) : []
+                children = try startChildren(initiated, transition: &transition)
+                if flushed || needsWorkflowTask || forceCreateNewWorkflowTask || !initiated.isEmpty {
+                    try transition.scheduleWorkflowTaskIfNeeded()
+                }
                 // Started in this same append for the completing worker: never queued.
                 if returnNewWorkflowTask, let next = transition.state.workflowTask, next.startedEventID == 0,
                    next.scheduledEventID > completedEventID {
@@ -235,13 +241,21 @@ extension SpoolEngine {
         // A continue-as-new closes this run and starts the next in the same append.
         updates.stage(updateEffects, run: handle.key)
         do {
-            if let newRun { try await commit([(handle, transition), newRun]) } else { try await commit(handle, transition) }
+            if let newRun {
+                try await commit([(handle, transition), newRun])
+            } else if !children.isEmpty {
+                try await commit([(handle, transition)] + children.map { ($0.handle, $0.transition) })
+            } else {
+                try await commit(handle, transition)
+            }
         } catch {
             if !updateEffects.isEmpty { updates.unstage(run: handle.key) }
             if let newRun { unreserve(newRun.handle, previousRunID: handle.key.runID) }
+            for child in children { unreserve(child.handle, previousRunID: child.previousRunID) }
             throw error
         }
         newRun?.handle.gate.release()
+        for child in children { child.handle.gate.release() }
         let final = transition.state
         var next: WorkflowTask?
         if returnNewWorkflowTask, let started = final.workflowTask, started.startedEventID > task.startedEventID,

@@ -46,6 +46,9 @@ public final class SpoolEngine: Sendable {
     let queries = QueryRegistry()
     /// Updates in flight (in memory until accepted, as in Temporal).
     let updates = UpdateRegistry()
+    /// Cross-run work in flight (a child's close to its parent, parent close policies, signals
+    /// and cancel requests to other workflows); see SpoolEngine+ExternalRequests.
+    let relatedRunWork = RelatedRunWork()
     let metrics = EngineMetrics()
     let checkpointGate = AsyncSemaphore(permits: 1)
     let appendsSinceCheckpoint = Atomic<Int>(0)
@@ -134,6 +137,8 @@ public final class SpoolEngine: Sendable {
             // Runs in namespaces never registered (stores from before registration): their
             // namespaces exist, with default settings, so the runs stay reachable.
             engine.namespaceRegistry.adopt(Set(engine.registry.allHandles().map(\.key.namespace)))
+            // Cross-run work a crash cut short is done again (each step is idempotent).
+            if !configuration.isReadOnly { engine.reconcileRelatedRuns() }
         } catch {
             log.abandonQuietly()
             throw error

@@ -123,6 +123,14 @@ public struct WorkflowExecutionInfo: Hashable, Sendable {
     public var executionTime: Timestamp? = nil
     /// The run of the chain (continue-as-new, retries, cron) it belongs to that came first.
     public var firstRunID: String = ""
+    /// The namespace of the run's parent, or empty for a run without one.
+    public var parentNamespace: String = ""
+    /// The run's parent (the run that started it, or the run it continues, as a child); nil
+    /// for a run without one.
+    public var parentExecution: WorkflowExecution? = nil
+    /// The top of the run's tree of parents (Temporal's `root_execution`): its parent's root, or
+    /// the run itself when it has no parent.
+    public var rootExecution: WorkflowExecution? = nil
 }
 
 /// What a pending activity is doing (Temporal's `PendingActivityState`).
@@ -221,6 +229,9 @@ public struct DescribeWorkflowExecutionResponse: Hashable, Sendable {
     public var retryPolicy: RetryPolicy? = nil
     /// Its cron schedule, or empty.
     public var cronSchedule: String = ""
+    /// The children it started that have not closed, in initiated order (Temporal's
+    /// `pending_children`).
+    public var pendingChildren: [PendingChildExecutionInfo] = []
 }
 
 /// Which events a history read returns (Temporal's `HistoryEventFilterType`).

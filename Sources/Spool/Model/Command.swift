@@ -30,6 +30,15 @@ public enum Command: Hashable, Sendable {
     /// (→ WorkflowExecutionUpdateAccepted or …Completed for an update's acceptance or response;
     /// nothing for a rejection).
     case protocolMessage(ProtocolMessageCommandAttributes)
+    /// Start a child workflow (→ StartChildWorkflowExecutionInitiated, then
+    /// ChildWorkflowExecutionStarted or StartChildWorkflowExecutionFailed).
+    case startChildWorkflowExecution(StartChildWorkflowExecutionCommandAttributes)
+    /// Signal another workflow (→ SignalExternalWorkflowExecutionInitiated, then
+    /// ExternalWorkflowExecutionSignaled or SignalExternalWorkflowExecutionFailed).
+    case signalExternalWorkflowExecution(SignalExternalWorkflowExecutionCommandAttributes)
+    /// Ask another workflow to cancel (→ RequestCancelExternalWorkflowExecutionInitiated, then
+    /// ExternalWorkflowExecutionCancelRequested or RequestCancelExternalWorkflowExecutionFailed).
+    case requestCancelExternalWorkflowExecution(RequestCancelExternalWorkflowExecutionCommandAttributes)
 
     /// Whether the command closes the run.
     var isClosing: Bool {

@@ -62,6 +62,9 @@ public struct WorkflowExecutionStartedEventAttributes: Hashable, Sendable {
     /// continued run the command's merged over the previous run's. Its activities' tasks and its
     /// workflow tasks are dispatched with it.
     public var priority: Priority = Priority()
+    /// The parent that started this run as a child (kept by the runs that continue it); nil for
+    /// a run without a parent.
+    public var parent: ParentExecutionInfo? = nil
 }
 
 /// The run completed with a result.
@@ -313,6 +316,11 @@ public struct WorkflowExecutionCancelRequestedEventAttributes: Hashable, Sendabl
     public var cause: String
     /// Who asked.
     public var identity: String
+    /// The RequestCancelExternalWorkflowExecutionInitiated event of the workflow that asked
+    /// (a parent's close policy or a command); 0 for a client's request.
+    public var externalInitiatedEventID: Int64 = 0
+    /// The workflow that asked; nil for a client's request.
+    public var externalWorkflowExecution: WorkflowExecution? = nil
 }
 
 /// The run was canceled by its workflow.
@@ -349,6 +357,9 @@ public struct WorkflowExecutionSignaledEventAttributes: Hashable, Sendable {
     public var header: Header = Header()
     /// The signal request's id, or empty.
     public var requestID: String = ""
+    /// The workflow that sent the signal with a SignalExternalWorkflowExecution command; nil
+    /// for a client's signal.
+    public var externalWorkflowExecution: WorkflowExecution? = nil
 }
 
 /// The run was terminated by a client (the workflow had no say).

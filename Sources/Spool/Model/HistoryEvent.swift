@@ -42,6 +42,12 @@ public enum EventType: UInt8, Hashable, Sendable, CaseIterable, CustomStringConv
     case workflowExecutionCancelRequested = 20
     /// The workflow canceled the run.
     case workflowExecutionCanceled = 21
+    /// The workflow asked to cancel another workflow.
+    case requestCancelExternalWorkflowExecutionInitiated = 22
+    /// The cancel request to another workflow could not be delivered.
+    case requestCancelExternalWorkflowExecutionFailed = 23
+    /// The cancel request reached the other workflow.
+    case externalWorkflowExecutionCancelRequested = 24
     /// The workflow recorded a marker.
     case markerRecorded = 25
     /// A signal reached the run.
@@ -50,6 +56,28 @@ public enum EventType: UInt8, Hashable, Sendable, CaseIterable, CustomStringConv
     case workflowExecutionTerminated = 27
     /// The run closed and a new run of the workflow id took its place.
     case workflowExecutionContinuedAsNew = 28
+    /// The workflow asked to start a child workflow.
+    case startChildWorkflowExecutionInitiated = 29
+    /// The child workflow could not be started.
+    case startChildWorkflowExecutionFailed = 30
+    /// The child workflow started.
+    case childWorkflowExecutionStarted = 31
+    /// The child workflow completed.
+    case childWorkflowExecutionCompleted = 32
+    /// The child workflow failed.
+    case childWorkflowExecutionFailed = 33
+    /// The child workflow was canceled.
+    case childWorkflowExecutionCanceled = 34
+    /// The child workflow timed out.
+    case childWorkflowExecutionTimedOut = 35
+    /// The child workflow was terminated.
+    case childWorkflowExecutionTerminated = 36
+    /// The workflow asked to signal another workflow.
+    case signalExternalWorkflowExecutionInitiated = 37
+    /// The signal to another workflow could not be delivered.
+    case signalExternalWorkflowExecutionFailed = 38
+    /// The signal reached the other workflow.
+    case externalWorkflowExecutionSignaled = 39
     /// The workflow upserted search attributes.
     case upsertWorkflowSearchAttributes = 40
     /// The workflow modified its memo.
@@ -91,6 +119,20 @@ public enum EventType: UInt8, Hashable, Sendable, CaseIterable, CustomStringConv
         case .workflowPropertiesModified: "WorkflowPropertiesModified"
         case .workflowExecutionUpdateAccepted: "WorkflowExecutionUpdateAccepted"
         case .workflowExecutionUpdateCompleted: "WorkflowExecutionUpdateCompleted"
+        case .requestCancelExternalWorkflowExecutionInitiated: "RequestCancelExternalWorkflowExecutionInitiated"
+        case .requestCancelExternalWorkflowExecutionFailed: "RequestCancelExternalWorkflowExecutionFailed"
+        case .externalWorkflowExecutionCancelRequested: "ExternalWorkflowExecutionCancelRequested"
+        case .startChildWorkflowExecutionInitiated: "StartChildWorkflowExecutionInitiated"
+        case .startChildWorkflowExecutionFailed: "StartChildWorkflowExecutionFailed"
+        case .childWorkflowExecutionStarted: "ChildWorkflowExecutionStarted"
+        case .childWorkflowExecutionCompleted: "ChildWorkflowExecutionCompleted"
+        case .childWorkflowExecutionFailed: "ChildWorkflowExecutionFailed"
+        case .childWorkflowExecutionCanceled: "ChildWorkflowExecutionCanceled"
+        case .childWorkflowExecutionTimedOut: "ChildWorkflowExecutionTimedOut"
+        case .childWorkflowExecutionTerminated: "ChildWorkflowExecutionTerminated"
+        case .signalExternalWorkflowExecutionInitiated: "SignalExternalWorkflowExecutionInitiated"
+        case .signalExternalWorkflowExecutionFailed: "SignalExternalWorkflowExecutionFailed"
+        case .externalWorkflowExecutionSignaled: "ExternalWorkflowExecutionSignaled"
         }
     }
 
@@ -195,6 +237,27 @@ public struct HistoryEvent: Hashable, Sendable, CustomStringConvertible {
         case workflowExecutionUpdateAccepted(WorkflowExecutionUpdateAcceptedEventAttributes)
         /// The fields of a WorkflowExecutionUpdateCompleted event.
         case workflowExecutionUpdateCompleted(WorkflowExecutionUpdateCompletedEventAttributes)
+        /// The fields of a StartChildWorkflowExecutionInitiated event.
+        case startChildWorkflowExecutionInitiated(StartChildWorkflowExecutionInitiatedEventAttributes)
+        /// The fields of a StartChildWorkflowExecutionFailed event.
+        case startChildWorkflowExecutionFailed(StartChildWorkflowExecutionFailedEventAttributes)
+        /// The fields of a ChildWorkflowExecutionStarted event.
+        case childWorkflowExecutionStarted(ChildWorkflowExecutionStartedEventAttributes)
+        /// The fields of a ChildWorkflowExecutionCompleted, …Failed, …Canceled, …TimedOut or
+        /// …Terminated event (the outcome says which).
+        case childWorkflowExecutionClosed(ChildWorkflowExecutionClosedEventAttributes)
+        /// The fields of a SignalExternalWorkflowExecutionInitiated event.
+        case signalExternalWorkflowExecutionInitiated(SignalExternalWorkflowExecutionInitiatedEventAttributes)
+        /// The fields of a SignalExternalWorkflowExecutionFailed event.
+        case signalExternalWorkflowExecutionFailed(SignalExternalWorkflowExecutionFailedEventAttributes)
+        /// The fields of an ExternalWorkflowExecutionSignaled event.
+        case externalWorkflowExecutionSignaled(ExternalWorkflowExecutionSignaledEventAttributes)
+        /// The fields of a RequestCancelExternalWorkflowExecutionInitiated event.
+        case requestCancelExternalWorkflowExecutionInitiated(RequestCancelExternalWorkflowExecutionInitiatedEventAttributes)
+        /// The fields of a RequestCancelExternalWorkflowExecutionFailed event.
+        case requestCancelExternalWorkflowExecutionFailed(RequestCancelExternalWorkflowExecutionFailedEventAttributes)
+        /// The fields of an ExternalWorkflowExecutionCancelRequested event.
+        case externalWorkflowExecutionCancelRequested(ExternalWorkflowExecutionCancelRequestedEventAttributes)
 
         /// The event type these attributes belong to.
         public var eventType: EventType {
@@ -228,6 +291,16 @@ public struct HistoryEvent: Hashable, Sendable, CustomStringConvertible {
             case .workflowPropertiesModified: .workflowPropertiesModified
             case .workflowExecutionUpdateAccepted: .workflowExecutionUpdateAccepted
             case .workflowExecutionUpdateCompleted: .workflowExecutionUpdateCompleted
+            case .startChildWorkflowExecutionInitiated: .startChildWorkflowExecutionInitiated
+            case .startChildWorkflowExecutionFailed: .startChildWorkflowExecutionFailed
+            case .childWorkflowExecutionStarted: .childWorkflowExecutionStarted
+            case .childWorkflowExecutionClosed(let a): a.outcome.eventType
+            case .signalExternalWorkflowExecutionInitiated: .signalExternalWorkflowExecutionInitiated
+            case .signalExternalWorkflowExecutionFailed: .signalExternalWorkflowExecutionFailed
+            case .externalWorkflowExecutionSignaled: .externalWorkflowExecutionSignaled
+            case .requestCancelExternalWorkflowExecutionInitiated: .requestCancelExternalWorkflowExecutionInitiated
+            case .requestCancelExternalWorkflowExecutionFailed: .requestCancelExternalWorkflowExecutionFailed
+            case .externalWorkflowExecutionCancelRequested: .externalWorkflowExecutionCancelRequested
             }
         }
     }

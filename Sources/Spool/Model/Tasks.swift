@@ -82,6 +82,11 @@ public struct RespondWorkflowTaskCompletedResponse: Sendable {
     /// With `returnNewWorkflowTask`, the workflow task this completion scheduled, already started
     /// for this worker (Temporal's `workflow_task`); nil when it scheduled none.
     public var workflowTask: WorkflowTask? = nil
+    /// When the completed task was speculative and left no trace (it only rejected updates): the
+    /// started event id of the run's last completed workflow task (Temporal's
+    /// `reset_history_event_id`). A worker that caches the run drops the events it was shown
+    /// after it, because the next task reuses their ids; 0 otherwise.
+    public var resetHistoryEventID: Int64 = 0
 }
 
 /// What an activity worker learns from a heartbeat.

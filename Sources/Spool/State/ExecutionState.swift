@@ -42,6 +42,8 @@ struct ExecutionState: Sendable, Equatable {
     /// reference: a transition copies the state, and a copy then retains one box instead of each
     /// string and dictionary. Read and written through the forwarding properties below.
     var options = RunOptions()
+    /// Its parent, pending children and pending requests to other workflows (see ``RelatedRuns``).
+    var related = RelatedRuns()
 
     /// The run's priority (from WorkflowExecutionStarted): its workflow tasks' and the default of its activities'.
     var priority: Priority {
@@ -144,6 +146,7 @@ struct ExecutionState: Sendable, Equatable {
             executionExpirationTime: started.workflowExecutionExpirationTime,
             lastCompletionResult: started.lastCompletionResult, startMemo: started.memo,
             startSearchAttributes: started.searchAttributes))
+        if let parent = started.parent { related.parent = parent }
         if let backoff = started.firstWorkflowTaskBackoff, backoff > .zero {
             executionTime = startTime.advanced(by: backoff)
             firstWorkflowTaskTime = executionTime

@@ -221,6 +221,11 @@ extension ExecutionState {
         case .workflowExecutionContinuedAsNew(let a):
             newExecutionRunID = a.newExecutionRunID
             close(.continuedAsNew, at: event.eventTime)
+        case .startChildWorkflowExecutionInitiated, .startChildWorkflowExecutionFailed, .childWorkflowExecutionStarted,
+             .childWorkflowExecutionClosed, .signalExternalWorkflowExecutionInitiated, .signalExternalWorkflowExecutionFailed,
+             .externalWorkflowExecutionSignaled, .requestCancelExternalWorkflowExecutionInitiated,
+             .requestCancelExternalWorkflowExecutionFailed, .externalWorkflowExecutionCancelRequested:
+            try applyRelatedRunEffect(of: event)
         }
     }
 
@@ -243,5 +248,9 @@ extension ExecutionState {
         stickyTaskQueue = nil
         stickyScheduleToStartTimeout = nil
         firstWorkflowTaskTime = nil
+        // Undelivered requests to other workflows die with the run; its pending children stay
+        // listed (the parent close policy applies to them).
+        if !related.signals.isEmpty { related.signals = [:] }
+        if !related.cancels.isEmpty { related.cancels = [:] }
     }
 }

@@ -19,8 +19,10 @@ struct DemoCommand: AsyncParsableCommand {
             with a retryable error and the retry policy runs it again after 200 ms), then ship-order \
             (it heartbeats its progress). While ship-order runs the demo sends two updates: an empty gift note \
             the workflow's validator rejects (nothing written) and a gift note it accepts \
-            (WorkflowExecutionUpdateAccepted and ...Completed in the history). Prints the history, the heartbeats the \
-            engine recorded, the updates' outcomes, and a summary. Each run starts a new workflow id, so it can be run again on the same directory.
+            (WorkflowExecutionUpdateAccepted and ...Completed in the history). Then a child workflow send-invoice \
+            on its own task queue (billing) whose result completes the order. Prints the history, the heartbeats \
+            the engine recorded, the updates' outcomes, the child's history, and a summary. Each run starts a new \
+            workflow id, so it can be run again on the same directory.
             """
     )
 
@@ -33,6 +35,9 @@ struct DemoCommand: AsyncParsableCommand {
     static let taskQueue = "orders"
     static let workflowType = "order-processing"
     static let steps = ["reserve-inventory", "charge-payment", "ship-order"]
+    /// The child workflow the order starts once shipped, and the task queue its worker polls.
+    static let invoiceWorkflowType = "send-invoice"
+    static let billingTaskQueue = "billing"
     /// How long the demo waits for the workflow before it gives up.
     static let deadline = Duration.seconds(60)
 
@@ -76,6 +81,12 @@ struct DemoCommand: AsyncParsableCommand {
         }
         print("query 'progress', answered by a worker from the history: \(outcome.progress)")
         for line in outcome.updates { print(line) }
+        if let child = outcome.child {
+            print("")
+            print("child workflow '\(child.workflowID)' run \(child.runID) (task queue \(Self.billingTaskQueue)), "
+                  + "started by the order and reported back to it:")
+            for line in HistoryRendering.table(outcome.childHistory) { print("  " + line) }
+        }
         var activityTypes: [Int64: String] = [:]
         var retried: [String] = []
         for event in outcome.history {
@@ -93,6 +104,7 @@ struct DemoCommand: AsyncParsableCommand {
         print("\(outcome.status): \(outcome.history.count) events in \(Int((outcome.elapsed.seconds * 1000).rounded())) ms; "
               + "\(Self.steps.count) activities, \(retried.isEmpty ? "no retries" : retried.joined(separator: "; ")); "
               + "\(outcome.heartbeats.count) heartbeat\(outcome.heartbeats.count == 1 ? "" : "s") seen; "
+              + "\(outcome.child == nil ? "no child workflow" : "1 child workflow"); "
               + "\(directory) holds \(executions) workflow execution\(executions == 1 ? "" : "s")")
         if failed {
             printError("spool demo: \(directory): workflow '\(outcome.execution.workflowID)' ended \(outcome.status), not Completed")
@@ -110,6 +122,9 @@ struct DemoCommand: AsyncParsableCommand {
         /// What became of the demo's updates, one line each.
         var updates: [String]
         var elapsed: Duration
+        /// The child workflow the order started, and its history.
+        var child: WorkflowExecution? = nil
+        var childHistory: [HistoryEvent] = []
     }
 
     /// Runs one order on `engine` with two workers; returns its history once it closed.
@@ -156,7 +171,13 @@ struct DemoCommand: AsyncParsableCommand {
                 return .binary("shipped \(parcels) parcels")
             }
         }
-        let running = workers.map { worker in Task { await worker.run() } }
+        // The child workflow's worker polls its own task queue.
+        let billing = SpoolWorker(engine: engine, taskQueue: billingTaskQueue, identity: "demo-billing-worker")
+        billing.registerWorkflow(invoiceWorkflowType) { context in
+            [.completeWorkflowExecution(.init(result: .binary(
+                "invoice sent for \(String(decoding: context.input?.singleData ?? [], as: UTF8.self))")))]
+        }
+        let running = (workers + [billing]).map { worker in Task { await worker.run() } }
         defer { for task in running { task.cancel() } }
 
         let started = ContinuousClock.now
@@ -210,15 +231,22 @@ struct DemoCommand: AsyncParsableCommand {
         } catch {
             progress = "not answered (\(error))"
         }
-        for worker in workers { await worker.stop() }
+        for worker in workers + [billing] { await worker.stop() }
         for task in running { await task.value }
         guard !close.history.isEmpty else {
             throw SpoolError(.invalidArgument, "the workflow did not close within \(deadline)", workflowID: workflowID, runID: run.runID)
         }
         let history = try await readHistory(engine, execution: execution)
         let status = try engine.describeWorkflowExecution(execution: execution).executionInfo.status
-        return DemoOutcome(execution: execution, status: status, history: history, heartbeats: heartbeats, progress: progress,
-                           updates: updates, elapsed: elapsed)
+        var outcome = DemoOutcome(execution: execution, status: status, history: history, heartbeats: heartbeats, progress: progress,
+                                  updates: updates, elapsed: elapsed)
+        for event in history {
+            if case .childWorkflowExecutionStarted(let started) = event.attributes {
+                outcome.child = started.workflowExecution
+                outcome.childHistory = try await readHistory(engine, execution: started.workflowExecution)
+            }
+        }
+        return outcome
     }
 
     /// Sends the demo's two updates and waits for their outcomes: one line each.
@@ -262,7 +290,25 @@ struct DemoCommand: AsyncParsableCommand {
             }
         }
         guard completed < steps.count else {
-            return [.completeWorkflowExecution(.init(result: .binary("order \(context.workflowExecution.workflowID) shipped")))]
+            // Shipped: a child workflow on the billing queue sends the invoice; its result completes the order.
+            let invoiceID = "invoice-\(context.workflowExecution.workflowID)"
+            switch context.child(invoiceID) {
+            case .notInitiated:
+                return [.startChildWorkflowExecution(.init(
+                    workflowID: invoiceID, workflowType: invoiceWorkflowType, taskQueue: billingTaskQueue,
+                    input: .binary(context.workflowExecution.workflowID), workflowRunTimeout: .seconds(30),
+                    parentClosePolicy: .terminate))]
+            case .initiated, .started:
+                return []
+            case .closed(.completed(let result), _):
+                return [.completeWorkflowExecution(.init(result: result))]
+            case .closed(.failed(let failure, _), _):
+                return [.failWorkflowExecution(.init(failure: .application("the invoice failed", type: "OrderFailed", cause: failure)))]
+            case .closed(let outcome, _):
+                return [.failWorkflowExecution(.init(failure: .application("the invoice ended: \(outcome.eventType)", type: "OrderFailed")))]
+            case .startFailed(let cause):
+                return [.failWorkflowExecution(.init(failure: .application("the invoice did not start: \(cause)", type: "OrderFailed")))]
+            }
         }
         // A task brought by something else (an update) while a step runs: nothing new to do.
         if context.history.filter({ $0.eventType == .activityTaskScheduled }).count > completed { return [] }

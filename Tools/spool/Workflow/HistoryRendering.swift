@@ -85,6 +85,10 @@ enum HistoryRendering {
             failure("continuedFailure", a.continuedFailure); payload("lastCompletionResult", a.lastCompletionResult)
             if !a.memo.isEmpty { text("memo", a.memo.keys.sorted().joined(separator: ",")) }
             if !a.searchAttributes.isEmpty { text("searchAttributes", a.searchAttributes.keys.sorted().joined(separator: ",")) }
+            if let parent = a.parent {
+                text("parentWorkflowId", parent.execution.workflowID); text("parentRunId", parent.execution.runID)
+                id("parentInitiatedEventId", parent.initiatedEventID)
+            }
         case .workflowExecutionCompleted(let a):
             payload("result", a.result); id("workflowTaskCompletedEventId", a.workflowTaskCompletedEventID)
             text("newExecutionRunId", a.newExecutionRunID)
@@ -159,6 +163,35 @@ enum HistoryRendering {
             case .success(let result): payload("result", result)
             case .failure(let failure): text("failure", failure.message)
             }
+        case .startChildWorkflowExecutionInitiated(let a):
+            text("workflowId", a.workflowID); text("workflowType", a.workflowType); text("taskQueue", a.taskQueue)
+            text("parentClosePolicy", a.parentClosePolicy.description); payload("input", a.input)
+        case .startChildWorkflowExecutionFailed(let a):
+            text("workflowId", a.workflowID); text("cause", "\(a.cause)"); id("initiatedEventId", a.initiatedEventID)
+        case .childWorkflowExecutionStarted(let a):
+            text("workflowId", a.workflowExecution.workflowID); text("runId", a.workflowExecution.runID)
+            id("initiatedEventId", a.initiatedEventID)
+        case .childWorkflowExecutionClosed(let a):
+            text("workflowId", a.workflowExecution.workflowID); id("initiatedEventId", a.initiatedEventID)
+            id("startedEventId", a.startedEventID)
+            switch a.outcome {
+            case .completed(let result): payload("result", result)
+            case .failed(let failure, _): text("failure", failure.message)
+            case .canceled(let details): payload("details", details)
+            case .timedOut, .terminated: break
+            }
+        case .signalExternalWorkflowExecutionInitiated(let a):
+            text("workflowId", a.workflowExecution.workflowID); text("signalName", a.signalName); payload("input", a.input)
+        case .signalExternalWorkflowExecutionFailed(let a):
+            text("workflowId", a.workflowExecution.workflowID); text("cause", "\(a.cause)"); id("initiatedEventId", a.initiatedEventID)
+        case .externalWorkflowExecutionSignaled(let a):
+            text("workflowId", a.workflowExecution.workflowID); id("initiatedEventId", a.initiatedEventID)
+        case .requestCancelExternalWorkflowExecutionInitiated(let a):
+            text("workflowId", a.workflowExecution.workflowID); text("reason", a.reason)
+        case .requestCancelExternalWorkflowExecutionFailed(let a):
+            text("workflowId", a.workflowExecution.workflowID); text("cause", "\(a.cause)"); id("initiatedEventId", a.initiatedEventID)
+        case .externalWorkflowExecutionCancelRequested(let a):
+            text("workflowId", a.workflowExecution.workflowID); id("initiatedEventId", a.initiatedEventID)
         }
         return out
     }
