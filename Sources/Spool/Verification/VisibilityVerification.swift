@@ -83,10 +83,10 @@ extension SpoolEngine {
         if index.startTime != history.startTime { parts.append("StartTime \(index.startTime) in the index, \(history.startTime) in its history") }
         if index.status != history.status { parts.append("ExecutionStatus \(index.status) in the index, \(history.status) in its history") }
         if index.keywords != history.keywords {
-            parts.append("keyword entries \(index.keywords.map(describe)) in the index, \(history.keywords.map(describe)) in its history")
+            parts.append("keyword entries [\(index.keywords.map(describe).joined(separator: ", "))] in the index, [\(history.keywords.map(describe).joined(separator: ", "))] in its history")
         }
         if index.ranges != history.ranges {
-            parts.append("ordered entries \(index.ranges.map(describe)) in the index, \(history.ranges.map(describe)) in its history")
+            parts.append("ordered entries [\(index.ranges.map(describe).joined(separator: ", "))] in the index, [\(history.ranges.map(describe).joined(separator: ", "))] in its history")
         }
         return parts.joined(separator: "; ")
     }
