@@ -314,3 +314,23 @@ struct VisibilityPageToken {
         }
     }
 }
+
+/// The size of the engine's visibility index (``SpoolEngine/visibilityIndexFootprint``).
+public struct VisibilityIndexFootprint: Sendable, Equatable {
+    /// Runs indexed.
+    public var runs: Int
+    /// Bytes of its rows, postings and key tables: array capacities and string bytes, not the
+    /// allocator's overhead.
+    public var bytes: Int
+    /// Closed runs of the closed-run table loaded at open that are not indexed yet (the first
+    /// List or Count indexes them): 0 or 1 table.
+    public var pendingTables: Int
+}
+
+extension SpoolEngine {
+    /// How many runs the visibility index holds and the memory it takes (an estimate).
+    public var visibilityIndexFootprint: VisibilityIndexFootprint {
+        let (runs, bytes) = visibility.footprint
+        return VisibilityIndexFootprint(runs: runs, bytes: bytes, pendingTables: visibility.pendingTable.withLock { $0 } ? 1 : 0)
+    }
+}

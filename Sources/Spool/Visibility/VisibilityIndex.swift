@@ -108,11 +108,29 @@ final class VisibilityIndex: Sendable {
         var rangePostings: [Postings] = []
         var statusCounts = [Int](repeating: 0, count: 16)
 
+        /// Slots of keyword postings that emptied (a workflow id whose runs all left), reused.
+        var freeKeywordIDs: [Int32] = []
+
         mutating func keywordID(_ key: KeywordKey) -> Int {
             if let id = keywordIDs[key] { return Int(id) }
+            if let id = freeKeywordIDs.popLast() {
+                keywordIDs[key] = id
+                return Int(id)
+            }
             keywordIDs[key] = Int32(keywordPostings.count)
             keywordPostings.append(Postings())
             return keywordPostings.count - 1
+        }
+
+        /// Takes `ordinal` out of `key`'s posting; an emptied posting gives its slot back.
+        mutating func removeKeyword(_ key: KeywordKey, _ value: Int64, _ ordinal: UInt32) {
+            guard let id = keywordIDs[key] else { return }
+            keywordPostings[Int(id)].remove(value, ordinal)
+            if keywordPostings[Int(id)].count == 0 {
+                keywordPostings[Int(id)] = Postings()
+                keywordIDs[key] = nil
+                freeKeywordIDs.append(id)
+            }
         }
 
         mutating func rangeID(_ key: RangeKey) -> Int {
@@ -281,12 +299,8 @@ extension VisibilityIndex.NamespaceIndex {
     mutating func take(_ entries: VisibilityIndex.Entries, _ ordinal: UInt32) {
         all.remove(entries.startTime, ordinal)
         statusCounts[Int(entries.status.rawValue)] -= 1
-        if let id = keywordIDs[.predefined(.executionStatus, entries.status.description)] {
-            keywordPostings[Int(id)].remove(entries.startTime, ordinal)
-        }
-        for key in entries.keywords {
-            if let id = keywordIDs[key] { keywordPostings[Int(id)].remove(entries.startTime, ordinal) }
-        }
+        removeKeyword(.predefined(.executionStatus, entries.status.description), entries.startTime, ordinal)
+        for key in entries.keywords { removeKeyword(key, entries.startTime, ordinal) }
         for ref in entries.ranges {
             if let id = rangeIDs[ref.key] { rangePostings[Int(id)].remove(ref.value, ordinal) }
         }
