@@ -199,8 +199,10 @@ extension SpoolEngine {
             defer { pending = false }
             guard let closed = registry.closedRuns.withLock({ $0 }) else { return }
             let now = retentionClock.now()
-            var batch: [ExecutionState] = []
-            batch.reserveCapacity(4096)
+            // One batch: each posting is sorted once (sorting per batch would sort the large
+            // postings again and again).
+            var batch: [(ExecutionKey, VisibilityIndex.Entries)] = []
+            batch.reserveCapacity(closed.table.count)
             for index in 0..<closed.table.count {
                 let closeTime = closed.table.closeTime(at: index)
                 if closed.isExpired(closeTime: closeTime, namespace: nil, now: now) { continue }
@@ -209,13 +211,9 @@ extension SpoolEngine {
                     continue
                 }
                 if closed.isExpired(closeTime: closeTime, namespace: run.state.key.namespace, now: now) { continue }
-                batch.append(run.state)
-                if batch.count == 4096 {
-                    visibility.insertIfAbsent(batch)
-                    batch.removeAll(keepingCapacity: true)
-                }
+                batch.append((run.state.key, VisibilityIndex.entries(of: run.state)))
             }
-            visibility.insertIfAbsent(batch)
+            visibility.insertIfAbsent(rows: batch)
         }
     }
 

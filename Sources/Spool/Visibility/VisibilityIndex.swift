@@ -92,6 +92,20 @@ final class VisibilityIndex: Sendable {
         }
 
         var byteCount: Int { values.capacity * 8 + ordinals.capacity * 4 }
+
+        /// Appends without keeping the order; ``sort()`` must follow before any other use.
+        mutating func appendUnsorted(_ value: Int64, _ ordinal: UInt32) {
+            values.append(value)
+            ordinals.append(ordinal)
+        }
+
+        /// Puts the entries in (value, ordinal) order after ``appendUnsorted(_:_:)``.
+        mutating func sort() {
+            var pairs = Array(zip(values, ordinals))
+            pairs.sort { ($0.0, $0.1) < ($1.0, $1.1) }
+            values = pairs.map(\.0)
+            ordinals = pairs.map(\.1)
+        }
     }
 
     struct Row: Sendable {
@@ -197,11 +211,52 @@ final class VisibilityIndex: Sendable {
         state.withLock { $0.remove(key) }
     }
 
-    /// Indexes the runs of `states` that are not indexed yet.
+    /// Indexes the runs of `states` that are not indexed yet, in one go: appended to their
+    /// postings out of order, then each posting they touched sorted once (the closed-run
+    /// table's runs come in workflow-hash order, and inserting each in place would move
+    /// O(n) entries per run).
     func insertIfAbsent(_ states: [ExecutionState]) {
-        let rows = states.map { ($0.key, Self.entries(of: $0)) }
+        insertIfAbsent(rows: states.map { ($0.key, Self.entries(of: $0)) })
+    }
+
+    /// ``insertIfAbsent(_:)`` of runs' keys and entries.
+    func insertIfAbsent(rows: [(ExecutionKey, Entries)]) {
         state.withLock { index in
-            for (key, entries) in rows where index.ordinals[key] == nil { index.insert(key, entries) }
+            var touched: [String: (all: Bool, keywords: Set<Int>, ranges: Set<Int>)] = [:]
+            for (key, entries) in rows where index.ordinals[key] == nil {
+                let ordinal: UInt32
+                if let reused = index.free.popLast() {
+                    ordinal = reused
+                    index.rows[Int(reused)] = Row(key: key, entries: entries)
+                } else {
+                    ordinal = UInt32(index.rows.count)
+                    index.rows.append(Row(key: key, entries: entries))
+                }
+                index.ordinals[key] = ordinal
+                var namespace = index.namespaces.removeValue(forKey: key.namespace) ?? NamespaceIndex()
+                var marks = touched[key.namespace] ?? (true, [], [])
+                namespace.all.appendUnsorted(entries.startTime, ordinal)
+                namespace.statusCounts[Int(entries.status.rawValue)] += 1
+                for keyword in [.predefined(.executionStatus, entries.status.description)] + entries.keywords {
+                    let id = namespace.keywordID(keyword)
+                    namespace.keywordPostings[id].appendUnsorted(entries.startTime, ordinal)
+                    marks.keywords.insert(id)
+                }
+                for ref in entries.ranges {
+                    let id = namespace.rangeID(ref.key)
+                    namespace.rangePostings[id].appendUnsorted(ref.value, ordinal)
+                    marks.ranges.insert(id)
+                }
+                touched[key.namespace] = marks
+                index.namespaces[key.namespace] = namespace
+            }
+            for (name, marks) in touched {
+                guard var namespace = index.namespaces.removeValue(forKey: name) else { continue }
+                namespace.all.sort()
+                for id in marks.keywords { namespace.keywordPostings[id].sort() }
+                for id in marks.ranges { namespace.rangePostings[id].sort() }
+                index.namespaces[name] = namespace
+            }
         }
     }
 
