@@ -93,14 +93,20 @@ final class VisibilityIndex: Sendable {
 
         var byteCount: Int { values.capacity * 8 + ordinals.capacity * 4 }
 
+        /// Set by ``appendUnsorted(_:_:)`` when an entry went out of order.
+        private(set) var isUnsorted = false
+
         /// Appends without keeping the order; ``sort()`` must follow before any other use.
         mutating func appendUnsorted(_ value: Int64, _ ordinal: UInt32) {
+            if let last = values.last, (value, ordinal) < (last, ordinals[ordinals.count - 1]) { isUnsorted = true }
             values.append(value)
             ordinals.append(ordinal)
         }
 
         /// Puts the entries in (value, ordinal) order after ``appendUnsorted(_:_:)``.
         mutating func sort() {
+            guard isUnsorted else { return }
+            isUnsorted = false
             var pairs = Array(zip(values, ordinals))
             pairs.sort { ($0.0, $0.1) < ($1.0, $1.1) }
             values = pairs.map(\.0)
@@ -222,7 +228,9 @@ final class VisibilityIndex: Sendable {
     /// ``insertIfAbsent(_:)`` of runs' keys and entries.
     func insertIfAbsent(rows: [(ExecutionKey, Entries)]) {
         state.withLock { index in
-            var touched: [String: (all: Bool, keywords: Set<Int>, ranges: Set<Int>)] = [:]
+            var touched = Set<String>()
+            index.rows.reserveCapacity(index.rows.count + rows.count)
+            index.ordinals.reserveCapacity(index.ordinals.count + rows.count)
             for (key, entries) in rows where index.ordinals[key] == nil {
                 let ordinal: UInt32
                 if let reused = index.free.popLast() {
@@ -233,28 +241,14 @@ final class VisibilityIndex: Sendable {
                     index.rows.append(Row(key: key, entries: entries))
                 }
                 index.ordinals[key] = ordinal
-                var namespace = index.namespaces.removeValue(forKey: key.namespace) ?? NamespaceIndex()
-                var marks = touched[key.namespace] ?? (true, [], [])
-                namespace.all.appendUnsorted(entries.startTime, ordinal)
-                namespace.statusCounts[Int(entries.status.rawValue)] += 1
-                for keyword in [.predefined(.executionStatus, entries.status.description)] + entries.keywords {
-                    let id = namespace.keywordID(keyword)
-                    namespace.keywordPostings[id].appendUnsorted(entries.startTime, ordinal)
-                    marks.keywords.insert(id)
-                }
-                for ref in entries.ranges {
-                    let id = namespace.rangeID(ref.key)
-                    namespace.rangePostings[id].appendUnsorted(ref.value, ordinal)
-                    marks.ranges.insert(id)
-                }
-                touched[key.namespace] = marks
-                index.namespaces[key.namespace] = namespace
+                touched.insert(key.namespace)
+                index.namespaces[key.namespace, default: NamespaceIndex()].addUnsorted(entries, ordinal)
             }
-            for (name, marks) in touched {
+            for name in touched {
                 guard var namespace = index.namespaces.removeValue(forKey: name) else { continue }
                 namespace.all.sort()
-                for id in marks.keywords { namespace.keywordPostings[id].sort() }
-                for id in marks.ranges { namespace.rangePostings[id].sort() }
+                for id in namespace.keywordPostings.indices { namespace.keywordPostings[id].sort() }
+                for id in namespace.rangePostings.indices { namespace.rangePostings[id].sort() }
                 index.namespaces[name] = namespace
             }
         }
@@ -349,6 +343,15 @@ extension VisibilityIndex.NamespaceIndex {
         keywordPostings[keywordID(.predefined(.executionStatus, entries.status.description))].insert(entries.startTime, ordinal)
         for key in entries.keywords { keywordPostings[keywordID(key)].insert(entries.startTime, ordinal) }
         for ref in entries.ranges { rangePostings[rangeID(ref.key)].insert(ref.value, ordinal) }
+    }
+
+    /// ``add(_:_:)`` without keeping the postings' order (each ``VisibilityIndex/Postings/sort()`` must follow).
+    mutating func addUnsorted(_ entries: VisibilityIndex.Entries, _ ordinal: UInt32) {
+        all.appendUnsorted(entries.startTime, ordinal)
+        statusCounts[Int(entries.status.rawValue)] += 1
+        keywordPostings[keywordID(.predefined(.executionStatus, entries.status.description))].appendUnsorted(entries.startTime, ordinal)
+        for key in entries.keywords { keywordPostings[keywordID(key)].appendUnsorted(entries.startTime, ordinal) }
+        for ref in entries.ranges { rangePostings[rangeID(ref.key)].appendUnsorted(ref.value, ordinal) }
     }
 
     mutating func take(_ entries: VisibilityIndex.Entries, _ ordinal: UInt32) {
