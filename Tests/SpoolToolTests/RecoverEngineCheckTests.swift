@@ -26,6 +26,20 @@ struct RecoverEngineCheckTests {
         #expect(json.stdout.contains("\"engine\":{\"clean\":true"), "\(json.stdout)")
     }
 
+    /// The visibility index an open builds is compared with the one the histories give (the
+    /// disagreements themselves are asserted through the library, SpoolEngineVisibilityIndexTests).
+    @Test("check compares the visibility index with the histories")
+    func visibilityIndexChecked() throws {
+        let scratch = ScratchDirectory()
+        try demo(scratch.path + "/a")
+        let check = try SpoolProcess.run(["recover", "--data", scratch.path + "/a", "--log", "history"])
+        #expect(check.status == 0, "\(check.stdout)\(check.stderr)")
+        #expect(check.stdout.contains("visibility index agrees with the histories"), "\(check.stdout)")
+        let json = try SpoolProcess.run(["recover", "--data", scratch.path + "/a", "--log", "history", "--json"])
+        #expect(json.status == 0)
+        #expect(json.stdout.contains("\"visibility\":{\"clean\":true,\"indexedRuns\":"), "\(json.stdout)")
+    }
+
     /// Another directory's checkpoint (well-formed, its checksum matches, about runs this history
     /// does not hold) is ignored by open, which replays the whole log (found by the damage matrix:
     /// it used to be trusted and hid every run). Check judges it as open does: a warning, exit 0,

@@ -16,6 +16,6 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure Spool against a baseline in the same run (release builds only give meaningful figures).",
-        subcommands: [BenchLog.self, BenchOpen.self, BenchDispatch.self, BenchQueue.self, BenchWorkflows.self, BenchCompact.self, BenchReopen.self, BenchBacklog.self, BenchServe.self, BenchTaskQueues.self]
+        subcommands: [BenchLog.self, BenchOpen.self, BenchDispatch.self, BenchQueue.self, BenchWorkflows.self, BenchCompact.self, BenchReopen.self, BenchVisibility.self, BenchBacklog.self, BenchServe.self, BenchTaskQueues.self]
     )
 }

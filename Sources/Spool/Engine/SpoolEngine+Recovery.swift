@@ -120,6 +120,7 @@ extension SpoolEngine {
                 shard.runs[key] = handle
                 if !newerOnDisk { shard.currentRuns[key.workflowKey] = key.runID }
             }
+            visibility.update(run.state)
             report.runs += 1
             if run.state.isRunning {
                 report.openRuns += 1
@@ -127,6 +128,8 @@ extension SpoolEngine {
             }
         }
         if let closedRuns {
+            // Indexed when a List or Count first needs it, so that open does not decode them.
+            visibility.pendingTable.withLock { $0 = true }
             registry.install(closedRuns)
             report.runs += closedRuns.table.count
         }

@@ -78,6 +78,7 @@ extension SpoolEngine {
     /// again); its records are garbage for compaction. The caller holds its gate.
     func drop(_ handle: ExecutionHandle) {
         handle.markRemoved()
+        visibility.remove(handle.key)
         registry.withShard(of: handle.key.workflowKey) { shard in
             shard.runs[handle.key] = nil
             if shard.currentRuns[handle.key.workflowKey] == handle.key.runID {

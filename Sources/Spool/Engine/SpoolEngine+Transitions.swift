@@ -99,6 +99,7 @@ extension SpoolEngine {
         }
         for index in runs.indices {
             runs[index].handle.publish(runs[index].transition.state, changes: runs[index].transition.changes, recordOffset: offset)
+            visibility.update(runs[index].transition.state)
             armEffects(of: runs[index].transition.changes, state: runs[index].transition.state, queues: runs[index].handle.taskQueues)
             // One atomic load when no query waits (nearly always).
             if !queries.isEmpty { queriesAfterTransition(runs[index].transition.state) }

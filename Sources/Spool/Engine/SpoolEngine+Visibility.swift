@@ -24,6 +24,18 @@ public struct WorkflowExecutionCount: Sendable, Equatable {
     }
 }
 
+/// How ``SpoolEngine/listWorkflowExecutions(namespace:query:pageSize:nextPageToken:plan:)`` and
+/// ``SpoolEngine/countWorkflowExecutions(namespace:query:plan:)`` find the runs they evaluate.
+public enum VisibilityPlan: Sendable, Hashable {
+    /// The visibility index: candidates from the query's most selective indexed condition
+    /// (newest first when the order is the default one, so a page touches about its size of
+    /// runs), counts by status from counters. The default.
+    case index
+    /// Every run of the namespace, closed runs decoded from the closed-run table: the baseline
+    /// the index is measured and checked against.
+    case scan
+}
+
 extension SpoolEngine {
     /// The page size when a caller asks for 0 (Temporal's default for List).
     public static let defaultVisibilityPageSize = 1000
@@ -37,17 +49,23 @@ extension SpoolEngine {
     /// are newer) and are not returned, and runs that close stay where they were (unless ordered
     /// by CloseTime).
     ///
-    /// Cost today: a scan of every run of the namespace per page (closed runs that left memory
-    /// are decoded from the closed-run table).
+    /// Cost with the index (``VisibilityPlan/index``): the query's most selective indexed
+    /// condition (equality or `IN` on WorkflowId, WorkflowType, TaskQueue, ExecutionStatus or a
+    /// custom Keyword or KeywordList; a range on StartTime, CloseTime, ExecutionTime or a custom
+    /// Int, Double or Datetime) gives the candidates, and the whole condition is evaluated on
+    /// each. In the default order, candidates are taken newest first and the walk stops once the
+    /// page is full. The first List or Count after open indexes the closed runs of the
+    /// checkpoint's closed-run table (decoding each once).
     /// - Parameters:
     ///   - pageSize: the most runs per page; 0 for ``defaultVisibilityPageSize``.
     ///   - nextPageToken: the previous page's token; nil for the first page.
+    ///   - plan: index (the default) or a full scan; both give the same answer.
     /// - Throws: ``SpoolError/Code/namespaceNotFound``; ``SpoolError/Code/invalidArgument`` for a
     ///   malformed query (the message names the column and the problem; the namespace's custom
     ///   search attributes may be named), a `GROUP BY` (Count only) or a negative page size;
     ///   ``SpoolError/Code/invalidPageToken`` for a token that is not this query's.
     public func listWorkflowExecutions(namespace: String = defaultNamespace, query: String, pageSize: Int = 0,
-                                       nextPageToken: [UInt8]? = nil) throws(SpoolError) -> WorkflowExecutionPage {
+                                       nextPageToken: [UInt8]? = nil, plan: VisibilityPlan = .index) throws(SpoolError) -> WorkflowExecutionPage {
         guard pageSize >= 0 else {
             throw SpoolError(.invalidArgument, "pageSize must not be negative (got \(pageSize))", namespace: namespace)
         }
@@ -62,10 +80,37 @@ extension SpoolEngine {
         }
         let limit = pageSize == 0 ? Self.defaultVisibilityPageSize : pageSize
         var matching: [(key: VisibilityQuery.SortKey, state: ExecutionState)] = []
-        for state in registry.allStates(namespace: namespace) where parsed.matches(state) {
+        func consider(_ state: ExecutionState) {
+            guard parsed.matches(state) else { return }
             let key = parsed.sortKey(state)
-            if let after, !parsed.precedes(after.position, key) { continue }
+            if let after, !parsed.precedes(after.position, key) { return }
             matching.append((key, state))
+        }
+        switch plan {
+        case .scan:
+            for state in registry.allStates(namespace: namespace) { consider(state) }
+        case .index:
+            indexClosedRunTableIfNeeded()
+            let source = visibilitySource(namespace: namespace, parsed.filter)
+            if parsed.orderBy.isEmpty, let ordered = source.startOrdered {
+                // Newest first: stop once more than a page matched and the walk has gone past
+                // the start time of the last match (later entries all sort after it).
+                var below: (Int64, UInt32)? = after.map { ($0.position.startTime, UInt32.max) }
+                walk: while true {
+                    let batch = visibility.newestFirst(namespace: namespace, ordered, below: below, count: 256)
+                    guard let last = batch.last else { break }
+                    for entry in batch {
+                        if matching.count > limit, let lastMatch = matching.last, entry.startTime < lastMatch.key.startTime { break walk }
+                        guard let state = visibleState(entry.key) else { continue }
+                        consider(state)
+                    }
+                    below = (last.startTime, last.ordinal)
+                }
+            } else {
+                for key in visibility.candidates(namespace: namespace, source) {
+                    if let state = visibleState(key) { consider(state) }
+                }
+            }
         }
         matching.sort { parsed.precedes($0.key, $1.key) }
         let page = matching.prefix(limit)
@@ -75,19 +120,140 @@ extension SpoolEngine {
 
     /// Counts the runs of `namespace` that match `query`; with `GROUP BY ExecutionStatus`, also
     /// per status. `ORDER BY` is accepted and has no effect.
+    ///
+    /// With the index, a query with no condition, or only a condition on ExecutionStatus
+    /// (`=` or `IN`), is answered from the index's counters by status; others evaluate the
+    /// candidates of their most selective indexed condition (see ``listWorkflowExecutions(namespace:query:pageSize:nextPageToken:plan:)``).
     /// - Throws: ``SpoolError/Code/namespaceNotFound``; ``SpoolError/Code/invalidArgument`` for a malformed query.
-    public func countWorkflowExecutions(namespace: String = defaultNamespace, query: String) throws(SpoolError) -> WorkflowExecutionCount {
+    public func countWorkflowExecutions(namespace: String = defaultNamespace, query: String,
+                                        plan: VisibilityPlan = .index) throws(SpoolError) -> WorkflowExecutionCount {
         let parsed = try VisibilityQuery(query, customAttributes: try searchAttributes(namespace: namespace))
         var count: Int64 = 0
         var groups: [SearchAttributeValue: Int64] = [:]
-        for state in registry.allStates(namespace: namespace) where parsed.matches(state) {
+        func consider(_ state: ExecutionState) {
+            guard parsed.matches(state) else { return }
             count += 1
             if let attribute = parsed.groupBy, let value = state.searchAttributeValue(.predefined(attribute)) {
                 groups[value, default: 0] += 1
             }
         }
+        switch plan {
+        case .scan:
+            for state in registry.allStates(namespace: namespace) { consider(state) }
+        case .index:
+            indexClosedRunTableIfNeeded()
+            if let statuses = Self.statusesOnly(parsed.filter) {
+                dropExpiredFromVisibility(namespace: namespace)
+                let counts = visibility.statusCounts(namespace: namespace)
+                for status in WorkflowExecutionStatus.allCases where statuses.contains(status) && counts[Int(status.rawValue)] > 0 {
+                    let n = Int64(counts[Int(status.rawValue)])
+                    count += n
+                    if parsed.groupBy != nil { groups[.keyword(status.description)] = n }
+                }
+            } else {
+                for key in visibility.candidates(namespace: namespace, visibilitySource(namespace: namespace, parsed.filter)) {
+                    if let state = visibleState(key) { consider(state) }
+                }
+            }
+        }
         let sorted = groups.sorted { a, b in a.value != b.value ? a.value > b.value : a.key.description < b.key.description }
         return WorkflowExecutionCount(count: count, groups: sorted.map { .init(values: [$0.key], count: $0.value) })
+    }
+
+    /// The statuses a filter admits when it is only a condition on ExecutionStatus (none, `=`,
+    /// `IN`, or an OR of those); nil when it is anything else.
+    static func statusesOnly(_ filter: VisibilityQuery.Predicate?) -> Set<WorkflowExecutionStatus>? {
+        guard let filter else { return Set(WorkflowExecutionStatus.allCases) }
+        func names(_ values: [SearchAttributeValue]) -> Set<WorkflowExecutionStatus>? {
+            var statuses = Set<WorkflowExecutionStatus>()
+            for value in values {
+                guard case .keyword(let name) = value, let status = WorkflowExecutionStatus(queryName: name) else { return nil }
+                statuses.insert(status)
+            }
+            return statuses
+        }
+        switch filter {
+        case .compare(.predefined(.executionStatus), .equal, let value): return names([value])
+        case .oneOf(.predefined(.executionStatus), let values, negated: false): return names(values)
+        case .or(let a, let b):
+            guard let x = statusesOnly(a), let y = statusesOnly(b) else { return nil }
+            return x.union(y)
+        default: return nil
+        }
+    }
+
+    /// The state of an indexed run, if it is still visible: in memory, or in the closed-run
+    /// table within its retention. An index row whose run is gone (its retention ended) is
+    /// taken out.
+    func visibleState(_ key: ExecutionKey) -> ExecutionState? {
+        if let state = registry.visibleState(key) { return state }
+        visibility.remove(key)
+        return nil
+    }
+
+    /// Indexes the closed runs of the closed-run table loaded at open, once (the first List or
+    /// Count after open; open itself does not decode them).
+    func indexClosedRunTableIfNeeded() {
+        visibility.pendingTable.withLock { pending in
+            guard pending else { return }
+            defer { pending = false }
+            guard let closed = registry.closedRuns.withLock({ $0 }) else { return }
+            let now = retentionClock.now()
+            // One batch: each posting is sorted once (sorting per batch would sort the large
+            // postings again and again).
+            var batch: [(ExecutionKey, VisibilityIndex.Entries)] = []
+            batch.reserveCapacity(closed.table.count)
+            for index in 0..<closed.table.count {
+                let closeTime = closed.table.closeTime(at: index)
+                if closed.isExpired(closeTime: closeTime, namespace: nil, now: now) { continue }
+                guard let run = try? closed.table.run(at: index) else {
+                    logger.error("cannot decode a run of the closed-run table for the visibility index", metadata: ["index": "\(index)"])
+                    continue
+                }
+                if closed.isExpired(closeTime: closeTime, namespace: run.state.key.namespace, now: now) { continue }
+                batch.append((run.state.key, VisibilityIndex.entries(of: run.state)))
+            }
+            visibility.insertIfAbsent(rows: batch)
+        }
+    }
+
+    /// Takes out of the index the closed runs of `namespace` whose retention has ended and that
+    /// are no longer visible (before counting from the counters).
+    func dropExpiredFromVisibility(namespace: String) {
+        guard let retention = closedRunRetention(for: namespace) else { return }
+        let now = retentionClock.now()
+        let horizon = now.nanosecondsSinceEpoch.subtractingReportingOverflow(retention.nanoseconds)
+        guard !horizon.overflow else { return }
+        for key in visibility.closedBefore(namespace: namespace, horizon.partialValue) where registry.visibleState(key) == nil {
+            visibility.remove(key)
+        }
+    }
+
+    /// The query's most selective indexed condition (the one with the fewest index entries).
+    func visibilitySource(namespace: String, _ filter: VisibilityQuery.Predicate?) -> VisibilityIndex.Source {
+        guard let filter else { return .all }
+        let options = VisibilityIndex.sources(of: filter)
+        guard !options.isEmpty else { return .all }
+        return visibility.mostSelective(namespace: namespace, options)
+    }
+}
+
+extension ExecutionRegistry {
+    /// The state of run `key` if it is visible: its handle's (in memory, published, not
+    /// removed), or else the closed-run table's within its retention. Loads nothing into memory.
+    func visibleState(_ key: ExecutionKey) -> ExecutionState? {
+        let handle = shard(key.workflowKey).withLock { $0.runs[key] }
+        if let handle { return handle.isVisible && !handle.isRemoved ? handle.state : nil }
+        return closedRuns.withLock({ $0 })?.visibleState(key)
+    }
+}
+
+extension ClosedRuns {
+    /// The state of run `key` from the table, if it holds it and its retention has not ended.
+    func visibleState(_ key: ExecutionKey) -> ExecutionState? {
+        guard let runs = try? table.runs(of: key.workflowKey), let found = runs.first(where: { $0.run.state.key == key }) else { return nil }
+        let closeTime = found.run.state.closeTime ?? found.run.state.startTime
+        return isExpired(closeTime: closeTime, namespace: key.namespace, now: clockNow) ? nil : found.run.state
     }
 }
 
@@ -144,5 +310,25 @@ struct VisibilityPageToken {
         guard fingerprint == expected else {
             throw SpoolError(.invalidPageToken, "the page token was made for another query or namespace")
         }
+    }
+}
+
+/// The size of the engine's visibility index (``SpoolEngine/visibilityIndexFootprint``).
+public struct VisibilityIndexFootprint: Sendable, Equatable {
+    /// Runs indexed.
+    public var runs: Int
+    /// Bytes of its rows, postings and key tables: array capacities and string bytes, not the
+    /// allocator's overhead.
+    public var bytes: Int
+    /// Closed runs of the closed-run table loaded at open that are not indexed yet (the first
+    /// List or Count indexes them): 0 or 1 table.
+    public var pendingTables: Int
+}
+
+extension SpoolEngine {
+    /// How many runs the visibility index holds and the memory it takes (an estimate).
+    public var visibilityIndexFootprint: VisibilityIndexFootprint {
+        let (runs, bytes) = visibility.footprint
+        return VisibilityIndexFootprint(runs: runs, bytes: bytes, pendingTables: visibility.pendingTable.withLock { $0 } ? 1 : 0)
     }
 }

@@ -34,6 +34,8 @@ public final class SpoolEngine: Sendable {
     /// at open and by the time measured since (``RetentionClock``).
     let retentionClock: RetentionClock
     let registry = ExecutionRegistry()
+    /// Postings and status counts of every visible run, kept with the published states (VisibilityIndex.swift).
+    let visibility = VisibilityIndex()
     let timers: TimerQueue
     let longPollDeadlines: LongPollDeadlines
     private let dispatchers = LockedValue<[String: Dispatcher<TaskReference>]>([:])

@@ -11,6 +11,8 @@ final class ClosedRuns: Sendable {
     /// The retention policy now (namespaces' retentions change while the engine runs).
     private let retention: @Sendable () -> RetentionPolicy
     private let clock: RetentionClock
+    /// The retention clock's now.
+    var clockNow: Timestamp { clock.now() }
     private let timers: TimerQueue
     private let logger: Logger
 

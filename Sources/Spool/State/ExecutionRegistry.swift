@@ -29,7 +29,7 @@ final class ExecutionRegistry: Sendable {
         shards = (0..<shardCount).map { _ in LockedValue(Shard()) }
     }
 
-    private func shard(_ key: WorkflowKey) -> LockedValue<Shard> {
+    func shard(_ key: WorkflowKey) -> LockedValue<Shard> {
         var hasher = Hasher()
         hasher.combine(key)
         return shards[Int(UInt(bitPattern: hasher.finalize()) % UInt(shards.count))]

@@ -107,6 +107,14 @@ extension SpoolEngine {
     ///   does not decode: the next open ignores either and replays the whole log.
     /// Cost: one read of the log, each run's state rebuilt once (memory: every run's state).
     public static func verifyHistory(directory: String) throws(SpoolError) -> HistoryVerification {
+        var verifier = try replayForVerification(directory: directory)
+        verifier.finish()
+        return verifier.result
+    }
+
+    /// Reads the checkpoint and the whole history log of a stopped engine into a
+    /// ``HistoryVerifier`` (each run's state rebuilt from its history), before its final checks.
+    static func replayForVerification(directory: String) throws(SpoolError) -> HistoryVerifier {
         let logDirectory = DataDirectory(directory).history
         let offline: OfflineLog
         do { offline = try OfflineLog.open(directory: logDirectory) } catch {
@@ -143,7 +151,6 @@ extension SpoolEngine {
         } catch {
             throw SpoolError(.storage, "cannot read the history log \(logDirectory)", underlying: error)
         }
-        verifier.finish()
-        return verifier.result
+        return verifier
     }
 }

@@ -16,7 +16,8 @@ struct RecoverCommand: AsyncParsableCommand {
         Modes:
           check     (default) read-only: verifies every batch (header, CRC32C, payload, offset order) of every \
         segment, every index against its segment, the recovery-point, clean-shutdown and swap-manifest files, \
-        and offsets across segments. Changes nothing.
+        and offsets across segments; for the engine's history, its invariants and that the visibility index \
+        an open builds agrees with the one its histories give (reported by run). Changes nothing.
           truncate  cuts the log at the first damaged batch: the rest of that segment and every later segment \
         are removed. Rebuilds indexes and checkpoints.
           salvage   keeps every intact batch, also after damage, with its offsets (leaving gaps); removes only \
@@ -114,9 +115,28 @@ struct RecoverCommand: AsyncParsableCommand {
                     TaskStore.assessCheckpoint(directory: store, logEnd: verification.segments.last?.summary.nextOffset ?? 0,
                                                logClosedCleanly: verification.cleanShutdown)
                 }
-                report(verification, engine: engine, checkpoint: checkpoint, log: name)
+                // The visibility index an open builds, against the one the histories give (only
+                // when the engine opens: a damaged log or broken invariants are reported first).
+                var visibility: VisibilityVerification?
+                var visibilityUnchecked: String?
+                if name == DataDirectory.historyName, verification.opensCleanly, let engine, Self.engineProblems(engine).isEmpty {
+                    log.close()
+                    do {
+                        visibility = try await SpoolEngine.verifyVisibility(directory: directory.path)
+                    } catch {
+                        // The engine does not open (a damaged kind marker, reported above, is one
+                        // cause): the index cannot be built to compare; a problem left, not a crash.
+                        visibilityUnchecked = error.message
+                    }
+                }
+                report(verification, engine: engine, visibility: visibility, checkpoint: checkpoint, log: name)
+                if let visibilityUnchecked {
+                    if !json { print("visibility index: not checked: the engine does not open: \(visibilityUnchecked)") }
+                    throw ExitCode(1)
+                }
                 // A checkpoint the next open ignores (and rebuilds from the log) loses nothing: a warning.
                 if !verification.isClean || !(engine.map { Self.engineProblems($0).isEmpty } ?? true) { throw ExitCode(1) }
+                if let visibility, !visibility.isClean { throw ExitCode(1) }
             case .truncate, .salvage:
                 let backup = noBackup ? nil : (backupDir ?? log.defaultBackupDirectory)
                 let repair = try log.repair(mode == .truncate ? .truncate : .salvage, backupDirectory: backup,
@@ -210,11 +230,12 @@ struct RecoverCommand: AsyncParsableCommand {
         name.isEmpty ? [] : [("log", .string(name))]
     }
 
-    private func report(_ verification: LogVerification, engine: HistoryVerification? = nil,
+    private func report(_ verification: LogVerification, engine: HistoryVerification? = nil, visibility: VisibilityVerification? = nil,
                         checkpoint: StoreCheckpointAssessment? = nil, log name: String) {
         if json {
             var object: [(String, JSON)] = [("mode", .string("check"))] + logField(name) + fields(of: verification.json)
             if let engine { object.append(("engine", Self.json(engine))) }
+            if let visibility { object.append(("visibility", Self.json(visibility))) }
             if let checkpoint {
                 var fields: [(String, JSON)] = [("path", .string(checkpoint.path)), ("present", .bool(checkpoint.present)),
                                                 ("damaged", .bool(checkpoint.damage != nil))]
@@ -249,6 +270,22 @@ struct RecoverCommand: AsyncParsableCommand {
                   : "engine invariants broken: \(problems.count) problem\(problems.count == 1 ? "" : "s") (the first in log order is the cause; "
                     + "later ones of the same run are not reported)")
         }
+        if let visibility {
+            for finding in visibility.findings { print("  visibility: \(finding)") }
+            print(visibility.isClean
+                  ? "visibility index agrees with the histories: \(visibility.indexedRuns) runs indexed"
+                  : "visibility index disagrees with the histories for \(visibility.findings.count) run\(visibility.findings.count == 1 ? "" : "s") "
+                    + "(\(visibility.indexedRuns) indexed, \(visibility.runsFromHistory) from the histories)")
+        }
+    }
+
+    static func json(_ visibility: VisibilityVerification) -> JSON {
+        .object([("clean", .bool(visibility.isClean)), ("indexedRuns", .integer(visibility.indexedRuns)),
+                 ("runsFromHistory", .integer(visibility.runsFromHistory)),
+                 ("disagreements", .array(visibility.findings.map { finding in
+                     .object([("namespace", .string(finding.namespace)), ("workflowID", .string(finding.execution.workflowID)),
+                              ("runID", .string(finding.execution.runID)), ("message", .string(finding.message))])
+                 }))])
     }
 
     static func json(_ engine: HistoryVerification) -> JSON {
