@@ -27,7 +27,7 @@ extension WorkflowService {
                 namespace: ns, workflowID: request.workflowExecution.workflowID, runID: request.workflowExecution.runID,
                 updateID: update.meta.updateID, name: update.input.name,
                 input: payloads(update.input.args, isSet: update.input.hasArgs), header: Header(update.input.header),
-                identity: update.meta.identity, waitFor: UpdateWorkflowExecutionLifecycleStage(request.waitPolicy.lifecycleStage),
+                identity: update.meta.identity, waitFor: UpdateWorkflowExecutionLifecycleStage(request.waitPolicy.lifecycleStage, default: .accepted),
                 firstExecutionRunID: request.firstExecutionRunID, timeout: Self.updateWait)
         }
         return response.proto
@@ -39,9 +39,9 @@ extension WorkflowService {
         guard !request.updateRef.updateID.isEmpty else { throw RPCError(code: .invalidArgument, message: "update_ref.update_id is empty") }
         let engine = self.engine
         let ref = UpdateRef(workflowExecution: WorkflowExecution(request.updateRef.workflowExecution), updateID: request.updateRef.updateID)
-        let stage = UpdateWorkflowExecutionLifecycleStage(request.waitPolicy.lifecycleStage)
+        let stage = UpdateWorkflowExecutionLifecycleStage(request.waitPolicy.lifecycleStage, default: .completed)
         let response = try await engineCall { () async throws(SpoolError) in
-            try await engine.pollWorkflowExecutionUpdate(namespace: ns, updateRef: ref, waitFor: stage == .unspecified ? .completed : stage,
+            try await engine.pollWorkflowExecutionUpdate(namespace: ns, updateRef: ref, waitFor: stage,
                                                          timeout: Self.updateWait)
         }
         var proto = Temporal_Api_Workflowservice_V1_PollWorkflowExecutionUpdateResponse()
@@ -69,7 +69,7 @@ extension WorkflowService {
             answer = try await engine.updateWithStartWorkflowExecution(
                 start, updateID: update.meta.updateID, name: update.input.name,
                 input: payloads(update.input.args, isSet: update.input.hasArgs), header: Header(update.input.header),
-                identity: update.meta.identity, waitFor: UpdateWorkflowExecutionLifecycleStage(updateProto.waitPolicy.lifecycleStage),
+                identity: update.meta.identity, waitFor: UpdateWorkflowExecutionLifecycleStage(updateProto.waitPolicy.lifecycleStage, default: .accepted),
                 timeout: Self.updateWait)
         } catch {
             throw multiOperationFailure(error)
@@ -107,7 +107,12 @@ func multiOperationFailure(_ error: SpoolError) -> GoogleRPCStatus {
 }
 
 extension UpdateWorkflowExecutionLifecycleStage {
-    init(_ proto: ProtoStage) { self = UpdateWorkflowExecutionLifecycleStage(rawValue: UInt8(clamping: proto.rawValue)) ?? .unspecified }
+    /// The stage a request asks for; `fallback` when it names none.
+    init(_ proto: ProtoStage, default fallback: UpdateWorkflowExecutionLifecycleStage) {
+        let stage = UpdateWorkflowExecutionLifecycleStage(rawValue: UInt8(clamping: proto.rawValue)) ?? .unspecified
+        self = stage == .unspecified ? fallback : stage
+    }
+
     var proto: ProtoStage { ProtoStage(rawValue: Int(rawValue)) ?? .unspecified }
 }
 

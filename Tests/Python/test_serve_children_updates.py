@@ -231,3 +231,27 @@ def test_update_with_start_starts_a_new_run_or_updates_the_running_one(server):
     first, second, first_run, second_run, total = run_with_worker(server, body)
     assert (first, second, total) == (3, 7, 7)
     assert first_run == second_run
+
+
+def test_an_update_without_a_wait_policy_waits_for_acceptance(server):
+    """Temporal's UNSPECIFIED lifecycle stage: the call answers once the update is accepted."""
+    from temporalio.api.update.v1 import Input, Meta, Request
+    from temporalio.api.workflowservice.v1 import UpdateWorkflowExecutionRequest
+    from temporalio.api.common.v1 import WorkflowExecution
+    from temporalio.api.enums.v1 import UpdateWorkflowExecutionLifecycleStage
+
+    async def body(client, queue):
+        workflow_id = f"counter-{uuid.uuid4()}"
+        handle = await client.start_workflow(Counter.run, id=workflow_id, task_queue=queue)
+        payloads = await client.data_converter.encode([4])
+        response = await client.workflow_service.update_workflow_execution(UpdateWorkflowExecutionRequest(
+            namespace="default", workflow_execution=WorkflowExecution(workflow_id=workflow_id),
+            request=Request(meta=Meta(update_id="no-policy"), input=Input(name="add", args=Payloads(payloads=payloads)))))
+        await handle.signal(Counter.finish)
+        return response, await handle.result()
+
+    from temporalio.api.common.v1 import Payloads
+    response, total = run_with_worker(server, body)
+    assert response.stage >= UpdateWorkflowExecutionLifecycleStage.UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_ACCEPTED
+    assert response.update_ref.update_id == "no-policy"
+    assert total == 4
