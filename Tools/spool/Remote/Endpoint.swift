@@ -40,7 +40,7 @@ struct EndpointOptions: ParsableArguments {
     func remote(command: String) throws -> RemoteServer? {
         guard let address else { return nil }
         // The server's key file works here too: its first key is sent.
-        let apiKey = try apiKeyFile.map { try ServeCommand.apiKeys(inOrder: $0)[0] }
+        let apiKey = try apiKeyFile.map { try ServeCommand.apiKeys(in: $0)[0] }
         return RemoteServer(address: address, apiKey: apiKey, tlsCA: tlsCa, command: command)
     }
 }

@@ -149,17 +149,10 @@ enum RemoteRendering {
 
     /// `spool workflow show`'s table, from a server's history: the attributes as Temporal's JSON.
     static func historyTable(_ events: [Temporal_Api_History_V1_HistoryEvent]) -> [String] {
-        let first = events.first.map { $0.eventTime.spool }
-        let types = events.map { eventTypeName($0.eventType) }
-        let typeWidth = max(4, types.map(\.count).max() ?? 0)
-        var lines = [pad("ID", 4) + "  " + pad("TIME (UTC)", 12, right: false) + "  " + pad("+MS", 7) + "  "
-                     + pad("TYPE", typeWidth, right: false) + "  DETAILS"]
-        for (event, type) in zip(events, types) {
-            let elapsed = first.map { (event.eventTime.spool.nanosecondsSinceEpoch - $0.nanosecondsSinceEpoch) / 1_000_000 } ?? 0
-            lines.append(pad(String(event.eventID), 4) + "  " + pad(timeOfDay(event.eventTime.spool), 12, right: false) + "  "
-                         + pad(String(elapsed), 7) + "  " + pad(type, typeWidth, right: false) + "  " + attributesJSON(event))
-        }
-        return lines
+        HistoryRendering.table(events.map { event in
+            HistoryRendering.Row(eventID: event.eventID, time: event.eventTime.spool, type: eventTypeName(event.eventType),
+                                 details: attributesJSON(event))
+        })
     }
 
     /// The event's attributes message as Temporal's JSON.

@@ -96,13 +96,9 @@ struct ServeCommand: AsyncParsableCommand {
         if let apiKeyFile { _ = try Self.apiKeys(in: apiKeyFile) }
     }
 
-    /// The keys of an API key file: one per line; blank lines and `#` comments are skipped.
-    static func apiKeys(in path: String) throws -> Set<String> {
-        Set(try apiKeys(inOrder: path))
-    }
-
-    /// The keys of an API key file in the file's order (none twice); throws as ``apiKeys(in:)``.
-    static func apiKeys(inOrder path: String) throws -> [String] {
+    /// The keys of an API key file in the file's order, none twice: one per line; blank lines and
+    /// `#` comments are skipped.
+    static func apiKeys(in path: String) throws -> [String] {
         guard let bytes = readWholeFile(path) else {
             throw ValidationError("--api-key-file \(path): \(String(cString: strerror(errno)))")
         }
@@ -178,7 +174,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let (host, port) = Self.parse(listen: listen)!
         let tls = tlsCert.map { TemporalServer.TLS(certificateChainPath: $0, privateKeyPath: tlsKey!, clientCAPath: tlsClientCa) }
-        let keys = try apiKeyFile.map(Self.apiKeys(in:)) ?? []
+        let keys = Set(try apiKeyFile.map(Self.apiKeys(in:)) ?? [])
         let server = TemporalServer(engine: engine, configuration: .init(host: host, port: port, tls: tls, apiKeys: keys,
                                                                           maxRequestBytes: maxRequestBytes))
 

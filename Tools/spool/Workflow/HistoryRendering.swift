@@ -5,17 +5,32 @@ import SpoolToolSupport
 enum HistoryRendering {
     /// The table: event id, time of day (UTC), time since the first event, type, key attributes.
     static func table(_ events: [HistoryEvent]) -> [String] {
-        let first = events.first?.eventTime
-        let typeWidth = max(4, events.map { $0.eventType.description.count }.max() ?? 0)
+        table(events.map { event in
+            Row(eventID: event.eventID, time: event.eventTime, type: event.eventType.description,
+                details: attributes(of: event).map { "\($0.0)=\(display($0.1))" }.joined(separator: " "))
+        })
+    }
+
+    /// One event of the table, however it was read (from the engine, or from a server's answer).
+    struct Row {
+        var eventID: Int64
+        var time: Timestamp
+        var type: String
+        var details: String
+    }
+
+    /// The table of `rows`: milliseconds are counted from the first row's time.
+    static func table(_ rows: [Row]) -> [String] {
+        let first = rows.first?.time
+        let typeWidth = max(4, rows.map(\.type.count).max() ?? 0)
         var lines = [pad("ID", 4) + "  " + pad("TIME (UTC)", 12, right: false) + "  " + pad("+MS", 7) + "  "
                      + pad("TYPE", typeWidth, right: false) + "  DETAILS"]
-        for event in events {
-            let elapsed = first.map { Double(event.eventTime.duration(since: $0).components.attoseconds) / 1e15
-                + Double(event.eventTime.duration(since: $0).components.seconds) * 1000 } ?? 0
-            let details = attributes(of: event).map { "\($0.0)=\(display($0.1))" }.joined(separator: " ")
-            lines.append(pad(String(event.eventID), 4) + "  " + pad(timeOfDay(event.eventTime), 12, right: false) + "  "
-                         + pad(String(Int(elapsed.rounded())), 7) + "  " + pad(event.eventType.description, typeWidth, right: false)
-                         + "  " + details)
+        for row in rows {
+            let elapsed = first.map { Double(row.time.duration(since: $0).components.attoseconds) / 1e15
+                + Double(row.time.duration(since: $0).components.seconds) * 1000 } ?? 0
+            lines.append(pad(String(row.eventID), 4) + "  " + pad(timeOfDay(row.time), 12, right: false) + "  "
+                         + pad(String(Int(elapsed.rounded())), 7) + "  " + pad(row.type, typeWidth, right: false)
+                         + "  " + row.details)
         }
         return lines
     }
