@@ -66,26 +66,9 @@ struct BenchReopen: AsyncParsableCommand {
             try await measureOneReopen(directory: data)
             return
         }
-        let directory: String
-        let scratch: String?
-        if let data {
-            try makeDirectory(data)
-            directory = data
-            scratch = nil
-        } else {
-            let base = try makeTemporaryDirectory()
-            directory = base + "/engine"
-            scratch = base
-        }
-        defer { if let scratch { removeTree(scratch) } }
-        var built = false
-        var buildSeconds = 0.0
-        if !DataDirectory.isDirectory(DataDirectory(directory).history) {
-            let started = ContinuousClock.now
-            try await build(directory: directory)
-            buildSeconds = (ContinuousClock.now - started).seconds
-            built = true
-        }
+        let store = try await ReusableStore(data: data) { try await build(directory: $0) }
+        defer { store.removeScratch() }
+        let (directory, built, buildSeconds) = (store.directory, store.built, store.buildSeconds)
         let load = loadAverage()
         if !json {
             print("spool bench reopen: \(directory) (\(built ? "built in \(format(buildSeconds, decimals: 1)) s" : "reused")), "
