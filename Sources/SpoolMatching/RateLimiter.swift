@@ -48,6 +48,22 @@ final class RateLimiter: Sendable {
         }
     }
 
+    /// Moves the next token to no earlier than one interval after `now` (with the burst's
+    /// tolerance), unless it is already later: the interval then runs from when the last token
+    /// was actually used rather than from when it was granted.
+    func restart(from now: UInt64) {
+        let interval = self.interval.load(ordering: .acquiring)
+        guard interval > 0 else { return }
+        let earliest = now &+ interval
+        var arrival = theoreticalArrival.load(ordering: .relaxed)
+        while arrival < earliest {
+            let (exchanged, original) = theoreticalArrival.weakCompareExchange(
+                expected: arrival, desired: earliest, successOrdering: .acquiringAndReleasing, failureOrdering: .relaxed)
+            if exchanged { return }
+            arrival = original
+        }
+    }
+
     /// Gives back a token taken by ``reserve(now:notAfter:)`` that was not used.
     @usableFromInline
     func refund() {

@@ -442,6 +442,23 @@ public final class TaskQueue<Payload: Sendable>: Sendable {
         return poller
     }
 
+    /// Tells the queue that the task its last poll through `poller` returned was used (the worker
+    /// started it) now. The worker's rate interval restarts from this moment, so that delays
+    /// between the hand-over and the start (a run's lock, a commit) cannot bring two starts
+    /// closer together than the worker's rate allows. One poll at a time per handle keeps the
+    /// guarantee exact; concurrent polls through one handle are limited at hand-over only.
+    public func pollerUsedTask(_ poller: TaskPoller?) {
+        guard let limiter = poller?.limiter else { return }
+        limiter.restart(from: context.clock.preciseNow().nanoseconds)
+    }
+
+    /// Tells the queue that the task its last poll through `poller` returned could not be used
+    /// (it was stale: already started, completed or timed out). The worker's rate token is given
+    /// back, as a task that expired while throttled takes none.
+    public func pollerDiscardedTask(_ poller: TaskPoller?) {
+        poller?.limiter?.refund()
+    }
+
     // MARK: Control
 
     /// Stops handing out tasks; adds still queue them. Pollers wait (up to their deadlines) until ``resume()``.

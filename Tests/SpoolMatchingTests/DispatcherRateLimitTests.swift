@@ -68,4 +68,36 @@ struct DispatcherRateLimitTests {
         #expect(await polled?.id == 1)
         #expect(!queue.isPaused)
     }
+
+    @Test("a worker's interval runs from when it used its last task, not from when that task was handed over")
+    func workerIntervalRestartsWhenTheTaskIsUsed() throws {
+        let clock = ManualMatchingClock()
+        let queue = try makeDispatcher(clock: clock).queue("q", kind: .activity)
+        for id in 1...3 as ClosedRange<UInt64> { try queue.add(task(id)) }
+        let worker = try queue.poller(identity: "w", maxTasksPerSecond: 10)  // one task per 100 ms
+        #expect(queue.tryPoll(poller: worker)?.id == 1)
+        // Starting the task took 60 ms (a run's lock, a commit): the next may go 100 ms after that.
+        clock.advance(by: .milliseconds(60))
+        queue.pollerUsedTask(worker)
+        clock.advance(by: .milliseconds(40))
+        #expect(queue.tryPoll(poller: worker) == nil, "100 ms after the hand-over but only 40 ms after the start")
+        clock.advance(by: .milliseconds(59))
+        #expect(queue.tryPoll(poller: worker) == nil)
+        clock.advance(by: .milliseconds(1))
+        #expect(queue.tryPoll(poller: worker)?.id == 2)
+    }
+
+    @Test("a task the worker could not use gives its rate token back")
+    func discardedTaskRefundsTheWorkersToken() throws {
+        let clock = ManualMatchingClock()
+        let queue = try makeDispatcher(clock: clock).queue("q", kind: .activity)
+        for id in 1...3 as ClosedRange<UInt64> { try queue.add(task(id)) }
+        let worker = try queue.poller(identity: "w", maxTasksPerSecond: 1)
+        #expect(queue.tryPoll(poller: worker)?.id == 1)
+        #expect(queue.tryPoll(poller: worker) == nil, "one token a second")
+        queue.pollerDiscardedTask(worker)  // task 1 was stale: already started elsewhere
+        #expect(queue.tryPoll(poller: worker)?.id == 2)
+        queue.pollerUsedTask(worker)
+        #expect(queue.tryPoll(poller: worker) == nil)
+    }
 }

@@ -14,7 +14,9 @@ struct BenchTaskQueuesCommandTests {
             #expect(result.stdout.contains(scenario), "no '\(scenario)' in:\n\(result.stdout)")
         }
         #expect(result.stdout.contains("13 figures in 7 scenarios"), "\(result.stdout)")
-        #expect(occurrences(of: " target ", in: result.stdout) == 13, "\(result.stdout)")
+        // One row per figure, each with its target and its baseline (the summary line names targets too).
+        let rows = result.stdout.split(separator: "\n").filter { $0.contains(" target ") && $0.contains(" baseline ") }
+        #expect(rows.count == 13, "\(result.stdout)")
     }
 
     @Test("--json prints one object with every figure")

@@ -29,7 +29,11 @@ extension SpoolEngine {
         let poller = try pollerHandle(queue, identity: identity, workerMaxTasksPerSecond: workerMaxTasksPerSecond, namespace: namespace)
         let deadline = clock.matchingClock.now().advanced(by: timeout)
         while let queued = await queue.poll(until: deadline, poller: poller) {
-            if let task = try await startActivityTask(queued.payload, identity: identity) { return task }
+            if let task = try await startActivityTask(queued.payload, identity: identity) {
+                queue.pollerUsedTask(poller)
+                return task
+            }
+            queue.pollerDiscardedTask(poller)
             metrics.staleTasksSkipped.increment()
         }
         return nil

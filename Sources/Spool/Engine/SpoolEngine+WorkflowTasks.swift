@@ -36,7 +36,11 @@ extension SpoolEngine {
         while let queued = await queue.poll(until: deadline, poller: poller) {
             if queued.payload.queryID != 0 {
                 if let task = try queryTask(queued.payload) { return task }
-            } else if let task = try await startWorkflowTask(queued.payload, identity: identity) { return task }
+            } else if let task = try await startWorkflowTask(queued.payload, identity: identity) {
+                queue.pollerUsedTask(poller)
+                return task
+            }
+            queue.pollerDiscardedTask(poller)
             metrics.staleTasksSkipped.increment()
         }
         return nil
