@@ -99,12 +99,30 @@ extension SpoolEngine {
         }
         for index in runs.indices {
             runs[index].handle.publish(runs[index].transition.state, changes: runs[index].transition.changes, recordOffset: offset)
-            visibility.update(runs[index].transition.state)
+            if Self.changesVisibility(runs[index].transition.changes) { visibility.update(runs[index].transition.state) }
             armEffects(of: runs[index].transition.changes, state: runs[index].transition.state, queues: runs[index].handle.taskQueues)
             // One atomic load when no query waits (nearly always).
             if !queries.isEmpty { queriesAfterTransition(runs[index].transition.state) }
             if !updates.isEmpty { updatesAfterTransition(runs[index].transition.state) }
         }
+    }
+
+    /// Whether `changes` may change what the visibility index holds for their run: only its
+    /// start, an upsert of its search attributes and its close do (the indexed values are the
+    /// type, id, task queue, start, execution and close times, status and search attributes;
+    /// Temporal's visibility store is likewise written at start, upsert and close). Every other
+    /// transition — most of them — skips the index and its lock.
+    static func changesVisibility(_ changes: [StateChange]) -> Bool {
+        for change in changes {
+            switch change {
+            case .event(let event), .flushedEvent(let event):
+                let type = event.eventType
+                if type == .workflowExecutionStarted || type == .upsertWorkflowSearchAttributes || type.isClosing { return true }
+            default:
+                continue
+            }
+        }
+        return false
     }
 
     /// Hands the tasks a transition created to the matcher and arms the timers it needs.
