@@ -55,10 +55,9 @@ def free_port() -> int:
 
 
 class Spool:
-    name = "spool serve"
-
-    def __init__(self, binary: str):
+    def __init__(self, binary: str, name: str = "spool serve"):
         self.binary = binary
+        self.name = name
 
     def start(self):
         self.data = tempfile.mkdtemp(prefix="spool-bench-serve-")
@@ -148,19 +147,26 @@ async def main():
     parser.add_argument("--workflows", type=int, default=500, help="measured workflows per run")
     parser.add_argument("--concurrency", type=int, default=50, help="workflows in flight at once")
     parser.add_argument("--runs", type=int, default=3, help="runs per server, alternating")
+    parser.add_argument("--also", action="append", default=[], metavar="NAME=PATH",
+                        help="another spool executable, run in turn with the others (an A/B of two builds); repeatable")
     parser.add_argument("--json", action="store_true", help="one JSON object per run, then one for the medians")
     args = parser.parse_args()
     if args.workflows < 1 or args.concurrency < 1 or args.runs < 1:
         parser.error("--workflows, --concurrency and --runs must be at least 1")
     servers = [Spool(args.spool)]
+    for spec in args.also:
+        name, sep, path = spec.partition("=")
+        if not sep or not os.access(path, os.X_OK):
+            parser.error(f"--also {spec!r}: expected NAME=PATH of an executable")
+        servers.append(Spool(path, name=f"spool serve ({name})"))
     if args.temporal and shutil.which(args.temporal):
-        servers.append(TemporalDev(args.temporal))
+        servers.append(TemporalDev(args.temporal))  # last: the ratios compare the first with it
     elif args.temporal and not args.json:
         print(f"(no Temporal CLI at {args.temporal}: the dev-server baseline is skipped)")
     warmup = min(50, args.workflows)
     results: dict[str, list[dict]] = {server.name: [] for server in servers}
     if not args.json:
-        print(f"{'server':<20} {'run':>3} {'workflows/s':>12} {'p50 ms':>8} {'p99 ms':>8} {'server CPU ms/wf':>17}")
+        print(f"{'server':<28} {'run':>3} {'workflows/s':>12} {'p50 ms':>8} {'p99 ms':>8} {'server CPU ms/wf':>17}")
     for run in range(1, args.runs + 1):
         for server in servers:
             result = await one_run(server, args.workflows, args.concurrency, warmup)
@@ -169,14 +175,14 @@ async def main():
             if args.json:
                 print(json.dumps(result), flush=True)
             else:
-                print(f"{server.name:<20} {run:>3} {result['workflows_per_second']:>12,.0f} {result['p50_ms']:>8.1f} "
+                print(f"{server.name:<28} {run:>3} {result['workflows_per_second']:>12,.0f} {result['p50_ms']:>8.1f} "
                       f"{result['p99_ms']:>8.1f} {result['server_cpu_ms_per_workflow']:>17.3f}", flush=True)
     medians = {name: {key: statistics.median(r[key] for r in runs)
                       for key in ("workflows_per_second", "p50_ms", "p99_ms", "server_cpu_ms_per_workflow")}
                for name, runs in results.items()}
     summary = {"medians": medians}
-    if len(servers) == 2:
-        ours, theirs = medians[servers[0].name], medians[servers[1].name]
+    if isinstance(servers[-1], TemporalDev):
+        ours, theirs = medians[servers[0].name], medians[servers[-1].name]
         summary["temporal_cpu_over_spool_cpu"] = theirs["server_cpu_ms_per_workflow"] / max(ours["server_cpu_ms_per_workflow"], 1e-9)
         summary["spool_throughput_over_temporal"] = ours["workflows_per_second"] / theirs["workflows_per_second"]
     if args.json:

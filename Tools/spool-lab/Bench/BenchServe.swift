@@ -36,6 +36,9 @@ struct BenchServe: AsyncParsableCommand {
     @Option(name: .long, help: "Runs per server, alternating.")
     var runs = 3
 
+    @Option(name: .long, help: "Another spool executable, NAME=PATH, run in turn with this one (an A/B of two builds; repeatable).")
+    var also: [String] = []
+
     @Flag(name: .long, help: "Spool only: skip the Temporal dev server baseline.")
     var noBaseline = false
 
@@ -72,6 +75,7 @@ struct BenchServe: AsyncParsableCommand {
         let environment = python.hasSuffix("/bin/python") ? String(python.dropLast("/python".count)) : ""
         var arguments = [python, source + "/Tools/bench/serve.py", "--spool", spool, "--workflows", String(workflows),
                          "--concurrency", String(concurrency), "--runs", String(runs)]
+        for spec in also { arguments += ["--also", spec] }
         if !noBaseline { arguments += ["--temporal", environment + "/temporal"] }
         if json { arguments.append("--json") }
         fflush(nil)
