@@ -190,8 +190,7 @@ final class VisibilityIndex: Sendable {
         mutating func update(_ key: ExecutionKey, _ entries: Entries) {
             if let ordinal = ordinals[key], let row = rows[Int(ordinal)] {
                 guard row.entries != entries else { return }
-                namespaces[key.namespace]?.take(row.entries, ordinal)
-                namespaces[key.namespace]?.add(entries, ordinal)
+                namespaces[key.namespace]?.replace(row.entries, with: entries, ordinal)
                 rows[Int(ordinal)]!.entries = entries
             } else {
                 insert(key, entries)
