@@ -1,8 +1,10 @@
+import Dispatch
 import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import Spool
 
 extension Console {
     /// The largest form the console reads (a signal's input included).
@@ -25,6 +27,10 @@ extension Console {
             },
             logger: logger
         )
+        // The first List or Count after open indexes the closed-run table (seconds on a store of a
+        // million runs): do it now, on a thread of its own, rather than in the first page's request.
+        let engine = self.engine
+        DispatchQueue.global(qos: .utility).async { _ = try? engine.countWorkflowExecutions(query: "") }
         try await withThrowingTaskGroup { group in
             group.addTask { await self.rates.run(self.engine) }
             group.addTask { try await app.run() }
@@ -49,30 +55,28 @@ extension Console {
             guard let decoded = percentDecode(piece) else { malformed = true; break }
             segments.append(decoded)
         }
-        let query = request.uri.query.flatMap { parseFormEncoded($0) } ?? []
-        var form: [(String, String)] = []
-        if method == .post {
-            let body = try await request.collectBody(upTo: Self.maximumFormBytes)
-            form = parseFormEncoded(String(buffer: body)) ?? []
-        }
-        var cookies: [String: String] = [:]
-        for header in request.headers[values: .cookie] {
-            for part in header.split(separator: ";") {
-                let pair = part.split(separator: "=", maxSplits: 1)
-                guard pair.count == 2 else { continue }
-                cookies[pair[0].trimmingCharacters(in: .whitespaces)] = String(pair[1]).trimmingCharacters(in: .whitespaces)
-            }
-        }
-        let consoleRequest = ConsoleRequest(method: method, segments: segments, rawPath: rawPath, query: query, form: form, cookies: cookies,
-                                            origin: request.headers[.origin], host: request.head.authority)
+        let query: [(String, String)]? = request.uri.query.map { parseFormEncoded($0) } ?? []
         var answer: ConsoleResponse
-        if malformed || (request.uri.query != nil && parseFormEncoded(request.uri.query!) == nil) {
-            answer = await handle(ConsoleRequest(method: .other, segments: ["malformed"], rawPath: "/", query: []))
-            answer.status = 400
-            answer.body = Array(errorPage(.badRequest("The address is not well formed (a bad % escape or bytes that are not UTF-8)."),
-                                          layout: Layout(namespace: "default", section: .none, csrf: "", signedIn: false)).markup.utf8)
+        if malformed || query == nil {
+            answer = .page(errorPage(.badRequest("The address is not well formed (a bad % escape, or bytes that are not UTF-8)."),
+                                     layout: Layout(namespace: defaultNamespace, section: .none, csrf: "", signedIn: false)), status: 400)
+            Self.addSecurityHeaders(&answer)
         } else {
-            answer = await handle(consoleRequest)
+            var form: [(String, String)] = []
+            if method == .post {
+                let body = try await request.collectBody(upTo: Self.maximumFormBytes)
+                form = parseFormEncoded(String(buffer: body)) ?? []
+            }
+            var cookies: [String: String] = [:]
+            for header in request.headers[values: .cookie] {
+                for part in header.split(separator: ";") {
+                    let pair = part.split(separator: "=", maxSplits: 1)
+                    guard pair.count == 2 else { continue }
+                    cookies[pair[0].trimmingCharacters(in: .whitespaces)] = String(pair[1]).trimmingCharacters(in: .whitespaces)
+                }
+            }
+            answer = await handle(ConsoleRequest(method: method, segments: segments, rawPath: rawPath, query: query ?? [], form: form,
+                                                 cookies: cookies, origin: request.headers[.origin], host: request.head.authority))
         }
         let elapsed = ContinuousClock.now - started
         var headers = HTTPFields()

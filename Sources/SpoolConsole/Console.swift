@@ -79,12 +79,17 @@ public final class Console: Sendable {
             response = .page(errorPage(PageError(status: 500, title: "Internal error", message: "\(error)"), layout: layout), status: 500)
         }
         if let newCSRF { response.headers.append(("Set-Cookie", ConsoleAuth.cookie(ConsoleAuth.csrfCookie, newCSRF))) }
+        Self.addSecurityHeaders(&response)
+        return response
+    }
+
+    /// The headers every response gets: no caching, no sniffing, no framing, no inline script or style.
+    static func addSecurityHeaders(_ response: inout ConsoleResponse) {
         response.headers.append(("Cache-Control", "no-store"))
         response.headers.append(("X-Content-Type-Options", "nosniff"))
         response.headers.append(("X-Frame-Options", "DENY"))
         response.headers.append(("Referrer-Policy", "same-origin"))
         response.headers.append(("Content-Security-Policy", "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"))
-        return response
     }
 
     static func section(_ segments: [String]) -> Layout.Section {

@@ -9,28 +9,28 @@
 /// ```swift
 /// let cell: HTML = "<td title=\"\(workflowID)\">\(workflowID)</td>"
 /// ```
-public struct HTML: Sendable, Equatable, ExpressibleByStringInterpolation, CustomStringConvertible {
+struct HTML: Sendable, Equatable, ExpressibleByStringInterpolation, CustomStringConvertible {
     /// The markup.
-    public private(set) var markup: String
+    private(set) var markup: String
 
     /// Markup written in code (a literal): kept as it is.
-    public init(stringLiteral value: String) { markup = value }
+    init(stringLiteral value: String) { markup = value }
 
     /// Markup built by interpolation: literals kept, values escaped.
-    public init(stringInterpolation: StringInterpolation) { markup = stringInterpolation.markup }
+    init(stringInterpolation: StringInterpolation) { markup = stringInterpolation.markup }
 
     /// Text as markup: escaped.
-    public init(text: String) { markup = escapeHTML(text) }
+    init(text: String) { markup = escapeHTML(text) }
 
     private init(trusted: String) { markup = trusted }
 
     /// Nothing.
-    public static let empty = HTML(stringLiteral: "")
+    static let empty = HTML(stringLiteral: "")
 
-    public var description: String { markup }
+    var description: String { markup }
 
     /// `pieces` one after the other.
-    public static func join(_ pieces: some Sequence<HTML>, separator: HTML = .empty) -> HTML {
+    static func join(_ pieces: some Sequence<HTML>, separator: HTML = .empty) -> HTML {
         var markup = ""
         var first = true
         for piece in pieces {
@@ -42,31 +42,31 @@ public struct HTML: Sendable, Equatable, ExpressibleByStringInterpolation, Custo
     }
 
     /// Appends `other`.
-    public static func += (lhs: inout HTML, rhs: HTML) { lhs.markup += rhs.markup }
+    static func += (lhs: inout HTML, rhs: HTML) { lhs.markup += rhs.markup }
 
     /// The interpolation: literals are markup, values are escaped.
-    public struct StringInterpolation: StringInterpolationProtocol {
+    struct StringInterpolation: StringInterpolationProtocol {
         var markup = ""
 
-        public init(literalCapacity: Int, interpolationCount: Int) { markup.reserveCapacity(literalCapacity * 2) }
+        init(literalCapacity: Int, interpolationCount: Int) { markup.reserveCapacity(literalCapacity * 2) }
 
         /// The console's own markup.
-        public mutating func appendLiteral(_ literal: String) { markup += literal }
+        mutating func appendLiteral(_ literal: String) { markup += literal }
 
         /// A value: escaped.
-        public mutating func appendInterpolation(_ text: String) { markup += escapeHTML(text) }
+        mutating func appendInterpolation(_ text: String) { markup += escapeHTML(text) }
 
         /// A value: its description, escaped.
-        public mutating func appendInterpolation<T: CustomStringConvertible>(_ value: T) { markup += escapeHTML(value.description) }
+        mutating func appendInterpolation<T: CustomStringConvertible>(_ value: T) { markup += escapeHTML(value.description) }
 
         /// Markup: kept.
-        public mutating func appendInterpolation(_ html: HTML) { markup += html.markup }
+        mutating func appendInterpolation(_ html: HTML) { markup += html.markup }
 
         /// Several pieces of markup: kept, one after the other.
-        public mutating func appendInterpolation(_ pieces: [HTML]) { for piece in pieces { markup += piece.markup } }
+        mutating func appendInterpolation(_ pieces: [HTML]) { for piece in pieces { markup += piece.markup } }
 
         /// Optional markup: kept, or nothing.
-        public mutating func appendInterpolation(_ html: HTML?) { if let html { markup += html.markup } }
+        mutating func appendInterpolation(_ html: HTML?) { if let html { markup += html.markup } }
     }
 }
 
@@ -74,7 +74,7 @@ public struct HTML: Sendable, Equatable, ExpressibleByStringInterpolation, Custo
 /// references, so that the result is safe as element text and as a single- or double-quoted
 /// attribute value. Control characters other than tab, newline and carriage return (which HTML
 /// does not allow) become U+FFFD.
-public func escapeHTML(_ text: String) -> String {
+func escapeHTML(_ text: String) -> String {
     var out = ""
     out.unicodeScalars.reserveCapacity(text.unicodeScalars.count)
     for scalar in text.unicodeScalars {
@@ -99,7 +99,7 @@ public func escapeHTML(_ text: String) -> String {
 /// Percent-encodes `text` for a URL path segment or a query value: everything but RFC 3986's
 /// unreserved characters is encoded (the UTF-8 bytes), so `/`, `?`, `&`, `#` and `%` in a
 /// workflow id stay inside their segment.
-public func percentEncode(_ text: String) -> String {
+func percentEncode(_ text: String) -> String {
     var out = ""
     for byte in text.utf8 {
         switch byte {
@@ -118,7 +118,7 @@ public func percentEncode(_ text: String) -> String {
 
 /// Decodes `%XX` escapes (and, with `plusIsSpace`, `+` as a space, as in a form or a query);
 /// nil when an escape is malformed or the bytes are not UTF-8.
-public func percentDecode<S: StringProtocol>(_ text: S, plusIsSpace: Bool = false) -> String? {
+func percentDecode<S: StringProtocol>(_ text: S, plusIsSpace: Bool = false) -> String? {
     var bytes: [UInt8] = []
     var iterator = Array(text.utf8)[...]
     func hexValue(_ byte: UInt8) -> UInt8? {
@@ -144,7 +144,7 @@ public func percentDecode<S: StringProtocol>(_ text: S, plusIsSpace: Bool = fals
 
 /// `name=value&…` (a query string or an `application/x-www-form-urlencoded` body) as pairs in
 /// order; nil when a name or a value does not decode.
-public func parseFormEncoded<S: StringProtocol>(_ text: S) -> [(String, String)]? {
+func parseFormEncoded<S: StringProtocol>(_ text: S) -> [(String, String)]? {
     var pairs: [(String, String)] = []
     for part in text.split(separator: "&", omittingEmptySubsequences: true) {
         let halves = part.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)

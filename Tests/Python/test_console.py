@@ -370,6 +370,8 @@ def _describe_namespace_request():
     ("/namespaces/default/workflows?page=99999999999999999999", 400, "page number"),
     ("/namespaces/default/workflows?page=2&token=00ff", 400, "token"),
     ("/namespaces/default/workflows/%3Cscript%3Ealert(1)%3C%2Fscript%3E", 404, "<script>alert(1)</script>"),
+    ("/namespaces/default/workflows/%E0%A4", 400, "not well formed"),
+    ("/namespaces/default/workflows?size=100000", 400, "page size"),
 ])
 def test_bad_input_gets_a_clear_page(console, browser, path, status, message):
     assert browser.goto(console.ui + path) == status
