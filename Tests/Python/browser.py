@@ -35,7 +35,7 @@ class Browser:
             path, "--headless=new", "--remote-debugging-port=0", f"--user-data-dir={self.profile}",
             "--no-first-run", "--no-default-browser-check", "--disable-gpu", "--disable-extensions",
             "--disable-background-networking", "--disable-sync", "--disable-component-update",
-            "--hide-scrollbars", "--mute-audio", f"--window-size={width},{height}", "about:blank",
+            "--hide-scrollbars", "--mute-audio", "--disable-dev-shm-usage", f"--window-size={width},{height}", "about:blank",
         ]
         if os.geteuid() == 0:
             args.insert(1, "--no-sandbox")  # Chromium refuses to run as root with its sandbox

@@ -350,12 +350,26 @@ def test_task_queue_pages_show_the_queue_and_pause_resume_and_rate_work(console,
 def test_the_namespaces_page_shows_retention_and_the_store(console, browser, shots):
     browser.goto(console.ui + "/namespaces")
     info = sdk(console.address, lambda c: c.workflow_service.describe_namespace(_describe_namespace_request()))
-    retention = info.config.workflow_execution_retention_ttl.ToSeconds()
-    shown = browser.text('tr[data-namespace="default"] td.retention')
-    assert shown == ("forever" if retention == 0 else shown)  # the engine's own duration format otherwise
+    retention = int(info.config.workflow_execution_retention_ttl.ToSeconds())
+    assert browser.text('tr[data-namespace="default"] td.retention').split(" (")[0] == console_duration(retention)
+    runs = sdk(console.address, lambda c: c.count_workflows()).count
+    assert int(browser.text('tr[data-namespace="default"] td.num')) == runs
     assert int(browser.text("#segments")) >= 1
     assert "fdatasync" in browser.text("#fdatasync") or "mean" in browser.text("#fdatasync")
     browser.screenshot(shots / "namespaces.png")
+
+
+def console_duration(seconds: int) -> str:
+    """A whole number of seconds as the console writes a duration ("forever" for none)."""
+    if seconds == 0:
+        return "forever"
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m {seconds % 60}s"
+    if seconds < 86400:
+        return f"{seconds // 3600}h {seconds % 3600 // 60}m"
+    return f"{seconds // 86400}d {seconds % 86400 // 3600}h"
 
 
 def _describe_namespace_request():

@@ -24,7 +24,7 @@ enum NamespacesPage {
             let attributes = ns.searchAttributes.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value.description))" }.joined(separator: ", ")
             return """
                 <tr data-namespace="\(ns.name)"><td><a href="\(Links.workflows(ns.name))">\(ns.name)</a></td><td>\(ns.description)</td>\
-                <td class="retention">\(ns.retention.map { (r: Duration) -> String in Format.duration(r) } ?? "forever")</td><td class="num">\(count.count)</td>\
+                <td class="retention">\((ns.retention ?? engine.configuration.closedRunRetention).map { (r: Duration) -> String in Format.duration(r) } ?? "forever")\(ns.retention == nil ? " (the server's default)" : "")</td><td class="num">\(count.count)</td>\
                 <td><a href="\(Links.taskQueues(ns.name))">task queues</a></td><td>\(attributes.isEmpty ? "—" : attributes)</td></tr>
                 """
         })
