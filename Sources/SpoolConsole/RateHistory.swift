@@ -4,7 +4,7 @@ import Synchronization
 
 /// Add and dispatch rates of every task queue over the last minutes, kept by the console: the
 /// engine counts adds and dispatches since it opened but keeps no history of them, so the
-/// console samples ``SpoolEngine/describeTaskQueue(namespace:taskQueue:kind:)`` every
+/// console samples ``SpoolEngine/describeTaskQueue(namespace:taskQueue:kind:fairnessKeys:)`` every
 /// ``interval`` into a ring of ``capacity`` samples per queue (5 s × 60: the last 5 minutes).
 final class RateHistory: Sendable {
     struct Key: Hashable, Sendable {

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from temporalio import activity, workflow
 from temporalio.client import Client, WorkflowFailureError
-from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
+from temporalio.common import Priority, RetryPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
@@ -80,6 +80,20 @@ class WaitingWorkflow:
         return self.pokes
 
 
+@workflow.defn
+class FairWorkflow:
+    """Schedules activities with fairness keys on a queue nobody polls, so they wait in its backlog."""
+
+    @workflow.run
+    async def run(self) -> None:
+        keys = ["tenant-a", "tenant-a", "tenant-a", "tenant-b", "tenant-b", ""]
+        await asyncio.gather(*[
+            workflow.execute_activity("fair-charge", index, task_queue="fair-acts", start_to_close_timeout=timedelta(hours=1),
+                                      priority=Priority(fairness_key=key or None))
+            for index, key in enumerate(keys)
+        ])
+
+
 class ConsoleServer:
     """`spool serve --ui 127.0.0.1:0`, its gRPC address and its console's URL."""
 
@@ -108,7 +122,7 @@ class ConsoleServer:
 async def populate(address: str) -> dict:
     client = await Client.connect(address)
     ids = {}
-    async with Worker(client, task_queue=QUEUE, workflows=[OrderWorkflow, RejectedWorkflow, ChargeWorkflow, WaitingWorkflow],
+    async with Worker(client, task_queue=QUEUE, workflows=[OrderWorkflow, RejectedWorkflow, ChargeWorkflow, WaitingWorkflow, FairWorkflow],
                       activities=[greet, charge], workflow_runner=UnsandboxedWorkflowRunner()):
         ids["completed"] = "order-completed"
         await client.execute_workflow(OrderWorkflow.run, "Spool", id=ids["completed"], task_queue=QUEUE)
@@ -120,12 +134,14 @@ async def populate(address: str) -> dict:
         for name in ("signal", "cancel", "terminate"):
             ids[name] = f"waiting-{name}"
             await client.start_workflow(WaitingWorkflow.run, id=ids[name], task_queue=QUEUE)
+        ids["fair"] = "fair-activities"
+        await client.start_workflow(FairWorkflow.run, id=ids["fair"], task_queue=QUEUE)
         # Until the first attempt has failed and the second waits out its hour of backoff, and
         # every waiting workflow has completed its first workflow task.
         deadline = time.monotonic() + 30
         while True:
             pending = (await retrying.describe()).raw_description.pending_activities
-            waiting = [await client.get_workflow_handle(ids[n]).describe() for n in ("signal", "cancel", "terminate")]
+            waiting = [await client.get_workflow_handle(ids[n]).describe() for n in ("signal", "cancel", "terminate", "fair")]
             if pending and pending[0].attempt >= 2 and all(d.raw_description.workflow_execution_info.history_length >= 4 for d in waiting):
                 break
             assert time.monotonic() < deadline, "the store did not settle"
@@ -335,6 +351,14 @@ def test_task_queue_pages_show_the_queue_and_pause_resume_and_rate_work(console,
     browser.click("#resume-form button")
     assert browser.text("#paused") == "no"
     assert poll_once(console, queue, 10) is not None
+
+    # The backlog per fairness key of a queue whose activities nobody polls.
+    browser.goto(console.ui + "/namespaces/default/task-queues/activity/fair-acts")
+    assert browser.text('tr[data-priority="3"] td.num:nth-child(2)') == "6"
+    assert browser.text('li[data-fairness-key="tenant-a"]').startswith("tenant-a 3 ")
+    assert browser.text('li[data-fairness-key="tenant-b"]').startswith("tenant-b 2 ")
+    assert "no key: 1" in browser.text('tr[data-priority="3"]')
+    browser.screenshot(shots / "task-queue-fairness.png", scroll_to="#backlog-by-priority")
 
     browser.goto(console.ui + f"/namespaces/default/task-queues/activity/{QUEUE}")
     browser.fill('#rate-form input[name="rate"]', "7.5")

@@ -47,15 +47,22 @@ enum TaskQueuesPage {
         let name = request.segments[4]
         let info: TaskQueueInfo
         do {
-            info = try engine.describeTaskQueue(namespace: namespace, taskQueue: name, kind: kind)
+            info = try engine.describeTaskQueue(namespace: namespace, taskQueue: name, kind: kind, fairnessKeys: true)
         } catch {
             if error.code == .invalidArgument { throw PageError.badRequest(error.message) }
             throw error
         }
         let window = Double(rates.capacity) * Double(rates.interval.components.seconds)
         let points = rates.points(.init(namespace: namespace, name: name, kind: kind))
-        let backlog = HTML.join(info.backlog.map {
-            "<tr data-priority=\"\($0.priority)\"><td class=\"num\">\($0.priority)</td><td class=\"num\">\($0.count)</td><td>\(Format.duration($0.oldestAge))</td></tr>"
+        let backlog = HTML.join(info.backlog.map { priority in
+            let keyed = priority.fairnessKeys.reduce(0) { $0 + $1.count }
+            let shown = priority.fairnessKeys.prefix(20).map { key in
+                "<li data-fairness-key=\"\(key.key)\"><span class=\"mono\">\(key.key)</span> \(key.count) (oldest \(Format.duration(key.oldestAge)))</li>" as HTML
+            }
+            let more: HTML = priority.fairnessKeys.count > 20 ? "<li class=\"muted\">\(priority.fairnessKeys.count - 20) more keys</li>" : ""
+            let unkeyed: HTML = keyed > 0 && priority.count > keyed ? "<li class=\"muted\">no key: \(priority.count - keyed)</li>" : ""
+            let keys: HTML = keyed == 0 ? "<span class=\"none\">—</span>" : "<ul class=\"keys\">\(shown)\(more)\(unkeyed)</ul>"
+            return "<tr data-priority=\"\(priority.priority)\"><td class=\"num\">\(priority.priority)</td><td class=\"num\">\(priority.count)</td><td>\(Format.duration(priority.oldestAge))</td><td>\(keys)</td></tr>"
         })
         let pollers: HTML = !info.pollersVisible ? "<p class=\"muted\">Pollers are only visible in the process they poll.</p>"
             : info.pollers.isEmpty ? "<p class=\"empty\">No poller in the last 5 minutes.</p>"
@@ -91,7 +98,7 @@ enum TaskQueuesPage {
             <form method="post" action="\(base)/rate" class="inline" id="rate-form">\(layout.csrfField)
             <input name="rate" inputmode="decimal" placeholder="tasks per second, empty to remove" aria-label="rate limit">
             <input name="reason" placeholder="reason" aria-label="rate reason"><button type="submit">Set rate</button></form></section>
-            <section><h2>Backlog by priority</h2><table id="backlog-by-priority"><thead><tr><th class="num">Priority</th><th class="num">Tasks</th><th>Oldest</th></tr></thead><tbody>\(backlog)</tbody></table></section>
+            <section><h2>Backlog by priority</h2><table id="backlog-by-priority"><thead><tr><th class="num">Priority</th><th class="num">Tasks</th><th>Oldest</th><th>By fairness key (most tasks first)</th></tr></thead><tbody>\(backlog)</tbody></table></section>
             <section><h2>Pollers</h2>\(pollers)</section>
             """)
     }
