@@ -449,3 +449,16 @@ def test_with_api_keys_the_console_asks_for_a_key_once(tmp_path):
             assert b.goto(server.ui + "/namespaces") == 200
     finally:
         server.stop()
+
+
+def test_a_console_port_in_use_stops_the_server_with_a_message(tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run([str(spool_binary()), "serve", "--data", str(tmp_path / "d"), "--listen", "127.0.0.1:0",
+                                 "--ui", f"127.0.0.1:{port}"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert f"spool serve: --ui 127.0.0.1:{port}:" in result.stderr and "in use" in result.stderr

@@ -251,6 +251,10 @@ struct ServeCommand: AsyncParsableCommand {
             printError("spool serve: closing \(directory): \(error)")
             throw ExitCode(2)
         }
+        if let failure = failure as? ConsoleFailure {
+            printError("spool serve: \(failure)")
+            throw ExitCode(1)
+        }
         if let failure {
             printError("spool serve: \(listen): \(failure)")
             throw ExitCode(1)
