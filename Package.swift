@@ -24,6 +24,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-http2", from: "1.46.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        // The web console (`spool serve --ui`) only; no library target but SpoolConsole depends on it.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", exact: "2.28.1", traits: []),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         // The system liblz4 (Debian: liblz4-dev). Never visible in public API.
@@ -127,6 +130,20 @@ let package = Package(
                 .product(name: "NIOHTTP2", package: "swift-nio-http2"),
             ]
         ),
+        // `spool serve --ui`: the web console, server-rendered HTML over the engine's public API
+        // (not over gRPC), with its stylesheet and script as resources. Holds no engine rules.
+        .target(
+            name: "SpoolConsole",
+            dependencies: [
+                "Spool",
+                "SpoolToolSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            resources: [.copy("Assets")]
+        ),
         // The system SQLite (Debian: libsqlite3-dev), used only as the baseline of `spool bench queue` (in the lab).
         .systemLibrary(
             name: "CSQLite",
@@ -157,6 +174,7 @@ let package = Package(
                 "Spool",
                 "SpoolServer",
                 "SpoolServerProtos",
+                "SpoolConsole",
                 "SpoolToolSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 // The commands that take --address call a running server (Tools/spool/Remote).
@@ -219,6 +237,11 @@ let package = Package(
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
             ]
+        ),
+        // The console's pure parts: escaping, formatting, page rendering from plain values.
+        .testTarget(
+            name: "SpoolConsoleTests",
+            dependencies: ["SpoolConsole", "Spool", "SpoolTestSupport"]
         ),
         // Runs the `spool` executable (built by `swift test` beside the test bundle, with `spool-lab`
         // that its `bench` and `torture` run) with good and bad input.

@@ -54,6 +54,11 @@ struct FairnessScheduler<Payload: Sendable> {
         siftUp(heap.count - 1)
     }
 
+    /// Each active key's tasks and the enqueue time of its oldest (a key's tasks are in arrival order).
+    var keyBacklog: [(key: String, count: Int, oldest: UInt64?)] {
+        heap.map { ($0.key, $0.tasks.count, $0.tasks.first?.enqueuedAt.nanoseconds) }
+    }
+
     /// The pass of the key that would go next.
     var nextKeyPass: UInt64? { heap.first?.pass }
 

@@ -188,6 +188,13 @@ final class PriorityLane<Payload: Sendable> {
         return oldest
     }
 
+    /// Per fairness key, the tasks waiting and the enqueue time of the oldest (a snapshot; takes
+    /// the lane's lock only when it holds keyed tasks).
+    func fairnessKeyBacklog() -> [(key: String, count: Int, oldest: UInt64?)] {
+        guard keyed.load(ordering: .relaxed) > 0 else { return [] }
+        return lock.withLock { fairness.keyBacklog }
+    }
+
     /// Bytes allocated for this lane (its object, ring buffers, overflow storage).
     var allocatedBytes: Int {
         mallocSize(of: self) + ring.allocatedBytes

@@ -8,6 +8,19 @@ public struct PriorityBacklog: Sendable, Hashable {
     public var count: Int
     /// How long the oldest of them has waited, if any.
     public var oldestAge: Duration?
+    /// The tasks of this priority that have a fairness key, per key, most tasks first (filled by
+    /// ``TaskQueue/describe(fairnessKeys:)`` when asked; tasks without a key are not in it).
+    public var fairnessKeys: [FairnessKeyBacklog] = []
+}
+
+/// The tasks of one fairness key waiting in one priority.
+public struct FairnessKeyBacklog: Sendable, Hashable {
+    /// The fairness key.
+    public var key: String
+    /// Its tasks waiting.
+    public var count: Int
+    /// How long the oldest of them has waited.
+    public var oldestAge: Duration?
 }
 
 /// A worker seen polling a queue.
@@ -54,8 +67,10 @@ public struct TaskQueueDescription: Sendable {
 }
 
 extension TaskQueue {
-    /// A snapshot of the queue's backlog, counters and pollers.
-    public func describe() -> TaskQueueDescription {
+    /// A snapshot of the queue's backlog, counters and pollers; with `fairnessKeys`, also the
+    /// backlog of each priority per fairness key (a walk over the keys that have tasks, under each
+    /// lane's lock).
+    public func describe(fairnessKeys: Bool = false) -> TaskQueueDescription {
         let now = context.clock.now()
         var backlog: [PriorityBacklog] = TaskPriority.all.map { PriorityBacklog(priority: $0, count: 0, oldestAge: nil) }
         var added = 0
@@ -63,6 +78,7 @@ extension TaskQueue {
         var expired = 0
         var waiting = 0
         var oldest: [UInt64?] = Array(repeating: nil, count: 5)
+        var keys: [[String: (count: Int, oldest: UInt64?)]] = Array(repeating: [:], count: 5)
         if let table = table.load() {
             for partition in table.partitions {
                 // Every task enters a lane once per add or recirculation, and leaves it once per
@@ -81,6 +97,13 @@ extension TaskQueue {
                     if let stamp = lane.oldestEnqueueTime() {
                         oldest[priority - 1] = min(oldest[priority - 1] ?? stamp, stamp)
                     }
+                    if fairnessKeys {
+                        for entry in lane.fairnessKeyBacklog() {
+                            let previous = keys[priority - 1][entry.key]
+                            let stamps = [previous?.oldest, entry.oldest].compactMap { $0 }
+                            keys[priority - 1][entry.key] = ((previous?.count ?? 0) + entry.count, stamps.min())
+                        }
+                    }
                 }
             }
         }
@@ -88,6 +111,10 @@ extension TaskQueue {
             if let stamp = oldest[priority - 1], backlog[priority - 1].count > 0 {
                 backlog[priority - 1].oldestAge = now.duration(since: MatchingInstant(nanoseconds: stamp))
             }
+            backlog[priority - 1].fairnessKeys = keys[priority - 1].map { key, value in
+                FairnessKeyBacklog(key: key, count: value.count,
+                                   oldestAge: value.oldest.map { now.duration(since: MatchingInstant(nanoseconds: $0)) })
+            }.sorted { ($0.count, $1.key) > ($1.count, $0.key) }
         }
         let pollers = (controlBlock.load()?.registeredPollers ?? []).filter { $0.isLive(at: now) }.map {
             PollerDescription(identity: $0.identity, lastPoll: $0.lastPoll, maxTasksPerSecond: $0.maxTasksPerSecond, dispatched: $0.dispatchedCount)

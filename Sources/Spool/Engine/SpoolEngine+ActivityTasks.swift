@@ -7,7 +7,7 @@ extension SpoolEngine {
     /// outcome) and returns it; nil when the time is up or the calling task is cancelled.
     /// Tasks whose activity moved on while queued (completed, timed out, canceled) are skipped.
     ///
-    /// `identity` names the poller in ``describeTaskQueue(namespace:taskQueue:kind:)``.
+    /// `identity` names the poller in ``describeTaskQueue(namespace:taskQueue:kind:fairnessKeys:)``.
     /// `maxTasksPerSecond` is the queue-wide rate this worker asks for (Temporal's
     /// `TaskQueueMetadata.max_tasks_per_second`): the latest poller's value applies to every
     /// poller of the queue unless ``updateTaskQueueConfig(_:)`` set one; 0 holds every task back.

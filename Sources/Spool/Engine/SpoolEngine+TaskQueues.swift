@@ -202,11 +202,14 @@ extension SpoolEngine {
     /// On an engine opened read-only the backlog is the one rebuilt from the log; pollers are
     /// only visible in the process they poll (``TaskQueueInfo/pollersVisible`` is false).
     /// - Throws: ``SpoolError/Code/invalidArgument`` for a bad namespace or queue name; ``SpoolError/Code/closed``.
-    public func describeTaskQueue(namespace: String = defaultNamespace, taskQueue: String, kind: TaskQueueKind) throws(SpoolError) -> TaskQueueInfo {
+    /// With `fairnessKeys`, each priority's backlog is also given per fairness key (a walk over the
+    /// keys that have tasks).
+    public func describeTaskQueue(namespace: String = defaultNamespace, taskQueue: String, kind: TaskQueueKind,
+                                  fairnessKeys: Bool = false) throws(SpoolError) -> TaskQueueInfo {
         try checkOpen()
         let key = try settingKey(namespace: namespace, taskQueue: taskQueue, kind: kind)
         let queue = try self.queue(namespace: namespace, name: taskQueue, kind: kind)
-        let description = queue.describe()
+        let description = queue.describe(fairnessKeys: fairnessKeys)
         let elapsed = clock.now().duration(since: openedAt)
         let seconds = max(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18, 1e-9)
         expirePollerRate(key: key, queue: queue)
@@ -217,7 +220,12 @@ extension SpoolEngine {
         return TaskQueueInfo(
             namespace: namespace, name: taskQueue, kind: kind, config: config, pollerRateLimit: pollerRate, effectiveRateLimit: effective,
             isPaused: description.isPaused, partitions: description.partitions,
-            backlog: description.backlog.map { TaskQueueBacklogInfo(priority: $0.priority, count: $0.count, oldestAge: $0.oldestAge) },
+            backlog: description.backlog.map { backlog in
+                TaskQueueBacklogInfo(priority: backlog.priority, count: backlog.count, oldestAge: backlog.oldestAge,
+                                     fairnessKeys: backlog.fairnessKeys.map {
+                                         TaskQueueFairnessKeyBacklog(key: $0.key, count: $0.count, oldestAge: $0.oldestAge)
+                                     })
+            },
             added: description.added, dispatched: description.dispatched,
             addRate: Double(description.added) / seconds, dispatchRate: Double(description.dispatched) / seconds,
             waitingPollers: description.waitingPollers,

@@ -10,7 +10,7 @@ extension SpoolEngine {
     /// `sticky` says `taskQueue` is the caller's own sticky queue (Temporal's `TaskQueueKind.STICKY`):
     /// it gets one partition.
     ///
-    /// `identity` names the poller in ``describeTaskQueue(namespace:taskQueue:kind:)``.
+    /// `identity` names the poller in ``describeTaskQueue(namespace:taskQueue:kind:fairnessKeys:)``.
     /// `maxTasksPerSecond` is the queue-wide rate this worker asks for (Temporal's
     /// `TaskQueueMetadata.max_tasks_per_second`): the latest poller's value applies to every
     /// poller of the queue unless ``updateTaskQueueConfig(_:)`` set one; 0 holds every task back.

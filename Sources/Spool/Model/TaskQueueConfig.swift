@@ -131,9 +131,22 @@ public struct TaskQueueBacklogInfo: Hashable, Sendable {
     /// How long the oldest of them has waited since it was scheduled (also across a reopen), nil
     /// when there is none.
     public var oldestAge: Duration?
+    /// The tasks of this priority that have a fairness key, per key, most tasks first; filled only
+    /// when ``SpoolEngine/describeTaskQueue(namespace:taskQueue:kind:fairnessKeys:)`` is asked for them.
+    public var fairnessKeys: [TaskQueueFairnessKeyBacklog] = []
 }
 
-/// What ``SpoolEngine/describeTaskQueue(namespace:taskQueue:kind:)`` sees of a queue (Temporal's
+/// The tasks of one fairness key waiting in one priority of a task queue.
+public struct TaskQueueFairnessKeyBacklog: Hashable, Sendable {
+    /// The fairness key (Temporal's `Priority.fairness_key`).
+    public var key: String
+    /// Its tasks waiting.
+    public var count: Int
+    /// How long the oldest of them has waited.
+    public var oldestAge: Duration?
+}
+
+/// What ``SpoolEngine/describeTaskQueue(namespace:taskQueue:kind:fairnessKeys:)`` sees of a queue (Temporal's
 /// `DescribeTaskQueueResponse`, with exact counts).
 public struct TaskQueueInfo: Sendable {
     /// The namespace.

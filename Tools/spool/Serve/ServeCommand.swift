@@ -4,6 +4,7 @@ import Glibc
 import ArgumentParser
 import Dispatch
 import Spool
+import SpoolConsole
 import SpoolLog
 import SpoolServer
 import SpoolToolSupport
@@ -49,6 +50,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Serve Prometheus metrics at http://HOST:PORT/metrics (off unless given).")
     var metrics: String?
 
+    @Option(name: .long, help: """
+        Serve the web console at http://HOST:PORT/ (off unless given; Temporal's UI port is 8233). Keep it on loopback \
+        unless you mean otherwise; with --api-key-file it asks for one of the keys once.
+        """)
+    var ui: String?
+
     @Option(name: .long, help: "Register this namespace if it is not registered yet (repeatable; `default` always exists).")
     var namespace: [String] = []
 
@@ -79,6 +86,9 @@ struct ServeCommand: AsyncParsableCommand {
         _ = try searchAttributes
         guard Self.parse(listen: listen) != nil else {
             throw ValidationError("--listen \(listen): expected HOST:PORT, such as 127.0.0.1:7233")
+        }
+        if let ui, Self.parse(listen: ui) == nil {
+            throw ValidationError("--ui \(ui): expected HOST:PORT, such as 127.0.0.1:8233")
         }
         if let metrics, Self.parse(listen: metrics) == nil {
             throw ValidationError("--metrics \(metrics): expected HOST:PORT, such as 127.0.0.1:9090")
@@ -177,6 +187,10 @@ struct ServeCommand: AsyncParsableCommand {
         let keys = Set(try apiKeyFile.map(Self.apiKeys(in:)) ?? [])
         let server = TemporalServer(engine: engine, configuration: .init(host: host, port: port, tls: tls, apiKeys: keys,
                                                                           maxRequestBytes: maxRequestBytes))
+        let console = ui.map { ui in
+            let (uiHost, uiPort) = Self.parse(listen: ui)!
+            return Console(engine: engine, configuration: .init(host: uiHost, port: uiPort, apiKeys: keys))
+        }
 
         // SIGINT/SIGTERM: stop accepting and answer polls empty at once; if calls in flight
         // have not finished within most of the budget, stop serving anyway.
@@ -199,6 +213,19 @@ struct ServeCommand: AsyncParsableCommand {
                             + (endpoint.map { ", metrics on http://\($0.address)/metrics" } ?? "")
                         print("spool serve: listening on \(address), data directory \(directory)\(security)")
                         fflush(nil)  // every output stream: the line must reach a pipe now
+                    }
+                }
+                if let console {
+                    group.addTask {
+                        do {
+                            try await console.run { address in
+                                print("spool serve: web console on http://\(address)/")
+                                fflush(nil)
+                            }
+                        } catch is CancellationError {
+                        } catch {
+                            throw ConsoleFailure(description: "--ui \(ui!): \(error)")
+                        }
                     }
                 }
                 // Wakes when the server stops by itself, or shortly after a signal.
@@ -224,9 +251,18 @@ struct ServeCommand: AsyncParsableCommand {
             printError("spool serve: closing \(directory): \(error)")
             throw ExitCode(2)
         }
+        if let failure = failure as? ConsoleFailure {
+            printError("spool serve: \(failure)")
+            throw ExitCode(1)
+        }
         if let failure {
             printError("spool serve: \(listen): \(failure)")
             throw ExitCode(1)
         }
     }
+}
+
+/// The console could not serve (its address is taken, say): `spool serve` stops with this.
+struct ConsoleFailure: Error, CustomStringConvertible {
+    var description: String
 }
