@@ -230,7 +230,7 @@ extension SpoolEngine {
             addRate: Double(description.added) / seconds, dispatchRate: Double(description.dispatched) / seconds,
             waitingPollers: description.waitingPollers,
             pollers: description.pollers.map {
-                TaskQueuePollerInfo(identity: $0.identity, lastAccessTime: Timestamp(nanosecondsSinceEpoch: Int64(clamping: $0.lastPoll.nanoseconds)),
+                TaskQueuePollerInfo(identity: $0.identity, lastAccessTime: clock.timestamp($0.lastPoll),
                                     ratePerSecond: $0.maxTasksPerSecond, dispatched: $0.dispatched)
             },
             pollersVisible: !configuration.isReadOnly)

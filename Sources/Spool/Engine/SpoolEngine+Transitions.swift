@@ -217,7 +217,7 @@ extension SpoolEngine {
             let queued = QueuedTask(id: UInt64(task.scheduledEventID), priority: state.priority.effectivePriorityKey,
                                     fairness: state.priority.matchingFairnessKey, payload: reference)
             // Queued since it was scheduled (also for a backlog rebuilt at open), as its age in describe.
-            let since = MatchingInstant(nanoseconds: UInt64(clamping: task.scheduledTime.nanosecondsSinceEpoch))
+            let since = clock.matchingInstant(task.scheduledTime)
             if let queues, queues.name == task.taskQueue {
                 try queues.workflow.add(queued, enqueuedAt: since)
             } else {
@@ -244,12 +244,10 @@ extension SpoolEngine {
             let priority = activity.attributes.priority
             // The matcher drops a task past its schedule-to-start deadline at hand-over, before it
             // takes a rate-limit token (the timer times the activity out).
-            let expiry = activity.attributes.scheduleToStartTimeout.map {
-                MatchingInstant(nanoseconds: UInt64(clamping: activity.attemptScheduledTime.advanced(by: $0).nanosecondsSinceEpoch))
-            }
+            let expiry = activity.attributes.scheduleToStartTimeout.map { clock.matchingInstant(activity.attemptScheduledTime.advanced(by: $0)) }
             let queued = QueuedTask(id: UInt64(activity.scheduledEventID), priority: priority.effectivePriorityKey,
                                     fairness: priority.matchingFairnessKey, scheduleToStartDeadline: expiry, payload: reference)
-            let since = MatchingInstant(nanoseconds: UInt64(clamping: activity.attemptScheduledTime.nanosecondsSinceEpoch))
+            let since = clock.matchingInstant(activity.attemptScheduledTime)
             if let queues, queues.name == activity.attributes.taskQueue {
                 try queues.activity.add(queued, enqueuedAt: since)
             } else {

@@ -61,6 +61,32 @@ public struct EngineClock: Sendable {
     /// The clock the task dispatcher uses for poll deadlines.
     var matchingClock: MatchingClock { manual.map { .manual($0) } ?? .system }
 
+    /// `time` on the dispatcher's clock, for a task's enqueue time and schedule-to-start
+    /// deadline: the same nanoseconds for a manual clock; for the system clock, the monotonic
+    /// instant that lies as far from the monotonic now as `time` lies from the real-time now
+    /// (clamped at the monotonic clock's start, the boot: an age that began before it shows as
+    /// the time since boot).
+    func matchingInstant(_ time: Timestamp) -> MatchingInstant {
+        if let manual { return MatchingInstant(nanoseconds: UInt64(clamping: time.nanosecondsSinceEpoch)) }
+        let monotonic = MatchingClock.system.now().nanoseconds
+        let ahead = time.nanosecondsSinceEpoch.subtractingReportingOverflow(now().nanosecondsSinceEpoch)
+        if ahead.overflow { return MatchingInstant(nanoseconds: time.nanosecondsSinceEpoch < 0 ? 0 : .max) }
+        if ahead.partialValue >= 0 {
+            let (sum, overflow) = monotonic.addingReportingOverflow(UInt64(ahead.partialValue))
+            return MatchingInstant(nanoseconds: overflow ? .max : sum)
+        }
+        let behind = ahead.partialValue.magnitude
+        return MatchingInstant(nanoseconds: monotonic > behind ? monotonic - behind : 0)
+    }
+
+    /// The engine time of `instant` on the dispatcher's clock (a poller's last poll): the inverse
+    /// of ``matchingInstant(_:)``.
+    func timestamp(_ instant: MatchingInstant) -> Timestamp {
+        if manual != nil { return Timestamp(nanosecondsSinceEpoch: Int64(clamping: instant.nanoseconds)) }
+        let behind = Int64(clamping: MatchingClock.system.now().nanoseconds) &- Int64(clamping: instant.nanoseconds)
+        return Timestamp(nanosecondsSinceEpoch: now().nanosecondsSinceEpoch &- behind)
+    }
+
     /// Suspends until `deadline`; throws `CancellationError` when the calling task is cancelled.
     func sleep(until deadline: Timestamp) async throws {
         if let manual {
