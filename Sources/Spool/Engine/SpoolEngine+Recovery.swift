@@ -101,6 +101,20 @@ extension SpoolEngine {
         // A workflow id's current run is its newest: the one whose first record is last (in
         // memory or in the closed-run table).
         let now = retentionClock.now()
+        // The table's runs are the visibility index's base rows, loaded from its visibility
+        // section before any run is indexed (runs replay changed replace theirs below).
+        var indexedTable = false
+        if let closedRuns {
+            do {
+                indexedTable = try visibility.loadBase(closedRuns.table) { namespace in
+                    guard let retention = closedRunRetention(for: namespace) else { return nil }
+                    let horizon = now.nanosecondsSinceEpoch.subtractingReportingOverflow(retention.nanoseconds)
+                    return horizon.overflow ? nil : horizon.partialValue
+                }
+            } catch {
+                logger.error("the closed-run table's visibility section is damaged: its runs are indexed by decoding them", metadata: ["error": "\(error)"])
+            }
+        }
         for run in runs.values.sorted(by: { ($0.recordOffsets.first ?? 0) < ($1.recordOffsets.first ?? 0) }) {
             let key = run.state.key
             if let retention = closedRunRetention(for: key.namespace), let closed = run.state.closeTime {
@@ -128,8 +142,9 @@ extension SpoolEngine {
             }
         }
         if let closedRuns {
-            // Indexed when a List or Count first needs it, so that open does not decode them.
-            visibility.pendingTable.withLock { $0 = true }
+            // A table without a visibility section (written before it existed) is indexed when a
+            // List or Count first needs it, so that open does not decode its runs.
+            if !indexedTable { visibility.pendingTable.withLock { $0 = true } }
             registry.install(closedRuns)
             report.runs += closedRuns.table.count
         }
