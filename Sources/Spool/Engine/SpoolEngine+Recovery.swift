@@ -106,11 +106,7 @@ extension SpoolEngine {
         var indexedTable = false
         if let closedRuns {
             do {
-                indexedTable = try visibility.loadBase(closedRuns.table) { namespace in
-                    guard let retention = closedRunRetention(for: namespace) else { return nil }
-                    let horizon = now.nanosecondsSinceEpoch.subtractingReportingOverflow(retention.nanoseconds)
-                    return horizon.overflow ? nil : horizon.partialValue
-                }
+                indexedTable = try visibility.loadBase(closedRuns.table) { visibilityHorizon(namespace: $0, now: now) }
             } catch {
                 logger.error("the closed-run table's visibility section is damaged: its runs are indexed by decoding them", metadata: ["error": "\(error)"])
             }
@@ -149,6 +145,14 @@ extension SpoolEngine {
             report.runs += closedRuns.table.count
         }
         return report
+    }
+
+    /// The close time at or before which runs of `namespace` are past their retention at `now`
+    /// (nil when they are kept), for the visibility index's base rows.
+    func visibilityHorizon(namespace: String, now: Timestamp) -> Int64? {
+        guard let retention = closedRunRetention(for: namespace) else { return nil }
+        let horizon = now.nanosecondsSinceEpoch.subtractingReportingOverflow(retention.nanoseconds)
+        return horizon.overflow ? nil : horizon.partialValue
     }
 
     /// The checkpoint and its closed-run table, if there is a valid one that fits this log. A
@@ -286,6 +290,14 @@ extension SpoolEngine {
             let installed = ClosedRuns(table: merged, retention: { [namespaceRegistry, configuration] in namespaceRegistry.retentionPolicy(fallback: configuration.closedRunRetention) }, clock: retentionClock, timers: timers, logger: logger)
             registry.install(installed)
             registry.evict(closedHandles)
+            // The new table's runs become the visibility index's base rows (the old table's
+            // mapping and the rows of the runs just merged are let go).
+            let now = retentionClock.now()
+            do {
+                _ = try visibility.rebase(merged) { visibilityHorizon(namespace: $0, now: now) }
+            } catch {
+                logger.error("the new closed-run table's visibility section does not decode: the index keeps its rows", metadata: ["error": "\(error)"])
+            }
         }
         appendsSinceCheckpoint.store(0, ordering: .relaxed)
     }

@@ -273,6 +273,47 @@ final class VisibilityIndex: Sendable {
             }
         }
 
+        /// Makes `table`'s runs the base rows of this empty state, from its `section` (see
+        /// ``VisibilityIndex/loadBase(_:expiredBefore:)``).
+        mutating func loadBase(_ table: ClosedRunTable, _ section: VisibilitySection, expiredBefore: (String) -> Int64?) {
+            base = table
+            baseCount = table.count
+            removedBase = [UInt64](repeating: 0, count: (table.count + 63) / 64)
+            for namespace in section.namespaces {
+                var built = NamespaceIndex()
+                var statusPostings: [(WorkflowExecutionStatus, Postings)] = []
+                for (key, postings) in namespace.postings {
+                    switch key {
+                    case .all: built.all = postings
+                    case .keyword(let keyword):
+                        built.keywordIDs[keyword] = Int32(built.keywordPostings.count)
+                        built.keywordPostings.append(postings)
+                        if case .predefined(.executionStatus, let name) = keyword,
+                           let status = WorkflowExecutionStatus.allCases.first(where: { $0.description == name }) {
+                            statusPostings.append((status, postings))
+                        }
+                    case .range(let range):
+                        built.rangeIDs[range] = Int32(built.rangePostings.count)
+                        built.rangePostings.append(postings)
+                    }
+                }
+                // Runs past their retention are not shown: taken out before they are counted.
+                if let horizon = expiredBefore(namespace.name), let id = built.rangeIDs[.predefined(.closeTime)] {
+                    let closes = built.rangePostings[Int(id)]
+                    for i in closes.range(.min, horizon) {
+                        let o = Int(closes.ordinals[i])
+                        removedBase[o >> 6] |= 1 << UInt64(o & 63)
+                    }
+                }
+                for (status, postings) in statusPostings {
+                    var n = 0
+                    for o in postings.ordinals where !isRemovedBase(Int(o)) { n += 1 }
+                    built.statusCounts[Int(status.rawValue)] = n
+                }
+                namespaces[namespace.name] = built
+            }
+        }
+
         /// The entries of every base row not taken out, rebuilt from the postings (for
         /// verification): each posting entry is one of a row's entries.
         func baseEntries() -> [Int: (namespace: String, entries: Entries)] {
@@ -314,49 +355,39 @@ final class VisibilityIndex: Sendable {
     init() {}
 
     /// Makes the runs of `table` the base rows, from its visibility section, leaving out the runs
-    /// `isExpired` says are past their retention (by namespace and close time). The index must be
-    /// empty (an open calls this before it indexes any run). Returns false, indexing nothing,
-    /// when the table has no section (or one that does not decode: logged by the caller).
-    /// - Throws: ``SpoolError/Code/corruptRecord`` when the section is damaged.
+    /// `expiredBefore` says are past their retention (the close time at or before which a
+    /// namespace's runs are, nil when they stay). The index must be empty (an open calls this
+    /// before it indexes any run). Returns false, indexing nothing, when the table has no section.
+    /// - Throws: ``SpoolError/Code/corruptRecord`` when the section is damaged (nothing indexed).
     func loadBase(_ table: ClosedRunTable, expiredBefore: (String) -> Int64?) throws(SpoolError) -> Bool {
         guard let section = try table.visibilitySection() else { return false }
         state.withLock { index in
             precondition(index.rows.isEmpty && index.baseCount == 0, "the base is loaded into an empty index")
-            index.base = table
-            index.baseCount = table.count
-            index.removedBase = [UInt64](repeating: 0, count: (table.count + 63) / 64)
-            for namespace in section.namespaces {
-                var built = NamespaceIndex()
-                var statusPostings: [(WorkflowExecutionStatus, Postings)] = []
-                for (key, postings) in namespace.postings {
-                    switch key {
-                    case .all: built.all = postings
-                    case .keyword(let keyword):
-                        built.keywordIDs[keyword] = Int32(built.keywordPostings.count)
-                        built.keywordPostings.append(postings)
-                        if case .predefined(.executionStatus, let name) = keyword,
-                           let status = WorkflowExecutionStatus.allCases.first(where: { $0.description == name }) {
-                            statusPostings.append((status, postings))
-                        }
-                    case .range(let range):
-                        built.rangeIDs[range] = Int32(built.rangePostings.count)
-                        built.rangePostings.append(postings)
-                    }
+            index.loadBase(table, section, expiredBefore: expiredBefore)
+        }
+        return true
+    }
+
+    /// After a merge wrote `table` (and the registry installed it): its runs become the base
+    /// rows, in place of the previous table's (whose file the merge superseded, so the index lets
+    /// go of it). Rows in memory whose runs `table` holds are dropped (its section has their
+    /// entries: the runs closed before the checkpoint that merged); the others (open runs, runs
+    /// closed since) are indexed again under new ordinals. Returns false, changing nothing, when
+    /// the table has no section.
+    /// - Throws: ``SpoolError/Code/corruptRecord`` when the section is damaged (nothing changed).
+    func rebase(_ table: ClosedRunTable, expiredBefore: (String) -> Int64?) throws(SpoolError) -> Bool {
+        guard let section = try table.visibilitySection() else { return false }
+        // The pending flag's lock first, as indexClosedRunTableIfNeeded takes them: the table it
+        // would index is merged into this one.
+        pendingTable.withLock { pending in
+            pending = false
+            state.withLock { index in
+                var rebuilt = State()
+                rebuilt.loadBase(table, section, expiredBefore: expiredBefore)
+                for case let row? in index.rows where rebuilt.baseOrdinal(of: row.key) == nil {
+                    rebuilt.insert(row.key, row.entries)
                 }
-                // Runs past their retention are not shown: taken out before they are counted.
-                if let horizon = expiredBefore(namespace.name), let id = built.rangeIDs[.predefined(.closeTime)] {
-                    let closes = built.rangePostings[Int(id)]
-                    for i in closes.range(.min, horizon) {
-                        let o = Int(closes.ordinals[i])
-                        index.removedBase[o >> 6] |= 1 << UInt64(o & 63)
-                    }
-                }
-                for (status, postings) in statusPostings {
-                    var n = 0
-                    for o in postings.ordinals where !index.isRemovedBase(Int(o)) { n += 1 }
-                    built.statusCounts[Int(status.rawValue)] = n
-                }
-                index.namespaces[namespace.name] = built
+                index = rebuilt
             }
         }
         return true
