@@ -7,10 +7,10 @@ import SpoolLog
 /// run (`DIR/closed-runs-<replay-from>-<crc>`): describe, history, list and the id-reuse
 /// policies decode a run from it only when they ask for it.
 ///
-/// Layout (version 2; version 1 is the same with runs in the flat ``ValueLayout``, still read),
+/// Layout (the version is the ``ValueLayout`` of its runs, 4; older layouts are still read),
 /// integers little endian:
 /// ```
-/// "SPCR" | version u8 = 2 | flags u8 | 2 zero bytes | count u64
+/// "SPCR" | version u8 = 4 | flags u8 | 2 zero bytes | count u64
 /// index: count × (workflow hash u64, first record offset u64, close time i64 ns, data position u64),
 ///        sorted by (workflow hash, first record offset)
 /// data:  per run: length u32 | the run as in a checkpoint (ExecutionState, record offsets)

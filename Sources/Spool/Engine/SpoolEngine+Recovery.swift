@@ -294,7 +294,8 @@ extension SpoolEngine {
             // mapping and the rows of the runs just merged are let go).
             let now = retentionClock.now()
             do {
-                _ = try visibility.rebase(merged) { visibilityHorizon(namespace: $0, now: now) }
+                _ = try visibility.rebase(merged, expiredBefore: { visibilityHorizon(namespace: $0, now: now) },
+                                          isInMemory: { [registry] key in registry.shard(key.workflowKey).withLock { $0.runs[key] != nil } })
             } catch {
                 logger.error("the new closed-run table's visibility section does not decode: the index keeps its rows", metadata: ["error": "\(error)"])
             }

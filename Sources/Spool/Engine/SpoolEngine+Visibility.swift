@@ -54,8 +54,9 @@ extension SpoolEngine {
     /// custom Keyword or KeywordList; a range on StartTime, CloseTime, ExecutionTime or a custom
     /// Int, Double or Datetime) gives the candidates, and the whole condition is evaluated on
     /// each. In the default order, candidates are taken newest first and the walk stops once the
-    /// page is full. The first List or Count after open indexes the closed runs of the
-    /// checkpoint's closed-run table (decoding each once).
+    /// page is full. The closed runs of the checkpoint's closed-run table are indexed at open
+    /// from the table's visibility section; a table written without one is indexed by the first
+    /// List or Count after open (decoding each run once).
     /// - Parameters:
     ///   - pageSize: the most runs per page; 0 for ``defaultVisibilityPageSize``.
     ///   - nextPageToken: the previous page's token; nil for the first page.
@@ -191,8 +192,8 @@ extension SpoolEngine {
         return nil
     }
 
-    /// Indexes the closed runs of the closed-run table loaded at open, once (the first List or
-    /// Count after open; open itself does not decode them).
+    /// Indexes the closed runs of a closed-run table loaded at open that has no visibility
+    /// section, once (the first List or Count after open; open itself does not decode them).
     func indexClosedRunTableIfNeeded() {
         visibility.pendingTable.withLock { pending in
             guard pending else { return }
@@ -320,8 +321,8 @@ public struct VisibilityIndexFootprint: Sendable, Equatable {
     /// Bytes of its rows, postings and key tables: array capacities and string bytes, not the
     /// allocator's overhead.
     public var bytes: Int
-    /// Closed runs of the closed-run table loaded at open that are not indexed yet (the first
-    /// List or Count indexes them): 0 or 1 table.
+    /// Closed-run tables loaded at open whose runs are not indexed yet: 0, or 1 for a table
+    /// written without a visibility section (the first List or Count indexes its runs).
     public var pendingTables: Int
 }
 

@@ -7,10 +7,13 @@ import SpoolPrimitives
 /// derives a run's entries from its ``ExecutionState``, and the engine calls ``update(_:)``
 /// with each state it publishes (the same states replay rebuilds at open), so a reopened
 /// engine's index is the one the process had, and `spool recover --mode check` can rebuild it
-/// from the histories and compare. It is never written to disk.
+/// from the histories and compare. Its only copy on disk is derived the same way: the postings of
+/// a closed-run table's runs, in the table's visibility section (``VisibilitySection``), which an
+/// open loads as the base rows instead of decoding those runs.
 ///
-/// Layout: each run has an ordinal (a `UInt32` slot) and a row (its key, start time, status and
-/// the entries it is in). Postings hold ordinals, never strings:
+/// Layout: each run has an ordinal (a `UInt32` slot). A base row (a run of the table the base
+/// was loaded from) has nothing in memory but its posting entries; any other run has a row (its
+/// key, start time, status and the entries it is in). Postings hold ordinals, never strings:
 /// - per namespace, every run ordered by start time (the default page order, newest last);
 /// - per (attribute, keyword value): WorkflowId, WorkflowType, TaskQueue, ExecutionStatus and
 ///   every string (or string of a list) a custom attribute holds, ordered by start time;
@@ -371,12 +374,16 @@ final class VisibilityIndex: Sendable {
     /// After a merge wrote `table` (and the registry installed it): its runs become the base
     /// rows, in place of the previous table's (whose file the merge superseded, so the index lets
     /// go of it). Rows in memory whose runs `table` holds are dropped (its section has their
-    /// entries: the runs closed before the checkpoint that merged); the others (open runs, runs
-    /// closed since) are indexed again under new ordinals. Returns false, changing nothing, when
-    /// the table has no section.
+    /// entries: the runs the merge took out of memory), unless `isInMemory` says the registry
+    /// still holds the run (its state there is the one shown: its row stays, the base row is
+    /// taken out); the others (open runs, runs closed since) are indexed again under new
+    /// ordinals. Returns false, changing nothing, when the table has no section.
     /// - Throws: ``SpoolError/Code/corruptRecord`` when the section is damaged (nothing changed).
-    func rebase(_ table: ClosedRunTable, expiredBefore: (String) -> Int64?) throws(SpoolError) -> Bool {
+    func rebase(_ table: ClosedRunTable, expiredBefore: (String) -> Int64?, isInMemory: (ExecutionKey) -> Bool) throws(SpoolError) -> Bool {
         guard let section = try table.visibilitySection() else { return false }
+        // Asked outside the index's lock (the registry's locks are never taken inside it).
+        let keys = state.withLock { $0.rows.compactMap { $0?.key } }
+        let pinned = Set(keys.filter(isInMemory))
         // The pending flag's lock first, as indexClosedRunTableIfNeeded takes them: the table it
         // would index is merged into this one.
         pendingTable.withLock { pending in
@@ -384,7 +391,11 @@ final class VisibilityIndex: Sendable {
             state.withLock { index in
                 var rebuilt = State()
                 rebuilt.loadBase(table, section, expiredBefore: expiredBefore)
-                for case let row? in index.rows where rebuilt.baseOrdinal(of: row.key) == nil {
+                for case let row? in index.rows {
+                    if let ordinal = rebuilt.baseOrdinal(of: row.key) {
+                        guard pinned.contains(row.key) else { continue }
+                        rebuilt.removeBase(ordinal, namespace: row.key.namespace)
+                    }
                     rebuilt.insert(row.key, row.entries)
                 }
                 index = rebuilt
