@@ -208,26 +208,53 @@ struct VisibilitySection {
                 }
                 let count = Int(try u32())
                 guard count <= rowCount, at + count * 12 <= bytes.count else { throw fail("a posting of \(count) entries does not fit") }
-                let values = [Int64](unsafeUninitializedCapacity: count) { buffer, initialized in
-                    for i in 0..<count { buffer[i] = Int64(littleEndian: bytes.loadUnaligned(fromByteOffset: at + i * 8, as: Int64.self)) }
+                // Room for the runs an open indexes on top (open runs, runs closed since the
+                // table) without doubling every large posting at the first append.
+                let capacity = count + count / 16 + 8
+                let values = [Int64](unsafeUninitializedCapacity: capacity) { buffer, initialized in
+                    UnsafeMutableRawBufferPointer(buffer).copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[at..<(at + count * 8)]))
                     initialized = count
                 }
                 at += count * 8
-                let rows = [UInt32](unsafeUninitializedCapacity: count) { buffer, initialized in
-                    for i in 0..<count { buffer[i] = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: at + i * 4, as: UInt32.self)) }
+                let rows = [UInt32](unsafeUninitializedCapacity: capacity) { buffer, initialized in
+                    UnsafeMutableRawBufferPointer(buffer).copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[at..<(at + count * 4)]))
                     initialized = count
                 }
                 at += count * 4
-                for i in 0..<count {
-                    guard Int(rows[i]) < rowCount else { throw fail("row \(rows[i]) of \(rowCount)") }
-                    guard i == 0 || (values[i - 1], rows[i - 1]) < (values[i], rows[i]) else { throw fail("a posting is out of order at entry \(i)") }
-                }
-                postings.append((key, VisibilityIndex.Postings(values: values, ordinals: rows)))
+                let postings1 = try Self.checked(values, rows, rowCount: rowCount, fail)
+                postings.append((key, postings1))
             }
             namespaces.append(Namespace(name: name, postings: postings))
         }
         guard at == bytes.count else { throw fail("\(bytes.count - at) bytes after the postings") }
         return VisibilitySection(namespaces: namespaces)
+    }
+}
+
+extension VisibilitySection {
+    /// The postings of `values` and `rows` as stored (little endian), checked: every row below
+    /// `rowCount` (an ordinal past the table would be read out of bounds) and the pairs strictly
+    /// increasing (binary searches rely on it).
+    static func checked(_ values: [Int64], _ rows: [UInt32], rowCount: Int, _ fail: (String) -> SpoolError) throws(SpoolError) -> VisibilityIndex.Postings {
+        var values = values, rows = rows
+        if 1.littleEndian != 1 {
+            for i in values.indices { values[i] = Int64(littleEndian: values[i]) }
+            for i in rows.indices { rows[i] = UInt32(littleEndian: rows[i]) }
+        }
+        let bad: Int? = values.withUnsafeBufferPointer { v in
+            rows.withUnsafeBufferPointer { r in
+                let limit = UInt32(clamping: rowCount)
+                for i in 0..<r.count {
+                    if r[i] >= limit { return i }
+                    if i > 0 && (v[i] < v[i - 1] || (v[i] == v[i - 1] && r[i] <= r[i - 1])) { return i }
+                }
+                return nil
+            }
+        }
+        if let i = bad {
+            throw Int(rows[i]) >= rowCount ? fail("row \(rows[i]) of \(rowCount)") : fail("a posting is out of order at entry \(i)")
+        }
+        return VisibilityIndex.Postings(values: values, ordinals: rows)
     }
 }
 
