@@ -191,7 +191,7 @@ struct SeededGenerator: RandomNumberGenerator {
         #expect(count.count == 100)
         // The walk is bounded by the page, not the store: a posting of 100 runs, 11 looked at
         // (the page and one more to know whether there is a next page).
-        let walked = h.engine.visibility.newestFirst(namespace: "default", .keyword(.predefined(.workflowType, "rare")), below: nil, count: 11)
+        let walked = h.engine.visibility.newestFirst(namespace: "default", .keyword(.predefined(.workflowType, "rare")), below: nil, count: 11).0
         #expect(walked.map(\.key.workflowID) == stride(from: 297, to: 264, by: -3).map { "w\($0)" })
     }
 

@@ -97,10 +97,18 @@ extension SpoolEngine {
                 // Newest first: stop once more than a page matched and the walk has gone past
                 // the start time of the last match (later entries all sort after it).
                 var below: (Int64, UInt32)? = after.map { ($0.position.startTime, UInt32.max) }
+                // A merge renumbers the rows (VisibilityIndex.rebase): a batch taken after one
+                // restarts below the last start time walked, and runs seen are not considered twice.
+                var generation: Int?
+                var seen = Set<ExecutionKey>()
                 walk: while true {
-                    let batch = visibility.newestFirst(namespace: namespace, ordered, below: below, count: 256)
+                    var (batch, now) = visibility.newestFirst(namespace: namespace, ordered, below: below, count: 256)
+                    if let generation, now != generation, let walked = below {
+                        (batch, now) = visibility.newestFirst(namespace: namespace, ordered, below: (walked.0, UInt32.max), count: 256 + seen.count)
+                    }
+                    generation = now
                     guard let last = batch.last else { break }
-                    for entry in batch {
+                    for entry in batch where seen.insert(entry.key).inserted {
                         if matching.count > limit, let lastMatch = matching.last, entry.startTime < lastMatch.key.startTime { break walk }
                         guard let state = visibleState(entry.key) else { continue }
                         consider(state)

@@ -131,10 +131,11 @@ extension VisibilityIndex {
         }
     }
 
-    /// Up to `count` entries of `source`, newest start first, below (start time, ordinal) `below`.
-    func newestFirst(namespace: String, _ source: StartOrdered, below: (Int64, UInt32)?, count: Int) -> [Candidate] {
+    /// Up to `count` entries of `source`, newest start first, below (start time, ordinal)
+    /// `below`, and the index's generation they are of (ordinals are renumbered when it changes).
+    func newestFirst(namespace: String, _ source: StartOrdered, below: (Int64, UInt32)?, count: Int) -> ([Candidate], generation: Int) {
         state.withLock { state in
-            guard let index = state.namespaces[namespace] else { return [] }
+            guard let index = state.namespaces[namespace] else { return ([], state.generation) }
             let postings: Postings
             var low = Int64.min, high = Int64.max
             switch source {
@@ -157,7 +158,7 @@ extension VisibilityIndex {
                     found.append(Candidate(startTime: postings.values[at], ordinal: ordinal, key: key))
                 }
             }
-            return found
+            return (found, state.generation)
         }
     }
 

@@ -208,6 +208,9 @@ final class VisibilityIndex: Sendable {
         var free: [UInt32] = []
         var ordinals: [ExecutionKey: UInt32] = [:]
         var namespaces: [String: NamespaceIndex] = [:]
+        /// Bumped by every ``VisibilityIndex/rebase(_:expiredBefore:isInMemory:)``: ordinals of
+        /// an older generation name other runs.
+        var generation = 0
 
         func isRemovedBase(_ ordinal: Int) -> Bool { removedBase[ordinal >> 6] & (1 << UInt64(ordinal & 63)) != 0 }
 
@@ -398,6 +401,7 @@ final class VisibilityIndex: Sendable {
                     }
                     rebuilt.insert(row.key, row.entries)
                 }
+                rebuilt.generation = index.generation + 1
                 index = rebuilt
             }
         }
