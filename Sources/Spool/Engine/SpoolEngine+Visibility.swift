@@ -96,24 +96,11 @@ extension SpoolEngine {
             if parsed.orderBy.isEmpty, let ordered = source.startOrdered {
                 // Newest first: stop once more than a page matched and the walk has gone past
                 // the start time of the last match (later entries all sort after it).
-                var below: (Int64, UInt32)? = after.map { ($0.position.startTime, UInt32.max) }
-                // A merge renumbers the rows (VisibilityIndex.rebase): a batch taken after one
-                // restarts below the last start time walked, and runs seen are not considered twice.
-                var generation: Int?
-                var seen = Set<ExecutionKey>()
-                walk: while true {
-                    var (batch, now) = visibility.newestFirst(namespace: namespace, ordered, below: below, count: 256)
-                    if let generation, now != generation, let walked = below {
-                        (batch, now) = visibility.newestFirst(namespace: namespace, ordered, below: (walked.0, UInt32.max), count: 256 + seen.count)
-                    }
-                    generation = now
-                    guard let last = batch.last else { break }
-                    for entry in batch where seen.insert(entry.key).inserted {
-                        if matching.count > limit, let lastMatch = matching.last, entry.startTime < lastMatch.key.startTime { break walk }
-                        guard let state = visibleState(entry.key) else { continue }
-                        consider(state)
-                    }
-                    below = (last.startTime, last.ordinal)
+                let below: (Int64, UInt32)? = after.map { ($0.position.startTime, UInt32.max) }
+                walkNewestFirst(namespace: namespace, ordered, below: below) { entry in
+                    if matching.count > limit, let lastMatch = matching.last, entry.startTime < lastMatch.key.startTime { return false }
+                    if let state = visibleState(entry.key) { consider(state) }
+                    return true
                 }
             } else {
                 for key in visibility.candidates(namespace: namespace, source) {
@@ -125,6 +112,35 @@ extension SpoolEngine {
         let page = matching.prefix(limit)
         let token = matching.count > limit ? page.last.map { VisibilityPageToken(fingerprint: fingerprint, position: $0.key).serialized } : nil
         return WorkflowExecutionPage(executions: page.map(\.state.info), nextPageToken: token)
+    }
+
+    /// Walks the entries of `ordered` newest first below `below`, in batches of `batchSize`,
+    /// until `visit` returns false or the entries end. A merge renumbers the rows
+    /// (``VisibilityIndex/rebase(_:expiredBefore:isInMemory:)``): a batch taken after one
+    /// restarts at the last start time walked, leaving out the runs of that start time already
+    /// walked, so that none is skipped or visited twice. `betweenBatches` is for tests.
+    func walkNewestFirst(namespace: String, _ ordered: VisibilityIndex.StartOrdered, below start: (Int64, UInt32)?, batchSize: Int = 256,
+                         betweenBatches: (() -> Void)? = nil, visit: (VisibilityIndex.Candidate) -> Bool) {
+        var below = start
+        var generation: Int?
+        var lastGroup: [ExecutionKey] = []
+        while true {
+            var (batch, now) = visibility.newestFirst(namespace: namespace, ordered, below: below, count: batchSize)
+            if let generation, now != generation, let walked = below {
+                (batch, now) = visibility.newestFirst(namespace: namespace, ordered, below: (walked.0, UInt32.max), count: batchSize + lastGroup.count)
+                batch.removeAll { $0.startTime == walked.0 && lastGroup.contains($0.key) }
+            }
+            generation = now
+            guard let last = batch.last else { return }
+            for entry in batch {
+                if let previous = below, previous.0 != entry.startTime { lastGroup.removeAll(keepingCapacity: true) }
+                below = (entry.startTime, entry.ordinal)
+                lastGroup.append(entry.key)
+                guard visit(entry) else { return }
+            }
+            below = (last.startTime, last.ordinal)
+            betweenBatches?()
+        }
     }
 
     /// Counts the runs of `namespace` that match `query`; with `GROUP BY ExecutionStatus`, also
