@@ -48,6 +48,17 @@ import Testing
         _ = try await h.start("pending")
     }
 
+    /// The visibility index (its base rows loaded from the table's visibility section) gives the
+    /// full scan's answers.
+    func expectIndexMatchesScan(_ engine: SpoolEngine, _ when: String) throws {
+        for query in ["", "ExecutionStatus = 'Terminated'", "ExecutionStatus = 'Running'", "WorkflowId = 'w3'", "WorkflowId = 'again'",
+                      "WorkflowType = 't'", "WorkflowType = 'even'", "TaskQueue = 'q2'"] {
+            #expect(try SpoolEngineVisibilityIndexTests.listAll(engine, query, pageSize: 7, plan: .index)
+                    == SpoolEngineVisibilityIndexTests.listAll(engine, query, pageSize: 7, plan: .scan), "\(when): \(query)")
+        }
+        #expect(try engine.countWorkflowExecutions(query: "GROUP BY ExecutionStatus") == engine.countWorkflowExecutions(query: "GROUP BY ExecutionStatus", plan: .scan), "\(when)")
+    }
+
     func closedRunTables(_ h: EngineHarness) -> [String] {
         directoryEntries(h.directory + "/data").filter { $0.hasPrefix(ClosedRunTable.filePrefix) }
     }
@@ -173,6 +184,8 @@ import Testing
         await h.engine.abandon()
         try reopen(h, mergeThreshold: 4)
         expectSameState(before, try await h.snapshot())
+        #expect(h.engine.visibility.state.withLock { $0.baseCount } > 0)
+        try expectIndexMatchesScan(h.engine, "after the merges")
         for (id, run) in lastRuns { #expect(try h.describe(WorkflowExecution(workflowID: id)).executionInfo.execution.runID == run) }
     }
 
@@ -202,6 +215,7 @@ import Testing
             #expect(report.usedCheckpoint, "cut at step \(cut): \(report.ignoredCheckpoint ?? "")")
             if report.recordsReplayed == 0 { sawNewCheckpoint = true } else { sawOldCheckpoint = true }
             expectSameState(before, try await h.snapshot())
+            try expectIndexMatchesScan(h.engine, "cut at step \(cut)")
             try await h.engine.close()
             if completed { break }
             cut += 1

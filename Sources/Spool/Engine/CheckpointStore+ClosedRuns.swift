@@ -124,9 +124,11 @@ extension CheckpointStore {
     /// Writes the closed-run table of the runs `order` names (see ``ClosedRunTable/merge(_:old:fresh:)``)
     /// atomically, as `closed-runs-<replayFrom>-<crc>`, and returns its reference for the
     /// checkpoint that will name it (written after it).
+    /// `withVisibility: false` writes it without its visibility section, as builds before the
+    /// section did (for tests).
     func writeTable(_ order: [ClosedRunTable.Source], old: ClosedRunTable?, fresh: [ClosedRunTable.Entry],
-                    replayFrom: UInt64) throws(SpoolError) -> EngineCheckpoint.TableReference {
-        let buffer = ClosedRunTable.merge(order, old: old, fresh: fresh)
+                    replayFrom: UInt64, withVisibility: Bool = true) throws(SpoolError) -> EngineCheckpoint.TableReference {
+        let buffer = try ClosedRunTable.merge(order, old: old, fresh: fresh, withVisibility: withVisibility)
         defer { buffer.deallocate() }
         let checksum = buffer.loadUnaligned(fromByteOffset: buffer.count - 4, as: UInt32.self).littleEndian
         let digits = String(replayFrom)

@@ -7,15 +7,20 @@ import SpoolLog
 /// run (`DIR/closed-runs-<replay-from>-<crc>`): describe, history, list and the id-reuse
 /// policies decode a run from it only when they ask for it.
 ///
-/// Layout (version 2; version 1 is the same with runs in the flat ``ValueLayout``, still read),
+/// Layout (the version is the ``ValueLayout`` of its runs, 4; older layouts are still read),
 /// integers little endian:
 /// ```
-/// "SPCR" | version u8 = 2 | 3 zero bytes | count u64
+/// "SPCR" | version u8 = 4 | flags u8 | 2 zero bytes | count u64
 /// index: count × (workflow hash u64, first record offset u64, close time i64 ns, data position u64),
 ///        sorted by (workflow hash, first record offset)
 /// data:  per run: length u32 | the run as in a checkpoint (ExecutionState, record offsets)
+/// [with flag 1: the visibility section (VisibilitySection) | its position u64]
 /// CRC32C u32 of everything before it
 /// ```
+/// Flag 1 (bit 0) says the table carries its runs' visibility postings (``VisibilitySection``),
+/// which an open loads instead of decoding every run; every merge writes them. A table without
+/// the flag (written before the section existed; the byte was zero) is still read, and its runs
+/// are indexed by decoding them at the first List or Count.
 /// The workflow hash is FNV-1a (64 bits) of namespace, a 0xFF byte and workflow id, so every
 /// run of a workflow id is in one stretch of the index, oldest first: the last one is its
 /// current run. The first record offset names a run uniquely (a record starts at most one run).
@@ -35,7 +40,13 @@ final class ClosedRunTable {
         var firstRecordOffset: UInt64
         var closeTime: Int64
         var data: [UInt8]
+        /// The run's namespace and visibility entries, when its state is at hand (else the merge
+        /// decodes `data` for them).
+        var visibility: (namespace: String, entries: VisibilityIndex.Entries)? = nil
     }
+
+    /// The header flag of a table that has a visibility section.
+    static let visibilityFlag: UInt8 = 1
 
     /// The file's bytes: `mapping`'s, or an allocation the table owns (freed with it).
     let storage: UnsafeRawBufferPointer
@@ -48,6 +59,8 @@ final class ClosedRunTable {
     let byteCount: Int
     let checksum: UInt32
     let name: String
+    /// Where the visibility section is in ``storage``; nil when the table has none.
+    let visibilityRange: Range<Int>?
 
     /// Takes ownership of `storage` (allocated with `UnsafeMutableRawBufferPointer.allocate`) and
     /// checks it: CRC, header, index order and bounds.
@@ -66,7 +79,7 @@ final class ClosedRunTable {
     private init(name: String, storage: UnsafeRawBufferPointer, mapping: MappedFile?) throws(SpoolError) {
         // Checked before any stored property is set, so a failure frees the storage here and
         // never runs deinit on a half-made table.
-        let checked: (checksum: UInt32, count: Int, layout: ValueLayout)
+        let checked: (checksum: UInt32, count: Int, layout: ValueLayout, visibility: Range<Int>?)
         do { checked = try Self.check(storage, name: name) } catch {
             Self.release(storage, mapping: mapping)
             throw error
@@ -78,11 +91,12 @@ final class ClosedRunTable {
         checksum = checked.checksum
         count = checked.count
         layout = checked.layout
+        visibilityRange = checked.visibility
     }
 
     /// Checks a table's bytes: CRC, header, index order and bounds. Returns its CRC and run count.
     /// - Throws: ``SpoolError/Code/corruptRecord`` saying what is wrong.
-    private static func check(_ storage: UnsafeRawBufferPointer, name: String) throws(SpoolError) -> (checksum: UInt32, count: Int, layout: ValueLayout) {
+    private static func check(_ storage: UnsafeRawBufferPointer, name: String) throws(SpoolError) -> (checksum: UInt32, count: Int, layout: ValueLayout, visibility: Range<Int>?) {
         func fail(_ what: String) -> SpoolError {
             SpoolError(.corruptRecord, "closed-run table \(name): \(what)")
         }
@@ -92,9 +106,21 @@ final class ClosedRunTable {
         guard CRC32C.checksum(body) == stored else { throw fail("the checksum does not match") }
         guard Array(storage[0..<4]) == Self.magic else { throw fail("not a closed-run table") }
         guard let layout = ValueLayout(rawValue: storage[4]) else { throw fail("version \(storage[4]) is not one this build reads") }
+        let flags = storage[5]
+        guard flags & ~Self.visibilityFlag == 0 else { throw fail("unknown flags \(flags)") }
         let declared = storage.loadUnaligned(fromByteOffset: 8, as: UInt64.self).littleEndian
         let dataStart = UInt64(Self.headerSize) + declared &* UInt64(Self.indexEntrySize)
-        guard declared <= UInt64(storage.count) / UInt64(Self.indexEntrySize), dataStart <= UInt64(body.count) else {
+        // The end of the runs' data: the section follows it when there is one.
+        var dataEnd = UInt64(body.count)
+        var visibility: Range<Int>?
+        if flags & Self.visibilityFlag != 0 {
+            guard body.count >= 8 else { throw fail("no room for the visibility section's position") }
+            let sectionStart = storage.loadUnaligned(fromByteOffset: body.count - 8, as: UInt64.self).littleEndian
+            guard sectionStart >= dataStart, sectionStart <= UInt64(body.count - 8) else { throw fail("the visibility section's position \(sectionStart) is outside the file") }
+            dataEnd = sectionStart
+            visibility = Int(sectionStart)..<(body.count - 8)
+        }
+        guard declared <= UInt64(storage.count) / UInt64(Self.indexEntrySize), dataStart <= dataEnd else {
             throw fail("its count \(declared) does not fit its size")
         }
         let count = Int(declared)
@@ -106,11 +132,11 @@ final class ClosedRunTable {
             let position = storage.loadUnaligned(fromByteOffset: base + 24, as: UInt64.self).littleEndian
             if let previous, !(previous < (hash, first)) { throw fail("index entry \(index) is out of order") }
             previous = (hash, first)
-            guard position >= dataStart, position <= UInt64(body.count) - 4 else { throw fail("index entry \(index) points outside the data") }
+            guard position >= dataStart, position + 4 <= dataEnd else { throw fail("index entry \(index) points outside the data") }
             let length = UInt64(storage.loadUnaligned(fromByteOffset: Int(position), as: UInt32.self).littleEndian)
-            guard position + 4 + length <= UInt64(body.count) else { throw fail("run \(index) runs past the end of the data") }
+            guard position + 4 + length <= dataEnd else { throw fail("run \(index) runs past the end of the data") }
         }
-        return (stored, count, layout)
+        return (stored, count, layout, visibility)
     }
 
     deinit { Self.release(storage, mapping: mapping) }
@@ -201,11 +227,16 @@ final class ClosedRunTable {
     }
 
     /// A new table of the runs `order` names, in that order (sorted by workflow hash, first
-    /// record offset): kept runs are copied from `old` byte for byte, without decoding. Returns
+    /// record offset): kept runs are copied from `old` byte for byte, without decoding, and so
+    /// are their visibility postings (``VisibilitySection/merged(order:old:fresh:)``). Returns
     /// the file's bytes in a buffer the caller owns.
-    static func merge(_ order: [Source], old: ClosedRunTable?, fresh: [Entry]) -> UnsafeMutableRawBufferPointer {
+    /// - Parameter withVisibility: false writes a table without the visibility section, as
+    ///   builds before it did (for tests of reading such tables).
+    /// - Throws: ``SpoolError/Code/corruptRecord`` when a run whose postings must be derived does not decode.
+    static func merge(_ order: [Source], old: ClosedRunTable?, fresh: [Entry], withVisibility: Bool = true) throws(SpoolError) -> UnsafeMutableRawBufferPointer {
+        let section = withVisibility ? try VisibilitySection.merged(order: order, old: old, fresh: fresh).encoded() : nil
         let dataStart = headerSize + order.count * indexEntrySize
-        var size = dataStart + 4
+        var size = dataStart + 4 + (section.map { $0.count + 8 } ?? 0)
         for source in order {
             switch source {
             case .kept(let index): size += 4 + old!.dataLength(at: index)
@@ -216,7 +247,7 @@ final class ClosedRunTable {
         func store(_ value: UInt64, at offset: Int) { buffer.storeBytes(of: value.littleEndian, toByteOffset: offset, as: UInt64.self) }
         for (index, byte) in magic.enumerated() { buffer[index] = byte }
         buffer[4] = version
-        buffer[5] = 0; buffer[6] = 0; buffer[7] = 0
+        buffer[5] = section == nil ? 0 : visibilityFlag; buffer[6] = 0; buffer[7] = 0
         store(UInt64(order.count), at: 8)
         var position = dataStart
         for (slot, source) in order.enumerated() {
@@ -244,6 +275,13 @@ final class ClosedRunTable {
             buffer.storeBytes(of: UInt32(length).littleEndian, toByteOffset: position, as: UInt32.self)
             position += 4 + length
         }
+        if let section {
+            let sectionStart = position
+            section.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: buffer[position..<(position + section.count)]).copyMemory(from: $0) }
+            position += section.count
+            store(UInt64(sectionStart), at: position)
+            position += 8
+        }
         let crc = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: buffer[..<position]))
         buffer.storeBytes(of: crc.littleEndian, toByteOffset: position, as: UInt32.self)
         return buffer
@@ -258,7 +296,8 @@ final class ClosedRunTable {
         var w = BinaryWriter(capacity: 256)
         run.encode(into: &w)
         return Entry(workflowHash: workflowHash(run.state.key.workflowKey), firstRecordOffset: run.recordOffsets.first ?? 0,
-                     closeTime: (run.state.closeTime ?? run.state.startTime).nanosecondsSinceEpoch, data: w.bytes)
+                     closeTime: (run.state.closeTime ?? run.state.startTime).nanosecondsSinceEpoch, data: w.bytes,
+                     visibility: (run.state.key.namespace, VisibilityIndex.entries(of: run.state)))
     }
 }
 

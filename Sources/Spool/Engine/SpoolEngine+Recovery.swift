@@ -101,6 +101,16 @@ extension SpoolEngine {
         // A workflow id's current run is its newest: the one whose first record is last (in
         // memory or in the closed-run table).
         let now = retentionClock.now()
+        // The table's runs are the visibility index's base rows, loaded from its visibility
+        // section before any run is indexed (runs replay changed replace theirs below).
+        var indexedTable = false
+        if let closedRuns {
+            do {
+                indexedTable = try visibility.loadBase(closedRuns.table) { visibilityHorizon(namespace: $0, now: now) }
+            } catch {
+                logger.error("the closed-run table's visibility section is damaged: its runs are indexed by decoding them", metadata: ["error": "\(error)"])
+            }
+        }
         for run in runs.values.sorted(by: { ($0.recordOffsets.first ?? 0) < ($1.recordOffsets.first ?? 0) }) {
             let key = run.state.key
             if let retention = closedRunRetention(for: key.namespace), let closed = run.state.closeTime {
@@ -128,12 +138,21 @@ extension SpoolEngine {
             }
         }
         if let closedRuns {
-            // Indexed when a List or Count first needs it, so that open does not decode them.
-            visibility.pendingTable.withLock { $0 = true }
+            // A table without a visibility section (written before it existed) is indexed when a
+            // List or Count first needs it, so that open does not decode its runs.
+            if !indexedTable { visibility.pendingTable.withLock { $0 = true } }
             registry.install(closedRuns)
             report.runs += closedRuns.table.count
         }
         return report
+    }
+
+    /// The close time at or before which runs of `namespace` are past their retention at `now`
+    /// (nil when they are kept), for the visibility index's base rows.
+    func visibilityHorizon(namespace: String, now: Timestamp) -> Int64? {
+        guard let retention = closedRunRetention(for: namespace) else { return nil }
+        let horizon = now.nanosecondsSinceEpoch.subtractingReportingOverflow(retention.nanoseconds)
+        return horizon.overflow ? nil : horizon.partialValue
     }
 
     /// The checkpoint and its closed-run table, if there is a valid one that fits this log. A
@@ -271,6 +290,15 @@ extension SpoolEngine {
             let installed = ClosedRuns(table: merged, retention: { [namespaceRegistry, configuration] in namespaceRegistry.retentionPolicy(fallback: configuration.closedRunRetention) }, clock: retentionClock, timers: timers, logger: logger)
             registry.install(installed)
             registry.evict(closedHandles)
+            // The new table's runs become the visibility index's base rows (the old table's
+            // mapping and the rows of the runs just merged are let go).
+            let now = retentionClock.now()
+            do {
+                _ = try visibility.rebase(merged, expiredBefore: { visibilityHorizon(namespace: $0, now: now) },
+                                          isInMemory: { [registry] key in registry.shard(key.workflowKey).withLock { $0.runs[key] != nil } })
+            } catch {
+                logger.error("the new closed-run table's visibility section does not decode: the index keeps its rows", metadata: ["error": "\(error)"])
+            }
         }
         appendsSinceCheckpoint.store(0, ordering: .relaxed)
     }

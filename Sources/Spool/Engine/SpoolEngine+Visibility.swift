@@ -54,8 +54,9 @@ extension SpoolEngine {
     /// custom Keyword or KeywordList; a range on StartTime, CloseTime, ExecutionTime or a custom
     /// Int, Double or Datetime) gives the candidates, and the whole condition is evaluated on
     /// each. In the default order, candidates are taken newest first and the walk stops once the
-    /// page is full. The first List or Count after open indexes the closed runs of the
-    /// checkpoint's closed-run table (decoding each once).
+    /// page is full. The closed runs of the checkpoint's closed-run table are indexed at open
+    /// from the table's visibility section; a table written without one is indexed by the first
+    /// List or Count after open (decoding each run once).
     /// - Parameters:
     ///   - pageSize: the most runs per page; 0 for ``defaultVisibilityPageSize``.
     ///   - nextPageToken: the previous page's token; nil for the first page.
@@ -95,16 +96,11 @@ extension SpoolEngine {
             if parsed.orderBy.isEmpty, let ordered = source.startOrdered {
                 // Newest first: stop once more than a page matched and the walk has gone past
                 // the start time of the last match (later entries all sort after it).
-                var below: (Int64, UInt32)? = after.map { ($0.position.startTime, UInt32.max) }
-                walk: while true {
-                    let batch = visibility.newestFirst(namespace: namespace, ordered, below: below, count: 256)
-                    guard let last = batch.last else { break }
-                    for entry in batch {
-                        if matching.count > limit, let lastMatch = matching.last, entry.startTime < lastMatch.key.startTime { break walk }
-                        guard let state = visibleState(entry.key) else { continue }
-                        consider(state)
-                    }
-                    below = (last.startTime, last.ordinal)
+                let below: (Int64, UInt32)? = after.map { ($0.position.startTime, UInt32.max) }
+                walkNewestFirst(namespace: namespace, ordered, below: below) { entry in
+                    if matching.count > limit, let lastMatch = matching.last, entry.startTime < lastMatch.key.startTime { return false }
+                    if let state = visibleState(entry.key) { consider(state) }
+                    return true
                 }
             } else {
                 for key in visibility.candidates(namespace: namespace, source) {
@@ -116,6 +112,35 @@ extension SpoolEngine {
         let page = matching.prefix(limit)
         let token = matching.count > limit ? page.last.map { VisibilityPageToken(fingerprint: fingerprint, position: $0.key).serialized } : nil
         return WorkflowExecutionPage(executions: page.map(\.state.info), nextPageToken: token)
+    }
+
+    /// Walks the entries of `ordered` newest first below `below`, in batches of `batchSize`,
+    /// until `visit` returns false or the entries end. A merge renumbers the rows
+    /// (``VisibilityIndex/rebase(_:expiredBefore:isInMemory:)``): a batch taken after one
+    /// restarts at the last start time walked, leaving out the runs of that start time already
+    /// walked, so that none is skipped or visited twice. `betweenBatches` is for tests.
+    func walkNewestFirst(namespace: String, _ ordered: VisibilityIndex.StartOrdered, below start: (Int64, UInt32)?, batchSize: Int = 256,
+                         betweenBatches: (() -> Void)? = nil, visit: (VisibilityIndex.Candidate) -> Bool) {
+        var below = start
+        var generation: Int?
+        var lastGroup: [ExecutionKey] = []
+        while true {
+            var (batch, now) = visibility.newestFirst(namespace: namespace, ordered, below: below, count: batchSize)
+            if let generation, now != generation, let walked = below {
+                (batch, now) = visibility.newestFirst(namespace: namespace, ordered, below: (walked.0, UInt32.max), count: batchSize + lastGroup.count)
+                batch.removeAll { $0.startTime == walked.0 && lastGroup.contains($0.key) }
+            }
+            generation = now
+            guard let last = batch.last else { return }
+            for entry in batch {
+                if let previous = below, previous.0 != entry.startTime { lastGroup.removeAll(keepingCapacity: true) }
+                below = (entry.startTime, entry.ordinal)
+                lastGroup.append(entry.key)
+                guard visit(entry) else { return }
+            }
+            below = (last.startTime, last.ordinal)
+            betweenBatches?()
+        }
     }
 
     /// Counts the runs of `namespace` that match `query`; with `GROUP BY ExecutionStatus`, also
@@ -191,8 +216,8 @@ extension SpoolEngine {
         return nil
     }
 
-    /// Indexes the closed runs of the closed-run table loaded at open, once (the first List or
-    /// Count after open; open itself does not decode them).
+    /// Indexes the closed runs of a closed-run table loaded at open that has no visibility
+    /// section, once (the first List or Count after open; open itself does not decode them).
     func indexClosedRunTableIfNeeded() {
         visibility.pendingTable.withLock { pending in
             guard pending else { return }
@@ -320,8 +345,8 @@ public struct VisibilityIndexFootprint: Sendable, Equatable {
     /// Bytes of its rows, postings and key tables: array capacities and string bytes, not the
     /// allocator's overhead.
     public var bytes: Int
-    /// Closed runs of the closed-run table loaded at open that are not indexed yet (the first
-    /// List or Count indexes them): 0 or 1 table.
+    /// Closed-run tables loaded at open whose runs are not indexed yet: 0, or 1 for a table
+    /// written without a visibility section (the first List or Count indexes its runs).
     public var pendingTables: Int
 }
 

@@ -64,7 +64,7 @@ extension SpoolEngine {
             guard registry.visibleState(key) != nil else { continue }
             result.runsFromHistory += 1
             seen.insert(key)
-            let expected = VisibilityIndex.entries(of: state)
+            let expected = VisibilityIndex.entries(of: state).canonical
             guard let actual = indexed[key] else {
                 finding(key, "its history shows it, the index does not hold it")
                 continue

@@ -113,11 +113,11 @@ extension VisibilityIndex {
         }
     }
 
-    /// How many entries a source has in `namespace`.
-    private static func size(_ source: Source, in index: NamespaceIndex) -> Int {
+    /// How many entries a source has in `namespace` (base rows taken out included).
+    private static func size(_ source: Source, in index: NamespaceIndex, _ state: State, namespace: String) -> Int {
         switch source {
         case .all: return index.all.count
-        case .keywords(let keys): return keys.reduce(0) { $0 + (index.keywordIDs[$1].map { index.keywordPostings[Int($0)].count } ?? 0) }
+        case .keywords(let keys): return keys.reduce(0) { $0 + state.postings(of: $1, namespace: namespace, index).count }
         case .startTimes(let low, let high): return index.all.range(low, high).count
         case .range(let key, let low, let high): return index.rangeIDs[key].map { index.rangePostings[Int($0)].range(low, high).count } ?? 0
         }
@@ -127,14 +127,15 @@ extension VisibilityIndex {
     func mostSelective(namespace: String, _ options: [Source]) -> Source {
         state.withLock { state in
             guard let index = state.namespaces[namespace] else { return options[0] }
-            return options.min { Self.size($0, in: index) < Self.size($1, in: index) }!
+            return options.min { Self.size($0, in: index, state, namespace: namespace) < Self.size($1, in: index, state, namespace: namespace) }!
         }
     }
 
-    /// Up to `count` entries of `source`, newest start first, below (start time, ordinal) `below`.
-    func newestFirst(namespace: String, _ source: StartOrdered, below: (Int64, UInt32)?, count: Int) -> [Candidate] {
+    /// Up to `count` entries of `source`, newest start first, below (start time, ordinal)
+    /// `below`, and the index's generation they are of (ordinals are renumbered when it changes).
+    func newestFirst(namespace: String, _ source: StartOrdered, below: (Int64, UInt32)?, count: Int) -> ([Candidate], generation: Int) {
         state.withLock { state in
-            guard let index = state.namespaces[namespace] else { return [] }
+            guard let index = state.namespaces[namespace] else { return ([], state.generation) }
             let postings: Postings
             var low = Int64.min, high = Int64.max
             switch source {
@@ -143,8 +144,7 @@ extension VisibilityIndex {
                 low = l
                 high = h
             case .keyword(let key):
-                guard let id = index.keywordIDs[key] else { return [] }
-                postings = index.keywordPostings[Int(id)]
+                postings = state.postings(of: key, namespace: namespace, index)
             }
             var range = postings.range(low, high)
             if let below { range = range.clamped(to: 0..<postings.lowerBound(below.0, below.1)) }
@@ -154,11 +154,11 @@ extension VisibilityIndex {
             while at > range.lowerBound && found.count < count {
                 at -= 1
                 let ordinal = postings.ordinals[at]
-                if let row = state.rows[Int(ordinal)] {
-                    found.append(Candidate(startTime: postings.values[at], ordinal: ordinal, key: row.key))
+                if let key = state.key(of: ordinal) {
+                    found.append(Candidate(startTime: postings.values[at], ordinal: ordinal, key: key))
                 }
             }
-            return found
+            return (found, state.generation)
         }
     }
 
@@ -171,7 +171,7 @@ extension VisibilityIndex {
             case .all: ordinals = index.all.ordinals
             case .startTimes(let low, let high): ordinals = Array(index.all.ordinals[index.all.range(low, high)])
             case .keywords(let keys):
-                for key in keys { if let id = index.keywordIDs[key] { ordinals += index.keywordPostings[Int(id)].ordinals } }
+                for key in keys { ordinals += state.postings(of: key, namespace: namespace, index).ordinals }
                 if keys.count > 1 { ordinals = Array(Set(ordinals)) }
             case .range(let key, let low, let high):
                 if let id = index.rangeIDs[key] {
@@ -181,7 +181,7 @@ extension VisibilityIndex {
                     if case .customNumber = key { ordinals = Array(Set(ordinals)) }
                 }
             }
-            return ordinals.compactMap { state.rows[Int($0)]?.key }
+            return ordinals.compactMap { state.key(of: $0) }
         }
     }
 
@@ -195,7 +195,26 @@ extension VisibilityIndex {
         state.withLock { state in
             guard let index = state.namespaces[namespace], let id = index.rangeIDs[.predefined(.closeTime)] else { return [] }
             let postings = index.rangePostings[Int(id)]
-            return postings.ordinals[postings.range(.min, time)].compactMap { state.rows[Int($0)]?.key }
+            return postings.ordinals[postings.range(.min, time)].compactMap { state.key(of: $0) }
         }
+    }
+}
+
+extension VisibilityIndex.State {
+    /// The posting of `key` in `namespace` (`index`). A WorkflowId's also lists the base rows of
+    /// that workflow id, which have no WorkflowId postings: found through the base table's
+    /// workflow-hash index, their start times read from their states.
+    func postings(of key: VisibilityIndex.KeywordKey, namespace: String, _ index: VisibilityIndex.NamespaceIndex) -> VisibilityIndex.Postings {
+        var postings = index.keywordIDs[key].map { index.keywordPostings[Int($0)] } ?? VisibilityIndex.Postings()
+        guard case .predefined(.workflowID, let workflowID) = key, let base else { return postings }
+        let workflowKey = WorkflowKey(namespace: namespace, workflowID: workflowID)
+        var added = false
+        for o in base.indexes(ofWorkflowHash: ClosedRunTable.workflowHash(workflowKey)) where !isRemovedBase(o) {
+            guard let run = try? base.run(at: o), run.state.key.workflowKey == workflowKey else { continue }
+            postings.appendUnsorted(run.state.startTime.nanosecondsSinceEpoch, UInt32(o))
+            added = true
+        }
+        if added { postings.sort() }
+        return postings
     }
 }

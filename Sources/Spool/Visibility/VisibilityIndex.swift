@@ -7,10 +7,13 @@ import SpoolPrimitives
 /// derives a run's entries from its ``ExecutionState``, and the engine calls ``update(_:)``
 /// with each state it publishes (the same states replay rebuilds at open), so a reopened
 /// engine's index is the one the process had, and `spool recover --mode check` can rebuild it
-/// from the histories and compare. It is never written to disk.
+/// from the histories and compare. Its only copy on disk is derived the same way: the postings of
+/// a closed-run table's runs, in the table's visibility section (``VisibilitySection``), which an
+/// open loads as the base rows instead of decoding those runs.
 ///
-/// Layout: each run has an ordinal (a `UInt32` slot) and a row (its key, start time, status and
-/// the entries it is in). Postings hold ordinals, never strings:
+/// Layout: each run has an ordinal (a `UInt32` slot). A base row (a run of the table the base
+/// was loaded from) has nothing in memory but its posting entries; any other run has a row (its
+/// key, start time, status and the entries it is in). Postings hold ordinals, never strings:
 /// - per namespace, every run ordered by start time (the default page order, newest last);
 /// - per (attribute, keyword value): WorkflowId, WorkflowType, TaskQueue, ExecutionStatus and
 ///   every string (or string of a list) a custom attribute holds, ordered by start time;
@@ -40,6 +43,19 @@ final class VisibilityIndex: Sendable {
         var status: WorkflowExecutionStatus
         var keywords: [KeywordKey]
         var ranges: [RangeRef]
+
+        /// The same entries with keywords and ranges in one fixed order (postings do not keep the
+        /// order ``VisibilityIndex/entries(of:)`` lists them in): for comparing.
+        var canonical: Entries {
+            func name(_ key: KeywordKey) -> String {
+                switch key {
+                case .predefined(let p, let v): "0\u{0}\(p.rawValue)\u{0}\(v)"
+                case .custom(let n, let v): "1\u{0}\(n)\u{0}\(v)"
+                }
+            }
+            return Entries(startTime: startTime, status: status, keywords: keywords.sorted { name($0) < name($1) },
+                           ranges: ranges.sorted { (VisibilitySection.PostingKey.range($0.key).sortKey, $0.value) < (VisibilitySection.PostingKey.range($1.key).sortKey, $1.value) })
+        }
     }
 
     struct RangeRef: Hashable, Sendable {
@@ -103,6 +119,21 @@ final class VisibilityIndex: Sendable {
             ordinals.append(ordinal)
         }
 
+        /// Replaces every entry (the caller passes pairs in (value, ordinal) order, or calls
+        /// ``markUnsorted()`` and ``sort()``).
+        mutating func replace(values: [Int64], ordinals: [UInt32]) {
+            precondition(values.count == ordinals.count)
+            self.values = values
+            self.ordinals = ordinals
+        }
+
+        mutating func markUnsorted() { isUnsorted = true }
+
+        mutating func reserve(_ count: Int) {
+            values.reserveCapacity(count)
+            ordinals.reserveCapacity(count)
+        }
+
         /// Puts the entries in (value, ordinal) order after ``appendUnsorted(_:_:)``.
         mutating func sort() {
             guard isUnsorted else { return }
@@ -161,19 +192,62 @@ final class VisibilityIndex: Sendable {
         }
     }
 
+    /// Two kinds of rows. Base rows are the runs of a closed-run table whose postings were loaded
+    /// from its visibility section at open: ordinals `0..<baseCount`, the ordinal being the run's
+    /// index in ``base``; they have no row in memory (their key is read from the table, their
+    /// WorkflowId found through its workflow-hash index), and one taken out is marked in
+    /// ``removedBase`` while its stale posting entries stay (skipped wherever ordinals are read).
+    /// Other rows (runs published since, or indexed from a table without a section) have a
+    /// ``Row`` at `rows[ordinal - baseCount]`.
     struct State: Sendable {
+        var base: ClosedRunTable? = nil
+        var baseCount = 0
+        /// One bit per base row: set when it was taken out.
+        var removedBase: [UInt64] = []
         var rows: [Row?] = []
         var free: [UInt32] = []
         var ordinals: [ExecutionKey: UInt32] = [:]
         var namespaces: [String: NamespaceIndex] = [:]
+        /// Bumped by every ``VisibilityIndex/rebase(_:expiredBefore:isInMemory:)``: ordinals of
+        /// an older generation name other runs.
+        var generation = 0
+
+        func isRemovedBase(_ ordinal: Int) -> Bool { removedBase[ordinal >> 6] & (1 << UInt64(ordinal & 63)) != 0 }
+
+        /// The run an ordinal stands for, nil when its row is gone.
+        func key(of ordinal: UInt32) -> ExecutionKey? {
+            let o = Int(ordinal)
+            if o < baseCount {
+                guard !isRemovedBase(o) else { return nil }
+                return try? base!.key(at: o)
+            }
+            return rows[o - baseCount]?.key
+        }
+
+        /// The base row of `key`, if it has one that is not taken out.
+        func baseOrdinal(of key: ExecutionKey) -> Int? {
+            guard let base else { return nil }
+            for index in base.indexes(ofWorkflowHash: ClosedRunTable.workflowHash(key.workflowKey))
+                where !isRemovedBase(index) && (try? base.key(at: index)) == key {
+                return index
+            }
+            return nil
+        }
+
+        /// Marks base row `ordinal` taken out, and takes it out of its namespace's counts.
+        mutating func removeBase(_ ordinal: Int, namespace: String) {
+            removedBase[ordinal >> 6] |= 1 << UInt64(ordinal & 63)
+            guard let status = try? base!.run(at: ordinal).state.status else { return }
+            namespaces[namespace]?.statusCounts[Int(status.rawValue)] -= 1
+        }
 
         mutating func insert(_ key: ExecutionKey, _ entries: Entries) {
             let ordinal: UInt32
             if let reused = free.popLast() {
                 ordinal = reused
-                rows[Int(reused)] = Row(key: key, entries: entries)
+                rows[Int(reused) - baseCount] = Row(key: key, entries: entries)
             } else {
-                ordinal = UInt32(rows.count)
+                ordinal = UInt32(baseCount + rows.count)
                 rows.append(Row(key: key, entries: entries))
             }
             ordinals[key] = ordinal
@@ -181,20 +255,100 @@ final class VisibilityIndex: Sendable {
         }
 
         mutating func remove(_ key: ExecutionKey) {
-            guard let ordinal = ordinals.removeValue(forKey: key), let row = rows[Int(ordinal)] else { return }
+            guard let ordinal = ordinals.removeValue(forKey: key) else {
+                if let ordinal = baseOrdinal(of: key) { removeBase(ordinal, namespace: key.namespace) }
+                return
+            }
+            guard let row = rows[Int(ordinal) - baseCount] else { return }
             namespaces[key.namespace]?.take(row.entries, ordinal)
-            rows[Int(ordinal)] = nil
+            rows[Int(ordinal) - baseCount] = nil
             free.append(ordinal)
         }
 
         mutating func update(_ key: ExecutionKey, _ entries: Entries) {
-            if let ordinal = ordinals[key], let row = rows[Int(ordinal)] {
+            if let ordinal = ordinals[key], let row = rows[Int(ordinal) - baseCount] {
                 guard row.entries != entries else { return }
                 namespaces[key.namespace]?.replace(row.entries, with: entries, ordinal)
-                rows[Int(ordinal)]!.entries = entries
+                rows[Int(ordinal) - baseCount]!.entries = entries
             } else {
+                // A run of the base table published again (replay changed it): its new entries
+                // get a row of their own.
+                if let ordinal = baseOrdinal(of: key) { removeBase(ordinal, namespace: key.namespace) }
                 insert(key, entries)
             }
+        }
+
+        /// Makes `table`'s runs the base rows of this empty state, from its `section` (see
+        /// ``VisibilityIndex/loadBase(_:expiredBefore:)``).
+        mutating func loadBase(_ table: ClosedRunTable, _ section: VisibilitySection, expiredBefore: (String) -> Int64?) {
+            base = table
+            baseCount = table.count
+            removedBase = [UInt64](repeating: 0, count: (table.count + 63) / 64)
+            for namespace in section.namespaces {
+                var built = NamespaceIndex()
+                var statusPostings: [(WorkflowExecutionStatus, Postings)] = []
+                for (key, postings) in namespace.postings {
+                    switch key {
+                    case .all: built.all = postings
+                    case .keyword(let keyword):
+                        built.keywordIDs[keyword] = Int32(built.keywordPostings.count)
+                        built.keywordPostings.append(postings)
+                        if case .predefined(.executionStatus, let name) = keyword,
+                           let status = WorkflowExecutionStatus.allCases.first(where: { $0.description == name }) {
+                            statusPostings.append((status, postings))
+                        }
+                    case .range(let range):
+                        built.rangeIDs[range] = Int32(built.rangePostings.count)
+                        built.rangePostings.append(postings)
+                    }
+                }
+                // Runs past their retention are not shown: taken out before they are counted.
+                if let horizon = expiredBefore(namespace.name), let id = built.rangeIDs[.predefined(.closeTime)] {
+                    let closes = built.rangePostings[Int(id)]
+                    for i in closes.range(.min, horizon) {
+                        let o = Int(closes.ordinals[i])
+                        removedBase[o >> 6] |= 1 << UInt64(o & 63)
+                    }
+                }
+                for (status, postings) in statusPostings {
+                    var n = 0
+                    for o in postings.ordinals where !isRemovedBase(Int(o)) { n += 1 }
+                    built.statusCounts[Int(status.rawValue)] = n
+                }
+                namespaces[namespace.name] = built
+            }
+        }
+
+        /// The entries of every base row not taken out, rebuilt from the postings (for
+        /// verification): each posting entry is one of a row's entries.
+        func baseEntries() -> [Int: (namespace: String, entries: Entries)] {
+            var found: [Int: (namespace: String, entries: Entries)] = [:]
+            guard baseCount > 0 else { return found }
+            for (name, namespace) in namespaces {
+                func each(_ postings: Postings, _ body: (Int, Int64, inout Entries) -> Void) {
+                    for i in 0..<postings.count {
+                        let o = Int(postings.ordinals[i])
+                        guard o < baseCount, !isRemovedBase(o) else { continue }
+                        var entries = found[o]?.entries ?? Entries(startTime: 0, status: .running, keywords: [], ranges: [])
+                        body(o, postings.values[i], &entries)
+                        found[o] = (name, entries)
+                    }
+                }
+                each(namespace.all) { _, start, entries in entries.startTime = start }
+                for (key, id) in namespace.keywordIDs {
+                    each(namespace.keywordPostings[Int(id)]) { _, _, entries in
+                        if case .predefined(.executionStatus, let name) = key {
+                            entries.status = WorkflowExecutionStatus.allCases.first { $0.description == name } ?? entries.status
+                        } else {
+                            entries.keywords.append(key)
+                        }
+                    }
+                }
+                for (key, id) in namespace.rangeIDs {
+                    each(namespace.rangePostings[Int(id)]) { _, value, entries in entries.ranges.append(RangeRef(key: key, value: value)) }
+                }
+            }
+            return found
         }
     }
 
@@ -204,6 +358,54 @@ final class VisibilityIndex: Sendable {
     let pendingTable = LockedValue(false)
 
     init() {}
+
+    /// Makes the runs of `table` the base rows, from its visibility section, leaving out the runs
+    /// `expiredBefore` says are past their retention (the close time at or before which a
+    /// namespace's runs are, nil when they stay). The index must be empty (an open calls this
+    /// before it indexes any run). Returns false, indexing nothing, when the table has no section.
+    /// - Throws: ``SpoolError/Code/corruptRecord`` when the section is damaged (nothing indexed).
+    func loadBase(_ table: ClosedRunTable, expiredBefore: (String) -> Int64?) throws(SpoolError) -> Bool {
+        guard let section = try table.visibilitySection() else { return false }
+        state.withLock { index in
+            precondition(index.rows.isEmpty && index.baseCount == 0, "the base is loaded into an empty index")
+            index.loadBase(table, section, expiredBefore: expiredBefore)
+        }
+        return true
+    }
+
+    /// After a merge wrote `table` (and the registry installed it): its runs become the base
+    /// rows, in place of the previous table's (whose file the merge superseded, so the index lets
+    /// go of it). Rows in memory whose runs `table` holds are dropped (its section has their
+    /// entries: the runs the merge took out of memory), unless `isInMemory` says the registry
+    /// still holds the run (its state there is the one shown: its row stays, the base row is
+    /// taken out); the others (open runs, runs closed since) are indexed again under new
+    /// ordinals. Returns false, changing nothing, when the table has no section.
+    /// - Throws: ``SpoolError/Code/corruptRecord`` when the section is damaged (nothing changed).
+    func rebase(_ table: ClosedRunTable, expiredBefore: (String) -> Int64?, isInMemory: (ExecutionKey) -> Bool) throws(SpoolError) -> Bool {
+        guard let section = try table.visibilitySection() else { return false }
+        // Asked outside the index's lock (the registry's locks are never taken inside it).
+        let keys = state.withLock { $0.rows.compactMap { $0?.key } }
+        let pinned = Set(keys.filter(isInMemory))
+        // The pending flag's lock first, as indexClosedRunTableIfNeeded takes them: the table it
+        // would index is merged into this one.
+        pendingTable.withLock { pending in
+            pending = false
+            state.withLock { index in
+                var rebuilt = State()
+                rebuilt.loadBase(table, section, expiredBefore: expiredBefore)
+                for case let row? in index.rows {
+                    if let ordinal = rebuilt.baseOrdinal(of: row.key) {
+                        guard pinned.contains(row.key) else { continue }
+                        rebuilt.removeBase(ordinal, namespace: row.key.namespace)
+                    }
+                    rebuilt.insert(row.key, row.entries)
+                }
+                rebuilt.generation = index.generation + 1
+                index = rebuilt
+            }
+        }
+        return true
+    }
 
     /// Indexes `state` (a run's published state), or re-indexes it where it changed.
     func update(_ state: ExecutionState) {
@@ -234,9 +436,9 @@ final class VisibilityIndex: Sendable {
                 let ordinal: UInt32
                 if let reused = index.free.popLast() {
                     ordinal = reused
-                    index.rows[Int(reused)] = Row(key: key, entries: entries)
+                    index.rows[Int(reused) - index.baseCount] = Row(key: key, entries: entries)
                 } else {
-                    ordinal = UInt32(index.rows.count)
+                    ordinal = UInt32(index.baseCount + index.rows.count)
                     index.rows.append(Row(key: key, entries: entries))
                 }
                 index.ordinals[key] = ordinal
@@ -258,11 +460,18 @@ final class VisibilityIndex: Sendable {
         state.withLock { $0 = State() }
     }
 
-    /// The entries of every indexed run, by key (for verification).
+    /// The entries of every indexed run, by key, in ``Entries/canonical`` order (for
+    /// verification). A base row's are rebuilt from the postings, its WorkflowId from its key.
     var snapshot: [ExecutionKey: Entries] {
         state.withLock { index in
             var all: [ExecutionKey: Entries] = [:]
-            for row in index.rows { if let row { all[row.key] = row.entries } }
+            for row in index.rows { if let row { all[row.key] = row.entries.canonical } }
+            for (ordinal, (_, entries)) in index.baseEntries() {
+                guard let key = index.key(of: UInt32(ordinal)) else { continue }
+                var entries = entries
+                entries.keywords.append(.predefined(.workflowID, key.workflowID))
+                all[key] = entries.canonical
+            }
             return all
         }
     }
@@ -271,7 +480,7 @@ final class VisibilityIndex: Sendable {
     /// capacities and string bytes, not allocator overhead).
     var footprint: (runs: Int, bytes: Int) {
         state.withLock { index in
-            var bytes = index.rows.capacity * MemoryLayout<Row?>.stride + index.free.capacity * 4
+            var bytes = index.rows.capacity * MemoryLayout<Row?>.stride + index.free.capacity * 4 + index.removedBase.capacity * 8
             bytes += index.ordinals.capacity * (MemoryLayout<ExecutionKey>.stride + 4)
             for row in index.rows {
                 guard let row else { continue }
@@ -291,7 +500,9 @@ final class VisibilityIndex: Sendable {
                     }
                 }
             }
-            return (index.ordinals.count, bytes)
+            var removed = 0
+            for word in index.removedBase { removed += word.nonzeroBitCount }
+            return (index.ordinals.count + index.baseCount - removed, bytes)
         }
     }
 
