@@ -27,8 +27,9 @@ extension Console {
             },
             logger: logger
         )
-        // The first List or Count after open indexes the closed-run table (seconds on a store of a
-        // million runs): do it now, on a thread of its own, rather than in the first page's request.
+        // A closed-run table written by an older Spool has no visibility section: the first List or
+        // Count after open indexes its runs (seconds on a store of a million runs). Do it now, on a
+        // thread of its own, rather than in the first page's request (it costs nothing otherwise).
         let engine = self.engine
         DispatchQueue.global(qos: .utility).async { _ = try? engine.countWorkflowExecutions(query: "") }
         try await withThrowingTaskGroup { group in
