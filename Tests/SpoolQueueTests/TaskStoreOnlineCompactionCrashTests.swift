@@ -35,6 +35,8 @@ import Testing
         let (template, pending) = try await Self.template()
         var finished = false
         var crashes = 0
+        // The first call each crash failed: the crashes fall on the compaction's own steps too.
+        var crashedAt: [String] = []
         var k = 1
         while !finished && k <= 600 {
             let dir = TemporaryDirectory()
@@ -58,6 +60,7 @@ import Testing
             let leftovers = fileNames(dir.store + "/log").filter { $0.contains(".cleaned") || $0 == "swap-manifest" || $0.hasSuffix(".tmp") }
             #expect(leftovers.isEmpty, "step \(k): \(leftovers)")
             if crashed { crashes += 1 }
+            if let call = faults.trace.first(where: { $0.injected != nil }) { crashedAt.append(call.description) }
             if !crashed, case .compacted(let summary, _)? = outcome {
                 #expect(summary.recordsDropped > 0)
                 finished = true
@@ -66,6 +69,9 @@ import Testing
         }
         #expect(finished, "the compaction never ran to its end within 600 steps")
         #expect(crashes > 10)
+        #expect(crashedAt.contains { $0.contains(".log.cleaned") }, "no crash while writing a compacted segment")
+        #expect(crashedAt.contains { $0.contains("rename(") && $0.contains("/swap-manifest) [injected") }, "no crash at the swap's commit point")
+        #expect(crashedAt.contains { $0.contains("unlink(") && $0.contains(".log) [injected") }, "no crash while deleting a replaced segment")
     }
 
     @Test(arguments: [UInt64(1), 2, 3])
