@@ -62,7 +62,13 @@ extension TaskStore {
         let policy = configuration.onlineCompaction
         let log = self.log
         let path = log.directory
-        let result: Result<(OnlineCompactionOutcome, measuredEnd: UInt64?), QueueError> = await onOwnThread(named: "spool-compact") {
+        // A round that asks for a roll waits a little for it (the next append rolls) and judges again,
+        // so that the rolled segment is rewritten in the same round.
+        var result: Result<(OnlineCompactionOutcome, measuredEnd: UInt64?), QueueError>
+        var attempt = 0
+        repeat {
+        let activeBase = log.segmentBaseOffsets.last
+        result = await onOwnThread(named: "spool-compact") {
             do {
                 let source = LogRecordSource(log: log)
                 let total = source.sealedBytes + source.activeBytes
@@ -96,6 +102,9 @@ extension TaskStore {
                 return .failure(QueueError(.log, "the online compaction of the queue log failed: \(error)", path: path))
             }
         }
+            attempt += 1
+            guard case .success((.rolledActiveSegment, _)) = result, attempt < 2, await waitForRoll(from: activeBase) else { break }
+        } while true
         let elapsed = monotonicNanoseconds() - started
         switch result {
         case .success(let (outcome, measuredEnd)):
@@ -111,6 +120,15 @@ extension TaskStore {
             }
             throw error
         }
+    }
+
+    /// Waits up to 200 ms for the log's active segment to be another than the one at `base`.
+    func waitForRoll(from base: UInt64?) async -> Bool {
+        for _ in 0..<40 {
+            if log.segmentBaseOffsets.last != base { return true }
+            do { try await Task.sleep(for: .milliseconds(5)) } catch { return false }
+        }
+        return false
     }
 
     /// Counters of the online compaction since open.

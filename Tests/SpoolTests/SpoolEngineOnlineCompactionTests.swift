@@ -120,60 +120,63 @@ import Testing
         #expect(try await HistoryFixture.viewByFullReplay(data, clock: h.clock).runs.count == 2)
     }
 
+    /// One run of the crash test: opens a copy of `template` with system calls that stop at the
+    /// `k`th mutating call from the start of the round (nil: never), starts runs beside the round
+    /// (`beside`) or before it, then reopens the copy and checks it against `before`. Returns the
+    /// mutating calls the round and its starts made, the first call that failed, and the outcome.
+    static func crashRun(_ h: EngineHarness, template: String, before: HistoryView, k: Int?, beside: Bool, name: String) async throws
+        -> (steps: Int, crashedAt: String?, outcome: OnlineCompactionOutcome?) {
+        let data = h.directory + "/" + name
+        copyTree(template, to: data)
+        defer { removeTree(data) }
+        let faults = FaultInjectingSyscalls()
+        let engine = try SpoolEngine.open(directory: data, configuration: Self.configuration(h.clock, faults))
+        var acknowledged: Set<String> = []
+        if !beside { acknowledged = await Self.startRuns(engine, prefix: name, count: 6) }
+        let base = faults.stepCount
+        if let k { faults.crash(atStep: base + k) }
+        async let started = beside ? Self.startRuns(engine, prefix: name, count: 6) : []
+        let outcome = try? await engine.compactHistoryOnline(force: true)
+        acknowledged.formUnion(await started)
+        let steps = faults.stepCount - base
+        let crashedAt = faults.trace.first(where: { $0.injected != nil })?.description
+        await engine.abandon()
+
+        let after = try await HistoryFixture.view(data, clock: h.clock)
+        Self.check(after, against: before, acknowledged: acknowledged, attempted: name, name)
+        #expect(try await HistoryFixture.viewByFullReplay(data, clock: h.clock).runs == after.runs, "\(name): full replay")
+        let leftovers = directoryEntries(data + "/history").filter { $0.contains(".cleaned") || $0 == "swap-manifest" }
+        #expect(leftovers.isEmpty, "\(name): \(leftovers)")
+        return (steps, crashedAt, outcome)
+    }
+
     @Test func aCrashAtEveryStepWhileTransitionsRunLosesNothing() async throws {
         let h = try EngineHarness()
         let template = h.directory + "/template"
         try await HistoryFixture.build(template, clock: h.clock)
         let before = try await HistoryFixture.view(template, clock: h.clock)
-        // A first run, without a crash, counts the steps of a round with its starts.
-        let steps: Int
-        do {
-            let data = h.directory + "/learning"
-            copyTree(template, to: data)
-            defer { removeTree(data) }
-            let faults = FaultInjectingSyscalls()
-            let engine = try SpoolEngine.open(directory: data, configuration: Self.configuration(h.clock, faults))
-            let base = faults.stepCount
-            async let started = Self.startRuns(engine, prefix: "learning", count: 6)
-            guard case .compacted = try await engine.compactHistoryOnline(force: true) else {
-                Issue.record("the learning run did not compact")
+        // The first call each crash failed: the crashes fall on the compaction's own steps.
+        var crashedAt: [String] = []
+        // Starts before the round (its steps are the same in every run: each one is crashed at), then
+        // beside it (the k-th step differs from run to run: a little past the count).
+        for beside in [false, true] {
+            let learning = try await Self.crashRun(h, template: template, before: before, k: nil, beside: beside, name: "learning-\(beside)")
+            guard case .compacted? = learning.outcome else {
+                Issue.record("the learning run did not compact: \(String(describing: learning.outcome))")
                 return
             }
-            _ = await started
-            steps = faults.stepCount - base
-            await engine.abandon()
+            var finished = false
+            for k in 1...learning.steps + (beside ? 10 : 2) {
+                let run = try await Self.crashRun(h, template: template, before: before, k: k, beside: beside, name: "k\(k)-\(beside)")
+                if let call = run.crashedAt { crashedAt.append(call) }
+                if case .compacted? = run.outcome { finished = true }
+            }
+            #expect(finished, "beside \(beside): no run got past the round's last step")
         }
-        var finished = false
-        var crashes = 0
-        // The first call each crash failed: the crashes fall on the compaction's own steps too.
-        var crashedAt: [String] = []
-        // Starts run beside the round, so the k-th step differs from run to run: go a little past the count.
-        for k in 1...steps + 10 {
-            let data = h.directory + "/crash-\(k)"
-            copyTree(template, to: data)
-            defer { removeTree(data) }
-            let faults = FaultInjectingSyscalls()
-            let engine = try SpoolEngine.open(directory: data, configuration: Self.configuration(h.clock, faults))
-            faults.crash(atStep: faults.stepCount + k)
-            async let started = Self.startRuns(engine, prefix: "k\(k)", count: 6)
-            let outcome = try? await engine.compactHistoryOnline(force: true)
-            let acknowledged = await started
-            let crashed = faults.trace.contains { $0.injected != nil }
-            await engine.abandon()
-
-            let after = try await HistoryFixture.view(data, clock: h.clock)
-            Self.check(after, against: before, acknowledged: acknowledged, attempted: "k\(k)", "step \(k)")
-            #expect(try await HistoryFixture.viewByFullReplay(data, clock: h.clock).runs == after.runs, "step \(k): full replay")
-            let leftovers = directoryEntries(data + "/history").filter { $0.contains(".cleaned") || $0 == "swap-manifest" }
-            #expect(leftovers.isEmpty, "step \(k): \(leftovers)")
-            if crashed { crashes += 1 }
-            if let call = faults.trace.first(where: { $0.injected != nil }) { crashedAt.append(call.description) }
-            if !crashed, case .compacted? = outcome { finished = true }
-        }
-        #expect(finished, "no run got past the round's last step")
-        #expect(crashes > 10)
+        #expect(crashedAt.count > 20)
+        #expect(crashedAt.contains { $0.contains("/checkpoint") }, "no crash while writing the round's checkpoint")
         #expect(crashedAt.contains { $0.contains(".log.cleaned") }, "no crash while writing a compacted segment")
-        #expect(crashedAt.contains { $0.contains("rename(") && $0.contains("/swap-manifest) [injected") }, "no crash at the swap's commit point in \(steps) steps: \(crashedAt.filter { $0.contains("rename") })")
+        #expect(crashedAt.contains { $0.contains("rename(") && $0.contains("/swap-manifest) [injected") }, "no crash at the swap's commit point")
         #expect(crashedAt.contains { $0.contains("unlink(") && $0.contains(".log) [injected") }, "no crash while deleting a replaced segment")
     }
 

@@ -72,7 +72,15 @@ extension SpoolEngine {
         let started = monotonicNanoseconds()
         let outcome: OnlineCompactionOutcome
         do {
-            outcome = try await compactionRound(mode, policy: policy, pacer: pacer)
+            let activeBase = log.segmentBaseOffsets.last
+            var first = try await compactionRound(mode, policy: policy, pacer: pacer)
+            // A round that asked for a roll waits a little for it (the next append rolls), then
+            // checkpoints and judges again, so that the rolled segment is rewritten in the same round.
+            if case .rolledActiveSegment = first, await waitForRoll(from: activeBase) {
+                let second = try await compactionRound(.force == mode ? .force : .policy, policy: policy, pacer: pacer, afterRoll: true)
+                if case .compacted = second { first = second }
+            }
+            outcome = first
         } catch {
             onlineCompaction.state.withLock { state in
                 state.statistics.failures += 1
@@ -85,10 +93,20 @@ extension SpoolEngine {
         return outcome
     }
 
-    private func compactionRound(_ mode: OnlineRoundMode, policy: OnlineCompactionPolicy, pacer: CompactionPacer) async throws(SpoolError) -> OnlineCompactionOutcome {
+    /// Waits up to 200 ms for the log's active segment to be another than the one at `base`.
+    func waitForRoll(from base: UInt64?) async -> Bool {
+        for _ in 0..<40 {
+            if log.segmentBaseOffsets.last != base { return true }
+            do { try await Task.sleep(for: .milliseconds(5)) } catch { return false }
+        }
+        return false
+    }
+
+    private func compactionRound(_ mode: OnlineRoundMode, policy: OnlineCompactionPolicy, pacer: CompactionPacer,
+                                 afterRoll: Bool = false) async throws(SpoolError) -> OnlineCompactionOutcome {
         let total = log.segmentBytes
         let force = mode == .force
-        if mode == .policy {
+        if mode == .policy && !afterRoll {
             // Not even a log of dead records would be due, or nothing was appended since a measure
             // that found nothing to do (runs leave by retention without an append: every sixth
             // round measures anyway): no checkpoint, no read.

@@ -86,7 +86,7 @@ struct BenchCompact: AsyncParsableCommand {
     var workflowsPerSecond = 100
 
     @Option(name: .long, help: "--online: closed-run retention, seconds.")
-    var retentionSeconds = 10
+    var retentionSeconds = 60
 
     @Option(name: .long, help: "--online: seconds between samples.")
     var sampleSeconds = 5

@@ -77,10 +77,12 @@ extension BenchCompact {
         var engineConfiguration = SpoolEngineConfiguration()
         engineConfiguration.closedRunRetention = .seconds(retentionSeconds)
         engineConfiguration.log.segmentBytes = segmentMb << 20
+        engineConfiguration.log.maxRecordBytes = min(engineConfiguration.log.maxRecordBytes, (segmentMb << 20) / 2)
         engineConfiguration.onlineCompaction = policy
         // Checkpoints as often as a sample measures; the same in both phases.
         var storeConfiguration = TaskStoreConfiguration()
         storeConfiguration.log.segmentBytes = segmentMb << 20
+        storeConfiguration.log.maxRecordBytes = min(storeConfiguration.log.maxRecordBytes, (segmentMb << 20) / 2)
         storeConfiguration.onlineCompaction = policy
         let engine = try SpoolEngine.open(directory: directory, configuration: engineConfiguration)
         let store = try TaskStore.open(directory: DataDirectory(directory).taskStore.path, configuration: storeConfiguration)
@@ -156,8 +158,8 @@ extension BenchCompact {
                     writeStandardError("  \(pad(format(t, decimals: 0) + " s", 6)) segments \(pad(format(Double(storeBytes + historyBytes) / 1e6, decimals: 1), 7)) MB"
                                        + " live \(pad(format(Double(storeLive + historyLive) / 1e6, decimals: 1), 7)) MB"
                                        + " ratio \(format(Double(storeBytes + historyBytes) / Double(max(1, storeLive + historyLive)), decimals: 2))"
-                                       + " (tasks \(format(Double(storeBytes) / Double(max(1, storeLive)), decimals: 2)),"
-                                       + " history \(format(Double(historyBytes) / Double(max(1, historyLive)), decimals: 2)))\n")
+                                       + " (tasks \(format(Double(storeBytes) / 1e6, decimals: 1))/\(format(Double(storeLive) / 1e6, decimals: 1)),"
+                                       + " history \(format(Double(historyBytes) / 1e6, decimals: 1))/\(format(Double(historyLive) / 1e6, decimals: 1)) MB)\n")
                 }
             }
             shared.running.store(false, ordering: .relaxed)
