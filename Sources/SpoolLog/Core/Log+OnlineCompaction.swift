@@ -14,8 +14,8 @@ import SpoolPrimitives
 /// records (``Log/compactByOffset(below:keeping:pacer:)``), at most ``bytesPerSecond`` bytes of
 /// segment read per second. When the log as a whole meets the rule but its sealed segments
 /// alone do not — the dead records are in the active segment, as in a store smaller than one
-/// segment — the store asks the log to roll the active segment (``Log/requestRoll()``) so that
-/// the next round can rewrite it.
+/// segment — the store asks the log to roll the active segment (``Log/requestRoll()``), waits up
+/// to 200 ms for the append that rolls it, and rewrites it in the same round (else the next round does).
 ///
 /// Disk use between rounds stays near `live / (1 − minimumDeadFraction)` plus
 /// ``minimumDeadBytes``: 0.25 keeps a steady store under about 1.33× its live data.
