@@ -66,6 +66,7 @@ extension TaskStore {
         // so that the rolled segment is rewritten in the same round.
         var result: Result<(OnlineCompactionOutcome, measuredEnd: UInt64?), QueueError>
         var attempt = 0
+        var rolled = false
         repeat {
         let activeBase = log.segmentBaseOffsets.last
         result = await onOwnThread(named: "spool-compact") {
@@ -103,13 +104,19 @@ extension TaskStore {
             }
         }
             attempt += 1
-            guard case .success((.rolledActiveSegment, _)) = result, attempt < 2, await waitForRoll(from: activeBase) else { break }
+            guard case .success((.rolledActiveSegment, _)) = result else { break }
+            rolled = true
+            guard attempt < 2, await waitForRoll(from: activeBase) else { break }
         } while true
         let elapsed = monotonicNanoseconds() - started
         switch result {
         case .success(let (outcome, measuredEnd)):
             lifecycle.withLock { state in
-                if mode != .measure { state.compactionStatistics.record(outcome, nanoseconds: elapsed) }
+                if mode != .measure {
+                    state.compactionStatistics.record(outcome, nanoseconds: elapsed)
+                    // A roll followed by a compaction in the same round.
+                    if rolled, case .compacted = outcome { state.compactionStatistics.rollsRequested += 1 }
+                }
                 state.lastCompactionMeasure = measuredEnd.map { (end: $0, ackLevel: durableAckLevel) }
             }
             return outcome

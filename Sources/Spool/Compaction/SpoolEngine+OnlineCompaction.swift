@@ -12,6 +12,8 @@ final class OnlineHistoryCompaction: Sendable {
         /// The log's end at the last measure that found nothing to do, and rounds skipped since.
         var lastMeasuredEnd: UInt64?
         var skippedSinceMeasure = 0
+        /// The live bytes the last measure found.
+        var lastLiveBytes: Int?
     }
     let state = Mutex(State())
 }
@@ -78,7 +80,10 @@ extension SpoolEngine {
             // checkpoints and judges again, so that the rolled segment is rewritten in the same round.
             if case .rolledActiveSegment = first, await waitForRoll(from: activeBase) {
                 let second = try await compactionRound(.force == mode ? .force : .policy, policy: policy, pacer: pacer, afterRoll: true)
-                if case .compacted = second { first = second }
+                if case .compacted = second {
+                    first = second
+                    onlineCompaction.state.withLock { $0.statistics.rollsRequested += 1 }
+                }
             }
             outcome = first
         } catch {
@@ -107,12 +112,15 @@ extension SpoolEngine {
         let total = log.segmentBytes
         let force = mode == .force
         if mode == .policy && !afterRoll {
-            // Not even a log of dead records would be due, or nothing was appended since a measure
-            // that found nothing to do (runs leave by retention without an append: every sixth
-            // round measures anyway): no checkpoint, no read.
+            // Not even a log of dead records would be due; or nothing was appended since a measure
+            // that found nothing to do; or the bytes beyond the last measure's live bytes are not
+            // enough (live bytes only shrink by retention, without an append, so every 6th round
+            // of the first kind and every 30th of the last measures anyway): no checkpoint, no read.
             let end = log.endOffset
             let skip: Bool = onlineCompaction.state.withLock { state in
-                guard state.lastMeasuredEnd == end, state.skippedSinceMeasure < 5 else { return false }
+                let unchanged = state.lastMeasuredEnd == end && state.skippedSinceMeasure < 5
+                let notYet = state.lastLiveBytes.map { !policy.isDue(totalBytes: total, liveBytes: $0) } ?? false
+                guard unchanged || (notYet && state.skippedSinceMeasure < 29) else { return false }
                 state.skippedSinceMeasure += 1
                 return true
             }
@@ -180,6 +188,11 @@ extension SpoolEngine {
             onlineCompaction.state.withLock { state in
                 state.lastMeasuredEnd = measuredEnd
                 state.skippedSinceMeasure = 0
+                switch outcome {
+                case .notDue(_, let live): state.lastLiveBytes = live ?? state.lastLiveBytes
+                case .rolledActiveSegment(_, let live), .compacted(_, let live): state.lastLiveBytes = live
+                case .busy: break
+                }
             }
             return outcome
         case .failure(let error):

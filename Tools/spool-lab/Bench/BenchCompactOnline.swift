@@ -94,8 +94,8 @@ extension BenchCompact {
         let workflowRate = Double(workflowsPerSecond) / Double(producers)
         let addSamples = (0..<producers).map { _ in Samples() }
         let startSamples = (0..<producers).map { _ in Samples() }
-        let payload = [UInt8](repeating: 0x5a, count: payloadBytes)
-        let input = Payloads.binary([UInt8](repeating: 0x33, count: payloadBytes))
+        // Incompressible, so that the log's LZ4 does not shrink the segments below the live bytes.
+        let size = payloadBytes
         var phase = OnlinePhase(compacting: compacting, addLatency: latencyHistogram([]), startLatency: latencyHistogram([]))
 
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -106,6 +106,7 @@ extension BenchCompact {
                     while shared.running.load(ordering: .relaxed) {
                         let due = started + .nanoseconds(Int64(Double(i) / taskRate * 1e9))
                         if due > ContinuousClock.now { try await Task.sleep(until: due, clock: .continuous) }
+                        let payload = Self.incompressible(p << 40 | i, size: size)
                         let t0 = ContinuousClock.now
                         _ = try await store.add(payload, to: "bench", kind: .activity)
                         addSamples[p].values.append(UInt64((ContinuousClock.now - t0).nanoseconds))
@@ -117,6 +118,7 @@ extension BenchCompact {
                     while shared.running.load(ordering: .relaxed) {
                         let due = started + .nanoseconds(Int64(Double(i) / workflowRate * 1e9))
                         if due > ContinuousClock.now { try await Task.sleep(until: due, clock: .continuous) }
+                        let input = Payloads.binary(Self.incompressible(1 << 50 | p << 40 | i, size: size))
                         let t0 = ContinuousClock.now
                         _ = try await engine.startWorkflowExecution(.init(workflowID: "wf-\(p)-\(i)", workflowType: "bench", taskQueue: "bench", input: input))
                         startSamples[p].values.append(UInt64((ContinuousClock.now - t0).nanoseconds))
@@ -176,6 +178,15 @@ extension BenchCompact {
         try await store.close()
         try await engine.close()
         return phase
+    }
+
+    /// Deterministic, incompressible bytes for item `i`.
+    static func incompressible(_ i: Int, size: Int) -> [UInt8] {
+        var x = UInt64(truncatingIfNeeded: i) &* 0x9E37_79B9_7F4A_7C15 &+ 1
+        return (0..<size).map { _ in
+            x ^= x << 13; x ^= x >> 7; x ^= x << 17
+            return UInt8(truncatingIfNeeded: x)
+        }
     }
 
     private func reportOnline(_ phases: [OnlinePhase]) {
