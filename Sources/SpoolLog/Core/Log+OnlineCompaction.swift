@@ -166,17 +166,20 @@ public struct OnlineCompactionStatistics: Sendable, Equatable {
     public var rollsRequested = 0
     /// Rounds that failed (the error went to the store's logger).
     public var failures = 0
-    /// Bytes of the segments rewritten, and of the segments written in their place, in all.
+    /// Bytes of the segments rewritten, in all.
     public var bytesBefore = 0
+    /// Bytes of the segments written in their place, in all.
     public var bytesAfter = 0
     /// Records dropped in all.
     public var recordsDropped = 0
-    /// The last measure: bytes of the log's segments and of its live records.
+    /// Bytes of the log's segments at the last round.
     public var lastSegmentBytes: Int?
+    /// Bytes of the live records (payload and length) at the last measure.
     public var lastLiveBytes: Int?
     /// The longest round that compacted, in nanoseconds (planning, copy and swap).
     public var longestCompactionNanoseconds: UInt64 = 0
 
+    /// No rounds yet.
     public init() {}
 
     /// Counts `outcome`, which took `nanoseconds`.
