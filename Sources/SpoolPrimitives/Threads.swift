@@ -3,6 +3,16 @@ import CSpoolShims
 import Glibc
 #endif
 
+/// Runs `body` on a thread of its own and returns its result: for blocking work (a rate-limited
+/// compaction sleeps between batches) that must not hold one of the few threads of Swift's
+/// cooperative pool.
+package func onOwnThread<T: Sendable>(named name: String, _ body: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { (continuation: CheckedContinuation<T, Never>) in
+        let thread = startThread(named: name) { continuation.resume(returning: body()) }
+        pthread_detach(thread)
+    }
+}
+
 /// Starts a pthread named `name` running `body`; returns its handle for `pthread_join`.
 ///
 /// - Precondition: the thread could be created (a failure means the process is out of threads

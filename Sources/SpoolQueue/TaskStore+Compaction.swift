@@ -100,6 +100,20 @@ extension TaskStore {
         // tail or a damaged checkpoint (see StoreCheckpointAssessment): keeping every record from
         // the log's start is right for both, where trusting it would drop every task.
         let ackLevel = checkpoint.map { $0.ackLevel > source.endOffset ? 0 : $0.ackLevel } ?? 0
+        return try liveRecords(source, ackLevel: ackLevel, path: path)
+    }
+
+    /// The offsets of the records a replay from `ackLevel` needs, in `[ackLevel, source.endOffset)`.
+    ///
+    /// `honoringPurgesBelow`: purge records at or past it do not drop the tasks they purge (they
+    /// stay live). An online compaction passes the store's ack level in memory: a purge below it
+    /// has been applied in memory (its append's retain is released only then), so no refill can
+    /// still read the tasks it drops; one above it may not have been. Acks records and
+    /// replacements need no such care: a task leaves memory before its acks record or its
+    /// replacement is appended. Records past `source.endOffset` are read too (a log that is
+    /// being appended to): they drop what they ack, and are never compaction candidates.
+    static func liveRecords(_ source: LogRecordSource, ackLevel: UInt64, honoringPurgesBelow purgeLimit: UInt64 = .max,
+                            path: String) throws -> LiveOffsets {
         let start = max(ackLevel, source.startOffset)
         var live = LiveOffsets(start: start, end: source.endOffset)
         var acked = LiveOffsets(start: start, end: source.endOffset)
@@ -121,7 +135,7 @@ extension TaskStore {
             case .control:
                 guard let control = ControlRecord(decoding: record.payload) else { throw corrupt("is not a valid control record") }
                 live.insert(record.offset)
-                if case .purge(let inFlight, let deadLetters) = control.operation {
+                if case .purge(let inFlight, let deadLetters) = control.operation, record.offset < purgeLimit {
                     let keep = Set(inFlight)
                     let purged = record.offset
                     queues[QueueKey(name: control.queue, kind: control.kind)]?.removeAll {

@@ -100,6 +100,14 @@ extension TaskStore {
             }
             lifecycle.withLock { $0.lastCheckpoint = checkpoint }
         }
+        // Not while an online compaction holds the log's maintenance lock: the next checkpoint deletes them.
+        let mayDelete: Bool = lifecycle.withLock { state in
+            if state.compacting { return false }
+            state.deletingSegments = true
+            return true
+        }
+        guard mayDelete else { return level }
+        defer { lifecycle.withLock { $0.deletingSegments = false } }
         do {
             try log.deleteSegments(below: level)
         } catch {

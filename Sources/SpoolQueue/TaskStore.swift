@@ -35,6 +35,9 @@ import SpoolPrimitives
 /// - **Reclamation**: whole segments below the ack level (the first log offset that may
 ///   hold a live task) are deleted every ``TaskStoreConfiguration/checkpointInterval``, after
 ///   the ack level is written to the `checkpoint` file; reopen replays only from there.
+/// - **Online compaction** rewrites the log's sealed segments without the records a reopen no
+///   longer needs, in the background, when ``TaskStoreConfiguration/onlineCompaction`` finds
+///   enough of them dead (``compactOnline(force:)``).
 /// - **Reopen** restores every task that was added and not completed — pending, in flight,
 ///   waiting out a backoff, or dead-lettered — in priority order, first in first out within
 ///   a priority, and the pause state and rate limit of every queue.
@@ -76,6 +79,16 @@ public final class TaskStore: Sendable {
         var maintenance: Task<Void, Never>?
         var checkpointing = false
         var lastCheckpoint: StoreCheckpoint?
+        // Online compaction (TaskStore+OnlineCompaction.swift). A compaction and a deletion of
+        // acknowledged segments never wait for each other (both need the log's maintenance lock):
+        // whichever comes second skips its turn.
+        var compactor: Task<Void, Never>?
+        var compacting = false
+        var deletingSegments = false
+        var compactionPacer: CompactionPacer?
+        var compactionStatistics = OnlineCompactionStatistics()
+        /// The log's end and the durable ack level at the last measure that changed nothing.
+        var lastCompactionMeasure: (end: UInt64, ackLevel: UInt64)?
     }
 
     init(directory: String, configuration: TaskStoreConfiguration, clock: MatchingClock, log: Log,
@@ -176,7 +189,10 @@ public final class TaskStore: Sendable {
             throw error
         }
         // A reader changes nothing: no checkpoints, retries, relocations or deletions.
-        if !configuration.isReadOnly { store.startMaintenance() }
+        if !configuration.isReadOnly {
+            store.startMaintenance()
+            store.startOnlineCompaction()
+        }
         return store
     }
 
@@ -197,6 +213,7 @@ public final class TaskStore: Sendable {
         guard let maintenance else { return }
         maintenance.cancel()
         await maintenance.value
+        await stopOnlineCompaction()
         var firstError: QueueError?
         await waitForAckWriter()
         if lifecycle.withLock({ $0.failure }) == nil && !configuration.isReadOnly {
@@ -218,6 +235,10 @@ public final class TaskStore: Sendable {
             return state.maintenance
         }
         maintenance?.cancel()
+        let (compactor, pacer) = lifecycle.withLock { ($0.compactor, $0.compactionPacer) }
+        pacer?.cancel()
+        compactor?.cancel()
+        // Waits for a compaction in progress to stop or finish its swap.
         log.abandon()
     }
 

@@ -52,6 +52,10 @@ public struct TaskStoreConfiguration: Sendable {
     /// the background checkpoint copies them to the head of the log so that the segment can be
     /// deleted. Default 4.
     public var relocationSegmentThreshold: Int = 4
+    /// When and how fast the store compacts its log while it runs (see ``OnlineCompactionPolicy``
+    /// and ``TaskStore/compactOnline(force:)``). On by default: rewriting only starts once the
+    /// sealed segments hold at least 8 MiB and 25% of dead records, at most 64 MiB/s.
+    public var onlineCompaction = OnlineCompactionPolicy()
     /// log2 of the log offsets per ack-level bucket: the ack level moves in steps of this many
     /// offsets. 16 (65,536 records, a few MiB of log) is fine against 128 MiB segments; tests
     /// with tiny segments lower it.
@@ -89,6 +93,7 @@ public struct TaskStoreConfiguration: Sendable {
         guard relocationSegmentThreshold >= 2 else {
             throw fail("relocationSegmentThreshold", relocationSegmentThreshold, "must be at least 2")
         }
+        if let (field, value, rule) = onlineCompaction.problem { throw fail("onlineCompaction." + field, value, rule) }
         guard (0...40).contains(ackBucketShift) else { throw fail("ackBucketShift", ackBucketShift, "must be between 0 and 40") }
         do { try dispatcher.validate() } catch { throw .matching(error) }
     }

@@ -33,6 +33,7 @@ func testConfiguration(_ durability: Durability = .none, segmentBytes: Int = 128
     configuration.log.preallocationBytes = 0
     configuration.visibilityTimeout = .seconds(30)
     configuration.checkpointInterval = .seconds(3600)
+    configuration.onlineCompaction.checkInterval = .seconds(3600)
     return configuration
 }
 

@@ -53,6 +53,8 @@ public final class SpoolEngine: Sendable {
     let relatedRunWork = RelatedRunWork()
     let metrics = EngineMetrics()
     let checkpointGate = AsyncSemaphore(permits: 1)
+    /// The history log's online compaction (SpoolEngine+OnlineCompaction.swift).
+    let onlineCompaction = OnlineHistoryCompaction()
     let appendsSinceCheckpoint = Atomic<Int>(0)
     private let recoveryReport = LockedValue<EngineRecoveryReport?>(nil)
     /// Task queue settings (durable, `DIR/task-queues`) and pollers' rates.
@@ -106,6 +108,9 @@ public final class SpoolEngine: Sendable {
         guard (1...64).contains(configuration.taskQueuePartitions) else {
             throw SpoolError(.invalidArgument, "taskQueuePartitions must be 1…64 (got \(configuration.taskQueuePartitions))")
         }
+        if let (field, value, rule) = configuration.onlineCompaction.problem {
+            throw SpoolError(.invalidArgument, "onlineCompaction.\(field) = \(value) is invalid: \(rule)")
+        }
         let layout = DataDirectory(directory)
         var configuration = configuration
         do {
@@ -146,6 +151,7 @@ public final class SpoolEngine: Sendable {
             throw error
         }
         if configuration.firesTimersAutomatically { engine.startTimerLoop() }
+        engine.startOnlineCompaction()
         return engine
     }
 
@@ -159,6 +165,7 @@ public final class SpoolEngine: Sendable {
         queries.failAll(SpoolError(.closed, "the engine was closed before a worker answered the query"))
         updates.failAll(SpoolError(.closed, "the engine was closed before the update completed; update again with the same id"))
         await stopTimerLoop()
+        await stopOnlineCompaction()
         var checkpointError: SpoolError?
         if !configuration.isReadOnly {
             do { try await checkpoint() } catch { checkpointError = error }
@@ -174,9 +181,12 @@ public final class SpoolEngine: Sendable {
             queries.failAll(SpoolError(.closed, "the engine was closed before a worker answered the query"))
             updates.failAll(SpoolError(.closed, "the engine was closed before the update completed; update again with the same id"))
             timers.stop()
+            onlineCompaction.state.withLock { $0.pacer?.cancel() }
+            // Waits for a compaction in progress to stop or finish its swap.
             log.abandon()
         }
         await stopTimerLoop()
+        await stopOnlineCompaction()
     }
 
     func checkOpen() throws(SpoolError) {

@@ -31,6 +31,11 @@ public struct SpoolEngineConfiguration: Sendable {
     /// decoding a run; the merge rewrites the table, a sequential copy of every closed run).
     /// Lower: faster opens, more merge writes. Default 20,000.
     public var closedRunTableMergeThreshold = 20_000
+    /// When and how fast the engine compacts its history log while it runs: the records of runs
+    /// dropped by their retention (``closedRunRetention``) go, as ``SpoolEngine/compactHistory(directory:configuration:dryRun:progress:)``
+    /// drops them offline. See ``OnlineCompactionPolicy`` and ``SpoolEngine/compactHistoryOnline(force:)``.
+    /// On by default (8 MiB and 25% of dead records in the sealed segments, at most 64 MiB/s).
+    public var onlineCompaction = OnlineCompactionPolicy()
     /// Where the engine reports what it cannot return to a caller (a timer whose transition failed).
     public var logger = Logger(label: "spool.engine")
     /// Partitions per task queue (1…64) unless its durable settings name another count

@@ -269,6 +269,7 @@ extension Log {
     }
 
     private func needsRoll(_ segment: Segment, adding count: Int) -> Bool {
+        if rollRequested.load(ordering: .relaxed) { return true }
         if segment.writePosition + count > configuration.segmentBytes { return true }
         if let age = configuration.segmentMaxAgeMilliseconds, let first = segment.firstTimestamp,
            wallClockMilliseconds() - first >= age {
@@ -299,6 +300,7 @@ extension Log {
     /// Seals the active segment (trim, fdatasync, index trimmed) and starts a new one at `baseOffset`.
     /// Called by the writer thread, or at open before it starts (``LogConfiguration/sealsActiveSegmentAtOpen``).
     func roll(to baseOffset: UInt64) throws(LogError) -> Segment {
+        rollRequested.store(false, ordering: .relaxed)
         let old = currentSegment
         do {
             try syscalls.ftruncate(old.fd, to: Int64(old.writePosition))

@@ -33,7 +33,7 @@ extension Log {
     /// - Throws: what `isLive` throws (nothing is changed then); ``LogError/Code/corruptBatch`` from
     ///   reading; ``LogError/Code/io``. A failure after the commit point poisons the log (reopen it).
     public func compact(below offset: UInt64? = nil, keeping isLive: (LogRecord) throws -> Bool) throws -> CompactionSummary {
-        try withoutActuallyEscaping(isLive) { isLive in try compact(below: offset, judge: .record(isLive)) }
+        try withoutActuallyEscaping(isLive) { isLive in try compact(below: offset, judge: .record(isLive), pacer: nil) }
     }
 
     /// ``compact(below:keeping:)`` for a predicate on offsets alone — what the stores' compactions
@@ -41,7 +41,7 @@ extension Log {
     /// still verified), and a batch whose records are all live is copied as it is, compressed or
     /// not, without decoding or re-encoding it. Same crash safety, same result for readers.
     public func compactByOffset(below offset: UInt64? = nil, keeping isLive: (UInt64) throws -> Bool) throws -> CompactionSummary {
-        try withoutActuallyEscaping(isLive) { isLive in try compact(below: offset, judge: .offset(isLive)) }
+        try withoutActuallyEscaping(isLive) { isLive in try compact(below: offset, judge: .offset(isLive), pacer: nil) }
     }
 
     /// How a compaction decides which records stay.
@@ -56,17 +56,18 @@ extension Log {
     /// through the manifest (``swapInCompactedSegments(_:writer:)``). Crash points, in order: the
     /// `.cleaned` files' writes and fsyncs; the directory fsync and the manifest's install (the
     /// commit point); the renames, deletions, directory fsync and the manifest's removal.
-    private func compact(below offset: UInt64?, judge: Judge) throws -> CompactionSummary {
+    func compact(below offset: UInt64?, judge: Judge, pacer: CompactionPacer?) throws -> CompactionSummary {
         if let error = pipelineLock.withLock({ refusal() }) { throw error }
         // One compaction or deletion at a time: each works on a snapshot of the sealed segments.
         maintenanceLock.lock()
         defer { maintenanceLock.unlock() }
+        if maintenanceStopping.load(ordering: .acquiring) { throw LogError(.closed, "the log is closed", path: directory) }
         let candidates = compactionCandidates(below: offset)
         guard let first = candidates.first else { return CompactionSummary() }
         var summary = CompactionSummary()
         var writer = CleanedSegmentWriter(directory: directory, firstBase: first.baseOffset, configuration: configuration)
         do {
-            try copyLiveRecords(of: candidates, judge: judge, into: &writer, summary: &summary)
+            try copyLiveRecords(of: candidates, judge: judge, pacer: pacer, into: &writer, summary: &summary)
             try writer.finish()
         } catch {
             writer.discard()

@@ -4,11 +4,12 @@ import Glibc
 
 extension Log {
     /// Copying: reads every batch of `candidates` (checksums verified) and hands the records
-    /// `judge` keeps to `writer`, with their offsets; counts what it kept and dropped in `summary`.
+    /// `judge` keeps to `writer`, with their offsets; counts what it kept and dropped in `summary`;
+    /// `pacer` (online compactions) holds the rate and may stop it.
     /// Writes only `.cleaned` files: nothing a reader or an open sees changes.
     /// - Throws: ``LogError/Code/corruptBatch`` for a batch that fails its checks; what the
     ///   judge throws; the writer's ``LogError/Code/io``. The caller discards the writer's files.
-    func copyLiveRecords(of candidates: [Segment], judge: Judge, into writer: inout CleanedSegmentWriter,
+    func copyLiveRecords(of candidates: [Segment], judge: Judge, pacer: CompactionPacer?, into writer: inout CleanedSegmentWriter,
                          summary: inout CompactionSummary) throws {
         // Per record of the batch at hand, whether it is live (offset predicates only).
         var live: [Bool] = []
@@ -24,6 +25,8 @@ extension Log {
                                    path: segment.logPath, offset: UInt64(position))
                 }
                 defer { position += header.totalLength }
+                if let pacer { try pacer.pace(header.totalLength, directory: directory) }
+                if maintenanceStopping.load(ordering: .relaxed) { throw LogError(.closed, "the log is closed", path: directory) }
                 let count = Int(header.recordCount)
                 var isLive: (LogRecord) throws -> Bool
                 switch judge {

@@ -44,6 +44,10 @@ public final class Log {
     var refusesReads = false
     /// Serializes ``compact(below:keeping:)`` and ``deleteSegments(below:)``.
     let maintenanceLock = ThreadLock()
+    /// Set by close and abandon: compactions stop at their next batch and none starts.
+    let maintenanceStopping = Atomic<Bool>(false)
+    /// Set by ``requestRoll()``: the writer seals the active segment before its next write.
+    let rollRequested = Atomic<Bool>(false)
 
     // The append pipeline, guarded by `pipelineLock`.
     let pipelineLock = ThreadLock()
@@ -140,6 +144,7 @@ public final class Log {
     ///   ``LogError/Code/io`` when the final sync fails.
     public func close() throws(LogError) {
         guard stopThreads(abandoning: false) else { return }
+        stopMaintenance()
         defer { if lockFD >= 0 { syscalls.close(lockFD) } }
         // A reader wrote nothing and writes nothing now: it only lets go of the lock.
         if configuration.access == .readOnly { return }
@@ -171,6 +176,7 @@ public final class Log {
     /// directory lock: what a killed process leaves behind (the page cache keeps what was written).
     package func abandon() {
         guard stopThreads(abandoning: true) else { return }
+        stopMaintenance()
         if lockFD >= 0 { syscalls.close(lockFD) }
     }
 

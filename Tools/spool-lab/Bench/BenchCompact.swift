@@ -34,6 +34,18 @@ struct BenchCompact: AsyncParsableCommand {
         engine's holds each open run's state, its input included, and is rewritten by every close), \
         and MB/s = bytes of the sealed segments read / time. Both reads find the files in the page \
         cache (they were just written). Medians of --runs runs.
+
+        With --online: online compaction of a running engine and task store instead. Two phases of \
+        --duration seconds each on a fresh DATA/bench-compact-online, compaction off then on (the \
+        stores' `onlineCompaction` policy, checked every second, --dead-percent and --min-dead-mb): \
+        4 producers add --tasks-per-second tasks of --payload-bytes (2 pollers complete them) and \
+        start --workflows-per-second workflows with --payload-bytes inputs (2 in-process workers \
+        complete each at its first workflow task), runs kept --retention-seconds after they close. \
+        Every --sample-seconds both stores are measured (segment bytes, and live bytes as their \
+        compactions judge them: the engine writes a checkpoint to measure, in both phases). Reported: \
+        max and mean ratio of segment bytes to live bytes after the first retention period (goal: \
+        ≤ 1.5 with compaction on), and the latency of each add and each start (one durable append \
+        each) at p50, p99 and max, per phase.
         """
     )
 
@@ -61,6 +73,32 @@ struct BenchCompact: AsyncParsableCommand {
     @Flag(name: .long, help: "Print one JSON object.")
     var json = false
 
+    @Flag(name: .long, help: "Online compaction of a running engine and task store, with compaction off then on (see above).")
+    var online = false
+
+    @Option(name: .long, help: "--online: seconds per phase.")
+    var duration = 300
+
+    @Option(name: .long, help: "--online: tasks added (and completed) per second.")
+    var tasksPerSecond = 500
+
+    @Option(name: .long, help: "--online: workflows started (and completed) per second.")
+    var workflowsPerSecond = 100
+
+    @Option(name: .long, help: "--online: closed-run retention, seconds.")
+    var retentionSeconds = 60
+
+    @Option(name: .long, help: "--online: seconds between samples.")
+    var sampleSeconds = 5
+
+    @Option(name: .long, help: "--online: percent of dead bytes in the sealed segments that makes a compaction due.")
+    var deadPercent = 25
+
+    @Option(name: .long, help: "--online: MiB of dead bytes that makes a compaction due.")
+    var minimumDeadMb = 1
+
+    var deadFraction: Double { Double(deadPercent) / 100 }
+
     @Flag(name: .long, help: "Only build the store in DATA/bench-compact and stop, for profiling `spool compact` on copies of it.")
     var buildOnly = false
 
@@ -71,6 +109,15 @@ struct BenchCompact: AsyncParsableCommand {
         guard payloadBytes >= 16 && payloadBytes <= 64 << 10 else { throw ValidationError("--payload-bytes must be between 16 and 65536 (got \(payloadBytes))") }
         guard segmentMb >= 1 && segmentMb <= 2047 else { throw ValidationError("--segment-mb must be between 1 and 2047 (got \(segmentMb))") }
         guard runs >= 1 && runs <= 100 else { throw ValidationError("--runs must be between 1 and 100 (got \(runs))") }
+        guard duration >= 1 && duration <= 86_400 else { throw ValidationError("--duration must be between 1 and 86400 seconds (got \(duration))") }
+        guard tasksPerSecond >= 1 && tasksPerSecond <= 1_000_000 else { throw ValidationError("--tasks-per-second must be between 1 and 1000000 (got \(tasksPerSecond))") }
+        guard workflowsPerSecond >= 1 && workflowsPerSecond <= 1_000_000 else {
+            throw ValidationError("--workflows-per-second must be between 1 and 1000000 (got \(workflowsPerSecond))")
+        }
+        guard retentionSeconds >= 1 && retentionSeconds <= 86_400 else { throw ValidationError("--retention-seconds must be between 1 and 86400 (got \(retentionSeconds))") }
+        guard sampleSeconds >= 1 && sampleSeconds <= duration else { throw ValidationError("--sample-seconds must be between 1 and --duration (got \(sampleSeconds))") }
+        guard deadPercent >= 1 && deadPercent <= 99 else { throw ValidationError("--dead-percent must be between 1 and 99 (got \(deadPercent))") }
+        guard minimumDeadMb >= 0 && minimumDeadMb <= 1 << 20 else { throw ValidationError("--minimum-dead-mb must be between 0 and 1048576 (got \(minimumDeadMb))") }
     }
 
     struct Measure {
@@ -94,6 +141,7 @@ struct BenchCompact: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if online { return try await runOnline() }
         try makeDirectory(data)
         let directory = data + "/bench-compact"
         var results: [String: [Measure]] = ["tasks": [], "history": [], "total": []]
