@@ -166,7 +166,12 @@ import Testing
                 return
             }
             var finished = false
-            for k in 1...learning.steps + (beside ? 10 : 2) {
+            // Every step of the learning run's count, a little past it, and on (starts beside the
+            // round add steps on a loaded machine) until one run gets past the round's last step.
+            let enough = learning.steps + (beside ? 10 : 2), cap = 3 * learning.steps + 50
+            var k = 0
+            while k < cap && !(finished && k >= enough) {
+                k += 1
                 let run = try await Self.crashRun(h, template: template, before: before, k: k, beside: beside, name: "k\(k)-\(beside)")
                 if let call = run.crashedAt { crashedAt.append(call) }
                 if case .compacted? = run.outcome { finished = true }
