@@ -67,7 +67,7 @@ public struct EngineClock: Sendable {
     /// (clamped at the monotonic clock's start, the boot: an age that began before it shows as
     /// the time since boot).
     func matchingInstant(_ time: Timestamp) -> MatchingInstant {
-        if let manual { return MatchingInstant(nanoseconds: UInt64(clamping: time.nanosecondsSinceEpoch)) }
+        if manual != nil { return MatchingInstant(nanoseconds: UInt64(clamping: time.nanosecondsSinceEpoch)) }
         let monotonic = MatchingClock.system.now().nanoseconds
         let ahead = time.nanosecondsSinceEpoch.subtractingReportingOverflow(now().nanosecondsSinceEpoch)
         if ahead.overflow { return MatchingInstant(nanoseconds: time.nanosecondsSinceEpoch < 0 ? 0 : .max) }
