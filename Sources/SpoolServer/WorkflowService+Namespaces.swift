@@ -7,7 +7,7 @@ import SpoolServerProtos
 extension WorkflowService {
     func registerNamespace(request: Temporal_Api_Workflowservice_V1_RegisterNamespaceRequest,
                            context: ServerContext) async throws -> Temporal_Api_Workflowservice_V1_RegisterNamespaceResponse {
-        try await engineCall { () async throws(SpoolError) in
+        _ = try await engineCall { () async throws(SpoolError) in
             try engine.registerNamespace(request.namespace, description: request.description_p, ownerEmail: request.ownerEmail,
                                          data: request.data,
                                          retention: duration(request.workflowExecutionRetentionPeriod,
