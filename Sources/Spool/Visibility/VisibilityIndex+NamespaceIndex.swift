@@ -1,4 +1,31 @@
 extension VisibilityIndex.NamespaceIndex {
+    mutating func add(_ entries: VisibilityIndex.Entries, _ ordinal: UInt32) {
+        all.insert(entries.startTime, ordinal)
+        statusCounts[Int(entries.status.rawValue)] += 1
+        keywordPostings[keywordID(.predefined(.executionStatus, entries.status.description))].insert(entries.startTime, ordinal)
+        for key in entries.keywords { keywordPostings[keywordID(key)].insert(entries.startTime, ordinal) }
+        for ref in entries.ranges { rangePostings[rangeID(ref.key)].insert(ref.value, ordinal) }
+    }
+
+    /// ``add(_:_:)`` without keeping the postings' order (each ``VisibilityIndex/Postings/sort()`` must follow).
+    mutating func addUnsorted(_ entries: VisibilityIndex.Entries, _ ordinal: UInt32) {
+        all.appendUnsorted(entries.startTime, ordinal)
+        statusCounts[Int(entries.status.rawValue)] += 1
+        keywordPostings[keywordID(.predefined(.executionStatus, entries.status.description))].appendUnsorted(entries.startTime, ordinal)
+        for key in entries.keywords { keywordPostings[keywordID(key)].appendUnsorted(entries.startTime, ordinal) }
+        for ref in entries.ranges { rangePostings[rangeID(ref.key)].appendUnsorted(ref.value, ordinal) }
+    }
+
+    mutating func take(_ entries: VisibilityIndex.Entries, _ ordinal: UInt32) {
+        all.remove(entries.startTime, ordinal)
+        statusCounts[Int(entries.status.rawValue)] -= 1
+        removeKeyword(.predefined(.executionStatus, entries.status.description), entries.startTime, ordinal)
+        for key in entries.keywords { removeKeyword(key, entries.startTime, ordinal) }
+        for ref in entries.ranges {
+            if let id = rangeIDs[ref.key] { rangePostings[Int(id)].remove(ref.value, ordinal) }
+        }
+    }
+
     /// Moves run `ordinal` from the postings of `old` to those of `new`, touching only the
     /// postings that differ. A close changes the status and adds the close time and an upsert
     /// changes a few custom entries; the WorkflowId, WorkflowType and TaskQueue postings stay as
