@@ -35,9 +35,7 @@ extension TaskStore {
         try await onlineRound(.measure)
     }
 
-    enum RoundMode { case policy, force, measure }
-
-    private func onlineRound(_ mode: RoundMode) async throws(QueueError) -> OnlineCompactionOutcome {
+    private func onlineRound(_ mode: OnlineCompactionRound) async throws(QueueError) -> OnlineCompactionOutcome {
         let force = mode == .force
         try checkUsable()
         guard !configuration.isReadOnly else {

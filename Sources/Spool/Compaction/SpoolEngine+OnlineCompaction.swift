@@ -53,9 +53,7 @@ extension SpoolEngine {
         try await onlineRound(.measure)
     }
 
-    enum OnlineRoundMode { case policy, force, measure }
-
-    private func onlineRound(_ mode: OnlineRoundMode) async throws(SpoolError) -> OnlineCompactionOutcome {
+    private func onlineRound(_ mode: OnlineCompactionRound) async throws(SpoolError) -> OnlineCompactionOutcome {
         try checkOpen()
         guard !configuration.isReadOnly else {
             throw SpoolError(.storage, "cannot compact a history log opened read-only",
@@ -107,7 +105,7 @@ extension SpoolEngine {
         return false
     }
 
-    private func compactionRound(_ mode: OnlineRoundMode, policy: OnlineCompactionPolicy, pacer: CompactionPacer,
+    private func compactionRound(_ mode: OnlineCompactionRound, policy: OnlineCompactionPolicy, pacer: CompactionPacer,
                                  afterRoll: Bool = false) async throws(SpoolError) -> OnlineCompactionOutcome {
         let total = log.segmentBytes
         let force = mode == .force

@@ -140,6 +140,12 @@ extension Log {
     }
 }
 
+/// What a store's online round is asked to do: follow the policy, rewrite regardless (`force`), or
+/// only measure the log. Shared by the task store's and the engine's rounds.
+package enum OnlineCompactionRound: Sendable {
+    case policy, force, measure
+}
+
 /// What one round of a store's online compaction did.
 public enum OnlineCompactionOutcome: Sendable, Equatable {
     /// Nothing to do: the log holds `segmentBytes`, of which `liveBytes` are live (nil when the
