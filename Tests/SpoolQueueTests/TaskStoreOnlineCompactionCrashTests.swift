@@ -33,41 +33,47 @@ import Testing
 
     @Test func aCrashAtEveryStepWhileAddsRunLosesAndResurrectsNothing() async throws {
         let (template, pending) = try await Self.template()
-        var finished = false
         var crashes = 0
         // The first call each crash failed: the crashes fall on the compaction's own steps too.
         var crashedAt: [String] = []
-        var k = 1
-        while !finished && k <= 600 {
-            let dir = TemporaryDirectory()
-            copyTree(template.store, to: dir.store)
-            let faults = FaultInjectingSyscalls()
-            let store = try TaskStore.open(directory: dir.store, configuration: TaskStoreOnlineCompactionTests.configuration(faults))
-            try store.checkpoint()   // a durable ack level, which the judge starts from
-            faults.crash(atStep: faults.stepCount + k)
-            let tags = 100_000 + k * 100..<100_000 + k * 100 + 40
-            async let adds = TaskStoreCrashTests.addConcurrently(store, tags: tags, producers: 2)
-            let outcome = try? await store.compactOnline(force: true)
-            let acknowledged = await adds
-            let crashed = faults.trace.contains { $0.injected != nil }
-            store.abandon()
+        // Adds before the round first (its steps are the same in every run, so each one, the
+        // swap's commit included, is crashed at), then adds beside it (the steps interleave).
+        for beside in [false, true] {
+            var finished = false
+            var k = 1
+            while !finished && k <= 600 {
+                let dir = TemporaryDirectory()
+                copyTree(template.store, to: dir.store)
+                let faults = FaultInjectingSyscalls()
+                let store = try TaskStore.open(directory: dir.store, configuration: TaskStoreOnlineCompactionTests.configuration(faults))
+                try store.checkpoint()   // a durable ack level, which the judge starts from
+                let base = beside ? 200_000 : 100_000
+                let tags = base + k * 100..<base + k * 100 + 40
+                let before = beside ? [:] : await TaskStoreCrashTests.addConcurrently(store, tags: tags, producers: 2)
+                faults.crash(atStep: faults.stepCount + k)
+                async let adds = beside ? TaskStoreCrashTests.addConcurrently(store, tags: tags, producers: 2) : [:]
+                let outcome = try? await store.compactOnline(force: true)
+                let acknowledged = (await adds).merging(before) { a, _ in a }
+                let crashed = faults.trace.contains { $0.injected != nil }
+                store.abandon()
 
-            let found = Set(try await TaskStoreOnlineCompactionTests.pendingTags(dir.store))
-            let lost = pending.union(acknowledged.values).subtracting(found)
-            let resurrected = found.subtracting(pending).filter { !tags.contains($0) }
-            #expect(lost.isEmpty && resurrected.isEmpty,
-                    "step \(k): lost \(lost.sorted().prefix(10)), resurrected \(resurrected.sorted().prefix(10)); \(faults.trace.filter { $0.step == faults.stepCount })")
-            let leftovers = fileNames(dir.store + "/log").filter { $0.contains(".cleaned") || $0 == "swap-manifest" || $0.hasSuffix(".tmp") }
-            #expect(leftovers.isEmpty, "step \(k): \(leftovers)")
-            if crashed { crashes += 1 }
-            if let call = faults.trace.first(where: { $0.injected != nil }) { crashedAt.append(call.description) }
-            if !crashed, case .compacted(let summary, _)? = outcome {
-                #expect(summary.recordsDropped > 0)
-                finished = true
+                let found = Set(try await TaskStoreOnlineCompactionTests.pendingTags(dir.store))
+                let lost = pending.union(acknowledged.values).subtracting(found)
+                let resurrected = found.subtracting(pending).filter { !tags.contains($0) }
+                #expect(lost.isEmpty && resurrected.isEmpty,
+                        "step \(k): lost \(lost.sorted().prefix(10)), resurrected \(resurrected.sorted().prefix(10)); \(faults.trace.filter { $0.step == faults.stepCount })")
+                let leftovers = fileNames(dir.store + "/log").filter { $0.contains(".cleaned") || $0 == "swap-manifest" || $0.hasSuffix(".tmp") }
+                #expect(leftovers.isEmpty, "step \(k): \(leftovers)")
+                if crashed { crashes += 1 }
+                if let call = faults.trace.first(where: { $0.injected != nil }) { crashedAt.append(call.description) }
+                if !crashed, case .compacted(let summary, _)? = outcome {
+                    #expect(summary.recordsDropped > 0)
+                    finished = true
+                }
+                k += 1
             }
-            k += 1
+            #expect(finished, "beside \(beside): the compaction never ran to its end within 600 steps")
         }
-        #expect(finished, "the compaction never ran to its end within 600 steps")
         #expect(crashes > 10)
         #expect(crashedAt.contains { $0.contains(".log.cleaned") }, "no crash while writing a compacted segment")
         #expect(crashedAt.contains { $0.contains("rename(") && $0.contains("/swap-manifest) [injected") }, "no crash at the swap's commit point")
