@@ -111,6 +111,116 @@ import Testing
         try await Self.expectSettled(h.engine)
     }
 
+    /// TERMINATE_IF_RUNNING children, killed at many points: parent `p<i>` starts child `t<i>`
+    /// whose id a client's run holds; after every reopen the deferred start goes on, so each old
+    /// run is terminated once (with Temporal's reason), each parent records one start and one
+    /// outcome of its child, and no history is rewritten.
+    @Test func aChildThatTerminatesTheRunningIDStartsOnceWhateverTheKillPoint() async throws {
+        let h = try EngineHarness(durability: .sync, injectingFaults: true)
+        for index in 0..<Self.parents {
+            try await h.engine.startWorkflowExecution(.init(workflowID: "t\(index)", workflowType: "old", taskQueue: "o"))
+            try await h.engine.startWorkflowExecution(.init(workflowID: "p\(index)", workflowType: "parent", taskQueue: "q"))
+        }
+        func step() async throws -> Bool {
+            var worked = false
+            for queue in ["q", "c"] {
+                guard let task = try await h.engine.pollWorkflowTaskQueue(taskQueue: queue, identity: "w", timeout: .zero) else { continue }
+                let id = task.workflowExecution.workflowID
+                let types = task.history.map(\.eventType)
+                let commands: [Command]
+                if queue == "c" {
+                    commands = [.completeWorkflowExecution(.init(result: .json("1")))]
+                } else if !types.contains(.startChildWorkflowExecutionInitiated) {
+                    commands = [.startChildWorkflowExecution(.init(workflowID: "t\(id.dropFirst())", workflowType: "child", taskQueue: "c",
+                                                                   workflowIDReusePolicy: .terminateIfRunning))]
+                } else {
+                    commands = types.contains(.childWorkflowExecutionCompleted) ? [.completeWorkflowExecution(.init())] : []
+                }
+                try await h.engine.respondWorkflowTaskCompleted(taskToken: task.taskToken, commands: commands)
+                worked = true
+            }
+            return worked
+        }
+        var random = SplitMix64(seed: 1923)
+        var seen: [String: [HistoryEvent]] = [:]
+        var crashes = 0
+        for _ in 0..<400 {
+            if h.engine.listWorkflowExecutions(status: .running).isEmpty { break }
+            switch random.next() % 4 {
+            case 0: h.crashAfterNextAppend()
+            case 1: try await h.crashAndReopen(); crashes += 1
+            case 2: await h.engine.waitForRelatedRunWork()
+            default: break
+            }
+            do {
+                if try await !step() {
+                    await h.engine.waitForRelatedRunWork()
+                    await h.advance(.seconds(20))
+                }
+            } catch let error as SpoolError where error.code == .storage || error.code == .staleTaskToken || error.code == .closed {
+                if error.code != .staleTaskToken { try await h.crashAndReopen(); crashes += 1 }
+            }
+            for info in h.engine.listWorkflowExecutions() {
+                let history = try await h.history(info.execution)
+                let previous = seen[info.execution.runID] ?? []
+                #expect(Array(history.prefix(previous.count)) == previous, "history of \(info.execution) was rewritten")
+                seen[info.execution.runID] = history
+            }
+        }
+        #expect(crashes > 5)
+        await h.engine.waitForRelatedRunWork()
+        #expect(h.engine.listWorkflowExecutions(status: .running).isEmpty)
+        for index in 0..<Self.parents {
+            let parent = try await h.engine.getWorkflowExecutionHistory(execution: WorkflowExecution(workflowID: "p\(index)")).history
+            let types = parent.map(\.eventType)
+            #expect(types.last == .workflowExecutionCompleted, "p\(index)")
+            #expect(types.filter { $0 == .childWorkflowExecutionStarted }.count == 1, "p\(index)")
+            #expect(types.filter { $0 == .childWorkflowExecutionCompleted }.count == 1, "p\(index)")
+            #expect(!types.contains(.startChildWorkflowExecutionFailed), "p\(index)")
+            let runs = h.engine.listWorkflowExecutions().filter { $0.execution.workflowID == "t\(index)" }
+            #expect(runs.count == 2, "t\(index)")
+            for run in runs {
+                let history = try await h.history(run.execution)
+                guard case .workflowExecutionStarted(let started)? = history.first?.attributes else { Issue.record("t\(index)"); continue }
+                if started.workflowType == "old" {
+                    #expect(history.map(\.eventType) == [.workflowExecutionStarted, .workflowTaskScheduled, .workflowExecutionTerminated])
+                    guard case .workflowExecutionTerminated(let terminated)? = history.last?.attributes else { continue }
+                    #expect(terminated.reason == "TerminateIfRunning WorkflowIdReusePolicy Policy" && terminated.identity == "history-service")
+                } else {
+                    #expect(started.parent?.execution.workflowID == "p\(index)")
+                    #expect(history.last?.eventType == .workflowExecutionCompleted)
+                }
+            }
+        }
+    }
+
+    /// The crash the deferred start exists for: the running run's termination is durable, the
+    /// child's start is not. The reopened engine starts the child and records it in the parent;
+    /// the old run stays terminated once.
+    @Test func aCrashBetweenTheTerminationAndTheChildsStartIsFinishedAtReopen() async throws {
+        let h = try EngineHarness(durability: .sync, injectingFaults: true)
+        let running = try await h.start("busy", queue: "other")
+        let parent = try await h.start("order")
+        let task = try #require(try await h.pollWorkflowTask())
+        // The first fdatasync of the history log from here is the workflow task's completion; the
+        // second, the termination's, reaches the disk and then fails: the engine dies there.
+        h.faults?.failAfterForwarding(.fdatasync, path: .suffix(".log"), occurrence: .only(2))
+        try await h.engine.respondWorkflowTaskCompleted(taskToken: task.taskToken, commands: [.startChildWorkflowExecution(.init(
+            workflowID: "busy", workflowType: "shipment", taskQueue: "shipping", workflowIDReusePolicy: .terminateIfRunning))])
+        await h.engine.waitForRelatedRunWork()
+        #expect(try await h.eventTypes(parent).last == .startChildWorkflowExecutionInitiated)
+
+        try await h.crashAndReopen()
+        await h.engine.waitForRelatedRunWork()
+        #expect(try await h.eventTypes(running) == [.workflowExecutionStarted, .workflowTaskScheduled, .workflowExecutionTerminated])
+        let child = try #require(h.engine.listWorkflowExecutions(status: .running).first { $0.execution.workflowID == "busy" }).execution
+        let events = try await h.history(parent)
+        #expect(events.map(\.eventType).suffix(3) == [.startChildWorkflowExecutionInitiated, .childWorkflowExecutionStarted,
+                                                      .workflowTaskScheduled])
+        guard case .childWorkflowExecutionStarted(let started)? = events.dropLast().last?.attributes else { return }
+        #expect(started.workflowExecution == child && started.initiatedEventID == 5)
+    }
+
     func open(_ directory: String, clock: ManualMatchingClock, power: PowerLossSyscalls) throws -> SpoolEngine {
         var configuration = SpoolEngineConfiguration()
         configuration.clock = .manual(clock)

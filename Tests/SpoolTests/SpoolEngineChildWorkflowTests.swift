@@ -131,6 +131,58 @@ import Testing
         #expect(h.engine.listWorkflowExecutions().count == 2)
     }
 
+    /// TERMINATE_IF_RUNNING on a running id: as Temporal's child-start transfer task, the parent
+    /// writes only the initiated event with its workflow task; then the running run is terminated
+    /// (reason `TerminateIfRunning WorkflowIdReusePolicy Policy`, details `terminated by new
+    /// runID: <the child's run>`, identity `history-service`), the child starts, and the parent
+    /// records ChildWorkflowExecutionStarted and a new workflow task.
+    @Test func terminateIfRunningTerminatesTheRunningIDThenStartsTheChild() async throws {
+        let h = try EngineHarness()
+        let running = try await h.start("busy", queue: "other")
+        let parent = try await startParent(h, [.startChildWorkflowExecution(.init(
+            workflowID: "busy", workflowType: "shipment", taskQueue: "shipping", control: "ctl",
+            workflowIDReusePolicy: .terminateIfRunning))])
+        await h.engine.waitForRelatedRunWork()
+
+        let child = try #require(h.engine.listWorkflowExecutions().first {
+            $0.execution.workflowID == "busy" && $0.execution.runID != running.runID }).execution
+        let events = try await h.history(parent)
+        #expect(events.map(\.eventType) == [.workflowExecutionStarted, .workflowTaskScheduled, .workflowTaskStarted,
+                                            .workflowTaskCompleted, .startChildWorkflowExecutionInitiated,
+                                            .childWorkflowExecutionStarted, .workflowTaskScheduled])
+        #expect(events[5].attributes == .childWorkflowExecutionStarted(.init(
+            namespace: defaultNamespace, initiatedEventID: 5, workflowExecution: child, workflowType: "shipment", header: Header())))
+
+        let old = try await h.history(running)
+        #expect(old.map(\.eventType) == [.workflowExecutionStarted, .workflowTaskScheduled, .workflowExecutionTerminated])
+        #expect(old[2].attributes == .workflowExecutionTerminated(.init(
+            reason: "TerminateIfRunning WorkflowIdReusePolicy Policy",
+            details: [Payload.jsonString("terminated by new runID: \(child.runID)")], identity: "history-service")))
+
+        let childEvents = try await h.history(child)
+        #expect(childEvents.map(\.eventType) == [.workflowExecutionStarted, .workflowTaskScheduled])
+        guard case .workflowExecutionStarted(let started) = childEvents[0].attributes else { return }
+        #expect(started.taskQueue == "shipping")
+        #expect(started.parent == ParentExecutionInfo(namespace: defaultNamespace, execution: parent, initiatedEventID: 5,
+                                                      rootExecution: parent))
+        #expect(try h.describe(parent).pendingChildren == [PendingChildExecutionInfo(
+            workflowID: "busy", runID: child.runID, workflowTypeName: "shipment", initiatedID: 5, parentClosePolicy: .unspecified)])
+        #expect(h.engine.listWorkflowExecutions(status: .running).map(\.execution.runID).sorted() == [parent.runID, child.runID].sorted())
+    }
+
+    /// A child can't take its own parent's id by terminating it: the start fails, as any start
+    /// of a running id without TERMINATE_IF_RUNNING.
+    @Test func terminateIfRunningOnTheParentsOwnIDFailsTheChildsStart() async throws {
+        let h = try EngineHarness()
+        let parent = try await startParent(h, [.startChildWorkflowExecution(.init(
+            workflowID: "order", workflowType: "shipment", workflowIDReusePolicy: .terminateIfRunning))])
+        await h.engine.waitForRelatedRunWork()
+        let events = try await h.history(parent)
+        #expect(events.map(\.eventType).suffix(3) == [.startChildWorkflowExecutionInitiated, .startChildWorkflowExecutionFailed,
+                                                      .workflowTaskScheduled])
+        #expect(try h.describe(parent).executionInfo.status == .running)
+    }
+
     @Test func aReusePolicyThatRejectsDuplicatesFailsTheStartOfAClosedID() async throws {
         let h = try EngineHarness()
         let earlier = try await h.start("done", queue: "other")

@@ -60,7 +60,7 @@ extension SpoolEngine {
     /// The start request of a child: the initiated event's fields, no identity (Temporal's
     /// child-start request sets none), the parent's priority under the command's (Temporal's
     /// `priorities.Merge(parent, command)`).
-    private func childStartRequest(_ a: StartChildWorkflowExecutionInitiatedEventAttributes, parent: ExecutionState,
+    func childStartRequest(_ a: StartChildWorkflowExecutionInitiatedEventAttributes, parent: ExecutionState,
                                    userMetadata: UserMetadata?) -> StartWorkflowExecutionRequest {
         var request = StartWorkflowExecutionRequest(
             namespace: a.namespace, workflowID: a.workflowID, workflowType: a.workflowType, taskQueue: a.taskQueue, input: a.input,
@@ -76,7 +76,9 @@ extension SpoolEngine {
     /// were all accepted): each child's run is reserved and its first transition returned, to be
     /// committed with the parent's; the parent records ChildWorkflowExecutionStarted, or
     /// StartChildWorkflowExecutionFailed when the workflow id is taken (a run is open, or the
-    /// reuse policy refuses a new run). Nothing is started when the commands closed the parent
+    /// reuse policy refuses a new run) — except an open run under TERMINATE_IF_RUNNING: that
+    /// child stays initiated and starts after this append (``startChildAfterTermination(of:initiatedEventID:)``).
+    /// Nothing is started when the commands closed the parent
     /// (Temporal drops a closed parent's child-start task). The caller commits the runs returned
     /// or, when that fails, unreserves them.
     func startChildren(_ initiated: [InitiatedChild], transition: inout Transition)
@@ -99,9 +101,14 @@ extension SpoolEngine {
                     try transition.add(.childWorkflowExecutionStarted(.init(
                         namespace: a.namespace, initiatedEventID: child.initiatedEventID,
                         workflowExecution: handle.key.execution, workflowType: a.workflowType, header: a.header)))
+                case .terminateThenStart(let running) where running.key != parentState.key:
+                    // TERMINATE_IF_RUNNING on an open id: the child stays initiated, not started.
+                    // Terminating that run would take its gate while the parent's is held, so it
+                    // happens after this append, as Temporal's child-start transfer task does it
+                    // (``startChildAfterTermination(of:initiatedEventID:)``, armed by the initiated event).
+                    break
                 case .existing, .retried, .terminateThenStart:
-                    // Terminate-if-running would lock a second open run while the parent's gate
-                    // is held; Spool fails the child's start instead (documented in Docs/engine.md).
+                    // A child can't terminate its own parent to take its id.
                     cause = .workflowAlreadyExists
                 }
             } catch where error.code == .workflowExecutionAlreadyStarted {
@@ -117,6 +124,95 @@ extension SpoolEngine {
             }
         }
         return started
+    }
+
+    /// Starts the pending child `initiatedEventID` of `parentKey` that ``startChildren(_:transition:)``
+    /// left initiated because an open run held its workflow id under TERMINATE_IF_RUNNING: that
+    /// run is terminated (Temporal's reason `TerminateIfRunning WorkflowIdReusePolicy Policy`,
+    /// details `terminated by new runID: …`, identity `history-service`), then the child starts
+    /// and the parent records ChildWorkflowExecutionStarted and a workflow task, in one append.
+    /// Each step holds one run's gate at a time. Idempotent: it acts only while the parent runs
+    /// and still waits for that child to start, and ``reconcileRelatedRuns()`` repeats it at
+    /// open, so a crash between the termination and the start delays the start, never loses it.
+    func startChildAfterTermination(of parentKey: ExecutionKey, initiatedEventID: Int64) async throws(SpoolError) {
+        try checkOpen()
+        guard let parent = registry.handle(parentKey), parent.key.runID == parentKey.runID else { return }
+        let parentState = parent.state
+        guard parentState.isRunning, let pending = parentState.related.children[initiatedEventID], !pending.isStarted else { return }
+        guard let initiated = try history(of: parent).first(where: { $0.eventID == initiatedEventID }),
+              case .startChildWorkflowExecutionInitiated(let a) = initiated.attributes else {
+            throw parentKey.error(.corruptRecord, "a pending child has no StartChildWorkflowExecutionInitiated event", eventID: initiatedEventID)
+        }
+        let link = ParentExecutionInfo(namespace: parentKey.namespace, execution: parentKey.execution, initiatedEventID: initiatedEventID,
+                                       rootExecution: parentState.related.parent?.rootExecution ?? parentKey.execution)
+        let request = childStartRequest(a, parent: parentState, userMetadata: initiated.userMetadata)
+        let workflowKey = WorkflowKey(namespace: a.namespace, workflowID: a.workflowID)
+        let runID = RunID.generate()
+        // Another start may take the id between the termination and the start: terminated too,
+        // a bounded number of times.
+        for _ in 0..<8 {
+            let decision: StartDecision
+            do throws(SpoolError) {
+                decision = try decideStart(request, workflowKey: workflowKey, firstSignal: nil, parent: link, runID: runID)
+            } catch where error.code == .workflowExecutionAlreadyStarted {
+                break
+            }
+            switch decision {
+            case .terminateThenStart(let running) where running.key != parentKey:
+                await running.gate.acquire()
+                func terminateRunning() async throws(SpoolError) {
+                    defer { running.gate.release() }
+                    guard !running.isRemoved, running.state.isRunning else { return }
+                    var termination = Transition(running.state, now: clock.now())
+                    try terminate(&termination, reason: "TerminateIfRunning WorkflowIdReusePolicy Policy",
+                                  details: [Payload.jsonString("terminated by new runID: \(runID)")], identity: historyServiceIdentity)
+                    try await commit(running, termination)
+                }
+                try await terminateRunning()
+                continue
+            case .start(let child, let childTransition, let previousRunID):
+                await parent.gate.acquire()
+                defer { parent.gate.release() }
+                let state = parent.state
+                guard !parent.isRemoved, state.isRunning, let pending = state.related.children[initiatedEventID], !pending.isStarted else {
+                    unreserve(child, previousRunID: previousRunID)
+                    return
+                }
+                var transition = Transition(state, now: clock.now())
+                do throws(SpoolError) {
+                    try transition.addWorkflowInput(.childWorkflowExecutionStarted(.init(
+                        namespace: a.namespace, initiatedEventID: initiatedEventID, workflowExecution: child.key.execution,
+                        workflowType: a.workflowType, header: a.header)))
+                    try transition.scheduleWorkflowTaskIfNeeded()
+                    try await commit([(parent, transition), (child, childTransition)])
+                } catch {
+                    unreserve(child, previousRunID: previousRunID)
+                    throw error
+                }
+                child.gate.release()
+                return
+            case .existing, .retried, .terminateThenStart:
+                break
+            }
+            break
+        }
+        try await failPendingChild(of: parent, initiatedEventID: initiatedEventID, attributes: a)
+    }
+
+    /// Records StartChildWorkflowExecutionFailed (WORKFLOW_ALREADY_EXISTS) for a child that
+    /// ``startChildAfterTermination(of:initiatedEventID:)`` could not start.
+    private func failPendingChild(of parent: ExecutionHandle, initiatedEventID: Int64,
+                                  attributes a: StartChildWorkflowExecutionInitiatedEventAttributes) async throws(SpoolError) {
+        await parent.gate.acquire()
+        defer { parent.gate.release() }
+        let state = parent.state
+        guard !parent.isRemoved, state.isRunning, let pending = state.related.children[initiatedEventID], !pending.isStarted else { return }
+        var transition = Transition(state, now: clock.now())
+        try transition.addWorkflowInput(.startChildWorkflowExecutionFailed(.init(
+            namespace: a.namespace, workflowID: a.workflowID, workflowType: a.workflowType, cause: .workflowAlreadyExists,
+            control: a.control, initiatedEventID: initiatedEventID, workflowTaskCompletedEventID: a.workflowTaskCompletedEventID)))
+        try transition.scheduleWorkflowTaskIfNeeded()
+        try await commit(parent, transition)
     }
 
     // MARK: A child's close reaches its parent

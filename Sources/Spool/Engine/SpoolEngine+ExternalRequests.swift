@@ -171,6 +171,10 @@ extension SpoolEngine {
                 for id in state.related.cancels.keys.sorted() {
                     relatedRunWork.spawn { [weak self] in try await self?.deliverExternalCancel(from: state.key, initiatedEventID: id) }
                 }
+                for child in state.related.children.values.sorted(by: { $0.initiatedEventID < $1.initiatedEventID }) where !child.isStarted {
+                    let id = child.initiatedEventID
+                    relatedRunWork.spawn { [weak self] in try await self?.startChildAfterTermination(of: state.key, initiatedEventID: id) }
+                }
             } else if needsClosedRunEffects(state) {
                 armClosedRunEffects(state)
             }

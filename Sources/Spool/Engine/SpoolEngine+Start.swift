@@ -109,10 +109,10 @@ extension SpoolEngine {
     /// claims the id for it (the new run is in the registry, invisible, its gate held by us).
     func decideStart(_ request: StartWorkflowExecutionRequest, workflowKey: WorkflowKey,
                      firstSignal: WorkflowExecutionSignaledEventAttributes?,
-                     parent: ParentExecutionInfo? = nil) throws(SpoolError) -> StartDecision {
+                     parent: ParentExecutionInfo? = nil, runID: String? = nil) throws(SpoolError) -> StartDecision {
         let now = clock.now()
         // Generated before the shard is locked: it reads the system's random source.
-        let runID = RunID.generate()
+        let runID = runID ?? RunID.generate()
         return try registry.withShard(of: workflowKey) { shard throws(SpoolError) -> StartDecision in
             let previousRunID = shard.currentRuns[workflowKey]
             if let previousRunID,

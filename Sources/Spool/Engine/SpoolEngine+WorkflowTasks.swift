@@ -217,7 +217,9 @@ extension SpoolEngine {
                 // Children start in this same append; their Started or StartFailed needs a workflow task.
                 let initiated = commands.contains(where: \.isStartChild) ? initiatedChildren(in: transition, after: completedEventID) : []
                 children = try startChildren(initiated, transition: &transition)
-                if flushed || needsWorkflowTask || forceCreateNewWorkflowTask || !initiated.isEmpty {
+                // A child left to start after this append (TERMINATE_IF_RUNNING) needs none yet.
+                let childOutcomes = initiated.contains { transition.state.related.children[$0.initiatedEventID]?.isStarted ?? true }
+                if flushed || needsWorkflowTask || forceCreateNewWorkflowTask || childOutcomes {
                     try transition.scheduleWorkflowTaskIfNeeded()
                 }
                 // Started in this same append for the completing worker: never queued.
