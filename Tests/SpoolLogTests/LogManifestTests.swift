@@ -273,18 +273,56 @@ import Testing
         #expect(manifest.segments.allSatisfy { $0.length != nil })
     }
 
-    /// A manifest is rewritten when the set of segments changes and at close, never per append.
+    /// A manifest is rewritten when the set of segments changes, once when the active segment's
+    /// first batch is durable (to record its checksum), and at close; never per append.
     @Test func appendsDoNotRewriteTheManifest() async throws {
         let dir = TemporaryDirectory()
-        let log = try Log.open(directory: dir.log, configuration: smallSegmentConfiguration())
+        let log = try Log.open(directory: dir.log, configuration: smallSegmentConfiguration(.sync))
         let manifestPath = dir.log + "/" + LogManifest.fileName
+        let empty = readFile(manifestPath)
+        _ = try await log.append(payload(0))
+        let recorded = try #require(try LogManifest.read(directory: dir.log, syscalls: SystemCalls()))
+        #expect(recorded.segments.count == 1 && recorded.segments[0].length == nil)
+        #expect(recorded.segments[0].fingerprint == LogManifest.fingerprint(ofSegment: segmentPath(dir.log, 0), syscalls: SystemCalls()))
+        #expect(recorded.segments[0].fingerprint != nil)
         let before = readFile(manifestPath)
-        for i in 0..<50 { _ = try await log.append(payload(i)) }
+        #expect(before != empty)
+        for i in 1..<50 { _ = try await log.append(payload(i)) }
         try await log.flush()
         #expect(readFile(manifestPath) == before)
         #expect(log.segmentBaseOffsets.count == 1)
         try log.close()
         #expect(readFile(manifestPath) != before, "the clean close records the active segment's length")
+    }
+
+    /// After an unclean stop, the active segment emptied or replaced by another log's is refused
+    /// (its first batch was durable and recorded), not cut as a torn tail or adopted.
+    @Test func anUncleanlyStoppedActiveSegmentEmptiedOrReplacedIsRefused() async throws {
+        for damage in ["emptied", "replaced"] {
+            let dir = TemporaryDirectory()
+            let other = TemporaryDirectory()
+            let log = try Log.open(directory: dir.log, configuration: smallSegmentConfiguration(.sync))
+            let otherLog = try Log.open(directory: other.log, configuration: smallSegmentConfiguration(.sync))
+            for i in 0..<5 {
+                _ = try await log.append(payload(i))
+                _ = try await otherLog.append(payload(100 + i))
+            }
+            log.abandon()
+            try otherLog.close()
+            let active = segmentPath(dir.log, 0)
+            if damage == "emptied" {
+                truncateFile(active, to: 0)
+            } else {
+                writeFile(active, readFile(segmentPath(other.log, 0)))
+            }
+            #expect(throws: LogError.self) { _ = try Log.open(directory: dir.log, configuration: smallSegmentConfiguration(.sync)) }
+            do {
+                _ = try Log.open(directory: dir.log, configuration: smallSegmentConfiguration(.sync))
+            } catch {
+                #expect(error.code == .segmentReplaced, "\(damage)")
+                #expect(error.path == active, "\(damage)")
+            }
+        }
     }
 
     @Test func aDamagedManifestMakesOpenRefuseAndRepairRewritesIt() async throws {

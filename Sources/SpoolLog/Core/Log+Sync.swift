@@ -140,9 +140,27 @@ extension Log {
         counters.syncAcknowledged.add(waiters, ordering: .relaxed)
         counters.writtenToSyncStartNanoseconds.add(Int(truncatingIfNeeded: writtenToSyncStart), ordering: .relaxed)
         counters.syncStartToAcknowledgedNanoseconds.add(Int(truncatingIfNeeded: syncStartToAcknowledged), ordering: .relaxed)
+        // Before these waiters hear of it (with concurrent syncers, another syncer's waiters may
+        // be told first; a crash then leaves the manifest without the checksum, as before it was
+        // recorded): once per segment, a manifest rewrite (an atomic file replace) delays them.
+        if let last = done.last, last.endPosition > 0, !last.segment.firstBatchDurable.load(ordering: .relaxed) {
+            recordFirstBatchIfNeeded(of: last.segment)
+        }
         for group in done {
             for waiter in group.waiters { waiter.continuation.resume(returning: .success(waiter.value)) }
         }
+    }
+
+    /// Records the active segment's first-batch checksum in `log-manifest`, once a sync that
+    /// covered that batch was acknowledged. Until then an unclean open can't tell the segment cut
+    /// to nothing, or replaced by another store's, from a tail a crash tore; after it, open refuses
+    /// both (``LogError/Code/segmentReplaced``) instead of losing or adopting records silently.
+    /// A failed rewrite is not retried: the manifest then lacks the checksum, as before.
+    func recordFirstBatchIfNeeded(of segment: Segment) {
+        guard !segment.firstBatchDurable.exchange(true, ordering: .relaxed) else { return }
+        let isActive = pipelineLock.withLock { currentSegment === segment }
+        guard isActive else { return }
+        try? writeManifest()
     }
 
     /// Records the first failure, fails everything waiting, and refuses every later call.

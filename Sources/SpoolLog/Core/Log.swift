@@ -192,7 +192,12 @@ public final class Log {
             for (i, segment) in snapshot.enumerated() {
                 let isLast = i == snapshot.count - 1
                 let length: Int? = isLast ? activeLength : segment.readableSize.load(ordering: .acquiring)
-                manifest.segments.append(LogManifest.Entry(base: segment.baseOffset, length: length.map { UInt64($0) }))
+                var entry = LogManifest.Entry(base: segment.baseOffset, length: length.map { UInt64($0) })
+                // The active segment's first batch, once durable (a sealed one's is filled in by `write`).
+                if isLast, length == nil, segment.firstBatchDurable.load(ordering: .relaxed) {
+                    entry.fingerprint = LogManifest.fingerprint(ofSegment: segment.logPath, syscalls: syscalls)
+                }
+                manifest.segments.append(entry)
             }
             try manifest.write(directory: directory, syscalls: syscalls)
             manifestGaps = manifest.gaps

@@ -208,6 +208,11 @@ struct LogManifest: Equatable {
                 // First: another store's file is not this one cut short, whatever its length (a repair
                 // would keep its intact batches as this log's).
                 findings.append(.replaced(base: entry.base, recorded: recorded, actual: actual))
+            } else if entry.length == nil, let recorded = entry.fingerprint, fingerprint(entry.base) == nil {
+                // The active segment of a log not closed cleanly, whose first batch was durable when
+                // its checksum was recorded: without a valid first batch it was emptied, cut or
+                // overwritten, not torn by a crash (which only tears what was never acknowledged).
+                findings.append(.replaced(base: entry.base, recorded: recorded, actual: nil))
             } else if let length = entry.length, let actual = size(entry.base), UInt64(actual) < length {
                 findings.append(.shortened(base: entry.base, recorded: length, actual: UInt64(actual)))
             }
@@ -234,8 +239,13 @@ struct LogManifest: Equatable {
 
 extension LogManifest.Finding {
     static func replacedMessage(recorded: UInt32, actual: UInt32?) -> String {
-        "this segment is not the one the log recorded: its first batch's checksum is "
-            + (actual.map { "0x" + String($0, radix: 16) } ?? "unreadable") + ", the log manifest recorded 0x" + String(recorded, radix: 16)
+        guard let actual else {
+            return "this segment's first batch is gone or damaged (the file was emptied, cut or overwritten): the log manifest "
+                + "recorded its checksum 0x" + String(recorded, radix: 16) + " once it was on stable storage, so this is damage, "
+                + "not a tail torn by a crash, and the acknowledged records in this segment are lost"
+        }
+        return "this segment is not the one the log recorded: its first batch's checksum is "
+            + "0x" + String(actual, radix: 16) + ", the log manifest recorded 0x" + String(recorded, radix: 16)
             + " (a file of another store, or of another log, was put in its place); its records are not this log's"
     }
 

@@ -22,6 +22,11 @@ final class Segment {
     /// Set once, under the log's segment lock, when the segment is sealed.
     var mapping: MappedFile?
 
+    /// Set when a sync covering the segment's first batch was acknowledged: from then on the
+    /// manifest records that batch's checksum for the segment while it is active, so that open
+    /// can tell the segment emptied or replaced from a tail a crash tore (``Log/recordFirstBatchIfNeeded(of:)``).
+    let firstBatchDurable = Atomic<Bool>(false)
+
     // Writer-thread state of the active segment.
     var writePosition: Int
     var zeroedUpTo: Int

@@ -122,8 +122,9 @@ enum DamageTorture {
         tally.kinds[damage.kind.rawValue, default: 0] += 1
         let label = "round \(round), damage \(damage)"
 
-        // The blind spot: the last segment of a log that was not closed cleanly, cut or replaced
-        // (in a log of one segment that is also its first).
+        // The blind spot: the last segment of a log that was not closed cleanly, cut (in a log of
+        // one segment that is also its first). Cut to nothing or replaced, it is refused once the
+        // manifest recorded its first batch's checksum; a kill right after a roll can precede that.
         let logDirectory = pristine + "/" + (damage.file.log ?? "")
         let lastSegment = StoreDamage.segmentNames(in: logDirectory).last.map { logDirectory + "/" + $0 }
         let blindSpot = damage.file.holdsRecords && damage.file.path(in: pristine) == lastSegment
