@@ -204,6 +204,18 @@ let package = Package(
             ],
             path: "Tools/spool-lab"
         ),
+        // The CPU floor of one gRPC call on NIO + NIOHTTP2 (Docs/measurements/2026-12-06-serve-rpc-floor.md):
+        // a fixed unary answer on the event loop. A bench tool only: not a product, nothing depends on it.
+        .executableTarget(
+            name: "spool-rpc-floor",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+                .product(name: "NIOHPACK", package: "swift-nio-http2"),
+            ],
+            path: "Tools/rpc-floor"
+        ),
         // Helpers shared by the test targets (temporary directories, seeded input mutation); not a product.
         .target(
             name: "SpoolTestSupport",
