@@ -77,10 +77,12 @@ import Testing
         #expect(engine.listWorkflowExecutions().count == 3 * parents)
     }
 
-    @Test func everyParentSeesOneOutcomePerChildAndSignalWhateverTheKillPoint() async throws {
-        let h = try EngineHarness(durability: .sync, injectingFaults: true)
-        try await Self.startWorkload(h.engine)
-        var random = SplitMix64(seed: 19)
+    /// Runs `step` (one poll of each queue; false when nothing was there) until no run is open,
+    /// at most 400 times, killing the engine at random points of a seeded sequence: after the next
+    /// append is durable, or at once. Checks after every step that no history was rewritten.
+    /// Returns the number of crashes.
+    static func runKillingAtRandom(_ h: EngineHarness, seed: UInt64, step: () async throws -> Bool) async throws -> Int {
+        var random = SplitMix64(seed: seed)
         var seen: [String: [HistoryEvent]] = [:]
         var crashes = 0
         for _ in 0..<400 {
@@ -92,7 +94,7 @@ import Testing
             default: break
             }
             do {
-                if try await !Self.step(h.engine) {
+                if try await !step() {
                     await h.engine.waitForRelatedRunWork()
                     await h.advance(.seconds(20))       // tasks the crashes left started time out
                 }
@@ -106,6 +108,13 @@ import Testing
                 seen[info.execution.runID] = history
             }
         }
+        return crashes
+    }
+
+    @Test func everyParentSeesOneOutcomePerChildAndSignalWhateverTheKillPoint() async throws {
+        let h = try EngineHarness(durability: .sync, injectingFaults: true)
+        try await Self.startWorkload(h.engine)
+        let crashes = try await Self.runKillingAtRandom(h, seed: 19) { try await Self.step(h.engine) }
         #expect(crashes > 5)
         await h.engine.waitForRelatedRunWork()
         try await Self.expectSettled(h.engine)
@@ -141,32 +150,7 @@ import Testing
             }
             return worked
         }
-        var random = SplitMix64(seed: 1923)
-        var seen: [String: [HistoryEvent]] = [:]
-        var crashes = 0
-        for _ in 0..<400 {
-            if h.engine.listWorkflowExecutions(status: .running).isEmpty { break }
-            switch random.next() % 4 {
-            case 0: h.crashAfterNextAppend()
-            case 1: try await h.crashAndReopen(); crashes += 1
-            case 2: await h.engine.waitForRelatedRunWork()
-            default: break
-            }
-            do {
-                if try await !step() {
-                    await h.engine.waitForRelatedRunWork()
-                    await h.advance(.seconds(20))
-                }
-            } catch let error as SpoolError where error.code == .storage || error.code == .staleTaskToken || error.code == .closed {
-                if error.code != .staleTaskToken { try await h.crashAndReopen(); crashes += 1 }
-            }
-            for info in h.engine.listWorkflowExecutions() {
-                let history = try await h.history(info.execution)
-                let previous = seen[info.execution.runID] ?? []
-                #expect(Array(history.prefix(previous.count)) == previous, "history of \(info.execution) was rewritten")
-                seen[info.execution.runID] = history
-            }
-        }
+        let crashes = try await Self.runKillingAtRandom(h, seed: 1923, step: step)
         #expect(crashes > 5)
         await h.engine.waitForRelatedRunWork()
         #expect(h.engine.listWorkflowExecutions(status: .running).isEmpty)
