@@ -8,14 +8,14 @@ import SpoolMatching
 
 /// What replaying the log found for one queue.
 private struct RestoredQueue {
-    var lanes: [Deque<UInt64>] = Array(repeating: [], count: 5)
     var delayed: [(id: UInt64, due: UInt64, priority: Int)] = []
     var dead: [(id: UInt64, priority: Int)] = []
     var control = QueueControlState()
     var controlled = false
 
-    mutating func purge(below offset: UInt64, keeping inFlight: Set<UInt64>, deadLetters: Bool) {
-        for p in 0..<5 { lanes[p].removeAll { $0 < offset && !inFlight.contains($0) } }
+    /// Drops what a purge at `offset` drops; `lanes` are the queue's five lanes.
+    mutating func purge(below offset: UInt64, keeping inFlight: Set<UInt64>, deadLetters: Bool, lanes: inout ArraySlice<Deque<UInt64>>) {
+        for p in lanes.indices { lanes[p].removeAll { $0 < offset && !inFlight.contains($0) } }
         delayed.removeAll { $0.id < offset && !inFlight.contains($0.id) }
         if deadLetters { dead.removeAll { $0.id < offset } }
     }
@@ -26,6 +26,9 @@ private struct RestoredQueue {
 private struct RestoredQueues {
     var keys: [QueueKey] = []
     var restored: [RestoredQueue] = []
+    /// Queue `id`'s pending tasks of priority `p` are `lanes[5 * id + p - 1]`: one array of
+    /// lanes rather than an array per queue, one less indirection for every task appended.
+    var lanes: [Deque<UInt64>] = []
     /// Each id's name bytes, back to back in `arena`, and its kind.
     private var spans: [(start: Int, count: Int, kind: TaskQueueKind)] = []
     private var arena: [UInt8] = []
@@ -72,6 +75,7 @@ private struct RestoredQueues {
         let id = keys.count
         keys.append(key)
         restored.append(RestoredQueue())
+        lanes.append(contentsOf: repeatElement([], count: 5))
         byKey[key] = id
         return id
     }
@@ -258,7 +262,7 @@ extension TaskStore {
                         // Clock instants do not survive a reboot; never wait longer than one maximum backoff.
                         queues.restored[id].delayed.append((offset, min(notBefore, now &+ maximumDelay), task.priority))
                     } else {
-                        queues.restored[id].lanes[task.priority - 1].append(offset)
+                        queues.lanes[5 * id + task.priority - 1].append(offset)
                     }
                 case .acks:
                     guard AcksRecord.forEachID(in: record, { acked.set($0) }) else { throw corrupt(offset, "is not a valid acks record") }
@@ -270,7 +274,8 @@ extension TaskStore {
                     case .resume: queues.restored[id].control.paused = false
                     case .setRateLimit(let limit): queues.restored[id].control.rateLimit = limit
                     case .purge(let inFlight, let deadLetters):
-                        queues.restored[id].purge(below: offset, keeping: Set(inFlight), deadLetters: deadLetters)
+                        queues.restored[id].purge(below: offset, keeping: Set(inFlight), deadLetters: deadLetters,
+                                                  lanes: &queues.lanes[5 * id..<5 * id + 5])
                     }
                     queues.restored[id].controlled = true
                 case nil:
@@ -291,7 +296,7 @@ extension TaskStore {
         var controlStates: [QueueKey: QueueControlState] = [:]
         for id in queues.restored.indices {
             let key = queues.keys[id]
-            var restored = queues.restored[id]
+            let restored = queues.restored[id]
             queues.restored[id] = RestoredQueue()
             let state = try queueState(key.name, kind: key.kind, recorded: true)
             if restored.controlled && !restored.control.isDefault {
@@ -302,11 +307,12 @@ extension TaskStore {
             var cold = ColdBacklog()
             for p in 0..<5 {
                 // The lane becomes the queue's cold backlog as it is, filtered in place.
-                if anyAcked { restored.lanes[p].removeAll { acked.contains($0) } }
-                for id in restored.lanes[p] { live.add(id) }
-                cold.count += restored.lanes[p].count
-                cold.lanes[p] = restored.lanes[p]
-                restored.lanes[p] = []
+                var lane = queues.lanes[5 * id + p]
+                queues.lanes[5 * id + p] = []
+                if anyAcked { lane.removeAll { acked.contains($0) } }
+                for offset in lane { live.add(offset) }
+                cold.count += lane.count
+                cold.lanes[p] = lane
             }
             let delayed = restored.delayed.filter { !acked.contains($0.id) }
             let dead = restored.dead.filter { !acked.contains($0.id) }
