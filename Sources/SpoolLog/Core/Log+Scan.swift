@@ -79,7 +79,9 @@ private struct SegmentScanner {
     /// The segment position of `chunk`'s first byte, and how many bytes it holds.
     private var chunkPosition = 0
     private var chunkCount = 0
-    private var chunkFD: Int32 = -1
+    /// The segment `chunk` was read from: held, so that its descriptor stays open and is not
+    /// reused by another segment's file while the chunk may be served again.
+    private var chunkSegment: Segment?
 
     /// Bytes read from the active segment at a time.
     static let chunkBytes = 1 << 20
@@ -97,7 +99,7 @@ private struct SegmentScanner {
             let end = min(position + count, mapping.bytes.count)
             return UnsafeRawBufferPointer(rebasing: mapping.bytes[min(position, end)..<end])
         }
-        if chunkFD != segment.fd || position < chunkPosition || position + count > chunkPosition + chunkCount {
+        if chunkSegment !== segment || position < chunkPosition || position + count > chunkPosition + chunkCount {
             let want = max(count, min(Self.chunkBytes, size - position))
             if chunk.count < want {
                 chunk.deallocate()
@@ -109,7 +111,7 @@ private struct SegmentScanner {
             } catch {
                 throw .io(error, "cannot read at byte \(position)", path: segment.logPath)
             }
-            chunkFD = segment.fd
+            chunkSegment = segment
             chunkPosition = position
             chunkCount = n
         }
