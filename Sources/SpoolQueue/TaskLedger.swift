@@ -78,12 +78,15 @@ struct Ledger {
     var ackBatchesDone: UInt64 = 0
     var flushWaiters: [(target: UInt64, continuation: CheckedContinuation<Void, Never>)] = []
 
-    mutating func retain(_ offset: UInt64) {
-        if isExternal(offset) { return }
+    mutating func retain(_ offset: UInt64) { retain(offset, count: 1) }
+
+    /// Counts `count` live tasks in the bucket of `offset` (a replay's tally, in one update).
+    mutating func retain(_ offset: UInt64, count: Int32) {
+        if isExternal(offset) || count == 0 { return }
         let bucket = offset >> bucketShift
         if buckets.isEmpty {
             bucketBase = bucket
-            buckets.append(1)
+            buckets.append(count)
             return
         }
         if bucket < bucketBase {
@@ -92,7 +95,7 @@ struct Ledger {
         }
         let index = Int(bucket - bucketBase)
         if index >= buckets.count { buckets.append(contentsOf: repeatElement(0, count: index - buckets.count + 1)) }
-        buckets[index] += 1
+        buckets[index] += count
     }
 
     mutating func release(_ offset: UInt64) {

@@ -238,3 +238,71 @@ struct ControlRecord: Equatable {
         guard !queue.isEmpty else { return nil }
     }
 }
+
+/// What a replay needs of a task record, read where the record lies (a log scan's borrowed view):
+/// no copy of the name or payload, no allocation.
+struct TaskRecordHead {
+    var kind: TaskQueueKind
+    var priority: Int
+    var notBefore: UInt64?
+    var replaces: UInt64?
+    var isDeadLetter: Bool
+    /// The queue name's bytes, inside the viewed record.
+    var name: UnsafeRawBufferPointer
+
+    /// Reads the head of the task record in `bytes`; nil exactly when
+    /// ``TaskRecord/init(decoding:includingPayload:)`` refuses the bytes (checked by
+    /// `TaskRecordHeadTests`): the type and version bytes, the kind, the priority's range, and
+    /// every length staying inside the record.
+    init?(_ bytes: UnsafeRawBufferPointer) {
+        let count = bytes.count
+        guard count >= TaskRecord.fixedBytes, bytes[0] == RecordType.task.rawValue, bytes[1] == recordFormatVersion,
+              let kind = TaskQueueKind(rawValue: bytes[2]), TaskPriority.all.contains(Int(bytes[3])) else { return nil }
+        self.kind = kind
+        priority = Int(bytes[3])
+        let flags = bytes[4]
+        let nameLength = Int(bytes.loadUnaligned(fromByteOffset: 12, as: UInt32.self).littleEndian)
+        var position = TaskRecord.fixedBytes
+        @inline(__always) func fixed64(_ position: inout Int) -> UInt64? {
+            guard count - position >= 8 else { return nil }
+            defer { position += 8 }
+            return bytes.loadUnaligned(fromByteOffset: position, as: UInt64.self).littleEndian
+        }
+        @inline(__always) func skipString(_ position: inout Int) -> Bool {
+            guard count - position >= 4 else { return false }
+            let length = Int(bytes.loadUnaligned(fromByteOffset: position, as: UInt32.self).littleEndian)
+            position += 4
+            guard count - position >= length else { return false }
+            position += length
+            return true
+        }
+        replaces = nil
+        notBefore = nil
+        // The flags' order on disk: replaces 8, originalID 32, deadline 2, notBefore 4, fairness 1, deadLetter 16.
+        if flags & 8 != 0 { guard let value = fixed64(&position) else { return nil }; replaces = value }
+        if flags & 32 != 0 { guard fixed64(&position) != nil else { return nil } }
+        if flags & 2 != 0 { guard fixed64(&position) != nil else { return nil } }
+        if flags & 4 != 0 { guard let value = fixed64(&position) else { return nil }; notBefore = value }
+        if flags & 1 != 0 {
+            guard count - position >= 4 else { return nil }
+            position += 4
+            guard skipString(&position) else { return nil }
+        }
+        isDeadLetter = flags & 16 != 0
+        if isDeadLetter { guard skipString(&position) else { return nil } }
+        guard count - position >= nameLength else { return nil }
+        name = UnsafeRawBufferPointer(rebasing: bytes[position..<position + nameLength])
+    }
+}
+
+extension AcksRecord {
+    /// Calls `body` with each id of the acks record in `bytes` (a borrowed view); false, having
+    /// called it for none, exactly when ``decode(_:)`` returns nil.
+    static func forEachID(in bytes: UnsafeRawBufferPointer, _ body: (UInt64) -> Void) -> Bool {
+        guard bytes.count >= 8, bytes[0] == RecordType.acks.rawValue, bytes[1] == recordFormatVersion else { return false }
+        let count = Int(bytes.loadUnaligned(fromByteOffset: 4, as: UInt32.self).littleEndian)
+        guard bytes.count == 8 + 8 * count else { return false }
+        for i in 0..<count { body(bytes.loadUnaligned(fromByteOffset: 8 + 8 * i, as: UInt64.self).littleEndian) }
+        return true
+    }
+}

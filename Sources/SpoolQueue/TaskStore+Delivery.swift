@@ -368,7 +368,12 @@ extension TaskStore {
         var i = 0
         while i < wanted.count {
             let start = wanted[i]
-            let span = min(1024, Int(clamping: wanted[wanted.count - 1] - start + 1))
+            // Up to the last wanted id within 1,024 offsets: ids far apart (a queue among many,
+            // its tasks thousands of records apart) are read one short read each, not by copying
+            // the 1,024 records after each of them.
+            var last = i
+            while last + 1 < wanted.count && wanted[last + 1] - start < 1024 { last += 1 }
+            let span = Int(wanted[last] - start + 1)
             let batch: [LogRecord]
             do { batch = try log.read(from: start, maxRecords: span) } catch { throw .log(error, "cannot read queued tasks back from the log") }
             guard let last = batch.last else {

@@ -49,6 +49,7 @@ struct CompactionFixture {
     static func expectReads(_ log: Log, present expected: [LogRecord], absent: [UInt64],
                             sourceLocation: SourceLocation = #_sourceLocation) throws {
         #expect(try readAll(log) == expected, sourceLocation: sourceLocation)
+        #expect(try scanAll(log) == expected, "the scan", sourceLocation: sourceLocation)
         for record in expected {
             #expect(try log.read(at: record.offset) == record.payload, "offset \(record.offset)", sourceLocation: sourceLocation)
         }
@@ -58,6 +59,7 @@ struct CompactionFixture {
             if offset >= log.startOffset {
                 let next = expected.first { $0.offset > offset }
                 #expect(try log.read(from: offset, maxRecords: 1).first == next, "read(from: \(offset))", sourceLocation: sourceLocation)
+                #expect(try scanAll(log, from: offset).first == next, "scan(from: \(offset))", sourceLocation: sourceLocation)
             }
         }
     }

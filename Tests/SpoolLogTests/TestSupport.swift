@@ -27,6 +27,22 @@ func readAll(_ log: Log) throws -> [LogRecord] {
     return records
 }
 
+/// Every record from `offset` (the log's start by default) on through ``Log/scan(from:releasingPagesBehind:_:)``,
+/// copied out of the views it lends; the scan's own failure rethrown as the `LogError` it is.
+func scanAll(_ log: Log, from offset: UInt64? = nil, releasingPagesBehind: Bool = false) throws(LogError) -> [LogRecord] {
+    var records: [LogRecord] = []
+    do {
+        try log.scan(from: offset ?? log.startOffset, releasingPagesBehind: releasingPagesBehind) { (offset, bytes) throws(Never) in
+            records.append(LogRecord(offset: offset, payload: Array(bytes)))
+        }
+    } catch {
+        switch error {
+        case .log(let failure): throw failure
+        }
+    }
+    return records
+}
+
 func fileSize(_ path: String) -> Int {
     var info = stat()
     return stat(path, &info) == 0 ? Int(info.st_size) : -1
@@ -187,6 +203,19 @@ func mismatchedRecords(_ log: Log, _ expected: [[UInt8]], chunk: Int = 7) -> [St
         if all.map(\.payload) != expected { problems.append("the reader returned other bytes") }
     } catch {
         problems.append("the reader threw \(error)")
+    }
+    // The borrowed scan returns what the reader returns, from the start and from a few offsets inside.
+    for from in Set([0, expected.count / 3, expected.count / 2, max(0, expected.count - 1)]).sorted() where from <= expected.count {
+        do {
+            let scanned = try scanAll(log, from: UInt64(from))
+            if scanned.map(\.offset) != Array(UInt64(from)..<UInt64(expected.count)) {
+                problems.append("the scan from \(from) returned other offsets")
+            } else if scanned.map(\.payload) != Array(expected[from...]) {
+                problems.append("the scan from \(from) returned other bytes")
+            }
+        } catch {
+            problems.append("the scan from \(from) threw \(error)")
+        }
     }
     return problems
 }
