@@ -24,7 +24,7 @@ import Testing
         for i in 0..<30 { ids.append(try await store.add(payload(i), to: "q", kind: .activity)) }
         let first = try #require(try await store.poll("q", kind: .activity, timeout: .zero))
         try store.complete(first.id)
-        try await store.waitForAckWriter()
+        await store.waitForAckWriter()
         store.abandon()  // unclean: a read-write open would repair and checkpoint
         let before = fileStamps(dir.store)
 
