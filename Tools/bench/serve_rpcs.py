@@ -9,7 +9,6 @@ StartWorkflowExecution or GetWorkflowExecutionHistory per workflow (the SDK send
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -17,17 +16,11 @@ import urllib.request
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from serve import OneActivity, cpu_seconds, echo  # noqa: E402
+from serve import OneActivity, cpu_seconds, echo, free_port  # noqa: E402
 from temporalio.client import Client  # noqa: E402
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker  # noqa: E402
 
 WORKFLOWS = 200
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def requests(url: str) -> dict[str, float]:
