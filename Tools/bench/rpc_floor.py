@@ -30,7 +30,7 @@ from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.client import Client
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from serve import cpu_seconds, free_port  # noqa: E402
+from serve import connect, cpu_seconds, free_port  # noqa: E402
 
 
 class Process:
@@ -83,17 +83,6 @@ def temporal(path):
     return make
 
 
-async def connect(address: str) -> Client:
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            return await Client.connect(address)
-        except Exception:
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.2)
-
-
 async def calls(client: Client, count: int, concurrency: int):
     service = client.workflow_service
     request = GetSystemInfoRequest()
@@ -110,7 +99,7 @@ async def one_run(make, count, concurrency, idle) -> dict:
     server = make()
     address = server.start()
     try:
-        client = await connect(address)
+        client = await connect(address, time.monotonic() + 60)
         await calls(client, min(2000, count), concurrency)  # warm up
         pid = server.process.pid
         idle_before = cpu_seconds(pid)

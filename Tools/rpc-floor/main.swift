@@ -41,19 +41,22 @@ let responseMessage: ByteBuffer = {
 let responseHeaders: HPACKHeaders = [":status": "200", "content-type": "application/grpc"]
 let responseTrailers: HPACKHeaders = ["grpc-status": "0"]
 
+/// Whether `payload` is the request's last frame (a unary call is answered once it arrives).
+func requestEnded(_ payload: HTTP2Frame.FramePayload) -> Bool {
+    switch payload {
+    case .headers(let headers): headers.endStream
+    case .data(let body): body.endStream
+    default: false
+    }
+}
+
 /// One call's stream channel: answers when the request's last frame arrives.
 final class UnaryStreamHandler: ChannelInboundHandler {
     typealias InboundIn = HTTP2Frame.FramePayload
     typealias OutboundOut = HTTP2Frame.FramePayload
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let ended: Bool
-        switch unwrapInboundIn(data) {
-        case .headers(let headers): ended = headers.endStream
-        case .data(let body): ended = body.endStream
-        default: ended = false
-        }
-        guard ended else { return }
+        guard requestEnded(unwrapInboundIn(data)) else { return }
         context.write(wrapOutboundOut(.headers(.init(headers: responseHeaders))), promise: nil)
         context.write(wrapOutboundOut(.data(.init(data: .byteBuffer(responseMessage)))), promise: nil)
         context.writeAndFlush(wrapOutboundOut(.headers(.init(headers: responseTrailers, endStream: true))), promise: nil)
@@ -67,13 +70,7 @@ final class HopStreamHandler: ChannelInboundHandler {
     typealias OutboundOut = HTTP2Frame.FramePayload
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let ended: Bool
-        switch unwrapInboundIn(data) {
-        case .headers(let headers): ended = headers.endStream
-        case .data(let body): ended = body.endStream
-        default: ended = false
-        }
-        guard ended else { return }
+        guard requestEnded(unwrapInboundIn(data)) else { return }
         let loop = context.eventLoop
         let bound = NIOLoopBound((self, context), eventLoop: loop)
         Task {

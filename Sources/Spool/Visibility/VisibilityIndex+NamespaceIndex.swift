@@ -1,19 +1,21 @@
 extension VisibilityIndex.NamespaceIndex {
     mutating func add(_ entries: VisibilityIndex.Entries, _ ordinal: UInt32) {
-        all.insert(entries.startTime, ordinal)
-        statusCounts[Int(entries.status.rawValue)] += 1
-        keywordPostings[keywordID(.predefined(.executionStatus, entries.status.description))].insert(entries.startTime, ordinal)
-        for key in entries.keywords { keywordPostings[keywordID(key)].insert(entries.startTime, ordinal) }
-        for ref in entries.ranges { rangePostings[rangeID(ref.key)].insert(ref.value, ordinal) }
+        add(entries, ordinal) { $0.insert($1, $2) }
     }
 
     /// ``add(_:_:)`` without keeping the postings' order (each ``VisibilityIndex/Postings/sort()`` must follow).
     mutating func addUnsorted(_ entries: VisibilityIndex.Entries, _ ordinal: UInt32) {
-        all.appendUnsorted(entries.startTime, ordinal)
+        add(entries, ordinal) { $0.appendUnsorted($1, $2) }
+    }
+
+    /// Puts run `ordinal` into every posting `entries` names, with `put`.
+    private mutating func add(_ entries: VisibilityIndex.Entries, _ ordinal: UInt32,
+                              _ put: (inout VisibilityIndex.Postings, Int64, UInt32) -> Void) {
+        put(&all, entries.startTime, ordinal)
         statusCounts[Int(entries.status.rawValue)] += 1
-        keywordPostings[keywordID(.predefined(.executionStatus, entries.status.description))].appendUnsorted(entries.startTime, ordinal)
-        for key in entries.keywords { keywordPostings[keywordID(key)].appendUnsorted(entries.startTime, ordinal) }
-        for ref in entries.ranges { rangePostings[rangeID(ref.key)].appendUnsorted(ref.value, ordinal) }
+        put(&keywordPostings[keywordID(.predefined(.executionStatus, entries.status.description))], entries.startTime, ordinal)
+        for key in entries.keywords { put(&keywordPostings[keywordID(key)], entries.startTime, ordinal) }
+        for ref in entries.ranges { put(&rangePostings[rangeID(ref.key)], ref.value, ordinal) }
     }
 
     mutating func take(_ entries: VisibilityIndex.Entries, _ ordinal: UInt32) {
