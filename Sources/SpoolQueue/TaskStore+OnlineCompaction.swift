@@ -104,7 +104,7 @@ extension TaskStore {
             attempt += 1
             guard case .success((.rolledActiveSegment, _)) = result else { break }
             rolled = true
-            guard attempt < 2, await waitForRoll(from: activeBase) else { break }
+            guard attempt < 2, await log.waitForRoll(from: activeBase) else { break }
         } while true
         let elapsed = monotonicNanoseconds() - started
         switch result {
@@ -125,15 +125,6 @@ extension TaskStore {
             }
             throw error
         }
-    }
-
-    /// Waits up to 200 ms for the log's active segment to be another than the one at `base`.
-    func waitForRoll(from base: UInt64?) async -> Bool {
-        for _ in 0..<40 {
-            if log.segmentBaseOffsets.last != base { return true }
-            do { try await Task.sleep(for: .milliseconds(5)) } catch { return false }
-        }
-        return false
     }
 
     /// Counters of the online compaction since open.

@@ -76,7 +76,7 @@ extension SpoolEngine {
             var first = try await compactionRound(mode, policy: policy, pacer: pacer)
             // A round that asked for a roll waits a little for it (the next append rolls), then
             // checkpoints and judges again, so that the rolled segment is rewritten in the same round.
-            if case .rolledActiveSegment = first, await waitForRoll(from: activeBase) {
+            if case .rolledActiveSegment = first, await log.waitForRoll(from: activeBase) {
                 let second = try await compactionRound(.force == mode ? .force : .policy, policy: policy, pacer: pacer, afterRoll: true)
                 if case .compacted = second {
                     first = second
@@ -94,15 +94,6 @@ extension SpoolEngine {
         let elapsed = monotonicNanoseconds() - started
         if mode != .measure { onlineCompaction.state.withLock { $0.statistics.record(outcome, nanoseconds: elapsed) } }
         return outcome
-    }
-
-    /// Waits up to 200 ms for the log's active segment to be another than the one at `base`.
-    func waitForRoll(from base: UInt64?) async -> Bool {
-        for _ in 0..<40 {
-            if log.segmentBaseOffsets.last != base { return true }
-            do { try await Task.sleep(for: .milliseconds(5)) } catch { return false }
-        }
-        return false
     }
 
     private func compactionRound(_ mode: OnlineCompactionRound, policy: OnlineCompactionPolicy, pacer: CompactionPacer,

@@ -111,6 +111,17 @@ extension Log {
         rollRequested.store(true, ordering: .releasing)
     }
 
+    /// Waits up to 200 ms for the active segment to be another than the one at `base` (after a
+    /// ``requestRoll()``, the writer rolls at its next write). False when it is not, or the
+    /// calling task was cancelled.
+    package func waitForRoll(from base: UInt64?) async -> Bool {
+        for _ in 0..<40 {
+            if segmentBaseOffsets.last != base { return true }
+            do { try await Task.sleep(for: .milliseconds(5)) } catch { return false }
+        }
+        return false
+    }
+
     /// ``compactByOffset(below:keeping:)`` paced by `pacer` (and stopped by its cancel): what the
     /// stores' online compactions use. Appends and reads go on meanwhile; the locks appends take
     /// are held only to snapshot and swap the segment list, and `manifestLock` (which a roll also
