@@ -204,15 +204,14 @@ struct LogManifest: Equatable {
                 let nextPresent = bases.first { $0 > entry.base }
                 let upTo = [nextListed, nextPresent].compactMap { $0 }.min()
                 findings.append(.missing(base: entry.base, lostFrom: entry.base, lostUpTo: upTo))
-            } else if let recorded = entry.fingerprint, let actual = fingerprint(entry.base), actual != recorded {
+            } else if let recorded = entry.fingerprint, case let actual = fingerprint(entry.base),
+                      actual.map({ $0 != recorded }) ?? (entry.length == nil) {
                 // First: another store's file is not this one cut short, whatever its length (a repair
-                // would keep its intact batches as this log's).
+                // would keep its intact batches as this log's). And the active segment of a log not
+                // closed cleanly, whose first batch was durable when its checksum was recorded: without
+                // a valid first batch (`actual` nil) it was emptied, cut or overwritten, not torn by a
+                // crash (which only tears what was never acknowledged).
                 findings.append(.replaced(base: entry.base, recorded: recorded, actual: actual))
-            } else if entry.length == nil, let recorded = entry.fingerprint, fingerprint(entry.base) == nil {
-                // The active segment of a log not closed cleanly, whose first batch was durable when
-                // its checksum was recorded: without a valid first batch it was emptied, cut or
-                // overwritten, not torn by a crash (which only tears what was never acknowledged).
-                findings.append(.replaced(base: entry.base, recorded: recorded, actual: nil))
             } else if let length = entry.length, let actual = size(entry.base), UInt64(actual) < length {
                 findings.append(.shortened(base: entry.base, recorded: length, actual: UInt64(actual)))
             }
