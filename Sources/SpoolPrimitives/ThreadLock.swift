@@ -40,7 +40,7 @@ public final class ThreadLock {
 }
 
 /// A condition variable used with a ``ThreadLock``; timed waits use the monotonic clock.
-package final class ThreadCondition {
+@usableFromInline package final class ThreadCondition {
     private let condition: UnsafeMutablePointer<pthread_cond_t>
 
     package init() {

@@ -121,7 +121,7 @@ extension QueueError {
 
 extension QueueError: BinaryDecodingFailure {
     /// Bytes that do not decode are a ``QueueError/Code/corruptRecord``.
-    package static func undecodable(_ message: String) -> QueueError {
+    @usableFromInline package static func undecodable(_ message: String) -> QueueError {
         QueueError(.corruptRecord, message)
     }
 }

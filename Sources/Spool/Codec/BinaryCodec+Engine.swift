@@ -6,7 +6,7 @@ import SpoolLog
 
 extension SpoolError: BinaryDecodingFailure {
     /// Bytes that do not decode are a ``SpoolError/Code/corruptRecord``.
-    package static func undecodable(_ message: String) -> SpoolError {
+    @usableFromInline package static func undecodable(_ message: String) -> SpoolError {
         SpoolError(.corruptRecord, message)
     }
 }

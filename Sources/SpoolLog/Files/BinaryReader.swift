@@ -1,6 +1,6 @@
 /// The error a ``BinaryReader`` throws for bytes that do not decode: each layer reads with its own
 /// error type (the task store's, the engine's), so a decoding failure reaches callers typed.
-package protocol BinaryDecodingFailure: Error {
+@usableFromInline package protocol BinaryDecodingFailure: Error {
     /// The error for undecodable bytes; `message` says what was wrong and where
     /// ("checkpoint: unexpected end at byte 12").
     static func undecodable(_ message: String) -> Self
@@ -12,12 +12,13 @@ package protocol BinaryDecodingFailure: Error {
 /// Every read checks bounds and ranges and throws `ReadError` (through
 /// ``BinaryDecodingFailure/undecodable(_:)``) on bad bytes; it never traps on input. The reads
 /// are `@inlinable`: they are the inner loop of every replay, and are specialized for `ReadError`
-/// in the module that reads.
-package struct BinaryReader<ReadError: BinaryDecodingFailure> {
+/// in the module that reads (which needs the type to be `@usableFromInline` as well as its
+/// members `@inlinable`: see ``BinaryWriter``).
+@usableFromInline package struct BinaryReader<ReadError: BinaryDecodingFailure> {
     @usableFromInline let bytes: [UInt8]
     @usableFromInline var offset: Int
     /// What the bytes are, for error messages ("log record at offset 42").
-    package let context: String
+    @usableFromInline package let context: String
 
     /// A reader of `bytes` from their start; `context` names them in errors.
     @inlinable
@@ -34,7 +35,7 @@ package struct BinaryReader<ReadError: BinaryDecodingFailure> {
     @inlinable package var isAtEnd: Bool { offset == bytes.count }
 
     /// The error for bad bytes at the current position: "CONTEXT: WHAT at byte N".
-    package func corrupt(_ what: String) -> ReadError {
+    @usableFromInline package func corrupt(_ what: String) -> ReadError {
         ReadError.undecodable("\(context): \(what) at byte \(offset)")
     }
 

@@ -4,13 +4,18 @@
 ///
 /// The engine's records have no field tags: each starts with a version byte and the reader of
 /// that version knows the layout. Growing a type means a new version whose reader still reads the
-/// old. The writes are `@inlinable`: they are the inner loop of every append.
-package struct BinaryWriter {
-    @usableFromInline var buffer: [UInt8] = []
+/// old. The writes are `@inlinable`: they are the inner loop of every append. The type is also
+/// `@usableFromInline`: without it, Swift 6.3 compiles other modules' calls to a `package` type's
+/// `@inlinable` members as calls to unspecialized generic entry points, never inlined.
+@usableFromInline package struct BinaryWriter {
+    @usableFromInline var buffer: [UInt8]
 
     /// An empty writer with room for `capacity` bytes.
     @inlinable
-    package init(capacity: Int = 256) { buffer.reserveCapacity(capacity) }
+    package init(capacity: Int = 256) {
+        buffer = []
+        buffer.reserveCapacity(capacity)
+    }
 
     /// What was written.
     @inlinable package var bytes: [UInt8] { buffer }
