@@ -126,6 +126,30 @@ import Testing
         try reopened.close()
     }
 
+    /// A poisoned log's writer thread sleeps until it is closed. It used to spin once it had gone
+    /// round its loop after the poison (always when its own write failed), because the intake's
+    /// wait returned at once while the log refused appends: a core burnt until `close()`.
+    @Test(arguments: [FaultInjectingSyscalls.Operation.pwrite, .fdatasync])
+    func aPoisonedLogsWriterSleepsUntilClosed(failing operation: FaultInjectingSyscalls.Operation) async throws {
+        let dir = TemporaryDirectory()
+        let faults = FaultInjectingSyscalls()
+        let log = try Log.open(directory: dir.log, configuration: Self.configuration(faults))
+        _ = try await Self.appendAcknowledged(log, 0..<5)
+        faults.fail(operation, errno: EIO, path: .suffix(".log"), occurrence: .only(1))
+        let failed = await #expect(throws: LogError.self) { try await log.append(payload(5, size: 200)) }
+        Self.expectPoisoned(failed, errno: EIO)
+
+        let before = log.intake.writerWakeups.load(ordering: .relaxed)
+        try await Task.sleep(for: .milliseconds(200))
+        let during = log.intake.writerWakeups.load(ordering: .relaxed) - before
+        // Asleep: no wake-up at all without a push. Spinning: hundreds of thousands in 200 ms,
+        // and still thousands on a machine loaded enough to run it for a millisecond.
+        #expect(during <= 2, "the poisoned log's writer returned from its wait \(during) times in 200 ms")
+        // And the refused calls still fail fast and `close()` still stops it.
+        await Self.expectRefusesEverything(log)
+        #expect(throws: LogError.self) { try log.close() }
+    }
+
     @Test func appendsInFlightWhenFdatasyncFailsAllFail() async throws {
         let dir = TemporaryDirectory()
         let faults = FaultInjectingSyscalls()

@@ -44,6 +44,12 @@ final class AppendIntake {
     let admitting = Atomic<Int>(0)
     /// Set (before the log's `closing` or `failure`) once the log accepts no more appends.
     let refusing = Atomic<Bool>(false)
+    /// Set by `close()` (after ``refusing``): the writer stops once the intake is empty. A log
+    /// that only refuses (poisoned) keeps its writer asleep until a request or this comes.
+    let stopping = Atomic<Bool>(false)
+    /// How many times ``waitForRequests()`` returned: a writer that sleeps returns about once per
+    /// push it was woken for, a spinning one millions of times a second.
+    let writerWakeups = Atomic<Int>(0)
     private let lock = ThreadLock()
     private let wakeup = ThreadCondition()
     /// How many requests the last ``takeAll()`` returned; used by the writer thread only.
@@ -89,14 +95,15 @@ final class AppendIntake {
         return requests
     }
 
-    /// Blocks the writer until a request is pushed or ``refusing`` is set (re-checked after every ``wake()``).
+    /// Blocks the writer until a request is pushed or ``stopping`` is set (re-checked after every ``wake()``).
     /// It takes no closure on purpose: a waiting writer must not keep its log alive.
     func waitForRequests() {
         lock.lock()
         sleeping.store(true, ordering: .sequentiallyConsistent)
-        while isEmpty && !refusing.load(ordering: .sequentiallyConsistent) { wakeup.wait(lock) }
+        while isEmpty && !stopping.load(ordering: .sequentiallyConsistent) { wakeup.wait(lock) }
         sleeping.store(false, ordering: .sequentiallyConsistent)
         lock.unlock()
+        writerWakeups.add(1, ordering: .relaxed)
     }
 
     /// Wakes the writer so it re-checks its stop condition.

@@ -218,6 +218,7 @@ public final class Log {
         }
         if alreadyClosed { return false }
         segmentLock.withLock { refusesReads = true }
+        intake.stopping.store(true, ordering: .sequentiallyConsistent)
         intake.wake()
         for thread in threads { pthread_join(thread, nil) }
         threads = []
