@@ -227,6 +227,7 @@ struct BenchLog: AsyncParsableCommand {
         if mode.hasPrefix("raw") { try makeDirectory(directory) }
         let raw: RawBaselineWriter? = mode.hasPrefix("raw") ? try RawBaselineWriter(path: directory + "/raw.dat", sync: mode == "raw") : nil
 
+        let cpuStarted = cpuSeconds()
         let started = ContinuousClock.now
         // Each producer keeps its latencies in a plain array and they go into one histogram after
         // the clock stops: a histogram per producer (about 200 KB of counters each, a cold cache
@@ -256,6 +257,7 @@ struct BenchLog: AsyncParsableCommand {
             return all
         }
         let elapsed = (ContinuousClock.now - started).seconds
+        let cpu = cpuSeconds() - cpuStarted
         let histogram = latencyHistogram(latencies, highestTrackableValue: 60_000_000_000)
         var fdatasyncs = 0
         var writes = 0
@@ -274,7 +276,7 @@ struct BenchLog: AsyncParsableCommand {
         }
         removeTree(directory)
         return RunResult(mode: mode == "interval" ? "interval(\(intervalMs)ms)" : mode, producers: producers, records: total,
-                         recordBytes: recordBytes, seconds: elapsed, fdatasyncs: fdatasyncs, writes: writes, latency: histogram,
+                         recordBytes: recordBytes, seconds: elapsed, cpuSeconds: cpu, fdatasyncs: fdatasyncs, writes: writes, latency: histogram,
                          stages: stages)
     }
 }
@@ -289,6 +291,8 @@ struct RunResult {
     var records: Int
     var recordBytes: Int
     var seconds: Double
+    /// CPU time of the whole process (user + system, every thread) while the producers ran.
+    var cpuSeconds: Double
     var fdatasyncs: Int
     /// Batches written (the raw baselines: write(2) calls), a measure of how well appends are grouped.
     var writes: Int
@@ -299,16 +303,21 @@ struct RunResult {
     var recordsPerSecond: Double { Double(records) / seconds }
     var megabytesPerSecond: Double { Double(records * recordBytes) / seconds / 1e6 }
     var recordsPerSync: Double { fdatasyncs > 0 ? Double(records) / Double(fdatasyncs) : 0 }
+    var writesPerSync: Double { fdatasyncs > 0 ? Double(writes) / Double(fdatasyncs) : 0 }
+    /// Process CPU per record, in microseconds.
+    var cpuMicrosPerRecord: Double { cpuSeconds * 1e6 / Double(records) }
     func micros(_ percentile: Double) -> Double { Double(latency.valueAtPercentile(percentile)) / 1000 }
 
     static let tableHeader = [pad("mode", 18, right: false), pad("producers", 9), pad("records/s", 12), pad("MB/s", 8),
-                              pad("fdatasyncs", 11), pad("rec/sync", 9), pad("p50 µs", 9), pad("p99 µs", 9), pad("p99.9 µs", 9),
+                              pad("fdatasyncs", 11), pad("rec/sync", 9), pad("wr/sync", 8), pad("cpu µs/rec", 10), pad("p50 µs", 9), pad("p99 µs", 9), pad("p99.9 µs", 9),
                               pad("vs raw", 7)].joined(separator: " ")
 
     func tableRow(baseline: RunResult?) -> String {
         [pad(mode, 18, right: false), pad(String(producers), 9), pad(formatCount(recordsPerSecond), 12),
          pad(format(megabytesPerSecond, decimals: 1), 8), pad(formatCount(Double(fdatasyncs)), 11),
-         pad(fdatasyncs > 0 ? format(recordsPerSync, decimals: 1) : "-", 9), pad(format(micros(50), decimals: 0), 9),
+         pad(fdatasyncs > 0 ? format(recordsPerSync, decimals: 1) : "-", 9),
+         pad(fdatasyncs > 0 ? format(writesPerSync, decimals: 1) : "-", 8), pad(format(cpuMicrosPerRecord, decimals: 2), 10),
+         pad(format(micros(50), decimals: 0), 9),
          pad(format(micros(99), decimals: 0), 9), pad(format(micros(99.9), decimals: 0), 9),
          pad(baseline.map { format(megabytesPerSecond / $0.megabytesPerSecond, decimals: 2) + "×" } ?? "", 7)].joined(separator: " ")
     }
@@ -320,6 +329,8 @@ struct RunResult {
             ("megabytesPerSecond", .number((megabytesPerSecond * 10).rounded() / 10)), ("fdatasyncs", .integer(fdatasyncs)),
             ("recordsPerFdatasync", .number((recordsPerSync * 10).rounded() / 10)),
             ("writes", .integer(writes)),
+            ("writesPerFdatasync", .number((writesPerSync * 100).rounded() / 100)),
+            ("cpuMicrosecondsPerRecord", .number((cpuMicrosPerRecord * 100).rounded() / 100)),
             ("latencyMicroseconds", .object([("p50", .number(micros(50))), ("p99", .number(micros(99))), ("p99.9", .number(micros(99.9)))])),
         ] + (stages.map { [("stagesMicroseconds", $0.json)] } ?? [])
     }
