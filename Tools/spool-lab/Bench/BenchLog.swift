@@ -18,7 +18,8 @@ struct BenchLog: AsyncParsableCommand {
         The raw baseline writes the same bytes from the same producers through one thread with plain
         write(2) and one fdatasync per batch (no Spool code); 'raw-nosync' skips the fdatasync and is
         the baseline for the 'none' mode. Figures: records/s, MB/s of record bytes, fdatasyncs,
-        records per fdatasync, and append latency percentiles.
+        records and writes per fdatasync, the process's CPU time per record, and append latency
+        percentiles.
 
         With --runs N, N rounds each run every mode for every producer count (so a mode and its
         baseline are measured close together in time), and the summary gives, per mode and producer
