@@ -138,7 +138,7 @@ extension SpoolEngine {
         try checkOpen()
         guard let parent = registry.handle(parentKey), parent.key.runID == parentKey.runID else { return }
         let parentState = parent.state
-        guard parentState.isRunning, let pending = parentState.related.children[initiatedEventID], !pending.isStarted else { return }
+        guard Self.waitsForChildStart(parentState, initiatedEventID) else { return }
         guard let initiated = try history(of: parent).first(where: { $0.eventID == initiatedEventID }),
               case .startChildWorkflowExecutionInitiated(let a) = initiated.attributes else {
             throw parentKey.error(.corruptRecord, "a pending child has no StartChildWorkflowExecutionInitiated event", eventID: initiatedEventID)
@@ -149,13 +149,13 @@ extension SpoolEngine {
         let workflowKey = WorkflowKey(namespace: a.namespace, workflowID: a.workflowID)
         let runID = RunID.generate()
         // Another start may take the id between the termination and the start: terminated too,
-        // a bounded number of times.
-        for _ in 0..<8 {
+        // a bounded number of times. Leaving the loop means the child cannot start.
+        attempts: for _ in 0..<8 {
             let decision: StartDecision
             do throws(SpoolError) {
                 decision = try decideStart(request, workflowKey: workflowKey, firstSignal: nil, parent: link, runID: runID)
             } catch where error.code == .workflowExecutionAlreadyStarted {
-                break
+                break attempts
             }
             switch decision {
             case .terminateThenStart(let running) where running.key != parentKey:
@@ -169,12 +169,11 @@ extension SpoolEngine {
                     try await commit(running, termination)
                 }
                 try await terminateRunning()
-                continue
             case .start(let child, let childTransition, let previousRunID):
                 await parent.gate.acquire()
                 defer { parent.gate.release() }
                 let state = parent.state
-                guard !parent.isRemoved, state.isRunning, let pending = state.related.children[initiatedEventID], !pending.isStarted else {
+                guard !parent.isRemoved, Self.waitsForChildStart(state, initiatedEventID) else {
                     unreserve(child, previousRunID: previousRunID)
                     return
                 }
@@ -192,11 +191,15 @@ extension SpoolEngine {
                 child.gate.release()
                 return
             case .existing, .retried, .terminateThenStart:
-                break
+                break attempts
             }
-            break
         }
         try await failPendingChild(of: parent, initiatedEventID: initiatedEventID, attributes: a)
+    }
+
+    /// Whether the run of `state` is open and its child `initiatedEventID` is initiated, not yet started.
+    static func waitsForChildStart(_ state: ExecutionState, _ initiatedEventID: Int64) -> Bool {
+        state.isRunning && state.related.children[initiatedEventID].map { !$0.isStarted } == true
     }
 
     /// Records StartChildWorkflowExecutionFailed (WORKFLOW_ALREADY_EXISTS) for a child that
@@ -206,7 +209,7 @@ extension SpoolEngine {
         await parent.gate.acquire()
         defer { parent.gate.release() }
         let state = parent.state
-        guard !parent.isRemoved, state.isRunning, let pending = state.related.children[initiatedEventID], !pending.isStarted else { return }
+        guard !parent.isRemoved, Self.waitsForChildStart(state, initiatedEventID) else { return }
         var transition = Transition(state, now: clock.now())
         try transition.addWorkflowInput(.startChildWorkflowExecutionFailed(.init(
             namespace: a.namespace, workflowID: a.workflowID, workflowType: a.workflowType, cause: .workflowAlreadyExists,

@@ -167,7 +167,7 @@ extension SpoolEngine {
                     armExternalRequest(event, state: state)
                 case .startChildWorkflowExecutionInitiated:
                     // Not started in this append: its id's open run is to be terminated first.
-                    if state.isRunning, let child = state.related.children[event.eventID], !child.isStarted {
+                    if Self.waitsForChildStart(state, event.eventID) {
                         let id = event.eventID
                         relatedRunWork.spawn { [weak self] in try await self?.startChildAfterTermination(of: key, initiatedEventID: id) }
                     }
