@@ -41,14 +41,16 @@ import Testing
                 && crashedAt.contains { $0.contains("rename(") && $0.contains("/swap-manifest) [injected") }
                 && crashedAt.contains { $0.contains("unlink(") && $0.contains(".log) [injected") }
         }
+        // The swap's commit, in steps after the crash point is armed, as a run that finished saw it.
+        var commitStep: Int?
         // Adds before the round first (its steps are the same in nearly every run, so each one, the
         // swap's commit included, is crashed at), then adds beside it (the steps interleave). On a
-        // loaded machine a sweep before the round once missed the swap's commit (a step shifted by
-        // one between two runs), so that sweep is repeated, at most three times, until it covered
-        // the three points checked at the end.
+        // loaded machine the sweep before the round can miss the swap's commit (steps shift between
+        // runs), so that sweep is repeated, at most twice more and from a few steps before the
+        // commit a finished run saw, until it covered the three points checked at the end.
         for beside in [false, false, false, true] where beside || !covered() {
             var finished = false
-            var k = 1
+            var k = beside ? 1 : commitStep.map { max(1, $0 - 3) } ?? 1
             while !finished && k <= 600 {
                 let dir = TemporaryDirectory()
                 copyTree(template.store, to: dir.store)
@@ -58,7 +60,8 @@ import Testing
                 let base = beside ? 200_000 : 100_000
                 let tags = base + k * 100..<base + k * 100 + 40
                 let before = beside ? [:] : await TaskStoreCrashTests.addConcurrently(store, tags: tags, producers: 2)
-                faults.crash(atStep: faults.stepCount + k)
+                let armed = faults.stepCount
+                faults.crash(atStep: armed + k)
                 async let adds = beside ? TaskStoreCrashTests.addConcurrently(store, tags: tags, producers: 2) : [:]
                 let outcome = try? await store.compactOnline(force: true)
                 let acknowledged = (await adds).merging(before) { a, _ in a }
@@ -77,6 +80,10 @@ import Testing
                 if !crashed, case .compacted(let summary, _)? = outcome {
                     #expect(summary.recordsDropped > 0)
                     finished = true
+                    if let commit = faults.trace.first(where: { $0.operation == .rename && $0.destination?.hasSuffix("/swap-manifest") == true }),
+                       let step = commit.step {
+                        commitStep = step - armed
+                    }
                 }
                 k += 1
             }
