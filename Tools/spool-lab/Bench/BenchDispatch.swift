@@ -58,6 +58,9 @@ struct BenchDispatch: AsyncParsableCommand {
     @Option(name: .long, help: "Implementations to run, comma-separated: spool, mutex, ring (a bare ring, for reference; see BareRingDispatcher).")
     var implementations = "spool,mutex"
 
+    @Flag(name: .long, help: "Run every producer and poller on an OS thread of its own (a task executor per task) instead of Swift's default executor, so that there are more runnable threads than cores and a lock holder can be preempted.")
+    var threads = false
+
     @Flag(name: .long, help: "Print one JSON object instead of a table.")
     var json = false
 
@@ -80,7 +83,8 @@ struct BenchDispatch: AsyncParsableCommand {
         let roundTripBefore = coreRoundTripNanoseconds()
         if !json {
             print("spool bench dispatch: \(formatCount(Double(tasks))) tasks, \(producers) producers × \(pollers) pollers, "
-                  + "window \(window), \(partitions) partition(s), \(runs) run(s) each")
+                  + "window \(window), \(partitions) partition(s), \(runs) run(s) each, "
+                  + (threads ? "a thread per producer and poller" : "on Swift's default executor"))
             print("core-to-core cache-line round trip: \(Self.roundTripText(roundTripBefore))")
             print(DispatchRunResult.tableHeader)
         }
@@ -110,6 +114,7 @@ struct BenchDispatch: AsyncParsableCommand {
             var fields: [(String, JSON)] = [
                 ("benchmark", .string("dispatch")), ("tasks", .integer(tasks)), ("producers", .integer(producers)),
                 ("pollers", .integer(pollers)), ("window", .integer(window)), ("partitions", .integer(partitions)),
+                ("threadPerTask", .bool(threads)),
                 ("loadAverage", .array(loadAverage().map { .number($0) })),
                 ("coreRoundTripNanoseconds", .array([roundTripBefore, roundTripAfter].map { .number($0.rounded()) })),
                 ("runs", .array(results.map(\.json))),
@@ -152,11 +157,17 @@ struct BenchDispatch: AsyncParsableCommand {
             taken.reduce(0) { $0 + $1.value.load(ordering: .relaxed) }
         }
         defer { progress.finish() }
+        // With --threads, one executor (OS thread) per poller, then one per producer; started
+        // before the clock, joined after it.
+        let executors: [ThreadTaskExecutor?] = (0..<(pollers + producers)).map { i in
+            threads ? ThreadTaskExecutor(name: i < pollers ? "poller \(i)" : "producer \(i - pollers)") : nil
+        }
+        defer { for executor in executors { executor?.shutdown() } }
         let cpuBefore = cpuSeconds()
         let started = monotonicNanoseconds()
         let histogram = try await withThrowingTaskGroup(of: Histogram<UInt64>?.self) { group in
             for c in 0..<pollers {
-                group.addTask {
+                group.addTask(executorPreference: executors[c]) {
                     var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
                     let counter = taken[c]
                     var count = 0
@@ -172,7 +183,7 @@ struct BenchDispatch: AsyncParsableCommand {
             }
             for p in 0..<producers {
                 let share = totalTasks / producers + (p < totalTasks % producers ? 1 : 0)
-                group.addTask {
+                group.addTask(executorPreference: executors[pollers + p]) {
                     let base = UInt64(p) << 40
                     var sent = 0
                     while sent < share {
