@@ -272,7 +272,8 @@ extension LogManifest.Finding {
     }
 
     /// The error ``Log/open(directory:configuration:)`` throws for this finding. `lostOffsets` is
-    /// the caller's best knowledge of the offsets lost for a shortened segment.
+    /// the caller's best knowledge of the offsets lost for a shortened segment (an upper bound of
+    /// `UInt64.max`: from its lower bound on, end unknown).
     func error(directory: String, lostOffsets: Range<UInt64>? = nil) -> LogError {
         switch self {
         case .missing(let base, let from, let upTo):
@@ -288,7 +289,9 @@ extension LogManifest.Finding {
                             path: directory + "/" + Segment.fileName(base, ".log"), offset: base)
         case .shortened(let base, let recorded, let actual):
             let path = directory + "/" + Segment.fileName(base, ".log")
-            let offsets = lostOffsets.map { $0.isEmpty ? "" : " (offsets \($0.lowerBound)..<\($0.upperBound))" } ?? ""
+            let offsets = lostOffsets.map {
+                $0.isEmpty ? "" : $0.upperBound == .max ? " (offsets from \($0.lowerBound) on)" : " (offsets \($0.lowerBound)..<\($0.upperBound))"
+            } ?? ""
             return LogError(.segmentShortened, "is \(actual) bytes long, but the log recorded \(recorded) bytes on stable storage: "
                             + "bytes \(actual)..<\(recorded)\(offsets) are gone; this is damage, not a torn tail. Restore the file "
                             + "from a backup, or run `spool recover --mode salvage` to accept the loss", path: path, offset: actual)

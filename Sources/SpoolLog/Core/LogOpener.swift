@@ -202,7 +202,10 @@ struct LogOpener {
                                    + "are gone; run `spool recover` to repair", path: directory + "/" + Segment.fileName(base, ".log"),
                                    offset: UInt64(damage.position))
                 }
-                throw finding.error(directory: directory, lostOffsets: lost ?? scan.map { $0.nextOffset..<$0.nextOffset })
+                // The active segment of a log not closed cleanly (its durable extent): nothing records where
+                // its records ended, only that those after the intact ones are gone.
+                let unbounded = isLast && upTo == nil ? scan.map { $0.nextOffset..<UInt64.max } : nil
+                throw finding.error(directory: directory, lostOffsets: lost ?? unbounded ?? scan.map { $0.nextOffset..<$0.nextOffset })
             }
         }
     }
