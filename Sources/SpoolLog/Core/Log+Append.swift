@@ -331,6 +331,8 @@ extension Log {
         try CheckpointFile.writeAtomically(recoveryPoint.encoded, directory: directory, name: CheckpointFile.recoveryPointName,
                                            syscalls: syscalls)
         let mapping = try old.map(size: old.writePosition)
+        // Readers may now see the whole sealed segment, groups not yet acknowledged included: they are
+        // synced (above), and within the extent recorded above, so a cut could not hide them either.
         segmentLock.withLock {
             old.mapping = mapping
             old.readableSize.store(old.writePosition, ordering: .releasing)

@@ -165,6 +165,9 @@ extension Log {
         // Before these waiters hear of it (with concurrent syncers, another syncer's waiters may
         // be told first; a crash then leaves the manifest without the checksum, as before it was
         // recorded): once per segment, a manifest rewrite (an atomic file replace) delays them.
+        // Usually the extent's first rewrite in the segment (above) has recorded it already; this
+        // is for a segment whose recorded extent already covered its first batch (carried over
+        // from the manifest at open, without a checksum).
         if let last = done.last, last.endPosition > 0, !last.segment.firstBatchDurable.load(ordering: .relaxed) {
             recordFirstBatchIfNeeded(of: last.segment)
         }

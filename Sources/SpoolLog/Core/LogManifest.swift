@@ -8,8 +8,10 @@ extension LogError.Code {
     /// offsets lost; `spool recover --mode salvage` can accept the loss.
     public static let missingSegment = LogError.Code("missingSegment")
     /// A segment is shorter than the length the log recorded for it (in `log-manifest` when it was
-    /// sealed or at a clean close, or in the `clean-shutdown` marker): bytes that were on stable
-    /// storage are gone. Not a torn tail; the message names the file, the bytes and the offsets lost.
+    /// sealed or at a clean close, or in the `clean-shutdown` marker), or the active segment of a log
+    /// that was not closed cleanly is shorter than the durable extent `log-manifest` records for it:
+    /// bytes that were on stable storage are gone. Not a torn tail; the message names the file, the
+    /// bytes and the offsets lost.
     public static let segmentShortened = LogError.Code("segmentShortened")
     /// A segment is not the one the log recorded: its first batch's checksum differs from the one
     /// `log-manifest` recorded when the segment's length became final (another store's file, or
