@@ -273,11 +273,12 @@ import Testing
         #expect(manifest.segments.allSatisfy { $0.length != nil })
     }
 
-    /// A manifest is rewritten when the set of segments changes, once when the active segment's
-    /// first batch is durable (to record its checksum), and at close; never per append.
+    /// A manifest is rewritten when the set of segments changes, when the active segment's first
+    /// batch is durable (to record its checksum, with the durable extent the same sync covered: here
+    /// the whole 64 KiB segment, zero-filled), and at close; never per append.
     @Test func appendsDoNotRewriteTheManifest() async throws {
         let dir = TemporaryDirectory()
-        let log = try Log.open(directory: dir.log, configuration: smallSegmentConfiguration(.sync))
+        let log = try Log.open(directory: dir.log, configuration: smallSegmentConfiguration(.sync, preallocationBytes: 1 << 20))
         let manifestPath = dir.log + "/" + LogManifest.fileName
         let empty = readFile(manifestPath)
         _ = try await log.append(payload(0))
@@ -285,6 +286,7 @@ import Testing
         #expect(recorded.segments.count == 1 && recorded.segments[0].length == nil)
         #expect(recorded.segments[0].fingerprint == LogManifest.fingerprint(ofSegment: segmentPath(dir.log, 0), syscalls: SystemCalls()))
         #expect(recorded.segments[0].fingerprint != nil)
+        #expect(recorded.segments[0].extent == 64 << 10)
         let before = readFile(manifestPath)
         #expect(before != empty)
         for i in 1..<50 { _ = try await log.append(payload(i)) }

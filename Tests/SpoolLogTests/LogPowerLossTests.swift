@@ -519,14 +519,23 @@ struct PowerLossRun {
             log = try Log.open(directory: path, configuration: configuration)
         } catch {
             // Torn write-back may leave a later batch on disk without an earlier one: open refuses
-            // (durability.md, "Two consequences"). Cut at the hole, as `spool recover` would; if
-            // anything durable lay beyond it, the check below reports it lost.
+            // (durability.md, "Two consequences"). Cut at the hole with `spool recover`'s truncate
+            // repair (a bare `truncate` below the active segment's recorded durable extent would be
+            // refused as damage: it is one); if anything durable lay beyond it, the check below
+            // reports it lost.
             guard case .torn = writeback, error.code == .corruptBatch, let file = error.path, let position = error.offset,
                   file == lastSegmentPath() else {
                 problem(round, "open failed: \(error)")
                 return nil
             }
-            truncateFile(file, to: Int(position))
+            do {
+                let offline = try OfflineLog.open(directory: path, writable: true)
+                defer { offline.close() }
+                _ = try offline.repair(.truncate, backupDirectory: nil)
+            } catch {
+                problem(round, "the truncate repair of the hole at byte \(position) of \(file) failed: \(error)")
+                return nil
+            }
             holesCut += 1
             do { log = try Log.open(directory: path, configuration: configuration) } catch {
                 problem(round, "open failed after cutting the hole: \(error)")

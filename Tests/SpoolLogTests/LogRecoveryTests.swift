@@ -233,7 +233,10 @@ import Testing
         let last = try #require(layout.last)
         let length = cut > 0 ? last.position + cut : last.end + cut
         let activeImage = readFile(activePath)
-        truncateFile(activePath, to: length)
+        // The batch torn at `length`: its bytes from there on never reached the disk, which still
+        // holds the zero fill there (a crash does not shorten the file below the durable extent
+        // the manifest records; a cut file is refused, `LogDurableExtentTests`).
+        overwrite(activePath, at: length, with: [UInt8](repeating: 0, count: activeImage.count - length))
 
         let reopened = try Log.open(directory: dir.log, configuration: configuration)
         #expect(reopened.recovery.truncatedSegment == activePath)
@@ -265,11 +268,14 @@ import Testing
         #expect(batchLayout(activePath).count == 1)
         truncateFile(activePath, to: 1000)
         // A batch a crash tears was never acknowledged, so the manifest never recorded its
-        // checksum (this one was acknowledged: the test forgets that record as the crash would
-        // have; with it, open refuses the cut, `anUncleanlyStoppedActiveSegmentEmptiedOrReplacedIsRefused`).
+        // checksum, nor a durable extent covering it (this one was acknowledged: the test forgets
+        // both as the crash would have; with them, open refuses the cut,
+        // `anUncleanlyStoppedActiveSegmentEmptiedOrReplacedIsRefused`, `LogDurableExtentTests`).
         var manifest = try #require(try LogManifest.read(directory: dir.log, syscalls: SystemCalls()))
         #expect(manifest.segments.last?.fingerprint != nil)
+        #expect(manifest.segments.last?.extent != nil)
         manifest.segments[manifest.segments.count - 1].fingerprint = nil
+        manifest.segments[manifest.segments.count - 1].extent = nil
         try manifest.write(directory: dir.log, syscalls: SystemCalls())
 
         let reopened = try Log.open(directory: dir.log, configuration: configuration)

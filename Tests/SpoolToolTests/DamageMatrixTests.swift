@@ -44,31 +44,18 @@ struct DamageMatrixTests {
                                      .historyLogManifest, .taskCheckpoint, .engineCheckpoint].contains(damage.file)
     }
 
+    /// Every case, the last segment cut to half included: the manifest records the active segment's
+    /// durable extent before any record beyond it is acknowledged (with the template's
+    /// `preallocationBytes = 0`, the data's end at each acknowledgement), so the cut segment is
+    /// shorter than recorded and refused like a sealed one (`segmentShortened`), not cut as a torn
+    /// tail. Cut to nothing or replaced by another store's, its recorded first batch refuses it.
     @Test("each file × each damage, after an unclean stop (the processes died)", arguments: uncleanCases)
     func damageCaseAfterAnUncleanStop(_ damage: StoreDamage) async throws {
         let stores = try await DamageMatrixStores.shared.stores()
         let scratch = ScratchDirectory("spool-damage")
         let verdict = try DamageMatrix.judge(damage, template: stores.unclean, other: stores.other, scratch: scratch.path)
-        guard Self.undetectableAfterAnUncleanStop.contains(damage) else {
-            for failure in verdict.failures { Issue.record("\(damage) (unclean): \(failure)") }
-            return
-        }
-        // Recorded, not hidden: if Spool learns to refuse these, the known issue goes unrecorded and the test says so.
-        withKnownIssue(Comment(rawValue: "after an unclean stop nothing records the last segment's length or first batch; a cut "
-                                         + "reads as a torn write, another store's segment as this one (Docs/durability.md, \"What damage open cannot see\")")) {
-            for failure in verdict.failures { Issue.record("\(damage) (unclean): \(failure)") }
-        }
+        for failure in verdict.failures { Issue.record("\(damage) (unclean): \(failure)") }
     }
-
-    /// The last segment of a log that was not closed, cut past its first batch: nothing on disk says
-    /// how long it was (the clean-shutdown marker and the manifest record a length only once a
-    /// segment is sealed or at a clean close), so the cut reads as a write torn by the crash, which
-    /// open must cut, and the acknowledged records after it are lost. The manifest does record the
-    /// active segment's first-batch checksum once that batch is durable, so the same segment cut to
-    /// nothing, or replaced by another store's, is refused (those cases are checked like any other).
-    static let undetectableAfterAnUncleanStop: Set<StoreDamage> = [
-        StoreDamage(.tasksLastSegment, .truncateHalf), StoreDamage(.historyLastSegment, .truncateHalf),
-    ]
 
     /// The files every case hits must exist in the template, or the matrix tests less than it says:
     /// at least 40 cases apply, and every file kind is hit.

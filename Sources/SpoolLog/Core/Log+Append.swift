@@ -221,6 +221,8 @@ extension Log {
             pipelineLock.lock()
             writerBusy = false
             writtenSequence += 1
+            segment.publishedDataEnd = segment.writePosition
+            segment.publishedExtent = max(segment.zeroedUpTo, segment.writePosition)
             if !syncMode {
                 segment.readableSize.store(segment.writePosition, ordering: .releasing)
                 acknowledgedEnd.store(endOffset, ordering: .releasing)
@@ -302,11 +304,23 @@ extension Log {
     func roll(to baseOffset: UInt64) throws(LogError) -> Segment {
         rollRequested.store(false, ordering: .relaxed)
         let old = currentSegment
-        do {
-            try syscalls.ftruncate(old.fd, to: Int64(old.writePosition))
-            try syscalls.fdatasync(old.fd)
-        } catch {
-            throw .io(error, "cannot seal the segment", path: old.logPath)
+        // The durable extent around the cut, under `manifestLock` so that no syncer raises it
+        // meanwhile: lowered to the data before the `ftruncate` (a crash after it must not find the
+        // file shorter than recorded), then, once the cut is durable, raised to the data's end if it
+        // was below, so that the syncers can acknowledge the segment's last groups before this
+        // roll's final rewrite records its length. Each rewrite happens only when needed.
+        try manifestLock.withLock { () throws(LogError) in
+            try lowerExtentBeforeCut(of: old, to: old.writePosition)
+            do throws(SystemError) {
+                try syscalls.ftruncate(old.fd, to: Int64(old.writePosition))
+                try syscalls.fdatasync(old.fd)
+            } catch {
+                throw .io(error, "cannot seal the segment", path: old.logPath)
+            }
+            if old.recordedExtent.load(ordering: .relaxed) < old.writePosition {
+                try writeManifestLocked(activeExtent: (old, old.writePosition))
+                old.recordedExtent.store(old.writePosition, ordering: .relaxed)
+            }
         }
         try old.index.persist(trim: true)
         let new = try Segment(directory: directory, baseOffset: baseOffset, size: 0, indexEntries: 0,
@@ -317,6 +331,8 @@ extension Log {
         try CheckpointFile.writeAtomically(recoveryPoint.encoded, directory: directory, name: CheckpointFile.recoveryPointName,
                                            syscalls: syscalls)
         let mapping = try old.map(size: old.writePosition)
+        // Readers may now see the whole sealed segment, groups not yet acknowledged included: they are
+        // synced (above), and within the extent recorded above, so a cut could not hide them either.
         segmentLock.withLock {
             old.mapping = mapping
             old.readableSize.store(old.writePosition, ordering: .releasing)

@@ -18,6 +18,10 @@ extension Log {
     ///   indexes that are missing or do not match their segment are rebuilt.
     /// - A damaged batch anywhere else is not repaired: open throws ``LogError/Code/corruptBatch``
     ///   naming the file and byte position (`spool recover` decides what to do with it).
+    /// - A segment shorter than `log-manifest` records — a sealed one's length, or, after an unclean
+    ///   stop, the active one's durable extent (no record beyond it was acknowledged, and a crash
+    ///   cannot shorten the file below it) — is refused before anything is changed:
+    ///   ``LogError/Code/segmentShortened``, naming the file, the recorded and the actual length.
     /// - An interrupted segment swap (``compact(below:keeping:)``) is rolled forward or back.
     ///
     /// Cost: a clean open reads only the directory listing, the marker and the indexes; an
@@ -25,6 +29,7 @@ extension Log {
     ///
     /// - Throws: ``LogError/Code/invalidConfiguration``, ``LogError/Code/directoryLocked`` when another
     ///   ``Log`` holds the directory (after retrying for 100 ms), ``LogError/Code/notALogDirectory``, ``LogError/Code/corruptBatch``,
+    ///   ``LogError/Code/missingSegment``, ``LogError/Code/segmentShortened``, ``LogError/Code/segmentReplaced``,
     ///   ``LogError/Code/io``.
     public static func open(directory: String, configuration: LogConfiguration = LogConfiguration()) throws(LogError) -> Log {
         try configuration.validate()

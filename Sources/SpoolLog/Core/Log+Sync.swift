@@ -13,6 +13,12 @@ struct SyncClaim {
     let target: UInt64
     /// When its fdatasync started (monotonic nanoseconds).
     let startedAt: UInt64
+    /// The active segment when it was claimed (the one it syncs), where that segment's published
+    /// writes had taken its data and its file (zero fill included): once the sync completes, both
+    /// are on stable storage. Older segments' writes were synced by the roll that sealed them.
+    let segment: Segment
+    let dataEnd: Int
+    let extent: Int
     var finished = false
 }
 
@@ -62,10 +68,11 @@ extension Log {
                 claimedSequence = target
                 firstUnclaimedGroupWrittenAt = nil
                 let started = monotonicNanoseconds()
-                syncClaims.append(SyncClaim(target: target, startedAt: started))
+                let segment = currentSegment
+                syncClaims.append(SyncClaim(target: target, startedAt: started, segment: segment,
+                                            dataEnd: segment.publishedDataEnd, extent: segment.publishedExtent))
                 lastSyncNanoseconds = started
                 syncsInFlight += 1
-                let segment = currentSegment
                 pipelineLock.unlock()
                 var syncError: SystemError?
                 do { try syscalls.fdatasync(segment.syncDescriptor(number)) } catch { syncError = error }
@@ -114,6 +121,21 @@ extension Log {
     /// claim order), and adds each waiter's two stages to the counters: from its write to the
     /// start of the sync that covered it, and from that start to now.
     private func acknowledge(_ claims: [SyncClaim]) {
+        // Never acknowledge beyond the recorded extent: the groups below are at most the last claim's
+        // data end, on its segment (older segments' groups lie within their sealed length, or within
+        // the extent a roll set when it froze them). Every syncer checks this before it takes groups
+        // off `syncGroups`, so whichever syncer resumes a waiter (with concurrent syncers another's
+        // may), the extent covering it was recorded first; and readers see those records only after.
+        // Usually the extent is ahead (the zero fill) and this is one relaxed load and compare.
+        let last = claims[claims.count - 1]
+        if last.dataEnd > last.segment.recordedExtent.load(ordering: .relaxed) {
+            do {
+                try recordExtent(of: last.segment, covering: last.dataEnd, extent: last.extent)
+            } catch {
+                poison(error)
+                return
+            }
+        }
         var done: [SyncGroup] = []
         pipelineLock.lock()
         while let first = syncGroups.first, first.sequence <= claims[claims.count - 1].target {
@@ -143,11 +165,39 @@ extension Log {
         // Before these waiters hear of it (with concurrent syncers, another syncer's waiters may
         // be told first; a crash then leaves the manifest without the checksum, as before it was
         // recorded): once per segment, a manifest rewrite (an atomic file replace) delays them.
+        // Usually the extent's first rewrite in the segment (above) has recorded it already; this
+        // is for a segment whose recorded extent already covered its first batch (carried over
+        // from the manifest at open, without a checksum).
         if let last = done.last, last.endPosition > 0, !last.segment.firstBatchDurable.load(ordering: .relaxed) {
             recordFirstBatchIfNeeded(of: last.segment)
         }
         for group in done {
             for waiter in group.waiters { waiter.continuation.resume(returning: .success(waiter.value)) }
+        }
+    }
+
+    /// Raises the durable extent `log-manifest` records for `segment` (the active one) to `extent`,
+    /// so that it covers `dataEnd`, before anything up to `dataEnd` is acknowledged. `extent` is what a
+    /// completed `fdatasync` covered (the file's length at the sync's claim, zero fill included: about
+    /// ``LogConfiguration/preallocationBytes`` beyond the data), so a crash cannot leave the file
+    /// shorter, and the next rewrite is due only once the data passes it. Monotonic, under
+    /// `manifestLock`: of concurrent syncers the first rewrites, the others find it done. The rewrite
+    /// also records the segment's first-batch checksum (the sync covered that batch).
+    /// - Throws: the manifest write's error (the caller poisons the log: its waiters are not told);
+    ///   ``LogError/Code/io`` when the segment is being sealed by a roll that failed after freezing it.
+    func recordExtent(of segment: Segment, covering dataEnd: Int, extent: Int) throws(LogError) {
+        try manifestLock.withLock { () throws(LogError) in
+            let recorded = segment.recordedExtent.load(ordering: .relaxed)
+            if recorded >= dataEnd { return }  // another syncer raised it, or a roll set it when sealing
+            guard !segment.extentFrozen else {
+                // A roll froze it and sets it to the data's end once the cut is durable; it failed before.
+                throw LogError(.io, "the segment was being sealed when its sync completed, and its durable extent could not "
+                               + "be recorded; reopen the log to recover", path: segment.logPath)
+            }
+            segment.firstBatchDurable.store(true, ordering: .relaxed)
+            let raised = max(recorded, extent, dataEnd)
+            try writeManifestLocked(activeExtent: (segment, raised))
+            segment.recordedExtent.store(raised, ordering: .relaxed)
         }
     }
 

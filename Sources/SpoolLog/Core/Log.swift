@@ -99,6 +99,10 @@ public final class Log {
         self.nextOffset = nextOffset
         self.acknowledgedEnd = Atomic(nextOffset)
         self.recovery = recovery
+        // What a first sync covers: the file as open found it (and made it; a crash may have left
+        // bytes in the page cache only, which that sync makes durable too).
+        currentSegment.publishedDataEnd = currentSegment.writePosition
+        currentSegment.publishedExtent = max(currentSegment.zeroedUpTo, currentSegment.writePosition)
         // A reader has no writer thread: appends and flushes are refused at the door (``refusal()``).
         if configuration.access == .readOnly { intake.refusing.store(true, ordering: .sequentiallyConsistent) }
     }
@@ -150,6 +154,8 @@ public final class Log {
         if configuration.access == .readOnly { return }
         if let failure = pipelineLock.withLock({ failure }) { throw failure }
         let active = currentSegment
+        // The recorded extent first, down to the data (the threads are stopped: nothing raises it).
+        try manifestLock.withLock { () throws(LogError) in try lowerExtentBeforeCut(of: active, to: active.writePosition) }
         do {
             // A closed log takes only the bytes it holds; the next append preallocates again.
             if active.zeroedUpTo > active.writePosition {
@@ -181,27 +187,52 @@ public final class Log {
     }
 
     /// Rewrites `log-manifest` from the segments in memory: every sealed segment with its length,
-    /// the active one with `activeLength` (at a clean close) or none, and the recorded gaps.
-    /// `adding` records a new gap first. Cheap (one small atomic file replace); called only when
-    /// the set of segments changes and at close.
+    /// the active one with `activeLength` (at a clean close) or its durable extent, and the recorded
+    /// gaps. `adding` records a new gap first. Cheap (one small atomic file replace); called when
+    /// the set of segments changes, at close, and when the active segment's extent changes.
     func writeManifest(cleanClose: Bool = false, activeLength: Int? = nil, adding gap: LogManifest.Gap? = nil) throws(LogError) {
         try manifestLock.withLock { () throws(LogError) in
-            var manifest = LogManifest(cleanClose: cleanClose, gaps: manifestGaps)
-            if let gap { manifest.record(gap.offsets, gap.reason) }
-            let snapshot: [Segment] = segmentLock.withLock { segments }
-            for (i, segment) in snapshot.enumerated() {
-                let isLast = i == snapshot.count - 1
-                let length: Int? = isLast ? activeLength : segment.readableSize.load(ordering: .acquiring)
-                var entry = LogManifest.Entry(base: segment.baseOffset, length: length.map { UInt64($0) })
+            try writeManifestLocked(cleanClose: cleanClose, activeLength: activeLength, adding: gap)
+        }
+    }
+
+    /// ``writeManifest(cleanClose:activeLength:adding:)`` with `manifestLock` held. `activeExtent`
+    /// records that extent for that segment, if it is the active one, instead of its `recordedExtent`.
+    func writeManifestLocked(cleanClose: Bool = false, activeLength: Int? = nil, adding gap: LogManifest.Gap? = nil,
+                             activeExtent: (segment: Segment, extent: Int)? = nil) throws(LogError) {
+        var manifest = LogManifest(cleanClose: cleanClose, gaps: manifestGaps)
+        if let gap { manifest.record(gap.offsets, gap.reason) }
+        let snapshot: [Segment] = segmentLock.withLock { segments }
+        for (i, segment) in snapshot.enumerated() {
+            let isLast = i == snapshot.count - 1
+            let length: Int? = isLast ? activeLength : segment.readableSize.load(ordering: .acquiring)
+            var entry = LogManifest.Entry(base: segment.baseOffset, length: length.map { UInt64($0) })
+            if isLast, length == nil {
                 // The active segment's first batch, once durable (a sealed one's is filled in by `write`).
-                if isLast, length == nil, segment.firstBatchDurable.load(ordering: .relaxed) {
+                if segment.firstBatchDurable.load(ordering: .relaxed) {
                     entry.fingerprint = LogManifest.fingerprint(ofSegment: segment.logPath, syscalls: syscalls)
                 }
-                manifest.segments.append(entry)
+                let extent = activeExtent.flatMap { $0.segment === segment ? $0.extent : nil }
+                    ?? segment.recordedExtent.load(ordering: .relaxed)
+                if extent > 0 { entry.extent = UInt64(extent) }
             }
-            try manifest.write(directory: directory, syscalls: syscalls)
-            manifestGaps = manifest.gaps
+            manifest.segments.append(entry)
         }
+        try manifest.write(directory: directory, syscalls: syscalls)
+        manifestGaps = manifest.gaps
+    }
+
+    /// Before the active segment's file is cut to its data (`length`, by a roll or a clean close):
+    /// stops raising its extent and lowers a recorded extent beyond `length` to `length`, so that the
+    /// manifest never records more than the file may hold after the cut (a crash right after the
+    /// `ftruncate` would otherwise read as damage). Safe to lower: every record acknowledged in the
+    /// segment ends within its data. Call with `manifestLock` held; writes the manifest only when the
+    /// recorded extent is beyond `length`.
+    func lowerExtentBeforeCut(of segment: Segment, to length: Int) throws(LogError) {
+        segment.extentFrozen = true
+        guard segment.recordedExtent.load(ordering: .relaxed) > length else { return }
+        try writeManifestLocked(activeExtent: (segment, length))
+        segment.recordedExtent.store(length, ordering: .relaxed)
     }
 
     /// Refuses new calls, lets the writer finish what it was given (when abandoning, fails it

@@ -81,6 +81,11 @@ public struct LogConfiguration: Sendable {
     /// (which needs a journal commit). Default 1 MiB (larger steps stall one group commit longer
     /// while the zeros are flushed: p99 append latency 1.1 ms at 1 MiB against 3.9 ms at 8 MiB,
     /// same throughput, in `spool bench log`); 0 turns it off.
+    ///
+    /// The zero fill also paces the rewrites of `log-manifest` that record the active segment's
+    /// durable extent (no record beyond it is acknowledged; see Docs/durability.md, "What damage
+    /// open cannot see"): one per step of this many bytes. With 0 the extent is the data's end,
+    /// and every acknowledgement that grows the file rewrites the manifest (an atomic file replace).
     public var preallocationBytes: Int = 1 << 20
 
     /// Whether the log may write to its directory. Default ``LogAccess/readWrite``.

@@ -8,8 +8,10 @@ extension LogError.Code {
     /// offsets lost; `spool recover --mode salvage` can accept the loss.
     public static let missingSegment = LogError.Code("missingSegment")
     /// A segment is shorter than the length the log recorded for it (in `log-manifest` when it was
-    /// sealed or at a clean close, or in the `clean-shutdown` marker): bytes that were on stable
-    /// storage are gone. Not a torn tail; the message names the file, the bytes and the offsets lost.
+    /// sealed or at a clean close, or in the `clean-shutdown` marker), or the active segment of a log
+    /// that was not closed cleanly is shorter than the durable extent `log-manifest` records for it:
+    /// bytes that were on stable storage are gone. Not a torn tail; the message names the file, the
+    /// bytes and the offsets lost.
     public static let segmentShortened = LogError.Code("segmentShortened")
     /// A segment is not the one the log recorded: its first batch's checksum differs from the one
     /// `log-manifest` recorded when the segment's length became final (another store's file, or
@@ -27,9 +29,11 @@ extension LogError.Code {
 /// `log-manifest` beside the segments with the checkpoint layout (`Docs/file-format.md`), replaced
 /// through ``AtomicFile``.
 ///
-/// It is rewritten only when the set of segments changes — a roll, a compaction swap, retention, a
-/// repair — and at a clean close, never per append. Opening compares the directory with it: a listed
-/// segment that is missing, or shorter than its recorded length, is damage
+/// It is rewritten when the set of segments changes — a roll, a compaction swap, retention, a
+/// repair — at a clean close, and when the active segment's durable extent must grow before an
+/// acknowledgement (about once per `preallocationBytes` of appended data; see
+/// ``Log/recordExtent(of:covering:extent:)``), never per append. Opening compares the directory with
+/// it: a listed segment that is missing, or shorter than its recorded length or extent, is damage
 /// (``LogError/Code/missingSegment``, ``LogError/Code/segmentShortened``). A segment that exists but
 /// is not listed is accepted (a roll or a deletion interrupted between its file operation and the
 /// manifest's rewrite leaves one; it holds data, it loses none).
@@ -62,6 +66,12 @@ struct LogManifest: Equatable {
         /// log's segment from another store's file of the same name and length. Filled in by
         /// ``LogManifest/write(directory:syscalls:)`` from the file for every entry with a length.
         var fingerprint: UInt32? = nil
+        /// The active segment's **durable extent**: a length its file is known to have reached on
+        /// stable storage (data, then the zero fill ahead of it, covered by a completed `fdatasync`).
+        /// The log acknowledges no record that ends beyond it, so a file shorter than this was cut
+        /// after the fact, not torn by a crash. `nil` when not recorded (a sealed segment, whose
+        /// `length` says more; an active one before its first acknowledged sync; an old manifest).
+        var extent: UInt64? = nil
     }
 
     /// Offsets in `offsets` may be absent from the log: `reason` removed them.
@@ -77,13 +87,15 @@ struct LogManifest: Equatable {
     /// Ranges dropped on purpose, oldest first.
     var gaps: [Gap] = []
 
-    /// Fields: flags (bit 0: clean close; bit 1: segments carry fingerprints, always written), n,
-    /// n × (base, length or `UInt64.max`, fingerprint or `UInt64.max`), g, g × (first offset, end
-    /// offset, reason). A manifest without bit 1 (written before fingerprints) has pairs.
+    /// Fields: flags (bit 0: clean close; bit 1: segments carry fingerprints; bit 2: segments carry
+    /// extents; bits 1 and 2 always written), n, n × (base, length or `UInt64.max`, fingerprint or
+    /// `UInt64.max`, extent or `UInt64.max`), g, g × (first offset, end offset, reason). A manifest
+    /// without bit 2 (written before extents) has triples, one without bit 1 either has pairs.
     var encoded: [UInt8] {
-        var fields: [UInt64] = [(cleanClose ? 1 : 0) | Self.fingerprintsFlag, UInt64(segments.count)]
+        var fields: [UInt64] = [(cleanClose ? 1 : 0) | Self.fingerprintsFlag | Self.extentsFlag, UInt64(segments.count)]
         for entry in segments {
-            fields += [entry.base, entry.length ?? Self.unknownLength, entry.fingerprint.map { UInt64($0) } ?? Self.unknownLength]
+            fields += [entry.base, entry.length ?? Self.unknownLength, entry.fingerprint.map { UInt64($0) } ?? Self.unknownLength,
+                       entry.extent ?? Self.unknownLength]
         }
         fields.append(UInt64(gaps.count))
         for gap in gaps { fields += [gap.offsets.lowerBound, gap.offsets.upperBound, gap.reason.rawValue] }
@@ -96,9 +108,11 @@ struct LogManifest: Equatable {
               let file = CheckpointFile.decode(bytes, magic: magic, fieldCount: (bytes.count - 12) / 8) else { return nil }
         let fields = file.fields
         // Counts come from disk: compare them with what is there before using them.
-        guard fields.count >= 3, fields[0] <= 1 | fingerprintsFlag, fields[1] <= UInt64(fields.count) else { return nil }
+        guard fields.count >= 3, fields[0] <= 1 | fingerprintsFlag | extentsFlag, fields[1] <= UInt64(fields.count) else { return nil }
+        // Each flag adds a field per segment, in the order they were introduced: extents come after fingerprints.
+        guard fields[0] & extentsFlag == 0 || fields[0] & fingerprintsFlag != 0 else { return nil }
         let n = Int(fields[1])
-        let per = fields[0] & fingerprintsFlag != 0 ? 3 : 2
+        let per = fields[0] & extentsFlag != 0 ? 4 : fields[0] & fingerprintsFlag != 0 ? 3 : 2
         guard fields.count >= 3 + per * n, fields[2 + per * n] <= UInt64(fields.count) else { return nil }
         let g = Int(fields[2 + per * n])
         guard fields.count == 3 + per * n + 3 * g else { return nil }
@@ -106,10 +120,14 @@ struct LogManifest: Equatable {
         for i in 0..<n {
             let length = fields[3 + per * i]
             var entry = Entry(base: fields[2 + per * i], length: length == unknownLength ? nil : length)
-            if per == 3 {
+            if per >= 3 {
                 let fingerprint = fields[4 + per * i]
                 guard fingerprint == unknownLength || fingerprint <= UInt64(UInt32.max) else { return nil }
                 entry.fingerprint = fingerprint == unknownLength ? nil : UInt32(fingerprint)
+            }
+            if per == 4 {
+                let extent = fields[5 + per * i]
+                entry.extent = extent == unknownLength ? nil : extent
             }
             manifest.segments.append(entry)
         }
@@ -148,6 +166,8 @@ struct LogManifest: Equatable {
 
     /// Bit 1 of the flags field: segment entries carry a fingerprint.
     static let fingerprintsFlag: UInt64 = 2
+    /// Bit 2 of the flags field: segment entries carry a durable extent (after the fingerprint).
+    static let extentsFlag: UInt64 = 4
 
     /// The CRC32C of the first batch of the segment file at `path`, when that batch is whole and its
     /// checksum matches; nil otherwise (no file, an empty, cut or damaged first batch). Only a valid
@@ -187,7 +207,7 @@ struct LogManifest: Equatable {
         /// A listed segment is not there; the offsets from its base up to the next segment's are lost
         /// (`nil` upper bound: it was the last one listed).
         case missing(base: UInt64, lostFrom: UInt64, lostUpTo: UInt64?)
-        /// A listed segment is shorter than recorded.
+        /// A listed segment is shorter than recorded (its length, or the active segment's durable extent).
         case shortened(base: UInt64, recorded: UInt64, actual: UInt64)
         /// A listed segment's first batch is not the one recorded (`actual` nil: it has none).
         case replaced(base: UInt64, recorded: UInt32, actual: UInt32?)
@@ -214,6 +234,11 @@ struct LogManifest: Equatable {
                 findings.append(.replaced(base: entry.base, recorded: recorded, actual: actual))
             } else if let length = entry.length, let actual = size(entry.base), UInt64(actual) < length {
                 findings.append(.shortened(base: entry.base, recorded: length, actual: UInt64(actual)))
+            } else if entry.length == nil, let extent = entry.extent, let actual = size(entry.base), UInt64(actual) < extent {
+                // The active segment of a log not closed cleanly: its file had reached `extent` bytes
+                // on stable storage before any record beyond them was acknowledged, and a crash does
+                // not shorten a file below what a completed sync made durable. So it was cut.
+                findings.append(.shortened(base: entry.base, recorded: extent, actual: UInt64(actual)))
             }
         }
         return findings
@@ -249,7 +274,8 @@ extension LogManifest.Finding {
     }
 
     /// The error ``Log/open(directory:configuration:)`` throws for this finding. `lostOffsets` is
-    /// the caller's best knowledge of the offsets lost for a shortened segment.
+    /// the caller's best knowledge of the offsets lost for a shortened segment (an upper bound of
+    /// `UInt64.max`: from its lower bound on, end unknown).
     func error(directory: String, lostOffsets: Range<UInt64>? = nil) -> LogError {
         switch self {
         case .missing(let base, let from, let upTo):
@@ -265,7 +291,9 @@ extension LogManifest.Finding {
                             path: directory + "/" + Segment.fileName(base, ".log"), offset: base)
         case .shortened(let base, let recorded, let actual):
             let path = directory + "/" + Segment.fileName(base, ".log")
-            let offsets = lostOffsets.map { $0.isEmpty ? "" : " (offsets \($0.lowerBound)..<\($0.upperBound))" } ?? ""
+            let offsets = lostOffsets.map {
+                $0.isEmpty ? "" : $0.upperBound == .max ? " (offsets from \($0.lowerBound) on)" : " (offsets \($0.lowerBound)..<\($0.upperBound))"
+            } ?? ""
             return LogError(.segmentShortened, "is \(actual) bytes long, but the log recorded \(recorded) bytes on stable storage: "
                             + "bytes \(actual)..<\(recorded)\(offsets) are gone; this is damage, not a torn tail. Restore the file "
                             + "from a backup, or run `spool recover --mode salvage` to accept the loss", path: path, offset: actual)

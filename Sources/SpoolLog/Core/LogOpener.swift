@@ -82,6 +82,13 @@ struct LogOpener {
             segments.append(segment)
         }
         report.segments = segments.count
+        // The active segment keeps what the manifest recorded for it while it was active (and still
+        // holds: `checkShape` refused it otherwise): its durable extent, which only grows from here
+        // while it takes appends, and whether its first batch's checksum is recorded.
+        if let active = segments.last, let entry = manifest?.segments.first(where: { $0.base == active.baseOffset }), entry.length == nil {
+            if let extent = entry.extent { active.recordedExtent.store(Int(clamping: extent), ordering: .relaxed) }
+            if entry.fingerprint != nil && active.writePosition > 0 { active.firstBatchDurable.store(true, ordering: .relaxed) }
+        }
         // Sealed segments are read through mmap.
         for segment in segments.dropLast() {
             segment.mapping = try segment.map(size: segment.writePosition)
@@ -195,7 +202,10 @@ struct LogOpener {
                                    + "are gone; run `spool recover` to repair", path: directory + "/" + Segment.fileName(base, ".log"),
                                    offset: UInt64(damage.position))
                 }
-                throw finding.error(directory: directory, lostOffsets: lost ?? scan.map { $0.nextOffset..<$0.nextOffset })
+                // The active segment of a log not closed cleanly (its durable extent): nothing records where
+                // its records ended, only that those after the intact ones are gone.
+                let unbounded = isLast && upTo == nil ? scan.map { $0.nextOffset..<UInt64.max } : nil
+                throw finding.error(directory: directory, lostOffsets: lost ?? unbounded ?? scan.map { $0.nextOffset..<$0.nextOffset })
             }
         }
     }
@@ -363,6 +373,10 @@ struct LogOpener {
                 // A reader leaves the tail where it is; it only stops reading before it.
                 report.tornTailIgnored = true
             } else {
+                // A recorded durable extent beyond the cut comes down to it first: a crash right after the
+                // cut must not find the file shorter than the manifest says. Nothing acknowledged lies
+                // beyond a torn tail, so the lower extent still covers every acknowledged record.
+                try lowerRecordedExtent(of: base, to: damage.position)
                 do {
                     try syscalls.ftruncate(segment.fd, to: Int64(damage.position))
                     try syscalls.fsync(segment.fd)
@@ -389,6 +403,15 @@ struct LogOpener {
             + configuration.indexIntervalBytes
         segment.firstTimestamp = scan.firstTimestamp
         return (segment, scan.nextOffset)
+    }
+
+    /// Rewrites the manifest with segment `base`'s durable extent at most `length`, when it records more.
+    mutating func lowerRecordedExtent(of base: UInt64, to length: Int) throws(LogError) {
+        guard var manifest, let i = manifest.segments.firstIndex(where: { $0.base == base }),
+              let extent = manifest.segments[i].extent, extent > UInt64(length) else { return }
+        manifest.segments[i].extent = UInt64(length)
+        try manifest.write(directory: directory, syscalls: syscalls)
+        self.manifest = manifest
     }
 
     func corruption(_ path: String, _ damage: SegmentScan.Damage) -> LogError {

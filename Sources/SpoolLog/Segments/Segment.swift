@@ -27,6 +27,21 @@ final class Segment {
     /// can tell the segment emptied or replaced from a tail a crash tore (``Log/recordFirstBatchIfNeeded(of:)``).
     let firstBatchDurable = Atomic<Bool>(false)
 
+    /// The durable extent `log-manifest` records for this segment while it is active (0: none): a
+    /// file length a completed `fdatasync` covered. No record ending beyond it is acknowledged
+    /// (``Log/recordExtent(of:covering:extent:)``). Written under the log's manifest lock, only
+    /// upward while the segment takes appends; read on the acknowledgement path with one relaxed load.
+    let recordedExtent = Atomic<Int>(0)
+    /// Set under the log's manifest lock when the segment's file is about to be cut to its data (a
+    /// roll seals it, a clean close trims it): the extent is no longer raised.
+    var extentFrozen = false
+
+    /// What the writes published to the syncers (under the log's pipeline lock) have reached: the
+    /// end of their data, and the file's extent (data and zero fill). A sync claimed after them
+    /// covers both; see `SyncClaim`.
+    var publishedDataEnd = 0
+    var publishedExtent = 0
+
     // Writer-thread state of the active segment.
     var writePosition: Int
     var zeroedUpTo: Int

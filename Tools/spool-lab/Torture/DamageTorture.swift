@@ -35,9 +35,11 @@ struct DamageTortureTally {
     /// The open succeeded without acknowledged data: must be 0.
     var silentLosses = 0
     /// The same, in the blind spot Docs/durability.md documents ("What damage open cannot see"): the
-    /// last segment of a store that was not closed cleanly, cut or replaced (here by an older copy of
-    /// itself). Nothing on disk records its length or first batch, so the cut reads as a torn write.
-    /// Counted apart, not hidden, and not a failure of the run.
+    /// last segment of a store that was not closed cleanly, replaced by an older copy of itself (the
+    /// "other store" here) at least as long as the durable extent the manifest records: same first
+    /// batch, long enough, so nothing on disk tells it from the segment it replaced. Counted apart,
+    /// not hidden, and not a failure of the run. (A cut below the recorded extent is refused, and
+    /// counted as any other case.)
     var blindSpotLosses = 0
     /// Check exited 0 but the open refused.
     var disagreements = 0
@@ -56,7 +58,7 @@ struct DamageTortureTally {
 
     var text: String {
         "  damage rounds: \(rounds)   silent losses: \(silentLosses) (+ \(blindSpotLosses) in the documented blind spot: "
-            + "last segment cut or replaced after an unclean stop)   check clean and intact: \(checkClean)   "
+            + "last segment replaced by an older copy of itself after an unclean stop)   check clean and intact: \(checkClean)   "
             + "refused by open and check: \(refusals)   reported but intact: \(reportedButIntact)   check/open disagreements: \(disagreements)\n"
             + "  salvage: \(salvaged) repaired (\(salvagedLossless) without loss), \(salvageRefused) refused with a reason, \(salvageProblems) problems\n"
             + "  damage kinds: " + kinds.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
@@ -122,14 +124,15 @@ enum DamageTorture {
         tally.kinds[damage.kind.rawValue, default: 0] += 1
         let label = "round \(round), damage \(damage)"
 
-        // The blind spot: the last segment of a log that was not closed cleanly, cut (in a log of
-        // one segment that is also its first). Cut to nothing or replaced, it is refused once the
-        // manifest recorded its first batch's checksum; a kill right after a roll can precede that.
+        // The blind spot: the last segment of a log that was not closed cleanly (in a log of one
+        // segment that is also its first), replaced by an older copy of itself. Cut (to half, to
+        // nothing) it is refused: nothing is acknowledged beyond the durable extent the manifest
+        // records, nor before its first batch's checksum is recorded, so those are judged like
+        // every other case.
         let logDirectory = pristine + "/" + (damage.file.log ?? "")
         let lastSegment = StoreDamage.segmentNames(in: logDirectory).last.map { logDirectory + "/" + $0 }
         let blindSpot = damage.file.holdsRecords && damage.file.path(in: pristine) == lastSegment
-            && [.truncateHalf, .truncateEmpty, .swapWithOtherStore].contains(damage.kind)
-            && !fileExists(logDirectory + "/clean-shutdown")
+            && damage.kind == .swapWithOtherStore && !fileExists(logDirectory + "/clean-shutdown")
         let check = runSpool(["recover", "--data", checked])
         switch await store.probe(data: checked) {
         case .opened(let missing, _) where !missing.isEmpty && blindSpot:

@@ -81,8 +81,10 @@ struct PowerLossTorture {
             log = try Log.open(directory: directory, configuration: configuration)
         } catch {
             // Torn write-back can leave a later batch without an earlier one, which open refuses
-            // (Docs/durability.md, "Two consequences"); cut at the hole as `spool recover` would.
-            // Anything promised beyond it then shows as lost.
+            // (Docs/durability.md, "Two consequences"); cut at the hole with `spool recover`'s
+            // truncate repair (which also rewrites `log-manifest`: a bare cut below the active
+            // segment's recorded durable extent is refused as damage). Anything promised beyond
+            // it then shows as lost.
             let bases = (try? SystemCalls().listDirectory(directory))?.compactMap(segmentBase(ofLogFile:)).sorted() ?? []
             guard torn, error.code == .corruptBatch, let file = error.path, let position = error.offset,
                   let last = bases.last, file == segmentLogPath(directory, last) else {
@@ -90,7 +92,15 @@ struct PowerLossTorture {
                 report.ledger.problem("round \(round): open failed: \(error)")
                 return nil
             }
-            _ = Glibc.truncate(file, off_t(position))
+            do {
+                let offline = try OfflineLog.open(directory: directory, writable: true)
+                defer { offline.close() }
+                _ = try offline.repair(.truncate, backupDirectory: nil)
+            } catch {
+                report.ledger.failedOpens += 1
+                report.ledger.problem("round \(round): the truncate repair of the hole at byte \(position) of \(file) failed: \(error)")
+                return nil
+            }
             report.ledger.tornTailsCut += 1
             do { log = try Log.open(directory: directory, configuration: configuration) } catch {
                 report.ledger.failedOpens += 1
