@@ -37,14 +37,20 @@ final class AppendRequest {
 /// wake-up lock only to signal it. Sleeping is announced through `sleeping` with sequentially
 /// consistent operations on both sides, so either the caller sees the writer asleep, or the
 /// writer sees the pushed request before it sleeps.
+///
+/// Refusal lives in the stack's head too: its low bit (requests are word-aligned objects, so a
+/// pointer never has it) is set once the log accepts no more appends, and a push compares
+/// against a head without it. So the push *is* the admission check, one compare-and-swap in
+/// all: a request either went onto the stack before the bit was set, where the writer will
+/// find it, or is refused. (Before, an admission counter and a separate flag cost every append
+/// two more read-modify-writes on the same contended line, and `close()` had to wait out the
+/// callers between their check and their push.)
 final class AppendIntake {
+    /// The newest request's unmanaged reference, 0 for none, `| refusedBit` once refusing.
     private let head = Atomic<UInt>(0)
+    private static let refusedBit: UInt = 1
     private let sleeping = Atomic<Bool>(false)
-    /// Callers between their admission check and their push; `close()` waits for them.
-    let admitting = Atomic<Int>(0)
-    /// Set (before the log's `closing` or `failure`) once the log accepts no more appends.
-    let refusing = Atomic<Bool>(false)
-    /// Set by `close()` (after ``refusing``): the writer stops once the intake is empty. A log
+    /// Set by `close()` (after ``refuse()``): the writer stops once the intake is empty. A log
     /// that only refuses (poisoned) keeps its writer asleep until a request or this comes.
     let stopping = Atomic<Bool>(false)
     /// How many times ``waitForRequests()`` returned: a writer that sleeps returns about once per
@@ -62,26 +68,40 @@ final class AppendIntake {
     }
 
     /// Whether requests are waiting to be taken.
-    var isEmpty: Bool { head.load(ordering: .sequentiallyConsistent) == 0 }
+    var isEmpty: Bool { head.load(ordering: .sequentiallyConsistent) & ~Self.refusedBit == 0 }
 
-    func push(_ request: AppendRequest) {
-        let raw = UInt(bitPattern: Unmanaged.passRetained(request).toOpaque())
+    /// From now on every ``push(_:)`` returns false. Requests already pushed stay for the writer.
+    /// Called (under the log's `pipelineLock`) before the log records why it refuses
+    /// (`closing`, `failure`), so a refused caller that takes that lock finds the reason.
+    func refuse() {
+        head.bitwiseOr(Self.refusedBit, ordering: .sequentiallyConsistent)
+    }
+
+    /// Pushes `request` for the writer, or returns false (taking nothing) once ``refuse()`` was called.
+    func push(_ request: AppendRequest) -> Bool {
         var current = head.load(ordering: .relaxed)
+        if current & Self.refusedBit != 0 { return false }
+        let raw = UInt(bitPattern: Unmanaged.passRetained(request).toOpaque())
         while true {
             request.next = current
             let (exchanged, original) = head.weakCompareExchange(
                 expected: current, desired: raw, successOrdering: .sequentiallyConsistent, failureOrdering: .relaxed)
             if exchanged { break }
             current = original
+            if current & Self.refusedBit != 0 {
+                Unmanaged<AppendRequest>.fromOpaque(UnsafeRawPointer(bitPattern: raw)!).release()
+                return false
+            }
         }
         if sleeping.load(ordering: .sequentiallyConsistent) {
             lock.withLock { wakeup.signal() }
         }
+        return true
     }
 
-    /// Every request pushed so far, oldest first.
+    /// Every request pushed so far, oldest first. Keeps the refused bit.
     func takeAll() -> [AppendRequest] {
-        var raw = head.exchange(0, ordering: .sequentiallyConsistent)
+        var raw = head.bitwiseAnd(Self.refusedBit, ordering: .sequentiallyConsistent).oldValue & ~Self.refusedBit
         var requests: [AppendRequest] = []
         // Reserved for the last take's count, so that a take of hundreds is not grown (and copied) eight times.
         requests.reserveCapacity(lastTakeCount)
@@ -112,7 +132,7 @@ final class AppendIntake {
     }
 }
 
-// `head`, `sleeping` and `admitting` are atomics, `lastTakeCount` belongs to the writer thread; requests are handed over through `head` with
+// `head` and `sleeping` are atomics, `lastTakeCount` belongs to the writer thread; requests are handed over through `head` with
 // release/acquire (sequentially consistent) ordering, so their fields are written before the push
 // and read only by the writer after it takes them.
 extension AppendIntake: @unchecked Sendable {}

@@ -69,18 +69,12 @@ extension Log {
 
     /// Hands a request to the writer, or fails it at once when the log is closed or poisoned.
     private func submit(_ request: AppendRequest) {
-        // `admitting` brackets the check and the push, so `close()` can wait out callers that
-        // passed the check before it started refusing (see `runWriter`).
-        // Wrapping operations are one `lock xadd`; the checked ones compile to a compare-and-swap loop.
-        intake.admitting.wrappingAdd(1, ordering: .sequentiallyConsistent)
-        if intake.refusing.load(ordering: .sequentiallyConsistent) {
-            intake.admitting.wrappingSubtract(1, ordering: .sequentiallyConsistent)
+        // One compare-and-swap: the intake refuses the push once the log refuses appends.
+        guard intake.push(request) else {
             let error = pipelineLock.withLock { refusal() } ?? LogError(.closed, "the log is closed", path: directory)
             request.continuation.resume(returning: .failure(error))
             return
         }
-        intake.push(request)
-        intake.admitting.wrappingSubtract(1, ordering: .sequentiallyConsistent)
     }
 
     /// The error a new call gets, if any; call with `pipelineLock` held.
@@ -165,8 +159,8 @@ extension Log {
             var requests = intake.takeAll()
             if requests.isEmpty {
                 if pipelineLock.withLock({ closing }) {
-                    // Callers that were admitted before the log began refusing may still be pushing.
-                    while intake.admitting.load(ordering: .sequentiallyConsistent) > 0 { sched_yield() }
+                    // The intake refused pushes before `closing` was set: one more take finds
+                    // every request that made it in.
                     requests = intake.takeAll()
                     if requests.isEmpty {
                         pipelineLock.withLock {

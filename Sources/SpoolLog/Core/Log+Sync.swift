@@ -218,7 +218,7 @@ extension Log {
         var waiting: [AppendWaiter] = []
         let failure: LogError
         pipelineLock.lock()
-        intake.refusing.store(true, ordering: .sequentiallyConsistent)
+        intake.refuse()
         if self.failure == nil {
             self.failure = LogError(.poisoned, error.message + "; the log accepts no more writes, reopen it to recover",
                                     path: error.path, offset: error.offset, underlying: error.underlying ?? error)

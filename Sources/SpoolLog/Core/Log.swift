@@ -104,7 +104,7 @@ public final class Log {
         currentSegment.publishedDataEnd = currentSegment.writePosition
         currentSegment.publishedExtent = max(currentSegment.zeroedUpTo, currentSegment.writePosition)
         // A reader has no writer thread: appends and flushes are refused at the door (``refusal()``).
-        if configuration.access == .readOnly { intake.refusing.store(true, ordering: .sequentiallyConsistent) }
+        if configuration.access == .readOnly { intake.refuse() }
     }
 
     /// The offset of the first record still in the log (the first segment's base).
@@ -241,7 +241,7 @@ public final class Log {
         let alreadyClosed: Bool = pipelineLock.withLock {
             if closed { return true }
             closed = true
-            intake.refusing.store(true, ordering: .sequentiallyConsistent)
+            intake.refuse()
             closing = true
             if abandoning && failure == nil { failure = LogError(.closed, "the log was abandoned") }
             syncWakeup.broadcast()
