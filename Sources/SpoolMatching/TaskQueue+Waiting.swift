@@ -14,12 +14,11 @@ extension TaskQueue {
     @inlinable
     func wait(in home: TaskQueuePartition<Payload>, table: PartitionTable<Payload>,
               until deadline: MatchingInstant?) async -> QueuedTask<Payload>? {
-        _ = home.waiters.loadOrCreate { WaiterQueue(capacity: context.waiterRingCapacity) }
+        home.waiters.withCreated({ WaiterQueue(capacity: context.waiterRingCapacity) }) { _ in }
         let waiter = PollWaiter<Payload>()
-        let deadlines = context.deadlines
         let timer: PollDeadline? = deadline.map { deadline in
             let entry = PollDeadline(deadline: deadline) { [self] in cancel(waiter, in: home, table: table) }
-            deadlines.add(entry)
+            context.deadlines.add(entry)
             return entry
         }
         let task = await withTaskCancellationHandler {
@@ -29,7 +28,7 @@ extension TaskQueue {
         } onCancel: {
             cancel(waiter, in: home, table: table)
         }
-        if let timer { deadlines.ended(timer) }
+        if let timer { context.deadlines.ended(timer) }
         return task
     }
 
@@ -42,7 +41,7 @@ extension TaskQueue {
             continuation.resume(returning: nil)  // cancelled before it was armed
             return
         }
-        home.waiters.load().unsafelyUnwrapped.live.add(1, ordering: .relaxed)
+        _ = home.waiters.with { $0.live.add(1, ordering: .relaxed) }
         register(waiter, in: home, table: table)
     }
 
@@ -74,13 +73,12 @@ extension TaskQueue {
     /// tombstone, which the next producer or reaper to pop it drops.
     @inlinable
     func register(_ waiter: PollWaiter<Payload>, in home: TaskQueuePartition<Payload>, table: PartitionTable<Payload>) {
-        let waiters = home.waiters.load().unsafelyUnwrapped
         home.waiting.pointee.wrappingAdd(1, ordering: .sequentiallyConsistent)
-        waiters.push(waiter)
+        _ = home.waiters.with { $0.push(waiter) }
         guard home.hasPending || (table.count > 1 && table.partitions.contains(where: { $0 !== home && $0.hasPending })) else { return }
         guard waiter.hold() else { return }  // matched or cancelled meanwhile
         if let task = claimAny(table, home: home) {
-            waiters.live.subtract(1, ordering: .relaxed)
+            _ = home.waiters.with { $0.live.subtract(1, ordering: .relaxed) }
             waiter.finish(with: task)
         } else {
             // Other pollers took those tasks; any task pushed from now on sees this waiter.
@@ -95,7 +93,7 @@ extension TaskQueue {
         if waiter.state.compareExchange(expected: PollWaiter<Payload>.arming, desired: PollWaiter<Payload>.cancelled,
                                         ordering: .acquiringAndReleasing).exchanged { return }
         if waiter.tryCancelWaiting() {
-            home.waiters.load().unsafelyUnwrapped.live.subtract(1, ordering: .relaxed)
+            _ = home.waiters.with { $0.live.subtract(1, ordering: .relaxed) }
             waiter.resume(nil)
             reap(in: home, table: table, count: 2)
         }
