@@ -17,7 +17,8 @@ struct BenchDispatch: AsyncParsableCommand {
         abstract: "In-memory task hand-off: SpoolMatching's lock-free dispatcher against a Mutex + Deque baseline.",
         discussion: """
         P producer tasks add tasks to one queue while C poller tasks poll it, all on Swift's default
-        executor. Producers stay at most --window tasks ahead of the pollers (flow control, so the
+        executor, or with --threads each on an OS thread of its own (more runnable threads than
+        cores, so that a lock holder can be preempted). Producers stay at most --window tasks ahead of the pollers (flow control, so the
         run measures hand-off rather than the growth of a backlog). The baseline is a dispatcher with
         the same add/poll interface built on Synchronization.Mutex and DequeModule.Deque (tasks and
         waiting pollers' continuations). Runs alternate between the two; the median run of each is
