@@ -244,7 +244,9 @@ extension Log {
         }
         let position = segment.writePosition
         let end = position + bytes.count
-        if configuration.preallocationBytes > 0 && end > segment.zeroedUpTo {
+        // Half a step early: the sync that covers a step's zeros lets a syncer record the new
+        // durable extent after its acknowledgements, before the data reaches the old one.
+        if configuration.preallocationBytes > 0 && end + configuration.preallocationBytes / 2 > segment.zeroedUpTo {
             try preallocate(segment, through: end, zeros: zeros)
         }
         do {
@@ -277,10 +279,14 @@ extension Log {
     /// Zero-fills the active segment ahead of the write position. Overwriting allocated blocks
     /// lets `fdatasync` skip the journal commit a growing file needs (measured here: 79 µs
     /// against 136 µs per write + fdatasync).
+    ///
+    /// Called once the data comes within half of `preallocationBytes` of the zeros' end, it fills
+    /// to one and a half steps beyond `end`: steps of about `preallocationBytes`, and the zeros
+    /// stay at least half a step ahead of the data.
     private func preallocate(_ segment: Segment, through end: Int, zeros: UnsafeRawBufferPointer) throws(LogError) {
         let limit = max(configuration.segmentBytes, end)
         var position = max(segment.zeroedUpTo, segment.writePosition)
-        let target = min(limit, end + configuration.preallocationBytes)
+        let target = min(limit, end + configuration.preallocationBytes + configuration.preallocationBytes / 2)
         do {
             while position < target {
                 let n = min(zeros.count, target - position)

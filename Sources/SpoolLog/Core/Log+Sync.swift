@@ -174,6 +174,24 @@ extension Log {
         for group in done {
             for waiter in group.waiters { waiter.continuation.resume(returning: .success(waiter.value)) }
         }
+        // Ahead of need, after the waiters were told: a sync that covered a new zero-fill step
+        // records it as the durable extent now, so that the data's crossing of the old extent
+        // (half a step later, see `preallocate`) finds it raised and the check above waits on no
+        // rewrite. If this rewrite is late, that check still rewrites before anything beyond the
+        // recorded extent is acknowledged. A failed one poisons the log, as any failed write does.
+        if last.extent > last.segment.recordedExtent.load(ordering: .relaxed) {
+            do { try raiseExtentAhead(of: last.segment, to: last.extent) } catch { poison(error) }
+        }
+    }
+
+    /// Records `extent` (covered by a completed `fdatasync`) as `segment`'s durable extent if it is
+    /// beyond the recorded one and the segment still takes appends (a roll has not frozen it).
+    private func raiseExtentAhead(of segment: Segment, to extent: Int) throws(LogError) {
+        try manifestLock.withLock { () throws(LogError) in
+            guard !segment.extentFrozen, extent > segment.recordedExtent.load(ordering: .relaxed) else { return }
+            try writeManifestLocked(activeExtent: (segment, extent))
+            segment.recordedExtent.store(extent, ordering: .relaxed)
+        }
     }
 
     /// Raises the durable extent `log-manifest` records for `segment` (the active one) to `extent`,

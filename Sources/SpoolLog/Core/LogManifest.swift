@@ -30,8 +30,9 @@ extension LogError.Code {
 /// through ``AtomicFile``.
 ///
 /// It is rewritten when the set of segments changes — a roll, a compaction swap, retention, a
-/// repair — at a clean close, and when the active segment's durable extent must grow before an
-/// acknowledgement (about once per `preallocationBytes` of appended data; see
+/// repair — at a clean close, and when the active segment's durable extent grows (about once per
+/// `preallocationBytes` of appended data, normally after the acknowledgements of the sync that made a
+/// zero-fill step durable, else before the acknowledgement that needs it; see
 /// ``Log/recordExtent(of:covering:extent:)``), never per append. Opening compares the directory with
 /// it: a listed segment that is missing, or shorter than its recorded length or extent, is damage
 /// (``LogError/Code/missingSegment``, ``LogError/Code/segmentShortened``). A segment that exists but
