@@ -318,8 +318,7 @@ extension Log {
                 throw .io(error, "cannot seal the segment", path: old.logPath)
             }
             if old.recordedExtent.load(ordering: .relaxed) < old.writePosition {
-                try writeManifestLocked(activeExtent: (old, old.writePosition))
-                old.recordedExtent.store(old.writePosition, ordering: .relaxed)
+                try writeExtentLocked(old.writePosition, of: old)
             }
         }
         try old.index.persist(trim: true)

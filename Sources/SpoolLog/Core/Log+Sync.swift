@@ -189,8 +189,7 @@ extension Log {
     private func raiseExtentAhead(of segment: Segment, to extent: Int) throws(LogError) {
         try manifestLock.withLock { () throws(LogError) in
             guard !segment.extentFrozen, extent > segment.recordedExtent.load(ordering: .relaxed) else { return }
-            try writeManifestLocked(activeExtent: (segment, extent))
-            segment.recordedExtent.store(extent, ordering: .relaxed)
+            try writeExtentLocked(extent, of: segment)
         }
     }
 
@@ -214,8 +213,7 @@ extension Log {
             }
             segment.firstBatchDurable.store(true, ordering: .relaxed)
             let raised = max(recorded, extent, dataEnd)
-            try writeManifestLocked(activeExtent: (segment, raised))
-            segment.recordedExtent.store(raised, ordering: .relaxed)
+            try writeExtentLocked(raised, of: segment)
         }
     }
 

@@ -222,6 +222,14 @@ public final class Log {
         manifestGaps = manifest.gaps
     }
 
+    /// Rewrites `log-manifest` with `extent` as `segment`'s durable extent, then remembers it in
+    /// `segment.recordedExtent`. Call with `manifestLock` held; every change of the extent goes
+    /// through here, so the manifest on disk is never behind what the log acts on.
+    func writeExtentLocked(_ extent: Int, of segment: Segment) throws(LogError) {
+        try writeManifestLocked(activeExtent: (segment, extent))
+        segment.recordedExtent.store(extent, ordering: .relaxed)
+    }
+
     /// Before the active segment's file is cut to its data (`length`, by a roll or a clean close):
     /// stops raising its extent and lowers a recorded extent beyond `length` to `length`, so that the
     /// manifest never records more than the file may hold after the cut (a crash right after the
@@ -231,8 +239,7 @@ public final class Log {
     func lowerExtentBeforeCut(of segment: Segment, to length: Int) throws(LogError) {
         segment.extentFrozen = true
         guard segment.recordedExtent.load(ordering: .relaxed) > length else { return }
-        try writeManifestLocked(activeExtent: (segment, length))
-        segment.recordedExtent.store(length, ordering: .relaxed)
+        try writeExtentLocked(length, of: segment)
     }
 
     /// Refuses new calls, lets the writer finish what it was given (when abandoning, fails it
