@@ -16,14 +16,20 @@ import Testing
             configuration.concurrentSyncs = 2
             let log = try Log.open(directory: dir.log, configuration: configuration)
             let started = Counter()
+            // Close once some appends are in, at a point that moves from round to round.
+            let closeAt = 200 + round * 400
             let appenders = 16
             typealias Outcome = (task: Int, sequence: Int, offset: UInt64?, error: LogError?)
             let outcomes = await withTaskGroup(of: [Outcome].self) { group in
                 for task in 0..<appenders {
                     group.addTask {
                         var outcomes: [Outcome] = []
-                        for sequence in 0..<10_000 {
-                            started.value.add(1, ordering: .relaxed)
+                        for sequence in 0..<1_000 {
+                            // The append that crosses the threshold starts the close on a thread
+                            // of its own: it comes at that point however the tasks are scheduled.
+                            if started.value.add(1, ordering: .relaxed).newValue == closeAt {
+                                startDetachedThread { try? log.close() }
+                            }
                             do throws(LogError) {
                                 let offset = try await log.append(LogConcurrencyTests.tagged(task: task, sequence: sequence))
                                 outcomes.append((task, sequence, offset, nil))
@@ -34,12 +40,6 @@ import Testing
                         }
                         return outcomes
                     }
-                }
-                // Close once some appends are in, at a point that moves from round to round.
-                group.addTask {
-                    while started.value.load(ordering: .relaxed) < 200 + round * 400 { await Task.yield() }
-                    try? log.close()
-                    return []
                 }
                 var all: [Outcome] = []
                 for await outcome in group { all += outcome }
