@@ -211,6 +211,44 @@ import Testing
         log.abandon()
     }
 
+    /// With several syncers, an append that arrives while a sync is in flight wakes no writer: another
+    /// syncer writes it and starts its own fdatasync while the first is still held (the pipelining
+    /// an append relies on to wait for about one sync, not two). It is still acknowledged only after
+    /// the held sync returns, in claim order, and both land at their offsets.
+    @Test func anotherSyncerWritesAndSyncsWhatArrivesDuringASync() async throws {
+        let dir = TemporaryDirectory()
+        let faults = FaultInjectingSyscalls()
+        let log = try Log.open(directory: dir.log, configuration: Self.configuration(faults, concurrentSyncs: 3))
+        let acknowledged = try await Self.appendAcknowledged(log, 0..<3)
+
+        let entered = DispatchSemaphore(value: 0)
+        let release = DispatchSemaphore(value: 0)
+        faults.beforeCall(.fdatasync, path: .suffix(".log"), occurrence: .only(1)) {
+            entered.signal()
+            _ = release.wait(timeout: .now() + .seconds(60))
+        }
+        let syncs = { faults.calls(.fdatasync, path: .suffix(".log")).count }
+        let writes = { faults.calls(.pwrite, path: .suffix(".log")).count }
+        async let first = Self.outcome { try await log.append(payload(3, size: 200)) }
+        let started = try await Self.poll(upTo: 30_000) { entered.wait(timeout: .now()) == .success }
+        #expect(started, "the first append's fdatasync never started")
+        let syncsBefore = syncs()
+        let writesBefore = writes()
+        async let second = Self.outcome { try await log.append(payload(4, size: 200)) }
+        let secondSynced = try await Self.poll(upTo: 30_000) { syncs() > syncsBefore }
+        #expect(secondSynced, "no second fdatasync started while the first was held")
+        #expect(writes() > writesBefore, "the second append was not written while the first sync was held")
+        #expect(log.endOffset == 3, "the second append was acknowledged before the sync held ahead of it")
+        release.signal()
+        let outcomes = await [first, second]
+        #expect(try outcomes.map { try $0.get() } == [3, 4])
+        try log.close()
+
+        let reopened = try Log.open(directory: dir.log, configuration: LogConfiguration())
+        #expect(try readAll(reopened) == acknowledged + [3, 4].map { LogRecord(offset: UInt64($0), payload: payload($0, size: 200)) })
+        try reopened.close()
+    }
+
     /// With the only syncer inside a sync, the writer writes the next append while that sync runs
     /// (pipelined), and a third one is submitted. When the sync in flight fails, none of the three may
     /// be acknowledged: not the one it covered, not the pipelined write behind it (the failure poisons

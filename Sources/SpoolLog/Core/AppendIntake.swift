@@ -29,12 +29,14 @@ final class AppendRequest {
     }
 }
 
-/// The lock-free hand-off from appending callers (any number of tasks and threads) to the one
-/// writer thread: a Treiber stack that callers push onto with one compare-and-swap, and that
-/// the writer empties with one exchange and reverses into arrival order.
+/// The lock-free hand-off from appending callers (any number of tasks and threads) to the thread
+/// that writes (the writer thread, or with ``routesToSyncers`` a syncer about to sync): a Treiber
+/// stack that callers push onto with one compare-and-swap, and that the writing thread empties
+/// with one exchange and reverses into arrival order.
 ///
 /// Callers never take a lock: one that pushes onto a stack the writer is sleeping on takes the
-/// wake-up lock only to signal it. Sleeping is announced through `sleeping` with sequentially
+/// wake-up lock only to signal it (with syncers that write, the log's pipeline lock to signal an
+/// idle syncer, see ``idleSyncers``). Sleeping is announced through `sleeping` with sequentially
 /// consistent operations on both sides, so either the caller sees the writer asleep, or the
 /// writer sees the pushed request before it sleeps.
 ///
@@ -50,6 +52,15 @@ final class AppendIntake {
     private let head = Atomic<UInt>(0)
     private static let refusedBit: UInt = 1
     private let sleeping = Atomic<Bool>(false)
+    /// Set before the log's threads start when its syncers take and write requests themselves
+    /// (``Log/syncersWriteAhead``): a push then never wakes the writer thread.
+    var routesToSyncers = false
+    /// Syncers waiting with no deadline (kept by them under the log's pipeline lock, read by
+    /// pushes): a push wakes one when there is one. A syncer counts itself before it looks at the
+    /// intake a last time, and a push is in the intake before it reads this count: of the two, one
+    /// sees the other (sequentially consistent), so no request waits for a syncer that sleeps on.
+    /// Every other syncer has a sync in flight or a deadline, and looks at the intake when it ends.
+    let idleSyncers = Atomic<Int>(0)
     /// Set by `close()` (after ``refuse()``): the writer stops once the intake is empty. A log
     /// that only refuses (poisoned) keeps its writer asleep until a request or this comes.
     let stopping = Atomic<Bool>(false)
@@ -58,7 +69,7 @@ final class AppendIntake {
     let writerWakeups = Atomic<Int>(0)
     private let lock = ThreadLock()
     private let wakeup = ThreadCondition()
-    /// How many requests the last ``takeAll()`` returned; used by the writer thread only.
+    /// How many requests the last ``takeAll()`` returned; used under the log's `writeLock` only.
     private var lastTakeCount = 0
 
     deinit {
@@ -93,7 +104,9 @@ final class AppendIntake {
                 return false
             }
         }
-        if sleeping.load(ordering: .sequentiallyConsistent) {
+        // With syncers that write (`routesToSyncers`) the writer thread is never woken: `Log.submit`
+        // wakes an idle syncer instead, if there is one.
+        if !routesToSyncers && sleeping.load(ordering: .sequentiallyConsistent) {
             lock.withLock { wakeup.signal() }
         }
         return true
@@ -132,8 +145,9 @@ final class AppendIntake {
     }
 }
 
-// `head` and `sleeping` are atomics, `lastTakeCount` belongs to the writer thread; requests are handed over through `head` with
-// release/acquire (sequentially consistent) ordering, so their fields are written before the push
-// and read only by the writer after it takes them.
+// `head`, `sleeping` and `idleSyncers` are atomics, `routesToSyncers` is set before the log's threads
+// start, `lastTakeCount` is used under the log's `writeLock`; requests are handed over through `head`
+// with release/acquire (sequentially consistent) ordering, so their fields are written before the
+// push and read only by the thread that takes them.
 extension AppendIntake: @unchecked Sendable {}
 extension AppendRequest: @unchecked Sendable {}

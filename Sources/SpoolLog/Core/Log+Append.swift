@@ -75,6 +75,12 @@ extension Log {
             request.continuation.resume(returning: .failure(error))
             return
         }
+        // Syncers that write: an idle one writes this request and syncs it (the others will look
+        // at the intake when their sync or their wait ends). Under the pipeline lock, so that the
+        // signal cannot fall between a syncer's last look and its wait.
+        if intake.routesToSyncers && intake.idleSyncers.load(ordering: .sequentiallyConsistent) > 0 {
+            pipelineLock.withLock { syncWakeup.signal() }
+        }
     }
 
     /// The error a new call gets, if any; call with `pipelineLock` held.
@@ -141,21 +147,21 @@ extension Log {
     /// the log alive, since the call holds a reference until it returns).
     func startThreads() {
         let log = UnownedLog(self)
+        intake.routesToSyncers = syncersWriteAhead
         threads.append(startThread(named: "spool-writer") { log.reference._withUnsafeGuaranteedRef { $0.runWriter() } })
         for i in 0..<syncerCount {
             threads.append(startThread(named: "spool-sync\(i)") { log.reference._withUnsafeGuaranteedRef { $0.runSyncer(number: i) } })
         }
     }
 
-    /// Takes pending batches, encodes and writes them, and hands their waiters on:
-    /// to the syncers in `sync` mode, straight back to the callers otherwise.
+    /// The writer thread: takes what the intake holds and writes it (``writeTaken(_:claimingNext:)``)
+    /// whenever it is woken. With concurrent syncers (``syncersWriteAhead``) no push wakes it: the
+    /// syncers take and write what arrives themselves, each just before its own fdatasync, so no
+    /// write is handed to another thread and back; the writer then only finishes the intake at
+    /// close and fails it after a poisoning.
     fileprivate func runWriter() {
-        let zeros = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 4096)
-        zeros.initializeMemory(as: UInt8.self, repeating: 0)
-        defer { zeros.deallocate() }
-        let syncMode = configuration.durability == .sync
-        var compression = CompressionGovernor(threshold: configuration.compressionThresholdBytes)
         while true {
+            writeLock.lock()
             var requests = intake.takeAll()
             if requests.isEmpty {
                 if pipelineLock.withLock({ closing }) {
@@ -163,6 +169,7 @@ extension Log {
                     // every request that made it in.
                     requests = intake.takeAll()
                     if requests.isEmpty {
+                        writeLock.unlock()
                         pipelineLock.withLock {
                             writerDone = true
                             syncWakeup.broadcast()
@@ -170,69 +177,83 @@ extension Log {
                         return
                     }
                 } else {
+                    writeLock.unlock()
                     intake.waitForRequests()
                     continue
                 }
             }
-            let poisoned = pipelineLock.withLock {
-                writerBusy = true
-                return failure != nil
-            }
-            if poisoned {
-                pipelineLock.withLock { writerBusy = false }
-                fail(requests.map { AppendWaiter(continuation: $0.continuation, value: 0) })
-                continue
-            }
-            var batches = makeBatches(requests)
-            requests = []
-            var segment = currentSegment
-            var immediate: [AppendWaiter] = []
-            var toSync: [AppendWaiter] = []
-            do {
-                for i in batches.indices where batches[i].recordCount > 0 {
-                    let batch = batches[i]
-                    let tryCompression = compression.shouldTry(rawBytes: batch.buffer.payloadCount)
-                    let bytes = batches[i].buffer.finish(
-                        baseOffset: batch.baseOffset, recordCount: batch.recordCount,
-                        timestampMilliseconds: wallClockMilliseconds(),
-                        compressionThreshold: tryCompression ? configuration.compressionThresholdBytes : Int.max)
-                    if tryCompression { compression.record(compressed: bytes[5] & RecordBatchHeader.compressedFlag != 0) }
-                    batches[i].buffer = PendingBatchBuffer()
-                    segment = try write(bytes, baseOffset: batch.baseOffset, recordCount: batch.recordCount,
-                                        zeros: UnsafeRawBufferPointer(zeros))
-                }
-            } catch {
-                poison(error)
-                fail(batches.flatMap { $0.waiters + $0.flushWaiters })
-                continue
-            }
-            for batch in batches {
-                if syncMode { toSync += batch.waiters } else { immediate += batch.waiters }
-                toSync += batch.flushWaiters
-            }
-            let endOffset = batches.last!.baseOffset + UInt64(batches.last!.recordCount)
-            let writtenAt = monotonicNanoseconds()
-            pipelineLock.lock()
-            writerBusy = false
-            writtenSequence += 1
-            segment.publishedDataEnd = segment.writePosition
-            segment.publishedExtent = max(segment.zeroedUpTo, segment.writePosition)
-            if !syncMode {
-                segment.readableSize.store(segment.writePosition, ordering: .releasing)
-                acknowledgedEnd.store(endOffset, ordering: .releasing)
-            }
-            if !toSync.isEmpty || syncMode {
-                syncGroups.append(SyncGroup(sequence: writtenSequence, segment: segment, endPosition: segment.writePosition,
-                                            endOffset: endOffset, waiters: toSync, writtenAt: writtenAt))
-                if firstUnclaimedGroupWrittenAt == nil { firstUnclaimedGroupWrittenAt = writtenAt }
-                syncWakeup.signal()
-            } else if writtenSequence == claimedSequence + 1 {
-                // The first unsynced write since the last sync: start the interval syncer's clock.
-                syncWakeup.signal()
-            }
-            pipelineLock.unlock()
-            for waiter in immediate { waiter.continuation.resume(returning: .success(waiter.value)) }
+            writeTaken(requests, claimingNext: false)
+            writeLock.unlock()
         }
+    }
+
+    /// Encodes and writes `requests` (just taken from the intake, in arrival order) and hands
+    /// their waiters on: to the syncers in `sync` mode, straight back to the callers otherwise.
+    /// Call with `writeLock` held (and `pipelineLock` not): the take and the write are one step,
+    /// so offsets and file positions follow the intake's order whichever thread writes.
+    /// `claimingNext`: the caller is a syncer that claims a sync right after, so no syncer is woken.
+    func writeTaken(_ taken: [AppendRequest], claimingNext: Bool) {
+        var requests = taken
+        let syncMode = configuration.durability == .sync
+        let poisoned = pipelineLock.withLock {
+            writerBusy = true
+            return failure != nil
+        }
+        if poisoned {
+            pipelineLock.withLock { writerBusy = false }
+            fail(requests.map { AppendWaiter(continuation: $0.continuation, value: 0) })
+            return
+        }
+        var batches = makeBatches(requests)
+        requests = []
+        var segment = currentSegment
+        var immediate: [AppendWaiter] = []
+        var toSync: [AppendWaiter] = []
+        do {
+            for i in batches.indices where batches[i].recordCount > 0 {
+                let batch = batches[i]
+                let tryCompression = writerScratch.compression.shouldTry(rawBytes: batch.buffer.payloadCount)
+                let bytes = batches[i].buffer.finish(
+                    baseOffset: batch.baseOffset, recordCount: batch.recordCount,
+                    timestampMilliseconds: wallClockMilliseconds(),
+                    compressionThreshold: tryCompression ? configuration.compressionThresholdBytes : Int.max)
+                if tryCompression { writerScratch.compression.record(compressed: bytes[5] & RecordBatchHeader.compressedFlag != 0) }
+                batches[i].buffer = PendingBatchBuffer()
+                segment = try write(bytes, baseOffset: batch.baseOffset, recordCount: batch.recordCount,
+                                    zeros: writerScratch.zeros)
+            }
+        } catch {
+            pipelineLock.withLock { writerBusy = false }
+            poison(error)
+            fail(batches.flatMap { $0.waiters + $0.flushWaiters })
+            return
+        }
+        for batch in batches {
+            if syncMode { toSync += batch.waiters } else { immediate += batch.waiters }
+            toSync += batch.flushWaiters
+        }
+        let endOffset = batches.last!.baseOffset + UInt64(batches.last!.recordCount)
+        let writtenAt = monotonicNanoseconds()
+        pipelineLock.lock()
+        writerBusy = false
+        writtenSequence += 1
+        segment.publishedDataEnd = segment.writePosition
+        segment.publishedExtent = max(segment.zeroedUpTo, segment.writePosition)
+        if !syncMode {
+            segment.readableSize.store(segment.writePosition, ordering: .releasing)
+            acknowledgedEnd.store(endOffset, ordering: .releasing)
+        }
+        if !toSync.isEmpty || syncMode {
+            syncGroups.append(SyncGroup(sequence: writtenSequence, segment: segment, endPosition: segment.writePosition,
+                                        endOffset: endOffset, waiters: toSync, writtenAt: writtenAt))
+            if firstUnclaimedGroupWrittenAt == nil { firstUnclaimedGroupWrittenAt = writtenAt }
+            if !claimingNext { syncWakeup.signal() }
+        } else if writtenSequence == claimedSequence + 1 {
+            // The first unsynced write since the last sync: start the interval syncer's clock.
+            syncWakeup.signal()
+        }
+        pipelineLock.unlock()
+        for waiter in immediate { waiter.continuation.resume(returning: .success(waiter.value)) }
     }
 
     /// Writes one encoded batch to the active segment, rolling first when it is full or old.
@@ -350,11 +371,38 @@ extension Log {
     /// Syncer threads: ``LogConfiguration/concurrentSyncs`` in `sync` mode, one otherwise.
     var syncerCount: Int { configuration.durability == .sync ? configuration.concurrentSyncs : 1 }
 
+    /// Whether the syncers take and write appends themselves (`sync` mode with more than one
+    /// syncer), each just before its own fdatasync. With one syncer the writer thread writes ahead
+    /// while the sync runs instead, so that the next sync can start the moment the last one returns.
+    var syncersWriteAhead: Bool { configuration.durability == .sync && syncerCount > 1 }
+
     /// Fails `waiters` with the error the log now refuses calls with.
     func fail(_ waiters: [AppendWaiter]) {
         let error = pipelineLock.withLock { refusal() } ?? LogError(.poisoned, "the log is poisoned")
         for waiter in waiters { waiter.continuation.resume(returning: .failure(error)) }
     }
+}
+
+/// What the thread holding `writeLock` writes with: a megabyte of zeros for the zero fill and
+/// the compression governor. Guarded by `writeLock`.
+final class WriterScratch {
+    private var zeroBuffer: UnsafeMutableRawBufferPointer?
+    var compression: CompressionGovernor
+
+    init(compressionThreshold: Int) {
+        compression = CompressionGovernor(threshold: compressionThreshold)
+    }
+
+    /// Allocated at the first write, so that a log that never writes (a reader, an offline tool) never holds it.
+    var zeros: UnsafeRawBufferPointer {
+        if let zeroBuffer { return UnsafeRawBufferPointer(zeroBuffer) }
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 4096)
+        buffer.initializeMemory(as: UInt8.self, repeating: 0)
+        zeroBuffer = buffer
+        return UnsafeRawBufferPointer(buffer)
+    }
+
+    deinit { zeroBuffer?.deallocate() }
 }
 
 /// Decides whether the writer tries LZ4 on the next batch. Data that did not compress is

@@ -43,17 +43,16 @@ extension Log {
     func runSyncer(number: Int) {
         let interval: UInt64? = if case .interval(let ms) = configuration.durability { UInt64(ms) * 1_000_000 } else { nil }
         let maxGather = UInt64(configuration.maxGroupCommitDelayMicroseconds) * 1000
+        let syncersWrite = syncersWriteAhead
         pipelineLock.lock()
         while true {
             let firstWaitingWrittenAt = firstUnclaimedGroupWrittenAt
             let dirty = writtenSequence > claimedSequence
             var due = dirty && interval.map { monotonicNanoseconds() >= lastSyncNanoseconds + $0 } ?? false
-            if let firstWaitingWrittenAt, !due {
-                let gathering = (writerBusy || !intake.isEmpty) && !closing && failure == nil
-                if gathering && monotonicNanoseconds() < firstWaitingWrittenAt + maxGather {
-                    syncWakeup.wait(pipelineLock, untilMonotonicNanoseconds: firstWaitingWrittenAt + maxGather)
-                    continue
-                }
+            // With concurrent syncers the requests in the intake are the syncers' to write, just
+            // before a claim (no push wakes the writer thread).
+            let pending = syncersWrite && !intake.isEmpty && !closing && failure == nil
+            if firstWaitingWrittenAt != nil || pending, !due {
                 // Stagger overlapping syncs: one started less than half a typical sync ago will
                 // return soon after, so a new one now would mostly cover the same appends.
                 let staggered = lastSyncNanoseconds + averageSyncNanoseconds / 2
@@ -61,7 +60,26 @@ extension Log {
                     syncWakeup.wait(pipelineLock, untilMonotonicNanoseconds: staggered)
                     continue
                 }
-                due = true
+                if pending {
+                    // Take and write everything waiting, then claim it: one write per sync, by
+                    // the thread that syncs it, with no hand-off to the writer and back.
+                    pipelineLock.unlock()
+                    writeLock.lock()
+                    let requests = intake.takeAll()
+                    if !requests.isEmpty { writeTaken(requests, claimingNext: true) }
+                    writeLock.unlock()
+                    pipelineLock.lock()
+                } else if let firstWaitingWrittenAt {
+                    // Group commit: while the writer thread is still writing requests it has in
+                    // hand (or, when it writes them all, requests wait in the intake), hold the
+                    // sync back until it is done or the oldest unsynced write has waited long enough.
+                    let gathering = (writerBusy || (!syncersWrite && !intake.isEmpty)) && !closing && failure == nil
+                    if gathering && monotonicNanoseconds() < firstWaitingWrittenAt + maxGather {
+                        syncWakeup.wait(pipelineLock, untilMonotonicNanoseconds: firstWaitingWrittenAt + maxGather)
+                        continue
+                    }
+                }
+                due = firstUnclaimedGroupWrittenAt != nil
             }
             if due {
                 let target = writtenSequence
@@ -110,6 +128,11 @@ extension Log {
             }
             if let interval, dirty {
                 syncWakeup.wait(pipelineLock, untilMonotonicNanoseconds: lastSyncNanoseconds + interval)
+            } else if syncersWrite {
+                // Idle: counted first, then a last look at the intake (see `AppendIntake.idleSyncers`).
+                intake.idleSyncers.add(1, ordering: .sequentiallyConsistent)
+                if intake.isEmpty || closing || failure != nil { syncWakeup.wait(pipelineLock) }
+                intake.idleSyncers.subtract(1, ordering: .sequentiallyConsistent)
             } else {
                 syncWakeup.wait(pipelineLock)
             }
@@ -245,6 +268,8 @@ extension Log {
         syncClaims.removeAll()
         syncWakeup.broadcast()
         pipelineLock.unlock()
+        // Requests pushed while a sync was in flight woke no writer: the writer fails them now.
+        intake.wake()
         for waiter in waiting { waiter.continuation.resume(returning: .failure(failure)) }
     }
 }

@@ -54,7 +54,12 @@ public final class Log {
     let syncWakeup = ThreadCondition()
     /// Appends on their way to the writer (lock-free).
     let intake = AppendIntake()
-    /// The offset the next appended record gets; owned by the writer thread.
+    /// Held by whichever thread takes requests from the intake and writes them: the writer
+    /// thread, or in `sync` mode a syncer about to claim a sync. Guards `nextOffset`, the active
+    /// segment's write state and `writerScratch`. Taken before `pipelineLock`, never after.
+    let writeLock = ThreadLock()
+    let writerScratch: WriterScratch
+    /// The offset the next appended record gets; guarded by `writeLock`.
     var nextOffset: UInt64
     var failure: LogError?
     var closing = false
@@ -97,6 +102,7 @@ public final class Log {
         self.segments = segments
         self.currentSegment = segments[segments.count - 1]
         self.nextOffset = nextOffset
+        self.writerScratch = WriterScratch(compressionThreshold: configuration.compressionThresholdBytes)
         self.acknowledgedEnd = Atomic(nextOffset)
         self.recovery = recovery
         // What a first sync covers: the file as open found it (and made it; a crash may have left
@@ -264,8 +270,8 @@ public final class Log {
     }
 }
 
-// All mutable state is guarded by `segmentLock` or `pipelineLock`, written by the writer thread
-// only (segment write positions), or atomic; see the comments on each property.
+// All mutable state is guarded by `segmentLock` or `pipelineLock`, written only under `writeLock`
+// (offsets, segment write positions), or atomic; see the comments on each property.
 extension Log: @unchecked Sendable {}
 
 /// Counters kept by a ``Log`` since it was opened.

@@ -5,7 +5,7 @@ import Synchronization
 
 /// One segment: `<20-digit base offset>.log` and its `.index`.
 ///
-/// The active (last) segment is written by the log's writer thread only and read with `pread`
+/// The active (last) segment is written only under the log's `writeLock` and read with `pread`
 /// up to ``readableSize``; sealed segments are read through a ``MappedFile``.
 final class Segment {
     let baseOffset: UInt64
