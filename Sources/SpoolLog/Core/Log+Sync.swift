@@ -268,7 +268,8 @@ extension Log {
         syncClaims.removeAll()
         syncWakeup.broadcast()
         pipelineLock.unlock()
-        // Requests pushed while a sync was in flight woke no writer: the writer fails them now.
+        // With syncers that write, no push woke the writer, and no syncer writes now: the writer
+        // takes what is still in the intake and fails it.
         intake.wake()
         for waiter in waiting { waiter.continuation.resume(returning: .failure(failure)) }
     }
