@@ -305,16 +305,18 @@ import Testing
     }
 
     @Test func aRecordWrittenJustBeforeARollIsDurableWhenItsSyncRunsOnTheNextSegment() async throws {
-        // A syncer syncs the segment that is active when it claims, so a group written to the old
-        // segment and claimed after a roll is covered only by the roll's own fdatasync of the old
-        // segment. Arranged deterministically: the only syncer is held inside a sync while record
-        // B goes into the old segment and C rolls to a new one.
+        // A syncer syncs the segment that is active when it claims, so a group whose first batch
+        // went into the old segment and whose next batch rolled to a new one is covered, for that
+        // first batch, only by the roll's own fdatasync of the old segment. Arranged
+        // deterministically: the only syncer is held inside a sync while B and C wait in the intake;
+        // released, it takes both, writes B (a batch of its own, `maxBatchBytes`) into the old
+        // segment, rolls for C, and claims on the new segment.
         let dir = TemporaryDirectory()
         let faults = FaultInjectingSyscalls()
         let power = PowerLossSyscalls(wrapping: faults)
         var configuration = smallSegmentConfiguration(.sync)
         configuration.concurrentSyncs = 1
-        configuration.maxGroupCommitDelayMicroseconds = 0
+        configuration.maxBatchBytes = 4096
         configuration.syscalls = power
         let log = try Log.open(directory: dir.log, configuration: configuration)
         for i in 0..<16 { _ = try await log.append(payload(i, size: 4000)) }  // 64,704 of 65,536 bytes
@@ -325,18 +327,17 @@ import Testing
             held.entered.store(true, ordering: .sequentiallyConsistent)
             while !held.released.load(ordering: .sequentiallyConsistent) { usleep(1000) }
         }
-        func written() -> UInt64 { log.pipelineLock.withLock { log.writtenSequence } }
-        let start = written()
+        let start = log.intake.pushCountForTesting
         let first = Task { try await log.append(payload(100, size: 10)) }
         while !held.entered.load(ordering: .sequentiallyConsistent) { try await Task.sleep(nanoseconds: 1_000_000) }
         let b = Task { try await log.append(payload(101, size: 100)) }
-        while written() < start + 2 { try await Task.sleep(nanoseconds: 1_000_000) }
+        while log.intake.pushCountForTesting < start + 2 { try await Task.sleep(nanoseconds: 1_000_000) }
         let c = Task { try await log.append(payload(102, size: 4000)) }
-        while written() < start + 3 { try await Task.sleep(nanoseconds: 1_000_000) }
-        #expect(log.segmentBaseOffsets.count == 2, "the third append rolled")
+        while log.intake.pushCountForTesting < start + 3 { try await Task.sleep(nanoseconds: 1_000_000) }
         held.released.store(true, ordering: .sequentiallyConsistent)
         let offsets = [try await first.value, try await b.value, try await c.value]
         #expect(offsets == [16, 17, 18])
+        #expect(log.segmentBaseOffsets == [0, 18], "B went into the old segment and C rolled")
         log.abandon()
 
         power.simulatePowerLoss()

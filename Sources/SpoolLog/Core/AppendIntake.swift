@@ -52,6 +52,12 @@ final class AppendIntake {
     private let head = Atomic<UInt>(0)
     private static let refusedBit: UInt = 1
     private let sleeping = Atomic<Bool>(false)
+    #if DEBUG
+    /// Requests pushed so far (debug builds only, for tests that must know a request is in the
+    /// intake before they let the thread that takes it go on).
+    private let pushes = Atomic<Int>(0)
+    var pushCountForTesting: Int { pushes.load(ordering: .sequentiallyConsistent) }
+    #endif
     /// Set before the log's threads start when its syncers take and write requests themselves
     /// (``Log/syncersWriteAhead``): a push then never wakes the writer thread.
     var routesToSyncers = false
@@ -104,6 +110,9 @@ final class AppendIntake {
                 return false
             }
         }
+        #if DEBUG
+        pushes.add(1, ordering: .sequentiallyConsistent)
+        #endif
         // With syncers that write (`routesToSyncers`) the writer thread is never woken: `Log.submit`
         // wakes an idle syncer instead, if there is one.
         if !routesToSyncers && sleeping.load(ordering: .sequentiallyConsistent) {

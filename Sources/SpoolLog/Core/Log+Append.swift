@@ -155,10 +155,10 @@ extension Log {
     }
 
     /// The writer thread: takes what the intake holds and writes it (``writeTaken(_:claimingNext:)``)
-    /// whenever it is woken. With concurrent syncers (``syncersWriteAhead``) no push wakes it: the
-    /// syncers take and write what arrives themselves, each just before its own fdatasync, so no
-    /// write is handed to another thread and back; the writer then only finishes the intake at
-    /// close and fails it after a poisoning.
+    /// whenever it is woken. In `sync` mode (``syncersWriteAhead``) no push wakes it: the syncers
+    /// take and write what arrives themselves, each just before its own fdatasync, so no write is
+    /// handed to another thread and back; the writer then only finishes the intake at close and
+    /// fails it after a poisoning.
     fileprivate func runWriter() {
         while true {
             writeLock.lock()
@@ -371,10 +371,9 @@ extension Log {
     /// Syncer threads: ``LogConfiguration/concurrentSyncs`` in `sync` mode, one otherwise.
     var syncerCount: Int { configuration.durability == .sync ? configuration.concurrentSyncs : 1 }
 
-    /// Whether the syncers take and write appends themselves (`sync` mode with more than one
-    /// syncer), each just before its own fdatasync. With one syncer the writer thread writes ahead
-    /// while the sync runs instead, so that the next sync can start the moment the last one returns.
-    var syncersWriteAhead: Bool { configuration.durability == .sync && syncerCount > 1 }
+    /// Whether the syncers take and write appends themselves, each just before its own fdatasync:
+    /// in `sync` mode. (In the other modes the writer thread writes and acknowledges at once.)
+    var syncersWriteAhead: Bool { configuration.durability == .sync }
 
     /// Fails `waiters` with the error the log now refuses calls with.
     func fail(_ waiters: [AppendWaiter]) {

@@ -49,8 +49,8 @@ extension Log {
             let firstWaitingWrittenAt = firstUnclaimedGroupWrittenAt
             let dirty = writtenSequence > claimedSequence
             var due = dirty && interval.map { monotonicNanoseconds() >= lastSyncNanoseconds + $0 } ?? false
-            // With concurrent syncers the requests in the intake are the syncers' to write, just
-            // before a claim (no push wakes the writer thread).
+            // In `sync` mode the requests in the intake are the syncers' to write, just before a
+            // claim (no push wakes the writer thread).
             let pending = syncersWrite && !intake.isEmpty && !closing && failure == nil
             if firstWaitingWrittenAt != nil || pending, !due {
                 // Stagger overlapping syncs: one started less than half a typical sync ago will

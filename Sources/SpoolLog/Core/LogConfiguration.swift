@@ -72,9 +72,11 @@ public struct LogConfiguration: Sendable {
     /// How many `fdatasync` calls may be in flight at once in ``Durability/sync`` mode.
     /// Overlapping syncs shorten the wait of each group commit. Default 3.
     public var concurrentSyncs: Int = 3
-    /// The longest a group commit waits for the writer to finish writing appends that are
-    /// already in hand before it starts the `fdatasync`. Larger groups mean fewer syncs per
-    /// record; the wait ends early as soon as the writer is idle. Default 100 µs; 0 syncs at once.
+    /// The longest a flush's `fdatasync` waits for the writer thread to finish writing appends
+    /// it already has in hand, in the modes where that thread writes (``Durability/interval``,
+    /// ``Durability/none``; in ``Durability/sync`` the syncers write and the group commit is
+    /// whatever arrived while the last sync ran). The wait ends early as soon as the writer is
+    /// idle. Default 100 µs; 0 syncs at once.
     public var maxGroupCommitDelayMicroseconds: Int = 100
     /// The step in which the active segment is zero-filled ahead of the write position (the zeros
     /// stay at least half a step and at most one and a half steps ahead), so that `fdatasync`
