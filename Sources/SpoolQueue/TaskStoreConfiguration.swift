@@ -6,16 +6,12 @@ import SpoolMatching
 /// which throws ``QueueError/Code/invalidConfiguration`` naming the field that is out of range.
 public struct TaskStoreConfiguration: Sendable {
     /// The queue log's settings, durability first: ``TaskStore/add(_:to:kind:options:)`` returns once
-    /// the task is acknowledged under `log.durability`. Default: `.sync`, 128 MiB segments, and
-    /// one `fdatasync` in flight at a time (``LogConfiguration/concurrentSyncs`` 1, where a bare
-    /// log defaults to 3): a task store's syncer threads share the cores with its pollers and
-    /// completions, and on a 2-core machine one syncer gave about a quarter more tasks/s in
-    /// `spool bench queue` (medians of 7 alternating runs: 73k against 59k with 3).
-    public var log: LogConfiguration = {
-        var log = LogConfiguration()
-        log.concurrentSyncs = 1
-        return log
-    }()
+    /// the task is acknowledged under `log.durability`. Default: a bare log's: `.sync`, 128 MiB
+    /// segments, one `fdatasync` in flight at a time (``LogConfiguration/concurrentSyncs`` 1). A
+    /// task store's syncer threads share the cores with its pollers and completions: on a 2-core
+    /// machine one syncer gave about a quarter more tasks/s than three in `spool bench queue`
+    /// (medians of 7 alternating runs: 73k against 59k).
+    public var log = LogConfiguration()
     /// The matching core's settings (partitions, ring sizes). Its `onExpired` is chained after
     /// the store's own handling of expired tasks.
     public var dispatcher: DispatcherConfiguration = DispatcherConfiguration()

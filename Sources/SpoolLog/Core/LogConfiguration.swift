@@ -69,9 +69,13 @@ public struct LogConfiguration: Sendable {
     public var maxBatchBytes: Int = 1 << 20
     /// The largest record accepted. Default 8 MiB; must fit in a segment with its header.
     public var maxRecordBytes: Int = 8 << 20
-    /// How many `fdatasync` calls may be in flight at once in ``Durability/sync`` mode.
-    /// Overlapping syncs shorten the wait of each group commit. Default 3.
-    public var concurrentSyncs: Int = 3
+    /// How many `fdatasync` calls may be in flight at once in ``Durability/sync`` mode (one
+    /// syncer thread each). Overlapping syncs can shorten the wait of a group commit on a device
+    /// that serves cache flushes in parallel; each costs a thread and more, smaller syncs. Default
+    /// 1: on the 2-core development VM one syncer gave more appends per second at 128 and 512
+    /// producers and less CPU per append than three (`spool bench log --concurrent-syncs`, see
+    /// Docs/measurements/2026-12-07-syncers-write.md).
+    public var concurrentSyncs: Int = 1
     /// The longest a flush's `fdatasync` waits for the writer thread to finish writing appends
     /// it already has in hand, in the modes where that thread writes (``Durability/interval``,
     /// ``Durability/none``; in ``Durability/sync`` the syncers write and the group commit is
