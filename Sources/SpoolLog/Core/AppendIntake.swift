@@ -75,6 +75,8 @@ final class AppendIntake {
     let writerWakeups = Atomic<Int>(0)
     private let lock = ThreadLock()
     private let wakeup = ThreadCondition()
+    /// Set by ``wake()``, cleared when the writer returns from ``waitForRequests()``. Guarded by `lock`.
+    private var wakeRequested = false
     /// How many requests the last ``takeAll()`` returned; used under the log's `writeLock` only.
     private var lastTakeCount = 0
 
@@ -138,25 +140,33 @@ final class AppendIntake {
     }
 
     /// Blocks the writer until a request is pushed or ``stopping`` is set (re-checked after every ``wake()``).
+    /// With ``routesToSyncers`` the requests are the syncers' to take, so it waits for ``wake()``
+    /// or ``stopping`` only, and does not race the syncers for what a push leaves in the intake.
     /// It takes no closure on purpose: a waiting writer must not keep its log alive.
     func waitForRequests() {
         lock.lock()
         sleeping.store(true, ordering: .sequentiallyConsistent)
-        while isEmpty && !stopping.load(ordering: .sequentiallyConsistent) { wakeup.wait(lock) }
+        while !wakeRequested && (routesToSyncers || isEmpty) && !stopping.load(ordering: .sequentiallyConsistent) {
+            wakeup.wait(lock)
+        }
+        wakeRequested = false
         sleeping.store(false, ordering: .sequentiallyConsistent)
         lock.unlock()
         writerWakeups.add(1, ordering: .relaxed)
     }
 
-    /// Wakes the writer so it re-checks its stop condition.
+    /// Wakes the writer so it re-checks its stop condition and takes what the intake holds.
     func wake() {
-        lock.withLock { wakeup.signal() }
+        lock.withLock {
+            wakeRequested = true
+            wakeup.signal()
+        }
     }
 }
 
 // `head`, `sleeping` and `idleSyncers` are atomics, `routesToSyncers` is set before the log's threads
-// start, `lastTakeCount` is used under the log's `writeLock`; requests are handed over through `head`
-// with release/acquire (sequentially consistent) ordering, so their fields are written before the
-// push and read only by the thread that takes them.
+// start, `wakeRequested` is guarded by `lock`, `lastTakeCount` is used under the log's `writeLock`;
+// requests are handed over through `head` with release/acquire (sequentially consistent) ordering,
+// so their fields are written before the push and read only by the thread that takes them.
 extension AppendIntake: @unchecked Sendable {}
 extension AppendRequest: @unchecked Sendable {}
