@@ -34,6 +34,26 @@ import Testing
         #expect(verification.records == 300)
     }
 
+    /// An index whose name is there but cannot be opened (a symbolic link to itself: `stat` and
+    /// `open` fail with ELOOP) is not "missing", which open would rebuild: open refuses the
+    /// directory, so check reports it as damage too, for the active segment empty or not.
+    @Test(arguments: [0, 20])
+    func anIndexThatIsASymbolicLinkLoopIsUnreadableDamage(records: Int) async throws {
+        let dir = TemporaryDirectory()
+        let log = try Log.open(directory: dir.log, configuration: smallSegmentConfiguration(.sync))
+        for i in 0..<records { _ = try await log.append(nonZeroPayload(i, size: 100)) }
+        try log.close()
+        let index = segmentPath(dir.log, 0, ".index")
+        #expect(unlink(index) == 0)
+        #expect(symlink(index, index) == 0)
+
+        let verification = try verifyDirectory(dir.log)
+        let problem = try #require(verification.problems.first { $0.file == index })
+        #expect(problem.kind == "indexUnreadable" && problem.severity == .damage)
+        #expect(!verification.opensCleanly)
+        #expect(throws: LogError.self) { try Log.open(directory: dir.log, configuration: smallSegmentConfiguration()) }
+    }
+
     @Test func aCompactedLogWithGapsVerifiesClean() async throws {
         let dir = TemporaryDirectory()
         _ = try await buildMaintenanceLog(dir.log)

@@ -11,11 +11,15 @@ extension OfflineLog {
             result.problems.append(LogProblem(kind: kind, severity: .inconsistency, file: segment.indexPath, position: position,
                                               message: message))
         }
-        guard let size = segment.indexSize else {
-            if segment.size > 0 { problem("indexMissing", "missing (rebuilt by the next open)") }
-            return nil
-        }
-        guard let mapping = try? mapFile(segment.indexPath) else {
+        var info = stat()
+        // Present (its name is there) but not statable, say a symbolic link in a loop: open cannot
+        // open it either, so it is not "missing" (which open rebuilds) but unreadable.
+        let present = segment.indexSize != nil || lstat(segment.indexPath, &info) == 0
+        guard let size = segment.indexSize, present, let mapping = try? mapFile(segment.indexPath) else {
+            guard present else {
+                if segment.size > 0 { problem("indexMissing", "missing (rebuilt by the next open)") }
+                return nil
+            }
             // Open cannot use it either (it opens the index read-write), so it refuses the directory.
             result.problems.append(LogProblem(kind: "indexUnreadable", severity: .damage, file: segment.indexPath,
                                               message: "cannot be read; open refuses the directory. Remove it if it is not a "
