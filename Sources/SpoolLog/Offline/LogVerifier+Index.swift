@@ -11,12 +11,11 @@ extension OfflineLog {
             result.problems.append(LogProblem(kind: kind, severity: .inconsistency, file: segment.indexPath, position: position,
                                               message: message))
         }
-        var info = stat()
-        // Present (its name is there) but not statable, say a symbolic link in a loop: open cannot
-        // open it either, so it is not "missing" (which open rebuilds) but unreadable.
-        let present = segment.indexSize != nil || lstat(segment.indexPath, &info) == 0
-        guard let size = segment.indexSize, present, let mapping = try? mapFile(segment.indexPath) else {
-            guard present else {
+        guard let size = segment.indexSize, let mapping = try? mapFile(segment.indexPath) else {
+            // Present (its name is there) but not statable, say a symbolic link in a loop: open cannot
+            // open it either, so it is not "missing" (which open rebuilds) but unreadable.
+            var info = stat()
+            guard segment.indexSize != nil || lstat(segment.indexPath, &info) == 0 else {
                 if segment.size > 0 { problem("indexMissing", "missing (rebuilt by the next open)") }
                 return nil
             }
