@@ -59,7 +59,7 @@ final class AppendIntake {
     var pushCountForTesting: Int { pushes.load(ordering: .sequentiallyConsistent) }
     #endif
     /// Set before the log's threads start when its syncers take and write requests themselves
-    /// (``Log/syncersWriteAhead``): a push then never wakes the writer thread.
+    /// (``Log/syncersWrite``): a push then never wakes the writer thread.
     var routesToSyncers = false
     /// Syncers waiting with no deadline (kept by them under the log's pipeline lock, read by
     /// pushes): a push wakes one when there is one. A syncer counts itself before it looks at the

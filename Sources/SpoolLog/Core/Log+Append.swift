@@ -147,7 +147,7 @@ extension Log {
     /// the log alive, since the call holds a reference until it returns).
     func startThreads() {
         let log = UnownedLog(self)
-        intake.routesToSyncers = syncersWriteAhead
+        intake.routesToSyncers = syncersWrite
         threads.append(startThread(named: "spool-writer") { log.reference._withUnsafeGuaranteedRef { $0.runWriter() } })
         for i in 0..<syncerCount {
             threads.append(startThread(named: "spool-sync\(i)") { log.reference._withUnsafeGuaranteedRef { $0.runSyncer(number: i) } })
@@ -155,7 +155,7 @@ extension Log {
     }
 
     /// The writer thread: takes what the intake holds and writes it (``writeTaken(_:claimingNext:)``)
-    /// whenever it is woken. In `sync` mode (``syncersWriteAhead``) no push wakes it: the syncers
+    /// whenever it is woken. In `sync` mode (``syncersWrite``) no push wakes it: the syncers
     /// take and write what arrives themselves, each just before its own fdatasync, so no write is
     /// handed to another thread and back; the writer then only finishes the intake at close and
     /// fails it after a poisoning.
@@ -373,7 +373,7 @@ extension Log {
 
     /// Whether the syncers take and write appends themselves, each just before its own fdatasync:
     /// in `sync` mode. (In the other modes the writer thread writes and acknowledges at once.)
-    var syncersWriteAhead: Bool { configuration.durability == .sync }
+    var syncersWrite: Bool { configuration.durability == .sync }
 
     /// Fails `waiters` with the error the log now refuses calls with.
     func fail(_ waiters: [AppendWaiter]) {

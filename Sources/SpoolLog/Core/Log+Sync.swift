@@ -43,7 +43,7 @@ extension Log {
     func runSyncer(number: Int) {
         let interval: UInt64? = if case .interval(let ms) = configuration.durability { UInt64(ms) * 1_000_000 } else { nil }
         let maxGather = UInt64(configuration.maxGroupCommitDelayMicroseconds) * 1000
-        let syncersWrite = syncersWriteAhead
+        let syncersWrite = self.syncersWrite
         pipelineLock.lock()
         while true {
             let firstWaitingWrittenAt = firstUnclaimedGroupWrittenAt
