@@ -160,6 +160,9 @@ struct BenchLog: AsyncParsableCommand {
             }
             for summary in summaries {
                 if let stages = summary.median.stages { print("\(summary.mode) × \(summary.producers) producers: \(stages.text())") }
+                if let micros = summary.median.rawFdatasyncMicros {
+                    print("\(summary.mode) × \(summary.producers) producers: an fdatasync took \(format(micros, decimals: 0)) µs on average")
+                }
             }
             print("disk: a 16 KiB overwrite + fdatasync took \(format(syncBefore, decimals: 0)) µs before the runs, "
                   + "\(format(syncAfter, decimals: 0)) µs after (load average \(loadAverageText()))")
@@ -263,6 +266,7 @@ struct BenchLog: AsyncParsableCommand {
         var fdatasyncs = 0
         var writes = 0
         var stages: SyncStages?
+        var rawFdatasyncMicros: Double?
         if let log {
             let statistics = log.statistics
             fdatasyncs = statistics.fdatasyncs
@@ -274,11 +278,12 @@ struct BenchLog: AsyncParsableCommand {
             raw.stop()
             fdatasyncs = raw.fdatasyncs
             writes = raw.writes
+            if raw.fdatasyncs > 0 { rawFdatasyncMicros = Double(raw.fdatasyncNanoseconds) / Double(raw.fdatasyncs) / 1000 }
         }
         removeTree(directory)
         return RunResult(mode: mode == "interval" ? "interval(\(intervalMs)ms)" : mode, producers: producers, records: total,
                          recordBytes: recordBytes, seconds: elapsed, cpuSeconds: cpu, fdatasyncs: fdatasyncs, writes: writes, latency: histogram,
-                         stages: stages)
+                         stages: stages, rawFdatasyncMicros: rawFdatasyncMicros)
     }
 }
 
@@ -300,6 +305,8 @@ struct RunResult {
     var latency: Histogram<UInt64>
     /// Where a sync-mode append's time went (nil for the other modes).
     var stages: SyncStages?
+    /// The raw baseline's mean `fdatasync`, in microseconds (nil for the other modes).
+    var rawFdatasyncMicros: Double?
 
     var recordsPerSecond: Double { Double(records) / seconds }
     var megabytesPerSecond: Double { Double(records * recordBytes) / seconds / 1e6 }
@@ -334,6 +341,7 @@ struct RunResult {
             ("cpuMicrosecondsPerRecord", .number((cpuMicrosPerRecord * 100).rounded() / 100)),
             ("latencyMicroseconds", .object([("p50", .number(micros(50))), ("p99", .number(micros(99))), ("p99.9", .number(micros(99.9)))])),
         ] + (stages.map { [("stagesMicroseconds", $0.json)] } ?? [])
+            + (rawFdatasyncMicros.map { [("fdatasyncMicroseconds", .number($0.rounded()))] } ?? [])
     }
 }
 

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SpoolPrimitives
 
 /// The baseline for `spool bench log`: the same record bytes, written by one thread with plain
 /// `write(2)` and (optionally) one `fdatasync` per batch — whatever accumulated while the previous
@@ -15,6 +16,8 @@ final class RawBaselineWriter {
     private let fd: Int32
     private let sync: Bool
     private(set) var fdatasyncs = 0
+    /// Time spent in `fdatasync`, in nanoseconds (sync mode).
+    private(set) var fdatasyncNanoseconds: UInt64 = 0
     private(set) var writes = 0
 
     init(path: String, sync: Bool) throws(ValidationErrorMessage) {
@@ -73,7 +76,9 @@ final class RawBaselineWriter {
             }
             writes += 1
             if sync {
+                let started = monotonicNanoseconds()
                 fdatasync(fd)
+                fdatasyncNanoseconds += monotonicNanoseconds() - started
                 fdatasyncs += 1
             }
             for waiter in released { waiter.resume() }
