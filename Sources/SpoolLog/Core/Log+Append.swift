@@ -161,10 +161,13 @@ extension Log {
     /// fails it after a poisoning.
     fileprivate func runWriter() {
         while true {
+            if extentRequested.exchange(false, ordering: .acquiringAndReleasing) { keepExtentAhead() }
             writeLock.lock()
-            var requests = intake.takeAll()
+            // In `sync` mode the intake is the syncers' to take, until the log closes or fails.
+            let (closing, failed) = pipelineLock.withLock { (self.closing, failure != nil) }
+            var requests = !syncersWrite || closing || failed ? intake.takeAll() : []
             if requests.isEmpty {
-                if pipelineLock.withLock({ closing }) {
+                if closing {
                     // The intake refused pushes before `closing` was set: one more take finds
                     // every request that made it in.
                     requests = intake.takeAll()
@@ -267,8 +270,17 @@ extension Log {
         let end = position + bytes.count
         // Half a step early: the sync that covers a step's zeros lets a syncer record the new
         // durable extent after its acknowledgements, before the data reaches the old one.
-        if configuration.preallocationBytes > 0 && end + configuration.preallocationBytes / 2 > segment.zeroedUpTo {
-            try preallocate(segment, through: end, zeros: zeros)
+        let step = configuration.preallocationBytes
+        if step > 0 {
+            if keepsExtentAhead {
+                // The writer thread keeps one to two steps of durable zeros ahead of the data; when it fell behind, fill here.
+                if end > segment.zeroedUpTo { try preallocate(segment, through: end, zeros: zeros) }
+                if end + step > segment.zeroedUpTo && !extentRequested.exchange(true, ordering: .acquiringAndReleasing) {
+                    intake.wake()
+                }
+            } else if end + step / 2 > segment.zeroedUpTo {
+                try preallocate(segment, through: end, zeros: zeros)
+            }
         }
         do {
             try syscalls.pwriteAll(segment.fd, bytes, at: Int64(position))
@@ -320,6 +332,72 @@ extension Log {
         segment.zeroedUpTo = target
     }
 
+    /// The writer thread's work in `sync` mode (``keepsExtentAhead``): zero-fills the active segment
+    /// to two steps of ``LogConfiguration/preallocationBytes`` beyond the data, syncs the zeros
+    /// through a descriptor of its own, and records the new durable extent in `log-manifest`. That
+    /// is the work a syncer did between two group commits before; done here, beside them, no
+    /// append waits for it unless the data outruns the zeros (then the write fills inline).
+    ///
+    /// The zeros go in chunks of ``zeroFillChunkBytes``, each written under `writeLock` (a syncer
+    /// waits at most one chunk to write) and synced before the next, so a group commit's
+    /// `fdatasync` queues behind at most one chunk's flush on a device that serves them one at a
+    /// time. Stops at a roll, a close or a failure; a failed write or sync poisons the log, as a
+    /// failed append does.
+    func keepExtentAhead() {
+        let step = configuration.preallocationBytes
+        var segment: Segment?
+        var filledTo = 0
+        while true {
+            writeLock.lock()
+            let current = currentSegment
+            if segment == nil { segment = current }
+            let stopped = pipelineLock.withLock { closing || failure != nil }
+            guard current === segment, !stopped else {
+                writeLock.unlock()
+                return
+            }
+            let position = max(current.zeroedUpTo, current.writePosition)
+            let target = min(max(configuration.segmentBytes, current.writePosition), current.writePosition + 2 * step)
+            // Nothing to do while a step is still ahead (a request that a fill just answered).
+            if position >= target || (filledTo == 0 && position >= current.writePosition + step) {
+                writeLock.unlock()
+                break
+            }
+            let zeros = writerScratch.zeros
+            let n = min(Self.zeroFillChunkBytes, zeros.count, target - position)
+            do {
+                try syscalls.pwriteAll(current.fd, UnsafeRawBufferPointer(rebasing: zeros[0..<n]), at: Int64(position))
+            } catch {
+                writeLock.unlock()
+                poison(.io(error, "cannot preallocate the segment at byte \(position)", path: current.logPath))
+                return
+            }
+            current.zeroedUpTo = position + n
+            filledTo = position + n
+            writeLock.unlock()
+            do {
+                try syscalls.fdatasync(current.syncDescriptor(syncerCount))
+            } catch {
+                poison(.io(error, "fdatasync of the zero fill failed; the log is poisoned (no retry: the kernel may have dropped the pages)",
+                           path: current.logPath))
+                return
+            }
+        }
+        guard let segment, filledTo > 0 else { return }
+        do { try raiseExtentAhead(of: segment, to: filledTo) } catch { poison(error) }
+    }
+
+    /// The zero fill of ``keepExtentAhead()`` is written and synced this much at a time.
+    static let zeroFillChunkBytes = 256 << 10
+
+    /// Whether the writer thread keeps the zero fill and the durable extent ahead of the data
+    /// (``keepExtentAhead()``): in `sync` mode, where the syncers write, with a zero fill.
+    var keepsExtentAhead: Bool { syncersWrite && configuration.preallocationBytes > 0 }
+
+    /// Descriptors each segment opens for syncing: one per syncer, and one for the writer thread's
+    /// syncs of the zero fill (``keepExtentAhead()``).
+    var syncDescriptorCount: Int { syncerCount + (keepsExtentAhead ? 1 : 0) }
+
     /// Seals the active segment (trim, fdatasync, index trimmed) and starts a new one at `baseOffset`.
     /// Called by the writer thread, or at open before it starts (``LogConfiguration/sealsActiveSegmentAtOpen``).
     func roll(to baseOffset: UInt64) throws(LogError) -> Segment {
@@ -345,7 +423,7 @@ extension Log {
         try old.index.persist(trim: true)
         let new = try Segment(directory: directory, baseOffset: baseOffset, size: 0, indexEntries: 0,
                               indexCapacity: indexCapacity, syscalls: syscalls, create: true)
-        try new.openSyncDescriptors(syncerCount)
+        try new.openSyncDescriptors(syncDescriptorCount)
         do { try syscalls.fsyncDirectory(directory) } catch { throw .io(error, "cannot sync the directory", path: directory) }
         let recoveryPoint = CheckpointFile(magic: CheckpointFile.recoveryPointMagic, fields: [baseOffset])
         try CheckpointFile.writeAtomically(recoveryPoint.encoded, directory: directory, name: CheckpointFile.recoveryPointName,

@@ -125,7 +125,7 @@ extension Log {
         }
         guard configuration.access == .readWrite else { return log }
         do {
-            try log.currentSegment.openSyncDescriptors(log.syncerCount)
+            try log.currentSegment.openSyncDescriptors(log.syncDescriptorCount)
             // Before the writer exists: the roll is the only thing touching the segments.
             if configuration.sealsActiveSegmentAtOpen && log.currentSegment.writePosition > 0 {
                 _ = try log.roll(to: nextOffset)

@@ -202,14 +202,14 @@ extension Log {
         // (half a step later, see `preallocate`) finds it raised and the check above waits on no
         // rewrite. If this rewrite is late, that check still rewrites before anything beyond the
         // recorded extent is acknowledged. A failed one poisons the log, as any failed write does.
-        if last.extent > last.segment.recordedExtent.load(ordering: .relaxed) {
+        if !keepsExtentAhead && last.extent > last.segment.recordedExtent.load(ordering: .relaxed) {
             do { try raiseExtentAhead(of: last.segment, to: last.extent) } catch { poison(error) }
         }
     }
 
     /// Records `extent` (covered by a completed `fdatasync`) as `segment`'s durable extent if it is
     /// beyond the recorded one and the segment still takes appends (a roll has not frozen it).
-    private func raiseExtentAhead(of segment: Segment, to extent: Int) throws(LogError) {
+    func raiseExtentAhead(of segment: Segment, to extent: Int) throws(LogError) {
         try manifestLock.withLock { () throws(LogError) in
             guard !segment.extentFrozen, extent > segment.recordedExtent.load(ordering: .relaxed) else { return }
             try writeExtentLocked(extent, of: segment)

@@ -48,6 +48,9 @@ public final class Log {
     let maintenanceStopping = Atomic<Bool>(false)
     /// Set by ``requestRoll()``: the writer seals the active segment before its next write.
     let rollRequested = Atomic<Bool>(false)
+    /// Set (in `sync` mode) by a write that left less than a zero-fill step of zeros ahead of the
+    /// data: the writer thread zero-fills, syncs and records the next steps (``keepExtentAhead()``).
+    let extentRequested = Atomic<Bool>(false)
 
     // The append pipeline, guarded by `pipelineLock`.
     let pipelineLock = ThreadLock()

@@ -82,17 +82,20 @@ public struct LogConfiguration: Sendable {
     /// whatever arrived while the last sync ran). The wait ends early as soon as the writer is
     /// idle. Default 100 µs; 0 syncs at once.
     public var maxGroupCommitDelayMicroseconds: Int = 100
-    /// The step in which the active segment is zero-filled ahead of the write position (the zeros
-    /// stay at least half a step and at most one and a half steps ahead), so that `fdatasync`
-    /// after an append overwrites allocated blocks instead of growing the file (which needs a
-    /// journal commit). Default 1 MiB (larger steps stall one group commit longer
-    /// while the zeros are flushed: p99 append latency 1.1 ms at 1 MiB against 3.9 ms at 8 MiB,
-    /// same throughput, in `spool bench log`); 0 turns it off.
+    /// The step in which the active segment is zero-filled ahead of the write position, so that
+    /// `fdatasync` after an append overwrites allocated blocks instead of growing the file (which
+    /// needs a journal commit). In ``Durability/sync`` mode the writer thread keeps one to two
+    /// steps of synced zeros ahead of the data, beside the group commits; in the other modes the
+    /// writing thread fills inline and the zeros stay half a step to one and a half steps ahead.
+    /// Default 1 MiB (larger steps make the flush of each step's zeros, which a group commit may
+    /// queue behind, longer: the p99 append latency in `spool bench log` grows with the step);
+    /// 0 turns it off.
     ///
     /// The zero fill also paces the rewrites of `log-manifest` that record the active segment's
     /// durable extent (no record beyond it is acknowledged; see Docs/durability.md, "What damage
-    /// open cannot see"): one per step, normally after the acknowledgements of the sync that made
-    /// the step durable. With 0 the extent is the data's end,
+    /// open cannot see"): one per step, made by the writer thread after it synced the step in
+    /// `sync` mode, after the acknowledgements of the sync that covered it in the other modes.
+    /// With 0 the extent is the data's end,
     /// and every acknowledgement that grows the file rewrites the manifest (an atomic file replace).
     public var preallocationBytes: Int = 1 << 20
 
