@@ -202,6 +202,7 @@ extension Log {
         // (half a step later, see `preallocate`) finds it raised and the check above waits on no
         // rewrite. If this rewrite is late, that check still rewrites before anything beyond the
         // recorded extent is acknowledged. A failed one poisons the log, as any failed write does.
+        // In `sync` mode the writer thread does this beside the syncers (`keepExtentAhead`).
         if !keepsExtentAhead && last.extent > last.segment.recordedExtent.load(ordering: .relaxed) {
             do { try raiseExtentAhead(of: last.segment, to: last.extent) } catch { poison(error) }
         }
