@@ -157,8 +157,9 @@ extension Log {
     /// The writer thread: takes what the intake holds and writes it (``writeTaken(_:claimingNext:)``)
     /// whenever it is woken. In `sync` mode (``syncersWrite``) no push wakes it: the syncers
     /// take and write what arrives themselves, each just before its own fdatasync, so no write is
-    /// handed to another thread and back; the writer then only finishes the intake at close and
-    /// fails it after a poisoning.
+    /// handed to another thread and back; the writer then keeps the zero fill and the durable
+    /// extent ahead of the data when a write asks (``keepExtentAhead()``), finishes the intake at
+    /// close and fails it after a poisoning.
     fileprivate func runWriter() {
         while true {
             if extentRequested.exchange(false, ordering: .acquiringAndReleasing) { keepExtentAhead() }
@@ -268,17 +269,20 @@ extension Log {
         }
         let position = segment.writePosition
         let end = position + bytes.count
-        // Half a step early: the sync that covers a step's zeros lets a syncer record the new
-        // durable extent after its acknowledgements, before the data reaches the old one.
         let step = configuration.preallocationBytes
         if step > 0 {
             if keepsExtentAhead {
-                // The writer thread keeps one to two steps of durable zeros ahead of the data; when it fell behind, fill here.
+                // The writer thread keeps one to two steps of synced zeros ahead of the data, asked
+                // once less than a step is left (short of the segment's end); if the data outran
+                // them, fill here.
                 if end > segment.zeroedUpTo { try preallocate(segment, through: end, zeros: zeros) }
-                if end + step > segment.zeroedUpTo && !extentRequested.exchange(true, ordering: .acquiringAndReleasing) {
+                if end + step > segment.zeroedUpTo && segment.zeroedUpTo < configuration.segmentBytes
+                    && !extentRequested.exchange(true, ordering: .acquiringAndReleasing) {
                     intake.wake()
                 }
             } else if end + step / 2 > segment.zeroedUpTo {
+                // Half a step early: the sync that covers a step's zeros lets a syncer record the
+                // new durable extent after its acknowledgements, before the data reaches the old one.
                 try preallocate(segment, through: end, zeros: zeros)
             }
         }
