@@ -19,7 +19,8 @@ struct BenchLog: AsyncParsableCommand {
         write(2) and one fdatasync per batch (no Spool code); 'raw-nosync' skips the fdatasync and is
         the baseline for the 'none' mode. Figures: records/s, MB/s of record bytes, fdatasyncs,
         records and writes per fdatasync, the process's CPU time per record, and append latency
-        percentiles.
+        percentiles; for 'sync', where a mean append's time went and the mean fdatasync, and for
+        'raw', its mean fdatasync.
 
         With --runs N, N rounds each run every mode for every producer count (so a mode and its
         baseline are measured close together in time), and the summary gives, per mode and producer
