@@ -269,23 +269,7 @@ extension Log {
         }
         let position = segment.writePosition
         let end = position + bytes.count
-        let step = configuration.preallocationBytes
-        if step > 0 {
-            if keepsExtentAhead {
-                // The writer thread keeps one to two steps of synced zeros ahead of the data, asked
-                // once less than a step is left (short of the segment's end); if the data outran
-                // them, fill here.
-                if end > segment.zeroedUpTo { try preallocate(segment, through: end, zeros: zeros) }
-                if end + step > segment.zeroedUpTo && segment.zeroedUpTo < configuration.segmentBytes
-                    && !extentRequested.exchange(true, ordering: .acquiringAndReleasing) {
-                    intake.wake()
-                }
-            } else if end + step / 2 > segment.zeroedUpTo {
-                // Half a step early: the sync that covers a step's zeros lets a syncer record the
-                // new durable extent after its acknowledgements, before the data reaches the old one.
-                try preallocate(segment, through: end, zeros: zeros)
-            }
-        }
+        try keepZerosAhead(of: segment, writingUpTo: end, zeros: zeros)
         do {
             try syscalls.pwriteAll(segment.fd, bytes, at: Int64(position))
         } catch {
@@ -303,7 +287,7 @@ extension Log {
         return segment
     }
 
-    private func needsRoll(_ segment: Segment, adding count: Int) -> Bool {
+    func needsRoll(_ segment: Segment, adding count: Int) -> Bool {
         if rollRequested.load(ordering: .relaxed) { return true }
         if segment.writePosition + count > configuration.segmentBytes { return true }
         if let age = configuration.segmentMaxAgeMilliseconds, let first = segment.firstTimestamp,
@@ -311,141 +295,6 @@ extension Log {
             return true
         }
         return false
-    }
-
-    /// Zero-fills the active segment ahead of the write position. Overwriting allocated blocks
-    /// lets `fdatasync` skip the journal commit a growing file needs (measured here: 79 µs
-    /// against 136 µs per write + fdatasync).
-    ///
-    /// Called once the data comes within half of `preallocationBytes` of the zeros' end, it fills
-    /// to one and a half steps beyond `end`: steps of about `preallocationBytes`, and the zeros
-    /// stay at least half a step ahead of the data.
-    private func preallocate(_ segment: Segment, through end: Int, zeros: UnsafeRawBufferPointer) throws(LogError) {
-        let limit = max(configuration.segmentBytes, end)
-        var position = max(segment.zeroedUpTo, segment.writePosition)
-        let target = min(limit, end + configuration.preallocationBytes + configuration.preallocationBytes / 2)
-        do {
-            while position < target {
-                let n = min(zeros.count, target - position)
-                try syscalls.pwriteAll(segment.fd, UnsafeRawBufferPointer(rebasing: zeros[0..<n]), at: Int64(position))
-                position += n
-            }
-        } catch {
-            throw .io(error, "cannot preallocate the segment at byte \(position)", path: segment.logPath)
-        }
-        segment.zeroedUpTo = target
-    }
-
-    /// The writer thread's work in `sync` mode (``keepsExtentAhead``): zero-fills the active segment
-    /// to two steps of ``LogConfiguration/preallocationBytes`` beyond the data, syncs the zeros
-    /// through a descriptor of its own, and records the new durable extent in `log-manifest`. That
-    /// is the work a syncer did between two group commits before; done here, beside them, no
-    /// append waits for it unless the data outruns the zeros (then the write fills inline).
-    ///
-    /// The zeros go in chunks of ``zeroFillChunkBytes``, each written under `writeLock` (a syncer
-    /// waits at most one chunk to write) and synced before the next, so a group commit's
-    /// `fdatasync` queues behind at most one chunk's flush on a device that serves them one at a
-    /// time. Stops at a roll, a close or a failure; a failed write or sync poisons the log, as a
-    /// failed append does.
-    func keepExtentAhead() {
-        let step = configuration.preallocationBytes
-        var segment: Segment?
-        var filledTo = 0
-        while true {
-            writeLock.lock()
-            let current = currentSegment
-            if segment == nil { segment = current }
-            let stopped = pipelineLock.withLock { closing || failure != nil }
-            guard current === segment, !stopped else {
-                writeLock.unlock()
-                return
-            }
-            let position = max(current.zeroedUpTo, current.writePosition)
-            let target = min(max(configuration.segmentBytes, current.writePosition), current.writePosition + 2 * step)
-            // Nothing to do while a step is still ahead (a request that a fill just answered).
-            if position >= target || (filledTo == 0 && position >= current.writePosition + step) {
-                writeLock.unlock()
-                break
-            }
-            let zeros = writerScratch.zeros
-            let n = min(Self.zeroFillChunkBytes, zeros.count, target - position)
-            do {
-                try syscalls.pwriteAll(current.fd, UnsafeRawBufferPointer(rebasing: zeros[0..<n]), at: Int64(position))
-            } catch {
-                writeLock.unlock()
-                poison(.io(error, "cannot preallocate the segment at byte \(position)", path: current.logPath))
-                return
-            }
-            current.zeroedUpTo = position + n
-            filledTo = position + n
-            writeLock.unlock()
-            do {
-                try syscalls.fdatasync(current.syncDescriptor(syncerCount))
-            } catch {
-                poison(.io(error, "fdatasync of the zero fill failed; the log is poisoned (no retry: the kernel may have dropped the pages)",
-                           path: current.logPath))
-                return
-            }
-        }
-        guard let segment, filledTo > 0 else { return }
-        do { try raiseExtentAhead(of: segment, to: filledTo) } catch { poison(error) }
-    }
-
-    /// The zero fill of ``keepExtentAhead()`` is written and synced this much at a time.
-    static let zeroFillChunkBytes = 256 << 10
-
-    /// Whether the writer thread keeps the zero fill and the durable extent ahead of the data
-    /// (``keepExtentAhead()``): in `sync` mode, where the syncers write, with a zero fill.
-    var keepsExtentAhead: Bool { syncersWrite && configuration.preallocationBytes > 0 }
-
-    /// Descriptors each segment opens for syncing: one per syncer, and one for the writer thread's
-    /// syncs of the zero fill (``keepExtentAhead()``).
-    var syncDescriptorCount: Int { syncerCount + (keepsExtentAhead ? 1 : 0) }
-
-    /// Seals the active segment (trim, fdatasync, index trimmed) and starts a new one at `baseOffset`.
-    /// Called by the writer thread, or at open before it starts (``LogConfiguration/sealsActiveSegmentAtOpen``).
-    func roll(to baseOffset: UInt64) throws(LogError) -> Segment {
-        rollRequested.store(false, ordering: .relaxed)
-        let old = currentSegment
-        // The durable extent around the cut, under `manifestLock` so that no syncer raises it
-        // meanwhile: lowered to the data before the `ftruncate` (a crash after it must not find the
-        // file shorter than recorded), then, once the cut is durable, raised to the data's end if it
-        // was below, so that the syncers can acknowledge the segment's last groups before this
-        // roll's final rewrite records its length. Each rewrite happens only when needed.
-        try manifestLock.withLock { () throws(LogError) in
-            try lowerExtentBeforeCut(of: old, to: old.writePosition)
-            do throws(SystemError) {
-                try syscalls.ftruncate(old.fd, to: Int64(old.writePosition))
-                try syscalls.fdatasync(old.fd)
-            } catch {
-                throw .io(error, "cannot seal the segment", path: old.logPath)
-            }
-            if old.recordedExtent.load(ordering: .relaxed) < old.writePosition {
-                try writeExtentLocked(old.writePosition, of: old)
-            }
-        }
-        try old.index.persist(trim: true)
-        let new = try Segment(directory: directory, baseOffset: baseOffset, size: 0, indexEntries: 0,
-                              indexCapacity: indexCapacity, syscalls: syscalls, create: true)
-        try new.openSyncDescriptors(syncDescriptorCount)
-        do { try syscalls.fsyncDirectory(directory) } catch { throw .io(error, "cannot sync the directory", path: directory) }
-        let recoveryPoint = CheckpointFile(magic: CheckpointFile.recoveryPointMagic, fields: [baseOffset])
-        try CheckpointFile.writeAtomically(recoveryPoint.encoded, directory: directory, name: CheckpointFile.recoveryPointName,
-                                           syscalls: syscalls)
-        let mapping = try old.map(size: old.writePosition)
-        // Readers may now see the whole sealed segment, groups not yet acknowledged included: they are
-        // synced (above), and within the extent recorded above, so a cut could not hide them either.
-        segmentLock.withLock {
-            old.mapping = mapping
-            old.readableSize.store(old.writePosition, ordering: .releasing)
-            segments.append(new)
-        }
-        pipelineLock.withLock { currentSegment = new }
-        counters.rolls.add(1, ordering: .relaxed)
-        // After the new segment exists: a crash before this leaves a segment the manifest does not
-        // list yet, which open accepts (never a listed segment that is missing).
-        try writeManifest()
-        return new
     }
 
     var indexCapacity: Int { configuration.segmentBytes / configuration.indexIntervalBytes + 2 }
