@@ -68,6 +68,10 @@ struct BenchWorkflows: AsyncParsableCommand {
     @Flag(name: .long, inversion: .prefixedNo, help: "Start workflows through a worker (eager workflow start: the start and the first workflow task are one append).")
     var eagerStart = true
 
+    @Flag(name: .long, inversion: .prefixedNo,
+          help: "After each engine run, append its records to a bare log (the baseline). --no-baseline leaves only the engine's work in the process, for counting its instructions (Tools/bench/callgrind.py).")
+    var baseline = true
+
     @Flag(name: .long, help: "Print one JSON object instead of a table.")
     var json = false
 
@@ -120,7 +124,7 @@ struct BenchWorkflows: AsyncParsableCommand {
             removeTree(directory)
             try makeDirectory(directory)
             var result = try await runEngine(directory: directory + "/engine", round: round)
-            result.baselineSeconds = try await runBaseline(records: result.records, directory: directory + "/baseline")
+            if baseline { result.baselineSeconds = try await runBaseline(records: result.records, directory: directory + "/baseline") }
             result.records = []
             removeTree(directory)
             results.append(result)
@@ -142,9 +146,11 @@ struct BenchWorkflows: AsyncParsableCommand {
             print(median.tableRow(label: "median"))
             print("")
             print("median: \(formatCount(median.workflowsPerSecond)) workflows/s, \(formatCount(median.activitiesPerSecond)) activities/s; "
-                  + "over the median times, the engine took \(format(median.ratio, decimals: 2))× what the log alone took for its "
-                  + "\(formatCount(Double(median.appends))) appends (baseline \(formatCount(median.baselineAppendsPerSecond)) appends/s = "
-                  + "\(formatCount(median.baselineWorkflowsPerSecond)) workflows/s)")
+                  + (baseline
+                     ? "over the median times, the engine took \(format(median.ratio, decimals: 2))× what the log alone took for its "
+                       + "\(formatCount(Double(median.appends))) appends (baseline \(formatCount(median.baselineAppendsPerSecond)) appends/s = "
+                       + "\(formatCount(median.baselineWorkflowsPerSecond)) workflows/s)"
+                     : "no baseline (--no-baseline)"))
         }
     }
 
@@ -295,6 +301,7 @@ struct WorkflowRunResult {
     var cpuSeconds: Double
     var appends: Int
     var records: [[UInt8]] = []
+    /// The log alone's time for the same appends; 0 when the baseline was not run (`--no-baseline`).
     var baselineSeconds: Double = 0
 
     init(workflows: Int, activities: Int, seconds: Double, latency: Histogram<UInt64>, events: Int, bytesOnDisk: Int,
@@ -345,8 +352,9 @@ struct WorkflowRunResult {
         [pad(label, 6, right: false), pad(formatCount(workflowsPerSecond), 12), pad(formatCount(activitiesPerSecond), 13),
          pad(format(p50, decimals: 1), 8), pad(format(p99, decimals: 1), 8), pad(formatCount(eventsPerSecond), 10),
          pad(formatCount(bytesPerWorkflow), 7), pad(format(cpuMillisecondsPerWorkflow, decimals: 3), 10),
-         pad(formatCount(Double(appends)), 9), pad(formatCount(baselineAppendsPerSecond), 12),
-         pad(format(ratio, decimals: 2) + "×", 11)].joined(separator: " ")
+         pad(formatCount(Double(appends)), 9),
+         pad(baselineSeconds > 0 ? formatCount(baselineAppendsPerSecond) : "-", 12),
+         pad(baselineSeconds > 0 ? format(ratio, decimals: 2) + "×" : "-", 11)].joined(separator: " ")
     }
 
     var json: JSON {
@@ -358,11 +366,12 @@ struct WorkflowRunResult {
             ("bytesOnDiskPerWorkflow", .number(bytesPerWorkflow.rounded())),
             ("cpuSecondsPerWorkflow", .number(cpuSeconds / Double(workflows))),
             ("appends", .integer(appends)), ("appendsPerWorkflow", .number(Double(appends) / Double(workflows))),
+        ] + (baselineSeconds > 0 ? [
             ("baselineSeconds", .number(baselineSeconds)), ("baselineAppendsPerSecond", .number(baselineAppendsPerSecond.rounded())),
             ("baselineWorkflowsPerSecond", .number(baselineWorkflowsPerSecond.rounded())),
             ("engineTimeToBaselineTime", .number((ratio * 100).rounded() / 100)),
             ("throughputRatioToBaseline", .number((1 / ratio * 1000).rounded() / 1000)),
-        ])
+        ] : []))
     }
 }
 

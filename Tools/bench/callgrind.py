@@ -1,0 +1,84 @@
+#!/usr/bin/env python3
+"""Instructions per workflow of `spool-lab bench workflows`, counted by callgrind: a figure that
+stays the same from run to run on a shared machine, where CPU seconds move by 2x.
+
+    Tools/bench/callgrind.py base=/tmp/spool-lab-base new=.build/release/spool-lab
+
+For each binary, runs `bench workflows --runs 1 --no-baseline` under `valgrind --tool=callgrind`
+twice, with --small and --large workflows, and prints the difference of the two instruction
+counts divided by the difference of the workflow counts: what one more workflow costs the engine,
+its in-process workers and clients, without the process's start, the engine's open and close, or
+the bench's own set-up (which the subtraction cancels). Everything after `--` goes to
+`bench workflows` (for example `-- --activities 3`). With --keep DIR, the callgrind output of each
+binary's large run stays there for `callgrind_annotate`.
+
+Valgrind runs one thread at a time, so groups commit fewer appends per fdatasync than in a
+normal run; compare binaries with each other under it, not with `bench workflows`' CPU seconds.
+Needs valgrind (Debian: `apt-get install valgrind`). Valgrind 3.19 cannot read the debug
+information Swift 6 writes, so each binary is run from a copy without it (`strip --strip-debug`;
+the symbol table stays, so `callgrind_annotate` still names functions).
+"""
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+
+def instructions(binary, workflows, extra, data, out_file):
+    shutil.rmtree(data, ignore_errors=True)
+    command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out_file}",
+               binary, "bench", "workflows", "--runs", "1", "--no-baseline", "--data", data,
+               "--workflows", str(workflows), *extra]
+    run = subprocess.run(command, capture_output=True, text=True)
+    match = re.search(r"Collected : (\d+)", run.stderr)
+    if run.returncode != 0 or not match:
+        sys.exit(f"{' '.join(command)} failed (exit {run.returncode}):\n{run.stdout}\n{run.stderr[-3000:]}")
+    return int(match.group(1))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--small", type=int, default=1000, help="workflows of the first run (default 1000)")
+    parser.add_argument("--large", type=int, default=3000, help="workflows of the second run (default 3000)")
+    parser.add_argument("--keep", help="directory for each binary's callgrind output of its large run")
+    parser.add_argument("binaries", nargs="+", help="NAME=PATH of a spool-lab executable; the first is the baseline")
+    argv = sys.argv[1:]
+    split = argv.index("--") if "--" in argv else len(argv)
+    args, extra = parser.parse_args(argv[:split]), argv[split + 1:]
+    if not 0 < args.small < args.large:
+        sys.exit(f"--small ({args.small}) must be positive and below --large ({args.large})")
+    for tool in ("valgrind", "strip"):
+        if shutil.which(tool) is None:
+            sys.exit(f"{tool} is not installed (Debian: apt-get install {'valgrind' if tool == 'valgrind' else 'binutils'})")
+    named = []
+    for spec in args.binaries:
+        name, sep, path = spec.partition("=")
+        if not sep or not os.access(path, os.X_OK):
+            sys.exit(f"{spec!r}: expected NAME=PATH of an executable")
+        named.append((name, path))
+    if args.keep:
+        os.makedirs(args.keep, exist_ok=True)
+    results = []
+    with tempfile.TemporaryDirectory() as scratch:
+        data = os.path.join(scratch, "data")
+        for name, path in named:
+            stripped = os.path.join(scratch, f"spool-lab-{len(results)}")
+            subprocess.run(["strip", "--strip-debug", "-o", stripped, path], check=True)
+            small = instructions(stripped, args.small, extra, data, os.path.join(scratch, "small.out"))
+            large_out = os.path.join(args.keep or scratch, f"callgrind.{name}.out")
+            large = instructions(stripped, args.large, extra, data, large_out)
+            per_workflow = (large - small) / (args.large - args.small)
+            results.append((name, per_workflow))
+            print(f"{name:>12}: {small:,} instructions for {args.small:,} workflows, {large:,} for {args.large:,}: "
+                  f"{per_workflow:,.0f} per workflow", flush=True)
+    print()
+    base = results[0][1]
+    for name, per_workflow in results:
+        print(f"{name:>12}: {per_workflow:,.0f} instructions per workflow ({per_workflow / base:.3f}× {results[0][0]})")
+
+
+if __name__ == "__main__":
+    main()
