@@ -8,7 +8,7 @@ import Testing
 /// (The intake's push is also its admission check: a request is either on the writer's stack
 /// before the log starts refusing, and is written, or is refused. Nothing is in between.)
 @Suite struct LogCloseRaceTests {
-    @Test(.timeLimit(.minutes(2)), arguments: [Durability.sync, .none])
+    @Test(.timeLimit(.minutes(10)), arguments: [Durability.sync, .none])
     func everyAppendRacingCloseIsWrittenOrRefusedAsClosed(durability: Durability) async throws {
         for round in 0..<6 {
             let dir = TemporaryDirectory()
