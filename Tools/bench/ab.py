@@ -21,6 +21,8 @@ import subprocess
 import sys
 import tempfile
 
+import binaries
+
 
 def run_once(binary, extra, data):
     shutil.rmtree(data, ignore_errors=True)
@@ -38,15 +40,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("binaries", nargs="+", help="NAME=PATH, the first is the baseline")
-    argv = sys.argv[1:]
-    split = argv.index("--") if "--" in argv else len(argv)
-    args, extra = parser.parse_args(argv[:split]), argv[split + 1:]
-    named = []
-    for spec in args.binaries:
-        name, sep, path = spec.partition("=")
-        if not sep or not os.access(path, os.X_OK):
-            sys.exit(f"{spec!r}: expected NAME=PATH of an executable")
-        named.append((name, path))
+    args, named, extra = binaries.parse(parser, sys.argv[1:])
     results = {name: [] for name, _ in named}
     with tempfile.TemporaryDirectory() as scratch:
         data = os.path.join(scratch, "data")

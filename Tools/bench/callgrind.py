@@ -28,6 +28,8 @@ import subprocess
 import sys
 import tempfile
 
+import binaries
+
 
 def instructions(binary, workflows, extra, data, out_file):
     shutil.rmtree(data, ignore_errors=True)
@@ -62,20 +64,12 @@ def main():
     parser.add_argument("--functions", type=int, default=0,
                         help="also print the N functions with the most instructions per workflow (self cost, large run minus small)")
     parser.add_argument("binaries", nargs="+", help="NAME=PATH of a spool-lab executable; the first is the baseline")
-    argv = sys.argv[1:]
-    split = argv.index("--") if "--" in argv else len(argv)
-    args, extra = parser.parse_args(argv[:split]), argv[split + 1:]
+    args, named, extra = binaries.parse(parser, sys.argv[1:])
     if not 0 < args.small < args.large:
         sys.exit(f"--small ({args.small}) must be positive and below --large ({args.large})")
     for tool in ("valgrind", "strip"):
         if shutil.which(tool) is None:
             sys.exit(f"{tool} is not installed (Debian: apt-get install {'valgrind' if tool == 'valgrind' else 'binutils'})")
-    named = []
-    for spec in args.binaries:
-        name, sep, path = spec.partition("=")
-        if not sep or not os.access(path, os.X_OK):
-            sys.exit(f"{spec!r}: expected NAME=PATH of an executable")
-        named.append((name, path))
     if args.keep:
         os.makedirs(args.keep, exist_ok=True)
     results = []
