@@ -239,14 +239,9 @@ struct BenchWorkflows: AsyncParsableCommand {
             throw ExitCode(1)
         }
         // The baseline appends the records the engine appended; without it only their count is needed.
-        var records: [[UInt8]] = []
-        var appends = 0
-        if baseline {
-            records = try readRecords(historyDirectory: DataDirectory(directory).history, durability: durability.durability)
-            appends = records.count
-        } else {
-            appends = try countRecords(historyDirectory: DataDirectory(directory).history)
-        }
+        let history = DataDirectory(directory).history
+        let records = baseline ? try readRecords(historyDirectory: history, durability: durability.durability) : []
+        let appends = baseline ? records.count : try countRecords(historyDirectory: history)
         return WorkflowRunResult(workflows: workflows, activities: workflows * activities, seconds: seconds, latency: latency,
                                  events: events, bytesOnDisk: treeSize(directory), cpuSeconds: cpu, appends: appends,
                                  records: records)
