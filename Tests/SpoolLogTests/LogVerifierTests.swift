@@ -135,18 +135,25 @@ import Testing
         #expect(!verification.opensCleanly)
     }
 
-    @Test func aMarkerThatDisagreesWithTheSegmentIsDamage() async throws {
-        // A valid marker that says the data ends early would make open overwrite records, in a log
-        // without a manifest (made before manifests) that could tell it is wrong.
+    /// A valid marker that says the data ends early, in a log without a manifest (made before
+    /// manifests) that could tell it is wrong: trusted, it would make open hide the records after it
+    /// and overwrite them. The bytes after the length it records are not zeros, which no clean close
+    /// leaves: open ignores it and scans, and check says so as an inconsistency.
+    @Test func aMarkerThatEndsBeforeTheSegmentsDataIsIgnored() async throws {
         let dir = TemporaryDirectory()
-        _ = try await buildMaintenanceLog(dir.log)
+        let written = try await buildMaintenanceLog(dir.log)
         let last = segmentBases(dir.log).last!
         let size = fileSize(segmentPath(dir.log, last))
         let marker = CheckpointFile(magic: CheckpointFile.cleanShutdownMagic, fields: [399, last, UInt64(size - 100)])
         writeFile(dir.log + "/clean-shutdown", marker.encoded)
         removeFile(dir.log + "/log-manifest")
         let verification = try verifyDirectory(dir.log)
-        #expect(verification.problems.contains { $0.kind == "cleanShutdownMismatch" && $0.severity == .damage })
+        #expect(verification.problems.map(\.kind) == ["cleanShutdownMismatch"], "\(verification.problems)")
+        #expect(verification.problems.allSatisfy { $0.severity == .inconsistency })
+        let log = try Log.open(directory: dir.log, configuration: smallSegmentConfiguration())
+        #expect(!log.recovery.cleanShutdown)
+        #expect(try readAll(log).map(\.payload) == written)
+        try log.close()
     }
 
     /// With the manifest of the same clean close, whose recorded length the marker contradicts (a

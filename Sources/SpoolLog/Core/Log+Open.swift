@@ -11,7 +11,11 @@ extension Log {
     /// Opens the log in `directory`, creating the directory (mode 0700) and a first segment when
     /// they do not exist. Opening is recovery:
     ///
-    /// - After a clean ``close()`` (a valid `clean-shutdown` marker) nothing is scanned.
+    /// - After a clean ``close()`` (a valid `clean-shutdown` marker) nothing is scanned but the last
+    ///   segment's final batches, from its last index entry: they have to end at the length and next
+    ///   offset the marker recorded, or open throws ``LogError/Code/corruptBatch`` naming the offsets
+    ///   gone (an older copy of the segment put back). Bytes that are not zeros after that length
+    ///   (data the marker does not know) make open ignore the marker and scan.
     /// - Otherwise every batch from the last recovery point (the start of the segment that was
     ///   active at the last roll) to the end is verified; a torn tail — a partial or
     ///   checksum-failing batch with no valid batch after it — is cut from the last segment;
@@ -24,7 +28,8 @@ extension Log {
     ///   ``LogError/Code/segmentShortened``, naming the file, the recorded and the actual length.
     /// - An interrupted segment swap (``compact(below:keeping:)``) is rolled forward or back.
     ///
-    /// Cost: a clean open reads only the directory listing, the marker and the indexes; an
+    /// Cost: a clean open reads only the directory listing, the marker, the indexes and at most an
+    /// index interval and one batch of the last segment; an
     /// unclean one verifies the checksum of every byte after the recovery point (GB/s with SSE4.2).
     ///
     /// - Throws: ``LogError/Code/invalidConfiguration``, ``LogError/Code/directoryLocked`` when another

@@ -61,10 +61,13 @@ extension OfflineLog {
         var plan = try makePlan(mode, verification, indexIntervalBytes: indexIntervalBytes)
         // Segments lost or cut short behind the log's back: accepting the loss is what the repair is asked for.
         var accepted: [LostData] = []
-        for problem in verification.problems where problem.kind == "segmentMissing" || problem.kind == "segmentShortened" {
+        let reasons = ["segmentMissing": "segment file missing (listed in the log manifest)",
+                       "segmentShortened": "segment cut short after its bytes were on stable storage",
+                       "recordedDataMissing": "zeros where the clean close recorded batches"]
+        for problem in verification.problems {
+            guard let reason = reasons[problem.kind] else { continue }
             accepted.append(LostData(file: problem.file, bytes: problem.bytes ?? 0..<0, offsets: problem.offsets, offsetsExact: false,
-                                     reason: problem.kind == "segmentMissing" ? "segment file missing (listed in the log manifest)"
-                                         : "segment cut short after its bytes were on stable storage",
+                                     reason: reason,
                                      firstPossibleOffset: problem.offsets == nil ? Self.firstOffset(named: problem.file) : nil))
         }
         plan.lost = (plan.lost + accepted).sorted { ($0.offsets?.lowerBound ?? $0.firstPossibleOffset ?? 0) < ($1.offsets?.lowerBound ?? $1.firstPossibleOffset ?? 0) }

@@ -37,6 +37,16 @@ extension OfflineLog {
                                                   + "not this log's (another store's?): the next open ignores it and scans"))
             return nil
         }
+        // As open: bytes after the length the close recorded (where that close cut the file) are data the
+        // marker does not know; open ignores it and scans, which finds them.
+        if marker.activeBase == lastBase, let base = lastBase,
+           LogOpener.holdsBytes(directory + "/" + Segment.fileName(base, ".log"), after: marker.activeSize, size: lastSize, syscalls: syscalls) {
+            result.problems.append(LogProblem(kind: "cleanShutdownMismatch", severity: .inconsistency, file: path,
+                                              message: "the clean-shutdown marker says the last segment holds \(marker.activeSize) bytes, "
+                                                  + "but it holds data after them (a newer copy of the segment under an older marker?): "
+                                                  + "the next open ignores the marker and scans"))
+            return nil
+        }
         // Also remembered when it claims more than the file holds: a shortened last segment's lost offsets end at its next offset.
         if marker.activeBase == lastBase { result.markerNextOffset = marker.nextOffset }
         if marker.activeBase == lastBase, marker.nextOffset >= marker.activeBase, UInt64(lastSize) < marker.activeSize,

@@ -186,7 +186,17 @@ extension OfflineLog {
                                                   message: "\(zeroTail.count) zero bytes at the end of a sealed segment "
                                                       + "(truncated or zero-filled); open refuses it"))
             }
-            if isLast, let marker, !summary.isDamaged {
+            if isLast, let marker, !summary.isDamaged, UInt64(summary.endOfIntactData) < marker.activeSize {
+                // Zeros where the clean close recorded batches (an older copy of the segment, with its
+                // preallocation): the records after the intact ones are gone, as open says.
+                let from = summary.nextOffset, upTo = max(from, marker.nextOffset)
+                result.problems.append(LogProblem(
+                    kind: "recordedDataMissing", severity: .damage, file: segment.path, position: summary.endOfIntactData,
+                    bytes: summary.endOfIntactData..<Int(marker.activeSize), offsets: from..<upTo,
+                    message: "the clean close recorded \(marker.activeSize) bytes of batches up to offset \(marker.nextOffset), but they "
+                        + "end at byte \(summary.endOfIntactData), zeros follow: offsets \(from)..<\(upTo) are gone (an older copy of "
+                        + "the segment?); open refuses the directory (restore the file, or `--mode salvage` accepts the loss)"))
+            } else if isLast, let marker, !summary.isDamaged {
                 let markerPath = directory + "/" + CheckpointFile.cleanShutdownName
                 if UInt64(summary.endOfIntactData) != marker.activeSize {
                     result.problems.append(LogProblem(kind: "cleanShutdownMismatch", severity: .damage, file: markerPath,
