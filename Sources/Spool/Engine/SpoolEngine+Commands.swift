@@ -19,20 +19,21 @@ extension SpoolEngine {
         var continuation: (request: StartWorkflowExecutionRequest, runID: String, link: ChainLink)?
         var closed = false
         for (index, command) in commands.enumerated() {
-            let position = "command \(index + 1) of \(commands.count)"
+            // Only a rejection says where: built then, not for every command (~2k instructions a workflow).
+            func position() -> String { "command \(index + 1) of \(commands.count)" }
             if closed {
                 return .rejected(closingCause(of: commands[index - 1]),
-                                 "\(position) follows a command that closed the workflow; a closing command must be the last")
+                                 "\(position()) follows a command that closed the workflow; a closing command must be the last")
             }
             if command.isClosing && !transition.state.buffered.isEmpty {
                 return .rejected(.unhandledCommand,
-                                 "\(position) closes the workflow while \(transition.state.buffered.count) new events wait for it")
+                                 "\(position()) closes the workflow while \(transition.state.buffered.count) new events wait for it")
             }
             switch command {
             case .scheduleActivityTask(let a):
                 switch scheduledActivity(a, state: transition.state, completedEventID: completedEventID) {
                 case .failure(let rejection):
-                    return .rejected(rejection.cause, "\(position) (ScheduleActivityTask '\(a.activityID)'): \(rejection.message)")
+                    return .rejected(rejection.cause, "\(position()) (ScheduleActivityTask '\(a.activityID)'): \(rejection.message)")
                 case .success(let attributes):
                     let scheduledEventID = try transition.add(.activityTaskScheduled(attributes), userMetadata: a.userMetadata)
                     // Eager only on the workflow's own queue, as in Temporal: the responding worker polls it.
@@ -43,7 +44,7 @@ extension SpoolEngine {
             case .requestCancelActivityTask(let a):
                 guard let activity = transition.state.activities[a.scheduledEventID] else {
                     return .rejected(.badRequestCancelActivityAttributes,
-                                     "\(position) (RequestCancelActivityTask): no pending activity was scheduled by event \(a.scheduledEventID)")
+                                     "\(position()) (RequestCancelActivityTask): no pending activity was scheduled by event \(a.scheduledEventID)")
                 }
                 let requestedID = try transition.add(.activityTaskCancelRequested(.init(
                     scheduledEventID: a.scheduledEventID, workflowTaskCompletedEventID: completedEventID)))
@@ -55,48 +56,48 @@ extension SpoolEngine {
                     needsWorkflowTask = true
                 }
             case .startTimer(let a):
-                if a.timerID.isEmpty { return .rejected(.badStartTimerAttributes, "\(position) (StartTimer): the timer id is empty") }
+                if a.timerID.isEmpty { return .rejected(.badStartTimerAttributes, "\(position()) (StartTimer): the timer id is empty") }
                 if a.startToFireTimeout <= .zero {
-                    return .rejected(.badStartTimerAttributes, "\(position) (StartTimer '\(a.timerID)'): startToFireTimeout must be positive")
+                    return .rejected(.badStartTimerAttributes, "\(position()) (StartTimer '\(a.timerID)'): startToFireTimeout must be positive")
                 }
                 if transition.state.timers[a.timerID] != nil {
-                    return .rejected(.startTimerDuplicateID, "\(position) (StartTimer): timer '\(a.timerID)' is already pending")
+                    return .rejected(.startTimerDuplicateID, "\(position()) (StartTimer): timer '\(a.timerID)' is already pending")
                 }
                 try transition.add(.timerStarted(.init(timerID: a.timerID, startToFireTimeout: a.startToFireTimeout,
                                                        workflowTaskCompletedEventID: completedEventID)),
                                    userMetadata: a.userMetadata)
             case .cancelTimer(let a):
                 guard let timer = transition.state.timers[a.timerID] else {
-                    return .rejected(.badCancelTimerAttributes, "\(position) (CancelTimer): no pending timer '\(a.timerID)'")
+                    return .rejected(.badCancelTimerAttributes, "\(position()) (CancelTimer): no pending timer '\(a.timerID)'")
                 }
                 try transition.add(.timerCanceled(.init(timerID: a.timerID, startedEventID: timer.startedEventID,
                                                         workflowTaskCompletedEventID: completedEventID, identity: identity)))
             case .recordMarker(let a):
-                if a.markerName.isEmpty { return .rejected(.badRecordMarkerAttributes, "\(position) (RecordMarker): the marker name is empty") }
+                if a.markerName.isEmpty { return .rejected(.badRecordMarkerAttributes, "\(position()) (RecordMarker): the marker name is empty") }
                 try transition.add(.markerRecorded(.init(markerName: a.markerName, details: a.details,
                                                          workflowTaskCompletedEventID: completedEventID, failure: a.failure,
                                                          header: a.header)))
             case .upsertWorkflowSearchAttributes(let a):
                 if a.searchAttributes.isEmpty {
-                    return .rejected(.badSearchAttributes, "\(position) (UpsertWorkflowSearchAttributes): no search attributes are given")
+                    return .rejected(.badSearchAttributes, "\(position()) (UpsertWorkflowSearchAttributes): no search attributes are given")
                 }
                 if let problem = searchAttributeProblem(a.searchAttributes, namespace: transition.state.key.namespace) {
-                    return .rejected(.badSearchAttributes, "\(position) (UpsertWorkflowSearchAttributes): \(problem)")
+                    return .rejected(.badSearchAttributes, "\(position()) (UpsertWorkflowSearchAttributes): \(problem)")
                 }
                 try transition.add(.upsertWorkflowSearchAttributes(.init(workflowTaskCompletedEventID: completedEventID,
                                                                          searchAttributes: a.searchAttributes)))
             case .protocolMessage(let a):
                 if let problem = try updateMessages.process(messageID: a.messageID, into: &transition) {
-                    return .rejected(.badUpdateWorkflowExecutionMessage, "\(position) (ProtocolMessage): \(problem)")
+                    return .rejected(.badUpdateWorkflowExecutionMessage, "\(position()) (ProtocolMessage): \(problem)")
                 }
             case .startChildWorkflowExecution, .signalExternalWorkflowExecution, .requestCancelExternalWorkflowExecution:
                 if let rejected = try applyRelatedRunCommand(command, to: &transition, completedEventID: completedEventID,
-                                                             position: position) {
+                                                             position: position()) {
                     return rejected
                 }
             case .modifyWorkflowProperties(let a):
                 if a.upsertedMemo.isEmpty {
-                    return .rejected(.badModifyWorkflowPropertiesAttributes, "\(position) (ModifyWorkflowProperties): no memo fields are given")
+                    return .rejected(.badModifyWorkflowPropertiesAttributes, "\(position()) (ModifyWorkflowProperties): no memo fields are given")
                 }
                 try transition.add(.workflowPropertiesModified(.init(workflowTaskCompletedEventID: completedEventID,
                                                                      upsertedMemo: a.upsertedMemo)))
@@ -136,22 +137,22 @@ extension SpoolEngine {
                 // where the command sets none.
                 request.priority = a.priority.merged(over: state.priority)
                 if let problem = a.priority.problem(field: "priority") {
-                    return .rejected(.badContinueAsNewAttributes, "\(position) (ContinueAsNewWorkflowExecution): \(problem)")
+                    return .rejected(.badContinueAsNewAttributes, "\(position()) (ContinueAsNewWorkflowExecution): \(problem)")
                 }
                 if (try? validateQueueName(request.taskQueue, what: "the task queue")) == nil
                     || (request.workflowRunTimeout.map { $0 <= .zero } ?? false) || (request.workflowTaskTimeout.map { $0 <= .zero } ?? false)
                     || (a.backoffStartInterval.map { $0 < .zero } ?? false) {
-                    return .rejected(.badContinueAsNewAttributes, "\(position) (ContinueAsNewWorkflowExecution): a bad task queue, timeout or backoff")
+                    return .rejected(.badContinueAsNewAttributes, "\(position()) (ContinueAsNewWorkflowExecution): a bad task queue, timeout or backoff")
                 }
                 if let problem = request.retryPolicy?.validationError() {
-                    return .rejected(.badContinueAsNewAttributes, "\(position) (ContinueAsNewWorkflowExecution): the \(problem)")
+                    return .rejected(.badContinueAsNewAttributes, "\(position()) (ContinueAsNewWorkflowExecution): the \(problem)")
                 }
                 if let attributes = a.searchAttributes, let problem = searchAttributeProblem(attributes, namespace: state.key.namespace) {
-                    return .rejected(.badSearchAttributes, "\(position) (ContinueAsNewWorkflowExecution): \(problem)")
+                    return .rejected(.badSearchAttributes, "\(position()) (ContinueAsNewWorkflowExecution): \(problem)")
                 }
                 if !request.cronSchedule.isEmpty, (try? CronSchedule(request.cronSchedule)) == nil {
                     return .rejected(.badContinueAsNewAttributes,
-                                     "\(position) (ContinueAsNewWorkflowExecution): the cron schedule '\(request.cronSchedule)' is not valid")
+                                     "\(position()) (ContinueAsNewWorkflowExecution): the cron schedule '\(request.cronSchedule)' is not valid")
                 }
                 let initiator = a.initiator == .unspecified ? ContinueAsNewInitiator.workflow : a.initiator
                 let link = ChainLink(from: state, initiator: initiator, backoff: a.backoffStartInterval, continuedFailure: a.failure,

@@ -4,46 +4,161 @@
 /// It is a value: a transition works on a copy and the copy replaces the original only after
 /// the transition's log append is durable, so a rejected or failed transition changes nothing.
 struct ExecutionState: Sendable, Equatable {
-    let key: ExecutionKey
-    var workflowType: String
-    var taskQueue: String
-    var input: Payloads?
-    var workflowRunTimeout: Duration?
-    var workflowTaskTimeout: Duration
-    var firstExecutionRunID: String
-    var requestID: String
-    var startTime: Timestamp
-    var status: WorkflowExecutionStatus = .running
-    var closeTime: Timestamp?
-    /// The id the next history event gets. The events themselves are not part of the state
-    /// (a transition copies the state): the run's handle holds them.
-    var nextEventID: Int64 = 1
-    /// Events that arrived while a workflow task was started: their effects are applied, their
-    /// ids are assigned when they are written after that task closes.
-    var buffered: [HistoryEvent] = []
-    /// The outstanding workflow task, scheduled or started (at most one per run).
-    var workflowTask: WorkflowTaskInfo?
-    /// The started event id of the last completed workflow task (`previous_started_event_id`).
-    var previousStartedEventID: Int64 = 0
-    /// Pending activities by scheduled event id.
-    var activities: [Int64: ActivityInfo] = [:]
-    /// Pending activities' scheduled event ids by activity id.
-    var activityIDs: [String: Int64] = [:]
-    /// Pending user timers by timer id.
-    var timers: [String: UserTimerInfo] = [:]
-    var cancelRequested = false
-    /// The run that continued this one, once it has.
-    var newExecutionRunID: String?
-    /// The sticky queue the last worker named, and how long a task may wait there.
-    var stickyTaskQueue: String?
-    var stickyScheduleToStartTimeout: Duration?
-    /// What rarely changes after the start (priority, attempt, header, memo, search attributes,
-    /// retry policy, cron, execution timeout, the carried result), behind one copy-on-write
-    /// reference: a transition copies the state, and a copy then retains one box instead of each
-    /// string and dictionary. Read and written through the forwarding properties below.
-    var options = RunOptions()
-    /// Its parent, pending children and pending requests to other workflows (see ``RelatedRuns``).
-    var related = RelatedRuns()
+    /// The stored state, in a ``CopyOnWriteBox``: a transition copies the state (and the engine
+    /// hands copies around: publish, visibility, effects), and a copy then retains one box instead
+    /// of each string, array and dictionary. Read and written through the forwarding properties below.
+    struct Fields: Sendable, Equatable {
+        let key: ExecutionKey
+        var workflowType: String
+        var taskQueue: String
+        var input: Payloads?
+        var workflowRunTimeout: Duration?
+        var workflowTaskTimeout: Duration
+        var firstExecutionRunID: String
+        var requestID: String
+        var startTime: Timestamp
+        var status: WorkflowExecutionStatus = .running
+        var closeTime: Timestamp?
+        /// The id the next history event gets. The events themselves are not part of the state
+        /// (a transition copies the state): the run's handle holds them.
+        var nextEventID: Int64 = 1
+        /// Events that arrived while a workflow task was started: their effects are applied, their
+        /// ids are assigned when they are written after that task closes.
+        var buffered: [HistoryEvent] = []
+        /// The outstanding workflow task, scheduled or started (at most one per run).
+        var workflowTask: WorkflowTaskInfo?
+        /// The started event id of the last completed workflow task (`previous_started_event_id`).
+        var previousStartedEventID: Int64 = 0
+        /// Pending activities by scheduled event id.
+        var activities: [Int64: ActivityInfo] = [:]
+        /// Pending activities' scheduled event ids by activity id.
+        var activityIDs: [String: Int64] = [:]
+        /// Pending user timers by timer id.
+        var timers: [String: UserTimerInfo] = [:]
+        var cancelRequested = false
+        /// The run that continued this one, once it has.
+        var newExecutionRunID: String?
+        /// The sticky queue the last worker named, and how long a task may wait there.
+        var stickyTaskQueue: String?
+        var stickyScheduleToStartTimeout: Duration?
+        /// What rarely changes after the start (priority, attempt, header, memo, search attributes,
+        /// retry policy, cron, execution timeout, the carried result), behind one copy-on-write
+        /// reference: a transition copies the state, and a copy then retains one box instead of each
+        /// string and dictionary. Read and written through the forwarding properties below.
+        var options = RunOptions()
+        /// Its parent, pending children and pending requests to other workflows (see ``RelatedRuns``).
+        var related = RelatedRuns()
+        /// The start time plus the first workflow task's backoff (Temporal's `execution_time`):
+        /// a cron schedule counts from here, and the run timeout starts here.
+        var executionTime: Timestamp
+        /// When the first workflow task is due, while the run waits out its first-workflow-task
+        /// backoff (no workflow task was scheduled yet); nil otherwise.
+        var firstWorkflowTaskTime: Timestamp?
+    }
+
+    private var storage: CopyOnWriteBox<Fields>
+
+    var key: ExecutionKey { storage.value.key }
+    var workflowType: String {
+        get { storage.value.workflowType }
+        _modify { yield &storage.value.workflowType }
+    }
+    var taskQueue: String {
+        get { storage.value.taskQueue }
+        _modify { yield &storage.value.taskQueue }
+    }
+    var input: Payloads? {
+        get { storage.value.input }
+        _modify { yield &storage.value.input }
+    }
+    var workflowRunTimeout: Duration? {
+        get { storage.value.workflowRunTimeout }
+        _modify { yield &storage.value.workflowRunTimeout }
+    }
+    var workflowTaskTimeout: Duration {
+        get { storage.value.workflowTaskTimeout }
+        _modify { yield &storage.value.workflowTaskTimeout }
+    }
+    var firstExecutionRunID: String {
+        get { storage.value.firstExecutionRunID }
+        _modify { yield &storage.value.firstExecutionRunID }
+    }
+    var requestID: String {
+        get { storage.value.requestID }
+        _modify { yield &storage.value.requestID }
+    }
+    var startTime: Timestamp {
+        get { storage.value.startTime }
+        _modify { yield &storage.value.startTime }
+    }
+    var status: WorkflowExecutionStatus {
+        get { storage.value.status }
+        _modify { yield &storage.value.status }
+    }
+    var closeTime: Timestamp? {
+        get { storage.value.closeTime }
+        _modify { yield &storage.value.closeTime }
+    }
+    var nextEventID: Int64 {
+        get { storage.value.nextEventID }
+        _modify { yield &storage.value.nextEventID }
+    }
+    var buffered: [HistoryEvent] {
+        get { storage.value.buffered }
+        _modify { yield &storage.value.buffered }
+    }
+    var workflowTask: WorkflowTaskInfo? {
+        get { storage.value.workflowTask }
+        _modify { yield &storage.value.workflowTask }
+    }
+    var previousStartedEventID: Int64 {
+        get { storage.value.previousStartedEventID }
+        _modify { yield &storage.value.previousStartedEventID }
+    }
+    var activities: [Int64: ActivityInfo] {
+        get { storage.value.activities }
+        _modify { yield &storage.value.activities }
+    }
+    var activityIDs: [String: Int64] {
+        get { storage.value.activityIDs }
+        _modify { yield &storage.value.activityIDs }
+    }
+    var timers: [String: UserTimerInfo] {
+        get { storage.value.timers }
+        _modify { yield &storage.value.timers }
+    }
+    var cancelRequested: Bool {
+        get { storage.value.cancelRequested }
+        _modify { yield &storage.value.cancelRequested }
+    }
+    var newExecutionRunID: String? {
+        get { storage.value.newExecutionRunID }
+        _modify { yield &storage.value.newExecutionRunID }
+    }
+    var stickyTaskQueue: String? {
+        get { storage.value.stickyTaskQueue }
+        _modify { yield &storage.value.stickyTaskQueue }
+    }
+    var stickyScheduleToStartTimeout: Duration? {
+        get { storage.value.stickyScheduleToStartTimeout }
+        _modify { yield &storage.value.stickyScheduleToStartTimeout }
+    }
+    var options: RunOptions {
+        get { storage.value.options }
+        _modify { yield &storage.value.options }
+    }
+    var related: RelatedRuns {
+        get { storage.value.related }
+        _modify { yield &storage.value.related }
+    }
+    var executionTime: Timestamp {
+        get { storage.value.executionTime }
+        _modify { yield &storage.value.executionTime }
+    }
+    var firstWorkflowTaskTime: Timestamp? {
+        get { storage.value.firstWorkflowTaskTime }
+        _modify { yield &storage.value.firstWorkflowTaskTime }
+    }
 
     /// The run's priority (from WorkflowExecutionStarted): its workflow tasks' and the default of its activities'.
     var priority: Priority {
@@ -103,12 +218,6 @@ struct ExecutionState: Sendable, Equatable {
         get { options.fields.startSearchAttributes }
         set { options.fields.startSearchAttributes = newValue }
     }
-    /// The start time plus the first workflow task's backoff (Temporal's `execution_time`):
-    /// a cron schedule counts from here, and the run timeout starts here.
-    var executionTime: Timestamp
-    /// When the first workflow task is due, while the run waits out its first-workflow-task
-    /// backoff (no workflow task was scheduled yet); nil otherwise.
-    var firstWorkflowTaskTime: Timestamp?
 
     var isRunning: Bool { status == .running }
     var historyLength: Int64 { nextEventID - 1 }
@@ -130,30 +239,32 @@ struct ExecutionState: Sendable, Equatable {
     }
 
     init(key: ExecutionKey, started: WorkflowExecutionStartedEventAttributes, startTime: Timestamp) {
-        self.key = key
-        workflowType = started.workflowType
-        taskQueue = started.taskQueue
-        input = started.input
-        workflowRunTimeout = started.workflowRunTimeout
-        workflowTaskTimeout = started.workflowTaskTimeout
-        firstExecutionRunID = started.firstExecutionRunID
-        requestID = started.requestID
-        self.startTime = startTime
-        options = RunOptions(RunOptions.Fields(
+        let options = RunOptions(RunOptions.Fields(
             priority: started.priority, attempt: started.attempt, header: started.header, memo: started.memo,
             searchAttributes: started.searchAttributes, retryPolicy: started.retryPolicy, cronSchedule: started.cronSchedule,
             workflowExecutionTimeout: started.workflowExecutionTimeout,
             executionExpirationTime: started.workflowExecutionExpirationTime,
             lastCompletionResult: started.lastCompletionResult, startMemo: started.memo,
             startSearchAttributes: started.searchAttributes))
+        var related = RelatedRuns()
         if let parent = started.parent { related.parent = parent }
+        var executionTime = startTime
+        var firstWorkflowTaskTime: Timestamp?
         if let backoff = started.firstWorkflowTaskBackoff, backoff > .zero {
             executionTime = startTime.advanced(by: backoff)
             firstWorkflowTaskTime = executionTime
-        } else {
-            executionTime = startTime
         }
+        storage = CopyOnWriteBox(Fields(key: key, workflowType: started.workflowType, taskQueue: started.taskQueue, input: started.input,
+                                 workflowRunTimeout: started.workflowRunTimeout, workflowTaskTimeout: started.workflowTaskTimeout,
+                                 firstExecutionRunID: started.firstExecutionRunID, requestID: started.requestID,
+                                 startTime: startTime, options: options, related: related, executionTime: executionTime,
+                                 firstWorkflowTaskTime: firstWorkflowTaskTime))
     }
+}
+
+/// Reflects the fields (the history verifier names the fields that differ; `dump` shows them).
+extension ExecutionState: CustomReflectable {
+    var customMirror: Mirror { Mirror(reflecting: storage) }
 }
 
 /// The outstanding workflow task of a run.
@@ -237,23 +348,12 @@ struct RunOptions: Sendable, Equatable {
         var startSearchAttributes: [String: Payload] = [:]
     }
 
-    /// Mutated only through ``fields``' setter when not shared.
-    private final class Storage: @unchecked Sendable {
-        var fields: Fields
-        init(_ fields: Fields) { self.fields = fields }
-    }
+    private var storage: CopyOnWriteBox<Fields>
 
-    private var storage: Storage
-
-    init(_ fields: Fields = Fields()) { storage = Storage(fields) }
+    init(_ fields: Fields = Fields()) { storage = CopyOnWriteBox(fields) }
 
     var fields: Fields {
-        get { storage.fields }
-        _modify {
-            if !isKnownUniquelyReferenced(&storage) { storage = Storage(storage.fields) }
-            yield &storage.fields
-        }
+        _read { yield storage.value }
+        _modify { yield &storage.value }
     }
-
-    static func == (a: RunOptions, b: RunOptions) -> Bool { a.storage === b.storage || a.storage.fields == b.storage.fields }
 }

@@ -13,54 +13,45 @@ struct RelatedRuns: Sendable, Equatable {
     }
 
     /// Nil for a run that has none of it (nearly every run): a transition copies the state, and
-    /// copying this then costs one nil reference. Mutated only through ``fields`` when not shared.
-    private final class Storage: @unchecked Sendable {
-        var fields: Fields
-        init(_ fields: Fields) { self.fields = fields }
-    }
-
-    private var storage: Storage?
+    /// copying this then costs one nil reference.
+    private var storage: CopyOnWriteBox<Fields>?
 
     init() {}
 
     private var fields: Fields {
-        get { storage?.fields ?? Fields() }
+        get { storage?.value ?? Fields() }
         _modify {
-            if storage == nil {
-                storage = Storage(Fields())
-            } else if !isKnownUniquelyReferenced(&storage) {
-                storage = Storage(storage!.fields)
-            }
-            yield &storage!.fields
+            if storage == nil { storage = CopyOnWriteBox(Fields()) }
+            yield &storage!.value
         }
     }
 
     /// The parent that started this run (or the run it continues) as a child.
     var parent: ParentExecutionInfo? {
-        get { storage?.fields.parent }
+        get { storage?.value.parent }
         _modify { yield &fields.parent }
     }
     /// Children initiated and not closed, by the parent's StartChildWorkflowExecutionInitiated id.
     /// Kept when the run closes: they are the children its parent close policy applies to.
     var children: [Int64: ChildExecutionInfo] {
-        get { storage?.fields.children ?? [:] }
+        get { storage?.value.children ?? [:] }
         _modify { yield &fields.children }
     }
     /// Signals to other workflows initiated and not delivered yet, by initiated event id.
     var signals: [Int64: SignalExternalWorkflowExecutionInitiatedEventAttributes] {
-        get { storage?.fields.signals ?? [:] }
+        get { storage?.value.signals ?? [:] }
         _modify { yield &fields.signals }
     }
     /// Cancel requests to other workflows initiated and not delivered yet, by initiated event id.
     var cancels: [Int64: RequestCancelExternalWorkflowExecutionInitiatedEventAttributes] {
-        get { storage?.fields.cancels ?? [:] }
+        get { storage?.value.cancels ?? [:] }
         _modify { yield &fields.cancels }
     }
 
-    static func == (a: RelatedRuns, b: RelatedRuns) -> Bool { a.storage === b.storage || a.fields == b.fields }
+    static func == (a: RelatedRuns, b: RelatedRuns) -> Bool { a.fields == b.fields }
 
     var isEmpty: Bool {
-        guard let fields = storage?.fields else { return true }
+        guard let fields = storage?.value else { return true }
         return fields.parent == nil && fields.children.isEmpty && fields.signals.isEmpty && fields.cancels.isEmpty
     }
 
