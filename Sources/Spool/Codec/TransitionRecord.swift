@@ -26,17 +26,27 @@ struct TransitionRecord: Sendable, Equatable {
     var runs: [RunChanges]
 
     func encoded() -> [UInt8] {
-        var w = BinaryWriter()
-        w.byte(Self.version)
-        w.count(runs.count)
-        for run in runs {
-            w.string(run.key.namespace)
-            w.string(run.key.workflowID)
-            w.string(run.key.runID)
-            w.count(run.changes.count)
-            for change in run.changes { change.encode(into: &w) }
-        }
+        Self.encoded(runCount: runs.count) { w, i in Self.encode(runs[i].key, runs[i].changes, into: &w) }
+    }
+
+    /// The record of `runCount` runs, each written by `writeRun` (with ``encode(_:_:into:)``): the
+    /// engine writes its commits' runs this way, without building the record first.
+    static func encoded(runCount: Int, _ writeRun: (inout BinaryWriter, Int) -> Void) -> [UInt8] {
+        // A commit's record is usually a few hundred bytes: room for it from the start.
+        var w = BinaryWriter(capacity: 1024)
+        w.byte(version)
+        w.count(runCount)
+        for i in 0..<runCount { writeRun(&w, i) }
         return w.bytes
+    }
+
+    /// One run of a record: its key, then its changes.
+    static func encode(_ key: ExecutionKey, _ changes: [StateChange], into w: inout BinaryWriter) {
+        w.string(key.namespace)
+        w.string(key.workflowID)
+        w.string(key.runID)
+        w.count(changes.count)
+        for change in changes { change.encode(into: &w) }
     }
 
     static func decode(_ bytes: [UInt8], context: String) throws(SpoolError) -> TransitionRecord {

@@ -74,10 +74,9 @@ extension SpoolEngine {
 
     /// The record of `runs`' changes, encoded.
     private static func encodeRecord(_ runs: [CommittedRun]) -> [UInt8] {
-        var recordRuns: [TransitionRecord.RunChanges] = []
-        recordRuns.reserveCapacity(runs.count)
-        for index in runs.indices { recordRuns.append(.init(key: runs[index].handle.key, changes: runs[index].transition.changes)) }
-        return TransitionRecord(runs: recordRuns).encoded()
+        TransitionRecord.encoded(runCount: runs.count) { w, i in
+            TransitionRecord.encode(runs[i].handle.key, runs[i].transition.changes, into: &w)
+        }
     }
 
     /// After the append at `recordOffset` is durable: counts it, publishes the runs' states and

@@ -110,10 +110,21 @@ final class ExecutionHandle: Sendable {
             // Most transitions have no long-poll waiting: no array, no walk.
             guard !published.waiters.isEmpty else { return [] }
             var resumed: [UnsafeContinuation<Void, Never>] = []
-            for (id, slot) in published.waiters {
+            var others = false
+            for (_, slot) in published.waiters {
                 if case .waiting(let continuation, let untilClosed) = slot, !untilClosed || !state.isRunning {
                     resumed.append(continuation)
-                    published.waiters[id] = nil
+                } else {
+                    others = true
+                }
+            }
+            // Removed after the walk: removing during it made the dictionary copy itself.
+            if !others {
+                published.waiters.removeAll(keepingCapacity: true)
+            } else if !resumed.isEmpty {
+                published.waiters = published.waiters.filter { _, slot in
+                    guard case .waiting(_, let untilClosed) = slot else { return true }
+                    return untilClosed && state.isRunning
                 }
             }
             return resumed
