@@ -46,7 +46,7 @@ struct TransitionRecord: Sendable, Equatable {
         w.string(key.workflowID)
         w.string(key.runID)
         w.count(changes.count)
-        for change in changes { change.encode(into: &w) }
+        for index in changes.indices { changes[index].encode(into: &w) }
     }
 
     static func decode(_ bytes: [UInt8], context: String) throws(SpoolError) -> TransitionRecord {

@@ -85,7 +85,8 @@ extension SpoolEngine {
         metrics.transitions.increment()
         var eventsWritten = 0
         for index in runs.indices {
-            for change in runs[index].transition.changes where change.isWrittenEvent { eventsWritten += 1 }
+            let changes = runs[index].transition.changes
+            for i in changes.indices where changes[i].isWrittenEvent { eventsWritten += 1 }
         }
         metrics.eventsWritten.increment(by: eventsWritten)
         if let every = configuration.checkpointEveryRecords,
@@ -112,8 +113,9 @@ extension SpoolEngine {
     /// Temporal's visibility store is likewise written at start, upsert and close). Every other
     /// transition — most of them — skips the index and its lock.
     static func changesVisibility(_ changes: [StateChange]) -> Bool {
-        for change in changes {
-            switch change {
+        // By index: `for change in changes` copies each change (its event's strings and arrays retained).
+        for index in changes.indices {
+            switch changes[index] {
             case .event(let event), .flushedEvent(let event):
                 let type = event.eventType
                 if type == .workflowExecutionStarted || type == .upsertWorkflowSearchAttributes || type.isClosing { return true }
@@ -127,8 +129,8 @@ extension SpoolEngine {
     /// Hands the tasks a transition created to the matcher and arms the timers it needs.
     func armEffects(of changes: [StateChange], state: ExecutionState, queues: RunTaskQueues?) {
         let key = state.key
-        for change in changes {
-            switch change {
+        for index in changes.indices {
+            switch changes[index] {
             case .event(let event):
                 if event.eventType.isClosing {
                     metrics.workflowClosed(event.eventType)

@@ -99,7 +99,12 @@ final class ExecutionHandle: Sendable {
             published.recordOffsets.append(recordOffset)
             if state.isRunning {
                 if published.history != nil {
-                    for change in changes { if let event = change.writtenEvent { published.history!.append(event) } }
+                    for index in changes.indices {
+                        switch changes[index] {
+                        case .event(let event), .flushedEvent(let event): published.history!.append(event)
+                        default: break
+                        }
+                    }
                 }
             } else {
                 published.history = nil
