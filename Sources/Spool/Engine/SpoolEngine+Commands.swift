@@ -18,18 +18,19 @@ extension SpoolEngine {
         var eagerActivities: [Int64] = []
         var continuation: (request: StartWorkflowExecutionRequest, runID: String, link: ChainLink)?
         var closed = false
-        for (index, command) in commands.enumerated() {
+        // By index: binding each command copies it (its attributes' strings and payloads retained).
+        for index in commands.indices {
             // Only a rejection says where: built then, not for every command (~2k instructions a workflow).
             func position() -> String { "command \(index + 1) of \(commands.count)" }
             if closed {
                 return .rejected(closingCause(of: commands[index - 1]),
                                  "\(position()) follows a command that closed the workflow; a closing command must be the last")
             }
-            if command.isClosing && !transition.state.buffered.isEmpty {
+            if commands[index].isClosing && !transition.state.buffered.isEmpty {
                 return .rejected(.unhandledCommand,
                                  "\(position()) closes the workflow while \(transition.state.buffered.count) new events wait for it")
             }
-            switch command {
+            switch commands[index] {
             case .scheduleActivityTask(let a):
                 switch scheduledActivity(a, state: transition.state, completedEventID: completedEventID) {
                 case .failure(let rejection):
@@ -91,7 +92,7 @@ extension SpoolEngine {
                     return .rejected(.badUpdateWorkflowExecutionMessage, "\(position()) (ProtocolMessage): \(problem)")
                 }
             case .startChildWorkflowExecution, .signalExternalWorkflowExecution, .requestCancelExternalWorkflowExecution:
-                if let rejected = try applyRelatedRunCommand(command, to: &transition, completedEventID: completedEventID,
+                if let rejected = try applyRelatedRunCommand(commands[index], to: &transition, completedEventID: completedEventID,
                                                              position: position()) {
                     return rejected
                 }
