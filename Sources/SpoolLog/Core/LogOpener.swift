@@ -166,22 +166,11 @@ struct LogOpener {
         // Bytes after the length the clean close recorded: its own close cut the file there, so these are
         // data the marker does not know (a newer copy of the segment under an older marker). Trusting the
         // marker would hide them; the scan finds every batch.
-        if Self.holdsBytes(directory + "/" + Segment.fileName(lastBase, ".log"), after: marker.activeSize, size: size, syscalls: syscalls) {
+        if Segment.holdsBytes(directory + "/" + Segment.fileName(lastBase, ".log"), after: marker.activeSize, size: size, syscalls: syscalls) {
             return nil
         }
         try checkRecordedEnd(base: lastBase, marker)
         return marker
-    }
-
-    /// Whether the file of `size` bytes holds anything but zeros in the batch header's worth of bytes
-    /// after `length` (or cannot be read there).
-    static func holdsBytes(_ path: String, after length: UInt64, size: Int, syscalls: any Syscalls) -> Bool {
-        guard UInt64(size) > length else { return false }
-        let count = min(size - Int(length), RecordBatchHeader.size)
-        guard let fd = try? syscalls.open(path, flags: O_RDONLY, mode: 0) else { return true }
-        defer { syscalls.close(fd) }
-        var bytes: [UInt8] = []
-        return (try? syscalls.preadFully(fd, into: &bytes, count: count, at: Int64(length))) != count || bytes.contains { $0 != 0 }
     }
 
     /// Checks, before anything is changed, that the last segment's batches end exactly where the clean
@@ -195,22 +184,19 @@ struct LogOpener {
     func checkRecordedEnd(base: UInt64, _ marker: CleanShutdownMarker) throws(LogError) {
         let size = Int(marker.activeSize)
         if size == 0 && marker.nextOffset == base { return }
-        let path = directory + "/" + Segment.fileName(base, ".log")
         var scan = SegmentScan(endPosition: 0, nextOffset: base)
         if size > 0 {
-            let fd: Int32
-            do { fd = try syscalls.open(path, flags: O_RDONLY, mode: 0) } catch { throw .io(error, "cannot open the segment", path: path) }
-            defer { syscalls.close(fd) }
-            let mapping: MappedFile
-            do { mapping = try MappedFile(fd: fd, size: size, path: path) } catch { throw .io(error, "cannot map the segment", path: path) }
-            var start = 0, startOffset = base
-            if let last = lastIndexEntry(base), Int(last.position) < size,
-               let header = RecordBatchHeader(UnsafeRawBufferPointer(rebasing: mapping.bytes[Int(last.position)...])),
-               header.baseOffset == base + UInt64(last.relativeOffset) {
-                start = Int(last.position)
-                startOffset = header.baseOffset
+            let last = OffsetIndex.lastEntryInFile(directory + "/" + Segment.fileName(base, ".index"), syscalls: syscalls)
+            scan = try withSegmentBytes(base: base, size: size) { bytes in
+                var start = 0, startOffset = base
+                if let last, Int(last.position) < size,
+                   let header = RecordBatchHeader(UnsafeRawBufferPointer(rebasing: bytes[Int(last.position)...])),
+                   header.baseOffset == base + UInt64(last.relativeOffset) {
+                    start = Int(last.position)
+                    startOffset = header.baseOffset
+                }
+                return SegmentScan.run(bytes, baseOffset: base, from: start, nextOffset: startOffset, indexInterval: size + 1)
             }
-            scan = SegmentScan.run(mapping.bytes, baseOffset: base, from: start, nextOffset: startOffset, indexInterval: size + 1)
         }
         if scan.damage == nil && scan.endPosition == size && scan.nextOffset == marker.nextOffset { return }
         // Name what is gone from what a full scan still finds.
@@ -221,20 +207,7 @@ struct LogOpener {
         throw LogError(.corruptBatch, "\(what): the clean close recorded \(size) bytes of batches up to offset \(marker.nextOffset), "
                        + "but they end at byte \(end), so offsets \(min(remains.nextOffset, marker.nextOffset))..<\(marker.nextOffset) "
                        + "are gone (an older copy of the segment?); restore the file, or run `spool recover --mode salvage` "
-                       + "to accept the loss", path: path, offset: UInt64(end))
-    }
-
-    /// The last entry of segment `base`'s index file, when it has one.
-    func lastIndexEntry(_ base: UInt64) -> (relativeOffset: UInt32, position: UInt32)? {
-        let path = directory + "/" + Segment.fileName(base, ".index")
-        guard let count = OffsetIndex.entriesInFile(path, syscalls: syscalls), count > 0,
-              let fd = try? syscalls.open(path, flags: O_RDONLY, mode: 0) else { return nil }
-        defer { syscalls.close(fd) }
-        var bytes: [UInt8] = []
-        guard (try? syscalls.preadFully(fd, into: &bytes, count: OffsetIndex.entrySize, at: Int64((count - 1) * OffsetIndex.entrySize)))
-                == OffsetIndex.entrySize else { return nil }
-        return bytes.withUnsafeBytes { ($0.loadUnaligned(as: UInt32.self).littleEndian,
-                                        $0.loadUnaligned(fromByteOffset: 4, as: UInt32.self).littleEndian) }
+                       + "to accept the loss", path: directory + "/" + Segment.fileName(base, ".log"), offset: UInt64(end))
     }
 
     /// Compares the directory with `log-manifest`, before anything is changed.
@@ -291,16 +264,24 @@ struct LogOpener {
 
     /// A read-only scan of what is left of segment `base` (to name what a cut lost).
     func scanRemains(base: UInt64) throws(LogError) -> SegmentScan {
+        try withSegmentBytes(base: base, size: nil) { bytes in
+            SegmentScan.run(bytes, baseOffset: base, from: 0, nextOffset: base, indexInterval: configuration.indexIntervalBytes)
+        }
+    }
+
+    /// `body` with segment `base`'s first `size` bytes (the whole file when nil), mapped read-only.
+    func withSegmentBytes<T>(base: UInt64, size: Int?, _ body: (UnsafeRawBufferPointer) -> T) throws(LogError) -> T {
         let path = directory + "/" + Segment.fileName(base, ".log")
         let fd: Int32
         do { fd = try syscalls.open(path, flags: O_RDONLY, mode: 0) } catch { throw .io(error, "cannot open the segment", path: path) }
         defer { syscalls.close(fd) }
-        let size: Int
-        do { size = Int(try syscalls.fileSize(fd)) } catch { throw .io(error, "cannot stat the segment", path: path) }
+        var length = size ?? 0
+        if size == nil {
+            do { length = Int(try syscalls.fileSize(fd)) } catch { throw .io(error, "cannot stat the segment", path: path) }
+        }
         let mapping: MappedFile
-        do { mapping = try MappedFile(fd: fd, size: size, path: path) } catch { throw .io(error, "cannot map the segment", path: path) }
-        return SegmentScan.run(mapping.bytes, baseOffset: base, from: 0, nextOffset: base,
-                               indexInterval: configuration.indexIntervalBytes)
+        do { mapping = try MappedFile(fd: fd, size: length, path: path) } catch { throw .io(error, "cannot map the segment", path: path) }
+        return body(mapping.bytes)
     }
 
     /// The length recorded for segment `base` in the manifest, if any.

@@ -40,7 +40,7 @@ extension OfflineLog {
         // As open: bytes after the length the close recorded (where that close cut the file) are data the
         // marker does not know; open ignores it and scans, which finds them.
         if marker.activeBase == lastBase, let base = lastBase,
-           LogOpener.holdsBytes(directory + "/" + Segment.fileName(base, ".log"), after: marker.activeSize, size: lastSize, syscalls: syscalls) {
+           Segment.holdsBytes(directory + "/" + Segment.fileName(base, ".log"), after: marker.activeSize, size: lastSize, syscalls: syscalls) {
             result.problems.append(LogProblem(kind: "cleanShutdownMismatch", severity: .inconsistency, file: path,
                                               message: "the clean-shutdown marker says the last segment holds \(marker.activeSize) bytes, "
                                                   + "but it holds data after them (a newer copy of the segment under an older marker?): "

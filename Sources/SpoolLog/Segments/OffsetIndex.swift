@@ -95,8 +95,22 @@ final class OffsetIndex {
     }
 
     func entry(_ i: Int) -> (relativeOffset: UInt32, position: UInt32) {
-        let raw = UnsafeRawPointer(mapping) + i * Self.entrySize
-        return (raw.loadUnaligned(as: UInt32.self).littleEndian, raw.loadUnaligned(fromByteOffset: 4, as: UInt32.self).littleEndian)
+        Self.decodeEntry(UnsafeRawPointer(mapping) + i * Self.entrySize)
+    }
+
+    /// An entry's two little-endian fields at `raw`.
+    static func decodeEntry(_ raw: UnsafeRawPointer) -> (relativeOffset: UInt32, position: UInt32) {
+        (raw.loadUnaligned(as: UInt32.self).littleEndian, raw.loadUnaligned(fromByteOffset: 4, as: UInt32.self).littleEndian)
+    }
+
+    /// The last entry of the index file at `path`, read without mapping it; nil without one.
+    static func lastEntryInFile(_ path: String, syscalls: any Syscalls) -> (relativeOffset: UInt32, position: UInt32)? {
+        guard let count = entriesInFile(path, syscalls: syscalls), count > 0,
+              let fd = try? syscalls.open(path, flags: O_RDONLY, mode: 0) else { return nil }
+        defer { syscalls.close(fd) }
+        var bytes: [UInt8] = []
+        guard (try? syscalls.preadFully(fd, into: &bytes, count: entrySize, at: Int64((count - 1) * entrySize))) == entrySize else { return nil }
+        return bytes.withUnsafeBytes { decodeEntry($0.baseAddress!) }
     }
 
     /// Appends an entry; only the segment's single writer calls this. Returns false when full.

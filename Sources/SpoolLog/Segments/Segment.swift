@@ -139,6 +139,20 @@ final class Segment {
 // log's segment lock; `readableSize` is atomic; the rest is immutable.
 extension Segment: @unchecked Sendable {}
 
+extension Segment {
+    /// Whether the segment file at `path`, `size` bytes long, holds anything but zeros in the batch
+    /// header's worth of bytes after `length` (or cannot be read there): data after the length a
+    /// clean close recorded, which that close's marker does not know. Open and check both ask it.
+    static func holdsBytes(_ path: String, after length: UInt64, size: Int, syscalls: any Syscalls) -> Bool {
+        guard UInt64(size) > length else { return false }
+        let count = min(size - Int(length), RecordBatchHeader.size)
+        guard let fd = try? syscalls.open(path, flags: O_RDONLY, mode: 0) else { return true }
+        defer { syscalls.close(fd) }
+        var bytes: [UInt8] = []
+        return (try? syscalls.preadFully(fd, into: &bytes, count: count, at: Int64(length))) != count || bytes.contains { $0 != 0 }
+    }
+}
+
 /// The outcome of verifying a segment's batches.
 struct SegmentScan {
     /// Position after the last valid batch.
