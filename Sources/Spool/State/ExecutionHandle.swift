@@ -114,23 +114,17 @@ final class ExecutionHandle: Sendable {
             }
             // Most transitions have no long-poll waiting: no array, no walk.
             guard !published.waiters.isEmpty else { return [] }
-            var resumed: [UnsafeContinuation<Void, Never>] = []
-            var others = false
-            for (_, slot) in published.waiters {
-                if case .waiting(let continuation, let untilClosed) = slot, !untilClosed || !state.isRunning {
-                    resumed.append(continuation)
-                } else {
-                    others = true
-                }
+            // The waiter this transition wakes, if `slot` holds one.
+            func woken(_ slot: WaiterSlot) -> UnsafeContinuation<Void, Never>? {
+                guard case .waiting(let continuation, let untilClosed) = slot, !untilClosed || !state.isRunning else { return nil }
+                return continuation
             }
+            let resumed = published.waiters.values.compactMap(woken)
             // Removed after the walk: removing during it made the dictionary copy itself.
-            if !others {
+            if resumed.count == published.waiters.count {
                 published.waiters.removeAll(keepingCapacity: true)
             } else if !resumed.isEmpty {
-                published.waiters = published.waiters.filter { _, slot in
-                    guard case .waiting(_, let untilClosed) = slot else { return true }
-                    return untilClosed && state.isRunning
-                }
+                published.waiters = published.waiters.filter { woken($0.value) == nil }
             }
             return resumed
         }
