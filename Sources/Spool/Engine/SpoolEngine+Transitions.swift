@@ -16,15 +16,21 @@ extension SpoolEngine {
     func lockRun(namespace: String, execution: WorkflowExecution) async throws(SpoolError) -> ExecutionHandle {
         try checkNamespace(namespace)
         guard let handle = registry.handle(namespace: namespace, execution: execution) else {
-            throw SpoolError(.notFound, "no such workflow execution", namespace: namespace,
-                             workflowID: execution.workflowID, runID: execution.runID)
+            throw Self.noSuchRun(namespace: namespace, workflowID: execution.workflowID, runID: execution.runID)
         }
         await handle.gate.acquire()
         guard !handle.isRemoved else {
             handle.gate.release()
-            throw handle.key.error(.notFound, "no such workflow execution")
+            throw Self.noSuchRun(namespace: namespace, workflowID: handle.key.workflowID, runID: handle.key.runID)
         }
         return handle
+    }
+
+    /// `notFound` for a run. Built out of line: errors built in an async function enlarge the
+    /// frame every call allocates.
+    @inline(never)
+    static func noSuchRun(namespace: String, workflowID: String, runID: String) -> SpoolError {
+        SpoolError(.notFound, "no such workflow execution", namespace: namespace, workflowID: workflowID, runID: runID)
     }
 
     /// Makes transitions durable with one log append, then publishes their states, hands their
@@ -56,20 +62,25 @@ extension SpoolEngine {
         do {
             offset = try await log.append(encoded)
         } catch {
-            let underlying = error
-            if underlying.code == .closed { throw SpoolError(.closed, "the engine was closed", underlying: underlying) }
-            if underlying.code == .recordTooLarge {
-                // Refused before it was written: nothing changed, and the log is still usable.
-                throw SpoolError(.invalidArgument, "the transition's payloads are too large for one log record",
-                                 namespace: runs.first?.handle.key.namespace, workflowID: runs.first?.handle.key.workflowID,
-                                 runID: runs.first?.handle.key.runID, underlying: underlying)
-            }
-            throw SpoolError(.storage, "the history log refused the append; reopen the engine",
-                             namespace: runs.first?.handle.key.namespace, workflowID: runs.first?.handle.key.workflowID,
-                             runID: runs.first?.handle.key.runID, underlying: underlying)
+            throw Self.appendFailure(error, runs)
         }
         metrics.appendLatency.recordNanoseconds((ContinuousClock.now - appendStarted).nanoseconds)
         publishCommitted(runs, recordOffset: offset)
+    }
+
+    /// The error a failed append of `runs` becomes. Not inlined: building errors in the async
+    /// `commit` made its frame, allocated on every commit, twice as large.
+    @inline(never)
+    private static func appendFailure(_ underlying: LogError, _ runs: [CommittedRun]) -> SpoolError {
+        if underlying.code == .closed { return SpoolError(.closed, "the engine was closed", underlying: underlying) }
+        let key = runs.first?.handle.key
+        if underlying.code == .recordTooLarge {
+            // Refused before it was written: nothing changed, and the log is still usable.
+            return SpoolError(.invalidArgument, "the transition's payloads are too large for one log record",
+                              namespace: key?.namespace, workflowID: key?.workflowID, runID: key?.runID, underlying: underlying)
+        }
+        return SpoolError(.storage, "the history log refused the append; reopen the engine",
+                          namespace: key?.namespace, workflowID: key?.workflowID, runID: key?.runID, underlying: underlying)
     }
 
     /// The record of `runs`' changes, encoded.
@@ -81,6 +92,7 @@ extension SpoolEngine {
 
     /// After the append at `recordOffset` is durable: counts it, publishes the runs' states and
     /// arms their effects.
+    @inline(never)
     private func publishCommitted(_ runs: [CommittedRun], recordOffset offset: UInt64) {
         metrics.transitions.increment()
         var eventsWritten = 0

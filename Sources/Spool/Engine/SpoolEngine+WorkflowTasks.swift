@@ -96,18 +96,24 @@ extension SpoolEngine {
     /// Locks the run a workflow task token names and checks that the token names its started
     /// workflow task. The caller must unlock the gate.
     private func lockStartedWorkflowTask(_ token: TaskToken) async throws(SpoolError) -> (ExecutionHandle, ExecutionState, WorkflowTaskInfo) {
-        guard token.kind == .workflow else {
-            throw token.key.error(.invalidTaskToken, "an activity task token was given for a workflow task", eventID: token.scheduledEventID)
-        }
+        guard token.kind == .workflow else { throw Self.workflowTokenProblem(token, stale: false) }
         let handle = try await lockRun(namespace: token.namespace, execution: token.execution)
         let state = handle.state
         guard state.isRunning, let task = state.workflowTask, task.scheduledEventID == token.scheduledEventID,
               task.startedEventID == token.startedEventID, token.startedEventID != 0, task.attempt == token.attempt else {
             handle.gate.release()
-            throw token.key.error(.staleTaskToken, "the workflow task is no longer started (it completed, failed or timed out)",
-                                  eventID: token.scheduledEventID)
+            throw Self.workflowTokenProblem(token, stale: true)
         }
         return (handle, state, task)
+    }
+
+    /// The error for a workflow task token that names no started workflow task (`stale`) or is an
+    /// activity's. Out of line, for the async caller's frame.
+    @inline(never)
+    private static func workflowTokenProblem(_ token: TaskToken, stale: Bool) -> SpoolError {
+        stale ? token.key.error(.staleTaskToken, "the workflow task is no longer started (it completed, failed or timed out)",
+                                eventID: token.scheduledEventID)
+              : token.key.error(.invalidTaskToken, "an activity task token was given for a workflow task", eventID: token.scheduledEventID)
     }
 
     /// Completes a started workflow task with the workflow's commands, applied in order, all or
@@ -157,6 +163,45 @@ extension SpoolEngine {
         try checkOpen()
         let (handle, state, task) = try await lockStartedWorkflowTask(taskToken)
         defer { handle.gate.release() }
+        let decision = try decideCompletion(handle, state, task, commands: commands, identity: identity,
+                                            stickyAttributes: stickyAttributes, metadata: metadata, queryResults: queryResults,
+                                            forceCreateNewWorkflowTask: forceCreateNewWorkflowTask,
+                                            returnNewWorkflowTask: returnNewWorkflowTask, messages: messages)
+        if let dropped = decision.dropped {
+            try await commitWithUpdateEffects(handle, dropped, decision.updateEffects)
+            return RespondWorkflowTaskCompletedResponse(activityTasks: [], resetHistoryEventID: state.previousStartedEventID)
+        }
+        try await commit(decision, of: handle)
+        return try completedResponse(decision, of: handle, task: task, returnNewWorkflowTask: returnNewWorkflowTask)
+    }
+
+    /// What a workflow task's completion writes, decided under the run's gate before the append.
+    /// A class: the async callers keep one reference across their suspension points, not the
+    /// transitions themselves (an async function's frame holds every value live across an
+    /// `await`, and each call allocates it).
+    private final class CompletionDecision {
+        /// A speculative task that left no trace: what is committed instead of `transition`.
+        var dropped: Transition?
+        var transition: Transition
+        /// A continue-as-new's next run, started in the same append.
+        var newRun: (handle: ExecutionHandle, transition: Transition)?
+        /// Children started in the same append.
+        var children: [(handle: ExecutionHandle, transition: Transition, previousRunID: String?)] = []
+        /// Activities started in the same append for the completing worker.
+        var eager: [Int64] = []
+        var updateEffects: [UpdateRegistry.Effect] = []
+
+        init(_ transition: Transition) { self.transition = transition }
+    }
+
+    /// Decides everything `respondWorkflowTaskCompleted` writes (see there); synchronous, and not
+    /// inlined into its async caller, so that its many temporaries live on the thread's stack.
+    @inline(never)
+    private func decideCompletion(_ handle: ExecutionHandle, _ state: ExecutionState, _ task: WorkflowTaskInfo, commands: [Command],
+                                  identity: String, stickyAttributes: StickyExecutionAttributes?,
+                                  metadata: WorkflowTaskCompletionMetadata, queryResults: [String: WorkflowQueryResult],
+                                  forceCreateNewWorkflowTask: Bool, returnNewWorkflowTask: Bool,
+                                  messages: [ProtocolMessage]) throws(SpoolError) -> CompletionDecision {
         var updateMessages = updateMessageProcessing(messages, handle: handle, startedEventID: task.startedEventID)
         // Answered before the commit: an answer is about the state the worker computed, whatever
         // becomes of its commands; the ones left are moved when the transition is published.
@@ -168,8 +213,10 @@ extension SpoolEngine {
         if task.isSpeculative, !forceCreateNewWorkflowTask,
            let dropped = try speculativeTaskDropped(state, task, commands: commands, updateMessages: &updateMessages,
                                                     stickyAttributes: stickyAttributes, now: now) {
-            try await commitWithUpdateEffects(handle, dropped, updateMessages.effects)
-            return RespondWorkflowTaskCompletedResponse(activityTasks: [], resetHistoryEventID: state.previousStartedEventID)
+            let decision = CompletionDecision(dropped)
+            decision.dropped = dropped
+            decision.updateEffects = updateMessages.effects
+            return decision
         }
         var transition = Transition(state, now: now)
         // A transient attempt's Scheduled and Started are written now, in the same append.
@@ -244,25 +291,42 @@ extension SpoolEngine {
             }
             newRun = continued
         }
-        // A continue-as-new closes this run and starts the next in the same append.
-        updates.stage(updateEffects, run: handle.key)
+        let decision = CompletionDecision(transition)
+        decision.newRun = newRun
+        decision.children = children
+        decision.eager = eager
+        decision.updateEffects = updateEffects
+        return decision
+    }
+
+    /// Appends a completion's transitions (a continue-as-new's next run and started children in
+    /// the same append), or undoes their reservations when the append fails.
+    private func commit(_ decision: CompletionDecision, of handle: ExecutionHandle) async throws(SpoolError) {
+        updates.stage(decision.updateEffects, run: handle.key)
         do {
-            if let newRun {
-                try await commit([(handle, transition), newRun])
-            } else if !children.isEmpty {
-                try await commit([(handle, transition)] + children.map { ($0.handle, $0.transition) })
+            if let newRun = decision.newRun {
+                try await commit([(handle, decision.transition), newRun])
+            } else if !decision.children.isEmpty {
+                try await commit([(handle, decision.transition)] + decision.children.map { ($0.handle, $0.transition) })
             } else {
-                try await commit(handle, transition)
+                try await commit(handle, decision.transition)
             }
         } catch {
-            if !updateEffects.isEmpty { updates.unstage(run: handle.key) }
-            if let newRun { unreserve(newRun.handle, previousRunID: handle.key.runID) }
-            for child in children { unreserve(child.handle, previousRunID: child.previousRunID) }
+            if !decision.updateEffects.isEmpty { updates.unstage(run: handle.key) }
+            if let newRun = decision.newRun { unreserve(newRun.handle, previousRunID: handle.key.runID) }
+            for child in decision.children { unreserve(child.handle, previousRunID: child.previousRunID) }
             throw error
         }
-        newRun?.handle.gate.release()
-        for child in children { child.handle.gate.release() }
-        let final = transition.state
+        decision.newRun?.handle.gate.release()
+        for child in decision.children { child.handle.gate.release() }
+    }
+
+    /// The response to a committed completion: its eager activities, and the next workflow task
+    /// when the worker asked for it and one was started.
+    @inline(never)
+    private func completedResponse(_ decision: CompletionDecision, of handle: ExecutionHandle, task: WorkflowTaskInfo,
+                                   returnNewWorkflowTask: Bool) throws(SpoolError) -> RespondWorkflowTaskCompletedResponse {
+        let final = decision.transition.state
         var next: WorkflowTask?
         if returnNewWorkflowTask, let started = final.workflowTask, started.startedEventID > task.startedEventID,
            final.isRunning, var returned = try workflowTask(from: final, history: history(of: handle)) {
@@ -270,7 +334,7 @@ extension SpoolEngine {
             returned.messages = updateRequestMessages(for: handle.key, startedEventID: returned.startedEventID)
             next = returned
         }
-        return RespondWorkflowTaskCompletedResponse(activityTasks: eager.compactMap { scheduledEventID in
+        return RespondWorkflowTaskCompletedResponse(activityTasks: decision.eager.compactMap { scheduledEventID in
             final.activities[scheduledEventID].map { activityTask(for: $0, state: final) }
         }, workflowTask: next)
     }

@@ -20,6 +20,7 @@ extension SpoolWorker {
     }
 
     /// The messages and ProtocolMessage commands answering `task`'s update requests.
+    @inline(never)
     func answerUpdates(_ task: WorkflowTask, history: [HistoryEvent]) async -> (messages: [ProtocolMessage], commands: [Command]) {
         guard !task.messages.isEmpty else { return ([], []) }
         let handlers = registrations.withLock { $0.updates[task.workflowType] ?? [:] }

@@ -50,8 +50,11 @@ extension SpoolWorker {
 
     /// Runs a workflow task and responds; returns the activities the engine started for it
     /// eagerly, each holding an activity slot the caller must release once it is answered.
+    ///
+    /// Every call allocates this async function's frame, which holds whatever lives across one of
+    /// its `await`s: the rare paths (queries, updates, failures) and the synchronous bookkeeping
+    /// are functions of their own, not inlined, so that the frame stays small.
     private func handle(_ task: WorkflowTask) async -> [ActivityTask] {
-        let runID = task.workflowExecution.runID
         if let query = task.query {
             await answerQueryTask(task, query: query)
             return []
@@ -59,60 +62,104 @@ extension SpoolWorker {
         do {
             let history = try await fullHistory(of: task)
             guard let definition = registrations.withLock({ $0.workflows[task.workflowType] }) else {
-                cache.withLock { $0.remove(runID) }
-                try await engine.respondWorkflowTaskFailed(
-                    taskToken: task.taskToken, cause: .workflowWorkerUnhandledFailure,
-                    failure: .application("workflow type '\(task.workflowType)' is not registered with worker '\(identity)'",
-                                      type: "NotFoundError", source: SpoolWorker.failureSource),
-                    identity: identity)
+                try await fail(task, with: .application("workflow type '\(task.workflowType)' is not registered with worker '\(identity)'",
+                                                        type: "NotFoundError", source: SpoolWorker.failureSource))
                 return []
             }
             let context = WorkflowContext(workflowExecution: task.workflowExecution, workflowType: task.workflowType,
                                           history: history, attempt: task.attempt)
             let onlyUpdates = Self.bringsOnlyUpdates(task, history: history)
-            let (updateMessages, updateCommands) = await answerUpdates(task, history: history)
+            let (updateMessages, updateCommands) = task.messages.isEmpty ? ([], []) : await answerUpdates(task, history: history)
             var commands: [Command] = updateCommands
             do {
                 if !onlyUpdates { commands += try await definition(context) }
             } catch {
-                cache.withLock { $0.remove(runID) }
-                try await engine.respondWorkflowTaskFailed(
-                    taskToken: task.taskToken, cause: .workflowWorkerUnhandledFailure,
-                    failure: .application("\(error)", type: String(describing: type(of: error)), source: SpoolWorker.failureSource), identity: identity)
+                try await fail(task, with: .application("\(error)", type: String(describing: type(of: error)),
+                                                        source: SpoolWorker.failureSource))
                 return []
             }
-            let closes = commands.contains { $0.isClosing }
-            let sticky = closes ? nil : stickyTaskQueue.map {
-                StickyExecutionAttributes(workerTaskQueue: $0, scheduleToStartTimeout: stickyScheduleToStartTimeout)
-            }
-            // A task with only updates may leave no trace (all rejected): its events are not cached.
-            if sticky != nil && !onlyUpdates { cache.withLock { $0.store(runID, history) } } else { cache.withLock { $0.remove(runID) } }
-            let (marked, reservedSlots) = requestEagerExecution(commands, workflowTaskQueue: task.workflowExecutionTaskQueue)
-            var reserved = reservedSlots
+            let completion = prepareCompletion(task, history: history, commands: commands, onlyUpdates: onlyUpdates)
             // Slots reserved for eager activities the engine did not start go back.
-            defer { for _ in 0..<reserved { activitySlots.release() } }
-            var queryResults: [String: WorkflowQueryResult] = [:]
-            for (id, query) in task.queries {
-                queryResults[id] = await answer(query, workflowExecution: task.workflowExecution, workflowType: task.workflowType,
-                                                history: history)
-            }
-            let response = try await engine.respondWorkflowTaskCompleted(taskToken: task.taskToken, commands: marked,
-                                                                         identity: identity, stickyAttributes: sticky,
+            defer { for _ in 0..<completion.reserved { activitySlots.release() } }
+            let queryResults = task.queries.isEmpty ? [:] : await answerQueries(task, history: history)
+            let response = try await engine.respondWorkflowTaskCompleted(taskToken: task.taskToken, commands: completion.commands,
+                                                                         identity: identity, stickyAttributes: completion.sticky,
                                                                          queryResults: queryResults,
                                                                          // The definition sees accepted updates in a next task.
-                                                                         forceCreateNewWorkflowTask: !updateCommands.isEmpty && !closes,
+                                                                         forceCreateNewWorkflowTask: !updateCommands.isEmpty && !completion.closes,
                                                                          messages: updateMessages)
-            let started = Array(response.activityTasks.prefix(reserved))
-            reserved -= started.count     // these slots now belong to the activities, released when they are answered
+            let started = Array(response.activityTasks.prefix(completion.reserved))
+            completion.reserved -= started.count     // these slots now belong to the activities, released when they are answered
             return started
         } catch {
-            cache.withLock { $0.remove(runID) }
-            logger.info("a workflow task could not be answered", metadata: ["run": "\(task.workflowExecution)", "error": "\(error)"])
+            forget(task, error)
             return []
         }
     }
 
+    /// A workflow task's completion, prepared before it is sent: the commands (activities marked
+    /// for eager execution) and the activity slots reserved for them; a class, so that the async
+    /// caller holds one reference across its `await`s.
+    private final class PreparedCompletion {
+        let commands: [Command]
+        let sticky: StickyExecutionAttributes?
+        let closes: Bool
+        var reserved: Int
+
+        init(commands: [Command], sticky: StickyExecutionAttributes?, closes: Bool, reserved: Int) {
+            self.commands = commands
+            self.sticky = sticky
+            self.closes = closes
+            self.reserved = reserved
+        }
+    }
+
+    /// Caches the task's history for the run's next (sticky) task, or drops it, and marks the
+    /// commands' activities for eager execution.
+    @inline(never)
+    private func prepareCompletion(_ task: WorkflowTask, history: [HistoryEvent], commands: [Command],
+                                   onlyUpdates: Bool) -> PreparedCompletion {
+        let runID = task.workflowExecution.runID
+        let closes = commands.contains { $0.isClosing }
+        let sticky = closes ? nil : stickyTaskQueue.map {
+            StickyExecutionAttributes(workerTaskQueue: $0, scheduleToStartTimeout: stickyScheduleToStartTimeout)
+        }
+        // A task with only updates may leave no trace (all rejected): its events are not cached.
+        if sticky != nil && !onlyUpdates { cache.withLock { $0.store(runID, history) } } else { cache.withLock { $0.remove(runID) } }
+        let (marked, reserved) = requestEagerExecution(commands, workflowTaskQueue: task.workflowExecutionTaskQueue)
+        return PreparedCompletion(commands: marked, sticky: sticky, closes: closes, reserved: reserved)
+    }
+
+    /// The answers to the queries that came with `task`, by id.
+    @inline(never)
+    private func answerQueries(_ task: WorkflowTask, history: [HistoryEvent]) async -> [String: WorkflowQueryResult] {
+        var queryResults: [String: WorkflowQueryResult] = [:]
+        for (id, query) in task.queries {
+            queryResults[id] = await answer(query, workflowExecution: task.workflowExecution, workflowType: task.workflowType,
+                                            history: history)
+        }
+        return queryResults
+    }
+
+    /// Fails `task` (the definition is not registered here, or it threw) and forgets the run's
+    /// cached history.
+    @inline(never)
+    private func fail(_ task: WorkflowTask, with failure: Failure) async throws(SpoolError) {
+        cache.withLock { $0.remove(task.workflowExecution.runID) }
+        try await engine.respondWorkflowTaskFailed(taskToken: task.taskToken, cause: .workflowWorkerUnhandledFailure,
+                                                   failure: failure, identity: identity)
+    }
+
+    /// A task that could not be answered: its run's cached history is dropped, the engine's
+    /// timeout hands the task to another attempt.
+    @inline(never)
+    private func forget(_ task: WorkflowTask, _ error: SpoolError) {
+        cache.withLock { $0.remove(task.workflowExecution.runID) }
+        logger.info("a workflow task could not be answered", metadata: ["run": "\(task.workflowExecution)", "error": "\(error)"])
+    }
+
     /// Answers a query-only task from the run's whole history.
+    @inline(never)
     private func answerQueryTask(_ task: WorkflowTask, query: WorkflowQuery) async {
         do {
             var history = task.history
