@@ -28,6 +28,7 @@ public enum TaskQueueName {
     /// Only the checks that names recorded before ``validate(_:)`` refused control characters
     /// passed: non-empty and at most ``maximumUTF8Length`` bytes. For names read back from a
     /// store, so that a queue named before the stricter rules stays reachable.
+    @usableFromInline
     package static func validateRecorded(_ name: String) throws(MatchingError) {
         let length = name.utf8.count
         guard length > 0, length <= maximumUTF8Length else {

@@ -226,9 +226,8 @@ public final class SpoolEngine: Sendable {
         let dispatcher = dispatcher(state.key.namespace)
         // A recorded name: held to the rules it was written under, so a run started before
         // control characters were refused is still dispatched.
-        guard let workflow = try? dispatcher.queue(recorded: state.taskQueue, kind: .workflow),
-              let activity = try? dispatcher.queue(recorded: state.taskQueue, kind: .activity) else { return nil }
-        return RunTaskQueues(name: state.taskQueue, workflow: workflow, activity: activity)
+        guard let queues = try? dispatcher.queues(recorded: state.taskQueue) else { return nil }
+        return RunTaskQueues(name: state.taskQueue, workflow: queues.workflow, activity: queues.activity)
     }
 
     func queue(namespace: String, name: String, kind: TaskQueueKind) throws(SpoolError) -> TaskQueue<TaskReference> {
