@@ -332,4 +332,37 @@ struct SeededGenerator: RandomNumberGenerator {
         #expect(try counts("short").index == counts("short").scan)
         #expect(try counts("default").index == counts("default").scan)
     }
+
+    /// Retention empties every posting of some values (a workflow type, a status, a queue) and
+    /// their slots go to the next keys indexed (new workflow ids); a value that comes back gets a
+    /// posting of its own, and the index still answers as the scan does. (The index keeps the slots
+    /// of recent status, type and queue values: a slot handed to another key must leave that memo.)
+    @Test func aValueWhoseRunsAllLeftIsIndexedAgainWhenItComesBack() async throws {
+        let h = try EngineHarness(durability: .sync)
+        try h.engine.registerNamespace("short", retention: .seconds(3600))
+        func start(_ id: String, type: String) async throws -> WorkflowExecution {
+            let response = try await h.engine.startWorkflowExecution(.init(namespace: "short", workflowID: id, workflowType: type, taskQueue: "gone"))
+            return WorkflowExecution(workflowID: id, runID: response.runID)
+        }
+        func list(_ query: String, _ plan: VisibilityPlan) throws -> [String] {
+            try h.engine.listWorkflowExecutions(namespace: "short", query: query, pageSize: 100, plan: plan).executions
+                .map(\.execution.workflowID).sorted()
+        }
+        for index in 0..<3 {
+            let run = try await start("old\(index)", type: "once")
+            try await h.engine.terminateWorkflowExecution(namespace: "short", execution: run, reason: "done")
+        }
+        await h.advance(.seconds(3601))
+        #expect(try list("", .index).isEmpty)
+        var runs: [WorkflowExecution] = []
+        for index in 0..<6 { runs.append(try await start("new\(index)", type: index == 0 ? "once" : "other")) }
+        try await h.engine.terminateWorkflowExecution(namespace: "short", execution: runs[0], reason: "done")
+        #expect(try list("ExecutionStatus = 'Terminated'", .index) == ["new0"])
+        #expect(try list("WorkflowType = 'once'", .index) == ["new0"])
+        #expect(try list("TaskQueue = 'gone' AND ExecutionStatus = 'Running'", .index) == ["new1", "new2", "new3", "new4", "new5"])
+        for query in ["", "ExecutionStatus = 'Terminated'", "ExecutionStatus = 'Running'", "WorkflowType = 'other'",
+                      "WorkflowType = 'once'", "TaskQueue = 'gone'", "WorkflowId = 'new5'", "WorkflowId = 'old2'"] {
+            #expect(try list(query, .index) == list(query, .scan), "\(query)")
+        }
+    }
 }

@@ -24,7 +24,7 @@ extension VisibilityIndex.NamespaceIndex {
         removeKeyword(.predefined(.executionStatus, entries.status.description), entries.startTime, ordinal)
         for key in entries.keywords { removeKeyword(key, entries.startTime, ordinal) }
         for ref in entries.ranges {
-            if let id = rangeIDs[ref.key] { rangePostings[Int(id)].remove(ref.value, ordinal) }
+            if let id = existingRangeID(ref.key) { rangePostings[id].remove(ref.value, ordinal) }
         }
     }
 
@@ -51,7 +51,7 @@ extension VisibilityIndex.NamespaceIndex {
         }
         if old.ranges != new.ranges {
             for ref in old.ranges where !new.ranges.contains(ref) {
-                if let id = rangeIDs[ref.key] { rangePostings[Int(id)].remove(ref.value, ordinal) }
+                if let id = existingRangeID(ref.key) { rangePostings[id].remove(ref.value, ordinal) }
             }
             for ref in new.ranges where !old.ranges.contains(ref) { rangePostings[rangeID(ref.key)].insert(ref.value, ordinal) }
         }

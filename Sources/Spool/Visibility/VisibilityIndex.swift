@@ -79,8 +79,41 @@ final class VisibilityIndex: Sendable {
 
         /// Slots of keyword postings that emptied (a workflow id whose runs all left), reused.
         var freeKeywordIDs: [Int32] = []
+        /// The posting ids of the last few ExecutionStatus, WorkflowType and TaskQueue values
+        /// looked up: every start and close looks these up, and their values repeat, so a
+        /// comparison of short strings replaces a hash of the key (WorkflowId values do not
+        /// repeat and are not kept here). An entry goes when its posting's slot is freed.
+        var recentKeywords: [(attribute: PredefinedSearchAttribute, value: String, id: Int32)] = []
+        /// The posting ids of ExecutionTime and CloseTime (range postings are never freed).
+        var executionTimeRangeID: Int32 = -1
+        var closeTimeRangeID: Int32 = -1
 
+        static let recentKeywordLimit = 8
+
+        /// The slot of `key`'s posting, taken (a freed one, or a new one) if it has none.
         mutating func keywordID(_ key: KeywordKey) -> Int {
+            if let id = existingKeywordID(key) { return id }
+            let id = postingID(key)
+            if case .predefined(let attribute, let value) = key, Self.isRecentlyKept(attribute) {
+                if recentKeywords.count == Self.recentKeywordLimit { recentKeywords.removeFirst() }
+                recentKeywords.append((attribute, value, Int32(id)))
+            }
+            return id
+        }
+
+        /// The slot of `key`'s posting; nil when it has none.
+        func existingKeywordID(_ key: KeywordKey) -> Int? {
+            if case .predefined(let attribute, let value) = key, Self.isRecentlyKept(attribute) {
+                for entry in recentKeywords where entry.attribute == attribute && entry.value == value { return Int(entry.id) }
+            }
+            return keywordIDs[key].map { Int($0) }
+        }
+
+        private static func isRecentlyKept(_ attribute: PredefinedSearchAttribute) -> Bool {
+            attribute == .executionStatus || attribute == .workflowType || attribute == .taskQueue
+        }
+
+        private mutating func postingID(_ key: KeywordKey) -> Int {
             if let id = keywordIDs[key] { return Int(id) }
             if let id = freeKeywordIDs.popLast() {
                 keywordIDs[key] = id
@@ -93,16 +126,40 @@ final class VisibilityIndex: Sendable {
 
         /// Takes `ordinal` out of `key`'s posting; an emptied posting gives its slot back.
         mutating func removeKeyword(_ key: KeywordKey, _ value: Int64, _ ordinal: UInt32) {
-            guard let id = keywordIDs[key] else { return }
-            keywordPostings[Int(id)].remove(value, ordinal)
-            if keywordPostings[Int(id)].count == 0 {
-                keywordPostings[Int(id)] = Postings()
+            guard let id = existingKeywordID(key) else { return }
+            keywordPostings[id].remove(value, ordinal)
+            if keywordPostings[id].count == 0 {
+                keywordPostings[id] = Postings()
                 keywordIDs[key] = nil
-                freeKeywordIDs.append(id)
+                freeKeywordIDs.append(Int32(id))
+                recentKeywords.removeAll { $0.id == Int32(id) }
             }
         }
 
+        /// The slot of `key`'s range posting, created if it has none.
         mutating func rangeID(_ key: RangeKey) -> Int {
+            switch key {
+            case .predefined(.executionTime):
+                if executionTimeRangeID < 0 { executionTimeRangeID = Int32(rangePostingID(key)) }
+                return Int(executionTimeRangeID)
+            case .predefined(.closeTime):
+                if closeTimeRangeID < 0 { closeTimeRangeID = Int32(rangePostingID(key)) }
+                return Int(closeTimeRangeID)
+            default:
+                return rangePostingID(key)
+            }
+        }
+
+        /// The slot of `key`'s range posting; nil when it has none.
+        func existingRangeID(_ key: RangeKey) -> Int? {
+            switch key {
+            case .predefined(.executionTime) where executionTimeRangeID >= 0: Int(executionTimeRangeID)
+            case .predefined(.closeTime) where closeTimeRangeID >= 0: Int(closeTimeRangeID)
+            default: rangeIDs[key].map { Int($0) }
+            }
+        }
+
+        private mutating func rangePostingID(_ key: RangeKey) -> Int {
             if let id = rangeIDs[key] { return Int(id) }
             rangeIDs[key] = Int32(rangePostings.count)
             rangePostings.append(Postings())
