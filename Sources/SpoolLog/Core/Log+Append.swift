@@ -220,7 +220,8 @@ extension Log {
                 let bytes = batches[i].buffer.finish(
                     baseOffset: batch.baseOffset, recordCount: batch.recordCount,
                     timestampMilliseconds: wallClockMilliseconds(),
-                    compressionThreshold: tryCompression ? configuration.compressionThresholdBytes : Int.max)
+                    compressionThreshold: tryCompression ? configuration.compressionThresholdBytes : Int.max,
+                    compressor: writerScratch.compressor)
                 if tryCompression { writerScratch.compression.record(compressed: bytes[5] & RecordBatchHeader.compressedFlag != 0) }
                 batches[i].buffer = PendingBatchBuffer()
                 segment = try write(bytes, baseOffset: batch.baseOffset, recordCount: batch.recordCount,
@@ -313,11 +314,12 @@ extension Log {
     }
 }
 
-/// What the thread holding `writeLock` writes with: a megabyte of zeros for the zero fill and
-/// the compression governor. Guarded by `writeLock`.
+/// What the thread holding `writeLock` writes with: a megabyte of zeros for the zero fill, the
+/// compression governor and the LZ4 state. Guarded by `writeLock`.
 final class WriterScratch {
     private var zeroBuffer: UnsafeMutableRawBufferPointer?
     var compression: CompressionGovernor
+    let compressor = LZ4.Compressor()
 
     init(compressionThreshold: Int) {
         compression = CompressionGovernor(threshold: compressionThreshold)

@@ -79,6 +79,7 @@ struct CleanedSegmentWriter {
     /// Bytes of the current file not written yet: its last `pending.count` bytes.
     private var pending: [UInt8] = []
     private var batch = PendingBatchBuffer()
+    private let compressor = LZ4.Compressor()
     private var batchBase: UInt64 = 0
     private var batchCount = 0
     private var batchTimestamp: Int64 = 0
@@ -121,7 +122,7 @@ struct CleanedSegmentWriter {
         let full = batch
         batch = PendingBatchBuffer()
         let bytes = full.finish(baseOffset: batchBase, recordCount: batchCount, timestampMilliseconds: batchTimestamp,
-                                compressionThreshold: configuration.compressionThresholdBytes)
+                                compressionThreshold: configuration.compressionThresholdBytes, compressor: compressor)
         let count = batchCount
         batchCount = 0
         let base = batchBase

@@ -117,7 +117,7 @@ public enum RecordBatch {
         var buffer = PendingBatchBuffer()
         for record in records { record.withUnsafeBytes { buffer.append($0) } }
         return buffer.finish(baseOffset: baseOffset, recordCount: records.count, timestampMilliseconds: timestampMilliseconds,
-                             compressionThreshold: compressionThreshold)
+                             compressionThreshold: compressionThreshold, compressor: LZ4.Compressor())
     }
 
     /// Decodes the records of a verified batch.
@@ -184,41 +184,44 @@ struct PendingBatchBuffer {
     /// incompressible batch costs as much as compressing it: 3.4% of all CPU at 512 producers of
     /// random records (perf, `spool bench log`), even with ``CompressionGovernor`` skipping most
     /// batches. A payload whose start does not compress but whose rest would is stored raw.
-    private func samplePromisesCompression() -> Bool {
+    private func samplePromisesCompression(_ compressor: LZ4.Compressor) -> Bool {
         let sample = Self.compressionSampleBytes
         guard payloadCount >= 4 * sample else { return true }
         return bytes.withUnsafeBytes { source in
             withUnsafeTemporaryAllocation(byteCount: sample, alignment: 16) { scratch in
-                LZ4.compress(UnsafeRawBufferPointer(rebasing: source[RecordBatchHeader.size..<RecordBatchHeader.size + sample]),
-                             into: UnsafeMutableRawBufferPointer(rebasing: scratch[0..<(sample - sample / 8)])) != nil
+                compressor.compress(UnsafeRawBufferPointer(rebasing: source[RecordBatchHeader.size..<RecordBatchHeader.size + sample]),
+                                    into: UnsafeMutableRawBufferPointer(rebasing: scratch[0..<(sample - sample / 8)])) != nil
             }
         }
     }
 
-    /// Completes the header (compressing when that pays) and returns the batch as stored on disk.
-    consuming func finish(baseOffset: UInt64, recordCount: Int, timestampMilliseconds: Int64, compressionThreshold: Int) -> [UInt8] {
+    /// Completes the header (compressing with `compressor` when that pays) and returns the batch
+    /// as stored on disk.
+    consuming func finish(baseOffset: UInt64, recordCount: Int, timestampMilliseconds: Int64, compressionThreshold: Int,
+                          compressor: LZ4.Compressor) -> [UInt8] {
         let rawLength = payloadCount
-        if rawLength >= compressionThreshold && samplePromisesCompression() {
-            let bound = LZ4.maxCompressedSize(rawLength)
-            var compressed = [UInt8](repeating: 0, count: RecordBatchHeader.size + bound)
-            let size: Int? = bytes.withUnsafeBytes { source in
-                compressed.withUnsafeMutableBytes { destination in
-                    // Keep the compressed form only if it saves at least an eighth.
-                    let limit = rawLength - rawLength / 8
-                    return LZ4.compress(UnsafeRawBufferPointer(rebasing: source[RecordBatchHeader.size...]),
-                                        into: UnsafeMutableRawBufferPointer(rebasing: destination[RecordBatchHeader.size..<RecordBatchHeader.size + min(bound, limit)]))
+        if rawLength >= compressionThreshold && samplePromisesCompression(compressor) {
+            // Keep the compressed form only if it saves at least an eighth.
+            let limit = min(LZ4.maxCompressedSize(rawLength), rawLength - rawLength / 8)
+            var size: Int?
+            let compressed = [UInt8](unsafeUninitializedCapacity: RecordBatchHeader.size + limit) { all, initialized in
+                let destination = UnsafeMutableRawBufferPointer(all)
+                size = bytes.withUnsafeBytes { source in
+                    compressor.compress(UnsafeRawBufferPointer(rebasing: source[RecordBatchHeader.size...]),
+                                        into: UnsafeMutableRawBufferPointer(rebasing: destination[RecordBatchHeader.size..<RecordBatchHeader.size + limit]))
                 }
-            }
-            if let size {
-                compressed.removeLast(compressed.count - RecordBatchHeader.size - size)
+                guard let size else {
+                    initialized = 0
+                    return
+                }
                 let header = RecordBatchHeader(flags: RecordBatchHeader.compressedFlag, baseOffset: baseOffset,
                                                timestampMilliseconds: timestampMilliseconds, recordCount: UInt32(recordCount),
                                                storedLength: UInt32(size), rawLength: UInt32(rawLength))
-                compressed.withUnsafeMutableBytes { all in
-                    header.write(to: all, payload: UnsafeRawBufferPointer(rebasing: all[RecordBatchHeader.size...]))
-                }
-                return compressed
+                let batch = UnsafeMutableRawBufferPointer(rebasing: destination[0..<RecordBatchHeader.size + size])
+                header.write(to: batch, payload: UnsafeRawBufferPointer(rebasing: batch[RecordBatchHeader.size...]))
+                initialized = RecordBatchHeader.size + size
             }
+            if size != nil { return compressed }
         }
         let header = RecordBatchHeader(flags: 0, baseOffset: baseOffset, timestampMilliseconds: timestampMilliseconds,
                                        recordCount: UInt32(recordCount), storedLength: UInt32(rawLength), rawLength: UInt32(rawLength))
