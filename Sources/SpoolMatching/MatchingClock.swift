@@ -36,12 +36,7 @@ public struct MatchingInstant: Comparable, Hashable, Sendable, CustomStringConve
 extension Duration {
     /// Whole nanoseconds, saturating at ±Int64.max.
     @inlinable
-    var matchingNanoseconds: Int64 {
-        let (seconds, attoseconds) = components
-        let (product, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
-        if overflow { return seconds < 0 ? Int64.min + 1 : Int64.max }
-        return product &+ attoseconds / 1_000_000_000
-    }
+    var matchingNanoseconds: Int64 { saturatingNanoseconds }
 }
 
 /// The time source of a ``Dispatcher``: the system's monotonic clock, or a ``ManualMatchingClock``

@@ -1,6 +1,7 @@
 import Logging
 import SpoolLog
 import SpoolMatching
+import SpoolPrimitives
 
 /// Settings of a ``TaskStore``. Every value is checked by ``TaskStore/open(directory:configuration:clock:)``,
 /// which throws ``QueueError/Code/invalidConfiguration`` naming the field that is out of range.
@@ -110,10 +111,5 @@ public struct TaskStoreConfiguration: Sendable {
 
 extension Duration {
     /// Whole nanoseconds, saturating.
-    var nanoseconds: Int64 {
-        let (seconds, attoseconds) = components
-        let (product, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
-        if overflow { return seconds < 0 ? Int64.min + 1 : Int64.max }
-        return product &+ attoseconds / 1_000_000_000
-    }
+    var nanoseconds: Int64 { saturatingNanoseconds }
 }

@@ -58,13 +58,13 @@ extension SpoolEngine {
     private func commit(_ runs: [CommittedRun]) async throws(SpoolError) {
         let encoded = Self.encodeRecord(runs)
         let offset: UInt64
-        let appendStarted = ContinuousClock.now
+        let appendStarted = monotonicNanoseconds()
         do {
             offset = try await log.append(encoded)
         } catch {
             throw Self.appendFailure(error, runs)
         }
-        metrics.appendLatency.recordNanoseconds((ContinuousClock.now - appendStarted).nanoseconds)
+        metrics.appendLatency.recordNanoseconds(Int64(truncatingIfNeeded: monotonicNanoseconds() &- appendStarted))
         publishCommitted(runs, recordOffset: offset)
     }
 

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import SpoolMatching
+import SpoolPrimitives
 
 /// A point in wall-clock time: nanoseconds since the Unix epoch (UTC), as Temporal's
 /// `google.protobuf.Timestamp` fields (`eventTime`, `startTime`, …) carry it.
@@ -100,12 +101,7 @@ public struct EngineClock: Sendable {
 
 extension Duration {
     /// Whole nanoseconds, saturating at ±Int64.max.
-    var nanoseconds: Int64 {
-        let (seconds, attoseconds) = components
-        let (product, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
-        if overflow { return seconds < 0 ? Int64.min + 1 : Int64.max }
-        return product.addingSaturating(attoseconds / 1_000_000_000)
-    }
+    var nanoseconds: Int64 { saturatingNanoseconds }
 }
 
 extension Int64 {
