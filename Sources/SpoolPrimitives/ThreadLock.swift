@@ -74,23 +74,40 @@ public final class ThreadLock {
 extension ThreadLock: @unchecked Sendable {}
 extension ThreadCondition: @unchecked Sendable {}
 
-/// A value behind a ``ThreadLock``: the API of `Synchronization.Mutex` (`withLock`), in a class so
-/// that it can be stored and shared (swift-nio's `NIOLockedValueBox` is the model).
+/// A value behind a pthread mutex: the API of `Synchronization.Mutex` (`withLock`), shareable
+/// like a class (copies share the value and its lock; swift-nio's `NIOLockedValueBox` is the
+/// model).
 ///
-/// `withLock` is `@inlinable`, so that a caller in another module gets it specialized for its
-/// value type instead of a generic call.
-public final class LockedValue<Value> {
-    @usableFromInline let lock = ThreadLock()
-    @usableFromInline var value: Value
+/// The value and the mutex live in one allocation (a `ManagedBuffer`), reached through their
+/// addresses: a class with its own lock object took three allocations, and a class's stored
+/// property is checked for exclusive access at run time on every `withLock` (the lock already
+/// makes it exclusive). `withLock` is `@inlinable`, so that a caller in another module gets it
+/// specialized for its value type instead of a generic call.
+public struct LockedValue<Value> {
+    @usableFromInline
+    final class Storage: ManagedBuffer<Value, pthread_mutex_t> {
+        deinit {
+            _ = withUnsafeMutablePointerToElements { pthread_mutex_destroy($0) }
+        }
+    }
 
-    public init(_ value: Value) { self.value = value }
+    @usableFromInline let storage: Storage
+
+    public init(_ value: Value) {
+        storage = unsafeDowncast(Storage.create(minimumCapacity: 1) { _ in value }, to: Storage.self)
+        _ = storage.withUnsafeMutablePointerToElements { pthread_mutex_init($0, nil) }
+    }
 
     /// Runs `body` with exclusive access to the value.
     @inlinable
     public func withLock<Result, E: Error>(_ body: (inout sending Value) throws(E) -> sending Result) throws(E) -> sending Result {
-        lock.lock()
-        defer { lock.unlock() }
-        return try body(&value)
+        // The addresses stay valid while `storage` lives: kept alive to the end of the call.
+        defer { withExtendedLifetime(storage) {} }
+        let mutex = storage.withUnsafeMutablePointerToElements { $0 }
+        let value = storage.withUnsafeMutablePointerToHeader { $0 }
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return try body(&value.pointee)
     }
 }
 
