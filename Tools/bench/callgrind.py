@@ -7,8 +7,9 @@ stays the same from run to run on a shared machine, where CPU seconds move by 2x
 For each binary, runs `bench workflows --runs 1 --no-baseline` under `valgrind --tool=callgrind`
 twice, with --small and --large workflows, and prints the difference of the two instruction
 counts divided by the difference of the workflow counts: what one more workflow costs the engine,
-its in-process workers and clients, without the process's start, the engine's open and close, or
-the bench's own set-up (which the subtraction cancels). Everything after `--` goes to
+its in-process workers and clients, without the process's start, the engine's open or the bench's
+own set-up (which the subtraction cancels). The checkpoint written at close encodes every run, so
+its share per run stays in the figure, as a periodic checkpoint's would in a long run. Everything after `--` goes to
 `bench workflows` (for example `-- --activities 3`). With --keep DIR, the callgrind outputs of
 each binary's runs stay there for `callgrind_annotate`; with --functions N, the N functions with
 the most instructions per workflow (their own, not their callees') are printed, by the same
