@@ -329,18 +329,6 @@ extension SpoolEngine {
         return transition
     }
 
-    /// Commits `transition` of run `handle`, with what it did to updates applied when it is published.
-    func commitWithUpdateEffects(_ handle: ExecutionHandle, _ transition: Transition,
-                                 _ effects: [UpdateRegistry.Effect]) async throws(SpoolError) {
-        updates.stage(effects, run: handle.key)
-        do {
-            try await commit(handle, transition)
-        } catch {
-            if !effects.isEmpty { updates.unstage(run: handle.key) }
-            throw error
-        }
-    }
-
     /// The request messages to hand a worker with the workflow task just started at
     /// `startedEventID` of run `key`.
     func updateRequestMessages(for key: ExecutionKey, startedEventID: Int64) -> [ProtocolMessage] {
