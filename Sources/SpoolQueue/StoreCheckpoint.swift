@@ -48,7 +48,7 @@ struct StoreCheckpoint: Equatable {
             writer.fixed64(UInt64(state.rateLimit?.burst ?? 0))
             writer.fixed32PrefixedString(key.name)
         }
-        writer.fixed32(CRC32C.checksum(writer.bytes))
+        writer.fixed32(writer.withUnsafeBytes { CRC32C.checksum($0) })
         return writer.bytes
     }
 

@@ -52,7 +52,7 @@ extension ExecutionState {
         options.optional(firstWorkflowTaskTime) { $0.timestamp($1) }
         options.payloads(lastCompletionResult)
         options.payloadMap(startMemo); options.payloadMap(startSearchAttributes)
-        w.payload(options.bytes)
+        w.payload(options)
         // Layout 3 (extended): what a workflow task has besides its layout-2 fields.
         w.optional(workflowTask) { w, task in
             w.bool(task.isTransient); w.string(task.requestID)
@@ -61,7 +61,7 @@ extension ExecutionState {
         // Layout 4 (related): the related-runs record, length-prefixed so a skim steps over it.
         var related = BinaryWriter(capacity: 16)
         self.related.encode(into: &related)
-        w.payload(related.bytes)
+        w.payload(related)
     }
 
     static func decode(from r: inout BinaryReader<SpoolError>, layout: ValueLayout) throws(SpoolError) -> ExecutionState {

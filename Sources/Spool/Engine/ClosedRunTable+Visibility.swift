@@ -145,11 +145,11 @@ struct VisibilitySection {
                 for row in postings.ordinals { body.fixed32(row) }
             }
         }
-        var w = BinaryWriter(capacity: body.bytes.count + strings.reduce(16) { $0 + 4 + $1.utf8.count })
+        var w = BinaryWriter(capacity: body.byteCount + strings.reduce(16) { $0 + 4 + $1.utf8.count })
         w.raw(Self.magic)
         w.fixed32(UInt32(strings.count))
         for s in strings { w.fixed32PrefixedString(s) }
-        w.raw(body.bytes)
+        w.raw(body)
         return w.bytes
     }
 

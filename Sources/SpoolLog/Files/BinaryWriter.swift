@@ -31,6 +31,12 @@
     /// How many bytes were written.
     @inlinable package var byteCount: Int { used }
 
+    /// Runs `body` on what was written, without copying it out.
+    @inlinable
+    package func withUnsafeBytes<Result>(_ body: (UnsafeRawBufferPointer) throws -> Result) rethrows -> Result {
+        try body(UnsafeRawBufferPointer(start: base, count: used))
+    }
+
     /// Makes room for `count` more bytes.
     @inlinable @inline(__always)
     mutating func reserve(_ count: Int) {
@@ -71,6 +77,10 @@
     /// Bytes written as they are, with no length.
     @inlinable
     package mutating func raw(_ value: [UInt8]) { value.withUnsafeBytes { append($0) } }
+
+    /// What `other` wrote, as it is, with no length.
+    @inlinable
+    package mutating func raw(_ other: borrowing BinaryWriter) { other.withUnsafeBytes { append($0) } }
 
     /// A flag byte, 0 or 1.
     @inlinable
@@ -124,6 +134,13 @@
         raw(value)
     }
 
+    /// What `other` wrote, as a byte string (``payload(_:)-([UInt8])``), without copying it out first.
+    @inlinable
+    package mutating func payload(_ other: borrowing BinaryWriter) {
+        count(other.byteCount)
+        raw(other)
+    }
+
     /// An optional value: a presence byte, then the value `write` writes.
     @inlinable
     package mutating func optional<T>(_ value: T?, _ write: (inout BinaryWriter, T) -> Void) {
@@ -138,11 +155,11 @@
 
     /// A little-endian `UInt32`.
     @inlinable
-    package mutating func fixed32(_ value: UInt32) { withUnsafeBytes(of: value.littleEndian) { append($0) } }
+    package mutating func fixed32(_ value: UInt32) { Swift.withUnsafeBytes(of: value.littleEndian) { append($0) } }
 
     /// A little-endian `UInt64`.
     @inlinable
-    package mutating func fixed64(_ value: UInt64) { withUnsafeBytes(of: value.littleEndian) { append($0) } }
+    package mutating func fixed64(_ value: UInt64) { Swift.withUnsafeBytes(of: value.littleEndian) { append($0) } }
 
     /// A string: its UTF-8 length as a ``fixed32(_:)``, then its UTF-8 bytes.
     @inlinable
