@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/random.h>
 
 int cspool_flock(int fd, int operation) { return flock(fd, operation); }
 
@@ -16,3 +17,5 @@ int cspool_set_current_thread_name(const char *name) {
     truncated[sizeof truncated - 1] = '\0';
     return pthread_setname_np(pthread_self(), truncated);
 }
+
+long cspool_getrandom(void *buffer, size_t length) { return (long)getrandom(buffer, length, 0); }

@@ -16,4 +16,9 @@ size_t cspool_malloc_usable_size(void *pointer);
 /// `_GNU_SOURCE`. Returns 0 or an errno value.
 int cspool_set_current_thread_name(const char *name);
 
+/// `getrandom(2)` (flags 0: the kernel's generator, blocking only until it is first seeded),
+/// declared in <sys/random.h>, which the Glibc module does not export. Returns the number of bytes
+/// written or -1 with errno set.
+long cspool_getrandom(void *buffer, size_t length);
+
 #endif

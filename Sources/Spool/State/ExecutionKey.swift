@@ -1,4 +1,5 @@
 import Synchronization
+import SpoolPrimitives
 
 /// A run, fully named: the key of the engine's registry and of every task and timer.
 struct ExecutionKey: Hashable, Sendable, CustomStringConvertible {
@@ -55,9 +56,10 @@ enum RequestID {
 /// Generates run ids: random 128-bit UUIDs (version 4) in their usual text form.
 enum RunID {
     /// One per workflow start: written into one 36-byte allocation (building it from `String`
-    /// pieces cost ~50k instructions, a tenth of a one-activity workflow).
+    /// pieces cost ~50k instructions, a tenth of a one-activity workflow), from the kernel's
+    /// random bytes read a page at a time (``SystemRandomPool``), not a system call per half.
     static func generate() -> String {
-        var generator = SystemRandomNumberGenerator()
+        var generator = SystemRandomPool()
         var high = generator.next() as UInt64
         var low = generator.next() as UInt64
         high = (high & ~0xF000) | 0x4000                       // version 4
