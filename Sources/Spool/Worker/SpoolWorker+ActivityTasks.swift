@@ -24,7 +24,7 @@ extension SpoolWorker {
                 activitySlots.release()
                 continue
             }
-            Task {
+            runners.submit {
                 await self.handle(task)
                 self.activitySlots.release()
             }

@@ -25,13 +25,14 @@ extension SpoolWorker {
                 continue
             }
             // Not a child of the loop: stopping the loop must not cancel a task being run.
-            Task { await self.run(task) }
+            runners.submit { await self.run(task) }
         }
     }
 
     /// Runs a workflow task whose slot is held, frees the slot, then runs the activities the
     /// engine started eagerly for it (their slots are held): the last in this same task, the
-    /// others each in its own — one task fewer per workflow task that schedules activities.
+    /// others each on a runner of its own — one hand-off fewer per workflow task that schedules
+    /// activities.
     func run(_ task: WorkflowTask) async {
         let activities = await handle(task)
         workflowSlots.release()
@@ -40,7 +41,7 @@ extension SpoolWorker {
                 await handle(activity)
                 activitySlots.release()
             } else {
-                Task {
+                runners.submit {
                     await self.handle(activity)
                     self.activitySlots.release()
                 }

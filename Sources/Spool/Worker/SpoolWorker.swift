@@ -55,6 +55,8 @@ public final class SpoolWorker: Sendable {
     let sessionSlots: AsyncSemaphore
     /// The sessions held here, by run id and session id: true once the workflow completed it.
     let openSessions = LockedValue<[String: Bool]>([:])
+    /// The tasks that run the workflow and activity tasks taken, kept while ``run()`` runs.
+    let runners = TaskRunners()
     private let maxConcurrentWorkflowTasks: Int
     private let maxConcurrentActivities: Int
     private let workflowTaskPollers: Int
@@ -149,6 +151,8 @@ public final class SpoolWorker: Sendable {
     /// Polls and runs tasks until ``stop()`` or until the calling task is cancelled; returns
     /// once every task it took has been answered.
     public func run() async {
+        runners.open()
+        defer { runners.close() }
         let loops = Task {
             await withTaskGroup(of: Void.self) { group in
                 // With a sticky queue, half the pollers each (one at least: a single slot is then
@@ -242,7 +246,7 @@ public final class SpoolWorker: Sendable {
             throw error
         }
         if let task = response.eagerWorkflowTask {
-            Task { await self.run(task) }
+            runners.submit { await self.run(task) }
         } else if eager {
             workflowSlots.release()
         }
