@@ -58,7 +58,7 @@ extension SpoolWorker {
     /// the attempt with `NotFoundError`.
     @inline(never)
     private func perform(_ task: ActivityTask) async -> ActivityOutcome {
-        guard let function = registrations.withLock({ $0.activities[task.activityType] }) else {
+        guard let function = registrations.withLock({ $0.activities[task.activityType] })?.function else {
             return .failed(.application("activity type '\(task.activityType)' is not registered with worker '\(identity)'",
                                         type: "NotFoundError", source: SpoolWorker.failureSource))
         }

@@ -62,7 +62,7 @@ extension SpoolWorker {
         }
         do {
             let history = try await fullHistory(of: task)
-            guard let definition = registrations.withLock({ $0.workflows[task.workflowType] }) else {
+            guard let definition = registrations.withLock({ $0.workflows[task.workflowType] })?.definition else {
                 try await fail(task, with: .application("workflow type '\(task.workflowType)' is not registered with worker '\(identity)'",
                                                         type: "NotFoundError", source: SpoolWorker.failureSource))
                 return []

@@ -66,9 +66,15 @@ public final class SpoolWorker: Sendable {
     private let pollLoops = LockedValue<[Task<Void, Never>]>([])
     let logger: Logger
 
+    // A definition or function is held in a struct of its own: a closure stored in a dictionary
+    // (or returned through a generic) is kept at the generic abstraction, and each lookup wrapped
+    // it in a reabstraction thunk — an allocation, and two more async calls each time it ran.
+    struct RegisteredWorkflow: Sendable { let definition: WorkflowDefinition }
+    struct RegisteredActivity: Sendable { let function: ActivityFunction }
+
     struct Registrations: Sendable {
-        var workflows: [String: WorkflowDefinition] = [:]
-        var activities: [String: ActivityFunction] = [:]
+        var workflows: [String: RegisteredWorkflow] = [:]
+        var activities: [String: RegisteredActivity] = [:]
         /// By workflow type, then query type.
         var queries: [String: [String: QueryHandler]] = [:]
         var updates: [String: [String: UpdateRegistration]] = [:]
@@ -133,7 +139,7 @@ public final class SpoolWorker: Sendable {
 
     /// Registers the definition of workflow type `type` (replacing an earlier one).
     public func registerWorkflow(_ type: String, _ definition: @escaping WorkflowDefinition) {
-        registrations.withLock { $0.workflows[type] = definition }
+        registrations.withLock { $0.workflows[type] = RegisteredWorkflow(definition: definition) }
     }
 
     /// Registers the handler of queries of type `queryType` to runs of workflow type
@@ -145,7 +151,7 @@ public final class SpoolWorker: Sendable {
 
     /// Registers the function of activity type `type` (replacing an earlier one).
     public func registerActivity(_ type: String, _ function: @escaping ActivityFunction) {
-        registrations.withLock { $0.activities[type] = function }
+        registrations.withLock { $0.activities[type] = RegisteredActivity(function: function) }
     }
 
     /// Polls and runs tasks until ``stop()`` or until the calling task is cancelled; returns

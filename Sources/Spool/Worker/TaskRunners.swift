@@ -13,9 +13,16 @@ import SpoolPrimitives
 final class TaskRunners: Sendable {
     typealias Job = @Sendable () async -> Void
 
+    /// A job handed to a waiting runner. A struct, not the closure itself: a closure passed through
+    /// a generic (the continuation's `Job?`) is wrapped in a reabstraction thunk — an allocation,
+    /// and two more async calls each time it runs.
+    private struct Handoff: Sendable {
+        let job: Job
+    }
+
     private struct State {
         /// Runners waiting for a job, the last to finish one on top (its memory is the warmest).
-        var idle: [UnsafeContinuation<Job?, Never>] = []
+        var idle: [UnsafeContinuation<Handoff?, Never>] = []
         /// ``open()`` calls not yet closed: runners wait for jobs only while it is above 0.
         var opened = 0
     }
@@ -28,7 +35,7 @@ final class TaskRunners: Sendable {
     /// Ends the waiting runners (once every ``open()`` is closed); a runner busy with a job ends
     /// after it. Jobs submitted while closed run in tasks of their own.
     func close() {
-        let idle = state.withLock { state -> [UnsafeContinuation<Job?, Never>] in
+        let idle = state.withLock { state -> [UnsafeContinuation<Handoff?, Never>] in
             state.opened -= 1
             guard state.opened == 0 else { return [] }
             defer { state.idle = [] }
@@ -43,7 +50,7 @@ final class TaskRunners: Sendable {
     /// Runs `job` on a waiting runner, or on a new one if none waits.
     func submit(_ job: @escaping Job) {
         if let runner = state.withLock({ $0.idle.popLast() }) {
-            runner.resume(returning: job)
+            runner.resume(returning: Handoff(job: job))
         } else {
             Task { await self.run(first: job) }
         }
@@ -53,7 +60,7 @@ final class TaskRunners: Sendable {
         var job = first
         while true {
             await job()
-            let next = await withUnsafeContinuation { (runner: UnsafeContinuation<Job?, Never>) in
+            let next = await withUnsafeContinuation { (runner: UnsafeContinuation<Handoff?, Never>) in
                 let waits = state.withLock { state -> Bool in
                     guard state.opened > 0 else { return false }
                     state.idle.append(runner)
@@ -62,7 +69,7 @@ final class TaskRunners: Sendable {
                 if !waits { runner.resume(returning: nil) }
             }
             guard let next else { return }
-            job = next
+            job = next.job
         }
     }
 }
