@@ -22,6 +22,31 @@ struct IdentifierTextTests {
         }
     }
 
+    @Test("a refused or non-ASCII byte is found at every position of a long name, in every eight-byte word and the tail")
+    func everyPosition() {
+        let refusedCodes: [UInt8] = [0x00, 0x09, 0x1F, 0x7F]
+        for length in [8, 16, 21] {
+            for position in 0..<length {
+                for value in refusedCodes {
+                    var bytes = [UInt8](repeating: UInt8(ascii: "q"), count: length)
+                    bytes[position] = value
+                    let problem = IdentifierText.problem(in: String(decoding: bytes, as: UTF8.self))
+                    #expect(problem?.hasSuffix("at character \(position + 1)") == true,
+                            "U+\(String(value, radix: 16)) at byte \(position) of \(length): \(problem ?? "accepted")")
+                }
+                // A C1 control (two UTF-8 bytes, the first with its top bit set) and an accepted é.
+                var c1 = [UInt8](repeating: UInt8(ascii: "q"), count: length)
+                c1.replaceSubrange(position..<position + 1, with: [0xC2, 0x85])
+                #expect(IdentifierText.problem(in: String(decoding: c1, as: UTF8.self))?.hasSuffix("at character \(position + 1)") == true)
+                var accented = [UInt8](repeating: UInt8(ascii: "~"), count: length)
+                accented.replaceSubrange(position..<position + 1, with: [0xC3, 0xA9])
+                #expect(IdentifierText.problem(in: String(decoding: accented, as: UTF8.self)) == nil)
+            }
+            // The printable bounds in every lane: space and tilde pass.
+            #expect(IdentifierText.problem(in: String(repeating: " ~", count: length)) == nil)
+        }
+    }
+
     @Test("beyond ASCII: C1 codes, the line and paragraph separators and U+FFFD are refused; other text is accepted")
     func beyondASCII() {
         #expect(IdentifierText.problem(in: "orders\u{85}") == "it contains a control character (U+0085) at character 7")
