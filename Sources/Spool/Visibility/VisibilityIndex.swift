@@ -114,15 +114,17 @@ final class VisibilityIndex: Sendable {
         }
 
         private mutating func postingID(_ key: KeywordKey) -> Int {
-            if let id = keywordIDs[key] { return Int(id) }
-            if let id = freeKeywordIDs.popLast() {
-                keywordIDs[key] = id
-                return Int(id)
-            }
-            keywordIDs[key] = Int32(keywordPostings.count)
-            keywordPostings.append(Postings())
-            return keywordPostings.count - 1
+            // One hash and probe, not a lookup and then an insert: the subscript's default puts the
+            // next free slot in when the key is new (most calls: a new run's workflow id). That
+            // slot is no key's, so getting it back means the key was new.
+            let fresh = freeKeywordIDs.last ?? Int32(keywordPostings.count)
+            let id = Self.value(&keywordIDs[key, default: fresh])
+            guard id == fresh else { return Int(id) }
+            if freeKeywordIDs.last == fresh { freeKeywordIDs.removeLast() } else { keywordPostings.append(Postings()) }
+            return Int(id)
         }
+
+        private static func value(_ slot: inout Int32) -> Int32 { slot }
 
         /// Takes `ordinal` out of `key`'s posting; an emptied posting gives its slot back.
         mutating func removeKeyword(_ key: KeywordKey, _ value: Int64, _ ordinal: UInt32) {
