@@ -37,7 +37,9 @@ extension SpoolEngine {
     public func shutdownWorker(namespace: String = defaultNamespace, stickyTaskQueue: String) async throws(SpoolError) -> Int {
         try checkOpen()
         var moved = 0
-        for handle in registry.allHandles() where handle.key.namespace == namespace && handle.state.stickyTaskQueue == stickyTaskQueue {
+        // `isRunning` first: it reads the closed runs still in memory without copying their state.
+        for handle in registry.allHandles() where handle.key.namespace == namespace && handle.isRunning
+                                                   && handle.state.stickyTaskQueue == stickyTaskQueue {
             await handle.gate.acquire()
             defer { handle.gate.release() }
             let state = handle.state
