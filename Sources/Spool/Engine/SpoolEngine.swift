@@ -39,6 +39,9 @@ public final class SpoolEngine: Sendable {
     let timers: TimerQueue
     let longPollDeadlines: LongPollDeadlines
     private let dispatchers = LockedValue<[String: Dispatcher<TaskReference>]>([:])
+    /// The default namespace's dispatcher once made, read without the lock and the hash of the
+    /// name: nearly every call names that namespace, three lookups a workflow.
+    private let defaultDispatcher = AtomicLazyReference<Dispatcher<TaskReference>>()
     private let timerLoop = LockedValue<Task<Void, Never>?>(nil)
     private let isClosed = Atomic<Bool>(false)
     let checkpointStore: CheckpointStore
@@ -197,6 +200,13 @@ public final class SpoolEngine: Sendable {
 
     /// The namespace's dispatcher (one per namespace, created on first use).
     func dispatcher(_ namespace: String) -> Dispatcher<TaskReference> {
+        let isDefault = namespace == defaultNamespace
+        if isDefault, let made = defaultDispatcher.load() { return made }
+        let found = namespacedDispatcher(namespace)
+        return isDefault ? defaultDispatcher.storeIfNil(found) : found
+    }
+
+    private func namespacedDispatcher(_ namespace: String) -> Dispatcher<TaskReference> {
         dispatchers.withLock { dispatchers in
             if let existing = dispatchers[namespace] { return existing }
             do {
