@@ -19,6 +19,7 @@ public struct SystemRandomPool: RandomNumberGenerator, Sendable {
     private static let size = 4096
     private static let pool = LockedValue(Pool(bytes: .allocate(byteCount: size, alignment: 8), used: size))
 
+    /// A handle on the process's one pool (every instance draws from it).
     public init() {}
 
     /// The next 64 random bits.
