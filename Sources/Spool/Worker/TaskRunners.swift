@@ -5,7 +5,7 @@ import SpoolPrimitives
 ///
 /// A new task allocates its task object and, as its calls go deeper, the slabs of its allocator
 /// (every async function's frame lives there) from `malloc`, most of them over 1 KB — outside
-/// glibc's per-thread cache — and frees them all when it ends: two of those a workflow were 7% of
+/// glibc's per-thread cache — and frees them all when it ends: two of those a workflow were 5% of
 /// `bench workflows`' CPU. A runner keeps its slabs for its next job. Runners are made as jobs come
 /// (never more than are busy at once, which the worker's slots bound) and end at ``close()``.
 /// A runner is not a child of anything, as the task it replaces was not: stopping the worker's
