@@ -9,7 +9,9 @@ import SpoolPrimitives
 /// `bench workflows`' CPU. A runner keeps its slabs for its next job. Runners are made as jobs come
 /// (never more than are busy at once, which the worker's slots bound) and end at ``close()``.
 /// A runner is not a child of anything, as the task it replaces was not: stopping the worker's
-/// poll loops never cancels a job.
+/// poll loops never cancels a job. It is made with `Task {}` where a job first needed it (a poll
+/// loop, or an eager start's caller) and keeps that context's priority and task-local values for
+/// its later jobs; Spool itself sets no task-local values.
 final class TaskRunners: Sendable {
     typealias Job = @Sendable () async -> Void
 
