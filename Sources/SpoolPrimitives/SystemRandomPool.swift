@@ -45,10 +45,15 @@ public struct SystemRandomPool: RandomNumberGenerator, Sendable {
             } else if read < 0 && errno == EINTR {
                 continue
             } else {
+                // From where the kernel stopped, to the last byte (a partial read can leave fewer
+                // than eight).
                 var fallback = SystemRandomNumberGenerator()
-                while filled + 8 <= bytes.count {
-                    bytes.storeBytes(of: fallback.next() as UInt64, toByteOffset: filled, as: UInt64.self)
-                    filled += 8
+                while filled < bytes.count {
+                    let count = min(8, bytes.count - filled)
+                    withUnsafeBytes(of: fallback.next() as UInt64) { random in
+                        (bytes.baseAddress! + filled).copyMemory(from: random.baseAddress!, byteCount: count)
+                    }
+                    filled += count
                 }
                 return
             }
