@@ -249,6 +249,70 @@ import Testing
         try reopened.close()
     }
 
+    /// A sync that acknowledges more than ``Log/callersResumedFromPool`` callers while the next
+    /// appends already wait in the intake hands the callers to a task on the cooperative pool
+    /// (``Log/resumesFromPool(_:)``). Each caller still gets the offset its own record was
+    /// written at, none is lost or told twice, and all read back after a reopen.
+    @Test func aLargeGroupOfCallersEachGetTheirOwnOffset() async throws {
+        let dir = TemporaryDirectory()
+        let faults = FaultInjectingSyscalls()
+        let log = try Log.open(directory: dir.log, configuration: Self.configuration(faults, concurrentSyncs: 1))
+        let acknowledged = try await Self.appendAcknowledged(log, 0..<3, size: 100)
+
+        // Sync 1 covers append 3; sync 2 the large group that waited behind it.
+        let entered = [DispatchSemaphore(value: 0), DispatchSemaphore(value: 0)]
+        let release = [DispatchSemaphore(value: 0), DispatchSemaphore(value: 0)]
+        for i in 0..<2 {
+            faults.beforeCall(.fdatasync, path: .suffix(".log"), occurrence: .only(i + 1)) {
+                entered[i].signal()
+                _ = release[i].wait(timeout: .now() + .seconds(60))
+            }
+        }
+        let syncEntered = { (i: Int) in try await Self.poll(upTo: 30_000) { entered[i].wait(timeout: .now()) == .success } }
+        async let held = log.append(payload(3, size: 100))
+        #expect(try await syncEntered(0), "the first append's fdatasync never started")
+        let callers = Log.callersResumedFromPool + 72
+        let pushed = log.intake.pushCountForTesting
+        let group = Task {
+            try await withThrowingTaskGroup(of: (Int, UInt64).self) { tasks in
+                for caller in 0..<callers {
+                    tasks.addTask { (caller, try await log.append(payload(1000 + caller, size: 100))) }
+                }
+                var offsets: [Int: UInt64] = [:]
+                for try await (caller, offset) in tasks {
+                    #expect(offsets.updateValue(offset, forKey: caller) == nil, "caller \(caller) was resumed twice")
+                }
+                return offsets
+            }
+        }
+        #expect(try await Self.poll(upTo: 30_000) { log.intake.pushCountForTesting >= pushed + callers },
+                "the appends never reached the intake")
+        release[0].signal()
+        #expect(try await held == 3)
+        #expect(try await syncEntered(1), "the large group's fdatasync never started")
+        // The next append waits in the intake when the large group is acknowledged.
+        async let last = log.append(payload(9999, size: 100))
+        #expect(try await Self.poll(upTo: 30_000) { log.intake.pushCountForTesting >= pushed + callers + 1 })
+        release[1].signal()
+        let offsets = try await group.value
+        #expect(offsets.count == callers)
+        #expect(Set(offsets.values) == Set(4..<UInt64(4 + callers)), "the offsets are the ones after the held append")
+        for (caller, offset) in offsets {
+            #expect(try log.read(at: offset) == payload(1000 + caller, size: 100), "caller \(caller) got offset \(offset)")
+        }
+        #expect(try await last == UInt64(4 + callers))
+        try log.close()
+
+        let reopened = try Log.open(directory: dir.log, configuration: LogConfiguration())
+        let records = try readAll(reopened)
+        #expect(records.prefix(4) == (acknowledged + [LogRecord(offset: 3, payload: payload(3, size: 100))])[...])
+        #expect(records.count == 4 + callers + 1)
+        for (caller, offset) in offsets where Int(offset) < records.count {
+            #expect(records[Int(offset)].payload == payload(1000 + caller, size: 100))
+        }
+        try reopened.close()
+    }
+
     /// With the only syncer inside a sync, two more appends arrive and wait for it (it writes them
     /// itself, after its sync). When the sync in flight fails, none of the three may be
     /// acknowledged: not the one it covered, not the two behind it (the failure poisons the log

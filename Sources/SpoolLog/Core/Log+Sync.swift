@@ -194,8 +194,10 @@ extension Log {
         if let last = done.last, last.endPosition > 0, !last.segment.firstBatchDurable.load(ordering: .relaxed) {
             recordFirstBatchIfNeeded(of: last.segment)
         }
-        for group in done {
-            for waiter in group.waiters { waiter.continuation.resume(returning: .success(waiter.value)) }
+        if resumesFromPool(waiters) {
+            Self.resumeFromPool(done.map(\.waiters))
+        } else {
+            for group in done { Self.resume(group.waiters) }
         }
         // Ahead of need, after the waiters were told: a sync that covered a new zero-fill step
         // records it as the durable extent now, so that the data's crossing of the old extent
